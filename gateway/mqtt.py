@@ -1,0 +1,286 @@
+"""The one MQTT client of Floorwatch, over paho-mqtt 2 (callback API version 2).
+
+No other module imports paho. What this wrapper adds to paho:
+
+- MQTT v5 by default, 3.1.1 when the broker speaks nothing newer (the embedded amqtt broker);
+- a persistent session on request (v5: clean start off plus a session expiry; 3.1.1: clean session
+  off), so that what edges publish while the server is down is delivered when it comes back;
+- subscriptions remembered and renewed on every (re)connect, with capped exponential backoff;
+- a Last Will, TLS and username/password from one settings object;
+- optional manual acknowledgement, so a consumer acks a QoS 1 message only once it has stored what
+  the message caused (a crash before that means the broker delivers it again);
+- callbacks run on paho's network thread: handlers must only hand messages off, never block on I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from gateway import contract
+
+log = logging.getLogger(__name__)
+
+
+class MqttSettings(BaseModel):
+    """Where and how to connect. Environment variables FLOORWATCH_MQTT__* map onto these fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    protocol: Literal["5", "3.1.1"] = "5"
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    reconnect_min_s: int = Field(1, ge=1)
+    reconnect_max_s: int = Field(30, ge=1)
+    max_inflight: int = Field(100, ge=1, le=65535)
+    """QoS 1 messages this client may have unacknowledged at once (paho's default is 20)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One received message. With manual acks, pass it to `MqttClient.ack` once it is safe."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    dup: bool
+    mid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+MessageHandler = Callable[[Incoming], None]
+ConnectionHandler = Callable[[bool], None]
+PublishedHandler = Callable[[int], None]
+
+
+class MqttClient:
+    """A long-lived connection that reconnects by itself.
+
+    `start()` returns at once; use `wait_connected()` where the caller must know. `publish()` while
+    disconnected queues QoS 1 messages in paho's memory; callers that must survive a process restart
+    keep their own durable buffer and drop an entry only when `on_published` reports its mid.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        client_id: str,
+        *,
+        on_message: MessageHandler | None = None,
+        on_connection: ConnectionHandler | None = None,
+        on_published: PublishedHandler | None = None,
+        will: Will | None = None,
+        persistent_session: bool = False,
+        session_expiry_s: int = 7 * 24 * 3600,
+        manual_ack: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self._on_message = on_message
+        self._on_connection = on_connection
+        self._on_published = on_published
+        self._persistent = persistent_session
+        self._session_expiry_s = session_expiry_s
+        self._subscriptions: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._stopping = False
+        self.connects = 0
+        """How many times a connection was established; >1 means it reconnected."""
+
+        v5 = settings.protocol == "5"
+        self._v5 = v5
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if v5 else not persistent_session,
+            manual_ack=manual_ack,
+            reconnect_on_failure=True,
+        )
+        self._client.enable_logger(log)
+        self._client.reconnect_delay_set(min_delay=settings.reconnect_min_s, max_delay=settings.reconnect_max_s)
+        self._client.max_inflight_messages_set(settings.max_inflight)
+        self._client.max_queued_messages_set(0)  # unbounded: callers bound their own buffers
+        if settings.username is not None:
+            password = settings.password.get_secret_value() if settings.password else None
+            self._client.username_pw_set(settings.username, password)
+        if settings.tls:
+            self._client.tls_set(
+                ca_certs=settings.ca_file,
+                certfile=settings.cert_file,
+                keyfile=settings.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        if will is not None:
+            self._client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+        self._client.on_message = self._handle_message
+        self._client.on_publish = self._handle_publish
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background; paho's thread keeps reconnecting until `stop()`."""
+        properties = None
+        clean_start: bool | int = paho.MQTT_CLEAN_START_FIRST_ONLY
+        if self._v5:
+            properties = Properties(PacketTypes.CONNECT)
+            if self._persistent:
+                properties.SessionExpiryInterval = self._session_expiry_s
+                clean_start = False
+            else:
+                clean_start = True
+        self._client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            keepalive=self.settings.keepalive_s,
+            clean_start=clean_start,
+            properties=properties,
+        )
+        self._client.loop_start()
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        return self._connected.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def stop(self, final: tuple[str, bytes, int, bool] | None = None) -> None:
+        """Disconnect cleanly (no Last Will), after publishing `final` (topic, payload, qos, retain) if given."""
+        self._stopping = True
+        if final is not None and self.connected:
+            info = self._client.publish(*final)
+            try:
+                info.wait_for_publish(timeout=2.0)
+            except (RuntimeError, ValueError):
+                log.warning("final message on %s not confirmed before disconnect", final[0])
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+
+    def kill(self) -> None:
+        """Drop the connection without DISCONNECT, as a crash would (the broker then sends the Will)."""
+        self._stopping = True
+        self._client.loop_stop()
+        sock = self._client.socket()
+        if sock is not None:
+            sock.close()
+        self._connected.clear()
+
+    # -- messaging ---------------------------------------------------------------------------------
+
+    def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        """Subscribe now if connected, and again on every reconnect."""
+        with self._lock:
+            self._subscriptions[topic_filter] = qos
+        if self.connected:
+            self._client.subscribe(topic_filter, qos)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        """Queue a message for sending; returns its mid (see `on_published`)."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        return info.mid
+
+    def publish_payload(self, topic: str, payload: contract._Payload) -> int:
+        """Encode a contract payload and publish it with the QoS and retain flag its channel demands."""
+        route = contract.parse_topic(topic)
+        delivery = contract.DELIVERY[route.channel]
+        if not isinstance(payload, delivery.model):
+            raise contract.ContractError(
+                f"{type(payload).__name__} is not the payload of {route.channel.value} ({delivery.model.__name__})"
+            )
+        return self.publish(topic, contract.encode(payload), delivery.qos, delivery.retain)
+
+    def ack(self, message: Incoming) -> None:
+        """Acknowledge a QoS 1 message received with manual acks."""
+        if message.qos > 0:
+            self._client.ack(message.mid, message.qos)
+
+    # -- paho callbacks (network thread: hand off only) --------------------------------------------
+
+    def _handle_connect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.warning("MQTT %s refused by %s:%s: %s", self.client_id, self.settings.host, self.settings.port, reason)
+            return
+        with self._lock:
+            subscriptions = list(self._subscriptions.items())
+        # Renew every subscription: with a resumed session the broker keeps them anyway, and a
+        # duplicate SUBSCRIBE is harmless; with a lost session (expiry, broker wiped) it is needed.
+        for topic_filter, qos in subscriptions:
+            client.subscribe(topic_filter, qos)
+        self.connects += 1
+        self._connected.set()
+        log.info(
+            "MQTT %s connected to %s:%s (session present: %s)",
+            self.client_id, self.settings.host, self.settings.port, flags.session_present,
+        )
+        if self._on_connection is not None:
+            self._on_connection(True)
+
+    def _handle_disconnect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if not self._stopping:
+            log.warning("MQTT %s lost its connection (%s); reconnecting", self.client_id, reason)
+        if was_connected and self._on_connection is not None:
+            self._on_connection(False)
+
+    def _handle_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        if self._on_message is None:
+            return
+        self._on_message(Incoming(msg.topic, msg.payload, msg.qos, msg.retain, bool(msg.dup), msg.mid))
+
+    def _handle_publish(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        if self._on_published is not None:
+            self._on_published(mid)
