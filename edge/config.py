@@ -1,0 +1,302 @@
+"""The edge agent's configuration: one YAML file, validated with pydantic.
+
+Unknown keys are errors (a typo such as `rated_amps:` must not silently become "no rating"), and
+every error names the file, the line and the field, because the person reading it is standing in
+a machine room with a laptop, not reading a traceback.
+
+Shape (simulators and the server read the same file):
+
+    site: hq
+    edge: edge-f3
+    uplink: {host: 127.0.0.1, port: 1883}        # gateway.mqtt.MqttSettings fields
+    floor_broker: {host: 127.0.0.1, port: 1883}  # where the devices publish
+    buffer: {path: var/edge-f3-buffer.sqlite, max_messages: 100000}
+    batch: {max_readings: 200, max_age_ms: 500}
+    supervision: {silent_after_intervals: 3}
+    interlocks: {plug_overload: {enabled: true, ratio: 1.25, hold_s: 10}, smoke_siren: {enabled: true}}
+    devices:
+      - {id: plug-f3-s001, kind: smart_plug, zone: f3-z1, vendor: shelly, address: shellyplugsg3-a1b2c3,
+         rated_a: 10, cuttable: true}
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gateway import contract
+from gateway.mqtt import MqttSettings
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; `str()` lists every problem as `file:line: field: message`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Kind(StrEnum):
+    SMART_PLUG = "smart_plug"
+    STRIP_METER = "strip_meter"
+    SMOKE_DETECTOR = "smoke_detector"
+    TEMP_SENSOR = "temp_sensor"
+    DOOR_CONTROLLER = "door_controller"
+    MR_PROBE = "mr_probe"
+    LEAK_SENSOR = "leak_sensor"
+    SIREN = "siren"
+    MANUAL_CALL_POINT = "manual_call_point"
+
+
+class Vendor(StrEnum):
+    SHELLY = "shelly"
+    TASMOTA = "tasmota"
+    ZIGBEE2MQTT = "zigbee2mqtt"
+    GENERIC = "generic"
+
+
+# Which device kinds each dialect can speak for (a Shelly plug cannot be a smoke detector).
+VENDOR_KINDS: dict[Vendor, frozenset[Kind]] = {
+    Vendor.SHELLY: frozenset({Kind.SMART_PLUG, Kind.STRIP_METER}),
+    Vendor.TASMOTA: frozenset({Kind.SMART_PLUG, Kind.STRIP_METER}),
+    Vendor.ZIGBEE2MQTT: frozenset({
+        Kind.SMOKE_DETECTOR, Kind.TEMP_SENSOR, Kind.LEAK_SENSOR, Kind.SIREN, Kind.DOOR_CONTROLLER,
+        Kind.MR_PROBE,
+    }),
+    Vendor.GENERIC: frozenset({
+        Kind.DOOR_CONTROLLER, Kind.MR_PROBE, Kind.MANUAL_CALL_POINT, Kind.SMOKE_DETECTOR, Kind.LEAK_SENSOR,
+        Kind.TEMP_SENSOR,
+    }),
+}
+
+METERED_KINDS = frozenset({Kind.SMART_PLUG, Kind.STRIP_METER})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BufferConfig(_Strict):
+    path: Path = Path("var/edge-buffer.sqlite")
+    """SQLite file of the store-and-forward queue; relative paths are relative to the config file."""
+    max_messages: int = Field(100_000, ge=10, le=50_000_000)
+    """Bound of the queue in messages (each is a batch); the oldest are dropped beyond it."""
+
+
+class BatchConfig(_Strict):
+    max_readings: int = Field(200, ge=1, le=contract.MAX_BATCH_ITEMS)
+    max_age_ms: int = Field(500, ge=1, le=60_000)
+
+
+class SupervisionConfig(_Strict):
+    silent_after_intervals: float = Field(3, gt=0, le=1000)
+    """A device with `reporting_interval_s` that sends nothing for this many intervals is offline."""
+    status_interval_s: float = Field(30, gt=0, le=3600)
+    """How often the retained EdgeStatus is refreshed (also whenever the uplink connects)."""
+
+
+class PlugOverloadConfig(_Strict):
+    enabled: bool = True
+    ratio: float = Field(1.25, gt=1.0, le=10)
+    hold_s: float = Field(10, ge=0, le=3600)
+
+
+class SmokeSirenConfig(_Strict):
+    enabled: bool = True
+    duration_s: int = Field(300, ge=1, le=3600)
+    """How long the siren sounds per trigger (the siren's own timer: it stops even if the edge dies)."""
+
+
+class InterlocksConfig(_Strict):
+    plug_overload: PlugOverloadConfig = PlugOverloadConfig()
+    smoke_siren: SmokeSirenConfig = SmokeSirenConfig()
+
+
+class CommandsConfig(_Strict):
+    confirm_timeout_s: float = Field(5, gt=0, le=120)
+    """How long to wait for the device's own state report before answering `no confirmation`."""
+
+
+DeviceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+
+
+class DeviceConfig(_Strict):
+    id: DeviceId
+    kind: Kind
+    zone: Annotated[str, Field(min_length=1, max_length=64)]
+    vendor: Vendor
+    address: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^#+\x00]+$")]
+    """The vendor's own name: Shelly topic prefix, Tasmota topic, Zigbee2MQTT friendly name, generic name."""
+    channel: Annotated[int, Field(ge=0, le=64)] | None = None
+    """Vendor numbering: Shelly switch id (from 0), Tasmota POWER index (from 1). None = whole device."""
+    rated_a: Annotated[float, Field(gt=0, le=125)] | None = None
+    cuttable: bool = False
+    """May the edge switch this plug off by itself (local overload interlock)?"""
+    essential: bool = False
+    """Never cut locally (PC, phone, door controller, network); wins over `cuttable`."""
+    strip: DeviceId | None = None
+    """The strip meter this plug is fed from (topology)."""
+    siren: DeviceId | None = None
+    """For smoke detectors: the local siren the edge sounds on alarm, even with the uplink down."""
+    door_type: Annotated[str, Field(pattern=r"^(egress|office|machine_room|fire_door)$")] | None = None
+    reporting_interval_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
+    """Expected interval between reports; silence for `silent_after_intervals` of them means offline."""
+
+    @model_validator(mode="after")
+    def _check(self) -> DeviceConfig:
+        if self.kind not in VENDOR_KINDS[self.vendor]:
+            allowed = ", ".join(sorted(VENDOR_KINDS[self.vendor]))
+            raise ValueError(f"vendor {self.vendor.value} cannot be a {self.kind.value} (only {allowed})")
+        if self.cuttable and self.essential:
+            raise ValueError("a device cannot be both cuttable and essential")
+        if self.cuttable and self.kind is not Kind.SMART_PLUG:
+            raise ValueError("only smart plugs can be cuttable")
+        if self.rated_a is not None and self.kind not in METERED_KINDS:
+            raise ValueError(f"rated_a applies to smart plugs and strip meters, not {self.kind.value}")
+        if self.cuttable and self.rated_a is None:
+            raise ValueError("a cuttable plug needs rated_a (the local overload interlock compares with it)")
+        if self.siren is not None and self.kind not in (Kind.SMOKE_DETECTOR, Kind.MR_PROBE):
+            raise ValueError("siren applies to smoke detectors and machine-room probes")
+        if self.door_type is not None and self.kind is not Kind.DOOR_CONTROLLER:
+            raise ValueError("door_type applies to door controllers")
+        return self
+
+
+class EdgeConfig(_Strict):
+    site: contract.Id
+    edge: contract.Id
+    uplink: MqttSettings = MqttSettings()
+    floor_broker: MqttSettings = MqttSettings()
+    buffer: BufferConfig = BufferConfig()
+    batch: BatchConfig = BatchConfig()
+    supervision: SupervisionConfig = SupervisionConfig()
+    interlocks: InterlocksConfig = InterlocksConfig()
+    commands: CommandsConfig = CommandsConfig()
+    devices: list[DeviceConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> EdgeConfig:
+        if self.edge in contract.RESERVED_EDGE_IDS:
+            raise ValueError(f"edge id {self.edge!r} is reserved")
+        problems: list[str] = []
+        by_id: dict[str, DeviceConfig] = {}
+        seen_addresses: dict[tuple[str, str, int | None], str] = {}
+        for device in self.devices:
+            if device.id in by_id:
+                problems.append(f"device id {device.id!r} is used twice")
+            by_id[device.id] = device
+            key = (device.vendor.value, device.address, device.channel)
+            if key in seen_addresses and device.kind is not Kind.STRIP_METER:
+                other = seen_addresses[key]
+                problems.append(f"devices {other!r} and {device.id!r} have the same vendor address")
+            seen_addresses.setdefault(key, device.id)
+        for device in self.devices:
+            if device.strip is not None:
+                strip = by_id.get(device.strip)
+                if strip is None or strip.kind is not Kind.STRIP_METER:
+                    problems.append(
+                        f"device {device.id!r}: strip {device.strip!r} is not a configured strip_meter")
+            if device.siren is not None:
+                siren = by_id.get(device.siren)
+                if siren is None or siren.kind is not Kind.SIREN:
+                    problems.append(f"device {device.id!r}: siren {device.siren!r} is not a configured siren")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def device(self, device_id: str) -> DeviceConfig | None:
+        return next((d for d in self.devices if d.id == device_id), None)
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading with line numbers
+# --------------------------------------------------------------------------------------------------
+
+
+def _node_at(root: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
+    """The YAML node a pydantic error location points at (a missing field points at its parent)."""
+    node = root
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(node, yaml.MappingNode):
+            match = next((pair for pair in node.value if pair[0].value == str(part)), None)
+            if match is None:
+                return node
+            key: yaml.Node = match[0]
+            value: yaml.Node = match[1]
+            if last and not isinstance(value, yaml.ScalarNode):
+                return key  # a block value: its key's line is where the eye looks
+            node = value
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return node
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def _duplicate_keys(node: yaml.Node | None, where: str = "") -> list[tuple[yaml.Node, str]]:
+    """PyYAML keeps the last of two equal keys without a word; we report them."""
+    found: list[tuple[yaml.Node, str]] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = f"{where}.{key.value}" if where else str(key.value)
+            if key.value in seen:
+                found.append((key, name))
+            seen.add(key.value)
+            found += _duplicate_keys(value, name)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found += _duplicate_keys(item, f"{where}.{index}")
+    return found
+
+
+def _line(node: yaml.Node | None) -> int:
+    return int(node.start_mark.line) + 1 if node is not None else 1
+
+
+def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> EdgeConfig:
+    """Validate YAML text; raises ConfigError naming `source`, the line and the field of each problem."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise ConfigError([f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}:1: the file must be a mapping with site, edge, devices, ..."])
+    problems = [f"{source}:{_line(key)}: {name}: key appears twice" for key, name in _duplicate_keys(root)]
+    try:
+        config = EdgeConfig.model_validate(data)
+    except ValidationError as exc:
+        for item in exc.errors():
+            loc = tuple(item["loc"])
+            field = ".".join(str(p) for p in loc) or "(top level)"
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                message = "unknown key (typo?)"
+            problems.append(f"{source}:{_line(_node_at(root, loc))}: {field}: {message}")
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    if base_dir is not None and not config.buffer.path.is_absolute():
+        buffer = config.buffer.model_copy(update={"path": base_dir / config.buffer.path})
+        config = config.model_copy(update={"buffer": buffer})
+    return config
+
+
+def load_config(path: str | Path) -> EdgeConfig:
+    """Read and validate one YAML file. Relative buffer paths are taken relative to the file's folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return parse_config(text, str(path), base_dir=path.resolve().parent)

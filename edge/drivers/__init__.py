@@ -1,0 +1,34 @@
+"""Device dialects: one module per vendor, each a `Driver` (see base.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from edge.config import DeviceConfig, Vendor
+from edge.drivers.base import CONFIRMATION, DecodeError, Driver, Item, UnsupportedCommand
+from edge.drivers.generic import GenericDriver
+from edge.drivers.shelly import ShellyDriver
+from edge.drivers.tasmota import TasmotaDriver
+from edge.drivers.zigbee2mqtt import Zigbee2MqttDriver
+
+DRIVERS: dict[Vendor, type[Driver]] = {
+    Vendor.SHELLY: ShellyDriver,
+    Vendor.TASMOTA: TasmotaDriver,
+    Vendor.ZIGBEE2MQTT: Zigbee2MqttDriver,
+    Vendor.GENERIC: GenericDriver,
+}
+
+
+def build_drivers(
+    devices: Iterable[DeviceConfig], client_id: str = "floorwatch-edge"
+) -> dict[Vendor, Driver]:
+    """One driver per vendor that has configured devices."""
+    devices = list(devices)
+    vendors = {d.vendor for d in devices}
+    return {vendor: DRIVERS[vendor](devices, client_id=client_id) for vendor in DRIVERS if vendor in vendors}
+
+
+__all__ = [
+    "CONFIRMATION", "DRIVERS", "DecodeError", "Driver", "GenericDriver", "Item", "ShellyDriver",
+    "TasmotaDriver", "UnsupportedCommand", "Zigbee2MqttDriver", "build_drivers",
+]
