@@ -1,0 +1,1 @@
+"""SQL persistence: SQLAlchemy 2 models, Alembic migrations, repositories (SQLite or PostgreSQL)."""

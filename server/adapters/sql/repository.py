@@ -1,0 +1,155 @@
+"""Repositories over the SQL tables. The alarm mapping follows the domain dataclass field by field:
+fields with a column of the same name go there, the rest into `extra` (JSON)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.adapters.sql.models import (
+    AlarmAuditRow,
+    AlarmRow,
+    AuditRow,
+    DeadLetterRow,
+    EngineStateRow,
+    UserRow,
+)
+from server.domain import alarms as domain
+
+_COLUMNS = {c.key for c in AlarmRow.__table__.columns} - {"extra", "is_open", "updated_at", "device"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes for timezone-aware columns: they were stored as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def alarm_to_row(alarm: domain.Alarm, row: AlarmRow, now: datetime) -> AlarmRow:
+    extra: dict[str, Any] = {}
+    for f in dataclasses.fields(alarm):
+        value = getattr(alarm, f.name)
+        if f.name in _COLUMNS:
+            if f.name == "id" and value is None:
+                continue
+            setattr(row, f.name, value.value if isinstance(value, Enum) else value)
+        else:
+            extra[f.name] = _plain(value)
+    row.extra = extra
+    row.is_open = alarm.is_open
+    row.updated_at = now
+    row.device = alarm.subject if alarm.subject_is_device else None
+    return row
+
+
+def row_to_alarm(row: AlarmRow) -> domain.Alarm:
+    return domain.Alarm.from_record({
+        **{c: (_aware(getattr(row, c)) if isinstance(getattr(row, c), datetime) else getattr(row, c))
+           for c in _COLUMNS},
+        **(row.extra or {}),
+    })
+
+
+class AlarmRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def open_alarms(self) -> list[domain.Alarm]:
+        with self.sessions() as session:
+            rows = session.scalars(select(AlarmRow).where(AlarmRow.is_open)).all()
+            return [row_to_alarm(r) for r in rows]
+
+    def get(self, alarm_id: int) -> domain.Alarm | None:
+        with self.sessions() as session:
+            row = session.get(AlarmRow, alarm_id)
+            return row_to_alarm(row) if row is not None else None
+
+    def list(self, *, state: str | None = None, open_only: bool = False, zone: str | None = None,
+             limit: int = 500) -> list[domain.Alarm]:
+        query = select(AlarmRow).order_by(AlarmRow.id.desc()).limit(limit)
+        if state:
+            query = query.where(AlarmRow.state == state)
+        if open_only:
+            query = query.where(AlarmRow.is_open)
+        if zone:
+            query = query.where(AlarmRow.zone == zone)
+        with self.sessions() as session:
+            return [row_to_alarm(r) for r in session.scalars(query).all()]
+
+    def audit(self, alarm_id: int) -> list[AlarmAuditRow]:
+        with self.sessions() as session:
+            return list(session.scalars(select(AlarmAuditRow).where(AlarmAuditRow.alarm_id == alarm_id)
+                                        .order_by(AlarmAuditRow.id)).all())
+
+    def dead_letters(self, limit: int = 200, source: str | None = None) -> list[DeadLetterRow]:
+        query = select(DeadLetterRow).order_by(DeadLetterRow.id.desc()).limit(limit)
+        if source:
+            query = query.where(DeadLetterRow.source == source)
+        with self.sessions() as session:
+            return list(session.scalars(query).all())
+
+    def load_state(self, key: str) -> dict[str, Any] | None:
+        with self.sessions() as session:
+            row = session.get(EngineStateRow, key)
+            return row.state if row is not None else None
+
+
+def save_state(session: Session, key: str, state: dict[str, Any], now: datetime) -> None:
+    row = session.get(EngineStateRow, key)
+    if row is None:
+        session.add(EngineStateRow(key=key, state=state, updated_at=now))
+    else:
+        row.state = state
+        row.updated_at = now
+
+
+def record_audit(session: Session, who: str, action: str, target: str, detail: dict[str, Any],
+                 now: datetime) -> None:
+    session.add(AuditRow(at=now, who=who, action=action, target=target, detail=_plain(detail)))
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class UserRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def by_token(self, token: str) -> UserRow | None:
+        with self.sessions() as session:
+            return session.scalars(select(UserRow).where(UserRow.token_hash == token_hash(token),
+                                                         UserRow.active)).first()
+
+    def count(self) -> int:
+        with self.sessions() as session:
+            return len(session.scalars(select(UserRow.id)).all())
+
+    def create(self, name: str, roles: Sequence[str], token: str, now: datetime,
+               zones: Sequence[str] = ()) -> UserRow:
+        with self.sessions.begin() as session:
+            session.execute(delete(UserRow).where(UserRow.name == name))
+            row = UserRow(name=name, roles=",".join(roles), zones=",".join(zones), token_hash=token_hash(token),
+                          created_at=now, active=True)
+            session.add(row)
+        return row

@@ -1,0 +1,60 @@
+"""Server settings from the environment (prefix FLOORWATCH_, nested with a double underscore).
+
+Every default is the embedded one: no broker, database or time-series server needs installing.
+Examples: FLOORWATCH_MQTT__HOST=mqtt.example, FLOORWATCH_DATABASE_URL=postgresql+psycopg://...,
+FLOORWATCH_INFLUX__URL=http://influx:8086.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.mqtt import MqttSettings
+
+DEMO_SITE = Path(__file__).resolve().parent.parent / "simulators" / "floors" / "demo" / "site.yaml"
+
+
+class InfluxSettings(BaseModel):
+    """InfluxDB 2.x, or 3.x through its v2-compatible write endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    token: SecretStr = SecretStr("")
+    org: str = "floorwatch"
+    bucket: str = "floorwatch"
+    buffer_lines: int = Field(200_000, ge=1000)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOORWATCH_", env_nested_delimiter="__", extra="forbid")
+
+    site_file: Path = DEMO_SITE
+    data_dir: Path = Path("var")
+    """Where the embedded stores live (SQLite files, the embedded broker's persistence)."""
+    mqtt: MqttSettings | None = None
+    """None starts an embedded broker on 127.0.0.1 (the demo); set it to use a real one."""
+    mqtt_client_id: str = "floorwatch-server"
+    database_url: str | None = None
+    """SQLAlchemy URL; None means SQLite in data_dir. PostgreSQL: postgresql+psycopg://user@host/db."""
+    influx: InfluxSettings | None = None
+    """None keeps readings in the embedded SQLite series store."""
+    series_retention_days: int = Field(30, ge=1)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=0, le=65535)
+    admin_token: SecretStr | None = None
+    """Bearer token of the first admin; when unset, one is generated at first start and printed once."""
+    gap_window_s: float = Field(10.0, gt=0)
+    """How long a seq gap may stay open before it counts as lost."""
+    reading_max_age_s: float = Field(24 * 3600, gt=0)
+    """Readings older than this (by their own timestamp) are stored but drive no rule."""
+    reading_max_future_s: float = Field(120, gt=0)
+    """Readings dated further ahead than this are a device clock fault: stored with the arrival time."""
+
+    def sql_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'floorwatch.sqlite').as_posix()}"
