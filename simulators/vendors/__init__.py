@@ -1,0 +1,10 @@
+"""Vendor dialects the simulated devices speak on the floor broker (CONTRACT.md §2).
+
+One module per dialect; each encoder cites the vendor documentation it was written from.
+"""
+
+from simulators.vendors.base import Publication, dumps, rfc3339_ms
+
+VENDORS = ("shelly", "tasmota", "zigbee2mqtt", "generic")
+
+__all__ = ["VENDORS", "Publication", "dumps", "rfc3339_ms"]
