@@ -1,0 +1,585 @@
+"""The edge agent: vendor messages in from the floor broker, canonical batches out to the uplink.
+
+Threads:
+- paho's network threads (one per broker) run the MQTT callbacks, which only put messages on
+  `_inbox` (EXAMPLES.md 4: the MQTT thread only hands off);
+- one worker thread does everything else in order: decoding, supervision, interlocks, batching,
+  writing the outbox, publishing from it, acknowledgements and commands. One thread means no locks
+  around the state, and the order of the outbox is the order things happened.
+
+Delivery: every outgoing message is committed to the SQLite outbox before it is published; it is
+deleted when the broker acknowledges it (QoS 1 PUBACK via `on_published`). At most `window` messages
+are handed to paho at a time; paho re-sends those itself after a reconnect (same mid), and the worker
+carries on after the last one it handed over, so nothing is sent twice by us and nothing is skipped.
+After a restart everything still in the outbox is sent again, in order, with its original seq.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from edge import __version__
+from edge.batching import Batcher, is_urgent
+from edge.commands import CommandTracker, RateLimitedLog
+from edge.config import EdgeConfig, Vendor
+from edge.drivers import DecodeError, Driver, UnsupportedCommand, Zigbee2MqttDriver, build_drivers
+from edge.drivers.base import Metrics
+from edge.interlocks import PlugOverloadInterlock, SmokeSirenInterlock, Sound, Trip
+from edge.outbox import Outbox
+from edge.supervision import Change, Supervisor
+from gateway import contract
+from gateway.contract import (
+    Action,
+    Channel,
+    Command,
+    CommandResult,
+    ContractError,
+    EdgeState,
+    EdgeStatus,
+    Event,
+    EventBatch,
+    EventType,
+    Reading,
+    TelemetryBatch,
+)
+from gateway.mqtt import Incoming, MqttClient, Will
+
+log = logging.getLogger(__name__)
+
+_AVAILABILITY = {EventType.DEVICE_ONLINE: True, EventType.DEVICE_OFFLINE: False}
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+    def monotonic(self) -> float: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """MQTT filter matching (+ one level, # the rest)."""
+    f_parts, t_parts = topic_filter.split("/"), topic.split("/")
+    for index, part in enumerate(f_parts):
+        if part == "#":
+            return True
+        if index >= len(t_parts) or (part != "+" and part != t_parts[index]):
+            return False
+    return len(f_parts) == len(t_parts)
+
+
+class EdgeAgent:
+    """`start()` connects and returns; `stop()` drains and disconnects; `run_forever()` for the CLI."""
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        *,
+        clock: Clock | None = None,
+        version: str = __version__,
+        window: int | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.version = version
+        self.window = window or min(config.uplink.max_inflight, 500)
+        """How many queued messages may wait for a PUBACK at once."""
+        self.decode_errors = 0
+        self.client_id = f"fw-edge-{config.edge}"
+        self.drivers: dict[Vendor, Driver] = build_drivers(config.devices, client_id=self.client_id)
+        z2m = self.drivers.get(Vendor.ZIGBEE2MQTT)
+        if isinstance(z2m, Zigbee2MqttDriver):
+            z2m.siren_duration_s = config.interlocks.smoke_siren.duration_s  # the siren's own timer
+        self._routes: list[tuple[str, Driver]] = [
+            (f, d) for d in self.drivers.values() for f in d.topic_filters()
+        ]
+        self._route_cache: dict[str, Driver | None] = {}
+        self._topics = {ch: contract.edge_topic(config.site, config.edge, ch) for ch in Channel}
+        self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._stopped = threading.Event()
+        self._worker: threading.Thread | None = None
+        self.outbox: Outbox | None = None
+        self.uplink: MqttClient | None = None
+        self.floor: MqttClient | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        config = self.config
+        now = self.clock.monotonic()
+        self.outbox = Outbox(config.buffer.path, config.buffer.max_messages)
+        self.batcher = Batcher(config.batch.max_readings, config.batch.max_age_ms / 1000)
+        self.supervisor = Supervisor(config.devices, config.supervision.silent_after_intervals, now)
+        self.overload = PlugOverloadInterlock(config.interlocks.plug_overload, config.devices)
+        self.smoke_siren = SmokeSirenInterlock(config.interlocks.smoke_siren, config.devices)
+        self.tracker = CommandTracker(config.commands.confirm_timeout_s)
+        self._errors = RateLimitedLog(60.0)
+        self._inflight: dict[int, int] = {}  # mid -> outbox row id
+        self._acked: list[int] = []
+        self._cursor = 0  # last outbox row id handed to paho on this run
+        self._uplink_up = False
+        self._next_status = now
+        self._next_supervision = now + 1.0
+        self._next_prune = now
+        self._draining_until: float | None = None
+        self._killed = False
+        offline = EdgeStatus(
+            edge=config.edge, state=EdgeState.OFFLINE, ts=self.clock.now(), version=self.version
+        )
+        self.uplink = MqttClient(
+            config.uplink,
+            f"{self.client_id}-uplink",
+            on_message=lambda m: self._inbox.put(("command", m.payload)),
+            on_connection=lambda up: self._inbox.put(("uplink", up)),
+            on_published=lambda mid: self._inbox.put(("ack", mid)),
+            will=Will(self._topics[Channel.STATUS], contract.encode(offline), qos=1, retain=True),
+            persistent_session=True,  # commands sent during a short blip are still delivered
+        )
+        self.uplink.subscribe(self._topics[Channel.COMMANDS], 1)
+        self.floor = MqttClient(
+            config.floor_broker, f"{self.client_id}-floor", on_message=self._on_floor_message
+        )
+        for topic_filter, _ in self._routes:
+            self.floor.subscribe(topic_filter, 1)
+        self._worker = threading.Thread(target=self._run, name=f"edge-{config.edge}-worker", daemon=True)
+        self._worker.start()
+        self.uplink.start()
+        self.floor.start()
+        log.info(
+            "edge %s/%s started: %d devices, %d vendor topic filters, %d messages buffered, next seq %d",
+            config.site,
+            config.edge,
+            len(config.devices),
+            len(self._routes),
+            len(self.outbox),
+            self.outbox.next_seq,
+        )
+
+    def stop(self, drain_s: float = 3.0) -> None:
+        """Flush what is pending, wait up to `drain_s` for the broker to take the outbox, disconnect
+        with a retained offline status (no Last Will: this is a clean stop)."""
+        if self._worker is None:
+            return
+        if self.floor is not None:
+            self.floor.stop()  # no new device messages while draining
+        self._inbox.put(("stop", drain_s))
+        self._worker.join(drain_s + 10)
+        if self.uplink is not None:
+            status = self._status(EdgeState.OFFLINE)
+            self.uplink.stop(final=(self._topics[Channel.STATUS], contract.encode(status), 1, True))
+        if self.outbox is not None:
+            self.outbox.close()
+        self._worker = None
+        self._stopped.set()
+
+    def kill(self) -> None:
+        """Stop as a crash would: no flush, no clean disconnect (the broker sends the Last Will)."""
+        self._killed = True
+        if self.uplink is not None:
+            self.uplink.kill()
+        if self.floor is not None:
+            self.floor.kill()
+        self._inbox.put(("stop", 0.0))
+        if self._worker is not None:
+            self._worker.join(10)
+        if self.outbox is not None:
+            self.outbox.close()
+        self._worker = None
+        self._stopped.set()
+
+    def run_forever(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop cleanly."""
+        self.start()
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: self._stopped.set())
+        self._stopped.wait()
+        self._stopped.clear()
+        self.stop()
+
+    # -- callbacks (paho threads: hand off only) ---------------------------------------------------
+
+    def _on_floor_message(self, message: Incoming) -> None:
+        self._inbox.put(("floor", message.topic, message.payload, self.clock.now()))
+
+    # -- the worker --------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            timeout = self._timeout()
+            try:
+                items = [self._inbox.get(timeout=timeout)]
+            except queue.Empty:
+                items = []
+            while len(items) < 5000:
+                try:
+                    items.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            for item in items:
+                try:
+                    self._handle(item)
+                except Exception:  # a bug in one message's handling must not stop the floor's safety
+                    log.exception("edge worker failed on a %s message", item[0])
+            if self._killed:
+                return
+            try:
+                self._timers()
+                self._flush_acks()
+                self._pump()
+            except Exception:
+                log.exception("edge worker timers failed")
+            if self._draining_until is not None and (
+                (not len(self._require_outbox()) and not self._inflight)
+                or self.clock.monotonic() >= self._draining_until
+            ):
+                return
+
+    def _timeout(self) -> float:
+        now = self.clock.monotonic()
+        deadlines = [
+            d
+            for d in (
+                self.batcher.deadline(),
+                self.tracker.deadline(),
+                self.overload.next_deadline(),
+                self._next_supervision,
+                self._next_status,
+            )
+            if d is not None
+        ]
+        wait = min(deadlines) - now if deadlines else 0.5
+        return max(0.005, min(wait, 0.5))
+
+    def _handle(self, item: tuple[Any, ...]) -> None:
+        kind = item[0]
+        if kind == "floor":
+            self._on_device_message(item[1], item[2], item[3])
+        elif kind == "ack":
+            row_id = self._inflight.pop(item[1], None)
+            if row_id is not None:
+                self._acked.append(row_id)
+        elif kind == "uplink":
+            self._uplink_up = bool(item[1])
+            if self._uplink_up:
+                self._next_status = self.clock.monotonic()  # say we are online right away
+        elif kind == "command":
+            self._on_command(item[1])
+        elif kind == "stop":
+            self._flush_batches()
+            for pending in self.tracker.expired(float("inf")):
+                self._answer(
+                    pending.command,
+                    ok=False,
+                    error="edge stopped before the device confirmed",
+                    reported=pending.last or None,
+                )
+            self._draining_until = self.clock.monotonic() + float(item[1])
+
+    # -- device messages ---------------------------------------------------------------------------
+
+    def _driver_for(self, topic: str) -> Driver | None:
+        if topic not in self._route_cache:
+            self._route_cache[topic] = next((d for f, d in self._routes if topic_matches(f, topic)), None)
+        return self._route_cache[topic]
+
+    def _on_device_message(self, topic: str, payload: bytes, received: datetime) -> None:
+        driver = self._driver_for(topic)
+        if driver is None:
+            return
+        now = self.clock.monotonic()
+        try:
+            items = driver.decode(topic, payload, received)
+        except DecodeError as exc:
+            self._decode_error(driver, topic, exc.reason, exc.device, now)
+            return
+        except Exception as exc:  # e.g. a value the contract rejects: counted like any bad payload
+            self._decode_error(driver, topic, f"{type(exc).__name__}: {exc}".splitlines()[0][:200], None, now)
+            return
+        for item in items:
+            if isinstance(item, Event):
+                online = _AVAILABILITY.get(item.type)
+                if online is None:
+                    self._event(item)
+                else:
+                    change = self.supervisor.availability(item.device, online, now, item.detail or "")
+                    if change is not None:
+                        self._change(change, item.ts)
+            else:
+                self._reading(item, now)
+
+    def _decode_error(self, driver: Driver, topic: str, reason: str, device: str | None, now: float) -> None:
+        self.decode_errors += 1
+        key = device or next(iter(driver.devices_at(topic)), topic)
+        if self._errors.allow(key, now):
+            more = self._errors.take_suppressed(key)
+            log.warning(
+                "cannot decode %s message for %s on %s: %s%s",
+                driver.vendor.value,
+                key,
+                topic,
+                reason,
+                f" ({more} more in the last minute)" if more else "",
+            )
+
+    def _reading(self, reading: Reading, now: float) -> None:
+        change = self.supervisor.seen(reading.device, now)
+        if change is not None:
+            self._change(change, reading.ts)
+        if self.batcher.add_reading(reading, now):
+            self._flush_batches()
+        trip = self.overload.observe(reading.device, reading.metrics, now)
+        if trip is not None:
+            self._trip(trip)
+        for sound in self.smoke_siren.observe(reading.device, reading.metrics, now):
+            self._sound(sound)
+        for command, metrics in self.tracker.observe(reading):
+            self._answer(command, ok=True, reported=metrics)
+
+    def _change(self, change: Change, ts: datetime) -> None:
+        self._event(Event(device=change.device, ts=ts, type=change.type, detail=change.detail[:500]))
+
+    def _event(self, event: Event) -> None:
+        if is_urgent(event):
+            self._flush_batches()  # what happened before goes first
+            self._emit_events([event])
+        elif self.batcher.add_event(event, self.clock.monotonic()):
+            self._flush_batches()
+
+    # -- local interlocks --------------------------------------------------------------------------
+
+    def _local_command(self, device_id: str, action: Action, reason: str) -> bool:
+        device = self.config.device(device_id)
+        driver = self.drivers.get(device.vendor) if device is not None else None
+        if device is None or driver is None or self.floor is None:
+            return False
+        now = self.clock.now()
+        command = Command(
+            id=f"local-{uuid.uuid4().hex[:16]}",
+            device=device_id,
+            action=action,
+            reason=reason,
+            issued_at=now,
+            expires_at=now + timedelta(minutes=1),
+        )
+        try:
+            topic, payload = driver.encode(command)
+        except UnsupportedCommand as exc:
+            log.error("local interlock cannot %s %s: %s", action.value, device_id, exc)
+            return False
+        self.floor.publish(topic, payload, qos=1)
+        return True
+
+    def _trip(self, trip: Trip) -> None:
+        sent = self._local_command(trip.device, Action.RELAY_OFF, "edge interlock: plug overload")
+        log.warning(
+            "interlock: %s drew %.2f A (limit %.2f A) for %.0f s: relay off %s",
+            trip.device,
+            trip.current_a,
+            trip.limit_a,
+            trip.held_s,
+            "sent" if sent else "NOT sent",
+        )
+        detail = trip.describe() if sent else f"{trip.describe()} FAILED: no driver can switch it"
+        self._event(
+            Event(
+                device=trip.device, ts=self.clock.now(), type=EventType.INTERLOCK_TRIPPED, detail=detail[:500]
+            )
+        )
+
+    def _sound(self, sound: Sound) -> None:
+        sent = self._local_command(sound.siren, Action.SIREN_ON, f"edge interlock: smoke at {sound.detector}")
+        log.warning(
+            "interlock: smoke at %s: siren %s %s", sound.detector, sound.siren, "on" if sent else "NOT on"
+        )
+        detail = (
+            f"siren sounded for smoke at {sound.detector}" if sent else f"siren FAILED for {sound.detector}"
+        )
+        self._event(
+            Event(device=sound.siren, ts=self.clock.now(), type=EventType.INTERLOCK_TRIPPED, detail=detail)
+        )
+
+    # -- commands from the server ------------------------------------------------------------------
+
+    def _on_command(self, payload: bytes) -> None:
+        try:
+            command = contract.decode_payload(Command, payload)
+        except ContractError as exc:
+            log.warning("refused an invalid command: %s", exc)
+            return
+        outbox = self._require_outbox()
+        if not outbox.remember_command(command.id, self.clock.now().timestamp()):
+            # Answered once already: a replay (or a redelivery) is neither run nor answered again.
+            log.warning(
+                "command %s for %s was already handled: refused as a replay", command.id, command.device
+            )
+            return
+        if command.expired(self.clock.now()):
+            self._answer(command, ok=False, error="expired")
+            return
+        device = self.config.device(command.device)
+        driver = self.drivers.get(device.vendor) if device is not None else None
+        if device is None or driver is None or self.floor is None:
+            self._answer(command, ok=False, error=f"unknown device {command.device}")
+            return
+        try:
+            topic, vendor_payload = driver.encode(command)
+        except UnsupportedCommand as exc:
+            self._answer(command, ok=False, error=str(exc)[:500])
+            return
+        log.info("command %s: %s %s (%s)", command.id, command.action.value, command.device, command.reason)
+        self.floor.publish(topic, vendor_payload, qos=1)
+        self.tracker.expect(command, self.clock.monotonic())
+
+    def _answer(
+        self, command: Command, *, ok: bool, error: str | None = None, reported: Metrics | None = None
+    ) -> None:
+        result = CommandResult(
+            id=command.id,
+            ok=ok,
+            ts=self.clock.now(),
+            error=error,
+            device=command.device,
+            reported=reported or None,
+        )
+        delivery = contract.DELIVERY[Channel.COMMAND_RESULT]
+        self._require_outbox().append(
+            self._topics[Channel.COMMAND_RESULT], contract.encode(result), delivery.qos, delivery.retain
+        )
+
+    # -- outgoing ----------------------------------------------------------------------------------
+
+    def _require_outbox(self) -> Outbox:
+        assert self.outbox is not None, "start() first"
+        return self.outbox
+
+    def _flush_batches(self) -> None:
+        readings, events = self.batcher.take()
+        size = self.config.batch.max_readings
+        for start in range(0, len(readings), size):
+            self._emit_readings(readings[start : start + size])
+        for start in range(0, len(events), size):
+            self._emit_events(events[start : start + size])
+
+    def _emit(self, channel: Channel, make: Callable[[int], contract._Payload]) -> None:
+        delivery = contract.DELIVERY[channel]
+        topic = self._topics[channel]
+        self._require_outbox().append_with_seq(
+            lambda seq: (topic, contract.encode(make(seq)), delivery.qos, delivery.retain)
+        )
+
+    def _emit_readings(self, readings: list[Reading]) -> None:
+        try:
+            self._emit(
+                Channel.TELEMETRY,
+                lambda seq: TelemetryBatch(
+                    edge=self.config.edge, seq=seq, sent_at=self.clock.now(), readings=readings
+                ),
+            )
+        except ContractError:
+            if len(readings) < 2:
+                raise
+            half = len(readings) // 2  # over the payload size limit: halve until it fits
+            self._emit_readings(readings[:half])
+            self._emit_readings(readings[half:])
+
+    def _emit_events(self, events: list[Event]) -> None:
+        try:
+            self._emit(
+                Channel.EVENTS,
+                lambda seq: EventBatch(
+                    edge=self.config.edge, seq=seq, sent_at=self.clock.now(), events=events
+                ),
+            )
+        except ContractError:
+            if len(events) < 2:
+                raise
+            half = len(events) // 2
+            self._emit_events(events[:half])
+            self._emit_events(events[half:])
+
+    def _status(self, state: EdgeState) -> EdgeStatus:
+        outbox = self.outbox
+        return EdgeStatus(
+            edge=self.config.edge,
+            state=state,
+            ts=self.clock.now(),
+            version=self.version,
+            buffered=len(outbox) if outbox is not None else 0,
+            decode_errors=self.decode_errors,
+            last_seq=outbox.last_seq if outbox is not None else None,
+        )
+
+    def _timers(self) -> None:
+        now = self.clock.monotonic()
+        if self.batcher.due(now):
+            self._flush_batches()
+        for trip in self.overload.tick(now):
+            self._trip(trip)
+        for sound in self.smoke_siren.tick(now):
+            self._sound(sound)
+        if now >= self._next_supervision:
+            self._next_supervision = now + 1.0
+            for change in self.supervisor.tick(now):
+                self._change(change, self.clock.now())
+        for pending in self.tracker.expired(now):
+            self._answer(
+                pending.command, ok=False, error="no confirmation from device", reported=pending.last or None
+            )
+        outbox = self._require_outbox()
+        if self._uplink_up:
+            dropped = outbox.take_dropped()
+            if dropped:
+                log.warning(
+                    "outbox bound of %d messages hit: %d oldest dropped", outbox.max_messages, dropped
+                )
+                self._event(
+                    Event(
+                        device=self._edge_device_id(),
+                        ts=self.clock.now(),
+                        type=EventType.BUFFER_OVERFLOW,
+                        count=dropped,
+                        detail=f"{dropped} oldest queued messages dropped at the bound of "
+                        f"{outbox.max_messages}",
+                    )
+                )
+                self._flush_batches()
+            if now >= self._next_status and self.uplink is not None:
+                self._next_status = now + self.config.supervision.status_interval_s
+                self.uplink.publish_payload(self._topics[Channel.STATUS], self._status(EdgeState.ONLINE))
+        if now >= self._next_prune:
+            self._next_prune = now + 3600
+            outbox.forget_commands_before(self.clock.now().timestamp() - 7 * 24 * 3600)
+
+    def _edge_device_id(self) -> str:
+        # Edge-level events name the edge itself as the device (edge ids are valid device ids).
+        return self.config.edge
+
+    def _flush_acks(self) -> None:
+        if self._acked:
+            self._require_outbox().remove(self._acked)
+            self._acked = []
+
+    def _pump(self) -> None:
+        if not self._uplink_up or self.uplink is None:
+            return
+        room = self.window - len(self._inflight)
+        if room <= 0:
+            return
+        for row in self._require_outbox().after(self._cursor, room):
+            mid = self.uplink.publish(row.topic, row.payload, row.qos, row.retain)
+            self._inflight[mid] = row.id
+            self._cursor = row.id
