@@ -1,0 +1,44 @@
+"""`floorwatch edge --config edge.yaml [--check]`: run the edge agent, or only validate its configuration.
+
+`main(argv)` is wired into the top-level `floorwatch` console script by server/cli.py; `python -m edge`
+runs it directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections import Counter
+
+from edge.config import ConfigError, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="floorwatch edge", description="Run the Floorwatch edge agent.")
+    parser.add_argument("--config", required=True, metavar="PATH", help="the edge's YAML configuration")
+    parser.add_argument("--check", action="store_true", help="validate the configuration only")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{args.config}: {len(exc.problems)} problem(s); nothing started", file=sys.stderr)
+        return 2
+    if args.check:
+        kinds = Counter(d.kind.value for d in config.devices)
+        summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "no devices"
+        count = len(config.devices)
+        print(f"{args.config}: OK: site {config.site}, edge {config.edge}, {count} devices ({summary})")
+        return 0
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from edge.agent import EdgeAgent  # imported late: --check must not need a broker library at all
+
+    EdgeAgent(config).run_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
