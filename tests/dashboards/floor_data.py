@@ -16,7 +16,9 @@ from server.adapters.timeseries import (
 )
 
 SITES = {"hq": {"f3": ["f3-z1", "f3-z2", "mr-1"], "f4": ["f4-z1"]}, "branch": {"b1": ["b1-z1"]}}
-OFFICE_ZONES = [("hq", "f3", "f3-z1"), ("hq", "f3", "f3-z2"), ("hq", "f4", "f4-z1"), ("branch", "b1", "b1-z1")]
+OFFICE_ZONES = [
+    ("hq", "f3", "f3-z1"), ("hq", "f3", "f3-z2"), ("hq", "f4", "f4-z1"), ("branch", "b1", "b1-z1"),
+]
 ALL_ZONES = [z for floors in SITES.values() for zones in floors.values() for z in zones]
 ALL_FLOORS = [f for floors in SITES.values() for f in floors]
 MINUTES = 60
