@@ -73,14 +73,20 @@ class _Ctx:
         return hashlib.sha256(f"{self.site_id}:{key}".encode()).hexdigest()[:12]
 
     def add(self, edge: str, site_entry: dict[str, Any], edge_entry: dict[str, Any]) -> None:
+        """Register a device in the site model and, with its dialect, in its edge's configuration."""
         self.devices.append({**site_entry, "edge": edge})
-        common: dict[str, Any] = {k: site_entry[k] for k in ("id", "kind", "zone") if k in site_entry}
-        copy: dict[str, Any] = {
-            k: site_entry[k]
-            for k in ("rated_a", "cuttable", "essential", "strip", "door_type", "reporting_interval_s")
-            if k in site_entry
-        }
-        self.edge_devices.setdefault(edge, []).append({**common, **edge_entry, **copy})
+        entry: dict[str, Any] = {k: site_entry[k] for k in ("id", "kind", "zone") if k in site_entry}
+        entry.update(edge_entry)
+        # edge/config.py DeviceConfig: rated_a only on metered kinds; cuttable xor essential
+        for key in ("rated_a", "cuttable", "essential", "strip", "siren", "door_type"):
+            value = site_entry.get(key, edge_entry.get(key))
+            if value not in (None, False):
+                entry[key] = value
+        interval = site_entry.get("reporting_interval_s", site_entry.get("heartbeat_s"))
+        if interval is not None:
+            entry["reporting_interval_s"] = interval
+        entry.pop("siren_of_zone", None)
+        self.edge_devices.setdefault(edge, []).append(entry)
 
     def name(self) -> str:
         return self.rng.choice(SURNAMES) + "".join(
@@ -241,7 +247,7 @@ def _floor(ctx: _Ctx, number: int, seats: int, zones_out: list[dict[str, Any]]) 
             ctx.add(
                 edge,
                 {"id": f"smoke-{zid}-{k + 1:02d}", "kind": "smoke_detector", "zone": zid, "heartbeat_s": 60},
-                _zigbee(name),
+                {**_zigbee(name), "siren": f"siren-{zid}"},
             )
         for k, location in enumerate(("ceiling", "strip")):
             ctx.add(
@@ -265,7 +271,7 @@ def _floor(ctx: _Ctx, number: int, seats: int, zones_out: list[dict[str, Any]]) 
         ctx.add(
             edge,
             {"id": f"smoke-{zid}-01", "kind": "smoke_detector", "zone": zid, "heartbeat_s": 60},
-            _zigbee(f"{fid}_{key}_smoke_1"),
+            {**_zigbee(f"{fid}_{key}_smoke_1"), "siren": f"siren-{fid}-lobby"},
         )
     ctx.add(
         edge,
@@ -409,14 +415,19 @@ def generate(seats: int, seed: int = 1, site_id: str = "hq", day: date = date(20
     }
     edge_files: dict[str, dict[str, Any]] = {}
     for edge in edges:
+        # edge/config.py EdgeConfig: every key below is one of its fields (unknown keys are errors there)
         edge_files[edge] = {
             "site": site_id,
-            "edge": {"id": edge, "name": f"Edge agent {edge[5:].upper()}"},
-            "uplink": {"host": "127.0.0.1", "port": 1883, "client_id": edge, "username": edge, "tls": False},
-            "floor_broker": {"host": "127.0.0.1", "port": 1883, "client_id": f"{edge}-floor"},
-            "buffer": {"path": f"var/{edge}/buffer", "max_bytes": 256 * 1024 * 1024},
-            "batch": {"max_readings": 500, "max_interval_s": 1.0},
-            "interlocks": {"overload_relay_off": True, "smoke_local_siren": True},
+            "edge": edge,
+            "uplink": {"host": "127.0.0.1", "port": 1883, "username": edge},
+            "floor_broker": {"host": "127.0.0.1", "port": 1883},
+            "buffer": {"path": f"var/{edge}-buffer.sqlite", "max_messages": 100_000},
+            "batch": {"max_readings": 200, "max_age_ms": 500},
+            "supervision": {"silent_after_intervals": 3},
+            "interlocks": {
+                "plug_overload": {"enabled": True, "ratio": 1.25, "hold_s": 10},
+                "smoke_siren": {"enabled": True, "duration_s": 300},
+            },
             "devices": ctx.edge_devices[edge],
         }
     hr = {"leavers": ctx.leavers, "visitor_approvals": ctx.approvals}

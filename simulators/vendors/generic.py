@@ -1,14 +1,20 @@
 """Floorwatch's generic JSON profile for devices with no common standard: door access controllers,
 machine-room probes and manual call points (CONTRACT.md §2: "a documented generic JSON profile of ours").
 
-Written to the profile as specified in the simulator brief, pending edge/drivers/GENERIC_PROFILE.md:
-- `access/<controller>/event`  {"ts","type":"badge","badge","result":"granted|denied","direction":"in|out"}
-                              {"ts","type":"forced"} | {"ts","type":"held_open"} | {"ts","type":"rex"}
-- `access/<controller>/state`  {"door":"open|closed","lock":"locked|unlocked"}   (also the heartbeat)
-- `access/<controller>/cmd`    {"action":"release|secure"}  (the controller answers with its new state)
-- `probe/<name>/state`         {"temperature","humidity","leak","smoke"}
-- `callpoint/<name>/event`     {"ts","type":"pressed"|"reset"}   (ours: manual call points, see README)
-- `callpoint/<name>/state`     {"pressed": bool}                   (heartbeat)
+The profile's owner is the edge (edge/drivers/GENERIC_PROFILE.md, announced by edge/drivers/generic.py);
+until that page exists this encoder follows the profile as agreed with the edge engineer:
+
+- `access/<controller>/event`   {"ts","type":"badge","badge","result":"granted|denied","direction":"in|out"}
+                               {"ts","type":"door_forced"} | {"ts","type":"door_held_open","held_s"}
+                               {"ts","type":"request_to_exit"} | {"ts","type":"tamper"}
+- `access/<controller>/state`   {"door":"open|closed","lock":"locked|unlocked"}      (also the heartbeat)
+- `access/<controller>/cmd`     {"id","action":"release|secure","reason"} -> controller publishes its state
+- `<root>/<name>/availability`  {"state":"online|offline"}  (retained; the adapter's MQTT Will is offline)
+- `probe/<name>/state`          {"temperature_c","humidity_pct","water_leak","smoke"}  (any subset)
+- `callpoint/<name>/state`      {"activated": bool}
+
+The simulator brief's first draft used shorter names (`forced`, `held_open`, `rex`; `temperature`,
+`humidity`, `leak`); `LEGACY_EVENT_NAMES` maps them for anyone holding old captures.
 Times are RFC 3339 UTC with milliseconds, as in the canonical contract.
 """
 
@@ -22,6 +28,12 @@ from simulators.vendors.base import Publication, dumps, parse_json_object, rfc33
 
 Direction = Literal["in", "out"]
 Result = Literal["granted", "denied"]
+DoorEvent = Literal["door_forced", "door_held_open", "request_to_exit", "tamper"]
+LEGACY_EVENT_NAMES: dict[str, DoorEvent] = {
+    "forced": "door_forced",
+    "held_open": "door_held_open",
+    "rex": "request_to_exit",
+}
 
 
 def event_topic(controller: str) -> str:
@@ -40,6 +52,14 @@ def probe_topic(name: str) -> str:
     return f"probe/{name}/state"
 
 
+def callpoint_topic(name: str) -> str:
+    return f"callpoint/{name}/state"
+
+
+def availability_topic(root: str, name: str) -> str:
+    return f"{root}/{name}/availability"
+
+
 @dataclass(slots=True)
 class DoorState:
     door_open: bool = False
@@ -54,14 +74,22 @@ def encode_badge(
 
 
 def encode_door_event(
-    controller: str, when: datetime, kind: Literal["forced", "held_open", "rex"]
+    controller: str, when: datetime, kind: DoorEvent, held_s: float | None = None
 ) -> Publication:
-    return Publication(event_topic(controller), dumps({"ts": rfc3339_ms(when), "type": kind}), qos=1)
+    body: dict[str, Any] = {"ts": rfc3339_ms(when), "type": kind}
+    if held_s is not None:
+        body["held_s"] = round(held_s)
+    return Publication(event_topic(controller), dumps(body), qos=1)
 
 
 def encode_door_state(controller: str, state: DoorState) -> Publication:
     body = {"door": "open" if state.door_open else "closed", "lock": "locked" if state.locked else "unlocked"}
     return Publication(state_topic(controller), dumps(body), qos=1)
+
+
+def encode_availability(root: str, name: str, online: bool) -> Publication:
+    body = {"state": "online" if online else "offline"}
+    return Publication(availability_topic(root, name), dumps(body), qos=1, retain=True)
 
 
 def handle_door_command(controller: str, state: DoorState, payload: bytes) -> tuple[list[Publication], bool]:
@@ -86,9 +114,9 @@ class ProbeState:
 
 def probe_object(state: ProbeState) -> dict[str, Any]:
     return {
-        "temperature": round(state.temperature, 2),
-        "humidity": round(state.humidity, 1),
-        "leak": state.leak,
+        "temperature_c": round(state.temperature, 2),
+        "humidity_pct": round(state.humidity, 1),
+        "water_leak": state.leak,
         "smoke": state.smoke,
     }
 
@@ -97,10 +125,5 @@ def encode_probe(name: str, state: ProbeState) -> Publication:
     return Publication(probe_topic(name), dumps(probe_object(state)), qos=1)
 
 
-def encode_callpoint_event(name: str, when: datetime, pressed: bool) -> Publication:
-    body = {"ts": rfc3339_ms(when), "type": "pressed" if pressed else "reset"}
-    return Publication(f"callpoint/{name}/event", dumps(body), qos=1)
-
-
-def encode_callpoint_state(name: str, pressed: bool) -> Publication:
-    return Publication(f"callpoint/{name}/state", dumps({"pressed": pressed}), qos=1)
+def encode_callpoint(name: str, activated: bool) -> Publication:
+    return Publication(callpoint_topic(name), dumps({"activated": activated}), qos=1)
