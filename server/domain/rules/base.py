@@ -1,0 +1,206 @@
+"""What every rule shares: the per-device state, the rule base class and the engine context.
+
+A rule is a small object with the kinds it applies to, the metrics and events that wake it, and
+`evaluate`. It never emits a Finding itself: it says "this condition is now at severity S" (or None)
+through `Ctx.set`, and the context turns level changes into RAISE / CLEAR findings against the one
+table of open conditions. That table is what makes findings idempotent: a condition already open is
+not raised again (after a restore too), and only a worse severity re-raises (an escalation).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from gateway.contract import Event, EventType, Severity
+from server.domain.findings import SEVERITY_RANK, Finding, Transition
+from server.domain.site import Device, DeviceKind, Overrides, Site
+from server.domain.thresholds import param
+
+Metrics = Mapping[str, bool | int | float]
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """Everything the engine keeps for one device: small and independent of other devices."""
+
+    device: Device
+    overrides: Overrides
+    rules: list[Rule]
+    by_metric: dict[str, list[Rule]]
+    by_event: dict[EventType, list[Rule]]
+    last: dict[str, float] = field(default_factory=dict)
+    """Last value of each metric (booleans as 1.0 / 0.0)."""
+    clock: datetime | None = None
+    """Effective time of the last reading: never later than the server's `now`, never going back."""
+    seen: datetime | None = None
+    """When the server last heard from the device (server time: a device clock is not trusted)."""
+    offline: bool = False
+    state: dict[str, Any] = field(default_factory=dict)
+    """Per-rule state objects, by rule id."""
+
+    @property
+    def id(self) -> str:
+        return self.device.id
+
+    @property
+    def zone(self) -> str:
+        return self.device.zone
+
+    def p(self, rule: str, name: str) -> float:
+        return param(rule, name, self.overrides)
+
+    def flag(self, metric: str) -> bool:
+        return self.last.get(metric, 0.0) >= 0.5
+
+
+class Rule:
+    """Base of a device rule. Subclasses set the class attributes and override `evaluate`."""
+
+    id: ClassVar[str]
+    kinds: ClassVar[frozenset[DeviceKind]]
+    metrics: ClassVar[frozenset[str]] = frozenset()
+    events: ClassVar[frozenset[EventType]] = frozenset()
+    message: ClassVar[str] = ""
+    message_zh: ClassVar[str] = ""
+
+    def applies(self, device: Device, site: Site) -> bool:
+        return True
+
+    def new_state(self, dev: DeviceState) -> Any:
+        """A fresh state object (a dataclass with STATE), or None for a stateless rule."""
+        return None
+
+    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
+        """Look at the device's latest values. `sample` is False when a timer, not a reading, woke it."""
+
+    def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
+        """React to an event of one of `events`."""
+
+    def set(self, ctx: Ctx, dev: DeviceState, severity: Severity | None, now: datetime,
+            value: float | None = None, message: str = "", subject: str | None = None) -> None:
+        """Shortcut for `ctx.set` with this rule's id, the device as subject and its zone."""
+        ctx.set(self.id, subject or dev.id, severity, dev.zone, value, now,
+                message or self.message, self.message_zh)
+
+
+@dataclass(slots=True)
+class ZoneFire:
+    """Fire state of one zone: which detectors and heat sensors are in alarm, and the §3 timers."""
+
+    smoke: set[str] = field(default_factory=set)
+    heat: set[str] = field(default_factory=set)
+    confirmed: bool = False
+    manual: bool = False
+    """A manual call point or an app report: an input until a person resets the zone."""
+    alarm_at: datetime | None = None
+    """When the §3 verification sequence started (first smoke or heat alarm)."""
+    acknowledged: bool = False
+    verdict: bool = False
+    tripped_at: datetime | None = None
+    """Last interlock trip (a plug cut itself) in the zone: corroboration for a temperature jump."""
+    STATE: ClassVar[tuple[str, ...]] = (
+        "smoke", "heat", "confirmed", "manual", "alarm_at", "acknowledged", "verdict", "tripped_at",
+    )
+
+    @property
+    def alarmed(self) -> bool:
+        return bool(self.smoke or self.heat)
+
+
+class Ctx:
+    """The engine's shared state that rules may read and the one place findings are made."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.open: dict[tuple[str, str], Severity] = {}
+        """Open conditions: (rule, subject) -> severity. Persisted by snapshot."""
+        self.out: list[Finding] = []
+        self.timers: list[tuple[datetime, int, str, str]] = []
+        """Heap of (due, seq, rule id, key)."""
+        self._due: dict[tuple[str, str], datetime] = {}
+        self._seq = 0
+        self.fire: dict[str, ZoneFire] = {}
+        self.devices: dict[str, DeviceState] = {}
+        self.shared: dict[str, Any] = {}
+        """Cross-device state owned by one rule family (strip sums, floor voltage counts, access book)."""
+        self.evaluations = 0
+        """How many rule evaluations ran: a structural cost measure for tests."""
+
+    # ---- findings ------------------------------------------------------------------------------
+
+    def set(self, rule: str, subject: str, severity: Severity | None, zone: str | None,
+            value: float | None, now: datetime, message: str, message_zh: str = "") -> None:
+        """Declare the level of a condition; emits RAISE on open or worsening, CLEAR on close."""
+        key = (rule, subject)
+        current = self.open.get(key)
+        if severity is None:
+            if current is not None:
+                del self.open[key]
+                self.out.append(Finding(rule, Transition.CLEAR, current, subject, zone, self.site.id,
+                                        value, message, now, message_zh))
+            return
+        if current is None or SEVERITY_RANK[severity] > SEVERITY_RANK[current]:
+            self.open[key] = severity
+            self.out.append(Finding(rule, Transition.RAISE, severity, subject, zone, self.site.id,
+                                    value, message, now, message_zh))
+
+    def pulse(self, rule: str, subject: str, severity: Severity, zone: str | None, value: float | None,
+              now: datetime, message: str, message_zh: str = "") -> None:
+        """A one-off record (an event, not a condition): RAISE every time, nothing left open."""
+        self.out.append(Finding(rule, Transition.RAISE, severity, subject, zone, self.site.id,
+                                value, message, now, message_zh))
+
+    def is_open(self, rule: str, subject: str) -> bool:
+        return (rule, subject) in self.open
+
+    def take(self) -> list[Finding]:
+        out, self.out = self.out, []
+        return out
+
+    def zone_param(self, zone: str, rule: str, name: str) -> float:
+        return param(rule, name, self.site.zone_overrides(zone))
+
+    # ---- timers --------------------------------------------------------------------------------
+
+    def wake(self, due: datetime | None, rule: str, key: str) -> None:
+        """Ask for `rule` to be evaluated for `key` at `due` even if nothing arrives (one pending per key)."""
+        if due is None:
+            return
+        slot = (rule, key)
+        pending = self._due.get(slot)
+        if pending is not None and pending <= due:
+            return  # an earlier wake-up is already queued; it will re-schedule if still needed
+        self._due[slot] = due
+        self._seq += 1
+        heapq.heappush(self.timers, (due, self._seq, rule, key))
+
+    def due_timers(self, now: datetime) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        while self.timers and self.timers[0][0] <= now:
+            due, _, rule, key = heapq.heappop(self.timers)
+            if self._due.get((rule, key)) == due:
+                del self._due[(rule, key)]
+                out.append((rule, key))
+        return out
+
+    # ---- fire state ----------------------------------------------------------------------------
+
+    def zone_fire(self, zone: str) -> ZoneFire:
+        state = self.fire.get(zone)
+        if state is None:
+            state = self.fire[zone] = ZoneFire()
+        return state
+
+    def fire_in_zone(self, zone: str) -> bool:
+        state = self.fire.get(zone)
+        return state is not None and (state.alarmed or state.confirmed)
+
+    def fire_anywhere(self) -> bool:
+        return any(s.alarmed or s.confirmed for s in self.fire.values())
+
+    def evacuating(self, floor: str) -> bool:
+        return self.is_open("evac.notice", floor)

@@ -1,0 +1,234 @@
+"""Egress and door rules, RULES.md §2.3 (`door.*`).
+
+door.fire_release_zone / door.fire_release_floor: the fire rules call `release` with the egress doors
+to unlock; the services send the unlock commands (they read `Site.egress_doors` /
+`Site.egress_doors_on_floor`). This module watches the read-back: a door that does not report
+unlocked (reading `door_locked=false` or event `door_unlocked`) within 10 s raises the rule, critical,
+with "疏散门未释放,立即人工开启". Doors stay released until `RuleEngine.reset_door_release`.
+
+door.egress_controller_offline is supervision (see `supervision.py`). Picks made here ("ours"):
+door.forced_open from readings uses a 10 s access window before the door opened and clears when the
+door closes; door.held_open and door.forced_open are not raised while the door is fire-released.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+from gateway.contract import Event, EventType, Severity
+from server.domain.rules.base import Ctx, DeviceState, Rule
+from server.domain.rules.blocks import Threshold, flag
+from server.domain.site import Device, DeviceKind, DoorType, Site
+
+DOOR = frozenset({DeviceKind.DOOR_CONTROLLER})
+RELEASE_ZH = "疏散门未释放,立即人工开启"
+
+
+@dataclass(slots=True)
+class Release:
+    """One egress door that a fire rule asked to unlock."""
+
+    rule: str
+    at: datetime
+    unlocked: bool = False
+    STATE: ClassVar[tuple[str, ...]] = ("rule", "at", "unlocked")
+
+
+def releases(ctx: Ctx) -> dict[str, Release]:
+    table: dict[str, Release] = ctx.shared.setdefault("door.release", {})
+    return table
+
+
+def released(ctx: Ctx, door: str) -> bool:
+    return door in ctx.shared.get("door.release", {})
+
+
+def release(ctx: Ctx, doors: list[Device], rule: str, now: datetime) -> None:
+    """Start watching the read-back of `doors` (the services send the unlock commands)."""
+    table = releases(ctx)
+    for door in doors:
+        if door.id in table:
+            continue  # already released (zone first, then floor): one read-back is enough
+        dev = ctx.devices[door.id]
+        unlocked = "door_locked" in dev.last and not dev.flag("door_locked")
+        table[door.id] = Release(rule, now, unlocked)
+        if not unlocked:
+            ctx.wake(now + timedelta(seconds=dev.p(rule, "readback_s")), rule, door.id)
+
+
+def check_release(ctx: Ctx, door: str, now: datetime) -> None:
+    """Timer: the read-back deadline of one door has passed."""
+    entry = releases(ctx).get(door)
+    if entry is None or entry.unlocked:
+        return
+    device = ctx.site.devices[door]
+    ctx.set(entry.rule, door, Severity.CRITICAL, device.zone, None, now,
+            f"Egress door {door} did not release: open it by hand now", RELEASE_ZH)
+
+
+def reset_release(ctx: Ctx, door: str, now: datetime) -> None:
+    """A person reset the door after the evacuation (doors relock only by manual reset)."""
+    entry = releases(ctx).pop(door, None)
+    if entry is not None:
+        device = ctx.site.devices[door]
+        ctx.set(entry.rule, door, None, device.zone, None, now, "Door release reset by hand")
+
+
+class ReleaseReadBack(Rule):
+    id = "door.fire_release_zone"
+    kinds = DOOR
+    metrics = frozenset({"door_locked"})
+    events = frozenset({EventType.DOOR_UNLOCKED, EventType.DOOR_LOCKED})
+
+    def applies(self, device: Device, site: Site) -> bool:
+        return device.door_type is DoorType.EGRESS
+
+    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
+        entry = releases(ctx).get(dev.id)
+        if entry is None or "door_locked" not in dev.last:
+            return
+        entry.unlocked = not dev.flag("door_locked")
+        if entry.unlocked:
+            ctx.set(entry.rule, dev.id, None, dev.zone, None, now, "Egress door released")
+        elif now >= entry.at + timedelta(seconds=dev.p(entry.rule, "readback_s")):
+            check_release(ctx, dev.id, now)
+
+    def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
+        dev.last["door_locked"] = 1.0 if event.type is EventType.DOOR_LOCKED else 0.0
+        self.evaluate(ctx, dev, now, True)
+
+
+def _is_mr_door(ctx: Ctx, dev: DeviceState) -> bool:
+    return dev.device.door_type is DoorType.MACHINE_ROOM or ctx.site.is_machine_room(dev.zone)
+
+
+@dataclass(slots=True)
+class Held:
+    t: Threshold
+    forced: bool = False
+    STATE: ClassVar[tuple[str, ...]] = ("t", "forced")
+
+    def due(self) -> datetime | None:
+        return self.t.due()
+
+
+class HeldOpen(Rule):
+    id = "door.held_open"
+    kinds = DOOR
+    metrics = frozenset({"door_open"})
+    events = frozenset({EventType.DOOR_OPENED, EventType.DOOR_CLOSED, EventType.DOOR_HELD_OPEN})
+    message = "Door held open"
+
+    def applies(self, device: Device, site: Site) -> bool:
+        return device.door_type is not DoorType.FIRE_DOOR
+
+    def new_state(self, dev: DeviceState) -> Held:
+        return Held(flag(dev.p(self.id, "hold_s")))
+
+    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
+        st: Held = dev.state[self.id]
+        is_open = dev.flag("door_open") and not released(ctx, dev.id)
+        if not is_open:
+            st.forced = False
+        st.t.step(1.0 if is_open else 0.0, now)
+        active = st.t.active or (st.forced and is_open)
+        severity = Severity.MAJOR if _is_mr_door(ctx, dev) else Severity.WARNING
+        self.set(ctx, dev, severity if active else None, now)
+
+    def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
+        dev.last["door_open"] = 0.0 if event.type is EventType.DOOR_CLOSED else 1.0
+        if event.type is EventType.DOOR_HELD_OPEN:
+            dev.state[self.id].forced = True  # the controller's own timer ran out: trust it
+        self.evaluate(ctx, dev, now, True)
+
+
+class FireDoorHeldOpen(Rule):
+    id = "door.fire_door_held_open"
+    kinds = DOOR
+    metrics = frozenset({"door_open"})
+    events = frozenset({EventType.DOOR_OPENED, EventType.DOOR_CLOSED, EventType.DOOR_HELD_OPEN})
+    message = "Normally closed fire door held open"
+    message_zh = "常闭防火门未关闭"
+
+    def applies(self, device: Device, site: Site) -> bool:
+        return device.door_type is DoorType.FIRE_DOOR
+
+    def new_state(self, dev: DeviceState) -> Held:
+        return Held(flag(dev.p(self.id, "hold_s")))
+
+    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
+        st: Held = dev.state[self.id]
+        evacuating = ctx.evacuating(ctx.site.floor_of(dev.device))
+        st.t.step(1.0 if dev.flag("door_open") and not evacuating else 0.0, now)
+        self.set(ctx, dev, Severity.MAJOR if st.t.active else None, now)
+
+    def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
+        dev.last["door_open"] = 0.0 if event.type is EventType.DOOR_CLOSED else 1.0
+        self.evaluate(ctx, dev, now, True)
+
+
+@dataclass(slots=True)
+class Forced:
+    last_access: datetime | None = None
+    was_open: bool = False
+    STATE: ClassVar[tuple[str, ...]] = ("last_access", "was_open")
+
+
+class ForcedOpen(Rule):
+    id = "door.forced_open"
+    kinds = DOOR
+    metrics = frozenset({"door_open"})
+    events = frozenset({EventType.DOOR_FORCED, EventType.ACCESS_GRANTED, EventType.REQUEST_TO_EXIT,
+                        EventType.DOOR_OPENED, EventType.DOOR_CLOSED})
+    message = "Door forced open"
+
+    def new_state(self, dev: DeviceState) -> Forced:
+        return Forced()
+
+    def _severity(self, ctx: Ctx, dev: DeviceState, now: datetime) -> Severity:
+        unstaffed = not ctx.site.on_duty_in_zone(dev.zone, now)
+        return Severity.CRITICAL if _is_mr_door(ctx, dev) or unstaffed else Severity.MAJOR
+
+    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
+        st: Forced = dev.state[self.id]
+        is_open = dev.flag("door_open")
+        if is_open and not st.was_open and dev.flag("door_locked") and not released(ctx, dev.id):
+            window = timedelta(seconds=dev.p(self.id, "access_window_s"))
+            if st.last_access is None or now - st.last_access > window:
+                self.set(ctx, dev, self._severity(ctx, dev, now), now)
+        if not is_open:
+            self.set(ctx, dev, None, now)
+        st.was_open = is_open
+
+    def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
+        st: Forced = dev.state[self.id]
+        if event.type in (EventType.ACCESS_GRANTED, EventType.REQUEST_TO_EXIT):
+            st.last_access = now
+        elif event.type is EventType.DOOR_FORCED:
+            st.was_open = True
+            dev.last["door_open"] = 1.0
+            if not released(ctx, dev.id):
+                self.set(ctx, dev, self._severity(ctx, dev, now), now)
+        else:
+            dev.last["door_open"] = 1.0 if event.type is EventType.DOOR_OPENED else 0.0
+            self.evaluate(ctx, dev, now, True)
+
+
+class DoorTamper(Rule):
+    id = "door.tamper"
+    kinds = DOOR
+    metrics = frozenset({"tamper"})
+    events = frozenset({EventType.TAMPER})
+    message = "Door controller tamper"
+
+    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
+        self.set(ctx, dev, Severity.MAJOR if dev.flag("tamper") else None, now)
+
+    def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
+        dev.last["tamper"] = 1.0
+        self.evaluate(ctx, dev, now, True)
+
+
+RULES: tuple[Rule, ...] = (ReleaseReadBack(), HeldOpen(), FireDoorHeldOpen(), ForcedOpen(), DoorTamper())

@@ -1,0 +1,331 @@
+"""The rule engine: routes readings, events and timers to the rules of one site.
+
+Cost. At construction every device gets the list of rules that apply to it (indexed by device kind,
+then filtered by `Rule.applies`), split by the metrics and events that wake each rule. A reading runs
+only the rules of its device that watch one of its metrics: the work per reading does not depend on
+how many devices the site has, nor on rules for other kinds. Timers (a hold that runs out with no new
+reading, supervision limits) sit in one heap; `tick` pops only what is due.
+
+Time. The domain never reads a clock: `now` is the server's time, passed in. A reading's own `ts` is
+used for durations when it is sane, but it is clamped: a `ts` later than `now` counts as `now` (a
+device clock is never trusted past the server's), and a `ts` earlier than the device's previous
+reading counts as that previous time, so durations never run backwards. Supervision ("last seen")
+always uses `now`: a replayed old reading still proves the device is alive now.
+
+Findings are made in one place (`Ctx.set`) against the table of open conditions, so a condition
+already open is never raised twice, including after `restore`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from gateway.contract import Event, EventType, Severity
+from server.domain.findings import Finding
+from server.domain.rules import access, doors, electrical, environment, fire, plausibility, supervision
+from server.domain.rules.access import Approval
+from server.domain.rules.base import Ctx, DeviceState, Rule, ZoneFire
+from server.domain.rules.blocks import dump, load_into, undump
+from server.domain.rules.controls import all_clear
+from server.domain.site import DeviceKind, Site
+
+# Plausibility first: it marks a temperature sample bad before the heat rules of the same reading look.
+RULES: tuple[Rule, ...] = (
+    *plausibility.RULES, *fire.RULES, *electrical.RULES, *doors.RULES, *access.RULES, *environment.RULES,
+)
+
+SNAPSHOT_VERSION = 1
+_SHARED_TYPES: dict[str, type[Any]] = {
+    "elec.unmetered_load": electrical.StripSum,
+    "elec.voltage_out_of_range": electrical.FloorVoltage,
+    "elec.relay_mismatch": electrical.Command,
+    "door.release": doors.Release,
+    "fire.detector_disabled": fire.Disabled,
+}
+
+
+class RuleEngine:
+    """Pure rule evaluation for one site. Every method returns the findings it produced."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.ctx = Ctx(site)
+        self._started = False
+        self._rules = {rule.id: rule for rule in RULES}
+        by_kind: dict[DeviceKind, list[Rule]] = {kind: [] for kind in DeviceKind}
+        for rule in RULES:
+            for kind in rule.kinds:
+                by_kind[kind].append(rule)
+        for device in site.devices.values():
+            rules = [r for r in by_kind[device.kind] if r.applies(device, site)]
+            by_metric: dict[str, list[Rule]] = {}
+            by_event: dict[EventType, list[Rule]] = {}
+            for rule in rules:
+                for metric in rule.metrics:
+                    by_metric.setdefault(metric, []).append(rule)
+                for event_type in rule.events:
+                    by_event.setdefault(event_type, []).append(rule)
+            dev = DeviceState(device, site.overrides(device), rules, by_metric, by_event)
+            for rule in rules:
+                state = rule.new_state(dev)
+                if state is not None:
+                    dev.state[rule.id] = state
+            self.ctx.devices[device.id] = dev
+        voltage = self._rules["elec.voltage_out_of_range"]
+        assert isinstance(voltage, electrical.VoltageOutOfRange)
+        ctx = self.ctx
+        self._handlers: dict[str, Callable[[str, datetime], None]] = {
+            supervision.TIMER: lambda key, now: supervision.check(ctx, key, now),
+            "fire.confirmed": lambda key, now: fire.zone_update(ctx, key, now),
+            "fire.detector_disabled": lambda key, now: fire.check_disabled(ctx, key, now),
+            "door.fire_release_zone": lambda key, now: doors.check_release(ctx, key, now),
+            "door.fire_release_floor": lambda key, now: doors.check_release(ctx, key, now),
+            "elec.voltage_out_of_range": lambda key, now: voltage.judge(ctx, key, now),
+        }
+        for rule_id in ("access.denied_repeat", "access.visitor_unescorted", "access.visitor_overstay"):
+            self._handlers[rule_id] = partial(access.timer, ctx, rule_id)
+
+    @property
+    def evaluations(self) -> int:
+        """Rule evaluations run so far (a structural cost measure, see tests/domain/test_cost.py)."""
+        return self.ctx.evaluations
+
+    def rules_of(self, device: str) -> list[str]:
+        """Ids of the rules that apply to one device (for the device page and for tests)."""
+        dev = self.ctx.devices.get(device)
+        return [r.id for r in dev.rules] if dev else []
+
+    # ---- inputs --------------------------------------------------------------------------------
+
+    def _clock(self, dev: DeviceState, ts: datetime, now: datetime) -> datetime:
+        t = min(ts, now)
+        if dev.clock is not None and t < dev.clock:
+            t = dev.clock
+        dev.clock = t
+        return t
+
+    def _run(self, dev: DeviceState, rule: Rule, now: datetime, sample: bool) -> None:
+        self.ctx.evaluations += 1
+        rule.evaluate(self.ctx, dev, now, sample)
+        state = dev.state.get(rule.id)
+        due = getattr(state, "due", None)
+        if due is not None:
+            self.ctx.wake(due(), rule.id, dev.id)
+
+    def on_reading(self, device: str, ts: datetime, metrics: Mapping[str, bool | int | float],
+                   now: datetime) -> list[Finding]:
+        dev = self.ctx.devices.get(device)
+        if dev is None:
+            return []  # unknown device: the caller counts it
+        t = self._clock(dev, ts, now)
+        supervision.heard(self.ctx, dev, now)
+        due: list[Rule] = []
+        for name, value in metrics.items():
+            dev.last[name] = float(value)
+            for rule in dev.by_metric.get(name, ()):
+                if rule not in due:
+                    due.append(rule)
+        for rule in due:
+            self._run(dev, rule, t, True)
+        return self.ctx.take()
+
+    def on_event(self, event: Event, now: datetime) -> list[Finding]:
+        dev = self.ctx.devices.get(event.device)
+        if dev is None:
+            return []
+        t = self._clock(dev, event.ts, now)
+        if event.type is EventType.DEVICE_OFFLINE:
+            # The edge's own supervision says so: do not wait for our limit.
+            rule = next(r for _, r in supervision.limits(dev.device, dev) if r != "elec.plug_unplugged")
+            supervision.offline(self.ctx, dev, rule, t)
+            return self.ctx.take()
+        supervision.heard(self.ctx, dev, now)
+        for handler in dev.by_event.get(event.type, ()):
+            self.ctx.evaluations += 1
+            handler.on_event(self.ctx, dev, event, t)
+            state = dev.state.get(handler.id)
+            due = getattr(state, "due", None)
+            if due is not None:
+                self.ctx.wake(due(), handler.id, dev.id)
+        return self.ctx.take()
+
+    def on_edge_status(self, edge: str, online: bool, now: datetime) -> list[Finding]:
+        if not self.site.devices_of_edge(edge):
+            return []
+        if online:
+            if self.ctx.is_open("sup.gateway_offline", edge):
+                supervision.gateway_back(self.ctx, edge, now)
+        else:
+            supervision.gateway_down(self.ctx, edge, now, "the edge reported offline")
+        return self.ctx.take()
+
+    def tick(self, now: datetime) -> list[Finding]:
+        """Run what is due: holds that ran out with no new reading, supervision limits, §3 timers."""
+        if not self._started:
+            self._started = True
+            supervision.start(self.ctx, now)
+            electrical.check_topology(self.ctx, now)
+        for rule_id, key in self.ctx.due_timers(now):
+            handler = self._handlers.get(rule_id)
+            if handler is not None:
+                handler(key, now)
+                continue
+            dev = self.ctx.devices.get(key)
+            rule = self._rules.get(rule_id)
+            if dev is not None and rule is not None and rule in dev.rules:
+                self._run(dev, rule, now, False)
+        return self.ctx.take()
+
+    # ---- inputs from people and other services -------------------------------------------------
+
+    def on_relay_command(self, device: str, on: bool, now: datetime) -> list[Finding]:
+        """The server commanded a relay (elec.relay_mismatch compares the plug against it)."""
+        dev = self.ctx.devices.get(device)
+        if dev is None:
+            return []
+        self.ctx.shared.setdefault("elec.relay_mismatch", {})[device] = electrical.Command(on, now)
+        rule = self._rules["elec.relay_mismatch"]
+        if rule in dev.rules:
+            self._run(dev, rule, now, False)
+        return self.ctx.take()
+
+    def acknowledge_fire(self, zone: str, now: datetime) -> list[Finding]:
+        """Someone acknowledged the fire page of `zone` (§3: within 60 s, else confirmed)."""
+        if zone in self.site.zones:
+            fire.acknowledge(self.ctx, zone, now)
+        return self.ctx.take()
+
+    def fire_verdict(self, zone: str, real: bool, cause: str, now: datetime) -> list[Finding]:
+        """A person at the detector: real fire (confirm) or false alarm with its cause."""
+        if zone in self.site.zones:
+            fire.verdict(self.ctx, zone, real, cause, now)
+        return self.ctx.take()
+
+    def report_fire(self, zone: str, now: datetime) -> list[Finding]:
+        """The app's 报火警 button (fire.manual_report, treated as fire.confirmed)."""
+        if zone in self.site.zones:
+            fire.report(self.ctx, zone, zone, now, "staff (app)")
+        return self.ctx.take()
+
+    def reset_zone(self, zone: str, now: datetime) -> list[Finding]:
+        """After a person closed the fire incident of `zone`: manual inputs cleared, zone re-armed."""
+        if zone in self.site.zones:
+            fire.reset_zone(self.ctx, zone, now)
+        return self.ctx.take()
+
+    def all_clear(self, floor: str, roles: Collection[str], now: datetime) -> list[Finding]:
+        """evac.all_clear: ends the floor's evacuation; raises PermissionError for the wrong role."""
+        decision = all_clear(roles)
+        if not decision.allowed:
+            raise PermissionError(decision.reason)
+        self.ctx.set("evac.notice", floor, None, None, None, now, "All clear")
+        return self.ctx.take()
+
+    def reset_door_release(self, door: str, now: datetime) -> list[Finding]:
+        doors.reset_release(self.ctx, door, now)
+        return self.ctx.take()
+
+    def set_detector_disabled(self, device: str, disabled: bool, now: datetime,
+                              window_until: datetime | None = None) -> list[Finding]:
+        """A detector disabled / muted / in test in this system, with its maintenance window end."""
+        if device in self.ctx.devices:
+            fire.set_disabled(self.ctx, device, disabled, window_until, now)
+        return self.ctx.take()
+
+    def sensor_checked(self, device: str, now: datetime) -> list[Finding]:
+        if device in self.ctx.devices:
+            plausibility.sensor_checked(self.ctx, device, now)
+        return self.ctx.take()
+
+    def on_approvals(self, approvals: Iterable[Approval], now: datetime) -> list[Finding]:
+        access.on_approvals(self.ctx, approvals, now)
+        return self.ctx.take()
+
+    def on_hr_feed(self, leavers: Mapping[str, datetime], active_badges: Collection[str],
+                   now: datetime) -> list[Finding]:
+        access.on_hr_feed(self.ctx, leavers, active_badges, now)
+        return self.ctx.take()
+
+    def on_notify_result(self, channel: str, ok: bool, now: datetime) -> list[Finding]:
+        supervision.notify_result(self.ctx, channel, ok, now)
+        return self.ctx.take()
+
+    # ---- queries -------------------------------------------------------------------------------
+
+    def open_conditions(self) -> dict[tuple[str, str], Severity]:
+        return dict(self.ctx.open)
+
+    def zone_fire(self, zone: str) -> ZoneFire:
+        return self.ctx.zone_fire(zone)
+
+    # ---- persistence ---------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able pending state: open conditions, timers, per-device state, zone fire state."""
+        ctx = self.ctx
+        return {
+            "version": SNAPSHOT_VERSION,
+            "site": self.site.id,
+            "open": [[rule, subject, str(sev)] for (rule, subject), sev in ctx.open.items()],
+            "timers": [[dump(due), seq, rule, key] for due, seq, rule, key in ctx.timers],
+            "seq": ctx._seq,
+            "devices": {
+                dev.id: {"last": dict(dev.last), "clock": dump(dev.clock), "seen": dump(dev.seen),
+                         "offline": dev.offline, "state": {k: dump(v) for k, v in dev.state.items()}}
+                for dev in ctx.devices.values() if dev.seen is not None or dev.clock is not None
+            },
+            "fire": {zone: dump(zf) for zone, zf in ctx.fire.items()},
+            "shared": {key: dump(value) for key, value in ctx.shared.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put a snapshot back after a restart. Pending durations keep their start; open conditions
+        stay open, so nothing is raised twice. Parameters come from the (possibly edited) site file."""
+        if state.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"snapshot version {state.get('version')!r} is not {SNAPSHOT_VERSION}")
+        ctx = self.ctx
+        ctx.open = {(rule, subject): Severity(sev) for rule, subject, sev in state["open"]}
+        ctx.timers, ctx._due = [], {}
+        ctx._seq = int(state["seq"])
+        for due, _, rule, key in state["timers"]:
+            ctx.wake(undump(due), rule, key)
+        for device_id, data in state["devices"].items():
+            dev = ctx.devices.get(device_id)
+            if dev is None:
+                continue  # removed from the site file
+            dev.last = {k: float(v) for k, v in data["last"].items()}
+            dev.clock, dev.seen = undump(data["clock"]), undump(data["seen"])
+            dev.offline = bool(data["offline"])
+            for rule_id, rule_state in data["state"].items():
+                if rule_id in dev.state:
+                    load_into(dev.state[rule_id], rule_state)
+        for zone, data in state["fire"].items():
+            if zone in self.site.zones:
+                load_into(ctx.zone_fire(zone), data)
+        for key, data in state["shared"].items():
+            ctx.shared[key] = _rebuild_shared(key, data)
+        # The first tick after a restore re-runs the start-up checks (topology may have changed).
+        self._started = False
+
+
+def _rebuild_shared(key: str, data: Any) -> Any:
+    if key == "access":
+        book = access.Book()
+        load_into(book, data)
+        return book
+    cls = _SHARED_TYPES.get(key)
+    if cls is None:
+        return undump(data)
+    out: dict[str, Any] = {}
+    for name, item in data.items():
+        factory = getattr(cls, "new", None)
+        if factory is not None:
+            obj = factory()
+            load_into(obj, item)
+        else:
+            obj = cls(**{field: undump(value) for field, value in item.items()})
+        out[name] = obj
+    return out

@@ -1,0 +1,192 @@
+"""Supervision, RULES.md §2.7 (`sup.*`), door.egress_controller_offline (§2.3), elec.plug_unplugged (§2.1).
+
+A fire device that stops reporting is a fault, never "no news": every registered device is supervised
+from the engine's first tick, seen or not. Limits (seconds of silence, server time):
+- smoke_detector, heartbeat H <= 60 s: sup.smoke_offline at 200 s; critical if its zone or an adjacent
+  zone is in alarm. H > 60 s (LPWAN): sup.smoke_offline_lpwan at 2H + 5 min (H > 1 h is a site warning,
+  "reduced supervision", see `Site.warnings`).
+- mr_probe: sup.probe_offline at 200 s. Egress door controller: door.egress_controller_offline at 200 s
+  (critical while any fire condition is active).
+- everything else: sup.sensor_offline at 3 x reporting interval, at least 15 min.
+- a seat plug: elec.plug_unplugged at 5 min while its seat is rostered (re-checked every 5 min).
+The "> 1 h escalate to the supervisor" of sup.smoke_offline is an escalation of the open alarm by age
+(RULES.md §4), done by the notification service, not a new finding.
+
+sup.gateway_offline: the edge says it is offline (status / Last Will), or >= 50 % of the devices behind
+one edge fell silent within 60 s of each other. Then one alert: per-device offline findings of that edge
+are cleared and not raised while it lasts, except smoke detectors, which become one sup.smoke_offline per
+zone (subject: the zone id). It clears when the edge reports online or any device behind it reports.
+
+sup.notify_channel: fed by `RuleEngine.on_notify_result` (the notifier's delivery result per channel):
+3 consecutive failures of one channel is major; a success clears it. The 60 s SMS fallback for an
+unacknowledged critical page is the notification service's timer, not a finding.
+
+Timers are lazy: a reading only records `seen`; one timer per device sits in the heap and, when it
+fires, either raises or re-schedules itself from the latest `seen`. Per-reading cost stays O(1).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from gateway.contract import Severity
+from server.domain.rules.base import Ctx, DeviceState
+from server.domain.site import Device, DeviceKind, DoorType
+from server.domain.thresholds import param
+
+TIMER = "sup"
+RECHECK = timedelta(minutes=5)
+OFFLINE_RULES = ("sup.smoke_offline", "sup.smoke_offline_lpwan", "sup.probe_offline", "sup.sensor_offline",
+                 "door.egress_controller_offline", "elec.plug_unplugged")
+MESSAGES = {
+    "sup.smoke_offline": ("Smoke detector offline = fault: zone unprotected", "探测器离线=故障"),
+    "sup.smoke_offline_lpwan": ("Battery detector missed its heartbeats: zone unprotected", "探测器离线=故障"),
+    "sup.probe_offline": ("Machine-room probe offline: the machine room is blind", ""),
+    "sup.sensor_offline": ("Device offline", ""),
+    "door.egress_controller_offline": ("Egress door controller offline: verify fail-safe release by hand", ""),
+    "elec.plug_unplugged": ("Seat plug offline while the seat is rostered: check for private rewiring", ""),
+}
+
+
+def limits(device: Device, dev: DeviceState) -> list[tuple[float, str]]:
+    """(seconds of silence, rule) for one device, shortest first."""
+    p = dev.p
+    out: list[tuple[float, str]] = []
+    if device.kind is DeviceKind.SMOKE_DETECTOR:
+        if device.heartbeat_s > 60:
+            out.append((2 * device.heartbeat_s + p("sup.smoke_offline_lpwan", "extra_s"), "sup.smoke_offline_lpwan"))
+        else:
+            out.append((p("sup.smoke_offline", "offline_s"), "sup.smoke_offline"))
+    elif device.kind is DeviceKind.MR_PROBE:
+        out.append((p("sup.probe_offline", "offline_s"), "sup.probe_offline"))
+    elif device.kind is DeviceKind.DOOR_CONTROLLER and device.door_type is DoorType.EGRESS:
+        out.append((p("door.egress_controller_offline", "offline_s"), "door.egress_controller_offline"))
+    else:
+        interval = p("sup.sensor_offline", "intervals") * device.reporting_interval_s
+        out.append((max(interval, p("sup.sensor_offline", "min_s")), "sup.sensor_offline"))
+    if device.kind is DeviceKind.SMART_PLUG and device.seat is not None:
+        out.append((p("elec.plug_unplugged", "offline_s"), "elec.plug_unplugged"))
+    return sorted(out)
+
+
+def start(ctx: Ctx, now: datetime) -> None:
+    """First tick: devices never heard from start their silence now."""
+    for dev in ctx.devices.values():
+        if dev.seen is None:
+            dev.seen = now
+        ctx.wake(dev.seen + timedelta(seconds=limits(dev.device, dev)[0][0]), TIMER, dev.id)
+
+
+def heard(ctx: Ctx, dev: DeviceState, now: datetime) -> None:
+    """The device said something: it is alive. O(1) unless it was offline."""
+    dev.seen = now
+    if dev.offline or ctx.is_open("elec.plug_unplugged", dev.id):
+        dev.offline = False
+        for _, rule in limits(dev.device, dev):
+            ctx.set(rule, dev.id, None, dev.zone, None, now, "Device reporting again")
+    if ctx.is_open("sup.gateway_offline", dev.device.edge):
+        gateway_back(ctx, dev.device.edge, now)
+    ctx.wake(now + timedelta(seconds=limits(dev.device, dev)[0][0]), TIMER, dev.id)
+
+
+def check(ctx: Ctx, device: str, now: datetime) -> None:
+    """Timer: has this device been silent past one of its limits?"""
+    dev = ctx.devices[device]
+    if dev.seen is None:
+        return
+    silent = (now - dev.seen).total_seconds()
+    next_due: datetime | None = None
+    for limit, rule in limits(dev.device, dev):
+        if silent < limit:
+            due = dev.seen + timedelta(seconds=limit)
+            next_due = due if next_due is None else min(next_due, due)
+        elif rule == "elec.plug_unplugged":
+            seat = dev.device.seat
+            if seat is not None and ctx.site.on_duty_at_seat(seat, now) is not None:
+                _raise(ctx, dev, rule, Severity.MINOR, now)
+            else:
+                next_due = now + RECHECK if next_due is None else min(next_due, now + RECHECK)
+        else:
+            offline(ctx, dev, rule, now)
+    ctx.wake(next_due, TIMER, device)
+
+
+def _raise(ctx: Ctx, dev: DeviceState, rule: str, severity: Severity, now: datetime) -> None:
+    en, zh = MESSAGES[rule]
+    ctx.set(rule, dev.id, severity, dev.zone, None, now, en, zh)
+
+
+def _smoke_severity(ctx: Ctx, zone: str) -> Severity:
+    near = (zone, *ctx.site.zones[zone].adjacent)
+    return Severity.CRITICAL if any(ctx.fire_in_zone(z) for z in near) else Severity.MAJOR
+
+
+def offline(ctx: Ctx, dev: DeviceState, rule: str, now: datetime) -> None:
+    dev.offline = True
+    edge = dev.device.edge
+    if not ctx.is_open("sup.gateway_offline", edge) and _edge_silent(ctx, edge, dev, now):
+        gateway_down(ctx, edge, now, "most devices behind the edge fell silent together")
+    if ctx.is_open("sup.gateway_offline", edge):
+        if dev.device.kind is DeviceKind.SMOKE_DETECTOR:
+            en, zh = MESSAGES["sup.smoke_offline"]
+            ctx.set("sup.smoke_offline", dev.zone, _smoke_severity(ctx, dev.zone), dev.zone, None, now,
+                    f"Detectors of the zone offline behind edge {edge}: " + en, zh)
+        return  # one gateway alert instead of one per device
+    if rule in ("sup.smoke_offline", "sup.smoke_offline_lpwan"):
+        severity = _smoke_severity(ctx, dev.zone)
+    elif rule == "door.egress_controller_offline":
+        severity = Severity.CRITICAL if ctx.fire_anywhere() else Severity.MAJOR
+    elif rule == "sup.probe_offline":
+        severity = Severity.MAJOR
+    else:
+        severity = Severity.MINOR
+    _raise(ctx, dev, rule, severity, now)
+
+
+def _edge_silent(ctx: Ctx, edge: str, dev: DeviceState, now: datetime) -> bool:
+    """>= 50 % of the edge's devices went silent within 60 s of this one (and are still silent)."""
+    devices = ctx.site.devices_of_edge(edge)
+    if len(devices) < 2 or dev.seen is None:
+        return False
+    window = timedelta(seconds=param("sup.gateway_offline", "window_s"))
+    together = 0
+    for device in devices:
+        seen = ctx.devices[device.id].seen
+        if seen is not None and now - seen >= window and abs(seen - dev.seen) <= window:
+            together += 1
+    return together >= param("sup.gateway_offline", "fraction") * len(devices)
+
+
+def gateway_down(ctx: Ctx, edge: str, now: datetime, why: str) -> None:
+    ctx.set("sup.gateway_offline", edge, Severity.MAJOR, None, None, now, f"Edge {edge} offline: {why}")
+    for device in ctx.site.devices_of_edge(edge):
+        dev = ctx.devices[device.id]
+        for rule in OFFLINE_RULES:
+            if ctx.is_open(rule, device.id):
+                ctx.set(rule, device.id, None, device.zone, None, now, f"Folded into edge {edge} offline")
+                if device.kind is DeviceKind.SMOKE_DETECTOR:
+                    offline(ctx, dev, rule, now)
+
+
+def gateway_back(ctx: Ctx, edge: str, now: datetime) -> None:
+    ctx.set("sup.gateway_offline", edge, None, None, None, now, f"Edge {edge} back")
+    zones = {d.zone for d in ctx.site.devices_of_edge(edge)}
+    for zone in zones:
+        ctx.set("sup.smoke_offline", zone, None, zone, None, now, "Edge back")
+    for device in ctx.site.devices_of_edge(edge):
+        dev = ctx.devices[device.id]
+        if dev.offline:
+            ctx.wake(now, TIMER, device.id)  # still silent ones are judged on their own again
+
+
+def notify_result(ctx: Ctx, channel: str, ok: bool, now: datetime) -> None:
+    rule = "sup.notify_channel"
+    failures: dict[str, int] = ctx.shared.setdefault(rule, {})
+    if ok:
+        failures.pop(channel, None)
+        ctx.set(rule, channel, None, None, 0, now, "Channel delivering again")
+        return
+    failures[channel] = failures.get(channel, 0) + 1
+    if failures[channel] >= param(rule, "failures"):
+        ctx.set(rule, channel, Severity.MAJOR, None, failures[channel], now,
+                f"Notification channel {channel} failed {failures[channel]} times in a row")

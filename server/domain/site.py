@@ -1,0 +1,580 @@
+"""The site model: floors, zones, devices, people, roles, roster and threshold overrides.
+
+A site is described in one YAML file and parsed with `parse_site(text, source)`. Every configuration
+model forbids unknown keys (a typo is an error, not a silently ignored setting), and every error names
+the file, the line and the field, e.g. ``site.yaml:42: devices[3].zone: unknown zone 'f3-z9'``.
+
+Top-level keys (all but ``site`` optional)::
+
+    site:       {id, name, timezone}          # timezone: IANA name ("Asia/Shanghai") or "+08:00"
+    floors:     [{id, name}]
+    zones:      [{id, name, floor, kind, polygon, hvac_mode, adjacent}]
+    devices:    [{id, kind, zone, edge, rated_a, strip, upstream, essential, cuttable, class, seat,
+                  door_type, heartbeat_s, reporting_interval_s, location_type, range_c}]
+    people:     [{id, name, badge, roles, is_visitor, host, mr_access}]
+    roles:      {role: [person id, ...]}      # extra role members besides each person's own `roles`
+    contacts:   {person id or role: ["apprise URL or other channel string", ...]}
+    shifts:     [{id, start: "HH:MM", end: "HH:MM"}]   # end <= start means the shift crosses midnight
+    roster:     [{person, shift, seat, zone, lead, days, dates}]
+    thresholds: {zones: {zone: {rule id: {param: value}}}, devices: {device: {rule id: {...}}}}
+
+Ids follow the wire contract (`gateway.contract.DeviceId` for devices). The floor runs 24/7, so "on
+duty" always comes from the roster, never from the wall clock (RULES.md §0.5 item 4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.contract import DeviceId
+from server.domain.thresholds import DEFAULTS
+
+# --------------------------------------------------------------------------------------------------
+# Enums
+# --------------------------------------------------------------------------------------------------
+
+
+class ZoneKind(StrEnum):
+    OFFICE = "office"
+    STAIRWELL = "stairwell"
+    RESTROOM = "restroom"
+    MACHINE_ROOM = "machine_room"
+    CORRIDOR = "corridor"
+    PANTRY = "pantry"
+    LOBBY = "lobby"
+    MEETING = "meeting"
+    STORAGE = "storage"
+
+
+class HvacMode(StrEnum):
+    COOLING = "cooling"
+    HEATING = "heating"
+    UNKNOWN = "unknown"
+
+
+class DeviceKind(StrEnum):
+    SMART_PLUG = "smart_plug"
+    STRIP_METER = "strip_meter"
+    SMOKE_DETECTOR = "smoke_detector"
+    TEMP_SENSOR = "temp_sensor"
+    DOOR_CONTROLLER = "door_controller"
+    MR_PROBE = "mr_probe"
+    LEAK_SENSOR = "leak_sensor"
+    SIREN = "siren"
+    MANUAL_CALL_POINT = "manual_call_point"
+
+
+class PlugClass(StrEnum):
+    ESSENTIAL = "essential"
+    NON_ESSENTIAL = "non_essential"
+    PRINTER = "printer"
+    UNKNOWN = "unknown"
+
+
+class DoorType(StrEnum):
+    EGRESS = "egress"
+    OFFICE = "office"
+    MACHINE_ROOM = "machine_room"
+    FIRE_DOOR = "fire_door"
+
+
+class LocationType(StrEnum):
+    DESK = "desk"
+    STRIP = "strip"
+    PRINTER = "printer"
+    CEILING = "ceiling"
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+PlainId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+"""Ids of zones, floors, people, shifts and seats: the same alphabet as device ids."""
+
+Overrides = dict[str, dict[str, float]]
+"""rule id -> parameter -> value."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Configuration models (YAML shape)
+# --------------------------------------------------------------------------------------------------
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SiteInfo(_Config):
+    """`site:` the site's id (a topic segment, see CONTRACT.md §3), its name and local time zone."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,64}$")]
+    name: str = ""
+    timezone: str = "Asia/Shanghai"
+    """IANA name or a fixed offset such as "+08:00". Shift times in `shifts:` are in this zone."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        _tz(value)
+        return value
+
+
+class Floor(_Config):
+    id: PlainId
+    name: str = ""
+
+
+class Zone(_Config):
+    """An area of a floor. Zone rules (fire.confirmed, env.*) use the zone id as their subject."""
+
+    id: PlainId
+    name: str = ""
+    floor: PlainId
+    kind: ZoneKind = ZoneKind.OFFICE
+    polygon: list[tuple[float, float]] = Field(default_factory=list)
+    """Outline on the floor map, as [x, y] points in the floor plan's units."""
+    hvac_mode: HvacMode = HvacMode.UNKNOWN
+    """Chooses the env.office_temp / env.office_rh band (RULES.md §7 item 5)."""
+    adjacent: list[PlainId] = Field(default_factory=list)
+    """Neighbouring zones: a detector offline while an adjacent zone is in alarm is critical."""
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if value and len(value) < 3:
+            raise ValueError("a polygon needs at least 3 points")
+        return value
+
+
+class Device(_Config):
+    """One registered device. Fields that do not apply to a kind are left at their defaults."""
+
+    id: DeviceId
+    kind: DeviceKind
+    zone: PlainId
+    edge: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,64}$")]
+    """The edge agent (gateway) the device reports through (sup.gateway_offline)."""
+    name: str = ""
+    rated_a: float | None = Field(default=None, gt=0)
+    """Plugs: 10 or 16 (required). Strips: defaults to 10 A when not given (RULES.md §0.4 pick)."""
+    strip: DeviceId | None = None
+    """Plugs: the strip_meter they are plugged into (elec.unmetered_load)."""
+    upstream: DeviceId | None = None
+    """Strips: the strip this one is fed from; a strip fed from a strip is a cascade (elec.strip_cascade)."""
+    essential: bool = False
+    """Never cut automatically (PC, phone, door controllers, network)."""
+    cuttable: bool = False
+    """May be cut automatically by a safety rule (non-essential end loads)."""
+    plug_class: PlugClass = Field(default=PlugClass.UNKNOWN, alias="class")
+    seat: PlainId | None = None
+    door_type: DoorType | None = None
+    heartbeat_s: float = Field(default=60, gt=0)
+    """Detectors: the vendor heartbeat; above 60 s the LPWAN supervision limit applies."""
+    reporting_interval_s: float = Field(default=60, gt=0)
+    """Other devices: the normal reporting interval; offline after 3 intervals, at least 15 min."""
+    location_type: LocationType | None = None
+    range_c: tuple[float, float] = (-40.0, 125.0)
+    """Temperature sensors: the rated measuring range (sensor.temp_out_of_range)."""
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Device:
+        if self.kind is DeviceKind.SMART_PLUG and self.rated_a not in (10, 16):
+            raise ValueError("a smart_plug needs rated_a 10 or 16")
+        if self.kind is DeviceKind.DOOR_CONTROLLER and self.door_type is None:
+            raise ValueError("a door_controller needs door_type")
+        if self.strip is not None and self.kind is not DeviceKind.SMART_PLUG:
+            raise ValueError("only a smart_plug has a strip")
+        if self.upstream is not None and self.kind is not DeviceKind.STRIP_METER:
+            raise ValueError("only a strip_meter has an upstream")
+        return self
+
+    @property
+    def rating_a(self) -> float:
+        """The rating used by the load rules; strips default to 10 A."""
+        return self.rated_a if self.rated_a is not None else 10.0
+
+
+class Person(_Config):
+    """Someone on the floor. Badge numbers never go into findings or logs; ids do."""
+
+    id: PlainId
+    name: str = ""
+    badge: str | None = None
+    roles: list[str] = Field(default_factory=list)
+    """Role names, e.g. operator, shift_lead, supervisor, safety_officer, mr_duty, on_site_command."""
+    is_visitor: bool = False
+    host: PlainId | None = None
+    """Visitors: the person who hosts and escorts them (access.visitor_unescorted)."""
+    mr_access: bool = False
+    """On the machine-room list (access.mr_unlisted)."""
+
+
+class Shift(_Config):
+    id: PlainId
+    start: time
+    end: time
+    """Local times in the site's time zone; end <= start means the shift ends the next day."""
+
+
+class RosterEntry(_Config):
+    """Who works which shift at which seat. With neither `days` nor `dates`, the entry is daily."""
+
+    person: PlainId
+    shift: PlainId
+    seat: PlainId | None = None
+    zone: PlainId
+    lead: bool = False
+    """The person is the shift lead (当日领班) of `zone` during this shift."""
+    days: list[Weekday] = Field(default_factory=list)
+    dates: list[date] = Field(default_factory=list)
+
+
+class Thresholds(_Config):
+    zones: dict[str, Overrides] = Field(default_factory=dict)
+    devices: dict[str, Overrides] = Field(default_factory=dict)
+
+
+class SiteConfig(_Config):
+    """The whole YAML document."""
+
+    site: SiteInfo
+    floors: list[Floor] = Field(default_factory=list)
+    zones: list[Zone] = Field(default_factory=list)
+    devices: list[Device] = Field(default_factory=list)
+    people: list[Person] = Field(default_factory=list)
+    roles: dict[str, list[PlainId]] = Field(default_factory=dict)
+    contacts: dict[str, list[str]] = Field(default_factory=dict)
+    shifts: list[Shift] = Field(default_factory=list)
+    roster: list[RosterEntry] = Field(default_factory=list)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors with file, line and field
+# --------------------------------------------------------------------------------------------------
+
+
+class SiteError(ValueError):
+    """A site file that cannot be used. The message is ``file:line: field: reason``."""
+
+
+Loc = tuple[str | int, ...]
+
+
+def _loc_text(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document)"
+
+
+def _line_of(root: yaml.Node | None, loc: Loc) -> int:
+    """The 1-based line of the deepest YAML node that `loc` reaches (pydantic loc -> YAML marks)."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break  # pydantic adds loc parts that are not in the file (e.g. a union member name)
+        node = child
+    return line
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    loc: Loc
+    message: str
+
+
+def _raise(source: str, root: yaml.Node | None, problems: Sequence[_Problem]) -> None:
+    lines = [f"{source}:{_line_of(root, p.loc)}: {_loc_text(p.loc)}: {p.message}" for p in problems]
+    raise SiteError("\n".join(lines))
+
+
+# --------------------------------------------------------------------------------------------------
+# The parsed site, with its indexes and queries
+# --------------------------------------------------------------------------------------------------
+
+
+def _tz(name: str) -> tzinfo:
+    match = re.fullmatch(r"([+-])(\d{2}):(\d{2})", name)
+    if match:
+        sign = 1 if match.group(1) == "+" else -1
+        return timezone(sign * timedelta(hours=int(match.group(2)), minutes=int(match.group(3))))
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Duty:
+    """One roster entry resolved to an interval in time."""
+
+    entry: RosterEntry
+    start: datetime
+    end: datetime
+
+
+class Site:
+    """A validated site with its lookup indexes. Built by `parse_site` (or `Site(config)` in tests)."""
+
+    def __init__(self, config: SiteConfig, source: str = "<site>") -> None:
+        self.config = config
+        self.source = source
+        self.id = config.site.id
+        self.name = config.site.name
+        self.tz = _tz(config.site.timezone)
+        self.floors: dict[str, Floor] = {f.id: f for f in config.floors}
+        self.zones: dict[str, Zone] = {z.id: z for z in config.zones}
+        self.devices: dict[str, Device] = {d.id: d for d in config.devices}
+        self.people: dict[str, Person] = {p.id: p for p in config.people}
+        self.shifts: dict[str, Shift] = {s.id: s for s in config.shifts}
+        self.by_badge: dict[str, Person] = {p.badge: p for p in config.people if p.badge}
+        self._by_zone: dict[str, list[Device]] = defaultdict(list)
+        self._by_edge: dict[str, list[Device]] = defaultdict(list)
+        self._plugs: dict[str, list[Device]] = defaultdict(list)
+        self._zones_of_floor: dict[str, list[Zone]] = defaultdict(list)
+        for device in config.devices:
+            self._by_zone[device.zone].append(device)
+            self._by_edge[device.edge].append(device)
+            if device.strip is not None:
+                self._plugs[device.strip].append(device)
+        for zone in config.zones:
+            self._zones_of_floor[zone.floor].append(zone)
+        self._roster_by_seat: dict[str, list[RosterEntry]] = defaultdict(list)
+        self._roster_by_zone: dict[str, list[RosterEntry]] = defaultdict(list)
+        for entry in config.roster:
+            if entry.seat is not None:
+                self._roster_by_seat[entry.seat].append(entry)
+            self._roster_by_zone[entry.zone].append(entry)
+        members: dict[str, set[str]] = defaultdict(set)
+        for person in config.people:
+            for role in person.roles:
+                members[role].add(person.id)
+        for role, ids in config.roles.items():
+            members[role].update(ids)
+        self._role_members = {role: sorted(ids) for role, ids in members.items()}
+        self.warnings: list[str] = _warnings(config)
+        """Configuration problems that do not stop the site from loading (e.g. reduced supervision)."""
+
+    # ---- devices -------------------------------------------------------------------------------
+
+    def devices_in_zone(self, zone: str) -> list[Device]:
+        return self._by_zone.get(zone, [])
+
+    def devices_of_edge(self, edge: str) -> list[Device]:
+        return self._by_edge.get(edge, [])
+
+    def edges(self) -> list[str]:
+        return sorted(self._by_edge)
+
+    def plugs_of_strip(self, strip: str) -> list[Device]:
+        return self._plugs.get(strip, [])
+
+    def zones_on_floor(self, floor: str) -> list[Zone]:
+        return self._zones_of_floor.get(floor, [])
+
+    def floor_of(self, device: Device) -> str:
+        return self.zones[device.zone].floor
+
+    def is_machine_room(self, zone: str) -> bool:
+        return self.zones[zone].kind is ZoneKind.MACHINE_ROOM
+
+    def egress_doors(self, zone: str) -> list[Device]:
+        """Egress door controllers of one zone (door.fire_release_zone)."""
+        return [d for d in self.devices_in_zone(zone) if d.door_type is DoorType.EGRESS]
+
+    def egress_doors_on_floor(self, floor: str) -> list[Device]:
+        """Egress door controllers of a whole floor (door.fire_release_floor)."""
+        return [d for z in self.zones_on_floor(floor) for d in self.egress_doors(z.id)]
+
+    def overrides(self, device: Device) -> Overrides:
+        """Threshold overrides for a device: its zone's, then its own on top."""
+        merged: Overrides = {}
+        for layer in (self.config.thresholds.zones.get(device.zone, {}),
+                      self.config.thresholds.devices.get(device.id, {})):
+            for rule, params in layer.items():
+                merged.setdefault(rule, {}).update(params)
+        return merged
+
+    def zone_overrides(self, zone: str) -> Overrides:
+        return self.config.thresholds.zones.get(zone, {})
+
+    # ---- people and roles ----------------------------------------------------------------------
+
+    def people_with_role(self, role: str) -> list[Person]:
+        return [self.people[p] for p in self._role_members.get(role, [])]
+
+    def contacts_of(self, key: str) -> list[str]:
+        """Channels of a person id or a role name, as written in the file."""
+        return list(self.config.contacts.get(key, []))
+
+    # ---- roster --------------------------------------------------------------------------------
+
+    def _duties(self, entries: Sequence[RosterEntry], at: datetime) -> list[Duty]:
+        """Intervals of `entries` that could contain `at` or ended shortly before it (today, yesterday)."""
+        local = at.astimezone(self.tz).date()
+        out: list[Duty] = []
+        for entry in entries:
+            shift = self.shifts[entry.shift]
+            for day in (local - timedelta(days=1), local):
+                if entry.dates and day not in entry.dates:
+                    continue
+                if entry.days and _WEEKDAYS[day.weekday()] not in entry.days:
+                    continue
+                start = datetime.combine(day, shift.start, self.tz)
+                end_day = day if shift.end > shift.start else day + timedelta(days=1)
+                out.append(Duty(entry, start.astimezone(UTC), datetime.combine(end_day, shift.end, self.tz)))
+        return out
+
+    def on_duty_at_seat(self, seat: str, at: datetime) -> RosterEntry | None:
+        """The roster entry covering `seat` at instant `at`, if any."""
+        for duty in self._duties(self._roster_by_seat.get(seat, []), at):
+            if duty.start <= at < duty.end:
+                return duty.entry
+        return None
+
+    def seat_shift_ended_within(self, seat: str, at: datetime, grace: timedelta) -> bool:
+        """True if a shift at `seat` ended in (at - grace, at]: the after-shift grace period."""
+        return any(at - grace < d.end <= at for d in self._duties(self._roster_by_seat.get(seat, []), at))
+
+    def on_duty_in_zone(self, zone: str, at: datetime) -> list[RosterEntry]:
+        """Everyone rostered in `zone` at `at` (zone occupancy for env.* and door.forced_open)."""
+        return [d.entry for d in self._duties(self._roster_by_zone.get(zone, []), at) if d.start <= at < d.end]
+
+    def shift_lead(self, zone: str, at: datetime) -> Person | None:
+        """The shift lead (当日领班) of `zone` at `at`, from the roster."""
+        for entry in self.on_duty_in_zone(zone, at):
+            if entry.lead:
+                return self.people[entry.person]
+        return None
+
+
+def _warnings(config: SiteConfig) -> list[str]:
+    out = []
+    limit = DEFAULTS["sup.smoke_offline_lpwan"]["max_heartbeat_s"]
+    for device in config.devices:
+        if device.kind is DeviceKind.SMOKE_DETECTOR and device.heartbeat_s > limit:
+            # RULES.md §2.7 sup.smoke_offline_lpwan: H > 1 h is "reduced supervision".
+            out.append(f"{device.id}: heartbeat {device.heartbeat_s:g} s > {limit:g} s: reduced supervision")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing and cross-checks
+# --------------------------------------------------------------------------------------------------
+
+
+def _cross_check(config: SiteConfig) -> list[_Problem]:
+    problems: list[_Problem] = []
+
+    def unique(section: str, ids: Sequence[str]) -> set[str]:
+        seen: set[str] = set()
+        for index, item in enumerate(ids):
+            if item in seen:
+                problems.append(_Problem((section, index, "id"), f"duplicate id {item!r}"))
+            seen.add(item)
+        return seen
+
+    floors = unique("floors", [f.id for f in config.floors])
+    zones = unique("zones", [z.id for z in config.zones])
+    devices = unique("devices", [d.id for d in config.devices])
+    people = unique("people", [p.id for p in config.people])
+    shifts = unique("shifts", [s.id for s in config.shifts])
+    kinds = {d.id: d.kind for d in config.devices}
+
+    for i, zone in enumerate(config.zones):
+        if zone.floor not in floors:
+            problems.append(_Problem(("zones", i, "floor"), f"unknown floor {zone.floor!r}"))
+        for j, other in enumerate(zone.adjacent):
+            if other not in zones:
+                problems.append(_Problem(("zones", i, "adjacent", j), f"unknown zone {other!r}"))
+    for i, device in enumerate(config.devices):
+        if device.zone not in zones:
+            problems.append(_Problem(("devices", i, "zone"), f"unknown zone {device.zone!r}"))
+        for field in ("strip", "upstream"):
+            ref = getattr(device, field)
+            if ref is None:
+                continue
+            if ref not in devices:
+                problems.append(_Problem(("devices", i, field), f"unknown device {ref!r}"))
+            elif kinds[ref] is not DeviceKind.STRIP_METER:
+                problems.append(_Problem(("devices", i, field), f"{ref!r} is not a strip_meter"))
+            elif ref == device.id:
+                problems.append(_Problem(("devices", i, field), "a strip cannot feed itself"))
+    badges: dict[str, int] = {}
+    for i, person in enumerate(config.people):
+        if person.host is not None and person.host not in people:
+            problems.append(_Problem(("people", i, "host"), f"unknown person {person.host!r}"))
+        if person.badge is not None:
+            if person.badge in badges:
+                problems.append(_Problem(("people", i, "badge"), "badge already used by another person"))
+            badges[person.badge] = i
+    for role, ids in config.roles.items():
+        for j, pid in enumerate(ids):
+            if pid not in people:
+                problems.append(_Problem(("roles", role, j), f"unknown person {pid!r}"))
+    for i, entry in enumerate(config.roster):
+        if entry.person not in people:
+            problems.append(_Problem(("roster", i, "person"), f"unknown person {entry.person!r}"))
+        if entry.shift not in shifts:
+            problems.append(_Problem(("roster", i, "shift"), f"unknown shift {entry.shift!r}"))
+        if entry.zone not in zones:
+            problems.append(_Problem(("roster", i, "zone"), f"unknown zone {entry.zone!r}"))
+    for section, known, table in (("zones", zones, config.thresholds.zones),
+                                  ("devices", devices, config.thresholds.devices)):
+        for key, rules in table.items():
+            loc: Loc = ("thresholds", section, key)
+            if key not in known:
+                problems.append(_Problem(loc, f"unknown {section[:-1]} {key!r}"))
+            for rule, params in rules.items():
+                if rule not in DEFAULTS:
+                    problems.append(_Problem((*loc, rule), f"unknown rule {rule!r}"))
+                    continue
+                for name in params:
+                    if name not in DEFAULTS[rule]:
+                        allowed = ", ".join(sorted(DEFAULTS[rule])) or "none"
+                        problems.append(_Problem((*loc, rule, name), f"unknown parameter (allowed: {allowed})"))
+    return problems
+
+
+def parse_site(text: str, source: str) -> Site:
+    """Parse and validate a site file; `SiteError` names the file, line and field of each problem."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise SiteError(f"{source}:{line}: (document): not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, Mapping):
+        raise SiteError(f"{source}:1: (document): a site file is a mapping with at least `site:`")
+    try:
+        config = SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        _raise(source, root, [_Problem(tuple(e["loc"]), e["msg"]) for e in exc.errors()])
+        raise  # unreachable: _raise always raises
+    problems = _cross_check(config)
+    if problems:
+        _raise(source, root, problems)
+    return Site(config, source)
