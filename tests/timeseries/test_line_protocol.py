@@ -116,3 +116,19 @@ def test_escaped_keys_never_contain_bare_separators(value: str) -> None:
             continue
         assert head[i] != " "
         i += 1
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["power_w", "current_a", "smoke", "temperature_c", "humidity_pct", "x_flag", "battery_pct",
+             "relay_on"]
+        ),
+        st.one_of(st.booleans(), st.integers(-1000, 1000), st.floats(-1e6, 1e6, allow_nan=False)),
+        min_size=1,
+    )
+)
+def test_fast_path_equals_generic_path(metrics: dict[str, float | bool]) -> None:
+    r = Reading(device="d-1", ts=TS, metrics=metrics)
+    for meta in (PLUG, DeviceMeta("hq", "mr-1", "mr_probe")):
+        assert reading_to_line(r, meta) == point_to_line(reading_point(r, meta))
