@@ -14,7 +14,10 @@ from enum import StrEnum
 from gateway.contract import Severity
 
 SEVERITY_RANK: dict[Severity, int] = {
-    Severity.WARNING: 0, Severity.MINOR: 1, Severity.MAJOR: 2, Severity.CRITICAL: 3,
+    Severity.WARNING: 0,
+    Severity.MINOR: 1,
+    Severity.MAJOR: 2,
+    Severity.CRITICAL: 3,
 }
 """Order of severities (the enum's own order is alphabetical, not by danger)."""
 

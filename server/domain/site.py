@@ -411,8 +411,10 @@ class Site:
     def overrides(self, device: Device) -> Overrides:
         """Threshold overrides for a device: its zone's, then its own on top."""
         merged: Overrides = {}
-        for layer in (self.config.thresholds.zones.get(device.zone, {}),
-                      self.config.thresholds.devices.get(device.id, {})):
+        for layer in (
+            self.config.thresholds.zones.get(device.zone, {}),
+            self.config.thresholds.devices.get(device.id, {}),
+        ):
             for rule, params in layer.items():
                 merged.setdefault(rule, {}).update(params)
         return merged
@@ -460,7 +462,9 @@ class Site:
 
     def on_duty_in_zone(self, zone: str, at: datetime) -> list[RosterEntry]:
         """Everyone rostered in `zone` at `at` (zone occupancy for env.* and door.forced_open)."""
-        return [d.entry for d in self._duties(self._roster_by_zone.get(zone, []), at) if d.start <= at < d.end]
+        return [
+            d.entry for d in self._duties(self._roster_by_zone.get(zone, []), at) if d.start <= at < d.end
+        ]
 
     def shift_lead(self, zone: str, at: datetime) -> Person | None:
         """The shift lead (当日领班) of `zone` at `at`, from the roster."""
@@ -541,8 +545,10 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
             problems.append(_Problem(("roster", i, "shift"), f"unknown shift {entry.shift!r}"))
         if entry.zone not in zones:
             problems.append(_Problem(("roster", i, "zone"), f"unknown zone {entry.zone!r}"))
-    for section, known, table in (("zones", zones, config.thresholds.zones),
-                                  ("devices", devices, config.thresholds.devices)):
+    for section, known, table in (
+        ("zones", zones, config.thresholds.zones),
+        ("devices", devices, config.thresholds.devices),
+    ):
         for key, rules in table.items():
             loc: Loc = ("thresholds", section, key)
             if key not in known:
@@ -554,7 +560,9 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
                 for name in params:
                     if name not in DEFAULTS[rule]:
                         allowed = ", ".join(sorted(DEFAULTS[rule])) or "none"
-                        problems.append(_Problem((*loc, rule, name), f"unknown parameter (allowed: {allowed})"))
+                        problems.append(
+                            _Problem((*loc, rule, name), f"unknown parameter (allowed: {allowed})")
+                        )
     return problems
 
 
@@ -566,7 +574,9 @@ def parse_site(text: str, source: str) -> Site:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        raise SiteError(f"{source}:{line}: (document): not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise SiteError(
+            f"{source}:{line}: (document): not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
     if not isinstance(data, Mapping):
         raise SiteError(f"{source}:1: (document): a site file is a mapping with at least `site:`")
     try:

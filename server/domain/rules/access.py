@@ -56,7 +56,14 @@ class Book:
     """Visitor -> when they entered."""
     approvals: list[tuple[str, datetime, datetime, bool]] = field(default_factory=list)
     leavers: dict[str, datetime] = field(default_factory=dict)
-    STATE: ClassVar[tuple[str, ...]] = ("denials", "grants", "pending_escort", "inside", "approvals", "leavers")
+    STATE: ClassVar[tuple[str, ...]] = (
+        "denials",
+        "grants",
+        "pending_escort",
+        "inside",
+        "approvals",
+        "leavers",
+    )
 
     def approved(self, person: str, at: datetime, machine_room: bool) -> bool:
         return any(p == person and s <= at < e and (m or not machine_room) for p, s, e, m in self.approvals)
@@ -95,8 +102,15 @@ class Access(Rule):
         mr_door = dev.device.door_type is DoorType.MACHINE_ROOM or ctx.site.is_machine_room(dev.zone)
         leave = b.leavers.get(person.id) if person is not None else None
         if leave is not None and leave <= now:
-            ctx.pulse("access.revoked_badge_used", who, Severity.MAJOR, dev.zone, None, now,
-                      f"Revoked badge presented at {dev.id}: retain the card")
+            ctx.pulse(
+                "access.revoked_badge_used",
+                who,
+                Severity.MAJOR,
+                dev.zone,
+                None,
+                now,
+                f"Revoked badge presented at {dev.id}: retain the card",
+            )
         if event.type is EventType.ACCESS_DENIED:
             self._denied(ctx, dev, who, mr_door, now)
             return
@@ -106,11 +120,25 @@ class Access(Rule):
             self._escort(ctx, dev, person, now)
         if mr_door and event.direction != "out":
             if person is None or not (person.mr_access or b.approved(person.id, now, machine_room=True)):
-                ctx.pulse("access.mr_unlisted", who, Severity.MAJOR, dev.zone, None, now,
-                          "Machine-room entry by a person not on the machine-room list")
-            ctx.set("access.mr_entry_notice", who, Severity.WARNING, dev.zone, None, now,
-                    "No food, drinks or flammable items in the machine room",
-                    "机房禁止携带食品、饮品及易燃易爆物品")
+                ctx.pulse(
+                    "access.mr_unlisted",
+                    who,
+                    Severity.MAJOR,
+                    dev.zone,
+                    None,
+                    now,
+                    "Machine-room entry by a person not on the machine-room list",
+                )
+            ctx.set(
+                "access.mr_entry_notice",
+                who,
+                Severity.WARNING,
+                dev.zone,
+                None,
+                now,
+                "No food, drinks or flammable items in the machine room",
+                "机房禁止携带食品、饮品及易燃易爆物品",
+            )
             ctx.set("access.mr_entry_notice", who, None, dev.zone, None, now, "Notice delivered")
 
     def _denied(self, ctx: Ctx, dev: DeviceState, who: str, mr_door: bool, now: datetime) -> None:
@@ -122,8 +150,15 @@ class Access(Rule):
             times = [t for t in b.denials.get(key, []) if now - t < window] + [now]
             b.denials[key] = times
             if len(times) >= limit:
-                ctx.set(rule, subject, Severity.MAJOR if mr_door else Severity.MINOR, dev.zone, len(times), now,
-                        f"{len(times)} access denials within {window.seconds // 60} min")
+                ctx.set(
+                    rule,
+                    subject,
+                    Severity.MAJOR if mr_door else Severity.MINOR,
+                    dev.zone,
+                    len(times),
+                    now,
+                    f"{len(times)} access denials within {window.seconds // 60} min",
+                )
             ctx.wake(times[0] + window, rule, key)
 
     def _visitor(self, ctx: Ctx, dev: DeviceState, visitor: Person, event: Event, now: datetime) -> None:
@@ -135,14 +170,24 @@ class Access(Rule):
             ctx.set("access.visitor_overstay", visitor.id, None, dev.zone, None, now, "Visitor left")
             return
         if not b.approved(visitor.id, now, machine_room=False):
-            ctx.set("access.visitor_unapproved", visitor.id, Severity.MAJOR, dev.zone, None, now,
-                    "Visitor granted entry without an approval from the department head",
-                    "需经部门负责人批准")
+            ctx.set(
+                "access.visitor_unapproved",
+                visitor.id,
+                Severity.MAJOR,
+                dev.zone,
+                None,
+                now,
+                "Visitor granted entry without an approval from the department head",
+                "需经部门负责人批准",
+            )
         b.inside[visitor.id] = now
         end = b.approval_end(visitor.id, now)
         if end is not None:
-            ctx.wake(end + timedelta(seconds=dev.p("access.visitor_overstay", "grace_s")),
-                     "access.visitor_overstay", visitor.id)
+            ctx.wake(
+                end + timedelta(seconds=dev.p("access.visitor_overstay", "grace_s")),
+                "access.visitor_overstay",
+                visitor.id,
+            )
         escort_s = timedelta(seconds=dev.p("access.visitor_unescorted", "escort_s"))
         recent = [p for t, p in b.grants.get(dev.id, []) if now - t <= escort_s]
         if not any(_escorts(ctx, p, visitor) for p in recent):
@@ -185,15 +230,25 @@ def timer(ctx: Ctx, rule: str, key: str, now: datetime) -> None:
         pending = b.pending_escort.get(key)
         if pending is not None:
             where = ctx.site.devices[str(pending[0])]
-            ctx.set(rule, key, Severity.MAJOR, where.zone, None, now, "Visitor entered without an escort",
-                    "由接待人员陪同")
+            ctx.set(
+                rule,
+                key,
+                Severity.MAJOR,
+                where.zone,
+                None,
+                now,
+                "Visitor entered without an escort",
+                "由接待人员陪同",
+            )
     elif rule == "access.visitor_overstay":
         entered = b.inside.get(key)
         if entered is None:
             return
         end = b.approval_end(key, entered)
         if end is None or now >= end + timedelta(seconds=param(rule, "grace_s")):
-            ctx.set(rule, key, Severity.MINOR, None, None, now, "Visitor still inside after the approved window")
+            ctx.set(
+                rule, key, Severity.MINOR, None, None, now, "Visitor still inside after the approved window"
+            )
 
 
 def on_approvals(ctx: Ctx, approvals: Iterable[Approval], now: datetime) -> None:
@@ -204,7 +259,9 @@ def on_approvals(ctx: Ctx, approvals: Iterable[Approval], now: datetime) -> None
             ctx.set(rule, subject, None, None, None, now, "Approval recorded")
 
 
-def on_hr_feed(ctx: Ctx, leavers: Mapping[str, datetime], active_badges: Collection[str], now: datetime) -> None:
+def on_hr_feed(
+    ctx: Ctx, leavers: Mapping[str, datetime], active_badges: Collection[str], now: datetime
+) -> None:
     """access.leaver_badge_active: a leaver's badge still active after the effective leave time."""
     rule = "access.leaver_badge_active"
     b = book(ctx)
@@ -215,9 +272,16 @@ def on_hr_feed(ctx: Ctx, leavers: Mapping[str, datetime], active_badges: Collect
         badge = ctx.site.people[person_id].badge
         if leave <= now and badge is not None and badge in active:
             still.add(person_id)
-            ctx.set(rule, person_id, Severity.MAJOR, None, None, now,
-                    "Leaver's badge still active: revoke it; the department head collects the badge",
-                    "工作牌交回部门负责人")
+            ctx.set(
+                rule,
+                person_id,
+                Severity.MAJOR,
+                None,
+                None,
+                now,
+                "Leaver's badge still active: revoke it; the department head collects the badge",
+                "工作牌交回部门负责人",
+            )
     for r, subject in list(ctx.open):
         if r == rule and subject not in still:
             ctx.set(rule, subject, None, None, None, now, "Badge revoked")

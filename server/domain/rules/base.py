@@ -80,11 +80,27 @@ class Rule:
     def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
         """React to an event of one of `events`."""
 
-    def set(self, ctx: Ctx, dev: DeviceState, severity: Severity | None, now: datetime,
-            value: float | None = None, message: str = "", subject: str | None = None) -> None:
+    def set(
+        self,
+        ctx: Ctx,
+        dev: DeviceState,
+        severity: Severity | None,
+        now: datetime,
+        value: float | None = None,
+        message: str = "",
+        subject: str | None = None,
+    ) -> None:
         """Shortcut for `ctx.set` with this rule's id, the device as subject and its zone."""
-        ctx.set(self.id, subject or dev.id, severity, dev.zone, value, now,
-                message or self.message, self.message_zh)
+        ctx.set(
+            self.id,
+            subject or dev.id,
+            severity,
+            dev.zone,
+            value,
+            now,
+            message or self.message,
+            self.message_zh,
+        )
 
 
 @dataclass(slots=True)
@@ -103,7 +119,14 @@ class ZoneFire:
     tripped_at: datetime | None = None
     """Last interlock trip (a plug cut itself) in the zone: corroboration for a temperature jump."""
     STATE: ClassVar[tuple[str, ...]] = (
-        "smoke", "heat", "confirmed", "manual", "alarm_at", "acknowledged", "verdict", "tripped_at",
+        "smoke",
+        "heat",
+        "confirmed",
+        "manual",
+        "alarm_at",
+        "acknowledged",
+        "verdict",
+        "tripped_at",
     )
 
     @property
@@ -132,27 +155,72 @@ class Ctx:
 
     # ---- findings ------------------------------------------------------------------------------
 
-    def set(self, rule: str, subject: str, severity: Severity | None, zone: str | None,
-            value: float | None, now: datetime, message: str, message_zh: str = "") -> None:
+    def set(
+        self,
+        rule: str,
+        subject: str,
+        severity: Severity | None,
+        zone: str | None,
+        value: float | None,
+        now: datetime,
+        message: str,
+        message_zh: str = "",
+    ) -> None:
         """Declare the level of a condition; emits RAISE on open or worsening, CLEAR on close."""
         key = (rule, subject)
         current = self.open.get(key)
         if severity is None:
             if current is not None:
                 del self.open[key]
-                self.out.append(Finding(rule, Transition.CLEAR, current, subject, zone, self.site.id,
-                                        value, message, now, message_zh))
+                self.out.append(
+                    Finding(
+                        rule,
+                        Transition.CLEAR,
+                        current,
+                        subject,
+                        zone,
+                        self.site.id,
+                        value,
+                        message,
+                        now,
+                        message_zh,
+                    )
+                )
             return
         if current is None or SEVERITY_RANK[severity] > SEVERITY_RANK[current]:
             self.open[key] = severity
-            self.out.append(Finding(rule, Transition.RAISE, severity, subject, zone, self.site.id,
-                                    value, message, now, message_zh))
+            self.out.append(
+                Finding(
+                    rule,
+                    Transition.RAISE,
+                    severity,
+                    subject,
+                    zone,
+                    self.site.id,
+                    value,
+                    message,
+                    now,
+                    message_zh,
+                )
+            )
 
-    def pulse(self, rule: str, subject: str, severity: Severity, zone: str | None, value: float | None,
-              now: datetime, message: str, message_zh: str = "") -> None:
+    def pulse(
+        self,
+        rule: str,
+        subject: str,
+        severity: Severity,
+        zone: str | None,
+        value: float | None,
+        now: datetime,
+        message: str,
+        message_zh: str = "",
+    ) -> None:
         """A one-off record (an event, not a condition): RAISE every time, nothing left open."""
-        self.out.append(Finding(rule, Transition.RAISE, severity, subject, zone, self.site.id,
-                                value, message, now, message_zh))
+        self.out.append(
+            Finding(
+                rule, Transition.RAISE, severity, subject, zone, self.site.id, value, message, now, message_zh
+            )
+        )
 
     def is_open(self, rule: str, subject: str) -> bool:
         return (rule, subject) in self.open

@@ -248,8 +248,10 @@ def undump(value: Any) -> Any:
     if isinstance(value, list):
         items = [undump(v) for v in value]
         # Two-item [time, value] rows were tuples (samples); keep them tuples so code can unpack them.
-        return [tuple(i) if isinstance(i, list) and len(i) == 2 and isinstance(i[0], datetime) else i
-                for i in items]
+        return [
+            tuple(i) if isinstance(i, list) and len(i) == 2 and isinstance(i[0], datetime) else i
+            for i in items
+        ]
     return value
 
 
@@ -264,8 +266,13 @@ def load_into(target: Any, data: Any) -> None:
         current = getattr(target, name)
         if is_dataclass(current) and hasattr(current, "STATE"):
             load_into(current, data[name])
-        elif (isinstance(current, list) and current and is_dataclass(current[0])
-              and isinstance(data[name], list) and len(data[name]) == len(current)):
+        elif (
+            isinstance(current, list)
+            and current
+            and is_dataclass(current[0])
+            and isinstance(data[name], list)
+            and len(data[name]) == len(current)
+        ):
             for item, item_data in zip(current, data[name], strict=True):
                 load_into(item, item_data)
         else:
@@ -275,7 +282,8 @@ def load_into(target: Any, data: Any) -> None:
 def _typed(current: Any, value: Any) -> Any:
     if isinstance(current, set):
         return set(value)
-    if isinstance(current, Severity) or (current is None and isinstance(value, str)
-                                         and value in {s.value for s in Severity}):
+    if isinstance(current, Severity) or (
+        current is None and isinstance(value, str) and value in {s.value for s in Severity}
+    ):
         return Severity(value)
     return value

@@ -20,8 +20,13 @@ class Decision:
     reason: str
 
 
-def relay_reenable(roles: Collection[str], reason: str, opened_by_rule: str | None,
-                   opened_severity_critical: bool, electrician_signoff: bool) -> Decision:
+def relay_reenable(
+    roles: Collection[str],
+    reason: str,
+    opened_by_rule: str | None,
+    opened_severity_critical: bool,
+    electrician_signoff: bool,
+) -> Decision:
     """elec.relay_reenable_guard: re-enabling a relay a safety rule opened needs role >= 领班 and a
     reason; after a critical overload also an electrician's sign-off (S05, S06)."""
     if opened_by_rule is None:
@@ -37,7 +42,7 @@ def relay_reenable(roles: Collection[str], reason: str, opened_by_rule: str | No
 
 
 def all_clear(roles: Collection[str]) -> Decision:
-    """evac.all_clear: only 现场指挥组 or 应急指挥部 may end an evacuation; doors stay unlocked until reset."""
+    """evac.all_clear: only 现场指挥组 or 应急指挥部 may end an evacuation (doors stay unlocked)."""
     if ALL_CLEAR_ROLES.intersection(roles):
         return Decision(True, "allowed")
     return Decision(False, "only the on-site command group or emergency command may end an evacuation")

@@ -64,8 +64,16 @@ def check_release(ctx: Ctx, door: str, now: datetime) -> None:
     if entry is None or entry.unlocked:
         return
     device = ctx.site.devices[door]
-    ctx.set(entry.rule, door, Severity.CRITICAL, device.zone, None, now,
-            f"Egress door {door} did not release: open it by hand now", RELEASE_ZH)
+    ctx.set(
+        entry.rule,
+        door,
+        Severity.CRITICAL,
+        device.zone,
+        None,
+        now,
+        f"Egress door {door} did not release: open it by hand now",
+        RELEASE_ZH,
+    )
 
 
 def reset_release(ctx: Ctx, door: str, now: datetime) -> None:
@@ -180,8 +188,15 @@ class ForcedOpen(Rule):
     id = "door.forced_open"
     kinds = DOOR
     metrics = frozenset({"door_open"})
-    events = frozenset({EventType.DOOR_FORCED, EventType.ACCESS_GRANTED, EventType.REQUEST_TO_EXIT,
-                        EventType.DOOR_OPENED, EventType.DOOR_CLOSED})
+    events = frozenset(
+        {
+            EventType.DOOR_FORCED,
+            EventType.ACCESS_GRANTED,
+            EventType.REQUEST_TO_EXIT,
+            EventType.DOOR_OPENED,
+            EventType.DOOR_CLOSED,
+        }
+    )
     message = "Door forced open"
 
     def new_state(self, dev: DeviceState) -> Forced:

@@ -64,8 +64,14 @@ class StripLoadHigh(Rule):
 
     def new_state(self, dev: DeviceState) -> One:
         p = dev.p
-        return One(Threshold(p(self.id, "raise_ratio"), p(self.id, "clear_ratio"),
-                             p(self.id, "hold_s"), p(self.id, "clear_hold_s")))
+        return One(
+            Threshold(
+                p(self.id, "raise_ratio"),
+                p(self.id, "clear_ratio"),
+                p(self.id, "hold_s"),
+                p(self.id, "clear_hold_s"),
+            )
+        )
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: One = dev.state[self.id]
@@ -93,11 +99,16 @@ class StripOverload(Rule):
     def new_state(self, dev: DeviceState) -> Levels:
         p = partial(dev.p, self.id)
         clear, clear_hold = p("clear_ratio"), p("clear_hold_s")
-        return Levels(Staged(
-            [Threshold(p("major_ratio"), clear, p("major_hold_s"), clear_hold, strict=True),
-             Threshold(p("major_ratio"), clear, p("critical_hold_s"), clear_hold, strict=True),
-             Threshold(p("surge_ratio"), clear, p("surge_hold_s"), clear_hold)],
-            [Severity.MAJOR, Severity.CRITICAL, Severity.CRITICAL]))
+        return Levels(
+            Staged(
+                [
+                    Threshold(p("major_ratio"), clear, p("major_hold_s"), clear_hold, strict=True),
+                    Threshold(p("major_ratio"), clear, p("critical_hold_s"), clear_hold, strict=True),
+                    Threshold(p("surge_ratio"), clear, p("surge_hold_s"), clear_hold),
+                ],
+                [Severity.MAJOR, Severity.CRITICAL, Severity.CRITICAL],
+            )
+        )
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: Levels = dev.state[self.id]
@@ -114,10 +125,15 @@ class PlugOvercurrent(Rule):
     def new_state(self, dev: DeviceState) -> Levels:
         p = partial(dev.p, self.id)
         clear, clear_hold = p("clear_ratio"), p("clear_hold_s")
-        return Levels(Staged(
-            [Threshold(p("major_ratio"), clear, p("major_hold_s"), clear_hold),
-             Threshold(p("critical_ratio"), clear, p("critical_hold_s"), clear_hold)],
-            [Severity.MAJOR, Severity.CRITICAL]))
+        return Levels(
+            Staged(
+                [
+                    Threshold(p("major_ratio"), clear, p("major_hold_s"), clear_hold),
+                    Threshold(p("critical_ratio"), clear, p("critical_hold_s"), clear_hold),
+                ],
+                [Severity.MAJOR, Severity.CRITICAL],
+            )
+        )
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: Levels = dev.state[self.id]
@@ -189,10 +205,15 @@ class UnmeteredLoad(Rule):
             return None
         p = partial(dev.p, self.id)
         clear, clear_hold = p("clear_residual_a"), p("clear_hold_s")
-        return Levels(Staged(
-            [Threshold(p("residual_a"), clear, p("hold_s"), clear_hold),
-             Threshold(p("residual_a"), clear, p("major_after_s"), clear_hold)],
-            [Severity.WARNING, Severity.MAJOR]))
+        return Levels(
+            Staged(
+                [
+                    Threshold(p("residual_a"), clear, p("hold_s"), clear_hold),
+                    Threshold(p("residual_a"), clear, p("major_after_s"), clear_hold),
+                ],
+                [Severity.WARNING, Severity.MAJOR],
+            )
+        )
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         sums: dict[str, StripSum] = ctx.shared.setdefault(self.id, {})
@@ -216,8 +237,15 @@ def check_topology(ctx: Ctx, now: datetime) -> None:
     rule = "elec.strip_cascade"
     for device in ctx.site.devices.values():
         if device.kind is DeviceKind.STRIP_METER and device.upstream is not None:
-            ctx.set(rule, device.id, Severity.MAJOR, device.zone, None, now,
-                    f"Strip {device.id} is fed from strip {device.upstream} (daisy chain): remove the cascade")
+            ctx.set(
+                rule,
+                device.id,
+                Severity.MAJOR,
+                device.zone,
+                None,
+                now,
+                f"Strip {device.id} is fed from strip {device.upstream} (daisy chain): remove the cascade",
+            )
     for r, subject in list(ctx.open):
         known = ctx.site.devices.get(subject)
         if r == rule and (known is None or known.upstream is None):
@@ -240,15 +268,20 @@ class FloorVoltage:
         """A floor-level rule: its durations are the site-wide defaults, not one plug's overrides."""
         p = partial(param, "elec.voltage_out_of_range")
         hold, clear = p("hold_s"), p("clear_hold_s")
-        return cls(Staged([flag(hold, clear), flag(p("major_after_s"), clear)], [Severity.WARNING, Severity.MAJOR]),
-                   flag(hold, clear))
+        return cls(
+            Staged([flag(hold, clear), flag(p("major_after_s"), clear)], [Severity.WARNING, Severity.MAJOR]),
+            flag(hold, clear),
+        )
 
 
 class VoltageOutOfRange(Rule):
-    """Floor median of plug voltage outside 198–235.4 V (GB/T 12325), counted without sorting.
+    """Plug voltage outside 198–235.4 V (GB/T 12325), judged per floor (subject: the floor id).
 
-    The median is below the band exactly when more than half the plugs are below it, so keeping the
-    count of plugs below and above the band answers the median question in O(1) per reading.
+    Reading of the catalog row: warning when plugs of the floor are out of the band for 60 s; major
+    when that lasts 15 min, or when more than 25 % of the floor's plugs are out (a supply problem, e.g.
+    one sagging phase). The floor median is out of the band exactly when more than half of the plugs
+    are, so the 25 % clause covers it; counting plugs below / above the band keeps this O(1) per reading
+    (no sorting).
     """
 
     id = "elec.voltage_out_of_range"
@@ -280,11 +313,10 @@ class VoltageOutOfRange(Rule):
         floors: dict[str, FloorVoltage] = ctx.shared.setdefault(self.id, {})
         st = floors[floor]
         n = len(st.status)
-        median_out = n > 0 and (st.low * 2 > n or st.high * 2 > n)
         fraction = (st.low + st.high) / n if n else 0.0
-        level = st.median.step(1.0 if median_out else 0.0, now)
-        st.spread.step(1.0 if fraction > 0.25 else 0.0, now)
-        if st.spread.active:
+        level = st.median.step(1.0 if fraction > 0 else 0.0, now)
+        st.spread.step(1.0 if fraction > param(self.id, "major_fraction") else 0.0, now)
+        if st.spread.active:  # > 25 % of the plugs (the floor median out is > 50 %)
             level = Severity.MAJOR
         ctx.set(self.id, floor, level, None, value, now, self.message)
         ctx.wake(earliest([st.median.due(), st.spread.due()]), self.id, floor)
@@ -317,7 +349,8 @@ class RelayMismatch(Rule):
         expected_off = (cmd is not None and not cmd.on) or (cmd is None and reported is False)
         power = dev.last.get("power_w", 0.0)
         mismatch = (cmd is not None and reported is not None and reported != cmd.on) or (
-            expected_off and power > dev.p(self.id, "power_w"))
+            expected_off and power > dev.p(self.id, "power_w")
+        )
         st.t.step(1.0 if mismatch else 0.0, now)
         self.set(ctx, dev, Severity.MAJOR if st.t.active else None, now, power)
 
@@ -346,8 +379,9 @@ class ContinuousRuntime(Rule):
 
     def new_state(self, dev: DeviceState) -> Runtime:
         above = dev.p(self.id, "active_above_idle_w")
-        return Runtime(Threshold(above, above, dev.p(self.id, "hold_s"), dev.p(self.id, "clear_hold_s"),
-                                 strict=True))
+        return Runtime(
+            Threshold(above, above, dev.p(self.id, "hold_s"), dev.p(self.id, "clear_hold_s"), strict=True)
+        )
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: Runtime = dev.state[self.id]
@@ -373,16 +407,18 @@ class AfterShiftLoad(Rule):
 
     def new_state(self, dev: DeviceState) -> One:
         limit = dev.p(self.id, "power_w")
-        return One(Threshold(limit, limit, dev.p(self.id, "hold_s"), dev.p(self.id, "clear_hold_s"),
-                             strict=True))
+        return One(
+            Threshold(limit, limit, dev.p(self.id, "hold_s"), dev.p(self.id, "clear_hold_s"), strict=True)
+        )
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: One = dev.state[self.id]
         seat = dev.device.seat
         assert seat is not None  # applies() guarantees it
         grace = timedelta(seconds=dev.p(self.id, "grace_s"))
-        after_shift = (ctx.site.on_duty_at_seat(seat, now) is None
-                       and not ctx.site.seat_shift_ended_within(seat, now, grace))
+        after_shift = ctx.site.on_duty_at_seat(seat, now) is None and not ctx.site.seat_shift_ended_within(
+            seat, now, grace
+        )
         power = dev.last.get("power_w")
         st.t.step(power if after_shift else None, now)
         self.set(ctx, dev, Severity.MINOR if st.t.active else None, now, power)
@@ -410,7 +446,15 @@ class ResidualCurrent(Rule):
 
 
 RULES: tuple[Rule, ...] = (
-    StripLoadHigh(), StripContinuousHigh(), StripOverload(), PlugOvercurrent(), HighPowerAppliance(),
-    UnmeteredLoad(), VoltageOutOfRange(), RelayMismatch(), ContinuousRuntime(), AfterShiftLoad(),
+    StripLoadHigh(),
+    StripContinuousHigh(),
+    StripOverload(),
+    PlugOvercurrent(),
+    HighPowerAppliance(),
+    UnmeteredLoad(),
+    VoltageOutOfRange(),
+    RelayMismatch(),
+    ContinuousRuntime(),
+    AfterShiftLoad(),
     ResidualCurrent(),
 )

@@ -34,7 +34,12 @@ from server.domain.site import DeviceKind, Site
 
 # Plausibility first: it marks a temperature sample bad before the heat rules of the same reading look.
 RULES: tuple[Rule, ...] = (
-    *plausibility.RULES, *fire.RULES, *electrical.RULES, *doors.RULES, *access.RULES, *environment.RULES,
+    *plausibility.RULES,
+    *fire.RULES,
+    *electrical.RULES,
+    *doors.RULES,
+    *access.RULES,
+    *environment.RULES,
 )
 
 SNAPSHOT_VERSION = 1
@@ -115,8 +120,9 @@ class RuleEngine:
         if due is not None:
             self.ctx.wake(due(), rule.id, dev.id)
 
-    def on_reading(self, device: str, ts: datetime, metrics: Mapping[str, bool | int | float],
-                   now: datetime) -> list[Finding]:
+    def on_reading(
+        self, device: str, ts: datetime, metrics: Mapping[str, bool | int | float], now: datetime
+    ) -> list[Finding]:
         dev = self.ctx.devices.get(device)
         if dev is None:
             return []  # unknown device: the caller counts it
@@ -228,8 +234,9 @@ class RuleEngine:
         doors.reset_release(self.ctx, door, now)
         return self.ctx.take()
 
-    def set_detector_disabled(self, device: str, disabled: bool, now: datetime,
-                              window_until: datetime | None = None) -> list[Finding]:
+    def set_detector_disabled(
+        self, device: str, disabled: bool, now: datetime, window_until: datetime | None = None
+    ) -> list[Finding]:
         """A detector disabled / muted / in test in this system, with its maintenance window end."""
         if device in self.ctx.devices:
             fire.set_disabled(self.ctx, device, disabled, window_until, now)
@@ -244,8 +251,9 @@ class RuleEngine:
         access.on_approvals(self.ctx, approvals, now)
         return self.ctx.take()
 
-    def on_hr_feed(self, leavers: Mapping[str, datetime], active_badges: Collection[str],
-                   now: datetime) -> list[Finding]:
+    def on_hr_feed(
+        self, leavers: Mapping[str, datetime], active_badges: Collection[str], now: datetime
+    ) -> list[Finding]:
         access.on_hr_feed(self.ctx, leavers, active_badges, now)
         return self.ctx.take()
 
@@ -273,9 +281,15 @@ class RuleEngine:
             "timers": [[dump(due), seq, rule, key] for due, seq, rule, key in ctx.timers],
             "seq": ctx._seq,
             "devices": {
-                dev.id: {"last": dict(dev.last), "clock": dump(dev.clock), "seen": dump(dev.seen),
-                         "offline": dev.offline, "state": {k: dump(v) for k, v in dev.state.items()}}
-                for dev in ctx.devices.values() if dev.seen is not None or dev.clock is not None
+                dev.id: {
+                    "last": dict(dev.last),
+                    "clock": dump(dev.clock),
+                    "seen": dump(dev.seen),
+                    "offline": dev.offline,
+                    "state": {k: dump(v) for k, v in dev.state.items()},
+                }
+                for dev in ctx.devices.values()
+                if dev.seen is not None or dev.clock is not None
             },
             "fire": {zone: dump(zf) for zone, zf in ctx.fire.items()},
             "shared": {key: dump(value) for key, value in ctx.shared.items()},

@@ -43,8 +43,10 @@ class MrTempHigh(Rule):
     def new_state(self, dev: DeviceState) -> Levels:
         p = partial(dev.p, self.id)
         delta, clear_hold = p("clear_delta_c"), p("clear_hold_s")
-        stages = [Threshold(p(f"{lvl}_c"), p(f"{lvl}_c") - delta, p(f"{lvl}_hold_s"), clear_hold)
-                  for lvl in ("warning", "major", "critical")]
+        stages = [
+            Threshold(p(f"{lvl}_c"), p(f"{lvl}_c") - delta, p(f"{lvl}_hold_s"), clear_hold)
+            for lvl in ("warning", "major", "critical")
+        ]
         return Levels(Staged(stages, [Severity.WARNING, Severity.MAJOR, Severity.CRITICAL]))
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
@@ -63,7 +65,9 @@ class MrTempLow(Rule):
 
     def new_state(self, dev: DeviceState) -> One:
         p = partial(dev.p, self.id)
-        return One(Threshold(p("low_c"), p("clear_c"), p("hold_s"), p("clear_hold_s"), rising=False, strict=True))
+        return One(
+            Threshold(p("low_c"), p("clear_c"), p("hold_s"), p("clear_hold_s"), rising=False, strict=True)
+        )
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: One = dev.state[self.id]
@@ -121,9 +125,17 @@ class MrHumidityHigh(Rule):
         p = partial(dev.p, self.id)
         # The warning signal is "how far past the nearer limit" (0 at a limit), so one threshold
         # watches both RH and dew point; hysteresis is the clear margin.
-        return Humid(Threshold(0.0, -p("clear_margin_c"), p("hold_s"), p("clear_hold_s"), strict=True),
-                     Threshold(p("major_rh_pct"), p("major_rh_pct") - p("clear_margin_pct"),
-                               p("major_hold_s"), p("clear_hold_s"), rising=self.high, strict=True))
+        return Humid(
+            Threshold(0.0, -p("clear_margin_c"), p("hold_s"), p("clear_hold_s"), strict=True),
+            Threshold(
+                p("major_rh_pct"),
+                p("major_rh_pct") - p("clear_margin_pct"),
+                p("major_hold_s"),
+                p("clear_hold_s"),
+                rising=self.high,
+                strict=True,
+            ),
+        )
 
     def signal(self, dev: DeviceState, rh: float, dp: float) -> float:
         p = partial(dev.p, self.id)
@@ -152,9 +164,17 @@ class MrHumidityLow(MrHumidityHigh):
 
     def new_state(self, dev: DeviceState) -> Humid:
         p = partial(dev.p, self.id)
-        return Humid(Threshold(0.0, -p("clear_margin_c"), p("hold_s"), p("clear_hold_s"), strict=True),
-                     Threshold(p("major_rh_pct"), p("major_rh_pct") + p("clear_margin_pct"),
-                               p("major_hold_s"), p("clear_hold_s"), rising=False, strict=True))
+        return Humid(
+            Threshold(0.0, -p("clear_margin_c"), p("hold_s"), p("clear_hold_s"), strict=True),
+            Threshold(
+                p("major_rh_pct"),
+                p("major_rh_pct") + p("clear_margin_pct"),
+                p("major_hold_s"),
+                p("clear_hold_s"),
+                rising=False,
+                strict=True,
+            ),
+        )
 
     def signal(self, dev: DeviceState, rh: float, dp: float) -> float:
         return dev.p(self.id, "dew_point_c") - dp
@@ -206,13 +226,23 @@ class OfficeTemp(Rule):
     message = "Office temperature outside the comfort band"
 
     def applies(self, device: Device, site: Site) -> bool:
-        return (site.zones[device.zone].kind is not ZoneKind.MACHINE_ROOM
-                and device.location_type in (None, LocationType.DESK, LocationType.CEILING))
+        return site.zones[device.zone].kind is not ZoneKind.MACHINE_ROOM and device.location_type in (
+            None,
+            LocationType.DESK,
+            LocationType.CEILING,
+        )
 
     def new_state(self, dev: DeviceState) -> One:
         # Signal: how far outside the band (negative inside); clear once back inside by the hysteresis.
-        return One(Threshold(0.0, -dev.p(self.id, self.hysteresis), dev.p(self.id, "hold_s"),
-                             dev.p(self.id, "clear_hold_s"), strict=True))
+        return One(
+            Threshold(
+                0.0,
+                -dev.p(self.id, self.hysteresis),
+                dev.p(self.id, "hold_s"),
+                dev.p(self.id, "clear_hold_s"),
+                strict=True,
+            )
+        )
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: One = dev.state[self.id]
@@ -271,6 +301,13 @@ class EquipmentHotspot(Rule):
 
 
 RULES: tuple[Rule, ...] = (
-    MrTempHigh(), MrTempLow(), MrTempRate(), MrHumidityHigh(), MrHumidityLow(), MrLeak(),
-    OfficeTemp(), OfficeRh(), EquipmentHotspot(),
+    MrTempHigh(),
+    MrTempLow(),
+    MrTempRate(),
+    MrHumidityHigh(),
+    MrHumidityLow(),
+    MrLeak(),
+    OfficeTemp(),
+    OfficeRh(),
+    EquipmentHotspot(),
 )

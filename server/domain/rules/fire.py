@@ -60,7 +60,9 @@ def zone_update(ctx: Ctx, zone: str, now: datetime) -> None:
     elif zf.manual:
         reason = "manual report"
     elif zf.alarm_at is not None and not zf.verdict:
-        ack, verdict = (timedelta(seconds=ctx.zone_param(zone, "fire.confirmed", n)) for n in ("ack_s", "verdict_s"))
+        ack, verdict = (
+            timedelta(seconds=ctx.zone_param(zone, "fire.confirmed", n)) for n in ("ack_s", "verdict_s")
+        )
         if not zf.acknowledged and now >= zf.alarm_at + ack:
             reason = "not acknowledged within 60 s"
         elif now >= zf.alarm_at + verdict:
@@ -78,12 +80,27 @@ def confirm(ctx: Ctx, zone: str, reason: str, now: datetime) -> None:
     zf = ctx.zone_fire(zone)
     zf.confirmed = True
     name = _zone_name(ctx, zone)
-    ctx.set("fire.confirmed", zone, Severity.CRITICAL, zone, None, now,
-            f"Fire confirmed in {name} ({reason}): evacuate the floor, call 119", "立即拨打119")
+    ctx.set(
+        "fire.confirmed",
+        zone,
+        Severity.CRITICAL,
+        zone,
+        None,
+        now,
+        f"Fire confirmed in {name} ({reason}): evacuate the floor, call 119",
+        "立即拨打119",
+    )
     floor = ctx.site.zones[zone].floor
-    ctx.set("evac.notice", floor, Severity.CRITICAL, zone, None, now,
-            f"Fire in {name}: leave calmly by the nearest safe exit; do not use the lifts",
-            EVAC_ZH.format(zone=name))
+    ctx.set(
+        "evac.notice",
+        floor,
+        Severity.CRITICAL,
+        zone,
+        None,
+        now,
+        f"Fire in {name}: leave calmly by the nearest safe exit; do not use the lifts",
+        EVAC_ZH.format(zone=name),
+    )
     doors.release(ctx, ctx.site.egress_doors_on_floor(floor), "door.fire_release_floor", now)
 
 
@@ -96,12 +113,27 @@ def _escalate_supervision(ctx: Ctx, zone: str, now: datetime) -> None:
             continue
         device = ctx.site.devices.get(subject)
         if rule in ("sup.smoke_offline", "sup.smoke_offline_lpwan") and (
-                subject in near or (device is not None and device.zone in near)):
-            ctx.set(rule, subject, Severity.CRITICAL, device.zone if device else subject, None, now,
-                    "Detector offline while a zone next to it is in alarm")
+            subject in near or (device is not None and device.zone in near)
+        ):
+            ctx.set(
+                rule,
+                subject,
+                Severity.CRITICAL,
+                device.zone if device else subject,
+                None,
+                now,
+                "Detector offline while a zone next to it is in alarm",
+            )
         elif rule == "door.egress_controller_offline" and device is not None:
-            ctx.set(rule, subject, Severity.CRITICAL, device.zone, None, now,
-                    "Egress door controller offline during a fire alarm")
+            ctx.set(
+                rule,
+                subject,
+                Severity.CRITICAL,
+                device.zone,
+                None,
+                now,
+                "Egress door controller offline during a fire alarm",
+            )
 
 
 def _corroborate_jumps(ctx: Ctx, zone: str, now: datetime) -> None:
@@ -119,8 +151,15 @@ def _corroborate_jumps(ctx: Ctx, zone: str, now: datetime) -> None:
 
 
 def raise_heat(ctx: Ctx, dev: DeviceState, now: datetime, why: str) -> None:
-    ctx.set("fire.heat_alarm", dev.id, Severity.CRITICAL, dev.zone, dev.last.get("temperature_c"), now,
-            f"Heat alarm ({why})")
+    ctx.set(
+        "fire.heat_alarm",
+        dev.id,
+        Severity.CRITICAL,
+        dev.zone,
+        dev.last.get("temperature_c"),
+        now,
+        f"Heat alarm ({why})",
+    )
     ctx.zone_fire(dev.zone).heat.add(dev.id)
     zone_update(ctx, dev.zone, now)
 
@@ -140,16 +179,31 @@ def verdict(ctx: Ctx, zone: str, real: bool, cause: str, now: datetime) -> None:
         return
     zf.verdict, zf.acknowledged = True, True
     follow_up = " 领班 follow-up (S07)." if cause == "smoking" else ""
-    ctx.pulse("fire.false_alarm_close", zone, Severity.MINOR, zone, None, now,
-              f"False alarm in {_zone_name(ctx, zone)}, cause: {cause or 'not given'}.{follow_up}")
+    ctx.pulse(
+        "fire.false_alarm_close",
+        zone,
+        Severity.MINOR,
+        zone,
+        None,
+        now,
+        f"False alarm in {_zone_name(ctx, zone)}, cause: {cause or 'not given'}.{follow_up}",
+    )
     if not zf.alarmed:
         zf.alarm_at = None
 
 
 def report(ctx: Ctx, zone: str, subject: str, now: datetime, what: str) -> None:
     """fire.manual_report: a manual call point or the app's 报火警 button; treated as fire.confirmed."""
-    ctx.set("fire.manual_report", subject, Severity.CRITICAL, zone, None, now,
-            f"Fire reported by {what} in {_zone_name(ctx, zone)}", "报火警")
+    ctx.set(
+        "fire.manual_report",
+        subject,
+        Severity.CRITICAL,
+        zone,
+        None,
+        now,
+        f"Fire reported by {what} in {_zone_name(ctx, zone)}",
+        "报火警",
+    )
     zf = ctx.zone_fire(zone)
     zf.manual = True
     zone_update(ctx, zone, now)
@@ -200,12 +254,27 @@ class SmokeAlarm(Rule):
         if smoke:
             if st.since is None:
                 st.since = now
-            ctx.set(rule, dev.id, Severity.CRITICAL, dev.zone, 1.0, now,
-                    f"Smoke alarm in {name}, being checked", VERIFY_ZH.format(zone=name))
+            ctx.set(
+                rule,
+                dev.id,
+                Severity.CRITICAL,
+                dev.zone,
+                1.0,
+                now,
+                f"Smoke alarm in {name}, being checked",
+                VERIFY_ZH.format(zone=name),
+            )
             if probe:  # the MR is evacuated at once: its gas or mist suppression may discharge
-                ctx.set("evac.notice", dev.zone, Severity.CRITICAL, dev.zone, None, now,
-                        f"Smoke in machine room {name}: leave the machine room now",
-                        EVAC_ZH.format(zone=name))
+                ctx.set(
+                    "evac.notice",
+                    dev.zone,
+                    Severity.CRITICAL,
+                    dev.zone,
+                    None,
+                    now,
+                    f"Smoke in machine room {name}: leave the machine room now",
+                    EVAC_ZH.format(zone=name),
+                )
             zf.smoke.add(dev.id)
         else:
             ctx.set(rule, dev.id, None, dev.zone, 0.0, now, "Detector back to normal")
@@ -220,10 +289,19 @@ class SmokeAlarm(Rule):
         zone = ctx.site.zones[dev.zone]
         short = now - since < timedelta(seconds=dev.p("fire.short_smoke_event", "max_s"))
         no_heat = not ctx.zone_fire(dev.zone).heat and not any(
-            ctx.is_open("fire.heat_prewarn", d.id) for d in ctx.site.devices_in_zone(dev.zone))
+            ctx.is_open("fire.heat_prewarn", d.id) for d in ctx.site.devices_in_zone(dev.zone)
+        )
         if short and no_heat and zone.kind in (ZoneKind.RESTROOM, ZoneKind.STAIRWELL):
-            ctx.pulse("fire.short_smoke_event", dev.id, Severity.MINOR, dev.zone, None, now,
-                      "Short smoke event, suspected smoking", "疑似吸烟")
+            ctx.pulse(
+                "fire.short_smoke_event",
+                dev.id,
+                Severity.MINOR,
+                dev.zone,
+                None,
+                now,
+                "Short smoke event, suspected smoking",
+                "疑似吸烟",
+            )
 
     def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
         dev.last["smoke"] = 1.0 if event.type is EventType.DETECTOR_ALARM else 0.0
@@ -260,8 +338,9 @@ class HeatPrewarn(Rule):
 
     def new_state(self, dev: DeviceState) -> HeatState:
         # Synthetic level: 2 = raise condition, 1 = between, 0 = clear condition (hysteresis).
-        return HeatState(Threshold(2, 1, 0, dev.p(self.id, "clear_hold_s")),
-                         RateOfRise(dev.p(self.id, "rate_c_per_min")))
+        return HeatState(
+            Threshold(2, 1, 0, dev.p(self.id, "clear_hold_s")), RateOfRise(dev.p(self.id, "rate_c_per_min"))
+        )
 
     def level(self, dev: DeviceState, temp: float, rising: bool) -> float:
         p = partial(dev.p, self.id)
@@ -347,8 +426,15 @@ def check_disabled(ctx: Ctx, device: str, now: datetime) -> None:
     limit = entry.since + timedelta(seconds=dev.p(rule, "max_s"))
     outside = entry.until is None or now >= entry.until
     if outside or now >= limit:
-        ctx.set(rule, device, Severity.MAJOR, dev.zone, None, now,
-                "Detector disabled outside a maintenance window or for more than 8 h: correct on the spot")
+        ctx.set(
+            rule,
+            device,
+            Severity.MAJOR,
+            dev.zone,
+            None,
+            now,
+            "Detector disabled outside a maintenance window or for more than 8 h: correct on the spot",
+        )
     else:
         ctx.wake(min(limit, entry.until) if entry.until else limit, rule, device)
 
@@ -360,8 +446,9 @@ class BatteryLow(Rule):
     message = "Smoke detector battery low: replace within 7 days"
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
-        self.set(ctx, dev, Severity.MINOR if dev.flag("battery_low") else None, now,
-                 dev.last.get("battery_pct"))
+        self.set(
+            ctx, dev, Severity.MINOR if dev.flag("battery_low") else None, now, dev.last.get("battery_pct")
+        )
 
 
 class InterlockTrip(Rule):
@@ -379,5 +466,11 @@ class InterlockTrip(Rule):
 
 
 RULES: tuple[Rule, ...] = (
-    SmokeAlarm(), ManualCallPoint(), HeatPrewarn(), HeatAlarm(), DetectorFault(), BatteryLow(), InterlockTrip(),
+    SmokeAlarm(),
+    ManualCallPoint(),
+    HeatPrewarn(),
+    HeatAlarm(),
+    DetectorFault(),
+    BatteryLow(),
+    InterlockTrip(),
 )

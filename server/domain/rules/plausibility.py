@@ -72,8 +72,15 @@ class TempPlausibility(Rule):
         zone = dev.zone
         if self._sentinel(dev, st, temp, now):
             st.bad = True
-            ctx.set("sensor.temp_sentinel", dev.id, Severity.MINOR, zone, temp, now,
-                    f"Temperature sensor fault value {temp:g} °C (not a fire)")
+            ctx.set(
+                "sensor.temp_sentinel",
+                dev.id,
+                Severity.MINOR,
+                zone,
+                temp,
+                now,
+                f"Temperature sensor fault value {temp:g} °C (not a fire)",
+            )
             return
         ctx.set("sensor.temp_sentinel", dev.id, None, zone, temp, now, "Plausible reading again")
         low, high = dev.device.range_c
@@ -83,21 +90,37 @@ class TempPlausibility(Rule):
             if smoke and temp > high:
                 raise_heat(ctx, dev, now, "over the sensor's range with smoke in the zone")
             else:
-                ctx.set("sensor.temp_out_of_range", dev.id, Severity.MAJOR, zone, temp, now,
-                        f"Temperature {temp:g} °C outside the sensor's range: check within 15 min")
+                ctx.set(
+                    "sensor.temp_out_of_range",
+                    dev.id,
+                    Severity.MAJOR,
+                    zone,
+                    temp,
+                    now,
+                    f"Temperature {temp:g} °C outside the sensor's range: check within 15 min",
+                )
             return
         ctx.set("sensor.temp_out_of_range", dev.id, None, zone, temp, now, "Back in range")
         st.bad = False
         if st.prev is not None and not st.suppressed:
             gap = now - st.prev[0]
             jump = temp - st.prev[1]
-            if (gap <= timedelta(seconds=dev.p("sensor.temp_jump", "max_gap_s"))
-                    and abs(jump) >= dev.p("sensor.temp_jump", "jump_c")
-                    and not self._corroborated(ctx, dev, smoke, now)):
+            if (
+                gap <= timedelta(seconds=dev.p("sensor.temp_jump", "max_gap_s"))
+                and abs(jump) >= dev.p("sensor.temp_jump", "jump_c")
+                and not self._corroborated(ctx, dev, smoke, now)
+            ):
                 st.suppressed, st.jump_up = True, jump > 0
-                ctx.set("sensor.temp_jump", dev.id, Severity.MAJOR, zone, temp, now,
-                        f"Temperature jumped {jump:+g} °C with nothing nearby changing: suspected sensor fault",
-                        "疑似传感器故障")
+                ctx.set(
+                    "sensor.temp_jump",
+                    dev.id,
+                    Severity.MAJOR,
+                    zone,
+                    temp,
+                    now,
+                    f"Temperature jumped {jump:+g} °C with nothing nearby changing: suspected sensor fault",
+                    "疑似传感器故障",
+                )
         st.before, st.prev = st.prev, (now, temp)
 
     def _sentinel(self, dev: DeviceState, st: TempCheck, temp: float, now: datetime) -> bool:
@@ -169,8 +192,13 @@ class SensorStuck(Rule):
             limit = dev.p(self.id, "voltage_s" if metric == "voltage_v" else "temp_s")
             if now - st.since[metric] >= timedelta(seconds=limit):
                 stuck_for.append(metric)
-        self.set(ctx, dev, Severity.MINOR if stuck_for else None, now,
-                 message=f"Sensor value not changing ({', '.join(stuck_for)}): failed sensor?")
+        self.set(
+            ctx,
+            dev,
+            Severity.MINOR if stuck_for else None,
+            now,
+            message=f"Sensor value not changing ({', '.join(stuck_for)}): failed sensor?",
+        )
 
 
 @dataclass(slots=True)

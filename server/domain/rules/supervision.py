@@ -36,14 +36,26 @@ from server.domain.thresholds import param
 
 TIMER = "sup"
 RECHECK = timedelta(minutes=5)
-OFFLINE_RULES = ("sup.smoke_offline", "sup.smoke_offline_lpwan", "sup.probe_offline", "sup.sensor_offline",
-                 "door.egress_controller_offline", "elec.plug_unplugged")
+OFFLINE_RULES = (
+    "sup.smoke_offline",
+    "sup.smoke_offline_lpwan",
+    "sup.probe_offline",
+    "sup.sensor_offline",
+    "door.egress_controller_offline",
+    "elec.plug_unplugged",
+)
 MESSAGES = {
     "sup.smoke_offline": ("Smoke detector offline = fault: zone unprotected", "探测器离线=故障"),
-    "sup.smoke_offline_lpwan": ("Battery detector missed its heartbeats: zone unprotected", "探测器离线=故障"),
+    "sup.smoke_offline_lpwan": (
+        "Battery detector missed its heartbeats: zone unprotected",
+        "探测器离线=故障",
+    ),
     "sup.probe_offline": ("Machine-room probe offline: the machine room is blind", ""),
     "sup.sensor_offline": ("Device offline", ""),
-    "door.egress_controller_offline": ("Egress door controller offline: verify fail-safe release by hand", ""),
+    "door.egress_controller_offline": (
+        "Egress door controller offline: verify fail-safe release by hand",
+        "",
+    ),
     "elec.plug_unplugged": ("Seat plug offline while the seat is rostered: check for private rewiring", ""),
 }
 
@@ -54,7 +66,9 @@ def limits(device: Device, dev: DeviceState) -> list[tuple[float, str]]:
     out: list[tuple[float, str]] = []
     if device.kind is DeviceKind.SMOKE_DETECTOR:
         if device.heartbeat_s > 60:
-            out.append((2 * device.heartbeat_s + p("sup.smoke_offline_lpwan", "extra_s"), "sup.smoke_offline_lpwan"))
+            out.append(
+                (2 * device.heartbeat_s + p("sup.smoke_offline_lpwan", "extra_s"), "sup.smoke_offline_lpwan")
+            )
         else:
             out.append((p("sup.smoke_offline", "offline_s"), "sup.smoke_offline"))
     elif device.kind is DeviceKind.MR_PROBE:
@@ -102,6 +116,8 @@ def check(ctx: Ctx, device: str, now: datetime) -> None:
             next_due = due if next_due is None else min(next_due, due)
         elif rule == "elec.plug_unplugged":
             seat = dev.device.seat
+            if ctx.is_open("sup.gateway_offline", dev.device.edge):
+                continue  # folded into the one gateway alert
             if seat is not None and ctx.site.on_duty_at_seat(seat, now) is not None:
                 _raise(ctx, dev, rule, Severity.MINOR, now)
             else:
@@ -129,8 +145,16 @@ def offline(ctx: Ctx, dev: DeviceState, rule: str, now: datetime) -> None:
     if ctx.is_open("sup.gateway_offline", edge):
         if dev.device.kind is DeviceKind.SMOKE_DETECTOR:
             en, zh = MESSAGES["sup.smoke_offline"]
-            ctx.set("sup.smoke_offline", dev.zone, _smoke_severity(ctx, dev.zone), dev.zone, None, now,
-                    f"Detectors of the zone offline behind edge {edge}: " + en, zh)
+            ctx.set(
+                "sup.smoke_offline",
+                dev.zone,
+                _smoke_severity(ctx, dev.zone),
+                dev.zone,
+                None,
+                now,
+                f"Detectors of the zone offline behind edge {edge}: " + en,
+                zh,
+            )
         return  # one gateway alert instead of one per device
     if rule in ("sup.smoke_offline", "sup.smoke_offline_lpwan"):
         severity = _smoke_severity(ctx, dev.zone)
@@ -188,5 +212,12 @@ def notify_result(ctx: Ctx, channel: str, ok: bool, now: datetime) -> None:
         return
     failures[channel] = failures.get(channel, 0) + 1
     if failures[channel] >= param(rule, "failures"):
-        ctx.set(rule, channel, Severity.MAJOR, None, failures[channel], now,
-                f"Notification channel {channel} failed {failures[channel]} times in a row")
+        ctx.set(
+            rule,
+            channel,
+            Severity.MAJOR,
+            None,
+            failures[channel],
+            now,
+            f"Notification channel {channel} failed {failures[channel]} times in a row",
+        )
