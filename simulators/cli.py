@@ -1,0 +1,169 @@
+"""`python -m simulators.cli` (wired as `floorwatch simulate`): run a scenario, or load mode.
+
+    python -m simulators.cli --scenario strip-overload --speed 10 --seed 1 [--broker host:port] [--floor DIR]
+    python -m simulators.cli --scenario fire-real --dry-run --speed 0       # compute the injected log only
+    python -m simulators.cli --list
+    python -m simulators.cli --load --devices 2000 --rate 20000 --duration 30 [--qos 0] [--verify]
+
+A scenario run prints what it injected and when, and the alarms it expects, and writes the same as JSON
+(`--out`, default var/simulators/<scenario>-seed<seed>.json). Exit status: 0 done, 2 bad arguments or
+scenario file, 3 broker unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from gateway.mqtt import MqttSettings
+from simulators import load as load_mode
+from simulators.model import load_floor
+from simulators.runner import ScenarioRun, StepError, dump_log
+from simulators.scenario import ScenarioError, floor_dir, list_scenarios, load_scenario
+from simulators.transport import MqttTransport, NullTransport, Transport
+
+
+def _broker(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected host:port, e.g. 127.0.0.1:1883")
+    return host, int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="floorwatch simulate", description="Floorwatch virtual floor")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--scenario", help="scenario name (simulators/scenarios/NAME.yaml) or a path to one")
+    mode.add_argument("--load", action="store_true", help="load mode: many devices at a fixed total rate")
+    mode.add_argument("--list", action="store_true", help="list the scenarios")
+    parser.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883), help="floor broker host:port")
+    parser.add_argument("--username", default=None, help="MQTT user name for the floor broker")
+    parser.add_argument("--protocol", choices=("5", "3.1.1"), default="5")
+    parser.add_argument("--seed", type=int, default=None, help="RNG seed (default: the scenario's)")
+    parser.add_argument(
+        "--speed", type=float, default=10.0, help="simulated seconds per wall second; 0 = flat out"
+    )
+    parser.add_argument("--floor", type=Path, default=None, help="floor directory (default: the scenario's)")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the injected log (JSON)")
+    parser.add_argument("--dry-run", action="store_true", help="publish nothing; compute the log only")
+    parser.add_argument("--print-json", action="store_true", help="also print the JSON log on stdout")
+    parser.add_argument("--devices", type=int, default=1000, help="load mode: number of devices")
+    parser.add_argument("--rate", type=float, default=10_000, help="load mode: messages per second, in total")
+    parser.add_argument("--duration", type=float, default=10.0, help="load mode: seconds")
+    parser.add_argument("--qos", type=int, choices=(0, 1), default=0, help="load mode: QoS of the readings")
+    parser.add_argument("--connections", type=int, default=1, help="load mode: parallel MQTT connections")
+    parser.add_argument("--verify", action="store_true", help="load mode: count deliveries with a subscriber")
+    parser.add_argument("--no-progress", action="store_true", help="load mode: no progress bar")
+    return parser
+
+
+def _summary(result: dict[str, Any], out: TextIO) -> None:
+    print(
+        f"scenario {result['scenario']} (seed {result['seed']}, floor {result['floor']}): "
+        f"{result['start']} .. {result['end']}, {result['devices_running']} devices, "
+        f"{result['published']['messages']} messages",
+        file=out,
+    )
+    print("injected:", file=out)
+    for entry in result["injections"]:
+        topics = sorted({m["topic"] for m in entry["messages"]})
+        shown = ", ".join(topics[:3]) + (f" (+{len(topics) - 3})" if len(topics) > 3 else "")
+        print(
+            f"  t={entry['t']:>8.1f}s {entry['at']}  {entry['step']:<18} {entry.get('action', ''):<16} "
+            f"{entry.get('target') or '':<26} {len(entry['messages'])} msg {shown}",
+            file=out,
+        )
+    for step in result["operator_steps"]:
+        print(f"  t={step['t']:>8.1f}s {step['at']}  operator: {step['request']}", file=out)
+    print("expected alarms:", file=out)
+    for alarm in result["expected_alarms"]:
+        subject = f" on {alarm['subject']}" if alarm["subject"] else ""
+        severity = f" ({alarm['severity']})" if alarm["severity"] else ""
+        print(
+            f"  {alarm['rule']}{severity}{subject} by t={alarm['deadline_t']:.0f}s ({alarm['deadline_at']})",
+            file=out,
+        )
+    for alarm in result["forbidden_alarms"]:
+        print(
+            f"  must NOT raise {alarm['rule']}" + (f" on {alarm['subject']}" if alarm["subject"] else ""),
+            file=out,
+        )
+    if result["commands"]:
+        print(f"commands obeyed: {len(result['commands'])}", file=out)
+        for cmd in result["commands"][:20]:
+            print(f"  t={cmd['t']:>8.1f}s {cmd['topic']} {cmd['payload'][:80]}", file=out)
+
+
+def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        probe = load_scenario(args.scenario)  # first without the floor: its `floor:` names the floor
+        directory = args.floor or floor_dir(probe.floor)
+        floor = load_floor(directory)
+        scenario = load_scenario(args.scenario, floor)
+    except ScenarioError as exc:
+        print(exc, file=err)
+        return 2
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"cannot load the floor: {exc}", file=err)
+        return 2
+    transport: Transport
+    if args.dry_run:
+        transport = NullTransport()
+    else:
+        settings = MqttSettings(
+            host=args.broker[0], port=args.broker[1], username=args.username, protocol=args.protocol
+        )
+        try:
+            transport = MqttTransport(settings, client_id=f"floorwatch-sim-{scenario.name}")
+        except ConnectionError as exc:
+            print(exc, file=err)
+            return 3
+    try:
+        result = ScenarioRun(scenario, floor, transport, seed=args.seed, speed=args.speed).run()
+    except StepError as exc:
+        print(f"scenario {scenario.name}: {exc}", file=err)
+        return 2
+    finally:
+        transport.close()
+    text = dump_log(result)
+    path = args.out or Path("var/simulators") / f"{scenario.name}-seed{result['seed']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    _summary(result, out)
+    if args.print_json:
+        out.write(text)
+    print(f"log: {path}", file=out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list:
+        for name in list_scenarios():
+            print(name)
+        return 0
+    if args.load:
+        settings = MqttSettings(
+            host=args.broker[0], port=args.broker[1], username=args.username, protocol=args.protocol
+        )
+        return load_mode.main_load(
+            settings,
+            devices=args.devices,
+            rate=args.rate,
+            duration=args.duration,
+            qos=args.qos,
+            connections=args.connections,
+            verify=args.verify,
+            seed=args.seed or 1,
+            progress=not args.no_progress,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+    return run_scenario(args, sys.stdout, sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
