@@ -154,7 +154,8 @@ def with_id(alarm: Alarm, alarm_id: int) -> Alarm:
 def _changed(before: Alarm | None, after: Alarm, at: datetime, who: str, action: str, why: str,
              notify: str | None = None) -> tuple[Alarm, list[Effect]]:
     effects: list[Effect] = [Persist(after), Broadcast(after),
-                             Audit(at, who, action, before.state.value if before else None, after.state.value, why)]
+                             Audit(at, who, action, before.state.value if before else None,
+                                   after.state.value, why)]
     if notify is not None:
         effects.append(Notify(after, notify))
     return after, effects
@@ -194,10 +195,12 @@ def _raise(alarm: Alarm | None, finding: Finding, now: datetime) -> tuple[Alarm 
     if escalated:
         # An escalation always reaches people, even from a shelf: severity rose since it was shelved.
         if alarm.state is AlarmState.SHELVED and finding.severity is Severity.CRITICAL:
-            updated = replace(updated, state=alarm.state_before_shelve or AlarmState.ACTIVE, shelved_until=None,
+            updated = replace(updated, state=alarm.state_before_shelve or AlarmState.ACTIVE,
+                              shelved_until=None,
                               state_before_shelve=None)
         return _changed(alarm, updated, now, SYSTEM, "escalate",
-                        f"{alarm.severity.value} → {finding.severity.value}: {finding.message}", notify="escalated")
+                        f"{alarm.severity.value} → {finding.severity.value}: {finding.message}",
+                        notify="escalated")
     if not alarm.condition_active:
         return _changed(alarm, updated, now, SYSTEM, "condition-returned", finding.message)
     # A plain re-trigger: count it, store the latest value, tell nobody again.
@@ -242,7 +245,8 @@ def acknowledge(alarm: Alarm, by: str, note: str, now: datetime) -> tuple[Alarm,
         if alarm.latching:
             acked = replace(alarm, state=AlarmState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by)
             return _changed(alarm, acked, now, by, "acknowledge", note)
-        done = replace(alarm, state=AlarmState.CLEARED, acknowledged_at=now, acknowledged_by=by, closed_at=now)
+        done = replace(alarm, state=AlarmState.CLEARED, acknowledged_at=now, acknowledged_by=by,
+                       closed_at=now)
         return _changed(alarm, done, now, by, "acknowledge", note)
     raise TransitionError(f"alarm {alarm.id} is {alarm.state.value}: there is nothing to acknowledge")
 
@@ -258,13 +262,33 @@ def shelve(alarm: Alarm, by: str, until: datetime, now: datetime, reason: str) -
     return _changed(alarm, shelved, now, by, "shelve", f"until {until.isoformat()}: {reason}")
 
 
+def suppress(alarm: Alarm, by: str, until: datetime, now: datetime,
+             reason: str) -> tuple[Alarm, list[Effect]]:
+    """A maintenance window: the alarm stays recorded, nobody is paged until `until`.
+
+    Never for a latching (fire) alarm: a smoke alarm is never suppressed (RULES.md §0.5-3). The window's
+    end is kept in `shelved_until`; `unshelve_due` ends it like a shelf.
+    """
+    if alarm.latching:
+        raise TransitionError("a fire alarm is never suppressed")
+    if until <= now:
+        raise TransitionError("a maintenance window must end in the future")
+    if alarm.state not in (AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED):
+        raise TransitionError(f"alarm {alarm.id} is {alarm.state.value} and cannot be suppressed")
+    quiet = replace(alarm, state=AlarmState.SUPPRESSED, shelved_until=until, state_before_shelve=alarm.state)
+    why = f"maintenance window until {until.isoformat()}: {reason}"
+    return _changed(alarm, quiet, now, by, "suppress", why)
+
+
 def unshelve_due(alarm: Alarm, now: datetime) -> tuple[Alarm, list[Effect]] | None:
-    """A shelf that ran out puts the alarm back where it was, and people are told again."""
-    if alarm.state is not AlarmState.SHELVED or alarm.shelved_until is None or now < alarm.shelved_until:
+    """A shelf or maintenance window that ran out puts the alarm back where it was; people are told again."""
+    if alarm.state not in (AlarmState.SHELVED, AlarmState.SUPPRESSED) or alarm.shelved_until is None \
+            or now < alarm.shelved_until:
         return None
     back = replace(alarm, state=alarm.state_before_shelve or AlarmState.ACTIVE, shelved_until=None,
                    state_before_shelve=None)
-    return _changed(alarm, back, now, SYSTEM, "unshelve", "the shelf ran out", notify="unshelved")
+    what = "the shelf" if alarm.state is AlarmState.SHELVED else "the maintenance window"
+    return _changed(alarm, back, now, SYSTEM, "unshelve", f"{what} ran out", notify="unshelved")
 
 
 def close(alarm: Alarm, by: str, reason: str, now: datetime) -> tuple[Alarm, list[Effect]]:
@@ -274,5 +298,6 @@ def close(alarm: Alarm, by: str, reason: str, now: datetime) -> tuple[Alarm, lis
     if not alarm.is_open:
         raise TransitionError(f"alarm {alarm.id} is already {alarm.state.value}")
     closed = replace(alarm, state=AlarmState.CLOSED, closed_at=now, closed_by=by, close_reason=reason,
-                     acknowledged_at=alarm.acknowledged_at or now, acknowledged_by=alarm.acknowledged_by or by)
+                     acknowledged_at=alarm.acknowledged_at or now,
+                     acknowledged_by=alarm.acknowledged_by or by)
     return _changed(alarm, closed, now, by, "close", reason)
