@@ -474,11 +474,11 @@ class EdgeAgent:
         for start in range(0, len(events), size):
             self._emit_events(events[start : start + size])
 
-    def _emit(self, channel: Channel, make: Callable[[int], contract._Payload]) -> None:
+    def _emit(self, channel: Channel, make: Callable[[int], contract._Payload], *, trim: bool = True) -> None:
         delivery = contract.DELIVERY[channel]
         topic = self._topics[channel]
         self._require_outbox().append_with_seq(
-            lambda seq: (topic, contract.encode(make(seq)), delivery.qos, delivery.retain)
+            lambda seq: (topic, contract.encode(make(seq)), delivery.qos, delivery.retain), trim=trim
         )
 
     def _emit_readings(self, readings: list[Reading]) -> None:
@@ -546,17 +546,21 @@ class EdgeAgent:
                 log.warning(
                     "outbox bound of %d messages hit: %d oldest dropped", outbox.max_messages, dropped
                 )
-                self._event(
-                    Event(
-                        device=self._edge_device_id(),
-                        ts=self.clock.now(),
-                        type=EventType.BUFFER_OVERFLOW,
-                        count=dropped,
-                        detail=f"{dropped} oldest queued messages dropped at the bound of "
-                        f"{outbox.max_messages}",
-                    )
-                )
                 self._flush_batches()
+                overflow = Event(
+                    device=self._edge_device_id(),
+                    ts=self.clock.now(),
+                    type=EventType.BUFFER_OVERFLOW,
+                    count=dropped,
+                    detail=f"{dropped} oldest queued messages dropped at the bound of {outbox.max_messages}",
+                )
+                self._emit(
+                    Channel.EVENTS,
+                    lambda seq: EventBatch(
+                        edge=self.config.edge, seq=seq, sent_at=self.clock.now(), events=[overflow]
+                    ),
+                    trim=False,
+                )
             if now >= self._next_status and self.uplink is not None:
                 self._next_status = now + self.config.supervision.status_interval_s
                 self.uplink.publish_payload(self._topics[Channel.STATUS], self._status(EdgeState.ONLINE))

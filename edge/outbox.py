@@ -68,8 +68,13 @@ class Outbox:
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def append_with_seq(self, build: Callable[[int], tuple[str, bytes, int, bool]]) -> int:
-        """Allocate the next seq, build the message with it, store both in one transaction; returns seq."""
+    def append_with_seq(
+        self, build: Callable[[int], tuple[str, bytes, int, bool]], *, trim: bool = True
+    ) -> int:
+        """Allocate the next seq, build the message with it, store both in one transaction; returns seq.
+
+        `trim=False` lets one message exceed the bound: the buffer_overflow report itself must not push
+        out another message (which would need another report, and so on)."""
         with self._lock:
             seq = self._next_seq
             topic, payload, qos, retain = build(seq)
@@ -79,7 +84,10 @@ class Outbox:
                                  (seq, topic, payload, qos, int(retain)))
                 self._db.execute("INSERT INTO meta (key, value) VALUES ('next_seq', ?) "
                                  "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (seq + 1,))
-                self._trim()
+                if trim:
+                    self._trim()
+                else:
+                    self._count += 1
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -44,12 +44,12 @@ DEVICES: list[dict[str, Any]] = [
 ]
 
 
-def edge_config(uplink: MqttSettings, floor: MqttSettings, buffer: Path, **sections: Any) -> EdgeConfig:
+def edge_config(uplink: MqttSettings, floor: MqttSettings, buffer_path: Path, **sections: Any) -> EdgeConfig:
     data: dict[str, Any] = {
         "site": SITE, "edge": EDGE,
         "uplink": {**uplink.model_dump(exclude_none=True), "reconnect_max_s": 1},
         "floor_broker": floor.model_dump(exclude_none=True),
-        "buffer": {"path": str(buffer), "max_messages": 100_000},
+        "buffer": {"path": str(buffer_path), "max_messages": 100_000},
         "batch": {"max_readings": 200, "max_age_ms": 100},
         "supervision": {"silent_after_intervals": 3, "status_interval_s": 0.2},
         "commands": {"confirm_timeout_s": 2},
