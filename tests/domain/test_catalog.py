@@ -834,3 +834,29 @@ def test_controls() -> None:
     confirm_two(f)
     with pytest.raises(PermissionError):
         f.engine.all_clear("f1", ["shift_lead"], f.now)
+
+
+def test_zone_rearms_after_a_fire_and_confirms_a_new_one_once() -> None:
+    f = Floor()
+    confirm_two(f)
+    f.read("smoke-a1", smoke=False)
+    f.read("smoke-a2", smoke=False)
+    assert f.cleared("fire.confirmed", "ops-a")
+    f.read("temp-a1", temperature_c=22.0)  # unrelated traffic must not re-confirm the old fire
+    f.advance(400, step=5)
+    assert len(f.raised("fire.confirmed", "ops-a")) == 1
+    confirm_two(f)
+    assert len(f.raised("fire.confirmed", "ops-a")) == 2
+
+
+def test_false_alarm_ends_the_sequence_and_a_later_alarm_starts_a_new_one() -> None:
+    f = Floor()
+    f.read("smoke-b1", smoke=True)
+    f.call(f.engine.acknowledge_fire("ops-b", f.now))
+    f.call(f.engine.fire_verdict("ops-b", False, "steam", f.now))
+    f.read("smoke-b1", smoke=False)
+    f.advance(600, step=10)
+    assert not f.raised("fire.confirmed")
+    f.read("smoke-b1", smoke=True)
+    f.advance(61)
+    assert f.raised("fire.confirmed", "ops-b")  # nobody acknowledged the new alarm

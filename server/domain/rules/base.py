@@ -32,6 +32,8 @@ class DeviceState:
     rules: list[Rule]
     by_metric: dict[str, list[Rule]]
     by_event: dict[EventType, list[Rule]]
+    limits: list[tuple[float, str]] = field(default_factory=list)
+    """Supervision: (seconds of silence, rule), shortest first (see supervision.py)."""
     last: dict[str, float] = field(default_factory=dict)
     """Last value of each metric (booleans as 1.0 / 0.0)."""
     clock: datetime | None = None

@@ -74,6 +74,7 @@ class RuleEngine:
                 for event_type in rule.events:
                     by_event.setdefault(event_type, []).append(rule)
             dev = DeviceState(device, site.overrides(device), rules, by_metric, by_event)
+            dev.limits = supervision.limits(device, dev)
             for rule in rules:
                 state = rule.new_state(dev)
                 if state is not None:
@@ -145,7 +146,7 @@ class RuleEngine:
         t = self._clock(dev, event.ts, now)
         if event.type is EventType.DEVICE_OFFLINE:
             # The edge's own supervision says so: do not wait for our limit.
-            rule = next(r for _, r in supervision.limits(dev.device, dev) if r != "elec.plug_unplugged")
+            rule = next(r for _, r in dev.limits if r != "elec.plug_unplugged")
             supervision.offline(self.ctx, dev, rule, t)
             return self.ctx.take()
         supervision.heard(self.ctx, dev, now)

@@ -47,6 +47,14 @@ def _zone_name(ctx: Ctx, zone: str) -> str:
 def zone_update(ctx: Ctx, zone: str, now: datetime) -> None:
     """Re-judge one zone after any fire input changed, or when a §3 timer fired."""
     zf = ctx.zone_fire(zone)
+    quiet = not zf.alarmed and not zf.manual
+    if zf.confirmed:
+        if quiet:  # re-arm; the latched alarm stays open until a person closes it
+            zf.confirmed, zf.alarm_at, zf.acknowledged, zf.verdict = False, None, False, False
+            ctx.set("fire.confirmed", zone, None, zone, None, now, "Fire inputs in the zone are clear")
+        return
+    if quiet and zf.verdict:  # a false alarm whose inputs are gone: that sequence is over
+        zf.alarm_at, zf.acknowledged, zf.verdict = None, False, False
     if zf.alarmed and zf.alarm_at is None:
         zf.alarm_at, zf.acknowledged, zf.verdict = now, False, False
         doors.release(ctx, ctx.site.egress_doors(zone), "door.fire_release_zone", now)
@@ -69,11 +77,8 @@ def zone_update(ctx: Ctx, zone: str, now: datetime) -> None:
             reason = "no verdict within 180 s"
         else:
             ctx.wake(zf.alarm_at + (verdict if zf.acknowledged else ack), "fire.confirmed", zone)
-    if reason is not None and not zf.confirmed:
+    if reason is not None:
         confirm(ctx, zone, reason, now)
-    elif zf.confirmed and not zf.alarmed and not zf.manual:
-        zf.confirmed = False  # re-arm; the latched alarm stays open until a person closes it
-        ctx.set("fire.confirmed", zone, None, zone, None, now, "Fire inputs in the zone are clear")
 
 
 def confirm(ctx: Ctx, zone: str, reason: str, now: datetime) -> None:

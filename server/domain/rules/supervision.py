@@ -88,7 +88,7 @@ def start(ctx: Ctx, now: datetime) -> None:
     for dev in ctx.devices.values():
         if dev.seen is None:
             dev.seen = now
-        ctx.wake(dev.seen + timedelta(seconds=limits(dev.device, dev)[0][0]), TIMER, dev.id)
+        ctx.wake(dev.seen + timedelta(seconds=dev.limits[0][0]), TIMER, dev.id)
 
 
 def heard(ctx: Ctx, dev: DeviceState, now: datetime) -> None:
@@ -96,11 +96,11 @@ def heard(ctx: Ctx, dev: DeviceState, now: datetime) -> None:
     dev.seen = now
     if dev.offline or ctx.is_open("elec.plug_unplugged", dev.id):
         dev.offline = False
-        for _, rule in limits(dev.device, dev):
+        for _, rule in dev.limits:
             ctx.set(rule, dev.id, None, dev.zone, None, now, "Device reporting again")
     if ctx.is_open("sup.gateway_offline", dev.device.edge):
         gateway_back(ctx, dev.device.edge, now)
-    ctx.wake(now + timedelta(seconds=limits(dev.device, dev)[0][0]), TIMER, dev.id)
+    ctx.wake(now + timedelta(seconds=dev.limits[0][0]), TIMER, dev.id)
 
 
 def check(ctx: Ctx, device: str, now: datetime) -> None:
@@ -110,7 +110,7 @@ def check(ctx: Ctx, device: str, now: datetime) -> None:
         return
     silent = (now - dev.seen).total_seconds()
     next_due: datetime | None = None
-    for limit, rule in limits(dev.device, dev):
+    for limit, rule in dev.limits:
         if silent < limit:
             due = dev.seen + timedelta(seconds=limit)
             next_due = due if next_due is None else min(next_due, due)
