@@ -25,7 +25,6 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
-    StrictFloat,
     StrictInt,
     ValidationError,
 )
@@ -420,7 +419,7 @@ def decode(topic: str, payload: bytes) -> tuple[Route, _Payload]:
     route = parse_topic(topic)
     message = decode_payload(DELIVERY[route.channel].model, payload)
     if route.edge is not None and getattr(message, "edge", route.edge) != route.edge:
-        raise ContractError(f"payload edge {getattr(message, 'edge')!r} does not match topic edge {route.edge!r}")
+        raise ContractError(f"payload edge {message.edge!r} does not match topic edge {route.edge!r}")
     return route, message
 
 
@@ -447,7 +446,10 @@ class PartialBatch(Generic[B]):
     rejected: list[Rejected]
 
 
-_ITEMS: Final = {TelemetryBatch: ("readings", Reading), EventBatch: ("events", Event)}
+_ITEMS: Final[dict[type[_Payload], tuple[str, type[_Payload]]]] = {
+    TelemetryBatch: ("readings", Reading),
+    EventBatch: ("events", Event),
+}
 
 
 def decode_batch(model: type[B], payload: bytes) -> PartialBatch[B]:

@@ -151,9 +151,9 @@ class MqttClient:
     def start(self) -> None:
         """Connect in the background; paho's thread keeps reconnecting until `stop()`."""
         properties = None
-        clean_start: bool | int = paho.MQTT_CLEAN_START_FIRST_ONLY
+        clean_start: bool | Literal[3] = paho.MQTT_CLEAN_START_FIRST_ONLY
         if self._v5:
-            properties = Properties(PacketTypes.CONNECT)
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             if self._persistent:
                 properties.SessionExpiryInterval = self._session_expiry_s
                 clean_start = False
@@ -272,7 +272,7 @@ class MqttClient:
     def _handle_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         if self._on_message is None:
             return
-        self._on_message(Incoming(msg.topic, msg.payload, msg.qos, msg.retain, bool(msg.dup), msg.mid))
+        self._on_message(Incoming(msg.topic, bytes(msg.payload), msg.qos, msg.retain, bool(msg.dup), msg.mid))
 
     def _handle_publish(
         self,

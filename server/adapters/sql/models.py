@@ -21,7 +21,6 @@ class AlarmRow(Base):
     site: Mapped[str] = mapped_column(String(64))
     rule: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(128))
-    device: Mapped[str | None] = mapped_column(String(128))
     zone: Mapped[str | None] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(24))

@@ -23,7 +23,7 @@ from server.adapters.sql.models import (
 )
 from server.domain import alarms as domain
 
-_COLUMNS = {c.key for c in AlarmRow.__table__.columns} - {"extra", "is_open", "updated_at", "device"}
+_COLUMNS = {c.key for c in AlarmRow.__table__.columns} - {"extra", "is_open", "updated_at"}
 
 
 def _plain(value: Any) -> Any:
@@ -58,7 +58,6 @@ def alarm_to_row(alarm: domain.Alarm, row: AlarmRow, now: datetime) -> AlarmRow:
     row.extra = extra
     row.is_open = alarm.is_open
     row.updated_at = now
-    row.device = alarm.subject if alarm.subject_is_device else None
     return row
 
 

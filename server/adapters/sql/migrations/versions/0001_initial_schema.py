@@ -2,12 +2,11 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 12:20:11.152495
+Create Date: 2026-11-29 12:22:27.582547
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0001"
 down_revision = None
@@ -23,7 +22,6 @@ def upgrade() -> None:
         sa.Column("site", sa.String(length=64), nullable=False),
         sa.Column("rule", sa.String(length=64), nullable=False),
         sa.Column("subject", sa.String(length=128), nullable=False),
-        sa.Column("device", sa.String(length=128), nullable=True),
         sa.Column("zone", sa.String(length=64), nullable=True),
         sa.Column("severity", sa.String(length=16), nullable=False),
         sa.Column("state", sa.String(length=24), nullable=False),

@@ -1,0 +1,121 @@
+"""Alarms: list, acknowledge, shelve, close, and a server-sent-events stream of changes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from server.api.deps import ActorDep, RuntimeDep
+from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve
+from server.domain import alarms as domain
+from server.domain.policy import can_acknowledge, can_close_latched, can_shelve
+from server.services.alarms import AlarmError
+
+router = APIRouter(prefix="/alarms", tags=["alarms"])
+
+
+def _public(runtime: RuntimeDep, alarm: domain.Alarm) -> AlarmPublic:
+    return AlarmPublic.of(alarm, runtime.site.devices.keys() if runtime.site else frozenset())  # type: ignore[arg-type]
+
+
+def _find(runtime: RuntimeDep, alarm_id: int) -> domain.Alarm:
+    alarm = runtime.repository.get(alarm_id)
+    if alarm is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alarm {alarm_id} does not exist")
+    return alarm
+
+
+@router.get("", response_model=list[AlarmPublic])
+def list_alarms(
+    runtime: RuntimeDep,
+    actor: ActorDep,
+    state: Annotated[str | None, Query(description="active, acknowledged, cleared, ... or 'open'")] = None,
+    zone: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[AlarmPublic]:
+    if state == "open":
+        alarms = runtime.repository.list(open_only=True, zone=zone, limit=limit)
+    else:
+        alarms = runtime.repository.list(state=state, zone=zone, limit=limit)
+    return [_public(runtime, a) for a in alarms]
+
+
+@router.get("/stream")
+async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep) -> StreamingResponse:
+    """Server-sent events: one `alarm` event per change, as the AlarmPublic JSON."""
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
+    loop = asyncio.get_running_loop()
+
+    def listener(alarm: domain.Alarm) -> None:
+        data = _public(runtime, alarm).model_dump_json()
+        loop.call_soon_threadsafe(lambda: queue.full() or queue.put_nowait(data))
+
+    async def events() -> AsyncIterator[str]:
+        runtime.alarms.listeners.append(listener)
+        try:
+            yield "retry: 2000\n\n"
+            while not await request.is_disconnected():
+                try:
+                    data = await asyncio.wait_for(queue.get(), timeout=15)
+                    yield f"event: alarm\ndata: {data}\n\n"
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+        finally:
+            runtime.alarms.listeners.remove(listener)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/{alarm_id}", response_model=AlarmPublic)
+def get_alarm(alarm_id: int, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+    return _public(runtime, _find(runtime, alarm_id))
+
+
+@router.get("/{alarm_id}/audit")
+def alarm_audit(alarm_id: int, runtime: RuntimeDep, actor: ActorDep) -> list[dict[str, object]]:
+    _find(runtime, alarm_id)
+    return [json.loads(json.dumps({"at": r.at, "who": r.who, "action": r.action, "from_state": r.from_state,
+                                   "to_state": r.to_state, "why": r.why}, default=str))
+            for r in runtime.repository.audit(alarm_id)]
+
+
+@router.post("/{alarm_id}/ack", response_model=AlarmPublic)
+def acknowledge(alarm_id: int, body: AlarmAck, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+    alarm = _find(runtime, alarm_id)
+    if not can_acknowledge(actor, alarm.severity, alarm.zone):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"{actor.name} may not acknowledge a {alarm.severity.value} alarm in zone {alarm.zone}")
+    try:
+        return _public(runtime, runtime.alarms.acknowledge(alarm_id, actor.name, body.note, runtime.clock()))
+    except AlarmError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+@router.post("/{alarm_id}/shelve", response_model=AlarmPublic)
+def shelve(alarm_id: int, body: AlarmShelve, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+    alarm = _find(runtime, alarm_id)
+    if not can_shelve(actor, alarm.severity):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "shelving needs a supervisor and a non-critical alarm")
+    if body.until <= runtime.clock():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "until must be in the future")
+    try:
+        return _public(runtime, runtime.alarms.shelve(alarm_id, actor.name, body.until, body.reason, runtime.clock()))
+    except AlarmError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+@router.post("/{alarm_id}/close", response_model=AlarmPublic)
+def close(alarm_id: int, body: AlarmClose, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+    alarm = _find(runtime, alarm_id)
+    if not can_close_latched(actor):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{actor.name} may not close alarms")
+    try:
+        return _public(runtime, runtime.alarms.close(alarm.id or alarm_id, actor.name, body.reason, runtime.clock()))
+    except AlarmError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None

@@ -1,0 +1,81 @@
+"""Health, devices, readings and dead letters."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy import text
+
+from server.api.deps import ActorDep, RuntimeDep
+from server.api.schemas import DeadLetterPublic, DevicePublic, Health, ReadingPublic
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", response_model=Health)
+def health(runtime: RuntimeDep) -> Health:
+    """Liveness plus the state of each dependency. Open to all: it carries no floor data."""
+    deps: dict[str, dict[str, Any]] = {}
+    deps["broker"] = {"up": bool(runtime.mqtt and runtime.mqtt.connected),
+                      "embedded": runtime.broker.kind if runtime.broker else None}
+    try:
+        with runtime.sql.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        deps["sql"] = {"up": True, "dialect": runtime.sql.dialect.name}
+    except Exception as exc:  # health reports, it never raises
+        deps["sql"] = {"up": False, "error": type(exc).__name__}
+    stats = runtime.series.stats()
+    deps["timeseries"] = {"up": stats.last_error is None, "kind": type(runtime.series).__name__,
+                          "buffered": stats.buffered, "dropped": stats.dropped}
+    s = runtime.ingest.stats
+    ingest = {"messages": s.messages, "readings": s.readings, "events": s.events, "duplicates": s.duplicates,
+              "invalid": s.invalid, "unknown_devices": s.unknown_devices, "lost": s.lost,
+              "last_drain_ms": round(s.last_drain_ms, 2)}
+    up = all(d["up"] for d in deps.values())
+    return Health(status="ok" if up else "degraded", dependencies=deps, ingest=ingest)
+
+
+@router.get("/devices", response_model=list[DevicePublic])
+def devices(runtime: RuntimeDep, actor: ActorDep, zone: str | None = None) -> list[DevicePublic]:
+    live = runtime.live.devices()
+    out = []
+    for device in runtime.site.devices.values():
+        if zone and device.zone != zone:
+            continue
+        state = live.get(device.id)
+        out.append(DevicePublic(
+            id=device.id, kind=device.kind.value, zone=device.zone, edge=device.edge, name=device.name,
+            rated_a=device.rated_a, essential=device.essential, cuttable=device.cuttable,
+            door_type=device.door_type.value if device.door_type else None,
+            online=state.online if state else None, last_seen=state.last_seen if state else None,
+            metrics=state.metrics if state else {}))
+    return out
+
+
+@router.get("/readings", response_model=list[ReadingPublic])
+def readings(
+    runtime: RuntimeDep,
+    actor: ActorDep,
+    device: str,
+    metric: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=50_000)] = 5000,
+) -> list[ReadingPublic]:
+    if device not in runtime.site.devices:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown device {device!r}")
+    now = runtime.clock()
+    since = since or now - timedelta(hours=1)
+    if until is not None and until < since:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "until is before since")
+    samples = runtime.series.query_readings(device, metric, since, until, limit)
+    return [ReadingPublic(ts=s.ts, value=s.value) for s in samples]
+
+
+@router.get("/dead-letters", response_model=list[DeadLetterPublic])
+def dead_letters(runtime: RuntimeDep, actor: ActorDep, source: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> list[DeadLetterPublic]:
+    return [DeadLetterPublic(id=r.id, received_at=r.received_at, topic=r.topic, source=r.source, reason=r.reason,
+                             payload=r.payload) for r in runtime.repository.dead_letters(limit, source)]

@@ -1,0 +1,92 @@
+"""Public API shapes (what the API promises), separate from the domain's own types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from server.domain import alarms as domain
+
+
+class AlarmPublic(BaseModel):
+    id: int
+    rule: str
+    severity: str
+    state: str
+    subject: str
+    device: str | None
+    zone: str | None
+    site: str
+    raised_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    cleared_at: datetime | None
+    shelved_until: datetime | None
+    value: float | None
+    message: str
+    message_zh: str
+    occurrences: int
+    latching: bool
+
+    @classmethod
+    def of(cls, alarm: domain.Alarm, device_ids: set[str] | frozenset[str] = frozenset()) -> AlarmPublic:
+        assert alarm.id is not None
+        return cls(
+            id=alarm.id, rule=alarm.rule, severity=alarm.severity.value, state=alarm.state.value,
+            subject=alarm.subject, device=alarm.subject if alarm.subject in device_ids else None,
+            zone=alarm.zone, site=alarm.site, raised_at=alarm.raised_at, acknowledged_at=alarm.acknowledged_at,
+            acknowledged_by=alarm.acknowledged_by, cleared_at=alarm.cleared_at, shelved_until=alarm.shelved_until,
+            value=alarm.value, message=alarm.message, message_zh=alarm.message_zh,
+            occurrences=alarm.occurrences, latching=alarm.latching,
+        )
+
+
+class AlarmAck(BaseModel):
+    note: str = Field("", max_length=2000)
+
+
+class AlarmShelve(BaseModel):
+    until: datetime
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AlarmClose(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DeadLetterPublic(BaseModel):
+    id: int
+    received_at: datetime
+    topic: str
+    source: str
+    reason: str
+    payload: str
+
+
+class DevicePublic(BaseModel):
+    id: str
+    kind: str
+    zone: str
+    edge: str
+    name: str
+    rated_a: float | None
+    essential: bool
+    cuttable: bool
+    door_type: str | None
+    online: bool | None
+    last_seen: datetime | None
+    metrics: dict[str, Any]
+
+
+class ReadingPublic(BaseModel):
+    ts: datetime
+    value: float | bool | None
+
+
+class Health(BaseModel):
+    status: str
+    """ok when every dependency is up, degraded otherwise."""
+    dependencies: dict[str, dict[str, Any]]
+    ingest: dict[str, Any]

@@ -1,0 +1,40 @@
+"""The FastAPI application factory. No app and no settings exist at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+
+from server.api.routes import alarms, system
+from server.runtime import Runtime, utc_now
+from server.settings import Settings
+
+WEB = Path(__file__).resolve().parent / "web"
+
+
+def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(settings, clock=clock)
+        runtime.start()
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            runtime.stop()
+
+    app = FastAPI(title="Floorwatch", version="0.1.0", lifespan=lifespan,
+                  description="Electrical, fire and access safety monitor for contact-center floors.")
+    app.include_router(system.router, prefix="/api")
+    app.include_router(alarms.router, prefix="/api")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(WEB / "index.html", media_type="text/html; charset=utf-8")
+
+    return app

@@ -1,0 +1,131 @@
+"""The `floorwatch` command: demo, server, edge, simulate, contract, broker, grafana.
+
+Each subcommand imports what it needs when it runs, so `floorwatch edge` works on an edge box that
+installed only `floorwatch[edge]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _server(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    settings = Settings()
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from server.demo import run_demo
+
+    return run_demo(scenario=args.scenario, speed=args.speed, port=args.port, data_dir=Path(args.data_dir),
+                    fresh=not args.keep)
+
+
+def _contract_schema(args: argparse.Namespace) -> int:
+    from gateway.contract import json_schemas
+
+    schemas = json_schemas()
+    if args.out is None:
+        json.dump(schemas, sys.stdout, indent=2)
+        print()
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in schemas.items():
+        (out / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {len(schemas)} schemas to {out}")
+    return 0
+
+
+def _broker_files(args: argparse.Namespace) -> int:
+    """Production Mosquitto files for one site: config, ACL and (optionally) a password file."""
+    import secrets
+
+    from gateway.broker_config import Listener, render_acl, render_conf, render_password_file
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    listeners = [Listener(1883, "0.0.0.0")]
+    if args.tls:
+        listeners.append(Listener(8883, "0.0.0.0", "/mosquitto/certs/server.crt", "/mosquitto/certs/server.key",
+                                  "/mosquitto/certs/ca.crt"))
+    (out / "mosquitto.conf").write_text(render_conf(listeners, "/mosquitto/data", anonymous=False,
+                                                    password_file="/mosquitto/config/passwd",
+                                                    acl_file="/mosquitto/config/acl"))
+    (out / "acl").write_text(render_acl(args.site, args.edge))
+    users = {name: secrets.token_urlsafe(18) for name in ["floorwatch-server", "display", *args.edge]}
+    (out / "passwd").write_text(render_password_file(users))
+    (out / "credentials.txt").write_text("".join(f"{u} {p}\n" for u, p in users.items()))
+    (out / "credentials.txt").chmod(0o600)
+    print(f"wrote mosquitto.conf, acl, passwd and credentials.txt (mode 600) to {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="floorwatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run everything on embedded defaults (broker, SQLite, simulated floor)")
+    demo.add_argument("--scenario", default="strip-overload", help="scenario to play (none: only the live floor)")
+    demo.add_argument("--speed", type=float, default=1.0)
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--data-dir", default="var/demo")
+    demo.add_argument("--keep", action="store_true", help="keep alarms and history of an earlier demo run")
+    demo.set_defaults(run=_demo)
+
+    server = sub.add_parser("server", help="run the server (configured by FLOORWATCH_* environment variables)")
+    server.set_defaults(run=_server)
+
+    sub.add_parser("edge", help="run an edge agent (see `floorwatch edge --help`)", add_help=False)
+    sub.add_parser("simulate", help="run a simulated floor or scenario (see `floorwatch simulate --help`)",
+                   add_help=False)
+    sub.add_parser("grafana", help="push the boards to a Grafana (see `floorwatch grafana --help`)", add_help=False)
+
+    contract = sub.add_parser("contract", help="the wire contract")
+    contract_sub = contract.add_subparsers(dest="what", required=True)
+    schema = contract_sub.add_parser("schema", help="write JSON Schema for every payload")
+    schema.add_argument("--out", help="folder to write into (default: print to stdout)")
+    schema.set_defaults(run=_contract_schema)
+
+    broker = sub.add_parser("broker", help="production broker files")
+    broker_sub = broker.add_subparsers(dest="what", required=True)
+    files = broker_sub.add_parser("files", help="mosquitto.conf, ACL and password file for a site")
+    files.add_argument("--site", required=True)
+    files.add_argument("--edge", action="append", required=True, help="an edge id (repeat)")
+    files.add_argument("--out", default="var/broker")
+    files.add_argument("--tls", action="store_true")
+    files.set_defaults(run=_broker_files)
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Delegate whole argument lists to the parts that own them.
+    if argv and argv[0] == "edge":
+        from edge.cli import main as edge_main
+
+        return edge_main(argv[1:])
+    if argv and argv[0] == "simulate":
+        from simulators.cli import main as simulate_main
+
+        return simulate_main(argv[1:])
+    if argv and argv[0] == "grafana":
+        from dashboards.push import main as grafana_main
+
+        return grafana_main(argv[1:])
+    args = parser.parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""The composition root: builds every adapter from Settings, wires them, starts and stops them.
+
+Nothing here decides anything; it only connects the parts. The FastAPI app holds one Runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from gateway import contract
+from gateway.broker import EmbeddedBroker
+from gateway.mqtt import Incoming, MqttClient, MqttSettings
+from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.repository import AlarmRepository, UserRepository
+from server.adapters.timeseries import InfluxWriter, SqliteSeriesStore, TimeSeriesWriter
+from server.domain import alarms as domain
+from server.domain.policy import Role
+from server.domain.rules import RuleEngine
+from server.domain.sequence import SequenceTracker
+from server.domain.site import Site, parse_site
+from server.services.alarms import AlarmService
+from server.services.ingest import Ingest
+from server.services.live import LiveState
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Callable[[], datetime] = utc_now
+    site: Site = field(init=False)
+    broker: EmbeddedBroker | None = None
+    mqtt: MqttClient | None = None
+    mqtt_settings: MqttSettings | None = None
+    series: TimeSeriesWriter = field(init=False)
+    alarms: AlarmService = field(init=False)
+    repository: AlarmRepository = field(init=False)
+    users: UserRepository = field(init=False)
+    ingest: Ingest = field(init=False)
+    live: LiveState = field(default_factory=LiveState)
+    admin_token: str | None = None
+    """Set when this start generated the first admin's token (printed once)."""
+    started_at: datetime = field(default_factory=utc_now)
+
+    def start(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.site = parse_site(s.site_file.read_text(encoding="utf-8"), str(s.site_file))
+        for warning in self.site.warnings:
+            log.warning("site: %s", warning)
+
+        self.sql = make_engine(s.sql_url())
+        migrate(self.sql)
+        sessions = session_factory(self.sql)
+        self.repository = AlarmRepository(sessions)
+        self.users = UserRepository(sessions)
+        self._first_admin()
+
+        if s.influx is not None:
+            self.series = InfluxWriter(url=s.influx.url, token=s.influx.token.get_secret_value(), org=s.influx.org,
+                                       bucket=s.influx.bucket, max_buffer=s.influx.buffer_lines)
+        else:
+            self.series = SqliteSeriesStore(s.data_dir / "series.sqlite", retention_days=s.series_retention_days)
+
+        self.alarms = AlarmService(sessions, self.repository.open_alarms())
+        engine = RuleEngine(self.site)
+        rules_state = self.repository.load_state("rules")
+        if rules_state:
+            engine.restore(rules_state)
+        sequences = SequenceTracker(timedelta(seconds=s.gap_window_s))
+        seq_state = self.repository.load_state("sequences")
+        if seq_state:
+            sequences.restore(seq_state)
+        self.ingest = Ingest(self.site, engine, self.alarms, self.series, self.live, clock=self.clock,
+                             ack=self._ack, sequences=sequences,
+                             max_age=timedelta(seconds=s.reading_max_age_s),
+                             max_future=timedelta(seconds=s.reading_max_future_s))
+        self.alarms.listeners.append(self._publish_alarm)
+        self.ingest.start()
+
+        if s.mqtt is None:
+            self.broker = EmbeddedBroker(data_dir=s.data_dir / "broker")
+            self.broker.start()
+            self.mqtt_settings = self.broker.client_settings()
+        else:
+            self.mqtt_settings = s.mqtt
+        self.mqtt = MqttClient(self.mqtt_settings, s.mqtt_client_id, on_message=self.ingest.submit,
+                               persistent_session=True, manual_ack=True)
+        for channel in contract.SERVER_INBOUND:
+            self.mqtt.subscribe(contract.edge_filter(channel, site=self.site.id))
+        self.mqtt.start()
+
+    def stop(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        self.ingest.stop()
+        self.series.close()
+        if self.broker is not None:
+            self.broker.stop()
+        self.sql.dispose()
+
+    def _ack(self, message: Incoming) -> None:
+        if self.mqtt is not None:
+            self.mqtt.ack(message)
+
+    def _publish_alarm(self, alarm: domain.Alarm) -> None:
+        if self.mqtt is None or alarm.id is None:
+            return
+        change = contract.AlarmChange(
+            id=alarm.id, site=alarm.site, rule=alarm.rule, severity=alarm.severity, state=alarm.state.value,
+            device=alarm.subject if alarm.subject in self.site.devices else None, zone=alarm.zone,
+            ts=self.clock(), value=alarm.value, message=alarm.message)
+        self.mqtt.publish_payload(contract.site_topic(alarm.site, contract.SiteChannel.ALARMS, str(alarm.id)), change)
+
+    def _first_admin(self) -> None:
+        if self.users.count() > 0:
+            return
+        given = self.settings.admin_token.get_secret_value() if self.settings.admin_token else None
+        token = given or secrets.token_urlsafe(24)
+        self.users.create("admin", [Role.ADMIN.value], token, self.clock())
+        if given is None:
+            self.admin_token = token

@@ -1,0 +1,143 @@
+"""Alarm use cases: apply findings through the domain state machine, persist, then tell the world.
+
+Open alarms are cached in memory by (rule, subject) so that a finding costs a dict lookup, not a
+query. Every change and its audit rows are committed in the same transaction as the ingest drain
+that caused it (see services/ingest.py); listeners (SSE, MQTT AlarmChange, notifications) hear of a
+change only after the commit, so nobody is told of an alarm that a crash could still undo.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.adapters.sql.models import AlarmAuditRow, AlarmRow, DeadLetterRow
+from server.adapters.sql.repository import alarm_to_row, record_audit, save_state
+from server.domain import alarms as domain
+from server.domain.findings import Finding
+
+if TYPE_CHECKING:
+    from server.services.ingest import DeadLetter
+
+log = logging.getLogger(__name__)
+
+AlarmListener = Callable[[domain.Alarm], None]
+
+
+class AlarmError(ValueError):
+    """A request about an alarm that cannot be done (unknown id, wrong state); the message says why."""
+
+
+class AlarmService:
+    def __init__(self, sessions: sessionmaker[Session], open_alarms: Sequence[domain.Alarm]) -> None:
+        self.sessions = sessions
+        self._open: dict[tuple[str, str], domain.Alarm] = {(a.rule, a.subject): a for a in open_alarms}
+        self._lock = threading.RLock()
+        self.listeners: list[AlarmListener] = []
+
+    def open_alarms(self) -> list[domain.Alarm]:
+        with self._lock:
+            return list(self._open.values())
+
+    # -- from ingest: findings, in one transaction with the drain's other writes ------------------
+
+    def commit(
+        self,
+        findings: Sequence[Finding],
+        now: datetime,
+        *,
+        dead_letters: Sequence[DeadLetter] = (),
+        sequences: dict[str, Any] | None = None,
+        engine_state: dict[str, Any] | None = None,
+    ) -> list[domain.Alarm]:
+        if not findings and not dead_letters and sequences is None and engine_state is None:
+            return []
+        with self._lock:
+            changed: list[domain.Alarm] = []
+            staged = dict(self._open)
+            with self.sessions.begin() as session:
+                for finding in findings:
+                    key = (finding.rule, finding.subject)
+                    alarm, effects = domain.apply(staged.get(key), finding, now)
+                    alarm = self._persist(session, alarm, effects, now)
+                    if domain.is_open(alarm):
+                        staged[key] = alarm
+                    else:
+                        staged.pop(key, None)
+                    if any(isinstance(e, (domain.Notify, domain.Broadcast)) for e in effects) or effects:
+                        changed.append(alarm)
+                for letter in dead_letters:
+                    session.add(DeadLetterRow(received_at=letter.received_at, topic=letter.topic,
+                                              source=letter.source, reason=letter.reason, payload=letter.payload))
+                if sequences is not None:
+                    save_state(session, "sequences", sequences, now)
+                if engine_state is not None:
+                    save_state(session, "rules", engine_state, now)
+            self._open = staged
+        self._tell(changed)
+        return changed
+
+    # -- from people (API, page) --------------------------------------------------------------------
+
+    def acknowledge(self, alarm_id: int, by: str, note: str, now: datetime) -> domain.Alarm:
+        return self._human(alarm_id, now, lambda a: domain.acknowledge(a, by, note, now), by, "acknowledge", note)
+
+    def shelve(self, alarm_id: int, by: str, until: datetime, reason: str, now: datetime) -> domain.Alarm:
+        return self._human(alarm_id, now, lambda a: domain.shelve(a, by, until, now, reason), by, "shelve", reason)
+
+    def close(self, alarm_id: int, by: str, reason: str, now: datetime) -> domain.Alarm:
+        return self._human(alarm_id, now, lambda a: domain.close(a, by, reason, now), by, "close", reason)
+
+    def _human(self, alarm_id: int, now: datetime,
+               change: Callable[[domain.Alarm], tuple[domain.Alarm, list[domain.Effect]]],
+               by: str, action: str, why: str) -> domain.Alarm:
+        with self._lock:
+            current = next((a for a in self._open.values() if a.id == alarm_id), None)
+            if current is None:
+                raise AlarmError(f"alarm {alarm_id} is not open (unknown, or already closed)")
+            try:
+                alarm, effects = change(current)
+            except domain.TransitionError as exc:
+                raise AlarmError(str(exc)) from None
+            with self.sessions.begin() as session:
+                alarm = self._persist(session, alarm, effects, now)
+                record_audit(session, by, f"alarm.{action}", f"alarm:{alarm_id}", {"why": why}, now)
+            key = (alarm.rule, alarm.subject)
+            if domain.is_open(alarm):
+                self._open[key] = alarm
+            else:
+                self._open.pop(key, None)
+        self._tell([alarm])
+        return alarm
+
+    # -- persistence --------------------------------------------------------------------------------
+
+    def _persist(self, session: Session, alarm: domain.Alarm, effects: Sequence[domain.Effect],
+                 now: datetime) -> domain.Alarm:
+        if not any(isinstance(e, domain.Persist) for e in effects):
+            return alarm
+        row = session.get(AlarmRow, alarm.id) if alarm.id is not None else None
+        row = alarm_to_row(alarm, row or AlarmRow(), now)
+        session.add(row)
+        session.flush()  # assigns the id of a new alarm
+        if alarm.id != row.id:
+            alarm = domain.with_id(alarm, row.id)
+        for effect in effects:
+            if isinstance(effect, domain.Audit):
+                session.add(AlarmAuditRow(alarm_id=row.id, at=effect.at, who=effect.who, action=effect.action,
+                                          from_state=effect.from_state, to_state=effect.to_state, why=effect.why))
+        return alarm
+
+    def _tell(self, changed: Sequence[domain.Alarm]) -> None:
+        for alarm in changed:
+            for listener in self.listeners:
+                try:
+                    listener(alarm)
+                except Exception:  # a listener's failure must not undo or block an alarm
+                    log.exception("alarm listener failed")
+

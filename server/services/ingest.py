@@ -1,0 +1,322 @@
+"""Ingest: validate, de-duplicate by (edge, seq), evaluate rules, apply alarms, store, then ack.
+
+The MQTT thread only hands messages to `Ingest.submit`; one worker thread drains the inbox in
+batches. For each drain, everything the messages caused (alarm changes, audit rows, dead letters,
+sequence state) is committed in ONE transaction, and only then are the messages acknowledged to the
+broker. A crash before the commit means the broker delivers them again, and the persisted sequence
+state makes the replay idempotent: nothing is lost and nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from gateway import contract
+from gateway.mqtt import Incoming
+from server.adapters.timeseries import DeviceMeta, TimeSeriesWriter
+from server.domain.findings import Finding, Transition
+from server.domain.rules import RuleEngine
+from server.domain.sequence import SequenceTracker, Verdict
+from server.domain.site import Site
+from server.services.alarms import AlarmService
+from server.services.live import LiveState
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LOSS_RULE = "sup.message_loss"
+DEAD_LETTER_PAYLOAD_CAP = 8192
+
+
+@dataclass(slots=True)
+class IngestStats:
+    messages: int = 0
+    readings: int = 0
+    events: int = 0
+    duplicates: int = 0
+    late: int = 0
+    invalid: int = 0
+    unknown_devices: int = 0
+    stale_readings: int = 0
+    future_readings: int = 0
+    lost: int = 0
+    drains: int = 0
+    last_drain_ms: float = 0.0
+    unknown_device_ids: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    received_at: datetime
+    topic: str
+    source: str
+    reason: str
+    payload: str
+
+
+class ReasonLog:
+    """Logs a bad-input reason at most once per source per minute (CONTRACT.md §4)."""
+
+    def __init__(self, every: timedelta = timedelta(minutes=1)) -> None:
+        self.every = every
+        self._last: dict[str, datetime] = {}
+        self.suppressed = 0
+
+    def warn(self, source: str, reason: str, now: datetime) -> None:
+        last = self._last.get(source)
+        if last is not None and now - last < self.every:
+            self.suppressed += 1
+            return
+        self._last[source] = now
+        log.warning("bad input from %s: %s", source, reason)
+
+
+class Ingest:
+    def __init__(
+        self,
+        site: Site,
+        engine: RuleEngine,
+        alarms: AlarmService,
+        series: TimeSeriesWriter,
+        live: LiveState,
+        *,
+        clock: Callable[[], datetime],
+        ack: Callable[[Incoming], None] = lambda _m: None,
+        sequences: SequenceTracker | None = None,
+        max_age: timedelta = timedelta(hours=24),
+        max_future: timedelta = timedelta(minutes=2),
+        on_command_result: Callable[[str, contract.CommandResult], None] | None = None,
+    ) -> None:
+        self.site = site
+        self.engine = engine
+        self.alarms = alarms
+        self.series = series
+        self.live = live
+        self.clock = clock
+        self.ack = ack
+        self.sequences = sequences or SequenceTracker()
+        self.max_age = max_age
+        self.max_future = max_future
+        self.on_command_result = on_command_result
+        self.stats = IngestStats()
+        self.reasons = ReasonLog()
+        self._inbox: queue.SimpleQueue[Incoming | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._meta = {
+            d.id: DeviceMeta(site=site.id, zone=d.zone, kind=d.kind.value, floor=site.floor_of(d))
+            for d in site.devices.values()
+        }
+
+    # -- hand-off from the MQTT thread -----------------------------------------------------------
+
+    def submit(self, message: Incoming) -> None:
+        self._inbox.put(message)
+
+    def start(self) -> None:
+        self._worker = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._inbox.put(None)
+            self._worker.join(10)
+            self._worker = None
+
+    def _run(self) -> None:
+        next_tick = time.monotonic()
+        while True:
+            timeout = max(0.0, next_tick - time.monotonic())
+            batch: list[Incoming] = []
+            try:
+                first = self._inbox.get(timeout=timeout)
+                if first is None:
+                    return
+                batch.append(first)
+                while len(batch) < 500:
+                    item = self._inbox.get_nowait()
+                    if item is None:
+                        self.process(batch)
+                        return
+                    batch.append(item)
+            except queue.Empty:
+                pass
+            tick = time.monotonic() >= next_tick
+            if tick:
+                next_tick = time.monotonic() + 1.0
+            try:
+                self.process(batch, tick=tick)
+            except Exception:  # the consumer must never stop; what failed is redelivered (no ack)
+                log.exception("ingest drain failed; %d messages stay unacknowledged", len(batch))
+                time.sleep(1)
+
+    # -- one drain -------------------------------------------------------------------------------
+
+    def process(self, messages: Iterable[Incoming], *, tick: bool = False) -> None:
+        started = time.perf_counter()
+        now = self.clock()
+        findings: list[Finding] = []
+        dead: list[DeadLetter] = []
+        handled: list[Incoming] = []
+        for message in messages:
+            handled.append(message)
+            self.stats.messages += 1
+            try:
+                findings += self._one(message, now, dead)
+            except contract.ContractError as exc:
+                self._dead(dead, message.topic, _source(message.topic), str(exc), message.payload, now)
+        if tick:
+            findings += self.engine.tick(now)
+            for loss in self.sequences.expire(now):
+                self.stats.lost += loss.count
+                findings.append(self._loss_finding(loss.edge, loss.count, loss.first_seq, loss.last_seq, now))
+        self.alarms.commit(findings, now, dead_letters=dead, sequences=self.sequences.snapshot()
+                           if handled or tick else None, engine_state=self.engine.snapshot() if tick else None)
+        for message in handled:
+            self.ack(message)
+        self.stats.drains += 1
+        self.stats.last_drain_ms = (time.perf_counter() - started) * 1000
+
+    def _one(self, message: Incoming, now: datetime, dead: list[DeadLetter]) -> list[Finding]:
+        route = contract.parse_topic(message.topic)
+        if route.channel is contract.Channel.TELEMETRY:
+            return self._telemetry(route, message, now, dead)
+        if route.channel is contract.Channel.EVENTS:
+            return self._events(route, message, now, dead)
+        if route.channel is contract.Channel.STATUS:
+            status = contract.decode_payload(contract.EdgeStatus, message.payload)
+            return self._status(route, status, now)
+        if route.channel is contract.Channel.COMMAND_RESULT:
+            result = contract.decode_payload(contract.CommandResult, message.payload)
+            if self.on_command_result is not None and route.edge is not None:
+                self.on_command_result(route.edge, result)
+            return []
+        return []  # our own outbound channels echoed back to us: nothing to do
+
+    def _accept(self, route: contract.Route, edge: str, seq: int, now: datetime) -> bool:
+        if route.edge != edge:
+            raise contract.ContractError(f"payload edge {edge!r} does not match topic edge {route.edge!r}")
+        verdict = self.sequences.observe(edge, seq, now)
+        if verdict is Verdict.DUPLICATE:
+            self.stats.duplicates += 1
+            return False
+        if verdict is Verdict.LATE:
+            self.stats.late += 1
+        return True
+
+    def _telemetry(self, route: contract.Route, message: Incoming, now: datetime,
+                   dead: list[DeadLetter]) -> list[Finding]:
+        partial = contract.decode_batch(contract.TelemetryBatch, message.payload)
+        if not self._accept(route, partial.edge, partial.seq, now):
+            return []
+        for bad in partial.rejected:
+            self._dead(dead, message.topic, partial.edge, bad.reason, bad.raw, now)
+        if partial.batch is None:
+            return []
+        findings: list[Finding] = []
+        stored: list[tuple[contract.Reading, DeviceMeta]] = []
+        for reading in partial.batch.readings:
+            meta = self._meta.get(reading.device)
+            if meta is None:
+                self._unknown(dead, message.topic, partial.edge, reading.device, reading, now)
+                continue
+            ts = reading.ts
+            if ts - now > self.max_future:
+                # A device clock far ahead: keep the value at its arrival time, say so once a minute.
+                self.stats.future_readings += 1
+                self.reasons.warn(reading.device, f"timestamp {ts.isoformat()} is in the future", now)
+                reading = reading.model_copy(update={"ts": now})
+                ts = now
+            stored.append((reading, meta))
+            self.stats.readings += 1
+            if now - ts > self.max_age:
+                self.stats.stale_readings += 1  # history, not news: store it, evaluate nothing
+                continue
+            self.live.reading(reading.device, ts, reading.metrics, now)
+            findings += self.engine.on_reading(reading.device, ts, reading.metrics, now)
+        if stored:
+            self.series.write_readings(stored)
+        return findings
+
+    def _events(self, route: contract.Route, message: Incoming, now: datetime,
+                dead: list[DeadLetter]) -> list[Finding]:
+        partial = contract.decode_batch(contract.EventBatch, message.payload)
+        if not self._accept(route, partial.edge, partial.seq, now):
+            return []
+        for bad in partial.rejected:
+            self._dead(dead, message.topic, partial.edge, bad.reason, bad.raw, now)
+        if partial.batch is None:
+            return []
+        findings: list[Finding] = []
+        for event in partial.batch.events:
+            if event.device not in self._meta and event.type is not contract.EventType.BUFFER_OVERFLOW:
+                self._unknown(dead, message.topic, partial.edge, event.device, event, now)
+                continue
+            self.stats.events += 1
+            online = {contract.EventType.DEVICE_OFFLINE: False, contract.EventType.DEVICE_ONLINE: True}.get(event.type)
+            self.live.event(event.device, event.type.value, now, online)
+            if event.type is contract.EventType.BUFFER_OVERFLOW:
+                # The edge itself dropped messages: as much a loss as a broker gap.
+                findings.append(self._loss_finding(partial.edge, event.count or 0, None, None, now,
+                                                   where="the edge's buffer overflowed"))
+                continue
+            findings += self.engine.on_event(event, now)
+        return findings
+
+    def _status(self, route: contract.Route, status: contract.EdgeStatus, now: datetime) -> list[Finding]:
+        if route.edge != status.edge:
+            raise contract.ContractError(f"payload edge {status.edge!r} does not match topic edge {route.edge!r}")
+        online = status.state is contract.EdgeState.ONLINE
+        if online and status.last_seq is not None and self.sequences.rebase(status.edge, status.last_seq):
+            log.warning("edge %s restarted its sequence at %d", status.edge, status.last_seq + 1)
+        self.live.edge(status.edge, online, now)
+        return self.engine.on_edge_status(status.edge, online, now)
+
+    def _loss_finding(self, edge: str, count: int, first: int | None, last: int | None, now: datetime,
+                      where: str = "a gap in seq that did not fill") -> Finding:
+        span = f" (seq {first}..{last})" if first is not None else ""
+        return Finding(
+            rule=MESSAGE_LOSS_RULE, transition=Transition.RAISE, severity=contract.Severity.MAJOR,
+            subject=edge, zone=None, site=self.site.id, value=float(count),
+            message=f"{count} messages from edge {edge} were lost{span}: {where}",
+            message_zh=f"边缘网关 {edge} 丢失 {count} 条消息", ts=now,
+        )
+
+    def _unknown(self, dead: list[DeadLetter], topic: str, edge: str, device: str, item: object,
+                 now: datetime) -> None:
+        self.stats.unknown_devices += 1
+        if device not in self.stats.unknown_device_ids and len(self.stats.unknown_device_ids) < 10_000:
+            self.stats.unknown_device_ids.add(device)
+            payload = item.model_dump_json() if isinstance(item, contract._Payload) else str(item)
+            self._dead(dead, topic, edge, f"unknown device {device!r}: not in the site file", payload, now,
+                       count_invalid=False)
+
+    def _dead(self, dead: list[DeadLetter], topic: str, source: str, reason: str, raw: object, now: datetime,
+              count_invalid: bool = True) -> None:
+        if count_invalid:
+            self.stats.invalid += 1
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (
+            raw if isinstance(raw, str) else _json(raw))
+        dead.append(DeadLetter(now, topic, source, reason, text[:DEAD_LETTER_PAYLOAD_CAP]))
+        self.reasons.warn(source, reason, now)
+
+
+def _source(topic: str) -> str:
+    try:
+        route = contract.parse_topic(topic)
+    except contract.ContractError:
+        return topic[:128]
+    return route.edge or route.site
+
+
+def _json(value: object) -> str:
+    import json
+
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
