@@ -43,9 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--username", default=None, help="MQTT user name for the floor broker")
     parser.add_argument("--protocol", choices=("5", "3.1.1"), default="5")
     parser.add_argument("--seed", type=int, default=None, help="RNG seed (default: the scenario's)")
-    parser.add_argument(
-        "--speed", type=float, default=10.0, help="simulated seconds per wall second; 0 = flat out"
-    )
+    parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per wall second; 0 = flat out")
     parser.add_argument("--floor", type=Path, default=None, help="floor directory (default: the scenario's)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the injected log (JSON)")
     parser.add_argument("--dry-run", action="store_true", help="publish nothing; compute the log only")

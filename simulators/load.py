@@ -65,9 +65,7 @@ def connect_packet(client_id: str, username: str | None, keepalive: int, clean: 
     return bytes([CONNECT << 4]) + _varint(len(body)) + body
 
 
-def publish_packet(
-    topic: str, payload: bytes, qos: int = 0, packet_id: int = 0, retain: bool = False
-) -> bytes:
+def publish_packet(topic: str, payload: bytes, qos: int = 0, packet_id: int = 0, retain: bool = False) -> bytes:
     head = _str(topic) + (struct.pack("!H", packet_id) if qos else b"")
     return bytes([PUBLISH << 4 | qos << 1 | int(retain)]) + _varint(len(head) + len(payload)) + head + payload
 
@@ -345,8 +343,7 @@ def run_load(
                 while sent - sum(c.acked for c in conns) > MAX_INFLIGHT:
                     time.sleep(0.001)
             chunk = b"".join(
-                templates[d][v].encode(next(ids[k]))
-                for d, v in (order[(sent + j) % len(order)] for j in range(count))
+                templates[d][v].encode(next(ids[k])) for d, v in (order[(sent + j) % len(order)] for j in range(count))
             )
             try:
                 conn.send(chunk)

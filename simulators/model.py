@@ -188,9 +188,7 @@ def load_floor(directory: Path | str) -> Floor:
     root = Path(directory)
     site = _read(root / "site.yaml")
     info = site.get("site") or {}
-    floor = Floor(
-        directory=root, site_id=str(info.get("id", "site")), timezone=str(info.get("timezone", "UTC"))
-    )
+    floor = Floor(directory=root, site_id=str(info.get("id", "site")), timezone=str(info.get("timezone", "UTC")))
     for z in site.get("zones") or []:
         floor.zones[z["id"]] = Zone(
             z["id"], str(z.get("floor", "")), str(z.get("kind", "office")), str(z.get("name", ""))
@@ -210,9 +208,7 @@ def load_floor(directory: Path | str) -> Floor:
     for s in site.get("shifts") or []:
         floor.shifts[s["id"]] = Shift(s["id"], _time(s["start"]), _time(s["end"]))
     for r in site.get("roster") or []:
-        floor.roster.append(
-            Duty(r["person"], r["shift"], r["zone"], r.get("seat"), bool(r.get("lead", False)))
-        )
+        floor.roster.append(Duty(r["person"], r["shift"], r["zone"], r.get("seat"), bool(r.get("lead", False))))
     for path in sorted(root.glob("edge-*.yaml")):
         config = _read(path)
         edge_info = config.get("edge")

@@ -292,15 +292,15 @@ class ScenarioRun:
             device = self._device(step.device)
             if isinstance(device, ZigbeeDevice):
                 if isinstance(step, sc.Smoke):
-                    device.state.smoke = step.on
+                    device.state.smoke = step.active
                 else:
-                    device.state.water_leak = step.on
+                    device.state.water_leak = step.active
                 return device.changed()
             if isinstance(device, Probe):
                 if isinstance(step, sc.Smoke):
-                    device.smoke = step.on
+                    device.smoke = step.active
                 else:
-                    device.leak = step.on
+                    device.leak = step.active
                 return device.changed()
             raise StepError(f"{step.device}: {step.action} needs a Zigbee2MQTT sensor or a probe")
         if isinstance(step, sc.Heat | sc.SetTemperature | sc.Flap):
@@ -464,16 +464,12 @@ class ScenarioRun:
                 self._follow(
                     t + held_after,
                     lambda: [
-                        generic.encode_door_event(
-                            device.key, self.world.now, "door_held_open", held_s=held_after
-                        )
+                        generic.encode_door_event(device.key, self.world.now, "door_held_open", held_s=held_after)
                     ],
                     tag,
                     "door_held_open",
                 )
-        self._follow(
-            t + step.open, lambda: [] if device.silent else device.set_door(False), tag, "door_closed"
-        )
+        self._follow(t + step.open, lambda: [] if device.silent else device.set_door(False), tag, "door_closed")
         return out
 
     def _evacuate(self, step: sc.Evacuate, tag: str) -> list[Publication]:

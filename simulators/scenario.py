@@ -125,7 +125,8 @@ class Smoke(_Step):
 
     action: Literal["smoke"]
     device: Id
-    on: bool = True
+    active: bool = True
+    """`active`, not `on`: YAML 1.1 reads an unquoted `on` key as the boolean true."""
 
 
 class Heat(_Step):
@@ -174,7 +175,7 @@ class AcRestore(_Step):
 class Leak(_Step):
     action: Literal["leak"]
     device: Id
-    on: bool = True
+    active: bool = True
 
 
 class Badge(_Step):
@@ -404,9 +405,7 @@ def parse_scenario(text: str, source: str, floor: Floor | None = None) -> Scenar
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        raise ScenarioError(
-            f"{source}:{line}: (document): not valid YAML: {getattr(exc, 'problem', exc)}"
-        ) from None
+        raise ScenarioError(f"{source}:{line}: (document): not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, Mapping):
         raise ScenarioError(f"{source}:1: (document): a scenario is a mapping (name, title, start, ...)")
     try:
@@ -441,15 +440,11 @@ def _cross_check(scenario: Scenario, floor: Floor | None) -> list[tuple[Loc, str
     for i, step in enumerate(scenario.timeline):
         device = getattr(step, "device", None)
         if device is not None and device not in floor.devices and device not in added:
-            problems.append(
-                (("timeline", i, "device"), f"no device {device!r} on floor {floor.directory.name}")
-            )
+            problems.append((("timeline", i, "device"), f"no device {device!r} on floor {floor.directory.name}"))
         for field_name in ("zone",):
             zone = getattr(step, field_name, None)
             if zone is not None and zone not in floor.zones:
-                problems.append(
-                    (("timeline", i, field_name), f"no zone {zone!r} on floor {floor.directory.name}")
-                )
+                problems.append((("timeline", i, field_name), f"no zone {zone!r} on floor {floor.directory.name}"))
         if isinstance(step, AddStrip) and step.upstream not in floor.devices:
             problems.append((("timeline", i, "upstream"), f"no device {step.upstream!r}"))
         if isinstance(step, Badge):

@@ -43,9 +43,7 @@ class MqttTransport:
 
     def __init__(self, settings: MqttSettings, client_id: str | None = None, timeout_s: float = 10.0) -> None:
         self.commands: queue.Queue[tuple[str, bytes]] = queue.Queue()
-        self.client = MqttClient(
-            settings, client_id or f"floorwatch-sim-{os.getpid()}", on_message=self._on_message
-        )
+        self.client = MqttClient(settings, client_id or f"floorwatch-sim-{os.getpid()}", on_message=self._on_message)
         for topic_filter in COMMAND_FILTERS:
             self.client.subscribe(topic_filter, qos=1)
         self.client.start()

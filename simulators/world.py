@@ -67,9 +67,7 @@ class World:
     def _occupancy_windows(self) -> dict[str, list[tuple[float, float, str]]]:
         """seat -> [(arrive_t, leave_t, person)] relative to the run start, from the roster."""
         windows: dict[str, list[tuple[float, float, str]]] = {}
-        for duty, begin, end in self.floor.duty_windows(
-            self.start - timedelta(days=1), self.start + timedelta(days=2)
-        ):
+        for duty, begin, end in self.floor.duty_windows(self.start - timedelta(days=1), self.start + timedelta(days=2)):
             if duty.seat is None:
                 continue
             rng = self.rng("arrive", duty.person, begin.isoformat())
@@ -198,11 +196,7 @@ class MachineRoomEnv:
 
     def temperature(self, t: float, rng: random.Random) -> float:
         cycling = 0.4 * math.sin(2 * math.pi * t / 720.0)  # compressor duty cycle, ~12 min
-        if (
-            self.failed_at is not None
-            and t >= self.failed_at
-            and (self.restored_at is None or t < self.restored_at)
-        ):
+        if self.failed_at is not None and t >= self.failed_at and (self.restored_at is None or t < self.restored_at):
             start = self._from_c
             value = self.target_c - (self.target_c - start) * math.exp(-(t - self.failed_at) / self.tau_s)
             return value + rng.gauss(0, 0.05)
@@ -384,11 +378,7 @@ class ShellyPlug(VirtualDevice):
             # The relay clicks first, then the device notifies and publishes its full status.
             self._measure()
             ts = self.world.now.timestamp()
-            out.append(
-                shelly.encode_notify_status(
-                    self.key, self.state, ts, ["output", "source", "apower", "current"]
-                )
-            )
+            out.append(shelly.encode_notify_status(self.key, self.state, ts, ["output", "source", "apower", "current"]))
             out.append(shelly.encode_status(self.key, self.state))
         return out
 
@@ -399,9 +389,7 @@ class TasmotaDevice(VirtualDevice):
 
     vendor = "tasmota"
 
-    def __init__(
-        self, world: World, topic: str, specs: list[DeviceSpec], fixed_load_w: float | None = None
-    ) -> None:
+    def __init__(self, world: World, topic: str, specs: list[DeviceSpec], fixed_load_w: float | None = None) -> None:
         interval = min(s.interval_s for s in specs)
         super().__init__(world, topic, specs, interval)
         outlets = sorted((s for s in specs if s.channel), key=lambda s: s.channel or 0)
@@ -517,9 +505,7 @@ class ZigbeeDevice(VirtualDevice):
         t = self.world.t
         if self.heat is not None:
             t0, from_c, to_c, rate = self.heat
-            return (
-                min(to_c, from_c + rate * (t - t0)) if to_c >= from_c else max(to_c, from_c - rate * (t - t0))
-            )
+            return min(to_c, from_c + rate * (t - t0)) if to_c >= from_c else max(to_c, from_c - rate * (t - t0))
         if self.fixed_temp is not None:
             return self.fixed_temp
         zone = self.spec.zone

@@ -66,16 +66,12 @@ class DoorState:
     locked: bool = True
 
 
-def encode_badge(
-    controller: str, when: datetime, badge: str, result: Result, direction: Direction
-) -> Publication:
+def encode_badge(controller: str, when: datetime, badge: str, result: Result, direction: Direction) -> Publication:
     body = {"ts": rfc3339_ms(when), "type": "badge", "badge": badge, "result": result, "direction": direction}
     return Publication(event_topic(controller), dumps(body), qos=1)
 
 
-def encode_door_event(
-    controller: str, when: datetime, kind: DoorEvent, held_s: float | None = None
-) -> Publication:
+def encode_door_event(controller: str, when: datetime, kind: DoorEvent, held_s: float | None = None) -> Publication:
     body: dict[str, Any] = {"ts": rfc3339_ms(when), "type": kind}
     if held_s is not None:
         body["held_s"] = round(held_s)

@@ -77,9 +77,7 @@ def encode_status(prefix: str, state: SwitchState) -> Publication:
     return Publication(ShellyTopics(prefix).status, dumps(status_object(state)), qos=1)
 
 
-def encode_notify_status(
-    prefix: str, state: SwitchState, ts: float, changed: list[str] | None = None
-) -> Publication:
+def encode_notify_status(prefix: str, state: SwitchState, ts: float, changed: list[str] | None = None) -> Publication:
     """NotifyStatus on `<prefix>/events/rpc`; `changed` limits switch:0 to those keys (the doc allows it)."""
     full = status_object(state)
     body = full if changed is None else {"id": full["id"], **{k: full[k] for k in changed if k in full}}
