@@ -1,0 +1,95 @@
+"""Alarms persisted through SQLAlchemy on SQLite and on a real PostgreSQL: they survive a restart,
+the database keeps one open alarm per (rule, subject), and every transition has an audit row."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
+
+from gateway.contract import Severity
+from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.models import AlarmRow
+from server.adapters.sql.repository import AlarmRepository
+from server.domain.alarms import AlarmState
+from server.domain.findings import Finding, Transition
+from server.services.alarms import AlarmError, AlarmService
+
+T0 = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'alarms.sqlite'}"
+        return
+    base: str = request.getfixturevalue("postgres_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{base}?options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def finding(transition: Transition = Transition.RAISE, severity: Severity = Severity.MAJOR,
+            value: float = 11.0, at: datetime = T0) -> Finding:
+    return Finding("elec.strip_overload", transition, severity, "strip-1", "z1", "hq", value,
+                   "strip over its rating", at)
+
+
+def service(url: str) -> tuple[AlarmService, AlarmRepository]:
+    engine = make_engine(url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    repository = AlarmRepository(sessions)
+    return AlarmService(sessions, repository.open_alarms()), repository
+
+
+def test_an_alarm_survives_a_restart_and_a_retrigger_updates_it(database_url: str) -> None:
+    first, _ = service(database_url)
+    [raised] = first.commit([finding()], T0)
+    assert raised.id is not None and raised.state is AlarmState.ACTIVE
+
+    again, repository = service(database_url)  # a new process on the same database
+    assert [a.id for a in again.open_alarms()] == [raised.id]
+    [updated] = again.commit([finding(severity=Severity.CRITICAL, value=13.0, at=T0 + timedelta(minutes=5))],
+                             T0 + timedelta(minutes=5))
+    assert (updated.id, updated.severity, updated.occurrences) == (raised.id, Severity.CRITICAL, 2)
+    assert len(repository.list()) == 1
+    actions = [row.action for row in repository.audit(raised.id)]
+    assert actions == ["raise", "escalate"]
+
+
+def test_acknowledge_then_clear_closes_and_records_who(database_url: str) -> None:
+    alarms, repository = service(database_url)
+    [raised] = alarms.commit([finding()], T0)
+    assert raised.id is not None
+    acked = alarms.acknowledge(raised.id, "lead-li", "checking the strip", T0 + timedelta(seconds=30))
+    assert acked.acknowledged_by == "lead-li"
+    alarms.commit([finding(Transition.CLEAR, at=T0 + timedelta(minutes=2))], T0 + timedelta(minutes=2))
+    stored = repository.get(raised.id)
+    assert stored is not None and stored.state is AlarmState.CLEARED
+    assert alarms.open_alarms() == []
+    with pytest.raises(AlarmError):
+        alarms.acknowledge(raised.id, "lead-li", "again", T0 + timedelta(minutes=3))
+    audit = repository.audit(raised.id)
+    assert [(r.who, r.action) for r in audit] == [("system", "raise"), ("lead-li", "acknowledge"),
+                                                   ("system", "clear")]
+
+
+def test_the_database_refuses_a_second_open_alarm_for_the_same_rule_and_subject(database_url: str) -> None:
+    alarms, _ = service(database_url)
+    [raised] = alarms.commit([finding()], T0)
+    with alarms.sessions.begin() as session, pytest.raises(IntegrityError):
+        session.add(AlarmRow(site="hq", rule=raised.rule, subject=raised.subject, zone="z1", severity="major",
+                             state="active", is_open=True, raised_at=T0, updated_at=T0, value=1.0, message="",
+                             message_zh="", occurrences=1, flap_count=0, latching=False, extra={}))
+        session.flush()
