@@ -87,7 +87,7 @@ class Collector:
         assert self.client.wait_connected(10)
 
     def _on_message(self, message: Incoming) -> None:
-        route, payload = contract.decode(message.topic, message.payload)
+        _route, payload = contract.decode(message.topic, message.payload)
         with self.lock:
             if isinstance(payload, TelemetryBatch):
                 self.telemetry.append(payload)

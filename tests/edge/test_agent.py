@@ -29,8 +29,8 @@ def shelly_status(**changes: object) -> bytes:
 
 
 def tasmota_sensor(power: float) -> bytes:
-    return json.dumps({"Time": "2026-11-29T11:00:00", "ENERGY": {"Total": 3.262, "Power": power, "Voltage": 229,
-                                                                "Current": round(power / 229, 3), "Factor": 0.9}}).encode()
+    energy = {"Total": 3.262, "Power": power, "Voltage": 229, "Current": round(power / 229, 3), "Factor": 0.9}
+    return json.dumps({"Time": "2026-11-29T11:00:00", "ENERGY": energy}).encode()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Drivers against payloads published by real firmware, copied from public documentation and issue
 threads (the source is named beside each sample). None of these come from our simulators."""
-# ruff: noqa: E501  (vendor samples are kept close to how they were published)
+
 
 from __future__ import annotations
 
