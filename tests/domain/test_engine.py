@@ -129,3 +129,29 @@ def test_device_offline_event_from_edge() -> None:
     assert f.is_open("sup.smoke_offline", "smoke-b1")
     f.read("smoke-b1", smoke=False)
     assert f.cleared("sup.smoke_offline", "smoke-b1")
+
+
+def test_snapshot_round_trip_is_stable_for_every_kind_of_state() -> None:
+    from server.domain.rules import Approval
+
+    f = Floor()
+    f.call(f.engine.on_approvals([Approval("v-guest", f.now, f.now + timedelta(hours=1))], f.now))
+    f.event("door-main", EventType.ACCESS_GRANTED, badge="V9001", direction="in")
+    f.event("door-b", EventType.ACCESS_DENIED, badge="X1")
+    f.read("plug-s001", voltage_v=190.0, current_a=1.0)
+    f.call(f.engine.on_relay_command("plug-s002", False, f.now))
+    f.call(f.engine.set_detector_disabled("smoke-b1", True, f.now, f.now + timedelta(hours=2)))
+    f.read("door-main", door_locked=True)
+    f.read("smoke-a1", smoke=True)
+    f.hold("mr-probe1", 120, every=30, temperature_c=27.5, humidity_pct=50.0)
+    f.hold("temp-a3", 60, every=30, temperature_c=30.0)
+    first = json.loads(json.dumps(f.engine.snapshot()))
+    restarted = RuleEngine(load_site())
+    restarted.restore(first)
+    assert json.loads(json.dumps(restarted.snapshot())) == first
+    # The restored engine knows what is open (no escort, door not released) and raises neither again.
+    assert {("access.visitor_unescorted", "v-guest"), ("door.fire_release_zone", "door-main")} <= set(
+        restarted.open_conditions()
+    )
+    found = restarted.tick(f.now + timedelta(seconds=40))
+    assert not {"access.visitor_unescorted", "door.fire_release_zone"} & {x.rule for x in found}

@@ -248,6 +248,13 @@ class Ctx:
         self._seq += 1
         heapq.heappush(self.timers, (due, self._seq, rule, key))
 
+    def pending_timers(self) -> dict[tuple[str, str], datetime]:
+        """(rule, key) -> when it is due, one per slot (for snapshots)."""
+        return dict(self._due)
+
+    def clear_timers(self) -> None:
+        self.timers, self._due, self._seq = [], {}, 0
+
     def due_timers(self, now: datetime) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         while self.timers and self.timers[0][0] <= now:

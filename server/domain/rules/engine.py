@@ -279,8 +279,8 @@ class RuleEngine:
             "version": SNAPSHOT_VERSION,
             "site": self.site.id,
             "open": [[rule, subject, str(sev)] for (rule, subject), sev in ctx.open.items()],
-            "timers": [[dump(due), seq, rule, key] for due, seq, rule, key in ctx.timers],
-            "seq": ctx._seq,
+            # Only live timers (one per rule and key); stale heap entries are not worth keeping.
+            "timers": [[dump(due), rule, key] for (rule, key), due in sorted(ctx.pending_timers().items())],
             "devices": {
                 dev.id: {
                     "last": dict(dev.last),
@@ -303,9 +303,8 @@ class RuleEngine:
             raise ValueError(f"snapshot version {state.get('version')!r} is not {SNAPSHOT_VERSION}")
         ctx = self.ctx
         ctx.open = {(rule, subject): Severity(sev) for rule, subject, sev in state["open"]}
-        ctx.timers, ctx._due = [], {}
-        ctx._seq = int(state["seq"])
-        for due, _, rule, key in state["timers"]:
+        ctx.clear_timers()
+        for due, rule, key in state["timers"]:
             ctx.wake(undump(due), rule, key)
         for device_id, data in state["devices"].items():
             dev = ctx.devices.get(device_id)
