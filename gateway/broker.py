@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -47,6 +49,19 @@ def mosquitto_binary() -> str | None:
     )
 
 
+def _hand_to_mosquitto_user(path: Path) -> None:
+    """Started as root, Mosquitto drops to the `mosquitto` user: it must own its persistence folder,
+    or it silently keeps nothing across a restart (and loses offline sessions' queues)."""
+    if os.geteuid() != 0:
+        return
+    try:
+        account = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return
+    for item in (path, *path.iterdir()):
+        os.chown(item, account.pw_uid, account.pw_gid)
+
+
 class EmbeddedBroker:
     """Start with `start()`, stop with `stop()`; `protocol` says which MQTT version clients must use."""
 
@@ -85,6 +100,7 @@ class EmbeddedBroker:
         if binary is None:
             raise RuntimeError("mosquitto is not installed")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        _hand_to_mosquitto_user(self.data_dir)
         conf = self.data_dir / "mosquitto.conf"
         conf.write_text(render_conf([Listener(self.port)], self.data_dir, anonymous=True,
                                     log_file=str(self.data_dir / "mosquitto.log")))
@@ -138,6 +154,14 @@ class EmbeddedBroker:
             self._loop = None
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def restart(self) -> None:
+        """Stop a Mosquitto child gracefully (it saves its queues) and start it again, same port and folder."""
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+            self._process = None
+        self.start()
 
     def kill(self) -> None:
         """SIGKILL a Mosquitto child (tests of broker crashes); its persistence file survives."""

@@ -418,8 +418,9 @@ def decode(topic: str, payload: bytes) -> tuple[Route, _Payload]:
     """Parse the topic and validate the payload with the model the topic names."""
     route = parse_topic(topic)
     message = decode_payload(DELIVERY[route.channel].model, payload)
-    if route.edge is not None and getattr(message, "edge", route.edge) != route.edge:
-        raise ContractError(f"payload edge {message.edge!r} does not match topic edge {route.edge!r}")
+    payload_edge = getattr(message, "edge", route.edge)
+    if route.edge is not None and payload_edge != route.edge:
+        raise ContractError(f"payload edge {payload_edge!r} does not match topic edge {route.edge!r}")
     return route, message
 
 

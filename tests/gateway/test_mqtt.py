@@ -157,3 +157,24 @@ def test_manual_ack_redelivers_what_the_consumer_never_acknowledged(mosquitto: E
     restarted.ack(again.messages[0])
     restarted.stop()
     pub.stop()
+
+
+def test_messages_queued_for_an_offline_session_survive_a_broker_restart(mosquitto: EmbeddedBroker) -> None:
+    """Persistence is on and the folder is the broker's own (as root it runs as `mosquitto`)."""
+    inbox = Inbox()
+    first = consumer(mosquitto, inbox)
+    time.sleep(0.2)
+    first.stop()
+    published: set[int] = set()
+    producer = MqttClient(mosquitto.client_settings(), "restart-queue-producer", on_published=published.add)
+    producer.start()
+    assert producer.wait_connected(10)
+    for i in range(1000):
+        producer.publish("test/q", str(i).encode())
+    assert wait_until(lambda: len(published) == 1000, 30)
+    producer.stop()
+    mosquitto.restart()
+    second = consumer(mosquitto, inbox)
+    assert wait_until(lambda: len(inbox) >= 1000, 30), f"received {len(inbox)} of 1000 after the restart"
+    assert sorted(int(m.payload) for m in inbox.messages) == list(range(1000))
+    second.stop()
