@@ -114,7 +114,7 @@ class Staged:
         return self.level
 
     def due(self) -> datetime | None:
-        return _earliest(s.due() for s in self.stages)
+        return earliest(s.due() for s in self.stages)
 
 
 @dataclass(slots=True)
@@ -212,12 +212,10 @@ class RollingMean:
         return (self.sums[-1][0] - self.sums[0][0] + 1) * width
 
 
-def _earliest(values: Any) -> datetime | None:
+def earliest(values: Any) -> datetime | None:
+    """The soonest of some optional times (None when there is none)."""
     present = [v for v in values if v is not None]
     return min(present) if present else None
-
-
-earliest = _earliest
 
 
 # --------------------------------------------------------------------------------------------------
