@@ -378,22 +378,22 @@ class ScenarioRun:
         self._follow(t + step.count * step.period, settle, tag, "flap_end")
         return []
 
-    def _decide(self, door: AccessController, person_id: str | None, badge: str) -> str:
-        """What a controller with a synced card list answers (RULES.md §2.4 inputs)."""
+    def _decide(self, door: AccessController, person_id: str | None, badge: str) -> tuple[str, str | None]:
+        """What a controller with a synced card list answers, and why (RULES.md §2.4 inputs)."""
         person = self.floor.people.get(person_id) if person_id else self.floor.person_by_badge(badge)
         now = self.world.now
         if person is None:
-            return "denied"
+            return "denied", "unknown_card"
         left = self.floor.leavers.get(person.id)
         if left is not None and now >= left:
-            return "denied"
+            return "denied", "revoked"
         if person.is_visitor:
             window = self.floor.visitor_approvals.get(person.id)
             if window is None or not window[0] <= now <= window[1]:
-                return "denied"
+                return "denied", "outside_approval"
         if door.spec.door_type == "machine_room" and not person.mr_access:
-            return "denied"
-        return "granted"
+            return "denied", "no_access_to_door"
+        return "granted", None
 
     def _badge_action(
         self,
@@ -403,11 +403,12 @@ class ScenarioRun:
         direction: str,
         open_s: float,
         tag: str | None = None,
+        reason: str | None = None,
     ) -> Callable[[], list[Publication]]:
         def act() -> list[Publication]:
             if door.silent:
                 return []
-            out = [generic.encode_badge(door.key, self.world.now, badge, result, direction)]  # type: ignore[arg-type]
+            out = [generic.encode_badge(door.key, self.world.now, badge, result, direction, reason)]  # type: ignore[arg-type]
             if result == "granted" and open_s > 0:
                 door.door.locked = False
                 out += door.set_door(True)
@@ -428,8 +429,8 @@ class ScenarioRun:
         badge = step.badge or (person.badge if person else None)
         if badge is None:
             raise StepError(f"{step.person}: has no badge")
-        result = step.result or self._decide(door, step.person, badge)
-        return self._badge_action(door, badge, result, step.direction, step.open, tag)()
+        result, reason = (step.result, None) if step.result else self._decide(door, step.person, badge)
+        return self._badge_action(door, badge, result, step.direction, step.open, tag, reason)()
 
     def _door(self, step: sc.DoorOpen | sc.DoorForced | sc.RequestToExit, tag: str) -> list[Publication]:
         device = self._device(step.device)

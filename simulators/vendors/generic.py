@@ -1,21 +1,21 @@
-"""Floorwatch's generic JSON profile for devices with no common standard: door access controllers,
+"""Floorwatch's generic JSON profile (v1) for devices with no common standard: door access controllers,
 machine-room probes and manual call points (CONTRACT.md §2: "a documented generic JSON profile of ours").
 
-The profile's owner is the edge (edge/drivers/GENERIC_PROFILE.md, announced by edge/drivers/generic.py);
-until that page exists this encoder follows the profile as agreed with the edge engineer:
-
-- `access/<controller>/event`   {"ts","type":"badge","badge","result":"granted|denied","direction":"in|out"}
-                               {"ts","type":"door_forced"} | {"ts","type":"door_held_open","held_s"}
-                               {"ts","type":"request_to_exit"} | {"ts","type":"tamper"}
-- `access/<controller>/state`   {"door":"open|closed","lock":"locked|unlocked"}      (also the heartbeat)
-- `access/<controller>/cmd`     {"id","action":"release|secure","reason"} -> controller publishes its state
-- `<root>/<name>/availability`  {"state":"online|offline"}  (retained; the adapter's MQTT Will is offline)
-- `probe/<name>/state`          {"temperature_c","humidity_pct","water_leak","smoke"}  (any subset)
-- `callpoint/<name>/state`      {"activated": bool}
-
-The simulator brief's first draft used shorter names (`forced`, `held_open`, `rex`; `temperature`,
-`humidity`, `leak`); `LEGACY_EVENT_NAMES` maps them for anyone holding old captures.
-Times are RFC 3339 UTC with milliseconds, as in the canonical contract.
+Written from the profile's documentation, edge/drivers/GENERIC_PROFILE.md (not from the edge's decoder):
+- `access/<name>/event`  (QoS 1, never retained)  {"type":"badge","result":"granted|denied","badge",
+                          "direction":"in|out","reason" (denied only)} | {"type":"door_forced"} |
+                          {"type":"door_held_open","held_s"} | {"type":"request_to_exit"} | {"type":"tamper"}
+- `access/<name>/state`  (retained)  {"door":"open|closed","lock":"locked|unlocked"}; after every change and
+                          at least every reporting interval
+- `access/<name>/cmd`    (from the edge)  {"id","action":"release|secure","reason"}: release holds the door
+                          unlocked until secure; the controller confirms by publishing its state
+- `<root>/<name>/availability` (retained)  online / offline (the adapter's MQTT Will is offline)
+- `probe/<name>/state`   (retained)  any of temperature_c, humidity_pct, co_ppm, smoke_obscuration_pct,
+                          battery_pct, water_leak, smoke, tamper, battery_low, detector_fault
+- `callpoint/<name>/state` (retained)  {"activated": bool}
+The profile says a `ts` field is ignored by the edge; the simulated adapter sends one anyway (RFC 3339 UTC
+with milliseconds) so that captures read well. The simulator brief's first draft used shorter names
+(`forced`, `held_open`, `rex`; `temperature`, `humidity`, `leak`): `LEGACY_EVENT_NAMES` maps them.
 """
 
 from __future__ import annotations
@@ -66,8 +66,18 @@ class DoorState:
     locked: bool = True
 
 
-def encode_badge(controller: str, when: datetime, badge: str, result: Result, direction: Direction) -> Publication:
-    body = {"ts": rfc3339_ms(when), "type": "badge", "badge": badge, "result": result, "direction": direction}
+def encode_badge(
+    controller: str, when: datetime, badge: str, result: Result, direction: Direction, reason: str | None = None
+) -> Publication:
+    body: dict[str, Any] = {
+        "ts": rfc3339_ms(when),
+        "type": "badge",
+        "badge": badge,
+        "result": result,
+        "direction": direction,
+    }
+    if result == "denied" and reason:
+        body["reason"] = reason
     return Publication(event_topic(controller), dumps(body), qos=1)
 
 
@@ -80,12 +90,11 @@ def encode_door_event(controller: str, when: datetime, kind: DoorEvent, held_s: 
 
 def encode_door_state(controller: str, state: DoorState) -> Publication:
     body = {"door": "open" if state.door_open else "closed", "lock": "locked" if state.locked else "unlocked"}
-    return Publication(state_topic(controller), dumps(body), qos=1)
+    return Publication(state_topic(controller), dumps(body), qos=1, retain=True)
 
 
 def encode_availability(root: str, name: str, online: bool) -> Publication:
-    body = {"state": "online" if online else "offline"}
-    return Publication(availability_topic(root, name), dumps(body), qos=1, retain=True)
+    return Publication(availability_topic(root, name), b"online" if online else b"offline", qos=1, retain=True)
 
 
 def handle_door_command(controller: str, state: DoorState, payload: bytes) -> tuple[list[Publication], bool]:
@@ -118,8 +127,8 @@ def probe_object(state: ProbeState) -> dict[str, Any]:
 
 
 def encode_probe(name: str, state: ProbeState) -> Publication:
-    return Publication(probe_topic(name), dumps(probe_object(state)), qos=1)
+    return Publication(probe_topic(name), dumps(probe_object(state)), qos=1, retain=True)
 
 
 def encode_callpoint(name: str, activated: bool) -> Publication:
-    return Publication(callpoint_topic(name), dumps({"activated": activated}), qos=1)
+    return Publication(callpoint_topic(name), dumps({"activated": activated}), qos=1, retain=True)

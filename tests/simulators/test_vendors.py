@@ -245,7 +245,7 @@ def test_battery_low_and_voltage_track_the_battery() -> None:
     assert json.loads(zigbee2mqtt.encode_state("x", state).payload)["battery_low"] is True
 
 
-# --- Generic profile -------------------------------------------------------------------------------
+# --- Generic profile (edge/drivers/GENERIC_PROFILE.md) ----------------------------------------------
 
 
 def test_generic_profile_messages() -> None:
@@ -260,8 +260,12 @@ def test_generic_profile_messages() -> None:
     held = json.loads(generic.encode_door_event("acu-f3-main", NOW, "door_held_open", held_s=30).payload)
     assert held["type"] == "door_held_open" and held["held_s"] == 30
     door = generic.DoorState()
-    state = json.loads(generic.encode_door_state("acu-f3-main", door).payload)
-    assert state == {"door": "closed", "lock": "locked"}
+    state_pub = generic.encode_door_state("acu-f3-main", door)
+    assert json.loads(state_pub.payload) == {"door": "closed", "lock": "locked"} and state_pub.retain
+    denied = json.loads(generic.encode_badge("acu-f3-main", NOW, "B9", "denied", "in", "revoked").payload)
+    assert denied["reason"] == "revoked"
+    offline = generic.encode_availability("access", "acu-f3-main", False)
+    assert (offline.topic, offline.payload, offline.retain) == ("access/acu-f3-main/availability", b"offline", True)
     replies, changed = generic.handle_door_command("acu-f3-main", door, b'{"id":"c-1","action":"release"}')
     assert changed and json.loads(replies[0].payload) == {"door": "closed", "lock": "unlocked"}
     probe = json.loads(generic.encode_probe("f3-mr-inlet-1", generic.ProbeState()).payload)
