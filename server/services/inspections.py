@@ -1,0 +1,429 @@
+"""Inspection service: stores what `server.domain.inspections` decides.
+
+* `create_due(now)`: plans tasks from each schedule's watermark to `now`; runs missed while the server
+  was down are caught up once (the latest, within the grace period) and the others stored as missed.
+  A unique constraint on (schedule, subject, run) makes a restart or a double run harmless.
+* `complete`, `add_photo`: validated by the domain; a refused completion changes nothing.
+* `overdue(now)`: the §2.9 findings with their escalation steps (RULES §4).
+* `history`, `history_csv`, `compliance`: queries for maintenance and audits.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.adapters.sql.inspection_models import (
+    InspectionHazardRow,
+    InspectionPhotoRow,
+    InspectionResultRow,
+    InspectionTaskRow,
+    InspectionWatermarkRow,
+)
+from server.domain import inspections as domain
+from server.domain.inspections import (
+    CATALOG,
+    CompleterView,
+    Completion,
+    InspectionError,
+    Outcome,
+    Schedule,
+    TaskSpec,
+    TaskState,
+    TaskStatus,
+)
+from server.domain.site import Site
+
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+class NotFound(InspectionError):
+    def __init__(self, what: str) -> None:
+        super().__init__("not_found", what)
+
+
+def photo_type(data: bytes) -> str:
+    """The MIME type of a PNG or JPEG by its magic bytes; anything else, or > 5 MB, is refused."""
+    if not data:
+        raise InspectionError("bad_photo", "the photo is empty")
+    if len(data) > MAX_PHOTO_BYTES:
+        raise InspectionError("photo_too_large", f"the photo is {len(data)} bytes; the limit is 5 MB")
+    if data.startswith(PNG_MAGIC):
+        return "image/png"
+    if data.startswith(JPEG_MAGIC):
+        return "image/jpeg"
+    raise InspectionError("bad_photo", "the photo is neither a PNG nor a JPEG")
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything is stored in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _opt_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _state(row: InspectionTaskRow, photos: int = 0) -> TaskState:
+    return TaskState(row.id, row.schedule_id, row.subject, _utc(row.run_at), _utc(row.due_at), row.zone,
+                     row.assignee, TaskStatus(row.status), _opt_utc(row.completed_at), photos)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    id: str
+    text: str
+    text_zh: str
+    prefill: str | None
+    on_the_spot: bool
+    outcome: str | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    id: int
+    schedule_id: str
+    what: str
+    what_zh: str
+    subject: str
+    zone: str | None
+    seat: str | None
+    device: str | None
+    assignee: str | None
+    role: str
+    trigger: str | None
+    run_at: datetime
+    due_at: datetime
+    status: str
+    """open, done or missed; `overdue` says whether an open task is past its deadline."""
+    overdue: bool
+    completed_at: datetime | None
+    completed_by: str | None
+    note: str
+    items: tuple[ItemView, ...] = ()
+    photos: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlanReport:
+    created: int
+    missed: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    zone: str | None = None
+    device: str | None = None
+    item: str | None = None
+    result: str | None = None
+    person: str | None = None
+    schedule: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise InspectionError("naive_time", f"{name} must carry a time zone (e.g. ...+08:00 or Z)")
+        if self.since is not None and self.until is not None and self.until < self.since:
+            raise InspectionError("bad_range", f"until ({self.until.isoformat()}) is before since "
+                                  f"({self.since.isoformat()})")
+        if self.result is not None and self.result not in {o.value for o in Outcome}:
+            raise InspectionError("bad_outcome", f"result must be one of {', '.join(o.value for o in Outcome)}")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    task_id: int
+    schedule_id: str
+    what: str
+    zone: str | None
+    seat: str | None
+    device: str | None
+    subject: str
+    run_at: datetime
+    due_at: datetime
+    status: str
+    assignee: str | None
+    completed_by: str | None
+    completed_at: datetime | None
+    on_time: bool | None
+    item: str
+    item_text: str
+    result: str
+    item_note: str
+    task_note: str
+
+
+CSV_HEADER = ("task_id", "schedule", "what", "zone", "seat", "device", "subject", "run_at", "due_at", "status",
+              "assignee", "completed_by", "completed_at", "on_time", "item", "item_text", "result", "item_note",
+              "task_note")
+
+
+class InspectionService:
+    def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime], *,
+                 grace: timedelta = timedelta(hours=2), schedules: Sequence[Schedule] = domain.SCHEDULES) -> None:
+        self.sessions = sessions
+        self.site = site
+        self.clock = clock
+        self.grace = grace
+        self.schedules = [s for s in schedules if s.id not in domain.TRIGGERED_ONLY]
+
+    # ---- planning ------------------------------------------------------------------------------
+
+    def create_due(self, now: datetime | None = None) -> PlanReport:
+        """Create every task that fell due up to `now`. Idempotent; safe after a restart."""
+        now = _utc(now or self.clock())
+        created = missed = 0
+        for schedule in self.schedules:
+            with self.sessions.begin() as session:
+                mark = session.get(InspectionWatermarkRow, schedule.id)
+                since = _utc(mark.planned_until) if mark is not None else now - self.grace
+                if since >= now:
+                    continue
+                specs = domain.plan(self.site, [schedule], since, now)
+                result = domain.catch_up(specs, now, self.grace)
+                created += self._insert(session, result.create, TaskStatus.OPEN, now)
+                missed += self._insert(session, result.missed, TaskStatus.MISSED, now)
+                if mark is None:
+                    session.add(InspectionWatermarkRow(schedule_id=schedule.id, planned_until=now))
+                else:
+                    mark.planned_until = now
+        return PlanReport(created, missed)
+
+    def add_triggered(self, rule: str, subject: str, zone: str | None, cleared_at: datetime) -> int | None:
+        """After an alarm of `rule` was cleared: create the inspection of that device or zone, if any."""
+        spec = domain.triggered_task(self.site, rule, subject, zone, _utc(cleared_at))
+        if spec is None:
+            return None
+        with self.sessions.begin() as session:
+            self._insert(session, [spec], TaskStatus.OPEN, _utc(self.clock()))
+            row = session.scalar(select(InspectionTaskRow).where(
+                InspectionTaskRow.schedule_id == spec.schedule_id, InspectionTaskRow.subject == spec.subject,
+                InspectionTaskRow.run_at == spec.run_at.astimezone(UTC)))
+            return row.id if row is not None else None
+
+    def _insert(self, session: Session, specs: Iterable[TaskSpec], status: TaskStatus, now: datetime) -> int:
+        count = 0
+        for spec in specs:
+            run_at = spec.run_at.astimezone(UTC)
+            exists = session.scalar(select(InspectionTaskRow.id).where(
+                InspectionTaskRow.schedule_id == spec.schedule_id, InspectionTaskRow.subject == spec.subject,
+                InspectionTaskRow.run_at == run_at))
+            if exists is not None:
+                continue
+            try:
+                with session.begin_nested():
+                    session.add(InspectionTaskRow(
+                        schedule_id=spec.schedule_id, subject=spec.subject, run_at=run_at,
+                        due_at=spec.due_at.astimezone(UTC), zone=spec.zone, seat=spec.seat, device=spec.device,
+                        assignee=spec.assignee, role=spec.role, trigger=spec.trigger, status=status.value,
+                        created_at=now, note=""))
+                count += 1
+            except IntegrityError:
+                continue  # another process created it first: the constraint did its job
+        return count
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def tasks(self, status: str, now: datetime | None = None, zone: str | None = None,
+              assignee: str | None = None, limit: int = 500) -> list[TaskView]:
+        """status: due (open, deadline ahead), overdue (open, deadline passed), done, missed, open."""
+        now = _utc(now or self.clock())
+        query = select(InspectionTaskRow)
+        if status == "due":
+            query = query.where(InspectionTaskRow.status == "open", InspectionTaskRow.due_at > now)
+        elif status == "overdue":
+            query = query.where(InspectionTaskRow.status == "open", InspectionTaskRow.due_at <= now)
+        elif status in ("done", "missed", "open"):
+            query = query.where(InspectionTaskRow.status == status)
+        else:
+            raise InspectionError("bad_status", "status must be one of due, overdue, done, missed, open")
+        if zone is not None:
+            query = query.where(InspectionTaskRow.zone == zone)
+        if assignee is not None:
+            query = query.where(InspectionTaskRow.assignee == assignee)
+        order = InspectionTaskRow.completed_at.desc() if status == "done" else InspectionTaskRow.due_at
+        with self.sessions() as session:
+            rows = session.scalars(query.order_by(order, InspectionTaskRow.id).limit(limit)).all()
+            return [self._view(row, now) for row in rows]
+
+    def get(self, task_id: int, now: datetime | None = None) -> TaskView:
+        now = _utc(now or self.clock())
+        with self.sessions() as session:
+            row = session.get(InspectionTaskRow, task_id)
+            if row is None:
+                raise NotFound(f"no inspection task {task_id}")
+            results = {r.item_id: r for r in session.scalars(
+                select(InspectionResultRow).where(InspectionResultRow.task_id == task_id))}
+            photos = tuple(session.scalars(select(InspectionPhotoRow.id).where(
+                InspectionPhotoRow.task_id == task_id).order_by(InspectionPhotoRow.id)))
+            schedule = CATALOG[row.schedule_id]
+            items = tuple(ItemView(i.id, i.text, i.text_zh, i.prefill, i.on_the_spot,
+                                   results[i.id].outcome if i.id in results else None,
+                                   results[i.id].note if i.id in results else "") for i in schedule.items)
+            return self._view(row, now, items, photos)
+
+    def photo(self, task_id: int, photo_id: int) -> tuple[str, bytes]:
+        with self.sessions() as session:
+            row = session.get(InspectionPhotoRow, photo_id)
+            if row is None or row.task_id != task_id:
+                raise NotFound(f"no photo {photo_id} on task {task_id}")
+            return row.content_type, row.data
+
+    @staticmethod
+    def _view(row: InspectionTaskRow, now: datetime, items: tuple[ItemView, ...] = (),
+              photos: tuple[int, ...] = ()) -> TaskView:
+        schedule = CATALOG.get(row.schedule_id)
+        due = _utc(row.due_at)
+        return TaskView(row.id, row.schedule_id, schedule.what if schedule else row.schedule_id,
+                        schedule.what_zh if schedule else "", row.subject, row.zone, row.seat, row.device,
+                        row.assignee, row.role, row.trigger, _utc(row.run_at), due, row.status,
+                        row.status == "open" and due <= now, _opt_utc(row.completed_at), row.completed_by,
+                        row.note, items, photos)
+
+    # ---- completing ----------------------------------------------------------------------------
+
+    def complete(self, task_id: int, who: CompleterView, results: Mapping[str, tuple[str, str]],
+                 note: str = "", now: datetime | None = None) -> Completion:
+        """Validate and store a completion in one transaction; a refused one changes nothing."""
+        now = _utc(now or self.clock())
+        with self.sessions.begin() as session:
+            row = session.scalar(select(InspectionTaskRow).where(InspectionTaskRow.id == task_id).with_for_update())
+            if row is None:
+                raise NotFound(f"no inspection task {task_id}")
+            photos = session.scalar(select(func.count()).select_from(InspectionPhotoRow).where(
+                InspectionPhotoRow.task_id == task_id)) or 0
+            done = domain.validate_completion(_state(row, photos), who, results, now, note)
+            for result in done.results:
+                session.add(InspectionResultRow(task_id=task_id, item_id=result.item_id,
+                                                outcome=result.outcome.value, note=result.note))
+            notes = {r.item_id: r.note for r in done.results}
+            for item_id in done.hazards:
+                session.add(InspectionHazardRow(task_id=task_id, item_id=item_id, zone=row.zone, device=row.device,
+                                                note=notes[item_id], found_at=now, found_by=who.name))
+            row.status = TaskStatus.DONE.value
+            row.completed_at = now
+            row.completed_by = who.name
+            row.note = done.note
+        return done
+
+    def add_photo(self, task_id: int, who: CompleterView, data: bytes, item_id: str | None = None,
+                  now: datetime | None = None) -> int:
+        """Attach a PNG or JPEG (≤ 5 MB) to an open task, e.g. as proof of an on-the-spot correction."""
+        content_type = photo_type(data)
+        now = _utc(now or self.clock())
+        with self.sessions.begin() as session:
+            row = session.get(InspectionTaskRow, task_id)
+            if row is None:
+                raise NotFound(f"no inspection task {task_id}")
+            schedule = CATALOG[row.schedule_id]
+            if item_id is not None and schedule.item(item_id) is None:
+                raise InspectionError("unknown_item", f"task {task_id} ({schedule.id}) has no item {item_id}")
+            if row.status == TaskStatus.DONE.value:
+                raise InspectionError("already_completed", f"task {task_id} is already completed")
+            if not domain.may_complete(schedule, _state(row), who):
+                raise InspectionError("not_allowed", f"task {task_id} is assigned to {row.assignee}")
+            photo = InspectionPhotoRow(task_id=task_id, item_id=item_id, content_type=content_type, size=len(data),
+                                       sha256=hashlib.sha256(data).hexdigest(), data=data, uploaded_at=now,
+                                       uploaded_by=who.name)
+            session.add(photo)
+            session.flush()
+            return photo.id
+
+    # ---- overdue -------------------------------------------------------------------------------
+
+    def overdue(self, now: datetime | None = None) -> list[domain.OverdueFinding]:
+        """§2.9 findings at `now` with their escalation steps (the caller raises or notifies)."""
+        now = _utc(now or self.clock())
+        per_task = {r.schedule_id for r in domain.OVERDUE_RULES if r.per_task}
+        with self.sessions() as session:
+            rows = session.scalars(select(InspectionTaskRow).where(
+                InspectionTaskRow.schedule_id.in_(per_task),
+                InspectionTaskRow.run_at >= now - timedelta(days=7))).all()
+            last = dict(session.execute(select(InspectionTaskRow.schedule_id, func.max(InspectionTaskRow.completed_at))
+                                        .where(InspectionTaskRow.status == "done")
+                                        .group_by(InspectionTaskRow.schedule_id)).all())
+            origin = session.scalar(select(func.min(InspectionWatermarkRow.planned_until)))
+        last_done = {k: _opt_utc(v) for k, v in last.items()}
+        return domain.evaluate_overdue(self.site, [_state(r) for r in rows], last_done,
+                                       _utc(origin) if origin else now, now)
+
+    # ---- history and compliance ----------------------------------------------------------------
+
+    def history(self, query: HistoryQuery, limit: int = 100_000) -> list[HistoryRow]:
+        """One row per checklist item of completed tasks, and one row per open or missed task."""
+        stmt = select(InspectionTaskRow, InspectionResultRow).outerjoin(
+            InspectionResultRow, InspectionResultRow.task_id == InspectionTaskRow.id)
+        if query.zone is not None:
+            stmt = stmt.where(InspectionTaskRow.zone == query.zone)
+        if query.device is not None:
+            stmt = stmt.where(InspectionTaskRow.device == query.device)
+        if query.schedule is not None:
+            stmt = stmt.where(InspectionTaskRow.schedule_id == query.schedule)
+        if query.person is not None:
+            stmt = stmt.where(or_(InspectionTaskRow.assignee == query.person,
+                                  InspectionTaskRow.completed_by == query.person))
+        if query.item is not None:
+            stmt = stmt.where(InspectionResultRow.item_id == query.item)
+        if query.result is not None:
+            stmt = stmt.where(InspectionResultRow.outcome == query.result)
+        if query.since is not None:
+            stmt = stmt.where(InspectionTaskRow.run_at >= query.since.astimezone(UTC))
+        if query.until is not None:
+            stmt = stmt.where(InspectionTaskRow.run_at < query.until.astimezone(UTC))
+        stmt = stmt.order_by(InspectionTaskRow.run_at, InspectionTaskRow.id, InspectionResultRow.id).limit(limit)
+        out: list[HistoryRow] = []
+        with self.sessions() as session:
+            for task, result in session.execute(stmt):
+                schedule = CATALOG.get(task.schedule_id)
+                item = schedule.item(result.item_id) if schedule and result else None
+                completed = _opt_utc(task.completed_at)
+                out.append(HistoryRow(
+                    task.id, task.schedule_id, schedule.what if schedule else "", task.zone, task.seat, task.device,
+                    task.subject, _utc(task.run_at), _utc(task.due_at), task.status, task.assignee,
+                    task.completed_by, completed, None if completed is None else completed <= _utc(task.due_at),
+                    result.item_id if result else "", item.text if item else "", result.outcome if result else "",
+                    result.note if result else "", task.note))
+        return out
+
+    def history_csv(self, query: HistoryQuery) -> bytes:
+        """CSV a spreadsheet opens: UTF-8 with BOM, a header row, CRLF lines, site-local ISO times."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_HEADER)
+
+        def t(value: datetime | None) -> str:
+            return "" if value is None else value.astimezone(self.site.tz).isoformat(timespec="seconds")
+
+        for r in self.history(query):
+            writer.writerow((r.task_id, r.schedule_id, r.what, r.zone or "", r.seat or "", r.device or "", r.subject,
+                             t(r.run_at), t(r.due_at), r.status, r.assignee or "", r.completed_by or "",
+                             t(r.completed_at), "" if r.on_time is None else ("yes" if r.on_time else "no"),
+                             r.item, r.item_text, r.result, r.item_note, r.task_note))
+        return buffer.getvalue().encode("utf-8-sig")
+
+    def compliance(self, month: str, now: datetime | None = None) -> list[domain.Compliance]:
+        """Per zone ("site" for site-wide duties) for tasks run in `month` (YYYY-MM, site time)."""
+        now = _utc(now or self.clock())
+        start, end = domain.month_bounds(month, self.site.tz)
+        with self.sessions() as session:
+            failed = (select(InspectionResultRow.task_id, func.count().label("n"))
+                      .where(InspectionResultRow.outcome == Outcome.FAIL.value)
+                      .group_by(InspectionResultRow.task_id).subquery())
+            rows = session.execute(select(InspectionTaskRow, failed.c.n).outerjoin(
+                failed, failed.c.task_id == InspectionTaskRow.id).where(
+                InspectionTaskRow.run_at >= start, InspectionTaskRow.run_at < end)).all()
+            return domain.compliance(((_state(task), n or 0) for task, n in rows), month, now)
