@@ -1,0 +1,112 @@
+"""Periodic inspection jobs on APScheduler 3.11, with jobs kept in the SQL database.
+
+Two jobs, both idempotent, so the scheduler only has to call them "often enough":
+
+* ``inspections.plan`` (every `plan_every`): `InspectionService.create_due`, which itself catches up
+  runs missed while the server was down (once, within its grace period; see the domain's `catch_up`).
+* ``inspections.sweep`` (every `sweep_every`): `InspectionService.overdue`, handed to `on_findings`.
+
+Jobs live in ``apscheduler_jobs`` on the same database (SQLAlchemyJobStore), so they survive a restart.
+`misfire_grace_time` and ``coalesce=True`` make ticks missed while the process was stopped run once,
+not once per missed tick. Job callables must be importable by reference, so they look their service
+up in a registry by name (`register`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from apscheduler.job import Job
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+
+from server.domain.inspections import OverdueFinding
+from server.services.inspections import InspectionService
+
+log = logging.getLogger(__name__)
+
+JOBS_TABLE = "apscheduler_jobs"
+
+_SERVICES: dict[str, InspectionService] = {}
+_LISTENERS: dict[str, Callable[[Sequence[OverdueFinding]], None]] = {}
+
+
+def register(name: str, service: InspectionService,
+             on_findings: Callable[[Sequence[OverdueFinding]], None] | None = None) -> None:
+    """Make `service` reachable from persisted jobs under `name`."""
+    _SERVICES[name] = service
+    if on_findings is not None:
+        _LISTENERS[name] = on_findings
+
+
+def unregister(name: str) -> None:
+    _SERVICES.pop(name, None)
+    _LISTENERS.pop(name, None)
+
+
+def run_plan(name: str) -> int:
+    """Job body: create due tasks. Returns how many were created (0 when nothing is registered)."""
+    service = _SERVICES.get(name)
+    if service is None:
+        log.warning("inspections.plan: no service registered as %r", name)
+        return 0
+    report = service.create_due()
+    if report.created or report.missed:
+        log.info("inspections: %d task(s) created, %d run(s) recorded as missed", report.created, report.missed)
+    return report.created
+
+
+def run_sweep(name: str) -> list[OverdueFinding]:
+    """Job body: evaluate §2.9 overdue rules and pass the findings on."""
+    service = _SERVICES.get(name)
+    if service is None:
+        return []
+    findings = service.overdue()
+    listener = _LISTENERS.get(name)
+    if listener is not None and findings:
+        listener(findings)
+    return findings
+
+
+class InspectionScheduler:
+    def __init__(self, *, url: str | None = None, engine: Engine | None = None, name: str = "default",
+                 plan_every: timedelta = timedelta(minutes=5), sweep_every: timedelta = timedelta(minutes=1),
+                 misfire_grace: timedelta = timedelta(hours=2)) -> None:
+        if (url is None) == (engine is None):
+            raise ValueError("give exactly one of url or engine")
+        self.name = name
+        self.plan_every = plan_every
+        self.sweep_every = sweep_every
+        store = SQLAlchemyJobStore(url=url, engine=engine, tablename=JOBS_TABLE)
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": store},
+            job_defaults={"coalesce": True, "misfire_grace_time": int(misfire_grace.total_seconds()),
+                          "max_instances": 1},
+            timezone="UTC",
+        )
+
+    @property
+    def job_ids(self) -> tuple[str, str]:
+        return (f"inspections.plan.{self.name}", f"inspections.sweep.{self.name}")
+
+    def start(self, paused: bool = False) -> None:
+        """Start and make sure both jobs exist (kept as they are if the store already has them)."""
+        self.scheduler.start(paused=paused)
+        plan_id, sweep_id = self.job_ids
+        if self.scheduler.get_job(plan_id) is None:
+            self.scheduler.add_job(run_plan, "interval", args=[self.name], id=plan_id,
+                                   seconds=int(self.plan_every.total_seconds()))
+        if self.scheduler.get_job(sweep_id) is None:
+            self.scheduler.add_job(run_sweep, "interval", args=[self.name], id=sweep_id,
+                                   seconds=int(self.sweep_every.total_seconds()))
+
+    def jobs(self) -> list[Job]:
+        jobs: list[Job] = self.scheduler.get_jobs()
+        return jobs
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
