@@ -147,7 +147,8 @@ def tz_of(name: str) -> tzinfo:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster on a 2,000-seat site
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: expected a mapping at the top level")
     return dict(data)

@@ -31,6 +31,7 @@ from simulators.world import (
     Agenda,
     CallPoint,
     Event,
+    PlugLoad,
     Probe,
     ShellyPlug,
     TasmotaDevice,
@@ -124,6 +125,8 @@ class ScenarioRun:
             phase = world.rng("phase", key).uniform(0.0, device.interval_s)
             self.agenda.add(phase, self._periodic(device))
         self._schedule_traffic()
+        if self.scenario.background.incidents:
+            self._schedule_incidents()
         for step in self.scenario.timeline:
             self.agenda.add(
                 step.at,
@@ -165,6 +168,34 @@ class ScenarioRun:
                 continue
             badge = person.badge
             self.agenda.add(when, self._badge_action(door, badge, "granted", direction, 4.0))
+
+    def _schedule_incidents(self) -> None:
+        """Demo mode: kettles, heaters and stairwell traffic from `World.schedule_incidents` (background)."""
+        for when, kind, device_id, watts, duration in self.world.schedule_incidents(0.0, self.scenario.duration):
+            device = self.world.owner.get(device_id)
+            if device is None or device.key not in self.active:
+                continue
+            if kind == "stairs" and isinstance(device, ZigbeeDevice):
+                self.agenda.add(when, partial(self._contact, device, False))
+                self.agenda.add(when + duration, partial(self._contact, device, True))
+            elif kind != "stairs":
+                load = self.world.plug_loads[device_id]
+                label = f"{kind}-{when:.0f}"
+                self.agenda.add(when, partial(self._appliance, device, load, label, watts))
+                self.agenda.add(when + duration, partial(self._appliance, device, load, label, None))
+
+    @staticmethod
+    def _contact(device: ZigbeeDevice, closed: bool) -> list[Publication]:
+        device.state.contact = closed
+        return device.changed()
+
+    @staticmethod
+    def _appliance(device: VirtualDevice, load: PlugLoad, label: str, watts: float | None) -> list[Publication]:
+        if watts is None:
+            load.appliances.pop(label, None)
+        else:
+            load.appliances[label] = watts
+        return device.tick_report() if isinstance(device, ShellyPlug) else []
 
     def _wait_until(self, t: float) -> None:
         """Hold the simulated clock to the wall clock (at `speed`), obeying commands meanwhile."""

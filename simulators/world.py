@@ -45,6 +45,10 @@ class World:
         """strip id -> label -> W of unregistered loads (daisy-chained strips, private appliances)."""
         self.mr_env: dict[str, MachineRoomEnv] = {}
         self._occupancy = self._occupancy_windows()
+        self._zone_seats: dict[str, set[str]] = {}
+        for spec in floor.devices.values():
+            if spec.seat:
+                self._zone_seats.setdefault(spec.zone, set()).add(spec.seat)
         self.devices: dict[str, VirtualDevice] = {}
         self.owner: dict[str, VirtualDevice] = {}
         """device id (from the floor files) -> the virtual device that speaks for it."""
@@ -82,7 +86,7 @@ class World:
         return any(a <= t < b for a, b, _ in self._occupancy.get(seat, ()))
 
     def zone_staffed(self, zone: str, t: float) -> bool:
-        return any(self.occupied(d.seat, t) for d in self.floor.devices.values() if d.zone == zone and d.seat)
+        return any(self.occupied(seat, t) for seat in self._zone_seats.get(zone, ()))
 
     def traffic(self, t0: float, t1: float) -> Iterable[tuple[float, str, str, str]]:
         """Background door traffic in [t0, t1): (t, person, direction, floor) at arrivals and departures."""
@@ -171,9 +175,43 @@ class World:
         self.extra_strip_load.setdefault(upstream, {})[topic] = watts
         return device
 
-    def strip_power(self, strip_id: str, t: float) -> float:
-        plugs = [self.plug_loads[s.id].power(t) for s in self.floor.plugs_of_strip(strip_id)]
-        return sum(plugs) + sum(self.extra_strip_load.get(strip_id, {}).values())
+    def strip_power(self, strip_id: str, t: float) -> tuple[float, float]:
+        """(active power W, apparent power VA) through a strip: its registered plugs plus anything
+        unregistered plugged into it (arithmetic sum of apparent powers: the loads' phase angles are close)."""
+        p = s = 0.0
+        for plug in self.floor.plugs_of_strip(strip_id):
+            load = self.plug_loads[plug.id]
+            watts = load.power(t)
+            pf = load.power_factor(t)
+            p += watts
+            s += watts / pf if pf > 0 else 0.0
+        for watts in self.extra_strip_load.get(strip_id, {}).values():
+            p += watts
+            s += watts / 0.9
+        return p, s
+
+    def schedule_incidents(self, t0: float, t1: float) -> list[tuple[float, str, str, float, float]]:
+        """Demo mode: (t, kind, device id, watts, duration) of kettles and heaters on spare plugs while
+        their strip's seats are staffed, and fire-door passages; a few per hour on a 200-seat floor."""
+        out: list[tuple[float, str, str, float, float]] = []
+        for spec in self.floor.devices.values():
+            if spec.kind == "smart_plug" and spec.plug_class == "non_essential":
+                rng = self.rng("incident", spec.id)
+                t = t0 + rng.expovariate(1 / 14400)  # one every ~4 h per spare socket
+                while t < t1:
+                    if self.occupied(spec.seat, t):
+                        kind = "kettle" if rng.random() < 0.7 else "heater"
+                        watts = rng.uniform(1500, 2000) if kind == "kettle" else rng.uniform(1000, 2000)
+                        minutes = rng.uniform(2, 4) if kind == "kettle" else rng.uniform(10, 40)
+                        out.append((t, kind, spec.id, watts, minutes * 60))
+                    t += rng.expovariate(1 / 14400)
+            elif spec.kind == "door_controller" and spec.door_type == "fire_door":
+                rng = self.rng("incident", spec.id)
+                t = t0 + rng.expovariate(1 / 1200)  # someone takes the stairs every ~20 min
+                while t < t1:
+                    out.append((t, "stairs", spec.id, 0.0, rng.uniform(3, 8)))
+                    t += rng.expovariate(1 / 1200)
+        return sorted(out)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -415,8 +453,8 @@ class TasmotaDevice(VirtualDevice):
         if self.fixed_load_w is not None:
             return self.fixed_load_w * self.rng.uniform(0.97, 1.03), 0.9
         if self.strip is not None:
-            p = self.world.strip_power(self.strip.id, t)
-            return p, 0.92 if p > 50 else 0.5
+            p, apparent = self.world.strip_power(self.strip.id, t)
+            return p, (p / apparent if apparent > 0 else 0.0)
         return 0.0, 0.0
 
     def _measure(self) -> None:
