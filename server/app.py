@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
-from server.api.routes import alarms, system
+from server.api.routes import alarms, inspections, system
 from server.runtime import Runtime, utc_now
 from server.settings import Settings
 
@@ -32,6 +32,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> F
                   description="Electrical, fire and access safety monitor for contact-center floors.")
     app.include_router(system.router, prefix="/api")
     app.include_router(alarms.router, prefix="/api")
+    app.include_router(inspections.router, prefix="/api")
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

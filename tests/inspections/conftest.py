@@ -17,9 +17,9 @@ def site() -> Site:
     return parse_site(EXAMPLE.read_text(encoding="utf-8"), str(EXAMPLE))
 
 
-def local(site: Site, *args: int) -> datetime:
+def local(site: Site, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """A site-local wall time as a UTC instant."""
-    return datetime(*args, tzinfo=site.tz).astimezone(UTC)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, tzinfo=site.tz).astimezone(UTC)
 
 
 class FakeClock:

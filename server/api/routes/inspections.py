@@ -1,0 +1,269 @@
+"""Inspections (RULES.md §6, CONTRACT.md §5): due tasks, completion, photos, history (CSV), compliance.
+
+The service is built lazily from the runtime (`runtime.sql`, `runtime.site`, `runtime.clock`) and
+cached on `app.state.inspections`; unless `app.state.inspections_scheduler` is False, the first use
+also starts the APScheduler jobs (SQL job store on the same database). Listing calls the idempotent
+`create_due` first, so tasks are current even between scheduler ticks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.adapters.scheduler import InspectionScheduler, register
+from server.adapters.sql.database import session_factory
+from server.api.deps import ActorDep, RuntimeDep
+from server.domain.inspections import CATALOG, CompleterView, InspectionError
+from server.domain.policy import Actor
+from server.services.inspections import MAX_PHOTO_BYTES, HistoryQuery, InspectionService, TaskView
+
+router = APIRouter(prefix="/inspections", tags=["inspections"])
+
+_ERROR_STATUS = {"not_found": status.HTTP_404_NOT_FOUND, "not_allowed": status.HTTP_403_FORBIDDEN,
+                 "already_completed": status.HTTP_409_CONFLICT, "photo_too_large": status.HTTP_413_CONTENT_TOO_LARGE}
+
+
+def _http(error: InspectionError) -> HTTPException:
+    code = _ERROR_STATUS.get(error.code, status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return HTTPException(code, {"code": error.code, "message": error.message})
+
+
+def get_service(request: Request, runtime: RuntimeDep) -> InspectionService:
+    state = request.app.state
+    service: InspectionService | None = getattr(state, "inspections", None)
+    if service is None:
+        service = InspectionService(session_factory(runtime.sql), runtime.site, runtime.clock)
+        state.inspections = service
+        if getattr(state, "inspections_scheduler", True) is not False:
+            register("api", service)
+            scheduler = InspectionScheduler(engine=runtime.sql, name="api")
+            scheduler.start()
+            state.inspections_scheduler = scheduler
+    return service
+
+
+ServiceDep = Annotated[InspectionService, Depends(get_service)]
+
+
+def completer(actor: Actor, service: InspectionService) -> CompleterView:
+    """The actor's policy roles plus the site roles of the person whose id is the actor's name."""
+    roles = {r.value for r in actor.roles}
+    person = service.site.people.get(actor.name)
+    if person is not None:
+        roles.update(person.roles)
+        roles.update(r for r in service.site.config.roles if actor.name in service.site.config.roles[r])
+    return CompleterView(actor.name, frozenset(roles))
+
+
+# ---- schemas -------------------------------------------------------------------------------------
+
+
+class ItemOut(BaseModel):
+    id: str
+    text: str
+    text_zh: str
+    prefill: str | None
+    on_the_spot: bool
+    result: str | None
+    note: str
+
+
+class TaskOut(BaseModel):
+    id: int
+    schedule: str
+    what: str
+    what_zh: str
+    subject: str
+    zone: str | None
+    seat: str | None
+    device: str | None
+    assignee: str | None
+    role: str
+    trigger: str | None
+    run_at: datetime
+    due_at: datetime
+    status: str
+    overdue: bool
+    completed_at: datetime | None
+    completed_by: str | None
+    note: str
+    items: list[ItemOut] = Field(default_factory=list)
+    photos: list[int] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, t: TaskView) -> TaskOut:
+        return cls(id=t.id, schedule=t.schedule_id, what=t.what, what_zh=t.what_zh, subject=t.subject, zone=t.zone,
+                   seat=t.seat, device=t.device, assignee=t.assignee, role=t.role, trigger=t.trigger,
+                   run_at=t.run_at, due_at=t.due_at, status=t.status, overdue=t.overdue,
+                   completed_at=t.completed_at, completed_by=t.completed_by, note=t.note,
+                   items=[ItemOut(id=i.id, text=i.text, text_zh=i.text_zh, prefill=i.prefill,
+                                  on_the_spot=i.on_the_spot, result=i.outcome, note=i.note) for i in t.items],
+                   photos=list(t.photos))
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    result: Literal["pass", "fail", "not_applicable"]
+    note: str = ""
+
+
+class CompleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[ItemIn]
+    note: str = ""
+
+
+class CompleteOut(BaseModel):
+    task: TaskOut
+    on_time: bool
+    failed: list[str]
+    hazards: list[str]
+
+
+class PhotoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data_base64: str = Field(max_length=(MAX_PHOTO_BYTES * 4) // 3 + 8)
+    item_id: str | None = None
+
+
+class PhotoOut(BaseModel):
+    id: int
+    task_id: int
+
+
+class ComplianceOut(BaseModel):
+    zone: str
+    month: str
+    on_time: int
+    late: int
+    missed: int
+    open: int
+    failed_items: int
+
+
+class FindingOut(BaseModel):
+    rule: str
+    severity: str
+    subject: str
+    zone: str | None
+    since: datetime
+    task_id: int | None
+    notify: list[str]
+
+
+class ScheduleOut(BaseModel):
+    id: str
+    what: str
+    what_zh: str
+    role: str
+    cadence: str
+    items: list[str]
+    overdue_rule: str | None
+
+
+# ---- routes --------------------------------------------------------------------------------------
+
+
+@router.get("", response_model=list[TaskOut])
+def list_tasks(service: ServiceDep, actor: ActorDep,
+               status_: Annotated[Literal["due", "overdue", "done", "missed", "open"],
+                                  Query(alias="status")] = "due",
+               zone: str | None = None, assignee: str | None = None,
+               limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[TaskOut]:
+    try:
+        service.create_due()
+        return [TaskOut.of(t) for t in service.tasks(status_, zone=zone, assignee=assignee, limit=limit)]
+    except InspectionError as error:
+        raise _http(error) from None
+
+
+@router.get("/schedules", response_model=list[ScheduleOut])
+def schedules(actor: ActorDep) -> list[ScheduleOut]:
+    return [ScheduleOut(id=s.id, what=s.what, what_zh=s.what_zh, role=s.role, cadence=s.cadence.kind.value,
+                        items=[i.id for i in s.items], overdue_rule=s.overdue_rule) for s in CATALOG.values()]
+
+
+@router.get("/findings", response_model=list[FindingOut])
+def findings(service: ServiceDep, actor: ActorDep) -> list[FindingOut]:
+    """Active §2.9 overdue findings with whom they have reached on the escalation chain."""
+    return [FindingOut(rule=f.rule, severity=f.severity.value, subject=f.subject, zone=f.zone, since=f.since,
+                       task_id=f.task_id, notify=list(f.notify)) for f in service.overdue()]
+
+
+@router.get("/history", response_model=None)
+def history(service: ServiceDep, actor: ActorDep, zone: str | None = None, device: str | None = None,
+            item: str | None = None, result: str | None = None, person: str | None = None,
+            schedule: str | None = None, since: datetime | None = None, until: datetime | None = None,
+            format: Literal["csv", "json"] = "json") -> Response | list[dict[str, object]]:
+    try:
+        query = HistoryQuery(zone=zone, device=device, item=item, result=result, person=person,
+                             schedule=schedule, since=since, until=until)
+        if format == "csv":
+            return Response(service.history_csv(query), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": 'attachment; filename="inspections.csv"'})
+        return [{k: getattr(r, k) for k in r.__slots__} for r in service.history(query)]
+    except InspectionError as error:
+        raise _http(error) from None
+
+
+@router.get("/compliance", response_model=list[ComplianceOut])
+def compliance(service: ServiceDep, actor: ActorDep,
+               month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")]) -> list[ComplianceOut]:
+    try:
+        return [ComplianceOut(**vars(c)) for c in service.compliance(month)]
+    except InspectionError as error:
+        raise _http(error) from None
+
+
+@router.get("/{task_id}", response_model=TaskOut)
+def get_task(task_id: int, service: ServiceDep, actor: ActorDep) -> TaskOut:
+    try:
+        return TaskOut.of(service.get(task_id))
+    except InspectionError as error:
+        raise _http(error) from None
+
+
+@router.post("/{task_id}/complete", response_model=CompleteOut)
+def complete(task_id: int, body: CompleteIn, service: ServiceDep, actor: ActorDep) -> CompleteOut:
+    ids = [i.id for i in body.items]
+    if len(ids) != len(set(ids)):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            {"code": "duplicate_item", "message": "an item appears more than once"})
+    try:
+        done = service.complete(task_id, completer(actor, service), {i.id: (i.result, i.note) for i in body.items},
+                                body.note)
+        return CompleteOut(task=TaskOut.of(service.get(task_id)), on_time=done.on_time, failed=list(done.failed),
+                           hazards=list(done.hazards))
+    except InspectionError as error:
+        raise _http(error) from None
+
+
+@router.post("/{task_id}/photos", response_model=PhotoOut, status_code=status.HTTP_201_CREATED)
+def add_photo(task_id: int, body: PhotoIn, service: ServiceDep, actor: ActorDep) -> PhotoOut:
+    """A PNG or JPEG (≤ 5 MB) as base64 in JSON."""
+    try:
+        data = base64.b64decode(body.data_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            {"code": "bad_photo", "message": "data_base64 is not valid base64"}) from None
+    try:
+        return PhotoOut(id=service.add_photo(task_id, completer(actor, service), data, body.item_id),
+                        task_id=task_id)
+    except InspectionError as error:
+        raise _http(error) from None
+
+
+@router.get("/{task_id}/photos/{photo_id}")
+def get_photo(task_id: int, photo_id: int, service: ServiceDep, actor: ActorDep) -> Response:
+    try:
+        content_type, data = service.photo(task_id, photo_id)
+    except InspectionError as error:
+        raise _http(error) from None
+    return Response(data, media_type=content_type)
