@@ -66,6 +66,7 @@ def _broker_files(args: argparse.Namespace) -> int:
     (out / "acl").write_text(render_acl(args.site, args.edge))
     users = {name: secrets.token_urlsafe(18) for name in ["floorwatch-server", "display", *args.edge]}
     (out / "passwd").write_text(render_password_file(users))
+    (out / "passwd").chmod(0o600)  # Mosquitto warns about (and later versions refuse) a readable one
     (out / "credentials.txt").write_text("".join(f"{u} {p}\n" for u, p in users.items()))
     (out / "credentials.txt").chmod(0o600)
     print(f"wrote mosquitto.conf, acl, passwd and credentials.txt (mode 600) to {out}")

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import uvicorn
+from pydantic import SecretStr
 
 from edge.agent import EdgeAgent
 from edge.config import load_config
@@ -35,7 +36,7 @@ def run_demo(*, scenario: str, speed: float, port: int, data_dir: Path, fresh: b
     mqtt = broker.client_settings()
     token = secrets.token_urlsafe(18)
     settings = Settings(site_file=DEMO_SITE, data_dir=data_dir / "server", mqtt=mqtt, http_port=port,
-                        admin_token=token)  # type: ignore[arg-type]
+                        admin_token=SecretStr(token))
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.http_host, port=port,
                                            log_level="warning"))
     server_thread = threading.Thread(target=server.run, name="http", daemon=True)

@@ -63,13 +63,15 @@ class AlarmService:
             with self.sessions.begin() as session:
                 for finding in findings:
                     key = (finding.rule, finding.subject)
-                    alarm, effects = domain.apply(staged.get(key), finding, now)
-                    alarm = self._persist(session, alarm, effects, now)
+                    applied, effects = domain.apply(staged.get(key), finding, now)
+                    if applied is None:
+                        continue  # a clear for an alarm that is not open: nothing to do
+                    alarm = self._persist(session, applied, effects, now)
                     if domain.is_open(alarm):
                         staged[key] = alarm
                     else:
                         staged.pop(key, None)
-                    if any(isinstance(e, (domain.Notify, domain.Broadcast)) for e in effects) or effects:
+                    if any(isinstance(e, domain.Broadcast) for e in effects):
                         changed.append(alarm)
                 for letter in dead_letters:
                     session.add(DeadLetterRow(received_at=letter.received_at, topic=letter.topic,

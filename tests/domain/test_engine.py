@@ -131,6 +131,15 @@ def test_device_offline_event_from_edge() -> None:
     assert f.cleared("sup.smoke_offline", "smoke-b1")
 
 
+def test_an_edge_saying_a_plug_went_quiet_waits_for_the_catalog_limit() -> None:
+    """sup.sensor_offline is 3 intervals and at least 15 min since last heard: an edge's early
+    device_offline (after 3 of its intervals) must not turn every short gap into an alarm."""
+    f = Floor(supervise=True)
+    f.read("strip-a1", current_a=1.0)
+    f.event("strip-a1", EventType.DEVICE_OFFLINE)
+    assert not f.is_open("sup.sensor_offline", "strip-a1")
+
+
 def test_snapshot_round_trip_is_stable_for_every_kind_of_state() -> None:
     from server.domain.rules import Approval
 

@@ -44,7 +44,8 @@ class Stack:
 
 
 def edge_config(broker: MqttSettings, buffer: Path) -> str:
-    endpoint = f"{{host: {broker.host}, port: {broker.port}, username: {broker.username}, protocol: '{broker.protocol}'}}"
+    endpoint = (f"{{host: {broker.host}, port: {broker.port}, username: {broker.username}, "
+                f"protocol: '{broker.protocol}'}}")
     return f"""
 site: e2e
 edge: edge-e2e

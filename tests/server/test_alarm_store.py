@@ -63,7 +63,7 @@ def test_an_alarm_survives_a_restart_and_a_retrigger_updates_it(database_url: st
     [updated] = again.commit([finding(severity=Severity.CRITICAL, value=13.0, at=T0 + timedelta(minutes=5))],
                              T0 + timedelta(minutes=5))
     assert (updated.id, updated.severity, updated.occurrences) == (raised.id, Severity.CRITICAL, 2)
-    assert len(repository.list()) == 1
+    assert len(repository.query()) == 1
     actions = [row.action for row in repository.audit(raised.id)]
     assert actions == ["raise", "escalate"]
 

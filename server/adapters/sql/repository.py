@@ -83,7 +83,7 @@ class AlarmRepository:
             row = session.get(AlarmRow, alarm_id)
             return row_to_alarm(row) if row is not None else None
 
-    def list(self, *, state: str | None = None, open_only: bool = False, zone: str | None = None,
+    def query(self, *, state: str | None = None, open_only: bool = False, zone: str | None = None,
              limit: int = 500) -> list[domain.Alarm]:
         query = select(AlarmRow).order_by(AlarmRow.id.desc()).limit(limit)
         if state:

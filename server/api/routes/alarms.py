@@ -39,9 +39,9 @@ def list_alarms(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AlarmPublic]:
     if state == "open":
-        alarms = runtime.repository.list(open_only=True, zone=zone, limit=limit)
+        alarms = runtime.repository.query(open_only=True, zone=zone, limit=limit)
     else:
-        alarms = runtime.repository.list(state=state, zone=zone, limit=limit)
+        alarms = runtime.repository.query(state=state, zone=zone, limit=limit)
     return [_public(runtime, a) for a in alarms]
 
 
@@ -53,7 +53,12 @@ async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep) -> Stre
 
     def listener(alarm: domain.Alarm) -> None:
         data = _public(runtime, alarm).model_dump_json()
-        loop.call_soon_threadsafe(lambda: queue.full() or queue.put_nowait(data))
+
+        def enqueue() -> None:
+            if not queue.full():  # a reader that stopped reading loses old news, never the server
+                queue.put_nowait(data)
+
+        loop.call_soon_threadsafe(enqueue)
 
     async def events() -> AsyncIterator[str]:
         runtime.alarms.listeners.append(listener)

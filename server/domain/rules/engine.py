@@ -145,8 +145,12 @@ class RuleEngine:
             return []
         t = self._clock(dev, event.ts, now)
         if event.type is EventType.DEVICE_OFFLINE:
-            # The edge's own supervision says so: do not wait for our limit.
             rule = next(r for _, r in dev.limits if r != "elec.plug_unplugged")
+            if rule == "sup.sensor_offline":
+                # Plugs, strips and room sensors: the catalog's limit (3 intervals, at least 15 min
+                # since last heard) is kept by our own timer; an edge's early word is no alarm yet.
+                return []
+            # Fire devices, probes, egress controllers: the edge's own supervision says so, at once.
             supervision.offline(self.ctx, dev, rule, t)
             return self.ctx.take()
         supervision.heard(self.ctx, dev, now)
