@@ -24,6 +24,7 @@ from server.settings import DEMO_SITE, Settings
 
 log = logging.getLogger(__name__)
 DEMO_EDGE = DEMO_SITE.parent / "edge-f3.yaml"
+DEMO_DAY_S = 8 * 3600.0
 
 
 def run_demo(*, scenario: str, speed: float, port: int, data_dir: Path, fresh: bool = True) -> int:
@@ -80,12 +81,18 @@ def run_demo(*, scenario: str, speed: float, port: int, data_dir: Path, fresh: b
 def _play(name: str, speed: float, broker: EmbeddedBroker) -> None:
     from simulators.model import load_floor
     from simulators.runner import ScenarioRun, dump_log
-    from simulators.scenario import floor_dir, load_scenario
+    from simulators.scenario import Background, floor_dir, load_scenario
     from simulators.transport import MqttTransport
 
     probe = load_scenario(name)
     floor = load_floor(floor_dir(probe.floor))
     scenario = load_scenario(name, floor)
+    # The demo keeps the whole floor alive, and for a working day, not only the scenario's corner
+    # for its few minutes: otherwise every silent device would soon (rightly) be reported offline.
+    scenario = scenario.model_copy(update={
+        "background": Background(scope="floor"),
+        "duration": max(scenario.duration, DEMO_DAY_S),
+    })
     transport = MqttTransport(broker.client_settings(), client_id=f"floorwatch-demo-{scenario.name}")
     try:
         result = ScenarioRun(scenario, floor, transport, seed=1, speed=speed).run()

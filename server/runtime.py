@@ -7,27 +7,34 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
+from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.repository import AlarmRepository, UserRepository
 from server.adapters.timeseries import InfluxWriter, SqliteSeriesStore, TimeSeriesWriter
 from server.domain import alarms as domain
+from server.domain.findings import Finding, Transition
+from server.domain.inspections import OverdueFinding
 from server.domain.policy import Role
 from server.domain.rules import RuleEngine
 from server.domain.sequence import SequenceTracker
 from server.domain.site import Site, parse_site
 from server.services.alarms import AlarmService
 from server.services.ingest import Ingest
+from server.services.inspections import InspectionService
 from server.services.live import LiveState
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+DUTY_RULE_PREFIXES = frozenset({"insp", "drill", "train", "esc", "incident"})
 
 
 def utc_now() -> datetime:
@@ -47,6 +54,8 @@ class Runtime:
     repository: AlarmRepository = field(init=False)
     users: UserRepository = field(init=False)
     ingest: Ingest = field(init=False)
+    inspections: InspectionService = field(init=False)
+    scheduler: InspectionScheduler = field(init=False)
     live: LiveState = field(default_factory=LiveState)
     admin_token: str | None = None
     """Set when this start generated the first admin's token (printed once)."""
@@ -86,7 +95,13 @@ class Runtime:
                              max_age=timedelta(seconds=s.reading_max_age_s),
                              max_future=timedelta(seconds=s.reading_max_future_s))
         self.alarms.listeners.append(self._publish_alarm)
+        self.alarms.listeners.append(self._inspect_after_clear)
         self.ingest.start()
+
+        self.inspections = InspectionService(sessions, self.site, self.clock)
+        register("runtime", self.inspections, on_findings=self._overdue_duties)
+        self.scheduler = InspectionScheduler(engine=self.sql, name="runtime")
+        self.scheduler.start()
 
         if s.mqtt is None:
             self.broker = EmbeddedBroker(data_dir=s.data_dir / "broker")
@@ -101,6 +116,7 @@ class Runtime:
         self.mqtt.start()
 
     def stop(self) -> None:
+        self.scheduler.shutdown()
         if self.mqtt is not None:
             self.mqtt.stop()
         self.ingest.stop()
@@ -121,6 +137,23 @@ class Runtime:
             device=alarm.subject if alarm.subject in self.site.devices else None, zone=alarm.zone,
             ts=self.clock(), value=alarm.value, message=alarm.message)
         self.mqtt.publish_payload(contract.site_topic(alarm.site, contract.SiteChannel.ALARMS, str(alarm.id)), change)
+
+    def _inspect_after_clear(self, alarm: domain.Alarm) -> None:
+        """After an overload, forced door, detector fault or smoke event ends, an inspection is due."""
+        if alarm.state in (domain.AlarmState.CLEARED, domain.AlarmState.CLOSED):
+            self.inspections.add_triggered(alarm.rule, alarm.subject, alarm.zone, alarm.cleared_at or self.clock())
+
+    def _overdue_duties(self, overdue: Sequence[OverdueFinding]) -> None:
+        """Overdue inspections are alarms like any other (RULES.md §2.9); done duties clear theirs."""
+        now = self.clock()
+        findings = [Finding(o.rule, Transition.RAISE, o.severity, o.subject, o.zone, self.site.id, None,
+                            f"{o.rule}: overdue since {o.since.isoformat()}", now) for o in overdue]
+        current = {(o.rule, o.subject) for o in overdue}
+        findings += [Finding(a.rule, Transition.CLEAR, a.severity, a.subject, a.zone, self.site.id, None,
+                             "duty done", now)
+                     for a in self.alarms.open_alarms()
+                     if a.rule.split(".")[0] in DUTY_RULE_PREFIXES and (a.rule, a.subject) not in current]
+        self.alarms.commit(findings, now)
 
     def _first_admin(self) -> None:
         if self.users.count() > 0:

@@ -23,6 +23,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Protocol
 
+from gateway.contract import Severity
+
 # --------------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------------
@@ -739,11 +741,6 @@ def validate_completion(task: TaskState, who: CompleterView, results: Mapping[st
 # --------------------------------------------------------------------------------------------------
 # Overdue (RULES.md §2.9) and escalation (§4)
 # --------------------------------------------------------------------------------------------------
-
-
-class Severity(StrEnum):
-    MINOR = "minor"
-    MAJOR = "major"
 
 
 @dataclass(frozen=True, slots=True)

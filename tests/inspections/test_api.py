@@ -15,20 +15,24 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from server.adapters.sql.database import make_engine, migrate
+from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.api.deps import get_actor, get_runtime
 from server.api.routes import inspections
 from server.domain.inspections import CATALOG
 from server.domain.policy import Actor, Role
 from server.domain.site import Site
+from server.services.inspections import InspectionService
 from tests.inspections.conftest import FakeClock, local
 
 
 @dataclass
 class FakeRuntime:
+    """The part of `server.runtime.Runtime` the inspections router uses."""
+
     site: Site
     sql: Engine
     clock: FakeClock
+    inspections: InspectionService
 
 
 class Who:
@@ -42,8 +46,7 @@ def client(tmp_path: Path, site: Site) -> Iterator[tuple[TestClient, FakeClock]]
     clock = FakeClock(local(site, 2026, 11, 2, 20, 5))
     app = FastAPI()
     app.include_router(inspections.router, prefix="/api")
-    app.state.inspections_scheduler = False  # no background thread in tests
-    runtime = FakeRuntime(site, engine, clock)
+    runtime = FakeRuntime(site, engine, clock, InspectionService(session_factory(engine), site, clock))
     app.dependency_overrides[get_runtime] = lambda: runtime
     app.dependency_overrides[get_actor] = lambda: Who.actor
     with TestClient(app) as test_client:

@@ -1,9 +1,7 @@
 """Inspections (RULES.md §6, CONTRACT.md §5): due tasks, completion, photos, history (CSV), compliance.
 
-The service is built lazily from the runtime (`runtime.sql`, `runtime.site`, `runtime.clock`) and
-cached on `app.state.inspections`; unless `app.state.inspections_scheduler` is False, the first use
-also starts the APScheduler jobs (SQL job store on the same database). Listing calls the idempotent
-`create_due` first, so tasks are current even between scheduler ticks.
+The service and its APScheduler jobs (SQL job store on the same database) belong to the runtime.
+Listing calls the idempotent `create_due` first, so tasks are current even between scheduler ticks.
 """
 
 from __future__ import annotations
@@ -13,11 +11,9 @@ import binascii
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.adapters.scheduler import InspectionScheduler, register
-from server.adapters.sql.database import session_factory
 from server.api.deps import ActorDep, RuntimeDep
 from server.domain.inspections import CATALOG, CompleterView, InspectionError
 from server.domain.policy import Actor
@@ -34,18 +30,8 @@ def _http(error: InspectionError) -> HTTPException:
     return HTTPException(code, {"code": error.code, "message": error.message})
 
 
-def get_service(request: Request, runtime: RuntimeDep) -> InspectionService:
-    state = request.app.state
-    service: InspectionService | None = getattr(state, "inspections", None)
-    if service is None:
-        service = InspectionService(session_factory(runtime.sql), runtime.site, runtime.clock)
-        state.inspections = service
-        if getattr(state, "inspections_scheduler", True) is not False:
-            register("api", service)
-            scheduler = InspectionScheduler(engine=runtime.sql, name="api")
-            scheduler.start()
-            state.inspections_scheduler = scheduler
-    return service
+def get_service(runtime: RuntimeDep) -> InspectionService:
+    return runtime.inspections
 
 
 ServiceDep = Annotated[InspectionService, Depends(get_service)]
