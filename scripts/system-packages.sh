@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite runs against, when they are missing:
-#   mosquitto (broker), victoria-metrics (InfluxDB v2 write API), influxdb (1.x: InfluxQL for the boards).
+#   mosquitto (broker), victoria-metrics (InfluxDB v2 write API), influxdb (1.x: InfluxQL for the boards),
+#   chromium (browser tests of the live page), openssl (test certificates).
 # One apt-get update, only when something is missing. Needs root; otherwise says what to install.
 set -euo pipefail
 need=()
@@ -8,6 +9,8 @@ command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || need+=(m
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)   # the live page's browser tests (headless)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)     # test certificates for the TLS listener
 if ((${#need[@]} == 0)); then
     exit 0
 fi
