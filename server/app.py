@@ -9,8 +9,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
-from server.api.routes import alarms, inspections, system
+from server.api.routes import alarms, floor, inspections, system
 from server.runtime import Runtime, utc_now
 from server.settings import Settings
 
@@ -33,6 +34,8 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> F
     app.include_router(system.router, prefix="/api")
     app.include_router(alarms.router, prefix="/api")
     app.include_router(inspections.router, prefix="/api")
+    app.include_router(floor.router, prefix="/api")
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

@@ -185,6 +185,8 @@ class Device(_Config):
     location_type: LocationType | None = None
     range_c: tuple[float, float] = (-40.0, 125.0)
     """Temperature sensors: the rated measuring range (sensor.temp_out_of_range)."""
+    position: tuple[float, float] | None = None
+    """Where the device is drawn on the floor map, in the floor plan's units; placed inside its zone if absent."""
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Device:

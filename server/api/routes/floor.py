@@ -1,0 +1,58 @@
+"""The floor map: zones with their outlines and devices with where to draw them (read-only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from server.api.deps import ActorDep, RuntimeDep
+from server.domain.floor_map import device_positions
+
+router = APIRouter(tags=["floor"])
+
+
+class FloorOut(BaseModel):
+    id: str
+    name: str
+
+
+class ZoneOut(BaseModel):
+    id: str
+    name: str
+    floor: str
+    kind: str
+    polygon: list[tuple[float, float]]
+
+
+class DeviceOut(BaseModel):
+    id: str
+    kind: str
+    zone: str
+    name: str
+    door_type: str | None
+    position: tuple[float, float] | None
+    """Configured, or placed inside the zone's polygon; None when the zone has no polygon."""
+
+
+class FloorMap(BaseModel):
+    site: str
+    name: str
+    floors: list[FloorOut]
+    zones: list[ZoneOut]
+    devices: list[DeviceOut]
+
+
+@router.get("/floor", response_model=FloorMap)
+def floor_map(runtime: RuntimeDep, actor: ActorDep) -> FloorMap:
+    site = runtime.site
+    positions = device_positions({z.id: z.polygon for z in site.zones.values()},
+                                 [(d.id, d.zone, d.position) for d in site.devices.values()])
+    return FloorMap(
+        site=site.id, name=site.name,
+        floors=[FloorOut(id=f.id, name=f.name) for f in site.floors.values()],
+        zones=[ZoneOut(id=z.id, name=z.name, floor=z.floor, kind=z.kind.value, polygon=list(z.polygon))
+               for z in site.zones.values()],
+        devices=[DeviceOut(id=d.id, kind=d.kind.value, zone=d.zone, name=d.name,
+                           door_type=d.door_type.value if d.door_type else None, position=positions[d.id])
+                 for d in site.devices.values()],
+    )
