@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from server.api.routes import alarms, floor, inspections, system
+from server.api.routes import alarms, floor, inspections, system, users
 from server.runtime import Runtime, utc_now
 from server.settings import Settings
 
@@ -33,6 +33,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> F
                   description="Electrical, fire and access safety monitor for contact-center floors.")
     app.include_router(system.router, prefix="/api")
     app.include_router(alarms.router, prefix="/api")
+    app.include_router(users.router, prefix="/api")
     app.include_router(inspections.router, prefix="/api")
     app.include_router(floor.router, prefix="/api")
     app.mount("/static", StaticFiles(directory=WEB), name="static")

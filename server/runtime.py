@@ -6,7 +6,6 @@ Nothing here decides anything; it only connects the parts. The FastAPI app holds
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -159,7 +158,11 @@ class Runtime:
         if self.users.count() > 0:
             return
         given = self.settings.admin_token.get_secret_value() if self.settings.admin_token else None
-        token = given or secrets.token_urlsafe(24)
-        self.users.create("admin", [Role.ADMIN.value], token, self.clock())
-        if given is None:
-            self.admin_token = token
+        now = self.clock()
+        admin = self.users.save("admin", [Role.ADMIN.value], now)
+        if given is not None:
+            self.users.add_token(admin.id, given, now, "FLOORWATCH_ADMIN_TOKEN")
+        else:
+            self.admin_token = self.users.issue_token(admin.id, now, None, "first start")
+            # Printed once on the console, never logged: logs travel further than consoles.
+            print(f"Floorwatch first start: admin bearer token (shown once): {self.admin_token}", flush=True)

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     http_port: int = Field(8000, ge=0, le=65535)
     admin_token: SecretStr | None = None
     """Bearer token of the first admin; when unset, one is generated at first start and printed once."""
+    login_token_ttl_h: float = Field(12.0, gt=0)
+    """How long a token from `POST /api/login` lasts (a shift plus margin); service tokens do not expire."""
     gap_window_s: float = Field(10.0, gt=0)
     """How long a seq gap may stay open before it counts as lost."""
     reading_max_age_s: float = Field(24 * 3600, gt=0)

@@ -27,9 +27,9 @@ def get_actor(runtime: RuntimeDep,
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
-    user = runtime.users.by_token(credentials.credentials)
+    user = runtime.users.by_token(credentials.credentials, runtime.clock())
     if user is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token",
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown, expired or revoked token",
                             headers={"WWW-Authenticate": "Bearer"})
     return Actor(user.name, parse_roles(user.roles.split(",")),
                  frozenset(z for z in user.zones.split(",") if z))

@@ -97,10 +97,23 @@ class UserRow(Base):
     """Comma-separated role names."""
     zones: Mapped[str] = mapped_column(String(512), default="")
     """Comma-separated zones the user answers for; empty means all."""
-    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
-    """SHA-256 of the bearer token; the token itself is never stored."""
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    """scrypt, with its parameters and salt (see server/services/auth.py); None: token-only account."""
     created_at: Mapped[datetime]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ApiTokenRow(Base):
+    """Bearer tokens: one per login (expiring), or a service token made by an admin (no expiry)."""
+
+    __tablename__ = "api_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(128), primary_key=True)
+    """SHA-256 of the bearer token; the token itself is never stored."""
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    label: Mapped[str] = mapped_column(String(64), default="")
 
 
 class AuditRow(Base):

@@ -4,9 +4,8 @@ fields with a column of the same name go there, the rest into `extra` (JSON)."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -16,12 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.adapters.sql.models import (
     AlarmAuditRow,
     AlarmRow,
+    ApiTokenRow,
     AuditRow,
     DeadLetterRow,
     EngineStateRow,
     UserRow,
 )
 from server.domain import alarms as domain
+from server.services.auth import new_token, token_hash
 
 _COLUMNS = {c.key for c in AlarmRow.__table__.columns} - {"extra", "is_open", "updated_at"}
 
@@ -127,28 +128,73 @@ def record_audit(session: Session, who: str, action: str, target: str, detail: d
     session.add(AuditRow(at=now, who=who, action=action, target=target, detail=_plain(detail)))
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class UserRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
 
-    def by_token(self, token: str) -> UserRow | None:
+    def by_token(self, token: str, now: datetime) -> UserRow | None:
+        """The active user a valid, unexpired token belongs to."""
         with self.sessions() as session:
-            return session.scalars(select(UserRow).where(UserRow.token_hash == token_hash(token),
-                                                         UserRow.active)).first()
+            found = session.execute(
+                select(UserRow, ApiTokenRow.expires_at).join(ApiTokenRow, ApiTokenRow.user_id == UserRow.id)
+                .where(ApiTokenRow.token_hash == token_hash(token), UserRow.active)
+            ).first()
+            if found is None:
+                return None
+            user, expires_at = found
+            if expires_at is not None and _aware(expires_at) <= now:  # type: ignore[operator]
+                return None
+            return user
+
+    def by_name(self, name: str) -> UserRow | None:
+        with self.sessions() as session:
+            return session.scalars(select(UserRow).where(UserRow.name == name)).first()
+
+    def all(self) -> list[UserRow]:
+        with self.sessions() as session:
+            return list(session.scalars(select(UserRow).order_by(UserRow.name)).all())
 
     def count(self) -> int:
         with self.sessions() as session:
             return len(session.scalars(select(UserRow.id)).all())
 
-    def create(self, name: str, roles: Sequence[str], token: str, now: datetime,
-               zones: Sequence[str] = ()) -> UserRow:
+    def save(self, name: str, roles: Sequence[str], now: datetime, zones: Sequence[str] = (),
+             password_hash: str | None = None) -> UserRow:
+        """Create the user, or update roles, zones (and password, when given) of an existing one."""
         with self.sessions.begin() as session:
-            session.execute(delete(UserRow).where(UserRow.name == name))
-            row = UserRow(name=name, roles=",".join(roles), zones=",".join(zones), token_hash=token_hash(token),
-                          created_at=now, active=True)
-            session.add(row)
+            row = session.scalars(select(UserRow).where(UserRow.name == name)).first()
+            if row is None:
+                row = UserRow(name=name, created_at=now, active=True)
+                session.add(row)
+            row.roles, row.zones, row.active = ",".join(roles), ",".join(zones), True
+            if password_hash is not None:
+                row.password_hash = password_hash
+            session.flush()
         return row
+
+    def deactivate(self, name: str) -> bool:
+        """Disable the account and revoke all its tokens."""
+        with self.sessions.begin() as session:
+            row = session.scalars(select(UserRow).where(UserRow.name == name)).first()
+            if row is None:
+                return False
+            row.active = False
+            session.execute(delete(ApiTokenRow).where(ApiTokenRow.user_id == row.id))
+        return True
+
+    def issue_token(self, user_id: int, now: datetime, ttl: timedelta | None, label: str) -> str:
+        token = new_token()
+        with self.sessions.begin() as session:
+            session.add(ApiTokenRow(token_hash=token_hash(token), user_id=user_id, created_at=now,
+                                    expires_at=None if ttl is None else now + ttl, label=label))
+        return token
+
+    def revoke_token(self, token: str) -> None:
+        with self.sessions.begin() as session:
+            session.execute(delete(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash(token)))
+
+    def add_token(self, user_id: int, token: str, now: datetime, label: str) -> None:
+        """Register a token chosen elsewhere (FLOORWATCH_ADMIN_TOKEN) as a service token."""
+        with self.sessions.begin() as session:
+            session.add(ApiTokenRow(token_hash=token_hash(token), user_id=user_id, created_at=now,
+                                    expires_at=None, label=label))

@@ -1,0 +1,120 @@
+"""Accounts: login (password → expiring token), the caller's identity, and admin user management."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from server.adapters.sql.repository import record_audit
+from server.api.deps import ActorDep, RuntimeDep, require
+from server.domain.policy import Actor, Role
+from server.services.auth import LoginLimiter, hash_password, verify_password
+
+router = APIRouter(tags=["users"])
+_limiter = LoginLimiter()
+AdminDep = Annotated[Actor, Depends(require(Role.ADMIN))]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+
+
+class Login(BaseModel):
+    name: Name
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TokenOut(BaseModel):
+    token: str
+    expires_in_s: int | None
+    """None for a service token, which does not expire."""
+
+
+class UserIn(BaseModel):
+    roles: list[Role] = Field(min_length=1)
+    zones: list[str] = []
+    password: str | None = Field(None, min_length=10, max_length=256)
+    service_token: bool = False
+    """Also issue a non-expiring token (for integrations and wall displays); shown once."""
+
+
+class UserOut(BaseModel):
+    name: str
+    roles: list[str]
+    zones: list[str]
+    active: bool
+    has_password: bool
+
+
+class Me(BaseModel):
+    name: str
+    roles: list[str]
+    zones: list[str]
+
+
+@router.post("/login", response_model=TokenOut)
+def login(body: Login, request: Request, runtime: RuntimeDep) -> TokenOut:
+    now = runtime.clock()
+    key = f"{body.name}|{request.client.host if request.client else '-'}"
+    wait = _limiter.retry_after(key, now)
+    if wait > 0:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many failed logins; try again later",
+                            headers={"Retry-After": str(int(wait) + 1)})
+    user = runtime.users.by_name(body.name)
+    if user is None or not user.active or not verify_password(body.password, user.password_hash):
+        _limiter.failed(key, now)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong name or password")
+    _limiter.succeeded(key)
+    ttl = timedelta(hours=runtime.settings.login_token_ttl_h)
+    token = runtime.users.issue_token(user.id, now, ttl, "login")
+    return TokenOut(token=token, expires_in_s=int(ttl.total_seconds()))
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(runtime: RuntimeDep, actor: ActorDep,
+           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    if credentials is not None:
+        runtime.users.revoke_token(credentials.credentials)
+
+
+@router.get("/me", response_model=Me)
+def me(actor: ActorDep) -> Me:
+    return Me(name=actor.name, roles=sorted(actor.roles), zones=sorted(actor.zones))
+
+
+@router.get("/users", response_model=list[UserOut])
+def list_users(runtime: RuntimeDep, admin: AdminDep) -> list[UserOut]:
+    return [UserOut(name=u.name, roles=[r for r in u.roles.split(",") if r], zones=[z for z in u.zones.split(",") if z],
+                    active=u.active, has_password=u.password_hash is not None) for u in runtime.users.all()]
+
+
+@router.put("/users/{name}", response_model=TokenOut | None)
+def save_user(name: Name, body: UserIn, runtime: RuntimeDep, admin: AdminDep) -> TokenOut | None:
+    """Create or update an account. Badge numbers and personal data stay in the site file."""
+    now = runtime.clock()
+    unknown = [z for z in body.zones if z not in runtime.site.zones]
+    if unknown:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown zones: {', '.join(unknown)}")
+    user = runtime.users.save(name, [r.value for r in body.roles], now, body.zones,
+                              hash_password(body.password) if body.password else None)
+    with runtime.repository.sessions.begin() as session:
+        record_audit(session, admin.name, "user.save", f"user:{name}",
+                     {"roles": [r.value for r in body.roles], "zones": body.zones,
+                      "password_changed": body.password is not None}, now)
+    if body.service_token:
+        return TokenOut(token=runtime.users.issue_token(user.id, now, None, "service"), expires_in_s=None)
+    return None
+
+
+@router.delete("/users/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def deactivate_user(name: Name, runtime: RuntimeDep, admin: AdminDep) -> None:
+    if name == admin.name:
+        raise HTTPException(status.HTTP_409_CONFLICT, "an admin cannot deactivate their own account")
+    if not runtime.users.deactivate(name):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {name!r}")
+    with runtime.repository.sessions.begin() as session:
+        record_audit(session, admin.name, "user.deactivate", f"user:{name}", {}, runtime.clock())
