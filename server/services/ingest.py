@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -76,7 +77,26 @@ class ReasonLog:
         log.warning("bad input from %s: %s", source, reason)
 
 
+EngineCall = Callable[[RuleEngine, datetime], list[Finding]]
+
+
+@dataclass(slots=True)
+class _Call:
+    """A request from another thread to give the rule engine an input (see `Ingest.call`)."""
+
+    fn: EngineCall
+    done: Future[list[Finding]]
+
+
 class Ingest:
+    """Owns the rule engine: only the ingest worker thread touches it.
+
+    Other threads (API handlers, the response services) give the engine inputs through `call(fn)`:
+    `fn(engine, now)` runs ON the ingest thread, between drains, its findings are committed with that
+    drain's transaction (alarm listeners hear of them after the commit, as for readings), and the
+    caller gets the findings back, or the exception `fn` raised (e.g. PermissionError from all_clear).
+    """
+
     def __init__(
         self,
         site: Site,
@@ -105,7 +125,7 @@ class Ingest:
         self.on_command_result = on_command_result
         self.stats = IngestStats()
         self.reasons = ReasonLog()
-        self._inbox: queue.SimpleQueue[Incoming | None] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[Incoming | _Call | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._meta = {
             d.id: DeviceMeta(site=site.id, zone=d.zone, kind=d.kind.value, floor=site.floor_of(d))
@@ -116,6 +136,19 @@ class Ingest:
 
     def submit(self, message: Incoming) -> None:
         self._inbox.put(message)
+
+    def call(self, fn: EngineCall, timeout: float = 10.0) -> list[Finding]:
+        """Run `fn(engine, now)` on the ingest thread and commit its findings; thread-safe.
+
+        If the worker is not running (tests that drive `process` by hand), `fn` runs on the caller's
+        thread and is committed at once: there is then no other thread touching the engine."""
+        if self._worker is None or threading.current_thread() is self._worker:
+            findings = fn(self.engine, self.clock())
+            self.alarms.commit(findings, self.clock())
+            return findings
+        item = _Call(fn, Future())
+        self._inbox.put(item)
+        return item.done.result(timeout)
 
     def start(self) -> None:
         self._worker = threading.Thread(target=self._run, name="ingest", daemon=True)
@@ -131,7 +164,7 @@ class Ingest:
         next_tick = time.monotonic()
         while True:
             timeout = max(0.0, next_tick - time.monotonic())
-            batch: list[Incoming] = []
+            batch: list[Incoming | _Call] = []
             try:
                 first = self._inbox.get(timeout=timeout)
                 if first is None:
@@ -156,13 +189,23 @@ class Ingest:
 
     # -- one drain -------------------------------------------------------------------------------
 
-    def process(self, messages: Iterable[Incoming], *, tick: bool = False) -> None:
+    def process(self, messages: Iterable[Incoming | _Call], *, tick: bool = False) -> None:
         started = time.perf_counter()
         now = self.clock()
         findings: list[Finding] = []
         dead: list[DeadLetter] = []
         handled: list[Incoming] = []
+        calls: list[tuple[_Call, list[Finding] | BaseException]] = []
         for message in messages:
+            if isinstance(message, _Call):
+                try:
+                    made = message.fn(self.engine, now)
+                except Exception as exc:  # handed back to the caller, never stops the consumer
+                    calls.append((message, exc))
+                else:
+                    findings += made
+                    calls.append((message, made))
+                continue
             handled.append(message)
             self.stats.messages += 1
             try:
@@ -174,8 +217,19 @@ class Ingest:
             for loss in self.sequences.expire(now):
                 self.stats.lost += loss.count
                 findings.append(self._loss_finding(loss.edge, loss.count, loss.first_seq, loss.last_seq, now))
-        self.alarms.commit(findings, now, dead_letters=dead, sequences=self.sequences.snapshot()
-                           if handled or tick else None, engine_state=self.engine.snapshot() if tick else None)
+        try:
+            self.alarms.commit(findings, now, dead_letters=dead, sequences=self.sequences.snapshot()
+                               if handled or tick else None,
+                               engine_state=self.engine.snapshot() if tick or calls else None)
+        except BaseException as exc:
+            for call, _ in calls:
+                call.done.set_exception(exc)
+            raise
+        for call, outcome in calls:
+            if isinstance(outcome, BaseException):
+                call.done.set_exception(outcome)
+            else:
+                call.done.set_result(outcome)
         for message in handled:
             self.ack(message)
         self.stats.drains += 1

@@ -127,4 +127,4 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(128))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-from server.adapters.sql import inspection_models  # noqa: E402,F401
+from server.adapters.sql import inspection_models, response_models  # noqa: E402,F401

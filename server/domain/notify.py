@@ -1,0 +1,374 @@
+"""Who gets told what, when, and in which words (pure; RULES.md §0.3, §4, §5, §2.7 sup.notify_channel).
+
+Routing. `recipients(alarm, site, at, level)` answers with recipient keys: a role name ("supervisor"),
+or "person:<id>" for the shift lead on duty in the alarm's zone (当日领班, resolved through the roster,
+never the wall clock). `channels(key, site)` turns a key into apprise URLs from the site file's
+`contacts` (person id first, then the role). The contacts key `fallback` is the sup.notify_channel
+fallback (SMS/voice gateway); it is used when a critical push failed or was not acknowledged in 60 s.
+
+Escalation plan (§4), per severity, as a list of `Step`s with their delay from the raise:
+
+    critical  t=0     lead + supervisor + safety_officer (+ mr_duty in a machine room)
+                      (+ emergency command and its four groups for fire.confirmed, evac.notice,
+                       fire.manual_report, mr.smoke, mr.leak; + security_evacuation for door release)
+              t=60 s  not acknowledged: fallback channel + emergency_command + on_site_command
+              repeat  every 60 s to the first recipients until acknowledged
+    major     t=0     lead (mr_duty for machine-room items)
+              t=5 min not acknowledged: supervisor
+              t=30 min acknowledged but not resolved: supervisor (if step 2 did not already page)
+              t=4 h   not resolved and a life-safety function is degraded: on_site_command
+              repeat  every 15 min until acknowledged
+    minor     t=24 h  not acknowledged: supervisor (the daily digest, as one message)
+              t=7 d   not resolved: supervisor
+    warning   dashboard only (no push)
+
+Grouping: alarms that are not life-safety criticals share a group key (rule, floor); the outbox holds
+the first message of a group for GROUP_WAIT and folds every alarm of the same key and recipient that
+arrives meanwhile into it, so 50 overloads on one floor within a minute are one message listing them.
+Life-safety alarms (fire, evacuation, door release, machine-room smoke or leak) are never held.
+
+Inhibition: an open fire.confirmed in a zone suppresses separate pushes for that zone's smoke and heat
+alarms (the fire page already says it); an offline edge (sup.gateway_offline) suppresses the offline
+pushes of its own devices. Silences (`Silence`) suppress matching pushes until their end time, but never
+life-safety alarms (RULES.md §0.5-3: never suppress a smoke alarm).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from gateway.contract import Severity
+from server.domain.site import Site
+
+FALLBACK = "fallback"
+LEAD = "shift_lead"
+
+# Emergency command and its four groups (RULES.md §5): role name -> (zh, en) task on a confirmed fire.
+GROUPS: dict[str, tuple[str, str]] = {
+    "emergency_command": ("应急指挥部:决定响应级别(≥II级),协调处置,批准解除警报",
+                          "Emergency command: set the response level (>= II), coordinate, approve the all-clear"),
+    "on_site_command": ("现场指挥组:组织现场处置,立即向应急指挥部报告",
+                        "On-site command group: direct the on-site response, report to command at once"),
+    "security_evacuation": ("安全保障组:确认疏散门已释放,按门禁名单清点人数,关注无人陪同访客",
+                            "Security and evacuation group: check egress doors are released, run the badge "
+                            "headcount, watch for unescorted visitors"),
+    "information_reporting": ("信息报送组:立即拨打119,记录事件时间线,向上级报告",
+                              "Information reporting group: call 119 now, keep the incident timeline, report up"),
+    "logistics": ("后勤保障组:准备灭火器材与物资,联系物业维修",
+                  "Logistics group: bring extinguishers and supplies, call facilities"),
+}
+GROUP_FALLBACK_ROLE = {"security_evacuation": "safety_officer"}
+"""A group with no members in the site file is paged through this role instead."""
+
+COMMAND_RULES = frozenset({"fire.confirmed", "evac.notice", "fire.manual_report", "mr.smoke", "mr.leak",
+                           "mr.temp_high"})
+"""Critical rules that convene emergency command (§4 table, critical row)."""
+LIFE_SAFETY_PREFIXES = ("fire.", "evac.", "door.fire_release", "mr.smoke", "mr.leak")
+DEGRADED_RULES = frozenset({"sup.smoke_offline", "sup.smoke_offline_lpwan", "door.egress_controller_offline",
+                            "sup.probe_offline", "fire.detector_fault", "fire.detector_disabled"})
+"""Major rules whose unresolved alarm means a life-safety function is degraded (§4: 4 h -> 现场指挥组)."""
+FIRE_DETECTION_RULES = frozenset({"fire.smoke_alarm", "fire.heat_alarm", "fire.heat_prewarn"})
+OFFLINE_RULES = frozenset({"sup.smoke_offline", "sup.smoke_offline_lpwan", "sup.sensor_offline",
+                           "sup.probe_offline", "door.egress_controller_offline", "elec.plug_unplugged"})
+
+REPEAT: dict[Severity, timedelta | None] = {
+    Severity.CRITICAL: timedelta(seconds=60),
+    Severity.MAJOR: timedelta(minutes=15),
+    Severity.MINOR: None,
+    Severity.WARNING: None,
+}
+"""Re-notify interval while unacknowledged (§4 last column; minor goes to the daily digest)."""
+GROUP_WAIT = timedelta(seconds=30)
+GROUP_WINDOW = timedelta(seconds=60)
+DRILL_PREFIX = "【演练】"
+SEVERITY_ZH = {Severity.CRITICAL: "紧急", Severity.MAJOR: "重要", Severity.MINOR: "一般", Severity.WARNING: "提示"}
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmInfo:
+    """What routing needs to know of an alarm (built from `domain.alarms.Alarm` by the service)."""
+
+    id: int
+    rule: str
+    severity: Severity
+    subject: str
+    zone: str | None
+    site: str
+    value: float | None
+    message: str
+    message_zh: str = ""
+    drill: bool = False
+
+
+class When:
+    """Conditions of an escalation step."""
+
+    ALWAYS = "always"
+    UNACKED = "unacked"
+    UNRESOLVED = "unresolved"
+    UNRESOLVED_DEGRADED = "unresolved_degraded"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    after: timedelta
+    recipients: tuple[str, ...]
+    when: str = When.ALWAYS
+    fallback: bool = False
+    """Also send through the fallback channel (sup.notify_channel)."""
+    skip_if_paged: tuple[str, ...] = ()
+    """Recipients already paged by an earlier step are not paged again by this one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Suppress pushes of matching alarms until `ends_at`. Empty matchers match anything."""
+
+    ends_at: datetime
+    rule: str = ""
+    zone: str = ""
+    subject: str = ""
+    by: str = ""
+    reason: str = ""
+
+    def matches(self, alarm: AlarmInfo, now: datetime) -> bool:
+        return (now < self.ends_at and (not self.rule or alarm.rule == self.rule or alarm.rule.startswith(
+            self.rule.rstrip("*"))) and (not self.zone or alarm.zone == self.zone)
+            and (not self.subject or alarm.subject == self.subject))
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAlarm:
+    """An open alarm, for inhibition: rule, subject and zone."""
+
+    rule: str
+    subject: str
+    zone: str | None
+
+
+def is_life_safety(rule: str) -> bool:
+    return rule.startswith(LIFE_SAFETY_PREFIXES)
+
+
+def _mr(site: Site, zone: str | None) -> bool:
+    return zone is not None and zone in site.zones and site.is_machine_room(zone)
+
+
+def plan(alarm: AlarmInfo, site: Site) -> list[Step]:
+    """The escalation steps of one alarm (§4 table), first step at t=0."""
+    mr = _mr(site, alarm.zone)
+    if alarm.severity is Severity.CRITICAL:
+        first: list[str] = [LEAD, "supervisor", "safety_officer"]
+        if mr:
+            first.append("mr_duty")
+        if alarm.rule in COMMAND_RULES:
+            first += list(GROUPS)
+        if alarm.rule.startswith("door.fire_release"):
+            first.append("security_evacuation")
+        return [Step(timedelta(0), tuple(first)),
+                Step(timedelta(seconds=60), ("emergency_command", "on_site_command"), When.UNACKED, fallback=True,
+                     skip_if_paged=tuple(first))]
+    if alarm.severity is Severity.MAJOR:
+        steps = [Step(timedelta(0), ("mr_duty",) if mr else (LEAD,)),
+                 Step(timedelta(minutes=5), ("supervisor",), When.UNACKED),
+                 Step(timedelta(minutes=30), ("supervisor",), When.UNRESOLVED, skip_if_paged=("supervisor",))]
+        if alarm.rule in DEGRADED_RULES:
+            steps.append(Step(timedelta(hours=4), ("on_site_command",), When.UNRESOLVED_DEGRADED))
+        return steps
+    if alarm.severity is Severity.MINOR:
+        return [Step(timedelta(hours=24), ("supervisor",), When.UNACKED),
+                Step(timedelta(days=7), ("supervisor",), When.UNRESOLVED, skip_if_paged=("supervisor",))]
+    return []
+
+
+def step_applies(step: Step, acked: bool, resolved: bool) -> bool:
+    if resolved:
+        return False
+    if step.when in (When.UNACKED,):
+        return not acked
+    return True
+
+
+def resolve(key: str, alarm: AlarmInfo, site: Site, at: datetime) -> list[str]:
+    """A recipient key -> concrete recipients: the lead on duty in the zone, or a role (or its fallback)."""
+    if key == LEAD:
+        lead = site.shift_lead(alarm.zone, at) if alarm.zone in site.zones else None
+        if lead is not None:
+            return [f"person:{lead.id}"]
+        return [LEAD]  # nobody rostered as lead: every shift lead is paged (a lead is always on duty)
+    if key in GROUP_FALLBACK_ROLE and not site.people_with_role(key) and not site.contacts_of(key):
+        return [GROUP_FALLBACK_ROLE[key]]
+    return [key]
+
+
+def channels(recipient: str, site: Site) -> list[str]:
+    """Apprise URLs of one recipient: a person's own contacts, else those of their roles; a role's
+    contacts plus its members' own contacts. Duplicates removed, order kept."""
+    out: list[str] = []
+    if recipient.startswith("person:"):
+        pid = recipient.split(":", 1)[1]
+        out += site.contacts_of(pid)
+        if not out and pid in site.people:
+            for role in site.people[pid].roles:
+                out += site.contacts_of(role)
+    else:
+        out += site.contacts_of(recipient)
+        for person in site.people_with_role(recipient):
+            out += site.contacts_of(person.id)
+    return list(dict.fromkeys(out))
+
+
+def url_hash(url: str) -> str:
+    """A channel's identity for logs and rows: never the URL itself (it may hold tokens)."""
+    scheme = url.split("://", 1)[0] if "://" in url else "?"
+    return f"{scheme}:{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+
+
+def inhibited(alarm: AlarmInfo, open_alarms: Iterable[OpenAlarm], site: Site) -> str | None:
+    """Why a push for `alarm` is suppressed by another open alarm, or None."""
+    opened = list(open_alarms)
+    if alarm.rule in FIRE_DETECTION_RULES and alarm.zone is not None and any(
+            o.rule == "fire.confirmed" and o.subject == alarm.zone for o in opened):
+        return f"fire.confirmed is open in {alarm.zone}"
+    if alarm.rule in OFFLINE_RULES:
+        device = site.devices.get(alarm.subject)
+        if device is not None and any(o.rule == "sup.gateway_offline" and o.subject == device.edge
+                                      for o in opened):
+            return f"edge {device.edge} is offline"
+    return None
+
+
+def silenced(alarm: AlarmInfo, silences: Iterable[Silence], now: datetime) -> Silence | None:
+    if is_life_safety(alarm.rule) or alarm.severity is Severity.CRITICAL:
+        return None
+    return next((s for s in silences if s.matches(alarm, now)), None)
+
+
+def group_key(alarm: AlarmInfo, site: Site) -> str | None:
+    """Key under which pushes are folded into one message, or None for never-held alarms."""
+    if is_life_safety(alarm.rule):
+        return None
+    floor = site.zones[alarm.zone].floor if alarm.zone in site.zones else alarm.site
+    return f"{alarm.rule}@{floor}"
+
+
+# -- words --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    title: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One alarm line of a message (a grouped message lists several)."""
+
+    alarm_id: int
+    rule: str
+    severity: str
+    zone: str
+    zone_name: str
+    device: str
+    value: str
+    message: str
+    message_zh: str
+
+    def as_dict(self) -> dict[str, str | int]:
+        return {"alarm_id": self.alarm_id, "rule": self.rule, "severity": self.severity, "zone": self.zone,
+                "zone_name": self.zone_name, "device": self.device, "value": self.value,
+                "message": self.message, "message_zh": self.message_zh}
+
+
+def item(alarm: AlarmInfo, site: Site) -> Item:
+    zone = alarm.zone or ""
+    zone_name = site.zones[zone].name if zone in site.zones and site.zones[zone].name else zone
+    device = alarm.subject if alarm.subject in site.devices else ""
+    value = "" if alarm.value is None else f"{alarm.value:g}"
+    return Item(alarm.id, alarm.rule, alarm.severity.value, zone, zone_name, device, value, alarm.message,
+                alarm.message_zh)
+
+
+def render(items: Sequence[Item], base_url: str, *, drill: bool = False, escalation: str = "",
+           extra_zh: str = "", extra_en: str = "") -> Text:
+    """Chinese first, then English; every line names zone, device, value, rule and links the alarm."""
+    prefix = DRILL_PREFIX if drill else ""
+    first = items[0]
+    sev = Severity(first.severity)
+    if len(items) == 1:
+        title = f"{prefix}[{SEVERITY_ZH[sev]}/{sev.value}] {first.rule} {first.zone_name}"
+    else:
+        title = f"{prefix}[{SEVERITY_ZH[sev]}/{sev.value}] {len(items)}× {first.rule} {first.zone_name}"
+    lines: list[str] = []
+    if escalation:
+        lines.append(escalation)
+    for it in items:
+        link = f"{base_url.rstrip('/')}/#alarm={it.alarm_id}"
+        zh = it.message_zh or it.message
+        lines.append(f"{prefix}{zh}|区域 {it.zone_name}|设备 {it.device or '-'}|数值 {it.value or '-'}|"
+                     f"规则 {it.rule}")
+        lines.append(f"{it.message} | zone {it.zone} | device {it.device or '-'} | value {it.value or '-'} | "
+                     f"rule {it.rule} | {link}")
+    if extra_zh:
+        lines.append(prefix + extra_zh)
+    if extra_en:
+        lines.append(extra_en)
+    return Text(title, "\n".join(lines))
+
+
+def group_tasks(rule: str, drill: bool) -> dict[str, tuple[str, str]]:
+    """Tasks of the emergency command groups for this rule; the 119 prompt is dropped in a drill."""
+    if rule not in COMMAND_RULES:
+        return {}
+    tasks = dict(GROUPS)
+    if drill:
+        tasks["information_reporting"] = ("信息报送组:记录演练时间线(演练不拨打119)",
+                                          "Information reporting group: keep the drill timeline (no 119 call)")
+    return tasks
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One push to make now: who, through which URL, what (built by `page`)."""
+
+    recipient: str
+    url: str
+    text: Text
+    fallback: bool = False
+    group: str | None = None
+    items: list[Item] = field(default_factory=list)
+
+
+def page(alarm: AlarmInfo, site: Site, keys: Sequence[str], at: datetime, base_url: str, *,
+         fallback: bool = False, escalation: str = "", already: Iterable[str] = ()) -> list[Delivery]:
+    """Pushes for one escalation step: recipients resolved through the roster, one per channel URL."""
+    it = item(alarm, site)
+    seen = set(already)
+    out: list[Delivery] = []
+    urls: set[str] = set()
+    tasks = group_tasks(alarm.rule, alarm.drill)
+    for key in keys:
+        for recipient in resolve(key, alarm, site, at):
+            if recipient in seen:
+                continue
+            seen.add(recipient)
+            task = tasks.get(key)
+            text = render([it], base_url, drill=alarm.drill, escalation=escalation,
+                          extra_zh=task[0] if task else "", extra_en=task[1] if task else "")
+            for url in channels(recipient, site):
+                if url in urls:
+                    continue
+                urls.add(url)
+                out.append(Delivery(recipient, url, text, group=group_key(alarm, site), items=[it]))
+    if fallback:
+        for url in site.contacts_of(FALLBACK):
+            if url not in urls:
+                urls.add(url)
+                text = render([it], base_url, drill=alarm.drill, escalation="未确认/未送达:备用通道 "
+                              "(not acknowledged or not delivered: fallback channel)")
+                out.append(Delivery(FALLBACK, url, text, fallback=True, items=[it]))
+    return out

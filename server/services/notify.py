@@ -1,0 +1,422 @@
+"""Notifications: escalation timers and an outbox in SQL, delivered by a worker thread with apprise.
+
+Flow. `on_alarm` (an AlarmService listener, after the alarm's commit) opens an `escalations` row for
+a new alarm (due now), marks it acknowledged, or stops it. `tick(now)` runs every escalation row that
+is due: in ONE transaction it queues the step's pushes as `notifications` rows and moves the row to
+its next due time. A crash before that commit redoes the step after restart; after it, the step is
+done. Every queued row has a unique `dedupe_key` (alarm, step or repeat number, recipient, channel),
+so a step is never queued twice. Timers are due times in SQL, not in-memory timers: a restart neither
+drops nor repeats a step.
+
+Delivery. `deliver(now)` claims due rows with a lease (status `sending`, `lease_until`, `claimed_by`)
+in one short transaction, sends each with apprise, and marks it `sent` only after apprise returned,
+only if the lease is still ours. A failure is retried with exponential backoff (5 s, 10 s, 20 s ...
+capped at 5 min; `failed` after MAX_ATTEMPTS). Every attempt is a `notification_log` row.
+
+At-least-once, bounded. A worker killed between claim and send leaves the row `sending`; when the
+lease runs out (LEASE) another worker claims and sends it: nothing is lost, and nothing was sent twice.
+A worker killed after apprise returned but before its `sent` commit (a window of one SQL commit,
+milliseconds) causes one duplicate message for that row when the lease runs out; that is the only
+duplicate, at most one per crash per claimed row, and claims are at most CLAIM_BATCH rows. The lease
+(LEASE) is far longer than one send's timeout, so two live workers never send the same row.
+
+Fallback (sup.notify_channel): a critical push that fails is re-queued at once to the site's
+`fallback` contacts; a critical alarm not acknowledged within 60 s pages the fallback channel through
+the escalation plan. Each delivery outcome is fed to the rule engine (`on_notify_result`) so that
+3 consecutive failures of one channel raise sup.notify_channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.contract import Severity
+from server.adapters.notify import Sender
+from server.adapters.sql.repository import _aware
+from server.adapters.sql.response_models import DeliveryLogRow, EscalationRow, NotificationRow, SilenceRow
+from server.domain import alarms as domain
+from server.domain import notify as routing
+from server.domain.findings import SEVERITY_RANK
+from server.domain.site import Site
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=120)
+CLAIM_BATCH = 20
+MAX_ATTEMPTS = 8
+BACKOFF_FIRST = timedelta(seconds=5)
+BACKOFF_MAX = timedelta(minutes=5)
+
+NotifyResult = Callable[[str, bool], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """What to queue: one message for one recipient through one channel."""
+
+    dedupe_key: str
+    alarm_id: int | None
+    ref: str
+    recipient: str
+    url: str
+    severity: Severity
+    text: routing.Text
+    items: list[routing.Item]
+    group_key: str | None = None
+    fallback: bool = False
+    hold: timedelta = timedelta(0)
+    suppressed: str | None = None
+
+
+def info_of(alarm: domain.Alarm, drill: bool = False) -> routing.AlarmInfo:
+    assert alarm.id is not None
+    return routing.AlarmInfo(alarm.id, alarm.rule, alarm.severity, alarm.subject, alarm.zone, alarm.site,
+                             alarm.value, alarm.message, alarm.message_zh, drill)
+
+
+class NotificationService:
+    def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime], sender: Sender,
+                 *, base_url: str = "http://localhost:8000", worker_id: str = "worker",
+                 open_alarms: Callable[[], Sequence[domain.Alarm]] = list,
+                 alarm_by_id: Callable[[int], domain.Alarm | None] = lambda _id: None,
+                 on_result: NotifyResult | None = None,
+                 is_drill: Callable[[domain.Alarm], bool] = lambda _a: False,
+                 poll_s: float = 1.0, before_send: Callable[[int], None] | None = None) -> None:
+        self.sessions = sessions
+        self.site = site
+        self.clock = clock
+        self.sender = sender
+        self.base_url = base_url
+        self.worker_id = worker_id
+        self.open_alarms = open_alarms
+        self.alarm_by_id = alarm_by_id
+        self.on_result = on_result
+        self.is_drill = is_drill
+        self.poll_s = poll_s
+        self.before_send = before_send
+        """Test hook: called with a row id after its claim and before its send."""
+        self._urls: dict[str, str] = {}
+        for urls in site.config.contacts.values():
+            for url in urls:
+                self._urls[routing.url_hash(url)] = url
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"notify-{self.worker_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(15)
+            self._thread = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                now = self.clock()
+                self.tick(now)
+                self.deliver(now)
+            except Exception:
+                log.exception("notification worker pass failed")
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+
+    # -- alarms in ------------------------------------------------------------------------------------
+
+    def on_alarm(self, alarm: domain.Alarm) -> None:
+        """AlarmService listener: open, acknowledge or stop the alarm's escalation."""
+        if alarm.id is None:
+            return
+        now = self.clock()
+        with self._lock, self.sessions.begin() as session:
+            row = session.get(EscalationRow, alarm.id)
+            if not alarm.is_open or alarm.state in (domain.AlarmState.CLEARED, domain.AlarmState.CLOSED):
+                if row is not None and not row.stopped:
+                    row.stopped, row.stopped_why, row.next_due_at = True, f"alarm {alarm.state.value}", None
+                return
+            if alarm.state is domain.AlarmState.CLEARED_UNACKED:
+                if row is not None and not row.stopped:  # condition gone: no more steps, ack still wanted
+                    row.stopped, row.stopped_why, row.next_due_at = True, "condition cleared", None
+                return
+            if alarm.state is domain.AlarmState.ACKNOWLEDGED:
+                if row is not None and row.acked_at is None:
+                    row.acked_at = now
+                    row.repeat_at = None
+                    row.next_due_at = row.step_due_at
+                return
+            if alarm.state is not domain.AlarmState.ACTIVE:
+                return
+            worse = row is not None and SEVERITY_RANK[alarm.severity] > SEVERITY_RANK[Severity(row.severity)]
+            if row is None or worse or row.stopped:
+                if row is None:
+                    row = EscalationRow(alarm_id=alarm.id, paged=[], first=[], repeats=0)
+                    session.add(row)
+                row.severity = alarm.severity.value
+                row.raised_at = now
+                row.next_step, row.step_due_at, row.repeat_at, row.next_due_at = 0, now, None, now
+                row.acked_at, row.stopped, row.stopped_why = None, False, ""
+        self.wake()
+
+    def _info(self, alarm_id: int) -> tuple[domain.Alarm, routing.AlarmInfo] | None:
+        alarm = self.alarm_by_id(alarm_id)
+        if alarm is None:
+            return None
+        return alarm, info_of(alarm, self.is_drill(alarm))
+
+    # -- escalation -----------------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> int:
+        """Run every due escalation step and repeat; returns how many pushes were queued."""
+        queued = 0
+        with self._lock, self.sessions.begin() as session:
+            due = session.scalars(select(EscalationRow).where(
+                EscalationRow.stopped.is_(False), EscalationRow.next_due_at.is_not(None),
+                EscalationRow.next_due_at <= now).order_by(EscalationRow.next_due_at).limit(200)).all()
+            for row in due:
+                queued += self._advance(session, row, now)
+        if queued:
+            self.wake()
+        return queued
+
+    def _advance(self, session: Session, row: EscalationRow, now: datetime) -> int:
+        found = self._info(row.alarm_id)
+        if found is None or not found[0].is_open:
+            row.stopped, row.stopped_why, row.next_due_at = True, "alarm no longer open", None
+            return 0
+        alarm, info = found
+        steps = routing.plan(info, self.site)
+        acked = alarm.state is domain.AlarmState.ACKNOWLEDGED or row.acked_at is not None
+        resolved = not alarm.condition_active
+        raised = _aware(row.raised_at) or now
+        pushes: list[Push] = []
+        paged = list(row.paged or [])
+        while row.next_step < len(steps) and raised + steps[row.next_step].after <= now:
+            step = steps[row.next_step]
+            if routing.step_applies(step, acked, resolved):
+                keys = [k for k in step.recipients if k not in step.skip_if_paged or k not in paged]
+                note = "" if row.next_step == 0 else f"升级第{row.next_step}级 (escalation step {row.next_step})"
+                for d in routing.page(info, self.site, keys, now, self.base_url, fallback=step.fallback,
+                                      escalation=note):
+                    pushes.append(self._push(info, d, f"s{row.next_step}"))
+                paged += [k for k in keys if k not in paged]
+                if row.next_step == 0:
+                    row.first = list(step.recipients)
+            row.next_step += 1
+        repeat = routing.REPEAT.get(info.severity)
+        repeat_due = _aware(row.repeat_at)
+        if repeat is None or acked:
+            row.repeat_at = None
+        elif repeat_due is None:
+            row.repeat_at = raised + repeat
+        elif repeat_due <= now:
+            row.repeats += 1
+            note = f"第{row.repeats}次重复,尚未确认 (repeat {row.repeats}: not acknowledged)"
+            for d in routing.page(info, self.site, list(row.first or []), now, self.base_url, escalation=note):
+                pushes.append(self._push(info, d, f"r{row.repeats}"))
+            while repeat_due <= now:
+                repeat_due += repeat
+            row.repeat_at = repeat_due
+        else:
+            row.repeat_at = repeat_due
+        row.paged = paged
+        row.step_due_at = raised + steps[row.next_step].after if row.next_step < len(steps) else None
+        dues = [d for d in (row.step_due_at, row.repeat_at) if d is not None]
+        row.next_due_at = min(dues) if dues else None
+        if row.next_due_at is None:
+            row.stopped, row.stopped_why = True, "plan done"
+        return self._queue(session, pushes, now)
+
+    def _push(self, info: routing.AlarmInfo, d: routing.Delivery, step: str) -> Push:
+        reason = routing.inhibited(info, (routing.OpenAlarm(a.rule, a.subject, a.zone) for a in self.open_alarms()),
+                                   self.site)
+        if reason is None:
+            silence = routing.silenced(info, self._silences(), self.clock())
+            reason = f"silenced until {silence.ends_at.isoformat()} by {silence.by}" if silence else None
+        hold = routing.GROUP_WAIT if d.group is not None and not d.fallback else timedelta(0)
+        return Push(f"a{info.id}/{step}/{d.recipient}/{routing.url_hash(d.url)}", info.id, "", d.recipient, d.url,
+                    info.severity, d.text, d.items, d.group, d.fallback, hold, reason)
+
+    def _silences(self) -> list[routing.Silence]:
+        with self.sessions() as session:
+            rows = session.scalars(select(SilenceRow).where(SilenceRow.ends_at > self.clock())).all()
+            return [routing.Silence(_aware(r.ends_at) or r.ends_at, r.rule, r.zone, r.subject, r.by, r.reason)
+                    for r in rows]
+
+    # -- the outbox ----------------------------------------------------------------------------------
+
+    def enqueue(self, pushes: Sequence[Push]) -> int:
+        """Queue pushes made elsewhere (evacuation notices); duplicates by dedupe_key are ignored."""
+        with self._lock, self.sessions.begin() as session:
+            n = self._queue(session, pushes, self.clock())
+        self.wake()
+        return n
+
+    def _queue(self, session: Session, pushes: Sequence[Push], now: datetime) -> int:
+        n = 0
+        for p in pushes:
+            channel = routing.url_hash(p.url)
+            self._urls.setdefault(channel, p.url)
+            if session.scalar(select(NotificationRow.id).where(NotificationRow.dedupe_key == p.dedupe_key)):
+                continue
+            if p.group_key is not None and p.suppressed is None:
+                pending = session.scalars(select(NotificationRow).where(
+                    NotificationRow.group_key == p.group_key,
+                    NotificationRow.channel == channel, NotificationRow.status == "queued",
+                    NotificationRow.created_at > now - routing.GROUP_WINDOW)).first()
+                if pending is not None:
+                    items = [*pending.items, *(i.as_dict() for i in p.items)]
+                    pending.items = items
+                    text = routing.render([_item(i) for i in items], self.base_url)
+                    pending.title, pending.body = text.title, text.body
+                    # the folded alarm is remembered by a marker row, so its step is not queued again
+                    session.add(NotificationRow(
+                        dedupe_key=p.dedupe_key, alarm_id=p.alarm_id, ref=p.ref, recipient=p.recipient,
+                        channel=channel, severity=p.severity.value, title=p.text.title, body=p.text.body,
+                        items=[i.as_dict() for i in p.items], group_key=p.group_key, fallback=p.fallback,
+                        status="grouped", attempts=0, created_at=now, next_attempt_at=now,
+                        last_error=f"sent within notification {pending.id}"))
+                    n += 1
+                    continue
+            session.add(NotificationRow(
+                dedupe_key=p.dedupe_key, alarm_id=p.alarm_id, ref=p.ref, recipient=p.recipient, channel=channel,
+                severity=p.severity.value, title=p.text.title, body=p.text.body,
+                items=[i.as_dict() for i in p.items], group_key=p.group_key, fallback=p.fallback,
+                status="suppressed" if p.suppressed else "queued", attempts=0, created_at=now,
+                next_attempt_at=now + p.hold, last_error=p.suppressed))
+            session.flush()
+            n += 1
+        return n
+
+    def claim(self, now: datetime, limit: int = CLAIM_BATCH) -> list[int]:
+        """Take due rows (queued, or `sending` with a lapsed lease) for this worker."""
+        with self.sessions.begin() as session:
+            ids = list(session.scalars(select(NotificationRow.id).where(or_(
+                and_(NotificationRow.status == "queued", NotificationRow.next_attempt_at <= now),
+                and_(NotificationRow.status == "sending", NotificationRow.lease_until < now),
+            )).order_by(NotificationRow.next_attempt_at).limit(limit)).all())
+            mine: list[int] = []
+            for nid in ids:
+                res = session.execute(update(NotificationRow).where(
+                    NotificationRow.id == nid,
+                    or_(NotificationRow.status == "queued",
+                        and_(NotificationRow.status == "sending", NotificationRow.lease_until < now)),
+                ).values(status="sending", lease_until=now + LEASE, claimed_by=self.worker_id))
+                if getattr(res, "rowcount", 0) == 1:
+                    mine.append(nid)
+        return mine
+
+    def deliver(self, now: datetime) -> int:
+        """Claim and send what is due; returns how many were sent."""
+        sent = 0
+        for nid in self.claim(now):
+            if self.before_send is not None:
+                self.before_send(nid)
+            with self.sessions() as session:
+                row = session.get(NotificationRow, nid)
+                if row is None:
+                    continue
+                channel, title, body, severity, attempt = row.channel, row.title, row.body, row.severity, row.attempts
+                fallback = row.fallback
+            url = self._urls.get(channel)
+            started = time.perf_counter()
+            error: str | None = None
+            try:
+                if url is None:
+                    raise RuntimeError(f"channel {channel} is no longer in the site's contacts")
+                self.sender.send(url, title, body)
+            except Exception as exc:
+                error = str(exc)[:500] or type(exc).__name__
+            ms = (time.perf_counter() - started) * 1000
+            done = self.clock()
+            with self.sessions.begin() as session:
+                row = session.get(NotificationRow, nid)
+                if row is None or row.claimed_by != self.worker_id or row.status != "sending":
+                    continue  # our lease lapsed and another worker took it over
+                row.attempts = attempt + 1
+                session.add(DeliveryLogRow(notification_id=nid, at=done, attempt=row.attempts, ok=error is None,
+                                           worker=self.worker_id, error=error, ms=ms))
+                if error is None:
+                    row.status, row.sent_at, row.lease_until, row.last_error = "sent", done, None, None
+                    sent += 1
+                else:
+                    give_up = row.attempts >= MAX_ATTEMPTS
+                    row.status = "failed" if give_up else "queued"
+                    row.last_error, row.lease_until = error, None
+                    row.next_attempt_at = done + min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** (row.attempts - 1)))
+                    if severity == Severity.CRITICAL.value and not fallback:
+                        self._fallback(session, row, done)
+            if error is not None:
+                log.warning("notification %s via %s failed (attempt %d): %s", nid, channel, attempt + 1, error)
+            if self.on_result is not None and not fallback:
+                try:
+                    self.on_result(channel, error is None)
+                except Exception:
+                    log.exception("notify result hook failed")
+        return sent
+
+    def _fallback(self, session: Session, row: NotificationRow, now: datetime) -> None:
+        items = [_item(i) for i in row.items]
+        for url in self.site.contacts_of(routing.FALLBACK):
+            text = routing.Text("[备用通道/fallback] " + row.title,
+                                "推送未送达,经备用通道发送 (push not delivered: fallback channel)\n" + row.body)
+            self._queue(session, [Push(f"fb/{row.id}/{routing.url_hash(url)}", row.alarm_id, row.ref,
+                                       routing.FALLBACK, url, Severity.CRITICAL, text, items,
+                                       fallback=True)], now)
+
+    # -- queries ---------------------------------------------------------------------------------------
+
+    def log_of(self, alarm_id: int | None = None, ref: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        with self.sessions() as session:
+            q = select(NotificationRow).order_by(NotificationRow.id).limit(limit)
+            if alarm_id is not None:
+                q = q.where(NotificationRow.alarm_id == alarm_id)
+            if ref is not None:
+                q = q.where(NotificationRow.ref == ref)
+            rows = session.scalars(q).all()
+            ids = [r.id for r in rows]
+            logs = session.scalars(select(DeliveryLogRow).where(DeliveryLogRow.notification_id.in_(ids))
+                                   .order_by(DeliveryLogRow.id)).all() if ids else []
+            by: dict[int, list[dict[str, Any]]] = {}
+            for entry in logs:
+                by.setdefault(entry.notification_id, []).append(
+                    {"at": _aware(entry.at), "attempt": entry.attempt, "ok": entry.ok, "worker": entry.worker,
+                     "error": entry.error, "ms": round(entry.ms, 1)})
+            return [{"id": r.id, "alarm_id": r.alarm_id, "ref": r.ref, "recipient": r.recipient,
+                     "channel": r.channel, "severity": r.severity, "status": r.status, "attempts": r.attempts,
+                     "created_at": _aware(r.created_at), "next_attempt_at": _aware(r.next_attempt_at),
+                     "sent_at": _aware(r.sent_at), "last_error": r.last_error, "fallback": r.fallback,
+                     "title": r.title, "body": r.body, "deliveries": by.get(r.id, [])} for r in rows]
+
+    def add_silence(self, rule: str, zone: str, subject: str, ends_at: datetime, by: str, reason: str) -> int:
+        with self.sessions.begin() as session:
+            row = SilenceRow(rule=rule, zone=zone, subject=subject, ends_at=ends_at, by=by, reason=reason,
+                             created_at=self.clock())
+            session.add(row)
+            session.flush()
+            return row.id
+
+
+def _item(data: dict[str, Any]) -> routing.Item:
+    return routing.Item(int(data["alarm_id"]), str(data["rule"]), str(data["severity"]), str(data["zone"]),
+                        str(data["zone_name"]), str(data["device"]), str(data["value"]), str(data["message"]),
+                        str(data["message_zh"]))

@@ -1,0 +1,186 @@
+"""Notifications through real channels: an SMTP server and an HTTP webhook on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from gateway.contract import Severity
+from server.domain import notify as routing
+from server.services.notify import LEASE
+from tests.response.conftest import T0, FakeClock, Hook, Smtp, make_site, poll, site_yaml
+from tests.response.helpers import raise_alarm, wire
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_critical_smoke_alarm_arrives_by_mail_and_webhook_in_chinese_and_english(db, smtp: Smtp, hook: Hook,
+                                                                                  tmp_path: Path) -> None:
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    alarm = raise_alarm(alarms, "fire.smoke_alarm", "smoke-z1-01", "z1", Severity.CRITICAL, clock(),
+                        "Smoke alarm in 坐席区一, being checked", "坐席区一区域火灾报警,核实中", 1.0)
+    assert svc.tick(clock()) >= 3
+    assert svc.deliver(clock()) >= 3
+
+    to, subject, body = poll(lambda: smtp.texts(), what="mail to the shift lead")[0]
+    assert to == "lead@example.com"
+    assert "fire.smoke_alarm" in subject
+    assert "坐席区一区域火灾报警,核实中" in body and "Smoke alarm in 坐席区一" in body
+    assert "smoke-z1-01" in body and "z1" in body and "value 1" in body
+    assert f"http://fw.test/#alarm={alarm.id}" in body
+
+    sup = hook.at("/supervisor")
+    assert len(sup) == 1
+    assert "坐席区一区域火灾报警,核实中" in sup[0]["message"] and f"#alarm={alarm.id}" in sup[0]["message"]
+    assert hook.at("/safety"), "safety officer paged together with lead and supervisor (critical)"
+    assert not hook.at("/ec"), "emergency command is not paged for an unconfirmed smoke alarm"
+
+    rows = svc.log_of(alarm_id=alarm.id)
+    assert {r["status"] for r in rows} == {"sent"}
+    assert all("127.0.0.1" not in r["channel"] and r["channel"].count(":") == 1 for r in rows)
+    assert all(r["deliveries"][0]["ok"] for r in rows)
+
+
+def test_major_escalates_lead_then_supervisor_and_ack_stops_it_across_a_restart(db, smtp: Smtp, hook: Hook,
+                                                                                 tmp_path: Path) -> None:
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    alarm = raise_alarm(alarms, "fire.detector_fault", "smoke-z1-01", "z1", Severity.MAJOR, clock())
+    svc.tick(clock())
+    svc.deliver(clock())
+    assert [r["recipient"] for r in svc.log_of(alarm_id=alarm.id)] == ["person:p-lead"]
+
+    clock.advance(timedelta(minutes=4, seconds=59))
+    assert svc.tick(clock()) == 0
+    # restart: a new service on the same database (timers are rows, not threads)
+    alarms2, svc2 = wire(sessions, site, clock, worker="w2")
+    alarms2._open = dict(alarms._open)
+    clock.advance(timedelta(seconds=1))
+    assert svc2.tick(clock()) == 1
+    assert svc2.tick(clock()) == 0, "a step runs once"
+    svc2.deliver(clock())
+    assert len(hook.at("/supervisor")) == 1
+    assert "升级第1级" in hook.at("/supervisor")[0]["message"]
+
+    alarms2.acknowledge(alarm.id, "p-lead", "on my way", clock())  # type: ignore[arg-type]
+    clock.advance(timedelta(minutes=16))
+    assert svc2.tick(clock()) == 0, "acknowledged: no 15-min repeat"
+    recipients = [r["recipient"] for r in svc2.log_of(alarm_id=alarm.id)]
+    assert recipients == ["person:p-lead", "supervisor"]
+
+
+def test_critical_repages_every_60s_and_pages_command_and_fallback_until_acked(db, smtp: Smtp, hook: Hook,
+                                                                               tmp_path: Path) -> None:
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    alarm = raise_alarm(alarms, "fire.smoke_alarm", "smoke-z1-01", "z1", Severity.CRITICAL, clock())
+    first = svc.tick(clock())
+    clock.advance(timedelta(seconds=59))
+    assert svc.tick(clock()) == 0
+    clock.advance(timedelta(seconds=1))
+    second = svc.tick(clock())
+    svc.deliver(clock())
+    assert len(hook.at("/ec")) == 1 and len(hook.at("/osc")) == 1
+    assert len(hook.at("/fallback")) == 1
+    assert len(hook.at("/supervisor")) == 2, "first page plus the 60 s re-page"
+    assert second > 0 and first > 0
+    alarms.acknowledge(alarm.id, "p-sup", "seen", clock())  # type: ignore[arg-type]
+    clock.advance(timedelta(seconds=300))
+    assert svc.tick(clock()) == 0
+
+
+def test_a_storm_of_overloads_on_one_floor_is_one_message(db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port, strips=50), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    for i in range(50):
+        raise_alarm(alarms, "elec.strip_overload", f"strip-z{1 + i % 2}-{i:02d}", f"z{1 + i % 2}", Severity.MAJOR,
+                    clock(), "Strip overloaded", "插线板过载", 11.0)
+        svc.tick(clock())
+        clock.advance(timedelta(milliseconds=500))
+    assert svc.deliver(clock()) == 0, "held for the group wait"
+    clock.advance(routing.GROUP_WAIT)
+    assert svc.deliver(clock()) == 1
+    (_to, subject, body), = poll(lambda: smtp.texts(), what="the grouped mail")
+    assert "50×" in subject
+    assert body.count("插线板过载") == 50 and "strip-z2-49" in body
+
+
+def test_confirmed_fire_inhibits_the_zones_smoke_pushes_and_offline_edge_its_devices(db, smtp: Smtp, hook: Hook,
+                                                                                     tmp_path: Path) -> None:
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    raise_alarm(alarms, "fire.confirmed", "z1", "z1", Severity.CRITICAL, clock())
+    smoke = raise_alarm(alarms, "fire.smoke_alarm", "smoke-z1-02", "z1", Severity.CRITICAL, clock())
+    raise_alarm(alarms, "sup.gateway_offline", "e1", None, Severity.MAJOR, clock())
+    offline = raise_alarm(alarms, "sup.smoke_offline", "smoke-z2-01", "z2", Severity.MAJOR, clock())
+    svc.tick(clock())
+    assert {r["status"] for r in svc.log_of(alarm_id=smoke.id)} == {"suppressed"}
+    assert "fire.confirmed" in svc.log_of(alarm_id=smoke.id)[0]["last_error"]
+    assert {r["status"] for r in svc.log_of(alarm_id=offline.id)} == {"suppressed"}
+
+
+def test_a_failed_critical_push_goes_to_the_fallback_channel(db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    from gateway.broker import free_port
+
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port, dead_port=free_port()), tmp_path)
+    clock = FakeClock(T0)
+    results: list[tuple[str, bool]] = []
+    alarms, svc = wire(sessions, site, clock, on_result=lambda ch, ok: results.append((ch, ok)))
+    alarm = raise_alarm(alarms, "fire.smoke_alarm", "smoke-z1-01", "z1", Severity.CRITICAL, clock())
+    svc.tick(clock())
+    svc.deliver(clock())
+    svc.deliver(clock())  # the fallback row queued by the failure
+    failed = [r for r in svc.log_of(alarm_id=alarm.id) if r["recipient"] == "safety_officer"]
+    assert failed[0]["status"] == "queued" and failed[0]["attempts"] == 1 and failed[0]["last_error"]
+    assert len(hook.at("/fallback")) == 1 and "fallback" in hook.at("/fallback")[0]["message"]
+    assert (failed[0]["channel"], False) in results
+
+
+def test_a_worker_killed_between_claim_and_send_neither_loses_nor_duplicates(db, smtp: Smtp, hook: Hook,
+                                                                             tmp_path: Path) -> None:
+    url, sessions = db
+    text = site_yaml(smtp.port, hook.port)
+    site = make_site(text, tmp_path)
+    from datetime import UTC, datetime
+
+    clock = FakeClock(datetime.now(UTC))
+    alarms, svc = wire(sessions, site, clock)
+    alarm = raise_alarm(alarms, "fire.smoke_alarm", "smoke-z1-01", "z1", Severity.CRITICAL, clock())
+    queued = svc.tick(clock())
+    assert queued >= 3
+    # A separate process claims the rows and is SIGKILLed before it sends anything.
+    proc = subprocess.Popen([sys.executable, str(HERE / "crash_worker.py"), url, str(tmp_path / "site.yaml")],
+                            stdout=subprocess.PIPE, text=True, cwd=str(HERE.parents[1]),
+                            env={**os.environ, "PYTHONPATH": str(HERE.parents[1])})
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("CLAIMED"), line
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    rows = svc.log_of(alarm_id=alarm.id)
+    assert {r["status"] for r in rows} == {"sending"} and not hook.received and not smtp.messages
+
+    assert svc.deliver(clock()) == 0, "the dead worker's lease still holds"
+    clock.advance(LEASE + timedelta(seconds=1))
+    assert svc.deliver(clock()) == queued
+    poll(lambda: len(smtp.messages) == 1, what="the mail")
+    rows = svc.log_of(alarm_id=alarm.id)
+    assert {r["status"] for r in rows} == {"sent"} and all(r["attempts"] == 1 for r in rows)
+    assert len(hook.at("/supervisor")) == 1 and len(hook.at("/safety")) == 1 and len(smtp.messages) == 1
+    assert svc.deliver(clock()) == 0
