@@ -1,0 +1,711 @@
+// Floorwatch live floor page. Plain modern JS, no build step, no dependencies.
+// Live data: alarms over server-sent events (fetch-based, so the bearer token stays in a header),
+// devices / health / inspections / evacuations polled every few seconds and refreshed on alarm events.
+"use strict";
+
+// ---- strings (every UI string in both languages) ---------------------------------------------------
+const STRINGS = {
+  zh: {
+    title: "楼层安全监控", floor_map: "楼层平面图", active_alarms: "当前告警", no_alarms: "无告警 · 全部正常",
+    inspections_today: "今日待办巡检", system_health: "系统状态", token: "访问令牌", sign_in: "登录",
+    cancel: "取消", confirm: "确定", reason: "原因", shelve_until: "搁置至", close_panel: "关闭面板",
+    ack: "确认", shelve: "搁置", close: "关闭告警", live: "实时", connecting: "连接中…",
+    reconnecting: "重新连接中…", offline: "离线", unauthorized: "令牌无效或已过期,请重新登录",
+    evac_active: "疏散进行中", roll_call: "点名", accounted: "已到", missing: "未到", total: "应到",
+    since: "开始于", no_inspections: "今日无待办巡检", overdue: "已逾期", due: "截止",
+    broker: "消息代理", sql: "数据库", timeseries: "时序库", edges: "边缘网关在线", ingest: "接收消息",
+    up: "正常", down: "故障", zone: "区域", device: "设备", kind: "类型", value: "读数", last_seen: "最后上报",
+    online: "在线", offline_dev: "离线", unknown: "未知", alarms_here: "相关告警", none_here: "无告警",
+    devices_here: "区域内设备", chart_last_hour: "最近一小时", no_data: "最近一小时无数据",
+    reason_required: "请填写原因", until_required: "请选择搁置结束时间", shelve_title: "搁置告警",
+    close_title: "关闭告警", ack_title: "确认告警", denied: "无权执行", failed: "操作失败",
+    legend_none: "正常", acknowledged_by: "确认人", value_label: "值", floor: "楼层",
+    door_open: "门开", door_closed: "门关", locked: "已锁", unlocked: "未锁", smoke: "烟雾!", smoke_ok: "无烟",
+    leak: "漏水!", leak_ok: "无漏水", fault: "故障", battery_low: "电量低", no_map: "该区域未配置平面图轮廓",
+  },
+  en: {
+    title: "Floor safety", floor_map: "Floor map", active_alarms: "Active alarms", no_alarms: "No active alarms · all clear",
+    inspections_today: "Inspections due today", system_health: "System health", token: "Access token", sign_in: "Sign in",
+    cancel: "Cancel", confirm: "Confirm", reason: "Reason", shelve_until: "Shelve until", close_panel: "Close panel",
+    ack: "Acknowledge", shelve: "Shelve", close: "Close", live: "Live", connecting: "Connecting…",
+    reconnecting: "Reconnecting…", offline: "Offline", unauthorized: "Token invalid or expired — sign in again",
+    evac_active: "EVACUATION IN PROGRESS", roll_call: "Roll call", accounted: "Accounted", missing: "Missing", total: "Expected",
+    since: "since", no_inspections: "No inspections due today", overdue: "overdue", due: "due",
+    broker: "Broker", sql: "Database", timeseries: "Time-series store", edges: "Edges online", ingest: "Messages in",
+    up: "up", down: "DOWN", zone: "Zone", device: "Device", kind: "Kind", value: "Reading", last_seen: "Last seen",
+    online: "online", offline_dev: "offline", unknown: "unknown", alarms_here: "Alarms", none_here: "No alarms",
+    devices_here: "Devices in this zone", chart_last_hour: "Last hour", no_data: "No data in the last hour",
+    reason_required: "A reason is required", until_required: "Choose when the shelf ends", shelve_title: "Shelve alarm",
+    close_title: "Close alarm", ack_title: "Acknowledge alarm", denied: "Not allowed", failed: "Failed",
+    legend_none: "Normal", acknowledged_by: "acknowledged by", value_label: "value", floor: "Floor",
+    door_open: "OPEN", door_closed: "closed", locked: "locked", unlocked: "unlocked", smoke: "SMOKE!", smoke_ok: "no smoke",
+    leak: "LEAK!", leak_ok: "dry", fault: "fault", battery_low: "battery low", no_map: "This zone has no outline on the map",
+  },
+};
+const SEVERITY = {
+  zh: { critical: "紧急", major: "重要", minor: "次要", warning: "提示", none: "正常" },
+  en: { critical: "CRITICAL", major: "MAJOR", minor: "MINOR", warning: "WARNING", none: "OK" },
+};
+const STATES = {
+  zh: { active: "未确认", acknowledged: "已确认", cleared_unacked: "已恢复·未确认", cleared: "已恢复",
+        shelved: "已搁置", suppressed: "已抑制", closed: "已关闭" },
+  en: { active: "unacknowledged", acknowledged: "acknowledged", cleared_unacked: "cleared · unacknowledged",
+        cleared: "cleared", shelved: "shelved", suppressed: "suppressed", closed: "closed" },
+};
+const KINDS = {
+  zh: { smart_plug: "智能插座", strip_meter: "计量插排", smoke_detector: "烟感", temp_sensor: "温湿度",
+        door_controller: "门禁", mr_probe: "机房探头", leak_sensor: "漏水", siren: "声光报警", manual_call_point: "手报" },
+  en: { smart_plug: "smart plug", strip_meter: "power strip", smoke_detector: "smoke detector", temp_sensor: "temperature",
+        door_controller: "door", mr_probe: "machine-room probe", leak_sensor: "leak sensor", siren: "siren",
+        manual_call_point: "call point" },
+};
+const GLYPH = { smart_plug: "P", strip_meter: "S", smoke_detector: "F", temp_sensor: "T", door_controller: "D",
+                mr_probe: "M", leak_sensor: "W", siren: "!", manual_call_point: "C" };
+const RANK = { critical: 4, major: 3, minor: 2, warning: 1, none: 0 };
+/** States that colour the map: the condition is (or may still be) there. */
+const COLOURING = new Set(["active", "acknowledged", "cleared_unacked"]);
+const OPEN = new Set(["active", "acknowledged", "cleared_unacked", "shelved", "suppressed"]);
+const CHART_METRICS = ["current_a", "power_w", "temperature_c", "humidity_pct", "smoke_obscuration_pct", "co_ppm",
+                       "voltage_v", "device_temp_c"];
+const POLL_MS = 5000;
+
+// ---- state ------------------------------------------------------------------------------------------
+const $ = (id) => document.getElementById(id);
+const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+if (fromHash) { localStorage.setItem("floorwatch.token", fromHash); history.replaceState(null, "", location.pathname); }
+let token = localStorage.getItem("floorwatch.token");
+let lang = localStorage.getItem("floorwatch.lang")
+  || ((navigator.language || "zh").toLowerCase().startsWith("zh") ? "zh" : "en");
+
+const state = {
+  floor: null, zones: new Map(), devices: new Map(), live: new Map(), floors: [],
+  alarms: new Map(), inspections: [], health: null, evac: null, selected: null,
+  evacMissing: false, site: "",
+};
+const t = (key) => STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+const sevText = (s) => SEVERITY[lang][s] ?? s;
+const stateText = (s) => STATES[lang][s] ?? s;
+const kindText = (k) => KINDS[lang][k] ?? k;
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: { "Authorization": "Bearer " + token,
+    "Content-Type": "application/json", ...(options.headers || {}) } });
+  if (response.status === 401) { showLogin(); throw new ApiError(401, t("unauthorized")); }
+  if (!response.ok) {
+    let detail = response.statusText;
+    try {
+      const body = await response.json();
+      detail = typeof body.detail === "string" ? body.detail
+        : Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : detail;
+    } catch { /* not JSON */ }
+    throw new ApiError(response.status, detail);
+  }
+  return response.json();
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null) continue;
+    if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+const time = (iso) => (iso ? new Date(iso).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB") : "—");
+const dateTime = (iso) => (iso ? new Date(iso).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB") : "—");
+const num = (v, digits = 1) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(digits)) : String(v));
+
+// ---- severity per zone / device ---------------------------------------------------------------------
+function worst(alarms) {
+  let best = "none";
+  for (const a of alarms) if ((RANK[a.severity] ?? 0) > RANK[best]) best = a.severity;
+  return best;
+}
+const openAlarms = () => [...state.alarms.values()].filter((a) => OPEN.has(a.state));
+const alarmsOfZone = (zone) => openAlarms().filter((a) => a.zone === zone || a.subject === zone);
+const alarmsOfDevice = (id) => openAlarms().filter((a) => a.device === id || a.subject === id);
+const colouring = (list) => list.filter((a) => COLOURING.has(a.state));
+
+// ---- device readings as short text ------------------------------------------------------------------
+function readingText(device) {
+  const live = state.live.get(device.id);
+  const m = (live && live.metrics) || {};
+  const parts = [];
+  switch (device.kind) {
+    case "strip_meter": case "smart_plug":
+      if (m.current_a !== undefined) parts.push(num(m.current_a) + " A");
+      if (m.power_w !== undefined) parts.push(num(m.power_w, 0) + " W");
+      break;
+    case "temp_sensor": case "mr_probe":
+      if (m.temperature_c !== undefined) parts.push(num(m.temperature_c) + " °C");
+      if (m.humidity_pct !== undefined) parts.push(num(m.humidity_pct, 0) + " %");
+      if (m.water_leak !== undefined) parts.push(m.water_leak ? t("leak") : t("leak_ok"));
+      if (m.smoke !== undefined && m.smoke) parts.push(t("smoke"));
+      break;
+    case "smoke_detector":
+      if (m.smoke !== undefined) parts.push(m.smoke ? t("smoke") : t("smoke_ok"));
+      if (m.detector_fault) parts.push(t("fault"));
+      break;
+    case "door_controller":
+      if (m.door_open !== undefined) parts.push(m.door_open ? t("door_open") : t("door_closed"));
+      if (m.door_locked !== undefined) parts.push(m.door_locked ? t("locked") : t("unlocked"));
+      break;
+    case "leak_sensor":
+      if (m.water_leak !== undefined) parts.push(m.water_leak ? t("leak") : t("leak_ok"));
+      break;
+    default:
+      for (const [k, v] of Object.entries(m).slice(0, 2)) parts.push(`${k} ${num(v)}`);
+  }
+  if (m.battery_low) parts.push(t("battery_low"));
+  if (live && live.online === false) parts.push(t("offline_dev"));
+  return parts.join(" · ");
+}
+
+// ---- floor map --------------------------------------------------------------------------------------
+function bounds(zones, devices) {
+  const xs = [], ys = [];
+  for (const z of zones) for (const [x, y] of z.polygon) { xs.push(x); ys.push(y); }
+  for (const d of devices) if (d.position) { xs.push(d.position[0]); ys.push(d.position[1]); }
+  if (!xs.length) return { x: 0, y: 0, w: 10, h: 10 };
+  const x = Math.min(...xs), y = Math.min(...ys);
+  return { x, y, w: Math.max(...xs) - x || 1, h: Math.max(...ys) - y || 1 };
+}
+function centre(polygon) {
+  let a = 0, cx = 0, cy = 0;
+  for (let i = 0; i < polygon.length; i++) {
+    const [x1, y1] = polygon[i], [x2, y2] = polygon[(i + 1) % polygon.length];
+    const c = x1 * y2 - x2 * y1; a += c; cx += (x1 + x2) * c; cy += (y1 + y2) * c;
+  }
+  if (Math.abs(a) < 1e-9) return polygon[0];
+  return [cx / (3 * a), cy / (3 * a)];
+}
+
+function renderMap() {
+  const map = $("map");
+  const zones = [...state.zones.values()].filter((z) => z.floor === state.floor && z.polygon.length >= 3);
+  const devices = [...state.devices.values()].filter((d) => d.position && zones.some((z) => z.id === d.zone));
+  const b = bounds(zones, devices);
+  const size = Math.max(b.w, b.h);
+  const pad = size * 0.04;
+  // Portrait phones get a taller box; the map is drawn in the floor plan's own units.
+  map.setAttribute("viewBox", `${b.x - pad} ${b.y - pad} ${b.w + 2 * pad} ${b.h + 2 * pad}`);
+  map.style.setProperty("--zone-stroke", String(size * 0.004));
+  map.style.setProperty("--zone-stroke-selected", String(size * 0.012));
+  const r = size * 0.025, font = size * 0.032;
+  const layer = [];
+  for (const z of zones) {
+    const list = colouring(alarmsOfZone(z.id));
+    const sev = worst(list);
+    const name = z.name || z.id;
+    const label = `${name}: ${sevText(sev)}${list.length ? ` (${list.length})` : ""}`;
+    const selected = state.selected && state.selected.type === "zone" && state.selected.id === z.id;
+    const poly = svg("polygon", { class: "zone" + (selected ? " selected" : ""), "data-zone": z.id,
+      "data-severity": sev, points: z.polygon.map((p) => p.join(",")).join(" "), tabindex: "0", role: "button",
+      "aria-label": label, onclick: () => select("zone", z.id),
+      onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select("zone", z.id); } } },
+    svg("title", { text: label }));
+    const [cx, cy] = centre(z.polygon);
+    const zb = bounds([z], []);
+    const text = svg("text", { class: "zone-label", "data-zone": z.id, x: cx, y: zb.y + font * 1.3, "text-anchor": "middle",
+      "font-size": font, "stroke-width": font * 0.18 },
+    svg("tspan", { text: name + " " }), svg("tspan", { class: "sev-text", text: "· " + sevText(sev) + (list.length ? ` ×${list.length}` : "") }));
+    void cy;
+    layer.push(poly, text);
+  }
+  for (const d of devices) {
+    const sev = worst(colouring(alarmsOfDevice(d.id)));
+    const live = state.live.get(d.id);
+    const [x, y] = d.position;
+    const reading = readingText(d);
+    const selected = state.selected && state.selected.type === "device" && state.selected.id === d.id;
+    const label = `${kindText(d.kind)} ${d.name || d.id}: ${reading || t("unknown")} · ${sevText(sev)}`;
+    const shape = d.kind === "door_controller"
+      ? svg("rect", { class: "mark", x: x - r, y: y - r, width: 2 * r, height: 2 * r, rx: r * 0.2, "stroke-width": r * 0.15 })
+      : svg("circle", { class: "mark", cx: x, cy: y, r, "stroke-width": r * 0.15 });
+    const g = svg("g", { class: "device" + (selected ? " selected" : ""), "data-device": d.id, "data-kind": d.kind,
+      "data-severity": sev, "data-online": live && live.online !== null && live.online !== undefined ? String(live.online) : "unknown",
+      tabindex: "0", role: "button", "aria-label": label,
+      onclick: (e) => { e.stopPropagation(); select("device", d.id); },
+      onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select("device", d.id); } } },
+    svg("title", { text: label }), shape,
+    svg("text", { class: "glyph", x, y: y + r * 0.38, "text-anchor": "middle", "font-size": r * 1.1, text: GLYPH[d.kind] || "?" }),
+    svg("text", { class: "value", x, y: y + r * 2.3, "text-anchor": "middle", "font-size": font * 0.85,
+      "stroke-width": font * 0.15, text: reading }));
+    layer.push(g);
+  }
+  map.replaceChildren(...layer);
+}
+
+function renderFloors() {
+  const box = $("floors");
+  if (state.floors.length <= 1) { box.replaceChildren(); return; }
+  box.replaceChildren(...state.floors.map((f) => {
+    const sev = worst(colouring(openAlarms().filter((a) => state.zones.get(a.zone)?.floor === f.id)));
+    return el("button", { type: "button", class: "btn", role: "tab", "aria-selected": String(f.id === state.floor),
+      onclick: () => { state.floor = f.id; render(); } }, `${f.name || f.id} `, el("span", { class: "sev " + sev, text: sevText(sev) }));
+  }));
+}
+
+function renderLegend() {
+  $("legend").replaceChildren(...["critical", "major", "minor", "warning", "none"].map((s) =>
+    el("li", { style: `--c: var(--${s})`, text: s === "none" ? t("legend_none") : sevText(s) })));
+}
+
+// ---- alarm list and actions -------------------------------------------------------------------------
+function alarmItem(a) {
+  const device = a.device ? state.devices.get(a.device) : null;
+  const zone = a.zone ? state.zones.get(a.zone) : null;
+  const where = [zone ? zone.name || zone.id : a.zone, device ? device.name || device.id : (a.device ? a.device : a.subject)]
+    .filter(Boolean).join(" · ");
+  const message = lang === "zh" ? (a.message_zh || a.message) : (a.message || a.message_zh);
+  const meta = [where, time(a.raised_at), a.value !== null && a.value !== undefined ? `${t("value_label")} ${num(a.value, 2)}` : null,
+    a.acknowledged_by ? `${t("acknowledged_by")} ${a.acknowledged_by}` : null].filter(Boolean).join(" · ");
+  const li = el("li", { class: "alarm " + a.severity, "data-id": a.id, "data-rule": a.rule, "data-state": a.state },
+    el("div", { class: "line1" }, el("span", { class: "sev " + a.severity, text: sevText(a.severity) }),
+      el("span", { class: "rule", text: a.rule }), el("span", { class: "state", text: stateText(a.state) })),
+    el("div", { class: "msg", text: message }),
+    el("div", { class: "meta", text: meta }));
+  {
+    const actions = el("div", { class: "actions" });
+    if (a.state === "active" || a.state === "cleared_unacked" || a.state === "shelved") {
+      actions.append(el("button", { type: "button", class: "btn primary ack", text: t("ack"), onclick: () => openAction("ack", a) }));
+    }
+    if ((a.state === "active" || a.state === "acknowledged") && a.severity !== "critical" && !a.latching) {
+      actions.append(el("button", { type: "button", class: "btn shelve", text: t("shelve"), onclick: () => openAction("shelve", a) }));
+    }
+    if (OPEN.has(a.state)) {
+      actions.append(el("button", { type: "button", class: "btn close", text: t("close"), onclick: () => openAction("close", a) }));
+    }
+    if (actions.childElementCount) li.append(actions);
+  }
+  return li;
+}
+
+function sortAlarms(list) {
+  const muted = (a) => (a.state === "shelved" || a.state === "suppressed" ? 1 : 0);
+  return list.sort((a, b) => muted(a) - muted(b) || RANK[b.severity] - RANK[a.severity] || b.id - a.id);
+}
+
+function renderAlarms() {
+  const list = sortAlarms(openAlarms());
+  $("empty").hidden = list.length > 0;
+  $("alarm-count").textContent = String(list.length);
+  $("alarms").replaceChildren(...list.map((a) => alarmItem(a)));
+}
+
+let pending = null;
+function openAction(kind, alarm) {
+  pending = { kind, alarm };
+  $("action-title").textContent = t(kind + "_title");
+  $("action-alarm").textContent = `#${alarm.id} ${alarm.rule} · ${sevText(alarm.severity)}`;
+  $("until-row").hidden = kind !== "shelve";
+  const until = new Date(Date.now() + 60 * 60 * 1000);
+  until.setSeconds(0, 0);
+  $("action-until").value = new Date(until.getTime() - until.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  $("action-reason").value = "";
+  $("reason-label").textContent = kind === "ack" ? t("reason") + " (note)" : t("reason");
+  $("action-dialog-error").hidden = true;
+  $("action-dialog").showModal();
+  $("action-reason").focus();
+}
+
+async function submitAction(event) {
+  event.preventDefault();
+  if (!pending) return;
+  const { kind, alarm } = pending;
+  const reason = $("action-reason").value.trim();
+  let body;
+  if (kind === "ack") body = { note: reason };
+  else if (!reason) { return dialogError(t("reason_required")); }
+  else if (kind === "close") body = { reason };
+  else {
+    if (!$("action-until").value) return dialogError(t("until_required"));
+    body = { until: new Date($("action-until").value).toISOString(), reason };
+  }
+  $("action-submit").disabled = true;
+  try {
+    upsert(await api(`/api/alarms/${alarm.id}/${kind}`, { method: "POST", body: JSON.stringify(body) }));
+    $("action-dialog").close();
+    pending = null;
+    $("action-error").hidden = true;
+  } catch (e) {
+    const prefix = e.status === 403 ? t("denied") : t("failed");
+    dialogError(`${prefix}: ${e.message}`);
+  } finally {
+    $("action-submit").disabled = false;
+  }
+}
+function dialogError(message) {
+  $("action-dialog-error").textContent = message;
+  $("action-dialog-error").hidden = false;
+}
+
+// ---- detail panel -----------------------------------------------------------------------------------
+function select(type, id) {
+  state.selected = { type, id };
+  state.chartMetric = null;
+  render();
+  loadChart();
+  const panel = $("detail");
+  if (window.matchMedia("(max-width: 899px)").matches) panel.scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+function chartDevice() {
+  const sel = state.selected;
+  if (!sel) return null;
+  if (sel.type === "device") return state.devices.get(sel.id) || null;
+  const inZone = [...state.devices.values()].filter((d) => d.zone === sel.id);
+  return inZone.find((d) => numericMetrics(d).length) || null;
+}
+function numericMetrics(device) {
+  const m = (state.live.get(device.id) || {}).metrics || {};
+  const names = Object.keys(m).filter((k) => typeof m[k] === "number");
+  return CHART_METRICS.filter((k) => names.includes(k)).concat(names.filter((k) => !CHART_METRICS.includes(k)));
+}
+
+function renderDetail() {
+  const sel = state.selected;
+  const panel = $("detail");
+  if (!sel) { panel.hidden = true; return; }
+  panel.hidden = false;
+  const body = [];
+  let alarms;
+  if (sel.type === "zone") {
+    const z = state.zones.get(sel.id);
+    if (!z) { panel.hidden = true; return; }
+    const sev = worst(colouring(alarmsOfZone(z.id)));
+    $("detail-title").replaceChildren(`${t("zone")}: ${z.name || z.id} `, el("span", { class: "sev " + sev, text: sevText(sev) }));
+    if (z.polygon.length < 3) body.push(el("p", { class: "meta", text: t("no_map") }));
+    const devices = [...state.devices.values()].filter((d) => d.zone === z.id);
+    body.push(el("h3", { text: t("devices_here") }), el("ul", { class: "plain-list" }, ...devices.map((d) => {
+      const dsev = worst(colouring(alarmsOfDevice(d.id)));
+      return el("li", {}, el("button", { type: "button", class: "link", onclick: () => select("device", d.id) },
+        el("span", { class: "sev " + dsev, text: sevText(dsev) }), ` ${kindText(d.kind)} ${d.name || d.id}: ${readingText(d) || t("unknown")}`));
+    })));
+    alarms = alarmsOfZone(z.id);
+  } else {
+    const d = state.devices.get(sel.id);
+    if (!d) { panel.hidden = true; return; }
+    const live = state.live.get(d.id) || {};
+    const sev = worst(colouring(alarmsOfDevice(d.id)));
+    $("detail-title").replaceChildren(`${kindText(d.kind)}: ${d.name || d.id} `, el("span", { class: "sev " + sev, text: sevText(sev) }));
+    const zone = state.zones.get(d.zone);
+    const online = live.online === true ? t("online") : live.online === false ? t("offline_dev") : t("unknown");
+    body.push(el("dl", { class: "kv" },
+      el("dt", { text: t("device") }), el("dd", { text: d.id }),
+      el("dt", { text: t("zone") }), el("dd", { text: zone ? zone.name || zone.id : d.zone }),
+      el("dt", { text: t("value") }), el("dd", { "data-reading": d.id, text: readingText(d) || "—" }),
+      el("dt", { text: t("last_seen") }), el("dd", { text: `${time(live.last_seen)} · ${online}` })));
+    alarms = alarmsOfDevice(d.id);
+  }
+  body.push(el("h3", { text: t("alarms_here") }));
+  body.push(alarms.length ? el("ul", { class: "alarms" }, ...sortAlarms(alarms).map((a) => alarmItem(a)))
+    : el("p", { class: "ok-text", text: t("none_here") }));
+  const device = chartDevice();
+  if (device) {
+    const metrics = numericMetrics(device);
+    if (!state.chartMetric || !metrics.includes(state.chartMetric)) state.chartMetric = metrics[0] || null;
+    body.push(el("h3", { text: `${t("chart_last_hour")} · ${device.name || device.id}` }));
+    if (metrics.length > 1) {
+      body.push(el("div", { class: "metric-tabs" }, ...metrics.map((m) => el("button", { type: "button", class: "btn",
+        "aria-pressed": String(m === state.chartMetric), text: m, onclick: () => { state.chartMetric = m; renderDetail(); loadChart(); } }))));
+    }
+    body.push(chartSvg(state.chart && state.chart.device === device.id && state.chart.metric === state.chartMetric ? state.chart.points : null));
+  }
+  $("detail-body").replaceChildren(...body);
+}
+
+function chartSvg(points) {
+  const W = 300, H = 120, P = 4;
+  const box = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img",
+    "aria-label": `${state.chartMetric || ""} ${t("chart_last_hour")}` });
+  if (!points) return box;
+  const data = points.filter((p) => typeof p.value === "number");
+  if (!data.length) { box.append(svg("text", { x: 8, y: H / 2, text: t("no_data") })); return box; }
+  const ts = data.map((p) => Date.parse(p.ts)), vs = data.map((p) => p.value);
+  const t1 = Date.now(), t0 = t1 - 3600 * 1000;
+  let lo = Math.min(...vs), hi = Math.max(...vs);
+  if (hi === lo) { hi += 1; lo -= 1; }
+  const sx = (x) => P + ((x - t0) / (t1 - t0)) * (W - 2 * P), sy = (v) => H - P - ((v - lo) / (hi - lo)) * (H - 2 * P - 14);
+  box.append(svg("polyline", { "data-points": String(data.length), points: data.map((p, i) => `${sx(ts[i]).toFixed(1)},${sy(vs[i]).toFixed(1)}`).join(" ") }),
+    svg("text", { x: P, y: 12, text: `${state.chartMetric}: ${num(lo)} – ${num(hi)} · ${t("chart_last_hour")}` }));
+  return box;
+}
+
+async function loadChart() {
+  const device = chartDevice();
+  if (!device) return;
+  const metric = state.chartMetric || numericMetrics(device)[0];
+  if (!metric) return;
+  const since = new Date(Date.now() - 3600 * 1000).toISOString();
+  try {
+    const points = await api(`/api/readings?device=${encodeURIComponent(device.id)}&metric=${encodeURIComponent(metric)}&since=${encodeURIComponent(since)}`);
+    state.chart = { device: device.id, metric, points };
+    renderDetail();
+  } catch { /* the chart is best effort */ }
+}
+
+// ---- inspections, health, evacuation ----------------------------------------------------------------
+function renderInspections() {
+  const end = new Date(); end.setHours(23, 59, 59, 999);
+  const list = state.inspections.filter((task) => Date.parse(task.due_at) <= end.getTime())
+    .sort((a, b) => Number(b.overdue) - Number(a.overdue) || Date.parse(a.due_at) - Date.parse(b.due_at));
+  $("inspections").replaceChildren(...(list.length ? list.map((task) => el("li", { "data-task": task.id },
+    el("div", { text: lang === "zh" ? task.what_zh || task.what : task.what || task.what_zh }),
+    el("div", { class: "meta" }, task.overdue ? el("span", { class: "overdue", text: t("overdue") + " · " }) : "",
+      `${t("due")} ${dateTime(task.due_at)} · ${task.subject}${task.assignee ? " · " + task.assignee : " · " + task.role}`))) :
+    [el("li", { class: "ok-text", text: t("no_inspections") })]));
+}
+
+function renderHealth() {
+  const items = [];
+  const deps = (state.health && state.health.dependencies) || {};
+  for (const key of ["broker", "sql", "timeseries"]) {
+    if (!(key in deps)) continue;
+    const up = !!deps[key].up;
+    items.push(el("li", { class: up ? "up" : "down", "data-health": key }, `${t(key)}: ${up ? t("up") : t("down")}`));
+  }
+  const edges = new Map();
+  for (const d of state.devices.values()) {
+    const live = state.live.get(d.id);
+    edges.set(d.edge, (edges.get(d.edge) || false) || !!(live && live.online));
+  }
+  if (edges.size) {
+    const online = [...edges.values()].filter(Boolean).length;
+    items.push(el("li", { class: online === edges.size ? "up" : "down", "data-health": "edges",
+      title: [...edges].map(([e, on]) => `${e}: ${on ? t("up") : t("down")}`).join(", ") },
+    `${t("edges")}: ${online}/${edges.size}`));
+  }
+  if (state.health && state.health.ingest) items.push(el("li", { "data-health": "ingest" }, `${t("ingest")}: ${state.health.ingest.messages}`));
+  $("health").replaceChildren(...items);
+}
+
+function renderEvacuation() {
+  const evac = state.evac;
+  const banner = $("evac");
+  if (!evac) { banner.hidden = true; return; }
+  banner.hidden = false;
+  const where = evac.floor || evac.zone || evac.scope || "";
+  $("evac-meta").textContent = [where, evac.started_at ? `${t("since")} ${time(evac.started_at)}` : "", evac.reason || ""]
+    .filter(Boolean).join(" · ");
+  const roll = state.roll;
+  const out = [];
+  if (roll) {
+    const people = Array.isArray(roll) ? roll : roll.people || roll.entries || [];
+    const countOf = (key, fallback) => (typeof roll[key] === "number" ? roll[key] : fallback);
+    const missingList = Array.isArray(roll.missing) ? roll.missing
+      : people.filter((p) => ["missing", "unaccounted", "unknown"].includes(p.status));
+    const accounted = countOf("accounted", Array.isArray(roll.accounted) ? roll.accounted.length
+      : people.filter((p) => ["accounted", "safe", "present", "out"].includes(p.status)).length);
+    const total = countOf("total", countOf("expected", people.length || accounted + missingList.length));
+    const missingCount = countOf("missing_count", typeof roll.missing === "number" ? roll.missing : missingList.length);
+    out.push(el("span", { "data-roll": "accounted" }, `${t("roll_call")}: ${t("accounted")} ${accounted}/${total}`));
+    out.push(el("span", { "data-roll": "missing" }, `${t("missing")} ${missingCount}`));
+    for (const p of missingList.slice(0, 30)) {
+      out.push(el("span", { class: "missing", text: typeof p === "string" ? p : p.name || p.person || p.id || "?" }));
+    }
+  }
+  $("evac-roll").replaceChildren(...out);
+}
+
+// ---- loading and live updates -----------------------------------------------------------------------
+function upsert(a) {
+  state.alarms.set(a.id, a);
+  if (!OPEN.has(a.state)) state.alarms.delete(a.id);
+  render();
+}
+
+function render() {
+  renderFloors();
+  renderMap();
+  renderAlarms();
+  renderDetail();
+  renderInspections();
+  renderHealth();
+  renderEvacuation();
+}
+
+function applyLanguage() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const node of document.querySelectorAll("[data-i18n-label]")) node.setAttribute("aria-label", t(node.dataset.i18nLabel));
+  $("lang").textContent = lang === "zh" ? "EN" : "中文";
+  $("lang").setAttribute("aria-label", lang === "zh" ? "Switch to English" : "切换到中文");
+  setStatus(connState);
+  renderLegend();
+  render();
+}
+
+let connState = "connecting";
+function setStatus(s) {
+  connState = s;
+  $("status").dataset.state = s;
+  $("status").textContent = t(s);
+}
+
+async function loadFloor() {
+  const floor = await api("/api/floor");
+  state.site = floor.name || floor.site;
+  $("site-name").textContent = state.site ? "· " + state.site : "";
+  state.floors = floor.floors.length ? floor.floors : [...new Set(floor.zones.map((z) => z.floor))].map((id) => ({ id, name: id }));
+  state.zones = new Map(floor.zones.map((z) => [z.id, z]));
+  for (const d of floor.devices) state.devices.set(d.id, { ...(state.devices.get(d.id) || {}), ...d });
+  if (!state.floor || !state.floors.some((f) => f.id === state.floor)) state.floor = state.floors[0] ? state.floors[0].id : null;
+}
+
+async function loadDevices() {
+  const list = await api("/api/devices");
+  for (const d of list) {
+    state.devices.set(d.id, { ...(state.devices.get(d.id) || {}), id: d.id, kind: d.kind, zone: d.zone, edge: d.edge,
+      name: d.name || (state.devices.get(d.id) || {}).name || "", door_type: d.door_type });
+    state.live.set(d.id, { online: d.online, last_seen: d.last_seen, metrics: d.metrics || {} });
+  }
+}
+async function loadAlarms() {
+  const list = await api("/api/alarms?state=open");
+  state.alarms = new Map(list.map((a) => [a.id, a]));
+}
+async function loadInspections() {
+  try {
+    const [due, overdue] = await Promise.all([api("/api/inspections?status=due"), api("/api/inspections?status=overdue")]);
+    const seen = new Map();
+    for (const task of [...overdue, ...due]) if (!seen.has(task.id)) seen.set(task.id, task);
+    state.inspections = [...seen.values()];
+  } catch { state.inspections = []; }
+}
+async function loadHealth() {
+  try {
+    const r = await fetch("/api/health");
+    state.health = await r.json();
+  } catch { state.health = null; }
+}
+let evacCheckedAt = 0;
+async function loadEvacuation() {
+  // The evacuation API may not exist on this server yet: a 404 hides the banner and we check again later.
+  if (state.evacMissing && Date.now() - evacCheckedAt < 60000) return;
+  evacCheckedAt = Date.now();
+  try {
+    const list = await api("/api/evacuations");
+    state.evacMissing = false;
+    const items = Array.isArray(list) ? list : list.items || [];
+    const active = items.find((e) => e.state === "active") || null;
+    state.evac = active;
+    state.roll = active ? await api(`/api/evacuations/${encodeURIComponent(active.id)}/roll-call`).catch(() => null) : null;
+  } catch (e) {
+    if (e.status === 404 || e.status === 405) state.evacMissing = true;
+    state.evac = null; state.roll = null;
+  }
+}
+
+async function refresh() {
+  await Promise.allSettled([loadDevices(), loadHealth(), loadEvacuation()]);
+  render();
+}
+let refreshTimer = null;
+function refreshSoon() {
+  // An alarm event usually comes with new readings: refresh devices shortly, at most once per burst.
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(async () => { refreshTimer = null; await refresh(); if (state.selected) loadChart(); }, 300);
+}
+
+let stream = null;
+let backoff = 1000;
+async function listen() {
+  // fetch-based SSE so the bearer token goes in a header, not in the URL. Reconnects with backoff and
+  // reloads the open alarms on every (re)connect, so nothing missed while away stays missed.
+  if (stream) stream.abort();
+  const controller = new AbortController();
+  stream = controller;
+  let watchdog = null;
+  const kick = () => { clearTimeout(watchdog); watchdog = setTimeout(() => controller.abort(), 40000); };
+  try {
+    const response = await fetch("/api/alarms/stream", { headers: { "Authorization": "Bearer " + token,
+      "Accept": "text/event-stream" }, signal: controller.signal, cache: "no-store" });
+    if (response.status === 401) { showLogin(); return; }
+    if (!response.ok || !response.body) throw new Error(response.statusText);
+    await loadAlarms();
+    render();
+    setStatus("live");
+    backoff = 1000;
+    kick();
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      kick();
+      buffer += value.replace(/\r\n/g, "\n");
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const chunk = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
+        const data = chunk.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).replace(/^ /, "")).join("\n");
+        if (!data) continue;
+        try { upsert(JSON.parse(data)); refreshSoon(); } catch { /* a malformed event is skipped */ }
+      }
+    }
+  } catch { /* fall through to reconnect */ }
+  clearTimeout(watchdog);
+  if (stream !== controller) return;
+  setStatus(navigator.onLine === false ? "offline" : "reconnecting");
+  setTimeout(listen, backoff);
+  backoff = Math.min(backoff * 2, 15000);
+}
+
+function showLogin() { $("login").hidden = false; setStatus("offline"); }
+
+async function start() {
+  $("login").hidden = true;
+  setStatus("connecting");
+  try {
+    await loadFloor();
+  } catch (e) {
+    if (e.status === 401) return;
+    setStatus("reconnecting");
+    setTimeout(start, 3000);
+    return;
+  }
+  await Promise.allSettled([loadDevices(), loadAlarms(), loadHealth(), loadInspections(), loadEvacuation()]);
+  render();
+  listen();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("lang").addEventListener("click", () => {
+    lang = lang === "zh" ? "en" : "zh";
+    localStorage.setItem("floorwatch.lang", lang);
+    applyLanguage();
+  });
+  $("save").addEventListener("click", () => {
+    token = $("token").value.trim();
+    localStorage.setItem("floorwatch.token", token);
+    start();
+  });
+  $("detail-close").addEventListener("click", () => { state.selected = null; render(); });
+  $("action-form").addEventListener("submit", submitAction);
+  $("action-cancel").addEventListener("click", () => { $("action-dialog").close(); pending = null; });
+  window.addEventListener("online", () => listen());
+  setInterval(() => { if (token && connState !== "offline") refresh(); }, POLL_MS);
+  setInterval(() => { if (token) loadInspections().then(renderInspections); }, 60000);
+  applyLanguage();
+  if (token) start(); else showLogin();
+});

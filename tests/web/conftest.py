@@ -1,0 +1,5 @@
+"""The browser tests reuse the whole-stack fixture of the end-to-end tests (real broker, server, edge)."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import stack  # noqa: F401  (re-exported pytest fixture)

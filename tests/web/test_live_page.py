@@ -1,0 +1,130 @@
+"""The live floor page in a real browser (Debian's chromium driven by Playwright) against the whole stack:
+a Tasmota strip overloads, the zone turns orange/red on a phone-sized screen, the alarm is listed, and
+Acknowledge on the page acknowledges it in the API. Screenshots go to the artifacts directory."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_service
+from tests.e2e.conftest import ADMIN_TOKEN, Stack
+from tests.e2e.test_skeleton import publish_strip
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+        "--disable-component-update", "--disable-sync", "--disable-quic"]
+FILL = {"critical": "rgb(183, 28, 28)", "major": "rgb(230, 81, 0)"}
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 900}
+
+try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - the dev extras install it
+    sync_playwright = None  # type: ignore[assignment]
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    require_service(sync_playwright is not None, "the playwright python package (pip install -e .[dev])")
+    require_service(CHROMIUM.exists() and shutil.which(str(CHROMIUM)) is not None,
+                    "Debian's chromium at /usr/bin/chromium (bash scripts/system-packages.sh)")
+    with sync_playwright() as p:
+        # A default launch runs on a fresh temporary profile.
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser: Browser, stack: Stack, viewport: dict[str, int], locale: str, mobile: bool) -> Page:
+    context = browser.new_context(viewport=viewport, locale=locale, is_mobile=mobile, has_touch=mobile,
+                                  device_scale_factor=2 if mobile else 1)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors  # type: ignore[attr-defined]
+    page.goto(f"{stack.url}/#token={ADMIN_TOKEN}")
+    expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=15_000)
+    return page
+
+
+def test_overload_turns_the_zone_red_on_a_phone_and_acknowledge_works(
+        browser: Browser, stack: Stack, artifacts_dir: Path) -> None:
+    page = open_page(browser, stack, PHONE, "zh-CN", mobile=True)
+    zone = page.locator('#map polygon.zone[data-zone="z1"]')
+    expect(zone).to_have_attribute("data-severity", "none")
+    assert "token" not in page.url  # the token left the address bar for localStorage
+    expect(page.locator("#alarms-title")).to_contain_text("当前告警")
+
+    publish_strip(stack, amps=12.5, seconds=5)  # 125 % of a 10 A strip, past the (shortened) 3 s hold
+
+    # The map colours the zone by its worst alarm, with a text label beside the colour.
+    expect(zone).to_have_attribute("data-severity", re.compile("^(major|critical)$"), timeout=20_000)
+    severity = zone.get_attribute("data-severity")
+    assert severity in FILL
+    assert zone.evaluate("e => getComputedStyle(e).fill") == FILL[severity]
+    expect(page.locator('#map .zone-label[data-zone="z1"]')).to_contain_text("重要" if severity == "major" else "紧急")
+    # The strip's live reading is on its marker (devices refresh on alarm events and by polling).
+    expect(page.locator('#map [data-device="strip-z1-01"] .value')).to_contain_text("12.5 A", timeout=10_000)
+
+    item = page.locator('#alarms li.alarm[data-rule="elec.strip_overload"]')
+    expect(item).to_be_visible()
+    expect(item).to_have_attribute("data-state", "active")
+    alarm_id = int(item.get_attribute("data-id") or 0)
+    page.screenshot(path=str(artifacts_dir / "live-page-phone-alarm.png"), full_page=True)
+
+    # Tapping the zone opens its detail: its alarm and the last hour's chart of the strip.
+    box = zone.bounding_box()
+    assert box is not None
+    zone.click(position={"x": box["width"] * 0.15, "y": box["height"] * 0.85})  # beside the device marker
+    detail = page.locator("#detail")
+    expect(detail).to_be_visible()
+    expect(detail.locator('li.alarm[data-rule="elec.strip_overload"]')).to_be_visible()
+    expect(detail.locator("svg.chart polyline")).to_have_count(1, timeout=10_000)
+    detail.screenshot(path=str(artifacts_dir / "live-page-phone-detail.png"))
+
+    # Acknowledge from the list (a note is optional); the API records it, and the page follows live.
+    item.locator("button.ack").click()
+    dialog = page.locator("#action-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("#action-reason").fill("heater removed")
+    dialog.locator("#action-submit").click()
+    expect(dialog).to_be_hidden()
+    acked = stack.wait_for(f"/api/alarms/{alarm_id}", lambda a: a["state"] == "acknowledged", timeout=10)
+    assert acked["acknowledged_by"] == "admin"
+    expect(item).to_have_attribute("data-state", "acknowledged")
+    expect(item.locator("button.ack")).to_have_count(0)
+    # Still a hazard until it clears: the zone keeps its colour after acknowledgement.
+    expect(zone).to_have_attribute("data-severity", severity)
+
+    # Closing needs a reason: the page says so instead of sending an empty one.
+    item.locator("button.close").click()
+    dialog.locator("#action-submit").click()
+    expect(dialog.locator("#action-dialog-error")).to_be_visible()
+    dialog.locator("#action-cancel").click()
+
+    # English on one tap, including severities and states.
+    page.locator("#lang").click()
+    expect(page.locator("#alarms-title")).to_contain_text("Active alarms")
+    expect(item.locator(".state")).to_have_text("acknowledged")
+    expect(page.locator('#health [data-health="broker"]')).to_have_class("up")
+    page.screenshot(path=str(artifacts_dir / "live-page-phone-en.png"), full_page=True)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+    desk = open_page(browser, stack, DESKTOP, "en-GB", mobile=False)
+    expect(desk.locator('#map polygon.zone[data-zone="z1"]')).to_have_attribute("data-severity", severity)
+    desk.locator('#map [data-device="strip-z1-01"]').click()
+    expect(desk.locator("#detail svg.chart polyline")).to_have_count(1, timeout=10_000)
+    desk.screenshot(path=str(artifacts_dir / "live-page-desktop.png"), full_page=True)
+    assert desk.errors == []  # type: ignore[attr-defined]
+
+
+def test_evacuation_api_missing_or_empty_keeps_the_banner_hidden(browser: Browser, stack: Stack) -> None:
+    page = open_page(browser, stack, PHONE, "en-GB", mobile=True)
+    expect(page.locator("#evac")).to_be_hidden()
+    expect(page.locator("#empty")).to_be_visible()
+    assert page.errors == []  # type: ignore[attr-defined]
