@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from server.api.routes import alarms, floor, inspections, system, users
+from server.api.routes import alarms, evacuations, floor, inspections, notifications, relays, system, users
 from server.runtime import Runtime, utc_now
 from server.settings import Settings
 
@@ -36,6 +36,9 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> F
     app.include_router(users.router, prefix="/api")
     app.include_router(inspections.router, prefix="/api")
     app.include_router(floor.router, prefix="/api")
+    app.include_router(evacuations.router, prefix="/api")
+    app.include_router(notifications.router, prefix="/api")
+    app.include_router(relays.router, prefix="/api")
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
+from server.adapters.notify import AppriseSender, Sender
 from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.repository import AlarmRepository, UserRepository
@@ -25,9 +26,12 @@ from server.domain.rules import RuleEngine
 from server.domain.sequence import SequenceTracker
 from server.domain.site import Site, parse_site
 from server.services.alarms import AlarmService
+from server.services.commands import CommandService
+from server.services.evacuation import EvacuationService
 from server.services.ingest import Ingest
 from server.services.inspections import InspectionService
 from server.services.live import LiveState
+from server.services.notify import NotificationService
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,13 @@ class Runtime:
     inspections: InspectionService = field(init=False)
     scheduler: InspectionScheduler = field(init=False)
     live: LiveState = field(default_factory=LiveState)
+    notify: NotificationService = field(init=False)
+    commands: CommandService = field(init=False)
+    evacuations: EvacuationService = field(init=False)
+    sender: Sender = field(default_factory=AppriseSender)
+    """How pushes leave (apprise); replaceable for a test that wants to fail a channel on purpose."""
+    base_url: str | None = None
+    """The dashboard's address for links in messages (default: http://{http_host}:{http_port})."""
     admin_token: str | None = None
     """Set when this start generated the first admin's token (printed once)."""
     started_at: datetime = field(default_factory=utc_now)
@@ -92,10 +103,26 @@ class Runtime:
         self.ingest = Ingest(self.site, engine, self.alarms, self.series, self.live, clock=self.clock,
                              ack=self._ack, sequences=sequences,
                              max_age=timedelta(seconds=s.reading_max_age_s),
-                             max_future=timedelta(seconds=s.reading_max_future_s))
+                             max_future=timedelta(seconds=s.reading_max_future_s),
+                             on_command_result=self._command_result)
         self.alarms.listeners.append(self._publish_alarm)
         self.alarms.listeners.append(self._inspect_after_clear)
+
+        # Response: commands to edges, notifications (outbox + escalation), evacuations.
+        # API threads give the engine inputs only through `ingest.call` (it runs them on the ingest thread).
+        base_url = self.base_url or f"http://{s.http_host}:{s.http_port}"
+        self.commands = CommandService(sessions, self.site, self.clock, self._publish_command, self.ingest.call)
+        self.notify = NotificationService(
+            sessions, self.site, self.clock, self.sender, base_url=base_url, worker_id=s.mqtt_client_id,
+            open_alarms=self.alarms.open_alarms, alarm_by_id=self._alarm_by_id, on_result=self._notify_result)
+        self.evacuations = EvacuationService(sessions, self.site, self.clock, self.commands, self.notify,
+                                             self._publish_notice, self.ingest.call, base_url)
+        self.notify.is_drill = self.evacuations.is_drill_alarm
+        self.alarms.listeners.append(self.evacuations.on_alarm)
+        self.alarms.listeners.append(self.notify.on_alarm)
+        self.evacuations.start_worker()
         self.ingest.start()
+        self.notify.start()
 
         self.inspections = InspectionService(sessions, self.site, self.clock)
         register("runtime", self.inspections, on_findings=self._overdue_duties)
@@ -108,7 +135,7 @@ class Runtime:
             self.mqtt_settings = self.broker.client_settings()
         else:
             self.mqtt_settings = s.mqtt
-        self.mqtt = MqttClient(self.mqtt_settings, s.mqtt_client_id, on_message=self.ingest.submit,
+        self.mqtt = MqttClient(self.mqtt_settings, s.mqtt_client_id, on_message=self._on_message,
                                persistent_session=True, manual_ack=True)
         for channel in contract.SERVER_INBOUND:
             self.mqtt.subscribe(contract.edge_filter(channel, site=self.site.id))
@@ -116,13 +143,39 @@ class Runtime:
 
     def stop(self) -> None:
         self.scheduler.shutdown()
+        self.notify.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
         self.ingest.stop()
+        self.evacuations.stop_worker()
         self.series.close()
         if self.broker is not None:
             self.broker.stop()
         self.sql.dispose()
+
+    def _on_message(self, message: Incoming) -> None:
+        """MQTT thread: hand off only (ingest, and the access log that roll call reads)."""
+        self.evacuations.submit(message)
+        self.ingest.submit(message)
+
+    def _command_result(self, edge: str, result: contract.CommandResult) -> None:
+        self.commands.on_result(edge, result)
+
+    def _publish_command(self, topic: str, command: contract.Command) -> None:
+        if self.mqtt is not None:
+            self.mqtt.publish_payload(topic, command)
+
+    def _publish_notice(self, notice: contract.EvacuationNotice) -> None:
+        if self.mqtt is not None:
+            self.mqtt.publish_payload(contract.site_topic(self.site.id, contract.SiteChannel.EVACUATION), notice)
+
+    def _alarm_by_id(self, alarm_id: int) -> domain.Alarm | None:
+        live = next((a for a in self.alarms.open_alarms() if a.id == alarm_id), None)
+        return live if live is not None else self.repository.get(alarm_id)
+
+    def _notify_result(self, channel: str, ok: bool) -> None:
+        """Delivery outcomes feed sup.notify_channel (3 consecutive failures of a channel -> major)."""
+        self.ingest.call(lambda engine, now: engine.on_notify_result(channel, ok, now))
 
     def _ack(self, message: Incoming) -> None:
         if self.mqtt is not None:

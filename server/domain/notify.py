@@ -309,12 +309,13 @@ def render(items: Sequence[Item], base_url: str, *, drill: bool = False, escalat
     for it in items:
         link = f"{base_url.rstrip('/')}/#alarm={it.alarm_id}"
         zh = it.message_zh or it.message
-        lines.append(f"{prefix}{zh}|区域 {it.zone_name}|设备 {it.device or '-'}|数值 {it.value or '-'}|"
+        zh = zh if zh.startswith(DRILL_PREFIX) else prefix + zh
+        lines.append(f"{zh}|区域 {it.zone_name}|设备 {it.device or '-'}|数值 {it.value or '-'}|"
                      f"规则 {it.rule}")
         lines.append(f"{it.message} | zone {it.zone} | device {it.device or '-'} | value {it.value or '-'} | "
                      f"rule {it.rule} | {link}")
     if extra_zh:
-        lines.append(prefix + extra_zh)
+        lines.append(extra_zh if extra_zh.startswith(DRILL_PREFIX) else prefix + extra_zh)
     if extra_en:
         lines.append(extra_en)
     return Text(title, "\n".join(lines))
@@ -326,8 +327,9 @@ def group_tasks(rule: str, drill: bool) -> dict[str, tuple[str, str]]:
         return {}
     tasks = dict(GROUPS)
     if drill:
-        tasks["information_reporting"] = ("信息报送组:记录演练时间线(演练不拨打119)",
-                                          "Information reporting group: keep the drill timeline (no 119 call)")
+        tasks["information_reporting"] = ("信息报送组:记录演练时间线,演练不对外报警",
+                                          "Information reporting group: keep the drill timeline; a drill makes "
+                                          "no external call")
     return tasks
 
 

@@ -1,0 +1,120 @@
+"""Evacuations (CONTRACT.md §5): list, start (manual or drill), all-clear, roll call, drill report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field
+
+from server.api.deps import ActorDep, RuntimeDep, require
+from server.domain.policy import Actor, Role
+from server.services.evacuation import EvacuationError
+
+router = APIRouter(prefix="/evacuations", tags=["evacuations"])
+
+STARTERS = (Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.EMERGENCY_COMMAND)
+"""Who may start an evacuation or a drill by hand (现场指挥组 and above; the safety officer is in it)."""
+RESPONDERS = (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.EMERGENCY_COMMAND)
+
+
+class EvacuationStart(BaseModel):
+    floor: str
+    zone: str | None = Field(None, description="the fire zone, if known (its cuttable plugs are cut)")
+    drill: bool = False
+    reason: str = Field("", max_length=500)
+
+
+class MarkSafe(BaseModel):
+    note: str = Field("", max_length=300)
+
+
+class DoorSecure(BaseModel):
+    reason: str = Field("", max_length=300)
+
+
+def _roles(actor: Actor) -> set[str]:
+    roles = {r.value for r in actor.roles}
+    if Role.ADMIN in actor.roles:
+        roles.add(Role.EMERGENCY_COMMAND.value)
+    return roles
+
+
+def _get(runtime: RuntimeDep, ev_id: str) -> dict[str, Any]:
+    try:
+        return runtime.evacuations.get(ev_id)
+    except KeyError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"evacuation {ev_id} does not exist") from None
+
+
+@router.get("")
+def list_evacuations(runtime: RuntimeDep, actor: ActorDep) -> list[dict[str, Any]]:
+    return runtime.evacuations.history()
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def start(body: EvacuationStart, runtime: RuntimeDep,
+          actor: Annotated[Actor, Depends(require(*STARTERS))]) -> dict[str, Any]:
+    try:
+        return runtime.evacuations.start(body.floor, body.zone, drill=body.drill,
+                                         trigger="drill" if body.drill else "manual",
+                                         reason=body.reason or ("drill" if body.drill else "manual evacuation"),
+                                         who=actor.name)
+    except EvacuationError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+
+
+@router.get("/{ev_id}")
+def detail(ev_id: str, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+    ev = _get(runtime, ev_id)
+    ev["commands"] = runtime.commands.commands(ref=ev_id)
+    return ev
+
+
+@router.post("/{ev_id}/all-clear")
+def all_clear(ev_id: str, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+    _get(runtime, ev_id)
+    try:
+        return runtime.evacuations.all_clear(ev_id, actor.name, _roles(actor))
+    except PermissionError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+    except EvacuationError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+@router.get("/{ev_id}/roll-call")
+def roll_call(ev_id: str, runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(*RESPONDERS))]
+              ) -> dict[str, Any]:
+    _get(runtime, ev_id)
+    entries = [e.as_dict() for e in runtime.evacuations.roll_call(ev_id)]
+    return {"id": ev_id, "inside": [e for e in entries if e["status"] == "inside"],
+            "visitors_inside": [e for e in entries if e["status"] == "inside" and e["is_visitor"]],
+            "people": entries}
+
+
+@router.post("/{ev_id}/roll-call/{person}")
+def mark_safe(ev_id: str, person: str, body: MarkSafe, runtime: RuntimeDep,
+              actor: Annotated[Actor, Depends(require(*RESPONDERS))]) -> dict[str, Any]:
+    _get(runtime, ev_id)
+    try:
+        runtime.evacuations.mark_safe(ev_id, person, actor.name, body.note)
+    except KeyError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"person {person} is not in the site file") from None
+    return roll_call(ev_id, runtime, actor)
+
+
+@router.get("/{ev_id}/report")
+def report(ev_id: str, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+    _get(runtime, ev_id)
+    return runtime.evacuations.report(ev_id)
+
+
+@router.post("/doors/{door}/secure")
+def secure_door(door: str, body: DoorSecure, runtime: RuntimeDep,
+                actor: Annotated[Actor, Depends(require(*RESPONDERS))]) -> dict[str, Any]:
+    """Re-lock an egress door after the evacuation (doors stay released until a person does this)."""
+    try:
+        command = runtime.evacuations.secure_door(door, actor.name, body.reason)
+    except KeyError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {door} does not exist") from None
+    return command.model_dump(mode="json")

@@ -1,0 +1,37 @@
+"""Notification delivery log and silences."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, Field
+
+from server.api.deps import ActorDep, RuntimeDep, require
+from server.domain.policy import Actor, Role
+
+router = APIRouter(prefix="/notifications", tags=["notifications"])
+
+
+class SilenceIn(BaseModel):
+    ends_at: datetime
+    rule: str = ""
+    zone: str = ""
+    subject: str = ""
+    reason: str = Field(..., min_length=1, max_length=300)
+
+
+@router.get("")
+def log(runtime: RuntimeDep, actor: ActorDep, alarm: int | None = None, evacuation: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
+    """Every queued push with its attempts (channel shown as a hash: URLs may hold tokens)."""
+    return runtime.notify.log_of(alarm_id=alarm, ref=evacuation, limit=limit)
+
+
+@router.post("/silences", status_code=status.HTTP_201_CREATED)
+def silence(body: SilenceIn, runtime: RuntimeDep,
+            actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.SAFETY_OFFICER))]) -> dict[str, Any]:
+    """Silence matching pushes until `ends_at` (never life-safety or critical alarms)."""
+    sid = runtime.notify.add_silence(body.rule, body.zone, body.subject, body.ends_at, actor.name, body.reason)
+    return {"id": sid}

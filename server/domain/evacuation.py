@@ -1,0 +1,138 @@
+"""Evacuation (pure): the notice's words, roll call from access events, and the drill report.
+
+Roll call (RULES.md §2.2 evac.notice: 安全保障组 gets a headcount from badge data). A person is
+*inside* at the notice when their last granted badge event before it was `in`. After the notice a
+person is *out* when seen at an egress door (any granted badge or exit at an egress controller) or
+badging `out` anywhere; a responder may mark them *safe* by hand. Inside, neither out nor safe:
+*unaccounted*. Visitors are listed with their host. Badge numbers never appear: entries carry ids.
+
+Drill report (drill.*): time from the trigger to the notice, per zone the time until its last person
+was accounted for (None while someone is unaccounted), and who is unaccounted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from server.domain.notify import DRILL_PREFIX
+from server.domain.site import Site
+
+EVAC_ZH = "{zones}发生火情,请立即从最近的安全出口有序撤离,勿乘电梯"
+EVAC_EN = "Fire in {zones}: leave calmly by the nearest safe exit; do not use the lifts"
+EVAC_MANUAL_ZH = "{floor}紧急疏散:请立即从最近的安全出口有序撤离,勿乘电梯"
+EVAC_MANUAL_EN = "Evacuate {floor} now: leave calmly by the nearest safe exit; do not use the lifts"
+CLEAR_ZH = "{floor}疏散警报解除"
+CLEAR_EN = "All clear on {floor}"
+CALL_119_ZH = "立即拨打119"
+CALL_119_EN = "Call 119 now"
+
+
+def notice_text(site: Site, floor: str, fire_zone: str | None, drill: bool) -> tuple[str, str]:
+    """(zh, en) of the evacuation notice; a drill is prefixed 【演练】 and never prompts a 119 call."""
+    prefix = DRILL_PREFIX if drill else ""
+    floor_name = site.floors[floor].name if floor in site.floors and site.floors[floor].name else floor
+    if fire_zone is not None and fire_zone in site.zones:
+        name = site.zones[fire_zone].name or fire_zone
+        zh, en = EVAC_ZH.format(zones=name), EVAC_EN.format(zones=name)
+    else:
+        zh, en = EVAC_MANUAL_ZH.format(floor=floor_name), EVAC_MANUAL_EN.format(floor=floor_name)
+    if drill:
+        en = "[DRILL] " + en
+    return prefix + zh, en
+
+
+def clear_text(site: Site, floor: str, drill: bool) -> tuple[str, str]:
+    floor_name = site.floors[floor].name if floor in site.floors and site.floors[floor].name else floor
+    prefix = DRILL_PREFIX if drill else ""
+    return prefix + CLEAR_ZH.format(floor=floor_name), ("[DRILL] " if drill else "") + CLEAR_EN.format(
+        floor=floor_name)
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """One granted badge event (or exit) at a door, by person id."""
+
+    person: str
+    door: str
+    direction: str | None
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    person: str
+    name: str
+    status: str
+    """inside (unaccounted), out, safe."""
+    zone: str | None
+    last_door: str
+    last_seen: datetime
+    accounted_at: datetime | None
+    is_visitor: bool
+    host: str | None
+    host_name: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"person": self.person, "name": self.name, "status": self.status, "zone": self.zone,
+                "last_door": self.last_door, "last_seen": self.last_seen, "accounted_at": self.accounted_at,
+                "is_visitor": self.is_visitor, "host": self.host, "host_name": self.host_name}
+
+
+def roll_call(site: Site, events: Iterable[Access], notice_at: datetime, egress: set[str],
+              marks: Mapping[str, datetime]) -> list[Entry]:
+    """Everyone inside at the notice (or who came in after it), with their status now."""
+    before: dict[str, Access] = {}
+    after_in: dict[str, Access] = {}
+    out_at: dict[str, datetime] = {}
+    last: dict[str, Access] = {}
+    for ev in sorted(events, key=lambda e: e.ts):
+        last[ev.person] = ev
+        if ev.ts < notice_at:
+            before[ev.person] = ev
+            continue
+        if ev.door in egress or ev.direction == "out":
+            out_at.setdefault(ev.person, ev.ts)
+            after_in.pop(ev.person, None)
+        elif ev.direction == "in":
+            after_in[ev.person] = ev
+            out_at.pop(ev.person, None)
+    present = {p for p, ev in before.items() if ev.direction == "in"} | set(after_in)
+    out: list[Entry] = []
+    for pid in sorted(present):
+        person = site.people.get(pid)
+        entry_ev = after_in.get(pid) or before[pid]
+        door = site.devices.get(entry_ev.door)
+        if pid in marks:
+            status, accounted = "safe", marks[pid]
+        elif pid in out_at:
+            status, accounted = "out", out_at[pid]
+        else:
+            status, accounted = "inside", None
+        host = person.host if person else None
+        host_name = site.people[host].name if host and host in site.people else None
+        out.append(Entry(pid, person.name if person else pid, status, door.zone if door else None,
+                         last[pid].door, last[pid].ts, accounted, bool(person and person.is_visitor), host,
+                         host_name))
+    return out
+
+
+def report(triggered_at: datetime, issued_at: datetime, entries: Iterable[Entry]) -> dict[str, object]:
+    """Drill report: time to notice, per-zone clear time in seconds (None: not clear), unaccounted."""
+    zones: dict[str, list[Entry]] = {}
+    listed = list(entries)
+    for e in listed:
+        zones.setdefault(e.zone or "?", []).append(e)
+    per_zone: dict[str, float | None] = {}
+    for zone, people in sorted(zones.items()):
+        times = [e.accounted_at for e in people]
+        per_zone[zone] = None if any(t is None for t in times) else max(
+            (t - issued_at).total_seconds() for t in times if t is not None)
+    return {
+        "time_to_notice_s": (issued_at - triggered_at).total_seconds(),
+        "zone_clear_s": per_zone,
+        "people": len(listed),
+        "unaccounted": [{"person": e.person, "name": e.name, "zone": e.zone, "is_visitor": e.is_visitor,
+                         "host": e.host} for e in listed if e.status == "inside"],
+    }

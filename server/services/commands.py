@@ -1,0 +1,149 @@
+"""Commands to the edge: door release/secure and relay cut/restore, persisted with who and why.
+
+Every command is a `commands` row (id, device, action, reason, who, safety flag, issued/expires) and
+a Command on `floorwatch/v1/{site}/{edge}/commands` with an expiry (the edge refuses it late). The
+edge's CommandResult updates the row (`on_result`, wired as Ingest's on_command_result hook).
+
+Power-cut policy (RULES.md §2.1): a safety rule cuts only `cuttable`, never `essential` plugs; an
+essential plug is cut only by a person with the shift-lead role or above (one-tap manual cut). Every
+relay command tells the rule engine (`on_relay_command`, through `Ingest.call`) so that
+elec.relay_mismatch compares the plug's following readings against it (power must drop within 5 s).
+Restoring a relay whose last cut was a safety cut needs controls.relay_reenable (shift lead or above,
+a reason, an electrician's sign-off after a critical overload). Cuts and restores are audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway import contract
+from server.adapters.sql.repository import _aware, record_audit
+from server.adapters.sql.response_models import CommandRow
+from server.domain.findings import Finding
+from server.domain.rules import RuleEngine
+from server.domain.rules.controls import relay_reenable
+from server.domain.site import DeviceKind, Site
+
+log = logging.getLogger(__name__)
+
+COMMAND_TTL = timedelta(seconds=30)
+EngineCaller = Callable[[Callable[[RuleEngine, datetime], list[Finding]]], list[Finding]]
+Publisher = Callable[[str, contract.Command], None]
+
+
+class CommandError(ValueError):
+    """A command that may not be sent (policy), with the reason."""
+
+
+class CommandService:
+    def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime],
+                 publish: Publisher, engine_call: EngineCaller | None = None) -> None:
+        self.sessions = sessions
+        self.site = site
+        self.clock = clock
+        self.publish = publish
+        self.engine_call = engine_call
+
+    def send(self, device: str, action: contract.Action, reason: str, who: str, *, safety: bool = False,
+             ref: str = "", ttl: timedelta = COMMAND_TTL) -> contract.Command:
+        dev = self.site.devices[device]
+        now = self.clock()
+        command = contract.Command(id=f"c-{uuid.uuid4().hex[:20]}", device=device, action=action,
+                                   reason=reason[:500], issued_at=now, expires_at=now + ttl)
+        with self.sessions.begin() as session:
+            session.add(CommandRow(id=command.id, device=device, edge=dev.edge, action=action.value,
+                                   reason=reason[:500], who=who, safety=safety, ref=ref, issued_at=now,
+                                   expires_at=command.expires_at, status="sent"))
+            if action in (contract.Action.RELAY_OFF, contract.Action.RELAY_ON):
+                record_audit(session, who, f"relay.{'off' if action is contract.Action.RELAY_OFF else 'on'}",
+                             f"device:{device}", {"reason": reason, "command": command.id, "safety": safety}, now)
+            elif action in (contract.Action.DOOR_RELEASE, contract.Action.DOOR_SECURE):
+                record_audit(session, who, f"door.{action.value.split('_')[1]}", f"device:{device}",
+                             {"reason": reason, "command": command.id, "ref": ref}, now)
+        try:
+            self.publish(contract.edge_topic(self.site.id, dev.edge, contract.Channel.COMMANDS), command)
+        except Exception:
+            log.exception("command %s to %s could not be published", command.id, device)
+        if action in (contract.Action.RELAY_OFF, contract.Action.RELAY_ON) and self.engine_call is not None:
+            on = action is contract.Action.RELAY_ON
+            self.engine_call(lambda engine, t: engine.on_relay_command(device, on, t))
+        return command
+
+    # -- relays ----------------------------------------------------------------------------------------
+
+    def safety_cut(self, devices: list[str], reason: str, ref: str = "") -> list[str]:
+        """Cut non-essential (cuttable) plugs for a safety rule; essential ones are never cut here."""
+        cut: list[str] = []
+        for device in devices:
+            dev = self.site.devices.get(device)
+            if dev is None or dev.kind is not DeviceKind.SMART_PLUG or dev.essential or not dev.cuttable:
+                continue
+            self.send(device, contract.Action.RELAY_OFF, reason, "system", safety=True, ref=ref)
+            cut.append(device)
+        return cut
+
+    def relay(self, device: str, on: bool, reason: str, who: str, roles: set[str],
+              electrician_signoff: bool = False) -> contract.Command:
+        """A person switches a plug: POST /api/devices/{id}/relay."""
+        dev = self.site.devices.get(device)
+        if dev is None:
+            raise KeyError(device)
+        if dev.kind is not DeviceKind.SMART_PLUG:
+            raise CommandError(f"{device} is a {dev.kind.value}, not a smart plug with a relay")
+        if not reason.strip():
+            raise CommandError("a reason is required")
+        lead_or_above = bool(roles & {"shift_lead", "supervisor", "manager"})
+        if not on:
+            if not lead_or_above:
+                raise CommandError("cutting power needs the shift lead (领班) or above")
+        else:
+            last = self.last_cut(device)
+            decision = relay_reenable(sorted(roles), reason, last["rule"] if last else None,
+                                      bool(last and last["critical"]), electrician_signoff)
+            if not decision.allowed:
+                raise CommandError(f"controls.relay_reenable: {decision.reason}")
+        return self.send(device, contract.Action.RELAY_ON if on else contract.Action.RELAY_OFF, reason, who)
+
+    def last_cut(self, device: str) -> dict[str, Any] | None:
+        """The last relay_off of a plug if it was a safety cut (and not restored since)."""
+        with self.sessions() as session:
+            row = session.scalars(select(CommandRow).where(
+                CommandRow.device == device, CommandRow.action.in_(["relay_off", "relay_on"]))
+                .order_by(CommandRow.issued_at.desc())).first()
+            if row is None or row.action != "relay_off" or not row.safety:
+                return None
+            rule = row.reason.split()[0] if row.reason else "safety"
+            return {"rule": rule, "critical": "critical" in row.reason, "command": row.id}
+
+    # -- results ---------------------------------------------------------------------------------------
+
+    def on_result(self, edge: str, result: contract.CommandResult) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            row = session.get(CommandRow, result.id)
+            if row is None:
+                return  # not ours (another server, or an edge-local command)
+            row.status = "ok" if result.ok else "failed"
+            row.result_at = now
+            row.error = result.error
+        if not result.ok:
+            log.warning("command %s on %s failed: %s", result.id, edge, result.error)
+
+    def commands(self, device: str | None = None, ref: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        with self.sessions() as session:
+            q = select(CommandRow).order_by(CommandRow.issued_at.desc()).limit(limit)
+            if device:
+                q = q.where(CommandRow.device == device)
+            if ref:
+                q = q.where(CommandRow.ref == ref)
+            return [{"id": r.id, "device": r.device, "action": r.action, "reason": r.reason, "who": r.who,
+                     "safety": r.safety, "ref": r.ref, "issued_at": _aware(r.issued_at),
+                     "expires_at": _aware(r.expires_at), "status": r.status, "result_at": _aware(r.result_at),
+                     "error": r.error} for r in session.scalars(q).all()]

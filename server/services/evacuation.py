@@ -1,0 +1,318 @@
+"""Evacuations: triggers, effects, roll call, all-clear, drill report (RULES.md §2.2, §2.3, §3, §5).
+
+Triggers: an evac.notice alarm from the rule engine (fire.confirmed, mr.smoke; a manual call point
+goes through fire.manual_report -> fire.confirmed), or `start(...)` from `POST /api/evacuations`
+(manual or drill). A fire.smoke_alarm releases the egress doors of its zone (door.fire_release_zone).
+
+Effects of `start`, in this order:
+1. the evacuation row (id `ev-N`), then the retained EvacuationNotice on
+   `floorwatch/v1/{site}/notices/evacuation` (floor displays, sirens, door controllers);
+2. for manual and drill starts, the engine's evac.notice and floor door release are set through
+   `Ingest.call` (fire starts already did it), so the engine's 10 s read-back watch covers every door:
+   a door not reported unlocked in 10 s is a critical door.fire_release_* alarm of its own;
+3. door_release Commands (30 s expiry) to every egress door on the floor;
+4. on a real fire (not a drill): relay_off to every cuttable, non-essential plug of the fire zone;
+5. pushes: everyone on the floor (rostered now, or inside by badge) gets the notice; emergency command
+   and the four groups get it with their tasks (§5); the 119 prompt only when it is not a drill.
+Doors stay released after the all-clear until a person secures them (`secure_door`).
+
+Access events for roll call come from the MQTT thread (`submit`) into a queue that this service's
+thread writes to `access_log` (person ids, never badge numbers).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway import contract
+from gateway.mqtt import Incoming
+from server.adapters.sql.repository import _aware, record_audit
+from server.adapters.sql.response_models import AccessLogRow, EvacuationRow, RollCallMarkRow
+from server.domain import alarms as domain
+from server.domain import evacuation as evac
+from server.domain import notify as routing
+from server.domain.findings import Finding
+from server.domain.rules import RuleEngine
+from server.domain.rules import doors as door_rules
+from server.domain.site import Site
+from server.services.commands import CommandService, EngineCaller
+from server.services.notify import NotificationService, Push
+
+log = logging.getLogger(__name__)
+
+ACCESS_EVENTS = {contract.EventType.ACCESS_GRANTED, contract.EventType.REQUEST_TO_EXIT}
+
+
+class EvacuationError(ValueError):
+    pass
+
+
+class EvacuationService:
+    def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime],
+                 commands: CommandService, notify: NotificationService | None,
+                 publish_notice: Callable[[contract.EvacuationNotice], None],
+                 engine_call: EngineCaller | None, base_url: str = "http://localhost:8000") -> None:
+        self.sessions = sessions
+        self.site = site
+        self.clock = clock
+        self.commands = commands
+        self.notify = notify
+        self.publish_notice = publish_notice
+        self.engine_call = engine_call
+        self.base_url = base_url
+        self._inbox: queue.SimpleQueue[Incoming | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.RLock()
+
+    # -- access log ------------------------------------------------------------------------------------
+
+    def submit(self, message: Incoming) -> None:
+        """From the MQTT thread: keep event batches for the access log (cheap topic check only)."""
+        if message.topic.endswith("/events"):
+            self._inbox.put(message)
+
+    def start_worker(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
+        self._thread.start()
+
+    def stop_worker(self) -> None:
+        if self._thread is not None:
+            self._inbox.put(None)
+            self._thread.join(10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            item = self._inbox.get()
+            if item is None:
+                return
+            try:
+                self.record(item)
+            except Exception:
+                log.exception("access log write failed")
+
+    def record(self, message: Incoming) -> int:
+        try:
+            partial = contract.decode_batch(contract.EventBatch, message.payload)
+        except contract.ContractError:
+            return 0
+        if partial.batch is None:
+            return 0
+        rows = []
+        for event in partial.batch.events:
+            if event.type not in ACCESS_EVENTS or event.device not in self.site.devices:
+                continue
+            person = self.site.by_badge.get(event.badge or "") if event.badge else None
+            if person is None:
+                continue
+            rows.append(AccessLogRow(person=person.id, door=event.device, kind=event.type.value, ts=event.ts,
+                                     direction=event.direction))
+        if rows:
+            with self.sessions.begin() as session:
+                session.add_all(rows)
+        return len(rows)
+
+    # -- triggers --------------------------------------------------------------------------------------
+
+    def on_alarm(self, alarm: domain.Alarm) -> None:
+        """AlarmService listener (ingest thread, after commit)."""
+        if alarm.state is not domain.AlarmState.ACTIVE or alarm.occurrences != 1:
+            return
+        if alarm.rule == "evac.notice":
+            zone = alarm.zone if alarm.zone in self.site.zones else None
+            floor = alarm.subject if alarm.subject in self.site.floors else (
+                self.site.zones[alarm.subject].floor if alarm.subject in self.site.zones else None)
+            if floor is None:
+                return
+            self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
+                       engine_done=True, message=(alarm.message_zh, alarm.message))
+        elif alarm.rule in ("fire.smoke_alarm", "fire.heat_alarm", "mr.smoke") and alarm.zone in self.site.zones:
+            for door in self.site.egress_doors(alarm.zone):
+                self.commands.send(door.id, contract.Action.DOOR_RELEASE,
+                                   f"door.fire_release_zone {alarm.rule} alarm {alarm.id}", "system",
+                                   ref=f"alarm:{alarm.id}")
+
+    def active(self, floor: str) -> dict[str, Any] | None:
+        with self.sessions() as session:
+            row = session.scalars(select(EvacuationRow).where(EvacuationRow.floor == floor,
+                                                              EvacuationRow.state == "active")).first()
+            return _row(row) if row else None
+
+    def is_drill_alarm(self, alarm: domain.Alarm) -> bool:
+        if alarm.rule != "evac.notice":
+            return False
+        ev = self.active(alarm.subject) if alarm.subject in self.site.floors else None
+        return bool(ev and ev["drill"])
+
+    def start(self, floor: str, fire_zone: str | None, *, drill: bool, trigger: str, reason: str, who: str,
+              engine_done: bool = False, message: tuple[str, str] | None = None,
+              triggered_at: datetime | None = None) -> dict[str, Any]:
+        if floor not in self.site.floors:
+            raise EvacuationError(f"unknown floor {floor!r}")
+        if fire_zone is not None and fire_zone not in self.site.zones:
+            raise EvacuationError(f"unknown zone {fire_zone!r}")
+        with self._lock:
+            current = self.active(floor)
+            if current is not None:
+                return current  # one evacuation per floor: a fire confirmed during a manual one joins it
+            now = self.clock()
+            zh, en = evac.notice_text(self.site, floor, fire_zone, drill)
+            if message is not None and message[0] and not drill:
+                zh, en = message
+            zones = [z.id for z in self.site.zones_on_floor(floor)]
+            with self.sessions.begin() as session:
+                n = (session.scalar(select(func.count()).select_from(EvacuationRow)) or 0) + 1
+                ev_id = f"ev-{n}"
+                session.add(EvacuationRow(id=ev_id, site=self.site.id, floor=floor, zones=zones, fire_zone=fire_zone,
+                                          drill=drill, state="active", trigger=trigger, reason=reason[:500],
+                                          triggered_at=triggered_at or now, issued_at=now, started_by=who,
+                                          message_zh=zh, message_en=en))
+                record_audit(session, who, "evacuation.start", ev_id,
+                             {"floor": floor, "drill": drill, "trigger": trigger, "reason": reason}, now)
+            notice = contract.EvacuationNotice(id=ev_id, site=self.site.id, zones=zones,
+                                               state=contract.EvacuationState.ACTIVE, drill=drill,
+                                               reason=reason[:500], issued_at=now,
+                                               message=contract.Message(zh=zh, en=en))
+            self.publish_notice(notice)
+        egress = self.site.egress_doors_on_floor(floor)
+        if not engine_done and self.engine_call is not None:
+            def engine_side(engine: RuleEngine, t: datetime) -> list[Finding]:
+                engine.ctx.set("evac.notice", floor, contract.Severity.CRITICAL, fire_zone, None, t, en, zh)
+                door_rules.release(engine.ctx, egress, "door.fire_release_floor", t)
+                return engine.ctx.take()
+
+            self.engine_call(engine_side)
+        for door in egress:
+            self.commands.send(door.id, contract.Action.DOOR_RELEASE, f"door.fire_release_floor {ev_id}", who,
+                               ref=ev_id)
+        if fire_zone is not None and not drill:
+            plugs = [d.id for d in self.site.devices_in_zone(fire_zone)]
+            self.commands.safety_cut(plugs, f"fire.confirmed critical: non-essential loads in {fire_zone} ({ev_id})",
+                                     ref=ev_id)
+        self._push(ev_id, floor, drill, zh, en, now)
+        return self.get(ev_id)
+
+    def _push(self, ev_id: str, floor: str, drill: bool, zh: str, en: str, now: datetime) -> None:
+        if self.notify is None:
+            return
+        people: set[str] = set()
+        for zone in self.site.zones_on_floor(floor):
+            people.update(e.person for e in self.site.on_duty_in_zone(zone.id, now))
+        people.update(e.person for e in self.roll_call(ev_id) if e.status == "inside")
+        link = f"{self.base_url.rstrip('/')}/#evacuation={ev_id}"
+        pushes: list[Push] = []
+        seen: set[str] = set()
+        title = f"{routing.DRILL_PREFIX if drill else ''}[紧急/critical] 疏散 evacuation {ev_id}"
+
+        def add(recipient: str, body: str) -> None:
+            for url in routing.channels(recipient, self.site):
+                if url in seen:
+                    continue
+                seen.add(url)
+                pushes.append(Push(f"ev/{ev_id}/{recipient}/{routing.url_hash(url)}", None, ev_id, recipient, url,
+                                   contract.Severity.CRITICAL, routing.Text(title, body), []))
+
+        for pid in sorted(people):
+            add(f"person:{pid}", f"{zh}\n{en}\n{link}")
+        for group, (task_zh, task_en) in routing.group_tasks("evac.notice", drill).items():
+            recipients = routing.resolve(group, _dummy(self.site.id), self.site, now)
+            prefix = routing.DRILL_PREFIX if drill else ""
+            call = "" if drill or group != "information_reporting" else f"\n{evac.CALL_119_ZH} / {evac.CALL_119_EN}"
+            for r in recipients:
+                add(r, f"{zh}\n{en}\n{prefix}{task_zh}\n{task_en}{call}\n{link}")
+        self.notify.enqueue(pushes)
+
+    # -- people's actions ------------------------------------------------------------------------------
+
+    def all_clear(self, ev_id: str, who: str, roles: set[str]) -> dict[str, Any]:
+        ev = self.get(ev_id)
+        if ev["state"] != "active":
+            raise EvacuationError(f"{ev_id} is not active")
+        floor = ev["floor"]
+        if self.engine_call is not None:
+            self.engine_call(lambda engine, t: engine.all_clear(floor, roles, t))  # PermissionError passes up
+        elif not roles & {"on_site_command", "emergency_command"}:
+            raise PermissionError("only the on-site command group or emergency command may end an evacuation")
+        now = self.clock()
+        zh, en = evac.clear_text(self.site, floor, ev["drill"])
+        with self.sessions.begin() as session:
+            row = session.get(EvacuationRow, ev_id)
+            assert row is not None
+            row.state, row.all_clear_at, row.all_clear_by = "all_clear", now, who
+            record_audit(session, who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
+        self.publish_notice(contract.EvacuationNotice(
+            id=ev_id, site=self.site.id, zones=ev["zones"], state=contract.EvacuationState.ALL_CLEAR,
+            drill=ev["drill"], reason=f"all clear by {who}", issued_at=now, message=contract.Message(zh=zh, en=en)))
+        return self.get(ev_id)
+
+    def secure_door(self, door: str, who: str, reason: str) -> contract.Command:
+        """A person re-locks an egress door after the evacuation (doors relock only by manual reset)."""
+        if door not in self.site.devices:
+            raise KeyError(door)
+        if self.engine_call is not None:
+            self.engine_call(lambda engine, t: engine.reset_door_release(door, t))
+        return self.commands.send(door, contract.Action.DOOR_SECURE, reason or "manual reset", who)
+
+    def mark_safe(self, ev_id: str, person: str, by: str, note: str = "") -> None:
+        self.get(ev_id)
+        if person not in self.site.people:
+            raise KeyError(person)
+        with self.sessions.begin() as session:
+            exists = session.scalars(select(RollCallMarkRow).where(RollCallMarkRow.evacuation_id == ev_id,
+                                                                   RollCallMarkRow.person == person)).first()
+            if exists is None:
+                session.add(RollCallMarkRow(evacuation_id=ev_id, person=person, by=by, at=self.clock(), note=note))
+                record_audit(session, by, "evacuation.mark_safe", ev_id, {"person": person, "note": note},
+                             self.clock())
+
+    # -- queries ---------------------------------------------------------------------------------------
+
+    def get(self, ev_id: str) -> dict[str, Any]:
+        with self.sessions() as session:
+            row = session.get(EvacuationRow, ev_id)
+            if row is None:
+                raise KeyError(ev_id)
+            return _row(row)
+
+    def history(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.sessions() as session:
+            rows = session.scalars(select(EvacuationRow).order_by(EvacuationRow.issued_at.desc()).limit(limit)).all()
+            return [_row(r) for r in rows]
+
+    def roll_call(self, ev_id: str) -> list[evac.Entry]:
+        ev = self.get(ev_id)
+        issued: datetime = ev["issued_at"]
+        floor_zones = set(ev["zones"])
+        with self.sessions() as session:
+            rows = session.scalars(select(AccessLogRow).order_by(AccessLogRow.ts)).all()
+            events = [evac.Access(r.person, r.door, r.direction, _aware(r.ts) or r.ts) for r in rows
+                      if r.door in self.site.devices and self.site.devices[r.door].zone in floor_zones]
+            marks = {m.person: _aware(m.at) or m.at for m in session.scalars(
+                select(RollCallMarkRow).where(RollCallMarkRow.evacuation_id == ev_id)).all()}
+        egress = {d.id for d in self.site.egress_doors_on_floor(ev["floor"])}
+        return evac.roll_call(self.site, events, issued, egress, marks)
+
+    def report(self, ev_id: str) -> dict[str, Any]:
+        ev = self.get(ev_id)
+        return {"id": ev_id, "drill": ev["drill"], **evac.report(ev["triggered_at"], ev["issued_at"],
+                                                                 self.roll_call(ev_id))}
+
+
+def _dummy(site: str) -> routing.AlarmInfo:
+    return routing.AlarmInfo(0, "evac.notice", contract.Severity.CRITICAL, "", None, site, None, "")
+
+
+def _row(r: EvacuationRow) -> dict[str, Any]:
+    return {"id": r.id, "site": r.site, "floor": r.floor, "zones": list(r.zones), "fire_zone": r.fire_zone,
+            "drill": r.drill, "state": r.state, "trigger": r.trigger, "reason": r.reason,
+            "triggered_at": _aware(r.triggered_at), "issued_at": _aware(r.issued_at), "started_by": r.started_by,
+            "message": {"zh": r.message_zh, "en": r.message_en}, "all_clear_at": _aware(r.all_clear_at),
+            "all_clear_by": r.all_clear_by}

@@ -1,0 +1,222 @@
+"""Evacuation end to end with real parts: Mosquitto, the server over HTTP, the real EdgeAgent with
+the generic door profile, a door controller that confirms its release and one that never does, and a
+webhook receiver for the pushes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, func, select
+
+from edge.agent import EdgeAgent
+from edge.config import parse_config
+from gateway.broker import EmbeddedBroker, free_port
+from gateway.mqtt import Incoming, MqttClient
+from server.adapters.sql.response_models import AccessLogRow
+from server.app import create_app
+from server.settings import Settings
+from tests.response.conftest import Hook, Smtp, poll, site_yaml
+
+TOKEN = "response-admin-token"
+NOTICE = "floorwatch/v1/r1/notices/evacuation"
+
+
+@dataclass
+class Floor:
+    client: httpx.Client
+    broker: EmbeddedBroker
+    hook: Hook
+    door_cmds: list[tuple[str, dict[str, Any]]]
+    device: MqttClient
+    sql_url: str
+
+    def badge(self, door: str, badge: str, direction: str) -> None:
+        self.device.publish(f"access/{door}/event", json.dumps(
+            {"type": "badge", "result": "granted", "badge": badge, "direction": direction}).encode(), qos=1)
+
+    def alarms(self) -> list[dict[str, Any]]:
+        body: list[dict[str, Any]] = self.client.get("/api/alarms?state=open").json()
+        return body
+
+    def notice(self) -> dict[str, Any]:
+        """What a floor display that connects now gets: the retained notice."""
+        got: list[bytes] = []
+        sub = MqttClient(self.broker.client_settings(), f"display-{time.monotonic_ns()}",
+                         on_message=lambda m: got.append(m.payload))
+        sub.subscribe(NOTICE)
+        sub.start()
+        try:
+            poll(lambda: got, timeout=10, what="the retained evacuation notice")
+        finally:
+            sub.stop()
+        data: dict[str, Any] = json.loads(got[-1])
+        return data
+
+
+def edge_yaml(broker: EmbeddedBroker, buffer: Path) -> str:
+    b = broker.client_settings()
+    endpoint = f"{{host: {b.host}, port: {b.port}, username: {b.username}, protocol: '{b.protocol}'}}"
+    return f"""
+site: r1
+edge: e1
+uplink: {endpoint}
+floor_broker: {endpoint}
+buffer: {{path: {buffer}, max_messages: 10000}}
+batch: {{max_readings: 200, max_age_ms: 100}}
+commands: {{confirm_timeout_s: 3}}
+devices:
+  - {{id: door-z1-exit, kind: door_controller, zone: z1, vendor: generic, address: door-z1-exit, door_type: egress}}
+  - {{id: door-z2-exit, kind: door_controller, zone: z2, vendor: generic, address: door-z2-exit, door_type: egress}}
+"""
+
+
+@pytest.fixture
+def floor(mosquitto: EmbeddedBroker, smtp: Smtp, hook: Hook, tmp_path: Path) -> Iterator[Floor]:
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(site_yaml(smtp.port, hook.port), encoding="utf-8")
+    settings = Settings(site_file=site_file, data_dir=tmp_path / "server", mqtt=mosquitto.client_settings(),
+                        admin_token=TOKEN, http_port=free_port(), gap_window_s=2)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.http_port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    poll(lambda: server.started, timeout=30, what="server start")
+    client = httpx.Client(base_url=f"http://127.0.0.1:{settings.http_port}",
+                          headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+
+    # The door controllers on the floor broker: z1's adapter confirms a release, z2's never answers.
+    door_cmds: list[tuple[str, dict[str, Any]]] = []
+
+    def on_cmd(message: Incoming) -> None:
+        door = message.topic.split("/")[1]
+        body = json.loads(message.payload)
+        door_cmds.append((door, body))
+        if door == "door-z1-exit":
+            lock = "unlocked" if body["action"] == "release" else "locked"
+            device.publish("access/door-z1-exit/state", json.dumps({"door": "closed", "lock": lock}).encode(),
+                           qos=1, retain=True)
+
+    device = MqttClient(mosquitto.client_settings(), "door-adapters", on_message=on_cmd)
+    device.subscribe("access/+/cmd")
+    device.start()
+    assert device.wait_connected(10)
+    for door in ("door-z1-exit", "door-z2-exit"):
+        device.publish(f"access/{door}/state", json.dumps({"door": "closed", "lock": "locked"}).encode(),
+                       qos=1, retain=True)
+    agent = EdgeAgent(parse_config(edge_yaml(mosquitto, tmp_path / "edge.sqlite")))
+    agent.start()
+    # ready when the server has heard both controllers' state through the edge
+    poll(lambda: all(d["last_seen"] for d in client.get("/api/devices").json() if d["id"].startswith("door-")),
+         timeout=30, what="door states through the edge")
+    yield Floor(client, mosquitto, hook, door_cmds, device, settings.sql_url())
+    agent.stop()
+    device.stop()
+    server.should_exit = True
+    thread.join(15)
+    client.close()
+
+
+def test_fire_evacuation_notice_doors_readback_pushes_roll_call_and_all_clear(floor: Floor) -> None:
+    # before the notice: two operators and a visitor badge in
+    floor.badge("door-z1-exit", "B11", "in")
+    floor.badge("door-z2-exit", "B12", "in")
+    floor.badge("door-z1-exit", "V1", "in")
+    floor.badge("door-z1-exit", "B13", "in")
+    floor.badge("door-z1-exit", "B13", "out")
+    poll(lambda: len(floor.client.get("/api/evacuations").json()) == 0, what="api up")
+    poll(lambda: _access_rows(floor) >= 5, what="badge events in the access log")
+
+    started = time.monotonic()
+    r = floor.client.post("/api/evacuations", json={"floor": "f1", "zone": "z1", "reason": "smoke seen by staff"})
+    assert r.status_code == 201, r.text
+    ev = r.json()
+    assert ev["id"] == "ev-1" and ev["state"] == "active" and not ev["drill"]
+
+    notice = floor.notice()
+    assert notice["id"] == "ev-1" and notice["state"] == "active" and notice["drill"] is False
+    assert notice["zones"] == ["z1", "z2", "mr"]
+    assert "撤离" in notice["message"]["zh"] and "坐席区一" in notice["message"]["zh"]
+    assert "exit" in notice["message"]["en"]
+
+    # the release reached both controllers through the real edge; z1 confirmed, z2 never did
+    poll(lambda: {d for d, b in floor.door_cmds if b["action"] == "release"} == {"door-z1-exit", "door-z2-exit"},
+         what="release commands at both controllers")
+    detail = poll(lambda: (lambda d: d if {c["device"]: c["status"] for c in d["commands"]}.get("door-z1-exit")
+                           == "ok" else None)(floor.client.get("/api/evacuations/ev-1").json()),
+                  what="door-z1-exit CommandResult ok")
+    release_latency = time.monotonic() - started
+    kettle = [c for c in detail["commands"] if c["device"] == "plug-z1-kettle"]
+    assert kettle and kettle[0]["action"] == "relay_off" and kettle[0]["safety"]
+    assert not [c for c in detail["commands"] if c["device"] == "plug-z1-pc"], "essential plugs are never cut"
+
+    door_alarm = poll(lambda: [a for a in floor.alarms() if a["rule"].startswith("door.fire_release")
+                               and a["device"] == "door-z2-exit"], timeout=30, what="door not released alarm")[0]
+    assert door_alarm["severity"] == "critical"
+    assert not [a for a in floor.alarms() if a["rule"].startswith("door.fire_release")
+                and a["device"] == "door-z1-exit"], "the confirmed door raises nothing"
+
+    # pushes: people on the floor, command and the four groups (119 only for information reporting)
+    poll(lambda: floor.hook.at("/op1") and floor.hook.at("/info") and floor.hook.at("/ec"), what="evac pushes")
+    assert "撤离" in floor.hook.at("/op1")[0]["message"]
+    assert "119" in floor.hook.at("/info")[0]["message"]
+    assert "119" not in floor.hook.at("/op1")[0]["message"]
+    assert floor.hook.at("/logistics") and floor.hook.at("/osc")
+
+    # roll call: op1 leaves by the egress door, op2 is marked safe, the visitor stays unaccounted
+    floor.badge("door-z1-exit", "B11", "out")
+    poll(lambda: _access_rows(floor) >= 6, what="exit badge logged")
+    rc = floor.client.post("/api/evacuations/ev-1/roll-call/p-op2", json={"note": "seen at assembly point"}).json()
+    status = {p["person"]: p["status"] for p in rc["people"]}
+    assert status == {"p-op1": "out", "p-op2": "safe", "v-1": "inside"}
+    assert rc["visitors_inside"][0]["host"] == "p-op1" and rc["visitors_inside"][0]["host_name"] == "坐席一"
+
+    # all-clear: the notice flips (retained), doors stay released until a person secures them
+    r = floor.client.post("/api/evacuations/ev-1/all-clear")
+    assert r.status_code == 200, r.text
+    assert floor.notice()["state"] == "all_clear"
+    assert not [b for _, b in floor.door_cmds if b["action"] == "secure"]
+    r = floor.client.post("/api/evacuations/doors/door-z1-exit/secure", json={"reason": "after all clear"})
+    assert r.status_code == 200, r.text
+    poll(lambda: [b for d, b in floor.door_cmds if b["action"] == "secure" and d == "door-z1-exit"],
+         what="secure command")
+    print(f"release command confirmed {release_latency:.2f} s after POST /api/evacuations")
+
+
+def test_drill_prefixes_messages_skips_119_still_releases_doors_and_reports(floor: Floor) -> None:
+    floor.badge("door-z1-exit", "B11", "in")
+    poll(lambda: _access_rows(floor) >= 1, what="badge logged")
+    r = floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True})
+    assert r.status_code == 201, r.text
+    notice = floor.notice()
+    assert notice["drill"] is True and notice["message"]["zh"].startswith("【演练】")
+    poll(lambda: {d for d, b in floor.door_cmds if b["action"] == "release"} == {"door-z1-exit", "door-z2-exit"},
+         what="drill still releases the doors")
+    poll(lambda: floor.hook.at("/info") and floor.hook.at("/op1"), what="drill pushes")
+    assert "【演练】" in floor.hook.at("/op1")[0]["message"]
+    assert "119" not in floor.hook.at("/info")[0]["message"]
+    detail = floor.client.get("/api/evacuations/ev-1").json()
+    assert not [c for c in detail["commands"] if c["action"] == "relay_off"], "a drill cuts no power"
+    floor.badge("door-z1-exit", "B11", "out")
+    poll(lambda: _access_rows(floor) >= 2, what="exit logged")
+    report = floor.client.get("/api/evacuations/ev-1/report").json()
+    assert report["drill"] is True and report["time_to_notice_s"] >= 0
+    assert report["unaccounted"] == [] and report["zone_clear_s"]["z1"] is not None
+
+
+def _access_rows(floor: Floor) -> int:
+    """How many badge events the server wrote to its access log (read from its SQLite file)."""
+    engine = create_engine(floor.sql_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(AccessLogRow)).scalar_one())
+    finally:
+        engine.dispose()
