@@ -76,6 +76,8 @@ commands: {{confirm_timeout_s: 3}}
 devices:
   - {{id: door-z1-exit, kind: door_controller, zone: z1, vendor: generic, address: door-z1-exit, door_type: egress}}
   - {{id: door-z2-exit, kind: door_controller, zone: z2, vendor: generic, address: door-z2-exit, door_type: egress}}
+  - {{id: smoke-z1-01, kind: smoke_detector, zone: z1, vendor: generic, address: smoke-z1-01}}
+  - {{id: smoke-z1-02, kind: smoke_detector, zone: z1, vendor: generic, address: smoke-z1-02}}
 """
 
 
@@ -210,6 +212,34 @@ def test_drill_prefixes_messages_skips_119_still_releases_doors_and_reports(floo
     report = floor.client.get("/api/evacuations/ev-1/report").json()
     assert report["drill"] is True and report["time_to_notice_s"] >= 0
     assert report["unaccounted"] == [] and report["zone_clear_s"]["z1"] is not None
+
+
+def test_fire_scenario_smoke_then_second_detector_evacuates_the_floor(floor: Floor) -> None:
+    """Two detectors in one zone, through the real edge: zone doors first, then fire.confirmed starts
+    the evacuation by itself (notice, all floor doors, power cut in the fire zone, command paged)."""
+    floor.device.publish("probe/smoke-z1-01/state", json.dumps({"smoke": True}).encode(), qos=1, retain=True)
+    poll(lambda: [a for a in floor.alarms() if a["rule"] == "fire.smoke_alarm"], what="first smoke alarm")
+    poll(lambda: [d for d, b in floor.door_cmds if b["action"] == "release" and d == "door-z1-exit"],
+         what="zone door release on the first alarm")
+    assert floor.client.get("/api/evacuations").json() == [], "one detector is not yet a confirmed fire"
+    poll(lambda: floor.hook.at("/supervisor"), what="supervisor paged for the smoke alarm")
+    assert "核实中" in floor.hook.at("/supervisor")[0]["message"]
+
+    floor.device.publish("probe/smoke-z1-02/state", json.dumps({"smoke": True}).encode(), qos=1, retain=True)
+    evs = poll(lambda: floor.client.get("/api/evacuations").json(), what="evacuation started by fire.confirmed")
+    assert evs[0]["trigger"] == "evac.notice" and evs[0]["started_by"] == "system" and not evs[0]["drill"]
+    notice = floor.notice()
+    assert notice["state"] == "active" and "撤离" in notice["message"]["zh"]
+    poll(lambda: {d for d, b in floor.door_cmds if b["action"] == "release"} == {"door-z1-exit", "door-z2-exit"},
+         what="floor door release")
+    poll(lambda: floor.hook.at("/ec") and floor.hook.at("/info"), what="emergency command paged")
+    assert any("119" in m["message"] for m in floor.hook.at("/info"))
+    detail = floor.client.get(f"/api/evacuations/{evs[0]['id']}").json()
+    assert [c["device"] for c in detail["commands"] if c["action"] == "relay_off"] == ["plug-z1-kettle"]
+    confirmed = next(a for a in floor.alarms() if a["rule"] == "fire.confirmed")
+    log = floor.client.get(f"/api/notifications?alarm={confirmed['id']}").json()
+    assert log and {r["severity"] for r in log} == {"critical"}
+    assert all("127.0.0.1" not in r["channel"] for r in log)
 
 
 def _access_rows(floor: Floor) -> int:
