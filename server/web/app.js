@@ -67,6 +67,15 @@ const COLOURING = new Set(["active", "acknowledged", "cleared_unacked"]);
 const OPEN = new Set(["active", "acknowledged", "cleared_unacked", "shelved", "suppressed"]);
 const CHART_METRICS = ["current_a", "power_w", "temperature_c", "humidity_pct", "smoke_obscuration_pct", "co_ppm",
                        "voltage_v", "device_temp_c"];
+const METRICS = {
+  zh: { current_a: "电流 A", power_w: "功率 W", voltage_v: "电压 V", energy_wh: "电量 Wh", power_factor: "功率因数",
+        temperature_c: "温度 °C", humidity_pct: "湿度 %", smoke_obscuration_pct: "烟浓度 %", co_ppm: "CO ppm",
+        device_temp_c: "设备温度 °C", battery_pct: "电量 %", rssi_dbm: "信号 dBm" },
+  en: { current_a: "Current A", power_w: "Power W", voltage_v: "Voltage V", energy_wh: "Energy Wh", power_factor: "Power factor",
+        temperature_c: "Temperature °C", humidity_pct: "Humidity %", smoke_obscuration_pct: "Smoke %", co_ppm: "CO ppm",
+        device_temp_c: "Device temp °C", battery_pct: "Battery %", rssi_dbm: "Signal dBm" },
+};
+const metricText = (m) => METRICS[lang][m] ?? m;
 const POLL_MS = 5000;
 
 // ---- state ------------------------------------------------------------------------------------------
@@ -367,7 +376,7 @@ function select(type, id) {
   render();
   loadChart();
   const panel = $("detail");
-  if (window.matchMedia("(max-width: 899px)").matches) panel.scrollIntoView({ behavior: "smooth", block: "start" });
+  if (window.matchMedia("(max-width: 899px)").matches) panel.scrollIntoView({ block: "start" });
 }
 
 function chartDevice() {
@@ -428,7 +437,7 @@ function renderDetail() {
     body.push(el("h3", { text: `${t("chart_last_hour")} · ${device.name || device.id}` }));
     if (metrics.length > 1) {
       body.push(el("div", { class: "metric-tabs" }, ...metrics.map((m) => el("button", { type: "button", class: "btn",
-        "aria-pressed": String(m === state.chartMetric), text: m, onclick: () => { state.chartMetric = m; renderDetail(); loadChart(); } }))));
+        "aria-pressed": String(m === state.chartMetric), "data-metric": m, text: metricText(m), onclick: () => { state.chartMetric = m; renderDetail(); loadChart(); } }))));
     }
     body.push(chartSvg(state.chart && state.chart.device === device.id && state.chart.metric === state.chartMetric ? state.chart.points : null));
   }
@@ -437,18 +446,23 @@ function renderDetail() {
 
 function chartSvg(points) {
   const W = 300, H = 120, P = 4;
-  const box = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img",
-    "aria-label": `${state.chartMetric || ""} ${t("chart_last_hour")}` });
+  const box = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img",
+    "aria-label": `${metricText(state.chartMetric || "")} · ${t("chart_last_hour")}` });
   if (!points) return box;
   const data = points.filter((p) => typeof p.value === "number");
   if (!data.length) { box.append(svg("text", { x: 8, y: H / 2, text: t("no_data") })); return box; }
   const ts = data.map((p) => Date.parse(p.ts)), vs = data.map((p) => p.value);
-  const t1 = Date.now(), t0 = t1 - 3600 * 1000;
+  // The window is the last hour, narrowed to the data when there is less: a short history still fills the chart.
+  const t1 = Math.max(Date.now(), ...ts), t0 = Math.max(t1 - 3600 * 1000, Math.min(...ts) - 1000);
   let lo = Math.min(...vs), hi = Math.max(...vs);
-  if (hi === lo) { hi += 1; lo -= 1; }
-  const sx = (x) => P + ((x - t0) / (t1 - t0)) * (W - 2 * P), sy = (v) => H - P - ((v - lo) / (hi - lo)) * (H - 2 * P - 14);
-  box.append(svg("polyline", { "data-points": String(data.length), points: data.map((p, i) => `${sx(ts[i]).toFixed(1)},${sy(vs[i]).toFixed(1)}`).join(" ") }),
-    svg("text", { x: P, y: 12, text: `${state.chartMetric}: ${num(lo)} – ${num(hi)} · ${t("chart_last_hour")}` }));
+  if (hi === lo) { hi += Math.abs(hi) * 0.1 || 1; lo -= Math.abs(lo) * 0.1 || 1; }
+  const sx = (x) => P + ((x - t0) / (t1 - t0)) * (W - 2 * P), sy = (v) => H - P - 12 - ((v - lo) / (hi - lo)) * (H - 2 * P - 28);
+  const pts = data.map((p, i) => [sx(ts[i]), sy(vs[i])]);
+  box.append(svg("polyline", { "data-points": String(data.length), points: pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" ") }));
+  if (data.length < 40) for (const [x, y] of pts) box.append(svg("circle", { cx: x, cy: y, r: 1.6 }));
+  box.append(svg("text", { x: P, y: 11, text: `${metricText(state.chartMetric)}: ${num(Math.min(...vs), 2)} – ${num(Math.max(...vs), 2)}` }),
+    svg("text", { x: P, y: H - 3, text: time(new Date(t0).toISOString()) }),
+    svg("text", { x: W - P, y: H - 3, "text-anchor": "end", text: time(new Date(t1).toISOString()) }));
   return box;
 }
 
@@ -535,11 +549,27 @@ function upsert(a) {
   render();
 }
 
+const signatures = {};
+/** True when `value` differs from the last one seen under `name` (so a poll that changed nothing redraws nothing). */
+function changed(name, ...value) {
+  const key = JSON.stringify([lang, ...value]);
+  if (signatures[name] === key) return false;
+  signatures[name] = key;
+  return true;
+}
 function render() {
+  const alarms = [...state.alarms.values()];
+  const live = [...state.live];
   renderFloors();
-  renderMap();
-  renderAlarms();
-  renderDetail();
+  if (changed("map", state.floor, state.selected, alarms, live, [...state.zones.keys()], [...state.devices.keys()])) {
+    const focused = document.activeElement;
+    const key = focused && focused.closest && focused.closest("#map [data-zone], #map [data-device]");
+    const selector = key ? (key.dataset.device ? `#map [data-device="${key.dataset.device}"]` : `#map [data-zone="${key.dataset.zone}"]`) : null;
+    renderMap();
+    if (selector) { const again = document.querySelector(selector); if (again) again.focus(); }
+  }
+  if (changed("alarms", alarms, [...state.devices.keys()])) renderAlarms();
+  if (changed("detail", state.selected, alarms, live, state.chart, state.chartMetric)) renderDetail();
   renderInspections();
   renderHealth();
   renderEvacuation();

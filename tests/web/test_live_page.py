@@ -74,6 +74,7 @@ def test_overload_turns_the_zone_red_on_a_phone_and_acknowledge_works(
     item = page.locator('#alarms li.alarm[data-rule="elec.strip_overload"]')
     expect(item).to_be_visible()
     expect(item).to_have_attribute("data-state", "active")
+    expect(item.locator(".sev")).to_have_text("重要" if severity == "major" else "紧急")
     alarm_id = int(item.get_attribute("data-id") or 0)
     page.screenshot(path=str(artifacts_dir / "live-page-phone-alarm.png"), full_page=True)
 
@@ -85,7 +86,8 @@ def test_overload_turns_the_zone_red_on_a_phone_and_acknowledge_works(
     expect(detail).to_be_visible()
     expect(detail.locator('li.alarm[data-rule="elec.strip_overload"]')).to_be_visible()
     expect(detail.locator("svg.chart polyline")).to_have_count(1, timeout=10_000)
-    detail.screenshot(path=str(artifacts_dir / "live-page-phone-detail.png"))
+    expect(detail.locator("#detail-title")).to_be_in_viewport()  # scrolled to, not hidden under the header
+    page.screenshot(path=str(artifacts_dir / "live-page-phone-detail.png"))
 
     # Acknowledge from the list (a note is optional); the API records it, and the page follows live.
     item.locator("button.ack").click()
@@ -112,6 +114,7 @@ def test_overload_turns_the_zone_red_on_a_phone_and_acknowledge_works(
     expect(page.locator("#alarms-title")).to_contain_text("Active alarms")
     expect(item.locator(".state")).to_have_text("acknowledged")
     expect(page.locator('#health [data-health="broker"]')).to_have_class("up")
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(artifacts_dir / "live-page-phone-en.png"), full_page=True)
     assert page.errors == []  # type: ignore[attr-defined]
 
