@@ -47,7 +47,10 @@ def render_conf(
         f"allow_anonymous {'true' if anonymous else 'false'}",
         f"max_queued_messages {QUEUE_MESSAGES}",
         f"max_queued_bytes {QUEUE_BYTES}",
-        "max_inflight_messages 1000",
+        # 0: no broker-side cap; an MQTT 5 client's Receive Maximum (65535 for ours) bounds it. The server
+        # acknowledges once a checkpoint covers a message (about a second), so a cap of 1000 would cap
+        # single-reading ingest near 1000 messages per second.
+        "max_inflight_messages 0",
         f"max_packet_size {MAX_PACKET}",
         "persistent_client_expiration 14d",
         "set_tcp_nodelay true",

@@ -18,6 +18,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import OperationalError
+
 from gateway import contract
 from gateway.mqtt import Incoming
 from server.adapters.timeseries import DeviceMeta, TimeSeriesWriter
@@ -47,6 +49,7 @@ class IngestStats:
     future_readings: int = 0
     lost: int = 0
     drains: int = 0
+    sql_retries: int = 0
     last_drain_ms: float = 0.0
     unknown_device_ids: set[str] = field(default_factory=set)
 
@@ -111,6 +114,8 @@ class Ingest:
         max_age: timedelta = timedelta(hours=24),
         max_future: timedelta = timedelta(minutes=2),
         on_command_result: Callable[[str, contract.CommandResult], None] | None = None,
+        tick_s: float = 1.0,
+        snapshot_s: float = 1.0,
     ) -> None:
         self.site = site
         self.engine = engine
@@ -123,6 +128,14 @@ class Ingest:
         self.max_age = max_age
         self.max_future = max_future
         self.on_command_result = on_command_result
+        self.tick_s = tick_s
+        """How often timers run (holds that ran out with no new reading, supervision, gaps)."""
+        self.snapshot_s = snapshot_s
+        """How often the rule engine's pending state is saved (at most; with the drain's commit)."""
+        self._last_snapshot = 0.0
+        self._dirty = False
+        self._unacked: list[Incoming] = []
+        self._stopping = False
         self.stats = IngestStats()
         self.reasons = ReasonLog()
         self._inbox: queue.SimpleQueue[Incoming | _Call | None] = queue.SimpleQueue()
@@ -155,6 +168,7 @@ class Ingest:
         self._worker.start()
 
     def stop(self) -> None:
+        self._stopping = True
         if self._worker is not None:
             self._inbox.put(None)
             self._worker.join(10)
@@ -180,7 +194,7 @@ class Ingest:
                 pass
             tick = time.monotonic() >= next_tick
             if tick:
-                next_tick = time.monotonic() + 1.0
+                next_tick = time.monotonic() + self.tick_s
             try:
                 self.process(batch, tick=tick)
             except Exception:  # the consumer must never stop; what failed is redelivered (no ack)
@@ -217,10 +231,14 @@ class Ingest:
             for loss in self.sequences.expire(now):
                 self.stats.lost += loss.count
                 findings.append(self._loss_finding(loss.edge, loss.count, loss.first_seq, loss.last_seq, now))
+        # The rule engine's state and the sequence state are saved together, about once a second,
+        # and messages are acknowledged only once a save covers them: after a crash the broker
+        # redelivers exactly what the restored state has not seen (alarms themselves commit at once).
+        self._unacked.extend(handled)
+        self._dirty = self._dirty or bool(handled or findings or calls)
+        checkpoint = bool(calls) or (tick and self._dirty and time.monotonic() - self._last_snapshot >= self.snapshot_s)
         try:
-            self.alarms.commit(findings, now, dead_letters=dead, sequences=self.sequences.snapshot()
-                               if handled or tick else None,
-                               engine_state=self.engine.snapshot() if tick or calls else None)
+            self._commit(findings, now, dead, checkpoint)
         except BaseException as exc:
             for call, _ in calls:
                 call.done.set_exception(exc)
@@ -230,10 +248,35 @@ class Ingest:
                 call.done.set_exception(outcome)
             else:
                 call.done.set_result(outcome)
-        for message in handled:
-            self.ack(message)
+        if checkpoint:
+            self._last_snapshot, self._dirty = time.monotonic(), False
+            for message in self._unacked:
+                self.ack(message)
+            self._unacked.clear()
         self.stats.drains += 1
         self.stats.last_drain_ms = (time.perf_counter() - started) * 1000
+
+    def _commit(self, findings: list[Finding], now: datetime, dead: list[DeadLetter], checkpoint: bool) -> None:
+        """Commit, retrying while the database is unreachable: ingest then waits (the broker keeps
+        queueing) rather than dropping an alarm change it has already decided on."""
+        delay = 0.5
+        while True:
+            try:
+                self.alarms.commit(findings, now, dead_letters=dead,
+                                   sequences=self.sequences.snapshot() if checkpoint else None,
+                                   engine_state=self.engine.snapshot() if checkpoint else None)
+                if delay > 0.5:
+                    log.warning("database reachable again; ingest resumes")
+                return
+            except OperationalError as exc:
+                if self._stopping:
+                    raise
+                if delay == 0.5:
+                    log.error("database unreachable (%s); ingest holds its alarm changes and retries",
+                              type(exc.orig).__name__ if exc.orig else exc)
+                self.stats.sql_retries += 1
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _one(self, message: Incoming, now: datetime, dead: list[DeadLetter]) -> list[Finding]:
         route = contract.parse_topic(message.topic)
