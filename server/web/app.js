@@ -11,7 +11,8 @@ const STRINGS = {
     cancel: "取消", confirm: "确定", reason: "原因", shelve_until: "搁置至", close_panel: "关闭面板",
     ack: "确认", shelve: "搁置", close: "关闭告警", live: "实时", connecting: "连接中…",
     reconnecting: "重新连接中…", offline: "离线", unauthorized: "令牌无效或已过期,请重新登录",
-    evac_active: "疏散进行中", roll_call: "点名", accounted: "已到", missing: "未到", total: "应到",
+    evac_active: "疏散进行中", roll_call: "点名", accounted: "已撤离/安全", missing: "仍在楼内", total: "应到",
+    drill: "演练", visitor: "访客", roll_forbidden: "点名需领班及以上权限",
     since: "开始于", no_inspections: "今日无待办巡检", overdue: "已逾期", due: "截止",
     broker: "消息代理", sql: "数据库", timeseries: "时序库", edges: "边缘网关在线", ingest: "接收消息",
     up: "正常", down: "故障", zone: "区域", device: "设备", kind: "类型", value: "读数", last_seen: "最后上报",
@@ -29,7 +30,8 @@ const STRINGS = {
     cancel: "Cancel", confirm: "Confirm", reason: "Reason", shelve_until: "Shelve until", close_panel: "Close panel",
     ack: "Acknowledge", shelve: "Shelve", close: "Close", live: "Live", connecting: "Connecting…",
     reconnecting: "Reconnecting…", offline: "Offline", unauthorized: "Token invalid or expired — sign in again",
-    evac_active: "EVACUATION IN PROGRESS", roll_call: "Roll call", accounted: "Accounted", missing: "Missing", total: "Expected",
+    evac_active: "EVACUATION IN PROGRESS", roll_call: "Roll call", accounted: "out or safe", missing: "Still inside", total: "Expected",
+    drill: "DRILL", visitor: "visitor", roll_forbidden: "Roll call needs a shift lead or above",
     since: "since", no_inspections: "No inspections due today", overdue: "overdue", due: "due",
     broker: "Broker", sql: "Database", timeseries: "Time-series store", edges: "Edges online", ingest: "Messages in",
     up: "up", down: "DOWN", zone: "Zone", device: "Device", kind: "Kind", value: "Reading", last_seen: "Last seen",
@@ -515,28 +517,33 @@ function renderHealth() {
 }
 
 function renderEvacuation() {
+  // Shape (server/api/routes/evacuations.py): evacuation {id, floor, zones, fire_zone, drill, state, reason,
+  // issued_at, message {zh, en}}; roll call {inside: [entry], visitors_inside, people: [entry]}, where an
+  // entry is {person, name, status: inside | out | safe, zone, last_door, is_visitor, host_name}.
   const evac = state.evac;
   const banner = $("evac");
   if (!evac) { banner.hidden = true; return; }
   banner.hidden = false;
-  const where = evac.floor || evac.zone || evac.scope || "";
-  $("evac-meta").textContent = [where, evac.started_at ? `${t("since")} ${time(evac.started_at)}` : "", evac.reason || ""]
-    .filter(Boolean).join(" · ");
+  banner.dataset.evacuation = evac.id;
+  banner.dataset.drill = String(!!evac.drill);
+  const floor = state.floors.find((f) => f.id === evac.floor);
+  const message = evac.message ? (lang === "zh" ? evac.message.zh || evac.message.en : evac.message.en || evac.message.zh) : "";
+  $("evac-meta").textContent = [evac.drill ? t("drill") : null, floor ? floor.name || floor.id : evac.floor,
+    evac.issued_at ? `${t("since")} ${time(evac.issued_at)}` : null, message || evac.reason].filter(Boolean).join(" · ");
   const roll = state.roll;
   const out = [];
-  if (roll) {
-    const people = Array.isArray(roll) ? roll : roll.people || roll.entries || [];
-    const countOf = (key, fallback) => (typeof roll[key] === "number" ? roll[key] : fallback);
-    const missingList = Array.isArray(roll.missing) ? roll.missing
-      : people.filter((p) => ["missing", "unaccounted", "unknown"].includes(p.status));
-    const accounted = countOf("accounted", Array.isArray(roll.accounted) ? roll.accounted.length
-      : people.filter((p) => ["accounted", "safe", "present", "out"].includes(p.status)).length);
-    const total = countOf("total", countOf("expected", people.length || accounted + missingList.length));
-    const missingCount = countOf("missing_count", typeof roll.missing === "number" ? roll.missing : missingList.length);
-    out.push(el("span", { "data-roll": "accounted" }, `${t("roll_call")}: ${t("accounted")} ${accounted}/${total}`));
-    out.push(el("span", { "data-roll": "missing" }, `${t("missing")} ${missingCount}`));
-    for (const p of missingList.slice(0, 30)) {
-      out.push(el("span", { class: "missing", text: typeof p === "string" ? p : p.name || p.person || p.id || "?" }));
+  if (roll === "forbidden") {
+    out.push(el("span", { text: t("roll_forbidden") }));
+  } else if (roll) {
+    const people = roll.people || [];
+    const inside = roll.inside || people.filter((p) => p.status === "inside");
+    const accounted = people.filter((p) => p.status !== "inside").length;
+    out.push(el("span", { "data-roll": "accounted" }, `${t("roll_call")}: ${t("accounted")} ${accounted}/${people.length}`));
+    out.push(el("span", { "data-roll": "inside" }, `${t("missing")} ${inside.length}`));
+    for (const p of inside.slice(0, 40)) {
+      const where = [p.zone ? (state.zones.get(p.zone) || {}).name || p.zone : null, p.is_visitor ? t("visitor") : null]
+        .filter(Boolean).join(", ");
+      out.push(el("span", { class: "missing", "data-person": p.person, text: `${p.name || p.person}${where ? ` (${where})` : ""}` }));
     }
   }
   $("evac-roll").replaceChildren(...out);
@@ -640,7 +647,8 @@ async function loadEvacuation() {
     const items = Array.isArray(list) ? list : list.items || [];
     const active = items.find((e) => e.state === "active") || null;
     state.evac = active;
-    state.roll = active ? await api(`/api/evacuations/${encodeURIComponent(active.id)}/roll-call`).catch(() => null) : null;
+    state.roll = active ? await api(`/api/evacuations/${encodeURIComponent(active.id)}/roll-call`)
+      .catch((e) => (e.status === 403 ? "forbidden" : null)) : null;
   } catch (e) {
     if (e.status === 404 || e.status === 405) state.evacMissing = true;
     state.evac = null; state.roll = null;

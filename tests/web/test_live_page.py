@@ -126,8 +126,22 @@ def test_overload_turns_the_zone_red_on_a_phone_and_acknowledge_works(
     assert desk.errors == []  # type: ignore[attr-defined]
 
 
-def test_evacuation_api_missing_or_empty_keeps_the_banner_hidden(browser: Browser, stack: Stack) -> None:
+def test_evacuation_banner_follows_a_drill_with_its_roll_call(
+        browser: Browser, stack: Stack, artifacts_dir: Path) -> None:
     page = open_page(browser, stack, PHONE, "en-GB", mobile=True)
-    expect(page.locator("#evac")).to_be_hidden()
+    banner = page.locator("#evac")
+    expect(banner).to_be_hidden()
     expect(page.locator("#empty")).to_be_visible()
+
+    started = stack.client.post("/api/evacuations", json={"floor": "f1", "drill": True, "reason": "monthly drill"})
+    assert started.status_code == 201, started.text
+    expect(banner).to_be_visible(timeout=15_000)  # picked up by the page's polling, no reload
+    expect(banner).to_have_attribute("data-drill", "true")
+    expect(banner).to_contain_text("EVACUATION IN PROGRESS")
+    expect(banner.locator('[data-roll="inside"]')).to_contain_text("Still inside 0")
+    page.screenshot(path=str(artifacts_dir / "live-page-phone-evacuation.png"))
+
+    cleared = stack.client.post(f"/api/evacuations/{started.json()['id']}/all-clear")
+    assert cleared.status_code == 200, cleared.text
+    expect(banner).to_be_hidden(timeout=15_000)
     assert page.errors == []  # type: ignore[attr-defined]
