@@ -78,6 +78,12 @@ const METRICS = {
         device_temp_c: "Device temp °C", battery_pct: "Battery %", rssi_dbm: "Signal dBm" },
 };
 const metricText = (m) => METRICS[lang][m] ?? m;
+const ROLES = {
+  zh: { operator: "话务员", shift_lead: "领班", supervisor: "主管", safety_officer: "安全员", facility_manager: "物业",
+        maintenance: "维修", emergency_command: "应急指挥", admin: "管理员" },
+  en: { operator: "operator", shift_lead: "shift lead", supervisor: "supervisor", safety_officer: "safety officer",
+        facility_manager: "facility manager", maintenance: "maintenance", emergency_command: "emergency command", admin: "admin" },
+};
 const POLL_MS = 5000;
 
 // ---- state ------------------------------------------------------------------------------------------
@@ -589,6 +595,7 @@ function applyLanguage() {
   $("lang").textContent = lang === "zh" ? "EN" : "中文";
   $("lang").setAttribute("aria-label", lang === "zh" ? "Switch to English" : "切换到中文");
   setStatus(connState);
+  if (token) loadMe();
   renderLegend();
   render();
 }
@@ -610,6 +617,14 @@ async function loadFloor() {
   if (!state.floor || !state.floors.some((f) => f.id === state.floor)) state.floor = state.floors[0] ? state.floors[0].id : null;
 }
 
+async function loadMe() {
+  // Who is signed in, so a desk screen shows whose actions these are. The server still decides every action.
+  try {
+    const me = await api("/api/me");
+    $("me").textContent = `${me.name} · ${me.roles.map((r) => ROLES[lang][r] || r).join(", ")}`;
+    $("me").dataset.roles = me.roles.join(",");
+  } catch { $("me").textContent = ""; }
+}
 async function loadDevices() {
   const list = await api("/api/devices");
   for (const d of list) {
@@ -722,7 +737,7 @@ async function start() {
     setTimeout(start, 3000);
     return;
   }
-  await Promise.allSettled([loadDevices(), loadAlarms(), loadHealth(), loadInspections(), loadEvacuation()]);
+  await Promise.allSettled([loadMe(), loadDevices(), loadAlarms(), loadHealth(), loadInspections(), loadEvacuation()]);
   render();
   listen();
 }

@@ -40,14 +40,15 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def open_page(browser: Browser, stack: Stack, viewport: dict[str, int], locale: str, mobile: bool) -> Page:
+def open_page(browser: Browser, stack: Stack, viewport: dict[str, int], locale: str, mobile: bool,
+              token: str = ADMIN_TOKEN) -> Page:
     context = browser.new_context(viewport=viewport, locale=locale, is_mobile=mobile, has_touch=mobile,
                                   device_scale_factor=2 if mobile else 1)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.errors = errors  # type: ignore[attr-defined]
-    page.goto(f"{stack.url}/#token={ADMIN_TOKEN}")
+    page.goto(f"{stack.url}/#token={token}")
     expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=15_000)
     return page
 
@@ -117,6 +118,18 @@ def test_overload_turns_the_zone_red_on_a_phone_and_acknowledge_works(
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(artifacts_dir / "live-page-phone-en.png"), full_page=True)
     assert page.errors == []  # type: ignore[attr-defined]
+
+    # An operator may not shelve: the page shows the server's 403 reason instead of failing silently.
+    made = stack.client.put("/api/users/op-z1", json={"roles": ["operator"], "zones": ["z1"], "service_token": True})
+    assert made.status_code == 200, made.text
+    operator = open_page(browser, stack, PHONE, "en-GB", mobile=True, token=made.json()["token"])
+    row = operator.locator(f'#alarms li.alarm[data-id="{alarm_id}"]')
+    row.locator("button.shelve").click()
+    operator.locator("#action-reason").fill("parts on order")
+    operator.locator("#action-submit").click()
+    expect(operator.locator("#action-dialog-error")).to_contain_text("Not allowed: shelving needs a supervisor")
+    operator.screenshot(path=str(artifacts_dir / "live-page-phone-403.png"))
+    assert stack.client.get(f"/api/alarms/{alarm_id}").json()["state"] == "acknowledged"
 
     desk = open_page(browser, stack, DESKTOP, "en-GB", mobile=False)
     expect(desk.locator('#map polygon.zone[data-zone="z1"]')).to_have_attribute("data-severity", severity)
