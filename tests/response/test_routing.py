@@ -1,0 +1,59 @@
+"""The pure routing module: roster resolution, plans per severity, silences, drill words."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from gateway.contract import Severity
+from server.domain import notify as routing
+from tests.response.conftest import T0, make_site, site_yaml
+
+
+def info(rule: str, severity: Severity, subject: str = "smoke-z1-01", zone: str | None = "z1",
+         drill: bool = False) -> routing.AlarmInfo:
+    return routing.AlarmInfo(7, rule, severity, subject, zone, "r1", 1.0, "msg", "中文", drill)
+
+
+def test_plans_follow_the_escalation_table(tmp_path: Path) -> None:
+    site = make_site(site_yaml(1, 2), tmp_path)
+    crit = routing.plan(info("fire.smoke_alarm", Severity.CRITICAL), site)
+    assert crit[0].recipients == ("shift_lead", "supervisor", "safety_officer") and crit[1].after == timedelta(seconds=60)
+    assert crit[1].fallback and crit[1].when == routing.When.UNACKED
+    mr = routing.plan(info("mr.smoke", Severity.CRITICAL, zone="mr"), site)
+    assert "mr_duty" in mr[0].recipients and "emergency_command" in mr[0].recipients
+    major = routing.plan(info("sup.smoke_offline", Severity.MAJOR), site)
+    assert [s.after for s in major] == [timedelta(0), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=4)]
+    assert routing.plan(info("env.x", Severity.WARNING), site) == []
+    assert routing.REPEAT[Severity.CRITICAL] == timedelta(seconds=60)
+    assert routing.REPEAT[Severity.MAJOR] == timedelta(minutes=15)
+
+
+def test_lead_on_duty_comes_from_the_roster_and_groups_fall_back(tmp_path: Path) -> None:
+    site = make_site(site_yaml(1, 2), tmp_path)
+    assert routing.resolve("shift_lead", info("x", Severity.MAJOR, zone="z1"), site, T0) == ["person:p-lead"]
+    assert routing.resolve("shift_lead", info("x", Severity.MAJOR, zone="z2"), site, T0) == ["shift_lead"]
+    assert routing.resolve("security_evacuation", info("x", Severity.MAJOR), site, T0) == ["safety_officer"]
+    assert routing.channels("person:p-lead", site)[0].startswith("mailto://")
+
+
+def test_silences_end_and_never_touch_life_safety(tmp_path: Path) -> None:
+    s = routing.Silence(T0 + timedelta(hours=1), rule="elec.strip_*", by="sup", reason="maintenance")
+    overload = info("elec.strip_overload", Severity.MAJOR, subject="strip-z1-00")
+    assert routing.silenced(overload, [s], T0) is s
+    assert routing.silenced(overload, [s], T0 + timedelta(hours=1)) is None
+    anything = routing.Silence(T0 + timedelta(hours=1))
+    assert routing.silenced(info("fire.detector_fault", Severity.MAJOR), [anything], T0) is None
+    assert routing.silenced(info("elec.plug_overcurrent", Severity.CRITICAL), [anything], T0) is None
+
+
+def test_drill_words_and_secret_free_channel_ids(tmp_path: Path) -> None:
+    site = make_site(site_yaml(1, 2), tmp_path)
+    text = routing.render([routing.item(info("evac.notice", Severity.CRITICAL, drill=True), site)], "http://x",
+                          drill=True)
+    assert text.title.startswith("【演练】") and text.body.startswith("【演练】中文")
+    assert "http://x/#alarm=7" in text.body
+    assert "119" not in " ".join(routing.group_tasks("evac.notice", drill=True)["information_reporting"])
+    assert "119" in routing.group_tasks("evac.notice", drill=False)["information_reporting"][0]
+    h = routing.url_hash("ntfy://user:secret@ntfy.example/topic")
+    assert h.startswith("ntfy:") and "secret" not in h
