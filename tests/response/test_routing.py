@@ -18,7 +18,8 @@ def info(rule: str, severity: Severity, subject: str = "smoke-z1-01", zone: str 
 def test_plans_follow_the_escalation_table(tmp_path: Path) -> None:
     site = make_site(site_yaml(1, 2), tmp_path)
     crit = routing.plan(info("fire.smoke_alarm", Severity.CRITICAL), site)
-    assert crit[0].recipients == ("shift_lead", "supervisor", "safety_officer") and crit[1].after == timedelta(seconds=60)
+    assert crit[0].recipients == ("shift_lead", "supervisor", "safety_officer")
+    assert crit[1].after == timedelta(seconds=60)
     assert crit[1].fallback and crit[1].when == routing.When.UNACKED
     mr = routing.plan(info("mr.smoke", Severity.CRITICAL, zone="mr"), site)
     assert "mr_duty" in mr[0].recipients and "emergency_command" in mr[0].recipients
