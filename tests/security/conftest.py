@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 
 from gateway import contract
-from gateway.broker import free_port, mosquitto_binary, wait_listening
+from gateway.broker import EmbeddedBroker, free_port, mosquitto_binary, wait_listening
 from gateway.broker_config import Listener, render_acl, render_conf, render_password_file
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
 from tests.conftest import require_service
+from tests.edge.conftest import Devices
 
 SITE = "hq"
 EDGES = ("edge-f3", "edge-f4")
@@ -261,3 +262,20 @@ def barrier(sender: Peer, receiver: Peer, topic: str, timeout: float = 10.0) -> 
 
 def server_topic(channel: contract.Channel, edge: str = EDGES[0], site: str = SITE) -> str:
     return contract.edge_topic(site, edge, channel)
+
+
+@pytest.fixture
+def floor() -> Iterator[EmbeddedBroker]:
+    """The edge's floor broker (devices speak their vendor dialects there), as in tests/edge."""
+    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
+    broker = EmbeddedBroker(kind="mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def devices(floor: EmbeddedBroker) -> Iterator[Devices]:
+    d = Devices(floor.client_settings())
+    yield d
+    d.stop()
