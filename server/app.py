@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from server.api.routes import alarms, evacuations, floor, inspections, notifications, relays, system, users
+from server.api.routes import alarms, evacuations, fire, floor, inspections, notifications, relays, system, users
 from server.runtime import Runtime, utc_now
 from server.settings import Settings
 
@@ -34,6 +34,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> F
     app.include_router(system.router, prefix="/api")
     app.include_router(alarms.router, prefix="/api")
     app.include_router(users.router, prefix="/api")
+    app.include_router(fire.router, prefix="/api")
     app.include_router(inspections.router, prefix="/api")
     app.include_router(floor.router, prefix="/api")
     app.include_router(evacuations.router, prefix="/api")

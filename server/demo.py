@@ -6,11 +6,13 @@ demo floor, and the virtual floor playing a scenario in the vendors' own dialect
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import shutil
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import uvicorn
@@ -55,12 +57,16 @@ def run_demo(*, scenario: str, speed: float, port: int, data_dir: Path, fresh: b
     agent = EdgeAgent(edge_config)
     agent.start()
 
+    inbox = _start_inbox()
     url = f"http://{settings.http_host}:{port}/#token={token}"
     print("\nFloorwatch demo is running.")
     print(f"  live page:  {url}")
     print(f"  API:        http://{settings.http_host}:{port}/docs   (bearer token: {token})")
     print(f"  broker:     {broker.kind} on {broker.host}:{broker.port} (MQTT {broker.protocol})")
     print(f"  data:       {data_dir}/")
+    pushes = "printed here as they arrive (demo inbox on 127.0.0.1:8099)" if inbox else (
+        "port 8099 is busy, so pushes fail and retry; see /api/notifications")
+    print(f"  pushes:     {pushes}")
     if scenario != "none":
         print(f"  scenario:   {scenario} at {speed}x — watch the page; Ctrl-C stops everything\n")
         threading.Thread(target=_play, args=(scenario, speed, broker), name="scenario", daemon=True).start()
@@ -75,7 +81,36 @@ def run_demo(*, scenario: str, speed: float, port: int, data_dir: Path, fresh: b
     server.should_exit = True
     server_thread.join(10)
     broker.stop()
+    if inbox is not None:
+        inbox.shutdown()
     return 0
+
+
+class _Inbox(BaseHTTPRequestHandler):
+    """The demo floor's contacts are `json://127.0.0.1:8099/<role>`: pushes land here and are printed."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+        try:
+            push = json.loads(body)
+            text = f"{push.get('title', '')} {push.get('message', '')}".strip().replace("\n", " | ")
+        except ValueError:
+            text = body.decode("utf-8", "replace")
+        print(f"[push → {self.path.strip('/')}] {text[:300]}", flush=True)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _start_inbox() -> ThreadingHTTPServer | None:
+    try:
+        inbox = ThreadingHTTPServer(("127.0.0.1", 8099), _Inbox)
+    except OSError:
+        return None
+    threading.Thread(target=inbox.serve_forever, name="demo-inbox", daemon=True).start()
+    return inbox
 
 
 def _play(name: str, speed: float, broker: EmbeddedBroker) -> None:

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 
 DUTY_RULE_PREFIXES = frozenset({"insp", "drill", "train", "esc", "incident"})
+FIRE_PAGES = frozenset({"fire.smoke_alarm", "fire.heat_alarm", "mr.smoke"})
+"""Alarms that start the §3 verification sequence; acknowledging one is the 60 s acknowledgement."""
 
 
 def utc_now() -> datetime:
@@ -72,6 +74,9 @@ class Runtime:
     started_at: datetime = field(default_factory=utc_now)
 
     def start(self) -> None:
+        given_clock = self.clock
+        # One time zone inside the server: UTC (stores without zones, such as SQLite, depend on it).
+        self.clock = lambda: given_clock().astimezone(UTC)
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.site = parse_site(s.site_file.read_text(encoding="utf-8"), str(s.site_file))
@@ -104,9 +109,10 @@ class Runtime:
                              ack=self._ack, sequences=sequences,
                              max_age=timedelta(seconds=s.reading_max_age_s),
                              max_future=timedelta(seconds=s.reading_max_future_s),
-                             on_command_result=self._command_result)
+                             on_command_result=self._command_result, tick_s=s.tick_s)
         self.alarms.listeners.append(self._publish_alarm)
         self.alarms.listeners.append(self._inspect_after_clear)
+        self.alarms.listeners.append(self._fire_verification)
 
         # Response: commands to edges, notifications (outbox + escalation), evacuations.
         # API threads give the engine inputs only through `ingest.call` (it runs them on the ingest thread).
@@ -189,6 +195,19 @@ class Runtime:
             device=alarm.subject if alarm.subject in self.site.devices else None, zone=alarm.zone,
             ts=self.clock(), value=alarm.value, message=alarm.message)
         self.mqtt.publish_payload(contract.site_topic(alarm.site, contract.SiteChannel.ALARMS, str(alarm.id)), change)
+
+    def _fire_verification(self, alarm: domain.Alarm) -> None:
+        """RULES.md §3: acknowledging a fire page stops the 60 s confirmation timer of its zone; closing
+        the zone's last fire alarm (a person, with a reason) re-arms the zone."""
+        if alarm.zone is None or not alarm.rule.startswith(("fire.", "mr.smoke")):
+            return
+        zone = alarm.zone
+        if alarm.state is domain.AlarmState.ACKNOWLEDGED and alarm.rule in FIRE_PAGES:
+            self.ingest.call(lambda engine, now: engine.acknowledge_fire(zone, now))
+        elif alarm.state is domain.AlarmState.CLOSED and not any(
+            a.zone == zone and a.latching for a in self.alarms.open_alarms()
+        ):
+            self.ingest.call(lambda engine, now: engine.reset_zone(zone, now))
 
     def _inspect_after_clear(self, alarm: domain.Alarm) -> None:
         """After an overload, forced door, detector fault or smoke event ends, an inspection is due."""

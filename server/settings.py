@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     """Bearer token of the first admin; when unset, one is generated at first start and printed once."""
     login_token_ttl_h: float = Field(12.0, gt=0)
     """How long a token from `POST /api/login` lasts (a shift plus margin); service tokens do not expire."""
+    tick_s: float = Field(1.0, gt=0)
+    """How often rule timers run (holds that ran out with no new reading, supervision, seq gaps)."""
     gap_window_s: float = Field(10.0, gt=0)
     """How long a seq gap may stay open before it counts as lost."""
     reading_max_age_s: float = Field(24 * 3600, gt=0)

@@ -396,11 +396,13 @@ def generate(seats: int, seed: int = 1, site_id: str = "hq", day: date = date(20
         "devices": ctx.devices,
         "people": ctx.people,
         "roles": {"emergency_command": [manager, *safety[:1]]},
+        # The demo inbox that `floorwatch demo` runs on loopback; a real site puts its own apprise
+        # URLs here (wecombot://, dingtalk://, feishu://, mailto://, ntfy://...). Nothing leaves the machine.
         "contacts": {
-            "shift_lead": ["ntfy://floorwatch-leads"],
-            "supervisor": ["mailto://supervisors@example.com"],
-            "mr_duty": ["ntfy://floorwatch-mr"],
-            "safety_officer": ["ntfy://floorwatch-safety"],
+            "shift_lead": ["json://127.0.0.1:8099/shift-lead"],
+            "supervisor": ["json://127.0.0.1:8099/supervisor"],
+            "mr_duty": ["json://127.0.0.1:8099/mr-duty"],
+            "safety_officer": ["json://127.0.0.1:8099/safety-officer"],
         },
         "shifts": [
             {"id": "night", "start": "00:00", "end": "08:00"},

@@ -1,14 +1,16 @@
 """Defined outcomes for input that is wrong in ways a validator cannot see (issue: server core).
 
-| input | outcome |
-|---|---|
-| a reading for a device not in the site file | dead letter "unknown device" (once per device), counted; nothing else changes |
-| a reading dated more than 2 min ahead of the server | a device clock fault: stored at its arrival time, counted, evaluated |
-| a reading older than 24 h | history, not news: stored, counted, drives no rule and no live value |
-| batches out of order (seq 5 before 4) | both applied, the late one counted as late |
-| the same seq again | applied once, counted as a duplicate (test_ingest) |
-| a wrongly typed value | dead letter with the field named; the batch's other readings applied (test_ingest) |
-| a temperature or humidity outside what a sensor can read | reaches the plausibility rules (sensor.*), never a fire rule (tests/domain) |
+- A reading for a device not in the site file: a dead letter "unknown device" (once per device),
+  counted; nothing else changes.
+- A reading dated more than 2 min ahead of the server: a device clock fault; stored at its arrival
+  time, counted, evaluated.
+- A reading older than 24 h: history, not news; stored, counted, drives no rule and no live value.
+- Batches out of order (seq 5 before 4): both applied, the late one counted as late.
+- The same seq again: applied once, counted as a duplicate (test_ingest).
+- A wrongly typed value: a dead letter naming the field; the batch's other readings are applied
+  (test_ingest).
+- A temperature or humidity outside what a sensor can read: reaches the plausibility rules
+  (sensor.*), never a fire rule (tests/domain).
 """
 
 from __future__ import annotations

@@ -93,3 +93,14 @@ def test_the_database_refuses_a_second_open_alarm_for_the_same_rule_and_subject(
                              state="active", is_open=True, raised_at=T0, updated_at=T0, value=1.0, message="",
                              message_zh="", occurrences=1, flap_count=0, latching=False, extra={}))
         session.flush()
+
+
+def test_instants_from_a_clock_in_another_zone_come_back_as_the_same_instant(database_url: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    alarms, repository = service(database_url)
+    shanghai = T0.astimezone(ZoneInfo("Asia/Shanghai"))
+    [raised] = alarms.commit([finding(at=shanghai)], shanghai)
+    assert raised.id is not None
+    stored = repository.get(raised.id)
+    assert stored is not None and stored.raised_at == T0 and stored.raised_at.utcoffset() == timedelta(0)

@@ -53,12 +53,14 @@ def alarm_to_row(alarm: domain.Alarm, row: AlarmRow, now: datetime) -> AlarmRow:
         if f.name in _COLUMNS:
             if f.name == "id" and value is None:
                 continue
+            if isinstance(value, datetime):
+                value = value.astimezone(UTC)  # SQLite keeps no zone: store every instant as UTC
             setattr(row, f.name, value.value if isinstance(value, Enum) else value)
         else:
             extra[f.name] = _plain(value)
     row.extra = extra
     row.is_open = alarm.is_open
-    row.updated_at = now
+    row.updated_at = now.astimezone(UTC)
     return row
 
 

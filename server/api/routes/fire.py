@@ -1,0 +1,58 @@
+"""Fire verification (RULES.md §3): the verdict of a person at the detector, and staff reporting a fire.
+
+Acknowledging a fire page is the ordinary alarm acknowledgement (`POST /api/alarms/{id}/ack`); the
+runtime passes it on to the zone's 60 s timer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field
+
+from server.adapters.sql.repository import record_audit
+from server.api.deps import ActorDep, RuntimeDep, require
+from server.domain.policy import RESPONDERS, Actor
+
+router = APIRouter(prefix="/fire", tags=["fire"])
+ResponderDep = Annotated[Actor, Depends(require(*RESPONDERS))]
+
+
+class Verdict(BaseModel):
+    real: bool
+    """True: a real fire (confirms it now). False: a false alarm, with its cause."""
+    cause: str = Field("", max_length=200)
+    """For a false alarm: smoking, dust, steam, test, cooking, unknown ... (GB 25201 5.3 ②)."""
+
+
+class Report(BaseModel):
+    note: str = Field("", max_length=500)
+
+
+def _zone(runtime: RuntimeDep, zone: str) -> str:
+    if zone not in runtime.site.zones:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown zone {zone!r}")
+    return zone
+
+
+@router.post("/{zone}/verdict")
+def verdict(zone: str, body: Verdict, runtime: RuntimeDep, actor: ResponderDep) -> dict[str, object]:
+    zone = _zone(runtime, zone)
+    if not body.real and not body.cause.strip():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a false alarm needs its cause")
+    findings = runtime.ingest.call(lambda engine, now: engine.fire_verdict(zone, body.real, body.cause, now))
+    with runtime.repository.sessions.begin() as session:
+        record_audit(session, actor.name, "fire.verdict", f"zone:{zone}",
+                     {"real": body.real, "cause": body.cause}, runtime.clock())
+    return {"zone": zone, "real": body.real, "findings": [f"{f.rule} {f.transition.value}" for f in findings]}
+
+
+@router.post("/{zone}/report")
+def report(zone: str, body: Report, runtime: RuntimeDep, actor: ActorDep) -> dict[str, object]:
+    """The 报火警 button: anyone signed in may report a fire; it counts as confirmed (fire.manual_report)."""
+    zone = _zone(runtime, zone)
+    findings = runtime.ingest.call(lambda engine, now: engine.report_fire(zone, now))
+    with runtime.repository.sessions.begin() as session:
+        record_audit(session, actor.name, "fire.report", f"zone:{zone}", {"note": body.note}, runtime.clock())
+    return {"zone": zone, "findings": [f"{f.rule} {f.transition.value}" for f in findings]}

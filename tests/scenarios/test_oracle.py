@@ -1,0 +1,180 @@
+"""Scenarios as the oracle: each scenario names the alarms it must cause (and those it must not);
+the real edge agent and the real server, fed by the simulated floor in the vendors' dialects through
+a real broker, must raise them in time.
+
+Everything runs on one accelerated clock (the simulator's speed), shared by the edge agent and the
+server, so a 10-minute scenario takes a minute and every rule duration keeps its meaning. The quick
+ones run in `make test`; all of them with FLOORWATCH_LONG=1.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import yaml
+from pydantic import SecretStr
+
+from edge.agent import EdgeAgent
+from edge.config import load_config
+from gateway.broker import EmbeddedBroker, free_port
+from server.app import create_app
+from server.domain.findings import SEVERITY_RANK
+from server.settings import DEMO_SITE, Settings
+from simulators.model import load_floor
+from simulators.runner import ScenarioRun
+from simulators.scenario import Operator, floor_dir, load_scenario
+from simulators.transport import MqttTransport
+
+SPEED = 10.0
+QUICK = ["strip-overload", "smoke-cigarette-stairwell", "fire-real"]
+ALL = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "simulators" / "scenarios").glob("*.yaml")
+             if p.stem != "demo-shift-change")
+LONG = os.environ.get("FLOORWATCH_LONG") == "1"
+TOKEN = "oracle-token"
+
+
+class ScaledClock:
+    """Simulated time: starts at `start` and runs `speed` times faster than the wall clock."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        self.start, self.speed, self.m0 = start, speed, time.monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=(time.monotonic() - self.m0) * self.speed)
+
+    def monotonic(self) -> float:
+        return self.m0 + (time.monotonic() - self.m0) * self.speed
+
+    def __call__(self) -> datetime:
+        return self.now()
+
+
+@dataclass
+class Outcome:
+    result: dict[str, Any]
+    alarms: list[dict[str, Any]]
+    operator_errors: list[str]
+
+
+PLACEHOLDER = re.compile(r"\{(alarm:[^}]+|evacuation)\}")
+
+
+def perform(api: httpx.Client, request: str) -> str | None:
+    """Carry out a scenario's operator step: `METHOD /path [JSON body]`, where `{alarm:RULE:SUBJECT}`
+    stands for that open alarm's id and `{evacuation}` for the newest evacuation's. None when done."""
+    method, rest = request.split(" ", 1)
+    path, _, body = rest.partition(" ")
+
+    def resolve(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key == "evacuation":
+            return str(api.get("/api/evacuations").json()[0]["id"])
+        _, rule, subject = key.split(":", 2)
+        alarms = api.get("/api/alarms", params={"state": "open"}).json()
+        return str(next(a["id"] for a in alarms if a["rule"] == rule and a["subject"] == subject))
+
+    try:
+        path = PLACEHOLDER.sub(resolve, path)
+    except (StopIteration, IndexError):
+        return f"{request}: nothing to act on yet"
+    response = api.request(method, path, json=yaml.safe_load(body) if body else None)
+    return None if response.status_code < 300 else f"{request}: {response.status_code} {response.text[:200]}"
+
+
+def play(name: str, broker: EmbeddedBroker, data: Path) -> Outcome:
+    probe = load_scenario(name)
+    floor = load_floor(floor_dir(probe.floor))
+    scenario = load_scenario(name, floor)
+    boot = timedelta(seconds=8 * SPEED)  # the stack boots in simulated time before the scenario starts
+    clock = ScaledClock(scenario.start - boot, SPEED)
+    mqtt = broker.client_settings()
+    settings = Settings(site_file=DEMO_SITE, data_dir=data, mqtt=mqtt, http_port=free_port(),
+                        admin_token=SecretStr(TOKEN), tick_s=1 / SPEED, gap_window_s=30)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, clock=clock), host="127.0.0.1",
+                                           port=settings.http_port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    edge_config = load_config(DEMO_SITE.parent / "edge-f3.yaml")
+    edge_config = edge_config.model_copy(update={
+        "uplink": mqtt, "floor_broker": mqtt,
+        "buffer": edge_config.buffer.model_copy(update={"path": data / "edge.sqlite"})})
+    agent = EdgeAgent(edge_config, clock=clock)
+    try:
+        while not server.started:
+            assert thread.is_alive(), "the server did not start"
+            time.sleep(0.05)
+        agent.start()
+        while clock.now() < scenario.start:
+            time.sleep(0.01)
+        api = httpx.Client(base_url=f"http://127.0.0.1:{settings.http_port}",
+                           headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        errors: list[str] = []
+
+        def operator() -> None:  # people act through the API at their step's simulated time
+            for step in scenario.timeline:
+                if isinstance(step, Operator):
+                    while clock.now() < scenario.start + timedelta(seconds=step.at):
+                        time.sleep(0.01)
+                    if (error := perform(api, step.request)) is not None:
+                        errors.append(error)
+
+        people = threading.Thread(target=operator, daemon=True)
+        people.start()
+        transport = MqttTransport(mqtt, client_id=f"oracle-{name}")
+        try:
+            result = ScenarioRun(scenario, floor, transport, seed=1, speed=SPEED).run()
+        finally:
+            transport.close()
+        people.join(10)
+        time.sleep(3)  # let the last batches land (3 wall s = 30 simulated s of tolerance)
+        alarms = api.get("/api/alarms", params={"limit": 5000}).json()
+        return Outcome(result, alarms, errors)
+    finally:
+        agent.stop()
+        server.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture
+def oracle(mosquitto: EmbeddedBroker, tmp_path: Path) -> Iterator[Any]:
+    yield lambda name: play(name, mosquitto, tmp_path)
+
+
+TOLERANCE = timedelta(seconds=3 * SPEED)
+"""Pipeline latency in simulated time: batching, the tick, and the accelerated clock's jitter."""
+
+
+@pytest.mark.parametrize("name", ALL if LONG else QUICK)
+def test_scenario_raises_what_it_promises_and_nothing_it_forbids(oracle: Any, name: str) -> None:
+    outcome: Outcome = oracle(name)
+    problems = list(outcome.operator_errors)
+    for want in outcome.result["expected_alarms"]:
+        deadline = datetime.fromisoformat(want["deadline_at"]) + TOLERANCE
+        found = [a for a in outcome.alarms if a["rule"] == want["rule"]
+                 and (want["subject"] is None or a["subject"] == want["subject"])]
+        in_time = [a for a in found if datetime.fromisoformat(a["raised_at"]) <= deadline]
+        if want["severity"]:
+            in_time = [a for a in in_time if SEVERITY_RANK[a["severity"]] >= SEVERITY_RANK[want["severity"]]]
+        if not in_time:
+            seen = [(a["rule"], a["subject"], a["severity"], a["raised_at"]) for a in found]
+            problems.append(f"expected {want['rule']} {want['subject'] or ''} {want['severity'] or ''} "
+                            f"by {want['deadline_at']}; saw {seen or 'nothing'}")
+    for banned in outcome.result["forbidden_alarms"]:
+        hits = [a for a in outcome.alarms if a["rule"] == banned["rule"]
+                and (banned["subject"] is None or a["subject"] == banned["subject"])]
+        if hits:
+            problems.append(f"forbidden {banned['rule']} {banned['subject'] or ''} was raised: "
+                            f"{[(a['subject'], a['raised_at']) for a in hits]}")
+    assert not problems, f"scenario {name}:\n" + "\n".join(problems) + "\nall alarms: " + str(
+        sorted({(a["rule"], a["subject"], a["severity"]) for a in outcome.alarms}))
