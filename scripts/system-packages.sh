@@ -11,6 +11,7 @@ command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)   # the live page's browser tests (headless)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)     # test certificates for the TLS listener
+[[ -d /usr/share/fonts/opentype/noto ]] || need+=(fonts-noto-cjk)  # Chinese text in page screenshots
 if ((${#need[@]} == 0)); then
     exit 0
 fi
