@@ -46,13 +46,18 @@ RESERVED_EDGE_IDS: Final = frozenset({"notices", "alarms"})
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC datetime: a validation error, not a crash
+        raise ValueError("time is out of range once converted to UTC") from None
 
 
 def format_time(value: datetime) -> str:
     """RFC 3339 UTC with milliseconds, e.g. ``2026-11-29T03:00:05.120Z``."""
     value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # Not strftime: glibc's %Y does not pad years before 1000, which the decoder then rejects.
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+            f"{value.second:02d}.{value.microsecond // 1000:03d}Z")
 
 
 UtcTime = Annotated[

@@ -81,7 +81,8 @@ def test_contract_decoder_raises_only_contract_error(topic: str, payload: bytes)
 
 
 _times = st.sampled_from(["2026-11-29T03:00:00Z", "2026-11-29T03:00:00", "not a time", 0, None,
-                          "2026-11-29T03:00:00.123+08:00"])
+                          "2026-11-29T03:00:00.123+08:00", "0449-11-29T03:00:00Z", "0001-01-01T00:00:00+01:00",
+                          "9999-12-31T23:59:59-01:00"])
 _reading = st.fixed_dictionaries({"device": st.sampled_from(["plug-1", "PLUG", "", "a" * 70]), "ts": _times,
                                   "metrics": st.dictionaries(st.sampled_from(["power_w", "relay_on", "Bad", ""]),
                                                              _leaf, max_size=3)})
