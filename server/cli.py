@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("simulate", help="run a simulated floor or scenario (see `floorwatch simulate --help`)",
                    add_help=False)
     sub.add_parser("grafana", help="push the boards to a Grafana (see `floorwatch grafana --help`)", add_help=False)
+    sub.add_parser("backup", help="back up the database (see `floorwatch backup --help`)", add_help=False)
+    sub.add_parser("restore", help="restore a backup, server stopped (see `floorwatch restore --help`)", add_help=False)
 
     contract = sub.add_parser("contract", help="the wire contract")
     contract_sub = contract.add_subparsers(dest="what", required=True)
@@ -123,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         from dashboards.push import main as grafana_main
 
         return grafana_main(argv[1:])
+    if argv and argv[0] in ("backup", "restore"):
+        from server.backup import backup_main, restore_main
+
+        return (backup_main if argv[0] == "backup" else restore_main)(argv[1:])
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result

@@ -1,0 +1,371 @@
+"""Backups of the server's database, and restore.
+
+    floorwatch backup --out DIR        write DIR/floorwatch-backup-<UTC time>.tar.gz, verified
+    floorwatch restore ARCHIVE         verify the archive, then restore it over the configured database
+
+Configured like the server (FLOORWATCH_* environment variables, `server.settings.Settings`).
+
+- SQLite (the embedded default): the sqlite3 online backup API, so a backup taken while the server
+  runs is a consistent snapshot (WAL included). The embedded series store (`series.sqlite` in the data
+  folder) is backed up the same way when it exists and InfluxDB is not configured.
+- PostgreSQL: `pg_dump -Fc` (custom format) and `pg_restore --clean --if-exists --no-owner
+  --single-transaction`. The client tools must be at least the server's major version.
+
+The archive is a .tar.gz holding `manifest.json` and the database file(s). The manifest records when,
+what kind of database, the Alembic schema revision, row counts per table and each file's SHA-256 and
+size. After writing, the archive is read back: checksums are compared and the snapshot itself is
+opened (SQLite: integrity check and recount; PostgreSQL: `pg_restore --list`). A restore verifies the
+archive first and, after restoring, that every table has the manifest's row count.
+
+Restore over a live server is not supported: stop the server, restore, start it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from server.settings import Settings
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+SQLITE_FILE = "floorwatch.sqlite"
+SERIES_FILE = "series.sqlite"
+PG_FILE = "floorwatch.pgdump"
+
+
+class BackupError(RuntimeError):
+    """A backup or restore that could not be made or did not verify; the message says why."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_path(url: str) -> Path:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        raise BackupError("an in-memory SQLite database cannot be backed up")
+    return Path(database)
+
+
+def _libpq(url: str) -> tuple[str, str | None]:
+    """A libpq connection URI for pg_dump/pg_restore, and the schema named by `search_path`, if any."""
+    parsed = make_url(url)
+    options = parsed.query.get("options")
+    option_text = " ".join(options) if isinstance(options, tuple) else (options or "")
+    schema = None
+    for part in option_text.split():
+        if part.startswith("-csearch_path="):
+            schema = part.split("=", 1)[1].split(",")[0].strip() or None
+    plain = parsed.set(drivername="postgresql")
+    return plain.render_as_string(hide_password=False), schema
+
+
+def _run(command: list[str], what: str) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    except FileNotFoundError:
+        raise BackupError(f"{command[0]} is not installed (PostgreSQL client tools are needed)") from None
+    if done.returncode != 0:
+        raise BackupError(f"{what} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+def _revision(rows: Iterable[str]) -> str | None:
+    """The Alembic revision(s): one normally; several (comma-joined, sorted) when the tree has branches."""
+    found = sorted(rows)
+    return ",".join(found) if found else None
+
+
+def _sqlite_counts(path: Path) -> tuple[str | None, dict[str, int]]:
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        names = [row[0] for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        counts = {name: int(connection.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]) for name in names}
+        revision = None
+        if "alembic_version" in names:
+            revision = _revision(row[0] for row in connection.execute("SELECT version_num FROM alembic_version"))
+        return revision, counts
+    finally:
+        connection.close()
+
+
+def _sqlite_check(path: Path) -> None:
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        result = connection.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        connection.close()
+    if result != "ok":
+        raise BackupError(f"{path.name}: integrity check says {result}")
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """The online backup API: a consistent copy even while other connections write."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    dst = sqlite3.connect(target, timeout=30)
+    try:
+        src.backup(dst, pages=1024)
+    finally:
+        dst.close()
+        src.close()
+
+
+def _sql_counts(url: str) -> tuple[str | None, dict[str, int]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            names = sorted(inspect(connection).get_table_names())
+            counts = {name: int(connection.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one())
+                      for name in names}
+            revision = None
+            if "alembic_version" in names:
+                revision = _revision(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+            return revision, counts
+    finally:
+        engine.dispose()
+
+
+def _snapshot_dir_counts(kind: str, folder: Path) -> tuple[str | None, dict[str, int]]:
+    if kind == "sqlite":
+        _sqlite_check(folder / SQLITE_FILE)
+        return _sqlite_counts(folder / SQLITE_FILE)
+    raise AssertionError(kind)
+
+
+# --------------------------------------------------------------------------------------------------
+# Backup
+# --------------------------------------------------------------------------------------------------
+
+
+def backup(settings: Settings, dest_dir: Path | str) -> Path:
+    """Write a verified backup archive into `dest_dir` and return its path."""
+    url = settings.sql_url()
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    created = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="floorwatch-backup-") as work_name:
+        work = Path(work_name)
+        files: list[str] = []
+        manifest: dict[str, Any] = {"format": FORMAT, "created_at": created.isoformat(), "software": "floorwatch"}
+        if _is_sqlite(url):
+            source = _sqlite_path(url)
+            if not source.exists():
+                raise BackupError(f"no database at {source}")
+            _sqlite_copy(source, work / SQLITE_FILE)
+            files.append(SQLITE_FILE)
+            # Counts come from the snapshot itself, so they describe exactly what the archive holds.
+            revision, counts = _sqlite_counts(work / SQLITE_FILE)
+            manifest.update(kind="sqlite")
+            series = settings.data_dir / SERIES_FILE
+            if settings.influx is None and series.exists():
+                _sqlite_copy(series, work / SERIES_FILE)
+                files.append(SERIES_FILE)
+                manifest["series_counts"] = _sqlite_counts(work / SERIES_FILE)[1]
+        else:
+            libpq, schema = _libpq(url)
+            command = ["pg_dump", "-Fc", "--no-owner", f"--dbname={libpq}", f"--file={work / PG_FILE}"]
+            if schema:
+                command.append(f"--schema={schema}")
+            # pg_dump reads one snapshot; the counts come from the dump itself, not the live database.
+            _run(command, "pg_dump")
+            files.append(PG_FILE)
+            revision, counts = _pg_dump_counts(work / PG_FILE)
+            manifest.update(kind="postgresql", schema=schema)
+        manifest.update(
+            schema_revision=revision,
+            counts=counts,
+            files={name: {"sha256": _sha256(work / name), "bytes": (work / name).stat().st_size} for name in files},
+        )
+        (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        archive = dest / f"floorwatch-backup-{created.strftime('%Y%m%dT%H%M%S%fZ')}.tar.gz"
+        partial = archive.with_suffix(".partial")
+        with tarfile.open(partial, "w:gz") as tar:
+            for name in (MANIFEST, *files):
+                tar.add(work / name, arcname=name)
+        try:
+            verify(partial)
+        except Exception:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(archive)
+        return archive
+
+
+def _pg_dump_counts(dump: Path) -> tuple[str | None, dict[str, int]]:
+    """Row counts and schema revision of what a custom-format dump holds, read from its COPY blocks
+    (`pg_restore --data-only` to SQL): no database is needed to check a dump."""
+    sql = _run(["pg_restore", "--data-only", "--file=-", str(dump)], "pg_restore (count)")
+    counts: dict[str, int] = {}
+    revisions: list[str] = []
+    table: str | None = None
+    for line in sql.splitlines():
+        if table is None:
+            if line.startswith("COPY ") and line.rstrip().endswith("FROM stdin;"):
+                name = line.split()[1].split("(")[0]
+                table = name.split(".")[-1].strip('"')
+                counts[table] = 0
+            continue
+        if line == "\\.":
+            table = None
+            continue
+        counts[table] += 1
+        if table == "alembic_version":
+            revisions.append(line.strip())
+    # Tables with no rows have no COPY block in some versions: list them from the TOC.
+    for entry in _run(["pg_restore", "--list", str(dump)], "pg_restore --list").splitlines():
+        parts = entry.split()
+        if len(parts) >= 6 and parts[3] == "TABLE" and parts[4] != "DATA":
+            counts.setdefault(parts[5], 0)
+    return _revision(revisions), dict(sorted(counts.items()))
+
+
+# --------------------------------------------------------------------------------------------------
+# Verify and restore
+# --------------------------------------------------------------------------------------------------
+
+
+def read_manifest(archive: Path | str) -> dict[str, Any]:
+    with tarfile.open(archive, "r:gz") as tar:
+        member = tar.extractfile(MANIFEST)
+        if member is None:
+            raise BackupError(f"{archive}: no {MANIFEST}")
+        manifest: dict[str, Any] = json.load(io.TextIOWrapper(member, encoding="utf-8"))
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"{archive}: unknown backup format {manifest.get('format')!r}")
+    return manifest
+
+
+def _extract(archive: Path, work: Path) -> dict[str, Any]:
+    manifest = read_manifest(archive)
+    with tarfile.open(archive, "r:gz") as tar:
+        names = set(tar.getnames())
+        expected = {MANIFEST, *manifest["files"]}
+        if names != expected:
+            raise BackupError(f"{archive}: members {sorted(names)} do not match the manifest {sorted(expected)}")
+        tar.extractall(work, filter="data")
+    for name, info in manifest["files"].items():
+        if _sha256(work / name) != info["sha256"] or (work / name).stat().st_size != info["bytes"]:
+            raise BackupError(f"{archive}: {name} does not match its checksum in the manifest")
+    return manifest
+
+
+def verify(archive: Path | str) -> dict[str, Any]:
+    """Read the archive back: checksums, and the snapshot opens and holds the manifest's counts."""
+    archive = Path(archive)
+    with tempfile.TemporaryDirectory(prefix="floorwatch-verify-") as work_name:
+        work = Path(work_name)
+        manifest = _extract(archive, work)
+        if manifest["kind"] == "sqlite":
+            revision, counts = _snapshot_dir_counts("sqlite", work)
+            if SERIES_FILE in manifest["files"]:
+                _sqlite_check(work / SERIES_FILE)
+        else:
+            _run(["pg_restore", "--list", str(work / PG_FILE)], "pg_restore --list")
+            revision, counts = _pg_dump_counts(work / PG_FILE)
+        if counts != manifest["counts"] or revision != manifest["schema_revision"]:
+            raise BackupError(f"{archive}: the snapshot does not hold what the manifest says")
+    return manifest
+
+
+def restore(settings: Settings, archive: Path | str) -> dict[str, Any]:
+    """Restore a verified archive over the configured database (stop the server first)."""
+    archive = Path(archive)
+    url = settings.sql_url()
+    with tempfile.TemporaryDirectory(prefix="floorwatch-restore-") as work_name:
+        work = Path(work_name)
+        manifest = _extract(archive, work)
+        if manifest["kind"] == "sqlite":
+            if not _is_sqlite(url):
+                raise BackupError("this is a SQLite backup but the configured database is not SQLite")
+            target = _sqlite_path(url)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _sqlite_check(work / SQLITE_FILE)
+            _sqlite_copy(work / SQLITE_FILE, target)
+            if SERIES_FILE in manifest["files"]:
+                _sqlite_copy(work / SERIES_FILE, settings.data_dir / SERIES_FILE)
+        else:
+            if _is_sqlite(url):
+                raise BackupError("this is a PostgreSQL backup but the configured database is SQLite")
+            libpq, schema = _libpq(url)
+            if schema and schema != manifest.get("schema"):
+                raise BackupError(f"backup of schema {manifest.get('schema')!r}, configured schema {schema!r}")
+            _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
+                  f"--dbname={libpq}", str(work / PG_FILE)], "pg_restore")
+        revision, counts = _sql_counts(url)
+        counts = {name: n for name, n in counts.items() if name in manifest["counts"]}
+        if counts != manifest["counts"] or revision != manifest["schema_revision"]:
+            raise BackupError(f"after restore the database holds {counts} (revision {revision}), "
+                              f"the backup {manifest['counts']} (revision {manifest['schema_revision']})")
+    return manifest
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line (delegated from `floorwatch backup` and `floorwatch restore`)
+# --------------------------------------------------------------------------------------------------
+
+
+def backup_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="floorwatch backup", description="Back up the server's database.")
+    parser.add_argument("--out", required=True, help="folder to write the archive into")
+    args = parser.parse_args(argv)
+    try:
+        archive = backup(Settings(), Path(args.out))
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    manifest = read_manifest(archive)
+    print(f"wrote {archive} ({manifest['kind']}, revision {manifest['schema_revision']}, "
+          f"{sum(manifest['counts'].values())} rows in {len(manifest['counts'])} tables), verified")
+    return 0
+
+
+def restore_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="floorwatch restore",
+                                     description="Restore a backup over the configured database (server stopped).")
+    parser.add_argument("archive")
+    args = parser.parse_args(argv)
+    try:
+        manifest = restore(Settings(), Path(args.archive))
+    except BackupError as exc:
+        print(f"restore failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.archive} (taken {manifest['created_at']}, revision {manifest['schema_revision']}, "
+          f"{sum(manifest['counts'].values())} rows), counts verified")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(backup_main())
+
+
+__all__ = ["BackupError", "backup", "backup_main", "read_manifest", "restore", "restore_main", "verify"]
