@@ -7,7 +7,6 @@ and is skipped with a visible reason otherwise (see `require_binary`).
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -18,22 +17,15 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import pytest
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from tests.conftest import require_service
 
 
 def require_binary(name: str, package: str) -> str:
     """The binary's path; fail in CI, skip elsewhere (with the reason) when it is missing."""
     path = shutil.which(name)
-    if path:
-        return path
-    message = (
-        f"{name} not installed (CI requires it): apt-get install -y {package} or scripts/services.sh install"
-    )
-    if IN_CI:
-        pytest.fail(f"{message}; CI=true, so a missing service fails the run")
-    pytest.skip(message)
+    require_service(path is not None, f"{name} (apt-get install -y {package}, or scripts/system-packages.sh)")
+    assert path is not None
+    return path
 
 
 def free_port() -> int:
