@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gateway import contract
 from gateway.mqtt import MqttSettings
+from gateway.yaml_lines import duplicate_keys, line_of
 
 
 class ConfigError(ValueError):
@@ -217,50 +218,6 @@ class EdgeConfig(_Strict):
 # --------------------------------------------------------------------------------------------------
 
 
-def _node_at(root: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
-    """The YAML node a pydantic error location points at (a missing field points at its parent)."""
-    node = root
-    for index, part in enumerate(loc):
-        last = index == len(loc) - 1
-        if isinstance(node, yaml.MappingNode):
-            match = next((pair for pair in node.value if pair[0].value == str(part)), None)
-            if match is None:
-                return node
-            key: yaml.Node = match[0]
-            value: yaml.Node = match[1]
-            if last and not isinstance(value, yaml.ScalarNode):
-                return key  # a block value: its key's line is where the eye looks
-            node = value
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                return node
-            node = node.value[part]
-        else:
-            return node
-    return node
-
-
-def _duplicate_keys(node: yaml.Node | None, where: str = "") -> list[tuple[yaml.Node, str]]:
-    """PyYAML keeps the last of two equal keys without a word; we report them."""
-    found: list[tuple[yaml.Node, str]] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            name = f"{where}.{key.value}" if where else str(key.value)
-            if key.value in seen:
-                found.append((key, name))
-            seen.add(key.value)
-            found += _duplicate_keys(value, name)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            found += _duplicate_keys(item, f"{where}.{index}")
-    return found
-
-
-def _line(node: yaml.Node | None) -> int:
-    return int(node.start_mark.line) + 1 if node is not None else 1
-
-
 def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> EdgeConfig:
     """Validate YAML text; raises ConfigError naming `source`, the line and the field of each problem."""
     try:
@@ -272,7 +229,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         raise ConfigError([f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{source}:1: the file must be a mapping with site, edge, devices, ..."])
-    problems = [f"{source}:{_line(key)}: {name}: key appears twice" for key, name in _duplicate_keys(root)]
+    problems = [f"{source}:{line}: {name}: key appears twice" for line, name in duplicate_keys(root)]
     try:
         config = EdgeConfig.model_validate(data)
     except ValidationError as exc:
@@ -282,7 +239,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
             message = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
                 message = "unknown key (typo?)"
-            problems.append(f"{source}:{_line(_node_at(root, loc))}: {field}: {message}")
+            problems.append(f"{source}:{line_of(root, loc)}: {field}: {message}")
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)

@@ -40,6 +40,7 @@ from pydantic import (
     field_validator,
 )
 
+from gateway.yaml_lines import Loc, line_of, loc_text
 from simulators.model import DEMO_FLOOR, Floor
 from simulators.rules import RULE_IDS
 
@@ -352,35 +353,6 @@ class Scenario(_Model):
 # --------------------------------------------------------------------------------------------------
 
 
-Loc = tuple[str | int, ...]
-
-
-def _loc_text(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(document)"
-
-
-def _line_of(root: yaml.Node | None, loc: Loc) -> int:
-    node = root
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    child, line = value, key.start_mark.line + 1
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-            line = child.start_mark.line + 1
-        if child is None:
-            break  # a loc part that is not in the file (a union tag, a missing field): keep the parent
-        node = child
-    return line
-
-
 def _clean(loc: Sequence[str | int]) -> Loc:
     """Drop pydantic's discriminator tags (timeline.3.badge.person -> timeline[3].person)."""
     out: list[str | int] = []
@@ -414,12 +386,12 @@ def parse_scenario(text: str, source: str, floor: Floor | None = None) -> Scenar
         lines = []
         for error in exc.errors():
             loc = _clean(error["loc"])
-            lines.append(f"{source}:{_line_of(root, loc)}: {_loc_text(loc)}: {error['msg']}")
+            lines.append(f"{source}:{line_of(root, loc)}: {loc_text(loc)}: {error['msg']}")
         raise ScenarioError("\n".join(lines)) from None
     problems = _cross_check(scenario, floor)
     if problems:
         raise ScenarioError(
-            "\n".join(f"{source}:{_line_of(root, loc)}: {_loc_text(loc)}: {msg}" for loc, msg in problems)
+            "\n".join(f"{source}:{line_of(root, loc)}: {loc_text(loc)}: {msg}" for loc, msg in problems)
         )
     return scenario
 

@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.contract import DeviceId
+from gateway.yaml_lines import Loc, line_of, loc_text
 from server.domain.thresholds import DEFAULTS
 
 # --------------------------------------------------------------------------------------------------
@@ -270,37 +271,6 @@ class SiteError(ValueError):
     """A site file that cannot be used. The message is ``file:line: field: reason``."""
 
 
-Loc = tuple[str | int, ...]
-
-
-def _loc_text(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(document)"
-
-
-def _line_of(root: yaml.Node | None, loc: Loc) -> int:
-    """The 1-based line of the deepest YAML node that `loc` reaches (pydantic loc -> YAML marks)."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    child = value
-                    line = key.start_mark.line + 1
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-            line = child.start_mark.line + 1
-        if child is None:
-            break  # pydantic adds loc parts that are not in the file (e.g. a union member name)
-        node = child
-    return line
-
-
 @dataclass(frozen=True, slots=True)
 class _Problem:
     loc: Loc
@@ -308,7 +278,7 @@ class _Problem:
 
 
 def _raise(source: str, root: yaml.Node | None, problems: Sequence[_Problem]) -> None:
-    lines = [f"{source}:{_line_of(root, p.loc)}: {_loc_text(p.loc)}: {p.message}" for p in problems]
+    lines = [f"{source}:{line_of(root, p.loc)}: {loc_text(p.loc)}: {p.message}" for p in problems]
     raise SiteError("\n".join(lines))
 
 
