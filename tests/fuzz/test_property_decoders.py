@@ -23,7 +23,7 @@ from fuzz.targets import CONTRACT_TOPICS, KEYS, NOW, VENDORS, check_contract, ch
 from gateway import contract
 
 LONG = os.environ.get("FLOORWATCH_LONG") == "1"
-EXAMPLES = 5000 if LONG else 300
+EXAMPLES = 5000 if LONG else 200
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                 derandomize=not LONG)
 

@@ -37,3 +37,18 @@ def test_times_outside_utc_range_are_contract_errors(ts: str, template: str) -> 
         contract.decode(CONTRACT_TOPICS[0] if template is TELEMETRY else CONTRACT_TOPICS[3], payload)
     for topic in CONTRACT_TOPICS:
         check_contract(topic, payload)
+
+
+# 3. atheris (tasmota target, seed 7, after 1.08 M runs / 34 s): `"Voltage": []` in tele/<topic>/SENSOR
+#    makes `edge/drivers/tasmota.energy_metrics` call max() on an empty list: ValueError, not DecodeError.
+#    The agent's catch-all counts it as a decode error without a device (no crash), but the driver breaks
+#    its contract. The fix belongs in edge/drivers/tasmota.py (not this change's to make): strict xfail
+#    so the test turns red, as a reminder to drop the marker, once it is fixed.
+@pytest.mark.xfail(strict=True, raises=ValueError, reason="tasmota energy_metrics: max() of an empty Voltage list")
+def test_tasmota_empty_voltage_list_is_a_decode_error() -> None:
+    from edge.config import Vendor
+    from fuzz.targets import check_driver, make_driver
+
+    driver = make_driver(Vendor.TASMOTA)
+    payload = b'{"ENERGY":{"Total":3.2,"Power":[10,0],"Voltage":[],"Factor":0.9}}'
+    check_driver(driver, "tele/tasmota-strip-meter/SENSOR", payload)
