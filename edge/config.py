@@ -41,16 +41,8 @@ class ConfigError(ValueError):
         self.problems = problems
 
 
-class Kind(StrEnum):
-    SMART_PLUG = "smart_plug"
-    STRIP_METER = "strip_meter"
-    SMOKE_DETECTOR = "smoke_detector"
-    TEMP_SENSOR = "temp_sensor"
-    DOOR_CONTROLLER = "door_controller"
-    MR_PROBE = "mr_probe"
-    LEAK_SENSOR = "leak_sensor"
-    SIREN = "siren"
-    MANUAL_CALL_POINT = "manual_call_point"
+Kind = contract.DeviceKind
+"""Device kinds, shared with the server's site model (gateway.contract)."""
 
 
 class Vendor(StrEnum):

@@ -80,6 +80,20 @@ FiniteNumber = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 MetricValue = StrictBool | StrictInt | FiniteNumber
 Seq = Annotated[int, Field(ge=0, le=2**53 - 1, strict=True)]
 
+class DeviceKind(StrEnum):
+    """The kinds of device the edge configuration and the site model both speak of."""
+
+    SMART_PLUG = "smart_plug"
+    STRIP_METER = "strip_meter"
+    SMOKE_DETECTOR = "smoke_detector"
+    TEMP_SENSOR = "temp_sensor"
+    DOOR_CONTROLLER = "door_controller"
+    MR_PROBE = "mr_probe"
+    LEAK_SENSOR = "leak_sensor"
+    SIREN = "siren"
+    MANUAL_CALL_POINT = "manual_call_point"
+
+
 KNOWN_METRICS: Final = frozenset(
     {
         "power_w", "current_a", "voltage_v", "energy_wh", "power_factor", "relay_on", "device_temp_c",

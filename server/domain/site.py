@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.contract import DeviceId
+from gateway.contract import DeviceKind as DeviceKind  # re-exported: part of the site model's vocabulary
 from gateway.yaml_lines import Loc, line_of, loc_text
 from server.domain.thresholds import DEFAULTS
 
@@ -61,18 +62,6 @@ class HvacMode(StrEnum):
     COOLING = "cooling"
     HEATING = "heating"
     UNKNOWN = "unknown"
-
-
-class DeviceKind(StrEnum):
-    SMART_PLUG = "smart_plug"
-    STRIP_METER = "strip_meter"
-    SMOKE_DETECTOR = "smoke_detector"
-    TEMP_SENSOR = "temp_sensor"
-    DOOR_CONTROLLER = "door_controller"
-    MR_PROBE = "mr_probe"
-    LEAK_SENSOR = "leak_sensor"
-    SIREN = "siren"
-    MANUAL_CALL_POINT = "manual_call_point"
 
 
 class PlugClass(StrEnum):

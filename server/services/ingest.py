@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
 
@@ -32,6 +33,7 @@ from server.services.live import LiveState
 
 log = logging.getLogger(__name__)
 
+B = TypeVar("B", contract.TelemetryBatch, contract.EventBatch)
 MESSAGE_LOSS_RULE = "sup.message_loss"
 DEAD_LETTER_PAYLOAD_CAP = 8192
 
@@ -305,21 +307,28 @@ class Ingest:
             self.stats.late += 1
         return True
 
-    def _telemetry(self, route: contract.Route, message: Incoming, now: datetime,
-                   dead: list[DeadLetter]) -> list[Finding]:
-        partial = contract.decode_batch(contract.TelemetryBatch, message.payload)
+    def _batch(self, model: type[B], route: contract.Route, message: Incoming, now: datetime,
+               dead: list[DeadLetter]) -> B | None:
+        """Decode a batch, drop it if its seq was applied before, dead-letter its bad items; the valid
+        items, or None when nothing is left to apply."""
+        partial = contract.decode_batch(model, message.payload)
         if not self._accept(route, partial.edge, partial.seq, now):
-            return []
+            return None
         for bad in partial.rejected:
             self._dead(dead, message.topic, partial.edge, bad.reason, bad.raw, now)
-        if partial.batch is None:
+        return partial.batch
+
+    def _telemetry(self, route: contract.Route, message: Incoming, now: datetime,
+                   dead: list[DeadLetter]) -> list[Finding]:
+        batch = self._batch(contract.TelemetryBatch, route, message, now, dead)
+        if batch is None:
             return []
         findings: list[Finding] = []
         stored: list[tuple[contract.Reading, DeviceMeta]] = []
-        for reading in partial.batch.readings:
+        for reading in batch.readings:
             meta = self._meta.get(reading.device)
             if meta is None:
-                self._unknown(dead, message.topic, partial.edge, reading.device, reading, now)
+                self._unknown(dead, message.topic, batch.edge, reading.device, reading, now)
                 continue
             ts = reading.ts
             if ts - now > self.max_future:
@@ -341,24 +350,20 @@ class Ingest:
 
     def _events(self, route: contract.Route, message: Incoming, now: datetime,
                 dead: list[DeadLetter]) -> list[Finding]:
-        partial = contract.decode_batch(contract.EventBatch, message.payload)
-        if not self._accept(route, partial.edge, partial.seq, now):
-            return []
-        for bad in partial.rejected:
-            self._dead(dead, message.topic, partial.edge, bad.reason, bad.raw, now)
-        if partial.batch is None:
+        batch = self._batch(contract.EventBatch, route, message, now, dead)
+        if batch is None:
             return []
         findings: list[Finding] = []
-        for event in partial.batch.events:
+        for event in batch.events:
             if event.device not in self._meta and event.type is not contract.EventType.BUFFER_OVERFLOW:
-                self._unknown(dead, message.topic, partial.edge, event.device, event, now)
+                self._unknown(dead, message.topic, batch.edge, event.device, event, now)
                 continue
             self.stats.events += 1
             online = {contract.EventType.DEVICE_OFFLINE: False, contract.EventType.DEVICE_ONLINE: True}.get(event.type)
             self.live.event(event.device, event.type.value, now, online)
             if event.type is contract.EventType.BUFFER_OVERFLOW:
                 # The edge itself dropped messages: as much a loss as a broker gap.
-                findings.append(self._loss_finding(partial.edge, event.count or 0, None, None, now,
+                findings.append(self._loss_finding(batch.edge, event.count or 0, None, None, now,
                                                    where="the edge's buffer overflowed"))
                 continue
             findings += self.engine.on_event(event, now)
