@@ -6,6 +6,7 @@ Nothing here decides anything; it only connects the parts. The FastAPI app holds
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
+from server.adapters.hr_file import HrFeed, load_hr
 from server.adapters.notify import AppriseSender, Sender
 from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.database import make_engine, migrate, session_factory
@@ -69,6 +71,7 @@ class Runtime:
     """How pushes leave (apprise); replaceable for a test that wants to fail a channel on purpose."""
     base_url: str | None = None
     """The dashboard's address for links in messages (default: http://{http_host}:{http_port})."""
+    hr: HrFeed | None = None
     admin_token: str | None = None
     """Set when this start generated the first admin's token (printed once)."""
     started_at: datetime = field(default_factory=utc_now)
@@ -130,6 +133,12 @@ class Runtime:
         self.ingest.start()
         self.notify.start()
 
+        self._hr_stop = threading.Event()
+        hr_file = s.hr_file or s.site_file.parent / "hr.yaml"
+        if s.hr_file is not None or hr_file.exists():
+            self.hr = load_hr(hr_file)
+            threading.Thread(target=self._feed_hr, name="hr-feed", daemon=True).start()
+
         self.inspections = InspectionService(sessions, self.site, self.clock)
         register("runtime", self.inspections, on_findings=self._overdue_duties)
         self.scheduler = InspectionScheduler(engine=self.sql, name="runtime")
@@ -148,6 +157,7 @@ class Runtime:
         self.mqtt.start()
 
     def stop(self) -> None:
+        self._hr_stop.set()
         self.scheduler.shutdown()
         self.notify.stop()
         if self.mqtt is not None:
@@ -195,6 +205,18 @@ class Runtime:
             device=alarm.subject if alarm.subject in self.site.devices else None, zone=alarm.zone,
             ts=self.clock(), value=alarm.value, message=alarm.message)
         self.mqtt.publish_payload(contract.site_topic(alarm.site, contract.SiteChannel.ALARMS, str(alarm.id)), change)
+
+    def _feed_hr(self) -> None:
+        """Leavers and approvals to the access rules at start, then hourly (RULES.md: reconcile hourly)."""
+        assert self.hr is not None
+        tz, site = self.site.tz, self.site
+        approvals, leavers = self.hr.approvals(tz), self.hr.leave_times(tz)
+        active = self.hr.active_badges(site)
+        while True:
+            self.ingest.call(lambda engine, now: engine.on_approvals(approvals, now))
+            self.ingest.call(lambda engine, now: engine.on_hr_feed(leavers, active, now))
+            if self._hr_stop.wait(3600):
+                return
 
     def _fire_verification(self, alarm: domain.Alarm) -> None:
         """RULES.md §3: acknowledging a fire page stops the 60 s confirmation timer of its zone; closing

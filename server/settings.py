@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOORWATCH_", env_nested_delimiter="__", extra="forbid")
 
     site_file: Path = DEMO_SITE
+    hr_file: Path | None = None
+    """Leavers and visitor approvals (see server/adapters/hr_file.py); None: `hr.yaml` beside the site file, if any."""
     data_dir: Path = Path("var")
     """Where the embedded stores live (SQLite files, the embedded broker's persistence)."""
     mqtt: MqttSettings | None = None

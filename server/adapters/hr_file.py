@@ -1,0 +1,76 @@
+"""The HR feed from a file beside the site file (`hr.yaml`): leavers and visitor approvals.
+
+A real deployment replaces this with its HR system's export; the rules only need who left when (and
+whether the badge came back) and which visits were approved (access.leaver_badge_active,
+access.revoked_badge_used, access.visitor_unapproved, access.visitor_overstay).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.yaml_lines import line_of, loc_text
+from server.domain.rules.access import Approval
+from server.domain.site import Site
+
+
+class HrError(ValueError):
+    """An HR file that cannot be used; the message is `file:line: field: reason`."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Leaver(_Strict):
+    person: str
+    left_at: datetime
+    badge_collected: bool = False
+
+
+class VisitorApproval(_Strict):
+    visitor: str
+    approved_by: str
+    start: datetime = Field(alias="from")
+    until: datetime
+    machine_room: bool = False
+
+
+class HrFeed(_Strict):
+    leavers: list[Leaver] = []
+    visitor_approvals: list[VisitorApproval] = []
+
+    def leave_times(self, tz: tzinfo) -> dict[str, datetime]:
+        return {leaver.person: _local(leaver.left_at, tz) for leaver in self.leavers}
+
+    def active_badges(self, site: Site) -> set[str]:
+        """Badges the access system still honours: everyone's, except leavers' that were collected."""
+        collected = {leaver.person for leaver in self.leavers if leaver.badge_collected}
+        return {p.badge for p in site.people.values() if p.badge and p.id not in collected}
+
+    def approvals(self, tz: tzinfo) -> list[Approval]:
+        return [Approval(a.visitor, _local(a.start, tz), _local(a.until, tz), a.machine_room)
+                for a in self.visitor_approvals]
+
+
+def _local(when: datetime, tz: tzinfo) -> datetime:
+    """Times without a zone in an HR export are the site's local time."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=tz)
+
+
+def load_hr(path: Path) -> HrFeed:
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise HrError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return HrFeed.model_validate(data)
+    except ValidationError as exc:
+        raise HrError("\n".join(f"{path}:{line_of(root, e['loc'])}: {loc_text(e['loc'])}: {e['msg']}"
+                                for e in exc.errors())) from None
