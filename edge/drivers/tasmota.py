@@ -58,6 +58,8 @@ def energy_metrics(energy: dict[str, Any], channel: int | None, device: str) -> 
         value = energy.get(field)
         if value is None:
             continue
+        if isinstance(value, list) and not value:
+            raise DecodeError(f"ENERGY.{field} is an empty list: no channel to read", device)
         if isinstance(value, list) and channel is None:
             metrics[metric] = sum(number(v, f"{field}[{i + 1}]", device) for i, v in enumerate(value))
         elif not isinstance(value, list) and channel is not None and channel > 1 and multi is False:
@@ -69,6 +71,8 @@ def energy_metrics(energy: dict[str, Any], channel: int | None, device: str) -> 
     voltage = energy.get("Voltage")
     if voltage is not None:
         if isinstance(voltage, list):
+            if not voltage:
+                raise DecodeError("ENERGY.Voltage is an empty list: no channel to read", device)
             # A whole-strip meter takes the highest phase/channel voltage (idle channels report 0).
             values = [number(v, "Voltage", device) for v in voltage]
             got = max(values) if channel is None else _channel_value(voltage, channel, "Voltage", device)

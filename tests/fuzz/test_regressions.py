@@ -41,10 +41,8 @@ def test_times_outside_utc_range_are_contract_errors(ts: str, template: str) -> 
 
 # 3. atheris (tasmota target, seed 7, after 1.08 M runs / 34 s): `"Voltage": []` in tele/<topic>/SENSOR
 #    makes `edge/drivers/tasmota.energy_metrics` call max() on an empty list: ValueError, not DecodeError.
-#    The agent's catch-all counts it as a decode error without a device (no crash), but the driver breaks
-#    its contract. The fix belongs in edge/drivers/tasmota.py (not this change's to make): strict xfail
-#    so the test turns red, as a reminder to drop the marker, once it is fixed.
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="tasmota energy_metrics: max() of an empty Voltage list")
+#    The agent's catch-all counted it as a decode error without a device (no crash), but the driver broke
+#    its contract; fixed: an empty channel list is a DecodeError naming the field.
 def test_tasmota_empty_voltage_list_is_a_decode_error() -> None:
     from edge.config import Vendor
     from fuzz.targets import check_driver, make_driver
