@@ -8,14 +8,13 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from server.api.deps import ActorDep, RuntimeDep, require
-from server.domain.policy import Actor, Role
+from server.domain.policy import RESPONDERS, Actor, Role
 from server.services.evacuation import EvacuationError
 
 router = APIRouter(prefix="/evacuations", tags=["evacuations"])
 
 STARTERS = (Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.EMERGENCY_COMMAND)
 """Who may start an evacuation or a drill by hand (现场指挥组 and above; the safety officer is in it)."""
-RESPONDERS = (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.EMERGENCY_COMMAND)
 
 
 class EvacuationStart(BaseModel):
