@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tarfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -168,8 +169,8 @@ def test_sqlite_backup_while_writers_commit_is_consistent(tmp_path: Path) -> Non
         archives = []
         for n in range(5):
             # Wait (bounded) for writers to have made progress, so each backup races real commits.
-            deadline = n * 10 + 10
-            while written[0] < deadline and thread.is_alive():
+            target, give_up = n * 10 + 10, time.monotonic() + 30
+            while written[0] < target and thread.is_alive() and time.monotonic() < give_up:
                 stop.wait(0.01)
             archives.append(backup(settings, tmp_path / "backups"))
     finally:
