@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("edge", help="run an edge agent (see `floorwatch edge --help`)", add_help=False)
     sub.add_parser("simulate", help="run a simulated floor or scenario (see `floorwatch simulate --help`)",
                    add_help=False)
+    sub.add_parser("bench", help="ingest throughput and alarm latency (see `floorwatch bench --help`)",
+                   add_help=False)
     sub.add_parser("grafana", help="push the boards to a Grafana (see `floorwatch grafana --help`)", add_help=False)
     sub.add_parser("backup", help="back up the database (see `floorwatch backup --help`)", add_help=False)
     sub.add_parser("restore", help="restore a backup, server stopped (see `floorwatch restore --help`)", add_help=False)
@@ -121,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         from simulators.cli import main as simulate_main
 
         return simulate_main(argv[1:])
+    if argv and argv[0] == "bench":
+        from benchmarks.cli import main as bench_main
+
+        return bench_main(argv[1:])
     if argv and argv[0] == "grafana":
         from dashboards.push import main as grafana_main
 

@@ -1,0 +1,113 @@
+"""The server under test, as its own process: the real `Runtime` (Ingest, RuleEngine, SQLite alarm and
+time-series stores, notification worker) on a given site file and broker, without the HTTP layer.
+
+    python -m benchmarks.server_proc --site SITE --data DIR --port PORT
+
+It writes one JSON line per report to stdout: `{"kind": "stats", ...}` every `--every` seconds, and
+`{"kind": "alarm", ...}` when an alarm is committed (the AlarmService listener runs after the commit),
+with `time.time()` so that the parent can compare with its publish instants (same machine, same clock).
+It stops on a closed stdin or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway.mqtt import MqttSettings
+from server.domain import alarms as domain
+from server.runtime import Runtime
+from server.settings import Settings
+
+_out_lock = threading.Lock()
+
+
+def emit(record: dict[str, Any]) -> None:
+    line = json.dumps(record, separators=(",", ":"))
+    with _out_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def peak_rss_kb() -> int:
+    """VmHWM: the resident set's high-water mark of this process."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def stats(runtime: Runtime) -> dict[str, Any]:
+    s = runtime.ingest.stats
+    series = runtime.series.stats()
+    inbox = runtime.ingest._inbox.qsize()
+    return {
+        "kind": "stats", "t": time.time(), "messages": s.messages, "readings": s.readings,
+        "duplicates": s.duplicates, "late": s.late, "invalid": s.invalid, "unknown": s.unknown_devices,
+        "lost": s.lost, "drains": s.drains, "inbox": inbox, "series_written": series.written,
+        "series_buffered": series.buffered, "series_dropped": series.dropped,
+        "connected": bool(runtime.mqtt is not None and runtime.mqtt.connected), "rss_peak_kb": peak_rss_kb(),
+        "cpu_s": time.process_time(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.server_proc")
+    parser.add_argument("--site", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--every", type=float, default=0.1)
+    parser.add_argument("--profile", help="write a cProfile of the whole run to this file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    settings = Settings(site_file=Path(args.site), data_dir=Path(args.data), admin_token="bench-admin-token",
+                        mqtt=MqttSettings(host="127.0.0.1", port=args.port, protocol="5",
+                                          username="floorwatch-local"),
+                        gap_window_s=5)
+    runtime = Runtime(settings)
+    runtime.start()
+
+    def on_alarm(alarm: domain.Alarm) -> None:
+        emit({"kind": "alarm", "t": time.time(), "id": alarm.id, "rule": alarm.rule, "subject": alarm.subject,
+              "state": alarm.state.value})
+
+    runtime.alarms.listeners.insert(0, on_alarm)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def watch_stdin() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    deadline = time.monotonic() + 3600  # bounded: a forgotten child ends by itself
+    try:
+        while not stop.wait(args.every) and time.monotonic() < deadline:
+            emit(stats(runtime))
+    finally:
+        emit(stats(runtime))
+        runtime.stop()
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        emit({"kind": "stopped", "t": time.time(), "rss_peak_kb": peak_rss_kb()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

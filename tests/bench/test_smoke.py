@@ -1,0 +1,43 @@
+"""`floorwatch bench --smoke` works end to end: every section present with positive numbers, no gap.
+It never asserts speed (CI machines vary); docs/performance.md has the figures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cli import main
+from gateway.broker import mosquitto_binary
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None or shutil.which("mosquitto_sub") is None,
+                                reason="the bench needs mosquitto and mosquitto_sub")
+
+
+def test_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["--smoke", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["machine"]["cpus"] >= 1
+    batches = report["ingest"]["batches"]
+    assert set(batches) == {"1", "50", "200"}
+    for b in batches.values():
+        assert b["server_readings_per_s"] > 0
+        assert b["mosquitto_sub_readings_per_s"] > 0
+        assert b["ratio_server_to_mosquitto_sub"] > 0
+        assert b["peak_rss_mb"] > 0
+        assert b["gaps"] == 0
+        for rep in b["reps"]:
+            assert rep["server"]["complete"] and rep["server"]["lost"] == 0 and rep["server"]["series_dropped"] == 0
+        if b["node_red_readings_per_s"] is not None:  # None: Node-RED not installed, said in the notes
+            assert b["node_red_readings_per_s"] > 0 and b["ratio_server_to_node_red"] > 0
+    if batches["1"]["node_red_readings_per_s"] is None:
+        assert any("Node-RED" in note for note in report["notes"])
+    for load in ("50%", "90%"):
+        lat = report["ingest"]["latency"][load]
+        assert lat["samples"] > 0 and lat["alarm_p50_ms"] > 0 and lat["alarm_p99_ms"] > 0
+        assert lat["pushes"] > 0 and lat["push_p99_ms"] > 0
+        assert lat["gaps"] == 0
+    assert "| batch |" in capsys.readouterr().out
