@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -94,12 +95,15 @@ def run(target: str, *, runs: int | None, seed: int, max_time: int | None, corpu
     corp = re.findall(r"corp: (\d+)/(\d+)(\w+)", log)
     cov = re.findall(r"cov: (\d+)", log)
     crashes = sorted(str(p) for p in work.glob("crash-*"))
+    corpus_files = sum(1 for _ in corpus.iterdir())
+    if process.returncode == 0 and not crashes:
+        shutil.rmtree(work, ignore_errors=True)  # kept on a crash: the artifact is the reproducer
     return {
         "target": target,
         "returncode": process.returncode,
         "runs": int(done[-1][0]) if done else None,
         "seconds": round(seconds, 1),
-        "corpus_files": sum(1 for _ in corpus.iterdir()),
+        "corpus_files": corpus_files,
         "corpus_units": int(corp[-1][0]) if corp else None,
         "coverage": int(cov[-1]) if cov else None,
         "crashes": crashes,
