@@ -44,7 +44,7 @@ def migrate(engine: Engine) -> None:
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "heads")  # "heads": parallel branches in development still apply
+        command.upgrade(config, "heads")  # "heads": a branch being developed beside main still applies
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
