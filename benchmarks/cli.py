@@ -256,19 +256,22 @@ def phase_latency(server: ServerChild, webhook: Webhook, settings: MqttSettings,
     s = dict(server.stats)
     raised = _raised(server)
     alarm_ms, push_ms = [], []
+    probes_out: list[dict[str, Any]] = []
     for index, device in marks.items():
         alarm = raised.get(device)
         if alarm is None or index not in sent.marks:
             continue
         alarm_ms.append((alarm["t"] - sent.marks[index]) * 1000)
+        probes_out.append({"device": device, "alarm_id": alarm["id"], "sent": sent.marks[index],
+                           "alarm_ms": alarm_ms[-1]})
         if alarm["id"] in webhook.arrivals:
             push_ms.append((webhook.arrivals[alarm["id"]] - sent.marks[index]) * 1000)
     return {
         "fraction": fraction, "offered_readings_per_s": fraction * sustained,
         "achieved_readings_per_s": sent.rate * stream.batch, "duration_s": sent.last_t - sent.first_t,
         "probes": len(marks), "alarms": len(alarm_ms), "pushes": len(push_ms),
-        "alarm_ms": alarm_ms, "push_ms": push_ms, "max_inbox": s["inbox"],
-        "series_buffered_end": s["series_buffered"], "lost": s["lost"],
+        "alarm_ms": alarm_ms, "push_ms": push_ms, "max_inbox": s["inbox"], "per_probe": probes_out,
+        "series_buffered_end": s["series_buffered"], "lost": s["lost"], "sql_retries": s["sql_retries"],
         "gaps": len(messages) - (s["messages"] - base["messages"]) + s["lost"],
     }
 
@@ -299,7 +302,9 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def _start_server(floor: Floor, broker: EmbeddedBroker, workdir: Path, cfg: Config) -> tuple[ServerChild, float]:
+def _start_server(floor: Floor, broker: EmbeddedBroker, workdir: Path, cfg: Config,
+                  webhook: Webhook) -> tuple[ServerChild, float]:
+    webhook.arrivals.clear()  # alarm ids start again at 1 in a fresh database
     data = workdir / f"server-{time.monotonic_ns()}"
     data.mkdir(parents=True)
     t0 = time.monotonic()
@@ -329,7 +334,7 @@ def section_ingest(cfg: Config, floor: Floor, webhook: Webhook) -> dict[str, Any
                 if cfg.node_red:
                     row["node_red"] = phase_node_red(settings, floor, batch, count, cfg,
                                                      cfg.workdir / f"nr-{batch}-{rep}")
-                server, startup = _start_server(floor, broker, cfg.workdir, cfg)
+                server, startup = _start_server(floor, broker, cfg.workdir, cfg, webhook)
                 try:
                     stream = Stream(floor, batch)
                     row["server"] = phase_server(server, settings, stream, count, cfg)
@@ -343,8 +348,8 @@ def section_ingest(cfg: Config, floor: Floor, webhook: Webhook) -> dict[str, Any
                             run = phase_latency(server, webhook, settings, Stream(floor, batch, seqs=stream.seqs,
                                                                                   _cursor=stream._cursor),
                                                 floor, srv, fraction, cfg, probe_offset=k * cfg.probes)
-                            latency[fraction]["alarm_ms"] += run.pop("alarm_ms")
-                            latency[fraction]["push_ms"] += run.pop("push_ms")
+                            latency[fraction]["alarm_ms"] += run["alarm_ms"]
+                            latency[fraction]["push_ms"] += run["push_ms"]
                             run["rep"] = rep
                             latency_runs.append(run)
                 finally:
@@ -391,7 +396,7 @@ def section_growth(cfg: Config, webhook: Webhook, first: dict[str, Any] | None) 
         broker.start()
         settings = broker.client_settings()
         try:
-            server, startup = _start_server(floor, broker, cfg.workdir, cfg)
+            server, startup = _start_server(floor, broker, cfg.workdir, cfg, webhook)
             try:
                 stream = Stream(floor, batch)
                 thr = phase_server(server, settings, stream, _messages_for(cfg, batch), cfg)
@@ -468,10 +473,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-node-red", action="store_true")
     parser.add_argument("--install-node-red", action="store_true", help="npm install node-red if missing")
     parser.add_argument("--json", help="also write the JSON report here")
+    parser.add_argument("--workdir", help="keep floors, server data and logs here (default: a temporary folder)")
     parser.add_argument("--timeout-s", type=float, default=120.0, help="bound of every wait")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="floorwatch-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="floorwatch-bench-") as tmp_dir:
+        tmp = args.workdir or tmp_dir
         cfg = Config(smoke=args.smoke, reps=args.reps, readings=args.readings, latency_s=args.latency_s,
                      probes=args.probes, node_red=not args.no_node_red,
                      growth=[int(x) for x in args.growth.split(",") if x.strip()], devices=args.devices,

@@ -51,7 +51,8 @@ def stats(runtime: Runtime) -> dict[str, Any]:
     return {
         "kind": "stats", "t": time.time(), "messages": s.messages, "readings": s.readings,
         "duplicates": s.duplicates, "late": s.late, "invalid": s.invalid, "unknown": s.unknown_devices,
-        "lost": s.lost, "drains": s.drains, "inbox": inbox, "series_written": series.written,
+        "lost": s.lost, "drains": s.drains, "sql_retries": s.sql_retries, "inbox": inbox,
+        "series_written": series.written,
         "series_buffered": series.buffered, "series_dropped": series.dropped,
         "connected": bool(runtime.mqtt is not None and runtime.mqtt.connected), "rss_peak_kb": peak_rss_kb(),
         "cpu_s": time.process_time(),

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 B = TypeVar("B", contract.TelemetryBatch, contract.EventBatch)
 MESSAGE_LOSS_RULE = "sup.message_loss"
 DEAD_LETTER_PAYLOAD_CAP = 8192
+CHECKPOINT_SHARE = 10.0
+"""A checkpoint comes at most every `CHECKPOINT_SHARE` times its own duration (<= ~10 % of the thread)."""
+CHECKPOINT_MAX_S = 10.0
 
 
 @dataclass(slots=True)
@@ -135,6 +138,8 @@ class Ingest:
         self.snapshot_s = snapshot_s
         """How often the rule engine's pending state is saved (at most; with the drain's commit)."""
         self._last_snapshot = 0.0
+        self._checkpoint_s = 0.0
+        """How long the last checkpoint (snapshot + commit) took."""
         self._dirty = False
         self._unacked: list[Incoming] = []
         self._stopping = False
@@ -159,6 +164,7 @@ class Ingest:
         thread and is committed at once: there is then no other thread touching the engine."""
         if self._worker is None or threading.current_thread() is self._worker:
             findings = fn(self.engine, self.clock())
+            self.engine.invalidate_snapshot()  # `fn` may have changed engine.ctx directly
             self.alarms.commit(findings, self.clock())
             return findings
         item = _Call(fn, Future())
@@ -214,6 +220,7 @@ class Ingest:
         calls: list[tuple[_Call, list[Finding] | BaseException]] = []
         for message in messages:
             if isinstance(message, _Call):
+                self.engine.invalidate_snapshot()  # `fn` may change engine.ctx directly
                 try:
                     made = message.fn(self.engine, now)
                 except Exception as exc:  # handed back to the caller, never stops the consumer
@@ -238,7 +245,8 @@ class Ingest:
         # redelivers exactly what the restored state has not seen (alarms themselves commit at once).
         self._unacked.extend(handled)
         self._dirty = self._dirty or bool(handled or findings or calls)
-        checkpoint = bool(calls) or (tick and self._dirty and time.monotonic() - self._last_snapshot >= self.snapshot_s)
+        checkpoint = bool(calls) or (tick and self._dirty and time.monotonic() - self._last_snapshot >= self._every())
+        committing = time.monotonic()
         try:
             self._commit(findings, now, dead, checkpoint)
         except BaseException as exc:
@@ -252,11 +260,18 @@ class Ingest:
                 call.done.set_result(outcome)
         if checkpoint:
             self._last_snapshot, self._dirty = time.monotonic(), False
+            self._checkpoint_s = self._last_snapshot - committing
             for message in self._unacked:
                 self.ack(message)
             self._unacked.clear()
         self.stats.drains += 1
         self.stats.last_drain_ms = (time.perf_counter() - started) * 1000
+
+    def _every(self) -> float:
+        """Seconds between checkpoints: `snapshot_s`, stretched so that saving the state (which grows
+        with the site) takes at most ~1/CHECKPOINT_SHARE of the ingest thread, capped at CHECKPOINT_MAX_S.
+        A longer interval only widens what the broker redelivers after a crash (acks wait for it)."""
+        return max(self.snapshot_s, min(CHECKPOINT_MAX_S, self._checkpoint_s * CHECKPOINT_SHARE))
 
     def _commit(self, findings: list[Finding], now: datetime, dead: list[DeadLetter], checkpoint: bool) -> None:
         """Commit, retrying while the database is unreachable: ingest then waits (the broker keeps

@@ -93,6 +93,15 @@ class RuleEngine:
         }
         for rule_id in ("access.denied_repeat", "access.visitor_unescorted", "access.visitor_overstay"):
             self._handlers[rule_id] = partial(access.timer, ctx, rule_id)
+        # Incremental snapshots: the dumped state of each device is kept and redone only for devices an
+        # input may have changed. Conservative: an input that produced findings, any input other than a
+        # reading or a supervision timer, and a reading from a device whose rules may reach other devices
+        # (fire, plausibility, doors, access) mark every device; see `_changed`.
+        self._dumps: dict[str, dict[str, Any]] = {}
+        self._dirty: set[str] | None = None
+        """Devices whose dump is stale; None means all of them."""
+        self._local_kinds = frozenset({DeviceKind.SMART_PLUG, DeviceKind.STRIP_METER})
+        """Kinds whose rules (electrical, supervision) only change the reporting device's own state."""
 
     @property
     def evaluations(self) -> int:
@@ -127,6 +136,8 @@ class RuleEngine:
         dev = self.ctx.devices.get(device)
         if dev is None:
             return []  # unknown device: the caller counts it
+        # A device back from offline (or unplugged) may clear conditions of its edge's other devices.
+        local = dev.device.kind in self._local_kinds and not dev.offline
         t = self._clock(dev, ts, now)
         supervision.heard(self.ctx, dev, now)
         due: list[Rule] = []
@@ -137,7 +148,20 @@ class RuleEngine:
                     due.append(rule)
         for rule in due:
             self._run(dev, rule, t, True)
-        return self.ctx.take()
+        return self._changed(self.ctx.take(), dev.id if local else None)
+
+    def invalidate_snapshot(self) -> None:
+        """Someone changed `ctx` directly (not through these methods): the next snapshot redoes everything."""
+        self._dirty = None
+
+    def _changed(self, findings: list[Finding], device: str | None = None) -> list[Finding]:
+        """Mark what an input may have changed for the next snapshot: only `device` when given and the
+        input produced no finding, else every device."""
+        if device is None or findings:
+            self._dirty = None
+        elif self._dirty is not None:
+            self._dirty.add(device)
+        return findings
 
     def on_event(self, event: Event, now: datetime) -> list[Finding]:
         dev = self.ctx.devices.get(event.device)
@@ -149,10 +173,10 @@ class RuleEngine:
             if rule == "sup.sensor_offline":
                 # Plugs, strips and room sensors: the catalog's limit (3 intervals, at least 15 min
                 # since last heard) is kept by our own timer; an edge's early word is no alarm yet.
-                return []
+                return self._changed([], dev.id)  # only its clock moved
             # Fire devices, probes, egress controllers: the edge's own supervision says so, at once.
             supervision.offline(self.ctx, dev, rule, t)
-            return self.ctx.take()
+            return self._changed(self.ctx.take())
         supervision.heard(self.ctx, dev, now)
         for handler in dev.by_event.get(event.type, ()):
             self.ctx.evaluations += 1
@@ -161,7 +185,7 @@ class RuleEngine:
             due = getattr(state, "due", None)
             if due is not None:
                 self.ctx.wake(due(), handler.id, dev.id)
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def on_edge_status(self, edge: str, online: bool, now: datetime) -> list[Finding]:
         if not self.site.devices_of_edge(edge):
@@ -171,24 +195,40 @@ class RuleEngine:
                 supervision.gateway_back(self.ctx, edge, now)
         else:
             supervision.gateway_down(self.ctx, edge, now, "the edge reported offline")
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def tick(self, now: datetime) -> list[Finding]:
         """Run what is due: holds that ran out with no new reading, supervision limits, §3 timers."""
+        everything = False
+        touched: set[str] = set()
         if not self._started:
             self._started = True
+            everything = True
             supervision.start(self.ctx, now)
             electrical.check_topology(self.ctx, now)
         for rule_id, key in self.ctx.due_timers(now):
             handler = self._handlers.get(rule_id)
             if handler is not None:
+                if rule_id == supervision.TIMER and key in self.ctx.devices and not self.ctx.devices[key].offline:
+                    touched.add(key)  # a silence check of one device (going offline makes a finding)
+                else:
+                    everything = True
                 handler(key, now)
                 continue
             dev = self.ctx.devices.get(key)
             rule = self._rules.get(rule_id)
             if dev is not None and rule is not None and rule in dev.rules:
+                if dev.device.kind in self._local_kinds:
+                    touched.add(dev.id)
+                else:
+                    everything = True
                 self._run(dev, rule, now, False)
-        return self.ctx.take()
+        findings = self.ctx.take()
+        if everything or findings:
+            self._dirty = None
+        elif self._dirty is not None:
+            self._dirty |= touched
+        return findings
 
     # ---- inputs from people and other services -------------------------------------------------
 
@@ -201,31 +241,31 @@ class RuleEngine:
         rule = self._rules["elec.relay_mismatch"]
         if rule in dev.rules:
             self._run(dev, rule, now, False)
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def acknowledge_fire(self, zone: str, now: datetime) -> list[Finding]:
         """Someone acknowledged the fire page of `zone` (§3: within 60 s, else confirmed)."""
         if zone in self.site.zones:
             fire.acknowledge(self.ctx, zone, now)
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def fire_verdict(self, zone: str, real: bool, cause: str, now: datetime) -> list[Finding]:
         """A person at the detector: real fire (confirm) or false alarm with its cause."""
         if zone in self.site.zones:
             fire.verdict(self.ctx, zone, real, cause, now)
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def report_fire(self, zone: str, now: datetime) -> list[Finding]:
         """The app's 报火警 button (fire.manual_report, treated as fire.confirmed)."""
         if zone in self.site.zones:
             fire.report(self.ctx, zone, zone, now, "staff (app)")
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def reset_zone(self, zone: str, now: datetime) -> list[Finding]:
         """After a person closed the fire incident of `zone`: manual inputs cleared, zone re-armed."""
         if zone in self.site.zones:
             fire.reset_zone(self.ctx, zone, now)
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def all_clear(self, floor: str, roles: Collection[str], now: datetime) -> list[Finding]:
         """evac.all_clear: ends an evacuation (CLEAR of evac.notice for `floor`, a floor id, or the
@@ -235,11 +275,11 @@ class RuleEngine:
         if not decision.allowed:
             raise PermissionError(decision.reason)
         self.ctx.set("evac.notice", floor, None, None, None, now, "All clear")
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def reset_door_release(self, door: str, now: datetime) -> list[Finding]:
         doors.reset_release(self.ctx, door, now)
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def set_detector_disabled(
         self, device: str, disabled: bool, now: datetime, window_until: datetime | None = None
@@ -247,26 +287,26 @@ class RuleEngine:
         """A detector disabled / muted / in test in this system, with its maintenance window end."""
         if device in self.ctx.devices:
             fire.set_disabled(self.ctx, device, disabled, window_until, now)
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def sensor_checked(self, device: str, now: datetime) -> list[Finding]:
         if device in self.ctx.devices:
             plausibility.sensor_checked(self.ctx, device, now)
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def on_approvals(self, approvals: Iterable[Approval], now: datetime) -> list[Finding]:
         access.on_approvals(self.ctx, approvals, now)
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def on_hr_feed(
         self, leavers: Mapping[str, datetime], active_badges: Collection[str], now: datetime
     ) -> list[Finding]:
         access.on_hr_feed(self.ctx, leavers, active_badges, now)
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     def on_notify_result(self, channel: str, ok: bool, now: datetime) -> list[Finding]:
         supervision.notify_result(self.ctx, channel, ok, now)
-        return self.ctx.take()
+        return self._changed(self.ctx.take())
 
     # ---- queries -------------------------------------------------------------------------------
 
@@ -281,23 +321,28 @@ class RuleEngine:
     def snapshot(self) -> dict[str, Any]:
         """JSON-able pending state: open conditions, timers, per-device state, zone fire state."""
         ctx = self.ctx
+        dumps = self._dumps
+        stale = ctx.devices.keys() if self._dirty is None else self._dirty
+        for device in stale:
+            dev = ctx.devices.get(device)
+            if dev is None or (dev.seen is None and dev.clock is None):
+                dumps.pop(device, None)
+                continue
+            dumps[device] = {
+                "last": dict(dev.last),
+                "clock": dump(dev.clock),
+                "seen": dump(dev.seen),
+                "offline": dev.offline,
+                "state": {k: dump(v) for k, v in dev.state.items()},
+            }
+        self._dirty = set()
         return {
             "version": SNAPSHOT_VERSION,
             "site": self.site.id,
             "open": [[rule, subject, str(sev)] for (rule, subject), sev in ctx.open.items()],
             # Only live timers (one per rule and key); stale heap entries are not worth keeping.
             "timers": [[dump(due), rule, key] for (rule, key), due in sorted(ctx.pending_timers().items())],
-            "devices": {
-                dev.id: {
-                    "last": dict(dev.last),
-                    "clock": dump(dev.clock),
-                    "seen": dump(dev.seen),
-                    "offline": dev.offline,
-                    "state": {k: dump(v) for k, v in dev.state.items()},
-                }
-                for dev in ctx.devices.values()
-                if dev.seen is not None or dev.clock is not None
-            },
+            "devices": {device: dumps[device] for device in ctx.devices if device in dumps},
             "fire": {zone: dump(zf) for zone, zf in ctx.fire.items()},
             "shared": {key: dump(value) for key, value in ctx.shared.items()},
         }
@@ -329,6 +374,7 @@ class RuleEngine:
             ctx.shared[key] = _rebuild_shared(key, data)
         # The first tick after a restore re-runs the start-up checks (topology may have changed).
         self._started = False
+        self._dirty = None
 
 
 def _rebuild_shared(key: str, data: Any) -> Any:
