@@ -563,6 +563,7 @@ class ScenarioRun:
                     "from_t": base,
                     "deadline_t": base + item.within,
                     "deadline_at": rfc3339_ms(self.world.at(base + item.within)),
+                    "occurrences": item.occurrences,
                 }
             )
         forbidden = [{"rule": f.rule, "subject": f.subject} for f in scenario.forbid]

@@ -303,6 +303,9 @@ class Expectation(_AlarmRef):
     """Name of the step that causes it (None: the start of the run)."""
     within: Seconds = 300.0
     """Deadline after `after` (simulated seconds)."""
+    occurrences: int = Field(1, ge=1)
+    """How many times the condition must have been seen by the deadline: one alarm per (rule, subject)
+    counts its re-triggers, so a second offence by the same subject shows here, not as a new alarm."""
 
 
 class Forbidden(_AlarmRef):
@@ -436,8 +439,9 @@ def _cross_check(scenario: Scenario, floor: Floor | None) -> list[tuple[Loc, str
     for section, items2 in refs:
         for i, item2 in enumerate(items2):
             subject = item2.subject
-            if subject is not None and subject not in floor.devices and subject not in floor.zones:
-                problems.append(((section, i, "subject"), f"no device or zone {subject!r}"))
+            known = subject in floor.devices or subject in floor.zones or subject in floor.people
+            if subject is not None and not known:
+                problems.append(((section, i, "subject"), f"no device, zone or person {subject!r}"))
     return problems
 
 
