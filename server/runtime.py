@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from gateway import contract
 from gateway.broker import EmbeddedBroker
+from gateway.contract import Severity
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
 from server.adapters.hr_file import HrFeed, load_hr
 from server.adapters.notify import AppriseSender, Sender
@@ -24,6 +25,7 @@ from server.domain import alarms as domain
 from server.domain.findings import Finding, Transition
 from server.domain.inspections import OverdueFinding
 from server.domain.policy import Role
+from server.domain.power import plan_cut
 from server.domain.rules import RuleEngine
 from server.domain.sequence import SequenceTracker
 from server.domain.site import Site, parse_site
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 
 DUTY_RULE_PREFIXES = frozenset({"insp", "drill", "train", "esc", "incident"})
+OVERLOAD_RULES = frozenset({"elec.strip_overload", "elec.plug_overcurrent"})
 FIRE_PAGES = frozenset({"fire.smoke_alarm", "fire.heat_alarm", "mr.smoke"})
 """Alarms that start the §3 verification sequence; acknowledging one is the 60 s acknowledgement."""
 
@@ -72,6 +75,8 @@ class Runtime:
     base_url: str | None = None
     """The dashboard's address for links in messages (default: http://{http_host}:{http_port})."""
     hr: HrFeed | None = None
+    _cut_for: set[int | None] = field(default_factory=set)
+    """Alarms whose overload cut was already sent (one cut per alarm, however often it re-triggers)."""
     admin_token: str | None = None
     """Set when this start generated the first admin's token (printed once)."""
     started_at: datetime = field(default_factory=utc_now)
@@ -116,6 +121,7 @@ class Runtime:
         self.alarms.listeners.append(self._publish_alarm)
         self.alarms.listeners.append(self._inspect_after_clear)
         self.alarms.listeners.append(self._fire_verification)
+        self.alarms.listeners.append(self._cut_overload)
 
         # Response: commands to edges, notifications (outbox + escalation), evacuations.
         # API threads give the engine inputs only through `ingest.call` (it runs them on the ingest thread).
@@ -217,6 +223,20 @@ class Runtime:
             self.ingest.call(lambda engine, now: engine.on_hr_feed(leavers, active, now))
             if self._hr_stop.wait(3600):
                 return
+
+    def _cut_overload(self, alarm: domain.Alarm) -> None:
+        """A critical overload opens the relays the power-cut policy allows (server/domain/power.py)."""
+        if (alarm.rule not in OVERLOAD_RULES or alarm.severity is not Severity.CRITICAL
+                or alarm.state is not domain.AlarmState.ACTIVE or alarm.id in self._cut_for):
+            return
+        self._cut_for.add(alarm.id)
+        live = self.live.devices()
+        currents = {d: float(v.metrics.get("current_a", 0.0)) for d, v in live.items()
+                    if isinstance(v.metrics.get("current_a"), (int, float))}
+        plan = plan_cut(alarm.rule, alarm.subject, alarm.value, self.site, currents)
+        if plan is not None:
+            cut = self.commands.safety_cut(list(plan.devices), plan.reason, ref=f"alarm {alarm.id}")
+            log.warning("safety cut for alarm %s: %s", alarm.id, ", ".join(cut) or "nothing cuttable")
 
     def _fire_verification(self, alarm: domain.Alarm) -> None:
         """RULES.md §3: acknowledging a fire page stops the 60 s confirmation timer of its zone; closing

@@ -585,6 +585,7 @@ class ScenarioRun:
             "devices_running": len(self.active),
             "expected_alarms": expected,
             "forbidden_alarms": forbidden,
+            "expected_cuts": list(scenario.expect_cut),
             "operator_steps": operator,
             "injections": self.log.injections,
             "published": {

@@ -333,6 +333,8 @@ class Scenario(_Model):
     timeline: list[Step] = Field(min_length=1)
     expect: list[Expectation] = Field(min_length=1)
     forbid: list[Forbidden] = Field(default_factory=list)
+    expect_cut: list[Id] = Field(default_factory=list)
+    """Plugs the system must switch off by itself (power-cut policy, RULES.md §2.1) during the run."""
 
     @field_validator("timeline")
     @classmethod

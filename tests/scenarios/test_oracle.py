@@ -65,6 +65,8 @@ class Outcome:
     result: dict[str, Any]
     alarms: list[dict[str, Any]]
     operator_errors: list[str]
+    relays: dict[str, tuple[list[dict[str, Any]], object]]
+    """Per expected cut: the commands sent to the plug, and the relay state it last reported."""
 
 
 PLACEHOLDER = re.compile(r"\{(alarm:[^}]+|evacuation)\}")
@@ -139,7 +141,10 @@ def play(name: str, broker: EmbeddedBroker, data: Path) -> Outcome:
         people.join(10)
         time.sleep(3)  # let the last batches land (3 wall s = 30 simulated s of tolerance)
         alarms = api.get("/api/alarms", params={"limit": 5000}).json()
-        return Outcome(result, alarms, errors)
+        devices = {d["id"]: d for d in api.get("/api/devices").json()}
+        relays = {plug: (api.get(f"/api/devices/{plug}/commands").json(), devices[plug]["metrics"].get("relay_on"))
+                  for plug in result["expected_cuts"]}
+        return Outcome(result, alarms, errors, relays)
     finally:
         agent.stop()
         server.should_exit = True
@@ -172,6 +177,9 @@ def test_scenario_raises_what_it_promises_and_nothing_it_forbids(oracle: Any, na
             seen = [(a["rule"], a["subject"], a["severity"], a["raised_at"]) for a in found]
             problems.append(f"expected {want['rule']} {want['subject'] or ''} {want['severity'] or ''} "
                             f"by {want['deadline_at']}; saw {seen or 'nothing'}")
+    for plug, (commands, relay_on) in outcome.relays.items():
+        if not any(c["action"] == "relay_off" for c in commands) or relay_on is not False:
+            problems.append(f"expected {plug} switched off by the system: commands {commands}, relay_on={relay_on}")
     for banned in outcome.result["forbidden_alarms"]:
         hits = [a for a in outcome.alarms if a["rule"] == banned["rule"]
                 and (banned["subject"] is None or a["subject"] == banned["subject"])]
