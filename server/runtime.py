@@ -118,6 +118,8 @@ class Runtime:
                              max_age=timedelta(seconds=s.reading_max_age_s),
                              max_future=timedelta(seconds=s.reading_max_future_s),
                              on_command_result=self._command_result, tick_s=s.tick_s)
+        # Everything a listener uses exists before the first alarm can change (ingest starts below).
+        self.inspections = InspectionService(sessions, self.site, self.clock)
         self.alarms.listeners.append(self._publish_alarm)
         self.alarms.listeners.append(self._inspect_after_clear)
         self.alarms.listeners.append(self._fire_verification)
@@ -139,16 +141,16 @@ class Runtime:
         self.ingest.start()
         self.notify.start()
 
+        register("runtime", self.inspections, on_findings=self._overdue_duties)
+        self.scheduler = InspectionScheduler(engine=self.sql, name="runtime")
+        self.scheduler.start()
+
         self._hr_stop = threading.Event()
         hr_file = s.hr_file or s.site_file.parent / "hr.yaml"
         if s.hr_file is not None or hr_file.exists():
             self.hr = load_hr(hr_file)
             threading.Thread(target=self._feed_hr, name="hr-feed", daemon=True).start()
 
-        self.inspections = InspectionService(sessions, self.site, self.clock)
-        register("runtime", self.inspections, on_findings=self._overdue_duties)
-        self.scheduler = InspectionScheduler(engine=self.sql, name="runtime")
-        self.scheduler.start()
 
         if s.mqtt is None:
             self.broker = EmbeddedBroker(data_dir=s.data_dir / "broker")
