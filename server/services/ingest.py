@@ -240,7 +240,8 @@ class Ingest:
             for loss in self.sequences.expire(now):
                 self.stats.lost += loss.count
                 findings.append(self._loss_finding(loss.edge, loss.count, loss.first_seq, loss.last_seq, now))
-        # The rule engine's state and the sequence state are saved together, about once a second,
+        # The rule engine's state and the sequence state are saved together, about once a second (less
+        # often on a site so large that saving takes over a tenth of that, see `_every`),
         # and messages are acknowledged only once a save covers them: after a crash the broker
         # redelivers exactly what the restored state has not seen (alarms themselves commit at once).
         self._unacked.extend(handled)
