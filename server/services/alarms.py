@@ -37,12 +37,15 @@ class AlarmService:
     def __init__(self, sessions: sessionmaker[Session], open_alarms: Sequence[domain.Alarm]) -> None:
         self.sessions = sessions
         self._open: dict[tuple[str, str], domain.Alarm] = {(a.rule, a.subject): a for a in open_alarms}
+        """Open alarms by (rule, subject); replaced whole under `_lock`, read without it."""
         self._lock = threading.RLock()
         self.listeners: list[AlarmListener] = []
 
     def open_alarms(self) -> list[domain.Alarm]:
-        with self._lock:
-            return list(self._open.values())
+        # No lock: `_open` is replaced whole, never changed in place, so a reader sees one consistent
+        # map. (Taking the lock here deadlocked a reader that held a database write transaction
+        # against ingest, which holds the lock while it waits for the database.)
+        return list(self._open.values())
 
     # -- from ingest: findings, in one transaction with the drain's other writes ------------------
 
@@ -110,10 +113,12 @@ class AlarmService:
                 alarm = self._persist(session, alarm, effects, now)
                 record_audit(session, by, f"alarm.{action}", f"alarm:{alarm_id}", {"why": why}, now)
             key = (alarm.rule, alarm.subject)
+            updated = dict(self._open)
             if domain.is_open(alarm):
-                self._open[key] = alarm
+                updated[key] = alarm
             else:
-                self._open.pop(key, None)
+                updated.pop(key, None)
+            self._open = updated
         self._tell([alarm])
         return alarm
 
