@@ -157,3 +157,17 @@ class Driver(ABC):
         if device.kind not in kinds or command.action not in actions:
             raise UnsupportedCommand(f"a {device.kind.value} cannot {command.action.value}")
         return device
+
+
+def availability_event(device: DeviceConfig, payload: bytes, ts: datetime, source: str) -> Event:
+    """An availability message (`online`/`offline`, or `{"state": "online"}` as Zigbee2MQTT 1.x+ and our
+    generic profile send it) as device_online / device_offline."""
+    text = payload.decode("utf-8", "replace").strip()
+    state: Any = text
+    if text.startswith("{"):
+        data = load_json(payload, device.id)
+        state = data.get("state") if isinstance(data, dict) else None
+    if state not in ("online", "offline"):
+        raise DecodeError("availability is neither online nor offline", device.id)
+    kind = EventType.DEVICE_ONLINE if state == "online" else EventType.DEVICE_OFFLINE
+    return event(device.id, ts, kind, detail=f"{source} availability")

@@ -18,10 +18,10 @@ from edge.drivers.base import (
     Driver,
     Item,
     Metrics,
+    availability_event,
     boolean,
     event,
     json_object,
-    load_json,
     number,
     reading,
     utcnow,
@@ -95,15 +95,7 @@ class GenericDriver(Driver):
         return []
 
     def _availability(self, device: DeviceConfig, payload: bytes, ts: datetime) -> Event:
-        text = payload.decode("utf-8", "replace").strip()
-        state: Any = text
-        if text.startswith("{"):
-            data = load_json(payload, device.id)
-            state = data.get("state") if isinstance(data, dict) else None
-        if state not in ("online", "offline"):
-            raise DecodeError("availability is neither online nor offline", device.id)
-        kind = EventType.DEVICE_ONLINE if state == "online" else EventType.DEVICE_OFFLINE
-        return event(device.id, ts, kind, detail="generic availability")
+        return availability_event(device, payload, ts, "generic")
 
     def _access_event(self, device: DeviceConfig, data: dict[str, Any], ts: datetime) -> Event:
         kind = data.get("type")

@@ -21,14 +21,13 @@ from typing import Any, ClassVar
 
 from edge.config import DeviceConfig, Kind, Vendor
 from edge.drivers.base import (
-    DecodeError,
     Driver,
     Item,
     Metrics,
+    availability_event,
     boolean,
     event,
     json_object,
-    load_json,
     number,
     reading,
     utcnow,
@@ -93,15 +92,7 @@ class Zigbee2MqttDriver(Driver):
         return []
 
     def _availability(self, device: DeviceConfig, payload: bytes, ts: datetime) -> Event:
-        text = payload.decode("utf-8", "replace").strip()
-        state: Any = text
-        if text.startswith("{"):
-            data = load_json(payload, device.id)
-            state = data.get("state") if isinstance(data, dict) else None
-        if state not in ("online", "offline"):
-            raise DecodeError("availability is neither online nor offline", device.id)
-        kind = EventType.DEVICE_ONLINE if state == "online" else EventType.DEVICE_OFFLINE
-        return event(device.id, ts, kind, detail="zigbee2mqtt availability")
+        return availability_event(device, payload, ts, "zigbee2mqtt")
 
     def _decode_state(self, device: DeviceConfig, data: dict[str, Any], ts: datetime) -> list[Item]:
         metrics: Metrics = {}
