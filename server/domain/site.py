@@ -335,6 +335,7 @@ class Site:
         for role, ids in config.roles.items():
             members[role].update(ids)
         self._role_members = {role: sorted(ids) for role, ids in members.items()}
+        self._duty_cache: dict[tuple[str, str, date], list[Duty]] = {}
         self.warnings: list[str] = _warnings(config)
         """Configuration problems that do not stop the site from loading (e.g. reduced supervision)."""
 
@@ -394,9 +395,16 @@ class Site:
 
     # ---- roster --------------------------------------------------------------------------------
 
-    def _duties(self, entries: Sequence[RosterEntry], at: datetime) -> list[Duty]:
-        """Intervals of `entries` that could contain `at` or ended shortly before it (today, yesterday)."""
+    def _duties(self, key: tuple[str, str], entries: Sequence[RosterEntry], at: datetime) -> list[Duty]:
+        """Intervals of `entries` that could contain `at` or ended shortly before it (today, yesterday).
+
+        Memoised per (seat or zone, local date): rules ask on every plug and temperature reading, and
+        building the intervals was most of their cost. The cache is dropped when it grows past a day's worth.
+        """
         local = at.astimezone(self.tz).date()
+        cached = self._duty_cache.get((*key, local))
+        if cached is not None:
+            return cached
         out: list[Duty] = []
         for entry in entries:
             shift = self.shifts[entry.shift]
@@ -408,24 +416,27 @@ class Site:
                 start = datetime.combine(day, shift.start, self.tz)
                 end_day = day if shift.end > shift.start else day + timedelta(days=1)
                 out.append(Duty(entry, start.astimezone(UTC), datetime.combine(end_day, shift.end, self.tz)))
+        if len(self._duty_cache) > 4 * (len(self._roster_by_seat) + len(self._roster_by_zone)) + 64:
+            self._duty_cache.clear()
+        self._duty_cache[(*key, local)] = out
         return out
 
     def on_duty_at_seat(self, seat: str, at: datetime) -> RosterEntry | None:
         """The roster entry covering `seat` at instant `at`, if any."""
-        for duty in self._duties(self._roster_by_seat.get(seat, []), at):
+        for duty in self._duties(("seat", seat), self._roster_by_seat.get(seat, []), at):
             if duty.start <= at < duty.end:
                 return duty.entry
         return None
 
     def seat_shift_ended_within(self, seat: str, at: datetime, grace: timedelta) -> bool:
         """True if a shift at `seat` ended in (at - grace, at]: the after-shift grace period."""
-        return any(at - grace < d.end <= at for d in self._duties(self._roster_by_seat.get(seat, []), at))
+        duties = self._duties(("seat", seat), self._roster_by_seat.get(seat, []), at)
+        return any(at - grace < d.end <= at for d in duties)
 
     def on_duty_in_zone(self, zone: str, at: datetime) -> list[RosterEntry]:
         """Everyone rostered in `zone` at `at` (zone occupancy for env.* and door.forced_open)."""
-        return [
-            d.entry for d in self._duties(self._roster_by_zone.get(zone, []), at) if d.start <= at < d.end
-        ]
+        duties = self._duties(("zone", zone), self._roster_by_zone.get(zone, []), at)
+        return [d.entry for d in duties if d.start <= at < d.end]
 
     def shift_lead(self, zone: str, at: datetime) -> Person | None:
         """The shift lead (当日领班) of `zone` at `at`, from the roster."""
