@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +32,18 @@ def require_service(available: bool, what: str) -> None:
     pytest.skip(f"{message} (skipped outside CI; CI requires it)")
 
 
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.02) -> Any:
+    """Poll a condition (bounded): tests wait for an outcome, never sleep a fixed time for it.
+    Returns the predicate's last value, so `assert wait_until(...)` fails when it never held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
 def port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):
@@ -41,6 +55,16 @@ def port_open(host: str, port: int) -> bool:
 @pytest.fixture
 def mosquitto() -> Iterator[EmbeddedBroker]:
     """A private Mosquitto on a free port, started with the project's own configuration."""
+    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
+    broker = EmbeddedBroker(kind="mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def floor() -> Iterator[EmbeddedBroker]:
+    """A second private Mosquitto: the edge's floor broker, where devices speak their vendor dialects."""
     require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
     broker = EmbeddedBroker(kind="mosquitto")
     broker.start()

@@ -21,7 +21,7 @@ from gateway.broker import EmbeddedBroker, free_port
 from gateway.mqtt import MqttClient
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.conftest import require_service
+from tests.conftest import require_service, wait_until
 
 HERE = Path(__file__).resolve().parent
 OUTAGE_S = 30.0
@@ -65,15 +65,6 @@ def postgres() -> Iterator[PrivatePostgres]:
     shutil.rmtree(pg.root, ignore_errors=True)
 
 
-def wait_for(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_an_alarm_raised_while_the_database_is_down_is_committed_when_it_returns(
     mosquitto: EmbeddedBroker, postgres: PrivatePostgres, tmp_path: Path,
 ) -> None:
@@ -96,13 +87,13 @@ def test_an_alarm_raised_while_the_database_is_down_is_committed_when_it_returns
     try:
         assert edge.wait_connected(10)
         report(2.0)
-        assert wait_for(lambda: runtime.ingest.stats.readings >= 1)
+        assert wait_until(lambda: runtime.ingest.stats.readings >= 1, 30)
         postgres.stop()
         outage_started = time.monotonic()
         for _ in range(10):  # 5 s of overload (the test site's hold is 3 s) with the database gone
             report(13.0)
             time.sleep(0.5)
-        assert wait_for(lambda: runtime.ingest.stats.sql_retries > 0, 20), "ingest never noticed the outage"
+        assert wait_until(lambda: runtime.ingest.stats.sql_retries > 0, 20), "ingest never noticed the outage"
         assert runtime.alarms.open_alarms() == [], "nothing may count as stored while it is not"
         from server.api.routes.system import health
 
@@ -110,7 +101,7 @@ def test_an_alarm_raised_while_the_database_is_down_is_committed_when_it_returns
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - outage_started)))  # the 30 s outage
         postgres.start()
         outage_s = time.monotonic() - outage_started
-        assert wait_for(lambda: any(a.rule == "elec.strip_overload" for a in runtime.alarms.open_alarms()), 30)
+        assert wait_until(lambda: any(a.rule == "elec.strip_overload" for a in runtime.alarms.open_alarms()), 30)
         stored = [a for a in runtime.repository.query() if a.rule == "elec.strip_overload"]
         assert len(stored) == 1 and stored[0].value == 13.0
         assert health(runtime).dependencies["sql"]["up"] is True

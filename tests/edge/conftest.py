@@ -19,10 +19,9 @@ import pytest
 
 from edge.config import EdgeConfig
 from gateway import contract
-from gateway.broker import EmbeddedBroker, mosquitto_binary
+from gateway.broker import EmbeddedBroker
 from gateway.contract import Channel, CommandResult, EdgeStatus, EventBatch, TelemetryBatch
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
-from tests.conftest import require_service
 
 SITE = "hq"
 EDGE = "edge-f3"
@@ -58,16 +57,6 @@ def edge_config(uplink: MqttSettings, floor: MqttSettings, buffer_path: Path, **
     for key, value in sections.items():
         data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
     return EdgeConfig.model_validate(data)
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 class Collector:
@@ -145,16 +134,6 @@ class Devices:
 
     def stop(self) -> None:
         self.client.stop()
-
-
-@pytest.fixture
-def floor() -> Iterator[EmbeddedBroker]:
-    """The floor broker, separate from the uplink broker (the `mosquitto` fixture)."""
-    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
-    broker = EmbeddedBroker(kind="mosquitto")
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 @pytest.fixture

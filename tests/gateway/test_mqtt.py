@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import Incoming, MqttClient, Will
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-    """Poll a condition (bounded): tests wait for an outcome, never sleep a fixed time for it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
+from tests.conftest import wait_until
 
 
 class Inbox:
@@ -46,7 +36,7 @@ def test_ten_thousand_qos1_messages_published_while_the_consumer_is_down_arrive_
 ) -> None:
     inbox = Inbox()
     first = consumer(mosquitto, inbox)
-    assert wait_until(lambda: first.connects == 1)
+    assert wait_until(lambda: first.connects == 1, 30)
     time.sleep(0.2)  # let the SUBACK land before the session goes offline
     first.stop()
 

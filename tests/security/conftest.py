@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 
 from gateway import contract
-from gateway.broker import EmbeddedBroker, free_port, mosquitto_binary, wait_listening
+from gateway.broker import free_port, mosquitto_binary, wait_listening
 from gateway.broker_config import Listener, render_acl, render_conf, render_password_file
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
-from tests.conftest import require_service
-from tests.edge.conftest import Devices
+from tests.conftest import require_service, wait_until
+from tests.edge.conftest import Devices, devices  # noqa: F401 - the simulated plugs, as in tests/edge
 
 SITE = "hq"
 EDGES = ("edge-f3", "edge-f4")
@@ -36,16 +36,6 @@ OTHER_EDGE = "edge-b1"
 SERVER = "floorwatch-server"
 OTHER_SERVER = "floorwatch-server-branch"
 DISPLAY = "display"
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def hand_to_mosquitto(*paths: Path) -> None:
@@ -264,18 +254,3 @@ def server_topic(channel: contract.Channel, edge: str = EDGES[0], site: str = SI
     return contract.edge_topic(site, edge, channel)
 
 
-@pytest.fixture
-def floor() -> Iterator[EmbeddedBroker]:
-    """The edge's floor broker (devices speak their vendor dialects there), as in tests/edge."""
-    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
-    broker = EmbeddedBroker(kind="mosquitto")
-    broker.start()
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
-def devices(floor: EmbeddedBroker) -> Iterator[Devices]:
-    d = Devices(floor.client_settings())
-    yield d
-    d.stop()

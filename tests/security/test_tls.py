@@ -14,7 +14,8 @@ import pytest
 from gateway import contract
 from gateway.contract import Channel
 from gateway.mqtt import MqttClient
-from tests.security.conftest import EDGES, SERVER, SITE, ClientLog, SecureBroker, make_certificates, wait_until
+from tests.conftest import wait_until
+from tests.security.conftest import EDGES, SERVER, SITE, ClientLog, SecureBroker, make_certificates
 
 pytestmark = pytest.mark.mosquitto
 
