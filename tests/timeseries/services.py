@@ -1,7 +1,7 @@
 """Real time-series servers for tests: VictoriaMetrics and InfluxDB 1.6, on free ports in temp dirs.
 
 Nothing here is mocked: the Debian packages `victoria-metrics` and `influxdb` provide the binaries
-(`scripts/services.sh install` installs them). A test that needs a missing binary fails when CI=true
+(`scripts/system-packages.sh`, run by `make test`, installs them). A test that needs a missing binary fails when CI=true
 and is skipped with a visible reason otherwise (see `require_binary`).
 """
 
