@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -81,3 +86,77 @@ def stack(mosquitto: EmbeddedBroker, tmp_path: Path) -> Iterator[Stack]:
     server.should_exit = True
     thread.join(15)
     client.close()
+
+
+class ServerProcess:
+    """The real server (`python -m server.cli server`: HTTP, ingest, notifications) as a child process,
+    so that a test can SIGKILL it and start it again on the same data folder (SQLite) and broker.
+    Its log goes to `<data>/server.log` (appended across restarts)."""
+
+    def __init__(self, broker: MqttSettings, data: Path, site_file: Path, token: str = "e2e-admin-token",
+                 env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.data = data
+        data.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, "FLOORWATCH_SITE_FILE": str(site_file), "FLOORWATCH_DATA_DIR": str(data),
+                    "FLOORWATCH_ADMIN_TOKEN": token, "FLOORWATCH_HTTP_PORT": str(self.port),
+                    "FLOORWATCH_MQTT__HOST": broker.host, "FLOORWATCH_MQTT__PORT": str(broker.port),
+                    "FLOORWATCH_MQTT__USERNAME": str(broker.username), "FLOORWATCH_MQTT__PROTOCOL": broker.protocol,
+                    **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.port}",
+                                headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, timeout: float = 60.0) -> float:
+        """Start and wait until its health says the broker is up; returns the seconds that took."""
+        started = time.monotonic()
+        with (self.data / "server.log").open("ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "server"], env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT)
+        deadline = started + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited with {self.process.returncode}; see {self.data}/server.log")
+            try:
+                if self.health()["dependencies"]["broker"]["up"]:
+                    return time.monotonic() - started
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"the server did not come up in {timeout} s; see {self.data}/server.log")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs (no flush, no clean MQTT disconnect)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.api.close()
+
+    def health(self) -> dict[str, Any]:
+        body: dict[str, Any] = self.api.get("/api/health").json()
+        return body
+
+    def alarms(self, rule: str | None = None) -> list[dict[str, Any]]:
+        every: list[dict[str, Any]] = self.api.get("/api/alarms").json()
+        return [a for a in every if rule is None or a["rule"] == rule]
+
+    def rss_kb(self) -> int:
+        """VmRSS of the server process now (kB), from /proc."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0

@@ -4,19 +4,14 @@ duration was restored), not from the restart."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 from gateway import contract
-from gateway.broker import EmbeddedBroker, free_port
+from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
+from tests.e2e.conftest import ServerProcess
 
 HOLD_S = 20
 SITE = f"""
@@ -30,46 +25,6 @@ thresholds:
       elec.strip_overload: {{major_hold_s: {HOLD_S}, critical_hold_s: 3600, surge_ratio: 5.0}}
 """
 TOKEN = "crash-admin-token"
-
-
-class Server:
-    def __init__(self, broker: EmbeddedBroker, data: Path) -> None:
-        self.port = free_port()
-        settings = broker.client_settings()
-        self.env = {**os.environ, "FLOORWATCH_SITE_FILE": str(data / "site.yaml"),
-                    "FLOORWATCH_DATA_DIR": str(data), "FLOORWATCH_ADMIN_TOKEN": TOKEN,
-                    "FLOORWATCH_HTTP_PORT": str(self.port), "FLOORWATCH_MQTT__HOST": settings.host,
-                    "FLOORWATCH_MQTT__PORT": str(settings.port), "FLOORWATCH_MQTT__USERNAME": str(settings.username),
-                    "FLOORWATCH_MQTT__PROTOCOL": settings.protocol}
-        self.process: subprocess.Popen[bytes] | None = None
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.port}",
-                                headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "server"], env=self.env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if self.api.get("/api/health").json()["dependencies"]["broker"]["up"]:
-                    return
-            except (httpx.HTTPError, KeyError):
-                pass
-            time.sleep(0.2)
-        raise AssertionError("the server did not come up")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(20)
-
-    def overloads(self) -> list[dict[str, object]]:
-        return [a for a in self.api.get("/api/alarms").json() if a["rule"] == "elec.strip_overload"]
 
 
 class Strip:
@@ -100,7 +55,7 @@ def test_sigkill_during_a_pending_duration_and_after_the_raise_leaves_one_alarm(
     mosquitto: EmbeddedBroker, tmp_path: Path,
 ) -> None:
     (tmp_path / "site.yaml").write_text(SITE)
-    server = Server(mosquitto, tmp_path)
+    server = ServerProcess(mosquitto.client_settings(), tmp_path, tmp_path / "site.yaml", TOKEN)
     server.start()
     strip = Strip(mosquitto)
     try:
@@ -111,7 +66,7 @@ def test_sigkill_during_a_pending_duration_and_after_the_raise_leaves_one_alarm(
         strip.report_for(12.0, 2)  # the overload goes on while the server is down (the broker queues)
         server.start()
         strip.report_for(12.0, 16)  # past the hold counted from the start, short of one counted from restart
-        alarms = server.overloads()
+        alarms = server.alarms("elec.strip_overload")
         assert len(alarms) == 1, alarms
         raised_at = datetime.fromisoformat(str(alarms[0]["raised_at"]))
         late_by = (raised_at - overload_start).total_seconds() - HOLD_S
@@ -122,7 +77,7 @@ def test_sigkill_during_a_pending_duration_and_after_the_raise_leaves_one_alarm(
         strip.report_for(12.0, 2)
         server.start()
         strip.report_for(12.0, 2)
-        alarms = server.overloads()
+        alarms = server.alarms("elec.strip_overload")
         assert [(a["id"], a["state"]) for a in alarms] == [(alarm_id, "active")]
         assert server.api.get("/api/health").json()["ingest"]["lost"] == 0
     finally:
