@@ -33,6 +33,7 @@ from server.services.alarms import AlarmService
 from server.services.commands import CommandService
 from server.services.evacuation import EvacuationService
 from server.services.ingest import Ingest
+from server.services.inspection_facts import FactsReader
 from server.services.inspections import InspectionService
 from server.services.live import LiveState
 from server.services.notify import NotificationService
@@ -119,7 +120,9 @@ class Runtime:
                              max_future=timedelta(seconds=s.reading_max_future_s),
                              on_command_result=self._command_result, tick_s=s.tick_s)
         # Everything a listener uses exists before the first alarm can change (ingest starts below).
-        self.inspections = InspectionService(sessions, self.site, self.clock)
+        facts = FactsReader(self.site, self.live, sessions, series=self.series, backup_dir=s.data_dir / "backups",
+                            flush=lambda: self.series.flush(2.0))
+        self.inspections = InspectionService(sessions, self.site, self.clock, facts=facts)
         self.alarms.listeners.append(self._publish_alarm)
         self.alarms.listeners.append(self._inspect_after_clear)
         self.alarms.listeners.append(self._fire_verification)

@@ -4,6 +4,10 @@
   was down are caught up once (the latest, within the grace period) and the others stored as missed.
   A unique constraint on (schedule, subject, run) makes a restart or a double run harmless.
 * `complete`, `add_photo`: validated by the domain; a refused completion changes nothing.
+* Pre-fill (`server.domain.prefill`): items with a `prefill` kind get a suggestion and its evidence,
+  computed from current facts each time an open task is read (a person must see the facts of now,
+  not of when the task was created) and once more when it is completed; the result row stores that
+  suggestion and evidence beside what the person chose, so an override stays visible in history.
 * `overdue(now)`: the §2.9 findings with their escalation steps (RULES §4).
 * `history`, `history_csv`, `compliance`: queries for maintenance and audits.
 """
@@ -29,6 +33,7 @@ from server.adapters.sql.inspection_models import (
     InspectionWatermarkRow,
 )
 from server.domain import inspections as domain
+from server.domain import prefill
 from server.domain.inspections import (
     CATALOG,
     CompleterView,
@@ -41,6 +46,7 @@ from server.domain.inspections import (
     TaskStatus,
 )
 from server.domain.site import Site
+from server.services.inspection_facts import FactsReader
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -88,6 +94,11 @@ class ItemView:
     on_the_spot: bool
     outcome: str | None
     note: str
+    suggested: str | None = None
+    """pass, fail or unknown from the pre-fill (None: the item has no pre-fill)."""
+    evidence: tuple[str, ...] = ()
+    overridden: bool = False
+    """The person chose otherwise than a definite suggestion."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,20 +176,29 @@ class HistoryRow:
     result: str
     item_note: str
     task_note: str
+    suggested: str = ""
+    overridden: bool = False
+    evidence: tuple[str, ...] = ()
 
 
 CSV_HEADER = ("task_id", "schedule", "what", "zone", "seat", "device", "subject", "run_at", "due_at", "status",
-              "assignee", "completed_by", "completed_at", "on_time", "item", "item_text", "result", "item_note",
-              "task_note")
+              "assignee", "completed_by", "completed_at", "on_time", "item", "item_text", "result", "suggested",
+              "overridden", "item_note", "task_note", "evidence")
+
+PREFILL_FALLBACK = timedelta(hours=24)
+"""With no earlier completed check of the same duty, "since last check" means the last 24 h."""
 
 
 class InspectionService:
     def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime], *,
-                 grace: timedelta = timedelta(hours=2), schedules: Sequence[Schedule] = domain.SCHEDULES) -> None:
+                 grace: timedelta = timedelta(hours=2), schedules: Sequence[Schedule] = domain.SCHEDULES,
+                 facts: FactsReader | None = None) -> None:
         self.sessions = sessions
         self.site = site
         self.clock = clock
         self.grace = grace
+        self.facts = facts
+        """Where pre-fill facts come from; None: items get no suggestion."""
         self.schedules = [s for s in schedules if s.id not in domain.TRIGGERED_ONLY]
 
     # ---- planning ------------------------------------------------------------------------------
@@ -271,10 +291,41 @@ class InspectionService:
             photos = tuple(session.scalars(select(InspectionPhotoRow.id).where(
                 InspectionPhotoRow.task_id == task_id).order_by(InspectionPhotoRow.id)))
             schedule = CATALOG[row.schedule_id]
-            items = tuple(ItemView(i.id, i.text, i.text_zh, i.prefill, i.on_the_spot,
-                                   results[i.id].outcome if i.id in results else None,
-                                   results[i.id].note if i.id in results else "") for i in schedule.items)
-            return self._view(row, now, items, photos)
+            live = self._suggest(session, row, now) if row.status == TaskStatus.OPEN.value else {}
+            items = []
+            for i in schedule.items:
+                stored = results.get(i.id)
+                if stored is not None:
+                    items.append(ItemView(i.id, i.text, i.text_zh, i.prefill, i.on_the_spot, stored.outcome,
+                                          stored.note, stored.suggested, tuple(stored.evidence or ()),
+                                          prefill.overridden(stored.suggested, stored.outcome)))
+                else:
+                    hint = live.get(i.id)
+                    items.append(ItemView(i.id, i.text, i.text_zh, i.prefill, i.on_the_spot, None, "",
+                                          hint.outcome.value if hint else None, hint.evidence if hint else ()))
+            return self._view(row, now, tuple(items), photos)
+
+    # ---- pre-fill ------------------------------------------------------------------------------
+
+    def last_check(self, session: Session, row: InspectionTaskRow) -> datetime:
+        """When the same duty was last completed (same seat, else same subject), before this task."""
+        same = (InspectionTaskRow.seat == row.seat) if row.seat is not None else \
+            (InspectionTaskRow.subject == row.subject)
+        last = session.scalar(select(func.max(InspectionTaskRow.completed_at)).where(
+            InspectionTaskRow.schedule_id == row.schedule_id, same, InspectionTaskRow.status == "done",
+            InspectionTaskRow.id != row.id, InspectionTaskRow.run_at < row.run_at))
+        return _utc(last) if last is not None else _utc(row.run_at) - PREFILL_FALLBACK
+
+    def _suggest(self, session: Session, row: InspectionTaskRow, now: datetime) -> dict[str, prefill.Suggestion]:
+        """Suggestions for the items of `row` that have a pre-fill kind, from the facts of `now`."""
+        schedule = CATALOG.get(row.schedule_id)
+        if self.facts is None or schedule is None:
+            return {}
+        kinds = frozenset(i.prefill for i in schedule.items if i.prefill)
+        if not kinds:
+            return {}
+        facts = self.facts.gather(schedule, row.zone, row.seat, row.device, self.last_check(session, row), now, kinds)
+        return {i.id: prefill.suggest(i.prefill, i.id, facts) for i in schedule.items if i.prefill}
 
     def photo(self, task_id: int, photo_id: int) -> tuple[str, bytes]:
         with self.sessions() as session:
@@ -307,9 +358,13 @@ class InspectionService:
             photos = session.scalar(select(func.count()).select_from(InspectionPhotoRow).where(
                 InspectionPhotoRow.task_id == task_id)) or 0
             done = domain.validate_completion(_state(row, photos), who, results, now, note)
+            hints = self._suggest(session, row, now)
             for result in done.results:
+                hint = hints.get(result.item_id)
                 session.add(InspectionResultRow(task_id=task_id, item_id=result.item_id,
-                                                outcome=result.outcome.value, note=result.note))
+                                                outcome=result.outcome.value, note=result.note,
+                                                suggested=hint.outcome.value if hint else None,
+                                                evidence=list(hint.evidence) if hint else None))
             notes = {r.item_id: r.note for r in done.results}
             for item_id in done.hazards:
                 session.add(InspectionHazardRow(task_id=task_id, item_id=item_id, zone=row.zone, device=row.device,
@@ -396,7 +451,9 @@ class InspectionService:
                     task.subject, _utc(task.run_at), _utc(task.due_at), task.status, task.assignee,
                     task.completed_by, completed, None if completed is None else completed <= _utc(task.due_at),
                     result.item_id if result else "", item.text if item else "", result.outcome if result else "",
-                    result.note if result else "", task.note))
+                    result.note if result else "", task.note, (result.suggested or "") if result else "",
+                    prefill.overridden(result.suggested, result.outcome) if result else False,
+                    tuple(result.evidence or ()) if result else ()))
         return out
 
     def history_csv(self, query: HistoryQuery) -> bytes:
@@ -412,7 +469,8 @@ class InspectionService:
             writer.writerow((r.task_id, r.schedule_id, r.what, r.zone or "", r.seat or "", r.device or "", r.subject,
                              t(r.run_at), t(r.due_at), r.status, r.assignee or "", r.completed_by or "",
                              t(r.completed_at), "" if r.on_time is None else ("yes" if r.on_time else "no"),
-                             r.item, r.item_text, r.result, r.item_note, r.task_note))
+                             r.item, r.item_text, r.result, r.suggested, "yes" if r.overridden else "",
+                             r.item_note, r.task_note, " | ".join(r.evidence)))
         return buffer.getvalue().encode("utf-8-sig")
 
     def compliance(self, month: str, now: datetime | None = None) -> list[domain.Compliance]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.adapters.sql.models import Base
@@ -51,6 +51,10 @@ class InspectionResultRow(Base):
     item_id: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
+    suggested: Mapped[str | None] = mapped_column(String(16))
+    """The pre-fill's suggestion when the person signed (pass, fail, unknown), or None (no pre-fill)."""
+    evidence: Mapped[list[str] | None] = mapped_column(JSON)
+    """The facts shown with the suggestion (migration 0005)."""
 
     __table_args__ = (UniqueConstraint("task_id", "item_id", name="uq_inspection_result_item"),)
 

@@ -58,6 +58,10 @@ class ItemOut(BaseModel):
     on_the_spot: bool
     result: str | None
     note: str
+    suggested: str | None = None
+    """The pre-fill's suggestion (pass, fail, unknown); live for an open task, as signed for a done one."""
+    evidence: list[str] = Field(default_factory=list)
+    overridden: bool = False
 
 
 class TaskOut(BaseModel):
@@ -89,7 +93,8 @@ class TaskOut(BaseModel):
                    run_at=t.run_at, due_at=t.due_at, status=t.status, overdue=t.overdue,
                    completed_at=t.completed_at, completed_by=t.completed_by, note=t.note,
                    items=[ItemOut(id=i.id, text=i.text, text_zh=i.text_zh, prefill=i.prefill,
-                                  on_the_spot=i.on_the_spot, result=i.outcome, note=i.note) for i in t.items],
+                                  on_the_spot=i.on_the_spot, result=i.outcome, note=i.note, suggested=i.suggested,
+                                  evidence=list(i.evidence), overridden=i.overridden) for i in t.items],
                    photos=list(t.photos))
 
 
@@ -183,7 +188,8 @@ def findings(service: ServiceDep, actor: ActorDep) -> list[FindingOut]:
                        task_id=f.task_id, notify=list(f.notify)) for f in service.overdue()]
 
 
-@router.get("/history", response_model=None)
+@router.get("/history", response_model=None,
+            responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
 def history(service: ServiceDep, actor: ActorDep, zone: str | None = None, device: str | None = None,
             item: str | None = None, result: str | None = None, person: str | None = None,
             schedule: str | None = None, since: datetime | None = None, until: datetime | None = None,

@@ -1,0 +1,152 @@
+"""Reads the facts a checklist pre-fill needs (`server.domain.prefill.Facts`) from the running server.
+
+Sources, narrowed to the task's scope:
+
+* live device state (`LiveState`: last value per metric, online, last seen) for plugs, doors, probes
+  and sensor health;
+* the alarm table for elec.* and door.* alarms open now or raised since the last check;
+* the series store (`query_readings`) for power peaks since the last check; when it cannot answer
+  (no store, InfluxDB down) the peaks are left out and the suggestion says so;
+* the backup folder: the newest `floorwatch-backup-<UTC time>.tar.gz` (`server.backup` writes one only
+  after verifying it).
+
+Scope of a task: a seat → its plugs and their strips; a shift lead's zone → the zone, its neighbours
+(a stairwell's fire door belongs to the round of the office next to it) and the floor's machine
+rooms (the round checks the machine-room door); a machine room →
+that zone; a device → the device; the site → everything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.adapters.sql.models import AlarmRow
+from server.domain.inspections import Schedule, Scope
+from server.domain.prefill import AlarmFact, DeviceFact, Facts, Peak
+from server.domain.site import Device, Site
+from server.services.live import LiveState
+
+log = logging.getLogger(__name__)
+
+BACKUP_PREFIX = "floorwatch-backup-"
+BACKUP_SUFFIX = ".tar.gz"
+
+
+class SeriesReader(Protocol):
+    def query_readings(self, device: str, metric: str, since: datetime, until: datetime | None = None,
+                       limit: int = 10_000) -> Sequence[tuple[datetime, float | bool]]: ...
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def newest_backup(folder: Path) -> datetime | None:
+    """When the newest backup archive in `folder` was made (from its name), or None."""
+    newest: datetime | None = None
+    for path in folder.glob(f"{BACKUP_PREFIX}*{BACKUP_SUFFIX}"):
+        stamp = path.name[len(BACKUP_PREFIX):-len(BACKUP_SUFFIX)]
+        try:
+            made = datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        if newest is None or made > newest:
+            newest = made
+    return newest
+
+
+class FactsReader:
+    def __init__(self, site: Site, live: LiveState, sessions: sessionmaker[Session], *,
+                 series: SeriesReader | None = None, backup_dir: Path | None = None,
+                 flush: Callable[[], object] | None = None) -> None:
+        self.site = site
+        self.live = live
+        self.sessions = sessions
+        self.series = series
+        self.backup_dir = backup_dir
+        self.flush = flush
+        """Called before reading the series store, so that buffered readings are included."""
+
+    def scope(self, schedule: Schedule, zone: str | None, seat: str | None, device: str | None) -> list[Device]:
+        site = self.site
+        if seat is not None:
+            plugs = [d for d in site.devices.values() if d.seat == seat]
+            strips = {p.strip for p in plugs if p.strip}
+            return plugs + [site.devices[s] for s in sorted(strips) if s in site.devices]
+        if device is not None and device in site.devices:
+            return [site.devices[device]]
+        if schedule.scope is Scope.SITE or zone is None or zone not in site.zones:
+            return list(site.devices.values())
+        zones = [zone]
+        if schedule.scope is Scope.LEAD_ZONE:
+            # the round covers the neighbours (a stairwell's fire door) and the floor's machine-room door
+            floor = site.zones[zone].floor
+            zones += [z for z in site.zones[zone].adjacent if z in site.zones]
+            zones += [z.id for z in site.zones_on_floor(floor) if site.is_machine_room(z.id) and z.id not in zones]
+        return [d for z in zones for d in site.devices_in_zone(z)]
+
+    def gather(self, schedule: Schedule, zone: str | None, seat: str | None, device: str | None,
+               since: datetime, now: datetime, kinds: frozenset[str]) -> Facts:
+        """The facts for one task; `kinds` (its items' prefill kinds) skips sources nobody asked for."""
+        devices = self.scope(schedule, zone, seat, device)
+        live = self.live.devices()
+        facts = []
+        for d in devices:
+            state = live.get(d.id)
+            facts.append(DeviceFact(
+                d.id, d.kind.value, d.door_type.value if d.door_type else None, d.seat,
+                state.online if state else None, state.last_seen if state else None,
+                dict(state.metrics) if state else {}, dict(state.metric_ts) if state else {},
+                timedelta(seconds=max(d.reporting_interval_s, d.heartbeat_s))))
+        peaks: dict[str, Peak] = {}
+        series_ok = self.series is not None
+        if "elec_events" in kinds and self.series is not None:
+            peaks, series_ok = self._peaks([d.id for d in devices if d.kind.value == "smart_plug"], since, now)
+        alarms: tuple[AlarmFact, ...] = ()
+        if kinds & {"elec_events", "door_state", "open_alerts"}:
+            alarms = self._alarms(schedule, devices, zone, seat, since)
+        last_backup = None
+        backups_known = self.backup_dir is not None and self.backup_dir.is_dir()
+        if "it_backup" in kinds and self.backup_dir is not None and backups_known:
+            last_backup = newest_backup(self.backup_dir)
+        return Facts(now, since, self.site.tz, tuple(facts), peaks, series_ok, alarms, last_backup, backups_known)
+
+    def _peaks(self, plugs: list[str], since: datetime, now: datetime) -> tuple[dict[str, Peak], bool]:
+        assert self.series is not None
+        if self.flush is not None:
+            self.flush()
+        out: dict[str, Peak] = {}
+        try:
+            for plug in plugs:
+                samples = [s for s in self.series.query_readings(plug, "power_w", since, now, limit=100_000)
+                           if isinstance(s[1], (int, float)) and not isinstance(s[1], bool)]
+                if samples:
+                    at, watts = max(samples, key=lambda s: float(s[1]))
+                    out[plug] = Peak(plug, float(watts), _utc(at), len(samples))
+        except Exception as error:  # the store is optional for a suggestion: say "unknown", never fail the page
+            log.warning("inspection pre-fill: the series store did not answer: %s", error)
+            return {}, False
+        return out, True
+
+    def _alarms(self, schedule: Schedule, devices: list[Device], zone: str | None, seat: str | None,
+                since: datetime) -> tuple[AlarmFact, ...]:
+        query = select(AlarmRow).where(or_(AlarmRow.rule.like("elec.%"), AlarmRow.rule.like("door.%")),
+                                       or_(AlarmRow.is_open, AlarmRow.raised_at >= since.astimezone(UTC)),
+                                       AlarmRow.site == self.site.id)
+        ids = [d.id for d in devices]
+        if seat is not None or schedule.scope is Scope.DEVICE:
+            query = query.where(AlarmRow.subject.in_(ids))
+        elif schedule.scope is not Scope.SITE and zone is not None:
+            zones = {d.zone for d in devices} | {zone}
+            query = query.where(or_(AlarmRow.zone.in_(sorted(zones)), AlarmRow.subject.in_(ids)))
+        with self.sessions() as session:
+            rows = session.scalars(query.order_by(AlarmRow.raised_at).limit(500)).all()
+            return tuple(AlarmFact(r.id, r.rule, r.subject, r.zone, r.severity, _utc(r.raised_at), r.is_open,
+                                   r.acknowledged_at is not None) for r in rows)
