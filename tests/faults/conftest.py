@@ -1,0 +1,49 @@
+"""Shared parts of the fault-injection tests (issue 9): a Mosquitto that keeps its persistence across a
+stop, and the record each test leaves behind with its measured figures.
+
+Every figure is printed (`pytest -s` shows it) and written as JSON to `artifacts/faults-<name>.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.broker import EmbeddedBroker, free_port, mosquitto_binary
+from tests.conftest import require_service
+
+Record = Callable[[str, dict[str, Any]], None]
+
+
+@pytest.fixture
+def persistent_broker() -> Iterator[EmbeddedBroker]:
+    """A private Mosquitto (the project's configuration) whose data folder outlives `stop()`, so a stop
+    and start on the same port keeps persistent sessions and retained messages, as a real restart does."""
+    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
+    # Not under tmp_path: started as root, Mosquitto drops to `mosquitto`, who must reach its folder.
+    data_dir = Path(tempfile.mkdtemp(prefix="fw-faults-broker-"))
+    data_dir.chmod(0o777)
+    broker = EmbeddedBroker(port=free_port(), data_dir=data_dir, kind="mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def record(artifacts_dir: Path, capsys: pytest.CaptureFixture[str]) -> Record:
+    """`record(name, figures)`: print the figures and keep them as artifacts/faults-<name>.json."""
+
+    def write(name: str, figures: dict[str, Any]) -> None:
+        text = json.dumps(figures, indent=2, sort_keys=True, default=str)
+        (artifacts_dir / f"faults-{name}.json").write_text(text + "\n", encoding="utf-8")
+        with capsys.disabled():
+            print(f"\n[faults:{name}] " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+
+    return write
