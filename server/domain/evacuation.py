@@ -6,8 +6,13 @@ person is *out* when seen at an egress door (any granted badge or exit at an egr
 badging `out` anywhere; a responder may mark them *safe* by hand. Inside, neither out nor safe:
 *unaccounted*. Visitors are listed with their host. Badge numbers never appear: entries carry ids.
 
+Rostered people who never badged (their entry predates the access log, or the reader missed them)
+are listed too, as *unknown* ("unknown, on roster"): a responder must find them or mark them safe.
+A person's zone is their rostered zone when they are on duty, else the zone of the door they used.
+
 Drill report (drill.*): time from the trigger to the notice, per zone the time until its last person
-was accounted for (None while someone is unaccounted), and who is unaccounted.
+was accounted for (None while someone is unaccounted), who is unaccounted and for how long (from the
+notice until they were accounted for, or until the report's end: the all-clear, or now).
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ class Entry:
     person: str
     name: str
     status: str
-    """inside (unaccounted), out, safe."""
+    """inside (badged in, unaccounted), out, safe, or unknown (on the roster, never badged)."""
     zone: str | None
     last_door: str
     last_seen: datetime
@@ -81,8 +86,10 @@ class Entry:
 
 
 def roll_call(site: Site, events: Iterable[Access], notice_at: datetime, egress: set[str],
-              marks: Mapping[str, datetime]) -> list[Entry]:
-    """Everyone inside at the notice (or who came in after it), with their status now."""
+              marks: Mapping[str, datetime], rostered: Mapping[str, str] | None = None) -> list[Entry]:
+    """Everyone inside at the notice (or who came in after it), with their status now; then everyone in
+    `rostered` (person -> zone, on duty at the notice) with no badge event at all, as unknown."""
+    rostered = rostered or {}
     before: dict[str, Access] = {}
     after_in: dict[str, Access] = {}
     out_at: dict[str, datetime] = {}
@@ -112,27 +119,47 @@ def roll_call(site: Site, events: Iterable[Access], notice_at: datetime, egress:
             status, accounted = "inside", None
         host = person.host if person else None
         host_name = site.people[host].name if host and host in site.people else None
-        out.append(Entry(pid, person.name if person else pid, status, door.zone if door else None,
+        zone = rostered.get(pid) or (door.zone if door else None)
+        out.append(Entry(pid, person.name if person else pid, status, zone,
                          last[pid].door, last[pid].ts, accounted, bool(person and person.is_visitor), host,
                          host_name))
+    for pid in sorted(set(rostered) - set(last)):
+        person = site.people.get(pid)
+        status, accounted = ("safe", marks[pid]) if pid in marks else ("unknown", None)
+        out.append(Entry(pid, person.name if person else pid, status, rostered[pid], "", notice_at, accounted,
+                         False, None, None))
     return out
 
 
-def report(triggered_at: datetime, issued_at: datetime, entries: Iterable[Entry]) -> dict[str, object]:
-    """Drill report: time to notice, per-zone clear time in seconds (None: not clear), unaccounted."""
+def report(triggered_at: datetime, issued_at: datetime, entries: Iterable[Entry],
+           until: datetime | None = None) -> dict[str, object]:
+    """Drill report: time to notice, per-zone clear time in seconds (None: not clear), unaccounted
+    people with how long they were (or still are at `until`) unaccounted. Only badge-known people
+    decide a zone's clear time; rostered people who never badged are counted apart."""
     zones: dict[str, list[Entry]] = {}
     listed = list(entries)
-    for e in listed:
+    badged = [e for e in listed if e.last_door]
+    for e in badged:
         zones.setdefault(e.zone or "?", []).append(e)
     per_zone: dict[str, float | None] = {}
     for zone, people in sorted(zones.items()):
         times = [e.accounted_at for e in people]
         per_zone[zone] = None if any(t is None for t in times) else max(
             (t - issued_at).total_seconds() for t in times if t is not None)
+    end = until or max((e.last_seen for e in listed), default=issued_at)
+
+    def unaccounted_s(e: Entry) -> float:
+        return max(0.0, ((e.accounted_at or end) - issued_at).total_seconds())
+
     return {
         "time_to_notice_s": (issued_at - triggered_at).total_seconds(),
         "zone_clear_s": per_zone,
-        "people": len(listed),
+        "people": len(badged),
         "unaccounted": [{"person": e.person, "name": e.name, "zone": e.zone, "is_visitor": e.is_visitor,
-                         "host": e.host} for e in listed if e.status == "inside"],
+                         "host": e.host, "unaccounted_s": unaccounted_s(e)}
+                        for e in badged if e.status == "inside"],
+        "accounted": [{"person": e.person, "name": e.name, "zone": e.zone, "status": e.status,
+                            "unaccounted_s": unaccounted_s(e)} for e in badged if e.status != "inside"],
+        "unknown_on_roster": len([e for e in listed if e.status == "unknown"]),
+        "until": end,
     }

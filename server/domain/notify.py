@@ -3,14 +3,17 @@
 Routing. `recipients(alarm, site, at, level)` answers with recipient keys: a role name ("supervisor"),
 or "person:<id>" for the shift lead on duty in the alarm's zone (当日领班, resolved through the roster,
 never the wall clock). `channels(key, site)` turns a key into apprise URLs from the site file's
-`contacts` (person id first, then the role). The contacts key `fallback` is the sup.notify_channel
-fallback (SMS/voice gateway); it is used when a critical push failed or was not acknowledged in 60 s.
+`contacts` (person id first, then the role). The supervisor is the one rostered on the alarm's floor
+when the roster names one (else every supervisor, through the role). The contacts key `fallback` is
+the sup.notify_channel fallback (SMS/voice gateway); it is used when a critical push failed or was not
+acknowledged in 60 s.
 
 Escalation plan (§4), per severity, as a list of `Step`s with their delay from the raise:
 
     critical  t=0     lead + supervisor + safety_officer (+ mr_duty in a machine room)
-                      (+ emergency command and its four groups for fire.confirmed, evac.notice,
-                       fire.manual_report, mr.smoke, mr.leak; + security_evacuation for door release)
+                      (+ emergency command and its four groups for mr.leak and mr.temp_high; for
+                       fire.confirmed, fire.manual_report and mr.smoke the evacuation message pages them
+                       once, with their tasks; + security_evacuation for door release)
               t=60 s  not acknowledged: fallback channel + emergency_command + on_site_command
               repeat  every 60 s to the first recipients until acknowledged
     major     t=0     lead (mr_duty for machine-room items)
@@ -66,6 +69,13 @@ GROUP_FALLBACK_ROLE = {"security_evacuation": "safety_officer"}
 COMMAND_RULES = frozenset({"fire.confirmed", "evac.notice", "fire.manual_report", "mr.smoke", "mr.leak",
                            "mr.temp_high"})
 """Critical rules that convene emergency command (§4 table, critical row)."""
+EVACUATING_RULES = frozenset({"fire.confirmed", "fire.manual_report", "mr.smoke", "evac.notice"})
+"""Rules that always start an evacuation (the engine sets evac.notice with them). The evacuation's own
+message (services/evacuation.py) is the one page of emergency command and its groups, with each group's
+task, and of everyone on the floor: these alarms do not page the groups again at t=0, and evac.notice
+is not paged as an alarm at all (one message per recipient per event)."""
+ROSTERED_ROLES = ("supervisor",)
+"""Roles paged as the person(s) on duty on the alarm's floor when the roster has any, else as the role."""
 LIFE_SAFETY_PREFIXES = ("fire.", "evac.", "door.fire_release", "mr.smoke", "mr.leak")
 DEGRADED_RULES = frozenset({"sup.smoke_offline", "sup.smoke_offline_lpwan", "door.egress_controller_offline",
                             "sup.probe_offline", "fire.detector_fault", "fire.detector_disabled"})
@@ -160,11 +170,13 @@ def _mr(site: Site, zone: str | None) -> bool:
 def plan(alarm: AlarmInfo, site: Site) -> list[Step]:
     """The escalation steps of one alarm (§4 table), first step at t=0."""
     mr = _mr(site, alarm.zone)
+    if alarm.rule == "evac.notice":
+        return []  # the evacuation service's message is its page (see EVACUATING_RULES)
     if alarm.severity is Severity.CRITICAL:
         first: list[str] = [LEAD, "supervisor", "safety_officer"]
         if mr:
             first.append("mr_duty")
-        if alarm.rule in COMMAND_RULES:
+        if alarm.rule in COMMAND_RULES and alarm.rule not in EVACUATING_RULES:
             first += list(GROUPS)
         if alarm.rule.startswith("door.fire_release"):
             first.append("security_evacuation")
@@ -201,7 +213,18 @@ def resolve(key: str, alarm: AlarmInfo, site: Site, at: datetime) -> list[str]:
         return [LEAD]  # nobody rostered as lead: every shift lead is paged (a lead is always on duty)
     if key in GROUP_FALLBACK_ROLE and not site.people_with_role(key) and not site.contacts_of(key):
         return [GROUP_FALLBACK_ROLE[key]]
+    if key in ROSTERED_ROLES and alarm.zone in site.zones:
+        on_duty = on_duty_with_role(key, site, site.zones[alarm.zone].floor, at)
+        if on_duty:
+            return [f"person:{p}" for p in on_duty]
     return [key]
+
+
+def on_duty_with_role(role: str, site: Site, floor: str, at: datetime) -> list[str]:
+    """Person ids holding `role` and rostered anywhere on `floor` at `at` (e.g. the supervisor on duty)."""
+    holders = {p.id for p in site.people_with_role(role)}
+    return sorted({e.person for z in site.zones_on_floor(floor) for e in site.on_duty_in_zone(z.id, at)
+                   if e.person in holders})
 
 
 def channels(recipient: str, site: Site) -> list[str]:

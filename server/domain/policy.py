@@ -16,6 +16,8 @@ class Role(StrEnum):
     SAFETY_OFFICER = "safety_officer"
     FACILITY_MANAGER = "facility_manager"
     MAINTENANCE = "maintenance"
+    ON_SITE_COMMAND = "on_site_command"
+    """现场指挥组 (RULES.md §5): directs the on-site response, may start an evacuation and give the all-clear."""
     EMERGENCY_COMMAND = "emergency_command"
     ADMIN = "admin"
 
@@ -36,7 +38,7 @@ class Actor:
         return not self.zones or zone is None or zone in self.zones
 
 
-RESPONDERS = (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.EMERGENCY_COMMAND)
+RESPONDERS = (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND)
 """Roles that answer alarms anywhere on the floor (RULES.md §4 chain above the operator)."""
 
 
@@ -51,7 +53,8 @@ def can_acknowledge(actor: Actor, severity: Severity, zone: str | None) -> bool:
 
 def can_close_latched(actor: Actor) -> bool:
     """Only a person with responsibility closes a smoke alarm, and always with a reason (RULES §0.5-3)."""
-    return actor.has(Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.EMERGENCY_COMMAND)
+    return actor.has(Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ON_SITE_COMMAND,
+                     Role.EMERGENCY_COMMAND)
 
 
 def can_shelve(actor: Actor, severity: Severity) -> bool:

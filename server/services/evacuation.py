@@ -197,10 +197,14 @@ class EvacuationService:
             plugs = [d.id for d in self.site.devices_in_zone(fire_zone)]
             self.commands.safety_cut(plugs, f"fire.confirmed critical: non-essential loads in {fire_zone} ({ev_id})",
                                      ref=ev_id)
-        self._push(ev_id, floor, drill, zh, en, now)
+        self._push(ev_id, floor, fire_zone, drill, engine_done, zh, en, now)
         return self.get(ev_id)
 
-    def _push(self, ev_id: str, floor: str, drill: bool, zh: str, en: str, now: datetime) -> None:
+    def _push(self, ev_id: str, floor: str, fire_zone: str | None, drill: bool, alarm_started: bool, zh: str,
+              en: str, now: datetime) -> None:
+        """The evacuation's one message per channel: emergency command and its groups with their tasks,
+        then everyone on the floor. When a fire alarm started it, the people that alarm pages at once
+        (lead, supervisor, safety officer) already have their page, so they are not sent this too."""
         if self.notify is None:
             return
         people: set[str] = set()
@@ -210,6 +214,12 @@ class EvacuationService:
         link = f"{self.base_url.rstrip('/')}/#evacuation={ev_id}"
         pushes: list[Push] = []
         seen: set[str] = set()
+        if alarm_started and fire_zone is not None:
+            rule = "mr.smoke" if self.site.is_machine_room(fire_zone) else "fire.confirmed"
+            paging = routing.AlarmInfo(0, rule, contract.Severity.CRITICAL, fire_zone, fire_zone, self.site.id,
+                                       None, "")
+            first = routing.plan(paging, self.site)[0].recipients
+            seen.update(d.url for d in routing.page(paging, self.site, first, now, self.base_url))
         title = f"{routing.DRILL_PREFIX if drill else ''}[紧急/critical] 疏散 evacuation {ev_id}"
 
         def add(recipient: str, body: str) -> None:
@@ -220,14 +230,15 @@ class EvacuationService:
                 pushes.append(Push(f"ev/{ev_id}/{recipient}/{routing.url_hash(url)}", None, ev_id, recipient, url,
                                    contract.Severity.CRITICAL, routing.Text(title, body), []))
 
-        for pid in sorted(people):
-            add(f"person:{pid}", f"{zh}\n{en}\n{link}")
+        # groups first: a member who is also on the floor gets the message that carries their task
         for group, (task_zh, task_en) in routing.group_tasks("evac.notice", drill).items():
             recipients = routing.resolve(group, _dummy(self.site.id), self.site, now)
             prefix = routing.DRILL_PREFIX if drill else ""
             call = "" if drill or group != "information_reporting" else f"\n{evac.CALL_119_ZH} / {evac.CALL_119_EN}"
             for r in recipients:
                 add(r, f"{zh}\n{en}\n{prefix}{task_zh}\n{task_en}{call}\n{link}")
+        for pid in sorted(people):
+            add(f"person:{pid}", f"{zh}\n{en}\n{link}")
         self.notify.enqueue(pushes)
 
     # -- people's actions ------------------------------------------------------------------------------
@@ -298,12 +309,16 @@ class EvacuationService:
             marks = {m.person: _aware(m.at) or m.at for m in session.scalars(
                 select(RollCallMarkRow).where(RollCallMarkRow.evacuation_id == ev_id)).all()}
         egress = {d.id for d in self.site.egress_doors_on_floor(ev["floor"])}
-        return evac.roll_call(self.site, events, issued, egress, marks)
+        # who the roster has on the floor at the notice: their zone, and "unknown" if they never badged
+        rostered = {e.person: zone for zone in ev["zones"] for e in self.site.on_duty_in_zone(zone, issued)}
+        return evac.roll_call(self.site, events, issued, egress, marks, rostered)
 
     def report(self, ev_id: str) -> dict[str, Any]:
+        """The drill (or incident) report; durations run until the all-clear, or now while active."""
         ev = self.get(ev_id)
-        return {"id": ev_id, "drill": ev["drill"], **evac.report(ev["triggered_at"], ev["issued_at"],
-                                                                 self.roll_call(ev_id))}
+        until = ev["all_clear_at"] or self.clock()
+        return {"id": ev_id, "drill": ev["drill"], "state": ev["state"],
+                **evac.report(ev["triggered_at"], ev["issued_at"], self.roll_call(ev_id), until)}
 
 
 def _dummy(site: str) -> routing.AlarmInfo:

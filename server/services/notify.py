@@ -205,6 +205,9 @@ class NotificationService:
             return 0
         alarm, info = found
         steps = routing.plan(info, self.site)
+        if not steps:  # nothing to page for this alarm (warnings, evac.notice): no repeats either
+            row.stopped, row.stopped_why, row.next_due_at = True, "no pages planned", None
+            return 0
         acked = alarm.state is domain.AlarmState.ACKNOWLEDGED or row.acked_at is not None
         resolved = not alarm.condition_active
         raised = _aware(row.raised_at) or now

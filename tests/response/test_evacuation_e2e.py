@@ -178,7 +178,8 @@ def test_fire_evacuation_notice_doors_readback_pushes_roll_call_and_all_clear(fl
     poll(lambda: _access_rows(floor) >= 6, what="exit badge logged")
     rc = floor.client.post("/api/evacuations/ev-1/roll-call/p-op2", json={"note": "seen at assembly point"}).json()
     status = {p["person"]: p["status"] for p in rc["people"]}
-    assert status == {"p-op1": "out", "p-op2": "safe", "v-1": "inside"}
+    assert status == {"p-op1": "out", "p-op2": "safe", "v-1": "inside", "p-lead": "unknown"}
+    assert [e["person"] for e in rc["unknown_on_roster"]] == ["p-lead"], "rostered, never badged"
     assert rc["visitors_inside"][0]["host"] == "p-op1" and rc["visitors_inside"][0]["host_name"] == "坐席一"
 
     # all-clear: the notice flips (retained), doors stay released until a person secures them

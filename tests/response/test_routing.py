@@ -22,7 +22,14 @@ def test_plans_follow_the_escalation_table(tmp_path: Path) -> None:
     assert crit[1].after == timedelta(seconds=60)
     assert crit[1].fallback and crit[1].when == routing.When.UNACKED
     mr = routing.plan(info("mr.smoke", Severity.CRITICAL, zone="mr"), site)
-    assert "mr_duty" in mr[0].recipients and "emergency_command" in mr[0].recipients
+    assert "mr_duty" in mr[0].recipients
+    leak = routing.plan(info("mr.leak", Severity.CRITICAL, zone="mr"), site)
+    assert set(routing.GROUPS) <= set(leak[0].recipients), "an MR leak convenes command without an evacuation"
+    # rules that start an evacuation leave command and its groups to the evacuation's one message
+    for rule in ("fire.confirmed", "fire.manual_report", "mr.smoke"):
+        first = routing.plan(info(rule, Severity.CRITICAL), site)[0].recipients
+        assert not set(routing.GROUPS) & set(first), rule
+    assert routing.plan(info("evac.notice", Severity.CRITICAL), site) == []
     major = routing.plan(info("sup.smoke_offline", Severity.MAJOR), site)
     assert [s.after for s in major] == [timedelta(0), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=4)]
     assert routing.plan(info("env.x", Severity.WARNING), site) == []
@@ -36,6 +43,10 @@ def test_lead_on_duty_comes_from_the_roster_and_groups_fall_back(tmp_path: Path)
     assert routing.resolve("shift_lead", info("x", Severity.MAJOR, zone="z2"), site, T0) == ["shift_lead"]
     assert routing.resolve("security_evacuation", info("x", Severity.MAJOR), site, T0) == ["safety_officer"]
     assert routing.channels("person:p-lead", site)[0].startswith("mailto://")
+    # nobody with the supervisor role is rostered: the role; once one is on duty on the floor: that person
+    assert routing.resolve("supervisor", info("x", Severity.MAJOR, zone="z2"), site, T0) == ["supervisor"]
+    rostered = make_site(site_yaml(1, 2) + "  - {person: p-sup, shift: all, zone: z2}\n", tmp_path)
+    assert routing.resolve("supervisor", info("x", Severity.MAJOR, zone="z1"), rostered, T0) == ["person:p-sup"]
 
 
 def test_silences_end_and_never_touch_life_safety(tmp_path: Path) -> None:

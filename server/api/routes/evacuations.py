@@ -13,8 +13,8 @@ from server.services.evacuation import EvacuationError
 
 router = APIRouter(prefix="/evacuations", tags=["evacuations"])
 
-STARTERS = (Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.EMERGENCY_COMMAND)
-"""Who may start an evacuation or a drill by hand (现场指挥组 and above; the safety officer is in it)."""
+STARTERS = (Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND)
+"""Who may start an evacuation or a drill by hand (RULES.md §5: 现场指挥组 can trigger evac.notice)."""
 
 
 class EvacuationStart(BaseModel):
@@ -88,6 +88,7 @@ def roll_call(ev_id: str, runtime: RuntimeDep, actor: Annotated[Actor, Depends(r
     entries = [e.as_dict() for e in runtime.evacuations.roll_call(ev_id)]
     return {"id": ev_id, "inside": [e for e in entries if e["status"] == "inside"],
             "visitors_inside": [e for e in entries if e["status"] == "inside" and e["is_visitor"]],
+            "unknown_on_roster": [e for e in entries if e["status"] == "unknown"],
             "people": entries}
 
 
