@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import signal
 import threading
 import time
@@ -55,6 +56,15 @@ from gateway.mqtt import Incoming, MqttClient, Will
 log = logging.getLogger(__name__)
 
 _AVAILABILITY = {EventType.DEVICE_ONLINE: True, EventType.DEVICE_OFFLINE: False}
+MAX_UNKNOWN_REPORTS = 1000
+"""A floor broker full of strangers (a misconfigured shared broker) still costs a bounded memory."""
+
+
+def unknown_device_id(vendor: Vendor, address: str) -> str:
+    """A contract device id for a vendor address that may hold capitals or other characters
+    (tasmota_7C2E4F → tasmota.tasmota_7c2e4f); the exact address goes in the event's detail."""
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", address.lower()).strip("-._")
+    return f"{vendor.value}.{cleaned}"[:64] if cleaned else f"{vendor.value}.unnamed"
 
 
 class Clock(Protocol):
@@ -99,7 +109,11 @@ class EdgeAgent:
         """How many queued messages may wait for a PUBACK at once."""
         self.decode_errors = 0
         self.client_id = f"fw-edge-{config.edge}"
-        self.drivers: dict[Vendor, Driver] = build_drivers(config.devices, client_id=self.client_id)
+        self.drivers: dict[Vendor, Driver] = build_drivers(
+            config.devices, client_id=self.client_id, discover=config.supervision.report_unknown_devices
+        )
+        self._unknown: set[tuple[Vendor, str]] = set()
+        """Unconfigured devices reported in this run (each once; bounded by MAX_UNKNOWN_REPORTS)."""
         z2m = self.drivers.get(Vendor.ZIGBEE2MQTT)
         if isinstance(z2m, Zigbee2MqttDriver):
             z2m.siren_duration_s = config.interlocks.smoke_siren.duration_s  # the siren's own timer
@@ -300,6 +314,11 @@ class EdgeAgent:
         driver = self._driver_for(topic)
         if driver is None:
             return
+        if driver.discover:
+            address = driver.announced(topic, payload)
+            if address is not None:
+                self._report_unknown(driver.vendor, address, topic, received)
+                return
         now = self.clock.monotonic()
         try:
             items = driver.decode(topic, payload, received)
@@ -351,6 +370,21 @@ class EdgeAgent:
 
     def _change(self, change: Change, ts: datetime) -> None:
         self._event(Event(device=change.device, ts=ts, type=change.type, detail=change.detail[:500]))
+
+    def _report_unknown(self, vendor: Vendor, address: str, topic: str, received: datetime) -> None:
+        """An unconfigured device came online on the floor broker: say so upstream, once per run."""
+        key = (vendor, address)
+        if key in self._unknown or len(self._unknown) >= MAX_UNKNOWN_REPORTS:
+            return
+        self._unknown.add(key)
+        log.warning("unconfigured %s device %r announced itself on %s", vendor.value, address, topic)
+        self._event(Event(
+            device=unknown_device_id(vendor, address),
+            ts=received,
+            type=EventType.UNKNOWN_DEVICE,
+            detail=f"{vendor.value} device {address!r} announced itself on {topic[:300]}; "
+                   "it is in no configuration of this edge",
+        ))
 
     def _event(self, event: Event) -> None:
         if is_urgent(event):

@@ -90,6 +90,10 @@ class SupervisionConfig(_Strict):
     """A device with `reporting_interval_s` that sends nothing for this many intervals is offline."""
     status_interval_s: float = Field(30, gt=0, le=3600)
     """How often the retained EdgeStatus is refreshed (also whenever the uplink connects)."""
+    report_unknown_devices: bool = True
+    """Report a device that announces itself on the floor broker but is in no configuration (a private
+    metering strip, an unregistered plug: ad-hoc wiring, elec.strip_cascade). Turn off only where several
+    edges share one floor broker, since each would report the others' devices."""
 
 
 class PlugOverloadConfig(_Strict):

@@ -157,6 +157,8 @@ class EventType(StrEnum):
     DEVICE_ONLINE = "device_online"
     WATER_LEAK = "water_leak"
     WATER_LEAK_CLEAR = "water_leak_clear"
+    # A device that is in no configuration announced itself on the floor broker (ad-hoc wiring, S02).
+    UNKNOWN_DEVICE = "unknown_device"
 
 
 LIFE_SAFETY_EVENTS: Final = frozenset(

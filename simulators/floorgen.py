@@ -412,6 +412,7 @@ def generate(seats: int, seed: int = 1, site_id: str = "hq", day: date = date(20
         "roster": ctx.roster,
     }
     edge_files: dict[str, dict[str, Any]] = {}
+    shared_broker = {} if len(edges) == 1 else {"report_unknown_devices": False}
     for edge in edges:
         # edge/config.py EdgeConfig: every key below is one of its fields (unknown keys are errors there)
         edge_files[edge] = {
@@ -421,7 +422,9 @@ def generate(seats: int, seed: int = 1, site_id: str = "hq", day: date = date(20
             "floor_broker": {"host": "127.0.0.1", "port": 1883},
             "buffer": {"path": f"var/{edge}-buffer.sqlite", "max_messages": 100_000},
             "batch": {"max_readings": 200, "max_age_ms": 500},
-            "supervision": {"silent_after_intervals": 3},
+            # All generated floors share one floor broker (127.0.0.1:1883), so each edge would take the
+            # other floors' devices for strangers; one floor keeps the unknown-device report on.
+            "supervision": {"silent_after_intervals": 3, **shared_broker},
             "interlocks": {
                 "plug_overload": {"enabled": True, "ratio": 1.25, "hold_s": 10},
                 "smoke_siren": {"enabled": True, "duration_s": 300},

@@ -20,12 +20,16 @@ DRIVERS: dict[Vendor, type[Driver]] = {
 
 
 def build_drivers(
-    devices: Iterable[DeviceConfig], client_id: str = "floorwatch-edge"
+    devices: Iterable[DeviceConfig], client_id: str = "floorwatch-edge", discover: bool = False
 ) -> dict[Vendor, Driver]:
-    """One driver per vendor that has configured devices."""
+    """One driver per vendor that has configured devices; with `discover`, one for every vendor, so
+    that a device of a dialect this floor has none of is seen too when it announces itself."""
     devices = list(devices)
-    vendors = {d.vendor for d in devices}
-    return {vendor: DRIVERS[vendor](devices, client_id=client_id) for vendor in DRIVERS if vendor in vendors}
+    vendors = set(DRIVERS) if discover else {d.vendor for d in devices}
+    drivers = {vendor: DRIVERS[vendor](devices, client_id=client_id) for vendor in DRIVERS if vendor in vendors}
+    for driver in drivers.values():
+        driver.discover = discover
+    return drivers
 
 
 __all__ = [

@@ -150,6 +150,15 @@ class Driver(ABC):
         """Ids of the devices a topic belongs to (for decode-error accounting)."""
         return []
 
+    discover: bool = False
+    """Subscribe to the vendor's announcement topic with a wildcard, so that a device that is in no
+    configuration is seen when it comes online (set before `topic_filters` is read)."""
+
+    def announced(self, topic: str, payload: bytes) -> str | None:
+        """The vendor address of a device that is not configured and has just announced itself online
+        on `topic`; None for everything else (the vendors without an announcement topic: always None)."""
+        return None
+
     def _target(self, command: Command, kinds: frozenset[Kind], actions: frozenset[Action]) -> DeviceConfig:
         device = self._by_id.get(command.device)
         if device is None:

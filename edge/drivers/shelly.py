@@ -77,10 +77,10 @@ class ShellyDriver(Driver):
         self._rpc_ids = itertools.count(1)
 
     def topic_filters(self) -> list[str]:
-        filters: list[str] = []
+        filters: list[str] = ["+/online"] if self.discover else []
         for prefix, channels in self._by_prefix.items():
             filters += [f"{prefix}/status/switch:{n}" for n in sorted(channels)]
-            filters += [f"{prefix}/events/rpc", f"{prefix}/online"]
+            filters += [f"{prefix}/events/rpc"] if self.discover else [f"{prefix}/events/rpc", f"{prefix}/online"]
         if self._by_prefix:
             filters.append(f"{self.client_id}/rpc")  # answers to our Switch.Set requests
         return filters
@@ -88,6 +88,13 @@ class ShellyDriver(Driver):
     def devices_at(self, topic: str) -> list[str]:
         prefix = topic.split("/", 1)[0]
         return [d.id for d in self._by_prefix.get(prefix, {}).values()]
+
+    def announced(self, topic: str, payload: bytes) -> str | None:
+        # A Gen2+ device publishes `<topic prefix>/online` true when it connects (retained).
+        prefix, _, rest = topic.partition("/")
+        if rest != "online" or prefix in self._by_prefix:
+            return None
+        return prefix if payload.strip().lower() == b"true" else None
 
     def decode(self, topic: str, payload: bytes, now: datetime | None = None) -> list[Item]:
         ts = now or utcnow()

@@ -110,11 +110,22 @@ class TasmotaDriver(Driver):
             self._by_topic.setdefault(device.address, []).append(device)
 
     def topic_filters(self) -> list[str]:
-        filters: list[str] = []
+        filters: list[str] = ["tele/+/LWT"] if self.discover else []
         for topic in self._by_topic:
             # stat/+ covers RESULT and POWER<n>; overlapping filters would deliver messages twice.
-            filters += [f"tele/{topic}/SENSOR", f"tele/{topic}/STATE", f"tele/{topic}/LWT", f"stat/{topic}/+"]
+            filters += [f"tele/{topic}/SENSOR", f"tele/{topic}/STATE", f"stat/{topic}/+"]
+            if not self.discover:
+                filters.append(f"tele/{topic}/LWT")
         return sorted(set(filters))
+
+    def announced(self, topic: str, payload: bytes) -> str | None:
+        # Every Tasmota publishes a retained LWT "Online" under its topic when it connects.
+        if not topic.endswith("/LWT"):
+            return None
+        parts = topic.split("/")
+        if len(parts) != 3 or parts[0] != "tele" or parts[1] in self._by_topic:
+            return None
+        return parts[1] if payload.strip() == b"Online" else None
 
     def devices_at(self, topic: str) -> list[str]:
         parts = topic.split("/")

@@ -69,8 +69,29 @@ class Zigbee2MqttDriver(Driver):
         self.siren_duration_s = siren_duration_s
 
     def topic_filters(self) -> list[str]:
-        # Exact topics, no wildcard: friendly names may contain "/" (kitchen/floor_light).
-        return [f"{BASE_TOPIC}/{name}{suffix}" for name in self._by_name for suffix in ("", "/availability")]
+        # Exact topics: friendly names may contain "/" (kitchen/floor_light). With discovery, one
+        # wildcard takes the availability of every one-level name instead (no overlapping filters).
+        filters = [f"{BASE_TOPIC}/{name}" for name in self._by_name]
+        filters += [f"{BASE_TOPIC}/{name}/availability" for name in self._by_name
+                    if not self.discover or "/" in name]
+        return [*filters, f"{BASE_TOPIC}/+/availability"] if self.discover else filters
+
+    def announced(self, topic: str, payload: bytes) -> str | None:
+        # Zigbee2MQTT publishes `<base>/<friendly name>/availability` online for a device it can reach;
+        # a newly joined device is named after its IEEE address until someone renames it.
+        if not topic.endswith("/availability") or not topic.startswith(f"{BASE_TOPIC}/"):
+            return None
+        name = topic[len(BASE_TOPIC) + 1:].removesuffix("/availability")
+        if "/" in name or name == "bridge" or name in self._by_name:
+            return None
+        state: object = payload.decode("utf-8", "replace").strip()
+        if isinstance(state, str) and state.startswith("{"):  # Zigbee2MQTT 1.x+: JSON availability
+            try:
+                data = json.loads(state)
+            except ValueError:
+                return None
+            state = data.get("state") if isinstance(data, dict) else None
+        return name if state == "online" else None
 
     def devices_at(self, topic: str) -> list[str]:
         name = topic.removeprefix(f"{BASE_TOPIC}/").removesuffix("/availability")

@@ -25,7 +25,7 @@ from gateway import contract
 from gateway.mqtt import Incoming
 from server.adapters.timeseries import DeviceMeta, TimeSeriesWriter
 from server.domain.findings import Finding, Transition
-from server.domain.rules import RuleEngine
+from server.domain.rules import RuleEngine, electrical
 from server.domain.sequence import SequenceTracker, Verdict
 from server.domain.site import Site
 from server.services.alarms import AlarmService
@@ -371,6 +371,12 @@ class Ingest:
             return []
         findings: list[Finding] = []
         for event in batch.events:
+            if event.type is contract.EventType.UNKNOWN_DEVICE:
+                # Unknown by definition: not a dead letter but the finding the edge reports.
+                self.stats.events += 1
+                findings.append(electrical.unknown_device(self.site.id, batch.edge, event.device, event.detail,
+                                                          min(event.ts, now)))
+                continue
             if event.device not in self._meta and event.type is not contract.EventType.BUFFER_OVERFLOW:
                 self._unknown(dead, message.topic, batch.edge, event.device, event, now)
                 continue

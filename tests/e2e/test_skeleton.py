@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from gateway.mqtt import MqttClient
-from simulators.vendors.tasmota import ChannelEnergy, TasmotaState, encode_sensor
+from simulators.vendors.tasmota import ChannelEnergy, TasmotaState, encode_lwt, encode_sensor
 from tests.e2e.conftest import Stack
 
 
@@ -69,3 +69,23 @@ def test_nobody_unauthenticated_gets_anything_but_health(stack: Stack) -> None:
     for path in ("/api/alarms", "/api/devices", "/api/dead-letters", "/api/readings?device=x&metric=y"):
         assert anonymous.get(path).status_code == 401, path
     assert anonymous.post("/api/alarms/1/ack", json={}).status_code == 401
+
+
+def test_an_unregistered_strip_coming_online_raises_strip_cascade(stack: Stack) -> None:
+    """Ad-hoc wiring (S02): a private Tasmota strip joins the floor broker; the real edge reports the
+    stranger, the server raises elec.strip_cascade (major) naming edge and device; its readings stay out."""
+    device = MqttClient(stack.broker.client_settings(), "tasmota-private-strip")
+    device.start()
+    assert device.wait_connected(10)
+    lwt = encode_lwt("tasmota_7C2E4F", True)
+    device.publish(lwt.topic, lwt.payload, qos=1, retain=True)
+    sensor = encode_sensor("tasmota_7C2E4F", TasmotaState(channels=[ChannelEnergy(power_w=350, current_a=1.6)]),
+                           datetime.now(UTC))
+    device.publish(sensor.topic, sensor.payload, qos=1)
+    alarms = stack.wait_for("/api/alarms", lambda b: any(a["rule"] == "elec.strip_cascade" for a in b))
+    cascade = [a for a in alarms if a["rule"] == "elec.strip_cascade"]
+    assert len(cascade) == 1
+    assert cascade[0]["subject"] == "edge-e2e/tasmota.tasmota_7c2e4f" and cascade[0]["severity"] == "major"
+    assert "tasmota_7C2E4F" in cascade[0]["message"]
+    assert "tasmota.tasmota_7c2e4f" not in [d["id"] for d in stack.client.get("/api/devices").json()]
+    device.stop()

@@ -222,3 +222,49 @@ def test_device_offline_and_online(mosquitto: EmbeddedBroker, floor: EmbeddedBro
     assert wait_until(lambda: len(changes()) >= 5, 5)
     assert set(changes()[3:]) == {("strip-f3-01", EventType.DEVICE_ONLINE), ("strip-f3-02-o2", EventType.DEVICE_ONLINE)}
     collector.stop()
+
+
+def test_unconfigured_devices_announcing_themselves_are_reported_once(
+        mosquitto: EmbeddedBroker, floor: EmbeddedBroker, devices: Devices, agent_factory: list[EdgeAgent],
+        tmp_path: Path) -> None:
+    """A private Tasmota strip, an unregistered Shelly plug and a newly joined Zigbee device come online
+    on the floor broker: each is reported once (RULES.md elec.strip_cascade, S02), the configured ones
+    stay plain availability, and an unknown device's readings are still ignored."""
+    collector = Collector(mosquitto.client_settings())
+    start(agent_factory, edge_config(mosquitto.client_settings(), floor.client_settings(), tmp_path / "u.sqlite"))
+    devices.publish("tele/tasmota_7C2E4F/LWT", "Online", retain=True)
+    devices.publish("tele/tasmota_7C2E4F/SENSOR", tasmota_sensor(350.0))
+    devices.publish("tele/tasmota_7C2E4F/LWT", "Online", retain=True)  # a reconnect: not a second report
+    devices.publish("shellyplugsg3-ffee01/online", "true", retain=True)
+    devices.publish("zigbee2mqtt/0x00124b0029aa0f1e/availability", '{"state":"online"}')
+    devices.publish("tele/tasmota_DEAD01/LWT", "Offline", retain=True)  # offline: nothing new on the floor
+    devices.publish("tele/strip-f3-01/LWT", "Offline", retain=True)  # configured: availability as before
+
+    def unknown() -> list[contract.Event]:
+        return [e for e in collector.all_events() if e.type is EventType.UNKNOWN_DEVICE]
+
+    assert wait_until(lambda: len(unknown()) >= 3, 10)
+    # a marker after everything above: once it is through, nothing more is on its way
+    devices.publish("zigbee2mqtt/0x00124b00ffff0001/availability", "online")
+    assert wait_until(lambda: len(unknown()) >= 4, 10)
+    got = {e.device: e.detail or "" for e in unknown()}
+    assert sorted(got) == ["shelly.shellyplugsg3-ffee01", "tasmota.tasmota_7c2e4f",
+                           "zigbee2mqtt.0x00124b0029aa0f1e", "zigbee2mqtt.0x00124b00ffff0001"]
+    assert "'tasmota_7C2E4F'" in got["tasmota.tasmota_7c2e4f"] and "tele/tasmota_7C2E4F/LWT" in got[
+        "tasmota.tasmota_7c2e4f"]
+    assert not [r for r in collector.readings() if "tasmota_7c2e4f" in r.device]
+    assert ("strip-f3-01", EventType.DEVICE_OFFLINE) in [(e.device, e.type) for e in collector.all_events()]
+    collector.stop()
+
+
+def test_unknown_device_reports_can_be_turned_off_for_a_shared_floor_broker(
+        mosquitto: EmbeddedBroker, floor: EmbeddedBroker, devices: Devices, agent_factory: list[EdgeAgent],
+        tmp_path: Path) -> None:
+    collector = Collector(mosquitto.client_settings())
+    start(agent_factory, edge_config(mosquitto.client_settings(), floor.client_settings(), tmp_path / "o.sqlite",
+                                     supervision={"report_unknown_devices": False}))
+    devices.publish("tele/tasmota_7C2E4F/LWT", "Online", retain=True)
+    devices.publish("tele/strip-f3-01/LWT", "Offline", retain=True)  # marker: the configured strip's LWT
+    assert wait_until(lambda: any(e.type is EventType.DEVICE_OFFLINE for e in collector.all_events()), 10)
+    assert not [e for e in collector.all_events() if e.type is EventType.UNKNOWN_DEVICE]
+    collector.stop()

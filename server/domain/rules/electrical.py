@@ -19,6 +19,7 @@ from functools import partial
 from typing import ClassVar
 
 from gateway.contract import Severity
+from server.domain.findings import Finding, Transition
 from server.domain.rules.base import Ctx, DeviceState, Rule
 from server.domain.rules.blocks import Staged, Threshold, earliest, flag
 from server.domain.site import Device, DeviceKind, PlugClass, Site
@@ -232,7 +233,7 @@ def check_topology(ctx: Ctx, now: datetime) -> None:
     """elec.strip_cascade: a strip fed from another strip (from the register; checked at start).
 
     An open cascade whose strip no longer has an upstream (after a restore with a corrected site
-    file) is cleared here. Unknown devices on the network are counted by the ingest service, not here.
+    file) is cleared here. Unknown devices on the network: `unknown_device` below.
     """
     rule = "elec.strip_cascade"
     for device in ctx.site.devices.values():
@@ -250,6 +251,29 @@ def check_topology(ctx: Ctx, now: datetime) -> None:
         known = ctx.site.devices.get(subject)
         if r == rule and (known is None or known.upstream is None):
             ctx.set(rule, subject, None, known.zone if known else None, None, now, "Cascade removed")
+
+
+def unknown_device(site: str, edge: str, device: str, detail: str | None, ts: datetime) -> Finding:
+    """elec.strip_cascade's second clause: a device that is in no configuration appeared on an edge's
+    floor broker (a private metering strip plugged into a registered one, an unregistered plug).
+
+    The subject is `<edge>/<device>`: a "/" can't occur in a device id, so it never collides with a
+    registered strip's cascade, and topology checks leave it alone. The edge reports it once per run;
+    the alarm stays until a person closes it (device removed, or registered in the site file)."""
+    where = f": {detail}" if detail else ""
+    return Finding(
+        rule="elec.strip_cascade",
+        transition=Transition.RAISE,
+        severity=Severity.MAJOR,
+        subject=f"{edge}/{device}",
+        zone=None,
+        site=site,
+        value=None,
+        message=f"Unknown device {device} on the floor network of edge {edge}{where}. "
+                "Find it and remove it, or register it (no ad-hoc wiring)",
+        message_zh=f"边缘网关 {edge} 发现未登记设备 {device}：禁止私拉乱接电线，请现场检查",
+        ts=ts,
+    )
 
 
 @dataclass(slots=True)
