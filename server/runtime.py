@@ -23,7 +23,7 @@ from server.adapters.sql.repository import AlarmRepository, UserRepository
 from server.adapters.timeseries import InfluxWriter, SqliteSeriesStore, TimeSeriesWriter
 from server.domain import alarms as domain
 from server.domain.findings import Finding, Transition
-from server.domain.inspections import OverdueFinding
+from server.domain.inspections import OVERDUE_BY_ID, OverdueFinding
 from server.domain.policy import Role
 from server.domain.power import plan_cut
 from server.domain.rules import RuleEngine
@@ -152,6 +152,7 @@ class Runtime:
         hr_file = s.hr_file or s.site_file.parent / "hr.yaml"
         if s.hr_file is not None or hr_file.exists():
             self.hr = load_hr(hr_file)
+            self.inspections.training = self.hr.trainings(self.site.tz)
             threading.Thread(target=self._feed_hr, name="hr-feed", daemon=True).start()
 
 
@@ -260,6 +261,8 @@ class Runtime:
         """After an overload, forced door, detector fault or smoke event ends, an inspection is due."""
         if alarm.state in (domain.AlarmState.CLEARED, domain.AlarmState.CLOSED):
             self.inspections.add_triggered(alarm.rule, alarm.subject, alarm.zone, alarm.cleared_at or self.clock())
+        if alarm.state is domain.AlarmState.CLOSED and alarm.severity is Severity.CRITICAL:
+            self.inspections.add_review(alarm.rule, alarm.subject, alarm.zone, alarm.closed_at or self.clock())
 
     def _overdue_duties(self, overdue: Sequence[OverdueFinding]) -> None:
         """Overdue inspections are alarms like any other (RULES.md §2.9); done duties clear theirs."""
@@ -270,7 +273,8 @@ class Runtime:
         findings += [Finding(a.rule, Transition.CLEAR, a.severity, a.subject, a.zone, self.site.id, None,
                              "duty done", now)
                      for a in self.alarms.open_alarms()
-                     if a.rule.split(".")[0] in DUTY_RULE_PREFIXES and (a.rule, a.subject) not in current]
+                     if (a.rule.split(".")[0] in DUTY_RULE_PREFIXES or a.rule in OVERDUE_BY_ID)
+                     and (a.rule, a.subject) not in current]
         self.alarms.commit(findings, now)
 
     def _first_admin(self) -> None:

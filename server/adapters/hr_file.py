@@ -1,19 +1,22 @@
-"""The HR feed from a file beside the site file (`hr.yaml`): leavers and visitor approvals.
+"""The HR feed from a file beside the site file (`hr.yaml`): leavers, visitor approvals, training.
 
 A real deployment replaces this with its HR system's export; the rules only need who left when (and
 whether the badge came back) and which visits were approved (access.leaver_badge_active,
-access.revoked_badge_used, access.visitor_unapproved, access.visitor_overstay).
+access.revoked_badge_used, access.visitor_unapproved, access.visitor_overstay). The inspection
+service reads training records and new starters (train.fire_annual_overdue, train.new_staff); a
+file without a `training:` section leaves the train.* rules off.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.yaml_lines import line_of, loc_text
+from server.domain.inspections import Course, Starter, Training
 from server.domain.rules.access import Approval
 from server.domain.site import Site
 
@@ -40,9 +43,29 @@ class VisitorApproval(_Strict):
     machine_room: bool = False
 
 
+class TrainingRecord(_Strict):
+    person: str
+    course: Course
+    passed_at: datetime
+
+
+class NewStarter(_Strict):
+    person: str
+    starts: date
+
+
 class HrFeed(_Strict):
     leavers: list[Leaver] = []
     visitor_approvals: list[VisitorApproval] = []
+    training: list[TrainingRecord] | None = None
+    """None (no section): training is not tracked here and the train.* rules stay off."""
+    new_staff: list[NewStarter] = []
+
+    def trainings(self, tz: tzinfo) -> tuple[list[Training], list[Starter]] | None:
+        if self.training is None:
+            return None
+        return ([Training(t.person, t.course, _local(t.passed_at, tz)) for t in self.training],
+                [Starter(s.person, s.starts) for s in self.new_staff])
 
     def leave_times(self, tz: tzinfo) -> dict[str, datetime]:
         return {leaver.person: _local(leaver.left_at, tz) for leaver in self.leavers}

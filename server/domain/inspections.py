@@ -17,6 +17,7 @@ Vocabulary:
 from __future__ import annotations
 
 import calendar
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -56,6 +57,10 @@ class CadenceKind(StrEnum):
     MONTHLY = "monthly"
     """Every `months` months on `day` at `at`, in months whose index (Jan = 0) is a multiple of
     `months` (quarterly: Jan/Apr/Jul/Oct), and in years that are a multiple of `years`."""
+    RANDOM_WEEKLY = "random_weekly"
+    """Once per ISO week on a drawn working day (Mon–Fri) and time (09:00–17:00, quarter hours): the
+    unannounced spot check. The draw is SHA-256 of (seed, schedule, ISO year and week), so it is the
+    same after a restart and different every week; see `spot_run`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +122,8 @@ class Schedule:
     source: str = ""
     completer_roles: tuple[str, ...] = ()
     """Roles (besides the assignee) who may complete a task of this schedule."""
+    one_of: tuple[str, ...] = ()
+    """Items of which at least one must pass (e.g. an issue resolved *or* forwarded)."""
 
     def item(self, item_id: str) -> ChecklistItem | None:
         return next((i for i in self.items if i.id == item_id), None)
@@ -301,6 +308,31 @@ SCHEDULES: tuple[Schedule, ...] = (
         (_i("backup_ok", "Last automatic backup succeeded", "自动备份成功", prefill="it_backup"),),
         None, "S26, S27", (),
     ),
+    Schedule(
+        "access_review_quarterly", "Full badge and account review (quarterly)", "门禁卡及系统账号全面复核",
+        "supervisor",
+        Cadence(CadenceKind.MONTHLY, at=time(10, 0), months=3), Scope.SITE, 31 * D,
+        (
+            _i("badges_vs_staff", "Every active badge belongs to a current employee or an approved visitor",
+               "在用门禁卡均属在职员工或已批准访客"),
+            _i("badge_privileges", "Badge privileges match each person's role and zones", "门禁权限与岗位区域一致"),
+            _i("system_accounts", "System accounts and their roles reviewed, leavers disabled", "系统账号及权限已复核"),
+            _i("mr_list", "Machine-room access list approved again", "机房授权名单已重新审批"),
+        ),
+        "it.access_review", "RULES §6 #9 (quarterly, pick); S27 定期审计; 等保", ("manager",),
+    ),
+    Schedule(
+        "supervisor_spot_check", "Unannounced electrical spot check", "不定期电气抽查", "supervisor",
+        Cadence(CadenceKind.RANDOM_WEEKLY), Scope.SITE, 8 * H,
+        (
+            _i("sampled_seats", "Seats sampled, including every seat/strip with an elec.* alert", "抽查座位",
+               prefill="elec_events"),
+            _i("no_daisy_chain", "No daisy-chained strips", "无串接插排", spot=True),
+            _i("no_private_appliance", "No private strip or high-power appliance", "无私接插排或大功率电器", spot=True),
+            _i("plugs_undamaged", "No damaged plugs or cords", "插头电线无损坏", spot=True),
+        ),
+        None, "S15 (定期或不定期); RULES §6 #4 (≥ 1 per week, pick)", ("manager",),
+    ),
     # Sensor-triggered inspections (no cadence of their own: created by `triggered_task`).
     Schedule(
         "post_event_check", "Inspection after a cleared safety event", "事件恢复后现场检查", "shift_lead",
@@ -312,12 +344,32 @@ SCHEDULES: tuple[Schedule, ...] = (
         ),
         None, "RULES §4 (当场改正); D20", ("supervisor", "safety_officer"),
     ),
+    # Created by events (see `forward_task` and `review_task`), never by the clock.
+    Schedule(
+        "lead_forward", "Operator issue: resolve or forward to the supervisor", "话务员问题:处理或上报主管",
+        "shift_lead", Cadence(CadenceKind.INTERVAL, every=timedelta(0)), Scope.SEAT, timedelta(minutes=30),
+        (
+            _i("resolved", "Resolved on site (note what was done)", "已现场处理"),
+            _i("forwarded", "Forwarded to the supervisor (note to whom and what)", "已上报主管"),
+        ),
+        "esc.lead_not_forwarded", "S17 由领班上报主管; RULES §4", ("supervisor",), one_of=("resolved", "forwarded"),
+    ),
+    Schedule(
+        "post_incident_review", "Review after a critical incident", "重大事件后评估", "emergency_command",
+        Cadence(CadenceKind.INTERVAL, every=timedelta(0)), Scope.DEVICE, 7 * D,
+        (
+            _i("response_assessed", "Response assessed against the plan (timeline, who did what)", "评估应急处置效果"),
+            _i("improvements", "Improvements proposed with owners and dates", "提出改进措施"),
+            _i("records_archived", "Records and evidence archived", "记录存档"),
+        ),
+        "incident.post_review_overdue", "S21; RULES §2.9", ("emergency_command", "manager"),
+    ),
 )
 
 CATALOG: Mapping[str, Schedule] = {s.id: s for s in SCHEDULES}
 """Every schedule by id."""
 
-TRIGGERED_ONLY = frozenset({"post_event_check"})
+TRIGGERED_ONLY = frozenset({"post_event_check", "lead_forward", "post_incident_review"})
 """Schedules created by events, never by the clock."""
 
 # --------------------------------------------------------------------------------------------------
@@ -338,11 +390,31 @@ def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
-def due_runs(schedule: Schedule, since: datetime, until: datetime, tz: tzinfo = UTC) -> list[datetime]:
+SPOT_DAYS = 5
+SPOT_FIRST = time(9, 0)
+SPOT_SLOTS = 33
+"""Quarter hours from 09:00 to 17:00 inclusive: when an unannounced check may start."""
+
+
+def spot_run(seed: str, schedule_id: str, iso_year: int, iso_week: int, tz: tzinfo) -> datetime:
+    """The drawn instant (UTC) of a RANDOM_WEEKLY schedule in one ISO week.
+
+    Deterministic: SHA-256 over "seed|schedule|year-Www", so a restart or a second server computes
+    the same instant, while the weekday and time differ from week to week. The seed is the site id
+    unless the deployment sets another (keep it private to make the draw unguessable).
+    """
+    digest = hashlib.sha256(f"{seed}|{schedule_id}|{iso_year}-W{iso_week:02d}".encode()).digest()
+    number = int.from_bytes(digest[:8], "big")
+    day = date.fromisocalendar(iso_year, iso_week, 1 + number % SPOT_DAYS)
+    minutes = SPOT_FIRST.hour * 60 + SPOT_FIRST.minute + 15 * ((number // SPOT_DAYS) % SPOT_SLOTS)
+    return datetime.combine(day, time(minutes // 60, minutes % 60), tz).astimezone(UTC)
+
+
+def due_runs(schedule: Schedule, since: datetime, until: datetime, tz: tzinfo = UTC, seed: str = "") -> list[datetime]:
     """Run instants of a calendar schedule in (since, until], in UTC, oldest first.
 
-    `tz` is the site's time zone (cadence times are local). Shift-based schedules need the roster:
-    use `shift_runs`. A range the wrong way round is an error.
+    `tz` is the site's time zone (cadence times are local); `seed` feeds RANDOM_WEEKLY draws.
+    Shift-based schedules need the roster: use `shift_runs`. A range the wrong way round is an error.
     """
     _aware(since, "since")
     _aware(until, "until")
@@ -370,6 +442,15 @@ def due_runs(schedule: Schedule, since: datetime, until: datetime, tz: tzinfo = 
         while instant <= until:
             keep(instant)
             instant += step
+        return out
+    if cadence.kind is CadenceKind.RANDOM_WEEKLY:
+        day = first - timedelta(days=first.weekday())
+        while day <= last:
+            iso = day.isocalendar()
+            instant = spot_run(seed, schedule.id, iso.year, iso.week, tz)
+            if since < instant <= until:
+                out.append(instant)
+            day += timedelta(days=7)
         return out
     if cadence.kind is CadenceKind.MONTHLY:
         year, month = first.year, first.month
@@ -432,6 +513,8 @@ class _Config(Protocol):
 
 
 class SiteView(Protocol):
+    @property
+    def id(self) -> str: ...
     @property
     def tz(self) -> tzinfo: ...
     @property
@@ -546,14 +629,16 @@ def tasks_for_run(site: SiteView, schedule: Schedule, run: datetime) -> list[Tas
                      role=schedule.role)]
 
 
-def plan(site: SiteView, schedules: Iterable[Schedule], since: datetime, until: datetime) -> list[TaskSpec]:
-    """Every task whose run falls in (since, until], for all the given schedules, oldest first."""
+def plan(site: SiteView, schedules: Iterable[Schedule], since: datetime, until: datetime,
+         seed: str = "") -> list[TaskSpec]:
+    """Every task whose run falls in (since, until], for all the given schedules, oldest first.
+    `seed` (default: the site id) draws the unannounced spot checks."""
     out: list[TaskSpec] = []
     for schedule in schedules:
         if schedule.id in TRIGGERED_ONLY:
             continue
         if schedule.cadence.calendar_based:
-            for run in due_runs(schedule, since, until, site.tz):
+            for run in due_runs(schedule, since, until, site.tz, seed or site.id):
                 out.extend(tasks_for_run(site, schedule, run))
         else:
             out.extend(shift_runs(site, schedule, since, until))
@@ -623,6 +708,44 @@ def triggered_task(site: SiteView, rule: str, subject: str, zone: str | None, cl
     device = None if subject == zone else subject
     return TaskSpec(schedule.id, subject, cleared_at, cleared_at + within, zone, device=device,
                     assignee=assignee, role=schedule.role, trigger=rule)
+
+
+FORWARD_FROM = frozenset({"eos_self_check"})
+"""Checklists whose failed items the operator cannot fix alone go to the 当日领班 (RULES §6 #1, §4)."""
+
+REVIEW_MERGE = 24 * H
+"""Critical alarms of one zone closing within this of a review's start belong to the same incident."""
+
+
+def forward_task(site: SiteView, schedule_id: str, zone: str | None, seat: str | None, task_id: int,
+                 failed: Sequence[str], at: datetime, checked_at: datetime | None = None) -> TaskSpec | None:
+    """The issue a shift lead owes after an operator's self-check failed items that are not on-the-spot
+    corrections: resolve or forward to the supervisor within 30 min (esc.lead_not_forwarded).
+
+    The owner is the lead on duty now, else the lead of the shift that was checked (当日领班: a
+    check at 20:00 belongs to the day shift's lead even when the night has none)."""
+    schedule = CATALOG.get(schedule_id)
+    if schedule is None or schedule.id not in FORWARD_FROM:
+        return None
+    open_items = [i for i in failed if (item := schedule.item(i)) is not None and not item.on_the_spot]
+    if not open_items:
+        return None
+    forward = CATALOG["lead_forward"]
+    lead = site.shift_lead(zone, at) if zone else None
+    if lead is None and zone and checked_at is not None:
+        lead = site.shift_lead(zone, checked_at - timedelta(seconds=1))
+    return TaskSpec(forward.id, f"issue:{task_id}", at, at + forward.window, zone, seat=seat,
+                    assignee=lead.id if lead else None, role=forward.role,
+                    trigger=f"{schedule_id}:{','.join(open_items)}"[:64])
+
+
+def review_task(site: SiteView, rule: str, subject: str, zone: str | None, closed_at: datetime) -> TaskSpec:
+    """The review 应急指挥部 owes within 7 d after a critical incident closes (incident.post_review_overdue)."""
+    _aware(closed_at, "closed_at")
+    schedule = CATALOG["post_incident_review"]
+    return TaskSpec(schedule.id, f"incident:{zone or subject}", closed_at, closed_at + schedule.window, zone,
+                    device=None if subject == zone else subject, assignee=_first_with_role(site, schedule.role),
+                    role=schedule.role, trigger=rule)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -733,6 +856,9 @@ def validate_completion(task: TaskState, who: CompleterView, results: Mapping[st
             raise InspectionError("note_required", f"item {item.id!r} failed and is corrected on the spot "
                                   "(当场改正): a note or a photo is required")
         out.append(ItemResult(item.id, outcome, item_note.strip()))
+    if schedule.one_of and not any(r.item_id in schedule.one_of and r.outcome is Outcome.PASS for r in out):
+        raise InspectionError("one_of_required", f"task {task.id}: at least one of {', '.join(schedule.one_of)} "
+                              "must pass")
     failed = tuple(r.item_id for r in out if r.outcome is Outcome.FAIL)
     hazards = tuple(i for i in failed if (it := schedule.item(i)) is not None and it.on_the_spot)
     return Completion(task.id, who.name, at, at <= task.due_at, tuple(out), failed, hazards, note.strip())
@@ -756,6 +882,8 @@ class OverdueRule:
     """Since-last rules: from this age on the finding is major."""
     major_consecutive: int | None = None
     """Per-task rules: this many consecutive overdue tasks of one subject make it major."""
+    keep: timedelta = 7 * D
+    """Per-task rules: how far back (by run) an undone task is still a finding."""
 
 
 OVERDUE_RULES: tuple[OverdueRule, ...] = (
@@ -775,6 +903,11 @@ OVERDUE_RULES: tuple[OverdueRule, ...] = (
     OverdueRule("drill.evacuation_overdue", "evacuation_drill", 183 * D, Severity.MAJOR, ("emergency_command",)),
     OverdueRule("drill.comprehensive_overdue", "comprehensive_drill", 365 * D, Severity.MAJOR,
                 ("emergency_command",)),
+    OverdueRule("it.access_review", "access_review_quarterly", 90 * D, Severity.MINOR, ("supervisor", "it")),
+    OverdueRule("esc.lead_not_forwarded", "lead_forward", timedelta(minutes=30), Severity.MAJOR, ("supervisor",),
+                per_task=True),
+    OverdueRule("incident.post_review_overdue", "post_incident_review", 7 * D, Severity.MINOR,
+                ("emergency_command",), per_task=True, keep=365 * D),
 )
 OVERDUE_BY_ID: Mapping[str, OverdueRule] = {r.id: r for r in OVERDUE_RULES}
 
@@ -917,3 +1050,81 @@ def compliance(rows: Iterable[tuple[TaskState, int]], month: str, now: datetime)
         else:
             c.open += 1
     return [by_zone[z] for z in sorted(by_zone)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Training (RULES.md §6 #11, §2.9 train.*): from HR records, not from tasks
+# --------------------------------------------------------------------------------------------------
+
+
+class Course(StrEnum):
+    INDUCTION = "induction"
+    """Pre-job safety training (岗前培训), fire content of 61号令 Art.36 included."""
+    FIRE_ANNUAL = "fire_annual"
+
+
+@dataclass(frozen=True, slots=True)
+class Training:
+    person: str
+    course: Course
+    passed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Starter:
+    """A new employee from HR: the induction must be passed before their first rostered shift."""
+
+    person: str
+    starts: date
+
+
+TRAIN_FIRE = OverdueRule("train.fire_annual_overdue", "", 365 * D, Severity.MINOR, ("hr", "safety_officer"))
+TRAIN_NEW = OverdueRule("train.new_staff", "", timedelta(0), Severity.MAJOR, ("shift_lead", "hr"))
+STARTER_HORIZON = 62 * D
+"""How far after `starts` the first rostered shift is looked for."""
+
+
+def first_duty(site: SiteView, person: str, starts: date, now: datetime) -> Duty | None:
+    """The person's first rostered shift that starts on or after `starts` and has begun by `now`."""
+    since = datetime.combine(starts, time(0), site.tz).astimezone(UTC)
+    if since > now:
+        return None
+    until = min(now, since + STARTER_HORIZON)
+    for duty in duties(site, since, until):
+        if duty.entry.person == person and since <= duty.start <= now:
+            return duty
+    return None
+
+
+def evaluate_training(site: SiteView, records: Sequence[Training], starters: Sequence[Starter],
+                      origin: datetime, now: datetime) -> list[OverdueFinding]:
+    """train.new_staff (no induction at the start of the first rostered shift, until one is recorded) and
+    train.fire_annual_overdue (> 365 d since the person's last fire training; the induction counts;
+    without any record the age is counted from `origin`, when monitoring started). Only people on the
+    roster are checked; a starter is checked for annual training only from the induction on."""
+    passed: dict[str, list[Training]] = {}
+    for record in records:
+        if record.passed_at <= now:
+            passed.setdefault(record.person, []).append(record)
+    zone_of: dict[str, str] = {}
+    for entry in site.config.roster:
+        zone_of.setdefault(entry.person, entry.zone)
+    out: list[OverdueFinding] = []
+    starting = {s.person: s for s in starters}
+    for person in sorted(zone_of):
+        mine = passed.get(person, [])
+        zone = zone_of[person]
+        starter = starting.get(person)
+        if starter is not None and not any(r.course is Course.INDUCTION for r in mine):
+            duty = first_duty(site, person, starter.starts, now)
+            if duty is not None:
+                out.append(OverdueFinding(TRAIN_NEW.id, TRAIN_NEW.severity, person, duty.entry.zone, duty.start, None,
+                                          _steps(site, TRAIN_NEW, TRAIN_NEW.severity, duty.entry.zone, duty.start,
+                                                 now, duty.start + timedelta(seconds=1))))
+            continue  # a starter's annual clock starts with the induction
+        last = max((r.passed_at for r in mine), default=origin)
+        late_at = last + TRAIN_FIRE.after
+        if now >= late_at:
+            out.append(OverdueFinding(TRAIN_FIRE.id, TRAIN_FIRE.severity, person, zone, late_at, None,
+                                      _steps(site, TRAIN_FIRE, TRAIN_FIRE.severity, zone, late_at, now)))
+    return out

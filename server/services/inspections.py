@@ -192,13 +192,17 @@ PREFILL_FALLBACK = timedelta(hours=24)
 class InspectionService:
     def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime], *,
                  grace: timedelta = timedelta(hours=2), schedules: Sequence[Schedule] = domain.SCHEDULES,
-                 facts: FactsReader | None = None) -> None:
+                 facts: FactsReader | None = None, spot_seed: str = "") -> None:
         self.sessions = sessions
         self.site = site
         self.clock = clock
         self.grace = grace
         self.facts = facts
         """Where pre-fill facts come from; None: items get no suggestion."""
+        self.spot_seed = spot_seed
+        """Seed of the unannounced spot-check draw ("" = the site id; see domain.spot_run)."""
+        self.training: tuple[Sequence[domain.Training], Sequence[domain.Starter]] | None = None
+        """HR training records and starters; None (no HR data): the train.* rules are not evaluated."""
         self.schedules = [s for s in schedules if s.id not in domain.TRIGGERED_ONLY]
 
     # ---- planning ------------------------------------------------------------------------------
@@ -213,7 +217,7 @@ class InspectionService:
                 since = _utc(mark.planned_until) if mark is not None else now - self.grace
                 if since >= now:
                     continue
-                specs = domain.plan(self.site, [schedule], since, now)
+                specs = domain.plan(self.site, [schedule], since, now, self.spot_seed)
                 result = domain.catch_up(specs, now, self.grace)
                 created += self._insert(session, result.create, TaskStatus.OPEN, now)
                 missed += self._insert(session, result.missed, TaskStatus.MISSED, now)
@@ -234,6 +238,22 @@ class InspectionService:
                 InspectionTaskRow.schedule_id == spec.schedule_id, InspectionTaskRow.subject == spec.subject,
                 InspectionTaskRow.run_at == spec.run_at.astimezone(UTC)))
             return row.id if row is not None else None
+
+    def add_review(self, rule: str, subject: str, zone: str | None, closed_at: datetime) -> int | None:
+        """A critical incident closed: 应急指挥部 owes a review within 7 d. Critical alarms of the same
+        zone closing within 24 h of an existing review belong to that incident (one review)."""
+        spec = domain.review_task(self.site, rule, subject, zone, _utc(closed_at))
+        with self.sessions.begin() as session:
+            existing = session.scalar(select(InspectionTaskRow.id).where(
+                InspectionTaskRow.schedule_id == spec.schedule_id, InspectionTaskRow.subject == spec.subject,
+                InspectionTaskRow.run_at > spec.run_at - domain.REVIEW_MERGE,
+                InspectionTaskRow.run_at <= spec.run_at).order_by(InspectionTaskRow.run_at.desc()).limit(1))
+            if existing is not None:
+                return existing
+            self._insert(session, [spec], TaskStatus.OPEN, _utc(self.clock()))
+            return session.scalar(select(InspectionTaskRow.id).where(
+                InspectionTaskRow.schedule_id == spec.schedule_id, InspectionTaskRow.subject == spec.subject,
+                InspectionTaskRow.run_at == spec.run_at))
 
     def _insert(self, session: Session, specs: Iterable[TaskSpec], status: TaskStatus, now: datetime) -> int:
         count = 0
@@ -373,6 +393,11 @@ class InspectionService:
             row.completed_at = now
             row.completed_by = who.name
             row.note = done.note
+            # failed items the operator could not fix: the 当日领班 resolves or forwards them (30 min)
+            forward = domain.forward_task(self.site, row.schedule_id, row.zone, row.seat, row.id, done.failed, now,
+                                          _utc(row.run_at))
+            if forward is not None:
+                self._insert(session, [forward], TaskStatus.OPEN, now)
         return done
 
     def add_photo(self, task_id: int, who: CompleterView, data: bytes, item_id: str | None = None,
@@ -403,18 +428,20 @@ class InspectionService:
     def overdue(self, now: datetime | None = None) -> list[domain.OverdueFinding]:
         """§2.9 findings at `now` with their escalation steps (the caller raises or notifies)."""
         now = _utc(now or self.clock())
-        per_task = {r.schedule_id for r in domain.OVERDUE_RULES if r.per_task}
+        recent = [(InspectionTaskRow.schedule_id == r.schedule_id) & (InspectionTaskRow.run_at >= now - r.keep)
+                  for r in domain.OVERDUE_RULES if r.per_task]
         with self.sessions() as session:
-            rows = session.scalars(select(InspectionTaskRow).where(
-                InspectionTaskRow.schedule_id.in_(per_task),
-                InspectionTaskRow.run_at >= now - timedelta(days=7))).all()
+            rows = session.scalars(select(InspectionTaskRow).where(or_(*recent))).all()
             last = dict(session.execute(select(InspectionTaskRow.schedule_id, func.max(InspectionTaskRow.completed_at))
                                         .where(InspectionTaskRow.status == "done")
                                         .group_by(InspectionTaskRow.schedule_id)).all())
             origin = session.scalar(select(func.min(InspectionWatermarkRow.planned_until)))
         last_done = {k: _opt_utc(v) for k, v in last.items()}
-        return domain.evaluate_overdue(self.site, [_state(r) for r in rows], last_done,
-                                       _utc(origin) if origin else now, now)
+        start = _utc(origin) if origin else now
+        found = domain.evaluate_overdue(self.site, [_state(r) for r in rows], last_done, start, now)
+        if self.training is not None:
+            found += domain.evaluate_training(self.site, self.training[0], self.training[1], start, now)
+        return found
 
     # ---- history and compliance ----------------------------------------------------------------
 

@@ -34,6 +34,11 @@ MONTH_COUNTS = {
     "extinguisher_monthly": 1,
     "sensor_tests_monthly": 1,
     "access_review_monthly": 1,
+    # Unannounced spot checks: one per ISO week on a drawn weekday (Mon–Fri). ISO weeks 45–48 (Nov 2–29) lie
+    # wholly in November: 4. Week 44 ends Sun Nov 1, whose Mon–Fri are in October: 0. Week 49 starts Mon Nov 30:
+    # it counts only if its draw is that Monday, which for seed "hq" it is (asserted in the test): 4 + 1.
+    "supervisor_spot_check": 4 + 1,
+    # access_review_quarterly runs in Jan/Apr/Jul/Oct only: none in November (so no key).
 }
 
 
@@ -55,6 +60,8 @@ def test_simulated_month_with_a_fake_clock(site: Site) -> None:
         seen.extend(insp.plan(site, insp.SCHEDULES, last, now))
         last = now
     counts = Counter(t.schedule_id for t in seen)
+    week49 = insp.spot_run(site.id, "supervisor_spot_check", 2026, 49, site.tz).astimezone(site.tz)
+    assert week49.date().isoformat() == "2026-11-30"  # the "+ 1" of MONTH_COUNTS
     assert dict(counts) == MONTH_COUNTS
     assert len({t.key for t in seen}) == len(seen)  # every key unique
     # the whole month in one call gives exactly the same tasks
