@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from server.api.routes import alarms, evacuations, fire, floor, inspections, notifications, relays, system, users
+from server.api.schemas import ERROR_RESPONSES
 from server.runtime import Runtime, utc_now
 from server.settings import Settings
 
@@ -31,15 +32,15 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> F
 
     app = FastAPI(title="Floorwatch", version="0.1.0", lifespan=lifespan,
                   description="Electrical, fire and access safety monitor for contact-center floors.")
-    app.include_router(system.router, prefix="/api")
-    app.include_router(alarms.router, prefix="/api")
-    app.include_router(users.router, prefix="/api")
-    app.include_router(fire.router, prefix="/api")
-    app.include_router(inspections.router, prefix="/api")
-    app.include_router(floor.router, prefix="/api")
-    app.include_router(evacuations.router, prefix="/api")
-    app.include_router(notifications.router, prefix="/api")
-    app.include_router(relays.router, prefix="/api")
+    app.include_router(system.router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(alarms.router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(users.router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(fire.router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(inspections.router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(floor.router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(evacuations.router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(notifications.router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(relays.router, prefix="/api", responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)

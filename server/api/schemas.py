@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path, Query
 from pydantic import BaseModel, Field
 
 from server.domain import alarms as domain
+
+MAX_ROW_ID = 2**31 - 1
+"""Row ids are SQL INTEGER (32-bit on PostgreSQL, 64-bit on SQLite): a larger number cannot name a row,
+and passed to the driver it overflows (a 500 found by schemathesis); refused as a 422 instead."""
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+RowIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 
 
 class AlarmPublic(BaseModel):
@@ -90,3 +97,15 @@ class Health(BaseModel):
     """ok when every dependency is up, degraded otherwise."""
     dependencies: dict[str, dict[str, Any]]
     ingest: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    """Every refusal: `detail` is a sentence, a list of field errors (request validation), or
+    `{code, message}` (inspections)."""
+
+    detail: str | list[dict[str, Any]] | dict[str, Any]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422, 429)}
+"""Documented on every /api router, so the OpenAPI description matches what the API answers."""

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from server.api.deps import ActorDep, RuntimeDep
-from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve
+from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve, RowId
 from server.domain import alarms as domain
 from server.domain.policy import can_acknowledge, can_close_latched, can_shelve
 from server.services.alarms import AlarmError
@@ -78,12 +78,12 @@ async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep) -> Stre
 
 
 @router.get("/{alarm_id}", response_model=AlarmPublic)
-def get_alarm(alarm_id: int, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+def get_alarm(alarm_id: RowId, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
     return _public(runtime, _find(runtime, alarm_id))
 
 
 @router.get("/{alarm_id}/audit")
-def alarm_audit(alarm_id: int, runtime: RuntimeDep, actor: ActorDep) -> list[dict[str, object]]:
+def alarm_audit(alarm_id: RowId, runtime: RuntimeDep, actor: ActorDep) -> list[dict[str, object]]:
     _find(runtime, alarm_id)
     return [json.loads(json.dumps({"at": r.at, "who": r.who, "action": r.action, "from_state": r.from_state,
                                    "to_state": r.to_state, "why": r.why}, default=str))
@@ -91,7 +91,7 @@ def alarm_audit(alarm_id: int, runtime: RuntimeDep, actor: ActorDep) -> list[dic
 
 
 @router.post("/{alarm_id}/ack", response_model=AlarmPublic)
-def acknowledge(alarm_id: int, body: AlarmAck, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+def acknowledge(alarm_id: RowId, body: AlarmAck, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
     alarm = _find(runtime, alarm_id)
     if not can_acknowledge(actor, alarm.severity, alarm.zone):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
@@ -103,7 +103,7 @@ def acknowledge(alarm_id: int, body: AlarmAck, runtime: RuntimeDep, actor: Actor
 
 
 @router.post("/{alarm_id}/shelve", response_model=AlarmPublic)
-def shelve(alarm_id: int, body: AlarmShelve, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+def shelve(alarm_id: RowId, body: AlarmShelve, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
     alarm = _find(runtime, alarm_id)
     if not can_shelve(actor, alarm.severity):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "shelving needs a supervisor and a non-critical alarm")
@@ -116,7 +116,7 @@ def shelve(alarm_id: int, body: AlarmShelve, runtime: RuntimeDep, actor: ActorDe
 
 
 @router.post("/{alarm_id}/close", response_model=AlarmPublic)
-def close(alarm_id: int, body: AlarmClose, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+def close(alarm_id: RowId, body: AlarmClose, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
     alarm = _find(runtime, alarm_id)
     if not can_close_latched(actor):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"{actor.name} may not close alarms")

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.api.deps import ActorDep, RuntimeDep
+from server.api.schemas import RowId
 from server.domain.inspections import CATALOG, CompleterView, InspectionError
 from server.domain.policy import Actor
 from server.services.inspections import MAX_PHOTO_BYTES, HistoryQuery, InspectionService, TaskView
@@ -215,7 +216,7 @@ def compliance(service: ServiceDep, actor: ActorDep,
 
 
 @router.get("/{task_id}", response_model=TaskOut)
-def get_task(task_id: int, service: ServiceDep, actor: ActorDep) -> TaskOut:
+def get_task(task_id: RowId, service: ServiceDep, actor: ActorDep) -> TaskOut:
     try:
         return TaskOut.of(service.get(task_id))
     except InspectionError as error:
@@ -223,7 +224,7 @@ def get_task(task_id: int, service: ServiceDep, actor: ActorDep) -> TaskOut:
 
 
 @router.post("/{task_id}/complete", response_model=CompleteOut)
-def complete(task_id: int, body: CompleteIn, service: ServiceDep, actor: ActorDep) -> CompleteOut:
+def complete(task_id: RowId, body: CompleteIn, service: ServiceDep, actor: ActorDep) -> CompleteOut:
     ids = [i.id for i in body.items]
     if len(ids) != len(set(ids)):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -238,7 +239,7 @@ def complete(task_id: int, body: CompleteIn, service: ServiceDep, actor: ActorDe
 
 
 @router.post("/{task_id}/photos", response_model=PhotoOut, status_code=status.HTTP_201_CREATED)
-def add_photo(task_id: int, body: PhotoIn, service: ServiceDep, actor: ActorDep) -> PhotoOut:
+def add_photo(task_id: RowId, body: PhotoIn, service: ServiceDep, actor: ActorDep) -> PhotoOut:
     """A PNG or JPEG (≤ 5 MB) as base64 in JSON."""
     try:
         data = base64.b64decode(body.data_base64, validate=True)
@@ -253,7 +254,7 @@ def add_photo(task_id: int, body: PhotoIn, service: ServiceDep, actor: ActorDep)
 
 
 @router.get("/{task_id}/photos/{photo_id}")
-def get_photo(task_id: int, photo_id: int, service: ServiceDep, actor: ActorDep) -> Response:
+def get_photo(task_id: RowId, photo_id: RowId, service: ServiceDep, actor: ActorDep) -> Response:
     try:
         content_type, data = service.photo(task_id, photo_id)
     except InspectionError as error:

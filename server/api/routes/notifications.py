@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
 from server.api.deps import ActorDep, RuntimeDep, require
+from server.api.schemas import RowIdQuery
 from server.domain.policy import Actor, Role
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -23,7 +24,7 @@ class SilenceIn(BaseModel):
 
 
 @router.get("")
-def log(runtime: RuntimeDep, actor: ActorDep, alarm: int | None = None, evacuation: str | None = None,
+def log(runtime: RuntimeDep, actor: ActorDep, alarm: RowIdQuery = None, evacuation: str | None = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
     """Every queued push with its attempts (channel shown as a hash: URLs may hold tokens)."""
     return runtime.notify.log_of(alarm_id=alarm, ref=evacuation, limit=limit)
