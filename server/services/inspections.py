@@ -47,6 +47,7 @@ from server.domain.inspections import (
 )
 from server.domain.site import Site
 from server.services.inspection_facts import FactsReader
+from server.services.inspection_report import render
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -499,6 +500,25 @@ class InspectionService:
                              r.item, r.item_text, r.result, r.suggested, "yes" if r.overridden else "",
                              r.item_note, r.task_note, " | ".join(r.evidence)))
         return buffer.getvalue().encode("utf-8-sig")
+
+    def report_html(self, query: HistoryQuery, now: datetime | None = None) -> str:
+        """The printable report: compliance per zone for every month the history covers, then the tasks."""
+        now = _utc(now or self.clock())
+        rows = self.history(query)
+        months = sorted({r.run_at.astimezone(self.site.tz).strftime("%Y-%m") for r in rows})
+        figures = {m: [c for c in self.compliance(m, now) if query.zone is None or c.zone == query.zone]
+                   for m in months}
+        hazards: dict[int, list[tuple[str, str, str, datetime]]] = {}
+        ids = sorted({r.task_id for r in rows})
+        with self.sessions() as session:
+            for start in range(0, len(ids), 500):
+                for h in session.scalars(select(InspectionHazardRow).where(
+                        InspectionHazardRow.task_id.in_(ids[start:start + 500])).order_by(InspectionHazardRow.id)):
+                    hazards.setdefault(h.task_id, []).append((h.item_id, h.note, h.found_by, _utc(h.found_at)))
+        filters = {k: (v.astimezone(self.site.tz).isoformat(timespec="minutes") if isinstance(v, datetime) else str(v))
+                   for k in HistoryQuery.__dataclass_fields__ if (v := getattr(query, k)) is not None}
+        return render(site_name=self.site.name or self.site.id, tz=self.site.tz, filters=filters, generated=now,
+                      rows=rows, compliance=figures, hazards=hazards)
 
     def compliance(self, month: str, now: datetime | None = None) -> list[domain.Compliance]:
         """Per zone ("site" for site-wide duties) for tasks run in `month` (YYYY-MM, site time)."""

@@ -194,10 +194,14 @@ def findings(service: ServiceDep, actor: ActorDep) -> list[FindingOut]:
 def history(service: ServiceDep, actor: ActorDep, zone: str | None = None, device: str | None = None,
             item: str | None = None, result: str | None = None, person: str | None = None,
             schedule: str | None = None, since: datetime | None = None, until: datetime | None = None,
-            format: Literal["csv", "json"] = "json") -> Response | list[dict[str, object]]:
+            format: Literal["csv", "json", "html"] = "json") -> Response | list[dict[str, object]]:
+    """One row per item; format=csv for spreadsheets, format=html for a printable report (compliance per
+    zone and month, tasks with items, suggestions and overrides, who signed, hazards)."""
     try:
         query = HistoryQuery(zone=zone, device=device, item=item, result=result, person=person,
                              schedule=schedule, since=since, until=until)
+        if format == "html":
+            return Response(service.report_html(query), media_type="text/html; charset=utf-8")
         if format == "csv":
             return Response(service.history_csv(query), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": 'attachment; filename="inspections.csv"'})
