@@ -117,8 +117,23 @@ class NotificationService:
 
     def start(self) -> None:
         self._stop.clear()
+        self.release_own_leases()
         self._thread = threading.Thread(target=self._run, name=f"notify-{self.worker_id}", daemon=True)
         self._thread.start()
+
+    def release_own_leases(self) -> int:
+        """Re-queue rows this worker id still holds as `sending`: a worker that is only now starting
+        cannot be sending them, so they were claimed by its previous life (a crash). Without this, a
+        restarted server left those pushes (fire pages, evacuation notices) waiting out the whole LEASE.
+        The one row that was in flight at the crash may then be delivered twice (at-least-once)."""
+        with self._lock, self.sessions.begin() as session:
+            result = session.execute(update(NotificationRow).where(
+                NotificationRow.status == "sending", NotificationRow.claimed_by == self.worker_id,
+            ).values(status="queued", lease_until=None))
+            released = int(getattr(result, "rowcount", 0) or 0)
+        if released:
+            log.warning("re-queued %d pushes this worker had claimed before a restart", released)
+        return released
 
     def stop(self) -> None:
         self._stop.set()
@@ -250,8 +265,10 @@ class NotificationService:
         return self._queue(session, pushes, now)
 
     def _push(self, info: routing.AlarmInfo, d: routing.Delivery, step: str) -> Push:
-        reason = routing.inhibited(info, (routing.OpenAlarm(a.rule, a.subject, a.zone) for a in self.open_alarms()),
-                                   self.site)
+        # the fallback channel answers "nobody acknowledged a critical alarm": another open alarm that
+        # says the same thing does not answer that, so inhibition never holds the fallback back
+        reason = None if d.fallback else routing.inhibited(
+            info, (routing.OpenAlarm(a.rule, a.subject, a.zone) for a in self.open_alarms()), self.site)
         if reason is None:
             silence = routing.silenced(info, self._silences(), self.clock())
             reason = f"silenced until {silence.ends_at.isoformat()} by {silence.by}" if silence else None
