@@ -190,7 +190,7 @@ def findings(service: ServiceDep, actor: ActorDep) -> list[FindingOut]:
 
 
 @router.get("/history", response_model=None,
-            responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
+            responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {}}}})
 def history(service: ServiceDep, actor: ActorDep, zone: str | None = None, device: str | None = None,
             item: str | None = None, result: str | None = None, person: str | None = None,
             schedule: str | None = None, since: datetime | None = None, until: datetime | None = None,
