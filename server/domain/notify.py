@@ -375,7 +375,8 @@ def page(alarm: AlarmInfo, site: Site, keys: Sequence[str], at: datetime, base_u
     seen = set(already)
     out: list[Delivery] = []
     urls: set[str] = set()
-    tasks = group_tasks(alarm.rule, alarm.drill)
+    # a group's task is given once, with its first page; escalations and repeats only remind
+    tasks = group_tasks(alarm.rule, alarm.drill) if not escalation else {}
     for key in keys:
         for recipient in resolve(key, alarm, site, at):
             if recipient in seen:

@@ -71,6 +71,8 @@ class EvacuationService:
         self._inbox: queue.SimpleQueue[Incoming | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
+        self._first_fire_at: dict[str, datetime] = {}
+        """Zone -> when its first fire alarm was raised: t=0 of the §3 sequence, for time to notice."""
 
     # -- access log ------------------------------------------------------------------------------------
 
@@ -132,9 +134,12 @@ class EvacuationService:
                 self.site.zones[alarm.subject].floor if alarm.subject in self.site.zones else None)
             if floor is None:
                 return
+            first = self._first_fire_at.get(zone) if zone is not None else None
             self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
-                       engine_done=True, message=(alarm.message_zh, alarm.message))
+                       engine_done=True, message=(alarm.message_zh, alarm.message),
+                       triggered_at=min(first, alarm.raised_at) if first is not None else alarm.raised_at)
         elif alarm.rule in ("fire.smoke_alarm", "fire.heat_alarm", "mr.smoke") and alarm.zone in self.site.zones:
+            self._first_fire_at.setdefault(alarm.zone, alarm.raised_at)
             for door in self.site.egress_doors(alarm.zone):
                 self.commands.send(door.id, contract.Action.DOOR_RELEASE,
                                    f"door.fire_release_zone {alarm.rule} alarm {alarm.id}", "system",
@@ -258,6 +263,8 @@ class EvacuationService:
             row = session.get(EvacuationRow, ev_id)
             assert row is not None
             row.state, row.all_clear_at, row.all_clear_by = "all_clear", now, who
+        for zone in ev["zones"]:
+            self._first_fire_at.pop(zone, None)  # the next fire starts its own sequence
             record_audit(session, who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
         self.publish_notice(contract.EvacuationNotice(
             id=ev_id, site=self.site.id, zones=ev["zones"], state=contract.EvacuationState.ALL_CLEAR,
