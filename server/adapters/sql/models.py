@@ -124,7 +124,11 @@ class AuditRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(index=True)
     who: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
     target: Mapped[str] = mapped_column(String(128))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    before: Mapped[Any] = mapped_column(JSON, nullable=True)
+    """The changed thing as it was (None: it did not exist)."""
+    after: Mapped[Any] = mapped_column(JSON, nullable=True)
+    """The changed thing as it is after the change."""
 from server.adapters.sql import inspection_models, response_models  # noqa: E402,F401

@@ -126,8 +126,25 @@ def save_state(session: Session, key: str, state: dict[str, Any], now: datetime)
 
 
 def record_audit(session: Session, who: str, action: str, target: str, detail: dict[str, Any],
-                 now: datetime) -> None:
-    session.add(AuditRow(at=now, who=who, action=action, target=target, detail=_plain(detail)))
+                 now: datetime, before: Any = None, after: Any = None) -> None:
+    session.add(AuditRow(at=now, who=who, action=action, target=target, detail=_plain(detail),
+                         before=_plain(before) if before is not None else None,
+                         after=_plain(after) if after is not None else None))
+
+
+def audit_rows(session: Session, *, who: str | None = None, action: str | None = None, target: str | None = None,
+               since: datetime | None = None, limit: int = 500) -> list[AuditRow]:
+    """Newest first."""
+    query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+    if who:
+        query = query.where(AuditRow.who == who)
+    if action:
+        query = query.where(AuditRow.action == action)
+    if target:
+        query = query.where(AuditRow.target == target)
+    if since:
+        query = query.where(AuditRow.at >= since)
+    return list(session.scalars(query).all())
 
 
 class UserRepository:

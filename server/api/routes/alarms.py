@@ -10,10 +10,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 
+from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep
 from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve, RowId
 from server.domain import alarms as domain
-from server.domain.policy import can_acknowledge, can_close_latched, can_shelve
+from server.domain.policy import Actor, can_acknowledge, can_close_latched, can_shelve
 from server.services.alarms import AlarmError
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
@@ -91,36 +92,47 @@ def alarm_audit(alarm_id: RowId, runtime: RuntimeDep, actor: ActorDep) -> list[d
 
 
 @router.post("/{alarm_id}/ack", response_model=AlarmPublic)
-def acknowledge(alarm_id: RowId, body: AlarmAck, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+def acknowledge(alarm_id: RowId, body: AlarmAck, request: Request, runtime: RuntimeDep,
+                actor: ActorDep) -> AlarmPublic:
     alarm = _find(runtime, alarm_id)
     if not can_acknowledge(actor, alarm.severity, alarm.zone):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"{actor.name} may not acknowledge a {alarm.severity.value} alarm in zone {alarm.zone}")
     try:
-        return _public(runtime, runtime.alarms.acknowledge(alarm_id, actor.name, body.note, runtime.clock()))
+        after = _public(runtime, runtime.alarms.acknowledge(alarm_id, actor.name, body.note, runtime.clock()))
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return _audited(runtime, actor, request, alarm, after, body.note)
 
 
 @router.post("/{alarm_id}/shelve", response_model=AlarmPublic)
-def shelve(alarm_id: RowId, body: AlarmShelve, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+def shelve(alarm_id: RowId, body: AlarmShelve, request: Request, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
     alarm = _find(runtime, alarm_id)
     if not can_shelve(actor, alarm.severity):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "shelving needs a supervisor and a non-critical alarm")
     if body.until <= runtime.clock():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "until must be in the future")
     try:
-        return _public(runtime, runtime.alarms.shelve(alarm_id, actor.name, body.until, body.reason, runtime.clock()))
+        after = _public(runtime, runtime.alarms.shelve(alarm_id, actor.name, body.until, body.reason, runtime.clock()))
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return _audited(runtime, actor, request, alarm, after, body.reason)
 
 
 @router.post("/{alarm_id}/close", response_model=AlarmPublic)
-def close(alarm_id: RowId, body: AlarmClose, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+def close(alarm_id: RowId, body: AlarmClose, request: Request, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
     alarm = _find(runtime, alarm_id)
     if not can_close_latched(actor):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"{actor.name} may not close alarms")
     try:
-        return _public(runtime, runtime.alarms.close(alarm.id or alarm_id, actor.name, body.reason, runtime.clock()))
+        after = _public(runtime, runtime.alarms.close(alarm.id or alarm_id, actor.name, body.reason, runtime.clock()))
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return _audited(runtime, actor, request, alarm, after, body.reason)
+
+
+def _audited(runtime: RuntimeDep, actor: Actor, request: Request, before: domain.Alarm, after: AlarmPublic,
+             why: str) -> AlarmPublic:
+    audit_change(runtime, actor, request, f"alarm:{after.id}", _public(runtime, before).model_dump(mode="json"),
+                 after.model_dump(mode="json"), {"why": why})
+    return after

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
+from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep, require
+from server.api.routes.relays import device_state
 from server.domain.policy import RESPONDERS, Actor, Role
 from server.services.evacuation import EvacuationError
 
@@ -52,15 +54,17 @@ def list_evacuations(runtime: RuntimeDep, actor: ActorDep) -> list[dict[str, Any
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def start(body: EvacuationStart, runtime: RuntimeDep,
+def start(body: EvacuationStart, request: Request, runtime: RuntimeDep,
           actor: Annotated[Actor, Depends(require(*STARTERS))]) -> dict[str, Any]:
     try:
-        return runtime.evacuations.start(body.floor, body.zone, drill=body.drill,
+        ev = runtime.evacuations.start(body.floor, body.zone, drill=body.drill,
                                          trigger="drill" if body.drill else "manual",
                                          reason=body.reason or ("drill" if body.drill else "manual evacuation"),
                                          who=actor.name)
     except EvacuationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    audit_change(runtime, actor, request, f"evacuation:{ev['id']}", None, ev)
+    return ev
 
 
 @router.get("/{ev_id}")
@@ -71,14 +75,16 @@ def detail(ev_id: str, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
 
 
 @router.post("/{ev_id}/all-clear")
-def all_clear(ev_id: str, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
-    _get(runtime, ev_id)
+def all_clear(ev_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+    before = _get(runtime, ev_id)
     try:
-        return runtime.evacuations.all_clear(ev_id, actor.name, _roles(actor))
+        after = runtime.evacuations.all_clear(ev_id, actor.name, _roles(actor))
     except PermissionError as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
     except EvacuationError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    audit_change(runtime, actor, request, f"evacuation:{ev_id}", before, after)
+    return after
 
 
 @router.get("/{ev_id}/roll-call")
@@ -93,14 +99,22 @@ def roll_call(ev_id: str, runtime: RuntimeDep, actor: Annotated[Actor, Depends(r
 
 
 @router.post("/{ev_id}/roll-call/{person}")
-def mark_safe(ev_id: str, person: str, body: MarkSafe, runtime: RuntimeDep,
+def mark_safe(ev_id: str, person: str, body: MarkSafe, request: Request, runtime: RuntimeDep,
               actor: Annotated[Actor, Depends(require(*RESPONDERS))]) -> dict[str, Any]:
     _get(runtime, ev_id)
+    before = _entry(runtime, ev_id, person)
     try:
         runtime.evacuations.mark_safe(ev_id, person, actor.name, body.note)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"person {person} is not in the site file") from None
+    audit_change(runtime, actor, request, f"evacuation:{ev_id}/person:{person}", before,
+                 _entry(runtime, ev_id, person), {"note": body.note})
     return roll_call(ev_id, runtime, actor)
+
+
+def _entry(runtime: RuntimeDep, ev_id: str, person: str) -> dict[str, object] | None:
+    """The person's roll-call line (None: not on the roll call)."""
+    return next((e.as_dict() for e in runtime.evacuations.roll_call(ev_id) if e.person == person), None)
 
 
 @router.get("/{ev_id}/report")
@@ -110,11 +124,17 @@ def report(ev_id: str, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
 
 
 @router.post("/doors/{door}/secure")
-def secure_door(door: str, body: DoorSecure, runtime: RuntimeDep,
+def secure_door(door: str, body: DoorSecure, request: Request, runtime: RuntimeDep,
                 actor: Annotated[Actor, Depends(require(*RESPONDERS))]) -> dict[str, Any]:
     """Re-lock an egress door after the evacuation (doors stay released until a person does this)."""
+    if door not in runtime.site.devices:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {door} does not exist")
+    before = device_state(runtime, door)
     try:
         command = runtime.evacuations.secure_door(door, actor.name, body.reason)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {door} does not exist") from None
-    return command.model_dump(mode="json")
+    after = command.model_dump(mode="json")
+    audit_change(runtime, actor, request, f"device:{door}", before, {**device_state(runtime, door), "command": after},
+                 {"reason": body.reason})
+    return after

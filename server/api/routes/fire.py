@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from server.adapters.sql.repository import record_audit
+from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep, require
 from server.domain.policy import RESPONDERS, Actor
 
@@ -36,23 +36,29 @@ def _zone(runtime: RuntimeDep, zone: str) -> str:
     return zone
 
 
+def _fire_state(runtime: RuntimeDep, zone: str) -> dict[str, str]:
+    """The zone's open fire alarms, rule → state (what a verdict or a report changes)."""
+    return {a.rule: a.state.value for a in runtime.alarms.open_alarms()
+            if a.zone == zone and a.rule.startswith("fire.")}
+
+
 @router.post("/{zone}/verdict")
-def verdict(zone: str, body: Verdict, runtime: RuntimeDep, actor: ResponderDep) -> dict[str, object]:
+def verdict(zone: str, body: Verdict, request: Request, runtime: RuntimeDep, actor: ResponderDep) -> dict[str, object]:
     zone = _zone(runtime, zone)
     if not body.real and not body.cause.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a false alarm needs its cause")
+    before = _fire_state(runtime, zone)
     findings = runtime.ingest.call(lambda engine, now: engine.fire_verdict(zone, body.real, body.cause, now))
-    with runtime.repository.sessions.begin() as session:
-        record_audit(session, actor.name, "fire.verdict", f"zone:{zone}",
-                     {"real": body.real, "cause": body.cause}, runtime.clock())
+    audit_change(runtime, actor, request, f"zone:{zone}", before, _fire_state(runtime, zone),
+                 {"real": body.real, "cause": body.cause})
     return {"zone": zone, "real": body.real, "findings": [f"{f.rule} {f.transition.value}" for f in findings]}
 
 
 @router.post("/{zone}/report")
-def report(zone: str, body: Report, runtime: RuntimeDep, actor: ActorDep) -> dict[str, object]:
+def report(zone: str, body: Report, request: Request, runtime: RuntimeDep, actor: ActorDep) -> dict[str, object]:
     """The 报火警 button: anyone signed in may report a fire; it counts as confirmed (fire.manual_report)."""
     zone = _zone(runtime, zone)
+    before = _fire_state(runtime, zone)
     findings = runtime.ingest.call(lambda engine, now: engine.report_fire(zone, now))
-    with runtime.repository.sessions.begin() as session:
-        record_audit(session, actor.name, "fire.report", f"zone:{zone}", {"note": body.note}, runtime.clock())
+    audit_change(runtime, actor, request, f"zone:{zone}", before, _fire_state(runtime, zone), {"note": body.note})
     return {"zone": zone, "findings": [f"{f.rule} {f.transition.value}" for f in findings]}

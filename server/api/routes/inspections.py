@@ -11,9 +11,10 @@ import binascii
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep
 from server.api.schemas import RowId
 from server.domain.inspections import CATALOG, CompleterView, InspectionError
@@ -228,22 +229,27 @@ def get_task(task_id: RowId, service: ServiceDep, actor: ActorDep) -> TaskOut:
 
 
 @router.post("/{task_id}/complete", response_model=CompleteOut)
-def complete(task_id: RowId, body: CompleteIn, service: ServiceDep, actor: ActorDep) -> CompleteOut:
+def complete(task_id: RowId, body: CompleteIn, request: Request, runtime: RuntimeDep, service: ServiceDep,
+             actor: ActorDep) -> CompleteOut:
     ids = [i.id for i in body.items]
     if len(ids) != len(set(ids)):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             {"code": "duplicate_item", "message": "an item appears more than once"})
     try:
+        before = TaskOut.of(service.get(task_id)).model_dump(mode="json")
         done = service.complete(task_id, completer(actor, service), {i.id: (i.result, i.note) for i in body.items},
                                 body.note)
-        return CompleteOut(task=TaskOut.of(service.get(task_id)), on_time=done.on_time, failed=list(done.failed),
-                           hazards=list(done.hazards))
+        out = CompleteOut(task=TaskOut.of(service.get(task_id)), on_time=done.on_time, failed=list(done.failed),
+                          hazards=list(done.hazards))
     except InspectionError as error:
         raise _http(error) from None
+    audit_change(runtime, actor, request, f"inspection:{task_id}", before, out.task.model_dump(mode="json"))
+    return out
 
 
 @router.post("/{task_id}/photos", response_model=PhotoOut, status_code=status.HTTP_201_CREATED)
-def add_photo(task_id: RowId, body: PhotoIn, service: ServiceDep, actor: ActorDep) -> PhotoOut:
+def add_photo(task_id: RowId, body: PhotoIn, request: Request, runtime: RuntimeDep, service: ServiceDep,
+              actor: ActorDep) -> PhotoOut:
     """A PNG or JPEG (≤ 5 MB) as base64 in JSON."""
     try:
         data = base64.b64decode(body.data_base64, validate=True)
@@ -251,10 +257,13 @@ def add_photo(task_id: RowId, body: PhotoIn, service: ServiceDep, actor: ActorDe
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             {"code": "bad_photo", "message": "data_base64 is not valid base64"}) from None
     try:
-        return PhotoOut(id=service.add_photo(task_id, completer(actor, service), data, body.item_id),
-                        task_id=task_id)
+        before = list(service.get(task_id).photos)
+        out = PhotoOut(id=service.add_photo(task_id, completer(actor, service), data, body.item_id), task_id=task_id)
     except InspectionError as error:
         raise _http(error) from None
+    audit_change(runtime, actor, request, f"inspection:{task_id}", {"photos": before},
+                 {"photos": list(service.get(task_id).photos)}, {"bytes": len(data), "item": body.item_id})
+    return out
 
 
 @router.get("/{task_id}/photos/{photo_id}")

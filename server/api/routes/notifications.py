@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
 
+from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep, require
 from server.api.schemas import RowIdQuery
 from server.domain.policy import Actor, Role
@@ -31,8 +32,9 @@ def log(runtime: RuntimeDep, actor: ActorDep, alarm: RowIdQuery = None, evacuati
 
 
 @router.post("/silences", status_code=status.HTTP_201_CREATED)
-def silence(body: SilenceIn, runtime: RuntimeDep,
+def silence(body: SilenceIn, request: Request, runtime: RuntimeDep,
             actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.SAFETY_OFFICER))]) -> dict[str, Any]:
     """Silence matching pushes until `ends_at` (never life-safety or critical alarms)."""
     sid = runtime.notify.add_silence(body.rule, body.zone, body.subject, body.ends_at, actor.name, body.reason)
+    audit_change(runtime, actor, request, f"silence:{sid}", None, {"id": sid, **body.model_dump(mode="json")})
     return {"id": sid}

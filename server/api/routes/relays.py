@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
+from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep
 from server.domain.policy import Role
 from server.services.commands import CommandError
@@ -22,17 +23,30 @@ class RelayIn(BaseModel):
 
 
 @router.post("/{device}/relay", status_code=status.HTTP_202_ACCEPTED)
-def relay(device: str, body: RelayIn, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+def relay(device: str, body: RelayIn, request: Request, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
     roles = {r.value for r in actor.roles}
     if Role.ADMIN in actor.roles:
         roles.add("manager")
+    before = device_state(runtime, device)
     try:
         command = runtime.commands.relay(device, body.on, body.reason, actor.name, roles, body.electrician_signoff)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {device} does not exist") from None
     except CommandError as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
-    return command.model_dump(mode="json")
+    after = command.model_dump(mode="json")
+    audit_change(runtime, actor, request, f"device:{device}", before,
+                 {**device_state(runtime, device), "command": after},
+                 {"reason": body.reason, "electrician_signoff": body.electrician_signoff})
+    return after
+
+
+def device_state(runtime: RuntimeDep, device: str) -> dict[str, Any]:
+    """What the server knows of a device before and after a command: live state and its last command."""
+    live = runtime.live.devices().get(device)
+    last = runtime.commands.commands(device=device)[:1]
+    return {"online": live.online if live else None, "metrics": dict(live.metrics) if live else {},
+            "last_command": last[0] if last else None}
 
 
 @router.get("/{device}/commands")

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from server.adapters.sql.repository import record_audit
+from server.adapters.sql.models import UserRow
+from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep, require
 from server.domain.policy import Actor, Role
 from server.services.auth import LoginLimiter, hash_password, verify_password
@@ -68,6 +69,8 @@ def login(body: Login, request: Request, runtime: RuntimeDep) -> TokenOut:
     _limiter.succeeded(key)
     ttl = timedelta(hours=runtime.settings.login_token_ttl_h)
     token = runtime.users.issue_token(user.id, now, ttl, "login")
+    audit_change(runtime, user.name, request, f"user:{user.name}", None,
+                 {"token": "login", "expires_at": now + ttl})  # the token itself never goes in a row
     return TokenOut(token=token, expires_in_s=int(ttl.total_seconds()))
 
 
@@ -75,10 +78,11 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-def logout(runtime: RuntimeDep, actor: ActorDep,
+def logout(request: Request, runtime: RuntimeDep, actor: ActorDep,
            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     if credentials is not None:
         runtime.users.revoke_token(credentials.credentials)
+        audit_change(runtime, actor, request, f"user:{actor.name}", {"token": "valid"}, {"token": "revoked"})
 
 
 @router.get("/me", response_model=Me)
@@ -86,35 +90,45 @@ def me(actor: ActorDep) -> Me:
     return Me(name=actor.name, roles=sorted(actor.roles), zones=sorted(actor.zones))
 
 
+def _user_out(u: UserRow) -> UserOut:
+    return UserOut(name=u.name, roles=[r for r in u.roles.split(",") if r], zones=[z for z in u.zones.split(",") if z],
+                   active=u.active, has_password=u.password_hash is not None)
+
+
+def _user_state(runtime: RuntimeDep, name: str) -> dict[str, object] | None:
+    user = runtime.users.by_name(name)
+    return _user_out(user).model_dump() if user is not None else None
+
+
 @router.get("/users", response_model=list[UserOut])
 def list_users(runtime: RuntimeDep, admin: AdminDep) -> list[UserOut]:
-    return [UserOut(name=u.name, roles=[r for r in u.roles.split(",") if r], zones=[z for z in u.zones.split(",") if z],
-                    active=u.active, has_password=u.password_hash is not None) for u in runtime.users.all()]
+    return [_user_out(u) for u in runtime.users.all()]
 
 
 @router.put("/users/{name}", response_model=TokenOut | None)
-def save_user(name: Name, body: UserIn, runtime: RuntimeDep, admin: AdminDep) -> TokenOut | None:
+def save_user(name: Name, body: UserIn, request: Request, runtime: RuntimeDep, admin: AdminDep) -> TokenOut | None:
     """Create or update an account. Badge numbers and personal data stay in the site file."""
     now = runtime.clock()
     unknown = [z for z in body.zones if z not in runtime.site.zones]
     if unknown:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown zones: {', '.join(unknown)}")
+    if name == admin.name and Role.ADMIN not in body.roles:
+        raise HTTPException(status.HTTP_409_CONFLICT, "an admin cannot remove their own admin role")
+    before = _user_state(runtime, name)
     user = runtime.users.save(name, [r.value for r in body.roles], now, body.zones,
                               hash_password(body.password) if body.password else None)
-    with runtime.repository.sessions.begin() as session:
-        record_audit(session, admin.name, "user.save", f"user:{name}",
-                     {"roles": [r.value for r in body.roles], "zones": body.zones,
-                      "password_changed": body.password is not None}, now)
+    audit_change(runtime, admin, request, f"user:{name}", before, _user_state(runtime, name),
+                 {"password_changed": body.password is not None, "service_token": body.service_token})
     if body.service_token:
         return TokenOut(token=runtime.users.issue_token(user.id, now, None, "service"), expires_in_s=None)
     return None
 
 
 @router.delete("/users/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def deactivate_user(name: Name, runtime: RuntimeDep, admin: AdminDep) -> None:
+def deactivate_user(name: Name, request: Request, runtime: RuntimeDep, admin: AdminDep) -> None:
     if name == admin.name:
         raise HTTPException(status.HTTP_409_CONFLICT, "an admin cannot deactivate their own account")
+    before = _user_state(runtime, name)
     if not runtime.users.deactivate(name):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {name!r}")
-    with runtime.repository.sessions.begin() as session:
-        record_audit(session, admin.name, "user.deactivate", f"user:{name}", {}, runtime.clock())
+    audit_change(runtime, admin, request, f"user:{name}", before, _user_state(runtime, name))

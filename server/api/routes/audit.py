@@ -1,0 +1,40 @@
+"""The audit trail: every change made through the API (and the services' own rows), newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from server.adapters.sql.repository import audit_rows
+from server.api.deps import RuntimeDep, require
+from server.domain.policy import Actor, Role
+
+router = APIRouter(tags=["audit"])
+
+AUDITORS = (Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.FACILITY_MANAGER)
+"""Managers answer for what was done on the floor (admin too, as always). Rows name people, so not
+every signed-in account sees them."""
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    who: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+    before: Any
+    after: Any
+
+
+@router.get("/audit", response_model=list[AuditOut])
+def audit(runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(*AUDITORS))],
+          who: str | None = None, action: str | None = None, target: str | None = None,
+          since: datetime | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AuditOut]:
+    with runtime.repository.sessions() as session:
+        rows = audit_rows(session, who=who, action=action, target=target, since=since, limit=limit)
+        return [AuditOut(id=r.id, at=r.at, who=r.who, action=r.action, target=r.target, detail=r.detail or {},
+                         before=r.before, after=r.after) for r in rows]
