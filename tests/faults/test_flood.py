@@ -186,8 +186,9 @@ def test_flood_above_the_sustained_rate_for_30s_loses_nothing_bounds_memory_and_
     }
     record("flood", figures)
 
-    assert max(backlog, default=0) > 0.25 * len(flood) * (1 - 1 / FLOOD_FACTOR), \
-        "no backlog built up: the flood did not exceed what the server ingests"
+    # A server that keeps up is never more than a drain or two behind; a full second of the offered
+    # load waiting means the flood exceeded what it ingests.
+    assert max(backlog, default=0) > rate, "no backlog built up: the flood did not exceed what the server ingests"
     assert health["ingest"]["readings"] == total, "not every seq was applied"
     assert health["ingest"]["duplicates"] == 0 and health["ingest"]["lost"] == 0 and losses == []
     assert peak_kb < bound_kb, f"RSS peaked at {peak_kb} kB, over the bound {bound_kb:.0f} kB"
