@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 _AVAILABILITY = {EventType.DEVICE_ONLINE: True, EventType.DEVICE_OFFLINE: False}
 MAX_UNKNOWN_REPORTS = 1000
 """A floor broker full of strangers (a misconfigured shared broker) still costs a bounded memory."""
+FLOOR_SESSION_EXPIRY_S = 300
+REDELIVERY_WINDOW_S = 10.0
+"""After the floor connection returns: how late a device's QoS 1 copy can come (its reconnect back-off)."""
+"""How long the floor broker keeps the edge's session while it is away (MQTT 5; see `start`)."""
 
 
 def unknown_device_id(vendor: Vendor, address: str) -> str:
@@ -121,6 +125,10 @@ class EdgeAgent:
             (f, d) for d in self.drivers.values() for f in d.topic_filters()
         ]
         self._route_cache: dict[str, Driver | None] = {}
+        self._last_payload: dict[str, int] = {}
+        """Per topic: hash of the last device payload, to spot a QoS 1 redelivery after a reconnect."""
+        self._floor_up_at = float("-inf")
+        self._floor_connected_before = False
         self._topics = {ch: contract.edge_topic(config.site, config.edge, ch) for ch in Channel}
         self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._stopped = threading.Event()
@@ -163,8 +171,14 @@ class EdgeAgent:
             persistent_session=True,  # commands sent during a short blip are still delivered
         )
         self.uplink.subscribe(self._topics[Channel.COMMANDS], 1)
+        # A persistent floor session: the broker keeps our subscriptions and queues what devices publish
+        # while we reconnect (a broker restart, an edge restart), e.g. a detector alarm that a faster
+        # Zigbee2MQTT republishes first. It expires after FLOOR_SESSION_EXPIRY_S: readings replayed
+        # later than that would carry their arrival time and mislead more than they help.
         self.floor = MqttClient(
-            config.floor_broker, f"{self.client_id}-floor", on_message=self._on_floor_message
+            config.floor_broker, f"{self.client_id}-floor", on_message=self._on_floor_message,
+            on_connection=lambda up: self._inbox.put(("floor_link", up)),
+            persistent_session=True, session_expiry_s=FLOOR_SESSION_EXPIRY_S,
         )
         for topic_filter, _ in self._routes:
             self.floor.subscribe(topic_filter, 1)
@@ -290,6 +304,10 @@ class EdgeAgent:
             self._uplink_up = bool(item[1])
             if self._uplink_up:
                 self._next_status = self.clock.monotonic()  # say we are online right away
+        elif kind == "floor_link":
+            if item[1] and self._floor_connected_before:  # a reconnect: devices may send copies now
+                self._floor_up_at = self.clock.monotonic()
+            self._floor_connected_before |= bool(item[1])
         elif kind == "command":
             self._on_command(item[1])
         elif kind == "stop":
@@ -314,12 +332,18 @@ class EdgeAgent:
         driver = self._driver_for(topic)
         if driver is None:
             return
+        now = self.clock.monotonic()
+        if self._redelivered(topic, payload, now):
+            for device in driver.devices_at(topic):  # it was heard, all the same
+                change = self.supervisor.seen(device, now)
+                if change is not None:
+                    self._change(change, received)
+            return
         if driver.discover:
             address = driver.announced(topic, payload)
             if address is not None:
                 self._report_unknown(driver.vendor, address, topic, received)
                 return
-        now = self.clock.monotonic()
         try:
             items = driver.decode(topic, payload, received)
         except DecodeError as exc:
@@ -370,6 +394,17 @@ class EdgeAgent:
 
     def _change(self, change: Change, ts: datetime) -> None:
         self._event(Event(device=change.device, ts=ts, type=change.type, detail=change.detail[:500]))
+
+    def _redelivered(self, topic: str, payload: bytes, now: float) -> bool:
+        """A device's QoS 1 is at least once: after a broker restart it sends again what the broker took
+        but never acknowledged, and a subscriber can't see the DUP flag of the device's hop. So in the
+        first REDELIVERY_WINDOW_S after our floor connection comes back, the same bytes again on a topic
+        are taken as that copy and applied once. Outside that window nothing is dropped: a device that
+        repeats an identical heartbeat is heard every time."""
+        key = hash(payload)
+        last = self._last_payload.get(topic)
+        self._last_payload[topic] = key
+        return last == key and now - self._floor_up_at < REDELIVERY_WINDOW_S
 
     def _report_unknown(self, vendor: Vendor, address: str, topic: str, received: datetime) -> None:
         """An unconfigured device came online on the floor broker: say so upstream, once per run."""
