@@ -1,6 +1,7 @@
 """Backups of the server's database, and restore.
 
-    floorwatch backup --out DIR        write DIR/floorwatch-backup-<UTC time>.tar.gz, verified
+    floorwatch backup [--out DIR]      write DIR/floorwatch-backup-<UTC time>.tar.gz, verified
+                                       (default DIR: <data dir>/backups, read by the IT inspection)
     floorwatch restore ARCHIVE         verify the archive, then restore it over the configured database
 
 Configured like the server (FLOORWATCH_* environment variables, `server.settings.Settings`).
@@ -336,10 +337,12 @@ def restore(settings: Settings, archive: Path | str) -> dict[str, Any]:
 
 def backup_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="floorwatch backup", description="Back up the server's database.")
-    parser.add_argument("--out", required=True, help="folder to write the archive into")
+    parser.add_argument("--out", help="folder to write the archive into (default: <data dir>/backups, "
+                                      "where the daily IT inspection looks for the last backup)")
     args = parser.parse_args(argv)
+    settings = Settings()
     try:
-        archive = backup(Settings(), Path(args.out))
+        archive = backup(settings, Path(args.out) if args.out else settings.data_dir / "backups")
     except BackupError as exc:
         print(f"backup failed: {exc}", file=sys.stderr)
         return 1

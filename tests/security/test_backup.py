@@ -127,6 +127,16 @@ def test_cli_backup_and_restore(settings: Settings, tmp_path: Path, monkeypatch:
     assert "verified" in out and "restored" in out
 
 
+def test_cli_backup_without_out_writes_where_the_it_inspection_looks(settings: Settings,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    populate(settings, 2)
+    monkeypatch.setenv("FLOORWATCH_DATA_DIR", str(settings.data_dir))
+    if settings.database_url:
+        monkeypatch.setenv("FLOORWATCH_DATABASE_URL", settings.database_url)
+    assert cli.main(["backup"]) == 0
+    assert len(list((settings.data_dir / "backups").glob("floorwatch-backup-*.tar.gz"))) == 1
+
+
 def test_a_tampered_archive_is_refused(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     populate(settings, 3)
