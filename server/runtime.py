@@ -29,6 +29,7 @@ from server.domain.power import plan_cut
 from server.domain.rules import RuleEngine
 from server.domain.sequence import SequenceTracker
 from server.domain.site import Site, parse_site
+from server.services import redaction
 from server.services.alarms import AlarmService
 from server.services.commands import CommandService
 from server.services.evacuation import EvacuationService
@@ -89,6 +90,8 @@ class Runtime:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.site = parse_site(s.site_file.read_text(encoding="utf-8"), str(s.site_file))
+        redaction.install(secret for urls in self.site.config.contacts.values() for u in urls
+                          for secret in redaction.url_secrets(u))  # contact URLs carry tokens
         for warning in self.site.warnings:
             log.warning("site: %s", warning)
 
