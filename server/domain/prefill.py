@@ -126,6 +126,16 @@ def _cap(lines: Sequence[str]) -> tuple[str, ...]:
     return (*lines[:MAX_EVIDENCE], f"… and {len(lines) - MAX_EVIDENCE} more")
 
 
+def _worst(fail: list[str], unknown: list[str], ok: list[str]) -> Suggestion:
+    """One failing fact fails the item; else one unknown leaves it to the person; the lines that
+    decided come first."""
+    if fail:
+        return Suggestion(Suggested.FAIL, _cap(fail + unknown + ok))
+    if unknown:
+        return Suggestion(Suggested.UNKNOWN, _cap(unknown + ok))
+    return Suggestion(Suggested.PASS, _cap(ok))
+
+
 def _since(f: Facts) -> str:
     return f"since last check {_t(f.since, f.tz)}"
 
@@ -157,11 +167,7 @@ def plug_power(f: Facts) -> Suggestion:
             ok.append(f"{plug.id} {watts:,.0f} W at {at} (standby ≤ {STANDBY_W:,.0f} W)")
         else:
             fail.append(f"{plug.id} still drawing {watts:,.0f} W at {at} (standby ≤ {STANDBY_W:,.0f} W)")
-    if fail:
-        return Suggestion(Suggested.FAIL, _cap(fail + unknown + ok))
-    if unknown:
-        return Suggestion(Suggested.UNKNOWN, _cap(unknown + ok))
-    return Suggestion(Suggested.PASS, _cap(ok))
+    return _worst(fail, unknown, ok)
 
 
 def elec_events(f: Facts) -> Suggestion:
@@ -218,11 +224,7 @@ def door_state(f: Facts, item_id: str) -> Suggestion:
         if alarm is not None:
             fail.append(f"{alarm.rule} on {door.id} at {_t(alarm.raised_at, f.tz, f.now)}"
                         + (" (open)" if alarm.is_open else ""))
-    if fail:
-        return Suggestion(Suggested.FAIL, _cap(fail + unknown + ok))
-    if unknown:
-        return Suggestion(Suggested.UNKNOWN, _cap(unknown + ok))
-    return Suggestion(Suggested.PASS, _cap(ok))
+    return _worst(fail, unknown, ok)
 
 
 def open_alerts(f: Facts) -> Suggestion:
@@ -262,11 +264,7 @@ def mr_probe(f: Facts) -> Suggestion:
                 ok.append(f"{probe.id} {value:g} {unit} at {at}")
         if not seen:
             unknown.append(f"{probe.id} has not reported")
-    if fail:
-        return Suggestion(Suggested.FAIL, _cap(fail + unknown + ok))
-    if unknown:
-        return Suggestion(Suggested.UNKNOWN, _cap(unknown + ok))
-    return Suggestion(Suggested.PASS, _cap(ok))
+    return _worst(fail, unknown, ok)
 
 
 def sensor_health(f: Facts) -> Suggestion:
