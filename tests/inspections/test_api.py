@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.repository import AlarmRepository
 from server.api.deps import get_actor, get_runtime
 from server.api.routes import inspections
 from server.domain.inspections import CATALOG
@@ -33,6 +34,8 @@ class FakeRuntime:
     sql: Engine
     clock: FakeClock
     inspections: InspectionService
+    repository: AlarmRepository
+    """Where the routes' audit rows go (server/api/audit.py)."""
 
 
 class Who:
@@ -46,7 +49,8 @@ def client(tmp_path: Path, site: Site) -> Iterator[tuple[TestClient, FakeClock]]
     clock = FakeClock(local(site, 2026, 11, 2, 20, 5))
     app = FastAPI()
     app.include_router(inspections.router, prefix="/api")
-    runtime = FakeRuntime(site, engine, clock, InspectionService(session_factory(engine), site, clock))
+    sessions = session_factory(engine)
+    runtime = FakeRuntime(site, engine, clock, InspectionService(sessions, site, clock), AlarmRepository(sessions))
     app.dependency_overrides[get_runtime] = lambda: runtime
     app.dependency_overrides[get_actor] = lambda: Who.actor
     with TestClient(app) as test_client:
