@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from server.adapters.sql.repository import audit_rows
+from server.adapters.sql.repository import _aware, audit_rows
 from server.api.deps import RuntimeDep, require
 from server.domain.policy import Actor, Role
 
@@ -36,5 +36,6 @@ def audit(runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(*AUDITORS
           since: datetime | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AuditOut]:
     with runtime.repository.sessions() as session:
         rows = audit_rows(session, who=who, action=action, target=target, since=since, limit=limit)
-        return [AuditOut(id=r.id, at=r.at, who=r.who, action=r.action, target=r.target, detail=r.detail or {},
-                         before=r.before, after=r.after) for r in rows]
+        # SQLite returns naive times (stored as UTC): the API promises aware ones
+        return [AuditOut(id=r.id, at=_aware(r.at) or r.at, who=r.who, action=r.action, target=r.target,
+                         detail=r.detail or {}, before=r.before, after=r.after) for r in rows]
