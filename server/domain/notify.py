@@ -21,9 +21,15 @@ Escalation plan (§4), per severity, as a list of `Step`s with their delay from 
               t=30 min acknowledged but not resolved: supervisor (if step 2 did not already page)
               t=4 h   not resolved and a life-safety function is degraded: on_site_command
               repeat  every 15 min until acknowledged
-    minor     t=24 h  not acknowledged: supervisor (the daily digest, as one message)
-              t=7 d   not resolved: supervisor
-    warning   dashboard only (no push)
+    minor     no page of its own: once a day (DIGEST_AT local time) the supervisor on duty gets ONE
+              digest listing every minor alarm unacknowledged for 24 h or more (`digest`); the next
+              day's digest lists those still unacknowledged (the §4 "repeat: daily digest")
+              t=7 d   acknowledged but not resolved: supervisor
+    warning   dashboard only (no push); still raised after 24 h it becomes minor (`Step.promote`)
+
+A page about an alarm with a pending delayed cut (elec.high_power_appliance, RULES.md §2.1) carries
+the cut's line ("relay OFF at 14:03:10 unless the shift lead holds the cut", `AlarmInfo.note`) and is
+never held for grouping: the warning must come before the cut.
 
 Grouping: alarms that are not life-safety criticals share a group key (rule, floor); the outbox holds
 the first message of a group for GROUP_WAIT and folds every alarm of the same key and recipient that
@@ -41,7 +47,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from gateway.contract import Severity
 from server.domain.site import Site
@@ -91,6 +97,12 @@ REPEAT: dict[Severity, timedelta | None] = {
     Severity.WARNING: None,
 }
 """Re-notify interval while unacknowledged (§4 last column; minor goes to the daily digest)."""
+WARNING_PERSISTS = timedelta(hours=24)
+"""§4 warning row: still raised after this long, a warning becomes minor."""
+DIGEST_AFTER = timedelta(hours=24)
+"""§4 minor row: unacknowledged this long, a minor alarm goes into the supervisor's daily digest."""
+DIGEST_AT = time(9, 0)
+"""Local time of the daily digest (ours: the morning, when the day shift's supervisor is on duty)."""
 GROUP_WAIT = timedelta(seconds=30)
 GROUP_WINDOW = timedelta(seconds=60)
 DRILL_PREFIX = "【演练】"
@@ -111,6 +123,8 @@ class AlarmInfo:
     message: str
     message_zh: str = ""
     drill: bool = False
+    note: tuple[str, str] | None = None
+    """A line every page of this alarm carries (zh, en): the delayed cut's time, or who held it."""
 
 
 class When:
@@ -120,6 +134,8 @@ class When:
     UNACKED = "unacked"
     UNRESOLVED = "unresolved"
     UNRESOLVED_DEGRADED = "unresolved_degraded"
+    ACKED_UNRESOLVED = "acked_unresolved"
+    PERSISTS = "persists"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +147,8 @@ class Step:
     """Also send through the fallback channel (sup.notify_channel)."""
     skip_if_paged: tuple[str, ...] = ()
     """Recipients already paged by an earlier step are not paged again by this one."""
+    promote: Severity | None = None
+    """The alarm becomes this severity (an automatic escalation) when the step applies."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,16 +209,20 @@ def plan(alarm: AlarmInfo, site: Site) -> list[Step]:
             steps.append(Step(timedelta(hours=4), ("on_site_command",), When.UNRESOLVED_DEGRADED))
         return steps
     if alarm.severity is Severity.MINOR:
-        return [Step(timedelta(hours=24), ("supervisor",), When.UNACKED),
-                Step(timedelta(days=7), ("supervisor",), When.UNRESOLVED, skip_if_paged=("supervisor",))]
+        # unacknowledged at 24 h: the daily digest (`digest`), not a page of its own
+        return [Step(timedelta(days=7), ("supervisor",), When.ACKED_UNRESOLVED)]
+    if alarm.severity is Severity.WARNING:
+        return [Step(WARNING_PERSISTS, (), When.PERSISTS, promote=Severity.MINOR)]
     return []
 
 
 def step_applies(step: Step, acked: bool, resolved: bool) -> bool:
     if resolved:
         return False
-    if step.when in (When.UNACKED,):
+    if step.when == When.UNACKED:
         return not acked
+    if step.when == When.ACKED_UNRESOLVED:
+        return acked
     return True
 
 
@@ -272,8 +294,8 @@ def silenced(alarm: AlarmInfo, silences: Iterable[Silence], now: datetime) -> Si
 
 def group_key(alarm: AlarmInfo, site: Site) -> str | None:
     """Key under which pushes are folded into one message, or None for never-held alarms."""
-    if is_life_safety(alarm.rule):
-        return None
+    if is_life_safety(alarm.rule) or alarm.note is not None:
+        return None  # never held: life safety, or a page that announces a cut at a set time
     floor = site.zones[alarm.zone].floor if alarm.zone in site.zones else alarm.site
     return f"{alarm.rule}@{floor}"
 
@@ -312,8 +334,10 @@ def item(alarm: AlarmInfo, site: Site) -> Item:
     zone_name = site.zones[zone].name if zone in site.zones and site.zones[zone].name else zone
     device = alarm.subject if alarm.subject in site.devices else ""
     value = "" if alarm.value is None else f"{alarm.value:g}"
-    return Item(alarm.id, alarm.rule, alarm.severity.value, zone, zone_name, device, value, alarm.message,
-                alarm.message_zh)
+    message, message_zh = alarm.message, alarm.message_zh or alarm.message
+    if alarm.note is not None:
+        message_zh, message = f"{message_zh};{alarm.note[0]}", f"{message}; {alarm.note[1]}"
+    return Item(alarm.id, alarm.rule, alarm.severity.value, zone, zone_name, device, value, message, message_zh)
 
 
 def render(items: Sequence[Item], base_url: str, *, drill: bool = False, escalation: str = "",
@@ -330,18 +354,22 @@ def render(items: Sequence[Item], base_url: str, *, drill: bool = False, escalat
     if escalation:
         lines.append(escalation)
     for it in items:
-        link = f"{base_url.rstrip('/')}/#alarm={it.alarm_id}"
-        zh = it.message_zh or it.message
-        zh = zh if zh.startswith(DRILL_PREFIX) else prefix + zh
-        lines.append(f"{zh}|区域 {it.zone_name}|设备 {it.device or '-'}|数值 {it.value or '-'}|"
-                     f"规则 {it.rule}")
-        lines.append(f"{it.message} | zone {it.zone} | device {it.device or '-'} | value {it.value or '-'} | "
-                     f"rule {it.rule} | {link}")
+        lines += _lines(it, base_url, prefix)
     if extra_zh:
         lines.append(extra_zh if extra_zh.startswith(DRILL_PREFIX) else prefix + extra_zh)
     if extra_en:
         lines.append(extra_en)
     return Text(title, "\n".join(lines))
+
+
+def _lines(it: Item, base_url: str, prefix: str = "") -> list[str]:
+    """One alarm in two lines, Chinese then English, with zone, device, value, rule and its link."""
+    link = f"{base_url.rstrip('/')}/#alarm={it.alarm_id}"
+    zh = it.message_zh or it.message
+    zh = zh if zh.startswith(DRILL_PREFIX) else prefix + zh
+    return [f"{zh}|区域 {it.zone_name}|设备 {it.device or '-'}|数值 {it.value or '-'}|规则 {it.rule}",
+            f"{it.message} | zone {it.zone} | device {it.device or '-'} | value {it.value or '-'} | "
+            f"rule {it.rule} | {link}"]
 
 
 def group_tasks(rule: str, drill: bool) -> dict[str, tuple[str, str]]:
@@ -398,3 +426,42 @@ def page(alarm: AlarmInfo, site: Site, keys: Sequence[str], at: datetime, base_u
                               "(not acknowledged or not delivered: fallback channel)")
                 out.append(Delivery(FALLBACK, url, text, fallback=True, items=[it]))
     return out
+
+
+# -- §4: warning -> minor, and the supervisor's daily digest of minor alarms ----------------------------
+
+
+def digest_day(now: datetime, tz: tzinfo) -> date:
+    """The local day whose digest is the latest one due at `now` (today after DIGEST_AT, else yesterday)."""
+    local = now.astimezone(tz)
+    return local.date() if local.time() >= DIGEST_AT else local.date() - timedelta(days=1)
+
+
+def in_digest(minor_since: datetime, acked: bool, now: datetime) -> bool:
+    """A minor alarm goes into the digest when unacknowledged for DIGEST_AFTER (24 h) or more."""
+    return not acked and now - minor_since >= DIGEST_AFTER
+
+
+def digest(alarms: Sequence[AlarmInfo], site: Site, at: datetime, base_url: str, day: date) -> list[Delivery]:
+    """ONE message per supervisor (the one on duty on each alarm's floor, from the roster, else the
+    role) listing every alarm of theirs, instead of one page per alarm."""
+    mine: dict[str, list[Item]] = {}
+    for alarm in sorted(alarms, key=lambda a: a.id):
+        for recipient in resolve("supervisor", alarm, site, at):
+            mine.setdefault(recipient, []).append(item(alarm, site))
+    out: list[Delivery] = []
+    for recipient, items in mine.items():
+        text = render_digest(items, base_url, day)
+        for url in channels(recipient, site):
+            out.append(Delivery(recipient, url, text, items=items))
+    return out
+
+
+def render_digest(items: Sequence[Item], base_url: str, day: date) -> Text:
+    title = (f"[{SEVERITY_ZH[Severity.MINOR]}/minor] 每日汇总 daily digest {day.isoformat()}: "
+             f"{len(items)} 条超过24小时未确认 (unacknowledged for 24 h)")
+    lines = [f"以下一般告警超过24小时未确认,请处理并确认 (these minor alarms have not been acknowledged for "
+             f"24 h or more: please deal with and acknowledge them) — {len(items)}"]
+    for it in items:
+        lines += _lines(it, base_url)
+    return Text(title, "\n".join(lines))

@@ -24,6 +24,16 @@ Fallback (sup.notify_channel): a critical push that fails is re-queued at once t
 `fallback` contacts; a critical alarm not acknowledged within 60 s pages the fallback channel through
 the escalation plan. Each delivery outcome is fed to the rule engine (`on_notify_result`) so that
 3 consecutive failures of one channel raise sup.notify_channel.
+
+§4 beyond paging. A warning still raised 24 h after its raise becomes minor: the escalation row's
+step (`Step.promote`) commits a RAISE at the new severity through `commit` (the AlarmService), which
+the alarm's audit records as an automatic escalation ("escalate", by system); the row stays due until
+the alarm's change comes back through `on_alarm`, so a crash in between redoes it. Minor alarms are
+never paged one by one: `send_digest(now)` queues, once per local day after DIGEST_AT, ONE message per
+supervisor on duty listing every minor alarm unacknowledged for 24 h or more. The day it last ran is
+kept in the `state` table in the same transaction as the queued rows (dedupe key digest/<day>/...):
+a restart neither sends a day's digest twice nor skips it (a server down at DIGEST_AT sends it when
+it is back).
 """
 
 from __future__ import annotations
@@ -32,8 +42,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -41,11 +51,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.contract import Severity
 from server.adapters.notify import Sender
-from server.adapters.sql.repository import _aware
+from server.adapters.sql.models import EngineStateRow
+from server.adapters.sql.repository import _aware, save_state
 from server.adapters.sql.response_models import DeliveryLogRow, EscalationRow, NotificationRow, SilenceRow
 from server.domain import alarms as domain
 from server.domain import notify as routing
-from server.domain.findings import SEVERITY_RANK
+from server.domain.findings import SEVERITY_RANK, Finding, Transition
 from server.domain.site import Site
 
 log = logging.getLogger(__name__)
@@ -57,6 +68,9 @@ BACKOFF_FIRST = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(minutes=5)
 
 NotifyResult = Callable[[str, bool], None]
+Commit = Callable[[Sequence[Finding], datetime], object]
+DIGEST_STATE = "notify.digest"
+UNACKED = (domain.AlarmState.ACTIVE, domain.AlarmState.CLEARED_UNACKED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +104,9 @@ class NotificationService:
                  alarm_by_id: Callable[[int], domain.Alarm | None] = lambda _id: None,
                  on_result: NotifyResult | None = None,
                  is_drill: Callable[[domain.Alarm], bool] = lambda _a: False,
-                 poll_s: float = 1.0, before_send: Callable[[int], None] | None = None) -> None:
+                 poll_s: float = 1.0, before_send: Callable[[int], None] | None = None,
+                 notes: Callable[[int], tuple[str, str] | None] = lambda _id: None,
+                 commit: Commit | None = None) -> None:
         self.sessions = sessions
         self.site = site
         self.clock = clock
@@ -104,6 +120,12 @@ class NotificationService:
         self.poll_s = poll_s
         self.before_send = before_send
         """Test hook: called with a row id after its claim and before its send."""
+        self.notes = notes
+        """A line for every page of an alarm (the delayed cut's time), by alarm id."""
+        self.commit = commit
+        """Commits findings as the AlarmService does (the warning -> minor escalation); None: no promotion."""
+        self._promote: list[domain.Alarm] = []
+        self._digest_done: date | None = None
         self._urls: dict[str, str] = {}
         for urls in site.config.contacts.values():
             for url in urls:
@@ -173,30 +195,31 @@ class NotificationService:
                 if row is not None and not row.stopped:  # condition gone: no more steps, ack still wanted
                     row.stopped, row.stopped_why, row.next_due_at = True, "condition cleared", None
                 return
+            worse = row is not None and SEVERITY_RANK[alarm.severity] > SEVERITY_RANK[Severity(row.severity)]
             if alarm.state is domain.AlarmState.ACKNOWLEDGED:
-                if row is not None and row.acked_at is None:
+                if row is not None and worse:  # escalated while acknowledged (a warning persisting 24 h)
+                    _restart(row, alarm.severity, now, acked_at=_aware(row.acked_at) or now)
+                elif row is not None and row.acked_at is None:
                     row.acked_at = now
                     row.repeat_at = None
                     row.next_due_at = row.step_due_at
                 return
             if alarm.state is not domain.AlarmState.ACTIVE:
                 return
-            worse = row is not None and SEVERITY_RANK[alarm.severity] > SEVERITY_RANK[Severity(row.severity)]
             if row is None or worse or row.stopped:
                 if row is None:
                     row = EscalationRow(alarm_id=alarm.id, paged=[], first=[], repeats=0)
                     session.add(row)
-                row.severity = alarm.severity.value
-                row.raised_at = now
-                row.next_step, row.step_due_at, row.repeat_at, row.next_due_at = 0, now, None, now
-                row.acked_at, row.stopped, row.stopped_why = None, False, ""
+                _restart(row, alarm.severity, now)
         self.wake()
 
     def _info(self, alarm_id: int) -> tuple[domain.Alarm, routing.AlarmInfo] | None:
         alarm = self.alarm_by_id(alarm_id)
         if alarm is None:
             return None
-        return alarm, info_of(alarm, self.is_drill(alarm))
+        info = info_of(alarm, self.is_drill(alarm))
+        note = self.notes(alarm_id)
+        return alarm, (replace(info, note=note) if note is not None else info)
 
     # -- escalation -----------------------------------------------------------------------------------
 
@@ -204,14 +227,30 @@ class NotificationService:
         """Run every due escalation step and repeat; returns how many pushes were queued."""
         queued = 0
         with self._lock, self.sessions.begin() as session:
+            self._promote = []
             due = session.scalars(select(EscalationRow).where(
                 EscalationRow.stopped.is_(False), EscalationRow.next_due_at.is_not(None),
                 EscalationRow.next_due_at <= now).order_by(EscalationRow.next_due_at).limit(200)).all()
             for row in due:
                 queued += self._advance(session, row, now)
+            promote, self._promote = self._promote, []
+        # outside the lock and the transaction: the commit calls back into on_alarm
+        for alarm in promote:
+            self._escalate(alarm, Severity.MINOR, now)
+        queued += self.send_digest(now)
         if queued:
             self.wake()
         return queued
+
+    def _escalate(self, alarm: domain.Alarm, severity: Severity, now: datetime) -> None:
+        """§4: a warning that persisted 24 h becomes minor, as a RAISE at the new severity."""
+        if self.commit is None:
+            return
+        hours = routing.WARNING_PERSISTS.total_seconds() / 3600
+        self.commit([Finding(alarm.rule, Transition.RAISE, severity, alarm.subject, alarm.zone, alarm.site,
+                             alarm.value, f"{alarm.message} (still raised after {hours:g} h: "
+                             f"{alarm.severity.value} -> {severity.value}, RULES.md §4)", now,
+                             f"{alarm.message_zh or alarm.message}(持续{hours:g}小时,升级为一般)")], now)
 
     def _advance(self, session: Session, row: EscalationRow, now: datetime) -> int:
         found = self._info(row.alarm_id)
@@ -219,6 +258,8 @@ class NotificationService:
             row.stopped, row.stopped_why, row.next_due_at = True, "alarm no longer open", None
             return 0
         alarm, info = found
+        if SEVERITY_RANK[info.severity] > SEVERITY_RANK[Severity(row.severity)]:
+            _restart(row, info.severity, now)  # escalated, and on_alarm did not get to say so
         steps = routing.plan(info, self.site)
         if not steps:  # nothing to page for this alarm (warnings, evac.notice): no repeats either
             row.stopped, row.stopped_why, row.next_due_at = True, "no pages planned", None
@@ -230,6 +271,11 @@ class NotificationService:
         paged = list(row.paged or [])
         while row.next_step < len(steps) and raised + steps[row.next_step].after <= now:
             step = steps[row.next_step]
+            if step.promote is not None and routing.step_applies(step, acked, resolved):
+                # the row stays due until the escalated alarm comes back through on_alarm
+                self._promote.append(alarm)
+                row.next_due_at = now
+                return self._queue(session, pushes, now)
             if routing.step_applies(step, acked, resolved):
                 keys = [k for k in step.recipients if k not in step.skip_if_paged or k not in paged]
                 note = "" if row.next_step == 0 else f"升级第{row.next_step}级 (escalation step {row.next_step})"
@@ -281,6 +327,41 @@ class NotificationService:
             rows = session.scalars(select(SilenceRow).where(SilenceRow.ends_at > self.clock())).all()
             return [routing.Silence(_aware(r.ends_at) or r.ends_at, r.rule, r.zone, r.subject, r.by, r.reason)
                     for r in rows]
+
+    # -- the daily digest of minor alarms (§4) --------------------------------------------------------
+
+    def send_digest(self, now: datetime) -> int:
+        """Queue the day's digest if it is due and not yet done; returns how many pushes were queued."""
+        day = routing.digest_day(now, self.site.tz)
+        if self._digest_done == day:
+            return 0  # the common case, without a transaction every second
+        with self._lock, self.sessions.begin() as session:
+            state = session.get(EngineStateRow, DIGEST_STATE)
+            if state is not None and str(state.state.get("day", "")) >= day.isoformat():
+                self._digest_done = day
+                return 0
+            minor = [a for a in self.open_alarms() if a.id is not None and a.severity is Severity.MINOR]
+            since = {r.alarm_id: _aware(r.raised_at) for r in session.scalars(select(EscalationRow).where(
+                EscalationRow.alarm_id.in_([a.id for a in minor]),
+                EscalationRow.severity == Severity.MINOR.value)).all()} if minor else {}
+            silences = self._silences()
+            infos: list[routing.AlarmInfo] = []
+            for alarm in minor:
+                assert alarm.id is not None
+                info = info_of(alarm, self.is_drill(alarm))
+                if routing.in_digest(since.get(alarm.id) or alarm.raised_at, alarm.state not in UNACKED, now) \
+                        and routing.silenced(info, silences, now) is None:
+                    infos.append(info)
+            pushes = [Push(f"digest/{day.isoformat()}/{d.recipient}/{routing.url_hash(d.url)}", None,
+                           f"digest:{day.isoformat()}", d.recipient, d.url, Severity.MINOR, d.text, d.items)
+                      for d in routing.digest(infos, self.site, now, self.base_url, day)]
+            queued = self._queue(session, pushes, now)
+            save_state(session, DIGEST_STATE, {"day": day.isoformat(), "at": now.isoformat(),
+                                               "alarms": [i.id for i in infos]}, now)
+        self._digest_done = day
+        if infos:
+            log.info("daily digest %s: %d minor alarms, %d pushes", day, len(infos), queued)
+        return queued
 
     # -- the outbox ----------------------------------------------------------------------------------
 
@@ -440,3 +521,11 @@ def _item(data: dict[str, Any]) -> routing.Item:
     return routing.Item(int(data["alarm_id"]), str(data["rule"]), str(data["severity"]), str(data["zone"]),
                         str(data["zone_name"]), str(data["device"]), str(data["value"]), str(data["message"]),
                         str(data["message_zh"]))
+
+
+def _restart(row: EscalationRow, severity: Severity, now: datetime, acked_at: datetime | None = None) -> None:
+    """The escalation plan of `severity` from `now` (a new alarm, or one that became more severe)."""
+    row.severity = severity.value
+    row.raised_at = now
+    row.next_step, row.step_due_at, row.repeat_at, row.next_due_at = 0, now, None, now
+    row.acked_at, row.stopped, row.stopped_why = acked_at, False, ""

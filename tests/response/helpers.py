@@ -23,6 +23,7 @@ def by_id(alarms: AlarmService):  # type: ignore[no-untyped-def]
 def wire(sessions: sessionmaker[Session], site: Site, clock: FakeClock, worker: str = "w1",
          **kw) -> tuple[AlarmService, NotificationService]:  # type: ignore[no-untyped-def]
     alarms = AlarmService(sessions, [])
+    kw.setdefault("commit", alarms.commit)  # the warning -> minor escalation goes back through the alarms
     svc = NotificationService(sessions, site, clock, AppriseSender(), base_url=BASE_URL, worker_id=worker,
                               open_alarms=alarms.open_alarms, alarm_by_id=by_id(alarms), **kw)
     alarms.listeners.append(svc.on_alarm)

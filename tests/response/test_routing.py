@@ -32,7 +32,11 @@ def test_plans_follow_the_escalation_table(tmp_path: Path) -> None:
     assert routing.plan(info("evac.notice", Severity.CRITICAL), site) == []
     major = routing.plan(info("sup.smoke_offline", Severity.MAJOR), site)
     assert [s.after for s in major] == [timedelta(0), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=4)]
-    assert routing.plan(info("env.x", Severity.WARNING), site) == []
+    [persists] = routing.plan(info("env.x", Severity.WARNING), site)  # no page, and minor after 24 h
+    assert (persists.after, persists.recipients, persists.promote) == (timedelta(hours=24), (), Severity.MINOR)
+    [minor] = routing.plan(info("env.x", Severity.MINOR), site)  # unacknowledged: the daily digest instead
+    assert (minor.after, minor.recipients, minor.when) == (timedelta(days=7), ("supervisor",),
+                                                          routing.When.ACKED_UNRESOLVED)
     assert routing.REPEAT[Severity.CRITICAL] == timedelta(seconds=60)
     assert routing.REPEAT[Severity.MAJOR] == timedelta(minutes=15)
 
