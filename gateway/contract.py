@@ -224,6 +224,8 @@ class Command(_Payload):
     reason: Annotated[str, Field(max_length=500)] = ""
     issued_at: UtcTime
     expires_at: UtcTime
+    sig: Annotated[str, Field(max_length=200)] | None = None
+    """HMAC signature `v1:<key_id>:<hex>` over the other fields (gateway/signing.py); addition within v1."""
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
