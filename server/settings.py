@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     http_port: int = Field(8000, ge=0, le=65535)
     admin_token: SecretStr | None = None
     """Bearer token of the first admin; when unset, one is generated at first start and printed once."""
+    command_keys_dir: Path | None = None
+    """Per-edge command keys (`<edge>.key`, from `floorwatch keys`): every command is signed with its edge's
+    key. None: commands go out unsigned and edges rely on the broker's ACL (the embedded demo)."""
     login_token_ttl_h: float = Field(12.0, gt=0)
     """How long a token from `POST /api/login` lasts (a shift plus margin); service tokens do not expire."""
     tick_s: float = Field(1.0, gt=0)

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 COMMAND_TTL = timedelta(seconds=30)
 EngineCaller = Callable[[Callable[[RuleEngine, datetime], list[Finding]]], list[Finding]]
 Publisher = Callable[[str, contract.Command], None]
+Signer = Callable[[str, contract.Command], contract.Command]
+"""(edge, command) -> the command signed with that edge's key (server/adapters/command_keys.py)."""
 
 
 class CommandError(ValueError):
@@ -50,6 +52,8 @@ class CommandService:
         self.clock = clock
         self.publish = publish
         self.engine_call = engine_call
+        self.sign: Signer | None = None
+        """Set by the runtime when command keys are configured; None publishes unsigned commands."""
 
     def send(self, device: str, action: contract.Action, reason: str, who: str, *, safety: bool = False,
              ref: str = "", ttl: timedelta = COMMAND_TTL) -> contract.Command:
@@ -68,7 +72,8 @@ class CommandService:
                 record_audit(session, who, f"door.{action.value.split('_')[1]}", f"device:{device}",
                              {"reason": reason, "command": command.id, "ref": ref}, now)
         try:
-            self.publish(contract.edge_topic(self.site.id, dev.edge, contract.Channel.COMMANDS), command)
+            wire = self.sign(dev.edge, command) if self.sign is not None else command  # signed on the wire only
+            self.publish(contract.edge_topic(self.site.id, dev.edge, contract.Channel.COMMANDS), wire)
         except Exception:
             log.exception("command %s to %s could not be published", command.id, device)
         if action in (contract.Action.RELAY_OFF, contract.Action.RELAY_ON) and self.engine_call is not None:
