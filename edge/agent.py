@@ -29,14 +29,14 @@ from typing import Any, Protocol
 
 from edge import __version__
 from edge.batching import Batcher, is_urgent
-from edge.commands import CommandTracker, RateLimitedLog
+from edge.commands import CommandTracker, RateLimitedLog, load_keys
 from edge.config import EdgeConfig, Vendor
 from edge.drivers import DecodeError, Driver, UnsupportedCommand, Zigbee2MqttDriver, build_drivers
 from edge.drivers.base import Metrics
 from edge.interlocks import PlugOverloadInterlock, SmokeSirenInterlock, Sound, Trip
 from edge.outbox import Outbox
 from edge.supervision import Change, Supervisor
-from gateway import contract
+from gateway import contract, signing
 from gateway.contract import (
     Action,
     Channel,
@@ -112,6 +112,8 @@ class EdgeAgent:
         self.window = window or min(config.uplink.max_inflight, 500)
         """How many queued messages may wait for a PUBACK at once."""
         self.decode_errors = 0
+        self.command_keys = load_keys(config.commands)
+        """Current then previous command key; empty: commands are unsigned (broker ACL only)."""
         self.client_id = f"fw-edge-{config.edge}"
         self.drivers: dict[Vendor, Driver] = build_drivers(
             config.devices, client_id=self.client_id, discover=config.supervision.report_unknown_devices
@@ -186,6 +188,11 @@ class EdgeAgent:
         self._worker.start()
         self.uplink.start()
         self.floor.start()
+        if self.command_keys:
+            log.info("commands must be signed (key %s)", ", ".join(signing.key_id(k) for k in self.command_keys))
+        else:
+            log.warning("commands are unsigned: no commands.key_file, so the broker's ACL alone decides "
+                        "who may command this edge")
         log.info(
             "edge %s/%s started: %d devices, %d vendor topic filters, %d messages buffered, next seq %d",
             config.site,
@@ -489,6 +496,15 @@ class EdgeAgent:
         except ContractError as exc:
             log.warning("refused an invalid command: %s", exc)
             return
+        if self.command_keys:
+            why = signing.refusal(command, self.command_keys)
+            if why is not None:
+                # Checked before the replay ledger: a forged message changes nothing here, not even the
+                # ledger (its id stays free for the server's real command). The log names key ids only.
+                log.warning("refused command %s (%s %s): bad signature: %s",
+                            command.id, command.action.value, command.device, why)
+                self._answer(command, ok=False, error="bad_signature")
+                return
         outbox = self._require_outbox()
         if not outbox.remember_command(command.id, self.clock.now().timestamp()):
             # Answered once already: a replay (or a redelivery) is neither run nor answered again.

@@ -2,15 +2,45 @@
 
 `CommandTracker` is pure: it remembers which state report would confirm each command in flight (from
 `drivers.CONFIRMATION`, e.g. relay_off waits for relay_on=false) and says which commands a reading
-confirms and which have waited too long.
+confirms and which have waited too long. `load_keys` reads the command keys (gateway/signing.py).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
+from edge.config import CommandsConfig, ConfigError
 from edge.drivers.base import CONFIRMATION, Metrics
+from gateway import signing
 from gateway.contract import Command, Reading
+
+log = logging.getLogger(__name__)
+
+
+def load_keys(config: CommandsConfig) -> list[bytes]:
+    """The keys a command may be signed with, current first; empty when none is configured.
+
+    A configured key that cannot be read is a start-up error, never a quiet fall-back to unsigned
+    commands. A key file others can read is allowed but warned about (its path only, never its bytes)."""
+    keys: list[bytes] = []
+    for name in ("key_file", "previous_key_file"):
+        path = getattr(config, name)
+        if path is None:
+            continue
+        try:
+            text = path.read_text(encoding="ascii")
+            mode = path.stat().st_mode
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise ConfigError([f"commands.{name}: cannot read {path}: {reason}"]) from None
+        try:
+            keys.append(signing.parse_key(text))
+        except ValueError as exc:
+            raise ConfigError([f"commands.{name}: {path}: {exc}"]) from None
+        if mode & 0o077:
+            log.warning("command key %s is readable by others (mode %o): chmod 600 it", path, mode & 0o777)
+    return keys
 
 
 @dataclass(slots=True)

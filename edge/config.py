@@ -14,6 +14,7 @@ Shape (simulators and the server read the same file):
     batch: {max_readings: 200, max_age_ms: 500}
     supervision: {silent_after_intervals: 3}
     interlocks: {plug_overload: {enabled: true, ratio: 1.25, hold_s: 10}, smoke_siren: {enabled: true}}
+    commands: {confirm_timeout_s: 5, key_file: keys/edge-f3.key}  # key: only signed commands run
     devices:
       - {id: plug-f3-s001, kind: smart_plug, zone: f3-z1, vendor: shelly, address: shellyplugsg3-a1b2c3,
          rated_a: 10, cuttable: true}
@@ -116,6 +117,18 @@ class InterlocksConfig(_Strict):
 class CommandsConfig(_Strict):
     confirm_timeout_s: float = Field(5, gt=0, le=120)
     """How long to wait for the device's own state report before answering `no confirmation`."""
+    key_file: Path | None = None
+    """This edge's command key (hex, from `floorwatch keys`, mode 600). Set: only commands signed with it
+    (or `previous_key_file`) run; the rest are answered `bad_signature`. Unset: commands are unsigned and
+    the broker's ACL is the only check (the embedded demo on loopback). Relative to the config file."""
+    previous_key_file: Path | None = None
+    """The key before the last rotation, accepted as well until the server signs with the new one."""
+
+    @model_validator(mode="after")
+    def _check(self) -> CommandsConfig:
+        if self.previous_key_file is not None and self.key_file is None:
+            raise ValueError("previous_key_file needs key_file (the current key)")
+        return self
 
 
 DeviceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
@@ -242,6 +255,11 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     if base_dir is not None and not config.buffer.path.is_absolute():
         buffer = config.buffer.model_copy(update={"path": base_dir / config.buffer.path})
         config = config.model_copy(update={"buffer": buffer})
+    if base_dir is not None:
+        keys = {name: base_dir / path for name in ("key_file", "previous_key_file")
+                if (path := getattr(config.commands, name)) is not None and not path.is_absolute()}
+        if keys:
+            config = config.model_copy(update={"commands": config.commands.model_copy(update=keys)})
     return config
 
 
