@@ -1,4 +1,4 @@
-"""The `floorwatch` command: demo, server, edge, simulate, contract, broker, grafana.
+"""The `floorwatch` command: demo, server, edge, simulate, contract, broker, keys, grafana.
 
 Each subcommand imports what it needs when it runs, so `floorwatch edge` works on an edge box that
 installed only `floorwatch[edge]`.
@@ -73,6 +73,38 @@ def _broker_files(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    """One command key per edge (`<edge>.key`, mode 600): the server's FLOORWATCH_COMMAND_KEYS_DIR holds them
+    all, each edge its own as `commands.key_file`. An existing key is kept unless --force (rotation: see
+    docs/deployment.md, the edges take the new key before the server does)."""
+    import os
+    import secrets
+
+    from gateway import contract, signing
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for edge in args.edge:
+        if not contract.ID_RE.match(edge):
+            print(f"edge id {edge!r} must match [a-z0-9-]{{1,64}}", file=sys.stderr)
+            return 2
+    for edge in args.edge:
+        path = out / f"{edge}.key"
+        if path.exists() and not args.force:
+            kept = signing.key_id(signing.parse_key(path.read_text()))
+            print(f"{path} exists: kept (key {kept}); --force replaces it")
+            continue
+        key = secrets.token_bytes(signing.KEY_BYTES)
+        tmp = path.with_suffix(".key.tmp")
+        # Created with mode 600 from the start: the key is never readable by others, not even briefly.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write(signing.format_key(key))
+        os.replace(tmp, path)
+        print(f"wrote {path} (mode 600, key {signing.key_id(key)})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="floorwatch", description=__doc__)
@@ -112,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     files.add_argument("--out", default="var/broker")
     files.add_argument("--tls", action="store_true")
     files.set_defaults(run=_broker_files)
+
+    keys = sub.add_parser("keys", help="per-edge command signing keys (one <edge>.key per edge, mode 600)")
+    keys.add_argument("--edge", action="append", required=True, help="an edge id (repeat)")
+    keys.add_argument("--out", default="var/keys")
+    keys.add_argument("--force", action="store_true", help="replace existing keys (rotation)")
+    keys.set_defaults(run=_keys)
 
     argv = list(sys.argv[1:] if argv is None else argv)
     # Delegate whole argument lists to the parts that own them.
