@@ -3,7 +3,10 @@
 Open alarms are cached in memory by (rule, subject) so that a finding costs a dict lookup, not a
 query. Every change and its audit rows are committed in the same transaction as the ingest drain
 that caused it (see services/ingest.py); listeners (SSE, MQTT AlarmChange, notifications) hear of a
-change only after the commit, so nobody is told of an alarm that a crash could still undo.
+change only after the commit, so nobody is told of an alarm that a crash could still undo. With an
+`outbox` (services/recovery.py), each told change is also an `alarm_effects` row in that same
+transaction, marked done once every listener returned: a crash between the commit and the listeners
+leaves the row pending, and the next start tells the listeners again.
 """
 
 from __future__ import annotations
@@ -20,13 +23,16 @@ from server.adapters.sql.models import AlarmAuditRow, AlarmRow, DeadLetterRow
 from server.adapters.sql.repository import alarm_to_row, record_audit, save_state
 from server.domain import alarms as domain
 from server.domain.findings import Finding
+from server.services.recovery import EffectNotReady
 
 if TYPE_CHECKING:
     from server.services.ingest import DeadLetter
+    from server.services.recovery import EffectsOutbox
 
 log = logging.getLogger(__name__)
 
 AlarmListener = Callable[[domain.Alarm], None]
+AfterCommit = Callable[[Sequence[domain.Alarm]], None]
 
 
 class AlarmError(ValueError):
@@ -40,6 +46,10 @@ class AlarmService:
         """Open alarms by (rule, subject); replaced whole under `_lock`, read without it."""
         self._lock = threading.RLock()
         self.listeners: list[AlarmListener] = []
+        self.outbox: EffectsOutbox | None = None
+        """Where told changes are recorded until their listeners ran (None: not recorded)."""
+        self.after_commit: AfterCommit | None = None
+        """Test hook between the commit and the listeners (services/recovery.py `crash_hook`)."""
 
     def open_alarms(self) -> list[domain.Alarm]:
         # No lock: `_open` is replaced whole, never changed in place, so a reader sees one consistent
@@ -83,8 +93,9 @@ class AlarmService:
                     save_state(session, "sequences", sequences, now)
                 if engine_state is not None:
                     save_state(session, "rules", engine_state, now)
+                recorded = self.outbox.record(session, changed, now) if self.outbox is not None else []
             self._open = staged
-        self._tell(changed)
+        self._tell(changed, recorded)
         return changed
 
     # -- from people (API, page) --------------------------------------------------------------------
@@ -112,6 +123,7 @@ class AlarmService:
             with self.sessions.begin() as session:
                 alarm = self._persist(session, alarm, effects, now)
                 record_audit(session, by, f"alarm.{action}", f"alarm:{alarm_id}", {"why": why}, now)
+                recorded = self.outbox.record(session, [alarm], now) if self.outbox is not None else []
             key = (alarm.rule, alarm.subject)
             updated = dict(self._open)
             if domain.is_open(alarm):
@@ -119,7 +131,7 @@ class AlarmService:
             else:
                 updated.pop(key, None)
             self._open = updated
-        self._tell([alarm])
+        self._tell([alarm], recorded)
         return alarm
 
     # -- persistence --------------------------------------------------------------------------------
@@ -140,11 +152,29 @@ class AlarmService:
                                           from_state=effect.from_state, to_state=effect.to_state, why=effect.why))
         return alarm
 
-    def _tell(self, changed: Sequence[domain.Alarm]) -> None:
-        for alarm in changed:
-            for listener in self.listeners:
-                try:
-                    listener(alarm)
-                except Exception:  # a listener's failure must not undo or block an alarm
-                    log.exception("alarm listener failed")
+    def dispatch(self, alarm: domain.Alarm) -> str | None:
+        """Tell every listener of one change; None when all succeeded, else what failed (each listener
+        runs even when an earlier one failed: a failed MQTT publish must not stop a page)."""
+        errors: list[str] = []
+        for listener in self.listeners:
+            try:
+                listener(alarm)
+            except EffectNotReady as exc:
+                log.info("alarm %s: %s; retried later", alarm.id, exc)
+                errors.append(f"not ready: {exc}")
+            except Exception as exc:  # a listener's failure must not undo or block an alarm
+                log.exception("alarm listener failed")
+                errors.append(f"{getattr(listener, '__qualname__', listener)}: {type(exc).__name__}: {exc}")
+        return "; ".join(errors) or None
+
+    def _tell(self, changed: Sequence[domain.Alarm], effects: Sequence[int | None] = ()) -> None:
+        if self.after_commit is not None and changed:
+            self.after_commit(changed)
+        outcomes = [(effect, self.dispatch(alarm)) for alarm, effect in zip(changed, effects or [None] * len(changed),
+                                                                            strict=True)]
+        if self.outbox is not None:
+            try:
+                self.outbox.finish([(e, error) for e, error in outcomes if e is not None])
+            except Exception:  # never fail the caller (ingest would retry a commit that is done)
+                log.exception("could not mark alarm effects done; they run again at the next start")
 

@@ -125,14 +125,15 @@ class EvacuationService:
     # -- triggers --------------------------------------------------------------------------------------
 
     def on_alarm(self, alarm: domain.Alarm) -> None:
-        """AlarmService listener (ingest thread, after commit)."""
+        """AlarmService listener (ingest thread, after commit). Idempotent: a transition dispatched again
+        after a crash (services/recovery.py) starts no second evacuation and sends no door release twice."""
         if alarm.state is not domain.AlarmState.ACTIVE or alarm.occurrences != 1:
             return
         if alarm.rule == "evac.notice":
             zone = alarm.zone if alarm.zone in self.site.zones else None
             floor = alarm.subject if alarm.subject in self.site.floors else (
                 self.site.zones[alarm.subject].floor if alarm.subject in self.site.zones else None)
-            if floor is None:
+            if floor is None or self._started_for(floor, alarm):
                 return
             first = self._first_fire_at.get(zone) if zone is not None else None
             self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
@@ -140,10 +141,21 @@ class EvacuationService:
                        triggered_at=min(first, alarm.raised_at) if first is not None else alarm.raised_at)
         elif alarm.rule in ("fire.smoke_alarm", "fire.heat_alarm", "mr.smoke") and alarm.zone in self.site.zones:
             self._first_fire_at.setdefault(alarm.zone, alarm.raised_at)
+            released = {c["device"] for c in self.commands.commands(ref=f"alarm:{alarm.id}")}
             for door in self.site.egress_doors(alarm.zone):
+                if door.id in released:
+                    continue
                 self.commands.send(door.id, contract.Action.DOOR_RELEASE,
                                    f"door.fire_release_zone {alarm.rule} alarm {alarm.id}", "system",
                                    ref=f"alarm:{alarm.id}")
+
+    def _started_for(self, floor: str, alarm: domain.Alarm) -> bool:
+        """Whether this evac.notice alarm already has its evacuation: one of its floor started by
+        evac.notice at or after the alarm's raise (an earlier alarm's evacuation was issued before it)."""
+        with self.sessions() as session:
+            return session.scalar(select(EvacuationRow.id).where(
+                EvacuationRow.floor == floor, EvacuationRow.trigger == "evac.notice",
+                EvacuationRow.issued_at >= alarm.raised_at).limit(1)) is not None
 
     def active(self, floor: str) -> dict[str, Any] | None:
         with self.sessions() as session:

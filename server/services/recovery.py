@@ -1,0 +1,244 @@
+"""Alarm effects that survive a crash (issue 9, fault 2): an outbox of committed transitions.
+
+The gap. AlarmService commits a transition, then tells its listeners (MQTT AlarmChange, escalation,
+fire verification, evacuation, overload cut, inspections). A process that dies between that commit
+and the listeners used to leave an open alarm that nobody was paged for, without its evacuation or
+its cut, and nothing at start-up noticed: the alarm was committed, so the engine does not raise it
+again and the broker's redelivery is dropped as already seen.
+
+The fix. In the SAME transaction as the transition, `EffectsOutbox.record` writes one `alarm_effects`
+row holding the alarm as the listeners are to see it. After every listener returned, the row is marked
+done; a listener that raised leaves it pending with `failures` + 1. So a row that is pending when a
+server starts is a transition whose effects may not have happened, and `EffectsRecovery.recover` runs
+the listeners again for it, in commit order, on the ingest thread, before MQTT delivers anything. Rows
+that failed while running are retried every RETRY_S until MAX_FAILURES (then given up, logged).
+
+Re-running a transition must not repeat what already happened, so every listener is idempotent:
+the escalation outbox has one row per alarm and one push per (alarm, step, recipient, channel); an
+evacuation.notice starts at most one evacuation per floor and none if the alarm already has one; a
+fire's door releases and an overload's cut look for commands with the alarm's ref first; inspections
+are keyed by (schedule, subject, time); the AlarmChange on MQTT is a state message (consumers key it by
+alarm id and state), so a repeat of it is harmless.
+
+Test hook. `crash_hook` makes the process `os._exit(137)` right after the commit of a given rule's
+raise, before any listener: only when FLOORWATCH_TEST_HOOKS=1 AND FLOORWATCH_TEST_CRASH_AFTER_COMMIT
+name a rule. Test-only; a production server with it set logs a warning at start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.adapters.sql.recovery_models import AlarmEffectRow
+from server.adapters.sql.repository import _plain
+from server.domain import alarms as domain
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 5.0
+"""How often effects whose listener failed are dispatched again."""
+MAX_FAILURES = 120
+"""Failed dispatches before a row is given up (10 min at RETRY_S): a listener that can never succeed
+must not run its siblings (MQTT publish, escalation check) forever."""
+KEEP_DONE = timedelta(days=7)
+"""Done rows are kept this long (what was dispatched, and whether by a recovery), then deleted."""
+
+HOOKS_ENV = "FLOORWATCH_TEST_HOOKS"
+CRASH_ENV = "FLOORWATCH_TEST_CRASH_AFTER_COMMIT"
+CRASH_EXIT = 137
+"""The exit status of a SIGKILLed process, so the test sees what a real kill looks like."""
+
+
+class EffectNotReady(Exception):
+    """A listener cannot do its effect yet and wants a retry, e.g. an overload cut right after a restart,
+    before any plug current is known to choose the plugs. Logged without a traceback."""
+
+
+Dispatch = Callable[[domain.Alarm], str | None]
+"""Runs every listener for one alarm; returns None when all succeeded, else what failed."""
+
+
+def snapshot(alarm: domain.Alarm) -> dict[str, Any]:
+    """The alarm as plain JSON, field by field (Alarm.from_record reads it back)."""
+    return {f.name: _plain(getattr(alarm, f.name)) for f in dataclasses.fields(alarm)}
+
+
+def from_snapshot(data: Mapping[str, Any]) -> domain.Alarm:
+    return domain.Alarm.from_record(dict(data))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pending:
+    id: int
+    alarm: domain.Alarm
+    failures: int
+
+
+class EffectsOutbox:
+    """The `alarm_effects` table: written inside the transition's transaction, finished after it."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+        self.sessions = sessions
+        self.clock = clock
+
+    def record(self, session: Session, alarms: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
+        """In the caller's transaction: one pending row per alarm (None for an alarm without an id)."""
+        rows: list[AlarmEffectRow | None] = []
+        for alarm in alarms:
+            if alarm.id is None:
+                rows.append(None)
+                continue
+            row = AlarmEffectRow(alarm_id=alarm.id, state=alarm.state.value, snapshot=snapshot(alarm),
+                                 created_at=now, failures=0, recovered=False)
+            session.add(row)
+            rows.append(row)
+        session.flush()  # assigns the ids
+        return [r.id if r is not None else None for r in rows]
+
+    def finish(self, outcomes: Sequence[tuple[int, str | None]], *, recovered: bool = False) -> None:
+        """Mark rows done (outcome None) or count a failure (outcome = what failed)."""
+        if not outcomes:
+            return
+        now = self.clock()
+        with self.sessions.begin() as session:
+            done = [i for i, error in outcomes if error is None]
+            if done:
+                values: dict[str, Any] = {"done_at": now}
+                if recovered:
+                    values["recovered"] = True
+                session.execute(update(AlarmEffectRow).where(AlarmEffectRow.id.in_(done)).values(**values))
+            for effect_id, error in outcomes:
+                if error is None:
+                    continue
+                row = session.get(AlarmEffectRow, effect_id)
+                if row is None:
+                    continue
+                row.failures += 1
+                row.last_error = error[:2000]
+                row.recovered = row.recovered or recovered
+                if row.failures >= MAX_FAILURES:
+                    row.done_at = now  # given up: logged loudly, kept with its last error
+                    log.error("alarm %s: effects given up after %d failed dispatches: %s",
+                              row.alarm_id, row.failures, error)
+
+    def pending(self, *, failed_only: bool = False, before: datetime | None = None,
+                limit: int = 500) -> list[Pending]:
+        """Pending rows in commit order; `failed_only`: those a dispatch already tried and failed;
+        `before`: only rows committed before then (not those a live dispatch of this process owns)."""
+        with self.sessions() as session:
+            q = select(AlarmEffectRow).where(AlarmEffectRow.done_at.is_(None))
+            if failed_only:
+                q = q.where(AlarmEffectRow.failures > 0)
+            if before is not None:
+                q = q.where(AlarmEffectRow.created_at < before)
+            rows = session.scalars(q.order_by(AlarmEffectRow.id).limit(limit)).all()
+            return [Pending(r.id, from_snapshot(r.snapshot), r.failures) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """pending, failed (pending with failures), recovered (dispatched again), done: for health."""
+        with self.sessions() as session:
+            def n(*where: Any) -> int:
+                return int(session.scalar(select(func.count()).select_from(AlarmEffectRow).where(*where)) or 0)
+            return {"pending": n(AlarmEffectRow.done_at.is_(None)),
+                    "failed": n(AlarmEffectRow.done_at.is_(None), AlarmEffectRow.failures > 0),
+                    "recovered": n(AlarmEffectRow.recovered.is_(True)),
+                    "done": n(AlarmEffectRow.done_at.is_not(None))}
+
+    def prune(self, now: datetime) -> int:
+        with self.sessions.begin() as session:
+            result = session.execute(delete(AlarmEffectRow).where(AlarmEffectRow.done_at.is_not(None),
+                                                                  AlarmEffectRow.done_at < now - KEEP_DONE))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+
+class EffectsRecovery:
+    """Dispatches pending rows again: all of them at start-up, failed ones every RETRY_S after that.
+
+    `run_serial(fn)` runs `fn` where ingest's own dispatches run (the ingest thread). A row a live
+    dispatch of this process still owns is never taken: the start-up pass takes only rows committed
+    before `started_at`, later passes only rows whose dispatch already failed."""
+
+    def __init__(self, outbox: EffectsOutbox, dispatch: Dispatch,
+                 run_serial: Callable[[Callable[[], None]], None] | None = None,
+                 retry_s: float = RETRY_S, started_at: datetime | None = None) -> None:
+        self.outbox = outbox
+        self.started_at = started_at or outbox.clock()
+        self.dispatch = dispatch
+        self.run_serial = run_serial or (lambda fn: fn())
+        self.retry_s = retry_s
+        self.recovered = 0
+        """Rows dispatched again by this process (start-up and retries)."""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def recover(self, *, failed_only: bool = False) -> int:
+        """Dispatch pending rows again, in commit order; returns how many were dispatched."""
+        pending = self.outbox.pending(failed_only=failed_only, before=None if failed_only else self.started_at)
+        if not pending:
+            return 0
+        if not failed_only:
+            log.warning("recovering the effects of %d alarm transitions committed before a restart: %s",
+                        len(pending), ", ".join(f"{p.alarm.rule}#{p.alarm.id} {p.alarm.state.value}"
+                                                for p in pending[:20]))
+        outcomes = [(p.id, self.dispatch(p.alarm)) for p in pending]
+        self.outbox.finish(outcomes, recovered=True)
+        self.recovered += len(pending)
+        return len(pending)
+
+    def start(self) -> int:
+        """Recover everything pending now (blocking), then keep retrying failures in the background."""
+        self.outbox.prune(self.outbox.clock())
+        box: list[int] = []
+        self.run_serial(lambda: box.append(self.recover()))
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._retry, name="effects-retry", daemon=True)
+        self._thread.start()
+        return box[0] if box else 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def _recover_failed(self) -> None:
+        self.recover(failed_only=True)
+
+    def _retry(self) -> None:
+        while not self._stop.wait(self.retry_s):
+            try:
+                if self.outbox.counts()["failed"]:
+                    self.run_serial(self._recover_failed)
+            except Exception:
+                log.exception("retrying failed alarm effects failed")
+
+
+def crash_hook(environ: Mapping[str, str] = os.environ) -> Callable[[Sequence[domain.Alarm]], None] | None:
+    """TEST ONLY: exit the process right after committing the raise of rule FLOORWATCH_TEST_CRASH_AFTER_COMMIT,
+    before any listener; acts only when FLOORWATCH_TEST_HOOKS=1 is also set (two deliberate settings)."""
+    rule = environ.get(CRASH_ENV, "").strip()
+    if not rule:
+        return None
+    if environ.get(HOOKS_ENV) != "1":
+        log.warning("%s is set but ignored: test hooks are off (%s=1 is for tests only)", CRASH_ENV, HOOKS_ENV)
+        return None
+    log.warning("TEST HOOK ACTIVE: the server exits with %d after committing the raise of %s (never in production)",
+                CRASH_EXIT, rule)
+
+    def crash(alarms: Sequence[domain.Alarm]) -> None:
+        if any(a.rule == rule and a.state is domain.AlarmState.ACTIVE and a.occurrences == 1 for a in alarms):
+            sys.stderr.write(f"test hook: exiting {CRASH_EXIT} after the commit of {rule}\n")
+            sys.stderr.flush()
+            os._exit(CRASH_EXIT)
+
+    return crash
