@@ -38,6 +38,7 @@ from server.services.inspection_facts import FactsReader
 from server.services.inspections import InspectionService
 from server.services.live import LiveState
 from server.services.notify import NotificationService
+from server.services.recovery import EffectNotReady, EffectsOutbox, EffectsRecovery, crash_hook
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Runtime:
     live: LiveState = field(default_factory=LiveState)
     notify: NotificationService = field(init=False)
     commands: CommandService = field(init=False)
+    recovery: EffectsRecovery = field(init=False)
     evacuations: EvacuationService = field(init=False)
     sender: Sender = field(default_factory=AppriseSender)
     """How pushes leave (apprise); replaceable for a test that wants to fail a channel on purpose."""
@@ -109,6 +111,12 @@ class Runtime:
             self.series = SqliteSeriesStore(s.data_dir / "series.sqlite", retention_days=s.series_retention_days)
 
         self.alarms = AlarmService(sessions, self.repository.open_alarms())
+        # Every told alarm change is an outbox row until its listeners ran (fault 2, services/recovery.py);
+        # rows committed before this instant belong to an earlier process and are dispatched again below.
+        self.alarms.outbox = EffectsOutbox(sessions, self.clock)
+        self.alarms.after_commit = crash_hook()
+        self.recovery = EffectsRecovery(self.alarms.outbox, self.alarms.dispatch, run_serial=self._on_ingest_thread,
+                                        started_at=self.clock())
         engine = RuleEngine(self.site)
         rules_state = self.repository.load_state("rules")
         if rules_state:
@@ -169,10 +177,14 @@ class Runtime:
                                persistent_session=True, manual_ack=True)
         for channel in contract.SERVER_INBOUND:
             self.mqtt.subscribe(contract.edge_filter(channel, site=self.site.id))
+        # Listeners of transitions committed before a crash run again, before MQTT delivers anything
+        # (their publishes wait in the client's queue until it connects).
+        self.recovery.start()
         self.mqtt.start()
 
     def stop(self) -> None:
         self._hr_stop.set()
+        self.recovery.stop()
         self.scheduler.shutdown()
         self.notify.stop()
         if self.mqtt is not None:
@@ -208,6 +220,14 @@ class Runtime:
         """Delivery outcomes feed sup.notify_channel (3 consecutive failures of a channel -> major)."""
         self.ingest.call(lambda engine, now: engine.on_notify_result(channel, ok, now))
 
+    def _on_ingest_thread(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the ingest thread, between drains: where alarm listeners normally run."""
+        def call(_engine: RuleEngine, _now: datetime) -> list[Finding]:
+            fn()
+            return []
+
+        self.ingest.call(call, timeout=120)
+
     def _ack(self, message: Incoming) -> None:
         if self.mqtt is not None:
             self.mqtt.ack(message)
@@ -234,17 +254,30 @@ class Runtime:
                 return
 
     def _cut_overload(self, alarm: domain.Alarm) -> None:
-        """A critical overload opens the relays the power-cut policy allows (server/domain/power.py)."""
+        """A critical overload opens the relays the power-cut policy allows (server/domain/power.py).
+        One cut per alarm, also when its transition is dispatched again after a crash (recovery.py)."""
         if (alarm.rule not in OVERLOAD_RULES or alarm.severity is not Severity.CRITICAL
-                or alarm.state is not domain.AlarmState.ACTIVE or alarm.id in self._cut_for):
+                or alarm.state is not domain.AlarmState.ACTIVE or alarm.id is None or alarm.id in self._cut_for):
             return
-        self._cut_for.add(alarm.id)
+        ref = f"alarm {alarm.id}"
+        current = self._alarm_by_id(alarm.id)
+        if current is None or not current.is_open or not current.condition_active:
+            self._cut_for.add(alarm.id)  # dispatched late and the overload is over: cutting now helps nobody
+            return
+        if any(c["action"] == contract.Action.RELAY_OFF.value for c in self.commands.commands(ref=ref)):
+            self._cut_for.add(alarm.id)  # an earlier life of this server already cut for it
+            return
         live = self.live.devices()
         currents = {d: float(v.metrics.get("current_a", 0.0)) for d, v in live.items()
                     if isinstance(v.metrics.get("current_a"), (int, float))}
         plan = plan_cut(alarm.rule, alarm.subject, alarm.value, self.site, currents)
+        if (plan is None and alarm.rule == "elec.strip_overload" and alarm.raised_at < self.started_at
+                and not any(p.id in currents for p in self.site.plugs_of_strip(alarm.subject))):
+            # Recovered after a restart before any plug of the strip reported: the plan would be empty.
+            raise EffectNotReady(f"no plug current of {alarm.subject} known since the restart")
+        self._cut_for.add(alarm.id)
         if plan is not None:
-            cut = self.commands.safety_cut(list(plan.devices), plan.reason, ref=f"alarm {alarm.id}")
+            cut = self.commands.safety_cut(list(plan.devices), plan.reason, ref=ref)
             log.warning("safety cut for alarm %s: %s", alarm.id, ", ".join(cut) or "nothing cuttable")
 
     def _fire_verification(self, alarm: domain.Alarm) -> None:
