@@ -32,6 +32,7 @@ from server.domain.site import Site, parse_site
 from server.services import redaction
 from server.services.alarms import AlarmService
 from server.services.commands import CommandService
+from server.services.delayed_cuts import DelayedCutService
 from server.services.evacuation import EvacuationService
 from server.services.ingest import Ingest
 from server.services.inspection_facts import FactsReader
@@ -72,6 +73,7 @@ class Runtime:
     live: LiveState = field(default_factory=LiveState)
     notify: NotificationService = field(init=False)
     commands: CommandService = field(init=False)
+    cuts: DelayedCutService = field(init=False)
     recovery: EffectsRecovery = field(init=False)
     evacuations: EvacuationService = field(init=False)
     sender: Sender = field(default_factory=AppriseSender)
@@ -143,15 +145,20 @@ class Runtime:
         # API threads give the engine inputs only through `ingest.call` (it runs them on the ingest thread).
         base_url = self.base_url or f"http://{s.http_host}:{s.http_port}"
         self.commands = CommandService(sessions, self.site, self.clock, self._publish_command, self.ingest.call)
+        self.cuts = DelayedCutService(sessions, self.site, self.clock, self.commands, self._current_a,
+                                      self._alarm_by_id)
+        self.alarms.listeners.append(self.cuts.on_alarm)  # before notify's: the first page names the cut time
         self.notify = NotificationService(
             sessions, self.site, self.clock, self.sender, base_url=base_url, worker_id=s.mqtt_client_id,
-            open_alarms=self.alarms.open_alarms, alarm_by_id=self._alarm_by_id, on_result=self._notify_result)
+            open_alarms=self.alarms.open_alarms, alarm_by_id=self._alarm_by_id, on_result=self._notify_result,
+            notes=self.cuts.note_of, commit=self.alarms.commit)
         self.evacuations = EvacuationService(sessions, self.site, self.clock, self.commands, self.notify,
                                              self._publish_notice, self.ingest.call, base_url)
         self.notify.is_drill = self.evacuations.is_drill_alarm
         self.alarms.listeners.append(self.evacuations.on_alarm)
         self.alarms.listeners.append(self.notify.on_alarm)
         self.evacuations.start_worker()
+        self.cuts.start_worker()
         self.ingest.start()
         self.notify.start()
 
@@ -191,6 +198,7 @@ class Runtime:
             self.mqtt.stop()
         self.ingest.stop()
         self.evacuations.stop_worker()
+        self.cuts.stop_worker()
         self.series.close()
         if self.broker is not None:
             self.broker.stop()
@@ -227,6 +235,11 @@ class Runtime:
             return []
 
         self.ingest.call(call, timeout=120)
+
+    def _current_a(self, device: str) -> float | None:
+        live = self.live.devices().get(device)
+        value = live.metrics.get("current_a") if live is not None else None
+        return float(value) if isinstance(value, (int, float)) else None
 
     def _ack(self, message: Incoming) -> None:
         if self.mqtt is not None:

@@ -8,14 +8,22 @@ Never an essential plug, never a distribution circuit: essential seat equipment 
 one-tap manual cut by the shift lead or supervisor instead (the issue's rule "only devices marked
 cuttable, never essential ones"; RULES.md would also let an essential plug protect itself at ≥ 100 %,
 which we leave to a person). The edge's own interlock (125 % for 10 s) works with the uplink down.
+
+- elec.high_power_appliance (major): a delayed cut (`plan_delayed_cut`). When the seat plug is cuttable
+  and either of class non-essential or on a strip at >= 80 % of its rating, its relay goes off
+  `cut_delay_s` (60 s, a site threshold) after the raise unless the shift lead (or a role above it in
+  the §4 chain, `CUT_HOLDERS`) holds the cut. The page says when (`cut_note`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 
-from server.domain.site import Device, DeviceKind, Site
+from server.domain.policy import Role
+from server.domain.site import Device, DeviceKind, PlugClass, Site
+from server.domain.thresholds import DEFAULTS
 
 STRIP_TARGET = 0.80
 """Cut until the strip is below this share of its rating (the catalog's continuous-load level)."""
@@ -66,3 +74,50 @@ def plan_cut(rule: str, subject: str, value: float | None, site: Site,
     return CutPlan(tuple(chosen), f"elec.strip_overload critical: {subject} at {value:.1f} A on "
                    f"{device.rating_a:g} A; cut largest non-essential loads to below {STRIP_TARGET:.0%}",
                    short_by_a=max(0.0, remaining - target))
+
+
+# -- elec.high_power_appliance: the delayed cut (RULES.md §2.1) -----------------------------------------
+
+HIGH_POWER = "elec.high_power_appliance"
+CUT_HOLDERS = (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND)
+"""Who may hold a delayed cut: 领班 and the roles above it in the §4 chain (admin too, as everywhere)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DelayedCut:
+    device: str
+    delay: timedelta
+    reason: str
+
+
+def plan_delayed_cut(rule: str, subject: str, site: Site, strip_current_a: float | None) -> DelayedCut | None:
+    """The cut to schedule when `rule` is raised on `subject`, or None (not this rule, essential, not
+    cuttable, or neither non-essential nor on a loaded strip). `strip_current_a`: the plug's strip now."""
+    if rule != HIGH_POWER:
+        return None
+    device = site.devices.get(subject)
+    if device is None or not cuttable(device):
+        return None  # never an essential plug, only plugs the site marked cuttable
+    strip = site.devices.get(device.strip) if device.strip else None
+    loaded = strip is not None and strip_current_a is not None and strip_current_a >= STRIP_TARGET * strip.rating_a
+    if device.plug_class is not PlugClass.NON_ESSENTIAL and not loaded:
+        return None
+    why = "non-essential plug" if device.plug_class is PlugClass.NON_ESSENTIAL else (
+        f"strip {device.strip} at {strip_current_a:.1f} A, >= {STRIP_TARGET:.0%} of its rating")
+    seconds = site.overrides(device).get(HIGH_POWER, {}).get("cut_delay_s", DEFAULTS[HIGH_POWER]["cut_delay_s"])
+    delay = timedelta(seconds=float(seconds))
+    return DelayedCut(subject, delay, f"{HIGH_POWER}: {subject} ({why}); relay off {delay.total_seconds():g} s "
+                      "after the alarm unless the shift lead holds the cut")
+
+
+def cut_note(status: str, due_at: datetime, tz: tzinfo, by: str = "", why: str = "") -> tuple[str, str]:
+    """The line a page about the alarm carries (zh, en): when the cut comes, or who held it."""
+    at = due_at.astimezone(tz).strftime("%H:%M:%S")
+    if status == "pending":
+        return (f"若领班不干预,将于 {at} 断开该插座电源",
+                f"relay OFF at {at} unless the shift lead holds the cut")
+    if status == "held":
+        return f"断电已由 {by} 暂缓:{why}", f"cut held by {by}: {why}"
+    if status == "cut":
+        return f"已于 {at} 断开该插座电源", f"relay switched OFF at {at}"
+    return "", ""

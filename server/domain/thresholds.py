@@ -43,7 +43,13 @@ DEFAULTS: Final[Mapping[str, Params]] = {
         "clear_ratio": 0.75,
         "clear_hold_s": 60,  # ours
     },
-    "elec.high_power_appliance": {"step_w": 800, "hold_s": 30, "clear_step_w": 400, "clear_hold_s": 30},
+    "elec.high_power_appliance": {
+        "step_w": 800,
+        "hold_s": 30,
+        "clear_step_w": 400,
+        "clear_hold_s": 30,
+        "cut_delay_s": 60,  # relay off this long after the raise unless the shift lead holds it
+    },
     "elec.unmetered_load": {
         "residual_a": 1.0,
         "hold_s": 600,

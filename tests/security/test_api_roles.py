@@ -20,6 +20,7 @@ from server.api.routes.audit import AUDITORS
 from server.api.routes.evacuations import STARTERS
 from server.app import create_app
 from server.domain.policy import RESPONDERS, Role
+from server.domain.power import CUT_HOLDERS
 from server.domain.rules.controls import ALL_CLEAR_ROLES
 from tests.conftest import require_service
 from tests.security.api_server import ALL_ROLES, Api, api_routes, running_server
@@ -72,6 +73,7 @@ ROUTE_ROLES: dict[tuple[str, str], Any] = {
     ("GET", "/api/notifications"): SIGNED_IN,
     ("POST", "/api/notifications/silences"): (Role.SUPERVISOR, Role.SAFETY_OFFICER),
     ("POST", "/api/devices/{device}/relay"): OBJECT,
+    ("POST", "/api/devices/{device}/hold-cut"): CUT_HOLDERS,
     ("GET", "/api/devices/{device}/commands"): SIGNED_IN,
 }
 """Role tuples: who besides admin may call. () is admin only."""

@@ -66,6 +66,8 @@ def test_every_state_changing_route_writes_an_audit_row_with_before_and_after(ap
          {"reason": "heater removed"})
     call(lead, "lead", "POST", "/api/devices/{device}/relay", "/api/devices/plug-z1-kettle/relay",
          {"on": False, "reason": "kettle at the desk"}, ok=202)
+    call(lead, "lead", "POST", "/api/devices/{device}/hold-cut", "/api/devices/plug-z1-kettle/hold-cut",
+         {"reason": "kettle allowed at this desk today", "until": "2099-01-01T00:00:00Z"})
     call(sup, "sup", "POST", "/api/notifications/silences", "/api/notifications/silences",
          {"ends_at": "2099-01-01T00:00:00Z", "rule": "elec.strip_overload", "reason": "planned works"}, ok=201)
     call(lead, "lead", "POST", "/api/fire/{zone}/verdict", "/api/fire/z1/verdict", {"real": True})

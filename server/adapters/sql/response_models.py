@@ -165,3 +165,37 @@ class CommandRow(Base):
     """sent, ok, failed."""
     result_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(String(500))
+
+
+class DelayedCutRow(Base):
+    """elec.high_power_appliance's delayed cut of one alarm (RULES.md §2.1): a row, not a timer, so a
+    restart neither drops nor repeats it (migration 0008_delayed_cuts)."""
+
+    __tablename__ = "delayed_cuts"
+    __table_args__ = (Index("ix_delayed_cut_due", "status", "due_at"),)
+
+    alarm_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    device: Mapped[str] = mapped_column(String(128), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    """pending, held (a person overrode it), cut (command sent), cancelled (the alarm cleared)."""
+    by: Mapped[str] = mapped_column(String(64), default="")
+    why: Mapped[str] = mapped_column(String(500), default="")
+    done_at: Mapped[datetime | None]
+    command_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class CutHoldRow(Base):
+    """A person keeps a plug on: delayed cuts of it are held until `until` (migration 0008_delayed_cuts)."""
+
+    __tablename__ = "cut_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device: Mapped[str] = mapped_column(String(128), index=True)
+    until: Mapped[datetime | None]
+    """None: only the cuts pending when the hold was given."""
+    by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]

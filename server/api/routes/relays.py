@@ -1,15 +1,18 @@
-"""Relay cut and restore for smart plugs (RULES.md §2.1 power-cut policy, elec.relay_reenable_guard)."""
+"""Relay cut and restore for smart plugs (RULES.md §2.1 power-cut policy, elec.relay_reenable_guard),
+and the shift lead's hold of elec.high_power_appliance's delayed cut."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from server.api.audit import audit_change
-from server.api.deps import ActorDep, RuntimeDep
-from server.domain.policy import Role
+from server.api.deps import ActorDep, RuntimeDep, require
+from server.domain.policy import Actor, Role
+from server.domain.power import CUT_HOLDERS
 from server.services.commands import CommandError
 
 router = APIRouter(prefix="/devices", tags=["devices"])
@@ -53,3 +56,29 @@ def device_state(runtime: RuntimeDep, device: str) -> dict[str, Any]:
 def commands(device: str, runtime: RuntimeDep, actor: ActorDep) -> list[dict[str, Any]]:
     """The device's commands with who sent them and why, and their results (audit)."""
     return runtime.commands.commands(device=device)
+
+
+class HoldCutIn(BaseModel):
+    reason: str = Field(..., min_length=1, max_length=500)
+    until: datetime | None = None
+    """Also hold cuts scheduled before this time (the kettle is allowed today); None: only the pending ones."""
+
+
+@router.post("/{device}/hold-cut")
+def hold_cut(device: str, body: HoldCutIn, request: Request, runtime: RuntimeDep,
+             actor: Annotated[Actor, Depends(require(*CUT_HOLDERS))]) -> dict[str, Any]:
+    """The shift lead (or above) overrides the plug's delayed cut (elec.high_power_appliance, RULES.md §2.1)."""
+    dev = runtime.site.devices.get(device)
+    if dev is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {device} does not exist")
+    if not actor.covers(dev.zone):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{actor.name} does not answer for zone {dev.zone}")
+    before = runtime.cuts.state(device)
+    try:
+        held = runtime.cuts.hold(device, actor.name, body.reason, body.until)
+    except CommandError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    after = {**runtime.cuts.state(device), "device": device, "held": held}
+    audit_change(runtime, actor, request, f"device:{device}", before, after,
+                 {"reason": body.reason, "until": body.until.isoformat() if body.until else None})
+    return after
