@@ -64,3 +64,58 @@ def can_shelve(actor: Actor, severity: Severity) -> bool:
 
 def parse_roles(names: Collection[str]) -> frozenset[Role]:
     return frozenset(Role(n) for n in names if n)
+
+
+# -- data minimisation (issue #9 security 4): who sees people's names, person ids and badge numbers ----
+
+class PeopleScope(StrEnum):
+    """Whose names and person ids an account sees; the others are redacted at the API's edge."""
+
+    ALL = "all"
+    ZONES = "zones"
+    """People rostered in (or found in) the account's zones; every zone when the account has none."""
+    SELF = "self"
+    NONE = "none"
+
+
+PEOPLE_SCOPE: dict[Role, PeopleScope] = {
+    Role.ADMIN: PeopleScope.ALL,
+    Role.SAFETY_OFFICER: PeopleScope.ALL,  # 安全保障组: badge-based headcount, evacuation (RULES §5)
+    Role.ON_SITE_COMMAND: PeopleScope.ALL,  # 现场指挥组 directs the evacuation: needs who is missing
+    Role.EMERGENCY_COMMAND: PeopleScope.ALL,  # 应急指挥部: headcount and names of the unaccounted
+    Role.SUPERVISOR: PeopleScope.ZONES,  # their people: the zones they answer for
+    Role.SHIFT_LEAD: PeopleScope.ZONES,
+    Role.OPERATOR: PeopleScope.SELF,  # their own tasks and alarms, nobody else's
+    Role.FACILITY_MANAGER: PeopleScope.NONE,  # devices, not people
+    Role.MAINTENANCE: PeopleScope.NONE,
+}
+"""The field-visibility table for person names and ids (docs/api.md "Data minimisation")."""
+
+BADGE_ROLES = (Role.SAFETY_OFFICER,)
+"""Badge numbers (and the card keys hashed from them, which a short badge space makes reversible):
+安全保障组 investigates cards; everyone else works with person ids. Admin, as always, too."""
+
+_WIDTH = (PeopleScope.NONE, PeopleScope.SELF, PeopleScope.ZONES, PeopleScope.ALL)
+
+
+def people_scope(actor: Actor) -> PeopleScope:
+    """The widest scope among the actor's roles (a role missing from the table sees nobody)."""
+    return max((PEOPLE_SCOPE.get(r, PeopleScope.NONE) for r in actor.roles), key=_WIDTH.index,
+               default=PeopleScope.NONE)
+
+
+def can_see_person(actor: Actor, person: str, zones: Collection[str] = ()) -> bool:
+    """May `actor` see this person's name and id? `zones`: where the person works (roster) or was found
+    (the alarm's or roll-call entry's zone). Everyone sees themselves (account name = person id)."""
+    if person == actor.name:
+        return True
+    scope = people_scope(actor)
+    if scope is PeopleScope.ALL:
+        return True
+    if scope is PeopleScope.ZONES:
+        return not actor.zones or any(z in actor.zones for z in zones)
+    return False
+
+
+def can_see_badges(actor: Actor) -> bool:
+    return actor.has(*BADGE_ROLES)

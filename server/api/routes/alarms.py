@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep
+from server.api.minimise import RedactorDep
 from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve, RowId
 from server.domain import alarms as domain
 from server.domain.policy import Actor, can_acknowledge, can_close_latched, can_shelve
@@ -35,6 +36,7 @@ def _find(runtime: RuntimeDep, alarm_id: int) -> domain.Alarm:
 def list_alarms(
     runtime: RuntimeDep,
     actor: ActorDep,
+    red: RedactorDep,
     state: Annotated[str | None, Query(description="active, acknowledged, cleared, ... or 'open'")] = None,
     zone: str | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
@@ -43,17 +45,17 @@ def list_alarms(
         alarms = runtime.repository.query(open_only=True, zone=zone, limit=limit)
     else:
         alarms = runtime.repository.query(state=state, zone=zone, limit=limit)
-    return [_public(runtime, a) for a in alarms]
+    return [red.alarm(_public(runtime, a)) for a in alarms]
 
 
 @router.get("/stream")
-async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep) -> StreamingResponse:
-    """Server-sent events: one `alarm` event per change, as the AlarmPublic JSON."""
+async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> StreamingResponse:
+    """Server-sent events: one `alarm` event per change, as the AlarmPublic JSON (redacted for the reader)."""
     queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
     loop = asyncio.get_running_loop()
 
     def listener(alarm: domain.Alarm) -> None:
-        data = _public(runtime, alarm).model_dump_json()
+        data = red.alarm(_public(runtime, alarm)).model_dump_json()
 
         def enqueue() -> None:
             if not queue.full():  # a reader that stopped reading loses old news, never the server
@@ -79,21 +81,21 @@ async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep) -> Stre
 
 
 @router.get("/{alarm_id}", response_model=AlarmPublic)
-def get_alarm(alarm_id: RowId, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
-    return _public(runtime, _find(runtime, alarm_id))
+def get_alarm(alarm_id: RowId, runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> AlarmPublic:
+    return red.alarm(_public(runtime, _find(runtime, alarm_id)))
 
 
 @router.get("/{alarm_id}/audit")
-def alarm_audit(alarm_id: RowId, runtime: RuntimeDep, actor: ActorDep) -> list[dict[str, object]]:
+def alarm_audit(alarm_id: RowId, runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> list[dict[str, object]]:
     _find(runtime, alarm_id)
-    return [json.loads(json.dumps({"at": r.at, "who": r.who, "action": r.action, "from_state": r.from_state,
-                                   "to_state": r.to_state, "why": r.why}, default=str))
-            for r in runtime.repository.audit(alarm_id)]
+    rows = [{"at": r.at, "who": r.who, "action": r.action, "from_state": r.from_state, "to_state": r.to_state,
+             "why": r.why} for r in runtime.repository.audit(alarm_id)]
+    return [red.value(row) for row in json.loads(json.dumps(rows, default=str))]
 
 
 @router.post("/{alarm_id}/ack", response_model=AlarmPublic)
 def acknowledge(alarm_id: RowId, body: AlarmAck, request: Request, runtime: RuntimeDep,
-                actor: ActorDep) -> AlarmPublic:
+                actor: ActorDep, red: RedactorDep) -> AlarmPublic:
     alarm = _find(runtime, alarm_id)
     if not can_acknowledge(actor, alarm.severity, alarm.zone):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
@@ -102,11 +104,12 @@ def acknowledge(alarm_id: RowId, body: AlarmAck, request: Request, runtime: Runt
         after = _public(runtime, runtime.alarms.acknowledge(alarm_id, actor.name, body.note, runtime.clock()))
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return _audited(runtime, actor, request, alarm, after, body.note)
+    return red.alarm(_audited(runtime, actor, request, alarm, after, body.note))
 
 
 @router.post("/{alarm_id}/shelve", response_model=AlarmPublic)
-def shelve(alarm_id: RowId, body: AlarmShelve, request: Request, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+def shelve(alarm_id: RowId, body: AlarmShelve, request: Request, runtime: RuntimeDep, actor: ActorDep,
+           red: RedactorDep) -> AlarmPublic:
     alarm = _find(runtime, alarm_id)
     if not can_shelve(actor, alarm.severity):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "shelving needs a supervisor and a non-critical alarm")
@@ -116,11 +119,12 @@ def shelve(alarm_id: RowId, body: AlarmShelve, request: Request, runtime: Runtim
         after = _public(runtime, runtime.alarms.shelve(alarm_id, actor.name, body.until, body.reason, runtime.clock()))
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return _audited(runtime, actor, request, alarm, after, body.reason)
+    return red.alarm(_audited(runtime, actor, request, alarm, after, body.reason))
 
 
 @router.post("/{alarm_id}/close", response_model=AlarmPublic)
-def close(alarm_id: RowId, body: AlarmClose, request: Request, runtime: RuntimeDep, actor: ActorDep) -> AlarmPublic:
+def close(alarm_id: RowId, body: AlarmClose, request: Request, runtime: RuntimeDep, actor: ActorDep,
+          red: RedactorDep) -> AlarmPublic:
     alarm = _find(runtime, alarm_id)
     if not can_close_latched(actor):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"{actor.name} may not close alarms")
@@ -128,7 +132,7 @@ def close(alarm_id: RowId, body: AlarmClose, request: Request, runtime: RuntimeD
         after = _public(runtime, runtime.alarms.close(alarm.id or alarm_id, actor.name, body.reason, runtime.clock()))
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return _audited(runtime, actor, request, alarm, after, body.reason)
+    return red.alarm(_audited(runtime, actor, request, alarm, after, body.reason))
 
 
 def _audited(runtime: RuntimeDep, actor: Actor, request: Request, before: domain.Alarm, after: AlarmPublic,

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from server.adapters.sql.repository import _aware, audit_rows
 from server.api.deps import RuntimeDep, require
+from server.api.minimise import RedactorDep
 from server.domain.policy import Actor, Role
 
 router = APIRouter(tags=["audit"])
@@ -31,11 +32,13 @@ class AuditOut(BaseModel):
 
 
 @router.get("/audit", response_model=list[AuditOut])
-def audit(runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(*AUDITORS))],
+def audit(runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(*AUDITORS))], red: RedactorDep,
           who: str | None = None, action: str | None = None, target: str | None = None,
           since: datetime | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AuditOut]:
     with runtime.repository.sessions() as session:
         rows = audit_rows(session, who=who, action=action, target=target, since=since, limit=limit)
         # SQLite returns naive times (stored as UTC): the API promises aware ones
-        return [AuditOut(id=r.id, at=_aware(r.at) or r.at, who=r.who, action=r.action, target=r.target,
-                         detail=r.detail or {}, before=r.before, after=r.after) for r in rows]
+        # a roll-call mark names the person (target, before/after): redacted like everywhere else
+        return [AuditOut(id=r.id, at=_aware(r.at) or r.at, who=r.who, action=r.action, target=red.text(r.target),
+                         detail=red.value(r.detail or {}), before=red.value(r.before), after=red.value(r.after))
+                for r in rows]

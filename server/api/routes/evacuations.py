@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep, require
+from server.api.minimise import Redactor, RedactorDep
 from server.api.routes.relays import device_state
 from server.domain.policy import RESPONDERS, Actor, Role
 from server.services.evacuation import EvacuationError
@@ -49,8 +50,9 @@ def _get(runtime: RuntimeDep, ev_id: str) -> dict[str, Any]:
 
 
 @router.get("")
-def list_evacuations(runtime: RuntimeDep, actor: ActorDep) -> list[dict[str, Any]]:
-    return runtime.evacuations.history()
+def list_evacuations(runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> list[dict[str, Any]]:
+    history: list[dict[str, Any]] = red.value(runtime.evacuations.history())  # reasons are free text
+    return history
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -68,10 +70,11 @@ def start(body: EvacuationStart, request: Request, runtime: RuntimeDep,
 
 
 @router.get("/{ev_id}")
-def detail(ev_id: str, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+def detail(ev_id: str, runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> dict[str, Any]:
     ev = _get(runtime, ev_id)
     ev["commands"] = runtime.commands.commands(ref=ev_id)
-    return ev
+    shown: dict[str, Any] = red.value(ev)
+    return shown
 
 
 @router.post("/{ev_id}/all-clear")
@@ -88,10 +91,12 @@ def all_clear(ev_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
 
 
 @router.get("/{ev_id}/roll-call")
-def roll_call(ev_id: str, runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(*RESPONDERS))]
-              ) -> dict[str, Any]:
+def roll_call(ev_id: str, runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(*RESPONDERS))],
+              red: RedactorDep) -> dict[str, Any]:
+    """Everyone inside at the notice; a lead or supervisor limited to zones sees their people's names,
+    the others counted with "(hidden)" in place of name and id."""
     _get(runtime, ev_id)
-    entries = [e.as_dict() for e in runtime.evacuations.roll_call(ev_id)]
+    entries = [red.entry(e.as_dict()) for e in runtime.evacuations.roll_call(ev_id)]
     return {"id": ev_id, "inside": [e for e in entries if e["status"] == "inside"],
             "visitors_inside": [e for e in entries if e["status"] == "inside" and e["is_visitor"]],
             "unknown_on_roster": [e for e in entries if e["status"] == "unknown"],
@@ -100,7 +105,7 @@ def roll_call(ev_id: str, runtime: RuntimeDep, actor: Annotated[Actor, Depends(r
 
 @router.post("/{ev_id}/roll-call/{person}")
 def mark_safe(ev_id: str, person: str, body: MarkSafe, request: Request, runtime: RuntimeDep,
-              actor: Annotated[Actor, Depends(require(*RESPONDERS))]) -> dict[str, Any]:
+              actor: Annotated[Actor, Depends(require(*RESPONDERS))], red: RedactorDep) -> dict[str, Any]:
     _get(runtime, ev_id)
     before = _entry(runtime, ev_id, person)
     try:
@@ -109,7 +114,7 @@ def mark_safe(ev_id: str, person: str, body: MarkSafe, request: Request, runtime
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"person {person} is not in the site file") from None
     audit_change(runtime, actor, request, f"evacuation:{ev_id}/person:{person}", before,
                  _entry(runtime, ev_id, person), {"note": body.note})
-    return roll_call(ev_id, runtime, actor)
+    return roll_call(ev_id, runtime, actor, red)
 
 
 def _entry(runtime: RuntimeDep, ev_id: str, person: str) -> dict[str, object] | None:
@@ -118,9 +123,16 @@ def _entry(runtime: RuntimeDep, ev_id: str, person: str) -> dict[str, object] | 
 
 
 @router.get("/{ev_id}/report")
-def report(ev_id: str, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+def report(ev_id: str, runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> dict[str, Any]:
+    """Open to all signed in: the figures (times, counts) are; the names of the unaccounted only to the
+    roles that need them (policy.PEOPLE_SCOPE)."""
     _get(runtime, ev_id)
-    return runtime.evacuations.report(ev_id)
+    return _report(runtime.evacuations.report(ev_id), red)
+
+
+def _report(report: dict[str, Any], red: Redactor) -> dict[str, Any]:
+    return {**report, **{key: [red.entry(e) for e in report[key]] for key in ("unaccounted", "accounted")
+                         if key in report}}
 
 
 @router.post("/doors/{door}/secure")

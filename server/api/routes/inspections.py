@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep
+from server.api.minimise import Redactor, RedactorDep
 from server.api.schemas import RowId
 from server.domain.inspections import CATALOG, CompleterView, InspectionError
 from server.domain.policy import Actor
@@ -99,6 +100,11 @@ class TaskOut(BaseModel):
                                   evidence=list(i.evidence), overridden=i.overridden) for i in t.items],
                    photos=list(t.photos))
 
+    def shown(self, red: Redactor) -> TaskOut:
+        """Seat tasks name their person (subject `seat:<seat>:<person>`, assignee, signer, notes):
+        redacted to what the caller may see of people."""
+        return TaskOut.model_validate(red.value(self.model_dump()))
+
 
 class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -165,14 +171,14 @@ class ScheduleOut(BaseModel):
 
 
 @router.get("", response_model=list[TaskOut])
-def list_tasks(service: ServiceDep, actor: ActorDep,
+def list_tasks(service: ServiceDep, actor: ActorDep, red: RedactorDep,
                status_: Annotated[Literal["due", "overdue", "done", "missed", "open"],
                                   Query(alias="status")] = "due",
                zone: str | None = None, assignee: str | None = None,
                limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[TaskOut]:
     try:
         service.create_due()
-        return [TaskOut.of(t) for t in service.tasks(status_, zone=zone, assignee=assignee, limit=limit)]
+        return [TaskOut.of(t).shown(red) for t in service.tasks(status_, zone=zone, assignee=assignee, limit=limit)]
     except InspectionError as error:
         raise _http(error) from None
 
@@ -184,15 +190,16 @@ def schedules(actor: ActorDep) -> list[ScheduleOut]:
 
 
 @router.get("/findings", response_model=list[FindingOut])
-def findings(service: ServiceDep, actor: ActorDep) -> list[FindingOut]:
+def findings(service: ServiceDep, actor: ActorDep, red: RedactorDep) -> list[FindingOut]:
     """Active §2.9 overdue findings with whom they have reached on the escalation chain."""
-    return [FindingOut(rule=f.rule, severity=f.severity.value, subject=f.subject, zone=f.zone, since=f.since,
-                       task_id=f.task_id, notify=list(f.notify)) for f in service.overdue()]
+    return [FindingOut(rule=f.rule, severity=f.severity.value, subject=red.text(red.subject(f.subject, f.zone)),
+                       zone=f.zone, since=f.since, task_id=f.task_id, notify=red.value(list(f.notify)))
+            for f in service.overdue()]
 
 
 @router.get("/history", response_model=None,
             responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {}}}})
-def history(service: ServiceDep, actor: ActorDep, zone: str | None = None, device: str | None = None,
+def history(service: ServiceDep, actor: ActorDep, red: RedactorDep, zone: str | None = None, device: str | None = None,
             item: str | None = None, result: str | None = None, person: str | None = None,
             schedule: str | None = None, since: datetime | None = None, until: datetime | None = None,
             format: Literal["csv", "json", "html"] = "json") -> Response | list[dict[str, object]]:
@@ -202,11 +209,14 @@ def history(service: ServiceDep, actor: ActorDep, zone: str | None = None, devic
         query = HistoryQuery(zone=zone, device=device, item=item, result=result, person=person,
                              schedule=schedule, since=since, until=until)
         if format == "html":
-            return Response(service.report_html(query), media_type="text/html; charset=utf-8")
+            return Response(red.text(service.report_html(query)), media_type="text/html; charset=utf-8")
         if format == "csv":
-            return Response(service.history_csv(query), media_type="text/csv; charset=utf-8",
+            csv = red.text(service.history_csv(query).decode("utf-8")).encode("utf-8")  # the BOM stays
+            return Response(csv, media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": 'attachment; filename="inspections.csv"'})
-        return [{k: getattr(r, k) for k in r.__slots__} for r in service.history(query)]
+        rows: list[dict[str, object]] = red.value([{k: getattr(r, k) for k in r.__slots__}
+                                                   for r in service.history(query)])
+        return rows
     except InspectionError as error:
         raise _http(error) from None
 
@@ -221,16 +231,16 @@ def compliance(service: ServiceDep, actor: ActorDep,
 
 
 @router.get("/{task_id}", response_model=TaskOut)
-def get_task(task_id: RowId, service: ServiceDep, actor: ActorDep) -> TaskOut:
+def get_task(task_id: RowId, service: ServiceDep, actor: ActorDep, red: RedactorDep) -> TaskOut:
     try:
-        return TaskOut.of(service.get(task_id))
+        return TaskOut.of(service.get(task_id)).shown(red)
     except InspectionError as error:
         raise _http(error) from None
 
 
 @router.post("/{task_id}/complete", response_model=CompleteOut)
 def complete(task_id: RowId, body: CompleteIn, request: Request, runtime: RuntimeDep, service: ServiceDep,
-             actor: ActorDep) -> CompleteOut:
+             actor: ActorDep, red: RedactorDep) -> CompleteOut:
     ids = [i.id for i in body.items]
     if len(ids) != len(set(ids)):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -244,7 +254,8 @@ def complete(task_id: RowId, body: CompleteIn, request: Request, runtime: Runtim
     except InspectionError as error:
         raise _http(error) from None
     audit_change(runtime, actor, request, f"inspection:{task_id}", before, out.task.model_dump(mode="json"))
-    return out
+    return out.model_copy(update={"task": out.task.shown(red), "failed": red.value(out.failed),
+                                  "hazards": red.value(out.hazards)})
 
 
 @router.post("/{task_id}/photos", response_model=PhotoOut, status_code=status.HTTP_201_CREATED)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep, require
+from server.api.minimise import RedactorDep
 from server.api.schemas import RowIdQuery
 from server.domain.policy import Actor, Role
 
@@ -25,10 +26,12 @@ class SilenceIn(BaseModel):
 
 
 @router.get("")
-def log(runtime: RuntimeDep, actor: ActorDep, alarm: RowIdQuery = None, evacuation: str | None = None,
+def log(runtime: RuntimeDep, actor: ActorDep, red: RedactorDep, alarm: RowIdQuery = None, evacuation: str | None = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
-    """Every queued push with its attempts (channel shown as a hash: URLs may hold tokens)."""
-    return runtime.notify.log_of(alarm_id=alarm, ref=evacuation, limit=limit)
+    """Every queued push with its attempts (channel shown as a hash: URLs may hold tokens). Recipients
+    ("person:<id>") and texts are redacted to what the caller may see of people."""
+    rows: list[dict[str, Any]] = red.value(runtime.notify.log_of(alarm_id=alarm, ref=evacuation, limit=limit))
+    return rows
 
 
 @router.post("/silences", status_code=status.HTTP_201_CREATED)

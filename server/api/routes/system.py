@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import text
 
 from server.api.deps import ActorDep, RuntimeDep
+from server.api.minimise import RedactorDep
 from server.api.schemas import DeadLetterPublic, DevicePublic, Health, ReadingPublic
 
 router = APIRouter(tags=["system"])
@@ -75,7 +76,10 @@ def readings(
 
 
 @router.get("/dead-letters", response_model=list[DeadLetterPublic])
-def dead_letters(runtime: RuntimeDep, actor: ActorDep, source: str | None = None,
+def dead_letters(runtime: RuntimeDep, actor: ActorDep, red: RedactorDep, source: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> list[DeadLetterPublic]:
-    return [DeadLetterPublic(id=r.id, received_at=r.received_at, topic=r.topic, source=r.source, reason=r.reason,
-                             payload=r.payload) for r in runtime.repository.dead_letters(limit, source)]
+    """Rejected messages as received; a raw door event may hold a badge number: masked (with the names and
+    ids of people the caller may not see) for all but the roles with badge rights."""
+    return [DeadLetterPublic(id=r.id, received_at=r.received_at, topic=r.topic, source=r.source,
+                             reason=red.payload(r.reason), payload=red.payload(r.payload))
+            for r in runtime.repository.dead_letters(limit, source)]
