@@ -15,6 +15,7 @@ from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.contract import Severity
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
+from server.adapters.command_keys import command_signer
 from server.adapters.hr_file import HrFeed, load_hr
 from server.adapters.notify import AppriseSender, Sender
 from server.adapters.scheduler import InspectionScheduler, register
@@ -145,6 +146,7 @@ class Runtime:
         # API threads give the engine inputs only through `ingest.call` (it runs them on the ingest thread).
         base_url = self.base_url or f"http://{s.http_host}:{s.http_port}"
         self.commands = CommandService(sessions, self.site, self.clock, self._publish_command, self.ingest.call)
+        self.commands.sign = command_signer(s.command_keys_dir)  # per-edge HMAC keys (gateway/signing.py)
         self.cuts = DelayedCutService(sessions, self.site, self.clock, self.commands, self._current_a,
                                       self._alarm_by_id)
         self.alarms.listeners.append(self.cuts.on_alarm)  # before notify's: the first page names the cut time
