@@ -76,7 +76,7 @@ def _broker_files(args: argparse.Namespace) -> int:
 def _keys(args: argparse.Namespace) -> int:
     """One command key per edge (`<edge>.key`, mode 600): the server's FLOORWATCH_COMMAND_KEYS_DIR holds them
     all, each edge its own as `commands.key_file`. An existing key is kept unless --force (rotation: see
-    docs/deployment.md, the edges take the new key before the server does)."""
+    docs/reliability.md §3: the edges take the new key before the server does)."""
     import os
     import secrets
 
