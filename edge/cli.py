@@ -11,7 +11,9 @@ import logging
 import sys
 from collections import Counter
 
+from edge.commands import load_keys
 from edge.config import ConfigError, load_config
+from gateway.signing import key_id
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
+        keys = load_keys(config.commands)  # a configured key must be usable, also for --check
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -31,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         kinds = Counter(d.kind.value for d in config.devices)
         summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "no devices"
         count = len(config.devices)
-        print(f"{args.config}: OK: site {config.site}, edge {config.edge}, {count} devices ({summary})")
+        signed = f"commands signed (key {', '.join(key_id(k) for k in keys)})" if keys else "commands unsigned"
+        print(f"{args.config}: OK: site {config.site}, edge {config.edge}, {count} devices ({summary}), {signed}")
         return 0
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from edge.agent import EdgeAgent  # imported late: --check must not need a broker library at all
