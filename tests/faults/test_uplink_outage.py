@@ -157,12 +157,18 @@ def test_uplink_broker_down_60s_under_load_loses_nothing_and_delays_the_alarm_on
         devices.thread.join(10)
         produced = devices.produced()
         assert wait_until(lambda: applied(server) >= produced and len(agent.outbox or []) == 0, 60, 0.2)
-        health = server.health()
         series: dict[str, list[float]] = {}
-        for strip in STRIPS:
-            rows: list[dict[str, Any]] = server.api.get(
-                "/api/readings", params={"device": strip, "metric": "power_w", "limit": 50_000}).json()
-            series[strip] = sorted(r["value"] for r in rows)
+
+        def stored_everything() -> bool:
+            # Applied is counted at ingest; the series writer flushes on its own beat, a moment later.
+            for strip in STRIPS:
+                rows: list[dict[str, Any]] = server.api.get(
+                    "/api/readings", params={"device": strip, "metric": "power_w", "limit": 50_000}).json()
+                series[strip] = sorted(r["value"] for r in rows)
+            return all(len(series[s]) >= devices.counts[s] for s in STRIPS)
+
+        wait_until(stored_everything, 30, 0.5)
+        health = server.health()
         overloads = server.alarms("elec.strip_overload")
     finally:
         devices.stop.set()
