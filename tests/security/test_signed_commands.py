@@ -29,6 +29,7 @@ from gateway import contract, signing
 from gateway.broker import EmbeddedBroker
 from gateway.contract import Action, Channel, Command
 from gateway.mqtt import Incoming, MqttClient
+from server.adapters.command_keys import command_signer
 from server.cli import main as floorwatch
 from tests.conftest import wait_until
 from tests.e2e.conftest import ServerProcess
@@ -274,6 +275,25 @@ def test_floorwatch_keys_writes_one_private_key_per_edge_and_keeps_existing_ones
     assert signing.key_id(first["edge-f3"]) in printed
     assert all(k.hex() not in printed for k in first.values())
     assert floorwatch(["keys", "--edge", "Bad/Edge", "--out", str(out)]) == 2
+
+
+def test_the_server_signs_with_each_edges_own_key_and_says_when_it_cannot(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    f3, f4 = secrets.token_bytes(32), secrets.token_bytes(32)
+    write_key(tmp_path / "edge-f3.key", f3)
+    write_key(tmp_path / "edge-f4.key", f4)
+    (tmp_path / "edge-f5.key").write_text("too short\n")
+    with caplog.at_level(logging.WARNING, logger="server.adapters.command_keys"):
+        assert command_signer(None) is None
+        sign = command_signer(tmp_path)
+        assert sign is not None
+        for_f3, for_f4 = sign("edge-f3", command("s-1")), sign("edge-f4", command("s-1"))
+        assert signing.verify(for_f3, f3) and not signing.verify(for_f3, f4) and signing.verify(for_f4, f4)
+        assert sign("edge-f5", command("s-2")).sig is None  # unusable key: unsigned, and said
+        assert sign("edge-f6", command("s-3")).sig is None  # no key at all
+    assert sum("published unsigned" in m for m in caplog.messages) == 1
+    assert [m.split()[1] for m in caplog.messages if "goes out unsigned" in m] == ["s-2", "s-3"]
+    assert all(k.hex() not in m for k in (f3, f4) for m in caplog.messages)
 
 
 # -- end to end: the real server signs, the real edge runs -------------------------------------------
