@@ -3,7 +3,8 @@
 The edge agent reads only its YAML file (no environment variables), so its uplink password has to be in
 the file. This takes an edge configuration (default: the demo floor's edge-f3.yaml), points it at the
 compose services (uplink `mosquitto`, floor broker `floor-broker`), puts its store-and-forward buffer in
-the `edge-data` volume, fills the uplink password from the credentials `floorwatch broker files` wrote,
+the `edge-data` volume, points its command key at the file compose mounts (`deploy/keys/<edge>.key`),
+fills the uplink password from the credentials `floorwatch broker files` wrote,
 validates the result with the agent's own loader and writes it with mode 600.
 
     .venv/bin/python deploy/make_edge_config.py
@@ -44,6 +45,8 @@ def render(template: dict[str, Any], credentials: dict[str, str]) -> dict[str, A
                       "password": credentials[edge]}
     data["floor_broker"] = {**(data.get("floor_broker") or {}), "host": "floor-broker", "port": 1883}
     data["buffer"] = {**(data.get("buffer") or {}), "path": f"/data/{edge}-buffer.sqlite"}
+    # The edge runs only commands signed with this key (mounted from deploy/keys/<edge>.key by compose).
+    data["commands"] = {**(data.get("commands") or {}), "key_file": "/config/command.key"}
     return data
 
 

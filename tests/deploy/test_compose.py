@@ -31,6 +31,8 @@ GENERATED = {
     "deploy/mosquitto/acl": "floorwatch broker files",
     "deploy/mosquitto/passwd": "floorwatch broker files",
     "deploy/edge/edge.yaml": "deploy/make_edge_config.py",
+    "deploy/keys": "floorwatch keys",
+    "deploy/keys/edge-f3.key": "floorwatch keys",
 }
 
 # Variables the third-party images document.
@@ -354,6 +356,16 @@ def test_edge_config_generator(tmp_path: Path) -> None:
     assert config.uplink.password is not None and config.uplink.password.get_secret_value() == "e-pass"
     assert config.floor_broker.host == "floor-broker"
     assert str(config.buffer.path).startswith("/data/")
+    assert str(config.commands.key_file) == "/config/command.key"
+
+
+def test_commands_are_signed_in_the_stack() -> None:
+    """The server signs with the keys folder; the edge's generated config reads the key compose mounts."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
+    server, edge = compose["services"]["server"], compose["services"]["edge"]
+    keys_dir = server["environment"]["FLOORWATCH_COMMAND_KEYS_DIR"]
+    assert f"./deploy/keys:{keys_dir}:ro" in server["volumes"]
+    assert "./deploy/keys/edge-f3.key:/config/command.key:ro" in edge["volumes"]
 
 
 def _mutations() -> list[tuple[str, Any, str]]:
