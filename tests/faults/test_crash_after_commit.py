@@ -39,7 +39,15 @@ from server.adapters.sql.response_models import CommandRow, EscalationRow, Evacu
 from server.domain.findings import Finding, Transition
 from server.runtime import Runtime
 from server.services.alarms import AlarmService
-from server.services.recovery import CRASH_ENV, CRASH_EXIT, HOOKS_ENV, EffectsOutbox, crash_hook
+from server.services.recovery import (
+    CRASH_ENV,
+    CRASH_EXIT,
+    HOOKS_ENV,
+    EffectNotReady,
+    EffectsOutbox,
+    EffectsRecovery,
+    crash_hook,
+)
 from server.settings import Settings
 from tests.conftest import wait_until
 from tests.e2e.conftest import ServerProcess
@@ -298,3 +306,44 @@ def test_server_dies_between_commit_and_listeners_and_recovers_every_effect(
     assert smoke_escalation is not None and not smoke_escalation.stopped
     assert smoke_escalation.next_step == (2 if long_run else 1) and smoke_escalation.next_due_at is not None
     assert health["ingest"]["lost"] == 0
+
+
+def test_a_failed_listener_leaves_its_effect_pending_until_a_retry_succeeds(tmp_path: Path) -> None:
+    """Not a crash but the same hole: a listener that raised (the database briefly gone, an overload cut
+    before any plug current is known) must not mark the transition done; the retry runs it again."""
+    url = f"sqlite:///{tmp_path / 'fw.sqlite'}"
+    engine = make_engine(url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    service = AlarmService(sessions, [])
+    service.outbox = EffectsOutbox(sessions, lambda: datetime.now(UTC))
+    told: list[tuple[int | None, str]] = []
+    failing = {"left": 2}
+
+    def flaky(alarm: Any) -> None:
+        told.append((alarm.id, "flaky"))
+        if failing["left"]:
+            failing["left"] -= 1
+            raise EffectNotReady("not yet")
+
+    service.listeners += [lambda a: told.append((a.id, "steady")), flaky]
+    now = datetime.now(UTC)
+    [alarm] = service.commit([_raise("fire.smoke_alarm", "smoke-z1-01", "z1", now)], now)
+    [row] = _rows(url, AlarmEffectRow)
+    assert (row.done_at, row.failures, row.last_error) == (None, 1, "not ready: not yet")
+    assert told == [(alarm.id, "steady"), (alarm.id, "flaky")]  # the failure did not stop the other listener
+
+    recovery = EffectsRecovery(service.outbox, service.dispatch, started_at=now)
+    assert recovery.recover(failed_only=True) == 1  # fails again
+    assert recovery.recover(failed_only=True) == 1  # succeeds
+    assert recovery.recover(failed_only=True) == 0  # nothing left
+    [row] = _rows(url, AlarmEffectRow)
+    assert row.done_at is not None and row.failures == 2 and row.recovered
+    assert told.count((alarm.id, "flaky")) == 3
+    # a row a live dispatch of this process owns (committed after started_at, never failed) is not taken
+    service.listeners.clear()
+    service.outbox.finish = lambda *_a, **_k: None  # type: ignore[method-assign]  # as if still dispatching
+    later = now + timedelta(seconds=1)
+    service.commit([_raise("fire.heat_alarm", "smoke-z1-02", "z1", later)], later)
+    assert recovery.recover() == 0 and recovery.recover(failed_only=True) == 0
+    engine.dispose()
