@@ -64,7 +64,10 @@ async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep, red: Re
         loop.call_soon_threadsafe(enqueue)
 
     async def events() -> AsyncIterator[str]:
-        runtime.alarms.listeners.append(listener)
+        # copy, never mutate: the service iterates the list on another thread, and removing a reader that
+        # hung up mid-iteration shifted the list under it, so the next reader missed that change (found by
+        # tests/security/test_data_minimisation.py with three readers)
+        runtime.alarms.listeners = [*runtime.alarms.listeners, listener]
         try:
             yield "retry: 2000\n\n"
             while not await request.is_disconnected():
@@ -74,7 +77,7 @@ async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep, red: Re
                 except TimeoutError:
                     yield ": keep-alive\n\n"
         finally:
-            runtime.alarms.listeners.remove(listener)
+            runtime.alarms.listeners = [x for x in runtime.alarms.listeners if x is not listener]
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
