@@ -93,6 +93,8 @@ class EffectsOutbox:
 
     def record(self, session: Session, alarms: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
         """In the caller's transaction: one pending row per alarm (None for an alarm without an id)."""
+        if not alarms:
+            return []  # most drains change no alarm: no flush for them
         rows: list[AlarmEffectRow | None] = []
         for alarm in alarms:
             if alarm.id is None:
