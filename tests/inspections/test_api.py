@@ -142,6 +142,14 @@ def test_overdue_listing_and_findings(client: tuple[TestClient, FakeClock], site
     overdue = http.get("/api/inspections", params={"status": "overdue"}).json()
     assert any(t["assignee"] == "p-wang" and t["overdue"] for t in overdue)
     found = http.get("/api/inspections/findings").json()
+    # whom the escalation reached is another person: hidden from an operator (data minimisation,
+    # tests/security/test_data_minimisation.py), shown to a supervisor
+    assert any(f["rule"] == "insp.end_of_shift_missing" and f["notify"] == ["(hidden)"] for f in found)
+    Who.actor = Actor("sup", frozenset({Role.SUPERVISOR}))
+    try:
+        found = http.get("/api/inspections/findings").json()
+    finally:
+        Who.actor = Actor("p-wang", frozenset({Role.OPERATOR}), frozenset({"ops-a"}))
     assert any(f["rule"] == "insp.end_of_shift_missing" and f["notify"] == ["p-li"] for f in found)
 
 
