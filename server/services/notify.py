@@ -207,10 +207,14 @@ class NotificationService:
             if alarm.state is not domain.AlarmState.ACTIVE:
                 return
             if row is None or worse or row.stopped:
+                start = now
                 if row is None:
                     row = EscalationRow(alarm_id=alarm.id, paged=[], first=[], repeats=0)
                     session.add(row)
-                _restart(row, alarm.severity, now)
+                    # A first look may come late (re-dispatched after a crash, server/services/recovery.py):
+                    # the plan counts from the raise, so the downtime does not push every step back.
+                    start = min(now, _aware(alarm.raised_at) or now)
+                _restart(row, alarm.severity, start)
         self.wake()
 
     def _info(self, alarm_id: int) -> tuple[domain.Alarm, routing.AlarmInfo] | None:

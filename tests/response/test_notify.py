@@ -78,6 +78,27 @@ def test_major_escalates_lead_then_supervisor_and_ack_stops_it_across_a_restart(
     assert recipients == ["person:p-lead", "supervisor"]
 
 
+def test_an_escalation_first_seen_late_keeps_the_schedule_of_the_raise(db, smtp: Smtp, hook: Hook,
+                                                                       tmp_path: Path) -> None:
+    """The listener re-dispatched after a crash (server/services/recovery.py) sees the alarm minutes after
+    its raise: the lead is paged at once, and the supervisor at raise + 5 min, not 5 min after recovery."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    alarms.listeners.remove(svc.on_alarm)  # the process died after the commit, before its listeners
+    alarm = raise_alarm(alarms, "fire.detector_fault", "smoke-z1-01", "z1", Severity.MAJOR, clock())
+    clock.advance(timedelta(minutes=4))
+    svc.on_alarm(alarm)  # recovery, 4 min later
+    assert svc.tick(clock()) == 1
+    clock.advance(timedelta(seconds=59))
+    assert svc.tick(clock()) == 0
+    clock.advance(timedelta(seconds=1))
+    assert svc.tick(clock()) == 1, "the supervisor step is due 5 min after the raise"
+    svc.deliver(clock())
+    assert [r["recipient"] for r in svc.log_of(alarm_id=alarm.id)] == ["person:p-lead", "supervisor"]
+
+
 def test_critical_repages_every_60s_and_pages_command_and_fallback_until_acked(db, smtp: Smtp, hook: Hook,
                                                                                tmp_path: Path) -> None:
     _, sessions = db
