@@ -69,8 +69,9 @@ def stack(mosquitto: EmbeddedBroker, tmp_path: Path) -> Iterator[Stack]:
     broker_settings = mosquitto.client_settings()
     settings = Settings(site_file=HERE / "site.yaml", data_dir=tmp_path / "server", mqtt=broker_settings,
                         admin_token=ADMIN_TOKEN, http_port=free_port(), gap_window_s=2)
+    # A browser's live stream (SSE) stays open until its page closes: don't wait on it at shutdown.
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.http_port,
-                                           log_level="warning"))
+                                           log_level="warning", timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{settings.http_port}"

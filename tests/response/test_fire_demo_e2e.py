@@ -235,7 +235,9 @@ def test_real_fire_on_the_demo_floor_pages_confirms_evacuates_cuts_counts_escala
     # 3. confirmation: nobody acknowledged in 60 s -> confirmed by the §3 timer (the second detector
     #    later joins a fire already confirmed)
     timeline["fire.confirmed (60 s, no ack)"] = run.s(confirmed["raised_at"]) - t0
-    assert 60 <= timeline["fire.confirmed (60 s, no ack)"] <= 60 + tol
+    # The §3 timer counts from the detector's alarm (the scenario's step time), which the smoke alarm's
+    # commit (t0) follows by a few milliseconds: so the lower bound is taken from the step itself.
+    assert 60 <= run.s(confirmed["raised_at"]) - at["first_smoke"] <= 60 + tol
     assert smoke["acknowledged_at"] is None
 
     # 4. the floor-wide notice (retained) and every egress door released with read-back
@@ -256,7 +258,8 @@ def test_real_fire_on_the_demo_floor_pages_confirms_evacuates_cuts_counts_escala
     # 5. non-essential plugs of the fire zone cut and confirmed off by the edge; essential ones never
     cuts = {c["device"]: c for c in ev["commands"] if c["action"] == "relay_off"}
     assert set(cuts) == zone_cuttable
-    assert all(c["safety"] and c["status"] == "ok" for c in cuts.values())
+    assert all(c["safety"] and c["status"] == "ok" for c in cuts.values()), {
+        d: (c["status"], c.get("error")) for d, c in cuts.items()}
     assert all(devices[p]["metrics"].get("relay_on") is False for p in zone_cuttable), "the relays report off"
     timeline["plug cut (last confirmed)"] = max(run.s(c["result_at"]) for c in cuts.values()) - t0
     essential = {d["id"] for d in plugs if d.get("essential")}
