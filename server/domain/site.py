@@ -8,7 +8,7 @@ Top-level keys (all but ``site`` optional)::
 
     site:       {id, name, timezone}          # timezone: IANA name ("Asia/Shanghai") or "+08:00"
     floors:     [{id, name}]
-    zones:      [{id, name, floor, kind, polygon, hvac_mode, adjacent}]
+    zones:      [{id, name, floor, kind, polygon, hvac_mode, adjacent, exits}]
     devices:    [{id, kind, zone, edge, rated_a, strip, upstream, essential, cuttable, class, seat,
                   door_type, heartbeat_s, reporting_interval_s, location_type, range_c}]
     people:     [{id, name, badge, roles, is_visitor, host, mr_access}]
@@ -137,6 +137,9 @@ class Zone(_Config):
     """Chooses the env.office_temp / env.office_rh band (RULES.md §7 item 5)."""
     adjacent: list[PlainId] = Field(default_factory=list)
     """Neighbouring zones: a detector offline while an adjacent zone is in alarm is critical."""
+    exits: list[PlainId] = Field(default_factory=list)
+    """Egress doors in other zones that people here leave by (the escape route). Unset, a zone with no
+    egress door of its own leaves by the nearest ones through `adjacent` zones of its floor."""
 
     @field_validator("polygon")
     @classmethod
@@ -336,6 +339,12 @@ class Site:
             members[role].update(ids)
         self._role_members = {role: sorted(ids) for role, ids in members.items()}
         self._duty_cache: dict[tuple[str, str, date], list[Duty]] = {}
+        self._exits: dict[str, list[Device]] = {}
+        self._neighbours: dict[str, list[str]] = {z.id: list(z.adjacent) for z in config.zones}
+        for zone in config.zones:  # being next to each other goes both ways, whichever side lists it
+            for other in zone.adjacent:
+                if zone.id not in self._neighbours.setdefault(other, []):
+                    self._neighbours[other].append(zone.id)
         self.warnings: list[str] = _warnings(config)
         """Configuration problems that do not stop the site from loading (e.g. reduced supervision)."""
 
@@ -362,13 +371,34 @@ class Site:
     def is_machine_room(self, zone: str) -> bool:
         return self.zones[zone].kind is ZoneKind.MACHINE_ROOM
 
-    def egress_doors(self, zone: str) -> list[Device]:
-        """Egress door controllers of one zone (door.fire_release_zone)."""
+    def _own_egress(self, zone: str) -> list[Device]:
         return [d for d in self.devices_in_zone(zone) if d.door_type is DoorType.EGRESS]
+
+    def egress_doors(self, zone: str) -> list[Device]:
+        """The egress doors people in one zone leave by (door.fire_release_zone): its own and its
+        `exits`; with neither, the nearest ones through adjacent zones of the floor (breadth first, all
+        at the least number of zone boundaries), so a seat area without a door still gets its way out."""
+        cached = self._exits.get(zone)
+        if cached is not None:
+            return cached
+        doors = [*self._own_egress(zone), *(self.devices[d] for d in self.zones[zone].exits)]
+        floor, seen, ring = self.zones[zone].floor, {zone}, [zone]
+        while not doors and ring:
+            outer: list[str] = []
+            for inner in ring:
+                for n in self._neighbours[inner]:
+                    if n not in seen and self.zones[n].floor == floor:
+                        seen.add(n)
+                        outer.append(n)
+            ring = outer
+            doors = [d for z in ring for d in self._own_egress(z)]
+        unique = list({d.id: d for d in doors}.values())
+        self._exits[zone] = unique
+        return unique
 
     def egress_doors_on_floor(self, floor: str) -> list[Device]:
         """Egress door controllers of a whole floor (door.fire_release_floor)."""
-        return [d for z in self.zones_on_floor(floor) for d in self.egress_doors(z.id)]
+        return [d for z in self.zones_on_floor(floor) for d in self._own_egress(z.id)]
 
     def overrides(self, device: Device) -> Overrides:
         """Threshold overrides for a device: its zone's, then its own on top."""
@@ -485,6 +515,14 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
         for j, other in enumerate(zone.adjacent):
             if other not in zones:
                 problems.append(_Problem(("zones", i, "adjacent", j), f"unknown zone {other!r}"))
+        zone_floor = {z.id: z.floor for z in config.zones}
+        by_id = {d.id: d for d in config.devices}
+        for j, door in enumerate(zone.exits):
+            exit_door = by_id.get(door)
+            if exit_door is None or exit_door.door_type is not DoorType.EGRESS:
+                problems.append(_Problem(("zones", i, "exits", j), f"{door!r} is not an egress door controller"))
+            elif zone_floor.get(exit_door.zone) != zone.floor:
+                problems.append(_Problem(("zones", i, "exits", j), f"exit {door!r} is on another floor"))
     for i, device in enumerate(config.devices):
         if device.zone not in zones:
             problems.append(_Problem(("devices", i, "zone"), f"unknown zone {device.zone!r}"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,54 @@ def test_reduced_supervision_warning() -> None:
 
 def test_example_file_is_documented_shape() -> None:
     assert "site:" in EXAMPLE.read_text(encoding="utf-8")
+
+
+ROUTES = """\
+site: {id: hq}
+floors: [{id: f1}, {id: f2}]
+zones:
+  - {id: seats-a, floor: f1, adjacent: [seats-b]}
+  - {id: seats-b, floor: f1}
+  - {id: lobby, floor: f1, adjacent: [seats-b]}
+  - {id: east, floor: f1, adjacent: [seats-a]}
+  - {id: quiet, floor: f1}
+  - {id: upstairs, floor: f2, adjacent: [seats-a]}
+devices:
+  - {id: door-lobby, kind: door_controller, zone: lobby, edge: e1, door_type: egress}
+  - {id: door-east, kind: door_controller, zone: east, edge: e1, door_type: egress}
+  - {id: door-up, kind: door_controller, zone: upstairs, edge: e1, door_type: egress}
+  - {id: door-mr, kind: door_controller, zone: quiet, edge: e1, door_type: machine_room}
+"""
+
+
+def test_a_zone_without_a_door_leaves_by_the_nearest_exits_through_its_neighbours() -> None:
+    site = parse_site(ROUTES, "site.yaml")
+    # seats-a: east is one boundary away (listed by east, not by seats-a: neighbours go both ways);
+    # the lobby is two away; upstairs is another floor
+    assert [d.id for d in site.egress_doors("seats-a")] == ["door-east"]
+    assert [d.id for d in site.egress_doors("seats-b")] == ["door-lobby"]
+    assert [d.id for d in site.egress_doors("lobby")] == ["door-lobby"]
+    assert site.egress_doors("quiet") == [], "no neighbour, no exit named: nothing to release"
+    assert {d.id for d in site.egress_doors_on_floor("f1")} == {"door-lobby", "door-east"}, "own doors only"
+
+    named = parse_site(ROUTES.replace("- {id: quiet, floor: f1}", "- {id: quiet, floor: f1, exits: [door-lobby]}")
+                       .replace("{id: seats-b, floor: f1}", "{id: seats-b, floor: f1, exits: [door-east]}"),
+                       "site.yaml")
+    assert [d.id for d in named.egress_doors("quiet")] == ["door-lobby"]
+    assert [d.id for d in named.egress_doors("seats-b")] == ["door-east"], "named exits replace the search"
+
+
+def test_the_demo_floors_seat_zones_release_their_ways_out() -> None:
+    demo = Path(__file__).resolve().parents[2] / "simulators/floors/demo/site.yaml"
+    site = parse_site(demo.read_text(encoding="utf-8"), str(demo))
+    assert {d.id for d in site.egress_doors("f3-z2")} == {"door-f3-main", "door-f3-exit-e"}
+    assert [d.id for d in site.egress_doors("f3-z4")] == ["door-f3-exit-e"]
+
+
+@pytest.mark.parametrize(("exits", "expected"), [
+    ("[door-mr]", "site.yaml:8: zones[4].exits[0]: 'door-mr' is not an egress door controller"),
+    ("[door-nowhere]", "site.yaml:8: zones[4].exits[0]: 'door-nowhere' is not an egress door controller"),
+    ("[door-up]", "site.yaml:8: zones[4].exits[0]: exit 'door-up' is on another floor"),
+])
+def test_exits_must_be_egress_doors_of_the_same_floor(exits: str, expected: str) -> None:
+    assert expected in error(ROUTES.replace("- {id: quiet, floor: f1}", f"- {{id: quiet, floor: f1, exits: {exits}}}"))
