@@ -13,21 +13,35 @@ class SendError(RuntimeError):
 
 
 class Sender(Protocol):
-    def send(self, url: str, title: str, body: str) -> None: ...
+    def send(self, url: str, title: str, body: str, key: str | None = None) -> None: ...
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+"""A push is delivered at least once: a crash between the send and its record sends it again. Webhook
+receivers get the outbox row's key in this header (the same on every attempt) to drop the repeat."""
+_HTTP_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 
 
 def _scheme(url: str) -> str:
     return url.split("://", 1)[0] if "://" in url else "?"
 
 
+def with_key(url: str, key: str | None) -> str:
+    """The apprise URL with the idempotency header added (apprise's `+Header=value` parameter) for the
+    generic HTTP channels; other channels unchanged."""
+    if key is None or _scheme(url) not in _HTTP_SCHEMES:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}+{IDEMPOTENCY_HEADER}={key}"
+
+
 class AppriseSender:
     """mailto://, json://, ntfy://, wecombot://, dingtalk://, feishu://, slack://, msteams://, ..."""
 
-    def send(self, url: str, title: str, body: str) -> None:
+    def send(self, url: str, title: str, body: str, key: str | None = None) -> None:
         import apprise
 
         client = apprise.Apprise()
-        if not client.add(url):
+        if not client.add(with_key(url, key)):
             raise SendError(f"{_scheme(url)}: not a valid apprise URL")
         ok = client.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
         if not ok:

@@ -448,7 +448,7 @@ class NotificationService:
             try:
                 if url is None:
                     raise RuntimeError(f"channel {channel} is no longer in the site's contacts")
-                self.sender.send(url, title, body)
+                self.sender.send(url, title, body, key=f"{self.site.id}-n{nid}")
             except Exception as exc:
                 error = str(exc)[:500] or type(exc).__name__
             ms = (time.perf_counter() - started) * 1000

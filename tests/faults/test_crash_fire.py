@@ -58,6 +58,8 @@ class Delivery:
     title: str
     message: str
     at: float
+    key: str | None = None
+    """The outbox row's Idempotency-Key header: the same on every attempt of one push."""
 
     @property
     def alarm(self) -> int | None:
@@ -98,7 +100,7 @@ def receiver() -> Iterator[Receiver]:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
             with box.lock:
                 box.got.append(Delivery(self.path, str(body.get("title", "")), str(body.get("message", "")),
-                                        time.monotonic()))
+                                        time.monotonic(), self.headers.get("Idempotency-Key")))
             self.send_response(200)
             self.end_headers()
 
@@ -263,6 +265,7 @@ def test_sigkill_during_a_fire_sequence_and_its_deliveries_loses_and_repeats_not
         "pushes_received": len(got), "pushes_due_per_server": sum(due.values()),
         "pushes_lost": sum(lost.values()),
         "pushes_duplicated": sum(duplicated.values()),
+        "repeats_carrying_their_first_copys_key": sum(n - 1 for n in Counter(d.key for d in got).values()),
         "pushes_resent_in_flight_at_a_kill": {f"kill{k + 1}": v for k, v in in_flight.items()},
         "rows_still_queued_or_sending": len(stuck),
         "confirmed_fire_steps": dict(confirmed_steps), "critical_alarms_unpaged": unpaged,
@@ -276,6 +279,9 @@ def test_sigkill_during_a_fire_sequence_and_its_deliveries_loses_and_repeats_not
     assert [(e["id"], e["state"]) for e in evacuations] == [("ev-1", "active")], evacuations
     assert notice is not None and notice["id"] == "ev-1" and notice["state"] == "active", notice
     assert not unexplained, f"pushes delivered more than once: {unexplained}"
+    # A receiver can drop the in-flight repeat: both copies carry one Idempotency-Key, every push its own.
+    assert all(d.key for d in got), "a push without its Idempotency-Key"
+    assert len({d.key for d in got}) == len(per_key), "one key per push: the repeats share their first's"
     assert all(len(keys) == 1 for keys in in_flight.values()), f"more than the in-flight push repeated: {in_flight}"
     assert not lost, f"pushes the server counts as sent never arrived: {lost}"
     assert not stuck, f"pushes still undelivered: {stuck}"

@@ -92,6 +92,10 @@ def smtp() -> Iterator[Smtp]:
 class Hook:
     port: int
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    keys: list[str | None] = field(default_factory=list)
+    """The Idempotency-Key header of each request, in the order of `received`."""
+    fail_next: int = 0
+    """Answer this many of the next requests with 503 (a receiver that is down)."""
 
     def at(self, path: str) -> list[dict[str, Any]]:
         return [body for p, body in self.received if p == path]
@@ -107,8 +111,12 @@ def hook() -> Iterator[Hook]:
             length = int(self.headers.get("Content-Length") or 0)
             data = json.loads(self.rfile.read(length) or b"{}")
             with lock:
-                box.received.append((self.path, data))
-            self.send_response(200)
+                failing = box.fail_next > 0
+                box.fail_next -= int(failing)
+                box.keys.append(self.headers.get("Idempotency-Key"))
+                if not failing:
+                    box.received.append((self.path, data))
+            self.send_response(503 if failing else 200)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:

@@ -7,11 +7,12 @@ scenario runs on the oracle's accelerated clock (ScaledClock, 10x); every timing
 scenario time from the server's own timestamps, with the oracle's pipeline tolerance.
 
 The run (t=0 is the first smoke alarm): the lead, supervisor and safety officer on duty are paged and
-the fire zone's ways out are released (read back within 10 s); nobody acknowledges, so at 60 s the fire is confirmed (RULES.md §3) and emergency command is paged
-(§4); the floor gets its retained notice, every egress door is released and reads back unlocked, the
-fire zone's non-essential plugs are switched off (essential ones never); the roll call follows the
-people badging out at the egress doors; the on-site command group gives the all-clear and the report
-says how long the notice took, when each zone was clear and who was unaccounted for how long.
+the fire zone's ways out are released (read back within 10 s); nobody acknowledges, so at 60 s the fire
+is confirmed (RULES.md §3) and emergency command is paged (§4); the floor gets its retained notice,
+every egress door is released and reads back unlocked, the fire zone's non-essential plugs are switched
+off (essential ones never); the roll call follows the people badging out at the egress doors; the on-
+site command group gives the all-clear and the report says how long the notice took, when each zone was
+clear and who was unaccounted for how long.
 """
 
 from __future__ import annotations

@@ -48,6 +48,25 @@ def test_critical_smoke_alarm_arrives_by_mail_and_webhook_in_chinese_and_english
     assert all(r["deliveries"][0]["ok"] for r in rows)
 
 
+def test_a_webhook_push_carries_one_idempotency_key_on_every_attempt(db, smtp: Smtp, hook: Hook,
+                                                                      tmp_path: Path) -> None:
+    """At least once: a receiver drops a repeat by its Idempotency-Key, the outbox row's own."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    alarm = raise_alarm(alarms, "fire.smoke_alarm", "smoke-z1-01", "z1", Severity.CRITICAL, clock())
+    svc.tick(clock())
+    hook.fail_next = 1  # the first webhook request is refused (503): that row is retried
+    svc.deliver(clock())
+    clock.advance(timedelta(seconds=5))
+    svc.deliver(clock())
+    rows = {r["id"]: r for r in svc.log_of(alarm_id=alarm.id) if r["channel"].startswith("json")}
+    assert rows and all(r["status"] == "sent" for r in rows.values())
+    assert sorted(set(hook.keys)) == sorted(f"r1-n{i}" for i in rows), "one key per push, the row's own"
+    assert len(hook.keys) == len(rows) + 1 and len(set(hook.keys)) == len(rows), "the retry repeats its key"
+
+
 def test_major_escalates_lead_then_supervisor_and_ack_stops_it_across_a_restart(db, smtp: Smtp, hook: Hook,
                                                                                  tmp_path: Path) -> None:
     _, sessions = db
