@@ -312,7 +312,8 @@ class Runtime:
         """After an overload, forced door, detector fault or smoke event ends, an inspection is due."""
         if alarm.state in (domain.AlarmState.CLEARED, domain.AlarmState.CLOSED):
             self.inspections.add_triggered(alarm.rule, alarm.subject, alarm.zone, alarm.cleared_at or self.clock())
-        if alarm.state is domain.AlarmState.CLOSED and alarm.severity is Severity.CRITICAL:
+        if (alarm.state is domain.AlarmState.CLOSED and alarm.severity is Severity.CRITICAL
+                and not self.evacuations.was_drill_alarm(alarm)):  # a drill has its report, not a review
             self.inspections.add_review(alarm.rule, alarm.subject, alarm.zone, alarm.closed_at or self.clock())
 
     def _overdue_duties(self, overdue: Sequence[OverdueFinding]) -> None:

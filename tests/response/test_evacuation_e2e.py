@@ -191,6 +191,10 @@ def test_fire_evacuation_notice_doors_readback_pushes_roll_call_and_all_clear(fl
     assert r.status_code == 200, r.text
     poll(lambda: [b for d, b in floor.door_cmds if b["action"] == "secure" and d == "door-z1-exit"],
          what="secure command")
+    # a real incident, once closed, owes emergency command its review (incident.post_review_overdue)
+    notice_alarm = next(a for a in floor.alarms() if a["rule"] == "evac.notice")
+    assert floor.client.post(f"/api/alarms/{notice_alarm['id']}/close", json={"reason": "all clear"}).status_code == 200
+    poll(lambda: [t for t in _open_tasks(floor) if t["schedule"] == "post_incident_review"], what="review task")
     print(f"release command confirmed {release_latency:.2f} s after POST /api/evacuations")
 
 
@@ -213,6 +217,15 @@ def test_drill_prefixes_messages_skips_119_still_releases_doors_and_reports(floo
     report = floor.client.get("/api/evacuations/ev-1/report").json()
     assert report["drill"] is True and report["time_to_notice_s"] >= 0
     assert report["unaccounted"] == [] and report["zone_clear_s"]["z1"] is not None
+
+    # after the all-clear, closing the drill's critical evac.notice asks for no post-incident review
+    # (RULES.md §2.9 incident.post_review_overdue is for real incidents; the drill has its report)
+    assert floor.client.post("/api/evacuations/ev-1/all-clear").status_code == 200
+    notice = next(a for a in floor.alarms() if a["rule"] == "evac.notice")
+    r = floor.client.post(f"/api/alarms/{notice['id']}/close", json={"reason": "drill over"})
+    assert r.status_code == 200, r.text
+    poll(lambda: floor.client.get(f"/api/alarms/{notice['id']}").json()["state"] == "closed", what="closed")
+    assert not [t for t in _open_tasks(floor) if t["schedule"] == "post_incident_review"]
 
 
 def test_fire_scenario_smoke_then_second_detector_evacuates_the_floor(floor: Floor) -> None:
@@ -241,6 +254,11 @@ def test_fire_scenario_smoke_then_second_detector_evacuates_the_floor(floor: Flo
     log = floor.client.get(f"/api/notifications?alarm={confirmed['id']}").json()
     assert log and {r["severity"] for r in log} == {"critical"}
     assert all("127.0.0.1" not in r["channel"] for r in log)
+
+
+def _open_tasks(floor: Floor) -> list[dict[str, Any]]:
+    tasks: list[dict[str, Any]] = floor.client.get("/api/inspections", params={"status": "open"}).json()
+    return tasks
 
 
 def _access_rows(floor: Floor) -> int:
