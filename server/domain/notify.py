@@ -16,7 +16,7 @@ Escalation plan (§4), per severity, as a list of `Step`s with their delay from 
                        once, with their tasks; + security_evacuation for door release)
               t=60 s  not acknowledged: fallback channel + emergency_command + on_site_command
               repeat  every 60 s to the first recipients until acknowledged
-    major     t=0     lead (mr_duty for machine-room items)
+    major     t=0     lead (mr_duty for machine-room items; + the seat's operator for elec.high_power_appliance)
               t=5 min not acknowledged: supervisor
               t=30 min acknowledged but not resolved: supervisor (if step 2 did not already page)
               t=4 h   not resolved and a life-safety function is degraded: on_site_command
@@ -54,6 +54,10 @@ from server.domain.site import Site
 
 FALLBACK = "fallback"
 LEAD = "shift_lead"
+SEAT_OPERATOR = "seat_operator"
+"""The operator rostered now at the alarm's seat (its plug's seat): told together with the lead."""
+SEAT_RULES = frozenset({"elec.high_power_appliance"})
+"""RULES.md §2.1: "Push operator + 领班" — the person at the seat can unplug the kettle at once."""
 
 # Emergency command and its four groups (RULES.md §5): role name -> (zh, en) task on a confirmed fire.
 GROUPS: dict[str, tuple[str, str]] = {
@@ -202,7 +206,8 @@ def plan(alarm: AlarmInfo, site: Site) -> list[Step]:
                 Step(timedelta(seconds=60), ("emergency_command", "on_site_command"), When.UNACKED, fallback=True,
                      skip_if_paged=tuple(first))]
     if alarm.severity is Severity.MAJOR:
-        steps = [Step(timedelta(0), ("mr_duty",) if mr else (LEAD,)),
+        first_major = ("mr_duty",) if mr else (LEAD, SEAT_OPERATOR) if alarm.rule in SEAT_RULES else (LEAD,)
+        steps = [Step(timedelta(0), first_major),
                  Step(timedelta(minutes=5), ("supervisor",), When.UNACKED),
                  Step(timedelta(minutes=30), ("supervisor",), When.UNRESOLVED, skip_if_paged=("supervisor",))]
         if alarm.rule in DEGRADED_RULES:
@@ -233,6 +238,10 @@ def resolve(key: str, alarm: AlarmInfo, site: Site, at: datetime) -> list[str]:
         if lead is not None:
             return [f"person:{lead.id}"]
         return [LEAD]  # nobody rostered as lead: every shift lead is paged (a lead is always on duty)
+    if key == SEAT_OPERATOR:  # nobody rostered at the seat: nobody (never every operator on the floor)
+        device = site.devices.get(alarm.subject)
+        entry = site.on_duty_at_seat(device.seat, at) if device is not None and device.seat else None
+        return [f"person:{entry.person}"] if entry is not None else []
     if key in GROUP_FALLBACK_ROLE and not site.people_with_role(key) and not site.contacts_of(key):
         return [GROUP_FALLBACK_ROLE[key]]
     if key in ROSTERED_ROLES and alarm.zone in site.zones:

@@ -150,7 +150,8 @@ devices:
   - {{id: smoke-z2-01, kind: smoke_detector, zone: z2, edge: e1}}
   - {{id: door-z1-exit, kind: door_controller, zone: z1, door_type: egress, essential: true, edge: e1}}
   - {{id: door-z2-exit, kind: door_controller, zone: z2, door_type: egress, essential: true, edge: e1}}
-  - {{id: plug-z1-kettle, kind: smart_plug, zone: z1, edge: e1, rated_a: 10, class: non_essential, cuttable: true}}
+  - {{id: plug-z1-kettle, kind: smart_plug, zone: z1, edge: e1, rated_a: 10, class: non_essential, cuttable: true,
+      seat: s1}}
   - {{id: plug-z1-pc, kind: smart_plug, zone: z1, edge: e1, rated_a: 10, class: essential, essential: true}}
   - {{id: plug-z2-heater, kind: smart_plug, zone: z2, edge: e1, rated_a: 10, class: non_essential, cuttable: true}}
 {strip_lines}

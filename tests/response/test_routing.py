@@ -73,3 +73,19 @@ def test_drill_words_and_secret_free_channel_ids(tmp_path: Path) -> None:
     assert "119" in routing.group_tasks("evac.notice", drill=False)["information_reporting"][0]
     h = routing.url_hash("ntfy://user:secret@ntfy.example/topic")
     assert h.startswith("ntfy:") and "secret" not in h
+
+
+def test_a_high_power_appliance_pages_the_operator_at_the_seat_with_the_lead(tmp_path: Path) -> None:
+    """RULES.md §2.1 elec.high_power_appliance: "Push operator + 领班"; only the one rostered at that seat."""
+    site = make_site(site_yaml(1, 2), tmp_path)
+    kettle = info("elec.high_power_appliance", Severity.MAJOR, subject="plug-z1-kettle")
+    first = routing.plan(kettle, site)[0]
+    assert first.recipients == ("shift_lead", "seat_operator")
+    assert {d.recipient for d in routing.page(kettle, site, first.recipients, T0, "http://fw.test")} == {
+        "person:p-lead", "person:p-op1"}
+    # a plug with no seat: the lead only, never every operator
+    heater = info("elec.high_power_appliance", Severity.MAJOR, subject="plug-z2-heater", zone="z2")
+    got = {d.recipient for d in routing.page(heater, site, first.recipients, T0, "http://fw.test")}
+    assert got and not {r for r in got if r.startswith("person:p-op") or r == "seat_operator"}
+    # other major alarms: the lead alone, as before
+    assert routing.plan(info("sup.smoke_offline", Severity.MAJOR), site)[0].recipients == ("shift_lead",)
