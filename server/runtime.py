@@ -189,6 +189,8 @@ class Runtime:
         # Listeners of transitions committed before a crash run again, before MQTT delivers anything
         # (their publishes wait in the client's queue until it connects).
         self.recovery.start()
+        # An evacuation whose start was cut short by a crash gets what it lacks (notice, doors, pushes).
+        self.evacuations.resume()
         self.mqtt.start()
 
     def stop(self) -> None:

@@ -206,11 +206,34 @@ class EvacuationService:
                                           message_zh=zh, message_en=en))
                 record_audit(session, who, "evacuation.start", ev_id,
                              {"floor": floor, "drill": drill, "trigger": trigger, "reason": reason}, now)
-            notice = contract.EvacuationNotice(id=ev_id, site=self.site.id, zones=zones,
-                                               state=contract.EvacuationState.ACTIVE, drill=drill,
-                                               reason=reason[:500], issued_at=now,
-                                               message=contract.Message(zh=zh, en=en))
-            self.publish_notice(notice)
+            ev = self.get(ev_id)
+            self._publish(ev)
+        self._effects(ev, engine_done, who, publish=False)
+        return self.get(ev_id)
+
+    def resume(self) -> int:
+        """At start-up: a crash inside `start` (its row committed, its effects not all out) must not leave
+        an evacuation without its notice, doors, cuts or pushes. Every active evacuation's effects again,
+        each only where missing: the retained notice (the same one), door releases and cuts not yet
+        commanded under its id, pushes by their outbox keys. Returns how many evacuations were active."""
+        with self.sessions() as session:
+            active = [_row(r) for r in session.scalars(select(EvacuationRow).where(EvacuationRow.state == "active"))]
+        for ev in active:
+            self._effects(ev, engine_done=ev["trigger"] == "evac.notice", who="system")
+        return len(active)
+
+    def _publish(self, ev: dict[str, Any]) -> None:
+        self.publish_notice(contract.EvacuationNotice(
+            id=ev["id"], site=self.site.id, zones=ev["zones"], state=contract.EvacuationState.ACTIVE,
+            drill=ev["drill"], reason=ev["reason"], issued_at=ev["issued_at"],
+            message=contract.Message(zh=ev["message"]["zh"], en=ev["message"]["en"])))
+
+    def _effects(self, ev: dict[str, Any], engine_done: bool, who: str, publish: bool = True) -> None:
+        """What an evacuation does, each part skipped where it was done before (see `resume`)."""
+        ev_id, floor, fire_zone, drill = ev["id"], ev["floor"], ev["fire_zone"], ev["drill"]
+        zh, en = ev["message"]["zh"], ev["message"]["en"]
+        if publish:
+            self._publish(ev)
         egress = self.site.egress_doors_on_floor(floor)
         if not engine_done and self.engine_call is not None:
             def engine_side(engine: RuleEngine, t: datetime) -> list[Finding]:
@@ -219,15 +242,16 @@ class EvacuationService:
                 return engine.ctx.take()
 
             self.engine_call(engine_side)
+        commanded = {c["device"] for c in self.commands.commands(ref=ev_id, limit=10_000)}
         for door in egress:
-            self.commands.send(door.id, contract.Action.DOOR_RELEASE, f"door.fire_release_floor {ev_id}", who,
-                               ref=ev_id)
+            if door.id not in commanded:
+                self.commands.send(door.id, contract.Action.DOOR_RELEASE, f"door.fire_release_floor {ev_id}", who,
+                                   ref=ev_id)
         if fire_zone is not None and not drill:
-            plugs = [d.id for d in self.site.devices_in_zone(fire_zone)]
+            plugs = [d.id for d in self.site.devices_in_zone(fire_zone) if d.id not in commanded]
             self.commands.safety_cut(plugs, f"fire.confirmed critical: non-essential loads in {fire_zone} ({ev_id})",
                                      ref=ev_id)
-        self._push(ev_id, floor, fire_zone, drill, engine_done, zh, en, now)
-        return self.get(ev_id)
+        self._push(ev_id, floor, fire_zone, drill, engine_done, zh, en, ev["issued_at"])
 
     def _push(self, ev_id: str, floor: str, fire_zone: str | None, drill: bool, alarm_started: bool, zh: str,
               en: str, now: datetime) -> None:

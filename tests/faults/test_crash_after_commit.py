@@ -347,3 +347,46 @@ def test_a_failed_listener_leaves_its_effect_pending_until_a_retry_succeeds(tmp_
     service.commit([_raise("fire.heat_alarm", "smoke-z1-02", "z1", later)], later)
     assert recovery.recover() == 0 and recovery.recover(failed_only=True) == 0
     engine.dispose()
+
+
+def test_an_evacuation_cut_short_by_a_crash_gets_its_notice_doors_and_pushes_once(
+    mosquitto: EmbeddedBroker, receiver: Receiver, tmp_path: Path, record: Record,  # noqa: F811
+) -> None:
+    """A crash inside EvacuationService.start after its row's commit (notice, doors and pushes not yet
+    out): the next start resumes it; a start after that adds nothing."""
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(fire_site(receiver.port), encoding="utf-8")
+    settings = Settings(site_file=site_file, data_dir=tmp_path / "var", mqtt=mosquitto.client_settings(),
+                        admin_token=SecretStr("t"), mqtt_client_id="resume-server")
+    url = settings.sql_url()
+    engine = make_engine(url)
+    migrate(engine)
+    now = datetime.now(UTC)
+    with session_factory(engine).begin() as session:  # what `start` commits first, and then the crash
+        session.add(EvacuationRow(id="ev-1", site="r1", floor="f1", zones=["z1", "z2"], fire_zone="z1", drill=False,
+                                  state="active", trigger="manual", reason="smoke seen", triggered_at=now,
+                                  issued_at=now, started_by="p-sup", message_zh="全体撤离", message_en="Evacuate"))
+    engine.dispose()
+    assert retained_notice(mosquitto) is None
+
+    lives: list[dict[str, Any]] = []
+    for _ in range(2):
+        runtime = Runtime(settings)
+        runtime.start()
+        try:
+            _settled(url, set())
+            lives.append(_facts(url, set()))
+            notice = retained_notice(mosquitto)
+        finally:
+            runtime.stop()
+        assert notice is not None and (notice["id"], notice["state"], notice["drill"]) == ("ev-1", "active", False)
+    resumed, again = lives
+    releases = {device for (device, action, ref) in resumed["commands"] if action == "door_release"}
+    assert releases == {"door-z1-exit", "door-z2-exit"} and all(n == 1 for n in resumed["commands"].values())
+    assert ("plug-z1-kettle", "relay_off", "ev-1") in resumed["commands"], "the fire zone's cut"
+    assert any(k.startswith("ev/ev-1/") for k in resumed["pushes"])
+    assert again == resumed, "a second start adds nothing"
+    assert wait_until(lambda: any("ev-1" in d.title for d in receiver.snapshot()), 20), "no evacuation push arrived"
+    record("evacuation-resumed", {"commands": sum(resumed["commands"].values()),
+                                  "pushes_queued": sum(resumed["pushes"].values()),
+                                  "pushes_received": len(receiver.snapshot()), "second_start_added": 0})
