@@ -156,7 +156,7 @@ SCHEDULES: tuple[Schedule, ...] = (
         Cadence(CadenceKind.SHIFT_BOUNDARY), Scope.LEAD_ZONE, H,
         (
             _i("reports_forwarded", "Operator reports collected, unresolved ones forwarded to supervisor",
-               "收集自检报告并上报主管"),
+               "收集自检报告并上报主管", prefill="forwards"),
             _i("exits_clear", "Exits and passages clear", "出口通道畅通", spot=True),
             _i("fire_doors_shut", "Fire doors shut", "防火门关闭", prefill="door_state", spot=True),
             _i("extinguishers_ok", "Extinguishers present and unobstructed", "灭火器在位无遮挡", spot=True),

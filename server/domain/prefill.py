@@ -10,7 +10,8 @@ table, the series store, backup archives) is `server.services.inspection_facts`.
 Picks (ours, no number in RULES.md): standby ≤ 20 W ("PC, monitor and phone off or in standby");
 a high-power appliance is a peak ≥ the elec.high_power_appliance step (800 W); a device is silent
 after 3 × its reporting interval or heartbeat; probe sanity is 5–45 °C and 5–95 % RH; the last
-backup is stale after 24 h (it.backup_stale).
+backup is stale after 24 h (it.backup_stale). An operator issue is late once its lead_forward
+deadline (30 min, esc.lead_not_forwarded) has passed.
 """
 
 from __future__ import annotations
@@ -94,6 +95,34 @@ class AlarmFact:
 
 
 @dataclass(frozen=True, slots=True)
+class IssueFact:
+    """An operator issue the 当日领班 owes an answer to (a lead_forward task, RULES §6 #2, §4)."""
+
+    seat: str | None
+    reported_by: str | None
+    """The operator who signed the self-check that raised it."""
+    reported_at: datetime
+    due_at: datetime
+    what: tuple[str, ...]
+    """The failed items, by the operator's note where there is one, else the item text."""
+    handled: str | None = None
+    """"resolved" or "forwarded" once the lead signed, else None (still open)."""
+    handled_at: datetime | None = None
+    handled_note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFact:
+    """One operator self-check (the report the lead collects) in the round's period."""
+
+    seat: str | None
+    operator: str | None
+    due_at: datetime
+    done_at: datetime | None
+    """None: not submitted yet."""
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """Everything the suggestions of one task may use, already narrowed to the task's scope."""
 
@@ -110,6 +139,10 @@ class Facts:
     last_backup: datetime | None = None
     backup_known: bool = False
     """False when no backup folder is configured: the suggestion is then unknown, not fail."""
+    issues: tuple[IssueFact, ...] = ()
+    """Operator issues of the scope raised since `since`, and older ones still open."""
+    reports: tuple[ReportFact, ...] = ()
+    """Operator self-checks of the scope signed since `since`, or run since then and still open."""
 
 
 def _t(value: datetime, tz: tzinfo, now: datetime | None = None) -> str:
@@ -295,8 +328,50 @@ def it_backup(f: Facts) -> Suggestion:
     return Suggestion(Suggested.PASS if age <= BACKUP_MAX_AGE else Suggested.FAIL, (line,))
 
 
+def _mins(delta: timedelta) -> str:
+    return f"{int(delta.total_seconds() // 60)} min"
+
+
+def forwards(f: Facts) -> Suggestion:
+    """"Operator reports collected, unresolved ones forwarded to supervisor": every operator issue since
+    the last check resolved or forwarded (pass); one still open past its 30 min deadline fails; one open
+    within its deadline, or a self-check not yet submitted, leaves it to the lead (the reports are not
+    all in); no self-check and no issue at all is no data (unknown, never a silent pass)."""
+    if not f.issues and not f.reports:
+        return Suggestion(Suggested.UNKNOWN, (f"no operator self-check or issue {_since(f)}",))
+    fail: list[str] = []
+    unknown: list[str] = []
+    ok: list[str] = []
+    for issue in sorted(f.issues, key=lambda i: i.reported_at):
+        who = f"{issue.reported_by} {_t(issue.reported_at, f.tz, f.now)}" if issue.reported_by \
+            else _t(issue.reported_at, f.tz, f.now)
+        head = f"seat {issue.seat or '?'} {'; '.join(issue.what) or 'issue'} ({who})"
+        if issue.handled is not None and issue.handled_at is not None:
+            verb = "forwarded to supervisor" if issue.handled == "forwarded" else "resolved"
+            late = issue.handled_at - issue.due_at
+            line = f"{head}: {verb} {_t(issue.handled_at, f.tz, f.now)}"
+            line += f" ({_mins(late)} late)" if late > timedelta(0) else ""
+            ok.append(line + (f" – {issue.handled_note}" if issue.handled_note else ""))
+        elif f.now >= issue.due_at:
+            fail.append(f"{head}: open, {_mins(f.now - issue.due_at)} past its "
+                        f"{_t(issue.due_at, f.tz, f.now)} deadline")
+        else:
+            unknown.append(f"{head}: open, due {_t(issue.due_at, f.tz, f.now)}")
+    pending = [r for r in f.reports if r.done_at is None]
+    for report in sorted(pending, key=lambda r: (r.due_at, r.seat or "")):
+        unknown.append(f"seat {report.seat or '?'} self-check ({report.operator or 'unassigned'}) not submitted, "
+                       f"due {_t(report.due_at, f.tz, f.now)}")
+    done = len(f.reports) - len(pending)
+    head = f"{done} of {len(f.reports)} self-checks signed {_since(f)}, {len(f.issues)} issue(s)"
+    if fail:
+        return Suggestion(Suggested.FAIL, _cap([head, *fail, *unknown, *ok]))
+    if unknown:
+        return Suggestion(Suggested.UNKNOWN, _cap([head, *unknown, *ok]))
+    return Suggestion(Suggested.PASS, _cap([head, *ok]))
+
+
 KINDS = frozenset({"plug_power", "elec_events", "door_state", "open_alerts", "mr_probe", "sensor_health",
-                   "it_backup"})
+                   "it_backup", "forwards"})
 
 
 def suggest(kind: str, item_id: str, facts: Facts) -> Suggestion:
@@ -315,6 +390,8 @@ def suggest(kind: str, item_id: str, facts: Facts) -> Suggestion:
         return sensor_health(facts)
     if kind == "it_backup":
         return it_backup(facts)
+    if kind == "forwards":
+        return forwards(facts)
     return Suggestion(Suggested.UNKNOWN, (f"no pre-fill for {kind!r}",))
 
 

@@ -8,7 +8,9 @@ Sources, narrowed to the task's scope:
 * the series store (`query_readings`) for power peaks since the last check; when it cannot answer
   (no store, InfluxDB down) the peaks are left out and the suggestion says so;
 * the backup folder: the newest `floorwatch-backup-<UTC time>.tar.gz` (`server.backup` writes one only
-  after verifying it).
+  after verifying it);
+* the inspection tables for the lead round's "forwards" item: the operator self-checks of the zone
+  (the reports the lead collects) and the lead_forward issues they raised, with the lead's answer.
 
 Scope of a task: a seat → its plugs and their strips; a shift lead's zone → the zone, its neighbours
 (a stairwell's fire door belongs to the round of the office next to it) and the floor's machine
@@ -24,12 +26,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.adapters.sql.inspection_models import InspectionResultRow, InspectionTaskRow
 from server.adapters.sql.models import AlarmRow
-from server.domain.inspections import Schedule, Scope
-from server.domain.prefill import AlarmFact, DeviceFact, Facts, Peak
+from server.domain.inspections import CATALOG, FORWARD_FROM, Schedule, Scope
+from server.domain.prefill import AlarmFact, DeviceFact, Facts, IssueFact, Peak, ReportFact
 from server.domain.site import Device, Site
 from server.services.live import LiveState
 
@@ -60,6 +63,12 @@ def newest_backup(folder: Path) -> datetime | None:
         if newest is None or made > newest:
             newest = made
     return newest
+
+
+def _source_id(issue: InspectionTaskRow) -> int | None:
+    """An issue's subject is "issue:<self-check task id>" (domain.forward_task)."""
+    prefix, _, rest = issue.subject.partition(":")
+    return int(rest) if prefix == "issue" and rest.isdigit() else None
 
 
 class FactsReader:
@@ -116,7 +125,12 @@ class FactsReader:
         backups_known = self.backup_dir is not None and self.backup_dir.is_dir()
         if "it_backup" in kinds and self.backup_dir is not None and backups_known:
             last_backup = newest_backup(self.backup_dir)
-        return Facts(now, since, self.site.tz, tuple(facts), peaks, series_ok, alarms, last_backup, backups_known)
+        issues: tuple[IssueFact, ...] = ()
+        reports: tuple[ReportFact, ...] = ()
+        if "forwards" in kinds:
+            issues, reports = self._forwards(schedule, zone, since, now)
+        return Facts(now, since, self.site.tz, tuple(facts), peaks, series_ok, alarms, last_backup, backups_known,
+                     issues, reports)
 
     def _peaks(self, plugs: list[str], since: datetime, now: datetime) -> tuple[dict[str, Peak], bool]:
         assert self.series is not None
@@ -150,3 +164,59 @@ class FactsReader:
             rows = session.scalars(query.order_by(AlarmRow.raised_at).limit(500)).all()
             return tuple(AlarmFact(r.id, r.rule, r.subject, r.zone, r.severity, _utc(r.raised_at), r.is_open,
                                    r.acknowledged_at is not None) for r in rows)
+
+    def _forwards(self, schedule: Schedule, zone: str | None, since: datetime, now: datetime
+                  ) -> tuple[tuple[IssueFact, ...], tuple[ReportFact, ...]]:
+        """The lead's zone only (operators sit there, not in the neighbouring stairwells): its self-checks
+        signed since the last round or still open from it, and the issues raised since then or still open."""
+        since_utc, now_utc = since.astimezone(UTC), now.astimezone(UTC)
+        forward = CATALOG["lead_forward"]
+        zoned = [InspectionTaskRow.zone == zone] if zone is not None and schedule.scope is not Scope.SITE else []
+        with self.sessions() as session:
+            report_rows = session.scalars(select(InspectionTaskRow).where(
+                InspectionTaskRow.schedule_id.in_(sorted(FORWARD_FROM)), *zoned, InspectionTaskRow.run_at <= now_utc,
+                or_(InspectionTaskRow.completed_at >= since_utc,
+                    and_(InspectionTaskRow.status == "open", InspectionTaskRow.run_at >= since_utc)),
+            ).order_by(InspectionTaskRow.run_at).limit(500)).all()
+            issue_rows = session.scalars(select(InspectionTaskRow).where(
+                InspectionTaskRow.schedule_id == forward.id, *zoned, InspectionTaskRow.run_at <= now_utc,
+                or_(InspectionTaskRow.run_at >= since_utc, InspectionTaskRow.status != "done"),
+            ).order_by(InspectionTaskRow.run_at).limit(500)).all()
+            sources = {r.id: _source_id(r) for r in issue_rows}
+            wanted = [*(i for i in sources.values() if i is not None), *sources]
+            results = session.scalars(select(InspectionResultRow).where(
+                InspectionResultRow.task_id.in_(wanted)).order_by(InspectionResultRow.id)).all() if wanted else []
+            source_rows = {r.id: r for r in session.scalars(select(InspectionTaskRow).where(
+                InspectionTaskRow.id.in_(wanted)))} if wanted else {}
+        by_task: dict[int, list[InspectionResultRow]] = {}
+        for result in results:
+            by_task.setdefault(result.task_id, []).append(result)
+        issues = []
+        for row in issue_rows:
+            source_id = sources[row.id]
+            source = source_rows.get(source_id) if source_id is not None else None
+            what = self._failed(source, by_task.get(source.id, []) if source is not None else [])
+            answers = {r.item_id: r for r in by_task.get(row.id, []) if r.outcome == "pass"}
+            handled = next((i for i in ("resolved", "forwarded") if i in answers), None) \
+                if row.status == "done" else None
+            issues.append(IssueFact(row.seat, source.completed_by if source else None, _utc(row.run_at),
+                                    _utc(row.due_at), what, handled,
+                                    _utc(row.completed_at) if handled and row.completed_at else None,
+                                    answers[handled].note if handled else ""))
+        reports = tuple(ReportFact(r.seat, r.completed_by or r.assignee, _utc(r.due_at),
+                                   _utc(r.completed_at) if r.status == "done" and r.completed_at else None)
+                        for r in report_rows if r.status in ("done", "open"))
+        return tuple(issues), reports
+
+    @staticmethod
+    def _failed(source: InspectionTaskRow | None, results: Sequence[InspectionResultRow]) -> tuple[str, ...]:
+        """The self-check's failed items that went to the lead (not on-the-spot ones): note, else item text."""
+        schedule = CATALOG.get(source.schedule_id) if source is not None else None
+        if schedule is None:
+            return ()
+        out = []
+        for result in results:
+            item = schedule.item(result.item_id)
+            if result.outcome == "fail" and item is not None and not item.on_the_spot:
+                out.append(result.note.strip() or item.text)
+        return tuple(out)

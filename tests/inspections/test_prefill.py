@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from server.domain import prefill
+from server.domain.inspections import CATALOG
 from server.domain.prefill import AlarmFact, DeviceFact, Facts, Peak, Suggested
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -163,3 +164,63 @@ def test_long_evidence_is_capped_and_override_rule() -> None:
     assert prefill.overridden("fail", "pass") and prefill.overridden("pass", "not_applicable")
     assert not prefill.overridden("unknown", "pass") and not prefill.overridden(None, "fail")
     assert not prefill.overridden("pass", "pass")
+
+
+# ---- the lead round's "reports collected, unresolved ones forwarded" (kind "forwards") ------------
+
+
+def issue(reported: datetime, handled: str | None = None, handled_at: datetime | None = None,
+          what: tuple[str, ...] = ("cord damaged",), note: str = "") -> prefill.IssueFact:
+    return prefill.IssueFact("s-012", "p-wang", reported, reported + timedelta(minutes=30), what, handled,
+                             handled_at, note)
+
+
+def report(done: datetime | None, seat: str = "s-012", operator: str = "p-wang") -> prefill.ReportFact:
+    return prefill.ReportFact(seat, operator, at(20, 30), done)
+
+
+def test_forwards_pass_when_every_issue_is_resolved_or_forwarded() -> None:
+    got = prefill.suggest("forwards", "reports_forwarded", facts(
+        issues=(issue(at(18, 2), "forwarded", at(18, 20), note="told p-chen by phone"),
+                issue(at(19, 0), "resolved", at(19, 40), what=("plug loose", "socket scorched"))),
+        reports=(report(at(18, 2)), report(at(19, 0), seat="s-013", operator="p-zhao"))))
+    assert got.outcome is Suggested.PASS
+    assert got.evidence == (
+        "2 of 2 self-checks signed since last check 2026-11-28 18:00, 2 issue(s)",
+        "seat s-012 cord damaged (p-wang 18:02): forwarded to supervisor 18:20 – told p-chen by phone",
+        "seat s-012 plug loose; socket scorched (p-wang 19:00): resolved 19:40 (10 min late)")
+    # reports in and nothing raised: pass too
+    clean = prefill.forwards(facts(reports=(report(at(20, 1)),)))
+    assert clean.outcome is Suggested.PASS
+    assert clean.evidence == ("1 of 1 self-checks signed since last check 2026-11-28 18:00, 0 issue(s)",)
+
+
+def test_forwards_fail_when_an_issue_is_open_past_its_30_min() -> None:
+    late = issue(at(19, 35))  # due 20:05 = NOW: the deadline has passed
+    got = prefill.forwards(facts(issues=(issue(at(18, 2), "forwarded", at(18, 20)), late),
+                                 reports=(report(at(18, 2)),)))
+    assert got.outcome is Suggested.FAIL
+    assert got.evidence[1] == "seat s-012 cord damaged (p-wang 19:35): open, 0 min past its 20:05 deadline"
+    assert got.evidence[2].endswith("forwarded to supervisor 18:20")
+    older = prefill.forwards(facts(issues=(issue(at(9, 0)),)))  # still open from this morning
+    assert older.outcome is Suggested.FAIL and "open, 635 min past its 09:30 deadline" in older.evidence[1]
+
+
+def test_forwards_unknown_when_no_data_or_not_all_in() -> None:
+    none = prefill.forwards(facts())
+    assert none.outcome is Suggested.UNKNOWN
+    assert none.evidence == ("no operator self-check or issue since last check 2026-11-28 18:00",)
+    within = prefill.forwards(facts(issues=(issue(at(19, 50)),), reports=(report(at(19, 50)),)))
+    assert within.outcome is Suggested.UNKNOWN
+    assert within.evidence[1] == "seat s-012 cord damaged (p-wang 19:50): open, due 20:20"
+    pending = prefill.forwards(facts(reports=(report(at(20, 1)), report(None, seat="s-013", operator="p-zhao"))))
+    assert pending.outcome is Suggested.UNKNOWN
+    assert pending.evidence == ("1 of 2 self-checks signed since last check 2026-11-28 18:00, 0 issue(s)",
+                                "seat s-013 self-check (p-zhao) not submitted, due 20:30")
+    # a handled flag without its time is not taken as handled
+    assert prefill.forwards(facts(issues=(issue(at(18, 0), "forwarded", None),))).outcome is Suggested.FAIL
+
+
+def test_lead_round_item_carries_the_forwards_kind() -> None:
+    item = CATALOG["lead_round"].item("reports_forwarded")
+    assert item is not None and item.prefill == "forwards" and item.prefill in prefill.KINDS
