@@ -540,6 +540,10 @@ class EdgeAgent:
             device=command.device,
             reported=reported or None,
         )
+        if self.command_keys:  # the server knows the answer is ours: signed with the key it signed with
+            named = signing.signature_key_id(command.sig)
+            key = next((k for k in self.command_keys if signing.key_id(k) == named), self.command_keys[0])
+            result = signing.signed(result, key)
         delivery = contract.DELIVERY[Channel.COMMAND_RESULT]
         self._require_outbox().append(
             self._topics[Channel.COMMAND_RESULT], contract.encode(result), delivery.qos, delivery.retain

@@ -240,6 +240,8 @@ class CommandResult(_Payload):
     device: DeviceId | None = None
     reported: dict[MetricName, MetricValue] | None = None
     """What the device reported back after the command (e.g. relay_on=false), when it did."""
+    sig: Annotated[str, Field(max_length=200)] | None = None
+    """The edge's HMAC over the result with its command key (gateway/signing.py), when it holds one."""
 
 
 class EvacuationState(StrEnum):

@@ -15,9 +15,12 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, TypeVar
 
-from gateway.contract import Command
+from gateway.contract import Command, CommandResult
+
+Signable = Command | CommandResult
+M = TypeVar("M", Command, CommandResult)
 
 SCHEME: Final = "v1"
 KEY_BYTES: Final = 32
@@ -28,14 +31,22 @@ message that happens to serialise alike."""
 SIGNED_FIELDS: Final = ("v", "id", "device", "action", "reason", "issued_at", "expires_at")
 """Every Command field except `sig`, in a fixed order. A field added to Command must be added here (a
 unit test fails until it is): an unsigned field would be a field anyone could change in transit."""
+RESULT_CONTEXT: Final = "floorwatch-command-result"
+RESULT_FIELDS: Final = ("v", "id", "ok", "ts", "error", "device", "reported")
+"""The same for CommandResult, which the edge signs with the same key: the server then knows that a
+"done" or "failed" comes from the edge, not from whoever could publish on its result topic."""
+_FORMS: Final[dict[type[Signable], tuple[str, tuple[str, ...]]]] = {
+    Command: (CONTEXT, SIGNED_FIELDS), CommandResult: (RESULT_CONTEXT, RESULT_FIELDS)}
 
 
-def canonical(command: Command) -> bytes:
+def canonical(message: Signable) -> bytes:
     """The bytes that are signed: the fields as the contract encodes them (times as RFC 3339 UTC with
-    milliseconds, enums as their values), in SIGNED_FIELDS order, as a compact JSON array. Both ends
-    compute it from the decoded model, so the publisher's JSON key order or spacing does not matter."""
-    wire = command.model_dump(mode="json")
-    return json.dumps([CONTEXT, *(wire[name] for name in SIGNED_FIELDS)], ensure_ascii=False,
+    milliseconds, enums as their values), in the kind's field order, as a compact JSON array (a result's
+    `reported` metrics with sorted keys). Both ends compute it from the decoded model, so the publisher's
+    JSON key order or spacing does not matter."""
+    context, fields = _FORMS[type(message)]
+    wire = message.model_dump(mode="json")
+    return json.dumps([context, *(wire[name] for name in fields)], ensure_ascii=False, sort_keys=True,
                       separators=(",", ":")).encode()
 
 
@@ -44,13 +55,13 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(b"floorwatch-command-key-id:" + key).hexdigest()[:12]
 
 
-def sign(command: Command, key: bytes) -> str:
+def sign(command: Signable, key: bytes) -> str:
     digest = hmac.new(key, canonical(command), hashlib.sha256).hexdigest()
     return f"{SCHEME}:{key_id(key)}:{digest}"
 
 
-def signed(command: Command, key: bytes) -> Command:
-    """A copy of `command` carrying its signature in `sig`."""
+def signed(command: M, key: bytes) -> M:
+    """A copy of `command` (or a result) carrying its signature in `sig`."""
     return command.model_copy(update={"sig": sign(command, key)})
 
 
@@ -64,14 +75,14 @@ def signature_key_id(sig: str | None) -> str | None:
     return parts[1]
 
 
-def verify(command: Command, key: bytes) -> bool:
+def verify(command: Signable, key: bytes) -> bool:
     """True when `command.sig` is this key's signature of this command (constant-time comparison)."""
     if command.sig is None or signature_key_id(command.sig) != key_id(key):
         return False
     return hmac.compare_digest(command.sig.encode(), sign(command, key).encode())
 
 
-def refusal(command: Command, keys: Iterable[bytes]) -> str | None:
+def refusal(command: Signable, keys: Iterable[bytes]) -> str | None:
     """None when one of `keys` (current, previous) signed the command; otherwise why not, for a log line
     (names key ids only, never a key)."""
     keys = list(keys)

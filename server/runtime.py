@@ -15,7 +15,7 @@ from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.contract import Severity
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
-from server.adapters.command_keys import command_signer
+from server.adapters.command_keys import command_signer, result_checker
 from server.adapters.hr_file import HrFeed, load_hr
 from server.adapters.notify import AppriseSender, Sender
 from server.adapters.scheduler import InspectionScheduler, register
@@ -147,6 +147,7 @@ class Runtime:
         base_url = self.base_url or f"http://{s.http_host}:{s.http_port}"
         self.commands = CommandService(sessions, self.site, self.clock, self._publish_command, self.ingest.call)
         self.commands.sign = command_signer(s.command_keys_dir)  # per-edge HMAC keys (gateway/signing.py)
+        self.commands.check_result = result_checker(s.command_keys_dir)  # and the edges' signed answers
         self.cuts = DelayedCutService(sessions, self.site, self.clock, self.commands, self._current_a,
                                       self._alarm_by_id)
         self.alarms.listeners.append(self.cuts.on_alarm)  # before notify's: the first page names the cut time

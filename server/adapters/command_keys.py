@@ -11,8 +11,8 @@ import logging
 from pathlib import Path
 
 from gateway import signing
-from gateway.contract import Command
-from server.services.commands import Signer
+from gateway.contract import Command, CommandResult
+from server.services.commands import ResultCheck, Signer
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,22 @@ class CommandKeys:
             log.error("command %s to %s goes out unsigned: no usable key in %s (%s)", command.id, edge, path, reason)
             return command
         return signing.signed(command, key)
+
+
+    def result_refusal(self, edge: str, result: CommandResult) -> str | None:
+        """Why a command result must not be believed, or None. An edge with a key here answers with its
+        signature (made with the key that signed the command); without a key file for the edge, its
+        commands went out unsigned and its results are taken as they are (the ACL decides)."""
+        try:
+            key = signing.parse_key(self.path(edge).read_text(encoding="ascii"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+        return signing.refusal(result, [key])
+
+
+def result_checker(directory: Path | None) -> ResultCheck | None:
+    """The server's check of command results from FLOORWATCH_COMMAND_KEYS_DIR; None without one."""
+    return CommandKeys(directory).result_refusal if directory is not None else None
 
 
 def command_signer(directory: Path | None) -> Signer | None:

@@ -38,6 +38,8 @@ EngineCaller = Callable[[Callable[[RuleEngine, datetime], list[Finding]]], list[
 Publisher = Callable[[str, contract.Command], None]
 Signer = Callable[[str, contract.Command], contract.Command]
 """(edge, command) -> the command signed with that edge's key (server/adapters/command_keys.py)."""
+ResultCheck = Callable[[str, contract.CommandResult], str | None]
+"""(edge, result) -> why the result is not the edge's own (bad signature), or None to take it."""
 
 
 class CommandError(ValueError):
@@ -54,6 +56,10 @@ class CommandService:
         self.engine_call = engine_call
         self.sign: Signer | None = None
         """Set by the runtime when command keys are configured; None publishes unsigned commands."""
+        self.check_result: ResultCheck | None = None
+        """Set with `sign`: a result that fails it is logged and never recorded (nobody else may say
+        that a command was done or failed)."""
+        self.refused_results = 0
 
     def send(self, device: str, action: contract.Action, reason: str, who: str, *, safety: bool = False,
              ref: str = "", ttl: timedelta = COMMAND_TTL) -> contract.Command:
@@ -130,6 +136,11 @@ class CommandService:
     # -- results ---------------------------------------------------------------------------------------
 
     def on_result(self, edge: str, result: contract.CommandResult) -> None:
+        why = self.check_result(edge, result) if self.check_result is not None else None
+        if why is not None:
+            self.refused_results += 1
+            log.warning("result for command %s from %s's topic not recorded: %s", result.id[:64], edge, why)
+            return
         now = self.clock()
         with self.sessions.begin() as session:
             row = session.get(CommandRow, result.id)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from gateway import contract, signing
-from gateway.contract import Action, Command
+from gateway.contract import Action, Command, CommandResult
 
 KEY = bytes(range(32))
 OTHER = bytes(range(1, 33))
@@ -87,3 +87,21 @@ def test_an_old_edge_ignores_the_signature_field() -> None:
     # Additive within v1: the field is optional, and absent from an unsigned command's bytes.
     assert b"sig" not in contract.encode(command())
     assert contract.decode_payload(Command, contract.encode(signing.signed(command(), KEY))).sig is not None
+
+
+def test_every_result_field_but_the_signature_is_signed() -> None:
+    assert set(CommandResult.model_fields) - {"sig"} == set(signing.RESULT_FIELDS)
+
+
+def test_a_signed_result_verifies_and_any_change_breaks_it() -> None:
+    key = secrets.token_bytes(32)
+    result = signing.signed(CommandResult(id="c-1", ok=True, ts=T0, device="plug-f3-s001",
+                                          reported={"relay_on": False, "power_w": 0.0}), key)
+    assert signing.verify(result, key)
+    reordered = contract.decode_payload(CommandResult, json.dumps(  # key order on the wire does not matter
+        {**json.loads(contract.encode(result)), "reported": {"power_w": 0.0, "relay_on": False}}).encode())
+    assert signing.verify(reordered, key)
+    for change in ({"ok": False}, {"error": "x"}, {"reported": {"relay_on": True, "power_w": 0.0}}, {"id": "c-2"}):
+        assert not signing.verify(result.model_copy(update=change), key), change
+    # a command's signature is no result's: the contexts differ even where the fields would agree
+    assert signing.canonical(result).startswith(b'["floorwatch-command-result"')

@@ -27,7 +27,7 @@ from edge.agent import EdgeAgent
 from edge.config import ConfigError, parse_config
 from gateway import contract, signing
 from gateway.broker import EmbeddedBroker
-from gateway.contract import Action, Channel, Command
+from gateway.contract import Action, Channel, Command, CommandResult
 from gateway.mqtt import Incoming, MqttClient
 from server.adapters.command_keys import command_signer
 from server.cli import main as floorwatch
@@ -328,11 +328,17 @@ def test_the_servers_commands_arrive_signed_and_run_and_its_key_rotates_without_
     shelly(devices, "shelly-z1-01")
     wire: list[Command] = []
 
-    def spy(message: Incoming) -> None:  # what the server really published on the edge's command topic
-        wire.append(contract.decode_payload(Command, message.payload))
+    answers: list[CommandResult] = []
+
+    def spy(message: Incoming) -> None:  # what the server and the edge really published
+        if message.topic.endswith(Channel.COMMANDS.value):
+            wire.append(contract.decode_payload(Command, message.payload))
+        else:
+            answers.append(contract.decode_payload(CommandResult, message.payload))
 
     watcher = MqttClient(mosquitto.client_settings(), "command-spy", on_message=spy)
     watcher.subscribe(contract.edge_topic("sg", "edge-sg", Channel.COMMANDS), 1)
+    watcher.subscribe(contract.edge_topic("sg", "edge-sg", Channel.COMMAND_RESULT), 1)
     watcher.start()
     assert watcher.wait_connected(10)
     up = mosquitto.client_settings().model_dump(mode="json", exclude_none=True)
@@ -373,10 +379,40 @@ def test_the_servers_commands_arrive_signed_and_run_and_its_key_rotates_without_
         restore, t_restore = relay(True)
         assert (restore["status"], restore["error"]) == ("ok", None)
         assert [json.loads(p)["params"]["on"] for p in devices.on("shelly-z1-01/rpc")] == [False, True]
+        # Forged answers on the edge's result topic (this broker lets anyone publish): unsigned, and
+        # signed with a key the server does not hold. Neither may mark the restore as failed.
+        forger = MqttClient(mosquitto.client_settings(), "result-forger")
+        forger.start()
+        assert forger.wait_connected(10)
+        result_topic = contract.edge_topic("sg", "edge-sg", Channel.COMMAND_RESULT)
+        forged = CommandResult(id=str(restore["id"]), ok=False, ts=datetime.now(UTC), error="forged",
+                               device="plug-z1-01")
+        forger.publish_payload(result_topic, forged)
+        forger.publish_payload(result_topic, signing.signed(forged, secrets.token_bytes(32)))
+        log_file = tmp_path / "server" / "server.log"
+        assert wait_until(lambda: log_file.read_text(errors="replace").count("not recorded") >= 2, 20)
+        forger.stop()
+        rows = server.api.get("/api/devices/plug-z1-01/commands").json()
+        assert [(r["status"], r["error"]) for r in rows if r["id"] == restore["id"]] == [("ok", None)]
+
         write_key(server_keys / "edge-sg.key", secrets.token_bytes(32))  # a key this edge does not hold
-        refused, t_refused = relay(False)
-        assert (refused["status"], refused["error"]) == ("failed", "bad_signature")
+        sent = time.monotonic()
+        body = server.api.post("/api/devices/plug-z1-01/relay", json={"on": False, "reason": "signed e2e"})
+        assert body.status_code == 202, body.text
+        cid = body.json()["id"]
+        # The edge refuses it, answering with its own signature; the server, holding another key, cannot
+        # believe that answer either: the command stays unconfirmed, the plug untouched.
+        assert wait_until(lambda: [a for a in answers if a.id == cid], 20), "the edge never answered"
+        t_refused = time.monotonic() - sent
+        [answer] = [a for a in answers if a.id == cid]
+        assert (answer.ok, answer.error) == (False, "bad_signature") and signing.verify(answer, new)
+        assert wait_until(lambda: log_file.read_text(errors="replace").count("not recorded") >= 3, 20)
+        rows = server.api.get("/api/devices/plug-z1-01/commands").json()
+        assert [r["status"] for r in rows if r["id"] == cid] == ["sent"]
         assert len(devices.on("shelly-z1-01/rpc")) == 2, "a command with a foreign signature reached the plug"
+        edge_answers = [a for a in answers if a.error != "forged"]
+        assert len(edge_answers) == 3, edge_answers
+        assert all(signing.verify(a, new) or signing.verify(a, old) for a in edge_answers), "every answer signed"
 
         assert wait_until(lambda: len(wire) == 3, 10)
         assert [signing.signature_key_id(c.sig) for c in wire[:2]] == [signing.key_id(old), signing.key_id(new)]
