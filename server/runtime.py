@@ -155,6 +155,7 @@ class Runtime:
             sessions, self.site, self.clock, self.sender, base_url=base_url, worker_id=s.mqtt_client_id,
             open_alarms=self.alarms.open_alarms, alarm_by_id=self._alarm_by_id, on_result=self._notify_result,
             notes=self.cuts.note_of, commit=self.alarms.commit)
+        self.cuts.notify = self.notify  # hold and done follow-ups to the alarm's first-page channels
         self.evacuations = EvacuationService(sessions, self.site, self.clock, self.commands, self.notify,
                                              self._publish_notice, self.ingest.call, base_url)
         self.notify.is_drill = self.evacuations.is_drill_alarm

@@ -17,6 +17,21 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 RowIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 
 
+class CutPublic(BaseModel):
+    """elec.high_power_appliance's delayed cut of the alarm's plug (RULES.md §2.1)."""
+
+    device: str
+    state: str
+    """pending, held, cutting (command sent, no result yet), done (the edge confirmed), failed, cancelled."""
+    due_at: datetime
+    held_by: str | None
+    """Who held it: a person, hidden like other person fields for a reader who may not see them."""
+    why: str
+    """The hold's reason, or why the cut was cancelled or failed."""
+    at: datetime | None
+    """When it was held, done, failed or cancelled."""
+
+
 class AlarmPublic(BaseModel):
     id: int
     rule: str
@@ -36,6 +51,8 @@ class AlarmPublic(BaseModel):
     message_zh: str
     occurrences: int
     latching: bool
+    cut: CutPublic | None = None
+    """The delayed cut this alarm scheduled, if any (elec.high_power_appliance only)."""
 
     @classmethod
     def of(cls, alarm: domain.Alarm, device_ids: set[str] | frozenset[str] = frozenset()) -> AlarmPublic:

@@ -11,14 +11,22 @@ through `CommandService.safety_cut` (the existing path: command row with expiry,
 CommandResult, relay read-back and elec.relay_mismatch). The command's ref is "alarm <id>"; a row
 whose alarm already has such a relay_off (a crash after the send, before the row was marked) is
 marked cut without a second command. Rows, not timers: a restart neither drops nor repeats a cut.
+
+Follow-ups (issue #5). A hold, and a cut the edge confirmed, each send one push to the channels the
+alarm's first page went to, through the notification outbox with the dedupe key
+`cut/<alarm>/<held|done>/<recipient>/<channel>`. The same pass that cuts moves a `cut` row whose
+command came back ok to `done`, after its push is queued: a crash in between queues it again, and the
+key drops the copy. The API shows the row on the alarm (`view_of`): pending, held, cutting (command
+sent, no result yet), done, failed (the edge refused or failed the command), cancelled.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -27,14 +35,36 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.adapters.sql.repository import _aware, record_audit
 from server.adapters.sql.response_models import CommandRow, CutHoldRow, DelayedCutRow
 from server.domain import alarms as domain
+from server.domain import notify as routing
+from server.domain.policy import Actor, Role, can_see_person
 from server.domain.power import HIGH_POWER, cut_note, plan_delayed_cut
 from server.domain.site import DeviceKind, Site
 from server.services.commands import CommandError, CommandService
+from server.services.notify import NotificationService, Push
 
 log = logging.getLogger(__name__)
 
 AlarmLookup = Callable[[int], domain.Alarm | None]
 CurrentOf = Callable[[str], float | None]
+
+FOLLOW_UP_WITHIN = timedelta(minutes=10)
+"""A confirmed cut older than this gets no "done" push: rows cut before follow-ups existed (an upgrade)
+are marked done quietly instead of paging people about yesterday's kettle."""
+STATES = {"cut": "cutting"}
+"""Row status -> the state the API shows; the others are shown as they are stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class CutView:
+    """An alarm's delayed cut as the API shows it on the alarm (`held_by` is a person: redacted per reader)."""
+
+    device: str
+    state: str
+    due_at: datetime
+    held_by: str | None
+    why: str
+    at: datetime | None
+    """When it was held, done, failed or cancelled."""
 
 
 class DelayedCutService:
@@ -49,6 +79,9 @@ class DelayedCutService:
         """The latest current of a device (the plug's strip meter), None when unknown."""
         self.alarm_by_id = alarm_by_id
         self.poll_s = poll_s
+        self.notify: NotificationService | None = None
+        """The outbox for the hold and done follow-ups, set by the runtime (built after this service);
+        None (the service alone, in tests) sends none."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -129,7 +162,36 @@ class DelayedCutService:
                     else:
                         row.status, row.why = "cancelled", "alarm no longer raised at the cut time"
                     row.done_at = now
+        self.confirm(now)
         return sent
+
+    def confirm(self, now: datetime) -> list[int]:
+        """Move each `cut` row whose command has a result to done (push queued first) or failed; returns
+        the alarm ids now done."""
+        with self.sessions() as session:
+            rows = session.execute(select(DelayedCutRow.alarm_id, CommandRow.status, CommandRow.result_at,
+                                          CommandRow.error).join(
+                CommandRow, CommandRow.id == DelayedCutRow.command_id).where(
+                DelayedCutRow.status == "cut", CommandRow.status.in_(["ok", "failed"]))).all()
+        done: list[int] = []
+        for alarm_id, status, result_at, error in rows:
+            at = _aware(result_at) or now
+            if status == "ok" and now - at <= FOLLOW_UP_WITHIN:
+                zh_at = at.astimezone(self.site.tz).strftime("%H:%M:%S")
+                self._follow_up(alarm_id, "done", f"已于 {zh_at} 断开该插座电源,网关已确认",
+                                f"relay OFF at {zh_at}, confirmed by the edge")
+            with self._lock, self.sessions.begin() as session:
+                row = session.get(DelayedCutRow, alarm_id)
+                if row is None or row.status != "cut":
+                    continue
+                row.status = "done" if status == "ok" else "failed"
+                row.done_at = at
+                if status != "ok":
+                    row.why = (error or "the edge reported the command failed")[:500]
+                    log.warning("alarm %s: delayed cut of %s failed: %s", alarm_id, row.device, row.why)
+            if status == "ok":
+                done.append(alarm_id)
+        return done
 
     # -- people ---------------------------------------------------------------------------------------
 
@@ -155,6 +217,9 @@ class DelayedCutService:
             held = [r.alarm_id for r in rows]
             record_audit(session, who, "relay.hold_cut", f"device:{device}",
                          {"reason": reason, "until": until.isoformat() if until else None, "alarms": held}, now)
+        for alarm_id in held:  # after the commit: the push tells of a hold that is in SQL
+            self._follow_up(alarm_id, "held", f"断电已由 {who} 暂缓:{reason[:500]}",
+                            f"cut held by {who}: {reason[:500]}", holder=who)
         return held
 
     def state(self, device: str) -> dict[str, Any]:
@@ -175,7 +240,58 @@ class DelayedCutService:
             if row is None or row.status == "cancelled":
                 return None
             due = _aware(row.due_at) or row.due_at
-            return cut_note(row.status, due, self.site.tz, row.by, row.why)
+            return cut_note("cut" if row.status == "done" else row.status, due, self.site.tz, row.by, row.why)
+
+    def views_of(self, alarm_ids: Iterable[int]) -> dict[int, CutView]:
+        """The delayed cut of each alarm that has one, for the alarm API (one query for a whole list)."""
+        ids = list(alarm_ids)
+        if not ids:
+            return {}
+        with self.sessions() as session:
+            rows = session.scalars(select(DelayedCutRow).where(DelayedCutRow.alarm_id.in_(ids))).all()
+            return {r.alarm_id: CutView(r.device, STATES.get(r.status, r.status), _aware(r.due_at) or r.due_at,
+                                        r.by or None, r.why, _aware(r.done_at)) for r in rows}
+
+    # -- follow-up pushes -----------------------------------------------------------------------------
+
+    def _follow_up(self, alarm_id: int, event: str, zh: str, en: str, holder: str | None = None) -> int:
+        """One push per channel of the alarm's first page; `holder` is left out for a recipient who may not
+        see that person (the seat operator sees only themselves, as on the API)."""
+        alarm = self.alarm_by_id(alarm_id)
+        if self.notify is None or alarm is None or alarm.id is None:
+            return 0
+        info = routing.AlarmInfo(alarm.id, alarm.rule, alarm.severity, alarm.subject, alarm.zone, alarm.site,
+                                 alarm.value, alarm.message, alarm.message_zh)
+        channels = self.notify.first_page_of(alarm_id)
+        if not channels:  # held before the first page was queued: the recipients that page will have
+            steps = routing.plan(info, self.site)
+            channels = [(d.recipient, d.url, None) for d in routing.page(
+                info, self.site, steps[0].recipients if steps else [], self.clock(), self.notify.base_url)
+                if not d.fallback]
+        it = routing.item(info, self.site)
+        title = f"[断电/cut {event}] {it.rule} {it.zone_name} {it.device}"
+        pushes = []
+        for recipient, url, suppressed in channels:
+            line_zh, line_en = zh, en
+            if holder is not None and not self._sees(recipient, holder, alarm.zone):
+                line_zh, line_en = zh.replace(holder, "领班或上级"), en.replace(holder, "a shift lead or above")
+            text = routing.render([it], self.notify.base_url, extra_zh=line_zh, extra_en=line_en)
+            pushes.append(Push(f"cut/{alarm_id}/{event}/{recipient}/{routing.url_hash(url)}", alarm_id,
+                               f"cut:{alarm_id}", recipient, url, alarm.severity, routing.Text(title, text.body),
+                               [it], suppressed=suppressed))
+        return self.notify.enqueue(pushes)
+
+    def _sees(self, recipient: str, person: str, zone: str | None) -> bool:
+        """May this recipient see `person`? Role and group channels answer for the floor; a person is
+        judged by their roles in the site file and their rostered zones, as the API would judge them."""
+        if not recipient.startswith("person:"):
+            return True
+        pid = recipient.removeprefix("person:")
+        found = self.site.people.get(pid)
+        known = {r.value for r in Role}
+        roles = frozenset(Role(r) for r in (found.roles if found else []) if r in known)
+        zones = frozenset(e.zone for e in self.site.config.roster if e.person == pid)
+        return can_see_person(Actor(pid, roles, zones), person, {zone} if zone else set())
 
     def _sent(self, ref: str, device: str) -> str | None:
         with self.sessions() as session:

@@ -376,6 +376,17 @@ class NotificationService:
         self.wake()
         return n
 
+    def first_page_of(self, alarm_id: int) -> list[tuple[str, str, str | None]]:
+        """(recipient, url, suppressed reason) of every channel the alarm's first page (step 0) was queued
+        to, so a follow-up about the alarm reaches the same people; empty before that page is queued."""
+        with self.sessions() as session:
+            rows = session.execute(select(NotificationRow.recipient, NotificationRow.channel,
+                                          NotificationRow.status, NotificationRow.last_error).where(
+                NotificationRow.alarm_id == alarm_id,
+                NotificationRow.dedupe_key.like(f"a{alarm_id}/s0/%")).order_by(NotificationRow.id)).all()
+        return [(r.recipient, self._urls[r.channel], r.last_error if r.status == "suppressed" else None)
+                for r in rows if r.channel in self._urls and r.recipient != routing.FALLBACK]
+
     def _queue(self, session: Session, pushes: Sequence[Push], now: datetime) -> int:
         n = 0
         for p in pushes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -39,6 +40,8 @@ from tests.response.helpers import by_id, raise_alarm
 
 TOKEN = "cut-admin-token"
 DELAY_S = 8
+SITE_TZ = ZoneInfo("Asia/Shanghai")
+"""The cut site's timezone: pushes give local times."""
 PLUGS = {"plug-s1-kettle": "shellyplug-s1", "plug-s2-heater": "shellyplug-s2", "plug-s3-pc": "shellyplug-s3"}
 
 
@@ -260,6 +263,13 @@ def test_kettle_cut_after_the_delay_lead_holds_the_heater_essential_pc_never_ope
          if a["rule"] == "elec.high_power_appliance"}), timeout=30, what="three high-power alarms")
     raised_at = datetime.now(UTC)
 
+    # the alarm carries its pending cut (issue #5); the essential pc's alarm has none
+    kettle_cut = alarms["plug-s1-kettle"]["cut"]
+    assert kettle_cut["state"] == "pending" and kettle_cut["held_by"] is None
+    assert (datetime.fromisoformat(kettle_cut["due_at"]) - datetime.fromisoformat(
+        alarms["plug-s1-kettle"]["raised_at"])).total_seconds() == pytest.approx(DELAY_S, abs=0.01)
+    assert alarms["plug-s3-pc"]["cut"] is None
+
     # (d) an operator cannot hold a cut; (b) the lead can, with a reason, audited
     r = operator.post("/api/devices/plug-s2-heater/hold-cut", json={"reason": "my heater"})
     assert r.status_code == 403, r.text
@@ -270,6 +280,14 @@ def test_kettle_cut_after_the_delay_lead_holds_the_heater_essential_pc_never_ope
     audit = floor.api.get("/api/audit?limit=500").json()
     assert any(a["action"] == "POST /api/devices/{device}/hold-cut" and a["who"] == "lead-wang"
                and a["before"]["cuts"][0]["status"] == "pending" for a in audit)
+
+    # the held cut on the alarm: who and why for the lead, the holder hidden from an operator (a person)
+    heater_id = alarms["plug-s2-heater"]["id"]
+    held = lead.get(f"/api/alarms/{heater_id}").json()["cut"]
+    assert held["state"] == "held" and held["held_by"] == "lead-wang" and held["why"] == "medical heater, allowed"
+    assert operator.get(f"/api/alarms/{heater_id}").json()["cut"]["held_by"] == "(hidden)"
+    assert next(a for a in operator.get("/api/alarms?state=open").json() if a["id"] == heater_id)["cut"]["state"] \
+        == "held"
 
     # the lead's page for the kettle says when the cut comes, before it comes
     page = poll(lambda: [m for m in floor.hook.at("/lead") if "plug-s1-kettle" in m["message"]],
@@ -287,6 +305,10 @@ def test_kettle_cut_after_the_delay_lead_holds_the_heater_essential_pc_never_ope
     assert sent < issued, "the warning push comes before the cut"
     delay = (issued - datetime.fromisoformat(alarms["plug-s1-kettle"]["raised_at"])).total_seconds()
     assert delay >= DELAY_S, "never before the delay"
+    kettle_id = alarms["plug-s1-kettle"]["id"]
+    done = poll(lambda: (lambda c: c if c["state"] == "done" else None)(
+        floor.api.get(f"/api/alarms/{kettle_id}").json()["cut"]), timeout=15, what="the kettle's cut done")
+    assert datetime.fromisoformat(done["at"]) == datetime.fromisoformat(cmd["result_at"])
     readback = poll(lambda: (lambda d: d if d["metrics"].get("relay_on") is False and d["metrics"].get("power_w") == 0
                              else None)(next(d for d in floor.api.get("/api/devices").json()
                                              if d["id"] == "plug-s1-kettle")), timeout=15, what="plug reads off")
@@ -299,7 +321,33 @@ def test_kettle_cut_after_the_delay_lead_holds_the_heater_essential_pc_never_ope
     assert floor.commands("plug-s3-pc") == [], "an essential plug is never cut"
     assert floor.api.post("/api/devices/plug-s3-pc/hold-cut", json={"reason": "x"}).json()["cuts"] == []
     assert not [a for a in floor.api.get("/api/alarms?state=open").json() if a["rule"] == "elec.relay_mismatch"]
+
+    # one follow-up each, to the channels of the alarm's first page: the hold (who, why) and the cut done
+    def first_paths(device: str) -> set[str]:
+        return {p for p, m in floor.hook.received if device in m["message"] and "[断电/cut" not in m["title"]}
+
+    def follow_ups(event: str, device: str) -> list[tuple[str, dict[str, Any]]]:
+        return [(p, m) for p, m in floor.hook.received if m["title"].startswith(f"[断电/cut {event}]")
+                and device in m["title"]]
+
+    held_push = poll(lambda: follow_ups("held", "plug-s2-heater"), timeout=15, what="the hold's follow-up")
+    done_push = poll(lambda: follow_ups("done", "plug-s1-kettle"), timeout=15, what="the cut's follow-up")
+    assert "cut held by lead-wang: medical heater, allowed" in held_push[0][1]["message"]
+    assert "断电已由 lead-wang 暂缓" in held_push[0][1]["message"]
+    off_at = datetime.fromisoformat(cmd["result_at"]).astimezone(SITE_TZ).strftime("%H:%M:%S")
+    assert f"relay OFF at {off_at}, confirmed by the edge" in done_push[0][1]["message"]
+    notified = floor.api.get(f"/api/notifications?alarm={kettle_id}").json()
+    done_sent = next(datetime.fromisoformat(n["sent_at"]) for n in notified
+                     if n["title"].startswith("[断电/cut done]") and n["sent_at"])
+    poll(lambda: datetime.now(UTC) > done_sent + timedelta(seconds=3), timeout=10, what="3 s for any repeat")
+    held_push, done_push = follow_ups("held", "plug-s2-heater"), follow_ups("done", "plug-s1-kettle")
+    assert sorted(p for p, _ in held_push) == sorted(first_paths("plug-s2-heater")), "one per first-page channel"
+    assert sorted(p for p, _ in done_push) == sorted(first_paths("plug-s1-kettle")), "one per first-page channel"
+    assert not follow_ups("done", "plug-s2-heater") and not follow_ups("held", "plug-s1-kettle")
     print(f"\ncut issued {delay:.1f} s after the raise (delay {DELAY_S} s), warning page "
           f"{(issued - sent).total_seconds():.1f} s before it; result ok at {cmd['result_at']}; "
-          f"alarms seen {raised_at.isoformat(timespec='seconds')}; page: "
+          f"alarms seen {raised_at.isoformat(timespec='seconds')}; cut done on the alarm "
+          f"{(datetime.fromisoformat(done['at']) - issued).total_seconds():.1f} s after the command, its push sent "
+          f"{(done_sent - datetime.fromisoformat(done['at'])).total_seconds():.1f} s after the edge's result; "
+          f"follow-ups held {[p for p, _ in held_push]}, done {[p for p, _ in done_push]}; page: "
           f"{json.dumps(page['message'], ensure_ascii=False)[:200]}")

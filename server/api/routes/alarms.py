@@ -12,17 +12,37 @@ from fastapi.responses import StreamingResponse
 
 from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep
-from server.api.minimise import RedactorDep
-from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve, RowId
+from server.api.minimise import Redactor, RedactorDep
+from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve, CutPublic, RowId
 from server.domain import alarms as domain
 from server.domain.policy import Actor, can_acknowledge, can_close_latched, can_shelve
+from server.domain.power import HIGH_POWER
 from server.services.alarms import AlarmError
+from server.services.delayed_cuts import CutView
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 
 
-def _public(runtime: RuntimeDep, alarm: domain.Alarm) -> AlarmPublic:
-    return AlarmPublic.of(alarm, runtime.site.devices.keys() if runtime.site else frozenset())  # type: ignore[arg-type]
+def _public(runtime: RuntimeDep, alarm: domain.Alarm, cuts: dict[int, CutView] | None = None) -> AlarmPublic:
+    """`cuts`: the delayed cuts of a whole list, read at once; None reads this alarm's own."""
+    public = AlarmPublic.of(alarm, runtime.site.devices.keys() if runtime.site else frozenset())  # type: ignore[arg-type]
+    if alarm.rule != HIGH_POWER or alarm.id is None:
+        return public  # only elec.high_power_appliance schedules a cut: no query for the others
+    view = (cuts if cuts is not None else runtime.cuts.views_of([alarm.id])).get(alarm.id)
+    if view is None:
+        return public
+    return public.model_copy(update={"cut": CutPublic(device=view.device, state=view.state, due_at=view.due_at,
+                                                      held_by=view.held_by, why=view.why, at=view.at)})
+
+
+def _shown(red: Redactor, alarm: AlarmPublic) -> AlarmPublic:
+    """The alarm as this reader may see it: the redactor's fields, and who held its cut (a person)."""
+    shown = red.alarm(alarm)
+    if shown.cut is None:
+        return shown
+    cut = shown.cut.model_copy(update={"held_by": red.person(shown.cut.held_by, shown.zone),
+                                       "why": red.text(shown.cut.why)})
+    return shown.model_copy(update={"cut": cut})
 
 
 def _find(runtime: RuntimeDep, alarm_id: int) -> domain.Alarm:
@@ -45,7 +65,8 @@ def list_alarms(
         alarms = runtime.repository.query(open_only=True, zone=zone, limit=limit)
     else:
         alarms = runtime.repository.query(state=state, zone=zone, limit=limit)
-    return [red.alarm(_public(runtime, a)) for a in alarms]
+    cuts = runtime.cuts.views_of(a.id for a in alarms if a.rule == HIGH_POWER and a.id is not None)
+    return [_shown(red, _public(runtime, a, cuts)) for a in alarms]
 
 
 @router.get("/stream")
@@ -55,7 +76,7 @@ async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep, red: Re
     loop = asyncio.get_running_loop()
 
     def listener(alarm: domain.Alarm) -> None:
-        data = red.alarm(_public(runtime, alarm)).model_dump_json()
+        data = _shown(red, _public(runtime, alarm)).model_dump_json()
 
         def enqueue() -> None:
             if not queue.full():  # a reader that stopped reading loses old news, never the server
@@ -85,7 +106,7 @@ async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep, red: Re
 
 @router.get("/{alarm_id}", response_model=AlarmPublic)
 def get_alarm(alarm_id: RowId, runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> AlarmPublic:
-    return red.alarm(_public(runtime, _find(runtime, alarm_id)))
+    return _shown(red, _public(runtime, _find(runtime, alarm_id)))
 
 
 @router.get("/{alarm_id}/audit")
@@ -107,7 +128,7 @@ def acknowledge(alarm_id: RowId, body: AlarmAck, request: Request, runtime: Runt
         after = _public(runtime, runtime.alarms.acknowledge(alarm_id, actor.name, body.note, runtime.clock()))
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return red.alarm(_audited(runtime, actor, request, alarm, after, body.note))
+    return _shown(red, _audited(runtime, actor, request, alarm, after, body.note))
 
 
 @router.post("/{alarm_id}/shelve", response_model=AlarmPublic)
@@ -122,7 +143,7 @@ def shelve(alarm_id: RowId, body: AlarmShelve, request: Request, runtime: Runtim
         after = _public(runtime, runtime.alarms.shelve(alarm_id, actor.name, body.until, body.reason, runtime.clock()))
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return red.alarm(_audited(runtime, actor, request, alarm, after, body.reason))
+    return _shown(red, _audited(runtime, actor, request, alarm, after, body.reason))
 
 
 @router.post("/{alarm_id}/close", response_model=AlarmPublic)
@@ -135,7 +156,7 @@ def close(alarm_id: RowId, body: AlarmClose, request: Request, runtime: RuntimeD
         after = _public(runtime, runtime.alarms.close(alarm.id or alarm_id, actor.name, body.reason, runtime.clock()))
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return red.alarm(_audited(runtime, actor, request, alarm, after, body.reason))
+    return _shown(red, _audited(runtime, actor, request, alarm, after, body.reason))
 
 
 def _audited(runtime: RuntimeDep, actor: Actor, request: Request, before: domain.Alarm, after: AlarmPublic,
