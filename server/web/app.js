@@ -23,6 +23,10 @@ const STRINGS = {
     legend_none: "正常", acknowledged_by: "确认人", value_label: "值", floor: "楼层",
     door_open: "门开", door_closed: "门关", locked: "已锁", unlocked: "未锁", smoke: "烟雾!", smoke_ok: "无烟",
     leak: "漏水!", leak_ok: "无漏水", fault: "故障", battery_low: "电量低", no_map: "该区域未配置平面图轮廓",
+    hold_cut: "暂缓断电", hold_title: "暂缓断电(插座保持通电)",
+    cut_pending: "若不暂缓,将于 {at} 断开插座电源", cut_held: "断电已由 {by} 暂缓:{why}",
+    cut_cutting: "断电指令已于 {at} 发出,等待网关确认", cut_done: "已于 {at} 断开插座电源,网关已确认",
+    cut_failed: "断电失败:{why}", cut_cancelled: "断电已取消:{why}",
   },
   en: {
     title: "Floor safety", floor_map: "Floor map", active_alarms: "Active alarms", no_alarms: "No active alarms · all clear",
@@ -42,6 +46,10 @@ const STRINGS = {
     legend_none: "Normal", acknowledged_by: "acknowledged by", value_label: "value", floor: "Floor",
     door_open: "OPEN", door_closed: "closed", locked: "locked", unlocked: "unlocked", smoke: "SMOKE!", smoke_ok: "no smoke",
     leak: "LEAK!", leak_ok: "dry", fault: "fault", battery_low: "battery low", no_map: "This zone has no outline on the map",
+    hold_cut: "Hold cut", hold_title: "Hold the cut (keep the plug on)",
+    cut_pending: "relay OFF at {at} unless held", cut_held: "cut held by {by}: {why}",
+    cut_cutting: "relay OFF sent at {at}, waiting for the edge", cut_done: "relay OFF at {at}, confirmed",
+    cut_failed: "relay cut FAILED: {why}", cut_cancelled: "cut cancelled: {why}",
   },
 };
 const SEVERITY = {
@@ -85,6 +93,10 @@ const ROLES = {
         facility_manager: "facility manager", maintenance: "maintenance", emergency_command: "emergency command", admin: "admin" },
 };
 const POLL_MS = 5000;
+/** Roles the hold-cut route accepts (server/domain/power.py CUT_HOLDERS, and admin): others get no button. */
+const CUT_HOLDERS = new Set(["shift_lead", "supervisor", "on_site_command", "emergency_command", "admin"]);
+/** Cut states that still change without an alarm event: their alarms are re-read on every poll. */
+const CUT_MOVING = new Set(["pending", "cutting"]);
 
 // ---- state ------------------------------------------------------------------------------------------
 const $ = (id) => document.getElementById(id);
@@ -97,7 +109,7 @@ let lang = localStorage.getItem("floorwatch.lang")
 const state = {
   floor: null, zones: new Map(), devices: new Map(), live: new Map(), floors: [],
   alarms: new Map(), inspections: [], health: null, evac: null, selected: null,
-  evacMissing: false, site: "",
+  evacMissing: false, site: "", roles: [],
 };
 const t = (key) => STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
 const sevText = (s) => SEVERITY[lang][s] ?? s;
@@ -302,8 +314,13 @@ function alarmItem(a) {
       el("span", { class: "rule", text: a.rule }), el("span", { class: "state", text: stateText(a.state) })),
     el("div", { class: "msg", text: message }),
     el("div", { class: "meta", text: meta }));
+  if (a.cut) li.append(el("div", { class: "cut", "data-cut-state": a.cut.state, text: cutText(a.cut) }));
   {
     const actions = el("div", { class: "actions" });
+    if (a.cut && a.cut.state === "pending" && mayHoldCut()) {
+      actions.append(el("button", { type: "button", class: "btn primary hold-cut", text: t("hold_cut"),
+        onclick: () => openAction("hold", a) }));
+    }
     if (a.state === "active" || a.state === "cleared_unacked" || a.state === "shelved") {
       actions.append(el("button", { type: "button", class: "btn primary ack", text: t("ack"), onclick: () => openAction("ack", a) }));
     }
@@ -317,6 +334,14 @@ function alarmItem(a) {
   }
   return li;
 }
+
+/** The delayed cut's line on an alarm card (elec.high_power_appliance), in the page's language. */
+function cutText(cut) {
+  const at = cut.state === "done" || cut.state === "failed" ? (cut.at || cut.due_at) : cut.due_at;
+  const words = { at: time(at), by: cut.held_by || "—", why: cut.why || "—" };
+  return t("cut_" + cut.state).replace(/\{(\w+)\}/g, (_, k) => words[k]);
+}
+const mayHoldCut = () => state.roles.some((r) => CUT_HOLDERS.has(r));
 
 function sortAlarms(list) {
   const muted = (a) => (a.state === "shelved" || a.state === "suppressed" ? 1 : 0);
@@ -354,14 +379,19 @@ async function submitAction(event) {
   let body;
   if (kind === "ack") body = { note: reason };
   else if (!reason) { return dialogError(t("reason_required")); }
-  else if (kind === "close") body = { reason };
+  else if (kind === "close" || kind === "hold") body = { reason };
   else {
     if (!$("action-until").value) return dialogError(t("until_required"));
     body = { until: new Date($("action-until").value).toISOString(), reason };
   }
   $("action-submit").disabled = true;
   try {
-    upsert(await api(`/api/alarms/${alarm.id}/${kind}`, { method: "POST", body: JSON.stringify(body) }));
+    if (kind === "hold") {  // the route is the plug's; the alarm is re-read to show the held cut
+      await api(`/api/devices/${encodeURIComponent(alarm.cut.device)}/hold-cut`, { method: "POST", body: JSON.stringify(body) });
+      upsert(await api(`/api/alarms/${alarm.id}`));
+    } else {
+      upsert(await api(`/api/alarms/${alarm.id}/${kind}`, { method: "POST", body: JSON.stringify(body) }));
+    }
     $("action-dialog").close();
     pending = null;
     $("action-error").hidden = true;
@@ -581,7 +611,7 @@ function render() {
     renderMap();
     if (selector) { const again = document.querySelector(selector); if (again) again.focus(); }
   }
-  if (changed("alarms", alarms, [...state.devices.keys()])) renderAlarms();
+  if (changed("alarms", alarms, [...state.devices.keys()], state.roles)) renderAlarms();
   if (changed("detail", state.selected, alarms, live, state.chart, state.chartMetric)) renderDetail();
   renderInspections();
   renderHealth();
@@ -623,7 +653,8 @@ async function loadMe() {
     const me = await api("/api/me");
     $("me").textContent = `${me.name} · ${me.roles.map((r) => ROLES[lang][r] || r).join(", ")}`;
     $("me").dataset.roles = me.roles.join(",");
-  } catch { $("me").textContent = ""; }
+    state.roles = me.roles;
+  } catch { $("me").textContent = ""; state.roles = []; }
 }
 async function loadDevices() {
   const list = await api("/api/devices");
@@ -670,8 +701,16 @@ async function loadEvacuation() {
   }
 }
 
+async function loadCuts() {
+  // A delayed cut is done or fails without a change of its alarm (no stream event): re-read those alarms.
+  const moving = [...state.alarms.values()].filter((a) => a.cut && CUT_MOVING.has(a.cut.state));
+  for (const a of await Promise.all(moving.map((m) => api(`/api/alarms/${m.id}`).catch(() => null)))) {
+    if (a) { state.alarms.set(a.id, a); if (!OPEN.has(a.state)) state.alarms.delete(a.id); }
+  }
+}
+
 async function refresh() {
-  await Promise.allSettled([loadDevices(), loadHealth(), loadEvacuation()]);
+  await Promise.allSettled([loadDevices(), loadHealth(), loadEvacuation(), loadCuts()]);
   render();
 }
 let refreshTimer = null;

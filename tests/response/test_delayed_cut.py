@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,8 +46,12 @@ SITE_TZ = ZoneInfo("Asia/Shanghai")
 PLUGS = {"plug-s1-kettle": "shellyplug-s1", "plug-s2-heater": "shellyplug-s2", "plug-s3-pc": "shellyplug-s3"}
 
 
-def cut_site(hook_port: int, delay_s: float = DELAY_S) -> str:
+def cut_site(hook_port: int, delay_s: float = DELAY_S, device_delays: dict[str, float] | None = None) -> str:
+    """The cut test floor; `device_delays`: a cut delay of its own for some plugs (the live-page test)."""
     j = f"json://127.0.0.1:{hook_port}"
+    own = "".join(f"\n    {dev}: {{elec.high_power_appliance: {{cut_delay_s: {s}}}}}"
+                  for dev, s in (device_delays or {}).items())
+    devices = f"\n  devices:{own}" if own else ""
     return f"""
 site: {{id: r1, name: Cut test floor, timezone: Asia/Shanghai}}
 floors: [{{id: f1, name: 1F}}]
@@ -66,7 +71,7 @@ devices:
 thresholds:
   zones:
     z1:
-      elec.high_power_appliance: {{hold_s: 1, clear_hold_s: 1, cut_delay_s: {delay_s}}}
+      elec.high_power_appliance: {{hold_s: 1, clear_hold_s: 1, cut_delay_s: {delay_s}}}{devices}
 people:
   - {{id: p-lead, name: 王领班, badge: B1, roles: [shift_lead]}}
   - {{id: p-sup, name: 李主管, badge: B2, roles: [supervisor]}}
@@ -223,6 +228,17 @@ class Floor:
     hook: Hook
     port: int
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def token_for(self, name: str, roles: list[str]) -> str:
+        """A service token for a user with these roles (made or updated through the API)."""
+        r = self.api.put(f"/api/users/{name}", json={"roles": roles, "service_token": True})
+        assert r.status_code == 200, r.text
+        token: str = r.json()["token"]
+        return token
+
     def as_roles(self, name: str, roles: list[str]) -> httpx.Client:
         r = self.api.put(f"/api/users/{name}", json={"roles": roles, "service_token": True})
         assert r.status_code == 200, r.text
@@ -236,12 +252,21 @@ class Floor:
 
 @pytest.fixture
 def floor(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path) -> Iterator[Floor]:
+    with running_floor(mosquitto, hook, tmp_path, cut_site(hook.port)) as running:
+        yield running
+
+
+@contextmanager
+def running_floor(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path, site_text: str) -> Iterator[Floor]:
+    """The server over HTTP, the real edge agent and the simulated plugs on `site_text`'s floor; also used
+    by the live-page test (tests/web/test_cut_card.py)."""
     site_file = tmp_path / "site.yaml"
-    site_file.write_text(cut_site(hook.port), encoding="utf-8")
+    site_file.write_text(site_text, encoding="utf-8")
     settings = Settings(site_file=site_file, data_dir=tmp_path / "server", mqtt=mosquitto.client_settings(),
                         admin_token=TOKEN, http_port=free_port(), gap_window_s=2)
+    # a browser's live stream (SSE) stays open until its page closes: don't wait on it at shutdown
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.http_port,
-                                           log_level="warning"))
+                                           log_level="warning", timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     poll(lambda: server.started, timeout=30, what="server start")
@@ -252,12 +277,14 @@ def floor(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path) -> Iterator[Flo
     agent.start()
     poll(lambda: all(d["last_seen"] for d in api.get("/api/devices").json() if d["id"] in PLUGS),
          timeout=30, what="plug readings through the edge")
-    yield Floor(api, plugs, hook, settings.http_port)
-    agent.stop()
-    plugs.stop()
-    server.should_exit = True
-    thread.join(15)
-    api.close()
+    try:
+        yield Floor(api, plugs, hook, settings.http_port)
+    finally:
+        agent.stop()
+        plugs.stop()
+        server.should_exit = True
+        thread.join(15)
+        api.close()
 
 
 def test_kettle_cut_after_the_delay_lead_holds_the_heater_essential_pc_never_operator_refused(floor: Floor) -> None:
@@ -265,9 +292,11 @@ def test_kettle_cut_after_the_delay_lead_holds_the_heater_essential_pc_never_ope
     operator = floor.as_roles("op-one", ["operator"])
     for addr in PLUGS.values():  # a kettle on each seat plug: +1.9 kW
         floor.plugs.plug_in(addr, 2000.0)
-    alarms = poll(lambda: (lambda found: found if len(found) == 3 else None)(
+    # the cut rows are written by a listener after each alarm's commit: wait for them, not just the alarms
+    alarms = poll(lambda: (lambda found: found if len(found) == 3 and found["plug-s1-kettle"]["cut"]
+                           and found["plug-s2-heater"]["cut"] else None)(
         {a["device"]: a for a in floor.api.get("/api/alarms?state=open").json()
-         if a["rule"] == "elec.high_power_appliance"}), timeout=30, what="three high-power alarms")
+         if a["rule"] == "elec.high_power_appliance"}), timeout=30, what="three high-power alarms and two cuts")
     raised_at = datetime.now(UTC)
 
     # the alarm carries its pending cut (issue #5); the essential pc's alarm has none

@@ -4,46 +4,34 @@ Acknowledge on the page acknowledges it in the API. Screenshots go to the artifa
 
 from __future__ import annotations
 
+import contextlib
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
-import pytest
-
-from tests.conftest import require_service
 from tests.e2e.conftest import ADMIN_TOKEN, Stack
 from tests.e2e.test_skeleton import publish_strip
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-        "--disable-component-update", "--disable-sync", "--disable-quic"]
 FILL = {"critical": "rgb(183, 28, 28)", "major": "rgb(230, 81, 0)"}
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
 
-try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the dev extras install it
-    sync_playwright = None  # type: ignore[assignment]
+with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture (conftest) says so
+    from playwright.sync_api import Browser, Page, expect
 
 
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    require_service(sync_playwright is not None, "the playwright python package (pip install -e .[dev])")
-    require_service(CHROMIUM.exists() and shutil.which(str(CHROMIUM)) is not None,
-                    "Debian's chromium at /usr/bin/chromium (bash scripts/system-packages.sh)")
-    with sync_playwright() as p:
-        # A default launch runs on a fresh temporary profile.
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
+class Served(Protocol):
+    """A running server the page is opened on (the e2e Stack, the delayed-cut test's Floor)."""
+
+    @property
+    def url(self) -> str: ...
 
 
-def open_page(browser: Browser, stack: Stack, viewport: dict[str, int], locale: str, mobile: bool,
-              token: str = ADMIN_TOKEN) -> Page:
+def open_page(browser: Browser, stack: Served, viewport: dict[str, int], locale: str, mobile: bool,
+              token: str = ADMIN_TOKEN, timezone: str | None = None) -> Page:
+    """`stack`: anything with the server's `url`; `timezone`: the browser's (the page shows local times)."""
     context = browser.new_context(viewport=viewport, locale=locale, is_mobile=mobile, has_touch=mobile,
-                                  device_scale_factor=2 if mobile else 1)
+                                  device_scale_factor=2 if mobile else 1, timezone_id=timezone)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
