@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -198,6 +199,7 @@ class InspectionService:
         self.site = site
         self.clock = clock
         self.grace = grace
+        self._planning = threading.Lock()
         self.facts = facts
         """Where pre-fill facts come from; None: items get no suggestion."""
         self.spot_seed = spot_seed
@@ -212,20 +214,27 @@ class InspectionService:
         """Create every task that fell due up to `now`. Idempotent; safe after a restart."""
         now = _utc(now or self.clock())
         created = missed = 0
-        for schedule in self.schedules:
-            with self.sessions.begin() as session:
-                mark = session.get(InspectionWatermarkRow, schedule.id)
-                since = _utc(mark.planned_until) if mark is not None else now - self.grace
-                if since >= now:
-                    continue
-                specs = domain.plan(self.site, [schedule], since, now, self.spot_seed)
-                result = domain.catch_up(specs, now, self.grace)
-                created += self._insert(session, result.create, TaskStatus.OPEN, now)
-                missed += self._insert(session, result.missed, TaskStatus.MISSED, now)
-                if mark is None:
-                    session.add(InspectionWatermarkRow(schedule_id=schedule.id, planned_until=now))
-                else:
-                    mark.planned_until = now
+        # The scheduler's job and the API's task list both plan; one at a time in this process (two
+        # planners saw no watermark and both inserted one), and another process's is a unique-key clash.
+        with self._planning:
+            for schedule in self.schedules:
+                try:
+                    with self.sessions.begin() as session:
+                        mark = session.get(InspectionWatermarkRow, schedule.id)
+                        since = _utc(mark.planned_until) if mark is not None else now - self.grace
+                        if since >= now:
+                            continue
+                        specs = domain.plan(self.site, [schedule], since, now, self.spot_seed)
+                        result = domain.catch_up(specs, now, self.grace)
+                        made = self._insert(session, result.create, TaskStatus.OPEN, now)
+                        lapsed = self._insert(session, result.missed, TaskStatus.MISSED, now)
+                        if mark is None:
+                            session.add(InspectionWatermarkRow(schedule_id=schedule.id, planned_until=now))
+                        else:
+                            mark.planned_until = now
+                except IntegrityError:
+                    continue  # another server planned this schedule at the same moment: its rows stand
+                created, missed = created + made, missed + lapsed
         return PlanReport(created, missed)
 
     def add_triggered(self, rule: str, subject: str, zone: str | None, cleared_at: datetime) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -90,6 +91,35 @@ def test_a_week_with_a_restart_in_the_middle_creates_no_duplicates(engine: Engin
     assert len({(r[0], r[1], r[2]) for r in rows}) == len(rows)
     assert Counter(r[0] for r in rows) == Counter(t.schedule_id for t in expected)
     assert {r[3] for r in rows} == {"open"}
+
+
+def test_the_scheduler_and_the_api_planning_at_once_create_each_task_once(engine: Engine, site: Site) -> None:
+    """create_due runs from the scheduler's job and from GET /api/inspections; two at once, in this
+    process and in a second server on the same database, raise nothing and duplicate nothing."""
+    start = local(site, 2026, 11, 2, 8, 0)
+    clock = FakeClock(start)
+    here, other = _service(engine, site, clock), _service(engine, site, clock)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def plan(service: InspectionService) -> None:
+        barrier.wait()
+        try:
+            service.create_due()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=plan, args=(s,)) for s in (here, here, other, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    expected = insp.plan(site, here.schedules, start - timedelta(hours=2), start)
+    with session_factory(engine)() as session:
+        rows = session.execute(select(InspectionTaskRow.schedule_id, InspectionTaskRow.subject,
+                                      InspectionTaskRow.run_at)).all()
+    assert len(rows) == len(set(rows)) == len(expected)
 
 
 def test_downtime_is_caught_up_once(sqlite_engine: Engine, site: Site) -> None:
