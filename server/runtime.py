@@ -95,7 +95,7 @@ class Runtime:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.site = parse_site(s.site_file.read_text(encoding="utf-8"), str(s.site_file))
-        redaction.install(secret for urls in self.site.config.contacts.values() for u in urls
+        redaction.install(secret for key in self.site.config.contacts for u in self.site.contacts_of(key)
                           for secret in redaction.url_secrets(u))  # contact URLs carry tokens
         for warning in self.site.warnings:
             log.warning("site: %s", warning)

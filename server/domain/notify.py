@@ -50,10 +50,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from gateway.contract import Severity
+from server.domain.findings import SEVERITY_RANK
 from server.domain.site import Site
 
 FALLBACK = "fallback"
 LEAD = "shift_lead"
+ZONE_CHANNEL = "zone_channel"
+"""The alarm zone's own channels (contacts key `zone:<id>`, e.g. the zone's WeCom group bot)."""
 SEAT_OPERATOR = "seat_operator"
 """The operator rostered now at the alarm's seat (its plug's seat): told together with the lead."""
 SEAT_RULES = frozenset({"elec.high_power_appliance"})
@@ -202,11 +205,13 @@ def plan(alarm: AlarmInfo, site: Site) -> list[Step]:
             first += list(GROUPS)
         if alarm.rule.startswith("door.fire_release"):
             first.append("security_evacuation")
+        first.append(ZONE_CHANNEL)
         return [Step(timedelta(0), tuple(first)),
                 Step(timedelta(seconds=60), ("emergency_command", "on_site_command"), When.UNACKED, fallback=True,
                      skip_if_paged=tuple(first))]
     if alarm.severity is Severity.MAJOR:
-        first_major = ("mr_duty",) if mr else (LEAD, SEAT_OPERATOR) if alarm.rule in SEAT_RULES else (LEAD,)
+        first_major = (("mr_duty",) if mr else (LEAD, SEAT_OPERATOR) if alarm.rule in SEAT_RULES else (LEAD,)) + (
+            ZONE_CHANNEL,)
         steps = [Step(timedelta(0), first_major),
                  Step(timedelta(minutes=5), ("supervisor",), When.UNACKED),
                  Step(timedelta(minutes=30), ("supervisor",), When.UNRESOLVED, skip_if_paged=("supervisor",))]
@@ -238,6 +243,8 @@ def resolve(key: str, alarm: AlarmInfo, site: Site, at: datetime) -> list[str]:
         if lead is not None:
             return [f"person:{lead.id}"]
         return [LEAD]  # nobody rostered as lead: every shift lead is paged (a lead is always on duty)
+    if key == ZONE_CHANNEL:
+        return [f"zone:{alarm.zone}"] if alarm.zone is not None and site.contacts_of(f"zone:{alarm.zone}") else []
     if key == SEAT_OPERATOR:  # nobody rostered at the seat: nobody (never every operator on the floor)
         device = site.devices.get(alarm.subject)
         entry = site.on_duty_at_seat(device.seat, at) if device is not None and device.seat else None
@@ -258,20 +265,26 @@ def on_duty_with_role(role: str, site: Site, floor: str, at: datetime) -> list[s
                    if e.person in holders})
 
 
-def channels(recipient: str, site: Site) -> list[str]:
+def channels(recipient: str, site: Site, zone: str | None = None, severity: Severity | None = None) -> list[str]:
     """Apprise URLs of one recipient: a person's own contacts, else those of their roles; a role's
-    contacts plus its members' own contacts. Duplicates removed, order kept."""
+    contacts plus its members' own contacts. With an alarm's zone and severity, a channel scoped in the
+    site file (`zones`, `min_severity`) is left out where they don't match. Duplicates removed, order kept."""
+    def of(key: str) -> list[str]:
+        return [c.url for c in site.contact_channels(key)
+                if (zone is None or not c.zones or zone in c.zones)
+                and (severity is None or SEVERITY_RANK[severity] >= SEVERITY_RANK[Severity(c.min_severity)])]
+
     out: list[str] = []
     if recipient.startswith("person:"):
         pid = recipient.split(":", 1)[1]
-        out += site.contacts_of(pid)
-        if not out and pid in site.people:
+        out += of(pid)
+        if not site.contacts_of(pid) and pid in site.people:  # no channel of their own: their roles'
             for role in site.people[pid].roles:
-                out += site.contacts_of(role)
+                out += of(role)
     else:
-        out += site.contacts_of(recipient)
+        out += of(recipient)
         for person in site.people_with_role(recipient):
-            out += site.contacts_of(person.id)
+            out += of(person.id)
     return list(dict.fromkeys(out))
 
 
@@ -422,7 +435,7 @@ def page(alarm: AlarmInfo, site: Site, keys: Sequence[str], at: datetime, base_u
             task = tasks.get(key)
             text = render([it], base_url, drill=alarm.drill, escalation=escalation,
                           extra_zh=task[0] if task else "", extra_en=task[1] if task else "")
-            for url in channels(recipient, site):
+            for url in channels(recipient, site, alarm.zone, alarm.severity):
                 if url in urls:
                     continue
                 urls.add(url)

@@ -13,7 +13,9 @@ Top-level keys (all but ``site`` optional)::
                   door_type, heartbeat_s, reporting_interval_s, location_type, range_c}]
     people:     [{id, name, badge, roles, is_visitor, host, mr_access}]
     roles:      {role: [person id, ...]}      # extra role members besides each person's own `roles`
-    contacts:   {person id or role: ["apprise URL or other channel string", ...]}
+    contacts:   {person id, role or "zone:<zone id>": ["apprise URL", {url, zones, min_severity}, ...]}
+                # a mapping scopes a channel to zones and a severity floor; "zone:<id>" channels (a
+                # zone's group bot) get the first page of that zone's critical and major alarms
     shifts:     [{id, start: "HH:MM", end: "HH:MM"}]   # end <= start means the shift crosses midnight
     roster:     [{person, shift, seat, zone, lead, days, dates}]
     thresholds: {zones: {zone: {rule id: {param: value}}}, devices: {device: {rule id: {...}}}}
@@ -239,6 +241,15 @@ class Thresholds(_Config):
     devices: dict[str, Overrides] = Field(default_factory=dict)
 
 
+class Contact(_Config):
+    """A channel with a scope (a contacts entry written as a mapping instead of a plain URL): it gets
+    an alarm's pages only for these zones (none listed: every zone) at this severity or worse."""
+
+    url: str = Field(min_length=1)
+    zones: list[PlainId] = Field(default_factory=list)
+    min_severity: Literal["warning", "minor", "major", "critical"] = "warning"
+
+
 class SiteConfig(_Config):
     """The whole YAML document."""
 
@@ -248,7 +259,7 @@ class SiteConfig(_Config):
     devices: list[Device] = Field(default_factory=list)
     people: list[Person] = Field(default_factory=list)
     roles: dict[str, list[PlainId]] = Field(default_factory=dict)
-    contacts: dict[str, list[str]] = Field(default_factory=dict)
+    contacts: dict[str, list[str | Contact]] = Field(default_factory=dict)
     shifts: list[Shift] = Field(default_factory=list)
     roster: list[RosterEntry] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
@@ -419,9 +430,13 @@ class Site:
     def people_with_role(self, role: str) -> list[Person]:
         return [self.people[p] for p in self._role_members.get(role, [])]
 
+    def contact_channels(self, key: str) -> list[Contact]:
+        """The contacts of a person id, a role or `zone:<id>`, each with its scope (a plain URL: all)."""
+        return [c if isinstance(c, Contact) else Contact(url=c) for c in self.config.contacts.get(key, [])]
+
     def contacts_of(self, key: str) -> list[str]:
-        """Channels of a person id or a role name, as written in the file."""
-        return list(self.config.contacts.get(key, []))
+        """Channel URLs of a person id, a role name or `zone:<id>`, whatever their scope."""
+        return [c.url for c in self.contact_channels(key)]
 
     # ---- roster --------------------------------------------------------------------------------
 
@@ -523,6 +538,13 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
                 problems.append(_Problem(("zones", i, "exits", j), f"{door!r} is not an egress door controller"))
             elif zone_floor.get(exit_door.zone) != zone.floor:
                 problems.append(_Problem(("zones", i, "exits", j), f"exit {door!r} is on another floor"))
+    for key, entries in config.contacts.items():
+        if key.startswith("zone:") and key.removeprefix("zone:") not in zones:
+            problems.append(_Problem(("contacts", key), f"unknown zone {key.removeprefix('zone:')!r}"))
+        for j, channel in enumerate(entries):
+            for k, scoped in enumerate(channel.zones if isinstance(channel, Contact) else []):
+                if scoped not in zones:
+                    problems.append(_Problem(("contacts", key, j, "zones", k), f"unknown zone {scoped!r}"))
     for i, device in enumerate(config.devices):
         if device.zone not in zones:
             problems.append(_Problem(("devices", i, "zone"), f"unknown zone {device.zone!r}"))

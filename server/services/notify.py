@@ -127,8 +127,8 @@ class NotificationService:
         self._promote: list[domain.Alarm] = []
         self._digest_done: date | None = None
         self._urls: dict[str, str] = {}
-        for urls in site.config.contacts.values():
-            for url in urls:
+        for key in site.config.contacts:
+            for url in site.contacts_of(key):
                 self._urls[routing.url_hash(url)] = url
         self._wake = threading.Event()
         self._stop = threading.Event()

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from gateway.contract import Severity
 from server.domain import notify as routing
+from server.domain.site import Site, SiteError
 from tests.response.conftest import T0, make_site, site_yaml
 
 
@@ -18,7 +21,7 @@ def info(rule: str, severity: Severity, subject: str = "smoke-z1-01", zone: str 
 def test_plans_follow_the_escalation_table(tmp_path: Path) -> None:
     site = make_site(site_yaml(1, 2), tmp_path)
     crit = routing.plan(info("fire.smoke_alarm", Severity.CRITICAL), site)
-    assert crit[0].recipients == ("shift_lead", "supervisor", "safety_officer")
+    assert crit[0].recipients == ("shift_lead", "supervisor", "safety_officer", "zone_channel")
     assert crit[1].after == timedelta(seconds=60)
     assert crit[1].fallback and crit[1].when == routing.When.UNACKED
     mr = routing.plan(info("mr.smoke", Severity.CRITICAL, zone="mr"), site)
@@ -80,7 +83,7 @@ def test_a_high_power_appliance_pages_the_operator_at_the_seat_with_the_lead(tmp
     site = make_site(site_yaml(1, 2), tmp_path)
     kettle = info("elec.high_power_appliance", Severity.MAJOR, subject="plug-z1-kettle")
     first = routing.plan(kettle, site)[0]
-    assert first.recipients == ("shift_lead", "seat_operator")
+    assert first.recipients == ("shift_lead", "seat_operator", "zone_channel")
     assert {d.recipient for d in routing.page(kettle, site, first.recipients, T0, "http://fw.test")} == {
         "person:p-lead", "person:p-op1"}
     # a plug with no seat: the lead only, never every operator
@@ -88,4 +91,43 @@ def test_a_high_power_appliance_pages_the_operator_at_the_seat_with_the_lead(tmp
     got = {d.recipient for d in routing.page(heater, site, first.recipients, T0, "http://fw.test")}
     assert got and not {r for r in got if r.startswith("person:p-op") or r == "seat_operator"}
     # other major alarms: the lead alone, as before
-    assert routing.plan(info("sup.smoke_offline", Severity.MAJOR), site)[0].recipients == ("shift_lead",)
+    assert routing.plan(info("sup.smoke_offline", Severity.MAJOR), site)[0].recipients == ("shift_lead",
+                                                                                         "zone_channel")
+
+
+def _scoped_site(tmp_path: Path, extra: str = "", supervisor: str | None = None) -> Site:
+    text = site_yaml(1, 2).replace("contacts:\n", "contacts:\n" + extra, 1)
+    if supervisor is not None:
+        text = text.replace("  supervisor: ['json://127.0.0.1:2/supervisor']\n", f"  supervisor: {supervisor}\n", 1)
+    return make_site(text, tmp_path)
+
+
+def test_channels_scoped_by_zone_and_severity_and_a_zones_group_bot(tmp_path: Path) -> None:
+    """Issue 5: channels configured per role, zone and severity in the site file."""
+    site = _scoped_site(tmp_path, "  zone:z1: ['json://127.0.0.1:2/z1-bot']\n",
+                        supervisor="[{url: 'json://127.0.0.1:2/sup-critical', min_severity: critical}, "
+                                   "{url: 'json://127.0.0.1:2/sup-z2', zones: [z2]}]")
+
+    def first_page(rule: str, severity: Severity, zone: str, subject: str) -> set[str]:
+        alarm = info(rule, severity, subject=subject, zone=zone)
+        first = routing.plan(alarm, site)[0]
+        return {d.url.rsplit("/", 1)[-1] for d in routing.page(alarm, site, first.recipients, T0, "http://fw.test")}
+
+    crit_z1 = first_page("fire.smoke_alarm", Severity.CRITICAL, "z1", "smoke-z1-01")
+    assert {"z1-bot", "sup-critical"} <= crit_z1 and "sup-z2" not in crit_z1
+    assert "z1-bot" in first_page("fire.detector_fault", Severity.MAJOR, "z1", "smoke-z1-01")
+    assert "z1-bot" not in first_page("fire.detector_fault", Severity.MAJOR, "z2", "smoke-z2-01")
+    assert routing.channels("supervisor", site, "z1", Severity.MAJOR) == []
+    assert routing.channels("supervisor", site, "z2", Severity.MAJOR) == ["json://127.0.0.1:2/sup-z2"]
+    assert routing.channels("supervisor", site, "z2", Severity.CRITICAL) == [
+        "json://127.0.0.1:2/sup-critical", "json://127.0.0.1:2/sup-z2"]
+    assert len(routing.channels("supervisor", site)) == 2, "unscoped lookups (evacuation messages) take all"
+
+
+def test_scoped_contacts_must_name_known_zones(tmp_path: Path) -> None:
+    with pytest.raises(SiteError) as unknown_key:
+        _scoped_site(tmp_path, "  zone:z9: ['json://127.0.0.1:2/x']\n")
+    assert "unknown zone 'z9'" in str(unknown_key.value)
+    with pytest.raises(SiteError) as unknown_scope:
+        _scoped_site(tmp_path, "  supervisor2: [{url: 'json://127.0.0.1:2/x', zones: [z7]}]\n")
+    assert "contacts" in str(unknown_scope.value) and "unknown zone 'z7'" in str(unknown_scope.value)
