@@ -127,8 +127,11 @@ class DelayedCutService:
                                     self.current_a(strip) if strip else None)
             if plan is None:
                 return
+            # "a further 60 s" after the alarm (RULES.md §2.1): from its raise, also when this listener
+            # runs late (re-dispatched after a crash, server/services/recovery.py)
+            raised = min(now, _aware(alarm.raised_at) or now)
             row = DelayedCutRow(alarm_id=alarm.id, device=plan.device, reason=plan.reason, created_at=now,
-                                due_at=now + plan.delay, status="pending", by="", why="")
+                                due_at=raised + plan.delay, status="pending", by="", why="")
             hold = self._active_hold(session, plan.device, now)
             if hold is not None:  # the plug is already held by a person until a time
                 row.status, row.by, row.why, row.done_at = "held", hold.by, hold.reason, now
