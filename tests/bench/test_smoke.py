@@ -11,12 +11,13 @@ import pytest
 
 from benchmarks.cli import main
 from gateway.broker import mosquitto_binary
-
-pytestmark = pytest.mark.skipif(mosquitto_binary() is None or shutil.which("mosquitto_sub") is None,
-                                reason="the bench needs mosquitto and mosquitto_sub")
+from tests.conftest import require_service
 
 
 def test_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a missing broker fails under CI=true (require_service), never skips silently there
+    require_service(mosquitto_binary() is not None and shutil.which("mosquitto_sub") is not None,
+                    "mosquitto and mosquitto_sub (apt-get install mosquitto mosquitto-clients)")
     out = tmp_path / "bench.json"
     assert main(["--smoke", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
