@@ -70,13 +70,21 @@ def test_checklist_is_prefilled_from_published_readings(served: tuple[Runtime, M
     def t(hour: int, minute: int) -> datetime:
         return _local(clock, hour, minute)
 
-    _publish(edge, "edge-f1", 1, [("plug-s001", t(14, 2), {"power_w": 1840.0}),
-                                  ("plug-s001", t(14, 10), {"power_w": 60.0})])
-    _publish(edge, "edge-f1", 2, [("door-fire1", t(19, 55), {"door_open": True}),
-                                  ("plug-s001", t(20, 4), {"power_w": 8.0})])
-    _publish(edge, "edge-mr", 1, [("door-mr", t(20, 0), {"door_open": False})])
-    wait_until(lambda: (runtime.live.device("plug-s001") or _none()).metrics.get("power_w") == 8.0
-               and runtime.live.device("door-mr") is not None, timeout=20)
+    def publish_all() -> None:
+        _publish(edge, "edge-f1", 1, [("plug-s001", t(14, 2), {"power_w": 1840.0}),
+                                      ("plug-s001", t(14, 10), {"power_w": 60.0})])
+        _publish(edge, "edge-f1", 2, [("door-fire1", t(19, 55), {"door_open": True}),
+                                      ("plug-s001", t(20, 4), {"power_w": 8.0})])
+        _publish(edge, "edge-mr", 1, [("door-mr", t(20, 0), {"door_open": False})])
+
+    def arrived() -> bool:
+        return ((runtime.live.device("plug-s001") or _none()).metrics.get("power_w") == 8.0
+                and runtime.live.device("door-mr") is not None)
+
+    # The server's first session has no subscription until its SUBSCRIBE is through; what is published
+    # before that reaches no one. Sent again until it arrived (the same seq twice is dropped as a repeat).
+    assert wait_until(lambda: arrived() or publish_all(), timeout=30, step=1.0), "the readings never arrived"
+    assert wait_until(lambda: runtime.series.stats().buffered == 0, timeout=10), "series not flushed"
 
     runtime.inspections.create_due()
     tasks = runtime.inspections.tasks("due")
