@@ -1,17 +1,12 @@
-"""Where the rule catalog (RULES.md) is: in `shared/` beside this checkout, as on the development
-machines and in CI. Tests that compare the code with it need it (fail in CI, skip visibly elsewhere)."""
+"""Where the rule catalog is: docs/RULES.md in this repository, the specification the code follows.
+Tests that compare the code with it read it from here, so they run wherever the checkout is."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import require_service
-
-CANDIDATES = (Path(__file__).resolve().parents[2] / "shared" / "RULES.md", Path("/work/shared/RULES.md"))
+CATALOG = Path(__file__).resolve().parents[1] / "docs" / "RULES.md"
 
 
 def rules_md_text() -> str:
-    path = next((p for p in CANDIDATES if p.exists()), None)
-    require_service(path is not None, "the rule catalog shared/RULES.md beside the checkout")
-    assert path is not None
-    return path.read_text(encoding="utf-8")
+    return CATALOG.read_text(encoding="utf-8")
