@@ -409,13 +409,12 @@ class NotificationService:
             if session.scalar(select(NotificationRow.id).where(NotificationRow.dedupe_key == p.dedupe_key)):
                 continue
             if p.group_key is not None and p.suppressed is None:
-                # join a message of the group only if it leaves no later than this push would on its own:
-                # folding never holds a page longer than its own wait (none for a critical alarm)
+                # only a message of the same severity (so the same wait: it leaves no later than this push
+                # would alone, and a critical page never waits for a major one) that was never tried yet
                 pending = session.scalars(select(NotificationRow).where(
                     NotificationRow.group_key == p.group_key, NotificationRow.severity == p.severity.value,
                     NotificationRow.channel == channel, NotificationRow.status == "queued",
-                    NotificationRow.attempts == 0, NotificationRow.next_attempt_at <= now + p.hold,
-                    NotificationRow.created_at > now - routing.GROUP_WINDOW)).first()
+                    NotificationRow.attempts == 0, NotificationRow.created_at > now - routing.GROUP_WINDOW)).first()
                 if pending is not None:
                     items = [*pending.items, *(i.as_dict() for i in p.items)]
                     pending.items = items

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from gateway.contract import Event, EventType, Severity
 from server.domain import notify as routing
 from server.domain.rules import RuleEngine
@@ -18,7 +20,7 @@ MR_DOOR = "  - {id: door-mr, kind: door_controller, zone: mr, door_type: machine
 
 
 def test_a_critical_overload_is_pushed_within_2s_of_its_raise_while_a_major_one_waits_for_its_group(
-        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+        db: tuple[str, sessionmaker[Session]], smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
     """Real time, the service's own worker thread: a major overload opens a group on the floor, then a
     critical overload on the same floor arrives at the supervisor's webhook within 2 s of its raise
     (RULES.md §4: 60 s to acknowledge a critical alarm; no part of it is spent waiting for a group)."""
@@ -51,7 +53,7 @@ def test_a_critical_overload_is_pushed_within_2s_of_its_raise_while_a_major_one_
 
 
 def test_the_machine_room_entrant_is_pushed_the_notice_on_each_entry_and_a_missing_contact_shows(
-        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+        db: tuple[str, sessionmaker[Session]], smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
     """RULES.md §2.4 access.mr_entry_notice: raised and cleared at once by the real rule engine, pushed to
     the entrant; a second entry is pushed again; an entrant with no contact gets nothing, and the
     alarm's log says why and what to do. access.mr_unlisted pages 机房值班 + 主管 (§2.4)."""

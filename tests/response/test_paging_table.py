@@ -275,7 +275,7 @@ def test_each_escalation_step_is_section_4s(tmp_path: Path) -> None:
             assert steps[1].promote is MN
         else:
             assert shape == [(timedelta(days=7), ("supervisor",), routing.When.ACKED_UNRESOLVED, False, None)]
-    assert routing.REPEAT == {C: timedelta(seconds=60), MJ: timedelta(minutes=15), MN: None, W: None}
+    assert {C: timedelta(seconds=60), MJ: timedelta(minutes=15), MN: None, W: None} == routing.REPEAT
 
 
 def test_docs_paging_table_is_the_codes(tmp_path: Path) -> None:
