@@ -444,12 +444,15 @@ class NotificationService:
         if session.scalar(select(NotificationRow.id).where(NotificationRow.dedupe_key == p.dedupe_key)):
             return 0
         who = p.recipient.removeprefix("person:")
+        if p.recipient.startswith("person:") and who not in self.site.people:
+            why = f"no channel for {p.recipient}: a card that is not in the site file names nobody to push to"
+        else:
+            why = f"no channel for {p.recipient}: add '{who}' (or one of its roles) under contacts in the site file"
         session.add(NotificationRow(
             dedupe_key=p.dedupe_key, alarm_id=p.alarm_id, ref=p.ref, recipient=p.recipient, channel=NO_CHANNEL,
             severity=p.severity.value, title=p.text.title, body=p.text.body, items=[i.as_dict() for i in p.items],
             group_key=None, fallback=p.fallback, status=NO_CHANNEL, attempts=0, created_at=now, next_attempt_at=now,
-            last_error=f"no channel for {p.recipient}: add '{who}' (or one of its roles) under contacts in the "
-                       "site file"))
+            last_error=why))
         return 1
 
     def claim(self, now: datetime, limit: int = CLAIM_BATCH) -> list[int]:

@@ -88,4 +88,9 @@ def test_the_machine_room_entrant_is_pushed_the_notice_on_each_entry_and_a_missi
     [row] = svc.log_of(alarm_id=entry.id)
     assert (row["recipient"], row["status"], row["attempts"]) == ("person:p-op3", NO_CHANNEL, 0)
     assert "p-op3" in row["last_error"] and "contacts" in row["last_error"]
+    enter("B99")  # a card that is not in the site file: nobody to push to, and the log says so
+    [stranger] = [a for a in alarms.open_alarms()
+                  if a.rule == "access.mr_entry_notice" and a.subject.startswith("card-")]
+    [row] = svc.log_of(alarm_id=stranger.id)
+    assert row["status"] == NO_CHANNEL and "not in the site file" in row["last_error"]
     assert len(hook.received) == len([r for r in svc.log_of() if r["status"] == "sent"]), "nothing else sent"
