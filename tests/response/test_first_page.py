@@ -94,3 +94,27 @@ def test_the_machine_room_entrant_is_pushed_the_notice_on_each_entry_and_a_missi
     [row] = svc.log_of(alarm_id=stranger.id)
     assert row["status"] == NO_CHANNEL and "not in the site file" in row["last_error"]
     assert len(hook.received) == len([r for r in svc.log_of() if r["status"] == "sent"]), "nothing else sent"
+
+
+def test_an_overload_that_becomes_critical_pages_its_people_again_at_once(
+        db: tuple[str, sessionmaker[Session]], smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """The same alarm escalated from major to critical restarts its plan: the critical first page reaches
+    the people the major one already reached (its own keys, not the major page's), without a group wait."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    major = raise_alarm(alarms, "elec.strip_overload", "strip-z1-00", "z1", Severity.MAJOR, clock(),
+                        "Strip overloaded", "插线板过载", 10.5)
+    svc.tick(clock())
+    clock.advance(routing.GROUP_WAIT)
+    svc.deliver(clock())
+    assert [b["title"].split("]")[0] for b in hook.at("/supervisor")] == ["[重要/major"]
+    clock.advance(timedelta(seconds=30))
+    critical = raise_alarm(alarms, "elec.strip_overload", "strip-z1-00", "z1", Severity.CRITICAL, clock(),
+                           "Strip overloaded for 5 min", "插线板持续过载", 10.5)
+    assert critical.id == major.id
+    svc.tick(clock())
+    assert svc.deliver(clock()) >= 3, "lead, supervisor and safety officer at once"
+    assert [b["title"].split("]")[0] for b in hook.at("/supervisor")] == ["[重要/major", "[紧急/critical"]
+    assert len(poll(lambda: smtp.texts() if len(smtp.texts()) == 2 else None, what="the lead's 2nd mail")) == 2
