@@ -308,7 +308,8 @@ class NotificationService:
             row.repeats += 1
             note = f"第{row.repeats}次重复,尚未确认 (repeat {row.repeats}: not acknowledged)"
             for d in routing.page(info, self.site, list(row.first or []), now, self.base_url, escalation=note):
-                pushes.append(self._push(info, d, f"r{row.repeats}"))
+                if d.url != routing.NO_CHANNEL:  # the first page's row already shows that gap
+                    pushes.append(self._push(info, d, f"r{row.repeats}"))
             while repeat_due <= now:
                 repeat_due += repeat
             row.repeat_at = repeat_due

@@ -118,3 +118,24 @@ def test_an_overload_that_becomes_critical_pages_its_people_again_at_once(
     assert svc.deliver(clock()) >= 3, "lead, supervisor and safety officer at once"
     assert [b["title"].split("]")[0] for b in hook.at("/supervisor")] == ["[重要/major", "[紧急/critical"]
     assert len(poll(lambda: smtp.texts() if len(smtp.texts()) == 2 else None, what="the lead's 2nd mail")) == 2
+
+
+def test_a_role_without_a_channel_shows_once_in_the_log_not_on_every_repeat(
+        db: tuple[str, sessionmaker[Session]], smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """RULES.md §2.1 elec.plug_overcurrent critical: ticket to 设备管理 (facilities). A site without a
+    facilities contact gets one no_channel row on the first page; the 60 s repeats do not add more."""
+    _, sessions = db
+    text = site_yaml(smtp.port, hook.port).replace(f"  facilities: ['json://127.0.0.1:{hook.port}/facilities']\n", "")
+    site = make_site(text, tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    alarm = raise_alarm(alarms, "elec.plug_overcurrent", "plug-z1-pc", "z1", Severity.CRITICAL, clock())
+    for _ in range(3):
+        svc.tick(clock())
+        svc.deliver(clock())
+        clock.advance(timedelta(seconds=60))
+    rows = svc.log_of(alarm_id=alarm.id)
+    gaps = [r for r in rows if r["status"] == NO_CHANNEL]
+    assert [(r["recipient"], r["attempts"]) for r in gaps] == [("facilities", 0)]
+    assert "'facilities'" in gaps[0]["last_error"] and not hook.at("/facilities")
+    assert len([b for b in hook.at("/supervisor")]) == 3, "first page and two repeats"
