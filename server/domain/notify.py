@@ -8,33 +8,44 @@ when the roster names one (else every supervisor, through the role). The contact
 the sup.notify_channel fallback (SMS/voice gateway); it is used when a critical push failed or was not
 acknowledged in 60 s.
 
-Escalation plan (§4), per severity, as a list of `Step`s with their delay from the raise:
+Who gets the first page is the catalog's Action column, rule by rule (`OWNERS`, RULES.md §2), on top
+of §4's first-notified row where §4 names people for a whole severity. The plan (§4), per severity, as
+a list of `Step`s with their delay from the raise:
 
-    critical  t=0     lead + supervisor + safety_officer (+ mr_duty in a machine room)
-                      (+ emergency command and its four groups for mr.leak and mr.temp_high; for
-                       fire.confirmed, fire.manual_report and mr.smoke the evacuation message pages them
-                       once, with their tasks; + security_evacuation for door release)
+    critical  t=0     lead + supervisor + safety_officer (+ mr_duty in a machine room) + the rule's own
+                      (e.g. mr.leak: + facilities, logistics and emergency command; door release:
+                      + security_evacuation; for fire.confirmed, fire.manual_report and mr.smoke the
+                      evacuation message pages emergency command and its groups once, with their tasks)
               t=60 s  not acknowledged: fallback channel + emergency_command + on_site_command
               repeat  every 60 s to the first recipients until acknowledged
-    major     t=0     lead (mr_duty for machine-room items; + the seat's operator for elec.high_power_appliance)
-              t=5 min not acknowledged: supervisor
-              t=30 min acknowledged but not resolved: supervisor (if step 2 did not already page)
+    major     t=0     the rule's own (else the lead; in a machine room mr_duty stands for the lead)
+              t=5 min not acknowledged: supervisor (unless already paged)
+              t=30 min acknowledged but not resolved: supervisor (unless already paged)
               t=4 h   not resolved and a life-safety function is degraded: on_site_command
               repeat  every 15 min until acknowledged
     minor     no page of its own: once a day (DIGEST_AT local time) the supervisor on duty gets ONE
               digest listing every minor alarm unacknowledged for 24 h or more (`digest`); the next
               day's digest lists those still unacknowledged (the §4 "repeat: daily digest")
               t=7 d   acknowledged but not resolved: supervisor
-    warning   dashboard only (no push); still raised after 24 h it becomes minor (`Step.promote`)
+    warning   t=0     the owner the rule names (door.held_open on the floor: at 120 s open, if still open)
+              t=24 h  still raised: becomes minor (`Step.promote`)
+
+The first page (step 0 at t=0) goes out even when the condition cleared before it was queued: the
+alarm was raised (the machine-room entry notice raises and clears at once). A recipient with no
+channel in the site file gets a `Delivery` with an empty url: the service records it as not
+deliverable, so a missing contact shows in the alarm's delivery log instead of vanishing.
 
 A page about an alarm with a pending delayed cut (elec.high_power_appliance, RULES.md §2.1) carries
 the cut's line ("relay OFF at 14:03:10 unless the shift lead holds the cut", `AlarmInfo.note`) and is
 never held for grouping: the warning must come before the cut.
 
-Grouping: alarms that are not life-safety criticals share a group key (rule, floor); the outbox holds
-the first message of a group for GROUP_WAIT and folds every alarm of the same key and recipient that
-arrives meanwhile into it, so 50 overloads on one floor within a minute are one message listing them.
-Life-safety alarms (fire, evacuation, door release, machine-room smoke or leak) are never held.
+Grouping: alarms that are not life-safety share a group key (rule, floor). A critical alarm's page is
+never held: it only joins a message of its group that is already due and not yet sent. Any other page
+waits at most GROUP_WAIT (5 s) for its group, and the alarms of the same key, severity and channel that
+arrive meanwhile are folded into it; one arriving after that message left opens the next (a follow-up),
+held GROUP_WAIT again. A storm of 50 overloads on one floor within 25 s is a handful of messages, each
+listing several. Life-safety alarms (fire, evacuation, door release, machine-room smoke or leak) are
+never grouped.
 
 Inhibition: an open fire.confirmed in a zone suppresses separate pushes for that zone's smoke and heat
 alarms (the fire page already says it); an offline edge (sup.gateway_offline) suppresses the offline
@@ -55,12 +66,22 @@ from server.domain.site import Site
 
 FALLBACK = "fallback"
 LEAD = "shift_lead"
+SUPERVISOR = "supervisor"
+SAFETY = "safety_officer"
+MR_DUTY = "mr_duty"
+FACILITIES = "facilities"
+"""设备管理 / 物业 / 后勤 (HVAC): the site's facilities role."""
 ZONE_CHANNEL = "zone_channel"
 """The alarm zone's own channels (contacts key `zone:<id>`, e.g. the zone's WeCom group bot)."""
 SEAT_OPERATOR = "seat_operator"
 """The operator rostered now at the alarm's seat (its plug's seat): told together with the lead."""
-SEAT_RULES = frozenset({"elec.high_power_appliance"})
-"""RULES.md §2.1: "Push operator + 领班" — the person at the seat can unplug the kettle at once."""
+STRIP_OPERATORS = "strip_operators"
+"""The operators rostered now at the seats of the plugs on the alarm's strip (elec.strip_load_high)."""
+ENTRANT = "entrant"
+"""The person the alarm is about (its subject): the one who badged into the machine room."""
+ANY = "*"
+NO_CHANNEL = ""
+"""The url of a `Delivery` to a recipient that has no channel in the site file (nothing is sent)."""
 
 # Emergency command and its four groups (RULES.md §5): role name -> (zh, en) task on a confirmed fire.
 GROUPS: dict[str, tuple[str, str]] = {
@@ -78,6 +99,84 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 GROUP_FALLBACK_ROLE = {"security_evacuation": "safety_officer"}
 """A group with no members in the site file is paged through this role instead."""
+
+_C, _MJ, _W = Severity.CRITICAL.value, Severity.MAJOR.value, Severity.WARNING.value
+OWNERS: dict[str, dict[str, tuple[str, ...]]] = {
+    # §2.1 electrical
+    "elec.strip_load_high": {ANY: (STRIP_OPERATORS, LEAD)},
+    "elec.strip_continuous_high": {ANY: (LEAD, SUPERVISOR)},
+    "elec.strip_overload": {ANY: (LEAD, SUPERVISOR)},
+    "elec.plug_overcurrent": {_C: (LEAD, SUPERVISOR, FACILITIES), _MJ: (LEAD,)},
+    "elec.high_power_appliance": {ANY: (LEAD, SEAT_OPERATOR)},
+    "elec.unmetered_load": {ANY: (LEAD,)},
+    "elec.strip_cascade": {ANY: (LEAD, SUPERVISOR)},
+    "elec.voltage_out_of_range": {ANY: (FACILITIES,)},
+    "elec.relay_mismatch": {ANY: (LEAD,)},
+    "elec.continuous_runtime": {ANY: (SEAT_OPERATOR, LEAD)},
+    # §2.2 fire (fire.confirmed / fire.manual_report / mr.smoke: the evacuation message pages command)
+    "fire.heat_prewarn": {ANY: (LEAD, SUPERVISOR)},
+    "fire.detector_fault": {ANY: (LEAD, FACILITIES)},
+    "fire.detector_disabled": {ANY: (SUPERVISOR,)},
+    # §2.3 doors
+    "door.fire_release_zone": {ANY: ("security_evacuation", SUPERVISOR)},
+    "door.fire_release_floor": {ANY: ("security_evacuation", SUPERVISOR)},
+    "door.egress_controller_offline": {ANY: (SUPERVISOR, FACILITIES)},
+    "door.held_open": {_W: (LEAD,), _MJ: (MR_DUTY, SUPERVISOR)},
+    "door.fire_door_held_open": {ANY: (LEAD,)},
+    "door.forced_open": {ANY: (LEAD, SUPERVISOR)},
+    "door.tamper": {ANY: (SUPERVISOR, FACILITIES)},
+    # §2.4 access
+    "access.denied_repeat": {ANY: (LEAD,)},
+    "access.revoked_badge_used": {ANY: (SUPERVISOR, "security_evacuation")},
+    "access.leaver_badge_active": {ANY: ("department_head",)},
+    "access.visitor_unapproved": {ANY: (LEAD,)},
+    "access.visitor_unescorted": {ANY: (LEAD, "reception")},
+    "access.mr_unlisted": {ANY: (MR_DUTY, SUPERVISOR)},
+    "access.mr_entry_notice": {ANY: (ENTRANT,)},
+    # §2.5 machine room
+    "mr.temp_high": {_W: (MR_DUTY,), _MJ: (MR_DUTY, SUPERVISOR),
+                     _C: (MR_DUTY, SUPERVISOR, "emergency_command", "on_site_command", "logistics")},
+    "mr.temp_low": {ANY: (MR_DUTY,)},
+    "mr.temp_rate": {ANY: (MR_DUTY, SUPERVISOR)},
+    "mr.humidity_high": {ANY: (MR_DUTY,)},
+    "mr.humidity_low": {ANY: (MR_DUTY,)},
+    "mr.leak": {ANY: (MR_DUTY, SUPERVISOR, FACILITIES, "logistics", "emergency_command")},
+    # §2.6 floor environment
+    "env.office_temp": {ANY: (FACILITIES, SUPERVISOR)},
+    "env.office_rh": {ANY: (FACILITIES,)},
+    "env.equipment_hotspot": {ANY: (LEAD, FACILITIES)},
+    # §2.7 supervision and plausibility
+    "sup.smoke_offline": {ANY: (LEAD, FACILITIES)},
+    "sup.smoke_offline_lpwan": {ANY: (LEAD, FACILITIES)},
+    "sup.probe_offline": {ANY: (MR_DUTY,)},
+    "sup.gateway_offline": {ANY: (FACILITIES, LEAD)},
+    "sup.notify_channel": {ANY: ("it", SUPERVISOR)},
+    "sensor.tamper": {ANY: (FACILITIES, LEAD)},
+    # §2.8 the monitoring system itself
+    "it.backup_stale": {ANY: ("it", SUPERVISOR)},
+    "it.backup_offsite_stale": {ANY: ("it",)},
+    "it.log_retention": {ANY: ("it",)},
+    "it.leaver_account": {ANY: ("it",)},
+    # §2.9 duties missed (the Notify column)
+    "esc.lead_not_forwarded": {ANY: (SUPERVISOR,)},
+    "insp.fire_patrol_overdue": {ANY: (SUPERVISOR,)},
+    "insp.supervisor_electrical_overdue": {ANY: ("manager",)},
+    "insp.fire_check_monthly_overdue": {ANY: ("manager", SAFETY)},
+    "insp.extinguisher_monthly_overdue": {ANY: (SAFETY,)},
+    "insp.facility_annual_test_overdue": {ANY: ("manager",)},
+    "drill.evacuation_overdue": {ANY: ("emergency_command",)},
+    "drill.comprehensive_overdue": {ANY: ("emergency_command",)},
+    "train.new_staff": {ANY: (LEAD, "hr")},
+    "report.external_deadline": {ANY: ("information_reporting",)},
+}
+"""The roles the catalog's Action (§2.9: Notify) column names for each rule, by severity (ANY: every
+severity). Minor alarms are never paged one by one (the daily digest), so minor owners are not listed;
+rules without an entry take §4's first-notified row (the lead, or mr_duty in a machine room). Role
+names are the site file's: `facilities` (设备管理/物业/后勤), `it`, `hr`, `manager` (经理),
+`department_head` (部门负责人), `reception`, `logistics` (后勤保障组), `security_evacuation` (安全保障组)."""
+WARNING_DELAY = {"door.held_open": timedelta(seconds=90)}
+"""A warning whose push the catalog times later than its raise: door.held_open is raised at 30 s open,
+and the floor's lead is pushed "if open > 120 s"."""
 
 COMMAND_RULES = frozenset({"fire.confirmed", "evac.notice", "fire.manual_report", "mr.smoke", "mr.leak",
                            "mr.temp_high"})
@@ -110,7 +209,8 @@ DIGEST_AFTER = timedelta(hours=24)
 """§4 minor row: unacknowledged this long, a minor alarm goes into the supervisor's daily digest."""
 DIGEST_AT = time(9, 0)
 """Local time of the daily digest (ours: the morning, when the day shift's supervisor is on duty)."""
-GROUP_WAIT = timedelta(seconds=30)
+GROUP_WAIT = timedelta(seconds=5)
+"""The longest a non-critical page waits for its group (docs/response.md: why 5 s)."""
 GROUP_WINDOW = timedelta(seconds=60)
 DRILL_PREFIX = "【演练】"
 SEVERITY_ZH = {Severity.CRITICAL: "紧急", Severity.MAJOR: "重要", Severity.MINOR: "一般", Severity.WARNING: "提示"}
@@ -138,6 +238,8 @@ class When:
     """Conditions of an escalation step."""
 
     ALWAYS = "always"
+    RAISED = "raised"
+    """The first page: the alarm was raised, even if its condition cleared before the page was queued."""
     UNACKED = "unacked"
     UNRESOLVED = "unresolved"
     UNRESOLVED_DEGRADED = "unresolved_degraded"
@@ -192,41 +294,54 @@ def _mr(site: Site, zone: str | None) -> bool:
     return zone is not None and zone in site.zones and site.is_machine_room(zone)
 
 
+def owners(rule: str, severity: Severity) -> tuple[str, ...] | None:
+    """The recipient keys the catalog's Action column names for `rule` at `severity`, or None."""
+    table = OWNERS.get(rule)
+    return None if table is None else table.get(severity.value, table.get(ANY))
+
+
+def first_page(alarm: AlarmInfo, site: Site) -> tuple[str, ...]:
+    """Recipient keys of an alarm's first page: §4's first-notified row and the rule's own (`OWNERS`)."""
+    mr = _mr(site, alarm.zone)
+    named = owners(alarm.rule, alarm.severity)
+    if alarm.severity is Severity.CRITICAL:  # §4: every critical pages these together
+        keys = [LEAD, SUPERVISOR, SAFETY, *([MR_DUTY] if mr else []), *(named or ())]
+    else:  # §4: "领班 (or 机房值班 for MR items)"
+        keys = [MR_DUTY if k == LEAD and mr else k for k in (named or (LEAD,))]
+    if alarm.severity in (Severity.CRITICAL, Severity.MAJOR):
+        keys.append(ZONE_CHANNEL)
+    return tuple(dict.fromkeys(keys))
+
+
 def plan(alarm: AlarmInfo, site: Site) -> list[Step]:
     """The escalation steps of one alarm (§4 table), first step at t=0."""
-    mr = _mr(site, alarm.zone)
     if alarm.rule == "evac.notice":
         return []  # the evacuation service's message is its page (see EVACUATING_RULES)
+    if alarm.severity is Severity.MINOR:
+        # unacknowledged at 24 h: the daily digest (`digest`), not a page of its own
+        return [Step(timedelta(days=7), (SUPERVISOR,), When.ACKED_UNRESOLVED)]
+    first = first_page(alarm, site)
     if alarm.severity is Severity.CRITICAL:
-        first: list[str] = [LEAD, "supervisor", "safety_officer"]
-        if mr:
-            first.append("mr_duty")
-        if alarm.rule in COMMAND_RULES and alarm.rule not in EVACUATING_RULES:
-            first += list(GROUPS)
-        if alarm.rule.startswith("door.fire_release"):
-            first.append("security_evacuation")
-        first.append(ZONE_CHANNEL)
-        return [Step(timedelta(0), tuple(first)),
+        return [Step(timedelta(0), first, When.RAISED),
                 Step(timedelta(seconds=60), ("emergency_command", "on_site_command"), When.UNACKED, fallback=True,
-                     skip_if_paged=tuple(first))]
+                     skip_if_paged=first)]
     if alarm.severity is Severity.MAJOR:
-        first_major = (("mr_duty",) if mr else (LEAD, SEAT_OPERATOR) if alarm.rule in SEAT_RULES else (LEAD,)) + (
-            ZONE_CHANNEL,)
-        steps = [Step(timedelta(0), first_major),
-                 Step(timedelta(minutes=5), ("supervisor",), When.UNACKED),
-                 Step(timedelta(minutes=30), ("supervisor",), When.UNRESOLVED, skip_if_paged=("supervisor",))]
+        steps = [Step(timedelta(0), first, When.RAISED),
+                 Step(timedelta(minutes=5), (SUPERVISOR,), When.UNACKED, skip_if_paged=(SUPERVISOR,)),
+                 Step(timedelta(minutes=30), (SUPERVISOR,), When.UNRESOLVED, skip_if_paged=(SUPERVISOR,))]
         if alarm.rule in DEGRADED_RULES:
             steps.append(Step(timedelta(hours=4), ("on_site_command",), When.UNRESOLVED_DEGRADED))
         return steps
-    if alarm.severity is Severity.MINOR:
-        # unacknowledged at 24 h: the daily digest (`digest`), not a page of its own
-        return [Step(timedelta(days=7), ("supervisor",), When.ACKED_UNRESOLVED)]
     if alarm.severity is Severity.WARNING:
-        return [Step(WARNING_PERSISTS, (), When.PERSISTS, promote=Severity.MINOR)]
+        delay = WARNING_DELAY.get(alarm.rule)
+        return [Step(delay, first) if delay is not None else Step(timedelta(0), first, When.RAISED),
+                Step(WARNING_PERSISTS, (), When.PERSISTS, promote=Severity.MINOR)]
     return []
 
 
 def step_applies(step: Step, acked: bool, resolved: bool) -> bool:
+    if step.when == When.RAISED:
+        return True
     if resolved:
         return False
     if step.when == When.UNACKED:
@@ -249,6 +364,12 @@ def resolve(key: str, alarm: AlarmInfo, site: Site, at: datetime) -> list[str]:
         device = site.devices.get(alarm.subject)
         entry = site.on_duty_at_seat(device.seat, at) if device is not None and device.seat else None
         return [f"person:{entry.person}"] if entry is not None else []
+    if key == STRIP_OPERATORS:  # the seats of the strip's plugs; nobody rostered there: nobody
+        seats = [p.seat for p in site.plugs_of_strip(alarm.subject) if p.seat]
+        entries = [site.on_duty_at_seat(seat, at) for seat in seats]
+        return list(dict.fromkeys(f"person:{e.person}" for e in entries if e is not None))
+    if key == ENTRANT:  # an unknown card's subject is a hash: it shows as a recipient without a channel
+        return [f"person:{alarm.subject}"]
     if key in GROUP_FALLBACK_ROLE and not site.people_with_role(key) and not site.contacts_of(key):
         return [GROUP_FALLBACK_ROLE[key]]
     if key in ROSTERED_ROLES and alarm.zone in site.zones:
@@ -312,6 +433,11 @@ def silenced(alarm: AlarmInfo, silences: Iterable[Silence], now: datetime) -> Si
     if is_life_safety(alarm.rule) or alarm.severity is Severity.CRITICAL:
         return None
     return next((s for s in silences if s.matches(alarm, now)), None)
+
+
+def group_wait(alarm: AlarmInfo) -> timedelta:
+    """How long a page of `alarm` waits for its group: never for a critical or life-safety alarm."""
+    return timedelta(0) if alarm.severity is Severity.CRITICAL or is_life_safety(alarm.rule) else GROUP_WAIT
 
 
 def group_key(alarm: AlarmInfo, site: Site) -> str | None:
@@ -435,7 +561,10 @@ def page(alarm: AlarmInfo, site: Site, keys: Sequence[str], at: datetime, base_u
             task = tasks.get(key)
             text = render([it], base_url, drill=alarm.drill, escalation=escalation,
                           extra_zh=task[0] if task else "", extra_en=task[1] if task else "")
-            for url in channels(recipient, site, alarm.zone, alarm.severity):
+            found = channels(recipient, site, alarm.zone, alarm.severity)
+            if not found:  # nothing to send through: the service records it, so the gap shows
+                out.append(Delivery(recipient, NO_CHANNEL, text, items=[it]))
+            for url in found:
                 if url in urls:
                     continue
                 urls.add(url)

@@ -70,6 +70,8 @@ BACKOFF_MAX = timedelta(minutes=5)
 NotifyResult = Callable[[str, bool], None]
 Commit = Callable[[Sequence[Finding], datetime], object]
 DIGEST_STATE = "notify.digest"
+NO_CHANNEL = "no_channel"
+"""Status (and channel) of a row for a recipient without any channel: recorded, never sent."""
 UNACKED = (domain.AlarmState.ACTIVE, domain.AlarmState.CLEARED_UNACKED)
 
 
@@ -192,7 +194,9 @@ class NotificationService:
                     row.stopped, row.stopped_why, row.next_due_at = True, f"alarm {alarm.state.value}", None
                 return
             if alarm.state is domain.AlarmState.CLEARED_UNACKED:
-                if row is not None and not row.stopped:  # condition gone: no more steps, ack still wanted
+                # condition gone: no more steps, ack still wanted; a first page not yet queued still goes
+                # (`_advance` stops the row after it)
+                if row is not None and not row.stopped and row.next_step > 0:
                     row.stopped, row.stopped_why, row.next_due_at = True, "condition cleared", None
                 return
             worse = row is not None and SEVERITY_RANK[alarm.severity] > SEVERITY_RANK[Severity(row.severity)]
@@ -271,6 +275,9 @@ class NotificationService:
         acked = alarm.state is domain.AlarmState.ACKNOWLEDGED or row.acked_at is not None
         resolved = not alarm.condition_active
         raised = _aware(row.raised_at) or now
+        # a plan restarted later (re-raised after it cleared, or escalated) pages again: its steps get keys
+        # of their own, which a crash-redo of the same restart shares (row.raised_at is kept)
+        first_round = raised <= (_aware(alarm.raised_at) or raised)
         pushes: list[Push] = []
         paged = list(row.paged or [])
         while row.next_step < len(steps) and raised + steps[row.next_step].after <= now:
@@ -285,7 +292,8 @@ class NotificationService:
                 note = "" if row.next_step == 0 else f"升级第{row.next_step}级 (escalation step {row.next_step})"
                 for d in routing.page(info, self.site, keys, now, self.base_url, fallback=step.fallback,
                                       escalation=note):
-                    pushes.append(self._push(info, d, f"s{row.next_step}"))
+                    label = f"s{row.next_step}" if first_round else f"s{row.next_step}.{int(raised.timestamp())}"
+                    pushes.append(self._push(info, d, label))
                 paged += [k for k in keys if k not in paged]
                 if row.next_step == 0:
                     row.first = list(step.recipients)
@@ -300,13 +308,17 @@ class NotificationService:
             row.repeats += 1
             note = f"第{row.repeats}次重复,尚未确认 (repeat {row.repeats}: not acknowledged)"
             for d in routing.page(info, self.site, list(row.first or []), now, self.base_url, escalation=note):
-                pushes.append(self._push(info, d, f"r{row.repeats}"))
+                if d.url != routing.NO_CHANNEL:  # the first page's row already shows that gap
+                    pushes.append(self._push(info, d, f"r{row.repeats}"))
             while repeat_due <= now:
                 repeat_due += repeat
             row.repeat_at = repeat_due
         else:
             row.repeat_at = repeat_due
         row.paged = paged
+        if alarm.state is domain.AlarmState.CLEARED_UNACKED:  # its first page was the last
+            row.stopped, row.stopped_why, row.next_due_at = True, "condition cleared", None
+            return self._queue(session, pushes, now)
         row.step_due_at = raised + steps[row.next_step].after if row.next_step < len(steps) else None
         dues = [d for d in (row.step_due_at, row.repeat_at) if d is not None]
         row.next_due_at = min(dues) if dues else None
@@ -322,7 +334,7 @@ class NotificationService:
         if reason is None:
             silence = routing.silenced(info, self._silences(), self.clock())
             reason = f"silenced until {silence.ends_at.isoformat()} by {silence.by}" if silence else None
-        hold = routing.GROUP_WAIT if d.group is not None and not d.fallback else timedelta(0)
+        hold = routing.group_wait(info) if d.group is not None and not d.fallback else timedelta(0)
         return Push(f"a{info.id}/{step}/{d.recipient}/{routing.url_hash(d.url)}", info.id, "", d.recipient, d.url,
                     info.severity, d.text, d.items, d.group, d.fallback, hold, reason)
 
@@ -390,15 +402,20 @@ class NotificationService:
     def _queue(self, session: Session, pushes: Sequence[Push], now: datetime) -> int:
         n = 0
         for p in pushes:
+            if p.url == routing.NO_CHANNEL:
+                n += self._no_channel(session, p, now)
+                continue
             channel = routing.url_hash(p.url)
             self._urls.setdefault(channel, p.url)
             if session.scalar(select(NotificationRow.id).where(NotificationRow.dedupe_key == p.dedupe_key)):
                 continue
             if p.group_key is not None and p.suppressed is None:
+                # only a message of the same severity (so the same wait: it leaves no later than this push
+                # would alone, and a critical page never waits for a major one) that was never tried yet
                 pending = session.scalars(select(NotificationRow).where(
-                    NotificationRow.group_key == p.group_key,
+                    NotificationRow.group_key == p.group_key, NotificationRow.severity == p.severity.value,
                     NotificationRow.channel == channel, NotificationRow.status == "queued",
-                    NotificationRow.created_at > now - routing.GROUP_WINDOW)).first()
+                    NotificationRow.attempts == 0, NotificationRow.created_at > now - routing.GROUP_WINDOW)).first()
                 if pending is not None:
                     items = [*pending.items, *(i.as_dict() for i in p.items)]
                     pending.items = items
@@ -422,6 +439,22 @@ class NotificationService:
             session.flush()
             n += 1
         return n
+
+    def _no_channel(self, session: Session, p: Push, now: datetime) -> int:
+        """A recipient the site file gives no channel: nothing is sent, and the alarm's log says so."""
+        if session.scalar(select(NotificationRow.id).where(NotificationRow.dedupe_key == p.dedupe_key)):
+            return 0
+        who = p.recipient.removeprefix("person:")
+        if p.recipient.startswith("person:") and who not in self.site.people:
+            why = f"no channel for {p.recipient}: a card that is not in the site file names nobody to push to"
+        else:
+            why = f"no channel for {p.recipient}: add '{who}' (or one of its roles) under contacts in the site file"
+        session.add(NotificationRow(
+            dedupe_key=p.dedupe_key, alarm_id=p.alarm_id, ref=p.ref, recipient=p.recipient, channel=NO_CHANNEL,
+            severity=p.severity.value, title=p.text.title, body=p.text.body, items=[i.as_dict() for i in p.items],
+            group_key=None, fallback=p.fallback, status=NO_CHANNEL, attempts=0, created_at=now, next_attempt_at=now,
+            last_error=why))
+        return 1
 
     def claim(self, now: datetime, limit: int = CLAIM_BATCH) -> list[int]:
         """Take due rows (queued, or `sending` with a lapsed lease) for this worker."""

@@ -174,6 +174,7 @@ contacts:
   on_site_command: ['{j}/osc']
   information_reporting: ['{j}/info']
   logistics: ['{j}/logistics']
+  facilities: ['{j}/facilities']
   mr_duty: ['{j}/mr']
   fallback: ['{j}/fallback']
   p-op1: ['{j}/op1']

@@ -27,7 +27,10 @@ def test_plans_follow_the_escalation_table(tmp_path: Path) -> None:
     mr = routing.plan(info("mr.smoke", Severity.CRITICAL, zone="mr"), site)
     assert "mr_duty" in mr[0].recipients
     leak = routing.plan(info("mr.leak", Severity.CRITICAL, zone="mr"), site)
-    assert set(routing.GROUPS) <= set(leak[0].recipients), "an MR leak convenes command without an evacuation"
+    # RULES.md §2.5 mr.leak: 机房值班 + 主管 + facilities + 后勤保障组; §4: 应急指挥部 on mr.leak (not the
+    # other groups, and no 119 task: a leak is not a fire)
+    assert {"emergency_command", "logistics", "facilities"} <= set(leak[0].recipients)
+    assert not {"on_site_command", "security_evacuation", "information_reporting"} & set(leak[0].recipients)
     # rules that start an evacuation leave command and its groups to the evacuation's one message
     for rule in ("fire.confirmed", "fire.manual_report", "mr.smoke"):
         first = routing.plan(info(rule, Severity.CRITICAL), site)[0].recipients
@@ -35,7 +38,9 @@ def test_plans_follow_the_escalation_table(tmp_path: Path) -> None:
     assert routing.plan(info("evac.notice", Severity.CRITICAL), site) == []
     major = routing.plan(info("sup.smoke_offline", Severity.MAJOR), site)
     assert [s.after for s in major] == [timedelta(0), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=4)]
-    [persists] = routing.plan(info("env.x", Severity.WARNING), site)  # no page, and minor after 24 h
+    # a warning pages its owner at once (a rule the catalog gives no owner: the lead), minor after 24 h
+    owner, persists = routing.plan(info("env.x", Severity.WARNING), site)
+    assert (owner.after, owner.recipients) == (timedelta(0), ("shift_lead",))
     assert (persists.after, persists.recipients, persists.promote) == (timedelta(hours=24), (), Severity.MINOR)
     [minor] = routing.plan(info("env.x", Severity.MINOR), site)  # unacknowledged: the daily digest instead
     assert (minor.after, minor.recipients, minor.when) == (timedelta(days=7), ("supervisor",),
@@ -90,9 +95,9 @@ def test_a_high_power_appliance_pages_the_operator_at_the_seat_with_the_lead(tmp
     heater = info("elec.high_power_appliance", Severity.MAJOR, subject="plug-z2-heater", zone="z2")
     got = {d.recipient for d in routing.page(heater, site, first.recipients, T0, "http://fw.test")}
     assert got and not {r for r in got if r.startswith("person:p-op") or r == "seat_operator"}
-    # other major alarms: the lead alone, as before
-    assert routing.plan(info("sup.smoke_offline", Severity.MAJOR), site)[0].recipients == ("shift_lead",
-                                                                                         "zone_channel")
+    # other major alarms: the roles their catalog row names (sup.smoke_offline: 领班 + facilities)
+    assert routing.plan(info("sup.smoke_offline", Severity.MAJOR), site)[0].recipients == (
+        "shift_lead", "facilities", "zone_channel")
 
 
 def _scoped_site(tmp_path: Path, extra: str = "", supervisor: str | None = None) -> Site:
