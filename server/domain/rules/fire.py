@@ -40,7 +40,7 @@ def _zone_name(ctx: Ctx, zone: str) -> str:
     return ctx.site.zones[zone].name or zone
 
 
-DRILL_KEY = "fire.drill"
+DRILL_KEY = "drill_floors"
 """`ctx.shared[DRILL_KEY]`: floor -> True while a drill runs there (set by the evacuation service)."""
 
 
