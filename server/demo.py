@@ -69,7 +69,8 @@ def run_demo(*, scenario: str, speed: float, port: int, data_dir: Path, fresh: b
     print(f"  pushes:     {pushes}")
     if scenario != "none":
         print(f"  scenario:   {scenario} at {speed}x — watch the page; Ctrl-C stops everything\n")
-        threading.Thread(target=_play, args=(scenario, speed, broker), name="scenario", daemon=True).start()
+        threading.Thread(target=_play, args=(scenario, speed, broker, f"http://127.0.0.1:{port}", token),
+                         name="scenario", daemon=True).start()
     else:
         print("  no scenario; Ctrl-C stops everything\n")
     try:
@@ -113,9 +114,10 @@ def _start_inbox() -> ThreadingHTTPServer | None:
     return inbox
 
 
-def _play(name: str, speed: float, broker: EmbeddedBroker) -> None:
+def _play(name: str, speed: float, broker: EmbeddedBroker, server_url: str, token: str) -> None:
     from simulators.model import load_floor
-    from simulators.runner import ScenarioRun, dump_log
+    from simulators.operator import OperatorApi
+    from simulators.runner import ScenarioRun, StepError, dump_log
     from simulators.scenario import Background, floor_dir, load_scenario
     from simulators.transport import MqttTransport
 
@@ -129,8 +131,12 @@ def _play(name: str, speed: float, broker: EmbeddedBroker) -> None:
         "duration": max(scenario.duration, DEMO_DAY_S),
     })
     transport = MqttTransport(broker.client_settings(), client_id=f"floorwatch-demo-{scenario.name}")
-    try:
-        result = ScenarioRun(scenario, floor, transport, seed=1, speed=speed).run()
+    try:  # the scenario's operator steps (a drill's start, the all-clear) go through the server's API
+        result = ScenarioRun(scenario, floor, transport, seed=1, speed=speed,
+                             operator=OperatorApi(server_url, token).perform).run()
+    except StepError as exc:
+        print(f"scenario {name} stopped: {exc}", flush=True)
+        return
     finally:
         transport.close()
     log.info("scenario %s finished: %d messages injected", name, len(dump_log(result)))

@@ -1,18 +1,22 @@
 """`python -m simulators.cli` (wired as `floorwatch simulate`): run a scenario, or load mode.
 
     python -m simulators.cli --scenario strip-overload --speed 10 --seed 1 [--broker host:port] [--floor DIR]
+    python -m simulators.cli --scenario fire-drill --server http://127.0.0.1:8000 --token T   # with operator steps
     python -m simulators.cli --scenario fire-real --dry-run --speed 0       # compute the injected log only
     python -m simulators.cli --list
     python -m simulators.cli --load --devices 2000 --rate 20000 --duration 30 [--qos 0] [--verify]
 
 A scenario run prints what it injected and when, and the alarms it expects, and writes the same as JSON
-(`--out`, default var/simulators/<scenario>-seed<seed>.json). Exit status: 0 done, 2 bad arguments or
-scenario file, 3 broker unreachable.
+(`--out`, default var/simulators/<scenario>-seed<seed>.json). A scenario's operator steps (a drill's start,
+an acknowledgement, an all-clear) are done through the server's API (`--server`, `--token` or
+FLOORWATCH_TOKEN); a scenario with such steps needs them, or `--dry-run`. Exit status: 0 done, 2 bad
+arguments, scenario file or a step that could not be done, 3 broker unreachable.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,8 +25,9 @@ from typing import Any, TextIO
 from gateway.mqtt import MqttSettings
 from simulators import load as load_mode
 from simulators.model import load_floor
+from simulators.operator import OperatorApi
 from simulators.runner import ScenarioRun, StepError, dump_log
-from simulators.scenario import ScenarioError, floor_dir, list_scenarios, load_scenario
+from simulators.scenario import Operator, ScenarioError, floor_dir, list_scenarios, load_scenario, scenario_path
 from simulators.transport import MqttTransport, NullTransport, Transport
 
 
@@ -47,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--floor", type=Path, default=None, help="floor directory (default: the scenario's)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the injected log (JSON)")
     parser.add_argument("--dry-run", action="store_true", help="publish nothing; compute the log only")
+    parser.add_argument("--server", default=None,
+                        help="the server's URL, e.g. http://127.0.0.1:8000: the scenario's operator steps go there")
+    parser.add_argument("--token", default=None,
+                        help="bearer token for --server (default: $FLOORWATCH_TOKEN)")
     parser.add_argument("--print-json", action="store_true", help="also print the JSON log on stdout")
     parser.add_argument("--devices", type=int, default=1000, help="load mode: number of devices")
     parser.add_argument("--rate", type=float, default=10_000, help="load mode: messages per second, in total")
@@ -75,7 +84,8 @@ def _summary(result: dict[str, Any], out: TextIO) -> None:
             file=out,
         )
     for step in result["operator_steps"]:
-        print(f"  t={step['t']:>8.1f}s {step['at']}  operator: {step['request']}", file=out)
+        done = "operator" if step["performed"] else "operator (not performed)"
+        print(f"  t={step['t']:>8.1f}s {step['at']}  {done}: {step['request']}", file=out)
     print("expected alarms:", file=out)
     for alarm in result["expected_alarms"]:
         subject = f" on {alarm['subject']}" if alarm["subject"] else ""
@@ -107,6 +117,20 @@ def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"cannot load the floor: {exc}", file=err)
         return 2
+    operator = None
+    steps = [s for s in scenario.timeline if isinstance(s, Operator)]
+    if args.server and not args.dry_run:
+        token = args.token or os.environ.get("FLOORWATCH_TOKEN")
+        if not token:
+            print("--server needs a token: --token TOKEN or FLOORWATCH_TOKEN", file=err)
+            return 2
+        operator = OperatorApi(args.server, token).perform
+    elif steps and not args.dry_run:
+        first = steps[0]
+        print(f"scenario {scenario.name} has {len(steps)} operator step(s) (first: {first.name or 'unnamed'} at "
+              f"{first.at:g} s: {first.request}), done through the server's API: pass --server URL and "
+              "--token TOKEN (or FLOORWATCH_TOKEN), or --dry-run to only compute the log", file=err)
+        return 2
     transport: Transport
     if args.dry_run:
         transport = NullTransport()
@@ -120,7 +144,8 @@ def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(exc, file=err)
             return 3
     try:
-        result = ScenarioRun(scenario, floor, transport, seed=args.seed, speed=args.speed).run()
+        result = ScenarioRun(scenario, floor, transport, seed=args.seed, speed=args.speed, operator=operator,
+                             source=str(scenario_path(args.scenario))).run()
     except StepError as exc:
         print(f"scenario {scenario.name}: {exc}", file=err)
         return 2

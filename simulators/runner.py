@@ -23,6 +23,8 @@ from typing import Any
 
 from simulators import scenario as sc
 from simulators.model import Floor
+from simulators.operator import OperatorError
+from simulators.scenario import scenario_path
 from simulators.transport import Transport
 from simulators.vendors import generic, zigbee2mqtt
 from simulators.vendors.base import Publication, rfc3339_ms
@@ -48,6 +50,11 @@ class StepError(RuntimeError):
     """A timeline step that cannot act on its target (e.g. a badge at a door with no reader)."""
 
 
+Performer = Callable[[str], object]
+"""Does an operator step's request through the server (`simulators.operator.OperatorApi.perform`);
+raises `OperatorError` when it cannot."""
+
+
 @dataclass
 class RunLog:
     injections: list[dict[str, Any]] = field(default_factory=list)
@@ -66,8 +73,14 @@ class ScenarioRun:
         *,
         seed: int | None = None,
         speed: float = 10.0,
+        operator: Performer | None = None,
+        source: str | None = None,
     ) -> None:
+        """`operator`: performs the scenario's operator steps; None (a dry run) only lists them.
+        `source`: the scenario's file, for messages (default: the file its name stands for)."""
         self.scenario = scenario
+        self.operator = operator
+        self.source = source or str(scenario_path(scenario.name))
         self.floor = floor
         self.transport = transport
         self.seed = scenario.seed if seed is None else seed
@@ -385,8 +398,21 @@ class ScenarioRun:
         if isinstance(step, sc.Evacuate):
             return self._evacuate(step, tag)
         if isinstance(step, sc.Operator):
+            self._operate(step, tag)
             return []
         raise StepError(f"unhandled step {step.action}")
+
+    def _operate(self, step: sc.Operator, tag: str) -> None:
+        if self.operator is None:
+            return
+        try:
+            self.operator(step.request)
+        except OperatorError as exc:
+            raise StepError(
+                f"{self.source}: timeline step {tag!r} at {step.at:g} s "
+                f"({step.request}) could not be done: {exc}. The scenario stopped there: fix the step or "
+                "the site, or the server settings, and run it again"
+            ) from None
 
     def _flap(self, device: ZigbeeDevice, step: sc.Flap, tag: str) -> list[Publication]:
         t = self.world.t
@@ -568,7 +594,8 @@ class ScenarioRun:
             )
         forbidden = [{"rule": f.rule, "subject": f.subject} for f in scenario.forbid]
         operator = [
-            {"t": s.at, "at": rfc3339_ms(self.world.at(s.at)), "step": s.name, "request": s.request}
+            {"t": s.at, "at": rfc3339_ms(self.world.at(s.at)), "step": s.name, "request": s.request,
+             "performed": self.operator is not None}
             for s in scenario.timeline
             if isinstance(s, sc.Operator)
         ]

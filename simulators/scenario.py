@@ -252,8 +252,8 @@ class Evacuate(_Step):
 
 
 class Operator(_Step):
-    """Something a person does through the server (API), which the e2e harness performs at this time;
-    the simulator only logs it. `request` documents it, e.g. "POST /api/evacuations {drill: true}"."""
+    """Something a person does through the server's API at this time, e.g. "POST /api/evacuations
+    {\"floor\": \"f3\", \"drill\": true}"; performed by `simulators.operator` (a dry run only lists it)."""
 
     action: Literal["operator"]
     request: str

@@ -9,6 +9,7 @@ from fastapi import Path, Query
 from pydantic import BaseModel, Field
 
 from server.domain import alarms as domain
+from server.domain.evacuation import is_drill_text
 
 MAX_ROW_ID = 2**31 - 1
 """Row ids are SQL INTEGER (32-bit on PostgreSQL, 64-bit on SQLite): a larger number cannot name a row,
@@ -51,6 +52,8 @@ class AlarmPublic(BaseModel):
     message_zh: str
     occurrences: int
     latching: bool
+    drill: bool = False
+    """Caused by a drill (RULES.md §3 drill mode): its words carry the drill mark, its pages no 119 prompt."""
     cut: CutPublic | None = None
     """The delayed cut this alarm scheduled, if any (elec.high_power_appliance only)."""
 
@@ -64,6 +67,7 @@ class AlarmPublic(BaseModel):
             acknowledged_by=alarm.acknowledged_by, cleared_at=alarm.cleared_at, shelved_until=alarm.shelved_until,
             value=alarm.value, message=alarm.message, message_zh=alarm.message_zh,
             occurrences=alarm.occurrences, latching=alarm.latching,
+            drill=is_drill_text(alarm.message_zh, alarm.message),
         )
 
 

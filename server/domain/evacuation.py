@@ -32,6 +32,14 @@ CLEAR_ZH = "{floor}疏散警报解除"
 CLEAR_EN = "All clear on {floor}"
 CALL_119_ZH = "立即拨打119"
 CALL_119_EN = "Call 119 now"
+DRILL_ZH = DRILL_PREFIX
+DRILL_EN = "[DRILL] "
+"""The drill marks (RULES.md §3 drill mode): everything a drill causes starts with them, in both languages."""
+
+
+def is_drill_text(message_zh: str, message_en: str) -> bool:
+    """Whether an alarm's (or notice's) words are a drill's: the engine marks what a drill causes."""
+    return message_zh.startswith(DRILL_ZH) or message_en.startswith(DRILL_EN)
 
 
 def notice_text(site: Site, floor: str, fire_zone: str | None, drill: bool) -> tuple[str, str]:
@@ -44,14 +52,14 @@ def notice_text(site: Site, floor: str, fire_zone: str | None, drill: bool) -> t
     else:
         zh, en = EVAC_MANUAL_ZH.format(floor=floor_name), EVAC_MANUAL_EN.format(floor=floor_name)
     if drill:
-        en = "[DRILL] " + en
+        en = DRILL_EN + en
     return prefix + zh, en
 
 
 def clear_text(site: Site, floor: str, drill: bool) -> tuple[str, str]:
     floor_name = site.floors[floor].name if floor in site.floors and site.floors[floor].name else floor
     prefix = DRILL_PREFIX if drill else ""
-    return prefix + CLEAR_ZH.format(floor=floor_name), ("[DRILL] " if drill else "") + CLEAR_EN.format(
+    return prefix + CLEAR_ZH.format(floor=floor_name), (DRILL_EN if drill else "") + CLEAR_EN.format(
         floor=floor_name)
 
 

@@ -10,7 +10,7 @@ Top-level keys (all but ``site`` optional)::
     floors:     [{id, name}]
     zones:      [{id, name, floor, kind, polygon, hvac_mode, adjacent, exits}]
     devices:    [{id, kind, zone, edge, rated_a, strip, upstream, essential, cuttable, class, seat,
-                  door_type, heartbeat_s, reporting_interval_s, location_type, range_c}]
+                  door_type, heartbeat_s, reporting_interval_s, offline_after_s, location_type, range_c}]
     people:     [{id, name, badge, roles, is_visitor, host, mr_access}]
     roles:      {role: [person id, ...]}      # extra role members besides each person's own `roles`
     contacts:   {person id, role or "zone:<zone id>": ["apprise URL", {url, zones, min_severity}, ...]}
@@ -177,6 +177,9 @@ class Device(_Config):
     """Detectors: the vendor heartbeat; above 60 s the LPWAN supervision limit applies."""
     reporting_interval_s: float = Field(default=60, gt=0)
     """Other devices: the normal reporting interval; offline after 3 intervals, at least 15 min."""
+    offline_after_s: float | None = Field(default=None, gt=0)
+    """Seconds of silence after which this device is offline, instead of the catalog's limit for its
+    kind (docs/supervision.md); at least its heartbeat (detectors) or reporting interval."""
     location_type: LocationType | None = None
     range_c: tuple[float, float] = (-40.0, 125.0)
     """Temperature sensors: the rated measuring range (sensor.temp_out_of_range)."""
@@ -491,10 +494,32 @@ class Site:
         return None
 
 
+def _report_interval(device: Device) -> tuple[str, float]:
+    if device.kind is DeviceKind.SMOKE_DETECTOR:
+        return "heartbeat_s", device.heartbeat_s
+    return "reporting_interval_s", device.reporting_interval_s
+
+
+def _supervised_at(device: Device) -> str | None:
+    """The catalog rule whose fixed limit supervises a life-safety device (RULES.md §2.3, §2.7)."""
+    if device.kind is DeviceKind.SMOKE_DETECTOR and device.heartbeat_s <= 60:
+        return "sup.smoke_offline"
+    if device.kind is DeviceKind.MR_PROBE:
+        return "sup.probe_offline"
+    if device.kind is DeviceKind.DOOR_CONTROLLER and device.door_type is DoorType.EGRESS:
+        return "door.egress_controller_offline"
+    return None
+
+
 def _warnings(config: SiteConfig) -> list[str]:
     out = []
     limit = DEFAULTS["sup.smoke_offline_lpwan"]["max_heartbeat_s"]
     for device in config.devices:
+        rule = _supervised_at(device)
+        catalog = DEFAULTS[rule]["offline_s"] if rule else None
+        if catalog is not None and device.offline_after_s is not None and device.offline_after_s > catalog:
+            out.append(f"{device.id}: offline_after_s {device.offline_after_s:g} s > the catalog's {catalog:g} s "
+                       f"({rule}): reduced supervision")
         if device.kind is DeviceKind.SMOKE_DETECTOR and device.heartbeat_s > limit:
             # RULES.md §2.7 sup.smoke_offline_lpwan: H > 1 h is "reduced supervision".
             out.append(f"{device.id}: heartbeat {device.heartbeat_s:g} s > {limit:g} s: reduced supervision")
@@ -548,6 +573,13 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
     for i, device in enumerate(config.devices):
         if device.zone not in zones:
             problems.append(_Problem(("devices", i, "zone"), f"unknown zone {device.zone!r}"))
+        if device.offline_after_s is not None:
+            name, every = _report_interval(device)
+            if device.offline_after_s < every:
+                problems.append(_Problem(("devices", i, "offline_after_s"), (
+                    f"{device.offline_after_s:g} s is shorter than the device's {name} ({every:g} s): it would "
+                    f"be called offline between two reports; give at least {every:g}, or remove the key for "
+                    "the catalog's limit")))
         for field in ("strip", "upstream"):
             ref = getattr(device, field)
             if ref is None:

@@ -42,6 +42,7 @@ from server.domain import notify as routing
 from server.domain.findings import Finding
 from server.domain.rules import RuleEngine
 from server.domain.rules import doors as door_rules
+from server.domain.rules import fire as fire_rules
 from server.domain.site import Site
 from server.services.commands import CommandService, EngineCaller
 from server.services.notify import NotificationService, Push
@@ -165,6 +166,10 @@ class EvacuationService:
             return _row(row) if row else None
 
     def is_drill_alarm(self, alarm: domain.Alarm) -> bool:
+        """Whether an alarm's pages are a drill's: marked by the engine (fire.manual_report, fire.confirmed
+        and evac.notice raised by a drill), or the evac.notice of a floor whose active evacuation is a drill."""
+        if evac.is_drill_text(alarm.message_zh, alarm.message):
+            return True
         if alarm.rule != "evac.notice":
             return False
         ev = self.active(alarm.subject) if alarm.subject in self.site.floors else None
@@ -173,6 +178,8 @@ class EvacuationService:
     def was_drill_alarm(self, alarm: domain.Alarm) -> bool:
         """Whether an evac.notice alarm belonged to a drill, also after the drill's all-clear: a drill
         on its floor started within a minute of the alarm (the drill's row comes first, its alarm next)."""
+        if evac.is_drill_text(alarm.message_zh, alarm.message):
+            return True
         if alarm.rule != "evac.notice" or alarm.subject not in self.site.floors:
             return False
         with self.sessions() as session:
@@ -237,6 +244,8 @@ class EvacuationService:
         egress = self.site.egress_doors_on_floor(floor)
         if not engine_done and self.engine_call is not None:
             def engine_side(engine: RuleEngine, t: datetime) -> list[Finding]:
+                if drill:  # the floor's manual fire inputs are the drill's until its all-clear
+                    fire_rules.set_drill(engine.ctx, floor, True)
                 engine.ctx.set("evac.notice", floor, contract.Severity.CRITICAL, fire_zone, None, t, en, zh)
                 door_rules.release(engine.ctx, egress, "door.fire_release_floor", t)
                 return engine.ctx.take()
@@ -302,7 +311,12 @@ class EvacuationService:
             raise EvacuationError(f"{ev_id} is not active")
         floor = ev["floor"]
         if self.engine_call is not None:
-            self.engine_call(lambda engine, t: engine.all_clear(floor, roles, t))  # PermissionError passes up
+            def end(engine: RuleEngine, t: datetime) -> list[Finding]:
+                findings = engine.all_clear(floor, roles, t)  # PermissionError passes up
+                fire_rules.set_drill(engine.ctx, floor, False)
+                return findings
+
+            self.engine_call(end)
         elif not roles & {"on_site_command", "emergency_command"}:
             raise PermissionError("only the on-site command group or emergency command may end an evacuation")
         now = self.clock()

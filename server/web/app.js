@@ -11,7 +11,7 @@ const STRINGS = {
     cancel: "取消", confirm: "确定", reason: "原因", shelve_until: "搁置至", close_panel: "关闭面板",
     ack: "确认", shelve: "搁置", close: "关闭告警", live: "实时", connecting: "连接中…",
     reconnecting: "重新连接中…", offline: "离线", unauthorized: "令牌无效或已过期,请重新登录",
-    evac_active: "疏散进行中", roll_call: "点名", accounted: "已撤离/安全", missing: "仍在楼内", total: "应到",
+    evac_active: "疏散进行中", drill_active: "【演练】疏散演练进行中", roll_call: "点名", accounted: "已撤离/安全", missing: "仍在楼内", total: "应到",
     drill: "演练", visitor: "访客", roll_forbidden: "点名需领班及以上权限",
     since: "开始于", no_inspections: "今日无待办巡检", overdue: "已逾期", due: "截止",
     broker: "消息代理", sql: "数据库", timeseries: "时序库", edges: "边缘网关在线", ingest: "接收消息",
@@ -34,7 +34,7 @@ const STRINGS = {
     cancel: "Cancel", confirm: "Confirm", reason: "Reason", shelve_until: "Shelve until", close_panel: "Close panel",
     ack: "Acknowledge", shelve: "Shelve", close: "Close", live: "Live", connecting: "Connecting…",
     reconnecting: "Reconnecting…", offline: "Offline", unauthorized: "Token invalid or expired — sign in again",
-    evac_active: "EVACUATION IN PROGRESS", roll_call: "Roll call", accounted: "out or safe", missing: "Still inside", total: "Expected",
+    evac_active: "EVACUATION IN PROGRESS", drill_active: "DRILL: evacuation drill in progress", roll_call: "Roll call", accounted: "out or safe", missing: "Still inside", total: "Expected",
     drill: "DRILL", visitor: "visitor", roll_forbidden: "Roll call needs a shift lead or above",
     since: "since", no_inspections: "No inspections due today", overdue: "overdue", due: "due",
     broker: "Broker", sql: "Database", timeseries: "Time-series store", edges: "Edges online", ingest: "Messages in",
@@ -562,6 +562,9 @@ function renderEvacuation() {
   banner.hidden = false;
   banner.dataset.evacuation = evac.id;
   banner.dataset.drill = String(!!evac.drill);
+  // a drill must never read as a real evacuation: its own headline (also after a language switch)
+  $("evac-title").dataset.i18n = evac.drill ? "drill_active" : "evac_active";
+  $("evac-title").textContent = t($("evac-title").dataset.i18n);
   const floor = state.floors.find((f) => f.id === evac.floor);
   const message = evac.message ? (lang === "zh" ? evac.message.zh || evac.message.en : evac.message.en || evac.message.zh) : "";
   $("evac-meta").textContent = [evac.drill ? t("drill") : null, floor ? floor.name || floor.id : evac.floor,

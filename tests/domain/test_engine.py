@@ -123,14 +123,6 @@ def test_rules_are_indexed_by_kind() -> None:
     assert "mr.leak" in engine.rules_of("leak-mr1")
 
 
-def test_device_offline_event_from_edge() -> None:
-    f = Floor(supervise=True)
-    f.event("smoke-b1", EventType.DEVICE_OFFLINE)
-    assert f.is_open("sup.smoke_offline", "smoke-b1")
-    f.read("smoke-b1", smoke=False)
-    assert f.cleared("sup.smoke_offline", "smoke-b1")
-
-
 def test_an_edge_saying_a_plug_went_quiet_waits_for_the_catalog_limit() -> None:
     """sup.sensor_offline is 3 intervals and at least 15 min since last heard: an edge's early
     device_offline (after 3 of its intervals) must not turn every short gap into an alarm."""

@@ -22,6 +22,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,7 +42,8 @@ from server.app import create_app
 from server.domain import notify as routing
 from server.settings import DEMO_SITE, Settings
 from simulators.model import load_floor
-from simulators.runner import ScenarioRun
+from simulators.operator import OperatorApi
+from simulators.runner import ScenarioRun, StepError
 from simulators.scenario import floor_dir, load_scenario
 from simulators.transport import MqttTransport
 from tests.response.conftest import Hook, poll
@@ -122,10 +124,12 @@ def token_for(api: httpx.Client, name: str, roles: list[str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
-@pytest.fixture
-def run(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path) -> Iterator[Run]:
+@contextmanager
+def demo_floor_run(name: str, mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path) -> Iterator[Run]:
+    """Scenario `name` on the demo floor through the real edge and server (contacts on `hook`), on the
+    accelerated clock; its operator steps are done through the server's API (simulators/operator.py)."""
     floor = load_floor(floor_dir("demo"))
-    scenario = load_scenario(SCENARIO, floor)
+    scenario = load_scenario(name, floor)
     boot = timedelta(seconds=8 * SPEED)
     clock = ScaledClock(scenario.start - boot, SPEED)
     mqtt = mosquitto.client_settings()
@@ -140,17 +144,24 @@ def run(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path) -> Iterator[Run]:
         "uplink": mqtt, "floor_broker": mqtt,
         "buffer": edge_config.buffer.model_copy(update={"path": tmp_path / "edge.sqlite"})})
     agent = EdgeAgent(edge_config, clock=clock)
-    transport = MqttTransport(mqtt, client_id="fire-demo-sim")
-    api = httpx.Client(base_url=f"http://127.0.0.1:{settings.http_port}",
-                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    transport = MqttTransport(mqtt, client_id=f"demo-sim-{name}")
+    base = f"http://127.0.0.1:{settings.http_port}"
+    api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
     sim: threading.Thread | None = None
     try:
         poll(lambda: server.started or not thread.is_alive(), timeout=60, what="server start")
         assert thread.is_alive(), "the server did not start"
         agent.start()
         result: dict[str, Any] = {}
-        sim = threading.Thread(target=lambda: result.update(
-            ScenarioRun(scenario, floor, transport, seed=1, speed=SPEED).run()), daemon=True)
+        performer = OperatorApi(base, TOKEN).perform
+
+        def play() -> None:
+            try:
+                result.update(ScenarioRun(scenario, floor, transport, seed=1, speed=SPEED, operator=performer).run())
+            except StepError as exc:  # the test sees it as the run's outcome
+                result["error"] = str(exc)
+
+        sim = threading.Thread(target=play, daemon=True)
         while clock.now() < scenario.start:
             time.sleep(0.01)
         sim.start()
@@ -163,6 +174,12 @@ def run(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path) -> Iterator[Run]:
         server.should_exit = True
         thread.join(15)
         api.close()
+
+
+@pytest.fixture
+def run(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path) -> Iterator[Run]:
+    with demo_floor_run(SCENARIO, mosquitto, hook, tmp_path) as started:
+        yield started
 
 
 def test_real_fire_on_the_demo_floor_pages_confirms_evacuates_cuts_counts_escalates_and_clears(run: Run) -> None:

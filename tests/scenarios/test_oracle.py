@@ -10,7 +10,6 @@ ones run in `make test`; all of them with FLOORWATCH_LONG=1.
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-import yaml
 from pydantic import SecretStr
 
 from edge.agent import EdgeAgent
@@ -32,8 +30,9 @@ from server.app import create_app
 from server.domain.findings import SEVERITY_RANK
 from server.settings import DEMO_SITE, Settings
 from simulators.model import load_floor
-from simulators.runner import ScenarioRun
-from simulators.scenario import Operator, floor_dir, load_scenario
+from simulators.operator import OperatorApi
+from simulators.runner import ScenarioRun, StepError
+from simulators.scenario import floor_dir, load_scenario
 from simulators.transport import MqttTransport
 
 SPEED = 10.0
@@ -66,34 +65,8 @@ class ScaledClock:
 class Outcome:
     result: dict[str, Any]
     alarms: list[dict[str, Any]]
-    operator_errors: list[str]
     relays: dict[str, tuple[list[dict[str, Any]], object]]
     """Per expected cut: the commands sent to the plug, and the relay state it last reported."""
-
-
-PLACEHOLDER = re.compile(r"\{(alarm:[^}]+|evacuation)\}")
-
-
-def perform(api: httpx.Client, request: str) -> str | None:
-    """Carry out a scenario's operator step: `METHOD /path [JSON body]`, where `{alarm:RULE:SUBJECT}`
-    stands for that open alarm's id and `{evacuation}` for the newest evacuation's. None when done."""
-    method, rest = request.split(" ", 1)
-    path, _, body = rest.partition(" ")
-
-    def resolve(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if key == "evacuation":
-            return str(api.get("/api/evacuations").json()[0]["id"])
-        _, rule, subject = key.split(":", 2)
-        alarms = api.get("/api/alarms", params={"state": "open"}).json()
-        return str(next(a["id"] for a in alarms if a["rule"] == rule and a["subject"] == subject))
-
-    try:
-        path = PLACEHOLDER.sub(resolve, path)
-    except (StopIteration, IndexError):
-        return f"{request}: nothing to act on yet"
-    response = api.request(method, path, json=yaml.safe_load(body) if body else None)
-    return None if response.status_code < 300 else f"{request}: {response.status_code} {response.text[:200]}"
 
 
 def play(name: str, broker: EmbeddedBroker, data: Path) -> Outcome:
@@ -123,34 +96,21 @@ def play(name: str, broker: EmbeddedBroker, data: Path) -> Outcome:
             time.sleep(0.01)
         api = httpx.Client(base_url=f"http://127.0.0.1:{settings.http_port}",
                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
-        errors: list[str] = []
-
-        def operator() -> None:  # people act through the API at their step's simulated time
-            for step in scenario.timeline:
-                if isinstance(step, Operator):
-                    while clock.now() < scenario.start + timedelta(seconds=step.at):
-                        time.sleep(0.01)
-                    try:
-                        error = perform(api, step.request)
-                    except httpx.HTTPError as exc:  # a step that could not be done is a finding
-                        error = f"{step.request}: {type(exc).__name__}: {exc}"
-                    if error is not None:
-                        errors.append(error)
-
-        people = threading.Thread(target=operator, daemon=True)
-        people.start()
         transport = MqttTransport(mqtt, client_id=f"oracle-{name}")
+        # people act through the API at their step's simulated time (simulators/operator.py)
+        performer = OperatorApi(f"http://127.0.0.1:{settings.http_port}", TOKEN).perform
         try:
-            result = ScenarioRun(scenario, floor, transport, seed=1, speed=SPEED).run()
+            result = ScenarioRun(scenario, floor, transport, seed=1, speed=SPEED, operator=performer).run()
+        except StepError as exc:  # a step that could not be done is a finding
+            pytest.fail(str(exc))
         finally:
             transport.close()
-        people.join(10)
         time.sleep(3)  # let the last batches land (3 wall s = 30 simulated s of tolerance)
         alarms = api.get("/api/alarms", params={"limit": 5000}).json()
         devices = {d["id"]: d for d in api.get("/api/devices").json()}
         relays = {plug: (api.get(f"/api/devices/{plug}/commands").json(), devices[plug]["metrics"].get("relay_on"))
                   for plug in result["expected_cuts"]}
-        return Outcome(result, alarms, errors, relays)
+        return Outcome(result, alarms, relays)
     finally:
         agent.stop()
         server.should_exit = True
@@ -170,7 +130,7 @@ TOLERANCE = timedelta(seconds=3 * SPEED)
 @pytest.mark.parametrize("name", ALL if LONG else QUICK)
 def test_scenario_raises_what_it_promises_and_nothing_it_forbids(oracle: Any, name: str) -> None:
     outcome: Outcome = oracle(name)
-    problems = list(outcome.operator_errors)
+    problems: list[str] = []
     for want in outcome.result["expected_alarms"]:
         deadline = datetime.fromisoformat(want["deadline_at"]) + TOLERANCE
         found = [a for a in outcome.alarms if a["rule"] == want["rule"]

@@ -169,14 +169,8 @@ class RuleEngine:
             return []
         t = self._clock(dev, event.ts, now)
         if event.type is EventType.DEVICE_OFFLINE:
-            rule = next(r for _, r in dev.limits if r != "elec.plug_unplugged")
-            if rule == "sup.sensor_offline":
-                # Plugs, strips and room sensors: the catalog's limit (3 intervals, at least 15 min
-                # since last heard) is kept by our own timer; an edge's early word is no alarm yet.
-                return self._changed([], dev.id)  # only its clock moved
-            # Fire devices, probes, egress controllers: the edge's own supervision says so, at once.
-            supervision.offline(self.ctx, dev, rule, t)
-            return self._changed(self.ctx.take())
+            supervision.hint(self.ctx, dev, t)  # the catalog's limit since last heard decides, not the edge
+            return self._changed(self.ctx.take(), dev.id)
         supervision.heard(self.ctx, dev, now)
         for handler in dev.by_event.get(event.type, ()):
             self.ctx.evaluations += 1

@@ -24,6 +24,7 @@ from functools import partial
 from typing import ClassVar
 
 from gateway.contract import Event, EventType, Severity
+from server.domain.evacuation import DRILL_EN, DRILL_ZH
 from server.domain.rules import doors
 from server.domain.rules.base import Ctx, DeviceState, Rule
 from server.domain.rules.blocks import RateOfRise, Threshold
@@ -37,6 +38,25 @@ VERIFY_ZH = "{zone}区域火灾报警,核实中"
 
 def _zone_name(ctx: Ctx, zone: str) -> str:
     return ctx.site.zones[zone].name or zone
+
+
+DRILL_KEY = "drill_floors"
+"""`ctx.shared[DRILL_KEY]`: floor -> True while a drill runs there (set by the evacuation service)."""
+
+
+def set_drill(ctx: Ctx, floor: str, on: bool) -> None:
+    floors: dict[str, bool] = ctx.shared.setdefault(DRILL_KEY, {})
+    if on:
+        floors[floor] = True
+    else:
+        floors.pop(floor, None)
+
+
+def _drill(ctx: Ctx, zone: str) -> bool:
+    """A manual input in this zone is part of a drill: one runs on its floor and no detector sees
+    smoke or heat there (a detector's alarm during a drill is a real fire, with its 119 prompt)."""
+    zf = ctx.zone_fire(zone)
+    return not zf.alarmed and ctx.site.zones[zone].floor in ctx.shared.get(DRILL_KEY, {})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -85,16 +105,12 @@ def confirm(ctx: Ctx, zone: str, reason: str, now: datetime) -> None:
     zf = ctx.zone_fire(zone)
     zf.confirmed = True
     name = _zone_name(ctx, zone)
-    ctx.set(
-        "fire.confirmed",
-        zone,
-        Severity.CRITICAL,
-        zone,
-        None,
-        now,
-        f"Fire confirmed in {name} ({reason}): evacuate the floor, call 119",
-        "立即拨打119",
-    )
+    if _drill(ctx, zone):  # marked, and no prompt to call the fire brigade
+        en = f"{DRILL_EN}Fire confirmed in {name} ({reason}): evacuate the floor"
+        zh = f"{DRILL_ZH}{name}区域火警确认,按演练疏散"
+    else:
+        en, zh = f"Fire confirmed in {name} ({reason}): evacuate the floor, call 119", "立即拨打119"
+    ctx.set("fire.confirmed", zone, Severity.CRITICAL, zone, None, now, en, zh)
     floor = ctx.site.zones[zone].floor
     ctx.set(
         "evac.notice",
@@ -199,6 +215,7 @@ def verdict(ctx: Ctx, zone: str, real: bool, cause: str, now: datetime) -> None:
 
 def report(ctx: Ctx, zone: str, subject: str, now: datetime, what: str) -> None:
     """fire.manual_report: a manual call point or the app's 报火警 button; treated as fire.confirmed."""
+    mark_en, mark_zh = (DRILL_EN, DRILL_ZH) if _drill(ctx, zone) else ("", "")
     ctx.set(
         "fire.manual_report",
         subject,
@@ -206,8 +223,8 @@ def report(ctx: Ctx, zone: str, subject: str, now: datetime, what: str) -> None:
         zone,
         None,
         now,
-        f"Fire reported by {what} in {_zone_name(ctx, zone)}",
-        "报火警",
+        f"{mark_en}Fire reported by {what} in {_zone_name(ctx, zone)}",
+        f"{mark_zh}报火警",
     )
     zf = ctx.zone_fire(zone)
     zf.manual = True

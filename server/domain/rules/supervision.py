@@ -9,6 +9,13 @@ from the engine's first tick, seen or not. Limits (seconds of silence, server ti
   (critical while any fire condition is active).
 - everything else: sup.sensor_offline at 3 x reporting interval, at least 15 min.
 - a seat plug: elec.plug_unplugged at 5 min while its seat is rostered (re-checked every 5 min).
+A device's `offline_after_s` in the site file replaces its limit (not the seat plug's 5 min); the table of
+kinds, limits and sources is in docs/supervision.md.
+
+The edge's device_offline event (its own count of silent reporting intervals, or a vendor's Last Will)
+is a hint, not the decision: it makes the device's limit be checked now, against the time the server
+last heard from it. An edge counting 3 x 30 s for a probe must not call it offline after 90 s when the
+catalog says 200 s; a device silent past its limit is offline whether or not the edge said so.
 The "> 1 h escalate to the supervisor" of sup.smoke_offline is an escalation of the open alarm by age
 (RULES.md §4), done by the notification service, not a new finding.
 
@@ -60,24 +67,29 @@ MESSAGES = {
 }
 
 
+def offline_rule(device: Device) -> str:
+    """The rule that says this device is offline (RULES.md §2.3, §2.7)."""
+    if device.kind is DeviceKind.SMOKE_DETECTOR:
+        return "sup.smoke_offline_lpwan" if device.heartbeat_s > 60 else "sup.smoke_offline"
+    if device.kind is DeviceKind.MR_PROBE:
+        return "sup.probe_offline"
+    if device.kind is DeviceKind.DOOR_CONTROLLER and device.door_type is DoorType.EGRESS:
+        return "door.egress_controller_offline"
+    return "sup.sensor_offline"
+
+
 def limits(device: Device, dev: DeviceState) -> list[tuple[float, str]]:
     """(seconds of silence, rule) for one device, shortest first."""
     p = dev.p
     out: list[tuple[float, str]] = []
-    if device.kind is DeviceKind.SMOKE_DETECTOR:
-        if device.heartbeat_s > 60:
-            out.append(
-                (2 * device.heartbeat_s + p("sup.smoke_offline_lpwan", "extra_s"), "sup.smoke_offline_lpwan")
-            )
-        else:
-            out.append((p("sup.smoke_offline", "offline_s"), "sup.smoke_offline"))
-    elif device.kind is DeviceKind.MR_PROBE:
-        out.append((p("sup.probe_offline", "offline_s"), "sup.probe_offline"))
-    elif device.kind is DeviceKind.DOOR_CONTROLLER and device.door_type is DoorType.EGRESS:
-        out.append((p("door.egress_controller_offline", "offline_s"), "door.egress_controller_offline"))
+    rule = offline_rule(device)
+    if rule == "sup.smoke_offline_lpwan":
+        limit = 2 * device.heartbeat_s + p(rule, "extra_s")
+    elif rule == "sup.sensor_offline":
+        limit = max(p(rule, "intervals") * device.reporting_interval_s, p(rule, "min_s"))
     else:
-        interval = p("sup.sensor_offline", "intervals") * device.reporting_interval_s
-        out.append((max(interval, p("sup.sensor_offline", "min_s")), "sup.sensor_offline"))
+        limit = p(rule, "offline_s")
+    out.append((device.offline_after_s or limit, rule))
     if device.kind is DeviceKind.SMART_PLUG and device.seat is not None:
         out.append((p("elec.plug_unplugged", "offline_s"), "elec.plug_unplugged"))
     return sorted(out)
@@ -101,6 +113,12 @@ def heard(ctx: Ctx, dev: DeviceState, now: datetime) -> None:
     if ctx.is_open("sup.gateway_offline", dev.device.edge):
         gateway_back(ctx, dev.device.edge, now)
     ctx.wake(now + timedelta(seconds=dev.limits[0][0]), TIMER, dev.id)
+
+
+def hint(ctx: Ctx, dev: DeviceState, now: datetime) -> None:
+    """The edge says the device is offline: judge its silence by its own limits now (not `heard`)."""
+    if not dev.offline:
+        check(ctx, dev.id, now)
 
 
 def check(ctx: Ctx, device: str, now: datetime) -> None:
