@@ -274,6 +274,14 @@ class EdgeConfig(_Strict):
     """Applied to every device of the vendor that does not set its own (see `parse_config`)."""
     devices: list[DeviceConfig] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _dialects(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("devices"), list):
+            data = {**data, "devices": [dict(d) if isinstance(d, dict) else d for d in data["devices"]]}
+            _apply_dialects(data)
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:
         if self.edge in contract.RESERVED_EDGE_IDS:
@@ -325,7 +333,6 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     if not isinstance(data, dict):
         raise ConfigError([f"{source}:1: the file must be a mapping with site, edge, devices, ..."])
     problems = [f"{source}:{line}: {name}: key appears twice" for line, name in duplicate_keys(root)]
-    _apply_dialects(data)
     try:
         config = EdgeConfig.model_validate(data)
     except ValidationError as exc:

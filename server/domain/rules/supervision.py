@@ -140,6 +140,8 @@ def _smoke_severity(ctx: Ctx, zone: str) -> Severity:
 def offline(ctx: Ctx, dev: DeviceState, rule: str, now: datetime) -> None:
     dev.offline = True
     edge = dev.device.edge
+    if behind_down_bridge(ctx, dev.id):
+        return  # folded into the bridge's one alert
     if not ctx.is_open("sup.gateway_offline", edge) and _edge_silent(ctx, edge, dev, now):
         gateway_down(ctx, edge, now, "most devices behind the edge fell silent together")
     if ctx.is_open("sup.gateway_offline", edge):
@@ -221,3 +223,36 @@ def notify_result(ctx: Ctx, channel: str, ok: bool, now: datetime) -> None:
             now,
             f"Notification channel {channel} failed {failures[channel]} times in a row",
         )
+
+
+BRIDGE_RULE = "sup.gateway_offline"
+BRIDGES = "sup.bridge"
+
+
+def behind_down_bridge(ctx: Ctx, device: str) -> bool:
+    return any(device in devices for devices in ctx.shared.get(BRIDGES, {}).values())
+
+
+def bridge_state(ctx: Ctx, edge: str, bridge: str, dev: DeviceState, online: bool, now: datetime) -> None:
+    """A Zigbee2MQTT bridge (coordinator) behind an edge went offline or came back, reported once per
+    device behind it: one sup.gateway_offline for the bridge (subject `<edge>/<bridge>`, never a fire)
+    naming its devices; their own offline findings are folded into it while it lasts."""
+    subject = f"{edge}/{bridge}"
+    down: dict[str, list[str]] = ctx.shared.setdefault(BRIDGES, {})
+    devices = down.setdefault(subject, [])
+    if online:
+        if dev.id in devices:
+            devices.remove(dev.id)
+        if not devices:
+            down.pop(subject, None)
+            ctx.set(BRIDGE_RULE, subject, None, None, None, now, f"Zigbee bridge {bridge} on edge {edge} back")
+        return
+    if dev.id not in devices:
+        devices.append(dev.id)
+    for rule in OFFLINE_RULES:
+        if ctx.is_open(rule, dev.id):
+            ctx.set(rule, dev.id, None, dev.zone, None, now, f"Folded into Zigbee bridge {bridge} offline")
+    shown = ", ".join(devices[:20]) + (f" and {len(devices) - 20} more" if len(devices) > 20 else "")
+    ctx.set(BRIDGE_RULE, subject, Severity.MAJOR, None, float(len(devices)), now,
+            f"Zigbee bridge {bridge} on edge {edge} offline: its devices are unsupervised ({shown})",
+            f"Zigbee 网关 {bridge} 离线：其设备失去监控")
