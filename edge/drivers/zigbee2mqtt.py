@@ -10,9 +10,9 @@ Device layer (https://www.zigbee2mqtt.io/guide/usage/mqtt_topics_and_messages.ht
 - `zigbee2mqtt/<name>/availability`  `{"state":"online"}` (current) or `online` / `offline` (the legacy
                                      text payload, `advanced.legacy_availability_payload: true`)
 - `zigbee2mqtt/bridge/state`         `{"state":"online"}` / `{"state":"offline"}` (its Last Will), or the
-                                     legacy text `online` / `offline`: every device behind that bridge
-                                     gets a bridge_offline / bridge_online event (the server raises one
-                                     supervision alarm for the bridge)
+                                     legacy text `online` / `offline`: one bridge_offline / bridge_online
+                                     event naming the bridge and the devices behind it (the server raises
+                                     one supervision alarm for the bridge)
 - `zigbee2mqtt/<name>/set`           commands; sirens take `{"warning": {"mode": "fire",
                                      "level": "very_high", "strobe": true, "duration": 300}}`
                                      and `{"warning": {"mode": "stop"}}`
@@ -62,6 +62,20 @@ _BOOLEANS = {
     "fault": "detector_fault",
     "alarm": "siren_on",
 }
+
+
+def bridge_details(base: str, ids: list[str], limit: int = 500) -> list[tuple[list[str], str]]:
+    """The devices behind a bridge in chunks whose `{"bridge", "devices"}` JSON fits an event's detail."""
+    chunks: list[tuple[list[str], str]] = []
+    chunk: list[str] = []
+    for device in ids:
+        if chunk and len(json.dumps({"bridge": base[:200], "devices": [*chunk, device]})) > limit:
+            chunks.append((chunk, json.dumps({"bridge": base[:200], "devices": chunk})))
+            chunk = []
+        chunk.append(device)
+    if chunk:
+        chunks.append((chunk, json.dumps({"bridge": base[:200], "devices": chunk})))
+    return chunks
 
 
 class Zigbee2MqttDriver(Driver):
@@ -155,7 +169,8 @@ class Zigbee2MqttDriver(Driver):
         if was == down or (was is None and not down):
             return []  # the retained "online" at start-up, or a repeat
         kind = EventType.BRIDGE_OFFLINE if down else EventType.BRIDGE_ONLINE
-        return [event(d.id, ts, kind, detail=base[:500]) for d in devices]
+        return [event(chunk[0], ts, kind, count=len(devices), detail=detail)
+                for chunk, detail in bridge_details(base, [d.id for d in devices])]
 
     def _availability(self, device: DeviceConfig, payload: bytes, ts: datetime) -> Event:
         return availability_event(device, payload, ts, "zigbee2mqtt")

@@ -393,7 +393,9 @@ class Ingest:
             online = {contract.EventType.DEVICE_OFFLINE: False, contract.EventType.DEVICE_ONLINE: True}.get(event.type)
             self.live.event(event.device, event.type.value, now, online)
             if event.type in (contract.EventType.BRIDGE_OFFLINE, contract.EventType.BRIDGE_ONLINE):
-                findings += self.engine.on_bridge(batch.edge, event, now)
+                bridge, behind = _bridge_detail(event.detail, event.device)
+                findings += self.engine.on_bridge(batch.edge, bridge, behind, event.count or len(behind),
+                                                  event.type is contract.EventType.BRIDGE_ONLINE, now)
                 continue
             if event.type is contract.EventType.BUFFER_OVERFLOW:
                 # The edge itself dropped messages: as much a loss as a broker gap.
@@ -451,6 +453,19 @@ class Ingest:
             raw if isinstance(raw, str) else _json(raw))
         dead.append(DeadLetter(now, topic, source, reason, text[:DEAD_LETTER_PAYLOAD_CAP]))
         self.reasons.warn(source, reason, now)
+
+
+def _bridge_detail(detail: str | None, device: str) -> tuple[str, list[str]]:
+    """(bridge, devices) from a bridge event's detail JSON; at least the event's own device."""
+    try:
+        data = json.loads(detail or "{}")
+    except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    bridge = data.get("bridge")
+    listed = data.get("devices")
+    devices = [d for d in listed if isinstance(d, str)] if isinstance(listed, list) else []
+    return (bridge[:200] if isinstance(bridge, str) and bridge else "zigbee2mqtt"), devices or [device]
 
 
 def _source(topic: str) -> str:

@@ -15,6 +15,7 @@ import pytest
 
 from edge.config import ConfigError, DeviceConfig, EdgeConfig, Kind, Vendor, parse_config
 from edge.drivers import DecodeError, ShellyDriver, TasmotaDriver, Zigbee2MqttDriver
+from edge.drivers.zigbee2mqtt import bridge_details
 from gateway.contract import Action, Command, Event, EventType, Reading
 
 NOW = datetime(2026, 12, 6, 19, 0, tzinfo=UTC)
@@ -292,15 +293,23 @@ def test_bridge_state_names_every_device_behind_that_bridge_once() -> None:
     ])
     assert driver.decode("zigbee2mqtt/bridge/state", BRIDGE_ONLINE_JSON, NOW) == []  # retained at start
     down = driver.decode("zigbee2mqtt/bridge/state", BRIDGE_OFFLINE_JSON, NOW)
-    assert [(e.device, e.type, e.detail) for e in down if isinstance(e, Event)] == [
-        ("smoke-1", EventType.BRIDGE_OFFLINE, "zigbee2mqtt"), ("smoke-2", EventType.BRIDGE_OFFLINE, "zigbee2mqtt")]
+    assert [(e.device, e.type, e.count, json.loads(e.detail or "")) for e in down if isinstance(e, Event)] == [
+        ("smoke-1", EventType.BRIDGE_OFFLINE, 2, {"bridge": "zigbee2mqtt", "devices": ["smoke-1", "smoke-2"]})]
     assert driver.decode("zigbee2mqtt/bridge/state", BRIDGE_OFFLINE_TEXT, NOW) == []  # a repeat
     up = driver.decode("zigbee2mqtt/bridge/state", b"online", NOW)
-    assert [e.type for e in up if isinstance(e, Event)] == [EventType.BRIDGE_ONLINE] * 2
+    assert [e.type for e in up if isinstance(e, Event)] == [EventType.BRIDGE_ONLINE]
     first = driver.decode("zigbee-f4/bridge/state", BRIDGE_OFFLINE_TEXT, NOW)  # offline first thing: reported
-    assert [(e.device, e.detail) for e in first if isinstance(e, Event)] == [("smoke-3", "zigbee-f4")]
+    assert [(e.device, e.detail) for e in first if isinstance(e, Event)] == [
+        ("smoke-3", '{"bridge": "zigbee-f4", "devices": ["smoke-3"]}')]
     with pytest.raises(DecodeError, match="bridge/state is neither online nor offline"):
         driver.decode("zigbee2mqtt/bridge/state", b'{"state":"starting"}', NOW)
+
+
+def test_a_long_device_list_is_split_over_events_that_each_fit() -> None:
+    ids = [f"smoke-detector-floor-3-zone-{n:03d}" for n in range(40)]
+    chunks = bridge_details("zigbee2mqtt", ids)
+    assert [d for chunk, _ in chunks for d in chunk] == ids and len(chunks) > 1
+    assert all(len(detail) <= 500 and json.loads(detail)["devices"] == chunk for chunk, detail in chunks)
 
 
 def test_edge_config_keeps_devices_of_two_bridges_with_the_same_name_apart() -> None:

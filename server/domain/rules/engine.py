@@ -187,13 +187,11 @@ class RuleEngine:
                 self.ctx.wake(due(), handler.id, dev.id)
         return self._changed(self.ctx.take())
 
-    def on_bridge(self, edge: str, event: Event, now: datetime) -> list[Finding]:
-        """A Zigbee2MQTT bridge's state, reported for one device behind it (supervision.bridge_state)."""
-        dev = self.ctx.devices.get(event.device)
-        if dev is None:
-            return []
-        online = event.type is EventType.BRIDGE_ONLINE
-        supervision.bridge_state(self.ctx, edge, event.detail or "zigbee2mqtt", dev, online, now)
+    def on_bridge(self, edge: str, bridge: str, devices: list[str], total: int, online: bool,
+                  now: datetime) -> list[Finding]:
+        """A Zigbee2MQTT bridge's state with (some of) the devices behind it (supervision.bridge_state)."""
+        known = [d for d in devices if d in self.ctx.devices]
+        supervision.bridge_state(self.ctx, edge, bridge, known, max(total, len(known)), online, now)
         return self._changed(self.ctx.take())
 
     def on_edge_status(self, edge: str, online: bool, now: datetime) -> list[Finding]:

@@ -233,26 +233,28 @@ def behind_down_bridge(ctx: Ctx, device: str) -> bool:
     return any(device in devices for devices in ctx.shared.get(BRIDGES, {}).values())
 
 
-def bridge_state(ctx: Ctx, edge: str, bridge: str, dev: DeviceState, online: bool, now: datetime) -> None:
-    """A Zigbee2MQTT bridge (coordinator) behind an edge went offline or came back, reported once per
-    device behind it: one sup.gateway_offline for the bridge (subject `<edge>/<bridge>`, never a fire)
-    naming its devices; their own offline findings are folded into it while it lasts."""
+def bridge_state(ctx: Ctx, edge: str, bridge: str, devices: list[str], total: int, online: bool,
+                 now: datetime) -> None:
+    """A Zigbee2MQTT bridge (coordinator) behind an edge went offline or came back, with the devices behind
+    it (a long list comes in parts): one sup.gateway_offline for the bridge (subject `<edge>/<bridge>`,
+    never a fire) naming them; their own offline findings are folded into it while it lasts."""
     subject = f"{edge}/{bridge}"
     down: dict[str, list[str]] = ctx.shared.setdefault(BRIDGES, {})
-    devices = down.setdefault(subject, [])
+    folded = down.setdefault(subject, [])
     if online:
-        if dev.id in devices:
-            devices.remove(dev.id)
-        if not devices:
+        down[subject] = [d for d in folded if d not in devices]
+        if not down[subject]:
             down.pop(subject, None)
             ctx.set(BRIDGE_RULE, subject, None, None, None, now, f"Zigbee bridge {bridge} on edge {edge} back")
         return
-    if dev.id not in devices:
-        devices.append(dev.id)
-    for rule in OFFLINE_RULES:
-        if ctx.is_open(rule, dev.id):
-            ctx.set(rule, dev.id, None, dev.zone, None, now, f"Folded into Zigbee bridge {bridge} offline")
-    shown = ", ".join(devices[:20]) + (f" and {len(devices) - 20} more" if len(devices) > 20 else "")
-    ctx.set(BRIDGE_RULE, subject, Severity.MAJOR, None, float(len(devices)), now,
-            f"Zigbee bridge {bridge} on edge {edge} offline: its devices are unsupervised ({shown})",
+    folded += [d for d in devices if d not in folded]
+    for device in devices:
+        dev = ctx.devices[device]
+        for rule in OFFLINE_RULES:
+            if ctx.is_open(rule, device):
+                ctx.set(rule, device, None, dev.zone, None, now, f"Folded into Zigbee bridge {bridge} offline")
+    shown = ", ".join(devices[:20])
+    more = f"; {total} devices in all" if total > len(devices[:20]) else ""
+    ctx.set(BRIDGE_RULE, subject, Severity.MAJOR, None, float(total), now,
+            f"Zigbee bridge {bridge} on edge {edge} offline: its devices are unsupervised ({shown}{more})",
             f"Zigbee 网关 {bridge} 离线：其设备失去监控")
