@@ -51,6 +51,8 @@ SENSOR_GERMAN = b'{"Zeit":"2018.01.03 19:28:30","DS18B20":{"Temperatur":21.4},"B
 SENSOR_TWO_DS18B20 = b'{"Time":"2024-02-25T11:27:00","DS18B20-1":{"Id":"3C01D0756611","Temperature":21.125},"DS18B20-2":{"Id":"3C01E076647F","Temperature":20.438},"BMP280":{"Temperature":28.520,"Pressure":753.3},"Shutter1":{"Position":50,"Direction":0,"Target":50,"Tilt":0},"TERMOSENSORS":{"TOP":21.125,"BOTTOM":20.438},"PressureUnit":"mmHg","TempUnit":"C"}'
 # A TH10 whose AM2301 plug is loose: null values (https://github.com/arendst/Tasmota/issues/4637). Malformed.
 SENSOR_AM2301_NULL = b'{"Time":"2018-12-19T09:22:43","AM2301":{"Temperature":null,"Humidity":null},"TempUnit":"C"}'
+# The same with a DewPoint, tele/tasmota_510196/SENSOR (https://github.com/arendst/Tasmota/issues/8295). Malformed.
+SENSOR_AM2301_NULL_DEWPOINT = b'{"Time":"2020-04-27T19:35:16","AM2301":{"Temperature":null,"Humidity":null,"DewPoint":0.0},"TempUnit":"C"}'
 # StateText1 0 / StateText2 1 (https://github.com/jneilliii/OctoPrint-TasmotaMQTT/issues/36)
 STATE_TEXT_TELE = b'{"Time":"2020-05-06T08:36:05","Uptime":"33T17:09:29","Vcc":3.174,"SleepMode":"Dynamic","Sleep":50,"LoadAvg":19,"POWER1":"0"}'
 STATE_TEXT_RESULT = b'{"POWER1":"1"}'
@@ -106,6 +108,7 @@ def test_a_probe_has_no_relay_but_its_wifi_signal_is_kept(probes: TasmotaDriver)
 @pytest.mark.parametrize(("topic", "payload", "reason"), [
     ("tele/sonoff-nodemcu/SENSOR", SENSOR_GERMAN, "DS18B20 has no Temperature (a localised firmware build?"),
     ("tele/th10/SENSOR", SENSOR_AM2301_NULL, "AM2301.Temperature is null: the probe was not read"),
+    ("tele/th10/SENSOR", SENSOR_AM2301_NULL_DEWPOINT, "AM2301.Temperature is null: the probe was not read"),
 ])
 def test_unreadable_probe_payloads_are_clear_decode_errors(probes: TasmotaDriver, topic: str, payload: bytes,
                                                            reason: str) -> None:

@@ -1,0 +1,109 @@
+"""Real firmware setups through the real edge agent and real Mosquitto brokers: each malformed sourced
+sample leaves the edge alive, goes upstream as a decode_error event (topic, reason, first bytes) and the
+next valid message of that device is decoded. The samples and their sources are in test_firmware_setups."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.agent import DECODE_ERROR_PAYLOAD_BYTES, EdgeAgent
+from gateway.broker import EmbeddedBroker
+from gateway.contract import EventType
+from tests.conftest import wait_until
+from tests.edge.conftest import Collector, Devices, edge_config
+from tests.edge.test_firmware_setups import (
+    BRIDGE_OFFLINE_TEXT,
+    BRIDGE_ONLINE_JSON,
+    POWER_BLANK,
+    SENSOR_AM2301_NULL,
+    SENSOR_DS18B20_BME280,
+    SENSOR_GERMAN,
+    SENSOR_SI7021_BME280,
+    STATE_TEXT_RESULT,
+    STATUS8_DS18B20_F,
+)
+
+DEVICES: list[dict[str, Any]] = [
+    {"id": "temp-de", "kind": "temp_sensor", "zone": "z", "vendor": "tasmota", "address": "sonoff-nodemcu",
+     "sensor": "BME280"},
+    {"id": "temp-th10", "kind": "temp_sensor", "zone": "z", "vendor": "tasmota", "address": "th10",
+     "sensor": "AM2301", "full_topic": "%topic%/%prefix%/"},
+    {"id": "sonoff1", "kind": "smart_plug", "zone": "z", "vendor": "tasmota", "address": "sonoff1", "rated_a": 10},
+    {"id": "temp-fridge", "kind": "temp_sensor", "zone": "z", "vendor": "tasmota", "address": "nodemcu",
+     "sensor": "DS18B20-1"},
+    {"id": "smoke-1", "kind": "smoke_detector", "zone": "z", "vendor": "zigbee2mqtt", "address": "smoke-1",
+     "base_topic": "zigbee-f3"},
+]
+
+
+@pytest.fixture
+def agent(mosquitto: EmbeddedBroker, floor: EmbeddedBroker, tmp_path: Path) -> Iterator[EdgeAgent]:
+    config = edge_config(mosquitto.client_settings(), floor.client_settings(), tmp_path / "b.sqlite",
+                         devices=DEVICES, supervision={"report_unknown_devices": False})
+    agent = EdgeAgent(config)
+    agent.start()
+    assert agent.floor is not None and agent.floor.wait_connected(10)
+    yield agent
+    agent.stop(drain_s=0.5)
+
+
+def heard(devices: Devices, collector: Collector, topic: str, payload: bytes, device: str, **expected: Any) -> bool:
+    """Publish until the edge has sent a reading of `device` with the expected metrics (subscriptions race)."""
+    def seen() -> bool:
+        devices.publish(topic, payload)
+        return any(r.device == device and all(r.metrics.get(k) == v for k, v in expected.items())
+                   for r in collector.readings())
+    return bool(wait_until(seen, 15, step=0.3))
+
+
+def test_malformed_samples_go_upstream_and_the_next_valid_one_is_decoded(
+        mosquitto: EmbeddedBroker, devices: Devices, agent: EdgeAgent) -> None:
+    collector = Collector(mosquitto.client_settings())
+    # The edge is listening (a first valid message is heard), then each device sends a malformed sample
+    # followed by a valid one.
+    assert heard(devices, collector, "stat/nodemcu/STATUS8", STATUS8_DS18B20_F, "temp-fridge", temperature_c=6.83)
+    bad = [("tele/sonoff-nodemcu/SENSOR", SENSOR_GERMAN, "temp-de", "BME280 has no Temperature"),
+           ("th10/tele/SENSOR", SENSOR_AM2301_NULL, "temp-th10", "AM2301.Temperature is null"),
+           ("stat/sonoff1/POWER", POWER_BLANK, "sonoff1", "POWER is neither 'OFF' nor 'ON'")]
+    for topic, payload, _, _ in bad:
+        devices.publish(topic, payload)
+    devices.publish("tele/sonoff-nodemcu/SENSOR", SENSOR_DS18B20_BME280)
+    devices.publish("stat/sonoff1/RESULT", b'{"POWER":"ON"}')
+    assert wait_until(lambda: {r.device for r in collector.readings()} >= {"temp-de", "sonoff1"}, 10)
+    assert {r.device: dict(r.metrics) for r in collector.readings() if r.device in ("temp-de", "sonoff1")} == {
+        "temp-de": {"temperature_c": 27.8, "humidity_pct": 54.5}, "sonoff1": {"relay_on": True}}
+    errors = wait_until(lambda: [e for e in collector.all_events() if e.type is EventType.DECODE_ERROR]
+                        if len([e for e in collector.all_events() if e.type is EventType.DECODE_ERROR]) == 3
+                        else None, 10)
+    assert errors
+    got = {e.device: json.loads(e.detail) for e in errors}
+    for topic, payload, device, reason in bad:
+        assert got[device]["topic"] == topic and got[device]["reason"].startswith(reason)
+        assert got[device]["payload"] == payload[:DECODE_ERROR_PAYLOAD_BYTES].decode()
+    # A second bad message of the same device within the minute is counted, not sent again.
+    devices.publish("th10/tele/SENSOR", SENSOR_AM2301_NULL)
+    assert wait_until(lambda: agent.decode_errors == 4, 10)
+    assert wait_until(lambda: [s for s in collector.statuses if s.decode_errors == 4], 10)
+    assert len([e for e in collector.all_events() if e.type is EventType.DECODE_ERROR]) == 3
+    # Constructed: the SI7021 sample under the AM2301 name (no public AM2301 sample with values was found).
+    devices.publish("th10/tele/SENSOR", SENSOR_SI7021_BME280.replace(b"SI7021", b"AM2301"))
+    assert wait_until(lambda: any(r.device == "temp-th10" for r in collector.readings()), 10)
+    collector.stop()
+
+
+def test_a_bridge_going_offline_is_one_event_upstream(mosquitto: EmbeddedBroker, devices: Devices,
+                                                      agent: EdgeAgent) -> None:
+    collector = Collector(mosquitto.client_settings())
+    assert heard(devices, collector, "stat/nodemcu/STATUS8", STATUS8_DS18B20_F, "temp-fridge", temperature_c=6.83)
+    devices.publish("zigbee-f3/bridge/state", BRIDGE_ONLINE_JSON)
+    devices.publish("zigbee-f3/bridge/state", BRIDGE_OFFLINE_TEXT)
+    devices.publish("stat/nodemcu/RESULT", STATE_TEXT_RESULT)  # unrelated traffic keeps flowing
+    bridge = wait_until(lambda: [e for e in collector.all_events() if e.type is EventType.BRIDGE_OFFLINE], 10)
+    assert [(e.device, e.count, json.loads(e.detail)) for e in bridge] == [
+        ("smoke-1", 1, {"bridge": "zigbee-f3", "devices": ["smoke-1"]})]
+    collector.stop()
