@@ -190,3 +190,23 @@ def handle_command(
     elif word not in ("", "?"):
         return [Publication(topics.result, dumps({"Command": "Error"}))], False
     return encode_power_result(topic, state, relay), before != chan.relay_on
+
+
+def encode_info1(topic: str, module: str, version: str = "14.3.0(tasmota)") -> Publication:
+    """`tele/<topic>/INFO1` after connecting (Tasmota 9.1+ wraps it in "Info1"):
+    https://tasmota.github.io/docs/MQTT/ (Info1: Module, Version, FallbackTopic, GroupTopic)."""
+    body = {"Info1": {"Module": module, "Version": version, "FallbackTopic": f"cmnd/DVES_{topic[-6:]}_fb/",
+                      "GroupTopic": "cmnd/tasmotas/"}}
+    return Publication(f"tele/{topic}/INFO1", dumps(body), qos=1)
+
+
+def encode_probe_sensor(topic: str, probes: dict[str, tuple[str | None, float]], local_now: datetime,
+                        unit: str = "C") -> Publication:
+    """`tele/<topic>/SENSOR` of temperature probes: {name: (DS18B20 Id or None, temperature)}; several
+    DS18B20 are named DS18B20-1, -2 ... each with its Id (https://tasmota.github.io/docs/DS18x20/)."""
+    body: dict[str, Any] = {"Time": local_time(local_now)}
+    for name, (probe_id, temperature) in probes.items():
+        body[name] = {"Id": probe_id, "Temperature": round(temperature, 1)} if probe_id else {
+            "Temperature": round(temperature, 1)}
+    body["TempUnit"] = unit
+    return Publication(f"tele/{topic}/SENSOR", dumps(body))
