@@ -51,12 +51,14 @@ class Vendor(StrEnum):
     TASMOTA = "tasmota"
     ZIGBEE2MQTT = "zigbee2mqtt"
     GENERIC = "generic"
+    ESP_RFID = "esp-rfid"
 
 
 # Which device kinds each dialect can speak for (a Shelly plug cannot be a smoke detector).
 VENDOR_KINDS: dict[Vendor, frozenset[Kind]] = {
     Vendor.SHELLY: frozenset({Kind.SMART_PLUG, Kind.STRIP_METER, Kind.TEMP_SENSOR}),
-    Vendor.TASMOTA: frozenset({Kind.SMART_PLUG, Kind.STRIP_METER, Kind.TEMP_SENSOR, Kind.MR_PROBE}),
+    Vendor.TASMOTA: frozenset({Kind.SMART_PLUG, Kind.STRIP_METER, Kind.TEMP_SENSOR, Kind.MR_PROBE,
+                               Kind.DOOR_CONTROLLER}),
     Vendor.ZIGBEE2MQTT: frozenset({
         Kind.SMOKE_DETECTOR, Kind.TEMP_SENSOR, Kind.LEAK_SENSOR, Kind.SIREN, Kind.DOOR_CONTROLLER,
         Kind.MR_PROBE,
@@ -65,7 +67,10 @@ VENDOR_KINDS: dict[Vendor, frozenset[Kind]] = {
         Kind.DOOR_CONTROLLER, Kind.MR_PROBE, Kind.MANUAL_CALL_POINT, Kind.SMOKE_DETECTOR, Kind.LEAK_SENSOR,
         Kind.TEMP_SENSOR,
     }),
+    Vendor.ESP_RFID: frozenset({Kind.DOOR_CONTROLLER}),
 }
+TASMOTA_READERS = ("RDM6300", "PN532", "Wiegand")
+"""Tasmota RFID reader drivers whose SENSOR object carries the card's UID."""
 
 METERED_KINDS = frozenset({Kind.SMART_PLUG, Kind.STRIP_METER})
 
@@ -238,8 +243,11 @@ class DeviceConfig(_Strict):
         if self.vendor is Vendor.TASMOTA and self.kind in (Kind.TEMP_SENSOR, Kind.MR_PROBE) and not self.sensor:
             raise ValueError("a Tasmota temperature probe needs sensor: its JSON name (AM2301, SHT3X, "
                              "DS18B20-1, ...) or its DS18B20 Id, as shown in tele/<topic>/SENSOR")
-        if self.sensor is not None and self.kind not in (Kind.TEMP_SENSOR, Kind.MR_PROBE):
-            raise ValueError("sensor applies to Tasmota temp_sensor and mr_probe devices")
+        if self.vendor is Vendor.TASMOTA and self.kind is Kind.DOOR_CONTROLLER and self.sensor not in TASMOTA_READERS:
+            raise ValueError(f"a Tasmota door controller is an RFID reader: sensor must be one of "
+                             f"{', '.join(TASMOTA_READERS)}")
+        if self.sensor is not None and self.kind not in (Kind.TEMP_SENSOR, Kind.MR_PROBE, Kind.DOOR_CONTROLLER):
+            raise ValueError("sensor applies to Tasmota temp_sensor, mr_probe and door_controller devices")
         if self.vendor is Vendor.SHELLY and self.gen == 1 and "/" in self.address:
             raise ValueError("a Shelly Gen1 address is its device id (shellyplug-s-040BAD), without '/'")
         if self.kind not in VENDOR_KINDS[self.vendor]:

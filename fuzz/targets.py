@@ -41,8 +41,8 @@ def fleet() -> list[DeviceConfig]:
                                         "address": base, "channel": channel}
                 if kind in (Kind.SMART_PLUG, Kind.STRIP_METER):
                     data["rated_a"] = 10
-                if vendor is Vendor.TASMOTA and kind in (Kind.TEMP_SENSOR, Kind.MR_PROBE):
-                    data["sensor"] = "DS18B20-1" if kind is Kind.TEMP_SENSOR else "AM2301"
+                if vendor is Vendor.TASMOTA and kind in (Kind.TEMP_SENSOR, Kind.MR_PROBE, Kind.DOOR_CONTROLLER):
+                    data["sensor"] = {Kind.TEMP_SENSOR: "DS18B20-1", Kind.MR_PROBE: "AM2301"}.get(kind, "PN532")
                 devices.append(DeviceConfig.model_validate(data))
     # Firmware setups other than the defaults: a Shelly Gen1, a Tasmota FullTopic with StateText 0/1, a
     # second Zigbee2MQTT bridge.

@@ -44,6 +44,8 @@ from gateway.contract import Action, Command, EventType
 
 _ACTIONS = frozenset({Action.RELAY_OFF, Action.RELAY_ON})
 _PROBES = frozenset({Kind.TEMP_SENSOR, Kind.MR_PROBE})
+_GHOST_UIDS = frozenset({"00000000", "0000000000"})
+"""UIDs that cheap RDM6300 clones report without a card (https://github.com/arendst/Tasmota/issues/9522)."""
 _WRAPPED = {"STATUS8": "StatusSNS", "STATUS10": "StatusSNS", "STATUS11": "StatusSTS"}
 _KINDS = frozenset({Kind.SMART_PLUG, Kind.STRIP_METER})
 _POWER_KEY = re.compile(r"^POWER(\d*)$")
@@ -248,6 +250,9 @@ class TasmotaDriver(Driver):
         items: list[Item] = []
         for device in devices:
             metrics: Metrics | None = {}
+            if device.kind is Kind.DOOR_CONTROLLER:
+                items += self._card(device, data, ts)
+                continue
             if device.kind in _PROBES:
                 assert device.sensor is not None  # the configuration requires it
                 metrics = probe_metrics(data, device.sensor, device.id)
@@ -259,6 +264,21 @@ class TasmotaDriver(Driver):
                 metrics["device_temp_c"] = number(analog["Temperature"], "ANALOG.Temperature", device.id)
             items += reading(device.id, ts, metrics or {})
         return items
+
+    @staticmethod
+    def _card(device: DeviceConfig, data: dict[str, Any], ts: datetime) -> list[Item]:
+        """A card read by a Tasmota RFID reader. The reader checks nothing itself (a Tasmota rule may
+        open a relay on any card), so the read is reported as granted and says so in its detail."""
+        block = data.get(device.sensor or "")
+        if not isinstance(block, dict):
+            return []
+        uid = block.get("UID")
+        if not isinstance(uid, str | int) or isinstance(uid, bool) or not 1 <= len(str(uid)) <= 64:
+            raise DecodeError(f"{device.sensor}.UID must be a card number of 1 to 64 characters", device.id)
+        if str(uid) in _GHOST_UIDS:
+            raise DecodeError(f"{device.sensor}.UID is all zeros: a ghost read, not a card", device.id)
+        return [event(device.id, ts, EventType.ACCESS_GRANTED, badge=str(uid),
+                      detail=f"card read by a Tasmota {device.sensor} reader (the reader does not check it)")]
 
     @staticmethod
     def _relay_word(device: DeviceConfig, value: str, key: str) -> bool:
@@ -286,7 +306,7 @@ class TasmotaDriver(Driver):
             metrics: Metrics = {}
             # A whole-device entry owns the relay only when there is exactly one.
             index = device.channel if device.channel is not None else (1 if set(relays) == {1} else None)
-            if index is not None and index in relays and device.kind not in _PROBES:
+            if index is not None and index in relays and device.kind in _KINDS:
                 metrics["relay_on"] = relays[index]
             if rssi is not None:
                 metrics["rssi_dbm"] = rssi

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from edge.config import ConfigError, DeviceConfig, EdgeConfig, Kind, Vendor, parse_config
-from edge.drivers import DecodeError, ShellyDriver, TasmotaDriver, Zigbee2MqttDriver
+from edge.drivers import DecodeError, EspRfidDriver, ShellyDriver, TasmotaDriver, UnsupportedCommand, Zigbee2MqttDriver
 from edge.drivers.zigbee2mqtt import bridge_details
 from gateway.contract import Action, Command, Event, EventType, Reading
 
@@ -321,3 +321,55 @@ def test_edge_config_keeps_devices_of_two_bridges_with_the_same_name_apart() -> 
         {"id": "b", "kind": "smoke_detector", "zone": "z", "vendor": "zigbee2mqtt", "address": "s",
          "base_topic": "zigbee-f4"}]})
     assert [d.id for d in config.devices] == ["a", "b"]
+
+
+# ==================================================================================================
+# RFID readers as door controllers: Tasmota RDM6300 / PN532, esp-rfid
+# ==================================================================================================
+
+# tele/sonoff/SENSOR of a PN532 (https://github.com/arendst/Tasmota/pull/4860)
+PN532_READ = b'{"Time":"2019-01-08T19:16:10","PN532":{"UID":"94D8FC5F", "DATA":"94D8FC5F"}}'
+# tele/wemos9/SENSOR of an RDM6300, a card then a ghost read of a clone (https://github.com/arendst/Tasmota/issues/9522)
+RDM6300_READ = b'{"Time":"2020-10-16T16:12:47","RDM6300":{"UID":"7DDFFDDF"}}'
+RDM6300_GHOST = b'{"Time":"2020-10-16T16:16:42","RDM6300":{"UID":"00000000"}}'
+# esp-rfid access message (https://github.com/esprfid/esp-rfid/issues/173), published on <topic>/send by
+# 1.x (topic rfid/send in https://github.com/esprfid/esp-rfid/issues/407)
+ESP_RFID_ACCESS = b'{"type":"access","time":1540290526,"isKnown":"true","access":"Always","username":"Marlon","uid":"f9c2f720"}'
+
+
+def test_tasmota_rfid_readers_report_cards_and_refuse_ghost_reads() -> None:
+    driver = TasmotaDriver([
+        dev("door-pn532", Kind.DOOR_CONTROLLER, Vendor.TASMOTA, "sonoff", sensor="PN532"),
+        dev("door-rdm", Kind.DOOR_CONTROLLER, Vendor.TASMOTA, "wemos9", sensor="RDM6300"),
+    ])
+    [read] = driver.decode("tele/sonoff/SENSOR", PN532_READ, NOW)
+    assert isinstance(read, Event) and (read.type, read.badge) == (EventType.ACCESS_GRANTED, "94D8FC5F")
+    assert read.detail == "card read by a Tasmota PN532 reader (the reader does not check it)"
+    [card] = driver.decode("tele/wemos9/SENSOR", RDM6300_READ, NOW)
+    assert isinstance(card, Event) and card.badge == "7DDFFDDF"
+    with pytest.raises(DecodeError, match=r"RDM6300\.UID is all zeros: a ghost read") as error:
+        driver.decode("tele/wemos9/SENSOR", RDM6300_GHOST, NOW)
+    assert "00000000" not in error.value.reason  # never a card number in a reason (it may be logged)
+    assert driver.decode("tele/wemos9/STATE", STATE_WETTERSTATION, NOW) == [
+        Reading(device="door-rdm", ts=NOW, metrics={"rssi_dbm": -86})]  # no relay state for a reader
+    with pytest.raises(UnsupportedCommand):
+        driver.encode(command("door-rdm", Action.DOOR_RELEASE))
+    with pytest.raises(ValueError, match="sensor must be one of RDM6300, PN532, Wiegand"):
+        dev("door-x", Kind.DOOR_CONTROLLER, Vendor.TASMOTA, "x", sensor="MFRC522")
+
+
+def test_esp_rfid_access_messages_are_granted_or_denied_by_the_controller() -> None:
+    driver = EspRfidDriver([dev("door-hack", Kind.DOOR_CONTROLLER, Vendor.ESP_RFID, "rfid")])
+    assert driver.topic_filters() == ["rfid", "rfid/send"]
+    [granted] = driver.decode("rfid/send", ESP_RFID_ACCESS, NOW)
+    assert isinstance(granted, Event) and (granted.type, granted.badge) == (EventType.ACCESS_GRANTED, "f9c2f720")
+    [old] = driver.decode("rfid", ESP_RFID_ACCESS, NOW)  # 0.8 published on the topic itself
+    assert isinstance(old, Event) and old.type is EventType.ACCESS_GRANTED
+    # Constructed from the sample: the same message for a card that is not known (the controller's denial).
+    denied_payload = ESP_RFID_ACCESS.replace(b'"isKnown":"true"', b'"isKnown":"false"')
+    [denied] = driver.decode("rfid/send", denied_payload, NOW)
+    assert isinstance(denied, Event) and denied.type is EventType.ACCESS_DENIED
+    with pytest.raises(DecodeError, match="uid must be a string"):
+        driver.decode("rfid/send", b'{"type":"access","isKnown":"true","access":"Always"}', NOW)
+    with pytest.raises(UnsupportedCommand):
+        driver.encode(command("door-hack", Action.DOOR_RELEASE))
