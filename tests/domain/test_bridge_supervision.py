@@ -44,3 +44,16 @@ def test_a_detector_not_behind_the_bridge_is_still_supervised_alone() -> None:
     bridge(f, ["smoke-a1"], online=False)
     f.call(f.engine.on_event(Event(device="smoke-b1", ts=f.now, type=EventType.DEVICE_OFFLINE), f.now))
     assert f.raised("sup.smoke_offline", "smoke-b1")
+
+
+def test_the_folded_devices_survive_a_restart() -> None:
+    f = Floor(supervise=True)
+    bridge(f, ["smoke-a1"], online=False)
+    restarted = Floor(supervise=True)
+    restarted.engine.restore(f.engine.snapshot())
+    restarted.findings.clear()
+    restarted.call(restarted.engine.on_event(
+        Event(device="smoke-a1", ts=restarted.now, type=EventType.DEVICE_OFFLINE), restarted.now))
+    assert not restarted.raised("sup.smoke_offline")
+    bridge(restarted, ["smoke-a1"], online=True)
+    assert restarted.cleared("sup.gateway_offline", f"edge-f1/{BRIDGE}")

@@ -20,6 +20,8 @@ from tests.edge.test_firmware_setups import (
     BRIDGE_OFFLINE_TEXT,
     BRIDGE_ONLINE_JSON,
     POWER_BLANK,
+    RDM6300_GHOST,
+    RDM6300_READ,
     SENSOR_AM2301_NULL,
     SENSOR_DS18B20_BME280,
     SENSOR_GERMAN,
@@ -36,6 +38,8 @@ DEVICES: list[dict[str, Any]] = [
     {"id": "sonoff1", "kind": "smart_plug", "zone": "z", "vendor": "tasmota", "address": "sonoff1", "rated_a": 10},
     {"id": "temp-fridge", "kind": "temp_sensor", "zone": "z", "vendor": "tasmota", "address": "nodemcu",
      "sensor": "DS18B20-1"},
+    {"id": "door-rdm", "kind": "door_controller", "zone": "z", "vendor": "tasmota", "address": "wemos9",
+     "sensor": "RDM6300"},
     {"id": "smoke-1", "kind": "smoke_detector", "zone": "z", "vendor": "zigbee2mqtt", "address": "smoke-1",
      "base_topic": "zigbee-f3"},
 ]
@@ -69,16 +73,20 @@ def test_malformed_samples_go_upstream_and_the_next_valid_one_is_decoded(
     assert heard(devices, collector, "stat/nodemcu/STATUS8", STATUS8_DS18B20_F, "temp-fridge", temperature_c=6.83)
     bad = [("tele/sonoff-nodemcu/SENSOR", SENSOR_GERMAN, "temp-de", "BME280 has no Temperature"),
            ("th10/tele/SENSOR", SENSOR_AM2301_NULL, "temp-th10", "AM2301.Temperature is null"),
-           ("stat/sonoff1/POWER", POWER_BLANK, "sonoff1", "POWER is neither 'OFF' nor 'ON'")]
+           ("stat/sonoff1/POWER", POWER_BLANK, "sonoff1", "POWER is neither 'OFF' nor 'ON'"),
+           ("tele/wemos9/SENSOR", RDM6300_GHOST, "door-rdm", "RDM6300.UID is all zeros")]
     for topic, payload, _, _ in bad:
         devices.publish(topic, payload)
     devices.publish("tele/sonoff-nodemcu/SENSOR", SENSOR_DS18B20_BME280)
     devices.publish("stat/sonoff1/RESULT", b'{"POWER":"ON"}')
+    devices.publish("tele/wemos9/SENSOR", RDM6300_READ)
     assert wait_until(lambda: {r.device for r in collector.readings()} >= {"temp-de", "sonoff1"}, 10)
     assert {r.device: dict(r.metrics) for r in collector.readings() if r.device in ("temp-de", "sonoff1")} == {
         "temp-de": {"temperature_c": 27.8, "humidity_pct": 54.5}, "sonoff1": {"relay_on": True}}
+    assert wait_until(lambda: [e for e in collector.all_events()
+                               if e.type is EventType.ACCESS_GRANTED and e.badge == "7DDFFDDF"], 10)
     errors = wait_until(lambda: [e for e in collector.all_events() if e.type is EventType.DECODE_ERROR]
-                        if len([e for e in collector.all_events() if e.type is EventType.DECODE_ERROR]) == 3
+                        if len([e for e in collector.all_events() if e.type is EventType.DECODE_ERROR]) == 4
                         else None, 10)
     assert errors
     got = {e.device: json.loads(e.detail) for e in errors}
@@ -87,9 +95,9 @@ def test_malformed_samples_go_upstream_and_the_next_valid_one_is_decoded(
         assert got[device]["payload"] == payload[:DECODE_ERROR_PAYLOAD_BYTES].decode()
     # A second bad message of the same device within the minute is counted, not sent again.
     devices.publish("th10/tele/SENSOR", SENSOR_AM2301_NULL)
-    assert wait_until(lambda: agent.decode_errors == 4, 10)
-    assert wait_until(lambda: [s for s in collector.statuses if s.decode_errors == 4], 10)
-    assert len([e for e in collector.all_events() if e.type is EventType.DECODE_ERROR]) == 3
+    assert wait_until(lambda: agent.decode_errors == 5, 10)
+    assert wait_until(lambda: [s for s in collector.statuses if s.decode_errors == 5], 10)
+    assert len([e for e in collector.all_events() if e.type is EventType.DECODE_ERROR]) == 4
     # Constructed: the SI7021 sample under the AM2301 name (no public AM2301 sample with values was found).
     devices.publish("th10/tele/SENSOR", SENSOR_SI7021_BME280.replace(b"SI7021", b"AM2301"))
     assert wait_until(lambda: any(r.device == "temp-th10" for r in collector.readings()), 10)
