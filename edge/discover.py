@@ -3,8 +3,10 @@ on a floor broker, print a table (vendor, model, suggested kind, address) and wr
 YAML for a person to complete (zones, ratings, which plugs may be cut).
 
 What is read (passively, plus the Shelly Gen1 `announce` request that those devices answer):
-- Tasmota (default FullTopic): `tele/<topic>/LWT` Online, `tele/<topic>/INFO1` (Module), and
-  `tele/<topic>/SENSOR` (ENERGY: a plug or a strip meter; every object with a Temperature: a probe);
+- Tasmota (default FullTopic): `tele/<topic>/LWT` Online, `tele/<topic>/INFO1` (Module),
+  `stat/<topic>/STATUS` (DeviceName), and `tele/<topic>/SENSOR` or `stat/<topic>/STATUS8` (ENERGY: a plug
+  or a strip meter; every object with a Temperature: a probe); it asks with `Status` and `Status 8` on
+  the default GroupTopic `tasmotas`;
 - Shelly Gen1: `shellies/announce` {"id", "model", ...} and `shellies/<id>/online`; Gen2+:
   `<prefix>/online` true;
 - Zigbee2MQTT: `<base>/bridge/devices` (the retained device list with each definition's exposes),
@@ -31,8 +33,11 @@ import yaml
 from edge.config import Kind, Vendor
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
 
-FILTERS = ("tele/+/LWT", "tele/+/INFO1", "tele/+/SENSOR", "shellies/announce", "shellies/+/online", "+/online",
-           "+/bridge/devices")
+FILTERS = ("tele/+/LWT", "tele/+/INFO1", "tele/+/SENSOR", "stat/+/STATUS", "stat/+/STATUS8", "shellies/announce",
+           "shellies/+/online", "+/online", "+/bridge/devices")
+ASK = (("cmnd/tasmotas/Status", b""), ("cmnd/tasmotas/Status", b"8"), ("shellies/command", b"announce"))
+"""Read-only requests devices answer on the topics above: Tasmota's default GroupTopic `tasmotas` with
+`Status` (module, name) and `Status 8` (sensors), and Shelly Gen1's `announce`."""
 MAX_FOUND = 5000
 """A floor broker full of strangers still costs bounded memory."""
 
@@ -86,7 +91,7 @@ class Discovery:
     def observe(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
         try:
-            if len(parts) == 3 and parts[0] == "tele":
+            if len(parts) == 3 and (parts[0] == "tele" or (parts[0] == "stat" and parts[2].startswith("STATUS"))):
                 self._tasmota(parts[1], parts[2], payload, topic)
             elif topic == "shellies/announce":
                 self._shelly_announce(payload, topic)
@@ -106,6 +111,8 @@ class Discovery:
             self.ignored += 1
 
     def _tasmota(self, name: str, suffix: str, payload: bytes, topic: str) -> None:
+        if suffix not in ("LWT", "INFO1", "STATUS", "STATUS8", "SENSOR"):
+            return
         if suffix == "LWT":
             if payload.strip() == b"Online":
                 self._add(Found(Vendor.TASMOTA, name, seen_on=topic))
@@ -119,6 +126,18 @@ class Discovery:
             if isinstance(module, str):
                 self._add(Found(Vendor.TASMOTA, name, module, seen_on=topic))
             return
+        if suffix == "STATUS":
+            status = data.get("Status")
+            if not isinstance(status, dict):
+                raise ValueError("STATUS without Status")
+            device_name = status.get("DeviceName")
+            self._add(Found(Vendor.TASMOTA, name, device_name if isinstance(device_name, str) else "?",
+                            seen_on=topic))
+            return
+        if suffix == "STATUS8":
+            data = data.get("StatusSNS")
+            if not isinstance(data, dict):
+                raise ValueError("STATUS8 without StatusSNS")
         # SENSOR: what it measures decides the kind.
         energy = data.get("ENERGY")
         if isinstance(energy, dict):
@@ -249,7 +268,8 @@ def listen(settings: MqttSettings, seconds: float, *, ask: bool = True) -> Disco
         client.stop()
         raise ConnectionError(f"cannot connect to the floor broker {settings.host}:{settings.port}")
     if ask:
-        client.publish("shellies/command", b"announce", 0, False)  # Gen1 devices answer on shellies/announce
+        for topic, payload in ASK:
+            client.publish(topic, payload, 0, False)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
@@ -265,13 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="folder for edge-draft.yaml and site-draft.yaml")
     parser.add_argument("--site", default="site", help="site id for the draft")
     parser.add_argument("--edge", default="edge-1", help="edge id for the drafts")
+    parser.add_argument("--passive", action="store_true",
+                        help="only listen: do not ask Tasmota (Status) and Shelly Gen1 (announce) devices")
     args = parser.parse_args(argv)
     if not 0 < args.seconds <= 3600:
         print("--seconds must be between 0 and 3600", file=sys.stderr)
         return 2
     try:
         settings = broker_settings(args.floor_broker)
-        discovery = listen(settings, args.seconds)
+        discovery = listen(settings, args.seconds, ask=not args.passive)
     except (ValueError, ConnectionError) as exc:
         print(str(exc).splitlines()[0], file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ Sources (Tasmota documentation and firmware):
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -210,3 +211,16 @@ def encode_probe_sensor(topic: str, probes: dict[str, tuple[str | None, float]],
             "Temperature": round(temperature, 1)}
     body["TempUnit"] = unit
     return Publication(f"tele/{topic}/SENSOR", dumps(body))
+
+
+def encode_status(topic: str, device_name: str, module: int = 0) -> Publication:
+    """The answer to `Status` on `stat/<topic>/STATUS` (https://tasmota.github.io/docs/Commands/#status:
+    {"Status": {"Module", "DeviceName", "FriendlyName", "Topic", "ButtonTopic", "Power", ...}})."""
+    body = {"Status": {"Module": module, "DeviceName": device_name, "FriendlyName": [device_name], "Topic": topic,
+                       "ButtonTopic": "0", "Power": "0", "PowerOnState": 3, "LedState": 1}}
+    return Publication(f"stat/{topic}/STATUS", dumps(body))
+
+
+def encode_status8(topic: str, sensor: Publication) -> Publication:
+    """The answer to `Status 8` on `stat/<topic>/STATUS8`: the SENSOR object inside "StatusSNS"."""
+    return Publication(f"stat/{topic}/STATUS8", dumps({"StatusSNS": json.loads(sensor.payload)}))

@@ -41,6 +41,9 @@ def announcements() -> list[Publication]:
 # What a Gen1 plug answers to `shellies/command` `announce`; a broken answer first (counted, not fatal).
 ON_ANNOUNCE = [Publication("shellies/announce", b"{not json", qos=1),
                shelly.encode_gen1_announce("shellyplug-s-040BAD", "SHPLG-S", "A4CF12040BAD", "192.168.1.41")]
+# A Tasmota probe box whose LWT is not retained: known only by its answers to `Status` and `Status 8`.
+QUIET_PROBE = tasmota.encode_probe_sensor("wc-probe", {"SHT3X": (None, 23.5)}, LOCAL)
+ON_STATUS = {b"": tasmota.encode_status("wc-probe", "WC probe"), b"8": tasmota.encode_status8("wc-probe", QUIET_PROBE)}
 
 
 def publish(broker: EmbeddedBroker, items: list[Publication]) -> MqttClient:
@@ -50,9 +53,13 @@ def publish(broker: EmbeddedBroker, items: list[Publication]) -> MqttClient:
         if message.topic == "shellies/command" and message.payload == b"announce":
             for item in ON_ANNOUNCE:
                 client.publish(item.topic, item.payload, 1, False)
+        if message.topic == "cmnd/tasmotas/Status" and message.payload in ON_STATUS:
+            answer = ON_STATUS[message.payload]
+            client.publish(answer.topic, answer.payload, 1, False)
 
     client = MqttClient(broker.client_settings(), "sim-announcer", on_message=on_message)
     client.subscribe("shellies/command", 1)
+    client.subscribe("cmnd/tasmotas/Status", 1)
     client.start()
     assert client.wait_connected(10)
     for item in items:
@@ -70,6 +77,8 @@ def test_discover_lists_simulated_devices_and_writes_a_valid_draft(floor: Embedd
         ("tasmota", "mr-probes", None): ("?", None),
         ("tasmota", "mr-probes", "3C01D0756611"): ("DS18B20", Kind.TEMP_SENSOR),
         ("tasmota", "mr-probes", "3C01E076647F"): ("DS18B20", Kind.TEMP_SENSOR),
+        ("tasmota", "wc-probe", None): ("WC probe", None),
+        ("tasmota", "wc-probe", "SHT3X"): ("SHT3X", Kind.TEMP_SENSOR),
         ("shelly", "shellyplug-s-040BAD", None): ("SHPLG-S", Kind.SMART_PLUG),
         ("shelly", "shellyht-6A9C51", None): ("H&T", Kind.TEMP_SENSOR),
         ("shelly", "shellyplugsg3-a1b2c3", None): ("shellyplugsg3", Kind.SMART_PLUG),
@@ -83,7 +92,7 @@ def test_discover_lists_simulated_devices_and_writes_a_valid_draft(floor: Embedd
     assert "zigbee-f3/smoke-f3-z1-01" in table and "shelly gen1" in table
     draft = parse_config(found.edge_yaml("hq", "edge-f3", floor.client_settings()), "edge-draft.yaml")
     by_id = {d.id: d for d in draft.devices}
-    assert len(by_id) == 9  # the probe host itself has no kind and is left out
+    assert len(by_id) == 10  # the probe hosts themselves have no kind and are left out
     assert by_id["shellyplug-s-040bad"].gen == 1
     assert by_id["smoke-f3-z1-01"].base_topic == "zigbee-f3"
     assert by_id["mr-probes-3c01d0756611"].sensor == "3C01D0756611"
@@ -99,10 +108,18 @@ def test_the_command_prints_the_table_and_writes_drafts(floor: EmbeddedBroker, t
     client.stop()
     out = capsys.readouterr().out
     assert "Athom 4 outlet" in out and "strip_meter" in out and "SHPLG-S" in out
-    assert "2 device(s) heard in 1.5 s; 1 unreadable announcement(s)" in out
+    assert "4 device(s) heard in 1.5 s; 1 unreadable announcement(s)" in out
     draft = parse_config((tmp_path / "edge-draft.yaml").read_text(), "edge-draft.yaml")
     assert [(d.id, d.kind) for d in draft.devices] == [("shellyplug-s-040bad", Kind.SMART_PLUG),
-                                                        ("strip-f3-07", Kind.STRIP_METER)]
+                                                        ("strip-f3-07", Kind.STRIP_METER),
+                                                        ("wc-probe-sht3x", Kind.TEMP_SENSOR)]
+
+
+def test_passive_discovery_asks_nothing(floor: EmbeddedBroker) -> None:
+    client = publish(floor, announcements()[:1])
+    found = listen(floor.client_settings(), 1.0, ask=False)
+    client.stop()
+    assert [f.address for f in found.rows()] == ["strip-f3-07"]
 
 
 @pytest.mark.parametrize(("url", "message"), [
