@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge.agent import DECODE_ERROR_PAYLOAD_BYTES, EdgeAgent
+from gateway import contract
 from gateway.broker import EmbeddedBroker
-from gateway.contract import EventType
+from gateway.contract import Action, Channel, Command, EventType
 from tests.conftest import wait_until
-from tests.edge.conftest import Collector, Devices, edge_config
+from tests.edge.conftest import EDGE, SITE, Collector, Devices, edge_config
 from tests.edge.test_firmware_setups import (
     BRIDGE_OFFLINE_TEXT,
     BRIDGE_ONLINE_JSON,
@@ -27,6 +29,7 @@ from tests.edge.test_firmware_setups import (
     SENSOR_GERMAN,
     SENSOR_SI7021_BME280,
     STATE_TEXT_RESULT,
+    STATE_TEXT_TELE,
     STATUS8_DS18B20_F,
 )
 
@@ -115,3 +118,37 @@ def test_a_bridge_going_offline_is_one_event_upstream(mosquitto: EmbeddedBroker,
     assert [(e.device, e.count, json.loads(e.detail)) for e in bridge] == [
         ("smoke-1", 1, {"bridge": "zigbee-f3", "devices": ["smoke-1"]})]
     collector.stop()
+
+
+def test_a_cut_is_confirmed_by_a_plug_whose_state_text_is_0_1(mosquitto: EmbeddedBroker, floor: EmbeddedBroker,
+                                                              devices: Devices, tmp_path: Path) -> None:
+    """The issue's case: a plug with StateText 0/1 never confirmed a cut. Custom FullTopic too."""
+    plug = {"id": "printer", "kind": "smart_plug", "zone": "z", "vendor": "tasmota", "address": "printer",
+            "channel": 1, "rated_a": 10, "cuttable": True, "state_text": ["0", "1"], "full_topic": "%topic%/%prefix%/"}
+
+    def tasmota_plug(request: bytes) -> None:  # answers as in jneilliii/OctoPrint-TasmotaMQTT#36
+        word = b"1" if request.strip().upper() in (b"ON", b"1") else b"0"
+        devices.publish("printer/stat/RESULT", b'{"POWER1":"' + word + b'"}')
+
+    devices.listen("printer/cmnd/POWER1", tasmota_plug)
+    collector = Collector(mosquitto.client_settings())
+    agent = EdgeAgent(edge_config(mosquitto.client_settings(), floor.client_settings(), tmp_path / "b.sqlite",
+                                  devices=[plug], supervision={"report_unknown_devices": False}))
+    agent.start()
+    try:
+        assert agent.floor is not None and agent.floor.wait_connected(10)
+        assert heard(devices, collector, "printer/tele/STATE", STATE_TEXT_TELE, "printer", relay_on=False)
+        now = datetime.now(UTC)
+        cut = Command(id="c-cut", device="printer", action=Action.RELAY_OFF, reason="test", issued_at=now,
+                      expires_at=now + timedelta(seconds=30))
+        on = Command(id="c-on", device="printer", action=Action.RELAY_ON, reason="test", issued_at=now,
+                     expires_at=now + timedelta(seconds=30))
+        for cmd in (on, cut):
+            collector.client.publish_payload(contract.edge_topic(SITE, EDGE, Channel.COMMANDS), cmd)
+        results = wait_until(lambda: {r.id: r for r in collector.results} if len(collector.results) >= 2 else None, 10)
+        assert results and results["c-on"].ok and results["c-cut"].ok
+        assert results["c-cut"].reported == {"relay_on": False}
+        assert devices.on("printer/cmnd/POWER1") == [b"ON", b"OFF"]
+    finally:
+        agent.stop(drain_s=0.5)
+        collector.stop()
