@@ -373,3 +373,14 @@ def test_esp_rfid_access_messages_are_granted_or_denied_by_the_controller() -> N
         driver.decode("rfid/send", b'{"type":"access","isKnown":"true","access":"Always"}', NOW)
     with pytest.raises(UnsupportedCommand):
         driver.encode(command("door-hack", Action.DOOR_RELEASE))
+
+
+def test_a_typo_in_the_dialects_block_is_reported_with_its_line() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config("site: hq\nedge: e\ndialects:\n  tasmota: {fulltopic: '%topic%/%prefix%/'}\n", "edge.yaml")
+    assert error.value.problems == ["edge.yaml:4: dialects.tasmota.fulltopic: unknown key (typo?)"]
+    with pytest.raises(ConfigError) as error:
+        parse_config("site: hq\nedge: e\ndevices:\n  - {id: s, kind: smoke_detector, zone: z, vendor: zigbee2mqtt,"
+                     " address: s, state_text: ['0', '1']}\n", "edge.yaml")
+    assert error.value.problems == [
+        "edge.yaml:4: devices.0: state_text applies to tasmota devices, not zigbee2mqtt"]
