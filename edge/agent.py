@@ -79,9 +79,11 @@ DECODE_ERROR_PAYLOAD_BYTES = 64
 def decode_error_event(device: str, topic: str, reason: str, payload: bytes, ts: datetime,
                        suppressed: int) -> Event:
     sample = payload[:DECODE_ERROR_PAYLOAD_BYTES].decode("utf-8", "replace")
-    detail = json.dumps({"topic": topic[:150], "reason": reason[:150], "payload": sample}, ensure_ascii=False)
-    if len(detail) > 500:  # multi-byte escapes can still overshoot: keep the JSON whole
-        detail = json.dumps({"topic": topic[:150], "reason": reason[:150], "payload": sample[:16]})
+    for cut in (150, 60, 20):  # escapes (quotes, control bytes) can make the JSON overshoot: keep it whole
+        detail = json.dumps({"topic": topic[:cut], "reason": reason[:cut], "payload": sample[:cut]},
+                            ensure_ascii=False)
+        if len(detail) <= 500:
+            break
     return Event(device=device, ts=ts, type=EventType.DECODE_ERROR, count=suppressed, detail=detail)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from edge.agent import decode_error_event
 from edge.config import ConfigError, DeviceConfig, EdgeConfig, Kind, Vendor, parse_config
 from edge.drivers import DecodeError, EspRfidDriver, ShellyDriver, TasmotaDriver, UnsupportedCommand, Zigbee2MqttDriver
 from edge.drivers.zigbee2mqtt import bridge_details
@@ -384,3 +385,12 @@ def test_a_typo_in_the_dialects_block_is_reported_with_its_line() -> None:
                      " address: s, state_text: ['0', '1']}\n", "edge.yaml")
     assert error.value.problems == [
         "edge.yaml:4: devices.0: state_text applies to tasmota devices, not zigbee2mqtt"]
+
+
+def test_a_decode_error_event_always_fits_the_contract() -> None:
+    nasty = '"\\\x01' * 60  # quotes, backslashes and control bytes: every one escaped in JSON
+    event = decode_error_event("edge-f3", nasty, nasty, nasty.encode() * 2, NOW, 7)
+    assert event.type is EventType.DECODE_ERROR and event.count == 7
+    assert len(event.detail or "") <= 500 and set(json.loads(event.detail or "")) == {"topic", "reason", "payload"}
+    plain = json.loads(decode_error_event("d", "tele/x/SENSOR", "why", b"x" * 100, NOW, 0).detail or "")
+    assert plain == {"topic": "tele/x/SENSOR", "reason": "why", "payload": "x" * 64}
