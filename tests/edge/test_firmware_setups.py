@@ -394,3 +394,18 @@ def test_a_decode_error_event_always_fits_the_contract() -> None:
     assert len(event.detail or "") <= 500 and set(json.loads(event.detail or "")) == {"topic", "reason", "payload"}
     plain = json.loads(decode_error_event("d", "tele/x/SENSOR", "why", b"x" * 100, NOW, 0).detail or "")
     assert plain == {"topic": "tele/x/SENSOR", "reason": "why", "payload": "x" * 64}
+
+
+# Sonoff THR316D: SI7021 with a DewPoint and a Time with milliseconds and offset; an SCD40 (CO2 sensor that
+# also measures temperature) in the same thread (https://github.com/arendst/Tasmota/issues/4771)
+SENSOR_SI7021_DEWPOINT = b'{"Time":"2024-02-21T21:16:55.911+01:00","SI7021":{"Temperature":20.40,"Humidity":54.90,"DewPoint":11.01},"TempUnit":"C"}'
+SENSOR_SCD40 = b'{"Time":"2024-02-22T07:08:49","SCD40":{"CarbonDioxide":409,"eCO2":409,"Temperature":25.1,"Humidity":42.3,"DewPoint":11.4},"TempUnit":"C"}'
+
+
+def test_any_sensor_with_a_temperature_is_a_probe_by_its_name() -> None:
+    driver = TasmotaDriver([dev("thr316d", Kind.TEMP_SENSOR, Vendor.TASMOTA, "thr316d", sensor="SI7021"),
+                            dev("scd40", Kind.TEMP_SENSOR, Vendor.TASMOTA, "co2", sensor="SCD40")])
+    assert metrics(driver.decode("tele/thr316d/SENSOR", SENSOR_SI7021_DEWPOINT, NOW)) == {
+        "thr316d": {"temperature_c": 20.40, "humidity_pct": 54.90}}
+    assert metrics(driver.decode("tele/co2/SENSOR", SENSOR_SCD40, NOW)) == {
+        "scd40": {"temperature_c": 25.1, "humidity_pct": 42.3}}
