@@ -16,6 +16,7 @@ After a restart everything still in the outbox is sent again, in order, with its
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import re
@@ -69,6 +70,21 @@ def unknown_device_id(vendor: Vendor, address: str) -> str:
     (tasmota_7C2E4F → tasmota.tasmota_7c2e4f); the exact address goes in the event's detail."""
     cleaned = re.sub(r"[^a-z0-9._-]+", "-", address.lower()).strip("-._")
     return f"{vendor.value}.{cleaned}"[:64] if cleaned else f"{vendor.value}.unnamed"
+
+
+DECODE_ERROR_PAYLOAD_BYTES = 64
+"""How much of an undecodable payload goes upstream: enough to recognise it, little enough to be cheap."""
+
+
+def decode_error_event(device: str, topic: str, reason: str, payload: bytes, ts: datetime,
+                       suppressed: int) -> Event:
+    sample = payload[:DECODE_ERROR_PAYLOAD_BYTES].decode("utf-8", "replace")
+    for cut in (150, 60, 20):  # escapes (quotes, control bytes) can make the JSON overshoot: keep it whole
+        detail = json.dumps({"topic": topic[:cut], "reason": reason[:cut], "payload": sample[:cut]},
+                            ensure_ascii=False)
+        if len(detail) <= 500:
+            break
+    return Event(device=device, ts=ts, type=EventType.DECODE_ERROR, count=suppressed, detail=detail)
 
 
 class Clock(Protocol):
@@ -354,10 +370,11 @@ class EdgeAgent:
         try:
             items = driver.decode(topic, payload, received)
         except DecodeError as exc:
-            self._decode_error(driver, topic, exc.reason, exc.device, now)
+            self._decode_error(driver, topic, exc.reason, exc.device, now, payload, received)
             return
         except Exception as exc:  # e.g. a value the contract rejects: counted like any bad payload
-            self._decode_error(driver, topic, f"{type(exc).__name__}: {exc}".splitlines()[0][:200], None, now)
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+            self._decode_error(driver, topic, reason, None, now, payload, received)
             return
         for item in items:
             if isinstance(item, Event):
@@ -371,7 +388,8 @@ class EdgeAgent:
             else:
                 self._reading(item, now)
 
-    def _decode_error(self, driver: Driver, topic: str, reason: str, device: str | None, now: float) -> None:
+    def _decode_error(self, driver: Driver, topic: str, reason: str, device: str | None, now: float,
+                      payload: bytes, received: datetime) -> None:
         self.decode_errors += 1
         key = device or next(iter(driver.devices_at(topic)), topic)
         if self._errors.allow(key, now):
@@ -384,6 +402,9 @@ class EdgeAgent:
                 reason,
                 f" ({more} more in the last minute)" if more else "",
             )
+            # The same once-a-minute sample goes upstream, where the server keeps it with its dead letters.
+            self._event(decode_error_event(key if key != topic else self.config.edge, topic, reason, payload,
+                                           received, more))
 
     def _reading(self, reading: Reading, now: float) -> None:
         change = self.supervisor.seen(reading.device, now)

@@ -17,6 +17,10 @@ from gateway.signing import key_id
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv and argv[0] == "discover":
+        from edge.discover import main as discover  # its own arguments (floorwatch edge discover --help)
+
+        return discover(argv[1:])
     parser = argparse.ArgumentParser(prog="floorwatch edge", description="Run the Floorwatch edge agent.")
     parser.add_argument("--config", required=True, metavar="PATH", help="the edge's YAML configuration")
     parser.add_argument("--check", action="store_true", help="validate the configuration only")

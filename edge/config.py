@@ -51,12 +51,14 @@ class Vendor(StrEnum):
     TASMOTA = "tasmota"
     ZIGBEE2MQTT = "zigbee2mqtt"
     GENERIC = "generic"
+    ESP_RFID = "esp-rfid"
 
 
 # Which device kinds each dialect can speak for (a Shelly plug cannot be a smoke detector).
 VENDOR_KINDS: dict[Vendor, frozenset[Kind]] = {
-    Vendor.SHELLY: frozenset({Kind.SMART_PLUG, Kind.STRIP_METER}),
-    Vendor.TASMOTA: frozenset({Kind.SMART_PLUG, Kind.STRIP_METER}),
+    Vendor.SHELLY: frozenset({Kind.SMART_PLUG, Kind.STRIP_METER, Kind.TEMP_SENSOR}),
+    Vendor.TASMOTA: frozenset({Kind.SMART_PLUG, Kind.STRIP_METER, Kind.TEMP_SENSOR, Kind.MR_PROBE,
+                               Kind.DOOR_CONTROLLER}),
     Vendor.ZIGBEE2MQTT: frozenset({
         Kind.SMOKE_DETECTOR, Kind.TEMP_SENSOR, Kind.LEAK_SENSOR, Kind.SIREN, Kind.DOOR_CONTROLLER,
         Kind.MR_PROBE,
@@ -65,7 +67,10 @@ VENDOR_KINDS: dict[Vendor, frozenset[Kind]] = {
         Kind.DOOR_CONTROLLER, Kind.MR_PROBE, Kind.MANUAL_CALL_POINT, Kind.SMOKE_DETECTOR, Kind.LEAK_SENSOR,
         Kind.TEMP_SENSOR,
     }),
+    Vendor.ESP_RFID: frozenset({Kind.DOOR_CONTROLLER}),
 }
+TASMOTA_READERS = ("RDM6300", "PN532", "Wiegand")
+"""Tasmota RFID reader drivers whose SENSOR object carries the card's UID."""
 
 METERED_KINDS = frozenset({Kind.SMART_PLUG, Kind.STRIP_METER})
 
@@ -132,6 +137,55 @@ class CommandsConfig(_Strict):
 
 
 DeviceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+TopicPart = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^#+/\x00]+$")]
+TASMOTA_FULL_TOPIC = "%prefix%/%topic%/"
+Z2M_BASE_TOPIC = "zigbee2mqtt"
+
+
+def check_full_topic(value: str) -> str:
+    """Tasmota's FullTopic: %prefix% and %topic% once each, other levels literal, ending in "/"."""
+    if not value.endswith("/"):
+        raise ValueError(f"full_topic {value!r} must end with '/' as in Tasmota (e.g. %prefix%/%topic%/)")
+    levels = value[:-1].split("/")
+    for token in ("%prefix%", "%topic%"):
+        if levels.count(token) != 1:
+            raise ValueError(f"full_topic {value!r} needs {token} exactly once, as a level of its own")
+    for level in levels:
+        if level not in ("%prefix%", "%topic%") and ("%" in level or not level or "+" in level or "#" in level):
+            raise ValueError(f"full_topic {value!r}: level {level!r} is not supported; use %prefix%, %topic% "
+                             "and fixed names (set %hostname%/%id% to the topic in Tasmota instead)")
+    return value
+
+
+class TasmotaPrefixes(_Strict):
+    """Tasmota's Prefix1..3 (commands, status, telemetry)."""
+
+    cmnd: TopicPart = "cmnd"
+    stat: TopicPart = "stat"
+    tele: TopicPart = "tele"
+
+
+class TasmotaDialect(_Strict):
+    full_topic: str = TASMOTA_FULL_TOPIC
+    prefixes: TasmotaPrefixes = TasmotaPrefixes()
+    state_text: tuple[TopicPart, TopicPart] = ("OFF", "ON")
+    """Tasmota's StateText1 (off) and StateText2 (on)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> TasmotaDialect:
+        check_full_topic(self.full_topic)
+        return self
+
+
+class Zigbee2MqttDialect(_Strict):
+    base_topic: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^#+\x00]+$")] = Z2M_BASE_TOPIC
+
+
+class DialectsConfig(_Strict):
+    """Edge-wide firmware settings; a device may override each for itself (several bridges, one broker)."""
+
+    tasmota: TasmotaDialect = TasmotaDialect()
+    zigbee2mqtt: Zigbee2MqttDialect = Zigbee2MqttDialect()
 
 
 class DeviceConfig(_Strict):
@@ -155,9 +209,47 @@ class DeviceConfig(_Strict):
     door_type: Annotated[str, Field(pattern=r"^(egress|office|machine_room|fire_door)$")] | None = None
     reporting_interval_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
     """Expected interval between reports; silence for `silent_after_intervals` of them means offline."""
+    full_topic: str | None = None
+    """Tasmota: the device's FullTopic (default from `dialects.tasmota`)."""
+    prefixes: TasmotaPrefixes | None = None
+    """Tasmota: Prefix1..3 (default from `dialects.tasmota`)."""
+    state_text: tuple[TopicPart, TopicPart] | None = None
+    """Tasmota: StateText1 and StateText2, the words for off and on (default OFF, ON)."""
+    sensor: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """Tasmota temperature probe: the sensor's JSON name (AM2301, SHT3X, BME280, DS18B20-2) or a DS18B20 Id."""
+    base_topic: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^#+\x00]+$")] | None = None
+    """Zigbee2MQTT: the bridge's base topic (default from `dialects.zigbee2mqtt`)."""
+    gen: Annotated[int, Field(ge=1, le=4)] | None = None
+    """Shelly: 1 for Gen1 firmware (`shellies/<address>/relay/<n>`), else Gen2+ RPC (the default)."""
+
+    @property
+    def tasmota(self) -> TasmotaDialect:
+        """This device's Tasmota topic settings, defaults filled in."""
+        return TasmotaDialect(full_topic=self.full_topic or TASMOTA_FULL_TOPIC,
+                              prefixes=self.prefixes or TasmotaPrefixes(),
+                              state_text=self.state_text or ("OFF", "ON"))
 
     @model_validator(mode="after")
     def _check(self) -> DeviceConfig:
+        only = {"full_topic": Vendor.TASMOTA, "prefixes": Vendor.TASMOTA, "state_text": Vendor.TASMOTA,
+                "sensor": Vendor.TASMOTA, "base_topic": Vendor.ZIGBEE2MQTT, "gen": Vendor.SHELLY}
+        for name, vendor in only.items():
+            if getattr(self, name) is not None and self.vendor is not vendor:
+                raise ValueError(f"{name} applies to {vendor.value} devices, not {self.vendor.value}")
+        if self.full_topic is not None:
+            check_full_topic(self.full_topic)
+        if self.state_text is not None and self.state_text[0] == self.state_text[1]:
+            raise ValueError("state_text: the off and on words must differ")
+        if self.vendor is Vendor.TASMOTA and self.kind in (Kind.TEMP_SENSOR, Kind.MR_PROBE) and not self.sensor:
+            raise ValueError("a Tasmota temperature probe needs sensor: its JSON name (AM2301, SHT3X, "
+                             "DS18B20-1, ...) or its DS18B20 Id, as shown in tele/<topic>/SENSOR")
+        if self.vendor is Vendor.TASMOTA and self.kind is Kind.DOOR_CONTROLLER and self.sensor not in TASMOTA_READERS:
+            raise ValueError(f"a Tasmota door controller is an RFID reader: sensor must be one of "
+                             f"{', '.join(TASMOTA_READERS)}")
+        if self.sensor is not None and self.kind not in (Kind.TEMP_SENSOR, Kind.MR_PROBE, Kind.DOOR_CONTROLLER):
+            raise ValueError("sensor applies to Tasmota temp_sensor, mr_probe and door_controller devices")
+        if self.vendor is Vendor.SHELLY and self.gen == 1 and "/" in self.address:
+            raise ValueError("a Shelly Gen1 address is its device id (shellyplug-s-040BAD), without '/'")
         if self.kind not in VENDOR_KINDS[self.vendor]:
             allowed = ", ".join(sorted(VENDOR_KINDS[self.vendor]))
             raise ValueError(f"vendor {self.vendor.value} cannot be a {self.kind.value} (only {allowed})")
@@ -186,7 +278,17 @@ class EdgeConfig(_Strict):
     supervision: SupervisionConfig = SupervisionConfig()
     interlocks: InterlocksConfig = InterlocksConfig()
     commands: CommandsConfig = CommandsConfig()
+    dialects: DialectsConfig = DialectsConfig()
+    """Applied to every device of the vendor that does not set its own (see `parse_config`)."""
     devices: list[DeviceConfig] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dialects(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("devices"), list):
+            data = {**data, "devices": [dict(d) if isinstance(d, dict) else d for d in data["devices"]]}
+            _apply_dialects(data)
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:
@@ -194,12 +296,12 @@ class EdgeConfig(_Strict):
             raise ValueError(f"edge id {self.edge!r} is reserved")
         problems: list[str] = []
         by_id: dict[str, DeviceConfig] = {}
-        seen_addresses: dict[tuple[str, str, int | None], str] = {}
+        seen_addresses: dict[tuple[str, str, str, int | None, str | None], str] = {}
         for device in self.devices:
             if device.id in by_id:
                 problems.append(f"device id {device.id!r} is used twice")
             by_id[device.id] = device
-            key = (device.vendor.value, device.address, device.channel)
+            key = (device.vendor.value, device.base_topic or "", device.address, device.channel, device.sensor)
             if key in seen_addresses and device.kind is not Kind.STRIP_METER:
                 other = seen_addresses[key]
                 problems.append(f"devices {other!r} and {device.id!r} have the same vendor address")
@@ -261,6 +363,27 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         if keys:
             config = config.model_copy(update={"commands": config.commands.model_copy(update=keys)})
     return config
+
+
+_DIALECT_KEYS = {Vendor.TASMOTA.value: ("full_topic", "prefixes", "state_text"),
+                 Vendor.ZIGBEE2MQTT.value: ("base_topic",)}
+
+
+def _apply_dialects(data: dict[str, Any]) -> None:
+    """Copy the edge-wide `dialects` settings into each device of the vendor that has none of its own,
+    so that a driver reads one device's whole layout from the device. Malformed blocks are left for the
+    validation to report with their line."""
+    dialects, devices = data.get("dialects"), data.get("devices")
+    if not isinstance(dialects, dict) or not isinstance(devices, list):
+        return
+    for device in devices:
+        if not isinstance(device, dict):
+            continue
+        block = dialects.get(device.get("vendor"))
+        if isinstance(block, dict):
+            for key in _DIALECT_KEYS.get(str(device.get("vendor")), ()):
+                if key in block and key not in device:
+                    device[key] = block[key]
 
 
 def load_config(path: str | Path) -> EdgeConfig:

@@ -41,7 +41,20 @@ def fleet() -> list[DeviceConfig]:
                                         "address": base, "channel": channel}
                 if kind in (Kind.SMART_PLUG, Kind.STRIP_METER):
                     data["rated_a"] = 10
+                if vendor is Vendor.TASMOTA and kind in (Kind.TEMP_SENSOR, Kind.MR_PROBE, Kind.DOOR_CONTROLLER):
+                    data["sensor"] = {Kind.TEMP_SENSOR: "DS18B20-1", Kind.MR_PROBE: "AM2301"}.get(kind, "PN532")
                 devices.append(DeviceConfig.model_validate(data))
+    # Firmware setups other than the defaults: a Shelly Gen1, a Tasmota FullTopic with StateText 0/1, a
+    # second Zigbee2MQTT bridge.
+    devices += [
+        DeviceConfig.model_validate({"id": "shelly-gen1", "kind": Kind.SMART_PLUG, "zone": "z1", "vendor": "shelly",
+                                     "address": "shellyplug-s-040bad", "gen": 1, "rated_a": 10}),
+        DeviceConfig.model_validate({"id": "tasmota-custom", "kind": Kind.SMART_PLUG, "zone": "z1",
+                                     "vendor": "tasmota", "address": "printer", "rated_a": 10,
+                                     "full_topic": "fhem/%topic%/%prefix%/", "state_text": ["0", "1"]}),
+        DeviceConfig.model_validate({"id": "z2m-second", "kind": Kind.SMOKE_DETECTOR, "zone": "z1",
+                                     "vendor": "zigbee2mqtt", "address": "smoke", "base_topic": "zigbee-f4"}),
+    ]
     return devices
 
 
@@ -59,7 +72,11 @@ def driver_topics(driver: Driver) -> list[str]:
     for topic_filter in driver.topic_filters():
         if topic_filter.endswith("/+"):
             stem = topic_filter[:-2]
-            topics += [f"{stem}/{leaf}" for leaf in ("POWER", "POWER1", "POWER2", "POWER9", "RESULT", "STATUS8")]
+            topics += [f"{stem}/{leaf}" for leaf in ("POWER", "POWER1", "POWER2", "POWER9", "RESULT", "STATUS8",
+                                                     "STATUS10", "STATUS11", "temperature", "humidity")]
+        elif topic_filter.endswith("/#"):
+            stem = topic_filter[:-2]
+            topics += [f"{stem}/{leaf}" for leaf in ("0", "0/power", "0/energy", "1", "0/command")]
         else:
             topics.append(topic_filter)
     return topics

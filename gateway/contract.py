@@ -159,6 +159,15 @@ class EventType(StrEnum):
     WATER_LEAK_CLEAR = "water_leak_clear"
     # A device that is in no configuration announced itself on the floor broker (ad-hoc wiring, S02).
     UNKNOWN_DEVICE = "unknown_device"
+    # A Zigbee2MQTT bridge (coordinator) went offline / came back: `device` is one configured device behind
+    # it, `detail` JSON {"bridge": base topic, "devices": [ids]} (split over several events when long),
+    # `count` the number of devices behind it. The server raises one supervision alarm per bridge.
+    BRIDGE_OFFLINE = "bridge_offline"
+    BRIDGE_ONLINE = "bridge_online"
+    # A vendor payload the edge could not decode (rate-limited per device): `detail` is JSON
+    # {"topic", "reason", "payload": its first bytes}, `count` the ones suppressed before it. The server
+    # keeps it with its dead letters.
+    DECODE_ERROR = "decode_error"
 
 
 LIFE_SAFETY_EVENTS: Final = frozenset(

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from edge.config import DeviceConfig, Vendor
 from edge.drivers.base import CONFIRMATION, DecodeError, Driver, Item, UnsupportedCommand
+from edge.drivers.esprfid import EspRfidDriver
 from edge.drivers.generic import GenericDriver
 from edge.drivers.shelly import ShellyDriver
 from edge.drivers.tasmota import TasmotaDriver
@@ -16,6 +17,7 @@ DRIVERS: dict[Vendor, type[Driver]] = {
     Vendor.TASMOTA: TasmotaDriver,
     Vendor.ZIGBEE2MQTT: Zigbee2MqttDriver,
     Vendor.GENERIC: GenericDriver,
+    Vendor.ESP_RFID: EspRfidDriver,
 }
 
 
@@ -33,6 +35,6 @@ def build_drivers(
 
 
 __all__ = [
-    "CONFIRMATION", "DRIVERS", "DecodeError", "Driver", "GenericDriver", "Item", "ShellyDriver",
+    "CONFIRMATION", "DRIVERS", "DecodeError", "Driver", "EspRfidDriver", "GenericDriver", "Item", "ShellyDriver",
     "TasmotaDriver", "UnsupportedCommand", "Zigbee2MqttDriver", "build_drivers",
 ]

@@ -1,5 +1,6 @@
 """Zigbee2MQTT: smoke detectors, temperature/humidity sensors, water-leak sensors, door contacts,
-sirens (the `address` is the device's friendly_name; base topic `zigbee2mqtt`).
+sirens (the `address` is the device's friendly_name; the base topic `zigbee2mqtt` unless the device
+or the edge's `dialects.zigbee2mqtt` sets another: several bridges can share one floor broker).
 
 Device layer (https://www.zigbee2mqtt.io/guide/usage/mqtt_topics_and_messages.html):
 
@@ -8,6 +9,10 @@ Device layer (https://www.zigbee2mqtt.io/guide/usage/mqtt_topics_and_messages.ht
                                      linkquality, alarm (sirens), device_temperature ...
 - `zigbee2mqtt/<name>/availability`  `{"state":"online"}` (current) or `online` / `offline` (the legacy
                                      text payload, `advanced.legacy_availability_payload: true`)
+- `zigbee2mqtt/bridge/state`         `{"state":"online"}` / `{"state":"offline"}` (its Last Will), or the
+                                     legacy text `online` / `offline`: one bridge_offline / bridge_online
+                                     event naming the bridge and the devices behind it (the server raises
+                                     one supervision alarm for the bridge)
 - `zigbee2mqtt/<name>/set`           commands; sirens take `{"warning": {"mode": "fire",
                                      "level": "very_high", "strobe": true, "duration": 300}}`
                                      and `{"warning": {"mode": "stop"}}`
@@ -21,6 +26,7 @@ from typing import Any, ClassVar
 
 from edge.config import DeviceConfig, Kind, Vendor
 from edge.drivers.base import (
+    DecodeError,
     Driver,
     Item,
     Metrics,
@@ -58,6 +64,20 @@ _BOOLEANS = {
 }
 
 
+def bridge_details(base: str, ids: list[str], limit: int = 500) -> list[tuple[list[str], str]]:
+    """The devices behind a bridge in chunks whose `{"bridge", "devices"}` JSON fits an event's detail."""
+    chunks: list[tuple[list[str], str]] = []
+    chunk: list[str] = []
+    for device in ids:
+        if chunk and len(json.dumps({"bridge": base[:200], "devices": [*chunk, device]})) > limit:
+            chunks.append((chunk, json.dumps({"bridge": base[:200], "devices": chunk})))
+            chunk = []
+        chunk.append(device)
+    if chunk:
+        chunks.append((chunk, json.dumps({"bridge": base[:200], "devices": chunk})))
+    return chunks
+
+
 class Zigbee2MqttDriver(Driver):
     vendor: ClassVar[Vendor] = Vendor.ZIGBEE2MQTT
 
@@ -65,24 +85,42 @@ class Zigbee2MqttDriver(Driver):
         self, devices: Any, *, client_id: str = "floorwatch-edge", siren_duration_s: int = 300
     ) -> None:
         super().__init__(devices, client_id=client_id)
-        self._by_name: dict[str, DeviceConfig] = {d.address: d for d in self.devices}
+        self._by_topic: dict[str, DeviceConfig] = {
+            f"{d.base_topic or BASE_TOPIC}/{d.address}": d for d in self.devices}
+        self._bridges: dict[str, list[DeviceConfig]] = {}
+        for device in self.devices:
+            self._bridges.setdefault(device.base_topic or BASE_TOPIC, []).append(device)
+        if not self._bridges:
+            self._bridges[BASE_TOPIC] = []
+        self._bridge_down: dict[str, bool] = {}
         self.siren_duration_s = siren_duration_s
 
     def topic_filters(self) -> list[str]:
         # Exact topics: friendly names may contain "/" (kitchen/floor_light). With discovery, one
-        # wildcard takes the availability of every one-level name instead (no overlapping filters).
-        filters = [f"{BASE_TOPIC}/{name}" for name in self._by_name]
-        filters += [f"{BASE_TOPIC}/{name}/availability" for name in self._by_name
-                    if not self.discover or "/" in name]
-        return [*filters, f"{BASE_TOPIC}/+/availability"] if self.discover else filters
+        # wildcard per bridge takes the availability of every one-level name instead (no overlaps).
+        filters = list(self._by_topic)
+        filters += [f"{t}/availability" for t, d in self._by_topic.items() if not self.discover or "/" in d.address]
+        filters += [f"{base}/bridge/state" for base, devices in self._bridges.items() if devices]
+        if self.discover:
+            filters += [f"{base}/+/availability" for base in self._bridges]
+        return filters
+
+    def _base_of(self, topic: str) -> tuple[str, str] | None:
+        """(base topic, rest) for a topic under one of our bridges (longest base first)."""
+        for base in sorted(self._bridges, key=len, reverse=True):
+            if topic.startswith(base + "/"):
+                return base, topic[len(base) + 1:]
+        return None
 
     def announced(self, topic: str, payload: bytes) -> str | None:
         # Zigbee2MQTT publishes `<base>/<friendly name>/availability` online for a device it can reach;
         # a newly joined device is named after its IEEE address until someone renames it.
-        if not topic.endswith("/availability") or not topic.startswith(f"{BASE_TOPIC}/"):
+        split = self._base_of(topic)
+        if not topic.endswith("/availability") or split is None:
             return None
-        name = topic[len(BASE_TOPIC) + 1:].removesuffix("/availability")
-        if "/" in name or name == "bridge" or name in self._by_name:
+        base, rest = split
+        name = rest.removesuffix("/availability")
+        if "/" in name or name == "bridge" or f"{base}/{name}" in self._by_topic:
             return None
         state: object = payload.decode("utf-8", "replace").strip()
         if isinstance(state, str) and state.startswith("{"):  # Zigbee2MQTT 1.x+: JSON availability
@@ -94,23 +132,45 @@ class Zigbee2MqttDriver(Driver):
         return name if state == "online" else None
 
     def devices_at(self, topic: str) -> list[str]:
-        name = topic.removeprefix(f"{BASE_TOPIC}/").removesuffix("/availability")
-        device = self._by_name.get(name)
-        return [device.id] if device else []
+        device = self._by_topic.get(topic.removesuffix("/availability"))
+        if device is not None:
+            return [device.id]
+        split = self._base_of(topic)
+        if split is not None and split[1] == "bridge/state":
+            return [d.id for d in self._bridges[split[0]]]
+        return []
 
     def decode(self, topic: str, payload: bytes, now: datetime | None = None) -> list[Item]:
         ts = now or utcnow()
-        if not topic.startswith(f"{BASE_TOPIC}/"):
-            return []
-        name = topic[len(BASE_TOPIC) + 1:]
-        device = self._by_name.get(name)
+        device = self._by_topic.get(topic)
         if device is not None:
             return self._decode_state(device, json_object(payload, device.id), ts)
-        if name.endswith("/availability"):
-            device = self._by_name.get(name.removesuffix("/availability"))
+        if topic.endswith("/availability"):
+            device = self._by_topic.get(topic.removesuffix("/availability"))
             if device is not None:
                 return [self._availability(device, payload, ts)]
+        split = self._base_of(topic)
+        if split is not None and split[1] == "bridge/state" and self._bridges[split[0]]:
+            return self._bridge_state(split[0], payload, ts)
         return []
+
+    def _bridge_state(self, base: str, payload: bytes, ts: datetime) -> list[Item]:
+        devices = self._bridges[base]
+        text = payload.decode("utf-8", "replace").strip()
+        state: object = text
+        if text.startswith("{"):
+            data = json_object(payload, devices[0].id)
+            state = data.get("state")
+        if state not in ("online", "offline"):
+            raise DecodeError("bridge/state is neither online nor offline", devices[0].id)
+        down = state == "offline"
+        was = self._bridge_down.get(base)
+        self._bridge_down[base] = down
+        if was == down or (was is None and not down):
+            return []  # the retained "online" at start-up, or a repeat
+        kind = EventType.BRIDGE_OFFLINE if down else EventType.BRIDGE_ONLINE
+        return [event(chunk[0], ts, kind, count=len(devices), detail=detail)
+                for chunk, detail in bridge_details(base, [d.id for d in devices])]
 
     def _availability(self, device: DeviceConfig, payload: bytes, ts: datetime) -> Event:
         return availability_event(device, payload, ts, "zigbee2mqtt")
@@ -158,4 +218,4 @@ class Zigbee2MqttDriver(Driver):
                        "duration": self.siren_duration_s}
         else:
             warning = {"mode": "stop", "strobe": False, "duration": 0}
-        return f"{BASE_TOPIC}/{device.address}/set", json.dumps({"warning": warning}).encode()
+        return f"{device.base_topic or BASE_TOPIC}/{device.address}/set", json.dumps({"warning": warning}).encode()

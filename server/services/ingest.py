@@ -9,6 +9,7 @@ state makes the replay idempotent: nothing is lost and nothing is applied twice.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -50,6 +51,8 @@ class IngestStats:
     late: int = 0
     invalid: int = 0
     unknown_devices: int = 0
+    edge_decode_errors: int = 0
+    """Vendor payloads the edges could not decode, as their decode_error events count them."""
     stale_readings: int = 0
     future_readings: int = 0
     lost: int = 0
@@ -377,12 +380,23 @@ class Ingest:
                 findings.append(electrical.unknown_device(self.site.id, batch.edge, event.device, event.detail,
                                                           min(event.ts, now)))
                 continue
+            if event.type is contract.EventType.DECODE_ERROR:
+                # The edge could not decode a device's payload: shown with the dead letters.
+                self.stats.events += 1
+                self.stats.edge_decode_errors += 1 + (event.count or 0)
+                self._edge_decode_error(dead, batch.edge, event, now)
+                continue
             if event.device not in self._meta and event.type is not contract.EventType.BUFFER_OVERFLOW:
                 self._unknown(dead, message.topic, batch.edge, event.device, event, now)
                 continue
             self.stats.events += 1
             online = {contract.EventType.DEVICE_OFFLINE: False, contract.EventType.DEVICE_ONLINE: True}.get(event.type)
             self.live.event(event.device, event.type.value, now, online)
+            if event.type in (contract.EventType.BRIDGE_OFFLINE, contract.EventType.BRIDGE_ONLINE):
+                bridge, behind = _bridge_detail(event.detail, event.device)
+                findings += self.engine.on_bridge(batch.edge, bridge, behind, event.count or len(behind),
+                                                  event.type is contract.EventType.BRIDGE_ONLINE, now)
+                continue
             if event.type is contract.EventType.BUFFER_OVERFLOW:
                 # The edge itself dropped messages: as much a loss as a broker gap.
                 findings.append(self._loss_finding(batch.edge, event.count or 0, None, None, now,
@@ -419,6 +433,18 @@ class Ingest:
             self._dead(dead, topic, edge, f"unknown device {device!r}: not in the site file", payload, now,
                        count_invalid=False)
 
+    def _edge_decode_error(self, dead: list[DeadLetter], edge: str, event: contract.Event, now: datetime) -> None:
+        try:
+            sample = json.loads(event.detail or "{}")
+        except ValueError:
+            sample = {}
+        if not isinstance(sample, dict):
+            sample = {}
+        more = f" ({event.count} more in the minute before)" if event.count else ""
+        reason = f"edge {edge} could not decode {event.device}: {sample.get('reason', '?')}{more}"
+        self._dead(dead, str(sample.get("topic", ""))[:300], edge, reason, str(sample.get("payload", "")), now,
+                   count_invalid=False)
+
     def _dead(self, dead: list[DeadLetter], topic: str, source: str, reason: str, raw: object, now: datetime,
               count_invalid: bool = True) -> None:
         if count_invalid:
@@ -427,6 +453,19 @@ class Ingest:
             raw if isinstance(raw, str) else _json(raw))
         dead.append(DeadLetter(now, topic, source, reason, text[:DEAD_LETTER_PAYLOAD_CAP]))
         self.reasons.warn(source, reason, now)
+
+
+def _bridge_detail(detail: str | None, device: str) -> tuple[str, list[str]]:
+    """(bridge, devices) from a bridge event's detail JSON; at least the event's own device."""
+    try:
+        data = json.loads(detail or "{}")
+    except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    bridge = data.get("bridge")
+    listed = data.get("devices")
+    devices = [d for d in listed if isinstance(d, str)] if isinstance(listed, list) else []
+    return (bridge[:200] if isinstance(bridge, str) and bridge else "zigbee2mqtt"), devices or [device]
 
 
 def _source(topic: str) -> str:

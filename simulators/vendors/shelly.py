@@ -137,3 +137,26 @@ def handle_rpc(prefix: str, state: SwitchState, payload: bytes) -> RpcOutcome:
     if method == "Switch.GetStatus":
         return RpcOutcome(reply({"result": status_object(state)}), False)
     return error(ERR_NO_HANDLER, f"No handler for {method}")
+
+
+# -- Gen1 (https://shelly-api-docs.shelly.cloud/gen1/#shelly-plug-plugs-mqtt and #mqtt-support) ------------
+GEN1_ROOT = "shellies"
+
+
+def encode_gen1_announce(device_id: str, model: str, mac: str, ip: str,
+                         fw_ver: str = "20230913-112003/v1.14.0-gcb84623") -> Publication:
+    """`shellies/announce`, sent on connect and in answer to `shellies/command` `announce`."""
+    body = {"id": device_id, "model": model, "mac": mac, "ip": ip, "new_fw": False, "fw_ver": fw_ver}
+    return Publication(f"{GEN1_ROOT}/announce", dumps(body), qos=1)
+
+
+def encode_gen1_online(device_id: str, online: bool) -> Publication:
+    return Publication(f"{GEN1_ROOT}/{device_id}/online", b"true" if online else b"false", qos=1, retain=True)
+
+
+def encode_gen1_relay(device_id: str, relay: int, on: bool, power_w: float, energy_wmin: int) -> list[Publication]:
+    """Relay state (`on`/`off`), power in W and the energy counter in watt-minutes."""
+    base = f"{GEN1_ROOT}/{device_id}/relay/{relay}"
+    return [Publication(base, b"on" if on else b"off", qos=1),
+            Publication(f"{base}/power", f"{power_w:.2f}".encode(), qos=1),
+            Publication(f"{base}/energy", str(energy_wmin).encode(), qos=1)]

@@ -17,6 +17,7 @@ Sources (Tasmota documentation and firmware):
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -190,3 +191,36 @@ def handle_command(
     elif word not in ("", "?"):
         return [Publication(topics.result, dumps({"Command": "Error"}))], False
     return encode_power_result(topic, state, relay), before != chan.relay_on
+
+
+def encode_info1(topic: str, module: str, version: str = "14.3.0(tasmota)") -> Publication:
+    """`tele/<topic>/INFO1` after connecting (Tasmota 9.1+ wraps it in "Info1"):
+    https://tasmota.github.io/docs/MQTT/ (Info1: Module, Version, FallbackTopic, GroupTopic)."""
+    body = {"Info1": {"Module": module, "Version": version, "FallbackTopic": f"cmnd/DVES_{topic[-6:]}_fb/",
+                      "GroupTopic": "cmnd/tasmotas/"}}
+    return Publication(f"tele/{topic}/INFO1", dumps(body), qos=1)
+
+
+def encode_probe_sensor(topic: str, probes: dict[str, tuple[str | None, float]], local_now: datetime,
+                        unit: str = "C") -> Publication:
+    """`tele/<topic>/SENSOR` of temperature probes: {name: (DS18B20 Id or None, temperature)}; several
+    DS18B20 are named DS18B20-1, -2 ... each with its Id (https://tasmota.github.io/docs/DS18x20/)."""
+    body: dict[str, Any] = {"Time": local_time(local_now)}
+    for name, (probe_id, temperature) in probes.items():
+        body[name] = {"Id": probe_id, "Temperature": round(temperature, 1)} if probe_id else {
+            "Temperature": round(temperature, 1)}
+    body["TempUnit"] = unit
+    return Publication(f"tele/{topic}/SENSOR", dumps(body))
+
+
+def encode_status(topic: str, device_name: str, module: int = 0) -> Publication:
+    """The answer to `Status` on `stat/<topic>/STATUS` (https://tasmota.github.io/docs/Commands/#status:
+    {"Status": {"Module", "DeviceName", "FriendlyName", "Topic", "ButtonTopic", "Power", ...}})."""
+    body = {"Status": {"Module": module, "DeviceName": device_name, "FriendlyName": [device_name], "Topic": topic,
+                       "ButtonTopic": "0", "Power": "0", "PowerOnState": 3, "LedState": 1}}
+    return Publication(f"stat/{topic}/STATUS", dumps(body))
+
+
+def encode_status8(topic: str, sensor: Publication) -> Publication:
+    """The answer to `Status 8` on `stat/<topic>/STATUS8`: the SENSOR object inside "StatusSNS"."""
+    return Publication(f"stat/{topic}/STATUS8", dumps({"StatusSNS": json.loads(sensor.payload)}))

@@ -128,3 +128,30 @@ def handle_set(name: str, state: ZigbeeState, payload: bytes) -> tuple[list[Publ
         state.max_duration = int(body["max_duration"])
         out.append(encode_state(name, state))
     return out, changed
+
+
+def encode_bridge_state(online: bool, base: str = BASE, legacy: bool = False) -> Publication:
+    """`<base>/bridge/state`, retained: {"state":"online"} (text `online` in the legacy form); the
+    bridge's Last Will says offline: https://www.zigbee2mqtt.io/guide/usage/mqtt_topics_and_messages.html"""
+    word = "online" if online else "offline"
+    payload = word.encode() if legacy else dumps({"state": word})
+    return Publication(f"{base}/bridge/state", payload, qos=1, retain=True)
+
+
+def encode_bridge_devices(devices: dict[str, tuple[str, str]], base: str = BASE) -> Publication:
+    """`<base>/bridge/devices`, retained: the coordinator and each device {friendly_name: (ieee, role)} with
+    its definition's exposes (same page, "zigbee2mqtt/bridge/devices")."""
+    entries: list[dict[str, Any]] = [{"ieee_address": "0x00124b0021c5a3f1", "type": "Coordinator",
+                                      "friendly_name": "Coordinator", "supported": True, "definition": None}]
+    for name, (ieee, role) in devices.items():
+        model, *properties = MODELS[role]
+        binary = ("smoke", "water_leak", "contact", "battery_low")
+        exposes: list[dict[str, Any]] = [{"type": "binary" if p in binary else "numeric", "name": p, "property": p,
+                                          "access": 1} for p in properties]
+        if role == "siren":
+            exposes.append({"type": "composite", "name": "warning", "property": "warning", "access": 2,
+                            "features": [{"type": "enum", "name": "mode", "property": "mode", "access": 2}]})
+        entries.append({"ieee_address": ieee, "type": "EndDevice", "friendly_name": name, "supported": True,
+                        "definition": {"model": model, "vendor": "Heiman" if model.startswith("HS") else "Aqara",
+                                       "description": role, "exposes": exposes}})
+    return Publication(f"{base}/bridge/devices", dumps(entries), qos=1, retain=True)

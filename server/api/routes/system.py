@@ -33,6 +33,7 @@ def health(runtime: RuntimeDep) -> Health:
     s = runtime.ingest.stats
     ingest = {"messages": s.messages, "readings": s.readings, "events": s.events, "duplicates": s.duplicates,
               "invalid": s.invalid, "unknown_devices": s.unknown_devices, "lost": s.lost,
+              "edge_decode_errors": s.edge_decode_errors,
               "last_drain_ms": round(s.last_drain_ms, 2)}
     up = all(d["up"] for d in deps.values())
     return Health(status="ok" if up else "degraded", dependencies=deps, ingest=ingest)

@@ -181,6 +181,13 @@ class RuleEngine:
                 self.ctx.wake(due(), handler.id, dev.id)
         return self._changed(self.ctx.take())
 
+    def on_bridge(self, edge: str, bridge: str, devices: list[str], total: int, online: bool,
+                  now: datetime) -> list[Finding]:
+        """A Zigbee2MQTT bridge's state with (some of) the devices behind it (supervision.bridge_state)."""
+        known = [d for d in devices if d in self.ctx.devices]
+        supervision.bridge_state(self.ctx, edge, bridge, known, max(total, len(known)), online, now)
+        return self._changed(self.ctx.take())
+
     def on_edge_status(self, edge: str, online: bool, now: datetime) -> list[Finding]:
         if not self.site.devices_of_edge(edge):
             return []

@@ -158,6 +158,8 @@ def _smoke_severity(ctx: Ctx, zone: str) -> Severity:
 def offline(ctx: Ctx, dev: DeviceState, rule: str, now: datetime) -> None:
     dev.offline = True
     edge = dev.device.edge
+    if behind_down_bridge(ctx, dev.id):
+        return  # folded into the bridge's one alert
     if not ctx.is_open("sup.gateway_offline", edge) and _edge_silent(ctx, edge, dev, now):
         gateway_down(ctx, edge, now, "most devices behind the edge fell silent together")
     if ctx.is_open("sup.gateway_offline", edge):
@@ -239,3 +241,38 @@ def notify_result(ctx: Ctx, channel: str, ok: bool, now: datetime) -> None:
             now,
             f"Notification channel {channel} failed {failures[channel]} times in a row",
         )
+
+
+BRIDGE_RULE = "sup.gateway_offline"
+BRIDGES = "sup.bridge"
+
+
+def behind_down_bridge(ctx: Ctx, device: str) -> bool:
+    return any(device in devices for devices in ctx.shared.get(BRIDGES, {}).values())
+
+
+def bridge_state(ctx: Ctx, edge: str, bridge: str, devices: list[str], total: int, online: bool,
+                 now: datetime) -> None:
+    """A Zigbee2MQTT bridge (coordinator) behind an edge went offline or came back, with the devices behind
+    it (a long list comes in parts): one sup.gateway_offline for the bridge (subject `<edge>/<bridge>`,
+    never a fire) naming them; their own offline findings are folded into it while it lasts."""
+    subject = f"{edge}/{bridge}"
+    down: dict[str, list[str]] = ctx.shared.setdefault(BRIDGES, {})
+    folded = down.setdefault(subject, [])
+    if online:
+        down[subject] = [d for d in folded if d not in devices]
+        if not down[subject]:
+            down.pop(subject, None)
+            ctx.set(BRIDGE_RULE, subject, None, None, None, now, f"Zigbee bridge {bridge} on edge {edge} back")
+        return
+    folded += [d for d in devices if d not in folded]
+    for device in devices:
+        dev = ctx.devices[device]
+        for rule in OFFLINE_RULES:
+            if ctx.is_open(rule, device):
+                ctx.set(rule, device, None, dev.zone, None, now, f"Folded into Zigbee bridge {bridge} offline")
+    shown = ", ".join(devices[:20])
+    more = f"; {total} devices in all" if total > len(devices[:20]) else ""
+    ctx.set(BRIDGE_RULE, subject, Severity.MAJOR, None, float(total), now,
+            f"Zigbee bridge {bridge} on edge {edge} offline: its devices are unsupervised ({shown}{more})",
+            f"Zigbee 网关 {bridge} 离线：其设备失去监控")

@@ -1,0 +1,72 @@
+"""esp-rfid (https://github.com/esprfid/esp-rfid) door controllers: an ESP8266 with an RFID reader
+(MFRC522, PN532, Wiegand, RDM6300) and a lock relay, which decides itself whether a card opens the door.
+
+Device layer (the `address` is the MQTT topic set in its settings):
+
+- `<topic>/send` (1.x; `<topic>` itself in 0.8) JSON messages; the ones read here:
+  {"type": "access", "time": unix s, "isKnown": "true"|"false", "access": "Always"|"Admin"|
+   "Disabled"|"Expired"|"Denied"..., "username": ..., "uid": card}:
+  granted when the card is known and its access is Always or Admin, denied otherwise;
+  {"type": "heartbeat", ...}: the controller is alive (device_online);
+  other types (boot, INFO, user list ...) carry nothing we measure.
+- no command: opening doors stays with the controller and the building's fire interface.
+
+Badge numbers go upstream in events and never into a log (DecodeError reasons name fields only).
+See esprfid/esp-rfid issues #173 and #407 for the payloads.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from edge.config import DeviceConfig, Vendor
+from edge.drivers.base import DecodeError, Driver, Item, UnsupportedCommand, event, json_object, utcnow
+from gateway.contract import Command, EventType
+
+_GRANTING = frozenset({"Always", "Admin"})
+
+
+class EspRfidDriver(Driver):
+    vendor: ClassVar[Vendor] = Vendor.ESP_RFID
+
+    def __init__(self, devices: Any, *, client_id: str = "floorwatch-edge") -> None:
+        super().__init__(devices, client_id=client_id)
+        self._by_topic: dict[str, DeviceConfig] = {}
+        for device in self.devices:
+            self._by_topic[device.address] = device
+            self._by_topic[f"{device.address}/send"] = device
+
+    def topic_filters(self) -> list[str]:
+        return sorted(self._by_topic)
+
+    def devices_at(self, topic: str) -> list[str]:
+        device = self._by_topic.get(topic)
+        return [device.id] if device else []
+
+    def decode(self, topic: str, payload: bytes, now: datetime | None = None) -> list[Item]:
+        ts = now or utcnow()
+        device = self._by_topic.get(topic)
+        if device is None:
+            return []
+        data = json_object(payload, device.id)
+        kind = data.get("type")
+        if kind == "heartbeat":
+            return [event(device.id, ts, EventType.DEVICE_ONLINE, detail="esp-rfid heartbeat")]
+        if kind != "access":
+            return []
+        uid = data.get("uid")
+        if not isinstance(uid, str) or not 1 <= len(uid) <= 64:
+            raise DecodeError("access message: uid must be a string of 1 to 64 characters", device.id)
+        known = data.get("isKnown")
+        if known not in ("true", "false", True, False):
+            raise DecodeError("access message: isKnown must be true or false", device.id)
+        raw = data.get("access")
+        access = raw if isinstance(raw, str) else "?"
+        granted = known in ("true", True) and access in _GRANTING
+        return [event(device.id, ts, EventType.ACCESS_GRANTED if granted else EventType.ACCESS_DENIED,
+                      badge=uid, detail=f"esp-rfid: {'known' if known in ('true', True) else 'unknown'} card, "
+                                        f"access {access[:40]}")]
+
+    def encode(self, command: Command) -> tuple[str, bytes]:
+        raise UnsupportedCommand(f"esp-rfid controllers take no {command.action.value} from Floorwatch")
