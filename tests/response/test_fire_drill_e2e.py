@@ -47,7 +47,8 @@ def test_fire_drill_on_the_demo_floor_is_marked_a_drill_everywhere_and_never_pro
     poll(lambda: drill.steps, timeout=300, what="the scenario's end")
     assert "error" not in drill.steps, drill.steps.get("error")
     performed = drill.steps["operator_steps"]
-    assert [s["step"] for s in performed] == ["drill_start", "all_clear"] and all(s["performed"] for s in performed)
+    assert [s["step"] for s in performed] == ["drill_start", "ack_call_point", "ack_confirmed", "all_clear"]
+    assert all(s["performed"] for s in performed), performed
     evacuations = api.get("/api/evacuations").json()
     assert [(e["id"], e["drill"], e["state"]) for e in evacuations] == [(ev["id"], True, "all_clear")], (
         "the call point joined the drill: no second, real evacuation")
@@ -62,6 +63,8 @@ def test_fire_drill_on_the_demo_floor_is_marked_a_drill_everywhere_and_never_pro
         assert alarm["drill"] is True, (rule, alarm["message"], alarm["message_zh"])
         assert "119" not in alarm["message"] + alarm["message_zh"], alarm
     assert not [a for a in alarms if a["drill"] and a["rule"] not in DRILL_RULES], "only what the drill caused"
+    for rule in ("fire.manual_report", "fire.confirmed"):  # acknowledged by the scenario's officer
+        assert caused[rule]["acknowledged_at"] is not None, caused[rule]
 
     # -- pushes: each one the drill caused is marked; no push at all says 119 --------------------------
     pushes = drill.hook.received
@@ -70,6 +73,8 @@ def test_fire_drill_on_the_demo_floor_is_marked_a_drill_everywhere_and_never_pro
     related = [(p, b) for p, b in pushes if ev["id"] in b.get("title", "")
                or any(rule in b.get("title", "") for rule in DRILL_RULES)]
     assert not [(p, b["title"]) for p, b in related if not b["title"].startswith(routing.DRILL_PREFIX)]
+    repeats = [(p, b["title"]) for p, b in related if "重复" in b.get("message", "") or "repeat" in b.get("message", "")]
+    assert not repeats, f"acknowledged drill pages repeated: {repeats}"
     reporting = [b["message"] for p, b in related if p == "/role/information_reporting"]
     assert reporting and all("演练不对外报警" in m for m in reporting), reporting
     log = api.get("/api/notifications", params={"limit": 5000}).json()
