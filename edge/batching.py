@@ -5,9 +5,9 @@ comes first. Events that are not urgent ride the same clock. Urgent events (cont
 plus the edge's own interlock trips) are never held: the agent flushes what is pending first, so the
 order on the wire is the order things happened, then sends the urgent event alone.
 
-Order per device. Readings and events travel in different messages (telemetry, events), so a flush
-that sent all readings, then all events, put a door's "open" reading before the badge grant that came
-first, and the server saw a forced door. Pending items are therefore kept in segments, each sent as
+Order per device. Readings and events travel in different messages (telemetry, events); a flush that
+sent all its readings, then all its events, would put a door's "open" reading before the badge grant
+that came first, and the server would see a forced door. Pending items are therefore kept in segments, each sent as
 its events message, then its readings message; an event of a device that already has a reading in
 the current segment starts a new segment. So every device's items reach the wire in the order the
 edge got them, and a flush is still one or two messages unless one device interleaves within it.
