@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
@@ -95,6 +96,7 @@ class ReasonLog:
 
 
 EngineCall = Callable[[RuleEngine, datetime], list[Finding]]
+_BY_TIME = itemgetter(0, 1)
 FIRST_AT_SAME_INSTANT = frozenset({contract.EventType.ACCESS_GRANTED, contract.EventType.REQUEST_TO_EXIT})
 """Events applied before anything else of the same instant (the authorisation precedes the door moving)."""
 
@@ -103,20 +105,21 @@ FIRST_AT_SAME_INSTANT = frozenset({contract.EventType.ACCESS_GRANTED, contract.E
 class _Pending:
     """A drain's readings and events waiting for the rule engine, applied in time order."""
 
-    items: list[tuple[datetime, int, int, contract.Reading | contract.Event]] = field(default_factory=list)
+    items: list[tuple[datetime, int, contract.Reading | contract.Event]] = field(default_factory=list)
 
     def reading(self, reading: contract.Reading, ts: datetime) -> None:
-        self.items.append((ts, 1, len(self.items), reading))
+        self.items.append((ts, 1, reading))
 
     def event(self, event: contract.Event, now: datetime) -> None:
         rank = 0 if event.type in FIRST_AT_SAME_INSTANT else 1
-        self.items.append((min(event.ts, now), rank, len(self.items), event))
+        self.items.append((min(event.ts, now), rank, event))
 
     def take(self) -> list[contract.Reading | contract.Event]:
-        """Everything pending, by (time, badge first at the same instant, arrival); then empty."""
+        """Everything pending, by (time, badge first at the same instant), else in arrival order (the
+        sort is stable); then empty."""
         items, self.items = self.items, []
-        items.sort(key=lambda item: item[:3])
-        return [item[3] for item in items]
+        items.sort(key=_BY_TIME)
+        return [item[2] for item in items]
 
 
 @dataclass(slots=True)
