@@ -107,8 +107,9 @@ class _Pending:
 
     items: list[tuple[datetime, int, contract.Reading | contract.Event]] = field(default_factory=list)
 
-    def reading(self, reading: contract.Reading, ts: datetime) -> None:
-        self.items.append((ts, 1, reading))
+    # Times past `now` count as `now`, as the rule engine counts them (a device clock is never trusted ahead).
+    def reading(self, reading: contract.Reading, now: datetime) -> None:
+        self.items.append((min(reading.ts, now), 1, reading))
 
     def event(self, event: contract.Event, now: datetime) -> None:
         rank = 0 if event.type in FIRST_AT_SAME_INSTANT else 1
@@ -409,7 +410,7 @@ class Ingest:
             if now - ts > self.max_age:
                 self.stats.stale_readings += 1  # history, not news: store it, evaluate nothing
                 continue
-            pending.reading(reading, ts)
+            pending.reading(reading, now)
         if stored:
             self.series.write_readings(stored)
 
