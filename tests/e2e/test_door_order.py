@@ -188,11 +188,14 @@ def test_one_drain_applies_a_grant_before_the_later_open_whatever_the_message_or
         contract.Reading(device=OLD_EDGE_DOOR, ts=t0, metrics={"door_open": False, "door_locked": True})]))
     assert wait_until(lambda: doors.metrics(OLD_EDGE_DOOR).get("door_locked") is True, 20)
 
-    # Hold the ingest thread until both messages wait in its inbox, so one drain holds both.
+    # Hold the ingest thread (inside a drain that started before they were sent) until both messages wait
+    # in its inbox, so that the next drain takes both.
+    holding = threading.Event()
     both_queued = threading.Event()
     release = threading.Event()
 
     def hold(_engine: Any, _now: datetime) -> list[Any]:
+        holding.set()
         both_queued.wait(20)
         return []
 
@@ -202,6 +205,7 @@ def test_one_drain_applies_a_grant_before_the_later_open_whatever_the_message_or
 
     holder = threading.Thread(target=held)
     holder.start()
+    assert holding.wait(20), "the ingest thread never ran the hold"
     grant_at = datetime.now(UTC)
     open_at = grant_at + timedelta(seconds=0.1)
     client.publish_payload(telemetry, contract.TelemetryBatch(edge="edge-old", seq=2, sent_at=open_at, readings=[
