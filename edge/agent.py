@@ -577,12 +577,13 @@ class EdgeAgent:
         return self.outbox
 
     def _flush_batches(self) -> None:
-        readings, events = self.batcher.take()
+        # Segment by segment, events before readings: each device's items keep their order (batching.py).
         size = self.config.batch.max_readings
-        for start in range(0, len(readings), size):
-            self._emit_readings(readings[start : start + size])
-        for start in range(0, len(events), size):
-            self._emit_events(events[start : start + size])
+        for segment in self.batcher.take():
+            for start in range(0, len(segment.events), size):
+                self._emit_events(segment.events[start : start + size])
+            for start in range(0, len(segment.readings), size):
+                self._emit_readings(segment.readings[start : start + size])
 
     def _emit(self, channel: Channel, make: Callable[[int], contract._Payload], *, trim: bool = True) -> None:
         delivery = contract.DELIVERY[channel]

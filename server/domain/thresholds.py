@@ -101,7 +101,7 @@ DEFAULTS: Final[Mapping[str, Params]] = {
     "door.egress_controller_offline": {"offline_s": 200},
     "door.held_open": {"hold_s": 30},
     "door.fire_door_held_open": {"hold_s": 300},
-    "door.forced_open": {"access_window_s": 10},
+    "door.forced_open": {"access_window_s": 10, "grant_tolerance_s": 1},
     "door.tamper": {},
     # §2.4 access
     "access.denied_repeat": {"count": 3, "window_s": 300},

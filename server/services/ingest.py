@@ -5,6 +5,15 @@ batches. For each drain, everything the messages caused (alarm changes, audit ro
 sequence state) is committed in ONE transaction, and only then are the messages acknowledged to the
 broker. A crash before the commit means the broker delivers them again, and the persisted sequence
 state makes the replay idempotent: nothing is lost and nothing is applied twice.
+
+Order. Readings and events come in separate messages (telemetry, events), so the rule engine gets a
+drain's readings and events merged in time order (`_Pending`), not message by message: a door's
+"open" reading that reached the server before the badge grant that came first (an older edge sent
+each flush's readings before its events) is still applied after the grant. At the same instant a
+badge or request-to-exit goes first: an access panel authorises, then the door moves. What comes in
+a later drain is applied then; door.forced_open's grant tolerance covers an open reported just before
+its grant across drains (server/domain/rules/doors.py). Status messages and calls from other threads
+apply what is pending first, so they see everything that came before them.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
@@ -89,6 +99,31 @@ class ReasonLog:
 
 
 EngineCall = Callable[[RuleEngine, datetime], list[Finding]]
+_BY_TIME = itemgetter(0, 1)
+FIRST_AT_SAME_INSTANT = frozenset({contract.EventType.ACCESS_GRANTED, contract.EventType.REQUEST_TO_EXIT})
+"""Events applied before anything else of the same instant (the authorisation precedes the door moving)."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A drain's readings and events waiting for the rule engine, applied in time order."""
+
+    items: list[tuple[datetime, int, contract.Reading | contract.Event]] = field(default_factory=list)
+
+    # Times past `now` count as `now`, as the rule engine counts them (a device clock is never trusted ahead).
+    def reading(self, reading: contract.Reading, now: datetime) -> None:
+        self.items.append((min(reading.ts, now), 1, reading))
+
+    def event(self, event: contract.Event, now: datetime) -> None:
+        rank = 0 if event.type in FIRST_AT_SAME_INSTANT else 1
+        self.items.append((min(event.ts, now), rank, event))
+
+    def take(self) -> list[contract.Reading | contract.Event]:
+        """Everything pending, by (time, badge first at the same instant), else in arrival order (the
+        sort is stable); then empty."""
+        items, self.items = self.items, []
+        items.sort(key=_BY_TIME)
+        return [item[2] for item in items]
 
 
 @dataclass(slots=True)
@@ -221,8 +256,10 @@ class Ingest:
         dead: list[DeadLetter] = []
         handled: list[Incoming] = []
         calls: list[tuple[_Call, list[Finding] | BaseException]] = []
+        pending = _Pending()
         for message in messages:
             if isinstance(message, _Call):
+                findings += self._apply(pending, now)
                 self.engine.invalidate_snapshot()  # `fn` may change engine.ctx directly
                 try:
                     made = message.fn(self.engine, now)
@@ -235,9 +272,10 @@ class Ingest:
             handled.append(message)
             self.stats.messages += 1
             try:
-                findings += self._one(message, now, dead)
+                findings += self._one(message, now, dead, pending)
             except contract.ContractError as exc:
                 self._dead(dead, message.topic, _source(message.topic), str(exc), message.payload, now)
+        findings += self._apply(pending, now)
         if tick:
             findings += self.engine.tick(now)
             for loss in self.sequences.expire(now):
@@ -299,15 +337,16 @@ class Ingest:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _one(self, message: Incoming, now: datetime, dead: list[DeadLetter]) -> list[Finding]:
+    def _one(self, message: Incoming, now: datetime, dead: list[DeadLetter], pending: _Pending) -> list[Finding]:
         route = contract.parse_topic(message.topic)
         if route.channel is contract.Channel.TELEMETRY:
-            return self._telemetry(route, message, now, dead)
+            self._telemetry(route, message, now, dead, pending)
+            return []
         if route.channel is contract.Channel.EVENTS:
-            return self._events(route, message, now, dead)
+            return self._events(route, message, now, dead, pending)
         if route.channel is contract.Channel.STATUS:
             status = contract.decode_payload(contract.EdgeStatus, message.payload)
-            return self._status(route, status, now)
+            return self._apply(pending, now) + self._status(route, status, now)
         if route.channel is contract.Channel.COMMAND_RESULT:
             result = contract.decode_payload(contract.CommandResult, message.payload)
             if self.on_command_result is not None and route.edge is not None:
@@ -337,12 +376,25 @@ class Ingest:
             self._dead(dead, message.topic, partial.edge, bad.reason, bad.raw, now)
         return partial.batch
 
+    def _apply(self, pending: _Pending, now: datetime) -> list[Finding]:
+        """Give the rule engine what is pending, in time order."""
+        findings: list[Finding] = []
+        for item in pending.take():
+            if isinstance(item, contract.Reading):
+                self.live.reading(item.device, item.ts, item.metrics, now)
+                findings += self.engine.on_reading(item.device, item.ts, item.metrics, now)
+            else:
+                online = {contract.EventType.DEVICE_OFFLINE: False,
+                          contract.EventType.DEVICE_ONLINE: True}.get(item.type)
+                self.live.event(item.device, item.type.value, now, online)
+                findings += self.engine.on_event(item, now)
+        return findings
+
     def _telemetry(self, route: contract.Route, message: Incoming, now: datetime,
-                   dead: list[DeadLetter]) -> list[Finding]:
+                   dead: list[DeadLetter], pending: _Pending) -> None:
         batch = self._batch(contract.TelemetryBatch, route, message, now, dead)
         if batch is None:
-            return []
-        findings: list[Finding] = []
+            return
         stored: list[tuple[contract.Reading, DeviceMeta]] = []
         for reading in batch.readings:
             meta = self._meta.get(reading.device)
@@ -361,14 +413,12 @@ class Ingest:
             if now - ts > self.max_age:
                 self.stats.stale_readings += 1  # history, not news: store it, evaluate nothing
                 continue
-            self.live.reading(reading.device, ts, reading.metrics, now)
-            findings += self.engine.on_reading(reading.device, ts, reading.metrics, now)
+            pending.reading(reading, now)
         if stored:
             self.series.write_readings(stored)
-        return findings
 
     def _events(self, route: contract.Route, message: Incoming, now: datetime,
-                dead: list[DeadLetter]) -> list[Finding]:
+                dead: list[DeadLetter], pending: _Pending) -> list[Finding]:
         batch = self._batch(contract.EventBatch, route, message, now, dead)
         if batch is None:
             return []
@@ -390,19 +440,19 @@ class Ingest:
                 self._unknown(dead, message.topic, batch.edge, event.device, event, now)
                 continue
             self.stats.events += 1
-            online = {contract.EventType.DEVICE_OFFLINE: False, contract.EventType.DEVICE_ONLINE: True}.get(event.type)
-            self.live.event(event.device, event.type.value, now, online)
             if event.type in (contract.EventType.BRIDGE_OFFLINE, contract.EventType.BRIDGE_ONLINE):
+                self.live.event(event.device, event.type.value, now, None)
                 bridge, behind = _bridge_detail(event.detail, event.device)
                 findings += self.engine.on_bridge(batch.edge, bridge, behind, event.count or len(behind),
                                                   event.type is contract.EventType.BRIDGE_ONLINE, now)
                 continue
             if event.type is contract.EventType.BUFFER_OVERFLOW:
+                self.live.event(event.device, event.type.value, now, None)
                 # The edge itself dropped messages: as much a loss as a broker gap.
                 findings.append(self._loss_finding(batch.edge, event.count or 0, None, None, now,
                                                    where="the edge's buffer overflowed"))
                 continue
-            findings += self.engine.on_event(event, now)
+            pending.event(event, now)
         return findings
 
     def _status(self, route: contract.Route, status: contract.EdgeStatus, now: datetime) -> list[Finding]:

@@ -3,6 +3,8 @@ tracking, and the SQLite outbox (a real file in tmp_path)."""
 
 from __future__ import annotations
 
+import itertools
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -126,10 +128,64 @@ def test_batcher_size_and_age() -> None:
     assert not batcher.add_reading(reading(1), 10.0)
     assert not batcher.add_reading(reading(2), 10.2)
     assert batcher.add_reading(reading(3), 10.3)  # full
-    readings, events = batcher.take()
-    assert [r.device for r in readings] == ["d1", "d2", "d3"] and events == []
+    [segment] = batcher.take()
+    assert [r.device for r in segment.readings] == ["d1", "d2", "d3"] and segment.events == []
     batcher.add_reading(reading(4), 20.0)
     assert batcher.deadline() == 20.5 and not batcher.due(20.49) and batcher.due(20.5)
+
+
+def sent_order(batcher: Batcher) -> list[tuple[str, str, str]]:
+    """(device, kind, tag) in the order the agent puts a flush on the wire: per segment, events then readings."""
+    out: list[tuple[str, str, str]] = []
+    for segment in batcher.take():
+        out += [(e.device, "event", e.type.value) for e in segment.events]
+        out += [(r.device, "reading", str(r.metrics)) for r in segment.readings]
+    return out
+
+
+def test_batcher_keeps_a_grant_before_the_door_state_that_follows_it() -> None:
+    batcher = Batcher(max_readings=200, max_age_s=0.5)
+    door = "door-1"
+    batcher.add_reading(Reading(device="p1", ts=TS, metrics={"power_w": 1.0}), 0.0)
+    batcher.add_reading(Reading(device=door, ts=TS, metrics={"door_open": False}), 0.0)
+    batcher.add_event(Event(device=door, ts=TS, type=EventType.ACCESS_GRANTED, badge="B1"), 0.1)
+    batcher.add_event(Event(device=door, ts=TS, type=EventType.DOOR_OPENED), 0.2)
+    batcher.add_reading(Reading(device=door, ts=TS, metrics={"door_open": True}), 0.2)
+    batcher.add_reading(Reading(device="p1", ts=TS, metrics={"power_w": 2.0}), 0.3)
+    order = [item for item in sent_order(batcher) if item[0] == door]
+    assert order == [
+        (door, "reading", "{'door_open': False}"),
+        (door, "event", "access_granted"),
+        (door, "event", "door_opened"),
+        (door, "reading", "{'door_open': True}"),
+    ]
+
+
+def test_batcher_keeps_every_devices_order_in_few_messages() -> None:
+    rng = random.Random(13)
+    for _ in range(200):
+        batcher = Batcher(max_readings=10_000, max_age_s=0.5)
+        given: dict[str, list[tuple[str, str]]] = {}
+        for n in range(rng.randint(1, 60)):
+            device = f"d{rng.randint(1, 5)}"
+            if rng.random() < 0.3:
+                batcher.add_event(Event(device=device, ts=TS, type=EventType.DOOR_OPENED, detail=str(n)), 0.0)
+                given.setdefault(device, []).append(("event", str(n)))
+            else:
+                batcher.add_reading(Reading(device=device, ts=TS, metrics={"n": n}), 0.0)
+                given.setdefault(device, []).append(("reading", str({"n": n})))
+        segments = len(batcher.segments)
+        sent: dict[str, list[tuple[str, str]]] = {}
+        for segment in batcher.take():
+            for e in segment.events:
+                sent.setdefault(e.device, []).append(("event", str(e.detail)))
+            for r in segment.readings:
+                sent.setdefault(r.device, []).append(("reading", str(r.metrics)))
+        assert sent == given
+        # A new segment only where a device's event follows its own reading in the same flush.
+        switches = sum(1 for items in given.values() for a, b in itertools.pairwise(items)
+                       if a[0] == "reading" and b[0] == "event")
+        assert segments <= 1 + switches
 
 
 def test_life_safety_events_are_urgent() -> None:

@@ -73,7 +73,8 @@ def test_fire_drill_on_the_demo_floor_is_marked_a_drill_everywhere_and_never_pro
     related = [(p, b) for p, b in pushes if ev["id"] in b.get("title", "")
                or any(rule in b.get("title", "") for rule in DRILL_RULES)]
     assert not [(p, b["title"]) for p, b in related if not b["title"].startswith(routing.DRILL_PREFIX)]
-    repeats = [(p, b["title"]) for p, b in related if "重复" in b.get("message", "") or "repeat" in b.get("message", "")]
+    repeats = [(p, b["title"]) for p, b in related
+               if "重复" in b.get("message", "") or "repeat" in b.get("message", "")]
     assert not repeats, f"acknowledged drill pages repeated: {repeats}"
     reporting = [b["message"] for p, b in related if p == "/role/information_reporting"]
     assert reporting and all("演练不对外报警" in m for m in reporting), reporting

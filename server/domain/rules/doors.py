@@ -7,8 +7,9 @@ unlocked (reading `door_locked=false` or event `door_unlocked`) within 10 s rais
 with "疏散门未释放,立即人工开启". Doors stay released until `RuleEngine.reset_door_release`.
 
 door.egress_controller_offline is supervision (see `supervision.py`). Picks made here ("ours"):
-door.forced_open from readings uses a 10 s access window before the door opened and clears when the
-door closes; door.held_open and door.forced_open are not raised while the door is fire-released.
+door.forced_open from readings uses a 10 s access window before the door opened, a 1 s grant tolerance
+after it (see `ForcedOpen`) and clears when the door closes; door.held_open and door.forced_open are not
+raised while the door is fire-released.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gateway.contract import Event, EventType, Severity
 from server.domain.rules.base import Ctx, DeviceState, Rule
 from server.domain.rules.blocks import Threshold, flag
 from server.domain.site import Device, DeviceKind, DoorType, Site
+from server.domain.staffing import floor_staffed
 
 DOOR = frozenset({DeviceKind.DOOR_CONTROLLER})
 RELEASE_ZH = "疏散门未释放,立即人工开启"
@@ -181,10 +183,33 @@ class FireDoorHeldOpen(Rule):
 class Forced:
     last_access: datetime | None = None
     was_open: bool = False
-    STATE: ClassVar[tuple[str, ...]] = ("last_access", "was_open")
+    undecided_until: datetime | None = None
+    """An open with no grant yet: server time until which a grant reported late still counts."""
+    STATE: ClassVar[tuple[str, ...]] = ("last_access", "was_open", "undecided_until")
+
+    def due(self) -> datetime | None:
+        return self.undecided_until
 
 
 class ForcedOpen(Rule):
+    """door.forced_open: the door opened while locked with no grant or request-to-exit within the access
+    window before it (10 s, ours), or the controller itself said `door_forced` (raised at once: the panel
+    knows its own grants). Major; critical on a machine-room door or while the door's FLOOR is unstaffed
+    (RULES.md §2.3 "while floor unstaffed": anyone rostered in any zone of the floor, `staffing.py`),
+    never the door's own zone. Clears when the door closes; suppressed while the door is fire-released.
+
+    Grant tolerance (ours, `grant_tolerance_s`, 1 s). A controller may report the door open before the
+    grant that let the person in (same instant, two MQTT topics), and an older edge sent readings before
+    events. The edge now keeps each device's order and ingest applies a drain's items in time order, but
+    an open reported first can still come a drain ahead of its grant. Like an access panel's entry delay,
+    an open with no grant is decided `grant_tolerance_s` of server time after it was heard: a grant or
+    exit request heard by then makes it a normal entry, otherwise the alarm is raised then (and cleared
+    at once if the door has shut meanwhile: a forced door that closed again is still a forced door).
+    Server time, not the devices' timestamps, so that a skewed edge clock neither shortens nor stretches
+    the tolerance. The cost: a forced door with no `door_forced` of its own is raised up to the tolerance
+    plus one engine tick (1 s) after it opened, instead of at once.
+    """
+
     id = "door.forced_open"
     kinds = DOOR
     metrics = frozenset({"door_open"})
@@ -203,15 +228,20 @@ class ForcedOpen(Rule):
         return Forced()
 
     def _severity(self, ctx: Ctx, dev: DeviceState, now: datetime) -> Severity:
-        unstaffed = not ctx.site.on_duty_in_zone(dev.zone, now)
+        unstaffed = not floor_staffed(ctx.site, ctx.site.floor_of(dev.device), now)
         return Severity.CRITICAL if _is_mr_door(ctx, dev) or unstaffed else Severity.MAJOR
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: Forced = dev.state[self.id]
+        heard = max(now, dev.seen or now)  # server time: `now` is the device's time on a reading
         is_open = dev.flag("door_open")
         if is_open and not st.was_open and dev.flag("door_locked") and not released(ctx, dev.id):
             window = timedelta(seconds=dev.p(self.id, "access_window_s"))
             if st.last_access is None or now - st.last_access > window:
+                st.undecided_until = heard + timedelta(seconds=dev.p(self.id, "grant_tolerance_s"))
+        if st.undecided_until is not None and heard >= st.undecided_until:
+            st.undecided_until = None
+            if not released(ctx, dev.id):
                 self.set(ctx, dev, self._severity(ctx, dev, now), now)
         if not is_open:
             self.set(ctx, dev, None, now)
@@ -221,8 +251,11 @@ class ForcedOpen(Rule):
         st: Forced = dev.state[self.id]
         if event.type in (EventType.ACCESS_GRANTED, EventType.REQUEST_TO_EXIT):
             st.last_access = now
+            if st.undecided_until is not None and (dev.seen or now) <= st.undecided_until:
+                st.undecided_until = None  # the grant came with the open, reported a moment late
         elif event.type is EventType.DOOR_FORCED:
             st.was_open = True
+            st.undecided_until = None
             dev.last["door_open"] = 1.0
             if not released(ctx, dev.id):
                 self.set(ctx, dev, self._severity(ctx, dev, now), now)
