@@ -551,6 +551,7 @@ function alarmItem(a) {
   const meta = [alarmWhere(a), when(a.raised_at), a.value !== null && a.value !== undefined ? `${t("value_label")} ${num(a.value, 2)}` : null,
     a.acknowledged_by ? `${t("acknowledged_by")} ${a.acknowledged_by}` : null, a.rule].filter(Boolean).join(" · ");
   const li = el("li", { class: "alarm " + a.severity, "data-id": a.id, "data-rule": a.rule, "data-state": a.state,
+    "data-severity": a.severity,
     "data-life-safety": String(lifeSafety(a)) },
     el("div", { class: "line1" }, el("span", { class: "sev " + a.severity, text: sevText(a.severity) }),
       lifeSafety(a) ? el("span", { class: "life", text: t("life_safety") }) : null,
@@ -615,6 +616,7 @@ function groupItem(g) {
   const zone = head.zone ? state.zones.get(head.zone) : null;
   const where = zone ? zone.name || zone.id : (head.zone || head.subject);
   const li = el("li", { class: "alarm-group alarm " + head.severity, "data-group": g.key, "data-rule": head.rule,
+    "data-severity": head.severity,
     "data-zone": head.zone || head.subject, "data-count": g.alarms.length, "data-life-safety": String(lifeSafety(head)) });
   const toggle = el("button", { type: "button", class: "group-toggle", "aria-expanded": String(open),
     onclick: () => { if (state.expanded.has(g.key)) state.expanded.delete(g.key); else state.expanded.add(g.key); renderAlarms(); } },
@@ -623,6 +625,10 @@ function groupItem(g) {
     el("span", { class: "rule", text: ruleTitle(head.rule) }), el("span", { class: "count group-count", text: "×" + g.alarms.length }),
     el("span", { class: "chevron", "aria-hidden": "true", text: open ? "▾" : "▸" })),
   el("span", { class: "meta", text: `${where} · ${t("latest")} ${when(latest)} · ${head.rule}` }));
+  // a pending cut is only worth a hold before its due time: the folded row says when the first one comes
+  const pending = g.alarms.filter((a) => a.cut && a.cut.state === "pending")
+    .sort((a, b) => Date.parse(a.cut.due_at) - Date.parse(b.cut.due_at));
+  if (pending.length) toggle.append(el("span", { class: "cut", "data-cut-state": "pending", text: cutText(pending[0].cut) }));
   li.append(toggle);
   if (open) li.append(el("ul", { class: "alarms group-items" }, ...g.alarms.map((a) => alarmItem(a))));
   return li;
