@@ -85,6 +85,7 @@ def test_the_list_sorts_groups_filters_and_counts_in_chinese_with_site_times(
                 assert "T" not in meta.split("·")[1]  # no ISO time
                 assert all(not m.isascii() for m in item.locator(".msg").all_inner_texts())  # no English message
             page.screenshot(path=str(artifacts_dir / f"alarm-list-{name}-zh.png"), full_page=name == "phone")
+            page.locator(".alarms-card").screenshot(path=str(artifacts_dir / f"alarms-{name}-zh.png"), scale="css")
 
             # filters: severity, zone, rule family; the header says how many of how many are shown
             page.locator("#filter-severity").select_option("critical")

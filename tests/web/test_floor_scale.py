@@ -111,6 +111,7 @@ def check_map(browser: Browser, floor: Floor, viewport: dict[str, int], shots: P
     sample = pixel(page.screenshot(clip={"x": spot["x"], "y": spot["y"], "width": 1, "height": 1}))
     assert all(abs(a - b) <= 2 for a, b in zip(sample, CRITICAL, strict=True)), f"{sample} is not {CRITICAL}"
     page.screenshot(path=str(shots / f"floor-{name}-overview.png"))
+    page.locator(".map-card").screenshot(path=str(shots / f"map-{name}-overview.png"), scale="css")
 
     # the zone opens: every device of it on the map (or counted), still nothing overlapping
     zone_devices = [d for d in floor.api.get("/api/floor").json()["devices"] if d["zone"] == "f3-z1"]
@@ -121,6 +122,7 @@ def check_map(browser: Browser, floor: Floor, viewport: dict[str, int], shots: P
     hidden = int(page.locator("#map").get_attribute("data-hidden") or 0)
     assert markers + hidden == len(zone_devices)
     page.screenshot(path=str(shots / f"floor-{name}-zone.png"))
+    page.locator(".map-card").screenshot(path=str(shots / f"map-{name}-zone.png"), scale="css")
     zone = assert_nothing_overlaps(page)
     labels = sum(1 for b in zone if b["kind"] == "value")
     assert labels > 0  # the overloaded strips' readings at least
