@@ -299,8 +299,9 @@ function alarmsText(s) {
 /** The zone's label as big as fits its outline's box: three lines, then one, else none (the tap still tells). */
 function zoneLabel(z, s, zb, u) {
   const name = z.name || z.id;
+  const short = `${sevText(s.sev)}${s.alarms ? " ×" + s.alarms : ""}`;
   const tiers = [[13, [name, alarmsText(s), countsText(s)]], [11, [name, alarmsText(s), countsText(s)]],
-    [11, [`${sevText(s.sev)}${s.alarms ? " ×" + s.alarms : ""}`]], [10, [`${sevText(s.sev)}${s.alarms ? " ×" + s.alarms : ""}`]]];
+    [11, [name, short]], [10, [name, short]], [11, [short]], [10, [short]]];
   const room = { w: zb.w / u - 2 * LABEL_PAD_PX - 4, h: zb.h / u - 2 * LABEL_PAD_PX - 4 };
   for (const [px, lines] of tiers) {
     const w = Math.max(...lines.map((l) => textWidth(l, px))) + 4, h = lines.length * px * 1.3;
@@ -308,7 +309,8 @@ function zoneLabel(z, s, zb, u) {
     const font = px * u, x = zb.x + zb.w / 2, y = zb.y + LABEL_PAD_PX * u;
     const text = svg("text", { class: "zone-label", "data-zone": z.id, x, y: y + font, "text-anchor": "middle",
       "font-size": font, "stroke-width": font * 0.18 });
-    lines.forEach((line, i) => text.append(svg("tspan", { x, dy: i ? font * 1.3 : 0, class: ["zl-name", "sev-text", "zl-counts"][lines.length === 1 ? 1 : i], text: line })));
+    const classes = lines.length === 1 ? ["sev-text"] : ["zl-name", "sev-text", "zl-counts"];
+    lines.forEach((line, i) => text.append(svg("tspan", { x, dy: i ? font * 1.3 : 0, class: classes[i], text: line })));
     return { node: text, rect: { x: x - (w / 2) * u, y, w: w * u, h: h * u + 2 * u } };
   }
   return null;
@@ -377,15 +379,16 @@ function markerNode(d, x, y, r, st) {
 /** The first part of a device's reading ("13 A", "24.5 °C", "offline"): the whole is in its title and detail. */
 const shortReading = (d) => readingText(d).split(" · ")[0];
 
-/** The reading beside a marker (right, left, then below), only where it touches nothing placed so far. */
-function valueLabel(group, x, y, r, u, view, taken) {
+/** The reading beside a marker (right, left, then below), inside its zone's box (a reading in the next zone
+ * would read as that zone's), only where it touches nothing placed so far. */
+function valueLabel(group, x, y, r, u, box, taken) {
   const reading = shortReading(state.devices.get(group.dataset.device));
   if (!reading) return;
   const px = 11, w = (textWidth(reading, px, 600) + 3) * u, h = px * 1.3 * u, gap = 2 * u;
   const spots = [[x + r + gap, y - h / 2, "start"], [x - r - gap - w, y - h / 2, "end"], [x - w / 2, y + r + gap, "middle"]];
   for (const [bx, by, anchor] of spots) {
     const rect = { x: bx, y: by, w, h };
-    if (rect.x < view.x || rect.y < view.y || rect.x + w > view.x + view.w || rect.y + h > view.y + view.h) continue;
+    if (rect.x < box.x || rect.y < box.y || rect.x + w > box.x + box.w || rect.y + h > box.y + box.h) continue;
     if (taken.some((b) => overlaps(b, rect))) continue;
     taken.push(rect);
     const tx = anchor === "start" ? bx : anchor === "end" ? bx + w : bx + w / 2;
@@ -477,11 +480,11 @@ function renderMap() {
       const g = markerNode(d, x, y, r, st);
       markLayer.push(g);
       hard.push({ x: x - r, y: y - r, w: 2 * r, h: 2 * r });
-      groups.push([g, x, y, r, priority(st)]);
+      groups.push([g, x, y, r, priority(st), zb]);
     }
   }
   const taken = [...hard];
-  for (const [g, x, y, r] of groups.sort((a, c) => c[4] - a[4])) valueLabel(g, x, y, r, u, view, taken);
+  for (const [g, x, y, r, , zb] of groups.sort((a, c) => c[4] - a[4])) valueLabel(g, x, y, r, u, zb, taken);
   map.replaceChildren(...zoneLayer, ...markLayer, ...labelLayer);
   dropOverlaps(map);
   map.dataset.hidden = String(hiddenTotal);

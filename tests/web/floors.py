@@ -4,7 +4,8 @@ Tasmota strips that overload, and the site's own thresholds shortened so the ala
 
 What the floor shows once `raise_alarms` returns (all through broker, edge, rules and SQL):
 - f3-z1: elec.strip_overload critical on its first two strips (one rule, one zone: one row of two);
-- f3-z2: three seat plugs the edge reports offline (they never speak), each sup.sensor_offline minor;
+- f3-z2: three seat plugs (or more, `offline_plugs`) the edge reports offline (they never speak), each
+  sup.sensor_offline minor;
 - f3-z3: its first smoke detector silent past its (shortened) limit: sup.smoke_offline major, life safety.
 """
 
@@ -54,13 +55,14 @@ def _devices(edge: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {d["id"]: d for d in edge["devices"]}
 
 
-def prepare(site_dir: Path, out: Path, hook_port: int) -> tuple[Path, dict[str, Any], list[str]]:
+def prepare(site_dir: Path, out: Path, hook_port: int,
+            offline_plugs: int = 3) -> tuple[Path, dict[str, Any], list[str]]:
     """The site file with shortened thresholds and pushes to the test's webhook receiver, and the edge's
     configuration reduced to the devices the test drives; returns (site file, edge config, offline plugs)."""
     edge = yaml.safe_load((site_dir / "edge-f3.yaml").read_text(encoding="utf-8"))
     by_id = _devices(edge)
     offline = [d["id"] for d in edge["devices"]
-               if d["zone"] == "f3-z2" and d["kind"] == "smart_plug" and d.get("essential")][:3]
+               if d["zone"] == "f3-z2" and d["kind"] == "smart_plug" and d.get("essential")][:offline_plugs]
     site = yaml.safe_load((site_dir / "site.yaml").read_text(encoding="utf-8"))
     site["contacts"] = {role: [f"json://127.0.0.1:{hook_port}/{role}"] for role in site.get("contacts", {})}
     site["thresholds"] = {"devices": {
@@ -78,8 +80,10 @@ def prepare(site_dir: Path, out: Path, hook_port: int) -> tuple[Path, dict[str, 
 
 
 @contextmanager
-def running_floor(mosquitto: EmbeddedBroker, hook_port: int, tmp_path: Path, site_dir: Path = DEMO) -> Iterator[Floor]:
-    site_file, edge, offline = prepare(site_dir, tmp_path, hook_port)
+def running_floor(mosquitto: EmbeddedBroker, hook_port: int, tmp_path: Path, site_dir: Path = DEMO,
+                  offline_plugs: int = 3) -> Iterator[Floor]:
+    """`offline_plugs`: how many of f3-z2's seat plugs go silent (3; all of them for a crowded zone)."""
+    site_file, edge, offline = prepare(site_dir, tmp_path, hook_port, offline_plugs)
     broker = mosquitto.client_settings()
     endpoint = {"host": broker.host, "port": broker.port, "username": broker.username, "protocol": broker.protocol}
     edge.update(uplink=endpoint, floor_broker=dict(endpoint),

@@ -154,3 +154,35 @@ def test_2000_seat_floor_map_is_legible_on_desk_and_phone(browser: Browser, mosq
         assert len(floor.api.get("/api/floor").json()["devices"]) > 3000
         for viewport, name in ((DESK, "2000-desk"), (PHONE, "2000-phone")):
             print(name, check_map(browser, floor, viewport, artifacts_dir, name))
+
+
+def test_a_zone_with_more_offline_devices_than_room_counts_the_rest_without_piling_them_up(
+        browser: Browser, mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path, artifacts_dir: Path) -> None:
+    """All 50 seat plugs of f3-z2 silent (as in a partial outage): on a phone the overview has no room for
+    50 markers in the zone; it draws what fits, counts the rest, and the zone still says 50 offline."""
+    with running_floor(mosquitto, hook.port, tmp_path, DEMO, offline_plugs=100) as floor:
+        assert len(floor.offline) == 50
+        raise_alarms(floor, mosquitto, DEMO)
+        for viewport, name in ((PHONE, "crowded-phone"), (DESK, "crowded-desk")):
+            page = open_page(browser, floor, viewport, "en-GB")
+            z2 = page.locator('#map polygon.zone[data-zone="f3-z2"]')
+            expect(z2).to_have_attribute("data-offline", "50", timeout=20_000)
+            drawn = page.eval_on_selector_all("#map g.device", "gs => gs.map((g) => g.dataset.device)")
+            hidden = int(z2.get_attribute("data-hidden") or 0)
+            in_z2 = [d for d in drawn if d in floor.offline]
+            assert len(in_z2) + hidden == 50
+            if viewport is PHONE:
+                assert hidden > 0  # no room for 50 markers in a 70-pixel-wide zone
+            assert_nothing_overlaps(page)
+            page.screenshot(path=str(artifacts_dir / f"floor-{name}-overview.png"))
+            spot = page.evaluate(INSIDE_ZONE, "f3-z2")
+            assert spot is not None
+            page.mouse.click(spot["x"], spot["y"])  # the zone view has room for every device
+            expect(page.locator("#map")).to_have_attribute("data-view", "zone")
+            devices = [d for d in floor.api.get("/api/floor").json()["devices"] if d["zone"] == "f3-z2"]
+            expect(page.locator("#map g.device")).to_have_count(len(devices))
+            expect(page.locator("#map")).to_have_attribute("data-hidden", "0")
+            assert_nothing_overlaps(page)
+            page.screenshot(path=str(artifacts_dir / f"floor-{name}-zone.png"))
+            assert page.errors == []  # type: ignore[attr-defined]
+            page.context.close()
