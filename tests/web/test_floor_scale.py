@@ -171,6 +171,7 @@ def test_a_zone_with_more_offline_devices_than_room_counts_the_rest_without_pili
             hidden = int(z2.get_attribute("data-hidden") or 0)
             in_z2 = [d for d in drawn if d in floor.offline]
             assert len(in_z2) + hidden == 50
+            print(name, {"offline_markers": len(in_z2), "counted_not_drawn": hidden})
             if viewport is PHONE:
                 assert hidden > 0  # no room for 50 markers in a 70-pixel-wide zone
             assert_nothing_overlaps(page)
