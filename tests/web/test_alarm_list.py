@@ -17,9 +17,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.broker import EmbeddedBroker
+from tests.e2e.conftest import Stack
 from tests.response.conftest import Hook
 from tests.web.floors import DEMO, raise_alarms, running_floor
 from tests.web.test_floor_scale import DESK, PHONE, open_page
+from tests.web.test_live_page import open_page as open_stack_page
 
 with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture says when it is missing
     from playwright.sync_api import Browser, Page, expect
@@ -111,3 +113,17 @@ def test_the_list_sorts_groups_filters_and_counts_in_chinese_with_site_times(
                 "Smoke detector offline")
             assert page.errors == []  # type: ignore[attr-defined]
             page.context.close()
+
+
+def test_times_are_the_sites_for_a_zone_name_an_offset_and_inside_messages(browser: Browser, stack: Stack) -> None:
+    """The page's time helpers in the page itself: a site zone given as an IANA name or as an offset (the
+    site file allows both), whatever the browser's zone, and ISO times inside a server's message."""
+    page = open_stack_page(browser, stack, DESK, "en-GB", mobile=False, timezone="Europe/London")
+    at = "2020-01-15T10:00:00Z"
+    for tz, shown in (("Asia/Shanghai", "18:00:00"), ("+05:30", "15:30:00"), ("-03:00", "07:00:00")):
+        assert page.evaluate("([tz, at]) => { state.tz = tz; return time(at); }", [tz, at]) == shown, tz
+    page.evaluate("state.tz = 'Asia/Shanghai'")
+    # not today: with the date, and a time after 16:00 UTC is the next day in Shanghai
+    text = page.evaluate("localiseTimes('open since 2020-01-15T10:00:00+00:00, seen 2020-01-15T23:30:00Z')")
+    assert text == "open since 15/01/2020, 18:00:00, seen 16/01/2020, 07:30:00"
+    assert page.errors == []  # type: ignore[attr-defined]
