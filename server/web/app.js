@@ -27,6 +27,9 @@ const STRINGS = {
     cut_pending: "若不暂缓,将于 {at} 断开插座电源", cut_held: "断电已由 {by} 暂缓:{why}",
     cut_cutting: "断电指令已于 {at} 发出,等待网关确认", cut_done: "已于 {at} 断开插座电源,网关已确认",
     cut_failed: "断电失败:{why}", cut_cancelled: "断电已取消:{why}",
+    whole_floor: "← 整层", more_in_list: "另有 {n} 个设备见详情列表",
+    life_safety: "生命安全", latest: "最近", all_severities: "全部级别", all_zones: "全部区域", all_families: "全部类别",
+    shown: "显示 {n} / {of}", filter_severity: "级别", filter_zone: "区域", filter_family: "类别",
   },
   en: {
     title: "Floor safety", floor_map: "Floor map", active_alarms: "Active alarms", no_alarms: "No active alarms · all clear",
@@ -50,6 +53,10 @@ const STRINGS = {
     cut_pending: "relay OFF at {at} unless held", cut_held: "cut held by {by}: {why}",
     cut_cutting: "relay OFF sent at {at}, waiting for the edge", cut_done: "relay OFF at {at}, confirmed",
     cut_failed: "relay cut FAILED: {why}", cut_cancelled: "cut cancelled: {why}",
+    whole_floor: "← Whole floor", more_in_list: "{n} more devices in the detail list",
+    life_safety: "LIFE SAFETY", latest: "latest", all_severities: "All severities", all_zones: "All zones",
+    all_families: "All kinds", shown: "showing {n} of {of}", filter_severity: "Severity", filter_zone: "Zone",
+    filter_family: "Kind",
   },
 };
 const SEVERITY = {
@@ -110,6 +117,9 @@ const state = {
   floor: null, zones: new Map(), devices: new Map(), live: new Map(), floors: [],
   alarms: new Map(), inspections: [], health: null, evac: null, selected: null,
   evacMissing: false, site: "", roles: [],
+  view: null,  // the zone the map is zoomed to, or null for the floor overview
+  tz: null, rules: {}, families: [],  // the site's time zone and the rule titles, from /api/floor
+  expanded: new Set(), filters: { severity: "", zone: "", family: "" },
 };
 const t = (key) => STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
 const sevText = (s) => SEVERITY[lang][s] ?? s;
@@ -160,8 +170,32 @@ function svg(tag, attrs = {}, ...children) {
   node.append(...children);
   return node;
 }
-const time = (iso) => (iso ? new Date(iso).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB") : "—");
-const dateTime = (iso) => (iso ? new Date(iso).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB") : "—");
+// Times are shown in the site's time zone (from /api/floor), whatever the viewer's device is set to: a
+// supervisor abroad and the floor read the same clock. An offset ("+08:00") is applied by hand when the
+// browser's Intl does not take offsets as zones.
+function zoned(iso, options) {
+  const locale = lang === "zh" ? "zh-CN" : "en-GB";
+  const at = new Date(iso);
+  const tz = state.tz;
+  if (tz) {
+    try { return at.toLocaleString(locale, { ...options, timeZone: tz }); } catch { /* an offset, below */ }
+    const m = /^([+-])(\d{2}):(\d{2})$/.exec(tz);
+    if (m) {
+      const shift = (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) * 60000;
+      return new Date(at.getTime() + shift).toLocaleString(locale, { ...options, timeZone: "UTC" });
+    }
+  }
+  return at.toLocaleString(locale, options);
+}
+const TIME = { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
+const DAY = { year: "numeric", month: "2-digit", day: "2-digit" };
+const time = (iso) => (iso ? zoned(iso, TIME) : "—");
+const dateTime = (iso) => (iso ? zoned(iso, { ...DAY, ...TIME }) : "—");
+/** A time of today (site time) as HH:MM:SS, an older one with its date. */
+const when = (iso) => (!iso ? "—" : zoned(iso, DAY) === zoned(new Date().toISOString(), DAY) ? time(iso) : dateTime(iso));
+/** ISO times with a zone inside a server's message text, rewritten in the site's time. */
+const ISO_IN_TEXT = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})/g;
+const localiseTimes = (text) => text.replace(ISO_IN_TEXT, (iso) => when(iso));
 const num = (v, digits = 1) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(digits)) : String(v));
 
 // ---- severity per zone / device ---------------------------------------------------------------------
@@ -219,70 +253,265 @@ function bounds(zones, devices) {
   const x = Math.min(...xs), y = Math.min(...ys);
   return { x, y, w: Math.max(...xs) - x || 1, h: Math.max(...ys) - y || 1 };
 }
-function centre(polygon) {
-  let a = 0, cx = 0, cy = 0;
-  for (let i = 0; i < polygon.length; i++) {
-    const [x1, y1] = polygon[i], [x2, y2] = polygon[(i + 1) % polygon.length];
-    const c = x1 * y2 - x2 * y1; a += c; cx += (x1 + x2) * c; cy += (y1 + y2) * c;
+// The map has two views. The floor overview colours each zone by its worst state, labels it with its
+// counts where the label fits, and draws only abnormal devices (in alarm or offline). A zone, once tapped,
+// fills the map with all its devices. Either way markers sit on a grid of cells sized in screen pixels, so
+// no two overlap at any zoom, and a label is drawn only where it touches no marker and no other label.
+const MARKER_PX = 9, MARKER_GAP_PX = 4, MIN_MARKER_PX = 6, LABEL_PAD_PX = 2;
+let measureCtx = null;
+/** Width in px of `text` at `px` (canvas, same font as the page): to decide whether a label fits. */
+function textWidth(text, px, weight = 700) {
+  if (!measureCtx) measureCtx = document.createElement("canvas").getContext("2d");
+  measureCtx.font = `${weight} ${px}px ${getComputedStyle(document.body).fontFamily}`;
+  return measureCtx.measureText(text).width;
+}
+const overlaps = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+function inside(polygon, x, y) {
+  let hit = false;
+  for (let i = 0, j = polygon.length - 1; i < polygon.length; j = i++) {
+    const [xi, yi] = polygon[i], [xj, yj] = polygon[j];
+    if ((yi > y) !== (yj > y) && x < xi + ((y - yi) * (xj - xi)) / (yj - yi)) hit = !hit;
   }
-  if (Math.abs(a) < 1e-9) return polygon[0];
-  return [cx / (3 * a), cy / (3 * a)];
+  return hit;
+}
+
+/** Abnormal: has an alarm that colours the map, or the edge says it is offline. */
+function deviceState(d) {
+  const live = state.live.get(d.id);
+  return { sev: worst(colouring(alarmsOfDevice(d.id))), offline: !!(live && live.online === false) };
+}
+const priority = (s) => RANK[s.sev] * 2 + (s.offline ? 1 : 0);
+
+function zoneSummary(z) {
+  const alarms = colouring(alarmsOfZone(z.id));
+  const devices = [...state.devices.values()].filter((d) => d.zone === z.id);
+  const offline = devices.filter((d) => deviceState(d).offline).length;
+  return { sev: worst(alarms), alarms: alarms.length, offline, devices: devices.length };
+}
+function countsText(s) {
+  return lang === "zh" ? `离线 ${s.offline} · 设备 ${s.devices}` : `${s.offline} offline · ${s.devices} devices`;
+}
+function alarmsText(s) {
+  const n = s.alarms ? (lang === "zh" ? ` · ${s.alarms} 条告警` : ` · ${s.alarms} alarm${s.alarms > 1 ? "s" : ""}`) : "";
+  return sevText(s.sev) + n;
+}
+
+/** The zone's label as big as fits its outline's box: three lines, then one, else none (the tap still tells). */
+function zoneLabel(z, s, zb, u) {
+  const name = z.name || z.id;
+  const short = `${sevText(s.sev)}${s.alarms ? " ×" + s.alarms : ""}`;
+  const tiers = [[13, [name, alarmsText(s), countsText(s)]], [11, [name, alarmsText(s), countsText(s)]],
+    [11, [name, short]], [10, [name, short]], [11, [short]], [10, [short]]];
+  const room = { w: zb.w / u - 2 * LABEL_PAD_PX - 4, h: zb.h / u - 2 * LABEL_PAD_PX - 4 };
+  for (const [px, lines] of tiers) {
+    const w = Math.max(...lines.map((l) => textWidth(l, px))) + 4, h = lines.length * px * 1.3;
+    if (w > room.w || h > room.h * 0.6) continue;
+    const font = px * u, x = zb.x + zb.w / 2, y = zb.y + LABEL_PAD_PX * u;
+    const text = svg("text", { class: "zone-label", "data-zone": z.id, x, y: y + font, "text-anchor": "middle",
+      "font-size": font, "stroke-width": font * 0.18 });
+    const classes = lines.length === 1 ? ["sev-text"] : ["zl-name", "sev-text", "zl-counts"];
+    lines.forEach((line, i) => text.append(svg("tspan", { x, dy: i ? font * 1.3 : 0, class: classes[i], text: line })));
+    return { node: text, rect: { x: x - (w / 2) * u, y, w: w * u, h: h * u + 2 * u } };
+  }
+  return null;
+}
+
+/** Grid cells of `step` inside the polygon, whose marker stays inside it and clear of `blocked` boxes. */
+function cells(polygon, zb, step, r, blocked) {
+  const out = [];
+  const cols = Math.floor(zb.w / step), rows = Math.floor(zb.h / step);
+  const x0 = zb.x + (zb.w - cols * step) / 2, y0 = zb.y + (zb.h - rows * step) / 2;
+  for (let j = 0; j < rows; j++) for (let i = 0; i < cols; i++) {
+    const x = x0 + (i + 0.5) * step, y = y0 + (j + 0.5) * step;
+    const box = { x: x - r, y: y - r, w: 2 * r, h: 2 * r };
+    if (![[x - r, y - r], [x + r, y - r], [x - r, y + r], [x + r, y + r]].every(([px, py]) => inside(polygon, px, py))) continue;
+    if (blocked.some((b) => overlaps(b, box))) continue;
+    out.push({ x, y, r, free: true });
+  }
+  return out;
+}
+/** Each device on the free cell nearest its own position, most urgent first; those beyond the cells are
+ * counted. `room(d, x, y)` may give a box kept clear of later markers (an abnormal device's reading), as
+ * long as the cells left still hold every device after it. */
+function snap(devices, free, room) {
+  const placed = [];
+  let hidden = 0;
+  let left = free.length;
+  devices.forEach((d, i) => {
+    const [px, py] = d.position;
+    let best = null, dist = Infinity;
+    for (const c of free) {
+      if (!c.free) continue;
+      const e = (c.x - px) ** 2 + (c.y - py) ** 2;
+      if (e < dist) { dist = e; best = c; }
+    }
+    if (!best) { hidden++; return; }
+    best.free = false;
+    left--;
+    placed.push([d, best.x, best.y]);
+    const box = room(d, best.x, best.y);
+    if (!box) return;
+    const under = free.filter((c) => c.free && c.x + c.r > box.x && c.x - c.r < box.x + box.w && c.y + c.r > box.y && c.y - c.r < box.y + box.h);
+    if (left - under.length < devices.length - i - 1) return;
+    for (const c of under) c.free = false;
+    left -= under.length;
+  });
+  return { placed, hidden };
+}
+
+function markerNode(d, x, y, r, st) {
+  const live = state.live.get(d.id);
+  const reading = readingText(d);
+  const selected = state.selected && state.selected.type === "device" && state.selected.id === d.id;
+  const label = `${kindText(d.kind)} ${d.name || d.id}: ${reading || t("unknown")} · ${sevText(st.sev)}`;
+  const shape = d.kind === "door_controller"
+    ? svg("rect", { class: "mark", x: x - r, y: y - r, width: 2 * r, height: 2 * r, rx: r * 0.2, "stroke-width": r * 0.15 })
+    : svg("circle", { class: "mark", cx: x, cy: y, r, "stroke-width": r * 0.15 });
+  return svg("g", { class: "device" + (selected ? " selected" : ""), "data-device": d.id, "data-kind": d.kind,
+    "data-severity": st.sev, "data-online": live && live.online !== null && live.online !== undefined ? String(live.online) : "unknown",
+    tabindex: "0", role: "button", "aria-label": label,
+    onclick: (e) => { e.stopPropagation(); select("device", d.id); },
+    onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select("device", d.id); } } },
+  svg("title", { text: label }), shape,
+  svg("text", { class: "glyph", x, y: y + r * 0.38, "text-anchor": "middle", "font-size": r * 1.1, text: GLYPH[d.kind] || "?" }));
+}
+
+/** The first part of a device's reading ("13 A", "24.5 °C", "offline"): the whole is in its title and detail. */
+const shortReading = (d) => readingText(d).split(" · ")[0];
+
+/** The reading beside a marker (right, left, then below), inside its zone's box (a reading in the next zone
+ * would read as that zone's), only where it touches nothing placed so far. */
+function valueLabel(group, x, y, r, u, box, taken) {
+  const reading = shortReading(state.devices.get(group.dataset.device));
+  if (!reading) return;
+  const px = 11, w = (textWidth(reading, px, 600) + 3) * u, h = px * 1.3 * u, gap = 2 * u;
+  const spots = [[x + r + gap, y - h / 2, "start"], [x - r - gap - w, y - h / 2, "end"], [x - w / 2, y + r + gap, "middle"]];
+  for (const [bx, by, anchor] of spots) {
+    const rect = { x: bx, y: by, w, h };
+    if (rect.x < box.x || rect.y < box.y || rect.x + w > box.x + box.w || rect.y + h > box.y + box.h) continue;
+    if (taken.some((b) => overlaps(b, rect))) continue;
+    taken.push(rect);
+    const tx = anchor === "start" ? bx : anchor === "end" ? bx + w : bx + w / 2;
+    group.append(svg("text", { class: "value", x: tx, y: by + h * 0.78, "text-anchor": anchor, "font-size": px * u,
+      "stroke-width": px * u * 0.15, text: reading }));
+    return;
+  }
+}
+
+function zoneNode(z, s, extraClass) {
+  const name = z.name || z.id;
+  const label = `${name}: ${alarmsText(s)} · ${countsText(s)}`;
+  const selected = state.selected && state.selected.type === "zone" && state.selected.id === z.id;
+  return svg("polygon", { class: "zone" + (selected ? " selected" : "") + extraClass, "data-zone": z.id,
+    "data-severity": s.sev, "data-alarms": s.alarms, "data-offline": s.offline, "data-devices": s.devices,
+    points: z.polygon.map((p) => p.join(",")).join(" "), tabindex: "0", role: "button",
+    "aria-label": label, onclick: () => openZone(z.id),
+    onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openZone(z.id); } } },
+  svg("title", { text: label }));
+}
+
+function openZone(id) {
+  state.view = id;
+  select("zone", id, false);
+  // on a phone the opened zone is what the tap was for: keep the map in sight, its detail follows below
+  if (window.matchMedia("(max-width: 899px)").matches) $("map-zoom").scrollIntoView({ block: "start" });
 }
 
 function renderMap() {
   const map = $("map");
   const zones = [...state.zones.values()].filter((z) => z.floor === state.floor && z.polygon.length >= 3);
-  const devices = [...state.devices.values()].filter((d) => d.position && zones.some((z) => z.id === d.zone));
-  const b = bounds(zones, devices);
-  const size = Math.max(b.w, b.h);
-  const pad = size * 0.04;
-  // Portrait phones get a taller box; the map is drawn in the floor plan's own units.
-  map.setAttribute("viewBox", `${b.x - pad} ${b.y - pad} ${b.w + 2 * pad} ${b.h + 2 * pad}`);
-  map.style.setProperty("--zone-stroke", String(size * 0.004));
-  map.style.setProperty("--zone-stroke-selected", String(size * 0.012));
-  const r = size * 0.025, font = size * 0.032;
-  const layer = [];
+  if (state.view && !zones.some((z) => z.id === state.view)) state.view = null;
+  const open = state.view ? state.zones.get(state.view) : null;
+  const all = bounds(zones, []);
+  const b = open ? bounds([open], []) : all;
+  const pad = Math.max(b.w, b.h) * (open ? 0.02 : 0.01);
+  const view = { x: b.x - pad, y: b.y - pad, w: b.w + 2 * pad, h: b.h + 2 * pad };
+  map.setAttribute("viewBox", `${view.x} ${view.y} ${view.w} ${view.h}`);
+  map.dataset.view = open ? "zone" : "floor";
+  const rect = map.getBoundingClientRect();
+  const scale = rect.width > 0 && rect.height > 0 ? Math.min(rect.width / view.w, rect.height / view.h) : 600 / view.w;
+  const u = 1 / scale;  // floor-plan units per screen pixel
+  map.style.setProperty("--zone-stroke", String(u * 1.2));
+  map.style.setProperty("--zone-stroke-selected", String(u * 3));
+  const zoneLayer = [], markLayer = [], labelLayer = [];
+  const hard = [];  // boxes of markers and zone labels, which nothing may touch
+  const groups = [];  // [group, x, y, r, priority] of drawn markers, for their labels
+  let hiddenTotal = 0;
   for (const z of zones) {
-    const list = colouring(alarmsOfZone(z.id));
-    const sev = worst(list);
-    const name = z.name || z.id;
-    const label = `${name}: ${sevText(sev)}${list.length ? ` (${list.length})` : ""}`;
-    const selected = state.selected && state.selected.type === "zone" && state.selected.id === z.id;
-    const poly = svg("polygon", { class: "zone" + (selected ? " selected" : ""), "data-zone": z.id,
-      "data-severity": sev, points: z.polygon.map((p) => p.join(",")).join(" "), tabindex: "0", role: "button",
-      "aria-label": label, onclick: () => select("zone", z.id),
-      onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select("zone", z.id); } } },
-    svg("title", { text: label }));
-    const [cx, cy] = centre(z.polygon);
+    const s = zoneSummary(z);
+    const isOpen = open && z.id === open.id;
+    zoneLayer.push(zoneNode(z, s, open ? (isOpen ? " open" : " faded") : ""));
+    if (open && !isOpen) continue;
     const zb = bounds([z], []);
-    const text = svg("text", { class: "zone-label", "data-zone": z.id, x: cx, y: zb.y + font * 1.3, "text-anchor": "middle",
-      "font-size": font, "stroke-width": font * 0.18 },
-    svg("tspan", { text: name + " " }), svg("tspan", { class: "sev-text", text: "· " + sevText(sev) + (list.length ? ` ×${list.length}` : "") }));
-    void cy;
-    layer.push(poly, text);
+    const blocked = [];
+    if (!open) {
+      const zl = zoneLabel(z, s, zb, u);
+      if (zl) { labelLayer.push(zl.node); blocked.push(zl.rect); hard.push(zl.rect); }
+    }
+    const wanted = [...state.devices.values()].filter((d) => d.zone === z.id && d.position)
+      .map((d) => ({ d, st: deviceState(d) }))
+      .filter(({ st }) => open || st.sev !== "none" || st.offline)
+      .sort((a, c) => priority(c.st) - priority(a.st));
+    if (!wanted.length) continue;
+    // Shrink markers in a crowded zone down to a floor; whatever still finds no cell is counted, not piled up.
+    // An opened zone spreads its devices over the widest grid that holds them all, leaving room for labels.
+    let px = MARKER_PX, free = [];
+    if (open) {
+      const area = (zb.w / u) * (zb.h / u);
+      for (let step = Math.sqrt(area / wanted.length); step > 2 * px + MARKER_GAP_PX; step *= 0.93) {
+        free = cells(z.polygon, zb, step * u, px * u, blocked);
+        if (free.length >= wanted.length) break;
+      }
+    }
+    for (; free.length < wanted.length && px >= MIN_MARKER_PX; px--) {
+      free = cells(z.polygon, zb, (2 * px + MARKER_GAP_PX) * u, px * u, blocked);
+    }
+    const abnormal = new Set(wanted.filter(({ st }) => st.sev !== "none" || st.offline).map((w) => w.d.id));
+    const room = (d, x, y) => {
+      const reading = abnormal.has(d.id) ? shortReading(d) : "";
+      return reading ? { x: x + r, y: y - r, w: (textWidth(reading, 11, 600) + 8) * u, h: 2 * r } : null;
+    };
+    const r = Math.max(px, MIN_MARKER_PX) * u;
+    const { placed, hidden } = snap(wanted.map((w) => w.d), free, room);
+    hiddenTotal += hidden;
+    if (hidden) zoneLayer[zoneLayer.length - 1].dataset.hidden = String(hidden);
+    for (const [d, x, y] of placed) {
+      const st = deviceState(d);
+      const g = markerNode(d, x, y, r, st);
+      markLayer.push(g);
+      hard.push({ x: x - r, y: y - r, w: 2 * r, h: 2 * r });
+      groups.push([g, x, y, r, priority(st), zb]);
+    }
   }
-  for (const d of devices) {
-    const sev = worst(colouring(alarmsOfDevice(d.id)));
-    const live = state.live.get(d.id);
-    const [x, y] = d.position;
-    const reading = readingText(d);
-    const selected = state.selected && state.selected.type === "device" && state.selected.id === d.id;
-    const label = `${kindText(d.kind)} ${d.name || d.id}: ${reading || t("unknown")} · ${sevText(sev)}`;
-    const shape = d.kind === "door_controller"
-      ? svg("rect", { class: "mark", x: x - r, y: y - r, width: 2 * r, height: 2 * r, rx: r * 0.2, "stroke-width": r * 0.15 })
-      : svg("circle", { class: "mark", cx: x, cy: y, r, "stroke-width": r * 0.15 });
-    const g = svg("g", { class: "device" + (selected ? " selected" : ""), "data-device": d.id, "data-kind": d.kind,
-      "data-severity": sev, "data-online": live && live.online !== null && live.online !== undefined ? String(live.online) : "unknown",
-      tabindex: "0", role: "button", "aria-label": label,
-      onclick: (e) => { e.stopPropagation(); select("device", d.id); },
-      onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select("device", d.id); } } },
-    svg("title", { text: label }), shape,
-    svg("text", { class: "glyph", x, y: y + r * 0.38, "text-anchor": "middle", "font-size": r * 1.1, text: GLYPH[d.kind] || "?" }),
-    svg("text", { class: "value", x, y: y + r * 2.3, "text-anchor": "middle", "font-size": font * 0.85,
-      "stroke-width": font * 0.15, text: reading }));
-    layer.push(g);
+  const taken = [...hard];
+  for (const [g, x, y, r, , zb] of groups.sort((a, c) => c[4] - a[4])) valueLabel(g, x, y, r, u, zb, taken);
+  map.replaceChildren(...zoneLayer, ...markLayer, ...labelLayer);
+  dropOverlaps(map);
+  map.dataset.hidden = String(hiddenTotal);
+  renderMapCaption(open, hiddenTotal);
+}
+
+/** Labels as drawn can differ from their measured estimate by a pixel or a font fallback: any label that
+ * still touches a marker or an earlier label is removed (zone labels first, then readings by urgency). */
+function dropOverlaps(map) {
+  const kept = [...map.querySelectorAll(".device .mark")].map((m) => m.getBBox());
+  const labels = [...map.querySelectorAll("text.zone-label"), ...map.querySelectorAll("text.value")];
+  for (const label of labels) {
+    const box = label.getBBox();
+    if (kept.some((k) => overlaps(k, box))) { label.remove(); continue; }
+    kept.push(box);
   }
-  map.replaceChildren(...layer);
+}
+
+function renderMapCaption(open, hidden) {
+  const box = $("map-zoom");
+  if (!open) { box.hidden = true; return; }
+  box.hidden = false;
+  const s = zoneSummary(open);
+  $("map-caption").replaceChildren(el("strong", { text: open.name || open.id }), " ",
+    el("span", { class: "sev " + s.sev, text: sevText(s.sev) }),
+    ` ${alarmsText(s).slice(sevText(s.sev).length).replace(/^ · /, "")} · ${countsText(s)}`,
+    hidden ? el("span", { class: "meta", "data-hidden": hidden, text: ` · ${t("more_in_list").replace("{n}", hidden)}` }) : "");
 }
 
 function renderFloors() {
@@ -291,7 +520,7 @@ function renderFloors() {
   box.replaceChildren(...state.floors.map((f) => {
     const sev = worst(colouring(openAlarms().filter((a) => state.zones.get(a.zone)?.floor === f.id)));
     return el("button", { type: "button", class: "btn", role: "tab", "aria-selected": String(f.id === state.floor),
-      onclick: () => { state.floor = f.id; render(); } }, `${f.name || f.id} `, el("span", { class: "sev " + sev, text: sevText(sev) }));
+      onclick: () => { state.floor = f.id; state.view = null; render(); } }, `${f.name || f.id} `, el("span", { class: "sev " + sev, text: sevText(sev) }));
   }));
 }
 
@@ -301,18 +530,36 @@ function renderLegend() {
 }
 
 // ---- alarm list and actions -------------------------------------------------------------------------
-function alarmItem(a) {
+/** The alarm's heading in the page's language (server/domain/rule_titles.py); the id when the table lacks it. */
+function ruleTitle(rule) {
+  const title = state.rules[rule];
+  return title ? (lang === "zh" ? title.zh : title.en) : rule;
+}
+const lifeSafety = (a) => !!(state.rules[a.rule] && state.rules[a.rule].life_safety);
+const familyOf = (rule) => rule.split(".", 1)[0];
+/** The alarm's own text in the page's language. A Chinese page shows no English text: the title says it. */
+function alarmMessage(a) {
+  const text = lang === "zh" ? a.message_zh : (a.message || a.message_zh);
+  return text && text !== ruleTitle(a.rule) ? localiseTimes(text) : "";
+}
+function alarmWhere(a) {
   const device = a.device ? state.devices.get(a.device) : null;
   const zone = a.zone ? state.zones.get(a.zone) : null;
-  const where = [zone ? zone.name || zone.id : a.zone, device ? device.name || device.id : (a.device ? a.device : a.subject)]
+  return [zone ? zone.name || zone.id : a.zone, device ? device.name || device.id : (a.device ? a.device : a.subject)]
     .filter(Boolean).join(" · ");
-  const message = lang === "zh" ? (a.message_zh || a.message) : (a.message || a.message_zh);
-  const meta = [where, time(a.raised_at), a.value !== null && a.value !== undefined ? `${t("value_label")} ${num(a.value, 2)}` : null,
-    a.acknowledged_by ? `${t("acknowledged_by")} ${a.acknowledged_by}` : null].filter(Boolean).join(" · ");
-  const li = el("li", { class: "alarm " + a.severity, "data-id": a.id, "data-rule": a.rule, "data-state": a.state },
+}
+
+function alarmItem(a) {
+  const message = alarmMessage(a);
+  const meta = [alarmWhere(a), when(a.raised_at), a.value !== null && a.value !== undefined ? `${t("value_label")} ${num(a.value, 2)}` : null,
+    a.acknowledged_by ? `${t("acknowledged_by")} ${a.acknowledged_by}` : null, a.rule].filter(Boolean).join(" · ");
+  const li = el("li", { class: "alarm " + a.severity, "data-id": a.id, "data-rule": a.rule, "data-state": a.state,
+    "data-severity": a.severity,
+    "data-life-safety": String(lifeSafety(a)) },
     el("div", { class: "line1" }, el("span", { class: "sev " + a.severity, text: sevText(a.severity) }),
-      el("span", { class: "rule", text: a.rule }), el("span", { class: "state", text: stateText(a.state) })),
-    el("div", { class: "msg", text: message }),
+      lifeSafety(a) ? el("span", { class: "life", text: t("life_safety") }) : null,
+      el("span", { class: "rule", text: ruleTitle(a.rule) }), el("span", { class: "state", text: stateText(a.state) })),
+    message ? el("div", { class: "msg", text: message }) : null,
     el("div", { class: "meta", text: meta }));
   if (a.cut) li.append(el("div", { class: "cut", "data-cut-state": a.cut.state, text: cutText(a.cut) }));
   {
@@ -343,23 +590,90 @@ function cutText(cut) {
 }
 const mayHoldCut = () => state.roles.some((r) => CUT_HOLDERS.has(r));
 
-function sortAlarms(list) {
-  const muted = (a) => (a.state === "shelved" || a.state === "suppressed" ? 1 : 0);
-  return list.sort((a, b) => muted(a) - muted(b) || RANK[b.severity] - RANK[a.severity] || b.id - a.id);
+// The list people work through: life safety first, then severity, then the newest; shelved and suppressed
+// alarms last. The same rule in the same zone is one row with a count, opened on a tap.
+const muted = (a) => (a.state === "shelved" || a.state === "suppressed" ? 1 : 0);
+const byUrgency = (a, b) => muted(a) - muted(b) || Number(lifeSafety(b)) - Number(lifeSafety(a))
+  || RANK[b.severity] - RANK[a.severity] || Date.parse(b.raised_at) - Date.parse(a.raised_at) || b.id - a.id;
+function sortAlarms(list) { return list.sort(byUrgency); }
+
+function matchesFilters(a) {
+  const f = state.filters;
+  return (!f.severity || a.severity === f.severity) && (!f.zone || (a.zone || a.subject) === f.zone)
+    && (!f.family || familyOf(a.rule) === f.family);
+}
+function groupAlarms(list) {
+  const groups = new Map();
+  for (const a of sortAlarms(list)) {
+    const key = `${a.rule}|${a.zone || a.subject}`;
+    if (!groups.has(key)) groups.set(key, { key, alarms: [] });
+    groups.get(key).alarms.push(a);  // sorted: the group's first alarm is its most urgent
+  }
+  return [...groups.values()];
+}
+
+function groupItem(g) {
+  const [head] = g.alarms;
+  const open = state.expanded.has(g.key);
+  const latest = g.alarms.reduce((m, a) => (Date.parse(a.raised_at) > Date.parse(m) ? a.raised_at : m), head.raised_at);
+  const zone = head.zone ? state.zones.get(head.zone) : null;
+  const where = zone ? zone.name || zone.id : (head.zone || head.subject);
+  const li = el("li", { class: "alarm-group alarm " + head.severity, "data-group": g.key, "data-rule": head.rule,
+    "data-severity": head.severity,
+    "data-zone": head.zone || head.subject, "data-count": g.alarms.length, "data-life-safety": String(lifeSafety(head)) });
+  const toggle = el("button", { type: "button", class: "group-toggle", "aria-expanded": String(open),
+    onclick: () => { if (state.expanded.has(g.key)) state.expanded.delete(g.key); else state.expanded.add(g.key); renderAlarms(); } },
+  el("span", { class: "line1" }, el("span", { class: "sev " + head.severity, text: sevText(head.severity) }),
+    lifeSafety(head) ? el("span", { class: "life", text: t("life_safety") }) : null,
+    el("span", { class: "rule", text: ruleTitle(head.rule) }), el("span", { class: "count group-count", text: "×" + g.alarms.length }),
+    el("span", { class: "chevron", "aria-hidden": "true", text: open ? "▾" : "▸" })),
+  el("span", { class: "meta", text: `${where} · ${t("latest")} ${when(latest)} · ${head.rule}` }));
+  // a pending cut is only worth a hold before its due time: the folded row says when the first one comes
+  const pending = g.alarms.filter((a) => a.cut && a.cut.state === "pending")
+    .sort((a, b) => Date.parse(a.cut.due_at) - Date.parse(b.cut.due_at));
+  if (pending.length) toggle.append(el("span", { class: "cut", "data-cut-state": "pending", text: cutText(pending[0].cut) }));
+  li.append(toggle);
+  if (open) li.append(el("ul", { class: "alarms group-items" }, ...g.alarms.map((a) => alarmItem(a))));
+  return li;
+}
+
+function renderFilters(list) {
+  const f = state.filters;
+  const option = (value, text, current) => el("option", { value, text, selected: value === current });
+  const zones = [...new Set(list.map((a) => a.zone || a.subject))].concat(f.zone ? [f.zone] : [])
+    .filter((z, i, all) => all.indexOf(z) === i)
+    .sort((x, y) => String((state.zones.get(x) || {}).name || x).localeCompare(String((state.zones.get(y) || {}).name || y)));
+  const families = state.families.filter((fam) => list.some((a) => familyOf(a.rule) === fam.id) || fam.id === f.family);
+  $("filter-severity").replaceChildren(option("", t("all_severities"), f.severity),
+    ...["critical", "major", "minor", "warning"].map((s) => option(s, sevText(s), f.severity)));
+  $("filter-zone").replaceChildren(option("", t("all_zones"), f.zone),
+    ...zones.map((z) => option(z, (state.zones.get(z) || {}).name || z, f.zone)));
+  $("filter-family").replaceChildren(option("", t("all_families"), f.family),
+    ...families.map((fam) => option(fam.id, lang === "zh" ? fam.zh : fam.en, f.family)));
 }
 
 function renderAlarms() {
-  const list = sortAlarms(openAlarms());
-  $("empty").hidden = list.length > 0;
-  $("alarm-count").textContent = String(list.length);
-  $("alarms").replaceChildren(...list.map((a) => alarmItem(a)));
+  const all = openAlarms();
+  const list = all.filter(matchesFilters);
+  const groups = groupAlarms(list);
+  $("empty").hidden = all.length > 0;
+  $("alarm-count").textContent = String(all.length);
+  $("alarm-sev-counts").replaceChildren(...["critical", "major", "minor", "warning"].map((s) => {
+    const n = all.filter((a) => a.severity === s).length;
+    return n ? el("span", { class: "sev " + s, "data-sev": s, "data-n": n, text: `${sevText(s)} ${n}` }) : null;
+  }).filter(Boolean));
+  const filtered = list.length !== all.length;
+  $("alarm-shown").hidden = !filtered;
+  $("alarm-shown").textContent = t("shown").replace("{n}", list.length).replace("{of}", all.length);
+  renderFilters(all);
+  $("alarms").replaceChildren(...groups.map((g) => (g.alarms.length > 1 ? groupItem(g) : alarmItem(g.alarms[0]))));
 }
 
 let pending = null;
 function openAction(kind, alarm) {
   pending = { kind, alarm };
   $("action-title").textContent = t(kind + "_title");
-  $("action-alarm").textContent = `#${alarm.id} ${alarm.rule} · ${sevText(alarm.severity)}`;
+  $("action-alarm").textContent = `#${alarm.id} ${ruleTitle(alarm.rule)} · ${sevText(alarm.severity)} · ${alarmWhere(alarm)}`;
   $("until-row").hidden = kind !== "shelve";
   const until = new Date(Date.now() + 60 * 60 * 1000);
   until.setSeconds(0, 0);
@@ -408,13 +722,13 @@ function dialogError(message) {
 }
 
 // ---- detail panel -----------------------------------------------------------------------------------
-function select(type, id) {
+function select(type, id, scroll = true) {
   state.selected = { type, id };
   state.chartMetric = null;
   render();
   loadChart();
   const panel = $("detail");
-  if (window.matchMedia("(max-width: 899px)").matches) panel.scrollIntoView({ block: "start" });
+  if (scroll && window.matchMedia("(max-width: 899px)").matches) panel.scrollIntoView({ block: "start" });
 }
 
 function chartDevice() {
@@ -607,7 +921,8 @@ function render() {
   const alarms = [...state.alarms.values()];
   const live = [...state.live];
   renderFloors();
-  if (changed("map", state.floor, state.selected, alarms, live, [...state.zones.keys()], [...state.devices.keys()])) {
+  if (changed("map", state.floor, state.view, state.selected, alarms, live, [...state.zones.keys()],
+    [...state.devices.keys()], $("map").parentElement.clientWidth, window.innerHeight)) {
     const focused = document.activeElement;
     const key = focused && focused.closest && focused.closest("#map [data-zone], #map [data-device]");
     const selector = key ? (key.dataset.device ? `#map [data-device="${key.dataset.device}"]` : `#map [data-zone="${key.dataset.zone}"]`) : null;
@@ -646,6 +961,9 @@ async function loadFloor() {
   $("site-name").textContent = state.site ? "· " + state.site : "";
   state.floors = floor.floors.length ? floor.floors : [...new Set(floor.zones.map((z) => z.floor))].map((id) => ({ id, name: id }));
   state.zones = new Map(floor.zones.map((z) => [z.id, z]));
+  state.tz = floor.timezone || null;
+  state.rules = floor.rules || {};
+  state.families = floor.families || [];
   for (const d of floor.devices) state.devices.set(d.id, { ...(state.devices.get(d.id) || {}), ...d });
   if (!state.floor || !state.floors.some((f) => f.id === state.floor)) state.floor = state.floors[0] ? state.floors[0].id : null;
 }
@@ -796,6 +1114,11 @@ document.addEventListener("DOMContentLoaded", () => {
     start();
   });
   $("detail-close").addEventListener("click", () => { state.selected = null; render(); });
+  $("map-back").addEventListener("click", () => { state.view = null; render(); });
+  for (const [id, key] of [["filter-severity", "severity"], ["filter-zone", "zone"], ["filter-family", "family"]]) {
+    $(id).addEventListener("change", (e) => { state.filters[key] = e.target.value; renderAlarms(); });
+  }
+  window.addEventListener("resize", () => render());
   $("action-form").addEventListener("submit", submitAction);
   $("action-cancel").addEventListener("click", () => { $("action-dialog").close(); pending = null; });
   window.addEventListener("online", () => listen());

@@ -67,14 +67,19 @@ def test_overload_turns_the_zone_red_on_a_phone_and_acknowledge_works(
     alarm_id = int(item.get_attribute("data-id") or 0)
     page.screenshot(path=str(artifacts_dir / "live-page-phone-alarm.png"), full_page=True)
 
-    # Tapping the zone opens its detail: its alarm and the last hour's chart of the strip.
+    # Tapping the zone zooms the map to it (kept in sight) and opens its detail: its alarm and the strip's chart.
     box = zone.bounding_box()
     assert box is not None
     zone.click(position={"x": box["width"] * 0.15, "y": box["height"] * 0.85})  # beside the device marker
+    expect(page.locator("#map")).to_have_attribute("data-view", "zone")
+    expect(page.locator("#map-zoom")).to_be_in_viewport()  # not hidden under the sticky header
     detail = page.locator("#detail")
     expect(detail).to_be_visible()
     expect(detail.locator('li.alarm[data-rule="elec.strip_overload"]')).to_be_visible()
     expect(detail.locator("svg.chart polyline")).to_have_count(1, timeout=10_000)
+    # A device tapped on the zoomed map scrolls to its detail.
+    page.locator('#map [data-device="strip-z1-01"] .mark').click()
+    expect(detail.locator("#detail-title")).to_contain_text("strip-z1-01")
     expect(detail.locator("#detail-title")).to_be_in_viewport()  # scrolled to, not hidden under the header
     page.screenshot(path=str(artifacts_dir / "live-page-phone-detail.png"))
 
