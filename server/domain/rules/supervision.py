@@ -244,7 +244,8 @@ def notify_result(ctx: Ctx, channel: str, ok: bool, now: datetime) -> None:
 
 
 BRIDGE_RULE = "sup.gateway_offline"
-BRIDGES = "sup.bridge"
+BRIDGES = "bridges_down"
+"""Shared state: the devices behind each offline bridge, by `<edge>/<bridge>` (not a rule id)."""
 
 
 def behind_down_bridge(ctx: Ctx, device: str) -> bool:
