@@ -42,6 +42,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from server.settings import Settings
 
@@ -367,6 +368,12 @@ def resolve_settings(environ: Mapping[str, str] | None = None) -> tuple[Settings
         raise _Usage(str(exc)) from None
     configured = any(env.get(name) for name in ("FLOORWATCH_DATA_DIR", "FLOORWATCH_DATABASE_URL"))
     url = settings.sql_url()
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        backend = ""
+    if backend not in ("sqlite", "postgresql"):
+        raise _Usage(f"FLOORWATCH_DATABASE_URL {url!r}: give sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
     if configured or not _is_sqlite(url) or _sqlite_path(url).exists():
         return settings, ""
     if (DEMO_DATA_DIR / SQLITE_FILE).exists():
@@ -464,7 +471,7 @@ def restore_main(argv: list[str] | None = None, ask: Callable[[str], str] = inpu
             if not args.yes:
                 try:
                     answer = ask("Replace the database with the backup (a safety copy is made first)? [y/N] ")
-                except EOFError:
+                except (EOFError, OSError):  # no terminal to ask on: the answer is no
                     answer = ""
                 if answer.strip().lower() not in ("y", "yes"):
                     print("not restored (answer y, or pass --yes)")
