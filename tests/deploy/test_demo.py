@@ -2,7 +2,8 @@
 
 Two demos run at once on one machine, each playing strip-overload: each starts quiet (no alarm before
 the heater goes on), raises elec.strip_overload after it, prints only its own pushes (each push links
-to its own page's port), and stops cleanly, its Mosquitto child included.
+to its own page's port; the first says, in both languages, that the heater's plug was cut), and stops
+cleanly, its Mosquitto child included.
 """
 
 from __future__ import annotations
@@ -118,6 +119,10 @@ def test_two_demos_start_quiet_raise_the_scenario_alarm_keep_their_pushes_and_st
         for demo, other in (demos, demos[::-1]):
             pushes = [line for line in demo.lines if line.startswith("[push → ")]
             assert pushes and all(f":{demo.port}/#alarm=" in line for line in pushes), pushes
+            # Chinese first, and the server's cut of the heater's plug on the very first page.
+            first = pushes[0]
+            assert "插线板过载" in first and "已断电：服务器已向插座 plug-strip-f3-03-spare 下发断电指令" in first
+            assert "cut: the server switched plug plug-strip-f3-03-spare OFF" in first
             assert not any(f":{other.port}/" in line for line in pushes)
 
         assert mosquitto_children(demos[0].data_dir) and mosquitto_children(demos[1].data_dir)

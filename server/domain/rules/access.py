@@ -280,7 +280,7 @@ def on_hr_feed(
                 rule,
                 person_id,
                 Severity.MAJOR,
-                None,
+                _home_zone(ctx, person_id),
                 None,
                 now,
                 "Leaver's badge still active: revoke it; the department head collects the badge",
@@ -289,6 +289,11 @@ def on_hr_feed(
     for r, subject in list(ctx.open):
         if r == rule and subject not in still:
             ctx.set(rule, subject, None, None, None, now, "Badge revoked")
+
+
+def _home_zone(ctx: Ctx, person_id: str) -> str | None:
+    """The zone a person is rostered in (the first entry), so the alarm reaches that zone's lead; None if unrostered."""
+    return next((entry.zone for entry in ctx.site.config.roster if entry.person == person_id), None)
 
 
 RULES: tuple[Rule, ...] = (Access(),)
