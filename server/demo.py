@@ -184,7 +184,7 @@ class _Inbox(BaseHTTPRequestHandler):
             text = f"{push.get('title', '')} {push.get('message', '')}".strip().replace("\n", " | ")
         except ValueError:
             text = body.decode("utf-8", "replace")
-        print(f"[push → {self.path.strip('/')}] {text[:300]}", flush=True)
+        print(f"[push → {self.path.strip('/')}] {text[:2000]}", flush=True)
         self.send_response(200)
         self.end_headers()
 
