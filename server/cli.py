@@ -43,9 +43,12 @@ def _demo(args: argparse.Namespace) -> int:
         if args.scenario not in list_scenarios():
             raise UsageError(f"--scenario {args.scenario!r}: no such scenario; choose none or one of "
                              f"{', '.join(list_scenarios())}")
+    data_dir = Path(args.data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise UsageError(f"--data-dir {data_dir} is a file; give a folder (default var/demo)")
     host = args.host or os.environ.get("FLOORWATCH_HTTP_HOST") or "127.0.0.1"
     port = args.port if args.port is not None else _env_port(DEFAULT_PORT)
-    return run_demo(scenario=args.scenario, speed=args.speed, host=host, port=port, data_dir=Path(args.data_dir),
+    return run_demo(scenario=args.scenario, speed=args.speed, host=host, port=port, data_dir=data_dir,
                     fresh=not args.keep)
 
 

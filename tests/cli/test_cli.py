@@ -39,6 +39,8 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
         (["demo", "--speed", "x"], {}, "argument --speed: 'x' is not a positive number"),
         (["demo", "--scenario", "nope"], {}, "--scenario 'nope': no such scenario"),
         (["demo", "--port", "0"], {}, "argument --port: '0' is not a TCP port"),
+        (["demo", "--data-dir", str(a_file)], {}, f"--data-dir {a_file} is a file; give a folder"),
+        (["demo"], {"FLOORWATCH_HTTP_PORT": "http"}, "FLOORWATCH_HTTP_PORT: 'http' is not a TCP port"),
         (["server"], {"FLOORWATCH_HTTP_PORT": "abc"}, "FLOORWATCH_HTTP_PORT: Input should be a valid integer"),
         (["edge", "--config", str(tmp / "missing.yaml")], {}, "missing.yaml: cannot read"),
         (["simulate", "--scenario", "nope"], {}, "no such scenario"),
