@@ -175,3 +175,43 @@ def test_a_bad_http_port_variable_is_named(value: str) -> None:
     assert done.returncode == 2
     assert f"FLOORWATCH_HTTP_PORT: {value!r} is not a TCP port" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_make_demo_passes_port_host_and_scenario_on() -> None:
+    done = subprocess.run(["make", "-n", "demo", "PORT=8123", "HOST=0.0.0.0", "SCENARIO=fire-drill"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    command = " ".join(done.stdout.replace("\\\n", " ").split())
+    assert "floorwatch demo --port 8123 --host 0.0.0.0 --scenario fire-drill" in command
+    plain = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert " ".join(plain.stdout.replace("\\\n", " ").split()).endswith("floorwatch demo")
+
+
+def test_a_demo_on_every_interface_prints_its_lan_address_and_answers_there(tmp_path: Path) -> None:
+    from server.demo import lan_address
+
+    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
+    lan = lan_address()
+    require_service(lan is not None and lan != "127.0.0.1", "a network interface other than loopback")
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "server.cli", "demo", "--scenario", "none", "--host", "0.0.0.0",
+                                "--port", str(port), "--data-dir", str(tmp_path / "lan")], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    demo = Demo(port, tmp_path / "lan", process)
+    threading.Thread(target=demo.read, daemon=True).start()
+    try:
+        assert wait_until(lambda: "no scenario;" in demo.output or process.poll() is not None, 120, 0.2)
+        assert f"live page:  http://{lan}:{port}/#token=" in demo.output, demo.output
+        assert "anyone on this network who has the link can act as admin" in demo.output
+        with urllib.request.urlopen(f"http://{lan}:{port}/api/health", timeout=10) as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+        assert "ERROR" not in demo.output and "Traceback" not in demo.output, demo.output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        for pid in mosquitto_children(demo.data_dir):
+            os.kill(pid, signal.SIGKILL)
