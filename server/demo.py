@@ -71,7 +71,8 @@ def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, f
 
     inbox = _start_inbox()
     inbox_port = int(inbox.server_address[1])
-    site_file = write_demo_floor(DEMO_SITE, data_dir / "floor", inbox_port=inbox_port, now=datetime.now(UTC))
+    site_file = write_demo_floor(DEMO_SITE, data_dir / "floor", inbox_port=inbox_port, now=datetime.now(UTC),
+                                 scenario_start=_scenario_start(scenario))
     broker = EmbeddedBroker(data_dir=data_dir / "broker", own_session=True)
     broker.start()
     mqtt = broker.client_settings()
@@ -116,6 +117,15 @@ def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, f
         signal.signal(sig, handler)
     print("stopped", flush=True)
     return 0
+
+
+def _scenario_start(name: str) -> datetime | None:
+    """Where the scenario's clock starts (its floor day is moved so that this is now), if there is one."""
+    if name == "none":
+        return None
+    from simulators.scenario import load_scenario
+
+    return load_scenario(name).start
 
 
 def _check_port_free(host: str, port: int) -> None:

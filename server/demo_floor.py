@@ -6,9 +6,12 @@ self-check done (insp.end_of_shift_missing for every seat), and leavers whose ba
 days after they left: dozens of alarms before the scenario does anything. The demo therefore runs on
 a copy in its data folder where
 
-- the shifts are turned so that the day shift began `QUIET_MARGIN` before the demo started: longer ago
-  than the inspection planner's catch-up window (2 h), so no shift boundary is planned at start, and the
-  next one (the day shift's end) comes `8 h - QUIET_MARGIN` later;
+- the floor's clock is moved so that the scenario's start (its `start:`, the simulated floor's clock)
+  is the demo's start: the roster around the scenario is the one its story assumes (after-shift-load's
+  16:00 shift end comes 20 min in). Without a scenario, the day shift began `QUIET_MARGIN` ago. Either
+  way the last shift change lies at least `QUIET_MARGIN` back, longer than the inspection planner's
+  catch-up window (2 h), so no end-of-shift self-check is owed at start (strip-overload's 10:00 is 2 h
+  into the day shift: its floor runs 5 min behind the scenario's clock);
 - the HR feed's times move by the same amount, and the leavers handed their badges in (their leave
   times stay in the past, so a leaver's card at a door is still access.revoked_badge_used);
 - the contacts' inbox (`json://127.0.0.1:8099/...` in the source) points at this demo's own inbox port.
@@ -37,20 +40,23 @@ class DemoFloorError(ValueError):
     """The source floor files do not have what the demo moves (named in the message)."""
 
 
-def write_demo_floor(source_site: Path, out_dir: Path, *, inbox_port: int, now: datetime) -> Path:
+def write_demo_floor(source_site: Path, out_dir: Path, *, inbox_port: int, now: datetime,
+                     scenario_start: datetime | None = None) -> Path:
     """Write `site.yaml` and `hr.yaml` into `out_dir` and return the site file's path.
 
-    `now` must be timezone-aware. An `anchor.txt` already in `out_dir` (a kept demo) is reused."""
+    `now` and `scenario_start` are timezone-aware. An `anchor.txt` already in `out_dir` (a kept demo) is
+    reused."""
     site = yaml.safe_load(source_site.read_text(encoding="utf-8"))
     tz = ZoneInfo(site["site"]["timezone"])
     out_dir.mkdir(parents=True, exist_ok=True)
     anchor_path = out_dir / ANCHOR_FILE
+    day_start = _day_shift_start(site, source_site)
     if anchor_path.exists():
         anchor = datetime.fromisoformat(anchor_path.read_text(encoding="utf-8").strip())
     else:
-        anchor = (now.astimezone(tz) - QUIET_MARGIN).replace(second=0, microsecond=0)
+        starts = [_time(entry["start"]) for entry in site["shifts"]]
+        anchor = _anchor(now.astimezone(tz), day_start, starts, scenario_start)
         anchor_path.write_text(anchor.isoformat() + "\n", encoding="utf-8")
-    day_start = _day_shift_start(site, source_site)
     shift = anchor.replace(tzinfo=None) - datetime.combine(SOURCE_DAY, day_start)
 
     site["shifts"] = [_turned(entry, day_start, anchor) for entry in site["shifts"]]
@@ -69,6 +75,21 @@ def write_demo_floor(source_site: Path, out_dir: Path, *, inbox_port: int, now: 
             f"# Written by `floorwatch demo` from {hr_source}: times moved by {shift}.\n"
             + yaml.safe_dump(hr, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return target
+
+
+def _anchor(now: datetime, day_start: time, shift_starts: list[time], scenario_start: datetime | None) -> datetime:
+    """The wall time (site-local) that the source's day-shift start on SOURCE_DAY moves to."""
+    wall = now.replace(second=0, microsecond=0, tzinfo=None)
+    if scenario_start is None:
+        offset = wall - QUIET_MARGIN - datetime.combine(SOURCE_DAY, day_start)
+    else:
+        offset = wall - scenario_start.astimezone(now.tzinfo).replace(tzinfo=None)
+        at = wall - offset  # the demo's start on the source's clock
+        changes = [datetime.combine(at.date(), s) for s in shift_starts]
+        last = max(c if c <= at else c - timedelta(days=1) for c in changes)
+        if at - last < QUIET_MARGIN:
+            offset -= QUIET_MARGIN - (at - last)
+    return (datetime.combine(SOURCE_DAY, day_start) + offset).replace(tzinfo=now.tzinfo)
 
 
 def _day_shift_start(site: dict[str, Any], source: Path) -> time:

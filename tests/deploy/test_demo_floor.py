@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from server.adapters.hr_file import load_hr
 from server.adapters.sql.database import make_engine, migrate, session_factory
@@ -82,3 +83,26 @@ def test_a_kept_demo_keeps_its_floor_day(tmp_path: Path) -> None:
     text = (tmp_path / "site.yaml").read_text(encoding="utf-8")
     assert text.split("shifts:")[1].split("roster:")[0] == shifts
     assert "127.0.0.1:2/" in text and "127.0.0.1:1/" not in text
+
+
+def shifts_of(site_file: Path) -> dict[str, tuple[str, str]]:
+    site = parse_site(site_file.read_text(encoding="utf-8"), str(site_file))
+    return {s.id: (s.start.strftime("%H:%M"), s.end.strftime("%H:%M")) for s in site.config.shifts}
+
+
+def test_the_floor_day_follows_the_scenarios_clock(tmp_path: Path) -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    now = datetime(2026, 12, 7, 3, 7, 40, tzinfo=tz)
+    # after-shift-load starts 15:40, 20 min before the day shift ends: so does the demo.
+    story = write_demo_floor(DEMO_SITE, tmp_path / "a", inbox_port=1, now=now,
+                             scenario_start=datetime(2026, 11, 30, 15, 40, tzinfo=tz))
+    assert shifts_of(story)["day"] == ("19:27", "03:27")
+    # strip-overload starts 10:00, 2 h into the day shift: inside the planner's catch-up window, so its floor
+    # day runs QUIET_MARGIN - 2 h = 5 min behind the scenario's clock.
+    overload = write_demo_floor(DEMO_SITE, tmp_path / "b", inbox_port=1, now=now,
+                                scenario_start=datetime(2026, 11, 30, 10, 0, tzinfo=tz))
+    assert shifts_of(overload)["day"] == ("01:02", "09:02")
+    site = parse_site(overload.read_text(encoding="utf-8"), str(overload))
+    (tmp_path / "db").mkdir()
+    seen = overdue_over_time(site, tmp_path / "db", now.astimezone(UTC), 6.0)
+    assert not {h: c for h, c in seen.items() if c}
