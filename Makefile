@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# make demo PORT=8001 HOST=0.0.0.0 SCENARIO=fire-drill (each optional; FLOORWATCH_HTTP_PORT works too)
 demo: $(STAMP)
-	$(BIN)/floorwatch demo
+	$(BIN)/floorwatch demo $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) \
+		$(if $(SCENARIO),--scenario $(SCENARIO))
 
 services:
 	@bash scripts/system-packages.sh

@@ -178,6 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--update-secret", action="store_true", help="re-send the datasource token")
     args = parser.parse_args(argv)
+    for option, value in (("--url", args.url), ("--influx-url", args.influx_url)):
+        if not value.startswith(("http://", "https://")):
+            parser.error(f"{option} {value!r}: give an http:// or https:// URL")
+    if args.basic_auth and ":" not in args.basic_auth:
+        parser.error("--basic-auth: give USER:PASSWORD")
     auth: Auth = None
     if args.basic_auth:
         user, _, password = args.basic_auth.partition(":")

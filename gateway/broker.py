@@ -67,8 +67,12 @@ class EmbeddedBroker:
 
     host = "127.0.0.1"
 
-    def __init__(self, port: int | None = None, data_dir: Path | None = None, kind: Kind | None = None) -> None:
+    def __init__(self, port: int | None = None, data_dir: Path | None = None, kind: Kind | None = None,
+                 *, own_session: bool = False) -> None:
         self.port = port or free_port()
+        self.own_session = own_session
+        """Start a Mosquitto child in its own session: a terminal's Ctrl-C then reaches only its parent,
+        which stops it after its clients (else they all log the lost connection first)."""
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="floorwatch-broker-"))
         self.kind: Kind = kind or ("mosquitto" if mosquitto_binary() else "amqtt")
@@ -105,7 +109,7 @@ class EmbeddedBroker:
         conf.write_text(render_conf([Listener(self.port)], self.data_dir, anonymous=True,
                                     log_file=str(self.data_dir / "mosquitto.log")))
         self._process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
+                                         stderr=subprocess.DEVNULL, start_new_session=self.own_session)
 
     def _start_amqtt(self) -> None:
         from amqtt.broker import Broker  # optional dependency: floorwatch[broker]

@@ -33,6 +33,17 @@ from gateway import contract
 log = logging.getLogger(__name__)
 
 
+class _NoPostDisconnectNoise(logging.Filter):
+    """paho 2 runs its network loop once more after it has sent DISCONNECT and closed the socket, and logs
+    that pass as an ERROR ("Client is not connected"): every clean stop printed one, which means nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Client is not connected.")
+
+
+log.addFilter(_NoPostDisconnectNoise())
+
+
 class MqttSettings(BaseModel):
     """Where and how to connect. Environment variables FLOORWATCH_MQTT__* map onto these fields."""
 

@@ -2,9 +2,11 @@
 
     floorwatch backup [--out DIR]      write DIR/floorwatch-backup-<UTC time>.tar.gz, verified
                                        (default DIR: <data dir>/backups, read by the IT inspection)
-    floorwatch restore ARCHIVE         verify the archive, then restore it over the configured database
+    floorwatch restore ARCHIVE [--yes] verify the archive, ask (unless --yes), keep a safety backup of the
+                                       database it replaces in <data dir>/pre-restore, then restore
 
-Configured like the server (FLOORWATCH_* environment variables, `server.settings.Settings`).
+Configured like the server (FLOORWATCH_* environment variables, `server.settings.Settings`). With
+nothing configured and no database in the default data folder, the demo's (`var/demo/server`) is used.
 
 - SQLite (the embedded default): the sqlite3 online backup API, so a backup taken while the server
   runs is a consistent snapshot (WAL included). The embedded series store (`series.sqlite` in the data
@@ -27,18 +29,20 @@ import argparse
 import hashlib
 import io
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from server.settings import Settings
 
@@ -256,12 +260,18 @@ def _pg_dump_counts(dump: Path) -> tuple[str | None, dict[str, int]]:
 
 
 def read_manifest(archive: Path | str) -> dict[str, Any]:
-    with tarfile.open(archive, "r:gz") as tar:
-        member = tar.extractfile(MANIFEST)
-        if member is None:
-            raise BackupError(f"{archive}: no {MANIFEST}")
-        manifest: dict[str, Any] = json.load(io.TextIOWrapper(member, encoding="utf-8"))
-    if manifest.get("format") != FORMAT:
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            member = tar.extractfile(MANIFEST)
+            if member is None:
+                raise BackupError(f"{archive}: no {MANIFEST}")
+            manifest: dict[str, Any] = json.load(io.TextIOWrapper(member, encoding="utf-8"))
+    except (tarfile.TarError, KeyError, ValueError, EOFError) as exc:
+        raise BackupError(f"{archive}: not a Floorwatch backup archive ({exc}); give a "
+                          f"floorwatch-backup-*.tar.gz written by `floorwatch backup`") from None
+    except OSError as exc:
+        raise BackupError(f"{archive}: cannot read it ({exc.strerror})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BackupError(f"{archive}: unknown backup format {manifest.get('format')!r}")
     return manifest
 
@@ -335,14 +345,79 @@ def restore(settings: Settings, archive: Path | str) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
+DEMO_DATA_DIR = Path("var/demo/server")
+"""Where `floorwatch demo` (default --data-dir var/demo) keeps the server's stores."""
+SAFETY_DIR = "pre-restore"
+
+
+class _Usage(Exception):
+    """A bad argument or setting (exit code 2)."""
+
+
+def resolve_settings(environ: Mapping[str, str] | None = None) -> tuple[Settings, str]:
+    """The server's settings, and a note when the demo's database is used because nothing is configured.
+
+    With neither FLOORWATCH_DATA_DIR nor FLOORWATCH_DATABASE_URL set and no database in the default
+    data folder, the demo's (`var/demo/server`) is the one there is."""
+    from server.cli import UsageError, load_settings
+
+    env = os.environ if environ is None else environ
+    try:
+        settings = load_settings(Settings)
+    except UsageError as exc:
+        raise _Usage(str(exc)) from None
+    configured = any(env.get(name) for name in ("FLOORWATCH_DATA_DIR", "FLOORWATCH_DATABASE_URL"))
+    url = settings.sql_url()
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        backend = ""
+    if backend not in ("sqlite", "postgresql"):
+        raise _Usage(f"FLOORWATCH_DATABASE_URL {url!r}: give sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+    if configured or not _is_sqlite(url) or _sqlite_path(url).exists():
+        return settings, ""
+    if (DEMO_DATA_DIR / SQLITE_FILE).exists():
+        return settings.model_copy(update={"data_dir": DEMO_DATA_DIR}), (
+            f"nothing configured and no database at {_sqlite_path(url)}: using the demo's, "
+            f"{DEMO_DATA_DIR / SQLITE_FILE} (set FLOORWATCH_DATA_DIR or FLOORWATCH_DATABASE_URL to choose)")
+    return settings, ""
+
+
+def _where(settings: Settings) -> str:
+    url = settings.sql_url()
+    return str(_sqlite_path(url)) if _is_sqlite(url) else make_url(url).render_as_string(hide_password=True)
+
+
+def _not_found_hint(settings: Settings) -> str:
+    return (f"it looks at {_where(settings)} (FLOORWATCH_DATA_DIR={settings.data_dir}, or FLOORWATCH_DATABASE_URL); "
+            f"a demo's data is in <its --data-dir>/server, e.g. FLOORWATCH_DATA_DIR={DEMO_DATA_DIR}")
+
+
 def backup_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="floorwatch backup", description="Back up the server's database.")
     parser.add_argument("--out", help="folder to write the archive into (default: <data dir>/backups, "
                                       "where the daily IT inspection looks for the last backup)")
     args = parser.parse_args(argv)
-    settings = Settings()
     try:
-        archive = backup(settings, Path(args.out) if args.out else settings.data_dir / "backups")
+        settings, note = resolve_settings()
+    except _Usage as exc:
+        print(f"floorwatch backup: {exc}", file=sys.stderr)
+        return 2
+    if note:
+        print(note)
+    out = Path(args.out) if args.out else settings.data_dir / "backups"
+    if out.exists() and not out.is_dir():
+        print(f"floorwatch backup: --out {out} is a file; give a folder", file=sys.stderr)
+        return 2
+    url = settings.sql_url()
+    if _is_sqlite(url) and not _sqlite_path(url).exists():
+        print(f"backup failed: no database; {_not_found_hint(settings)}", file=sys.stderr)
+        return 1
+    try:
+        archive = backup(settings, out)
+    except OSError as exc:
+        print(f"floorwatch backup: --out {out}: {exc.strerror}", file=sys.stderr)
+        return 2
     except BackupError as exc:
         print(f"backup failed: {exc}", file=sys.stderr)
         return 1
@@ -352,13 +427,58 @@ def backup_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def restore_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="floorwatch restore",
-                                     description="Restore a backup over the configured database (server stopped).")
+def _current(settings: Settings) -> tuple[int, str] | None:
+    """Rows in the configured database and when it last changed (SQLite), or None when there is none."""
+    url = settings.sql_url()
+    if _is_sqlite(url):
+        path = _sqlite_path(url)
+        if not path.exists():
+            return None
+        changed = datetime.fromtimestamp(max(p.stat().st_mtime for p in path.parent.glob(path.name + "*")), UTC)
+        return sum(_sqlite_counts(path)[1].values()), f"last changed {changed.isoformat(timespec='seconds')}"
+    counts = _sql_counts(url)[1]
+    return (sum(counts.values()), "") if counts else None
+
+
+def restore_main(argv: list[str] | None = None, ask: Callable[[str], str] = input) -> int:
+    parser = argparse.ArgumentParser(
+        prog="floorwatch restore",
+        description="Restore a backup over the configured database (server stopped). What it replaces is "
+                    "first backed up into <data dir>/pre-restore.")
     parser.add_argument("archive")
+    parser.add_argument("--yes", action="store_true", help="do not ask before replacing an existing database")
     args = parser.parse_args(argv)
+    archive = Path(args.archive)
     try:
-        manifest = restore(Settings(), Path(args.archive))
+        if not archive.is_file():
+            raise _Usage(f"{archive}: no such file; give a floorwatch-backup-*.tar.gz")
+        try:
+            manifest = read_manifest(archive)
+        except BackupError as exc:
+            raise _Usage(str(exc)) from None
+        settings, note = resolve_settings()
+    except _Usage as exc:
+        print(f"floorwatch restore: {exc}", file=sys.stderr)
+        return 2
+    if note:
+        print(note)
+    try:
+        current = _current(settings)
+        if current is not None:
+            rows, changed = current
+            print(f"{_where(settings)} holds {rows} rows{f' ({changed})' if changed else ''}; the backup "
+                  f"{archive.name} was taken {manifest['created_at']} and holds {sum(manifest['counts'].values())}.")
+            if not args.yes:
+                try:
+                    answer = ask("Replace the database with the backup (a safety copy is made first)? [y/N] ")
+                except (EOFError, OSError):  # no terminal to ask on: the answer is no
+                    answer = ""
+                if answer.strip().lower() not in ("y", "yes"):
+                    print("not restored (answer y, or pass --yes)")
+                    return 1
+            safety = backup(settings, settings.data_dir / SAFETY_DIR)
+            print(f"safety copy of the database being replaced: {safety}")
+        manifest = restore(settings, archive)
     except BackupError as exc:
         print(f"restore failed: {exc}", file=sys.stderr)
         return 1

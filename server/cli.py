@@ -9,8 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class UsageError(Exception):
+    """A bad argument or setting: printed as `floorwatch <command>: <message>`, exit code 2."""
 
 
 def _server(args: argparse.Namespace) -> int:
@@ -19,17 +28,65 @@ def _server(args: argparse.Namespace) -> int:
     from server.app import create_app
     from server.settings import Settings
 
-    settings = Settings()
+    settings = load_settings(Settings)
     app = create_app(settings)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info")
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from server.demo import run_demo
+    from server.demo import DEFAULT_PORT, run_demo
 
-    return run_demo(scenario=args.scenario, speed=args.speed, port=args.port, data_dir=Path(args.data_dir),
+    if args.scenario != "none":
+        from simulators.scenario import list_scenarios
+
+        if args.scenario not in list_scenarios():
+            raise UsageError(f"--scenario {args.scenario!r}: no such scenario; choose none or one of "
+                             f"{', '.join(list_scenarios())}")
+    data_dir = Path(args.data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise UsageError(f"--data-dir {data_dir} is a file; give a folder (default var/demo)")
+    host = args.host or os.environ.get("FLOORWATCH_HTTP_HOST") or "127.0.0.1"
+    port = args.port if args.port is not None else _env_port(DEFAULT_PORT)
+    return run_demo(scenario=args.scenario, speed=args.speed, host=host, port=port, data_dir=data_dir,
                     fresh=not args.keep)
+
+
+def _env_port(default: int) -> int:
+    value = os.environ.get("FLOORWATCH_HTTP_PORT", "").strip()
+    if not value:
+        return default
+    try:
+        return _port(value)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"FLOORWATCH_HTTP_PORT: {exc}") from None
+
+
+def load_settings(factory: Callable[[], T]) -> T:
+    """Settings from FLOORWATCH_* variables; a bad one is a UsageError naming the variable."""
+    from pydantic import ValidationError
+
+    try:
+        return factory()
+    except ValidationError as exc:
+        lines = [f"FLOORWATCH_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
+        raise UsageError("bad setting in the environment: " + "; ".join(lines)) from None
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number")
+    return number
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port (1-65535)")
+    return int(value)
 
 
 def _contract_schema(args: argparse.Namespace) -> int:
@@ -40,22 +97,39 @@ def _contract_schema(args: argparse.Namespace) -> int:
         json.dump(schemas, sys.stdout, indent=2)
         print()
         return 0
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_dir(args.out, "--out")
     for name, schema in schemas.items():
         (out / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {len(schemas)} schemas to {out}")
     return 0
 
 
+def _out_dir(value: str, option: str) -> Path:
+    out = Path(value)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {value}: cannot make the folder ({exc.strerror}); give a folder path") from None
+    return out
+
+
 def _broker_files(args: argparse.Namespace) -> int:
-    """Production Mosquitto files for one site: config, ACL and (optionally) a password file."""
+    """Production Mosquitto files for one site: config, ACL and (optionally) a password file.
+
+    Existing credentials are kept unless --force: edges and the server already use those passwords."""
     import secrets
 
+    from gateway import contract
     from gateway.broker_config import Listener, render_acl, render_conf, render_password_file
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    for kind, value in [("--site", args.site), *(("--edge", edge) for edge in args.edge)]:
+        if not contract.ID_RE.match(value):
+            raise UsageError(f"{kind} {value!r}: an id is 1-64 characters of a-z, 0-9 and '-'")
+    out = _out_dir(args.out, "--out")
+    existing = [name for name in ("passwd", "credentials.txt") if (out / name).exists()]
+    if existing and not args.force:
+        raise UsageError(f"{out} already holds {' and '.join(existing)}: the edges and the server use those "
+                         f"passwords. Keep them, or pass --force to make new ones (then update every client)")
     listeners = [Listener(1883, "0.0.0.0")]
     if args.tls:
         listeners.append(Listener(8883, "0.0.0.0", "/mosquitto/certs/server.crt", "/mosquitto/certs/server.key",
@@ -65,29 +139,33 @@ def _broker_files(args: argparse.Namespace) -> int:
                                                     acl_file="/mosquitto/config/acl"))
     (out / "acl").write_text(render_acl(args.site, args.edge))
     users = {name: secrets.token_urlsafe(18) for name in ["floorwatch-server", "display", *args.edge]}
-    (out / "passwd").write_text(render_password_file(users))
-    (out / "passwd").chmod(0o600)  # Mosquitto warns about (and later versions refuse) a readable one
-    (out / "credentials.txt").write_text("".join(f"{u} {p}\n" for u, p in users.items()))
-    (out / "credentials.txt").chmod(0o600)
+    _write_private(out / "passwd", render_password_file(users))  # Mosquitto refuses a readable one
+    _write_private(out / "credentials.txt", "".join(f"{u} {p}\n" for u, p in users.items()))
     print(f"wrote mosquitto.conf, acl, passwd and credentials.txt (mode 600) to {out}")
     return 0
+
+
+def _write_private(path: Path, content: str) -> None:
+    """Mode 600 from the start: a password never sits readable by others, not even briefly."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(content)
+    os.replace(tmp, path)
 
 
 def _keys(args: argparse.Namespace) -> int:
     """One command key per edge (`<edge>.key`, mode 600): the server's FLOORWATCH_COMMAND_KEYS_DIR holds them
     all, each edge its own as `commands.key_file`. An existing key is kept unless --force (rotation: see
     docs/reliability.md §3: the edges take the new key before the server does)."""
-    import os
     import secrets
 
     from gateway import contract, signing
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     for edge in args.edge:
         if not contract.ID_RE.match(edge):
-            print(f"edge id {edge!r} must match [a-z0-9-]{{1,64}}", file=sys.stderr)
-            return 2
+            raise UsageError(f"--edge {edge!r}: an id is 1-64 characters of a-z, 0-9 and '-'")
+    out = _out_dir(args.out, "--out")
     for edge in args.edge:
         path = out / f"{edge}.key"
         if path.exists() and not args.force:
@@ -112,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = sub.add_parser("demo", help="run everything on embedded defaults (broker, SQLite, simulated floor)")
     demo.add_argument("--scenario", default="strip-overload", help="scenario to play (none: only the live floor)")
-    demo.add_argument("--speed", type=float, default=1.0)
-    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--speed", type=_positive, default=1.0, help="scenario clock speed (default 1)")
+    demo.add_argument("--host", help="address to listen on (default 127.0.0.1, or FLOORWATCH_HTTP_HOST); "
+                                     "0.0.0.0 lets a phone on the LAN open the page")
+    demo.add_argument("--port", type=_port, help="HTTP port (default FLOORWATCH_HTTP_PORT, else 8000)")
     demo.add_argument("--data-dir", default="var/demo")
     demo.add_argument("--keep", action="store_true", help="keep alarms and history of an earlier demo run")
     demo.set_defaults(run=_demo)
@@ -126,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                    add_help=False)
     sub.add_parser("bench", help="ingest throughput and alarm latency (see `floorwatch bench --help`)",
                    add_help=False)
-    sub.add_parser("grafana", help="push the boards to a Grafana (see `floorwatch grafana --help`)", add_help=False)
+    sub.add_parser("grafana", help="push the boards to a Grafana (see `floorwatch grafana push --help`)",
+                   add_help=False)
     sub.add_parser("backup", help="back up the database (see `floorwatch backup --help`)", add_help=False)
     sub.add_parser("restore", help="restore a backup, server stopped (see `floorwatch restore --help`)", add_help=False)
 
@@ -143,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     files.add_argument("--edge", action="append", required=True, help="an edge id (repeat)")
     files.add_argument("--out", default="var/broker")
     files.add_argument("--tls", action="store_true")
+    files.add_argument("--force", action="store_true", help="replace existing passwd and credentials.txt")
     files.set_defaults(run=_broker_files)
 
     keys = sub.add_parser("keys", help="per-edge command signing keys (one <edge>.key per edge, mode 600)")
@@ -152,6 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     keys.set_defaults(run=_keys)
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(parser, argv)
+    except UsageError as exc:
+        print(f"floorwatch {argv[0] if argv else ''}: {exc}".replace("  ", " "), file=sys.stderr)
+        return 2
+
+
+def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     # Delegate whole argument lists to the parts that own them.
     if argv and argv[0] == "edge":
         from edge.cli import main as edge_main
@@ -168,7 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "grafana":
         from dashboards.push import main as grafana_main
 
-        return grafana_main(argv[1:])
+        if argv[1:2] != ["push"] and argv[1:2] not in (["-h"], ["--help"]):
+            raise UsageError("usage: floorwatch grafana push [--url URL] [--token TOKEN] ... "
+                             "(see `floorwatch grafana push --help`)")
+        return grafana_main(argv[2:] if argv[1:2] == ["push"] else argv[1:])
     if argv and argv[0] in ("backup", "restore"):
         from server.backup import backup_main, restore_main
 

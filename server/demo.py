@@ -1,19 +1,33 @@
 """`floorwatch demo`: the whole system on embedded defaults, on one machine, with nothing installed.
 
 An embedded broker on 127.0.0.1, the server (SQLite for alarms and readings), the edge agent of the
-demo floor, and the virtual floor playing a scenario in the vendors' own dialects. Ctrl-C stops it.
+demo floor, and the virtual floor playing a scenario in the vendors' own dialects. The floor's roster
+and HR data are moved onto the wall clock (`server.demo_floor`), so the only alarms are the scenario's.
+
+Every demo has its own broker port, push inbox port and data folder (locked while it runs), so two
+demos on one machine never see each other's messages. Ctrl-C, SIGTERM and SIGHUP stop it in order:
+the simulated floor, the edge, the server, then the broker (a child in its own session, so the
+terminal's Ctrl-C reaches it only through us, after its clients have gone).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import secrets
 import shutil
+import signal
+import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import IO
 
 import uvicorn
 from pydantic import SecretStr
@@ -22,33 +36,57 @@ from edge.agent import EdgeAgent
 from edge.config import load_config
 from gateway.broker import EmbeddedBroker
 from server.app import create_app
+from server.demo_floor import write_demo_floor
 from server.settings import DEMO_SITE, Settings
 
 log = logging.getLogger(__name__)
 DEMO_EDGE = DEMO_SITE.parent / "edge-f3.yaml"
 DEMO_DAY_S = 8 * 3600.0
+DEFAULT_PORT = 8000
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def run_demo(*, scenario: str, speed: float, port: int, data_dir: Path, fresh: bool = True) -> int:
+class DemoError(RuntimeError):
+    """The demo cannot start; the message says why and what to do."""
+
+
+def run_demo(*, scenario: str, speed: float, port: int, data_dir: Path, fresh: bool = True,
+             host: str = "127.0.0.1") -> int:
+    """Run until a stop signal; 0 after a clean stop, 1 when the demo could not start."""
+    try:
+        with _data_dir_lock(data_dir):
+            return _run(scenario=scenario, speed=speed, host=host, port=port, data_dir=data_dir, fresh=fresh)
+    except DemoError as exc:
+        print(f"floorwatch demo: {exc}", flush=True)
+        return 1
+
+
+def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, fresh: bool) -> int:
+    _check_port_free(host, port)
     if fresh and data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
 
-    broker = EmbeddedBroker(data_dir=data_dir / "broker")
+    inbox = _start_inbox()
+    inbox_port = int(inbox.server_address[1])
+    site_file = write_demo_floor(DEMO_SITE, data_dir / "floor", inbox_port=inbox_port, now=datetime.now(UTC),
+                                 scenario_start=_scenario_start(scenario))
+    broker = EmbeddedBroker(data_dir=data_dir / "broker", own_session=True)
     broker.start()
     mqtt = broker.client_settings()
     token = secrets.token_urlsafe(18)
-    settings = Settings(site_file=DEMO_SITE, data_dir=data_dir / "server", mqtt=mqtt, http_port=port,
-                        admin_token=SecretStr(token))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.http_host, port=port,
-                                           log_level="warning"))
+    settings = Settings(site_file=site_file, data_dir=data_dir / "server", mqtt=mqtt, http_host=host,
+                        http_port=port, admin_token=SecretStr(token))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
     server_thread = threading.Thread(target=server.run, name="http", daemon=True)
     server_thread.start()
     while not server.started:
         if not server_thread.is_alive():
             broker.stop()
-            print(f"the server could not start (is port {port} free? try --port)")
-            return 1
+            inbox.shutdown()
+            raise DemoError(f"the server could not start on {host}:{port} (see the lines above)")
         time.sleep(0.05)
 
     edge_config = load_config(DEMO_EDGE).model_copy(update={"uplink": mqtt, "floor_broker": mqtt})
@@ -57,38 +95,97 @@ def run_demo(*, scenario: str, speed: float, port: int, data_dir: Path, fresh: b
     agent = EdgeAgent(edge_config)
     agent.start()
 
-    inbox = _start_inbox()
-    url = f"http://{settings.http_host}:{port}/#token={token}"
-    print("\nFloorwatch demo is running.")
-    print(f"  live page:  {url}")
-    print(f"  API:        http://{settings.http_host}:{port}/docs   (bearer token: {token})")
-    print(f"  broker:     {broker.kind} on {broker.host}:{broker.port} (MQTT {broker.protocol})")
-    print(f"  data:       {data_dir}/")
-    pushes = "printed here as they arrive (demo inbox on 127.0.0.1:8099)" if inbox else (
-        "port 8099 is busy, so pushes fail and retry; see /api/notifications")
-    print(f"  pushes:     {pushes}")
+    _print_banner(host, port, token, broker, data_dir, inbox_port)
+    player: _Player | None = None
     if scenario != "none":
-        print(f"  scenario:   {scenario} at {speed}x — watch the page; Ctrl-C stops everything\n")
-        threading.Thread(target=_play, args=(scenario, speed, broker, f"http://127.0.0.1:{port}", token),
-                         name="scenario", daemon=True).start()
+        print(f"  scenario:   {scenario} at {speed}x — watch the page; Ctrl-C stops everything\n", flush=True)
+        player = _Player(scenario, speed, broker, f"http://127.0.0.1:{port}", token)
+        player.start()
     else:
-        print("  no scenario; Ctrl-C stops everything\n")
-    try:
-        while server_thread.is_alive():
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        print("\nstopping…")
+        print("  no scenario; Ctrl-C stops everything\n", flush=True)
+    while server_thread.is_alive() and not stop.wait(0.5):
+        pass
+    print("\nstopping…", flush=True)
+    if player is not None:
+        player.stop()
     agent.stop()
     server.should_exit = True
-    server_thread.join(10)
+    server_thread.join(15)
     broker.stop()
-    if inbox is not None:
-        inbox.shutdown()
+    inbox.shutdown()
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    print("stopped", flush=True)
     return 0
 
 
+def _scenario_start(name: str) -> datetime | None:
+    """Where the scenario's clock starts (its floor day is moved so that this is now), if there is one."""
+    if name == "none":
+        return None
+    from simulators.scenario import load_scenario
+
+    return load_scenario(name).start
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise DemoError(f"cannot listen on {host}:{port} ({exc.strerror}): choose another port with "
+                            f"--port N, FLOORWATCH_HTTP_PORT=N or `make demo PORT=N`") from None
+
+
+@contextmanager
+def _data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """One demo per data folder: a second one would wipe or share the first one's stores."""
+    lock_path = data_dir.parent / f".{data_dir.name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle: IO[str] = lock_path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise DemoError(f"another demo (pid {handle.read().strip() or '?'}) is running on {data_dir}: "
+                            f"give this one its own --data-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def lan_address() -> str | None:
+    """The address other machines reach this one at (the route to a public address; nothing is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: a UDP connect only picks the outgoing interface
+            return str(probe.getsockname()[0])
+        except OSError:
+            return None
+
+
+def _print_banner(host: str, port: int, token: str, broker: EmbeddedBroker, data_dir: Path, inbox_port: int) -> None:
+    shown = host
+    if host in ("0.0.0.0", "::", ""):
+        shown = lan_address() or "127.0.0.1"
+    print("\nFloorwatch demo is running.")
+    print(f"  live page:  http://{shown}:{port}/#token={token}")
+    print(f"  API:        http://{shown}:{port}/docs   (bearer token: {token})")
+    if shown != "127.0.0.1":
+        print("              the token is an admin's: anyone on this network who has the link can act as admin")
+    print(f"  broker:     {broker.kind} on {broker.host}:{broker.port} (MQTT {broker.protocol})")
+    print(f"  data:       {data_dir}/   (the database: {data_dir}/server/floorwatch.sqlite)")
+    print(f"  pushes:     printed here as they arrive (demo inbox on 127.0.0.1:{inbox_port})", flush=True)
+
+
 class _Inbox(BaseHTTPRequestHandler):
-    """The demo floor's contacts are `json://127.0.0.1:8099/<role>`: pushes land here and are printed."""
+    """The demo floor's contacts point here (`json://127.0.0.1:<inbox port>/<role>`); pushes are printed."""
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
@@ -97,7 +194,7 @@ class _Inbox(BaseHTTPRequestHandler):
             text = f"{push.get('title', '')} {push.get('message', '')}".strip().replace("\n", " | ")
         except ValueError:
             text = body.decode("utf-8", "replace")
-        print(f"[push → {self.path.strip('/')}] {text[:300]}", flush=True)
+        print(f"[push → {self.path.strip('/')}] {text[:2000]}", flush=True)
         self.send_response(200)
         self.end_headers()
 
@@ -105,39 +202,61 @@ class _Inbox(BaseHTTPRequestHandler):
         pass
 
 
-def _start_inbox() -> ThreadingHTTPServer | None:
-    try:
-        inbox = ThreadingHTTPServer(("127.0.0.1", 8099), _Inbox)
-    except OSError:
-        return None
+def _start_inbox() -> ThreadingHTTPServer:
+    inbox = ThreadingHTTPServer(("127.0.0.1", 0), _Inbox)
     threading.Thread(target=inbox.serve_forever, name="demo-inbox", daemon=True).start()
     return inbox
 
 
-def _play(name: str, speed: float, broker: EmbeddedBroker, server_url: str, token: str) -> None:
-    from simulators.model import load_floor
-    from simulators.operator import OperatorApi
-    from simulators.runner import ScenarioRun, StepError, dump_log
-    from simulators.scenario import Background, floor_dir, load_scenario
-    from simulators.transport import MqttTransport
+class _Player:
+    """The scenario on the virtual floor, in a thread; `stop()` closes its connection before the broker goes."""
 
-    probe = load_scenario(name)
-    floor = load_floor(floor_dir(probe.floor))
-    scenario = load_scenario(name, floor)
-    # The demo keeps the whole floor alive, and for a working day, not only the scenario's corner
-    # for its few minutes: otherwise every silent device would soon (rightly) be reported offline.
-    scenario = scenario.model_copy(update={
-        "background": Background(scope="floor"),
-        "duration": max(scenario.duration, DEMO_DAY_S),
-    })
-    transport = MqttTransport(broker.client_settings(), client_id=f"floorwatch-demo-{scenario.name}")
-    try:  # the scenario's operator steps (a drill's start, the all-clear) go through the server's API
-        result = ScenarioRun(scenario, floor, transport, seed=1, speed=speed,
-                             operator=OperatorApi(server_url, token).perform).run()
-    except StepError as exc:
-        print(f"scenario {name} stopped: {exc}", flush=True)
-        return
-    finally:
-        transport.close()
-    log.info("scenario %s finished: %d messages injected", name, len(dump_log(result)))
-    print(f"scenario {name} finished; the system keeps running (Ctrl-C stops it)")
+    def __init__(self, name: str, speed: float, broker: EmbeddedBroker, server_url: str, token: str) -> None:
+        self.name, self.speed, self.broker = name, speed, broker
+        self.server_url, self.token = server_url, token
+        self._stopping = threading.Event()
+        self._transport: object | None = None
+        self._thread = threading.Thread(target=self._play, name="scenario", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        close = getattr(self._transport, "close", None)
+        if close is not None:
+            close()
+        # The run loop is asleep until its next event; it is a daemon and publishes nothing once stopping.
+
+    def _play(self) -> None:
+        from simulators.model import load_floor
+        from simulators.operator import OperatorApi
+        from simulators.runner import ScenarioRun, StepError, dump_log
+        from simulators.scenario import Background, floor_dir, load_scenario
+        from simulators.transport import MqttTransport
+
+        probe = load_scenario(self.name)
+        floor = load_floor(floor_dir(probe.floor))
+        scenario = load_scenario(self.name, floor)
+        # The demo keeps the whole floor alive, and for a working day, not only the scenario's corner
+        # for its few minutes: otherwise every silent device would soon (rightly) be reported offline.
+        scenario = scenario.model_copy(update={
+            "background": Background(scope="floor"),
+            "duration": max(scenario.duration, DEMO_DAY_S),
+        })
+        transport = MqttTransport(self.broker.client_settings(), client_id=f"floorwatch-demo-{scenario.name}")
+        self._transport = transport
+        try:  # the scenario's operator steps (a drill's start, the all-clear) go through the server's API
+            result = ScenarioRun(scenario, floor, transport, seed=1, speed=self.speed,
+                                 operator=OperatorApi(self.server_url, self.token).perform).run()
+        except StepError as exc:
+            print(f"scenario {self.name} stopped: {exc}", flush=True)
+            return
+        except Exception:
+            if self._stopping.is_set():
+                return  # its connection was closed under it on purpose
+            raise
+        finally:
+            transport.close()
+        log.info("scenario %s finished: %d messages injected", self.name, len(dump_log(result)))
+        print(f"scenario {self.name} finished; the system keeps running (Ctrl-C stops it)", flush=True)

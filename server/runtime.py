@@ -26,7 +26,7 @@ from server.domain import alarms as domain
 from server.domain.findings import Finding, Transition
 from server.domain.inspections import OVERDUE_BY_ID, OverdueFinding
 from server.domain.policy import Role
-from server.domain.power import plan_cut
+from server.domain.power import plan_cut, safety_cut_note
 from server.domain.rules import RuleEngine
 from server.domain.sequence import SequenceTracker
 from server.domain.site import Site, parse_site
@@ -154,7 +154,7 @@ class Runtime:
         self.notify = NotificationService(
             sessions, self.site, self.clock, self.sender, base_url=base_url, worker_id=s.mqtt_client_id,
             open_alarms=self.alarms.open_alarms, alarm_by_id=self._alarm_by_id, on_result=self._notify_result,
-            notes=self.cuts.note_of, commit=self.alarms.commit)
+            notes=self._page_note, commit=self.alarms.commit)
         self.cuts.notify = self.notify  # hold and done follow-ups to the alarm's first-page channels
         self.evacuations = EvacuationService(sessions, self.site, self.clock, self.commands, self.notify,
                                              self._publish_notice, self.ingest.call, base_url)
@@ -299,6 +299,16 @@ class Runtime:
             cut = self.commands.safety_cut(list(plan.devices), plan.reason, ref=ref)
             log.warning("safety cut for alarm %s: %s", alarm.id, ", ".join(cut) or "nothing cuttable")
 
+    def _page_note(self, alarm_id: int) -> tuple[str, str] | None:
+        """The line every page of an alarm carries: its delayed cut, or the plugs its overload switched off
+        (`_cut_overload` runs before the notification listener, so the first page already says so)."""
+        note = self.cuts.note_of(alarm_id)
+        if note is not None:
+            return note
+        cut = [c["device"] for c in self.commands.commands(ref=f"alarm {alarm_id}")
+               if c["action"] == contract.Action.RELAY_OFF.value]
+        return safety_cut_note(cut) if cut else None
+
     def _fire_verification(self, alarm: domain.Alarm) -> None:
         """RULES.md §3: acknowledging a fire page stops the 60 s confirmation timer of its zone; closing
         the zone's last fire alarm (a person, with a reason) re-arms the zone."""
@@ -323,8 +333,11 @@ class Runtime:
     def _overdue_duties(self, overdue: Sequence[OverdueFinding]) -> None:
         """Overdue inspections are alarms like any other (RULES.md §2.9); done duties clear theirs."""
         now = self.clock()
-        findings = [Finding(o.rule, Transition.RAISE, o.severity, o.subject, o.zone, self.site.id, None,
-                            f"{o.rule}: overdue since {o.since.isoformat()}", now) for o in overdue]
+        findings = []
+        for o in overdue:
+            en, zh = o.messages(self.site.tz)
+            findings.append(Finding(o.rule, Transition.RAISE, o.severity, o.subject, o.zone, self.site.id, None,
+                                    en, now, zh))
         current = {(o.rule, o.subject) for o in overdue}
         findings += [Finding(a.rule, Transition.CLEAR, a.severity, a.subject, a.zone, self.site.id, None,
                              "duty done", now)

@@ -942,6 +942,16 @@ class OverdueFinding:
     def notify(self) -> tuple[str, ...]:
         return self.steps[-1].notify if self.steps else ()
 
+    def messages(self, tz: tzinfo) -> tuple[str, str]:
+        """The alarm's text (en, zh): which duty, for whom, overdue since when in the site's local time."""
+        since = self.since.astimezone(tz)
+        at = f"{since:%Y-%m-%d %H:%M} {since.tzname() or ''}".rstrip()
+        schedule = CATALOG.get(OVERDUE_BY_ID[self.rule].schedule_id) if self.rule in OVERDUE_BY_ID else None
+        what, what_zh = (schedule.what, schedule.what_zh) if schedule else DUTY_NAMES.get(self.rule, (self.rule,
+                                                                                                     self.rule))
+        who = f" ({self.subject})" if self.subject != (schedule.id if schedule else "") else ""
+        return f"{what}{who}: overdue since {at}", f"{what_zh}{who}：自 {at} 起逾期未完成"
+
 
 def _resolve(site: SiteView, role: str, zone: str | None, at: datetime, now: datetime) -> str:
     """当日领班: the lead of the shift the duty belongs to (`at`), else the lead on duty `now`."""
@@ -1078,6 +1088,11 @@ class Starter:
     starts: date
 
 
+DUTY_NAMES: Mapping[str, tuple[str, str]] = {
+    "train.fire_annual_overdue": ("Annual fire-safety training", "年度消防安全培训"),
+    "train.new_staff": ("Fire-safety training before the first shift", "新员工上岗前消防培训"),
+}
+"""Duties with no schedule of their own (en, zh)."""
 TRAIN_FIRE = OverdueRule("train.fire_annual_overdue", "", 365 * D, Severity.MINOR, ("hr", "safety_officer"))
 TRAIN_NEW = OverdueRule("train.new_staff", "", timedelta(0), Severity.MAJOR, ("shift_lead", "hr"))
 STARTER_HORIZON = 62 * D

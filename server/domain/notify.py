@@ -515,8 +515,9 @@ def _lines(it: Item, base_url: str, prefix: str = "") -> list[str]:
     link = f"{base_url.rstrip('/')}/#alarm={it.alarm_id}"
     zh = it.message_zh or it.message
     zh = zh if zh.startswith(DRILL_PREFIX) else prefix + zh
-    return [f"{zh}|区域 {it.zone_name}|设备 {it.device or '-'}|数值 {it.value or '-'}|规则 {it.rule}",
-            f"{it.message} | zone {it.zone} | device {it.device or '-'} | value {it.value or '-'} | "
+    # An alarm of no zone (a leaver's badge, an edge) says so rather than leaving the field blank.
+    return [f"{zh}|区域 {it.zone_name or '无'}|设备 {it.device or '-'}|数值 {it.value or '-'}|规则 {it.rule}",
+            f"{it.message} | zone {it.zone or 'none'} | device {it.device or '-'} | value {it.value or '-'} | "
             f"rule {it.rule} | {link}"]
 
 

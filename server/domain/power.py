@@ -17,7 +17,7 @@ which we leave to a person). The edge's own interlock (125 % for 10 s) works wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
@@ -108,6 +108,12 @@ def plan_delayed_cut(rule: str, subject: str, site: Site, strip_current_a: float
     delay = timedelta(seconds=float(seconds))
     return DelayedCut(subject, delay, f"{HIGH_POWER}: {subject} ({why}); relay off {delay.total_seconds():g} s "
                       "after the alarm unless the shift lead holds the cut")
+
+
+def safety_cut_note(devices: Sequence[str]) -> tuple[str, str]:
+    """The line a page about an overload carries (zh, en) when the server switched plugs off for it."""
+    plugs = ", ".join(devices)
+    return f"已断电：服务器已向插座 {plugs} 下发断电指令", f"cut: the server switched plug {plugs} OFF"
 
 
 def cut_note(status: str, due_at: datetime, tz: tzinfo, by: str = "", why: str = "") -> tuple[str, str]:

@@ -181,11 +181,13 @@ class HistoryRow:
     suggested: str = ""
     overridden: bool = False
     evidence: tuple[str, ...] = ()
+    what_zh: str = ""
+    item_text_zh: str = ""
 
 
-CSV_HEADER = ("task_id", "schedule", "what", "zone", "seat", "device", "subject", "run_at", "due_at", "status",
-              "assignee", "completed_by", "completed_at", "on_time", "item", "item_text", "result", "suggested",
-              "overridden", "item_note", "task_note", "evidence")
+CSV_HEADER = ("task_id", "schedule", "what", "what_zh", "zone", "seat", "device", "subject", "run_at", "due_at",
+              "status", "assignee", "completed_by", "completed_at", "on_time", "item", "item_text", "item_text_zh",
+              "result", "suggested", "overridden", "item_note", "task_note", "evidence")
 
 PREFILL_FALLBACK = timedelta(hours=24)
 """With no earlier completed check of the same duty, "since last check" means the last 24 h."""
@@ -490,7 +492,8 @@ class InspectionService:
                     result.item_id if result else "", item.text if item else "", result.outcome if result else "",
                     result.note if result else "", task.note, (result.suggested or "") if result else "",
                     prefill.overridden(result.suggested, result.outcome) if result else False,
-                    tuple(result.evidence or ()) if result else ()))
+                    tuple(result.evidence or ()) if result else (),
+                    what_zh=schedule.what_zh if schedule else "", item_text_zh=item.text_zh if item else ""))
         return out
 
     def history_csv(self, query: HistoryQuery) -> bytes:
@@ -503,10 +506,10 @@ class InspectionService:
             return "" if value is None else value.astimezone(self.site.tz).isoformat(timespec="seconds")
 
         for r in self.history(query):
-            writer.writerow((r.task_id, r.schedule_id, r.what, r.zone or "", r.seat or "", r.device or "", r.subject,
-                             t(r.run_at), t(r.due_at), r.status, r.assignee or "", r.completed_by or "",
+            writer.writerow((r.task_id, r.schedule_id, r.what, r.what_zh, r.zone or "", r.seat or "", r.device or "",
+                             r.subject, t(r.run_at), t(r.due_at), r.status, r.assignee or "", r.completed_by or "",
                              t(r.completed_at), "" if r.on_time is None else ("yes" if r.on_time else "no"),
-                             r.item, r.item_text, r.result, r.suggested, "yes" if r.overridden else "",
+                             r.item, r.item_text, r.item_text_zh, r.result, r.suggested, "yes" if r.overridden else "",
                              r.item_note, r.task_note, " | ".join(r.evidence)))
         return buffer.getvalue().encode("utf-8-sig")
 

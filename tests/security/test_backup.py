@@ -121,7 +121,7 @@ def test_cli_backup_and_restore(settings: Settings, tmp_path: Path, monkeypatch:
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM alarm_audit"))
     engine.dispose()
-    assert cli.main(["restore", str(archive)]) == 0
+    assert cli.main(["restore", "--yes", str(archive)]) == 0
     assert everything(settings) == before
     out = capsys.readouterr().out
     assert "verified" in out and "restored" in out

@@ -110,6 +110,7 @@ class Access(Rule):
                 None,
                 now,
                 f"Revoked badge presented at {dev.id}: retain the card",
+                f"已注销的工作牌在 {dev.id} 刷卡：扣留该卡",
             )
         if event.type is EventType.ACCESS_DENIED:
             self._denied(ctx, dev, who, mr_door, now)
@@ -128,6 +129,7 @@ class Access(Rule):
                     None,
                     now,
                     "Machine-room entry by a person not on the machine-room list",
+                    "非机房准入名单人员进入机房",
                 )
             ctx.set(
                 "access.mr_entry_notice",
@@ -158,6 +160,7 @@ class Access(Rule):
                     len(times),
                     now,
                     f"{len(times)} access denials within {window.seconds // 60} min",
+                    f"{window.seconds // 60} 分钟内门禁拒绝 {len(times)} 次",
                 )
             ctx.wake(times[0] + window, rule, key)
 
@@ -247,7 +250,8 @@ def timer(ctx: Ctx, rule: str, key: str, now: datetime) -> None:
         end = b.approval_end(key, entered)
         if end is None or now >= end + timedelta(seconds=param(rule, "grace_s")):
             ctx.set(
-                rule, key, Severity.MINOR, None, None, now, "Visitor still inside after the approved window"
+                rule, key, Severity.MINOR, None, None, now, "Visitor still inside after the approved window",
+                "访客超出批准时段仍在场内",
             )
 
 
@@ -276,7 +280,7 @@ def on_hr_feed(
                 rule,
                 person_id,
                 Severity.MAJOR,
-                None,
+                _home_zone(ctx, person_id),
                 None,
                 now,
                 "Leaver's badge still active: revoke it; the department head collects the badge",
@@ -285,6 +289,11 @@ def on_hr_feed(
     for r, subject in list(ctx.open):
         if r == rule and subject not in still:
             ctx.set(rule, subject, None, None, None, now, "Badge revoked")
+
+
+def _home_zone(ctx: Ctx, person_id: str) -> str | None:
+    """The zone a person is rostered in (the first entry), so the alarm reaches that zone's lead; None if unrostered."""
+    return next((entry.zone for entry in ctx.site.config.roster if entry.person == person_id), None)
 
 
 RULES: tuple[Rule, ...] = (Access(),)

@@ -91,6 +91,7 @@ class Rule:
         value: float | None = None,
         message: str = "",
         subject: str | None = None,
+        message_zh: str = "",
     ) -> None:
         """Shortcut for `ctx.set` with this rule's id, the device as subject and its zone."""
         ctx.set(
@@ -101,7 +102,7 @@ class Rule:
             value,
             now,
             message or self.message,
-            self.message_zh,
+            message_zh or self.message_zh,
         )
 
 

@@ -130,6 +130,7 @@ class HeldOpen(Rule):
     metrics = frozenset({"door_open"})
     events = frozenset({EventType.DOOR_OPENED, EventType.DOOR_CLOSED, EventType.DOOR_HELD_OPEN})
     message = "Door held open"
+    message_zh = "门长时间未关闭"
 
     def applies(self, device: Device, site: Site) -> bool:
         return device.door_type is not DoorType.FIRE_DOOR
@@ -223,6 +224,7 @@ class ForcedOpen(Rule):
         }
     )
     message = "Door forced open"
+    message_zh = "门被强行打开"
 
     def new_state(self, dev: DeviceState) -> Forced:
         return Forced()
@@ -270,6 +272,7 @@ class DoorTamper(Rule):
     metrics = frozenset({"tamper"})
     events = frozenset({EventType.TAMPER})
     message = "Door controller tamper"
+    message_zh = "门禁控制器被拆动"
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         self.set(ctx, dev, Severity.MAJOR if dev.flag("tamper") else None, now)

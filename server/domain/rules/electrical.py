@@ -83,7 +83,7 @@ class StripLoadHigh(Rule):
 class StripContinuousHigh(StripLoadHigh):
     id = "elec.strip_continuous_high"
     message = "Strip at 80 % of its rating for 3 h or more: redistribute loads or add a circuit"
-    message_zh = ""
+    message_zh = "插线板连续3小时以上处于额定负荷80%：请分散负载或增设回路"
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: One = dev.state[self.id]
@@ -96,6 +96,7 @@ class StripOverload(Rule):
     kinds = STRIP
     metrics = frozenset({"current_a"})
     message = "Strip overloaded"
+    message_zh = "插线板过载"
 
     def new_state(self, dev: DeviceState) -> Levels:
         p = partial(dev.p, self.id)
@@ -122,6 +123,7 @@ class PlugOvercurrent(Rule):
     kinds = PLUG
     metrics = frozenset({"current_a"})
     message = "Plug over its rated current"
+    message_zh = "插座电流超过额定值"
 
     def new_state(self, dev: DeviceState) -> Levels:
         p = partial(dev.p, self.id)
@@ -246,6 +248,7 @@ def check_topology(ctx: Ctx, now: datetime) -> None:
                 None,
                 now,
                 f"Strip {device.id} is fed from strip {device.upstream} (daisy chain): remove the cascade",
+                f"插线板 {device.id} 串接在插线板 {device.upstream} 上：禁止串接，请拆除",
             )
     for r, subject in list(ctx.open):
         known = ctx.site.devices.get(subject)
@@ -312,6 +315,7 @@ class VoltageOutOfRange(Rule):
     kinds = PLUG
     metrics = frozenset({"voltage_v"})
     message = "Supply voltage out of range on the floor (GB/T 12325 198–235.4 V)"
+    message_zh = "楼层供电电压超出范围(GB/T 12325 198–235.4 V)"
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         volts = dev.last.get("voltage_v")
@@ -342,7 +346,7 @@ class VoltageOutOfRange(Rule):
         st.spread.step(1.0 if fraction > param(self.id, "major_fraction") else 0.0, now)
         if st.spread.active:  # > 25 % of the plugs (the floor median out is > 50 %)
             level = Severity.MAJOR
-        ctx.set(self.id, floor, level, None, value, now, self.message)
+        ctx.set(self.id, floor, level, None, value, now, self.message, self.message_zh)
         ctx.wake(earliest([st.median.due(), st.spread.due()]), self.id, floor)
 
 
@@ -360,6 +364,7 @@ class RelayMismatch(Rule):
     kinds = PLUG
     metrics = frozenset({"relay_on", "power_w"})
     message = "Relay state disagrees with its command: the plug cannot be relied on to cut"
+    message_zh = "继电器状态与指令不符：该插座无法可靠断电"
 
     def new_state(self, dev: DeviceState) -> One:
         hold = dev.p(self.id, "hold_s")
@@ -425,6 +430,7 @@ class AfterShiftLoad(Rule):
     kinds = PLUG
     metrics = frozenset({"power_w"})
     message = "Seat not rostered but its equipment is still on"
+    message_zh = "座席无人排班但设备仍在用电"
 
     def applies(self, device: Device, site: Site) -> bool:
         return device.seat is not None
@@ -455,6 +461,7 @@ class ResidualCurrent(Rule):
     kinds = STRIP
     metrics = frozenset({"residual_ma"})
     message = "Residual current on a strip over its configured limit"
+    message_zh = "插线板剩余电流超过设定限值"
 
     def applies(self, device: Device, site: Site) -> bool:
         return site.overrides(device).get(self.id, {}).get("limit_ma", 0) > 0

@@ -39,6 +39,7 @@ class MrTempHigh(Rule):
     kinds = PROBE
     metrics = frozenset({"temperature_c"})
     message = "Machine-room inlet temperature high"
+    message_zh = "机房进风温度过高"
 
     def new_state(self, dev: DeviceState) -> Levels:
         p = partial(dev.p, self.id)
@@ -53,8 +54,9 @@ class MrTempHigh(Rule):
         st: Levels = dev.state[self.id]
         temp = dev.last.get("temperature_c")
         level = st.s.step(temp, now)
-        message = "Start emergency cooling" if level in (Severity.MAJOR, Severity.CRITICAL) else self.message
-        self.set(ctx, dev, level, now, temp, message)
+        urgent = level in (Severity.MAJOR, Severity.CRITICAL)
+        message, message_zh = ("Start emergency cooling", "启动应急降温") if urgent else (self.message, self.message_zh)
+        self.set(ctx, dev, level, now, temp, message, message_zh=message_zh)
 
 
 class MrTempLow(Rule):
@@ -62,6 +64,7 @@ class MrTempLow(Rule):
     kinds = PROBE
     metrics = frozenset({"temperature_c"})
     message = "Machine-room inlet temperature low"
+    message_zh = "机房进风温度过低"
 
     def new_state(self, dev: DeviceState) -> One:
         p = partial(dev.p, self.id)
@@ -92,6 +95,7 @@ class MrTempRate(Rule):
     kinds = PROBE
     metrics = frozenset({"temperature_c"})
     message = "Machine-room temperature changing fast: suspect AC failure"
+    message_zh = "机房温度变化过快：疑似空调故障"
 
     def new_state(self, dev: DeviceState) -> Spread:
         return Spread(WindowSpread(dev.p(self.id, "window_s")))
@@ -119,6 +123,7 @@ class MrHumidityHigh(Rule):
     kinds = PROBE
     metrics = frozenset({"humidity_pct", "temperature_c"})
     message = "Machine-room humidity high"
+    message_zh = "机房湿度过高"
     high = True
 
     def new_state(self, dev: DeviceState) -> Humid:
@@ -160,6 +165,7 @@ class MrHumidityLow(MrHumidityHigh):
 
     id = "mr.humidity_low"
     message = "Machine-room humidity low"
+    message_zh = "机房湿度过低"
     high = False
 
     def new_state(self, dev: DeviceState) -> Humid:
@@ -188,6 +194,7 @@ class MrLeak(Rule):
     metrics = frozenset({"water_leak"})
     events = frozenset({EventType.WATER_LEAK, EventType.WATER_LEAK_CLEAR})
     message = "Water leak in the machine room"
+    message_zh = "机房漏水"
 
     def applies(self, device: Device, site: Site) -> bool:
         return site.is_machine_room(device.zone)
@@ -224,6 +231,7 @@ class OfficeTemp(Rule):
     bands: ClassVar[dict[HvacMode, tuple[float, float]]] = TEMP_BANDS
     hysteresis: ClassVar[str] = "hysteresis_c"
     message = "Office temperature outside the comfort band"
+    message_zh = "办公区温度超出舒适范围"
 
     def applies(self, device: Device, site: Site) -> bool:
         return site.zones[device.zone].kind is not ZoneKind.MACHINE_ROOM and device.location_type in (
@@ -261,6 +269,7 @@ class OfficeRh(OfficeTemp):
     bands = RH_BANDS
     hysteresis = "hysteresis_pct"
     message = "Office humidity outside the comfort band"
+    message_zh = "办公区湿度超出舒适范围"
 
 
 @dataclass(slots=True)
@@ -278,6 +287,7 @@ class EquipmentHotspot(Rule):
     kinds = TEMP
     metrics = frozenset({"temperature_c"})
     message = "Equipment hot spot: check ventilation and load"
+    message_zh = "设备局部过热：检查通风与负载"
 
     def applies(self, device: Device, site: Site) -> bool:
         return device.location_type in (LocationType.STRIP, LocationType.PRINTER, LocationType.DESK)

@@ -34,6 +34,8 @@ SMOKE = frozenset({DeviceKind.SMOKE_DETECTOR})
 TEMP = frozenset({DeviceKind.TEMP_SENSOR, DeviceKind.MR_PROBE})
 EVAC_ZH = "{zone}区域发生火情,请立即从最近的安全出口有序撤离,勿乘电梯"
 VERIFY_ZH = "{zone}区域火灾报警,核实中"
+CAUSE_ZH = {"smoking": "吸烟", "dust": "粉尘", "steam": "水汽", "test": "测试", "cooking": "烹饪", "unknown": "不明"}
+"""The usual false-alarm causes (free text otherwise, shown as given)."""
 
 
 def _zone_name(ctx: Ctx, zone: str) -> str:
@@ -144,6 +146,7 @@ def _escalate_supervision(ctx: Ctx, zone: str, now: datetime) -> None:
                 None,
                 now,
                 "Detector offline while a zone next to it is in alarm",
+                "相邻区域报警时探测器离线",
             )
         elif rule == "door.egress_controller_offline" and device is not None:
             ctx.set(
@@ -154,6 +157,7 @@ def _escalate_supervision(ctx: Ctx, zone: str, now: datetime) -> None:
                 None,
                 now,
                 "Egress door controller offline during a fire alarm",
+                "火警期间疏散门控制器离线：请人工开启疏散门",
             )
 
 
@@ -180,6 +184,7 @@ def raise_heat(ctx: Ctx, dev: DeviceState, now: datetime, why: str) -> None:
         dev.last.get("temperature_c"),
         now,
         f"Heat alarm ({why})",
+        "感温报警：请立即现场确认",
     )
     ctx.zone_fire(dev.zone).heat.add(dev.id)
     zone_update(ctx, dev.zone, now)
@@ -208,6 +213,8 @@ def verdict(ctx: Ctx, zone: str, real: bool, cause: str, now: datetime) -> None:
         None,
         now,
         f"False alarm in {_zone_name(ctx, zone)}, cause: {cause or 'not given'}.{follow_up}",
+        f"{_zone_name(ctx, zone)} 误报，原因：{CAUSE_ZH.get(cause, cause) or '未说明'}。"
+        + ("由领班跟进(S07)。" if cause == "smoking" else ""),
     )
     if not zf.alarmed:
         zf.alarm_at = None
@@ -357,6 +364,7 @@ class HeatPrewarn(Rule):
     metrics = frozenset({"temperature_c"})
     severity: ClassVar[Severity] = Severity.MAJOR
     message = "Heat pre-warning: verify on site"
+    message_zh = "温度预警：请现场确认"
 
     def new_state(self, dev: DeviceState) -> HeatState:
         # Synthetic level: 2 = raise condition, 1 = between, 0 = clear condition (hysteresis).
@@ -390,6 +398,7 @@ class HeatAlarm(HeatPrewarn):
     id = "fire.heat_alarm"
     severity = Severity.CRITICAL
     message = "Heat alarm"
+    message_zh = "感温报警"
 
     def changed(self, ctx: Ctx, dev: DeviceState, active: bool, now: datetime, temp: float) -> None:
         zf = ctx.zone_fire(dev.zone)
@@ -409,6 +418,7 @@ class DetectorFault(Rule):
     metrics = frozenset({"detector_fault", "tamper", "dirty"})
     events = frozenset({EventType.DETECTOR_FAULT, EventType.TAMPER})
     message = "Smoke detector fault: zone has reduced protection"
+    message_zh = "烟感故障：该区域保护降低"
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         faulty = any(dev.flag(m) for m in self.metrics)
@@ -456,6 +466,7 @@ def check_disabled(ctx: Ctx, device: str, now: datetime) -> None:
             None,
             now,
             "Detector disabled outside a maintenance window or for more than 8 h: correct on the spot",
+            "探测器在维护时段外或超过8小时被停用：当场纠正",
         )
     else:
         ctx.wake(min(limit, entry.until) if entry.until else limit, rule, device)
@@ -466,6 +477,7 @@ class BatteryLow(Rule):
     kinds = SMOKE
     metrics = frozenset({"battery_low"})
     message = "Smoke detector battery low: replace within 7 days"
+    message_zh = "烟感电池电量低：7天内更换"
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         self.set(

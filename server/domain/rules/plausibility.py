@@ -80,6 +80,7 @@ class TempPlausibility(Rule):
                 temp,
                 now,
                 f"Temperature sensor fault value {temp:g} °C (not a fire)",
+                f"温度传感器故障值 {temp:g} °C(非火警)",
             )
             return
         ctx.set("sensor.temp_sentinel", dev.id, None, zone, temp, now, "Plausible reading again")
@@ -98,6 +99,7 @@ class TempPlausibility(Rule):
                     temp,
                     now,
                     f"Temperature {temp:g} °C outside the sensor's range: check within 15 min",
+                    f"温度 {temp:g} °C 超出传感器量程：15分钟内检查",
                 )
             return
         ctx.set("sensor.temp_out_of_range", dev.id, None, zone, temp, now, "Back in range")
@@ -198,6 +200,7 @@ class SensorStuck(Rule):
             Severity.MINOR if stuck_for else None,
             now,
             message=f"Sensor value not changing ({', '.join(stuck_for)}): failed sensor?",
+            message_zh=f"传感器读数长时间不变({', '.join(stuck_for)})：疑似故障",
         )
 
 
@@ -215,6 +218,7 @@ class RhImplausible(Rule):
     kinds = TEMP
     metrics = frozenset({"humidity_pct"})
     message = "Implausible humidity reading"
+    message_zh = "湿度读数不合理"
 
     def new_state(self, dev: DeviceState) -> RhCheck:
         high = dev.p(self.id, "high_pct")
@@ -240,6 +244,7 @@ class SensorTamper(Rule):
     metrics = frozenset({"tamper"})
     events = frozenset({EventType.TAMPER})
     message = "Device tampered with or removed"
+    message_zh = "设备被拆动或移除"
 
     def applies(self, device: Device, site: Site) -> bool:
         return device.kind not in (DeviceKind.SMOKE_DETECTOR, DeviceKind.DOOR_CONTROLLER)

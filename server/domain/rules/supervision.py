@@ -57,13 +57,14 @@ MESSAGES = {
         "Battery detector missed its heartbeats: zone unprotected",
         "探测器离线=故障",
     ),
-    "sup.probe_offline": ("Machine-room probe offline: the machine room is blind", ""),
-    "sup.sensor_offline": ("Device offline", ""),
+    "sup.probe_offline": ("Machine-room probe offline: the machine room is blind", "机房探头离线：机房失去监测"),
+    "sup.sensor_offline": ("Device offline", "设备离线"),
     "door.egress_controller_offline": (
         "Egress door controller offline: verify fail-safe release by hand",
-        "",
+        "疏散门控制器离线：请人工确认断电释放",
     ),
-    "elec.plug_unplugged": ("Seat plug offline while the seat is rostered: check for private rewiring", ""),
+    "elec.plug_unplugged": ("Seat plug offline while the seat is rostered: check for private rewiring",
+                            "排班座席的插座离线：检查是否私拉乱接"),
 }
 
 
@@ -202,7 +203,8 @@ def _edge_silent(ctx: Ctx, edge: str, dev: DeviceState, now: datetime) -> bool:
 
 
 def gateway_down(ctx: Ctx, edge: str, now: datetime, why: str) -> None:
-    ctx.set("sup.gateway_offline", edge, Severity.MAJOR, None, None, now, f"Edge {edge} offline: {why}")
+    ctx.set("sup.gateway_offline", edge, Severity.MAJOR, None, None, now, f"Edge {edge} offline: {why}",
+            f"边缘网关 {edge} 离线：检查网关供电与网络")
     for device in ctx.site.devices_of_edge(edge):
         dev = ctx.devices[device.id]
         for rule in OFFLINE_RULES:
@@ -240,6 +242,7 @@ def notify_result(ctx: Ctx, channel: str, ok: bool, now: datetime) -> None:
             failures[channel],
             now,
             f"Notification channel {channel} failed {failures[channel]} times in a row",
+            f"通知渠道 {channel} 连续 {failures[channel]} 次发送失败",
         )
 
 

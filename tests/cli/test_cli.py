@@ -1,0 +1,176 @@
+"""The `floorwatch` command as an operator types it: bad arguments, the README's forms, safe defaults.
+
+Commands run as subprocesses (what a user sees, tracebacks included) against real files, SQLite and a
+Grafana stand-in speaking Grafana's HTTP API.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dashboards.build import build
+from dashboards.builder import DATASOURCE_UID, FOLDER_UID
+from server import cli
+from server.adapters.sql.database import make_engine, migrate
+from tests.dashboards.fake_grafana import FakeGrafana, serve
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def floorwatch(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, stdin: str = "",
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FLOORWATCH_")}
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=cwd, env={**base, **(env or {}),
+                          "PYTHONPATH": str(ROOT)}, input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
+    a_file = tmp / "a-file"
+    a_file.write_text("not a folder\n")
+    return [
+        (["demo", "--speed", "x"], {}, "argument --speed: 'x' is not a positive number"),
+        (["demo", "--scenario", "nope"], {}, "--scenario 'nope': no such scenario"),
+        (["demo", "--port", "0"], {}, "argument --port: '0' is not a TCP port"),
+        (["demo", "--data-dir", str(a_file)], {}, f"--data-dir {a_file} is a file; give a folder"),
+        (["demo"], {"FLOORWATCH_HTTP_PORT": "http"}, "FLOORWATCH_HTTP_PORT: 'http' is not a TCP port"),
+        (["server"], {"FLOORWATCH_HTTP_PORT": "abc"}, "FLOORWATCH_HTTP_PORT: Input should be a valid integer"),
+        (["edge", "--config", str(tmp / "missing.yaml")], {}, "missing.yaml: cannot read"),
+        (["simulate", "--scenario", "nope"], {}, "no such scenario"),
+        (["contract", "schema", "--out", str(a_file)], {}, f"--out {a_file}: cannot make the folder"),
+        (["broker", "files", "--site", "Bad Site", "--edge", "e1", "--out", str(tmp / "b")], {},
+         "--site 'Bad Site': an id is 1-64 characters"),
+        (["keys", "--edge", "BAD", "--out", str(tmp / "k")], {}, "--edge 'BAD': an id is 1-64 characters"),
+        (["grafana", "push", "--url", "grafana.example"], {}, "--url 'grafana.example': give an http://"),
+        (["grafana", "--url", "http://127.0.0.1:1"], {}, "usage: floorwatch grafana push"),
+        (["backup", "--out", str(a_file)], {"FLOORWATCH_DATA_DIR": str(tmp)}, "is a file; give a folder"),
+        (["backup"], {"FLOORWATCH_DATABASE_URL": "nosuchdb://x"}, "FLOORWATCH_DATABASE_URL 'nosuchdb://x': give"),
+        (["restore", "--yes", str(a_file)], {"FLOORWATCH_DATABASE_URL": "x"}, "not a Floorwatch backup archive"),
+        (["restore", str(a_file)], {}, "not a Floorwatch backup archive"),
+        (["restore", str(tmp / "missing.tar.gz")], {}, "missing.tar.gz: no such file"),
+        (["bench", "--bogus"], {}, "unrecognized arguments: --bogus"),
+        (["nosuch"], {}, "invalid choice: 'nosuch'"),
+    ]
+
+
+def test_every_command_with_a_bad_argument_says_what_and_exits_2(tmp_path: Path) -> None:
+    failures = []
+    for argv, env, expected in bad_cases(tmp_path):
+        done = floorwatch(*argv, env=env)
+        output = done.stdout + done.stderr
+        if done.returncode != 2 or "Traceback" in output or expected not in done.stderr:
+            failures.append(f"{shlex.join(argv)} {env}: exit {done.returncode}\n{output[-1500:]}")
+    assert not failures, "\n\n".join(failures)
+
+
+def readme_grafana_command() -> list[str]:
+    text = (ROOT / "dashboards" / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"^(floorwatch grafana push .*?)$\n(?!\s)", text.replace("\\\n", " "), re.MULTILINE)
+    assert found, "dashboards/README.md shows no `floorwatch grafana push` command"
+    return shlex.split(found.group(1))
+
+
+def test_grafana_push_as_the_readme_writes_it(tmp_path: Path) -> None:
+    command = readme_grafana_command()
+    assert command[:3] == ["floorwatch", "grafana", "push"]
+    with serve(FakeGrafana(token="s3cret")) as grafana:
+        argv = [grafana.url if arg == "https://grafana.example" else arg for arg in command[1:]]
+        assert grafana.url in argv
+        env = {"GRAFANA_TOKEN": "s3cret", "FLOORWATCH_INFLUX_TOKEN": "influx-tok"}
+        argv = [os.path.expandvars(arg.replace("$GRAFANA_TOKEN", env["GRAFANA_TOKEN"])
+                                   .replace("$FLOORWATCH_INFLUX_TOKEN", env["FLOORWATCH_INFLUX_TOKEN"]))
+                for arg in argv]
+        done = floorwatch(*argv)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"created {2 + len(build())}" in done.stdout
+        assert grafana.datasources[DATASOURCE_UID]["secure"] == {"httpHeaderValue1": "Token influx-tok"}
+        assert FOLDER_UID in grafana.folders and set(grafana.dashboards) == {b["uid"] for b in build().values()}
+
+
+def test_broker_files_keep_existing_credentials_unless_forced(tmp_path: Path) -> None:
+    out = tmp_path / "mosquitto"
+    assert cli.main(["broker", "files", "--site", "hq", "--edge", "edge-f3", "--out", str(out)]) == 0
+    first = {name: (out / name).read_text() for name in ("passwd", "credentials.txt")}
+    assert {oct((out / name).stat().st_mode & 0o777) for name in first} == {"0o600"}
+
+    again = floorwatch("broker", "files", "--site", "hq", "--edge", "edge-f3", "--out", str(out))
+    assert again.returncode == 2 and "already holds passwd and credentials.txt" in again.stderr
+    assert "--force" in again.stderr
+    assert {name: (out / name).read_text() for name in first} == first
+
+    assert cli.main(["broker", "files", "--site", "hq", "--edge", "edge-f3", "--out", str(out), "--force"]) == 0
+    forced = {name: (out / name).read_text() for name in first}
+    assert forced["credentials.txt"] != first["credentials.txt"] and forced["passwd"] != first["passwd"]
+    assert {oct((out / name).stat().st_mode & 0o777) for name in first} == {"0o600"}
+
+
+def make_database(data_dir: Path, rows: int) -> Path:
+    """A migrated SQLite store holding `rows` audit-free alarms (the schema the server writes)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "floorwatch.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS demo_marks (n INTEGER)")
+        connection.execute("DELETE FROM demo_marks")
+        connection.executemany("INSERT INTO demo_marks VALUES (?)", [(i,) for i in range(rows)])
+    return path
+
+
+def marks(path: Path) -> int:
+    with sqlite3.connect(path) as connection:
+        return int(connection.execute("SELECT count(*) FROM demo_marks").fetchone()[0])
+
+
+def test_backup_finds_the_demos_data_or_says_where_it_looks(tmp_path: Path) -> None:
+    nothing = floorwatch("backup", cwd=tmp_path)
+    assert nothing.returncode == 1 and "Traceback" not in nothing.stderr
+    assert "no database; it looks at var/floorwatch.sqlite" in nothing.stderr
+    assert "FLOORWATCH_DATA_DIR=var/demo/server" in nothing.stderr
+
+    make_database(tmp_path / "var" / "demo" / "server", 3)
+    done = floorwatch("backup", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "using the demo's, var/demo/server/floorwatch.sqlite" in done.stdout
+    assert len(list((tmp_path / "var/demo/server/backups").glob("floorwatch-backup-*.tar.gz"))) == 1
+
+
+def test_restore_asks_and_keeps_a_safety_copy_of_what_it_replaces(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"FLOORWATCH_DATA_DIR": str(data)}
+    database = make_database(data, 2)
+    assert floorwatch("backup", "--out", str(tmp_path / "out"), env=env).returncode == 0
+    [archive] = (tmp_path / "out").glob("*.tar.gz")
+    make_database(data, 7)  # newer than the backup
+
+    declined = floorwatch("restore", str(archive), env=env, stdin="n\n")
+    assert declined.returncode == 1 and "not restored" in declined.stdout
+    assert "holds" in declined.stdout and "Replace the database" in declined.stdout
+    assert marks(database) == 7 and not (data / "pre-restore").exists()
+
+    no_terminal = floorwatch("restore", str(archive), env=env, stdin="")
+    assert no_terminal.returncode == 1 and marks(database) == 7
+
+    accepted = floorwatch("restore", str(archive), env=env, stdin="y\n")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert marks(database) == 2
+    [safety] = (data / "pre-restore").glob("floorwatch-backup-*.tar.gz")
+    assert str(safety) in accepted.stdout
+    # The safety copy holds what was replaced: restoring it brings the 7 rows back, without a question.
+    again = floorwatch("restore", "--yes", str(safety), env=env)
+    assert again.returncode == 0 and "Replace the database" not in again.stdout
+    assert marks(database) == 7
+
+
+@pytest.mark.parametrize("argv", [["grafana", "push", "--help"], ["restore", "--help"], ["backup", "--help"]])
+def test_help_still_works(argv: list[str]) -> None:
+    done = floorwatch(*argv)
+    assert done.returncode == 0 and "usage:" in done.stdout

@@ -1,0 +1,108 @@
+"""The demo's floor copy on the wall clock (`server.demo_floor`): over the hours a demo runs, the
+inspection planner owes nothing and no leaver's badge is active; the source files, read as they are,
+owe end-of-shift self-checks at once. Real SQLite, the real planner and HR reader, a stepped clock."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from server.adapters.hr_file import load_hr
+from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.demo_floor import QUIET_MARGIN, write_demo_floor
+from server.domain.site import Site, parse_site
+from server.services.inspections import InspectionService
+from server.settings import DEMO_SITE
+
+SHIFT = timedelta(hours=8)
+
+
+def seats_of(site: Site, shift: str) -> int:
+    return sum(1 for entry in site.config.roster if entry.shift == shift and entry.seat is not None)
+
+
+def overdue_over_time(site: Site, tmp: Path, start: datetime, hours: float) -> dict[float, Counter[str]]:
+    """Plan and look for overdue duties every 10 min from `start` (a server started then, fresh)."""
+    engine = make_engine(f"sqlite:///{tmp / 'db.sqlite'}")
+    migrate(engine)
+    now = start
+    service = InspectionService(session_factory(engine), site, lambda: now, grace=timedelta(hours=2))
+    seen: dict[float, Counter[str]] = {}
+    while now <= start + timedelta(hours=hours):
+        service.create_due(now)
+        seen[(now - start).total_seconds() / 3600] = Counter(f.rule for f in service.overdue(now))
+        now += timedelta(minutes=10)
+    engine.dispose()
+    return seen
+
+
+def test_the_demo_floor_owes_no_duty_until_its_day_shift_ends(tmp_path: Path) -> None:
+    start = datetime.now(UTC).replace(microsecond=0)
+    site_file = write_demo_floor(DEMO_SITE, tmp_path / "floor", inbox_port=40123, now=start)
+    site = parse_site(site_file.read_text(encoding="utf-8"), str(site_file))
+    assert all("127.0.0.1:40123/" in url for role in ("shift_lead", "supervisor") for url in site.contacts_of(role))
+    (tmp_path / "db").mkdir()
+    seen = overdue_over_time(site, tmp_path / "db", start, 7.0)
+    quiet_for = (SHIFT - QUIET_MARGIN).total_seconds() / 3600 + 0.5  # the day shift's end + the 30 min window
+    noisy = {h: c for h, c in seen.items() if h < quiet_for - 1 / 6 and c}
+    assert not noisy, noisy
+    # The day shift's end is real: its seats' self-checks fall due, and nobody in the demo does them.
+    assert seen[max(seen)]["insp.end_of_shift_missing"] == seats_of(site, "day") > 0
+
+
+def test_the_source_floor_read_as_it_is_owes_self_checks_soon_after_a_shift_change(tmp_path: Path) -> None:
+    site = parse_site(DEMO_SITE.read_text(encoding="utf-8"), str(DEMO_SITE))
+    shift_end = datetime(2026, 11, 30, 16, 0, tzinfo=site.tz).astimezone(UTC)  # the day shift's end
+    seen = overdue_over_time(site, tmp_path, shift_end + timedelta(minutes=20), 0.5)
+    assert max(c["insp.end_of_shift_missing"] for c in seen.values()) == seats_of(site, "day") > 0
+
+
+def test_the_demo_floors_leavers_handed_their_badges_in(tmp_path: Path) -> None:
+    start = datetime.now(UTC)
+    site_file = write_demo_floor(DEMO_SITE, tmp_path, inbox_port=40123, now=start)
+    site = parse_site(site_file.read_text(encoding="utf-8"), str(site_file))
+    hr = load_hr(tmp_path / "hr.yaml")
+    source = load_hr(DEMO_SITE.parent / "hr.yaml")
+    leavers = hr.leave_times(site.tz)
+    assert leavers and set(leavers) == set(source.leave_times(site.tz))
+    assert all(left < start for left in leavers.values())  # they have left: their cards are revoked ones
+    active = hr.active_badges(site)
+    assert not any(site.people[p].badge in active for p in leavers)
+    assert any(site.people[p].badge in source.active_badges(site) for p in leavers)  # the source's problem
+    # Visitor approvals moved with the day: they fall within a day of the demo's start.
+    assert all(abs(a.start - start) < timedelta(days=1) for a in hr.approvals(site.tz))
+
+
+def test_a_kept_demo_keeps_its_floor_day(tmp_path: Path) -> None:
+    first = datetime(2026, 12, 6, 19, 0, tzinfo=UTC)
+    write_demo_floor(DEMO_SITE, tmp_path, inbox_port=1, now=first)
+    shifts = (tmp_path / "site.yaml").read_text(encoding="utf-8").split("shifts:")[1].split("roster:")[0]
+    write_demo_floor(DEMO_SITE, tmp_path, inbox_port=2, now=first + timedelta(hours=3))
+    text = (tmp_path / "site.yaml").read_text(encoding="utf-8")
+    assert text.split("shifts:")[1].split("roster:")[0] == shifts
+    assert "127.0.0.1:2/" in text and "127.0.0.1:1/" not in text
+
+
+def shifts_of(site_file: Path) -> dict[str, tuple[str, str]]:
+    site = parse_site(site_file.read_text(encoding="utf-8"), str(site_file))
+    return {s.id: (s.start.strftime("%H:%M"), s.end.strftime("%H:%M")) for s in site.config.shifts}
+
+
+def test_the_floor_day_follows_the_scenarios_clock(tmp_path: Path) -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    now = datetime(2026, 12, 7, 3, 7, 40, tzinfo=tz)
+    # after-shift-load starts 15:40, 20 min before the day shift ends: so does the demo.
+    story = write_demo_floor(DEMO_SITE, tmp_path / "a", inbox_port=1, now=now,
+                             scenario_start=datetime(2026, 11, 30, 15, 40, tzinfo=tz))
+    assert shifts_of(story)["day"] == ("19:27", "03:27")
+    # strip-overload starts 10:00, 2 h into the day shift: inside the planner's catch-up window, so its floor
+    # day runs QUIET_MARGIN - 2 h = 5 min behind the scenario's clock.
+    overload = write_demo_floor(DEMO_SITE, tmp_path / "b", inbox_port=1, now=now,
+                                scenario_start=datetime(2026, 11, 30, 10, 0, tzinfo=tz))
+    assert shifts_of(overload)["day"] == ("01:02", "09:02")
+    site = parse_site(overload.read_text(encoding="utf-8"), str(overload))
+    (tmp_path / "db").mkdir()
+    seen = overdue_over_time(site, tmp_path / "db", now.astimezone(UTC), 6.0)
+    assert not {h: c for h, c in seen.items() if c}
