@@ -5,6 +5,12 @@ batches. For each drain, everything the messages caused (alarm changes, audit ro
 sequence state) is committed in ONE transaction, and only then are the messages acknowledged to the
 broker. A crash before the commit means the broker delivers them again, and the persisted sequence
 state makes the replay idempotent: nothing is lost and nothing is applied twice.
+
+Back-pressure: when the time-series buffer is full, `series.write_readings` holds this thread (see
+`server.adapters.timeseries`), so no checkpoint and no ack happens meanwhile; the client's unacked
+messages reach the broker's Receive Maximum and the broker keeps the rest in its queue. A point is
+dropped only once the store wrote nothing for its `hold_s`, so that a dead store cannot stall the alarms,
+and then `sup.series_dropped` is raised with the count.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ log = logging.getLogger(__name__)
 
 B = TypeVar("B", contract.TelemetryBatch, contract.EventBatch)
 MESSAGE_LOSS_RULE = "sup.message_loss"
+SERIES_DROPPED_RULE = "sup.series_dropped"
+SERIES_SUBJECT = "timeseries"
 DEAD_LETTER_PAYLOAD_CAP = 8192
 CHECKPOINT_SHARE = 10.0
 """A checkpoint comes at most every `CHECKPOINT_SHARE` times its own duration (<= ~10 % of the thread)."""
@@ -141,6 +149,9 @@ class Ingest:
         self._checkpoint_s = 0.0
         """How long the last checkpoint (snapshot + commit) took."""
         self._dirty = False
+        self._series_dropped = 0
+        """The writer's drop count when it was last looked at (at a tick)."""
+        self._series_alarm = False
         self._unacked: list[Incoming] = []
         self._stopping = False
         self.stats = IngestStats()
@@ -237,6 +248,7 @@ class Ingest:
                 self._dead(dead, message.topic, _source(message.topic), str(exc), message.payload, now)
         if tick:
             findings += self.engine.tick(now)
+            findings += self._series_watch(now)
             for loss in self.sequences.expire(now):
                 self.stats.lost += loss.count
                 findings.append(self._loss_finding(loss.edge, loss.count, loss.first_seq, loss.last_seq, now))
@@ -399,6 +411,28 @@ class Ingest:
             log.warning("edge %s restarted its sequence at %d", status.edge, status.last_seq + 1)
         self.live.edge(status.edge, online, now)
         return self.engine.on_edge_status(status.edge, online, now)
+
+    def _series_watch(self, now: datetime) -> list[Finding]:
+        """Raise `sup.series_dropped` when the time-series writer dropped points since the last tick (the
+        value is its running total); clear it once the store takes batches again and the buffer has room."""
+        st = self.series.stats()
+        new, self._series_dropped = st.dropped - self._series_dropped, st.dropped
+        if new > 0:
+            self._series_alarm = True
+            return [Finding(
+                rule=SERIES_DROPPED_RULE, transition=Transition.RAISE, severity=contract.Severity.MAJOR,
+                subject=SERIES_SUBJECT, zone=None, site=self.site.id, value=float(st.dropped),
+                message=(f"{st.dropped} time-series points dropped ({new} since the last check): the buffer of "
+                         f"{st.max_buffer} points was full and the store wrote nothing for too long; "
+                         f"history has a hole, alarms go on ({st.last_error or 'no error reported'})"),
+                message_zh=f"时序数据丢弃 {st.dropped} 个点:缓冲区已满且存储长时间无写入", ts=now)]
+        if self._series_alarm and not st.stalled and st.buffered < st.max_buffer:
+            self._series_alarm = False
+            return [Finding(
+                rule=SERIES_DROPPED_RULE, transition=Transition.CLEAR, severity=contract.Severity.MAJOR,
+                subject=SERIES_SUBJECT, zone=None, site=self.site.id, value=float(st.dropped),
+                message="the time-series store takes points again", ts=now)]
+        return []
 
     def _loss_finding(self, edge: str, count: int, first: int | None, last: int | None, now: datetime,
                       where: str = "a gap in seq that did not fill") -> Finding:
