@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -45,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class ServerChild:
     def __init__(self, floor: Floor, broker: EmbeddedBroker, data_dir: Path) -> None:
         self.started = time.time()
+        self.data_dir = data_dir
         prefix: list[str] = []
         profile = os.environ.get("FLOORWATCH_BENCH_PYSPY")
         if profile:  # sample the server with py-spy (collapsed stacks), one file per server start
@@ -57,6 +59,7 @@ class ServerChild:
             env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
         self.stats: dict[str, Any] = {}
         self.alarms: list[dict[str, Any]] = []
+        self.replies: list[dict[str, Any]] = []
         self.peak_rss_kb = 0
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -75,6 +78,8 @@ class ServerChild:
                     self.peak_rss_kb = max(self.peak_rss_kb, record["rss_peak_kb"])
                 elif record["kind"] == "alarm":
                     self.alarms.append(record)
+                elif record["kind"] in ("reset", "error"):
+                    self.replies.append(record)
                 elif record["kind"] == "stopped":
                     self.peak_rss_kb = max(self.peak_rss_kb, record["rss_peak_kb"])
                 self._cond.notify_all()
@@ -88,6 +93,25 @@ class ServerChild:
                     return False
                 self._cond.wait(min(left, 0.5))
             return True
+
+    def command(self, command: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one command line (see benchmarks.server_proc) and wait for its answer."""
+        assert self.proc.stdin is not None
+        with self._cond:
+            before = len(self.replies)
+        self.proc.stdin.write((json.dumps(command) + "\n").encode())
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.replies) == before:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise RuntimeError(f"no answer to {command['op']} within {timeout} s; see server.err")
+                self._cond.wait(min(left, 0.5))
+            reply = self.replies[before]
+        if reply["kind"] == "error":
+            raise RuntimeError(f"server child refused {command['op']}: {reply['error']}")
+        return reply
 
     def stop(self) -> None:
         try:
@@ -224,14 +248,28 @@ def phase_server(server: ServerChild, settings: MqttSettings, stream: Stream, co
     }
 
 
+def probe_detectors(floor: Floor, n: int) -> list[tuple[str, str, str]]:
+    """At most `n` floor smoke detectors, one per zone: two probes in one zone would confirm a fire."""
+    out: list[tuple[str, str, str]] = []
+    zones: set[str] = set()
+    for device, edge, zone in floor.detectors:
+        if zone not in zones and len(out) < n:
+            zones.add(zone)
+            out.append((device, edge, zone))
+    return out
+
+
 def phase_latency(server: ServerChild, webhook: Webhook, settings: MqttSettings, stream: Stream, floor: Floor,
-                  sustained: float, fraction: float, cfg: Config, probe_offset: int) -> dict[str, Any]:
-    """Background load at `fraction` of `sustained` readings/s for `latency_s`, with `probes` smoke
-    readings spread through it; each probe's publish instant against its alarm's commit (the
-    AlarmService listener in the child) and the first push of that alarm at the webhook."""
+                  sustained: float, fraction: float, cfg: Config) -> dict[str, Any]:
+    """Background load at `fraction` of `sustained` readings/s for `latency_s`, with smoke probes spread
+    through it, one detector per zone; each probe's publish instant against its alarm's commit (the
+    AlarmService listener in the child) and the first push of that alarm at the webhook. Afterwards every
+    probe is reset (detector clear, its zone's latched fire alarms closed, zone re-armed), so the next
+    run's probe in that zone meets no open fire, no confirmation timer and no inhibition. A push that did
+    not arrive is counted as inhibited (the server suppressed it, with its reason) or late, never both."""
     rate_msgs = fraction * sustained / stream.batch
-    total = max(cfg.probes * 2, round(rate_msgs * cfg.latency_s))
-    probes = floor.detectors[probe_offset:probe_offset + cfg.probes]
+    probes = probe_detectors(floor, cfg.probes)
+    total = max(len(probes) * 2, round(rate_msgs * cfg.latency_s))
     messages: list[tuple[str, bytes]] = []
     marks: dict[int, str] = {}
     every = max(1, total // (len(probes) + 1))
@@ -244,45 +282,80 @@ def phase_latency(server: ServerChild, webhook: Webhook, settings: MqttSettings,
             p += 1
         messages += stream.telemetry(1)
     base = dict(server.stats)
+    known = {a["id"] for a in list(server.alarms)}
     sent = send(settings, messages, rate=rate_msgs, marks=set(marks), timeout_s=cfg.latency_s * 3 + 30,
                 client_id=f"bench-load-lat-{int(fraction * 100)}")
     server.wait(lambda s: s["messages"] >= base["messages"] + len(messages), 30)
     deadline = time.monotonic() + 15  # pushes after the last probe (bounded)
     while time.monotonic() < deadline:
-        raised = _raised(server)
-        if set(marks.values()) <= set(raised) and {a["id"] for a in raised.values()} <= set(webhook.arrivals):
+        raised = _raised(server, known)
+        ids = {a["id"] for a in raised.values()}
+        if set(marks.values()) <= set(raised) and ids <= set(webhook.arrivals) | set(_inhibited(server, ids)):
             break
         time.sleep(0.1)
     s = dict(server.stats)
-    raised = _raised(server)
+    raised = _raised(server, known)
+    inhibited = _inhibited(server, {a["id"] for a in raised.values()})
+    confirmed = sorted({a["subject"] for a in list(server.alarms) if a["rule"] == "fire.confirmed"
+                        and a["id"] not in known})
     alarm_ms, push_ms = [], []
+    late = 0
     probes_out: list[dict[str, Any]] = []
     for index, device in marks.items():
         alarm = raised.get(device)
         if alarm is None or index not in sent.marks:
             continue
         alarm_ms.append((alarm["t"] - sent.marks[index]) * 1000)
-        probes_out.append({"device": device, "alarm_id": alarm["id"], "sent": sent.marks[index],
-                           "alarm_ms": alarm_ms[-1]})
+        probe = {"device": device, "alarm_id": alarm["id"], "sent": sent.marks[index], "alarm_ms": alarm_ms[-1]}
         if alarm["id"] in webhook.arrivals:
             push_ms.append((webhook.arrivals[alarm["id"]] - sent.marks[index]) * 1000)
+            probe["push_ms"] = push_ms[-1]
+        elif alarm["id"] in inhibited:
+            probe["inhibited"] = inhibited[alarm["id"]]
+        else:
+            late += 1
+        probes_out.append(probe)
+    reset = server.command({"op": "reset", "devices": [d for d, _e, _z in probes]}, cfg.timeout_s)
     return {
         "fraction": fraction, "offered_readings_per_s": fraction * sustained,
         "achieved_readings_per_s": sent.rate * stream.batch, "duration_s": sent.last_t - sent.first_t,
-        "probes": len(marks), "alarms": len(alarm_ms), "pushes": len(push_ms),
+        "probes": len(marks), "probe_zones": len({z for _d, _e, z in probes}), "alarms": len(alarm_ms),
+        "pushes": len(push_ms), "pushes_inhibited": len([p for p in probes_out if "inhibited" in p]),
+        "pushes_late": late, "confirmed_fires": confirmed,
         "alarm_ms": alarm_ms, "push_ms": push_ms, "max_inbox": s["inbox"], "per_probe": probes_out,
         "series_buffered_end": s["series_buffered"], "lost": s["lost"], "sql_retries": s["sql_retries"],
         "gaps": len(messages) - (s["messages"] - base["messages"]) + s["lost"],
+        "reset": {k: reset[k] for k in ("closed", "zones_not_rearmed", "latching_still_open")},
     }
 
 
-def _raised(server: ServerChild) -> dict[str, dict[str, Any]]:
-    """The first committed change (the raise) of each smoke alarm, by detector."""
+def _raised(server: ServerChild, known: set[int]) -> dict[str, dict[str, Any]]:
+    """The first committed change (the raise) of each smoke alarm new since `known`, by detector."""
     out: dict[str, dict[str, Any]] = {}
     for a in list(server.alarms):
-        if a["rule"] == "fire.smoke_alarm":
+        if a["rule"] == "fire.smoke_alarm" and a["id"] not in known:
             out.setdefault(a["subject"], a)
     return out
+
+
+def _inhibited(server: ServerChild, alarm_ids: set[int]) -> dict[int, str]:
+    """Alarm id -> why, for alarms every queued push of which the server suppressed (an inhibition such as
+    an open fire.confirmed in the zone, or a silence): those never reach a receiver and are not late."""
+    if not alarm_ids:
+        return {}
+    path = server.data_dir / "floorwatch.sqlite"
+    marks = ",".join("?" * len(alarm_ids))
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+            rows = conn.execute(f"SELECT alarm_id, status, last_error FROM notifications WHERE alarm_id IN ({marks})",
+                                sorted(alarm_ids)).fetchall()
+    except sqlite3.Error:
+        return {}  # not readable right now (locked, not yet created): nothing counted as inhibited
+    by_alarm: dict[int, list[tuple[str, str | None]]] = {}
+    for alarm_id, status, why in rows:
+        by_alarm.setdefault(int(alarm_id), []).append((str(status), why))
+    return {a: "; ".join(sorted({str(w) for _s, w in r})) for a, r in by_alarm.items()
+            if all(st == "suppressed" for st, _w in r)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -344,10 +417,10 @@ def section_ingest(cfg: Config, floor: Floor, webhook: Webhook) -> dict[str, Any
                     if "node_red" in row and row["node_red"].get("readings_per_s"):
                         row["ratio_server_to_node_red"] = srv / row["node_red"]["readings_per_s"]
                     if batch == BATCHES[-1]:
-                        for k, fraction in enumerate((0.5, 0.9)):
+                        for fraction in (0.5, 0.9):
                             run = phase_latency(server, webhook, settings, Stream(floor, batch, seqs=stream.seqs,
                                                                                   _cursor=stream._cursor),
-                                                floor, srv, fraction, cfg, probe_offset=k * cfg.probes)
+                                                floor, srv, fraction, cfg)
                             latency[fraction]["alarm_ms"] += run["alarm_ms"]
                             latency[fraction]["push_ms"] += run["push_ms"]
                             run["rep"] = rep
@@ -379,7 +452,9 @@ def section_ingest(cfg: Config, floor: Floor, webhook: Webhook) -> dict[str, Any
             "samples": len(values["alarm_ms"]), "pushes": len(values["push_ms"]),
             **{f"alarm_p{q}_ms": _pct(values["alarm_ms"], q) for q in (50, 95, 99)},
             **{f"push_p{q}_ms": _pct(values["push_ms"], q) for q in (50, 95, 99)},
-            "gaps": sum(r["gaps"] for r in latency_runs if r["fraction"] == fraction),
+            **{k: sum(r[k] for r in latency_runs if r["fraction"] == fraction)
+               for k in ("pushes_inhibited", "pushes_late", "gaps")},
+            "confirmed_fires": sum(len(r["confirmed_fires"]) for r in latency_runs if r["fraction"] == fraction),
         }
     out["latency_runs"] = latency_runs
     return out
@@ -400,7 +475,7 @@ def section_growth(cfg: Config, webhook: Webhook, first: dict[str, Any] | None) 
             try:
                 stream = Stream(floor, batch)
                 thr = phase_server(server, settings, stream, _messages_for(cfg, batch), cfg)
-                lat = phase_latency(server, webhook, settings, stream, floor, thr["readings_per_s"], 0.9, cfg, 0)
+                lat = phase_latency(server, webhook, settings, stream, floor, thr["readings_per_s"], 0.9, cfg)
             finally:
                 server.stop()
         finally:
@@ -410,6 +485,8 @@ def section_growth(cfg: Config, webhook: Webhook, first: dict[str, Any] | None) 
             "readings_per_s": thr["readings_per_s"], "cpu_ms_per_1k_readings": thr["cpu_s_per_1k_readings"] * 1000,
             "alarm_p50_ms": _pct(lat["alarm_ms"], 50), "alarm_p99_ms": _pct(lat["alarm_ms"], 99),
             "push_p99_ms": _pct(lat["push_ms"], 99), "samples": len(lat["alarm_ms"]),
+            "pushes_inhibited": lat["pushes_inhibited"], "pushes_late": lat["pushes_late"],
+            "confirmed_fires": len(lat["confirmed_fires"]),
             "peak_rss_mb": server.peak_rss_kb / 1024, "gaps": thr["gaps"] + lat["gaps"],
         }
         rows.append(row)
@@ -441,20 +518,24 @@ def table(report: dict[str, Any]) -> str:
                      f"| {_fmt(b['node_red_readings_per_s'])} | {_fmt(b['ratio_server_to_node_red'], 2)} "
                      f"| {b['gaps']} | {_fmt(b['peak_rss_mb'])} |")
     lines += ["", "Publish-to-alarm-commit and publish-to-webhook latency (batch 200 background load)", "",
-              "| load | samples | alarm p50 ms | p95 | p99 | pushes | push p50 ms | p95 | p99 | gaps |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| load | samples | alarm p50 ms | p95 | p99 | pushes | push p50 ms | p95 | p99 | inhibited | late "
+              "| confirmed fires | gaps |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for load, v in report["ingest"]["latency"].items():
         lines.append(f"| {load} | {v['samples']} | {_fmt(v['alarm_p50_ms'], 1)} | {_fmt(v['alarm_p95_ms'], 1)} "
                      f"| {_fmt(v['alarm_p99_ms'], 1)} | {v['pushes']} | {_fmt(v['push_p50_ms'], 1)} "
-                     f"| {_fmt(v['push_p95_ms'], 1)} | {_fmt(v['push_p99_ms'], 1)} | {v['gaps']} |")
+                     f"| {_fmt(v['push_p95_ms'], 1)} | {_fmt(v['push_p99_ms'], 1)} | {v['pushes_inhibited']} "
+                     f"| {v['pushes_late']} | {v['confirmed_fires']} | {v['gaps']} |")
     if report["growth"]:
         lines += ["", "Growth (batch 200; latency at 90 % of the figure measured on the same process)", "",
                   "| devices | readings/s | CPU ms per 1k readings | alarm p50 ms | alarm p99 ms | push p99 ms "
-                  "| peak RSS MB | server start s | gaps |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| inhibited | late | peak RSS MB | server start s | gaps |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for g in report["growth"]:
             lines.append(f"| {g['devices']} | {_fmt(g['readings_per_s'])} | {_fmt(g['cpu_ms_per_1k_readings'], 1)} "
                          f"| {_fmt(g['alarm_p50_ms'], 1)} | {_fmt(g['alarm_p99_ms'], 1)} | {_fmt(g['push_p99_ms'], 1)} "
-                         f"| {_fmt(g['peak_rss_mb'])} | {_fmt(g['startup_s'], 1)} | {g['gaps']} |")
+                         f"| {g['pushes_inhibited']} | {g['pushes_late']} | {_fmt(g['peak_rss_mb'])} "
+                         f"| {_fmt(g['startup_s'], 1)} | {g['gaps']} |")
     for note in report["notes"]:
         lines.append(f"\nNote: {note}")
     return "\n".join(lines)
@@ -496,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         webhook = Webhook()
         try:
             floor = make_floor(cfg.devices, cfg.workdir / "floor", webhook.port)
+            if len(probe_detectors(floor, cfg.probes)) < cfg.probes:
+                cfg.notes.append(f"{len(probe_detectors(floor, cfg.probes))} probes per latency run, not "
+                                 f"{cfg.probes}: one detector per zone, and the floor has no more zones")
             started = time.time()
             report: dict[str, Any] = {
                 "machine": {"python": platform.python_version(), "platform": platform.platform(),

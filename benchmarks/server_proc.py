@@ -6,7 +6,9 @@ time-series stores, notification worker) on a given site file and broker, withou
 It writes one JSON line per report to stdout: `{"kind": "stats", ...}` every `--every` seconds, and
 `{"kind": "alarm", ...}` when an alarm is committed (the AlarmService listener runs after the commit),
 with `time.time()` so that the parent can compare with its publish instants (same machine, same clock).
-It stops on a closed stdin or SIGTERM.
+
+It reads one JSON command per stdin line: `{"op": "reset", "devices": [...]}` puts latency probes back
+as they were (see `reset_probes`) and answers `{"kind": "reset", ...}`. It stops on a closed stdin or SIGTERM.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ import signal
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from gateway.mqtt import MqttSettings
 from server.domain import alarms as domain
+from server.domain.findings import Finding
+from server.domain.rules import RuleEngine
 from server.runtime import Runtime
 from server.settings import Settings
 
@@ -59,6 +64,37 @@ def stats(runtime: Runtime) -> dict[str, Any]:
     }
 
 
+PROBE_RULE = "fire.smoke_alarm"
+
+
+def reset_probes(runtime: Runtime, devices: list[str]) -> dict[str, Any]:
+    """After a latency run: each probe detector reads clear again and a person closes what its smoke
+    raised in its zone (fire alarms latch), which re-arms the zone (`Runtime._fire_verification`). Then
+    the next probe in that zone meets no open fire, no running confirmation timer and no inhibition."""
+    zones = {runtime.site.devices[d].zone for d in devices}
+
+    def clear(engine: RuleEngine, now: datetime) -> list[Finding]:
+        return [f for d in devices for f in engine.on_reading(d, now, {"smoke": False}, now)]
+
+    runtime.ingest.call(clear)
+    closed = 0
+    for alarm in runtime.alarms.open_alarms():
+        if alarm.zone in zones and alarm.latching and alarm.id is not None:
+            runtime.alarms.close(alarm.id, "bench", "latency probe done", runtime.clock())
+            closed += 1
+    armed: list[str] = []
+
+    def check(engine: RuleEngine, now: datetime) -> list[Finding]:
+        armed.extend(z for z in sorted(zones) if engine.ctx.zone_fire(z).alarm_at is None
+                     and not engine.ctx.zone_fire(z).confirmed)
+        return []
+
+    runtime.ingest.call(check)
+    still_open = sorted({a.rule for a in runtime.alarms.open_alarms() if a.zone in zones and a.latching})
+    return {"kind": "reset", "t": time.time(), "devices": len(devices), "closed": closed,
+            "zones_not_rearmed": sorted(zones - set(armed)), "latching_still_open": still_open}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.server_proc")
     parser.add_argument("--site", required=True)
@@ -92,7 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     def watch_stdin() -> None:
-        sys.stdin.read()
+        for line in sys.stdin:
+            try:
+                command = json.loads(line)
+                if command.get("op") == "reset":
+                    emit(reset_probes(runtime, list(command["devices"])))
+                else:
+                    emit({"kind": "error", "error": f"unknown command {command!r}"})
+            except Exception as exc:  # an answer, never a dead command channel
+                emit({"kind": "error", "error": f"{type(exc).__name__}: {exc}"})
         stop.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()

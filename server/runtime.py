@@ -109,9 +109,11 @@ class Runtime:
 
         if s.influx is not None:
             self.series = InfluxWriter(url=s.influx.url, token=s.influx.token.get_secret_value(), org=s.influx.org,
-                                       bucket=s.influx.bucket, max_buffer=s.influx.buffer_lines)
+                                       bucket=s.influx.bucket, max_buffer=s.influx.buffer_lines,
+                                       hold_s=s.series_hold_s)
         else:
-            self.series = SqliteSeriesStore(s.data_dir / "series.sqlite", retention_days=s.series_retention_days)
+            self.series = SqliteSeriesStore(s.data_dir / "series.sqlite", retention_days=s.series_retention_days,
+                                            max_buffer=s.series_buffer_points, hold_s=s.series_hold_s)
 
         self.alarms = AlarmService(sessions, self.repository.open_alarms())
         # Every told alarm change is an outbox row until its listeners ran (fault 2, services/recovery.py);

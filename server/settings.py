@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     influx: InfluxSettings | None = None
     """None keeps readings in the embedded SQLite series store."""
     series_retention_days: int = Field(30, ge=1)
+    series_buffer_points: int = Field(200_000, ge=1000)
+    """Bound of the embedded store's write buffer (InfluxDB: `influx.buffer_lines`); when it is full, ingest
+    waits for the store (see series_hold_s)."""
+    series_hold_s: float = Field(5.0, ge=0, allow_inf_nan=False)
+    """How long ingest waits for a time-series store that writes nothing while its buffer is full, before
+    the oldest points are dropped and sup.series_dropped is raised (0: drop at once, never wait). While the
+    store writes, ingest waits as long as it takes and the broker queues (back-pressure)."""
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65535)
     admin_token: SecretStr | None = None

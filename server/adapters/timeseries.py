@@ -16,9 +16,12 @@ against the constants here):
   ``inspection`` (tags site, zone, schedule; fields on_time/late/missed/failed, one point per period).
 * timestamps in milliseconds.
 
-Writers never block the caller: :meth:`TimeSeriesWriter.write` appends to a bounded buffer that a
-background thread drains in batches. When the buffer is full the oldest entries are dropped and
-counted in :attr:`WriterStats.dropped`; nothing is ever dropped silently.
+:meth:`TimeSeriesWriter.write` appends to a bounded buffer that a background thread drains in batches.
+When the buffer is full, a writer built with ``hold_s > 0`` holds the caller (back-pressure: the server's
+ingest then stops acknowledging and the broker keeps the messages) for as long as the store makes
+progress; only once the store has written nothing for ``hold_s`` while the buffer is full are the oldest
+entries dropped, so that a dead store cannot stall the alarms. With ``hold_s == 0`` the oldest entries
+are dropped at once. Every drop is counted in :attr:`WriterStats.dropped`; nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -336,6 +339,14 @@ class WriterStats:
     rejected: int
     """Entries the store refused for good (a 4xx such as a field type conflict); not retried."""
     last_error: str | None
+    max_buffer: int = 0
+    """The bound of the buffer (entries)."""
+    held: int = 0
+    """Times a caller was held because the buffer was full (back-pressure)."""
+    held_s: float = 0.0
+    """Seconds callers spent held, in total."""
+    stalled: bool = False
+    """The buffer is full and the store wrote nothing for ``hold_s``: new entries push out the oldest."""
 
 
 class Sample(NamedTuple):
@@ -387,14 +398,26 @@ class _BufferedWriter(Generic[T]):
     send loses nothing; if the buffer overflows meanwhile, the oldest entries (possibly the ones being
     sent) are dropped and counted. Should a send succeed although some of its entries had been counted
     as dropped meanwhile, the count is corrected: ``dropped`` is exactly what never reached the store.
+
+    With ``hold_s > 0`` a full buffer holds the caller instead, for as long as the store keeps writing:
+    the wait ends when there is room, or once no batch was settled for ``hold_s`` since the buffer
+    filled (the store is down or stuck). From then on the writer is *stalled*: callers are not held
+    and the oldest entries make room, until the next batch is settled.
     """
 
     def __init__(
         self, *, name: str, batch_size: int, flush_interval_s: float, max_buffer: int,
-        backoff_initial_s: float, backoff_max_s: float,
+        backoff_initial_s: float, backoff_max_s: float, hold_s: float = 0.0,
     ) -> None:
         if batch_size < 1 or max_buffer < 1:
             raise ValueError("batch_size and max_buffer must be positive")
+        if hold_s < 0 or not math.isfinite(hold_s):
+            raise ValueError(f"hold_s must be a finite number of seconds >= 0, not {hold_s!r}")
+        self._hold_s = hold_s
+        self._full_since: float | None = None  # a caller found the buffer full, no batch settled since
+        self._holding = 0
+        self._held = 0
+        self._held_s = 0.0
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
         self._max_buffer = max_buffer
@@ -428,6 +451,8 @@ class _BufferedWriter(Generic[T]):
                 self._last_error = "write after close"
                 return
             buf = self._buf
+            if self._hold_s > 0 and buf and len(buf) + len(items) > self._max_buffer:
+                self._hold(len(items))
             overflow = len(buf) + len(items) - self._max_buffer
             if overflow > 0:
                 from_buf = min(overflow, len(buf))
@@ -441,6 +466,27 @@ class _BufferedWriter(Generic[T]):
                 buf.extend(items)
             if len(buf) >= self._batch_size:
                 self._cond.notify_all()
+
+    def _hold(self, n: int) -> None:
+        """Wait (holding `_cond`'s lock between waits) until `n` more entries fit, the store stalls, or close."""
+        started = time.monotonic()
+        if self._full_since is not None and started - self._full_since >= self._hold_s:
+            return  # stalled already: no new wait until the store settles a batch
+        self._held += 1
+        self._holding += 1
+        self._cond.notify_all()  # the writer sends at once, whatever the batch size
+        try:
+            while self._buf and len(self._buf) + n > self._max_buffer and not self._stop:
+                now = time.monotonic()
+                if self._full_since is None:
+                    self._full_since = now
+                left = self._full_since + self._hold_s - now
+                if left <= 0:
+                    return  # stalled: the oldest entries make room
+                self._cond.wait(min(left, 0.5))
+        finally:
+            self._holding -= 1
+            self._held_s += time.monotonic() - started
 
     def flush(self, timeout_s: float | None = None) -> bool:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -481,9 +527,11 @@ class _BufferedWriter(Generic[T]):
 
     def stats(self) -> WriterStats:
         with self._cond:
+            stalled = self._full_since is not None and time.monotonic() - self._full_since >= self._hold_s
             return WriterStats(
                 written=self._written, buffered=len(self._buf), dropped=self._dropped,
                 retries=self._retries, rejected=self._rejected, last_error=self._last_error,
+                max_buffer=self._max_buffer, held=self._held, held_s=self._held_s, stalled=stalled,
             )
 
     # -- consumer side ------------------------------------------------------------------------------
@@ -510,7 +558,7 @@ class _BufferedWriter(Generic[T]):
                 buf = self._buf
                 if buf and (
                     len(buf) >= self._batch_size or waited >= self._flush_interval_s
-                    or self._flush_waiters or self._closing
+                    or self._flush_waiters or self._closing or self._holding
                 ):
                     n = min(len(buf), self._batch_size)
                     batch = [buf[i] for i in range(n)]
@@ -555,6 +603,7 @@ class _BufferedWriter(Generic[T]):
                 self._dropped -= dropped_meanwhile  # they arrived after all
             # Later head drops must not be credited to this batch again.
             self._head_drops -= dropped_meanwhile
+            self._full_since = None  # the store took a batch: it is not stalled
             self._cond.notify_all()
 
 
@@ -576,7 +625,7 @@ class InfluxWriter(_BufferedWriter[str]):
         self, url: str, token: str, org: str, bucket: str, *, batch_size: int = 5_000,
         flush_interval_s: float = 1.0, max_buffer: int = 200_000, backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0, timeout_ms: int = 10_000, gzip: bool = False,
-        database: str | None = None,
+        database: str | None = None, hold_s: float = 0.0,
     ) -> None:
         from influxdb_client.client.influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
@@ -584,6 +633,7 @@ class InfluxWriter(_BufferedWriter[str]):
         super().__init__(
             name="influx-writer", batch_size=batch_size, flush_interval_s=flush_interval_s,
             max_buffer=max_buffer, backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
+            hold_s=hold_s,
         )
         self.url = url.rstrip("/")
         self.bucket = bucket
@@ -712,11 +762,11 @@ class SqliteSeriesStore(_BufferedWriter[PointIn]):
     def __init__(
         self, path: str | Path, *, retention_days: float = 30.0, retention_check_s: float = 3600.0,
         batch_size: int = 5_000, flush_interval_s: float = 1.0, max_buffer: int = 200_000,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC), hold_s: float = 0.0,
     ) -> None:
         super().__init__(
             name="sqlite-series", batch_size=batch_size, flush_interval_s=flush_interval_s,
-            max_buffer=max_buffer, backoff_initial_s=0.1, backoff_max_s=5.0,
+            max_buffer=max_buffer, backoff_initial_s=0.1, backoff_max_s=5.0, hold_s=hold_s,
         )
         self.path = Path(path)
         self.retention = timedelta(days=retention_days)
@@ -839,11 +889,12 @@ class SqliteSeriesStore(_BufferedWriter[PointIn]):
 def open_writer(
     *, influx_url: str | None = None, token: str = "", org: str = "", bucket: str = "floorwatch",
     sqlite_path: str | Path = "var/series.sqlite", retention_days: float = 30.0, max_buffer: int = 200_000,
+    hold_s: float = 0.0,
 ) -> InfluxWriter | SqliteSeriesStore:
     """The writer a deployment configures: InfluxDB when a URL is given, else the embedded store."""
     if influx_url:
-        return InfluxWriter(influx_url, token, org, bucket, max_buffer=max_buffer)
-    return SqliteSeriesStore(sqlite_path, retention_days=retention_days, max_buffer=max_buffer)
+        return InfluxWriter(influx_url, token, org, bucket, max_buffer=max_buffer, hold_s=hold_s)
+    return SqliteSeriesStore(sqlite_path, retention_days=retention_days, max_buffer=max_buffer, hold_s=hold_s)
 
 
 __all__ = [

@@ -14,6 +14,12 @@ badge or request-to-exit goes first: an access panel authorises, then the door m
 a later drain is applied then; door.forced_open's grant tolerance covers an open reported just before
 its grant across drains (server/domain/rules/doors.py). Status messages and calls from other threads
 apply what is pending first, so they see everything that came before them.
+
+Back-pressure: when the time-series buffer is full, `series.write_readings` holds this thread (see
+`server.adapters.timeseries`), so no checkpoint and no ack happens meanwhile; the client's unacked
+messages reach the broker's Receive Maximum and the broker keeps the rest in its queue. A point is
+dropped only once the store wrote nothing for its `hold_s`, so that a dead store cannot stall the alarms,
+and then `sup.series_dropped` is raised with the count.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ log = logging.getLogger(__name__)
 
 B = TypeVar("B", contract.TelemetryBatch, contract.EventBatch)
 MESSAGE_LOSS_RULE = "sup.message_loss"
+SERIES_DROPPED_RULE = "sup.series_dropped"
+SERIES_SUBJECT = "timeseries"
 DEAD_LETTER_PAYLOAD_CAP = 8192
 CHECKPOINT_SHARE = 10.0
 """A checkpoint comes at most every `CHECKPOINT_SHARE` times its own duration (<= ~10 % of the thread)."""
@@ -179,6 +187,9 @@ class Ingest:
         self._checkpoint_s = 0.0
         """How long the last checkpoint (snapshot + commit) took."""
         self._dirty = False
+        self._series_dropped = 0
+        """The writer's drop count when it was last looked at (at a tick)."""
+        self._series_alarm = False
         self._unacked: list[Incoming] = []
         self._stopping = False
         self.stats = IngestStats()
@@ -278,6 +289,7 @@ class Ingest:
         findings += self._apply(pending, now)
         if tick:
             findings += self.engine.tick(now)
+            findings += self._series_watch(now)
             for loss in self.sequences.expire(now):
                 self.stats.lost += loss.count
                 findings.append(self._loss_finding(loss.edge, loss.count, loss.first_seq, loss.last_seq, now))
@@ -463,6 +475,28 @@ class Ingest:
             log.warning("edge %s restarted its sequence at %d", status.edge, status.last_seq + 1)
         self.live.edge(status.edge, online, now)
         return self.engine.on_edge_status(status.edge, online, now)
+
+    def _series_watch(self, now: datetime) -> list[Finding]:
+        """Raise `sup.series_dropped` when the time-series writer dropped points since the last tick (the
+        value is its running total); clear it once the store takes batches again and the buffer has room."""
+        st = self.series.stats()
+        new, self._series_dropped = st.dropped - self._series_dropped, st.dropped
+        if new > 0:
+            self._series_alarm = True
+            return [Finding(
+                rule=SERIES_DROPPED_RULE, transition=Transition.RAISE, severity=contract.Severity.MAJOR,
+                subject=SERIES_SUBJECT, zone=None, site=self.site.id, value=float(st.dropped),
+                message=(f"{st.dropped} time-series points dropped ({new} since the last check): the buffer of "
+                         f"{st.max_buffer} points was full and the store wrote nothing for too long; "
+                         f"history has a hole, alarms go on ({st.last_error or 'no error reported'})"),
+                message_zh=f"时序数据丢弃 {st.dropped} 个点:缓冲区已满且存储长时间无写入", ts=now)]
+        if self._series_alarm and not st.stalled and st.buffered < st.max_buffer:
+            self._series_alarm = False
+            return [Finding(
+                rule=SERIES_DROPPED_RULE, transition=Transition.CLEAR, severity=contract.Severity.MAJOR,
+                subject=SERIES_SUBJECT, zone=None, site=self.site.id, value=float(st.dropped),
+                message="the time-series store takes points again", ts=now)]
+        return []
 
     def _loss_finding(self, edge: str, count: int, first: int | None, last: int | None, now: datetime,
                       where: str = "a gap in seq that did not fill") -> Finding:

@@ -41,4 +41,15 @@ def test_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert lat["samples"] > 0 and lat["alarm_p50_ms"] > 0 and lat["alarm_p99_ms"] > 0
         assert lat["pushes"] > 0 and lat["push_p99_ms"] > 0
         assert lat["gaps"] == 0
+        # probes do not interfere: none met a confirmed fire, so no page was inhibited by one
+        assert lat["confirmed_fires"] == 0 and lat["pushes_inhibited"] == 0
+    runs = report["ingest"]["latency_runs"]
+    assert [r["fraction"] for r in runs] == [0.5, 0.9]
+    for run in runs:
+        # one detector per zone, and the 90 % run probes the same detectors again: each raised a new alarm,
+        # which it can only do if the 50 % run's reset cleared and closed it and re-armed its zone
+        assert run["probe_zones"] == run["probes"] == run["alarms"] > 0
+        assert run["pushes"] + run["pushes_inhibited"] + run["pushes_late"] == run["alarms"]
+        assert run["reset"]["zones_not_rearmed"] == [] and run["reset"]["latching_still_open"] == []
+        assert run["reset"]["closed"] >= run["probes"]
     assert "| batch |" in capsys.readouterr().out

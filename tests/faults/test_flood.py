@@ -8,9 +8,11 @@ edge, one reading per message (the most messages per reading: the hardest case f
 First the server's sustained rate is measured on this machine (a saturating burst), then the flood
 offers FLOOD_FACTOR times that for FLOOD_S seconds, paced in 5 ms slices.
 
-Asserted: no silent loss (every seq of every edge applied exactly once, no sup.message_loss, since the
-broker's queue bound of 2,000,000 messages / 1 GiB was never reached); the flood really exceeded the
-server (a backlog built up); the server's VmRSS stayed below the bound derived from its queue limits:
+Asserted: no loss (every seq of every edge applied exactly once, no sup.message_loss, since the
+broker's queue bound of 2,000,000 messages / 1 GiB was never reached); no time-series point dropped (a
+full series buffer holds ingest, which then acks nothing and the broker queues: back-pressure) and no
+sup.series_dropped; the flood really exceeded the server (a backlog built up); the server's VmRSS stayed
+below the bound derived from its queue limits:
 
     baseline RSS + RECEIVE_MAX x (one queued message) + SERIES_BUFFER x (one buffered point)
 
@@ -159,6 +161,7 @@ def test_flood_above_the_sustained_rate_for_30s_loses_nothing_bounds_memory_and_
         time.sleep(1.5)  # a late duplicate or a gap alarm would show by now (tick 1 s)
         health = server.health()
         losses = server.alarms("sup.message_loss")
+        series_alarms = server.alarms("sup.series_dropped")
     finally:
         stop.set()
         sender.close()
@@ -183,6 +186,10 @@ def test_flood_above_the_sustained_rate_for_30s_loses_nothing_bounds_memory_and_
         "rss_bound_mb": round(bound_kb / 1024, 1), "bytes_per_queued_message": round(msg_bytes),
         "bytes_per_buffered_point": round(point_bytes),
         "series_dropped": health["dependencies"]["timeseries"]["dropped"],
+        "series_held": health["dependencies"]["timeseries"]["held"],
+        "series_held_s": health["dependencies"]["timeseries"]["held_s"],
+        "series_written": health["dependencies"]["timeseries"]["written"],
+        "series_dropped_alarms": len(series_alarms),
     }
     record("flood", figures)
 
@@ -191,4 +198,5 @@ def test_flood_above_the_sustained_rate_for_30s_loses_nothing_bounds_memory_and_
     assert max(backlog, default=0) > rate, "no backlog built up: the flood did not exceed what the server ingests"
     assert health["ingest"]["readings"] == total, "not every seq was applied"
     assert health["ingest"]["duplicates"] == 0 and health["ingest"]["lost"] == 0 and losses == []
+    assert health["dependencies"]["timeseries"]["dropped"] == 0 and series_alarms == [], "time-series points dropped"
     assert peak_kb < bound_kb, f"RSS peaked at {peak_kb} kB, over the bound {bound_kb:.0f} kB"

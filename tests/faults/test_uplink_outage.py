@@ -11,6 +11,9 @@ Measured and asserted:
 - readings lost = 0 and duplicates applied = 0: every strip's power values (a per-strip counter) are
   in the server's series store exactly once, and the server's applied-readings counter equals what the
   devices produced (the edge buffer's bound, 10,000 messages, is far above what the outage queues);
+- the duplicate batches the server dropped by seq stay within REDELIVERY_BOUND: what the edge had handed
+  to paho unacknowledged at the cut (its window, paho re-sends it) plus what the server had received but
+  not yet acknowledged (at most one checkpoint interval, <= CHECKPOINT_MAX_S, of the floor's readings);
 - the overload alarm is raised once, and already by the time the server has applied the backlog: it
   is late only by the outage, not by a hold counted again from the restore.
 """
@@ -27,7 +30,8 @@ from typing import Any
 from edge.agent import EdgeAgent
 from edge.config import EdgeConfig
 from gateway.broker import EmbeddedBroker
-from gateway.mqtt import MqttClient
+from gateway.mqtt import MqttClient, MqttSettings
+from server.services.ingest import CHECKPOINT_MAX_S
 from tests.conftest import wait_until
 from tests.e2e.conftest import ServerProcess
 from tests.faults.conftest import Record
@@ -39,6 +43,8 @@ HOT = STRIPS[0]
 HOLD_S = 20  # elec.strip_overload major hold on the hot strip
 OVERLOAD_AFTER_S = 15.0  # into the outage
 BUFFER_BOUND = 10_000
+EDGE_WINDOW = min(MqttSettings().max_inflight, 500)  # EdgeAgent.window with the default uplink settings
+REDELIVERY_BOUND = EDGE_WINDOW + int(RATE * CHECKPOINT_MAX_S)
 TOKEN = "faults-admin-token"
 
 
@@ -186,6 +192,7 @@ def test_uplink_broker_down_60s_under_load_loses_nothing_and_delays_the_alarm_on
         "applied": health["ingest"]["readings"], "lost": sum(lost.values()),
         "duplicates_applied": sum(repeated.values()),
         "duplicate_batches_dropped_by_server": health["ingest"]["duplicates"],
+        "duplicate_bound": REDELIVERY_BOUND,
         "server_lost_counter": health["ingest"]["lost"],
         "edge_peak_buffered_messages": peak_buffered, "edge_buffer_bound": BUFFER_BOUND,
         "catch_up_s": round(caught_up_s, 1),
@@ -206,6 +213,7 @@ def test_uplink_broker_down_60s_under_load_loses_nothing_and_delays_the_alarm_on
     assert repeated == dict.fromkeys(STRIPS, 0), f"readings applied twice: {repeated}"
     assert health["ingest"]["readings"] == produced, "applied readings differ from those produced"
     assert health["ingest"]["lost"] == 0
+    assert health["ingest"]["duplicates"] <= REDELIVERY_BOUND, "more redelivered than was unacknowledged at the cut"
     assert due < up_at, "the overload's hold must run out inside the outage"
     # Late only by the outage: the alarm exists once the backlog is applied (a hold counted again from
     # the restore would need HOLD_S more), and it is one alarm.

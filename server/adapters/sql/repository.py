@@ -7,9 +7,9 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.adapters.sql.models import (
@@ -117,12 +117,12 @@ class AlarmRepository:
 
 
 def save_state(session: Session, key: str, state: dict[str, Any], now: datetime) -> None:
-    row = session.get(EngineStateRow, key)
-    if row is None:
+    """Replace the named snapshot. An UPDATE (an INSERT the first time), never a load of the previous
+    blob: reading the old JSON only to overwrite it was a quarter of the ingest thread's time at 1k devices."""
+    updated = session.execute(update(EngineStateRow).where(EngineStateRow.key == key)
+                              .values(state=state, updated_at=now))
+    if not cast(CursorResult[Any], updated).rowcount:
         session.add(EngineStateRow(key=key, state=state, updated_at=now))
-    else:
-        row.state = state
-        row.updated_at = now
 
 
 def record_audit(session: Session, who: str, action: str, target: str, detail: dict[str, Any],

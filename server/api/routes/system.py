@@ -29,7 +29,8 @@ def health(runtime: RuntimeDep) -> Health:
         deps["sql"] = {"up": False, "error": type(exc).__name__}
     stats = runtime.series.stats()
     deps["timeseries"] = {"up": stats.last_error is None, "kind": type(runtime.series).__name__,
-                          "buffered": stats.buffered, "dropped": stats.dropped}
+                          "buffered": stats.buffered, "written": stats.written, "dropped": stats.dropped,
+                          "held": stats.held, "held_s": round(stats.held_s, 3), "stalled": stats.stalled}
     s = runtime.ingest.stats
     ingest = {"messages": s.messages, "readings": s.readings, "events": s.events, "duplicates": s.duplicates,
               "invalid": s.invalid, "unknown_devices": s.unknown_devices, "lost": s.lost,
