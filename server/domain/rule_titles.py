@@ -107,6 +107,7 @@ TITLES: Final[Mapping[str, RuleTitle]] = {
     "sup.gateway_offline": RuleTitle("Edge gateway offline", "边缘网关离线"),
     "sup.notify_channel": RuleTitle("Push channel failing", "推送通道故障"),
     "sup.message_loss": RuleTitle("Messages lost from an edge", "边缘网关消息丢失"),
+    "sup.series_dropped": RuleTitle("Time-series points dropped", "时序数据丢弃"),
     "sensor.temp_sentinel": RuleTitle("Temperature sensor fault value", "温度传感器故障值"),
     "sensor.temp_jump": RuleTitle("Temperature jump (suspected sensor fault)", "温度突变(疑似传感器故障)"),
     "sensor.temp_out_of_range": RuleTitle("Temperature outside the sensor's range", "温度超出传感器量程"),

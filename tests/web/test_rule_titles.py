@@ -6,11 +6,12 @@ from __future__ import annotations
 from server.domain.inspections import OVERDUE_BY_ID, TRAIN_FIRE, TRAIN_NEW
 from server.domain.rule_titles import FAMILIES, TITLES, family
 from server.domain.thresholds import CONTROLS, DEFAULTS
-from server.services.ingest import MESSAGE_LOSS_RULE
+from server.services.ingest import MESSAGE_LOSS_RULE, SERIES_DROPPED_RULE
 
 
 def test_every_rule_the_server_raises_has_both_titles_and_a_family() -> None:
-    raised = (set(DEFAULTS) - CONTROLS) | set(OVERDUE_BY_ID) | {TRAIN_FIRE.id, TRAIN_NEW.id} | {MESSAGE_LOSS_RULE}
+    raised = ((set(DEFAULTS) - CONTROLS) | set(OVERDUE_BY_ID) | {TRAIN_FIRE.id, TRAIN_NEW.id}
+              | {MESSAGE_LOSS_RULE, SERIES_DROPPED_RULE})
     missing = sorted(raised - set(TITLES))
     assert missing == [], f"rules without a title in server/domain/rule_titles.py: {missing}"
     assert set(TITLES) == raised, f"titles of no raised rule: {sorted(set(TITLES) - raised)}"
