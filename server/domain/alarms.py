@@ -281,14 +281,17 @@ def suppress(alarm: Alarm, by: str, until: datetime, now: datetime,
 
 
 def unshelve_due(alarm: Alarm, now: datetime) -> tuple[Alarm, list[Effect]] | None:
-    """A shelf or maintenance window that ran out puts the alarm back where it was; people are told again."""
+    """A shelf that ran out puts the alarm back where it was, and people are told again.
+
+    An alarm whose condition ended on the shelf is already `cleared`, except an unacknowledged flapping
+    one: it comes back open and unacknowledged, as it would have stayed without the shelf.
+    """
     if alarm.state not in (AlarmState.SHELVED, AlarmState.SUPPRESSED) or alarm.shelved_until is None \
             or now < alarm.shelved_until:
         return None
     back = replace(alarm, state=alarm.state_before_shelve or AlarmState.ACTIVE, shelved_until=None,
                    state_before_shelve=None)
-    what = "the shelf" if alarm.state is AlarmState.SHELVED else "the maintenance window"
-    return _changed(alarm, back, now, SYSTEM, "unshelve", f"{what} ran out", notify="unshelved")
+    return _changed(alarm, back, now, SYSTEM, "unshelve", "the shelf ran out", notify="unshelved")
 
 
 def close(alarm: Alarm, by: str, reason: str, now: datetime) -> tuple[Alarm, list[Effect]]:

@@ -195,6 +195,10 @@ class NotificationService:
                 if row is not None and not row.stopped:  # condition gone: no more steps, ack still wanted
                     row.stopped, row.stopped_why, row.next_due_at = True, "condition cleared", None
                 return
+            if alarm.state in (domain.AlarmState.SHELVED, domain.AlarmState.SUPPRESSED):
+                if row is not None and not row.stopped:  # hidden: nobody paged until the shelf ends
+                    row.stopped, row.stopped_why, row.next_due_at = True, f"alarm {alarm.state.value}", None
+                return
             worse = row is not None and SEVERITY_RANK[alarm.severity] > SEVERITY_RANK[Severity(row.severity)]
             if alarm.state is domain.AlarmState.ACKNOWLEDGED:
                 if row is not None and worse:  # escalated while acknowledged (a warning persisting 24 h)
@@ -271,6 +275,8 @@ class NotificationService:
         acked = alarm.state is domain.AlarmState.ACKNOWLEDGED or row.acked_at is not None
         resolved = not alarm.condition_active
         raised = _aware(row.raised_at) or now
+        # a plan restarted (end of a shelf, escalation) pages its steps again: their keys name the restart
+        restarted = "" if raised == _aware(alarm.raised_at) else f"@{int(raised.timestamp())}"
         pushes: list[Push] = []
         paged = list(row.paged or [])
         while row.next_step < len(steps) and raised + steps[row.next_step].after <= now:
@@ -285,7 +291,7 @@ class NotificationService:
                 note = "" if row.next_step == 0 else f"升级第{row.next_step}级 (escalation step {row.next_step})"
                 for d in routing.page(info, self.site, keys, now, self.base_url, fallback=step.fallback,
                                       escalation=note):
-                    pushes.append(self._push(info, d, f"s{row.next_step}"))
+                    pushes.append(self._push(info, d, f"s{row.next_step}{restarted}"))
                 paged += [k for k in keys if k not in paged]
                 if row.next_step == 0:
                     row.first = list(step.recipients)

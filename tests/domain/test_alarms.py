@@ -159,3 +159,15 @@ def test_engine_findings_drive_the_state_machine() -> None:
             table[(item.rule, item.subject)] = out
     assert table[("fire.smoke_alarm", "smoke-b1")].is_open
     assert table[("elec.strip_overload", "strip-a1")].severity is Severity.CRITICAL
+
+
+def test_a_shelf_that_ends_puts_the_alarm_back_and_tells_people() -> None:
+    alarm, _ = step(None, finding())
+    until = DAY + timedelta(hours=1)
+    acked, _ = alarms.acknowledge(alarm, "p-li", "looking", DAY)
+    shelved, _ = alarms.shelve(acked, "p-chen", until, DAY, "known issue")
+    back = alarms.unshelve_due(shelved, until + timedelta(seconds=1))
+    assert back is not None
+    assert back[0].state is AlarmState.ACKNOWLEDGED and back[0].shelved_until is None
+    assert any(isinstance(e, Notify) for e in back[1])
+
