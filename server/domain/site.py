@@ -222,6 +222,18 @@ class Shift(_Config):
     end: time
     """Local times in the site's time zone; end <= start means the shift ends the next day."""
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted 16:00 as the base-60 number 960, which would become 00:16: refuse
+        # every number rather than guess, a wrong shift pages the wrong people.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f"{value!r} is a number, not a time (YAML reads an unquoted 16:00 as the number 960):"
+                             " write the time in quotes, e.g. '16:00'")
+        if isinstance(value, str) and re.fullmatch(r"\d:\d\d", value):
+            return f"0{value}"  # '8:30' is as clear as '08:30'
+        return value
+
 
 class RosterEntry(_Config):
     """Who works which shift at which seat. With neither `days` nor `dates`, the entry is daily."""

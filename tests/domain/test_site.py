@@ -176,3 +176,24 @@ def test_the_demo_floors_seat_zones_release_their_ways_out() -> None:
 ])
 def test_exits_must_be_egress_doors_of_the_same_floor(exits: str, expected: str) -> None:
     assert expected in error(ROUTES.replace("- {id: quiet, floor: f1}", f"- {{id: quiet, floor: f1, exits: {exits}}}"))
+
+
+SHIFT = MINIMAL + "shifts:\n  - id: day\n    start: {start}\n    end: {end}\n"
+
+
+def test_quoted_shift_times_are_read_as_times() -> None:
+    site = parse_site(SHIFT.format(start="'8:30'", end="'16:00'"), "site.yaml")
+    shift = site.config.shifts[0]
+    assert (shift.start.hour, shift.start.minute, shift.end.hour, shift.end.minute) == (8, 30, 16, 0)
+
+
+@pytest.mark.parametrize(("start", "end", "line", "field", "number"), [
+    ("'08:00'", "16:00", 16, "end", "960"),  # base-60 to YAML 1.1: once read as 00:16, silently
+    ("8:30", "'16:00'", 15, "start", "510"),
+    ("7", "'16:00'", 15, "start", "7"),
+])
+def test_an_unquoted_shift_time_is_refused_with_its_line(start: str, end: str, line: int, field: str,
+                                                          number: str) -> None:
+    message = error(SHIFT.format(start=start, end=end))
+    assert message.startswith(f"site.yaml:{line}: shifts[0].{field}: ")
+    assert f"{number} is a number, not a time" in message and "write the time in quotes, e.g. '16:00'" in message
