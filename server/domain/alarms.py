@@ -13,7 +13,8 @@ One alarm per (rule, subject) while it is open. States (after ISA-18.2 and Thing
   a person closes the alarm, with a reason.
 - Flapping: an unacknowledged alarm that clears and re-raises stays the same alarm; after
   FLAP_CYCLES set/clear cycles within FLAP_WINDOW it is marked flapping and no longer clears by
-  itself: it stays one open alarm until a person acknowledges it.
+  itself while nobody acknowledged it: it stays one open alarm (RULES.md §2.7). Acknowledging it ends
+  it if its condition is off; if the condition still holds, it clears when the condition ends.
 - Every transition yields an Audit effect: who, when, from which state to which, why.
 
 The caller persists (Persist), tells people (Notify) and integrations (Broadcast), and writes the
@@ -216,7 +217,10 @@ def _clear(alarm: Alarm, finding: Finding, now: datetime) -> tuple[Alarm | None,
     if alarm.latching:
         return _changed(alarm, base, now, SYSTEM, "condition-cleared",
                         "condition cleared; the alarm stays until a person closes it (latching)")
-    if len(cycles) >= FLAP_CYCLES or alarm.flapping:
+    # Flapping keeps open only what nobody acknowledged yet (RULES.md §2.7: the cycles collapse into one
+    # open alert); an acknowledged alarm whose condition ends is done, flapping or not.
+    acked = AlarmState.ACKNOWLEDGED in (alarm.state, alarm.state_before_shelve)
+    if (len(cycles) >= FLAP_CYCLES or alarm.flapping) and not acked:
         flapping = replace(base, flapping=True, flap_count=len(cycles))
         return _changed(alarm, flapping, now, SYSTEM, "flapping",
                         f"{len(cycles)} set/clear cycles within {FLAP_WINDOW}: kept open until acknowledged")

@@ -161,6 +161,30 @@ def test_engine_findings_drive_the_state_machine() -> None:
     assert table[("elec.strip_overload", "strip-a1")].severity is Severity.CRITICAL
 
 
+def flapping_alarm() -> Alarm:
+    """An alarm that cleared and came back 3 times within the hour, its condition present."""
+    alarm, _ = step(None, finding())
+    for i in range(3):
+        alarm, _ = step(alarm, finding(transition=Transition.CLEAR, minutes=10 * i + 5))
+        alarm, _ = step(alarm, finding(minutes=10 * i + 10))
+    assert alarm.flapping and alarm.state is AlarmState.ACTIVE and alarm.condition_active
+    return alarm
+
+
+def test_an_acknowledged_flapping_alarm_clears_when_its_condition_ends() -> None:
+    alarm, _ = alarms.acknowledge(flapping_alarm(), "p-li", "looking", DAY + timedelta(minutes=31))
+    assert alarm.state is AlarmState.ACKNOWLEDGED
+    alarm, effects = step(alarm, finding(transition=Transition.CLEAR, minutes=35))
+    assert alarm.state is AlarmState.CLEARED and not alarm.is_open
+    assert alarm.cleared_at == DAY + timedelta(minutes=35)
+    assert [(e.action, e.to_state) for e in effects if isinstance(e, Audit)] == [("clear", "cleared")]
+
+
+def test_an_unacknowledged_flapping_alarm_stays_open_when_its_condition_ends() -> None:
+    alarm, _ = step(flapping_alarm(), finding(transition=Transition.CLEAR, minutes=35))
+    assert alarm.state is AlarmState.ACTIVE and alarm.is_open and not alarm.condition_active
+
+
 def test_a_shelf_that_ends_puts_the_alarm_back_and_tells_people() -> None:
     alarm, _ = step(None, finding())
     until = DAY + timedelta(hours=1)
@@ -171,3 +195,18 @@ def test_a_shelf_that_ends_puts_the_alarm_back_and_tells_people() -> None:
     assert back[0].state is AlarmState.ACKNOWLEDGED and back[0].shelved_until is None
     assert any(isinstance(e, Notify) for e in back[1])
 
+
+def test_a_shelved_flapping_alarm_whose_condition_ended_follows_the_state_machine_at_the_shelf_end() -> None:
+    until = DAY + timedelta(hours=2)
+    # unacknowledged: the condition ends on the shelf, the alarm stays shelved (flapping), then comes
+    # back open and unacknowledged: someone must still look at it
+    shelved, _ = alarms.shelve(flapping_alarm(), "p-chen", until, DAY + timedelta(minutes=31), "noisy")
+    off, _ = step(shelved, finding(transition=Transition.CLEAR, minutes=35))
+    assert off.state is AlarmState.SHELVED and not off.condition_active
+    back = alarms.unshelve_due(off, until)
+    assert back is not None and back[0].state is AlarmState.ACTIVE and back[0].is_open
+    # acknowledged before the shelf: the condition ending on the shelf ends it at once
+    acked, _ = alarms.acknowledge(flapping_alarm(), "p-li", "looking", DAY + timedelta(minutes=31))
+    shelved, _ = alarms.shelve(acked, "p-chen", until, DAY + timedelta(minutes=32), "noisy")
+    done, _ = step(shelved, finding(transition=Transition.CLEAR, minutes=35))
+    assert done.state is AlarmState.CLEARED and alarms.unshelve_due(done, until) is None
