@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gateway.contract import DeviceId
 from gateway.contract import DeviceKind as DeviceKind  # re-exported: part of the site model's vocabulary
 from gateway.yaml_lines import Loc, line_of, loc_text
-from server.domain.thresholds import DEFAULTS
+from server.domain.thresholds import DEFAULTS, SITE_WIDE
 
 # --------------------------------------------------------------------------------------------------
 # Enums
@@ -607,6 +607,10 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
                         problems.append(
                             _Problem((*loc, rule, name), f"unknown parameter (allowed: {allowed})")
                         )
+                    elif name in SITE_WIDE.get(rule, ()):
+                        problems.append(_Problem((*loc, rule, name), (
+                            f"site-wide only: {name} cannot be set per {section[:-1]}; remove it "
+                            f"(the catalog default {DEFAULTS[rule][name]:g} applies)")))
     return problems
 
 

@@ -197,3 +197,28 @@ def test_an_unquoted_shift_time_is_refused_with_its_line(start: str, end: str, l
     message = error(SHIFT.format(start=start, end=end))
     assert message.startswith(f"site.yaml:{line}: shifts[0].{field}: ")
     assert f"{number} is a number, not a time" in message and "write the time in quotes, e.g. '16:00'" in message
+
+
+@pytest.mark.parametrize(("section", "key", "rule", "name"), [
+    ("zones", "z1", "sup.gateway_offline", "fraction"),
+    ("devices", "strip-1", "sup.gateway_offline", "window_s"),
+    ("zones", "z1", "sup.notify_channel", "failures"),
+    ("zones", "z1", "elec.voltage_out_of_range", "hold_s"),
+    ("zones", "z1", "elec.voltage_out_of_range", "clear_hold_s"),
+    ("devices", "strip-1", "elec.voltage_out_of_range", "major_after_s"),
+    ("zones", "z1", "elec.voltage_out_of_range", "major_fraction"),
+    ("devices", "strip-1", "sup.smoke_offline_lpwan", "max_heartbeat_s"),
+    ("zones", "z1", "access.visitor_overstay", "grace_s"),
+])
+def test_an_override_the_rules_would_ignore_is_refused_as_site_wide_only(section: str, key: str, rule: str,
+                                                                         name: str) -> None:
+    text = MINIMAL + f"thresholds:\n  {section}:\n    {key}:\n      {rule}:\n        {name}: 7\n"
+    message = error(text)
+    assert message.startswith(f"site.yaml:17: thresholds.{section}.{key}.{rule}.{name}: site-wide only: ")
+    assert f"cannot be set per {section[:-1]}; remove it (the catalog default" in message
+
+
+def test_a_per_plug_voltage_band_is_still_accepted() -> None:
+    text = MINIMAL + "thresholds:\n  zones:\n    z1:\n      elec.voltage_out_of_range: {low_v: 200, high_v: 240}\n"
+    site = parse_site(text, "site.yaml")
+    assert site.overrides(site.devices["strip-1"]) == {"elec.voltage_out_of_range": {"low_v": 200, "high_v": 240}}
