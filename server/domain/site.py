@@ -201,6 +201,21 @@ class Device(_Config):
         return self.rated_a if self.rated_a is not None else 10.0
 
 
+ROLE_NAMES: frozenset[str] = frozenset({
+    # used by the code: paging (domain/notify.py), permissions and escorts (rules/access.py `reception`),
+    # inspections and their overdue rules (domain/inspections.py)
+    "operator", "shift_lead", "supervisor", "safety_officer", "facility_manager", "maintenance", "mr_duty",
+    "reception", "on_site_command", "emergency_command", "security_evacuation", "information_reporting",
+    "logistics", "manager", "it", "hr",
+    # named by the catalog (RULES.md §0.2), not (yet) read by the code
+    "department_head", "electrician", "facilities",
+})
+"""Role names a site file may use (`people[].roles`, `roles:`, `contacts:` keys): a misspelt role would be
+a role nobody pages, so an unknown one is refused."""
+CONTACT_FALLBACK = "fallback"
+"""The contacts key of the channel for a critical push that could not be delivered (domain/notify.py)."""
+
+
 class Person(_Config):
     """Someone on the floor. Badge numbers never go into findings or logs; ids do."""
 
@@ -518,6 +533,10 @@ def _warnings(config: SiteConfig) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
+def _roles_text() -> str:
+    return ", ".join(sorted(ROLE_NAMES))
+
+
 def _cross_check(config: SiteConfig) -> list[_Problem]:
     problems: list[_Problem] = []
 
@@ -553,6 +572,11 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
     for key, entries in config.contacts.items():
         if key.startswith("zone:") and key.removeprefix("zone:") not in zones:
             problems.append(_Problem(("contacts", key), f"unknown zone {key.removeprefix('zone:')!r}"))
+        elif not key.startswith("zone:") and key not in people and key not in ROLE_NAMES \
+                and key != CONTACT_FALLBACK:
+            problems.append(_Problem(("contacts", key), (
+                f"unknown person or role {key!r}: a contacts key is a person id of `people`, a role name "
+                f"({_roles_text()}), zone:<zone id> or {CONTACT_FALLBACK}")))
         for j, channel in enumerate(entries):
             for k, scoped in enumerate(channel.zones if isinstance(channel, Contact) else []):
                 if scoped not in zones:
@@ -572,6 +596,9 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
                 problems.append(_Problem(("devices", i, field), "a strip cannot feed itself"))
     badges: dict[str, int] = {}
     for i, person in enumerate(config.people):
+        for j, role in enumerate(person.roles):
+            if role not in ROLE_NAMES:
+                problems.append(_Problem(("people", i, "roles", j), f"unknown role {role!r} (known: {_roles_text()})"))
         if person.host is not None and person.host not in people:
             problems.append(_Problem(("people", i, "host"), f"unknown person {person.host!r}"))
         if person.badge is not None:
@@ -579,6 +606,8 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
                 problems.append(_Problem(("people", i, "badge"), "badge already used by another person"))
             badges[person.badge] = i
     for role, ids in config.roles.items():
+        if role not in ROLE_NAMES:
+            problems.append(_Problem(("roles", role), f"unknown role {role!r} (known: {_roles_text()})"))
         for j, pid in enumerate(ids):
             if pid not in people:
                 problems.append(_Problem(("roles", role, j), f"unknown person {pid!r}"))
@@ -589,6 +618,7 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
             problems.append(_Problem(("roster", i, "shift"), f"unknown shift {entry.shift!r}"))
         if entry.zone not in zones:
             problems.append(_Problem(("roster", i, "zone"), f"unknown zone {entry.zone!r}"))
+
     for section, known, table in (
         ("zones", zones, config.thresholds.zones),
         ("devices", devices, config.thresholds.devices),
@@ -635,4 +665,15 @@ def parse_site(text: str, source: str) -> Site:
     problems = _cross_check(config)
     if problems:
         _raise(source, root, problems)
-    return Site(config, source)
+    site = Site(config, source)
+    # A seat without a smart plug still gets its end-of-shift self-check, so an unknown seat is allowed;
+    # but a misspelt one silently loses the seat's plug rules and its operator's pages: say so.
+    seats = {d.seat for d in config.devices if d.seat is not None}
+    for i, entry in enumerate(config.roster):
+        if entry.seat is not None and entry.seat not in seats:
+            loc: Loc = ("roster", i, "seat")
+            site.warnings.append(
+                f"{source}:{line_of(root, loc)}: {loc_text(loc)}: no device has seat {entry.seat!r}: its plug "
+                "rules and operator pages do not apply; correct it if misspelt, or give the seat's smart plug "
+                f"`seat: {entry.seat}`")
+    return site

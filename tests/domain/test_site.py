@@ -222,3 +222,70 @@ def test_a_per_plug_voltage_band_is_still_accepted() -> None:
     text = MINIMAL + "thresholds:\n  zones:\n    z1:\n      elec.voltage_out_of_range: {low_v: 200, high_v: 240}\n"
     site = parse_site(text, "site.yaml")
     assert site.overrides(site.devices["strip-1"]) == {"elec.voltage_out_of_range": {"low_v": 200, "high_v": 240}}
+
+
+PLUG = "  - {id: plug-1, kind: smart_plug, zone: z1, edge: e1, rated_a: 10, seat: s-1}\n"
+PEOPLE = MINIMAL.replace("    edge: e1\n", "    edge: e1\n" + PLUG) + """\
+people:
+  - {id: p-li, roles: [shift_lead]}
+shifts:
+  - {id: day, start: '08:00', end: '16:00'}
+"""
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("contacts:\n  p-lee: ['mailto://lead@example.com']\n",
+     "site.yaml:19: contacts.p-lee: unknown person or role 'p-lee': a contacts key is a person id of `people`, "
+     "a role name ("),
+    ("contacts:\n  supervisr: ['mailto://sup@example.com']\n",
+     "site.yaml:19: contacts.supervisr: unknown person or role"),
+    ("roles:\n  shiftlead: [p-li]\n", "site.yaml:19: roles.shiftlead: unknown role 'shiftlead' (known: "),
+])
+def test_names_are_checked_against_the_rest_of_the_file(extra: str, expected: str) -> None:
+    assert expected in error(PEOPLE + extra)
+
+
+def test_an_unknown_role_of_a_person_names_the_person_and_the_role() -> None:
+    message = error(PEOPLE.replace("roles: [shift_lead]", "roles: [shift_lead, receptionist]"))
+    assert message.startswith("site.yaml:15: people[0].roles[1]: unknown role 'receptionist' (known: ")
+    assert "reception," in message
+
+
+def test_a_roster_seat_no_device_has_is_a_warning_with_its_line() -> None:
+    """A seat without a plug still gets its self-check, so it loads; a misspelt one is named at start."""
+    site = parse_site(PEOPLE + "roster:\n  - {person: p-li, shift: day, zone: z1, seat: s-9}\n", "site.yaml")
+    assert site.warnings == [
+        "site.yaml:19: roster[0].seat: no device has seat 's-9': its plug rules and operator pages do not apply; "
+        "correct it if misspelt, or give the seat's smart plug `seat: s-9`"]
+
+
+def test_known_names_pass() -> None:
+    site = parse_site(PEOPLE + """\
+roles:
+  emergency_command: [p-li]
+contacts:
+  p-li: ['mailto://lead@example.com']
+  supervisor: ['mailto://sup@example.com']
+  zone:z1: ['mailto://z1@example.com']
+  fallback: ['mailto://fallback@example.com']
+roster:
+  - {person: p-li, shift: day, zone: z1, seat: s-1}
+""", "site.yaml")
+    assert site.contacts_of("fallback") == ["mailto://fallback@example.com"]
+    assert site.warnings == []
+
+
+def test_every_role_name_the_code_uses_is_a_known_role() -> None:
+    """The list the parser checks against must not fall behind the code that reads roles."""
+    from server.domain import inspections, notify, policy
+    from server.domain.site import ROLE_NAMES
+    used = {r.value for r in policy.Role} - {"admin"}
+    used |= set(notify.GROUPS) | set(notify.GROUP_FALLBACK_ROLE.values()) | set(notify.ROSTERED_ROLES)
+    used |= {notify.LEAD, "reception"}
+    for schedule in inspections.SCHEDULES:
+        used |= {schedule.role, *schedule.completer_roles}
+    for rule in (*inspections.OVERDUE_RULES, inspections.TRAIN_FIRE, inspections.TRAIN_NEW):
+        used |= set(rule.notify)
+    used |= {role for steps in inspections.ESCALATION.values() for _, role in steps if role}
+    assert used <= ROLE_NAMES, sorted(used - ROLE_NAMES)
+
