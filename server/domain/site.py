@@ -644,6 +644,33 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
     return problems
 
 
+CONTACT_ENTRY = ("a contacts entry is an apprise URL ('mailto://…', 'wecom://…') or a mapping "
+                 "{url, zones, min_severity}")
+
+
+def _validation_problems(exc: ValidationError) -> list[_Problem]:
+    """pydantic's errors as problems; a contacts entry (a URL or a mapping: a union) gets one sentence
+    saying what it may be instead of one error per union member."""
+    errors = [(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
+    mapping_errors = {loc[:3] for loc, _, _ in errors
+                      if len(loc) > 4 and loc[0] == "contacts" and loc[3] == "Contact"}
+    out: list[_Problem] = []
+    for loc, msg, kind in errors:
+        if len(loc) == 2 and loc[0] == "contacts" and kind == "list_type":
+            out.append(_Problem(loc, "a contacts key takes a list of channels: write them in [ ], "
+                                     "e.g. ['mailto://lead@example.com']"))
+        elif len(loc) >= 4 and loc[0] == "contacts" and loc[3] in ("str", "Contact"):
+            entry = loc[:3]
+            if entry in mapping_errors:  # a mapping with a bad key: name that key, drop the string branch
+                if len(loc) > 4:
+                    out.append(_Problem((*entry, *loc[4:]), msg))
+            elif loc[3] == "str":
+                out.append(_Problem(entry, CONTACT_ENTRY))
+        else:
+            out.append(_Problem(loc, msg))
+    return out
+
+
 def parse_site(text: str, source: str) -> Site:
     """Parse and validate a site file; `SiteError` names the file, line and field of each problem."""
     try:
@@ -660,7 +687,7 @@ def parse_site(text: str, source: str) -> Site:
     try:
         config = SiteConfig.model_validate(data)
     except ValidationError as exc:
-        _raise(source, root, [_Problem(tuple(e["loc"]), e["msg"]) for e in exc.errors()])
+        _raise(source, root, _validation_problems(exc))
         raise  # unreachable: _raise always raises
     problems = _cross_check(config)
     if problems:

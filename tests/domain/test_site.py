@@ -289,3 +289,19 @@ def test_every_role_name_the_code_uses_is_a_known_role() -> None:
     used |= {role for steps in inspections.ESCALATION.values() for _, role in steps if role}
     assert used <= ROLE_NAMES, sorted(used - ROLE_NAMES)
 
+
+@pytest.mark.parametrize(("contacts", "expected"), [
+    ("p-li: [42]", ["site.yaml:19: contacts.p-li[0]: a contacts entry is an apprise URL ('mailto://…', "
+                    "'wecom://…') or a mapping {url, zones, min_severity}"]),
+    ("p-li: [[a, b]]", ["site.yaml:19: contacts.p-li[0]: a contacts entry is an apprise URL"]),
+    ("p-li: [{url: 'mailto://x', min_severity: high}]",
+     ["site.yaml:19: contacts.p-li[0].min_severity: Input should be 'warning', 'minor', 'major' or 'critical'"]),
+    ("p-li: [{uri: 'mailto://x'}]",
+     ["site.yaml:19: contacts.p-li[0].url: Field required", "site.yaml:19: contacts.p-li[0].uri: Extra inputs"]),
+    ("p-li: mailto://x", ["site.yaml:19: contacts.p-li: a contacts key takes a list of channels: write them in [ ]"]),
+])
+def test_a_bad_contacts_entry_says_what_an_entry_may_be(contacts: str, expected: list[str]) -> None:
+    lines = error(PEOPLE + "contacts:\n  " + contacts + "\n").splitlines()
+    assert len(lines) == len(expected)
+    assert all(line.startswith(want) for line, want in zip(lines, expected, strict=True)), lines
+    assert not any(".str" in line or ".Contact" in line for line in lines)
