@@ -5,7 +5,7 @@ One alarm per (rule, subject) while it is open. States (after ISA-18.2 and Thing
     active ──ack──▶ acknowledged ──condition clears──▶ cleared (closed)
       │                                ▲
       └─condition clears─▶ cleared_unacked ──ack──┘      (a re-raise before the ack re-activates it)
-    shelved (until a time; never critical, never latching)   suppressed (maintenance window)
+    shelved (until a time; never critical, never latching; back where it was when the time runs out)
     closed (a person ended it with a reason: the only way out for a latching alarm)
 
 - Re-triggers update the open alarm and count occurrences; a higher severity escalates it (Notify).
@@ -44,12 +44,11 @@ class AlarmState(StrEnum):
     CLEARED_UNACKED = "cleared_unacked"
     CLEARED = "cleared"
     SHELVED = "shelved"
-    SUPPRESSED = "suppressed"
     CLOSED = "closed"
 
 
 OPEN_STATES = frozenset({AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED, AlarmState.CLEARED_UNACKED,
-                         AlarmState.SHELVED, AlarmState.SUPPRESSED})
+                         AlarmState.SHELVED})
 
 
 class TransitionError(ValueError):
@@ -227,7 +226,7 @@ def _clear(alarm: Alarm, finding: Finding, now: datetime) -> tuple[Alarm | None,
     if alarm.state is AlarmState.ACTIVE:
         cleared = replace(base, state=AlarmState.CLEARED_UNACKED, cleared_at=now)
         return _changed(alarm, cleared, now, SYSTEM, "clear", "condition cleared before anyone acknowledged")
-    if alarm.state in (AlarmState.ACKNOWLEDGED, AlarmState.SHELVED, AlarmState.SUPPRESSED):
+    if alarm.state in (AlarmState.ACKNOWLEDGED, AlarmState.SHELVED):
         cleared = replace(base, state=AlarmState.CLEARED, cleared_at=now, closed_at=now, shelved_until=None)
         return _changed(alarm, cleared, now, SYSTEM, "clear", "condition cleared")
     return base, [Persist(base)]
@@ -266,32 +265,13 @@ def shelve(alarm: Alarm, by: str, until: datetime, now: datetime, reason: str) -
     return _changed(alarm, shelved, now, by, "shelve", f"until {until.isoformat()}: {reason}")
 
 
-def suppress(alarm: Alarm, by: str, until: datetime, now: datetime,
-             reason: str) -> tuple[Alarm, list[Effect]]:
-    """A maintenance window: the alarm stays recorded, nobody is paged until `until`.
-
-    Never for a latching (fire) alarm: a smoke alarm is never suppressed (RULES.md §0.5-3). The window's
-    end is kept in `shelved_until`; `unshelve_due` ends it like a shelf.
-    """
-    if alarm.latching:
-        raise TransitionError("a fire alarm is never suppressed")
-    if until <= now:
-        raise TransitionError("a maintenance window must end in the future")
-    if alarm.state not in (AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED):
-        raise TransitionError(f"alarm {alarm.id} is {alarm.state.value} and cannot be suppressed")
-    quiet = replace(alarm, state=AlarmState.SUPPRESSED, shelved_until=until, state_before_shelve=alarm.state)
-    why = f"maintenance window until {until.isoformat()}: {reason}"
-    return _changed(alarm, quiet, now, by, "suppress", why)
-
-
 def unshelve_due(alarm: Alarm, now: datetime) -> tuple[Alarm, list[Effect]] | None:
     """A shelf that ran out puts the alarm back where it was, and people are told again.
 
     An alarm whose condition ended on the shelf is already `cleared`, except an unacknowledged flapping
     one: it comes back open and unacknowledged, as it would have stayed without the shelf.
     """
-    if alarm.state not in (AlarmState.SHELVED, AlarmState.SUPPRESSED) or alarm.shelved_until is None \
-            or now < alarm.shelved_until:
+    if alarm.state is not AlarmState.SHELVED or alarm.shelved_until is None or now < alarm.shelved_until:
         return None
     back = replace(alarm, state=alarm.state_before_shelve or AlarmState.ACTIVE, shelved_until=None,
                    state_before_shelve=None)

@@ -195,7 +195,7 @@ class NotificationService:
                 if row is not None and not row.stopped:  # condition gone: no more steps, ack still wanted
                     row.stopped, row.stopped_why, row.next_due_at = True, "condition cleared", None
                 return
-            if alarm.state in (domain.AlarmState.SHELVED, domain.AlarmState.SUPPRESSED):
+            if alarm.state is domain.AlarmState.SHELVED:
                 if row is not None and not row.stopped:  # hidden: nobody paged until the shelf ends
                     row.stopped, row.stopped_why, row.next_due_at = True, f"alarm {alarm.state.value}", None
                 return
