@@ -82,6 +82,8 @@ class Runtime:
     base_url: str | None = None
     """The dashboard's address for links in messages (default: http://{http_host}:{http_port})."""
     hr: HrFeed | None = None
+    hr_warnings: list[str] = field(default_factory=list)
+    """What the HR feed says that the site file cannot use (logged with names; counted in health)."""
     _cut_for: set[int | None] = field(default_factory=set)
     """Alarms whose overload cut was already sent (one cut per alarm, however often it re-triggers)."""
     admin_token: str | None = None
@@ -176,6 +178,9 @@ class Runtime:
         hr_file = s.hr_file or s.site_file.parent / "hr.yaml"
         if s.hr_file is not None or hr_file.exists():
             self.hr = load_hr(hr_file)
+            self.hr_warnings = self.hr.unknown_leavers(self.site)
+            for warning in self.hr_warnings:
+                log.warning("hr: %s", warning)
             self.inspections.training = self.hr.trainings(self.site.tz)
             threading.Thread(target=self._feed_hr, name="hr-feed", daemon=True).start()
 

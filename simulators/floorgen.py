@@ -342,7 +342,7 @@ def _floor(ctx: _Ctx, number: int, seats: int, zones_out: list[dict[str, Any]]) 
         duty = ctx.person("p", ["mr_duty"], mr_access=True)
         ctx.roster.append({"person": duty, "shift": shift, "zone": mr})
     for shift in ("day", "evening"):
-        rec = ctx.person("p", ["receptionist"])
+        rec = ctx.person("p", ["reception"])  # the role name the escort rule knows
         ctx.roster.append({"person": rec, "shift": shift, "zone": f"{fid}-lobby"})
     return edge
 

@@ -13,7 +13,7 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from gateway.yaml_lines import line_of, loc_text
 from server.domain.inspections import Course, Starter, Training
@@ -60,6 +60,20 @@ class HrFeed(_Strict):
     training: list[TrainingRecord] | None = None
     """None (no section): training is not tracked here and the train.* rules stay off."""
     new_staff: list[NewStarter] = []
+    _source: str = PrivateAttr(default="hr.yaml")
+    _leaver_lines: list[int] = PrivateAttr(default_factory=list)
+
+    def unknown_leavers(self, site: Site) -> list[str]:
+        """One `file:line` warning per leaver the site file does not know: the access rules can check
+        only a badge the site file lists, so such a leaver's badge would go unchecked."""
+        out = []
+        for i, leaver in enumerate(self.leavers):
+            if leaver.person not in site.people:
+                line = self._leaver_lines[i] if i < len(self._leaver_lines) else 1
+                out.append(f"{self._source}:{line}: leavers[{i}].person: unknown person {leaver.person!r}: "
+                           "not in the site file, so their badge is not checked; correct the id or add the "
+                           "person (with the badge) to the site file")
+        return out
 
     def trainings(self, tz: tzinfo) -> tuple[list[Training], list[Starter]] | None:
         if self.training is None:
@@ -91,9 +105,17 @@ def load_hr(path: Path) -> HrFeed:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise HrError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise HrError(f"{path}:{line}: (document): not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(data, dict):
+        raise HrError(f"{path}:1: (document): an HR file is a mapping with leavers, visitor_approvals, "
+                      "training and new_staff (each optional)")
     try:
-        return HrFeed.model_validate(data)
+        feed = HrFeed.model_validate(data)
     except ValidationError as exc:
         raise HrError("\n".join(f"{path}:{line_of(root, e['loc'])}: {loc_text(e['loc'])}: {e['msg']}"
                                 for e in exc.errors())) from None
+    feed._source = str(path)
+    feed._leaver_lines = [line_of(root, ("leavers", i, "person")) for i in range(len(feed.leavers))]
+    return feed

@@ -5,7 +5,7 @@ One alarm per (rule, subject) while it is open. States (after ISA-18.2 and Thing
     active ──ack──▶ acknowledged ──condition clears──▶ cleared (closed)
       │                                ▲
       └─condition clears─▶ cleared_unacked ──ack──┘      (a re-raise before the ack re-activates it)
-    shelved (until a time; never critical, never latching)   suppressed (maintenance window)
+    shelved (until a time; never critical, never latching; back where it was when the time runs out)
     closed (a person ended it with a reason: the only way out for a latching alarm)
 
 - Re-triggers update the open alarm and count occurrences; a higher severity escalates it (Notify).
@@ -13,7 +13,8 @@ One alarm per (rule, subject) while it is open. States (after ISA-18.2 and Thing
   a person closes the alarm, with a reason.
 - Flapping: an unacknowledged alarm that clears and re-raises stays the same alarm; after
   FLAP_CYCLES set/clear cycles within FLAP_WINDOW it is marked flapping and no longer clears by
-  itself: it stays one open alarm until a person acknowledges it.
+  itself while nobody acknowledged it: it stays one open alarm (RULES.md §2.7). Acknowledging it ends
+  it if its condition is off; if the condition still holds, it clears when the condition ends.
 - Every transition yields an Audit effect: who, when, from which state to which, why.
 
 The caller persists (Persist), tells people (Notify) and integrations (Broadcast), and writes the
@@ -43,12 +44,11 @@ class AlarmState(StrEnum):
     CLEARED_UNACKED = "cleared_unacked"
     CLEARED = "cleared"
     SHELVED = "shelved"
-    SUPPRESSED = "suppressed"
     CLOSED = "closed"
 
 
 OPEN_STATES = frozenset({AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED, AlarmState.CLEARED_UNACKED,
-                         AlarmState.SHELVED, AlarmState.SUPPRESSED})
+                         AlarmState.SHELVED})
 
 
 class TransitionError(ValueError):
@@ -216,14 +216,17 @@ def _clear(alarm: Alarm, finding: Finding, now: datetime) -> tuple[Alarm | None,
     if alarm.latching:
         return _changed(alarm, base, now, SYSTEM, "condition-cleared",
                         "condition cleared; the alarm stays until a person closes it (latching)")
-    if len(cycles) >= FLAP_CYCLES or alarm.flapping:
+    # Flapping keeps open only what nobody acknowledged yet (RULES.md §2.7: the cycles collapse into one
+    # open alert); an acknowledged alarm whose condition ends is done, flapping or not.
+    acked = AlarmState.ACKNOWLEDGED in (alarm.state, alarm.state_before_shelve)
+    if (len(cycles) >= FLAP_CYCLES or alarm.flapping) and not acked:
         flapping = replace(base, flapping=True, flap_count=len(cycles))
         return _changed(alarm, flapping, now, SYSTEM, "flapping",
                         f"{len(cycles)} set/clear cycles within {FLAP_WINDOW}: kept open until acknowledged")
     if alarm.state is AlarmState.ACTIVE:
         cleared = replace(base, state=AlarmState.CLEARED_UNACKED, cleared_at=now)
         return _changed(alarm, cleared, now, SYSTEM, "clear", "condition cleared before anyone acknowledged")
-    if alarm.state in (AlarmState.ACKNOWLEDGED, AlarmState.SHELVED, AlarmState.SUPPRESSED):
+    if alarm.state in (AlarmState.ACKNOWLEDGED, AlarmState.SHELVED):
         cleared = replace(base, state=AlarmState.CLEARED, cleared_at=now, closed_at=now, shelved_until=None)
         return _changed(alarm, cleared, now, SYSTEM, "clear", "condition cleared")
     return base, [Persist(base)]
@@ -262,33 +265,17 @@ def shelve(alarm: Alarm, by: str, until: datetime, now: datetime, reason: str) -
     return _changed(alarm, shelved, now, by, "shelve", f"until {until.isoformat()}: {reason}")
 
 
-def suppress(alarm: Alarm, by: str, until: datetime, now: datetime,
-             reason: str) -> tuple[Alarm, list[Effect]]:
-    """A maintenance window: the alarm stays recorded, nobody is paged until `until`.
-
-    Never for a latching (fire) alarm: a smoke alarm is never suppressed (RULES.md §0.5-3). The window's
-    end is kept in `shelved_until`; `unshelve_due` ends it like a shelf.
-    """
-    if alarm.latching:
-        raise TransitionError("a fire alarm is never suppressed")
-    if until <= now:
-        raise TransitionError("a maintenance window must end in the future")
-    if alarm.state not in (AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED):
-        raise TransitionError(f"alarm {alarm.id} is {alarm.state.value} and cannot be suppressed")
-    quiet = replace(alarm, state=AlarmState.SUPPRESSED, shelved_until=until, state_before_shelve=alarm.state)
-    why = f"maintenance window until {until.isoformat()}: {reason}"
-    return _changed(alarm, quiet, now, by, "suppress", why)
-
-
 def unshelve_due(alarm: Alarm, now: datetime) -> tuple[Alarm, list[Effect]] | None:
-    """A shelf or maintenance window that ran out puts the alarm back where it was; people are told again."""
-    if alarm.state not in (AlarmState.SHELVED, AlarmState.SUPPRESSED) or alarm.shelved_until is None \
-            or now < alarm.shelved_until:
+    """A shelf that ran out puts the alarm back where it was, and people are told again.
+
+    An alarm whose condition ended on the shelf is already `cleared`, except an unacknowledged flapping
+    one: it comes back open and unacknowledged, as it would have stayed without the shelf.
+    """
+    if alarm.state is not AlarmState.SHELVED or alarm.shelved_until is None or now < alarm.shelved_until:
         return None
     back = replace(alarm, state=alarm.state_before_shelve or AlarmState.ACTIVE, shelved_until=None,
                    state_before_shelve=None)
-    what = "the shelf" if alarm.state is AlarmState.SHELVED else "the maintenance window"
-    return _changed(alarm, back, now, SYSTEM, "unshelve", f"{what} ran out", notify="unshelved")
+    return _changed(alarm, back, now, SYSTEM, "unshelve", "the shelf ran out", notify="unshelved")
 
 
 def close(alarm: Alarm, by: str, reason: str, now: datetime) -> tuple[Alarm, list[Effect]]:

@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gateway.contract import DeviceId
 from gateway.contract import DeviceKind as DeviceKind  # re-exported: part of the site model's vocabulary
 from gateway.yaml_lines import Loc, line_of, loc_text
-from server.domain.thresholds import DEFAULTS
+from server.domain.thresholds import DEFAULTS, SITE_WIDE
 
 # --------------------------------------------------------------------------------------------------
 # Enums
@@ -204,6 +204,21 @@ class Device(_Config):
         return self.rated_a if self.rated_a is not None else 10.0
 
 
+ROLE_NAMES: frozenset[str] = frozenset({
+    # used by the code: paging (domain/notify.py), permissions and escorts (rules/access.py `reception`),
+    # inspections and their overdue rules (domain/inspections.py)
+    "operator", "shift_lead", "supervisor", "safety_officer", "facility_manager", "maintenance", "mr_duty",
+    "reception", "on_site_command", "emergency_command", "security_evacuation", "information_reporting",
+    "logistics", "manager", "it", "hr",
+    # named by the catalog (RULES.md §0.2), not (yet) read by the code
+    "department_head", "electrician", "facilities",
+})
+"""Role names a site file may use (`people[].roles`, `roles:`, `contacts:` keys): a misspelt role would be
+a role nobody pages, so an unknown one is refused."""
+CONTACT_FALLBACK = "fallback"
+"""The contacts key of the channel for a critical push that could not be delivered (domain/notify.py)."""
+
+
 class Person(_Config):
     """Someone on the floor. Badge numbers never go into findings or logs; ids do."""
 
@@ -224,6 +239,18 @@ class Shift(_Config):
     start: time
     end: time
     """Local times in the site's time zone; end <= start means the shift ends the next day."""
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted 16:00 as the base-60 number 960, which would become 00:16: refuse
+        # every number rather than guess, a wrong shift pages the wrong people.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f"{value!r} is a number, not a time (YAML reads an unquoted 16:00 as the number 960):"
+                             " write the time in quotes, e.g. '16:00'")
+        if isinstance(value, str) and re.fullmatch(r"\d:\d\d", value):
+            return f"0{value}"  # '8:30' is as clear as '08:30'
+        return value
 
 
 class RosterEntry(_Config):
@@ -531,6 +558,10 @@ def _warnings(config: SiteConfig) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
+def _roles_text() -> str:
+    return ", ".join(sorted(ROLE_NAMES))
+
+
 def _cross_check(config: SiteConfig) -> list[_Problem]:
     problems: list[_Problem] = []
 
@@ -566,6 +597,11 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
     for key, entries in config.contacts.items():
         if key.startswith("zone:") and key.removeprefix("zone:") not in zones:
             problems.append(_Problem(("contacts", key), f"unknown zone {key.removeprefix('zone:')!r}"))
+        elif not key.startswith("zone:") and key not in people and key not in ROLE_NAMES \
+                and key != CONTACT_FALLBACK:
+            problems.append(_Problem(("contacts", key), (
+                f"unknown person or role {key!r}: a contacts key is a person id of `people`, a role name "
+                f"({_roles_text()}), zone:<zone id> or {CONTACT_FALLBACK}")))
         for j, channel in enumerate(entries):
             for k, scoped in enumerate(channel.zones if isinstance(channel, Contact) else []):
                 if scoped not in zones:
@@ -592,6 +628,9 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
                 problems.append(_Problem(("devices", i, field), "a strip cannot feed itself"))
     badges: dict[str, int] = {}
     for i, person in enumerate(config.people):
+        for j, role in enumerate(person.roles):
+            if role not in ROLE_NAMES:
+                problems.append(_Problem(("people", i, "roles", j), f"unknown role {role!r} (known: {_roles_text()})"))
         if person.host is not None and person.host not in people:
             problems.append(_Problem(("people", i, "host"), f"unknown person {person.host!r}"))
         if person.badge is not None:
@@ -599,6 +638,8 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
                 problems.append(_Problem(("people", i, "badge"), "badge already used by another person"))
             badges[person.badge] = i
     for role, ids in config.roles.items():
+        if role not in ROLE_NAMES:
+            problems.append(_Problem(("roles", role), f"unknown role {role!r} (known: {_roles_text()})"))
         for j, pid in enumerate(ids):
             if pid not in people:
                 problems.append(_Problem(("roles", role, j), f"unknown person {pid!r}"))
@@ -609,6 +650,7 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
             problems.append(_Problem(("roster", i, "shift"), f"unknown shift {entry.shift!r}"))
         if entry.zone not in zones:
             problems.append(_Problem(("roster", i, "zone"), f"unknown zone {entry.zone!r}"))
+
     for section, known, table in (
         ("zones", zones, config.thresholds.zones),
         ("devices", devices, config.thresholds.devices),
@@ -627,7 +669,38 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
                         problems.append(
                             _Problem((*loc, rule, name), f"unknown parameter (allowed: {allowed})")
                         )
+                    elif name in SITE_WIDE.get(rule, ()):
+                        problems.append(_Problem((*loc, rule, name), (
+                            f"site-wide only: {name} cannot be set per {section[:-1]}; remove it "
+                            f"(the catalog default {DEFAULTS[rule][name]:g} applies)")))
     return problems
+
+
+CONTACT_ENTRY = ("a contacts entry is an apprise URL ('mailto://…', 'wecom://…') or a mapping "
+                 "{url, zones, min_severity}")
+
+
+def _validation_problems(exc: ValidationError) -> list[_Problem]:
+    """pydantic's errors as problems; a contacts entry (a URL or a mapping: a union) gets one sentence
+    saying what it may be instead of one error per union member."""
+    errors = [(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
+    mapping_errors = {loc[:3] for loc, _, _ in errors
+                      if len(loc) > 4 and loc[0] == "contacts" and loc[3] == "Contact"}
+    out: list[_Problem] = []
+    for loc, msg, kind in errors:
+        if len(loc) == 2 and loc[0] == "contacts" and kind == "list_type":
+            out.append(_Problem(loc, "a contacts key takes a list of channels: write them in [ ], "
+                                     "e.g. ['mailto://lead@example.com']"))
+        elif len(loc) >= 4 and loc[0] == "contacts" and loc[3] in ("str", "Contact"):
+            entry = loc[:3]
+            if entry in mapping_errors:  # a mapping with a bad key: name that key, drop the string branch
+                if len(loc) > 4:
+                    out.append(_Problem((*entry, *loc[4:]), msg))
+            elif loc[3] == "str":
+                out.append(_Problem(entry, CONTACT_ENTRY))
+        else:
+            out.append(_Problem(loc, msg))
+    return out
 
 
 def parse_site(text: str, source: str) -> Site:
@@ -646,9 +719,20 @@ def parse_site(text: str, source: str) -> Site:
     try:
         config = SiteConfig.model_validate(data)
     except ValidationError as exc:
-        _raise(source, root, [_Problem(tuple(e["loc"]), e["msg"]) for e in exc.errors()])
+        _raise(source, root, _validation_problems(exc))
         raise  # unreachable: _raise always raises
     problems = _cross_check(config)
     if problems:
         _raise(source, root, problems)
-    return Site(config, source)
+    site = Site(config, source)
+    # A seat without a smart plug still gets its end-of-shift self-check, so an unknown seat is allowed;
+    # but a misspelt one silently loses the seat's plug rules and its operator's pages: say so.
+    seats = {d.seat for d in config.devices if d.seat is not None}
+    for i, entry in enumerate(config.roster):
+        if entry.seat is not None and entry.seat not in seats:
+            loc: Loc = ("roster", i, "seat")
+            site.warnings.append(
+                f"{source}:{line_of(root, loc)}: {loc_text(loc)}: no device has seat {entry.seat!r}: its plug "
+                "rules and operator pages do not apply; correct it if misspelt, or give the seat's smart plug "
+                f"`seat: {entry.seat}`")
+    return site

@@ -166,6 +166,17 @@ DEFAULTS: Final[Mapping[str, Params]] = {
 }
 """rule id -> parameter -> default. Every rule id of RULES.md §2.1–§2.7 that this engine evaluates."""
 
+SITE_WIDE: Final[Mapping[str, frozenset[str]]] = {
+    "sup.gateway_offline": frozenset({"fraction", "window_s"}),  # judged per edge, neither zone nor device
+    "sup.notify_channel": frozenset({"failures"}),  # judged per channel
+    # judged per floor; low_v and high_v do apply per plug
+    "elec.voltage_out_of_range": frozenset({"hold_s", "clear_hold_s", "major_after_s", "major_fraction"}),
+    "sup.smoke_offline_lpwan": frozenset({"max_heartbeat_s"}),  # the start-up warning's limit
+    "access.visitor_overstay": frozenset({"grace_s"}),  # judged per visitor, not per door
+}
+"""Parameters that only the catalog default sets: the site parser refuses them per zone or device
+rather than accept a value that would be ignored."""
+
 CONTROLS: Final = frozenset({"elec.relay_reenable_guard", "evac.all_clear"})
 """Catalog entries that are controls (a permission check), not alarms; see `rules.controls`."""
 

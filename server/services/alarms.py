@@ -98,6 +98,34 @@ class AlarmService:
         self._tell(changed, recorded)
         return changed
 
+    # -- from the clock ----------------------------------------------------------------------------
+
+    def end_shelves(self, now: datetime) -> list[domain.Alarm]:
+        """Put back every shelved alarm whose `shelved_until` has passed (one transaction); a restart
+        loses nothing, since the shelf's end is a column of the alarm's row."""
+        due = [a for a in self._open.values() if a.shelved_until is not None and a.shelved_until <= now]
+        if not due:
+            return []
+        with self._lock:
+            changed: list[domain.Alarm] = []
+            staged = dict(self._open)
+            with self.sessions.begin() as session:
+                for current in due:
+                    key = (current.rule, current.subject)
+                    result = domain.unshelve_due(staged.get(key, current), now)
+                    if result is None:
+                        continue  # acknowledged, closed or escalated off the shelf meanwhile
+                    alarm = self._persist(session, *result, now)
+                    if domain.is_open(alarm):
+                        staged[key] = alarm
+                    else:
+                        staged.pop(key, None)
+                    changed.append(alarm)
+                recorded = self.outbox.record(session, changed, now) if self.outbox is not None else []
+            self._open = staged
+        self._tell(changed, recorded)
+        return changed
+
     # -- from people (API, page) --------------------------------------------------------------------
 
     def acknowledge(self, alarm_id: int, by: str, note: str, now: datetime) -> domain.Alarm:

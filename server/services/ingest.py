@@ -318,6 +318,11 @@ class Ingest:
             for message in self._unacked:
                 self.ack(message)
             self._unacked.clear()
+        if tick:
+            try:
+                self.alarms.end_shelves(now)
+            except Exception:  # retried at the next tick; never redeliver a drain that committed
+                log.exception("ending due shelves failed; retried at the next tick")
         self.stats.drains += 1
         self.stats.last_drain_ms = (time.perf_counter() - started) * 1000
 

@@ -199,6 +199,10 @@ class NotificationService:
                 if row is not None and not row.stopped and row.next_step > 0:
                     row.stopped, row.stopped_why, row.next_due_at = True, "condition cleared", None
                 return
+            if alarm.state is domain.AlarmState.SHELVED:
+                if row is not None and not row.stopped:  # hidden: nobody paged until the shelf ends
+                    row.stopped, row.stopped_why, row.next_due_at = True, f"alarm {alarm.state.value}", None
+                return
             worse = row is not None and SEVERITY_RANK[alarm.severity] > SEVERITY_RANK[Severity(row.severity)]
             if alarm.state is domain.AlarmState.ACKNOWLEDGED:
                 if row is not None and worse:  # escalated while acknowledged (a warning persisting 24 h)

@@ -176,3 +176,132 @@ def test_the_demo_floors_seat_zones_release_their_ways_out() -> None:
 ])
 def test_exits_must_be_egress_doors_of_the_same_floor(exits: str, expected: str) -> None:
     assert expected in error(ROUTES.replace("- {id: quiet, floor: f1}", f"- {{id: quiet, floor: f1, exits: {exits}}}"))
+
+
+SHIFT = MINIMAL + "shifts:\n  - id: day\n    start: {start}\n    end: {end}\n"
+
+
+def test_quoted_shift_times_are_read_as_times() -> None:
+    site = parse_site(SHIFT.format(start="'8:30'", end="'16:00'"), "site.yaml")
+    shift = site.config.shifts[0]
+    assert (shift.start.hour, shift.start.minute, shift.end.hour, shift.end.minute) == (8, 30, 16, 0)
+
+
+@pytest.mark.parametrize(("start", "end", "line", "field", "number"), [
+    ("'08:00'", "16:00", 16, "end", "960"),  # base-60 to YAML 1.1: once read as 00:16, silently
+    ("8:30", "'16:00'", 15, "start", "510"),
+    ("7", "'16:00'", 15, "start", "7"),
+])
+def test_an_unquoted_shift_time_is_refused_with_its_line(start: str, end: str, line: int, field: str,
+                                                          number: str) -> None:
+    message = error(SHIFT.format(start=start, end=end))
+    assert message.startswith(f"site.yaml:{line}: shifts[0].{field}: ")
+    assert f"{number} is a number, not a time" in message and "write the time in quotes, e.g. '16:00'" in message
+
+
+@pytest.mark.parametrize(("section", "key", "rule", "name"), [
+    ("zones", "z1", "sup.gateway_offline", "fraction"),
+    ("devices", "strip-1", "sup.gateway_offline", "window_s"),
+    ("zones", "z1", "sup.notify_channel", "failures"),
+    ("zones", "z1", "elec.voltage_out_of_range", "hold_s"),
+    ("zones", "z1", "elec.voltage_out_of_range", "clear_hold_s"),
+    ("devices", "strip-1", "elec.voltage_out_of_range", "major_after_s"),
+    ("zones", "z1", "elec.voltage_out_of_range", "major_fraction"),
+    ("devices", "strip-1", "sup.smoke_offline_lpwan", "max_heartbeat_s"),
+    ("zones", "z1", "access.visitor_overstay", "grace_s"),
+])
+def test_an_override_the_rules_would_ignore_is_refused_as_site_wide_only(section: str, key: str, rule: str,
+                                                                         name: str) -> None:
+    text = MINIMAL + f"thresholds:\n  {section}:\n    {key}:\n      {rule}:\n        {name}: 7\n"
+    message = error(text)
+    assert message.startswith(f"site.yaml:17: thresholds.{section}.{key}.{rule}.{name}: site-wide only: ")
+    assert f"cannot be set per {section[:-1]}; remove it (the catalog default" in message
+
+
+def test_a_per_plug_voltage_band_is_still_accepted() -> None:
+    text = MINIMAL + "thresholds:\n  zones:\n    z1:\n      elec.voltage_out_of_range: {low_v: 200, high_v: 240}\n"
+    site = parse_site(text, "site.yaml")
+    assert site.overrides(site.devices["strip-1"]) == {"elec.voltage_out_of_range": {"low_v": 200, "high_v": 240}}
+
+
+PLUG = "  - {id: plug-1, kind: smart_plug, zone: z1, edge: e1, rated_a: 10, seat: s-1}\n"
+PEOPLE = MINIMAL.replace("    edge: e1\n", "    edge: e1\n" + PLUG) + """\
+people:
+  - {id: p-li, roles: [shift_lead]}
+shifts:
+  - {id: day, start: '08:00', end: '16:00'}
+"""
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("contacts:\n  p-lee: ['mailto://lead@example.com']\n",
+     "site.yaml:19: contacts.p-lee: unknown person or role 'p-lee': a contacts key is a person id of `people`, "
+     "a role name ("),
+    ("contacts:\n  supervisr: ['mailto://sup@example.com']\n",
+     "site.yaml:19: contacts.supervisr: unknown person or role"),
+    ("roles:\n  shiftlead: [p-li]\n", "site.yaml:19: roles.shiftlead: unknown role 'shiftlead' (known: "),
+])
+def test_names_are_checked_against_the_rest_of_the_file(extra: str, expected: str) -> None:
+    assert expected in error(PEOPLE + extra)
+
+
+def test_an_unknown_role_of_a_person_names_the_person_and_the_role() -> None:
+    message = error(PEOPLE.replace("roles: [shift_lead]", "roles: [shift_lead, receptionist]"))
+    assert message.startswith("site.yaml:15: people[0].roles[1]: unknown role 'receptionist' (known: ")
+    assert "reception," in message
+
+
+def test_a_roster_seat_no_device_has_is_a_warning_with_its_line() -> None:
+    """A seat without a plug still gets its self-check, so it loads; a misspelt one is named at start."""
+    site = parse_site(PEOPLE + "roster:\n  - {person: p-li, shift: day, zone: z1, seat: s-9}\n", "site.yaml")
+    assert site.warnings == [
+        "site.yaml:19: roster[0].seat: no device has seat 's-9': its plug rules and operator pages do not apply; "
+        "correct it if misspelt, or give the seat's smart plug `seat: s-9`"]
+
+
+def test_known_names_pass() -> None:
+    site = parse_site(PEOPLE + """\
+roles:
+  emergency_command: [p-li]
+contacts:
+  p-li: ['mailto://lead@example.com']
+  supervisor: ['mailto://sup@example.com']
+  zone:z1: ['mailto://z1@example.com']
+  fallback: ['mailto://fallback@example.com']
+roster:
+  - {person: p-li, shift: day, zone: z1, seat: s-1}
+""", "site.yaml")
+    assert site.contacts_of("fallback") == ["mailto://fallback@example.com"]
+    assert site.warnings == []
+
+
+def test_every_role_name_the_code_uses_is_a_known_role() -> None:
+    """The list the parser checks against must not fall behind the code that reads roles."""
+    from server.domain import inspections, notify, policy
+    from server.domain.site import ROLE_NAMES
+    used = {r.value for r in policy.Role} - {"admin"}
+    used |= set(notify.GROUPS) | set(notify.GROUP_FALLBACK_ROLE.values()) | set(notify.ROSTERED_ROLES)
+    used |= {notify.LEAD, "reception"}
+    for schedule in inspections.SCHEDULES:
+        used |= {schedule.role, *schedule.completer_roles}
+    for rule in (*inspections.OVERDUE_RULES, inspections.TRAIN_FIRE, inspections.TRAIN_NEW):
+        used |= set(rule.notify)
+    used |= {role for steps in inspections.ESCALATION.values() for _, role in steps if role}
+    assert used <= ROLE_NAMES, sorted(used - ROLE_NAMES)
+
+
+@pytest.mark.parametrize(("contacts", "expected"), [
+    ("p-li: [42]", ["site.yaml:19: contacts.p-li[0]: a contacts entry is an apprise URL ('mailto://…', "
+                    "'wecom://…') or a mapping {url, zones, min_severity}"]),
+    ("p-li: [[a, b]]", ["site.yaml:19: contacts.p-li[0]: a contacts entry is an apprise URL"]),
+    ("p-li: [{url: 'mailto://x', min_severity: high}]",
+     ["site.yaml:19: contacts.p-li[0].min_severity: Input should be 'warning', 'minor', 'major' or 'critical'"]),
+    ("p-li: [{uri: 'mailto://x'}]",
+     ["site.yaml:19: contacts.p-li[0].url: Field required", "site.yaml:19: contacts.p-li[0].uri: Extra inputs"]),
+    ("p-li: mailto://x", ["site.yaml:19: contacts.p-li: a contacts key takes a list of channels: write them in [ ]"]),
+])
+def test_a_bad_contacts_entry_says_what_an_entry_may_be(contacts: str, expected: list[str]) -> None:
+    lines = error(PEOPLE + "contacts:\n  " + contacts + "\n").splitlines()
+    assert len(lines) == len(expected)
+    assert all(line.startswith(want) for line, want in zip(lines, expected, strict=True)), lines
+    assert not any(".str" in line or ".Contact" in line for line in lines)

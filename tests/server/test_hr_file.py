@@ -39,3 +39,27 @@ def test_times_with_a_zone_keep_it() -> None:
     aware = datetime(2026, 11, 27, 10, tzinfo=ZoneInfo("UTC"))
     feed = HrFeed(leavers=[Leaver(person="p", left_at=aware)])
     assert feed.leave_times(ZoneInfo("Asia/Shanghai"))["p"] == aware
+
+
+def test_a_feed_that_is_not_yaml_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "hr.yaml"
+    path.write_text("leavers:\n  - {person: p-1, left_at: '2026-11-27 10:00'}\n  - person: p-2: oops\n")
+    with pytest.raises(HrError) as caught:
+        load_hr(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:3: (document): not valid YAML: ")
+    assert "line 3, column" not in message  # not PyYAML's own format
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(HrError, match=r"hr.yaml:1: \(document\): an HR file is a mapping with leavers"):
+        load_hr(path)
+
+
+def test_a_leaver_the_site_file_does_not_know_is_named_with_its_line(tmp_path: Path) -> None:
+    site = parse_site(DEMO_SITE.read_text(encoding="utf-8"), str(DEMO_SITE))
+    known = next(iter(site.people))
+    path = tmp_path / "hr.yaml"
+    path.write_text(f"leavers:\n  - {{person: {known}, left_at: '2026-11-27 10:00'}}\n"
+                    "  - person: p-gone\n    left_at: '2026-11-28 10:00'\n")
+    assert load_hr(path).unknown_leavers(site) == [
+        f"{path}:3: leavers[1].person: unknown person 'p-gone': not in the site file, so their badge is not "
+        "checked; correct the id or add the person (with the badge) to the site file"]

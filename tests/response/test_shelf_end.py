@@ -1,0 +1,56 @@
+"""A shelf hides an alarm from pages until `shelved_until`; when it runs out the alarm comes back and
+its escalation starts again (RULES.md §4), also after a restart. Real SQLite, SMTP and webhook."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from gateway.contract import Severity
+from server.adapters.notify import AppriseSender
+from server.adapters.sql.repository import AlarmRepository
+from server.domain.alarms import AlarmState
+from server.services.alarms import AlarmService
+from server.services.notify import NotificationService
+from tests.response.conftest import BASE_URL, T0, FakeClock, Hook, Smtp, make_site, poll, site_yaml
+from tests.response.helpers import by_id, raise_alarm, wire
+
+
+def test_a_shelf_stops_the_pages_and_its_end_pages_again_across_a_restart(db, smtp: Smtp, hook: Hook,
+                                                                          tmp_path: Path) -> None:
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    alarm = raise_alarm(alarms, "fire.detector_fault", "smoke-z1-01", "z1", Severity.MAJOR, clock())
+    assert alarm.id is not None
+    svc.tick(clock())
+    svc.deliver(clock())
+    assert [r["recipient"] for r in svc.log_of(alarm_id=alarm.id)] == ["person:p-lead"]
+
+    until = T0 + timedelta(minutes=30)
+    alarms.shelve(alarm.id, "p-sup", until, "detector being replaced", clock())
+    clock.advance(timedelta(minutes=6))
+    assert svc.tick(clock()) == 0, "shelved: the 5-min step to the supervisor does not run"
+    assert alarms.end_shelves(clock()) == [], "the shelf has not ended yet"
+
+    # restart: the shelf is in the database, not in a thread
+    alarms2 = AlarmService(sessions, AlarmRepository(sessions).open_alarms())
+    svc2 = NotificationService(sessions, site, clock, AppriseSender(), base_url=BASE_URL, worker_id="w2",
+                               open_alarms=alarms2.open_alarms, alarm_by_id=by_id(alarms2))
+    alarms2.listeners.append(svc2.on_alarm)
+    assert [a.state for a in alarms2.open_alarms()] == [AlarmState.SHELVED]
+    clock.advance(until - clock())
+    back = alarms2.end_shelves(clock())
+    assert [(a.id, a.state, a.shelved_until) for a in back] == [(alarm.id, AlarmState.ACTIVE, None)]
+    assert alarms2.end_shelves(clock()) == [], "a shelf ends once"
+    assert svc2.tick(clock()) == 1
+    svc2.deliver(clock())
+    assert [r["recipient"] for r in svc2.log_of(alarm_id=alarm.id)] == ["person:p-lead", "person:p-lead"]
+    poll(lambda: len(smtp.texts()) == 2, what="the lead's second mail")
+    clock.advance(timedelta(minutes=5))
+    assert svc2.tick(clock()) == 1, "unacknowledged again: the supervisor step runs 5 min after the shelf"
+    svc2.deliver(clock())
+    assert len(hook.at("/supervisor")) == 1
+    audit = AlarmRepository(sessions).audit(alarm.id)
+    assert [a.action for a in audit][-2:] == ["shelve", "unshelve"]
