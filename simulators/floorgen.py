@@ -398,11 +398,13 @@ def generate(seats: int, seed: int = 1, site_id: str = "hq", day: date = date(20
         "roles": {"emergency_command": [manager, *safety[:1]]},
         # The demo inbox that `floorwatch demo` runs on loopback; a real site puts its own apprise
         # URLs here (wecombot://, dingtalk://, feishu://, mailto://, ntfy://...). Nothing leaves the machine.
+        # Every role the catalog pages has a channel, so the demo shows each page a real site would send
+        # (facilities, the emergency command and its groups, the fallback for undeliverable critical pushes).
         "contacts": {
-            "shift_lead": ["json://127.0.0.1:8099/shift-lead"],
-            "supervisor": ["json://127.0.0.1:8099/supervisor"],
-            "mr_duty": ["json://127.0.0.1:8099/mr-duty"],
-            "safety_officer": ["json://127.0.0.1:8099/safety-officer"],
+            role: [f"json://127.0.0.1:8099/{role.replace('_', '-')}"]
+            for role in ("shift_lead", "supervisor", "mr_duty", "safety_officer", "facilities", "it",
+                         "emergency_command", "on_site_command", "security_evacuation", "information_reporting",
+                         "logistics", "fallback")
         },
         "shifts": [
             {"id": "night", "start": "00:00", "end": "08:00"},
