@@ -119,9 +119,9 @@ def test_not_yaml_not_a_mapping_and_unreadable_files(tmp_path: Path) -> None:
     assert caught.value.problems[0].startswith("f.yaml:2: (document): not valid YAML: ")
     with pytest.raises(YamlFileError, match=r"^f.yaml:1: \(document\): a mapping$"):
         parse_yaml("- 1\n", "f.yaml", "a mapping")
-    with pytest.raises(YamlFileError, match="missing.yaml:1: \\(document\\): cannot read: No such file"):
+    with pytest.raises(YamlFileError, match=r"missing.yaml:1: \(document\): cannot read: No such file"):
         read_yaml(tmp_path / "missing.yaml", "a mapping")
     latin = tmp_path / "latin.yaml"
     latin.write_bytes(b"site: caf\xe9\n")
-    with pytest.raises(ConfigError, match="latin.yaml:1: \\(document\\): not UTF-8 text"):
+    with pytest.raises(ConfigError, match=r"latin.yaml:1: \(document\): not UTF-8 text"):
         load_config(latin)
