@@ -106,3 +106,13 @@ def test_server_start_with_a_bad_site_file_prints_the_list_not_a_traceback(tmp_p
     errors = [line for line in done.stderr.splitlines() if line.startswith("site.yaml:")]
     assert errors == BAD_SITE_PROBLEMS
     assert "4 problem(s) in the site file (FLOORWATCH_SITE_FILE); nothing started" in done.stderr
+
+
+def test_a_missing_site_file_is_named_by_check_and_by_the_server(tmp_path: Path) -> None:
+    done = floorwatch("site", "--check", "nowhere.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0] == "nowhere.yaml:1: (document): cannot read: No such file or directory"
+    started = floorwatch("server", cwd=tmp_path, env={"FLOORWATCH_SITE_FILE": "nowhere.yaml",
+                                                      "FLOORWATCH_DATA_DIR": str(tmp_path / "data")})
+    assert started.returncode == 2 and "Traceback" not in started.stderr
+    assert "nowhere.yaml:1: (document): cannot read: No such file or directory" in started.stderr.splitlines()
