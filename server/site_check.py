@@ -94,7 +94,9 @@ def check(site_path: Path, edge_paths: list[Path]) -> tuple[list[str], list[str]
                f"{len(site.floors)} floor(s), {len(site.people)} people, edges {', '.join(site.edges()) or 'none'}")
     if edges:
         summary += f"; {len(edges)} edge file(s) agree with it"
-    return problems, [*(f"{site_path}: warning: {w}" for w in site.warnings), summary]
+    warnings = [f"warning: {w}" if w.startswith(f"{site_path}:") else f"{site_path}: warning: {w}"
+                for w in site.warnings]  # some name their own file:line
+    return problems, [*warnings, summary]
 
 
 def main(site_path: Path, edge_paths: list[Path]) -> int:

@@ -116,3 +116,19 @@ def test_a_missing_site_file_is_named_by_check_and_by_the_server(tmp_path: Path)
                                                       "FLOORWATCH_DATA_DIR": str(tmp_path / "data")})
     assert started.returncode == 2 and "Traceback" not in started.stderr
     assert "nowhere.yaml:1: (document): cannot read: No such file or directory" in started.stderr.splitlines()
+
+
+def test_site_check_prints_warnings_and_still_exits_0(tmp_path: Path) -> None:
+    (tmp_path / "site.yaml").write_text(
+        'site: {id: hq}\nfloors: [{id: f1}]\nzones: [{id: z1, floor: f1}]\n'
+        'shifts: [{id: d, start: "08:00", end: "17:00"}]\npeople: [{id: p1}]\n'
+        "roster: [{person: p1, shift: d, zone: z1, seat: s99}]\n"
+        "devices:\n  - {id: smoke-1, kind: smoke_detector, zone: z1, edge: e1, heartbeat_s: 7200}\n")
+    done = floorwatch("site", "--check", "site.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "site.yaml: warning: smoke-1: heartbeat 7200 s > 3600 s: reduced supervision",
+        "warning: site.yaml:6: roster[0].seat: no device has seat 's99': its plug rules and operator pages do not "
+        "apply; correct it if misspelt, or give the seat's smart plug `seat: s99`",
+        "site.yaml: ok: 1 devices (1 smoke_detector), 1 zones on 1 floor(s), 1 people, edges e1",
+    ]
