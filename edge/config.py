@@ -26,20 +26,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway import contract
 from gateway.mqtt import MqttSettings
-from gateway.yaml_lines import duplicate_keys, line_of
+from gateway.yamlfile import YamlDoc, YamlFileError, parse_yaml, read_yaml, validate
 
 
-class ConfigError(ValueError):
-    """The configuration is invalid; `str()` lists every problem as `file:line: field: message`."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class ConfigError(YamlFileError):
+    """The configuration is invalid; `problems` (and `str()`) list each as `file:line: field: message`."""
 
 
 Kind = contract.DeviceKind
@@ -290,35 +285,36 @@ class EdgeConfig(_Strict):
             _apply_dialects(data)
         return data
 
-    @model_validator(mode="after")
-    def _check(self) -> EdgeConfig:
+    def cross_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """(location, message) of what no single key can say: reserved ids, duplicate ids and addresses,
+        references to devices that are not configured. Each is placed on the line of the key at fault."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
         if self.edge in contract.RESERVED_EDGE_IDS:
-            raise ValueError(f"edge id {self.edge!r} is reserved")
-        problems: list[str] = []
+            problems.append((("edge",), f"edge id {self.edge!r} is reserved; choose another"))
         by_id: dict[str, DeviceConfig] = {}
         seen_addresses: dict[tuple[str, str, str, int | None, str | None], str] = {}
-        for device in self.devices:
+        for i, device in enumerate(self.devices):
             if device.id in by_id:
-                problems.append(f"device id {device.id!r} is used twice")
+                problems.append((("devices", i, "id"), f"device id {device.id!r} is used twice; ids are unique"))
             by_id[device.id] = device
             key = (device.vendor.value, device.base_topic or "", device.address, device.channel, device.sensor)
             if key in seen_addresses and device.kind is not Kind.STRIP_METER:
                 other = seen_addresses[key]
-                problems.append(f"devices {other!r} and {device.id!r} have the same vendor address")
+                problems.append((("devices", i, "address"), f"devices {other!r} and {device.id!r} have the same "
+                                 "vendor address; give each its own channel or sensor"))
             seen_addresses.setdefault(key, device.id)
-        for device in self.devices:
+        for i, device in enumerate(self.devices):
             if device.strip is not None:
                 strip = by_id.get(device.strip)
                 if strip is None or strip.kind is not Kind.STRIP_METER:
-                    problems.append(
-                        f"device {device.id!r}: strip {device.strip!r} is not a configured strip_meter")
+                    problems.append((("devices", i, "strip"), f"{device.strip!r} is not a configured strip_meter; "
+                                     "add it under devices or fix the id"))
             if device.siren is not None:
                 siren = by_id.get(device.siren)
                 if siren is None or siren.kind is not Kind.SIREN:
-                    problems.append(f"device {device.id!r}: siren {device.siren!r} is not a configured siren")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+                    problems.append((("devices", i, "siren"), f"{device.siren!r} is not a configured siren; add "
+                                     "it under devices or fix the id"))
+        return problems
 
     def device(self, device_id: str) -> DeviceConfig | None:
         return next((d for d in self.devices if d.id == device_id), None)
@@ -332,28 +328,22 @@ class EdgeConfig(_Strict):
 def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> EdgeConfig:
     """Validate YAML text; raises ConfigError naming `source`, the line and the field of each problem."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise ConfigError([f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError([f"{source}:1: the file must be a mapping with site, edge, devices, ..."])
-    problems = [f"{source}:{line}: {name}: key appears twice" for line, name in duplicate_keys(root)]
-    try:
-        config = EdgeConfig.model_validate(data)
-    except ValidationError as exc:
-        for item in exc.errors():
-            loc = tuple(item["loc"])
-            field = ".".join(str(p) for p in loc) or "(top level)"
-            message = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "extra_forbidden":
-                message = "unknown key (typo?)"
-            problems.append(f"{source}:{line_of(root, loc)}: {field}: {message}")
-        raise ConfigError(problems) from None
-    if problems:
-        raise ConfigError(problems)
+        doc = parse_yaml(text, source, "the file must be a mapping with site, edge, devices, ...")
+    except YamlFileError as exc:
+        raise ConfigError(exc.problems) from None
+    return config_from_doc(doc, base_dir)
+
+
+def config_from_doc(doc: YamlDoc, base_dir: Path | None = None) -> EdgeConfig:
+    """Validate a parsed edge file: schema errors and the cross-checks of what is valid, all at once."""
+    checked = validate(doc, EdgeConfig, ("devices",), stand_ins={"site": "x", "edge": "x"})
+    if checked.value is not None:
+        for loc, message in checked.value.cross_problems():
+            if not checked.about_dropped(message):
+                doc.add(checked.place(loc), message)
+    if doc.problems or checked.value is None:
+        raise ConfigError(doc.problems)
+    config = checked.value
     if base_dir is not None and not config.buffer.path.is_absolute():
         buffer = config.buffer.model_copy(update={"path": base_dir / config.buffer.path})
         config = config.model_copy(update={"buffer": buffer})
@@ -390,7 +380,7 @@ def load_config(path: str | Path) -> EdgeConfig:
     """Read and validate one YAML file. Relative buffer paths are taken relative to the file's folder."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    return parse_config(text, str(path), base_dir=path.resolve().parent)
+        doc = read_yaml(path, "the file must be a mapping with site, edge, devices, ...")
+    except YamlFileError as exc:
+        raise ConfigError(exc.problems) from None
+    return config_from_doc(doc, base_dir=path.resolve().parent)

@@ -18,6 +18,7 @@ Nothing is sent to the server; nothing is configured: the drafts are for a perso
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import sys
@@ -66,6 +67,24 @@ class Found:
         raw = "-".join(p for p in (self.address, self.sensor) if p)
         cleaned = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).strip("-._")
         return (cleaned or "device")[:64]
+
+    def edge_entry(self) -> dict[str, Any]:
+        """This device as an entry of the edge file's `devices:` (zone `unassigned` until a person sets it)."""
+        kind = self.kind.value if self.kind else "?"
+        device: dict[str, Any] = {"id": self.device_id(), "kind": kind, "zone": "unassigned",
+                                  "vendor": self.vendor.value, "address": self.address}
+        if self.sensor:
+            device["sensor"] = self.sensor
+        if self.gen == 1:
+            device["gen"] = 1
+        if self.base_topic and self.base_topic != "zigbee2mqtt":
+            device["base_topic"] = self.base_topic
+        return device
+
+    def site_entry(self, edge: str) -> dict[str, Any]:
+        """This device as an entry of the site file's `devices:`."""
+        return {"id": self.device_id(), "kind": self.kind.value if self.kind else "?", "zone": "unassigned",
+                "edge": edge}
 
 
 @dataclass
@@ -195,19 +214,7 @@ class Discovery:
                          for row in lines)
 
     def edge_yaml(self, site: str, edge: str, broker: MqttSettings) -> str:
-        devices: list[dict[str, Any]] = []
-        for f in self.rows():
-            if f.kind is None:
-                continue
-            device: dict[str, Any] = {"id": f.device_id(), "kind": f.kind.value, "zone": "unassigned",
-                                      "vendor": f.vendor.value, "address": f.address}
-            if f.sensor:
-                device["sensor"] = f.sensor
-            if f.gen == 1:
-                device["gen"] = 1
-            if f.base_topic and f.base_topic != "zigbee2mqtt":
-                device["base_topic"] = f.base_topic
-            devices.append(device)
+        devices = [f.edge_entry() for f in self.rows() if f.kind is not None]
         data = {"site": site, "edge": edge, "floor_broker": {"host": broker.host, "port": broker.port},
                 "devices": devices}
         header = ("# Draft written by `floorwatch edge discover`: set each device's zone, rated_a for plugs and\n"
@@ -215,11 +222,64 @@ class Discovery:
         return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     def site_yaml(self, edge: str) -> str:
-        devices = [{"id": f.device_id(), "kind": f.kind.value, "zone": "unassigned", "edge": edge}
-                   for f in self.rows() if f.kind is not None]
+        devices = [f.site_entry(edge) for f in self.rows() if f.kind is not None]
         header = ("# Draft device entries for the site file (server/domain/site.py): move them under `devices:`,\n"
                   "# set zones, ratings, seats and door types.\n")
         return header + yaml.safe_dump({"devices": devices}, sort_keys=False, allow_unicode=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """What an edge says about a device that announced itself but is in no configuration (its
+    `unknown_device` event's detail, see edge/agent.py)."""
+
+    vendor: Vendor
+    address: str
+    topic: str
+
+
+_ANNOUNCED = re.compile(r"(?P<vendor>[a-z0-9-]+) device (?P<address>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") "
+                        r"announced itself on (?P<topic>[^;]*); it is in no configuration")
+
+
+def parse_announcement(text: str) -> Announcement | None:
+    """The vendor, exact address and topic in an `unknown_device` detail (or a message quoting it)."""
+    match = _ANNOUNCED.search(text)
+    if match is None:
+        return None
+    try:
+        vendor = Vendor(match["vendor"])
+        address = ast.literal_eval(match["address"])
+    except (ValueError, SyntaxError):
+        return None
+    return Announcement(vendor, address, match["topic"]) if isinstance(address, str) and address else None
+
+
+ONLINE = {Vendor.TASMOTA: b"Online", Vendor.SHELLY: b"true"}
+"""The announcement payload each vendor's online topic carries (what the edge reacted to)."""
+_GUESS = {Vendor.TASMOTA: Kind.SMART_PLUG, Vendor.SHELLY: Kind.SMART_PLUG}
+"""The kind to draft when the announcement does not say: what unknown Tasmota or Shelly devices on a floor
+usually are (a plug or a private strip, elec.strip_cascade); the draft says to check it."""
+
+
+def adoption_drafts(announcement: Announcement, edge: str) -> tuple[str, str, bool]:
+    """(edge YAML entry, site YAML entry, kind guessed) to paste under `devices:` to adopt one device.
+    Reads the announcement topic as `floorwatch edge discover` does, so the entries are the drafts
+    discover would write for it; a kind the topic cannot tell is guessed from the vendor and flagged."""
+    discovery = Discovery()
+    discovery.observe(announcement.topic, ONLINE.get(announcement.vendor, b"online"))
+    heard = [f for f in discovery.rows() if f.vendor is announcement.vendor and f.address == announcement.address]
+    found = heard[0] if heard else Found(announcement.vendor, announcement.address, seen_on=announcement.topic)
+    guessed = found.kind is None
+    if guessed:
+        found.kind = _GUESS.get(found.vendor, Kind.TEMP_SENSOR if found.vendor is Vendor.ZIGBEE2MQTT else None)
+    if found.kind is None:  # a generic or esp-rfid name without a kind of its own: a door controller
+        found.kind = Kind.DOOR_CONTROLLER
+    edge_entry = yaml.safe_dump([found.edge_entry()], sort_keys=False, allow_unicode=True, default_flow_style=None,
+                                width=1_000)
+    site_entry = yaml.safe_dump([found.site_entry(edge)], sort_keys=False, allow_unicode=True, default_flow_style=None,
+                                width=1_000)
+    return edge_entry, site_entry, guessed
 
 
 def _properties(exposes: Any) -> list[str]:

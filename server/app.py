@@ -11,7 +11,19 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from server.api.routes import alarms, audit, evacuations, fire, floor, inspections, notifications, relays, system, users
+from server.api.routes import (
+    adoption,
+    alarms,
+    audit,
+    evacuations,
+    fire,
+    floor,
+    inspections,
+    notifications,
+    relays,
+    system,
+    users,
+)
 from server.api.schemas import ERROR_RESPONSES
 from server.runtime import Runtime, utc_now
 from server.settings import Settings
@@ -42,6 +54,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> F
     app.include_router(notifications.router, prefix="/api", responses=ERROR_RESPONSES)
     app.include_router(relays.router, prefix="/api", responses=ERROR_RESPONSES)
     app.include_router(audit.router, prefix="/api", responses=ERROR_RESPONSES)
+    app.include_router(adoption.router, prefix="/api", responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -1,4 +1,4 @@
-"""The `floorwatch` command: demo, server, edge, simulate, contract, broker, keys, grafana.
+"""The `floorwatch` command: demo, server, site, edge, simulate, contract, broker, keys, grafana.
 
 Each subcommand imports what it needs when it runs, so `floorwatch edge` works on an edge box that
 installed only `floorwatch[edge]`.
@@ -26,12 +26,27 @@ def _server(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.domain.site import SiteError
     from server.settings import Settings
+    from server.site_check import load_site
 
     settings = load_settings(Settings)
+    try:
+        load_site(settings.site_file)  # a bad site file: its problems, not a traceback from the lifespan
+    except SiteError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in the site file (FLOORWATCH_SITE_FILE); nothing started. "
+              "`floorwatch site --check FILE` checks it without starting", file=sys.stderr)
+        return 2
     app = create_app(settings)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info")
     return 0
+
+
+def _site(args: argparse.Namespace) -> int:
+    from server.site_check import main as check_site
+
+    return check_site(Path(args.check), [Path(p) for p in args.edge])
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -200,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
 
     server = sub.add_parser("server", help="run the server (configured by FLOORWATCH_* environment variables)")
     server.set_defaults(run=_server)
+
+    site = sub.add_parser("site", help="check a site file (and the edge files that go with it)")
+    site.add_argument("--check", required=True, metavar="FILE", help="the site YAML file")
+    site.add_argument("--edge", action="append", default=[], metavar="FILE",
+                      help="an edge YAML file to compare with the site file (repeat)")
+    site.set_defaults(run=_site)
 
     sub.add_parser("edge", help="run an edge agent (see `floorwatch edge --help`)", add_help=False)
     sub.add_parser("simulate", help="run a simulated floor or scenario (see `floorwatch simulate --help`)",

@@ -29,7 +29,7 @@ from server.domain.policy import Role
 from server.domain.power import plan_cut, safety_cut_note
 from server.domain.rules import RuleEngine
 from server.domain.sequence import SequenceTracker
-from server.domain.site import Site, parse_site
+from server.domain.site import Site
 from server.services import redaction
 from server.services.alarms import AlarmService
 from server.services.commands import CommandService
@@ -42,6 +42,7 @@ from server.services.live import LiveState
 from server.services.notify import NotificationService
 from server.services.recovery import EffectNotReady, EffectsOutbox, EffectsRecovery, crash_hook
 from server.settings import Settings
+from server.site_check import load_site
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class Runtime:
         self.clock = lambda: given_clock().astimezone(UTC)
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        self.site = parse_site(s.site_file.read_text(encoding="utf-8"), str(s.site_file))
+        self.site = load_site(s.site_file)
         redaction.install(secret for key in self.site.config.contacts for u in self.site.contacts_of(key)
                           for secret in redaction.url_secrets(u))  # contact URLs carry tokens
         for warning in self.site.warnings:

@@ -24,23 +24,22 @@ Every problem is reported as ``file:line: field: message`` (the line of the offe
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
 )
 
-from gateway.yaml_lines import Loc, line_of, loc_text
+from gateway.yaml_lines import Loc
+from gateway.yamlfile import YamlFileError, parse_yaml, validate
 from simulators.model import DEMO_FLOOR, Floor
 from simulators.rules import RULE_IDS
 
@@ -48,8 +47,8 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 FLOORS_DIR = DEMO_FLOOR.parent
 
 
-class ScenarioError(ValueError):
-    """An unusable scenario file; one line per problem, ``file:line: field: message``."""
+class ScenarioError(YamlFileError):
+    """An unusable scenario file; `problems` holds one ``file:line: field: message`` each."""
 
 
 def _seconds(value: Any) -> float:
@@ -375,30 +374,25 @@ def _clean(loc: Sequence[str | int]) -> Loc:
 
 
 def parse_scenario(text: str, source: str, floor: Floor | None = None) -> Scenario:
-    """Validate a scenario; with `floor`, also check that every device, zone and person exists."""
+    """Validate a scenario; with `floor`, also check that every device, zone and person exists. Every
+    problem is reported at once, schema and cross-references alike."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise ScenarioError(f"{source}:{line}: (document): not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, Mapping):
-        raise ScenarioError(f"{source}:1: (document): a scenario is a mapping (name, title, start, ...)")
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            loc = _clean(error["loc"])
-            lines.append(f"{source}:{line_of(root, loc)}: {loc_text(loc)}: {error['msg']}")
-        raise ScenarioError("\n".join(lines)) from None
-    problems = _cross_check(scenario, floor)
-    if problems:
-        raise ScenarioError(
-            "\n".join(f"{source}:{line_of(root, loc)}: {loc_text(loc)}: {msg}" for loc, msg in problems)
-        )
-    return scenario
+        doc = parse_yaml(text, source, "a scenario is a mapping (name, title, start, ...)")
+    except YamlFileError as exc:
+        raise ScenarioError(exc.problems) from None
+    checked = validate(doc, Scenario, ("timeline", "expect", "forbid"), stand_ins=_STAND_INS, clean=_clean)
+    if checked.value is not None:
+        for loc, message in _cross_check(checked.value, floor):
+            if not checked.about_dropped(message):
+                doc.add(checked.place(loc), message)
+    if doc.problems or checked.value is None:
+        raise ScenarioError(doc.problems)
+    return checked.value
+
+
+_STAND_INS: dict[str, Any] = {"name": "x", "title": "", "start": "2026-01-01T00:00:00+00:00", "duration": 86400,
+                              "floor": "demo"}
+"""Values for required keys that failed, so that the rest of the scenario is still cross-checked."""
 
 
 def _cross_check(scenario: Scenario, floor: Floor | None) -> list[tuple[Loc, str]]:
@@ -464,7 +458,7 @@ def load_scenario(name: str, floor: Floor | None = None) -> Scenario:
     path = scenario_path(name)
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml")))
-        raise ScenarioError(f"{path}:1: (document): no such scenario (known: {known})")
+        raise ScenarioError([f"{path}:1: (document): no such scenario (known: {known})"])
     return parse_scenario(path.read_text(encoding="utf-8"), str(path), floor)
 
 

@@ -28,19 +28,19 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.contract import DeviceId
 from gateway.contract import DeviceKind as DeviceKind  # re-exported: part of the site model's vocabulary
-from gateway.yaml_lines import Loc, line_of, loc_text
+from gateway.yaml_lines import Loc
+from gateway.yamlfile import YamlDoc, YamlFileError, message_of, parse_yaml, validate
 from server.domain.thresholds import DEFAULTS, SITE_WIDE
 
 # --------------------------------------------------------------------------------------------------
@@ -300,19 +300,15 @@ class SiteConfig(_Config):
 # --------------------------------------------------------------------------------------------------
 
 
-class SiteError(ValueError):
-    """A site file that cannot be used. The message is ``file:line: field: reason``."""
+class SiteError(YamlFileError):
+    """A site file that cannot be used: `problems` (and the message) hold one ``file:line: field: reason``
+    each, every problem of the file at once."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Problem:
     loc: Loc
     message: str
-
-
-def _raise(source: str, root: yaml.Node | None, problems: Sequence[_Problem]) -> None:
-    lines = [f"{source}:{line_of(root, p.loc)}: {loc_text(p.loc)}: {p.message}" for p in problems]
-    raise SiteError("\n".join(lines))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -683,7 +679,7 @@ CONTACT_ENTRY = ("a contacts entry is an apprise URL ('mailto://â€¦', 'wecom://â
 def _validation_problems(exc: ValidationError) -> list[_Problem]:
     """pydantic's errors as problems; a contacts entry (a URL or a mapping: a union) gets one sentence
     saying what it may be instead of one error per union member."""
-    errors = [(tuple(e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
+    errors = [(tuple(e["loc"]), message_of(e), e["type"]) for e in exc.errors()]
     mapping_errors = {loc[:3] for loc, _, _ in errors
                       if len(loc) > 4 and loc[0] == "contacts" and loc[3] == "Contact"}
     out: list[_Problem] = []
@@ -704,35 +700,33 @@ def _validation_problems(exc: ValidationError) -> list[_Problem]:
 
 
 def parse_site(text: str, source: str) -> Site:
-    """Parse and validate a site file; `SiteError` names the file, line and field of each problem."""
+    """Parse and validate a site file; `SiteError` lists every problem as file:line: field: reason."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise SiteError(
-            f"{source}:{line}: (document): not valid YAML: {getattr(exc, 'problem', exc)}"
-        ) from None
-    if not isinstance(data, Mapping):
-        raise SiteError(f"{source}:1: (document): a site file is a mapping with at least `site:`")
-    try:
-        config = SiteConfig.model_validate(data)
-    except ValidationError as exc:
-        _raise(source, root, _validation_problems(exc))
-        raise  # unreachable: _raise always raises
-    problems = _cross_check(config)
-    if problems:
-        _raise(source, root, problems)
-    site = Site(config, source)
+        doc = parse_yaml(text, source, "a site file is a mapping with at least `site:`")
+    except YamlFileError as exc:
+        raise SiteError(exc.problems) from None
+    return site_from_doc(doc)
+
+
+def site_from_doc(doc: YamlDoc) -> Site:
+    """Validate a parsed site file: schema errors and the cross-checks of what is valid, all at once."""
+    checked = validate(doc, SiteConfig, ("floors", "zones", "devices", "people", "shifts", "roster"),
+                       stand_ins={"site": {"id": "x"}},
+                       explain=lambda exc: [(p.loc, p.message) for p in _validation_problems(exc)])
+    if checked.value is not None:
+        for problem in _cross_check(checked.value):
+            if not checked.about_dropped(problem.message):
+                doc.add(checked.place(problem.loc), problem.message)
+    if doc.problems or checked.value is None:
+        raise SiteError(doc.problems)
+    config = checked.value
+    site = Site(config, doc.source)
     # A seat without a smart plug still gets its end-of-shift self-check, so an unknown seat is allowed;
     # but a misspelt one silently loses the seat's plug rules and its operator's pages: say so.
     seats = {d.seat for d in config.devices if d.seat is not None}
     for i, entry in enumerate(config.roster):
         if entry.seat is not None and entry.seat not in seats:
-            loc: Loc = ("roster", i, "seat")
-            site.warnings.append(
-                f"{source}:{line_of(root, loc)}: {loc_text(loc)}: no device has seat {entry.seat!r}: its plug "
-                "rules and operator pages do not apply; correct it if misspelt, or give the seat's smart plug "
-                f"`seat: {entry.seat}`")
+            site.warnings.append(doc.message(("roster", i, "seat"), (
+                f"no device has seat {entry.seat!r}: its plug rules and operator pages do not apply; correct "
+                f"it if misspelt, or give the seat's smart plug `seat: {entry.seat}`")))
     return site

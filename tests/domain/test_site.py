@@ -79,7 +79,7 @@ def test_overrides_zone_then_device() -> None:
         (
             "    edge: e1\n",
             "    edge: e1\n    colour: red\n",
-            "site.yaml:13: devices[0].colour: Extra inputs",
+            "site.yaml:13: devices[0].colour: unknown key (typo?)",
         ),
         ("    kind: strip_meter", "    kind: toaster", "site.yaml:10: devices[0].kind: Input should be"),
         ("    floor: f1\n", "    floor: f2\n", "site.yaml:7: zones[0].floor: unknown floor 'f2'"),
@@ -96,7 +96,7 @@ def test_cross_checks() -> None:
     dup = "  - {id: strip-1, kind: strip_meter, zone: z1, edge: e1}\n"
     assert "site.yaml:13: devices[1].id: duplicate id 'strip-1'" in error(MINIMAL + dup)
     bad_rating = "  - {id: plug-1, kind: smart_plug, zone: z1, edge: e1, rated_a: 13}\n"
-    assert "devices[1]: Value error, a smart_plug needs rated_a 10 or 16" in error(MINIMAL + bad_rating)
+    assert "devices[1]: a smart_plug needs rated_a 10 or 16" in error(MINIMAL + bad_rating)
     override = "thresholds:\n  devices:\n    strip-1:\n      elec.strip_load_high: {hold_minutes: 3}\n"
     message = error(MINIMAL + override)
     assert (
@@ -297,7 +297,8 @@ def test_every_role_name_the_code_uses_is_a_known_role() -> None:
     ("p-li: [{url: 'mailto://x', min_severity: high}]",
      ["site.yaml:19: contacts.p-li[0].min_severity: Input should be 'warning', 'minor', 'major' or 'critical'"]),
     ("p-li: [{uri: 'mailto://x'}]",
-     ["site.yaml:19: contacts.p-li[0].url: Field required", "site.yaml:19: contacts.p-li[0].uri: Extra inputs"]),
+     ["site.yaml:19: contacts.p-li[0].url: missing: this key is required",
+      "site.yaml:19: contacts.p-li[0].uri: unknown key (typo?)"]),
     ("p-li: mailto://x", ["site.yaml:19: contacts.p-li: a contacts key takes a list of channels: write them in [ ]"]),
 ])
 def test_a_bad_contacts_entry_says_what_an_entry_may_be(contacts: str, expected: list[str]) -> None:

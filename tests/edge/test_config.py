@@ -51,7 +51,7 @@ def test_example_file_validates_and_buffer_path_is_relative_to_it() -> None:
 def test_unknown_key_names_file_line_and_field() -> None:
     text = BASE.replace("channel: 2, rated_a: 10}", "channel: 2, rated_amps: 10}")
     [problem] = problems(text)
-    assert problem.startswith("edge.yaml:12: devices.2.rated_amps: unknown key")
+    assert problem.startswith("edge.yaml:12: devices[2].rated_amps: unknown key")
 
 
 def test_bad_value_points_at_its_line() -> None:
@@ -63,26 +63,27 @@ def test_bad_value_points_at_its_line() -> None:
 def test_block_style_points_at_the_exact_line() -> None:
     text = BASE + "  - id: leak-1\n    kind: leak_sensor\n    zone: mr\n    vendor: zigbee2mqtt\n    address: leak-1\n    colour: blue\n"
     [problem] = problems(text)
-    assert problem.startswith("edge.yaml:21: devices.6.colour: unknown key")
+    assert problem.startswith("edge.yaml:21: devices[6].colour: unknown key")
 
 
 def test_cross_checks() -> None:
     bad_siren = BASE.replace("siren: siren-f3-z1}", "siren: siren-nowhere}")
-    assert any("siren 'siren-nowhere' is not a configured siren" in p for p in problems(bad_siren))
+    assert problems(bad_siren) == ["edge.yaml:13: devices[3].siren: 'siren-nowhere' is not a configured siren; "
+                                   "add it under devices or fix the id"]
     both = BASE.replace("cuttable: true, essential: false", "cuttable: true, essential: true")
     [problem] = problems(both)
-    assert problem.startswith("edge.yaml:11: devices.1:") and "both cuttable and essential" in problem
+    assert problem.startswith("edge.yaml:11: devices[1]:") and "both cuttable and essential" in problem
     wrong_vendor = BASE.replace("kind: door_controller, zone: f3-z1, vendor: generic",
                                 "kind: door_controller, zone: f3-z1, vendor: shelly")
     assert any("vendor shelly cannot be a door_controller" in p for p in problems(wrong_vendor))
     twice = BASE + "  - {id: door-f3-main, kind: door_controller, zone: f3-z1, vendor: generic, address: x}\n"
-    assert any("used twice" in p for p in problems(twice))
+    assert problems(twice) == ["edge.yaml:16: devices[6].id: device id 'door-f3-main' is used twice; ids are unique"]
 
 
 def test_duplicate_yaml_keys_and_yaml_errors() -> None:
     assert problems(BASE.replace("edge: edge-f3\n", "edge: edge-f3\nedge: edge-f4\n"))[0].startswith(
         "edge.yaml:3: edge: key appears twice")
-    assert problems("site: [unclosed\n")[0].startswith("edge.yaml:2: not valid YAML")
+    assert problems("site: [unclosed\n")[0].startswith("edge.yaml:2: (document): not valid YAML")
 
 
 def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -92,5 +93,5 @@ def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broken.write_text(BASE.replace("zone: f3-z1, vendor: tasmota, address: strip-f3-02", "zone: f3-z1, vendr: tasmota, address: strip-f3-02"))
     assert cli.main(["--config", str(broken), "--check"]) == 2
     err = capsys.readouterr().err
-    assert f"{broken}:12: devices.2.vendr: unknown key" in err and f"{broken}:12: devices.2.vendor: Field required" in err
+    assert f"{broken}:12: devices[2].vendr: unknown key" in err and f"{broken}:12: devices[2].vendor: missing: this key is required" in err
     assert cli.main(["--config", str(tmp_path / "missing.yaml"), "--check"]) == 2

@@ -210,7 +210,7 @@ devices:
 """
     with pytest.raises(ConfigError) as error:
         parse_config(text, "edge.yaml")
-    assert any(p.startswith("edge.yaml:4: devices.0:") and message in p for p in error.value.problems), error.value.problems
+    assert any(p.startswith("edge.yaml:4: devices[0]:") and message in p for p in error.value.problems), error.value.problems
 
 
 # ==================================================================================================
@@ -379,12 +379,13 @@ def test_esp_rfid_access_messages_are_granted_or_denied_by_the_controller() -> N
 def test_a_typo_in_the_dialects_block_is_reported_with_its_line() -> None:
     with pytest.raises(ConfigError) as error:
         parse_config("site: hq\nedge: e\ndialects:\n  tasmota: {fulltopic: '%topic%/%prefix%/'}\n", "edge.yaml")
-    assert error.value.problems == ["edge.yaml:4: dialects.tasmota.fulltopic: unknown key (typo?)"]
+    assert error.value.problems == [
+        "edge.yaml:4: dialects.tasmota.fulltopic: unknown key (typo?): remove it or check the spelling"]
     with pytest.raises(ConfigError) as error:
         parse_config("site: hq\nedge: e\ndevices:\n  - {id: s, kind: smoke_detector, zone: z, vendor: zigbee2mqtt,"
                      " address: s, state_text: ['0', '1']}\n", "edge.yaml")
     assert error.value.problems == [
-        "edge.yaml:4: devices.0: state_text applies to tasmota devices, not zigbee2mqtt"]
+        "edge.yaml:4: devices[0]: state_text applies to tasmota devices, not zigbee2mqtt"]
 
 
 def test_a_decode_error_event_always_fits_the_contract() -> None:

@@ -40,6 +40,7 @@ ROUTE_ROLES: dict[tuple[str, str], Any] = {
     ("GET", "/api/readings"): SIGNED_IN,
     ("GET", "/api/dead-letters"): SIGNED_IN,
     ("GET", "/api/floor"): SIGNED_IN,
+    ("GET", "/api/unknown-devices"): SIGNED_IN,
     ("GET", "/api/alarms"): SIGNED_IN,
     ("GET", "/api/alarms/stream"): SIGNED_IN,
     ("GET", "/api/alarms/{alarm_id}"): SIGNED_IN,

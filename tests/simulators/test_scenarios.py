@@ -95,7 +95,7 @@ def test_unknown_action_and_extra_key() -> None:
 
 def test_missing_field_points_at_its_parent() -> None:
     message = _error(GOOD.replace("duration: 5m\n", ""))
-    assert message.startswith("bad.yaml:1: duration: Field required"), message
+    assert message.startswith("bad.yaml:1: duration: missing: this key is required"), message
 
 
 def test_bad_duration() -> None:
