@@ -8,10 +8,15 @@ done. Every queued row has a unique `dedupe_key` (alarm, step or repeat number, 
 so a step is never queued twice. Timers are due times in SQL, not in-memory timers: a restart neither
 drops nor repeats a step.
 
-Delivery. `deliver(now)` claims due rows with a lease (status `sending`, `lease_until`, `claimed_by`)
-in one short transaction, sends each with apprise, and marks it `sent` only after apprise returned,
-only if the lease is still ours. A failure is retried with exponential backoff (5 s, 10 s, 20 s ...
-capped at 5 min; `failed` after MAX_ATTEMPTS). Every attempt is a `notification_log` row.
+Delivery. The worker's pass (`dispatch`) claims due rows with a lease (status `sending`,
+`lease_until`, `claimed_by`) in one short transaction and hands each to its channel's lane
+(server/services/delivery.py): up to DELIVERY_THREADS channels send at once, one channel's rows go
+out one after another in claim order, and the worker never waits for a send, so a slow channel holds
+neither the others nor the escalation timers. A lane thread renews the row's lease when its attempt
+starts, sends with apprise (bounded by ATTEMPT_TIMEOUT_S), and marks the row `sent` only after apprise
+returned, only if the lease is still ours. A failure is retried with exponential backoff (5 s, 10 s,
+20 s ... capped at 5 min; `failed` after MAX_ATTEMPTS). Every attempt is a `notification_log` row.
+`deliver(now)` does the same and waits for the claimed rows' attempts (tests, a one-shot worker).
 
 At-least-once, bounded. A worker killed between claim and send leaves the row `sending`; when the
 lease runs out (LEASE) another worker claims and sends it: nothing is lost, and nothing was sent twice.
@@ -41,7 +46,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -58,6 +63,7 @@ from server.domain import alarms as domain
 from server.domain import notify as routing
 from server.domain.findings import SEVERITY_RANK, Finding, Transition
 from server.domain.site import Site
+from server.services import delivery
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +72,12 @@ CLAIM_BATCH = 20
 MAX_ATTEMPTS = 8
 BACKOFF_FIRST = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(minutes=5)
+DELIVERY_THREADS = 8
+"""Channels sent to at the same time (each thread mostly waits on a socket)."""
+LANE_DEPTH = 4
+"""Rows claimed ahead per channel: a stalled channel holds at most this many claims, not the outbox."""
+ATTEMPT_TIMEOUT_S = 30.0
+"""One send's wall-clock bound, far below LEASE (the lease is renewed when the attempt starts)."""
 
 NotifyResult = Callable[[str, bool], None]
 Commit = Callable[[Sequence[Finding], datetime], object]
@@ -108,7 +120,8 @@ class NotificationService:
                  is_drill: Callable[[domain.Alarm], bool] = lambda _a: False,
                  poll_s: float = 1.0, before_send: Callable[[int], None] | None = None,
                  notes: Callable[[int], tuple[str, str] | None] = lambda _id: None,
-                 commit: Commit | None = None) -> None:
+                 commit: Commit | None = None, attempt_timeout_s: float = ATTEMPT_TIMEOUT_S,
+                 threads: int = DELIVERY_THREADS) -> None:
         self.sessions = sessions
         self.site = site
         self.clock = clock
@@ -136,6 +149,11 @@ class NotificationService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.attempt_timeout_s = attempt_timeout_s
+        self.lanes = delivery.Lanes(threads, f"deliver-{worker_id}")
+        self._inflight: set[int] = set()
+        """Rows handed to a lane and not yet done: never claimed again by this worker meanwhile."""
+        self._inflight_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -165,6 +183,8 @@ class NotificationService:
         if self._thread is not None:
             self._thread.join(15)
             self._thread = None
+        # a row still in a lane stays `sending`: release_own_leases re-queues it at the next start
+        self.lanes.stop(5.0)
 
     def wake(self) -> None:
         self._wake.set()
@@ -174,7 +194,7 @@ class NotificationService:
             try:
                 now = self.clock()
                 self.tick(now)
-                self.deliver(now)
+                self.dispatch(now)
             except Exception:
                 log.exception("notification worker pass failed")
             self._wake.wait(self.poll_s)
@@ -456,13 +476,21 @@ class NotificationService:
             last_error=why))
         return 1
 
-    def claim(self, now: datetime, limit: int = CLAIM_BATCH) -> list[int]:
-        """Take due rows (queued, or `sending` with a lapsed lease) for this worker."""
+    def claim(self, now: datetime, limit: int = CLAIM_BATCH, skip_channels: Collection[str] = (),
+              skip_ids: Collection[int] = ()) -> list[int]:
+        """Take due rows (queued, or `sending` with a lapsed lease) for this worker, oldest due first.
+        `skip_channels`: lanes already full here; `skip_ids`: rows this worker is still sending."""
         with self.sessions.begin() as session:
-            ids = list(session.scalars(select(NotificationRow.id).where(or_(
+            q = select(NotificationRow.id).where(or_(
                 and_(NotificationRow.status == "queued", NotificationRow.next_attempt_at <= now),
                 and_(NotificationRow.status == "sending", NotificationRow.lease_until < now),
-            )).order_by(NotificationRow.next_attempt_at).limit(limit)).all())
+            ))
+            if skip_channels:
+                q = q.where(NotificationRow.channel.not_in(list(skip_channels)))
+            if skip_ids:
+                q = q.where(NotificationRow.id.not_in(list(skip_ids)))
+            ids = list(session.scalars(q.order_by(NotificationRow.next_attempt_at, NotificationRow.id)
+                                       .limit(limit)).all())
             mine: list[int] = []
             for nid in ids:
                 res = session.execute(update(NotificationRow).where(
@@ -475,53 +503,118 @@ class NotificationService:
         return mine
 
     def deliver(self, now: datetime) -> int:
-        """Claim and send what is due; returns how many were sent."""
-        sent = 0
-        for nid in self.claim(now):
-            if self.before_send is not None:
-                self.before_send(nid)
-            with self.sessions() as session:
-                row = session.get(NotificationRow, nid)
-                if row is None:
-                    continue
-                channel, title, body, severity, attempt = row.channel, row.title, row.body, row.severity, row.attempts
-                fallback = row.fallback
-            url = self._urls.get(channel)
-            started = time.perf_counter()
-            error: str | None = None
-            try:
-                if url is None:
-                    raise RuntimeError(f"channel {channel} is no longer in the site's contacts")
-                self.sender.send(url, title, body, key=f"{self.site.id}-n{nid}")
-            except Exception as exc:
-                error = str(exc)[:500] or type(exc).__name__
-            ms = (time.perf_counter() - started) * 1000
-            done = self.clock()
-            with self.sessions.begin() as session:
-                row = session.get(NotificationRow, nid)
-                if row is None or row.claimed_by != self.worker_id or row.status != "sending":
-                    continue  # our lease lapsed and another worker took it over
-                row.attempts = attempt + 1
-                session.add(DeliveryLogRow(notification_id=nid, at=done, attempt=row.attempts, ok=error is None,
-                                           worker=self.worker_id, error=error, ms=ms))
-                if error is None:
-                    row.status, row.sent_at, row.lease_until, row.last_error = "sent", done, None, None
-                    sent += 1
-                else:
-                    give_up = row.attempts >= MAX_ATTEMPTS
-                    row.status = "failed" if give_up else "queued"
-                    row.last_error, row.lease_until = error, None
-                    row.next_attempt_at = done + min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** (row.attempts - 1)))
-                    if severity == Severity.CRITICAL.value and not fallback:
-                        self._fallback(session, row, done)
-            if error is not None:
-                log.warning("notification %s via %s failed (attempt %d): %s", nid, channel, attempt + 1, error)
-            if self.on_result is not None and not fallback:
+        """Claim what is due and send it (concurrently, one lane per channel); returns how many were sent
+        once every claimed row's attempt is over."""
+        done: list[threading.Event] = []
+        sent: list[bool] = []
+        for nid, channel in self._claim_lanes(now, CLAIM_BATCH, ()):
+            finished = threading.Event()
+            done.append(finished)
+
+            def job(nid: int = nid, finished: threading.Event = finished) -> None:
                 try:
-                    self.on_result(channel, error is None)
-                except Exception:
-                    log.exception("notify result hook failed")
-        return sent
+                    sent.append(self._attempt(nid) is True)
+                finally:
+                    finished.set()
+
+            self._submit(nid, channel, job)
+        for finished in done:
+            finished.wait()
+        return sum(sent)
+
+    def dispatch(self, now: datetime) -> int:
+        """The worker's pass: claim what is due and hand it to the lanes without waiting for any send.
+        A channel with LANE_DEPTH rows already in its lane is not claimed from (its rows stay queued for
+        a later pass, their leases not yet started); returns how many rows were handed over."""
+        full = {lane for lane, depth in self.lanes.depths().items() if depth >= LANE_DEPTH}
+        claimed = self._claim_lanes(now, CLAIM_BATCH, full)
+        for nid, channel in claimed:
+            def job(nid: int = nid) -> None:
+                self._attempt(nid)
+                self.wake()  # its end may free a full lane, or have queued a fallback row: look again
+
+            self._submit(nid, channel, job)
+        return len(claimed)
+
+    def _claim_lanes(self, now: datetime, limit: int, full: Collection[str]) -> list[tuple[int, str]]:
+        with self._inflight_lock:
+            inflight = set(self._inflight)
+        ids = self.claim(now, limit, skip_channels=full, skip_ids=inflight)
+        if not ids:
+            return []
+        with self.sessions() as session:
+            channels = {r.id: r.channel for r in session.execute(
+                select(NotificationRow.id, NotificationRow.channel).where(NotificationRow.id.in_(ids)))}
+        return [(nid, channels[nid]) for nid in ids if nid in channels]
+
+    def _submit(self, nid: int, channel: str, job: Callable[[], None]) -> None:
+        with self._inflight_lock:
+            self._inflight.add(nid)
+
+        def run() -> None:
+            try:
+                job()
+            finally:
+                with self._inflight_lock:
+                    self._inflight.discard(nid)
+
+        self.lanes.submit(channel, run)
+
+    def _attempt(self, nid: int) -> bool | None:
+        """One send of row `nid` on a lane thread: True sent, False failed, None no longer ours."""
+        if self.before_send is not None:
+            self.before_send(nid)
+        with self.sessions.begin() as session:
+            # the lease counts from the attempt, not the claim: the row may have waited in its lane
+            res = session.execute(update(NotificationRow).where(
+                NotificationRow.id == nid, NotificationRow.status == "sending",
+                NotificationRow.claimed_by == self.worker_id,
+            ).values(lease_until=self.clock() + LEASE))
+            if getattr(res, "rowcount", 0) != 1:
+                return None  # our lease lapsed and another worker took the row over
+            row = session.get(NotificationRow, nid)
+            if row is None:
+                return None
+            channel, title, body, severity, attempt = row.channel, row.title, row.body, row.severity, row.attempts
+            fallback = row.fallback
+        url = self._urls.get(channel)
+        started = time.perf_counter()
+        error: str | None = None
+        try:
+            if url is None:
+                raise RuntimeError(f"channel {channel} is no longer in the site's contacts")
+            key = f"{self.site.id}-n{nid}"
+            send_url = url
+            delivery.attempt(lambda: self.sender.send(send_url, title, body, key=key), self.attempt_timeout_s,
+                             f"notification {nid}")
+        except Exception as exc:
+            error = str(exc)[:500] or type(exc).__name__
+        ms = (time.perf_counter() - started) * 1000
+        done = self.clock()
+        with self.sessions.begin() as session:
+            row = session.get(NotificationRow, nid)
+            if row is None or row.claimed_by != self.worker_id or row.status != "sending":
+                return None  # our lease lapsed and another worker took it over
+            row.attempts = attempt + 1
+            session.add(DeliveryLogRow(notification_id=nid, at=done, attempt=row.attempts, ok=error is None,
+                                       worker=self.worker_id, error=error, ms=ms))
+            if error is None:
+                row.status, row.sent_at, row.lease_until, row.last_error = "sent", done, None, None
+            else:
+                give_up = row.attempts >= MAX_ATTEMPTS
+                row.status = "failed" if give_up else "queued"
+                row.last_error, row.lease_until = error, None
+                row.next_attempt_at = done + min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** (row.attempts - 1)))
+                if severity == Severity.CRITICAL.value and not fallback:
+                    self._fallback(session, row, done)
+        if error is not None:
+            log.warning("notification %s via %s failed (attempt %d): %s", nid, channel, attempt + 1, error)
+        if self.on_result is not None and not fallback:
+            try:
+                self.on_result(channel, error is None)
+            except Exception:
+                log.exception("notify result hook failed")
+        return error is None
 
     def _fallback(self, session: Session, row: NotificationRow, now: datetime) -> None:
         items = [_item(i) for i in row.items]
