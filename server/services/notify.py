@@ -22,8 +22,9 @@ At-least-once, bounded. A worker killed between claim and send leaves the row `s
 lease runs out (LEASE) another worker claims and sends it: nothing is lost, and nothing was sent twice.
 A worker killed after apprise returned but before its `sent` commit (a window of one SQL commit,
 milliseconds) causes one duplicate message for that row when the lease runs out; that is the only
-duplicate, at most one per crash per claimed row, and claims are at most CLAIM_BATCH rows. The lease
-(LEASE) is far longer than one send's timeout, so two live workers never send the same row.
+duplicate, at most one per crash per row in flight: one per channel, at most DELIVERY_THREADS. The
+lease (LEASE, renewed when an attempt starts) is far longer than one attempt (ATTEMPT_TIMEOUT_S), so
+two live workers never send the same row.
 
 Fallback (sup.notify_channel): a critical push that fails is re-queued at once to the site's
 `fallback` contacts; a critical alarm not acknowledged within 60 s pages the fallback channel through
