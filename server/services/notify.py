@@ -12,8 +12,8 @@ Delivery. The worker's pass (`dispatch`) claims due rows with a lease (status `s
 `lease_until`, `claimed_by`) in one short transaction and hands each to its channel's lane
 (server/services/delivery.py): up to DELIVERY_THREADS channels send at once, one channel's rows go
 out one after another in claim order, and the worker never waits for a send, so a slow channel holds
-neither the others nor the escalation timers. A lane thread renews the row's lease when its attempt
-starts, sends with apprise (bounded by ATTEMPT_TIMEOUT_S), and marks the row `sent` only after apprise
+neither the others nor the escalation timers. A lane thread renews the row's lease if it waited long
+in its lane, sends with apprise (bounded by ATTEMPT_TIMEOUT_S), and marks the row `sent` only after apprise
 returned, only if the lease is still ours. A failure is retried with exponential backoff (5 s, 10 s,
 20 s ... capped at 5 min; `failed` after MAX_ATTEMPTS). Every attempt is a `notification_log` row.
 `deliver(now)` does the same and waits for the claimed rows' attempts (tests, a one-shot worker).
@@ -23,8 +23,8 @@ lease runs out (LEASE) another worker claims and sends it: nothing is lost, and 
 A worker killed after apprise returned but before its `sent` commit (a window of one SQL commit,
 milliseconds) causes one duplicate message for that row when the lease runs out; that is the only
 duplicate, at most one per crash per row in flight: one per channel, at most DELIVERY_THREADS. The
-lease (LEASE, renewed when an attempt starts) is far longer than one attempt (ATTEMPT_TIMEOUT_S), so
-two live workers never send the same row.
+lease (LEASE, renewed when a row waited RENEW_AFTER in its lane) is far longer than one attempt
+(ATTEMPT_TIMEOUT_S), so two live workers never send the same row.
 
 Fallback (sup.notify_channel): a critical push that fails is re-queued at once to the site's
 `fallback` contacts; a critical alarm not acknowledged within 60 s pages the fallback channel through
@@ -78,7 +78,10 @@ DELIVERY_THREADS = 8
 LANE_DEPTH = 4
 """Rows claimed ahead per channel: a stalled channel holds at most this many claims, not the outbox."""
 ATTEMPT_TIMEOUT_S = 30.0
-"""One send's wall-clock bound, far below LEASE (the lease is renewed when the attempt starts)."""
+"""One send's wall-clock bound, far below LEASE."""
+RENEW_AFTER = LEASE / 4
+"""A row that waited this long in its lane since its claim renews its lease before its attempt (a
+write, so not done for every row: under load the SQL write lock is shared with ingest)."""
 
 NotifyResult = Callable[[str, bool], None]
 Commit = Callable[[Sequence[Finding], datetime], object]
@@ -508,17 +511,17 @@ class NotificationService:
         once every claimed row's attempt is over."""
         done: list[threading.Event] = []
         sent: list[bool] = []
-        for nid, channel in self._claim_lanes(now, CLAIM_BATCH, ()):
+        for claimed in self._claim_lanes(now, CLAIM_BATCH, ()):
             finished = threading.Event()
             done.append(finished)
 
-            def job(nid: int = nid, finished: threading.Event = finished) -> None:
+            def job(claimed: _Claimed = claimed, finished: threading.Event = finished) -> None:
                 try:
-                    sent.append(self._attempt(nid) is True)
+                    sent.append(self._attempt(claimed) is True)
                 finally:
                     finished.set()
 
-            self._submit(nid, channel, job)
+            self._submit(claimed, job)
         for finished in done:
             finished.wait()
         return sum(sent)
@@ -529,55 +532,55 @@ class NotificationService:
         a later pass, their leases not yet started); returns how many rows were handed over."""
         full = {lane for lane, depth in self.lanes.depths().items() if depth >= LANE_DEPTH}
         claimed = self._claim_lanes(now, CLAIM_BATCH, full)
-        for nid, channel in claimed:
-            def job(nid: int = nid) -> None:
-                self._attempt(nid)
+        for one in claimed:
+            def job(one: _Claimed = one) -> None:
+                self._attempt(one)
                 self.wake()  # its end may free a full lane, or have queued a fallback row: look again
 
-            self._submit(nid, channel, job)
+            self._submit(one, job)
         return len(claimed)
 
-    def _claim_lanes(self, now: datetime, limit: int, full: Collection[str]) -> list[tuple[int, str]]:
+    def _claim_lanes(self, now: datetime, limit: int, full: Collection[str]) -> list[_Claimed]:
+        """Claim, then read what each claimed row sends (once: a lane thread needs no SQL before it)."""
         with self._inflight_lock:
             inflight = set(self._inflight)
         ids = self.claim(now, limit, skip_channels=full, skip_ids=inflight)
         if not ids:
             return []
+        at = time.monotonic()
         with self.sessions() as session:
-            channels = {r.id: r.channel for r in session.execute(
-                select(NotificationRow.id, NotificationRow.channel).where(NotificationRow.id.in_(ids)))}
-        return [(nid, channels[nid]) for nid in ids if nid in channels]
+            rows = {r.id: _Claimed(r.id, r.channel, r.title, r.body, r.severity, r.attempts, r.fallback, at)
+                    for r in session.scalars(select(NotificationRow).where(NotificationRow.id.in_(ids)))}
+        return [rows[nid] for nid in ids if nid in rows]
 
-    def _submit(self, nid: int, channel: str, job: Callable[[], None]) -> None:
+    def _submit(self, claimed: _Claimed, job: Callable[[], None]) -> None:
         with self._inflight_lock:
-            self._inflight.add(nid)
+            self._inflight.add(claimed.id)
 
         def run() -> None:
             try:
                 job()
             finally:
                 with self._inflight_lock:
-                    self._inflight.discard(nid)
+                    self._inflight.discard(claimed.id)
 
-        self.lanes.submit(channel, run)
+        self.lanes.submit(claimed.channel, run)
 
-    def _attempt(self, nid: int) -> bool | None:
-        """One send of row `nid` on a lane thread: True sent, False failed, None no longer ours."""
+    def _attempt(self, claimed: _Claimed) -> bool | None:
+        """One send of a claimed row on a lane thread: True sent, False failed, None no longer ours."""
+        nid, channel, title, body = claimed.id, claimed.channel, claimed.title, claimed.body
+        severity, attempt, fallback = claimed.severity, claimed.attempts, claimed.fallback
         if self.before_send is not None:
             self.before_send(nid)
-        with self.sessions.begin() as session:
-            # the lease counts from the attempt, not the claim: the row may have waited in its lane
-            res = session.execute(update(NotificationRow).where(
-                NotificationRow.id == nid, NotificationRow.status == "sending",
-                NotificationRow.claimed_by == self.worker_id,
-            ).values(lease_until=self.clock() + LEASE))
-            if getattr(res, "rowcount", 0) != 1:
-                return None  # our lease lapsed and another worker took the row over
-            row = session.get(NotificationRow, nid)
-            if row is None:
-                return None
-            channel, title, body, severity, attempt = row.channel, row.title, row.body, row.severity, row.attempts
-            fallback = row.fallback
+        if time.monotonic() - claimed.at > RENEW_AFTER.total_seconds():
+            # waited long in its lane behind a slow channel: the lease counts again from this attempt
+            with self.sessions.begin() as session:
+                res = session.execute(update(NotificationRow).where(
+                    NotificationRow.id == nid, NotificationRow.status == "sending",
+                    NotificationRow.claimed_by == self.worker_id,
+                ).values(lease_until=self.clock() + LEASE))
+                if getattr(res, "rowcount", 0) != 1:
+                    return None  # our lease lapsed and another worker took the row over
         url = self._urls.get(channel)
         started = time.perf_counter()
         error: str | None = None
@@ -657,6 +660,21 @@ class NotificationService:
             session.add(row)
             session.flush()
             return row.id
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """What a lane thread sends for one claimed row, read once after the claim."""
+
+    id: int
+    channel: str
+    title: str
+    body: str
+    severity: str
+    attempts: int
+    fallback: bool
+    at: float
+    """time.monotonic() of the claim."""
 
 
 def _item(data: dict[str, Any]) -> routing.Item:
