@@ -37,6 +37,11 @@ def with_key(url: str, key: str | None) -> str:
 class AppriseSender:
     """mailto://, json://, ntfy://, wecombot://, dingtalk://, feishu://, slack://, msteams://, ..."""
 
+    def warm(self) -> None:
+        """Import apprise ahead of the first push (a third of a second, more under load), which would
+        otherwise delay the first page after a start."""
+        import apprise  # noqa: F401
+
     def send(self, url: str, title: str, body: str, key: str | None = None) -> None:
         import apprise
 

@@ -166,6 +166,9 @@ class NotificationService:
         self.release_own_leases()
         self._thread = threading.Thread(target=self._run, name=f"notify-{self.worker_id}", daemon=True)
         self._thread.start()
+        warm = getattr(self.sender, "warm", None)
+        if callable(warm):  # off the worker, so the timers start at once; a send meanwhile waits for it
+            threading.Thread(target=warm, name=f"notify-warm-{self.worker_id}", daemon=True).start()
 
     def release_own_leases(self) -> int:
         """Re-queue rows this worker id still holds as `sending`: a worker that is only now starting
