@@ -125,7 +125,7 @@ class NotificationService:
                  poll_s: float = 1.0, before_send: Callable[[int], None] | None = None,
                  notes: Callable[[int], tuple[str, str] | None] = lambda _id: None,
                  commit: Commit | None = None, attempt_timeout_s: float = ATTEMPT_TIMEOUT_S,
-                 threads: int = DELIVERY_THREADS) -> None:
+                 threads: int = DELIVERY_THREADS, renew_after: timedelta = RENEW_AFTER) -> None:
         self.sessions = sessions
         self.site = site
         self.clock = clock
@@ -154,6 +154,7 @@ class NotificationService:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.attempt_timeout_s = attempt_timeout_s
+        self.renew_after = renew_after
         self.lanes = delivery.Lanes(threads, f"deliver-{worker_id}")
         self._inflight: set[int] = set()
         """Rows handed to a lane and not yet done: never claimed again by this worker meanwhile."""
@@ -575,7 +576,7 @@ class NotificationService:
         severity, attempt, fallback = claimed.severity, claimed.attempts, claimed.fallback
         if self.before_send is not None:
             self.before_send(nid)
-        if time.monotonic() - claimed.at > RENEW_AFTER.total_seconds():
+        if time.monotonic() - claimed.at > self.renew_after.total_seconds():
             # waited long in its lane behind a slow channel: the lease counts again from this attempt
             with self.sessions.begin() as session:
                 res = session.execute(update(NotificationRow).where(

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,11 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.contract import Severity
+from server.adapters.notify import AppriseSender
+from server.adapters.sql.repository import _aware
+from server.adapters.sql.response_models import NotificationRow
 from server.domain.notify import url_hash
+from server.services.notify import LEASE
 from tests.response.conftest import Hook, Smtp, make_site, poll, site_yaml
 from tests.response.helpers import raise_alarm, wire
 
@@ -191,3 +195,69 @@ def test_a_stalled_send_is_cut_off_by_the_attempt_timeout_and_retried(
     assert not attempt["ok"] and "no answer within 1 s" in attempt["error"], attempt
     assert 1000 <= attempt["ms"] < 3000, attempt["ms"]
     assert (row["next_attempt_at"] - row["deliveries"][0]["at"]).total_seconds() == 5.0, "first backoff"
+
+
+class LeaseAtSend:
+    """The real apprise sender, noting each row's lease as it stood when its send began."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self.real = AppriseSender()
+        self.leases: dict[int, datetime | None] = {}
+
+    def send(self, url: str, title: str, body: str, key: str | None = None) -> None:
+        assert key is not None
+        nid = int(key.rsplit("-n", 1)[1])
+        with self.sessions() as session:
+            row = session.get(NotificationRow, nid)
+            assert row is not None
+            self.leases[nid] = _aware(row.lease_until)
+        self.real.send(url, title, body, key=key)
+
+
+def test_a_row_that_waited_in_its_lane_renews_its_lease_and_one_taken_over_meanwhile_is_not_sent(
+        db: tuple[str, sessionmaker[Session]], smtp: Smtp, hook: Hook, slow: SlowHook, tmp_path: Path) -> None:
+    """Three critical alarms page the slow channel (1.5 s per answer). The first row is sent on its claim's
+    lease; the second waited ~1.5 s in its lane, longer than renew_after, and renews its lease before
+    its attempt. The third is taken over by another worker while it waits (its lease lapsed there):
+    this worker neither sends nor records it."""
+    _, sessions = db
+    slow.delay = 1.5
+    site = slow_site(smtp, hook, slow, tmp_path)
+    sender = LeaseAtSend(sessions)
+    rows: list[int] = []
+
+    def take_over_the_third(nid: int) -> None:
+        rows.append(nid)
+        if len(rows) == 3:
+            with sessions.begin() as session:
+                row = session.get(NotificationRow, nid)
+                assert row is not None
+                row.claimed_by, row.lease_until = "w2", datetime.now(UTC) + LEASE
+
+    alarms, svc = wire(sessions, site, lambda: datetime.now(UTC),  # type: ignore[arg-type]
+                       renew_after=timedelta(seconds=1))
+    svc.sender = sender
+    alarms_raised = [
+        raise_alarm(alarms, "fire.smoke_alarm", "smoke-z1-01", "z1", Severity.CRITICAL, datetime.now(UTC)),
+        raise_alarm(alarms, "elec.strip_overload", "strip-z1-00", "z1", Severity.CRITICAL, datetime.now(UTC),
+                    "Strip overloaded at 130 %", "插线板严重过载", 13.0),
+        raise_alarm(alarms, "elec.plug_overcurrent", "plug-z1-pc", "z1", Severity.CRITICAL, datetime.now(UTC),
+                    "Plug over 16 A", "插座过流", 17.0),
+    ]
+    now = datetime.now(UTC)
+    svc.tick(now)
+    slow_rows = [r["id"] for r in svc.log_of() if r["recipient"] == "safety_officer"]
+    assert len(slow_rows) == 3
+    svc.before_send = lambda nid: take_over_the_third(nid) if nid in slow_rows else None
+    sent = svc.deliver(now)
+    first, second, third = slow_rows
+    assert sender.leases[first] == now + LEASE, "sent at once: the claim's lease"
+    second_lease = sender.leases[second]
+    assert second_lease is not None and second_lease - (now + LEASE) >= timedelta(seconds=1), second_lease
+    assert third not in sender.leases and len(slow.answered()) == 2, "taken over: not sent by this worker"
+    log = {r["id"]: r for r in svc.log_of()}
+    assert (log[third]["status"], log[third]["attempts"], log[third]["deliveries"]) == ("sending", 0, [])
+    assert [log[n]["status"] for n in (first, second)] == ["sent", "sent"]
+    assert sent == len([r for r in log.values() if r["status"] == "sent"]), "deliver counts what it sent"
+    assert [alarm_of(r) for r in slow.answered()] == [a.id for a in alarms_raised[:2]]
