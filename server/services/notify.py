@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -484,21 +484,35 @@ class NotificationService:
             last_error=why))
         return 1
 
-    def claim(self, now: datetime, limit: int = CLAIM_BATCH, skip_channels: Collection[str] = (),
+    def claim(self, now: datetime, limit: int = CLAIM_BATCH, lanes: Mapping[str, int] | None = None,
               skip_ids: Collection[int] = ()) -> list[int]:
         """Take due rows (queued, or `sending` with a lapsed lease) for this worker, oldest due first.
-        `skip_channels`: lanes already full here; `skip_ids`: rows this worker is still sending."""
+        `lanes`: rows already in each channel's lane here; a channel gets at most LANE_DEPTH in all.
+        `skip_ids`: rows this worker is still sending."""
         with self.sessions.begin() as session:
-            q = select(NotificationRow.id).where(or_(
+            q = select(NotificationRow.id, NotificationRow.channel).where(or_(
                 and_(NotificationRow.status == "queued", NotificationRow.next_attempt_at <= now),
                 and_(NotificationRow.status == "sending", NotificationRow.lease_until < now),
             ))
-            if skip_channels:
-                q = q.where(NotificationRow.channel.not_in(list(skip_channels)))
+            room: dict[str, int] = {}
+            if lanes is not None:
+                room = {ch: LANE_DEPTH - depth for ch, depth in lanes.items()}
+                full = [ch for ch, left in room.items() if left <= 0]
+                if full:
+                    q = q.where(NotificationRow.channel.not_in(full))
             if skip_ids:
                 q = q.where(NotificationRow.id.not_in(list(skip_ids)))
-            ids = list(session.scalars(q.order_by(NotificationRow.next_attempt_at, NotificationRow.id)
-                                       .limit(limit)).all())
+            ids: list[int] = []
+            skipped = False
+            for nid, channel in session.execute(q.order_by(NotificationRow.next_attempt_at, NotificationRow.id)
+                                                .limit(limit)):
+                if lanes is not None:
+                    left = room.get(channel, LANE_DEPTH)
+                    if left <= 0:
+                        skipped = True  # the channel's lane is full: the row waits for a later pass
+                        continue
+                    room[channel] = left - 1
+                ids.append(nid)
             mine: list[int] = []
             for nid in ids:
                 res = session.execute(update(NotificationRow).where(
@@ -508,6 +522,8 @@ class NotificationService:
                 ).values(status="sending", lease_until=now + LEASE, claimed_by=self.worker_id))
                 if getattr(res, "rowcount", 0) == 1:
                     mine.append(nid)
+        if skipped:  # rows of other channels may lie beyond this batch: look again at once
+            self.wake()
         return mine
 
     def deliver(self, now: datetime) -> int:
@@ -515,7 +531,7 @@ class NotificationService:
         once every claimed row's attempt is over."""
         done: list[threading.Event] = []
         sent: list[bool] = []
-        for claimed in self._claim_lanes(now, CLAIM_BATCH, ()):
+        for claimed in self._claim_lanes(now, None):
             finished = threading.Event()
             done.append(finished)
 
@@ -532,10 +548,9 @@ class NotificationService:
 
     def dispatch(self, now: datetime) -> int:
         """The worker's pass: claim what is due and hand it to the lanes without waiting for any send.
-        A channel with LANE_DEPTH rows already in its lane is not claimed from (its rows stay queued for
-        a later pass, their leases not yet started); returns how many rows were handed over."""
-        full = {lane for lane, depth in self.lanes.depths().items() if depth >= LANE_DEPTH}
-        claimed = self._claim_lanes(now, CLAIM_BATCH, full)
+        A channel's lane gets at most LANE_DEPTH rows (the rest stay queued for a later pass, their
+        leases not yet started); returns how many rows were handed over."""
+        claimed = self._claim_lanes(now, self.lanes.depths())
         for one in claimed:
             def job(one: _Claimed = one) -> None:
                 self._attempt(one)
@@ -544,11 +559,11 @@ class NotificationService:
             self._submit(one, job)
         return len(claimed)
 
-    def _claim_lanes(self, now: datetime, limit: int, full: Collection[str]) -> list[_Claimed]:
+    def _claim_lanes(self, now: datetime, lanes: Mapping[str, int] | None) -> list[_Claimed]:
         """Claim, then read what each claimed row sends (once: a lane thread needs no SQL before it)."""
         with self._inflight_lock:
             inflight = set(self._inflight)
-        ids = self.claim(now, limit, skip_channels=full, skip_ids=inflight)
+        ids = self.claim(now, CLAIM_BATCH, lanes, skip_ids=inflight)
         if not ids:
             return []
         at = time.monotonic()

@@ -24,8 +24,9 @@ from gateway.contract import Severity
 from server.adapters.notify import AppriseSender
 from server.adapters.sql.repository import _aware
 from server.adapters.sql.response_models import NotificationRow
+from server.domain import notify as routing
 from server.domain.notify import url_hash
-from server.services.notify import LEASE
+from server.services.notify import LANE_DEPTH, LEASE, Push
 from tests.response.conftest import Hook, Smtp, make_site, poll, site_yaml
 from tests.response.helpers import raise_alarm, wire
 
@@ -261,3 +262,41 @@ def test_a_row_that_waited_in_its_lane_renews_its_lease_and_one_taken_over_meanw
     assert [log[n]["status"] for n in (first, second)] == ["sent", "sent"]
     assert sent == len([r for r in log.values() if r["status"] == "sent"]), "deliver counts what it sent"
     assert [alarm_of(r) for r in slow.answered()] == [a.id for a in alarms_raised[:2]]
+
+
+def test_a_backlog_on_one_channel_is_claimed_a_few_rows_at_a_time_and_never_hides_another_channel(
+        db: tuple[str, sessionmaker[Session]], smtp: Smtp, hook: Hook, slow: SlowHook, tmp_path: Path) -> None:
+    """25 pushes queued for the slow channel (0.3 s per answer), then one for the supervisor: more than a
+    claim batch (20) is ahead of it. The supervisor's push arrives within ~1 s; the slow channel never
+    has more than LANE_DEPTH rows claimed (`sending`) at once, and receives all 25 in queue order."""
+    _, sessions = db
+    slow.delay = 0.3
+    site = slow_site(smtp, hook, slow, tmp_path)
+    _, svc = wire(sessions, site, lambda: datetime.now(UTC), poll_s=1.0)  # type: ignore[arg-type]
+    slow_url = f"json://127.0.0.1:{slow.port}/slow?rto=30"
+
+    def push(key: str, url: str, recipient: str) -> Push:
+        text = routing.Text(f"backlog {key}", f"push {key} #alarm=0")
+        return Push(key, None, f"test:{key}", recipient, url, Severity.MAJOR, text, [])
+
+    svc.enqueue([push(f"slow-{i:02d}", slow_url, "safety_officer") for i in range(25)])
+    svc.enqueue([push("fast", f"json://127.0.0.1:{hook.port}/supervisor", "supervisor")])
+    channel = url_hash(slow_url)
+    most = 0
+    svc.start()
+    try:
+        started = time.monotonic()
+        while not hook.at("/supervisor") and time.monotonic() - started < 10:
+            most = max(most, len([r for r in svc.log_of() if r["channel"] == channel and r["status"] == "sending"]))
+            time.sleep(0.02)
+        fast_s = time.monotonic() - started
+        while len(slow.answered()) < 25 and time.monotonic() - started < 40:
+            most = max(most, len([r for r in svc.log_of() if r["channel"] == channel and r["status"] == "sending"]))
+            time.sleep(0.05)
+    finally:
+        svc.stop()
+    print(f"the supervisor's push {fast_s:.2f} s after the start; at most {most} slow rows claimed at once")
+    assert hook.at("/supervisor") and fast_s <= 1.5, fast_s
+    assert 1 <= most <= LANE_DEPTH, most
+    assert [r.body["title"] for r in slow.answered()] == [f"backlog slow-{i:02d}" for i in range(25)]
+    assert all(r["status"] == "sent" and r["attempts"] == 1 for r in svc.log_of()), "each sent once"
