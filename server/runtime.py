@@ -34,6 +34,7 @@ from server.services import redaction
 from server.services.alarms import AlarmService
 from server.services.commands import CommandService
 from server.services.delayed_cuts import DelayedCutService
+from server.services.delivery import Serial
 from server.services.evacuation import EvacuationService
 from server.services.ingest import Ingest
 from server.services.inspection_facts import FactsReader
@@ -90,6 +91,8 @@ class Runtime:
     admin_token: str | None = None
     """Set when this start generated the first admin's token (printed once)."""
     started_at: datetime = field(default_factory=utc_now)
+    _results: Serial = field(default_factory=lambda: Serial("notify-results"))
+    """Delivery outcomes on their way to the rule engine, in order, without a lane thread waiting."""
 
     def start(self) -> None:
         given_clock = self.clock
@@ -208,6 +211,7 @@ class Runtime:
         self.recovery.stop()
         self.scheduler.shutdown()
         self.notify.stop()
+        self._results.stop(5.0)
         if self.mqtt is not None:
             self.mqtt.stop()
         self.ingest.stop()
@@ -239,8 +243,11 @@ class Runtime:
         return live if live is not None else self.repository.get(alarm_id)
 
     def _notify_result(self, channel: str, ok: bool) -> None:
-        """Delivery outcomes feed sup.notify_channel (3 consecutive failures of a channel -> major)."""
-        self.ingest.call(lambda engine, now: engine.on_notify_result(channel, ok, now))
+        """Delivery outcomes feed sup.notify_channel (3 consecutive failures of a channel -> major).
+        Posted, not waited for: the call queues behind the ingest inbox, which under a flood holds
+        seconds of telemetry, and the delivering thread has the next page of that channel to send."""
+        self._results.post(lambda: self.ingest.call(
+            lambda engine, now: engine.on_notify_result(channel, ok, now), timeout=60))
 
     def _on_ingest_thread(self, fn: Callable[[], None]) -> None:
         """Run `fn` on the ingest thread, between drains: where alarm listeners normally run."""

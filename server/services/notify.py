@@ -8,17 +8,23 @@ done. Every queued row has a unique `dedupe_key` (alarm, step or repeat number, 
 so a step is never queued twice. Timers are due times in SQL, not in-memory timers: a restart neither
 drops nor repeats a step.
 
-Delivery. `deliver(now)` claims due rows with a lease (status `sending`, `lease_until`, `claimed_by`)
-in one short transaction, sends each with apprise, and marks it `sent` only after apprise returned,
-only if the lease is still ours. A failure is retried with exponential backoff (5 s, 10 s, 20 s ...
-capped at 5 min; `failed` after MAX_ATTEMPTS). Every attempt is a `notification_log` row.
+Delivery. The worker's pass (`dispatch`) claims due rows with a lease (status `sending`,
+`lease_until`, `claimed_by`) in one short transaction and hands each to its channel's lane
+(server/services/delivery.py): up to DELIVERY_THREADS channels send at once, one channel's rows go
+out one after another in claim order, and the worker never waits for a send, so a slow channel holds
+neither the others nor the escalation timers. A lane thread renews the row's lease if it waited long
+in its lane, sends with apprise (bounded by ATTEMPT_TIMEOUT_S), and marks the row `sent` only after apprise
+returned, only if the lease is still ours. A failure is retried with exponential backoff (5 s, 10 s,
+20 s ... capped at 5 min; `failed` after MAX_ATTEMPTS). Every attempt is a `notification_log` row.
+`deliver(now)` does the same and waits for the claimed rows' attempts (tests, a one-shot worker).
 
 At-least-once, bounded. A worker killed between claim and send leaves the row `sending`; when the
 lease runs out (LEASE) another worker claims and sends it: nothing is lost, and nothing was sent twice.
 A worker killed after apprise returned but before its `sent` commit (a window of one SQL commit,
 milliseconds) causes one duplicate message for that row when the lease runs out; that is the only
-duplicate, at most one per crash per claimed row, and claims are at most CLAIM_BATCH rows. The lease
-(LEASE) is far longer than one send's timeout, so two live workers never send the same row.
+duplicate, at most one per crash per row in flight: one per channel, at most DELIVERY_THREADS. The
+lease (LEASE, renewed when a row waited RENEW_AFTER in its lane) is far longer than one attempt
+(ATTEMPT_TIMEOUT_S), so two live workers never send the same row.
 
 Fallback (sup.notify_channel): a critical push that fails is re-queued at once to the site's
 `fallback` contacts; a critical alarm not acknowledged within 60 s pages the fallback channel through
@@ -41,7 +47,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -58,6 +64,7 @@ from server.domain import alarms as domain
 from server.domain import notify as routing
 from server.domain.findings import SEVERITY_RANK, Finding, Transition
 from server.domain.site import Site
+from server.services import delivery
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +73,15 @@ CLAIM_BATCH = 20
 MAX_ATTEMPTS = 8
 BACKOFF_FIRST = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(minutes=5)
+DELIVERY_THREADS = 8
+"""Channels sent to at the same time (each thread mostly waits on a socket)."""
+LANE_DEPTH = 4
+"""Rows claimed ahead per channel: a stalled channel holds at most this many claims, not the outbox."""
+ATTEMPT_TIMEOUT_S = 30.0
+"""One send's wall-clock bound, far below LEASE."""
+RENEW_AFTER = LEASE / 4
+"""A row that waited this long in its lane since its claim renews its lease before its attempt (a
+write, so not done for every row: under load the SQL write lock is shared with ingest)."""
 
 NotifyResult = Callable[[str, bool], None]
 Commit = Callable[[Sequence[Finding], datetime], object]
@@ -108,7 +124,8 @@ class NotificationService:
                  is_drill: Callable[[domain.Alarm], bool] = lambda _a: False,
                  poll_s: float = 1.0, before_send: Callable[[int], None] | None = None,
                  notes: Callable[[int], tuple[str, str] | None] = lambda _id: None,
-                 commit: Commit | None = None) -> None:
+                 commit: Commit | None = None, attempt_timeout_s: float = ATTEMPT_TIMEOUT_S,
+                 threads: int = DELIVERY_THREADS, renew_after: timedelta = RENEW_AFTER) -> None:
         self.sessions = sessions
         self.site = site
         self.clock = clock
@@ -136,6 +153,12 @@ class NotificationService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.attempt_timeout_s = attempt_timeout_s
+        self.renew_after = renew_after
+        self.lanes = delivery.Lanes(threads, f"deliver-{worker_id}")
+        self._inflight: set[int] = set()
+        """Rows handed to a lane and not yet done: never claimed again by this worker meanwhile."""
+        self._inflight_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -144,6 +167,9 @@ class NotificationService:
         self.release_own_leases()
         self._thread = threading.Thread(target=self._run, name=f"notify-{self.worker_id}", daemon=True)
         self._thread.start()
+        warm = getattr(self.sender, "warm", None)
+        if callable(warm):  # off the worker, so the timers start at once; a send meanwhile waits for it
+            threading.Thread(target=warm, name=f"notify-warm-{self.worker_id}", daemon=True).start()
 
     def release_own_leases(self) -> int:
         """Re-queue rows this worker id still holds as `sending`: a worker that is only now starting
@@ -165,6 +191,8 @@ class NotificationService:
         if self._thread is not None:
             self._thread.join(15)
             self._thread = None
+        # a row still in a lane stays `sending`: release_own_leases re-queues it at the next start
+        self.lanes.stop(5.0)
 
     def wake(self) -> None:
         self._wake.set()
@@ -174,7 +202,7 @@ class NotificationService:
             try:
                 now = self.clock()
                 self.tick(now)
-                self.deliver(now)
+                self.dispatch(now)
             except Exception:
                 log.exception("notification worker pass failed")
             self._wake.wait(self.poll_s)
@@ -460,13 +488,35 @@ class NotificationService:
             last_error=why))
         return 1
 
-    def claim(self, now: datetime, limit: int = CLAIM_BATCH) -> list[int]:
-        """Take due rows (queued, or `sending` with a lapsed lease) for this worker."""
+    def claim(self, now: datetime, limit: int = CLAIM_BATCH, lanes: Mapping[str, int] | None = None,
+              skip_ids: Collection[int] = ()) -> list[int]:
+        """Take due rows (queued, or `sending` with a lapsed lease) for this worker, oldest due first.
+        `lanes`: rows already in each channel's lane here; a channel gets at most LANE_DEPTH in all.
+        `skip_ids`: rows this worker is still sending."""
         with self.sessions.begin() as session:
-            ids = list(session.scalars(select(NotificationRow.id).where(or_(
+            q = select(NotificationRow.id, NotificationRow.channel).where(or_(
                 and_(NotificationRow.status == "queued", NotificationRow.next_attempt_at <= now),
                 and_(NotificationRow.status == "sending", NotificationRow.lease_until < now),
-            )).order_by(NotificationRow.next_attempt_at).limit(limit)).all())
+            ))
+            room: dict[str, int] = {}
+            if lanes is not None:
+                room = {ch: LANE_DEPTH - depth for ch, depth in lanes.items()}
+                full = [ch for ch, left in room.items() if left <= 0]
+                if full:
+                    q = q.where(NotificationRow.channel.not_in(full))
+            if skip_ids:
+                q = q.where(NotificationRow.id.not_in(list(skip_ids)))
+            ids: list[int] = []
+            skipped = False
+            for nid, channel in session.execute(q.order_by(NotificationRow.next_attempt_at, NotificationRow.id)
+                                                .limit(limit)):
+                if lanes is not None:
+                    left = room.get(channel, LANE_DEPTH)
+                    if left <= 0:
+                        skipped = True  # the channel's lane is full: the row waits for a later pass
+                        continue
+                    room[channel] = left - 1
+                ids.append(nid)
             mine: list[int] = []
             for nid in ids:
                 res = session.execute(update(NotificationRow).where(
@@ -476,56 +526,122 @@ class NotificationService:
                 ).values(status="sending", lease_until=now + LEASE, claimed_by=self.worker_id))
                 if getattr(res, "rowcount", 0) == 1:
                     mine.append(nid)
+        if skipped:  # rows of other channels may lie beyond this batch: look again at once
+            self.wake()
         return mine
 
     def deliver(self, now: datetime) -> int:
-        """Claim and send what is due; returns how many were sent."""
-        sent = 0
-        for nid in self.claim(now):
-            if self.before_send is not None:
-                self.before_send(nid)
-            with self.sessions() as session:
-                row = session.get(NotificationRow, nid)
-                if row is None:
-                    continue
-                channel, title, body, severity, attempt = row.channel, row.title, row.body, row.severity, row.attempts
-                fallback = row.fallback
-            url = self._urls.get(channel)
-            started = time.perf_counter()
-            error: str | None = None
-            try:
-                if url is None:
-                    raise RuntimeError(f"channel {channel} is no longer in the site's contacts")
-                self.sender.send(url, title, body, key=f"{self.site.id}-n{nid}")
-            except Exception as exc:
-                error = str(exc)[:500] or type(exc).__name__
-            ms = (time.perf_counter() - started) * 1000
-            done = self.clock()
-            with self.sessions.begin() as session:
-                row = session.get(NotificationRow, nid)
-                if row is None or row.claimed_by != self.worker_id or row.status != "sending":
-                    continue  # our lease lapsed and another worker took it over
-                row.attempts = attempt + 1
-                session.add(DeliveryLogRow(notification_id=nid, at=done, attempt=row.attempts, ok=error is None,
-                                           worker=self.worker_id, error=error, ms=ms))
-                if error is None:
-                    row.status, row.sent_at, row.lease_until, row.last_error = "sent", done, None, None
-                    sent += 1
-                else:
-                    give_up = row.attempts >= MAX_ATTEMPTS
-                    row.status = "failed" if give_up else "queued"
-                    row.last_error, row.lease_until = error, None
-                    row.next_attempt_at = done + min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** (row.attempts - 1)))
-                    if severity == Severity.CRITICAL.value and not fallback:
-                        self._fallback(session, row, done)
-            if error is not None:
-                log.warning("notification %s via %s failed (attempt %d): %s", nid, channel, attempt + 1, error)
-            if self.on_result is not None and not fallback:
+        """Claim what is due and send it (concurrently, one lane per channel); returns how many were sent
+        once every claimed row's attempt is over."""
+        done: list[threading.Event] = []
+        sent: list[bool] = []
+        for claimed in self._claim_lanes(now, None):
+            finished = threading.Event()
+            done.append(finished)
+
+            def job(claimed: _Claimed = claimed, finished: threading.Event = finished) -> None:
                 try:
-                    self.on_result(channel, error is None)
-                except Exception:
-                    log.exception("notify result hook failed")
-        return sent
+                    sent.append(self._attempt(claimed) is True)
+                finally:
+                    finished.set()
+
+            self._submit(claimed, job)
+        for finished in done:
+            finished.wait()
+        return sum(sent)
+
+    def dispatch(self, now: datetime) -> int:
+        """The worker's pass: claim what is due and hand it to the lanes without waiting for any send.
+        A channel's lane gets at most LANE_DEPTH rows (the rest stay queued for a later pass, their
+        leases not yet started); returns how many rows were handed over."""
+        claimed = self._claim_lanes(now, self.lanes.depths())
+        for one in claimed:
+            def job(one: _Claimed = one) -> None:
+                self._attempt(one)
+                self.wake()  # its end may free a full lane, or have queued a fallback row: look again
+
+            self._submit(one, job)
+        return len(claimed)
+
+    def _claim_lanes(self, now: datetime, lanes: Mapping[str, int] | None) -> list[_Claimed]:
+        """Claim, then read what each claimed row sends (once: a lane thread needs no SQL before it)."""
+        with self._inflight_lock:
+            inflight = set(self._inflight)
+        ids = self.claim(now, CLAIM_BATCH, lanes, skip_ids=inflight)
+        if not ids:
+            return []
+        at = time.monotonic()
+        with self.sessions() as session:
+            rows = {r.id: _Claimed(r.id, r.channel, r.title, r.body, r.severity, r.attempts, r.fallback, at)
+                    for r in session.scalars(select(NotificationRow).where(NotificationRow.id.in_(ids)))}
+        return [rows[nid] for nid in ids if nid in rows]
+
+    def _submit(self, claimed: _Claimed, job: Callable[[], None]) -> None:
+        with self._inflight_lock:
+            self._inflight.add(claimed.id)
+
+        def run() -> None:
+            try:
+                job()
+            finally:
+                with self._inflight_lock:
+                    self._inflight.discard(claimed.id)
+
+        self.lanes.submit(claimed.channel, run)
+
+    def _attempt(self, claimed: _Claimed) -> bool | None:
+        """One send of a claimed row on a lane thread: True sent, False failed, None no longer ours."""
+        nid, channel, title, body = claimed.id, claimed.channel, claimed.title, claimed.body
+        severity, attempt, fallback = claimed.severity, claimed.attempts, claimed.fallback
+        if self.before_send is not None:
+            self.before_send(nid)
+        if time.monotonic() - claimed.at > self.renew_after.total_seconds():
+            # waited long in its lane behind a slow channel: the lease counts again from this attempt
+            with self.sessions.begin() as session:
+                res = session.execute(update(NotificationRow).where(
+                    NotificationRow.id == nid, NotificationRow.status == "sending",
+                    NotificationRow.claimed_by == self.worker_id,
+                ).values(lease_until=self.clock() + LEASE))
+                if getattr(res, "rowcount", 0) != 1:
+                    return None  # our lease lapsed and another worker took the row over
+        url = self._urls.get(channel)
+        started = time.perf_counter()
+        error: str | None = None
+        try:
+            if url is None:
+                raise RuntimeError(f"channel {channel} is no longer in the site's contacts")
+            key = f"{self.site.id}-n{nid}"
+            send_url = url
+            delivery.attempt(lambda: self.sender.send(send_url, title, body, key=key), self.attempt_timeout_s,
+                             f"notification {nid}")
+        except Exception as exc:
+            error = str(exc)[:500] or type(exc).__name__
+        ms = (time.perf_counter() - started) * 1000
+        done = self.clock()
+        with self.sessions.begin() as session:
+            row = session.get(NotificationRow, nid)
+            if row is None or row.claimed_by != self.worker_id or row.status != "sending":
+                return None  # our lease lapsed and another worker took it over
+            row.attempts = attempt + 1
+            session.add(DeliveryLogRow(notification_id=nid, at=done, attempt=row.attempts, ok=error is None,
+                                       worker=self.worker_id, error=error, ms=ms))
+            if error is None:
+                row.status, row.sent_at, row.lease_until, row.last_error = "sent", done, None, None
+            else:
+                give_up = row.attempts >= MAX_ATTEMPTS
+                row.status = "failed" if give_up else "queued"
+                row.last_error, row.lease_until = error, None
+                row.next_attempt_at = done + min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** (row.attempts - 1)))
+                if severity == Severity.CRITICAL.value and not fallback:
+                    self._fallback(session, row, done)
+        if error is not None:
+            log.warning("notification %s via %s failed (attempt %d): %s", nid, channel, attempt + 1, error)
+        if self.on_result is not None and not fallback:
+            try:
+                self.on_result(channel, error is None)
+            except Exception:
+                log.exception("notify result hook failed")
+        return error is None
 
     def _fallback(self, session: Session, row: NotificationRow, now: datetime) -> None:
         items = [_item(i) for i in row.items]
@@ -567,6 +683,21 @@ class NotificationService:
             session.add(row)
             session.flush()
             return row.id
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """What a lane thread sends for one claimed row, read once after the claim."""
+
+    id: int
+    channel: str
+    title: str
+    body: str
+    severity: str
+    attempts: int
+    fallback: bool
+    at: float
+    """time.monotonic() of the claim."""
 
 
 def _item(data: dict[str, Any]) -> routing.Item:
