@@ -178,12 +178,14 @@ def test_a_bad_http_port_variable_is_named(value: str) -> None:
 
 
 def test_make_demo_passes_port_host_and_scenario_on() -> None:
+    # as a user types it: not a sub-make of `make test` (whose MAKEFLAGS would print "Entering directory")
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     done = subprocess.run(["make", "-n", "demo", "PORT=8123", "HOST=0.0.0.0", "SCENARIO=fire-drill"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     command = " ".join(done.stdout.replace("\\\n", " ").split())
     assert "floorwatch demo --port 8123 --host 0.0.0.0 --scenario fire-drill" in command
-    plain = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    plain = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert " ".join(plain.stdout.replace("\\\n", " ").split()).endswith("floorwatch demo")
 
 
