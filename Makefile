@@ -38,7 +38,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -q $(UNIT_TESTS)
 
 test: $(STAMP) services lint typecheck
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=20
 
 clean:
 	rm -rf $(VENV) var artifacts .pytest_cache .mypy_cache .ruff_cache
