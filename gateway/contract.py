@@ -491,7 +491,7 @@ def decode_batch(model: type[B], payload: bytes) -> PartialBatch[B]:
     """Decode a telemetry or event batch, keeping the valid items when some are bad.
 
     The fast path validates the whole batch at once. Only when that fails does it look item by item,
-    so that one bad reading never costs the valid readings beside it (CONTRACT.md §4). An envelope
+    so that one bad reading never costs the valid readings beside it (contract-v1.md §4). An envelope
     that is itself bad (no edge, no seq, too many items, not JSON) raises ContractError.
     """
     if len(payload) > MAX_PAYLOAD_BYTES:

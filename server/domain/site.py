@@ -107,7 +107,7 @@ class _Config(BaseModel):
 
 
 class SiteInfo(_Config):
-    """`site:` the site's id (a topic segment, see CONTRACT.md §3), its name and local time zone."""
+    """`site:` the site's id (a topic segment, see contract-v1.md §3), its name and local time zone."""
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,64}$")]
     name: str = ""

@@ -90,7 +90,7 @@ class DeadLetter:
 
 
 class ReasonLog:
-    """Logs a bad-input reason at most once per source per minute (CONTRACT.md §4)."""
+    """Logs a bad-input reason at most once per source per minute (contract-v1.md §4)."""
 
     def __init__(self, every: timedelta = timedelta(minutes=1)) -> None:
         self.every = every

@@ -1,4 +1,4 @@
-"""Vendor dialects the simulated devices speak on the floor broker (CONTRACT.md §2).
+"""Vendor dialects the simulated devices speak on the floor broker (contract-v1.md §2).
 
 One module per dialect; each encoder cites the vendor documentation it was written from.
 """

@@ -1,7 +1,7 @@
 """What every vendor encoder returns: MQTT publications, and the JSON style real firmware uses.
 
 Encoders here are written from each vendor's public documentation (URL next to each encoder), never
-from the edge's decoders, so that the two catch each other's mistakes (CONTRACT.md §2).
+from the edge's decoders, so that the two catch each other's mistakes (contract-v1.md §2).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Floorwatch's generic JSON profile (v1) for devices with no common standard: door access controllers,
-machine-room probes and manual call points (CONTRACT.md §2: "a documented generic JSON profile of ours").
+machine-room probes and manual call points (contract-v1.md §2: "a documented generic JSON profile of ours").
 
 Written from the profile's documentation, edge/drivers/GENERIC_PROFILE.md (not from the edge's decoder):
 - `access/<name>/event`  (QoS 1, never retained)  {"type":"badge","result":"granted|denied","badge",

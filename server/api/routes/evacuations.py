@@ -1,4 +1,4 @@
-"""Evacuations (CONTRACT.md §5): list, start (manual or drill), all-clear, roll call, drill report."""
+"""Evacuations (contract-v1.md §5): list, start (manual or drill), all-clear, roll call, drill report."""
 
 from __future__ import annotations
 

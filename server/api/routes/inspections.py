@@ -1,4 +1,4 @@
-"""Inspections (RULES.md §6, CONTRACT.md §5): due tasks, completion, photos, history (CSV), compliance.
+"""Inspections (RULES.md §6, contract-v1.md §5): due tasks, completion, photos, history (CSV), compliance.
 
 The service and its APScheduler jobs (SQL job store on the same database) belong to the runtime.
 Listing calls the idempotent `create_due` first, so tasks are current even between scheduler ticks.
