@@ -15,8 +15,9 @@ a later drain is applied then; door.forced_open's grant tolerance covers an open
 its grant across drains (server/domain/rules/doors.py). Status messages and calls from other threads
 apply what is pending first, so they see everything that came before them.
 
-Back-pressure: when the time-series buffer is full, `series.write_readings` holds this thread (see
-`server.adapters.timeseries`), so no checkpoint and no ack happens meanwhile; the client's unacked
+Back-pressure: a drain's readings go to the time-series store after its alarm changes have committed
+(a page never waits for history). When the store's buffer is full, `series.write_readings` holds this
+thread (see `server.adapters.timeseries`), so no checkpoint and no ack happens meanwhile; the client's unacked
 messages reach the broker's Receive Maximum and the broker keeps the rest in its queue. A point is
 dropped only once the store wrote nothing for its `hold_s`, so that a dead store cannot stall the alarms,
 and then `sup.series_dropped` is raised with the count.
@@ -114,9 +115,13 @@ FIRST_AT_SAME_INSTANT = frozenset({contract.EventType.ACCESS_GRANTED, contract.E
 
 @dataclass(slots=True)
 class _Pending:
-    """A drain's readings and events waiting for the rule engine, applied in time order."""
+    """A drain's readings and events waiting for the rule engine, applied in time order, and its readings
+    waiting for the time-series store (written after the drain's alarms commit: see `Ingest.process`)."""
 
     items: list[tuple[datetime, int, contract.Reading | contract.Event]] = field(default_factory=list)
+    events: bool = False
+    series: list[list[tuple[contract.Reading, DeviceMeta]]] = field(default_factory=list)
+    """Per message: the writer's hold waits until one message's points fit, never a whole drain's."""
 
     # Times past `now` count as `now`, as the rule engine counts them (a device clock is never trusted ahead).
     def reading(self, reading: contract.Reading, now: datetime) -> None:
@@ -125,12 +130,16 @@ class _Pending:
     def event(self, event: contract.Event, now: datetime) -> None:
         rank = 0 if event.type in FIRST_AT_SAME_INSTANT else 1
         self.items.append((min(event.ts, now), rank, event))
+        self.events = True
 
     def take(self) -> list[contract.Reading | contract.Event]:
         """Everything pending, by (time, badge first at the same instant), else in arrival order (the
-        sort is stable); then empty."""
+        sort is stable); then empty. Readings alone keep their arrival order: only an event (a grant
+        before the door state it explains) needs the merge, and the sort costs on a drain of readings."""
         items, self.items = self.items, []
-        items.sort(key=_BY_TIME)
+        if self.events:
+            items.sort(key=_BY_TIME)
+            self.events = False
         return [item[2] for item in items]
 
 
@@ -300,6 +309,14 @@ class Ingest:
         self._unacked.extend(handled)
         self._dirty = self._dirty or bool(handled or findings or calls)
         checkpoint = bool(calls) or (tick and self._dirty and time.monotonic() - self._last_snapshot >= self._every())
+        if pending.series:
+            # A full series buffer holds this thread (back-pressure): the drain's alarm changes commit
+            # first, so that a page never waits for history; the checkpoint, and so the ack, waits.
+            if findings or dead:
+                self._commit(findings, now, dead, False)
+                findings, dead = [], []
+            for stored in pending.series:
+                self.series.write_readings(stored)
         committing = time.monotonic()
         try:
             self._commit(findings, now, dead, checkpoint)
@@ -432,7 +449,7 @@ class Ingest:
                 continue
             pending.reading(reading, now)
         if stored:
-            self.series.write_readings(stored)
+            pending.series.append(stored)
 
     def _events(self, route: contract.Route, message: Incoming, now: datetime,
                 dead: list[DeadLetter], pending: _Pending) -> list[Finding]:
