@@ -119,6 +119,29 @@ def test_making_the_session_again_keeps_what_is_queued(mosquitto: EmbeddedBroker
         edge.stop()
 
 
+def test_subscribed_means_the_broker_routes_to_the_client(mosquitto: EmbeddedBroker) -> None:
+    """`subscribed` follows the SUBACKs: at start, for a filter added while connected, and off at a stop."""
+    mqtt = mosquitto.client_settings()
+    got: list[str] = []
+    probe = MqttClient(mqtt, "suback-probe", on_message=lambda m: got.append(m.topic))
+    sender = MqttClient(mqtt, "suback-sender")
+    probe.subscribe("probe/a")
+    assert not probe.subscribed
+    probe.start()
+    sender.start()
+    try:
+        assert probe.wait_subscribed(10) and sender.wait_connected(10)
+        probe.subscribe("probe/b")
+        assert probe.wait_subscribed(10)
+        sender.publish("probe/a", b"1")
+        sender.publish("probe/b", b"2")
+        assert wait_until(lambda: sorted(got) == ["probe/a", "probe/b"], 10), got
+    finally:
+        sender.stop()
+        probe.stop()
+    assert not probe.subscribed
+
+
 def test_broker_session_says_what_is_wrong(tmp_path: Path) -> None:
     unset = _cli("broker", "session", env={"FLOORWATCH_SITE_FILE": str(HERE / "site.yaml")})
     assert unset.returncode == 2 and "FLOORWATCH_MQTT__HOST is not set" in unset.stderr, unset.stderr
