@@ -5,7 +5,9 @@ No other module imports paho. What this wrapper adds to paho:
 - MQTT v5 by default, 3.1.1 when the broker speaks nothing newer (the embedded amqtt broker);
 - a persistent session on request (v5: clean start off plus a session expiry; 3.1.1: clean session
   off), so that what edges publish while the server is down is delivered when it comes back;
-- subscriptions remembered and renewed on every (re)connect, with capped exponential backoff;
+- subscriptions remembered and renewed on every (re)connect, with capped exponential backoff, and
+  `subscribed` only once the broker's SUBACK granted every one of them on the current connection;
+- `create_session`: a persistent session made ahead of its consumer, so the broker queues for it from then on;
 - a Last Will, TLS and username/password from one settings object;
 - optional manual acknowledgement, so a consumer acks a QoS 1 message only once it has stored what
   the message caused (a crash before that means the broker delivers it again);
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -42,6 +45,13 @@ class _NoPostDisconnectNoise(logging.Filter):
 
 
 log.addFilter(_NoPostDisconnectNoise())
+
+DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+"""How long the broker keeps a persistent session (and queues for it) while its client is away."""
+
+
+class SessionError(ConnectionError):
+    """A persistent session could not be made: the broker was unreachable or refused a subscription."""
 
 
 class MqttSettings(BaseModel):
@@ -108,7 +118,7 @@ class MqttClient:
         on_published: PublishedHandler | None = None,
         will: Will | None = None,
         persistent_session: bool = False,
-        session_expiry_s: int = 7 * 24 * 3600,
+        session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         manual_ack: bool = False,
     ) -> None:
         self.settings = settings
@@ -121,6 +131,12 @@ class MqttClient:
         self._subscriptions: dict[str, int] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._pending_subacks: set[int] = set()
+        self.subscribe_refused: str | None = None
+        """Why the broker refused a subscription on the current connection (e.g. an ACL), else None."""
+        self.session_present = False
+        """The broker's CONNACK flag: it already held this client's session."""
         self._stopping = False
         self.connects = 0
         """How many times a connection was established; >1 means it reconnected."""
@@ -156,6 +172,7 @@ class MqttClient:
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
         self._client.on_publish = self._handle_publish
+        self._client.on_subscribe = self._handle_subscribe
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -186,6 +203,14 @@ class MqttClient:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    def wait_subscribed(self, timeout: float = 10.0) -> bool:
+        """Wait until the broker granted every subscription (SUBACK): from then on it routes to this session."""
+        return self._subscribed.wait(timeout)
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed.is_set()
+
     def stop(self, final: tuple[str, bytes, int, bool] | None = None) -> None:
         """Disconnect cleanly (no Last Will), after publishing `final` (topic, payload, qos, retain) if given."""
         self._stopping = True
@@ -214,8 +239,11 @@ class MqttClient:
         """Subscribe now if connected, and again on every reconnect."""
         with self._lock:
             self._subscriptions[topic_filter] = qos
-        if self.connected:
-            self._client.subscribe(topic_filter, qos)
+            if self.connected:
+                self._subscribed.clear()
+                _, mid = self._client.subscribe(topic_filter, qos)
+                if mid is not None:
+                    self._pending_subacks.add(mid)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
         """Queue a message for sending; returns its mid (see `on_published`)."""
@@ -250,12 +278,17 @@ class MqttClient:
         if reason.is_failure:
             log.warning("MQTT %s refused by %s:%s: %s", self.client_id, self.settings.host, self.settings.port, reason)
             return
-        with self._lock:
-            subscriptions = list(self._subscriptions.items())
         # Renew every subscription: with a resumed session the broker keeps them anyway, and a
         # duplicate SUBSCRIBE is harmless; with a lost session (expiry, broker wiped) it is needed.
-        for topic_filter, qos in subscriptions:
-            client.subscribe(topic_filter, qos)
+        with self._lock:
+            self._subscribed.clear()
+            self._pending_subacks.clear()
+            self.subscribe_refused = None
+            for topic_filter, qos in self._subscriptions.items():
+                _, mid = client.subscribe(topic_filter, qos)
+                if mid is not None:
+                    self._pending_subacks.add(mid)
+        self.session_present = bool(flags.session_present)
         self.connects += 1
         self._connected.set()
         log.info(
@@ -275,6 +308,7 @@ class MqttClient:
     ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        self._subscribed.clear()
         if not self._stopping:
             log.warning("MQTT %s lost its connection (%s); reconnecting", self.client_id, reason)
         if was_connected and self._on_connection is not None:
@@ -284,6 +318,24 @@ class MqttClient:
         if self._on_message is None:
             return
         self._on_message(Incoming(msg.topic, bytes(msg.payload), msg.qos, msg.retain, bool(msg.dup), msg.mid))
+
+    def _handle_subscribe(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        with self._lock:
+            self._pending_subacks.discard(mid)
+            if refused:
+                self.subscribe_refused = ", ".join(refused)
+                log.error("MQTT %s: the broker refused a subscription (%s); check the ACL of this user",
+                          self.client_id, self.subscribe_refused)
+            elif not self._pending_subacks and self.subscribe_refused is None and self._subscriptions:
+                self._subscribed.set()
 
     def _handle_publish(
         self,
@@ -295,3 +347,38 @@ class MqttClient:
     ) -> None:
         if self._on_published is not None:
             self._on_published(mid)
+
+
+def create_session(
+    settings: MqttSettings,
+    client_id: str,
+    topic_filters: list[str],
+    *,
+    qos: int = 1,
+    session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+    timeout: float = 15.0,
+) -> bool:
+    """Make `client_id`'s persistent session with its subscriptions, then leave: the broker queues QoS 1
+    messages for it from the SUBACK on, although its consumer has not started yet. Returns whether the
+    session existed already. Messages the broker hands over meanwhile are never acknowledged, so they
+    stay queued for the real consumer. Raises SessionError when the broker cannot be reached in time or
+    refuses a subscription."""
+    client = MqttClient(settings, client_id, persistent_session=True, session_expiry_s=session_expiry_s,
+                        manual_ack=True)
+    for topic_filter in topic_filters:
+        client.subscribe(topic_filter, qos)
+    client.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not client.wait_subscribed(0.1) and client.subscribe_refused is None and time.monotonic() < deadline:
+            pass
+        if not client.subscribed:
+            if client.subscribe_refused is not None:
+                raise SessionError(f"the broker at {settings.host}:{settings.port} refused a subscription of "
+                                   f"{client_id} ({client.subscribe_refused}); check that user's ACL")
+            raise SessionError(f"no SUBACK from the broker at {settings.host}:{settings.port} within {timeout:g} s "
+                               f"({'connected' if client.connected else 'not connected'}); check host, port and "
+                               "credentials")
+        return client.session_present
+    finally:
+        client.stop()

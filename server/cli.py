@@ -160,6 +160,34 @@ def _broker_files(args: argparse.Namespace) -> int:
     return 0
 
 
+def _broker_session(args: argparse.Namespace) -> int:
+    from gateway.mqtt import SessionError, create_session
+    from server.domain.site import SiteError
+    from server.runtime import server_filters
+    from server.settings import Settings
+    from server.site_check import load_site
+
+    settings = load_settings(Settings)
+    if settings.mqtt is None:
+        raise UsageError("FLOORWATCH_MQTT__HOST is not set: the server then runs its own embedded broker and makes "
+                         "its session itself; set the FLOORWATCH_MQTT__* variables of the server's broker")
+    try:
+        site = load_site(settings.site_file)
+    except SiteError as exc:
+        raise UsageError(f"FLOORWATCH_SITE_FILE {settings.site_file}: {len(exc.problems)} problem(s), first: "
+                         f"{exc.problems[0]}; `floorwatch site --check FILE` lists them") from None
+    filters = server_filters(site.id)
+    try:
+        existed = create_session(settings.mqtt, settings.mqtt_client_id, filters, timeout=args.timeout)
+    except SessionError as exc:
+        print(f"floorwatch broker session: {exc}", file=sys.stderr)
+        return 1
+    print(f"session {settings.mqtt_client_id} on {settings.mqtt.host}:{settings.mqtt.port}: "
+          f"{'already present' if existed else 'created'}, {len(filters)} subscriptions granted; "
+          "the broker now keeps what edges publish until the server takes it", flush=True)
+    return 0
+
+
 def _write_private(path: Path, content: str) -> None:
     """Mode 600 from the start: a password never sits readable by others, not even briefly."""
     tmp = path.with_name(path.name + ".tmp")
@@ -238,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     schema.add_argument("--out", help="folder to write into (default: print to stdout)")
     schema.set_defaults(run=_contract_schema)
 
-    broker = sub.add_parser("broker", help="production broker files")
+    broker = sub.add_parser("broker", help="production broker files; the server's session before the first edge")
     broker_sub = broker.add_subparsers(dest="what", required=True)
     files = broker_sub.add_parser("files", help="mosquitto.conf, ACL and password file for a site")
     files.add_argument("--site", required=True)
@@ -247,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     files.add_argument("--tls", action="store_true")
     files.add_argument("--force", action="store_true", help="replace existing passwd and credentials.txt")
     files.set_defaults(run=_broker_files)
+    session = broker_sub.add_parser(
+        "session", help="make the server's persistent session on its broker before any edge starts "
+                        "(configured by the server's FLOORWATCH_* variables)")
+    session.add_argument("--timeout", type=_positive, default=15.0, help="seconds to wait for the SUBACK")
+    session.set_defaults(run=_broker_session)
 
     keys = sub.add_parser("keys", help="per-edge command signing keys (one <edge>.key per edge, mode 600)")
     keys.add_argument("--edge", action="append", required=True, help="an edge id (repeat)")

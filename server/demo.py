@@ -79,7 +79,8 @@ def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, f
     token = secrets.token_urlsafe(18)
     settings = Settings(site_file=site_file, data_dir=data_dir / "server", mqtt=mqtt, http_host=host,
                         http_port=port, admin_token=SecretStr(token))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     server_thread = threading.Thread(target=server.run, name="http", daemon=True)
     server_thread.start()
     while not server.started:
@@ -88,6 +89,14 @@ def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, f
             inbox.shutdown()
             raise DemoError(f"the server could not start on {host}:{port} (see the lines above)")
         time.sleep(0.05)
+    # The edge starts only once the server's session holds its subscriptions: before that SUBACK the
+    # broker would acknowledge and drop what the edge publishes.
+    if not app.state.runtime.mqtt.wait_subscribed(30):
+        server.should_exit = True
+        server_thread.join(10)
+        broker.stop()
+        inbox.shutdown()
+        raise DemoError("the server's subscriptions on the embedded broker were not granted within 30 s")
 
     edge_config = load_config(DEMO_EDGE).model_copy(update={"uplink": mqtt, "floor_broker": mqtt})
     edge_config = edge_config.model_copy(update={"buffer": edge_config.buffer.model_copy(

@@ -58,6 +58,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def server_filters(site_id: str) -> list[str]:
+    """What the server's persistent session subscribes to (also made ahead of it by `floorwatch broker session`)."""
+    return [contract.edge_filter(channel, site=site_id) for channel in contract.SERVER_INBOUND]
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -197,8 +202,8 @@ class Runtime:
             self.mqtt_settings = s.mqtt
         self.mqtt = MqttClient(self.mqtt_settings, s.mqtt_client_id, on_message=self._on_message,
                                persistent_session=True, manual_ack=True)
-        for channel in contract.SERVER_INBOUND:
-            self.mqtt.subscribe(contract.edge_filter(channel, site=self.site.id))
+        for topic_filter in server_filters(self.site.id):
+            self.mqtt.subscribe(topic_filter)
         # Listeners of transitions committed before a crash run again, before MQTT delivers anything
         # (their publishes wait in the client's queue until it connects).
         self.recovery.start()

@@ -114,7 +114,7 @@ class ServerProcess:
         return self.process.pid
 
     def start(self, timeout: float = 60.0) -> float:
-        """Start and wait until its health says the broker is up; returns the seconds that took."""
+        """Start and wait until its health says its broker subscriptions are granted; returns the seconds that took."""
         started = time.monotonic()
         with (self.data / "server.log").open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "server"], env=self.env,
@@ -124,7 +124,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"the server exited with {self.process.returncode}; see {self.data}/server.log")
             try:
-                if self.health()["dependencies"]["broker"]["up"]:
+                if self.health()["dependencies"]["broker"]["subscribed"]:
                     return time.monotonic() - started
             except (httpx.HTTPError, KeyError, ValueError):
                 pass

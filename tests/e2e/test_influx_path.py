@@ -4,7 +4,6 @@ of measurement `strip_meter`, field `current_a`, tagged with site, zone and devi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
 from server.runtime import Runtime
 from server.settings import InfluxSettings, Settings
+from tests.conftest import wait_until
 from tests.timeseries.services import VictoriaMetrics, require_binary
 
 HERE = Path(__file__).resolve().parent
@@ -39,21 +39,22 @@ def test_readings_reach_the_influx_write_api(mosquitto: EmbeddedBroker, victoria
     edge = MqttClient(mosquitto.client_settings(), "influx-path-edge")
     edge.start()
     try:
-        assert edge.wait_connected(10) and runtime.mqtt is not None and runtime.mqtt.wait_connected(10)
+        # The edge publishes once the server's subscriptions are granted (health: broker.subscribed).
+        assert edge.wait_connected(10) and runtime.mqtt is not None and runtime.mqtt.wait_subscribed(10)
         sent = datetime.now(UTC).replace(microsecond=123_000)
-        deadline = time.monotonic() + 30
+        edge.publish_payload(contract.edge_topic("e2e", "edge-e2e", contract.Channel.TELEMETRY),
+                             contract.TelemetryBatch(edge="edge-e2e", seq=1, sent_at=sent, readings=[
+                                 contract.Reading(device="strip-z1-01", ts=sent, metrics={"current_a": 7.25})]))
+        assert wait_until(lambda: runtime.ingest.stats.readings == 1, 30), "the reading was not applied"
         series: dict[str, dict[int, float]] = {}
-        while time.monotonic() < deadline and not series:
-            # Sent until it is counted: the server's first session has no subscription until its
-            # SUBSCRIBE is through, and the same seq again is dropped as a repeat.
-            if runtime.ingest.stats.readings == 0:
-                edge.publish_payload(contract.edge_topic("e2e", "edge-e2e", contract.Channel.TELEMETRY),
-                                     contract.TelemetryBatch(edge="edge-e2e", seq=1, sent_at=sent, readings=[
-                                         contract.Reading(device="strip-z1-01", ts=sent,
-                                                          metrics={"current_a": 7.25})]))
+
+        def exported() -> bool:
+            nonlocal series
             runtime.series.flush(5)
             series = victoria_metrics.export('strip_meter_current_a{device="strip-z1-01"}')
-            time.sleep(0.2)
+            return bool(series)
+
+        wait_until(exported, 30, 0.2)
         assert series, "no point arrived"
         [(name, points)] = series.items()
         assert "zone=z1" in name and "site=e2e" in name and "kind=strip_meter" in name

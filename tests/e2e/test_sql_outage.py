@@ -85,10 +85,10 @@ def test_an_alarm_raised_while_the_database_is_down_is_committed_when_it_returns
         seq += 1
 
     try:
-        assert edge.wait_connected(10)
-        # The server's very first session has no subscription until its SUBSCRIBE is through, and a
-        # message published before that reaches no one: report until one is counted.
-        assert wait_until(lambda: runtime.ingest.stats.readings >= 1 or report(2.0), 30, 0.5)
+        # The edge publishes once the server's subscriptions are granted (health: broker.subscribed).
+        assert edge.wait_connected(10) and runtime.mqtt is not None and runtime.mqtt.wait_subscribed(10)
+        report(2.0)
+        assert wait_until(lambda: runtime.ingest.stats.readings == 1, 30), "the first reading was not applied"
         postgres.stop()
         outage_started = time.monotonic()
         for _ in range(10):  # 5 s of overload (the test site's hold is 3 s) with the database gone

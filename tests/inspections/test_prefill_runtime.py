@@ -40,7 +40,8 @@ def served(mosquitto: EmbeddedBroker, tmp_path: Path) -> Iterator[tuple[Runtime,
     edge = MqttClient(mosquitto.client_settings(), "prefill-edge")
     edge.start()
     try:
-        assert edge.wait_connected(10) and runtime.mqtt is not None and runtime.mqtt.wait_connected(10)
+        # The edge publishes once the server's subscriptions are granted (health: broker.subscribed).
+        assert edge.wait_connected(10) and runtime.mqtt is not None and runtime.mqtt.wait_subscribed(10)
         yield runtime, edge, clock
     finally:
         edge.stop()
@@ -81,9 +82,9 @@ def test_checklist_is_prefilled_from_published_readings(served: tuple[Runtime, M
         return ((runtime.live.device("plug-s001") or _none()).metrics.get("power_w") == 8.0
                 and runtime.live.device("door-mr") is not None)
 
-    # The server's first session has no subscription until its SUBSCRIBE is through; what is published
-    # before that reaches no one. Sent again until it arrived (the same seq twice is dropped as a repeat).
-    assert wait_until(lambda: arrived() or publish_all(), timeout=30, step=1.0), "the readings never arrived"
+    publish_all()
+    assert wait_until(arrived, timeout=30), "the readings never arrived"
+    assert runtime.ingest.stats.readings == 5 and runtime.ingest.stats.duplicates == 0
     assert wait_until(lambda: runtime.series.stats().buffered == 0, timeout=10), "series not flushed"
 
     runtime.inspections.create_due()

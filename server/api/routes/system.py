@@ -19,7 +19,11 @@ router = APIRouter(tags=["system"])
 def health(runtime: RuntimeDep) -> Health:
     """Liveness plus the state of each dependency. Open to all: it carries no floor data."""
     deps: dict[str, dict[str, Any]] = {}
+    # subscribed: the broker granted the server's subscriptions (SUBACK), so its persistent session exists
+    # and queues what edges publish even while the server is away; edges start after this turns true.
     deps["broker"] = {"up": bool(runtime.mqtt and runtime.mqtt.connected),
+                      "subscribed": bool(runtime.mqtt and runtime.mqtt.subscribed),
+                      "subscribe_refused": runtime.mqtt.subscribe_refused if runtime.mqtt else None,
                       "embedded": runtime.broker.kind if runtime.broker else None}
     try:
         with runtime.sql.connect() as connection:
@@ -38,7 +42,7 @@ def health(runtime: RuntimeDep) -> Health:
               "last_drain_ms": round(s.last_drain_ms, 2)}
     if runtime.hr is not None:  # counts only: health is public, the names are in the server log
         deps["hr"] = {"up": True, "unknown_leavers": len(runtime.hr_warnings)}
-    up = all(d["up"] for d in deps.values())
+    up = all(d["up"] for d in deps.values()) and deps["broker"]["subscribed"]
     return Health(status="ok" if up else "degraded", dependencies=deps, ingest=ingest)
 
 
