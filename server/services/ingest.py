@@ -198,7 +198,8 @@ class Ingest:
         self._dirty = False
         self._series_dropped = 0
         """The writer's drop count when it was last looked at (at a tick)."""
-        self._series_alarm = False
+        # an alarm raised before a restart is still open: it clears here once the store takes points again
+        self._series_alarm = any(a.rule == SERIES_DROPPED_RULE and a.condition_active for a in alarms.open_alarms())
         self._unacked: list[Incoming] = []
         self._stopping = False
         self.stats = IngestStats()

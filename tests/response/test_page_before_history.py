@@ -13,15 +13,17 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from gateway.contract import Channel, edge_topic
+from gateway.contract import Channel, Severity, edge_topic
 from gateway.mqtt import Incoming
+from server.adapters.sql.repository import AlarmRepository
 from server.adapters.timeseries import SqliteSeriesStore
 from server.domain.rules.engine import RuleEngine
-from server.services.ingest import Ingest
+from server.services.alarms import AlarmService
+from server.services.ingest import SERIES_DROPPED_RULE, SERIES_SUBJECT, Ingest
 from server.services.live import LiveState
 from tests.conftest import wait_until
 from tests.response.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
-from tests.response.helpers import wire
+from tests.response.helpers import raise_alarm, wire
 
 BUFFER = 8
 PLUGS = ("plug-z1-kettle", "plug-z1-pc", "plug-z2-heater")
@@ -66,3 +68,23 @@ def test_a_smoke_alarm_commits_and_is_queued_while_the_full_series_buffer_holds_
     stats = series.stats()
     assert stats.dropped == 0, stats
     series.close()
+
+
+def test_a_series_dropped_alarm_left_open_by_a_restart_clears_once_the_store_takes_points(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The drop count lives in the writer's memory, the alarm in the database: a new process must still
+    clear the alarm the previous one raised, at its first tick with a healthy store."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, _ = wire(sessions, site, clock)
+    raise_alarm(alarms, SERIES_DROPPED_RULE, SERIES_SUBJECT, None, Severity.MAJOR, clock(), value=2000.0)
+    series = SqliteSeriesStore(tmp_path / "series.sqlite", max_buffer=BUFFER, hold_s=60)
+    try:
+        ingest = Ingest(site, RuleEngine(site), AlarmService(sessions, AlarmRepository(sessions).open_alarms()),
+                        series, LiveState(), clock=clock)
+        ingest.process([], tick=True)
+        [alarm] = [a for a in AlarmRepository(sessions).open_alarms() if a.rule == SERIES_DROPPED_RULE]
+        assert not alarm.condition_active, "the alarm from before the restart never cleared"
+    finally:
+        series.close()
