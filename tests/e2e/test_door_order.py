@@ -125,6 +125,7 @@ def doors(mosquitto: EmbeddedBroker, floor: EmbeddedBroker, tmp_path: Path) -> I
     agent = EdgeAgent(parse_config(edge_yaml(uplink, floor.client_settings(), tmp_path / "edge.sqlite")))
     agent.start()
     assert agent.floor is not None and agent.floor.wait_connected(10)
+    assert agent.floor.wait_subscribed(10), "the edge's floor subscriptions (SUBACK) before the doors speak"
     devices = MqttClient(floor.client_settings(), "test-door-controllers")
     devices.start()
     assert devices.wait_connected(10)
@@ -139,7 +140,6 @@ def doors(mosquitto: EmbeddedBroker, floor: EmbeddedBroker, tmp_path: Path) -> I
 def test_badge_entries_never_raise_forced_open_and_a_forced_door_does(doors: Doors) -> None:
     closed = {"door": "closed", "lock": "locked"}
     opened = {"door": "open", "lock": "locked"}
-    time.sleep(0.3)  # the edge's floor subscriptions are in place (SUBACK) before the doors speak
     for door in EDGE_DOORS:
         doors.state(door, closed)
     assert wait_until(lambda: all(doors.metrics(d).get("door_locked") is True for d in EDGE_DOORS), 30)

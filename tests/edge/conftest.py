@@ -73,7 +73,7 @@ class Collector:
         for channel in (Channel.TELEMETRY, Channel.EVENTS, Channel.STATUS, Channel.COMMAND_RESULT):
             self.client.subscribe(contract.edge_filter(channel, SITE, EDGE), 1)
         self.client.start()
-        assert self.client.wait_connected(10)
+        assert self.client.wait_connected(10) and self.client.wait_subscribed(10)
 
     def _on_message(self, message: Incoming) -> None:
         _route, payload = contract.decode(message.topic, message.payload)

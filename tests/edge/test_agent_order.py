@@ -33,7 +33,7 @@ def wired(mosquitto: EmbeddedBroker, floor: EmbeddedBroker, devices: Devices,
     agent = EdgeAgent(config)
     agent.start()
     assert agent.floor is not None and agent.floor.wait_connected(10)
-    time.sleep(0.2)  # subscriptions in place
+    assert agent.floor.wait_subscribed(10), "the edge's floor subscriptions (SUBACK) before the devices speak"
     yield agent, collector
     agent.stop(drain_s=0.5)
     collector.stop()
