@@ -147,3 +147,10 @@ def test_the_folded_devices_survive_a_restart() -> None:
     assert not restarted.raised("sup.smoke_offline")
     bridge(restarted, ["smoke-a1"], online=True)
     assert restarted.cleared("sup.gateway_offline", f"edge-f1/{BRIDGE}")
+
+
+def test_the_online_an_edge_reports_at_start_up_changes_nothing_for_a_bridge_that_was_up() -> None:
+    f = Floor(supervise=True)
+    assert bridge(f, list(BEHIND), online=True) == []
+    silent_past_limit(f)  # the detectors' own timers still run: each is offline on its own
+    assert sorted(x.subject for x in f.raised("sup.smoke_offline")) == list(BEHIND)
