@@ -154,3 +154,15 @@ def test_the_online_an_edge_reports_at_start_up_changes_nothing_for_a_bridge_tha
     assert bridge(f, list(BEHIND), online=True) == []
     silent_past_limit(f)  # the detectors' own timers still run: each is offline on its own
     assert sorted(x.subject for x in f.raised("sup.smoke_offline")) == list(BEHIND)
+
+
+def test_an_edge_coming_back_leaves_the_zone_of_detectors_still_behind_a_down_bridge_open() -> None:
+    f = Floor(supervise=True)
+    bridge(f, ["smoke-a1", "smoke-a2"], online=False)
+    others_report(f, 200, quiet=("smoke-a1", "smoke-a2"))
+    assert f.is_open("sup.smoke_offline", "ops-a")
+    f.call(f.engine.on_edge_status("edge-f1", False, f.now))
+    f.call(f.engine.on_edge_status("edge-f1", True, f.now))
+    others_report(f, 10, quiet=("smoke-a1", "smoke-a2"))
+    assert not f.cleared("sup.smoke_offline", "ops-a"), "its detectors are still lost behind the bridge"
+    assert len(f.raised("sup.smoke_offline", "ops-a")) == 1
