@@ -12,7 +12,8 @@ Device layer (https://www.zigbee2mqtt.io/guide/usage/mqtt_topics_and_messages.ht
 - `zigbee2mqtt/bridge/state`         `{"state":"online"}` / `{"state":"offline"}` (its Last Will), or the
                                      legacy text `online` / `offline`: one bridge_offline / bridge_online
                                      event naming the bridge and the devices behind it (the server raises
-                                     one supervision alarm for the bridge)
+                                     one supervision alarm for the bridge); the first state seen (the
+                                     retained one at start-up) is reported too, online included
 - `zigbee2mqtt/<name>/set`           commands; sirens take `{"warning": {"mode": "fire",
                                      "level": "very_high", "strobe": true, "duration": 300}}`
                                      and `{"warning": {"mode": "stop"}}`
@@ -166,8 +167,10 @@ class Zigbee2MqttDriver(Driver):
         down = state == "offline"
         was = self._bridge_down.get(base)
         self._bridge_down[base] = down
-        if was == down or (was is None and not down):
-            return []  # the retained "online" at start-up, or a repeat
+        if was == down:
+            return []  # a repeat
+        # The first state seen (the retained one at start-up) is reported too: after an edge restart the
+        # server may still hold the bridge offline and only this "online" tells it otherwise.
         kind = EventType.BRIDGE_OFFLINE if down else EventType.BRIDGE_ONLINE
         return [event(chunk[0], ts, kind, count=len(devices), detail=detail)
                 for chunk, detail in bridge_details(base, [d.id for d in devices])]

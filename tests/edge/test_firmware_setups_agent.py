@@ -120,6 +120,41 @@ def test_a_bridge_going_offline_is_one_event_upstream(mosquitto: EmbeddedBroker,
     collector.stop()
 
 
+def test_after_an_edge_restart_the_bridges_retained_online_goes_upstream(
+        mosquitto: EmbeddedBroker, floor: EmbeddedBroker, devices: Devices, tmp_path: Path) -> None:
+    """The edge reported the bridge offline, then restarts while the bridge comes back: the server still
+    holds the bridge offline, so the retained "online" the new edge sees first must reach it."""
+    collector = Collector(mosquitto.client_settings())
+    config = edge_config(mosquitto.client_settings(), floor.client_settings(), tmp_path / "b.sqlite",
+                         devices=DEVICES, supervision={"report_unknown_devices": False})
+
+    def bridge_events(kind: EventType) -> list[contract.Event]:
+        return [e for e in collector.all_events() if e.type is kind]
+
+    first = EdgeAgent(config)
+    first.start()
+    try:
+        assert first.floor is not None and first.floor.wait_connected(10)
+        assert heard(devices, collector, "stat/nodemcu/STATUS8", STATUS8_DS18B20_F, "temp-fridge",
+                     temperature_c=6.83)
+        devices.publish("zigbee-f3/bridge/state", BRIDGE_OFFLINE_TEXT, retain=True)  # its Last Will
+        assert wait_until(lambda: bridge_events(EventType.BRIDGE_OFFLINE), 10)
+    finally:
+        first.stop(drain_s=0.5)
+    devices.publish("zigbee-f3/bridge/state", BRIDGE_ONLINE_JSON, retain=True)  # back while the edge is down
+    second = EdgeAgent(config)
+    second.start()
+    try:
+        assert second.floor is not None and second.floor.wait_connected(10)
+        online = wait_until(lambda: bridge_events(EventType.BRIDGE_ONLINE), 15)
+        assert [(e.device, e.count, json.loads(e.detail or "")) for e in online] == [
+            ("smoke-1", 1, {"bridge": "zigbee-f3", "devices": ["smoke-1"]})]
+        assert len(bridge_events(EventType.BRIDGE_OFFLINE)) == 1
+    finally:
+        second.stop(drain_s=0.5)
+        collector.stop()
+
+
 def test_a_cut_is_confirmed_by_a_plug_whose_state_text_is_0_1(mosquitto: EmbeddedBroker, floor: EmbeddedBroker,
                                                               devices: Devices, tmp_path: Path) -> None:
     """The issue's case: a plug with StateText 0/1 never confirmed a cut. Custom FullTopic too."""

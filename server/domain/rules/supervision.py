@@ -23,6 +23,8 @@ sup.gateway_offline: the edge says it is offline (status / Last Will), or >= 50 
 one edge fell silent within 60 s of each other. Then one alert: per-device offline findings of that edge
 are cleared and not raised while it lasts, except smoke detectors, which become one sup.smoke_offline per
 zone (subject: the zone id). It clears when the edge reports online or any device behind it reports.
+A Zigbee bridge behind an edge that goes offline is the same, keyed `<edge>/<bridge>` (`bridge_state`):
+a device leaves it when it reports or the bridge is back, and is then judged by its own timer at once.
 
 sup.notify_channel: fed by `RuleEngine.on_notify_result` (the notifier's delivery result per channel):
 3 consecutive failures of one channel is major; a success clears it. The 60 s SMS fallback for an
@@ -107,12 +109,17 @@ def start(ctx: Ctx, now: datetime) -> None:
 def heard(ctx: Ctx, dev: DeviceState, now: datetime) -> None:
     """The device said something: it is alive. O(1) unless it was offline."""
     dev.seen = now
+    was_offline = dev.offline
     if dev.offline or ctx.is_open("elec.plug_unplugged", dev.id):
         dev.offline = False
         for _, rule in dev.limits:
             ctx.set(rule, dev.id, None, dev.zone, None, now, "Device reporting again")
+    if ctx.shared.get(BRIDGES):  # a scan only while a bridge is down
+        _off_bridge(ctx, dev, now)
     if ctx.is_open("sup.gateway_offline", dev.device.edge):
         gateway_back(ctx, dev.device.edge, now)
+    elif was_offline:
+        _zone_back(ctx, dev.zone, now, "Detectors of the zone reporting again")
     ctx.wake(now + timedelta(seconds=dev.limits[0][0]), TIMER, dev.id)
 
 
@@ -159,23 +166,16 @@ def _smoke_severity(ctx: Ctx, zone: str) -> Severity:
 def offline(ctx: Ctx, dev: DeviceState, rule: str, now: datetime) -> None:
     dev.offline = True
     edge = dev.device.edge
-    if behind_down_bridge(ctx, dev.id):
+    bridge = behind_down_bridge(ctx, dev.id)
+    if bridge is not None:
+        if dev.device.kind is DeviceKind.SMOKE_DETECTOR:
+            _zone_out(ctx, dev.zone, f"Zigbee bridge {bridge}", now)
         return  # folded into the bridge's one alert
     if not ctx.is_open("sup.gateway_offline", edge) and _edge_silent(ctx, edge, dev, now):
         gateway_down(ctx, edge, now, "most devices behind the edge fell silent together")
     if ctx.is_open("sup.gateway_offline", edge):
         if dev.device.kind is DeviceKind.SMOKE_DETECTOR:
-            en, zh = MESSAGES["sup.smoke_offline"]
-            ctx.set(
-                "sup.smoke_offline",
-                dev.zone,
-                _smoke_severity(ctx, dev.zone),
-                dev.zone,
-                None,
-                now,
-                f"Detectors of the zone offline behind edge {edge}: " + en,
-                zh,
-            )
+            _zone_out(ctx, dev.zone, f"edge {edge}", now)
         return  # one gateway alert instead of one per device
     if rule in ("sup.smoke_offline", "sup.smoke_offline_lpwan"):
         severity = _smoke_severity(ctx, dev.zone)
@@ -186,6 +186,24 @@ def offline(ctx: Ctx, dev: DeviceState, rule: str, now: datetime) -> None:
     else:
         severity = Severity.MINOR
     _raise(ctx, dev, rule, severity, now)
+
+
+def _zone_out(ctx: Ctx, zone: str, behind: str, now: datetime) -> None:
+    """One sup.smoke_offline per zone (subject: the zone id) for its detectors lost behind an edge or bridge."""
+    en, zh = MESSAGES["sup.smoke_offline"]
+    ctx.set("sup.smoke_offline", zone, _smoke_severity(ctx, zone), zone, None, now,
+            f"Detectors of the zone offline behind {behind}: " + en, zh)
+
+
+def _zone_back(ctx: Ctx, zone: str, now: datetime, why: str) -> None:
+    """Clear the zone's sup.smoke_offline unless one of its detectors is still offline behind a down bridge."""
+    if not ctx.is_open("sup.smoke_offline", zone):
+        return
+    for device in ctx.site.devices_in_zone(zone):
+        if (device.kind is DeviceKind.SMOKE_DETECTOR and ctx.devices[device.id].offline
+                and behind_down_bridge(ctx, device.id) is not None):
+            return
+    ctx.set("sup.smoke_offline", zone, None, zone, None, now, why)
 
 
 def _edge_silent(ctx: Ctx, edge: str, dev: DeviceState, now: datetime) -> bool:
@@ -218,7 +236,7 @@ def gateway_back(ctx: Ctx, edge: str, now: datetime) -> None:
     ctx.set("sup.gateway_offline", edge, None, None, None, now, f"Edge {edge} back")
     zones = {d.zone for d in ctx.site.devices_of_edge(edge)}
     for zone in zones:
-        ctx.set("sup.smoke_offline", zone, None, zone, None, now, "Edge back")
+        _zone_back(ctx, zone, now, "Edge back")
     for device in ctx.site.devices_of_edge(edge):
         dev = ctx.devices[device.id]
         if dev.offline:
@@ -251,30 +269,55 @@ BRIDGES = "bridges_down"
 """Shared state: the devices behind each offline bridge, by `<edge>/<bridge>` (not a rule id)."""
 
 
-def behind_down_bridge(ctx: Ctx, device: str) -> bool:
-    return any(device in devices for devices in ctx.shared.get(BRIDGES, {}).values())
+def behind_down_bridge(ctx: Ctx, device: str) -> str | None:
+    """The down bridge (`<edge>/<bridge>`) the device is behind, if any."""
+    for subject, devices in ctx.shared.get(BRIDGES, {}).items():
+        if device in devices:
+            return str(subject)
+    return None
+
+
+def _off_bridge(ctx: Ctx, dev: DeviceState, now: datetime) -> None:
+    """The device reported: it is no longer lost behind its bridge, so its own timer supervises it again.
+    All of a bridge's devices reporting means the bridge is back."""
+    down: dict[str, list[str]] = ctx.shared[BRIDGES]
+    for subject, devices in list(down.items()):
+        if dev.id in devices:
+            devices.remove(dev.id)
+            if not devices:
+                del down[subject]
+                ctx.set(BRIDGE_RULE, subject, None, None, None, now, f"Zigbee bridge {subject}: all its devices report")
 
 
 def bridge_state(ctx: Ctx, edge: str, bridge: str, devices: list[str], total: int, online: bool,
                  now: datetime) -> None:
     """A Zigbee2MQTT bridge (coordinator) behind an edge went offline or came back, with the devices behind
     it (a long list comes in parts): one sup.gateway_offline for the bridge (subject `<edge>/<bridge>`,
-    never a fire) naming them; their own offline findings are folded into it while it lasts."""
+    never a fire) naming them; their own offline findings are folded into it while it lasts, except smoke
+    detectors, which become one sup.smoke_offline per zone as behind a down edge."""
     subject = f"{edge}/{bridge}"
     down: dict[str, list[str]] = ctx.shared.setdefault(BRIDGES, {})
-    folded = down.setdefault(subject, [])
+    folded = down.get(subject, [])
     if online:
+        back = [d for d in folded if d in devices]
         down[subject] = [d for d in folded if d not in devices]
         if not down[subject]:
             down.pop(subject, None)
             ctx.set(BRIDGE_RULE, subject, None, None, None, now, f"Zigbee bridge {bridge} on edge {edge} back")
+        for zone in {ctx.devices[d].zone for d in back}:
+            _zone_back(ctx, zone, now, f"Zigbee bridge {bridge} on edge {edge} back")
+        for device in back:
+            check(ctx, device, now)  # still silent past its limit: its own alarm; else its timer again
         return
+    down[subject] = folded
     folded += [d for d in devices if d not in folded]
     for device in devices:
         dev = ctx.devices[device]
         for rule in OFFLINE_RULES:
             if ctx.is_open(rule, device):
                 ctx.set(rule, device, None, dev.zone, None, now, f"Folded into Zigbee bridge {bridge} offline")
+        if dev.offline:
+            offline(ctx, dev, offline_rule(dev.device), now)  # a detector: its zone's one alarm
     shown = ", ".join(devices[:20])
     more = f"; {total} devices in all" if total > len(devices[:20]) else ""
     ctx.set(BRIDGE_RULE, subject, Severity.MAJOR, None, float(total), now,
