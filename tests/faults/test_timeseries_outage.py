@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,8 +128,19 @@ def test_timeseries_server_down_60s_loses_no_point_while_ingest_and_alarms_go_on
         assert wait_until(lambda: applied() >= produced, 30, 0.2)
         assert wait_until(lambda: server.health()["dependencies"]["timeseries"]["buffered"] == 0, 60, 0.2)
         drained_s = time.monotonic() - up_at
+
+        def exported() -> dict[str, Any]:
+            return {s: victoria_metrics.export(f'strip_meter_power_w{{device="{s}"}}') for s in STRIPS}
+
+        def complete(points: dict[str, Any]) -> bool:
+            return all(len({v for series in points[s].values() for v in series.values()}) >= edge.seq
+                       for s in STRIPS)
+
+        # the last drain's points may still be on their way into the store (and its index): read until
+        # every value is there or 30 s passed; what is missing then is counted as lost below
+        wait_until(lambda: complete(exported()), 30, 0.5)
         store = server.health()["dependencies"]["timeseries"]
-        points = {s: victoria_metrics.export(f'strip_meter_power_w{{device="{s}"}}') for s in STRIPS}
+        points = exported()
     finally:
         edge.stop.set()
         edge.client.stop()
