@@ -12,10 +12,9 @@ from __future__ import annotations
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from gateway.yaml_lines import line_of, loc_text
+from gateway.yamlfile import YamlFileError, parse_yaml
 from server.domain.inspections import Course, Starter, Training
 from server.domain.rules.access import Approval
 from server.domain.site import Site
@@ -100,22 +99,27 @@ def _local(when: datetime, tz: tzinfo) -> datetime:
 
 
 def load_hr(path: Path) -> HrFeed:
-    text = path.read_text(encoding="utf-8")
+    """The HR export, read by the one YAML loader: every problem (duplicate keys included) at its line."""
+    shape = "an HR file is a mapping with leavers, visitor_approvals, training and new_staff (each optional)"
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise HrError(f"{path}:{line}: (document): not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    if not isinstance(data, dict):
-        raise HrError(f"{path}:1: (document): an HR file is a mapping with leavers, visitor_approvals, "
-                      "training and new_staff (each optional)")
+        text = path.read_text(encoding="utf-8")
+        if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
+            return _sourced(HrFeed(), path, [])  # an export with nothing in it yet
+        doc = parse_yaml(text, str(path), shape)
+    except (OSError, UnicodeDecodeError, YamlFileError) as exc:
+        raise HrError(str(exc) if isinstance(exc, YamlFileError) else f"{path}:1: (document): cannot read: {exc}"
+                      ) from None
+    feed: HrFeed | None = None
     try:
-        feed = HrFeed.model_validate(data)
+        feed = HrFeed.model_validate(doc.data)
     except ValidationError as exc:
-        raise HrError("\n".join(f"{path}:{line_of(root, e['loc'])}: {loc_text(e['loc'])}: {e['msg']}"
-                                for e in exc.errors())) from None
+        doc.add_validation(exc)
+    if doc.problems or feed is None:
+        raise HrError("\n".join(doc.problems))
+    return _sourced(feed, path, [doc.line(("leavers", i, "person")) for i in range(len(feed.leavers))])
+
+
+def _sourced(feed: HrFeed, path: Path, leaver_lines: list[int]) -> HrFeed:
     feed._source = str(path)
-    feed._leaver_lines = [line_of(root, ("leavers", i, "person")) for i in range(len(feed.leavers))]
+    feed._leaver_lines = leaver_lines
     return feed

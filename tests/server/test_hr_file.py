@@ -29,7 +29,7 @@ def test_a_bad_feed_names_file_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(HrError, match=r"hr.yaml:2: leavers\[0\].left_at"):
         load_hr(path)
     path.write_text("leavers: []\nvisitors: []\n")
-    with pytest.raises(HrError, match=r"hr.yaml:2: visitors: Extra inputs"):
+    with pytest.raises(HrError, match=r"hr.yaml:2: visitors: unknown key \(typo\?\)"):
         load_hr(path)
 
 
@@ -63,3 +63,18 @@ def test_a_leaver_the_site_file_does_not_know_is_named_with_its_line(tmp_path: P
     assert load_hr(path).unknown_leavers(site) == [
         f"{path}:3: leavers[1].person: unknown person 'p-gone': not in the site file, so their badge is not "
         "checked; correct the id or add the person (with the badge) to the site file"]
+
+
+def test_a_key_given_twice_is_refused_at_its_line(tmp_path: Path) -> None:
+    """The HR export is read by the same loader as the site file: YAML would silently keep the last of two
+    `leavers:` keys, and with it forget every leaver listed under the first."""
+    path = tmp_path / "hr.yaml"
+    path.write_text("leavers:\n  - {person: p-1, left_at: '2026-11-27T18:00:00'}\nleavers: []\n")
+    with pytest.raises(HrError, match=r"hr.yaml:3: leavers: key appears twice"):
+        load_hr(path)
+
+
+def test_an_empty_export_is_an_empty_feed(tmp_path: Path) -> None:
+    path = tmp_path / "hr.yaml"
+    path.write_text("# nothing exported yet\n")
+    assert load_hr(path).leavers == []
