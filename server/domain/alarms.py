@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.contract import Severity
+from server.domain.evacuation import is_drill_text
 from server.domain.findings import SEVERITY_RANK, Finding
 
 FLAP_WINDOW = timedelta(hours=1)
@@ -183,6 +184,14 @@ def _raise(alarm: Alarm | None, finding: Finding, now: datetime) -> tuple[Alarm 
                     latching=finding.rule in LATCHING_RULES)
         return _changed(None, new, now, SYSTEM, "raise", finding.message, notify="raised")
 
+    if is_drill_text(alarm.message_zh, alarm.message) and not is_drill_text(finding.message_zh, finding.message):
+        # A drill's alarm that a real fire took over: new words, a new raise, unacknowledged again, so it
+        # pages from the first step, as a real fire (RULES.md §3).
+        real = replace(alarm, zone=finding.zone or alarm.zone, severity=finding.severity, state=AlarmState.ACTIVE,
+                       raised_at=now, value=finding.value, occurrences=alarm.occurrences + 1, condition_active=True,
+                       message=finding.message, message_zh=finding.message_zh, acknowledged_at=None,
+                       acknowledged_by=None, cleared_at=None)
+        return _changed(alarm, real, now, SYSTEM, "real-fire", finding.message, notify="raised")
     escalated = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alarm.severity]
     severity = finding.severity if escalated else alarm.severity
     updated = replace(alarm, severity=severity, value=finding.value, occurrences=alarm.occurrences + 1,

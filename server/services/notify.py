@@ -242,7 +242,9 @@ class NotificationService:
                 return
             if alarm.state is not domain.AlarmState.ACTIVE:
                 return
-            if row is None or worse or row.stopped:
+            # raised again after its plan started: a drill's alarm that a real fire took over pages anew
+            anew = row is not None and (_aware(alarm.raised_at) or now) > (_aware(row.raised_at) or now)
+            if row is None or worse or row.stopped or anew:
                 start = now
                 if row is None:
                     row = EscalationRow(alarm_id=alarm.id, paged=[], first=[], repeats=0)
