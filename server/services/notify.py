@@ -251,7 +251,9 @@ class NotificationService:
             # raised again after its plan started: a drill's alarm that a real fire took over pages anew
             anew = row is not None and (_aware(alarm.raised_at) or now) > (_aware(row.raised_at) or now)
             if row is None or worse or row.stopped or anew:
-                start = now
+                # a plan that starts after the alarm's raise gives its steps keys of their own (`_advance`):
+                # the real fire's first page must not share the drill's keys, even at the same instant
+                start = max(now, (_aware(alarm.raised_at) or now) + timedelta(microseconds=1)) if anew else now
                 if row is None:
                     row = EscalationRow(alarm_id=alarm.id, paged=[], first=[], repeats=0)
                     session.add(row)
