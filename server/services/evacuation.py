@@ -26,7 +26,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -48,7 +48,6 @@ from server.services.commands import CommandService, EngineCaller
 from server.services.notify import NotificationService, Push
 
 log = logging.getLogger(__name__)
-DRILL_ALARM_WINDOW = timedelta(minutes=1)
 
 ACCESS_EVENTS = {contract.EventType.ACCESS_GRANTED, contract.EventType.REQUEST_TO_EXIT}
 
@@ -199,17 +198,9 @@ class EvacuationService:
         return evac.is_drill_text(alarm.message_zh, alarm.message)
 
     def was_drill_alarm(self, alarm: domain.Alarm) -> bool:
-        """Whether an evac.notice alarm belonged to a drill, also after the drill's all-clear: a drill
-        on its floor started within a minute of the alarm (the drill's row comes first, its alarm next)."""
-        if evac.is_drill_text(alarm.message_zh, alarm.message):
-            return True
-        if alarm.rule != "evac.notice" or alarm.subject not in self.site.floors:
-            return False
-        with self.sessions() as session:
-            return session.scalar(select(EvacuationRow.id).where(
-                EvacuationRow.floor == alarm.subject, EvacuationRow.drill.is_(True),
-                EvacuationRow.issued_at >= alarm.raised_at - DRILL_ALARM_WINDOW,
-                EvacuationRow.issued_at <= alarm.raised_at + DRILL_ALARM_WINDOW).limit(1)) is not None
+        """Whether an alarm belonged to a drill, also after the drill's all-clear: its words carry the mark
+        (a drill's evac.notice always does; a real fire that took it over during the drill did not)."""
+        return evac.is_drill_text(alarm.message_zh, alarm.message)
 
     def start(self, floor: str, fire_zone: str | None, *, drill: bool, trigger: str, reason: str, who: str,
               engine_done: bool = False, message: tuple[str, str] | None = None,

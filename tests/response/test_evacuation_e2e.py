@@ -300,6 +300,12 @@ def test_a_real_fire_during_a_drill_pages_as_a_real_fire_and_starts_a_real_evacu
     detail = floor.client.get(f"/api/evacuations/{evs[0]['id']}").json()
     assert [c["device"] for c in detail["commands"] if c["action"] == "relay_off"] == ["plug-z1-kettle"]
 
+    # a real incident, though it came seconds after the drill started: closing it asks for its review
+    notice_alarm = next(a for a in floor.alarms() if a["rule"] == "evac.notice")
+    assert notice_alarm["drill"] is False, notice_alarm
+    assert floor.client.post(f"/api/alarms/{notice_alarm['id']}/close", json={"reason": "out"}).status_code == 200
+    poll(lambda: [t for t in _open_tasks(floor) if t["schedule"] == "post_incident_review"], what="review task")
+
 
 def _open_tasks(floor: Floor) -> list[dict[str, Any]]:
     tasks: list[dict[str, Any]] = floor.client.get("/api/inspections", params={"status": "open"}).json()
