@@ -9,6 +9,8 @@ One alarm per (rule, subject) while it is open. States (after ISA-18.2 and Thing
     closed (a person ended it with a reason: the only way out for a latching alarm)
 
 - Re-triggers update the open alarm and count occurrences; a higher severity escalates it (Notify).
+- A drill's alarm (its words marked 【演练】/[DRILL]) raised again unmarked is a real fire that took it
+  over: it takes the new words and a new raise time and is active and unacknowledged again.
 - Smoke alarms latch (RULES.md §0.5-3): a CLEAR finding only notes that the condition went away;
   a person closes the alarm, with a reason.
 - Flapping: an unacknowledged alarm that clears and re-raises stays the same alarm; after
