@@ -9,6 +9,8 @@ One alarm per (rule, subject) while it is open. States (after ISA-18.2 and Thing
     closed (a person ended it with a reason: the only way out for a latching alarm)
 
 - Re-triggers update the open alarm and count occurrences; a higher severity escalates it (Notify).
+- A drill's alarm (its words marked 【演练】/[DRILL]) raised again unmarked is a real fire that took it
+  over: it takes the new words and a new raise time and is active and unacknowledged again.
 - Smoke alarms latch (RULES.md §0.5-3): a CLEAR finding only notes that the condition went away;
   a person closes the alarm, with a reason.
 - Flapping: an unacknowledged alarm that clears and re-raises stays the same alarm; after
@@ -29,6 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.contract import Severity
+from server.domain.evacuation import is_drill_text
 from server.domain.findings import SEVERITY_RANK, Finding
 
 FLAP_WINDOW = timedelta(hours=1)
@@ -183,6 +186,14 @@ def _raise(alarm: Alarm | None, finding: Finding, now: datetime) -> tuple[Alarm 
                     latching=finding.rule in LATCHING_RULES)
         return _changed(None, new, now, SYSTEM, "raise", finding.message, notify="raised")
 
+    if is_drill_text(alarm.message_zh, alarm.message) and not is_drill_text(finding.message_zh, finding.message):
+        # A drill's alarm that a real fire took over: new words, a new raise, unacknowledged again, so it
+        # pages from the first step, as a real fire (RULES.md §3).
+        real = replace(alarm, zone=finding.zone or alarm.zone, severity=finding.severity, state=AlarmState.ACTIVE,
+                       raised_at=now, value=finding.value, occurrences=alarm.occurrences + 1, condition_active=True,
+                       message=finding.message, message_zh=finding.message_zh, acknowledged_at=None,
+                       acknowledged_by=None, cleared_at=None)
+        return _changed(alarm, real, now, SYSTEM, "real-fire", finding.message, notify="raised")
     escalated = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alarm.severity]
     severity = finding.severity if escalated else alarm.severity
     updated = replace(alarm, severity=severity, value=finding.value, occurrences=alarm.occurrences + 1,

@@ -5,7 +5,11 @@ alarm's own message may be English only (a rule without a Chinese text, or a mes
 and a rule id is no heading for a person on the floor. Pure data, no I/O.
 
 Life safety (listed first on the page, before severity): a fire or a sign of one, an evacuation, an egress
-door that may not open, and a fire detector that cannot see (RULES.md §0.3 critical, §2.2, §2.3, §2.7).
+door that may not open or a fire door held open, and a fire detector that cannot see (RULES.md §0.3
+critical, §2.2, §2.3, §2.7). Not: records after the fact (fire.false_alarm_close, fire.short_smoke_event),
+a low battery of a detector that still sees (fire.battery_low), a machine-room leak (mr.leak: equipment,
+critical, so paged at once anyway). `LIFE_SAFETY_RULES` is the one list: the live page's flag and paging
+(server/domain/notify.py: never grouped, held or silenced) both use it.
 """
 
 from __future__ import annotations
@@ -130,6 +134,8 @@ TITLES: Final[Mapping[str, RuleTitle]] = {
     "esc.lead_not_forwarded": RuleTitle("Shift lead did not forward an issue", "领班未上报问题"),
     "it.access_review": RuleTitle("Access review overdue", "权限审查逾期"),
 }
+
+LIFE_SAFETY_RULES: Final[frozenset[str]] = frozenset(rule for rule, title in TITLES.items() if title.life_safety)
 
 
 def family(rule: str) -> str:

@@ -26,7 +26,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -48,7 +48,6 @@ from server.services.commands import CommandService, EngineCaller
 from server.services.notify import NotificationService, Push
 
 log = logging.getLogger(__name__)
-DRILL_ALARM_WINDOW = timedelta(minutes=1)
 
 ACCESS_EVENTS = {contract.EventType.ACCESS_GRANTED, contract.EventType.REQUEST_TO_EXIT}
 
@@ -129,7 +128,11 @@ class EvacuationService:
     def on_alarm(self, alarm: domain.Alarm) -> None:
         """AlarmService listener (ingest thread, after commit). Idempotent: a transition dispatched again
         after a crash (services/recovery.py) starts no second evacuation and sends no door release twice."""
-        if alarm.state is not domain.AlarmState.ACTIVE or alarm.occurrences != 1:
+        if alarm.state is not domain.AlarmState.ACTIVE:
+            return
+        if alarm.rule == "evac.notice" and alarm.subject in self.site.floors and not self.is_drill_alarm(alarm):
+            self._real_fire_ends_drill(alarm)  # before the one-raise check: the drill's notice raised again
+        if alarm.occurrences != 1:
             return
         if alarm.rule == "evac.notice":
             zone = alarm.zone if alarm.zone in self.site.zones else None
@@ -151,6 +154,28 @@ class EvacuationService:
                                    f"door.fire_release_zone {alarm.rule} alarm {alarm.id}", "system",
                                    ref=f"alarm:{alarm.id}")
 
+    def _real_fire_ends_drill(self, alarm: domain.Alarm) -> None:
+        """A real fire's evac.notice on a floor in a drill: the drill ends there (its row is all clear,
+        by "system: real fire", no all-clear notice) and a real evacuation starts with the fire's words,
+        its plug cuts, its pushes and the 119 prompt. Idempotent: afterwards the floor's evacuation is real."""
+        floor = alarm.subject
+        with self._lock:
+            current = self.active(floor)
+            if current is None or not current["drill"]:
+                return
+            now = self.clock()
+            with self.sessions.begin() as session:
+                row = session.get(EvacuationRow, current["id"])
+                assert row is not None
+                row.state, row.all_clear_at, row.all_clear_by = "all_clear", now, "system: real fire"
+                record_audit(session, "system", "evacuation.drill_ended_by_fire", current["id"],
+                             {"floor": floor, "alarm": alarm.id}, now)
+        zone = alarm.zone if alarm.zone in self.site.zones else None
+        first = self._first_fire_at.get(zone) if zone is not None else None
+        self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
+                   engine_done=True, message=(alarm.message_zh, alarm.message),
+                   triggered_at=min(first, alarm.raised_at) if first is not None else alarm.raised_at)
+
     def _started_for(self, floor: str, alarm: domain.Alarm) -> bool:
         """Whether this evac.notice alarm already has its evacuation: one of its floor started by
         evac.notice at or after the alarm's raise (an earlier alarm's evacuation was issued before it)."""
@@ -166,27 +191,16 @@ class EvacuationService:
             return _row(row) if row else None
 
     def is_drill_alarm(self, alarm: domain.Alarm) -> bool:
-        """Whether an alarm's pages are a drill's: marked by the engine (fire.manual_report, fire.confirmed
-        and evac.notice raised by a drill), or the evac.notice of a floor whose active evacuation is a drill."""
-        if evac.is_drill_text(alarm.message_zh, alarm.message):
-            return True
-        if alarm.rule != "evac.notice":
-            return False
-        ev = self.active(alarm.subject) if alarm.subject in self.site.floors else None
-        return bool(ev and ev["drill"])
+        """Whether an alarm's pages are a drill's: its current words carry the drill mark. Everything a
+        drill raises is marked (the engine's fire.manual_report and fire.confirmed, the drill's evac.notice);
+        a real fire raises the same alarm again unmarked (server/domain/alarms.py takes the new words), so
+        an unmarked alarm is real even on a floor whose evacuation is still a drill."""
+        return evac.is_drill_text(alarm.message_zh, alarm.message)
 
     def was_drill_alarm(self, alarm: domain.Alarm) -> bool:
-        """Whether an evac.notice alarm belonged to a drill, also after the drill's all-clear: a drill
-        on its floor started within a minute of the alarm (the drill's row comes first, its alarm next)."""
-        if evac.is_drill_text(alarm.message_zh, alarm.message):
-            return True
-        if alarm.rule != "evac.notice" or alarm.subject not in self.site.floors:
-            return False
-        with self.sessions() as session:
-            return session.scalar(select(EvacuationRow.id).where(
-                EvacuationRow.floor == alarm.subject, EvacuationRow.drill.is_(True),
-                EvacuationRow.issued_at >= alarm.raised_at - DRILL_ALARM_WINDOW,
-                EvacuationRow.issued_at <= alarm.raised_at + DRILL_ALARM_WINDOW).limit(1)) is not None
+        """Whether an alarm belonged to a drill, also after the drill's all-clear: its words carry the mark
+        (a drill's evac.notice always does; a real fire that took it over during the drill did not)."""
+        return evac.is_drill_text(alarm.message_zh, alarm.message)
 
     def start(self, floor: str, fire_zone: str | None, *, drill: bool, trigger: str, reason: str, who: str,
               engine_done: bool = False, message: tuple[str, str] | None = None,

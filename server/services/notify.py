@@ -229,21 +229,31 @@ class NotificationService:
                 return
             if alarm.state is domain.AlarmState.SHELVED:
                 if row is not None and not row.stopped:  # hidden: nobody paged until the shelf ends
-                    row.stopped, row.stopped_why, row.next_due_at = True, f"alarm {alarm.state.value}", None
+                    row.stopped, row.stopped_why, row.next_due_at = True, SHELVED_WHY, None
                 return
             worse = row is not None and SEVERITY_RANK[alarm.severity] > SEVERITY_RANK[Severity(row.severity)]
             if alarm.state is domain.AlarmState.ACKNOWLEDGED:
                 if row is not None and worse:  # escalated while acknowledged (a warning persisting 24 h)
                     _restart(row, alarm.severity, now, acked_at=_aware(row.acked_at) or now)
-                elif row is not None and row.acked_at is None:
+                    return
+                if row is not None and row.stopped and row.stopped_why == SHELVED_WHY:
+                    # off the shelf (it ran out, or acknowledged on it): the unresolved steps go on, due
+                    # from the raise as before; acknowledged, so no repeats
+                    row.stopped, row.stopped_why, row.repeat_at = False, "", None
+                    row.next_due_at = row.step_due_at
+                if row is not None and row.acked_at is None:
                     row.acked_at = now
                     row.repeat_at = None
                     row.next_due_at = row.step_due_at
                 return
             if alarm.state is not domain.AlarmState.ACTIVE:
                 return
-            if row is None or worse or row.stopped:
-                start = now
+            # raised again after its plan started: a drill's alarm that a real fire took over pages anew
+            anew = row is not None and (_aware(alarm.raised_at) or now) > (_aware(row.raised_at) or now)
+            if row is None or worse or row.stopped or anew:
+                # a plan that starts after the alarm's raise gives its steps keys of their own (`_advance`):
+                # the real fire's first page must not share the drill's keys, even at the same instant
+                start = max(now, (_aware(alarm.raised_at) or now) + timedelta(microseconds=1)) if anew else now
                 if row is None:
                     row = EscalationRow(alarm_id=alarm.id, paged=[], first=[], repeats=0)
                     session.add(row)
@@ -704,6 +714,10 @@ def _item(data: dict[str, Any]) -> routing.Item:
     return routing.Item(int(data["alarm_id"]), str(data["rule"]), str(data["severity"]), str(data["zone"]),
                         str(data["zone_name"]), str(data["device"]), str(data["value"]), str(data["message"]),
                         str(data["message_zh"]))
+
+
+SHELVED_WHY = f"alarm {domain.AlarmState.SHELVED.value}"
+"""`stopped_why` of a row the shelf stopped: the only stop that an acknowledged alarm comes back from."""
 
 
 def _restart(row: EscalationRow, severity: Severity, now: datetime, acked_at: datetime | None = None) -> None:

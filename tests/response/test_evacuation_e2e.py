@@ -256,6 +256,57 @@ def test_fire_scenario_smoke_then_second_detector_evacuates_the_floor(floor: Flo
     assert all("127.0.0.1" not in r["channel"] for r in log)
 
 
+def test_a_real_fire_during_a_drill_pages_as_a_real_fire_and_starts_a_real_evacuation(floor: Floor) -> None:
+    """A drill, the app's 报火警 in z1 (the drill's: marked, no 119), acknowledged; then two detectors in z1
+    really see smoke: fire.confirmed pages again unmarked with 119, the drill's evacuation ends and a real
+    one starts (notice without the mark, the zone's plug cut, 信息报送组 told to call 119)."""
+    assert floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True}).status_code == 201
+    r = floor.client.post("/api/fire/z1/report", json={"note": "演练"})
+    assert r.status_code == 200, r.text
+    drill_confirmed = poll(lambda: [a for a in floor.alarms() if a["rule"] == "fire.confirmed"], what="drill")[0]
+    assert drill_confirmed["drill"] is True and "119" not in drill_confirmed["message_zh"]
+    assert floor.client.post(f"/api/alarms/{drill_confirmed['id']}/ack", json={"note": "演练"}).status_code == 200
+    poll(lambda: floor.hook.at("/info"), what="the drill's page to information reporting")
+    assert all("119" not in m["message"] for m in floor.hook.at("/info")), "a drill prompts no 119"
+
+    def drill_paged() -> bool:  # every page of the drill's fire.confirmed sent and received
+        log = floor.client.get(f"/api/notifications?alarm={drill_confirmed['id']}").json()
+        got = [b for _, b in floor.hook.received if "fire.confirmed" in b.get("title", "")]
+        hooked = [n for n in log if not n["channel"].startswith("mailto:")]
+        return bool(hooked) and all(n["status"] == "sent" for n in log) and len(got) == len(hooked)
+
+    poll(drill_paged, what="the drill's fire.confirmed pages")
+    drill_pages = len(floor.hook.received)
+
+    for detector in ("smoke-z1-01", "smoke-z1-02"):
+        floor.device.publish(f"probe/{detector}/state", json.dumps({"smoke": True}).encode(), qos=1, retain=True)
+    evs = poll(lambda: [e for e in floor.client.get("/api/evacuations").json() if not e["drill"]],
+               what="a real evacuation")
+    assert len(evs) == 1 and evs[0]["state"] == "active" and evs[0]["trigger"] == "evac.notice", evs
+    drills = [e for e in floor.client.get("/api/evacuations").json() if e["drill"]]
+    assert [e["state"] for e in drills] == ["all_clear"], "the drill ended when the real fire came"
+    notice = floor.notice()
+    assert notice["id"] == evs[0]["id"] and notice["drill"] is False and notice["state"] == "active", notice
+    assert not notice["message"]["zh"].startswith("【演练】")
+
+    confirmed = floor.client.get(f"/api/alarms/{drill_confirmed['id']}").json()
+    assert confirmed["drill"] is False and confirmed["state"] == "active", confirmed
+    assert "119" in confirmed["message_zh"] and "call 119" in confirmed["message"]
+    poll(lambda: [m for m in floor.hook.at("/info") if "119" in m["message"]], what="119 to information reporting")
+    later = floor.hook.received[drill_pages:]
+    real = [b for p, b in later if "fire.confirmed" in b.get("title", "") or evs[0]["id"] in b.get("title", "")]
+    assert [b for b in real if "fire.confirmed" in b["title"]], "fire.confirmed pages again, as a real fire"
+    assert not [b["title"] for b in real if "【演练】" in b["title"] + b.get("message", "")], real
+    detail = floor.client.get(f"/api/evacuations/{evs[0]['id']}").json()
+    assert [c["device"] for c in detail["commands"] if c["action"] == "relay_off"] == ["plug-z1-kettle"]
+
+    # a real incident, though it came seconds after the drill started: closing it asks for its review
+    notice_alarm = next(a for a in floor.alarms() if a["rule"] == "evac.notice")
+    assert notice_alarm["drill"] is False, notice_alarm
+    assert floor.client.post(f"/api/alarms/{notice_alarm['id']}/close", json={"reason": "out"}).status_code == 200
+    poll(lambda: [t for t in _open_tasks(floor) if t["schedule"] == "post_incident_review"], what="review task")
+
+
 def _open_tasks(floor: Floor) -> list[dict[str, Any]]:
     tasks: list[dict[str, Any]] = floor.client.get("/api/inspections", params={"status": "open"}).json()
     return tasks

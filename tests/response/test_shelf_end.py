@@ -55,3 +55,49 @@ def test_a_shelf_stops_the_pages_and_its_end_pages_again_across_a_restart(db, sm
     assert len(hook.at("/supervisor")) == 1
     audit = AlarmRepository(sessions).audit(alarm.id)
     assert [a.action for a in audit][-2:] == ["shelve", "unshelve"]
+
+
+def test_an_acknowledged_alarm_off_its_shelf_keeps_its_unresolved_steps(db, smtp: Smtp, hook: Hook,
+                                                                        tmp_path: Path) -> None:
+    """fire.detector_fault (major): acknowledged at 1 min, shelved 2-20 min; back acknowledged, the
+    30 min unresolved step to the supervisor still runs (RULES.md §4), and no repeat of the first page."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    alarm = raise_alarm(alarms, "fire.detector_fault", "smoke-z1-01", "z1", Severity.MAJOR, clock())
+    assert alarm.id is not None
+    assert svc.tick(clock()) == 2, "the first page: the lead and facilities"
+    clock.advance(timedelta(minutes=1))
+    alarms.acknowledge(alarm.id, "p-lead", "replacing it", clock())
+    clock.advance(timedelta(minutes=1))
+    alarms.shelve(alarm.id, "p-sup", T0 + timedelta(minutes=20), "detector being replaced", clock())
+    clock.advance(timedelta(minutes=18))
+    back = alarms.end_shelves(clock())
+    assert [(a.id, a.state) for a in back] == [(alarm.id, AlarmState.ACKNOWLEDGED)]
+    assert svc.tick(clock()) == 0, "acknowledged: no 5-min unacknowledged step, no repeat"
+    clock.advance(timedelta(minutes=10))
+    assert svc.tick(clock()) == 1, "30 min unresolved: the supervisor, as without the shelf"
+    svc.deliver(clock())
+    assert len(hook.at("/supervisor")) == 1
+    assert sorted(r["recipient"] for r in svc.log_of(alarm_id=alarm.id)) == ["facilities", "person:p-lead",
+                                                                              "supervisor"]
+
+
+def test_an_alarm_acknowledged_on_its_shelf_keeps_its_unresolved_steps(db, smtp: Smtp, hook: Hook,
+                                                                       tmp_path: Path) -> None:
+    """Shelved while unacknowledged, acknowledged on the shelf (which ends it): the 30 min step runs."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    alarm = raise_alarm(alarms, "fire.detector_fault", "smoke-z1-01", "z1", Severity.MAJOR, clock())
+    assert alarm.id is not None
+    assert svc.tick(clock()) == 2
+    clock.advance(timedelta(minutes=1))
+    alarms.shelve(alarm.id, "p-sup", T0 + timedelta(hours=2), "detector being replaced", clock())
+    clock.advance(timedelta(minutes=10))
+    alarms.acknowledge(alarm.id, "p-lead", "replacing it", clock())
+    assert svc.tick(clock()) == 0, "acknowledged: the 5-min unacknowledged step is not sent late"
+    clock.advance(timedelta(minutes=20))
+    assert svc.tick(clock()) == 1, "30 min unresolved: the supervisor"

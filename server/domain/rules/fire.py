@@ -54,6 +54,22 @@ def set_drill(ctx: Ctx, floor: str, on: bool) -> None:
         floors.pop(floor, None)
 
 
+DRILL_CONFIRMED_KEY = "drill_confirmed"
+"""`ctx.shared[DRILL_CONFIRMED_KEY]`: zone -> True while its fire.confirmed is a drill's (marked, no 119)."""
+
+
+def _drill_confirmed(ctx: Ctx, zone: str) -> bool:
+    return zone in ctx.shared.get(DRILL_CONFIRMED_KEY, {})
+
+
+def _mark_drill_confirmed(ctx: Ctx, zone: str, on: bool) -> None:
+    zones: dict[str, bool] = ctx.shared.setdefault(DRILL_CONFIRMED_KEY, {})
+    if on:
+        zones[zone] = True
+    else:
+        zones.pop(zone, None)
+
+
 def _drill(ctx: Ctx, zone: str) -> bool:
     """A manual input in this zone is part of a drill: one runs on its floor and no detector sees
     smoke or heat there (a detector's alarm during a drill is a real fire, with its 119 prompt)."""
@@ -73,8 +89,12 @@ def zone_update(ctx: Ctx, zone: str, now: datetime) -> None:
     if zf.confirmed:
         if quiet:  # re-arm; the latched alarm stays open until a person closes it
             zf.confirmed, zf.alarm_at, zf.acknowledged, zf.verdict = False, None, False, False
+            _mark_drill_confirmed(ctx, zone, False)
             ctx.set("fire.confirmed", zone, None, zone, None, now, "Fire inputs in the zone are clear")
-        return
+            return
+        if not (zf.alarmed and _drill_confirmed(ctx, zone)):
+            return
+        # A drill's confirmation that a detector now backs is a real fire: confirmed again, unmarked.
     if quiet and zf.verdict:  # a false alarm whose inputs are gone: that sequence is over
         zf.alarm_at, zf.acknowledged, zf.verdict = None, False, False
     if zf.alarmed and zf.alarm_at is None:
@@ -87,6 +107,8 @@ def zone_update(ctx: Ctx, zone: str, now: datetime) -> None:
         reason = "two detectors in the zone"
     elif zf.smoke and zf.heat:
         reason = "smoke and heat"
+    elif zf.confirmed:
+        reason = "a detector in alarm during a drill"
     elif zf.manual:
         reason = "manual report"
     elif zf.alarm_at is not None and not zf.verdict:
@@ -104,27 +126,42 @@ def zone_update(ctx: Ctx, zone: str, now: datetime) -> None:
 
 
 def confirm(ctx: Ctx, zone: str, reason: str, now: datetime) -> None:
+    """fire.confirmed and the floor's evac.notice. A real fire on a floor in a drill ends the drill there:
+    the drill's open alarms are raised again unmarked, so they page as a real fire, with 119."""
     zf = ctx.zone_fire(zone)
-    zf.confirmed = True
     name = _zone_name(ctx, zone)
-    if _drill(ctx, zone):  # marked, and no prompt to call the fire brigade
+    floor = ctx.site.zones[zone].floor
+    drill = _drill(ctx, zone)
+    ends_drill = not drill and floor in ctx.shared.get(DRILL_KEY, {})
+    if drill:  # marked, and no prompt to call the fire brigade
         en = f"{DRILL_EN}Fire confirmed in {name} ({reason}): evacuate the floor"
         zh = f"{DRILL_ZH}{name}区域火警确认,按演练疏散"
     else:
         en, zh = f"Fire confirmed in {name} ({reason}): evacuate the floor, call 119", "立即拨打119"
-    ctx.set("fire.confirmed", zone, Severity.CRITICAL, zone, None, now, en, zh)
-    floor = ctx.site.zones[zone].floor
-    ctx.set(
+        set_drill(ctx, floor, False)
+    _raise(ctx, "fire.confirmed", zone, zone, now, en, zh, anew=_drill_confirmed(ctx, zone) and not drill)
+    zf.confirmed = True
+    _mark_drill_confirmed(ctx, zone, drill)
+    _raise(
+        ctx,
         "evac.notice",
         floor,
-        Severity.CRITICAL,
         zone,
-        None,
         now,
         f"Fire in {name}: leave calmly by the nearest safe exit; do not use the lifts",
         EVAC_ZH.format(zone=name),
+        anew=ends_drill,
     )
     doors.release(ctx, ctx.site.egress_doors_on_floor(floor), "door.fire_release_floor", now)
+
+
+def _raise(ctx: Ctx, rule: str, subject: str, zone: str, now: datetime, en: str, zh: str, anew: bool) -> None:
+    """Raise a critical condition; `anew` raises it again while open (ctx.set would stay silent), so
+    the open alarm takes the new words: a drill's alarm that became a real fire."""
+    if anew and ctx.is_open(rule, subject):
+        ctx.pulse(rule, subject, Severity.CRITICAL, zone, None, now, en, zh)
+    else:
+        ctx.set(rule, subject, Severity.CRITICAL, zone, None, now, en, zh)
 
 
 def _escalate_supervision(ctx: Ctx, zone: str, now: datetime) -> None:
