@@ -152,6 +152,10 @@ OWNERS: dict[str, dict[str, tuple[str, ...]]] = {
     "sup.probe_offline": {ANY: (MR_DUTY,)},
     "sup.gateway_offline": {ANY: (FACILITIES, LEAD)},
     "sup.notify_channel": {ANY: ("it", SUPERVISOR)},
+    # The server's own supervision (not catalog rows): what the monitoring itself lost is IT's to fix and
+    # the supervisor's to know (alarms may have been missed, history has a hole), not the floor lead's.
+    "sup.message_loss": {ANY: ("it", SUPERVISOR)},
+    "sup.series_dropped": {ANY: ("it", SUPERVISOR)},
     "sensor.tamper": {ANY: (FACILITIES, LEAD)},
     # §2.8 the monitoring system itself
     "it.backup_stale": {ANY: ("it", SUPERVISOR)},
