@@ -364,7 +364,9 @@ class RuleEngine:
         """Dump again every device looked up since the last refresh (all of them when `_all_stale`)."""
         devices, dumps = self._devices, self._dumps
         everything = self._all_stale or devices.all
-        stale: Iterable[str] = dict.keys(devices) if everything else devices.touched
+        touched = devices.touched
+        devices.reset()  # before the loop: a lookup from elsewhere must not change the set being read
+        stale: Iterable[str] = list(dict.keys(devices)) if everything else touched
         for device in stale:
             dev = dict.get(devices, device)
             if dev is None or (dev.seen is None and dev.clock is None):
@@ -380,8 +382,7 @@ class RuleEngine:
         if everything:
             self._unsaved = None
         elif self._unsaved is not None:
-            self._unsaved |= devices.touched
-        devices.reset()
+            self._unsaved |= touched
         self._all_stale = False
 
     def snapshot(self) -> dict[str, Any]:
