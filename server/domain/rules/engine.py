@@ -88,8 +88,10 @@ class _Touched(dict[str, DeviceState]):
 @dataclass(slots=True)
 class StateDelta:
     """What changed since the last saved checkpoint, as rows: per device, and per site-wide part
-    (`open`, `timers`, `fire:<zone>`, `shared:<key>`). Saved with `RuleEngine.saved(delta)` after
-    its transaction committed; until then the next `delta()` still contains it."""
+    (`open`, `timers`, `fire:<zone>`, `shared:<key>`, and for a shared map of per-item objects one
+    `entry:<key>:<name>` per item, its `shared:<key>` row then only saying that the map exists).
+    Saved with `RuleEngine.saved(delta)` after its transaction committed; until then the next `delta()`
+    still contains it."""
 
     site: str
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -440,10 +442,18 @@ class RuleEngine:
         for zone, zf in ctx.fire.items():
             parts[f"fire:{zone}"] = dump(zf)
         for key, value in ctx.shared.items():
-            parts[f"shared:{key}"] = dump(value)
+            data = dump(value)
+            if key in _SHARED_TYPES and isinstance(data, dict):
+                # A map with an item per strip, plug, door...: a row per item, so one change is one small row.
+                parts[f"shared:{key}"] = {}
+                for name, item in data.items():
+                    parts[f"entry:{key}:{name}"] = item
+            else:
+                parts[f"shared:{key}"] = data
         saved = self._saved_parts
         out.parts = {name: data for name, data in parts.items() if self._legacy or saved.get(name) != data}
-        out.removed_parts = [name for name in saved if name not in parts and name.startswith(("fire:", "shared:"))]
+        out.removed_parts = [name for name in saved
+                             if name not in parts and name.startswith(("fire:", "shared:", "entry:"))]
         return out
 
     def _row(self, device: str, due: dict[tuple[str, str], datetime]) -> dict[str, Any] | None:
@@ -511,7 +521,7 @@ class RuleEngine:
             "version": SNAPSHOT_VERSION, "site": self.site.id, "open": parts.get("open", []), "timers": timers,
             "devices": {device: row["dump"] for device, row in devices.items() if row["dump"] is not None},
             "fire": {name[5:]: data for name, data in parts.items() if name.startswith("fire:")},
-            "shared": {name[7:]: data for name, data in parts.items() if name.startswith("shared:")},
+            "shared": _shared_of(parts),
         })
         self._saved, self._saved_parts = dict(devices), dict(parts)
         self._saved_due = self._index_due = self.ctx.pending_timers()
@@ -519,6 +529,19 @@ class RuleEngine:
             self._timer_index.setdefault(key, set()).add(rule)
         self._saved_open = dict(self.ctx.open)
         self._legacy = False
+
+
+def _shared_of(parts: Mapping[str, Any]) -> dict[str, Any]:
+    """`ctx.shared` in snapshot form from the site-wide rows: whole values, and maps split in entries."""
+    shared: dict[str, Any] = {name[7:]: dict(data) if isinstance(data, dict) else data  # entries go in the copy
+                              for name, data in parts.items() if name.startswith("shared:")}
+    for name, data in parts.items():
+        if name.startswith("entry:"):
+            _, key, item = name.split(":", 2)
+            target = shared.setdefault(key, {})
+            if isinstance(target, dict):
+                target[item] = data
+    return shared
 
 
 def _rebuild_shared(key: str, data: Any) -> Any:

@@ -63,7 +63,12 @@ def downgrade() -> None:
         elif part.startswith("fire:"):
             b["fire"][part[5:]] = state
         elif part.startswith("shared:"):
-            b["shared"][part[7:]] = state
+            current = b["shared"].get(part[7:])
+            both = isinstance(state, dict) and isinstance(current, dict)
+            b["shared"][part[7:]] = {**state, **current} if both else state
+        elif part.startswith("entry:"):  # one item of a shared map
+            _, key, name = part.split(":", 2)
+            b["shared"].setdefault(key, {})[name] = state
     if blobs:
         table = sa.table("engine_state", sa.column("key"), sa.column("state", sa.JSON),
                          sa.column("updated_at", sa.DateTime(timezone=True)))
