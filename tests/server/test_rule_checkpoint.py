@@ -56,12 +56,13 @@ class Server:
                              LiveState(), clock=lambda: self.now, ack=self.acked.append)
         self.seq: dict[str, int] = {}
 
-    def batch(self, edge: str, devices: list[tuple[str, DeviceKind]]) -> Incoming:
+    def batch(self, edge: str, devices: list[tuple[str, DeviceKind]],
+              metrics: dict[str, bool | int | float] | None = None) -> Incoming:
         seq = self.seq.get(edge, 0)
         self.seq[edge] = seq + 1
         payload = contract.encode(contract.TelemetryBatch(
             edge=edge, seq=seq, sent_at=self.now,
-            readings=[contract.Reading(device=d, ts=self.now, metrics=NORMAL[kind]) for d, kind in devices]))
+            readings=[contract.Reading(device=d, ts=self.now, metrics=metrics or NORMAL[kind]) for d, kind in devices]))
         return Incoming(contract.edge_topic(self.engine.site.id, edge, contract.Channel.TELEMETRY), payload, 1,
                         False, False, seq)
 
@@ -143,6 +144,29 @@ def test_a_checkpoint_writes_only_the_changed_devices_and_a_restart_restores_the
         second.seq = {site.devices[plug].edge: 1000}
         second.checkpoint([second.batch(site.devices[plug].edge, [(plug, DeviceKind.SMART_PLUG)])])
         assert second.device_rows_at(second.now) == {plug}
+    finally:
+        second.close()
+
+
+def test_site_wide_timers_of_two_zones_on_fire_are_saved_and_restored(database_url: str, tmp_path: Path) -> None:
+    site = _site(tmp_path)
+    zones: dict[str, str] = {}
+    for device in site.devices.values():
+        if device.kind is DeviceKind.SMOKE_DETECTOR and device.zone not in zones and len(zones) < 2:
+            zones[device.zone] = device.id
+    first = Server(site, database_url, tmp_path)
+    try:
+        first.checkpoint([first.batch(site.devices[d].edge, [(d, DeviceKind.SMOKE_DETECTOR)],
+                                      {"smoke": True, "battery_pct": 90.0}) for d in zones.values()])
+        before = first.engine.snapshot()
+        site_timers = [t for t in before["timers"] if t[2] not in site.devices]
+        assert len(site_timers) >= 2, f"expected a §3 timer per zone on fire, got {site_timers}"
+    finally:
+        first.close()
+    second = Server(site, database_url, tmp_path)
+    try:
+        assert second.restored == "rows"
+        assert _same(second.engine.snapshot(), before)
     finally:
         second.close()
 

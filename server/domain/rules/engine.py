@@ -437,8 +437,9 @@ class RuleEngine:
         if self._legacy or out.open != self._saved_open:
             parts["open"] = [[rule, subject, str(sev)] for (rule, subject), sev in sorted(ctx.open.items())]
         if self._legacy or any(key not in devices for key in changed_keys) or "timers" not in self._saved_parts:
-            parts["timers"] = sorted([dump(due[(rule, key)]), rule, key]
-                                     for key, rules in index.items() if key not in devices for rule in rules)
+            site_timers = sorted((due[(rule, key)], rule, key)
+                                 for key, rules in index.items() if key not in devices for rule in rules)
+            parts["timers"] = [[dump(when), rule, key] for when, rule, key in site_timers]
         for zone, zf in ctx.fire.items():
             parts[f"fire:{zone}"] = dump(zf)
         for key, value in ctx.shared.items():
