@@ -156,8 +156,10 @@ def test_site_wide_timers_of_two_zones_on_fire_are_saved_and_restored(database_u
             zones[device.zone] = device.id
     first = Server(site, database_url, tmp_path)
     try:
-        first.checkpoint([first.batch(site.devices[d].edge, [(d, DeviceKind.SMOKE_DETECTOR)],
-                                      {"smoke": True, "battery_pct": 90.0}) for d in zones.values()])
+        for d in zones.values():  # two seconds apart: timers due at different times
+            first.checkpoint([first.batch(site.devices[d].edge, [(d, DeviceKind.SMOKE_DETECTOR)],
+                                          {"smoke": True, "battery_pct": 90.0})])
+            first.now += timedelta(seconds=2)
         before = first.engine.snapshot()
         site_timers = [t for t in before["timers"] if t[2] not in site.devices]
         assert len(site_timers) >= 2, f"expected a §3 timer per zone on fire, got {site_timers}"
