@@ -218,10 +218,6 @@ class RuleEngine:
         """Someone changed `ctx` directly (not through these methods): the next snapshot redoes everything."""
         self._all_stale = True
 
-    def _changed(self, findings: list[Finding], device: str | None = None) -> list[Finding]:
-        """What an input changed is known from the lookups (`_Touched`) and the timers: nothing to mark."""
-        return findings
-
     def on_event(self, event: Event, now: datetime) -> list[Finding]:
         dev = self.ctx.devices.get(event.device)
         if dev is None:
@@ -229,7 +225,7 @@ class RuleEngine:
         t = self._clock(dev, event.ts, now)
         if event.type is EventType.DEVICE_OFFLINE:
             supervision.hint(self.ctx, dev, t)  # the catalog's limit since last heard decides, not the edge
-            return self._changed(self.ctx.take(), dev.id)
+            return self.ctx.take()
         supervision.heard(self.ctx, dev, now)
         for handler in dev.by_event.get(event.type, ()):
             self.ctx.evaluations += 1
@@ -238,14 +234,14 @@ class RuleEngine:
             due = getattr(state, "due", None)
             if due is not None:
                 self.ctx.wake(due(), handler.id, dev.id)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def on_bridge(self, edge: str, bridge: str, devices: list[str], total: int, online: bool,
                   now: datetime) -> list[Finding]:
         """A Zigbee2MQTT bridge's state with (some of) the devices behind it (supervision.bridge_state)."""
         known = [d for d in devices if d in self.ctx.devices]
         supervision.bridge_state(self.ctx, edge, bridge, known, max(total, len(known)), online, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def on_edge_status(self, edge: str, online: bool, now: datetime) -> list[Finding]:
         if not self.site.devices_of_edge(edge):
@@ -255,7 +251,7 @@ class RuleEngine:
                 supervision.gateway_back(self.ctx, edge, now)
         else:
             supervision.gateway_down(self.ctx, edge, now, "the edge reported offline")
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def tick(self, now: datetime) -> list[Finding]:
         """Run what is due: holds that ran out with no new reading, supervision limits, §3 timers."""
@@ -285,31 +281,31 @@ class RuleEngine:
         rule = self._rules["elec.relay_mismatch"]
         if rule in dev.rules:
             self._run(dev, rule, now, False)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def acknowledge_fire(self, zone: str, now: datetime) -> list[Finding]:
         """Someone acknowledged the fire page of `zone` (§3: within 60 s, else confirmed)."""
         if zone in self.site.zones:
             fire.acknowledge(self.ctx, zone, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def fire_verdict(self, zone: str, real: bool, cause: str, now: datetime) -> list[Finding]:
         """A person at the detector: real fire (confirm) or false alarm with its cause."""
         if zone in self.site.zones:
             fire.verdict(self.ctx, zone, real, cause, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def report_fire(self, zone: str, now: datetime) -> list[Finding]:
         """The app's 报火警 button (fire.manual_report, treated as fire.confirmed)."""
         if zone in self.site.zones:
             fire.report(self.ctx, zone, zone, now, "staff (app)")
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def reset_zone(self, zone: str, now: datetime) -> list[Finding]:
         """After a person closed the fire incident of `zone`: manual inputs cleared, zone re-armed."""
         if zone in self.site.zones:
             fire.reset_zone(self.ctx, zone, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def all_clear(self, floor: str, roles: Collection[str], now: datetime) -> list[Finding]:
         """evac.all_clear: ends an evacuation (CLEAR of evac.notice for `floor`, a floor id, or the
@@ -319,11 +315,11 @@ class RuleEngine:
         if not decision.allowed:
             raise PermissionError(decision.reason)
         self.ctx.set("evac.notice", floor, None, None, None, now, "All clear")
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def reset_door_release(self, door: str, now: datetime) -> list[Finding]:
         doors.reset_release(self.ctx, door, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def set_detector_disabled(
         self, device: str, disabled: bool, now: datetime, window_until: datetime | None = None
@@ -331,26 +327,26 @@ class RuleEngine:
         """A detector disabled / muted / in test in this system, with its maintenance window end."""
         if device in self.ctx.devices:
             fire.set_disabled(self.ctx, device, disabled, window_until, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def sensor_checked(self, device: str, now: datetime) -> list[Finding]:
         if device in self.ctx.devices:
             plausibility.sensor_checked(self.ctx, device, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def on_approvals(self, approvals: Iterable[Approval], now: datetime) -> list[Finding]:
         access.on_approvals(self.ctx, approvals, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def on_hr_feed(
         self, leavers: Mapping[str, datetime], active_badges: Collection[str], now: datetime
     ) -> list[Finding]:
         access.on_hr_feed(self.ctx, leavers, active_badges, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def on_notify_result(self, channel: str, ok: bool, now: datetime) -> list[Finding]:
         supervision.notify_result(self.ctx, channel, ok, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     # ---- queries -------------------------------------------------------------------------------
 
