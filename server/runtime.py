@@ -41,7 +41,7 @@ from server.services.inspection_facts import FactsReader
 from server.services.inspections import InspectionService
 from server.services.live import LiveState
 from server.services.notify import NotificationService
-from server.services.recovery import EffectNotReady, EffectsOutbox, EffectsRecovery, crash_hook
+from server.services.recovery import EffectNotReady, EffectsOutbox, EffectsRecovery, crash_hook, restore_rules
 from server.settings import Settings
 from server.site_check import load_site
 
@@ -134,9 +134,7 @@ class Runtime:
         self.recovery = EffectsRecovery(self.alarms.outbox, self.alarms.dispatch, run_serial=self._on_ingest_thread,
                                         started_at=self.clock())
         engine = RuleEngine(self.site)
-        rules_state = self.repository.load_state("rules")
-        if rules_state:
-            engine.restore(rules_state)
+        restore_rules(self.repository, engine)
         sequences = SequenceTracker(timedelta(seconds=s.gap_window_s))
         seq_state = self.repository.load_state("sequences")
         if seq_state:

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.adapters.sql.models import AlarmAuditRow, AlarmRow, DeadLetterRow
-from server.adapters.sql.repository import alarm_to_row, record_audit, save_state
+from server.adapters.sql.repository import alarm_to_row, record_audit, save_rule_delta, save_state
 from server.domain import alarms as domain
 from server.domain.findings import Finding
+from server.domain.rules.engine import StateDelta
 from server.services.recovery import EffectNotReady
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class AlarmService:
         self.listeners: list[AlarmListener] = []
         self.outbox: EffectsOutbox | None = None
         """Where told changes are recorded until their listeners ran (None: not recorded)."""
+        self.rule_rows_written = 0
+        """Rule-engine rows the last checkpoint wrote (or deleted)."""
         self.after_commit: AfterCommit | None = None
         """Test hook between the commit and the listeners (services/recovery.py `crash_hook`)."""
 
@@ -66,7 +69,7 @@ class AlarmService:
         *,
         dead_letters: Sequence[DeadLetter] = (),
         sequences: dict[str, Any] | None = None,
-        engine_state: dict[str, Any] | None = None,
+        engine_state: StateDelta | None = None,
     ) -> list[domain.Alarm]:
         if not findings and not dead_letters and sequences is None and engine_state is None:
             return []
@@ -92,7 +95,7 @@ class AlarmService:
                 if sequences is not None:
                     save_state(session, "sequences", sequences, now)
                 if engine_state is not None:
-                    save_state(session, "rules", engine_state, now)
+                    self.rule_rows_written = save_rule_delta(session, engine_state, now)
                 recorded = self.outbox.record(session, changed, now) if self.outbox is not None else []
             self._open = staged
         self._tell(changed, recorded)

@@ -78,6 +78,10 @@ class IngestStats:
     drains: int = 0
     sql_retries: int = 0
     last_drain_ms: float = 0.0
+    checkpoints: int = 0
+    checkpoint_rows: int = 0
+    """Rule-engine rows written or deleted by all checkpoints (only what changed since the one before)."""
+    last_checkpoint_rows: int = 0
     unknown_device_ids: set[str] = field(default_factory=set)
 
 
@@ -356,9 +360,15 @@ class Ingest:
         delay = 0.5
         while True:
             try:
+                delta = self.engine.delta() if checkpoint else None
                 self.alarms.commit(findings, now, dead_letters=dead,
                                    sequences=self.sequences.snapshot() if checkpoint else None,
-                                   engine_state=self.engine.snapshot() if checkpoint else None)
+                                   engine_state=delta)
+                if delta is not None:  # committed: the baseline of the next checkpoint's delta
+                    self.engine.saved(delta)
+                    self.stats.checkpoints += 1
+                    self.stats.last_checkpoint_rows = self.alarms.rule_rows_written
+                    self.stats.checkpoint_rows += self.alarms.rule_rows_written
                 if delay > 0.5:
                     log.warning("database reachable again; ingest resumes")
                 return

@@ -34,14 +34,15 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.adapters.sql.recovery_models import AlarmEffectRow
-from server.adapters.sql.repository import _plain
+from server.adapters.sql.repository import LEGACY_RULES_KEY, _plain
 from server.domain import alarms as domain
+from server.domain.rules.engine import RuleEngine
 
 log = logging.getLogger(__name__)
 
@@ -244,3 +245,30 @@ def crash_hook(environ: Mapping[str, str] = os.environ) -> Callable[[Sequence[do
             os._exit(CRASH_EXIT)
 
     return crash
+
+
+class RuleRows(Protocol):
+    """Where the rule engine's checkpoints are read from (server/adapters/sql/repository.py)."""
+
+    def load_rule_rows(self, site: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]: ...
+
+    def load_state(self, key: str) -> dict[str, Any] | None: ...
+
+
+def restore_rules(store: RuleRows, engine: RuleEngine) -> str:
+    """Put the rule engine's last checkpoint back: from its rows (a row per changed device and per
+    site-wide part); when there are none, once from the single-blob snapshot of an older version, whose
+    first checkpoint then writes every row and deletes the blob. Returns where it came from: `rows`,
+    `blob` or `none` (a first start)."""
+    devices, parts = store.load_rule_rows(engine.site.id)
+    if devices or parts:
+        engine.restore_rows(devices, parts)
+        log.info("rule state restored: %d device rows, %d site rows", len(devices), len(parts))
+        return "rows"
+    blob = store.load_state(LEGACY_RULES_KEY)
+    if blob:
+        engine.restore(blob)
+        log.info("rule state restored from the single-blob snapshot of an older version; "
+                 "the first checkpoint rewrites it as rows")
+        return "blob"
+    return "none"

@@ -3,13 +3,9 @@ the database keeps one open alarm per (rule, subject), and every transition has 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from gateway.contract import Severity
@@ -21,22 +17,6 @@ from server.domain.findings import Finding, Transition
 from server.services.alarms import AlarmError, AlarmService
 
 T0 = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'alarms.sqlite'}"
-        return
-    base: str = request.getfixturevalue("postgres_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    yield f"{base}?options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def finding(transition: Transition = Transition.RAISE, severity: Severity = Severity.MAJOR,

@@ -79,12 +79,37 @@ class DeadLetterRow(Base):
 
 
 class EngineStateRow(Base):
-    """Named JSON snapshots: the rule engine's pending durations (`rules`), the per-edge sequences (`sequences`)."""
+    """Named JSON snapshots: the per-edge sequences (`sequences`), the digest's state; `rules` is the rule
+    engine's single-blob snapshot of versions before `rule_device_state`, read once and then deleted."""
 
     __tablename__ = "engine_state"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+
+
+class RuleDeviceStateRow(Base):
+    """The rule engine's state of one device (its dump and its pending timers), written only when it
+    changed since the last checkpoint (RuleEngine.delta)."""
+
+    __tablename__ = "rule_device_state"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+
+
+class RuleSiteStateRow(Base):
+    """The rule engine's site-wide state, one row per part: `open`, `timers` (those not keyed by a
+    device), `fire:<zone>`, `shared:<key>`; written only when the part changed."""
+
+    __tablename__ = "rule_site_state"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    part: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime]
 
 

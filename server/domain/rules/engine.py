@@ -18,7 +18,8 @@ already open is never raised twice, including after `restore`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, ItemsView, Iterable, Mapping, ValuesView
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -52,12 +53,68 @@ _SHARED_TYPES: dict[str, type[Any]] = {
 }
 
 
+class _Touched(dict[str, DeviceState]):
+    """`ctx.devices` that remembers which devices were looked up: rules reach a device's state only
+    through this map, so a device nobody looked up since the last checkpoint has not changed."""
+
+    __slots__ = ("all", "touched")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.touched: set[str] = set()
+        self.all = False
+
+    def __getitem__(self, key: str) -> DeviceState:
+        self.touched.add(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.touched.add(key)
+        return dict.get(self, key, default)
+
+    def values(self) -> ValuesView[DeviceState]:  # type: ignore[override]
+        self.all = True
+        return dict.values(self)
+
+    def items(self) -> ItemsView[str, DeviceState]:  # type: ignore[override]
+        self.all = True
+        return dict.items(self)
+
+    def reset(self) -> None:
+        self.touched = set()
+        self.all = False
+
+
+@dataclass(slots=True)
+class StateDelta:
+    """What changed since the last saved checkpoint, as rows: per device, and per site-wide part
+    (`open`, `timers`, `fire:<zone>`, `shared:<key>`, and for a shared map of per-item objects one
+    `entry:<key>:<name>` per item, its `shared:<key>` row then only saying that the map exists).
+    Saved with `RuleEngine.saved(delta)` after its transaction committed; until then the next `delta()`
+    still contains it."""
+
+    site: str
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    removed_devices: list[str] = field(default_factory=list)
+    parts: dict[str, Any] = field(default_factory=dict)
+    removed_parts: list[str] = field(default_factory=list)
+    due: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    """Every pending timer at the delta (the baseline of the next one)."""
+    open: dict[tuple[str, str], Severity] = field(default_factory=dict)
+    full: bool = False
+    """Every row is in this delta (the first one after a restore from a single-blob snapshot)."""
+
+    def __bool__(self) -> bool:
+        return bool(self.devices or self.removed_devices or self.parts or self.removed_parts)
+
+
 class RuleEngine:
     """Pure rule evaluation for one site. Every method returns the findings it produced."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
         self.ctx = Ctx(site)
+        self._devices = self.ctx.devices = _Touched()
         self._started = False
         self._rules = {rule.id: rule for rule in RULES}
         by_kind: dict[DeviceKind, list[Rule]] = {kind: [] for kind in DeviceKind}
@@ -79,7 +136,7 @@ class RuleEngine:
                 state = rule.new_state(dev)
                 if state is not None:
                     dev.state[rule.id] = state
-            self.ctx.devices[device.id] = dev
+            self._devices[device.id] = dev
         voltage = self._rules["elec.voltage_out_of_range"]
         assert isinstance(voltage, electrical.VoltageOutOfRange)
         ctx = self.ctx
@@ -93,15 +150,24 @@ class RuleEngine:
         }
         for rule_id in ("access.denied_repeat", "access.visitor_unescorted", "access.visitor_overstay"):
             self._handlers[rule_id] = partial(access.timer, ctx, rule_id)
-        # Incremental snapshots: the dumped state of each device is kept and redone only for devices an
-        # input may have changed. Conservative: an input that produced findings, any input other than a
-        # reading or a supervision timer, and a reading from a device whose rules may reach other devices
-        # (fire, plausibility, doors, access) mark every device; see `_changed`.
+        # Incremental checkpoints: each device's dumped state is kept and redone only for devices looked
+        # up since (`_Touched`) or whose timers changed; rows are written only when the dump differs
+        # from the one last saved.
         self._dumps: dict[str, dict[str, Any]] = {}
-        self._dirty: set[str] | None = None
-        """Devices whose dump is stale; None means all of them."""
-        self._local_kinds = frozenset({DeviceKind.SMART_PLUG, DeviceKind.STRIP_METER})
-        """Kinds whose rules (electrical, supervision) only change the reporting device's own state."""
+        self._all_stale = True
+        """Every device's dump is stale (start, restore, or `ctx` changed from outside)."""
+        self._saved: dict[str, dict[str, Any]] = {}
+        """Device rows as last saved (the dump plus the device's timers)."""
+        self._saved_parts: dict[str, Any] = {}
+        self._saved_due: dict[tuple[str, str], datetime] = {}
+        self._saved_open: dict[tuple[str, str], Severity] = {}
+        self._unsaved: set[str] | None = None
+        """Devices dumped again since the last save (None: all of them)."""
+        self._timer_index: dict[str, set[str]] = {}
+        """Timer key -> rules with a pending timer for it, as of `_index_due`."""
+        self._index_due: dict[tuple[str, str], datetime] = {}
+        self._legacy = False
+        """Restored from a single-blob snapshot: the next delta writes every row."""
 
     @property
     def evaluations(self) -> int:
@@ -136,8 +202,6 @@ class RuleEngine:
         dev = self.ctx.devices.get(device)
         if dev is None:
             return []  # unknown device: the caller counts it
-        # A device back from offline (or unplugged) may clear conditions of its edge's other devices.
-        local = dev.device.kind in self._local_kinds and not dev.offline
         t = self._clock(dev, ts, now)
         supervision.heard(self.ctx, dev, now)
         due: list[Rule] = []
@@ -148,20 +212,11 @@ class RuleEngine:
                     due.append(rule)
         for rule in due:
             self._run(dev, rule, t, True)
-        return self._changed(self.ctx.take(), dev.id if local else None)
+        return self.ctx.take()
 
     def invalidate_snapshot(self) -> None:
         """Someone changed `ctx` directly (not through these methods): the next snapshot redoes everything."""
-        self._dirty = None
-
-    def _changed(self, findings: list[Finding], device: str | None = None) -> list[Finding]:
-        """Mark what an input may have changed for the next snapshot: only `device` when given and the
-        input produced no finding, else every device."""
-        if device is None or findings:
-            self._dirty = None
-        elif self._dirty is not None:
-            self._dirty.add(device)
-        return findings
+        self._all_stale = True
 
     def on_event(self, event: Event, now: datetime) -> list[Finding]:
         dev = self.ctx.devices.get(event.device)
@@ -170,7 +225,7 @@ class RuleEngine:
         t = self._clock(dev, event.ts, now)
         if event.type is EventType.DEVICE_OFFLINE:
             supervision.hint(self.ctx, dev, t)  # the catalog's limit since last heard decides, not the edge
-            return self._changed(self.ctx.take(), dev.id)
+            return self.ctx.take()
         supervision.heard(self.ctx, dev, now)
         for handler in dev.by_event.get(event.type, ()):
             self.ctx.evaluations += 1
@@ -179,14 +234,14 @@ class RuleEngine:
             due = getattr(state, "due", None)
             if due is not None:
                 self.ctx.wake(due(), handler.id, dev.id)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def on_bridge(self, edge: str, bridge: str, devices: list[str], total: int, online: bool,
                   now: datetime) -> list[Finding]:
         """A Zigbee2MQTT bridge's state with (some of) the devices behind it (supervision.bridge_state)."""
         known = [d for d in devices if d in self.ctx.devices]
         supervision.bridge_state(self.ctx, edge, bridge, known, max(total, len(known)), online, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def on_edge_status(self, edge: str, online: bool, now: datetime) -> list[Finding]:
         if not self.site.devices_of_edge(edge):
@@ -196,40 +251,24 @@ class RuleEngine:
                 supervision.gateway_back(self.ctx, edge, now)
         else:
             supervision.gateway_down(self.ctx, edge, now, "the edge reported offline")
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def tick(self, now: datetime) -> list[Finding]:
         """Run what is due: holds that ran out with no new reading, supervision limits, §3 timers."""
-        everything = False
-        touched: set[str] = set()
         if not self._started:
             self._started = True
-            everything = True
             supervision.start(self.ctx, now)
             electrical.check_topology(self.ctx, now)
         for rule_id, key in self.ctx.due_timers(now):
             handler = self._handlers.get(rule_id)
             if handler is not None:
-                if rule_id == supervision.TIMER and key in self.ctx.devices and not self.ctx.devices[key].offline:
-                    touched.add(key)  # a silence check of one device (going offline makes a finding)
-                else:
-                    everything = True
                 handler(key, now)
                 continue
             dev = self.ctx.devices.get(key)
             rule = self._rules.get(rule_id)
             if dev is not None and rule is not None and rule in dev.rules:
-                if dev.device.kind in self._local_kinds:
-                    touched.add(dev.id)
-                else:
-                    everything = True
                 self._run(dev, rule, now, False)
-        findings = self.ctx.take()
-        if everything or findings:
-            self._dirty = None
-        elif self._dirty is not None:
-            self._dirty |= touched
-        return findings
+        return self.ctx.take()
 
     # ---- inputs from people and other services -------------------------------------------------
 
@@ -242,31 +281,31 @@ class RuleEngine:
         rule = self._rules["elec.relay_mismatch"]
         if rule in dev.rules:
             self._run(dev, rule, now, False)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def acknowledge_fire(self, zone: str, now: datetime) -> list[Finding]:
         """Someone acknowledged the fire page of `zone` (§3: within 60 s, else confirmed)."""
         if zone in self.site.zones:
             fire.acknowledge(self.ctx, zone, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def fire_verdict(self, zone: str, real: bool, cause: str, now: datetime) -> list[Finding]:
         """A person at the detector: real fire (confirm) or false alarm with its cause."""
         if zone in self.site.zones:
             fire.verdict(self.ctx, zone, real, cause, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def report_fire(self, zone: str, now: datetime) -> list[Finding]:
         """The app's 报火警 button (fire.manual_report, treated as fire.confirmed)."""
         if zone in self.site.zones:
             fire.report(self.ctx, zone, zone, now, "staff (app)")
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def reset_zone(self, zone: str, now: datetime) -> list[Finding]:
         """After a person closed the fire incident of `zone`: manual inputs cleared, zone re-armed."""
         if zone in self.site.zones:
             fire.reset_zone(self.ctx, zone, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def all_clear(self, floor: str, roles: Collection[str], now: datetime) -> list[Finding]:
         """evac.all_clear: ends an evacuation (CLEAR of evac.notice for `floor`, a floor id, or the
@@ -276,11 +315,11 @@ class RuleEngine:
         if not decision.allowed:
             raise PermissionError(decision.reason)
         self.ctx.set("evac.notice", floor, None, None, None, now, "All clear")
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def reset_door_release(self, door: str, now: datetime) -> list[Finding]:
         doors.reset_release(self.ctx, door, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def set_detector_disabled(
         self, device: str, disabled: bool, now: datetime, window_until: datetime | None = None
@@ -288,26 +327,26 @@ class RuleEngine:
         """A detector disabled / muted / in test in this system, with its maintenance window end."""
         if device in self.ctx.devices:
             fire.set_disabled(self.ctx, device, disabled, window_until, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def sensor_checked(self, device: str, now: datetime) -> list[Finding]:
         if device in self.ctx.devices:
             plausibility.sensor_checked(self.ctx, device, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def on_approvals(self, approvals: Iterable[Approval], now: datetime) -> list[Finding]:
         access.on_approvals(self.ctx, approvals, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def on_hr_feed(
         self, leavers: Mapping[str, datetime], active_badges: Collection[str], now: datetime
     ) -> list[Finding]:
         access.on_hr_feed(self.ctx, leavers, active_badges, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     def on_notify_result(self, channel: str, ok: bool, now: datetime) -> list[Finding]:
         supervision.notify_result(self.ctx, channel, ok, now)
-        return self._changed(self.ctx.take())
+        return self.ctx.take()
 
     # ---- queries -------------------------------------------------------------------------------
 
@@ -319,13 +358,15 @@ class RuleEngine:
 
     # ---- persistence ---------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        """JSON-able pending state: open conditions, timers, per-device state, zone fire state."""
-        ctx = self.ctx
-        dumps = self._dumps
-        stale = ctx.devices.keys() if self._dirty is None else self._dirty
+    def _refresh(self) -> None:
+        """Dump again every device looked up since the last refresh (all of them when `_all_stale`)."""
+        devices, dumps = self._devices, self._dumps
+        everything = self._all_stale or devices.all
+        touched = devices.touched
+        devices.reset()  # before the loop: a lookup from elsewhere must not change the set being read
+        stale: Iterable[str] = list(dict.keys(devices)) if everything else touched
         for device in stale:
-            dev = ctx.devices.get(device)
+            dev = dict.get(devices, device)
             if dev is None or (dev.seen is None and dev.clock is None):
                 dumps.pop(device, None)
                 continue
@@ -336,7 +377,18 @@ class RuleEngine:
                 "offline": dev.offline,
                 "state": {k: dump(v) for k, v in dev.state.items()},
             }
-        self._dirty = set()
+        if everything:
+            self._unsaved = None
+        elif self._unsaved is not None:
+            self._unsaved |= touched
+        self._all_stale = False
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole pending state as one JSON-able dict: open conditions, timers, per-device state,
+        zone fire state (for tests and tools; the server saves `delta()` rows)."""
+        self._refresh()
+        ctx = self.ctx
+        dumps = self._dumps
         return {
             "version": SNAPSHOT_VERSION,
             "site": self.site.id,
@@ -348,9 +400,83 @@ class RuleEngine:
             "shared": {key: dump(value) for key, value in ctx.shared.items()},
         }
 
+    def delta(self) -> StateDelta:
+        """The rows that differ from the last saved checkpoint: one per changed device (its dump and
+        its timers), and the changed site-wide parts. Pure: nothing counts as saved until `saved`."""
+        self._refresh()
+        ctx = self.ctx
+        due = ctx.pending_timers()
+        index = self._timer_index
+        for (rule, key), _ in due.items() ^ self._index_due.items():
+            if (rule, key) in due:
+                index.setdefault(key, set()).add(rule)
+            elif key in index:
+                index[key].discard(rule)
+                if not index[key]:
+                    del index[key]
+        self._index_due = due
+        changed_keys = {key for (_, key), _ in due.items() ^ self._saved_due.items()}
+        devices = self._devices
+        out = StateDelta(self.site.id, due=due, open=dict(ctx.open), full=self._legacy)
+        if self._unsaved is None or self._legacy:
+            candidates: Iterable[str] = set(self._dumps) | set(self._saved) | (changed_keys & devices.keys())
+        else:
+            candidates = self._unsaved | (changed_keys & devices.keys())
+        for device in candidates:
+            row = self._row(device, due)
+            if row is None:
+                if device in self._saved:
+                    out.removed_devices.append(device)
+            elif self._legacy or self._saved.get(device) != row:
+                out.devices[device] = row
+        parts: dict[str, Any] = {}
+        if self._legacy or out.open != self._saved_open:
+            parts["open"] = [[rule, subject, str(sev)] for (rule, subject), sev in sorted(ctx.open.items())]
+        if self._legacy or any(key not in devices for key in changed_keys) or "timers" not in self._saved_parts:
+            site_timers = sorted((due[(rule, key)], rule, key)
+                                 for key, rules in index.items() if key not in devices for rule in rules)
+            parts["timers"] = [[dump(when), rule, key] for when, rule, key in site_timers]
+        for zone, zf in ctx.fire.items():
+            parts[f"fire:{zone}"] = dump(zf)
+        for key, value in ctx.shared.items():
+            data = dump(value)
+            if key in _SHARED_TYPES and isinstance(data, dict):
+                # A map with an item per strip, plug, door...: a row per item, so one change is one small row.
+                parts[f"shared:{key}"] = {}
+                for name, item in data.items():
+                    parts[f"entry:{key}:{name}"] = item
+            else:
+                parts[f"shared:{key}"] = data
+        saved = self._saved_parts
+        out.parts = {name: data for name, data in parts.items() if self._legacy or saved.get(name) != data}
+        out.removed_parts = [name for name in saved
+                             if name not in parts and name.startswith(("fire:", "shared:", "entry:"))]
+        return out
+
+    def _row(self, device: str, due: dict[tuple[str, str], datetime]) -> dict[str, Any] | None:
+        rules = self._timer_index.get(device)
+        data = self._dumps.get(device)
+        if data is None and not rules:
+            return None
+        timers = {rule: dump(due[(rule, device)]) for rule in sorted(rules)} if rules else {}
+        return {"dump": data, "timers": timers}
+
+    def saved(self, delta: StateDelta) -> None:
+        """`delta` is committed: it is the baseline of the next one."""
+        self._saved.update(delta.devices)
+        for device in delta.removed_devices:
+            self._saved.pop(device, None)
+        self._saved_parts.update(delta.parts)
+        for name in delta.removed_parts:
+            self._saved_parts.pop(name, None)
+        self._saved_due, self._saved_open = delta.due, delta.open
+        self._unsaved = set()
+        self._legacy = False
+
     def restore(self, state: dict[str, Any]) -> None:
         """Put a snapshot back after a restart. Pending durations keep their start; open conditions
-        stay open, so nothing is raised twice. Parameters come from the (possibly edited) site file."""
+        stay open, so nothing is raised twice. Parameters come from the (possibly edited) site file.
+        Nothing counts as saved afterwards: the next `delta()` holds every row (`full`)."""
         if state.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"snapshot version {state.get('version')!r} is not {SNAPSHOT_VERSION}")
         ctx = self.ctx
@@ -358,8 +484,9 @@ class RuleEngine:
         ctx.clear_timers()
         for due, rule, key in state["timers"]:
             ctx.wake(undump(due), rule, key)
+        devices = self._devices
         for device_id, data in state["devices"].items():
-            dev = ctx.devices.get(device_id)
+            dev = dict.get(devices, device_id)
             if dev is None:
                 continue  # removed from the site file
             dev.last = {k: float(v) for k, v in data["last"].items()}
@@ -375,7 +502,43 @@ class RuleEngine:
             ctx.shared[key] = _rebuild_shared(key, data)
         # The first tick after a restore re-runs the start-up checks (topology may have changed).
         self._started = False
-        self._dirty = None
+        self._all_stale = True
+        self._saved, self._saved_parts, self._saved_due, self._saved_open = {}, {}, {}, {}
+        self._index_due, self._timer_index = {}, {}
+        self._legacy = True
+
+    def restore_rows(self, devices: Mapping[str, dict[str, Any]], parts: Mapping[str, Any]) -> None:
+        """Put back the rows `delta()` made (as `saved` them): the same state as `restore`, and those
+        rows become the baseline, so only what differs from them is written again."""
+        timers: list[list[Any]] = list(parts.get("timers", []))
+        for device, row in devices.items():
+            if dict.get(self._devices, device) is not None:
+                timers += [[when, rule, device] for rule, when in row["timers"].items()]
+        self.restore({
+            "version": SNAPSHOT_VERSION, "site": self.site.id, "open": parts.get("open", []), "timers": timers,
+            "devices": {device: row["dump"] for device, row in devices.items() if row["dump"] is not None},
+            "fire": {name[5:]: data for name, data in parts.items() if name.startswith("fire:")},
+            "shared": _shared_of(parts),
+        })
+        self._saved, self._saved_parts = dict(devices), dict(parts)
+        self._saved_due = self._index_due = self.ctx.pending_timers()
+        for rule, key in self._saved_due:
+            self._timer_index.setdefault(key, set()).add(rule)
+        self._saved_open = dict(self.ctx.open)
+        self._legacy = False
+
+
+def _shared_of(parts: Mapping[str, Any]) -> dict[str, Any]:
+    """`ctx.shared` in snapshot form from the site-wide rows: whole values, and maps split in entries."""
+    shared: dict[str, Any] = {name[7:]: dict(data) if isinstance(data, dict) else data  # entries go in the copy
+                              for name, data in parts.items() if name.startswith("shared:")}
+    for name, data in parts.items():
+        if name.startswith("entry:"):
+            _, key, item = name.split(":", 2)
+            target = shared.setdefault(key, {})
+            if isinstance(target, dict):
+                target[item] = data
+    return shared
 
 
 def _rebuild_shared(key: str, data: Any) -> Any:
