@@ -43,6 +43,9 @@ def test_three_failed_pushes_on_one_channel_raise_sup_notify_channel_through_the
         raised = poll(lambda: [a for a in runtime.alarms.open_alarms() if a.rule == "sup.notify_channel"],
                       timeout=30, what="sup.notify_channel")
         poll(lambda: len(hook.at("/supervisor")) >= 3, timeout=10, what="the supervisor's pages")
+        # the failed critical pages go to the fallback channel too, on its own lane: wait until it answered
+        poll(lambda: any(r["recipient"] == "fallback" and r["status"] == "sent" for r in runtime.notify.log_of()),
+             timeout=30, what="the fallback channel's page")
         rows = runtime.notify.log_of()
     finally:
         runtime.stop()
