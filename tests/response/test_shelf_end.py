@@ -16,14 +16,21 @@ from tests.response.conftest import BASE_URL, T0, FakeClock, Hook, Smtp, make_si
 from tests.response.helpers import by_id, raise_alarm, wire
 
 
-def test_a_shelf_stops_the_pages_and_its_end_pages_again_across_a_restart(db, smtp: Smtp, hook: Hook,
-                                                                          tmp_path: Path) -> None:
+def detector_fault(db, smtp: Smtp, hook: Hook, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A major fire.detector_fault just raised on the response test floor, with its alarm and paging services."""
     _, sessions = db
     site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
     clock = FakeClock(T0)
     alarms, svc = wire(sessions, site, clock)
     alarm = raise_alarm(alarms, "fire.detector_fault", "smoke-z1-01", "z1", Severity.MAJOR, clock())
     assert alarm.id is not None
+    return sessions, site, clock, alarms, svc, alarm
+
+
+
+def test_a_shelf_stops_the_pages_and_its_end_pages_again_across_a_restart(db, smtp: Smtp, hook: Hook,
+                                                                          tmp_path: Path) -> None:
+    sessions, site, clock, alarms, svc, alarm = detector_fault(db, smtp, hook, tmp_path)
     svc.tick(clock())
     svc.deliver(clock())
     first = ["person:p-lead", "facilities"]  # fire.detector_fault: 领班 + facilities (RULES.md §2.2)
@@ -61,12 +68,7 @@ def test_an_acknowledged_alarm_off_its_shelf_keeps_its_unresolved_steps(db, smtp
                                                                         tmp_path: Path) -> None:
     """fire.detector_fault (major): acknowledged at 1 min, shelved 2-20 min; back acknowledged, the
     30 min unresolved step to the supervisor still runs (RULES.md §4), and no repeat of the first page."""
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
-    alarms, svc = wire(sessions, site, clock)
-    alarm = raise_alarm(alarms, "fire.detector_fault", "smoke-z1-01", "z1", Severity.MAJOR, clock())
-    assert alarm.id is not None
+    _, _, clock, alarms, svc, alarm = detector_fault(db, smtp, hook, tmp_path)
     assert svc.tick(clock()) == 2, "the first page: the lead and facilities"
     clock.advance(timedelta(minutes=1))
     alarms.acknowledge(alarm.id, "p-lead", "replacing it", clock())
@@ -87,12 +89,7 @@ def test_an_acknowledged_alarm_off_its_shelf_keeps_its_unresolved_steps(db, smtp
 def test_an_alarm_acknowledged_on_its_shelf_keeps_its_unresolved_steps(db, smtp: Smtp, hook: Hook,
                                                                        tmp_path: Path) -> None:
     """Shelved while unacknowledged, acknowledged on the shelf (which ends it): the 30 min step runs."""
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
-    alarms, svc = wire(sessions, site, clock)
-    alarm = raise_alarm(alarms, "fire.detector_fault", "smoke-z1-01", "z1", Severity.MAJOR, clock())
-    assert alarm.id is not None
+    _, _, clock, alarms, svc, alarm = detector_fault(db, smtp, hook, tmp_path)
     assert svc.tick(clock()) == 2
     clock.advance(timedelta(minutes=1))
     alarms.shelve(alarm.id, "p-sup", T0 + timedelta(hours=2), "detector being replaced", clock())
