@@ -453,16 +453,16 @@ class NotificationService:
                 continue
             if p.group_key is not None and p.suppressed is None:
                 # only a message of the same severity (so the same wait: it leaves no later than this push
-                # would alone, and a critical page never waits for a major one) that was never tried yet
+                # would alone, and a critical page never waits for a major one) that no worker ever claimed:
+                # a claimed row may have reached its receiver already (a crash before its record re-queues
+                # it), and its repeat carries the same Idempotency-Key, so a receiver would drop what was
+                # folded into it
                 pending = session.scalars(select(NotificationRow).where(
                     NotificationRow.group_key == p.group_key, NotificationRow.severity == p.severity.value,
                     NotificationRow.channel == channel, NotificationRow.status == "queued",
-                    NotificationRow.attempts == 0, NotificationRow.created_at > now - routing.GROUP_WINDOW)).first()
-                if pending is not None:
-                    items = [*pending.items, *(i.as_dict() for i in p.items)]
-                    pending.items = items
-                    text = routing.render([_item(i) for i in items], self.base_url)
-                    pending.title, pending.body = text.title, text.body
+                    NotificationRow.attempts == 0, NotificationRow.claimed_by.is_(None),
+                    NotificationRow.created_at > now - routing.GROUP_WINDOW)).first()
+                if pending is not None and self._fold(session, pending, p):
                     # the folded alarm is remembered by a marker row, so its step is not queued again
                     session.add(NotificationRow(
                         dedupe_key=p.dedupe_key, alarm_id=p.alarm_id, ref=p.ref, recipient=p.recipient,
@@ -481,6 +481,20 @@ class NotificationService:
             session.flush()
             n += 1
         return n
+
+    def _fold(self, session: Session, pending: NotificationRow, p: Push) -> bool:
+        """Add the push's items to a queued row, unless a worker claimed that row since it was read (the
+        claim and this update lock the row: whichever comes second sees the other's commit)."""
+        items = [*pending.items, *(i.as_dict() for i in p.items)]
+        text = routing.render([_item(i) for i in items], self.base_url)
+        folded = session.execute(update(NotificationRow).where(
+            NotificationRow.id == pending.id, NotificationRow.status == "queued",
+            NotificationRow.claimed_by.is_(None),
+        ).values(items=items, title=text.title, body=text.body).execution_options(synchronize_session=False))
+        if getattr(folded, "rowcount", 0) != 1:
+            return False
+        session.expire(pending)
+        return True
 
     def _no_channel(self, session: Session, p: Push, now: datetime) -> int:
         """A recipient the site file gives no channel: nothing is sent, and the alarm's log says so."""

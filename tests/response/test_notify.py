@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gateway.contract import Severity
 from server.domain import notify as routing
-from server.services.notify import LEASE
+from server.services.notify import LEASE, Push
 from tests.response.conftest import T0, FakeClock, Hook, Smtp, make_site, poll, site_yaml
 from tests.response.helpers import raise_alarm, wire
 
@@ -175,6 +175,62 @@ def test_a_storm_of_overloads_is_folded_into_a_few_messages_none_held_over_the_g
     body = "".join(m[2] for m in mails)
     assert body.count("插线板过载") == 50 and all(f"strip-z{1 + i % 2}-{i:02d}" in body for i in range(50))
     assert any("×" in m[1] for m in mails), "folded messages list several alarms"
+
+
+def test_a_push_claimed_before_a_crash_is_never_folded_into(db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """A row claimed before a crash may already have reached its receiver: after the restart it is sent
+    again with the same Idempotency-Key, so an alarm folded into it would be dropped as a repeat."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port, strips=2), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    first = raise_alarm(alarms, "elec.strip_overload", "strip-z1-00", "z1", Severity.MAJOR, clock(),
+                        "Strip overloaded", "插线板过载", 11.0)
+    svc.tick(clock())
+    clock.advance(routing.GROUP_WAIT)
+    claimed = svc.claim(clock(), 100)
+    assert claimed, "the first overload's pages are due and claimed"
+    before = {r["id"]: (r["title"], r["body"]) for r in svc.log_of(alarm_id=first.id)}
+
+    alarms2, svc2 = wire(sessions, site, clock)  # the same worker id after a crash
+    alarms2._open = dict(alarms._open)
+    assert svc2.release_own_leases() == len(claimed)
+    second = raise_alarm(alarms2, "elec.strip_overload", "strip-z1-01", "z1", Severity.MAJOR, clock(),
+                         "Strip overloaded", "插线板过载", 12.0)
+    svc2.tick(clock())
+    assert {r["id"]: (r["title"], r["body"]) for r in svc2.log_of(alarm_id=first.id)} == before
+    assert "grouped" not in {r["status"] for r in svc2.log_of(alarm_id=second.id)}
+
+    clock.advance(routing.GROUP_WAIT)
+    svc2.deliver(clock())
+    rows = svc2.log_of(limit=100)
+    assert {r["status"] for r in rows if r["alarm_id"] in (first.id, second.id)} == {"sent"}
+    mails = poll(lambda: smtp.texts() if len(smtp.texts()) == 2 else None, what="both overloads' mails")
+    assert sorted(m[2].count("#alarm=") for m in mails) == [1, 1], "one alarm per message: nothing folded"
+    assert {first.id, second.id} == {int(m[2].split("#alarm=")[1].split()[0]) for m in mails}
+
+
+def test_a_fold_loses_to_a_claim_that_came_first(db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """The queued row was read for folding, then claimed by a worker: the fold does not touch it."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port, strips=2), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    first = raise_alarm(alarms, "elec.strip_overload", "strip-z1-00", "z1", Severity.MAJOR, clock(),
+                        "Strip overloaded", "插线板过载", 11.0)
+    svc.tick(clock())
+    rows = [r for r in svc.log_of(alarm_id=first.id) if r["status"] == "queued"]
+    from server.adapters.sql.response_models import NotificationRow
+
+    with sessions.begin() as session:
+        pending = session.get(NotificationRow, rows[0]["id"])
+        assert pending is not None
+        clock.advance(routing.GROUP_WAIT)
+        assert rows[0]["id"] in svc.claim(clock(), 100)  # another session claims it meanwhile
+        push = Push("test/fold", first.id, "", pending.recipient, svc._urls[pending.channel],
+                            Severity.MAJOR, routing.Text("t", "b"), [], pending.group_key)
+        assert svc._fold(session, pending, push) is False
+    assert {r["id"]: r["body"] for r in svc.log_of(alarm_id=first.id)}[rows[0]["id"]] == rows[0]["body"]
 
 
 def test_confirmed_fire_inhibits_the_zones_smoke_pushes_and_offline_edge_its_devices(db, smtp: Smtp, hook: Hook,
