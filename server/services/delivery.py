@@ -134,11 +134,16 @@ def attempt(fn: Callable[[], T], timeout: float, what: str) -> T:
 
 
 class Serial:
-    """One thread that runs posted calls in order, so a caller never waits for them (delivery results
-    fed to the rule engine wait for the ingest thread; a delivery must not)."""
+    """One thread that runs posted calls in order, so a caller does not wait for them (delivery results
+    fed to the rule engine wait for the ingest thread; a delivery must not). The queue is bounded: when
+    `limit` calls wait, `post` waits for room, so a stalled consumer slows its posters down instead of
+    growing without end (nothing posted is dropped while it runs)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, limit: int = 10_000) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
         self.name = name
+        self.limit = limit
         self._queue: deque[Callable[[], object] | None] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -148,8 +153,15 @@ class Serial:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
+            while len(self._queue) >= self.limit and self._thread is not None:
+                self._cond.wait()
             self._queue.append(fn)
-            self._cond.notify()
+            self._cond.notify_all()
+
+    def waiting(self) -> int:
+        """Calls posted and not yet started."""
+        with self._cond:
+            return len(self._queue)
 
     def stop(self, timeout: float) -> None:
         with self._cond:
@@ -161,6 +173,7 @@ class Serial:
         with self._cond:
             self._thread = None
             self._queue.clear()
+            self._cond.notify_all()  # a poster waiting for room stops waiting
 
     def _run(self) -> None:
         while True:
@@ -168,6 +181,7 @@ class Serial:
                 while not self._queue:
                     self._cond.wait()
                 fn = self._queue.popleft()
+                self._cond.notify_all()  # room for a waiting poster
             if fn is None:
                 return
             try:

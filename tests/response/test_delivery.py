@@ -27,6 +27,7 @@ from server.adapters.sql.response_models import NotificationRow
 from server.domain import notify as routing
 from server.domain.notify import url_hash
 from server.services.notify import LANE_DEPTH, LEASE, Push
+from tests.conftest import wait_until
 from tests.response.conftest import Hook, Smtp, make_site, poll, site_yaml
 from tests.response.helpers import raise_alarm, wire
 
@@ -300,3 +301,36 @@ def test_a_backlog_on_one_channel_is_claimed_a_few_rows_at_a_time_and_never_hide
     assert 1 <= most <= LANE_DEPTH, most
     assert [r.body["title"] for r in slow.answered()] == [f"backlog slow-{i:02d}" for i in range(25)]
     assert all(r["status"] == "sent" and r["attempts"] == 1 for r in svc.log_of()), "each sent once"
+
+
+def test_delivery_results_wait_for_room_instead_of_growing_without_end() -> None:
+    """The results queue (delivery outcomes on their way to the rule engine) is bounded: a poster waits
+    while it is full, and every posted call still runs, in order."""
+    from server.services.delivery import Serial
+
+    serial = Serial("results-test", limit=2)
+    gate = threading.Event()
+    ran: list[int] = []
+
+    def call(i: int) -> None:
+        if i == 0:
+            gate.wait(30)
+        ran.append(i)
+
+    try:
+        serial.post(lambda: call(0))
+        assert wait_until(lambda: serial.waiting() == 0, 10), "the first call is running"
+        serial.post(lambda: call(1))
+        serial.post(lambda: call(2))
+        fourth = threading.Thread(target=serial.post, args=(lambda: call(3),), daemon=True)
+        fourth.start()
+        fourth.join(0.3)
+        assert fourth.is_alive() and serial.waiting() == 2, "the poster waits while the queue is full"
+        gate.set()
+        fourth.join(10)
+        assert not fourth.is_alive()
+        assert poll(lambda: ran if len(ran) == 4 else None, what="every posted call") == [0, 1, 2, 3]
+    finally:
+        gate.set()
+        serial.stop(5)
+
