@@ -6,10 +6,11 @@ server that stalls) must not hold the others. Each lane (one channel, so every r
 one job at a time, in submission order; different lanes run side by side on up to `threads` threads.
 Threads, not processes: a send is network I/O (apprise over urllib3/smtplib), which releases the GIL.
 
-`attempt` bounds one send by a wall-clock timeout, so a stalled channel gives its thread back and its
-lease (server/services/notify.py) never runs out under a live worker. The timed-out send's thread is
-left to finish on its own (a socket cannot be interrupted from outside); at most one is left per
-timed-out attempt, and the row's attempt count bounds those.
+`attempt` bounds one send by a wall-clock timeout, so a stalled channel gives its pool thread back and
+its lease (server/services/notify.py) never runs out under a live worker. The timed-out send's thread is
+left to finish on its own (a socket cannot be interrupted from outside), and its lane stays closed until
+it has: the lane's next message (a "cleared" after its "raised", or the retry) cannot overtake a send that
+may still arrive. If the left send does arrive, the retry repeats it with the same Idempotency-Key.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ T = TypeVar("T")
 
 class AttemptTimeout(RuntimeError):
     """A send that did not return within its timeout."""
+
+
+_left = threading.local()
+"""The send a timed-out `attempt` left running on this thread's current lane job (see `Lanes._work`)."""
 
 
 class Lanes:
@@ -99,17 +104,34 @@ class Lanes:
                 lane = self._ready.popleft()
                 job = self._queues[lane].popleft()
                 self._running.add(lane)
+            _left.thread = None
             try:
                 job()
             except Exception:
                 log.exception("%s: a job of lane %s failed", self.name, lane)
-            with self._cond:
-                self._running.discard(lane)
-                if self._queues[lane]:
-                    self._ready.append(lane)  # at the back: a busy lane takes turns with the others
-                    self._cond.notify()
-                else:
-                    del self._queues[lane]
+            left: threading.Thread | None = _left.thread
+            _left.thread = None
+            if left is not None and left.is_alive():
+                # the lane stays running until the left send ends; this pool thread serves other lanes
+                threading.Thread(target=self._release_after, args=(lane, left), name=f"{self.name}-hold",
+                                 daemon=True).start()
+            else:
+                self._release(lane)
+
+    def _release_after(self, lane: str, left: threading.Thread) -> None:
+        left.join()
+        self._release(lane)
+
+    def _release(self, lane: str) -> None:
+        with self._cond:
+            self._running.discard(lane)
+            if self._queues[lane]:
+                self._ready.append(lane)  # at the back: a busy lane takes turns with the others
+                self._cond.notify()
+                if len(self._workers) < self.threads and len(self._ready) > self._idle_workers():
+                    self._spawn()
+            else:
+                del self._queues[lane]
 
 
 def attempt(fn: Callable[[], T], timeout: float, what: str) -> T:
@@ -127,6 +149,7 @@ def attempt(fn: Callable[[], T], timeout: float, what: str) -> T:
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
+        _left.thread = thread  # on a lane thread, its lane waits for it (Lanes._work)
         raise AttemptTimeout(f"{what}: no answer within {timeout:g} s")
     if error:
         raise error[0]

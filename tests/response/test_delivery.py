@@ -334,3 +334,33 @@ def test_delivery_results_wait_for_room_instead_of_growing_without_end() -> None
         gate.set()
         serial.stop(5)
 
+
+
+def test_a_lane_waits_for_a_timed_out_send_so_its_next_message_cannot_overtake_it() -> None:
+    """A send cut off by the attempt timeout may still arrive: the lane's next message (a "cleared" after
+    its "raised") waits for it, while other lanes go on and the pool thread is free for them."""
+    from server.services.delivery import AttemptTimeout, Lanes, attempt
+
+    lanes = Lanes(1, "hold-test")
+    stalled = threading.Event()
+    done: list[str] = []
+
+    def raised() -> None:
+        try:
+            attempt(lambda: (stalled.wait(30), done.append("raised arrived")), 0.2, "raised")
+        except AttemptTimeout:
+            done.append("raised timed out")
+
+    try:
+        lanes.submit("a", raised)
+        lanes.submit("a", lambda: done.append("cleared"))
+        lanes.submit("b", lambda: done.append("other lane"))
+        assert wait_until(lambda: "other lane" in done, 10), "one pool thread, and it serves lane b"
+        assert done == ["raised timed out", "other lane"], done
+        assert lanes.depth("a") == 2, "lane a holds its next message while the cut-off send runs"
+        stalled.set()
+        assert wait_until(lambda: "cleared" in done, 10)
+        assert done == ["raised timed out", "other lane", "raised arrived", "cleared"], done
+    finally:
+        stalled.set()
+        lanes.stop(5)
