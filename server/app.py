@@ -26,6 +26,7 @@ from server.api.routes import (
 )
 from server.api.schemas import ERROR_RESPONSES
 from server.runtime import Runtime, utc_now
+from server.services.auth import LoginLimiter
 from server.settings import Settings
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -44,6 +45,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> F
 
     app = FastAPI(title="Floorwatch", version="0.1.0", lifespan=lifespan,
                   description="Electrical, fire and access safety monitor for contact-center floors.")
+    app.state.login_limiter = LoginLimiter()  # failed logins count per application, never across two
     app.include_router(system.router, prefix="/api", responses=ERROR_RESPONSES)
     app.include_router(alarms.router, prefix="/api", responses=ERROR_RESPONSES)
     app.include_router(users.router, prefix="/api", responses=ERROR_RESPONSES)

@@ -151,7 +151,8 @@ def test_store_stuck_past_the_hold_bound_drops_counts_and_raises_sup_series_drop
     assert store["stalled"] and store["dropped"] == total - BUFFER
     assert store["held"] == 1 and hold_s <= store["held_s"] < hold_s + 10, "held once for the bound"
     assert raised and raised[0]["state"] == "active"
-    assert not final["stalled"] and 0 <= in_flight < BUFFER
+    # the writer's batch holds at most the whole buffer (a busy machine lets it fill before the take)
+    assert not final["stalled"] and 0 <= in_flight <= BUFFER
     assert final["written"] + final["dropped"] == total, "a point neither stored nor counted as dropped"
     assert cleared[0]["state"] == "cleared_unacked"
     # The newest BUFFER readings were kept (the oldest made room), every one of their samples stored.

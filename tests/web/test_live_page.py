@@ -5,7 +5,6 @@ Acknowledge on the page acknowledges it in the API. Screenshots go to the artifa
 from __future__ import annotations
 
 import contextlib
-import re
 from pathlib import Path
 from typing import Protocol
 
@@ -49,16 +48,18 @@ def test_overload_turns_the_zone_red_on_a_phone_and_acknowledge_works(
     assert "token" not in page.url  # the token left the address bar for localStorage
     expect(page.locator("#alarms-title")).to_contain_text("当前告警")
 
-    publish_strip(stack, amps=12.5, seconds=5)  # 125 % of a 10 A strip, past the (shortened) 3 s hold
+    # 124 % of a 10 A strip: past the (shortened) 3 s major hold, under the 125 % surge that would turn
+    # the alarm critical 10 s later, so it stays major, and may be shelved, however long the test takes
+    publish_strip(stack, amps=12.4, seconds=5)
 
     # The map colours the zone by its worst alarm, with a text label beside the colour.
-    expect(zone).to_have_attribute("data-severity", re.compile("^(major|critical)$"), timeout=20_000)
+    expect(zone).to_have_attribute("data-severity", "major", timeout=20_000)
     severity = zone.get_attribute("data-severity")
     assert severity in FILL
     assert zone.evaluate("e => getComputedStyle(e).fill") == FILL[severity]
     expect(page.locator('#map .zone-label[data-zone="z1"]')).to_contain_text("重要" if severity == "major" else "紧急")
     # The strip's live reading is on its marker (devices refresh on alarm events and by polling).
-    expect(page.locator('#map [data-device="strip-z1-01"] .value')).to_contain_text("12.5 A", timeout=10_000)
+    expect(page.locator('#map [data-device="strip-z1-01"] .value')).to_contain_text("12.4 A", timeout=10_000)
 
     item = page.locator('#alarms li.alarm[data-rule="elec.strip_overload"]')
     expect(item).to_be_visible()

@@ -16,7 +16,6 @@ from server.domain.policy import Actor, Role
 from server.services.auth import LoginLimiter, hash_password, verify_password
 
 router = APIRouter(tags=["users"])
-_limiter = LoginLimiter()
 AdminDep = Annotated[Actor, Depends(require(Role.ADMIN))]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
@@ -58,15 +57,16 @@ class Me(BaseModel):
 def login(body: Login, request: Request, runtime: RuntimeDep) -> TokenOut:
     now = runtime.clock()
     key = f"{body.name}|{request.client.host if request.client else '-'}"
-    wait = _limiter.retry_after(key, now)
+    limiter: LoginLimiter = request.app.state.login_limiter
+    wait = limiter.retry_after(key, now)
     if wait > 0:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many failed logins; try again later",
                             headers={"Retry-After": str(int(wait) + 1)})
     user = runtime.users.by_name(body.name)
     if user is None or not user.active or not verify_password(body.password, user.password_hash):
-        _limiter.failed(key, now)
+        limiter.failed(key, now)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong name or password")
-    _limiter.succeeded(key)
+    limiter.succeeded(key)
     ttl = timedelta(hours=runtime.settings.login_token_ttl_h)
     token = runtime.users.issue_token(user.id, now, ttl, "login")
     audit_change(runtime, user.name, request, f"user:{user.name}", None,
