@@ -37,8 +37,12 @@ UNIT_TESTS := tests/domain tests/gateway/test_contract.py tests/gateway/test_sig
 unit: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -q $(UNIT_TESTS)
 
+# Workers side by side (pytest-xdist): most tests wait on brokers, servers and timers, not on the CPU.
+# TEST_WORKERS=0 runs everything in one process; tests/conftest.py gives each worker its own ports.
+TEST_WORKERS ?= 3
+
 test: $(STAMP) services lint typecheck
-	$(BIN)/python -m pytest -p no:cacheprovider --durations=20
+	$(BIN)/python -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --durations=20
 
 clean:
 	rm -rf $(VENV) var artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ skipped with a visible reason otherwise (`require_service`).
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -15,10 +16,53 @@ from typing import Any
 
 import pytest
 
+import gateway.broker
 from gateway.broker import EmbeddedBroker, mosquitto_binary
 from gateway.mqtt import MqttSettings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Ports for the servers and brokers tests start. `gateway.broker.free_port` asks the kernel for any free
+# port, which is right for one process; with tests run side by side (pytest-xdist), a port handed out
+# and not yet bound (a server subprocess takes seconds to bind) could be handed to another worker or
+# taken by an outgoing connection, both of which draw from the kernel's ephemeral range. So each worker
+# counts through its own slice of 20000-32767, below the ephemeral range (32768-60999 here), checking
+# that each port is free, from a random place in it (another test run on the same machine may count
+# through the same slice). Set here, before any test module imports `free_port` by name. One process
+# (no xdist) keeps the kernel's choice.
+_PORTS_LOW, _PORTS_HIGH = 20000, 32768
+
+
+def _worker_ports() -> Iterator[int]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    index = int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else 0
+    size = (_PORTS_HIGH - _PORTS_LOW) // count
+    first = _PORTS_LOW + index * size
+    offset = random.SystemRandom().randrange(size)
+    while True:
+        yield from range(first + offset, first + size)
+        offset = 0
+
+
+_next_port = _worker_ports()
+
+
+def worker_free_port(host: str = "127.0.0.1") -> int:
+    """The next port of this worker's slice that nothing holds now."""
+    for _ in range(_PORTS_HIGH - _PORTS_LOW):
+        port = next(_next_port)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port left in {_PORTS_LOW}-{_PORTS_HIGH - 1}")
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    gateway.broker.free_port = worker_free_port
 POSTGRES_URL = os.environ.get("FLOORWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

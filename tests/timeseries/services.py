@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,6 +16,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from gateway.broker import free_port
 from tests.conftest import require_service
 
 
@@ -26,12 +26,6 @@ def require_binary(name: str, package: str) -> str:
     require_service(path is not None, f"{name} (apt-get install -y {package}, or scripts/system-packages.sh)")
     assert path is not None
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
