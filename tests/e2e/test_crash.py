@@ -11,7 +11,7 @@ from pathlib import Path
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
-from tests.e2e.conftest import ServerProcess
+from tests.support.server import ServerProcess
 
 HOLD_S = 20
 SITE = f"""

@@ -22,6 +22,7 @@ from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.contract import Channel, CommandResult, EdgeStatus, EventBatch, TelemetryBatch
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
+from tests.support.edge import edge_data, merge_sections
 
 SITE = "hq"
 EDGE = "edge-f3"
@@ -44,19 +45,11 @@ DEVICES: list[dict[str, Any]] = [
 
 
 def edge_config(uplink: MqttSettings, floor: MqttSettings, buffer_path: Path, **sections: Any) -> EdgeConfig:
-    data: dict[str, Any] = {
-        "site": SITE, "edge": EDGE,
-        "uplink": {**uplink.model_dump(exclude_none=True), "reconnect_max_s": 1},
-        "floor_broker": floor.model_dump(exclude_none=True),
-        "buffer": {"path": str(buffer_path), "max_messages": 100_000},
-        "batch": {"max_readings": 200, "max_age_ms": 100},
-        "supervision": {"silent_after_intervals": 3, "status_interval_s": 0.2},
-        "commands": {"confirm_timeout_s": 2},
-        "devices": DEVICES,
-    }
-    for key, value in sections.items():
-        data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
-    return EdgeConfig.model_validate(data)
+    defaults = {"uplink": {"reconnect_max_s": 1}, "commands": {"confirm_timeout_s": 2},
+                "supervision": {"silent_after_intervals": 3, "status_interval_s": 0.2}}
+    return EdgeConfig.model_validate(merge_sections(
+        edge_data(SITE, EDGE, uplink, buffer_path, DEVICES, floor=floor, max_messages=100_000, max_age_ms=100,
+                  **defaults), sections))
 
 
 class Collector:

@@ -17,8 +17,8 @@ from edge.config import EdgeConfig
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.contract import Action, Channel, Command, EdgeState, EventType
-from tests.conftest import wait_until
 from tests.edge.conftest import EDGE, SITE, Collector, Devices, edge_config
+from tests.support.wait import wait_until
 
 SHELLY_STATUS = {"id": 0, "source": "init", "output": True, "apower": 182.4, "voltage": 221.0, "current": 0.83,
                  "aenergy": {"total": 1234.5, "by_minute": [0, 0, 0], "minute_ts": 1788945300},

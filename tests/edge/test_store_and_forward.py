@@ -23,8 +23,9 @@ from edge.agent import EdgeAgent
 from edge.config import EdgeConfig
 from gateway.broker import EmbeddedBroker, free_port, mosquitto_binary
 from gateway.contract import EventType, TelemetryBatch
-from tests.conftest import require_service, wait_until
+from tests.conftest import require_service
 from tests.edge.conftest import Collector, Devices, edge_config
+from tests.support.wait import wait_until
 
 
 def sensor(n: int) -> bytes:

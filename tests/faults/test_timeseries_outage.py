@@ -25,9 +25,9 @@ import pytest
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
-from tests.conftest import wait_until
-from tests.e2e.conftest import ServerProcess
 from tests.faults.conftest import Record
+from tests.support.server import ServerProcess
+from tests.support.wait import wait_until
 from tests.timeseries.services import VictoriaMetrics, require_binary
 
 OUTAGE_S = 60.0
