@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edge.agent import EdgeAgent
 from edge.config import EdgeConfig
 from gateway import contract
 from gateway.broker import EmbeddedBroker
@@ -109,7 +109,7 @@ class Devices:
         if handler is not None:
             self.handlers[topic] = handler
         self.client.subscribe(topic, 1)
-        time.sleep(0.1)  # let the SUBACK come back before the test acts
+        assert self.client.wait_subscribed(10), f"the SUBACK for {topic} before the test acts"
 
     def _on_message(self, message: Incoming) -> None:
         with self.lock:
@@ -134,3 +134,15 @@ def devices(floor: EmbeddedBroker) -> Iterator[Devices]:
     d = Devices(floor.client_settings())
     yield d
     d.stop()
+
+
+def start_agent(agents: list[EdgeAgent], config: EdgeConfig, uplink_down: bool = False) -> EdgeAgent:
+    """Start an agent (stopped by the fixture that holds `agents`) and wait for its SUBACKs on both brokers
+    (on the floor broker only when the test has stopped the uplink's)."""
+    agent = EdgeAgent(config)
+    agents.append(agent)
+    agent.start()
+    assert agent.uplink is not None and agent.floor is not None
+    assert agent.floor.wait_connected(10) and agent.floor.wait_subscribed(10), "the floor subscriptions"
+    assert uplink_down or agent.uplink.wait_subscribed(10), "the uplink's command subscription"
+    return agent
