@@ -132,7 +132,7 @@ def test_uplink_broker_down_60s_under_load_loses_nothing_and_delays_the_alarm_on
     peak_buffered = 0
     try:
         assert agent.floor is not None and agent.floor.wait_connected(10)
-        time.sleep(0.3)  # the edge's floor subscriptions are acknowledged
+        assert agent.floor.wait_subscribed(10), "the edge's floor subscriptions are acknowledged"
         devices.thread.start()
         assert wait_until(lambda: applied(server) > 200, 30), "steady load never reached the server"
 
@@ -155,7 +155,7 @@ def test_uplink_broker_down_60s_under_load_loses_nothing_and_delays_the_alarm_on
         overloads_at_catch_up = server.alarms("elec.strip_overload")
         seen_after_catch_up = time.monotonic()
 
-        time.sleep(3)  # steady load goes on after the outage
+        time.sleep(3)  # the scenario: steady load goes on for 3 s after the outage
         devices.stop.set()
         devices.thread.join(10)
         produced = devices.produced()
