@@ -26,7 +26,7 @@ from typing import Protocol
 
 from gateway.contract import Severity
 from server.domain import roster
-from server.domain.roster import Duty, days_between
+from server.domain.roster import Duty, EntryLike, ShiftLike, days_between
 
 # --------------------------------------------------------------------------------------------------
 # Errors
@@ -475,28 +475,15 @@ def due_runs(schedule: Schedule, since: datetime, until: datetime, tz: tzinfo = 
 # --------------------------------------------------------------------------------------------------
 
 
-class _Entry(Protocol):
+class _Entry(EntryLike, Protocol):
     @property
     def person(self) -> str: ...
-    @property
-    def shift(self) -> str: ...
     @property
     def seat(self) -> str | None: ...
     @property
     def zone(self) -> str: ...
     @property
     def lead(self) -> bool: ...
-    @property
-    def days(self) -> Sequence[str]: ...
-    @property
-    def dates(self) -> Sequence[date]: ...
-
-
-class _Shift(Protocol):
-    @property
-    def start(self) -> time: ...
-    @property
-    def end(self) -> time: ...
 
 
 class _Person(Protocol):
@@ -522,7 +509,7 @@ class SiteView(Protocol):
     @property
     def config(self) -> _Config: ...
     @property
-    def shifts(self) -> Mapping[str, _Shift]: ...
+    def shifts(self) -> Mapping[str, ShiftLike]: ...
     @property
     def zones(self) -> Mapping[str, _ZoneLike]: ...
     def shift_lead(self, zone: str, at: datetime) -> _Person | None: ...
