@@ -9,10 +9,8 @@ from __future__ import annotations
 import os
 import random
 import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -74,18 +72,6 @@ def require_service(available: bool, what: str) -> None:
     if IN_CI:
         pytest.fail(f"{message} (CI=true: a missing service fails the run)")
     pytest.skip(f"{message} (skipped outside CI; CI requires it)")
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.02) -> Any:
-    """Poll a condition (bounded): tests wait for an outcome, never sleep a fixed time for it.
-    Returns the predicate's last value, so `assert wait_until(...)` fails when it never held."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def port_open(host: str, port: int) -> bool:

@@ -9,7 +9,7 @@ against the constants here):
   type (InfluxDB rejects a batch whose field type changes). Known boolean metrics are always written
   as booleans and known numeric metrics always as floats, whatever JSON type the edge sent.
 * derived fields written beside the metrics: ``rated_a`` and ``load_pct`` (current ÷ rating × 100) when
-  the device has a rating, and ``dew_point_c`` (Magnus formula) when a reading has temperature and
+  the device has a rating, and ``dew_point_c`` (the rules' Magnus formula) when a reading has temperature and
   relative humidity.
 * ``event`` (tags site, zone, device, kind, floor, type, direction; fields ``n`` = 1.0, ``count``),
   ``alarm`` (tags site, zone, rule, severity, device; fields ``active`` 0/1, ``value``) and
@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Generic, NamedTuple, Protocol, TypeVar, cast, runtime_checkable
 
 from gateway.contract import KNOWN_METRICS, Event, Reading
+from server.domain.dew import dew_point
 
 if TYPE_CHECKING:
     import httpx
@@ -208,13 +209,12 @@ def _line_prefix(device: str, meta: DeviceMeta) -> str:
 
 
 def dew_point_c(temperature_c: float, humidity_pct: float) -> float | None:
-    """Dew point by the Magnus formula (Sonntag 1990 constants); ``None`` when RH is not in (0, 100]."""
+    """The rules' dew point (one formula, `server.domain.dew`) rounded for storage;
+    ``None`` when RH is not in (0, 100] or the result is not a number, so a bad reading stores no field."""
     if not 0.0 < humidity_pct <= 100.0:
         return None
-    a, b = 17.62, 243.12
     try:
-        gamma = math.log(humidity_pct / 100.0) + a * temperature_c / (b + temperature_c)
-        dp = round(b * gamma / (a - gamma), 2)
+        dp = round(dew_point(temperature_c, humidity_pct), 2)
     except (ValueError, ZeroDivisionError, OverflowError):
         return None
     return dp if math.isfinite(dp) else None

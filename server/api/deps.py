@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from server.domain.policy import Actor, Role, parse_roles
+from server.domain.policy import PERMISSIONS, Actor, Permission, Role, may, parse_roles
 from server.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False)
@@ -38,10 +38,14 @@ def get_actor(runtime: RuntimeDep,
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-def require(*roles: Role) -> Callable[[Actor], Actor]:
+def require(permission: Permission) -> Callable[[Actor], Actor]:
+    """The route's role check, from the authorization table (server/domain/policy.py PERMISSIONS)."""
+    roles = PERMISSIONS[permission]
+
     def check(actor: ActorDep) -> Actor:
-        if not actor.has(*roles):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"needs one of the roles: {', '.join(roles)}")
+        if not may(actor, permission):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"{permission.value} needs one of the roles: {', '.join((*roles, Role.ADMIN))}")
         return actor
 
     return check

@@ -25,6 +25,8 @@ from enum import StrEnum
 from typing import Protocol
 
 from gateway.contract import Severity
+from server.domain import roster
+from server.domain.roster import Duty, EntryLike, ShiftLike, days_between
 
 # --------------------------------------------------------------------------------------------------
 # Errors
@@ -473,28 +475,15 @@ def due_runs(schedule: Schedule, since: datetime, until: datetime, tz: tzinfo = 
 # --------------------------------------------------------------------------------------------------
 
 
-class _Entry(Protocol):
+class _Entry(EntryLike, Protocol):
     @property
     def person(self) -> str: ...
-    @property
-    def shift(self) -> str: ...
     @property
     def seat(self) -> str | None: ...
     @property
     def zone(self) -> str: ...
     @property
     def lead(self) -> bool: ...
-    @property
-    def days(self) -> Sequence[str]: ...
-    @property
-    def dates(self) -> Sequence[date]: ...
-
-
-class _Shift(Protocol):
-    @property
-    def start(self) -> time: ...
-    @property
-    def end(self) -> time: ...
 
 
 class _Person(Protocol):
@@ -520,37 +509,17 @@ class SiteView(Protocol):
     @property
     def config(self) -> _Config: ...
     @property
-    def shifts(self) -> Mapping[str, _Shift]: ...
+    def shifts(self) -> Mapping[str, ShiftLike]: ...
     @property
     def zones(self) -> Mapping[str, _ZoneLike]: ...
     def shift_lead(self, zone: str, at: datetime) -> _Person | None: ...
     def people_with_role(self, role: str) -> Sequence[_Person]: ...
 
 
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-@dataclass(frozen=True, slots=True)
-class Duty:
-    entry: _Entry
-    start: datetime
-    end: datetime
-
-
-def duties(site: SiteView, since: datetime, until: datetime) -> list[Duty]:
+def duties(site: SiteView, since: datetime, until: datetime) -> list[Duty[_Entry]]:
     """Roster entries resolved to intervals that overlap (since - 1 d, until], oldest start first."""
-    out: list[Duty] = []
-    first = since.astimezone(site.tz).date() - timedelta(days=2)
-    last = until.astimezone(site.tz).date()
-    for entry in site.config.roster:
-        shift = site.shifts[entry.shift]
-        day = first
-        while day <= last:
-            if (not entry.dates or day in entry.dates) and (not entry.days or _WEEKDAYS[day.weekday()] in entry.days):
-                start = datetime.combine(day, shift.start, site.tz).astimezone(UTC)
-                end_day = day if shift.end > shift.start else day + timedelta(days=1)
-                out.append(Duty(entry, start, datetime.combine(end_day, shift.end, site.tz).astimezone(UTC)))
-            day += timedelta(days=1)
+    days = days_between(since.astimezone(site.tz).date() - timedelta(days=2), until.astimezone(site.tz).date())
+    out = roster.duties(site.config.roster, site.shifts, site.tz, days)
     out.sort(key=lambda d: (d.start, d.entry.person))
     return out
 
@@ -1099,7 +1068,7 @@ STARTER_HORIZON = 62 * D
 """How far after `starts` the first rostered shift is looked for."""
 
 
-def first_duty(site: SiteView, person: str, starts: date, now: datetime) -> Duty | None:
+def first_duty(site: SiteView, person: str, starts: date, now: datetime) -> Duty[_Entry] | None:
     """The person's first rostered shift that starts on or after `starts` and has begun by `now`."""
     since = datetime.combine(starts, time(0), site.tz).astimezone(UTC)
     if since > now:

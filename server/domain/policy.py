@@ -38,13 +38,61 @@ class Actor:
         return not self.zones or zone is None or zone in self.zones
 
 
-RESPONDERS = (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND)
-"""Roles that answer alarms anywhere on the floor (RULES.md §4 chain above the operator)."""
+class Permission(StrEnum):
+    """What an account may do through the API beyond reading; who may is the table below."""
+
+    MANAGE_USERS = "manage_users"
+    READ_AUDIT = "read_audit"
+    START_EVACUATION = "start_evacuation"
+    RESPOND = "respond"
+    """Fire verdicts, the roll call, securing a door during an evacuation."""
+    ACKNOWLEDGE_ANY = "acknowledge_any"
+    """Any alarm in any zone (an operator acknowledges only non-critical alarms of their own zones)."""
+    CLOSE_LATCHED = "close_latched"
+    SHELVE = "shelve"
+    """Never a critical alarm, whoever asks."""
+    SILENCE_NOTIFICATIONS = "silence_notifications"
+    CUT_POWER = "cut_power"
+    """Switch a plug off by hand (switching it back on is decided per plug: elec.relay_reenable_guard)."""
+    HOLD_CUT = "hold_cut"
+    """Hold a delayed cut (elec.high_power_appliance)."""
+
+
+_CHAIN = (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND)
+"""The RULES.md §4 chain above the operator: answers alarms anywhere on the floor."""
+
+PERMISSIONS: dict[Permission, tuple[Role, ...]] = {
+    Permission.MANAGE_USERS: (),
+    Permission.READ_AUDIT: (Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.FACILITY_MANAGER),
+    # RULES.md §5: 现场指挥组 can trigger evac.notice
+    Permission.START_EVACUATION: (Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND),
+    Permission.RESPOND: _CHAIN,
+    Permission.ACKNOWLEDGE_ANY: _CHAIN,
+    Permission.CLOSE_LATCHED: _CHAIN,  # only a person with responsibility closes a smoke alarm (RULES §0.5-3)
+    Permission.SHELVE: (Role.SUPERVISOR, Role.SAFETY_OFFICER),
+    Permission.SILENCE_NOTIFICATIONS: (Role.SUPERVISOR, Role.SAFETY_OFFICER),
+    Permission.CUT_POWER: (Role.SHIFT_LEAD, Role.SUPERVISOR),
+    # 领班 and the roles above it in the §4 chain
+    Permission.HOLD_CUT: (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND),
+}
+"""The authorization table: who besides admin (who may do everything) holds each permission. Every route's
+role check and the live page's buttons come from it (GET /api/me lists the caller's permissions)."""
+
+RESPONDERS = PERMISSIONS[Permission.RESPOND]
+
+
+def may(actor: Actor, permission: Permission) -> bool:
+    return actor.has(*PERMISSIONS[permission])
+
+
+def permissions_of(actor: Actor) -> list[Permission]:
+    """What the actor may do, in the table's order (what the page shows buttons for)."""
+    return [p for p in PERMISSIONS if may(actor, p)]
 
 
 def can_acknowledge(actor: Actor, severity: Severity, zone: str | None) -> bool:
     """Responders acknowledge anything; an operator only non-critical alarms of their own zones."""
-    if actor.has(*RESPONDERS):
+    if may(actor, Permission.ACKNOWLEDGE_ANY):
         return True
     if Role.OPERATOR in actor.roles:
         return severity is not Severity.CRITICAL and bool(actor.zones) and actor.covers(zone)
@@ -52,14 +100,13 @@ def can_acknowledge(actor: Actor, severity: Severity, zone: str | None) -> bool:
 
 
 def can_close_latched(actor: Actor) -> bool:
-    """Only a person with responsibility closes a smoke alarm, and always with a reason (RULES §0.5-3)."""
-    return actor.has(Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ON_SITE_COMMAND,
-                     Role.EMERGENCY_COMMAND)
+    """Always with a reason, checked by the route."""
+    return may(actor, Permission.CLOSE_LATCHED)
 
 
 def can_shelve(actor: Actor, severity: Severity) -> bool:
-    """Shelving hides an alarm for a while: never a critical one, and only supervisors and above."""
-    return severity is not Severity.CRITICAL and actor.has(Role.SUPERVISOR, Role.SAFETY_OFFICER)
+    """Shelving hides an alarm for a while: never a critical one."""
+    return severity is not Severity.CRITICAL and may(actor, Permission.SHELVE)
 
 
 def parse_roles(names: Collection[str]) -> frozenset[Role]:

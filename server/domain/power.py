@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from server.domain.policy import Role
+from server.domain.policy import PERMISSIONS, Permission
 from server.domain.site import Device, DeviceKind, PlugClass, Site
 from server.domain.thresholds import DEFAULTS
 
@@ -79,8 +79,8 @@ def plan_cut(rule: str, subject: str, value: float | None, site: Site,
 # -- elec.high_power_appliance: the delayed cut (RULES.md §2.1) -----------------------------------------
 
 HIGH_POWER = "elec.high_power_appliance"
-CUT_HOLDERS = (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND)
-"""Who may hold a delayed cut: 领班 and the roles above it in the §4 chain (admin too, as everywhere)."""
+CUT_HOLDERS = PERMISSIONS[Permission.HOLD_CUT]
+"""Who may hold a delayed cut (the authorization table's hold_cut; admin too, as everywhere)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,6 +41,8 @@ from gateway.contract import DeviceId
 from gateway.contract import DeviceKind as DeviceKind  # re-exported: part of the site model's vocabulary
 from gateway.yaml_lines import Loc
 from gateway.yamlfile import YamlDoc, YamlFileError, message_of, parse_yaml, validate
+from server.domain import roster
+from server.domain.roster import Duty
 from server.domain.thresholds import DEFAULTS, SITE_WIDE
 
 # --------------------------------------------------------------------------------------------------
@@ -88,7 +90,6 @@ class LocationType(StrEnum):
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 PlainId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 """Ids of zones, floors, people, shifts and seats: the same alphabet as device ids."""
@@ -327,15 +328,6 @@ def _tz(name: str) -> tzinfo:
         raise ValueError(f"unknown time zone {name!r}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class Duty:
-    """One roster entry resolved to an interval in time."""
-
-    entry: RosterEntry
-    start: datetime
-    end: datetime
-
-
 class Site:
     """A validated site with its lookup indexes. Built by `parse_site` (or `Site(config)` in tests)."""
 
@@ -375,7 +367,7 @@ class Site:
         for role, ids in config.roles.items():
             members[role].update(ids)
         self._role_members = {role: sorted(ids) for role, ids in members.items()}
-        self._duty_cache: dict[tuple[str, str, date], list[Duty]] = {}
+        self._duty_cache: dict[tuple[str, str, date], list[Duty[RosterEntry]]] = {}
         self._exits: dict[str, list[Device]] = {}
         self._neighbours: dict[str, list[str]] = {z.id: list(z.adjacent) for z in config.zones}
         for zone in config.zones:  # being next to each other goes both ways, whichever side lists it
@@ -466,7 +458,7 @@ class Site:
 
     # ---- roster --------------------------------------------------------------------------------
 
-    def _duties(self, key: tuple[str, str], entries: Sequence[RosterEntry], at: datetime) -> list[Duty]:
+    def _duties(self, key: tuple[str, str], entries: Sequence[RosterEntry], at: datetime) -> list[Duty[RosterEntry]]:
         """Intervals of `entries` that could contain `at` or ended shortly before it (today, yesterday).
 
         Memoised per (seat or zone, local date): rules ask on every plug and temperature reading, and
@@ -476,17 +468,7 @@ class Site:
         cached = self._duty_cache.get((*key, local))
         if cached is not None:
             return cached
-        out: list[Duty] = []
-        for entry in entries:
-            shift = self.shifts[entry.shift]
-            for day in (local - timedelta(days=1), local):
-                if entry.dates and day not in entry.dates:
-                    continue
-                if entry.days and _WEEKDAYS[day.weekday()] not in entry.days:
-                    continue
-                start = datetime.combine(day, shift.start, self.tz)
-                end_day = day if shift.end > shift.start else day + timedelta(days=1)
-                out.append(Duty(entry, start.astimezone(UTC), datetime.combine(end_day, shift.end, self.tz)))
+        out = roster.duties(entries, self.shifts, self.tz, (local - timedelta(days=1), local))
         if len(self._duty_cache) > 4 * (len(self._roster_by_seat) + len(self._roster_by_zone)) + 64:
             self._duty_cache.clear()
         self._duty_cache[(*key, local)] = out

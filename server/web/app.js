@@ -100,8 +100,6 @@ const ROLES = {
         facility_manager: "facility manager", maintenance: "maintenance", emergency_command: "emergency command", admin: "admin" },
 };
 const POLL_MS = 5000;
-/** Roles the hold-cut route accepts (server/domain/power.py CUT_HOLDERS, and admin): others get no button. */
-const CUT_HOLDERS = new Set(["shift_lead", "supervisor", "on_site_command", "emergency_command", "admin"]);
 /** Cut states that still change without an alarm event: their alarms are re-read on every poll. */
 const CUT_MOVING = new Set(["pending", "cutting"]);
 
@@ -116,7 +114,7 @@ let lang = localStorage.getItem("floorwatch.lang")
 const state = {
   floor: null, zones: new Map(), devices: new Map(), live: new Map(), floors: [],
   alarms: new Map(), inspections: [], health: null, evac: null, selected: null,
-  evacMissing: false, site: "", roles: [],
+  evacMissing: false, site: "", roles: [], permissions: [],
   view: null,  // the zone the map is zoomed to, or null for the floor overview
   tz: null, rules: {}, families: [],  // the site's time zone and the rule titles, from /api/floor
   expanded: new Set(), filters: { severity: "", zone: "", family: "" },
@@ -588,7 +586,8 @@ function cutText(cut) {
   const words = { at: time(at), by: cut.held_by || "—", why: cut.why || "—" };
   return t("cut_" + cut.state).replace(/\{(\w+)\}/g, (_, k) => words[k]);
 }
-const mayHoldCut = () => state.roles.some((r) => CUT_HOLDERS.has(r));
+/** The server's authorization table decides (GET /api/me `permissions`): others get no button. */
+const mayHoldCut = () => state.permissions.includes("hold_cut");
 
 // The list people work through: life safety first, then severity, then the newest; shelved and suppressed
 // alarms last. The same rule in the same zone is one row with a count, opened on a tap.
@@ -975,7 +974,8 @@ async function loadMe() {
     $("me").textContent = `${me.name} · ${me.roles.map((r) => ROLES[lang][r] || r).join(", ")}`;
     $("me").dataset.roles = me.roles.join(",");
     state.roles = me.roles;
-  } catch { $("me").textContent = ""; state.roles = []; }
+    state.permissions = me.permissions;
+  } catch { $("me").textContent = ""; state.roles = []; state.permissions = []; }
 }
 async function loadDevices() {
   const list = await api("/api/devices");

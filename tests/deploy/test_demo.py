@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 
 from gateway.broker import free_port, mosquitto_binary
-from tests.conftest import require_service, wait_until
+from tests.conftest import require_service
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEED = 2.0  # faster, and the simulated plug's own 30 s rule beats the strip's 10 s one on the wall clock

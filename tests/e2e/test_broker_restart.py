@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.mqtt import MqttClient
 from simulators.vendors.tasmota import ChannelEnergy, TasmotaState, encode_sensor
-from tests.conftest import wait_until
 from tests.e2e.conftest import Stack
+from tests.support.wait import wait_until
 
 NOTICE = "floorwatch/v1/e2e/notices/evacuation"
 

@@ -4,14 +4,18 @@ duration was restored), not from the restart."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
-from tests.e2e.conftest import ServerProcess
+from tests.support.server import ServerProcess
+from tests.support.wait import wait_until
 
 HOLD_S = 20
 SITE = f"""
@@ -25,6 +29,13 @@ thresholds:
       elec.strip_overload: {{major_hold_s: {HOLD_S}, critical_hold_s: 3600, surge_ratio: 5.0}}
 """
 TOKEN = "crash-admin-token"
+
+
+def checkpointed_seq(db: Path, edge: str) -> int:
+    """The next seq of `edge` in the server's last checkpoint (0 before the first)."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
+        row = connection.execute("SELECT state FROM engine_state WHERE key = 'sequences'").fetchone()
+    return int(json.loads(row[0]).get(edge, {}).get("next_seq", 0)) if row else 0
 
 
 class Strip:
@@ -61,7 +72,9 @@ def test_sigkill_during_a_pending_duration_and_after_the_raise_leaves_one_alarm(
     try:
         overload_start = datetime.now(UTC)
         strip.report_for(12.0, 8)  # 8 s into a 20 s hold
-        time.sleep(1.5)  # the engine's state is saved every second with the drain
+        # the engine's state is checkpointed with the sequences: wait until the last report is in one
+        assert wait_until(lambda: checkpointed_seq(tmp_path / "floorwatch.sqlite", "edge-c") >= strip.seq, 10), \
+            "no checkpoint with the last report"
         server.kill()
         strip.report_for(12.0, 2)  # the overload goes on while the server is down (the broker queues)
         server.start()

@@ -5,8 +5,8 @@ bytes), the edge stays alive and the next valid message is decoded."""
 from __future__ import annotations
 
 from gateway.mqtt import MqttClient
-from tests.conftest import wait_until
 from tests.e2e.conftest import Stack
+from tests.support.wait import wait_until
 
 # A relay state that is neither StateText: `stat/sonoff1/POWER = POWER` (https://github.com/arendst/Tasmota/issues/530)
 BAD_POWER = b"POWER"

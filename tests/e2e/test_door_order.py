@@ -18,16 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from edge.agent import EdgeAgent
-from edge.config import parse_config
 from gateway import contract
 from gateway.broker import EmbeddedBroker, free_port
 from gateway.mqtt import MqttClient
-from server.app import create_app
 from server.settings import Settings
-from tests.conftest import wait_until
+from tests.support.edge import edge_config
+from tests.support.server import serve
+from tests.support.wait import wait_until
 
 TOKEN = "e2e-doors-token"
 ENTRIES = {"door-d0": 0.0, "door-d1": 0.1, "door-d3": 0.3, "door-d15": 1.5}
@@ -68,23 +67,6 @@ thresholds:
 """
 
 
-def edge_yaml(uplink: Any, floor: Any, buffer: Path) -> str:
-    def endpoint(s: Any) -> str:
-        return f"{{host: {s.host}, port: {s.port}, username: {s.username}, protocol: '{s.protocol}'}}"
-
-    doors = "".join(f"  - {{id: {d}, kind: door_controller, zone: z1, vendor: generic, address: {d}, "
-                    f"door_type: office}}\n" for d in EDGE_DOORS)
-    return f"""
-site: e2e
-edge: edge-doors
-uplink: {endpoint(uplink)}
-floor_broker: {endpoint(floor)}
-buffer: {{path: {buffer}, max_messages: 10000}}
-batch: {{max_readings: 200, max_age_ms: 500}}
-devices:
-{doors}"""
-
-
 @dataclass
 class Doors:
     api: httpx.Client
@@ -114,26 +96,21 @@ def doors(mosquitto: EmbeddedBroker, floor: EmbeddedBroker, tmp_path: Path) -> I
     uplink = mosquitto.client_settings()
     settings = Settings(site_file=site_file, data_dir=tmp_path / "server", mqtt=uplink, admin_token=TOKEN,
                         http_port=free_port(), gap_window_s=2)
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.http_port, log_level="warning",
-                                           timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    assert wait_until(lambda: server.started, 30), "server did not start"
-    api = httpx.Client(base_url=f"http://127.0.0.1:{settings.http_port}",
-                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
-    agent = EdgeAgent(parse_config(edge_yaml(uplink, floor.client_settings(), tmp_path / "edge.sqlite")))
-    agent.start()
-    assert agent.floor is not None and agent.floor.wait_connected(10)
-    assert agent.floor.wait_subscribed(10), "the edge's floor subscriptions (SUBACK) before the doors speak"
-    devices = MqttClient(floor.client_settings(), "test-door-controllers")
-    devices.start()
-    assert devices.wait_connected(10)
-    yield Doors(api, app, devices, uplink)
-    devices.stop()
-    agent.stop()
-    server.should_exit = True
-    thread.join(15)
+    doors = [{"id": d, "kind": "door_controller", "zone": "z1", "vendor": "generic", "address": d,
+              "door_type": "office"} for d in EDGE_DOORS]
+    with serve(settings) as server:
+        api = server.client(TOKEN)
+        agent = EdgeAgent(edge_config("e2e", "edge-doors", uplink, tmp_path / "edge.sqlite", doors,
+                                      floor=floor.client_settings(), max_age_ms=500))
+        agent.start()
+        assert agent.floor is not None and agent.floor.wait_connected(10)
+        assert agent.floor.wait_subscribed(10), "the edge's floor subscriptions (SUBACK) before the doors speak"
+        devices = MqttClient(floor.client_settings(), "test-door-controllers")
+        devices.start()
+        assert devices.wait_connected(10)
+        yield Doors(api, server.app, devices, uplink)
+        devices.stop()
+        agent.stop()
     api.close()
 
 

@@ -21,7 +21,7 @@ from gateway.mqtt import MqttClient, MqttSettings, create_session
 from server.api.routes.system import health
 from server.runtime import Runtime, server_filters
 from server.settings import Settings
-from tests.conftest import wait_until
+from tests.support.wait import wait_until
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.broker import EmbeddedBroker
-from tests.e2e.conftest import HERE, ServerProcess
+from tests.e2e.conftest import HERE
+from tests.support.server import ServerProcess
 
 
 def test_unknown_leavers_are_logged_by_name_and_counted_in_health(mosquitto: EmbeddedBroker,

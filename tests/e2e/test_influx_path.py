@@ -16,7 +16,7 @@ from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
 from server.runtime import Runtime
 from server.settings import InfluxSettings, Settings
-from tests.conftest import wait_until
+from tests.support.wait import wait_until
 from tests.timeseries.services import VictoriaMetrics, require_binary
 
 HERE = Path(__file__).resolve().parent

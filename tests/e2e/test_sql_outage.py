@@ -21,7 +21,8 @@ from gateway.broker import EmbeddedBroker, free_port
 from gateway.mqtt import MqttClient
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.conftest import require_service, wait_until
+from tests.conftest import require_service
+from tests.support.wait import wait_until
 
 HERE = Path(__file__).resolve().parent
 OUTAGE_S = 30.0

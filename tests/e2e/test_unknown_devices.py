@@ -14,8 +14,8 @@ from edge.config import parse_config
 from gateway.mqtt import MqttClient
 from server.domain.site import parse_site
 from simulators.vendors import shelly, tasmota
-from tests.conftest import wait_until
 from tests.e2e.conftest import HERE, Stack
+from tests.support.wait import wait_until
 
 TASMOTA_PLUG = "athom-S009"  # Tasmota topics are case-sensitive: the draft keeps the exact address
 

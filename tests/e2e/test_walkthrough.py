@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from gateway.broker import EmbeddedBroker, free_port
-from tests.conftest import wait_until
 from tests.e2e.tasmota_floor import PLUGS, PROBE, TasmotaFloor
+from tests.support.wait import wait_until
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "devices.md"
 HEADING = "## Walk-through: three Tasmota plugs and a probe"

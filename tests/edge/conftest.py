@@ -10,18 +10,19 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edge.agent import EdgeAgent
 from edge.config import EdgeConfig
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.contract import Channel, CommandResult, EdgeStatus, EventBatch, TelemetryBatch
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
+from tests.support.edge import edge_data, merge_sections
 
 SITE = "hq"
 EDGE = "edge-f3"
@@ -44,19 +45,11 @@ DEVICES: list[dict[str, Any]] = [
 
 
 def edge_config(uplink: MqttSettings, floor: MqttSettings, buffer_path: Path, **sections: Any) -> EdgeConfig:
-    data: dict[str, Any] = {
-        "site": SITE, "edge": EDGE,
-        "uplink": {**uplink.model_dump(exclude_none=True), "reconnect_max_s": 1},
-        "floor_broker": floor.model_dump(exclude_none=True),
-        "buffer": {"path": str(buffer_path), "max_messages": 100_000},
-        "batch": {"max_readings": 200, "max_age_ms": 100},
-        "supervision": {"silent_after_intervals": 3, "status_interval_s": 0.2},
-        "commands": {"confirm_timeout_s": 2},
-        "devices": DEVICES,
-    }
-    for key, value in sections.items():
-        data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
-    return EdgeConfig.model_validate(data)
+    defaults = {"uplink": {"reconnect_max_s": 1}, "commands": {"confirm_timeout_s": 2},
+                "supervision": {"silent_after_intervals": 3, "status_interval_s": 0.2}}
+    return EdgeConfig.model_validate(merge_sections(
+        edge_data(SITE, EDGE, uplink, buffer_path, DEVICES, floor=floor, max_messages=100_000, max_age_ms=100,
+                  **defaults), sections))
 
 
 class Collector:
@@ -116,7 +109,7 @@ class Devices:
         if handler is not None:
             self.handlers[topic] = handler
         self.client.subscribe(topic, 1)
-        time.sleep(0.1)  # let the SUBACK come back before the test acts
+        assert self.client.wait_subscribed(10), f"the SUBACK for {topic} before the test acts"
 
     def _on_message(self, message: Incoming) -> None:
         with self.lock:
@@ -141,3 +134,15 @@ def devices(floor: EmbeddedBroker) -> Iterator[Devices]:
     d = Devices(floor.client_settings())
     yield d
     d.stop()
+
+
+def start_agent(agents: list[EdgeAgent], config: EdgeConfig, uplink_down: bool = False) -> EdgeAgent:
+    """Start an agent (stopped by the fixture that holds `agents`) and wait for its SUBACKs on both brokers
+    (on the floor broker only when the test has stopped the uplink's)."""
+    agent = EdgeAgent(config)
+    agents.append(agent)
+    agent.start()
+    assert agent.uplink is not None and agent.floor is not None
+    assert agent.floor.wait_connected(10) and agent.floor.wait_subscribed(10), "the floor subscriptions"
+    assert uplink_down or agent.uplink.wait_subscribed(10), "the uplink's command subscription"
+    return agent

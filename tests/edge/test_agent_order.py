@@ -14,8 +14,8 @@ import pytest
 from edge.agent import EdgeAgent
 from gateway.broker import EmbeddedBroker
 from gateway.contract import EventType
-from tests.conftest import wait_until
 from tests.edge.conftest import Collector, Devices, edge_config
+from tests.support.wait import wait_until
 
 DOOR = "door-f3-main"
 GRANT = json.dumps({"type": "badge", "result": "granted", "badge": "B1001", "direction": "in"})

@@ -16,7 +16,6 @@ from edge.agent import DECODE_ERROR_PAYLOAD_BYTES, EdgeAgent
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.contract import Action, Channel, Command, EventType
-from tests.conftest import wait_until
 from tests.edge.conftest import EDGE, SITE, Collector, Devices, edge_config
 from tests.edge.test_firmware_setups import (
     BRIDGE_OFFLINE_TEXT,
@@ -32,6 +31,7 @@ from tests.edge.test_firmware_setups import (
     STATE_TEXT_TELE,
     STATUS8_DS18B20_F,
 )
+from tests.support.wait import wait_until
 
 DEVICES: list[dict[str, Any]] = [
     {"id": "temp-de", "kind": "temp_sensor", "zone": "z", "vendor": "tasmota", "address": "sonoff-nodemcu",

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from edge.agent import EdgeAgent
-from edge.config import EdgeConfig
 from gateway.broker import EmbeddedBroker, free_port, mosquitto_binary
 from gateway.contract import EventType, TelemetryBatch
-from tests.conftest import require_service, wait_until
-from tests.edge.conftest import Collector, Devices, edge_config
+from tests.conftest import require_service
+from tests.edge.conftest import Collector, Devices, edge_config, start_agent
+from tests.support.wait import wait_until
 
 
 def sensor(n: int) -> bytes:
@@ -56,15 +56,6 @@ def agents() -> Iterator[list[EdgeAgent]]:
             agent.stop(drain_s=0.5)
 
 
-def run(agents: list[EdgeAgent], config: EdgeConfig) -> EdgeAgent:
-    agent = EdgeAgent(config)
-    agents.append(agent)
-    agent.start()
-    assert agent.floor is not None and agent.floor.wait_connected(10)
-    time.sleep(0.2)
-    return agent
-
-
 def unique_batches(collector: Collector) -> list[TelemetryBatch]:
     """De-duplicated by seq, as the server does: QoS 1 is at-least-once across a broker restart."""
     with collector.lock:
@@ -79,8 +70,8 @@ def test_uplink_outage_under_load_loses_nothing(uplink: EmbeddedBroker, floor: E
                                                 agents: list[EdgeAgent], tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     collector = Collector(uplink.client_settings(), name="outage", persistent=True)
-    agent = run(agents, edge_config(uplink.client_settings(), floor.client_settings(), tmp_path / "b.sqlite",
-                                    batch={"max_readings": 50, "max_age_ms": 100}))
+    agent = start_agent(agents, edge_config(uplink.client_settings(), floor.client_settings(), tmp_path / "b.sqlite",
+                                            batch={"max_readings": 50, "max_age_ms": 100}))
     total = 3000
     peak = [0]
 
@@ -93,9 +84,9 @@ def test_uplink_outage_under_load_loses_nothing(uplink: EmbeddedBroker, floor: E
 
     publisher = threading.Thread(target=load)
     publisher.start()
-    time.sleep(0.8)
+    assert wait_until(lambda: strip_powers(unique_batches(collector)), 10), "readings flowing before the outage"
     uplink.stop()  # the uplink goes away under load ...
-    time.sleep(1.5)
+    time.sleep(1.5)  # the scenario: how long the uplink is away
     uplink.start()  # ... and comes back on the same port
     publisher.join()
     done = wait_until(lambda: len(strip_powers(unique_batches(collector))) >= total, 20)
@@ -119,8 +110,8 @@ def test_overflow_drops_oldest_and_says_how_many(uplink: EmbeddedBroker, floor: 
     collector = Collector(uplink.client_settings(), name="overflow", persistent=True)
     collector.client.stop()  # its session (and subscriptions) stay on the broker
     uplink.stop()
-    agent = run(agents, edge_config(uplink.client_settings(), floor.client_settings(), tmp_path / "b.sqlite",
-                                    buffer={"max_messages": 10}, batch={"max_readings": 1}))
+    agent = start_agent(agents, edge_config(uplink.client_settings(), floor.client_settings(), tmp_path / "b.sqlite",
+                                            buffer={"max_messages": 10}, batch={"max_readings": 1}), uplink_down=True)
     for n in range(25):
         devices.publish("tele/strip-f3-01/SENSOR", sensor(n))
     assert wait_until(lambda: agent.outbox is not None and agent.outbox.next_seq == 25, 10)
@@ -143,14 +134,14 @@ def test_buffer_and_seq_survive_a_crash(uplink: EmbeddedBroker, floor: EmbeddedB
     uplink.stop()
     config = edge_config(uplink.client_settings(), floor.client_settings(), tmp_path / "b.sqlite",
                          batch={"max_readings": 1})
-    first = run(agents, config)
+    first = start_agent(agents, config, uplink_down=True)
     for n in range(5):
         devices.publish("tele/strip-f3-01/SENSOR", sensor(n))
     assert wait_until(lambda: first.outbox is not None and first.outbox.next_seq == 5, 10)
     first.kill()  # a crash with five messages on disk and the uplink down
     uplink.start()
     collector = Collector(uplink.client_settings(), name="restart", persistent=True)
-    run(agents, config)
+    start_agent(agents, config)
     for n in range(5, 8):
         devices.publish("tele/strip-f3-01/SENSOR", sensor(n))
     assert wait_until(lambda: len(strip_powers(unique_batches(collector))) >= 8, 10)
@@ -162,7 +153,7 @@ def test_buffer_and_seq_survive_a_crash(uplink: EmbeddedBroker, floor: EmbeddedB
 def test_throughput(mosquitto: EmbeddedBroker, floor: EmbeddedBroker, devices: Devices, agents: list[EdgeAgent],
                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     collector = Collector(mosquitto.client_settings(), name="throughput")
-    run(agents, edge_config(mosquitto.client_settings(), floor.client_settings(), tmp_path / "b.sqlite"))
+    start_agent(agents, edge_config(mosquitto.client_settings(), floor.client_settings(), tmp_path / "b.sqlite"))
     total = 10_000
     started = time.monotonic()
     for n in range(total):

@@ -49,10 +49,10 @@ from server.services.recovery import (
     crash_hook,
 )
 from server.settings import Settings
-from tests.conftest import wait_until
-from tests.e2e.conftest import ServerProcess
 from tests.faults.conftest import Record
 from tests.faults.test_crash_fire import Detector, Receiver, fire_site, receiver, retained_notice  # noqa: F401
+from tests.support.server import ServerProcess
+from tests.support.wait import wait_until
 
 TOKEN = "faults-commit-token"
 

@@ -43,10 +43,10 @@ from gateway.mqtt import MqttClient
 from server.adapters.sql.response_models import NotificationRow
 from server.domain.notify import url_hash
 from server.services.notify import DELIVERY_THREADS
-from tests.conftest import wait_until
-from tests.e2e.conftest import ServerProcess
 from tests.faults.conftest import Record
 from tests.response.conftest import site_yaml
+from tests.support.server import ServerProcess
+from tests.support.wait import wait_until
 
 ACK_S = 10
 TOKEN = "faults-fire-token"

@@ -41,9 +41,9 @@ from gateway.broker import EmbeddedBroker
 from gateway.mqtt import Incoming, MqttSettings
 from server.adapters.timeseries import DeviceMeta, reading_point
 from simulators.load import RawConnection
-from tests.conftest import wait_until
-from tests.e2e.conftest import ServerProcess
 from tests.faults.conftest import Record
+from tests.support.server import ServerProcess
+from tests.support.wait import wait_until
 
 FLOOD_S = 30.0
 FLOOD_FACTOR = 2.0 if os.environ.get("FLOORWATCH_LONG") == "1" else 1.5

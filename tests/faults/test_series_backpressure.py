@@ -26,9 +26,9 @@ from pathlib import Path
 from benchmarks.floor import make_floor
 from benchmarks.traffic import Stream, send
 from gateway.broker import EmbeddedBroker
-from tests.conftest import wait_until
-from tests.e2e.conftest import ServerProcess
 from tests.faults.conftest import Record
+from tests.support.server import ServerProcess
+from tests.support.wait import wait_until
 
 BUFFER = 1_000
 READINGS_PER_MESSAGE = 5

@@ -25,9 +25,9 @@ import pytest
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
-from tests.conftest import wait_until
-from tests.e2e.conftest import ServerProcess
 from tests.faults.conftest import Record
+from tests.support.server import ServerProcess
+from tests.support.wait import wait_until
 from tests.timeseries.services import VictoriaMetrics, require_binary
 
 OUTAGE_S = 60.0
@@ -121,7 +121,7 @@ def test_timeseries_server_down_60s_loses_no_point_while_ingest_and_alarms_go_on
         up_at = time.monotonic()
         outage_s = up_at - down_at
 
-        time.sleep(2)
+        time.sleep(2)  # the scenario: the floor goes on reporting for 2 s after the store is back
         edge.stop.set()
         edge.thread.join(5)
         produced = edge.produced

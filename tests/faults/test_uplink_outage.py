@@ -32,9 +32,10 @@ from edge.config import EdgeConfig
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient, MqttSettings
 from server.services.ingest import CHECKPOINT_MAX_S
-from tests.conftest import wait_until
-from tests.e2e.conftest import ServerProcess
 from tests.faults.conftest import Record
+from tests.support.edge import edge_data
+from tests.support.server import ServerProcess
+from tests.support.wait import wait_until
 
 OUTAGE_S = 60.0
 RATE = 100.0  # readings/s from the floor
@@ -64,16 +65,12 @@ thresholds:
 
 
 def edge_config(uplink: EmbeddedBroker, floor: EmbeddedBroker, buffer: Path) -> EdgeConfig:
-    return EdgeConfig.model_validate({
-        "site": "faults", "edge": "edge-fault",
-        # Reconnect backoff capped at 2 s (default 30 s) so that catch-up measures the edge, not a backoff.
-        "uplink": {**uplink.client_settings().model_dump(exclude_none=True), "reconnect_max_s": 2},
-        "floor_broker": floor.client_settings().model_dump(exclude_none=True),
-        "buffer": {"path": str(buffer), "max_messages": BUFFER_BOUND},
-        "batch": {"max_readings": 200, "max_age_ms": 200},
-        "devices": [{"id": s, "kind": "strip_meter", "zone": "z1", "vendor": "tasmota", "address": s, "rated_a": 10,
-                     "reporting_interval_s": 10} for s in STRIPS],
-    })
+    # Reconnect backoff capped at 2 s (default 30 s) so that catch-up measures the edge, not a backoff.
+    return EdgeConfig.model_validate(edge_data(
+        "faults", "edge-fault", uplink.client_settings(), buffer,
+        [{"id": s, "kind": "strip_meter", "zone": "z1", "vendor": "tasmota", "address": s, "rated_a": 10,
+          "reporting_interval_s": 10} for s in STRIPS],
+        floor=floor.client_settings(), max_messages=BUFFER_BOUND, uplink={"reconnect_max_s": 2}))
 
 
 def sensor(n: int, amps: float) -> bytes:
@@ -135,7 +132,7 @@ def test_uplink_broker_down_60s_under_load_loses_nothing_and_delays_the_alarm_on
     peak_buffered = 0
     try:
         assert agent.floor is not None and agent.floor.wait_connected(10)
-        time.sleep(0.3)  # the edge's floor subscriptions are acknowledged
+        assert agent.floor.wait_subscribed(10), "the edge's floor subscriptions are acknowledged"
         devices.thread.start()
         assert wait_until(lambda: applied(server) > 200, 30), "steady load never reached the server"
 
@@ -158,7 +155,7 @@ def test_uplink_broker_down_60s_under_load_loses_nothing_and_delays_the_alarm_on
         overloads_at_catch_up = server.alarms("elec.strip_overload")
         seen_after_catch_up = time.monotonic()
 
-        time.sleep(3)  # steady load goes on after the outage
+        time.sleep(3)  # the scenario: steady load goes on for 3 s after the outage
         devices.stop.set()
         devices.thread.join(10)
         produced = devices.produced()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import Incoming, MqttClient, Will
-from tests.conftest import wait_until
+from tests.support.wait import wait_until
+
+SENTINEL = b"sentinel"
 
 
 class Inbox:
@@ -37,7 +38,7 @@ def test_ten_thousand_qos1_messages_published_while_the_consumer_is_down_arrive_
     inbox = Inbox()
     first = consumer(mosquitto, inbox)
     assert wait_until(lambda: first.connects == 1, 30)
-    time.sleep(0.2)  # let the SUBACK land before the session goes offline
+    assert first.wait_subscribed(10), "the SUBACK before the session goes offline"
     first.stop()
 
     published: set[int] = set()
@@ -49,8 +50,10 @@ def test_ten_thousand_qos1_messages_published_while_the_consumer_is_down_arrive_
 
     second = consumer(mosquitto, inbox)
     assert wait_until(lambda: len(inbox) >= 10_000, 60), f"received {len(inbox)}"
-    time.sleep(0.5)  # anything more than 10,000 would be a duplicate: give it a moment to show
-    payloads = [int(m.payload) for m in inbox.messages]
+    # the session delivers in order: a duplicate queued before this sentinel arrives before it
+    producer.publish("test/load", SENTINEL, qos=1)
+    assert wait_until(lambda: inbox.messages[-1].payload == SENTINEL, 10), "the sentinel after the 10,000"
+    payloads = [int(m.payload) for m in inbox.messages[:-1]]
     assert len(payloads) == 10_000
     assert sorted(payloads) == list(range(10_000))
     assert payloads == sorted(payloads), "QoS 1 from one publisher keeps its order"
@@ -62,14 +65,15 @@ def test_persistent_session_over_mqtt_311_with_the_pure_python_broker(amqtt_brok
     assert amqtt_broker.protocol == "3.1.1"
     inbox = Inbox()
     first = consumer(amqtt_broker, inbox)
-    time.sleep(0.2)
+    assert first.wait_subscribed(10)
     first.stop()
-    producer = MqttClient(amqtt_broker.client_settings(), "test-producer")
+    published: set[int] = set()
+    producer = MqttClient(amqtt_broker.client_settings(), "test-producer", on_published=published.add)
     producer.start()
     assert producer.wait_connected(10)
     for i in range(500):
         producer.publish("test/x", str(i).encode())
-    time.sleep(0.5)
+    assert wait_until(lambda: len(published) == 500, 30), f"broker acked {len(published)} of 500"
     second = consumer(amqtt_broker, inbox)
     assert wait_until(lambda: len(inbox) >= 500, 30)
     assert sorted(int(m.payload) for m in inbox.messages) == list(range(500))
@@ -99,7 +103,13 @@ def test_a_clean_stop_does_not_fire_the_will_but_can_publish_a_final_status(mosq
     assert edge.wait_connected(10)
     edge.stop(final=("status/leaving", b"offline", 1, True))
     assert wait_until(lambda: any(m.payload == b"offline" for m in inbox.messages), 10)
-    time.sleep(0.5)
+    # a Will goes out when the broker drops the connection, before a client that connects after it publishes
+    late = MqttClient(mosquitto.client_settings(), "sentinel")
+    late.start()
+    assert late.wait_connected(10)
+    late.publish("status/sentinel", SENTINEL)
+    assert wait_until(lambda: any(m.payload == SENTINEL for m in inbox.messages), 10)
+    late.stop()
     assert not any(m.payload == b"died" for m in inbox.messages)
     watcher.stop()
 
@@ -129,7 +139,7 @@ def test_manual_ack_redelivers_what_the_consumer_never_acknowledged(mosquitto: E
     crashing.subscribe("test/#")
     crashing.start()
     assert crashing.wait_connected(10)
-    time.sleep(0.2)
+    assert crashing.wait_subscribed(10)
     pub = MqttClient(mosquitto.client_settings(), "ack-producer")
     pub.start()
     assert pub.wait_connected(10)
@@ -153,7 +163,7 @@ def test_messages_queued_for_an_offline_session_survive_a_broker_restart(mosquit
     """Persistence is on and the folder is the broker's own (as root it runs as `mosquitto`)."""
     inbox = Inbox()
     first = consumer(mosquitto, inbox)
-    time.sleep(0.2)
+    assert first.wait_subscribed(10)
     first.stop()
     published: set[int] = set()
     producer = MqttClient(mosquitto.client_settings(), "restart-queue-producer", on_published=published.add)

@@ -23,8 +23,8 @@ from server.runtime import Runtime
 from server.services.inspections import CSV_HEADER, HistoryQuery
 from server.services.live import DeviceLive
 from server.settings import Settings
-from tests.conftest import wait_until
 from tests.inspections.conftest import EXAMPLE, FakeClock
+from tests.support.wait import wait_until
 
 
 @pytest.fixture

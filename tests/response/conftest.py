@@ -7,8 +7,7 @@ import email
 import http.server
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import Message
@@ -39,17 +38,6 @@ class FakeClock:
         with self._lock:
             self.now += delta
             return self.now
-
-
-def poll(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Wait for `predicate()` to be truthy, bounded; returns its value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
 @dataclass

@@ -20,15 +20,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import uvicorn
 
 from edge.agent import EdgeAgent
-from edge.config import parse_config
 from gateway import contract
 from gateway.broker import EmbeddedBroker, free_port
 from gateway.contract import Severity
 from gateway.mqtt import Incoming, MqttClient
-from server.app import create_app
 from server.domain.findings import Finding, Transition
 from server.domain.power import plan_delayed_cut
 from server.services.alarms import AlarmService
@@ -36,8 +33,11 @@ from server.services.commands import CommandService
 from server.services.delayed_cuts import DelayedCutService
 from server.settings import Settings
 from simulators.vendors import shelly
-from tests.response.conftest import T0, FakeClock, Hook, make_site, poll
+from tests.response.conftest import T0, FakeClock, Hook, make_site
 from tests.response.helpers import by_id, raise_alarm
+from tests.support.edge import edge_config
+from tests.support.server import serve
+from tests.support.wait import wait_for
 
 TOKEN = "cut-admin-token"
 DELAY_S = 8
@@ -203,24 +203,6 @@ class ShellyPlugs:
         self.client.stop()
 
 
-def edge_yaml(broker: EmbeddedBroker, buffer: Path) -> str:
-    b = broker.client_settings()
-    endpoint = f"{{host: {b.host}, port: {b.port}, username: {b.username}, protocol: '{b.protocol}'}}"
-    devices = "\n".join(f"  - {{id: {dev}, kind: smart_plug, zone: z1, vendor: shelly, address: {addr}, rated_a: 10}}"
-                        for dev, addr in PLUGS.items())
-    return f"""
-site: r1
-edge: e1
-uplink: {endpoint}
-floor_broker: {endpoint}
-buffer: {{path: {buffer}, max_messages: 10000}}
-batch: {{max_readings: 200, max_age_ms: 100}}
-commands: {{confirm_timeout_s: 3}}
-devices:
-{devices}
-"""
-
-
 @dataclass
 class Floor:
     api: httpx.Client
@@ -264,27 +246,22 @@ def running_floor(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path, site_te
     site_file.write_text(site_text, encoding="utf-8")
     settings = Settings(site_file=site_file, data_dir=tmp_path / "server", mqtt=mosquitto.client_settings(),
                         admin_token=TOKEN, http_port=free_port(), gap_window_s=2)
-    # a browser's live stream (SSE) stays open until its page closes: don't wait on it at shutdown
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.http_port,
-                                           log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    poll(lambda: server.started, timeout=30, what="server start")
-    api = httpx.Client(base_url=f"http://127.0.0.1:{settings.http_port}",
-                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
-    plugs = ShellyPlugs(mosquitto)
-    agent = EdgeAgent(parse_config(edge_yaml(mosquitto, tmp_path / "edge.sqlite")))
-    agent.start()
-    poll(lambda: all(d["last_seen"] for d in api.get("/api/devices").json() if d["id"] in PLUGS),
-         timeout=30, what="plug readings through the edge")
-    try:
-        yield Floor(api, plugs, hook, settings.http_port)
-    finally:
-        agent.stop()
-        plugs.stop()
-        server.should_exit = True
-        thread.join(15)
-        api.close()
+    with serve(settings) as server:
+        api = server.client(TOKEN)
+        plugs = ShellyPlugs(mosquitto)
+        devices = [{"id": dev, "kind": "smart_plug", "zone": "z1", "vendor": "shelly", "address": addr, "rated_a": 10}
+                   for dev, addr in PLUGS.items()]
+        agent = EdgeAgent(edge_config("r1", "e1", mosquitto.client_settings(), tmp_path / "edge.sqlite", devices,
+                                      max_age_ms=100, commands={"confirm_timeout_s": 3}))
+        agent.start()
+        wait_for(lambda: all(d["last_seen"] for d in api.get("/api/devices").json() if d["id"] in PLUGS),
+                 timeout=30, what="plug readings through the edge")
+        try:
+            yield Floor(api, plugs, hook, settings.http_port)
+        finally:
+            agent.stop()
+            plugs.stop()
+            api.close()
 
 
 def test_kettle_cut_after_the_delay_lead_holds_the_heater_essential_pc_never_operator_refused(floor: Floor) -> None:
@@ -293,7 +270,7 @@ def test_kettle_cut_after_the_delay_lead_holds_the_heater_essential_pc_never_ope
     for addr in PLUGS.values():  # a kettle on each seat plug: +1.9 kW
         floor.plugs.plug_in(addr, 2000.0)
     # the cut rows are written by a listener after each alarm's commit: wait for them, not just the alarms
-    alarms = poll(lambda: (lambda found: found if len(found) == 3 and found["plug-s1-kettle"]["cut"]
+    alarms = wait_for(lambda: (lambda found: found if len(found) == 3 and found["plug-s1-kettle"]["cut"]
                            and found["plug-s2-heater"]["cut"] else None)(
         {a["device"]: a for a in floor.api.get("/api/alarms?state=open").json()
          if a["rule"] == "elec.high_power_appliance"}), timeout=30, what="three high-power alarms and two cuts")
@@ -326,12 +303,12 @@ def test_kettle_cut_after_the_delay_lead_holds_the_heater_essential_pc_never_ope
         == "held"
 
     # the lead's page for the kettle says when the cut comes, before it comes
-    page = poll(lambda: [m for m in floor.hook.at("/lead") if "plug-s1-kettle" in m["message"]],
+    page = wait_for(lambda: [m for m in floor.hook.at("/lead") if "plug-s1-kettle" in m["message"]],
                 timeout=DELAY_S * 3, what="the kettle's warning page")[0]
     assert "unless the shift lead holds the cut" in page["message"] and "若领班不干预" in page["message"]
 
     # (a) no override: relay off after the delay, confirmed by the edge and by the plug's readings
-    cmd = poll(lambda: [c for c in floor.commands("plug-s1-kettle") if c["status"] == "ok"],
+    cmd = wait_for(lambda: [c for c in floor.commands("plug-s1-kettle") if c["status"] == "ok"],
                timeout=DELAY_S * 4, what="the kettle's cut confirmed")[0]
     assert cmd["action"] == "relay_off" and cmd["safety"] and cmd["who"] == "system"
     assert cmd["ref"] == f"alarm {alarms['plug-s1-kettle']['id']}"
@@ -342,17 +319,18 @@ def test_kettle_cut_after_the_delay_lead_holds_the_heater_essential_pc_never_ope
     delay = (issued - datetime.fromisoformat(alarms["plug-s1-kettle"]["raised_at"])).total_seconds()
     assert delay >= DELAY_S, "never before the delay"
     kettle_id = alarms["plug-s1-kettle"]["id"]
-    done = poll(lambda: (lambda c: c if c["state"] == "done" else None)(
+    done = wait_for(lambda: (lambda c: c if c["state"] == "done" else None)(
         floor.api.get(f"/api/alarms/{kettle_id}").json()["cut"]), timeout=15, what="the kettle's cut done")
     assert datetime.fromisoformat(done["at"]) == datetime.fromisoformat(cmd["result_at"])
-    readback = poll(lambda: (lambda d: d if d["metrics"].get("relay_on") is False and d["metrics"].get("power_w") == 0
-                             else None)(next(d for d in floor.api.get("/api/devices").json()
-                                             if d["id"] == "plug-s1-kettle")), timeout=15, what="plug reads off")
+    readback = wait_for(lambda: (lambda d: d if d["metrics"].get("relay_on") is False
+                                 and d["metrics"].get("power_w") == 0 else None)(
+        next(d for d in floor.api.get("/api/devices").json() if d["id"] == "plug-s1-kettle")),
+        timeout=15, what="plug reads off")
     assert readback["metrics"]["relay_on"] is False
 
     # (b), (c): past the heater's and the pc's due time, neither got a command
     due = max(datetime.fromisoformat(a["raised_at"]) for a in alarms.values()) + timedelta(seconds=DELAY_S + 2)
-    poll(lambda: datetime.now(UTC) > due, timeout=DELAY_S * 3, what="past every due time")
+    wait_for(lambda: datetime.now(UTC) > due, timeout=DELAY_S * 3, what="past every due time")
     assert floor.commands("plug-s2-heater") == [], "held by the lead"
     assert floor.commands("plug-s3-pc") == [], "an essential plug is never cut"
     assert floor.api.post("/api/devices/plug-s3-pc/hold-cut", json={"reason": "x"}).json()["cuts"] == []
@@ -366,8 +344,8 @@ def test_kettle_cut_after_the_delay_lead_holds_the_heater_essential_pc_never_ope
         return [(p, m) for p, m in floor.hook.received if m["title"].startswith(f"[断电/cut {event}]")
                 and device in m["title"]]
 
-    held_push = poll(lambda: follow_ups("held", "plug-s2-heater"), timeout=15, what="the hold's follow-up")
-    done_push = poll(lambda: follow_ups("done", "plug-s1-kettle"), timeout=15, what="the cut's follow-up")
+    held_push = wait_for(lambda: follow_ups("held", "plug-s2-heater"), timeout=15, what="the hold's follow-up")
+    done_push = wait_for(lambda: follow_ups("done", "plug-s1-kettle"), timeout=15, what="the cut's follow-up")
     assert "cut held by lead-wang: medical heater, allowed" in held_push[0][1]["message"]
     assert "断电已由 lead-wang 暂缓" in held_push[0][1]["message"]
     off_at = datetime.fromisoformat(cmd["result_at"]).astimezone(SITE_TZ).strftime("%H:%M:%S")
@@ -375,7 +353,7 @@ def test_kettle_cut_after_the_delay_lead_holds_the_heater_essential_pc_never_ope
     notified = floor.api.get(f"/api/notifications?alarm={kettle_id}").json()
     done_sent = next(datetime.fromisoformat(n["sent_at"]) for n in notified
                      if n["title"].startswith("[断电/cut done]") and n["sent_at"])
-    poll(lambda: datetime.now(UTC) > done_sent + timedelta(seconds=3), timeout=10, what="3 s for any repeat")
+    wait_for(lambda: datetime.now(UTC) > done_sent + timedelta(seconds=3), timeout=10, what="3 s for any repeat")
     held_push, done_push = follow_ups("held", "plug-s2-heater"), follow_ups("done", "plug-s1-kettle")
     assert sorted(p for p, _ in held_push) == sorted(first_paths("plug-s2-heater")), "one per first-page channel"
     assert sorted(p for p, _ in done_push) == sorted(first_paths("plug-s1-kettle")), "one per first-page channel"

@@ -27,9 +27,9 @@ from server.adapters.sql.response_models import NotificationRow
 from server.domain import notify as routing
 from server.domain.notify import url_hash
 from server.services.notify import LANE_DEPTH, LEASE, Push
-from tests.conftest import wait_until
-from tests.response.conftest import Hook, Smtp, make_site, poll, site_yaml
+from tests.response.conftest import Hook, Smtp, make_site, site_yaml
 from tests.response.helpers import raise_alarm, wire
+from tests.support.wait import wait_for, wait_until
 
 
 @dataclass
@@ -120,16 +120,16 @@ def test_a_slow_webhook_does_not_delay_another_channels_page(
     svc.start()
     try:
         first = raise_alarm(alarms, "fire.smoke_alarm", "smoke-z1-01", "z1", Severity.CRITICAL, datetime.now(UTC))
-        poll(lambda: slow.started(), timeout=10, what="the slow channel's first request")
+        wait_for(lambda: slow.started(), timeout=10, what="the slow channel's first request")
         raised = time.monotonic()
         second = raise_alarm(alarms, "elec.strip_overload", "strip-z2-01", "z2", Severity.CRITICAL,
                              datetime.now(UTC), "Strip overloaded at 130 %", "插线板严重过载", 13.0)
-        at = poll(lambda: arrived_at(hook, "/supervisor", "strip-z2-01"), timeout=10, what="the fast page")
+        at = wait_for(lambda: arrived_at(hook, "/supervisor", "strip-z2-01"), timeout=10, what="the fast page")
         fast_s = at - raised
         pending = not slow.answered()
-        poll(lambda: len(smtp.messages) >= 2, timeout=10, what="the lead's two mails")
-        poll(lambda: len(slow.answered()) == 2, timeout=40, what="the slow channel's two pages")
-        poll(lambda: all(r["status"] == "sent" for r in svc.log_of()), timeout=10, what="every row sent")
+        wait_for(lambda: len(smtp.messages) >= 2, timeout=10, what="the lead's two mails")
+        wait_for(lambda: len(slow.answered()) == 2, timeout=40, what="the slow channel's two pages")
+        wait_for(lambda: all(r["status"] == "sent" for r in svc.log_of()), timeout=10, what="every row sent")
     finally:
         svc.stop()
     print(f"second alarm at the fast webhook {fast_s:.2f} s after its raise; slow channel pending: {pending}")
@@ -162,9 +162,9 @@ def test_one_channels_pages_leave_in_order_one_at_a_time_while_other_channels_ke
             raise_alarm(alarms, "elec.plug_overcurrent", "plug-z1-pc", "z1", Severity.CRITICAL, datetime.now(UTC),
                         "Plug over 16 A", "插座过流", 17.0),
         ]
-        poll(lambda: len(hook.at("/supervisor")) == 3, timeout=10, what="the supervisor's three pages")
+        wait_for(lambda: len(hook.at("/supervisor")) == 3, timeout=10, what="the supervisor's three pages")
         answered_then = len(slow.answered())
-        poll(lambda: len(slow.answered()) == 3, timeout=20, what="the slow channel's three pages")
+        wait_for(lambda: len(slow.answered()) == 3, timeout=20, what="the slow channel's three pages")
     finally:
         svc.stop()
     assert answered_then <= 1, answered_then
@@ -187,7 +187,7 @@ def test_a_stalled_send_is_cut_off_by_the_attempt_timeout_and_retried(
     svc.start()
     try:
         alarm = raise_alarm(alarms, "fire.smoke_alarm", "smoke-z1-01", "z1", Severity.CRITICAL, datetime.now(UTC))
-        poll(lambda: hook.at("/fallback"), timeout=10, what="the fallback page")
+        wait_for(lambda: hook.at("/fallback"), timeout=10, what="the fallback page")
         assert hook.at("/supervisor"), "the supervisor's page"
     finally:
         svc.stop()
@@ -329,7 +329,7 @@ def test_delivery_results_wait_for_room_instead_of_growing_without_end() -> None
         gate.set()
         fourth.join(10)
         assert not fourth.is_alive()
-        assert poll(lambda: ran if len(ran) == 4 else None, what="every posted call") == [0, 1, 2, 3]
+        assert wait_for(lambda: ran if len(ran) == 4 else None, what="every posted call") == [0, 1, 2, 3]
     finally:
         gate.set()
         serial.stop(5)

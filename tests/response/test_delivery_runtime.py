@@ -15,7 +15,8 @@ from server.domain.findings import Finding, Transition
 from server.domain.notify import url_hash
 from server.runtime import Runtime
 from server.settings import Settings
-from tests.response.conftest import Hook, Smtp, poll, site_yaml
+from tests.response.conftest import Hook, Smtp, site_yaml
+from tests.support.wait import wait_for
 
 
 def test_three_failed_pushes_on_one_channel_raise_sup_notify_channel_through_the_running_server(
@@ -40,11 +41,11 @@ def test_three_failed_pushes_on_one_channel_raise_sup_notify_channel_through_the
                     "Plug over 16 A", now),
         ], now)
         channel = url_hash(f"json://127.0.0.1:{dead}/dead")
-        raised = poll(lambda: [a for a in runtime.alarms.open_alarms() if a.rule == "sup.notify_channel"],
+        raised = wait_for(lambda: [a for a in runtime.alarms.open_alarms() if a.rule == "sup.notify_channel"],
                       timeout=30, what="sup.notify_channel")
-        poll(lambda: len(hook.at("/supervisor")) >= 3, timeout=10, what="the supervisor's pages")
+        wait_for(lambda: len(hook.at("/supervisor")) >= 3, timeout=10, what="the supervisor's pages")
         # the failed critical pages go to the fallback channel too, on its own lane: wait until it answered
-        poll(lambda: any(r["recipient"] == "fallback" and r["status"] == "sent" for r in runtime.notify.log_of()),
+        wait_for(lambda: any(r["recipient"] == "fallback" and r["status"] == "sent" for r in runtime.notify.log_of()),
              timeout=30, what="the fallback channel's page")
         rows = runtime.notify.log_of()
     finally:

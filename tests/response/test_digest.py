@@ -14,8 +14,9 @@ from server.adapters.sql.models import AlarmAuditRow
 from server.domain import notify as routing
 from server.domain.findings import Finding, Transition
 from server.domain.site import Site
-from tests.response.conftest import T0, FakeClock, Hook, Smtp, make_site, poll, site_yaml
+from tests.response.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
 from tests.response.helpers import raise_alarm, wire
+from tests.support.wait import wait_for
 
 
 def digest_site(smtp: Smtp, hook: Hook, tmp_path: Path) -> Site:
@@ -98,7 +99,7 @@ def test_minor_alarms_unacknowledged_24h_are_one_daily_digest_to_the_supervisor_
     alarms2._open = dict(alarms._open)
     assert svc2.tick(clock()) == 1, "one message"
     svc2.deliver(clock())
-    [message] = poll(lambda: hook.at("/sup-on-duty"), what="the digest")
+    [message] = wait_for(lambda: hook.at("/sup-on-duty"), what="the digest")
     assert not hook.at("/supervisor"), "the supervisor on duty (roster), not the role's channel"
     day = routing.digest_day(clock(), site.tz).isoformat()
     assert day in message["title"] and "4 条" in message["title"]

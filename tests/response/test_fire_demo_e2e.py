@@ -30,7 +30,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from pydantic import SecretStr
 
@@ -38,7 +37,6 @@ from edge.agent import EdgeAgent
 from edge.config import load_config
 from gateway.broker import EmbeddedBroker, free_port
 from gateway.mqtt import MqttClient
-from server.app import create_app
 from server.domain import notify as routing
 from server.settings import DEMO_SITE, Settings
 from simulators.model import load_floor
@@ -46,8 +44,10 @@ from simulators.operator import OperatorApi
 from simulators.runner import ScenarioRun, StepError
 from simulators.scenario import floor_dir, load_scenario
 from simulators.transport import MqttTransport
-from tests.response.conftest import Hook, poll
+from tests.response.conftest import Hook
 from tests.scenarios.test_oracle import ScaledClock
+from tests.support.server import serve
+from tests.support.wait import wait_for
 
 SPEED = 10.0
 TOL = timedelta(seconds=30)
@@ -111,7 +111,7 @@ class Run:
         sub.subscribe("floorwatch/v1/hq/notices/evacuation")
         sub.start()
         try:
-            poll(lambda: got, timeout=10, what="the retained evacuation notice")
+            wait_for(lambda: got, timeout=10, what="the retained evacuation notice")
         finally:
             sub.stop()
         data: dict[str, Any] = json.loads(got[-1])
@@ -135,45 +135,38 @@ def demo_floor_run(name: str, mosquitto: EmbeddedBroker, hook: Hook, tmp_path: P
     mqtt = mosquitto.client_settings()
     settings = Settings(site_file=demo_site_copy(tmp_path, hook.port), data_dir=tmp_path / "server", mqtt=mqtt,
                         http_port=free_port(), admin_token=SecretStr(TOKEN), tick_s=1 / SPEED, gap_window_s=30)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, clock=clock), host="127.0.0.1",
-                                           port=settings.http_port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     edge_config = load_config(DEMO_SITE.parent / "edge-f3.yaml")
     edge_config = edge_config.model_copy(update={
         "uplink": mqtt, "floor_broker": mqtt,
         "buffer": edge_config.buffer.model_copy(update={"path": tmp_path / "edge.sqlite"})})
     agent = EdgeAgent(edge_config, clock=clock)
     transport = MqttTransport(mqtt, client_id=f"demo-sim-{name}")
-    base = f"http://127.0.0.1:{settings.http_port}"
-    api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
     sim: threading.Thread | None = None
-    try:
-        poll(lambda: server.started or not thread.is_alive(), timeout=60, what="server start")
-        assert thread.is_alive(), "the server did not start"
-        agent.start()
-        result: dict[str, Any] = {}
-        performer = OperatorApi(base, TOKEN).perform
+    with serve(settings, clock=clock, start_timeout=60, graceful_shutdown_s=None) as server:
+        api = server.client(TOKEN, timeout=30)
+        try:
+            agent.start()
+            result: dict[str, Any] = {}
+            performer = OperatorApi(server.url, TOKEN).perform
 
-        def play() -> None:
-            try:
-                result.update(ScenarioRun(scenario, floor, transport, seed=1, speed=SPEED, operator=performer).run())
-            except StepError as exc:  # the test sees it as the run's outcome
-                result["error"] = str(exc)
+            def play() -> None:
+                try:
+                    result.update(ScenarioRun(scenario, floor, transport, seed=1, speed=SPEED,
+                                              operator=performer).run())
+                except StepError as exc:  # the test sees it as the run's outcome
+                    result["error"] = str(exc)
 
-        sim = threading.Thread(target=play, daemon=True)
-        while clock.now() < scenario.start:
-            time.sleep(0.01)
-        sim.start()
-        yield Run(api, clock, scenario.start, mosquitto, hook, steps=result)
-    finally:
-        if sim is not None:
-            sim.join(120)
-        transport.close()
-        agent.stop()
-        server.should_exit = True
-        thread.join(15)
-        api.close()
+            sim = threading.Thread(target=play, daemon=True)
+            while clock.now() < scenario.start:
+                time.sleep(0.01)
+            sim.start()
+            yield Run(api, clock, scenario.start, mosquitto, hook, steps=result)
+        finally:
+            if sim is not None:
+                sim.join(120)
+            transport.close()
+            agent.stop()
+            api.close()
 
 
 @pytest.fixture

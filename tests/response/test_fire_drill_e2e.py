@@ -16,8 +16,9 @@ import pytest
 from gateway.broker import EmbeddedBroker
 from server.domain import notify as routing
 from simulators.scenario import load_scenario
-from tests.response.conftest import Hook, poll
+from tests.response.conftest import Hook
 from tests.response.test_fire_demo_e2e import Run, demo_floor_run
+from tests.support.wait import wait_for
 
 SCENARIO = "fire-drill"
 DRILL_RULES = {"fire.manual_report", "fire.confirmed", "evac.notice"}
@@ -44,7 +45,7 @@ def test_fire_drill_on_the_demo_floor_is_marked_a_drill_everywhere_and_never_pro
     assert notice["message"]["zh"].startswith("【演练】")
 
     # -- the whole scenario, its all-clear included --------------------------------------------------
-    poll(lambda: drill.steps, timeout=300, what="the scenario's end")
+    wait_for(lambda: drill.steps, timeout=300, what="the scenario's end")
     assert "error" not in drill.steps, drill.steps.get("error")
     performed = drill.steps["operator_steps"]
     assert [s["step"] for s in performed] == ["drill_start", "ack_call_point", "ack_confirmed", "all_clear"]

@@ -13,8 +13,9 @@ from gateway.contract import Event, EventType, Severity
 from server.domain import notify as routing
 from server.domain.rules import RuleEngine
 from server.services.notify import NO_CHANNEL
-from tests.response.conftest import T0, FakeClock, Hook, Smtp, make_site, poll, site_yaml
+from tests.response.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
 from tests.response.helpers import raise_alarm, wire
+from tests.support.wait import wait_for
 
 MR_DOOR = "  - {id: door-mr, kind: door_controller, zone: mr, door_type: machine_room, edge: e1}\n"
 
@@ -37,8 +38,8 @@ def test_a_critical_overload_is_pushed_within_2s_of_its_raise_while_a_major_one_
         def arrived(subject: str) -> datetime | None:
             return datetime.now(UTC) if any(subject in b["message"] for b in hook.at("/supervisor")) else None
 
-        critical_at = poll(lambda: arrived("strip-z2-01"), timeout=10, what="the critical page")
-        major_at = poll(lambda: arrived("strip-z1-00"), timeout=15, what="the major page")
+        critical_at = wait_for(lambda: arrived("strip-z2-01"), timeout=10, what="the critical page")
+        major_at = wait_for(lambda: arrived("strip-z1-00"), timeout=15, what="the major page")
     finally:
         svc.stop()
     critical_s = (critical_at - critical.raised_at).total_seconds()
@@ -73,7 +74,7 @@ def test_the_machine_room_entrant_is_pushed_the_notice_on_each_entry_and_a_missi
         svc.deliver(clock())
 
     enter("B11")  # p-op1: has a webhook of their own, not on the machine-room list
-    notice = poll(lambda: hook.at("/op1"), what="the entrant's notice")
+    notice = wait_for(lambda: hook.at("/op1"), what="the entrant's notice")
     assert len(notice) == 1 and "机房禁止携带食品、饮品及易燃易爆物品" in notice[0]["message"]
     assert "access.mr_entry_notice" in notice[0]["title"]
     unlisted = {p: [b for b in hook.at(p) if "access.mr_unlisted" in b["title"]] for p in ("/mr", "/supervisor")}
@@ -81,7 +82,7 @@ def test_the_machine_room_entrant_is_pushed_the_notice_on_each_entry_and_a_missi
 
     clock.advance(timedelta(minutes=10))
     enter("B11")  # the same person again: the notice is for each entry
-    assert len(poll(lambda: hook.at("/op1") if len(hook.at("/op1")) == 2 else None, what="the 2nd notice")) == 2
+    assert len(wait_for(lambda: hook.at("/op1") if len(hook.at("/op1")) == 2 else None, what="the 2nd notice")) == 2
 
     enter("B13")  # p-op3: no contact, nor has the operator role
     [entry] = [a for a in alarms.open_alarms() if a.rule == "access.mr_entry_notice" and a.subject == "p-op3"]
@@ -117,7 +118,7 @@ def test_an_overload_that_becomes_critical_pages_its_people_again_at_once(
     svc.tick(clock())
     assert svc.deliver(clock()) >= 3, "lead, supervisor and safety officer at once"
     assert [b["title"].split("]")[0] for b in hook.at("/supervisor")] == ["[重要/major", "[紧急/critical"]
-    assert len(poll(lambda: smtp.texts() if len(smtp.texts()) == 2 else None, what="the lead's 2nd mail")) == 2
+    assert len(wait_for(lambda: smtp.texts() if len(smtp.texts()) == 2 else None, what="the lead's 2nd mail")) == 2
 
 
 def test_a_role_without_a_channel_shows_once_in_the_log_not_on_every_repeat(

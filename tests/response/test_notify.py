@@ -12,8 +12,9 @@ from pathlib import Path
 from gateway.contract import Severity
 from server.domain import notify as routing
 from server.services.notify import LEASE, Push
-from tests.response.conftest import T0, FakeClock, Hook, Smtp, make_site, poll, site_yaml
+from tests.response.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
 from tests.response.helpers import raise_alarm, wire
+from tests.support.wait import wait_for
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,7 +30,7 @@ def test_critical_smoke_alarm_arrives_by_mail_and_webhook_in_chinese_and_english
     assert svc.tick(clock()) >= 3
     assert svc.deliver(clock()) >= 3
 
-    to, subject, body = poll(lambda: smtp.texts(), what="mail to the shift lead")[0]
+    to, subject, body = wait_for(lambda: smtp.texts(), what="mail to the shift lead")[0]
     assert to == "lead@example.com"
     assert "fire.smoke_alarm" in subject
     assert "坐席区一区域火灾报警,核实中" in body and "Smoke alarm in 坐席区一" in body
@@ -170,7 +171,7 @@ def test_a_storm_of_overloads_is_folded_into_a_few_messages_none_held_over_the_g
         waits.append(carrier["sent_at"] - raised[r["alarm_id"]])
     assert len(lead) == 50 and {r["status"] for r in lead} == {"sent", "grouped"}
     assert max(waits) <= routing.GROUP_WAIT, max(waits)
-    mails = poll(lambda: smtp.texts() if len(smtp.texts()) == len(sent) else None, what="the lead's mails")
+    mails = wait_for(lambda: smtp.texts() if len(smtp.texts()) == len(sent) else None, what="the lead's mails")
     assert 2 <= len(mails) <= 6, [m[1] for m in mails]  # 25 s of alarms, one message per 5 s at most
     body = "".join(m[2] for m in mails)
     assert body.count("插线板过载") == 50 and all(f"strip-z{1 + i % 2}-{i:02d}" in body for i in range(50))
@@ -205,7 +206,7 @@ def test_a_push_claimed_before_a_crash_is_never_folded_into(db, smtp: Smtp, hook
     svc2.deliver(clock())
     rows = svc2.log_of(limit=100)
     assert {r["status"] for r in rows if r["alarm_id"] in (first.id, second.id)} == {"sent"}
-    mails = poll(lambda: smtp.texts() if len(smtp.texts()) == 2 else None, what="both overloads' mails")
+    mails = wait_for(lambda: smtp.texts() if len(smtp.texts()) == 2 else None, what="both overloads' mails")
     assert sorted(m[2].count("#alarm=") for m in mails) == [1, 1], "one alarm per message: nothing folded"
     assert {first.id, second.id} == {int(m[2].split("#alarm=")[1].split()[0]) for m in mails}
 
@@ -295,7 +296,7 @@ def test_a_worker_killed_between_claim_and_send_neither_loses_nor_duplicates(db,
     # the worker took its lease on its own (real) clock, after its start-up: allow for a slow start
     clock.advance(LEASE + timedelta(seconds=60))
     assert svc.deliver(clock()) == queued
-    poll(lambda: len(smtp.messages) == 1, what="the mail")
+    wait_for(lambda: len(smtp.messages) == 1, what="the mail")
     rows = svc.log_of(alarm_id=alarm.id)
     assert {r["status"] for r in rows} == {"sent"} and all(r["attempts"] == 1 for r in rows)
     assert len(hook.at("/supervisor")) == 1 and len(hook.at("/safety")) == 1 and len(smtp.messages) == 1

@@ -21,9 +21,9 @@ from server.domain.rules.engine import RuleEngine
 from server.services.alarms import AlarmService
 from server.services.ingest import SERIES_DROPPED_RULE, SERIES_SUBJECT, Ingest
 from server.services.live import LiveState
-from tests.conftest import wait_until
 from tests.response.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
 from tests.response.helpers import raise_alarm, wire
+from tests.support.wait import wait_until
 
 BUFFER = 8
 PLUGS = ("plug-z1-kettle", "plug-z1-pc", "plug-z2-heater")

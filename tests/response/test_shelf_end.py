@@ -12,8 +12,9 @@ from server.adapters.sql.repository import AlarmRepository
 from server.domain.alarms import AlarmState
 from server.services.alarms import AlarmService
 from server.services.notify import NotificationService
-from tests.response.conftest import BASE_URL, T0, FakeClock, Hook, Smtp, make_site, poll, site_yaml
+from tests.response.conftest import BASE_URL, T0, FakeClock, Hook, Smtp, make_site, site_yaml
 from tests.response.helpers import by_id, raise_alarm, wire
+from tests.support.wait import wait_for
 
 
 def detector_fault(db, smtp: Smtp, hook: Hook, tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -55,7 +56,7 @@ def test_a_shelf_stops_the_pages_and_its_end_pages_again_across_a_restart(db, sm
     assert svc2.tick(clock()) == len(first), "the first step again: the lead and facilities"
     svc2.deliver(clock())
     assert sorted(r["recipient"] for r in svc2.log_of(alarm_id=alarm.id)) == sorted(first * 2)
-    poll(lambda: len(smtp.texts()) == 2, what="the lead's second mail")
+    wait_for(lambda: len(smtp.texts()) == 2, what="the lead's second mail")
     clock.advance(timedelta(minutes=5))
     assert svc2.tick(clock()) == 1, "unacknowledged again: the supervisor step runs 5 min after the shelf"
     svc2.deliver(clock())

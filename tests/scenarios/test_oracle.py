@@ -10,7 +10,6 @@ ones run in `make test`; all of them with FLOORWATCH_LONG=1.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,15 +17,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
 from edge.agent import EdgeAgent
 from edge.config import load_config
 from gateway.broker import EmbeddedBroker, free_port
-from server.app import create_app
 from server.domain.findings import SEVERITY_RANK
 from server.settings import DEMO_SITE, Settings
 from simulators.model import load_floor
@@ -34,6 +30,7 @@ from simulators.operator import OperatorApi
 from simulators.runner import ScenarioRun, StepError
 from simulators.scenario import floor_dir, load_scenario
 from simulators.transport import MqttTransport
+from tests.support.server import serve
 
 SPEED = 10.0
 QUICK = ["smoke-cigarette-stairwell"]
@@ -78,43 +75,35 @@ def play(name: str, broker: EmbeddedBroker, data: Path) -> Outcome:
     mqtt = broker.client_settings()
     settings = Settings(site_file=DEMO_SITE, data_dir=data, mqtt=mqtt, http_port=free_port(),
                         admin_token=SecretStr(TOKEN), tick_s=1 / SPEED, gap_window_s=30)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, clock=clock), host="127.0.0.1",
-                                           port=settings.http_port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     edge_config = load_config(DEMO_SITE.parent / "edge-f3.yaml")
     edge_config = edge_config.model_copy(update={
         "uplink": mqtt, "floor_broker": mqtt,
         "buffer": edge_config.buffer.model_copy(update={"path": data / "edge.sqlite"})})
     agent = EdgeAgent(edge_config, clock=clock)
-    try:
-        while not server.started:
-            assert thread.is_alive(), "the server did not start"
-            time.sleep(0.05)
-        agent.start()
-        while clock.now() < scenario.start:
-            time.sleep(0.01)
-        api = httpx.Client(base_url=f"http://127.0.0.1:{settings.http_port}",
-                           headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
-        transport = MqttTransport(mqtt, client_id=f"oracle-{name}")
-        # people act through the API at their step's simulated time (simulators/operator.py)
-        performer = OperatorApi(f"http://127.0.0.1:{settings.http_port}", TOKEN).perform
+    with serve(settings, clock=clock, start_timeout=60, graceful_shutdown_s=None) as server:
         try:
-            result = ScenarioRun(scenario, floor, transport, seed=1, speed=SPEED, operator=performer).run()
-        except StepError as exc:  # a step that could not be done is a finding
-            pytest.fail(str(exc))
+            agent.start()
+            while clock.now() < scenario.start:
+                time.sleep(0.01)
+            api = server.client(TOKEN, timeout=30)
+            transport = MqttTransport(mqtt, client_id=f"oracle-{name}")
+            # people act through the API at their step's simulated time (simulators/operator.py)
+            performer = OperatorApi(server.url, TOKEN).perform
+            try:
+                result = ScenarioRun(scenario, floor, transport, seed=1, speed=SPEED, operator=performer).run()
+            except StepError as exc:  # a step that could not be done is a finding
+                pytest.fail(str(exc))
+            finally:
+                transport.close()
+            time.sleep(3)  # let the last batches land (3 wall s = 30 simulated s of tolerance)
+            alarms = api.get("/api/alarms", params={"limit": 5000}).json()
+            devices = {d["id"]: d for d in api.get("/api/devices").json()}
+            relays = {plug: (api.get(f"/api/devices/{plug}/commands").json(),
+                             devices[plug]["metrics"].get("relay_on"))
+                      for plug in result["expected_cuts"]}
+            return Outcome(result, alarms, relays)
         finally:
-            transport.close()
-        time.sleep(3)  # let the last batches land (3 wall s = 30 simulated s of tolerance)
-        alarms = api.get("/api/alarms", params={"limit": 5000}).json()
-        devices = {d["id"]: d for d in api.get("/api/devices").json()}
-        relays = {plug: (api.get(f"/api/devices/{plug}/commands").json(), devices[plug]["metrics"].get("relay_on"))
-                  for plug in result["expected_cuts"]}
-        return Outcome(result, alarms, relays)
-    finally:
-        agent.stop()
-        server.should_exit = True
-        thread.join(15)
+            agent.stop()
 
 
 @pytest.fixture

@@ -19,15 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from gateway import contract
 from gateway.broker import EmbeddedBroker, free_port
 from gateway.mqtt import MqttClient
-from server.app import create_app
 from server.domain.policy import Role
 from server.settings import Settings
-from tests.conftest import wait_until
+from tests.support.server import serve
+from tests.support.wait import wait_until
 
 ADMIN_TOKEN = "sec-admin-token-0f3a9c"
 HOOK_SECRET = "hook-path-secret-7d2e41"
@@ -174,21 +173,14 @@ def running_server(broker: EmbeddedBroker, tmp: Path, log_level: str = "warning"
         site.write_text(site_yaml(hook.port), encoding="utf-8")
         settings = Settings(site_file=site, data_dir=tmp / "server", mqtt=broker.client_settings(),
                             admin_token=ADMIN_TOKEN, http_port=free_port(), gap_window_s=2)
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.http_port,
-                                               log_level=log_level))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        assert wait_until(lambda: server.started, timeout=30), "server did not start"
-        url = f"http://127.0.0.1:{settings.http_port}"
-        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=20)
-        api = Api(url, admin, broker, hook, settings)
-        try:
-            yield api
-        finally:
-            server.should_exit = True
-            thread.join(15)
-            for c in [admin, *api.clients]:
-                c.close()
+        with serve(settings, log_level=log_level, graceful_shutdown_s=None) as server:
+            admin = server.client(ADMIN_TOKEN, timeout=20)
+            api = Api(server.url, admin, broker, hook, settings)
+            try:
+                yield api
+            finally:
+                for c in [admin, *api.clients]:
+                    c.close()
 
 
 ALL_ROLES = [r.value for r in Role]

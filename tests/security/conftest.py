@@ -26,8 +26,9 @@ from gateway import contract
 from gateway.broker import free_port, mosquitto_binary, wait_listening
 from gateway.broker_config import Listener, render_acl, render_conf, render_password_file
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
-from tests.conftest import require_service, wait_until
+from tests.conftest import require_service
 from tests.edge.conftest import Devices, devices  # noqa: F401 - the simulated plugs, as in tests/edge
+from tests.support.wait import wait_until
 
 SITE = "hq"
 EDGES = ("edge-f3", "edge-f4")

@@ -20,9 +20,9 @@ from edge.agent import EdgeAgent
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.contract import Action, Channel, Command
-from tests.conftest import wait_until
 from tests.edge.conftest import Collector, Devices, edge_config
 from tests.security.conftest import DISPLAY, EDGES, SERVER, SITE, Peer, SecureBroker, connect
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.mosquitto
 

@@ -31,8 +31,9 @@ from gateway.broker import EmbeddedBroker, mosquitto_binary
 from gateway.mqtt import MqttClient
 from server.domain.policy import Actor, PeopleScope, Role, can_see_badges, can_see_person, people_scope
 from server.domain.rules.access import card_key
-from tests.conftest import require_service, wait_until
+from tests.conftest import require_service
 from tests.security.api_server import Api, running_server
+from tests.support.wait import wait_until
 
 HIDDEN = "(hidden)"
 PERSON = {"p-lead": ("p-lead", "王领班"), "p-op1": ("p-op1", "坐席一"), "p-op2": ("p-op2", "坐席二")}

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from gateway.broker import EmbeddedBroker, mosquitto_binary
-from tests.conftest import require_service, wait_until
+from tests.conftest import require_service
 from tests.security.api_server import ADMIN_TOKEN, HOOK_PASSWORD, HOOK_SECRET, running_server
+from tests.support.wait import wait_until
 
 PASSWORD = "guard-secret-pass-5521"
 

@@ -31,9 +31,9 @@ from gateway.contract import Action, Channel, Command, CommandResult
 from gateway.mqtt import Incoming, MqttClient
 from server.adapters.command_keys import command_signer
 from server.cli import main as floorwatch
-from tests.conftest import wait_until
-from tests.e2e.conftest import ServerProcess
 from tests.edge.conftest import EDGE, SITE, Collector, Devices, edge_config
+from tests.support.server import ServerProcess
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.mosquitto
 

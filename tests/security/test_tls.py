@@ -14,8 +14,8 @@ import pytest
 from gateway import contract
 from gateway.contract import Channel
 from gateway.mqtt import MqttClient
-from tests.conftest import wait_until
 from tests.security.conftest import EDGES, SERVER, SITE, ClientLog, SecureBroker, make_certificates
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.mosquitto
 

@@ -28,7 +28,7 @@ from server.services.alarms import AlarmService
 from server.services.ingest import Ingest
 from server.services.live import LiveState
 from server.services.recovery import restore_rules
-from tests.conftest import wait_until
+from tests.support.wait import wait_until
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 NORMAL: dict[DeviceKind, dict[str, bool | int | float]] = {

@@ -45,8 +45,7 @@ class Listener:
         for topic_filter in filters:
             self.client.subscribe(topic_filter, 1)
         self.client.start()
-        assert self.client.wait_connected(5)
-        time.sleep(0.2)
+        assert self.client.wait_connected(5) and self.client.wait_subscribed(5)
 
     def _on(self, message: Incoming) -> None:
         self.inbox.put((message.topic, message.payload))

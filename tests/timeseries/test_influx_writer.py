@@ -3,8 +3,7 @@ an outage below the buffer bound (nothing lost), an outage above it (the drop co
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,19 +17,11 @@ from server.adapters.timeseries import (
     event_point,
     to_ms,
 )
+from tests.support.wait import wait_for
 from tests.timeseries.services import VictoriaMetrics
 
 PLUG = DeviceMeta(site="hq", zone="f3-z2", kind="smart_plug", floor="f3", rated_a=10.0)
 MR = DeviceMeta(site="hq", zone="mr-1", kind="mr_probe", floor="f3")
-
-
-def wait_until(cond: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
-    """Poll (not sleep a fixed time) until `cond` holds."""
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def readings(device: str, start_ms: int, n: int, offset: int = 0) -> Iterator[tuple[Reading, DeviceMeta]]:
@@ -123,7 +114,7 @@ def test_outage_below_the_bound_loses_nothing(victoria_metrics: VictoriaMetrics,
     victoria_metrics.stop()  # SIGTERM mid-stream: the server is gone, the writer keeps going
     for _ in range(during // 250):
         w.write_readings(chunk(250))
-    wait_until(lambda: w.stats().retries >= 3, what="the writer to retry against the stopped server")
+    wait_for(lambda: w.stats().retries >= 3, 30.0, what="the writer to retry against the stopped server")
     st = w.stats()
     assert st.buffered == during and st.dropped == 0
     assert st.last_error
@@ -156,7 +147,7 @@ def test_outage_over_the_bound_counts_every_drop(victoria_metrics: VictoriaMetri
     victoria_metrics.stop()
     for _ in range(during // 100):
         w.write_readings([next(gen) for _ in range(100)])
-    wait_until(lambda: w.stats().retries >= 2, what="retries against the stopped server")
+    wait_for(lambda: w.stats().retries >= 2, 30.0, what="retries against the stopped server")
     st: WriterStats = w.stats()
     assert st.buffered == bound
     assert st.dropped == during - bound

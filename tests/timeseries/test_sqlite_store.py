@@ -14,6 +14,7 @@ from server.adapters.timeseries import (
     alarm_point,
     inspection_point,
 )
+from tests.support.wait import wait_until
 
 T0 = datetime(2026, 11, 29, 3, 0, 0, tzinfo=UTC)
 PLUG = DeviceMeta(site="hq", zone="f3-z2", kind="smart_plug", floor="f3", rated_a=10.0)
@@ -91,12 +92,7 @@ def test_retention_runs_by_itself(tmp_path: Path) -> None:
     try:
         store.write_readings(plug_readings(3))
         assert store.flush(10)
-        import time
-
-        deadline = time.monotonic() + 10
-        while store.query_readings("plug-1", "power_w", T0) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert store.query_readings("plug-1", "power_w", T0) == []
+        assert wait_until(lambda: store.query_readings("plug-1", "power_w", T0) == [], 10)
     finally:
         store.close()
 

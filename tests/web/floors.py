@@ -11,7 +11,6 @@ What the floor shows once `raise_alarms` returns (all through broker, edge, rule
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,17 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 import yaml
 
 from edge.agent import EdgeAgent
 from edge.config import parse_config
 from gateway.broker import EmbeddedBroker, free_port
 from gateway.mqtt import MqttClient
-from server.app import create_app
 from server.settings import Settings
 from simulators.vendors.tasmota import ChannelEnergy, TasmotaState, encode_sensor
-from tests.conftest import wait_until
+from tests.support.edge import endpoint
+from tests.support.server import serve
 
 TOKEN = "floor-scale-token"
 DEMO = Path(__file__).resolve().parents[2] / "simulators" / "floors" / "demo"
@@ -85,28 +83,19 @@ def running_floor(mosquitto: EmbeddedBroker, hook_port: int, tmp_path: Path, sit
     """`offline_plugs`: how many of f3-z2's seat plugs go silent (3; all of them for a crowded zone)."""
     site_file, edge, offline = prepare(site_dir, tmp_path, hook_port, offline_plugs)
     broker = mosquitto.client_settings()
-    endpoint = {"host": broker.host, "port": broker.port, "username": broker.username, "protocol": broker.protocol}
-    edge.update(uplink=endpoint, floor_broker=dict(endpoint),
+    edge.update(uplink=endpoint(broker), floor_broker=endpoint(broker),
                 buffer={"path": str(tmp_path / "edge.sqlite"), "max_messages": 100000})
     settings = Settings(site_file=site_file, data_dir=tmp_path / "server", mqtt=broker, admin_token=TOKEN,
                         http_port=free_port(), gap_window_s=2)
-    # a browser's live stream (SSE) stays open until its page closes: don't wait on it at shutdown
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.http_port,
-                                           log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    assert wait_until(lambda: server.started, timeout=90), "server did not start"
-    url = f"http://127.0.0.1:{settings.http_port}"
-    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
-    agent = EdgeAgent(parse_config(yaml.safe_dump(edge, allow_unicode=True)))
-    agent.start()
-    try:
-        yield Floor(url, api, offline)
-    finally:
-        agent.stop()
-        server.should_exit = True
-        thread.join(15)
-        api.close()
+    with serve(settings, start_timeout=90) as server:
+        api = server.client(TOKEN, timeout=30)
+        agent = EdgeAgent(parse_config(yaml.safe_dump(edge, allow_unicode=True)))
+        agent.start()
+        try:
+            yield Floor(server.url, api, offline)
+        finally:
+            agent.stop()
+            api.close()
 
 
 def raise_alarms(floor: Floor, mosquitto: EmbeddedBroker, site_dir: Path = DEMO) -> list[dict[str, Any]]:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.broker import EmbeddedBroker
-from tests.response.conftest import Hook, poll
+from tests.response.conftest import Hook
 from tests.response.test_delayed_cut import PLUGS, SITE_TZ, cut_site, running_floor
+from tests.support.wait import wait_for
 from tests.web.test_live_page import DESKTOP, PHONE, open_page
 
 with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture says when it is missing
@@ -49,7 +50,7 @@ def test_the_card_shows_the_pending_cut_the_lead_holds_it_on_the_page_and_the_ke
             # the cut row is written by a listener after the alarm's commit: wait for both, not just the alarms
             return found if len(found) == 2 and all(a["cut"] for a in found.values()) else None
 
-        raised = poll(alarms, timeout=30, what="two high-power alarms")
+        raised = wait_for(alarms, timeout=30, what="two high-power alarms")
         heater, kettle = raised["plug-s2-heater"], raised["plug-s1-kettle"]
         assert heater["cut"]["state"] == "pending"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from gateway.mqtt import MqttClient
 from simulators.vendors import tasmota
-from tests.conftest import wait_until
 from tests.e2e.conftest import Stack
+from tests.support.wait import wait_until
 from tests.web.test_live_page import DESKTOP, open_page
 
 with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture says when it is missing

@@ -11,11 +11,11 @@ from pydantic import BaseModel
 from server.adapters.sql.repository import _aware, audit_rows
 from server.api.deps import RuntimeDep, require
 from server.api.minimise import RedactorDep
-from server.domain.policy import Actor, Role
+from server.domain.policy import PERMISSIONS, Actor, Permission
 
 router = APIRouter(tags=["audit"])
 
-AUDITORS = (Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.FACILITY_MANAGER)
+AUDITORS = PERMISSIONS[Permission.READ_AUDIT]
 """Managers answer for what was done on the floor (admin too, as always). Rows name people, so not
 every signed-in account sees them."""
 
@@ -32,7 +32,7 @@ class AuditOut(BaseModel):
 
 
 @router.get("/audit", response_model=list[AuditOut])
-def audit(runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(*AUDITORS))], red: RedactorDep,
+def audit(runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(Permission.READ_AUDIT))], red: RedactorDep,
           who: str | None = None, action: str | None = None, target: str | None = None,
           since: datetime | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AuditOut]:
     with runtime.repository.sessions() as session:

@@ -11,13 +11,13 @@ from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep, require
 from server.api.minimise import Redactor, RedactorDep
 from server.api.routes.relays import device_state
-from server.domain.policy import RESPONDERS, Actor, Role
+from server.domain.policy import PERMISSIONS, Actor, Permission, Role
 from server.services.evacuation import EvacuationError
 
 router = APIRouter(prefix="/evacuations", tags=["evacuations"])
 
-STARTERS = (Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND)
-"""Who may start an evacuation or a drill by hand (RULES.md §5: 现场指挥组 can trigger evac.notice)."""
+STARTERS = PERMISSIONS[Permission.START_EVACUATION]
+"""Who may start an evacuation or a drill by hand (the authorization table's start_evacuation)."""
 
 
 class EvacuationStart(BaseModel):
@@ -57,7 +57,7 @@ def list_evacuations(runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def start(body: EvacuationStart, request: Request, runtime: RuntimeDep,
-          actor: Annotated[Actor, Depends(require(*STARTERS))]) -> dict[str, Any]:
+          actor: Annotated[Actor, Depends(require(Permission.START_EVACUATION))]) -> dict[str, Any]:
     try:
         ev = runtime.evacuations.start(body.floor, body.zone, drill=body.drill,
                                          trigger="drill" if body.drill else "manual",
@@ -91,7 +91,7 @@ def all_clear(ev_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
 
 
 @router.get("/{ev_id}/roll-call")
-def roll_call(ev_id: str, runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(*RESPONDERS))],
+def roll_call(ev_id: str, runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(Permission.RESPOND))],
               red: RedactorDep) -> dict[str, Any]:
     """Everyone inside at the notice; a lead or supervisor limited to zones sees their people's names,
     the others counted with "(hidden)" in place of name and id."""
@@ -105,7 +105,7 @@ def roll_call(ev_id: str, runtime: RuntimeDep, actor: Annotated[Actor, Depends(r
 
 @router.post("/{ev_id}/roll-call/{person}")
 def mark_safe(ev_id: str, person: str, body: MarkSafe, request: Request, runtime: RuntimeDep,
-              actor: Annotated[Actor, Depends(require(*RESPONDERS))], red: RedactorDep) -> dict[str, Any]:
+              actor: Annotated[Actor, Depends(require(Permission.RESPOND))], red: RedactorDep) -> dict[str, Any]:
     _get(runtime, ev_id)
     before = _entry(runtime, ev_id, person)
     try:
@@ -137,7 +137,7 @@ def _report(report: dict[str, Any], red: Redactor) -> dict[str, Any]:
 
 @router.post("/doors/{door}/secure")
 def secure_door(door: str, body: DoorSecure, request: Request, runtime: RuntimeDep,
-                actor: Annotated[Actor, Depends(require(*RESPONDERS))]) -> dict[str, Any]:
+                actor: Annotated[Actor, Depends(require(Permission.RESPOND))]) -> dict[str, Any]:
     """Re-lock an egress door after the evacuation (doors stay released until a person does this)."""
     if door not in runtime.site.devices:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {door} does not exist")

@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 
 from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep, require
-from server.domain.policy import RESPONDERS, Actor
+from server.domain.policy import Actor, Permission
 
 router = APIRouter(prefix="/fire", tags=["fire"])
-ResponderDep = Annotated[Actor, Depends(require(*RESPONDERS))]
+ResponderDep = Annotated[Actor, Depends(require(Permission.RESPOND))]
 
 
 class Verdict(BaseModel):

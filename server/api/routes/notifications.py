@@ -12,7 +12,7 @@ from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep, require
 from server.api.minimise import RedactorDep
 from server.api.schemas import RowIdQuery
-from server.domain.policy import Actor, Role
+from server.domain.policy import Actor, Permission
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -36,7 +36,7 @@ def log(runtime: RuntimeDep, actor: ActorDep, red: RedactorDep, alarm: RowIdQuer
 
 @router.post("/silences", status_code=status.HTTP_201_CREATED)
 def silence(body: SilenceIn, request: Request, runtime: RuntimeDep,
-            actor: Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.SAFETY_OFFICER))]) -> dict[str, Any]:
+            actor: Annotated[Actor, Depends(require(Permission.SILENCE_NOTIFICATIONS))]) -> dict[str, Any]:
     """Silence matching pushes until `ends_at` (never life-safety or critical alarms)."""
     sid = runtime.notify.add_silence(body.rule, body.zone, body.subject, body.ends_at, actor.name, body.reason)
     audit_change(runtime, actor, request, f"silence:{sid}", None, {"id": sid, **body.model_dump(mode="json")})

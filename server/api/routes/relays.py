@@ -11,8 +11,7 @@ from pydantic import BaseModel, Field
 
 from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep, require
-from server.domain.policy import Actor, Role
-from server.domain.power import CUT_HOLDERS
+from server.domain.policy import Actor, Permission, Role
 from server.services.commands import CommandError
 
 router = APIRouter(prefix="/devices", tags=["devices"])
@@ -66,7 +65,7 @@ class HoldCutIn(BaseModel):
 
 @router.post("/{device}/hold-cut")
 def hold_cut(device: str, body: HoldCutIn, request: Request, runtime: RuntimeDep,
-             actor: Annotated[Actor, Depends(require(*CUT_HOLDERS))]) -> dict[str, Any]:
+             actor: Annotated[Actor, Depends(require(Permission.HOLD_CUT))]) -> dict[str, Any]:
     """The shift lead (or above) overrides the plug's delayed cut (elec.high_power_appliance, RULES.md §2.1)."""
     dev = runtime.site.devices.get(device)
     if dev is None:

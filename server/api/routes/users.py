@@ -12,11 +12,11 @@ from pydantic import BaseModel, Field
 from server.adapters.sql.models import UserRow
 from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep, require
-from server.domain.policy import Actor, Role
+from server.domain.policy import Actor, Permission, Role, permissions_of
 from server.services.auth import LoginLimiter, hash_password, verify_password
 
 router = APIRouter(tags=["users"])
-AdminDep = Annotated[Actor, Depends(require(Role.ADMIN))]
+AdminDep = Annotated[Actor, Depends(require(Permission.MANAGE_USERS))]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 
@@ -51,6 +51,8 @@ class Me(BaseModel):
     name: str
     roles: list[str]
     zones: list[str]
+    permissions: list[str]
+    """What this account may do (server/domain/policy.py PERMISSIONS): the page shows only those buttons."""
 
 
 @router.post("/login", response_model=TokenOut)
@@ -87,7 +89,8 @@ def logout(request: Request, runtime: RuntimeDep, actor: ActorDep,
 
 @router.get("/me", response_model=Me)
 def me(actor: ActorDep) -> Me:
-    return Me(name=actor.name, roles=sorted(actor.roles), zones=sorted(actor.zones))
+    return Me(name=actor.name, roles=sorted(actor.roles), zones=sorted(actor.zones),
+              permissions=[p.value for p in permissions_of(actor)])
 
 
 def _user_out(u: UserRow) -> UserOut:

@@ -1,6 +1,6 @@
 """Machine-room and floor environment, RULES.md §2.5 (`mr.*`, except mr.smoke in fire.py) and §2.6 (`env.*`).
 
-The dew point is computed here from the probe's latest temperature and humidity (Magnus formula).
+The dew point is computed from the probe's latest temperature and humidity (server/domain/dew.py).
 Picks made here ("ours"): mr.humidity_high / mr.humidity_low major levels need 60 s; they clear 2 % RH
 and 0.5 °C dew point inside the limit after 10 min; mr.temp_low clears at 19 °C after 10 min;
 mr.leak clears after 5 s dry; env.office_rh band when the HVAC mode is unknown is 30–80 %; the
@@ -11,13 +11,13 @@ judged once 24 h of samples exist. A leak sensor outside a machine room has no c
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import ClassVar
 
 from gateway.contract import Event, EventType, Severity
+from server.domain.dew import dew_point
 from server.domain.rules.base import Ctx, DeviceState, Rule
 from server.domain.rules.blocks import RollingMean, Staged, Threshold, WindowSpread, earliest, flag
 from server.domain.rules.electrical import Levels, One
@@ -25,13 +25,6 @@ from server.domain.site import Device, DeviceKind, HvacMode, LocationType, Site,
 
 PROBE = frozenset({DeviceKind.MR_PROBE})
 TEMP = frozenset({DeviceKind.TEMP_SENSOR})
-
-
-def dew_point(temp_c: float, rh_pct: float) -> float:
-    """Magnus formula (a = 17.62, b = 243.12 °C), good to ~0.35 °C for -45..60 °C."""
-    rh = min(max(rh_pct, 0.1), 100.0)
-    gamma = math.log(rh / 100.0) + 17.62 * temp_c / (243.12 + temp_c)
-    return 243.12 * gamma / (17.62 - gamma)
 
 
 class MrTempHigh(Rule):

@@ -1,0 +1,134 @@
+"""One way to run the real Floorwatch server in a test: in this process (uvicorn on a thread, so a test
+can reach the app and a fake clock) or as a child process (`ServerProcess`, so a test can SIGKILL it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from gateway.broker import free_port
+from gateway.mqtt import MqttSettings
+from server.app import create_app
+from server.settings import Settings
+from tests.support.wait import wait_until
+
+
+@dataclass
+class RunningServer:
+    url: str
+    app: FastAPI
+    server: uvicorn.Server
+    thread: threading.Thread
+    settings: Settings
+
+    def client(self, token: str, timeout: float = 10) -> httpx.Client:
+        """An API client with a bearer token (the caller closes it)."""
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+
+
+@contextmanager
+def serve(settings: Settings, *, clock: Callable[[], datetime] | None = None, log_level: str = "warning",
+          start_timeout: float = 30.0, graceful_shutdown_s: int | None = 2) -> Iterator[RunningServer]:
+    """The server app on 127.0.0.1:`settings.http_port`, until the block ends.
+    `graceful_shutdown_s`: a browser's live stream (SSE) stays open until its page closes, so shutdown
+    does not wait on open connections longer than that (None: uvicorn's default, wait for them)."""
+    app = create_app(settings) if clock is None else create_app(settings, clock=clock)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.http_port, log_level=log_level,
+                                           timeout_graceful_shutdown=graceful_shutdown_s))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started or not thread.is_alive(), start_timeout)
+        assert server.started, "the server did not start"
+        yield RunningServer(f"http://127.0.0.1:{settings.http_port}", app, server, thread, settings)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+class ServerProcess:
+    """The real server (`python -m server.cli server`: HTTP, ingest, notifications) as a child process,
+    so that a test can SIGKILL it and start it again on the same data folder (SQLite) and broker.
+    Its log goes to `<data>/server.log` (appended across restarts)."""
+
+    def __init__(self, broker: MqttSettings, data: Path, site_file: Path, token: str = "e2e-admin-token",
+                 env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.data = data
+        data.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, "FLOORWATCH_SITE_FILE": str(site_file), "FLOORWATCH_DATA_DIR": str(data),
+                    "FLOORWATCH_ADMIN_TOKEN": token, "FLOORWATCH_HTTP_PORT": str(self.port),
+                    "FLOORWATCH_MQTT__HOST": broker.host, "FLOORWATCH_MQTT__PORT": str(broker.port),
+                    "FLOORWATCH_MQTT__USERNAME": str(broker.username), "FLOORWATCH_MQTT__PROTOCOL": broker.protocol,
+                    **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.port}",
+                                headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, timeout: float = 60.0) -> float:
+        """Start and wait until its health says its broker subscriptions are granted; returns the seconds that took."""
+        started = time.monotonic()
+        with (self.data / "server.log").open("ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "server"], env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT)
+        deadline = started + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited with {self.process.returncode}; see {self.data}/server.log")
+            try:
+                if self.health()["dependencies"]["broker"]["subscribed"]:
+                    return time.monotonic() - started
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"the server did not come up in {timeout} s; see {self.data}/server.log")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs (no flush, no clean MQTT disconnect)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.api.close()
+
+    def health(self) -> dict[str, Any]:
+        body: dict[str, Any] = self.api.get("/api/health").json()
+        return body
+
+    def alarms(self, rule: str | None = None) -> list[dict[str, Any]]:
+        every: list[dict[str, Any]] = self.api.get("/api/alarms").json()
+        return [a for a in every if rule is None or a["rule"] == rule]
+
+    def rss_kb(self) -> int:
+        """VmRSS of the server process now (kB), from /proc."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
