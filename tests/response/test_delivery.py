@@ -26,7 +26,7 @@ from server.adapters.sql.repository import _aware
 from server.adapters.sql.response_models import NotificationRow
 from server.domain import notify as routing
 from server.domain.notify import url_hash
-from server.services.notify import LANE_DEPTH, LEASE, Push
+from server.services.notify import CLAIM_BATCH, LANE_DEPTH, LEASE, Push
 from tests.response.conftest import Hook, Smtp, make_site, site_yaml
 from tests.response.helpers import raise_alarm, wire
 from tests.support.wait import wait_for, wait_until
@@ -112,7 +112,7 @@ def arrived_at(hook: Hook, path: str, subject: str) -> float | None:
 def test_a_slow_webhook_does_not_delay_another_channels_page(
         db: tuple[str, sessionmaker[Session]], smtp: Smtp, hook: Hook, slow: SlowHook, tmp_path: Path) -> None:
     """The safety officer's webhook answers after 10 s. While it holds the first fire page, a second
-    critical alarm reaches the supervisor's webhook within ~1 s of its raise, and its mail reaches the
+    critical alarm reaches the supervisor's webhook (about 1 s after its raise here) and its mail reaches the
     lead; the slow channel's page is still pending then and is recorded sent once it answers."""
     _, sessions = db
     site = slow_site(smtp, hook, slow, tmp_path)
@@ -133,8 +133,9 @@ def test_a_slow_webhook_does_not_delay_another_channels_page(
     finally:
         svc.stop()
     print(f"second alarm at the fast webhook {fast_s:.2f} s after its raise; slow channel pending: {pending}")
+    # Not held: it arrived while the slow channel still held the first page (its answer takes 10 s).
+    # How soon is a figure for the bench (docs/performance.md), not an assertion.
     assert pending, "the fast page came after the slow channel answered: it was not held, but this proves nothing"
-    assert fast_s <= 1.5, fast_s
     [a, b] = slow.answered()
     assert (first.id, second.id) == (alarm_of(a), alarm_of(b))
     assert a.end <= b.start, "one channel's pages one at a time, in order"
@@ -268,7 +269,8 @@ def test_a_row_that_waited_in_its_lane_renews_its_lease_and_one_taken_over_meanw
 def test_a_backlog_on_one_channel_is_claimed_a_few_rows_at_a_time_and_never_hides_another_channel(
         db: tuple[str, sessionmaker[Session]], smtp: Smtp, hook: Hook, slow: SlowHook, tmp_path: Path) -> None:
     """25 pushes queued for the slow channel (0.3 s per answer), then one for the supervisor: more than a
-    claim batch (20) is ahead of it. The supervisor's push arrives within ~1 s; the slow channel never
+    claim batch (20) is ahead of it. The supervisor's push arrives before a claim batch of the slow rows
+    has been answered (about 1 s after the start on a quiet machine); the slow channel never
     has more than LANE_DEPTH rows claimed (`sending`) at once, and receives all 25 in queue order."""
     _, sessions = db
     slow.delay = 0.3
@@ -291,13 +293,15 @@ def test_a_backlog_on_one_channel_is_claimed_a_few_rows_at_a_time_and_never_hide
             most = max(most, len([r for r in svc.log_of() if r["channel"] == channel and r["status"] == "sending"]))
             time.sleep(0.02)
         fast_s = time.monotonic() - started
+        slow_before_fast = len(slow.answered())
         while len(slow.answered()) < 25 and time.monotonic() - started < 40:
             most = max(most, len([r for r in svc.log_of() if r["channel"] == channel and r["status"] == "sending"]))
             time.sleep(0.05)
     finally:
         svc.stop()
     print(f"the supervisor's push {fast_s:.2f} s after the start; at most {most} slow rows claimed at once")
-    assert hook.at("/supervisor") and fast_s <= 1.5, fast_s
+    # Hidden behind the backlog, it would wait for a whole claim batch of slow rows to be answered.
+    assert hook.at("/supervisor") and slow_before_fast < CLAIM_BATCH, (slow_before_fast, fast_s)
     assert 1 <= most <= LANE_DEPTH, most
     assert [r.body["title"] for r in slow.answered()] == [f"backlog slow-{i:02d}" for i in range(25)]
     assert all(r["status"] == "sent" and r["attempts"] == 1 for r in svc.log_of()), "each sent once"
