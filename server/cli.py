@@ -25,10 +25,12 @@ class UsageError(Exception):
 def _server(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server.adapters.sql.leases import LeaseConflict
     from server.app import create_app
     from server.domain.site import SiteError
     from server.settings import Settings
     from server.site_check import load_site
+    from server.workers import keeper_for, uses_leases
 
     settings = load_settings(Settings)
     try:
@@ -38,9 +40,39 @@ def _server(args: argparse.Namespace) -> int:
         print(f"{len(exc.problems)} problem(s) in the site file (FLOORWATCH_SITE_FILE); nothing started. "
               "`floorwatch site --check FILE` checks it without starting", file=sys.stderr)
         return 2
-    app = create_app(settings)
+    lease = None
+    if uses_leases(settings):  # PostgreSQL: wait as a standby while another worker owns the site
+        try:
+            lease = keeper_for(settings)
+            if lease.acquire() is None:
+                return 0
+        except LeaseConflict as exc:
+            raise UsageError(str(exc)) from None
+        lease.start()
+    app = create_app(settings, lease=lease)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info")
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from server.adapters.sql.leases import LeaseConflict
+    from server.domain.site import SiteError
+    from server.settings import Settings
+    from server.site_check import load_site
+    from server.workers import WorkerRefused, run_worker
+
+    settings = load_settings(Settings)
+    try:
+        load_site(settings.site_file)
+    except SiteError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in the site file (FLOORWATCH_SITE_FILE); nothing started",
+              file=sys.stderr)
+        return 2
+    try:
+        return run_worker(settings)
+    except (WorkerRefused, LeaseConflict) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _site(args: argparse.Namespace) -> int:
@@ -243,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
 
     server = sub.add_parser("server", help="run the server (configured by FLOORWATCH_* environment variables)")
     server.set_defaults(run=_server)
+    worker = sub.add_parser("worker", help="a worker of a site without HTTP: owns it while it holds the lease "
+                                           "(PostgreSQL), else waits as a standby")
+    worker.set_defaults(run=_worker)
 
     site = sub.add_parser("site", help="check a site file (and the edge files that go with it)")
     site.add_argument("--check", required=True, metavar="FILE", help="the site YAML file")

@@ -1,0 +1,293 @@
+"""Fault 4 (issue 15), workers that share a site: takeover after SIGKILL, fencing by epoch, and the refusals.
+
+Real parts: a private Mosquitto, a PostgreSQL schema of the test's own, the server as real processes
+(`server.cli server` with FLOORWATCH_DATABASE_URL on PostgreSQL, so each competes for the site's lease),
+and a webhook receiver that every contact points at. The test speaks for edge `e1` (it controls seq and
+time) and counts every seq it published against the sequence state the owners committed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from gateway import contract
+from gateway.broker import EmbeddedBroker
+from gateway.mqtt import MqttClient
+from tests.conftest import wait_until
+from tests.e2e.conftest import ServerProcess
+from tests.faults.conftest import Record
+from tests.faults.test_crash_fire import Receiver, fire_site, receiver  # noqa: F401  (the fixture)
+
+TOKEN = "workers-token"
+TTL_S = 4.0
+RENEW_S = 1.0
+STRIP = "strip-z1-00"
+
+
+@dataclass
+class Lease:
+    owner: str
+    epoch: int
+    expires_in_s: float
+
+
+def lease(url: str) -> Lease | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(text(
+                "SELECT owner, epoch, EXTRACT(EPOCH FROM expires_at - clock_timestamp()) AS left_s"
+                " FROM partition_leases")).first()
+    finally:
+        engine.dispose()
+    return None if row is None else Lease(row.owner, int(row.epoch), float(row.left_s))
+
+
+def sequences(url: str) -> dict[str, Any]:
+    """The per-edge sequence state the owners committed (engine_state `sequences`)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            state = connection.execute(text("SELECT state FROM engine_state WHERE key = 'sequences'")).scalar()
+    finally:
+        engine.dispose()
+    return dict(state or {})
+
+
+def alarms(url: str, rule: str) -> list[tuple[int, str, str]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [(r.id, r.subject, r.state) for r in connection.execute(
+                text("SELECT id, subject, state FROM alarms WHERE rule = :rule"), {"rule": rule})]
+    finally:
+        engine.dispose()
+
+
+class Edge:
+    """Edge e1: a strip reading (and its largest plug's) every 0.25 s, seq 0, 1, 2, ...; `amps` is the
+    strip's current (rated 10 A: 13.5 A is 135 %, an overload that turns critical after 10 s)."""
+
+    def __init__(self, broker: EmbeddedBroker) -> None:
+        self.client = MqttClient(broker.client_settings(), "workers-edge-e1")
+        self.client.start()
+        assert self.client.wait_connected(10)
+        self.topic = contract.edge_topic("r1", "e1", contract.Channel.TELEMETRY)
+        self.seq = 0
+        self.amps = 3.0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            now = datetime.now(UTC)
+            readings = [contract.Reading(device=STRIP, ts=now, metrics={"current_a": self.amps}),
+                        contract.Reading(device="plug-z1-kettle", ts=now,
+                                         metrics={"current_a": max(0.0, self.amps - 3.0)})]
+            self.client.publish_payload(self.topic, contract.TelemetryBatch(edge="e1", seq=self.seq, sent_at=now,
+                                                                            readings=readings))
+            self.seq += 1
+            self.stop.wait(0.25)
+
+    def close(self) -> int:
+        """Stop publishing; returns how many seqs were published (0 .. n-1)."""
+        self.stop.set()
+        self.thread.join(5)
+        self.client.stop()
+        return self.seq
+
+
+def worker(name: str, broker: EmbeddedBroker, url: str, site_file: Path, tmp: Path, ttl_s: float = TTL_S,
+           renew_s: float = RENEW_S) -> ServerProcess:
+    return ServerProcess(broker.client_settings(), tmp / name, site_file, TOKEN, env={
+        "FLOORWATCH_DATABASE_URL": url, "FLOORWATCH_WORKER_NAME": name,
+        "FLOORWATCH_LEASE_TTL_S": str(ttl_s), "FLOORWATCH_LEASE_RENEW_S": str(renew_s)})
+
+
+def test_sigkill_of_the_owner_during_a_strip_overload_a_standby_takes_over_and_nothing_is_lost_or_repeated(
+    mosquitto: EmbeddedBroker, postgres_schema: str, receiver: Receiver, tmp_path: Path,  # noqa: F811
+    record: Record,
+) -> None:
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(fire_site(receiver.port), encoding="utf-8")
+    a = worker("a", mosquitto, postgres_schema, site_file, tmp_path)
+    b = worker("b", mosquitto, postgres_schema, site_file, tmp_path)
+    edge: Edge | None = None
+    try:
+        a.start()
+        b.spawn()  # a standby: it waits for the lease and opens its port only once it owns the site
+        held = lease(postgres_schema)
+        assert held is not None and held.owner == "a" and held.epoch == 1, held
+        assert wait_until(lambda: "standby" in (tmp_path / "b" / "server.log").read_text(errors="replace"), 30)
+        edge = Edge(mosquitto)
+        edge.thread.start()
+        assert wait_until(lambda: sequences(postgres_schema).get("e1", {}).get("next_seq", 0) >= 4, 20)
+        edge.amps = 13.5
+        time.sleep(4)  # 4 s into the overload's 10 s: its duration is pending in the owner's engine
+        assert not alarms(postgres_schema, "elec.strip_overload"), "raised before the kill"
+        a.kill()
+        killed = time.monotonic()
+        owned = wait_until(lambda: (held := lease(postgres_schema)) is not None and held.owner == "b" and held,
+                           30, 0.05)
+        took_over_s = time.monotonic() - killed
+        assert owned and owned.epoch == 2, owned
+        subscribed_s = b.wait_subscribed(60, killed)
+        raised = wait_until(lambda: alarms(postgres_schema, "elec.strip_overload"), 40)
+        assert raised, "the overload was never raised by the new owner"
+        edge.amps = 3.0
+        time.sleep(2)
+        published = edge.close()
+        edge = None
+        # Every published seq is in the committed sequence state once the new owner checkpointed it.
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] == published, 20), \
+            (sequences(postgres_schema), published)
+        alarm_id = raised[0][0]
+        assert wait_until(lambda: any(f"#alarm={alarm_id}" in d.message for d in receiver.snapshot()), 30), \
+            "the overload was never paged"
+        time.sleep(3)  # a page that would come twice comes now
+        health = b.health()
+        state = sequences(postgres_schema)["e1"]
+        overloads = alarms(postgres_schema, "elec.strip_overload")
+        losses = alarms(postgres_schema, "sup.message_loss")
+    finally:
+        if edge is not None:
+            edge.close()
+        b.stop()
+        a.stop()
+
+    pages = Counter((d.path, d.alarm, d.step) for d in receiver.snapshot() if d.alarm == alarm_id)
+    figures = {"takeover_s": round(took_over_s, 2), "subscribed_after_kill_s": round(subscribed_s, 2),
+               "lease_ttl_s": TTL_S, "renew_s": RENEW_S, "published": published,
+               "committed_next_seq": state["next_seq"], "missing": len(state["missing"]),
+               "lost_total": state["lost_total"], "replayed_and_dropped": state["duplicates_total"],
+               "ingest_lost": health["ingest"]["lost"], "overload_alarms": len(overloads),
+               "pages": dict(Counter(path for path, _alarm, _step in pages)),
+               "pages_duplicated": sum(n - 1 for n in pages.values())}
+    record("workers-takeover", figures)
+    assert took_over_s <= TTL_S + RENEW_S + 1.0, f"the standby took {took_over_s:.1f} s (lease TTL {TTL_S} s)"
+    assert health["dependencies"]["lease"]["state"] == "owner" and health["dependencies"]["lease"]["epoch"] == 2
+    assert state["missing"] == {} and state["lost_total"] == 0 and health["ingest"]["lost"] == 0, state
+    assert not losses, f"sup.message_loss raised: {losses}"
+    assert [(s, st) for _i, s, st in overloads] == [(STRIP, overloads[0][2])] and len(overloads) == 1, overloads
+    assert pages, "no page for the overload"
+    assert all(n == 1 for n in pages.values()), f"pages sent more than once: {pages}"
+
+
+def test_a_worker_whose_lease_was_taken_commits_nothing_more_and_says_so_in_health(
+    mosquitto: EmbeddedBroker, postgres_schema: str, receiver: Receiver, tmp_path: Path,  # noqa: F811
+    record: Record,
+) -> None:
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(fire_site(receiver.port), encoding="utf-8")
+    # `a` renews only every 20 s: what stops it below is the epoch check in its own commits, not a renewal.
+    a = worker("a", mosquitto, postgres_schema, site_file, tmp_path, ttl_s=60, renew_s=20)
+    b = worker("b", mosquitto, postgres_schema, site_file, tmp_path)
+    edge: Edge | None = None
+    try:
+        a.start()
+        edge = Edge(mosquitto)
+        edge.thread.start()
+        assert wait_until(lambda: sequences(postgres_schema).get("e1", {}).get("next_seq", 0) >= 4, 20)
+        # Steal the lease as another worker would after a partition of the network: a newer epoch. Reading
+        # the sequence state in the same transaction gives exactly what `a` committed before the steal.
+        engine = create_engine(postgres_schema)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE partition_leases SET owner = 'thief', epoch = epoch + 1,"
+                                    " expires_at = clock_timestamp() + interval '1 hour'"))
+            at_steal = connection.execute(text("SELECT state FROM engine_state WHERE key = 'sequences'")).scalar()
+        stolen = time.monotonic()
+        edge.amps = 13.5  # an overload that `a`, were it still committing, would raise after 10 s
+        assert wait_until(lambda: a.health()["dependencies"]["lease"]["state"] == "lost", 15), a.health()
+        noticed_s = time.monotonic() - stolen
+        time.sleep(12)
+        health = a.health()
+        after = sequences(postgres_schema)
+        overloads_while_fenced = alarms(postgres_schema, "elec.strip_overload")
+        # The thief goes away: a new owner gets from the broker everything `a` never acknowledged.
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE partition_leases SET expires_at = clock_timestamp()"
+                                    " - interval '1 second'"))
+        engine.dispose()
+        b.start()
+        edge.amps = 3.0
+        time.sleep(2)
+        published = edge.close()
+        edge = None
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] == published, 30), \
+            (sequences(postgres_schema), published)
+        final = sequences(postgres_schema)["e1"]
+        overloads = alarms(postgres_schema, "elec.strip_overload")
+        log = (tmp_path / "a" / "server.log").read_text(errors="replace")
+    finally:
+        if edge is not None:
+            edge.close()
+        b.stop()
+        a.stop()
+
+    lease_health = health["dependencies"]["lease"]
+    record("workers-fencing", {"lease_loss_noticed_s": round(noticed_s, 2), "published": published,
+                               "next_seq_at_steal": at_steal["e1"]["next_seq"],
+                               "next_seq_after_12s_fenced": after["e1"]["next_seq"],
+                               "final_next_seq": final["next_seq"], "missing": len(final["missing"]),
+                               "overloads": len(overloads)})
+    assert health["status"] == "degraded"
+    assert lease_health["state"] == "lost" and lease_health["epoch"] == 1
+    assert lease_health["lost_reason"].startswith("a commit found the lease taken"), lease_health
+    assert not health["dependencies"]["broker"]["up"], "a fenced worker keeps its MQTT session"
+    assert after == at_steal, "the fenced worker committed sequence state after its lease was taken"
+    assert not overloads_while_fenced, "the fenced worker committed an alarm"
+    assert "LEASE LOST" in log
+    assert final["missing"] == {} and final["lost_total"] == 0, final
+    assert len(overloads) == 1, overloads  # the new owner applied what `a` left unacknowledged
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FLOORWATCH_")}
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], env={**clean, **env}, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_workers_refuse_sqlite_a_missing_broker_a_bad_lease_setting_and_another_site_file(
+    mosquitto: EmbeddedBroker, postgres_schema: str, receiver: Receiver, tmp_path: Path,  # noqa: F811
+) -> None:
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(fire_site(receiver.port), encoding="utf-8")
+    broker = {"FLOORWATCH_MQTT__HOST": "127.0.0.1", "FLOORWATCH_MQTT__PORT": str(mosquitto.port),
+              "FLOORWATCH_SITE_FILE": str(site_file), "FLOORWATCH_DATA_DIR": str(tmp_path / "w")}
+    on_sqlite = _cli(["worker"], broker)
+    assert on_sqlite.returncode == 2, on_sqlite
+    assert "FLOORWATCH_DATABASE_URL is unset" in on_sqlite.stderr and "exactly one `floorwatch server`" in \
+        on_sqlite.stderr and "Traceback" not in on_sqlite.stderr, on_sqlite.stderr
+    no_broker = _cli(["worker"], {**{k: v for k, v in broker.items() if not k.startswith("FLOORWATCH_MQTT")},
+                                  "FLOORWATCH_DATABASE_URL": postgres_schema})
+    assert no_broker.returncode == 2 and "FLOORWATCH_MQTT__HOST" in no_broker.stderr, no_broker
+    bad_renew = _cli(["worker"], {**broker, "FLOORWATCH_DATABASE_URL": postgres_schema,
+                                  "FLOORWATCH_LEASE_TTL_S": "6", "FLOORWATCH_LEASE_RENEW_S": "3"})
+    assert bad_renew.returncode == 2 and "lease_renew_s (3.0) must be at most a third" in bad_renew.stderr, bad_renew
+
+    owner = worker("a", mosquitto, postgres_schema, site_file, tmp_path)
+    try:
+        owner.start()
+        other = tmp_path / "other.yaml"
+        other.write_text(fire_site(receiver.port) + "# another version of the file\n", encoding="utf-8")
+        for command in (["worker"], ["server"]):
+            refused = _cli(command, {**broker, "FLOORWATCH_DATABASE_URL": postgres_schema,
+                                     "FLOORWATCH_SITE_FILE": str(other)})
+            assert refused.returncode == 2, refused
+            assert "with another site file" in refused.stderr and "FLOORWATCH_SITE_FILE" in refused.stderr, \
+                refused.stderr
+            assert "Traceback" not in refused.stderr
+        assert owner.health()["dependencies"]["lease"]["state"] == "owner"
+    finally:
+        owner.stop()
