@@ -252,6 +252,92 @@ def test_a_worker_whose_lease_was_taken_commits_nothing_more_and_says_so_in_heal
     assert len(overloads) == 1, overloads  # the new owner applied what `a` left unacknowledged
 
 
+class WorkerProcess:
+    """`floorwatch worker` (no HTTP) as a child process; what it does is read from the database and its log."""
+
+    def __init__(self, name: str, env: dict[str, str], data: Path) -> None:
+        data.mkdir(parents=True, exist_ok=True)
+        self.log = data / "worker.log"
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"],
+                                            env={**env, "FLOORWATCH_WORKER_NAME": name,
+                                                 "FLOORWATCH_DATA_DIR": str(data)},
+                                            stdout=out, stderr=subprocess.STDOUT)
+
+    def says(self, text: str) -> int:
+        return self.log.read_text(errors="replace").count(text)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        return self.process.returncode
+
+
+def test_a_rolling_restart_of_a_server_and_a_worker_under_steady_load_hands_over_at_once_and_loses_nothing(
+    mosquitto: EmbeddedBroker, postgres_schema: str, receiver: Receiver, tmp_path: Path,  # noqa: F811
+    record: Record,
+) -> None:
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(fire_site(receiver.port), encoding="utf-8")
+    ttl = 30.0  # a handover that waited for expiry instead of the release would take this long
+    a = worker("a", mosquitto, postgres_schema, site_file, tmp_path, ttl_s=ttl, renew_s=1)
+    w: WorkerProcess | None = None
+    edge: Edge | None = None
+    handovers: list[float] = []
+    try:
+        a.start()
+        w = WorkerProcess("w", a.env, tmp_path / "w")
+        assert wait_until(lambda: w is not None and w.says("standby"), 30), w.log.read_text()
+        edge = Edge(mosquitto)
+        edge.thread.start()
+        assert wait_until(lambda: sequences(postgres_schema).get("e1", {}).get("next_seq", 0) >= 8, 20)
+
+        a.stop()  # SIGTERM: a clean stop releases the lease
+        stopped = time.monotonic()
+        assert wait_until(lambda: (held := lease(postgres_schema)) is not None and held.owner == "w", 20, 0.05)
+        handovers.append(time.monotonic() - stopped)
+        seq_w = edge.seq
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] > seq_w, 30), "w applies nothing"
+
+        a = worker("a", mosquitto, postgres_schema, site_file, tmp_path, ttl_s=ttl, renew_s=1)
+        a.spawn()
+        assert wait_until(lambda: (tmp_path / "a" / "server.log").read_text(errors="replace").count("standby") >= 1,
+                          30)
+        stopped = time.monotonic()
+        assert w.stop() == 0
+        a.wait_subscribed(60)
+        held = lease(postgres_schema)
+        handovers.append(time.monotonic() - stopped)
+        assert held is not None and held.owner == "a" and held.epoch == 3, held
+        time.sleep(2)
+        published = edge.close()
+        edge = None
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] == published, 30), \
+            (sequences(postgres_schema), published)
+        state = sequences(postgres_schema)["e1"]
+        health = a.health()
+        losses = alarms(postgres_schema, "sup.message_loss")
+    finally:
+        if edge is not None:
+            edge.close()
+        if w is not None:
+            w.stop()
+        a.stop()
+
+    record("workers-rolling-restart", {"handover_s": [round(h, 2) for h in handovers], "lease_ttl_s": ttl,
+                                       "published": published, "committed_next_seq": state["next_seq"],
+                                       "missing": len(state["missing"]), "lost_total": state["lost_total"],
+                                       "ingest_lost": health["ingest"]["lost"]})
+    assert all(h < ttl for h in handovers), f"a clean stop did not hand the lease over: {handovers}"
+    assert state["missing"] == {} and state["lost_total"] == 0 and health["ingest"]["lost"] == 0, state
+    assert not losses, losses
+
+
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FLOORWATCH_")}
     return subprocess.run([sys.executable, "-m", "server.cli", *args], env={**clean, **env}, capture_output=True,
