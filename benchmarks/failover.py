@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import ProgrammingError
 
 from gateway import contract
 from gateway.broker import EmbeddedBroker
@@ -45,10 +47,13 @@ devices:
 
 
 def _query(url: str, sql: str) -> Any:
+    """The first row, or None also while the first worker has not made the tables yet."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
             return connection.execute(text(sql)).first()
+    except ProgrammingError:
+        return None
     finally:
         engine.dispose()
 
@@ -174,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         with admin.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+        shutil.rmtree(work, ignore_errors=True)
 
     report = {"kills": args.kills, "lease_ttl_s": args.ttl_s, "renew_s": args.renew_s,
               "takeover_p50_s": round(statistics.median(takeovers), 2),

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,16 @@ def _server(args: argparse.Namespace) -> int:
         print(f"{len(exc.problems)} problem(s) in the site file (FLOORWATCH_SITE_FILE); nothing started. "
               "`floorwatch site --check FILE` checks it without starting", file=sys.stderr)
         return 2
+    # The port first: a standby holds it too, so two servers on one machine never share one silently.
+    listener = socket.socket(socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((settings.http_host, settings.http_port))
+    except OSError as exc:
+        listener.close()
+        raise UsageError(f"FLOORWATCH_HTTP_PORT={settings.http_port}: cannot listen on {settings.http_host}:"
+                         f"{settings.http_port} ({exc.strerror}); give each server on this machine a port of "
+                         "its own") from None
     lease = None
     if uses_leases(settings):  # PostgreSQL: wait as a standby while another worker owns the site
         try:
@@ -50,7 +61,7 @@ def _server(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         lease.start()
     app = create_app(settings, lease=lease)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info")
+    uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[listener])
     return 0
 
 

@@ -234,6 +234,7 @@ class Runtime:
         The database stays open for /api/health, which reports the loss."""
         if self.mqtt is not None:
             self.mqtt.stop()
+            log.warning("off the broker after losing the lease: the next owner gets every unacknowledged message")
         try:
             self._halt()
         except Exception:  # lost while still starting: what exists is stopped, nothing commits anyway

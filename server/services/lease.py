@@ -1,6 +1,6 @@
 """Holding a partition's lease: wait for it, renew it, and stop everything the moment it is lost.
 
-A worker starts as a standby: `acquire` polls the lease row every `renew_s` until it is free or expired
+A worker starts as a standby: `acquire` polls the lease row every 0.5 s until it is free or expired
 (a clean stop releases it at once; a killed owner's expires after `ttl_s`). Once it owns the lease, the
 runtime restores the partition's state from SQL and connects with the partition's persistent MQTT client
 id; a thread renews the lease every `renew_s`.
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 PARTITION = 0
 """The one partition a site has (every edge); the lease table's key already has room for more."""
 PARTITIONS = 1
+STANDBY_POLL_S = 0.5
+"""How often a standby looks at the lease row (one indexed SELECT): a takeover comes at most this late."""
 
 
 def worker_name() -> str:
@@ -50,6 +52,7 @@ class LeaseKeeper:
         self.site_hash = site_hash
         self.partition = partition
         self.partitions = partitions
+        self.poll_s = min(renew_s, STANDBY_POLL_S)
         self.lease: Lease | None = None
         self.state = "standby"
         """standby (waiting for the lease), owner, lost (fenced: commits nothing), released (stopped)."""
@@ -90,16 +93,18 @@ class LeaseKeeper:
                             holder.expires_in_s if holder else 0.0)
                 said = True
             if stop is not None:
-                stop.wait(self.renew_s)
+                stop.wait(self.poll_s)
             else:
-                time.sleep(self.renew_s)
+                time.sleep(self.poll_s)
         return None
 
     def start(self) -> None:
-        """Renew in the background until `release` or the loss."""
+        """Renew in the background until `release` or the loss; a watchdog apart from the renewals notices
+        when none got through in time, also while a renewal hangs on an unreachable database."""
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="lease", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._watch, name="lease-watchdog", daemon=True).start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.renew_s):
@@ -109,11 +114,7 @@ class LeaseKeeper:
             began = time.monotonic()
             try:
                 ok = self.store.renew(lease, self.ttl_s)
-            except Exception as exc:
-                if time.monotonic() - self._last_ok > self.ttl_s - self.renew_s:
-                    self.lose(f"no renewal got through for {time.monotonic() - self._last_ok:.1f} s "
-                              f"({type(exc).__name__}): the lease may expire and another worker take over")
-                    return
+            except Exception as exc:  # the watchdog decides when it is too late
                 log.warning("lease renewal failed (%s); retrying", type(exc).__name__)
                 continue
             if not ok:
@@ -121,6 +122,17 @@ class LeaseKeeper:
                 return
             self._last_ok = began
             self.renewals += 1
+
+    def _watch(self) -> None:
+        # By `ttl - renew` after the last renewal began, this worker must be off the broker: the row may
+        # expire at `ttl` and the next owner connect with the same client id.
+        limit = self.ttl_s - self.renew_s
+        while not self._stop.wait(min(0.5, self.renew_s / 2)):
+            silent = time.monotonic() - self._last_ok
+            if self.state == "owner" and silent > limit:
+                self.lose(f"no renewal got through for {silent:.1f} s (database unreachable?): the lease may "
+                          "expire and another worker take over")
+                return
 
     def fence(self, session: Session) -> None:
         """In a commit's transaction: raise LeaseLost unless this worker still owns the partition."""

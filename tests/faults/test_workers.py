@@ -8,7 +8,9 @@ time) and counts every seq it published against the sequence state the owners co
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -250,6 +252,112 @@ def test_a_worker_whose_lease_was_taken_commits_nothing_more_and_says_so_in_heal
     assert "LEASE LOST" in log
     assert final["missing"] == {} and final["lost_total"] == 0, final
     assert len(overloads) == 1, overloads  # the new owner applied what `a` left unacknowledged
+
+
+def logged_at(log: Path, text: str) -> datetime:
+    """When a process first logged `text` (the log's own timestamps: one clock, one machine)."""
+    line = next(line for line in log.read_text(errors="replace").splitlines() if text in line)
+    return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)  # both in local time
+
+
+class CutProxy:
+    """A TCP relay to PostgreSQL that the test can cut: every connection dropped, new ones refused, as a
+    worker cut off from the database by the network sees it (the shared PostgreSQL itself keeps running)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def url(self, url: str) -> str:
+        return url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{self.port}/")
+
+    def cut(self) -> None:
+        self.listener.close()
+        with self.lock:
+            for sock in self.sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+def test_a_worker_cut_off_from_postgresql_stops_says_so_and_a_standby_takes_over_without_loss(
+    mosquitto: EmbeddedBroker, postgres_schema: str, receiver: Receiver, tmp_path: Path,  # noqa: F811
+    record: Record,
+) -> None:
+    assert "@127.0.0.1:5432/" in postgres_schema, "the proxy relays the local PostgreSQL"
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(fire_site(receiver.port), encoding="utf-8")
+    proxy = CutProxy(("127.0.0.1", 5432))
+    a = worker("a", mosquitto, proxy.url(postgres_schema), site_file, tmp_path)
+    b = worker("b", mosquitto, postgres_schema, site_file, tmp_path)
+    edge: Edge | None = None
+    try:
+        a.start()
+        b.spawn()
+        edge = Edge(mosquitto)
+        edge.thread.start()
+        assert wait_until(lambda: sequences(postgres_schema).get("e1", {}).get("next_seq", 0) >= 4, 20)
+        proxy.cut()
+        cut = time.monotonic()
+        assert wait_until(lambda: a.health()["dependencies"]["lease"]["state"] == "lost", 20), a.health()
+        stopped_s = time.monotonic() - cut
+        health_a = a.health()
+        b.wait_subscribed(60)
+        took_over_s = time.monotonic() - cut
+        held = lease(postgres_schema)
+        time.sleep(2)
+        published = edge.close()
+        edge = None
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] == published, 30), \
+            (sequences(postgres_schema), published)
+        state = sequences(postgres_schema)["e1"]
+        health_b = b.health()
+    finally:
+        if edge is not None:
+            edge.close()
+        proxy.cut()
+        b.stop()
+        a.stop()
+
+    record("workers-sql-cut", {"stopped_after_cut_s": round(stopped_s, 2), "b_subscribed_after_cut_s":
+                               round(took_over_s, 2), "lease_ttl_s": TTL_S, "published": published,
+                               "committed_next_seq": state["next_seq"], "missing": len(state["missing"]),
+                               "lost_total": state["lost_total"], "ingest_lost_b": health_b["ingest"]["lost"]})
+    lease_a = health_a["dependencies"]["lease"]
+    assert lease_a["state"] == "lost" and "no renewal got through" in lease_a["lost_reason"], lease_a
+    assert health_a["status"] == "degraded" and not health_a["dependencies"]["broker"]["up"], health_a
+    lost_at, owned_at = logged_at(tmp_path / "a" / "server.log", "off the broker after losing"), logged_at(
+        tmp_path / "b" / "server.log", "owns partition")
+    assert lost_at < owned_at, f"the cut-off worker left the broker at {lost_at}, after the standby took over"
+    assert held is not None and held.owner == "b" and held.epoch == 2, held
+    assert state["missing"] == {} and state["lost_total"] == 0 and health_b["ingest"]["lost"] == 0, state
 
 
 class WorkerProcess:
