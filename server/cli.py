@@ -31,7 +31,7 @@ def _server(args: argparse.Namespace) -> int:
     from server.domain.site import SiteError
     from server.settings import Settings
     from server.site_check import load_site
-    from server.workers import keeper_for, uses_leases
+    from server.workers import StandbyHealth, keeper_for, uses_leases
 
     settings = load_settings(Settings)
     try:
@@ -55,8 +55,12 @@ def _server(args: argparse.Namespace) -> int:
     if uses_leases(settings):  # PostgreSQL: wait as a standby while another worker owns the site
         try:
             lease = keeper_for(settings)
-            if lease.acquire() is None:
-                return 0
+            standby = StandbyHealth(listener, lease)
+            try:
+                if lease.acquire() is None:
+                    return 0
+            finally:
+                standby.stop()
         except LeaseConflict as exc:
             raise UsageError(str(exc)) from None
         lease.start()

@@ -9,13 +9,19 @@ after a loss so that /api/health can say so (restart it, or let its supervisor d
 
 SQLite serves one process, which owns everything without a lease (`make demo`); a worker on SQLite is
 refused, as is one without an external broker (each worker would otherwise start a broker of its own).
+A worker has no HTTP: it rewrites `<data dir>/worker-status.json` (its lease state) every 5 s instead.
 """
 
 from __future__ import annotations
 
+import http.server
+import json
 import logging
 import signal
+import socket
 import threading
+from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 
 from server.adapters.sql.database import make_engine, migrate
@@ -64,6 +70,8 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
     refuse_worker(settings)
     stop = stop or _stop_on_signals()
     keeper = keeper_for(settings)
+    threading.Thread(target=_report, args=(keeper, settings.data_dir / STATUS_FILE, stop), name="worker-status",
+                     daemon=True).start()
     while not stop.is_set():
         if keeper.acquire(stop) is None:
             break
@@ -79,6 +87,62 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
             log.warning("worker %s lost the lease (%s); waiting to own it again", keeper.owner, keeper.lost_reason)
     keeper.store.engine.dispose()
     return 0
+
+
+class StandbyHealth:
+    """While a `floorwatch server` waits for the lease, its port answers: `/api/health` with 503 and
+    `{"status": "standby", "dependencies": {"lease": …}}` (who owns the site is in the lease row), every
+    other path with 503 and what to do. A load balancer keeps away; people see why. Once the lease is
+    held, the same socket goes to uvicorn."""
+
+    def __init__(self, listener: socket.socket, keeper: LeaseKeeper) -> None:
+        keeper_status = keeper.status
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] == "/api/health":
+                    body = {"status": "standby", "dependencies": {"lease": keeper_status()}, "ingest": {}}
+                else:
+                    body = {"detail": "standby: this server does not own the site; the worker that owns it "
+                                      "serves the API (see /api/health and the partition_leases table)"}
+                data = json.dumps(body).encode()
+                self.send_response(503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.HTTPServer(listener.getsockname()[:2], Handler, bind_and_activate=False)
+        self.httpd.socket = listener
+        listener.listen()
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.2,), name="standby-http",
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop answering; the socket stays open for uvicorn."""
+        self.httpd.shutdown()
+        self.thread.join(5)
+
+
+STATUS_FILE = "worker-status.json"
+"""What a worker without HTTP says about itself (its lease state), rewritten every STATUS_EVERY_S: a
+container's healthcheck reads how old it is (a hung worker stops rewriting it)."""
+STATUS_EVERY_S = 5.0
+
+
+def _report(keeper: LeaseKeeper, path: Path, stop: threading.Event) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        status = {**keeper.status(), "at": datetime.now(UTC).isoformat()}
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(status) + "\n", encoding="utf-8")
+        temporary.replace(path)
+        if stop.wait(STATUS_EVERY_S):
+            return
 
 
 def _stop_on_signals() -> threading.Event:

@@ -9,6 +9,7 @@ time) and counts every seq it published against the sequence state the owners co
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -132,6 +133,10 @@ def test_sigkill_of_the_owner_during_a_strip_overload_a_standby_takes_over_and_n
         held = lease(postgres_schema)
         assert held is not None and held.owner == "a" and held.epoch == 1, held
         assert wait_until(lambda: "standby" in (tmp_path / "b" / "server.log").read_text(errors="replace"), 30)
+        standby = b.api.get("/api/health")  # a standby's port answers: not the owner, and who is
+        assert standby.status_code == 503 and standby.json()["status"] == "standby", standby.text
+        assert standby.json()["dependencies"]["lease"]["state"] == "standby"
+        assert b.api.get("/api/alarms").status_code == 503
         edge = Edge(mosquitto)
         edge.thread.start()
         assert wait_until(lambda: sequences(postgres_schema).get("e1", {}).get("next_seq", 0) >= 4, 20)
@@ -372,6 +377,11 @@ class WorkerProcess:
                                                  "FLOORWATCH_DATA_DIR": str(data)},
                                             stdout=out, stderr=subprocess.STDOUT)
 
+    def status(self) -> dict[str, Any]:
+        """What it wrote last into its status file (its lease state, every 5 s)."""
+        body: dict[str, Any] = json.loads((self.log.parent / "worker-status.json").read_text(encoding="utf-8"))
+        return body
+
     def says(self, text: str) -> int:
         return self.log.read_text(errors="replace").count(text)
 
@@ -401,6 +411,7 @@ def test_a_rolling_restart_of_a_server_and_a_worker_under_steady_load_hands_over
         a.start()
         w = WorkerProcess("w", a.env, tmp_path / "w")
         assert wait_until(lambda: w is not None and w.says("standby"), 30), w.log.read_text()
+        assert w.status()["state"] == "standby", w.status()
         edge = Edge(mosquitto)
         edge.thread.start()
         assert wait_until(lambda: sequences(postgres_schema).get("e1", {}).get("next_seq", 0) >= 8, 20)
@@ -410,6 +421,7 @@ def test_a_rolling_restart_of_a_server_and_a_worker_under_steady_load_hands_over
         assert wait_until(lambda: (held := lease(postgres_schema)) is not None and held.owner == "w", 20, 0.05)
         handovers.append(time.monotonic() - stopped)
         seq_w = edge.seq
+        assert wait_until(lambda: w is not None and w.status()["state"] == "owner", 10), w.status()
         assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] > seq_w, 30), "w applies nothing"
 
         a = worker("a", mosquitto, postgres_schema, site_file, tmp_path, ttl_s=ttl, renew_s=1)
