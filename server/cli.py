@@ -59,6 +59,8 @@ def _server(args: argparse.Namespace) -> int:
             try:
                 if lease.acquire() is None:
                     return 0
+            except KeyboardInterrupt:  # Ctrl-C while a standby: nothing was started
+                return 0
             finally:
                 standby.stop()
         except LeaseConflict as exc:
