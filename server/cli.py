@@ -31,7 +31,7 @@ def _server(args: argparse.Namespace) -> int:
     from server.domain.site import SiteError
     from server.settings import Settings
     from server.site_check import load_site
-    from server.workers import StandbyHealth, keeper_for, uses_leases
+    from server.workers import StandbyHealth, WorkerRefused, hold_sqlite, keeper_for, uses_leases
 
     settings = load_settings(Settings)
     try:
@@ -51,6 +51,11 @@ def _server(args: argparse.Namespace) -> int:
         raise UsageError(f"FLOORWATCH_HTTP_PORT={settings.http_port}: cannot listen on {settings.http_host}:"
                          f"{settings.http_port} ({exc.strerror}); give each server on this machine a port of "
                          "its own") from None
+    try:
+        sqlite_lock = hold_sqlite(settings)  # noqa: F841  (held open while the server runs)
+    except WorkerRefused as exc:
+        listener.close()
+        raise UsageError(str(exc)) from None
     lease = None
     if uses_leases(settings):  # PostgreSQL: wait as a standby while another worker owns the site
         try:

@@ -14,6 +14,7 @@ A worker has no HTTP: it rewrites `<data dir>/worker-status.json` (its lease sta
 
 from __future__ import annotations
 
+import fcntl
 import http.server
 import json
 import logging
@@ -23,6 +24,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from server.adapters.sql.database import make_engine, migrate
 from server.adapters.sql.leases import LeaseStore, site_hash
@@ -53,6 +55,27 @@ def refuse_worker(settings: Settings) -> None:
     if settings.mqtt is None:
         raise WorkerRefused("FLOORWATCH_MQTT__HOST is unset: workers share one broker (each would start an"
                             " embedded broker of its own); set FLOORWATCH_MQTT__HOST and its port")
+
+
+def hold_sqlite(settings: Settings) -> IO[str] | None:
+    """On SQLite, the one process of the site: an exclusive lock beside the database file, held while the
+    returned file is open (the kernel drops it when the process dies, however it dies)."""
+    url = settings.sql_url()
+    path = url.split("///", 1)[-1] if url.startswith("sqlite:///") else ""
+    if not path or path == ":memory:":
+        return None
+    lock_path = Path(f"{path}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = lock_path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise WorkerRefused(
+            f"another Floorwatch server uses the SQLite database {path} (FLOORWATCH_DATA_DIR / "
+            "FLOORWATCH_DATABASE_URL); SQLite serves one process: stop that one, give this one another data "
+            "folder, or use PostgreSQL to run several workers of a site") from None
+    return handle
 
 
 def keeper_for(settings: Settings) -> LeaseKeeper:

@@ -464,7 +464,7 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
                           text=True, timeout=60)
 
 
-def test_workers_refuse_sqlite_a_missing_broker_a_bad_lease_setting_and_another_site_file(
+def test_workers_refuse_sqlite_a_second_sqlite_server_a_missing_broker_a_bad_lease_setting_and_another_site_file(
     mosquitto: EmbeddedBroker, postgres_schema: str, receiver: Receiver, tmp_path: Path,  # noqa: F811
 ) -> None:
     site_file = tmp_path / "site.yaml"
@@ -481,6 +481,17 @@ def test_workers_refuse_sqlite_a_missing_broker_a_bad_lease_setting_and_another_
     bad_renew = _cli(["worker"], {**broker, "FLOORWATCH_DATABASE_URL": postgres_schema,
                                   "FLOORWATCH_LEASE_TTL_S": "6", "FLOORWATCH_LEASE_RENEW_S": "3"})
     assert bad_renew.returncode == 2 and "lease_renew_s (3.0) must be at most a third" in bad_renew.stderr, bad_renew
+
+    first = ServerProcess(mosquitto.client_settings(), tmp_path / "sqlite", site_file, TOKEN)
+    try:
+        first.start()
+        second = _cli(["server"], {**broker, "FLOORWATCH_DATA_DIR": str(tmp_path / "sqlite")})
+        assert second.returncode == 2, second
+        assert "another Floorwatch server uses the SQLite database" in second.stderr and "use PostgreSQL" in \
+            second.stderr and "Traceback" not in second.stderr, second.stderr
+        assert first.health()["status"] == "ok"
+    finally:
+        first.stop()
 
     owner = worker("a", mosquitto, postgres_schema, site_file, tmp_path)
     try:
