@@ -31,7 +31,7 @@ def _server(args: argparse.Namespace) -> int:
     from server.domain.site import SiteError
     from server.settings import Settings
     from server.site_check import load_site
-    from server.workers import StandbyHealth, WorkerRefused, hold_sqlite, keeper_for, uses_leases
+    from server.workers import StandbyHealth, WorkerRefused, hold_sqlite, keeper_for, run_servers, uses_leases
 
     settings = load_settings(Settings)
     try:
@@ -41,6 +41,11 @@ def _server(args: argparse.Namespace) -> int:
         print(f"{len(exc.problems)} problem(s) in the site file (FLOORWATCH_SITE_FILE); nothing started. "
               "`floorwatch site --check FILE` checks it without starting", file=sys.stderr)
         return 2
+    if args.workers > 1:
+        try:
+            return run_servers(settings, args.workers)
+        except WorkerRefused as exc:
+            raise UsageError(str(exc)) from None
     # The port first: a standby holds it too, so two servers on one machine never share one silently.
     listener = socket.socket(socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -150,6 +155,12 @@ def _positive(value: str) -> float:
     if not number > 0:
         raise argparse.ArgumentTypeError(f"{value!r} is not a positive number")
     return number
+
+
+def _count(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a worker count (1-64)")
+    return int(value)
 
 
 def _port(value: str) -> int:
@@ -296,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(run=_demo)
 
     server = sub.add_parser("server", help="run the server (configured by FLOORWATCH_* environment variables)")
+    server.add_argument("--workers", type=_count, default=1,
+                        help="N server processes on this machine, on ports PORT..PORT+N-1 (PostgreSQL): one owns "
+                             "the site, the others are standbys; a worker that exits is started again")
     server.set_defaults(run=_server)
     worker = sub.add_parser("worker", help="a worker of a site without HTTP: owns it while it holds the lease "
                                            "(PostgreSQL), else waits as a standby")

@@ -18,8 +18,11 @@ import fcntl
 import http.server
 import json
 import logging
+import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,6 +169,59 @@ def _report(keeper: LeaseKeeper, path: Path, stop: threading.Event) -> None:
         temporary.replace(path)
         if stop.wait(STATUS_EVERY_S):
             return
+
+
+RESTART_AFTER_S = 1.0
+"""`--workers N`: how long a slot whose server exited waits before it is started again."""
+
+
+def run_servers(settings: Settings, count: int) -> int:
+    """`floorwatch server --workers N`: N server processes on this machine, worker i on port PORT+i (each
+    its own explicit port), supervised: one that exits is started again, as a standby if another took the
+    site over meanwhile; one that refuses to start (exit 2) stops them all. Until SIGTERM/SIGINT."""
+    try:
+        refuse_worker(settings)
+    except WorkerRefused as exc:
+        raise WorkerRefused(f"--workers {count}: {exc}") from None
+    if settings.http_port == 0 or settings.http_port + count - 1 > 65535:
+        raise WorkerRefused(f"--workers {count}: the workers listen on FLOORWATCH_HTTP_PORT..+{count - 1}; give a "
+                            f"fixed port with room above it (now {settings.http_port})")
+    stop = _stop_on_signals()
+    children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def spawn(slot: int) -> None:
+        env = {**os.environ, "FLOORWATCH_HTTP_PORT": str(settings.http_port + slot)}
+        if settings.worker_name:
+            env["FLOORWATCH_WORKER_NAME"] = f"{settings.worker_name}-{slot}"
+        children[slot] = subprocess.Popen([sys.executable, "-m", "server.cli", "server"], env=env)
+
+    for slot in range(count):
+        spawn(slot)
+    code = 0
+    while not stop.wait(RESTART_AFTER_S):
+        for slot, child in list(children.items()):
+            returned = child.poll()
+            if returned is None:
+                continue
+            if returned == 2:
+                log.error("worker %d (port %d) refused to start (see above); stopping the others", slot,
+                          settings.http_port + slot)
+                code = 2
+                stop.set()
+                break
+            log.warning("worker %d (port %d) exited with %d; starting it again", slot,
+                        settings.http_port + slot, returned)
+            spawn(slot)
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    for child in children.values():
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(10)
+    return code
 
 
 def _stop_on_signals() -> threading.Event:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,10 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import create_engine, text
 
 from gateway import contract
-from gateway.broker import EmbeddedBroker
+from gateway.broker import EmbeddedBroker, free_port
 from gateway.mqtt import MqttClient
 from tests.conftest import wait_until
 from tests.e2e.conftest import ServerProcess
@@ -508,3 +510,66 @@ def test_workers_refuse_sqlite_a_second_sqlite_server_a_missing_broker_a_bad_lea
         assert owner.health()["dependencies"]["lease"]["state"] == "owner"
     finally:
         owner.stop()
+
+
+def _free_pair() -> int:
+    """A port P with P+1 free too (for `--workers 2`)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two free ports in a row")
+
+
+def _health(port: int) -> dict[str, Any] | None:
+    try:
+        body: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return body
+
+
+def test_server_with_two_workers_on_one_machine_one_owns_one_waits_and_a_killed_one_comes_back_as_the_standby(
+    mosquitto: EmbeddedBroker, postgres_schema: str, receiver: Receiver, tmp_path: Path,  # noqa: F811
+) -> None:
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(fire_site(receiver.port), encoding="utf-8")
+    port = _free_pair()
+    env = {**worker("x", mosquitto, postgres_schema, site_file, tmp_path).env, "FLOORWATCH_HTTP_PORT": str(port)}
+    env.pop("FLOORWATCH_WORKER_NAME")
+    on_sqlite = _cli(["server", "--workers", "2"], {k: v for k, v in env.items() if k != "FLOORWATCH_DATABASE_URL"})
+    assert on_sqlite.returncode == 2 and "--workers 2: FLOORWATCH_DATABASE_URL is unset" in on_sqlite.stderr, \
+        on_sqlite.stderr
+    with (tmp_path / "workers.log").open("ab") as out:
+        parent = subprocess.Popen([sys.executable, "-m", "server.cli", "server", "--workers", "2"], env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        def states() -> list[str]:
+            return sorted(str((h or {}).get("status")) for h in (_health(port), _health(port + 1)))
+
+        assert wait_until(lambda: states() == ["ok", "standby"], 60, 0.2), states()
+        held = lease(postgres_schema)
+        assert held is not None and held.epoch == 1
+        owner_pid = int(held.owner.split(":")[1])
+        os.kill(owner_pid, signal.SIGKILL)
+        assert wait_until(lambda: (now := lease(postgres_schema)) is not None and now.epoch == 2, 30), \
+            lease(postgres_schema)
+        # the other worker owns the site; the supervisor started the killed one again, now the standby
+        assert wait_until(lambda: states() == ["ok", "standby"], 60, 0.2), states()
+        new_owner = lease(postgres_schema)
+        assert new_owner is not None and int(new_owner.owner.split(":")[1]) != owner_pid
+        children = [int(line.split()[0]) for line in subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(parent.pid)], capture_output=True, text=True).stdout.splitlines()]
+        assert len(children) == 2, children
+        parent.terminate()
+        assert parent.wait(60) == 0
+        assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "a worker outlived --workers"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+
