@@ -27,15 +27,19 @@ from server.api.routes import (
 from server.api.schemas import ERROR_RESPONSES
 from server.runtime import Runtime, utc_now
 from server.services.auth import LoginLimiter
+from server.services.lease import LeaseKeeper
 from server.settings import Settings
 
 WEB = Path(__file__).resolve().parent / "web"
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
+               lease: LeaseKeeper | None = None) -> FastAPI:
+    """`lease`: the site's partition lease, already held (PostgreSQL workers, server/workers.py)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime(settings, clock=clock)
+        runtime = Runtime(settings, clock=clock, lease=lease)
         runtime.start()
         app.state.runtime = runtime
         try:

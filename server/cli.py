@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +26,12 @@ class UsageError(Exception):
 def _server(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server.adapters.sql.leases import LeaseConflict
     from server.app import create_app
     from server.domain.site import SiteError
     from server.settings import Settings
     from server.site_check import load_site
+    from server.workers import StandbyHealth, WorkerRefused, hold_sqlite, keeper_for, run_servers, uses_leases
 
     settings = load_settings(Settings)
     try:
@@ -38,9 +41,65 @@ def _server(args: argparse.Namespace) -> int:
         print(f"{len(exc.problems)} problem(s) in the site file (FLOORWATCH_SITE_FILE); nothing started. "
               "`floorwatch site --check FILE` checks it without starting", file=sys.stderr)
         return 2
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info")
+    if args.workers > 1:
+        try:
+            return run_servers(settings, args.workers)
+        except WorkerRefused as exc:
+            raise UsageError(str(exc)) from None
+    # The port first: a standby holds it too, so two servers on one machine never share one silently.
+    listener = socket.socket(socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((settings.http_host, settings.http_port))
+    except OSError as exc:
+        listener.close()
+        raise UsageError(f"FLOORWATCH_HTTP_PORT={settings.http_port}: cannot listen on {settings.http_host}:"
+                         f"{settings.http_port} ({exc.strerror}); give each server on this machine a port of "
+                         "its own") from None
+    try:
+        sqlite_lock = hold_sqlite(settings)  # noqa: F841  (held open while the server runs)
+    except WorkerRefused as exc:
+        listener.close()
+        raise UsageError(str(exc)) from None
+    lease = None
+    if uses_leases(settings):  # PostgreSQL: wait as a standby while another worker owns the site
+        try:
+            lease = keeper_for(settings)
+            standby = StandbyHealth(listener, lease)
+            try:
+                if lease.acquire() is None:
+                    return 0
+            except KeyboardInterrupt:  # Ctrl-C while a standby: nothing was started
+                return 0
+            finally:
+                standby.stop()
+        except LeaseConflict as exc:
+            raise UsageError(str(exc)) from None
+        lease.start()
+    app = create_app(settings, lease=lease)
+    uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[listener])
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from server.adapters.sql.leases import LeaseConflict
+    from server.domain.site import SiteError
+    from server.settings import Settings
+    from server.site_check import load_site
+    from server.workers import WorkerRefused, run_worker
+
+    settings = load_settings(Settings)
+    try:
+        load_site(settings.site_file)
+    except SiteError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in the site file (FLOORWATCH_SITE_FILE); nothing started",
+              file=sys.stderr)
+        return 2
+    try:
+        return run_worker(settings)
+    except (WorkerRefused, LeaseConflict) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _site(args: argparse.Namespace) -> int:
@@ -96,6 +155,12 @@ def _positive(value: str) -> float:
     if not number > 0:
         raise argparse.ArgumentTypeError(f"{value!r} is not a positive number")
     return number
+
+
+def _count(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a worker count (1-64)")
+    return int(value)
 
 
 def _port(value: str) -> int:
@@ -242,7 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(run=_demo)
 
     server = sub.add_parser("server", help="run the server (configured by FLOORWATCH_* environment variables)")
+    server.add_argument("--workers", type=_count, default=1,
+                        help="N server processes on this machine, on ports PORT..PORT+N-1 (PostgreSQL): one owns "
+                             "the site, the others are standbys; a worker that exits is started again")
     server.set_defaults(run=_server)
+    worker = sub.add_parser("worker", help="a worker of a site without HTTP: owns it while it holds the lease "
+                                           "(PostgreSQL), else waits as a standby")
+    worker.set_defaults(run=_worker)
 
     site = sub.add_parser("site", help="check a site file (and the edge files that go with it)")
     site.add_argument("--check", required=True, metavar="FILE", help="the site YAML file")

@@ -39,6 +39,7 @@ from server.services.evacuation import EvacuationService
 from server.services.ingest import Ingest
 from server.services.inspection_facts import FactsReader
 from server.services.inspections import InspectionService
+from server.services.lease import LeaseKeeper
 from server.services.live import LiveState
 from server.services.notify import NotificationService
 from server.services.recovery import EffectNotReady, EffectsOutbox, EffectsRecovery, crash_hook, restore_rules
@@ -98,12 +99,23 @@ class Runtime:
     started_at: datetime = field(default_factory=utc_now)
     _results: Serial = field(default_factory=lambda: Serial("notify-results"))
     """Delivery outcomes on their way to the rule engine, in order, without a lane thread waiting."""
+    lease: LeaseKeeper | None = None
+    """The partition lease this worker holds (PostgreSQL, `floorwatch server`/`worker`): every alarm and
+    checkpoint commit checks it, and losing it stops ingest and MQTT. None: this process owns it all."""
+    lease_lost: threading.Event = field(default_factory=threading.Event)
+    _hr_stop: threading.Event = field(default_factory=threading.Event)
+    _halted: bool = False
+    _halt_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
         given_clock = self.clock
         # One time zone inside the server: UTC (stores without zones, such as SQLite, depend on it).
         self.clock = lambda: given_clock().astimezone(UTC)
         s = self.settings
+        if self.lease is not None:
+            if self.lease.state != "owner":
+                raise RuntimeError("Runtime.start needs the partition's lease acquired first")
+            self.lease.on_lost = self._lease_lost
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.site = load_site(s.site_file)
         redaction.install(secret for key in self.site.config.contacts for u in self.site.contacts_of(key)
@@ -127,6 +139,8 @@ class Runtime:
                                             max_buffer=s.series_buffer_points, hold_s=s.series_hold_s)
 
         self.alarms = AlarmService(sessions, self.repository.open_alarms())
+        if self.lease is not None:
+            self.alarms.fence = self.lease.fence
         # Every told alarm change is an outbox row until its listeners ran (fault 2, services/recovery.py);
         # rows committed before this instant belong to an earlier process and are dispatched again below.
         self.alarms.outbox = EffectsOutbox(sessions, self.clock)
@@ -181,7 +195,6 @@ class Runtime:
         self.scheduler = InspectionScheduler(engine=self.sql, name="runtime")
         self.scheduler.start()
 
-        self._hr_stop = threading.Event()
         hr_file = s.hr_file or s.site_file.parent / "hr.yaml"
         if s.hr_file is not None or hr_file.exists():
             self.hr = load_hr(hr_file)
@@ -210,6 +223,29 @@ class Runtime:
         self.mqtt.start()
 
     def stop(self) -> None:
+        self._halt()
+        if self.lease is not None:
+            self.lease.release()  # after ingest and MQTT stopped: a standby may take over at once
+        self.sql.dispose()
+
+    def _lease_lost(self, reason: str) -> None:
+        """Another worker owns the partition (or may soon): disconnect without acknowledging anything, so
+        the broker hands every unacknowledged message to the next owner, then stop every other part.
+        The database stays open for /api/health, which reports the loss."""
+        if self.mqtt is not None:
+            self.mqtt.stop()
+            log.warning("off the broker after losing the lease: the next owner gets every unacknowledged message")
+        try:
+            self._halt()
+        except Exception:  # lost while still starting: what exists is stopped, nothing commits anyway
+            log.exception("stopping after the lease was lost")
+        self.lease_lost.set()
+
+    def _halt(self) -> None:
+        with self._halt_lock:
+            if self._halted:
+                return
+            self._halted = True
         self._hr_stop.set()
         self.recovery.stop()
         self.scheduler.shutdown()
@@ -223,7 +259,6 @@ class Runtime:
         self.series.close()
         if self.broker is not None:
             self.broker.stop()
-        self.sql.dispose()
 
     def _on_message(self, message: Incoming) -> None:
         """MQTT thread: hand off only (ingest, and the access log that roll call reads)."""

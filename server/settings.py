@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.mqtt import MqttSettings
@@ -69,6 +69,21 @@ class Settings(BaseSettings):
     """Readings older than this (by their own timestamp) are stored but drive no rule."""
     reading_max_future_s: float = Field(120, gt=0)
     """Readings dated further ahead than this are a device clock fault: stored with the arrival time."""
+
+    lease_ttl_s: float = Field(8.0, ge=2, le=300, allow_inf_nan=False)
+    """PostgreSQL only: how long a worker's partition lease lasts without renewal; a standby takes over a
+    killed worker's partition this long after its last renewal (a clean stop hands it over at once)."""
+    lease_renew_s: float = Field(2.0, gt=0, le=100, allow_inf_nan=False)
+    """How often the owner renews its lease; must be under a third of `lease_ttl_s`."""
+    worker_name: str | None = Field(None, min_length=1, max_length=120)
+    """How this worker appears in the lease table and the logs; None: host:pid:random."""
+
+    @model_validator(mode="after")
+    def _renew_within_ttl(self) -> Settings:
+        if self.lease_renew_s * 3 > self.lease_ttl_s:
+            raise ValueError(f"lease_renew_s ({self.lease_renew_s}) must be at most a third of lease_ttl_s "
+                             f"({self.lease_ttl_s}), so that two renewals may fail before the lease expires")
+        return self
 
     def sql_url(self) -> str:
         if self.database_url:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,6 +135,21 @@ def postgres_url() -> str:
     """PostgreSQL on 127.0.0.1:5432, trust auth, database `test`."""
     require_service(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
     return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_schema(postgres_url: str) -> Iterator[str]:
+    """A URL of the real PostgreSQL whose search path is a schema of this test's own, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{postgres_url}?options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
 
 
 @pytest.fixture

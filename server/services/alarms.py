@@ -53,6 +53,9 @@ class AlarmService:
         """Rule-engine rows the last checkpoint wrote (or deleted)."""
         self.after_commit: AfterCommit | None = None
         """Test hook between the commit and the listeners (services/recovery.py `crash_hook`)."""
+        self.fence: Callable[[Session], None] | None = None
+        """Runs first in every transaction here; raises (rolling it back) when this worker lost its
+        partition's lease (services/lease.py). None: one process owns everything (SQLite)."""
 
     def open_alarms(self) -> list[domain.Alarm]:
         # No lock: `_open` is replaced whole, never changed in place, so a reader sees one consistent
@@ -77,6 +80,7 @@ class AlarmService:
             changed: list[domain.Alarm] = []
             staged = dict(self._open)
             with self.sessions.begin() as session:
+                self._fence(session)
                 for finding in findings:
                     key = (finding.rule, finding.subject)
                     applied, effects = domain.apply(staged.get(key), finding, now)
@@ -113,6 +117,7 @@ class AlarmService:
             changed: list[domain.Alarm] = []
             staged = dict(self._open)
             with self.sessions.begin() as session:
+                self._fence(session)
                 for current in due:
                     key = (current.rule, current.subject)
                     result = domain.unshelve_due(staged.get(key, current), now)
@@ -152,6 +157,7 @@ class AlarmService:
             except domain.TransitionError as exc:
                 raise AlarmError(str(exc)) from None
             with self.sessions.begin() as session:
+                self._fence(session)
                 alarm = self._persist(session, alarm, effects, now)
                 record_audit(session, by, f"alarm.{action}", f"alarm:{alarm_id}", {"why": why}, now)
                 recorded = self.outbox.record(session, [alarm], now) if self.outbox is not None else []
@@ -166,6 +172,10 @@ class AlarmService:
         return alarm
 
     # -- persistence --------------------------------------------------------------------------------
+
+    def _fence(self, session: Session) -> None:
+        if self.fence is not None:
+            self.fence(session)
 
     def _persist(self, session: Session, alarm: domain.Alarm, effects: Sequence[domain.Effect],
                  now: datetime) -> domain.Alarm:

@@ -41,6 +41,7 @@ from sqlalchemy.exc import OperationalError
 
 from gateway import contract
 from gateway.mqtt import Incoming
+from server.adapters.sql.leases import LeaseLost
 from server.adapters.timeseries import DeviceMeta, TimeSeriesWriter
 from server.domain.findings import Finding, Transition
 from server.domain.rules import RuleEngine, electrical
@@ -206,6 +207,8 @@ class Ingest:
         self._series_alarm = any(a.rule == SERIES_DROPPED_RULE and a.condition_active for a in alarms.open_alarms())
         self._unacked: list[Incoming] = []
         self._stopping = False
+        self.fenced = False
+        """The partition's lease was lost: this ingest stopped and commits nothing more."""
         self.stats = IngestStats()
         self.reasons = ReasonLog()
         self._inbox: queue.SimpleQueue[Incoming | _Call | None] = queue.SimpleQueue()
@@ -225,6 +228,8 @@ class Ingest:
 
         If the worker is not running (tests that drive `process` by hand), `fn` runs on the caller's
         thread and is committed at once: there is then no other thread touching the engine."""
+        if self.fenced:
+            raise LeaseLost("this worker no longer owns the partition")
         if self._worker is None or threading.current_thread() is self._worker:
             findings = fn(self.engine, self.clock())
             self.engine.invalidate_snapshot()  # `fn` may have changed engine.ctx directly
@@ -233,6 +238,16 @@ class Ingest:
         item = _Call(fn, Future())
         self._inbox.put(item)
         return item.done.result(timeout)
+
+    def _fail_calls(self) -> None:
+        """After the lease is lost: callers waiting on `call` get LeaseLost instead of a timeout."""
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Call):
+                item.done.set_exception(LeaseLost("this worker no longer owns the partition"))
 
     def start(self) -> None:
         self._worker = threading.Thread(target=self._run, name="ingest", daemon=True)
@@ -268,6 +283,13 @@ class Ingest:
                 next_tick = time.monotonic() + self.tick_s
             try:
                 self.process(batch, tick=tick)
+            except LeaseLost:
+                # Another worker owns the partition now and gets everything unacknowledged from the broker.
+                log.error("ingest stops: the partition's lease is lost; %d messages stay unacknowledged",
+                          len(self._unacked) + len(batch))
+                self.fenced = True
+                self._fail_calls()
+                return
             except Exception:  # the consumer must never stop; what failed is redelivered (no ack)
                 log.exception("ingest drain failed; %d messages stay unacknowledged", len(batch))
                 time.sleep(1)

@@ -282,7 +282,7 @@ def problems(compose: dict[str, Any]) -> list[str]:
             command = service.get("command") or []
             if service.get("entrypoint") is not None:
                 found.append(f"{name}: overrides the Dockerfile's entrypoint")
-            if command and command[0] not in {"server", "edge", "simulate", "demo"}:
+            if command and command[0] not in {"server", "worker", "edge", "simulate", "demo"}:
                 found.append(f"{name}: {command[0]!r} is not a floorwatch subcommand")
     for name in dependents:
         service = services.get(name)

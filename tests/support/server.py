@@ -87,10 +87,20 @@ class ServerProcess:
     def start(self, timeout: float = 60.0) -> float:
         """Start and wait until its health says its broker subscriptions are granted; returns the seconds that took."""
         started = time.monotonic()
+        self.spawn()
+        return self.wait_subscribed(timeout, started)
+
+    def spawn(self) -> None:
+        """Start the process without waiting (a standby worker opens its port only once it owns the site)."""
         with (self.data / "server.log").open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "server"], env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT)
-        deadline = started + timeout
+
+    def wait_subscribed(self, timeout: float = 60.0, started: float | None = None) -> float:
+        """Wait until its health says its broker subscriptions are granted; returns the seconds since `started`."""
+        assert self.process is not None
+        started = time.monotonic() if started is None else started
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"the server exited with {self.process.returncode}; see {self.data}/server.log")

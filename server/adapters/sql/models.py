@@ -156,4 +156,4 @@ class AuditRow(Base):
     """The changed thing as it was (None: it did not exist)."""
     after: Mapped[Any] = mapped_column(JSON, nullable=True)
     """The changed thing as it is after the change."""
-from server.adapters.sql import inspection_models, recovery_models, response_models  # noqa: E402,F401
+from server.adapters.sql import inspection_models, leases, recovery_models, response_models  # noqa: E402,F401

@@ -40,6 +40,8 @@ def health(runtime: RuntimeDep) -> Health:
               "invalid": s.invalid, "unknown_devices": s.unknown_devices, "lost": s.lost,
               "edge_decode_errors": s.edge_decode_errors,
               "last_drain_ms": round(s.last_drain_ms, 2)}
+    if runtime.lease is not None:  # which worker owns the site's partition; "lost": it commits nothing more
+        deps["lease"] = runtime.lease.status()
     if runtime.hr is not None:  # counts only: health is public, the names are in the server log
         deps["hr"] = {"up": True, "unknown_leavers": len(runtime.hr_warnings)}
     up = all(d["up"] for d in deps.values()) and deps["broker"]["subscribed"]

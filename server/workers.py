@@ -1,0 +1,235 @@
+"""Workers that share a site: the lease a process waits for before it runs, and `floorwatch worker`.
+
+On PostgreSQL every `floorwatch server` and `floorwatch worker` process of a site competes for the
+site's partition lease (server/adapters/sql/leases.py): one owns it and runs ingest, rules, alarms,
+notifications, the scheduler and evacuations; the others wait as standbys and take over within the
+lease's TTL when the owner dies (at once when it stops cleanly). `floorwatch worker` is the same
+runtime without HTTP, and after losing its lease it goes back to waiting; `floorwatch server` stays up
+after a loss so that /api/health can say so (restart it, or let its supervisor do that).
+
+SQLite serves one process, which owns everything without a lease (`make demo`); a worker on SQLite is
+refused, as is one without an external broker (each worker would otherwise start a broker of its own).
+A worker has no HTTP: it rewrites `<data dir>/worker-status.json` (its lease state) every 5 s instead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import http.server
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from server.adapters.sql.database import make_engine, migrate
+from server.adapters.sql.leases import LeaseStore, site_hash
+from server.runtime import Runtime
+from server.services.lease import LeaseKeeper, worker_name
+from server.settings import Settings
+from server.site_check import load_site
+
+log = logging.getLogger(__name__)
+
+
+class WorkerRefused(Exception):
+    """This process may not run as a worker of the site; the message says why and what to do."""
+
+
+def uses_leases(settings: Settings) -> bool:
+    return settings.sql_url().startswith("postgresql")
+
+
+def refuse_worker(settings: Settings) -> None:
+    """The settings under which several processes cannot share a site."""
+    if not uses_leases(settings):
+        what = "not PostgreSQL" if settings.database_url else "unset (SQLite in the data folder)"
+        raise WorkerRefused(
+            f"FLOORWATCH_DATABASE_URL is {what}:"
+            " workers share a site through PostgreSQL (postgresql+psycopg://user@host/db); on SQLite run"
+            " exactly one `floorwatch server`")
+    if settings.mqtt is None:
+        raise WorkerRefused("FLOORWATCH_MQTT__HOST is unset: workers share one broker (each would start an"
+                            " embedded broker of its own); set FLOORWATCH_MQTT__HOST and its port")
+
+
+def hold_sqlite(settings: Settings) -> IO[str] | None:
+    """On SQLite, the one process of the site: an exclusive lock beside the database file, held while the
+    returned file is open (the kernel drops it when the process dies, however it dies)."""
+    url = settings.sql_url()
+    path = url.split("///", 1)[-1] if url.startswith("sqlite:///") else ""
+    if not path or path == ":memory:":
+        return None
+    lock_path = Path(f"{path}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = lock_path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise WorkerRefused(
+            f"another Floorwatch server uses the SQLite database {path} (FLOORWATCH_DATA_DIR / "
+            "FLOORWATCH_DATABASE_URL); SQLite serves one process: stop that one, give this one another data "
+            "folder, or use PostgreSQL to run several workers of a site") from None
+    return handle
+
+
+def keeper_for(settings: Settings) -> LeaseKeeper:
+    """The lease of the site's partition, its table migrated (one process at a time, see `migrate`)."""
+    engine = make_engine(settings.sql_url())
+    migrate(engine)
+    site = load_site(settings.site_file)
+    return LeaseKeeper(LeaseStore(engine), site.id, settings.worker_name or worker_name(),
+                       ttl_s=settings.lease_ttl_s, renew_s=settings.lease_renew_s,
+                       site_hash=site_hash(settings.site_file))
+
+
+def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
+    """Wait for the lease, run the site while it is held, wait again after a loss; until SIGTERM/SIGINT."""
+    refuse_worker(settings)
+    stop = stop or _stop_on_signals()
+    keeper = keeper_for(settings)
+    threading.Thread(target=_report, args=(keeper, settings.data_dir / STATUS_FILE, stop), name="worker-status",
+                     daemon=True).start()
+    while not stop.is_set():
+        if keeper.acquire(stop) is None:
+            break
+        keeper.start()
+        runtime = Runtime(settings, lease=keeper)
+        try:
+            runtime.start()
+            while not stop.is_set() and not runtime.lease_lost.wait(0.5):
+                pass
+        finally:
+            runtime.stop()
+        if runtime.lease_lost.is_set():
+            log.warning("worker %s lost the lease (%s); waiting to own it again", keeper.owner, keeper.lost_reason)
+    keeper.store.engine.dispose()
+    return 0
+
+
+class StandbyHealth:
+    """While a `floorwatch server` waits for the lease, its port answers: `/api/health` with 503 and
+    `{"status": "standby", "dependencies": {"lease": …}}` (who owns the site is in the lease row), every
+    other path with 503 and what to do. A load balancer keeps away; people see why. Once the lease is
+    held, the same socket goes to uvicorn."""
+
+    def __init__(self, listener: socket.socket, keeper: LeaseKeeper) -> None:
+        keeper_status = keeper.status
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] == "/api/health":
+                    body = {"status": "standby", "dependencies": {"lease": keeper_status()}, "ingest": {}}
+                else:
+                    body = {"detail": "standby: this server does not own the site; the worker that owns it "
+                                      "serves the API (see /api/health and the partition_leases table)"}
+                data = json.dumps(body).encode()
+                self.send_response(503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.HTTPServer(listener.getsockname()[:2], Handler, bind_and_activate=False)
+        self.httpd.socket = listener
+        listener.listen()
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.2,), name="standby-http",
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop answering; the socket stays open for uvicorn."""
+        self.httpd.shutdown()
+        self.thread.join(5)
+
+
+STATUS_FILE = "worker-status.json"
+"""What a worker without HTTP says about itself (its lease state), rewritten every STATUS_EVERY_S: a
+container's healthcheck reads how old it is (a hung worker stops rewriting it)."""
+STATUS_EVERY_S = 5.0
+
+
+def _report(keeper: LeaseKeeper, path: Path, stop: threading.Event) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        status = {**keeper.status(), "at": datetime.now(UTC).isoformat()}
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(status) + "\n", encoding="utf-8")
+        temporary.replace(path)
+        if stop.wait(STATUS_EVERY_S):
+            return
+
+
+RESTART_AFTER_S = 1.0
+"""`--workers N`: how long a slot whose server exited waits before it is started again."""
+
+
+def run_servers(settings: Settings, count: int) -> int:
+    """`floorwatch server --workers N`: N server processes on this machine, worker i on port PORT+i (each
+    its own explicit port), supervised: one that exits is started again, as a standby if another took the
+    site over meanwhile; one that refuses to start (exit 2) stops them all. Until SIGTERM/SIGINT."""
+    try:
+        refuse_worker(settings)
+    except WorkerRefused as exc:
+        raise WorkerRefused(f"--workers {count}: {exc}") from None
+    if settings.http_port == 0 or settings.http_port + count - 1 > 65535:
+        raise WorkerRefused(f"--workers {count}: the workers listen on FLOORWATCH_HTTP_PORT..+{count - 1}; give a "
+                            f"fixed port with room above it (now {settings.http_port})")
+    stop = _stop_on_signals()
+    children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def spawn(slot: int) -> None:
+        env = {**os.environ, "FLOORWATCH_HTTP_PORT": str(settings.http_port + slot)}
+        if settings.worker_name:
+            env["FLOORWATCH_WORKER_NAME"] = f"{settings.worker_name}-{slot}"
+        children[slot] = subprocess.Popen([sys.executable, "-m", "server.cli", "server"], env=env)
+
+    for slot in range(count):
+        spawn(slot)
+    code = 0
+    while not stop.wait(RESTART_AFTER_S):
+        for slot, child in list(children.items()):
+            returned = child.poll()
+            if returned is None:
+                continue
+            if returned == 2:
+                log.error("worker %d (port %d) refused to start (see above); stopping the others", slot,
+                          settings.http_port + slot)
+                code = 2
+                stop.set()
+                break
+            log.warning("worker %d (port %d) exited with %d; starting it again", slot,
+                        settings.http_port + slot, returned)
+            spawn(slot)
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    for child in children.values():
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(10)
+    return code
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, handler)
+    return stop
