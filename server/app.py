@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from server.api.routes import (
@@ -50,6 +50,21 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
     app = FastAPI(title="Floorwatch", version="0.1.0", lifespan=lifespan,
                   description="Electrical, fire and access safety monitor for contact-center floors.")
     app.state.login_limiter = LoginLimiter()  # failed logins count per application, never across two
+
+    @app.middleware("http")
+    async def refuse_after_lease_lost(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                                      ) -> Response:
+        # Another worker runs the site now: this one may not start an evacuation, cut a plug or record an
+        # acknowledgement under a lease it no longer holds. Its health still says what happened.
+        runtime = getattr(app.state, "runtime", None)
+        path = request.url.path
+        if (runtime is not None and runtime.lease_lost.is_set() and path.startswith("/api/")
+                and path != "/api/health"):
+            return JSONResponse({"detail": "this server lost the site's lease and another worker runs the site "
+                                           "now: use that worker, and restart this one to make it a standby"},
+                                status_code=503)
+        return await call_next(request)
+
     app.include_router(system.router, prefix="/api", responses=ERROR_RESPONSES)
     app.include_router(alarms.router, prefix="/api", responses=ERROR_RESPONSES)
     app.include_router(users.router, prefix="/api", responses=ERROR_RESPONSES)

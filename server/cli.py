@@ -61,8 +61,12 @@ def _server(args: argparse.Namespace) -> int:
     except WorkerRefused as exc:
         listener.close()
         raise UsageError(str(exc)) from None
+    if settings.failover and not uses_leases(settings):
+        listener.close()
+        raise UsageError("FLOORWATCH_FAILOVER=1 needs PostgreSQL (FLOORWATCH_DATABASE_URL=postgresql+psycopg://"
+                         "user@host/db): workers share a site through it; on SQLite run one server without it")
     lease = None
-    if uses_leases(settings):  # PostgreSQL: wait as a standby while another worker owns the site
+    if uses_leases(settings):  # FLOORWATCH_FAILOVER: wait as a standby while another worker owns the site
         try:
             lease = keeper_for(settings)
             standby = StandbyHealth(listener, lease)

@@ -108,6 +108,12 @@ class Runtime:
     _halt_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
+        # A lease lost while starting (on_lost runs on a thread of its own) waits for the start to end,
+        # then stops every part it started: none is left running.
+        with self._halt_lock:
+            self._start()
+
+    def _start(self) -> None:
         given_clock = self.clock
         # One time zone inside the server: UTC (stores without zones, such as SQLite, depend on it).
         self.clock = lambda: given_clock().astimezone(UTC)
@@ -140,7 +146,7 @@ class Runtime:
 
         self.alarms = AlarmService(sessions, self.repository.open_alarms())
         if self.lease is not None:
-            self.alarms.fence = self.lease.fence
+            self.alarms.fence = self.lease.fencer()
         # Every told alarm change is an outbox row until its listeners ran (fault 2, services/recovery.py);
         # rows committed before this instant belong to an earlier process and are dispatched again below.
         self.alarms.outbox = EffectsOutbox(sessions, self.clock)
@@ -177,8 +183,12 @@ class Runtime:
                                       self._alarm_by_id)
         self.alarms.listeners.append(self.cuts.on_alarm)  # before notify's: the first page names the cut time
         self.notify = NotificationService(
-            sessions, self.site, self.clock, self.sender, base_url=base_url, worker_id=s.mqtt_client_id,
-            open_alarms=self.alarms.open_alarms, alarm_by_id=self._alarm_by_id, on_result=self._notify_result,
+            sessions, self.site, self.clock, self.sender, base_url=base_url,
+            # under a lease the id is the worker's own, so a fenced old owner's late result never
+            # overwrites the new owner's record of the same row
+            worker_id=self.lease.owner if self.lease is not None else s.mqtt_client_id,
+            sole_sender=self.lease is not None, open_alarms=self.alarms.open_alarms,
+            alarm_by_id=self._alarm_by_id, on_result=self._notify_result,
             notes=self._page_note, commit=self.alarms.commit)
         self.cuts.notify = self.notify  # hold and done follow-ups to the alarm's first-page channels
         self.evacuations = EvacuationService(sessions, self.site, self.clock, self.commands, self.notify,

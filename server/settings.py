@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     reading_max_future_s: float = Field(120, gt=0)
     """Readings dated further ahead than this are a device clock fault: stored with the arrival time."""
 
+    failover: bool = False
+    """PostgreSQL only: this server is one of several workers of the site, which own it in turn through a
+    lease (docs/deployment.md); `floorwatch worker` and `server --workers N` set it. Off: the one server
+    owns the site without a lease (it waits out a database outage instead of giving the site up)."""
     lease_ttl_s: float = Field(8.0, ge=2, le=300, allow_inf_nan=False)
     """PostgreSQL only: how long a worker's partition lease lasts without renewal; a standby takes over a
     killed worker's partition this long after its last renewal (a clean stop hands it over at once)."""

@@ -44,12 +44,13 @@ class WorkerRefused(Exception):
 
 
 def uses_leases(settings: Settings) -> bool:
-    return settings.sql_url().startswith("postgresql")
+    """Whether this server competes for the site's lease (FLOORWATCH_FAILOVER on PostgreSQL)."""
+    return settings.failover and settings.sql_url().startswith("postgresql")
 
 
 def refuse_worker(settings: Settings) -> None:
     """The settings under which several processes cannot share a site."""
-    if not uses_leases(settings):
+    if not settings.sql_url().startswith("postgresql"):
         what = "not PostgreSQL" if settings.database_url else "unset (SQLite in the data folder)"
         raise WorkerRefused(
             f"FLOORWATCH_DATABASE_URL is {what}:"
@@ -94,6 +95,7 @@ def keeper_for(settings: Settings) -> LeaseKeeper:
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
     """Wait for the lease, run the site while it is held, wait again after a loss; until SIGTERM/SIGINT."""
     refuse_worker(settings)
+    settings = settings.model_copy(update={"failover": True})
     stop = stop or _stop_on_signals()
     keeper = keeper_for(settings)
     threading.Thread(target=_report, args=(keeper, settings.data_dir / STATUS_FILE, stop), name="worker-status",
@@ -189,8 +191,10 @@ def run_servers(settings: Settings, count: int) -> int:
     stop = _stop_on_signals()
     children: dict[int, subprocess.Popen[bytes]] = {}
 
+    restarted: set[int] = set()
+
     def spawn(slot: int) -> None:
-        env = {**os.environ, "FLOORWATCH_HTTP_PORT": str(settings.http_port + slot)}
+        env = {**os.environ, "FLOORWATCH_HTTP_PORT": str(settings.http_port + slot), "FLOORWATCH_FAILOVER": "1"}
         if settings.worker_name:
             env["FLOORWATCH_WORKER_NAME"] = f"{settings.worker_name}-{slot}"
         children[slot] = subprocess.Popen([sys.executable, "-m", "server.cli", "server"], env=env)
@@ -203,14 +207,17 @@ def run_servers(settings: Settings, count: int) -> int:
             returned = child.poll()
             if returned is None:
                 continue
-            if returned == 2:
+            if returned == 2 and slot not in restarted:
                 log.error("worker %d (port %d) refused to start (see above); stopping the others", slot,
                           settings.http_port + slot)
                 code = 2
                 stop.set()
                 break
+            # a refusal after a restart (the site file changed on disk while another worker owns the
+            # site with the old one) must not stop the worker that runs the site: try again later
             log.warning("worker %d (port %d) exited with %d; starting it again", slot,
                         settings.http_port + slot, returned)
+            restarted.add(slot)
             spawn(slot)
     for child in children.values():
         if child.poll() is None:

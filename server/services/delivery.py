@@ -30,6 +30,9 @@ class AttemptTimeout(RuntimeError):
     """A send that did not return within its timeout."""
 
 
+HOLD_MAX_S = 120.0
+"""The longest a lane waits for a send its attempt timeout cut off (a notification row's lease is as long)."""
+
 _left = threading.local()
 """The send a timed-out `attempt` left running on this thread's current lane job (see `Lanes._work`)."""
 
@@ -119,7 +122,10 @@ class Lanes:
                 self._release(lane)
 
     def _release_after(self, lane: str, left: threading.Thread) -> None:
-        left.join()
+        left.join(HOLD_MAX_S)
+        if left.is_alive():  # a send that never returns must not close its channel for good
+            log.error("%s: lane %s reopened while a cut-off send still runs after %.0f s", self.name, lane,
+                      HOLD_MAX_S)
         self._release(lane)
 
     def _release(self, lane: str) -> None:
@@ -189,8 +195,8 @@ class Serial:
     def stop(self, timeout: float) -> None:
         with self._cond:
             thread = self._thread
-            self._queue.append(None)
-            self._cond.notify()
+            self._queue.appendleft(None)  # ahead of what waits: the thread ends after the call it runs
+            self._cond.notify_all()
         if thread is not None:
             thread.join(timeout)
         with self._cond:

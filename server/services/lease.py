@@ -86,8 +86,11 @@ class LeaseKeeper:
                 log.warning("worker %s owns partition %d of site %s (epoch %d)", self.owner, self.partition,
                             self.site, lease.epoch)
                 return lease
-            if not said:
-                holder = self.store.holder(self.site, self.partition)
+            if not said and lease is None:
+                try:
+                    holder = self.store.holder(self.site, self.partition)
+                except Exception:  # unreachable: said above, and the loop keeps waiting
+                    holder = None
                 log.warning("standby: partition %d of site %s is held by %s for %.1f s more; waiting",
                             self.partition, self.site, holder.owner if holder else "?",
                             holder.expires_in_s if holder else 0.0)
@@ -134,9 +137,25 @@ class LeaseKeeper:
                           "expire and another worker take over")
                 return
 
-    def fence(self, session: Session) -> None:
-        """In a commit's transaction: raise LeaseLost unless this worker still owns the partition."""
+    def fencer(self) -> Callable[[Session], None]:
+        """The fence of the lease held now: a runtime started under this epoch commits under it only, even
+        if this keeper owns the partition again later under a newer one (a thread of the old runtime that
+        outlived its stop must not commit the old state)."""
+        held = self.lease
+        if held is None:
+            raise LeaseLost(f"partition {self.partition} of site {self.site}: not owned by {self.owner}")
+
+        def check(session: Session) -> None:
+            self.fence(session, held)
+
+        return check
+
+    def fence(self, session: Session, held: Lease | None = None) -> None:
+        """In a commit's transaction: raise LeaseLost unless this worker still owns the partition (under
+        the epoch of `held`, when given)."""
         lease = self.lease
+        if held is not None and (lease is None or lease.epoch != held.epoch):
+            raise LeaseLost(f"partition {self.partition} of site {self.site}: epoch {held.epoch} is over")
         if lease is None or self.state != "owner":
             raise LeaseLost(f"partition {self.partition} of site {self.site}: not owned by {self.owner} "
                             f"({self.state})")

@@ -125,8 +125,12 @@ class NotificationService:
                  poll_s: float = 1.0, before_send: Callable[[int], None] | None = None,
                  notes: Callable[[int], tuple[str, str] | None] = lambda _id: None,
                  commit: Commit | None = None, attempt_timeout_s: float = ATTEMPT_TIMEOUT_S,
-                 threads: int = DELIVERY_THREADS, renew_after: timedelta = RENEW_AFTER) -> None:
+                 threads: int = DELIVERY_THREADS, renew_after: timedelta = RENEW_AFTER,
+                 sole_sender: bool = False) -> None:
         self.sessions = sessions
+        self.sole_sender = sole_sender
+        """This worker holds the site's lease: no other live worker sends its pushes, so at the start every
+        row still `sending` (claimed by a worker that died or lost the lease) is re-queued at once."""
         self.site = site
         self.clock = clock
         self.sender = sender
@@ -176,9 +180,11 @@ class NotificationService:
         cannot be sending them, so they were claimed by its previous life (a crash). Without this, a
         restarted server left those pushes (fire pages, evacuation notices) waiting out the whole LEASE.
         The one row that was in flight at the crash may then be delivered twice (at-least-once)."""
+        mine = NotificationRow.claimed_by.is_not(None) if self.sole_sender else (
+            NotificationRow.claimed_by == self.worker_id)
         with self._lock, self.sessions.begin() as session:
             result = session.execute(update(NotificationRow).where(
-                NotificationRow.status == "sending", NotificationRow.claimed_by == self.worker_id,
+                NotificationRow.status == "sending", mine,
             ).values(status="queued", lease_until=None))
             released = int(getattr(result, "rowcount", 0) or 0)
         if released:

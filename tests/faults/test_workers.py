@@ -1,7 +1,8 @@
 """Fault 4 (issue 15), workers that share a site: takeover after SIGKILL, fencing by epoch, and the refusals.
 
 Real parts: a private Mosquitto, a PostgreSQL schema of the test's own, the server as real processes
-(`server.cli server` with FLOORWATCH_DATABASE_URL on PostgreSQL, so each competes for the site's lease),
+(`server.cli server` with FLOORWATCH_DATABASE_URL on PostgreSQL and FLOORWATCH_FAILOVER=1, so each competes
+for the site's lease),
 and a webhook receiver that every contact points at. The test speaks for edge `e1` (it controls seq and
 time) and counts every seq it published against the sequence state the owners committed.
 """
@@ -35,8 +36,8 @@ from tests.support.server import ServerProcess
 from tests.support.wait import wait_until
 
 TOKEN = "workers-token"
-TTL_S = 4.0
-RENEW_S = 1.0
+TTL_S = 6.0
+RENEW_S = 2.0
 STRIP = "strip-z1-00"
 
 
@@ -116,7 +117,7 @@ class Edge:
 def worker(name: str, broker: EmbeddedBroker, url: str, site_file: Path, tmp: Path, ttl_s: float = TTL_S,
            renew_s: float = RENEW_S) -> ServerProcess:
     return ServerProcess(broker.client_settings(), tmp / name, site_file, TOKEN, env={
-        "FLOORWATCH_DATABASE_URL": url, "FLOORWATCH_WORKER_NAME": name,
+        "FLOORWATCH_DATABASE_URL": url, "FLOORWATCH_FAILOVER": "1", "FLOORWATCH_WORKER_NAME": name,
         "FLOORWATCH_LEASE_TTL_S": str(ttl_s), "FLOORWATCH_LEASE_RENEW_S": str(renew_s)})
 
 
@@ -221,6 +222,9 @@ def test_a_worker_whose_lease_was_taken_commits_nothing_more_and_says_so_in_heal
         noticed_s = time.monotonic() - stolen
         time.sleep(12)
         health = a.health()
+        # nothing more is done through it: every API call but its health answers 503
+        refused = [a.api.get("/api/alarms").status_code,
+                   a.api.post("/api/evacuations", json={"floor": "f1", "drill": True}).status_code]
         after = sequences(postgres_schema)
         overloads_while_fenced = alarms(postgres_schema, "elec.strip_overload")
         # The thief goes away: a new owner gets from the broker everything `a` never acknowledged.
@@ -251,6 +255,7 @@ def test_a_worker_whose_lease_was_taken_commits_nothing_more_and_says_so_in_heal
                                "final_next_seq": final["next_seq"], "missing": len(final["missing"]),
                                "overloads": len(overloads)})
     assert health["status"] == "degraded"
+    assert refused == [503, 503], refused
     assert lease_health["state"] == "lost" and lease_health["epoch"] == 1
     assert lease_health["lost_reason"].startswith("a commit found the lease taken"), lease_health
     assert not health["dependencies"]["broker"]["up"], "a fenced worker keeps its MQTT session"
@@ -502,7 +507,7 @@ def test_workers_refuse_sqlite_a_second_sqlite_server_a_missing_broker_a_bad_lea
         other.write_text(fire_site(receiver.port) + "# another version of the file\n", encoding="utf-8")
         for command in (["worker"], ["server"]):
             refused = _cli(command, {**broker, "FLOORWATCH_DATABASE_URL": postgres_schema,
-                                     "FLOORWATCH_SITE_FILE": str(other)})
+                                     "FLOORWATCH_FAILOVER": "1", "FLOORWATCH_SITE_FILE": str(other)})
             assert refused.returncode == 2, refused
             assert "with another site file" in refused.stderr and "FLOORWATCH_SITE_FILE" in refused.stderr, \
                 refused.stderr
