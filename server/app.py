@@ -25,16 +25,20 @@ from server.api.routes import (
     users,
 )
 from server.api.schemas import ERROR_RESPONSES
+from server.domain.site import Site
 from server.runtime import Runtime, utc_now
 from server.settings import Settings
 
 WEB = Path(__file__).resolve().parent / "web"
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now, site: Site | None = None,
+               owns_process: bool = False) -> FastAPI:
+    """`site`: the site file already read and checked; `owns_process`: see `Runtime.owns_process`."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime(settings, clock=clock)
+        runtime = Runtime(settings, clock=clock, preloaded_site=site, owns_process=owns_process)
         runtime.start()
         app.state.runtime = runtime
         try:

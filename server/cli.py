@@ -27,18 +27,20 @@ def _server(args: argparse.Namespace) -> int:
 
     from server.app import create_app
     from server.domain.site import SiteError
+    from server.runtime import collector_paused
     from server.settings import Settings
     from server.site_check import load_site
 
     settings = load_settings(Settings)
-    try:
-        load_site(settings.site_file)  # a bad site file: its problems, not a traceback from the lifespan
+    try:  # a bad site file: its problems, not a traceback from the lifespan
+        with collector_paused(freeze=True):
+            site = load_site(settings.site_file)
     except SiteError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) in the site file (FLOORWATCH_SITE_FILE); nothing started. "
               "`floorwatch site --check FILE` checks it without starting", file=sys.stderr)
         return 2
-    app = create_app(settings)
+    app = create_app(settings, site=site, owns_process=True)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info")
     return 0
 
