@@ -34,33 +34,17 @@ class _Scalars:
     def __init__(self, loader: yaml.SafeLoader) -> None:
         self._loader = loader
         self._resolve: Callable[[type[yaml.Node], str, tuple[bool, bool]], str] = loader.resolve
-        self._built: dict[str, Any] = {}
+        self.built: dict[str, Any] = {}
+        """Plain scalar text -> its value, for texts seen before."""
 
-    def value(self, text: str, plain: bool) -> Any:
-        if not plain:
-            return text
-        try:
-            return self._built[text]
-        except KeyError:
-            pass
+    def value(self, text: str) -> Any:
+        """The value of a plain (unquoted, untagged) scalar not seen before."""
         tag = self._resolve(yaml.ScalarNode, text, (True, False))
         if tag not in _PLAIN_TAGS:
             raise _Fallback
         built = text if tag == _STR else self._loader.construct_object(yaml.ScalarNode(tag, text))
-        self._built[text] = built
+        self.built[text] = built
         return built
-
-
-class _Frame:
-    __slots__ = ("container", "key", "key_text", "seen", "where")
-
-    def __init__(self, container: dict[Any, Any] | list[Any], where: str) -> None:
-        self.container = container
-        self.where = where
-        self.key: Any = None
-        self.key_text: str | None = None
-        """The raw text of the key whose value comes next (None: the next scalar is a key)."""
-        self.seen: set[str] = set()
 
 
 def load_plain(text: str) -> tuple[Any, list[tuple[int, str]]] | None:
@@ -77,56 +61,70 @@ def load_plain(text: str) -> tuple[Any, list[tuple[int, str]]] | None:
 
 
 def _build(loader: yaml.SafeLoader) -> tuple[Any, list[tuple[int, str]]]:
+    # One loop with the open collection in locals: it runs once per scalar (1.5 million at 50k devices).
     scalars = _Scalars(loader)
+    built = scalars.built
     duplicates: list[tuple[int, str]] = []
-    stack: list[_Frame] = []
+    stack: list[tuple[Any, ...]] = []
+    container: dict[Any, Any] | list[Any] | None = None
+    """The innermost open collection (None: the top level)."""
+    is_map = False
+    where = ""
+    """Its field name in messages (`devices[3]`)."""
+    key: Any = None
+    key_text: str | None = None
+    """The raw text of the key whose value comes next (None: the next scalar is a key)."""
+    seen: set[str] = set()
     root: Any = None
     documents = 0
     get_event: Callable[[], Any] = loader.get_event  # the C parser's own method: untyped in the stubs
-
-    def place(value: Any) -> str:
-        """Put a finished value into its parent; returns the child's field name for a new collection."""
-        nonlocal root
-        if not stack:
-            root = value
-            return ""
-        frame = stack[-1]
-        container = frame.container
-        if isinstance(container, list):
-            name = f"{frame.where}[{len(container)}]"
-            container.append(value)
-            return name
-        key_text = frame.key_text
-        if key_text is None:
-            raise _Fallback  # a collection as a key
-        container[frame.key] = value
-        frame.key_text = None
-        return f"{frame.where}.{key_text}" if frame.where else key_text
-
+    scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
     while True:
         event = get_event()
         kind = type(event)
-        if kind is yaml.ScalarEvent:
+        if kind is scalar_event:
             if event.anchor is not None or event.tag is not None:
                 raise _Fallback
-            value = scalars.value(event.value, event.implicit[0])
-            frame = stack[-1] if stack else None
-            if frame is not None and isinstance(frame.container, dict) and frame.key_text is None:
-                raw = event.value
-                if raw in frame.seen:
-                    where = frame.where
-                    duplicates.append((event.start_mark.line + 1, f"{where}.{raw}" if where else str(raw)))
-                frame.seen.add(raw)
-                frame.key, frame.key_text = value, raw
+            text = event.value
+            if not event.implicit[0]:
+                value: Any = text
+            elif text in built:
+                value = built[text]
             else:
-                place(value)
-        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                value = scalars.value(text)
+            if is_map:
+                if key_text is None:
+                    if text in seen:
+                        duplicates.append((event.start_mark.line + 1, f"{where}.{text}" if where else text))
+                    seen.add(text)
+                    key, key_text = value, text
+                    continue
+                container[key] = value  # type: ignore[index]
+                key_text = None
+            elif container is not None:
+                container.append(value)  # type: ignore[union-attr]
+            else:
+                root = value
+        elif kind is mapping_start or kind is sequence_start:
             if event.anchor is not None or event.tag is not None:
                 raise _Fallback
-            new: dict[Any, Any] | list[Any] = {} if kind is yaml.MappingStartEvent else []
-            stack.append(_Frame(new, place(new)))
-        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-            stack.pop()
+            new: dict[Any, Any] | list[Any] = {} if kind is mapping_start else []
+            if is_map:
+                if key_text is None:
+                    raise _Fallback  # a collection as a key
+                container[key] = new  # type: ignore[index]
+                name = f"{where}.{key_text}" if where else key_text
+                key_text = None
+            elif container is not None:
+                name = f"{where}[{len(container)}]"
+                container.append(new)  # type: ignore[union-attr]
+            else:
+                root, name = new, ""
+            stack.append((container, is_map, where, key, key_text, seen))
+            container, is_map, where, key, key_text, seen = new, kind is mapping_start, name, None, None, set()
+        elif kind in ends:
+            container, is_map, where, key, key_text, seen = stack.pop()
         elif kind is yaml.DocumentStartEvent:
             documents += 1
             if documents > 1:
