@@ -281,7 +281,12 @@ def _first_dump(value: Any) -> Any:
     return dumper(value)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def undump(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, dict):
         if len(value) == 1 and "$dt" in value:
             return datetime.fromisoformat(value["$dt"])
@@ -296,8 +301,16 @@ def undump(value: Any) -> Any:
     return value
 
 
-_FIELD_NAMES: dict[type, frozenset[str]] = {}
-"""Field names per state class (a restore looks them up for every state object)."""
+_LOADED: dict[type, tuple[str, ...]] = {}
+"""Per state class, the STATE names that are fields (a restore looks them up for every state object)."""
+_IS_STATE: dict[type, bool] = {}
+
+
+def _is_state(kind: type) -> bool:
+    known = _IS_STATE.get(kind)
+    if known is None:
+        known = _IS_STATE[kind] = is_dataclass(kind) and hasattr(kind, "STATE")
+    return known
 
 
 def load_into(target: Any, data: Any) -> None:
@@ -305,14 +318,15 @@ def load_into(target: Any, data: Any) -> None:
     if not isinstance(data, dict):
         return
     kind = type(target)
-    names = _FIELD_NAMES.get(kind)
-    if names is None:
-        names = _FIELD_NAMES[kind] = frozenset(f.name for f in fields(target))
-    for name in target.STATE:
-        if name not in data or name not in names:
+    loaded = _LOADED.get(kind)
+    if loaded is None:
+        names = {f.name for f in fields(target)}
+        loaded = _LOADED[kind] = tuple(name for name in target.STATE if name in names)
+    for name in loaded:
+        if name not in data:
             continue
         current = getattr(target, name)
-        if is_dataclass(current) and hasattr(current, "STATE"):
+        if _is_state(type(current)):
             load_into(current, data[name])
         elif (
             isinstance(current, list)
