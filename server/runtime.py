@@ -60,7 +60,7 @@ FIRE_PAGES = frozenset({"fire.smoke_alarm", "fire.heat_alarm", "mr.smoke"})
 def collector_paused(freeze: bool) -> Iterator[None]:
     """For building what lives as long as the runtime (the site, the rule engine's state): millions of
     objects and no garbage at 50,000 devices, so the cyclic collector's passes during the build are
-    waste (a third of the build's CPU). `freeze`: afterwards, later passes skip them too; each full
+    waste (about half of the engine build's CPU). `freeze`: afterwards, later passes skip them too; each full
     pass of the steady state otherwise walks every device's objects, a per-reading cost that grows with
     the site. Only for a process that keeps this runtime until it exits: frozen objects are never
     collected, so a process starting many runtimes (tests) would keep every stopped one."""
