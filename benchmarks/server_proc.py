@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                         mqtt=MqttSettings(host="127.0.0.1", port=args.port, protocol="5",
                                           username="floorwatch-local"),
                         gap_window_s=5)
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, owns_process=True)
     runtime.start()
 
     def on_alarm(alarm: domain.Alarm) -> None:

@@ -2,6 +2,7 @@
 and the server process's peak RSS (VmHWM) by then.
 
     python -m benchmarks.startup --devices 50000 --starts 2
+    python -m benchmarks.startup --site FILE --starts 2   # a floor generated before (no generation)
 
 Each size: a floor from simulators.floorgen, a private Mosquitto, then `--starts` starts of
 `benchmarks.server_proc` (the real Runtime: site parse, rule engine, migrations, restore, MQTT) on the
@@ -18,8 +19,9 @@ import time
 from pathlib import Path
 
 from benchmarks.cli import ServerChild
-from benchmarks.floor import make_floor
+from benchmarks.floor import Floor, make_floor
 from gateway.broker import EmbeddedBroker
+from server.site_check import load_site
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,12 +29,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, default=50_000, help="floor size")
     parser.add_argument("--starts", type=int, default=2, help="starts on the same data folder")
     parser.add_argument("--timeout-s", type=float, default=900.0, help="longest wait for one start")
+    parser.add_argument("--site", type=Path, help="start on this site file instead of generating a floor "
+                        "(to repeat a measurement without the generation)")
     args = parser.parse_args(argv)
     if args.devices < 1 or args.starts < 1 or args.timeout_s <= 0:
         parser.error("--devices and --starts must be positive, --timeout-s above 0")
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.monotonic()
-        floor = make_floor(args.devices, Path(tmp) / "floor")
+        if args.site is not None:
+            if not args.site.is_file():
+                parser.error(f"--site {args.site}: no such file")
+            floor = Floor("", args.site, len(load_site(args.site).devices))
+        else:
+            floor = make_floor(args.devices, Path(tmp) / "floor")
         generated = time.monotonic() - t0
         (Path(tmp) / "server").mkdir()
         broker = EmbeddedBroker(kind="mosquitto")

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from gateway.yaml_events import LOADER, load_plain
 from gateway.yaml_lines import Loc, duplicate_keys, line_of, loc_text
 
 
@@ -55,8 +56,12 @@ class YamlDoc:
     root: yaml.Node | None = field(repr=False, default=None)
     problems: list[str] = field(default_factory=list)
     """Problems found so far (duplicate keys at parse time; owners append theirs)."""
+    text: str | None = field(repr=False, default=None)
+    """The file's text when `root` is not parsed yet: the node tree is built when a message needs a line."""
 
     def line(self, loc: Sequence[str | int]) -> int:
+        if self.root is None and self.text is not None:
+            self.root = _compose(self.text)
         return line_of(self.root, loc)
 
     def message(self, loc: Sequence[str | int], text: str) -> str:
@@ -83,29 +88,39 @@ class YamlDoc:
             raise YamlFileError(self.problems)
 
 
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml when PyYAML was built with it: the same nodes and marks, about 8x faster on the demo site."""
+def _compose(text: str) -> yaml.Node | None:
+    loader = LOADER(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 def parse_yaml(text: str, source: str, shape: str) -> YamlDoc:
     """Parse `text` (named `source` in messages). `shape` is the message when the top level is not a
     mapping (e.g. "a site file is a mapping with at least `site:`"). Raises YamlFileError for
     text that is not YAML or not a mapping; duplicate keys are in the returned `problems`."""
-    loader = _LOADER(text)
-    try:
-        root = loader.get_single_node()
-        data: Any = loader.construct_document(root) if root is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise YamlFileError([f"{source}:{line}: (document): not valid YAML: {problem}"]) from None
-    finally:
-        loader.dispose()
+    plain = load_plain(text)  # no node tree for the usual file: see gateway/yaml_events.py
+    if plain is not None:
+        data, duplicates = plain
+        root: yaml.Node | None = None
+    else:
+        loader = LOADER(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else 1
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise YamlFileError([f"{source}:{line}: (document): not valid YAML: {problem}"]) from None
+        finally:
+            loader.dispose()
+        duplicates = duplicate_keys(root)
     if not isinstance(data, dict):
         raise YamlFileError([f"{source}:1: (document): {shape}"])
-    doc = YamlDoc(source, data, root)
-    for line, name in duplicate_keys(root):
+    doc = YamlDoc(source, data, root, text=text if root is None else None)
+    for line, name in duplicates:
         doc.problems.append(f"{source}:{line}: {name}: key appears twice; keep one (YAML would silently "
                             "use the last)")
     return doc

@@ -25,6 +25,7 @@ from server.api.routes import (
     users,
 )
 from server.api.schemas import ERROR_RESPONSES
+from server.domain.site import Site
 from server.runtime import Runtime, utc_now
 from server.services.auth import LoginLimiter
 from server.services.lease import LeaseKeeper
@@ -33,13 +34,14 @@ from server.settings import Settings
 WEB = Path(__file__).resolve().parent / "web"
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
-               lease: LeaseKeeper | None = None) -> FastAPI:
-    """`lease`: the site's partition lease, already held (PostgreSQL workers, server/workers.py)."""
+def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now, lease: LeaseKeeper | None = None,
+               site: Site | None = None, owns_process: bool = False) -> FastAPI:
+    """`lease`: the site's partition lease, already held (PostgreSQL workers, server/workers.py); `site`: the
+    site file already read and checked; `owns_process`: see `Runtime.owns_process`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime(settings, clock=clock, lease=lease)
+        runtime = Runtime(settings, clock=clock, lease=lease, preloaded_site=site, owns_process=owns_process)
         runtime.start()
         app.state.runtime = runtime
         try:

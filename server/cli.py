@@ -29,13 +29,15 @@ def _server(args: argparse.Namespace) -> int:
     from server.adapters.sql.leases import LeaseConflict
     from server.app import create_app
     from server.domain.site import SiteError
+    from server.runtime import collector_paused
     from server.settings import Settings
     from server.site_check import load_site
     from server.workers import StandbyHealth, WorkerRefused, hold_sqlite, keeper_for, run_servers, uses_leases
 
     settings = load_settings(Settings)
-    try:
-        load_site(settings.site_file)  # a bad site file: its problems, not a traceback from the lifespan
+    try:  # a bad site file: its problems, not a traceback from the lifespan
+        with collector_paused(freeze=True):
+            site = load_site(settings.site_file)
     except SiteError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) in the site file (FLOORWATCH_SITE_FILE); nothing started. "
@@ -80,7 +82,7 @@ def _server(args: argparse.Namespace) -> int:
         except LeaseConflict as exc:
             raise UsageError(str(exc)) from None
         lease.start()
-    app = create_app(settings, lease=lease)
+    app = create_app(settings, lease=lease, site=site, owns_process=True)
     uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[listener])
     return 0
 

@@ -557,6 +557,8 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
     people = unique("people", [p.id for p in config.people])
     shifts = unique("shifts", [s.id for s in config.shifts])
     kinds = {d.id: d.kind for d in config.devices}
+    zone_floor = {z.id: z.floor for z in config.zones}
+    by_id = {d.id: d for d in config.devices}
 
     for i, zone in enumerate(config.zones):
         if zone.floor not in floors:
@@ -564,8 +566,6 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
         for j, other in enumerate(zone.adjacent):
             if other not in zones:
                 problems.append(_Problem(("zones", i, "adjacent", j), f"unknown zone {other!r}"))
-        zone_floor = {z.id: z.floor for z in config.zones}
-        by_id = {d.id: d for d in config.devices}
         for j, door in enumerate(zone.exits):
             exit_door = by_id.get(door)
             if exit_door is None or exit_door.door_type is not DoorType.EGRESS:

@@ -183,8 +183,9 @@ CONTROLS: Final = frozenset({"elec.relay_reenable_guard", "evac.all_clear"})
 
 def param(rule: str, name: str, overrides: Mapping[str, Mapping[str, float]] | None = None) -> float:
     """One parameter: the site's override when there is one, else the catalog default."""
-    if overrides is not None:
-        value = overrides.get(rule, {}).get(name)
+    if overrides:
+        layer = overrides.get(rule)
+        value = layer.get(name) if layer is not None else None
         if value is not None:
             return value
     return DEFAULTS[rule][name]

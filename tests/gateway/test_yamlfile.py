@@ -6,11 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edge.config import ConfigError, load_config, parse_config
+from gateway.yaml_events import load_plain
+from gateway.yaml_lines import duplicate_keys
 from gateway.yamlfile import YamlFileError, parse_yaml, read_yaml
 from server.domain.site import SiteError, parse_site
+from simulators import floorgen
 from simulators.scenario import ScenarioError, parse_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SITE = """\
 site:
@@ -125,3 +131,66 @@ def test_not_yaml_not_a_mapping_and_unreadable_files(tmp_path: Path) -> None:
     latin.write_bytes(b"site: caf\xe9\n")
     with pytest.raises(ConfigError, match=r"latin.yaml:1: \(document\): not UTF-8 text"):
         load_config(latin)
+
+
+PLAIN_SUBSET = [
+    "a: 1\nb: '1'\nc: \"x\"\nd:\ne: ~\nf: yes\ng: 2024-01-01\nh: 2024-01-01T10:00:00Z\ni: 1e3\nj: .inf\nk: 0x1f\n",
+    "a: 1\na: 2\nb:\n  c: 1\n  c: {d: 1, d: 2}\nl:\n  - {x: 1, x: 2}\n  - [ {y: 1, y: 1} ]\n",
+    "1: a\n'1': b\nnull: c\n? explicit\n: key\n",
+    "a: 'x'\nb: |\n  multi\n  line\nc: >\n  folded\nd: ''\ne: ' '\nf:\n  - - 1\n    - 2\n  - {}\n  - []\n",
+]
+BEYOND = ["a: &x 1\nb: *x\n", "base: &b {a: 1}\nc:\n  <<: *b\n", "a: !!str 1\n"]
+
+
+def typed(value: object) -> object:
+    """A value with the type of every part (1 == 1.0 == True, but a loader must not mix them up)."""
+    if isinstance(value, dict):
+        return ("dict", [(typed(k), typed(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("list", [typed(v) for v in value])
+    return (type(value).__name__, repr(value))
+
+
+def node_tree_parse(text: str) -> tuple[object, list[tuple[int, str]]]:
+    loader = yaml.CSafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return (loader.construct_document(root) if root is not None else None), duplicate_keys(root)
+    finally:
+        loader.dispose()
+
+
+@pytest.mark.parametrize("text", PLAIN_SUBSET)
+def test_the_event_loader_builds_what_the_node_tree_builds(text: str) -> None:
+    plain = load_plain(text)
+    assert plain is not None
+    data, duplicates = node_tree_parse(text)
+    assert typed(plain[0]) == typed(data) and plain[1] == duplicates
+
+
+def test_the_event_loader_agrees_on_a_generated_floor_and_the_repository_files() -> None:
+    texts = [floorgen.dump(floorgen.generate(60).site, "floor")]
+    texts += [p.read_text(encoding="utf-8") for p in sorted(ROOT.glob("*/**/*.yaml")) if ".venv" not in p.parts]
+    checked = 0
+    for text in texts:
+        plain = load_plain(text)
+        if plain is None:
+            continue
+        data, duplicates = node_tree_parse(text)
+        assert typed(plain[0]) == typed(data) and plain[1] == duplicates
+        checked += 1
+    assert checked >= 10
+
+
+@pytest.mark.parametrize("text", BEYOND)
+def test_yaml_beyond_the_plain_subset_takes_the_node_tree_with_the_same_result(text: str) -> None:
+    assert load_plain(text) is None
+    doc = parse_yaml(text, "f.yaml", "a mapping")
+    assert typed(doc.data) == typed(node_tree_parse(text)[0]) and doc.root is not None
+
+
+def test_a_plain_file_builds_its_node_tree_only_when_a_message_needs_a_line() -> None:
+    doc = parse_yaml(SITE, "site.yaml", "a site file")
+    assert doc.root is None
+    assert doc.message(("devices", 3, "zone"), "x") == "site.yaml:12: devices[3].zone: x"
+    assert doc.root is not None

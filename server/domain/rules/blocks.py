@@ -8,6 +8,7 @@ keeps; parameters are not persisted because a restart re-reads them from the sit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -225,22 +226,69 @@ def earliest(values: Any) -> datetime | None:
 
 def dump(value: Any) -> Any:
     """JSON-able form of a state value: datetimes as {"$dt": iso}, state dataclasses by their STATE."""
-    if isinstance(value, datetime):
-        return {"$dt": value.isoformat()}
-    if is_dataclass(value) and hasattr(value, "STATE"):
-        return {name: dump(getattr(value, name)) for name in value.STATE}
-    if isinstance(value, list | tuple):
-        return [dump(v) for v in value]
-    if isinstance(value, set | frozenset):
-        return sorted(dump(v) for v in value)
-    if isinstance(value, dict):
-        return {str(k): dump(v) for k, v in value.items()}
+    dumper = _DUMPERS.get(type(value))
+    return dumper(value) if dumper is not None else _first_dump(value)
+
+
+# A checkpoint dumps every changed device and a restart's first one every device: one dumper per type,
+# found once by the generic rules of `_first_dump`, instead of those rules for every value.
+_DUMPERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _as_is(value: Any) -> Any:
     return value
 
 
+def _dump_datetime(value: datetime) -> dict[str, str]:
+    return {"$dt": value.isoformat()}
+
+
+def _dump_sequence(value: list[Any] | tuple[Any, ...]) -> list[Any]:
+    return [dump(v) for v in value]
+
+
+def _dump_set(value: set[Any] | frozenset[Any]) -> list[Any]:
+    return sorted(dump(v) for v in value)
+
+
+def _dump_dict(value: dict[Any, Any]) -> dict[str, Any]:
+    return {str(k): dump(v) for k, v in value.items()}
+
+
+def _state_dumper(names: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
+    def dump_state(value: Any) -> dict[str, Any]:
+        return {name: dump(getattr(value, name)) for name in names}
+    return dump_state
+
+
+def _first_dump(value: Any) -> Any:
+    """The generic rules, for a type not seen yet; its dumper is then kept (they depend on the type only)."""
+    kind = type(value)
+    dumper: Callable[[Any], Any]
+    if isinstance(value, datetime):
+        dumper = _dump_datetime
+    elif is_dataclass(value) and hasattr(kind, "STATE"):
+        dumper = _state_dumper(tuple(kind.STATE))
+    elif isinstance(value, list | tuple):
+        dumper = _dump_sequence
+    elif isinstance(value, set | frozenset):
+        dumper = _dump_set
+    elif isinstance(value, dict):
+        dumper = _dump_dict
+    else:
+        dumper = _as_is
+    _DUMPERS[kind] = dumper
+    return dumper(value)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def undump(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, dict):
-        if set(value) == {"$dt"}:
+        if len(value) == 1 and "$dt" in value:
             return datetime.fromisoformat(value["$dt"])
         return {k: undump(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -253,16 +301,32 @@ def undump(value: Any) -> Any:
     return value
 
 
+_LOADED: dict[type, tuple[str, ...]] = {}
+"""Per state class, the STATE names that are fields (a restore looks them up for every state object)."""
+_IS_STATE: dict[type, bool] = {}
+
+
+def _is_state(kind: type) -> bool:
+    known = _IS_STATE.get(kind)
+    if known is None:
+        known = _IS_STATE[kind] = is_dataclass(kind) and hasattr(kind, "STATE")
+    return known
+
+
 def load_into(target: Any, data: Any) -> None:
     """Put dumped state back into a freshly built state object (whose parameters come from the site)."""
     if not isinstance(data, dict):
         return
-    names = {f.name for f in fields(target)}
-    for name in target.STATE:
-        if name not in data or name not in names:
+    kind = type(target)
+    loaded = _LOADED.get(kind)
+    if loaded is None:
+        names = {f.name for f in fields(target)}
+        loaded = _LOADED[kind] = tuple(name for name in target.STATE if name in names)
+    for name in loaded:
+        if name not in data:
             continue
         current = getattr(target, name)
-        if is_dataclass(current) and hasattr(current, "STATE"):
+        if _is_state(type(current)):
             load_into(current, data[name])
         elif (
             isinstance(current, list)
@@ -277,11 +341,14 @@ def load_into(target: Any, data: Any) -> None:
             setattr(target, name, _typed(current, undump(data[name])))
 
 
+_SEVERITIES = frozenset(s.value for s in Severity)
+
+
 def _typed(current: Any, value: Any) -> Any:
     if isinstance(current, set):
         return set(value)
     if isinstance(current, Severity) or (
-        current is None and isinstance(value, str) and value in {s.value for s in Severity}
+        current is None and isinstance(value, str) and value in _SEVERITIES
     ):
         return Severity(value)
     return value
