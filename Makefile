@@ -39,7 +39,7 @@ unit: $(STAMP)
 
 # Workers side by side (pytest-xdist): most tests wait on brokers, servers and timers, not on the CPU.
 # TEST_WORKERS=0 runs everything in one process; tests/conftest.py gives each worker its own ports.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 2
 
 test: $(STAMP) services lint typecheck
 	$(BIN)/python -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --durations=20
