@@ -207,7 +207,7 @@ class Device(_Config):
 
 ROLE_NAMES: frozenset[str] = frozenset({
     # used by the code: paging (domain/notify.py), permissions and escorts (rules/access.py `reception`),
-    # inspections and their overdue rules (domain/inspections.py)
+    # inspections and their overdue rules (domain/inspections/)
     "operator", "shift_lead", "supervisor", "safety_officer", "facility_manager", "maintenance", "mr_duty",
     "reception", "on_site_command", "emergency_command", "security_evacuation", "information_reporting",
     "logistics", "manager", "it", "hr",

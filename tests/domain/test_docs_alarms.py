@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "alarms.md"
 RAISING_MODULES = [
     *sorted((ROOT / "server" / "domain" / "rules").glob("*.py")),
-    ROOT / "server" / "domain" / "inspections.py",
+    *sorted((ROOT / "server" / "domain" / "inspections").glob("*.py")),
     *sorted((ROOT / "server" / "services").glob("*.py")),
     ROOT / "server" / "runtime.py",
 ]
