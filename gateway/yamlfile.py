@@ -138,6 +138,14 @@ def read_yaml(path: str | Path, shape: str) -> YamlDoc:
     return parse_yaml(text, str(path), shape)
 
 
+def read_mapping(path: str | Path, shape: str) -> dict[str, Any]:
+    """The data of a file read without a model of its own (the simulator's floor, the demo's copies), refused
+    like the validated ones: a duplicate key raises YamlFileError naming file, line and key."""
+    doc = read_yaml(path, shape)
+    doc.raise_if_problems()
+    return doc.data
+
+
 M = TypeVar("M", bound=BaseModel)
 
 

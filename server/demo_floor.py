@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from gateway.yamlfile import read_mapping
+
 SOURCE_DAY = date(2026, 11, 30)
 """The day whose day shift the source floor's HR file is written around."""
 SOURCE_DAY_SHIFT = "day"
@@ -46,7 +48,7 @@ def write_demo_floor(source_site: Path, out_dir: Path, *, inbox_port: int, now: 
 
     `now` and `scenario_start` are timezone-aware. An `anchor.txt` already in `out_dir` (a kept demo) is
     reused."""
-    site = yaml.safe_load(source_site.read_text(encoding="utf-8"))
+    site = read_mapping(source_site, "a site file is a mapping with at least `site:`")
     tz = ZoneInfo(site["site"]["timezone"])
     out_dir.mkdir(parents=True, exist_ok=True)
     anchor_path = out_dir / ANCHOR_FILE
@@ -67,7 +69,7 @@ def write_demo_floor(source_site: Path, out_dir: Path, *, inbox_port: int, now: 
 
     hr_source = source_site.parent / "hr.yaml"
     if hr_source.exists():
-        hr = yaml.safe_load(hr_source.read_text(encoding="utf-8")) or {}
+        hr = read_mapping(hr_source, "an HR file is a mapping")
         hr = _moved(hr, shift)
         for leaver in hr.get("leavers") or []:
             leaver["badge_collected"] = True

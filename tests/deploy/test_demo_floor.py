@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from gateway.yamlfile import YamlFileError
 from server.adapters.hr_file import load_hr
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.demo_floor import QUIET_MARGIN, write_demo_floor
@@ -106,3 +109,19 @@ def test_the_floor_day_follows_the_scenarios_clock(tmp_path: Path) -> None:
     (tmp_path / "db").mkdir()
     seen = overdue_over_time(site, tmp_path / "db", now.astimezone(UTC), 6.0)
     assert not {h: c for h, c in seen.items() if c}
+
+
+def test_a_duplicate_key_in_the_source_site_file_is_refused_not_dropped_from_the_copy(tmp_path: Path) -> None:
+    # the copy is written from the parsed data: a key YAML silently collapsed would vanish before the server
+    # could refuse it
+    source = tmp_path / "source" / "site.yaml"
+    source.parent.mkdir()
+    text = DEMO_SITE.read_text(encoding="utf-8")
+    key_line = "  timezone: Asia/Shanghai"
+    source.write_text(text.replace(key_line + "\n", key_line + "\n" + key_line + "\n", 1), encoding="utf-8")
+    line = text.splitlines().index(key_line) + 2
+    with pytest.raises(YamlFileError) as info:
+        write_demo_floor(source, tmp_path / "floor", inbox_port=40123, now=datetime.now(UTC))
+    assert info.value.problems == [f"{source}:{line}: site.timezone: key appears twice; keep one (YAML would "
+                                   "silently use the last)"]
+    assert not (tmp_path / "floor" / "site.yaml").exists()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
+from gateway.yamlfile import YamlFileError
 from simulators.model import DEMO_FLOOR, load_floor
 from simulators.rules import RULE_IDS
 from simulators.scenario import ScenarioError, list_scenarios, load_scenario, parse_scenario
@@ -126,3 +128,30 @@ def test_a_real_file_error_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario(str(path), FLOOR)
     assert str(info.value).startswith(f"{path}:8: expect[0].within: ")
+
+
+def test_a_duplicate_key_in_a_scenario_file_names_file_line_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text(GOOD.replace("title: test\n", "title: test\ntitle: again\n"), encoding="utf-8")
+    line = GOOD.splitlines().index("title: test") + 2
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(str(path), FLOOR)
+    assert info.value.problems[0] == (f"{path}:{line}: title: key appears twice; keep one (YAML would silently "
+                                      "use the last)")
+
+
+@pytest.mark.parametrize(("name", "key_line", "field"), [
+    ("site.yaml", "  timezone: Asia/Shanghai", "site.timezone"),
+    ("edge-f3.yaml", "edge: edge-f3", "edge"),
+])
+def test_the_simulated_floor_refuses_a_duplicate_key_like_the_server(tmp_path: Path, name: str, key_line: str,
+                                                                     field: str) -> None:
+    floor = shutil.copytree(DEMO_FLOOR, tmp_path / "floor")
+    text = (floor / name).read_text(encoding="utf-8")
+    assert text.count(key_line + "\n") == 1
+    (floor / name).write_text(text.replace(key_line + "\n", key_line + "\n" + key_line + "\n"), encoding="utf-8")
+    line = text.splitlines().index(key_line) + 2
+    with pytest.raises(YamlFileError) as info:
+        load_floor(floor)
+    assert info.value.problems == [f"{floor / name}:{line}: {field}: key appears twice; keep one (YAML would "
+                                   "silently use the last)"]
