@@ -47,7 +47,9 @@ class Permission(StrEnum):
     RESPOND = "respond"
     """Fire verdicts, the roll call, securing a door during an evacuation."""
     ACKNOWLEDGE_ANY = "acknowledge_any"
-    """Any alarm in any zone (an operator acknowledges only non-critical alarms of their own zones)."""
+    """Any alarm in any zone."""
+    ACKNOWLEDGE_OWN_ZONES = "acknowledge_own_zones"
+    """Non-critical alarms of the account's own zones (an account without zones has none of its own)."""
     CLOSE_LATCHED = "close_latched"
     SHELVE = "shelve"
     """Never a critical alarm, whoever asks."""
@@ -56,6 +58,11 @@ class Permission(StrEnum):
     """Switch a plug off by hand (switching it back on is decided per plug: elec.relay_reenable_guard)."""
     HOLD_CUT = "hold_cut"
     """Hold a delayed cut (elec.high_power_appliance)."""
+    RESTORE_POWER = "restore_power"
+    """Switch back on a plug a safety rule cut (elec.relay_reenable_guard: with a reason; after a critical
+    overload also an electrician's sign-off)."""
+    ALL_CLEAR = "all_clear"
+    """End an evacuation (evac.all_clear); egress doors stay released until reset."""
 
 
 _CHAIN = (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND)
@@ -68,21 +75,31 @@ PERMISSIONS: dict[Permission, tuple[Role, ...]] = {
     Permission.START_EVACUATION: (Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND),
     Permission.RESPOND: _CHAIN,
     Permission.ACKNOWLEDGE_ANY: _CHAIN,
+    Permission.ACKNOWLEDGE_OWN_ZONES: (Role.OPERATOR,),
     Permission.CLOSE_LATCHED: _CHAIN,  # only a person with responsibility closes a smoke alarm (RULES §0.5-3)
     Permission.SHELVE: (Role.SUPERVISOR, Role.SAFETY_OFFICER),
     Permission.SILENCE_NOTIFICATIONS: (Role.SUPERVISOR, Role.SAFETY_OFFICER),
     Permission.CUT_POWER: (Role.SHIFT_LEAD, Role.SUPERVISOR),
     # 领班 and the roles above it in the §4 chain
     Permission.HOLD_CUT: (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND),
+    Permission.RESTORE_POWER: (Role.SHIFT_LEAD, Role.SUPERVISOR),  # 领班 or above (S05, S06)
+    # RULES.md §2.2: only 现场指挥组 or 应急指挥部
+    Permission.ALL_CLEAR: (Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND),
 }
 """The authorization table: who besides admin (who may do everything) holds each permission. Every route's
-role check and the live page's buttons come from it (GET /api/me lists the caller's permissions)."""
+role check, the controls of the rules (server/domain/rules/controls.py) and the live page's buttons come from
+it (GET /api/me lists the caller's permissions)."""
 
 RESPONDERS = PERMISSIONS[Permission.RESPOND]
 
 
 def may(actor: Actor, permission: Permission) -> bool:
     return actor.has(*PERMISSIONS[permission])
+
+
+def holds(role_names: Collection[str], permission: Permission) -> bool:
+    """`may` for code that is handed role names rather than an Actor (services, the rules' controls)."""
+    return Role.ADMIN.value in role_names or any(role.value in role_names for role in PERMISSIONS[permission])
 
 
 def permissions_of(actor: Actor) -> list[Permission]:
@@ -94,7 +111,7 @@ def can_acknowledge(actor: Actor, severity: Severity, zone: str | None) -> bool:
     """Responders acknowledge anything; an operator only non-critical alarms of their own zones."""
     if may(actor, Permission.ACKNOWLEDGE_ANY):
         return True
-    if Role.OPERATOR in actor.roles:
+    if may(actor, Permission.ACKNOWLEDGE_OWN_ZONES):
         return severity is not Severity.CRITICAL and bool(actor.zones) and actor.covers(zone)
     return False
 

@@ -27,7 +27,7 @@ from gateway import contract
 from server.adapters.sql.repository import _aware, record_audit
 from server.adapters.sql.response_models import CommandRow
 from server.domain.findings import Finding
-from server.domain.policy import PERMISSIONS, Permission
+from server.domain.policy import Permission, holds
 from server.domain.rules import RuleEngine
 from server.domain.rules.controls import relay_reenable
 from server.domain.site import DeviceKind, Site
@@ -111,10 +111,8 @@ class CommandService:
             raise CommandError(f"{device} is a {dev.kind.value}, not a smart plug with a relay")
         if not reason.strip():
             raise CommandError("a reason is required")
-        # "manager": the rank the relay route gives admin (elec.relay_reenable_guard's ladder)
-        lead_or_above = bool(roles & {r.value for r in PERMISSIONS[Permission.CUT_POWER]}) or "manager" in roles
         if not on:
-            if not lead_or_above:
+            if not holds(roles, Permission.CUT_POWER):
                 raise CommandError("cutting power needs the shift lead (领班) or above")
         else:
             last = self.last_cut(device)

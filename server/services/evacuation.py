@@ -40,6 +40,7 @@ from server.domain import alarms as domain
 from server.domain import evacuation as evac
 from server.domain import notify as routing
 from server.domain.findings import Finding
+from server.domain.policy import Permission, holds
 from server.domain.rules import RuleEngine
 from server.domain.rules import doors as door_rules
 from server.domain.rules import fire as fire_rules
@@ -331,7 +332,7 @@ class EvacuationService:
                 return findings
 
             self.engine_call(end)
-        elif not roles & {"on_site_command", "emergency_command"}:
+        elif not holds(roles, Permission.ALL_CLEAR):
             raise PermissionError("only the on-site command group or emergency command may end an evacuation")
         now = self.clock()
         zh, en = evac.clear_text(self.site, floor, ev["drill"])

@@ -95,9 +95,10 @@ const METRICS = {
 const metricText = (m) => METRICS[lang][m] ?? m;
 const ROLES = {
   zh: { operator: "话务员", shift_lead: "领班", supervisor: "主管", safety_officer: "安全员", facility_manager: "物业",
-        maintenance: "维修", emergency_command: "应急指挥", admin: "管理员" },
+        maintenance: "维修", on_site_command: "现场指挥", emergency_command: "应急指挥", admin: "管理员" },
   en: { operator: "operator", shift_lead: "shift lead", supervisor: "supervisor", safety_officer: "safety officer",
-        facility_manager: "facility manager", maintenance: "maintenance", emergency_command: "emergency command", admin: "admin" },
+        facility_manager: "facility manager", maintenance: "maintenance", on_site_command: "on-site command",
+        emergency_command: "emergency command", admin: "admin" },
 };
 const POLL_MS = 5000;
 /** Cut states that still change without an alarm event: their alarms are re-read on every poll. */
@@ -114,7 +115,7 @@ let lang = localStorage.getItem("floorwatch.lang")
 const state = {
   floor: null, zones: new Map(), devices: new Map(), live: new Map(), floors: [],
   alarms: new Map(), inspections: [], health: null, evac: null, selected: null,
-  evacMissing: false, site: "", roles: [], permissions: [],
+  evacMissing: false, site: "", accountZones: [], permissions: [],
   view: null,  // the zone the map is zoomed to, or null for the floor overview
   tz: null, rules: {}, families: [],  // the site's time zone and the rule titles, from /api/floor
   expanded: new Set(), filters: { severity: "", zone: "", family: "" },
@@ -562,17 +563,18 @@ function alarmItem(a) {
   if (a.cut) li.append(el("div", { class: "cut", "data-cut-state": a.cut.state, text: cutText(a.cut) }));
   {
     const actions = el("div", { class: "actions" });
-    if (a.cut && a.cut.state === "pending" && mayHoldCut()) {
+    if (a.cut && a.cut.state === "pending" && may("hold_cut")) {
       actions.append(el("button", { type: "button", class: "btn primary hold-cut", text: t("hold_cut"),
         onclick: () => openAction("hold", a) }));
     }
-    if (a.state === "active" || a.state === "cleared_unacked" || a.state === "shelved") {
+    if ((a.state === "active" || a.state === "cleared_unacked" || a.state === "shelved") && mayAcknowledge(a)) {
       actions.append(el("button", { type: "button", class: "btn primary ack", text: t("ack"), onclick: () => openAction("ack", a) }));
     }
-    if ((a.state === "active" || a.state === "acknowledged") && a.severity !== "critical" && !a.latching) {
+    if ((a.state === "active" || a.state === "acknowledged") && a.severity !== "critical" && !a.latching
+      && may("shelve")) {
       actions.append(el("button", { type: "button", class: "btn shelve", text: t("shelve"), onclick: () => openAction("shelve", a) }));
     }
-    if (OPEN.has(a.state)) {
+    if (OPEN.has(a.state) && may("close_latched")) {
       actions.append(el("button", { type: "button", class: "btn close", text: t("close"), onclick: () => openAction("close", a) }));
     }
     if (actions.childElementCount) li.append(actions);
@@ -586,8 +588,12 @@ function cutText(cut) {
   const words = { at: time(at), by: cut.held_by || "—", why: cut.why || "—" };
   return t("cut_" + cut.state).replace(/\{(\w+)\}/g, (_, k) => words[k]);
 }
-/** The server's authorization table decides (GET /api/me `permissions`): others get no button. */
-const mayHoldCut = () => state.permissions.includes("hold_cut");
+/** The server's authorization table decides (GET /api/me `permissions`): others get no button. The server
+ * still checks every action; a permission taken away after the page loaded shows its refusal. */
+const may = (permission) => state.permissions.includes(permission);
+/** server/domain/policy.py can_acknowledge: any alarm, or a non-critical one of the account's own zones. */
+const mayAcknowledge = (a) => may("acknowledge_any") || (may("acknowledge_own_zones") && a.severity !== "critical"
+  && state.accountZones.length > 0 && (!a.zone || state.accountZones.includes(a.zone)));
 
 // The list people work through: life safety first, then severity, then the newest; shelved and suppressed
 // alarms last. The same rule in the same zone is one row with a count, opened on a tap.
@@ -928,7 +934,7 @@ function render() {
     renderMap();
     if (selector) { const again = document.querySelector(selector); if (again) again.focus(); }
   }
-  if (changed("alarms", alarms, [...state.devices.keys()], state.roles)) renderAlarms();
+  if (changed("alarms", alarms, [...state.devices.keys()], state.permissions, state.accountZones)) renderAlarms();
   if (changed("detail", state.selected, alarms, live, state.chart, state.chartMetric)) renderDetail();
   renderInspections();
   renderHealth();
@@ -973,9 +979,9 @@ async function loadMe() {
     const me = await api("/api/me");
     $("me").textContent = `${me.name} · ${me.roles.map((r) => ROLES[lang][r] || r).join(", ")}`;
     $("me").dataset.roles = me.roles.join(",");
-    state.roles = me.roles;
+    state.accountZones = me.zones;
     state.permissions = me.permissions;
-  } catch { $("me").textContent = ""; state.roles = []; state.permissions = []; }
+  } catch { $("me").textContent = ""; state.accountZones = []; state.permissions = []; }
 }
 async function loadDevices() {
   const list = await api("/api/devices");

@@ -3,7 +3,7 @@ holding every other role (403), against a real server.
 
 The route list comes from the app itself: a new route that is not in ROUTE_ROLES fails the test,
 so nothing escapes the check. The allowed roles are the policy's own constants (server/domain/policy.py,
-the routes' role tuples, controls.ALL_CLEAR_ROLES), the same ones docs/api.md describes.
+the routes' role tuples, PERMISSIONS[all_clear]), the same ones docs/api.md describes.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from gateway.broker import EmbeddedBroker, mosquitto_binary
 from server.api.routes.audit import AUDITORS
 from server.api.routes.evacuations import STARTERS
 from server.app import create_app
-from server.domain.policy import RESPONDERS, Role
+from server.domain.policy import PERMISSIONS, RESPONDERS, Permission, Role
 from server.domain.power import CUT_HOLDERS
-from server.domain.rules.controls import ALL_CLEAR_ROLES
 from tests.conftest import require_service
 from tests.security.api_server import ALL_ROLES, Api, api_routes, running_server
 
@@ -157,7 +156,7 @@ def test_per_object_routes_refuse_roles_that_can_never_act(api: Api) -> None:
     ]
     drill = api.admin.post("/api/evacuations", json={"floor": "f1", "drill": True, "reason": "role test"})
     assert drill.status_code == 201, drill.text
-    cases.append((others(frozenset(ALL_CLEAR_ROLES)), "POST", f"/api/evacuations/{drill.json()['id']}/all-clear",
+    cases.append((others(PERMISSIONS[Permission.ALL_CLEAR]), "POST", f"/api/evacuations/{drill.json()['id']}/all-clear",
                   {}))
     for i, (roles, method, path, body) in enumerate(cases):
         response = api.as_roles(f"never-{i}", roles).request(method, path, json=body)

@@ -37,7 +37,9 @@ def test_me_lists_each_roles_permissions_from_the_table(api: Api) -> None:
         assert me.json()["permissions"] == expected, role
     # the table's own reading for two roles, so a wrong table shows here and not only on a refused call
     assert "hold_cut" in api.as_roles("lead-2", ["shift_lead"]).get("/api/me").json()["permissions"]
-    assert api.as_roles("op-2", ["operator"]).get("/api/me").json()["permissions"] == []
+    assert api.as_roles("op-2", ["operator"]).get("/api/me").json()["permissions"] == ["acknowledge_own_zones"]
+    assert api.as_roles("osc-2", ["on_site_command"]).get("/api/me").json()["permissions"] == [
+        "start_evacuation", "respond", "acknowledge_any", "close_latched", "hold_cut", "all_clear"]
 
 
 def test_a_route_refuses_exactly_the_roles_its_permission_leaves_out(api: Api) -> None:
@@ -53,7 +55,9 @@ def test_a_route_refuses_exactly_the_roles_its_permission_leaves_out(api: Api) -
 
 def test_the_page_reads_permissions_and_keeps_no_role_list_of_its_own() -> None:
     page = APP_JS.read_text(encoding="utf-8")
-    assert 'permissions.includes("hold_cut")' in page
+    assert "state.permissions.includes(permission)" in page
+    for permission in ("hold_cut", "shelve", "close_latched", "acknowledge_any", "acknowledge_own_zones"):
+        assert f'may("{permission}")' in page, permission
     role_sets = [found for found in re.findall(r"new Set\(\[([^\]]*)\]\)", page)
                  if any(f'"{role}"' in found for role in ALL_ROLES)]
     assert role_sets == [], "a set of roles in app.js: ask GET /api/me's permissions instead"

@@ -68,6 +68,9 @@ def test_the_card_shows_the_pending_cut_the_lead_holds_it_on_the_page_and_the_ke
         op_card = operator.locator(f'#alarms li.alarm[data-id="{heater["id"]}"]')
         expect(op_card.locator(".cut")).to_have_attribute("data-cut-state", "pending", timeout=15_000)
         expect(op_card.locator("button.hold-cut")).to_have_count(0)
+        # acknowledging too: the lead may (acknowledge_any), an operator without zones has no alarm of their own
+        expect(card.locator("button.ack")).to_be_visible()
+        expect(op_card.locator("button.ack")).to_have_count(0)
         lead.screenshot(path=str(artifacts_dir / "live-page-cut-pending.png"), full_page=True)
 
         # the lead holds it on the page: a reason is required, then the card shows who and why

@@ -113,16 +113,34 @@ def test_overload_turns_the_zone_red_on_a_phone_and_acknowledge_works(
     page.screenshot(path=str(artifacts_dir / "live-page-phone-en.png"), full_page=True)
     assert page.errors == []  # type: ignore[attr-defined]
 
-    # An operator may not shelve: the page shows the server's 403 reason instead of failing silently.
+    # An operator gets only the buttons GET /api/me's permissions give: no shelve, no close; acknowledging is
+    # for non-critical alarms of their own zones (server/domain/policy.py can_acknowledge).
     made = stack.client.put("/api/users/op-z1", json={"roles": ["operator"], "zones": ["z1"], "service_token": True})
     assert made.status_code == 200, made.text
     operator = open_page(browser, stack, PHONE, "en-GB", mobile=True, token=made.json()["token"])
     row = operator.locator(f'#alarms li.alarm[data-id="{alarm_id}"]')
+    expect(row).to_be_visible()
+    expect(row.locator(".state")).to_have_text("acknowledged")
+    expect(row.locator("button.shelve")).to_have_count(0)
+    expect(row.locator("button.close")).to_have_count(0)
+    assert operator.evaluate("""() => [mayAcknowledge({severity: "major", zone: "z1"}),
+        mayAcknowledge({severity: "critical", zone: "z1"}), mayAcknowledge({severity: "major", zone: "z2"})]""") \
+        == [True, False, False]
+
+    # A role taken away after the page loaded: the button is still there, and the page shows the server's 403
+    # reason instead of failing silently.
+    made = stack.client.put("/api/users/sup-z1", json={"roles": ["supervisor"], "service_token": True})
+    assert made.status_code == 200, made.text
+    supervisor = open_page(browser, stack, PHONE, "en-GB", mobile=True, token=made.json()["token"])
+    row = supervisor.locator(f'#alarms li.alarm[data-id="{alarm_id}"]')
+    expect(row.locator("button.shelve")).to_be_visible()
+    demoted = stack.client.put("/api/users/sup-z1", json={"roles": ["operator"], "zones": ["z1"]})
+    assert demoted.status_code == 200, demoted.text
     row.locator("button.shelve").click()
-    operator.locator("#action-reason").fill("parts on order")
-    operator.locator("#action-submit").click()
-    expect(operator.locator("#action-dialog-error")).to_contain_text("Not allowed: shelving needs a supervisor")
-    operator.screenshot(path=str(artifacts_dir / "live-page-phone-403.png"))
+    supervisor.locator("#action-reason").fill("parts on order")
+    supervisor.locator("#action-submit").click()
+    expect(supervisor.locator("#action-dialog-error")).to_contain_text("Not allowed: shelving needs a supervisor")
+    supervisor.screenshot(path=str(artifacts_dir / "live-page-phone-403.png"))
     assert stack.client.get(f"/api/alarms/{alarm_id}").json()["state"] == "acknowledged"
 
     desk = open_page(browser, stack, DESKTOP, "en-GB", mobile=False)

@@ -11,7 +11,7 @@ from server.api.audit import audit_change
 from server.api.deps import ActorDep, RuntimeDep, require
 from server.api.minimise import Redactor, RedactorDep
 from server.api.routes.relays import device_state
-from server.domain.policy import PERMISSIONS, Actor, Permission, Role
+from server.domain.policy import PERMISSIONS, Actor, Permission
 from server.services.evacuation import EvacuationError
 
 router = APIRouter(prefix="/evacuations", tags=["evacuations"])
@@ -33,13 +33,6 @@ class MarkSafe(BaseModel):
 
 class DoorSecure(BaseModel):
     reason: str = Field("", max_length=300)
-
-
-def _roles(actor: Actor) -> set[str]:
-    roles = {r.value for r in actor.roles}
-    if Role.ADMIN in actor.roles:
-        roles.add(Role.EMERGENCY_COMMAND.value)
-    return roles
 
 
 def _get(runtime: RuntimeDep, ev_id: str) -> dict[str, Any]:
@@ -81,7 +74,7 @@ def detail(ev_id: str, runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -
 def all_clear(ev_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
     before = _get(runtime, ev_id)
     try:
-        after = runtime.evacuations.all_clear(ev_id, actor.name, _roles(actor))
+        after = runtime.evacuations.all_clear(ev_id, actor.name, {r.value for r in actor.roles})
     except PermissionError as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
     except EvacuationError as exc:
