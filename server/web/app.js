@@ -13,6 +13,7 @@ const STRINGS = {
     reconnecting: "重新连接中…", offline: "离线", unauthorized: "令牌无效或已过期,请重新登录",
     evac_active: "疏散进行中", drill_active: "【演练】疏散演练进行中", roll_call: "点名", accounted: "已撤离/安全", missing: "仍在楼内", total: "应到",
     drill: "演练", visitor: "访客", roll_forbidden: "点名需领班及以上权限",
+    permissions_unknown: "权限未加载:所有操作按钮均显示,由服务器决定是否允许",
     since: "开始于", no_inspections: "今日无待办巡检", overdue: "已逾期", due: "截止",
     broker: "消息代理", sql: "数据库", timeseries: "时序库", edges: "边缘网关在线", ingest: "接收消息",
     up: "正常", down: "故障", zone: "区域", device: "设备", kind: "类型", value: "读数", last_seen: "最后上报",
@@ -39,6 +40,7 @@ const STRINGS = {
     reconnecting: "Reconnecting…", offline: "Offline", unauthorized: "Token invalid or expired — sign in again",
     evac_active: "EVACUATION IN PROGRESS", drill_active: "DRILL: evacuation drill in progress", roll_call: "Roll call", accounted: "out or safe", missing: "Still inside", total: "Expected",
     drill: "DRILL", visitor: "visitor", roll_forbidden: "Roll call needs a shift lead or above",
+    permissions_unknown: "Permissions not loaded: every action button is shown and the server decides",
     since: "since", no_inspections: "No inspections due today", overdue: "overdue", due: "due",
     broker: "Broker", sql: "Database", timeseries: "Time-series store", edges: "Edges online", ingest: "Messages in",
     up: "up", down: "DOWN", zone: "Zone", device: "Device", kind: "Kind", value: "Reading", last_seen: "Last seen",
@@ -115,7 +117,8 @@ let lang = localStorage.getItem("floorwatch.lang")
 const state = {
   floor: null, zones: new Map(), devices: new Map(), live: new Map(), floors: [],
   alarms: new Map(), inspections: [], health: null, evac: null, selected: null,
-  evacMissing: false, site: "", accountZones: [], permissions: [],
+  evacMissing: false, site: "", accountZones: [],
+  permissions: null,  // GET /api/me's list; null while not loaded (unknown, unlike [] = none)
   view: null,  // the zone the map is zoomed to, or null for the floor overview
   tz: null, rules: {}, families: [],  // the site's time zone and the rule titles, from /api/floor
   expanded: new Set(), filters: { severity: "", zone: "", family: "" },
@@ -588,9 +591,10 @@ function cutText(cut) {
   const words = { at: time(at), by: cut.held_by || "—", why: cut.why || "—" };
   return t("cut_" + cut.state).replace(/\{(\w+)\}/g, (_, k) => words[k]);
 }
-/** The server's authorization table decides (GET /api/me `permissions`): others get no button. The server
- * still checks every action; a permission taken away after the page loaded shows its refusal. */
-const may = (permission) => state.permissions.includes(permission);
+/** The server's authorization table decides (GET /api/me `permissions`): others get no button. While the
+ * permissions are unknown every button is drawn, so a failed /api/me never hides a lead's acknowledge on a fire;
+ * the server still checks every action and the page shows its refusal. */
+const may = (permission) => state.permissions === null || state.permissions.includes(permission);
 /** server/domain/policy.py can_acknowledge: any alarm, or a non-critical one of the account's own zones. */
 const mayAcknowledge = (a) => may("acknowledge_any") || (may("acknowledge_own_zones") && a.severity !== "critical"
   && state.accountZones.length > 0 && (!a.zone || state.accountZones.includes(a.zone)));
@@ -936,6 +940,7 @@ function render() {
   }
   if (changed("alarms", alarms, [...state.devices.keys()], state.permissions, state.accountZones)) renderAlarms();
   if (changed("detail", state.selected, alarms, live, state.chart, state.chartMetric)) renderDetail();
+  $("permissions-unknown").hidden = state.permissions !== null;
   renderInspections();
   renderHealth();
   renderEvacuation();
@@ -948,7 +953,7 @@ function applyLanguage() {
   $("lang").textContent = lang === "zh" ? "EN" : "中文";
   $("lang").setAttribute("aria-label", lang === "zh" ? "Switch to English" : "切换到中文");
   setStatus(connState);
-  if (token) loadMe();
+  if (token) loadMe().then(render);
   renderLegend();
   render();
 }
@@ -981,8 +986,10 @@ async function loadMe() {
     $("me").dataset.roles = me.roles.join(",");
     state.accountZones = me.zones;
     state.permissions = me.permissions;
-  } catch { $("me").textContent = ""; state.accountZones = []; state.permissions = []; }
+  } catch { $("me").textContent = ""; state.accountZones = []; state.permissions = null; }
 }
+/** Until /api/me answers, every poll and stream (re)connect asks again. */
+const loadMeIfUnknown = () => (state.permissions === null ? loadMe() : Promise.resolve());
 async function loadDevices() {
   const list = await api("/api/devices");
   for (const d of list) {
@@ -1037,7 +1044,7 @@ async function loadCuts() {
 }
 
 async function refresh() {
-  await Promise.allSettled([loadDevices(), loadHealth(), loadEvacuation(), loadCuts()]);
+  await Promise.allSettled([loadMeIfUnknown(), loadDevices(), loadHealth(), loadEvacuation(), loadCuts()]);
   render();
 }
 let refreshTimer = null;
@@ -1062,7 +1069,7 @@ async function listen() {
       "Accept": "text/event-stream" }, signal: controller.signal, cache: "no-store" });
     if (response.status === 401) { showLogin(); return; }
     if (!response.ok || !response.body) throw new Error(response.statusText);
-    await loadAlarms();
+    await Promise.all([loadAlarms(), loadMeIfUnknown()]);
     render();
     setStatus("live");
     backoff = 1000;

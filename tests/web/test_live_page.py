@@ -5,6 +5,7 @@ Acknowledge on the page acknowledges it in the API. Screenshots go to the artifa
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -16,7 +17,7 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
 
 with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture (conftest) says so
-    from playwright.sync_api import Browser, Page, expect
+    from playwright.sync_api import Browser, Page, Route, expect
 
 
 class Served(Protocol):
@@ -27,11 +28,15 @@ class Served(Protocol):
 
 
 def open_page(browser: Browser, stack: Served, viewport: dict[str, int], locale: str, mobile: bool,
-              token: str = ADMIN_TOKEN, timezone: str | None = None) -> Page:
-    """`stack`: anything with the server's `url`; `timezone`: the browser's (the page shows local times)."""
+              token: str = ADMIN_TOKEN, timezone: str | None = None,
+              before_load: Callable[[Page], object] | None = None) -> Page:
+    """`stack`: anything with the server's `url`; `timezone`: the browser's (the page shows local times);
+    `before_load`: called with the page before it is opened (to route its requests)."""
     context = browser.new_context(viewport=viewport, locale=locale, is_mobile=mobile, has_touch=mobile,
                                   device_scale_factor=2 if mobile else 1, timezone_id=timezone)
     page = context.new_page()
+    if before_load is not None:
+        before_load(page)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.errors = errors  # type: ignore[attr-defined]
@@ -149,6 +154,48 @@ def test_overload_turns_the_zone_red_on_a_phone_and_acknowledge_works(
     expect(desk.locator("#detail svg.chart polyline")).to_have_count(1, timeout=10_000)
     desk.screenshot(path=str(artifacts_dir / "live-page-desktop.png"), full_page=True)
     assert desk.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_failed_api_me_leaves_a_leads_buttons_says_so_and_is_asked_again_on_the_next_poll(
+        browser: Browser, stack: Stack, artifacts_dir: Path) -> None:
+    made = stack.client.put("/api/users/lead-z1", json={"roles": ["shift_lead"], "service_token": True})
+    assert made.status_code == 200, made.text
+    publish_strip(stack, amps=12.4, seconds=5)
+    alarms = stack.wait_for("/api/alarms?state=open", lambda open_alarms: any(
+        a["rule"] == "elec.strip_overload" and a["state"] == "active" for a in open_alarms), timeout=20)
+    alarm_id = next(a["id"] for a in alarms if a["rule"] == "elec.strip_overload")
+
+    me_down = True  # /api/me answers 503 until the test says otherwise
+    refused: list[str] = []
+
+    def me(route: Route) -> None:
+        if me_down:
+            refused.append(route.request.url)
+            route.fulfill(status=503, content_type="application/json", body='{"detail": "down for the test"}')
+        else:
+            route.continue_()
+
+    page = open_page(browser, stack, PHONE, "en-GB", mobile=True, token=made.json()["token"],
+                     before_load=lambda p: p.route("**/api/me", me))
+    assert refused, "the page never asked /api/me"
+    note = page.locator("#permissions-unknown")
+    row = page.locator(f'#alarms li.alarm[data-id="{alarm_id}"]')
+    # unknown is not "none": the buttons are drawn and the server decides; the page says why they all show
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("Permissions not loaded")
+    expect(row.locator("button.ack")).to_be_visible()
+    expect(row.locator("button.shelve")).to_be_visible()
+    page.screenshot(path=str(artifacts_dir / "live-page-permissions-unknown.png"), full_page=True)
+
+    # /api/me answers again: a poll asks it (5 s), the note goes and the lead's own buttons stay
+    asked = len(refused)
+    me_down = False
+    expect(note).to_be_hidden(timeout=15_000)
+    assert len(refused) == asked  # loaded by the retry, not refused again
+    expect(page.locator("#me")).to_have_attribute("data-roles", "shift_lead")
+    expect(row.locator("button.ack")).to_be_visible()
+    expect(row.locator("button.shelve")).to_have_count(0)  # shelving is a supervisor's: the table decides now
+    assert page.errors == []  # type: ignore[attr-defined]
 
 
 def test_evacuation_banner_follows_a_drill_with_its_roll_call(
