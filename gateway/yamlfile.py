@@ -126,8 +126,14 @@ def parse_yaml(text: str, source: str, shape: str) -> YamlDoc:
     return doc
 
 
-def read_yaml(path: str | Path, shape: str) -> YamlDoc:
-    """Read and parse one file; an unreadable file is a YamlFileError naming it."""
+def is_blank(text: str) -> bool:
+    """Only blank lines and comments: a file with nothing in it yet, which an owner may take as empty."""
+    return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
+
+
+def read_yaml(path: str | Path, shape: str, *, blank_is_empty: bool = False) -> YamlDoc:
+    """Read and parse one file; an unreadable file is a YamlFileError naming it. `blank_is_empty`: a file
+    with only blank lines and comments is an empty mapping, not refused as not being one."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -135,13 +141,15 @@ def read_yaml(path: str | Path, shape: str) -> YamlDoc:
         raise YamlFileError([f"{path}:1: (document): cannot read: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise YamlFileError([f"{path}:1: (document): not UTF-8 text ({exc.reason})"]) from None
+    if blank_is_empty and is_blank(text):
+        return YamlDoc(str(path), {})
     return parse_yaml(text, str(path), shape)
 
 
-def read_mapping(path: str | Path, shape: str) -> dict[str, Any]:
+def read_mapping(path: str | Path, shape: str, *, blank_is_empty: bool = False) -> dict[str, Any]:
     """The data of a file read without a model of its own (the simulator's floor, the demo's copies), refused
     like the validated ones: a duplicate key raises YamlFileError naming file, line and key."""
-    doc = read_yaml(path, shape)
+    doc = read_yaml(path, shape, blank_is_empty=blank_is_empty)
     doc.raise_if_problems()
     return doc.data
 

@@ -69,7 +69,8 @@ def write_demo_floor(source_site: Path, out_dir: Path, *, inbox_port: int, now: 
 
     hr_source = source_site.parent / "hr.yaml"
     if hr_source.exists():
-        hr = read_mapping(hr_source, "an HR file is a mapping")
+        # an export with nothing in it yet, as the server's reader takes it (server/adapters/hr_file.py)
+        hr = read_mapping(hr_source, "an HR file is a mapping", blank_is_empty=True)
         hr = _moved(hr, shift)
         for leaver in hr.get("leavers") or []:
             leaver["badge_collected"] = True

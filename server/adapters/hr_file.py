@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from gateway.yamlfile import YamlFileError, parse_yaml
+from gateway.yamlfile import YamlFileError, is_blank, parse_yaml
 from server.domain.inspections import Course, Starter, Training
 from server.domain.rules.access import Approval
 from server.domain.site import Site
@@ -103,7 +103,7 @@ def load_hr(path: Path) -> HrFeed:
     shape = "an HR file is a mapping with leavers, visitor_approvals, training and new_staff (each optional)"
     try:
         text = path.read_text(encoding="utf-8")
-        if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
+        if is_blank(text):
             return _sourced(HrFeed(), path, [])  # an export with nothing in it yet
         doc = parse_yaml(text, str(path), shape)
     except (OSError, UnicodeDecodeError, YamlFileError) as exc:

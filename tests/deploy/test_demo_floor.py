@@ -125,3 +125,16 @@ def test_a_duplicate_key_in_the_source_site_file_is_refused_not_dropped_from_the
     assert info.value.problems == [f"{source}:{line}: site.timezone: key appears twice; keep one (YAML would "
                                    "silently use the last)"]
     assert not (tmp_path / "floor" / "site.yaml").exists()
+
+
+def test_a_comments_only_hr_file_is_copied_as_an_empty_one_as_the_server_reads_it(tmp_path: Path) -> None:
+    source = tmp_path / "source" / "site.yaml"
+    source.parent.mkdir()
+    source.write_text(DEMO_SITE.read_text(encoding="utf-8"), encoding="utf-8")
+    (source.parent / "hr.yaml").write_text("# the HR export: nothing in it yet\n\n   \n", encoding="utf-8")
+    assert load_hr(source.parent / "hr.yaml").leavers == []  # the server's reader takes it on purpose
+
+    write_demo_floor(source, tmp_path / "floor", inbox_port=40123, now=datetime.now(UTC))
+    copied = load_hr(tmp_path / "floor" / "hr.yaml")
+    assert (copied.leavers, copied.visitor_approvals, copied.training, copied.new_staff) == ([], [], None, [])
+
