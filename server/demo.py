@@ -35,6 +35,7 @@ from pydantic import SecretStr
 from edge.agent import EdgeAgent
 from edge.config import load_config
 from gateway.broker import EmbeddedBroker
+from gateway.yamlfile import YamlFileError
 from server.app import create_app
 from server.demo_floor import write_demo_floor
 from server.settings import DEMO_SITE, Settings
@@ -51,17 +52,20 @@ class DemoError(RuntimeError):
 
 
 def run_demo(*, scenario: str, speed: float, port: int, data_dir: Path, fresh: bool = True,
-             host: str = "127.0.0.1") -> int:
-    """Run until a stop signal; 0 after a clean stop, 1 when the demo could not start."""
+             host: str = "127.0.0.1", source_site: Path = DEMO_SITE) -> int:
+    """Run until a stop signal; 0 after a clean stop, 1 when the demo could not start. `source_site`: the
+    floor the demo's copy is written from (its hr.yaml beside it)."""
     try:
         with _data_dir_lock(data_dir):
-            return _run(scenario=scenario, speed=speed, host=host, port=port, data_dir=data_dir, fresh=fresh)
+            return _run(scenario=scenario, speed=speed, host=host, port=port, data_dir=data_dir, fresh=fresh,
+                        source_site=source_site)
     except DemoError as exc:
         print(f"floorwatch demo: {exc}", flush=True)
         return 1
 
 
-def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, fresh: bool) -> int:
+def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, fresh: bool,
+         source_site: Path) -> int:
     _check_port_free(host, port)
     if fresh and data_dir.exists():
         shutil.rmtree(data_dir)
@@ -71,8 +75,15 @@ def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, f
 
     inbox = _start_inbox()
     inbox_port = int(inbox.server_address[1])
-    site_file = write_demo_floor(DEMO_SITE, data_dir / "floor", inbox_port=inbox_port, now=datetime.now(UTC),
-                                 scenario_start=_scenario_start(scenario))
+    try:
+        site_file = write_demo_floor(source_site, data_dir / "floor", inbox_port=inbox_port,
+                                     now=datetime.now(UTC), scenario_start=_scenario_start(scenario))
+    except YamlFileError as exc:
+        inbox.shutdown()
+        inbox.server_close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        raise DemoError(f"cannot write the demo floor from {source_site}:\n{exc}") from None
     broker = EmbeddedBroker(data_dir=data_dir / "broker", own_session=True)
     broker.start()
     mqtt = broker.client_settings()

@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.broker import free_port
 from gateway.yamlfile import YamlFileError
 from server.adapters.hr_file import load_hr
 from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.demo import run_demo
 from server.demo_floor import QUIET_MARGIN, write_demo_floor
 from server.domain.site import Site, parse_site
 from server.services.inspections import InspectionService
@@ -138,3 +140,14 @@ def test_a_comments_only_hr_file_is_copied_as_an_empty_one_as_the_server_reads_i
     copied = load_hr(tmp_path / "floor" / "hr.yaml")
     assert (copied.leavers, copied.visitor_approvals, copied.training, copied.new_staff) == ([], [], None, [])
 
+
+def test_a_demo_floor_file_that_cannot_be_read_is_the_demos_one_line_refusal_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "source" / "site.yaml"
+    source.parent.mkdir()
+    source.write_text("site:\n  id: f3\n  id: f4\n", encoding="utf-8")
+    code = run_demo(scenario="none", speed=1.0, port=free_port(), data_dir=tmp_path / "demo", source_site=source)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out == (f"floorwatch demo: cannot write the demo floor from {source}:\n"
+                   f"{source}:3: site.id: key appears twice; keep one (YAML would silently use the last)\n")
