@@ -28,6 +28,8 @@ from server.domain.inspections.catalog import (
     Cadence,
     CadenceKind,
     ChecklistItem,
+    D,
+    H,
     Schedule,
     Scope,
 )
@@ -67,14 +69,15 @@ from server.domain.inspections.training import (
     first_duty,
 )
 from server.domain.inspections.triggers import TRIGGERS
+from server.domain.roster import Duty  # what `duties` and `first_duty` return, importable where they are
 
 __all__ = [
     "CATALOG", "DUTY_NAMES", "ESCALATION", "FORWARD_FROM", "OVERDUE_BY_ID", "OVERDUE_RULES", "REVIEW_MERGE",
     "SCHEDULES", "SPOT_DAYS", "SPOT_FIRST", "SPOT_SLOTS", "STARTER_HORIZON", "TRAIN_FIRE", "TRAIN_NEW",
     "TRIGGERED_ONLY", "TRIGGERS", "Cadence", "CadenceKind", "CatchUp", "ChecklistItem", "CompleterView", "Completion",
-    "Compliance", "Course", "InspectionError", "ItemResult", "Outcome", "OverdueFinding", "OverdueRule", "Schedule",
-    "Scope", "Severity", "SiteView", "Starter", "Step", "TaskSpec", "TaskState", "TaskStatus", "Training", "catch_up",
-    "compliance", "due_runs", "duties", "evaluate_overdue", "evaluate_training", "first_duty", "forward_task",
-    "may_complete", "month_bounds", "plan", "review_task", "shift_runs", "spot_run", "tasks_for_run",
-    "triggered_task", "validate_completion",
+    "Compliance", "Course", "D", "Duty", "H", "InspectionError", "ItemResult", "Outcome", "OverdueFinding",
+    "OverdueRule", "Schedule", "Scope", "Severity", "SiteView", "Starter", "Step", "TaskSpec", "TaskState",
+    "TaskStatus", "Training", "catch_up", "compliance", "due_runs", "duties", "evaluate_overdue", "evaluate_training",
+    "first_duty", "forward_task", "may_complete", "month_bounds", "plan", "review_task", "shift_runs", "spot_run",
+    "tasks_for_run", "triggered_task", "validate_completion",
 ]
