@@ -82,7 +82,7 @@ PERMISSIONS: dict[Permission, tuple[Role, ...]] = {
     Permission.CUT_POWER: (Role.SHIFT_LEAD, Role.SUPERVISOR),
     # 领班 and the roles above it in the §4 chain
     Permission.HOLD_CUT: (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND),
-    Permission.RESTORE_POWER: (Role.SHIFT_LEAD, Role.SUPERVISOR),  # 领班 or above (S05, S06)
+    Permission.RESTORE_POWER: (Role.SHIFT_LEAD, Role.SUPERVISOR),  # 领班 and 主管, and admin (S05, S06)
     # RULES.md §2.2: only 现场指挥组 or 应急指挥部
     Permission.ALL_CLEAR: (Role.ON_SITE_COMMAND, Role.EMERGENCY_COMMAND),
 }

@@ -8,7 +8,7 @@ Power-cut policy (RULES.md §2.1): a safety rule cuts only `cuttable`, never `es
 essential plug is cut only by a person with the shift-lead role or above (one-tap manual cut). Every
 relay command tells the rule engine (`on_relay_command`, through `Ingest.call`) so that
 elec.relay_mismatch compares the plug's following readings against it (power must drop within 5 s).
-Restoring a relay whose last cut was a safety cut needs controls.relay_reenable (shift lead or above,
+Restoring a relay whose last cut was a safety cut needs controls.relay_reenable (a shift lead, a supervisor or admin,
 a reason, an electrician's sign-off after a critical overload). Cuts and restores are audited.
 """
 

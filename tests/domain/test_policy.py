@@ -25,9 +25,15 @@ def test_the_controls_of_the_rules_follow_the_table(role: Role) -> None:
     assert all_clear([role.value]).allowed == (role is Role.ADMIN or role in PERMISSIONS[Permission.ALL_CLEAR]), role
 
 
+def test_the_restore_refusal_names_exactly_who_holds_restore_power() -> None:
+    # the words of relay_reenable's refusal: a change of the table must change them too
+    assert PERMISSIONS[Permission.RESTORE_POWER] == (Role.SHIFT_LEAD, Role.SUPERVISOR)
+    refused = relay_reenable(["operator"], "kettle removed", "elec.high_power_appliance", False, False)
+    assert (refused.allowed, refused.reason) == (False, "needs a shift lead (领班), a supervisor or admin")
+
+
 def test_no_second_vocabulary_a_site_role_name_grants_nothing() -> None:
-    # "manager" (经理) is a site file role for paging and inspection duties, never an account role: the relay
-    # ladder's old rank for admin; admin now holds every permission by the table itself
+    # `manager` is a site-file role for paging and inspection duties, never an account role
     assert "manager" not in {r.value for r in Role}
     assert not any(holds(["manager"], p) for p in Permission)
     assert not relay_reenable(["manager"], "fixed", "elec.plug_overcurrent", False, False).allowed

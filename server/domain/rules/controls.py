@@ -26,14 +26,15 @@ def relay_reenable(
     opened_severity_critical: bool,
     electrician_signoff: bool,
 ) -> Decision:
-    """elec.relay_reenable_guard: re-enabling a relay a safety rule opened needs role >= 领班 and a
-    reason; after a critical overload also an electrician's sign-off (S05, S06)."""
+    """elec.relay_reenable_guard: re-enabling a relay a safety rule opened needs a shift lead (领班), a
+    supervisor or admin (PERMISSIONS[restore_power]) and a reason; after a critical overload also an
+    electrician's sign-off (S05, S06)."""
     if opened_by_rule is None:
         return Decision(True, "relay was not opened by a safety rule")
     if not reason.strip():
         return Decision(False, "a reason is required")
     if not holds(roles, Permission.RESTORE_POWER):
-        return Decision(False, "needs the shift lead (领班) or above")
+        return Decision(False, "needs a shift lead (领班), a supervisor or admin")
     overload = opened_by_rule in ("elec.strip_overload", "elec.plug_overcurrent")
     if overload and opened_severity_critical and not electrician_signoff:
         return Decision(False, "after a critical overload a licensed electrician must sign off")

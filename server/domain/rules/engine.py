@@ -309,8 +309,8 @@ class RuleEngine:
 
     def all_clear(self, floor: str, roles: Collection[str], now: datetime) -> list[Finding]:
         """evac.all_clear: ends an evacuation (CLEAR of evac.notice for `floor`, a floor id, or the
-        machine-room zone id after mr.smoke). PermissionError unless a role is on_site_command or
-        emergency_command. Egress doors stay released until `reset_door_release`."""
+        machine-room zone id after mr.smoke). PermissionError unless a role is on_site_command,
+        emergency_command or admin (PERMISSIONS[all_clear]). Egress doors stay released until `reset_door_release`."""
         decision = all_clear(roles)
         if not decision.allowed:
             raise PermissionError(decision.reason)
