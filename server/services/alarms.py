@@ -41,27 +41,37 @@ class AlarmError(ValueError):
 
 
 class AlarmService:
-    def __init__(self, sessions: sessionmaker[Session], open_alarms: Sequence[domain.Alarm]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], open_alarms: Sequence[domain.Alarm], *,
+                 outbox: EffectsOutbox | None = None, after_commit: AfterCommit | None = None,
+                 fence: Callable[[Session], None] | None = None,
+                 stored: Callable[[int], domain.Alarm | None] = lambda _id: None) -> None:
         self.sessions = sessions
         self._open: dict[tuple[str, str], domain.Alarm] = {(a.rule, a.subject): a for a in open_alarms}
         """Open alarms by (rule, subject); replaced whole under `_lock`, read without it."""
         self._lock = threading.RLock()
         self.listeners: list[AlarmListener] = []
-        self.outbox: EffectsOutbox | None = None
+        self.outbox = outbox
         """Where told changes are recorded until their listeners ran (None: not recorded)."""
         self.rule_rows_written = 0
         """Rule-engine rows the last checkpoint wrote (or deleted)."""
-        self.after_commit: AfterCommit | None = None
+        self.after_commit = after_commit
         """Test hook between the commit and the listeners (services/recovery.py `crash_hook`)."""
-        self.fence: Callable[[Session], None] | None = None
+        self.fence = fence
         """Runs first in every transaction here; raises (rolling it back) when this worker lost its
         partition's lease (services/lease.py). None: one process owns everything (SQLite)."""
+        self.stored = stored
+        """An alarm by id from the store, open or not (for `by_id` when it is not open)."""
 
     def open_alarms(self) -> list[domain.Alarm]:
         # No lock: `_open` is replaced whole, never changed in place, so a reader sees one consistent
         # map. (Taking the lock here deadlocked a reader that held a database write transaction
         # against ingest, which holds the lock while it waits for the database.)
         return list(self._open.values())
+
+    def by_id(self, alarm_id: int) -> domain.Alarm | None:
+        """The open alarm as this process holds it, else the stored one."""
+        live = next((a for a in self._open.values() if a.id == alarm_id), None)
+        return live if live is not None else self.stored(alarm_id)
 
     # -- from ingest: findings, in one transaction with the drain's other writes ------------------
 

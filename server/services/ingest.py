@@ -239,6 +239,14 @@ class Ingest:
         self._inbox.put(item)
         return item.done.result(timeout)
 
+    def run_between_drains(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the ingest thread, between drains: where alarm listeners normally run."""
+        def call(_engine: RuleEngine, _now: datetime) -> list[Finding]:
+            fn()
+            return []
+
+        self.call(call, timeout=120)
+
     def _fail_calls(self) -> None:
         """After the lease is lost: callers waiting on `call` get LeaseLost instead of a timeout."""
         while True:
