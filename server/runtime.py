@@ -19,7 +19,7 @@ from gateway.broker import EmbeddedBroker
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
 from server.adapters.command_keys import command_signer, result_checker
 from server.adapters.hr_file import HrFeed, load_hr
-from server.adapters.notify import AppriseSender, Sender
+from server.adapters.notify import AppriseSender
 from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.repository import AlarmRepository, UserRepository
@@ -46,6 +46,7 @@ from server.services.live import LiveState
 from server.services.notify import NotificationService
 from server.services.overload_cut import OverloadCut
 from server.services.page_notes import PageNotes
+from server.services.ports import Sender
 from server.services.recovery import EffectsOutbox, EffectsRecovery, crash_hook, restore_rules
 from server.settings import Settings
 from server.site_check import load_site

@@ -12,6 +12,12 @@ from server.domain.rules.access import Approval
 from server.domain.site import Site
 
 
+class Sender(Protocol):
+    """Sends one message through one channel URL (server/adapters/notify.py); raises when it was not taken."""
+
+    def send(self, url: str, title: str, body: str, key: str | None = None) -> None: ...
+
+
 class HrSource(Protocol):
     """Leavers and visitor approvals from the HR system (server/adapters/hr_file.py)."""
 
