@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.adapters.sql.models import AlarmAuditRow, AlarmRow, DeadLetterRow
-from server.adapters.sql.repository import alarm_to_row, record_audit, save_rule_delta, save_state
+from server.adapters.sql.models import AlarmAuditRow, AlarmRow
+from server.adapters.sql.repository import alarm_to_row, record_audit
 from server.domain import alarms as domain
 from server.domain.findings import Finding
 from server.domain.rules.engine import StateDelta
+from server.services.checkpoint import Checkpoint, DeadLetter
 from server.services.recovery import EffectNotReady
 
 if TYPE_CHECKING:
-    from server.services.ingest import DeadLetter
     from server.services.recovery import EffectsOutbox
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,8 @@ class AlarmService:
         sequences: dict[str, Any] | None = None,
         engine_state: StateDelta | None = None,
     ) -> list[domain.Alarm]:
-        if not findings and not dead_letters and sequences is None and engine_state is None:
+        checkpoint = Checkpoint(dead_letters, sequences, engine_state)
+        if not findings and checkpoint.is_empty():
             return []
         with self._lock:
             changed: list[domain.Alarm] = []
@@ -103,13 +104,9 @@ class AlarmService:
                         staged.pop(key, None)
                     if any(isinstance(e, domain.Broadcast) for e in effects):
                         changed.append(alarm)
-                for letter in dead_letters:
-                    session.add(DeadLetterRow(received_at=letter.received_at, topic=letter.topic,
-                                              source=letter.source, reason=letter.reason, payload=letter.payload))
-                if sequences is not None:
-                    save_state(session, "sequences", sequences, now)
-                if engine_state is not None:
-                    self.rule_rows_written = save_rule_delta(session, engine_state, now)
+                rule_rows = checkpoint.write(session, now)
+                if rule_rows is not None:
+                    self.rule_rows_written = rule_rows
                 recorded = self.outbox.record(session, changed, now) if self.outbox is not None else []
             self._open = staged
         self._tell(changed, recorded)

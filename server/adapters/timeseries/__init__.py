@@ -29,7 +29,6 @@ from __future__ import annotations
 from server.adapters.timeseries.influx import InfluxWriter
 from server.adapters.timeseries.line_protocol import format_field, point_to_line, reading_to_line
 from server.adapters.timeseries.points import (
-    DeviceMeta,
     PointIn,
     alarm_point,
     dew_point_c,
@@ -51,6 +50,7 @@ from server.adapters.timeseries.schema import (
 from server.adapters.timeseries.sqlite_store import SqliteSeriesStore
 from server.adapters.timeseries.writer import Sample, TimeSeriesWriter, WriterStats
 from server.adapters.timeseries.writers import open_writer
+from server.domain.device_meta import DeviceMeta
 
 __all__ = [
     "ALARM_MEASUREMENT",

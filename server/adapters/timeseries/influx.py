@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     import httpx
 from server.adapters.timeseries.buffer import BufferedWriter, RejectedError, RetryableError
 from server.adapters.timeseries.line_protocol import point_to_line, reading_to_line
-from server.adapters.timeseries.points import DeviceMeta, PointIn, from_ms, to_ms
+from server.adapters.timeseries.points import PointIn, from_ms, to_ms
 from server.adapters.timeseries.writer import Sample
+from server.domain.device_meta import DeviceMeta
 
 
 class InfluxWriter(BufferedWriter[str]):

@@ -7,8 +7,9 @@ from functools import lru_cache
 from typing import Final
 
 from gateway.contract import KNOWN_METRICS, Reading
-from server.adapters.timeseries.points import DeviceMeta, FieldValue, PointIn, dew_point_c, to_ms
+from server.adapters.timeseries.points import FieldValue, PointIn, dew_point_c, to_ms
 from server.adapters.timeseries.schema import BOOLEAN_METRICS
+from server.domain.device_meta import DeviceMeta
 
 # Escaping as the line-protocol spec and influxdb-client do it. Backslashes are not escaped.
 _ESCAPE_MEASUREMENT: Final = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})

@@ -15,6 +15,7 @@ from server.adapters.timeseries.schema import (
     EVENT_MEASUREMENT,
     INSPECTION_MEASUREMENT,
 )
+from server.domain.device_meta import DeviceMeta
 from server.domain.dew import dew_point
 
 FieldValue = float | int | bool | str
@@ -48,23 +49,6 @@ class PointIn:
     @property
     def ts(self) -> datetime:
         return from_ms(self.ts_ms)
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceMeta:
-    """What the registry knows about a device that the readings do not carry."""
-
-    site: str
-    zone: str
-    kind: str
-    floor: str = ""
-    rated_a: float | None = None
-    """Rated current of a strip or plug; when set, ``rated_a`` and ``load_pct`` are written."""
-
-    def tags(self, device: str) -> dict[str, str]:
-        return {
-            "device": device, "floor": self.floor, "kind": self.kind, "site": self.site, "zone": self.zone,
-        }
 
 
 def dew_point_c(temperature_c: float, humidity_pct: float) -> float | None:

@@ -16,8 +16,9 @@ from typing import Final
 
 from gateway.contract import Reading
 from server.adapters.timeseries.buffer import BufferedWriter, RejectedError, RetryableError
-from server.adapters.timeseries.points import DeviceMeta, FieldValue, PointIn, from_ms, reading_point, to_ms
+from server.adapters.timeseries.points import FieldValue, PointIn, from_ms, reading_point, to_ms
 from server.adapters.timeseries.writer import Sample
+from server.domain.device_meta import DeviceMeta
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from gateway.contract import Reading
-from server.adapters.timeseries.points import DeviceMeta, PointIn, SampleValue
+from server.adapters.timeseries.points import PointIn, SampleValue
+from server.domain.device_meta import DeviceMeta
 
 
 @dataclass(frozen=True, slots=True)
