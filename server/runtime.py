@@ -176,8 +176,8 @@ class Runtime:
 
         # Every told alarm change is an outbox row until its listeners ran (fault 2, services/recovery.py);
         # rows committed before this instant belong to an earlier process and are dispatched again below.
-        self.alarms = AlarmService(sessions, self.repository.open_alarms(),
-                                   outbox=EffectsOutbox(sessions, self.clock), after_commit=crash_hook(),
+        outbox = EffectsOutbox(sessions, self.clock)
+        self.alarms = AlarmService(sessions, self.repository.open_alarms(), outbox=outbox, after_commit=crash_hook(),
                                    fence=self.lease.fencer() if self.lease is not None else None,
                                    stored=self.repository.get)
         with collector_paused(self.owns_process):
@@ -194,8 +194,7 @@ class Runtime:
                              max_future=timedelta(seconds=s.reading_max_future_s),
                              on_command_result=lambda edge, result: self.commands.on_result(edge, result),
                              tick_s=s.tick_s)
-        assert self.alarms.outbox is not None
-        self.recovery = EffectsRecovery(self.alarms.outbox, self.alarms.dispatch,
+        self.recovery = EffectsRecovery(outbox, self.alarms.dispatch,
                                         run_serial=self.ingest.run_between_drains, started_at=self.clock())
         facts = FactsReader(self.site, self.live, sessions, series=self.series, backup_dir=s.data_dir / "backups",
                             flush=lambda: self.series.flush(2.0))
@@ -224,9 +223,11 @@ class Runtime:
             lambda notice: self._publish(contract.site_topic(self.site.id, contract.SiteChannel.EVACUATION), notice),
             self.ingest.call, base_url)
         overload_cut = OverloadCut(self.site, self.commands, self.live, self.alarms.by_id, self.started_at)
-        # Listeners run in this order after each commit. The cut listeners come before the notification
-        # listener: the first page names the plugs switched off and the delayed cut's time (PageNotes).
-        # The evacuation listener, too: a confirmed fire's evacuation has begun when its pages leave.
+        # Listeners run in this order after each commit, each on its own (one that fails does not stop the
+        # next). The dashboards' MQTT change goes first: it only publishes. The cut listeners come before
+        # the notification listener: the first page names the plugs switched off and the delayed cut's
+        # time (PageNotes). The evacuation listener, too: a confirmed fire's evacuation has begun when its
+        # pages leave.
         alarm_listeners: tuple[AlarmListener, ...] = (
             AlarmFeed(self.site, self.clock, self._publish).on_alarm,
             self.inspections.on_alarm,
