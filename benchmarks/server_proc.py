@@ -69,8 +69,8 @@ PROBE_RULE = "fire.smoke_alarm"
 
 def reset_probes(runtime: Runtime, devices: list[str]) -> dict[str, Any]:
     """After a latency run: each probe detector reads clear again and a person closes what its smoke
-    raised in its zone (fire alarms latch), which re-arms the zone (`Runtime._fire_verification`). Then
-    the next probe in that zone meets no open fire, no running confirmation timer and no inhibition."""
+    raised in its zone (fire alarms latch), which re-arms the zone (server/services/fire_verification.py).
+    Then the next probe in that zone meets no open fire, no running confirmation timer and no inhibition."""
     zones = {runtime.site.devices[d].zone for d in devices}
 
     def clear(engine: RuleEngine, now: datetime) -> list[Finding]:

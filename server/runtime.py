@@ -1,6 +1,7 @@
 """The composition root: builds every adapter from Settings, wires them, starts and stops them.
 
-Nothing here decides anything; it only connects the parts. The FastAPI app holds one Runtime.
+Nothing here decides anything; it only connects the parts (what reacts to an alarm is a service, in the
+order `alarm_listeners` gives). The FastAPI app holds one Runtime.
 """
 
 from __future__ import annotations
@@ -8,53 +9,49 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from gateway import contract
 from gateway.broker import EmbeddedBroker
-from gateway.contract import Severity
 from gateway.mqtt import Incoming, MqttClient, MqttSettings
 from server.adapters.command_keys import command_signer, result_checker
 from server.adapters.hr_file import HrFeed, load_hr
-from server.adapters.notify import AppriseSender, Sender
+from server.adapters.notify import AppriseSender
 from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.repository import AlarmRepository, UserRepository
 from server.adapters.timeseries import InfluxWriter, SqliteSeriesStore, TimeSeriesWriter
-from server.domain import alarms as domain
-from server.domain.findings import Finding, Transition
-from server.domain.inspections import OVERDUE_BY_ID, OverdueFinding
 from server.domain.policy import Role
-from server.domain.power import plan_cut, safety_cut_note
 from server.domain.rules import RuleEngine
 from server.domain.sequence import SequenceTracker
 from server.domain.site import Site
 from server.services import redaction
-from server.services.alarms import AlarmService
+from server.services.alarm_feed import AlarmFeed
+from server.services.alarms import AlarmListener, AlarmService
+from server.services.channel_outcomes import ChannelOutcomes
 from server.services.commands import CommandService
 from server.services.delayed_cuts import DelayedCutService
-from server.services.delivery import Serial
-from server.services.evacuation import EvacuationService
+from server.services.duties import OverdueDuties
+from server.services.evacuation import EvacuationService, is_drill_alarm
+from server.services.fire_verification import FireVerification
+from server.services.hr_sync import HrSync
 from server.services.ingest import Ingest
 from server.services.inspection_facts import FactsReader
 from server.services.inspections import InspectionService
 from server.services.lease import LeaseKeeper
 from server.services.live import LiveState
 from server.services.notify import NotificationService
-from server.services.recovery import EffectNotReady, EffectsOutbox, EffectsRecovery, crash_hook, restore_rules
+from server.services.overload_cut import OverloadCut
+from server.services.page_notes import PageNotes
+from server.services.ports import Sender
+from server.services.recovery import EffectsOutbox, EffectsRecovery, crash_hook, restore_rules
 from server.settings import Settings
 from server.site_check import load_site
 
 log = logging.getLogger(__name__)
-
-
-DUTY_RULE_PREFIXES = frozenset({"insp", "drill", "train", "esc", "incident"})
-OVERLOAD_RULES = frozenset({"elec.strip_overload", "elec.plug_overcurrent"})
-FIRE_PAGES = frozenset({"fire.smoke_alarm", "fire.heat_alarm", "mr.smoke"})
-"""Alarms that start the §3 verification sequence; acknowledging one is the 60 s acknowledgement."""
 
 
 @contextmanager
@@ -113,8 +110,6 @@ class Runtime:
     hr: HrFeed | None = None
     hr_warnings: list[str] = field(default_factory=list)
     """What the HR feed says that the site file cannot use (logged with names; counted in health)."""
-    _cut_for: set[int | None] = field(default_factory=set)
-    """Alarms whose overload cut was already sent (one cut per alarm, however often it re-triggers)."""
     preloaded_site: Site | None = None
     """The site file as the caller already read and checked it (`floorwatch serve`): not parsed twice."""
     owns_process: bool = False
@@ -123,13 +118,12 @@ class Runtime:
     admin_token: str | None = None
     """Set when this start generated the first admin's token (printed once)."""
     started_at: datetime = field(default_factory=utc_now)
-    _results: Serial = field(default_factory=lambda: Serial("notify-results"))
-    """Delivery outcomes on their way to the rule engine, in order, without a lane thread waiting."""
+    channel_outcomes: ChannelOutcomes = field(init=False)
     lease: LeaseKeeper | None = None
     """The partition lease this worker holds (PostgreSQL, `floorwatch server`/`worker`): every alarm and
     checkpoint commit checks it, and losing it stops ingest and MQTT. None: this process owns it all."""
     lease_lost: threading.Event = field(default_factory=threading.Event)
-    _hr_stop: threading.Event = field(default_factory=threading.Event)
+    hr_sync: HrSync | None = None
     _halted: bool = False
     _halt_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -158,6 +152,12 @@ class Runtime:
                           for secret in redaction.url_secrets(u))  # contact URLs carry tokens
         for warning in self.site.warnings:
             log.warning("site: %s", warning)
+        hr_file = s.hr_file or s.site_file.parent / "hr.yaml"
+        if s.hr_file is not None or hr_file.exists():
+            self.hr = load_hr(hr_file)
+            self.hr_warnings = self.hr.unknown_leavers(self.site)
+            for warning in self.hr_warnings:
+                log.warning("hr: %s", warning)
 
         self.sql = make_engine(s.sql_url())
         migrate(self.sql)
@@ -174,15 +174,12 @@ class Runtime:
             self.series = SqliteSeriesStore(s.data_dir / "series.sqlite", retention_days=s.series_retention_days,
                                             max_buffer=s.series_buffer_points, hold_s=s.series_hold_s)
 
-        self.alarms = AlarmService(sessions, self.repository.open_alarms())
-        if self.lease is not None:
-            self.alarms.fence = self.lease.fencer()
         # Every told alarm change is an outbox row until its listeners ran (fault 2, services/recovery.py);
         # rows committed before this instant belong to an earlier process and are dispatched again below.
-        self.alarms.outbox = EffectsOutbox(sessions, self.clock)
-        self.alarms.after_commit = crash_hook()
-        self.recovery = EffectsRecovery(self.alarms.outbox, self.alarms.dispatch, run_serial=self._on_ingest_thread,
-                                        started_at=self.clock())
+        outbox = EffectsOutbox(sessions, self.clock)
+        self.alarms = AlarmService(sessions, self.repository.open_alarms(), outbox=outbox, after_commit=crash_hook(),
+                                   fence=self.lease.fencer() if self.lease is not None else None,
+                                   stored=self.repository.get)
         with collector_paused(self.owns_process):
             engine = RuleEngine(self.site)
             restore_rules(self.repository, engine)
@@ -190,61 +187,70 @@ class Runtime:
             seq_state = self.repository.load_state("sequences")
             if seq_state:
                 sequences.restore(seq_state)
+        # `mqtt` and `commands` come later (both need what is built here): reached through self at call time.
         self.ingest = Ingest(self.site, engine, self.alarms, self.series, self.live, clock=self.clock,
                              ack=self._ack, sequences=sequences,
                              max_age=timedelta(seconds=s.reading_max_age_s),
                              max_future=timedelta(seconds=s.reading_max_future_s),
-                             on_command_result=self._command_result, tick_s=s.tick_s)
-        # Everything a listener uses exists before the first alarm can change (ingest starts below).
+                             on_command_result=lambda edge, result: self.commands.on_result(edge, result),
+                             tick_s=s.tick_s)
+        self.recovery = EffectsRecovery(outbox, self.alarms.dispatch,
+                                        run_serial=self.ingest.run_between_drains, started_at=self.clock())
         facts = FactsReader(self.site, self.live, sessions, series=self.series, backup_dir=s.data_dir / "backups",
                             flush=lambda: self.series.flush(2.0))
-        self.inspections = InspectionService(sessions, self.site, self.clock, facts=facts)
-        self.alarms.listeners.append(self._publish_alarm)
-        self.alarms.listeners.append(self._inspect_after_clear)
-        self.alarms.listeners.append(self._fire_verification)
-        self.alarms.listeners.append(self._cut_overload)
+        self.inspections = InspectionService(sessions, self.site, self.clock, facts=facts,
+                                             training=self.hr.trainings(self.site.tz) if self.hr else None)
 
         # Response: commands to edges, notifications (outbox + escalation), evacuations.
         # API threads give the engine inputs only through `ingest.call` (it runs them on the ingest thread).
         base_url = self.base_url or f"http://{s.http_host}:{s.http_port}"
-        self.commands = CommandService(sessions, self.site, self.clock, self._publish_command, self.ingest.call)
-        self.commands.sign = command_signer(s.command_keys_dir)  # per-edge HMAC keys (gateway/signing.py)
-        self.commands.check_result = result_checker(s.command_keys_dir)  # and the edges' signed answers
-        self.cuts = DelayedCutService(sessions, self.site, self.clock, self.commands, self._current_a,
-                                      self._alarm_by_id)
-        self.alarms.listeners.append(self.cuts.on_alarm)  # before notify's: the first page names the cut time
+        self.commands = CommandService(sessions, self.site, self.clock, self._publish, self.ingest.call,
+                                       sign=command_signer(s.command_keys_dir),  # per-edge HMAC keys
+                                       check_result=result_checker(s.command_keys_dir))  # the edges' signed answers
+        self.channel_outcomes = ChannelOutcomes(self.ingest)
         self.notify = NotificationService(
             sessions, self.site, self.clock, self.sender, base_url=base_url,
             # under a lease the id is the worker's own, so a fenced old owner's late result never
             # overwrites the new owner's record of the same row
             worker_id=self.lease.owner if self.lease is not None else s.mqtt_client_id,
             sole_sender=self.lease is not None, open_alarms=self.alarms.open_alarms,
-            alarm_by_id=self._alarm_by_id, on_result=self._notify_result,
-            notes=self._page_note, commit=self.alarms.commit)
-        self.cuts.notify = self.notify  # hold and done follow-ups to the alarm's first-page channels
-        self.evacuations = EvacuationService(sessions, self.site, self.clock, self.commands, self.notify,
-                                             self._publish_notice, self.ingest.call, base_url)
-        self.notify.is_drill = self.evacuations.is_drill_alarm
-        self.alarms.listeners.append(self.evacuations.on_alarm)
-        self.alarms.listeners.append(self.notify.on_alarm)
+            alarm_by_id=self.alarms.by_id, on_result=self.channel_outcomes, is_drill=is_drill_alarm,
+            notes=PageNotes(sessions, self.site, self.commands), commit=self.alarms.commit)
+        self.cuts = DelayedCutService(sessions, self.site, self.clock, self.commands, self.live.current_a,
+                                      self.alarms.by_id, notify=self.notify)
+        self.evacuations = EvacuationService(
+            sessions, self.site, self.clock, self.commands, self.notify,
+            lambda notice: self._publish(contract.site_topic(self.site.id, contract.SiteChannel.EVACUATION), notice),
+            self.ingest.call, base_url)
+        overload_cut = OverloadCut(self.site, self.commands, self.live, self.alarms.by_id, self.started_at)
+        # Listeners run in this order after each commit, each on its own (one that fails does not stop the
+        # next). The dashboards' MQTT change goes first: it only publishes. The cut listeners come before
+        # the notification listener: the first page names the plugs switched off and the delayed cut's
+        # time (PageNotes). The evacuation listener, too: a confirmed fire's evacuation has begun when its
+        # pages leave.
+        alarm_listeners: tuple[AlarmListener, ...] = (
+            AlarmFeed(self.site, self.clock, self._publish).on_alarm,
+            self.inspections.on_alarm,
+            FireVerification(self.ingest.call, self.alarms.open_alarms).on_alarm,
+            overload_cut.on_alarm,
+            self.cuts.on_alarm,
+            self.evacuations.on_alarm,
+            self.notify.on_alarm,
+        )
+        # Everything a listener uses exists before the first alarm can change (ingest starts below).
+        self.alarms.listeners.extend(alarm_listeners)
         self.evacuations.start_worker()
         self.cuts.start_worker()
         self.ingest.start()
         self.notify.start()
 
-        register("runtime", self.inspections, on_findings=self._overdue_duties)
+        register("runtime", self.inspections, on_findings=OverdueDuties(self.site, self.alarms, self.clock))
         self.scheduler = InspectionScheduler(engine=self.sql, name="runtime")
         self.scheduler.start()
 
-        hr_file = s.hr_file or s.site_file.parent / "hr.yaml"
-        if s.hr_file is not None or hr_file.exists():
-            self.hr = load_hr(hr_file)
-            self.hr_warnings = self.hr.unknown_leavers(self.site)
-            for warning in self.hr_warnings:
-                log.warning("hr: %s", warning)
-            self.inspections.training = self.hr.trainings(self.site.tz)
-            threading.Thread(target=self._feed_hr, name="hr-feed", daemon=True).start()
-
+        if self.hr is not None:
+            self.hr_sync = HrSync(self.hr, self.site, self.ingest.call)
+            self.hr_sync.start()
 
         if s.mqtt is None:
             self.broker = EmbeddedBroker(data_dir=s.data_dir / "broker")
@@ -287,11 +293,12 @@ class Runtime:
             if self._halted:
                 return
             self._halted = True
-        self._hr_stop.set()
+        if self.hr_sync is not None:
+            self.hr_sync.stop()
         self.recovery.stop()
         self.scheduler.shutdown()
         self.notify.stop()
-        self._results.stop(5.0)
+        self.channel_outcomes.stop(5.0)
         if self.mqtt is not None:
             self.mqtt.stop()
         self.ingest.stop()
@@ -306,139 +313,15 @@ class Runtime:
         self.evacuations.submit(message)
         self.ingest.submit(message)
 
-    def _command_result(self, edge: str, result: contract.CommandResult) -> None:
-        self.commands.on_result(edge, result)
-
-    def _publish_command(self, topic: str, command: contract.Command) -> None:
-        if self.mqtt is not None:
-            self.mqtt.publish_payload(topic, command)
-
-    def _publish_notice(self, notice: contract.EvacuationNotice) -> None:
-        if self.mqtt is not None:
-            self.mqtt.publish_payload(contract.site_topic(self.site.id, contract.SiteChannel.EVACUATION), notice)
-
-    def _alarm_by_id(self, alarm_id: int) -> domain.Alarm | None:
-        live = next((a for a in self.alarms.open_alarms() if a.id == alarm_id), None)
-        return live if live is not None else self.repository.get(alarm_id)
-
-    def _notify_result(self, channel: str, ok: bool) -> None:
-        """Delivery outcomes feed sup.notify_channel (3 consecutive failures of a channel -> major).
-        Posted, not waited for: the call queues behind the ingest inbox, which under a flood holds
-        seconds of telemetry, and the delivering thread has the next page of that channel to send."""
-        self._results.post(lambda: self.ingest.call(
-            lambda engine, now: engine.on_notify_result(channel, ok, now), timeout=60))
-
-    def _on_ingest_thread(self, fn: Callable[[], None]) -> None:
-        """Run `fn` on the ingest thread, between drains: where alarm listeners normally run."""
-        def call(_engine: RuleEngine, _now: datetime) -> list[Finding]:
-            fn()
-            return []
-
-        self.ingest.call(call, timeout=120)
-
-    def _current_a(self, device: str) -> float | None:
-        live = self.live.devices().get(device)
-        value = live.metrics.get("current_a") if live is not None else None
-        return float(value) if isinstance(value, (int, float)) else None
-
     def _ack(self, message: Incoming) -> None:
         if self.mqtt is not None:
             self.mqtt.ack(message)
 
-    def _publish_alarm(self, alarm: domain.Alarm) -> None:
-        if self.mqtt is None or alarm.id is None:
-            return
-        change = contract.AlarmChange(
-            id=alarm.id, site=alarm.site, rule=alarm.rule, severity=alarm.severity, state=alarm.state.value,
-            device=alarm.subject if alarm.subject in self.site.devices else None, zone=alarm.zone,
-            ts=self.clock(), value=alarm.value, message=alarm.message)
-        self.mqtt.publish_payload(contract.site_topic(alarm.site, contract.SiteChannel.ALARMS, str(alarm.id)), change)
-
-    def _feed_hr(self) -> None:
-        """Leavers and approvals to the access rules at start, then hourly (RULES.md: reconcile hourly)."""
-        assert self.hr is not None
-        tz, site = self.site.tz, self.site
-        approvals, leavers = self.hr.approvals(tz), self.hr.leave_times(tz)
-        active = self.hr.active_badges(site)
-        while True:
-            self.ingest.call(lambda engine, now: engine.on_approvals(approvals, now))
-            self.ingest.call(lambda engine, now: engine.on_hr_feed(leavers, active, now))
-            if self._hr_stop.wait(3600):
-                return
-
-    def _cut_overload(self, alarm: domain.Alarm) -> None:
-        """A critical overload opens the relays the power-cut policy allows (server/domain/power.py).
-        One cut per alarm, also when its transition is dispatched again after a crash (recovery.py)."""
-        if (alarm.rule not in OVERLOAD_RULES or alarm.severity is not Severity.CRITICAL
-                or alarm.state is not domain.AlarmState.ACTIVE or alarm.id is None or alarm.id in self._cut_for):
-            return
-        ref = f"alarm {alarm.id}"
-        current = self._alarm_by_id(alarm.id)
-        if current is None or not current.is_open or not current.condition_active:
-            self._cut_for.add(alarm.id)  # dispatched late and the overload is over: cutting now helps nobody
-            return
-        if any(c["action"] == contract.Action.RELAY_OFF.value for c in self.commands.commands(ref=ref)):
-            self._cut_for.add(alarm.id)  # an earlier life of this server already cut for it
-            return
-        live = self.live.devices()
-        currents = {d: float(v.metrics.get("current_a", 0.0)) for d, v in live.items()
-                    if isinstance(v.metrics.get("current_a"), (int, float))}
-        plan = plan_cut(alarm.rule, alarm.subject, alarm.value, self.site, currents)
-        if (plan is None and alarm.rule == "elec.strip_overload" and alarm.raised_at < self.started_at
-                and not any(p.id in currents for p in self.site.plugs_of_strip(alarm.subject))):
-            # Recovered after a restart before any plug of the strip reported: the plan would be empty.
-            raise EffectNotReady(f"no plug current of {alarm.subject} known since the restart")
-        self._cut_for.add(alarm.id)
-        if plan is not None:
-            cut = self.commands.safety_cut(list(plan.devices), plan.reason, ref=ref)
-            log.warning("safety cut for alarm %s: %s", alarm.id, ", ".join(cut) or "nothing cuttable")
-
-    def _page_note(self, alarm_id: int) -> tuple[str, str] | None:
-        """The line every page of an alarm carries: its delayed cut, or the plugs its overload switched off
-        (`_cut_overload` runs before the notification listener, so the first page already says so)."""
-        note = self.cuts.note_of(alarm_id)
-        if note is not None:
-            return note
-        cut = [c["device"] for c in self.commands.commands(ref=f"alarm {alarm_id}")
-               if c["action"] == contract.Action.RELAY_OFF.value]
-        return safety_cut_note(cut) if cut else None
-
-    def _fire_verification(self, alarm: domain.Alarm) -> None:
-        """RULES.md §3: acknowledging a fire page stops the 60 s confirmation timer of its zone; closing
-        the zone's last fire alarm (a person, with a reason) re-arms the zone."""
-        if alarm.zone is None or not alarm.rule.startswith(("fire.", "mr.smoke")):
-            return
-        zone = alarm.zone
-        if alarm.state is domain.AlarmState.ACKNOWLEDGED and alarm.rule in FIRE_PAGES:
-            self.ingest.call(lambda engine, now: engine.acknowledge_fire(zone, now))
-        elif alarm.state is domain.AlarmState.CLOSED and not any(
-            a.zone == zone and a.latching for a in self.alarms.open_alarms()
-        ):
-            self.ingest.call(lambda engine, now: engine.reset_zone(zone, now))
-
-    def _inspect_after_clear(self, alarm: domain.Alarm) -> None:
-        """After an overload, forced door, detector fault or smoke event ends, an inspection is due."""
-        if alarm.state in (domain.AlarmState.CLEARED, domain.AlarmState.CLOSED):
-            self.inspections.add_triggered(alarm.rule, alarm.subject, alarm.zone, alarm.cleared_at or self.clock())
-        if (alarm.state is domain.AlarmState.CLOSED and alarm.severity is Severity.CRITICAL
-                and not self.evacuations.was_drill_alarm(alarm)):  # a drill has its report, not a review
-            self.inspections.add_review(alarm.rule, alarm.subject, alarm.zone, alarm.closed_at or self.clock())
-
-    def _overdue_duties(self, overdue: Sequence[OverdueFinding]) -> None:
-        """Overdue inspections are alarms like any other (RULES.md §2.9); done duties clear theirs."""
-        now = self.clock()
-        findings = []
-        for o in overdue:
-            en, zh = o.messages(self.site.tz)
-            findings.append(Finding(o.rule, Transition.RAISE, o.severity, o.subject, o.zone, self.site.id, None,
-                                    en, now, zh))
-        current = {(o.rule, o.subject) for o in overdue}
-        findings += [Finding(a.rule, Transition.CLEAR, a.severity, a.subject, a.zone, self.site.id, None,
-                             "duty done", now)
-                     for a in self.alarms.open_alarms()
-                     if (a.rule.split(".")[0] in DUTY_RULE_PREFIXES or a.rule in OVERDUE_BY_ID)
-                     and (a.rule, a.subject) not in current]
-        self.alarms.commit(findings, now)
+    def _publish(self, topic: str, payload: contract.AlarmChange | contract.Command | contract.EvacuationNotice
+                 ) -> None:
+        """Before MQTT starts (and after it stopped) nothing is published."""
+        if self.mqtt is not None:
+            self.mqtt.publish_payload(topic, payload)
 
     def _first_admin(self) -> None:
         if self.users.count() > 0:

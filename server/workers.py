@@ -113,7 +113,8 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
             runtime.stop()
         if runtime.lease_lost.is_set():
             log.warning("worker %s lost the lease (%s); waiting to own it again", keeper.owner, keeper.lost_reason)
-    keeper.store.engine.dispose()
+    if isinstance(keeper.store, LeaseStore):  # the SQL engine keeper_for made for it
+        keeper.store.engine.dispose()
     return 0
 
 

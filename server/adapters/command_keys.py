@@ -8,11 +8,16 @@ Log lines name the edge, the file and the key id, never the key.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from gateway import signing
 from gateway.contract import Command, CommandResult
-from server.services.commands import ResultCheck, Signer
+
+ResultCheck = Callable[[str, CommandResult], str | None]
+"""(edge, result) -> why the result is not the edge's own, or None to take it (CommandService.check_result)."""
+Signer = Callable[[str, Command], Command]
+"""(edge, command) -> the command signed with that edge's key (CommandService.sign)."""
 
 log = logging.getLogger(__name__)
 

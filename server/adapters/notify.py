@@ -5,15 +5,9 @@ A URL is never logged or put into an error text (it may carry tokens): errors na
 
 from __future__ import annotations
 
-from typing import Protocol
-
 
 class SendError(RuntimeError):
     """The channel did not take the message (the text names the scheme, never the URL)."""
-
-
-class Sender(Protocol):
-    def send(self, url: str, title: str, body: str, key: str | None = None) -> None: ...
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Protocol
 
 from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -24,17 +25,33 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
 from server.domain.inspections import OverdueFinding
-from server.services.inspections import InspectionService
 
 log = logging.getLogger(__name__)
 
 JOBS_TABLE = "apscheduler_jobs"
 
-_SERVICES: dict[str, InspectionService] = {}
+
+class PlanReport(Protocol):
+    @property
+    def created(self) -> int: ...
+
+    @property
+    def missed(self) -> int: ...
+
+
+class InspectionJobs(Protocol):
+    """What the jobs call (server/services/inspections.py InspectionService)."""
+
+    def create_due(self) -> PlanReport: ...
+
+    def overdue(self) -> list[OverdueFinding]: ...
+
+
+_SERVICES: dict[str, InspectionJobs] = {}
 _LISTENERS: dict[str, Callable[[Sequence[OverdueFinding]], None]] = {}
 
 
-def register(name: str, service: InspectionService,
+def register(name: str, service: InspectionJobs,
              on_findings: Callable[[Sequence[OverdueFinding]], None] | None = None) -> None:
     """Make `service` reachable from persisted jobs under `name`."""
     _SERVICES[name] = service

@@ -7,13 +7,14 @@ evacuation.start ...), which also cover what the server does on its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 
-from server.adapters.sql.repository import record_audit
+from server.adapters.sql.repository import AlarmRepository, record_audit
 from server.domain.policy import Actor
-from server.runtime import Runtime
 
 
 def route_action(request: Request) -> str:
@@ -24,9 +25,17 @@ def route_action(request: Request) -> str:
     return f"{request.method} {path}"
 
 
-def audit_change(runtime: Runtime, actor: Actor | str, request: Request, target: str, before: Any, after: Any,
+class AuditTrail:
+    """Where the routes' audit rows go: the alarm store's database, stamped by the server's clock."""
+
+    def __init__(self, store: AlarmRepository, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.clock = clock
+
+
+def audit_change(trail: AuditTrail, actor: Actor | str, request: Request, target: str, before: Any, after: Any,
                  detail: dict[str, Any] | None = None) -> None:
     who = actor if isinstance(actor, str) else actor.name
-    with runtime.repository.sessions.begin() as session:
-        record_audit(session, who, route_action(request), target, detail or {}, runtime.clock(),
+    with trail.store.sessions.begin() as session:
+        record_audit(session, who, route_action(request), target, detail or {}, trail.clock(),
                      before=before, after=after)

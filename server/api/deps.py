@@ -1,33 +1,163 @@
-"""FastAPI dependencies by type: the runtime, the authenticated actor, role requirements."""
+"""FastAPI dependencies by type: each service a route uses, the authenticated actor, role requirements.
+
+A route names the services it uses (`AlarmsDep`, `CommandsDep`, ...), never the whole composition root:
+`Composition` says what the API reads from it (server/runtime.py's Runtime has that shape), and only the
+getters here reach it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
 
+from gateway.broker import EmbeddedBroker
+from gateway.mqtt import MqttClient
+from server.adapters.hr_file import HrFeed
+from server.adapters.sql.repository import AlarmRepository, UserRepository
+from server.adapters.timeseries import TimeSeriesWriter
+from server.api.audit import AuditTrail
 from server.domain.policy import PERMISSIONS, Actor, Permission, Role, may, parse_roles
-from server.runtime import Runtime
+from server.domain.site import Site
+from server.services.alarms import AlarmService
+from server.services.commands import CommandService
+from server.services.delayed_cuts import DelayedCutService
+from server.services.evacuation import EvacuationService
+from server.services.ingest import Ingest
+from server.services.inspections import InspectionService
+from server.services.lease import LeaseKeeper
+from server.services.live import LiveState
+from server.services.notify import NotificationService
+from server.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+class Composition(Protocol):
+    """What the API reads from the composition root, once it started (`app.state.runtime`)."""
+
+    settings: Settings
+    clock: Callable[[], datetime]
+    site: Site
+    sql: Engine
+    broker: EmbeddedBroker | None
+    mqtt: MqttClient | None
+    series: TimeSeriesWriter
+    alarms: AlarmService
+    repository: AlarmRepository
+    users: UserRepository
+    ingest: Ingest
+    inspections: InspectionService
+    live: LiveState
+    notify: NotificationService
+    commands: CommandService
+    cuts: DelayedCutService
+    evacuations: EvacuationService
+    hr: HrFeed | None
+    hr_warnings: list[str]
+    lease: LeaseKeeper | None
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+def get_runtime(request: Request) -> Composition:
+    """The one getter that reaches the composition root (a test overrides it with a smaller one)."""
+    root: Composition = request.app.state.runtime
+    return root
 
 
-def get_actor(runtime: RuntimeDep,
+RootDep = Annotated[Composition, Depends(get_runtime)]
+HealthDep = RootDep
+"""Only /api/health: it reports on every part the composition root started (broker, SQL, lease, ...)."""
+
+
+def _settings(root: RootDep) -> Settings:
+    return root.settings
+
+
+def _clock(root: RootDep) -> Callable[[], datetime]:
+    return root.clock
+
+
+def _site(root: RootDep) -> Site:
+    return root.site
+
+
+def _alarms(root: RootDep) -> AlarmService:
+    return root.alarms
+
+
+def _alarm_store(root: RootDep) -> AlarmRepository:
+    return root.repository
+
+
+def _users(root: RootDep) -> UserRepository:
+    return root.users
+
+
+def _ingest(root: RootDep) -> Ingest:
+    return root.ingest
+
+
+def _inspections(root: RootDep) -> InspectionService:
+    return root.inspections
+
+
+def _live(root: RootDep) -> LiveState:
+    return root.live
+
+
+def _series(root: RootDep) -> TimeSeriesWriter:
+    return root.series
+
+
+def _notify(root: RootDep) -> NotificationService:
+    return root.notify
+
+
+def _commands(root: RootDep) -> CommandService:
+    return root.commands
+
+
+def _cuts(root: RootDep) -> DelayedCutService:
+    return root.cuts
+
+
+def _evacuations(root: RootDep) -> EvacuationService:
+    return root.evacuations
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ClockDep = Annotated[Callable[[], datetime], Depends(_clock)]
+SiteDep = Annotated[Site, Depends(_site)]
+AlarmsDep = Annotated[AlarmService, Depends(_alarms)]
+AlarmStoreDep = Annotated[AlarmRepository, Depends(_alarm_store)]
+UsersDep = Annotated[UserRepository, Depends(_users)]
+IngestDep = Annotated[Ingest, Depends(_ingest)]
+InspectionsDep = Annotated[InspectionService, Depends(_inspections)]
+LiveDep = Annotated[LiveState, Depends(_live)]
+SeriesDep = Annotated[TimeSeriesWriter, Depends(_series)]
+NotifyDep = Annotated[NotificationService, Depends(_notify)]
+CommandsDep = Annotated[CommandService, Depends(_commands)]
+CutsDep = Annotated[DelayedCutService, Depends(_cuts)]
+EvacuationsDep = Annotated[EvacuationService, Depends(_evacuations)]
+
+
+def _audit_trail(store: AlarmStoreDep, clock: ClockDep) -> AuditTrail:
+    return AuditTrail(store, clock)
+
+
+AuditDep = Annotated[AuditTrail, Depends(_audit_trail)]
+
+
+def get_actor(users: UsersDep, clock: ClockDep,
               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
-    user = runtime.users.by_token(credentials.credentials, runtime.clock())
+    user = users.by_token(credentials.credentials, clock())
     if user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown, expired or revoked token",
                             headers={"WWW-Authenticate": "Bearer"})

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 
-from server.api.deps import ActorDep, RuntimeDep
+from server.api.deps import ActorDep, SiteDep
 from server.api.schemas import AlarmPublic
 from server.domain.policy import Actor, can_see_badges, can_see_person
 from server.domain.rules.access import card_key
@@ -131,8 +131,8 @@ class Redactor:
                                         "message_zh": self.text(alarm.message_zh)})
 
 
-def get_redactor(runtime: RuntimeDep, actor: ActorDep) -> Redactor:
-    return Redactor.of(actor, runtime.site)
+def get_redactor(site: SiteDep, actor: ActorDep) -> Redactor:
+    return Redactor.of(actor, site)
 
 
 RedactorDep = Annotated[Redactor, Depends(get_redactor)]

@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.adapters.sql.models import AlarmAuditRow, AlarmRow, DeadLetterRow
-from server.adapters.sql.repository import alarm_to_row, record_audit, save_rule_delta, save_state
+from server.adapters.sql.models import AlarmAuditRow, AlarmRow
+from server.adapters.sql.repository import alarm_to_row, record_audit
 from server.domain import alarms as domain
 from server.domain.findings import Finding
 from server.domain.rules.engine import StateDelta
+from server.services.checkpoint import Checkpoint, DeadLetter
 from server.services.recovery import EffectNotReady
 
 if TYPE_CHECKING:
-    from server.services.ingest import DeadLetter
     from server.services.recovery import EffectsOutbox
 
 log = logging.getLogger(__name__)
@@ -41,27 +41,37 @@ class AlarmError(ValueError):
 
 
 class AlarmService:
-    def __init__(self, sessions: sessionmaker[Session], open_alarms: Sequence[domain.Alarm]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], open_alarms: Sequence[domain.Alarm], *,
+                 outbox: EffectsOutbox | None = None, after_commit: AfterCommit | None = None,
+                 fence: Callable[[Session], None] | None = None,
+                 stored: Callable[[int], domain.Alarm | None] = lambda _id: None) -> None:
         self.sessions = sessions
         self._open: dict[tuple[str, str], domain.Alarm] = {(a.rule, a.subject): a for a in open_alarms}
         """Open alarms by (rule, subject); replaced whole under `_lock`, read without it."""
         self._lock = threading.RLock()
         self.listeners: list[AlarmListener] = []
-        self.outbox: EffectsOutbox | None = None
+        self.outbox = outbox
         """Where told changes are recorded until their listeners ran (None: not recorded)."""
         self.rule_rows_written = 0
         """Rule-engine rows the last checkpoint wrote (or deleted)."""
-        self.after_commit: AfterCommit | None = None
+        self.after_commit = after_commit
         """Test hook between the commit and the listeners (services/recovery.py `crash_hook`)."""
-        self.fence: Callable[[Session], None] | None = None
+        self.fence = fence
         """Runs first in every transaction here; raises (rolling it back) when this worker lost its
         partition's lease (services/lease.py). None: one process owns everything (SQLite)."""
+        self.stored = stored
+        """An alarm by id from the store, open or not (for `by_id` when it is not open)."""
 
     def open_alarms(self) -> list[domain.Alarm]:
         # No lock: `_open` is replaced whole, never changed in place, so a reader sees one consistent
         # map. (Taking the lock here deadlocked a reader that held a database write transaction
         # against ingest, which holds the lock while it waits for the database.)
         return list(self._open.values())
+
+    def by_id(self, alarm_id: int) -> domain.Alarm | None:
+        """The open alarm as this process holds it, else the stored one."""
+        live = next((a for a in self._open.values() if a.id == alarm_id), None)
+        return live if live is not None else self.stored(alarm_id)
 
     # -- from ingest: findings, in one transaction with the drain's other writes ------------------
 
@@ -74,7 +84,8 @@ class AlarmService:
         sequences: dict[str, Any] | None = None,
         engine_state: StateDelta | None = None,
     ) -> list[domain.Alarm]:
-        if not findings and not dead_letters and sequences is None and engine_state is None:
+        checkpoint = Checkpoint(dead_letters, sequences, engine_state)
+        if not findings and checkpoint.is_empty():
             return []
         with self._lock:
             changed: list[domain.Alarm] = []
@@ -93,13 +104,9 @@ class AlarmService:
                         staged.pop(key, None)
                     if any(isinstance(e, domain.Broadcast) for e in effects):
                         changed.append(alarm)
-                for letter in dead_letters:
-                    session.add(DeadLetterRow(received_at=letter.received_at, topic=letter.topic,
-                                              source=letter.source, reason=letter.reason, payload=letter.payload))
-                if sequences is not None:
-                    save_state(session, "sequences", sequences, now)
-                if engine_state is not None:
-                    self.rule_rows_written = save_rule_delta(session, engine_state, now)
+                rule_rows = checkpoint.write(session, now)
+                if rule_rows is not None:
+                    self.rule_rows_written = rule_rows
                 recorded = self.outbox.record(session, changed, now) if self.outbox is not None else []
             self._open = staged
         self._tell(changed, recorded)

@@ -49,16 +49,17 @@ class CommandError(ValueError):
 
 class CommandService:
     def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime],
-                 publish: Publisher, engine_call: EngineCaller | None = None) -> None:
+                 publish: Publisher, engine_call: EngineCaller | None = None, *, sign: Signer | None = None,
+                 check_result: ResultCheck | None = None) -> None:
         self.sessions = sessions
         self.site = site
         self.clock = clock
         self.publish = publish
         self.engine_call = engine_call
-        self.sign: Signer | None = None
-        """Set by the runtime when command keys are configured; None publishes unsigned commands."""
-        self.check_result: ResultCheck | None = None
-        """Set with `sign`: a result that fails it is logged and never recorded (nobody else may say
+        self.sign = sign
+        """Signs commands when command keys are configured; None publishes unsigned commands."""
+        self.check_result = check_result
+        """Given with `sign`: a result that fails it is logged and never recorded (nobody else may say
         that a command was done or failed)."""
         self.refused_results = 0
 

@@ -67,10 +67,20 @@ class CutView:
     """When it was held, done, failed or cancelled."""
 
 
+def delayed_cut_note(sessions: sessionmaker[Session], site: Site, alarm_id: int) -> tuple[str, str] | None:
+    """The delayed cut's line for the alarm's pages (zh, en), or None when the alarm has none."""
+    with sessions() as session:
+        row = session.get(DelayedCutRow, alarm_id)
+        if row is None or row.status == "cancelled":
+            return None
+        due = _aware(row.due_at) or row.due_at
+        return cut_note("cut" if row.status == "done" else row.status, due, site.tz, row.by, row.why)
+
+
 class DelayedCutService:
     def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime],
                  commands: CommandService, current_a: CurrentOf, alarm_by_id: AlarmLookup,
-                 poll_s: float = 0.5) -> None:
+                 poll_s: float = 0.5, notify: NotificationService | None = None) -> None:
         self.sessions = sessions
         self.site = site
         self.clock = clock
@@ -79,9 +89,8 @@ class DelayedCutService:
         """The latest current of a device (the plug's strip meter), None when unknown."""
         self.alarm_by_id = alarm_by_id
         self.poll_s = poll_s
-        self.notify: NotificationService | None = None
-        """The outbox for the hold and done follow-ups, set by the runtime (built after this service);
-        None (the service alone, in tests) sends none."""
+        self.notify = notify
+        """The outbox for the hold and done follow-ups; None (the service alone, in tests) sends none."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -238,12 +247,7 @@ class DelayedCutService:
 
     def note_of(self, alarm_id: int) -> tuple[str, str] | None:
         """The cut line for the alarm's pages (zh, en), or None when the alarm has no delayed cut."""
-        with self.sessions() as session:
-            row = session.get(DelayedCutRow, alarm_id)
-            if row is None or row.status == "cancelled":
-                return None
-            due = _aware(row.due_at) or row.due_at
-            return cut_note("cut" if row.status == "done" else row.status, due, self.site.tz, row.by, row.why)
+        return delayed_cut_note(self.sessions, self.site, alarm_id)
 
     def views_of(self, alarm_ids: Iterable[int]) -> dict[int, CutView]:
         """The delayed cut of each alarm that has one, for the alarm API (one query for a whole list)."""

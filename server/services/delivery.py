@@ -7,7 +7,7 @@ one job at a time, in submission order; different lanes run side by side on up t
 Threads, not processes: a send is network I/O (apprise over urllib3/smtplib), which releases the GIL.
 
 `attempt` bounds one send by a wall-clock timeout, so a stalled channel gives its pool thread back and
-its lease (server/services/notify.py) never runs out under a live worker. The timed-out send's thread is
+its lease (server/services/notify/outbox.py) never runs out under a live worker. The timed-out send's thread is
 left to finish on its own (a socket cannot be interrupted from outside), and its lane stays closed until
 it has: the lane's next message (a "cleared" after its "raised", or the retry) cannot overtake a send that
 may still arrive. If the left send does arrive, the retry repeats it with the same Idempotency-Key.

@@ -57,6 +57,14 @@ class EvacuationError(ValueError):
     pass
 
 
+def is_drill_alarm(alarm: domain.Alarm) -> bool:
+    """Whether an alarm's pages are a drill's: its current words carry the drill mark. Everything a
+    drill raises is marked (the engine's fire.manual_report and fire.confirmed, the drill's evac.notice);
+    a real fire raises the same alarm again unmarked (server/domain/alarms.py takes the new words), so
+    an unmarked alarm is real even on a floor whose evacuation is still a drill."""
+    return evac.is_drill_text(alarm.message_zh, alarm.message)
+
+
 class EvacuationService:
     def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime],
                  commands: CommandService, notify: NotificationService | None,
@@ -192,11 +200,7 @@ class EvacuationService:
             return _row(row) if row else None
 
     def is_drill_alarm(self, alarm: domain.Alarm) -> bool:
-        """Whether an alarm's pages are a drill's: its current words carry the drill mark. Everything a
-        drill raises is marked (the engine's fire.manual_report and fire.confirmed, the drill's evac.notice);
-        a real fire raises the same alarm again unmarked (server/domain/alarms.py takes the new words), so
-        an unmarked alarm is real even on a floor whose evacuation is still a drill."""
-        return evac.is_drill_text(alarm.message_zh, alarm.message)
+        return is_drill_alarm(alarm)
 
     def was_drill_alarm(self, alarm: domain.Alarm) -> bool:
         """Whether an alarm belonged to a drill, also after the drill's all-clear: its words carry the mark

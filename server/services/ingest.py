@@ -41,14 +41,16 @@ from sqlalchemy.exc import OperationalError
 
 from gateway import contract
 from gateway.mqtt import Incoming
-from server.adapters.sql.leases import LeaseLost
-from server.adapters.timeseries import DeviceMeta, TimeSeriesWriter
+from server.domain.device_meta import DeviceMeta
 from server.domain.findings import Finding, Transition
+from server.domain.leases import LeaseLost
 from server.domain.rules import RuleEngine, electrical
 from server.domain.sequence import SequenceTracker, Verdict
 from server.domain.site import Site
 from server.services.alarms import AlarmService
+from server.services.checkpoint import DeadLetter
 from server.services.live import LiveState
+from server.services.ports import SeriesSink
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +86,6 @@ class IngestStats:
     """Rule-engine rows written or deleted by all checkpoints (only what changed since the one before)."""
     last_checkpoint_rows: int = 0
     unknown_device_ids: set[str] = field(default_factory=set)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    received_at: datetime
-    topic: str
-    source: str
-    reason: str
-    payload: str
 
 
 class ReasonLog:
@@ -170,7 +163,7 @@ class Ingest:
         site: Site,
         engine: RuleEngine,
         alarms: AlarmService,
-        series: TimeSeriesWriter,
+        series: SeriesSink,
         live: LiveState,
         *,
         clock: Callable[[], datetime],
@@ -238,6 +231,14 @@ class Ingest:
         item = _Call(fn, Future())
         self._inbox.put(item)
         return item.done.result(timeout)
+
+    def run_between_drains(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the ingest thread, between drains: where alarm listeners normally run."""
+        def call(_engine: RuleEngine, _now: datetime) -> list[Finding]:
+            fn()
+            return []
+
+        self.call(call, timeout=120)
 
     def _fail_calls(self) -> None:
         """After the lease is lost: callers waiting on `call` get LeaseLost instead of a timeout."""

@@ -26,6 +26,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.contract import Severity
 from server.adapters.sql.inspection_models import (
     InspectionHazardRow,
     InspectionPhotoRow,
@@ -33,8 +34,9 @@ from server.adapters.sql.inspection_models import (
     InspectionTaskRow,
     InspectionWatermarkRow,
 )
+from server.domain import alarms as alarm_domain
+from server.domain import evacuation, prefill
 from server.domain import inspections as domain
-from server.domain import prefill
 from server.domain.inspections import (
     CATALOG,
     CompleterView,
@@ -196,7 +198,8 @@ PREFILL_FALLBACK = timedelta(hours=24)
 class InspectionService:
     def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime], *,
                  grace: timedelta = timedelta(hours=2), schedules: Sequence[Schedule] = domain.SCHEDULES,
-                 facts: FactsReader | None = None, spot_seed: str = "") -> None:
+                 facts: FactsReader | None = None, spot_seed: str = "",
+                 training: tuple[Sequence[domain.Training], Sequence[domain.Starter]] | None = None) -> None:
         self.sessions = sessions
         self.site = site
         self.clock = clock
@@ -206,7 +209,7 @@ class InspectionService:
         """Where pre-fill facts come from; None: items get no suggestion."""
         self.spot_seed = spot_seed
         """Seed of the unannounced spot-check draw ("" = the site id; see domain.spot_run)."""
-        self.training: tuple[Sequence[domain.Training], Sequence[domain.Starter]] | None = None
+        self.training = training
         """HR training records and starters; None (no HR data): the train.* rules are not evaluated."""
         self.schedules = [s for s in schedules if s.id not in domain.TRIGGERED_ONLY]
 
@@ -238,6 +241,15 @@ class InspectionService:
                     continue  # another server planned this schedule at the same moment: its rows stand
                 created, missed = created + made, missed + lapsed
         return PlanReport(created, missed)
+
+    def on_alarm(self, alarm: alarm_domain.Alarm) -> None:
+        """An alarm listener: after an overload, forced door, detector fault or smoke event ends, an inspection
+        is due; a closed critical alarm owes a review (a drill's has its report instead)."""
+        if alarm.state in (alarm_domain.AlarmState.CLEARED, alarm_domain.AlarmState.CLOSED):
+            self.add_triggered(alarm.rule, alarm.subject, alarm.zone, alarm.cleared_at or self.clock())
+        if (alarm.state is alarm_domain.AlarmState.CLOSED and alarm.severity is Severity.CRITICAL
+                and not evacuation.is_drill_text(alarm.message_zh, alarm.message)):
+            self.add_review(alarm.rule, alarm.subject, alarm.zone, alarm.closed_at or self.clock())
 
     def add_triggered(self, rule: str, subject: str, zone: str | None, cleared_at: datetime) -> int | None:
         """After an alarm of `rule` was cleared: create the inspection of that device or zone, if any."""

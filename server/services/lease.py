@@ -25,7 +25,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from server.adapters.sql.leases import Lease, LeaseConflict, LeaseLost, LeaseStore, fence
+from server.domain.leases import Lease, LeaseConflict, LeaseLost
+from server.services.ports import LeaseStore
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ class LeaseKeeper:
             raise LeaseLost(f"partition {self.partition} of site {self.site}: not owned by {self.owner} "
                             f"({self.state})")
         try:
-            fence(session, lease)
+            self.store.fence(session, lease)
         except LeaseLost as exc:
             self.lose(f"a commit found the lease taken: {exc}")
             raise

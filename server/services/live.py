@@ -57,6 +57,12 @@ class LiveState:
                 return None
             return DeviceLive(live.last_seen, dict(live.metrics), dict(live.metric_ts), live.online, live.last_event)
 
+    def current_a(self, device: str) -> float | None:
+        """The device's latest current, None when it never reported one."""
+        live = self.device(device)
+        value = live.metrics.get("current_a") if live is not None else None
+        return float(value) if isinstance(value, (int, float)) else None
+
     def devices(self) -> dict[str, DeviceLive]:
         with self._lock:
             return {k: DeviceLive(v.last_seen, dict(v.metrics), dict(v.metric_ts), v.online, v.last_event)

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.adapters.sql.models import Base
+from server.adapters.sql.base import Base
 
 
 class InspectionTaskRow(Base):

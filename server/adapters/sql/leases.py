@@ -17,14 +17,16 @@ Only PostgreSQL: SQLite serves exactly one process (`floorwatch worker` refuses 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import BigInteger, Engine, Integer, String, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from server.adapters.sql.models import Base
+from server.adapters.sql.base import Base
+from server.domain.leases import Holder, Lease, LeaseConflict, LeaseLost
+
+__all__ = ["Holder", "Lease", "LeaseConflict", "LeaseLost", "LeaseRow", "LeaseStore", "fence", "site_hash"]
 
 
 class LeaseRow(Base):
@@ -40,31 +42,6 @@ class LeaseRow(Base):
     site_hash: Mapped[str] = mapped_column(String(64))
     """sha256 of the owner's site file: a worker started with another file is refused while it lives."""
     partitions: Mapped[int] = mapped_column(Integer)
-
-
-class LeaseLost(Exception):
-    """This worker no longer owns the partition: nothing may be committed for it (roll back, stop)."""
-
-
-class LeaseConflict(Exception):
-    """A live owner of the site runs another configuration; the message says which and what to do."""
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    site: str
-    partition: int
-    owner: str
-    epoch: int
-
-
-@dataclass(frozen=True, slots=True)
-class Holder:
-    owner: str
-    epoch: int
-    expires_in_s: float
-    site_hash: str
-    partitions: int
 
 
 def site_hash(path: Path) -> str:
@@ -143,6 +120,9 @@ class LeaseStore:
         with self.engine.begin() as connection:
             result = connection.execute(_RENEW, {**_key(lease), "ttl": ttl_s})
         return bool(result.rowcount)
+
+    def fence(self, session: Session, lease: Lease) -> None:
+        fence(session, lease)
 
     def release(self, lease: Lease) -> None:
         """Let a standby take the partition now instead of after the TTL (a clean stop)."""

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.adapters.sql.models import Base
+from server.adapters.sql.base import Base
 
 
 class AlarmEffectRow(Base):

@@ -24,9 +24,9 @@ from server.adapters.sql.models import (
     RuleSiteStateRow,
     UserRow,
 )
+from server.credentials import new_token, token_hash
 from server.domain import alarms as domain
 from server.domain.rules.engine import StateDelta
-from server.services.auth import new_token, token_hash
 
 _COLUMNS = {c.key for c in AlarmRow.__table__.columns} - {"extra", "is_open", "updated_at"}
 

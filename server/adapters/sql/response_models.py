@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.adapters.sql.models import Base
+from server.adapters.sql.base import Base
 
 
 class NotificationRow(Base):

@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from edge.discover import adoption_drafts, parse_announcement
-from server.api.deps import ActorDep, RuntimeDep
+from server.api.deps import ActorDep, AlarmsDep
 
 router = APIRouter(tags=["adoption"])
 RULE = "elec.strip_cascade"
@@ -42,10 +42,10 @@ class UnknownDevice(BaseModel):
 
 
 @router.get("/unknown-devices", response_model=list[UnknownDevice])
-def unknown_devices(runtime: RuntimeDep, actor: ActorDep) -> list[UnknownDevice]:
+def unknown_devices(alarm_service: AlarmsDep, actor: ActorDep) -> list[UnknownDevice]:
     """Devices on an edge's floor broker that are in no configuration, newest first."""
     out: list[UnknownDevice] = []
-    for alarm in runtime.alarms.open_alarms():
+    for alarm in alarm_service.open_alarms():
         if alarm.rule != RULE or "/" not in alarm.subject:
             continue  # a registered strip's cascade, not a stranger
         edge, device = alarm.subject.split("/", 1)

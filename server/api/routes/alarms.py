@@ -7,32 +7,48 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from server.api.audit import audit_change
-from server.api.deps import ActorDep, RuntimeDep
+from server.adapters.sql.repository import AlarmRepository
+from server.api.audit import AuditTrail, audit_change
+from server.api.deps import ActorDep, AlarmsDep, AlarmStoreDep, AuditDep, ClockDep, CutsDep, SiteDep
 from server.api.minimise import Redactor, RedactorDep
 from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve, CutPublic, RowId
 from server.domain import alarms as domain
 from server.domain.policy import Actor, can_acknowledge, can_close_latched, can_shelve
 from server.domain.power import HIGH_POWER
+from server.domain.site import Site
 from server.services.alarms import AlarmError
-from server.services.delayed_cuts import CutView
+from server.services.delayed_cuts import CutView, DelayedCutService
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 
 
-def _public(runtime: RuntimeDep, alarm: domain.Alarm, cuts: dict[int, CutView] | None = None) -> AlarmPublic:
-    """`cuts`: the delayed cuts of a whole list, read at once; None reads this alarm's own."""
-    public = AlarmPublic.of(alarm, runtime.site.devices.keys() if runtime.site else frozenset())  # type: ignore[arg-type]
-    if alarm.rule != HIGH_POWER or alarm.id is None:
-        return public  # only elec.high_power_appliance schedules a cut: no query for the others
-    view = (cuts if cuts is not None else runtime.cuts.views_of([alarm.id])).get(alarm.id)
-    if view is None:
-        return public
-    return public.model_copy(update={"cut": CutPublic(device=view.device, state=view.state, due_at=view.due_at,
-                                                      held_by=view.held_by, why=view.why, at=view.at)})
+class AlarmViews:
+    """An alarm as the API shows it: with its device when the site has it, and its delayed cut."""
+
+    def __init__(self, site: Site, cuts: DelayedCutService) -> None:
+        self.site = site
+        self.cuts = cuts
+
+    def public(self, alarm: domain.Alarm, cuts: dict[int, CutView] | None = None) -> AlarmPublic:
+        """`cuts`: the delayed cuts of a whole list, read at once; None reads this alarm's own."""
+        public = AlarmPublic.of(alarm, self.site.devices.keys() if self.site else frozenset())  # type: ignore[arg-type]
+        if alarm.rule != HIGH_POWER or alarm.id is None:
+            return public  # only elec.high_power_appliance schedules a cut: no query for the others
+        view = (cuts if cuts is not None else self.cuts.views_of([alarm.id])).get(alarm.id)
+        if view is None:
+            return public
+        return public.model_copy(update={"cut": CutPublic(device=view.device, state=view.state, due_at=view.due_at,
+                                                          held_by=view.held_by, why=view.why, at=view.at)})
+
+
+def _views(site: SiteDep, cuts: CutsDep) -> AlarmViews:
+    return AlarmViews(site, cuts)
+
+
+ViewsDep = Annotated[AlarmViews, Depends(_views)]
 
 
 def _shown(red: Redactor, alarm: AlarmPublic) -> AlarmPublic:
@@ -45,8 +61,8 @@ def _shown(red: Redactor, alarm: AlarmPublic) -> AlarmPublic:
     return shown.model_copy(update={"cut": cut})
 
 
-def _find(runtime: RuntimeDep, alarm_id: int) -> domain.Alarm:
-    alarm = runtime.repository.get(alarm_id)
+def _find(store: AlarmRepository, alarm_id: int) -> domain.Alarm:
+    alarm = store.get(alarm_id)
     if alarm is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alarm {alarm_id} does not exist")
     return alarm
@@ -54,7 +70,8 @@ def _find(runtime: RuntimeDep, alarm_id: int) -> domain.Alarm:
 
 @router.get("", response_model=list[AlarmPublic])
 def list_alarms(
-    runtime: RuntimeDep,
+    store: AlarmStoreDep,
+    views: ViewsDep,
     actor: ActorDep,
     red: RedactorDep,
     state: Annotated[str | None, Query(description="active, acknowledged, cleared, ... or 'open'")] = None,
@@ -62,21 +79,22 @@ def list_alarms(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AlarmPublic]:
     if state == "open":
-        alarms = runtime.repository.query(open_only=True, zone=zone, limit=limit)
+        alarms = store.query(open_only=True, zone=zone, limit=limit)
     else:
-        alarms = runtime.repository.query(state=state, zone=zone, limit=limit)
-    cuts = runtime.cuts.views_of(a.id for a in alarms if a.rule == HIGH_POWER and a.id is not None)
-    return [_shown(red, _public(runtime, a, cuts)) for a in alarms]
+        alarms = store.query(state=state, zone=zone, limit=limit)
+    cuts = views.cuts.views_of(a.id for a in alarms if a.rule == HIGH_POWER and a.id is not None)
+    return [_shown(red, views.public(a, cuts)) for a in alarms]
 
 
 @router.get("/stream")
-async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> StreamingResponse:
+async def stream(request: Request, alarm_service: AlarmsDep, views: ViewsDep, actor: ActorDep,
+                 red: RedactorDep) -> StreamingResponse:
     """Server-sent events: one `alarm` event per change, as the AlarmPublic JSON (redacted for the reader)."""
     queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
     loop = asyncio.get_running_loop()
 
     def listener(alarm: domain.Alarm) -> None:
-        data = _shown(red, _public(runtime, alarm)).model_dump_json()
+        data = _shown(red, views.public(alarm)).model_dump_json()
 
         def enqueue() -> None:
             if not queue.full():  # a reader that stopped reading loses old news, never the server
@@ -88,7 +106,7 @@ async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep, red: Re
         # copy, never mutate: the service iterates the list on another thread, and removing a reader that
         # hung up mid-iteration shifted the list under it, so the next reader missed that change (found by
         # tests/security/test_data_minimisation.py with three readers)
-        runtime.alarms.listeners = [*runtime.alarms.listeners, listener]
+        alarm_service.listeners = [*alarm_service.listeners, listener]
         try:
             yield "retry: 2000\n\n"
             while not await request.is_disconnected():
@@ -98,69 +116,71 @@ async def stream(request: Request, runtime: RuntimeDep, actor: ActorDep, red: Re
                 except TimeoutError:
                     yield ": keep-alive\n\n"
         finally:
-            runtime.alarms.listeners = [x for x in runtime.alarms.listeners if x is not listener]
+            alarm_service.listeners = [x for x in alarm_service.listeners if x is not listener]
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.get("/{alarm_id}", response_model=AlarmPublic)
-def get_alarm(alarm_id: RowId, runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> AlarmPublic:
-    return _shown(red, _public(runtime, _find(runtime, alarm_id)))
+def get_alarm(alarm_id: RowId, store: AlarmStoreDep, views: ViewsDep, actor: ActorDep, red: RedactorDep
+              ) -> AlarmPublic:
+    return _shown(red, views.public(_find(store, alarm_id)))
 
 
 @router.get("/{alarm_id}/audit")
-def alarm_audit(alarm_id: RowId, runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> list[dict[str, object]]:
-    _find(runtime, alarm_id)
+def alarm_audit(alarm_id: RowId, store: AlarmStoreDep, actor: ActorDep, red: RedactorDep
+                ) -> list[dict[str, object]]:
+    _find(store, alarm_id)
     rows = [{"at": r.at, "who": r.who, "action": r.action, "from_state": r.from_state, "to_state": r.to_state,
-             "why": r.why} for r in runtime.repository.audit(alarm_id)]
+             "why": r.why} for r in store.audit(alarm_id)]
     return [red.value(row) for row in json.loads(json.dumps(rows, default=str))]
 
 
 @router.post("/{alarm_id}/ack", response_model=AlarmPublic)
-def acknowledge(alarm_id: RowId, body: AlarmAck, request: Request, runtime: RuntimeDep,
-                actor: ActorDep, red: RedactorDep) -> AlarmPublic:
-    alarm = _find(runtime, alarm_id)
+def acknowledge(alarm_id: RowId, body: AlarmAck, request: Request, alarms: AlarmsDep, store: AlarmStoreDep,
+                views: ViewsDep, audit: AuditDep, clock: ClockDep, actor: ActorDep, red: RedactorDep) -> AlarmPublic:
+    alarm = _find(store, alarm_id)
     if not can_acknowledge(actor, alarm.severity, alarm.zone):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"{actor.name} may not acknowledge a {alarm.severity.value} alarm in zone {alarm.zone}")
     try:
-        after = _public(runtime, runtime.alarms.acknowledge(alarm_id, actor.name, body.note, runtime.clock()))
+        after = views.public(alarms.acknowledge(alarm_id, actor.name, body.note, clock()))
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return _shown(red, _audited(runtime, actor, request, alarm, after, body.note))
+    return _shown(red, _audited(audit, views, actor, request, alarm, after, body.note))
 
 
 @router.post("/{alarm_id}/shelve", response_model=AlarmPublic)
-def shelve(alarm_id: RowId, body: AlarmShelve, request: Request, runtime: RuntimeDep, actor: ActorDep,
-           red: RedactorDep) -> AlarmPublic:
-    alarm = _find(runtime, alarm_id)
+def shelve(alarm_id: RowId, body: AlarmShelve, request: Request, alarms: AlarmsDep, store: AlarmStoreDep,
+           views: ViewsDep, audit: AuditDep, clock: ClockDep, actor: ActorDep, red: RedactorDep) -> AlarmPublic:
+    alarm = _find(store, alarm_id)
     if not can_shelve(actor, alarm.severity):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "shelving needs a supervisor and a non-critical alarm")
-    if body.until <= runtime.clock():
+    if body.until <= clock():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "until must be in the future")
     try:
-        after = _public(runtime, runtime.alarms.shelve(alarm_id, actor.name, body.until, body.reason, runtime.clock()))
+        after = views.public(alarms.shelve(alarm_id, actor.name, body.until, body.reason, clock()))
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return _shown(red, _audited(runtime, actor, request, alarm, after, body.reason))
+    return _shown(red, _audited(audit, views, actor, request, alarm, after, body.reason))
 
 
 @router.post("/{alarm_id}/close", response_model=AlarmPublic)
-def close(alarm_id: RowId, body: AlarmClose, request: Request, runtime: RuntimeDep, actor: ActorDep,
-          red: RedactorDep) -> AlarmPublic:
-    alarm = _find(runtime, alarm_id)
+def close(alarm_id: RowId, body: AlarmClose, request: Request, alarms: AlarmsDep, store: AlarmStoreDep,
+          views: ViewsDep, audit: AuditDep, clock: ClockDep, actor: ActorDep, red: RedactorDep) -> AlarmPublic:
+    alarm = _find(store, alarm_id)
     if not can_close_latched(actor):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"{actor.name} may not close alarms")
     try:
-        after = _public(runtime, runtime.alarms.close(alarm.id or alarm_id, actor.name, body.reason, runtime.clock()))
+        after = views.public(alarms.close(alarm.id or alarm_id, actor.name, body.reason, clock()))
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return _shown(red, _audited(runtime, actor, request, alarm, after, body.reason))
+    return _shown(red, _audited(audit, views, actor, request, alarm, after, body.reason))
 
 
-def _audited(runtime: RuntimeDep, actor: Actor, request: Request, before: domain.Alarm, after: AlarmPublic,
-             why: str) -> AlarmPublic:
-    audit_change(runtime, actor, request, f"alarm:{after.id}", _public(runtime, before).model_dump(mode="json"),
+def _audited(audit: AuditTrail, views: AlarmViews, actor: Actor, request: Request, before: domain.Alarm,
+             after: AlarmPublic, why: str) -> AlarmPublic:
+    audit_change(audit, actor, request, f"alarm:{after.id}", views.public(before).model_dump(mode="json"),
                  after.model_dump(mode="json"), {"why": why})
     return after

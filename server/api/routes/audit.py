@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from server.adapters.sql.repository import _aware, audit_rows
-from server.api.deps import RuntimeDep, require
+from server.api.deps import AlarmStoreDep, require
 from server.api.minimise import RedactorDep
 from server.domain.policy import PERMISSIONS, Actor, Permission
 
@@ -32,10 +32,10 @@ class AuditOut(BaseModel):
 
 
 @router.get("/audit", response_model=list[AuditOut])
-def audit(runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(Permission.READ_AUDIT))], red: RedactorDep,
+def audit(store: AlarmStoreDep, actor: Annotated[Actor, Depends(require(Permission.READ_AUDIT))], red: RedactorDep,
           who: str | None = None, action: str | None = None, target: str | None = None,
           since: datetime | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AuditOut]:
-    with runtime.repository.sessions() as session:
+    with store.sessions() as session:
         rows = audit_rows(session, who=who, action=action, target=target, since=since, limit=limit)
         # SQLite returns naive times (stored as UTC): the API promises aware ones
         # a roll-call mark names the person (target, before/after): redacted like everywhere else

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from server.api.audit import audit_change
-from server.api.deps import ActorDep, RuntimeDep, require
+from server.api.deps import ActorDep, AuditDep, CommandsDep, EvacuationsDep, LiveDep, SiteDep, require
 from server.api.minimise import Redactor, RedactorDep
 from server.api.routes.relays import device_state
 from server.domain.policy import PERMISSIONS, Actor, Permission
-from server.services.evacuation import EvacuationError
+from server.services.evacuation import EvacuationError, EvacuationService
 
 router = APIRouter(prefix="/evacuations", tags=["evacuations"])
 
@@ -35,61 +35,63 @@ class DoorSecure(BaseModel):
     reason: str = Field("", max_length=300)
 
 
-def _get(runtime: RuntimeDep, ev_id: str) -> dict[str, Any]:
+def _get(evacuations: EvacuationService, ev_id: str) -> dict[str, Any]:
     try:
-        return runtime.evacuations.get(ev_id)
+        return evacuations.get(ev_id)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"evacuation {ev_id} does not exist") from None
 
 
 @router.get("")
-def list_evacuations(runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> list[dict[str, Any]]:
-    history: list[dict[str, Any]] = red.value(runtime.evacuations.history())  # reasons are free text
+def list_evacuations(evacuations: EvacuationsDep, actor: ActorDep, red: RedactorDep) -> list[dict[str, Any]]:
+    history: list[dict[str, Any]] = red.value(evacuations.history())  # reasons are free text
     return history
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def start(body: EvacuationStart, request: Request, runtime: RuntimeDep,
+def start(body: EvacuationStart, request: Request, evacuations: EvacuationsDep, audit: AuditDep,
           actor: Annotated[Actor, Depends(require(Permission.START_EVACUATION))]) -> dict[str, Any]:
     try:
-        ev = runtime.evacuations.start(body.floor, body.zone, drill=body.drill,
+        ev = evacuations.start(body.floor, body.zone, drill=body.drill,
                                          trigger="drill" if body.drill else "manual",
                                          reason=body.reason or ("drill" if body.drill else "manual evacuation"),
                                          who=actor.name)
     except EvacuationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
-    audit_change(runtime, actor, request, f"evacuation:{ev['id']}", None, ev)
+    audit_change(audit, actor, request, f"evacuation:{ev['id']}", None, ev)
     return ev
 
 
 @router.get("/{ev_id}")
-def detail(ev_id: str, runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> dict[str, Any]:
-    ev = _get(runtime, ev_id)
-    ev["commands"] = runtime.commands.commands(ref=ev_id)
+def detail(ev_id: str, evacuations: EvacuationsDep, command_service: CommandsDep, actor: ActorDep,
+           red: RedactorDep) -> dict[str, Any]:
+    ev = _get(evacuations, ev_id)
+    ev["commands"] = command_service.commands(ref=ev_id)
     shown: dict[str, Any] = red.value(ev)
     return shown
 
 
 @router.post("/{ev_id}/all-clear")
-def all_clear(ev_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
-    before = _get(runtime, ev_id)
+def all_clear(ev_id: str, request: Request, evacuations: EvacuationsDep, audit: AuditDep,
+              actor: ActorDep) -> dict[str, Any]:
+    before = _get(evacuations, ev_id)
     try:
-        after = runtime.evacuations.all_clear(ev_id, actor.name, {r.value for r in actor.roles})
+        after = evacuations.all_clear(ev_id, actor.name, {r.value for r in actor.roles})
     except PermissionError as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
     except EvacuationError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    audit_change(runtime, actor, request, f"evacuation:{ev_id}", before, after)
+    audit_change(audit, actor, request, f"evacuation:{ev_id}", before, after)
     return after
 
 
 @router.get("/{ev_id}/roll-call")
-def roll_call(ev_id: str, runtime: RuntimeDep, actor: Annotated[Actor, Depends(require(Permission.RESPOND))],
+def roll_call(ev_id: str, evacuations: EvacuationsDep, actor: Annotated[Actor, Depends(require(Permission.RESPOND))],
               red: RedactorDep) -> dict[str, Any]:
     """Everyone inside at the notice; a lead or supervisor limited to zones sees their people's names,
     the others counted with "(hidden)" in place of name and id."""
-    _get(runtime, ev_id)
-    entries = [red.entry(e.as_dict()) for e in runtime.evacuations.roll_call(ev_id)]
+    _get(evacuations, ev_id)
+    entries = [red.entry(e.as_dict()) for e in evacuations.roll_call(ev_id)]
     return {"id": ev_id, "inside": [e for e in entries if e["status"] == "inside"],
             "visitors_inside": [e for e in entries if e["status"] == "inside" and e["is_visitor"]],
             "unknown_on_roster": [e for e in entries if e["status"] == "unknown"],
@@ -97,30 +99,30 @@ def roll_call(ev_id: str, runtime: RuntimeDep, actor: Annotated[Actor, Depends(r
 
 
 @router.post("/{ev_id}/roll-call/{person}")
-def mark_safe(ev_id: str, person: str, body: MarkSafe, request: Request, runtime: RuntimeDep,
+def mark_safe(ev_id: str, person: str, body: MarkSafe, request: Request, evacuations: EvacuationsDep, audit: AuditDep,
               actor: Annotated[Actor, Depends(require(Permission.RESPOND))], red: RedactorDep) -> dict[str, Any]:
-    _get(runtime, ev_id)
-    before = _entry(runtime, ev_id, person)
+    _get(evacuations, ev_id)
+    before = _entry(evacuations, ev_id, person)
     try:
-        runtime.evacuations.mark_safe(ev_id, person, actor.name, body.note)
+        evacuations.mark_safe(ev_id, person, actor.name, body.note)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"person {person} is not in the site file") from None
-    audit_change(runtime, actor, request, f"evacuation:{ev_id}/person:{person}", before,
-                 _entry(runtime, ev_id, person), {"note": body.note})
-    return roll_call(ev_id, runtime, actor, red)
+    audit_change(audit, actor, request, f"evacuation:{ev_id}/person:{person}", before,
+                 _entry(evacuations, ev_id, person), {"note": body.note})
+    return roll_call(ev_id, evacuations, actor, red)
 
 
-def _entry(runtime: RuntimeDep, ev_id: str, person: str) -> dict[str, object] | None:
+def _entry(evacuations: EvacuationService, ev_id: str, person: str) -> dict[str, object] | None:
     """The person's roll-call line (None: not on the roll call)."""
-    return next((e.as_dict() for e in runtime.evacuations.roll_call(ev_id) if e.person == person), None)
+    return next((e.as_dict() for e in evacuations.roll_call(ev_id) if e.person == person), None)
 
 
 @router.get("/{ev_id}/report")
-def report(ev_id: str, runtime: RuntimeDep, actor: ActorDep, red: RedactorDep) -> dict[str, Any]:
+def report(ev_id: str, evacuations: EvacuationsDep, actor: ActorDep, red: RedactorDep) -> dict[str, Any]:
     """Open to all signed in: the figures (times, counts) are; the names of the unaccounted only to the
     roles that need them (policy.PEOPLE_SCOPE)."""
-    _get(runtime, ev_id)
-    return _report(runtime.evacuations.report(ev_id), red)
+    _get(evacuations, ev_id)
+    return _report(evacuations.report(ev_id), red)
 
 
 def _report(report: dict[str, Any], red: Redactor) -> dict[str, Any]:
@@ -129,17 +131,19 @@ def _report(report: dict[str, Any], red: Redactor) -> dict[str, Any]:
 
 
 @router.post("/doors/{door}/secure")
-def secure_door(door: str, body: DoorSecure, request: Request, runtime: RuntimeDep,
+def secure_door(door: str, body: DoorSecure, request: Request, site: SiteDep, live_state: LiveDep,
+                command_service: CommandsDep, evacuations: EvacuationsDep, audit: AuditDep,
                 actor: Annotated[Actor, Depends(require(Permission.RESPOND))]) -> dict[str, Any]:
     """Re-lock an egress door after the evacuation (doors stay released until a person does this)."""
-    if door not in runtime.site.devices:
+    if door not in site.devices:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {door} does not exist")
-    before = device_state(runtime, door)
+    before = device_state(live_state, command_service, door)
     try:
-        command = runtime.evacuations.secure_door(door, actor.name, body.reason)
+        command = evacuations.secure_door(door, actor.name, body.reason)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {door} does not exist") from None
     after = command.model_dump(mode="json")
-    audit_change(runtime, actor, request, f"device:{door}", before, {**device_state(runtime, door), "command": after},
+    audit_change(audit, actor, request, f"device:{door}", before, {**device_state(live_state, command_service, door),
+                 "command": after},
                  {"reason": body.reason})
     return after

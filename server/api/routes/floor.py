@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from server.api.deps import ActorDep, RuntimeDep
+from server.api.deps import ActorDep, SiteDep
 from server.domain.floor_map import device_positions
 from server.domain.rule_titles import FAMILIES, TITLES, family
 
@@ -63,8 +63,8 @@ class FloorMap(BaseModel):
 
 
 @router.get("/floor", response_model=FloorMap)
-def floor_map(runtime: RuntimeDep, actor: ActorDep) -> FloorMap:
-    site = runtime.site
+def floor_map(site: SiteDep, actor: ActorDep) -> FloorMap:
+    site = site
     positions = device_positions({z.id: z.polygon for z in site.zones.values()},
                                  [(d.id, d.zone, d.position) for d in site.devices.values()])
     return FloorMap(

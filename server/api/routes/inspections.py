@@ -11,11 +11,11 @@ import binascii
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.api.audit import audit_change
-from server.api.deps import ActorDep, RuntimeDep
+from server.api.deps import ActorDep, AuditDep, InspectionsDep
 from server.api.minimise import Redactor, RedactorDep
 from server.api.schemas import RowId
 from server.domain.inspections import CATALOG, CompleterView, InspectionError
@@ -31,13 +31,6 @@ _ERROR_STATUS = {"not_found": status.HTTP_404_NOT_FOUND, "not_allowed": status.H
 def _http(error: InspectionError) -> HTTPException:
     code = _ERROR_STATUS.get(error.code, status.HTTP_422_UNPROCESSABLE_CONTENT)
     return HTTPException(code, {"code": error.code, "message": error.message})
-
-
-def get_service(runtime: RuntimeDep) -> InspectionService:
-    return runtime.inspections
-
-
-ServiceDep = Annotated[InspectionService, Depends(get_service)]
 
 
 def completer(actor: Actor, service: InspectionService) -> CompleterView:
@@ -171,7 +164,7 @@ class ScheduleOut(BaseModel):
 
 
 @router.get("", response_model=list[TaskOut])
-def list_tasks(service: ServiceDep, actor: ActorDep, red: RedactorDep,
+def list_tasks(service: InspectionsDep, actor: ActorDep, red: RedactorDep,
                status_: Annotated[Literal["due", "overdue", "done", "missed", "open"],
                                   Query(alias="status")] = "due",
                zone: str | None = None, assignee: str | None = None,
@@ -190,7 +183,7 @@ def schedules(actor: ActorDep) -> list[ScheduleOut]:
 
 
 @router.get("/findings", response_model=list[FindingOut])
-def findings(service: ServiceDep, actor: ActorDep, red: RedactorDep) -> list[FindingOut]:
+def findings(service: InspectionsDep, actor: ActorDep, red: RedactorDep) -> list[FindingOut]:
     """Active §2.9 overdue findings with whom they have reached on the escalation chain."""
     return [FindingOut(rule=f.rule, severity=f.severity.value, subject=red.text(red.subject(f.subject, f.zone)),
                        zone=f.zone, since=f.since, task_id=f.task_id, notify=red.value(list(f.notify)))
@@ -199,7 +192,8 @@ def findings(service: ServiceDep, actor: ActorDep, red: RedactorDep) -> list[Fin
 
 @router.get("/history", response_model=None,
             responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {}}}})
-def history(service: ServiceDep, actor: ActorDep, red: RedactorDep, zone: str | None = None, device: str | None = None,
+def history(service: InspectionsDep, actor: ActorDep, red: RedactorDep, zone: str | None = None,
+            device: str | None = None,
             item: str | None = None, result: str | None = None, person: str | None = None,
             schedule: str | None = None, since: datetime | None = None, until: datetime | None = None,
             format: Literal["csv", "json", "html"] = "json") -> Response | list[dict[str, object]]:
@@ -222,7 +216,7 @@ def history(service: ServiceDep, actor: ActorDep, red: RedactorDep, zone: str | 
 
 
 @router.get("/compliance", response_model=list[ComplianceOut])
-def compliance(service: ServiceDep, actor: ActorDep,
+def compliance(service: InspectionsDep, actor: ActorDep,
                month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")]) -> list[ComplianceOut]:
     try:
         return [ComplianceOut(**vars(c)) for c in service.compliance(month)]
@@ -231,7 +225,7 @@ def compliance(service: ServiceDep, actor: ActorDep,
 
 
 @router.get("/{task_id}", response_model=TaskOut)
-def get_task(task_id: RowId, service: ServiceDep, actor: ActorDep, red: RedactorDep) -> TaskOut:
+def get_task(task_id: RowId, service: InspectionsDep, actor: ActorDep, red: RedactorDep) -> TaskOut:
     try:
         return TaskOut.of(service.get(task_id)).shown(red)
     except InspectionError as error:
@@ -239,7 +233,7 @@ def get_task(task_id: RowId, service: ServiceDep, actor: ActorDep, red: Redactor
 
 
 @router.post("/{task_id}/complete", response_model=CompleteOut)
-def complete(task_id: RowId, body: CompleteIn, request: Request, runtime: RuntimeDep, service: ServiceDep,
+def complete(task_id: RowId, body: CompleteIn, request: Request, audit: AuditDep, service: InspectionsDep,
              actor: ActorDep, red: RedactorDep) -> CompleteOut:
     ids = [i.id for i in body.items]
     if len(ids) != len(set(ids)):
@@ -253,13 +247,13 @@ def complete(task_id: RowId, body: CompleteIn, request: Request, runtime: Runtim
                           hazards=list(done.hazards))
     except InspectionError as error:
         raise _http(error) from None
-    audit_change(runtime, actor, request, f"inspection:{task_id}", before, out.task.model_dump(mode="json"))
+    audit_change(audit, actor, request, f"inspection:{task_id}", before, out.task.model_dump(mode="json"))
     return out.model_copy(update={"task": out.task.shown(red), "failed": red.value(out.failed),
                                   "hazards": red.value(out.hazards)})
 
 
 @router.post("/{task_id}/photos", response_model=PhotoOut, status_code=status.HTTP_201_CREATED)
-def add_photo(task_id: RowId, body: PhotoIn, request: Request, runtime: RuntimeDep, service: ServiceDep,
+def add_photo(task_id: RowId, body: PhotoIn, request: Request, audit: AuditDep, service: InspectionsDep,
               actor: ActorDep) -> PhotoOut:
     """A PNG or JPEG (≤ 5 MB) as base64 in JSON."""
     try:
@@ -272,13 +266,13 @@ def add_photo(task_id: RowId, body: PhotoIn, request: Request, runtime: RuntimeD
         out = PhotoOut(id=service.add_photo(task_id, completer(actor, service), data, body.item_id), task_id=task_id)
     except InspectionError as error:
         raise _http(error) from None
-    audit_change(runtime, actor, request, f"inspection:{task_id}", {"photos": before},
+    audit_change(audit, actor, request, f"inspection:{task_id}", {"photos": before},
                  {"photos": list(service.get(task_id).photos)}, {"bytes": len(data), "item": body.item_id})
     return out
 
 
 @router.get("/{task_id}/photos/{photo_id}")
-def get_photo(task_id: RowId, photo_id: RowId, service: ServiceDep, actor: ActorDep) -> Response:
+def get_photo(task_id: RowId, photo_id: RowId, service: InspectionsDep, actor: ActorDep) -> Response:
     try:
         content_type, data = service.photo(task_id, photo_id)
     except InspectionError as error:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
 
 from server.api.audit import audit_change
-from server.api.deps import ActorDep, RuntimeDep, require
+from server.api.deps import ActorDep, AuditDep, NotifyDep, require
 from server.api.minimise import RedactorDep
 from server.api.schemas import RowIdQuery
 from server.domain.policy import Actor, Permission
@@ -26,18 +26,18 @@ class SilenceIn(BaseModel):
 
 
 @router.get("")
-def log(runtime: RuntimeDep, actor: ActorDep, red: RedactorDep, alarm: RowIdQuery = None, evacuation: str | None = None,
+def log(notify: NotifyDep, actor: ActorDep, red: RedactorDep, alarm: RowIdQuery = None, evacuation: str | None = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
     """Every queued push with its attempts (channel shown as a hash: URLs may hold tokens). Recipients
     ("person:<id>") and texts are redacted to what the caller may see of people."""
-    rows: list[dict[str, Any]] = red.value(runtime.notify.log_of(alarm_id=alarm, ref=evacuation, limit=limit))
+    rows: list[dict[str, Any]] = red.value(notify.log_of(alarm_id=alarm, ref=evacuation, limit=limit))
     return rows
 
 
 @router.post("/silences", status_code=status.HTTP_201_CREATED)
-def silence(body: SilenceIn, request: Request, runtime: RuntimeDep,
+def silence(body: SilenceIn, request: Request, notify: NotifyDep, audit: AuditDep,
             actor: Annotated[Actor, Depends(require(Permission.SILENCE_NOTIFICATIONS))]) -> dict[str, Any]:
     """Silence matching pushes until `ends_at` (never life-safety or critical alarms)."""
-    sid = runtime.notify.add_silence(body.rule, body.zone, body.subject, body.ends_at, actor.name, body.reason)
-    audit_change(runtime, actor, request, f"silence:{sid}", None, {"id": sid, **body.model_dump(mode="json")})
+    sid = notify.add_silence(body.rule, body.zone, body.subject, body.ends_at, actor.name, body.reason)
+    audit_change(audit, actor, request, f"silence:{sid}", None, {"id": sid, **body.model_dump(mode="json")})
     return {"id": sid}

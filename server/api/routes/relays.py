@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from server.api.audit import audit_change
-from server.api.deps import ActorDep, RuntimeDep, require
+from server.api.deps import ActorDep, AuditDep, CommandsDep, CutsDep, LiveDep, SiteDep, require
 from server.domain.policy import Actor, Permission
-from server.services.commands import CommandError
+from server.services.commands import CommandError, CommandService
+from server.services.live import LiveState
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -25,34 +26,36 @@ class RelayIn(BaseModel):
 
 
 @router.post("/{device}/relay", status_code=status.HTTP_202_ACCEPTED)
-def relay(device: str, body: RelayIn, request: Request, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+def relay(device: str, body: RelayIn, request: Request, live_state: LiveDep, command_service: CommandsDep,
+          audit: AuditDep,
+          actor: ActorDep) -> dict[str, Any]:
     roles = {r.value for r in actor.roles}
-    before = device_state(runtime, device)
+    before = device_state(live_state, command_service, device)
     try:
-        command = runtime.commands.relay(device, body.on, body.reason, actor.name, roles, body.electrician_signoff)
+        command = command_service.relay(device, body.on, body.reason, actor.name, roles, body.electrician_signoff)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {device} does not exist") from None
     except CommandError as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
     after = command.model_dump(mode="json")
-    audit_change(runtime, actor, request, f"device:{device}", before,
-                 {**device_state(runtime, device), "command": after},
+    audit_change(audit, actor, request, f"device:{device}", before,
+                 {**device_state(live_state, command_service, device), "command": after},
                  {"reason": body.reason, "electrician_signoff": body.electrician_signoff})
     return after
 
 
-def device_state(runtime: RuntimeDep, device: str) -> dict[str, Any]:
+def device_state(live_state: LiveState, command_service: CommandService, device: str) -> dict[str, Any]:
     """What the server knows of a device before and after a command: live state and its last command."""
-    live = runtime.live.devices().get(device)
-    last = runtime.commands.commands(device=device)[:1]
+    live = live_state.devices().get(device)
+    last = command_service.commands(device=device)[:1]
     return {"online": live.online if live else None, "metrics": dict(live.metrics) if live else {},
             "last_command": last[0] if last else None}
 
 
 @router.get("/{device}/commands")
-def commands(device: str, runtime: RuntimeDep, actor: ActorDep) -> list[dict[str, Any]]:
+def commands(device: str, command_service: CommandsDep, actor: ActorDep) -> list[dict[str, Any]]:
     """The device's commands with who sent them and why, and their results (audit)."""
-    return runtime.commands.commands(device=device)
+    return command_service.commands(device=device)
 
 
 class HoldCutIn(BaseModel):
@@ -62,20 +65,20 @@ class HoldCutIn(BaseModel):
 
 
 @router.post("/{device}/hold-cut")
-def hold_cut(device: str, body: HoldCutIn, request: Request, runtime: RuntimeDep,
+def hold_cut(device: str, body: HoldCutIn, request: Request, site: SiteDep, cuts: CutsDep, audit: AuditDep,
              actor: Annotated[Actor, Depends(require(Permission.HOLD_CUT))]) -> dict[str, Any]:
     """The shift lead (or above) overrides the plug's delayed cut (elec.high_power_appliance, RULES.md §2.1)."""
-    dev = runtime.site.devices.get(device)
+    dev = site.devices.get(device)
     if dev is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {device} does not exist")
     if not actor.covers(dev.zone):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"{actor.name} does not answer for zone {dev.zone}")
-    before = runtime.cuts.state(device)
+    before = cuts.state(device)
     try:
-        held = runtime.cuts.hold(device, actor.name, body.reason, body.until)
+        held = cuts.hold(device, actor.name, body.reason, body.until)
     except CommandError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    after = {**runtime.cuts.state(device), "device": device, "held": held}
-    audit_change(runtime, actor, request, f"device:{device}", before, after,
+    after = {**cuts.state(device), "device": device, "held": held}
+    audit_change(audit, actor, request, f"device:{device}", before, after,
                  {"reason": body.reason, "until": body.until.isoformat() if body.until else None})
     return after

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import text
 
-from server.api.deps import ActorDep, RuntimeDep
+from server.api.deps import ActorDep, AlarmStoreDep, ClockDep, HealthDep, LiveDep, SeriesDep, SiteDep
 from server.api.minimise import RedactorDep
 from server.api.schemas import DeadLetterPublic, DevicePublic, Health, ReadingPublic
 
@@ -16,43 +16,43 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/health", response_model=Health)
-def health(runtime: RuntimeDep) -> Health:
+def health(root: HealthDep) -> Health:
     """Liveness plus the state of each dependency. Open to all: it carries no floor data."""
     deps: dict[str, dict[str, Any]] = {}
     # subscribed: the broker granted the server's subscriptions (SUBACK), so its persistent session exists
     # and queues what edges publish even while the server is away; edges start after this turns true.
-    deps["broker"] = {"up": bool(runtime.mqtt and runtime.mqtt.connected),
-                      "subscribed": bool(runtime.mqtt and runtime.mqtt.subscribed),
-                      "subscribe_refused": runtime.mqtt.subscribe_refused if runtime.mqtt else None,
-                      "embedded": runtime.broker.kind if runtime.broker else None}
+    deps["broker"] = {"up": bool(root.mqtt and root.mqtt.connected),
+                      "subscribed": bool(root.mqtt and root.mqtt.subscribed),
+                      "subscribe_refused": root.mqtt.subscribe_refused if root.mqtt else None,
+                      "embedded": root.broker.kind if root.broker else None}
     try:
-        with runtime.sql.connect() as connection:
+        with root.sql.connect() as connection:
             connection.execute(text("SELECT 1"))
-        deps["sql"] = {"up": True, "dialect": runtime.sql.dialect.name}
+        deps["sql"] = {"up": True, "dialect": root.sql.dialect.name}
     except Exception as exc:  # health reports, it never raises
         deps["sql"] = {"up": False, "error": type(exc).__name__}
-    stats = runtime.series.stats()
-    deps["timeseries"] = {"up": stats.last_error is None, "kind": type(runtime.series).__name__,
+    stats = root.series.stats()
+    deps["timeseries"] = {"up": stats.last_error is None, "kind": type(root.series).__name__,
                           "buffered": stats.buffered, "written": stats.written, "dropped": stats.dropped,
                           "held": stats.held, "held_s": round(stats.held_s, 3), "stalled": stats.stalled}
-    s = runtime.ingest.stats
+    s = root.ingest.stats
     ingest = {"messages": s.messages, "readings": s.readings, "events": s.events, "duplicates": s.duplicates,
               "invalid": s.invalid, "unknown_devices": s.unknown_devices, "lost": s.lost,
               "edge_decode_errors": s.edge_decode_errors,
               "last_drain_ms": round(s.last_drain_ms, 2)}
-    if runtime.lease is not None:  # which worker owns the site's partition; "lost": it commits nothing more
-        deps["lease"] = runtime.lease.status()
-    if runtime.hr is not None:  # counts only: health is public, the names are in the server log
-        deps["hr"] = {"up": True, "unknown_leavers": len(runtime.hr_warnings)}
+    if root.lease is not None:  # which worker owns the site's partition; "lost": it commits nothing more
+        deps["lease"] = root.lease.status()
+    if root.hr is not None:  # counts only: health is public, the names are in the server log
+        deps["hr"] = {"up": True, "unknown_leavers": len(root.hr_warnings)}
     up = all(d["up"] for d in deps.values()) and deps["broker"]["subscribed"]
     return Health(status="ok" if up else "degraded", dependencies=deps, ingest=ingest)
 
 
 @router.get("/devices", response_model=list[DevicePublic])
-def devices(runtime: RuntimeDep, actor: ActorDep, zone: str | None = None) -> list[DevicePublic]:
-    live = runtime.live.devices()
+def devices(live_state: LiveDep, site: SiteDep, actor: ActorDep, zone: str | None = None) -> list[DevicePublic]:
+    live = live_state.devices()
     out = []
-    for device in runtime.site.devices.values():
+    for device in site.devices.values():
         if zone and device.zone != zone:
             continue
         state = live.get(device.id)
@@ -67,7 +67,7 @@ def devices(runtime: RuntimeDep, actor: ActorDep, zone: str | None = None) -> li
 
 @router.get("/readings", response_model=list[ReadingPublic])
 def readings(
-    runtime: RuntimeDep,
+    site: SiteDep, clock: ClockDep, series: SeriesDep,
     actor: ActorDep,
     device: str,
     metric: str,
@@ -75,21 +75,21 @@ def readings(
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=50_000)] = 5000,
 ) -> list[ReadingPublic]:
-    if device not in runtime.site.devices:
+    if device not in site.devices:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown device {device!r}")
-    now = runtime.clock()
+    now = clock()
     since = since or now - timedelta(hours=1)
     if until is not None and until < since:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "until is before since")
-    samples = runtime.series.query_readings(device, metric, since, until, limit)
+    samples = series.query_readings(device, metric, since, until, limit)
     return [ReadingPublic(ts=s.ts, value=s.value) for s in samples]
 
 
 @router.get("/dead-letters", response_model=list[DeadLetterPublic])
-def dead_letters(runtime: RuntimeDep, actor: ActorDep, red: RedactorDep, source: str | None = None,
+def dead_letters(store: AlarmStoreDep, actor: ActorDep, red: RedactorDep, source: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> list[DeadLetterPublic]:
     """Rejected messages as received; a raw door event may hold a badge number: masked (with the names and
     ids of people the caller may not see) for all but the roles with badge rights."""
     return [DeadLetterPublic(id=r.id, received_at=r.received_at, topic=r.topic, source=r.source,
                              reason=red.payload(r.reason), payload=red.payload(r.payload))
-            for r in runtime.repository.dead_letters(limit, source)]
+            for r in store.dead_letters(limit, source)]

@@ -3,7 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from server.adapters.sql.models import Base
+from server.adapters.sql import models  # noqa: F401  (every table module, into Base.metadata)
+from server.adapters.sql.base import Base
 
 config = context.config
 connection = config.attributes.get("connection")

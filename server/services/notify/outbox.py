@@ -1,0 +1,356 @@
+"""The outbox: queued pushes in SQL, claimed under a lease and sent on per-channel lanes (see the package
+docstring, server/services/notify/__init__.py, for the delivery guarantees)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from gateway.contract import Severity
+from server.adapters.sql.repository import _aware
+from server.adapters.sql.response_models import DeliveryLogRow, NotificationRow
+from server.domain import notify as routing
+from server.services import delivery
+from server.services.notify.push import Push
+from server.services.notify.state import NotifyState
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=120)
+CLAIM_BATCH = 20
+MAX_ATTEMPTS = 8
+BACKOFF_FIRST = timedelta(seconds=5)
+BACKOFF_MAX = timedelta(minutes=5)
+DELIVERY_THREADS = 8
+"""Channels sent to at the same time (each thread mostly waits on a socket)."""
+LANE_DEPTH = 4
+"""Rows claimed ahead per channel: a stalled channel holds at most this many claims, not the outbox."""
+ATTEMPT_TIMEOUT_S = 30.0
+"""One send's wall-clock bound, far below LEASE."""
+RENEW_AFTER = LEASE / 4
+"""A row that waited this long in its lane since its claim renews its lease before its attempt (a
+write, so not done for every row: under load the SQL write lock is shared with ingest)."""
+NO_CHANNEL = "no_channel"
+"""Status (and channel) of a row for a recipient without any channel: recorded, never sent."""
+
+
+class Outbox(NotifyState):
+    def release_own_leases(self) -> int:
+        """Re-queue rows this worker id still holds as `sending`: a worker that is only now starting
+        cannot be sending them, so they were claimed by its previous life (a crash). Without this, a
+        restarted server left those pushes (fire pages, evacuation notices) waiting out the whole LEASE.
+        The one row that was in flight at the crash may then be delivered twice (at-least-once)."""
+        mine = NotificationRow.claimed_by.is_not(None) if self.sole_sender else (
+            NotificationRow.claimed_by == self.worker_id)
+        with self._lock, self.sessions.begin() as session:
+            result = session.execute(update(NotificationRow).where(
+                NotificationRow.status == "sending", mine,
+            ).values(status="queued", lease_until=None))
+            released = int(getattr(result, "rowcount", 0) or 0)
+        if released:
+            log.warning("re-queued %d pushes this worker had claimed before a restart", released)
+        return released
+
+    def enqueue(self, pushes: Sequence[Push]) -> int:
+        """Queue pushes made elsewhere (evacuation notices); duplicates by dedupe_key are ignored."""
+        with self._lock, self.sessions.begin() as session:
+            n = self._queue(session, pushes, self.clock())
+        self.wake()
+        return n
+
+    def first_page_of(self, alarm_id: int) -> list[tuple[str, str, str | None]]:
+        """(recipient, url, suppressed reason) of every channel the alarm's first page (step 0) was queued
+        to, so a follow-up about the alarm reaches the same people; empty before that page is queued."""
+        with self.sessions() as session:
+            rows = session.execute(select(NotificationRow.recipient, NotificationRow.channel,
+                                          NotificationRow.status, NotificationRow.last_error).where(
+                NotificationRow.alarm_id == alarm_id,
+                NotificationRow.dedupe_key.like(f"a{alarm_id}/s0/%")).order_by(NotificationRow.id)).all()
+        return [(r.recipient, self._urls[r.channel], r.last_error if r.status == "suppressed" else None)
+                for r in rows if r.channel in self._urls and r.recipient != routing.FALLBACK]
+
+    def _queue(self, session: Session, pushes: Sequence[Push], now: datetime) -> int:
+        n = 0
+        for p in pushes:
+            if p.url == routing.NO_CHANNEL:
+                n += self._no_channel(session, p, now)
+                continue
+            channel = routing.url_hash(p.url)
+            self._urls.setdefault(channel, p.url)
+            if session.scalar(select(NotificationRow.id).where(NotificationRow.dedupe_key == p.dedupe_key)):
+                continue
+            if p.group_key is not None and p.suppressed is None:
+                # only a message of the same severity (so the same wait: it leaves no later than this push
+                # would alone, and a critical page never waits for a major one) that no worker ever claimed:
+                # a claimed row may have reached its receiver already (a crash before its record re-queues
+                # it), and its repeat carries the same Idempotency-Key, so a receiver would drop what was
+                # folded into it
+                pending = session.scalars(select(NotificationRow).where(
+                    NotificationRow.group_key == p.group_key, NotificationRow.severity == p.severity.value,
+                    NotificationRow.channel == channel, NotificationRow.status == "queued",
+                    NotificationRow.attempts == 0, NotificationRow.claimed_by.is_(None),
+                    NotificationRow.created_at > now - routing.GROUP_WINDOW)).first()
+                if pending is not None and self._fold(session, pending, p):
+                    # the folded alarm is remembered by a marker row, so its step is not queued again
+                    session.add(NotificationRow(
+                        dedupe_key=p.dedupe_key, alarm_id=p.alarm_id, ref=p.ref, recipient=p.recipient,
+                        channel=channel, severity=p.severity.value, title=p.text.title, body=p.text.body,
+                        items=[i.as_dict() for i in p.items], group_key=p.group_key, fallback=p.fallback,
+                        status="grouped", attempts=0, created_at=now, next_attempt_at=now,
+                        last_error=f"sent within notification {pending.id}"))
+                    n += 1
+                    continue
+            session.add(NotificationRow(
+                dedupe_key=p.dedupe_key, alarm_id=p.alarm_id, ref=p.ref, recipient=p.recipient, channel=channel,
+                severity=p.severity.value, title=p.text.title, body=p.text.body,
+                items=[i.as_dict() for i in p.items], group_key=p.group_key, fallback=p.fallback,
+                status="suppressed" if p.suppressed else "queued", attempts=0, created_at=now,
+                next_attempt_at=now + p.hold, last_error=p.suppressed))
+            session.flush()
+            n += 1
+        return n
+
+    def _fold(self, session: Session, pending: NotificationRow, p: Push) -> bool:
+        """Add the push's items to a queued row, unless a worker claimed that row since it was read (the
+        claim and this update lock the row: whichever comes second sees the other's commit)."""
+        items = [*pending.items, *(i.as_dict() for i in p.items)]
+        text = routing.render([_item(i) for i in items], self.base_url)
+        folded = session.execute(update(NotificationRow).where(
+            NotificationRow.id == pending.id, NotificationRow.status == "queued",
+            NotificationRow.claimed_by.is_(None),
+        ).values(items=items, title=text.title, body=text.body).execution_options(synchronize_session=False))
+        if getattr(folded, "rowcount", 0) != 1:
+            return False
+        session.expire(pending)
+        return True
+
+    def _no_channel(self, session: Session, p: Push, now: datetime) -> int:
+        """A recipient the site file gives no channel: nothing is sent, and the alarm's log says so."""
+        if session.scalar(select(NotificationRow.id).where(NotificationRow.dedupe_key == p.dedupe_key)):
+            return 0
+        who = p.recipient.removeprefix("person:")
+        if p.recipient.startswith("person:") and who not in self.site.people:
+            why = f"no channel for {p.recipient}: a card that is not in the site file names nobody to push to"
+        else:
+            why = f"no channel for {p.recipient}: add '{who}' (or one of its roles) under contacts in the site file"
+        session.add(NotificationRow(
+            dedupe_key=p.dedupe_key, alarm_id=p.alarm_id, ref=p.ref, recipient=p.recipient, channel=NO_CHANNEL,
+            severity=p.severity.value, title=p.text.title, body=p.text.body, items=[i.as_dict() for i in p.items],
+            group_key=None, fallback=p.fallback, status=NO_CHANNEL, attempts=0, created_at=now, next_attempt_at=now,
+            last_error=why))
+        return 1
+
+    def claim(self, now: datetime, limit: int = CLAIM_BATCH, lanes: Mapping[str, int] | None = None,
+              skip_ids: Collection[int] = ()) -> list[int]:
+        """Take due rows (queued, or `sending` with a lapsed lease) for this worker, oldest due first.
+        `lanes`: rows already in each channel's lane here; a channel gets at most LANE_DEPTH in all.
+        `skip_ids`: rows this worker is still sending."""
+        with self.sessions.begin() as session:
+            q = select(NotificationRow.id, NotificationRow.channel).where(or_(
+                and_(NotificationRow.status == "queued", NotificationRow.next_attempt_at <= now),
+                and_(NotificationRow.status == "sending", NotificationRow.lease_until < now),
+            ))
+            room: dict[str, int] = {}
+            if lanes is not None:
+                room = {ch: LANE_DEPTH - depth for ch, depth in lanes.items()}
+                full = [ch for ch, left in room.items() if left <= 0]
+                if full:
+                    q = q.where(NotificationRow.channel.not_in(full))
+            if skip_ids:
+                q = q.where(NotificationRow.id.not_in(list(skip_ids)))
+            ids: list[int] = []
+            skipped = False
+            for nid, channel in session.execute(q.order_by(NotificationRow.next_attempt_at, NotificationRow.id)
+                                                .limit(limit)):
+                if lanes is not None:
+                    left = room.get(channel, LANE_DEPTH)
+                    if left <= 0:
+                        skipped = True  # the channel's lane is full: the row waits for a later pass
+                        continue
+                    room[channel] = left - 1
+                ids.append(nid)
+            mine: list[int] = []
+            for nid in ids:
+                res = session.execute(update(NotificationRow).where(
+                    NotificationRow.id == nid,
+                    or_(NotificationRow.status == "queued",
+                        and_(NotificationRow.status == "sending", NotificationRow.lease_until < now)),
+                ).values(status="sending", lease_until=now + LEASE, claimed_by=self.worker_id))
+                if getattr(res, "rowcount", 0) == 1:
+                    mine.append(nid)
+        if skipped:  # rows of other channels may lie beyond this batch: look again at once
+            self.wake()
+        return mine
+
+    def deliver(self, now: datetime) -> int:
+        """Claim what is due and send it (concurrently, one lane per channel); returns how many were sent
+        once every claimed row's attempt is over."""
+        done: list[threading.Event] = []
+        sent: list[bool] = []
+        for claimed in self._claim_lanes(now, None):
+            finished = threading.Event()
+            done.append(finished)
+
+            def job(claimed: _Claimed = claimed, finished: threading.Event = finished) -> None:
+                try:
+                    sent.append(self._attempt(claimed) is True)
+                finally:
+                    finished.set()
+
+            self._submit(claimed, job)
+        for finished in done:
+            finished.wait()
+        return sum(sent)
+
+    def dispatch(self, now: datetime) -> int:
+        """The worker's pass: claim what is due and hand it to the lanes without waiting for any send.
+        A channel's lane gets at most LANE_DEPTH rows (the rest stay queued for a later pass, their
+        leases not yet started); returns how many rows were handed over."""
+        claimed = self._claim_lanes(now, self.lanes.depths())
+        for one in claimed:
+            def job(one: _Claimed = one) -> None:
+                self._attempt(one)
+                self.wake()  # its end may free a full lane, or have queued a fallback row: look again
+
+            self._submit(one, job)
+        return len(claimed)
+
+    def _claim_lanes(self, now: datetime, lanes: Mapping[str, int] | None) -> list[_Claimed]:
+        """Claim, then read what each claimed row sends (once: a lane thread needs no SQL before it)."""
+        with self._inflight_lock:
+            inflight = set(self._inflight)
+        ids = self.claim(now, CLAIM_BATCH, lanes, skip_ids=inflight)
+        if not ids:
+            return []
+        at = time.monotonic()
+        with self.sessions() as session:
+            rows = {r.id: _Claimed(r.id, r.channel, r.title, r.body, r.severity, r.attempts, r.fallback, at)
+                    for r in session.scalars(select(NotificationRow).where(NotificationRow.id.in_(ids)))}
+        return [rows[nid] for nid in ids if nid in rows]
+
+    def _submit(self, claimed: _Claimed, job: Callable[[], None]) -> None:
+        with self._inflight_lock:
+            self._inflight.add(claimed.id)
+
+        def run() -> None:
+            try:
+                job()
+            finally:
+                with self._inflight_lock:
+                    self._inflight.discard(claimed.id)
+
+        self.lanes.submit(claimed.channel, run)
+
+    def _attempt(self, claimed: _Claimed) -> bool | None:
+        """One send of a claimed row on a lane thread: True sent, False failed, None no longer ours."""
+        nid, channel, title, body = claimed.id, claimed.channel, claimed.title, claimed.body
+        severity, attempt, fallback = claimed.severity, claimed.attempts, claimed.fallback
+        if self.before_send is not None:
+            self.before_send(nid)
+        if time.monotonic() - claimed.at > self.renew_after.total_seconds():
+            # waited long in its lane behind a slow channel: the lease counts again from this attempt
+            with self.sessions.begin() as session:
+                res = session.execute(update(NotificationRow).where(
+                    NotificationRow.id == nid, NotificationRow.status == "sending",
+                    NotificationRow.claimed_by == self.worker_id,
+                ).values(lease_until=self.clock() + LEASE))
+                if getattr(res, "rowcount", 0) != 1:
+                    return None  # our lease lapsed and another worker took the row over
+        url = self._urls.get(channel)
+        started = time.perf_counter()
+        error: str | None = None
+        try:
+            if url is None:
+                raise RuntimeError(f"channel {channel} is no longer in the site's contacts")
+            key = f"{self.site.id}-n{nid}"
+            send_url = url
+            delivery.attempt(lambda: self.sender.send(send_url, title, body, key=key), self.attempt_timeout_s,
+                             f"notification {nid}")
+        except Exception as exc:
+            error = str(exc)[:500] or type(exc).__name__
+        ms = (time.perf_counter() - started) * 1000
+        done = self.clock()
+        with self.sessions.begin() as session:
+            row = session.get(NotificationRow, nid)
+            if row is None or row.claimed_by != self.worker_id or row.status != "sending":
+                return None  # our lease lapsed and another worker took it over
+            row.attempts = attempt + 1
+            session.add(DeliveryLogRow(notification_id=nid, at=done, attempt=row.attempts, ok=error is None,
+                                       worker=self.worker_id, error=error, ms=ms))
+            if error is None:
+                row.status, row.sent_at, row.lease_until, row.last_error = "sent", done, None, None
+            else:
+                give_up = row.attempts >= MAX_ATTEMPTS
+                row.status = "failed" if give_up else "queued"
+                row.last_error, row.lease_until = error, None
+                row.next_attempt_at = done + min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** (row.attempts - 1)))
+                if severity == Severity.CRITICAL.value and not fallback:
+                    self._fallback(session, row, done)
+        if error is not None:
+            log.warning("notification %s via %s failed (attempt %d): %s", nid, channel, attempt + 1, error)
+        if self.on_result is not None and not fallback:
+            try:
+                self.on_result(channel, error is None)
+            except Exception:
+                log.exception("notify result hook failed")
+        return error is None
+
+    def _fallback(self, session: Session, row: NotificationRow, now: datetime) -> None:
+        items = [_item(i) for i in row.items]
+        for url in self.site.contacts_of(routing.FALLBACK):
+            text = routing.Text("[备用通道/fallback] " + row.title,
+                                "推送未送达,经备用通道发送 (push not delivered: fallback channel)\n" + row.body)
+            self._queue(session, [Push(f"fb/{row.id}/{routing.url_hash(url)}", row.alarm_id, row.ref,
+                                       routing.FALLBACK, url, Severity.CRITICAL, text, items,
+                                       fallback=True)], now)
+
+    def log_of(self, alarm_id: int | None = None, ref: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        with self.sessions() as session:
+            q = select(NotificationRow).order_by(NotificationRow.id).limit(limit)
+            if alarm_id is not None:
+                q = q.where(NotificationRow.alarm_id == alarm_id)
+            if ref is not None:
+                q = q.where(NotificationRow.ref == ref)
+            rows = session.scalars(q).all()
+            ids = [r.id for r in rows]
+            logs = session.scalars(select(DeliveryLogRow).where(DeliveryLogRow.notification_id.in_(ids))
+                                   .order_by(DeliveryLogRow.id)).all() if ids else []
+            by: dict[int, list[dict[str, Any]]] = {}
+            for entry in logs:
+                by.setdefault(entry.notification_id, []).append(
+                    {"at": _aware(entry.at), "attempt": entry.attempt, "ok": entry.ok, "worker": entry.worker,
+                     "error": entry.error, "ms": round(entry.ms, 1)})
+            return [{"id": r.id, "alarm_id": r.alarm_id, "ref": r.ref, "recipient": r.recipient,
+                     "channel": r.channel, "severity": r.severity, "status": r.status, "attempts": r.attempts,
+                     "created_at": _aware(r.created_at), "next_attempt_at": _aware(r.next_attempt_at),
+                     "sent_at": _aware(r.sent_at), "last_error": r.last_error, "fallback": r.fallback,
+                     "title": r.title, "body": r.body, "deliveries": by.get(r.id, [])} for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """What a lane thread sends for one claimed row, read once after the claim."""
+
+    id: int
+    channel: str
+    title: str
+    body: str
+    severity: str
+    attempts: int
+    fallback: bool
+    at: float
+    """time.monotonic() of the claim."""
+
+
+def _item(data: dict[str, Any]) -> routing.Item:
+    return routing.Item(int(data["alarm_id"]), str(data["rule"]), str(data["severity"]), str(data["zone"]),
+                        str(data["zone_name"]), str(data["device"]), str(data["value"]), str(data["message"]),
+                        str(data["message_zh"]))

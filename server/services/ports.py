@@ -1,0 +1,77 @@
+"""What the services need from the outside world, as Protocols the adapters implement (server/adapters).
+
+The services own these; an adapter satisfies one by its shape, so neither side imports the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, tzinfo
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from gateway.contract import Reading
+from server.domain.device_meta import DeviceMeta
+from server.domain.leases import Holder, Lease
+from server.domain.rules.access import Approval
+from server.domain.site import Site
+
+
+class Sender(Protocol):
+    """Sends one message through one channel URL (server/adapters/notify.py); raises when it was not taken."""
+
+    def send(self, url: str, title: str, body: str, key: str | None = None) -> None: ...
+
+
+class HrSource(Protocol):
+    """Leavers and visitor approvals from the HR system (server/adapters/hr_file.py)."""
+
+    def approvals(self, tz: tzinfo) -> list[Approval]: ...
+
+    def leave_times(self, tz: tzinfo) -> dict[str, datetime]: ...
+
+    def active_badges(self, site: Site) -> set[str]: ...
+
+
+class SeriesStats(Protocol):
+    """The counters of a time-series writer that ingest watches (sup.series_dropped)."""
+
+    @property
+    def dropped(self) -> int: ...
+
+    @property
+    def buffered(self) -> int: ...
+
+    @property
+    def max_buffer(self) -> int: ...
+
+    @property
+    def stalled(self) -> bool: ...
+
+    @property
+    def last_error(self) -> str | None: ...
+
+
+class SeriesSink(Protocol):
+    """Where ingest writes reading history (server/adapters/timeseries: InfluxDB or the SQLite store)."""
+
+    def write_readings(self, readings: Iterable[tuple[Reading, DeviceMeta]]) -> None: ...
+
+    def stats(self) -> SeriesStats: ...
+
+
+class LeaseStore(Protocol):
+    """The partition leases (server/adapters/sql/leases.py, PostgreSQL)."""
+
+    def holder(self, site: str, partition: int) -> Holder | None: ...
+
+    def acquire(self, site: str, partition: int, owner: str, ttl_s: float, hash_: str,
+                partitions: int) -> Lease | None: ...
+
+    def renew(self, lease: Lease, ttl_s: float) -> bool: ...
+
+    def release(self, lease: Lease) -> None: ...
+
+    def fence(self, session: Session, lease: Lease) -> None:
+        """In the caller's transaction: raise LeaseLost unless `lease` is still this worker's."""
