@@ -25,6 +25,7 @@ from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.repository import AlarmRepository, UserRepository
 from server.adapters.timeseries import InfluxWriter, SqliteSeriesStore, TimeSeriesWriter
 from server.domain import alarms as domain
+from server.domain.catalog import CATALOG, Check, ids
 from server.domain.findings import Finding, Transition
 from server.domain.inspections import OVERDUE_BY_ID, OverdueFinding
 from server.domain.policy import Role
@@ -51,9 +52,11 @@ from server.site_check import load_site
 log = logging.getLogger(__name__)
 
 
-DUTY_RULE_PREFIXES = frozenset({"insp", "drill", "train", "esc", "incident"})
-OVERLOAD_RULES = frozenset({"elec.strip_overload", "elec.plug_overcurrent"})
-FIRE_PAGES = frozenset({"fire.smoke_alarm", "fire.heat_alarm", "mr.smoke"})
+DUTY_RULE_PREFIXES = frozenset(
+    spec.family for spec in CATALOG.values() if spec.check is Check.SCHEDULE and spec.section == "2.9"
+)
+OVERLOAD_RULES = ids(lambda spec: spec.cuts_relay)
+FIRE_PAGES = ids(lambda spec: spec.starts_verification)
 """Alarms that start the §3 verification sequence; acknowledging one is the 60 s acknowledgement."""
 
 

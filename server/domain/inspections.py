@@ -26,6 +26,7 @@ from typing import Protocol
 
 from gateway.contract import Severity
 from server.domain import roster
+from server.domain.catalog import inspection_triggers
 from server.domain.roster import Duty, EntryLike, ShiftLike, days_between
 
 # --------------------------------------------------------------------------------------------------
@@ -648,20 +649,7 @@ def catch_up(tasks: Sequence[TaskSpec], now: datetime, grace: timedelta) -> Catc
 # Sensor-triggered inspections
 # --------------------------------------------------------------------------------------------------
 
-TRIGGERS: Mapping[str, timedelta] = {
-    "elec.plug_overcurrent": 4 * H,
-    "elec.strip_overload": 4 * H,
-    "elec.strip_load_high": 4 * H,
-    "elec.strip_cascade": 4 * H,
-    "elec.residual_current": H,
-    "door.forced_open": H,
-    "door.tamper": H,
-    "fire.detector_fault": 24 * H,
-    "fire.detector_disabled": 24 * H,
-    "fire.smoke_alarm": H,
-    "fire.heat_alarm": H,
-    "fire.confirmed": H,
-}
+TRIGGERS: Mapping[str, timedelta] = inspection_triggers()
 """Rule whose alarm, once cleared, makes an inspection of the device (or zone) due within the time."""
 
 
