@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec
+from gateway.contract import DeviceKind, Severity
+from server.domain.catalog.spec import Check, Gauge, Param, RuleSpec, Stage
+
+STRIP = frozenset({DeviceKind.STRIP_METER})
+PLUG = frozenset({DeviceKind.SMART_PLUG})
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -24,6 +27,14 @@ RULES: tuple[RuleSpec, ...] = (
         },
         pages={"*": ("strip_operators", "shift_lead")},
         inspect_within=timedelta(hours=4),
+        gauge=Gauge(
+            STRIP,
+            "current_a",
+            (Stage(Severity.WARNING, "raise_ratio", "clear_ratio", "hold_s", "clear_hold_s"),),
+            of_rating=True,
+        ),
+        message="Strip near its rated load",
+        message_zh="插线板接近额定负荷,请勿再接入电器",
     ),
     RuleSpec(
         "elec.strip_continuous_high",
@@ -40,6 +51,14 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(300, "s"),
         },
         pages={"*": ("shift_lead", "supervisor")},
+        gauge=Gauge(
+            STRIP,
+            "current_a",
+            (Stage(Severity.MAJOR, "raise_ratio", "clear_ratio", "hold_s", "clear_hold_s"),),
+            of_rating=True,
+        ),
+        message="Strip at 80 % of its rating for 3 h or more: redistribute loads or add a circuit",
+        message_zh="插线板连续3小时以上处于额定负荷80%：请分散负载或增设回路",
     ),
     RuleSpec(
         "elec.strip_overload",
@@ -61,6 +80,18 @@ RULES: tuple[RuleSpec, ...] = (
         pages={"*": ("shift_lead", "supervisor")},
         inspect_within=timedelta(hours=4),
         cuts_relay=True,
+        gauge=Gauge(
+            STRIP,
+            "current_a",
+            (
+                Stage(Severity.MAJOR, "major_ratio", "clear_ratio", "major_hold_s", "clear_hold_s", strict=True),
+                Stage(Severity.CRITICAL, "major_ratio", "clear_ratio", "critical_hold_s", "clear_hold_s", strict=True),
+                Stage(Severity.CRITICAL, "surge_ratio", "clear_ratio", "surge_hold_s", "clear_hold_s"),
+            ),
+            of_rating=True,
+        ),
+        message="Strip overloaded",
+        message_zh="插线板过载",
     ),
     RuleSpec(
         "elec.plug_overcurrent",
@@ -81,6 +112,17 @@ RULES: tuple[RuleSpec, ...] = (
         pages={"critical": ("shift_lead", "supervisor", "facilities"), "major": ("shift_lead",)},
         inspect_within=timedelta(hours=4),
         cuts_relay=True,
+        gauge=Gauge(
+            PLUG,
+            "current_a",
+            (
+                Stage(Severity.MAJOR, "major_ratio", "clear_ratio", "major_hold_s", "clear_hold_s"),
+                Stage(Severity.CRITICAL, "critical_ratio", "clear_ratio", "critical_hold_s", "clear_hold_s"),
+            ),
+            of_rating=True,
+        ),
+        message="Plug over its rated current",
+        message_zh="插座电流超过额定值",
     ),
     RuleSpec(
         "elec.high_power_appliance",

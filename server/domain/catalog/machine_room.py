@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec
+from gateway.contract import DeviceKind, Severity
+from server.domain.catalog.spec import Check, Gauge, Param, RuleSpec, Stage
+
+PROBE = frozenset({DeviceKind.MR_PROBE})
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -50,6 +52,14 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(600, "s"),
         },
         pages={"*": ("mr_duty",)},
+        gauge=Gauge(
+            PROBE,
+            "temperature_c",
+            (Stage(Severity.WARNING, "low_c", "clear_c", "hold_s", "clear_hold_s", strict=True),),
+            rising=False,
+        ),
+        message="Machine-room inlet temperature low",
+        message_zh="机房进风温度过低",
     ),
     RuleSpec(
         "mr.temp_rate",

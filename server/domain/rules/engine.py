@@ -31,6 +31,7 @@ from server.domain.rules.access import Approval
 from server.domain.rules.base import Ctx, DeviceState, Rule, ZoneFire
 from server.domain.rules.blocks import dump, load_into, undump
 from server.domain.rules.controls import all_clear
+from server.domain.rules.generic import gauge_rules
 from server.domain.site import DeviceKind, Site
 
 # Plausibility first: it marks a temperature sample bad before the heat rules of the same reading look.
@@ -41,6 +42,7 @@ RULES: tuple[Rule, ...] = (
     *doors.RULES,
     *access.RULES,
     *environment.RULES,
+    *gauge_rules(),
 )
 
 SNAPSHOT_VERSION = 1
