@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from gateway.contract import Severity
 from server.domain.findings import Finding, Transition
-from server.domain.rules.base import Ctx, DeviceState, Rule
+from server.domain.rules.base import Ctx, DeviceState, Rule, handles_timers, shared_table
 from server.domain.rules.blocks import Staged, Threshold, earliest, flag
 from server.domain.rules.generic import Levels, One
 from server.domain.site import Device, DeviceKind, PlugClass, Site
@@ -76,6 +76,9 @@ class StripSum:
 
     currents: dict[str, float] = field(default_factory=dict)
     STATE: ClassVar[tuple[str, ...]] = ("currents",)
+
+
+shared_table("elec.unmetered_load", StripSum)
 
 
 class UnmeteredLoad(Rule):
@@ -188,6 +191,9 @@ class FloorVoltage:
         )
 
 
+shared_table("elec.voltage_out_of_range", FloorVoltage)
+
+
 class VoltageOutOfRange(Rule):
     """Plug voltage outside 198–235.4 V (GB/T 12325), judged per floor (subject: the floor id).
 
@@ -242,6 +248,9 @@ class Command:
     on: bool
     at: datetime
     STATE: ClassVar[tuple[str, ...]] = ("on", "at")
+
+
+shared_table("elec.relay_mismatch", Command)
 
 
 class RelayMismatch(Rule):
@@ -363,10 +372,13 @@ class ResidualCurrent(Rule):
         self.set(ctx, dev, Severity.MAJOR if st.t.active else None, now, dev.last.get("residual_ma"))
 
 
+VOLTAGE = VoltageOutOfRange()
+handles_timers(VOLTAGE.id)(VOLTAGE.judge)  # the floor's verdict when its hold runs out, keyed by floor
+
 RULES: tuple[Rule, ...] = (
     HighPowerAppliance(),
     UnmeteredLoad(),
-    VoltageOutOfRange(),
+    VOLTAGE,
     RelayMismatch(),
     ContinuousRuntime(),
     AfterShiftLoad(),
