@@ -128,12 +128,10 @@ task, and of everyone on the floor: these alarms do not page the groups again at
 is not paged as an alarm at all (one message per recipient per event)."""
 ROSTERED_ROLES = ("supervisor",)
 """Roles paged as the person(s) on duty on the alarm's floor when the roster has any, else as the role."""
-DEGRADED_RULES = frozenset({"sup.smoke_offline", "sup.smoke_offline_lpwan", "door.egress_controller_offline",
-                            "sup.probe_offline", "fire.detector_fault", "fire.detector_disabled"})
+DEGRADED_RULES = ids(lambda spec: spec.degrades_life_safety)
 """Major rules whose unresolved alarm means a life-safety function is degraded (§4: 4 h -> 现场指挥组)."""
-FIRE_DETECTION_RULES = frozenset({"fire.smoke_alarm", "fire.heat_alarm", "fire.heat_prewarn"})
-OFFLINE_RULES = frozenset({"sup.smoke_offline", "sup.smoke_offline_lpwan", "sup.sensor_offline",
-                           "sup.probe_offline", "door.egress_controller_offline", "elec.plug_unplugged"})
+FIRE_DETECTION_RULES = ids(lambda spec: spec.inhibited_by_fire)
+OFFLINE_RULES = ids(lambda spec: spec.device_offline)
 
 REPEAT: dict[Severity, timedelta | None] = {
     Severity.CRITICAL: timedelta(seconds=60),

@@ -87,6 +87,9 @@ def _flags(spec: RuleSpec) -> str:
         ("evacuates", spec.evacuates),
         ("convenes command", spec.convenes_command),
         ("cuts relay", spec.cuts_relay),
+        ("degrades life safety", spec.degrades_life_safety),
+        ("no own push while its zone's fire is confirmed", spec.inhibited_by_fire),
+        ("no own push while its edge is offline", spec.device_offline),
         ("threshold rule", spec.gauge is not None),
     ]
     return ", ".join(name for name, on in flags if on)

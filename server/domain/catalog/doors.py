@@ -58,6 +58,8 @@ RULES: tuple[RuleSpec, ...] = (
         },
         life_safety=True,
         pages={"*": ("supervisor", "facilities")},
+        degrades_life_safety=True,
+        device_offline=True,
     ),
     RuleSpec(
         "door.held_open",

@@ -246,6 +246,7 @@ RULES: tuple[RuleSpec, ...] = (
         params={
             "offline_s": Param(300, "s"),
         },
+        device_offline=True,
     ),
     RuleSpec(
         "elec.residual_current",

@@ -25,6 +25,7 @@ RULES: tuple[RuleSpec, ...] = (
         life_safety=True,
         inspect_within=timedelta(hours=1),
         starts_verification=True,
+        inhibited_by_fire=True,
     ),
     RuleSpec(
         "fire.confirmed",
@@ -104,6 +105,7 @@ RULES: tuple[RuleSpec, ...] = (
         },
         life_safety=True,
         pages={"*": ("shift_lead", "supervisor")},
+        inhibited_by_fire=True,
     ),
     RuleSpec(
         "fire.heat_alarm",
@@ -126,6 +128,7 @@ RULES: tuple[RuleSpec, ...] = (
         life_safety=True,
         inspect_within=timedelta(hours=1),
         starts_verification=True,
+        inhibited_by_fire=True,
     ),
     RuleSpec(
         "fire.detector_fault",
@@ -141,6 +144,7 @@ RULES: tuple[RuleSpec, ...] = (
         life_safety=True,
         pages={"*": ("shift_lead", "facilities")},
         inspect_within=timedelta(hours=24),
+        degrades_life_safety=True,
     ),
     RuleSpec(
         "fire.detector_disabled",
@@ -159,6 +163,7 @@ RULES: tuple[RuleSpec, ...] = (
         life_safety=True,
         pages={"*": ("supervisor",)},
         inspect_within=timedelta(hours=24),
+        degrades_life_safety=True,
     ),
     RuleSpec(
         "fire.battery_low",

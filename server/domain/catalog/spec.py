@@ -102,6 +102,12 @@ class RuleSpec:
     """Starts the §3 verification sequence: acknowledging it is the 60 s acknowledgement."""
     cuts_relay: bool = False
     """A critical alarm of it cuts the relays that feed the load (RULES.md §2.1)."""
+    degrades_life_safety: bool = False
+    """Its alarm unresolved means a life-safety function is degraded (RULES.md §4: 4 h -> 现场指挥组)."""
+    inhibited_by_fire: bool = False
+    """A fire-detection alarm: no separate push while fire.confirmed is open in its zone."""
+    device_offline: bool = False
+    """A device's silence: no separate push while its edge is offline (sup.gateway_offline)."""
     gauge: Gauge | None = None
     message: str = ""
     message_zh: str = ""

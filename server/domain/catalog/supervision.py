@@ -23,6 +23,8 @@ RULES: tuple[RuleSpec, ...] = (
         },
         life_safety=True,
         pages={"*": ("shift_lead", "facilities")},
+        degrades_life_safety=True,
+        device_offline=True,
     ),
     RuleSpec(
         "sup.smoke_offline_lpwan",
@@ -42,6 +44,8 @@ RULES: tuple[RuleSpec, ...] = (
         site_wide=frozenset(["max_heartbeat_s"]),
         life_safety=True,
         pages={"*": ("shift_lead", "facilities")},
+        degrades_life_safety=True,
+        device_offline=True,
     ),
     RuleSpec(
         "sup.probe_offline",
@@ -55,6 +59,8 @@ RULES: tuple[RuleSpec, ...] = (
             "offline_s": Param(200, "s"),
         },
         pages={"*": ("mr_duty",)},
+        degrades_life_safety=True,
+        device_offline=True,
     ),
     RuleSpec(
         "sup.sensor_offline",
@@ -68,6 +74,7 @@ RULES: tuple[RuleSpec, ...] = (
             "intervals": Param(3, "count"),
             "min_s": Param(900, "s"),
         },
+        device_offline=True,
     ),
     RuleSpec(
         "sup.gateway_offline",
