@@ -1,4 +1,6 @@
-"""Electrical rules, RULES.md §2.1 (`elec.*`).
+"""Electrical rules, RULES.md §2.1 (`elec.*`). strip_load_high, strip_continuous_high, strip_overload and
+plug_overcurrent are only thresholds on current / rated_a: their catalog declarations
+(server/domain/catalog/electrical.py) run them through `rules.generic`.
 
 Picks made here where RULES.md gives no number ("ours"): strip_overload clears below 95 % held 60 s;
 plug_overcurrent clears below 75 % held 60 s; unmetered_load clears below 0.5 A held 10 min;

@@ -1,4 +1,5 @@
 """Machine-room and floor environment, RULES.md §2.5 (`mr.*`, except mr.smoke in fire.py) and §2.6 (`env.*`).
+mr.temp_low is only a threshold: its catalog declaration runs it through `rules.generic`.
 
 The dew point is computed from the probe's latest temperature and humidity (server/domain/dew.py).
 Picks made here ("ours"): mr.humidity_high / mr.humidity_low major levels need 60 s; they clear 2 % RH
