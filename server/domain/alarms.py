@@ -31,12 +31,13 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.contract import Severity
+from server.domain.catalog import ids
 from server.domain.evacuation import is_drill_text
 from server.domain.findings import SEVERITY_RANK, Finding
 
 FLAP_WINDOW = timedelta(hours=1)
 FLAP_CYCLES = 3
-LATCHING_RULES = frozenset({"fire.smoke_alarm", "fire.confirmed", "fire.manual_report", "mr.smoke"})
+LATCHING_RULES = ids(lambda spec: spec.latching)
 SYSTEM = "system"
 """The `who` of transitions caused by findings rather than people."""
 

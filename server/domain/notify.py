@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from gateway.contract import Severity
+from server.domain.catalog import ANY_SEVERITY, CATALOG, Check, ids
 from server.domain.findings import SEVERITY_RANK
 from server.domain.rule_titles import LIFE_SAFETY_RULES
 from server.domain.site import Site
@@ -80,7 +81,7 @@ STRIP_OPERATORS = "strip_operators"
 """The operators rostered now at the seats of the plugs on the alarm's strip (elec.strip_load_high)."""
 ENTRANT = "entrant"
 """The person the alarm is about (its subject): the one who badged into the machine room."""
-ANY = "*"
+ANY = ANY_SEVERITY
 NO_CHANNEL = ""
 """The url of a `Delivery` to a recipient that has no channel in the site file (nothing is sent)."""
 
@@ -101,109 +102,36 @@ GROUPS: dict[str, tuple[str, str]] = {
 GROUP_FALLBACK_ROLE = {"security_evacuation": "safety_officer"}
 """A group with no members in the site file is paged through this role instead."""
 
-_C, _MJ, _W = Severity.CRITICAL.value, Severity.MAJOR.value, Severity.WARNING.value
 OWNERS: dict[str, dict[str, tuple[str, ...]]] = {
-    # §2.1 electrical
-    "elec.strip_load_high": {ANY: (STRIP_OPERATORS, LEAD)},
-    "elec.strip_continuous_high": {ANY: (LEAD, SUPERVISOR)},
-    "elec.strip_overload": {ANY: (LEAD, SUPERVISOR)},
-    "elec.plug_overcurrent": {_C: (LEAD, SUPERVISOR, FACILITIES), _MJ: (LEAD,)},
-    "elec.high_power_appliance": {ANY: (LEAD, SEAT_OPERATOR)},
-    "elec.unmetered_load": {ANY: (LEAD,)},
-    "elec.strip_cascade": {ANY: (LEAD, SUPERVISOR)},
-    "elec.voltage_out_of_range": {ANY: (FACILITIES,)},
-    "elec.relay_mismatch": {ANY: (LEAD,)},
-    "elec.continuous_runtime": {ANY: (SEAT_OPERATOR, LEAD)},
-    # §2.2 fire (fire.confirmed / fire.manual_report / mr.smoke: the evacuation message pages command)
-    "fire.heat_prewarn": {ANY: (LEAD, SUPERVISOR)},
-    "fire.detector_fault": {ANY: (LEAD, FACILITIES)},
-    "fire.detector_disabled": {ANY: (SUPERVISOR,)},
-    # §2.3 doors
-    "door.fire_release_zone": {ANY: ("security_evacuation", SUPERVISOR)},
-    "door.fire_release_floor": {ANY: ("security_evacuation", SUPERVISOR)},
-    "door.egress_controller_offline": {ANY: (SUPERVISOR, FACILITIES)},
-    "door.held_open": {_W: (LEAD,), _MJ: (MR_DUTY, SUPERVISOR)},
-    "door.fire_door_held_open": {ANY: (LEAD,)},
-    "door.forced_open": {ANY: (LEAD, SUPERVISOR)},
-    "door.tamper": {ANY: (SUPERVISOR, FACILITIES)},
-    # §2.4 access
-    "access.denied_repeat": {ANY: (LEAD,)},
-    "access.revoked_badge_used": {ANY: (SUPERVISOR, "security_evacuation")},
-    "access.leaver_badge_active": {ANY: ("department_head",)},
-    "access.visitor_unapproved": {ANY: (LEAD,)},
-    "access.visitor_unescorted": {ANY: (LEAD, "reception")},
-    "access.mr_unlisted": {ANY: (MR_DUTY, SUPERVISOR)},
-    "access.mr_entry_notice": {ANY: (ENTRANT,)},
-    # §2.5 machine room
-    "mr.temp_high": {_W: (MR_DUTY,), _MJ: (MR_DUTY, SUPERVISOR),
-                     _C: (MR_DUTY, SUPERVISOR, "emergency_command", "on_site_command", "logistics")},
-    "mr.temp_low": {ANY: (MR_DUTY,)},
-    "mr.temp_rate": {ANY: (MR_DUTY, SUPERVISOR)},
-    "mr.humidity_high": {ANY: (MR_DUTY,)},
-    "mr.humidity_low": {ANY: (MR_DUTY,)},
-    "mr.leak": {ANY: (MR_DUTY, SUPERVISOR, FACILITIES, "logistics", "emergency_command")},
-    # §2.6 floor environment
-    "env.office_temp": {ANY: (FACILITIES, SUPERVISOR)},
-    "env.office_rh": {ANY: (FACILITIES,)},
-    "env.equipment_hotspot": {ANY: (LEAD, FACILITIES)},
-    # §2.7 supervision and plausibility
-    "sup.smoke_offline": {ANY: (LEAD, FACILITIES)},
-    "sup.smoke_offline_lpwan": {ANY: (LEAD, FACILITIES)},
-    "sup.probe_offline": {ANY: (MR_DUTY,)},
-    "sup.gateway_offline": {ANY: (FACILITIES, LEAD)},
-    "sup.notify_channel": {ANY: ("it", SUPERVISOR)},
-    # The server's own supervision (not catalog rows): what the monitoring itself lost is IT's to fix and
-    # the supervisor's to know (alarms may have been missed, history has a hole), not the floor lead's.
-    "sup.message_loss": {ANY: ("it", SUPERVISOR)},
-    "sup.series_dropped": {ANY: ("it", SUPERVISOR)},
-    "sensor.tamper": {ANY: (FACILITIES, LEAD)},
-    # §2.8 the monitoring system itself
-    "it.backup_stale": {ANY: ("it", SUPERVISOR)},
-    "it.backup_offsite_stale": {ANY: ("it",)},
-    "it.log_retention": {ANY: ("it",)},
-    "it.leaver_account": {ANY: ("it",)},
-    # §2.9 duties missed (the Notify column)
-    "esc.lead_not_forwarded": {ANY: (SUPERVISOR,)},
-    "insp.fire_patrol_overdue": {ANY: (SUPERVISOR,)},
-    "insp.supervisor_electrical_overdue": {ANY: ("manager",)},
-    "insp.fire_check_monthly_overdue": {ANY: ("manager", SAFETY)},
-    "insp.extinguisher_monthly_overdue": {ANY: (SAFETY,)},
-    "insp.facility_annual_test_overdue": {ANY: ("manager",)},
-    "drill.evacuation_overdue": {ANY: ("emergency_command",)},
-    "drill.comprehensive_overdue": {ANY: ("emergency_command",)},
-    "train.new_staff": {ANY: (LEAD, "hr")},
-    "report.external_deadline": {ANY: ("information_reporting",)},
+    rule: dict(spec.pages) for rule, spec in CATALOG.items() if spec.pages
 }
-NOT_RAISED: frozenset[str] = frozenset({"it.backup_stale", "it.backup_offsite_stale", "it.log_retention",
-                                        "it.leaver_account", "report.external_deadline"})
+"""The roles the catalog's Action (§2.9: Notify) column names for each rule, by severity (ANY: every
+severity), as the rule catalog declares them. Minor alarms are never paged one by one (the daily
+digest), so minor owners are not listed; rules without an entry take §4's first-notified row (the lead,
+or mr_duty in a machine room). Role names are the site file's: `facilities` (设备管理/物业/后勤), `it`,
+`hr`, `manager` (经理), `department_head` (部门负责人), `reception`, `logistics` (后勤保障组),
+`security_evacuation` (安全保障组)."""
+NOT_RAISED: frozenset[str] = frozenset(rule for rule in OWNERS if CATALOG[rule].check is Check.NOT_RAISED)
 """Rules of OWNERS that the server does not raise (yet): the catalog's §2.8 IT controls and the external
 report deadline have no check here. Their routing stays so the catalog's paging table is complete; every
 other OWNERS key is a rule the server raises (tests/web/test_rule_titles.py)."""
-"""The roles the catalog's Action (§2.9: Notify) column names for each rule, by severity (ANY: every
-severity). Minor alarms are never paged one by one (the daily digest), so minor owners are not listed;
-rules without an entry take §4's first-notified row (the lead, or mr_duty in a machine room). Role
-names are the site file's: `facilities` (设备管理/物业/后勤), `it`, `hr`, `manager` (经理),
-`department_head` (部门负责人), `reception`, `logistics` (后勤保障组), `security_evacuation` (安全保障组)."""
-WARNING_DELAY = {"door.held_open": timedelta(seconds=90)}
+WARNING_DELAY = {rule: spec.push_delay for rule, spec in CATALOG.items() if spec.push_delay is not None}
 """A warning whose push the catalog times later than its raise: door.held_open is raised at 30 s open,
 and the floor's lead is pushed "if open > 120 s"."""
 
-COMMAND_RULES = frozenset({"fire.confirmed", "evac.notice", "fire.manual_report", "mr.smoke", "mr.leak",
-                           "mr.temp_high"})
+COMMAND_RULES = ids(lambda spec: spec.convenes_command)
 """Critical rules that convene emergency command (§4 table, critical row)."""
-EVACUATING_RULES = frozenset({"fire.confirmed", "fire.manual_report", "mr.smoke", "evac.notice"})
+EVACUATING_RULES = ids(lambda spec: spec.evacuates)
 """Rules that always start an evacuation (the engine sets evac.notice with them). The evacuation's own
 message (services/evacuation.py) is the one page of emergency command and its groups, with each group's
 task, and of everyone on the floor: these alarms do not page the groups again at t=0, and evac.notice
 is not paged as an alarm at all (one message per recipient per event)."""
 ROSTERED_ROLES = ("supervisor",)
 """Roles paged as the person(s) on duty on the alarm's floor when the roster has any, else as the role."""
-DEGRADED_RULES = frozenset({"sup.smoke_offline", "sup.smoke_offline_lpwan", "door.egress_controller_offline",
-                            "sup.probe_offline", "fire.detector_fault", "fire.detector_disabled"})
+DEGRADED_RULES = ids(lambda spec: spec.degrades_life_safety)
 """Major rules whose unresolved alarm means a life-safety function is degraded (§4: 4 h -> 现场指挥组)."""
-FIRE_DETECTION_RULES = frozenset({"fire.smoke_alarm", "fire.heat_alarm", "fire.heat_prewarn"})
-OFFLINE_RULES = frozenset({"sup.smoke_offline", "sup.smoke_offline_lpwan", "sup.sensor_offline",
-                           "sup.probe_offline", "door.egress_controller_offline", "elec.plug_unplugged"})
+FIRE_DETECTION_RULES = ids(lambda spec: spec.inhibited_by_fire)
+OFFLINE_RULES = ids(lambda spec: spec.device_offline)
 
 REPEAT: dict[Severity, timedelta | None] = {
     Severity.CRITICAL: timedelta(seconds=60),

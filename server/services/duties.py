@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from server.domain.catalog import CATALOG, Check
 from server.domain.findings import Finding, Transition
 from server.domain.inspections import OVERDUE_BY_ID, OverdueFinding
 from server.domain.site import Site
 from server.services.alarms import AlarmService
 
-DUTY_RULE_PREFIXES = frozenset({"insp", "drill", "train", "esc", "incident"})
+DUTY_RULE_PREFIXES = frozenset(
+    spec.family for spec in CATALOG.values() if spec.check is Check.SCHEDULE and spec.section == "2.9"
+)
 
 
 class OverdueDuties:

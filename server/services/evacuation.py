@@ -45,6 +45,7 @@ from server.domain.rules import RuleEngine
 from server.domain.rules import doors as door_rules
 from server.domain.rules import fire as fire_rules
 from server.domain.site import Site
+from server.services.fire_verification import FIRE_PAGES
 from server.services.commands import CommandService, EngineCaller
 from server.services.notify import NotificationService, Push
 
@@ -153,7 +154,7 @@ class EvacuationService:
             self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
                        engine_done=True, message=(alarm.message_zh, alarm.message),
                        triggered_at=min(first, alarm.raised_at) if first is not None else alarm.raised_at)
-        elif alarm.rule in ("fire.smoke_alarm", "fire.heat_alarm", "mr.smoke") and alarm.zone in self.site.zones:
+        elif alarm.rule in FIRE_PAGES and alarm.zone in self.site.zones:
             self._first_fire_at.setdefault(alarm.zone, alarm.raised_at)
             released = {c["device"] for c in self.commands.commands(ref=f"alarm:{alarm.id}")}
             for door in self.site.egress_doors(alarm.zone):

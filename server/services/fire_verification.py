@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from server.domain import alarms as domain
+from server.domain.catalog import ids
 from server.services.ingest import EngineCall
 
-FIRE_PAGES = frozenset({"fire.smoke_alarm", "fire.heat_alarm", "mr.smoke"})
+FIRE_PAGES = ids(lambda spec: spec.starts_verification)
 """Alarms that start the §3 verification sequence; acknowledging one is the 60 s acknowledgement."""
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from gateway import contract
 from gateway.contract import Severity
 from server.domain import alarms as domain
+from server.domain.catalog import ids
 from server.domain.power import plan_cut
 from server.domain.site import Site
 from server.services.commands import CommandService
@@ -17,7 +18,7 @@ from server.services.recovery import EffectNotReady
 
 log = logging.getLogger(__name__)
 
-OVERLOAD_RULES = frozenset({"elec.strip_overload", "elec.plug_overcurrent"})
+OVERLOAD_RULES = ids(lambda spec: spec.cuts_relay)
 
 
 class OverloadCut:

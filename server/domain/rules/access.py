@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from gateway.contract import Event, EventType, Severity
-from server.domain.rules.base import Ctx, DeviceState, Rule
+from server.domain.rules.base import Ctx, DeviceState, Rule, TimerHandler, handles_timers, shared_object
 from server.domain.site import DeviceKind, DoorType, Person
 from server.domain.thresholds import param
 
@@ -71,6 +71,9 @@ class Book:
     def approval_end(self, person: str, at: datetime) -> datetime | None:
         ends = [e for p, s, e, _ in self.approvals if p == person and s <= at < e]
         return max(ends) if ends else None
+
+
+shared_object("access", Book)
 
 
 def book(ctx: Ctx) -> Book:
@@ -253,6 +256,17 @@ def timer(ctx: Ctx, rule: str, key: str, now: datetime) -> None:
                 rule, key, Severity.MINOR, None, None, now, "Visitor still inside after the approved window",
                 "访客超出批准时段仍在场内",
             )
+
+
+def _timer_of(rule: str) -> TimerHandler:
+    def run(ctx: Ctx, key: str, now: datetime) -> None:
+        timer(ctx, rule, key, now)
+
+    return run
+
+
+for _rule in ("access.denied_repeat", "access.visitor_unescorted", "access.visitor_overstay"):
+    handles_timers(_rule)(_timer_of(_rule))
 
 
 def on_approvals(ctx: Ctx, approvals: Iterable[Approval], now: datetime) -> None:

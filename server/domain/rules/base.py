@@ -10,7 +10,7 @@ not raised again (after a restore too), and only a worse severity re-raises (an 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -104,6 +104,44 @@ class Rule:
             message or self.message,
             message_zh or self.message_zh,
         )
+
+
+TimerHandler = Callable[["Ctx", str, datetime], None]
+"""Runs a due timer: (context, the timer's key, now)."""
+
+TIMER_HANDLERS: dict[str, TimerHandler] = {}
+"""Timer name (a rule id) -> what runs its due timers, each registered beside its rule
+(`handles_timers`). A timer without a handler re-evaluates its rule on the device it is keyed by."""
+
+SHARED_TABLES: dict[str, type[Any]] = {}
+"""`ctx.shared` key -> type of each item of that table (strip, floor, plug, door...), registered beside
+the rule that owns it (`shared_table`): a checkpoint writes a row per item and a restore rebuilds them."""
+
+SHARED_OBJECTS: dict[str, type[Any]] = {}
+"""`ctx.shared` key -> type of a state object kept whole (built empty, then loaded by its STATE)."""
+
+
+def handles_timers(*names: str) -> Callable[[TimerHandler], TimerHandler]:
+    """Register the decorated function as the handler of the timers of `names`."""
+
+    def register(handler: TimerHandler) -> TimerHandler:
+        for name in names:
+            if name in TIMER_HANDLERS:
+                raise ValueError(f"timer {name} already has a handler")
+            TIMER_HANDLERS[name] = handler
+        return handler
+
+    return register
+
+
+def shared_table(key: str, item: type[Any]) -> None:
+    """Declare `ctx.shared[key]` a table of `item`s (a dict by strip, floor, plug or door)."""
+    SHARED_TABLES[key] = item
+
+
+def shared_object(key: str, kind: type[Any]) -> None:
+    """Declare `ctx.shared[key]` one state object of `kind`."""
+    SHARED_OBJECTS[key] = kind
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from gateway.contract import Event, EventType, Severity
-from server.domain.rules.base import Ctx, DeviceState, Rule
+from server.domain.rules.base import Ctx, DeviceState, Rule, handles_timers, shared_table
 from server.domain.rules.blocks import Threshold, flag
 from server.domain.site import Device, DeviceKind, DoorType, Site
 from server.domain.staffing import floor_staffed
@@ -36,6 +36,9 @@ class Release:
     at: datetime
     unlocked: bool = False
     STATE: ClassVar[tuple[str, ...]] = ("rule", "at", "unlocked")
+
+
+shared_table("door.release", Release)
 
 
 def releases(ctx: Ctx) -> dict[str, Release]:
@@ -60,6 +63,7 @@ def release(ctx: Ctx, doors: list[Device], rule: str, now: datetime) -> None:
             ctx.wake(now + timedelta(seconds=dev.p(rule, "readback_s")), rule, door.id)
 
 
+@handles_timers("door.fire_release_zone", "door.fire_release_floor")
 def check_release(ctx: Ctx, door: str, now: datetime) -> None:
     """Timer: the read-back deadline of one door has passed."""
     entry = releases(ctx).get(door)

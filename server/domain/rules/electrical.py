@@ -1,4 +1,6 @@
-"""Electrical rules, RULES.md §2.1 (`elec.*`).
+"""Electrical rules, RULES.md §2.1 (`elec.*`). strip_load_high, strip_continuous_high, strip_overload and
+plug_overcurrent are only thresholds on current / rated_a: their catalog declarations
+(server/domain/catalog/electrical.py) run them through `rules.generic`.
 
 Picks made here where RULES.md gives no number ("ours"): strip_overload clears below 95 % held 60 s;
 plug_overcurrent clears below 75 % held 60 s; unmetered_load clears below 0.5 A held 10 min;
@@ -20,127 +22,14 @@ from typing import ClassVar
 
 from gateway.contract import Severity
 from server.domain.findings import Finding, Transition
-from server.domain.rules.base import Ctx, DeviceState, Rule
+from server.domain.rules.base import Ctx, DeviceState, Rule, handles_timers, shared_table
 from server.domain.rules.blocks import Staged, Threshold, earliest, flag
+from server.domain.rules.generic import Levels, One
 from server.domain.site import Device, DeviceKind, PlugClass, Site
 from server.domain.thresholds import param
 
 STRIP = frozenset({DeviceKind.STRIP_METER})
 PLUG = frozenset({DeviceKind.SMART_PLUG})
-
-
-@dataclass(slots=True)
-class One:
-    """State of a rule that needs a single threshold."""
-
-    t: Threshold
-    STATE: ClassVar[tuple[str, ...]] = ("t",)
-
-    def due(self) -> datetime | None:
-        return self.t.due()
-
-
-@dataclass(slots=True)
-class Levels:
-    """State of a rule with staged severity."""
-
-    s: Staged
-    STATE: ClassVar[tuple[str, ...]] = ("s",)
-
-    def due(self) -> datetime | None:
-        return self.s.due()
-
-
-def _ratio(dev: DeviceState) -> float | None:
-    current = dev.last.get("current_a")
-    return None if current is None else current / dev.device.rating_a
-
-
-class StripLoadHigh(Rule):
-    id = "elec.strip_load_high"
-    kinds = STRIP
-    metrics = frozenset({"current_a"})
-    message = "Strip near its rated load"
-    message_zh = "插线板接近额定负荷,请勿再接入电器"
-
-    def new_state(self, dev: DeviceState) -> One:
-        p = dev.p
-        return One(
-            Threshold(
-                p(self.id, "raise_ratio"),
-                p(self.id, "clear_ratio"),
-                p(self.id, "hold_s"),
-                p(self.id, "clear_hold_s"),
-            )
-        )
-
-    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
-        st: One = dev.state[self.id]
-        st.t.step(_ratio(dev), now)
-        self.set(ctx, dev, Severity.WARNING if st.t.active else None, now, dev.last.get("current_a"))
-
-
-class StripContinuousHigh(StripLoadHigh):
-    id = "elec.strip_continuous_high"
-    message = "Strip at 80 % of its rating for 3 h or more: redistribute loads or add a circuit"
-    message_zh = "插线板连续3小时以上处于额定负荷80%：请分散负载或增设回路"
-
-    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
-        st: One = dev.state[self.id]
-        st.t.step(_ratio(dev), now)
-        self.set(ctx, dev, Severity.MAJOR if st.t.active else None, now, dev.last.get("current_a"))
-
-
-class StripOverload(Rule):
-    id = "elec.strip_overload"
-    kinds = STRIP
-    metrics = frozenset({"current_a"})
-    message = "Strip overloaded"
-    message_zh = "插线板过载"
-
-    def new_state(self, dev: DeviceState) -> Levels:
-        p = partial(dev.p, self.id)
-        clear, clear_hold = p("clear_ratio"), p("clear_hold_s")
-        return Levels(
-            Staged(
-                [
-                    Threshold(p("major_ratio"), clear, p("major_hold_s"), clear_hold, strict=True),
-                    Threshold(p("major_ratio"), clear, p("critical_hold_s"), clear_hold, strict=True),
-                    Threshold(p("surge_ratio"), clear, p("surge_hold_s"), clear_hold),
-                ],
-                [Severity.MAJOR, Severity.CRITICAL, Severity.CRITICAL],
-            )
-        )
-
-    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
-        st: Levels = dev.state[self.id]
-        # `value` is the current in A (the engine API promise for this rule).
-        self.set(ctx, dev, st.s.step(_ratio(dev), now), now, dev.last.get("current_a"))
-
-
-class PlugOvercurrent(Rule):
-    id = "elec.plug_overcurrent"
-    kinds = PLUG
-    metrics = frozenset({"current_a"})
-    message = "Plug over its rated current"
-    message_zh = "插座电流超过额定值"
-
-    def new_state(self, dev: DeviceState) -> Levels:
-        p = partial(dev.p, self.id)
-        clear, clear_hold = p("clear_ratio"), p("clear_hold_s")
-        return Levels(
-            Staged(
-                [
-                    Threshold(p("major_ratio"), clear, p("major_hold_s"), clear_hold),
-                    Threshold(p("critical_ratio"), clear, p("critical_hold_s"), clear_hold),
-                ],
-                [Severity.MAJOR, Severity.CRITICAL],
-            )
-        )
-
-    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
-        st: Levels = dev.state[self.id]
-        self.set(ctx, dev, st.s.step(_ratio(dev), now), now, dev.last.get("current_a"))
 
 
 @dataclass(slots=True)
@@ -189,6 +78,9 @@ class StripSum:
 
     currents: dict[str, float] = field(default_factory=dict)
     STATE: ClassVar[tuple[str, ...]] = ("currents",)
+
+
+shared_table("elec.unmetered_load", StripSum)
 
 
 class UnmeteredLoad(Rule):
@@ -301,6 +193,9 @@ class FloorVoltage:
         )
 
 
+shared_table("elec.voltage_out_of_range", FloorVoltage)
+
+
 class VoltageOutOfRange(Rule):
     """Plug voltage outside 198–235.4 V (GB/T 12325), judged per floor (subject: the floor id).
 
@@ -355,6 +250,9 @@ class Command:
     on: bool
     at: datetime
     STATE: ClassVar[tuple[str, ...]] = ("on", "at")
+
+
+shared_table("elec.relay_mismatch", Command)
 
 
 class RelayMismatch(Rule):
@@ -476,14 +374,13 @@ class ResidualCurrent(Rule):
         self.set(ctx, dev, Severity.MAJOR if st.t.active else None, now, dev.last.get("residual_ma"))
 
 
+VOLTAGE = VoltageOutOfRange()
+handles_timers(VOLTAGE.id)(VOLTAGE.judge)  # the floor's verdict when its hold runs out, keyed by floor
+
 RULES: tuple[Rule, ...] = (
-    StripLoadHigh(),
-    StripContinuousHigh(),
-    StripOverload(),
-    PlugOvercurrent(),
     HighPowerAppliance(),
     UnmeteredLoad(),
-    VoltageOutOfRange(),
+    VOLTAGE,
     RelayMismatch(),
     ContinuousRuntime(),
     AfterShiftLoad(),

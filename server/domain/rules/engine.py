@@ -18,19 +18,19 @@ already open is never raised twice, including after `restore`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, ItemsView, Iterable, Mapping, ValuesView
+from collections.abc import Collection, ItemsView, Iterable, Mapping, ValuesView
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from gateway.contract import Event, EventType, Severity
 from server.domain.findings import Finding
 from server.domain.rules import access, doors, electrical, environment, fire, plausibility, supervision
 from server.domain.rules.access import Approval
-from server.domain.rules.base import Ctx, DeviceState, Rule, ZoneFire
+from server.domain.rules.base import SHARED_OBJECTS, SHARED_TABLES, TIMER_HANDLERS, Ctx, DeviceState, Rule, ZoneFire
 from server.domain.rules.blocks import dump, load_into, undump
 from server.domain.rules.controls import all_clear
+from server.domain.rules.generic import gauge_rules
 from server.domain.site import DeviceKind, Site
 
 # Plausibility first: it marks a temperature sample bad before the heat rules of the same reading look.
@@ -41,16 +41,10 @@ RULES: tuple[Rule, ...] = (
     *doors.RULES,
     *access.RULES,
     *environment.RULES,
+    *gauge_rules(),
 )
 
 SNAPSHOT_VERSION = 1
-_SHARED_TYPES: dict[str, type[Any]] = {
-    "elec.unmetered_load": electrical.StripSum,
-    "elec.voltage_out_of_range": electrical.FloorVoltage,
-    "elec.relay_mismatch": electrical.Command,
-    "door.release": doors.Release,
-    "fire.detector_disabled": fire.Disabled,
-}
 
 
 class _Touched(dict[str, DeviceState]):
@@ -137,19 +131,6 @@ class RuleEngine:
                 if state is not None:
                     dev.state[rule.id] = state
             self._devices[device.id] = dev
-        voltage = self._rules["elec.voltage_out_of_range"]
-        assert isinstance(voltage, electrical.VoltageOutOfRange)
-        ctx = self.ctx
-        self._handlers: dict[str, Callable[[str, datetime], None]] = {
-            supervision.TIMER: lambda key, now: supervision.check(ctx, key, now),
-            "fire.confirmed": lambda key, now: fire.zone_update(ctx, key, now),
-            "fire.detector_disabled": lambda key, now: fire.check_disabled(ctx, key, now),
-            "door.fire_release_zone": lambda key, now: doors.check_release(ctx, key, now),
-            "door.fire_release_floor": lambda key, now: doors.check_release(ctx, key, now),
-            "elec.voltage_out_of_range": lambda key, now: voltage.judge(ctx, key, now),
-        }
-        for rule_id in ("access.denied_repeat", "access.visitor_unescorted", "access.visitor_overstay"):
-            self._handlers[rule_id] = partial(access.timer, ctx, rule_id)
         # Incremental checkpoints: each device's dumped state is kept and redone only for devices looked
         # up since (`_Touched`) or whose timers changed; rows are written only when the dump differs
         # from the one last saved.
@@ -260,9 +241,9 @@ class RuleEngine:
             supervision.start(self.ctx, now)
             electrical.check_topology(self.ctx, now)
         for rule_id, key in self.ctx.due_timers(now):
-            handler = self._handlers.get(rule_id)
+            handler = TIMER_HANDLERS.get(rule_id)
             if handler is not None:
-                handler(key, now)
+                handler(self.ctx, key, now)
                 continue
             dev = self.ctx.devices.get(key)
             rule = self._rules.get(rule_id)
@@ -440,7 +421,7 @@ class RuleEngine:
             parts[f"fire:{zone}"] = dump(zf)
         for key, value in ctx.shared.items():
             data = dump(value)
-            if key in _SHARED_TYPES and isinstance(data, dict):
+            if key in SHARED_TABLES and isinstance(data, dict):
                 # A map with an item per strip, plug, door...: a row per item, so one change is one small row.
                 parts[f"shared:{key}"] = {}
                 for name, item in data.items():
@@ -542,11 +523,12 @@ def _shared_of(parts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _rebuild_shared(key: str, data: Any) -> Any:
-    if key == "access":
-        book = access.Book()
-        load_into(book, data)
-        return book
-    cls = _SHARED_TYPES.get(key)
+    whole = SHARED_OBJECTS.get(key)
+    if whole is not None:
+        obj = whole()
+        load_into(obj, data)
+        return obj
+    cls = SHARED_TABLES.get(key)
     if cls is None:
         return undump(data)
     out: dict[str, Any] = {}

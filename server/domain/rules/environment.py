@@ -1,4 +1,5 @@
 """Machine-room and floor environment, RULES.md §2.5 (`mr.*`, except mr.smoke in fire.py) and §2.6 (`env.*`).
+mr.temp_low is only a threshold: its catalog declaration runs it through `rules.generic`.
 
 The dew point is computed from the probe's latest temperature and humidity (server/domain/dew.py).
 Picks made here ("ours"): mr.humidity_high / mr.humidity_low major levels need 60 s; they clear 2 % RH
@@ -20,7 +21,7 @@ from gateway.contract import Event, EventType, Severity
 from server.domain.dew import dew_point
 from server.domain.rules.base import Ctx, DeviceState, Rule
 from server.domain.rules.blocks import RollingMean, Staged, Threshold, WindowSpread, earliest, flag
-from server.domain.rules.electrical import Levels, One
+from server.domain.rules.generic import Levels, One
 from server.domain.site import Device, DeviceKind, HvacMode, LocationType, Site, ZoneKind
 
 PROBE = frozenset({DeviceKind.MR_PROBE})
@@ -50,26 +51,6 @@ class MrTempHigh(Rule):
         urgent = level in (Severity.MAJOR, Severity.CRITICAL)
         message, message_zh = ("Start emergency cooling", "启动应急降温") if urgent else (self.message, self.message_zh)
         self.set(ctx, dev, level, now, temp, message, message_zh=message_zh)
-
-
-class MrTempLow(Rule):
-    id = "mr.temp_low"
-    kinds = PROBE
-    metrics = frozenset({"temperature_c"})
-    message = "Machine-room inlet temperature low"
-    message_zh = "机房进风温度过低"
-
-    def new_state(self, dev: DeviceState) -> One:
-        p = partial(dev.p, self.id)
-        return One(
-            Threshold(p("low_c"), p("clear_c"), p("hold_s"), p("clear_hold_s"), rising=False, strict=True)
-        )
-
-    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
-        st: One = dev.state[self.id]
-        temp = dev.last.get("temperature_c")
-        st.t.step(temp, now)
-        self.set(ctx, dev, Severity.WARNING if st.t.active else None, now, temp)
 
 
 @dataclass(slots=True)
@@ -305,7 +286,6 @@ class EquipmentHotspot(Rule):
 
 RULES: tuple[Rule, ...] = (
     MrTempHigh(),
-    MrTempLow(),
     MrTempRate(),
     MrHumidityHigh(),
     MrHumidityLow(),

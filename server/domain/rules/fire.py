@@ -26,7 +26,7 @@ from typing import ClassVar
 from gateway.contract import Event, EventType, Severity
 from server.domain.evacuation import DRILL_EN, DRILL_ZH
 from server.domain.rules import doors
-from server.domain.rules.base import Ctx, DeviceState, Rule
+from server.domain.rules.base import Ctx, DeviceState, Rule, handles_timers, shared_table
 from server.domain.rules.blocks import RateOfRise, Threshold
 from server.domain.site import Device, DeviceKind, Site, ZoneKind
 
@@ -82,6 +82,7 @@ def _drill(ctx: Ctx, zone: str) -> bool:
 # --------------------------------------------------------------------------------------------------
 
 
+@handles_timers("fire.confirmed")
 def zone_update(ctx: Ctx, zone: str, now: datetime) -> None:
     """Re-judge one zone after any fire input changed, or when a §3 timer fired."""
     zf = ctx.zone_fire(zone)
@@ -475,6 +476,9 @@ class Disabled:
     STATE: ClassVar[tuple[str, ...]] = ("since", "until")
 
 
+shared_table("fire.detector_disabled", Disabled)
+
+
 def set_disabled(ctx: Ctx, device: str, disabled: bool, until: datetime | None, now: datetime) -> None:
     table: dict[str, Disabled] = ctx.shared.setdefault("fire.detector_disabled", {})
     if disabled:
@@ -484,6 +488,7 @@ def set_disabled(ctx: Ctx, device: str, disabled: bool, until: datetime | None, 
     check_disabled(ctx, device, now)
 
 
+@handles_timers("fire.detector_disabled")
 def check_disabled(ctx: Ctx, device: str, now: datetime) -> None:
     """fire.detector_disabled: disabled > 8 h, or disabled outside an approved maintenance window."""
     rule = "fire.detector_disabled"

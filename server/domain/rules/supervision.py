@@ -39,7 +39,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from gateway.contract import Severity
-from server.domain.rules.base import Ctx, DeviceState
+from server.domain.rules.base import Ctx, DeviceState, handles_timers
 from server.domain.site import Device, DeviceKind, DoorType
 from server.domain.thresholds import param
 
@@ -129,6 +129,7 @@ def hint(ctx: Ctx, dev: DeviceState, now: datetime) -> None:
         check(ctx, dev.id, now)
 
 
+@handles_timers(TIMER)
 def check(ctx: Ctx, device: str, now: datetime) -> None:
     """Timer: has this device been silent past one of its limits?"""
     dev = ctx.devices[device]

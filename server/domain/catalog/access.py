@@ -1,0 +1,105 @@
+"""RULES.md §2.4 access and badges (`access.*`): one declaration per rule (see spec.RuleSpec)."""
+
+from __future__ import annotations
+
+from gateway.contract import Severity
+from server.domain.catalog.spec import Check, Param, RuleSpec
+
+RULES: tuple[RuleSpec, ...] = (
+    RuleSpec(
+        "access.denied_repeat",
+        "2.4",
+        "Repeated access denials",
+        "多次刷卡被拒",
+        (Severity.MINOR, Severity.MAJOR),
+        "S11",
+        Check.READINGS,
+        params={
+            "count": Param(3, "count"),
+            "window_s": Param(300, "s"),
+        },
+        pages={"*": ("shift_lead",)},
+    ),
+    RuleSpec(
+        "access.revoked_badge_used",
+        "2.4",
+        "Revoked badge used",
+        "已注销工牌被使用",
+        (Severity.MAJOR,),
+        "S13; 等保 (GB/T 22239): terminate leavers' access [R33]",
+        Check.READINGS,
+        pages={"*": ("supervisor", "security_evacuation")},
+    ),
+    RuleSpec(
+        "access.leaver_badge_active",
+        "2.4",
+        "Leaver's badge still active",
+        "离职人员工牌未注销",
+        (Severity.MAJOR,),
+        "S13",
+        Check.READINGS,
+        pages={"*": ("department_head",)},
+    ),
+    RuleSpec(
+        "access.visitor_unapproved",
+        "2.4",
+        "Visitor without approval",
+        "访客未经批准",
+        (Severity.MAJOR,),
+        'S12 "需经部门负责人批准" (needs the department head\'s approval)',
+        Check.READINGS,
+        pages={"*": ("shift_lead",)},
+    ),
+    RuleSpec(
+        "access.visitor_unescorted",
+        "2.4",
+        "Visitor without escort",
+        "访客无人陪同",
+        (Severity.MAJOR,),
+        (
+            'S12 "由接待人员陪同" (escorted by a receptionist/host); 等保: visitors to the machine room need '
+            "approval, with activity limited and monitored; practice is a staff escort throughout [R33]"
+        ),
+        Check.READINGS,
+        params={
+            "escort_s": Param(30, "s"),
+        },
+        pages={"*": ("shift_lead", "reception")},
+    ),
+    RuleSpec(
+        "access.visitor_overstay",
+        "2.4",
+        "Visitor overstayed",
+        "访客逾时未离开",
+        (Severity.MINOR,),
+        "S12",
+        Check.READINGS,
+        params={
+            "grace_s": Param(900, "s"),
+        },
+        site_wide=frozenset(["grace_s"]),
+    ),
+    RuleSpec(
+        "access.mr_unlisted",
+        "2.4",
+        "Machine-room entry not on the list",
+        "非授权人员进入机房",
+        (Severity.MAJOR,),
+        (
+            "等保 physical access control: e-access at the machine-room entrance controls, authenticates and "
+            "**records** entrants [R33]; S09, S10"
+        ),
+        Check.READINGS,
+        pages={"*": ("mr_duty", "supervisor")},
+    ),
+    RuleSpec(
+        "access.mr_entry_notice",
+        "2.4",
+        "Machine-room entry",
+        "进入机房提醒",
+        (Severity.WARNING,),
+        "S09, S10",
+        Check.READINGS,
+        pages={"*": ("entrant",)},
+    ),
+)

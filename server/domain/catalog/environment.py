@@ -1,0 +1,59 @@
+"""RULES.md §2.6 floor environment (`env.*`): one declaration per rule (see spec.RuleSpec)."""
+
+from __future__ import annotations
+
+from gateway.contract import Severity
+from server.domain.catalog.spec import Check, Param, RuleSpec
+
+RULES: tuple[RuleSpec, ...] = (
+    RuleSpec(
+        "env.office_temp",
+        "2.6",
+        "Office temperature out of range",
+        "办公区温度异常",
+        (Severity.WARNING,),
+        "GB/T 18883-2002: summer 22–28 °C, winter 16–24 °C [R27]",
+        Check.READINGS,
+        params={
+            "hold_s": Param(1800, "s"),
+            "hysteresis_c": Param(0.5, "°C"),
+            "clear_hold_s": Param(300, "s"),
+        },
+        pages={"*": ("facilities", "supervisor")},
+    ),
+    RuleSpec(
+        "env.office_rh",
+        "2.6",
+        "Office humidity out of range",
+        "办公区湿度异常",
+        (Severity.WARNING,),
+        "GB/T 18883-2002 [R27]",
+        Check.READINGS,
+        params={
+            "hold_s": Param(3600, "s"),
+            "hysteresis_pct": Param(2, "% RH"),
+            "clear_hold_s": Param(300, "s"),
+        },
+        pages={"*": ("facilities",)},
+    ),
+    RuleSpec(
+        "env.equipment_hotspot",
+        "2.6",
+        "Equipment hot spot",
+        "设备局部过热",
+        (Severity.MINOR, Severity.MAJOR),
+        (
+            "GB/T 2099.1-2021 / 2099.7: accessories rated for ambient normally ≤ 40 °C and ≤ 35 °C averaged over 24 h"
+            " [R1, R2]"
+        ),
+        Check.READINGS,
+        params={
+            "hot_c": Param(40, "°C"),
+            "samples": Param(2, "count"),
+            "clear_c": Param(38, "°C"),
+            "mean_c": Param(35, "°C"),
+            "mean_window_s": Param(86400, "s"),
+        },
+        pages={"*": ("shift_lead", "facilities")},
+    ),
+)

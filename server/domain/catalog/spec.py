@@ -1,0 +1,122 @@
+"""What one rule declaration holds (`RuleSpec`), and the generic threshold it may carry (`Gauge`).
+
+Pure data: this module imports nothing from the domain, so that the site parser, the rules, the paging
+plan and the scheduler can all read the catalog without an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+
+from gateway.contract import DeviceKind, Severity
+
+ANY_SEVERITY = "*"
+"""Key of `RuleSpec.pages` for the roles paged at every severity."""
+
+
+class Check(StrEnum):
+    """Who judges the rule, which decides the tables it belongs to."""
+
+    READINGS = "readings"
+    """The rule engine, from readings and events; its parameters can be overridden in the site file."""
+    CONTROL = "control"
+    """A permission check on a person's action, not an alarm."""
+    SCHEDULE = "schedule"
+    """The inspection scheduler: a duty missed."""
+    SERVER = "server"
+    """The server watching its own pipeline (not a RULES.md row)."""
+    NOT_RAISED = "not raised"
+    """A RULES.md row the server raises no alarm for (yet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    default: float
+    unit: str
+    note: str = ""
+    """Why the default is what it is, when RULES.md gives no number ("ours")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One threshold of a gauge: names of the rule's parameters, and the severity while it is active."""
+
+    severity: Severity
+    on: str
+    off: str
+    hold: str
+    clear_hold: str
+    strict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Gauge:
+    """A rule that is only "metric -> thresholds -> fixed severities" (`rules.generic.GaugeRule` runs it).
+
+    `of_rating`: the metric is judged as a fraction of the device's rated current (`rated_a`). The
+    finding's value is always the raw metric.
+    """
+
+    kinds: frozenset[DeviceKind]
+    metric: str
+    stages: tuple[Stage, ...]
+    of_rating: bool = False
+    rising: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    """Everything about one rule id of RULES.md §2 (or of the server's own supervision)."""
+
+    id: str
+    section: str
+    """RULES.md section of its row, e.g. "2.1"."""
+    title: str
+    title_zh: str
+    severities: tuple[Severity, ...]
+    """The severities it can raise (none for a control)."""
+    source: str
+    """The regulation clauses and references of its RULES.md row."""
+    check: Check
+    params: Mapping[str, Param] = field(default_factory=dict)
+    site_wide: frozenset[str] = frozenset()
+    """Parameters only the catalog default sets (judged per floor, edge, channel or visitor)."""
+    latching: bool = False
+    """Stays open after its condition clears until a person closes it (RULES.md §3)."""
+    life_safety: bool = False
+    """Listed first on the page; never grouped, held or silenced when paged."""
+    pages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Severity value (or ANY_SEVERITY) -> roles paged first (RULES.md §2 Action / §2.9 Notify)."""
+    push_delay: timedelta | None = None
+    """A warning pushed this long after its raise (RULES.md times the push later than the raise)."""
+    inspect_within: timedelta | None = None
+    """Once its alarm clears, an inspection of the device (or zone) is due within this."""
+    convenes_command: bool = False
+    """Critical rules that convene emergency command (RULES.md §4, critical row)."""
+    evacuates: bool = False
+    """Always starts an evacuation (its evacuation message pages command and the groups)."""
+    starts_verification: bool = False
+    """Starts the §3 verification sequence: acknowledging it is the 60 s acknowledgement."""
+    cuts_relay: bool = False
+    """A critical alarm of it cuts the relays that feed the load (RULES.md §2.1)."""
+    degrades_life_safety: bool = False
+    """Its alarm unresolved means a life-safety function is degraded (RULES.md §4: 4 h -> 现场指挥组)."""
+    inhibited_by_fire: bool = False
+    """A fire-detection alarm: no separate push while fire.confirmed is open in its zone."""
+    device_offline: bool = False
+    """A device's silence: no separate push while its edge is offline (sup.gateway_offline)."""
+    gauge: Gauge | None = None
+    message: str = ""
+    message_zh: str = ""
+    """The finding's words, for a rule run from its gauge (other rules say them in their class)."""
+
+    @property
+    def family(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def defaults(self) -> dict[str, float]:
+        return {name: p.default for name, p in self.params.items()}

@@ -1,0 +1,204 @@
+"""RULES.md §2.7 supervision and plausibility (`sup.*`, `sensor.*`),
+and the server's own supervision: one declaration per rule (see spec.RuleSpec)."""
+
+from __future__ import annotations
+
+from gateway.contract import Severity
+from server.domain.catalog.spec import Check, Param, RuleSpec
+
+RULES: tuple[RuleSpec, ...] = (
+    RuleSpec(
+        "sup.smoke_offline",
+        "2.7",
+        "Smoke detector offline",
+        "烟感离线",
+        (Severity.MAJOR, Severity.CRITICAL),
+        (
+            "NFPA 72 trouble within 200 s (**unverified**, §8); GB 4717: wired-loop fault shown within 100 s [R11]; "
+            "GB 26875.1: fire, supervisory and fault signals transmitted within 10 s [R12]"
+        ),
+        Check.READINGS,
+        params={
+            "offline_s": Param(200, "s"),
+        },
+        life_safety=True,
+        pages={"*": ("shift_lead", "facilities")},
+        degrades_life_safety=True,
+        device_offline=True,
+    ),
+    RuleSpec(
+        "sup.smoke_offline_lpwan",
+        "2.7",
+        "Battery smoke detector missed heartbeats",
+        "无线烟感心跳丢失",
+        (Severity.MAJOR,),
+        (
+            "UFGS radio transmitters: automatic test signal at least once per 24 h [R30]; GB/T 45839-2025 now covers "
+            "networking of standalone alarms [R13]"
+        ),
+        Check.READINGS,
+        params={
+            "extra_s": Param(300, "s"),
+            "max_heartbeat_s": Param(3600, "s"),
+        },
+        site_wide=frozenset(["max_heartbeat_s"]),
+        life_safety=True,
+        pages={"*": ("shift_lead", "facilities")},
+        degrades_life_safety=True,
+        device_offline=True,
+    ),
+    RuleSpec(
+        "sup.probe_offline",
+        "2.7",
+        "Machine-room probe offline",
+        "机房探头离线",
+        (Severity.MAJOR,),
+        "Aligned with sup.smoke_offline",
+        Check.READINGS,
+        params={
+            "offline_s": Param(200, "s"),
+        },
+        pages={"*": ("mr_duty",)},
+        degrades_life_safety=True,
+        device_offline=True,
+    ),
+    RuleSpec(
+        "sup.sensor_offline",
+        "2.7",
+        "Device offline",
+        "设备离线",
+        (Severity.MINOR,),
+        "N-missed-heartbeats pattern (e.g., telecare device: 4 h heartbeat, failure after 18 missed) [R30]",
+        Check.READINGS,
+        params={
+            "intervals": Param(3, "count"),
+            "min_s": Param(900, "s"),
+        },
+        device_offline=True,
+    ),
+    RuleSpec(
+        "sup.gateway_offline",
+        "2.7",
+        "Edge gateway offline",
+        "边缘网关离线",
+        (Severity.MAJOR,),
+        "—",
+        Check.READINGS,
+        params={
+            "fraction": Param(0.5, "fraction"),
+            "window_s": Param(60, "s"),
+        },
+        site_wide=frozenset(["fraction", "window_s"]),
+        pages={"*": ("facilities", "shift_lead")},
+    ),
+    RuleSpec(
+        "sup.notify_channel",
+        "2.7",
+        "Push channel failing",
+        "推送通道故障",
+        (Severity.MAJOR,),
+        'S24 ("确保应急处置信息畅通", keep emergency information flowing)',
+        Check.READINGS,
+        params={
+            "failures": Param(3, "count"),
+        },
+        site_wide=frozenset(["failures"]),
+        pages={"*": ("it", "supervisor")},
+    ),
+    RuleSpec(
+        "sensor.temp_sentinel",
+        "2.7",
+        "Temperature sensor fault value",
+        "温度传感器故障值",
+        (Severity.MINOR,),
+        "DS18B20 power-on reset +85 °C [R29]; DallasTemperature error codes [R29]",
+        Check.READINGS,
+        params={
+            "power_on_c": Param(85.0, "°C"),
+            "indoor_min_c": Param(-40.0, "°C"),
+        },
+    ),
+    RuleSpec(
+        "sensor.temp_jump",
+        "2.7",
+        "Temperature jump (suspected sensor fault)",
+        "温度突变(疑似传感器故障)",
+        (Severity.MAJOR,),
+        (
+            "Fire-driven rise at a room sensor is normally a few °C/min (A1 rate-of-rise algorithm switches at 4 "
+            "°C/min [R9])"
+        ),
+        Check.READINGS,
+        params={
+            "jump_c": Param(15, "°C"),
+            "max_gap_s": Param(60, "s"),
+            "neighbour_c": Param(2, "°C"),
+        },
+    ),
+    RuleSpec(
+        "sensor.temp_out_of_range",
+        "2.7",
+        "Temperature outside the sensor's range",
+        "温度超出传感器量程",
+        (Severity.MAJOR,),
+        "Range failure = fault [R29]",
+        Check.READINGS,
+    ),
+    RuleSpec(
+        "sensor.stuck",
+        "2.7",
+        "Sensor value stuck",
+        "传感器读数不变",
+        (Severity.MINOR,),
+        "Building-analytics rule: an invariant point means a failed sensor (15-min delay in an HVAC context) [R29]",
+        Check.READINGS,
+        params={
+            "temp_s": Param(21600, "s"),
+            "voltage_s": Param(86400, "s"),
+            "lsb": Param(0.01, "metric's unit"),
+        },
+    ),
+    RuleSpec(
+        "sensor.rh_implausible",
+        "2.7",
+        "Implausible humidity",
+        "湿度读数不合理",
+        (Severity.MINOR,),
+        "—",
+        Check.READINGS,
+        params={
+            "high_pct": Param(99, "% RH"),
+            "hold_s": Param(3600, "s"),
+        },
+    ),
+    RuleSpec(
+        "sensor.tamper",
+        "2.7",
+        "Device tampered with",
+        "设备被拆动",
+        (Severity.MAJOR,),
+        "EN 54-5 head-removal fault [R9]",
+        Check.READINGS,
+        pages={"*": ("facilities", "shift_lead")},
+    ),
+    RuleSpec(
+        "sup.message_loss",
+        "2.7",
+        "Messages lost from an edge",
+        "边缘网关消息丢失",
+        (Severity.MAJOR,),
+        "",
+        Check.SERVER,
+        pages={"*": ("it", "supervisor")},
+    ),
+    RuleSpec(
+        "sup.series_dropped",
+        "2.7",
+        "Time-series points dropped",
+        "时序数据丢弃",
+        (Severity.MAJOR,),
+        "",
+        Check.SERVER,
+        pages={"*": ("it", "supervisor")},
+    ),
+)
