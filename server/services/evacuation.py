@@ -45,8 +45,8 @@ from server.domain.rules import RuleEngine
 from server.domain.rules import doors as door_rules
 from server.domain.rules import fire as fire_rules
 from server.domain.site import Site
-from server.services.fire_verification import FIRE_PAGES
 from server.services.commands import CommandService, EngineCaller
+from server.services.fire_verification import FIRE_PAGES
 from server.services.notify import NotificationService, Push
 
 log = logging.getLogger(__name__)
