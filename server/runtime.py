@@ -319,7 +319,7 @@ class Runtime:
 
     def _publish(self, topic: str, payload: contract.AlarmChange | contract.Command | contract.EvacuationNotice
                  ) -> None:
-        """Before MQTT starts (and after it stopped) nothing is published."""
+        """Nothing is published before the MQTT client exists; until it connects, its queue holds what is."""
         if self.mqtt is not None:
             self.mqtt.publish_payload(topic, payload)
 

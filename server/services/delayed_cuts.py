@@ -3,7 +3,7 @@
 Flow. `on_alarm` (an AlarmService listener, registered before the notification service's) asks the
 domain (`power.plan_delayed_cut`) whether the raised alarm's plug is to be cut; if so it writes a
 `delayed_cuts` row due `cut_delay_s` later (60 s), so the alarm's first page, rendered after this
-row exists, says when the cut comes (`note_of`). The row is cancelled when the alarm clears and held
+row exists, says when the cut comes (`delayed_cut_note`). The row is cancelled when the alarm clears and held
 when a person with a CUT_HOLDERS role holds the plug (`hold`, POST /api/devices/{id}/hold-cut).
 
 A worker thread runs `run_due(now)`: each due pending row whose alarm is still open and raised is cut
@@ -244,10 +244,6 @@ class DelayedCutService:
             return {"cuts": [{"alarm_id": r.alarm_id, "status": r.status, "due_at": _aware(r.due_at),
                               "by": r.by, "why": r.why, "command_id": r.command_id} for r in rows],
                     "hold_until": _aware(hold.until) if hold is not None else None}
-
-    def note_of(self, alarm_id: int) -> tuple[str, str] | None:
-        """The cut line for the alarm's pages (zh, en), or None when the alarm has no delayed cut."""
-        return delayed_cut_note(self.sessions, self.site, alarm_id)
 
     def views_of(self, alarm_ids: Iterable[int]) -> dict[int, CutView]:
         """The delayed cut of each alarm that has one, for the alarm API (one query for a whole list)."""

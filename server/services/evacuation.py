@@ -203,11 +203,6 @@ class EvacuationService:
     def is_drill_alarm(self, alarm: domain.Alarm) -> bool:
         return is_drill_alarm(alarm)
 
-    def was_drill_alarm(self, alarm: domain.Alarm) -> bool:
-        """Whether an alarm belonged to a drill, also after the drill's all-clear: its words carry the mark
-        (a drill's evac.notice always does; a real fire that took it over during the drill did not)."""
-        return evac.is_drill_text(alarm.message_zh, alarm.message)
-
     def start(self, floor: str, fire_zone: str | None, *, drill: bool, trigger: str, reason: str, who: str,
               engine_done: bool = False, message: tuple[str, str] | None = None,
               triggered_at: datetime | None = None) -> dict[str, Any]:

@@ -64,7 +64,6 @@ class FloorMap(BaseModel):
 
 @router.get("/floor", response_model=FloorMap)
 def floor_map(site: SiteDep, actor: ActorDep) -> FloorMap:
-    site = site
     positions = device_positions({z.id: z.polygon for z in site.zones.values()},
                                  [(d.id, d.zone, d.position) for d in site.devices.values()])
     return FloorMap(
