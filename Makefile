@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy gateway server edge simulators dashboards
 
 # Tests that need no service and no network: run them after every change, `make test` before a commit.
-UNIT_TESTS := tests/domain tests/gateway/test_contract.py tests/gateway/test_signing.py tests/edge/test_logic.py \
+UNIT_TESTS := tests/server/domain tests/gateway/test_contract.py tests/gateway/test_signing.py tests/edge/test_logic.py \
 	tests/edge/test_config.py tests/edge/test_drivers.py tests/edge/test_firmware_setups.py
 
 unit: $(STAMP)

@@ -16,8 +16,8 @@ from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
 from server.runtime import Runtime
 from server.settings import InfluxSettings, Settings
+from tests.server.adapters.timeseries.services import VictoriaMetrics, require_binary
 from tests.support.wait import wait_until
-from tests.timeseries.services import VictoriaMetrics, require_binary
 
 HERE = Path(__file__).resolve().parent
 

@@ -44,7 +44,7 @@ from server.adapters.sql.response_models import NotificationRow
 from server.domain.notify import url_hash
 from server.services.notify import DELIVERY_THREADS
 from tests.faults.conftest import Record
-from tests.response.conftest import site_yaml
+from tests.server.services.conftest import site_yaml
 from tests.support.server import ServerProcess
 from tests.support.wait import wait_until
 

@@ -1,6 +1,6 @@
 """Fault 4 (issue 9): the time-series server is gone for 60 s while readings flow and an alarm is raised.
 
-tests/timeseries measures the InfluxWriter alone (a short outage, no ingest). Here the real server
+tests/server/adapters/timeseries measures the InfluxWriter alone (a short outage, no ingest). Here the real server
 (`server.cli server`, its own process) writes to a real InfluxDB v2 write API (VictoriaMetrics, started
 by the test) with its production writer (`FLOORWATCH_INFLUX__URL`), 50 readings/s arrive over MQTT
 (five strips, each reading's power_w a per-strip counter), VictoriaMetrics is stopped (SIGTERM) for
@@ -26,9 +26,9 @@ from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
 from tests.faults.conftest import Record
+from tests.server.adapters.timeseries.services import VictoriaMetrics, require_binary
 from tests.support.server import ServerProcess
 from tests.support.wait import wait_until
-from tests.timeseries.services import VictoriaMetrics, require_binary
 
 OUTAGE_S = 60.0
 STRIPS = [f"strip-t-{i}" for i in range(5)]

@@ -35,7 +35,7 @@ from tests.support.server import serve
 SPEED = 10.0
 QUICK = ["smoke-cigarette-stairwell"]
 """In `make test` (the suite's time is kept near 15 min): the fire path runs on the demo floor in
-tests/response/test_fire_demo_e2e.py (fire-response), the strip overload in tests/e2e and tests/faults."""
+tests/e2e/test_fire_demo_e2e.py (fire-response), the strip overload in tests/e2e and tests/faults."""
 ALL = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "simulators" / "scenarios").glob("*.yaml")
              if p.stem != "demo-shift-change")
 LONG = os.environ.get("FLOORWATCH_LONG") == "1"

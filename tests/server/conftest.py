@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.inspections import site  # noqa: F401  (the example site: inspection tests in every layer)
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
