@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import random
 import socket
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,55 @@ def worker_free_port(host: str = "127.0.0.1") -> int:
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     gateway.broker.free_port = worker_free_port
+TESTS = Path(__file__).resolve().parent
+
+# Each test's tier, by its folder (tests/README.md); `make unit` runs `-m unit`. Anything else is `integration`.
+FOLDER_TIERS = {"server/domain": "unit", "e2e": "e2e", "web": "e2e", "faults": "fault", "scenarios": "scenario",
+                "fuzz": "fuzz", "deploy": "deploy", "bench": "bench"}
+TIERS = ("unit", "integration", *sorted(set(FOLDER_TIERS.values()) - {"unit"}))
+# Modules with no service, network or subprocess in folders that also test real services.
+PURE_MODULES = {
+    "gateway/test_contract.py", "gateway/test_signing.py", "gateway/test_yamlfile.py",
+    "edge/test_logic.py", "edge/test_config.py", "edge/test_drivers.py", "edge/test_firmware_setups.py",
+    "server/adapters/test_hr_file.py", "server/adapters/timeseries/test_line_protocol.py",
+    "simulators/test_vendors.py", "simulators/test_vendor_setups.py", "test_tiers.py",
+}
+
+
+def tier_of(path: Path) -> str:
+    """The tier of the tests in the module at `path` (a file below tests/)."""
+    relative = path.resolve().relative_to(TESTS).as_posix()
+    if relative in PURE_MODULES:
+        return "unit"
+    return next((tier for folder, tier in FOLDER_TIERS.items() if relative.startswith(f"{folder}/")), "integration")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(tier_of(item.path))
+
+
+class ImpureUnitTest(AssertionError):
+    """A `unit` test reached for the network or a subprocess: it belongs in an integration folder."""
+
+
+def _refuse(what: str) -> Callable[..., None]:
+    def refused(*args: object, **kwargs: object) -> None:
+        raise ImpureUnitTest(f"a unit test may not {what}; move it to an integration folder (tests/README.md)")
+    return refused
+
+
+@pytest.fixture(autouse=True)
+def unit_tests_stay_pure(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit test that opens a connection or starts a process fails, so the fast tier stays fast and
+    needs no service."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    monkeypatch.setattr(socket.socket, "connect", _refuse("open a network connection"))
+    monkeypatch.setattr(socket.socket, "connect_ex", _refuse("open a network connection"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", _refuse("start a subprocess"))
+
+
 POSTGRES_URL = os.environ.get("FLOORWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
