@@ -157,7 +157,8 @@ def test_sigkill_of_the_owner_during_a_strip_overload_a_standby_takes_over_and_n
         raised = wait_until(lambda: alarms(postgres_schema, "elec.strip_overload"), 40)
         assert raised, "the overload was never raised by the new owner"
         edge.amps = 3.0
-        time.sleep(2)
+        seq_b = edge.seq
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] > seq_b, 30), "b applies nothing new"
         published = edge.close()
         edge = None
         # Every published seq is in the committed sequence state once the new owner checkpointed it.
@@ -224,7 +225,7 @@ def test_a_worker_whose_lease_was_taken_commits_nothing_more_and_says_so_in_heal
         edge.amps = 13.5  # an overload that `a`, were it still committing, would raise after 10 s
         assert wait_until(lambda: a.health()["dependencies"]["lease"]["state"] == "lost", 15), a.health()
         noticed_s = time.monotonic() - stolen
-        time.sleep(12)
+        time.sleep(12)  # fenced for longer than the overload's 10 s: an unfenced `a` would raise it by now
         health = a.health()
         # nothing more is done through it: every API call but its health answers 503
         refused = [a.api.get("/api/alarms").status_code,
@@ -238,7 +239,8 @@ def test_a_worker_whose_lease_was_taken_commits_nothing_more_and_says_so_in_heal
         engine.dispose()
         b.start()
         edge.amps = 3.0
-        time.sleep(2)
+        seq_b = edge.seq
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] > seq_b, 30), "b applies nothing new"
         published = edge.close()
         edge = None
         assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] == published, 30), \
@@ -348,7 +350,8 @@ def test_a_worker_cut_off_from_postgresql_stops_says_so_and_a_standby_takes_over
         b.wait_subscribed(60)
         took_over_s = time.monotonic() - cut
         held = lease(postgres_schema)
-        time.sleep(2)
+        seq_b = edge.seq
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] > seq_b, 30), "b applies nothing new"
         published = edge.close()
         edge = None
         assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] == published, 30), \
@@ -445,7 +448,8 @@ def test_a_rolling_restart_of_a_server_and_a_worker_under_steady_load_hands_over
         held = lease(postgres_schema)
         handovers.append(time.monotonic() - stopped)
         assert held is not None and held.owner == "a" and held.epoch == 3, held
-        time.sleep(2)
+        seq_a = edge.seq
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] > seq_a, 30), "a applies nothing new"
         published = edge.close()
         edge = None
         assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] == published, 30), \

@@ -98,19 +98,24 @@ class ServerProcess:
 
     def wait_subscribed(self, timeout: float = 60.0, started: float | None = None) -> float:
         """Wait until its health says its broker subscriptions are granted; returns the seconds since `started`."""
-        assert self.process is not None
+        process = self.process
+        assert process is not None
         started = time.monotonic() if started is None else started
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the server exited with {self.process.returncode}; see {self.data}/server.log")
+
+        def subscribed_or_exited() -> bool:
+            if process.poll() is not None:
+                return True
             try:
-                if self.health()["dependencies"]["broker"]["subscribed"]:
-                    return time.monotonic() - started
+                return bool(self.health()["dependencies"]["broker"]["subscribed"])
             except (httpx.HTTPError, KeyError, ValueError):
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"the server did not come up in {timeout} s; see {self.data}/server.log")
+                return False
+
+        came_up = wait_until(subscribed_or_exited, timeout, 0.2)
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}; see {self.data}/server.log")
+        if not came_up:
+            raise AssertionError(f"the server did not come up in {timeout} s; see {self.data}/server.log")
+        return time.monotonic() - started
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs (no flush, no clean MQTT disconnect)."""

@@ -11,7 +11,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -286,17 +286,22 @@ def test_a_backlog_on_one_channel_is_claimed_a_few_rows_at_a_time_and_never_hide
     svc.enqueue([push("fast", f"json://127.0.0.1:{hook.port}/supervisor", "supervisor")])
     channel = url_hash(slow_url)
     most = 0
+
+    def sampled(done: Callable[[], bool]) -> Callable[[], bool]:
+        """`done`, noting on each poll how many slow rows are claimed at once."""
+        def poll() -> bool:
+            nonlocal most
+            most = max(most, len([r for r in svc.log_of() if r["channel"] == channel and r["status"] == "sending"]))
+            return done()
+        return poll
+
     svc.start()
     try:
         started = time.monotonic()
-        while not hook.at("/supervisor") and time.monotonic() - started < 10:
-            most = max(most, len([r for r in svc.log_of() if r["channel"] == channel and r["status"] == "sending"]))
-            time.sleep(0.02)
+        wait_until(sampled(lambda: bool(hook.at("/supervisor"))), 10, 0.02)
         fast_s = time.monotonic() - started
         slow_before_fast = len(slow.answered())
-        while len(slow.answered()) < 25 and time.monotonic() - started < 40:
-            most = max(most, len([r for r in svc.log_of() if r["channel"] == channel and r["status"] == "sending"]))
-            time.sleep(0.05)
+        wait_until(sampled(lambda: len(slow.answered()) >= 25), 40 - fast_s, 0.05)
     finally:
         svc.stop()
     print(f"the supervisor's push {fast_s:.2f} s after the start; at most {most} slow rows claimed at once")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from gateway.broker import free_port
 from tests.conftest import require_service
+from tests.support.wait import wait_until
 
 
 def require_binary(name: str, package: str) -> str:
@@ -73,17 +73,22 @@ class ServerProcess:
             self.args(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.tail_log()}")
+        proc = self.proc
+
+        def ready_or_exited() -> bool:
+            if proc.poll() is not None:
+                return True
             try:
                 status, _ = http_get(self.url + self.ready_path, timeout=1.0)
-                if status in self.ready_status:
-                    return
             except OSError:
-                pass
-            time.sleep(0.05)
+                return False
+            return status in self.ready_status
+
+        ready = wait_until(ready_or_exited, timeout_s, 0.05)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {proc.returncode}: {self.tail_log()}")
+        if ready:
+            return
         self.stop()
         raise RuntimeError(f"{self.name} did not become ready in {timeout_s}s: {self.tail_log()}")
 
