@@ -133,24 +133,24 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
-@pytest.fixture
-def mosquitto() -> Iterator[EmbeddedBroker]:
-    """A private Mosquitto on a free port, started with the project's own configuration."""
+def private_mosquitto() -> Iterator[EmbeddedBroker]:
     require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
     broker = EmbeddedBroker(kind="mosquitto")
     broker.start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[EmbeddedBroker]:
+    """A private Mosquitto on a free port, started with the project's own configuration."""
+    yield from private_mosquitto()
 
 
 @pytest.fixture
 def floor() -> Iterator[EmbeddedBroker]:
     """A second private Mosquitto: the edge's floor broker, where devices speak their vendor dialects."""
-    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
-    broker = EmbeddedBroker(kind="mosquitto")
-    broker.start()
-    yield broker
-    broker.stop()
+    yield from private_mosquitto()
 
 
 @pytest.fixture

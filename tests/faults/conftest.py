@@ -17,6 +17,7 @@ import pytest
 
 from gateway.broker import EmbeddedBroker, free_port, mosquitto_binary
 from tests.conftest import require_service
+from tests.server.adapters.timeseries.conftest import victoria_metrics  # noqa: F401  (re-exported pytest fixture)
 
 Record = Callable[[str, dict[str, Any]], None]
 

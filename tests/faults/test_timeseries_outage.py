@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
 from tests.faults.conftest import Record
-from tests.server.adapters.timeseries.services import VictoriaMetrics, require_binary
+from tests.server.adapters.timeseries.services import VictoriaMetrics
 from tests.support.server import ServerProcess
 from tests.support.wait import wait_until
 
@@ -46,14 +43,6 @@ thresholds:
     {HOT}:
       elec.strip_overload: {{major_hold_s: 5, critical_hold_s: 3600, surge_ratio: 5.0}}
 """
-
-
-@pytest.fixture
-def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    vm = VictoriaMetrics(require_binary("victoria-metrics", "victoria-metrics"), tmp_path / "vm")
-    vm.start()
-    yield vm
-    vm.stop()
 
 
 class Edge:

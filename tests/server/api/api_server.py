@@ -21,10 +21,11 @@ from typing import Any
 import httpx
 
 from gateway import contract
-from gateway.broker import EmbeddedBroker, free_port
+from gateway.broker import EmbeddedBroker, free_port, mosquitto_binary
 from gateway.mqtt import MqttClient
 from server.domain.policy import Role
 from server.settings import Settings
+from tests.conftest import require_service
 from tests.support.server import serve
 from tests.support.wait import wait_until
 
@@ -181,6 +182,20 @@ def running_server(broker: EmbeddedBroker, tmp: Path, log_level: str = "warning"
             finally:
                 for c in [admin, *api.clients]:
                     c.close()
+
+
+
+@contextmanager
+def server_on_mosquitto(tmp: Path, log_level: str = "warning") -> Iterator[Api]:
+    """`running_server` on a private Mosquitto of its own, stopped afterwards."""
+    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
+    broker = EmbeddedBroker(kind="mosquitto")
+    broker.start()
+    try:
+        with running_server(broker, tmp, log_level) as api:
+            yield api
+    finally:
+        broker.stop()
 
 
 ALL_ROLES = [r.value for r in Role]

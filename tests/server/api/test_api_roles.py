@@ -9,21 +9,16 @@ the routes' role tuples, controls.ALL_CLEAR_ROLES), the same ones docs/api.md de
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from gateway.broker import EmbeddedBroker, mosquitto_binary
 from server.api.routes.audit import AUDITORS
 from server.api.routes.evacuations import STARTERS
 from server.app import create_app
 from server.domain.policy import RESPONDERS, Role
 from server.domain.power import CUT_HOLDERS
 from server.domain.rules.controls import ALL_CLEAR_ROLES
-from tests.conftest import require_service
-from tests.server.api.api_server import ALL_ROLES, Api, api_routes, running_server
+from tests.server.api.api_server import ALL_ROLES, Api, api_routes
 
 ANYONE = "anyone"
 SIGNED_IN = "signed in"
@@ -90,18 +85,6 @@ def concrete(path: str) -> str:
 def others(allowed: tuple[Role, ...] | frozenset[str]) -> list[str]:
     """Every role that is not allowed (admin never is 'other': it may do everything)."""
     return [r for r in ALL_ROLES if r not in {str(a) for a in allowed} and r != Role.ADMIN.value]
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
-    broker = EmbeddedBroker(kind="mosquitto")
-    broker.start()
-    try:
-        with running_server(broker, tmp_path_factory.mktemp("roles")) as server:
-            yield server
-    finally:
-        broker.stop()
 
 
 def test_every_route_of_the_app_is_in_the_role_table_and_in_the_docs(api: Api) -> None:

@@ -32,9 +32,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from gateway.broker import EmbeddedBroker, mosquitto_binary
-from tests.conftest import require_service
-from tests.server.api.api_server import ADMIN_TOKEN, Api, api_routes, running_server
+from tests.server.api.api_server import ADMIN_TOKEN, Api, api_routes, server_on_mosquitto
 
 LONG = os.environ.get("FLOORWATCH_LONG") == "1"
 EXAMPLES = int(os.environ.get("FLOORWATCH_SCHEMA_EXAMPLES", 300 if LONG else 10))
@@ -49,15 +47,9 @@ EXCLUDED = {"/api/alarms/stream", "/api/logout"}
 
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
-    broker = EmbeddedBroker(kind="mosquitto")
-    broker.start()
-    try:
-        with running_server(broker, tmp_path_factory.mktemp("schema")) as api:
-            api.overload_strip()  # an open alarm: alarm ids exist, so alarm routes get past 404
-            yield api
-    finally:
-        broker.stop()
+    with server_on_mosquitto(tmp_path_factory.mktemp("schema")) as api:
+        api.overload_strip()  # an open alarm: alarm ids exist, so alarm routes get past 404
+        yield api
 
 
 def send(http: httpx.Client, kwargs: dict[str, Any]) -> httpx.Response:

@@ -14,10 +14,8 @@ from typing import Any
 
 import pytest
 
-from gateway.broker import EmbeddedBroker, mosquitto_binary
 from server.app import create_app
-from tests.conftest import require_service
-from tests.server.api.api_server import Api, api_routes, running_server
+from tests.server.api.api_server import Api, api_routes, server_on_mosquitto
 
 PNG = base64.b64encode(bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
                                      "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")).decode()
@@ -27,14 +25,9 @@ CREATES = {"POST /api/evacuations", "POST /api/notifications/silences", "POST /a
 
 @pytest.fixture
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
-    broker = EmbeddedBroker(kind="mosquitto")
-    broker.start()
-    try:
-        with running_server(broker, tmp_path_factory.mktemp("audit")) as server:
-            yield server
-    finally:
-        broker.stop()
+    """A server of each test's own: the audit trail starts empty."""
+    with server_on_mosquitto(tmp_path_factory.mktemp("audit")) as server:
+        yield server
 
 
 def test_every_state_changing_route_writes_an_audit_row_with_before_and_after(api: Api) -> None:

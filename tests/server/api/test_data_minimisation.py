@@ -27,12 +27,10 @@ import httpx
 import pytest
 
 from gateway import contract
-from gateway.broker import EmbeddedBroker, mosquitto_binary
 from gateway.mqtt import MqttClient
 from server.domain.policy import Actor, PeopleScope, Role, can_see_badges, can_see_person, people_scope
 from server.domain.rules.access import card_key
-from tests.conftest import require_service
-from tests.server.api.api_server import Api, running_server
+from tests.server.api.api_server import Api, server_on_mosquitto
 from tests.support.wait import wait_until
 
 HIDDEN = "(hidden)"
@@ -109,14 +107,8 @@ def _alarm(api: Api, rule: str, subject: str) -> dict[str, Any] | None:
 
 @pytest.fixture(scope="module")
 def floor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Floor]:
-    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
-    broker = EmbeddedBroker(kind="mosquitto")
-    broker.start()
-    try:
-        with running_server(broker, tmp_path_factory.mktemp("minimise")) as api:
-            yield _populate(api)
-    finally:
-        broker.stop()
+    with server_on_mosquitto(tmp_path_factory.mktemp("minimise")) as api:
+        yield _populate(api)
 
 
 def _populate(api: Api) -> Floor:

@@ -4,29 +4,12 @@ same table the routes check (server/domain/policy.py PERMISSIONS), and the page 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from gateway.broker import EmbeddedBroker, mosquitto_binary
 from server.domain.policy import PERMISSIONS, Permission, Role
-from tests.conftest import require_service
-from tests.server.api.api_server import ALL_ROLES, Api, running_server
+from tests.server.api.api_server import ALL_ROLES, Api
 
 APP_JS = Path(__file__).resolve().parents[3] / "server" / "web" / "app.js"
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
-    broker = EmbeddedBroker(kind="mosquitto")
-    broker.start()
-    try:
-        with running_server(broker, tmp_path_factory.mktemp("permissions")) as server:
-            yield server
-    finally:
-        broker.stop()
 
 
 def test_me_lists_each_roles_permissions_from_the_table(api: Api) -> None:

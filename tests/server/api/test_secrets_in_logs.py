@@ -11,9 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.broker import EmbeddedBroker, mosquitto_binary
-from tests.conftest import require_service
-from tests.server.api.api_server import ADMIN_TOKEN, HOOK_PASSWORD, HOOK_SECRET, running_server
+from tests.server.api.api_server import ADMIN_TOKEN, HOOK_PASSWORD, HOOK_SECRET, server_on_mosquitto
 from tests.support.wait import wait_until
 
 PASSWORD = "guard-secret-pass-5521"
@@ -45,29 +43,23 @@ def captured() -> Iterator[Everything]:
 
 def test_no_password_token_or_url_secret_in_any_log(captured: Everything, capfd: pytest.CaptureFixture[str],
                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
-    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
-    broker = EmbeddedBroker(kind="mosquitto")
-    broker.start()
     secrets = [PASSWORD, ADMIN_TOKEN, HOOK_SECRET, HOOK_PASSWORD]
-    try:
-        with running_server(broker, tmp_path_factory.mktemp("logs"), log_level="debug") as api:
-            service = api.account("guard", ["supervisor"], password=PASSWORD)
-            login = api.client(None).post("/api/login", json={"name": "guard", "password": PASSWORD})
-            assert login.status_code == 200
-            token = login.json()["token"]
-            secrets += [service, token]
-            assert api.client(token).get("/api/me").json()["name"] == "guard"
-            assert api.client(None).post("/api/login", json={"name": "guard", "password": PASSWORD + "x"}
-                                         ).status_code == 401
-            t0 = time.monotonic()
-            fire = api.client(token).post("/api/fire/z1/report", json={"note": "smoke"})  # pages at once
-            assert fire.status_code == 200
-            assert wait_until(lambda: any(HOOK_SECRET in path for path, _, _ in api.hook.received), timeout=60)
-            first_push = time.monotonic() - t0
-            assert any(auth.startswith("Basic ") for _, auth, _ in api.hook.received)  # the URL's password in use
-            assert api.client(token).post("/api/logout").status_code == 204
-    finally:
-        broker.stop()
+    with server_on_mosquitto(tmp_path_factory.mktemp("logs"), log_level="debug") as api:
+        service = api.account("guard", ["supervisor"], password=PASSWORD)
+        login = api.client(None).post("/api/login", json={"name": "guard", "password": PASSWORD})
+        assert login.status_code == 200
+        token = login.json()["token"]
+        secrets += [service, token]
+        assert api.client(token).get("/api/me").json()["name"] == "guard"
+        assert api.client(None).post("/api/login", json={"name": "guard", "password": PASSWORD + "x"}
+                                     ).status_code == 401
+        t0 = time.monotonic()
+        fire = api.client(token).post("/api/fire/z1/report", json={"note": "smoke"})  # pages at once
+        assert fire.status_code == 200
+        assert wait_until(lambda: any(HOOK_SECRET in path for path, _, _ in api.hook.received), timeout=60)
+        first_push = time.monotonic() - t0
+        assert any(auth.startswith("Basic ") for _, auth, _ in api.hook.received)  # the URL's password in use
+        assert api.client(token).post("/api/logout").status_code == 204
     out, err = capfd.readouterr()
     texts = [*captured.texts, out, err]
     print(f"\nsearched {len(captured.texts) // 3} log records and {len(out) + len(err)} characters of "

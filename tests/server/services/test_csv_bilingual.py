@@ -10,10 +10,8 @@ from sqlalchemy import Engine
 from server.domain.inspections import CATALOG
 from server.domain.site import Site
 from server.services.inspections import CSV_HEADER, HistoryQuery
-from tests.server.services.test_service import WANG, _all_pass, _eos_task, _service, engine, pg_engine, sqlite_engine
+from tests.server.services.test_service import WANG, _all_pass, _eos_task, _service
 from tests.support.inspections import FakeClock, local
-
-__all__ = ["engine", "pg_engine", "sqlite_engine"]  # the SQLite and PostgreSQL fixtures
 
 
 def test_history_csv_has_what_and_item_text_in_both_languages(engine: Engine, site: Site) -> None:

@@ -4,7 +4,6 @@ time on a fake clock and stays quiet once the duty is done."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from server.adapters.hr_file import load_hr
-from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.database import session_factory
 from server.domain import inspections as insp
 from server.domain.inspections import CATALOG, CompleterView, Course, InspectionError, Severity, Starter, Training
 from server.domain.site import Site
@@ -25,11 +24,8 @@ ZHOU = CompleterView("p-zhou", frozenset({"safety_officer", "emergency_command"}
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'fw.sqlite'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
+def engine(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
 
 
 def _service(engine: Engine, site: Site, clock: FakeClock) -> InspectionService:

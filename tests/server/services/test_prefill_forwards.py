@@ -5,13 +5,11 @@ and the suggestion stored at signing is the one the lead saw."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.database import session_factory
 from server.domain.inspections import CATALOG, CompleterView
 from server.domain.site import Site
 from server.services.inspection_facts import FactsReader
@@ -24,11 +22,8 @@ LI = CompleterView("p-li", frozenset({"shift_lead"}))
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'fw.sqlite'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
+def engine(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
 
 
 def _answers(schedule: str, **changes: tuple[str, str]) -> dict[str, tuple[str, str]]:

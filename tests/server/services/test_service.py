@@ -5,15 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import threading
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
-from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.database import session_factory
 from server.adapters.sql.inspection_models import (
     InspectionHazardRow,
     InspectionPhotoRow,
@@ -28,38 +26,6 @@ from tests.support.inspections import FakeClock, local
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
-    engine = make_engine(f"sqlite:///{tmp_path / 'fw.sqlite'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def pg_engine(postgres_url: str) -> Iterator[Engine]:
-    schema = f"insp_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(f"{postgres_url}?options=-csearch_path%3D{schema}")
-    try:
-        migrate(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
-    result: Engine = request.getfixturevalue(name)
-    return result
 
 
 def _count(engine: Engine, table: type) -> int:
