@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import gateway.broker
-from gateway.broker import EmbeddedBroker, mosquitto_binary
+from gateway.broker import EmbeddedBroker, free_port, mosquitto_binary
 from gateway.mqtt import MqttSettings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -139,6 +141,21 @@ def private_mosquitto() -> Iterator[EmbeddedBroker]:
     broker.start()
     yield broker
     broker.stop()
+
+
+def persistent_mosquitto(prefix: str) -> Iterator[EmbeddedBroker]:
+    """A private Mosquitto whose data folder outlives `stop()`, so a stop and start on the same port keeps
+    persistent sessions and retained messages, as a real restart does."""
+    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
+    # Not under tmp_path: started as root, Mosquitto drops to the `mosquitto` user, who must reach and
+    # write its folder, or persistence silently does nothing (tmp_path lives under a 0700 folder).
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    data_dir.chmod(0o777)
+    broker = EmbeddedBroker(port=free_port(), data_dir=data_dir, kind="mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from gateway.mqtt import Incoming, MqttClient
 from server.adapters.sql.response_models import AccessLogRow
 from server.settings import Settings
 from tests.server.services.conftest import Hook, Smtp, site_yaml
+from tests.support.display import retained
 from tests.support.edge import edge_config
 from tests.support.server import RunningServer, serve
 from tests.support.wait import wait_for
@@ -48,17 +49,9 @@ class Floor:
 
     def notice(self) -> dict[str, Any]:
         """What a floor display that connects now gets: the retained notice."""
-        got: list[bytes] = []
-        sub = MqttClient(self.broker.client_settings(), f"display-{time.monotonic_ns()}",
-                         on_message=lambda m: got.append(m.payload))
-        sub.subscribe(NOTICE)
-        sub.start()
-        try:
-            wait_for(lambda: got, timeout=10, what="the retained evacuation notice")
-        finally:
-            sub.stop()
-        data: dict[str, Any] = json.loads(got[-1])
-        return data
+        notice = retained(self.broker, NOTICE)
+        assert notice is not None, "no retained evacuation notice within 10 s"
+        return notice
 
 
 DEVICES = [

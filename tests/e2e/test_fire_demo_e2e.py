@@ -17,7 +17,6 @@ clear and who was unaccounted for how long.
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import time
@@ -36,7 +35,6 @@ from pydantic import SecretStr
 from edge.agent import EdgeAgent
 from edge.config import load_config
 from gateway.broker import EmbeddedBroker, free_port
-from gateway.mqtt import MqttClient
 from server.domain import notify as routing
 from server.settings import DEMO_SITE, Settings
 from simulators.model import load_floor
@@ -46,6 +44,7 @@ from simulators.scenario import floor_dir, load_scenario
 from simulators.transport import MqttTransport
 from tests.scenarios.test_oracle import ScaledClock
 from tests.server.services.conftest import Hook
+from tests.support.display import retained
 from tests.support.server import serve
 from tests.support.wait import wait_for
 
@@ -105,17 +104,9 @@ class Run:
         return body
 
     def notice(self) -> dict[str, Any]:
-        got: list[bytes] = []
-        sub = MqttClient(self.broker.client_settings(), f"display-{time.monotonic_ns()}",
-                         on_message=lambda m: got.append(m.payload))
-        sub.subscribe("floorwatch/v1/hq/notices/evacuation")
-        sub.start()
-        try:
-            wait_for(lambda: got, timeout=10, what="the retained evacuation notice")
-        finally:
-            sub.stop()
-        data: dict[str, Any] = json.loads(got[-1])
-        return data
+        notice = retained(self.broker, "floorwatch/v1/hq/notices/evacuation")
+        assert notice is not None, "no retained evacuation notice within 10 s"
+        return notice
 
 
 def token_for(api: httpx.Client, name: str, roles: list[str]) -> dict[str, str]:
