@@ -12,9 +12,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,21 +99,25 @@ class ImpureUnitTest(AssertionError):
     """A `unit` test reached for the network or a subprocess: it belongs in an integration folder."""
 
 
-def _refuse(what: str) -> Callable[..., None]:
-    def refused(*args: object, **kwargs: object) -> None:
+def _guarded(original: Callable[..., Any], what: str, others: frozenset[threading.Thread]) -> Callable[..., Any]:
+    def guarded(*args: object, **kwargs: object) -> Any:
+        if threading.current_thread() in others:  # a thread an earlier test left running, not this test's doing
+            return original(*args, **kwargs)
         raise ImpureUnitTest(f"a unit test may not {what}; move it to an integration folder (tests/README.md)")
-    return refused
+    return guarded
 
 
 @pytest.fixture(autouse=True)
 def unit_tests_stay_pure(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A unit test that opens a connection or starts a process fails, so the fast tier stays fast and
-    needs no service."""
+    """A unit test that opens a connection or starts a process, itself or from a thread it starts, fails,
+    so the fast tier stays fast and needs no service."""
     if request.node.get_closest_marker("unit") is None:
         return
-    monkeypatch.setattr(socket.socket, "connect", _refuse("open a network connection"))
-    monkeypatch.setattr(socket.socket, "connect_ex", _refuse("open a network connection"))
-    monkeypatch.setattr(subprocess.Popen, "__init__", _refuse("start a subprocess"))
+    others = frozenset(t for t in threading.enumerate() if t is not threading.current_thread())
+    for cls, name, what in [(socket.socket, "connect", "open a network connection"),
+                            (socket.socket, "connect_ex", "open a network connection"),
+                            (subprocess.Popen, "__init__", "start a subprocess")]:
+        monkeypatch.setattr(cls, name, _guarded(getattr(cls, name), what, others))
 
 
 POSTGRES_URL = os.environ.get("FLOORWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -39,3 +41,43 @@ def test_a_unit_test_cannot_open_a_connection() -> None:
 def test_a_unit_test_cannot_start_a_process() -> None:
     with pytest.raises(ImpureUnitTest, match="subprocess"):
         subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+
+def connect_in_a_thread(started: threading.Event, go: threading.Event, outcome: list[BaseException]) -> None:
+    started.set()
+    go.wait(10)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.connect(("127.0.0.1", 1))  # nothing listens on port 1: refused, or refused by the guard
+    except BaseException as exc:  # what it raised is what the test looks at
+        outcome.append(exc)
+
+
+@pytest.fixture(scope="module")
+def earlier_thread() -> Iterator[Callable[[], BaseException]]:
+    """A thread running before the test starts, as a client another test left behind would be."""
+    started, go, outcome = threading.Event(), threading.Event(), []
+    thread = threading.Thread(target=connect_in_a_thread, args=(started, go, outcome), daemon=True)
+    thread.start()
+    assert started.wait(10)
+
+    def attempt() -> BaseException:
+        go.set()
+        thread.join(10)
+        return outcome[0]
+
+    yield attempt
+
+
+def test_a_thread_the_unit_test_starts_cannot_open_a_connection() -> None:
+    started, go, outcome = threading.Event(), threading.Event(), []
+    thread = threading.Thread(target=connect_in_a_thread, args=(started, go, outcome))
+    thread.start()
+    go.set()
+    thread.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], ImpureUnitTest), outcome
+
+
+def test_a_thread_from_before_the_test_is_not_its_doing(earlier_thread: Callable[[], BaseException]) -> None:
+    failure = earlier_thread()
+    assert isinstance(failure, ConnectionRefusedError), failure
