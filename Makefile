@@ -1,7 +1,7 @@
 # Floorwatch: two commands on a fresh machine.
 #   make demo   creates .venv, installs, runs the whole system on embedded defaults, prints the URL
 #   make test   creates .venv, installs (and the Debian test services when root), lints, runs every test
-#   make unit   the inner loop: the pure domain, the contract and the edge's decoding, no service (under a minute)
+#   make unit   the inner loop: tests marked `unit` (the pure domain, contract, edge decoding; no service; under a minute)
 
 PYTHON ?= python3
 VENV := .venv
@@ -31,12 +31,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy gateway server edge simulators dashboards
 
-# Tests that need no service and no network: run them after every change, `make test` before a commit.
-UNIT_TESTS := tests/domain tests/gateway/test_contract.py tests/gateway/test_signing.py tests/edge/test_logic.py \
-	tests/edge/test_config.py tests/edge/test_drivers.py tests/edge/test_firmware_setups.py
-
+# The inner loop: tests marked `unit` (tests/server/domain and the pure modules tests/conftest.py lists; no
+# service, network or subprocess, which a guard in tests/conftest.py enforces). `make test` before a commit.
 unit: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider -q $(UNIT_TESTS)
+	$(BIN)/python -m pytest -p no:cacheprovider -q -m unit
 
 # Workers side by side (pytest-xdist): most tests wait on brokers, servers and timers, not on the CPU.
 # TEST_WORKERS=0 runs everything in one process; tests/conftest.py gives each worker its own ports.

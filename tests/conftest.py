@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
+import subprocess
+import tempfile
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import gateway.broker
-from gateway.broker import EmbeddedBroker, mosquitto_binary
+from gateway.broker import EmbeddedBroker, free_port, mosquitto_binary
 from gateway.mqtt import MqttSettings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -62,6 +67,59 @@ def worker_free_port(host: str = "127.0.0.1") -> int:
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     gateway.broker.free_port = worker_free_port
+TESTS = Path(__file__).resolve().parent
+
+# Each test's tier, by its folder (tests/README.md); `make unit` runs `-m unit`. Anything else is `integration`.
+FOLDER_TIERS = {"server/domain": "unit", "e2e": "e2e", "web": "e2e", "faults": "fault", "scenarios": "scenario",
+                "fuzz": "fuzz", "deploy": "deploy", "bench": "bench"}
+TIERS = ("unit", "integration", *sorted(set(FOLDER_TIERS.values()) - {"unit"}))
+# Modules with no service, network or subprocess in folders that also test real services.
+PURE_MODULES = {
+    "gateway/test_contract.py", "gateway/test_signing.py", "gateway/test_yamlfile.py",
+    "edge/test_logic.py", "edge/test_config.py", "edge/test_drivers.py", "edge/test_firmware_setups.py",
+    "server/adapters/test_hr_file.py", "server/adapters/timeseries/test_line_protocol.py",
+    "simulators/test_vendors.py", "simulators/test_vendor_setups.py", "test_tiers.py",
+}
+
+
+def tier_of(path: Path) -> str:
+    """The tier of the tests in the module at `path` (a file below tests/)."""
+    relative = path.resolve().relative_to(TESTS).as_posix()
+    if relative in PURE_MODULES:
+        return "unit"
+    return next((tier for folder, tier in FOLDER_TIERS.items() if relative.startswith(f"{folder}/")), "integration")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(tier_of(item.path))
+
+
+class ImpureUnitTest(AssertionError):
+    """A `unit` test reached for the network or a subprocess: it belongs in an integration folder."""
+
+
+def _guarded(original: Callable[..., Any], what: str, others: frozenset[threading.Thread]) -> Callable[..., Any]:
+    def guarded(*args: object, **kwargs: object) -> Any:
+        if threading.current_thread() in others:  # a thread an earlier test left running, not this test's doing
+            return original(*args, **kwargs)
+        raise ImpureUnitTest(f"a unit test may not {what}; move it to an integration folder (tests/README.md)")
+    return guarded
+
+
+@pytest.fixture(autouse=True)
+def unit_tests_stay_pure(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit test that opens a connection or starts a process, itself or from a thread it starts, fails,
+    so the fast tier stays fast and needs no service."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    others = frozenset(t for t in threading.enumerate() if t is not threading.current_thread())
+    for cls, name, what in [(socket.socket, "connect", "open a network connection"),
+                            (socket.socket, "connect_ex", "open a network connection"),
+                            (subprocess.Popen, "__init__", "start a subprocess")]:
+        monkeypatch.setattr(cls, name, _guarded(getattr(cls, name), what, others))
+
+
 POSTGRES_URL = os.environ.get("FLOORWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -83,24 +141,39 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
-@pytest.fixture
-def mosquitto() -> Iterator[EmbeddedBroker]:
-    """A private Mosquitto on a free port, started with the project's own configuration."""
+def private_mosquitto() -> Iterator[EmbeddedBroker]:
     require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
     broker = EmbeddedBroker(kind="mosquitto")
     broker.start()
     yield broker
     broker.stop()
+
+
+def persistent_mosquitto(prefix: str) -> Iterator[EmbeddedBroker]:
+    """A private Mosquitto whose data folder outlives `stop()`, so a stop and start on the same port keeps
+    persistent sessions and retained messages, as a real restart does."""
+    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
+    # Not under tmp_path: started as root, Mosquitto drops to the `mosquitto` user, who must reach and
+    # write its folder, or persistence silently does nothing (tmp_path lives under a 0700 folder).
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    data_dir.chmod(0o777)
+    broker = EmbeddedBroker(port=free_port(), data_dir=data_dir, kind="mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[EmbeddedBroker]:
+    """A private Mosquitto on a free port, started with the project's own configuration."""
+    yield from private_mosquitto()
 
 
 @pytest.fixture
 def floor() -> Iterator[EmbeddedBroker]:
     """A second private Mosquitto: the edge's floor broker, where devices speak their vendor dialects."""
-    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
-    broker = EmbeddedBroker(kind="mosquitto")
-    broker.start()
-    yield broker
-    broker.stop()
+    yield from private_mosquitto()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.dashboards.floor_data import floor_lines
-from tests.timeseries.services import Influxd16, require_binary
+from tests.server.adapters.timeseries.services import Influxd16, require_binary
 
 DATABASE = "floorwatch"
 

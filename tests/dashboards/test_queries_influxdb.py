@@ -14,7 +14,7 @@ from dashboards.build import build
 from tests.dashboards.conftest import DATABASE
 from tests.dashboards.floor_data import ALL_FLOORS, ALL_ZONES, SITES
 from tests.dashboards.grafana_macros import ALL, interpolate, parse_relative
-from tests.timeseries.services import Influxd16
+from tests.server.adapters.timeseries.services import Influxd16
 
 BOARDS = build()
 

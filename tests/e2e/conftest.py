@@ -14,6 +14,8 @@ import uvicorn
 from edge.agent import EdgeAgent
 from gateway.broker import EmbeddedBroker, free_port
 from server.settings import Settings
+from tests.server.adapters.timeseries.conftest import victoria_metrics  # noqa: F401  (re-exported pytest fixture)
+from tests.server.services.conftest import hook, smtp  # noqa: F401  (re-exported pytest fixtures: mail and webhook receivers)
 from tests.support.edge import edge_config
 from tests.support.server import serve
 from tests.support.wait import wait_until

@@ -10,7 +10,7 @@
 - A wrongly typed value: a dead letter naming the field; the batch's other readings are applied
   (test_ingest).
 - A temperature or humidity outside what a sensor can read: reaches the plausibility rules
-  (sensor.*), never a fire rule (tests/domain).
+  (sensor.*), never a fire rule (tests/server/domain).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def test_broker_restart_loses_no_reading_and_keeps_the_evacuation_notice(stack: 
             device.publish(sensor.topic, sensor.payload, qos=1)
             sent.append(n)
             n += 1
-            time.sleep(0.05)
+            time.sleep(0.05)  # steady telemetry: a reading every 50 ms
 
     reporter = threading.Thread(target=report, daemon=True)
     reporter.start()

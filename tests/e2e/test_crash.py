@@ -59,7 +59,7 @@ class Strip:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             self.report(amps)
-            time.sleep(0.5)
+            time.sleep(0.5)  # the strip's report interval
 
 
 def test_sigkill_during_a_pending_duration_and_after_the_raise_leaves_one_alarm(

@@ -4,11 +4,9 @@ of measurement `strip_meter`, field `current_a`, tagged with site, zone and devi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from pydantic import SecretStr
 
 from gateway import contract
@@ -16,18 +14,10 @@ from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
 from server.runtime import Runtime
 from server.settings import InfluxSettings, Settings
+from tests.server.adapters.timeseries.services import VictoriaMetrics
 from tests.support.wait import wait_until
-from tests.timeseries.services import VictoriaMetrics, require_binary
 
 HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture
-def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    vm = VictoriaMetrics(require_binary("victoria-metrics", "victoria-metrics"), tmp_path / "vm")
-    vm.start()
-    yield vm
-    vm.stop()
 
 
 def test_readings_reach_the_influx_write_api(mosquitto: EmbeddedBroker, victoria_metrics: VictoriaMetrics,

@@ -10,8 +10,6 @@ the collector is back: what is measured is the edge, not a race in the test.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -20,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from edge.agent import EdgeAgent
-from gateway.broker import EmbeddedBroker, free_port, mosquitto_binary
+from gateway.broker import EmbeddedBroker
 from gateway.contract import EventType, TelemetryBatch
-from tests.conftest import require_service
+from tests.conftest import persistent_mosquitto
 from tests.edge.conftest import Collector, Devices, edge_config, start_agent
 from tests.support.wait import wait_until
 
@@ -35,16 +33,8 @@ def sensor(n: int) -> bytes:
 
 @pytest.fixture
 def uplink() -> Iterator[EmbeddedBroker]:
-    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
-    # Started as root, Mosquitto drops to the `mosquitto` user: its data directory must be reachable and
-    # writable by that user, or persistence silently does nothing (tmp_path lives under a 0700 folder).
-    data_dir = Path(tempfile.mkdtemp(prefix="fw-edge-uplink-"))
-    data_dir.chmod(0o777)
-    broker = EmbeddedBroker(port=free_port(), data_dir=data_dir, kind="mosquitto")
-    broker.start()
-    yield broker
-    broker.stop()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    """The edge's uplink broker, restartable with its sessions kept."""
+    yield from persistent_mosquitto("fw-edge-uplink-")
 
 
 @pytest.fixture

@@ -7,16 +7,15 @@ Every figure is printed (`pytest -s` shows it) and written as JSON to `artifacts
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway.broker import EmbeddedBroker, free_port, mosquitto_binary
-from tests.conftest import require_service
+from gateway.broker import EmbeddedBroker
+from tests.conftest import persistent_mosquitto
+from tests.server.adapters.timeseries.conftest import victoria_metrics  # noqa: F401  (re-exported pytest fixture)
 
 Record = Callable[[str, dict[str, Any]], None]
 
@@ -25,15 +24,7 @@ Record = Callable[[str, dict[str, Any]], None]
 def persistent_broker() -> Iterator[EmbeddedBroker]:
     """A private Mosquitto (the project's configuration) whose data folder outlives `stop()`, so a stop
     and start on the same port keeps persistent sessions and retained messages, as a real restart does."""
-    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
-    # Not under tmp_path: started as root, Mosquitto drops to `mosquitto`, who must reach its folder.
-    data_dir = Path(tempfile.mkdtemp(prefix="fw-faults-broker-"))
-    data_dir.chmod(0o777)
-    broker = EmbeddedBroker(port=free_port(), data_dir=data_dir, kind="mosquitto")
-    broker.start()
-    yield broker
-    broker.stop()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    yield from persistent_mosquitto("fw-faults-broker-")
 
 
 @pytest.fixture

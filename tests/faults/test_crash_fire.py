@@ -44,7 +44,8 @@ from server.adapters.sql.response_models import NotificationRow
 from server.domain.notify import url_hash
 from server.services.notify import DELIVERY_THREADS
 from tests.faults.conftest import Record
-from tests.response.conftest import site_yaml
+from tests.server.services.conftest import site_yaml
+from tests.support.display import retained
 from tests.support.server import ServerProcess
 from tests.support.wait import wait_until
 
@@ -155,16 +156,7 @@ class Detector:
 
 
 def retained_notice(broker: EmbeddedBroker) -> dict[str, Any] | None:
-    got: list[bytes] = []
-    sub = MqttClient(broker.client_settings(), f"display-{time.monotonic_ns()}",
-                     on_message=lambda m: got.append(m.payload))
-    sub.subscribe(NOTICE)
-    sub.start()
-    try:
-        wait_until(lambda: got, 10)
-    finally:
-        sub.stop()
-    return json.loads(got[-1]) if got else None
+    return retained(broker, NOTICE)
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ class Sender:
         start, i = time.perf_counter(), 0
         while i < len(packets) and time.monotonic() < deadline:
             while base + i - self.conn.acked >= MAX_INFLIGHT and time.monotonic() < deadline:
-                time.sleep(0.0005)
+                time.sleep(0.0005)  # flow control: no more than MAX_INFLIGHT unacknowledged
             if rate is not None and (ahead := start + i / rate - time.perf_counter()) > 0:
                 time.sleep(ahead)
             end = min(i + chunk, len(packets))
@@ -136,7 +136,7 @@ def test_flood_above_the_sustained_rate_for_30s_loses_nothing_bounds_memory_and_
         sender.send(warm, None, 60)
         assert wait_until(lambda: applied() >= WARMUP_MESSAGES, 120, 0.1), "the warm-up never drained"
         sustained = WARMUP_MESSAGES / (time.monotonic() - started)
-        time.sleep(2)  # let the series writer and the checkpoint settle
+        time.sleep(2)  # a quiet moment before the baseline RSS (no health field says the checkpoint ran)
         baseline_kb = server.rss_kb()
         sampler.start()
 
@@ -151,7 +151,7 @@ def test_flood_above_the_sustained_rate_for_30s_loses_nothing_bounds_memory_and_
         while thread.is_alive():
             if (done := applied()) >= 0:
                 backlog.append(sender.acked - done)
-            time.sleep(0.5)
+            time.sleep(0.5)  # the backlog is sampled twice a second while the flood lasts
         thread.join()
         flood_end = time.monotonic()
         achieved = len(flood) / outcome["took"]

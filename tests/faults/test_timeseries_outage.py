@@ -1,6 +1,6 @@
 """Fault 4 (issue 9): the time-series server is gone for 60 s while readings flow and an alarm is raised.
 
-tests/timeseries measures the InfluxWriter alone (a short outage, no ingest). Here the real server
+tests/server/adapters/timeseries measures the InfluxWriter alone (a short outage, no ingest). Here the real server
 (`server.cli server`, its own process) writes to a real InfluxDB v2 write API (VictoriaMetrics, started
 by the test) with its production writer (`FLOORWATCH_INFLUX__URL`), 50 readings/s arrive over MQTT
 (five strips, each reading's power_w a per-strip counter), VictoriaMetrics is stopped (SIGTERM) for
@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
 from tests.faults.conftest import Record
+from tests.server.adapters.timeseries.services import VictoriaMetrics
 from tests.support.server import ServerProcess
 from tests.support.wait import wait_until
-from tests.timeseries.services import VictoriaMetrics, require_binary
 
 OUTAGE_S = 60.0
 STRIPS = [f"strip-t-{i}" for i in range(5)]
@@ -46,14 +43,6 @@ thresholds:
     {HOT}:
       elec.strip_overload: {{major_hold_s: 5, critical_hold_s: 3600, surge_ratio: 5.0}}
 """
-
-
-@pytest.fixture
-def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    vm = VictoriaMetrics(require_binary("victoria-metrics", "victoria-metrics"), tmp_path / "vm")
-    vm.start()
-    yield vm
-    vm.stop()
 
 
 class Edge:

@@ -142,7 +142,7 @@ def test_uplink_broker_down_60s_under_load_loses_nothing_and_delays_the_alarm_on
             if not devices.overload.is_set() and time.monotonic() - down_at >= OVERLOAD_AFTER_S:
                 devices.overload.set()
             peak_buffered = max(peak_buffered, len(agent.outbox or []))
-            time.sleep(0.2)
+            time.sleep(0.2)  # the outage lasts OUTAGE_S; the edge's buffer is sampled meanwhile
         produced_in_outage = devices.produced()
         uplink.start()
         up_at = time.monotonic()

@@ -10,7 +10,6 @@ time) and counts every seq it published against the sequence state the owners co
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -32,7 +31,7 @@ from gateway.broker import EmbeddedBroker, free_port
 from gateway.mqtt import MqttClient
 from tests.faults.conftest import Record
 from tests.faults.test_crash_fire import Receiver, fire_site, receiver  # noqa: F401  (the fixture)
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, WorkerProcess
 from tests.support.wait import wait_until
 
 TOKEN = "workers-token"
@@ -157,7 +156,8 @@ def test_sigkill_of_the_owner_during_a_strip_overload_a_standby_takes_over_and_n
         raised = wait_until(lambda: alarms(postgres_schema, "elec.strip_overload"), 40)
         assert raised, "the overload was never raised by the new owner"
         edge.amps = 3.0
-        time.sleep(2)
+        seq_b = edge.seq
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] > seq_b, 30), "b applies nothing new"
         published = edge.close()
         edge = None
         # Every published seq is in the committed sequence state once the new owner checkpointed it.
@@ -224,7 +224,7 @@ def test_a_worker_whose_lease_was_taken_commits_nothing_more_and_says_so_in_heal
         edge.amps = 13.5  # an overload that `a`, were it still committing, would raise after 10 s
         assert wait_until(lambda: a.health()["dependencies"]["lease"]["state"] == "lost", 15), a.health()
         noticed_s = time.monotonic() - stolen
-        time.sleep(12)
+        time.sleep(12)  # fenced for longer than the overload's 10 s: an unfenced `a` would raise it by now
         health = a.health()
         # nothing more is done through it: every API call but its health answers 503
         refused = [a.api.get("/api/alarms").status_code,
@@ -238,7 +238,8 @@ def test_a_worker_whose_lease_was_taken_commits_nothing_more_and_says_so_in_heal
         engine.dispose()
         b.start()
         edge.amps = 3.0
-        time.sleep(2)
+        seq_b = edge.seq
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] > seq_b, 30), "b applies nothing new"
         published = edge.close()
         edge = None
         assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] == published, 30), \
@@ -348,7 +349,8 @@ def test_a_worker_cut_off_from_postgresql_stops_says_so_and_a_standby_takes_over
         b.wait_subscribed(60)
         took_over_s = time.monotonic() - cut
         held = lease(postgres_schema)
-        time.sleep(2)
+        seq_b = edge.seq
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] > seq_b, 30), "b applies nothing new"
         published = edge.close()
         edge = None
         assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] == published, 30), \
@@ -374,37 +376,6 @@ def test_a_worker_cut_off_from_postgresql_stops_says_so_and_a_standby_takes_over
     assert lost_at < owned_at, f"the cut-off worker left the broker at {lost_at}, after the standby took over"
     assert held is not None and held.owner == "b" and held.epoch == 2, held
     assert state["missing"] == {} and state["lost_total"] == 0 and health_b["ingest"]["lost"] == 0, state
-
-
-class WorkerProcess:
-    """`floorwatch worker` (no HTTP) as a child process; what it does is read from the database and its log."""
-
-    def __init__(self, name: str, env: dict[str, str], data: Path) -> None:
-        data.mkdir(parents=True, exist_ok=True)
-        self.log = data / "worker.log"
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"],
-                                            env={**env, "FLOORWATCH_WORKER_NAME": name,
-                                                 "FLOORWATCH_DATA_DIR": str(data)},
-                                            stdout=out, stderr=subprocess.STDOUT)
-
-    def status(self) -> dict[str, Any]:
-        """What it wrote last into its status file (its lease state, every 5 s)."""
-        body: dict[str, Any] = json.loads((self.log.parent / "worker-status.json").read_text(encoding="utf-8"))
-        return body
-
-    def says(self, text: str) -> int:
-        return self.log.read_text(errors="replace").count(text)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
 
 
 def test_a_rolling_restart_of_a_server_and_a_worker_under_steady_load_hands_over_at_once_and_loses_nothing(
@@ -445,7 +416,8 @@ def test_a_rolling_restart_of_a_server_and_a_worker_under_steady_load_hands_over
         held = lease(postgres_schema)
         handovers.append(time.monotonic() - stopped)
         assert held is not None and held.owner == "a" and held.epoch == 3, held
-        time.sleep(2)
+        seq_a = edge.seq
+        assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] > seq_a, 30), "a applies nothing new"
         published = edge.close()
         edge = None
         assert wait_until(lambda: sequences(postgres_schema)["e1"]["next_seq"] == published, 30), \

@@ -31,11 +31,12 @@ from simulators.runner import ScenarioRun, StepError
 from simulators.scenario import floor_dir, load_scenario
 from simulators.transport import MqttTransport
 from tests.support.server import serve
+from tests.support.wait import wait_for
 
 SPEED = 10.0
 QUICK = ["smoke-cigarette-stairwell"]
 """In `make test` (the suite's time is kept near 15 min): the fire path runs on the demo floor in
-tests/response/test_fire_demo_e2e.py (fire-response), the strip overload in tests/e2e and tests/faults."""
+tests/e2e/test_fire_demo_e2e.py (fire-response), the strip overload in tests/e2e and tests/faults."""
 ALL = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "simulators" / "scenarios").glob("*.yaml")
              if p.stem != "demo-shift-change")
 LONG = os.environ.get("FLOORWATCH_LONG") == "1"
@@ -83,8 +84,8 @@ def play(name: str, broker: EmbeddedBroker, data: Path) -> Outcome:
     with serve(settings, clock=clock, start_timeout=60, graceful_shutdown_s=None) as server:
         try:
             agent.start()
-            while clock.now() < scenario.start:
-                time.sleep(0.01)
+            wait_for(lambda: clock.now() >= scenario.start, boot.total_seconds() / SPEED + 10, "the scenario's start",
+                     0.01)
             api = server.client(TOKEN, timeout=30)
             transport = MqttTransport(mqtt, client_id=f"oracle-{name}")
             # people act through the API at their step's simulated time (simulators/operator.py)

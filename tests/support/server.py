@@ -3,6 +3,7 @@ can reach the app and a fake clock) or as a child process (`ServerProcess`, so a
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -60,6 +61,18 @@ def serve(settings: Settings, *, clock: Callable[[], datetime] | None = None, lo
         thread.join(15)
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM (its shutdown code runs), SIGKILL after 30 s; returns its exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    return process.returncode
+
+
 class ServerProcess:
     """The real server (`python -m server.cli server`: HTTP, ingest, notifications) as a child process,
     so that a test can SIGKILL it and start it again on the same data folder (SQLite) and broker.
@@ -98,19 +111,24 @@ class ServerProcess:
 
     def wait_subscribed(self, timeout: float = 60.0, started: float | None = None) -> float:
         """Wait until its health says its broker subscriptions are granted; returns the seconds since `started`."""
-        assert self.process is not None
+        process = self.process
+        assert process is not None
         started = time.monotonic() if started is None else started
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the server exited with {self.process.returncode}; see {self.data}/server.log")
+
+        def subscribed_or_exited() -> bool:
+            if process.poll() is not None:
+                return True
             try:
-                if self.health()["dependencies"]["broker"]["subscribed"]:
-                    return time.monotonic() - started
+                return bool(self.health()["dependencies"]["broker"]["subscribed"])
             except (httpx.HTTPError, KeyError, ValueError):
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"the server did not come up in {timeout} s; see {self.data}/server.log")
+                return False
+
+        came_up = wait_until(subscribed_or_exited, timeout, 0.2)
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}; see {self.data}/server.log")
+        if not came_up:
+            raise AssertionError(f"the server did not come up in {timeout} s; see {self.data}/server.log")
+        return time.monotonic() - started
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs (no flush, no clean MQTT disconnect)."""
@@ -119,13 +137,8 @@ class ServerProcess:
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        if self.process is not None:
+            stop_process(self.process)
         self.api.close()
 
     def health(self) -> dict[str, Any]:
@@ -142,3 +155,27 @@ class ServerProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         return 0
+
+
+class WorkerProcess:
+    """`floorwatch worker` (no HTTP) as a child process; what it does is read from the database and its log."""
+
+    def __init__(self, name: str, env: dict[str, str], data: Path) -> None:
+        data.mkdir(parents=True, exist_ok=True)
+        self.log = data / "worker.log"
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"],
+                                            env={**env, "FLOORWATCH_WORKER_NAME": name,
+                                                 "FLOORWATCH_DATA_DIR": str(data)},
+                                            stdout=out, stderr=subprocess.STDOUT)
+
+    def status(self) -> dict[str, Any]:
+        """What it wrote last into its status file (its lease state, every 5 s)."""
+        body: dict[str, Any] = json.loads((self.log.parent / "worker-status.json").read_text(encoding="utf-8"))
+        return body
+
+    def says(self, text: str) -> int:
+        return self.log.read_text(errors="replace").count(text)
+
+    def stop(self) -> int:
+        return stop_process(self.process)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import require_service
 from tests.e2e.conftest import stack  # noqa: F401  (re-exported pytest fixture)
-from tests.response.conftest import hook  # noqa: F401  (re-exported pytest fixture: the webhook receiver)
+from tests.server.services.conftest import hook  # noqa: F401  (re-exported pytest fixture: the webhook receiver)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",

@@ -11,7 +11,6 @@ What the floor shows once `raise_alarms` returns (all through broker, edge, rule
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from server.settings import Settings
 from simulators.vendors.tasmota import ChannelEnergy, TasmotaState, encode_sensor
 from tests.support.edge import endpoint
 from tests.support.server import serve
+from tests.support.wait import wait_until
 
 TOKEN = "floor-scale-token"
 DEMO = Path(__file__).resolve().parents[2] / "simulators" / "floors" / "demo"
@@ -109,18 +109,22 @@ def raise_alarms(floor: Floor, mosquitto: EmbeddedBroker, site_dir: Path = DEMO)
     state = TasmotaState(channels=[ChannelEnergy(power_w=13 * 220, current_a=13.0)])
     wanted = {("elec.strip_overload", s) for s in OVERLOADED} | {("sup.smoke_offline", SILENT_SMOKE)} | {
         ("sup.sensor_offline", p) for p in floor.offline}
-    deadline = time.monotonic() + 90
+
+    def report_then_all_open() -> list[dict[str, Any]]:
+        for strip in OVERLOADED:
+            sensor = encode_sensor(addresses[strip], state, datetime.now(UTC))
+            device.publish(sensor.topic, sensor.payload, qos=0)
+        alarms = floor.open_alarms()
+        if wanted <= {(a["rule"], a["subject"]) for a in alarms}:
+            offline = {d["id"] for d in floor.api.get("/api/devices").json() if d["online"] is False}
+            if set(floor.offline) <= offline:
+                return alarms
+        return []
+
     try:
-        while time.monotonic() < deadline:
-            for strip in OVERLOADED:
-                sensor = encode_sensor(addresses[strip], state, datetime.now(UTC))
-                device.publish(sensor.topic, sensor.payload, qos=0)
-            alarms = floor.open_alarms()
-            if wanted <= {(a["rule"], a["subject"]) for a in alarms}:
-                offline = {d["id"] for d in floor.api.get("/api/devices").json() if d["online"] is False}
-                if set(floor.offline) <= offline:
-                    return alarms
-            time.sleep(0.5)
+        raised: list[dict[str, Any]] = wait_until(report_then_all_open, 90, 0.5)  # a report every 0.5 s
+        if raised:
+            return raised
     finally:
         device.stop()
     seen = [(a["rule"], a["subject"]) for a in floor.open_alarms()]

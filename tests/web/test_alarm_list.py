@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.broker import EmbeddedBroker
 from tests.e2e.conftest import Stack
-from tests.response.conftest import Hook
+from tests.server.services.conftest import Hook
 from tests.web.floors import DEMO, raise_alarms, running_floor
 from tests.web.test_floor_scale import DESK, PHONE, open_page
 from tests.web.test_live_page import open_page as open_stack_page

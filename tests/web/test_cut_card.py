@@ -1,5 +1,5 @@
 """The delayed cut on the live page's alarm card (issue #5), in Debian's chromium against the real stack of
-tests/response/test_delayed_cut.py (Mosquitto, the edge agent with simulated Shelly plugs, the server).
+tests/server/services/test_delayed_cut.py (Mosquitto, the edge agent with simulated Shelly plugs, the server).
 
 A kettle and a heater on two seat plugs. The heater's cut is 60 s away: its card says "relay OFF at
 HH:MM:SS unless held", the shift lead's page offers "Hold cut" and the operator's does not; the lead holds
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.broker import EmbeddedBroker
-from tests.response.conftest import Hook
-from tests.response.test_delayed_cut import PLUGS, SITE_TZ, cut_site, running_floor
+from tests.server.services.conftest import Hook
+from tests.server.services.test_delayed_cut import PLUGS, SITE_TZ, cut_site, running_floor
 from tests.support.wait import wait_for
 from tests.web.test_live_page import DESKTOP, PHONE, open_page
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.broker import EmbeddedBroker
 from simulators.floorgen import generate, write
-from tests.response.conftest import Hook
+from tests.server.services.conftest import Hook
 from tests.web.floors import DEMO, OVERLOADED, SILENT_SMOKE, TOKEN, Floor, raise_alarms, running_floor
 
 with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture says when it is missing

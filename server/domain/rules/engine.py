@@ -152,7 +152,7 @@ class RuleEngine:
 
     @property
     def evaluations(self) -> int:
-        """Rule evaluations run so far (a structural cost measure, see tests/domain/test_cost.py)."""
+        """Rule evaluations run so far (a structural cost measure, see tests/server/domain/test_engine.py)."""
         return self.ctx.evaluations
 
     def rules_of(self, device: str) -> list[str]:

@@ -1,0 +1,85 @@
+"""Issue 13 item 1: `fire-drill` on the demo floor is a drill, end to end with real parts.
+
+simulators/scenarios/fire-drill.yaml played as the demo plays it: its operator steps (the drill's start,
+the all-clear) done through the server's API by simulators/operator.py, a warden pressing the main manual
+call point through the real edge, the people leaving by the egress doors. Everything the drill causes
+must carry the drill mark: the evacuation, the alarms (fire.manual_report, fire.confirmed, evac.notice),
+the retained notice, every push; and no push tells anyone to call 119.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.broker import EmbeddedBroker
+from server.domain import notify as routing
+from simulators.scenario import load_scenario
+from tests.e2e.test_fire_demo_e2e import Run, demo_floor_run
+from tests.server.services.conftest import Hook
+from tests.support.wait import wait_for
+
+SCENARIO = "fire-drill"
+DRILL_RULES = {"fire.manual_report", "fire.confirmed", "evac.notice"}
+
+
+@pytest.fixture
+def drill(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path) -> Run:  # type: ignore[misc]
+    with demo_floor_run(SCENARIO, mosquitto, hook, tmp_path) as started:
+        yield started
+
+
+@pytest.mark.timeout(600)
+def test_fire_drill_on_the_demo_floor_is_marked_a_drill_everywhere_and_never_prompts_119(drill: Run) -> None:
+    api = drill.api
+    at = {step.name: step.at for step in load_scenario(SCENARIO).timeline}
+
+    # -- while it runs: the evacuation the page shows, and the retained notice floor displays get ----
+    drill.wait_for(at["leave_floor"])
+    (ev,) = api.get("/api/evacuations").json()
+    assert ev["drill"] is True and ev["state"] == "active" and ev["trigger"] == "drill", ev
+    assert ev["message"]["zh"].startswith("【演练】") and ev["message"]["en"].startswith("[DRILL]")
+    notice = drill.notice()
+    assert notice["id"] == ev["id"] and notice["drill"] is True and notice["state"] == "active", notice
+    assert notice["message"]["zh"].startswith("【演练】")
+
+    # -- the whole scenario, its all-clear included --------------------------------------------------
+    wait_for(lambda: drill.steps, timeout=300, what="the scenario's end")
+    assert "error" not in drill.steps, drill.steps.get("error")
+    performed = drill.steps["operator_steps"]
+    assert [s["step"] for s in performed] == ["drill_start", "ack_call_point", "ack_confirmed", "all_clear"]
+    assert all(s["performed"] for s in performed), performed
+    evacuations = api.get("/api/evacuations").json()
+    assert [(e["id"], e["drill"], e["state"]) for e in evacuations] == [(ev["id"], True, "all_clear")], (
+        "the call point joined the drill: no second, real evacuation")
+    cleared = drill.notice()
+    assert cleared["state"] == "all_clear" and cleared["drill"] is True
+
+    alarms = drill.alarms()
+    caused = {a["rule"]: a for a in alarms if a["rule"] in DRILL_RULES}
+    assert set(caused) == DRILL_RULES, sorted((a["rule"], a["subject"]) for a in alarms)
+    assert caused["fire.manual_report"]["subject"] == "mcp-f3-main"
+    for rule, alarm in caused.items():
+        assert alarm["drill"] is True, (rule, alarm["message"], alarm["message_zh"])
+        assert "119" not in alarm["message"] + alarm["message_zh"], alarm
+    assert not [a for a in alarms if a["drill"] and a["rule"] not in DRILL_RULES], "only what the drill caused"
+    for rule in ("fire.manual_report", "fire.confirmed"):  # acknowledged by the scenario's officer
+        assert caused[rule]["acknowledged_at"] is not None, caused[rule]
+
+    # -- pushes: each one the drill caused is marked; no push at all says 119 --------------------------
+    pushes = drill.hook.received
+    says_119 = [(p, b.get("title")) for p, b in pushes if "119" in f"{b.get('title', '')} {b.get('message', '')}"]
+    assert not says_119, says_119
+    related = [(p, b) for p, b in pushes if ev["id"] in b.get("title", "")
+               or any(rule in b.get("title", "") for rule in DRILL_RULES)]
+    assert not [(p, b["title"]) for p, b in related if not b["title"].startswith(routing.DRILL_PREFIX)]
+    repeats = [(p, b["title"]) for p, b in related
+               if "重复" in b.get("message", "") or "repeat" in b.get("message", "")]
+    assert not repeats, f"acknowledged drill pages repeated: {repeats}"
+    reporting = [b["message"] for p, b in related if p == "/role/information_reporting"]
+    assert reporting and all("演练不对外报警" in m for m in reporting), reporting
+    log = api.get("/api/notifications", params={"limit": 5000}).json()
+    ids = {a["id"] for a in caused.values()}
+    sent = [n for n in log if n["status"] == "sent" and (n["alarm_id"] in ids or n["ref"] == ev["id"])]
+    assert len(sent) == len(related) > 0, "every push of the drill that was sent was received, once"

@@ -1,0 +1,46 @@
+"""The authorization table is served to the page: GET /api/me answers what the caller may do, from the
+same table the routes check (server/domain/policy.py PERMISSIONS), and the page keeps no copy of it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from server.domain.policy import PERMISSIONS, Permission, Role
+from tests.server.api.api_server import ALL_ROLES, Api
+
+APP_JS = Path(__file__).resolve().parents[3] / "server" / "web" / "app.js"
+
+
+def test_me_lists_each_roles_permissions_from_the_table(api: Api) -> None:
+    for role in ALL_ROLES:
+        me = api.as_roles(f"acct-{role}", [role]).get("/api/me")
+        assert me.status_code == 200, me.text
+        expected = [p.value for p in PERMISSIONS if role == Role.ADMIN.value or role in PERMISSIONS[p]]
+        assert me.json()["permissions"] == expected, role
+    # the table's own reading for two roles, so a wrong table shows here and not only on a refused call
+    assert "hold_cut" in api.as_roles("lead-2", ["shift_lead"]).get("/api/me").json()["permissions"]
+    assert api.as_roles("op-2", ["operator"]).get("/api/me").json()["permissions"] == ["acknowledge_own_zones"]
+    assert api.as_roles("osc-2", ["on_site_command"]).get("/api/me").json()["permissions"] == [
+        "start_evacuation", "respond", "acknowledge_any", "close_latched", "hold_cut", "all_clear"]
+
+
+def test_a_route_refuses_exactly_the_roles_its_permission_leaves_out(api: Api) -> None:
+    """POST /api/notifications/silences is checked with silence_notifications: the 403 names the table's roles."""
+    allowed = {r.value for r in PERMISSIONS[Permission.SILENCE_NOTIFICATIONS]}
+    for role in ALL_ROLES:
+        if role in allowed or role == Role.ADMIN.value:
+            continue
+        refused = api.as_roles(f"silence-{role}", [role]).post("/api/notifications/silences", json={})
+        assert refused.status_code == 403, (role, refused.text)
+        assert refused.json()["detail"].startswith("silence_notifications needs one of the roles: ")
+
+
+def test_the_page_reads_permissions_and_keeps_no_role_list_of_its_own() -> None:
+    page = APP_JS.read_text(encoding="utf-8")
+    assert "state.permissions.includes(permission)" in page
+    for permission in ("hold_cut", "shelve", "close_latched", "acknowledge_any", "acknowledge_own_zones"):
+        assert f'may("{permission}")' in page, permission
+    role_sets = [found for found in re.findall(r"new Set\(\[([^\]]*)\]\)", page)
+                 if any(f'"{role}"' in found for role in ALL_ROLES)]
+    assert role_sets == [], "a set of roles in app.js: ask GET /api/me's permissions instead"

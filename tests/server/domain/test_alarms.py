@@ -1,0 +1,216 @@
+"""The alarm state machine: findings and actions in, one alarm per (rule, subject) and effects out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gateway.contract import Severity
+from server.domain import alarms
+from server.domain.alarms import Alarm, AlarmState, Audit, Broadcast, Notify, Persist, TransitionError
+from server.domain.findings import Finding, Transition
+from tests.server.domain.harness import DAY, Floor
+
+
+def finding(
+    rule: str = "elec.strip_overload",
+    transition: Transition = Transition.RAISE,
+    severity: Severity = Severity.MAJOR,
+    value: float | None = 10.5,
+    minutes: float = 0,
+) -> Finding:
+    return Finding(
+        rule,
+        transition,
+        severity,
+        "strip-a1",
+        "ops-a",
+        "hq",
+        value,
+        "Strip overloaded",
+        DAY + timedelta(minutes=minutes),
+    )
+
+
+def step(alarm: Alarm | None, f: Finding) -> tuple[Alarm, list[alarms.Effect]]:
+    out, effects = alarms.apply(alarm, f, f.ts)
+    assert out is not None
+    return out, effects
+
+
+def kinds(effects: list[alarms.Effect]) -> set[type]:
+    return {type(e) for e in effects}
+
+
+def test_new_alarm_is_persisted_notified_broadcast_and_audited() -> None:
+    alarm, effects = step(None, finding())
+    assert alarm.state is AlarmState.ACTIVE and alarm.id is None and alarm.occurrences == 1
+    assert kinds(effects) == {Persist, Notify, Broadcast, Audit}
+    audit = next(e for e in effects if isinstance(e, Audit))
+    assert audit.who == alarms.SYSTEM and audit.to_state == "active"
+
+
+def test_retrigger_counts_and_escalation_updates_the_same_alarm() -> None:
+    alarm, _ = step(None, finding())
+    alarm, effects = step(alarm, finding(value=10.8, minutes=1))
+    assert alarm.occurrences == 2 and alarm.value == 10.8 and kinds(effects) == {Persist}
+    alarm, effects = step(alarm, finding(severity=Severity.CRITICAL, minutes=5))
+    assert alarm.severity is Severity.CRITICAL and alarm.occurrences == 3
+    assert Notify in kinds(effects) and Audit in kinds(effects)
+
+
+def test_clear_before_ack_then_ack_closes_it() -> None:
+    alarm, _ = step(None, finding())
+    alarm, effects = step(alarm, finding(transition=Transition.CLEAR, minutes=2))
+    assert (
+        alarm.state is AlarmState.CLEARED_UNACKED
+        and alarm.acknowledged_at is None
+        and Audit in kinds(effects)
+    )
+    alarm, effects = alarms.acknowledge(alarm, "p-li", "seen", DAY + timedelta(minutes=3))
+    assert alarm.state is AlarmState.CLEARED and not alarm.is_open
+    assert any(isinstance(e, Audit) and e.who == "p-li" and e.why == "seen" for e in effects)
+
+
+def test_ack_then_clear_and_a_new_episode_is_a_new_alarm() -> None:
+    alarm, _ = step(None, finding())
+    alarm, _ = alarms.acknowledge(alarm, "p-li", "on it", DAY + timedelta(minutes=1))
+    assert alarm.state is AlarmState.ACKNOWLEDGED
+    alarm, _ = step(alarm, finding(transition=Transition.CLEAR, minutes=2))
+    assert alarm.state is AlarmState.CLEARED and not alarm.is_open
+    again, effects = step(alarm, finding(minutes=90))
+    assert again.state is AlarmState.ACTIVE and again.occurrences == 1 and Notify in kinds(effects)
+
+
+@pytest.mark.parametrize("rule", ["fire.smoke_alarm", "mr.smoke", "fire.confirmed"])
+def test_smoke_alarms_latch_until_a_person_closes_them_with_a_reason(rule: str) -> None:
+    alarm, _ = step(None, finding(rule, severity=Severity.CRITICAL))
+    assert alarm.latching
+    alarm, effects = step(alarm, finding(rule, Transition.CLEAR, Severity.CRITICAL, minutes=1))
+    assert alarm.is_open and not alarm.condition_active and Audit in kinds(effects)
+    alarm, _ = alarms.acknowledge(alarm, "p-li", "going", DAY + timedelta(minutes=2))
+    assert alarm.is_open
+    with pytest.raises(TransitionError):
+        alarms.close(alarm, "p-li", "  ", DAY + timedelta(minutes=3))
+    with pytest.raises(TransitionError):
+        alarms.shelve(alarm, "p-li", DAY + timedelta(hours=1), DAY + timedelta(minutes=3), "noise")
+    alarm, effects = alarms.close(alarm, "p-li", "false alarm: steam", DAY + timedelta(minutes=4))
+    assert alarm.state is AlarmState.CLOSED and alarm.closed_by == "p-li"
+    assert any(isinstance(e, Audit) and e.why == "false alarm: steam" for e in effects)
+
+
+def test_flapping_collapses_into_one_open_alarm() -> None:
+    alarm, _ = step(None, finding())
+    first = alarm
+    for i in range(4):
+        alarm, _ = step(alarm, finding(transition=Transition.CLEAR, minutes=10 * i + 5))
+        alarm, _ = step(alarm, finding(minutes=10 * i + 10))
+    assert alarm.raised_at == first.raised_at and alarm.is_open
+    alarm, _ = step(alarm, finding(transition=Transition.CLEAR, minutes=50))
+    assert alarm.flapping and alarm.flap_count >= 3 and alarm.is_open  # stays open until acknowledged
+    alarm, _ = alarms.acknowledge(alarm, "p-li", "cable fixed", DAY + timedelta(minutes=55))
+    assert not alarm.is_open
+
+
+def test_shelve_and_unshelve() -> None:
+    alarm, _ = step(None, finding(severity=Severity.MAJOR))
+    until = DAY + timedelta(hours=1)
+    shelved, effects = alarms.shelve(alarm, "p-chen", until, DAY, "known issue")
+    assert shelved.state is AlarmState.SHELVED and shelved.shelved_until == until and Audit in kinds(effects)
+    assert alarms.unshelve_due(shelved, DAY + timedelta(minutes=30)) is None
+    back = alarms.unshelve_due(shelved, until)
+    assert back is not None and back[0].state is AlarmState.ACTIVE and Notify in kinds(back[1])
+    done, _ = step(shelved, finding(transition=Transition.CLEAR, minutes=5))
+    assert done.state is AlarmState.CLEARED and not done.is_open
+    critical, _ = step(None, finding(severity=Severity.CRITICAL))
+    with pytest.raises(TransitionError):
+        alarms.shelve(critical, "p-chen", until, DAY, "no")
+
+
+def test_every_transition_is_audited_with_who_and_why() -> None:
+    alarm, effects = step(None, finding())
+    trail = [e for e in effects if isinstance(e, Audit)]
+    alarm, effects = alarms.acknowledge(alarm, "p-li", "looking", DAY)
+    trail += [e for e in effects if isinstance(e, Audit)]
+    alarm, effects = alarms.close(alarm, "p-chen", "load moved", DAY)
+    trail += [e for e in effects if isinstance(e, Audit)]
+    assert [(a.who, a.action) for a in trail] == [
+        ("system", "raise"),
+        ("p-li", "acknowledge"),
+        ("p-chen", "close"),
+    ]
+
+
+def test_engine_findings_drive_the_state_machine() -> None:
+    """End to end in the domain: a smoke alarm that clears stays latched; the strip alarm escalates."""
+    f = Floor()
+    f.read("smoke-b1", smoke=True)
+    f.read("smoke-b1", smoke=False)
+    f.hold("strip-a1", 301, current_a=10.5)
+    table: dict[tuple[str, str], Alarm] = {}
+    for item in f.findings:
+        out, _ = alarms.apply(table.get((item.rule, item.subject)), item, item.ts)
+        if out is not None:
+            table[(item.rule, item.subject)] = out
+    assert table[("fire.smoke_alarm", "smoke-b1")].is_open
+    assert table[("elec.strip_overload", "strip-a1")].severity is Severity.CRITICAL
+
+
+def flapping_alarm() -> Alarm:
+    """An alarm that cleared and came back 3 times within the hour, its condition present."""
+    alarm, _ = step(None, finding())
+    for i in range(3):
+        alarm, _ = step(alarm, finding(transition=Transition.CLEAR, minutes=10 * i + 5))
+        alarm, _ = step(alarm, finding(minutes=10 * i + 10))
+    assert alarm.flapping and alarm.state is AlarmState.ACTIVE and alarm.condition_active
+    return alarm
+
+
+def test_an_acknowledged_flapping_alarm_clears_when_its_condition_ends() -> None:
+    alarm, _ = alarms.acknowledge(flapping_alarm(), "p-li", "looking", DAY + timedelta(minutes=31))
+    assert alarm.state is AlarmState.ACKNOWLEDGED
+    alarm, effects = step(alarm, finding(transition=Transition.CLEAR, minutes=35))
+    assert alarm.state is AlarmState.CLEARED and not alarm.is_open
+    assert alarm.cleared_at == DAY + timedelta(minutes=35)
+    assert [(e.action, e.to_state) for e in effects if isinstance(e, Audit)] == [("clear", "cleared")]
+
+
+def test_an_unacknowledged_flapping_alarm_stays_open_when_its_condition_ends() -> None:
+    alarm, _ = step(flapping_alarm(), finding(transition=Transition.CLEAR, minutes=35))
+    assert alarm.state is AlarmState.ACTIVE and alarm.is_open and not alarm.condition_active
+
+
+def test_a_shelf_that_ends_puts_the_alarm_back_and_tells_people() -> None:
+    alarm, _ = step(None, finding())
+    until = DAY + timedelta(hours=1)
+    acked, _ = alarms.acknowledge(alarm, "p-li", "looking", DAY)
+    shelved, _ = alarms.shelve(acked, "p-chen", until, DAY, "known issue")
+    back = alarms.unshelve_due(shelved, until + timedelta(seconds=1))
+    assert back is not None
+    assert back[0].state is AlarmState.ACKNOWLEDGED and back[0].shelved_until is None
+    assert any(isinstance(e, Notify) for e in back[1])
+
+
+def test_a_shelved_flapping_alarm_whose_condition_ended_follows_the_state_machine_at_the_shelf_end() -> None:
+    until = DAY + timedelta(hours=2)
+    # unacknowledged: the condition ends on the shelf, the alarm stays shelved (flapping), then comes
+    # back open and unacknowledged: someone must still look at it
+    shelved, _ = alarms.shelve(flapping_alarm(), "p-chen", until, DAY + timedelta(minutes=31), "noisy")
+    off, _ = step(shelved, finding(transition=Transition.CLEAR, minutes=35))
+    assert off.state is AlarmState.SHELVED and not off.condition_active
+    back = alarms.unshelve_due(off, until)
+    assert back is not None and back[0].state is AlarmState.ACTIVE and back[0].is_open
+    # acknowledged before the shelf: the condition ending on the shelf ends it at once
+    acked, _ = alarms.acknowledge(flapping_alarm(), "p-li", "looking", DAY + timedelta(minutes=31))
+    shelved, _ = alarms.shelve(acked, "p-chen", until, DAY + timedelta(minutes=32), "noisy")
+    done, _ = step(shelved, finding(transition=Transition.CLEAR, minutes=35))
+    assert done.state is AlarmState.CLEARED and alarms.unshelve_due(done, until) is None
+
+
+def test_there_is_no_maintenance_window_state() -> None:
+    """The catalog names no alarm-level maintenance window (its windows are rule inputs, e.g.
+    fire.detector_disabled's approved window), so the state machine has none to reach."""
+    assert {s.value for s in AlarmState} == {"active", "acknowledged", "cleared_unacked", "cleared", "shelved",
+                                             "closed"}
+    assert not hasattr(alarms, "suppress")

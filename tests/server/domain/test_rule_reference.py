@@ -1,0 +1,65 @@
+"""The rule catalog holds together, and docs/rule-reference.md is what the catalog says today."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.contract import Severity
+from server.domain.catalog import ANY_SEVERITY, CATALOG, Check
+from server.domain.catalog.docgen import render
+from server.domain.rules.engine import RULES
+from server.domain.rules.generic import GaugeRule
+from tests.server.domain.test_catalog import ROWS
+
+REFERENCE = Path(__file__).resolve().parents[3] / "docs" / "rule-reference.md"
+RAISED = (Check.READINGS, Check.SCHEDULE, Check.SERVER)
+
+
+def test_the_reference_is_current() -> None:
+    assert REFERENCE.read_text(encoding="utf-8") == render(), (
+        "docs/rule-reference.md is stale: python -m server.domain.catalog.docgen > docs/rule-reference.md"
+    )
+
+
+SHARED_EVALUATORS = ["access.events", "fire.interlock_seen", "sensor.temp"]
+"""Engine rules that judge several catalog rules in one pass (each declared under its own id)."""
+
+
+def test_every_engine_rule_is_declared_as_judged_from_readings() -> None:
+    undeclared = sorted(rule.id for rule in RULES if rule.id not in CATALOG)
+    assert undeclared == SHARED_EVALUATORS
+    assert {CATALOG[rule.id].check for rule in RULES if rule.id in CATALOG} == {Check.READINGS}
+
+
+def test_every_gauge_declaration_runs_as_a_rule_with_its_parameters_and_both_languages() -> None:
+    gauged = {rule.id for rule in RULES if isinstance(rule, GaugeRule)}
+    declared = {spec.id for spec in CATALOG.values() if spec.gauge is not None}
+    assert gauged == declared and declared
+    for rule in declared:
+        spec = CATALOG[rule]
+        assert spec.gauge is not None
+        for stage in spec.gauge.stages:
+            names = {stage.on, stage.off, stage.hold, stage.clear_hold}
+            assert names <= set(spec.params), f"{rule}: stage names {sorted(names - set(spec.params))}"
+            assert stage.severity in spec.severities, f"{rule}: {stage.severity} is not declared"
+        assert spec.message.strip() and spec.message_zh.strip() and not spec.message_zh.isascii(), rule
+
+
+def test_declarations_are_complete() -> None:
+    severity_keys = {s.value for s in Severity} | {ANY_SEVERITY}
+    for rule, spec in CATALOG.items():
+        assert rule == spec.id and spec.section in {f"2.{n}" for n in range(1, 10)}, rule
+        if spec.check in RAISED:
+            assert spec.severities, f"{rule}: a raised rule declares no severity"
+            assert spec.title and spec.title_zh, rule
+        assert set(spec.pages) <= severity_keys, f"{rule}: pages by {sorted(set(spec.pages) - severity_keys)}"
+        assert spec.site_wide <= set(spec.params), rule
+        assert all(p.unit for p in spec.params.values()), f"{rule}: a parameter without a unit"
+        if spec.check is not Check.READINGS:
+            assert not spec.params and spec.gauge is None, f"{rule}: parameters only for rules judged from readings"
+
+
+def test_every_severity_the_rule_rows_raise_is_declared() -> None:
+    for row in ROWS:
+        if row.severity is not None:
+            assert row.severity in CATALOG[row.rule].severities, f"{row.rule} raised {row.severity}"

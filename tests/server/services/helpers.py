@@ -1,0 +1,37 @@
+"""Wiring for the notification tests: alarm service + notification service on one database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.contract import Severity
+from server.adapters.notify import AppriseSender
+from server.domain import alarms as domain
+from server.domain.findings import Finding, Transition
+from server.domain.site import Site
+from server.services.alarms import AlarmService
+from server.services.notify import NotificationService
+from tests.server.services.conftest import BASE_URL, FakeClock
+
+
+def by_id(alarms: AlarmService):  # type: ignore[no-untyped-def]
+    return lambda alarm_id: next((a for a in alarms.open_alarms() if a.id == alarm_id), None)
+
+
+def wire(sessions: sessionmaker[Session], site: Site, clock: FakeClock, worker: str = "w1",
+         **kw) -> tuple[AlarmService, NotificationService]:  # type: ignore[no-untyped-def]
+    alarms = AlarmService(sessions, [])
+    kw.setdefault("commit", alarms.commit)  # the warning -> minor escalation goes back through the alarms
+    svc = NotificationService(sessions, site, clock, AppriseSender(), base_url=BASE_URL, worker_id=worker,
+                              open_alarms=alarms.open_alarms, alarm_by_id=by_id(alarms), **kw)
+    alarms.listeners.append(svc.on_alarm)
+    return alarms, svc
+
+
+def raise_alarm(alarms: AlarmService, rule: str, subject: str, zone: str | None, severity: Severity,
+                now: datetime, message: str = "", zh: str = "", value: float | None = None) -> domain.Alarm:
+    changed = alarms.commit([Finding(rule, Transition.RAISE, severity, subject, zone, "r1", value,
+                                     message or f"{rule} on {subject}", now, zh)], now)
+    return next(a for a in changed if a.rule == rule and a.subject == subject)
