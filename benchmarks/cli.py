@@ -324,7 +324,8 @@ def phase_latency(server: ServerChild, webhook: Webhook, settings: MqttSettings,
         "pushes": len(push_ms), "pushes_inhibited": len([p for p in probes_out if "inhibited" in p]),
         "pushes_late": late, "confirmed_fires": confirmed,
         "alarm_ms": alarm_ms, "push_ms": push_ms, "max_inbox": s["inbox"], "per_probe": probes_out,
-        "series_buffered_end": s["series_buffered"], "lost": s["lost"], "sql_retries": s["sql_retries"],
+        "series_buffered_end": s["series_buffered"], "series_dropped": s["series_dropped"], "lost": s["lost"],
+        "sql_retries": s["sql_retries"],
         "gaps": len(messages) - (s["messages"] - base["messages"]) + s["lost"],
         "reset": {k: reset[k] for k in ("closed", "zones_not_rearmed", "latching_still_open")},
     }
@@ -490,6 +491,7 @@ def section_growth(cfg: Config, webhook: Webhook, first: dict[str, Any] | None) 
             "pushes_inhibited": lat["pushes_inhibited"], "pushes_late": lat["pushes_late"],
             "confirmed_fires": len(lat["confirmed_fires"]),
             "peak_rss_mb": server.peak_rss_kb / 1024, "gaps": thr["gaps"] + lat["gaps"],
+            "series_dropped": lat["series_dropped"],  # the server's count since its start: both phases
         }
         rows.append(row)
         _progress(f"growth {floor.devices} devices: {row['readings_per_s']:,.0f} readings/s, "

@@ -53,6 +53,7 @@ def test_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert run["pushes"] + run["pushes_inhibited"] + run["pushes_late"] == run["alarms"]
         assert run["reset"]["zones_not_rearmed"] == [] and run["reset"]["latching_still_open"] == []
         assert run["reset"]["closed"] >= run["probes"]
+        assert run["series_dropped"] == 0
     assert "| batch |" in capsys.readouterr().out
 
 
