@@ -315,7 +315,8 @@ def phase_latency(server: ServerChild, webhook: Webhook, settings: MqttSettings,
         else:
             late += 1
         probes_out.append(probe)
-    reset = server.command({"op": "reset", "devices": [d for d, _e, _z in probes]}, cfg.timeout_s)
+    reset = server.command({"op": "reset", "devices": [d for d, _e, _z in probes], "timeout_s": cfg.timeout_s},
+                           cfg.timeout_s + 5)
     return {
         "fraction": fraction, "offered_readings_per_s": fraction * sustained,
         "achieved_readings_per_s": sent.rate * stream.batch, "duration_s": sent.last_t - sent.first_t,
@@ -323,7 +324,8 @@ def phase_latency(server: ServerChild, webhook: Webhook, settings: MqttSettings,
         "pushes": len(push_ms), "pushes_inhibited": len([p for p in probes_out if "inhibited" in p]),
         "pushes_late": late, "confirmed_fires": confirmed,
         "alarm_ms": alarm_ms, "push_ms": push_ms, "max_inbox": s["inbox"], "per_probe": probes_out,
-        "series_buffered_end": s["series_buffered"], "lost": s["lost"], "sql_retries": s["sql_retries"],
+        "series_buffered_end": s["series_buffered"], "series_dropped": s["series_dropped"], "lost": s["lost"],
+        "sql_retries": s["sql_retries"],
         "gaps": len(messages) - (s["messages"] - base["messages"]) + s["lost"],
         "reset": {k: reset[k] for k in ("closed", "zones_not_rearmed", "latching_still_open")},
     }
@@ -402,7 +404,7 @@ def section_ingest(cfg: Config, floor: Floor, webhook: Webhook) -> dict[str, Any
             broker.start()
             settings = broker.client_settings()
             try:
-                row: dict[str, Any] = {"rep": rep}
+                row: dict[str, Any] = {"rep": rep, "load_avg": _load_avg()}
                 row["mosquitto_sub"] = phase_sub(settings, floor, batch, count, cfg)
                 if cfg.node_red:
                     row["node_red"] = phase_node_red(settings, floor, batch, count, cfg,
@@ -464,6 +466,7 @@ def section_growth(cfg: Config, webhook: Webhook, first: dict[str, Any] | None) 
     rows: list[dict[str, Any]] = []
     batch = BATCHES[-1]
     for devices in cfg.growth:
+        load = _load_avg()
         t0 = time.monotonic()
         floor = make_floor(devices, cfg.workdir / f"floor-{devices}", webhook.port)
         generated = time.monotonic() - t0
@@ -481,18 +484,24 @@ def section_growth(cfg: Config, webhook: Webhook, first: dict[str, Any] | None) 
         finally:
             broker.stop()
         row = {
-            "devices": floor.devices, "generate_s": generated, "startup_s": startup,
+            "devices": floor.devices, "load_avg": load, "generate_s": generated, "startup_s": startup,
             "readings_per_s": thr["readings_per_s"], "cpu_ms_per_1k_readings": thr["cpu_s_per_1k_readings"] * 1000,
             "alarm_p50_ms": _pct(lat["alarm_ms"], 50), "alarm_p99_ms": _pct(lat["alarm_ms"], 99),
             "push_p99_ms": _pct(lat["push_ms"], 99), "samples": len(lat["alarm_ms"]),
             "pushes_inhibited": lat["pushes_inhibited"], "pushes_late": lat["pushes_late"],
             "confirmed_fires": len(lat["confirmed_fires"]),
             "peak_rss_mb": server.peak_rss_kb / 1024, "gaps": thr["gaps"] + lat["gaps"],
+            "series_dropped": lat["series_dropped"],  # the server's count since its start: both phases
         }
         rows.append(row)
         _progress(f"growth {floor.devices} devices: {row['readings_per_s']:,.0f} readings/s, "
                   f"p99 alarm {row['alarm_p99_ms']} ms, RSS {row['peak_rss_mb']:.0f} MB, startup {startup:.1f} s")
     return rows
+
+
+def _load_avg() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages when a rep starts: the bench shares its cores."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _progress(text: str) -> None:
@@ -512,7 +521,8 @@ def table(report: dict[str, Any]) -> str:
              "| batch | server readings/s | server msg/s | mosquitto_sub readings/s | server/mosquitto_sub "
              "| Node-RED readings/s | server/Node-RED | gaps | peak RSS MB |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for batch, b in report["ingest"]["batches"].items():
+    ingest = report["ingest"] or {"batches": {}, "latency": {}}  # None: the section was not run
+    for batch, b in ingest["batches"].items():
         lines.append(f"| {batch} | {_fmt(b['server_readings_per_s'])} | {_fmt(b['server_messages_per_s'])} "
                      f"| {_fmt(b['mosquitto_sub_readings_per_s'])} | {_fmt(b['ratio_server_to_mosquitto_sub'], 3)} "
                      f"| {_fmt(b['node_red_readings_per_s'])} | {_fmt(b['ratio_server_to_node_red'], 2)} "
@@ -521,7 +531,7 @@ def table(report: dict[str, Any]) -> str:
               "| load | samples | alarm p50 ms | p95 | p99 | pushes | push p50 ms | p95 | p99 | inhibited | late "
               "| confirmed fires | gaps |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for load, v in report["ingest"]["latency"].items():
+    for load, v in ingest["latency"].items():
         lines.append(f"| {load} | {v['samples']} | {_fmt(v['alarm_p50_ms'], 1)} | {_fmt(v['alarm_p95_ms'], 1)} "
                      f"| {_fmt(v['alarm_p99_ms'], 1)} | {v['pushes']} | {_fmt(v['push_p50_ms'], 1)} "
                      f"| {_fmt(v['push_p95_ms'], 1)} | {_fmt(v['push_p99_ms'], 1)} | {v['pushes_inhibited']} "
@@ -556,7 +566,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the JSON report here")
     parser.add_argument("--workdir", help="keep floors, server data and logs here (default: a temporary folder)")
     parser.add_argument("--timeout-s", type=float, default=120.0, help="bound of every wait")
+    parser.add_argument("--sections", default="ingest,growth",
+                        help="which sections run: ingest (batches, peers, latency), growth, or both")
     args = parser.parse_args(argv)
+    sections = {x.strip() for x in args.sections.split(",") if x.strip()}
+    if not sections or sections - {"ingest", "growth"}:
+        parser.error("--sections takes ingest, growth or both")
 
     with tempfile.TemporaryDirectory(prefix="floorwatch-bench-") as tmp_dir:
         tmp = args.workdir or tmp_dir
@@ -585,11 +600,12 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": {"python": platform.python_version(), "platform": platform.platform(),
                             "cpus": _cpus(), "cpu_model": _cpu_model()},
                 "config": {"smoke": cfg.smoke, "reps": cfg.reps, "readings": cfg.readings, "devices": floor.devices,
-                           "latency_s": cfg.latency_s, "probes": cfg.probes, "growth": cfg.growth},
+                           "latency_s": cfg.latency_s, "probes": cfg.probes, "growth": cfg.growth,
+                           "sections": sorted(sections)},
                 "notes": cfg.notes,
             }
-            report["ingest"] = section_ingest(cfg, floor, webhook)
-            report["growth"] = section_growth(cfg, webhook, report["ingest"])
+            report["ingest"] = section_ingest(cfg, floor, webhook) if "ingest" in sections else None
+            report["growth"] = section_growth(cfg, webhook, report["ingest"]) if "growth" in sections else []
             report["elapsed_s"] = time.time() - started
         finally:
             webhook.close()

@@ -7,7 +7,7 @@ It writes one JSON line per report to stdout: `{"kind": "stats", ...}` every `--
 `{"kind": "alarm", ...}` when an alarm is committed (the AlarmService listener runs after the commit),
 with `time.time()` so that the parent can compare with its publish instants (same machine, same clock).
 
-It reads one JSON command per stdin line: `{"op": "reset", "devices": [...]}` puts latency probes back
+It reads one JSON command per stdin line: `{"op": "reset", "devices": [...], "timeout_s": T}` puts latency probes back
 as they were (see `reset_probes`) and answers `{"kind": "reset", ...}`. It stops on a closed stdin or SIGTERM.
 """
 
@@ -67,16 +67,18 @@ def stats(runtime: Runtime) -> dict[str, Any]:
 PROBE_RULE = "fire.smoke_alarm"
 
 
-def reset_probes(runtime: Runtime, devices: list[str]) -> dict[str, Any]:
+def reset_probes(runtime: Runtime, devices: list[str], timeout_s: float) -> dict[str, Any]:
     """After a latency run: each probe detector reads clear again and a person closes what its smoke
-    raised in its zone (fire alarms latch), which re-arms the zone (server/services/fire_verification.py).
-    Then the next probe in that zone meets no open fire, no running confirmation timer and no inhibition."""
+    raised in its zone (fire alarms latch), which re-arms the zone (server/services/fire_verification.py). Then
+    the next probe in that zone meets no open fire, no running confirmation timer and no inhibition.
+    The engine calls queue behind the backlog the run's own load left in the ingest inbox (tens of
+    seconds on a large site), so they wait up to `timeout_s`, the bench's bound, not the call's default."""
     zones = {runtime.site.devices[d].zone for d in devices}
 
     def clear(engine: RuleEngine, now: datetime) -> list[Finding]:
         return [f for d in devices for f in engine.on_reading(d, now, {"smoke": False}, now)]
 
-    runtime.ingest.call(clear)
+    runtime.ingest.call(clear, timeout=timeout_s)
     closed = 0
     for alarm in runtime.alarms.open_alarms():
         if alarm.zone in zones and alarm.latching and alarm.id is not None:
@@ -89,7 +91,7 @@ def reset_probes(runtime: Runtime, devices: list[str]) -> dict[str, Any]:
                      and not engine.ctx.zone_fire(z).confirmed)
         return []
 
-    runtime.ingest.call(check)
+    runtime.ingest.call(check, timeout=timeout_s)
     still_open = sorted({a.rule for a in runtime.alarms.open_alarms() if a.zone in zones and a.latching})
     return {"kind": "reset", "t": time.time(), "devices": len(devices), "closed": closed,
             "zones_not_rearmed": sorted(zones - set(armed)), "latching_still_open": still_open}
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 command = json.loads(line)
                 if command.get("op") == "reset":
-                    emit(reset_probes(runtime, list(command["devices"])))
+                    emit(reset_probes(runtime, list(command["devices"]), float(command.get("timeout_s", 10.0))))
                 else:
                     emit({"kind": "error", "error": f"unknown command {command!r}"})
             except Exception as exc:  # an answer, never a dead command channel

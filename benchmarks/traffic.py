@@ -84,7 +84,7 @@ class SendResult:
     first_t: float
     last_t: float
     marks: dict[int, float]
-    """index of a marked message -> time.time() when its packet was written to the socket."""
+    """index of a marked message -> time.time() just before its packet was written to the socket."""
 
     @property
     def rate(self) -> float:
@@ -113,8 +113,10 @@ def send(settings: MqttSettings, messages: list[tuple[str, bytes]], *, rate: flo
                 if ahead > 0:
                     time.sleep(ahead)
             end = min(i + chunk, len(messages), conn.acked + MAX_INFLIGHT)
-            conn.send(b"".join(packets[i:end]))
+            # before the write: a server that handles the packet while send() returns must not get a
+            # publish instant later than its own receipt (a negative latency)
             now = time.time()
+            conn.send(b"".join(packets[i:end]))
             for j in range(i, end):
                 if j in marks:
                     got[j] = now

@@ -32,6 +32,7 @@ def test_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert b["gaps"] == 0
         for rep in b["reps"]:
             assert rep["server"]["complete"] and rep["server"]["lost"] == 0 and rep["server"]["series_dropped"] == 0
+            assert len(rep["load_avg"]) == 3 and all(x >= 0 for x in rep["load_avg"])  # the shared machine's load
         if b["node_red_readings_per_s"] is not None:  # None: Node-RED not installed, said in the notes
             assert b["node_red_readings_per_s"] > 0 and b["ratio_server_to_node_red"] > 0
     if batches["1"]["node_red_readings_per_s"] is None:
@@ -52,4 +53,12 @@ def test_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert run["pushes"] + run["pushes_inhibited"] + run["pushes_late"] == run["alarms"]
         assert run["reset"]["zones_not_rearmed"] == [] and run["reset"]["latching_still_open"] == []
         assert run["reset"]["closed"] >= run["probes"]
+        assert run["series_dropped"] == 0
     assert "| batch |" in capsys.readouterr().out
+
+
+def test_sections_other_than_ingest_and_growth_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["--sections", "ingest,startup"])
+    assert refused.value.code == 2
+    assert "--sections takes ingest, growth or both" in capsys.readouterr().err
