@@ -245,6 +245,10 @@ class DelayedCutService:
                               "by": r.by, "why": r.why, "command_id": r.command_id} for r in rows],
                     "hold_until": _aware(hold.until) if hold is not None else None}
 
+    def note_of(self, alarm_id: int) -> tuple[str, str] | None:
+        """The cut line for the alarm's pages (zh, en), or None when the alarm has no delayed cut."""
+        return delayed_cut_note(self.sessions, self.site, alarm_id)
+
     def views_of(self, alarm_ids: Iterable[int]) -> dict[int, CutView]:
         """The delayed cut of each alarm that has one, for the alarm API (one query for a whole list)."""
         ids = list(alarm_ids)

@@ -340,9 +340,9 @@ class EvacuationService:
             row = session.get(EvacuationRow, ev_id)
             assert row is not None
             row.state, row.all_clear_at, row.all_clear_by = "all_clear", now, who
+            record_audit(session, who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
         for zone in ev["zones"]:
             self._first_fire_at.pop(zone, None)  # the next fire starts its own sequence
-            record_audit(session, who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
         self.publish_notice(contract.EvacuationNotice(
             id=ev_id, site=self.site.id, zones=ev["zones"], state=contract.EvacuationState.ALL_CLEAR,
             drill=ev["drill"], reason=f"all clear by {who}", issued_at=now, message=contract.Message(zh=zh, en=en)))

@@ -118,5 +118,9 @@ def test_all_clear_only_by_command_roles_and_doors_stay_released(db, tmp_path: P
     assert done["state"] == "all_clear" and notices[-1].state is contract.EvacuationState.ALL_CLEAR
     assert any(f.rule == "evac.notice" and not f.is_raise for f in host.findings)
     assert not [c for _, c in sent if c.action is contract.Action.DOOR_SECURE], "doors stay released"
+    with sessions() as session:
+        audit = [(a.who, a.target) for a in session.scalars(select(AuditRow).where(
+            AuditRow.action == "evacuation.all_clear")).all()]
+    assert audit == [("chief", ev["id"])], "the all-clear is audited once, in its own transaction"
 
 
