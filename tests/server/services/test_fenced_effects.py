@@ -22,7 +22,7 @@ from server.services.commands import CommandService
 from server.services.delayed_cuts import DelayedCutService
 from server.services.evacuation import EvacuationService
 from server.services.lease import LeaseKeeper
-from tests.response.conftest import T0, FakeClock, make_site, site_yaml
+from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
 
 
 def count(sessions: sessionmaker[Session], row: type[CommandRow | EvacuationRow | CutHoldRow]) -> int:
