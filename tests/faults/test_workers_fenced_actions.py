@@ -7,6 +7,7 @@ FLOORWATCH_FAILOVER=1, a private Mosquitto; the test subscribes where edge e1 an
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from sqlalchemy import create_engine, text
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
+from tests.faults.conftest import Record
 from tests.faults.test_crash_fire import NOTICE, Receiver, fire_site, receiver  # noqa: F401  (the fixture)
 from tests.faults.test_workers import worker
 from tests.support.server import ServerProcess
@@ -47,7 +49,7 @@ def rows(url: str) -> dict[str, int]:
 @pytest.mark.parametrize("first", [start_evacuation, cut_relay], ids=["evacuation-first", "relay-first"])
 def test_a_worker_whose_lease_was_taken_starts_no_evacuation_and_sends_no_command_before_it_noticed(
     first: Callable[[ServerProcess], httpx.Response], mosquitto: EmbeddedBroker, postgres_schema: str,
-    receiver: Receiver, tmp_path: Path,  # noqa: F811
+    receiver: Receiver, tmp_path: Path, record: Record,  # noqa: F811
 ) -> None:
     site_file = tmp_path / "site.yaml"
     site_file.write_text(fire_site(receiver.port), encoding="utf-8")
@@ -68,11 +70,14 @@ def test_a_worker_whose_lease_was_taken_starts_no_evacuation_and_sends_no_comman
                                     " expires_at = clock_timestamp() + interval '1 hour'"))
         engine.dispose()
         before = a.health()["dependencies"]["lease"]
+        asked = time.monotonic()
         answers = [first(a)]
+        refused_s = time.monotonic() - asked
         after = a.health()["dependencies"]["lease"]
         answers += [call(a) for call in (start_evacuation, cut_relay) if call is not first]
         # Barrier: once `a` is off the broker, whatever it published is ahead of the marker at the edge.
         assert wait_until(lambda: not a.health()["dependencies"]["broker"]["up"], 15), a.health()
+        off_broker_s = time.monotonic() - asked
         edge.publish(COMMANDS, MARKER)
         assert wait_until(lambda: (COMMANDS, MARKER) in heard, 10)
         stored = rows(postgres_schema)
@@ -81,6 +86,10 @@ def test_a_worker_whose_lease_was_taken_starts_no_evacuation_and_sends_no_comman
         edge.stop()
         a.stop()
 
+    record(f"workers-fenced-{first.__name__}", {"first_call_refused_s": round(refused_s, 3),
+                                                "off_broker_s": round(off_broker_s, 2),
+                                                "statuses": [r.status_code for r in answers], **stored,
+                                                "heard_on_edge_topics": len(heard)})
     assert before["state"] == "owner", "the worker noticed the steal before the call: not a test of the fence"
     assert [r.status_code for r in answers] == [503, 503], [(r.status_code, r.text) for r in answers]
     assert "lost the site's lease" in json.loads(answers[0].text)["detail"]
