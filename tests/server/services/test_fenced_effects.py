@@ -7,6 +7,7 @@ the real LeaseKeeper; the MQTT publish is a list, since the order (commit, then 
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,18 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import contract
+from gateway.contract import Severity
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.leases import LeaseStore
-from server.adapters.sql.response_models import CommandRow, CutHoldRow, EvacuationRow
+from server.adapters.sql.response_models import CommandRow, CutHoldRow, DelayedCutRow, EvacuationRow
 from server.domain.leases import LeaseLost
+from server.services.alarms import AlarmService
 from server.services.commands import CommandService
 from server.services.delayed_cuts import DelayedCutService
 from server.services.evacuation import EvacuationService
 from server.services.lease import LeaseKeeper
 from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
+from tests.server.services.helpers import by_id, raise_alarm
 
 
 def count(sessions: sessionmaker[Session], row: type[CommandRow | EvacuationRow | CutHoldRow]) -> int:
@@ -48,11 +52,17 @@ def test_a_worker_whose_lease_was_taken_sends_no_command_starts_no_evacuation_an
         notices: list[contract.EvacuationNotice] = []
         commands = CommandService(sessions, site, clock, lambda topic, c: sent.append((topic, c)), fence=fence)
         evacuations = EvacuationService(sessions, site, clock, commands, None, notices.append, None, fence=fence)
-        cuts = DelayedCutService(sessions, site, clock, commands, lambda _d: None, lambda _id: None, fence=fence)
+        alarms = AlarmService(sessions, [], fence=fence)
+        cuts = DelayedCutService(sessions, site, clock, commands, lambda _d: None, by_id(alarms), fence=fence)
+        alarms.listeners.append(cuts.on_alarm)
 
         # while it owns the lease, the fence lets a command through: committed, then published
         commands.relay("plug-z1-pc", False, "smells hot", "lead", {"shift_lead"})
         assert count(sessions, CommandRow) == 1 and len(sent) == 1
+        kettle = raise_alarm(alarms, "elec.high_power_appliance", "plug-z1-kettle", "z1", Severity.MAJOR, clock())
+        with sessions() as session:
+            scheduled = session.get(DelayedCutRow, kettle.id)
+            assert scheduled is not None and scheduled.status == "pending"
 
         # another worker takes the lease (a newer epoch); this keeper's renewals have not run
         with engine.begin() as connection:
@@ -70,6 +80,11 @@ def test_a_worker_whose_lease_was_taken_sends_no_command_starts_no_evacuation_an
             commands.safety_cut(["plug-z1-kettle"], "fire.confirmed critical: z1")
         with pytest.raises(LeaseLost):
             cuts.hold("plug-z1-kettle", "lead", "kettle is needed", None)
+        with pytest.raises(LeaseLost):  # the delayed cut falls due: not cut, still pending for the next owner
+            cuts.run_due(clock.advance(timedelta(minutes=5)))
+        with sessions() as session:
+            due = session.get(DelayedCutRow, kettle.id)
+            assert due is not None and due.status == "pending", due and due.status
 
         assert count(sessions, CommandRow) == 1, "a fenced command was committed"
         assert count(sessions, EvacuationRow) == 0, "a fenced evacuation was committed"
