@@ -25,6 +25,7 @@ from server.api.routes import (
     users,
 )
 from server.api.schemas import ERROR_RESPONSES
+from server.domain.leases import LeaseLost
 from server.domain.site import Site
 from server.runtime import Runtime, utc_now
 from server.services.auth import LoginLimiter
@@ -32,6 +33,8 @@ from server.services.lease import LeaseKeeper
 from server.settings import Settings
 
 WEB = Path(__file__).resolve().parent / "web"
+LEASE_LOST = ("this server lost the site's lease and another worker runs the site now: use that worker, and "
+              "restart this one to make it a standby")
 
 
 def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now, lease: LeaseKeeper | None = None,
@@ -62,10 +65,14 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now, leas
         path = request.url.path
         if (runtime is not None and runtime.lease_lost.is_set() and path.startswith("/api/")
                 and path != "/api/health"):
-            return JSONResponse({"detail": "this server lost the site's lease and another worker runs the site "
-                                           "now: use that worker, and restart this one to make it a standby"},
-                                status_code=503)
+            return JSONResponse({"detail": LEASE_LOST}, status_code=503)
         return await call_next(request)
+
+    @app.exception_handler(LeaseLost)
+    async def lease_lost(_request: Request, _exc: LeaseLost) -> Response:
+        # A request that came in before this worker knew: its transaction's fence found the lease taken,
+        # rolled it back and published nothing (the lease-lost stop has begun).
+        return JSONResponse({"detail": LEASE_LOST}, status_code=503)
 
     app.include_router(system.router, prefix="/api", responses=ERROR_RESPONSES)
     app.include_router(alarms.router, prefix="/api", responses=ERROR_RESPONSES)

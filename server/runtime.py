@@ -120,8 +120,9 @@ class Runtime:
     started_at: datetime = field(default_factory=utc_now)
     channel_outcomes: ChannelOutcomes = field(init=False)
     lease: LeaseKeeper | None = None
-    """The partition lease this worker holds (PostgreSQL, `floorwatch server`/`worker`): every alarm and
-    checkpoint commit checks it, and losing it stops ingest and MQTT. None: this process owns it all."""
+    """The partition lease this worker holds (PostgreSQL, `floorwatch server`/`worker`): every alarm,
+    checkpoint, command, evacuation and delayed-cut commit checks it, and losing it stops ingest and MQTT.
+    None: this process owns it all."""
     lease_lost: threading.Event = field(default_factory=threading.Event)
     hr_sync: HrSync | None = None
     _halted: bool = False
@@ -177,9 +178,9 @@ class Runtime:
         # Every told alarm change is an outbox row until its listeners ran (fault 2, services/recovery.py);
         # rows committed before this instant belong to an earlier process and are dispatched again below.
         outbox = EffectsOutbox(sessions, self.clock)
+        fence = self.lease.fencer() if self.lease is not None else None
         self.alarms = AlarmService(sessions, self.repository.open_alarms(), outbox=outbox, after_commit=crash_hook(),
-                                   fence=self.lease.fencer() if self.lease is not None else None,
-                                   stored=self.repository.get)
+                                   fence=fence, stored=self.repository.get)
         with collector_paused(self.owns_process):
             engine = RuleEngine(self.site)
             restore_rules(self.repository, engine)
@@ -206,7 +207,8 @@ class Runtime:
         base_url = self.base_url or f"http://{s.http_host}:{s.http_port}"
         self.commands = CommandService(sessions, self.site, self.clock, self._publish, self.ingest.call,
                                        sign=command_signer(s.command_keys_dir),  # per-edge HMAC keys
-                                       check_result=result_checker(s.command_keys_dir))  # the edges' signed answers
+                                       check_result=result_checker(s.command_keys_dir),  # the edges' signed answers
+                                       fence=fence)
         self.channel_outcomes = ChannelOutcomes(self.ingest)
         self.notify = NotificationService(
             sessions, self.site, self.clock, self.sender, base_url=base_url,
@@ -217,11 +219,11 @@ class Runtime:
             alarm_by_id=self.alarms.by_id, on_result=self.channel_outcomes, is_drill=is_drill_alarm,
             notes=PageNotes(sessions, self.site, self.commands), commit=self.alarms.commit)
         self.cuts = DelayedCutService(sessions, self.site, self.clock, self.commands, self.live.current_a,
-                                      self.alarms.by_id, notify=self.notify)
+                                      self.alarms.by_id, notify=self.notify, fence=fence)
         self.evacuations = EvacuationService(
             sessions, self.site, self.clock, self.commands, self.notify,
             lambda notice: self._publish(contract.site_topic(self.site.id, contract.SiteChannel.EVACUATION), notice),
-            self.ingest.call, base_url)
+            self.ingest.call, base_url, fence=fence)
         overload_cut = OverloadCut(self.site, self.commands, self.live, self.alarms.by_id, self.started_at)
         # Listeners run in this order after each commit, each on its own (one that fails does not stop the
         # next). The dashboards' MQTT change goes first: it only publishes. The cut listeners come before

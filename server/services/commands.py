@@ -4,6 +4,10 @@ Every command is a `commands` row (id, device, action, reason, who, safety flag,
 a Command on `floorwatch/v1/{site}/{edge}/commands` with an expiry (the edge refuses it late). The
 edge's CommandResult updates the row (`on_result`, wired as Ingest's on_command_result hook).
 
+Under a lease (several workers, server/services/lease.py) the row's transaction runs the lease's fence
+first and the Command is published only after it committed: a worker whose lease was taken commits no
+command row and publishes nothing (LeaseLost; the API answers 503).
+
 Power-cut policy (RULES.md §2.1): a safety rule cuts only `cuttable`, never `essential` plugs; an
 essential plug is cut only by a person with the shift-lead role or above (one-tap manual cut). Every
 relay command tells the rule engine (`on_relay_command`, through `Ingest.call`) so that
@@ -31,6 +35,7 @@ from server.domain.policy import Permission, holds
 from server.domain.rules import RuleEngine
 from server.domain.rules.controls import relay_reenable
 from server.domain.site import DeviceKind, Site
+from server.services.lease import Fence, fenced
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +55,7 @@ class CommandError(ValueError):
 class CommandService:
     def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime],
                  publish: Publisher, engine_call: EngineCaller | None = None, *, sign: Signer | None = None,
-                 check_result: ResultCheck | None = None) -> None:
+                 check_result: ResultCheck | None = None, fence: Fence | None = None) -> None:
         self.sessions = sessions
         self.site = site
         self.clock = clock
@@ -62,6 +67,8 @@ class CommandService:
         """Given with `sign`: a result that fails it is logged and never recorded (nobody else may say
         that a command was done or failed)."""
         self.refused_results = 0
+        self.fence = fence
+        """The partition lease's check, first in every transaction here (None: one process owns it all)."""
 
     def send(self, device: str, action: contract.Action, reason: str, who: str, *, safety: bool = False,
              ref: str = "", ttl: timedelta = COMMAND_TTL) -> contract.Command:
@@ -69,7 +76,7 @@ class CommandService:
         now = self.clock()
         command = contract.Command(id=f"c-{uuid.uuid4().hex[:20]}", device=device, action=action,
                                    reason=reason[:500], issued_at=now, expires_at=now + ttl)
-        with self.sessions.begin() as session:
+        with fenced(self.sessions, self.fence) as session:
             session.add(CommandRow(id=command.id, device=device, edge=dev.edge, action=action.value,
                                    reason=reason[:500], who=who, safety=safety, ref=ref, issued_at=now,
                                    expires_at=command.expires_at, status="sent"))
@@ -143,7 +150,7 @@ class CommandService:
             log.warning("result for command %s from %s's topic not recorded: %s", result.id[:64], edge, why)
             return
         now = self.clock()
-        with self.sessions.begin() as session:
+        with fenced(self.sessions, self.fence) as session:
             row = session.get(CommandRow, result.id)
             if row is None:
                 return  # not ours (another server, or an edge-local command)

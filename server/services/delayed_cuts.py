@@ -18,6 +18,9 @@ alarm's first page went to, through the notification outbox with the dedupe key
 command came back ok to `done`, after its push is queued: a crash in between queues it again, and the
 key drops the copy. The API shows the row on the alarm (`view_of`): pending, held, cutting (command
 sent, no result yet), done, failed (the edge refused or failed the command), cancelled.
+
+Under a lease (several workers) each transaction here runs the lease's fence first: a worker whose
+lease was taken schedules, holds and cuts nothing more.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from server.domain.policy import Actor, Role, can_see_person
 from server.domain.power import HIGH_POWER, cut_note, plan_delayed_cut
 from server.domain.site import DeviceKind, Site
 from server.services.commands import CommandError, CommandService
+from server.services.lease import Fence, fenced
 from server.services.notify import NotificationService, Push
 
 log = logging.getLogger(__name__)
@@ -80,7 +84,7 @@ def delayed_cut_note(sessions: sessionmaker[Session], site: Site, alarm_id: int)
 class DelayedCutService:
     def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime],
                  commands: CommandService, current_a: CurrentOf, alarm_by_id: AlarmLookup,
-                 poll_s: float = 0.5, notify: NotificationService | None = None) -> None:
+                 poll_s: float = 0.5, notify: NotificationService | None = None, fence: Fence | None = None) -> None:
         self.sessions = sessions
         self.site = site
         self.clock = clock
@@ -91,6 +95,8 @@ class DelayedCutService:
         self.poll_s = poll_s
         self.notify = notify
         """The outbox for the hold and done follow-ups; None (the service alone, in tests) sends none."""
+        self.fence = fence
+        """The partition lease's check, first in every transaction that writes here (None: one process owns it all)."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,7 +128,7 @@ class DelayedCutService:
         if alarm.rule != HIGH_POWER or alarm.id is None:
             return
         now = self.clock()
-        with self._lock, self.sessions.begin() as session:
+        with self._lock, fenced(self.sessions, self.fence) as session:
             row = session.get(DelayedCutRow, alarm.id)
             if not alarm.is_open or not alarm.condition_active:
                 if row is not None and row.status == "pending":
@@ -165,7 +171,7 @@ class DelayedCutService:
                     command_id = self._sent(ref, device)
                     if command_id is not None:
                         sent.append(command_id)
-                with self.sessions.begin() as session:
+                with fenced(self.sessions, self.fence) as session:
                     row = session.get(DelayedCutRow, alarm_id)
                     if row is None or row.status != "pending":
                         continue
@@ -192,7 +198,7 @@ class DelayedCutService:
                 zh_at = at.astimezone(self.site.tz).strftime("%H:%M:%S")
                 self._follow_up(alarm_id, "done", f"已于 {zh_at} 断开该插座电源,网关已确认",
                                 f"relay OFF at {zh_at}, confirmed by the edge")
-            with self._lock, self.sessions.begin() as session:
+            with self._lock, fenced(self.sessions, self.fence) as session:
                 row = session.get(DelayedCutRow, alarm_id)
                 if row is None or row.status != "cut":
                     continue
@@ -220,7 +226,7 @@ class DelayedCutService:
         now = self.clock()
         if until is not None and until <= now:
             raise CommandError("until must be in the future")
-        with self._lock, self.sessions.begin() as session:
+        with self._lock, fenced(self.sessions, self.fence) as session:
             rows = session.scalars(select(DelayedCutRow).where(
                 DelayedCutRow.device == device, DelayedCutRow.status == "pending")).all()
             for row in rows:

@@ -16,6 +16,10 @@ Effects of `start`, in this order:
    and the four groups get it with their tasks (§5); the 119 prompt only when it is not a drill.
 Doors stay released after the all-clear until a person secures them (`secure_door`).
 
+Under a lease (several workers) every write here runs the lease's fence first in its transaction, and
+the notice is published only after that commit: a worker whose lease was taken neither starts nor ends
+an evacuation (LeaseLost; the API answers 503); its door commands are fenced by CommandService.
+
 Access events for roll call come from the MQTT thread (`submit`) into a queue that this service's
 thread writes to `access_log` (person ids, never badge numbers).
 """
@@ -47,6 +51,7 @@ from server.domain.rules import fire as fire_rules
 from server.domain.site import Site
 from server.services.commands import CommandService, EngineCaller
 from server.services.fire_verification import FIRE_PAGES
+from server.services.lease import Fence, fenced
 from server.services.notify import NotificationService, Push
 
 log = logging.getLogger(__name__)
@@ -70,7 +75,8 @@ class EvacuationService:
     def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime],
                  commands: CommandService, notify: NotificationService | None,
                  publish_notice: Callable[[contract.EvacuationNotice], None],
-                 engine_call: EngineCaller | None, base_url: str = "http://localhost:8000") -> None:
+                 engine_call: EngineCaller | None, base_url: str = "http://localhost:8000", *,
+                 fence: Fence | None = None) -> None:
         self.sessions = sessions
         self.site = site
         self.clock = clock
@@ -79,6 +85,9 @@ class EvacuationService:
         self.publish_notice = publish_notice
         self.engine_call = engine_call
         self.base_url = base_url
+        self.fence = fence
+        """The partition lease's check, first in every transaction that starts, ends or marks an evacuation
+        (None: one process owns it all)."""
         self._inbox: queue.SimpleQueue[Incoming | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
@@ -174,7 +183,7 @@ class EvacuationService:
             if current is None or not current["drill"]:
                 return
             now = self.clock()
-            with self.sessions.begin() as session:
+            with fenced(self.sessions, self.fence) as session:
                 row = session.get(EvacuationRow, current["id"])
                 assert row is not None
                 row.state, row.all_clear_at, row.all_clear_by = "all_clear", now, "system: real fire"
@@ -219,7 +228,7 @@ class EvacuationService:
             if message is not None and message[0] and not drill:
                 zh, en = message
             zones = [z.id for z in self.site.zones_on_floor(floor)]
-            with self.sessions.begin() as session:
+            with fenced(self.sessions, self.fence) as session:
                 n = (session.scalar(select(func.count()).select_from(EvacuationRow)) or 0) + 1
                 ev_id = f"ev-{n}"
                 session.add(EvacuationRow(id=ev_id, site=self.site.id, floor=floor, zones=zones, fire_zone=fire_zone,
@@ -336,7 +345,7 @@ class EvacuationService:
             raise PermissionError("only the on-site command group or emergency command may end an evacuation")
         now = self.clock()
         zh, en = evac.clear_text(self.site, floor, ev["drill"])
-        with self.sessions.begin() as session:
+        with fenced(self.sessions, self.fence) as session:
             row = session.get(EvacuationRow, ev_id)
             assert row is not None
             row.state, row.all_clear_at, row.all_clear_by = "all_clear", now, who
@@ -360,7 +369,7 @@ class EvacuationService:
         self.get(ev_id)
         if person not in self.site.people:
             raise KeyError(person)
-        with self.sessions.begin() as session:
+        with fenced(self.sessions, self.fence) as session:
             exists = session.scalars(select(RollCallMarkRow).where(RollCallMarkRow.evacuation_id == ev_id,
                                                                    RollCallMarkRow.person == person)).first()
             if exists is None:

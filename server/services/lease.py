@@ -20,10 +20,11 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from server.domain.leases import Lease, LeaseConflict, LeaseLost
 from server.services.ports import LeaseStore
@@ -35,6 +36,21 @@ PARTITION = 0
 PARTITIONS = 1
 STANDBY_POLL_S = 0.5
 """How often a standby looks at the lease row (one indexed SELECT): a takeover comes at most this late."""
+
+Fence = Callable[[Session], None]
+"""A held lease's check (`LeaseKeeper.fencer`): raises LeaseLost, rolling the transaction back, once this
+worker no longer owns the partition."""
+
+
+@contextmanager
+def fenced(sessions: sessionmaker[Session], fence: Fence | None) -> Iterator[Session]:
+    """`sessions.begin()` with the lease's fence first, for a transaction whose commit acts for the site
+    (a command, an evacuation, a cut): publish what it wrote only after this block. `fence` None: this
+    process owns everything (SQLite, or no failover), nothing to check."""
+    with sessions.begin() as session:
+        if fence is not None:
+            fence(session)
+        yield session
 
 
 def worker_name() -> str:
@@ -138,7 +154,7 @@ class LeaseKeeper:
                           "expire and another worker take over")
                 return
 
-    def fencer(self) -> Callable[[Session], None]:
+    def fencer(self) -> Fence:
         """The fence of the lease held now: a runtime started under this epoch commits under it only, even
         if this keeper owns the partition again later under a newer one (a thread of the old runtime that
         outlived its stop must not commit the old state)."""
