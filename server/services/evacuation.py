@@ -342,7 +342,7 @@ class EvacuationService:
 
             self.engine_call(end)
         elif not holds(roles, Permission.ALL_CLEAR):
-            raise PermissionError("only the on-site command group or emergency command may end an evacuation")
+            raise PermissionError("only the on-site command group, emergency command or admin may end an evacuation")
         now = self.clock()
         zh, en = evac.clear_text(self.site, floor, ev["drill"])
         with fenced(self.sessions, self.fence) as session:
