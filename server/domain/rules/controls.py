@@ -42,7 +42,7 @@ def relay_reenable(
 
 
 def all_clear(roles: Collection[str]) -> Decision:
-    """evac.all_clear: only 现场指挥组 or 应急指挥部 may end an evacuation (doors stay unlocked)."""
+    """evac.all_clear: only 现场指挥组, 应急指挥部 or admin may end an evacuation (doors stay unlocked)."""
     if holds(roles, Permission.ALL_CLEAR):
         return Decision(True, "allowed")
-    return Decision(False, "only the on-site command group or emergency command may end an evacuation")
+    return Decision(False, "only the on-site command group, emergency command or admin may end an evacuation")
