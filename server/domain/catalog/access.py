@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec
+from server.domain.catalog.spec import Check, Param, RuleSpec, paged_at_any_severity
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -18,7 +18,7 @@ RULES: tuple[RuleSpec, ...] = (
             "count": Param(3, "count"),
             "window_s": Param(300, "s"),
         },
-        pages={"*": ("shift_lead",)},
+        pages=paged_at_any_severity("shift_lead"),
     ),
     RuleSpec(
         "access.revoked_badge_used",
@@ -28,7 +28,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "S13; 等保 (GB/T 22239): terminate leavers' access [R33]",
         Check.READINGS,
-        pages={"*": ("supervisor", "security_evacuation")},
+        pages=paged_at_any_severity("supervisor", "security_evacuation"),
     ),
     RuleSpec(
         "access.leaver_badge_active",
@@ -38,7 +38,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "S13",
         Check.READINGS,
-        pages={"*": ("department_head",)},
+        pages=paged_at_any_severity("department_head"),
     ),
     RuleSpec(
         "access.visitor_unapproved",
@@ -48,7 +48,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         'S12 "需经部门负责人批准" (needs the department head\'s approval)',
         Check.READINGS,
-        pages={"*": ("shift_lead",)},
+        pages=paged_at_any_severity("shift_lead"),
     ),
     RuleSpec(
         "access.visitor_unescorted",
@@ -64,7 +64,7 @@ RULES: tuple[RuleSpec, ...] = (
         params={
             "escort_s": Param(30, "s"),
         },
-        pages={"*": ("shift_lead", "reception")},
+        pages=paged_at_any_severity("shift_lead", "reception"),
     ),
     RuleSpec(
         "access.visitor_overstay",
@@ -90,7 +90,7 @@ RULES: tuple[RuleSpec, ...] = (
             "**records** entrants [R33]; S09, S10"
         ),
         Check.READINGS,
-        pages={"*": ("mr_duty", "supervisor")},
+        pages=paged_at_any_severity("mr_duty", "supervisor"),
     ),
     RuleSpec(
         "access.mr_entry_notice",
@@ -100,6 +100,6 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.WARNING,),
         "S09, S10",
         Check.READINGS,
-        pages={"*": ("entrant",)},
+        pages=paged_at_any_severity("entrant"),
     ),
 )

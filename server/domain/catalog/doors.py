@@ -2,45 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec
+from server.domain.catalog.spec import Check, Param, RuleSpec, paged_at_any_severity
+from server.domain.catalog.supervision import OFFLINE_PARAMS
+
+FIRE_RELEASE_ZONE = RuleSpec(
+    "door.fire_release_zone",
+    "2.3",
+    "Egress door did not release (zone)",
+    "疏散门未解锁(区域)",
+    (Severity.CRITICAL,),
+    (
+        "GB 50116 4.10.3 [R7]; GB 55024 5.3.6 (release centrally *and* locally) [R21]; GB 50396 9.0.1(2) and "
+        "3.0.4 [R20]; GB 50166 4.1.3 linkage start ≤ 3 s [R11]"
+    ),
+    Check.READINGS,
+    params={
+        "readback_s": Param(10, "s"),
+    },
+    life_safety=True,
+    pages=paged_at_any_severity("security_evacuation", "supervisor"),
+)
+"""The floor-wide release is judged the same way: it differs only in id and title."""
 
 RULES: tuple[RuleSpec, ...] = (
-    RuleSpec(
-        "door.fire_release_zone",
-        "2.3",
-        "Egress door did not release (zone)",
-        "疏散门未解锁(区域)",
-        (Severity.CRITICAL,),
-        (
-            "GB 50116 4.10.3 [R7]; GB 55024 5.3.6 (release centrally *and* locally) [R21]; GB 50396 9.0.1(2) and "
-            "3.0.4 [R20]; GB 50166 4.1.3 linkage start ≤ 3 s [R11]"
-        ),
-        Check.READINGS,
-        params={
-            "readback_s": Param(10, "s"),
-        },
-        life_safety=True,
-        pages={"*": ("security_evacuation", "supervisor")},
-    ),
-    RuleSpec(
-        "door.fire_release_floor",
-        "2.3",
-        "Egress door did not release (floor)",
-        "疏散门未解锁(楼层)",
-        (Severity.CRITICAL,),
-        (
-            "GB 50116 4.10.3 [R7]; GB 55024 5.3.6 (release centrally *and* locally) [R21]; GB 50396 9.0.1(2) and "
-            "3.0.4 [R20]; GB 50166 4.1.3 linkage start ≤ 3 s [R11]"
-        ),
-        Check.READINGS,
-        params={
-            "readback_s": Param(10, "s"),
-        },
-        life_safety=True,
-        pages={"*": ("security_evacuation", "supervisor")},
+    FIRE_RELEASE_ZONE,
+    replace(
+        FIRE_RELEASE_ZONE,
+        id="door.fire_release_floor",
+        title="Egress door did not release (floor)",
+        title_zh="疏散门未解锁(楼层)",
     ),
     RuleSpec(
         "door.egress_controller_offline",
@@ -53,11 +47,9 @@ RULES: tuple[RuleSpec, ...] = (
             "power; glass-break release button on the escape side [R22]"
         ),
         Check.READINGS,
-        params={
-            "offline_s": Param(200, "s"),
-        },
+        params=OFFLINE_PARAMS,
         life_safety=True,
-        pages={"*": ("supervisor", "facilities")},
+        pages=paged_at_any_severity("supervisor", "facilities"),
         degrades_life_safety=True,
         device_offline=True,
     ),
@@ -93,7 +85,7 @@ RULES: tuple[RuleSpec, ...] = (
             "hold_s": Param(300, "s"),
         },
         life_safety=True,
-        pages={"*": ("shift_lead",)},
+        pages=paged_at_any_severity("shift_lead"),
     ),
     RuleSpec(
         "door.forced_open",
@@ -107,7 +99,7 @@ RULES: tuple[RuleSpec, ...] = (
             "access_window_s": Param(10, "s"),
             "grant_tolerance_s": Param(1, "s"),
         },
-        pages={"*": ("shift_lead", "supervisor")},
+        pages=paged_at_any_severity("shift_lead", "supervisor"),
         inspect_within=timedelta(hours=1),
     ),
     RuleSpec(
@@ -118,7 +110,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "BACnet TAMPER state [R23]",
         Check.READINGS,
-        pages={"*": ("supervisor", "facilities")},
+        pages=paged_at_any_severity("supervisor", "facilities"),
         inspect_within=timedelta(hours=1),
     ),
 )

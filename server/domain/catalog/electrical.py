@@ -5,10 +5,26 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.contract import DeviceKind, Severity
-from server.domain.catalog.spec import Check, Gauge, Param, RuleSpec, Stage
+from server.domain.catalog.spec import Check, Gauge, Param, RuleSpec, Stage, control, paged_at_any_severity
 
 STRIP = frozenset({DeviceKind.STRIP_METER})
 PLUG = frozenset({DeviceKind.SMART_PLUG})
+
+
+def _strip_high_params(hold_s: float) -> dict[str, Param]:
+    """A strip at 80 % of its rating for `hold_s`, cleared below 75 % held 5 min (NEC's continuous-load margin)."""
+    return {
+        "raise_ratio": Param(0.8, "× rated_a"),
+        "hold_s": Param(hold_s, "s"),
+        "clear_ratio": Param(0.75, "× rated_a"),
+        "clear_hold_s": Param(300, "s"),
+    }
+
+
+def _rated_current_gauge(kinds: frozenset[DeviceKind], *stages: Stage) -> Gauge:
+    """The device's current judged as a fraction of its rated current."""
+    return Gauge(kinds, "current_a", stages, of_rating=True)
+
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -19,19 +35,11 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.WARNING,),
         "S03; NEC 210.19(A)(1)/210.20(A) 125 % continuous ⇒ 80 % [R4]; GB/T 2099.7 scope ≤ 16 A [R1]",
         Check.READINGS,
-        params={
-            "raise_ratio": Param(0.8, "× rated_a"),
-            "hold_s": Param(300, "s"),
-            "clear_ratio": Param(0.75, "× rated_a"),
-            "clear_hold_s": Param(300, "s"),
-        },
-        pages={"*": ("strip_operators", "shift_lead")},
+        params=_strip_high_params(hold_s=300),
+        pages=paged_at_any_severity("strip_operators", "shift_lead"),
         inspect_within=timedelta(hours=4),
-        gauge=Gauge(
-            STRIP,
-            "current_a",
-            (Stage(Severity.WARNING, "raise_ratio", "clear_ratio", "hold_s", "clear_hold_s"),),
-            of_rating=True,
+        gauge=_rated_current_gauge(
+            STRIP, Stage(Severity.WARNING, "raise_ratio", "clear_ratio", "hold_s", "clear_hold_s")
         ),
         message="Strip near its rated load",
         message_zh="插线板接近额定负荷,请勿再接入电器",
@@ -44,18 +52,10 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "[R4]",
         Check.READINGS,
-        params={
-            "raise_ratio": Param(0.8, "× rated_a"),
-            "hold_s": Param(10800, "s"),
-            "clear_ratio": Param(0.75, "× rated_a"),
-            "clear_hold_s": Param(300, "s"),
-        },
-        pages={"*": ("shift_lead", "supervisor")},
-        gauge=Gauge(
-            STRIP,
-            "current_a",
-            (Stage(Severity.MAJOR, "raise_ratio", "clear_ratio", "hold_s", "clear_hold_s"),),
-            of_rating=True,
+        params=_strip_high_params(hold_s=10800),
+        pages=paged_at_any_severity("shift_lead", "supervisor"),
+        gauge=_rated_current_gauge(
+            STRIP, Stage(Severity.MAJOR, "raise_ratio", "clear_ratio", "hold_s", "clear_hold_s")
         ),
         message="Strip at 80 % of its rating for 3 h or more: redistribute loads or add a circuit",
         message_zh="插线板连续3小时以上处于额定负荷80%：请分散负载或增设回路",
@@ -77,18 +77,14 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_ratio": Param(0.95, "× rated_a"),
             "clear_hold_s": Param(60, "s", "ours: clear below 95 % held 60 s"),
         },
-        pages={"*": ("shift_lead", "supervisor")},
+        pages=paged_at_any_severity("shift_lead", "supervisor"),
         inspect_within=timedelta(hours=4),
         cuts_relay=True,
-        gauge=Gauge(
+        gauge=_rated_current_gauge(
             STRIP,
-            "current_a",
-            (
-                Stage(Severity.MAJOR, "major_ratio", "clear_ratio", "major_hold_s", "clear_hold_s", strict=True),
-                Stage(Severity.CRITICAL, "major_ratio", "clear_ratio", "critical_hold_s", "clear_hold_s", strict=True),
-                Stage(Severity.CRITICAL, "surge_ratio", "clear_ratio", "surge_hold_s", "clear_hold_s"),
-            ),
-            of_rating=True,
+            Stage(Severity.MAJOR, "major_ratio", "clear_ratio", "major_hold_s", "clear_hold_s", strict=True),
+            Stage(Severity.CRITICAL, "major_ratio", "clear_ratio", "critical_hold_s", "clear_hold_s", strict=True),
+            Stage(Severity.CRITICAL, "surge_ratio", "clear_ratio", "surge_hold_s", "clear_hold_s"),
         ),
         message="Strip overloaded",
         message_zh="插线板过载",
@@ -112,14 +108,10 @@ RULES: tuple[RuleSpec, ...] = (
         pages={"critical": ("shift_lead", "supervisor", "facilities"), "major": ("shift_lead",)},
         inspect_within=timedelta(hours=4),
         cuts_relay=True,
-        gauge=Gauge(
+        gauge=_rated_current_gauge(
             PLUG,
-            "current_a",
-            (
-                Stage(Severity.MAJOR, "major_ratio", "clear_ratio", "major_hold_s", "clear_hold_s"),
-                Stage(Severity.CRITICAL, "critical_ratio", "clear_ratio", "critical_hold_s", "clear_hold_s"),
-            ),
-            of_rating=True,
+            Stage(Severity.MAJOR, "major_ratio", "clear_ratio", "major_hold_s", "clear_hold_s"),
+            Stage(Severity.CRITICAL, "critical_ratio", "clear_ratio", "critical_hold_s", "clear_hold_s"),
         ),
         message="Plug over its rated current",
         message_zh="插座电流超过额定值",
@@ -142,7 +134,7 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(30, "s"),
             "cut_delay_s": Param(60, "s", "relay off this long after the raise unless the shift lead holds it"),
         },
-        pages={"*": ("shift_lead", "seat_operator")},
+        pages=paged_at_any_severity("shift_lead", "seat_operator"),
     ),
     RuleSpec(
         "elec.unmetered_load",
@@ -159,7 +151,7 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_residual_a": Param(0.5, "A"),
             "clear_hold_s": Param(600, "s", "ours"),
         },
-        pages={"*": ("shift_lead",)},
+        pages=paged_at_any_severity("shift_lead"),
     ),
     RuleSpec(
         "elec.strip_cascade",
@@ -169,7 +161,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "S02; do not daisy-chain strips [R3]",
         Check.READINGS,
-        pages={"*": ("shift_lead", "supervisor")},
+        pages=paged_at_any_severity("shift_lead", "supervisor"),
         inspect_within=timedelta(hours=4),
     ),
     RuleSpec(
@@ -189,7 +181,7 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(60, "s"),
         },
         site_wide=frozenset(["clear_hold_s", "hold_s", "major_after_s", "major_fraction"]),
-        pages={"*": ("facilities",)},
+        pages=paged_at_any_severity("facilities"),
     ),
     RuleSpec(
         "elec.relay_mismatch",
@@ -203,7 +195,7 @@ RULES: tuple[RuleSpec, ...] = (
             "power_w": Param(5.0, "W"),
             "hold_s": Param(5, "s"),
         },
-        pages={"*": ("shift_lead",)},
+        pages=paged_at_any_severity("shift_lead"),
     ),
     RuleSpec(
         "elec.continuous_runtime",
@@ -218,7 +210,7 @@ RULES: tuple[RuleSpec, ...] = (
             "hold_s": Param(3600, "s"),
             "clear_hold_s": Param(300, "s"),
         },
-        pages={"*": ("seat_operator", "shift_lead")},
+        pages=paged_at_any_severity("seat_operator", "shift_lead"),
     ),
     RuleSpec(
         "elec.after_shift_load",
@@ -262,13 +254,5 @@ RULES: tuple[RuleSpec, ...] = (
         },
         inspect_within=timedelta(hours=1),
     ),
-    RuleSpec(
-        "elec.relay_reenable_guard",
-        "2.1",
-        "",
-        "",
-        (),
-        "S05, S06 (D12 电工证; D15 维修需主管批准)",
-        Check.CONTROL,
-    ),
+    control("elec.relay_reenable_guard", "2.1", "S05, S06 (D12 电工证; D15 维修需主管批准)"),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec
+from server.domain.catalog.spec import Check, Param, RuleSpec, paged_at_any_severity
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -19,7 +19,7 @@ RULES: tuple[RuleSpec, ...] = (
             "hysteresis_c": Param(0.5, "°C"),
             "clear_hold_s": Param(300, "s"),
         },
-        pages={"*": ("facilities", "supervisor")},
+        pages=paged_at_any_severity("facilities", "supervisor"),
     ),
     RuleSpec(
         "env.office_rh",
@@ -34,7 +34,7 @@ RULES: tuple[RuleSpec, ...] = (
             "hysteresis_pct": Param(2, "% RH"),
             "clear_hold_s": Param(300, "s"),
         },
-        pages={"*": ("facilities",)},
+        pages=paged_at_any_severity("facilities"),
     ),
     RuleSpec(
         "env.equipment_hotspot",
@@ -54,6 +54,6 @@ RULES: tuple[RuleSpec, ...] = (
             "mean_c": Param(35, "°C"),
             "mean_window_s": Param(86400, "s"),
         },
-        pages={"*": ("shift_lead", "facilities")},
+        pages=paged_at_any_severity("shift_lead", "facilities"),
     ),
 )

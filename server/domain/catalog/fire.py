@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec
+from server.domain.catalog.spec import Check, Param, RuleSpec, control, paged_at_any_severity
+
+
+def _heat_params(static_c: float, rate_min_c: float, clear_c: float) -> dict[str, Param]:
+    """A heat threshold: static, or a 4 °C/min rise above `rate_min_c` (the A1 algorithm's switch, [R9])."""
+    return {
+        "static_c": Param(static_c, "°C"),
+        "rate_c_per_min": Param(4, "°C/min"),
+        "rate_min_c": Param(rate_min_c, "°C"),
+        "clear_c": Param(clear_c, "°C"),
+        "clear_hold_s": Param(60, "s"),
+    }
+
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -96,15 +108,9 @@ RULES: tuple[RuleSpec, ...] = (
             "4 °C/min) [R9]. A1 maximum application temperature 50 °C [R9]."
         ),
         Check.READINGS,
-        params={
-            "static_c": Param(45, "°C"),
-            "rate_c_per_min": Param(4, "°C/min"),
-            "rate_min_c": Param(36, "°C"),
-            "clear_c": Param(43, "°C"),
-            "clear_hold_s": Param(60, "s"),
-        },
+        params=_heat_params(static_c=45, rate_min_c=36, clear_c=43),
         life_safety=True,
-        pages={"*": ("shift_lead", "supervisor")},
+        pages=paged_at_any_severity("shift_lead", "supervisor"),
         inhibited_by_fire=True,
     ),
     RuleSpec(
@@ -118,13 +124,7 @@ RULES: tuple[RuleSpec, ...] = (
             " °C [R9]"
         ),
         Check.READINGS,
-        params={
-            "static_c": Param(54, "°C"),
-            "rate_c_per_min": Param(4, "°C/min"),
-            "rate_min_c": Param(46, "°C"),
-            "clear_c": Param(50, "°C"),
-            "clear_hold_s": Param(60, "s"),
-        },
+        params=_heat_params(static_c=54, rate_min_c=46, clear_c=50),
         life_safety=True,
         inspect_within=timedelta(hours=1),
         starts_verification=True,
@@ -142,7 +142,7 @@ RULES: tuple[RuleSpec, ...] = (
         ),
         Check.READINGS,
         life_safety=True,
-        pages={"*": ("shift_lead", "facilities")},
+        pages=paged_at_any_severity("shift_lead", "facilities"),
         inspect_within=timedelta(hours=24),
         degrades_life_safety=True,
     ),
@@ -161,7 +161,7 @@ RULES: tuple[RuleSpec, ...] = (
             "max_s": Param(28800, "s"),
         },
         life_safety=True,
-        pages={"*": ("supervisor",)},
+        pages=paged_at_any_severity("supervisor"),
         inspect_within=timedelta(hours=24),
         degrades_life_safety=True,
     ),
@@ -189,13 +189,5 @@ RULES: tuple[RuleSpec, ...] = (
         convenes_command=True,
         evacuates=True,
     ),
-    RuleSpec(
-        "evac.all_clear",
-        "2.2",
-        "",
-        "",
-        (),
-        "D7 四",
-        Check.CONTROL,
-    ),
+    control("evac.all_clear", "2.2", "D7 四"),
 )

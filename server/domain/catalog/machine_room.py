@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from gateway.contract import DeviceKind, Severity
-from server.domain.catalog.spec import Check, Gauge, Param, RuleSpec, Stage
+from server.domain.catalog.spec import Check, Gauge, Param, RuleSpec, Stage, paged_at_any_severity
 
 PROBE = frozenset({DeviceKind.MR_PROBE})
+
+HUMIDITY_MAJOR_AND_CLEAR: dict[str, Param] = {
+    "major_hold_s": Param(60, "s"),
+    "clear_margin_pct": Param(2, "% RH"),
+    "clear_margin_c": Param(0.5, "°C"),
+    "clear_hold_s": Param(600, "s"),
+}
+"""Both humidity rules: major held 60 s, cleared 2 % RH / 0.5 °C back inside the band for 10 min."""
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -51,7 +59,7 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_c": Param(19, "°C"),
             "clear_hold_s": Param(600, "s"),
         },
-        pages={"*": ("mr_duty",)},
+        pages=paged_at_any_severity("mr_duty"),
         gauge=Gauge(
             PROBE,
             "temperature_c",
@@ -73,7 +81,7 @@ RULES: tuple[RuleSpec, ...] = (
             "delta_c": Param(5, "°C"),
             "window_s": Param(900, "s"),
         },
-        pages={"*": ("mr_duty", "supervisor")},
+        pages=paged_at_any_severity("mr_duty", "supervisor"),
     ),
     RuleSpec(
         "mr.humidity_high",
@@ -88,12 +96,9 @@ RULES: tuple[RuleSpec, ...] = (
             "dew_point_c": Param(15, "°C"),
             "hold_s": Param(1800, "s"),
             "major_rh_pct": Param(80, "% RH"),
-            "major_hold_s": Param(60, "s"),
-            "clear_margin_pct": Param(2, "% RH"),
-            "clear_margin_c": Param(0.5, "°C"),
-            "clear_hold_s": Param(600, "s"),
+            **HUMIDITY_MAJOR_AND_CLEAR,
         },
-        pages={"*": ("mr_duty",)},
+        pages=paged_at_any_severity("mr_duty"),
     ),
     RuleSpec(
         "mr.humidity_low",
@@ -107,12 +112,9 @@ RULES: tuple[RuleSpec, ...] = (
             "dew_point_c": Param(5.5, "°C"),
             "hold_s": Param(3600, "s"),
             "major_rh_pct": Param(30, "% RH"),
-            "major_hold_s": Param(60, "s"),
-            "clear_margin_pct": Param(2, "% RH"),
-            "clear_margin_c": Param(0.5, "°C"),
-            "clear_hold_s": Param(600, "s"),
+            **HUMIDITY_MAJOR_AND_CLEAR,
         },
-        pages={"*": ("mr_duty",)},
+        pages=paged_at_any_severity("mr_duty"),
     ),
     RuleSpec(
         "mr.leak",
@@ -125,7 +127,7 @@ RULES: tuple[RuleSpec, ...] = (
         params={
             "debounce_s": Param(5, "s"),
         },
-        pages={"*": ("mr_duty", "supervisor", "facilities", "logistics", "emergency_command")},
+        pages=paged_at_any_severity("mr_duty", "supervisor", "facilities", "logistics", "emergency_command"),
         convenes_command=True,
     ),
     RuleSpec(

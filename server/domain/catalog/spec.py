@@ -120,3 +120,27 @@ class RuleSpec:
     @property
     def defaults(self) -> dict[str, float]:
         return {name: p.default for name, p in self.params.items()}
+
+
+def paged_at_any_severity(*roles: str) -> dict[str, tuple[str, ...]]:
+    """`RuleSpec.pages` of a rule that pages the same roles whatever its severity (none: nobody is paged)."""
+    return {ANY_SEVERITY: roles} if roles else {}
+
+
+def control(rule: str, section: str, source: str) -> RuleSpec:
+    """A permission check on a person's action: no title, no severity, nobody paged."""
+    return RuleSpec(rule, section, "", "", (), source, Check.CONTROL)
+
+
+def not_raised(rule: str, section: str, severities: tuple[Severity, ...], source: str, *paged: str) -> RuleSpec:
+    """A RULES.md row the server raises no alarm for: untitled, paging `paged` at any severity."""
+    return RuleSpec(rule, section, "", "", severities, source, Check.NOT_RAISED, pages=paged_at_any_severity(*paged))
+
+
+def scheduled(
+    rule: str, section: str, title: str, title_zh: str, severities: tuple[Severity, ...], source: str, *paged: str
+) -> RuleSpec:
+    """A duty the inspection scheduler finds missed, paging `paged` at any severity."""
+    return RuleSpec(
+        rule, section, title, title_zh, severities, source, Check.SCHEDULE, pages=paged_at_any_severity(*paged)
+    )

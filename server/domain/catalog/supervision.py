@@ -4,7 +4,25 @@ and the server's own supervision: one declaration per rule (see spec.RuleSpec)."
 from __future__ import annotations
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec
+from server.domain.catalog.spec import Check, Param, RuleSpec, paged_at_any_severity
+
+OFFLINE_PARAMS: dict[str, Param] = {"offline_s": Param(200, "s")}
+"""Silent this long is offline: NFPA 72's trouble deadline, shared by the devices aligned with smoke detectors."""
+
+
+def _server_watch(rule: str, title: str, title_zh: str) -> RuleSpec:
+    """A loss in the server's own pipeline: IT and the supervisor are paged."""
+    return RuleSpec(
+        rule,
+        "2.7",
+        title,
+        title_zh,
+        (Severity.MAJOR,),
+        "",
+        Check.SERVER,
+        pages=paged_at_any_severity("it", "supervisor"),
+    )
+
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -18,11 +36,9 @@ RULES: tuple[RuleSpec, ...] = (
             "GB 26875.1: fire, supervisory and fault signals transmitted within 10 s [R12]"
         ),
         Check.READINGS,
-        params={
-            "offline_s": Param(200, "s"),
-        },
+        params=OFFLINE_PARAMS,
         life_safety=True,
-        pages={"*": ("shift_lead", "facilities")},
+        pages=paged_at_any_severity("shift_lead", "facilities"),
         degrades_life_safety=True,
         device_offline=True,
     ),
@@ -43,7 +59,7 @@ RULES: tuple[RuleSpec, ...] = (
         },
         site_wide=frozenset(["max_heartbeat_s"]),
         life_safety=True,
-        pages={"*": ("shift_lead", "facilities")},
+        pages=paged_at_any_severity("shift_lead", "facilities"),
         degrades_life_safety=True,
         device_offline=True,
     ),
@@ -55,10 +71,8 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "Aligned with sup.smoke_offline",
         Check.READINGS,
-        params={
-            "offline_s": Param(200, "s"),
-        },
-        pages={"*": ("mr_duty",)},
+        params=OFFLINE_PARAMS,
+        pages=paged_at_any_severity("mr_duty"),
         degrades_life_safety=True,
         device_offline=True,
     ),
@@ -89,7 +103,7 @@ RULES: tuple[RuleSpec, ...] = (
             "window_s": Param(60, "s"),
         },
         site_wide=frozenset(["fraction", "window_s"]),
-        pages={"*": ("facilities", "shift_lead")},
+        pages=paged_at_any_severity("facilities", "shift_lead"),
     ),
     RuleSpec(
         "sup.notify_channel",
@@ -103,7 +117,7 @@ RULES: tuple[RuleSpec, ...] = (
             "failures": Param(3, "count"),
         },
         site_wide=frozenset(["failures"]),
-        pages={"*": ("it", "supervisor")},
+        pages=paged_at_any_severity("it", "supervisor"),
     ),
     RuleSpec(
         "sensor.temp_sentinel",
@@ -179,26 +193,8 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "EN 54-5 head-removal fault [R9]",
         Check.READINGS,
-        pages={"*": ("facilities", "shift_lead")},
+        pages=paged_at_any_severity("facilities", "shift_lead"),
     ),
-    RuleSpec(
-        "sup.message_loss",
-        "2.7",
-        "Messages lost from an edge",
-        "边缘网关消息丢失",
-        (Severity.MAJOR,),
-        "",
-        Check.SERVER,
-        pages={"*": ("it", "supervisor")},
-    ),
-    RuleSpec(
-        "sup.series_dropped",
-        "2.7",
-        "Time-series points dropped",
-        "时序数据丢弃",
-        (Severity.MAJOR,),
-        "",
-        Check.SERVER,
-        pages={"*": ("it", "supervisor")},
-    ),
+    _server_watch("sup.message_loss", "Messages lost from an edge", "边缘网关消息丢失"),
+    _server_watch("sup.series_dropped", "Time-series points dropped", "时序数据丢弃"),
 )
