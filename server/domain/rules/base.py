@@ -213,37 +213,11 @@ class Ctx:
         if severity is None:
             if current is not None:
                 del self.open[key]
-                self.out.append(
-                    Finding(
-                        rule,
-                        Transition.CLEAR,
-                        current,
-                        subject,
-                        zone,
-                        self.site.id,
-                        value,
-                        message,
-                        now,
-                        message_zh,
-                    )
-                )
+                self._emit(rule, Transition.CLEAR, current, subject, zone, value, now, message, message_zh)
             return
         if current is None or SEVERITY_RANK[severity] > SEVERITY_RANK[current]:
             self.open[key] = severity
-            self.out.append(
-                Finding(
-                    rule,
-                    Transition.RAISE,
-                    severity,
-                    subject,
-                    zone,
-                    self.site.id,
-                    value,
-                    message,
-                    now,
-                    message_zh,
-                )
-            )
+            self._emit(rule, Transition.RAISE, severity, subject, zone, value, now, message, message_zh)
 
     def pulse(
         self,
@@ -257,11 +231,22 @@ class Ctx:
         message_zh: str = "",
     ) -> None:
         """A one-off record (an event, not a condition): RAISE every time, nothing left open."""
-        self.out.append(
-            Finding(
-                rule, Transition.RAISE, severity, subject, zone, self.site.id, value, message, now, message_zh
-            )
-        )
+        self._emit(rule, Transition.RAISE, severity, subject, zone, value, now, message, message_zh)
+
+    def _emit(
+        self,
+        rule: str,
+        transition: Transition,
+        severity: Severity,
+        subject: str,
+        zone: str | None,
+        value: float | None,
+        now: datetime,
+        message: str,
+        message_zh: str,
+    ) -> None:
+        finding = Finding(rule, transition, severity, subject, zone, self.site.id, value, message, now, message_zh)
+        self.out.append(finding)
 
     def is_open(self, rule: str, subject: str) -> bool:
         return (rule, subject) in self.open
