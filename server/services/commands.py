@@ -52,6 +52,18 @@ class CommandError(ValueError):
     """A command that may not be sent (policy), with the reason."""
 
 
+def check_relay_request(site: Site, device: str, reason: str) -> None:
+    """A person's request on a plug's relay names a smart plug and gives a reason: KeyError for an unknown
+    device, CommandError otherwise."""
+    dev = site.devices.get(device)
+    if dev is None:
+        raise KeyError(device)
+    if dev.kind is not DeviceKind.SMART_PLUG:
+        raise CommandError(f"{device} is a {dev.kind.value}, not a smart plug with a relay")
+    if not reason.strip():
+        raise CommandError("a reason is required")
+
+
 class CommandService:
     def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime],
                  publish: Publisher, engine_call: EngineCaller | None = None, *, sign: Signer | None = None,
@@ -112,13 +124,7 @@ class CommandService:
     def relay(self, device: str, on: bool, reason: str, who: str, roles: set[str],
               electrician_signoff: bool = False) -> contract.Command:
         """A person switches a plug: POST /api/devices/{id}/relay."""
-        dev = self.site.devices.get(device)
-        if dev is None:
-            raise KeyError(device)
-        if dev.kind is not DeviceKind.SMART_PLUG:
-            raise CommandError(f"{device} is a {dev.kind.value}, not a smart plug with a relay")
-        if not reason.strip():
-            raise CommandError("a reason is required")
+        check_relay_request(self.site, device, reason)
         if not on:
             if not holds(roles, Permission.CUT_POWER):
                 raise CommandError("cutting power needs the shift lead (领班) or above")

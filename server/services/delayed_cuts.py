@@ -41,8 +41,8 @@ from server.domain import alarms as domain
 from server.domain import notify as routing
 from server.domain.policy import Actor, Role, can_see_person
 from server.domain.power import HIGH_POWER, cut_note, plan_delayed_cut
-from server.domain.site import DeviceKind, Site
-from server.services.commands import CommandError, CommandService
+from server.domain.site import Site
+from server.services.commands import CommandError, CommandService, check_relay_request
 from server.services.lease import Fence, fenced
 from server.services.notify import NotificationService, Push
 
@@ -216,13 +216,7 @@ class DelayedCutService:
     def hold(self, device: str, who: str, reason: str, until: datetime | None) -> list[int]:
         """Hold the plug's pending cuts (and, with `until`, any cut scheduled before then); returns the
         held alarm ids. Raises KeyError for an unknown device, CommandError for one without a relay."""
-        dev = self.site.devices.get(device)
-        if dev is None:
-            raise KeyError(device)
-        if dev.kind is not DeviceKind.SMART_PLUG:
-            raise CommandError(f"{device} is a {dev.kind.value}, not a smart plug with a relay")
-        if not reason.strip():
-            raise CommandError("a reason is required")
+        check_relay_request(self.site, device, reason)
         now = self.clock()
         if until is not None and until <= now:
             raise CommandError("until must be in the future")
