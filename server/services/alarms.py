@@ -98,16 +98,13 @@ class AlarmService:
                     if applied is None:
                         continue  # a clear for an alarm that is not open: nothing to do
                     alarm = self._persist(session, applied, effects, now)
-                    if domain.is_open(alarm):
-                        staged[key] = alarm
-                    else:
-                        staged.pop(key, None)
+                    _stage(staged, alarm)
                     if any(isinstance(e, domain.Broadcast) for e in effects):
                         changed.append(alarm)
                 rule_rows = checkpoint.write(session, now)
                 if rule_rows is not None:
                     self.rule_rows_written = rule_rows
-                recorded = self.outbox.record(session, changed, now) if self.outbox is not None else []
+                recorded = self._record(session, changed, now)
             self._open = staged
         self._tell(changed, recorded)
         return changed
@@ -131,12 +128,9 @@ class AlarmService:
                     if result is None:
                         continue  # acknowledged, closed or escalated off the shelf meanwhile
                     alarm = self._persist(session, *result, now)
-                    if domain.is_open(alarm):
-                        staged[key] = alarm
-                    else:
-                        staged.pop(key, None)
+                    _stage(staged, alarm)
                     changed.append(alarm)
-                recorded = self.outbox.record(session, changed, now) if self.outbox is not None else []
+                recorded = self._record(session, changed, now)
             self._open = staged
         self._tell(changed, recorded)
         return changed
@@ -167,18 +161,17 @@ class AlarmService:
                 self._fence(session)
                 alarm = self._persist(session, alarm, effects, now)
                 record_audit(session, by, f"alarm.{action}", f"alarm:{alarm_id}", {"why": why}, now)
-                recorded = self.outbox.record(session, [alarm], now) if self.outbox is not None else []
-            key = (alarm.rule, alarm.subject)
+                recorded = self._record(session, [alarm], now)
             updated = dict(self._open)
-            if domain.is_open(alarm):
-                updated[key] = alarm
-            else:
-                updated.pop(key, None)
+            _stage(updated, alarm)
             self._open = updated
         self._tell([alarm], recorded)
         return alarm
 
     # -- persistence --------------------------------------------------------------------------------
+
+    def _record(self, session: Session, changed: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
+        return self.outbox.record(session, changed, now) if self.outbox is not None else []
 
     def _fence(self, session: Session) -> None:
         if self.fence is not None:
@@ -226,3 +219,11 @@ class AlarmService:
             except Exception:  # never fail the caller (ingest would retry a commit that is done)
                 log.exception("could not mark alarm effects done; they run again at the next start")
 
+
+def _stage(index: dict[tuple[str, str], domain.Alarm], alarm: domain.Alarm) -> None:
+    """Keep an open alarm in the (rule, subject) index of open alarms; drop a closed one."""
+    key = (alarm.rule, alarm.subject)
+    if domain.is_open(alarm):
+        index[key] = alarm
+    else:
+        index.pop(key, None)
