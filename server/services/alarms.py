@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 AlarmListener = Callable[[domain.Alarm], None]
 AfterCommit = Callable[[Sequence[domain.Alarm]], None]
+OpenIndex = dict[tuple[str, str], domain.Alarm]
+"""The open alarms by (rule, subject)."""
 
 
 class AlarmError(ValueError):
@@ -46,7 +48,7 @@ class AlarmService:
                  fence: Callable[[Session], None] | None = None,
                  stored: Callable[[int], domain.Alarm | None] = lambda _id: None) -> None:
         self.sessions = sessions
-        self._open: dict[tuple[str, str], domain.Alarm] = {(a.rule, a.subject): a for a in open_alarms}
+        self._open: OpenIndex = {(a.rule, a.subject): a for a in open_alarms}
         """Open alarms by (rule, subject); replaced whole under `_lock`, read without it."""
         self._lock = threading.RLock()
         self.listeners: list[AlarmListener] = []
@@ -87,27 +89,24 @@ class AlarmService:
         checkpoint = Checkpoint(dead_letters, sequences, engine_state)
         if not findings and checkpoint.is_empty():
             return []
-        with self._lock:
+
+        def apply(session: Session, staged: OpenIndex) -> list[domain.Alarm]:
             changed: list[domain.Alarm] = []
-            staged = dict(self._open)
-            with self.sessions.begin() as session:
-                self._fence(session)
-                for finding in findings:
-                    key = (finding.rule, finding.subject)
-                    applied, effects = domain.apply(staged.get(key), finding, now)
-                    if applied is None:
-                        continue  # a clear for an alarm that is not open: nothing to do
-                    alarm = self._persist(session, applied, effects, now)
-                    _stage(staged, alarm)
-                    if any(isinstance(e, domain.Broadcast) for e in effects):
-                        changed.append(alarm)
-                rule_rows = checkpoint.write(session, now)
-                if rule_rows is not None:
-                    self.rule_rows_written = rule_rows
-                recorded = self._record(session, changed, now)
-            self._open = staged
-        self._tell(changed, recorded)
-        return changed
+            for finding in findings:
+                key = (finding.rule, finding.subject)
+                applied, effects = domain.apply(staged.get(key), finding, now)
+                if applied is None:
+                    continue  # a clear for an alarm that is not open: nothing to do
+                alarm = self._persist(session, applied, effects, now)
+                _stage(staged, alarm)
+                if any(isinstance(e, domain.Broadcast) for e in effects):
+                    changed.append(alarm)
+            rule_rows = checkpoint.write(session, now)
+            if rule_rows is not None:
+                self.rule_rows_written = rule_rows
+            return changed
+
+        return self._in_transaction(apply, now)
 
     # -- from the clock ----------------------------------------------------------------------------
 
@@ -117,23 +116,19 @@ class AlarmService:
         due = [a for a in self._open.values() if a.shelved_until is not None and a.shelved_until <= now]
         if not due:
             return []
-        with self._lock:
+
+        def unshelve(session: Session, staged: OpenIndex) -> list[domain.Alarm]:
             changed: list[domain.Alarm] = []
-            staged = dict(self._open)
-            with self.sessions.begin() as session:
-                self._fence(session)
-                for current in due:
-                    key = (current.rule, current.subject)
-                    result = domain.unshelve_due(staged.get(key, current), now)
-                    if result is None:
-                        continue  # acknowledged, closed or escalated off the shelf meanwhile
-                    alarm = self._persist(session, *result, now)
-                    _stage(staged, alarm)
-                    changed.append(alarm)
-                recorded = self._record(session, changed, now)
-            self._open = staged
-        self._tell(changed, recorded)
-        return changed
+            for current in due:
+                result = domain.unshelve_due(staged.get((current.rule, current.subject), current), now)
+                if result is None:
+                    continue  # acknowledged, closed or escalated off the shelf meanwhile
+                alarm = self._persist(session, *result, now)
+                _stage(staged, alarm)
+                changed.append(alarm)
+            return changed
+
+        return self._in_transaction(unshelve, now)
 
     # -- from people (API, page) --------------------------------------------------------------------
 
@@ -169,6 +164,21 @@ class AlarmService:
         return alarm
 
     # -- persistence --------------------------------------------------------------------------------
+
+    def _in_transaction(
+        self, change: Callable[[Session, OpenIndex], list[domain.Alarm]], now: datetime
+    ) -> list[domain.Alarm]:
+        """Run `change` on a copy of the open alarms in one fenced transaction that also records the outbox;
+        the copy replaces the open alarms only once that transaction has committed."""
+        with self._lock:
+            staged = dict(self._open)
+            with self.sessions.begin() as session:
+                self._fence(session)
+                changed = change(session, staged)
+                recorded = self._record(session, changed, now)
+            self._open = staged
+        self._tell(changed, recorded)
+        return changed
 
     def _record(self, session: Session, changed: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
         return self.outbox.record(session, changed, now) if self.outbox is not None else []
@@ -220,7 +230,7 @@ class AlarmService:
                 log.exception("could not mark alarm effects done; they run again at the next start")
 
 
-def _stage(index: dict[tuple[str, str], domain.Alarm], alarm: domain.Alarm) -> None:
+def _stage(index: OpenIndex, alarm: domain.Alarm) -> None:
     """Keep an open alarm in the (rule, subject) index of open alarms; drop a closed one."""
     key = (alarm.rule, alarm.subject)
     if domain.is_open(alarm):
