@@ -103,12 +103,14 @@ class MrHumidityHigh(Rule):
     def new_state(self, dev: DeviceState) -> Humid:
         p = partial(dev.p, self.id)
         # The warning signal is "how far past the nearer limit" (0 at a limit), so one threshold
-        # watches both RH and dew point; hysteresis is the clear margin.
+        # watches both RH and dew point; hysteresis is the clear margin, back inside the band.
+        major, margin = p("major_rh_pct"), p("clear_margin_pct")
+        major_clear = major - margin if self.high else major + margin
         return Humid(
             Threshold(0.0, -p("clear_margin_c"), p("hold_s"), p("clear_hold_s"), strict=True),
             Threshold(
-                p("major_rh_pct"),
-                p("major_rh_pct") - p("clear_margin_pct"),
+                major,
+                major_clear,
                 p("major_hold_s"),
                 p("clear_hold_s"),
                 rising=self.high,
@@ -141,20 +143,6 @@ class MrHumidityLow(MrHumidityHigh):
     message = "Machine-room humidity low"
     message_zh = "机房湿度过低"
     high = False
-
-    def new_state(self, dev: DeviceState) -> Humid:
-        p = partial(dev.p, self.id)
-        return Humid(
-            Threshold(0.0, -p("clear_margin_c"), p("hold_s"), p("clear_hold_s"), strict=True),
-            Threshold(
-                p("major_rh_pct"),
-                p("major_rh_pct") + p("clear_margin_pct"),
-                p("major_hold_s"),
-                p("clear_hold_s"),
-                rising=False,
-                strict=True,
-            ),
-        )
 
     def signal(self, dev: DeviceState, rh: float, dp: float) -> float:
         return dev.p(self.id, "dew_point_c") - dp
