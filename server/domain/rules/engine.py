@@ -172,10 +172,13 @@ class RuleEngine:
     def _run(self, dev: DeviceState, rule: Rule, now: datetime, sample: bool) -> None:
         self.ctx.evaluations += 1
         rule.evaluate(self.ctx, dev, now, sample)
-        state = dev.state.get(rule.id)
-        due = getattr(state, "due", None)
+        self._wake_when_due(dev, rule.id)
+
+    def _wake_when_due(self, dev: DeviceState, rule: str) -> None:
+        """Ask for the rule again when its state for the device says it is next due (if it keeps a deadline)."""
+        due = getattr(dev.state.get(rule), "due", None)
         if due is not None:
-            self.ctx.wake(due(), rule.id, dev.id)
+            self.ctx.wake(due(), rule, dev.id)
 
     def on_reading(
         self, device: str, ts: datetime, metrics: Mapping[str, bool | int | float], now: datetime
@@ -211,10 +214,7 @@ class RuleEngine:
         for handler in dev.by_event.get(event.type, ()):
             self.ctx.evaluations += 1
             handler.on_event(self.ctx, dev, event, t)
-            state = dev.state.get(handler.id)
-            due = getattr(state, "due", None)
-            if due is not None:
-                self.ctx.wake(due(), handler.id, dev.id)
+            self._wake_when_due(dev, handler.id)
         return self.ctx.take()
 
     def on_bridge(self, edge: str, bridge: str, devices: list[str], total: int, online: bool,
