@@ -128,19 +128,28 @@ class Held:
         return self.t.due()
 
 
-class HeldOpen(Rule):
-    id = "door.held_open"
+class _OpenTooLong(Rule):
+    """A door open for longer than the rule's `hold_s`, from the door sensor or the controller's events."""
+
     kinds = DOOR
     metrics = frozenset({"door_open"})
     events = frozenset({EventType.DOOR_OPENED, EventType.DOOR_CLOSED, EventType.DOOR_HELD_OPEN})
+
+    def new_state(self, dev: DeviceState) -> Held:
+        return Held(flag(dev.p(self.id, "hold_s")))
+
+    def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
+        dev.last["door_open"] = 0.0 if event.type is EventType.DOOR_CLOSED else 1.0
+        self.evaluate(ctx, dev, now, True)
+
+
+class HeldOpen(_OpenTooLong):
+    id = "door.held_open"
     message = "Door held open"
     message_zh = "门长时间未关闭"
 
     def applies(self, device: Device, site: Site) -> bool:
         return device.door_type is not DoorType.FIRE_DOOR
-
-    def new_state(self, dev: DeviceState) -> Held:
-        return Held(flag(dev.p(self.id, "hold_s")))
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: Held = dev.state[self.id]
@@ -153,35 +162,24 @@ class HeldOpen(Rule):
         self.set(ctx, dev, severity if active else None, now)
 
     def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
-        dev.last["door_open"] = 0.0 if event.type is EventType.DOOR_CLOSED else 1.0
         if event.type is EventType.DOOR_HELD_OPEN:
             dev.state[self.id].forced = True  # the controller's own timer ran out: trust it
-        self.evaluate(ctx, dev, now, True)
+        super().on_event(ctx, dev, event, now)
 
 
-class FireDoorHeldOpen(Rule):
+class FireDoorHeldOpen(_OpenTooLong):
     id = "door.fire_door_held_open"
-    kinds = DOOR
-    metrics = frozenset({"door_open"})
-    events = frozenset({EventType.DOOR_OPENED, EventType.DOOR_CLOSED, EventType.DOOR_HELD_OPEN})
     message = "Normally closed fire door held open"
     message_zh = "常闭防火门未关闭"
 
     def applies(self, device: Device, site: Site) -> bool:
         return device.door_type is DoorType.FIRE_DOOR
 
-    def new_state(self, dev: DeviceState) -> Held:
-        return Held(flag(dev.p(self.id, "hold_s")))
-
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: Held = dev.state[self.id]
         evacuating = ctx.evacuating(ctx.site.floor_of(dev.device))
         st.t.step(1.0 if dev.flag("door_open") and not evacuating else 0.0, now)
         self.set(ctx, dev, Severity.MAJOR if st.t.active else None, now)
-
-    def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
-        dev.last["door_open"] = 0.0 if event.type is EventType.DOOR_CLOSED else 1.0
-        self.evaluate(ctx, dev, now, True)
 
 
 @dataclass(slots=True)
