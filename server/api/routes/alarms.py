@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -144,11 +144,8 @@ def acknowledge(alarm_id: RowId, body: AlarmAck, request: Request, alarms: Alarm
     if not can_acknowledge(actor, alarm.severity, alarm.zone):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"{actor.name} may not acknowledge a {alarm.severity.value} alarm in zone {alarm.zone}")
-    try:
-        after = views.public(alarms.acknowledge(alarm_id, actor.name, body.note, clock()))
-    except AlarmError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return _shown(red, _audited(audit, views, actor, request, alarm, after, body.note))
+    return _applied(lambda: alarms.acknowledge(alarm_id, actor.name, body.note, clock()),
+                    body.note, alarm, request, views, audit, actor, red)
 
 
 @router.post("/{alarm_id}/shelve", response_model=AlarmPublic)
@@ -159,11 +156,8 @@ def shelve(alarm_id: RowId, body: AlarmShelve, request: Request, alarms: AlarmsD
         raise HTTPException(status.HTTP_403_FORBIDDEN, "shelving needs a supervisor and a non-critical alarm")
     if body.until <= clock():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "until must be in the future")
-    try:
-        after = views.public(alarms.shelve(alarm_id, actor.name, body.until, body.reason, clock()))
-    except AlarmError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return _shown(red, _audited(audit, views, actor, request, alarm, after, body.reason))
+    return _applied(lambda: alarms.shelve(alarm_id, actor.name, body.until, body.reason, clock()),
+                    body.reason, alarm, request, views, audit, actor, red)
 
 
 @router.post("/{alarm_id}/close", response_model=AlarmPublic)
@@ -172,11 +166,19 @@ def close(alarm_id: RowId, body: AlarmClose, request: Request, alarms: AlarmsDep
     alarm = _find(store, alarm_id)
     if not can_close_latched(actor):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"{actor.name} may not close alarms")
+    return _applied(lambda: alarms.close(alarm.id or alarm_id, actor.name, body.reason, clock()),
+                    body.reason, alarm, request, views, audit, actor, red)
+
+
+def _applied(change: Callable[[], domain.Alarm], why: str, before: domain.Alarm, request: Request,
+             views: AlarmViews, audit: AuditTrail, actor: Actor, red: Redactor) -> AlarmPublic:
+    """A person's change of `before`, shown as the person may see it: refused by the alarm's state is a 409,
+    done is audited with `why`."""
     try:
-        after = views.public(alarms.close(alarm.id or alarm_id, actor.name, body.reason, clock()))
+        after = views.public(change())
     except AlarmError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return _shown(red, _audited(audit, views, actor, request, alarm, after, body.reason))
+    return _shown(red, _audited(audit, views, actor, request, before, after, why))
 
 
 def _audited(audit: AuditTrail, views: AlarmViews, actor: Actor, request: Request, before: domain.Alarm,
