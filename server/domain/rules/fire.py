@@ -47,11 +47,16 @@ DRILL_KEY = "drill_floors"
 
 
 def set_drill(ctx: Ctx, floor: str, on: bool) -> None:
-    floors: dict[str, bool] = ctx.shared.setdefault(DRILL_KEY, {})
+    _mark(ctx, DRILL_KEY, floor, on)
+
+
+def _mark(ctx: Ctx, key: str, name: str, on: bool) -> None:
+    """Add `name` to (or drop it from) the set of floors or zones that `ctx.shared[key]` keeps."""
+    marked: dict[str, bool] = ctx.shared.setdefault(key, {})
     if on:
-        floors[floor] = True
+        marked[name] = True
     else:
-        floors.pop(floor, None)
+        marked.pop(name, None)
 
 
 DRILL_CONFIRMED_KEY = "drill_confirmed"
@@ -63,11 +68,7 @@ def _drill_confirmed(ctx: Ctx, zone: str) -> bool:
 
 
 def _mark_drill_confirmed(ctx: Ctx, zone: str, on: bool) -> None:
-    zones: dict[str, bool] = ctx.shared.setdefault(DRILL_CONFIRMED_KEY, {})
-    if on:
-        zones[zone] = True
-    else:
-        zones.pop(zone, None)
+    _mark(ctx, DRILL_CONFIRMED_KEY, zone, on)
 
 
 def _drill(ctx: Ctx, zone: str) -> bool:
