@@ -45,6 +45,7 @@ from server.domain.site import Site
 from server.services.commands import CommandError, CommandService, check_relay_request
 from server.services.lease import Fence, fenced
 from server.services.notify import NotificationService, Push
+from server.services.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -98,28 +99,16 @@ class DelayedCutService:
         self.fence = fence
         """The partition lease's check, first in every transaction that writes here (None: one process owns it all)."""
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Periodic("delayed-cuts", poll_s, lambda: self.run_due(self.clock()), log,
+                                "delayed-cut pass failed")
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def start_worker(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="delayed-cuts", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop_worker(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            try:
-                self.run_due(self.clock())
-            except Exception:
-                log.exception("delayed-cut pass failed")
+        self._worker.stop()
 
     # -- alarms in ------------------------------------------------------------------------------------
 

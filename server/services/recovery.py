@@ -31,7 +31,6 @@ import dataclasses
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -43,6 +42,7 @@ from server.adapters.sql.recovery_models import AlarmEffectRow
 from server.adapters.sql.repository import LEGACY_RULES_KEY, _plain
 from server.domain import alarms as domain
 from server.domain.rules.engine import RuleEngine
+from server.services.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +181,8 @@ class EffectsRecovery:
         self.retry_s = retry_s
         self.recovered = 0
         """Rows dispatched again by this process (start-up and retries)."""
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Periodic("effects-retry", retry_s, self._retry_failed, log,
+                                "retrying failed alarm effects failed")
 
     def recover(self, *, failed_only: bool = False) -> int:
         """Dispatch pending rows again, in commit order; returns how many were dispatched."""
@@ -203,27 +203,18 @@ class EffectsRecovery:
         self.outbox.prune(self.outbox.clock())
         box: list[int] = []
         self.run_serial(lambda: box.append(self.recover()))
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._retry, name="effects-retry", daemon=True)
-        self._thread.start()
+        self._worker.start()
         return box[0] if box else 0
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._worker.stop()
 
     def _recover_failed(self) -> None:
         self.recover(failed_only=True)
 
-    def _retry(self) -> None:
-        while not self._stop.wait(self.retry_s):
-            try:
-                if self.outbox.counts()["failed"]:
-                    self.run_serial(self._recover_failed)
-            except Exception:
-                log.exception("retrying failed alarm effects failed")
+    def _retry_failed(self) -> None:
+        if self.outbox.counts()["failed"]:
+            self.run_serial(self._recover_failed)
 
 
 def crash_hook(environ: Mapping[str, str] = os.environ) -> Callable[[Sequence[domain.Alarm]], None] | None:
