@@ -28,6 +28,7 @@ from gateway.contract import Event, EventType, Severity
 from server.domain.rules.base import Ctx, DeviceState, Rule
 from server.domain.rules.blocks import Threshold
 from server.domain.rules.fire import raise_heat
+from server.domain.rules.generic import One
 from server.domain.site import Device, DeviceKind, HvacMode, Site, ZoneKind
 
 TEMP = frozenset({DeviceKind.TEMP_SENSOR, DeviceKind.MR_PROBE})
@@ -204,15 +205,6 @@ class SensorStuck(Rule):
         )
 
 
-@dataclass(slots=True)
-class RhCheck:
-    t: Threshold
-    STATE: ClassVar[tuple[str, ...]] = ("t",)
-
-    def due(self) -> datetime | None:
-        return self.t.due()
-
-
 class RhImplausible(Rule):
     id = "sensor.rh_implausible"
     kinds = TEMP
@@ -220,15 +212,15 @@ class RhImplausible(Rule):
     message = "Implausible humidity reading"
     message_zh = "湿度读数不合理"
 
-    def new_state(self, dev: DeviceState) -> RhCheck:
+    def new_state(self, dev: DeviceState) -> One:
         high = dev.p(self.id, "high_pct")
-        return RhCheck(Threshold(high, high, dev.p(self.id, "hold_s"), 0.0))
+        return One(Threshold(high, high, dev.p(self.id, "hold_s"), 0.0))
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         rh = dev.last.get("humidity_pct")
         if rh is None:
             return
-        st: RhCheck = dev.state[self.id]
+        st: One = dev.state[self.id]
         zone = ctx.site.zones[dev.zone]
         conditioned = zone.hvac_mode is not HvacMode.UNKNOWN or zone.kind is ZoneKind.MACHINE_ROOM
         st.t.step(rh if conditioned else None, now)
