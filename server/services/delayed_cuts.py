@@ -93,7 +93,6 @@ class DelayedCutService:
         self.current_a = current_a
         """The latest current of a device (the plug's strip meter), None when unknown."""
         self.alarm_by_id = alarm_by_id
-        self.poll_s = poll_s
         self.notify = notify
         """The outbox for the hold and done follow-ups; None (the service alone, in tests) sends none."""
         self.fence = fence

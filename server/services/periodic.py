@@ -37,4 +37,4 @@ class Periodic:
             try:
                 self.run_pass()
             except Exception:
-                self.log.exception("%s", self.failure)
+                self.log.exception(self.failure)

@@ -178,7 +178,6 @@ class EffectsRecovery:
         self.started_at = started_at or outbox.clock()
         self.dispatch = dispatch
         self.run_serial = run_serial or (lambda fn: fn())
-        self.retry_s = retry_s
         self.recovered = 0
         """Rows dispatched again by this process (start-up and retries)."""
         self._worker = Periodic("effects-retry", retry_s, self._retry_failed, log,

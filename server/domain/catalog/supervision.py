@@ -3,10 +3,13 @@ and the server's own supervision: one declaration per rule (see spec.RuleSpec)."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from gateway.contract import Severity
 from server.domain.catalog.spec import Check, Param, RuleSpec, paged_at_any_severity
 
-OFFLINE_PARAMS: dict[str, Param] = {"offline_s": Param(200, "s")}
+OFFLINE_PARAMS: Mapping[str, Param] = MappingProxyType({"offline_s": Param(200, "s")})
 """Silent this long is offline: NFPA 72's trouble deadline, shared by the devices aligned with smoke detectors."""
 
 
