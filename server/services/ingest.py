@@ -156,6 +156,8 @@ class Ingest:
     `fn(engine, now)` runs ON the ingest thread, between drains, its findings are committed with that
     drain's transaction (alarm listeners hear of them after the commit, as for readings), and the
     caller gets the findings back, or the exception `fn` raised (e.g. PermissionError from all_clear).
+    `fn` reaches a device's state only through `engine.ctx.devices[...]` / `.get` (never `dict.get` on it,
+    never a `DeviceState` kept from an earlier call): the checkpoint re-dumps only the devices looked up.
     """
 
     def __init__(
@@ -225,7 +227,7 @@ class Ingest:
             raise LeaseLost("this worker no longer owns the partition")
         if self._worker is None or threading.current_thread() is self._worker:
             findings = fn(self.engine, self.clock())
-            self.engine.invalidate_snapshot()  # `fn` may have changed engine.ctx directly
+            self._dirty = True  # `fn` changed the engine: the next tick's checkpoint must cover it
             self.alarms.commit(findings, self.clock())
             return findings
         item = _Call(fn, Future())
@@ -308,7 +310,8 @@ class Ingest:
         for message in messages:
             if isinstance(message, _Call):
                 findings += self._apply(pending, now)
-                self.engine.invalidate_snapshot()  # `fn` may change engine.ctx directly
+                # No full re-dump: every fn reaches device state through `ctx.devices`, which records it
+                # (tests/server/domain/test_call_checkpoint.py holds every kind of call to that).
                 try:
                     made = message.fn(self.engine, now)
                 except Exception as exc:  # handed back to the caller, never stops the consumer
