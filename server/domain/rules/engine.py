@@ -136,7 +136,7 @@ class RuleEngine:
         # from the one last saved.
         self._dumps: dict[str, dict[str, Any]] = {}
         self._all_stale = True
-        """Every device's dump is stale (start, restore)."""
+        """Every device's dump is stale (start, restore, or `ctx` changed from outside)."""
         self._saved: dict[str, dict[str, Any]] = {}
         """Device rows as last saved (the dump plus the device's timers)."""
         self._saved_parts: dict[str, Any] = {}
@@ -194,6 +194,10 @@ class RuleEngine:
         for rule in due:
             self._run(dev, rule, t, True)
         return self.ctx.take()
+
+    def invalidate_snapshot(self) -> None:
+        """Someone changed `ctx` directly (not through these methods): the next snapshot redoes everything."""
+        self._all_stale = True
 
     def on_event(self, event: Event, now: datetime) -> list[Finding]:
         dev = self.ctx.devices.get(event.device)
