@@ -349,9 +349,13 @@ class Ingest:
             for stored in pending.series:
                 self.series.write_readings(stored)
         committing = time.monotonic()
+        if checkpoint:
+            # Cleared before the commit: an alarm listener's engine call during it (after the delta) sets it again.
+            self._dirty = False
         try:
             self._commit(findings, now, dead, checkpoint)
         except BaseException as exc:
+            self._dirty = True
             for call, _ in calls:
                 call.done.set_exception(exc)
             raise
@@ -361,7 +365,7 @@ class Ingest:
             else:
                 call.done.set_result(outcome)
         if checkpoint:
-            self._last_snapshot, self._dirty = time.monotonic(), False
+            self._last_snapshot = time.monotonic()
             self._checkpoint_s = self._last_snapshot - committing
             for message in self._unacked:
                 self.ack(message)
