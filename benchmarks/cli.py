@@ -117,7 +117,8 @@ class ServerChild:
         try:
             assert self.proc.stdin is not None
             self.proc.stdin.close()
-            self.proc.wait(30)
+            # a traced child writes its allocation sites before it stops (seconds on a large site)
+            self.proc.wait(300 if os.environ.get("FLOORWATCH_BENCH_TRACEMALLOC") else 30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

@@ -7,6 +7,10 @@ It writes one JSON line per report to stdout: `{"kind": "stats", ...}` every `--
 `{"kind": "alarm", ...}` when an alarm is committed (the AlarmService listener runs after the commit),
 with `time.time()` so that the parent can compare with its publish instants (same machine, same clock).
 
+With FLOORWATCH_BENCH_TRACEMALLOC=FILE it traces Python allocations from the end of the start to the stop
+and writes there the allocation sites still holding the most memory (by line, then by file) with the
+resident set at both ends: where the memory a run adds goes (slow: not for timed figures).
+
 It reads one JSON command per stdin line: `{"op": "reset", "devices": [...], "timeout_s": T}` puts latency probes back
 as they were (see `reset_probes`) and answers `{"kind": "reset", ...}`. It stops on a closed stdin or SIGTERM.
 """
@@ -16,10 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 import time
+import tracemalloc
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,10 +49,31 @@ def emit(record: dict[str, Any]) -> None:
 
 def peak_rss_kb() -> int:
     """VmHWM: the resident set's high-water mark of this process."""
+    return rss_kb().get("VmHWM", 0)
+
+
+def rss_kb() -> dict[str, int]:
+    """VmRSS and VmHWM of this process, in kB."""
+    fields: dict[str, int] = {}
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return fields
+
+
+def write_allocations(path: Path, at_start: dict[str, int], top: int = 30) -> None:
+    """The traced sites holding the most memory now (allocated since tracing began), by line and by file."""
+    snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+    current, peak = tracemalloc.get_traced_memory()
+    lines = [f"rss at start (kB): {at_start}", f"rss at stop (kB): {rss_kb()}",
+             f"traced now {current / 2**20:.1f} MiB, traced peak {peak / 2**20:.1f} MiB", "", "by line:"]
+    lines += [f"{stat.size / 2**20:9.1f} MiB {stat.count:>10} blocks  {stat.traceback[0]}"
+              for stat in snapshot.statistics("lineno")[:top]]
+    lines += ["", "by file:"]
+    lines += [f"{stat.size / 2**20:9.1f} MiB {stat.count:>10} blocks  {stat.traceback[0].filename}"
+              for stat in snapshot.statistics("filename")[:top]]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def stats(runtime: Runtime) -> dict[str, Any]:
@@ -120,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
                         gap_window_s=5)
     runtime = Runtime(settings, owns_process=True)
     runtime.start()
+    allocations = os.environ.get("FLOORWATCH_BENCH_TRACEMALLOC")
+    rss_at_start = rss_kb()
+    if allocations:
+        tracemalloc.start(1)
 
     def on_alarm(alarm: domain.Alarm) -> None:
         emit({"kind": "alarm", "t": time.time(), "id": alarm.id, "rule": alarm.rule, "subject": alarm.subject,
@@ -148,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             emit(stats(runtime))
     finally:
         emit(stats(runtime))
+        if allocations:
+            write_allocations(Path(allocations), rss_at_start)  # before the stop: the running server's memory
         runtime.stop()
         if profiler is not None:
             profiler.disable()

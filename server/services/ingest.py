@@ -156,6 +156,8 @@ class Ingest:
     `fn(engine, now)` runs ON the ingest thread, between drains, its findings are committed with that
     drain's transaction (alarm listeners hear of them after the commit, as for readings), and the
     caller gets the findings back, or the exception `fn` raised (e.g. PermissionError from all_clear).
+    `fn` reaches a device's state only through `engine.ctx.devices[...]` / `.get` (never `dict.get` on it,
+    never a `DeviceState` kept from an earlier call): the checkpoint re-dumps only the devices looked up.
     """
 
     def __init__(
@@ -225,7 +227,7 @@ class Ingest:
             raise LeaseLost("this worker no longer owns the partition")
         if self._worker is None or threading.current_thread() is self._worker:
             findings = fn(self.engine, self.clock())
-            self.engine.invalidate_snapshot()  # `fn` may have changed engine.ctx directly
+            self._dirty = True  # `fn` changed the engine: the next tick's checkpoint must cover it
             self.alarms.commit(findings, self.clock())
             return findings
         item = _Call(fn, Future())
@@ -308,7 +310,8 @@ class Ingest:
         for message in messages:
             if isinstance(message, _Call):
                 findings += self._apply(pending, now)
-                self.engine.invalidate_snapshot()  # `fn` may change engine.ctx directly
+                # No full re-dump: every fn reaches device state through `ctx.devices`, which records it
+                # (tests/server/domain/test_call_checkpoint.py holds every kind of call to that).
                 try:
                     made = message.fn(self.engine, now)
                 except Exception as exc:  # handed back to the caller, never stops the consumer
@@ -346,9 +349,13 @@ class Ingest:
             for stored in pending.series:
                 self.series.write_readings(stored)
         committing = time.monotonic()
+        if checkpoint:
+            # Cleared before the commit: an alarm listener's engine call during it (after the delta) sets it again.
+            self._dirty = False
         try:
             self._commit(findings, now, dead, checkpoint)
         except BaseException as exc:
+            self._dirty = True
             for call, _ in calls:
                 call.done.set_exception(exc)
             raise
@@ -358,7 +365,7 @@ class Ingest:
             else:
                 call.done.set_result(outcome)
         if checkpoint:
-            self._last_snapshot, self._dirty = time.monotonic(), False
+            self._last_snapshot = time.monotonic()
             self._checkpoint_s = self._last_snapshot - committing
             for message in self._unacked:
                 self.ack(message)
