@@ -25,6 +25,7 @@ from server.domain import alarms as domain
 from server.domain.findings import Finding
 from server.domain.rules.engine import StateDelta
 from server.services.checkpoint import Checkpoint, DeadLetter
+from server.services.lease import fenced
 from server.services.recovery import EffectNotReady
 
 if TYPE_CHECKING:
@@ -152,8 +153,7 @@ class AlarmService:
                 alarm, effects = change(current)
             except domain.TransitionError as exc:
                 raise AlarmError(str(exc)) from None
-            with self.sessions.begin() as session:
-                self._fence(session)
+            with fenced(self.sessions, self.fence) as session:
                 alarm = self._persist(session, alarm, effects, now)
                 record_audit(session, by, f"alarm.{action}", f"alarm:{alarm_id}", {"why": why}, now)
                 recorded = self._record(session, [alarm], now)
@@ -172,8 +172,7 @@ class AlarmService:
         the copy replaces the open alarms only once that transaction has committed."""
         with self._lock:
             staged = dict(self._open)
-            with self.sessions.begin() as session:
-                self._fence(session)
+            with fenced(self.sessions, self.fence) as session:
                 changed = change(session, staged)
                 recorded = self._record(session, changed, now)
             self._open = staged
@@ -182,10 +181,6 @@ class AlarmService:
 
     def _record(self, session: Session, changed: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
         return self.outbox.record(session, changed, now) if self.outbox is not None else []
-
-    def _fence(self, session: Session) -> None:
-        if self.fence is not None:
-            self.fence(session)
 
     def _persist(self, session: Session, alarm: domain.Alarm, effects: Sequence[domain.Effect],
                  now: datetime) -> domain.Alarm:

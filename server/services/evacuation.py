@@ -149,7 +149,7 @@ class EvacuationService:
         after a crash (services/recovery.py) starts no second evacuation and sends no door release twice."""
         if alarm.state is not domain.AlarmState.ACTIVE:
             return
-        if alarm.rule == "evac.notice" and alarm.subject in self.site.floors and not self.is_drill_alarm(alarm):
+        if alarm.rule == "evac.notice" and alarm.subject in self.site.floors and not is_drill_alarm(alarm):
             self._real_fire_ends_drill(alarm)  # before the one-raise check: the drill's notice raised again
         if alarm.occurrences != 1:
             return
@@ -208,9 +208,6 @@ class EvacuationService:
             row = session.scalars(select(EvacuationRow).where(EvacuationRow.floor == floor,
                                                               EvacuationRow.state == "active")).first()
             return _row(row) if row else None
-
-    def is_drill_alarm(self, alarm: domain.Alarm) -> bool:
-        return is_drill_alarm(alarm)
 
     def start(self, floor: str, fire_zone: str | None, *, drill: bool, trigger: str, reason: str, who: str,
               engine_done: bool = False, message: tuple[str, str] | None = None,
