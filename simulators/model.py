@@ -16,12 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.yamlfile import read_mapping
+from server.domain import roster
 
 DEMO_FLOOR = Path(__file__).resolve().parent / "floors" / "demo"
 
@@ -81,11 +82,15 @@ class Shift:
 
 @dataclass(frozen=True, slots=True)
 class Duty:
+    """A roster entry of site.yaml; with neither `days` nor `dates` it is daily, as on the server."""
+
     person: str
     shift: str
     zone: str
     seat: str | None = None
     lead: bool = False
+    days: tuple[str, ...] = ()
+    dates: tuple[date, ...] = ()
 
 
 @dataclass(slots=True)
@@ -124,18 +129,11 @@ class Floor:
     def duty_windows(self, day_from: datetime, day_to: datetime) -> Iterable[tuple[Duty, datetime, datetime]]:
         """Every roster duty as an interval in time, for shifts starting between the two instants' days."""
         tz = self.tz
+        entries = [duty for duty in self.roster if duty.shift in self.shifts]
         first = day_from.astimezone(tz).date() - timedelta(days=1)
-        last = day_to.astimezone(tz).date()
-        day = first
-        while day <= last:
-            for duty in self.roster:
-                shift = self.shifts.get(duty.shift)
-                if shift is None:
-                    continue
-                start = datetime.combine(day, shift.start, tz)
-                end_day = day if shift.end > shift.start else day + timedelta(days=1)
-                yield duty, start, datetime.combine(end_day, shift.end, tz)
-            day += timedelta(days=1)
+        for day in roster.days_between(first, day_to.astimezone(tz).date()):
+            for resolved in roster.duties(entries, self.shifts, tz, [day]):
+                yield resolved.entry, resolved.start.astimezone(tz), resolved.end.astimezone(tz)
 
 
 FLOOR_FILE_SHAPE = "a floor file (site.yaml, edge-*.yaml, hr.yaml) is a mapping at the top level"
@@ -147,6 +145,10 @@ def tz_of(name: str) -> tzinfo:
         sign = 1 if match.group(1) == "+" else -1
         return timezone(sign * timedelta(hours=int(match.group(2)), minutes=int(match.group(3))))
     return ZoneInfo(name)
+
+
+def _date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _time(value: object) -> time:
@@ -204,7 +206,10 @@ def load_floor(directory: Path | str) -> Floor:
     for s in site.get("shifts") or []:
         floor.shifts[s["id"]] = Shift(s["id"], _time(s["start"]), _time(s["end"]))
     for r in site.get("roster") or []:
-        floor.roster.append(Duty(r["person"], r["shift"], r["zone"], r.get("seat"), bool(r.get("lead", False))))
+        days = tuple(str(d) for d in r.get("days") or ())
+        dates = tuple(_date(d) for d in r.get("dates") or ())
+        lead = bool(r.get("lead", False))
+        floor.roster.append(Duty(r["person"], r["shift"], r["zone"], r.get("seat"), lead, days, dates))
     for path in sorted(root.glob("edge-*.yaml")):
         config = read_mapping(path, FLOOR_FILE_SHAPE)
         edge_info = config.get("edge")

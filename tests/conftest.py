@@ -78,7 +78,7 @@ PURE_MODULES = {
     "gateway/test_contract.py", "gateway/test_signing.py", "gateway/test_yamlfile.py",
     "edge/test_logic.py", "edge/test_config.py", "edge/test_drivers.py", "edge/test_firmware_setups.py",
     "server/adapters/test_hr_file.py", "server/adapters/timeseries/test_line_protocol.py",
-    "simulators/test_vendors.py", "simulators/test_vendor_setups.py", "test_tiers.py",
+    "simulators/test_vendors.py", "simulators/test_vendor_setups.py", "simulators/test_roster.py", "test_tiers.py",
 }
 
 
