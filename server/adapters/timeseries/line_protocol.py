@@ -11,10 +11,14 @@ from server.adapters.timeseries.points import FieldValue, PointIn, dew_point_c, 
 from server.adapters.timeseries.schema import BOOLEAN_METRICS
 from server.domain.device_meta import DeviceMeta
 
-# Escaping as the line-protocol spec and influxdb-client do it. Backslashes are not escaped.
-_ESCAPE_MEASUREMENT: Final = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
+# Escaping as the line-protocol spec does it, backslashes included: the v2 line protocol reads two
+# contiguous backslashes as one, and an unescaped backslash at the end of a value (or before a space or
+# comma) would escape the separator after it and corrupt the line (influxdb-client leaves them as they are).
+_ESCAPE_MEASUREMENT: Final = str.maketrans(
+    {"\\": "\\\\", ",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"}
+)
 _ESCAPE_KEY: Final = str.maketrans(
-    {",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"}
+    {"\\": "\\\\", ",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"}
 )
 
 

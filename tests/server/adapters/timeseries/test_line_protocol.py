@@ -132,3 +132,9 @@ def test_fast_path_equals_generic_path(metrics: dict[str, float | bool]) -> None
     r = Reading(device="d-1", ts=TS, metrics=metrics)
     for meta in (PLUG, DeviceMeta("hq", "mr-1", "mr_probe")):
         assert reading_to_line(r, meta) == point_to_line(reading_point(r, meta))
+
+
+def test_a_backslash_never_escapes_the_separator_after_it() -> None:
+    # A value ending in a backslash, or a backslash before a space: each backslash is doubled.
+    assert point_to_line(PointIn("m", {"t": "a\\"}, {"f": 1.0}, 1)) == "m,t=a\\\\ f=1.0 1"
+    assert point_to_line(PointIn("m", {"t": "a\\ b"}, {"f": 1.0}, 1)) == "m,t=a\\\\\\ b f=1.0 1"
