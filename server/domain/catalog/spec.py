@@ -138,6 +138,38 @@ def not_raised(rule: str, section: str, severities: tuple[Severity, ...], source
     return RuleSpec(rule, section, "", "", severities, source, Check.NOT_RAISED, pages=paged_at_any_severity(*paged))
 
 
+def evacuating(
+    rule: str,
+    section: str,
+    title: str,
+    title_zh: str,
+    source: str,
+    *,
+    latching: bool = True,
+    params: Mapping[str, Param] | None = None,
+    inspect_within: timedelta | None = None,
+    starts_verification: bool = False,
+) -> RuleSpec:
+    """A fire that calls for the critical response (RULES.md §4): a critical life-safety alarm that convenes
+    emergency command and always starts an evacuation."""
+    return RuleSpec(
+        rule,
+        section,
+        title,
+        title_zh,
+        (Severity.CRITICAL,),
+        source,
+        Check.READINGS,
+        params=params or {},
+        latching=latching,
+        life_safety=True,
+        inspect_within=inspect_within,
+        convenes_command=True,
+        evacuates=True,
+        starts_verification=starts_verification,
+    )
+
+
 def scheduled(
     rule: str, section: str, title: str, title_zh: str, severities: tuple[Severity, ...], source: str, *paged: str
 ) -> RuleSpec:
