@@ -159,14 +159,14 @@ def _cap(lines: Sequence[str]) -> tuple[str, ...]:
     return (*lines[:MAX_EVIDENCE], f"… and {len(lines) - MAX_EVIDENCE} more")
 
 
-def _worst(fail: list[str], unknown: list[str], ok: list[str]) -> Suggestion:
+def _worst(fail: list[str], unknown: list[str], ok: list[str], lead: Sequence[str] = ()) -> Suggestion:
     """One failing fact fails the item; else one unknown leaves it to the person; the lines that
-    decided come first."""
+    decided come first, after the `lead` lines (a summary)."""
     if fail:
-        return Suggestion(Suggested.FAIL, _cap(fail + unknown + ok))
+        return Suggestion(Suggested.FAIL, _cap([*lead, *fail, *unknown, *ok]))
     if unknown:
-        return Suggestion(Suggested.UNKNOWN, _cap(unknown + ok))
-    return Suggestion(Suggested.PASS, _cap(ok))
+        return Suggestion(Suggested.UNKNOWN, _cap([*lead, *unknown, *ok]))
+    return Suggestion(Suggested.PASS, _cap([*lead, *ok]))
 
 
 def _since(f: Facts) -> str:
@@ -363,11 +363,7 @@ def forwards(f: Facts) -> Suggestion:
                        f"due {_t(report.due_at, f.tz, f.now)}")
     done = len(f.reports) - len(pending)
     head = f"{done} of {len(f.reports)} self-checks signed {_since(f)}, {len(f.issues)} issue(s)"
-    if fail:
-        return Suggestion(Suggested.FAIL, _cap([head, *fail, *unknown, *ok]))
-    if unknown:
-        return Suggestion(Suggested.UNKNOWN, _cap([head, *unknown, *ok]))
-    return Suggestion(Suggested.PASS, _cap([head, *ok]))
+    return _worst(fail, unknown, ok, lead=(head,))
 
 
 KINDS = frozenset({"plug_power", "elec_events", "door_state", "open_alerts", "mr_probe", "sensor_health",
