@@ -26,6 +26,7 @@ Restore over a live server is not supported: stop the server, restore, start it.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
@@ -38,7 +39,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
@@ -354,6 +355,26 @@ class _Usage(Exception):
     """A bad argument or setting (exit code 2)."""
 
 
+P = ParamSpec("P")
+
+
+def _usage_exits_2(prog: str) -> Callable[[Callable[P, int]], Callable[P, int]]:
+    """A command whose `_Usage` is printed as `prog: <what to fix>` on stderr, exit code 2 (no traceback)."""
+
+    def wrap(command: Callable[P, int]) -> Callable[P, int]:
+        @functools.wraps(command)
+        def run(*args: P.args, **kwargs: P.kwargs) -> int:
+            try:
+                return command(*args, **kwargs)
+            except _Usage as exc:
+                print(f"{prog}: {exc}", file=sys.stderr)
+                return 2
+
+        return run
+
+    return wrap
+
+
 def resolve_settings(environ: Mapping[str, str] | None = None) -> tuple[Settings, str]:
     """The server's settings, and a note when the demo's database is used because nothing is configured.
 
@@ -393,22 +414,18 @@ def _not_found_hint(settings: Settings) -> str:
             f"a demo's data is in <its --data-dir>/server, e.g. FLOORWATCH_DATA_DIR={DEMO_DATA_DIR}")
 
 
+@_usage_exits_2("floorwatch backup")
 def backup_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="floorwatch backup", description="Back up the server's database.")
     parser.add_argument("--out", help="folder to write the archive into (default: <data dir>/backups, "
                                       "where the daily IT inspection looks for the last backup)")
     args = parser.parse_args(argv)
-    try:
-        settings, note = resolve_settings()
-    except _Usage as exc:
-        print(f"floorwatch backup: {exc}", file=sys.stderr)
-        return 2
+    settings, note = resolve_settings()
     if note:
         print(note)
     out = Path(args.out) if args.out else settings.data_dir / "backups"
     if out.exists() and not out.is_dir():
-        print(f"floorwatch backup: --out {out} is a file; give a folder", file=sys.stderr)
-        return 2
+        raise _Usage(f"--out {out} is a file; give a folder")
     url = settings.sql_url()
     if _is_sqlite(url) and not _sqlite_path(url).exists():
         print(f"backup failed: no database; {_not_found_hint(settings)}", file=sys.stderr)
@@ -416,8 +433,7 @@ def backup_main(argv: list[str] | None = None) -> int:
     try:
         archive = backup(settings, out)
     except OSError as exc:
-        print(f"floorwatch backup: --out {out}: {exc.strerror}", file=sys.stderr)
-        return 2
+        raise _Usage(f"--out {out}: {exc.strerror}") from None
     except BackupError as exc:
         print(f"backup failed: {exc}", file=sys.stderr)
         return 1
@@ -440,6 +456,7 @@ def _current(settings: Settings) -> tuple[int, str] | None:
     return (sum(counts.values()), "") if counts else None
 
 
+@_usage_exits_2("floorwatch restore")
 def restore_main(argv: list[str] | None = None, ask: Callable[[str], str] = input) -> int:
     parser = argparse.ArgumentParser(
         prog="floorwatch restore",
@@ -449,17 +466,13 @@ def restore_main(argv: list[str] | None = None, ask: Callable[[str], str] = inpu
     parser.add_argument("--yes", action="store_true", help="do not ask before replacing an existing database")
     args = parser.parse_args(argv)
     archive = Path(args.archive)
+    if not archive.is_file():
+        raise _Usage(f"{archive}: no such file; give a floorwatch-backup-*.tar.gz")
     try:
-        if not archive.is_file():
-            raise _Usage(f"{archive}: no such file; give a floorwatch-backup-*.tar.gz")
-        try:
-            manifest = read_manifest(archive)
-        except BackupError as exc:
-            raise _Usage(str(exc)) from None
-        settings, note = resolve_settings()
-    except _Usage as exc:
-        print(f"floorwatch restore: {exc}", file=sys.stderr)
-        return 2
+        manifest = read_manifest(archive)
+    except BackupError as exc:
+        raise _Usage(str(exc)) from None
+    settings, note = resolve_settings()
     if note:
         print(note)
     try:

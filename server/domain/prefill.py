@@ -159,14 +159,22 @@ def _cap(lines: Sequence[str]) -> tuple[str, ...]:
     return (*lines[:MAX_EVIDENCE], f"… and {len(lines) - MAX_EVIDENCE} more")
 
 
-def _worst(fail: list[str], unknown: list[str], ok: list[str]) -> Suggestion:
-    """One failing fact fails the item; else one unknown leaves it to the person; the lines that
-    decided come first."""
-    if fail:
-        return Suggestion(Suggested.FAIL, _cap(fail + unknown + ok))
-    if unknown:
-        return Suggestion(Suggested.UNKNOWN, _cap(unknown + ok))
-    return Suggestion(Suggested.PASS, _cap(ok))
+@dataclass(slots=True)
+class _Evidence:
+    """The lines gathered for one item, by what each says of it."""
+
+    fail: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    ok: list[str] = field(default_factory=list)
+
+    def judged(self, lead: Sequence[str] = ()) -> Suggestion:
+        """One failing fact fails the item; else one unknown leaves it to the person; the lines that
+        decided come first, after the `lead` lines (a summary)."""
+        if self.fail:
+            return Suggestion(Suggested.FAIL, _cap([*lead, *self.fail, *self.unknown, *self.ok]))
+        if self.unknown:
+            return Suggestion(Suggested.UNKNOWN, _cap([*lead, *self.unknown, *self.ok]))
+        return Suggestion(Suggested.PASS, _cap([*lead, *self.ok]))
 
 
 def _since(f: Facts) -> str:
@@ -183,24 +191,24 @@ def plug_power(f: Facts) -> Suggestion:
     plugs = [d for d in f.devices if d.kind == "smart_plug" and d.seat is not None]
     if not plugs:
         return Suggestion(Suggested.UNKNOWN, ("no metered plug at this seat",))
-    fail: list[str] = []
-    ok: list[str] = []
-    unknown: list[str] = []
+    found = _Evidence()
     for plug in plugs:
         if plug.metrics.get("relay_on") is False:
-            ok.append(f"{plug.id} relay off")
+            found.ok.append(f"{plug.id} relay off")
             continue
         watts = plug.metrics.get("power_w")
         if not isinstance(watts, (int, float)) or isinstance(watts, bool) or not _fresh(plug, "power_w", f.now):
             last = plug.metric_ts.get("power_w")
-            unknown.append(f"{plug.id} no recent power reading" + (f" (last {_t(last, f.tz, f.now)})" if last else ""))
+            found.unknown.append(
+                f"{plug.id} no recent power reading" + (f" (last {_t(last, f.tz, f.now)})" if last else "")
+            )
             continue
         at = _t(plug.metric_ts["power_w"], f.tz, f.now)
         if watts <= STANDBY_W:
-            ok.append(f"{plug.id} {watts:,.0f} W at {at} (standby ≤ {STANDBY_W:,.0f} W)")
+            found.ok.append(f"{plug.id} {watts:,.0f} W at {at} (standby ≤ {STANDBY_W:,.0f} W)")
         else:
-            fail.append(f"{plug.id} still drawing {watts:,.0f} W at {at} (standby ≤ {STANDBY_W:,.0f} W)")
-    return _worst(fail, unknown, ok)
+            found.fail.append(f"{plug.id} still drawing {watts:,.0f} W at {at} (standby ≤ {STANDBY_W:,.0f} W)")
+    return found.judged()
 
 
 def elec_events(f: Facts) -> Suggestion:
@@ -236,28 +244,26 @@ def door_state(f: Facts, item_id: str) -> Suggestion:
     doors = [d for d in f.devices if d.door_type in types]
     if not doors:
         return Suggestion(Suggested.UNKNOWN, (f"no {' or '.join(types)} door sensor in this area",))
-    fail: list[str] = []
-    ok: list[str] = []
-    unknown: list[str] = []
+    found = _Evidence()
     held = {a.subject: a for a in f.alarms if a.rule in ("door.held_open", "door.fire_door_held_open")
             and (a.is_open or a.raised_at >= f.since)}
     for door in doors:
         state = door.metrics.get("door_open")
         ts = door.metric_ts.get("door_open")
         if state is True and ts is not None:
-            fail.append(f"{door.id} reported open at {_t(ts, f.tz, f.now)}")
+            found.fail.append(f"{door.id} reported open at {_t(ts, f.tz, f.now)}")
         elif door.online is False:
             since = f" since {_t(door.last_seen, f.tz, f.now)}" if door.last_seen else ""
-            unknown.append(f"{door.id} offline{since}")
+            found.unknown.append(f"{door.id} offline{since}")
         elif state is False and ts is not None:
-            ok.append(f"{door.id} closed (reported {_t(ts, f.tz, f.now)})")
+            found.ok.append(f"{door.id} closed (reported {_t(ts, f.tz, f.now)})")
         else:
-            unknown.append(f"{door.id} has not reported its state")
+            found.unknown.append(f"{door.id} has not reported its state")
         alarm = held.get(door.id)
         if alarm is not None:
-            fail.append(f"{alarm.rule} on {door.id} at {_t(alarm.raised_at, f.tz, f.now)}"
+            found.fail.append(f"{alarm.rule} on {door.id} at {_t(alarm.raised_at, f.tz, f.now)}"
                         + (" (open)" if alarm.is_open else ""))
-    return _worst(fail, unknown, ok)
+    return found.judged()
 
 
 def open_alerts(f: Facts) -> Suggestion:
@@ -278,9 +284,7 @@ def mr_probe(f: Facts) -> Suggestion:
     probes = [d for d in f.devices if d.kind in ("mr_probe", "temp_sensor")]
     if not probes:
         return Suggestion(Suggested.UNKNOWN, ("no machine-room probe",))
-    fail: list[str] = []
-    ok: list[str] = []
-    unknown: list[str] = []
+    found = _Evidence()
     for probe in probes:
         seen = False
         for metric, (low, high), unit in (("temperature_c", PROBE_TEMP_C, "°C"), ("humidity_pct", PROBE_RH_PCT, "%")):
@@ -290,14 +294,14 @@ def mr_probe(f: Facts) -> Suggestion:
             seen = True
             at = _t(probe.metric_ts[metric], f.tz, f.now)
             if not _fresh(probe, metric, f.now):
-                fail.append(f"{probe.id} {metric} silent since {at}")
+                found.fail.append(f"{probe.id} {metric} silent since {at}")
             elif not low <= value <= high:
-                fail.append(f"{probe.id} {metric} {value:g} {unit} at {at} outside {low:g}–{high:g} {unit}")
+                found.fail.append(f"{probe.id} {metric} {value:g} {unit} at {at} outside {low:g}–{high:g} {unit}")
             else:
-                ok.append(f"{probe.id} {value:g} {unit} at {at}")
+                found.ok.append(f"{probe.id} {value:g} {unit} at {at}")
         if not seen:
-            unknown.append(f"{probe.id} has not reported")
-    return _worst(fail, unknown, ok)
+            found.unknown.append(f"{probe.id} has not reported")
+    return found.judged()
 
 
 def sensor_health(f: Facts) -> Suggestion:
@@ -339,9 +343,7 @@ def forwards(f: Facts) -> Suggestion:
     all in); no self-check and no issue at all is no data (unknown, never a silent pass)."""
     if not f.issues and not f.reports:
         return Suggestion(Suggested.UNKNOWN, (f"no operator self-check or issue {_since(f)}",))
-    fail: list[str] = []
-    unknown: list[str] = []
-    ok: list[str] = []
+    found = _Evidence()
     for issue in sorted(f.issues, key=lambda i: i.reported_at):
         who = f"{issue.reported_by} {_t(issue.reported_at, f.tz, f.now)}" if issue.reported_by \
             else _t(issue.reported_at, f.tz, f.now)
@@ -351,23 +353,19 @@ def forwards(f: Facts) -> Suggestion:
             late = issue.handled_at - issue.due_at
             line = f"{head}: {verb} {_t(issue.handled_at, f.tz, f.now)}"
             line += f" ({_mins(late)} late)" if late > timedelta(0) else ""
-            ok.append(line + (f" – {issue.handled_note}" if issue.handled_note else ""))
+            found.ok.append(line + (f" – {issue.handled_note}" if issue.handled_note else ""))
         elif f.now >= issue.due_at:
-            fail.append(f"{head}: open, {_mins(f.now - issue.due_at)} past its "
+            found.fail.append(f"{head}: open, {_mins(f.now - issue.due_at)} past its "
                         f"{_t(issue.due_at, f.tz, f.now)} deadline")
         else:
-            unknown.append(f"{head}: open, due {_t(issue.due_at, f.tz, f.now)}")
+            found.unknown.append(f"{head}: open, due {_t(issue.due_at, f.tz, f.now)}")
     pending = [r for r in f.reports if r.done_at is None]
     for report in sorted(pending, key=lambda r: (r.due_at, r.seat or "")):
-        unknown.append(f"seat {report.seat or '?'} self-check ({report.operator or 'unassigned'}) not submitted, "
+        found.unknown.append(f"seat {report.seat or '?'} self-check ({report.operator or 'unassigned'}) not submitted, "
                        f"due {_t(report.due_at, f.tz, f.now)}")
     done = len(f.reports) - len(pending)
     head = f"{done} of {len(f.reports)} self-checks signed {_since(f)}, {len(f.issues)} issue(s)"
-    if fail:
-        return Suggestion(Suggested.FAIL, _cap([head, *fail, *unknown, *ok]))
-    if unknown:
-        return Suggestion(Suggested.UNKNOWN, _cap([head, *unknown, *ok]))
-    return Suggestion(Suggested.PASS, _cap([head, *ok]))
+    return found.judged(lead=(head,))
 
 
 KINDS = frozenset({"plug_power", "elec_events", "door_state", "open_alerts", "mr_probe", "sensor_health",

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from gateway.contract import Severity
 from server.domain.catalog.spec import Check, Param, RuleSpec, paged_at_any_severity
-from server.domain.catalog.supervision import OFFLINE_PARAMS
+from server.domain.catalog.supervision import silent_device
 
 FIRE_RELEASE_ZONE = RuleSpec(
     "door.fire_release_zone",
@@ -36,7 +36,7 @@ RULES: tuple[RuleSpec, ...] = (
         title="Egress door did not release (floor)",
         title_zh="疏散门未解锁(楼层)",
     ),
-    RuleSpec(
+    silent_device(
         "door.egress_controller_offline",
         "2.3",
         "Egress door controller offline",
@@ -46,12 +46,9 @@ RULES: tuple[RuleSpec, ...] = (
             "GB 50396 [R20]; practice: door power on UPS with fire linkage; separate lock power from controller "
             "power; glass-break release button on the escape side [R22]"
         ),
-        Check.READINGS,
-        params=OFFLINE_PARAMS,
+        "supervisor",
+        "facilities",
         life_safety=True,
-        pages=paged_at_any_severity("supervisor", "facilities"),
-        degrades_life_safety=True,
-        device_offline=True,
     ),
     RuleSpec(
         "door.held_open",

@@ -11,52 +11,69 @@ STRIP = frozenset({DeviceKind.STRIP_METER})
 PLUG = frozenset({DeviceKind.SMART_PLUG})
 
 
-def _strip_high_params(hold_s: float) -> dict[str, Param]:
-    """A strip at 80 % of its rating for `hold_s`, cleared below 75 % held 5 min (NEC's continuous-load margin)."""
-    return {
-        "raise_ratio": Param(0.8, "× rated_a"),
-        "hold_s": Param(hold_s, "s"),
-        "clear_ratio": Param(0.75, "× rated_a"),
-        "clear_hold_s": Param(300, "s"),
-    }
-
-
 def _rated_current_gauge(kinds: frozenset[DeviceKind], *stages: Stage) -> Gauge:
     """The device's current judged as a fraction of its rated current."""
     return Gauge(kinds, "current_a", stages, of_rating=True)
 
 
-RULES: tuple[RuleSpec, ...] = (
-    RuleSpec(
-        "elec.strip_load_high",
+def _strip_high(
+    rule: str,
+    title: str,
+    title_zh: str,
+    severity: Severity,
+    source: str,
+    *,
+    hold_s: float,
+    paged: tuple[str, ...],
+    message: str,
+    message_zh: str,
+    inspect_within: timedelta | None = None,
+) -> RuleSpec:
+    """A strip at 80 % of its rating for `hold_s` is raised at `severity`, cleared below 75 % held 5 min (NEC's
+    continuous-load margin); `paged` are paged at any severity."""
+    return RuleSpec(
+        rule,
         "2.1",
+        title,
+        title_zh,
+        (severity,),
+        source,
+        Check.READINGS,
+        params={
+            "raise_ratio": Param(0.8, "× rated_a"),
+            "hold_s": Param(hold_s, "s"),
+            "clear_ratio": Param(0.75, "× rated_a"),
+            "clear_hold_s": Param(300, "s"),
+        },
+        pages=paged_at_any_severity(*paged),
+        inspect_within=inspect_within,
+        gauge=_rated_current_gauge(STRIP, Stage(severity, "raise_ratio", "clear_ratio", "hold_s", "clear_hold_s")),
+        message=message,
+        message_zh=message_zh,
+    )
+
+
+RULES: tuple[RuleSpec, ...] = (
+    _strip_high(
+        "elec.strip_load_high",
         "Strip near its rating",
         "插线板接近额定负荷",
-        (Severity.WARNING,),
+        Severity.WARNING,
         "S03; NEC 210.19(A)(1)/210.20(A) 125 % continuous ⇒ 80 % [R4]; GB/T 2099.7 scope ≤ 16 A [R1]",
-        Check.READINGS,
-        params=_strip_high_params(hold_s=300),
-        pages=paged_at_any_severity("strip_operators", "shift_lead"),
+        hold_s=300,
+        paged=("strip_operators", "shift_lead"),
         inspect_within=timedelta(hours=4),
-        gauge=_rated_current_gauge(
-            STRIP, Stage(Severity.WARNING, "raise_ratio", "clear_ratio", "hold_s", "clear_hold_s")
-        ),
         message="Strip near its rated load",
         message_zh="插线板接近额定负荷,请勿再接入电器",
     ),
-    RuleSpec(
+    _strip_high(
         "elec.strip_continuous_high",
-        "2.1",
         "Strip loaded high for hours",
         "插线板长时间高负荷",
-        (Severity.MAJOR,),
+        Severity.MAJOR,
         "[R4]",
-        Check.READINGS,
-        params=_strip_high_params(hold_s=10800),
-        pages=paged_at_any_severity("shift_lead", "supervisor"),
-        gauge=_rated_current_gauge(
-            STRIP, Stage(Severity.MAJOR, "raise_ratio", "clear_ratio", "hold_s", "clear_hold_s")
-        ),
+        hold_s=10800,
+        paged=("shift_lead", "supervisor"),
         message="Strip at 80 % of its rating for 3 h or more: redistribute loads or add a circuit",
         message_zh="插线板连续3小时以上处于额定负荷80%：请分散负载或增设回路",
     ),

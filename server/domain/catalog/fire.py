@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec, control, paged_at_any_severity
+from server.domain.catalog.spec import Check, Param, RuleSpec, control, evacuating, paged_at_any_severity
 
 
 def _heat_params(static_c: float, rate_min_c: float, clear_c: float) -> dict[str, Param]:
@@ -39,42 +39,24 @@ RULES: tuple[RuleSpec, ...] = (
         starts_verification=True,
         inhibited_by_fire=True,
     ),
-    RuleSpec(
+    evacuating(
         "fire.confirmed",
         "2.2",
         "Fire confirmed",
         "火警已确认",
-        (Severity.CRITICAL,),
         (
             'GB 50116 4.1.6: linkage needs an "与" (AND) of two independent devices [R7]. GB 50116 4.10.1 '
             "commentary: ordinary power, AC, recreation and kitchen loads may be cut immediately after "
             "confirmation; normal lighting and security systems should not be [R7]. GB 25201 5.3 ③: call "
             "119 on confirmation [R18]."
         ),
-        Check.READINGS,
         params={
             "ack_s": Param(60, "s"),
             "verdict_s": Param(180, "s"),
         },
-        latching=True,
-        life_safety=True,
         inspect_within=timedelta(hours=1),
-        convenes_command=True,
-        evacuates=True,
     ),
-    RuleSpec(
-        "fire.manual_report",
-        "2.2",
-        "Fire reported by staff",
-        "人员报火警",
-        (Severity.CRITICAL,),
-        'S18 ("发现火情,应立即报警")',
-        Check.READINGS,
-        latching=True,
-        life_safety=True,
-        convenes_command=True,
-        evacuates=True,
-    ),
+    evacuating("fire.manual_report", "2.2", "Fire reported by staff", "人员报火警", 'S18 ("发现火情,应立即报警")'),
     RuleSpec(
         "fire.false_alarm_close",
         "2.2",
@@ -177,17 +159,13 @@ RULES: tuple[RuleSpec, ...] = (
         ),
         Check.READINGS,
     ),
-    RuleSpec(
+    evacuating(
         "evac.notice",
         "2.2",
         "Evacuation",
         "疏散通知",
-        (Severity.CRITICAL,),
         "S18; D7 四5; GB 25506 / GB 25201 duty procedure [R18, R19]",
-        Check.READINGS,
-        life_safety=True,
-        convenes_command=True,
-        evacuates=True,
+        latching=False,
     ),
     control("evac.all_clear", "2.2", "D7 四"),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.contract import DeviceKind, Severity
-from server.domain.catalog.spec import Check, Gauge, Param, RuleSpec, Stage, paged_at_any_severity
+from server.domain.catalog.spec import Check, Gauge, Param, RuleSpec, Stage, evacuating, paged_at_any_severity
 
 PROBE = frozenset({DeviceKind.MR_PROBE})
 
@@ -130,18 +130,12 @@ RULES: tuple[RuleSpec, ...] = (
         pages=paged_at_any_severity("mr_duty", "supervisor", "facilities", "logistics", "emergency_command"),
         convenes_command=True,
     ),
-    RuleSpec(
+    evacuating(
         "mr.smoke",
         "2.5",
         "Smoke in the machine room",
         "机房烟雾报警",
-        (Severity.CRITICAL,),
         "S10; GB 50174 13.1: MR needs a fire-alarm system and gas/water-mist (or sprinkler) suppression [R24]",
-        Check.READINGS,
-        latching=True,
-        life_safety=True,
-        convenes_command=True,
-        evacuates=True,
         starts_verification=True,
     ),
 )

@@ -1,5 +1,6 @@
 """What one rule declaration holds (`RuleSpec`), the generic threshold it may carry (`Gauge`), and the
-shorthands for the declarations that only differ in their own words (controls, unraised rows, duties).
+shorthands for the declarations that only differ in their own words (controls, unraised rows, duties, the
+fires that evacuate).
 
 Pure data: this module imports nothing from the domain, so that the site parser, the rules, the paging
 plan and the scheduler can all read the catalog without an import cycle.
@@ -136,6 +137,38 @@ def control(rule: str, section: str, source: str) -> RuleSpec:
 def not_raised(rule: str, section: str, severities: tuple[Severity, ...], source: str, *paged: str) -> RuleSpec:
     """A RULES.md row the server raises no alarm for: untitled, paging `paged` at any severity."""
     return RuleSpec(rule, section, "", "", severities, source, Check.NOT_RAISED, pages=paged_at_any_severity(*paged))
+
+
+def evacuating(
+    rule: str,
+    section: str,
+    title: str,
+    title_zh: str,
+    source: str,
+    *,
+    latching: bool = True,
+    params: Mapping[str, Param] | None = None,
+    inspect_within: timedelta | None = None,
+    starts_verification: bool = False,
+) -> RuleSpec:
+    """A fire that calls for the critical response (RULES.md §4): a critical life-safety alarm that convenes
+    emergency command and always starts an evacuation."""
+    return RuleSpec(
+        rule,
+        section,
+        title,
+        title_zh,
+        (Severity.CRITICAL,),
+        source,
+        Check.READINGS,
+        params=params or {},
+        latching=latching,
+        life_safety=True,
+        inspect_within=inspect_within,
+        convenes_command=True,
+        evacuates=True,
+        starts_verification=starts_verification,
+    )
 
 
 def scheduled(

@@ -13,6 +13,34 @@ OFFLINE_PARAMS: Mapping[str, Param] = MappingProxyType({"offline_s": Param(200, 
 """Silent this long is offline: NFPA 72's trouble deadline, shared by the devices aligned with smoke detectors."""
 
 
+def silent_device(
+    rule: str,
+    section: str,
+    title: str,
+    title_zh: str,
+    severities: tuple[Severity, ...],
+    source: str,
+    *paged: str,
+    life_safety: bool = False,
+) -> RuleSpec:
+    """A device that watches over life safety, offline after `OFFLINE_PARAMS`: its silence degrades a
+    life-safety function; `paged` are paged at any severity."""
+    return RuleSpec(
+        rule,
+        section,
+        title,
+        title_zh,
+        severities,
+        source,
+        Check.READINGS,
+        params=OFFLINE_PARAMS,
+        life_safety=life_safety,
+        pages=paged_at_any_severity(*paged),
+        degrades_life_safety=True,
+        device_offline=True,
+    )
+
+
 def _server_watch(rule: str, title: str, title_zh: str) -> RuleSpec:
     """A loss in the server's own pipeline: IT and the supervisor are paged."""
     return RuleSpec(
@@ -28,7 +56,7 @@ def _server_watch(rule: str, title: str, title_zh: str) -> RuleSpec:
 
 
 RULES: tuple[RuleSpec, ...] = (
-    RuleSpec(
+    silent_device(
         "sup.smoke_offline",
         "2.7",
         "Smoke detector offline",
@@ -38,12 +66,9 @@ RULES: tuple[RuleSpec, ...] = (
             "NFPA 72 trouble within 200 s (**unverified**, §8); GB 4717: wired-loop fault shown within 100 s [R11]; "
             "GB 26875.1: fire, supervisory and fault signals transmitted within 10 s [R12]"
         ),
-        Check.READINGS,
-        params=OFFLINE_PARAMS,
+        "shift_lead",
+        "facilities",
         life_safety=True,
-        pages=paged_at_any_severity("shift_lead", "facilities"),
-        degrades_life_safety=True,
-        device_offline=True,
     ),
     RuleSpec(
         "sup.smoke_offline_lpwan",
@@ -66,18 +91,14 @@ RULES: tuple[RuleSpec, ...] = (
         degrades_life_safety=True,
         device_offline=True,
     ),
-    RuleSpec(
+    silent_device(
         "sup.probe_offline",
         "2.7",
         "Machine-room probe offline",
         "机房探头离线",
         (Severity.MAJOR,),
         "Aligned with sup.smoke_offline",
-        Check.READINGS,
-        params=OFFLINE_PARAMS,
-        pages=paged_at_any_severity("mr_duty"),
-        degrades_life_safety=True,
-        device_offline=True,
+        "mr_duty",
     ),
     RuleSpec(
         "sup.sensor_offline",

@@ -20,7 +20,8 @@ from typing import ClassVar
 
 from gateway.contract import Event, EventType, Severity
 from server.domain.rules.base import Ctx, DeviceState, Rule, handles_timers, shared_table
-from server.domain.rules.blocks import Threshold, flag
+from server.domain.rules.blocks import flag
+from server.domain.rules.generic import One
 from server.domain.site import Device, DeviceKind, DoorType, Site
 from server.domain.staffing import floor_staffed
 
@@ -119,13 +120,9 @@ def _is_mr_door(ctx: Ctx, dev: DeviceState) -> bool:
 
 
 @dataclass(slots=True)
-class Held:
-    t: Threshold
+class Held(One):
     forced: bool = False
     STATE: ClassVar[tuple[str, ...]] = ("t", "forced")
-
-    def due(self) -> datetime | None:
-        return self.t.due()
 
 
 class _OpenTooLong(Rule):

@@ -33,13 +33,9 @@ PLUG = frozenset({DeviceKind.SMART_PLUG})
 
 
 @dataclass(slots=True)
-class StepState:
-    t: Threshold
+class StepState(One):
     baseline: float | None = None
     STATE: ClassVar[tuple[str, ...]] = ("t", "baseline")
-
-    def due(self) -> datetime | None:
-        return self.t.due()
 
 
 class HighPowerAppliance(Rule):
@@ -283,13 +279,9 @@ class RelayMismatch(Rule):
 
 
 @dataclass(slots=True)
-class Runtime:
-    t: Threshold
+class Runtime(One):
     idle: float | None = None
     STATE: ClassVar[tuple[str, ...]] = ("t", "idle")
-
-    def due(self) -> datetime | None:
-        return self.t.due()
 
 
 class ContinuousRuntime(Rule):

@@ -28,6 +28,7 @@ from server.domain.evacuation import DRILL_EN, DRILL_ZH
 from server.domain.rules import doors
 from server.domain.rules.base import Ctx, DeviceState, Rule, handles_timers, shared_table
 from server.domain.rules.blocks import RateOfRise, Threshold
+from server.domain.rules.generic import One
 from server.domain.site import Device, DeviceKind, Site, ZoneKind
 
 SMOKE = frozenset({DeviceKind.SMOKE_DETECTOR})
@@ -386,13 +387,9 @@ class ManualCallPoint(Rule):
 
 
 @dataclass(slots=True)
-class HeatState:
-    t: Threshold
+class HeatState(One):
     rate: RateOfRise
     STATE: ClassVar[tuple[str, ...]] = ("t", "rate")
-
-    def due(self) -> datetime | None:
-        return self.t.due()
 
 
 class HeatPrewarn(Rule):

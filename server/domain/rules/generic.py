@@ -20,7 +20,8 @@ from server.domain.rules.blocks import Staged, Threshold
 
 @dataclass(slots=True)
 class One:
-    """State of a rule that needs a single threshold."""
+    """State of a rule that needs a single threshold; a state that keeps more beside it extends this one, so
+    its next look is still the threshold's."""
 
     t: Threshold
     STATE: ClassVar[tuple[str, ...]] = ("t",)

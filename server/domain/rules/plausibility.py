@@ -71,20 +71,21 @@ class TempPlausibility(Rule):
             return
         st: TempCheck = dev.state[self.id]
         zone = dev.zone
+
+        def report(rule: str, severity: Severity | None, message: str, message_zh: str = "") -> None:
+            """This sample's finding of `rule`: every one is about this device, zone, value and time."""
+            ctx.set(rule, dev.id, severity, zone, temp, now, message, message_zh)
+
         if self._sentinel(dev, st, temp, now):
             st.bad = True
-            ctx.set(
+            report(
                 "sensor.temp_sentinel",
-                dev.id,
                 Severity.MINOR,
-                zone,
-                temp,
-                now,
                 f"Temperature sensor fault value {temp:g} °C (not a fire)",
                 f"温度传感器故障值 {temp:g} °C(非火警)",
             )
             return
-        ctx.set("sensor.temp_sentinel", dev.id, None, zone, temp, now, "Plausible reading again")
+        report("sensor.temp_sentinel", None, "Plausible reading again")
         low, high = dev.device.range_c
         smoke = bool(ctx.zone_fire(zone).smoke)
         if not low <= temp <= high:
@@ -92,18 +93,14 @@ class TempPlausibility(Rule):
             if smoke and temp > high:
                 raise_heat(ctx, dev, now, "over the sensor's range with smoke in the zone")
             else:
-                ctx.set(
+                report(
                     "sensor.temp_out_of_range",
-                    dev.id,
                     Severity.MAJOR,
-                    zone,
-                    temp,
-                    now,
                     f"Temperature {temp:g} °C outside the sensor's range: check within 15 min",
                     f"温度 {temp:g} °C 超出传感器量程：15分钟内检查",
                 )
             return
-        ctx.set("sensor.temp_out_of_range", dev.id, None, zone, temp, now, "Back in range")
+        report("sensor.temp_out_of_range", None, "Back in range")
         st.bad = False
         if st.prev is not None and not st.suppressed:
             gap = now - st.prev[0]
@@ -114,13 +111,9 @@ class TempPlausibility(Rule):
                 and not self._corroborated(ctx, dev, smoke, now)
             ):
                 st.suppressed, st.jump_up = True, jump > 0
-                ctx.set(
+                report(
                     "sensor.temp_jump",
-                    dev.id,
                     Severity.MAJOR,
-                    zone,
-                    temp,
-                    now,
                     f"Temperature jumped {jump:+g} °C with nothing nearby changing: suspected sensor fault",
                     "疑似传感器故障",
                 )
