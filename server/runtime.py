@@ -22,6 +22,7 @@ from server.adapters.hr_file import HrFeed, load_hr
 from server.adapters.notify import AppriseSender
 from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.inspection_facts import InspectionFactsRepository
 from server.adapters.sql.repository import AlarmRepository, UserRepository
 from server.adapters.timeseries import InfluxWriter, SqliteSeriesStore, TimeSeriesWriter
 from server.domain.policy import Role
@@ -197,8 +198,8 @@ class Runtime:
                              tick_s=s.tick_s)
         self.recovery = EffectsRecovery(outbox, self.alarms.dispatch,
                                         run_serial=self.ingest.run_between_drains, started_at=self.clock())
-        facts = FactsReader(self.site, self.live, sessions, series=self.series, backup_dir=s.data_dir / "backups",
-                            flush=lambda: self.series.flush(2.0))
+        facts = FactsReader(self.site, self.live, InspectionFactsRepository(sessions), series=self.series,
+                            backup_dir=s.data_dir / "backups", flush=lambda: self.series.flush(2.0))
         self.inspections = InspectionService(sessions, self.site, self.clock, facts=facts,
                                              training=self.hr.trainings(self.site.tz) if self.hr else None)
 

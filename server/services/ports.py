@@ -5,7 +5,7 @@ The services own these; an adapter satisfies one by its shape, so neither side i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, tzinfo
 from typing import Protocol
 
@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from gateway.contract import Reading
 from server.domain.device_meta import DeviceMeta
+from server.domain.inspections import ResultRecord, TaskRecord
 from server.domain.leases import Holder, Lease
+from server.domain.prefill import AlarmFact
 from server.domain.rules.access import Approval
 from server.domain.site import Site
 
@@ -75,3 +77,27 @@ class LeaseStore(Protocol):
 
     def fence(self, session: Session, lease: Lease) -> None:
         """In the caller's transaction: raise LeaseLost unless `lease` is still this worker's."""
+
+
+class InspectionFactsStore(Protocol):
+    """What a checklist pre-fill reads from SQL (server/adapters/sql/inspection_facts.py)."""
+
+    def alarm_facts(self, site: str, since: datetime, subjects: Collection[str] | None,
+                    zones: Collection[str] | None) -> tuple[AlarmFact, ...]:
+        """The site's elec.* and door.* alarms open now or raised since `since`, oldest first (at most
+        500). `subjects` alone: of those devices; with `zones`: in those zones or of those devices."""
+
+    def self_checks(self, schedules: Collection[str], zone: str | None, since: datetime,
+                    now: datetime) -> list[TaskRecord]:
+        """Tasks of `schedules` (of `zone`, None: any) run by `now`, completed since `since` or run since
+        then and still open; by run time (at most 500)."""
+
+    def issues(self, schedule: str, zone: str | None, since: datetime, now: datetime) -> list[TaskRecord]:
+        """Tasks of `schedule` (of `zone`, None: any) run by `now`, run since `since` or not done yet; by
+        run time (at most 500)."""
+
+    def tasks(self, ids: Collection[int]) -> dict[int, TaskRecord]:
+        """The tasks of these ids that exist, by id."""
+
+    def results(self, task_ids: Collection[int]) -> list[ResultRecord]:
+        """The stored answers of these tasks, in the order they were stored."""
