@@ -24,6 +24,7 @@ from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.inspection_facts import InspectionFactsRepository
 from server.adapters.sql.repository import AlarmRepository, UserRepository
+from server.adapters.sql.silences import SilenceRepository
 from server.adapters.timeseries import InfluxWriter, SqliteSeriesStore, TimeSeriesWriter
 from server.domain.policy import Role
 from server.domain.rules import RuleEngine
@@ -212,7 +213,7 @@ class Runtime:
                                        fence=fence)
         self.channel_outcomes = ChannelOutcomes(self.ingest)
         self.notify = NotificationService(
-            sessions, self.site, self.clock, self.sender, base_url=base_url,
+            sessions, self.site, self.clock, self.sender, silences=SilenceRepository(sessions), base_url=base_url,
             # under a lease the id is the worker's own, so a fenced old owner's late result never
             # overwrites the new owner's record of the same row
             worker_id=self.lease.owner if self.lease is not None else s.mqtt_client_id,

@@ -15,6 +15,7 @@ from gateway.contract import Reading
 from server.domain.device_meta import DeviceMeta
 from server.domain.inspections import ResultRecord, TaskRecord
 from server.domain.leases import Holder, Lease
+from server.domain.notify import Silence
 from server.domain.prefill import AlarmFact
 from server.domain.rules.access import Approval
 from server.domain.site import Site
@@ -101,3 +102,13 @@ class InspectionFactsStore(Protocol):
 
     def results(self, task_ids: Collection[int]) -> list[ResultRecord]:
         """The stored answers of these tasks, in the order they were stored."""
+
+
+class SilenceStore(Protocol):
+    """The silences people set on alarms' pages (server/adapters/sql/silences.py)."""
+
+    def active(self, now: datetime) -> list[Silence]:
+        """The silences that have not ended at `now`."""
+
+    def add(self, silence: Silence, now: datetime) -> int:
+        """Store a silence set at `now`; returns its id."""

@@ -20,14 +20,14 @@ from server.services.notify.digest import Digest
 from server.services.notify.escalation import Escalation
 from server.services.notify.outbox import ATTEMPT_TIMEOUT_S, DELIVERY_THREADS, RENEW_AFTER
 from server.services.notify.push import Commit, NotifyResult
-from server.services.ports import Sender
+from server.services.ports import Sender, SilenceStore
 
 log = logging.getLogger(__name__)
 
 
 class NotificationService(Escalation, Digest):
     def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime], sender: Sender,
-                 *, base_url: str = "http://localhost:8000", worker_id: str = "worker",
+                 *, silences: SilenceStore, base_url: str = "http://localhost:8000", worker_id: str = "worker",
                  open_alarms: Callable[[], Sequence[domain.Alarm]] = list,
                  alarm_by_id: Callable[[int], domain.Alarm | None] = lambda _id: None,
                  on_result: NotifyResult | None = None,
@@ -44,6 +44,7 @@ class NotificationService(Escalation, Digest):
         self.site = site
         self.clock = clock
         self.sender = sender
+        self.silence_store = silences
         self.base_url = base_url
         self.worker_id = worker_id
         self.open_alarms = open_alarms

@@ -12,7 +12,7 @@ from server.domain import alarms as domain
 from server.domain.site import Site
 from server.services import delivery
 from server.services.notify.push import Commit, NotifyResult
-from server.services.ports import Sender
+from server.services.ports import Sender, SilenceStore
 
 
 class NotifyState:
@@ -23,6 +23,7 @@ class NotifyState:
     site: Site
     clock: Callable[[], datetime]
     sender: Sender
+    silence_store: SilenceStore
     base_url: str
     worker_id: str
     open_alarms: Callable[[], Sequence[domain.Alarm]]
