@@ -22,6 +22,7 @@ from server.adapters.hr_file import HrFeed, load_hr
 from server.adapters.notify import AppriseSender
 from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.delayed_cuts import DelayedCutRepository
 from server.adapters.sql.inspection_facts import InspectionFactsRepository
 from server.adapters.sql.repository import AlarmRepository, UserRepository
 from server.adapters.sql.silences import SilenceRepository
@@ -212,6 +213,7 @@ class Runtime:
                                        check_result=result_checker(s.command_keys_dir),  # the edges' signed answers
                                        fence=fence)
         self.channel_outcomes = ChannelOutcomes(self.ingest)
+        cut_store = DelayedCutRepository(sessions, fence)
         self.notify = NotificationService(
             sessions, self.site, self.clock, self.sender, silences=SilenceRepository(sessions), base_url=base_url,
             # under a lease the id is the worker's own, so a fenced old owner's late result never
@@ -219,9 +221,9 @@ class Runtime:
             worker_id=self.lease.owner if self.lease is not None else s.mqtt_client_id,
             sole_sender=self.lease is not None, open_alarms=self.alarms.open_alarms,
             alarm_by_id=self.alarms.by_id, on_result=self.channel_outcomes, is_drill=is_drill_alarm,
-            notes=PageNotes(sessions, self.site, self.commands), commit=self.alarms.commit)
-        self.cuts = DelayedCutService(sessions, self.site, self.clock, self.commands, self.live.current_a,
-                                      self.alarms.by_id, notify=self.notify, fence=fence)
+            notes=PageNotes(cut_store, self.site, self.commands), commit=self.alarms.commit)
+        self.cuts = DelayedCutService(cut_store, self.site, self.clock, self.commands, self.live.current_a,
+                                      self.alarms.by_id, notify=self.notify)
         self.evacuations = EvacuationService(
             sessions, self.site, self.clock, self.commands, self.notify,
             lambda notice: self._publish(contract.site_topic(self.site.id, contract.SiteChannel.EVACUATION), notice),

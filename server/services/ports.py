@@ -6,8 +6,9 @@ The services own these; an adapter satisfies one by its shape, so neither side i
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from contextlib import AbstractContextManager
 from datetime import datetime, tzinfo
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,7 @@ from server.domain.device_meta import DeviceMeta
 from server.domain.inspections import ResultRecord, TaskRecord
 from server.domain.leases import Holder, Lease
 from server.domain.notify import Silence
+from server.domain.power import CutHold, CutOutcome, ScheduledCut
 from server.domain.prefill import AlarmFact
 from server.domain.rules.access import Approval
 from server.domain.site import Site
@@ -112,3 +114,47 @@ class SilenceStore(Protocol):
 
     def add(self, silence: Silence, now: datetime) -> int:
         """Store a silence set at `now`; returns its id."""
+
+
+class DelayedCutTx(Protocol):
+    """One transaction on the delayed cuts and holds (DelayedCutStore.transaction)."""
+
+    def get(self, alarm_id: int) -> ScheduledCut | None: ...
+
+    def save(self, cut: ScheduledCut) -> None:
+        """Insert the alarm's cut, or write what changed of the one stored."""
+
+    def pending(self, device: str) -> list[ScheduledCut]: ...
+
+    def active_hold(self, device: str, now: datetime) -> CutHold | None:
+        """The latest hold of `device` with an `until` after `now`."""
+
+    def add_hold(self, hold: CutHold) -> None: ...
+
+    def audit(self, who: str, action: str, target: str, detail: dict[str, Any], at: datetime) -> None: ...
+
+
+class DelayedCutStore(Protocol):
+    """The delayed cuts of elec.high_power_appliance and the plugs' holds (server/adapters/sql/delayed_cuts.py)."""
+
+    def transaction(self) -> AbstractContextManager[DelayedCutTx]:
+        """A transaction that commits when the block ends; under a lease it checks the lease first (a
+        worker whose lease was taken commits nothing: LeaseLost)."""
+
+    def get(self, alarm_id: int) -> ScheduledCut | None: ...
+
+    def due(self, now: datetime) -> list[ScheduledCut]:
+        """Pending cuts due at `now`."""
+
+    def of_device(self, device: str, limit: int) -> list[ScheduledCut]:
+        """The device's cuts, latest first."""
+
+    def of_alarms(self, alarm_ids: Collection[int]) -> list[ScheduledCut]: ...
+
+    def active_hold(self, device: str, now: datetime) -> CutHold | None: ...
+
+    def relay_off_sent(self, ref: str, device: str) -> str | None:
+        """The id of a relay_off command of `device` with this ref, if one was sent."""
+
+    def outcomes(self) -> list[CutOutcome]:
+        """The `cut` cuts whose command came back ok or failed."""
