@@ -24,6 +24,7 @@ from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
 from server.adapters.sql.inspection_facts import InspectionFactsRepository
+from server.adapters.sql.notifications import NotifyRepository
 from server.adapters.sql.repository import AlarmRepository, UserRepository
 from server.adapters.sql.silences import SilenceRepository
 from server.adapters.timeseries import InfluxWriter, SqliteSeriesStore, TimeSeriesWriter
@@ -215,7 +216,8 @@ class Runtime:
         self.channel_outcomes = ChannelOutcomes(self.ingest)
         cut_store = DelayedCutRepository(sessions, fence)
         self.notify = NotificationService(
-            sessions, self.site, self.clock, self.sender, silences=SilenceRepository(sessions), base_url=base_url,
+            NotifyRepository(sessions), self.site, self.clock, self.sender, silences=SilenceRepository(sessions),
+            base_url=base_url,
             # under a lease the id is the worker's own, so a fenced old owner's late result never
             # overwrites the new owner's record of the same row
             worker_id=self.lease.owner if self.lease is not None else s.mqtt_client_id,

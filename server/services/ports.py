@@ -17,6 +17,7 @@ from server.domain.device_meta import DeviceMeta
 from server.domain.inspections import ResultRecord, TaskRecord
 from server.domain.leases import Holder, Lease
 from server.domain.notify import Silence
+from server.domain.notify_records import DeliveryRecord, EscalationRecord, NotificationRecord
 from server.domain.power import CutHold, CutOutcome, ScheduledCut
 from server.domain.prefill import AlarmFact
 from server.domain.rules.access import Approval
@@ -158,3 +159,70 @@ class DelayedCutStore(Protocol):
 
     def outcomes(self) -> list[CutOutcome]:
         """The `cut` cuts whose command came back ok or failed."""
+
+
+class NotifyTx(Protocol):
+    """One transaction of the notification service (NotifyStore.transaction). The records it hands out
+    are written back, as they are when the block ends, by its commit."""
+
+    def escalation(self, alarm_id: int) -> EscalationRecord | None: ...
+
+    def add_escalation(self, escalation: EscalationRecord) -> None: ...
+
+    def due_escalations(self, now: datetime, limit: int) -> list[EscalationRecord]:
+        """Running escalations due at `now`, earliest first."""
+
+    def escalations_since(self, alarm_ids: Collection[int], severity: str) -> dict[int, datetime]:
+        """When the escalation of each of these alarms started at `severity` (alarms that have one)."""
+
+    def has_key(self, dedupe_key: str) -> bool:
+        """A notification with this dedupe key is stored."""
+
+    def groupable(self, group_key: str, severity: str, channel: str, since: datetime) -> NotificationRecord | None:
+        """A queued notification of this group, severity and channel created after `since`, never attempted
+        nor claimed: one that a push may still be folded into."""
+
+    def fold(self, notification_id: int, items: list[dict[str, Any]], title: str, body: str) -> bool:
+        """Replace a queued notification's items and text unless a worker claimed it meanwhile (False)."""
+
+    def add(self, notification: NotificationRecord) -> None: ...
+
+    def notification(self, notification_id: int) -> NotificationRecord | None: ...
+
+    def add_delivery(self, delivery: DeliveryRecord) -> None: ...
+
+    def requeue_sending(self, claimed_by: str | None) -> int:
+        """Put back in the queue the notifications `sending` under `claimed_by` (None: under anyone)."""
+
+    def claimable(self, now: datetime, limit: int, skip_channels: Collection[str],
+                  skip_ids: Collection[int]) -> list[tuple[int, str]]:
+        """(id, channel) of notifications due at `now` (queued, or `sending` with a lapsed lease), oldest
+        due first."""
+
+    def take(self, notification_id: int, now: datetime, lease_until: datetime, worker: str) -> bool:
+        """Claim one if it is still claimable at `now`; False when another worker took it first."""
+
+    def renew(self, notification_id: int, worker: str, lease_until: datetime) -> bool:
+        """Extend `worker`'s claim; False when its lease lapsed and another worker took the row over."""
+
+    def state(self, key: str) -> dict[str, Any] | None:
+        """A stored service state (the `state` table)."""
+
+    def save_state(self, key: str, state: dict[str, Any], now: datetime) -> None: ...
+
+
+class NotifyStore(Protocol):
+    """Escalations, the notification outbox and its delivery log (server/adapters/sql/notify.py)."""
+
+    def transaction(self) -> AbstractContextManager[NotifyTx]: ...
+
+    def notifications(self, ids: Collection[int]) -> list[NotificationRecord]: ...
+
+    def first_page(self, alarm_id: int, key_prefix: str) -> list[NotificationRecord]:
+        """The alarm's notifications whose dedupe key starts with `key_prefix`, in the order they were queued."""
+
+    def log(self, alarm_id: int | None, ref: str | None, limit: int) -> list[NotificationRecord]:
+        """Notifications (of the alarm, of the ref), in the order they were queued."""
+
+    def deliveries(self, notification_ids: Collection[int]) -> list[DeliveryRecord]:
+        """Their delivery attempts, in the order they were made."""
