@@ -24,6 +24,7 @@ from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
 from server.adapters.sql.inspection_facts import InspectionFactsRepository
+from server.adapters.sql.inspections import InspectionRepository
 from server.adapters.sql.notifications import NotifyRepository
 from server.adapters.sql.repository import AlarmRepository, UserRepository
 from server.adapters.sql.silences import SilenceRepository
@@ -203,7 +204,7 @@ class Runtime:
                                         run_serial=self.ingest.run_between_drains, started_at=self.clock())
         facts = FactsReader(self.site, self.live, InspectionFactsRepository(sessions), series=self.series,
                             backup_dir=s.data_dir / "backups", flush=lambda: self.series.flush(2.0))
-        self.inspections = InspectionService(sessions, self.site, self.clock, facts=facts,
+        self.inspections = InspectionService(InspectionRepository(sessions), self.site, self.clock, facts=facts,
                                              training=self.hr.trainings(self.site.tz) if self.hr else None)
 
         # Response: commands to edges, notifications (outbox + escalation), evacuations.

@@ -5,7 +5,7 @@ The services own these; an adapter satisfies one by its shape, so neither side i
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from gateway.contract import Reading
 from server.domain.device_meta import DeviceMeta
-from server.domain.inspections import ResultRecord, TaskRecord
+from server.domain.inspections import HazardRecord, ResultRecord, TaskRecord, TaskSpec
 from server.domain.leases import Holder, Lease
 from server.domain.notify import Silence
 from server.domain.notify_records import DeliveryRecord, EscalationRecord, NotificationRecord
@@ -226,3 +226,81 @@ class NotifyStore(Protocol):
 
     def deliveries(self, notification_ids: Collection[int]) -> list[DeliveryRecord]:
         """Their delivery attempts, in the order they were made."""
+
+
+class InspectionTx(Protocol):
+    """One transaction on the inspection tables (InspectionStore.transaction)."""
+
+    def watermark(self, schedule_id: str) -> datetime | None:
+        """Up to when the schedule's tasks were planned; None: never."""
+
+    def set_watermark(self, schedule_id: str, planned_until: datetime) -> None: ...
+
+    def insert(self, specs: Iterable[TaskSpec], status: str, now: datetime) -> int:
+        """Store the tasks not stored yet (one per schedule, subject and run); returns how many were new."""
+
+    def task_id(self, schedule_id: str, subject: str, run_at: datetime) -> int | None: ...
+
+    def latest_task_id(self, schedule_id: str, subject: str, after: datetime, until: datetime) -> int | None:
+        """The latest task of the schedule and subject run in (after, until]."""
+
+    def task(self, task_id: int, lock: bool = False) -> TaskRecord | None:
+        """`lock`: no other transaction completes it until this one ends."""
+
+    def photo_count(self, task_id: int) -> int: ...
+
+    def last_done(self, task: TaskRecord) -> datetime | None: ...
+
+    def add_result(self, result: ResultRecord) -> None: ...
+
+    def add_hazard(self, hazard: HazardRecord) -> None: ...
+
+    def complete(self, task_id: int, at: datetime, by: str, note: str) -> None:
+        """Mark a task read in this transaction done."""
+
+    def add_photo(self, task_id: int, item_id: str | None, content_type: str, data: bytes, sha256: str,
+                  at: datetime, by: str) -> int: ...
+
+
+class InspectionStore(Protocol):
+    """Inspection tasks, answers, photos, hazards and the planner's watermarks (server/adapters/sql/inspections.py)."""
+
+    def transaction(self) -> AbstractContextManager[InspectionTx]:
+        """A transaction that commits when the block ends; AlreadyStored when another writer stored the same
+        task or watermark first."""
+
+    def task(self, task_id: int) -> TaskRecord | None: ...
+
+    def tasks(self, status: str, now: datetime, zone: str | None, assignee: str | None,
+              limit: int) -> list[TaskRecord]:
+        """`status`: due (open, deadline after `now`), overdue (open, deadline passed), done (latest first),
+        missed or open; by deadline."""
+
+    def results(self, task_id: int) -> list[ResultRecord]: ...
+
+    def photo_ids(self, task_id: int) -> tuple[int, ...]: ...
+
+    def photo(self, photo_id: int) -> tuple[int, str, bytes] | None:
+        """(task id, content type, bytes)."""
+
+    def last_done(self, task: TaskRecord) -> datetime | None:
+        """When the same duty (same seat, else same subject) was last completed before this task."""
+
+    def recent(self, runs_since: Sequence[tuple[str, datetime]]) -> list[TaskRecord]:
+        """Tasks of each (schedule id, since) run since then."""
+
+    def last_completed(self) -> dict[str, datetime | None]:
+        """The latest completion per schedule id."""
+
+    def planned_from(self) -> datetime | None:
+        """The earliest watermark: since when tasks were planned."""
+
+    def history(self, *, zone: str | None, device: str | None, schedule: str | None, person: str | None,
+                item: str | None, result: str | None, since: datetime | None, until: datetime | None,
+                limit: int) -> list[tuple[TaskRecord, ResultRecord | None]]:
+        """Each task with each of its answers (None: a task without any), by run time."""
+
+    def hazards(self, task_ids: Sequence[int]) -> list[HazardRecord]: ...
+
+    def failures(self, start: datetime, end: datetime) -> list[tuple[TaskRecord, int]]:
+        """Tasks run in [start, end) with their number of failed items."""

@@ -17,15 +17,20 @@ from server.domain.prefill import AlarmFact
 LIMIT = 500
 
 
-def _utc(value: datetime) -> datetime:
+def utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything is stored in UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def task_record(row: InspectionTaskRow) -> TaskRecord:
     return TaskRecord(row.id, row.schedule_id, row.subject, row.zone, row.seat, row.assignee, row.status,
-                      _utc(row.run_at), _utc(row.due_at), _utc(row.completed_at) if row.completed_at else None,
-                      row.completed_by)
+                      utc(row.run_at), utc(row.due_at), utc(row.completed_at) if row.completed_at else None,
+                      row.completed_by, row.device, row.role, row.trigger, row.note)
+
+
+def result_record(row: InspectionResultRow) -> ResultRecord:
+    return ResultRecord(row.task_id, row.item_id, row.outcome, row.note, row.suggested,
+                        tuple(row.evidence) if row.evidence is not None else None)
 
 
 class InspectionFactsRepository:
@@ -43,7 +48,7 @@ class InspectionFactsRepository:
             query = query.where(AlarmRow.subject.in_(list(subjects)))
         with self.sessions() as session:
             rows = session.scalars(query.order_by(AlarmRow.raised_at).limit(LIMIT)).all()
-            return tuple(AlarmFact(r.id, r.rule, r.subject, r.zone, r.severity, _utc(r.raised_at), r.is_open,
+            return tuple(AlarmFact(r.id, r.rule, r.subject, r.zone, r.severity, utc(r.raised_at), r.is_open,
                                    r.acknowledged_at is not None) for r in rows)
 
     def self_checks(self, schedules: Collection[str], zone: str | None, since: datetime,
@@ -77,6 +82,6 @@ class InspectionFactsRepository:
         if not task_ids:
             return []
         with self.sessions() as session:
-            return [ResultRecord(r.task_id, r.item_id, r.outcome, r.note) for r in session.scalars(
+            return [result_record(r) for r in session.scalars(
                 select(InspectionResultRow).where(InspectionResultRow.task_id.in_(list(task_ids)))
                 .order_by(InspectionResultRow.id))]

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from server.adapters.sql.database import session_factory
 from server.adapters.sql.inspection_facts import InspectionFactsRepository
+from server.adapters.sql.inspections import InspectionRepository
 from server.domain.inspections import CATALOG, CompleterView
 from server.domain.site import Site
 from server.services.inspection_facts import FactsReader
@@ -43,7 +44,7 @@ def test_lead_round_suggestion_follows_the_operator_issue(engine: Engine, site: 
     sessions = session_factory(engine)
     clock = FakeClock(local(site, 2026, 11, 2, 19))
     facts = FactsReader(site, LiveState(), InspectionFactsRepository(sessions))
-    service = InspectionService(sessions, site, clock, facts=facts)
+    service = InspectionService(InspectionRepository(sessions), site, clock, facts=facts)
     service.create_due()
     clock.now = local(site, 2026, 11, 2, 20, 5)
     service.create_due()
