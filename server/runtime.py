@@ -22,7 +22,12 @@ from server.adapters.hr_file import HrFeed, load_hr
 from server.adapters.notify import AppriseSender
 from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.delayed_cuts import DelayedCutRepository
+from server.adapters.sql.inspection_facts import InspectionFactsRepository
+from server.adapters.sql.inspections import InspectionRepository
+from server.adapters.sql.notifications import NotifyRepository
 from server.adapters.sql.repository import AlarmRepository, UserRepository
+from server.adapters.sql.silences import SilenceRepository
 from server.adapters.timeseries import InfluxWriter, SqliteSeriesStore, TimeSeriesWriter
 from server.domain.policy import Role
 from server.domain.rules import RuleEngine
@@ -197,9 +202,9 @@ class Runtime:
                              tick_s=s.tick_s)
         self.recovery = EffectsRecovery(outbox, self.alarms.dispatch,
                                         run_serial=self.ingest.run_between_drains, started_at=self.clock())
-        facts = FactsReader(self.site, self.live, sessions, series=self.series, backup_dir=s.data_dir / "backups",
-                            flush=lambda: self.series.flush(2.0))
-        self.inspections = InspectionService(sessions, self.site, self.clock, facts=facts,
+        facts = FactsReader(self.site, self.live, InspectionFactsRepository(sessions), series=self.series,
+                            backup_dir=s.data_dir / "backups", flush=lambda: self.series.flush(2.0))
+        self.inspections = InspectionService(InspectionRepository(sessions), self.site, self.clock, facts=facts,
                                              training=self.hr.trainings(self.site.tz) if self.hr else None)
 
         # Response: commands to edges, notifications (outbox + escalation), evacuations.
@@ -210,16 +215,18 @@ class Runtime:
                                        check_result=result_checker(s.command_keys_dir),  # the edges' signed answers
                                        fence=fence)
         self.channel_outcomes = ChannelOutcomes(self.ingest)
+        cut_store = DelayedCutRepository(sessions, fence)
         self.notify = NotificationService(
-            sessions, self.site, self.clock, self.sender, base_url=base_url,
+            NotifyRepository(sessions), self.site, self.clock, self.sender, silences=SilenceRepository(sessions),
+            base_url=base_url,
             # under a lease the id is the worker's own, so a fenced old owner's late result never
             # overwrites the new owner's record of the same row
             worker_id=self.lease.owner if self.lease is not None else s.mqtt_client_id,
             sole_sender=self.lease is not None, open_alarms=self.alarms.open_alarms,
             alarm_by_id=self.alarms.by_id, on_result=self.channel_outcomes, is_drill=is_drill_alarm,
-            notes=PageNotes(sessions, self.site, self.commands), commit=self.alarms.commit)
-        self.cuts = DelayedCutService(sessions, self.site, self.clock, self.commands, self.live.current_a,
-                                      self.alarms.by_id, notify=self.notify, fence=fence)
+            notes=PageNotes(cut_store, self.site, self.commands), commit=self.alarms.commit)
+        self.cuts = DelayedCutService(cut_store, self.site, self.clock, self.commands, self.live.current_a,
+                                      self.alarms.by_id, notify=self.notify)
         self.evacuations = EvacuationService(
             sessions, self.site, self.clock, self.commands, self.notify,
             lambda notice: self._publish(contract.site_topic(self.site.id, contract.SiteChannel.EVACUATION), notice),

@@ -110,6 +110,45 @@ def plan_delayed_cut(rule: str, subject: str, site: Site, strip_current_a: float
                       "after the alarm unless the shift lead holds the cut")
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduledCut:
+    """One alarm's delayed cut as stored (a row, not a timer): pending, held, cut (command sent), done,
+    failed or cancelled."""
+
+    alarm_id: int
+    device: str
+    reason: str
+    created_at: datetime
+    due_at: datetime
+    status: str
+    by: str = ""
+    why: str = ""
+    done_at: datetime | None = None
+    """When it was held, cut, done, failed or cancelled."""
+    command_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CutHold:
+    """A person keeps a plug on: its delayed cuts are held until `until` (None: only those pending then)."""
+
+    device: str
+    until: datetime | None
+    by: str
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CutOutcome:
+    """A `cut` delayed cut whose command came back: `command_status` ok or failed."""
+
+    alarm_id: int
+    command_status: str
+    result_at: datetime | None
+    error: str | None
+
+
 def safety_cut_note(devices: Sequence[str]) -> tuple[str, str]:
     """The line a page about an overload carries (zh, en) when the server switched plugs off for it."""
     plugs = ", ".join(devices)

@@ -19,8 +19,8 @@ command came back ok to `done`, after its push is queued: a crash in between que
 key drops the copy. The API shows the row on the alarm (`view_of`): pending, held, cutting (command
 sent, no result yet), done, failed (the edge refused or failed the command), cancelled.
 
-Under a lease (several workers) each transaction here runs the lease's fence first: a worker whose
-lease was taken schedules, holds and cuts nothing more.
+Under a lease (several workers) each transaction of the store (`DelayedCutStore.transaction`) checks
+the lease first: a worker whose lease was taken schedules, holds and cuts nothing more.
 """
 
 from __future__ import annotations
@@ -28,24 +28,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
-from server.adapters.sql.repository import _aware, record_audit
-from server.adapters.sql.response_models import CommandRow, CutHoldRow, DelayedCutRow
 from server.domain import alarms as domain
 from server.domain import notify as routing
 from server.domain.policy import Actor, Role, can_see_person
-from server.domain.power import HIGH_POWER, cut_note, plan_delayed_cut
+from server.domain.power import HIGH_POWER, CutHold, ScheduledCut, cut_note, plan_delayed_cut
 from server.domain.site import Site
 from server.services.commands import CommandError, CommandService, check_relay_request
-from server.services.lease import Fence, fenced
 from server.services.notify import NotificationService, Push
 from server.services.periodic import Periodic
+from server.services.ports import DelayedCutStore
 
 log = logging.getLogger(__name__)
 
@@ -72,21 +67,20 @@ class CutView:
     """When it was held, done, failed or cancelled."""
 
 
-def delayed_cut_note(sessions: sessionmaker[Session], site: Site, alarm_id: int) -> tuple[str, str] | None:
+def delayed_cut_note(cuts: DelayedCutStore, site: Site, alarm_id: int) -> tuple[str, str] | None:
     """The delayed cut's line for the alarm's pages (zh, en), or None when the alarm has none."""
-    with sessions() as session:
-        row = session.get(DelayedCutRow, alarm_id)
-        if row is None or row.status == "cancelled":
-            return None
-        due = _aware(row.due_at) or row.due_at
-        return cut_note("cut" if row.status == "done" else row.status, due, site.tz, row.by, row.why)
+    cut = cuts.get(alarm_id)
+    if cut is None or cut.status == "cancelled":
+        return None
+    return cut_note("cut" if cut.status == "done" else cut.status, cut.due_at, site.tz, cut.by, cut.why)
 
 
 class DelayedCutService:
-    def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime],
+    def __init__(self, cuts: DelayedCutStore, site: Site, clock: Callable[[], datetime],
                  commands: CommandService, current_a: CurrentOf, alarm_by_id: AlarmLookup,
-                 poll_s: float = 0.5, notify: NotificationService | None = None, fence: Fence | None = None) -> None:
-        self.sessions = sessions
+                 poll_s: float = 0.5, notify: NotificationService | None = None) -> None:
+        self.cuts = cuts
+        """The delayed cuts and holds; under a lease its transactions check the lease first."""
         self.site = site
         self.clock = clock
         self.commands = commands
@@ -95,8 +89,6 @@ class DelayedCutService:
         self.alarm_by_id = alarm_by_id
         self.notify = notify
         """The outbox for the hold and done follow-ups; None (the service alone, in tests) sends none."""
-        self.fence = fence
-        """The partition lease's check, first in every transaction that writes here (None: one process owns it all)."""
         self._lock = threading.Lock()
         self._worker = Periodic("delayed-cuts", poll_s, lambda: self.run_due(self.clock()), log,
                                 "delayed-cut pass failed")
@@ -116,13 +108,13 @@ class DelayedCutService:
         if alarm.rule != HIGH_POWER or alarm.id is None:
             return
         now = self.clock()
-        with self._lock, fenced(self.sessions, self.fence) as session:
-            row = session.get(DelayedCutRow, alarm.id)
+        with self._lock, self.cuts.transaction() as tx:
+            cut = tx.get(alarm.id)
             if not alarm.is_open or not alarm.condition_active:
-                if row is not None and row.status == "pending":
-                    row.status, row.done_at, row.why = "cancelled", now, f"alarm {alarm.state.value}"
+                if cut is not None and cut.status == "pending":
+                    tx.save(replace(cut, status="cancelled", done_at=now, why=f"alarm {alarm.state.value}"))
                 return
-            if row is not None or alarm.state is not domain.AlarmState.ACTIVE:
+            if cut is not None or alarm.state is not domain.AlarmState.ACTIVE:
                 return  # one cut per alarm; a re-trigger does not reschedule it
             device = self.site.devices.get(alarm.subject)
             strip = device.strip if device is not None else None
@@ -132,13 +124,12 @@ class DelayedCutService:
                 return
             # "a further 60 s" after the alarm (RULES.md §2.1): from its raise, also when this listener
             # runs late (re-dispatched after a crash, server/services/recovery.py)
-            raised = min(now, _aware(alarm.raised_at) or now)
-            row = DelayedCutRow(alarm_id=alarm.id, device=plan.device, reason=plan.reason, created_at=now,
-                                due_at=raised + plan.delay, status="pending", by="", why="")
-            hold = self._active_hold(session, plan.device, now)
+            raised = min(now, alarm.raised_at)
+            cut = ScheduledCut(alarm.id, plan.device, plan.reason, now, raised + plan.delay, "pending")
+            hold = tx.active_hold(plan.device, now)
             if hold is not None:  # the plug is already held by a person until a time
-                row.status, row.by, row.why, row.done_at = "held", hold.by, hold.reason, now
-            session.add(row)
+                cut = replace(cut, status="held", by=hold.by, why=hold.reason, done_at=now)
+            tx.save(cut)
         log.warning("alarm %s: %s", alarm.id, plan.reason)
 
     # -- the timer ------------------------------------------------------------------------------------
@@ -147,9 +138,7 @@ class DelayedCutService:
         """Cut every due pending plug whose alarm is still raised; returns the command ids sent."""
         sent: list[str] = []
         with self._lock:
-            with self.sessions() as session:
-                due = [(r.alarm_id, r.device, r.reason) for r in session.scalars(select(DelayedCutRow).where(
-                    DelayedCutRow.status == "pending", DelayedCutRow.due_at <= now)).all()]
+            due = [(c.alarm_id, c.device, c.reason) for c in self.cuts.due(now)]
             for alarm_id, device, reason in due:
                 alarm = self.alarm_by_id(alarm_id)
                 ref = f"alarm {alarm_id}"
@@ -159,42 +148,39 @@ class DelayedCutService:
                     command_id = self._sent(ref, device)
                     if command_id is not None:
                         sent.append(command_id)
-                with fenced(self.sessions, self.fence) as session:
-                    row = session.get(DelayedCutRow, alarm_id)
-                    if row is None or row.status != "pending":
+                with self.cuts.transaction() as tx:
+                    cut = tx.get(alarm_id)
+                    if cut is None or cut.status != "pending":
                         continue
                     if command_id is not None:
-                        row.status, row.command_id = "cut", command_id
+                        tx.save(replace(cut, status="cut", command_id=command_id, done_at=now))
                     else:
-                        row.status, row.why = "cancelled", "alarm no longer raised at the cut time"
-                    row.done_at = now
+                        tx.save(replace(cut, status="cancelled", why="alarm no longer raised at the cut time",
+                                        done_at=now))
         self.confirm(now)
         return sent
 
     def confirm(self, now: datetime) -> list[int]:
         """Move each `cut` row whose command has a result to done (push queued first) or failed; returns
         the alarm ids now done."""
-        with self.sessions() as session:
-            rows = session.execute(select(DelayedCutRow.alarm_id, CommandRow.status, CommandRow.result_at,
-                                          CommandRow.error).join(
-                CommandRow, CommandRow.id == DelayedCutRow.command_id).where(
-                DelayedCutRow.status == "cut", CommandRow.status.in_(["ok", "failed"]))).all()
         done: list[int] = []
-        for alarm_id, status, result_at, error in rows:
-            at = _aware(result_at) or now
+        for outcome in self.cuts.outcomes():
+            alarm_id, status, error = outcome.alarm_id, outcome.command_status, outcome.error
+            at = outcome.result_at or now
             if status == "ok" and now - at <= FOLLOW_UP_WITHIN:
                 zh_at = at.astimezone(self.site.tz).strftime("%H:%M:%S")
                 self._follow_up(alarm_id, "done", f"已于 {zh_at} 断开该插座电源,网关已确认",
                                 f"relay OFF at {zh_at}, confirmed by the edge")
-            with self._lock, fenced(self.sessions, self.fence) as session:
-                row = session.get(DelayedCutRow, alarm_id)
-                if row is None or row.status != "cut":
+            with self._lock, self.cuts.transaction() as tx:
+                cut = tx.get(alarm_id)
+                if cut is None or cut.status != "cut":
                     continue
-                row.status = "done" if status == "ok" else "failed"
-                row.done_at = at
-                if status != "ok":
-                    row.why = (error or "the edge reported the command failed")[:500]
-                    log.warning("alarm %s: delayed cut of %s failed: %s", alarm_id, row.device, row.why)
+                if status == "ok":
+                    tx.save(replace(cut, status="done", done_at=at))
+                else:
+                    why = (error or "the edge reported the command failed")[:500]
+                    tx.save(replace(cut, status="failed", done_at=at, why=why))
+                    log.warning("alarm %s: delayed cut of %s failed: %s", alarm_id, cut.device, why)
             if status == "ok":
                 done.append(alarm_id)
         return done
@@ -208,15 +194,14 @@ class DelayedCutService:
         now = self.clock()
         if until is not None and until <= now:
             raise CommandError("until must be in the future")
-        with self._lock, fenced(self.sessions, self.fence) as session:
-            rows = session.scalars(select(DelayedCutRow).where(
-                DelayedCutRow.device == device, DelayedCutRow.status == "pending")).all()
-            for row in rows:
-                row.status, row.by, row.why, row.done_at = "held", who, reason[:500], now
-            session.add(CutHoldRow(device=device, until=until, by=who, reason=reason[:500], created_at=now))
-            held = [r.alarm_id for r in rows]
-            record_audit(session, who, "relay.hold_cut", f"device:{device}",
-                         {"reason": reason, "until": until.isoformat() if until else None, "alarms": held}, now)
+        with self._lock, self.cuts.transaction() as tx:
+            pending = tx.pending(device)
+            for cut in pending:
+                tx.save(replace(cut, status="held", by=who, why=reason[:500], done_at=now))
+            tx.add_hold(CutHold(device, until, who, reason[:500], now))
+            held = [c.alarm_id for c in pending]
+            tx.audit(who, "relay.hold_cut", f"device:{device}",
+                     {"reason": reason, "until": until.isoformat() if until else None, "alarms": held}, now)
         for alarm_id in held:  # after the commit: the push tells of a hold that is in SQL
             self._follow_up(alarm_id, "held", f"断电已由 {who} 暂缓:{reason[:500]}",
                             f"cut held by {who}: {reason[:500]}", holder=who)
@@ -225,27 +210,23 @@ class DelayedCutService:
     def state(self, device: str) -> dict[str, Any]:
         """The plug's delayed cuts (latest first) and the hold in force, for the API and its audit."""
         now = self.clock()
-        with self.sessions() as session:
-            rows = session.scalars(select(DelayedCutRow).where(DelayedCutRow.device == device)
-                                   .order_by(DelayedCutRow.created_at.desc()).limit(20)).all()
-            hold = self._active_hold(session, device, now)
-            return {"cuts": [{"alarm_id": r.alarm_id, "status": r.status, "due_at": _aware(r.due_at),
-                              "by": r.by, "why": r.why, "command_id": r.command_id} for r in rows],
-                    "hold_until": _aware(hold.until) if hold is not None else None}
+        cuts = self.cuts.of_device(device, 20)
+        hold = self.cuts.active_hold(device, now)
+        return {"cuts": [{"alarm_id": c.alarm_id, "status": c.status, "due_at": c.due_at,
+                          "by": c.by, "why": c.why, "command_id": c.command_id} for c in cuts],
+                "hold_until": hold.until if hold is not None else None}
 
     def note_of(self, alarm_id: int) -> tuple[str, str] | None:
         """The cut line for the alarm's pages (zh, en), or None when the alarm has no delayed cut."""
-        return delayed_cut_note(self.sessions, self.site, alarm_id)
+        return delayed_cut_note(self.cuts, self.site, alarm_id)
 
     def views_of(self, alarm_ids: Iterable[int]) -> dict[int, CutView]:
         """The delayed cut of each alarm that has one, for the alarm API (one query for a whole list)."""
         ids = list(alarm_ids)
         if not ids:
             return {}
-        with self.sessions() as session:
-            rows = session.scalars(select(DelayedCutRow).where(DelayedCutRow.alarm_id.in_(ids))).all()
-            return {r.alarm_id: CutView(r.device, STATES.get(r.status, r.status), _aware(r.due_at) or r.due_at,
-                                        r.by or None, r.why, _aware(r.done_at)) for r in rows}
+        return {c.alarm_id: CutView(c.device, STATES.get(c.status, c.status), c.due_at, c.by or None, c.why,
+                                    c.done_at) for c in self.cuts.of_alarms(ids)}
 
     # -- follow-up pushes -----------------------------------------------------------------------------
 
@@ -289,13 +270,5 @@ class DelayedCutService:
         return can_see_person(Actor(pid, roles, zones), person, {zone} if zone else set())
 
     def _sent(self, ref: str, device: str) -> str | None:
-        with self.sessions() as session:
-            return session.scalars(select(CommandRow.id).where(
-                CommandRow.ref == ref, CommandRow.device == device, CommandRow.action == "relay_off")).first()
-
-    @staticmethod
-    def _active_hold(session: Session, device: str, now: datetime) -> CutHoldRow | None:
-        return session.scalars(select(CutHoldRow).where(
-            CutHoldRow.device == device, CutHoldRow.until.is_not(None), CutHoldRow.until > now)
-            .order_by(CutHoldRow.created_at.desc())).first()
+        return self.cuts.relay_off_sent(ref, device)
 

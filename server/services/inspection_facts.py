@@ -26,15 +26,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session, sessionmaker
-
-from server.adapters.sql.inspection_models import InspectionResultRow, InspectionTaskRow
-from server.adapters.sql.models import AlarmRow
-from server.domain.inspections import CATALOG, FORWARD_FROM, Schedule, Scope
+from server.domain.inspections import CATALOG, FORWARD_FROM, ResultRecord, Schedule, Scope, TaskRecord
 from server.domain.prefill import AlarmFact, DeviceFact, Facts, IssueFact, Peak, ReportFact
 from server.domain.site import Device, Site
 from server.services.live import LiveState
+from server.services.ports import InspectionFactsStore
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +61,19 @@ def newest_backup(folder: Path) -> datetime | None:
     return newest
 
 
-def _source_id(issue: InspectionTaskRow) -> int | None:
+def _source_id(issue: TaskRecord) -> int | None:
     """An issue's subject is "issue:<self-check task id>" (domain.forward_task)."""
     prefix, _, rest = issue.subject.partition(":")
     return int(rest) if prefix == "issue" and rest.isdigit() else None
 
 
 class FactsReader:
-    def __init__(self, site: Site, live: LiveState, sessions: sessionmaker[Session], *,
+    def __init__(self, site: Site, live: LiveState, store: InspectionFactsStore, *,
                  series: SeriesReader | None = None, backup_dir: Path | None = None,
                  flush: Callable[[], object] | None = None) -> None:
         self.site = site
         self.live = live
-        self.sessions = sessions
+        self.store = store
         self.series = series
         self.backup_dir = backup_dir
         self.flush = flush
@@ -151,44 +147,25 @@ class FactsReader:
 
     def _alarms(self, schedule: Schedule, devices: list[Device], zone: str | None, seat: str | None,
                 since: datetime) -> tuple[AlarmFact, ...]:
-        query = select(AlarmRow).where(or_(AlarmRow.rule.like("elec.%"), AlarmRow.rule.like("door.%")),
-                                       or_(AlarmRow.is_open, AlarmRow.raised_at >= since.astimezone(UTC)),
-                                       AlarmRow.site == self.site.id)
         ids = [d.id for d in devices]
         if seat is not None or schedule.scope is Scope.DEVICE:
-            query = query.where(AlarmRow.subject.in_(ids))
-        elif schedule.scope is not Scope.SITE and zone is not None:
-            zones = {d.zone for d in devices} | {zone}
-            query = query.where(or_(AlarmRow.zone.in_(sorted(zones)), AlarmRow.subject.in_(ids)))
-        with self.sessions() as session:
-            rows = session.scalars(query.order_by(AlarmRow.raised_at).limit(500)).all()
-            return tuple(AlarmFact(r.id, r.rule, r.subject, r.zone, r.severity, _utc(r.raised_at), r.is_open,
-                                   r.acknowledged_at is not None) for r in rows)
+            return self.store.alarm_facts(self.site.id, since, ids, None)
+        if schedule.scope is not Scope.SITE and zone is not None:
+            return self.store.alarm_facts(self.site.id, since, ids, {d.zone for d in devices} | {zone})
+        return self.store.alarm_facts(self.site.id, since, None, None)
 
     def _forwards(self, schedule: Schedule, zone: str | None, since: datetime, now: datetime
                   ) -> tuple[tuple[IssueFact, ...], tuple[ReportFact, ...]]:
         """The lead's zone only (operators sit there, not in the neighbouring stairwells): its self-checks
         signed since the last round or still open from it, and the issues raised since then or still open."""
-        since_utc, now_utc = since.astimezone(UTC), now.astimezone(UTC)
-        forward = CATALOG["lead_forward"]
-        zoned = [InspectionTaskRow.zone == zone] if zone is not None and schedule.scope is not Scope.SITE else []
-        with self.sessions() as session:
-            report_rows = session.scalars(select(InspectionTaskRow).where(
-                InspectionTaskRow.schedule_id.in_(sorted(FORWARD_FROM)), *zoned, InspectionTaskRow.run_at <= now_utc,
-                or_(InspectionTaskRow.completed_at >= since_utc,
-                    and_(InspectionTaskRow.status == "open", InspectionTaskRow.run_at >= since_utc)),
-            ).order_by(InspectionTaskRow.run_at).limit(500)).all()
-            issue_rows = session.scalars(select(InspectionTaskRow).where(
-                InspectionTaskRow.schedule_id == forward.id, *zoned, InspectionTaskRow.run_at <= now_utc,
-                or_(InspectionTaskRow.run_at >= since_utc, InspectionTaskRow.status != "done"),
-            ).order_by(InspectionTaskRow.run_at).limit(500)).all()
-            sources = {r.id: _source_id(r) for r in issue_rows}
-            wanted = [*(i for i in sources.values() if i is not None), *sources]
-            results = session.scalars(select(InspectionResultRow).where(
-                InspectionResultRow.task_id.in_(wanted)).order_by(InspectionResultRow.id)).all() if wanted else []
-            source_rows = {r.id: r for r in session.scalars(select(InspectionTaskRow).where(
-                InspectionTaskRow.id.in_(wanted)))} if wanted else {}
-        by_task: dict[int, list[InspectionResultRow]] = {}
+        zoned = zone if schedule.scope is not Scope.SITE else None
+        report_rows = self.store.self_checks(FORWARD_FROM, zoned, since, now)
+        issue_rows = self.store.issues(CATALOG["lead_forward"].id, zoned, since, now)
+        sources = {r.id: _source_id(r) for r in issue_rows}
+        source_ids = [i for i in sources.values() if i is not None]
+        results = self.store.results([*source_ids, *sources])
+        source_rows = self.store.tasks(source_ids)
+        by_task: dict[int, list[ResultRecord]] = {}
         for result in results:
             by_task.setdefault(result.task_id, []).append(result)
         issues = []
@@ -199,17 +176,17 @@ class FactsReader:
             answers = {r.item_id: r for r in by_task.get(row.id, []) if r.outcome == "pass"}
             handled = next((i for i in ("resolved", "forwarded") if i in answers), None) \
                 if row.status == "done" else None
-            issues.append(IssueFact(row.seat, source.completed_by if source else None, _utc(row.run_at),
-                                    _utc(row.due_at), what, handled,
-                                    _utc(row.completed_at) if handled and row.completed_at else None,
+            issues.append(IssueFact(row.seat, source.completed_by if source else None, row.run_at,
+                                    row.due_at, what, handled,
+                                    row.completed_at if handled and row.completed_at else None,
                                     answers[handled].note if handled else ""))
-        reports = tuple(ReportFact(r.seat, r.completed_by or r.assignee, _utc(r.due_at),
-                                   _utc(r.completed_at) if r.status == "done" and r.completed_at else None)
+        reports = tuple(ReportFact(r.seat, r.completed_by or r.assignee, r.due_at,
+                                   r.completed_at if r.status == "done" and r.completed_at else None)
                         for r in report_rows if r.status in ("done", "open"))
         return tuple(issues), reports
 
     @staticmethod
-    def _failed(source: InspectionTaskRow | None, results: Sequence[InspectionResultRow]) -> tuple[str, ...]:
+    def _failed(source: TaskRecord | None, results: Sequence[ResultRecord]) -> tuple[str, ...]:
         """The self-check's failed items that went to the lead (not on-the-spot ones): note, else item text."""
         schedule = CATALOG.get(source.schedule_id) if source is not None else None
         if schedule is None:

@@ -5,15 +5,21 @@ The services own these; an adapter satisfies one by its shape, so neither side i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, tzinfo
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from gateway.contract import Reading
 from server.domain.device_meta import DeviceMeta
+from server.domain.inspections import HazardRecord, ResultRecord, TaskRecord, TaskSpec
 from server.domain.leases import Holder, Lease
+from server.domain.notify import Silence
+from server.domain.notify_records import DeliveryRecord, EscalationRecord, NotificationRecord
+from server.domain.power import CutHold, CutOutcome, ScheduledCut
+from server.domain.prefill import AlarmFact
 from server.domain.rules.access import Approval
 from server.domain.site import Site
 
@@ -75,3 +81,226 @@ class LeaseStore(Protocol):
 
     def fence(self, session: Session, lease: Lease) -> None:
         """In the caller's transaction: raise LeaseLost unless `lease` is still this worker's."""
+
+
+class InspectionFactsStore(Protocol):
+    """What a checklist pre-fill reads from SQL (server/adapters/sql/inspection_facts.py)."""
+
+    def alarm_facts(self, site: str, since: datetime, subjects: Collection[str] | None,
+                    zones: Collection[str] | None) -> tuple[AlarmFact, ...]:
+        """The site's elec.* and door.* alarms open now or raised since `since`, oldest first (at most
+        500). `subjects` alone: of those devices; with `zones`: in those zones or of those devices."""
+
+    def self_checks(self, schedules: Collection[str], zone: str | None, since: datetime,
+                    now: datetime) -> list[TaskRecord]:
+        """Tasks of `schedules` (of `zone`, None: any) run by `now`, completed since `since` or run since
+        then and still open; by run time (at most 500)."""
+
+    def issues(self, schedule: str, zone: str | None, since: datetime, now: datetime) -> list[TaskRecord]:
+        """Tasks of `schedule` (of `zone`, None: any) run by `now`, run since `since` or not done yet; by
+        run time (at most 500)."""
+
+    def tasks(self, ids: Collection[int]) -> dict[int, TaskRecord]:
+        """The tasks of these ids that exist, by id."""
+
+    def results(self, task_ids: Collection[int]) -> list[ResultRecord]:
+        """The stored answers of these tasks, in the order they were stored."""
+
+
+class SilenceStore(Protocol):
+    """The silences people set on alarms' pages (server/adapters/sql/silences.py)."""
+
+    def active(self, now: datetime) -> list[Silence]:
+        """The silences that have not ended at `now`."""
+
+    def add(self, silence: Silence, now: datetime) -> int:
+        """Store a silence set at `now`; returns its id."""
+
+
+class DelayedCutTx(Protocol):
+    """One transaction on the delayed cuts and holds (DelayedCutStore.transaction)."""
+
+    def get(self, alarm_id: int) -> ScheduledCut | None: ...
+
+    def save(self, cut: ScheduledCut) -> None:
+        """Insert the alarm's cut, or write what changed of the one stored."""
+
+    def pending(self, device: str) -> list[ScheduledCut]: ...
+
+    def active_hold(self, device: str, now: datetime) -> CutHold | None:
+        """The latest hold of `device` with an `until` after `now`."""
+
+    def add_hold(self, hold: CutHold) -> None: ...
+
+    def audit(self, who: str, action: str, target: str, detail: dict[str, Any], at: datetime) -> None: ...
+
+
+class DelayedCutStore(Protocol):
+    """The delayed cuts of elec.high_power_appliance and the plugs' holds (server/adapters/sql/delayed_cuts.py)."""
+
+    def transaction(self) -> AbstractContextManager[DelayedCutTx]:
+        """A transaction that commits when the block ends; under a lease it checks the lease first (a
+        worker whose lease was taken commits nothing: LeaseLost)."""
+
+    def get(self, alarm_id: int) -> ScheduledCut | None: ...
+
+    def due(self, now: datetime) -> list[ScheduledCut]:
+        """Pending cuts due at `now`."""
+
+    def of_device(self, device: str, limit: int) -> list[ScheduledCut]:
+        """The device's cuts, latest first."""
+
+    def of_alarms(self, alarm_ids: Collection[int]) -> list[ScheduledCut]: ...
+
+    def active_hold(self, device: str, now: datetime) -> CutHold | None: ...
+
+    def relay_off_sent(self, ref: str, device: str) -> str | None:
+        """The id of a relay_off command of `device` with this ref, if one was sent."""
+
+    def outcomes(self) -> list[CutOutcome]:
+        """The `cut` cuts whose command came back ok or failed."""
+
+
+class NotifyTx(Protocol):
+    """One transaction of the notification service (NotifyStore.transaction). The records it hands out
+    are written back, as they are when the block ends, by its commit."""
+
+    def escalation(self, alarm_id: int) -> EscalationRecord | None: ...
+
+    def add_escalation(self, escalation: EscalationRecord) -> None: ...
+
+    def due_escalations(self, now: datetime, limit: int) -> list[EscalationRecord]:
+        """Running escalations due at `now`, earliest first."""
+
+    def escalations_since(self, alarm_ids: Collection[int], severity: str) -> dict[int, datetime]:
+        """When the escalation of each of these alarms started at `severity` (alarms that have one)."""
+
+    def has_key(self, dedupe_key: str) -> bool:
+        """A notification with this dedupe key is stored."""
+
+    def groupable(self, group_key: str, severity: str, channel: str, since: datetime) -> NotificationRecord | None:
+        """A queued notification of this group, severity and channel created after `since`, never attempted
+        nor claimed: one that a push may still be folded into."""
+
+    def fold(self, notification_id: int, items: list[dict[str, Any]], title: str, body: str) -> bool:
+        """Replace a queued notification's items and text unless a worker claimed it meanwhile (False)."""
+
+    def add(self, notification: NotificationRecord) -> None: ...
+
+    def notification(self, notification_id: int) -> NotificationRecord | None: ...
+
+    def add_delivery(self, delivery: DeliveryRecord) -> None: ...
+
+    def requeue_sending(self, claimed_by: str | None) -> int:
+        """Put back in the queue the notifications `sending` under `claimed_by` (None: under anyone)."""
+
+    def claimable(self, now: datetime, limit: int, skip_channels: Collection[str],
+                  skip_ids: Collection[int]) -> list[tuple[int, str]]:
+        """(id, channel) of notifications due at `now` (queued, or `sending` with a lapsed lease), oldest
+        due first."""
+
+    def take(self, notification_id: int, now: datetime, lease_until: datetime, worker: str) -> bool:
+        """Claim one if it is still claimable at `now`; False when another worker took it first."""
+
+    def renew(self, notification_id: int, worker: str, lease_until: datetime) -> bool:
+        """Extend `worker`'s claim; False when its lease lapsed and another worker took the row over."""
+
+    def state(self, key: str) -> dict[str, Any] | None:
+        """A stored service state (the `state` table)."""
+
+    def save_state(self, key: str, state: dict[str, Any], now: datetime) -> None: ...
+
+
+class NotifyStore(Protocol):
+    """Escalations, the notification outbox and its delivery log (server/adapters/sql/notify.py)."""
+
+    def transaction(self) -> AbstractContextManager[NotifyTx]: ...
+
+    def notifications(self, ids: Collection[int]) -> list[NotificationRecord]: ...
+
+    def first_page(self, alarm_id: int, key_prefix: str) -> list[NotificationRecord]:
+        """The alarm's notifications whose dedupe key starts with `key_prefix`, in the order they were queued."""
+
+    def log(self, alarm_id: int | None, ref: str | None, limit: int) -> list[NotificationRecord]:
+        """Notifications (of the alarm, of the ref), in the order they were queued."""
+
+    def deliveries(self, notification_ids: Collection[int]) -> list[DeliveryRecord]:
+        """Their delivery attempts, in the order they were made."""
+
+
+class InspectionTx(Protocol):
+    """One transaction on the inspection tables (InspectionStore.transaction)."""
+
+    def watermark(self, schedule_id: str) -> datetime | None:
+        """Up to when the schedule's tasks were planned; None: never."""
+
+    def set_watermark(self, schedule_id: str, planned_until: datetime) -> None: ...
+
+    def insert(self, specs: Iterable[TaskSpec], status: str, now: datetime) -> int:
+        """Store the tasks not stored yet (one per schedule, subject and run); returns how many were new."""
+
+    def task_id(self, schedule_id: str, subject: str, run_at: datetime) -> int | None: ...
+
+    def latest_task_id(self, schedule_id: str, subject: str, after: datetime, until: datetime) -> int | None:
+        """The latest task of the schedule and subject run in (after, until]."""
+
+    def task(self, task_id: int, lock: bool = False) -> TaskRecord | None:
+        """`lock`: no other transaction completes it until this one ends."""
+
+    def photo_count(self, task_id: int) -> int: ...
+
+    def last_done(self, task: TaskRecord) -> datetime | None: ...
+
+    def add_result(self, result: ResultRecord) -> None: ...
+
+    def add_hazard(self, hazard: HazardRecord) -> None: ...
+
+    def complete(self, task_id: int, at: datetime, by: str, note: str) -> None:
+        """Mark a task read in this transaction done."""
+
+    def add_photo(self, task_id: int, item_id: str | None, content_type: str, data: bytes, sha256: str,
+                  at: datetime, by: str) -> int: ...
+
+
+class InspectionStore(Protocol):
+    """Inspection tasks, answers, photos, hazards and the planner's watermarks (server/adapters/sql/inspections.py)."""
+
+    def transaction(self) -> AbstractContextManager[InspectionTx]:
+        """A transaction that commits when the block ends; AlreadyStored when another writer stored the same
+        task or watermark first."""
+
+    def task(self, task_id: int) -> TaskRecord | None: ...
+
+    def tasks(self, status: str, now: datetime, zone: str | None, assignee: str | None,
+              limit: int) -> list[TaskRecord]:
+        """`status`: due (open, deadline after `now`), overdue (open, deadline passed), done (latest first),
+        missed or open; by deadline."""
+
+    def results(self, task_id: int) -> list[ResultRecord]: ...
+
+    def photo_ids(self, task_id: int) -> tuple[int, ...]: ...
+
+    def photo(self, photo_id: int) -> tuple[int, str, bytes] | None:
+        """(task id, content type, bytes)."""
+
+    def last_done(self, task: TaskRecord) -> datetime | None:
+        """When the same duty (same seat, else same subject) was last completed before this task."""
+
+    def recent(self, runs_since: Sequence[tuple[str, datetime]]) -> list[TaskRecord]:
+        """Tasks of each (schedule id, since) run since then."""
+
+    def last_completed(self) -> dict[str, datetime | None]:
+        """The latest completion per schedule id."""
+
+    def planned_from(self) -> datetime | None:
+        """The earliest watermark: since when tasks were planned."""
+
+    def history(self, *, zone: str | None, device: str | None, schedule: str | None, person: str | None,
+                item: str | None, result: str | None, since: datetime | None, until: datetime | None,
+                limit: int) -> list[tuple[TaskRecord, ResultRecord | None]]:
+        """Each task with each of its answers (None: a task without any), by run time."""
+
+    def hazards(self, task_ids: Sequence[int]) -> list[HazardRecord]: ...
+
+    def failures(self, start: datetime, end: datetime) -> list[tuple[TaskRecord, int]]:
+        """Tasks run in [start, end) with their number of failed items."""

@@ -15,6 +15,7 @@ from gateway.broker import free_port
 from gateway.yamlfile import YamlFileError
 from server.adapters.hr_file import load_hr
 from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.inspections import InspectionRepository
 from server.demo import run_demo
 from server.demo_floor import QUIET_MARGIN, write_demo_floor
 from server.domain.site import Site, parse_site
@@ -33,7 +34,8 @@ def overdue_over_time(site: Site, tmp: Path, start: datetime, hours: float) -> d
     engine = make_engine(f"sqlite:///{tmp / 'db.sqlite'}")
     migrate(engine)
     now = start
-    service = InspectionService(session_factory(engine), site, lambda: now, grace=timedelta(hours=2))
+    service = InspectionService(InspectionRepository(session_factory(engine)), site, lambda: now,
+                                grace=timedelta(hours=2))
     seen: dict[float, Counter[str]] = {}
     while now <= start + timedelta(hours=hours):
         service.create_due(now)

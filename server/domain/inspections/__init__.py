@@ -16,7 +16,8 @@ Vocabulary:
 One module a concern: `catalog` (the schedules as data), `cadence` (calendar runs), `site_view` (the
 site and its roster duties), `tasks` (clock-made tasks, catch-up), `triggers` (which cleared alarms
 make an inspection due), `event_tasks` (tasks events create), `completion`, `overdue` (findings and
-escalation), `monthly_compliance`, `training`. Callers import from the package.
+escalation), `monthly_compliance`, `training`, `records` (tasks and answers as stored). Callers import
+from the package.
 """
 
 from gateway.contract import Severity
@@ -56,6 +57,7 @@ from server.domain.inspections.overdue import (
     Step,
     evaluate_overdue,
 )
+from server.domain.inspections.records import AlreadyStored, HazardRecord, ResultRecord, TaskRecord
 from server.domain.inspections.site_view import SiteView, duties
 from server.domain.inspections.tasks import CatchUp, TaskSpec, catch_up, plan, shift_runs, tasks_for_run
 from server.domain.inspections.training import (
@@ -74,10 +76,11 @@ from server.domain.roster import Duty  # what `duties` and `first_duty` return, 
 __all__ = [
     "CATALOG", "DUTY_NAMES", "ESCALATION", "FORWARD_FROM", "OVERDUE_BY_ID", "OVERDUE_RULES", "REVIEW_MERGE",
     "SCHEDULES", "SPOT_DAYS", "SPOT_FIRST", "SPOT_SLOTS", "STARTER_HORIZON", "TRAIN_FIRE", "TRAIN_NEW",
-    "TRIGGERED_ONLY", "TRIGGERS", "Cadence", "CadenceKind", "CatchUp", "ChecklistItem", "CompleterView", "Completion",
-    "Compliance", "Course", "D", "Duty", "H", "InspectionError", "ItemResult", "Outcome", "OverdueFinding",
-    "OverdueRule", "Schedule", "Scope", "Severity", "SiteView", "Starter", "Step", "TaskSpec", "TaskState",
-    "TaskStatus", "Training", "catch_up", "compliance", "due_runs", "duties", "evaluate_overdue", "evaluate_training",
-    "first_duty", "forward_task", "may_complete", "month_bounds", "plan", "review_task", "shift_runs", "spot_run",
-    "tasks_for_run", "triggered_task", "validate_completion",
+    "TRIGGERED_ONLY", "TRIGGERS", "AlreadyStored", "Cadence", "CadenceKind", "CatchUp", "ChecklistItem",
+    "CompleterView", "Completion", "Compliance", "Course", "D", "Duty", "H", "HazardRecord", "InspectionError",
+    "ItemResult", "Outcome", "OverdueFinding", "OverdueRule", "ResultRecord", "Schedule", "Scope", "Severity",
+    "SiteView", "Starter", "Step", "TaskRecord", "TaskSpec", "TaskState", "TaskStatus", "Training", "catch_up",
+    "compliance", "due_runs", "duties", "evaluate_overdue", "evaluate_training", "first_duty", "forward_task",
+    "may_complete", "month_bounds", "plan", "review_task", "shift_runs", "spot_run", "tasks_for_run",
+    "triggered_task", "validate_completion",
 ]

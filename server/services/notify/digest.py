@@ -5,12 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
-
 from gateway.contract import Severity
-from server.adapters.sql.models import EngineStateRow
-from server.adapters.sql.repository import _aware, save_state
-from server.adapters.sql.response_models import EscalationRow
 from server.domain import alarms as domain
 from server.domain import notify as routing
 from server.services.notify.outbox import Outbox
@@ -29,15 +24,14 @@ class Digest(Silences, Outbox):
         day = routing.digest_day(now, self.site.tz)
         if self._digest_done == day:
             return 0  # the common case, without a transaction every second
-        with self._lock, self.sessions.begin() as session:
-            state = session.get(EngineStateRow, DIGEST_STATE)
-            if state is not None and str(state.state.get("day", "")) >= day.isoformat():
+        with self._lock, self.store.transaction() as tx:
+            state = tx.state(DIGEST_STATE)
+            if state is not None and str(state.get("day", "")) >= day.isoformat():
                 self._digest_done = day
                 return 0
             minor = [a for a in self.open_alarms() if a.id is not None and a.severity is Severity.MINOR]
-            since = {r.alarm_id: _aware(r.raised_at) for r in session.scalars(select(EscalationRow).where(
-                EscalationRow.alarm_id.in_([a.id for a in minor]),
-                EscalationRow.severity == Severity.MINOR.value)).all()} if minor else {}
+            since = tx.escalations_since([a.id for a in minor if a.id is not None],
+                                         Severity.MINOR.value) if minor else {}
             silences = self._silences()
             infos: list[routing.AlarmInfo] = []
             for alarm in minor:
@@ -49,9 +43,9 @@ class Digest(Silences, Outbox):
             pushes = [Push(f"digest/{day.isoformat()}/{d.recipient}/{routing.url_hash(d.url)}", None,
                            f"digest:{day.isoformat()}", d.recipient, d.url, Severity.MINOR, d.text, d.items)
                       for d in routing.digest(infos, self.site, now, self.base_url, day)]
-            queued = self._queue(session, pushes, now)
-            save_state(session, DIGEST_STATE, {"day": day.isoformat(), "at": now.isoformat(),
-                                               "alarms": [i.id for i in infos]}, now)
+            queued = self._queue(tx, pushes, now)
+            tx.save_state(DIGEST_STATE, {"day": day.isoformat(), "at": now.isoformat(),
+                                         "alarms": [i.id for i in infos]}, now)
         self._digest_done = day
         if infos:
             log.info("daily digest %s: %d minor alarms, %d pushes", day, len(infos), queued)

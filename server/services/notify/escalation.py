@@ -5,17 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
-
 from gateway.contract import Severity
-from server.adapters.sql.repository import _aware
-from server.adapters.sql.response_models import EscalationRow
 from server.domain import alarms as domain
 from server.domain import notify as routing
 from server.domain.findings import SEVERITY_RANK, Finding, Transition
+from server.domain.notify_records import EscalationRecord
 from server.services.notify.outbox import Outbox
 from server.services.notify.push import Push, info_of
 from server.services.notify.silences import Silences
+from server.services.ports import NotifyTx
 
 
 class Escalation(Silences, Outbox):
@@ -24,8 +22,8 @@ class Escalation(Silences, Outbox):
         if alarm.id is None:
             return
         now = self.clock()
-        with self._lock, self.sessions.begin() as session:
-            row = session.get(EscalationRow, alarm.id)
+        with self._lock, self.store.transaction() as tx:
+            row = tx.escalation(alarm.id)
             if not alarm.is_open or alarm.state in (domain.AlarmState.CLEARED, domain.AlarmState.CLOSED):
                 if row is not None and not row.stopped:
                     row.stopped, row.stopped_why, row.next_due_at = True, f"alarm {alarm.state.value}", None
@@ -43,7 +41,7 @@ class Escalation(Silences, Outbox):
             worse = row is not None and SEVERITY_RANK[alarm.severity] > SEVERITY_RANK[Severity(row.severity)]
             if alarm.state is domain.AlarmState.ACKNOWLEDGED:
                 if row is not None and worse:  # escalated while acknowledged (a warning persisting 24 h)
-                    _restart(row, alarm.severity, now, acked_at=_aware(row.acked_at) or now)
+                    _restart(row, alarm.severity, now, acked_at=row.acked_at or now)
                     return
                 if row is not None and row.stopped and row.stopped_why == SHELVED_WHY:
                     # off the shelf (it ran out, or acknowledged on it): the unresolved steps go on, due
@@ -58,17 +56,17 @@ class Escalation(Silences, Outbox):
             if alarm.state is not domain.AlarmState.ACTIVE:
                 return
             # raised again after its plan started: a drill's alarm that a real fire took over pages anew
-            anew = row is not None and (_aware(alarm.raised_at) or now) > (_aware(row.raised_at) or now)
+            anew = row is not None and alarm.raised_at > row.raised_at
             if row is None or worse or row.stopped or anew:
                 # a plan that starts after the alarm's raise gives its steps keys of their own (`_advance`):
                 # the real fire's first page must not share the drill's keys, even at the same instant
-                start = max(now, (_aware(alarm.raised_at) or now) + timedelta(microseconds=1)) if anew else now
+                start = max(now, alarm.raised_at + timedelta(microseconds=1)) if anew else now
                 if row is None:
-                    row = EscalationRow(alarm_id=alarm.id, paged=[], first=[], repeats=0)
-                    session.add(row)
                     # A first look may come late (re-dispatched after a crash, server/services/recovery.py):
                     # the plan counts from the raise, so the downtime does not push every step back.
-                    start = min(now, _aware(alarm.raised_at) or now)
+                    start = min(now, alarm.raised_at)
+                    row = EscalationRecord(alarm.id, alarm.severity.value, start)
+                    tx.add_escalation(row)
                 _restart(row, alarm.severity, start)
         self.wake()
 
@@ -90,7 +88,7 @@ class Escalation(Silences, Outbox):
                              f"{alarm.severity.value} -> {severity.value}, RULES.md §4)", now,
                              f"{alarm.message_zh or alarm.message}(持续{hours:g}小时,升级为一般)")], now)
 
-    def _advance(self, session: Session, row: EscalationRow, now: datetime) -> int:
+    def _advance(self, tx: NotifyTx, row: EscalationRecord, now: datetime) -> int:
         found = self._info(row.alarm_id)
         if found is None or not found[0].is_open:
             row.stopped, row.stopped_why, row.next_due_at = True, "alarm no longer open", None
@@ -104,10 +102,10 @@ class Escalation(Silences, Outbox):
             return 0
         acked = alarm.state is domain.AlarmState.ACKNOWLEDGED or row.acked_at is not None
         resolved = not alarm.condition_active
-        raised = _aware(row.raised_at) or now
+        raised = row.raised_at
         # a plan restarted later (re-raised after it cleared, or escalated) pages again: its steps get keys
         # of their own, which a crash-redo of the same restart shares (row.raised_at is kept)
-        first_round = raised <= (_aware(alarm.raised_at) or raised)
+        first_round = raised <= alarm.raised_at
         pushes: list[Push] = []
         paged = list(row.paged or [])
         while row.next_step < len(steps) and raised + steps[row.next_step].after <= now:
@@ -116,7 +114,7 @@ class Escalation(Silences, Outbox):
                 # the row stays due until the escalated alarm comes back through on_alarm
                 self._promote.append(alarm)
                 row.next_due_at = now
-                return self._queue(session, pushes, now)
+                return self._queue(tx, pushes, now)
             if routing.step_applies(step, acked, resolved):
                 keys = [k for k in step.recipients if k not in step.skip_if_paged or k not in paged]
                 note = "" if row.next_step == 0 else f"升级第{row.next_step}级 (escalation step {row.next_step})"
@@ -129,7 +127,7 @@ class Escalation(Silences, Outbox):
                     row.first = list(step.recipients)
             row.next_step += 1
         repeat = routing.REPEAT.get(info.severity)
-        repeat_due = _aware(row.repeat_at)
+        repeat_due = row.repeat_at
         if repeat is None or acked:
             row.repeat_at = None
         elif repeat_due is None:
@@ -148,13 +146,13 @@ class Escalation(Silences, Outbox):
         row.paged = paged
         if alarm.state is domain.AlarmState.CLEARED_UNACKED:  # its first page was the last
             row.stopped, row.stopped_why, row.next_due_at = True, "condition cleared", None
-            return self._queue(session, pushes, now)
+            return self._queue(tx, pushes, now)
         row.step_due_at = raised + steps[row.next_step].after if row.next_step < len(steps) else None
         dues = [d for d in (row.step_due_at, row.repeat_at) if d is not None]
         row.next_due_at = min(dues) if dues else None
         if row.next_due_at is None:
             row.stopped, row.stopped_why = True, "plan done"
-        return self._queue(session, pushes, now)
+        return self._queue(tx, pushes, now)
 
     def _push(self, info: routing.AlarmInfo, d: routing.Delivery, step: str) -> Push:
         # the fallback channel answers "nobody acknowledged a critical alarm": another open alarm that
@@ -173,7 +171,7 @@ SHELVED_WHY = f"alarm {domain.AlarmState.SHELVED.value}"
 """`stopped_why` of a row the shelf stopped: the only stop that an acknowledged alarm comes back from."""
 
 
-def _restart(row: EscalationRow, severity: Severity, now: datetime, acked_at: datetime | None = None) -> None:
+def _restart(row: EscalationRecord, severity: Severity, now: datetime, acked_at: datetime | None = None) -> None:
     """The escalation plan of `severity` from `now` (a new alarm, or one that became more severe)."""
     row.severity = severity.value
     row.raised_at = now

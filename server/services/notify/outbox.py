@@ -7,20 +7,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
-
 from gateway.contract import Severity
-from server.adapters.sql.repository import _aware
-from server.adapters.sql.response_models import DeliveryLogRow, NotificationRow
 from server.domain import notify as routing
+from server.domain.notify_records import DeliveryRecord, NotificationRecord
 from server.services import delivery
 from server.services.notify.push import Push
 from server.services.notify.state import NotifyState
+from server.services.ports import NotifyTx
 
 log = logging.getLogger(__name__)
 
@@ -48,44 +45,35 @@ class Outbox(NotifyState):
         cannot be sending them, so they were claimed by its previous life (a crash). Without this, a
         restarted server left those pushes (fire pages, evacuation notices) waiting out the whole LEASE.
         The one row that was in flight at the crash may then be delivered twice (at-least-once)."""
-        mine = NotificationRow.claimed_by.is_not(None) if self.sole_sender else (
-            NotificationRow.claimed_by == self.worker_id)
-        with self._lock, self.sessions.begin() as session:
-            result = session.execute(update(NotificationRow).where(
-                NotificationRow.status == "sending", mine,
-            ).values(status="queued", lease_until=None))
-            released = int(getattr(result, "rowcount", 0) or 0)
+        with self._lock, self.store.transaction() as tx:
+            released = tx.requeue_sending(None if self.sole_sender else self.worker_id)
         if released:
             log.warning("re-queued %d pushes this worker had claimed before a restart", released)
         return released
 
     def enqueue(self, pushes: Sequence[Push]) -> int:
         """Queue pushes made elsewhere (evacuation notices); duplicates by dedupe_key are ignored."""
-        with self._lock, self.sessions.begin() as session:
-            n = self._queue(session, pushes, self.clock())
+        with self._lock, self.store.transaction() as tx:
+            n = self._queue(tx, pushes, self.clock())
         self.wake()
         return n
 
     def first_page_of(self, alarm_id: int) -> list[tuple[str, str, str | None]]:
         """(recipient, url, suppressed reason) of every channel the alarm's first page (step 0) was queued
         to, so a follow-up about the alarm reaches the same people; empty before that page is queued."""
-        with self.sessions() as session:
-            rows = session.execute(select(NotificationRow.recipient, NotificationRow.channel,
-                                          NotificationRow.status, NotificationRow.last_error).where(
-                NotificationRow.alarm_id == alarm_id,
-                NotificationRow.dedupe_key.like(f"a{alarm_id}/s0/%")).order_by(NotificationRow.id)).all()
+        rows = self.store.first_page(alarm_id, f"a{alarm_id}/s0/")
         return [(r.recipient, self._urls[r.channel], r.last_error if r.status == "suppressed" else None)
                 for r in rows if r.channel in self._urls and r.recipient != routing.FALLBACK]
 
-    def _queue(self, session: Session, pushes: Sequence[Push], now: datetime) -> int:
+    def _queue(self, tx: NotifyTx, pushes: Sequence[Push], now: datetime) -> int:
         n = 0
         for p in pushes:
             if p.url == routing.NO_CHANNEL:
-                n += self._no_channel(session, p, now)
+                n += self._no_channel(tx, p, now)
                 continue
             channel = routing.url_hash(p.url)
             self._urls.setdefault(channel, p.url)
-            if session.scalar(select(NotificationRow.id).where(NotificationRow.dedupe_key == p.dedupe_key)):
+            if tx.has_key(p.dedupe_key):
                 continue
             if p.group_key is not None and p.suppressed is None:
                 # only a message of the same severity (so the same wait: it leaves no later than this push
@@ -93,59 +81,33 @@ class Outbox(NotifyState):
                 # a claimed row may have reached its receiver already (a crash before its record re-queues
                 # it), and its repeat carries the same Idempotency-Key, so a receiver would drop what was
                 # folded into it
-                pending = session.scalars(select(NotificationRow).where(
-                    NotificationRow.group_key == p.group_key, NotificationRow.severity == p.severity.value,
-                    NotificationRow.channel == channel, NotificationRow.status == "queued",
-                    NotificationRow.attempts == 0, NotificationRow.claimed_by.is_(None),
-                    NotificationRow.created_at > now - routing.GROUP_WINDOW)).first()
-                if pending is not None and self._fold(session, pending, p):
+                pending = tx.groupable(p.group_key, p.severity.value, channel, now - routing.GROUP_WINDOW)
+                if pending is not None and self._fold(tx, pending, p):
                     # the folded alarm is remembered by a marker row, so its step is not queued again
-                    session.add(NotificationRow(
-                        dedupe_key=p.dedupe_key, alarm_id=p.alarm_id, ref=p.ref, recipient=p.recipient,
-                        channel=channel, severity=p.severity.value, title=p.text.title, body=p.text.body,
-                        items=[i.as_dict() for i in p.items], group_key=p.group_key, fallback=p.fallback,
-                        status="grouped", attempts=0, created_at=now, next_attempt_at=now,
-                        last_error=f"sent within notification {pending.id}"))
+                    tx.add(_record(p, channel, "grouped", now, now, f"sent within notification {pending.id}"))
                     n += 1
                     continue
-            session.add(NotificationRow(
-                dedupe_key=p.dedupe_key, alarm_id=p.alarm_id, ref=p.ref, recipient=p.recipient, channel=channel,
-                severity=p.severity.value, title=p.text.title, body=p.text.body,
-                items=[i.as_dict() for i in p.items], group_key=p.group_key, fallback=p.fallback,
-                status="suppressed" if p.suppressed else "queued", attempts=0, created_at=now,
-                next_attempt_at=now + p.hold, last_error=p.suppressed))
-            session.flush()
+            tx.add(_record(p, channel, "suppressed" if p.suppressed else "queued", now, now + p.hold, p.suppressed))
             n += 1
         return n
 
-    def _fold(self, session: Session, pending: NotificationRow, p: Push) -> bool:
+    def _fold(self, tx: NotifyTx, pending: NotificationRecord, p: Push) -> bool:
         """Add the push's items to a queued row, unless a worker claimed that row since it was read (the
         claim and this update lock the row: whichever comes second sees the other's commit)."""
         items = [*pending.items, *(i.as_dict() for i in p.items)]
         text = routing.render([_item(i) for i in items], self.base_url)
-        folded = session.execute(update(NotificationRow).where(
-            NotificationRow.id == pending.id, NotificationRow.status == "queued",
-            NotificationRow.claimed_by.is_(None),
-        ).values(items=items, title=text.title, body=text.body).execution_options(synchronize_session=False))
-        if getattr(folded, "rowcount", 0) != 1:
-            return False
-        session.expire(pending)
-        return True
+        return tx.fold(pending.id, items, text.title, text.body)
 
-    def _no_channel(self, session: Session, p: Push, now: datetime) -> int:
+    def _no_channel(self, tx: NotifyTx, p: Push, now: datetime) -> int:
         """A recipient the site file gives no channel: nothing is sent, and the alarm's log says so."""
-        if session.scalar(select(NotificationRow.id).where(NotificationRow.dedupe_key == p.dedupe_key)):
+        if tx.has_key(p.dedupe_key):
             return 0
         who = p.recipient.removeprefix("person:")
         if p.recipient.startswith("person:") and who not in self.site.people:
             why = f"no channel for {p.recipient}: a card that is not in the site file names nobody to push to"
         else:
             why = f"no channel for {p.recipient}: add '{who}' (or one of its roles) under contacts in the site file"
-        session.add(NotificationRow(
-            dedupe_key=p.dedupe_key, alarm_id=p.alarm_id, ref=p.ref, recipient=p.recipient, channel=NO_CHANNEL,
-            severity=p.severity.value, title=p.text.title, body=p.text.body, items=[i.as_dict() for i in p.items],
-            group_key=None, fallback=p.fallback, status=NO_CHANNEL, attempts=0, created_at=now, next_attempt_at=now,
-            last_error=why))
+        tx.add(replace(_record(p, NO_CHANNEL, NO_CHANNEL, now, now, why), group_key=None))
         return 1
 
     def claim(self, now: datetime, limit: int = CLAIM_BATCH, lanes: Mapping[str, int] | None = None,
@@ -153,23 +115,15 @@ class Outbox(NotifyState):
         """Take due rows (queued, or `sending` with a lapsed lease) for this worker, oldest due first.
         `lanes`: rows already in each channel's lane here; a channel gets at most LANE_DEPTH in all.
         `skip_ids`: rows this worker is still sending."""
-        with self.sessions.begin() as session:
-            q = select(NotificationRow.id, NotificationRow.channel).where(or_(
-                and_(NotificationRow.status == "queued", NotificationRow.next_attempt_at <= now),
-                and_(NotificationRow.status == "sending", NotificationRow.lease_until < now),
-            ))
+        with self.store.transaction() as tx:
             room: dict[str, int] = {}
+            full: list[str] = []
             if lanes is not None:
                 room = {ch: LANE_DEPTH - depth for ch, depth in lanes.items()}
                 full = [ch for ch, left in room.items() if left <= 0]
-                if full:
-                    q = q.where(NotificationRow.channel.not_in(full))
-            if skip_ids:
-                q = q.where(NotificationRow.id.not_in(list(skip_ids)))
             ids: list[int] = []
             skipped = False
-            for nid, channel in session.execute(q.order_by(NotificationRow.next_attempt_at, NotificationRow.id)
-                                                .limit(limit)):
+            for nid, channel in tx.claimable(now, limit, full, skip_ids):
                 if lanes is not None:
                     left = room.get(channel, LANE_DEPTH)
                     if left <= 0:
@@ -179,12 +133,7 @@ class Outbox(NotifyState):
                 ids.append(nid)
             mine: list[int] = []
             for nid in ids:
-                res = session.execute(update(NotificationRow).where(
-                    NotificationRow.id == nid,
-                    or_(NotificationRow.status == "queued",
-                        and_(NotificationRow.status == "sending", NotificationRow.lease_until < now)),
-                ).values(status="sending", lease_until=now + LEASE, claimed_by=self.worker_id))
-                if getattr(res, "rowcount", 0) == 1:
+                if tx.take(nid, now, now + LEASE, self.worker_id):
                     mine.append(nid)
         if skipped:  # rows of other channels may lie beyond this batch: look again at once
             self.wake()
@@ -231,9 +180,8 @@ class Outbox(NotifyState):
         if not ids:
             return []
         at = time.monotonic()
-        with self.sessions() as session:
-            rows = {r.id: _Claimed(r.id, r.channel, r.title, r.body, r.severity, r.attempts, r.fallback, at)
-                    for r in session.scalars(select(NotificationRow).where(NotificationRow.id.in_(ids)))}
+        rows = {r.id: _Claimed(r.id, r.channel, r.title, r.body, r.severity, r.attempts, r.fallback, at)
+                for r in self.store.notifications(ids)}
         return [rows[nid] for nid in ids if nid in rows]
 
     def _submit(self, claimed: _Claimed, job: Callable[[], None]) -> None:
@@ -257,12 +205,8 @@ class Outbox(NotifyState):
             self.before_send(nid)
         if time.monotonic() - claimed.at > self.renew_after.total_seconds():
             # waited long in its lane behind a slow channel: the lease counts again from this attempt
-            with self.sessions.begin() as session:
-                res = session.execute(update(NotificationRow).where(
-                    NotificationRow.id == nid, NotificationRow.status == "sending",
-                    NotificationRow.claimed_by == self.worker_id,
-                ).values(lease_until=self.clock() + LEASE))
-                if getattr(res, "rowcount", 0) != 1:
+            with self.store.transaction() as tx:
+                if not tx.renew(nid, self.worker_id, self.clock() + LEASE):
                     return None  # our lease lapsed and another worker took the row over
         url = self._urls.get(channel)
         started = time.perf_counter()
@@ -278,13 +222,12 @@ class Outbox(NotifyState):
             error = str(exc)[:500] or type(exc).__name__
         ms = (time.perf_counter() - started) * 1000
         done = self.clock()
-        with self.sessions.begin() as session:
-            row = session.get(NotificationRow, nid)
+        with self.store.transaction() as tx:
+            row = tx.notification(nid)
             if row is None or row.claimed_by != self.worker_id or row.status != "sending":
                 return None  # our lease lapsed and another worker took it over
             row.attempts = attempt + 1
-            session.add(DeliveryLogRow(notification_id=nid, at=done, attempt=row.attempts, ok=error is None,
-                                       worker=self.worker_id, error=error, ms=ms))
+            tx.add_delivery(DeliveryRecord(nid, done, row.attempts, error is None, self.worker_id, error, ms))
             if error is None:
                 row.status, row.sent_at, row.lease_until, row.last_error = "sent", done, None, None
             else:
@@ -293,7 +236,7 @@ class Outbox(NotifyState):
                 row.last_error, row.lease_until = error, None
                 row.next_attempt_at = done + min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** (row.attempts - 1)))
                 if severity == Severity.CRITICAL.value and not fallback:
-                    self._fallback(session, row, done)
+                    self._fallback(tx, row, done)
         if error is not None:
             log.warning("notification %s via %s failed (attempt %d): %s", nid, channel, attempt + 1, error)
         if self.on_result is not None and not fallback:
@@ -303,36 +246,27 @@ class Outbox(NotifyState):
                 log.exception("notify result hook failed")
         return error is None
 
-    def _fallback(self, session: Session, row: NotificationRow, now: datetime) -> None:
+    def _fallback(self, tx: NotifyTx, row: NotificationRecord, now: datetime) -> None:
         items = [_item(i) for i in row.items]
         for url in self.site.contacts_of(routing.FALLBACK):
             text = routing.Text("[备用通道/fallback] " + row.title,
                                 "推送未送达,经备用通道发送 (push not delivered: fallback channel)\n" + row.body)
-            self._queue(session, [Push(f"fb/{row.id}/{routing.url_hash(url)}", row.alarm_id, row.ref,
+            self._queue(tx, [Push(f"fb/{row.id}/{routing.url_hash(url)}", row.alarm_id, row.ref,
                                        routing.FALLBACK, url, Severity.CRITICAL, text, items,
                                        fallback=True)], now)
 
     def log_of(self, alarm_id: int | None = None, ref: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        with self.sessions() as session:
-            q = select(NotificationRow).order_by(NotificationRow.id).limit(limit)
-            if alarm_id is not None:
-                q = q.where(NotificationRow.alarm_id == alarm_id)
-            if ref is not None:
-                q = q.where(NotificationRow.ref == ref)
-            rows = session.scalars(q).all()
-            ids = [r.id for r in rows]
-            logs = session.scalars(select(DeliveryLogRow).where(DeliveryLogRow.notification_id.in_(ids))
-                                   .order_by(DeliveryLogRow.id)).all() if ids else []
-            by: dict[int, list[dict[str, Any]]] = {}
-            for entry in logs:
-                by.setdefault(entry.notification_id, []).append(
-                    {"at": _aware(entry.at), "attempt": entry.attempt, "ok": entry.ok, "worker": entry.worker,
-                     "error": entry.error, "ms": round(entry.ms, 1)})
-            return [{"id": r.id, "alarm_id": r.alarm_id, "ref": r.ref, "recipient": r.recipient,
-                     "channel": r.channel, "severity": r.severity, "status": r.status, "attempts": r.attempts,
-                     "created_at": _aware(r.created_at), "next_attempt_at": _aware(r.next_attempt_at),
-                     "sent_at": _aware(r.sent_at), "last_error": r.last_error, "fallback": r.fallback,
-                     "title": r.title, "body": r.body, "deliveries": by.get(r.id, [])} for r in rows]
+        rows = self.store.log(alarm_id, ref, limit)
+        by: dict[int, list[dict[str, Any]]] = {}
+        for entry in self.store.deliveries([r.id for r in rows]):
+            by.setdefault(entry.notification_id, []).append(
+                {"at": entry.at, "attempt": entry.attempt, "ok": entry.ok, "worker": entry.worker,
+                 "error": entry.error, "ms": round(entry.ms, 1)})
+        return [{"id": r.id, "alarm_id": r.alarm_id, "ref": r.ref, "recipient": r.recipient,
+                 "channel": r.channel, "severity": r.severity, "status": r.status, "attempts": r.attempts,
+                 "created_at": r.created_at, "next_attempt_at": r.next_attempt_at,
+                 "sent_at": r.sent_at, "last_error": r.last_error, "fallback": r.fallback,
+                 "title": r.title, "body": r.body, "deliveries": by.get(r.id, [])} for r in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +282,14 @@ class _Claimed:
     fallback: bool
     at: float
     """time.monotonic() of the claim."""
+
+
+def _record(p: Push, channel: str, status: str, now: datetime, next_attempt_at: datetime,
+            last_error: str | None) -> NotificationRecord:
+    """The outbox row of a push to `channel`."""
+    return NotificationRecord(p.dedupe_key, p.alarm_id, p.ref, p.recipient, channel, p.severity.value, p.text.title,
+                              p.text.body, [i.as_dict() for i in p.items], p.group_key, p.fallback, status, now,
+                              next_attempt_at, last_error=last_error)
 
 
 def _item(data: dict[str, Any]) -> routing.Item:

@@ -7,11 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from gateway.contract import Severity
-from server.adapters.sql.response_models import EscalationRow
 from server.domain import alarms as domain
 from server.domain import notify as routing
 from server.domain.site import Site
@@ -20,14 +16,14 @@ from server.services.notify.digest import Digest
 from server.services.notify.escalation import Escalation
 from server.services.notify.outbox import ATTEMPT_TIMEOUT_S, DELIVERY_THREADS, RENEW_AFTER
 from server.services.notify.push import Commit, NotifyResult
-from server.services.ports import Sender
+from server.services.ports import NotifyStore, Sender, SilenceStore
 
 log = logging.getLogger(__name__)
 
 
 class NotificationService(Escalation, Digest):
-    def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime], sender: Sender,
-                 *, base_url: str = "http://localhost:8000", worker_id: str = "worker",
+    def __init__(self, store: NotifyStore, site: Site, clock: Callable[[], datetime], sender: Sender,
+                 *, silences: SilenceStore, base_url: str = "http://localhost:8000", worker_id: str = "worker",
                  open_alarms: Callable[[], Sequence[domain.Alarm]] = list,
                  alarm_by_id: Callable[[int], domain.Alarm | None] = lambda _id: None,
                  on_result: NotifyResult | None = None,
@@ -37,13 +33,14 @@ class NotificationService(Escalation, Digest):
                  commit: Commit | None = None, attempt_timeout_s: float = ATTEMPT_TIMEOUT_S,
                  threads: int = DELIVERY_THREADS, renew_after: timedelta = RENEW_AFTER,
                  sole_sender: bool = False) -> None:
-        self.sessions = sessions
+        self.store = store
         self.sole_sender = sole_sender
         """This worker holds the site's lease: no other live worker sends its pushes, so at the start every
         row still `sending` (claimed by a worker that died or lost the lease) is re-queued at once."""
         self.site = site
         self.clock = clock
         self.sender = sender
+        self.silence_store = silences
         self.base_url = base_url
         self.worker_id = worker_id
         self.open_alarms = open_alarms
@@ -106,13 +103,10 @@ class NotificationService(Escalation, Digest):
     def tick(self, now: datetime) -> int:
         """Run every due escalation step and repeat; returns how many pushes were queued."""
         queued = 0
-        with self._lock, self.sessions.begin() as session:
+        with self._lock, self.store.transaction() as tx:
             self._promote = []
-            due = session.scalars(select(EscalationRow).where(
-                EscalationRow.stopped.is_(False), EscalationRow.next_due_at.is_not(None),
-                EscalationRow.next_due_at <= now).order_by(EscalationRow.next_due_at).limit(200)).all()
-            for row in due:
-                queued += self._advance(session, row, now)
+            for row in tx.due_escalations(now, 200):
+                queued += self._advance(tx, row, now)
             promote, self._promote = self._promote, []
         # outside the lock and the transaction: the commit calls back into on_alarm
         for alarm in promote:

@@ -6,23 +6,22 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from server.domain import alarms as domain
 from server.domain.site import Site
 from server.services import delivery
 from server.services.notify.push import Commit, NotifyResult
-from server.services.ports import Sender
+from server.services.ports import NotifyStore, Sender, SilenceStore
 
 
 class NotifyState:
     """The attributes the parts share (escalation, digest, silences, outbox); no behaviour."""
 
-    sessions: sessionmaker[Session]
+    store: NotifyStore
     sole_sender: bool
     site: Site
     clock: Callable[[], datetime]
     sender: Sender
+    silence_store: SilenceStore
     base_url: str
     worker_id: str
     open_alarms: Callable[[], Sequence[domain.Alarm]]

@@ -9,6 +9,7 @@ from sqlalchemy import inspect
 
 from server.adapters import scheduler as sched
 from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.inspections import InspectionRepository
 from server.domain.site import Site
 from server.services.inspections import InspectionService
 from tests.support.inspections import FakeClock, local
@@ -36,7 +37,7 @@ def test_job_bodies_call_the_registered_service(tmp_path: Path, site: Site) -> N
     engine = make_engine(f"sqlite:///{tmp_path / 'fw.sqlite'}")
     migrate(engine)
     clock = FakeClock(local(site, 2026, 11, 2, 20, 5))
-    service = InspectionService(session_factory(engine), site, clock)
+    service = InspectionService(InspectionRepository(session_factory(engine)), site, clock)
     seen: list[int] = []
     sched.register("t2", service, lambda findings: seen.append(len(findings)))
     try:

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.inspections import InspectionRepository
 from server.adapters.sql.repository import AlarmRepository
 from server.api.deps import get_actor, get_runtime
 from server.api.routes import inspections
@@ -50,7 +51,8 @@ def client(tmp_path: Path, site: Site) -> Iterator[tuple[TestClient, FakeClock]]
     app = FastAPI()
     app.include_router(inspections.router, prefix="/api")
     sessions = session_factory(engine)
-    runtime = FakeRuntime(site, engine, clock, InspectionService(sessions, site, clock), AlarmRepository(sessions))
+    runtime = FakeRuntime(site, engine, clock, InspectionService(InspectionRepository(sessions), site, clock),
+                          AlarmRepository(sessions))
     app.dependency_overrides[get_runtime] = lambda: runtime
     app.dependency_overrides[get_actor] = lambda: Who.actor
     with TestClient(app) as test_client:

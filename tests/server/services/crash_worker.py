@@ -10,6 +10,8 @@ from pathlib import Path
 
 from server.adapters.notify import AppriseSender
 from server.adapters.sql.database import make_engine, session_factory
+from server.adapters.sql.notifications import NotifyRepository
+from server.adapters.sql.silences import SilenceRepository
 from server.domain.site import parse_site
 from server.services.notify import NotificationService
 
@@ -22,8 +24,9 @@ def main() -> None:
         print(f"CLAIMED {nid}", flush=True)
         time.sleep(3600)
 
-    svc = NotificationService(session_factory(make_engine(url)), site, lambda: datetime.now(UTC), AppriseSender(),
-                              worker_id="doomed", before_send=hang)
+    sessions = session_factory(make_engine(url))
+    svc = NotificationService(NotifyRepository(sessions), site, lambda: datetime.now(UTC), AppriseSender(),
+                              silences=SilenceRepository(sessions), worker_id="doomed", before_send=hang)
     svc.deliver(datetime.now(UTC))
 
 

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.contract import Severity
 from server.adapters.notify import AppriseSender
+from server.adapters.sql.notifications import NotifyRepository
+from server.adapters.sql.silences import SilenceRepository
 from server.domain import alarms as domain
 from server.domain.findings import Finding, Transition
 from server.domain.site import Site
@@ -24,7 +26,8 @@ def wire(sessions: sessionmaker[Session], site: Site, clock: FakeClock, worker: 
          **kw) -> tuple[AlarmService, NotificationService]:  # type: ignore[no-untyped-def]
     alarms = AlarmService(sessions, [])
     kw.setdefault("commit", alarms.commit)  # the warning -> minor escalation goes back through the alarms
-    svc = NotificationService(sessions, site, clock, AppriseSender(), base_url=BASE_URL, worker_id=worker,
+    svc = NotificationService(NotifyRepository(sessions), site, clock, AppriseSender(),
+                              silences=SilenceRepository(sessions), base_url=BASE_URL, worker_id=worker,
                               open_alarms=alarms.open_alarms, alarm_by_id=by_id(alarms), **kw)
     alarms.listeners.append(svc.on_alarm)
     return alarms, svc

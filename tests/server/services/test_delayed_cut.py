@@ -26,6 +26,7 @@ from gateway import contract
 from gateway.broker import EmbeddedBroker, free_port
 from gateway.contract import Severity
 from gateway.mqtt import Incoming, MqttClient
+from server.adapters.sql.delayed_cuts import DelayedCutRepository
 from server.domain.findings import Finding, Transition
 from server.domain.power import plan_delayed_cut
 from server.services.alarms import AlarmService
@@ -113,7 +114,8 @@ def test_a_restart_neither_drops_nor_repeats_the_cut_and_a_cleared_alarm_cancels
     commands = CommandService(sessions, site, clock, lambda _t, c: sent.append(c))
 
     def service() -> DelayedCutService:  # one server life
-        return DelayedCutService(sessions, site, clock, commands, lambda _d: None, by_id(alarms))
+        return DelayedCutService(DelayedCutRepository(sessions), site, clock, commands, lambda _d: None,
+                                 by_id(alarms))
 
     first = service()
     alarms.listeners.append(first.on_alarm)

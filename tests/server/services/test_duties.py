@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from server.adapters.hr_file import load_hr
 from server.adapters.sql.database import session_factory
+from server.adapters.sql.inspections import InspectionRepository
 from server.domain import inspections as insp
 from server.domain.inspections import CATALOG, CompleterView, Course, InspectionError, Severity, Starter, Training
 from server.domain.site import Site
@@ -29,7 +30,7 @@ def engine(sqlite_engine: Engine) -> Engine:
 
 
 def _service(engine: Engine, site: Site, clock: FakeClock) -> InspectionService:
-    return InspectionService(session_factory(engine), site, clock)
+    return InspectionService(InspectionRepository(session_factory(engine)), site, clock)
 
 
 def _rules(service: InspectionService, rule: str, now: object) -> list[insp.OverdueFinding]:

@@ -221,16 +221,17 @@ def test_a_fold_loses_to_a_claim_that_came_first(db, smtp: Smtp, hook: Hook, tmp
                         "Strip overloaded", "插线板过载", 11.0)
     svc.tick(clock())
     rows = [r for r in svc.log_of(alarm_id=first.id) if r["status"] == "queued"]
-    from server.adapters.sql.response_models import NotificationRow
+    from server.adapters.sql.notifications import NotifyTransaction
 
     with sessions.begin() as session:
-        pending = session.get(NotificationRow, rows[0]["id"])
+        tx = NotifyTransaction(session)
+        pending = tx.notification(rows[0]["id"])
         assert pending is not None
         clock.advance(routing.GROUP_WAIT)
         assert rows[0]["id"] in svc.claim(clock(), 100)  # another session claims it meanwhile
         push = Push("test/fold", first.id, "", pending.recipient, svc._urls[pending.channel],
                             Severity.MAJOR, routing.Text("t", "b"), [], pending.group_key)
-        assert svc._fold(session, pending, push) is False
+        assert svc._fold(tx, pending, push) is False
     assert {r["id"]: r["body"] for r in svc.log_of(alarm_id=first.id)}[rows[0]["id"]] == rows[0]["body"]
 
 

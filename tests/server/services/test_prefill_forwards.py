@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import Engine
 
 from server.adapters.sql.database import session_factory
+from server.adapters.sql.inspection_facts import InspectionFactsRepository
+from server.adapters.sql.inspections import InspectionRepository
 from server.domain.inspections import CATALOG, CompleterView
 from server.domain.site import Site
 from server.services.inspection_facts import FactsReader
@@ -41,7 +43,8 @@ def _item(service: InspectionService, task_id: int) -> ItemView:
 def test_lead_round_suggestion_follows_the_operator_issue(engine: Engine, site: Site) -> None:
     sessions = session_factory(engine)
     clock = FakeClock(local(site, 2026, 11, 2, 19))
-    service = InspectionService(sessions, site, clock, facts=FactsReader(site, LiveState(), sessions))
+    facts = FactsReader(site, LiveState(), InspectionFactsRepository(sessions))
+    service = InspectionService(InspectionRepository(sessions), site, clock, facts=facts)
     service.create_due()
     clock.now = local(site, 2026, 11, 2, 20, 5)
     service.create_due()

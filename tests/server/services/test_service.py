@@ -18,6 +18,7 @@ from server.adapters.sql.inspection_models import (
     InspectionResultRow,
     InspectionTaskRow,
 )
+from server.adapters.sql.inspections import InspectionRepository
 from server.domain import inspections as insp
 from server.domain.inspections import CATALOG, CompleterView, InspectionError
 from server.domain.site import Site
@@ -34,7 +35,7 @@ def _count(engine: Engine, table: type) -> int:
 
 
 def _service(engine: Engine, site: Site, clock: FakeClock) -> InspectionService:
-    return InspectionService(session_factory(engine), site, clock, grace=timedelta(hours=2))
+    return InspectionService(InspectionRepository(session_factory(engine)), site, clock, grace=timedelta(hours=2))
 
 
 def test_a_week_with_a_restart_in_the_middle_creates_no_duplicates(engine: Engine, site: Site) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from gateway.contract import Severity
 from server.adapters.notify import AppriseSender
+from server.adapters.sql.notifications import NotifyRepository
 from server.adapters.sql.repository import AlarmRepository
+from server.adapters.sql.silences import SilenceRepository
 from server.domain.alarms import AlarmState
 from server.services.alarms import AlarmService
 from server.services.notify import NotificationService
@@ -45,7 +47,8 @@ def test_a_shelf_stops_the_pages_and_its_end_pages_again_across_a_restart(db, sm
 
     # restart: the shelf is in the database, not in a thread
     alarms2 = AlarmService(sessions, AlarmRepository(sessions).open_alarms())
-    svc2 = NotificationService(sessions, site, clock, AppriseSender(), base_url=BASE_URL, worker_id="w2",
+    svc2 = NotificationService(NotifyRepository(sessions), site, clock, AppriseSender(),
+                               silences=SilenceRepository(sessions), base_url=BASE_URL, worker_id="w2",
                                open_alarms=alarms2.open_alarms, alarm_by_id=by_id(alarms2))
     alarms2.listeners.append(svc2.on_alarm)
     assert [a.state for a in alarms2.open_alarms()] == [AlarmState.SHELVED]
