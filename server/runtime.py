@@ -217,7 +217,7 @@ class Runtime:
             worker_id=self.lease.owner if self.lease is not None else s.mqtt_client_id,
             sole_sender=self.lease is not None, open_alarms=self.alarms.open_alarms,
             alarm_by_id=self.alarms.by_id, on_result=self.channel_outcomes, is_drill=is_drill_alarm,
-            notes=PageNotes(sessions, self.site, self.commands), commit=self.alarms.commit)
+            notes=PageNotes(sessions, self.site, self.commands), commit=self.alarms.commit, fence=fence)
         self.cuts = DelayedCutService(sessions, self.site, self.clock, self.commands, self.live.current_a,
                                       self.alarms.by_id, notify=self.notify, fence=fence)
         self.evacuations = EvacuationService(

@@ -18,7 +18,9 @@ from gateway.contract import Severity
 from server.adapters.sql.repository import _aware
 from server.adapters.sql.response_models import DeliveryLogRow, NotificationRow
 from server.domain import notify as routing
+from server.domain.leases import LeaseLost
 from server.services import delivery
+from server.services.lease import fenced
 from server.services.notify.push import Push
 from server.services.notify.state import NotifyState
 
@@ -152,8 +154,8 @@ class Outbox(NotifyState):
               skip_ids: Collection[int] = ()) -> list[int]:
         """Take due rows (queued, or `sending` with a lapsed lease) for this worker, oldest due first.
         `lanes`: rows already in each channel's lane here; a channel gets at most LANE_DEPTH in all.
-        `skip_ids`: rows this worker is still sending."""
-        with self.sessions.begin() as session:
+        `skip_ids`: rows this worker is still sending. Fenced: LeaseLost once another worker owns the site."""
+        with fenced(self.sessions, self.fence) as session:
             q = select(NotificationRow.id, NotificationRow.channel).where(or_(
                 and_(NotificationRow.status == "queued", NotificationRow.next_attempt_at <= now),
                 and_(NotificationRow.status == "sending", NotificationRow.lease_until < now),
@@ -255,15 +257,20 @@ class Outbox(NotifyState):
         severity, attempt, fallback = claimed.severity, claimed.attempts, claimed.fallback
         if self.before_send is not None:
             self.before_send(nid)
-        if time.monotonic() - claimed.at > self.renew_after.total_seconds():
-            # waited long in its lane behind a slow channel: the lease counts again from this attempt
-            with self.sessions.begin() as session:
-                res = session.execute(update(NotificationRow).where(
-                    NotificationRow.id == nid, NotificationRow.status == "sending",
-                    NotificationRow.claimed_by == self.worker_id,
-                ).values(lease_until=self.clock() + LEASE))
-                if getattr(res, "rowcount", 0) != 1:
-                    return None  # our lease lapsed and another worker took the row over
+        if self.fence is not None or time.monotonic() - claimed.at > self.renew_after.total_seconds():
+            # Under the site's lease every send checks first that the site and the row are still ours: the
+            # next owner re-queues an old owner's claims at its start and sends them itself. Otherwise only
+            # a row that waited long in its lane behind a slow channel does: its lease counts again from here.
+            try:
+                with fenced(self.sessions, self.fence) as session:
+                    res = session.execute(update(NotificationRow).where(
+                        NotificationRow.id == nid, NotificationRow.status == "sending",
+                        NotificationRow.claimed_by == self.worker_id,
+                    ).values(lease_until=self.clock() + LEASE))
+                    if getattr(res, "rowcount", 0) != 1:
+                        return None  # our lease lapsed and another worker took the row over
+            except LeaseLost:
+                return None  # another worker owns the site: it sends this row
         url = self._urls.get(channel)
         started = time.perf_counter()
         error: str | None = None

@@ -14,8 +14,10 @@ from gateway.contract import Severity
 from server.adapters.sql.response_models import EscalationRow
 from server.domain import alarms as domain
 from server.domain import notify as routing
+from server.domain.leases import LeaseLost
 from server.domain.site import Site
 from server.services import delivery
+from server.services.lease import Fence
 from server.services.notify.digest import Digest
 from server.services.notify.escalation import Escalation
 from server.services.notify.outbox import ATTEMPT_TIMEOUT_S, DELIVERY_THREADS, RENEW_AFTER
@@ -36,11 +38,15 @@ class NotificationService(Escalation, Digest):
                  notes: Callable[[int], tuple[str, str] | None] = lambda _id: None,
                  commit: Commit | None = None, attempt_timeout_s: float = ATTEMPT_TIMEOUT_S,
                  threads: int = DELIVERY_THREADS, renew_after: timedelta = RENEW_AFTER,
-                 sole_sender: bool = False) -> None:
+                 sole_sender: bool = False, fence: Fence | None = None) -> None:
         self.sessions = sessions
         self.sole_sender = sole_sender
         """This worker holds the site's lease: no other live worker sends its pushes, so at the start every
         row still `sending` (claimed by a worker that died or lost the lease) is re-queued at once."""
+        self.fence = fence
+        """The site lease's check, first in every claim and before every send (None: no lease): an old
+        owner that has not noticed the takeover claims nothing more, and sends none of the rows the new
+        owner re-queued at its start."""
         self.site = site
         self.clock = clock
         self.sender = sender
@@ -98,6 +104,9 @@ class NotificationService(Escalation, Digest):
                 now = self.clock()
                 self.tick(now)
                 self.dispatch(now)
+            except LeaseLost:
+                log.warning("notification worker stops: another worker owns the site and sends its pushes")
+                return
             except Exception:
                 log.exception("notification worker pass failed")
             self._wake.wait(self.poll_s)

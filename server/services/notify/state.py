@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.domain import alarms as domain
 from server.domain.site import Site
 from server.services import delivery
+from server.services.lease import Fence
 from server.services.notify.push import Commit, NotifyResult
 from server.services.ports import Sender
 
@@ -20,6 +21,7 @@ class NotifyState:
 
     sessions: sessionmaker[Session]
     sole_sender: bool
+    fence: Fence | None
     site: Site
     clock: Callable[[], datetime]
     sender: Sender
