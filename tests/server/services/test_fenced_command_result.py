@@ -19,12 +19,11 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import contract
 from gateway.mqtt import Incoming
-from server.adapters.sql.database import make_engine, migrate, session_factory
-from server.adapters.sql.leases import LeaseStore
 from server.adapters.sql.response_models import CommandRow
 from server.adapters.timeseries import SqliteSeriesStore
 from server.domain.findings import Finding
@@ -33,9 +32,9 @@ from server.domain.rules.engine import RuleEngine
 from server.services.alarms import AlarmService
 from server.services.commands import CommandService
 from server.services.ingest import Ingest
-from server.services.lease import LeaseKeeper
 from server.services.live import LiveState
 from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
+from tests.server.services.helpers import leased
 from tests.support.wait import wait_until
 
 CALL_TIMEOUT_S = 10.0
@@ -48,13 +47,10 @@ def incoming(channel: contract.Channel, body: dict[str, object], mid: int) -> In
 
 
 def test_a_command_result_after_the_takeover_fails_the_waiting_call_with_lease_lost_at_once(
-    postgres_schema: str, tmp_path: Path,
+    pg_db: tuple[Engine, sessionmaker[Session]], tmp_path: Path,
 ) -> None:
-    engine = make_engine(postgres_schema)
-    migrate(engine)
-    sessions = session_factory(engine)
-    keeper = LeaseKeeper(LeaseStore(engine), "r1", "a", ttl_s=300, renew_s=100, site_hash="h")
-    assert keeper.acquire() is not None
+    engine, sessions = pg_db
+    keeper = leased(engine, "a")
     fence = keeper.fencer()
     site = make_site(site_yaml(2525, 8080), tmp_path)
     clock = FakeClock(T0)
@@ -121,4 +117,3 @@ def test_a_command_result_after_the_takeover_fails_the_waiting_call_with_lease_l
     with sessions() as session:
         row = session.get(CommandRow, command.id)
         assert row is not None and row.status == "sent" and row.result_at is None, "a fenced result was recorded"
-    engine.dispose()
