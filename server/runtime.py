@@ -217,7 +217,7 @@ class Runtime:
         self.channel_outcomes = ChannelOutcomes(self.ingest)
         cut_store = DelayedCutRepository(sessions, fence)
         self.notify = NotificationService(
-            NotifyRepository(sessions), self.site, self.clock, self.sender, silences=SilenceRepository(sessions),
+            NotifyRepository(sessions, fence), self.site, self.clock, self.sender, silences=SilenceRepository(sessions),
             base_url=base_url,
             # under a lease the id is the worker's own, so a fenced old owner's late result never
             # overwrites the new owner's record of the same row

@@ -21,7 +21,8 @@ the notice is published only after that commit: a worker whose lease was taken n
 an evacuation (LeaseLost; the API answers 503); its door commands are fenced by CommandService.
 
 Access events for roll call come from the MQTT thread (`submit`) into a queue that this service's
-thread writes to `access_log` (person ids, never badge numbers).
+thread writes to `access_log` (person ids, never badge numbers), one row per event however often the
+broker hands it over (`record`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import contract
 from gateway.mqtt import Incoming
-from server.adapters.sql.repository import _aware, record_audit
+from server.adapters.sql.repository import _aware, insert_new, record_audit
 from server.adapters.sql.response_models import AccessLogRow, EvacuationRow, RollCallMarkRow
 from server.domain import alarms as domain
 from server.domain import evacuation as evac
@@ -122,25 +123,30 @@ class EvacuationService:
                 log.exception("access log write failed")
 
     def record(self, message: Incoming) -> int:
+        """Write a batch's badge events to the access log; how many were new. A repeat of an event (the
+        broker hands over again what no checkpoint acknowledged: after a crash, to the next owner after a
+        takeover, or to an old owner that has not noticed the loss yet) adds nothing: the table's key is
+        the event's identity. Not fenced: an old owner's row is the same fact the next owner writes, and
+        a fence would lose the event the old owner's ingest acknowledged before this thread wrote it."""
         try:
             partial = contract.decode_batch(contract.EventBatch, message.payload)
         except contract.ContractError:
             return 0
         if partial.batch is None:
             return 0
-        rows = []
+        rows: list[dict[str, Any]] = []
         for event in partial.batch.events:
             if event.type not in ACCESS_EVENTS or event.device not in self.site.devices:
                 continue
             person = self.site.by_badge.get(event.badge or "") if event.badge else None
             if person is None:
                 continue
-            rows.append(AccessLogRow(person=person.id, door=event.device, kind=event.type.value, ts=event.ts,
-                                     direction=event.direction))
-        if rows:
-            with self.sessions.begin() as session:
-                session.add_all(rows)
-        return len(rows)
+            rows.append({"person": person.id, "door": event.device, "kind": event.type.value, "ts": event.ts,
+                         "direction": event.direction})
+        if not rows:
+            return 0
+        with self.sessions.begin() as session:
+            return insert_new(session, AccessLogRow, rows)
 
     # -- triggers --------------------------------------------------------------------------------------
 

@@ -232,6 +232,8 @@ class Ingest:
             return findings
         item = _Call(fn, Future())
         self._inbox.put(item)
+        if self.fenced:  # fenced while this call was on its way in: nobody drains the inbox any more
+            self._fail_calls()
         return item.done.result(timeout)
 
     def run_between_drains(self, fn: Callable[[], None]) -> None:
@@ -300,6 +302,19 @@ class Ingest:
     # -- one drain -------------------------------------------------------------------------------
 
     def process(self, messages: Iterable[Incoming | _Call], *, tick: bool = False) -> None:
+        drain = list(messages)
+        try:
+            self._process(drain, tick)
+        except BaseException as exc:
+            self._dirty = True  # the engine may have taken inputs that no checkpoint covers yet
+            # Every call this drain took from the inbox gets the drain's failure (LeaseLost from a command
+            # result's fence, say): its caller answers at once instead of waiting out its timeout.
+            for item in drain:
+                if isinstance(item, _Call) and not item.done.done():
+                    item.done.set_exception(exc)
+            raise
+
+    def _process(self, messages: list[Incoming | _Call], tick: bool) -> None:
         started = time.perf_counter()
         now = self.clock()
         findings: list[Finding] = []
@@ -352,13 +367,7 @@ class Ingest:
         if checkpoint:
             # Cleared before the commit: an alarm listener's engine call during it (after the delta) sets it again.
             self._dirty = False
-        try:
-            self._commit(findings, now, dead, checkpoint)
-        except BaseException as exc:
-            self._dirty = True
-            for call, _ in calls:
-                call.done.set_exception(exc)
-            raise
+        self._commit(findings, now, dead, checkpoint)
         for call, outcome in calls:
             if isinstance(outcome, BaseException):
                 call.done.set_exception(outcome)

@@ -212,9 +212,14 @@ class NotifyTx(Protocol):
 
 
 class NotifyStore(Protocol):
-    """Escalations, the notification outbox and its delivery log (server/adapters/sql/notify.py)."""
+    """Escalations, the notification outbox and its delivery log (server/adapters/sql/notifications.py)."""
 
-    def transaction(self) -> AbstractContextManager[NotifyTx]: ...
+    @property
+    def fences(self) -> bool:
+        """Transactions opened with `fenced=True` run the site lease's check first (a worker under a lease)."""
+
+    def transaction(self, fenced: bool = False) -> AbstractContextManager[NotifyTx]:
+        """`fenced`: the site lease's check first; LeaseLost (rolled back) once another worker owns the site."""
 
     def notifications(self, ids: Collection[int]) -> list[NotificationRecord]: ...
 

@@ -1,6 +1,7 @@
 """Fault 4 (issue 15), fencing of actions: a worker whose lease was taken, and that has not noticed yet (no
 renewal came, ingest had nothing to commit), neither starts an evacuation nor sends a relay command through
-its API. Real parts as in test_workers.py: the server as a real process on PostgreSQL with
+its API; the badge events it still writes to the access log, which the next owner gets again from the
+broker, are one row each. Real parts as in test_workers.py: the server as a real process on PostgreSQL with
 FLOORWATCH_FAILOVER=1, a private Mosquitto; the test subscribes where edge e1 and the floor displays listen.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -20,6 +22,7 @@ from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
 from tests.faults.conftest import Record
 from tests.faults.test_crash_fire import NOTICE, Receiver, fire_site, receiver  # noqa: F401  (the fixture)
+from tests.faults.test_workers import sequences as sequences_of
 from tests.faults.test_workers import worker
 from tests.support.server import ServerProcess
 from tests.support.wait import wait_until
@@ -97,3 +100,71 @@ def test_a_worker_whose_lease_was_taken_starts_no_evacuation_and_sends_no_comman
     assert stored == {"evacuations": 0, "commands": 0}, stored
     assert heard == [(COMMANDS, MARKER)], heard
     assert health["dependencies"]["lease"]["state"] == "lost" and health["status"] == "degraded", health
+
+
+def access_rows(url: str) -> list[tuple[str, str]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [(r.person, r.direction) for r in connection.execute(
+                text("SELECT person, direction FROM access_log ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+def test_badge_events_an_old_owner_wrote_and_the_next_owner_gets_again_are_one_row_each_and_the_roll_call_is_right(
+    mosquitto: EmbeddedBroker, postgres_schema: str, receiver: Receiver, tmp_path: Path,  # noqa: F811
+    record: Record,
+) -> None:
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(fire_site(receiver.port), encoding="utf-8")
+    a = worker("a", mosquitto, postgres_schema, site_file, tmp_path, ttl_s=300, renew_s=100)
+    b = worker("b", mosquitto, postgres_schema, site_file, tmp_path)
+    events = contract.edge_topic("r1", "e1", contract.Channel.EVENTS)
+    edge = MqttClient(mosquitto.client_settings(), "access-edge-e1")
+
+    def badges(seq: int, *items: tuple[str, str, str, datetime]) -> contract.EventBatch:
+        return contract.EventBatch(edge="e1", seq=seq, sent_at=datetime.now(UTC), events=[
+            contract.Event(device=door, ts=ts, type=contract.EventType.ACCESS_GRANTED, badge=badge,
+                           direction=direction) for badge, door, direction, ts in items])
+
+    try:
+        a.start()
+        edge.start()
+        assert edge.wait_connected(10)
+        engine = create_engine(postgres_schema)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE partition_leases SET owner = 'thief', epoch = epoch + 1,"
+                                    " expires_at = clock_timestamp() + interval '1 hour'"))
+        # `a` has not noticed: it writes the badge events to its access log, then its checkpoint's fence
+        # finds the lease taken and it leaves the broker without acknowledging them
+        came_in = datetime.now(UTC) - timedelta(minutes=10)
+        edge.publish_payload(events, badges(1, ("B11", "door-z1-exit", "in", came_in),
+                                            ("B12", "door-z2-exit", "in", came_in)))
+        assert wait_until(lambda: len(access_rows(postgres_schema)) == 2, 15), access_rows(postgres_schema)
+        assert wait_until(lambda: not a.health()["dependencies"]["broker"]["up"], 15), a.health()
+        lost = a.health()["dependencies"]["lease"]
+        with engine.begin() as connection:  # the thief is gone: `b` takes the site and gets batch 1 again
+            connection.execute(text("UPDATE partition_leases SET expires_at = clock_timestamp() - interval '1 s'"))
+        engine.dispose()
+        b.start()
+        started = b.api.post("/api/evacuations", json={"floor": "f1", "zone": "z1", "reason": "drill"})
+        assert started.status_code == 201, started.text
+        edge.publish_payload(events, badges(2, ("B11", "door-z1-exit", "out", datetime.now(UTC))))
+        # the access log is written in arrival order: once batch 2's row is there, batch 1's repeat was handled
+        assert wait_until(lambda: ("p-op1", "out") in access_rows(postgres_schema), 20), access_rows(postgres_schema)
+        stored = access_rows(postgres_schema)
+        roll = b.api.get(f"/api/evacuations/{started.json()['id']}/roll-call")
+        applied = wait_until(lambda: sequences_of(postgres_schema).get("e1", {}).get("next_seq", 0) >= 3, 20)
+    finally:
+        edge.stop()
+        a.stop()
+        b.stop()
+
+    record("workers-access-log-repeats", {"rows": len(stored), "events": 3})
+    assert lost["state"] == "lost", lost
+    assert applied, "b's checkpoint never covered both batches"
+    assert sorted(stored) == [("p-op1", "in"), ("p-op1", "out"), ("p-op2", "in")], stored
+    assert roll.status_code == 200, roll.text
+    status = {e["person"]: e["status"] for e in roll.json()["people"]}
+    assert status["p-op1"] == "out" and status["p-op2"] == "inside", status

@@ -4,7 +4,7 @@ its `notification_log`, and the service's day marks in `state`."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -180,12 +180,20 @@ class NotifyTransaction:
 
 
 class NotifyRepository:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], fence: Callable[[Session], None] | None = None) -> None:
         self.sessions = sessions
+        self.fence = fence
+        """The site lease's check, first in a fenced transaction (None: one process owns it all)."""
+
+    @property
+    def fences(self) -> bool:
+        return self.fence is not None
 
     @contextmanager
-    def transaction(self) -> Iterator[NotifyTransaction]:
+    def transaction(self, fenced: bool = False) -> Iterator[NotifyTransaction]:
         with self.sessions.begin() as session:
+            if fenced and self.fence is not None:
+                self.fence(session)
             tx = NotifyTransaction(session)
             yield tx
             tx.write_back()

@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, tuple_, update
+from sqlalchemy import CursorResult, delete, inspect, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.adapters.sql.base import Base
 from server.adapters.sql.models import (
     AlarmAuditRow,
     AlarmRow,
@@ -173,6 +175,23 @@ def _upsert(session: Session, table: Any, key: str, site: str, rows: dict[str, A
         f"INSERT INTO {table.name} (site, {key}, state, updated_at) VALUES ({mark}, {mark}, {state}, {mark}) "
         f"ON CONFLICT (site, {key}) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
         [(site, name, to_json(data), at) for name, data in rows.items()])
+
+
+def insert_new(session: Session, row: type[Base], values: Sequence[dict[str, Any]]) -> int:
+    """INSERT .. ON CONFLICT DO NOTHING: a row whose unique key is stored already is left out (a repeat of
+    the same fact); how many rows were new."""
+    if not values:
+        return 0
+    dialect = session.connection().dialect.name
+    rows = list(values)
+    key = inspect(row).primary_key  # what RETURNING counts: a multi-row INSERT's rowcount is -1
+    if dialect == "postgresql":
+        result = session.execute(postgresql.insert(row).values(rows).on_conflict_do_nothing().returning(*key))
+    elif dialect == "sqlite":
+        result = session.execute(sqlite.insert(row).values(rows).on_conflict_do_nothing().returning(*key))
+    else:
+        raise RuntimeError(f"database {dialect!r} is not supported: use SQLite or PostgreSQL")
+    return len(result.all())
 
 
 LEGACY_RULES_KEY = "rules"

@@ -135,7 +135,10 @@ class AccessLogRow(Base):
     """Granted badge events by person id (never the badge number), for roll call."""
 
     __tablename__ = "access_log"
-    __table_args__ = (Index("ix_access_ts", "ts"),)
+    __table_args__ = (Index("ix_access_ts", "ts"),
+                      # one badge event, however often the broker hands it over (a redelivery after a crash
+                      # or a takeover, an old owner that has not noticed its lease is gone): one row
+                      UniqueConstraint("person", "door", "kind", "ts", name="uq_access_event"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     person: Mapped[str] = mapped_column(String(64))

@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.contract import Severity
 from server.domain import notify as routing
+from server.domain.leases import LeaseLost
 from server.domain.notify_records import DeliveryRecord, NotificationRecord
 from server.services import delivery
 from server.services.notify.push import Push
@@ -114,8 +115,8 @@ class Outbox(NotifyState):
               skip_ids: Collection[int] = ()) -> list[int]:
         """Take due rows (queued, or `sending` with a lapsed lease) for this worker, oldest due first.
         `lanes`: rows already in each channel's lane here; a channel gets at most LANE_DEPTH in all.
-        `skip_ids`: rows this worker is still sending."""
-        with self.store.transaction() as tx:
+        `skip_ids`: rows this worker is still sending. Fenced: LeaseLost once another worker owns the site."""
+        with self.store.transaction(fenced=True) as tx:
             room: dict[str, int] = {}
             full: list[str] = []
             if lanes is not None:
@@ -203,11 +204,16 @@ class Outbox(NotifyState):
         severity, attempt, fallback = claimed.severity, claimed.attempts, claimed.fallback
         if self.before_send is not None:
             self.before_send(nid)
-        if time.monotonic() - claimed.at > self.renew_after.total_seconds():
-            # waited long in its lane behind a slow channel: the lease counts again from this attempt
-            with self.store.transaction() as tx:
-                if not tx.renew(nid, self.worker_id, self.clock() + LEASE):
-                    return None  # our lease lapsed and another worker took the row over
+        if self.store.fences or time.monotonic() - claimed.at > self.renew_after.total_seconds():
+            # Under the site's lease every send checks first that the site and the row are still ours: the
+            # next owner re-queues an old owner's claims at its start and sends them itself. Otherwise only
+            # a row that waited long in its lane behind a slow channel does: its lease counts again from here.
+            try:
+                with self.store.transaction(fenced=True) as tx:
+                    if not tx.renew(nid, self.worker_id, self.clock() + LEASE):
+                        return None  # our lease lapsed and another worker took the row over
+            except LeaseLost:
+                return None  # another worker owns the site: it sends this row
         url = self._urls.get(channel)
         started = time.perf_counter()
         error: str | None = None

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from gateway.contract import Severity
 from server.domain import alarms as domain
 from server.domain import notify as routing
+from server.domain.leases import LeaseLost
 from server.domain.site import Site
 from server.services import delivery
 from server.services.notify.digest import Digest
@@ -95,6 +96,9 @@ class NotificationService(Escalation, Digest):
                 now = self.clock()
                 self.tick(now)
                 self.dispatch(now)
+            except LeaseLost:
+                log.warning("notification worker stops: another worker owns the site and sends its pushes")
+                return
             except Exception:
                 log.exception("notification worker pass failed")
             self._wake.wait(self.poll_s)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.broker import free_port
@@ -188,6 +189,15 @@ def db(tmp_path: Path) -> Iterator[tuple[str, sessionmaker[Session]]]:
     engine = make_engine(url)
     migrate(engine)
     yield url, session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_db(postgres_schema: str) -> Iterator[tuple[Engine, sessionmaker[Session]]]:
+    """The schema migrated on the real PostgreSQL, for what needs the site's lease (PostgreSQL only)."""
+    engine = make_engine(postgres_schema)
+    migrate(engine)
+    yield engine, session_factory(engine)
     engine.dispose()
 
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.contract import Severity
 from server.adapters.notify import AppriseSender
+from server.adapters.sql.leases import LeaseStore
 from server.adapters.sql.notifications import NotifyRepository
 from server.adapters.sql.silences import SilenceRepository
 from server.domain import alarms as domain
 from server.domain.findings import Finding, Transition
 from server.domain.site import Site
 from server.services.alarms import AlarmService
+from server.services.lease import LeaseKeeper
 from server.services.notify import NotificationService
 from tests.server.services.conftest import BASE_URL, FakeClock
 
@@ -31,6 +35,14 @@ def wire(sessions: sessionmaker[Session], site: Site, clock: FakeClock, worker: 
                               open_alarms=alarms.open_alarms, alarm_by_id=by_id(alarms), **kw)
     alarms.listeners.append(svc.on_alarm)
     return alarms, svc
+
+
+def leased(engine: Engine, owner: str) -> LeaseKeeper:
+    """`owner` holds site r1's lease; renewals every 100 s, so only its own commits notice a takeover."""
+    keeper = LeaseKeeper(LeaseStore(engine), "r1", owner, ttl_s=300, renew_s=100, site_hash="h")
+    keeper.on_lost = lambda _reason: None
+    assert keeper.acquire(threading.Event()) is not None, f"{owner} did not get the lease"
+    return keeper
 
 
 def raise_alarm(alarms: AlarmService, rule: str, subject: str, zone: str | None, severity: Severity,

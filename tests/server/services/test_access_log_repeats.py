@@ -1,0 +1,74 @@
+"""The access log that roll call reads keeps one row per badge event however often the broker hands the event
+over (issue 15): a redelivery after a crash, the next owner after a takeover getting what the old one did
+not acknowledge, and the old owner writing it too before it noticed the loss. The roll call reads the
+same as from one delivery. Real SQLite and PostgreSQL, migrated to head (the table's key comes from
+migration 0011); two EvacuationServices on one database stand for the old and the new owner.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from gateway import contract
+from gateway.mqtt import Incoming
+from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.response_models import AccessLogRow
+from server.domain.site import Site
+from server.services.commands import CommandService
+from server.services.evacuation import EvacuationService
+from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
+
+
+def badges(seq: int, *events: tuple[str, str, str, datetime]) -> Incoming:
+    """An event batch of edge e1: (badge, door, direction, time) access grants."""
+    body = {"v": 1, "edge": "e1", "seq": seq, "sent_at": T0.isoformat(),
+            "events": [{"device": door, "ts": ts.isoformat(), "type": "access_granted", "badge": badge,
+                        "direction": direction} for badge, door, direction, ts in events]}
+    return Incoming(topic=contract.edge_topic("r1", "e1", contract.Channel.EVENTS),
+                    payload=json.dumps(body).encode(), qos=1, retain=False, dup=False, mid=seq)
+
+
+def owner(sessions: object, site: Site, clock: FakeClock) -> EvacuationService:
+    commands = CommandService(sessions, site, clock, lambda _topic, _command: None)  # type: ignore[arg-type]
+    return EvacuationService(sessions, site, clock, commands, None, lambda _notice: None, None)  # type: ignore[arg-type]
+
+
+def test_a_badge_event_handed_over_again_is_one_row_and_the_roll_call_reads_as_from_one_delivery(
+    database_url: str, tmp_path: Path,
+) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    try:
+        site = make_site(site_yaml(2525, 8080), tmp_path)
+        clock = FakeClock(T0)
+        old, new = owner(sessions, site, clock), owner(sessions, site, clock)
+        arrived = badges(1, ("B11", "door-z1-exit", "in", T0 - timedelta(hours=1)),
+                         ("B12", "door-z2-exit", "in", T0 - timedelta(hours=1)))
+        left = badges(2, ("B11", "door-z1-exit", "out", T0 + timedelta(minutes=2)))
+
+        assert old.record(arrived) == 2
+        assert old.record(arrived) == 0, "a redelivery to the same owner wrote the events again"
+        ev = new.start("f1", "z1", drill=True, trigger="manual", reason="drill", who="sup")
+        clock.advance(timedelta(minutes=3))
+        assert new.record(arrived) == 0, "the next owner wrote again what the old one had written"
+        assert old.record(left) == 1  # the old owner, not yet aware of the takeover
+        assert new.record(left) == 0
+        assert new.record(badges(2, ("B11", "door-z1-exit", "out", T0 + timedelta(minutes=2)),
+                                 ("B11", "door-z1-exit", "out", T0 + timedelta(minutes=2)))) == 0
+
+        with sessions() as session:
+            stored = session.scalar(select(func.count()).select_from(AccessLogRow))
+        roll = {e.person: (e.status, e.accounted_at) for e in new.roll_call(ev["id"])}
+    finally:
+        engine.dispose()
+
+    assert stored == 3, f"{stored} access_log rows for 3 badge events"
+    assert roll["p-op1"] == ("out", T0 + timedelta(minutes=2)), roll
+    assert roll["p-op2"] == ("inside", None), roll
+    assert roll["p-lead"] == ("unknown", None), roll
+    assert set(roll) == {"p-op1", "p-op2", "p-lead"}, roll
