@@ -21,6 +21,7 @@ from server.adapters.command_keys import command_signer, result_checker
 from server.adapters.hr_file import HrFeed, load_hr
 from server.adapters.notify import AppriseSender
 from server.adapters.scheduler import InspectionScheduler, register
+from server.adapters.sql.access_log import AccessLogRepository
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
 from server.adapters.sql.inspection_facts import InspectionFactsRepository
@@ -34,6 +35,7 @@ from server.domain.rules import RuleEngine
 from server.domain.sequence import SequenceTracker
 from server.domain.site import Site
 from server.services import redaction
+from server.services.access_log import AccessLog
 from server.services.alarm_feed import AlarmFeed
 from server.services.alarms import AlarmListener, AlarmService
 from server.services.channel_outcomes import ChannelOutcomes
@@ -227,6 +229,7 @@ class Runtime:
             notes=PageNotes(cut_store, self.site, self.commands), commit=self.alarms.commit)
         self.cuts = DelayedCutService(cut_store, self.site, self.clock, self.commands, self.live.current_a,
                                       self.alarms.by_id, notify=self.notify)
+        self.access_log = AccessLog(AccessLogRepository(sessions), self.site)
         self.evacuations = EvacuationService(
             sessions, self.site, self.clock, self.commands, self.notify,
             lambda notice: self._publish(contract.site_topic(self.site.id, contract.SiteChannel.EVACUATION), notice),
@@ -248,7 +251,7 @@ class Runtime:
         )
         # Everything a listener uses exists before the first alarm can change (ingest starts below).
         self.alarms.listeners.extend(alarm_listeners)
-        self.evacuations.start_worker()
+        self.access_log.start()
         self.cuts.start_worker()
         self.ingest.start()
         self.notify.start()
@@ -311,7 +314,7 @@ class Runtime:
         if self.mqtt is not None:
             self.mqtt.stop()
         self.ingest.stop()
-        self.evacuations.stop_worker()
+        self.access_log.stop()
         self.cuts.stop_worker()
         self.series.close()
         if self.broker is not None:
@@ -319,11 +322,12 @@ class Runtime:
 
     def _on_message(self, message: Incoming) -> None:
         """MQTT thread: hand off only (ingest, and the access log that roll call reads)."""
-        self.evacuations.submit(message)
+        self.access_log.submit(message)
         self.ingest.submit(message)
 
     def _ack(self, message: Incoming) -> None:
-        if self.mqtt is not None:
+        """Ingest thread, once a checkpoint covers the message: an event batch also waits for the access log."""
+        if self.mqtt is not None and self.access_log.recorded(message):
             self.mqtt.ack(message)
 
     def _publish(self, topic: str, payload: contract.AlarmChange | contract.Command | contract.EvacuationNotice

@@ -65,12 +65,13 @@ def clear_text(site: Site, floor: str, drill: bool) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """One granted badge event (or exit) at a door, by person id."""
+    """One granted badge event (or exit) at a door, by person id; `kind` is its EventType's value."""
 
     person: str
     door: str
     direction: str | None
     ts: datetime
+    kind: str = "access_granted"
 
 
 @dataclass(frozen=True, slots=True)

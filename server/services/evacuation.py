@@ -20,15 +20,12 @@ Under a lease (several workers) every write here runs the lease's fence first in
 the notice is published only after that commit: a worker whose lease was taken neither starts nor ends
 an evacuation (LeaseLost; the API answers 503); its door commands are fenced by CommandService.
 
-Access events for roll call come from the MQTT thread (`submit`) into a queue that this service's
-thread writes to `access_log` (person ids, never badge numbers), one row per event however often the
-broker hands it over (`record`).
+The roll call reads the access log that server/services/access_log.py writes.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -38,8 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import contract
-from gateway.mqtt import Incoming
-from server.adapters.sql.repository import _aware, insert_new, record_audit
+from server.adapters.sql.repository import _aware, record_audit
 from server.adapters.sql.response_models import AccessLogRow, EvacuationRow, RollCallMarkRow
 from server.domain import alarms as domain
 from server.domain import evacuation as evac
@@ -57,7 +53,6 @@ from server.services.notify import NotificationService, Push
 
 log = logging.getLogger(__name__)
 
-ACCESS_EVENTS = {contract.EventType.ACCESS_GRANTED, contract.EventType.REQUEST_TO_EXIT}
 
 
 class EvacuationError(ValueError):
@@ -89,64 +84,9 @@ class EvacuationService:
         self.fence = fence
         """The partition lease's check, first in every transaction that starts, ends or marks an evacuation
         (None: one process owns it all)."""
-        self._inbox: queue.SimpleQueue[Incoming | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
         self._first_fire_at: dict[str, datetime] = {}
         """Zone -> when its first fire alarm was raised: t=0 of the §3 sequence, for time to notice."""
-
-    # -- access log ------------------------------------------------------------------------------------
-
-    def submit(self, message: Incoming) -> None:
-        """From the MQTT thread: keep event batches for the access log (cheap topic check only)."""
-        if message.topic.endswith("/events"):
-            self._inbox.put(message)
-
-    def start_worker(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
-        self._thread.start()
-
-    def stop_worker(self) -> None:
-        if self._thread is not None:
-            self._inbox.put(None)
-            self._thread.join(10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while True:
-            item = self._inbox.get()
-            if item is None:
-                return
-            try:
-                self.record(item)
-            except Exception:
-                log.exception("access log write failed")
-
-    def record(self, message: Incoming) -> int:
-        """Write a batch's badge events to the access log; how many were new. A repeat of an event (the
-        broker hands over again what no checkpoint acknowledged: after a crash, to the next owner after a
-        takeover, or to an old owner that has not noticed the loss yet) adds nothing: the table's key is
-        the event's identity. Not fenced: an old owner's row is the same fact the next owner writes, and
-        a fence would lose the event the old owner's ingest acknowledged before this thread wrote it."""
-        try:
-            partial = contract.decode_batch(contract.EventBatch, message.payload)
-        except contract.ContractError:
-            return 0
-        if partial.batch is None:
-            return 0
-        rows: list[dict[str, Any]] = []
-        for event in partial.batch.events:
-            if event.type not in ACCESS_EVENTS or event.device not in self.site.devices:
-                continue
-            person = self.site.by_badge.get(event.badge or "") if event.badge else None
-            if person is None:
-                continue
-            rows.append({"person": person.id, "door": event.device, "kind": event.type.value, "ts": event.ts,
-                         "direction": event.direction})
-        if not rows:
-            return 0
-        with self.sessions.begin() as session:
-            return insert_new(session, AccessLogRow, rows)
 
     # -- triggers --------------------------------------------------------------------------------------
 
@@ -400,7 +340,7 @@ class EvacuationService:
         floor_zones = set(ev["zones"])
         with self.sessions() as session:
             rows = session.scalars(select(AccessLogRow).order_by(AccessLogRow.ts)).all()
-            events = [evac.Access(r.person, r.door, r.direction, _aware(r.ts) or r.ts) for r in rows
+            events = [evac.Access(r.person, r.door, r.direction, _aware(r.ts) or r.ts, r.kind) for r in rows
                       if r.door in self.site.devices and self.site.devices[r.door].zone in floor_zones]
             marks = {m.person: _aware(m.at) or m.at for m in session.scalars(
                 select(RollCallMarkRow).where(RollCallMarkRow.evacuation_id == ev_id)).all()}

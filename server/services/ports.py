@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from gateway.contract import Reading
 from server.domain.device_meta import DeviceMeta
+from server.domain.evacuation import Access
 from server.domain.inspections import HazardRecord, ResultRecord, TaskRecord, TaskSpec
 from server.domain.leases import Holder, Lease
 from server.domain.notify import Silence
@@ -309,3 +310,10 @@ class InspectionStore(Protocol):
 
     def failures(self, start: datetime, end: datetime) -> list[tuple[TaskRecord, int]]:
         """Tasks run in [start, end) with their number of failed items."""
+
+
+class AccessLogStore(Protocol):
+    """The access log the roll call reads (server/adapters/sql/access_log.py)."""
+
+    def add_new(self, events: Sequence[Access]) -> int:
+        """Store the events not stored yet (one row per person, door, kind and time); how many were new."""

@@ -2,7 +2,7 @@
 over (issue 15): a redelivery after a crash, the next owner after a takeover getting what the old one did
 not acknowledge, and the old owner writing it too before it noticed the loss. The roll call reads the
 same as from one delivery. Real SQLite and PostgreSQL, migrated to head (the table's key comes from
-migration 0011); two EvacuationServices on one database stand for the old and the new owner.
+migration 0011); two AccessLogs on one database stand for the old and the new owner.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from sqlalchemy import func, select
 
 from gateway import contract
 from gateway.mqtt import Incoming
+from server.adapters.sql.access_log import AccessLogRepository
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.response_models import AccessLogRow
 from server.domain.site import Site
+from server.services.access_log import AccessLog
 from server.services.commands import CommandService
 from server.services.evacuation import EvacuationService
 from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
@@ -32,9 +34,11 @@ def badges(seq: int, *events: tuple[str, str, str, datetime]) -> Incoming:
                     payload=json.dumps(body).encode(), qos=1, retain=False, dup=False, mid=seq)
 
 
-def owner(sessions: object, site: Site, clock: FakeClock) -> EvacuationService:
+def owner(sessions: object, site: Site, clock: FakeClock) -> tuple[AccessLog, EvacuationService]:
+    """One worker's access log and evacuations."""
     commands = CommandService(sessions, site, clock, lambda _topic, _command: None)  # type: ignore[arg-type]
-    return EvacuationService(sessions, site, clock, commands, None, lambda _notice: None, None)  # type: ignore[arg-type]
+    return (AccessLog(AccessLogRepository(sessions), site),  # type: ignore[arg-type]
+            EvacuationService(sessions, site, clock, commands, None, lambda _notice: None, None))  # type: ignore[arg-type]
 
 
 def test_a_badge_event_handed_over_again_is_one_row_and_the_roll_call_reads_as_from_one_delivery(
@@ -46,14 +50,14 @@ def test_a_badge_event_handed_over_again_is_one_row_and_the_roll_call_reads_as_f
     try:
         site = make_site(site_yaml(2525, 8080), tmp_path)
         clock = FakeClock(T0)
-        old, new = owner(sessions, site, clock), owner(sessions, site, clock)
+        (old, _), (new, evacuations) = owner(sessions, site, clock), owner(sessions, site, clock)
         arrived = badges(1, ("B11", "door-z1-exit", "in", T0 - timedelta(hours=1)),
                          ("B12", "door-z2-exit", "in", T0 - timedelta(hours=1)))
         left = badges(2, ("B11", "door-z1-exit", "out", T0 + timedelta(minutes=2)))
 
         assert old.record(arrived) == 2
         assert old.record(arrived) == 0, "a redelivery to the same owner wrote the events again"
-        ev = new.start("f1", "z1", drill=True, trigger="manual", reason="drill", who="sup")
+        ev = evacuations.start("f1", "z1", drill=True, trigger="manual", reason="drill", who="sup")
         clock.advance(timedelta(minutes=3))
         assert new.record(arrived) == 0, "the next owner wrote again what the old one had written"
         assert old.record(left) == 1  # the old owner, not yet aware of the takeover
@@ -63,7 +67,7 @@ def test_a_badge_event_handed_over_again_is_one_row_and_the_roll_call_reads_as_f
 
         with sessions() as session:
             stored = session.scalar(select(func.count()).select_from(AccessLogRow))
-        roll = {e.person: (e.status, e.accounted_at) for e in new.roll_call(ev["id"])}
+        roll = {e.person: (e.status, e.accounted_at) for e in evacuations.roll_call(ev["id"])}
     finally:
         engine.dispose()
 

@@ -1,0 +1,115 @@
+"""The access log that the roll call reads: every badge event (access granted, request to exit) of a
+known person at a known door, as `access_log` rows (person ids, never badge numbers).
+
+Its own thread writes it, off the ingest path. A message is acknowledged to the broker only once its
+events are written (`recorded`, which the runtime's ack waits for), and a write retries while the
+database is unreachable, so neither a crash nor an outage loses a badge event: the broker hands an
+unacknowledged message over again, and the table's key (the event's identity) makes a repeat add
+nothing, whether it reaches the same worker after a crash, the next owner after a takeover, or an old
+owner that has not noticed the loss yet. Not fenced: an old owner's row is the same fact the next owner
+writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from sqlalchemy.exc import OperationalError
+
+from gateway import contract
+from gateway.mqtt import Incoming
+from server.domain.evacuation import Access
+from server.domain.site import Site
+from server.services.ports import AccessLogStore
+
+log = logging.getLogger(__name__)
+
+ACCESS_EVENTS = {contract.EventType.ACCESS_GRANTED, contract.EventType.REQUEST_TO_EXIT}
+RETRY_MAX_S = 5.0
+
+
+class AccessLog:
+    def __init__(self, store: AccessLogStore, site: Site) -> None:
+        self.store = store
+        self.site = site
+        self._inbox: queue.SimpleQueue[Incoming | None] = queue.SimpleQueue()
+        self._written: dict[int, threading.Event] = {}
+        """id of an event batch handed in and not yet acknowledged -> set once its events are written. The
+        message stays alive (ingest keeps it until its ack), so its id is not reused meanwhile."""
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, message: Incoming) -> None:
+        """From the MQTT thread: keep event batches (cheap topic check only)."""
+        if message.topic.endswith("/events"):
+            self._written[id(message)] = threading.Event()
+            self._inbox.put(message)
+
+    def recorded(self, message: Incoming) -> bool:
+        """Before the message's ack (ingest thread): wait until its events are in the access log. False
+        when this process stops first: then the message stays unacknowledged and the broker hands it over
+        again."""
+        written = self._written.get(id(message))
+        if written is None:
+            return True
+        waited = 0
+        while not written.wait(1.0):
+            waited += 1
+            if self._stopping.is_set():
+                return False
+            if waited == 10:
+                log.warning("an event batch waits %d s for the access log before its acknowledgement", waited)
+        del self._written[id(message)]
+        return True
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._inbox.put(None)
+            self._thread.join(10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while (message := self._inbox.get()) is not None:
+            delay = 0.5
+            while True:
+                try:
+                    self.record(message)
+                    break
+                except OperationalError as exc:
+                    if self._stopping.is_set():
+                        return  # unacknowledged: the broker hands it over again
+                    log.error("access log: the database refused the write (%s); retrying in %.1f s",
+                              type(exc.orig).__name__ if exc.orig else exc, delay)
+                    self._stopping.wait(delay)
+                    delay = min(RETRY_MAX_S, delay * 2)
+                except Exception:  # a defect, not an outage: its ack must not wait for ever
+                    log.exception("access log write failed; the batch's events are not in the roll call")
+                    break
+            if (written := self._written.get(id(message))) is not None:
+                written.set()
+
+    def record(self, message: Incoming) -> int:
+        """Write a batch's badge events to the access log; how many were new (a repeat adds nothing)."""
+        try:
+            partial = contract.decode_batch(contract.EventBatch, message.payload)
+        except contract.ContractError:
+            return 0
+        if partial.batch is None:
+            return 0
+        events: list[Access] = []
+        for event in partial.batch.events:
+            if event.type not in ACCESS_EVENTS or event.device not in self.site.devices:
+                continue
+            person = self.site.by_badge.get(event.badge or "") if event.badge else None
+            if person is None:
+                continue
+            events.append(Access(person.id, event.device, event.direction, event.ts, event.type.value))
+        return self.store.add_new(events) if events else 0

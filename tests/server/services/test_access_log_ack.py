@@ -1,0 +1,68 @@
+"""A badge event batch is acknowledged to the broker only once its events are in the access log that the
+roll call reads, and a write the database refuses for a while is retried, not dropped (issue 15).
+
+Real PostgreSQL: another session holds an exclusive lock on `access_log` (as a long migration or a
+stuck transaction would); the access log's connections have a 200 ms lock_timeout, so each write fails
+with an OperationalError (lock not available) until the lock goes.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from server.adapters.sql.access_log import AccessLogRepository
+from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.response_models import AccessLogRow
+from server.services.access_log import AccessLog
+from tests.server.services.conftest import T0, make_site, site_yaml
+from tests.server.services.test_access_log_repeats import badges
+from tests.support.wait import wait_until
+
+
+def test_an_event_batch_is_acked_only_once_written_and_a_refused_write_is_retried(
+    postgres_schema: str, tmp_path: Path,
+) -> None:
+    engine = make_engine(postgres_schema + "%20-clock_timeout%3D200")
+    migrate(engine)
+    sessions = session_factory(engine)
+    log = AccessLog(AccessLogRepository(sessions), make_site(site_yaml(2525, 8080), tmp_path))
+    log.start()
+    blocker = engine.connect()
+    try:
+        tx = blocker.begin()
+        blocker.execute(text("LOCK TABLE access_log IN EXCLUSIVE MODE"))
+        message = badges(1, ("B11", "door-z1-exit", "in", T0 - timedelta(hours=1)))
+        log.submit(message)
+        answer: list[bool] = []
+        acker = threading.Thread(target=lambda: answer.append(log.recorded(message)))
+        acker.start()
+        acker.join(2.5)  # about ten refused writes (200 ms lock timeout, retried from 0.5 s)
+        assert acker.is_alive(), "the batch was acknowledged while its events could not be written"
+        tx.commit()
+        acker.join(10)
+        assert answer == [True]
+        with sessions() as session:
+            assert session.scalar(select(func.count()).select_from(AccessLogRow)) == 1
+
+        # Stopping while a write is refused: the batch stays unacknowledged (the broker hands it over again).
+        tx = blocker.begin()
+        blocker.execute(text("LOCK TABLE access_log IN EXCLUSIVE MODE"))
+        second = badges(2, ("B11", "door-z1-exit", "out", T0))
+        log.submit(second)
+        acker = threading.Thread(target=lambda: answer.append(log.recorded(second)))
+        acker.start()
+        assert wait_until(lambda: acker.is_alive(), 1, 0.05)
+        log.stop()
+        acker.join(10)
+        assert answer == [True, False]
+        tx.commit()
+        with sessions() as session:
+            assert session.scalar(select(func.count()).select_from(AccessLogRow)) == 1
+    finally:
+        log.stop()
+        blocker.close()
+        engine.dispose()
