@@ -316,4 +316,4 @@ class AccessLogStore(Protocol):
     """The access log the roll call reads (server/adapters/sql/access_log.py)."""
 
     def add_new(self, events: Sequence[Access]) -> int:
-        """Store the events not stored yet (one row per person, door, kind and time); how many were new."""
+        """Store the events not stored yet (one row per person, door, kind, time and direction); how many were new."""

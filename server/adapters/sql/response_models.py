@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.adapters.sql.base import Base
@@ -137,8 +137,10 @@ class AccessLogRow(Base):
     __tablename__ = "access_log"
     __table_args__ = (Index("ix_access_ts", "ts"),
                       # one badge event, however often the broker hands it over (a redelivery after a crash
-                      # or a takeover, an old owner that has not noticed its lease is gone): one row
-                      UniqueConstraint("person", "door", "kind", "ts", name="uq_access_event"))
+                      # or a takeover, an old owner that has not noticed its lease is gone): one row. An `in`
+                      # and an `out` in the same instant are two; no direction is one value, not distinct NULLs.
+                      Index("uq_access_event", "person", "door", "kind", "ts", text("coalesce(direction, '')"),
+                            unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     person: Mapped[str] = mapped_column(String(64))

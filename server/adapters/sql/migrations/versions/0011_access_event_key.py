@@ -1,4 +1,4 @@
-"""access log: one row per badge event, keyed by person, door, kind and time (issue 15)
+"""access log: one row per badge event, keyed by person, door, kind, time and direction (issue 15)
 
 Revision ID: 0011_access_event_key
 Revises: 0010_partition_leases
@@ -13,14 +13,17 @@ branch_labels = None
 depends_on = None
 
 
+EVENT = "person, door, kind, ts, coalesce(direction, '')"
+"""An event's identity. The direction is part of it (an `in` and an `out` of one person at one door in
+the same instant are two events); a missing direction counts as one value, not as distinct NULLs."""
+
+
 def upgrade() -> None:
     # repeats written before the key existed (redeliveries) go first, the oldest row of each event stays
-    op.execute(sa.text("DELETE FROM access_log WHERE id NOT IN"
-                       " (SELECT MIN(id) FROM access_log GROUP BY person, door, kind, ts)"))
-    with op.batch_alter_table("access_log") as batch:
-        batch.create_unique_constraint("uq_access_event", ["person", "door", "kind", "ts"])
+    op.execute(sa.text(f"DELETE FROM access_log WHERE id NOT IN (SELECT MIN(id) FROM access_log GROUP BY {EVENT})"))
+    op.create_index("uq_access_event", "access_log",
+                    ["person", "door", "kind", "ts", sa.text("coalesce(direction, '')")], unique=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("access_log") as batch:
-        batch.drop_constraint("uq_access_event", type_="unique")
+    op.drop_index("uq_access_event", table_name="access_log")
