@@ -45,7 +45,7 @@ DEVICES: list[dict[str, Any]] = [
 
 
 def edge_config(uplink: MqttSettings, floor: MqttSettings, buffer_path: Path, **sections: Any) -> EdgeConfig:
-    defaults = {"uplink": {"reconnect_max_s": 1}, "commands": {"confirm_timeout_s": 2},
+    defaults = {"uplink": {"reconnect_max_s": 1}, "commands": {"confirm_timeout_s": 10},
                 "supervision": {"silent_after_intervals": 3, "status_interval_s": 0.2}}
     return EdgeConfig.model_validate(merge_sections(
         edge_data(SITE, EDGE, uplink, buffer_path, DEVICES, floor=floor, max_messages=100_000, max_age_ms=100,
