@@ -129,7 +129,10 @@ def demo_floor_run(name: str, mosquitto: EmbeddedBroker, hook: Hook, tmp_path: P
     edge_config = load_config(DEMO_SITE.parent / "edge-f3.yaml")
     edge_config = edge_config.model_copy(update={
         "uplink": mqtt, "floor_broker": mqtt,
-        "buffer": edge_config.buffer.model_copy(update={"path": tmp_path / "edge.sqlite"})})
+        "buffer": edge_config.buffer.model_copy(update={"path": tmp_path / "edge.sqlite"}),
+        # the edge waits for a device's confirmation on the accelerated clock: its 5 s would be 0.5 s of
+        # real time, too short for a loaded machine's simulated plugs; 30 s is 3 s, still under production's
+        "commands": edge_config.commands.model_copy(update={"confirm_timeout_s": 3 * SPEED})})
     agent = EdgeAgent(edge_config, clock=clock)
     transport = MqttTransport(mqtt, client_id=f"demo-sim-{name}")
     sim: threading.Thread | None = None
