@@ -99,10 +99,15 @@ class StateDelta:
     open: dict[tuple[str, str], Severity] = field(default_factory=dict)
     full: bool = False
     """Every row is in this delta (the first one after a restore from a single-blob snapshot)."""
+    device_json: dict[str, str] = field(default_factory=dict)
+    """Each row of `devices` as JSON text (`json.dumps`, as the database adapter would write it): the
+    delta serializes a row to compare it, and the adapter writes that text instead of serializing again."""
+    part_json: dict[str, str] = field(default_factory=dict)
+    """Each row of `parts` as JSON text."""
     device_digests: dict[str, bytes] = field(default_factory=dict)
-    """`row_digest` of each row in `devices`: what `saved` keeps to compare the next delta against."""
+    """`json_digest` of each row in `devices`: what `saved` keeps to compare the next delta against."""
     part_digests: dict[str, bytes] = field(default_factory=dict)
-    """`row_digest` of each row in `parts`."""
+    """`json_digest` of each row in `parts`."""
 
     def __bool__(self) -> bool:
         return bool(self.devices or self.removed_devices or self.parts or self.removed_parts)
@@ -143,7 +148,7 @@ class RuleEngine:
         self._all_stale = True
         """Every device may have changed (start, restore, or `ctx` changed from outside)."""
         self._saved: dict[str, bytes] = {}
-        """`row_digest` of each device row as last saved (the dump plus the device's timers)."""
+        """`json_digest` of each device row as last saved (the dump plus the device's timers)."""
         self._saved_parts: dict[str, bytes] = {}
         self._saved_due: dict[tuple[str, str], datetime] = {}
         self._saved_open: dict[tuple[str, str], Severity] = {}
@@ -411,9 +416,11 @@ class RuleEngine:
                 if device in self._saved:
                     out.removed_devices.append(device)
                 continue
-            digest = row_digest(row)
+            text = json.dumps(row)
+            digest = json_digest(text)
             if self._legacy or self._saved.get(device) != digest:
                 out.devices[device] = row
+                out.device_json[device] = text
                 out.device_digests[device] = digest
         parts: dict[str, Any] = {}
         if self._legacy or out.open != self._saved_open:
@@ -435,9 +442,11 @@ class RuleEngine:
                 parts[f"shared:{key}"] = data
         saved = self._saved_parts
         for name, data in parts.items():
-            digest = row_digest(data)
+            text = json.dumps(data)
+            digest = json_digest(text)
             if self._legacy or saved.get(name) != digest:
                 out.parts[name] = data
+                out.part_json[name] = text
                 out.part_digests[name] = digest
         out.removed_parts = [name for name in saved
                              if name not in parts and name.startswith(("fire:", "shared:", "entry:"))]
@@ -510,8 +519,8 @@ class RuleEngine:
             "fire": {name[5:]: data for name, data in parts.items() if name.startswith("fire:")},
             "shared": _shared_of(parts),
         })
-        self._saved = {device: row_digest(row) for device, row in devices.items()}
-        self._saved_parts = {name: row_digest(data) for name, data in parts.items()}
+        self._saved = {device: json_digest(json.dumps(row)) for device, row in devices.items()}
+        self._saved_parts = {name: json_digest(json.dumps(data)) for name, data in parts.items()}
         self._saved_due = self._index_due = self.ctx.pending_timers()
         for rule, key in self._saved_due:
             self._timer_index.setdefault(key, set()).add(rule)
@@ -519,11 +528,11 @@ class RuleEngine:
         self._legacy = False
 
 
-def row_digest(row: Any) -> bytes:
-    """A checkpoint row's compact form to compare against: a hash of its JSON text as the database
-    adapter writes it (`json.dumps`). A dump's dict order follows the state's, which a restore keeps,
+def json_digest(text: str) -> bytes:
+    """A checkpoint row's compact form to compare against: a hash of its JSON text (`json.dumps`, as
+    the database adapter writes it). A dump's dict order follows the state's, which a restore keeps,
     so an unchanged row hashes the same after a restart."""
-    return hashlib.blake2b(json.dumps(row).encode(), digest_size=16).digest()
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 def _shared_of(parts: Mapping[str, Any]) -> dict[str, Any]:
