@@ -145,7 +145,7 @@ def save_rule_delta(session: Session, delta: StateDelta, now: datetime) -> int:
     if delta.devices:
         _upsert(session, RuleDeviceStateRow.__table__, "device", site, delta.devices, delta.device_json, now)
     if delta.parts:
-        _upsert(session, RuleSiteStateRow.__table__, "part", site, delta.parts, delta.part_json, now)
+        _upsert(session, RuleSiteStateRow.__table__, "part", site, delta.parts, {}, now)
     if delta.removed_devices:
         session.execute(delete(RuleDeviceStateRow).where(
             tuple_(RuleDeviceStateRow.site, RuleDeviceStateRow.device).in_([(site, d) for d in delta.removed_devices])))

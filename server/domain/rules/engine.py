@@ -102,12 +102,8 @@ class StateDelta:
     device_json: dict[str, str] = field(default_factory=dict)
     """Each row of `devices` as JSON text (`json.dumps`, as the database adapter would write it): the
     delta serializes a row to compare it, and the adapter writes that text instead of serializing again."""
-    part_json: dict[str, str] = field(default_factory=dict)
-    """Each row of `parts` as JSON text."""
     device_digests: dict[str, bytes] = field(default_factory=dict)
     """`json_digest` of each row in `devices`: what `saved` keeps to compare the next delta against."""
-    part_digests: dict[str, bytes] = field(default_factory=dict)
-    """`json_digest` of each row in `parts`."""
 
     def __bool__(self) -> bool:
         return bool(self.devices or self.removed_devices or self.parts or self.removed_parts)
@@ -149,7 +145,9 @@ class RuleEngine:
         """Every device may have changed (start, restore, or `ctx` changed from outside)."""
         self._saved: dict[str, bytes] = {}
         """`json_digest` of each device row as last saved (the dump plus the device's timers)."""
-        self._saved_parts: dict[str, bytes] = {}
+        self._saved_parts: dict[str, Any] = {}
+        """Site-wide rows as last saved: a few per zone, strip and floor, so kept whole (comparing them
+        is cheaper than serializing every one at every checkpoint)."""
         self._saved_due: dict[tuple[str, str], datetime] = {}
         self._saved_open: dict[tuple[str, str], Severity] = {}
         self._unsaved: set[str] | None = None
@@ -441,13 +439,7 @@ class RuleEngine:
             else:
                 parts[f"shared:{key}"] = data
         saved = self._saved_parts
-        for name, data in parts.items():
-            text = json.dumps(data)
-            digest = json_digest(text)
-            if self._legacy or saved.get(name) != digest:
-                out.parts[name] = data
-                out.part_json[name] = text
-                out.part_digests[name] = digest
+        out.parts = {name: data for name, data in parts.items() if self._legacy or saved.get(name) != data}
         out.removed_parts = [name for name in saved
                              if name not in parts and name.startswith(("fire:", "shared:", "entry:"))]
         return out
@@ -465,7 +457,7 @@ class RuleEngine:
         self._saved.update(delta.device_digests)
         for device in delta.removed_devices:
             self._saved.pop(device, None)
-        self._saved_parts.update(delta.part_digests)
+        self._saved_parts.update(delta.parts)
         for name in delta.removed_parts:
             self._saved_parts.pop(name, None)
         self._saved_due, self._saved_open = delta.due, delta.open
@@ -520,7 +512,7 @@ class RuleEngine:
             "shared": _shared_of(parts),
         })
         self._saved = {device: json_digest(json.dumps(row)) for device, row in devices.items()}
-        self._saved_parts = {name: json_digest(json.dumps(data)) for name, data in parts.items()}
+        self._saved_parts = dict(parts)
         self._saved_due = self._index_due = self.ctx.pending_timers()
         for rule, key in self._saved_due:
             self._timer_index.setdefault(key, set()).add(rule)
