@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import gc
 import json
+import random
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from gateway.contract import EventType
 from server.domain.rules import RuleEngine
 from server.domain.rules.engine import StateDelta
 from tests.server.domain.harness import Floor
@@ -75,3 +79,60 @@ def test_a_checkpoint_keeps_no_dump_of_a_device() -> None:
 
 
 DUMP_KEYS = {"last", "clock", "seen", "offline", "state"}
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_after_random_inputs_a_full_comparison_finds_no_row_the_incremental_checkpoints_missed(seed: int) -> None:
+    """Each step's delta compares only the devices looked up since the last save or whose timers changed;
+    comparing every device with its saved digest afterwards (`invalidate_snapshot`) must find nothing more
+    to write. Without the lookup record it fails (events and relay commands change devices whose timers
+    stay); every input here that changes a device also looks it up, so the timer comparison alone is not
+    what it checks."""
+    f = Floor(supervise=True)
+    engine, rng = f.engine, random.Random(seed)
+    devices = list(f.site.devices.values())
+    written = 0
+    for step in range(60):
+        f.now += timedelta(seconds=rng.choice([1, 5, 30, 400]))
+        for _ in range(rng.randint(1, 8)):
+            dev = rng.choice(devices)
+            f.read(dev.id, **_random_metrics(dev.kind.value, rng))
+        if step % 5 == 0:
+            f.advance(1)
+        if step % 7 == 3:
+            f.event(rng.choice(devices).id, EventType.DEVICE_OFFLINE)
+        if step % 11 == 5:
+            f.call(engine.on_relay_command(rng.choice(devices).id, False, f.now))
+        delta = engine.delta()
+        written += len(delta.devices)
+        engine.saved(delta)
+        engine.invalidate_snapshot()
+        missed = engine.delta()
+        assert not missed.devices and not missed.removed_devices, f"step {step}: missed {sorted(missed.devices)}"
+        engine.saved(missed)  # nothing to write: the next step's delta is incremental again
+    assert written > 60  # the steps did change devices
+
+
+def test_a_device_changed_without_a_lookup_is_what_the_full_comparison_finds() -> None:
+    """The control of the test above: a change behind the lookup record is missed by the incremental
+    delta and found by the full comparison."""
+    f = _heard_everything()
+    dict.__getitem__(f.engine.ctx.devices, "plug-s001").last["power_w"] = 1234.0
+    assert "plug-s001" not in f.engine.delta().devices
+    f.engine.invalidate_snapshot()
+    assert "plug-s001" in f.engine.delta().devices
+
+
+def _random_metrics(kind: str, rng: random.Random) -> dict[str, bool | float]:
+    if kind == "smart_plug":
+        return {"power_w": rng.choice([5.0, 60.0, 900.0, 2600.0]), "current_a": rng.uniform(0, 12), "relay_on": True}
+    if kind == "strip_meter":
+        return {"power_w": rng.uniform(0, 3000), "current_a": rng.uniform(0, 14),
+                "voltage_v": rng.choice([220.0, 190.0, 250.0])}
+    if kind == "smoke_detector":
+        return {"smoke": rng.random() < 0.1, "battery_pct": 80.0}
+    if kind == "temp_sensor":
+        return {"temperature_c": rng.choice([23.0, 35.0, 60.0]), "humidity_pct": 50.0}
+    if kind == "door_controller":
+        return {"door_open": rng.random() < 0.3, "door_locked": rng.random() < 0.7}
+    return {"rssi_dbm": -60.0}
