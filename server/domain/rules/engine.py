@@ -207,7 +207,7 @@ class RuleEngine:
         return self.ctx.take()
 
     def invalidate_snapshot(self) -> None:
-        """Someone changed `ctx` directly (not through these methods): the next snapshot redoes everything."""
+        """Someone changed `ctx` directly (not through these methods): the next delta compares every device."""
         self._all_stale = True
 
     def on_event(self, event: Event, now: datetime) -> list[Finding]:
