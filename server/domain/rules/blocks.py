@@ -230,6 +230,10 @@ def dump(value: Any) -> Any:
     return dumper(value) if dumper is not None else _first_dump(value)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""Values that dump (and undump) as themselves: containers skip the call for them, since most values of
+a checkpoint are these (currents, counts, flags)."""
+
 # A checkpoint dumps every changed device and a restart's first one every device: one dumper per type,
 # found once by the generic rules of `_first_dump`, instead of those rules for every value.
 _DUMPERS: dict[type, Callable[[Any], Any]] = {}
@@ -244,7 +248,7 @@ def _dump_datetime(value: datetime) -> dict[str, str]:
 
 
 def _dump_sequence(value: list[Any] | tuple[Any, ...]) -> list[Any]:
-    return [dump(v) for v in value]
+    return [v if type(v) in _SCALARS else dump(v) for v in value]
 
 
 def _dump_set(value: set[Any] | frozenset[Any]) -> list[Any]:
@@ -252,12 +256,16 @@ def _dump_set(value: set[Any] | frozenset[Any]) -> list[Any]:
 
 
 def _dump_dict(value: dict[Any, Any]) -> dict[str, Any]:
-    return {str(k): dump(v) for k, v in value.items()}
+    return {str(k): v if type(v) in _SCALARS else dump(v) for k, v in value.items()}
 
 
 def _state_dumper(names: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
     def dump_state(value: Any) -> dict[str, Any]:
-        return {name: dump(getattr(value, name)) for name in names}
+        out = {}
+        for name in names:
+            v = getattr(value, name)
+            out[name] = v if type(v) in _SCALARS else dump(v)
+        return out
     return dump_state
 
 
@@ -279,9 +287,6 @@ def _first_dump(value: Any) -> Any:
         dumper = _as_is
     _DUMPERS[kind] = dumper
     return dumper(value)
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def undump(value: Any) -> Any:

@@ -18,6 +18,8 @@ already open is never raised twice, including after `restore`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, ItemsView, Iterable, Mapping, ValuesView
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -97,6 +99,11 @@ class StateDelta:
     open: dict[tuple[str, str], Severity] = field(default_factory=dict)
     full: bool = False
     """Every row is in this delta (the first one after a restore from a single-blob snapshot)."""
+    device_json: dict[str, str] = field(default_factory=dict)
+    """Each row of `devices` as JSON text (`json.dumps`, as the database adapter would write it): the
+    delta serializes a row to compare it, and the adapter writes that text instead of serializing again."""
+    device_digests: dict[str, bytes] = field(default_factory=dict)
+    """`json_digest` of each row in `devices`: what `saved` keeps to compare the next delta against."""
 
     def __bool__(self) -> bool:
         return bool(self.devices or self.removed_devices or self.parts or self.removed_parts)
@@ -131,19 +138,20 @@ class RuleEngine:
                 if state is not None:
                     dev.state[rule.id] = state
             self._devices[device.id] = dev
-        # Incremental checkpoints: each device's dumped state is kept and redone only for devices looked
-        # up since (`_Touched`) or whose timers changed; rows are written only when the dump differs
-        # from the one last saved.
-        self._dumps: dict[str, dict[str, Any]] = {}
+        # Incremental checkpoints: a device is dumped again only when looked up since the last save
+        # (`_Touched`) or when its timers changed, and its row is written only when it differs from the
+        # one last saved. Saved rows are kept as digests, not as dumps: 16 bytes instead of ~4 KB a device.
         self._all_stale = True
-        """Every device's dump is stale (start, restore, or `ctx` changed from outside)."""
-        self._saved: dict[str, dict[str, Any]] = {}
-        """Device rows as last saved (the dump plus the device's timers)."""
+        """Every device may have changed (start, restore, or `ctx` changed from outside)."""
+        self._saved: dict[str, bytes] = {}
+        """`json_digest` of each device row as last saved (the dump plus the device's timers)."""
         self._saved_parts: dict[str, Any] = {}
+        """Site-wide rows as last saved: a few per zone, strip and floor, so kept whole (comparing them
+        is cheaper than serializing every one at every checkpoint)."""
         self._saved_due: dict[tuple[str, str], datetime] = {}
         self._saved_open: dict[tuple[str, str], Severity] = {}
         self._unsaved: set[str] | None = None
-        """Devices dumped again since the last save (None: all of them)."""
+        """Devices looked up since the last save (None: all of them)."""
         self._timer_index: dict[str, set[str]] = {}
         """Timer key -> rules with a pending timer for it, as of `_index_due`."""
         self._index_due: dict[tuple[str, str], datetime] = {}
@@ -199,7 +207,7 @@ class RuleEngine:
         return self.ctx.take()
 
     def invalidate_snapshot(self) -> None:
-        """Someone changed `ctx` directly (not through these methods): the next snapshot redoes everything."""
+        """Someone changed `ctx` directly (not through these methods): the next delta compares every device."""
         self._all_stale = True
 
     def on_event(self, event: Event, now: datetime) -> list[Finding]:
@@ -339,44 +347,41 @@ class RuleEngine:
 
     # ---- persistence ---------------------------------------------------------------------------
 
-    def _refresh(self) -> None:
-        """Dump again every device looked up since the last refresh (all of them when `_all_stale`)."""
-        devices, dumps = self._devices, self._dumps
-        everything = self._all_stale or devices.all
-        touched = devices.touched
-        devices.reset()  # before the loop: a lookup from elsewhere must not change the set being read
-        stale: Iterable[str] = list(dict.keys(devices)) if everything else touched
-        for device in stale:
-            dev = dict.get(devices, device)
-            if dev is None or (dev.seen is None and dev.clock is None):
-                dumps.pop(device, None)
-                continue
-            dumps[device] = {
-                "last": dict(dev.last),
-                "clock": dump(dev.clock),
-                "seen": dump(dev.seen),
-                "offline": dev.offline,
-                "state": {k: dump(v) for k, v in dev.state.items()},
-            }
-        if everything:
+    def _collect(self) -> None:
+        """Take the devices looked up since the last call into `_unsaved` (all of them when `_all_stale`)."""
+        devices = self._devices
+        if self._all_stale or devices.all:
             self._unsaved = None
         elif self._unsaved is not None:
-            self._unsaved |= touched
+            self._unsaved |= devices.touched
+        devices.reset()  # a lookup from elsewhere from now on counts for the next delta
         self._all_stale = False
+
+    def _dump_device(self, device: str) -> dict[str, Any] | None:
+        """The device's state as saved (None: never heard of, nothing to keep)."""
+        dev = dict.get(self._devices, device)
+        if dev is None or (dev.seen is None and dev.clock is None):
+            return None
+        return {
+            "last": dict(dev.last),
+            "clock": dump(dev.clock),
+            "seen": dump(dev.seen),
+            "offline": dev.offline,
+            "state": {k: dump(v) for k, v in dev.state.items()},
+        }
 
     def snapshot(self) -> dict[str, Any]:
         """The whole pending state as one JSON-able dict: open conditions, timers, per-device state,
-        zone fire state (for tests and tools; the server saves `delta()` rows)."""
-        self._refresh()
+        zone fire state (for tests and tools; the server saves `delta()` rows). Dumps every device."""
         ctx = self.ctx
-        dumps = self._dumps
+        dumps = {device: self._dump_device(device) for device in dict.keys(self._devices)}
         return {
             "version": SNAPSHOT_VERSION,
             "site": self.site.id,
             "open": [[rule, subject, str(sev)] for (rule, subject), sev in ctx.open.items()],
             # Only live timers (one per rule and key); stale heap entries are not worth keeping.
             "timers": [[dump(due), rule, key] for (rule, key), due in sorted(ctx.pending_timers().items())],
-            "devices": {device: dumps[device] for device in ctx.devices if device in dumps},
+            "devices": {device: data for device, data in dumps.items() if data is not None},
             "fire": {zone: dump(zf) for zone, zf in ctx.fire.items()},
             "shared": {key: dump(value) for key, value in ctx.shared.items()},
         }
@@ -384,7 +389,7 @@ class RuleEngine:
     def delta(self) -> StateDelta:
         """The rows that differ from the last saved checkpoint: one per changed device (its dump and
         its timers), and the changed site-wide parts. Pure: nothing counts as saved until `saved`."""
-        self._refresh()
+        self._collect()
         ctx = self.ctx
         due = ctx.pending_timers()
         index = self._timer_index
@@ -400,7 +405,7 @@ class RuleEngine:
         devices = self._devices
         out = StateDelta(self.site.id, due=due, open=dict(ctx.open), full=self._legacy)
         if self._unsaved is None or self._legacy:
-            candidates: Iterable[str] = set(self._dumps) | set(self._saved) | (changed_keys & devices.keys())
+            candidates: Iterable[str] = set(dict.keys(devices)) | set(self._saved)
         else:
             candidates = self._unsaved | (changed_keys & devices.keys())
         for device in candidates:
@@ -408,8 +413,13 @@ class RuleEngine:
             if row is None:
                 if device in self._saved:
                     out.removed_devices.append(device)
-            elif self._legacy or self._saved.get(device) != row:
+                continue
+            text = json.dumps(row)
+            digest = json_digest(text)
+            if self._legacy or self._saved.get(device) != digest:
                 out.devices[device] = row
+                out.device_json[device] = text
+                out.device_digests[device] = digest
         parts: dict[str, Any] = {}
         if self._legacy or out.open != self._saved_open:
             parts["open"] = [[rule, subject, str(sev)] for (rule, subject), sev in sorted(ctx.open.items())]
@@ -436,7 +446,7 @@ class RuleEngine:
 
     def _row(self, device: str, due: dict[tuple[str, str], datetime]) -> dict[str, Any] | None:
         rules = self._timer_index.get(device)
-        data = self._dumps.get(device)
+        data = self._dump_device(device)
         if data is None and not rules:
             return None
         timers = {rule: dump(due[(rule, device)]) for rule in sorted(rules)} if rules else {}
@@ -444,7 +454,7 @@ class RuleEngine:
 
     def saved(self, delta: StateDelta) -> None:
         """`delta` is committed: it is the baseline of the next one."""
-        self._saved.update(delta.devices)
+        self._saved.update(delta.device_digests)
         for device in delta.removed_devices:
             self._saved.pop(device, None)
         self._saved_parts.update(delta.parts)
@@ -501,12 +511,20 @@ class RuleEngine:
             "fire": {name[5:]: data for name, data in parts.items() if name.startswith("fire:")},
             "shared": _shared_of(parts),
         })
-        self._saved, self._saved_parts = dict(devices), dict(parts)
+        self._saved = {device: json_digest(json.dumps(row)) for device, row in devices.items()}
+        self._saved_parts = dict(parts)
         self._saved_due = self._index_due = self.ctx.pending_timers()
         for rule, key in self._saved_due:
             self._timer_index.setdefault(key, set()).add(rule)
         self._saved_open = dict(self.ctx.open)
         self._legacy = False
+
+
+def json_digest(text: str) -> bytes:
+    """A checkpoint row's compact form to compare against: a hash of its JSON text (`json.dumps`, as
+    the database adapter writes it). A dump's dict order follows the state's, which a restore keeps,
+    so an unchanged row hashes the same after a restart."""
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 def _shared_of(parts: Mapping[str, Any]) -> dict[str, Any]:
