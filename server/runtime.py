@@ -325,10 +325,15 @@ class Runtime:
         self.access_log.submit(message)
         self.ingest.submit(message)
 
-    def _ack(self, message: Incoming) -> None:
-        """Ingest thread, once a checkpoint covers the message: an event batch also waits for the access log."""
-        if self.mqtt is not None and self.access_log.recorded(message):
+    def _ack(self, message: Incoming) -> bool:
+        """Ingest thread, once a checkpoint covers the message. An event batch whose badge events are not in
+        the access log yet is not acknowledged (False): ingest asks again at its next checkpoint, and never
+        waits for the access log meanwhile."""
+        if not self.access_log.recorded(message):
+            return False
+        if self.mqtt is not None:
             self.mqtt.ack(message)
+        return True
 
     def _publish(self, topic: str, payload: contract.AlarmChange | contract.Command | contract.EvacuationNotice
                  ) -> None:

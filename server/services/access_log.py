@@ -2,8 +2,9 @@
 known person at a known door, as `access_log` rows (person ids, never badge numbers).
 
 Its own thread writes it, off the ingest path. A message is acknowledged to the broker only once its
-events are written (`recorded`, which the runtime's ack waits for), and a write retries while the
-database is unreachable, so neither a crash nor an outage loses a badge event: the broker hands an
+events are written (`recorded`, which the runtime's ack asks without waiting: a batch not written yet is
+asked about again at ingest's next checkpoint, so a slow write never holds the rules), and a write
+retries while the database is unreachable, so neither a crash nor an outage loses a badge event: the broker hands an
 unacknowledged message over again, and the table's key (the event's identity) makes a repeat add
 nothing, whether it reaches the same worker after a crash, the next owner after a takeover, or an old
 owner that has not noticed the loss yet. Not fenced: an old owner's row is the same fact the next owner
@@ -16,7 +17,8 @@ import logging
 import queue
 import threading
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from gateway import contract
 from gateway.mqtt import Incoming
@@ -28,6 +30,9 @@ log = logging.getLogger(__name__)
 
 ACCESS_EVENTS = {contract.EventType.ACCESS_GRANTED, contract.EventType.REQUEST_TO_EXIT}
 RETRY_MAX_S = 5.0
+RETRIED = (OperationalError, InterfaceError, InternalError, PoolTimeout)
+"""What a database that is down, failing over (a read-only node) or out of connections raises: retried.
+Anything else is a defect in this code, logged, and the batch is acknowledged (never held for ever)."""
 
 
 class AccessLog:
@@ -39,6 +44,8 @@ class AccessLog:
         """id of an event batch handed in and not yet acknowledged -> set once its events are written. The
         message stays alive (ingest keeps it until its ack), so its id is not reused meanwhile."""
         self._stopping = threading.Event()
+        self.refused = 0
+        """Writes the database refused and that were retried."""
         self._thread: threading.Thread | None = None
 
     def submit(self, message: Incoming) -> None:
@@ -48,19 +55,14 @@ class AccessLog:
             self._inbox.put(message)
 
     def recorded(self, message: Incoming) -> bool:
-        """Before the message's ack (ingest thread): wait until its events are in the access log. False
-        when this process stops first: then the message stays unacknowledged and the broker hands it over
-        again."""
+        """Whether the message may be acknowledged as far as the access log goes (ingest thread, never
+        waits): not an event batch, or its events are written. Until then it stays unacknowledged, so a
+        crash or a stop leaves it with the broker, which hands it over again."""
         written = self._written.get(id(message))
         if written is None:
             return True
-        waited = 0
-        while not written.wait(1.0):
-            waited += 1
-            if self._stopping.is_set():
-                return False
-            if waited == 10:
-                log.warning("an event batch waits %d s for the access log before its acknowledgement", waited)
+        if not written.is_set():
+            return False
         del self._written[id(message)]
         return True
 
@@ -83,11 +85,12 @@ class AccessLog:
                 try:
                     self.record(message)
                     break
-                except OperationalError as exc:
+                except RETRIED as exc:
+                    self.refused += 1
                     if self._stopping.is_set():
                         return  # unacknowledged: the broker hands it over again
                     log.error("access log: the database refused the write (%s); retrying in %.1f s",
-                              type(exc.orig).__name__ if exc.orig else exc, delay)
+                              type(getattr(exc, "orig", None) or exc).__name__, delay)
                     self._stopping.wait(delay)
                     delay = min(RETRY_MAX_S, delay * 2)
                 except Exception:  # a defect, not an outage: its ack must not wait for ever

@@ -169,7 +169,7 @@ class Ingest:
         live: LiveState,
         *,
         clock: Callable[[], datetime],
-        ack: Callable[[Incoming], None] = lambda _m: None,
+        ack: Callable[[Incoming], bool | None] = lambda _m: None,
         sequences: SequenceTracker | None = None,
         max_age: timedelta = timedelta(hours=24),
         max_future: timedelta = timedelta(minutes=2),
@@ -184,6 +184,8 @@ class Ingest:
         self.live = live
         self.clock = clock
         self.ack = ack
+        """Acknowledges a message a checkpoint covers; False: not yet (an event batch whose badge events are
+        not in the access log yet), and the next checkpoint asks again."""
         self.sequences = sequences or SequenceTracker()
         self.max_age = max_age
         self.max_future = max_future
@@ -376,9 +378,8 @@ class Ingest:
         if checkpoint:
             self._last_snapshot = time.monotonic()
             self._checkpoint_s = self._last_snapshot - committing
-            for message in self._unacked:
-                self.ack(message)
-            self._unacked.clear()
+            self._unacked = [message for message in self._unacked if self.ack(message) is False]
+            self._dirty = self._dirty or bool(self._unacked)  # the next tick's checkpoint asks again
         if tick:
             try:
                 self.alarms.end_shelves(now)

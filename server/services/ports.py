@@ -220,7 +220,8 @@ class NotifyStore(Protocol):
         """Transactions opened with `fenced=True` run the site lease's check first (a worker under a lease)."""
 
     def transaction(self, fenced: bool = False) -> AbstractContextManager[NotifyTx]:
-        """`fenced`: the site lease's check first; LeaseLost (rolled back) once another worker owns the site."""
+        """`fenced`: the site lease's check before the commit; LeaseLost (rolled back) once another worker owns
+        the site."""
 
     def notifications(self, ids: Collection[int]) -> list[NotificationRecord]: ...
 

@@ -192,11 +192,13 @@ class NotifyRepository:
     @contextmanager
     def transaction(self, fenced: bool = False) -> Iterator[NotifyTransaction]:
         with self.sessions.begin() as session:
-            if fenced and self.fence is not None:
-                self.fence(session)
             tx = NotifyTransaction(session)
             yield tx
             tx.write_back()
+            if fenced and self.fence is not None:
+                # Last: the lease row is locked from here to the commit only, never while a row above waited
+                # for its own lock (a fold of the escalation tick), which would hold every fenced commit.
+                self.fence(session)
 
     def notifications(self, ids: Collection[int]) -> list[NotificationRecord]:
         with self.sessions() as session:

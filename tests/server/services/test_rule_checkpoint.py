@@ -250,3 +250,35 @@ def test_the_migration_is_the_one_head_and_its_downgrade_gives_the_blob_back(
         assert _same(back.engine.snapshot(), state)
     finally:
         back.close()
+
+
+def test_a_message_not_yet_ackable_is_offered_again_at_the_next_checkpoint_and_ingest_goes_on(
+        database_url: str, tmp_path: Path) -> None:
+    """The runtime's ack answers False for an event batch whose badge events are not in the access log yet:
+    ingest keeps it, checkpoints on, and asks again at its next checkpoint (it never waits for it)."""
+    site = _site(tmp_path)
+    server = Server(site, database_url, tmp_path)
+    held: set[int] = set()
+    offered: list[int] = []
+
+    def ack(message: Incoming) -> bool:
+        offered.append(message.mid)
+        if message.mid in held:
+            return False
+        server.acked.append(message)
+        return True
+
+    server.ingest.ack = ack
+    try:
+        plug = next(d for d in site.devices.values() if d.kind is DeviceKind.SMART_PLUG)
+        first, second = (server.batch(plug.edge, [(plug.id, DeviceKind.SMART_PLUG)]) for _ in range(2))
+        held.add(first.mid)
+        server.checkpoint([first, second])
+        assert [m.mid for m in server.acked] == [second.mid], "only the ackable message was acknowledged"
+        held.clear()
+        server.now += timedelta(seconds=2)
+        server.checkpoint([])  # nothing new: the held message alone makes the next tick checkpoint
+        assert [m.mid for m in server.acked] == [second.mid, first.mid]
+        assert offered.count(first.mid) == 2 and offered.count(second.mid) == 1
+    finally:
+        server.close()

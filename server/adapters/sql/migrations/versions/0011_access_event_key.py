@@ -19,6 +19,8 @@ the same instant are two events); a missing direction counts as one value, not a
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":  # no row of a still-running worker between the two steps
+        op.execute(sa.text("LOCK TABLE access_log IN SHARE ROW EXCLUSIVE MODE"))
     # repeats written before the key existed (redeliveries) go first, the oldest row of each event stays
     op.execute(sa.text(f"DELETE FROM access_log WHERE id NOT IN (SELECT MIN(id) FROM access_log GROUP BY {EVENT})"))
     op.create_index("uq_access_event", "access_log",
