@@ -23,6 +23,7 @@ from server.adapters.timeseries import TimeSeriesWriter
 from server.api.audit import AuditTrail
 from server.domain.policy import PERMISSIONS, Actor, Permission, Role, may, parse_roles
 from server.domain.site import Site
+from server.services.access_log import AccessLog
 from server.services.alarms import AlarmService
 from server.services.commands import CommandService
 from server.services.delayed_cuts import DelayedCutService
@@ -57,6 +58,7 @@ class Composition(Protocol):
     commands: CommandService
     cuts: DelayedCutService
     evacuations: EvacuationService
+    access_log: AccessLog
     hr: HrFeed | None
     hr_warnings: list[str]
     lease: LeaseKeeper | None

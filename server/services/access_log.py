@@ -46,6 +46,8 @@ class AccessLog:
         self._stopping = threading.Event()
         self.refused = 0
         """Writes the database refused and that were retried."""
+        self.retrying = False
+        """A write is being retried now: the roll call may lack the newest badge events (health: degraded)."""
         self._thread: threading.Thread | None = None
 
     def submit(self, message: Incoming) -> None:
@@ -66,6 +68,10 @@ class AccessLog:
         del self._written[id(message)]
         return True
 
+    def pending(self) -> int:
+        """Event batches handed in whose events are not written yet."""
+        return sum(not written.is_set() for written in list(self._written.values()))
+
     def start(self) -> None:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
@@ -84,9 +90,11 @@ class AccessLog:
             while True:
                 try:
                     self.record(message)
+                    self.retrying = False
                     break
                 except RETRIED as exc:
                     self.refused += 1
+                    self.retrying = True
                     if self._stopping.is_set():
                         return  # unacknowledged: the broker hands it over again
                     log.error("access log: the database refused the write (%s); retrying in %.1f s",

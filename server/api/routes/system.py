@@ -40,6 +40,9 @@ def health(root: HealthDep) -> Health:
               "invalid": s.invalid, "unknown_devices": s.unknown_devices, "lost": s.lost,
               "edge_decode_errors": s.edge_decode_errors,
               "last_drain_ms": round(s.last_drain_ms, 2)}
+    # the roll call's badge events: a write being retried means the roll call may lack the newest ones
+    deps["access_log"] = {"up": not root.access_log.retrying, "pending": root.access_log.pending(),
+                          "refused": root.access_log.refused}
     if root.lease is not None:  # which worker owns the site's partition; "lost": it commits nothing more
         deps["lease"] = root.lease.status()
     if root.hr is not None:  # counts only: health is public, the names are in the server log

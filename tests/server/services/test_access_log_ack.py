@@ -38,8 +38,10 @@ def test_an_event_batch_is_acked_only_once_written_and_a_refused_write_is_retrie
         log.submit(message)
         assert wait_until(lambda: log.refused >= 3, 15), "the locked table never refused a write"
         assert not log.recorded(message), "the batch may be acknowledged while its events could not be written"
+        assert log.retrying and log.pending() == 1  # health: access_log down, one batch pending
         tx.commit()
         assert wait_until(lambda: log.recorded(message), 10), "the write was not retried once the lock went"
+        assert not log.retrying and log.pending() == 0
         with sessions() as session:
             assert session.scalar(select(func.count()).select_from(AccessLogRow)) == 1
 
