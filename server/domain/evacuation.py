@@ -71,7 +71,7 @@ class Access:
     door: str
     direction: str | None
     ts: datetime
-    kind: str = "access_granted"
+    kind: str
 
 
 @dataclass(frozen=True, slots=True)
