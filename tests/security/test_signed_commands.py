@@ -127,7 +127,7 @@ def signed_floor(mosquitto: EmbeddedBroker, floor: EmbeddedBroker, devices: Devi
                                             "previous_key_file": str(keys.previous_file)}))
     agent.start()
     assert agent.uplink is not None and agent.uplink.wait_connected(10)
-    assert agent.floor is not None and agent.floor.wait_connected(10)
+    assert agent.floor is not None and agent.floor.wait_connected(10) and agent.floor.wait_subscribed(10)
     floor_ = Floor(collector, stranger, devices, keys)
     probe = command("probe-0", key=keys.current, action=Action.RELAY_ON)  # the subscription is in place
     assert wait_until(lambda: collector.client.publish_payload(COMMANDS, probe) is not None
@@ -220,6 +220,8 @@ def test_without_a_key_commands_run_unsigned_and_the_edge_says_so_once(
         agent.start()
         try:
             assert agent.uplink is not None and agent.uplink.wait_connected(10)
+            # the plug's confirmation arrives on a floor topic: the edge must have its SUBACK first
+            assert agent.floor is not None and agent.floor.wait_connected(10) and agent.floor.wait_subscribed(10)
             probe = command("u-1")  # unsigned: the embedded demo's commands
             assert wait_until(lambda: collector.client.publish_payload(COMMANDS, probe) is not None
                               and any(r.id == "u-1" for r in collector.results), 15)
