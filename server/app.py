@@ -33,6 +33,8 @@ from server.services.lease import LeaseKeeper
 from server.settings import Settings
 
 WEB = Path(__file__).resolve().parent / "web"
+RESOURCES = (system, alarms, users, fire, inspections, floor, evacuations, notifications, relays, audit, adoption)
+"""The route modules under /api, included in this order (the order of /openapi.json)."""
 LEASE_LOST = ("this server lost the site's lease and another worker runs the site now: use that worker, and "
               "restart this one to make it a standby")
 
@@ -74,17 +76,8 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now, leas
         # rolled it back and published nothing (the lease-lost stop has begun).
         return JSONResponse({"detail": LEASE_LOST}, status_code=503)
 
-    app.include_router(system.router, prefix="/api", responses=ERROR_RESPONSES)
-    app.include_router(alarms.router, prefix="/api", responses=ERROR_RESPONSES)
-    app.include_router(users.router, prefix="/api", responses=ERROR_RESPONSES)
-    app.include_router(fire.router, prefix="/api", responses=ERROR_RESPONSES)
-    app.include_router(inspections.router, prefix="/api", responses=ERROR_RESPONSES)
-    app.include_router(floor.router, prefix="/api", responses=ERROR_RESPONSES)
-    app.include_router(evacuations.router, prefix="/api", responses=ERROR_RESPONSES)
-    app.include_router(notifications.router, prefix="/api", responses=ERROR_RESPONSES)
-    app.include_router(relays.router, prefix="/api", responses=ERROR_RESPONSES)
-    app.include_router(audit.router, prefix="/api", responses=ERROR_RESPONSES)
-    app.include_router(adoption.router, prefix="/api", responses=ERROR_RESPONSES)
+    for resource in RESOURCES:
+        app.include_router(resource.router, prefix="/api", responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)

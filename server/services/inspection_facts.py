@@ -29,6 +29,7 @@ from typing import Protocol
 from server.domain.inspections import CATALOG, FORWARD_FROM, ResultRecord, Schedule, Scope, TaskRecord
 from server.domain.prefill import AlarmFact, DeviceFact, Facts, IssueFact, Peak, ReportFact
 from server.domain.site import Device, Site
+from server.domain.utc import as_utc
 from server.services.live import LiveState
 from server.services.ports import InspectionFactsStore
 
@@ -41,10 +42,6 @@ BACKUP_SUFFIX = ".tar.gz"
 class SeriesReader(Protocol):
     def query_readings(self, device: str, metric: str, since: datetime, until: datetime | None = None,
                        limit: int = 10_000) -> Sequence[tuple[datetime, float | bool]]: ...
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def newest_backup(folder: Path) -> datetime | None:
@@ -139,7 +136,7 @@ class FactsReader:
                            if isinstance(s[1], (int, float)) and not isinstance(s[1], bool)]
                 if samples:
                     at, watts = max(samples, key=lambda s: float(s[1]))
-                    out[plug] = Peak(plug, float(watts), _utc(at), len(samples))
+                    out[plug] = Peak(plug, float(watts), as_utc(at), len(samples))
         except Exception as error:  # the store is optional for a suggestion: say "unknown", never fail the page
             log.warning("inspection pre-fill: the series store did not answer: %s", error)
             return {}, False

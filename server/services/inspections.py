@@ -41,6 +41,7 @@ from server.domain.inspections import (
     TaskStatus,
 )
 from server.domain.site import Site
+from server.domain.utc import as_utc
 from server.services.inspection_facts import FactsReader
 from server.services.inspection_report import render
 from server.services.ports import InspectionStore
@@ -68,17 +69,12 @@ def photo_type(data: bytes) -> str:
     raise InspectionError("bad_photo", "the photo is neither a PNG nor a JPEG")
 
 
-def _utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything is stored in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _opt_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
+    return None if value is None else as_utc(value)
 
 
 def _state(row: TaskRecord, photos: int = 0) -> TaskState:
-    return TaskState(row.id, row.schedule_id, row.subject, _utc(row.run_at), _utc(row.due_at), row.zone,
+    return TaskState(row.id, row.schedule_id, row.subject, as_utc(row.run_at), as_utc(row.due_at), row.zone,
                      row.assignee, TaskStatus(row.status), _opt_utc(row.completed_at), photos)
 
 
@@ -213,7 +209,7 @@ class InspectionService:
 
     def create_due(self, now: datetime | None = None) -> PlanReport:
         """Create every task that fell due up to `now`. Idempotent; safe after a restart."""
-        now = _utc(now or self.clock())
+        now = as_utc(now or self.clock())
         created = missed = 0
         # The scheduler's job and the API's task list both plan; one at a time in this process (two
         # planners saw no watermark and both inserted one), and another process's is a unique-key clash.
@@ -246,23 +242,23 @@ class InspectionService:
 
     def add_triggered(self, rule: str, subject: str, zone: str | None, cleared_at: datetime) -> int | None:
         """After an alarm of `rule` was cleared: create the inspection of that device or zone, if any."""
-        spec = domain.triggered_task(self.site, rule, subject, zone, _utc(cleared_at))
+        spec = domain.triggered_task(self.site, rule, subject, zone, as_utc(cleared_at))
         if spec is None:
             return None
         with self.store.transaction() as tx:
-            tx.insert([spec], TaskStatus.OPEN.value, _utc(self.clock()))
+            tx.insert([spec], TaskStatus.OPEN.value, as_utc(self.clock()))
             return tx.task_id(spec.schedule_id, spec.subject, spec.run_at.astimezone(UTC))
 
     def add_review(self, rule: str, subject: str, zone: str | None, closed_at: datetime) -> int | None:
         """A critical incident closed: 应急指挥部 owes a review within 7 d. Critical alarms of the same
         zone closing within 24 h of an existing review belong to that incident (one review)."""
-        spec = domain.review_task(self.site, rule, subject, zone, _utc(closed_at))
+        spec = domain.review_task(self.site, rule, subject, zone, as_utc(closed_at))
         with self.store.transaction() as tx:
             existing = tx.latest_task_id(spec.schedule_id, spec.subject, spec.run_at - domain.REVIEW_MERGE,
                                          spec.run_at)
             if existing is not None:
                 return existing
-            tx.insert([spec], TaskStatus.OPEN.value, _utc(self.clock()))
+            tx.insert([spec], TaskStatus.OPEN.value, as_utc(self.clock()))
             return tx.task_id(spec.schedule_id, spec.subject, spec.run_at)
 
     # ---- reading -------------------------------------------------------------------------------
@@ -270,13 +266,13 @@ class InspectionService:
     def tasks(self, status: str, now: datetime | None = None, zone: str | None = None,
               assignee: str | None = None, limit: int = 500) -> list[TaskView]:
         """status: due (open, deadline ahead), overdue (open, deadline passed), done, missed, open."""
-        now = _utc(now or self.clock())
+        now = as_utc(now or self.clock())
         if status not in ("due", "overdue", "done", "missed", "open"):
             raise InspectionError("bad_status", "status must be one of due, overdue, done, missed, open")
         return [self._view(row, now) for row in self.store.tasks(status, now, zone, assignee, limit)]
 
     def get(self, task_id: int, now: datetime | None = None) -> TaskView:
-        now = _utc(now or self.clock())
+        now = as_utc(now or self.clock())
         row = self.store.task(task_id)
         if row is None:
             raise NotFound(f"no inspection task {task_id}")
@@ -303,7 +299,7 @@ class InspectionService:
     def last_check(row: TaskRecord, last_done: LastDone) -> datetime:
         """When the same duty was last completed (same seat, else same subject), before this task."""
         last = last_done(row)
-        return last if last is not None else _utc(row.run_at) - PREFILL_FALLBACK
+        return last if last is not None else as_utc(row.run_at) - PREFILL_FALLBACK
 
     def _suggest(self, row: TaskRecord, now: datetime, last_done: LastDone) -> dict[str, prefill.Suggestion]:
         """Suggestions for the items of `row` that have a pre-fill kind, from the facts of `now`."""
@@ -326,10 +322,10 @@ class InspectionService:
     def _view(row: TaskRecord, now: datetime, items: tuple[ItemView, ...] = (),
               photos: tuple[int, ...] = ()) -> TaskView:
         schedule = CATALOG.get(row.schedule_id)
-        due = _utc(row.due_at)
+        due = as_utc(row.due_at)
         return TaskView(row.id, row.schedule_id, schedule.what if schedule else row.schedule_id,
                         schedule.what_zh if schedule else "", row.subject, row.zone, row.seat, row.device,
-                        row.assignee, row.role, row.trigger, _utc(row.run_at), due, row.status,
+                        row.assignee, row.role, row.trigger, as_utc(row.run_at), due, row.status,
                         row.status == "open" and due <= now, _opt_utc(row.completed_at), row.completed_by,
                         row.note, items, photos)
 
@@ -338,7 +334,7 @@ class InspectionService:
     def complete(self, task_id: int, who: CompleterView, results: Mapping[str, tuple[str, str]],
                  note: str = "", now: datetime | None = None) -> Completion:
         """Validate and store a completion in one transaction; a refused one changes nothing."""
-        now = _utc(now or self.clock())
+        now = as_utc(now or self.clock())
         with self.store.transaction() as tx:
             row = tx.task(task_id, lock=True)
             if row is None:
@@ -356,7 +352,7 @@ class InspectionService:
             tx.complete(task_id, now, who.name, done.note)
             # failed items the operator could not fix: the 当日领班 resolves or forwards them (30 min)
             forward = domain.forward_task(self.site, row.schedule_id, row.zone, row.seat, row.id, done.failed, now,
-                                          _utc(row.run_at))
+                                          as_utc(row.run_at))
             if forward is not None:
                 tx.insert([forward], TaskStatus.OPEN.value, now)
         return done
@@ -365,7 +361,7 @@ class InspectionService:
                   now: datetime | None = None) -> int:
         """Attach a PNG or JPEG (≤ 5 MB) to an open task, e.g. as proof of an on-the-spot correction."""
         content_type = photo_type(data)
-        now = _utc(now or self.clock())
+        now = as_utc(now or self.clock())
         with self.store.transaction() as tx:
             row = tx.task(task_id)
             if row is None:
@@ -384,7 +380,7 @@ class InspectionService:
 
     def overdue(self, now: datetime | None = None) -> list[domain.OverdueFinding]:
         """§2.9 findings at `now` with their escalation steps (the caller raises or notifies)."""
-        now = _utc(now or self.clock())
+        now = as_utc(now or self.clock())
         rows = self.store.recent([(r.schedule_id, now - r.keep) for r in domain.OVERDUE_RULES if r.per_task])
         last_done = self.store.last_completed()
         origin = self.store.planned_from()
@@ -407,8 +403,8 @@ class InspectionService:
             completed = _opt_utc(task.completed_at)
             out.append(HistoryRow(
                 task.id, task.schedule_id, schedule.what if schedule else "", task.zone, task.seat, task.device,
-                task.subject, _utc(task.run_at), _utc(task.due_at), task.status, task.assignee,
-                task.completed_by, completed, None if completed is None else completed <= _utc(task.due_at),
+                task.subject, as_utc(task.run_at), as_utc(task.due_at), task.status, task.assignee,
+                task.completed_by, completed, None if completed is None else completed <= as_utc(task.due_at),
                 result.item_id if result else "", item.text if item else "", result.outcome if result else "",
                 result.note if result else "", task.note, (result.suggested or "") if result else "",
                 prefill.overridden(result.suggested, result.outcome) if result else False,
@@ -435,7 +431,7 @@ class InspectionService:
 
     def report_html(self, query: HistoryQuery, now: datetime | None = None) -> str:
         """The printable report: compliance per zone for every month the history covers, then the tasks."""
-        now = _utc(now or self.clock())
+        now = as_utc(now or self.clock())
         rows = self.history(query)
         months = sorted({r.run_at.astimezone(self.site.tz).strftime("%Y-%m") for r in rows})
         figures = {m: [c for c in self.compliance(m, now) if query.zone is None or c.zone == query.zone]
@@ -451,6 +447,6 @@ class InspectionService:
 
     def compliance(self, month: str, now: datetime | None = None) -> list[domain.Compliance]:
         """Per zone ("site" for site-wide duties) for tasks run in `month` (YYYY-MM, site time)."""
-        now = _utc(now or self.clock())
+        now = as_utc(now or self.clock())
         start, end = domain.month_bounds(month, self.site.tz)
         return domain.compliance(((_state(task), n) for task, n in self.store.failures(start, end)), month, now)

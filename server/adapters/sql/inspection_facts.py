@@ -13,18 +13,14 @@ from server.adapters.sql.inspection_models import InspectionResultRow, Inspectio
 from server.adapters.sql.models import AlarmRow
 from server.domain.inspections import ResultRecord, TaskRecord
 from server.domain.prefill import AlarmFact
+from server.domain.utc import as_utc
 
 LIMIT = 500
 
 
-def utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything is stored in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def task_record(row: InspectionTaskRow) -> TaskRecord:
     return TaskRecord(row.id, row.schedule_id, row.subject, row.zone, row.seat, row.assignee, row.status,
-                      utc(row.run_at), utc(row.due_at), utc(row.completed_at) if row.completed_at else None,
+                      as_utc(row.run_at), as_utc(row.due_at), as_utc(row.completed_at) if row.completed_at else None,
                       row.completed_by, row.device, row.role, row.trigger, row.note)
 
 
@@ -48,7 +44,7 @@ class InspectionFactsRepository:
             query = query.where(AlarmRow.subject.in_(list(subjects)))
         with self.sessions() as session:
             rows = session.scalars(query.order_by(AlarmRow.raised_at).limit(LIMIT)).all()
-            return tuple(AlarmFact(r.id, r.rule, r.subject, r.zone, r.severity, utc(r.raised_at), r.is_open,
+            return tuple(AlarmFact(r.id, r.rule, r.subject, r.zone, r.severity, as_utc(r.raised_at), r.is_open,
                                    r.acknowledged_at is not None) for r in rows)
 
     def self_checks(self, schedules: Collection[str], zone: str | None, since: datetime,

@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.adapters.sql.inspection_facts import result_record, task_record, utc
+from server.adapters.sql.inspection_facts import result_record, task_record
 from server.adapters.sql.inspection_models import (
     InspectionHazardRow,
     InspectionPhotoRow,
@@ -20,6 +20,7 @@ from server.adapters.sql.inspection_models import (
     InspectionWatermarkRow,
 )
 from server.domain.inspections import AlreadyStored, HazardRecord, Outcome, ResultRecord, TaskRecord, TaskSpec
+from server.domain.utc import as_utc
 
 HAZARD_BATCH = 500
 
@@ -30,7 +31,7 @@ def _last_done(session: Session, task: TaskRecord) -> datetime | None:
     last = session.scalar(select(func.max(InspectionTaskRow.completed_at)).where(
         InspectionTaskRow.schedule_id == task.schedule_id, same, InspectionTaskRow.status == "done",
         InspectionTaskRow.id != task.id, InspectionTaskRow.run_at < task.run_at))
-    return utc(last) if last is not None else None
+    return as_utc(last) if last is not None else None
 
 
 class InspectionTransaction:
@@ -39,7 +40,7 @@ class InspectionTransaction:
 
     def watermark(self, schedule_id: str) -> datetime | None:
         mark = self.session.get(InspectionWatermarkRow, schedule_id)
-        return utc(mark.planned_until) if mark is not None else None
+        return as_utc(mark.planned_until) if mark is not None else None
 
     def set_watermark(self, schedule_id: str, planned_until: datetime) -> None:
         mark = self.session.get(InspectionWatermarkRow, schedule_id)
@@ -183,14 +184,14 @@ class InspectionRepository:
 
     def last_completed(self) -> dict[str, datetime | None]:
         with self.sessions() as session:
-            return {k: utc(v) if v is not None else None for k, v in session.execute(
+            return {k: as_utc(v) if v is not None else None for k, v in session.execute(
                 select(InspectionTaskRow.schedule_id, func.max(InspectionTaskRow.completed_at))
                 .where(InspectionTaskRow.status == "done").group_by(InspectionTaskRow.schedule_id)).all()}
 
     def planned_from(self) -> datetime | None:
         with self.sessions() as session:
             origin = session.scalar(select(func.min(InspectionWatermarkRow.planned_until)))
-            return utc(origin) if origin else None
+            return as_utc(origin) if origin else None
 
     def history(self, *, zone: str | None, device: str | None, schedule: str | None, person: str | None,
                 item: str | None, result: str | None, since: datetime | None, until: datetime | None,
@@ -222,7 +223,7 @@ class InspectionRepository:
         out: list[HazardRecord] = []
         with self.sessions() as session:
             for start in range(0, len(task_ids), HAZARD_BATCH):
-                out += [HazardRecord(h.task_id, h.item_id, h.zone, h.device, h.note, utc(h.found_at), h.found_by)
+                out += [HazardRecord(h.task_id, h.item_id, h.zone, h.device, h.note, as_utc(h.found_at), h.found_by)
                         for h in session.scalars(select(InspectionHazardRow).where(
                             InspectionHazardRow.task_id.in_(task_ids[start:start + HAZARD_BATCH]))
                             .order_by(InspectionHazardRow.id))]
