@@ -45,6 +45,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from server.adapters.sql.database import sqlite_file
 from server.settings import Settings
 
 FORMAT = 1
@@ -76,10 +77,10 @@ def _is_sqlite(url: str) -> bool:
 
 
 def _sqlite_path(url: str) -> Path:
-    database = make_url(url).database
-    if not database or database == ":memory:":
+    path = sqlite_file(url)
+    if path is None:
         raise BackupError("an in-memory SQLite database cannot be backed up")
-    return Path(database)
+    return path
 
 
 def _libpq(url: str) -> tuple[str, str | None]:

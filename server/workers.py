@@ -29,7 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from server.adapters.sql.database import make_engine, migrate
+from server.adapters.sql.database import make_engine, migrate, sqlite_file
 from server.adapters.sql.leases import LeaseStore, site_hash
 from server.runtime import Runtime
 from server.services.lease import LeaseKeeper, worker_name
@@ -64,9 +64,8 @@ def refuse_worker(settings: Settings) -> None:
 def hold_sqlite(settings: Settings) -> IO[str] | None:
     """On SQLite, the one process of the site: an exclusive lock beside the database file, held while the
     returned file is open (the kernel drops it when the process dies, however it dies)."""
-    url = settings.sql_url()
-    path = url.split("///", 1)[-1] if url.startswith("sqlite:///") else ""
-    if not path or path == ":memory:":
+    path = sqlite_file(settings.sql_url())
+    if path is None:
         return None
     lock_path = Path(f"{path}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
