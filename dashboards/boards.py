@@ -38,6 +38,17 @@ def where(*conditions: str, filters: str = DEVICE_FILTER) -> str:
     return "WHERE " + " AND ".join([*conditions, filters, TF])
 
 
+def per_interval(
+    select: str, measurement: str, by: str, *conditions: str, filters: str = DEVICE_FILTER, alias: str = ""
+) -> Target:
+    """One series per value of the tag `by`: `select` from `measurement` over each interval."""
+    return Target(
+        f"SELECT {select} FROM {q(measurement)} {where(*conditions, filters=filters)} "
+        f"{GB_INTERVAL}, {q(by)} fill(none)",
+        alias=alias or f"$tag_{by}",
+    )
+
+
 STRIP_LOAD_STEPS = steps(
     GREEN, (th.STRIP_LOAD_HIGH_PCT, YELLOW), (th.STRIP_OVERLOAD_PCT, ORANGE),
     (th.STRIP_OVERLOAD_CRITICAL_PCT, RED),
@@ -153,11 +164,7 @@ def electrical() -> Dashboard:
                 Panel(
                     "Strip load % of rating", unit="percent", width=24, threshold_style="line+area",
                     thresholds=STRIP_LOAD_STEPS, min=0,
-                    targets=[Target(
-                        f"SELECT mean({q('load_pct')}) FROM {q('strip_meter')} {where()} "
-                        f"{GB_INTERVAL}, {q('device')} fill(none)",
-                        alias="$tag_device",
-                    )],
+                    targets=[per_interval(f"mean({q('load_pct')})", "strip_meter", "device")],
                 ),
             ]),
             Row("Seats", [
@@ -179,11 +186,9 @@ def electrical() -> Dashboard:
                 Panel(
                     "After-shift load alarms", width=12, kind="timeseries",
                     custom=BARS,
-                    targets=[Target(
-                        f"SELECT sum({q('active')}) FROM {q('alarm')} "
-                        f"{where(eq('rule', 'elec.after_shift_load'), filters=SITE_ZONE_FILTER)} "
-                        f"{GB_INTERVAL}, {q('zone')} fill(none)",
-                        alias="$tag_zone",
+                    targets=[per_interval(
+                        f"sum({q('active')})", "alarm", "zone", eq("rule", "elec.after_shift_load"),
+                        filters=SITE_ZONE_FILTER,
                     )],
                     description=(
                         f"Seats not rostered drawing more than {th.AFTER_SHIFT_LOAD_W:g} W after the shift "
@@ -195,14 +200,12 @@ def electrical() -> Dashboard:
                 Panel(
                     "Cut-offs", width=12, custom=BARS,
                     targets=[
-                        Target(
-                            f"SELECT sum({q('n')}) FROM {q('event')} "
-                            f"{where(eq('type', 'interlock_tripped'))} {GB_INTERVAL}, {q('zone')} fill(none)",
+                        per_interval(
+                            f"sum({q('n')})", "event", "zone", eq("type", "interlock_tripped"),
                             alias="interlock $tag_zone",
                         ),
-                        Target(
-                            f"SELECT count({q('relay_on')}) FROM {q('smart_plug')} "
-                            f"{where(q('relay_on') + ' = false')} {GB_INTERVAL}, {q('zone')} fill(none)",
+                        per_interval(
+                            f"count({q('relay_on')})", "smart_plug", "zone", q("relay_on") + " = false",
                             alias="relay off $tag_zone",
                         ),
                     ],
@@ -211,11 +214,7 @@ def electrical() -> Dashboard:
                 Panel(
                     "Supply voltage (median of plugs)", unit="volt", width=12, threshold_style="line",
                     thresholds=steps(RED, (th.VOLTAGE_MIN_V, GREEN), (th.VOLTAGE_MAX_V, RED)),
-                    targets=[Target(
-                        f"SELECT median({q('voltage_v')}) FROM {q('smart_plug')} {where()} "
-                        f"{GB_INTERVAL}, {q('floor')} fill(none)",
-                        alias="$tag_floor",
-                    )],
+                    targets=[per_interval(f"median({q('voltage_v')})", "smart_plug", "floor")],
                 ),
             ]),
         ],
@@ -232,30 +231,19 @@ def fire_environment() -> Dashboard:
                 Panel(
                     "Smoke alarms per zone", width=8, custom=BARS,
                     thresholds=steps(GREEN, (1, RED)),
-                    targets=[Target(
-                        f"SELECT count({q('smoke')}) FROM {q('smoke_detector')} "
-                        f"{where(q('smoke') + ' = true')} "
-                        f"{GB_INTERVAL}, {q('zone')} fill(none)",
-                        alias="$tag_zone",
-                    )],
+                    targets=[per_interval(f"count({q('smoke')})", "smoke_detector", "zone", q("smoke") + " = true")],
                     description="Detector samples reporting smoke. Never suppressed.",
                 ),
                 Panel(
                     "Detector faults", width=8, custom=BARS,
-                    targets=[Target(
-                        f"SELECT count({q('detector_fault')}) FROM {q('smoke_detector')} "
-                        f"{where(q('detector_fault') + ' = true')} {GB_INTERVAL}, {q('zone')} fill(none)",
-                        alias="$tag_zone",
+                    targets=[per_interval(
+                        f"count({q('detector_fault')})", "smoke_detector", "zone", q("detector_fault") + " = true"
                     )],
                 ),
                 Panel(
                     "Heat per zone (max)", unit="celsius", width=8, threshold_style="line",
                     thresholds=HEAT_STEPS,
-                    targets=[Target(
-                        f"SELECT max({q('temperature_c')}) FROM {q('temp_sensor')} {where()} "
-                        f"{GB_INTERVAL}, {q('zone')} fill(none)",
-                        alias="$tag_zone",
-                    )],
+                    targets=[per_interval(f"max({q('temperature_c')})", "temp_sensor", "zone")],
                     description=(
                         f"Pre-warning {th.HEAT_PREWARN_C:g} °C, alarm {th.HEAT_ALARM_C:g} °C: corroboration "
                         "only, these sensors are not listed heat detectors."
@@ -266,11 +254,7 @@ def fire_environment() -> Dashboard:
                 Panel(
                     "Floor temperature", unit="celsius", width=12, threshold_style="area",
                     thresholds=OFFICE_TEMP_STEPS,
-                    targets=[Target(
-                        f"SELECT mean({q('temperature_c')}) FROM {q('temp_sensor')} {where()} "
-                        f"{GB_INTERVAL}, {q('zone')} fill(none)",
-                        alias="$tag_zone",
-                    )],
+                    targets=[per_interval(f"mean({q('temperature_c')})", "temp_sensor", "zone")],
                     description=(
                         f"Summer {_SUMMER_T[0]:g}–{_SUMMER_T[1]:g} °C, "
                         f"winter {_WINTER_T[0]:g}–{_WINTER_T[1]:g} °C: "
@@ -280,11 +264,7 @@ def fire_environment() -> Dashboard:
                 Panel(
                     "Floor relative humidity", unit="humidity", width=12, threshold_style="area",
                     thresholds=OFFICE_RH_STEPS, min=0, max=100,
-                    targets=[Target(
-                        f"SELECT mean({q('humidity_pct')}) FROM {q('temp_sensor')} {where()} "
-                        f"{GB_INTERVAL}, {q('zone')} fill(none)",
-                        alias="$tag_zone",
-                    )],
+                    targets=[per_interval(f"mean({q('humidity_pct')})", "temp_sensor", "zone")],
                     description=(
                         f"Summer {_SUMMER_RH[0]:g}–{_SUMMER_RH[1]:g} %, "
                         f"winter {_WINTER_RH[0]:g}–{_WINTER_RH[1]:g} %."
@@ -296,8 +276,6 @@ def fire_environment() -> Dashboard:
 
 
 def machine_room() -> Dashboard:
-    mr = q("mr_probe")
-    by_device = f"{GB_INTERVAL}, {q('device')} fill(none)"
     return Dashboard(
         uid="fw-machine-room",
         title="Floorwatch / Machine room",
@@ -307,10 +285,7 @@ def machine_room() -> Dashboard:
                 Panel(
                     "Inlet temperature", unit="celsius", width=12, threshold_style="line+area",
                     thresholds=MR_TEMP_STEPS,
-                    targets=[Target(
-                        f"SELECT mean({q('temperature_c')}) FROM {mr} {where()} {by_device}",
-                        alias="$tag_device",
-                    )],
+                    targets=[per_interval(f"mean({q('temperature_c')})", "mr_probe", "device")],
                     description=(
                         f"Cold aisle / inlet: warning {th.MR_TEMP_WARNING_C:g} °C, "
                         f"major {th.MR_TEMP_MAJOR_C:g} °C, "
@@ -321,10 +296,8 @@ def machine_room() -> Dashboard:
                     f"Temperature change per {th.MR_TEMP_RATE_WINDOW}", unit="celsius", width=12,
                     threshold_style="line",
                     thresholds=steps(RED, (-th.MR_TEMP_RATE_C, GREEN), (th.MR_TEMP_RATE_C, RED)),
-                    targets=[Target(
-                        f"SELECT derivative(mean({q('temperature_c')}), {th.MR_TEMP_RATE_WINDOW}) "
-                        f"FROM {mr} {where()} {by_device}",
-                        alias="$tag_device",
+                    targets=[per_interval(
+                        f"derivative(mean({q('temperature_c')}), {th.MR_TEMP_RATE_WINDOW})", "mr_probe", "device"
                     )],
                     description=(
                         f"mr.temp_rate: a change of {th.MR_TEMP_RATE_C:g} °C within {th.MR_TEMP_RATE_WINDOW}."
@@ -335,34 +308,20 @@ def machine_room() -> Dashboard:
                 Panel(
                     "Relative humidity", unit="humidity", width=8, threshold_style="line+area",
                     thresholds=MR_RH_STEPS, min=0, max=100,
-                    targets=[Target(
-                        f"SELECT mean({q('humidity_pct')}) FROM {mr} {where()} {by_device}",
-                        alias="$tag_device",
-                    )],
+                    targets=[per_interval(f"mean({q('humidity_pct')})", "mr_probe", "device")],
                 ),
                 Panel(
                     "Dew point", unit="celsius", width=8, threshold_style="line+area",
                     thresholds=MR_DEW_STEPS,
-                    targets=[Target(
-                        f"SELECT mean({q('dew_point_c')}) FROM {mr} {where()} {by_device}",
-                        alias="$tag_device",
-                    )],
+                    targets=[per_interval(f"mean({q('dew_point_c')})", "mr_probe", "device")],
                     description=f"Keep between {th.MR_DEW_POINT_MIN_C:g} and {th.MR_DEW_POINT_MAX_C:g} °C.",
                 ),
                 Panel(
                     "Water leak", width=8, custom=BARS,
                     thresholds=steps(GREEN, (1, RED)),
                     targets=[
-                        Target(
-                            f"SELECT count({q('water_leak')}) FROM {mr} {where(q('water_leak') + ' = true')} "
-                            f"{GB_INTERVAL}, {q('device')} fill(none)",
-                            alias="$tag_device",
-                        ),
-                        Target(
-                            f"SELECT count({q('water_leak')}) FROM {q('leak_sensor')} "
-                            f"{where(q('water_leak') + ' = true')} {GB_INTERVAL}, {q('device')} fill(none)",
-                            alias="$tag_device",
-                        ),
+                        per_interval(f"count({q('water_leak')})", measurement, "device", q("water_leak") + " = true")
+                        for measurement in ("mr_probe", "leak_sensor")
                     ],
                 ),
             ]),
@@ -381,10 +340,7 @@ def access() -> Dashboard:
             Row("Doors", [
                 Panel(
                     "Door events", width=12, custom={**BARS, "stacking": {"mode": "normal"}},
-                    targets=[Target(
-                        f"SELECT sum({q('n')}) FROM {ev} {where(door)} {GB_INTERVAL}, {q('type')} fill(none)",
-                        alias="$tag_type",
-                    )],
+                    targets=[per_interval(f"sum({q('n')})", "event", "type", door)],
                 ),
                 Panel(
                     "Forced and held-open doors", width=12, custom=BARS,

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from edge import __version__
 from edge.batching import Batcher, is_urgent
@@ -57,6 +57,7 @@ from gateway.mqtt import Incoming, MqttClient, Will
 log = logging.getLogger(__name__)
 
 _AVAILABILITY = {EventType.DEVICE_ONLINE: True, EventType.DEVICE_OFFLINE: False}
+BatchItem = TypeVar("BatchItem", Reading, Event)
 MAX_UNKNOWN_REPORTS = 1000
 """A floor broker full of strangers (a misconfigured shared broker) still costs a bounded memory."""
 FLOOR_SESSION_EXPIRY_S = 300
@@ -593,34 +594,31 @@ class EdgeAgent:
         )
 
     def _emit_readings(self, readings: list[Reading]) -> None:
-        try:
-            self._emit(
-                Channel.TELEMETRY,
-                lambda seq: TelemetryBatch(
-                    edge=self.config.edge, seq=seq, sent_at=self.clock.now(), readings=readings
-                ),
-            )
-        except ContractError:
-            if len(readings) < 2:
-                raise
-            half = len(readings) // 2  # over the payload size limit: halve until it fits
-            self._emit_readings(readings[:half])
-            self._emit_readings(readings[half:])
+        self._emit_split(
+            Channel.TELEMETRY,
+            readings,
+            lambda seq, part: TelemetryBatch(edge=self.config.edge, seq=seq, sent_at=self.clock.now(), readings=part),
+        )
 
     def _emit_events(self, events: list[Event]) -> None:
+        self._emit_split(
+            Channel.EVENTS,
+            events,
+            lambda seq, part: EventBatch(edge=self.config.edge, seq=seq, sent_at=self.clock.now(), events=part),
+        )
+
+    def _emit_split(
+        self, channel: Channel, items: list[BatchItem], batch: Callable[[int, list[BatchItem]], contract._Payload]
+    ) -> None:
+        """`items` in one batch, or halved until each part fits the payload size limit."""
         try:
-            self._emit(
-                Channel.EVENTS,
-                lambda seq: EventBatch(
-                    edge=self.config.edge, seq=seq, sent_at=self.clock.now(), events=events
-                ),
-            )
+            self._emit(channel, lambda seq: batch(seq, items))
         except ContractError:
-            if len(events) < 2:
+            if len(items) < 2:
                 raise
-            half = len(events) // 2
-            self._emit_events(events[:half])
-            self._emit_events(events[half:])
+            half = len(items) // 2
+            self._emit_split(channel, items[:half], batch)
+            self._emit_split(channel, items[half:], batch)
 
     def _status(self, state: EdgeState) -> EdgeStatus:
         outbox = self.outbox

@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -308,7 +309,7 @@ class PlugLoad:
 # --------------------------------------------------------------------------------------------------
 
 
-class VirtualDevice:
+class VirtualDevice(ABC):
     """One physical device on the floor broker. Subclasses speak one vendor dialect."""
 
     vendor = "generic"
@@ -332,13 +333,17 @@ class VirtualDevice:
     def spec(self) -> DeviceSpec:
         return self.specs[0]
 
+    @abstractmethod
+    def availability(self, online: bool) -> Publication:
+        """Its availability message in its vendor's dialect (retained)."""
+
     def birth(self) -> list[Publication]:
         """What the device says when it connects (availability, retained)."""
-        return []
+        return [self.availability(True)]
 
-    def will(self) -> Publication | None:
+    def will(self) -> Publication:
         """What the broker publishes for it when its connection dies."""
-        return None
+        return self.availability(False)
 
     def report(self) -> list[Publication]:
         """Its periodic message(s)."""
@@ -393,11 +398,8 @@ class ShellyPlug(VirtualDevice):
         self.state.current = p / (v * pf) if pf > 0 else 0.0
         self.state.temp_c += (32 + p / 120 - self.state.temp_c) * 0.1  # the relay warms with load
 
-    def birth(self) -> list[Publication]:
-        return [shelly.encode_online(self.key, True)]
-
-    def will(self) -> Publication:
-        return shelly.encode_online(self.key, False)
+    def availability(self, online: bool) -> Publication:
+        return shelly.encode_online(self.key, online)
 
     def report(self) -> list[Publication]:
         self._measure()
@@ -476,11 +478,8 @@ class TasmotaDevice(VirtualDevice):
     def local_now(self) -> datetime:
         return self.world.now.astimezone(self.world.local_tz)
 
-    def birth(self) -> list[Publication]:
-        return [tasmota.encode_lwt(self.key, True)]
-
-    def will(self) -> Publication:
-        return tasmota.encode_lwt(self.key, False)
+    def availability(self, online: bool) -> Publication:
+        return tasmota.encode_lwt(self.key, online)
 
     def report(self) -> list[Publication]:
         self._measure()
@@ -559,11 +558,8 @@ class ZigbeeDevice(VirtualDevice):
         if self.world.incidents:
             self.state.linkquality = max(5, min(255, self.state.linkquality + int(self.rng.gauss(0, 6))))
 
-    def birth(self) -> list[Publication]:
-        return [zigbee2mqtt.encode_availability(self.key, True)]
-
-    def will(self) -> Publication:
-        return zigbee2mqtt.encode_availability(self.key, False)
+    def availability(self, online: bool) -> Publication:
+        return zigbee2mqtt.encode_availability(self.key, online)
 
     def report(self) -> list[Publication]:
         self._sample()
@@ -571,10 +567,7 @@ class ZigbeeDevice(VirtualDevice):
 
     def changed(self) -> list[Publication]:
         """A state change is reported at once (IAS zone status / attribute report), not at the heartbeat."""
-        if self.silent:
-            return []
-        self._sample()
-        return [zigbee2mqtt.encode_state(self.key, self.state)]
+        return [] if self.silent else self.report()
 
     def command_filters(self) -> list[str]:
         return [zigbee2mqtt.set_topic(self.key)] if self.state.role == "siren" else []
@@ -592,14 +585,11 @@ class AccessController(VirtualDevice):
         self.door = generic.DoorState()
         self.released = False
 
-    def birth(self) -> list[Publication]:
-        return [
-            generic.encode_availability("access", self.key, True),
-            generic.encode_door_state(self.key, self.door),
-        ]
+    def availability(self, online: bool) -> Publication:
+        return generic.encode_availability("access", self.key, online)
 
-    def will(self) -> Publication:
-        return generic.encode_availability("access", self.key, False)
+    def birth(self) -> list[Publication]:
+        return [*super().birth(), generic.encode_door_state(self.key, self.door)]
 
     def report(self) -> list[Publication]:
         return [generic.encode_door_state(self.key, self.door)]
@@ -638,21 +628,15 @@ class Probe(VirtualDevice):
         self.state.leak = self.leak
         self.state.smoke = self.smoke
 
-    def birth(self) -> list[Publication]:
-        return [generic.encode_availability("probe", self.key, True)]
-
-    def will(self) -> Publication:
-        return generic.encode_availability("probe", self.key, False)
+    def availability(self, online: bool) -> Publication:
+        return generic.encode_availability("probe", self.key, online)
 
     def report(self) -> list[Publication]:
         self._sample()
         return [generic.encode_probe(self.key, self.state)]
 
     def changed(self) -> list[Publication]:
-        if self.silent:
-            return []
-        self._sample()
-        return [generic.encode_probe(self.key, self.state)]
+        return [] if self.silent else self.report()
 
 
 class CallPoint(VirtualDevice):
@@ -660,11 +644,8 @@ class CallPoint(VirtualDevice):
         super().__init__(world, spec.address, [spec], spec.interval_s)
         self.activated = False
 
-    def birth(self) -> list[Publication]:
-        return [generic.encode_availability("callpoint", self.key, True)]
-
-    def will(self) -> Publication:
-        return generic.encode_availability("callpoint", self.key, False)
+    def availability(self, online: bool) -> Publication:
+        return generic.encode_availability("callpoint", self.key, online)
 
     def report(self) -> list[Publication]:
         return [generic.encode_callpoint(self.key, self.activated)]

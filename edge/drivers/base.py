@@ -20,6 +20,8 @@ from gateway.contract import Action, Command, Event, EventType, Reading
 
 Item = Reading | Event
 Metrics = dict[str, bool | int | float]
+StateEvents = Iterable[tuple[str, EventType, EventType | None]]
+"""Per boolean metric: the event when it turns true, and the one when it turns false (None: no event)."""
 
 
 class DecodeError(ValueError):
@@ -132,6 +134,35 @@ class Driver(ABC):
 
     def device(self, device_id: str) -> DeviceConfig | None:
         return self._by_id.get(device_id)
+
+    def state_events(
+        self, device: str, ts: datetime, metrics: Metrics, states: StateEvents
+    ) -> list[tuple[bool, Event]]:
+        """The events of the boolean metrics in `states` that changed, in the order of `states`, each
+        with whether its metric turned true."""
+        changes: list[tuple[bool, Event]] = []
+        for metric, on, off in states:
+            value = metrics.get(metric)
+            if not isinstance(value, bool):
+                continue
+            changed = self.transitions.change(device, metric, value)
+            if changed is True:
+                changes.append((True, event(device, ts, on)))
+            elif changed is False and off is not None:
+                changes.append((False, event(device, ts, off)))
+        return changes
+
+    def reading_with_state_events(
+        self, device: str, ts: datetime, metrics: Metrics, states: StateEvents
+    ) -> list[Item]:
+        """The reading and the events of the states that changed: alarms go before the reading that
+        carries them, clears after."""
+        changes = self.state_events(device, ts, metrics, states)
+        return [
+            *(e for raised, e in changes if raised),
+            *reading(device, ts, metrics),
+            *(e for raised, e in changes if not raised),
+        ]
 
     @abstractmethod
     def topic_filters(self) -> list[str]:

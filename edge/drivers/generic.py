@@ -135,18 +135,12 @@ class GenericDriver(Driver):
             metrics["door_locked"] = lock == "locked"
         if data.get("tamper") is not None:
             metrics["tamper"] = boolean(data["tamper"], "tamper", device.id)
-        items: list[Item] = []
-        for metric, on, off in (("door_open", EventType.DOOR_OPENED, EventType.DOOR_CLOSED),
-                                ("door_locked", EventType.DOOR_LOCKED, EventType.DOOR_UNLOCKED),
-                                ("tamper", EventType.TAMPER, None)):
-            value = metrics.get(metric)
-            if isinstance(value, bool):
-                changed = self.transitions.change(device.id, metric, value)
-                if changed is True:
-                    items.append(event(device.id, ts, on))
-                elif changed is False and off is not None:
-                    items.append(event(device.id, ts, off))
-        return [*items, *reading(device.id, ts, metrics)]
+        changes = self.state_events(device.id, ts, metrics, (
+            ("door_open", EventType.DOOR_OPENED, EventType.DOOR_CLOSED),
+            ("door_locked", EventType.DOOR_LOCKED, EventType.DOOR_UNLOCKED),
+            ("tamper", EventType.TAMPER, None),
+        ))
+        return [*(e for _raised, e in changes), *reading(device.id, ts, metrics)]
 
     def _probe_state(self, device: DeviceConfig, data: dict[str, Any], ts: datetime) -> list[Item]:
         metrics: Metrics = {}
@@ -158,20 +152,12 @@ class GenericDriver(Driver):
                 metrics[field] = boolean(data[field], field, device.id)
         if not metrics:
             raise DecodeError("probe state has none of the profile's fields", device.id)
-        before: list[Item] = []
-        after: list[Item] = []
-        for metric, on, off in (("smoke", EventType.DETECTOR_ALARM, EventType.DETECTOR_CLEAR),
-                                ("water_leak", EventType.WATER_LEAK, EventType.WATER_LEAK_CLEAR),
-                                ("tamper", EventType.TAMPER, None),
-                                ("detector_fault", EventType.DETECTOR_FAULT, None)):
-            value = metrics.get(metric)
-            if isinstance(value, bool):
-                changed = self.transitions.change(device.id, metric, value)
-                if changed is True:
-                    before.append(event(device.id, ts, on))
-                elif changed is False and off is not None:
-                    after.append(event(device.id, ts, off))
-        return [*before, *reading(device.id, ts, metrics), *after]
+        return self.reading_with_state_events(device.id, ts, metrics, (
+            ("smoke", EventType.DETECTOR_ALARM, EventType.DETECTOR_CLEAR),
+            ("water_leak", EventType.WATER_LEAK, EventType.WATER_LEAK_CLEAR),
+            ("tamper", EventType.TAMPER, None),
+            ("detector_fault", EventType.DETECTOR_FAULT, None),
+        ))
 
     def _call_point(self, device: DeviceConfig, data: dict[str, Any], ts: datetime) -> list[Item]:
         if data.get("activated") is None:

@@ -36,7 +36,6 @@ from edge.drivers.base import (
     event,
     json_object,
     number,
-    reading,
     utcnow,
 )
 from gateway.contract import Action, Command, Event, EventType
@@ -63,6 +62,14 @@ _BOOLEANS = {
     "fault": "detector_fault",
     "alarm": "siren_on",
 }
+# boolean metric -> the event when it turns true, the event when it turns false
+_STATE_EVENTS = (
+    ("smoke", EventType.DETECTOR_ALARM, EventType.DETECTOR_CLEAR),
+    ("water_leak", EventType.WATER_LEAK, EventType.WATER_LEAK_CLEAR),
+    ("door_open", EventType.DOOR_OPENED, EventType.DOOR_CLOSED),
+    ("tamper", EventType.TAMPER, None),
+    ("detector_fault", EventType.DETECTOR_FAULT, None),
+)
 
 
 def bridge_details(base: str, ids: list[str], limit: int = 500) -> list[tuple[list[str], str]]:
@@ -189,30 +196,7 @@ class Zigbee2MqttDriver(Driver):
         if data.get("contact") is not None:
             # Zigbee2MQTT: contact=true means the magnet is near, i.e. the door is CLOSED.
             metrics["door_open"] = not boolean(data["contact"], "contact", device.id)
-        events = self._events(device, metrics, ts)
-        return [*events[0], *reading(device.id, ts, metrics), *events[1]]
-
-    def _events(self, device: DeviceConfig, metrics: Metrics, ts: datetime) -> tuple[list[Item], list[Item]]:
-        """Transitions as events: alarms go before the reading that carries them, clears after."""
-        first: list[Item] = []
-        after: list[Item] = []
-        pairs = (
-            ("smoke", EventType.DETECTOR_ALARM, EventType.DETECTOR_CLEAR),
-            ("water_leak", EventType.WATER_LEAK, EventType.WATER_LEAK_CLEAR),
-            ("door_open", EventType.DOOR_OPENED, EventType.DOOR_CLOSED),
-            ("tamper", EventType.TAMPER, None),
-            ("detector_fault", EventType.DETECTOR_FAULT, None),
-        )
-        for metric, on, off in pairs:
-            value = metrics.get(metric)
-            if not isinstance(value, bool):
-                continue
-            changed = self.transitions.change(device.id, metric, value)
-            if changed is True:
-                first.append(event(device.id, ts, on))
-            elif changed is False and off is not None:
-                after.append(event(device.id, ts, off))
-        return first, after
+        return self.reading_with_state_events(device.id, ts, metrics, _STATE_EVENTS)
 
     def encode(self, command: Command) -> tuple[str, bytes]:
         device = self._target(command, frozenset({Kind.SIREN}), _SIREN_ACTIONS)

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from edge.agent import EdgeAgent
+from edge.outbox import Outbox
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.contract import Action, Channel, Command, EdgeState, EventType
+from gateway.mqtt import MqttSettings
 from tests.edge.conftest import EDGE, SITE, Collector, Devices, edge_config, start_agent
 from tests.support.wait import wait_until
 
@@ -260,3 +262,30 @@ def test_unknown_device_reports_can_be_turned_off_for_a_shared_floor_broker(
     assert wait_until(lambda: any(e.type is EventType.DEVICE_OFFLINE for e in collector.all_events()), 10)
     assert not [e for e in collector.all_events() if e.type is EventType.UNKNOWN_DEVICE]
     collector.stop()
+
+
+def test_a_batch_over_the_payload_limit_goes_out_in_parts_that_fit(tmp_path: Path) -> None:
+    """The contract refuses a payload over its byte limit: the agent halves a batch until each part fits, and
+    every reading and event goes out once, in its order, each part with its own seq."""
+    config = edge_config(MqttSettings(), MqttSettings(), tmp_path / "o.sqlite")
+    agent = EdgeAgent(config)  # not started: nothing connects, the outbox is all this test reads
+    agent.outbox = outbox = Outbox(config.buffer.path, config.buffer.max_messages)
+    ts = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    metrics = {f"metric_{i:02d}": 1234.5678 + i for i in range(contract.MAX_METRICS_PER_READING)}
+    readings = [contract.Reading(device=f"plug-{i:04d}", ts=ts, metrics=metrics)
+                for i in range(contract.MAX_BATCH_ITEMS)]
+    events = [contract.Event(device=f"door-{i:04d}", ts=ts, type=EventType.DOOR_HELD_OPEN, detail="x" * 500)
+              for i in range(contract.MAX_BATCH_ITEMS)]
+    agent._emit_readings(readings)
+    agent._emit_events(events)
+    rows = outbox.after(0, 1000)
+    assert all(len(row.payload) <= contract.MAX_PAYLOAD_BYTES for row in rows)
+    batches = [contract.decode(row.topic, row.payload)[1] for row in rows]
+    sent_readings = [b for b in batches if isinstance(b, contract.TelemetryBatch)]
+    sent_events = [b for b in batches if isinstance(b, contract.EventBatch)]
+    assert len(sent_readings) > 1 and len(sent_events) > 1
+    assert [r for b in sent_readings for r in b.readings] == readings
+    assert [e for b in sent_events for e in b.events] == events
+    seqs = [b.seq for b in (*sent_readings, *sent_events)]
+    assert seqs == sorted(set(seqs))
+    outbox.close()
