@@ -6,7 +6,7 @@ map never jumps between refreshes or between a phone and a desk screen.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 Point = tuple[float, float]
 
@@ -14,14 +14,16 @@ MAX_GRID = 64
 """The finest grid tried before giving up and stacking the remaining devices on the centroid."""
 
 
+def _sides(polygon: Sequence[Point]) -> Iterator[tuple[Point, Point]]:
+    """Each side as (start, end), the last one closing the polygon."""
+    return zip(polygon, [*polygon[1:], *polygon[:1]], strict=True)
+
+
 def contains(polygon: Sequence[Point], point: Point) -> bool:
     """Even-odd ray casting; points exactly on an edge may land either side."""
     x, y = point
     inside = False
-    n = len(polygon)
-    for i in range(n):
-        x1, y1 = polygon[i]
-        x2, y2 = polygon[(i + 1) % n]
+    for (x1, y1), (x2, y2) in _sides(polygon):
         if (y1 > y) != (y2 > y):
             cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
             if x < cross:
@@ -32,15 +34,13 @@ def contains(polygon: Sequence[Point], point: Point) -> bool:
 def centroid(polygon: Sequence[Point]) -> Point:
     """The area centroid (the vertex mean for a degenerate polygon)."""
     area = cx = cy = 0.0
-    n = len(polygon)
-    for i in range(n):
-        x1, y1 = polygon[i]
-        x2, y2 = polygon[(i + 1) % n]
+    for (x1, y1), (x2, y2) in _sides(polygon):
         cross = x1 * y2 - x2 * y1
         area += cross
         cx += (x1 + x2) * cross
         cy += (y1 + y2) * cross
     if abs(area) < 1e-12:
+        n = len(polygon)
         return (sum(p[0] for p in polygon) / n, sum(p[1] for p in polygon) / n)
     return (cx / (3 * area), cy / (3 * area))
 

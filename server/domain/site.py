@@ -505,15 +505,22 @@ def _report_interval(device: Device) -> tuple[str, float]:
     return "reporting_interval_s", device.reporting_interval_s
 
 
-def _supervised_at(device: Device) -> str | None:
-    """The catalog rule whose fixed limit supervises a life-safety device (RULES.md §2.3, §2.7)."""
-    if device.kind is DeviceKind.SMOKE_DETECTOR and device.heartbeat_s <= 60:
-        return "sup.smoke_offline"
+def offline_rule(device: Device) -> str:
+    """The rule that says this device is offline (RULES.md §2.3, §2.7); the supervision rules judge it."""
+    if device.kind is DeviceKind.SMOKE_DETECTOR:
+        return "sup.smoke_offline_lpwan" if device.heartbeat_s > 60 else "sup.smoke_offline"
     if device.kind is DeviceKind.MR_PROBE:
         return "sup.probe_offline"
     if device.kind is DeviceKind.DOOR_CONTROLLER and device.door_type is DoorType.EGRESS:
         return "door.egress_controller_offline"
-    return None
+    return "sup.sensor_offline"
+
+
+def _supervised_at(device: Device) -> str | None:
+    """The catalog rule whose fixed limit supervises a life-safety device (RULES.md §2.3, §2.7): the offline
+    rule of all but an LPWAN detector (its limit follows its heartbeat) and an ordinary device."""
+    rule = offline_rule(device)
+    return None if rule in ("sup.smoke_offline_lpwan", "sup.sensor_offline") else rule
 
 
 def _warnings(config: SiteConfig) -> list[str]:

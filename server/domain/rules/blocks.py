@@ -51,25 +51,21 @@ class Threshold:
         return value < self.off if self.rising else value > self.off
 
     def step(self, value: float | None, now: datetime) -> Transition | None:
+        # One debounce, two directions: a run of the condition (of its absence, once active) starts a
+        # clock, a break stops it, and a run held long enough flips the state.
         if not self.active:
-            if value is None or not self.past_on(value):
-                self.since = None
+            self.since = (self.since or now) if value is not None and self.past_on(value) else None
+            if self.since is None or now - self.since < _s(self.hold):
                 return None
-            if self.since is None:
-                self.since = now
-            if now - self.since >= _s(self.hold):
-                self.active, self.since, self.clear_since = True, None, None
-                return Transition.RAISE
+            return self._flip(True, Transition.RAISE)
+        self.clear_since = (self.clear_since or now) if value is None or self.past_off(value) else None
+        if self.clear_since is None or now - self.clear_since < _s(self.clear_hold):
             return None
-        if value is not None and not self.past_off(value):
-            self.clear_since = None
-            return None
-        if self.clear_since is None:
-            self.clear_since = now
-        if now - self.clear_since >= _s(self.clear_hold):
-            self.active, self.since, self.clear_since = False, None, None
-            return Transition.CLEAR
-        return None
+        return self._flip(False, Transition.CLEAR)
+
+    def _flip(self, active: bool, transition: Transition) -> Transition:
+        self.active, self.since, self.clear_since = active, None, None
+        return transition
 
     def due(self) -> datetime | None:
         if not self.active and self.since is not None:

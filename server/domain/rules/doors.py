@@ -21,7 +21,7 @@ from typing import ClassVar
 from gateway.contract import Event, EventType, Severity
 from server.domain.rules.base import Ctx, DeviceState, Rule, handles_timers, shared_table
 from server.domain.rules.blocks import flag
-from server.domain.rules.generic import One
+from server.domain.rules.generic import One, TamperRule
 from server.domain.site import Device, DeviceKind, DoorType, Site
 from server.domain.staffing import floor_staffed
 
@@ -265,20 +265,11 @@ class ForcedOpen(Rule):
             self.evaluate(ctx, dev, now, True)
 
 
-class DoorTamper(Rule):
+class DoorTamper(TamperRule):
     id = "door.tamper"
     kinds = DOOR
-    metrics = frozenset({"tamper"})
-    events = frozenset({EventType.TAMPER})
     message = "Door controller tamper"
     message_zh = "门禁控制器被拆动"
-
-    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
-        self.set(ctx, dev, Severity.MAJOR if dev.flag("tamper") else None, now)
-
-    def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
-        dev.last["tamper"] = 1.0
-        self.evaluate(ctx, dev, now, True)
 
 
 RULES: tuple[Rule, ...] = (ReleaseReadBack(), HeldOpen(), FireDoorHeldOpen(), ForcedOpen(), DoorTamper())

@@ -32,6 +32,13 @@ STRIP = frozenset({DeviceKind.STRIP_METER})
 PLUG = frozenset({DeviceKind.SMART_PLUG})
 
 
+def _over(dev: DeviceState, rule: str, limit: str) -> Threshold:
+    """Strictly over the rule's parameter `limit` for its `hold_s` raises; at or under it for its
+    `clear_hold_s` clears."""
+    p = partial(dev.p, rule)
+    return Threshold(p(limit), p(limit), p("hold_s"), p("clear_hold_s"), strict=True)
+
+
 @dataclass(slots=True)
 class StepState(One):
     baseline: float | None = None
@@ -297,10 +304,7 @@ class ContinuousRuntime(Rule):
         return device.plug_class in (PlugClass.PRINTER, PlugClass.NON_ESSENTIAL)
 
     def new_state(self, dev: DeviceState) -> Runtime:
-        above = dev.p(self.id, "active_above_idle_w")
-        return Runtime(
-            Threshold(above, above, dev.p(self.id, "hold_s"), dev.p(self.id, "clear_hold_s"), strict=True)
-        )
+        return Runtime(_over(dev, self.id, "active_above_idle_w"))
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: Runtime = dev.state[self.id]
@@ -326,10 +330,7 @@ class AfterShiftLoad(Rule):
         return device.seat is not None
 
     def new_state(self, dev: DeviceState) -> One:
-        limit = dev.p(self.id, "power_w")
-        return One(
-            Threshold(limit, limit, dev.p(self.id, "hold_s"), dev.p(self.id, "clear_hold_s"), strict=True)
-        )
+        return One(_over(dev, self.id, "power_w"))
 
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
         st: One = dev.state[self.id]

@@ -4,6 +4,9 @@ A gauge with one stage keeps a `One` (a single `Threshold`) and says the stage's
 active; a gauge with several keeps a `Levels` (a `Staged`): the worst active stage, never lowered until
 every stage has cleared. The finding's value is the raw metric (the current in A for a ratio of the
 rating). The engine builds one `GaugeRule` for every catalog rule that declares a gauge.
+
+`TamperRule` is the other rule that is only a signal and a fixed severity, the device's tamper flag: the
+door and the sensor tamper rules are it with their own ids, kinds and words.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-from gateway.contract import Severity
+from gateway.contract import Event, EventType, Severity
 from server.domain.catalog import CATALOG, RuleSpec, Stage
 from server.domain.rules.base import Ctx, DeviceState, Rule
 from server.domain.rules.blocks import Staged, Threshold
@@ -104,3 +107,18 @@ def gauge_rule(rule: str) -> GaugeRule:
 def gauge_rules() -> tuple[GaugeRule, ...]:
     """One rule per catalog declaration with a gauge, in catalog order."""
     return tuple(gauge_rule(rule) for rule, spec in CATALOG.items() if spec.gauge is not None)
+
+
+class TamperRule(Rule):
+    """Major while the device reports its tamper (or removed) flag. A tamper event sets the flag; only a reading
+    clears it."""
+
+    metrics = frozenset({"tamper"})
+    events = frozenset({EventType.TAMPER})
+
+    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
+        self.set(ctx, dev, Severity.MAJOR if dev.flag("tamper") else None, now)
+
+    def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
+        dev.last["tamper"] = 1.0
+        self.evaluate(ctx, dev, now, True)

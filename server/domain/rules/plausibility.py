@@ -24,11 +24,11 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import ClassVar
 
-from gateway.contract import Event, EventType, Severity
+from gateway.contract import Severity
 from server.domain.rules.base import Ctx, DeviceState, Rule
 from server.domain.rules.blocks import Threshold
 from server.domain.rules.fire import raise_heat
-from server.domain.rules.generic import One
+from server.domain.rules.generic import One, TamperRule
 from server.domain.site import Device, DeviceKind, HvacMode, Site, ZoneKind
 
 TEMP = frozenset({DeviceKind.TEMP_SENSOR, DeviceKind.MR_PROBE})
@@ -221,25 +221,16 @@ class RhImplausible(Rule):
         self.set(ctx, dev, Severity.MINOR if bad else None, now, rh)
 
 
-class SensorTamper(Rule):
+class SensorTamper(TamperRule):
     """Tamper or removed flag on any device that has no more specific rule (detectors, doors do)."""
 
     id = "sensor.tamper"
     kinds = frozenset(DeviceKind)
-    metrics = frozenset({"tamper"})
-    events = frozenset({EventType.TAMPER})
     message = "Device tampered with or removed"
     message_zh = "设备被拆动或移除"
 
     def applies(self, device: Device, site: Site) -> bool:
         return device.kind not in (DeviceKind.SMOKE_DETECTOR, DeviceKind.DOOR_CONTROLLER)
-
-    def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
-        self.set(ctx, dev, Severity.MAJOR if dev.flag("tamper") else None, now)
-
-    def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
-        dev.last["tamper"] = 1.0
-        self.evaluate(ctx, dev, now, True)
 
 
 RULES: tuple[Rule, ...] = (TempPlausibility(), SensorStuck(), RhImplausible(), SensorTamper())

@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 
 from gateway.contract import Severity
 from server.domain.rules.base import Ctx, DeviceState, handles_timers
-from server.domain.site import Device, DeviceKind, DoorType
+from server.domain.site import Device, DeviceKind, offline_rule
 from server.domain.thresholds import param
 
 TIMER = "sup"
@@ -68,17 +68,6 @@ MESSAGES = {
     "elec.plug_unplugged": ("Seat plug offline while the seat is rostered: check for private rewiring",
                             "排班座席的插座离线：检查是否私拉乱接"),
 }
-
-
-def offline_rule(device: Device) -> str:
-    """The rule that says this device is offline (RULES.md §2.3, §2.7)."""
-    if device.kind is DeviceKind.SMOKE_DETECTOR:
-        return "sup.smoke_offline_lpwan" if device.heartbeat_s > 60 else "sup.smoke_offline"
-    if device.kind is DeviceKind.MR_PROBE:
-        return "sup.probe_offline"
-    if device.kind is DeviceKind.DOOR_CONTROLLER and device.door_type is DoorType.EGRESS:
-        return "door.egress_controller_offline"
-    return "sup.sensor_offline"
 
 
 def limits(device: Device, dev: DeviceState) -> list[tuple[float, str]]:
