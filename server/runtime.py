@@ -22,6 +22,7 @@ from server.adapters.hr_file import HrFeed, load_hr
 from server.adapters.notify import AppriseSender
 from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.access_log import AccessLogRepository
+from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
 from server.adapters.sql.inspection_facts import InspectionFactsRepository
@@ -212,10 +213,10 @@ class Runtime:
         # Response: commands to edges, notifications (outbox + escalation), evacuations.
         # API threads give the engine inputs only through `ingest.call` (it runs them on the ingest thread).
         base_url = self.base_url or f"http://{s.http_host}:{s.http_port}"
-        self.commands = CommandService(sessions, self.site, self.clock, self._publish, self.ingest.call,
+        self.commands = CommandService(CommandRepository(sessions, fence), self.site, self.clock, self._publish,
+                                       self.ingest.call,
                                        sign=command_signer(s.command_keys_dir),  # per-edge HMAC keys
-                                       check_result=result_checker(s.command_keys_dir),  # the edges' signed answers
-                                       fence=fence)
+                                       check_result=result_checker(s.command_keys_dir))  # the edges' signed answers
         self.channel_outcomes = ChannelOutcomes(self.ingest)
         cut_store = DelayedCutRepository(sessions, fence)
         self.notify = NotificationService(

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from gateway.contract import Reading
+from server.domain.commands import CommandRecord
 from server.domain.device_meta import DeviceMeta
 from server.domain.evacuation import Access
 from server.domain.inspections import HazardRecord, ResultRecord, TaskRecord, TaskSpec
@@ -318,3 +319,31 @@ class AccessLogStore(Protocol):
 
     def add_new(self, events: Sequence[Access]) -> int:
         """Store the events not stored yet (one row per person, door, kind, time and direction); how many were new."""
+
+
+# -- commands (server/services/commands.py) --------------------------------------------------------------
+
+
+class CommandTx(Protocol):
+    """One transaction on the commands (CommandStore.transaction)."""
+
+    def add(self, command: CommandRecord) -> None: ...
+
+    def set_result(self, command_id: str, status: str, at: datetime, error: str | None) -> bool:
+        """Record the edge's answer; False when no command has this id (not this server's)."""
+
+    def audit(self, who: str, action: str, target: str, detail: dict[str, Any], at: datetime) -> None: ...
+
+
+class CommandStore(Protocol):
+    """The commands sent to the edges, with who asked and why (server/adapters/sql/commands.py)."""
+
+    def transaction(self) -> AbstractContextManager[CommandTx]:
+        """A transaction that commits when the block ends; under a lease it checks the lease first (a
+        worker whose lease was taken commits nothing: LeaseLost)."""
+
+    def last_relay(self, device: str) -> CommandRecord | None:
+        """The device's latest relay_off or relay_on."""
+
+    def recent(self, device: str | None, ref: str | None, limit: int) -> list[CommandRecord]:
+        """Commands (of the device, of the ref), latest first."""

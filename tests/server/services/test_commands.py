@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway import contract
+from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.models import AuditRow
 from server.domain.findings import Finding
 from server.domain.rules import RuleEngine
@@ -37,7 +38,7 @@ def setup(db, tmp_path: Path):  # type: ignore[no-untyped-def]
     engine = RuleEngine(site)
     host = EngineHost(engine, clock)
     sent: list[tuple[str, contract.Command]] = []
-    commands = CommandService(sessions, site, clock, lambda topic, c: sent.append((topic, c)), host)
+    commands = CommandService(CommandRepository(sessions), site, clock, lambda topic, c: sent.append((topic, c)), host)
     return sessions, site, clock, engine, host, sent, commands
 
 
