@@ -25,6 +25,7 @@ from server.adapters.sql.access_log import AccessLogRepository
 from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
+from server.adapters.sql.evacuations import EvacuationRepository
 from server.adapters.sql.inspection_facts import InspectionFactsRepository
 from server.adapters.sql.inspections import InspectionRepository
 from server.adapters.sql.notifications import NotifyRepository
@@ -232,9 +233,9 @@ class Runtime:
                                       self.alarms.by_id, notify=self.notify)
         self.access_log = AccessLog(AccessLogRepository(sessions), self.site)
         self.evacuations = EvacuationService(
-            sessions, self.site, self.clock, self.commands, self.notify,
+            EvacuationRepository(sessions, fence), self.site, self.clock, self.commands, self.notify,
             lambda notice: self._publish(contract.site_topic(self.site.id, contract.SiteChannel.EVACUATION), notice),
-            self.ingest.call, base_url, fence=fence)
+            self.ingest.call, base_url)
         overload_cut = OverloadCut(self.site, self.commands, self.live, self.alarms.by_id, self.started_at)
         # Listeners run in this order after each commit, each on its own (one that fails does not stop the
         # next). The dashboards' MQTT change goes first: it only publishes. The cut listeners come before

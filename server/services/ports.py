@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from gateway.contract import Reading
 from server.domain.commands import CommandRecord
 from server.domain.device_meta import DeviceMeta
-from server.domain.evacuation import Access
+from server.domain.evacuation import Access, EvacuationRecord
 from server.domain.inspections import HazardRecord, ResultRecord, TaskRecord, TaskSpec
 from server.domain.leases import Holder, Lease
 from server.domain.notify import Silence
@@ -347,3 +347,51 @@ class CommandStore(Protocol):
 
     def recent(self, device: str | None, ref: str | None, limit: int) -> list[CommandRecord]:
         """Commands (of the device, of the ref), latest first."""
+
+
+# -- evacuations (server/services/evacuation.py) ---------------------------------------------------------
+
+
+class EvacuationTx(Protocol):
+    """One transaction on the evacuations and their roll-call marks (EvacuationStore.transaction)."""
+
+    def count(self) -> int:
+        """How many evacuations are stored (the next one is `ev-{count + 1}`)."""
+
+    def add(self, evacuation: EvacuationRecord) -> None: ...
+
+    def end(self, evacuation_id: str, at: datetime, by: str) -> None:
+        """The all-clear of a stored evacuation."""
+
+    def marked(self, evacuation_id: str, person: str) -> bool:
+        """A person was already marked safe in this evacuation."""
+
+    def add_mark(self, evacuation_id: str, person: str, by: str, at: datetime, note: str) -> None: ...
+
+    def audit(self, who: str, action: str, target: str, detail: dict[str, Any], at: datetime) -> None: ...
+
+
+class EvacuationStore(Protocol):
+    """Evacuations, their roll-call marks and the access log the roll call reads
+    (server/adapters/sql/evacuations.py)."""
+
+    def transaction(self) -> AbstractContextManager[EvacuationTx]:
+        """A transaction that commits when the block ends; under a lease it checks the lease first (a
+        worker whose lease was taken commits nothing: LeaseLost)."""
+
+    def get(self, evacuation_id: str) -> EvacuationRecord | None: ...
+
+    def active_on(self, floor: str) -> EvacuationRecord | None:
+        """The floor's active evacuation."""
+
+    def active(self) -> list[EvacuationRecord]:
+        """Every active evacuation."""
+
+    def started_since(self, floor: str, trigger: str, since: datetime) -> bool:
+        """An evacuation of the floor by `trigger` was issued at or after `since`."""
+
+    def history(self, limit: int) -> list[EvacuationRecord]:
+        """Latest issued first."""
+
+    def roll_call(self, evacuation_id: str) -> tuple[list[Access], dict[str, datetime]]:
+        """Every access event by time, and when each person was marked safe in this evacuation."""

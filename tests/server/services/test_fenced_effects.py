@@ -19,6 +19,7 @@ from gateway.contract import Severity
 from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
+from server.adapters.sql.evacuations import EvacuationRepository
 from server.adapters.sql.leases import LeaseStore
 from server.adapters.sql.response_models import CommandRow, CutHoldRow, DelayedCutRow, EvacuationRow
 from server.domain.leases import LeaseLost
@@ -54,7 +55,8 @@ def test_a_worker_whose_lease_was_taken_sends_no_command_starts_no_evacuation_an
         notices: list[contract.EvacuationNotice] = []
         commands = CommandService(CommandRepository(sessions, fence), site, clock,
                                   lambda topic, c: sent.append((topic, c)))
-        evacuations = EvacuationService(sessions, site, clock, commands, None, notices.append, None, fence=fence)
+        evacuations = EvacuationService(EvacuationRepository(sessions, fence), site, clock, commands, None,
+                                        notices.append, None)
         alarms = AlarmService(sessions, [], fence=fence)
         cuts = DelayedCutService(DelayedCutRepository(sessions, fence), site, clock, commands, lambda _d: None,
                                  by_id(alarms))
