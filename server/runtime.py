@@ -25,6 +25,7 @@ from server.adapters.sql.access_log import AccessLogRepository
 from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
+from server.adapters.sql.effects import EffectsRepository
 from server.adapters.sql.evacuations import EvacuationRepository
 from server.adapters.sql.inspection_facts import InspectionFactsRepository
 from server.adapters.sql.inspections import InspectionRepository
@@ -186,7 +187,7 @@ class Runtime:
 
         # Every told alarm change is an outbox row until its listeners ran (fault 2, services/recovery.py);
         # rows committed before this instant belong to an earlier process and are dispatched again below.
-        outbox = EffectsOutbox(sessions, self.clock)
+        outbox = EffectsOutbox(EffectsRepository(sessions), self.clock)
         fence = self.lease.fencer() if self.lease is not None else None
         self.alarms = AlarmService(sessions, self.repository.open_alarms(), outbox=outbox, after_commit=crash_hook(),
                                    fence=fence, stored=self.repository.get)

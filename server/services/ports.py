@@ -13,6 +13,8 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from gateway.contract import Reading
+from server.domain.alarm_effects import GivenUp, Pending
+from server.domain.alarms import Alarm
 from server.domain.commands import CommandRecord
 from server.domain.device_meta import DeviceMeta
 from server.domain.evacuation import Access, EvacuationRecord
@@ -395,3 +397,36 @@ class EvacuationStore(Protocol):
 
     def roll_call(self, evacuation_id: str) -> tuple[list[Access], dict[str, datetime]]:
         """Every access event by time, and when each person was marked safe in this evacuation."""
+
+
+# -- alarm effects and the rules' checkpoint at start-up (server/services/recovery.py) -------------------
+
+
+class EffectsStore(Protocol):
+    """The alarm effects outbox: one row per committed alarm transition (server/adapters/sql/effects.py)."""
+
+    def record(self, session: Session, alarms: Sequence[Alarm], now: datetime) -> list[int | None]:
+        """In the caller's transaction: one pending row per alarm (None for an alarm without an id)."""
+
+    def finish(self, outcomes: Sequence[tuple[int, str | None]], now: datetime, *, recovered: bool,
+               give_up_after: int) -> list[GivenUp]:
+        """Mark rows done (outcome None) or count a failure (outcome = what failed), in one transaction; a
+        row that reaches `give_up_after` failures is done too, and returned."""
+
+    def pending(self, *, failed_only: bool, before: datetime | None, limit: int) -> list[Pending]:
+        """Rows not done, in commit order; `failed_only`: with failures; `before`: committed before then."""
+
+    def counts(self) -> dict[str, int]:
+        """pending, failed (pending with failures), recovered (dispatched again), done."""
+
+    def prune(self, done_before: datetime) -> int:
+        """Delete the rows done before then; how many."""
+
+
+class RuleRows(Protocol):
+    """Where the rule engine's checkpoints are read from (server/adapters/sql/repository.py)."""
+
+    def load_rule_rows(self, site: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]: ...
+
+    def load_legacy_rules(self) -> dict[str, Any] | None:
+        """The single-blob rule snapshot of a version before the rows, if one is left."""
