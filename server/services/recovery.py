@@ -75,6 +75,8 @@ class EffectsOutbox:
 
     def record(self, session: Session, alarms: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
         """In the caller's transaction: one pending row per alarm (None for an alarm without an id)."""
+        if not alarms:
+            return []  # most drains change no alarm: no call, no flush for them
         return self.store.record(session, alarms, now)
 
     def finish(self, outcomes: Sequence[tuple[int, str | None]], *, recovered: bool = False) -> None:

@@ -27,8 +27,6 @@ class EffectsRepository:
         self.sessions = sessions
 
     def record(self, session: Session, alarms: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
-        if not alarms:
-            return []  # most drains change no alarm: no flush for them
         rows: list[AlarmEffectRow | None] = []
         for alarm in alarms:
             if alarm.id is None:
