@@ -22,8 +22,11 @@ from server.adapters.hr_file import HrFeed, load_hr
 from server.adapters.notify import AppriseSender
 from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.access_log import AccessLogRepository
+from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
+from server.adapters.sql.effects import EffectsRepository
+from server.adapters.sql.evacuations import EvacuationRepository
 from server.adapters.sql.inspection_facts import InspectionFactsRepository
 from server.adapters.sql.inspections import InspectionRepository
 from server.adapters.sql.notifications import NotifyRepository
@@ -184,7 +187,7 @@ class Runtime:
 
         # Every told alarm change is an outbox row until its listeners ran (fault 2, services/recovery.py);
         # rows committed before this instant belong to an earlier process and are dispatched again below.
-        outbox = EffectsOutbox(sessions, self.clock)
+        outbox = EffectsOutbox(EffectsRepository(sessions), self.clock)
         fence = self.lease.fencer() if self.lease is not None else None
         self.alarms = AlarmService(sessions, self.repository.open_alarms(), outbox=outbox, after_commit=crash_hook(),
                                    fence=fence, stored=self.repository.get)
@@ -212,10 +215,10 @@ class Runtime:
         # Response: commands to edges, notifications (outbox + escalation), evacuations.
         # API threads give the engine inputs only through `ingest.call` (it runs them on the ingest thread).
         base_url = self.base_url or f"http://{s.http_host}:{s.http_port}"
-        self.commands = CommandService(sessions, self.site, self.clock, self._publish, self.ingest.call,
+        self.commands = CommandService(CommandRepository(sessions, fence), self.site, self.clock, self._publish,
+                                       self.ingest.call,
                                        sign=command_signer(s.command_keys_dir),  # per-edge HMAC keys
-                                       check_result=result_checker(s.command_keys_dir),  # the edges' signed answers
-                                       fence=fence)
+                                       check_result=result_checker(s.command_keys_dir))  # the edges' signed answers
         self.channel_outcomes = ChannelOutcomes(self.ingest)
         cut_store = DelayedCutRepository(sessions, fence)
         self.notify = NotificationService(
@@ -231,9 +234,9 @@ class Runtime:
                                       self.alarms.by_id, notify=self.notify)
         self.access_log = AccessLog(AccessLogRepository(sessions), self.site)
         self.evacuations = EvacuationService(
-            sessions, self.site, self.clock, self.commands, self.notify,
+            EvacuationRepository(sessions, fence), self.site, self.clock, self.commands, self.notify,
             lambda notice: self._publish(contract.site_topic(self.site.id, contract.SiteChannel.EVACUATION), notice),
-            self.ingest.call, base_url, fence=fence)
+            self.ingest.call, base_url)
         overload_cut = OverloadCut(self.site, self.commands, self.live, self.alarms.by_id, self.started_at)
         # Listeners run in this order after each commit, each on its own (one that fails does not stop the
         # next). The dashboards' MQTT change goes first: it only publishes. The cut listeners come before

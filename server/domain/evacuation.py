@@ -75,6 +75,29 @@ class Access:
 
 
 @dataclass(frozen=True, slots=True)
+class EvacuationRecord:
+    """One evacuation of a floor as it is stored: `ev-N`, from its start to its all-clear."""
+
+    id: str
+    site: str
+    floor: str
+    zones: tuple[str, ...]
+    fire_zone: str | None
+    drill: bool
+    state: str
+    """active, all_clear."""
+    trigger: str
+    reason: str
+    triggered_at: datetime
+    issued_at: datetime
+    started_by: str
+    message_zh: str
+    message_en: str
+    all_clear_at: datetime | None = None
+    all_clear_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     person: str
     name: str

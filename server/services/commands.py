@@ -24,18 +24,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from gateway import contract
-from server.adapters.sql.repository import _aware, record_audit
-from server.adapters.sql.response_models import CommandRow
+from server.domain.commands import CommandRecord
 from server.domain.findings import Finding
 from server.domain.policy import Permission, holds
 from server.domain.rules import RuleEngine
 from server.domain.rules.controls import relay_reenable
 from server.domain.site import DeviceKind, Site
-from server.services.lease import Fence, fenced
+from server.services.ports import CommandStore
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +61,11 @@ def check_relay_request(site: Site, device: str, reason: str) -> None:
 
 
 class CommandService:
-    def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime],
+    def __init__(self, store: CommandStore, site: Site, clock: Callable[[], datetime],
                  publish: Publisher, engine_call: EngineCaller | None = None, *, sign: Signer | None = None,
-                 check_result: ResultCheck | None = None, fence: Fence | None = None) -> None:
-        self.sessions = sessions
+                 check_result: ResultCheck | None = None) -> None:
+        self.store = store
+        """Its transactions run the partition lease's check first (when the process holds a lease)."""
         self.site = site
         self.clock = clock
         self.publish = publish
@@ -79,8 +76,6 @@ class CommandService:
         """Given with `sign`: a result that fails it is logged and never recorded (nobody else may say
         that a command was done or failed)."""
         self.refused_results = 0
-        self.fence = fence
-        """The partition lease's check, first in every transaction here (None: one process owns it all)."""
 
     def send(self, device: str, action: contract.Action, reason: str, who: str, *, safety: bool = False,
              ref: str = "", ttl: timedelta = COMMAND_TTL) -> contract.Command:
@@ -88,16 +83,15 @@ class CommandService:
         now = self.clock()
         command = contract.Command(id=f"c-{uuid.uuid4().hex[:20]}", device=device, action=action,
                                    reason=reason[:500], issued_at=now, expires_at=now + ttl)
-        with fenced(self.sessions, self.fence) as session:
-            session.add(CommandRow(id=command.id, device=device, edge=dev.edge, action=action.value,
-                                   reason=reason[:500], who=who, safety=safety, ref=ref, issued_at=now,
-                                   expires_at=command.expires_at, status="sent"))
+        with self.store.transaction() as tx:
+            tx.add(CommandRecord(command.id, device, dev.edge, action.value, reason[:500], who, safety, ref, now,
+                                 command.expires_at, "sent"))
             if action in (contract.Action.RELAY_OFF, contract.Action.RELAY_ON):
-                record_audit(session, who, f"relay.{'off' if action is contract.Action.RELAY_OFF else 'on'}",
-                             f"device:{device}", {"reason": reason, "command": command.id, "safety": safety}, now)
+                tx.audit(who, f"relay.{'off' if action is contract.Action.RELAY_OFF else 'on'}",
+                         f"device:{device}", {"reason": reason, "command": command.id, "safety": safety}, now)
             elif action in (contract.Action.DOOR_RELEASE, contract.Action.DOOR_SECURE):
-                record_audit(session, who, f"door.{action.value.split('_')[1]}", f"device:{device}",
-                             {"reason": reason, "command": command.id, "ref": ref}, now)
+                tx.audit(who, f"door.{action.value.split('_')[1]}", f"device:{device}",
+                         {"reason": reason, "command": command.id, "ref": ref}, now)
         try:
             wire = self.sign(dev.edge, command) if self.sign is not None else command  # signed on the wire only
             self.publish(contract.edge_topic(self.site.id, dev.edge, contract.Channel.COMMANDS), wire)
@@ -138,14 +132,11 @@ class CommandService:
 
     def last_cut(self, device: str) -> dict[str, Any] | None:
         """The last relay_off of a plug if it was a safety cut (and not restored since)."""
-        with self.sessions() as session:
-            row = session.scalars(select(CommandRow).where(
-                CommandRow.device == device, CommandRow.action.in_(["relay_off", "relay_on"]))
-                .order_by(CommandRow.issued_at.desc())).first()
-            if row is None or row.action != "relay_off" or not row.safety:
-                return None
-            rule = row.reason.split()[0] if row.reason else "safety"
-            return {"rule": rule, "critical": "critical" in row.reason, "command": row.id}
+        last = self.store.last_relay(device)
+        if last is None or last.action != "relay_off" or not last.safety:
+            return None
+        rule = last.reason.split()[0] if last.reason else "safety"
+        return {"rule": rule, "critical": "critical" in last.reason, "command": last.id}
 
     # -- results ---------------------------------------------------------------------------------------
 
@@ -156,24 +147,14 @@ class CommandService:
             log.warning("result for command %s from %s's topic not recorded: %s", result.id[:64], edge, why)
             return
         now = self.clock()
-        with fenced(self.sessions, self.fence) as session:
-            row = session.get(CommandRow, result.id)
-            if row is None:
+        with self.store.transaction() as tx:
+            if not tx.set_result(result.id, "ok" if result.ok else "failed", now, result.error):
                 return  # not ours (another server, or an edge-local command)
-            row.status = "ok" if result.ok else "failed"
-            row.result_at = now
-            row.error = result.error
         if not result.ok:
             log.warning("command %s on %s failed: %s", result.id, edge, result.error)
 
     def commands(self, device: str | None = None, ref: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        with self.sessions() as session:
-            q = select(CommandRow).order_by(CommandRow.issued_at.desc()).limit(limit)
-            if device:
-                q = q.where(CommandRow.device == device)
-            if ref:
-                q = q.where(CommandRow.ref == ref)
-            return [{"id": r.id, "device": r.device, "action": r.action, "reason": r.reason, "who": r.who,
-                     "safety": r.safety, "ref": r.ref, "issued_at": _aware(r.issued_at),
-                     "expires_at": _aware(r.expires_at), "status": r.status, "result_at": _aware(r.result_at),
-                     "error": r.error} for r in session.scalars(q).all()]
+        return [{"id": r.id, "device": r.device, "action": r.action, "reason": r.reason, "who": r.who,
+                 "safety": r.safety, "ref": r.ref, "issued_at": r.issued_at, "expires_at": r.expires_at,
+                 "status": r.status, "result_at": r.result_at, "error": r.error}
+                for r in self.store.recent(device, ref, limit)]

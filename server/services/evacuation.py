@@ -31,12 +31,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
-
 from gateway import contract
-from server.adapters.sql.repository import _aware, record_audit
-from server.adapters.sql.response_models import AccessLogRow, EvacuationRow, RollCallMarkRow
 from server.domain import alarms as domain
 from server.domain import evacuation as evac
 from server.domain import notify as routing
@@ -48,8 +43,8 @@ from server.domain.rules import fire as fire_rules
 from server.domain.site import Site
 from server.services.commands import CommandService, EngineCaller
 from server.services.fire_verification import FIRE_PAGES
-from server.services.lease import Fence, fenced
 from server.services.notify import NotificationService, Push
+from server.services.ports import EvacuationStore
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +63,13 @@ def is_drill_alarm(alarm: domain.Alarm) -> bool:
 
 
 class EvacuationService:
-    def __init__(self, sessions: sessionmaker[Session], site: Site, clock: Callable[[], datetime],
+    def __init__(self, store: EvacuationStore, site: Site, clock: Callable[[], datetime],
                  commands: CommandService, notify: NotificationService | None,
                  publish_notice: Callable[[contract.EvacuationNotice], None],
-                 engine_call: EngineCaller | None, base_url: str = "http://localhost:8000", *,
-                 fence: Fence | None = None) -> None:
-        self.sessions = sessions
+                 engine_call: EngineCaller | None, base_url: str = "http://localhost:8000") -> None:
+        self.store = store
+        """Its transactions run the partition lease's check first (when the process holds a lease): those
+        that start, end or mark an evacuation."""
         self.site = site
         self.clock = clock
         self.commands = commands
@@ -81,9 +77,6 @@ class EvacuationService:
         self.publish_notice = publish_notice
         self.engine_call = engine_call
         self.base_url = base_url
-        self.fence = fence
-        """The partition lease's check, first in every transaction that starts, ends or marks an evacuation
-        (None: one process owns it all)."""
         self._lock = threading.RLock()
         self._first_fire_at: dict[str, datetime] = {}
         """Zone -> when its first fire alarm was raised: t=0 of the §3 sequence, for time to notice."""
@@ -129,12 +122,10 @@ class EvacuationService:
             if current is None or not current["drill"]:
                 return
             now = self.clock()
-            with fenced(self.sessions, self.fence) as session:
-                row = session.get(EvacuationRow, current["id"])
-                assert row is not None
-                row.state, row.all_clear_at, row.all_clear_by = "all_clear", now, "system: real fire"
-                record_audit(session, "system", "evacuation.drill_ended_by_fire", current["id"],
-                             {"floor": floor, "alarm": alarm.id}, now)
+            with self.store.transaction() as tx:
+                tx.end(current["id"], now, "system: real fire")
+                tx.audit("system", "evacuation.drill_ended_by_fire", current["id"],
+                         {"floor": floor, "alarm": alarm.id}, now)
         zone = alarm.zone if alarm.zone in self.site.zones else None
         first = self._first_fire_at.get(zone) if zone is not None else None
         self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
@@ -144,16 +135,11 @@ class EvacuationService:
     def _started_for(self, floor: str, alarm: domain.Alarm) -> bool:
         """Whether this evac.notice alarm already has its evacuation: one of its floor started by
         evac.notice at or after the alarm's raise (an earlier alarm's evacuation was issued before it)."""
-        with self.sessions() as session:
-            return session.scalar(select(EvacuationRow.id).where(
-                EvacuationRow.floor == floor, EvacuationRow.trigger == "evac.notice",
-                EvacuationRow.issued_at >= alarm.raised_at).limit(1)) is not None
+        return self.store.started_since(floor, "evac.notice", alarm.raised_at)
 
     def active(self, floor: str) -> dict[str, Any] | None:
-        with self.sessions() as session:
-            row = session.scalars(select(EvacuationRow).where(EvacuationRow.floor == floor,
-                                                              EvacuationRow.state == "active")).first()
-            return _row(row) if row else None
+        current = self.store.active_on(floor)
+        return _row(current) if current is not None else None
 
     def start(self, floor: str, fire_zone: str | None, *, drill: bool, trigger: str, reason: str, who: str,
               engine_done: bool = False, message: tuple[str, str] | None = None,
@@ -171,15 +157,12 @@ class EvacuationService:
             if message is not None and message[0] and not drill:
                 zh, en = message
             zones = [z.id for z in self.site.zones_on_floor(floor)]
-            with fenced(self.sessions, self.fence) as session:
-                n = (session.scalar(select(func.count()).select_from(EvacuationRow)) or 0) + 1
-                ev_id = f"ev-{n}"
-                session.add(EvacuationRow(id=ev_id, site=self.site.id, floor=floor, zones=zones, fire_zone=fire_zone,
-                                          drill=drill, state="active", trigger=trigger, reason=reason[:500],
-                                          triggered_at=triggered_at or now, issued_at=now, started_by=who,
-                                          message_zh=zh, message_en=en))
-                record_audit(session, who, "evacuation.start", ev_id,
-                             {"floor": floor, "drill": drill, "trigger": trigger, "reason": reason}, now)
+            with self.store.transaction() as tx:
+                ev_id = f"ev-{tx.count() + 1}"
+                tx.add(evac.EvacuationRecord(ev_id, self.site.id, floor, tuple(zones), fire_zone, drill, "active",
+                                             trigger, reason[:500], triggered_at or now, now, who, zh, en))
+                tx.audit(who, "evacuation.start", ev_id,
+                         {"floor": floor, "drill": drill, "trigger": trigger, "reason": reason}, now)
             ev = self.get(ev_id)
             self._publish(ev)
         self._effects(ev, engine_done, who, publish=False)
@@ -190,8 +173,7 @@ class EvacuationService:
         an evacuation without its notice, doors, cuts or pushes. Every active evacuation's effects again,
         each only where missing: the retained notice (the same one), door releases and cuts not yet
         commanded under its id, pushes by their outbox keys. Returns how many evacuations were active."""
-        with self.sessions() as session:
-            active = [_row(r) for r in session.scalars(select(EvacuationRow).where(EvacuationRow.state == "active"))]
+        active = [_row(r) for r in self.store.active()]
         for ev in active:
             self._effects(ev, engine_done=ev["trigger"] == "evac.notice", who="system")
         return len(active)
@@ -288,11 +270,9 @@ class EvacuationService:
             raise PermissionError("only the on-site command group, emergency command or admin may end an evacuation")
         now = self.clock()
         zh, en = evac.clear_text(self.site, floor, ev["drill"])
-        with fenced(self.sessions, self.fence) as session:
-            row = session.get(EvacuationRow, ev_id)
-            assert row is not None
-            row.state, row.all_clear_at, row.all_clear_by = "all_clear", now, who
-            record_audit(session, who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
+        with self.store.transaction() as tx:
+            tx.end(ev_id, now, who)
+            tx.audit(who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
         for zone in ev["zones"]:
             self._first_fire_at.pop(zone, None)  # the next fire starts its own sequence
         self.publish_notice(contract.EvacuationNotice(
@@ -312,38 +292,28 @@ class EvacuationService:
         self.get(ev_id)
         if person not in self.site.people:
             raise KeyError(person)
-        with fenced(self.sessions, self.fence) as session:
-            exists = session.scalars(select(RollCallMarkRow).where(RollCallMarkRow.evacuation_id == ev_id,
-                                                                   RollCallMarkRow.person == person)).first()
-            if exists is None:
-                session.add(RollCallMarkRow(evacuation_id=ev_id, person=person, by=by, at=self.clock(), note=note))
-                record_audit(session, by, "evacuation.mark_safe", ev_id, {"person": person, "note": note},
-                             self.clock())
+        with self.store.transaction() as tx:
+            if not tx.marked(ev_id, person):
+                tx.add_mark(ev_id, person, by, self.clock(), note)
+                tx.audit(by, "evacuation.mark_safe", ev_id, {"person": person, "note": note}, self.clock())
 
     # -- queries ---------------------------------------------------------------------------------------
 
     def get(self, ev_id: str) -> dict[str, Any]:
-        with self.sessions() as session:
-            row = session.get(EvacuationRow, ev_id)
-            if row is None:
-                raise KeyError(ev_id)
-            return _row(row)
+        ev = self.store.get(ev_id)
+        if ev is None:
+            raise KeyError(ev_id)
+        return _row(ev)
 
     def history(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self.sessions() as session:
-            rows = session.scalars(select(EvacuationRow).order_by(EvacuationRow.issued_at.desc()).limit(limit)).all()
-            return [_row(r) for r in rows]
+        return [_row(r) for r in self.store.history(limit)]
 
     def roll_call(self, ev_id: str) -> list[evac.Entry]:
         ev = self.get(ev_id)
         issued: datetime = ev["issued_at"]
         floor_zones = set(ev["zones"])
-        with self.sessions() as session:
-            rows = session.scalars(select(AccessLogRow).order_by(AccessLogRow.ts)).all()
-            events = [evac.Access(r.person, r.door, r.direction, _aware(r.ts) or r.ts, r.kind) for r in rows
-                      if r.door in self.site.devices and self.site.devices[r.door].zone in floor_zones]
-            marks = {m.person: _aware(m.at) or m.at for m in session.scalars(
-                select(RollCallMarkRow).where(RollCallMarkRow.evacuation_id == ev_id)).all()}
+        logged, marks = self.store.roll_call(ev_id)
+        events = [e for e in logged if e.door in self.site.devices and self.site.devices[e.door].zone in floor_zones]
         egress = {d.id for d in self.site.egress_doors_on_floor(ev["floor"])}
         # who the roster has on the floor at the notice: their zone, and "unknown" if they never badged
         rostered = {e.person: zone for zone in ev["zones"] for e in self.site.on_duty_in_zone(zone, issued)}
@@ -361,9 +331,9 @@ def _dummy(site: str) -> routing.AlarmInfo:
     return routing.AlarmInfo(0, "evac.notice", contract.Severity.CRITICAL, "", None, site, None, "")
 
 
-def _row(r: EvacuationRow) -> dict[str, Any]:
+def _row(r: evac.EvacuationRecord) -> dict[str, Any]:
     return {"id": r.id, "site": r.site, "floor": r.floor, "zones": list(r.zones), "fire_zone": r.fire_zone,
             "drill": r.drill, "state": r.state, "trigger": r.trigger, "reason": r.reason,
-            "triggered_at": _aware(r.triggered_at), "issued_at": _aware(r.issued_at), "started_by": r.started_by,
-            "message": {"zh": r.message_zh, "en": r.message_en}, "all_clear_at": _aware(r.all_clear_at),
+            "triggered_at": r.triggered_at, "issued_at": r.issued_at, "started_by": r.started_by,
+            "message": {"zh": r.message_zh, "en": r.message_en}, "all_clear_at": r.all_clear_at,
             "all_clear_by": r.all_clear_by}

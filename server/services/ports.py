@@ -13,8 +13,11 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from gateway.contract import Reading
+from server.domain.alarm_effects import GivenUp, Pending
+from server.domain.alarms import Alarm
+from server.domain.commands import CommandRecord
 from server.domain.device_meta import DeviceMeta
-from server.domain.evacuation import Access
+from server.domain.evacuation import Access, EvacuationRecord
 from server.domain.inspections import HazardRecord, ResultRecord, TaskRecord, TaskSpec
 from server.domain.leases import Holder, Lease
 from server.domain.notify import Silence
@@ -318,3 +321,112 @@ class AccessLogStore(Protocol):
 
     def add_new(self, events: Sequence[Access]) -> int:
         """Store the events not stored yet (one row per person, door, kind, time and direction); how many were new."""
+
+
+# -- commands (server/services/commands.py) --------------------------------------------------------------
+
+
+class CommandTx(Protocol):
+    """One transaction on the commands (CommandStore.transaction)."""
+
+    def add(self, command: CommandRecord) -> None: ...
+
+    def set_result(self, command_id: str, status: str, at: datetime, error: str | None) -> bool:
+        """Record the edge's answer; False when no command has this id (not this server's)."""
+
+    def audit(self, who: str, action: str, target: str, detail: dict[str, Any], at: datetime) -> None: ...
+
+
+class CommandStore(Protocol):
+    """The commands sent to the edges, with who asked and why (server/adapters/sql/commands.py)."""
+
+    def transaction(self) -> AbstractContextManager[CommandTx]:
+        """A transaction that commits when the block ends; under a lease it checks the lease first (a
+        worker whose lease was taken commits nothing: LeaseLost)."""
+
+    def last_relay(self, device: str) -> CommandRecord | None:
+        """The device's latest relay_off or relay_on."""
+
+    def recent(self, device: str | None, ref: str | None, limit: int) -> list[CommandRecord]:
+        """Commands (of the device, of the ref), latest first."""
+
+
+# -- evacuations (server/services/evacuation.py) ---------------------------------------------------------
+
+
+class EvacuationTx(Protocol):
+    """One transaction on the evacuations and their roll-call marks (EvacuationStore.transaction)."""
+
+    def count(self) -> int:
+        """How many evacuations are stored (the next one is `ev-{count + 1}`)."""
+
+    def add(self, evacuation: EvacuationRecord) -> None: ...
+
+    def end(self, evacuation_id: str, at: datetime, by: str) -> None:
+        """The all-clear of a stored evacuation."""
+
+    def marked(self, evacuation_id: str, person: str) -> bool:
+        """A person was already marked safe in this evacuation."""
+
+    def add_mark(self, evacuation_id: str, person: str, by: str, at: datetime, note: str) -> None: ...
+
+    def audit(self, who: str, action: str, target: str, detail: dict[str, Any], at: datetime) -> None: ...
+
+
+class EvacuationStore(Protocol):
+    """Evacuations, their roll-call marks and the access log the roll call reads
+    (server/adapters/sql/evacuations.py)."""
+
+    def transaction(self) -> AbstractContextManager[EvacuationTx]:
+        """A transaction that commits when the block ends; under a lease it checks the lease first (a
+        worker whose lease was taken commits nothing: LeaseLost)."""
+
+    def get(self, evacuation_id: str) -> EvacuationRecord | None: ...
+
+    def active_on(self, floor: str) -> EvacuationRecord | None:
+        """The floor's active evacuation."""
+
+    def active(self) -> list[EvacuationRecord]:
+        """Every active evacuation."""
+
+    def started_since(self, floor: str, trigger: str, since: datetime) -> bool:
+        """An evacuation of the floor by `trigger` was issued at or after `since`."""
+
+    def history(self, limit: int) -> list[EvacuationRecord]:
+        """Latest issued first."""
+
+    def roll_call(self, evacuation_id: str) -> tuple[list[Access], dict[str, datetime]]:
+        """Every access event by time, and when each person was marked safe in this evacuation."""
+
+
+# -- alarm effects and the rules' checkpoint at start-up (server/services/recovery.py) -------------------
+
+
+class EffectsStore(Protocol):
+    """The alarm effects outbox: one row per committed alarm transition (server/adapters/sql/effects.py)."""
+
+    def record(self, session: Session, alarms: Sequence[Alarm], now: datetime) -> list[int | None]:
+        """In the caller's transaction: one pending row per alarm (None for an alarm without an id)."""
+
+    def finish(self, outcomes: Sequence[tuple[int, str | None]], now: datetime, *, recovered: bool,
+               give_up_after: int) -> list[GivenUp]:
+        """Mark rows done (outcome None) or count a failure (outcome = what failed), in one transaction; a
+        row that reaches `give_up_after` failures is done too, and returned."""
+
+    def pending(self, *, failed_only: bool, before: datetime | None, limit: int) -> list[Pending]:
+        """Rows not done, in commit order; `failed_only`: with failures; `before`: committed before then."""
+
+    def counts(self) -> dict[str, int]:
+        """pending, failed (pending with failures), recovered (dispatched again), done."""
+
+    def prune(self, done_before: datetime) -> int:
+        """Delete the rows done before then; how many."""
+
+
+class RuleRows(Protocol):
+    """Where the rule engine's checkpoints are read from (server/adapters/sql/repository.py)."""
+
+    def load_rule_rows(self, site: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]: ...
+
+    def load_legacy_rules(self) -> dict[str, Any] | None:
+        """The single-blob rule snapshot of a version before the rows, if one is left."""

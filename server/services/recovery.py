@@ -27,22 +27,19 @@ name a rule. Test-only; a production server with it set logs a warning at start.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from server.adapters.sql.recovery_models import AlarmEffectRow
-from server.adapters.sql.repository import LEGACY_RULES_KEY, _plain
 from server.domain import alarms as domain
+from server.domain.alarm_effects import Pending
 from server.domain.rules.engine import RuleEngine
 from server.services.periodic import Periodic
+from server.services.ports import EffectsStore, RuleRows
 
 log = logging.getLogger(__name__)
 
@@ -69,99 +66,39 @@ Dispatch = Callable[[domain.Alarm], str | None]
 """Runs every listener for one alarm; returns None when all succeeded, else what failed."""
 
 
-def snapshot(alarm: domain.Alarm) -> dict[str, Any]:
-    """The alarm as plain JSON, field by field (Alarm.from_record reads it back)."""
-    return {f.name: _plain(getattr(alarm, f.name)) for f in dataclasses.fields(alarm)}
-
-
-def from_snapshot(data: Mapping[str, Any]) -> domain.Alarm:
-    return domain.Alarm.from_record(dict(data))
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Pending:
-    id: int
-    alarm: domain.Alarm
-    failures: int
-
-
 class EffectsOutbox:
-    """The `alarm_effects` table: written inside the transition's transaction, finished after it."""
+    """The outbox's rows (EffectsStore): written inside the transition's transaction, finished after it."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
-        self.sessions = sessions
+    def __init__(self, store: EffectsStore, clock: Callable[[], datetime]) -> None:
+        self.store = store
         self.clock = clock
 
     def record(self, session: Session, alarms: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
         """In the caller's transaction: one pending row per alarm (None for an alarm without an id)."""
         if not alarms:
-            return []  # most drains change no alarm: no flush for them
-        rows: list[AlarmEffectRow | None] = []
-        for alarm in alarms:
-            if alarm.id is None:
-                rows.append(None)
-                continue
-            row = AlarmEffectRow(alarm_id=alarm.id, state=alarm.state.value, snapshot=snapshot(alarm),
-                                 created_at=now, failures=0, recovered=False)
-            session.add(row)
-            rows.append(row)
-        session.flush()  # assigns the ids
-        return [r.id if r is not None else None for r in rows]
+            return []  # most drains change no alarm: no call, no flush for them
+        return self.store.record(session, alarms, now)
 
     def finish(self, outcomes: Sequence[tuple[int, str | None]], *, recovered: bool = False) -> None:
         """Mark rows done (outcome None) or count a failure (outcome = what failed)."""
         if not outcomes:
             return
-        now = self.clock()
-        with self.sessions.begin() as session:
-            done = [i for i, error in outcomes if error is None]
-            if done:
-                values: dict[str, Any] = {"done_at": now}
-                if recovered:
-                    values["recovered"] = True
-                session.execute(update(AlarmEffectRow).where(AlarmEffectRow.id.in_(done)).values(**values))
-            for effect_id, error in outcomes:
-                if error is None:
-                    continue
-                row = session.get(AlarmEffectRow, effect_id)
-                if row is None:
-                    continue
-                row.failures += 1
-                row.last_error = error[:2000]
-                row.recovered = row.recovered or recovered
-                if row.failures >= MAX_FAILURES:
-                    row.done_at = now  # given up: logged loudly, kept with its last error
-                    log.error("alarm %s: effects given up after %d failed dispatches: %s",
-                              row.alarm_id, row.failures, error)
+        for row in self.store.finish(outcomes, self.clock(), recovered=recovered, give_up_after=MAX_FAILURES):
+            log.error("alarm %s: effects given up after %d failed dispatches: %s", row.alarm_id, row.failures,
+                      row.error)
 
     def pending(self, *, failed_only: bool = False, before: datetime | None = None,
                 limit: int = 500) -> list[Pending]:
         """Pending rows in commit order; `failed_only`: those a dispatch already tried and failed;
         `before`: only rows committed before then (not those a live dispatch of this process owns)."""
-        with self.sessions() as session:
-            q = select(AlarmEffectRow).where(AlarmEffectRow.done_at.is_(None))
-            if failed_only:
-                q = q.where(AlarmEffectRow.failures > 0)
-            if before is not None:
-                q = q.where(AlarmEffectRow.created_at < before)
-            rows = session.scalars(q.order_by(AlarmEffectRow.id).limit(limit)).all()
-            return [Pending(r.id, from_snapshot(r.snapshot), r.failures) for r in rows]
+        return self.store.pending(failed_only=failed_only, before=before, limit=limit)
 
     def counts(self) -> dict[str, int]:
         """pending, failed (pending with failures), recovered (dispatched again), done: for health."""
-        with self.sessions() as session:
-            def n(*where: Any) -> int:
-                return int(session.scalar(select(func.count()).select_from(AlarmEffectRow).where(*where)) or 0)
-            return {"pending": n(AlarmEffectRow.done_at.is_(None)),
-                    "failed": n(AlarmEffectRow.done_at.is_(None), AlarmEffectRow.failures > 0),
-                    "recovered": n(AlarmEffectRow.recovered.is_(True)),
-                    "done": n(AlarmEffectRow.done_at.is_not(None))}
+        return self.store.counts()
 
     def prune(self, now: datetime) -> int:
-        with self.sessions.begin() as session:
-            result = session.execute(delete(AlarmEffectRow).where(AlarmEffectRow.done_at.is_not(None),
-                                                                  AlarmEffectRow.done_at < now - KEEP_DONE))
-            return int(getattr(result, "rowcount", 0) or 0)
+        return self.store.prune(now - KEEP_DONE)
 
 
 class EffectsRecovery:
@@ -237,14 +174,6 @@ def crash_hook(environ: Mapping[str, str] = os.environ) -> Callable[[Sequence[do
     return crash
 
 
-class RuleRows(Protocol):
-    """Where the rule engine's checkpoints are read from (server/adapters/sql/repository.py)."""
-
-    def load_rule_rows(self, site: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]: ...
-
-    def load_state(self, key: str) -> dict[str, Any] | None: ...
-
-
 def restore_rules(store: RuleRows, engine: RuleEngine) -> str:
     """Put the rule engine's last checkpoint back: from its rows (a row per changed device and per
     site-wide part); when there are none, once from the single-blob snapshot of an older version, whose
@@ -255,7 +184,7 @@ def restore_rules(store: RuleRows, engine: RuleEngine) -> str:
         engine.restore_rows(devices, parts)
         log.info("rule state restored: %d device rows, %d site rows", len(devices), len(parts))
         return "rows"
-    blob = store.load_state(LEGACY_RULES_KEY)
+    blob = store.load_legacy_rules()
     if blob:
         engine.restore(blob)
         log.info("rule state restored from the single-blob snapshot of an older version; "

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from gateway import contract
 from gateway.broker import EmbeddedBroker
 from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.effects import EffectsRepository
 from server.adapters.sql.models import AlarmRow
 from server.adapters.sql.recovery_models import AlarmEffectRow
 from server.adapters.sql.response_models import CommandRow, EscalationRow, EvacuationRow, NotificationRow
@@ -113,7 +114,7 @@ def test_transitions_dispatched_again_after_a_crash_repeat_no_effect(
     migrate(engine)
     sessions = session_factory(engine)
     first = AlarmService(sessions, [])
-    first.outbox = EffectsOutbox(sessions, lambda: datetime.now(UTC))
+    first.outbox = EffectsOutbox(EffectsRepository(sessions), lambda: datetime.now(UTC))
 
     def die(_alarms: object) -> None:
         raise Crash
@@ -316,7 +317,7 @@ def test_a_failed_listener_leaves_its_effect_pending_until_a_retry_succeeds(tmp_
     migrate(engine)
     sessions = session_factory(engine)
     service = AlarmService(sessions, [])
-    service.outbox = EffectsOutbox(sessions, lambda: datetime.now(UTC))
+    service.outbox = EffectsOutbox(EffectsRepository(sessions), lambda: datetime.now(UTC))
     told: list[tuple[int | None, str]] = []
     failing = {"left": 2}
 

@@ -121,6 +121,9 @@ class AlarmRepository:
             row = session.get(EngineStateRow, key)
             return row.state if row is not None else None
 
+    def load_legacy_rules(self) -> dict[str, Any] | None:
+        return self.load_state(LEGACY_RULES_KEY)
+
     def load_rule_rows(self, site: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
         """The rule engine's saved rows of `site`: (device -> row, part -> row); both empty if none."""
         with self.sessions() as session:

@@ -16,7 +16,9 @@ from sqlalchemy import func, select
 from gateway import contract
 from gateway.mqtt import Incoming
 from server.adapters.sql.access_log import AccessLogRepository
+from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.evacuations import EvacuationRepository
 from server.adapters.sql.response_models import AccessLogRow
 from server.domain.site import Site
 from server.services.access_log import AccessLog
@@ -36,9 +38,11 @@ def badges(seq: int, *events: tuple[str, str, str, datetime]) -> Incoming:
 
 def owner(sessions: object, site: Site, clock: FakeClock) -> tuple[AccessLog, EvacuationService]:
     """One worker's access log and evacuations."""
-    commands = CommandService(sessions, site, clock, lambda _topic, _command: None)  # type: ignore[arg-type]
+    commands = CommandService(CommandRepository(sessions), site, clock,  # type: ignore[arg-type]
+                              lambda _topic, _command: None)
     return (AccessLog(AccessLogRepository(sessions), site),  # type: ignore[arg-type]
-            EvacuationService(sessions, site, clock, commands, None, lambda _notice: None, None))  # type: ignore[arg-type]
+            EvacuationService(EvacuationRepository(sessions), site, clock, commands, None,  # type: ignore[arg-type]
+                              lambda _notice: None, None))
 
 
 def test_a_badge_event_handed_over_again_is_one_row_and_the_roll_call_reads_as_from_one_delivery(

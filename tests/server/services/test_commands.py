@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from gateway import contract
+from server.adapters.sql.commands import CommandRepository
+from server.adapters.sql.evacuations import EvacuationRepository
 from server.adapters.sql.models import AuditRow
 from server.domain.findings import Finding
 from server.domain.rules import RuleEngine
@@ -37,7 +39,7 @@ def setup(db, tmp_path: Path):  # type: ignore[no-untyped-def]
     engine = RuleEngine(site)
     host = EngineHost(engine, clock)
     sent: list[tuple[str, contract.Command]] = []
-    commands = CommandService(sessions, site, clock, lambda topic, c: sent.append((topic, c)), host)
+    commands = CommandService(CommandRepository(sessions), site, clock, lambda topic, c: sent.append((topic, c)), host)
     return sessions, site, clock, engine, host, sent, commands
 
 
@@ -99,7 +101,7 @@ def test_manual_relay_needs_roles_and_restore_after_safety_cut_is_guarded(db, tm
 def test_all_clear_only_by_command_roles_and_doors_stay_released(db, tmp_path: Path) -> None:
     sessions, site, clock, engine, host, sent, commands = setup(db, tmp_path)
     notices: list[contract.EvacuationNotice] = []
-    evac = EvacuationService(sessions, site, clock, commands, None, notices.append, host)
+    evac = EvacuationService(EvacuationRepository(sessions), site, clock, commands, None, notices.append, host)
     ev = evac.start("f1", None, drill=True, trigger="drill", reason="drill", who="sup")
     assert notices[-1].state is contract.EvacuationState.ACTIVE and notices[-1].message.zh.startswith("【演练】")
     assert {c.device for _, c in sent if c.action is contract.Action.DOOR_RELEASE} == {"door-z1-exit",

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import contract
 from gateway.mqtt import Incoming
+from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.response_models import CommandRow
 from server.adapters.timeseries import SqliteSeriesStore
 from server.domain.findings import Finding
@@ -57,8 +58,8 @@ def test_a_command_result_after_the_takeover_fails_the_waiting_call_with_lease_l
     series = SqliteSeriesStore(tmp_path / "series.sqlite", max_buffer=1, hold_s=60)
     sent: list[contract.Command] = []
     ingest: Ingest
-    commands = CommandService(sessions, site, clock, lambda _topic, command: sent.append(command),
-                              lambda fn: ingest.call(fn), fence=fence)
+    commands = CommandService(CommandRepository(sessions, fence), site, clock,
+                              lambda _topic, command: sent.append(command), lambda fn: ingest.call(fn))
     ingest = Ingest(site, RuleEngine(site), AlarmService(sessions, [], fence=fence), series, LiveState(),
                     clock=clock, on_command_result=commands.on_result, tick_s=3600)
     held = sqlite3.connect(tmp_path / "series.sqlite", timeout=30, isolation_level=None)

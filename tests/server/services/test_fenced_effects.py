@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import contract
 from gateway.contract import Severity
+from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
+from server.adapters.sql.evacuations import EvacuationRepository
 from server.adapters.sql.leases import LeaseStore
 from server.adapters.sql.response_models import CommandRow, CutHoldRow, DelayedCutRow, EvacuationRow
 from server.domain.leases import LeaseLost
@@ -51,8 +53,10 @@ def test_a_worker_whose_lease_was_taken_sends_no_command_starts_no_evacuation_an
         clock = FakeClock(T0)
         sent: list[tuple[str, contract.Command]] = []
         notices: list[contract.EvacuationNotice] = []
-        commands = CommandService(sessions, site, clock, lambda topic, c: sent.append((topic, c)), fence=fence)
-        evacuations = EvacuationService(sessions, site, clock, commands, None, notices.append, None, fence=fence)
+        commands = CommandService(CommandRepository(sessions, fence), site, clock,
+                                  lambda topic, c: sent.append((topic, c)))
+        evacuations = EvacuationService(EvacuationRepository(sessions, fence), site, clock, commands, None,
+                                        notices.append, None)
         alarms = AlarmService(sessions, [], fence=fence)
         cuts = DelayedCutService(DelayedCutRepository(sessions, fence), site, clock, commands, lambda _d: None,
                                  by_id(alarms))
