@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.adapters.sql.repository import _aware, record_audit
+from server.adapters.sql.repository import _aware
 from server.adapters.sql.response_models import CommandRow
+from server.adapters.sql.unit_of_work import AuditedTransaction, Fence, FencedStore
 from server.domain.commands import CommandRecord
 
 _FIELDS = [f.name for f in dataclasses.fields(CommandRecord)]
@@ -24,10 +22,7 @@ def _command(row: CommandRow) -> CommandRecord:
                          row.status, _aware(row.result_at), row.error)
 
 
-class CommandTransaction:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class CommandTransaction(AuditedTransaction):
     def add(self, command: CommandRecord) -> None:
         self.session.add(CommandRow(**{name: getattr(command, name) for name in _FIELDS}))
 
@@ -40,22 +35,9 @@ class CommandTransaction:
         row.error = error
         return True
 
-    def audit(self, who: str, action: str, target: str, detail: dict[str, Any], at: datetime) -> None:
-        record_audit(self.session, who, action, target, detail, at)
-
-
-class CommandRepository:
-    def __init__(self, sessions: sessionmaker[Session], fence: Callable[[Session], None] | None = None) -> None:
-        self.sessions = sessions
-        self.fence = fence
-        """The partition lease's check, first in every transaction (None: one process owns it all)."""
-
-    @contextmanager
-    def transaction(self) -> Iterator[CommandTransaction]:
-        with self.sessions.begin() as session:
-            if self.fence is not None:
-                self.fence(session)
-            yield CommandTransaction(session)
+class CommandRepository(FencedStore[CommandTransaction]):
+    def __init__(self, sessions: sessionmaker[Session], fence: Fence | None = None) -> None:
+        super().__init__(sessions, fence, CommandTransaction)
 
     def last_relay(self, device: str) -> CommandRecord | None:
         with self.sessions() as session:

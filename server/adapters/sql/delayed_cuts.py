@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.adapters.sql.repository import _aware, record_audit
+from server.adapters.sql.repository import _aware
 from server.adapters.sql.response_models import CommandRow, CutHoldRow, DelayedCutRow
+from server.adapters.sql.unit_of_work import AuditedTransaction, Fence, FencedStore
 from server.domain.power import CutHold, CutOutcome, ScheduledCut
 
 _FIELDS = [f.name for f in dataclasses.fields(ScheduledCut)]
@@ -35,10 +34,7 @@ def _active_hold(session: Session, device: str, now: datetime) -> CutHold | None
     return _hold(row) if row is not None else None
 
 
-class DelayedCutTransaction:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class DelayedCutTransaction(AuditedTransaction):
     def get(self, alarm_id: int) -> ScheduledCut | None:
         row = self.session.get(DelayedCutRow, alarm_id)
         return _cut(row) if row is not None else None
@@ -64,22 +60,9 @@ class DelayedCutTransaction:
         self.session.add(CutHoldRow(device=hold.device, until=hold.until, by=hold.by, reason=hold.reason,
                                     created_at=hold.created_at))
 
-    def audit(self, who: str, action: str, target: str, detail: dict[str, Any], at: datetime) -> None:
-        record_audit(self.session, who, action, target, detail, at)
-
-
-class DelayedCutRepository:
-    def __init__(self, sessions: sessionmaker[Session], fence: Callable[[Session], None] | None = None) -> None:
-        self.sessions = sessions
-        self.fence = fence
-        """The partition lease's check, first in every transaction (None: one process owns it all)."""
-
-    @contextmanager
-    def transaction(self) -> Iterator[DelayedCutTransaction]:
-        with self.sessions.begin() as session:
-            if self.fence is not None:
-                self.fence(session)
-            yield DelayedCutTransaction(session)
+class DelayedCutRepository(FencedStore[DelayedCutTransaction]):
+    def __init__(self, sessions: sessionmaker[Session], fence: Fence | None = None) -> None:
+        super().__init__(sessions, fence, DelayedCutTransaction)
 
     def get(self, alarm_id: int) -> ScheduledCut | None:
         with self.sessions() as session:

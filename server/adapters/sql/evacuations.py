@@ -3,16 +3,14 @@ reads, for server/services/evacuation.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.adapters.sql.repository import _aware, record_audit
+from server.adapters.sql.repository import _aware
 from server.adapters.sql.response_models import AccessLogRow, EvacuationRow, RollCallMarkRow
+from server.adapters.sql.unit_of_work import AuditedTransaction, Fence, FencedStore
 from server.domain.evacuation import Access, EvacuationRecord
 
 
@@ -23,10 +21,7 @@ def _evacuation(row: EvacuationRow) -> EvacuationRecord:
                             row.message_en, _aware(row.all_clear_at), row.all_clear_by)
 
 
-class EvacuationTransaction:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class EvacuationTransaction(AuditedTransaction):
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(EvacuationRow)) or 0
 
@@ -50,22 +45,9 @@ class EvacuationTransaction:
     def add_mark(self, evacuation_id: str, person: str, by: str, at: datetime, note: str) -> None:
         self.session.add(RollCallMarkRow(evacuation_id=evacuation_id, person=person, by=by, at=at, note=note))
 
-    def audit(self, who: str, action: str, target: str, detail: dict[str, Any], at: datetime) -> None:
-        record_audit(self.session, who, action, target, detail, at)
-
-
-class EvacuationRepository:
-    def __init__(self, sessions: sessionmaker[Session], fence: Callable[[Session], None] | None = None) -> None:
-        self.sessions = sessions
-        self.fence = fence
-        """The partition lease's check, first in every transaction (None: one process owns it all)."""
-
-    @contextmanager
-    def transaction(self) -> Iterator[EvacuationTransaction]:
-        with self.sessions.begin() as session:
-            if self.fence is not None:
-                self.fence(session)
-            yield EvacuationTransaction(session)
+class EvacuationRepository(FencedStore[EvacuationTransaction]):
+    def __init__(self, sessions: sessionmaker[Session], fence: Fence | None = None) -> None:
+        super().__init__(sessions, fence, EvacuationTransaction)
 
     def get(self, evacuation_id: str) -> EvacuationRecord | None:
         with self.sessions() as session:
