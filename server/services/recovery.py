@@ -43,6 +43,7 @@ from server.adapters.sql.repository import LEGACY_RULES_KEY, _plain
 from server.domain import alarms as domain
 from server.domain.rules.engine import RuleEngine
 from server.services.periodic import Periodic
+from server.services.ports import EffectsTx
 
 log = logging.getLogger(__name__)
 
@@ -92,21 +93,12 @@ class EffectsOutbox:
         self.sessions = sessions
         self.clock = clock
 
-    def record(self, session: Session, alarms: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
+    def record(self, tx: EffectsTx, alarms: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
         """In the caller's transaction: one pending row per alarm (None for an alarm without an id)."""
         if not alarms:
             return []  # most drains change no alarm: no flush for them
-        rows: list[AlarmEffectRow | None] = []
-        for alarm in alarms:
-            if alarm.id is None:
-                rows.append(None)
-                continue
-            row = AlarmEffectRow(alarm_id=alarm.id, state=alarm.state.value, snapshot=snapshot(alarm),
-                                 created_at=now, failures=0, recovered=False)
-            session.add(row)
-            rows.append(row)
-        session.flush()  # assigns the ids
-        return [r.id if r is not None else None for r in rows]
+        ids = iter(tx.add_effects([(a.id, a.state.value, snapshot(a)) for a in alarms if a.id is not None], now))
+        return [next(ids) if a.id is not None else None for a in alarms]
 
     def finish(self, outcomes: Sequence[tuple[int, str | None]], *, recovered: bool = False) -> None:
         """Mark rows done (outcome None) or count a failure (outcome = what failed)."""

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import contract
 from gateway.contract import Severity
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
 from server.adapters.sql.leases import LeaseStore
@@ -53,7 +54,7 @@ def test_a_worker_whose_lease_was_taken_sends_no_command_starts_no_evacuation_an
         notices: list[contract.EvacuationNotice] = []
         commands = CommandService(sessions, site, clock, lambda topic, c: sent.append((topic, c)), fence=fence)
         evacuations = EvacuationService(sessions, site, clock, commands, None, notices.append, None, fence=fence)
-        alarms = AlarmService(sessions, [], fence=fence)
+        alarms = AlarmService(AlarmWriter(sessions, fence), [])
         cuts = DelayedCutService(DelayedCutRepository(sessions, fence), site, clock, commands, lambda _d: None,
                                  by_id(alarms))
         alarms.listeners.append(cuts.on_alarm)
