@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from benchmarks.floor import make_floor
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.repository import AlarmRepository
 from server.domain.rules import RuleEngine
@@ -51,7 +52,7 @@ def measure(devices: int, readings: list[int], commits: int, sql_url: str | None
     sql = make_engine(sql_url or f"sqlite:///{workdir / f'checkpoint-{devices}.sqlite'}")
     migrate(sql)
     sessions = session_factory(sql)
-    alarms = AlarmService(sessions, AlarmRepository(sessions).open_alarms())
+    alarms = AlarmService(AlarmWriter(sessions), AlarmRepository(sessions).open_alarms())
     sequences = SequenceTracker()
     incremental = hasattr(engine, "delta")
 

@@ -22,6 +22,7 @@ from server.adapters.hr_file import HrFeed, load_hr
 from server.adapters.notify import AppriseSender
 from server.adapters.scheduler import InspectionScheduler, register
 from server.adapters.sql.access_log import AccessLogRepository
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
@@ -189,8 +190,8 @@ class Runtime:
         # rows committed before this instant belong to an earlier process and are dispatched again below.
         outbox = EffectsOutbox(EffectsRepository(sessions), self.clock)
         fence = self.lease.fencer() if self.lease is not None else None
-        self.alarms = AlarmService(sessions, self.repository.open_alarms(), outbox=outbox, after_commit=crash_hook(),
-                                   fence=fence, stored=self.repository.get)
+        self.alarms = AlarmService(AlarmWriter(sessions, fence), self.repository.open_alarms(), outbox=outbox,
+                                   after_commit=crash_hook(), stored=self.repository.get)
         with collector_paused(self.owns_process):
             engine = RuleEngine(self.site)
             restore_rules(self.repository, engine)

@@ -17,15 +17,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from server.adapters.sql.models import AlarmAuditRow, AlarmRow
-from server.adapters.sql.repository import alarm_to_row, record_audit
 from server.domain import alarms as domain
+from server.domain.dead_letters import DeadLetter
 from server.domain.findings import Finding
 from server.domain.rules.engine import StateDelta
-from server.services.checkpoint import Checkpoint, DeadLetter
-from server.services.lease import fenced
+from server.services.checkpoint import Checkpoint
+from server.services.ports import AlarmStore, AlarmTx
 from server.services.recovery import EffectNotReady
 
 if TYPE_CHECKING:
@@ -44,11 +41,12 @@ class AlarmError(ValueError):
 
 
 class AlarmService:
-    def __init__(self, sessions: sessionmaker[Session], open_alarms: Sequence[domain.Alarm], *,
+    def __init__(self, store: AlarmStore, open_alarms: Sequence[domain.Alarm], *,
                  outbox: EffectsOutbox | None = None, after_commit: AfterCommit | None = None,
-                 fence: Callable[[Session], None] | None = None,
                  stored: Callable[[int], domain.Alarm | None] = lambda _id: None) -> None:
-        self.sessions = sessions
+        self.store = store
+        """Its transactions; under a lease, each checks the lease first and a worker that lost its partition's
+        lease commits nothing (LeaseLost, rolled back; services/lease.py)."""
         self._open: OpenIndex = {(a.rule, a.subject): a for a in open_alarms}
         """Open alarms by (rule, subject); replaced whole under `_lock`, read without it."""
         self._lock = threading.RLock()
@@ -59,9 +57,6 @@ class AlarmService:
         """Rule-engine rows the last checkpoint wrote (or deleted)."""
         self.after_commit = after_commit
         """Test hook between the commit and the listeners (services/recovery.py `crash_hook`)."""
-        self.fence = fence
-        """Runs first in every transaction here; raises (rolling it back) when this worker lost its
-        partition's lease (services/lease.py). None: one process owns everything (SQLite)."""
         self.stored = stored
         """An alarm by id from the store, open or not (for `by_id` when it is not open)."""
 
@@ -91,18 +86,18 @@ class AlarmService:
         if not findings and checkpoint.is_empty():
             return []
 
-        def apply(session: Session, staged: OpenIndex) -> list[domain.Alarm]:
+        def apply(tx: AlarmTx, staged: OpenIndex) -> list[domain.Alarm]:
             changed: list[domain.Alarm] = []
             for finding in findings:
                 key = (finding.rule, finding.subject)
                 applied, effects = domain.apply(staged.get(key), finding, now)
                 if applied is None:
                     continue  # a clear for an alarm that is not open: nothing to do
-                alarm = self._persist(session, applied, effects, now)
+                alarm = self._persist(tx, applied, effects, now)
                 _stage(staged, alarm)
                 if any(isinstance(e, domain.Broadcast) for e in effects):
                     changed.append(alarm)
-            rule_rows = checkpoint.write(session, now)
+            rule_rows = checkpoint.write(tx, now)
             if rule_rows is not None:
                 self.rule_rows_written = rule_rows
             return changed
@@ -118,13 +113,13 @@ class AlarmService:
         if not due:
             return []
 
-        def unshelve(session: Session, staged: OpenIndex) -> list[domain.Alarm]:
+        def unshelve(tx: AlarmTx, staged: OpenIndex) -> list[domain.Alarm]:
             changed: list[domain.Alarm] = []
             for current in due:
                 result = domain.unshelve_due(staged.get((current.rule, current.subject), current), now)
                 if result is None:
                     continue  # acknowledged, closed or escalated off the shelf meanwhile
-                alarm = self._persist(session, *result, now)
+                alarm = self._persist(tx, *result, now)
                 _stage(staged, alarm)
                 changed.append(alarm)
             return changed
@@ -153,10 +148,10 @@ class AlarmService:
                 alarm, effects = change(current)
             except domain.TransitionError as exc:
                 raise AlarmError(str(exc)) from None
-            with fenced(self.sessions, self.fence) as session:
-                alarm = self._persist(session, alarm, effects, now)
-                record_audit(session, by, f"alarm.{action}", f"alarm:{alarm_id}", {"why": why}, now)
-                recorded = self._record(session, [alarm], now)
+            with self.store.transaction() as tx:
+                alarm = self._persist(tx, alarm, effects, now)
+                tx.audit(by, f"alarm.{action}", f"alarm:{alarm_id}", {"why": why}, now)
+                recorded = self._record(tx, [alarm], now)
             updated = dict(self._open)
             _stage(updated, alarm)
             self._open = updated
@@ -166,37 +161,28 @@ class AlarmService:
     # -- persistence --------------------------------------------------------------------------------
 
     def _in_transaction(
-        self, change: Callable[[Session, OpenIndex], list[domain.Alarm]], now: datetime
+        self, change: Callable[[AlarmTx, OpenIndex], list[domain.Alarm]], now: datetime
     ) -> list[domain.Alarm]:
         """Run `change` on a copy of the open alarms in one fenced transaction that also records the outbox;
         the copy replaces the open alarms only once that transaction has committed."""
         with self._lock:
             staged = dict(self._open)
-            with fenced(self.sessions, self.fence) as session:
-                changed = change(session, staged)
-                recorded = self._record(session, changed, now)
+            with self.store.transaction() as tx:
+                changed = change(tx, staged)
+                recorded = self._record(tx, changed, now)
             self._open = staged
         self._tell(changed, recorded)
         return changed
 
-    def _record(self, session: Session, changed: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
-        return self.outbox.record(session, changed, now) if self.outbox is not None else []
+    def _record(self, tx: AlarmTx, changed: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
+        return self.outbox.record(tx, changed, now) if self.outbox is not None else []
 
-    def _persist(self, session: Session, alarm: domain.Alarm, effects: Sequence[domain.Effect],
+    def _persist(self, tx: AlarmTx, alarm: domain.Alarm, effects: Sequence[domain.Effect],
                  now: datetime) -> domain.Alarm:
         if not any(isinstance(e, domain.Persist) for e in effects):
             return alarm
-        row = session.get(AlarmRow, alarm.id) if alarm.id is not None else None
-        row = alarm_to_row(alarm, row or AlarmRow(), now)
-        session.add(row)
-        session.flush()  # assigns the id of a new alarm
-        if alarm.id != row.id:
-            alarm = domain.with_id(alarm, row.id)
-        for effect in effects:
-            if isinstance(effect, domain.Audit):
-                session.add(AlarmAuditRow(alarm_id=row.id, at=effect.at, who=effect.who, action=effect.action,
-                                          from_state=effect.from_state, to_state=effect.to_state, why=effect.why))
-        return alarm
+        alarm_id = tx.save(alarm, (e for e in effects if isinstance(e, domain.Audit)), now)
+        return alarm if alarm.id == alarm_id else domain.with_id(alarm, alarm_id)
 
     def dispatch(self, alarm: domain.Alarm) -> str | None:
         """Tell every listener of one change; None when all succeeded, else what failed (each listener

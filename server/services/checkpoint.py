@@ -11,20 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from server.adapters.sql.models import DeadLetterRow
-from server.adapters.sql.repository import save_rule_delta, save_state
+from server.domain.dead_letters import DeadLetter
 from server.domain.rules.engine import StateDelta
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    received_at: datetime
-    topic: str
-    source: str
-    reason: str
-    payload: str
+from server.services.ports import CheckpointTx
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +27,12 @@ class Checkpoint:
     def is_empty(self) -> bool:
         return not self.dead_letters and self.sequences is None and self.engine_state is None
 
-    def write(self, session: Session, now: datetime) -> int | None:
+    def write(self, tx: CheckpointTx, now: datetime) -> int | None:
         """Add its rows to the caller's transaction; returns the rule-engine rows written (None: none due)."""
-        for letter in self.dead_letters:
-            session.add(DeadLetterRow(received_at=letter.received_at, topic=letter.topic,
-                                      source=letter.source, reason=letter.reason, payload=letter.payload))
+        if self.dead_letters:
+            tx.add_dead_letters(self.dead_letters)
         if self.sequences is not None:
-            save_state(session, "sequences", self.sequences, now)
+            tx.save_state("sequences", self.sequences, now)
         if self.engine_state is not None:
-            return save_rule_delta(session, self.engine_state, now)
+            return tx.save_rule_delta(self.engine_state, now)
         return None

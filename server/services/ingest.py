@@ -41,6 +41,7 @@ from sqlalchemy.exc import OperationalError
 
 from gateway import contract
 from gateway.mqtt import Incoming
+from server.domain.dead_letters import DeadLetter
 from server.domain.device_meta import DeviceMeta
 from server.domain.findings import Finding, Transition
 from server.domain.leases import LeaseLost
@@ -48,7 +49,6 @@ from server.domain.rules import RuleEngine, electrical
 from server.domain.sequence import SequenceTracker, Verdict
 from server.domain.site import Site
 from server.services.alarms import AlarmService
-from server.services.checkpoint import DeadLetter
 from server.services.live import LiveState
 from server.services.ports import SeriesSink
 

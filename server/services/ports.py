@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from gateway.contract import Reading
 from server.domain.alarm_effects import GivenUp, Pending
-from server.domain.alarms import Alarm
+from server.domain.alarms import Alarm, Audit
 from server.domain.commands import CommandRecord
+from server.domain.dead_letters import DeadLetter
 from server.domain.device_meta import DeviceMeta
 from server.domain.evacuation import Access, EvacuationRecord
 from server.domain.inspections import HazardRecord, ResultRecord, TaskRecord, TaskSpec
@@ -25,6 +26,7 @@ from server.domain.notify_records import DeliveryRecord, EscalationRecord, Notif
 from server.domain.power import CutHold, CutOutcome, ScheduledCut
 from server.domain.prefill import AlarmFact
 from server.domain.rules.access import Approval
+from server.domain.rules.engine import StateDelta
 from server.domain.site import Site
 
 
@@ -405,9 +407,6 @@ class EvacuationStore(Protocol):
 class EffectsStore(Protocol):
     """The alarm effects outbox: one row per committed alarm transition (server/adapters/sql/effects.py)."""
 
-    def record(self, session: Session, alarms: Sequence[Alarm], now: datetime) -> list[int | None]:
-        """In the caller's transaction: one pending row per alarm (None for an alarm without an id)."""
-
     def finish(self, outcomes: Sequence[tuple[int, str | None]], now: datetime, *, recovered: bool,
                give_up_after: int) -> list[GivenUp]:
         """Mark rows done (outcome None) or count a failure (outcome = what failed), in one transaction; a
@@ -430,3 +429,45 @@ class RuleRows(Protocol):
 
     def load_legacy_rules(self) -> dict[str, Any] | None:
         """The single-blob rule snapshot of a version before the rows, if one is left."""
+
+
+# -- the alarm service (services/alarms.py), its ingest checkpoint (services/checkpoint.py) and the effects
+# outbox it records in the same transaction (services/recovery.py)
+
+
+class CheckpointTx(Protocol):
+    """What an ingest checkpoint writes, in the transaction of the drain's alarm changes."""
+
+    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
+
+    def save_state(self, key: str, state: dict[str, Any], now: datetime) -> None:
+        """Replace the named snapshot (the `state` table), without reading the one stored."""
+
+    def save_rule_delta(self, delta: StateDelta, now: datetime) -> int:
+        """Write the rule engine's changed rows (upserts, deletes); returns how many."""
+
+
+class EffectsTx(Protocol):
+    """Where the effects outbox records told alarm changes, in the transaction that made them."""
+
+    def add_effects(self, alarms: Sequence[Alarm], now: datetime) -> list[int | None]:
+        """One pending row per alarm, holding it as the listeners are to see it; returns their ids, in order
+        (None for an alarm without an id)."""
+
+
+class AlarmTx(CheckpointTx, EffectsTx, Protocol):
+    """One transaction of the alarm service (AlarmStore.transaction): alarms, their audit rows, the audit log,
+    the ingest checkpoint and the effects outbox commit together or not at all."""
+
+    def save(self, alarm: Alarm, audits: Iterable[Audit], now: datetime) -> int:
+        """Insert the alarm (id None) or overwrite its row, then add its audit rows; returns its id."""
+
+    def audit(self, who: str, action: str, target: str, detail: dict[str, Any], at: datetime) -> None: ...
+
+
+class AlarmStore(Protocol):
+    """The alarms, their audit trail and the ingest checkpoint's tables (server/adapters/sql/alarms.py)."""
+
+    def transaction(self) -> AbstractContextManager[AlarmTx]:
+        """A transaction that commits when the block ends; under a lease it checks the lease first (a worker
+        whose lease was taken commits nothing: LeaseLost)."""

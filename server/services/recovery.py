@@ -33,13 +33,11 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
-
 from server.domain import alarms as domain
 from server.domain.alarm_effects import Pending
 from server.domain.rules.engine import RuleEngine
 from server.services.periodic import Periodic
-from server.services.ports import EffectsStore, RuleRows
+from server.services.ports import EffectsStore, EffectsTx, RuleRows
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +71,11 @@ class EffectsOutbox:
         self.store = store
         self.clock = clock
 
-    def record(self, session: Session, alarms: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
+    def record(self, tx: EffectsTx, alarms: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
         """In the caller's transaction: one pending row per alarm (None for an alarm without an id)."""
         if not alarms:
             return []  # most drains change no alarm: no call, no flush for them
-        return self.store.record(session, alarms, now)
+        return tx.add_effects(alarms, now)
 
     def finish(self, outcomes: Sequence[tuple[int, str | None]], *, recovered: bool = False) -> None:
         """Mark rows done (outcome None) or count a failure (outcome = what failed)."""

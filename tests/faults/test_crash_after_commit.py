@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from gateway import contract
 from gateway.broker import EmbeddedBroker
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.effects import EffectsRepository
 from server.adapters.sql.models import AlarmRow
@@ -113,7 +114,7 @@ def test_transitions_dispatched_again_after_a_crash_repeat_no_effect(
     engine = make_engine(url)
     migrate(engine)
     sessions = session_factory(engine)
-    first = AlarmService(sessions, [])
+    first = AlarmService(AlarmWriter(sessions), [])
     first.outbox = EffectsOutbox(EffectsRepository(sessions), lambda: datetime.now(UTC))
 
     def die(_alarms: object) -> None:
@@ -316,7 +317,7 @@ def test_a_failed_listener_leaves_its_effect_pending_until_a_retry_succeeds(tmp_
     engine = make_engine(url)
     migrate(engine)
     sessions = session_factory(engine)
-    service = AlarmService(sessions, [])
+    service = AlarmService(AlarmWriter(sessions), [])
     service.outbox = EffectsOutbox(EffectsRepository(sessions), lambda: datetime.now(UTC))
     told: list[tuple[int | None, str]] = []
     failing = {"left": 2}

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from gateway.contract import Severity
 from server import cli
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.repository import AlarmRepository
 from server.backup import BackupError, backup, read_manifest, restore, verify
@@ -50,7 +51,7 @@ def alarm_service(settings: Settings) -> AlarmService:
     engine = make_engine(settings.sql_url())
     migrate(engine)
     sessions = session_factory(engine)
-    return AlarmService(sessions, AlarmRepository(sessions).open_alarms())
+    return AlarmService(AlarmWriter(sessions), AlarmRepository(sessions).open_alarms())
 
 
 def finding(subject: str, transition: Transition = Transition.RAISE, at: datetime = T0) -> Finding:

@@ -22,22 +22,25 @@ def snapshot(alarm: domain.Alarm) -> dict[str, Any]:
     return {f.name: _plain(getattr(alarm, f.name)) for f in dataclasses.fields(alarm)}
 
 
+def record_effects(session: Session, alarms: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
+    """In the caller's transaction (the alarm service's, server/adapters/sql/alarms.py): one pending row per
+    alarm (None for an alarm without an id)."""
+    rows: list[AlarmEffectRow | None] = []
+    for alarm in alarms:
+        if alarm.id is None:
+            rows.append(None)
+            continue
+        row = AlarmEffectRow(alarm_id=alarm.id, state=alarm.state.value, snapshot=snapshot(alarm),
+                             created_at=now, failures=0, recovered=False)
+        session.add(row)
+        rows.append(row)
+    session.flush()  # assigns the ids
+    return [r.id if r is not None else None for r in rows]
+
+
 class EffectsRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
-
-    def record(self, session: Session, alarms: Sequence[domain.Alarm], now: datetime) -> list[int | None]:
-        rows: list[AlarmEffectRow | None] = []
-        for alarm in alarms:
-            if alarm.id is None:
-                rows.append(None)
-                continue
-            row = AlarmEffectRow(alarm_id=alarm.id, state=alarm.state.value, snapshot=snapshot(alarm),
-                                 created_at=now, failures=0, recovered=False)
-            session.add(row)
-            rows.append(row)
-        session.flush()  # assigns the ids
-        return [r.id if r is not None else None for r in rows]
 
     def finish(self, outcomes: Sequence[tuple[int, str | None]], now: datetime, *, recovered: bool,
                give_up_after: int) -> list[GivenUp]:

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from gateway.contract import Severity
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.models import AlarmRow
 from server.adapters.sql.repository import AlarmRepository
@@ -30,7 +31,7 @@ def service(url: str) -> tuple[AlarmService, AlarmRepository]:
     migrate(engine)
     sessions = session_factory(engine)
     repository = AlarmRepository(sessions)
-    return AlarmService(sessions, repository.open_alarms()), repository
+    return AlarmService(AlarmWriter(sessions), repository.open_alarms()), repository
 
 
 def test_an_alarm_survives_a_restart_and_a_retrigger_updates_it(database_url: str) -> None:
@@ -66,9 +67,9 @@ def test_acknowledge_then_clear_closes_and_records_who(database_url: str) -> Non
 
 
 def test_the_database_refuses_a_second_open_alarm_for_the_same_rule_and_subject(database_url: str) -> None:
-    alarms, _ = service(database_url)
+    alarms, repository = service(database_url)
     [raised] = alarms.commit([finding()], T0)
-    with alarms.sessions.begin() as session, pytest.raises(IntegrityError):
+    with repository.sessions.begin() as session, pytest.raises(IntegrityError):
         session.add(AlarmRow(site="hq", rule=raised.rule, subject=raised.subject, zone="z1", severity="major",
                              state="active", is_open=True, raised_at=T0, updated_at=T0, value=1.0, message="",
                              message_zh="", occurrences=1, flap_count=0, latching=False, extra={}))

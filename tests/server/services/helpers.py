@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.contract import Severity
 from server.adapters.notify import AppriseSender
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.leases import LeaseStore
 from server.adapters.sql.notifications import NotifyRepository
 from server.adapters.sql.silences import SilenceRepository
@@ -28,7 +29,7 @@ def by_id(alarms: AlarmService):  # type: ignore[no-untyped-def]
 
 def wire(sessions: sessionmaker[Session], site: Site, clock: FakeClock, worker: str = "w1",
          **kw) -> tuple[AlarmService, NotificationService]:  # type: ignore[no-untyped-def]
-    alarms = AlarmService(sessions, [])
+    alarms = AlarmService(AlarmWriter(sessions), [])
     kw.setdefault("commit", alarms.commit)  # the warning -> minor escalation goes back through the alarms
     svc = NotificationService(NotifyRepository(sessions), site, clock, AppriseSender(),
                               silences=SilenceRepository(sessions), base_url=BASE_URL, worker_id=worker,

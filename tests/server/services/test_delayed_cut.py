@@ -26,6 +26,7 @@ from gateway import contract
 from gateway.broker import EmbeddedBroker, free_port
 from gateway.contract import Severity
 from gateway.mqtt import Incoming, MqttClient
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
 from server.domain.findings import Finding, Transition
@@ -111,7 +112,7 @@ def test_a_restart_neither_drops_nor_repeats_the_cut_and_a_cleared_alarm_cancels
     site = make_site(cut_site(1, delay_s=60), tmp_path)
     clock = FakeClock(T0)
     sent: list[contract.Command] = []
-    alarms = AlarmService(sessions, [])
+    alarms = AlarmService(AlarmWriter(sessions), [])
     commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, c: sent.append(c))
 
     def service() -> DelayedCutService:  # one server life

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import contract
 from gateway.mqtt import Incoming
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.response_models import CommandRow
 from server.adapters.timeseries import SqliteSeriesStore
@@ -60,7 +61,7 @@ def test_a_command_result_after_the_takeover_fails_the_waiting_call_with_lease_l
     ingest: Ingest
     commands = CommandService(CommandRepository(sessions, fence), site, clock,
                               lambda _topic, command: sent.append(command), lambda fn: ingest.call(fn))
-    ingest = Ingest(site, RuleEngine(site), AlarmService(sessions, [], fence=fence), series, LiveState(),
+    ingest = Ingest(site, RuleEngine(site), AlarmService(AlarmWriter(sessions, fence), []), series, LiveState(),
                     clock=clock, on_command_result=commands.on_result, tick_s=3600)
     held = sqlite3.connect(tmp_path / "series.sqlite", timeout=30, isolation_level=None)
     ingest.start()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import contract
 from gateway.contract import Severity
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
@@ -57,7 +58,7 @@ def test_a_worker_whose_lease_was_taken_sends_no_command_starts_no_evacuation_an
                                   lambda topic, c: sent.append((topic, c)))
         evacuations = EvacuationService(EvacuationRepository(sessions, fence), site, clock, commands, None,
                                         notices.append, None)
-        alarms = AlarmService(sessions, [], fence=fence)
+        alarms = AlarmService(AlarmWriter(sessions, fence), [])
         cuts = DelayedCutService(DelayedCutRepository(sessions, fence), site, clock, commands, lambda _d: None,
                                  by_id(alarms))
         alarms.listeners.append(cuts.on_alarm)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from gateway.contract import Channel, Severity, edge_topic
 from gateway.mqtt import Incoming
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.repository import AlarmRepository
 from server.adapters.timeseries import SqliteSeriesStore
 from server.domain.rules.engine import RuleEngine
@@ -81,8 +82,8 @@ def test_a_series_dropped_alarm_left_open_by_a_restart_clears_once_the_store_tak
     raise_alarm(alarms, SERIES_DROPPED_RULE, SERIES_SUBJECT, None, Severity.MAJOR, clock(), value=2000.0)
     series = SqliteSeriesStore(tmp_path / "series.sqlite", max_buffer=BUFFER, hold_s=60)
     try:
-        ingest = Ingest(site, RuleEngine(site), AlarmService(sessions, AlarmRepository(sessions).open_alarms()),
-                        series, LiveState(), clock=clock)
+        restarted = AlarmService(AlarmWriter(sessions), AlarmRepository(sessions).open_alarms())
+        ingest = Ingest(site, RuleEngine(site), restarted, series, LiveState(), clock=clock)
         ingest.process([], tick=True)
         [alarm] = [a for a in AlarmRepository(sessions).open_alarms() if a.rule == SERIES_DROPPED_RULE]
         assert not alarm.condition_active, "the alarm from before the restart never cleared"

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from benchmarks.floor import make_floor
 from gateway import contract
 from gateway.mqtt import Incoming
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.database import alembic_config, make_engine, migrate, session_factory
 from server.adapters.sql.models import EngineStateRow, RuleDeviceStateRow, RuleSiteStateRow
 from server.adapters.sql.repository import LEGACY_RULES_KEY, AlarmRepository, save_state
@@ -52,8 +53,8 @@ class Server:
         self.restored = restore_rules(self.repository, self.engine)
         self.series = SqliteSeriesStore(tmp / f"series-{id(self)}.sqlite")
         self.acked: list[Incoming] = []
-        self.ingest = Ingest(site, self.engine, AlarmService(sessions, self.repository.open_alarms()), self.series,
-                             LiveState(), clock=lambda: self.now, ack=self.acked.append)
+        self.ingest = Ingest(site, self.engine, AlarmService(AlarmWriter(sessions), self.repository.open_alarms()),
+                             self.series, LiveState(), clock=lambda: self.now, ack=self.acked.append)
         self.seq: dict[str, int] = {}
 
     def batch(self, edge: str, devices: list[tuple[str, DeviceKind]],

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gateway.contract import Severity
 from server.adapters.notify import AppriseSender
+from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.notifications import NotifyRepository
 from server.adapters.sql.repository import AlarmRepository
 from server.adapters.sql.silences import SilenceRepository
@@ -46,7 +47,7 @@ def test_a_shelf_stops_the_pages_and_its_end_pages_again_across_a_restart(db, sm
     assert alarms.end_shelves(clock()) == [], "the shelf has not ended yet"
 
     # restart: the shelf is in the database, not in a thread
-    alarms2 = AlarmService(sessions, AlarmRepository(sessions).open_alarms())
+    alarms2 = AlarmService(AlarmWriter(sessions), AlarmRepository(sessions).open_alarms())
     svc2 = NotificationService(NotifyRepository(sessions), site, clock, AppriseSender(),
                                silences=SilenceRepository(sessions), base_url=BASE_URL, worker_id="w2",
                                open_alarms=alarms2.open_alarms, alarm_by_id=by_id(alarms2))
