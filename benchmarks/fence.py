@@ -8,8 +8,8 @@ send (`NotificationService._attempt`). A check holds the lease row's lock until 
 commits, so the pre-send check can wait for whatever fenced transaction holds it: the ingest commit
 of alarms and the rule engine's checkpoint, first of all.
 
-Real parts: a PostgreSQL schema of its own (dropped at the end), the real LeaseKeeper, `fenced()` and
-the outbox's store. An ingest thread commits back to back through `fenced()`, each transaction
+Real parts: a PostgreSQL schema of its own (dropped at the end), the real LeaseKeeper, `fenced_session()` and
+the outbox's store. An ingest thread commits back to back through `fenced_session()`, each transaction
 inserting `--rows` rows into a scratch table (a checkpoint of that many changed rows); meanwhile the
 main thread runs `--sends` pre-send checks (`NotifyRepository.transaction(fenced=True)`), one every
 `--every-ms`, and times each. Prints one JSON line per row count: the ingest commit's median, and the
@@ -31,7 +31,8 @@ from sqlalchemy import Engine, text
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.leases import LeaseStore
 from server.adapters.sql.notifications import NotifyRepository
-from server.services.lease import LeaseKeeper, fenced
+from server.adapters.sql.unit_of_work import fenced_session
+from server.services.lease import LeaseKeeper
 
 
 def _schema_url(url: str, schema: str) -> str:
@@ -52,7 +53,7 @@ def run(engine: Engine, rows: int, sends: int, every_s: float) -> dict[str, Any]
     def ingest() -> None:
         while not stop.is_set():
             started = time.perf_counter()
-            with fenced(sessions, fence) as session:
+            with fenced_session(sessions, fence) as session:
                 session.execute(text("INSERT INTO bench_checkpoint (v) SELECT md5(g::text) "
                                      "FROM generate_series(1, :n) g"), {"n": rows})
             commits.append(time.perf_counter() - started)

@@ -20,11 +20,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from server.domain.leases import Lease, LeaseConflict, LeaseLost
 from server.services.ports import LeaseStore
@@ -40,17 +39,6 @@ STANDBY_POLL_S = 0.5
 Fence = Callable[[Session], None]
 """A held lease's check (`LeaseKeeper.fencer`): raises LeaseLost, rolling the transaction back, once this
 worker no longer owns the partition."""
-
-
-@contextmanager
-def fenced(sessions: sessionmaker[Session], fence: Fence | None) -> Iterator[Session]:
-    """`sessions.begin()` with the lease's fence first, for a transaction whose commit acts for the site
-    (a command, an evacuation, a cut): publish what it wrote only after this block. `fence` None: this
-    process owns everything (SQLite, or no failover), nothing to check."""
-    with sessions.begin() as session:
-        if fence is not None:
-            fence(session)
-        yield session
 
 
 def worker_name() -> str:

@@ -4,8 +4,7 @@ trail, the audit log, the ingest checkpoint's dead letters, named snapshots and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,16 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.adapters.sql.effects import record_effects
 from server.adapters.sql.models import AlarmAuditRow, AlarmRow, DeadLetterRow
-from server.adapters.sql.repository import alarm_to_row, record_audit, save_rule_delta, save_state
+from server.adapters.sql.repository import alarm_to_row, save_rule_delta, save_state
+from server.adapters.sql.unit_of_work import AuditedTransaction, Fence, FencedStore
 from server.domain.alarms import Alarm, Audit
 from server.domain.dead_letters import DeadLetter
 from server.domain.rules.engine import StateDelta
 
 
-class AlarmTransaction:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
+class AlarmTransaction(AuditedTransaction):
     def save(self, alarm: Alarm, audits: Iterable[Audit], now: datetime) -> int:
         session = self.session
         row = session.get(AlarmRow, alarm.id) if alarm.id is not None else None
@@ -33,9 +30,6 @@ class AlarmTransaction:
             session.add(AlarmAuditRow(alarm_id=row.id, at=audit.at, who=audit.who, action=audit.action,
                                       from_state=audit.from_state, to_state=audit.to_state, why=audit.why))
         return row.id
-
-    def audit(self, who: str, action: str, target: str, detail: dict[str, Any], at: datetime) -> None:
-        record_audit(self.session, who, action, target, detail, at)
 
     def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         for letter in letters:
@@ -52,17 +46,8 @@ class AlarmTransaction:
         return record_effects(self.session, alarms, now)
 
 
-class AlarmWriter:
+class AlarmWriter(FencedStore[AlarmTransaction]):
     """The alarm service's transactions (AlarmStore); reads of alarms are AlarmRepository's."""
 
-    def __init__(self, sessions: sessionmaker[Session], fence: Callable[[Session], None] | None = None) -> None:
-        self.sessions = sessions
-        self.fence = fence
-        """The partition lease's check, first in every transaction (None: one process owns it all)."""
-
-    @contextmanager
-    def transaction(self) -> Iterator[AlarmTransaction]:
-        with self.sessions.begin() as session:
-            if self.fence is not None:
-                self.fence(session)
-            yield AlarmTransaction(session)
+    def __init__(self, sessions: sessionmaker[Session], fence: Fence | None = None) -> None:
+        super().__init__(sessions, fence, AlarmTransaction)

@@ -21,7 +21,9 @@ Fence = Callable[[Session], None]
 
 @contextmanager
 def fenced_session(sessions: sessionmaker[Session], fence: Fence | None) -> Iterator[Session]:
-    """`sessions.begin()` with the lease's check first: LeaseLost rolls the transaction back."""
+    """`sessions.begin()` with the lease's check first: LeaseLost rolls the transaction back. For a
+    transaction whose commit acts for the site (an alarm change, a command, an evacuation, a cut): publish
+    what it wrote only after this block."""
     with sessions.begin() as session:
         if fence is not None:
             fence(session)
