@@ -1,6 +1,6 @@
-"""What one rule declaration holds (`RuleSpec`), the generic threshold it may carry (`Gauge`), and the
-shorthands for the declarations that only differ in their own words (controls, unraised rows, duties, the
-fires that evacuate).
+"""What one rule declaration holds (`RuleSpec`), the generic threshold it may carry (`Gauge`), its row in
+docs/alarms.md (`AlarmDoc`), and the shorthands for the declarations that only differ in their own words
+(controls, unraised rows, duties, the fires that evacuate).
 
 Pure data: this module imports nothing from the domain, so that the site parser, the rules, the paging
 plan and the scheduler can all read the catalog without an import cycle.
