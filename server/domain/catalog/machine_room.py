@@ -15,6 +15,11 @@ HUMIDITY_MAJOR_AND_CLEAR: dict[str, Param] = {
 }
 """Both humidity rules: major held 60 s, cleared 2 % RH / 0.5 °C back inside the band for 10 min."""
 
+HUMIDITY_DOC = AlarmDoc(
+    subject="mr_probe id", zone="the probe's zone (its machine room)", ends="back inside the band for 10 min"
+)
+"""Both humidity rules' row in docs/alarms.md."""
+
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
         "mr.temp_high",
@@ -114,11 +119,7 @@ RULES: tuple[RuleSpec, ...] = (
             **HUMIDITY_MAJOR_AND_CLEAR,
         },
         pages=paged_at_any_severity("mr_duty"),
-        doc=AlarmDoc(
-            subject="mr_probe id",
-            zone="the probe's zone (its machine room)",
-            ends="back inside the band for 10 min",
-        ),
+        doc=HUMIDITY_DOC,
     ),
     RuleSpec(
         "mr.humidity_low",
@@ -135,11 +136,7 @@ RULES: tuple[RuleSpec, ...] = (
             **HUMIDITY_MAJOR_AND_CLEAR,
         },
         pages=paged_at_any_severity("mr_duty"),
-        doc=AlarmDoc(
-            subject="mr_probe id",
-            zone="the probe's zone (its machine room)",
-            ends="back inside the band for 10 min",
-        ),
+        doc=HUMIDITY_DOC,
     ),
     RuleSpec(
         "mr.leak",
