@@ -170,7 +170,7 @@ ALARM_GROUPS: Mapping[str, str] = {
 """Family (the id's prefix) -> its group in docs/alarms.md's rule table, in the table's order."""
 
 
-def _alarm_family(spec: RuleSpec) -> str:
+def alarm_family(spec: RuleSpec) -> str:
     """The group and where its rule is specified: a scheduled duty under the scheduler's §2.9, the server's own
     supervision under "(server)"."""
     if spec.check is Check.SERVER:
@@ -197,7 +197,7 @@ def alarm_table() -> str:
             _row(
                 [
                     f"`{spec.id}`",
-                    doc.family or _alarm_family(spec),
+                    doc.family or alarm_family(spec),
                     doc.severity or declared_severities(spec),
                     doc.subject,
                     doc.zone,

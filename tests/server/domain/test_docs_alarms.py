@@ -23,8 +23,8 @@ import pytest
 
 from server.domain import inspections
 from server.domain.alarms import AlarmState
-from server.domain.catalog import CATALOG
-from server.domain.catalog.docgen import declared_severities, regenerated
+from server.domain.catalog import CATALOG, docgen
+from server.domain.catalog.docgen import alarm_family, declared_severities, regenerated
 from server.domain.rules.base import Rule
 from server.domain.rules.engine import RULES
 from server.domain.thresholds import CONTROLS, DEFAULTS
@@ -138,12 +138,35 @@ def test_the_rule_table_is_what_the_catalog_says() -> None:
     )
 
 
+def _with_a_stale_row(text: str) -> str:
+    stale = text.replace("| `fire.confirmed` | fire §2.2 |", "| `fire.confirmed` | fire §9 |")
+    assert stale != text
+    return stale
+
+
 def test_the_generator_rewrites_a_stale_row_and_needs_its_markers() -> None:
     text = DOC.read_text(encoding="utf-8")
-    stale = text.replace("| `fire.confirmed` | fire §2.2 |", "| `fire.confirmed` | fire §9 |")
-    assert stale != text and regenerated("docs/alarms.md", stale) == text
+    stale = _with_a_stale_row(text)
+    assert regenerated("docs/alarms.md", stale) == text
     with pytest.raises(ValueError, match="rule-table"):
         regenerated("docs/alarms.md", text.replace("<!-- /rule-table -->\n", ""))
+
+
+def test_write_rewrites_every_generated_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    (tmp_path / "docs").mkdir()
+    stale = tmp_path / "docs" / "alarms.md"
+    stale.write_text(_with_a_stale_row(text), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert docgen.main(["--write"]) == 0
+    assert stale.read_text(encoding="utf-8") == text
+    assert (tmp_path / docgen.REFERENCE).read_text(encoding="utf-8") == docgen.render()
+
+
+def test_family_wordings_say_more_than_the_declaration() -> None:
+    for spec in CATALOG.values():
+        if spec.doc is not None and spec.doc.family:
+            assert spec.doc.family != alarm_family(spec), f"{spec.id}: the family wording adds nothing: drop it"
 
 
 def test_severity_wordings_name_the_declared_severities() -> None:
@@ -160,7 +183,7 @@ def test_severity_wordings_name_the_declared_severities() -> None:
 
 def test_every_rule_the_code_can_raise_has_a_row() -> None:
     missing = sorted(raisable() - set(documented()))
-    assert not missing, f"docs/alarms.md has no table row for {missing}: add family, severities, subject, zone"
+    assert not missing, f"docs/alarms.md has no table row for {missing}: declare its AlarmDoc, run docgen --write"
 
 
 def test_every_row_is_a_rule_the_code_raises() -> None:
