@@ -6,7 +6,8 @@ once, in the family module of this package (`RuleSpec`). The tables other module
 (`thresholds.DEFAULTS`, `rule_titles.TITLES`, `alarms.LATCHING_RULES`, `notify.OWNERS`,
 `inspections.TRIGGERS`, the runtime's rule sets) are computed here. A rule that is only
 "metric -> thresholds -> fixed severities" declares a `Gauge` and needs no class (`rules.generic`).
-docs/rule-reference.md is generated from this package (`python -m server.domain.catalog.docgen`).
+docs/rule-reference.md and docs/alarms.md's rule table are generated from this package
+(`python -m server.domain.catalog.docgen --write`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec, paged_at_any_severity
+from server.domain.catalog.spec import AlarmDoc, Check, Param, RuleSpec, paged_at_any_severity
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -19,6 +19,12 @@ RULES: tuple[RuleSpec, ...] = (
             "window_s": Param(300, "s"),
         },
         pages=paged_at_any_severity("shift_lead"),
+        doc=AlarmDoc(
+            subject="two alarms: the person id (or `card-<hash>` for a badge not in the site file) and the door id",
+            zone="the door's zone",
+            ends="fewer than 3 denials within 5 min",
+            severity="minor; major at a machine-room door",
+        ),
     ),
     RuleSpec(
         "access.revoked_badge_used",
@@ -29,6 +35,12 @@ RULES: tuple[RuleSpec, ...] = (
         "S13; 等保 (GB/T 22239): terminate leavers' access [R33]",
         Check.READINGS,
         pages=paged_at_any_severity("supervisor", "security_evacuation"),
+        doc=AlarmDoc(
+            subject="person id (a leaver)",
+            zone="the door's zone",
+            ends="a person closes it",
+            severity="major, one-off",
+        ),
     ),
     RuleSpec(
         "access.leaver_badge_active",
@@ -39,6 +51,11 @@ RULES: tuple[RuleSpec, ...] = (
         "S13",
         Check.READINGS,
         pages=paged_at_any_severity("department_head"),
+        doc=AlarmDoc(
+            subject="person id",
+            zone="none",
+            ends="the HR feed says the badge was collected",
+        ),
     ),
     RuleSpec(
         "access.visitor_unapproved",
@@ -49,6 +66,11 @@ RULES: tuple[RuleSpec, ...] = (
         'S12 "需经部门负责人批准" (needs the department head\'s approval)',
         Check.READINGS,
         pages=paged_at_any_severity("shift_lead"),
+        doc=AlarmDoc(
+            subject="visitor's person id",
+            zone="the door's zone",
+            ends="an approval is recorded (hr.yaml)",
+        ),
     ),
     RuleSpec(
         "access.visitor_unescorted",
@@ -65,6 +87,11 @@ RULES: tuple[RuleSpec, ...] = (
             "escort_s": Param(30, "s"),
         },
         pages=paged_at_any_severity("shift_lead", "reception"),
+        doc=AlarmDoc(
+            subject="visitor's person id",
+            zone="the door's zone",
+            ends="the host badges in, or the visitor leaves",
+        ),
     ),
     RuleSpec(
         "access.visitor_overstay",
@@ -78,6 +105,11 @@ RULES: tuple[RuleSpec, ...] = (
             "grace_s": Param(900, "s"),
         },
         site_wide=frozenset(["grace_s"]),
+        doc=AlarmDoc(
+            subject="visitor's person id",
+            zone="none",
+            ends="the visitor leaves",
+        ),
     ),
     RuleSpec(
         "access.mr_unlisted",
@@ -91,6 +123,12 @@ RULES: tuple[RuleSpec, ...] = (
         ),
         Check.READINGS,
         pages=paged_at_any_severity("mr_duty", "supervisor"),
+        doc=AlarmDoc(
+            subject="person id or `card-<hash>`",
+            zone="the machine-room door's zone",
+            ends="a person closes it",
+            severity="major, one-off",
+        ),
     ),
     RuleSpec(
         "access.mr_entry_notice",
@@ -101,5 +139,10 @@ RULES: tuple[RuleSpec, ...] = (
         "S09, S10",
         Check.READINGS,
         pages=paged_at_any_severity("entrant"),
+        doc=AlarmDoc(
+            subject="person id or `card-<hash>`",
+            zone="the machine-room door's zone",
+            ends="at once (a notice)",
+        ),
     ),
 )

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec, paged_at_any_severity
+from server.domain.catalog.spec import AlarmDoc, Check, Param, RuleSpec, paged_at_any_severity
 from server.domain.catalog.supervision import silent_device
 
 FIRE_RELEASE_ZONE = RuleSpec(
@@ -25,6 +25,11 @@ FIRE_RELEASE_ZONE = RuleSpec(
     },
     life_safety=True,
     pages=paged_at_any_severity("security_evacuation", "supervisor"),
+    doc=AlarmDoc(
+        subject="egress door_controller id that did not read back unlocked within 10 s",
+        zone="the door's zone",
+        ends="the door reads back unlocked, or a person resets the release",
+    ),
 )
 """The floor-wide release is judged the same way: it differs only in id and title."""
 
@@ -35,6 +40,11 @@ RULES: tuple[RuleSpec, ...] = (
         id="door.fire_release_floor",
         title="Egress door did not release (floor)",
         title_zh="疏散门未解锁(楼层)",
+        doc=AlarmDoc(
+            subject="egress door_controller id (floor release)",
+            zone="the door's zone",
+            ends="as above",
+        ),
     ),
     silent_device(
         "door.egress_controller_offline",
@@ -49,6 +59,12 @@ RULES: tuple[RuleSpec, ...] = (
         "supervisor",
         "facilities",
         life_safety=True,
+        doc=AlarmDoc(
+            subject="egress door_controller id",
+            zone="the door's zone",
+            ends="the controller reports again",
+            severity="major → critical during a fire",
+        ),
     ),
     RuleSpec(
         "door.held_open",
@@ -66,6 +82,12 @@ RULES: tuple[RuleSpec, ...] = (
         },
         pages={"warning": ("shift_lead",), "major": ("mr_duty", "supervisor")},
         push_delay=timedelta(seconds=90),
+        doc=AlarmDoc(
+            subject="door_controller id (not a fire door)",
+            zone="the door's zone",
+            ends="the door closes",
+            severity="warning; major at a machine-room door",
+        ),
     ),
     RuleSpec(
         "door.fire_door_held_open",
@@ -83,6 +105,11 @@ RULES: tuple[RuleSpec, ...] = (
         },
         life_safety=True,
         pages=paged_at_any_severity("shift_lead"),
+        doc=AlarmDoc(
+            subject="door_controller id (`door_type: fire_door`)",
+            zone="the door's zone",
+            ends="the door closes",
+        ),
     ),
     RuleSpec(
         "door.forced_open",
@@ -98,6 +125,12 @@ RULES: tuple[RuleSpec, ...] = (
         },
         pages=paged_at_any_severity("shift_lead", "supervisor"),
         inspect_within=timedelta(hours=1),
+        doc=AlarmDoc(
+            subject="door_controller id",
+            zone="the door's zone",
+            ends="the door closes",
+            severity="major; critical at a machine-room door or in an unstaffed zone",
+        ),
     ),
     RuleSpec(
         "door.tamper",
@@ -109,5 +142,10 @@ RULES: tuple[RuleSpec, ...] = (
         Check.READINGS,
         pages=paged_at_any_severity("supervisor", "facilities"),
         inspect_within=timedelta(hours=1),
+        doc=AlarmDoc(
+            subject="door_controller id",
+            zone="the door's zone",
+            ends="the tamper flag goes away",
+        ),
     ),
 )

@@ -4,11 +4,21 @@
 from __future__ import annotations
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import RuleSpec, not_raised, scheduled
+from server.domain.catalog.spec import AlarmDoc, RuleSpec, not_raised, scheduled
 
 RULES: tuple[RuleSpec, ...] = (
     scheduled(
-        "insp.end_of_shift_missing", "2.9", "End-of-shift check missing", "未提交交班自检", (Severity.MINOR,), "S17"
+        "insp.end_of_shift_missing",
+        "2.9",
+        "End-of-shift check missing",
+        "未提交交班自检",
+        (Severity.MINOR,),
+        "S17",
+        doc=AlarmDoc(
+            subject="the task's subject `seat:<seat>:<person>`",
+            zone="the roster zone",
+            ends="the self-check is done",
+        ),
     ),
     scheduled(
         "insp.fire_patrol_overdue",
@@ -18,6 +28,12 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MINOR, Severity.MAJOR),
         "61号令 Art.25 [R15]",
         "supervisor",
+        doc=AlarmDoc(
+            subject="the task's subject (`site`)",
+            zone="none",
+            ends="the patrol is done",
+            severity="minor → major (2 in a row)",
+        ),
     ),
     scheduled(
         "insp.supervisor_electrical_overdue",
@@ -27,6 +43,12 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MINOR, Severity.MAJOR),
         "S15",
         "manager",
+        doc=AlarmDoc(
+            subject="schedule id `supervisor_electrical`",
+            zone="none",
+            ends="the check is done",
+            severity="minor → major (14 d)",
+        ),
     ),
     scheduled(
         "insp.fire_check_monthly_overdue",
@@ -37,6 +59,11 @@ RULES: tuple[RuleSpec, ...] = (
         "61号令 Art.26: enterprises inspect at least monthly [R15]",
         "manager",
         "safety_officer",
+        doc=AlarmDoc(
+            subject="schedule id `fire_check_monthly`",
+            zone="none",
+            ends="the check is done",
+        ),
     ),
     scheduled(
         "insp.extinguisher_monthly_overdue",
@@ -46,6 +73,11 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "GB 50444 5.2.1 [R17]",
         "safety_officer",
+        doc=AlarmDoc(
+            subject="schedule id `extinguisher_monthly`",
+            zone="none",
+            ends="the check is done",
+        ),
     ),
     scheduled(
         "insp.facility_annual_test_overdue",
@@ -55,6 +87,11 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "消防法 (Fire Law) Art.16(3) [R16]",
         "manager",
+        doc=AlarmDoc(
+            subject="schedule id `annual_fire_system_test`",
+            zone="none",
+            ends="the test is recorded",
+        ),
     ),
     scheduled(
         "insp.detector_cleaning_due",
@@ -63,6 +100,11 @@ RULES: tuple[RuleSpec, ...] = (
         "探测器清洗到期",
         (Severity.MINOR,),
         "[R18] (secondary source)",
+        doc=AlarmDoc(
+            subject="schedule id `detector_cleaning`",
+            zone="none",
+            ends="the cleaning is recorded",
+        ),
     ),
     scheduled(
         "drill.evacuation_overdue",
@@ -72,6 +114,11 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "61号令 Art.40; 应急预案管理办法 (emergency-plan regulation) Art.33 [R15, R31]",
         "emergency_command",
+        doc=AlarmDoc(
+            subject="schedule id `evacuation_drill`",
+            zone="none",
+            ends="a drill is recorded",
+        ),
     ),
     scheduled(
         "drill.comprehensive_overdue",
@@ -81,6 +128,11 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "应急预案管理办法 Art.33 [R31]",
         "emergency_command",
+        doc=AlarmDoc(
+            subject="schedule id `comprehensive_drill`",
+            zone="none",
+            ends="a drill is recorded",
+        ),
     ),
     scheduled(
         "train.fire_annual_overdue",
@@ -89,6 +141,11 @@ RULES: tuple[RuleSpec, ...] = (
         "年度消防培训逾期",
         (Severity.MINOR,),
         "61号令 Art.36 [R15]",
+        doc=AlarmDoc(
+            subject="person id",
+            zone="the person's roster zone",
+            ends="a fire training is recorded (hr.yaml)",
+        ),
     ),
     scheduled(
         "train.new_staff",
@@ -99,6 +156,11 @@ RULES: tuple[RuleSpec, ...] = (
         "S32; 61号令 Art.36 [R15]",
         "shift_lead",
         "hr",
+        doc=AlarmDoc(
+            subject="person id",
+            zone="the zone of the first shift",
+            ends="an induction is recorded (hr.yaml)",
+        ),
     ),
     scheduled(
         "incident.post_review_overdue",
@@ -107,6 +169,11 @@ RULES: tuple[RuleSpec, ...] = (
         "事后复盘逾期",
         (Severity.MINOR,),
         'S21 "评估应急处置效果,提出改进措施" (assess the response and propose improvements)',
+        doc=AlarmDoc(
+            subject="the task's subject `incident:<zone or subject>`",
+            zone="the incident's zone",
+            ends="the review is done",
+        ),
     ),
     scheduled(
         "esc.lead_not_forwarded",
@@ -116,6 +183,12 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         'S17 "由领班上报主管" (the lead reports to the supervisor)',
         "supervisor",
+        doc=AlarmDoc(
+            subject="the task's subject `issue:<self-check task id>`",
+            zone="the seat's zone",
+            ends="the lead resolves or forwards it",
+            family="inspections §2.9, §4",
+        ),
     ),
     not_raised(
         "report.external_deadline",

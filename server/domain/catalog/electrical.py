@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.contract import DeviceKind, Severity
-from server.domain.catalog.spec import Check, Gauge, Param, RuleSpec, Stage, control, paged_at_any_severity
+from server.domain.catalog.spec import AlarmDoc, Check, Gauge, Param, RuleSpec, Stage, control, paged_at_any_severity
 
 STRIP = frozenset({DeviceKind.STRIP_METER})
 PLUG = frozenset({DeviceKind.SMART_PLUG})
@@ -27,6 +27,7 @@ def _strip_high(
     paged: tuple[str, ...],
     message: str,
     message_zh: str,
+    doc: AlarmDoc,
     inspect_within: timedelta | None = None,
 ) -> RuleSpec:
     """A strip at 80 % of its rating for `hold_s` is raised at `severity`, cleared below 75 % held 5 min (NEC's
@@ -50,6 +51,7 @@ def _strip_high(
         gauge=_rated_current_gauge(STRIP, Stage(severity, "raise_ratio", "clear_ratio", "hold_s", "clear_hold_s")),
         message=message,
         message_zh=message_zh,
+        doc=doc,
     )
 
 
@@ -65,6 +67,11 @@ RULES: tuple[RuleSpec, ...] = (
         inspect_within=timedelta(hours=4),
         message="Strip near its rated load",
         message_zh="插线板接近额定负荷,请勿再接入电器",
+        doc=AlarmDoc(
+            subject="strip_meter id",
+            zone="the strip's zone",
+            ends="load < 75 % for 5 min",
+        ),
     ),
     _strip_high(
         "elec.strip_continuous_high",
@@ -76,6 +83,11 @@ RULES: tuple[RuleSpec, ...] = (
         paged=("shift_lead", "supervisor"),
         message="Strip at 80 % of its rating for 3 h or more: redistribute loads or add a circuit",
         message_zh="插线板连续3小时以上处于额定负荷80%：请分散负载或增设回路",
+        doc=AlarmDoc(
+            subject="strip_meter id",
+            zone="the strip's zone",
+            ends="load < 75 % for 5 min",
+        ),
     ),
     RuleSpec(
         "elec.strip_overload",
@@ -105,6 +117,14 @@ RULES: tuple[RuleSpec, ...] = (
         ),
         message="Strip overloaded",
         message_zh="插线板过载",
+        doc=AlarmDoc(
+            subject="strip_meter id",
+            zone="the strip's zone",
+            ends=(
+                "load < 95 % for 60 s; critical switches off the strip's cuttable, non-essential plugs, "
+                "largest first, until it is under 80 %"
+            ),
+        ),
     ),
     RuleSpec(
         "elec.plug_overcurrent",
@@ -132,6 +152,11 @@ RULES: tuple[RuleSpec, ...] = (
         ),
         message="Plug over its rated current",
         message_zh="插座电流超过额定值",
+        doc=AlarmDoc(
+            subject="smart_plug id",
+            zone="the plug's zone",
+            ends="current < 75 % for 60 s",
+        ),
     ),
     RuleSpec(
         "elec.high_power_appliance",
@@ -152,6 +177,11 @@ RULES: tuple[RuleSpec, ...] = (
             "cut_delay_s": Param(60, "s", "relay off this long after the raise unless the shift lead holds it"),
         },
         pages=paged_at_any_severity("shift_lead", "seat_operator"),
+        doc=AlarmDoc(
+            subject="smart_plug id (a plug with a `seat`)",
+            zone="the plug's zone",
+            ends="step < 400 W for 30 s; the plug is cut 60 s after the raise unless a lead holds it",
+        ),
     ),
     RuleSpec(
         "elec.unmetered_load",
@@ -169,6 +199,12 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(600, "s", "ours"),
         },
         pages=paged_at_any_severity("shift_lead"),
+        doc=AlarmDoc(
+            subject="strip_meter id",
+            zone="the strip's zone",
+            ends="residual < 0.5 A for 10 min",
+            severity="warning → major (24 h)",
+        ),
     ),
     RuleSpec(
         "elec.strip_cascade",
@@ -180,6 +216,14 @@ RULES: tuple[RuleSpec, ...] = (
         Check.READINGS,
         pages=paged_at_any_severity("shift_lead", "supervisor"),
         inspect_within=timedelta(hours=4),
+        doc=AlarmDoc(
+            subject=(
+                "strip_meter id fed from a strip (`upstream`); `<edge>/<device>` for an unknown device seen "
+                "on an edge's floor broker"
+            ),
+            zone="the strip's zone; none for an unknown device",
+            ends="the site file no longer has the cascade; an unknown device: a person closes it",
+        ),
     ),
     RuleSpec(
         "elec.voltage_out_of_range",
@@ -199,6 +243,11 @@ RULES: tuple[RuleSpec, ...] = (
         },
         site_wide=frozenset(["clear_hold_s", "hold_s", "major_after_s", "major_fraction"]),
         pages=paged_at_any_severity("facilities"),
+        doc=AlarmDoc(
+            subject="floor id",
+            zone="none",
+            ends="the floor's plugs back in 198–235.4 V for 60 s",
+        ),
     ),
     RuleSpec(
         "elec.relay_mismatch",
@@ -213,6 +262,11 @@ RULES: tuple[RuleSpec, ...] = (
             "hold_s": Param(5, "s"),
         },
         pages=paged_at_any_severity("shift_lead"),
+        doc=AlarmDoc(
+            subject="smart_plug id",
+            zone="the plug's zone",
+            ends="the plug follows its command",
+        ),
     ),
     RuleSpec(
         "elec.continuous_runtime",
@@ -228,6 +282,11 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(300, "s"),
         },
         pages=paged_at_any_severity("seat_operator", "shift_lead"),
+        doc=AlarmDoc(
+            subject="smart_plug id (`class: printer` or `non_essential`)",
+            zone="the plug's zone",
+            ends="idle for 5 min",
+        ),
     ),
     RuleSpec(
         "elec.after_shift_load",
@@ -243,6 +302,11 @@ RULES: tuple[RuleSpec, ...] = (
             "hold_s": Param(1800, "s"),
             "clear_hold_s": Param(300, "s"),
         },
+        doc=AlarmDoc(
+            subject="smart_plug id (a plug with a `seat`)",
+            zone="the plug's zone",
+            ends="load gone, or the seat rostered again",
+        ),
     ),
     RuleSpec(
         "elec.plug_unplugged",
@@ -256,6 +320,11 @@ RULES: tuple[RuleSpec, ...] = (
             "offline_s": Param(300, "s"),
         },
         device_offline=True,
+        doc=AlarmDoc(
+            subject="smart_plug id (a plug with a `seat`)",
+            zone="the plug's zone",
+            ends="the plug reports again",
+        ),
     ),
     RuleSpec(
         "elec.residual_current",
@@ -270,6 +339,11 @@ RULES: tuple[RuleSpec, ...] = (
             "hold_s": Param(10, "s"),
         },
         inspect_within=timedelta(hours=1),
+        doc=AlarmDoc(
+            subject="strip_meter id (only with a `limit_ma` override)",
+            zone="the strip's zone",
+            ends="residual current under the limit",
+        ),
     ),
     control("elec.relay_reenable_guard", "2.1", "S05, S06 (D12 电工证; D15 维修需主管批准)"),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec, paged_at_any_severity
+from server.domain.catalog.spec import AlarmDoc, Check, Param, RuleSpec, paged_at_any_severity
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -20,6 +20,11 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(300, "s"),
         },
         pages=paged_at_any_severity("facilities", "supervisor"),
+        doc=AlarmDoc(
+            subject="temp_sensor id (`location_type` desk, ceiling or none; not in a machine room)",
+            zone="the sensor's zone",
+            ends="back in the band (by `hvac_mode`) for 5 min",
+        ),
     ),
     RuleSpec(
         "env.office_rh",
@@ -35,6 +40,11 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(300, "s"),
         },
         pages=paged_at_any_severity("facilities"),
+        doc=AlarmDoc(
+            subject="temp_sensor id (as above)",
+            zone="the sensor's zone",
+            ends="back in the band for 5 min",
+        ),
     ),
     RuleSpec(
         "env.equipment_hotspot",
@@ -55,5 +65,11 @@ RULES: tuple[RuleSpec, ...] = (
             "mean_window_s": Param(86400, "s"),
         },
         pages=paged_at_any_severity("shift_lead", "facilities"),
+        doc=AlarmDoc(
+            subject="temp_sensor id (`location_type` strip, printer or desk)",
+            zone="the sensor's zone",
+            ends="under 38 °C and the mean under 35 °C",
+            severity="minor (24 h mean) → major (> 40 °C)",
+        ),
     ),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec, control, evacuating, paged_at_any_severity
+from server.domain.catalog.spec import AlarmDoc, Check, Param, RuleSpec, control, evacuating, paged_at_any_severity
 
 
 def _heat_params(static_c: float, rate_min_c: float, clear_c: float) -> dict[str, Param]:
@@ -38,6 +38,11 @@ RULES: tuple[RuleSpec, ...] = (
         inspect_within=timedelta(hours=1),
         starts_verification=True,
         inhibited_by_fire=True,
+        doc=AlarmDoc(
+            subject="smoke_detector id",
+            zone="the detector's zone",
+            ends="a person closes it",
+        ),
     ),
     evacuating(
         "fire.confirmed",
@@ -55,8 +60,24 @@ RULES: tuple[RuleSpec, ...] = (
             "verdict_s": Param(180, "s"),
         },
         inspect_within=timedelta(hours=1),
+        doc=AlarmDoc(
+            subject="zone id",
+            zone="that zone",
+            ends="a person closes it",
+        ),
     ),
-    evacuating("fire.manual_report", "2.2", "Fire reported by staff", "人员报火警", 'S18 ("发现火情,应立即报警")'),
+    evacuating(
+        "fire.manual_report",
+        "2.2",
+        "Fire reported by staff",
+        "人员报火警",
+        'S18 ("发现火情,应立即报警")',
+        doc=AlarmDoc(
+            subject="manual call point (device id); zone id for the app's report button",
+            zone="the zone",
+            ends="a person closes it",
+        ),
+    ),
     RuleSpec(
         "fire.false_alarm_close",
         "2.2",
@@ -65,6 +86,12 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MINOR,),
         "GB 25201 5.3 ②: record false alarms [R18]",
         Check.READINGS,
+        doc=AlarmDoc(
+            subject="zone id",
+            zone="that zone",
+            ends="a person closes it",
+            severity="minor, one-off",
+        ),
     ),
     RuleSpec(
         "fire.short_smoke_event",
@@ -78,6 +105,12 @@ RULES: tuple[RuleSpec, ...] = (
             "max_s": Param(60, "s"),
             "heat_rise_c": Param(2.0, "°C"),
         },
+        doc=AlarmDoc(
+            subject="smoke_detector id (restroom or stairwell)",
+            zone="the detector's zone",
+            ends="a person closes it",
+            severity="minor, one-off",
+        ),
     ),
     RuleSpec(
         "fire.heat_prewarn",
@@ -94,6 +127,11 @@ RULES: tuple[RuleSpec, ...] = (
         life_safety=True,
         pages=paged_at_any_severity("shift_lead", "supervisor"),
         inhibited_by_fire=True,
+        doc=AlarmDoc(
+            subject="temp_sensor or mr_probe id",
+            zone="the device's zone",
+            ends="below 43 °C for 60 s",
+        ),
     ),
     RuleSpec(
         "fire.heat_alarm",
@@ -111,6 +149,11 @@ RULES: tuple[RuleSpec, ...] = (
         inspect_within=timedelta(hours=1),
         starts_verification=True,
         inhibited_by_fire=True,
+        doc=AlarmDoc(
+            subject="temp_sensor or mr_probe id",
+            zone="the device's zone",
+            ends="below 50 °C for 60 s",
+        ),
     ),
     RuleSpec(
         "fire.detector_fault",
@@ -127,6 +170,11 @@ RULES: tuple[RuleSpec, ...] = (
         pages=paged_at_any_severity("shift_lead", "facilities"),
         inspect_within=timedelta(hours=24),
         degrades_life_safety=True,
+        doc=AlarmDoc(
+            subject="smoke_detector id",
+            zone="the detector's zone",
+            ends="the fault flag goes away",
+        ),
     ),
     RuleSpec(
         "fire.detector_disabled",
@@ -146,6 +194,11 @@ RULES: tuple[RuleSpec, ...] = (
         pages=paged_at_any_severity("supervisor"),
         inspect_within=timedelta(hours=24),
         degrades_life_safety=True,
+        doc=AlarmDoc(
+            subject="smoke_detector id",
+            zone="the detector's zone",
+            ends="the detector is enabled again",
+        ),
     ),
     RuleSpec(
         "fire.battery_low",
@@ -158,6 +211,11 @@ RULES: tuple[RuleSpec, ...] = (
             "trouble re-sounds ≤ every 4 h [R14]; GB 20517-2025: battery checked at least every 24 h [R13]"
         ),
         Check.READINGS,
+        doc=AlarmDoc(
+            subject="smoke_detector id",
+            zone="the detector's zone",
+            ends="battery flag goes away",
+        ),
     ),
     evacuating(
         "evac.notice",
@@ -166,6 +224,11 @@ RULES: tuple[RuleSpec, ...] = (
         "疏散通知",
         "S18; D7 四5; GB 25506 / GB 25201 duty procedure [R18, R19]",
         latching=False,
+        doc=AlarmDoc(
+            subject="floor id; the machine-room zone id after `mr.smoke`",
+            zone="the fire zone",
+            ends="all clear by on-site or emergency command",
+        ),
     ),
     control("evac.all_clear", "2.2", "D7 四"),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import RuleSpec, not_raised, scheduled
+from server.domain.catalog.spec import AlarmDoc, RuleSpec, not_raised, scheduled
 
 RULES: tuple[RuleSpec, ...] = (
     scheduled(
@@ -13,6 +13,11 @@ RULES: tuple[RuleSpec, ...] = (
         "权限审查逾期",
         (Severity.MINOR,),
         'S27 "定期审计" (periodic audit)',
+        doc=AlarmDoc(
+            subject="schedule id `access_review_quarterly`",
+            zone="none",
+            ends="the review is done",
+        ),
     ),
     not_raised(
         "it.backup_stale",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.contract import DeviceKind, Severity
-from server.domain.catalog.spec import Check, Gauge, Param, RuleSpec, Stage, evacuating, paged_at_any_severity
+from server.domain.catalog.spec import AlarmDoc, Check, Gauge, Param, RuleSpec, Stage, evacuating, paged_at_any_severity
 
 PROBE = frozenset({DeviceKind.MR_PROBE})
 
@@ -14,6 +14,11 @@ HUMIDITY_MAJOR_AND_CLEAR: dict[str, Param] = {
     "clear_hold_s": Param(600, "s"),
 }
 """Both humidity rules: major held 60 s, cleared 2 % RH / 0.5 °C back inside the band for 10 min."""
+
+HUMIDITY_DOC = AlarmDoc(
+    subject="mr_probe id", zone="the probe's zone (its machine room)", ends="back inside the band for 10 min"
+)
+"""Both humidity rules' row in docs/alarms.md."""
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -44,6 +49,11 @@ RULES: tuple[RuleSpec, ...] = (
             "critical": ("mr_duty", "supervisor", "emergency_command", "on_site_command", "logistics"),
         },
         convenes_command=True,
+        doc=AlarmDoc(
+            subject="mr_probe id",
+            zone="the probe's zone (its machine room)",
+            ends="1 °C under the stage for 10 min",
+        ),
     ),
     RuleSpec(
         "mr.temp_low",
@@ -68,6 +78,11 @@ RULES: tuple[RuleSpec, ...] = (
         ),
         message="Machine-room inlet temperature low",
         message_zh="机房进风温度过低",
+        doc=AlarmDoc(
+            subject="mr_probe id",
+            zone="the probe's zone (its machine room)",
+            ends="19 °C or more for 10 min",
+        ),
     ),
     RuleSpec(
         "mr.temp_rate",
@@ -82,6 +97,11 @@ RULES: tuple[RuleSpec, ...] = (
             "window_s": Param(900, "s"),
         },
         pages=paged_at_any_severity("mr_duty", "supervisor"),
+        doc=AlarmDoc(
+            subject="mr_probe id",
+            zone="the probe's zone (its machine room)",
+            ends="change < 5 °C within 15 min",
+        ),
     ),
     RuleSpec(
         "mr.humidity_high",
@@ -99,6 +119,7 @@ RULES: tuple[RuleSpec, ...] = (
             **HUMIDITY_MAJOR_AND_CLEAR,
         },
         pages=paged_at_any_severity("mr_duty"),
+        doc=HUMIDITY_DOC,
     ),
     RuleSpec(
         "mr.humidity_low",
@@ -115,6 +136,7 @@ RULES: tuple[RuleSpec, ...] = (
             **HUMIDITY_MAJOR_AND_CLEAR,
         },
         pages=paged_at_any_severity("mr_duty"),
+        doc=HUMIDITY_DOC,
     ),
     RuleSpec(
         "mr.leak",
@@ -129,6 +151,11 @@ RULES: tuple[RuleSpec, ...] = (
         },
         pages=paged_at_any_severity("mr_duty", "supervisor", "facilities", "logistics", "emergency_command"),
         convenes_command=True,
+        doc=AlarmDoc(
+            subject="leak_sensor or mr_probe id (in a machine room)",
+            zone="the machine room",
+            ends="the leak flag goes away",
+        ),
     ),
     evacuating(
         "mr.smoke",
@@ -137,5 +164,10 @@ RULES: tuple[RuleSpec, ...] = (
         "机房烟雾报警",
         "S10; GB 50174 13.1: MR needs a fire-alarm system and gas/water-mist (or sprinkler) suppression [R24]",
         starts_verification=True,
+        doc=AlarmDoc(
+            subject="mr_probe id",
+            zone="the probe's zone (its machine room)",
+            ends="a person closes it",
+        ),
     ),
 )

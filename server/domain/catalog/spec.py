@@ -1,6 +1,6 @@
-"""What one rule declaration holds (`RuleSpec`), the generic threshold it may carry (`Gauge`), and the
-shorthands for the declarations that only differ in their own words (controls, unraised rows, duties, the
-fires that evacuate).
+"""What one rule declaration holds (`RuleSpec`), the generic threshold it may carry (`Gauge`), its row in
+docs/alarms.md (`AlarmDoc`), and the shorthands for the declarations that only differ in their own words
+(controls, unraised rows, duties, the fires that evacuate).
 
 Pure data: this module imports nothing from the domain, so that the site parser, the rules, the paging
 plan and the scheduler can all read the catalog without an import cycle.
@@ -70,6 +70,23 @@ class Gauge:
 
 
 @dataclass(frozen=True, slots=True)
+class AlarmDoc:
+    """The rule's row in docs/alarms.md, in the words of a person reading an alarm (docgen writes the table)."""
+
+    subject: str
+    """What the alarm's `subject` names (a device, zone, person or task)."""
+    zone: str
+    """What the alarm's `zone` field holds ("none" when it has none)."""
+    ends: str
+    """What ends the alarm."""
+    severity: str = ""
+    """The severity column when the declared severities need their conditions said; empty: the declared
+    severities as stages ("major → critical"), with ", latching" for a latching rule."""
+    family: str = ""
+    """The family column when it cites more than its section; empty: the family's group and section."""
+
+
+@dataclass(frozen=True, slots=True)
 class RuleSpec:
     """Everything about one rule id of RULES.md §2 (or of the server's own supervision)."""
 
@@ -114,6 +131,8 @@ class RuleSpec:
     message: str = ""
     message_zh: str = ""
     """The finding's words, for a rule run from its gauge (other rules say them in their class)."""
+    doc: AlarmDoc | None = None
+    """Its row in docs/alarms.md; every rule the server raises has one."""
 
     @property
     def family(self) -> str:
@@ -146,6 +165,7 @@ def evacuating(
     title_zh: str,
     source: str,
     *,
+    doc: AlarmDoc,
     latching: bool = True,
     params: Mapping[str, Param] | None = None,
     inspect_within: timedelta | None = None,
@@ -168,13 +188,29 @@ def evacuating(
         convenes_command=True,
         evacuates=True,
         starts_verification=starts_verification,
+        doc=doc,
     )
 
 
 def scheduled(
-    rule: str, section: str, title: str, title_zh: str, severities: tuple[Severity, ...], source: str, *paged: str
+    rule: str,
+    section: str,
+    title: str,
+    title_zh: str,
+    severities: tuple[Severity, ...],
+    source: str,
+    *paged: str,
+    doc: AlarmDoc,
 ) -> RuleSpec:
     """A duty the inspection scheduler finds missed, paging `paged` at any severity."""
     return RuleSpec(
-        rule, section, title, title_zh, severities, source, Check.SCHEDULE, pages=paged_at_any_severity(*paged)
+        rule,
+        section,
+        title,
+        title_zh,
+        severities,
+        source,
+        Check.SCHEDULE,
+        pages=paged_at_any_severity(*paged),
+        doc=doc,
     )

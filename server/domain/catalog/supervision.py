@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import Check, Param, RuleSpec, paged_at_any_severity
+from server.domain.catalog.spec import AlarmDoc, Check, Param, RuleSpec, paged_at_any_severity
 
 OFFLINE_PARAMS: Mapping[str, Param] = MappingProxyType({"offline_s": Param(200, "s")})
 """Silent this long is offline: NFPA 72's trouble deadline, shared by the devices aligned with smoke detectors."""
@@ -21,6 +21,7 @@ def silent_device(
     severities: tuple[Severity, ...],
     source: str,
     *paged: str,
+    doc: AlarmDoc,
     life_safety: bool = False,
 ) -> RuleSpec:
     """A device that watches over life safety, offline after `OFFLINE_PARAMS`: its silence degrades a
@@ -38,10 +39,11 @@ def silent_device(
         pages=paged_at_any_severity(*paged),
         degrades_life_safety=True,
         device_offline=True,
+        doc=doc,
     )
 
 
-def _server_watch(rule: str, title: str, title_zh: str) -> RuleSpec:
+def _server_watch(rule: str, title: str, title_zh: str, *, doc: AlarmDoc) -> RuleSpec:
     """A loss in the server's own pipeline: IT and the supervisor are paged."""
     return RuleSpec(
         rule,
@@ -52,6 +54,7 @@ def _server_watch(rule: str, title: str, title_zh: str) -> RuleSpec:
         "",
         Check.SERVER,
         pages=paged_at_any_severity("it", "supervisor"),
+        doc=doc,
     )
 
 
@@ -69,6 +72,12 @@ RULES: tuple[RuleSpec, ...] = (
         "shift_lead",
         "facilities",
         life_safety=True,
+        doc=AlarmDoc(
+            subject="smoke_detector id; the zone id when its edge is offline (one per zone)",
+            zone="the zone",
+            ends="the detector (or the edge) reports again",
+            severity="major; critical when its zone or an adjacent one is in alarm",
+        ),
     ),
     RuleSpec(
         "sup.smoke_offline_lpwan",
@@ -90,6 +99,12 @@ RULES: tuple[RuleSpec, ...] = (
         pages=paged_at_any_severity("shift_lead", "facilities"),
         degrades_life_safety=True,
         device_offline=True,
+        doc=AlarmDoc(
+            subject="smoke_detector id (`heartbeat_s` > 60)",
+            zone="the detector's zone",
+            ends="the detector reports again",
+            severity="major → critical as above",
+        ),
     ),
     silent_device(
         "sup.probe_offline",
@@ -99,6 +114,11 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "Aligned with sup.smoke_offline",
         "mr_duty",
+        doc=AlarmDoc(
+            subject="mr_probe id",
+            zone="the probe's zone (its machine room)",
+            ends="the probe reports again",
+        ),
     ),
     RuleSpec(
         "sup.sensor_offline",
@@ -113,6 +133,11 @@ RULES: tuple[RuleSpec, ...] = (
             "min_s": Param(900, "s"),
         },
         device_offline=True,
+        doc=AlarmDoc(
+            subject="device id (every other kind)",
+            zone="the device's zone",
+            ends="the device reports again",
+        ),
     ),
     RuleSpec(
         "sup.gateway_offline",
@@ -128,6 +153,11 @@ RULES: tuple[RuleSpec, ...] = (
         },
         site_wide=frozenset(["fraction", "window_s"]),
         pages=paged_at_any_severity("facilities", "shift_lead"),
+        doc=AlarmDoc(
+            subject="edge id",
+            zone="none",
+            ends="the edge reports online or any of its devices reports",
+        ),
     ),
     RuleSpec(
         "sup.notify_channel",
@@ -142,6 +172,11 @@ RULES: tuple[RuleSpec, ...] = (
         },
         site_wide=frozenset(["failures"]),
         pages=paged_at_any_severity("it", "supervisor"),
+        doc=AlarmDoc(
+            subject="the channel: `<scheme>:<hash of the URL>` (never the URL, which holds tokens)",
+            zone="none",
+            ends="the channel delivers again",
+        ),
     ),
     RuleSpec(
         "sensor.temp_sentinel",
@@ -155,6 +190,11 @@ RULES: tuple[RuleSpec, ...] = (
             "power_on_c": Param(85.0, "°C"),
             "indoor_min_c": Param(-40.0, "°C"),
         },
+        doc=AlarmDoc(
+            subject="temp_sensor or mr_probe id",
+            zone="the device's zone",
+            ends="a plausible reading",
+        ),
     ),
     RuleSpec(
         "sensor.temp_jump",
@@ -172,6 +212,11 @@ RULES: tuple[RuleSpec, ...] = (
             "max_gap_s": Param(60, "s"),
             "neighbour_c": Param(2, "°C"),
         },
+        doc=AlarmDoc(
+            subject="temp_sensor or mr_probe id",
+            zone="the device's zone",
+            ends="a person marks it checked, or smoke corroborates it (then `fire.heat_alarm`)",
+        ),
     ),
     RuleSpec(
         "sensor.temp_out_of_range",
@@ -181,6 +226,11 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "Range failure = fault [R29]",
         Check.READINGS,
+        doc=AlarmDoc(
+            subject="temp_sensor or mr_probe id (outside `range_c`)",
+            zone="the device's zone",
+            ends="back in range",
+        ),
     ),
     RuleSpec(
         "sensor.stuck",
@@ -195,6 +245,11 @@ RULES: tuple[RuleSpec, ...] = (
             "voltage_s": Param(86400, "s"),
             "lsb": Param(0.01, "metric's unit"),
         },
+        doc=AlarmDoc(
+            subject="temp_sensor, mr_probe or smart_plug id",
+            zone="the device's zone",
+            ends="the value moves",
+        ),
     ),
     RuleSpec(
         "sensor.rh_implausible",
@@ -208,6 +263,11 @@ RULES: tuple[RuleSpec, ...] = (
             "high_pct": Param(99, "% RH"),
             "hold_s": Param(3600, "s"),
         },
+        doc=AlarmDoc(
+            subject="temp_sensor or mr_probe id",
+            zone="the device's zone",
+            ends="RH plausible again",
+        ),
     ),
     RuleSpec(
         "sensor.tamper",
@@ -218,7 +278,31 @@ RULES: tuple[RuleSpec, ...] = (
         "EN 54-5 head-removal fault [R9]",
         Check.READINGS,
         pages=paged_at_any_severity("facilities", "shift_lead"),
+        doc=AlarmDoc(
+            subject="device id (not a smoke detector or door, which have their own rules)",
+            zone="the device's zone",
+            ends="the tamper flag goes away",
+        ),
     ),
-    _server_watch("sup.message_loss", "Messages lost from an edge", "边缘网关消息丢失"),
-    _server_watch("sup.series_dropped", "Time-series points dropped", "时序数据丢弃"),
+    _server_watch(
+        "sup.message_loss",
+        "Messages lost from an edge",
+        "边缘网关消息丢失",
+        doc=AlarmDoc(
+            subject="edge id (value: messages lost)",
+            zone="none",
+            ends="a person closes it",
+            severity="major, one-off",
+        ),
+    ),
+    _server_watch(
+        "sup.series_dropped",
+        "Time-series points dropped",
+        "时序数据丢弃",
+        doc=AlarmDoc(
+            subject="`timeseries` (value: time-series points dropped so far)",
+            zone="none",
+            ends="the store writes again and the buffer has room (docs/reliability.md §6.1.1)",
+        ),
+    ),
 )

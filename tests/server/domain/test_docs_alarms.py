@@ -6,7 +6,9 @@ parameter table (`thresholds.DEFAULTS`), the §2.9 overdue rules of the inspecti
 service-raised ids (`sup.message_loss`), and, as a net for free-function rules, every rule-shaped
 string given to `ctx.set` / `ctx.pulse` / `Finding` / `OverdueRule` or written anywhere in the
 modules that raise alarms. Strings of that shape that are not alarms are listed in NOT_ALARMS with
-the reason, and the test checks that none of them is ever raised.
+the reason, and the test checks that none of them is ever raised. Each id found must be declared in
+the catalog with its `AlarmDoc`, from which docgen writes the table (and the checked-in table must be
+what docgen writes).
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from server.domain import inspections
 from server.domain.alarms import AlarmState
+from server.domain.catalog import CATALOG, docgen
+from server.domain.catalog.docgen import alarm_family, declared_severities, regenerated
 from server.domain.rules.base import Rule
 from server.domain.rules.engine import RULES
 from server.domain.thresholds import CONTROLS, DEFAULTS
@@ -118,9 +124,66 @@ def documented() -> dict[str, tuple[str, str, str]]:
     return {m.group(1): (m.group(2).strip(), m.group(3).strip(), m.group(4).strip()) for m in TABLE_ROW.finditer(text)}
 
 
+def test_every_rule_the_code_can_raise_is_declared_with_its_doc() -> None:
+    undeclared = sorted(rule for rule in raisable() if rule not in CATALOG or CATALOG[rule].doc is None)
+    assert not undeclared, f"{undeclared}: declare each in server/domain/catalog with doc=AlarmDoc(...)"
+    never_raised = sorted(spec.id for spec in CATALOG.values() if spec.doc is not None and spec.id not in raisable())
+    assert not never_raised, f"{never_raised} have an AlarmDoc but the code never raises them"
+
+
+def test_the_rule_table_is_what_the_catalog_says() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    assert text == regenerated("docs/alarms.md", text), (
+        "docs/alarms.md's rule table is stale: python -m server.domain.catalog.docgen --write"
+    )
+
+
+def _with_a_stale_row(text: str) -> str:
+    stale = text.replace("| `fire.confirmed` | fire §2.2 |", "| `fire.confirmed` | fire §9 |")
+    assert stale != text
+    return stale
+
+
+def test_the_generator_rewrites_a_stale_row_and_needs_its_markers() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    stale = _with_a_stale_row(text)
+    assert regenerated("docs/alarms.md", stale) == text
+    with pytest.raises(ValueError, match="rule-table"):
+        regenerated("docs/alarms.md", text.replace("<!-- /rule-table -->\n", ""))
+
+
+def test_write_rewrites_every_generated_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    (tmp_path / "docs").mkdir()
+    stale = tmp_path / "docs" / "alarms.md"
+    stale.write_text(_with_a_stale_row(text), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert docgen.main(["--write"]) == 0
+    assert stale.read_text(encoding="utf-8") == text
+    assert (tmp_path / docgen.REFERENCE).read_text(encoding="utf-8") == docgen.render()
+
+
+def test_family_wordings_say_more_than_the_declaration() -> None:
+    for spec in CATALOG.values():
+        if spec.doc is not None and spec.doc.family:
+            assert spec.doc.family != alarm_family(spec), f"{spec.id}: the family wording adds nothing: drop it"
+
+
+def test_severity_wordings_name_the_declared_severities() -> None:
+    """A rule's own severity wording only adds conditions: it names every severity it declares, and is not
+    what the declaration alone would write."""
+    for spec in CATALOG.values():
+        if spec.doc is None or not spec.doc.severity:
+            continue
+        words = set(re.findall(r"[a-z]+", spec.doc.severity))
+        missing = {s.value for s in spec.severities} - words
+        assert not missing, f"{spec.id}: its severity wording {spec.doc.severity!r} leaves out {sorted(missing)}"
+        assert spec.doc.severity != declared_severities(spec), f"{spec.id}: the wording adds nothing: drop it"
+
+
 def test_every_rule_the_code_can_raise_has_a_row() -> None:
     missing = sorted(raisable() - set(documented()))
-    assert not missing, f"docs/alarms.md has no table row for {missing}: add family, severities, subject, zone"
+    assert not missing, f"docs/alarms.md has no table row for {missing}: declare its AlarmDoc, run docgen --write"
 
 
 def test_every_row_is_a_rule_the_code_raises() -> None:

@@ -17,7 +17,7 @@ RAISED = (Check.READINGS, Check.SCHEDULE, Check.SERVER)
 
 def test_the_reference_is_current() -> None:
     assert REFERENCE.read_text(encoding="utf-8") == render(), (
-        "docs/rule-reference.md is stale: python -m server.domain.catalog.docgen > docs/rule-reference.md"
+        "docs/rule-reference.md is stale: python -m server.domain.catalog.docgen --write"
     )
 
 
