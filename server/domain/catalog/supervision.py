@@ -156,7 +156,7 @@ RULES: tuple[RuleSpec, ...] = (
         doc=AlarmDoc(
             subject="edge id",
             zone="none",
-            ends="the edge reports online or any of its devices reports",
+            ends="the edge reports online or any of its devices reports (the still silent ones: one alarm each)",
         ),
     ),
     RuleSpec(

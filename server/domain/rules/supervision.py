@@ -22,7 +22,9 @@ The "> 1 h escalate to the supervisor" of sup.smoke_offline is an escalation of 
 sup.gateway_offline: the edge says it is offline (status / Last Will), or >= 50 % of the devices behind
 one edge fell silent within 60 s of each other. Then one alert: per-device offline findings of that edge
 are cleared and not raised while it lasts, except smoke detectors, which become one sup.smoke_offline per
-zone (subject: the zone id). It clears when the edge reports online or any device behind it reports.
+zone (subject: the zone id). It clears when the edge reports online or any device behind it reports;
+devices still silent then are judged alone (a device heard after the silence began shows the edge is up),
+so only a new silence of most devices together raises it again.
 A Zigbee bridge behind an edge that goes offline is the same, keyed `<edge>/<bridge>` (`bridge_state`):
 a device leaves it when it reports or the bridge is back, and is then judged by its own timer at once.
 
@@ -197,7 +199,9 @@ def _zone_back(ctx: Ctx, zone: str, now: datetime, why: str) -> None:
 
 
 def _edge_silent(ctx: Ctx, edge: str, dev: DeviceState, now: datetime) -> bool:
-    """>= 50 % of the edge's devices went silent within 60 s of this one (and are still silent)."""
+    """>= 50 % of the edge's devices went silent within 60 s of this one (and are still silent), and none
+    has reported since: a device heard later shows the edge is up, so the silent ones are judged alone (a
+    report clears the edge alert; without this the next tick raised it again, at every report)."""
     devices = ctx.site.devices_of_edge(edge)
     if len(devices) < 2 or dev.seen is None:
         return False
@@ -205,7 +209,11 @@ def _edge_silent(ctx: Ctx, edge: str, dev: DeviceState, now: datetime) -> bool:
     together = 0
     for device in devices:
         seen = ctx.devices[device.id].seen
-        if seen is not None and now - seen >= window and abs(seen - dev.seen) <= window:
+        if seen is None:
+            continue
+        if seen - dev.seen > window:
+            return False
+        if now - seen >= window and abs(seen - dev.seen) <= window:
             together += 1
     return together >= param("sup.gateway_offline", "fraction") * len(devices)
 

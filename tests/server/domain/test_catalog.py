@@ -780,6 +780,23 @@ def test_edge_silence_is_one_gateway_alert_with_smoke_per_zone() -> None:
     assert f.cleared("sup.gateway_offline", "edge-f1")
 
 
+def test_a_device_that_keeps_reporting_clears_the_edge_alert_once_and_the_silent_ones_stand_alone() -> None:
+    """Most of an edge's devices fall silent (a tripped floor circuit) while one keeps reporting through it.
+    The first report after the mass silence clears the edge alert (the edge is up); the still-silent devices
+    are then judged alone, never regrouped into a new edge alert at the next report (which paged the same
+    people again at every report: 125 raises in 9 minutes on the demo floor)."""
+    f = Floor(supervise=True)
+    f.advance(1000, step=5)
+    assert len(f.raised("sup.gateway_offline", "edge-f1")) == 1
+    for _ in range(20):  # temp-a1 reports every 30 s for 10 minutes
+        f.read("temp-a1", temperature_c=22.0)
+        f.advance(30, step=5)
+    assert len(f.raised("sup.gateway_offline", "edge-f1")) == 1, "the edge alert was raised again"
+    assert not f.is_open("sup.gateway_offline", "edge-f1")
+    assert f.is_open("sup.smoke_offline", "smoke-a1"), "a silent detector stands alone once the edge is back"
+    assert not f.is_open("sup.sensor_offline", "temp-a1")
+
+
 def test_cascade_clears_after_fix() -> None:
     broken = with_text(
         "{id: strip-b1, kind: strip_meter, zone: ops-b, edge: edge-f1}",
