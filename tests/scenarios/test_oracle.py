@@ -55,6 +55,10 @@ class ScaledClock:
     def monotonic(self) -> float:
         return self.m0 + (time.monotonic() - self.m0) * self.speed
 
+    def wall_monotonic_at(self, when: datetime) -> float:
+        """The `time.monotonic()` instant at which this clock reads `when`."""
+        return self.m0 + (when - self.start).total_seconds() / self.speed
+
     def __call__(self) -> datetime:
         return self.now()
 
@@ -91,7 +95,10 @@ def play(name: str, broker: EmbeddedBroker, data: Path) -> Outcome:
             # people act through the API at their step's simulated time (simulators/operator.py)
             performer = OperatorApi(server.url, TOKEN).perform
             try:
-                result = ScenarioRun(scenario, floor, transport, seed=1, speed=SPEED, operator=performer).run()
+                # t = 0 is when the stack's clock reads the scenario's start, however long the set-up took:
+                # the deadlines (simulator time) and `raised_at` (the stack's clock) then share one origin
+                result = ScenarioRun(scenario, floor, transport, seed=1, speed=SPEED, operator=performer).run(
+                    clock.wall_monotonic_at(scenario.start))
             except StepError as exc:  # a step that could not be done is a finding
                 pytest.fail(str(exc))
             finally:
