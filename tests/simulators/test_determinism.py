@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,17 @@ def test_ac_failure_drives_the_machine_room_as_documented() -> None:
     log = json.loads(_run("mr-ac-failure", 1))
     assert log["injections"][0]["step"] == "ac_off"
     assert log["published"]["by_dialect"]["probe"] > 100
+
+
+def test_a_run_whose_start_is_already_past_sends_what_is_due_at_once() -> None:
+    """`run(t0_monotonic)` in the past (a set-up that took longer than the clock it shares): the run catches
+    up at once and sends what a flat-out run sends, so the simulator's t stays on the caller's clock."""
+    floor = load_floor(DEMO_FLOOR)
+    scenario = load_scenario("door-forced", floor)
+    speed = 10.0
+    started = time.monotonic()
+    late = ScenarioRun(scenario, floor, NullTransport(), seed=1, speed=speed).run(
+        started - scenario.duration / speed)
+    assert time.monotonic() - started < scenario.duration / speed  # it waited for nothing
+    flat_out = json.loads(_run("door-forced", 1))
+    assert {**late, "speed": 0} == flat_out

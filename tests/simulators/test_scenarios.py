@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.yamlfile import YamlFileError
+from server.domain.rules.supervision import OFFLINE_RULES
 from simulators.model import DEMO_FLOOR, load_floor
 from simulators.rules import RULE_IDS
 from simulators.scenario import ScenarioError, list_scenarios, load_scenario, parse_scenario
@@ -53,6 +54,18 @@ def test_every_required_scenario_is_there() -> None:
     for name, rule in REQUIRED.items():
         scenario = load_scenario(name, FLOOR)
         assert rule in {e.rule for e in scenario.expect}, name
+
+
+@pytest.mark.parametrize("name", list_scenarios())
+def test_a_scenario_expecting_one_device_offline_keeps_the_rest_of_the_floor_reporting(name: str) -> None:
+    """A device's own offline alarm is right only while the rest of its edge reports: with most of the
+    edge's devices dark from the start, the rules call the edge offline (>= 50 % silent together) and
+    fold each device's offline finding into that one alert, a detector into its zone's alarm."""
+    scenario = load_scenario(name, FLOOR)
+    per_device = [e for e in scenario.expect if e.rule in OFFLINE_RULES and e.subject in FLOOR.devices]
+    assert not per_device or scenario.background.scope == "floor", (
+        f"{name}: expects {[(e.rule, e.subject) for e in per_device]} with background "
+        f"{scenario.background.scope!r}; only `scope: floor` keeps the other devices of the edge reporting")
 
 
 GOOD = """\
