@@ -73,6 +73,8 @@ def run(engine: Engine, rows: int, sends: int, every_s: float) -> dict[str, Any]
         stop.set()
         thread.join()
         keeper.release()
+    if not commits:
+        raise SystemExit("the ingest thread committed nothing: see its error above")
     q = statistics.quantiles(waits, n=100, method="inclusive")
     return {"rows_per_commit": rows, "ingest_commit_median_ms": round(statistics.median(commits) * 1000, 1),
             "presend_p50_ms": round(q[49], 2), "presend_p99_ms": round(q[98], 2),
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sends", type=int, default=300, help="pre-send checks per row count")
     parser.add_argument("--every-ms", type=float, default=7.0, help="pause between two pre-send checks")
     args = parser.parse_args(argv)
+    if args.sends < 2:
+        parser.error(f"--sends {args.sends}: give at least 2 checks, for a p50 and a p99")
     if not args.sql.startswith("postgresql"):
         parser.error(f"--sql {args.sql!r}: give a PostgreSQL URL (postgresql+psycopg://user@host/db)")
     try:

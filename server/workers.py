@@ -67,7 +67,7 @@ def hold_sqlite(settings: Settings) -> IO[str] | None:
     path = sqlite_file(settings.sql_url())
     if path is None:
         return None
-    lock_path = Path(f"{path}.lock")
+    lock_path = Path(f"{path.resolve()}.lock")  # one lock whether the URL names the file relatively or not
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     handle = lock_path.open("a+")
     try:

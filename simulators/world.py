@@ -508,8 +508,8 @@ class TasmotaDevice(VirtualDevice):
                     owner.silent = not on
                     if on:
                         replies += owner.birth()
-                    elif (will := owner.will()) is not None:
-                        replies.append(will)
+                    else:
+                        replies.append(owner.will())
         if changed:
             self._measure()
             replies.append(tasmota.encode_sensor(self.key, self.state, self.local_now()))

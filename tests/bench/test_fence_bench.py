@@ -22,7 +22,7 @@ def test_the_fence_bench_measures_every_row_count_and_drops_its_schema(
         assert line["ingest_commit_median_ms"] > 0, line
     admin = create_engine(postgres_url)
     with admin.connect() as connection:
-        left = connection.execute(text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench_fence_%'"))
+        left = connection.execute(text(r"SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench\_fence\_%'"))
         assert left.scalars().all() == []
     admin.dispose()
 

@@ -58,9 +58,9 @@ def test_every_required_scenario_is_there() -> None:
 
 @pytest.mark.parametrize("name", list_scenarios())
 def test_a_scenario_expecting_one_device_offline_keeps_the_rest_of_the_floor_reporting(name: str) -> None:
-    """A device's own offline alarm is right only while the rest of its edge reports: with most of the
-    edge's devices dark from the start, the rules call the edge offline (>= 50 % silent together) and
-    fold each device's offline finding into that one alert, a detector into its zone's alarm."""
+    """A scenario about one device going offline keeps the rest of its edge reporting: with most of the
+    edge's devices dark from the start, the rules judge every one of them offline (the edge itself at
+    first, then each device alone once a device reports), and the one device is lost among them."""
     scenario = load_scenario(name, FLOOR)
     per_device = [e for e in scenario.expect if e.rule in OFFLINE_RULES and e.subject in FLOOR.devices]
     assert not per_device or scenario.background.scope == "floor", (

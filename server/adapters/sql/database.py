@@ -26,7 +26,7 @@ def sqlite_file(url: str) -> Path | None:
 def make_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() == "sqlite":
         path = sqlite_file(url)
-        if path is not None:
+        if path is not None:  # None: in memory
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

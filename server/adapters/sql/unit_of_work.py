@@ -1,4 +1,6 @@
-"""The unit of work the leased stores share: one transaction, with the site lease's check in it.
+"""The unit of work the leased stores share: one transaction, with the site lease's check in it. The
+notification outbox keeps its own (`NotifyRepository.transaction`): its check runs last, so the lease row
+is never locked while one of its rows waits for a lock of its own.
 
 Under a lease (several workers, server/services/lease.py) a transaction that acts for the site runs the
 lease's fence (`server.adapters.sql.leases.fence`) before it commits: a worker that lost the lease commits

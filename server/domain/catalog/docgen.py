@@ -232,7 +232,11 @@ def regenerated(doc: str, text: str) -> str:
     return text
 
 
-def main(argv: list[str]) -> int:
+ROOT = Path(__file__).resolve().parents[3]
+"""The repository: the docs are written there wherever the command runs from."""
+
+
+def main(argv: list[str], root: Path = ROOT) -> int:
     if not argv:
         sys.stdout.write(render())
         return 0
@@ -241,9 +245,9 @@ def main(argv: list[str]) -> int:
         return 2
     wanted = {REFERENCE: render()}
     for doc in MARKED:
-        wanted[doc] = regenerated(doc, Path(doc).read_text(encoding="utf-8"))
+        wanted[doc] = regenerated(doc, (root / doc).read_text(encoding="utf-8"))
     for doc, text in wanted.items():
-        path = Path(doc)
+        path = root / doc
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
             sys.stdout.write(f"wrote {doc}\n")

@@ -200,8 +200,8 @@ def _zone_back(ctx: Ctx, zone: str, now: datetime, why: str) -> None:
 
 def _edge_silent(ctx: Ctx, edge: str, dev: DeviceState, now: datetime) -> bool:
     """>= 50 % of the edge's devices went silent within 60 s of this one (and are still silent), and none
-    has reported since: a device heard later shows the edge is up, so the silent ones are judged alone (a
-    report clears the edge alert; without this the next tick raised it again, at every report)."""
+    was heard more than 60 s after it: a device heard later shows the edge is up, so the silent ones are
+    judged alone, and the report that cleared the edge alert does not lead to a new one."""
     devices = ctx.site.devices_of_edge(edge)
     if len(devices) < 2 or dev.seen is None:
         return False

@@ -3,7 +3,6 @@ file URL names the file (so the lock holds for `sqlite+pysqlite:///` too), an in
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,20 @@ def test_the_file_a_url_names(url: str, file: Path | None) -> None:
     assert sqlite_file(url) == file
 
 
-def test_a_second_server_on_the_same_file_is_refused_whatever_the_driver_spelling(tmp_path: Path) -> None:
+def test_a_second_server_on_the_same_file_is_refused_whatever_the_spelling(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = hold_sqlite(Settings(database_url=f"sqlite:///{tmp_path}/fw.sqlite", data_dir=tmp_path))
     assert first is not None
+    monkeypatch.chdir(tmp_path)
     try:
-        with pytest.raises(WorkerRefused, match="another Floorwatch server uses the SQLite database"):
-            hold_sqlite(Settings(database_url=f"sqlite+pysqlite:///{tmp_path}/fw.sqlite", data_dir=tmp_path))
+        for other in (f"sqlite+pysqlite:///{tmp_path}/fw.sqlite", "sqlite:///fw.sqlite"):
+            with pytest.raises(WorkerRefused, match="another Floorwatch server uses the SQLite database"):
+                hold_sqlite(Settings(database_url=other, data_dir=tmp_path))
     finally:
         first.close()
 
 
-def test_an_in_memory_database_creates_no_folder(tmp_path: Path) -> None:
-    cwd = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        make_engine("sqlite://").dispose()
-        assert list(tmp_path.iterdir()) == []
-    finally:
-        os.chdir(cwd)
+def test_an_in_memory_database_creates_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    make_engine("sqlite://").dispose()
+    assert list(tmp_path.iterdir()) == []

@@ -152,13 +152,12 @@ def test_the_generator_rewrites_a_stale_row_and_needs_its_markers() -> None:
         regenerated("docs/alarms.md", text.replace("<!-- /rule-table -->\n", ""))
 
 
-def test_write_rewrites_every_generated_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_rewrites_every_generated_part(tmp_path: Path) -> None:
     text = DOC.read_text(encoding="utf-8")
     (tmp_path / "docs").mkdir()
     stale = tmp_path / "docs" / "alarms.md"
     stale.write_text(_with_a_stale_row(text), encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    assert docgen.main(["--write"]) == 0
+    assert docgen.main(["--write"], root=tmp_path) == 0
     assert stale.read_text(encoding="utf-8") == text
     assert (tmp_path / docgen.REFERENCE).read_text(encoding="utf-8") == docgen.render()
 
