@@ -125,9 +125,10 @@ def documented() -> dict[str, tuple[str, str, str]]:
 
 
 def test_every_rule_the_code_can_raise_is_declared_with_its_doc() -> None:
-    undeclared = sorted(rule for rule in raisable() if rule not in CATALOG or CATALOG[rule].doc is None)
+    can_raise = raisable()  # walks the source: once
+    undeclared = sorted(rule for rule in can_raise if rule not in CATALOG or CATALOG[rule].doc is None)
     assert not undeclared, f"{undeclared}: declare each in server/domain/catalog with doc=AlarmDoc(...)"
-    never_raised = sorted(spec.id for spec in CATALOG.values() if spec.doc is not None and spec.id not in raisable())
+    never_raised = sorted(spec.id for spec in CATALOG.values() if spec.doc is not None and spec.id not in can_raise)
     assert not never_raised, f"{never_raised} have an AlarmDoc but the code never raises them"
 
 
