@@ -20,6 +20,9 @@ from typing import Any
 
 MAX_OPEN_GAPS = 100_000
 """Missing seqs remembered per edge; beyond this, the oldest are declared lost at once (bounded memory)."""
+MAX_BEFORE_FIRST = 10_000
+"""Seqs below a new stream's first one remembered per edge (to apply each once); beyond this, the oldest
+are forgotten."""
 
 
 class Verdict(StrEnum):
@@ -41,6 +44,11 @@ class Stream:
     duplicates_total: int = 0
     declared_lost: dict[int, None] = field(default_factory=dict)
     """Recently declared lost (bounded, oldest first): if one still turns up, it is applied, not dropped."""
+    first_seq: int | None = None
+    """The first seq of a stream this server began from nothing. What lies below it was never seen here
+    (a broker may hand a resumed session's queue over out of order): new when it comes, never a gap."""
+    before_first: dict[int, None] = field(default_factory=dict)
+    """Seqs below `first_seq` already seen (bounded, oldest first): a second copy is a duplicate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +69,10 @@ class SequenceTracker:
         if stream is None:
             stream = self.streams[edge] = Stream()
         expected = stream.next_seq
-        if expected is None or seq == expected:
+        if expected is None:
+            stream.next_seq, stream.first_seq = seq + 1, seq
+            return Verdict.NEW
+        if seq == expected:
             stream.next_seq = seq + 1
             return Verdict.NEW
         if seq > expected:
@@ -75,6 +86,11 @@ class SequenceTracker:
         if seq in stream.declared_lost:
             del stream.declared_lost[seq]
             stream.lost_total -= 1
+            return Verdict.LATE
+        if stream.first_seq is not None and seq < stream.first_seq and seq not in stream.before_first:
+            stream.before_first[seq] = None
+            while len(stream.before_first) > MAX_BEFORE_FIRST:
+                del stream.before_first[next(iter(stream.before_first))]
             return Verdict.LATE
         stream.duplicates_total += 1
         return Verdict.DUPLICATE
@@ -115,7 +131,8 @@ class SequenceTracker:
     def snapshot(self) -> dict[str, Any]:
         return {
             edge: {"next_seq": s.next_seq, "lost_total": s.lost_total, "duplicates_total": s.duplicates_total,
-                   "missing": {str(k): v.isoformat() for k, v in s.missing.items()}}
+                   "missing": {str(k): v.isoformat() for k, v in s.missing.items()},
+                   "first_seq": s.first_seq, "before_first": list(s.before_first)}
             for edge, s in self.streams.items()
         }
 
@@ -123,6 +140,8 @@ class SequenceTracker:
         self.streams = {
             edge: Stream(next_seq=data["next_seq"], lost_total=data["lost_total"],
                          duplicates_total=data.get("duplicates_total", 0),
-                         missing={int(k): datetime.fromisoformat(v) for k, v in data["missing"].items()})
+                         missing={int(k): datetime.fromisoformat(v) for k, v in data["missing"].items()},
+                         first_seq=data.get("first_seq"),
+                         before_first=dict.fromkeys(data.get("before_first", ())))
             for edge, data in state.items()
         }
