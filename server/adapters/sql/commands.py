@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.adapters.sql.repository import _aware
 from server.adapters.sql.response_models import CommandRow
 from server.adapters.sql.unit_of_work import AuditedTransaction, Fence, FencedStore
+from server.adapters.sql.values import aware
 from server.domain.commands import CommandRecord
 
 _FIELDS = [f.name for f in dataclasses.fields(CommandRecord)]
@@ -18,8 +18,8 @@ _FIELDS = [f.name for f in dataclasses.fields(CommandRecord)]
 
 def _command(row: CommandRow) -> CommandRecord:
     return CommandRecord(row.id, row.device, row.edge, row.action, row.reason, row.who, row.safety, row.ref,
-                         _aware(row.issued_at) or row.issued_at, _aware(row.expires_at) or row.expires_at,
-                         row.status, _aware(row.result_at), row.error)
+                         aware(row.issued_at) or row.issued_at, aware(row.expires_at) or row.expires_at,
+                         row.status, aware(row.result_at), row.error)
 
 
 class CommandTransaction(AuditedTransaction):

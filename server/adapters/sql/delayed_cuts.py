@@ -9,22 +9,22 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.adapters.sql.repository import _aware
 from server.adapters.sql.response_models import CommandRow, CutHoldRow, DelayedCutRow
 from server.adapters.sql.unit_of_work import AuditedTransaction, Fence, FencedStore
+from server.adapters.sql.values import aware
 from server.domain.power import CutHold, CutOutcome, ScheduledCut
 
 _FIELDS = [f.name for f in dataclasses.fields(ScheduledCut)]
 
 
 def _cut(row: DelayedCutRow) -> ScheduledCut:
-    return ScheduledCut(row.alarm_id, row.device, row.reason, _aware(row.created_at) or row.created_at,
-                        _aware(row.due_at) or row.due_at, row.status, row.by, row.why, _aware(row.done_at),
+    return ScheduledCut(row.alarm_id, row.device, row.reason, aware(row.created_at) or row.created_at,
+                        aware(row.due_at) or row.due_at, row.status, row.by, row.why, aware(row.done_at),
                         row.command_id)
 
 
 def _hold(row: CutHoldRow) -> CutHold:
-    return CutHold(row.device, _aware(row.until), row.by, row.reason, _aware(row.created_at) or row.created_at)
+    return CutHold(row.device, aware(row.until), row.by, row.reason, aware(row.created_at) or row.created_at)
 
 
 def _active_hold(session: Session, device: str, now: datetime) -> CutHold | None:
@@ -99,4 +99,4 @@ class DelayedCutRepository(FencedStore[DelayedCutTransaction]):
                                           CommandRow.error).join(
                 CommandRow, CommandRow.id == DelayedCutRow.command_id).where(
                 DelayedCutRow.status == "cut", CommandRow.status.in_(["ok", "failed"]))).all()
-        return [CutOutcome(alarm_id, status, _aware(result_at), error) for alarm_id, status, result_at, error in rows]
+        return [CutOutcome(alarm_id, status, aware(result_at), error) for alarm_id, status, result_at, error in rows]

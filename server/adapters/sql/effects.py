@@ -12,14 +12,14 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.adapters.sql.recovery_models import AlarmEffectRow
-from server.adapters.sql.repository import _plain
+from server.adapters.sql.values import plain
 from server.domain import alarms as domain
 from server.domain.alarm_effects import GivenUp, Pending
 
 
 def snapshot(alarm: domain.Alarm) -> dict[str, Any]:
     """The alarm as plain JSON, field by field (Alarm.from_record reads it back)."""
-    return {f.name: _plain(getattr(alarm, f.name)) for f in dataclasses.fields(alarm)}
+    return {f.name: plain(getattr(alarm, f.name)) for f in dataclasses.fields(alarm)}
 
 
 def record_effects(session: Session, alarms: Sequence[domain.Alarm], now: datetime) -> list[int | None]:

@@ -8,17 +8,17 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.adapters.sql.repository import _aware
 from server.adapters.sql.response_models import AccessLogRow, EvacuationRow, RollCallMarkRow
 from server.adapters.sql.unit_of_work import AuditedTransaction, Fence, FencedStore
+from server.adapters.sql.values import aware
 from server.domain.evacuation import Access, EvacuationRecord
 
 
 def _evacuation(row: EvacuationRow) -> EvacuationRecord:
     return EvacuationRecord(row.id, row.site, row.floor, tuple(row.zones), row.fire_zone, row.drill, row.state,
-                            row.trigger, row.reason, _aware(row.triggered_at) or row.triggered_at,
-                            _aware(row.issued_at) or row.issued_at, row.started_by, row.message_zh,
-                            row.message_en, _aware(row.all_clear_at), row.all_clear_by)
+                            row.trigger, row.reason, aware(row.triggered_at) or row.triggered_at,
+                            aware(row.issued_at) or row.issued_at, row.started_by, row.message_zh,
+                            row.message_en, aware(row.all_clear_at), row.all_clear_by)
 
 
 class EvacuationTransaction(AuditedTransaction):
@@ -78,8 +78,8 @@ class EvacuationRepository(FencedStore[EvacuationTransaction]):
 
     def roll_call(self, evacuation_id: str) -> tuple[list[Access], dict[str, datetime]]:
         with self.sessions() as session:
-            events = [Access(r.person, r.door, r.direction, _aware(r.ts) or r.ts, r.kind)
+            events = [Access(r.person, r.door, r.direction, aware(r.ts) or r.ts, r.kind)
                       for r in session.scalars(select(AccessLogRow).order_by(AccessLogRow.ts)).all()]
-            marks = {m.person: _aware(m.at) or m.at for m in session.scalars(
+            marks = {m.person: aware(m.at) or m.at for m in session.scalars(
                 select(RollCallMarkRow).where(RollCallMarkRow.evacuation_id == evacuation_id)).all()}
         return events, marks

@@ -13,8 +13,9 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.adapters.sql.models import EngineStateRow
-from server.adapters.sql.repository import _aware, save_state
+from server.adapters.sql.repository import save_state
 from server.adapters.sql.response_models import DeliveryLogRow, EscalationRow, NotificationRow
+from server.adapters.sql.values import aware
 from server.domain.notify_records import DeliveryRecord, EscalationRecord, NotificationRecord
 
 _ESCALATION = [f.name for f in dataclasses.fields(EscalationRecord)]
@@ -26,7 +27,7 @@ def _read(row: Any, names: list[str]) -> dict[str, Any]:
     values = {}
     for name in names:
         value = getattr(row, name)
-        values[name] = _aware(value) if isinstance(value, datetime) else list(value) if isinstance(
+        values[name] = aware(value) if isinstance(value, datetime) else list(value) if isinstance(
             value, list) else value
     return values
 
@@ -40,7 +41,7 @@ def _notification(row: NotificationRow) -> NotificationRecord:
 
 
 def _delivery(row: DeliveryLogRow) -> DeliveryRecord:
-    return DeliveryRecord(row.notification_id, _aware(row.at) or row.at, row.attempt, row.ok, row.worker, row.error,
+    return DeliveryRecord(row.notification_id, aware(row.at) or row.at, row.attempt, row.ok, row.worker, row.error,
                           row.ms)
 
 
@@ -88,7 +89,7 @@ class NotifyTransaction:
         return [self._track("escalations", r.alarm_id, r, _escalation(r), _ESCALATION) for r in rows]
 
     def escalations_since(self, alarm_ids: Collection[int], severity: str) -> dict[int, datetime]:
-        return {r.alarm_id: _aware(r.raised_at) or r.raised_at for r in self.session.scalars(
+        return {r.alarm_id: aware(r.raised_at) or r.raised_at for r in self.session.scalars(
             select(EscalationRow).where(EscalationRow.alarm_id.in_(list(alarm_ids)),
                                         EscalationRow.severity == severity)).all()}
 

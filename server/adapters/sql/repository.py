@@ -26,30 +26,12 @@ from server.adapters.sql.models import (
     RuleSiteStateRow,
     UserRow,
 )
+from server.adapters.sql.values import aware, plain
 from server.credentials import new_token, token_hash
 from server.domain import alarms as domain
 from server.domain.rules.engine import StateDelta
 
 _COLUMNS = {c.key for c in AlarmRow.__table__.columns} - {"extra", "is_open", "updated_at"}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes for timezone-aware columns: they were stored as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def alarm_to_row(alarm: domain.Alarm, row: AlarmRow, now: datetime) -> AlarmRow:
@@ -63,7 +45,7 @@ def alarm_to_row(alarm: domain.Alarm, row: AlarmRow, now: datetime) -> AlarmRow:
                 value = value.astimezone(UTC)  # SQLite keeps no zone: store every instant as UTC
             setattr(row, f.name, value.value if isinstance(value, Enum) else value)
         else:
-            extra[f.name] = _plain(value)
+            extra[f.name] = plain(value)
     row.extra = extra
     row.is_open = alarm.is_open
     row.updated_at = now.astimezone(UTC)
@@ -72,7 +54,7 @@ def alarm_to_row(alarm: domain.Alarm, row: AlarmRow, now: datetime) -> AlarmRow:
 
 def row_to_alarm(row: AlarmRow) -> domain.Alarm:
     return domain.Alarm.from_record({
-        **{c: (_aware(getattr(row, c)) if isinstance(getattr(row, c), datetime) else getattr(row, c))
+        **{c: (aware(getattr(row, c)) if isinstance(getattr(row, c), datetime) else getattr(row, c))
            for c in _COLUMNS},
         **(row.extra or {}),
     })
@@ -206,9 +188,9 @@ LEGACY_RULES_KEY = "rules"
 
 def record_audit(session: Session, who: str, action: str, target: str, detail: dict[str, Any],
                  now: datetime, before: Any = None, after: Any = None) -> None:
-    session.add(AuditRow(at=now, who=who, action=action, target=target, detail=_plain(detail),
-                         before=_plain(before) if before is not None else None,
-                         after=_plain(after) if after is not None else None))
+    session.add(AuditRow(at=now, who=who, action=action, target=target, detail=plain(detail),
+                         before=plain(before) if before is not None else None,
+                         after=plain(after) if after is not None else None))
 
 
 def audit_rows(session: Session, *, who: str | None = None, action: str | None = None, target: str | None = None,
@@ -240,7 +222,7 @@ class UserRepository:
             if found is None:
                 return None
             user, expires_at = found
-            if expires_at is not None and _aware(expires_at) <= now:  # type: ignore[operator]
+            if expires_at is not None and aware(expires_at) <= now:  # type: ignore[operator]
                 return None
             return user
 

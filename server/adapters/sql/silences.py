@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.adapters.sql.repository import _aware
 from server.adapters.sql.response_models import SilenceRow
+from server.adapters.sql.values import aware
 from server.domain.notify import Silence
 
 
@@ -19,7 +19,7 @@ class SilenceRepository:
     def active(self, now: datetime) -> list[Silence]:
         with self.sessions() as session:
             rows = session.scalars(select(SilenceRow).where(SilenceRow.ends_at > now)).all()
-            return [Silence(_aware(r.ends_at) or r.ends_at, r.rule, r.zone, r.subject, r.by, r.reason) for r in rows]
+            return [Silence(aware(r.ends_at) or r.ends_at, r.rule, r.zone, r.subject, r.by, r.reason) for r in rows]
 
     def add(self, silence: Silence, now: datetime) -> int:
         with self.sessions.begin() as session:

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from server.adapters.sql.repository import _aware, audit_rows
+from server.adapters.sql.repository import audit_rows
 from server.api.deps import AlarmStoreDep, require
 from server.api.minimise import RedactorDep
 from server.domain.policy import PERMISSIONS, Actor, Permission
+from server.domain.utc import as_utc
 
 router = APIRouter(tags=["audit"])
 
@@ -39,6 +40,6 @@ def audit(store: AlarmStoreDep, actor: Annotated[Actor, Depends(require(Permissi
         rows = audit_rows(session, who=who, action=action, target=target, since=since, limit=limit)
         # SQLite returns naive times (stored as UTC): the API promises aware ones
         # a roll-call mark names the person (target, before/after): redacted like everywhere else
-        return [AuditOut(id=r.id, at=_aware(r.at) or r.at, who=r.who, action=r.action, target=red.text(r.target),
+        return [AuditOut(id=r.id, at=as_utc(r.at), who=r.who, action=r.action, target=red.text(r.target),
                          detail=red.value(r.detail or {}), before=red.value(r.before), after=red.value(r.after))
                 for r in rows]

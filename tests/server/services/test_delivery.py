@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.contract import Severity
 from server.adapters.notify import AppriseSender
-from server.adapters.sql.repository import _aware
 from server.adapters.sql.response_models import NotificationRow
+from server.adapters.sql.values import aware
 from server.domain import notify as routing
 from server.domain.notify import url_hash
 from server.services.notify import CLAIM_BATCH, LANE_DEPTH, LEASE, Push
@@ -214,7 +214,7 @@ class LeaseAtSend:
         with self.sessions() as session:
             row = session.get(NotificationRow, nid)
             assert row is not None
-            self.leases[nid] = _aware(row.lease_until)
+            self.leases[nid] = aware(row.lease_until)
         self.real.send(url, title, body, key=key)
 
 
