@@ -1,4 +1,5 @@
-"""Every rule of RULES.md §2.1–§2.7: one row that RAISES it and one that CLEARS it.
+"""Every rule of RULES.md §2.1–§2.7: one row that RAISES it and one that CLEARS it; `STAGE_ROWS` raise a
+further severity of a rule (the paging table routes what they raise, test_rule_reference checks it is declared).
 
 Rows whose rule cannot clear say why in `no_clear` (a one-off record, or a latching fire alarm whose
 engine condition re-arms while the alarm itself stays until a person closes it: see test_alarms.py).
@@ -7,6 +8,7 @@ Numbers come from the catalog: e.g. elec.strip_load_high is 80 % of rated for 5 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +16,7 @@ from datetime import timedelta
 import pytest
 
 from gateway.contract import EventType, Severity
+from server.domain.findings import Finding
 from server.domain.rules import Approval, RuleEngine
 from server.domain.rules.controls import all_clear, relay_reenable
 from server.domain.rules.supervision import OFFLINE_RULES
@@ -572,6 +575,46 @@ ROWS: list[Row] = [
 ]
 
 
+STAGE_ROWS: list[Row] = [
+    Row(
+        "sup.smoke_offline",
+        "smoke-b1",
+        # ops-a is adjacent to ops-b
+        lambda f: (f.read("smoke-b1", smoke=False), f.read("smoke-a1", smoke=True), f.advance(201)),
+        lambda f: f.read("smoke-b1", smoke=False),
+        setup=lambda: own_edge("smoke-b1"),
+        severity=Severity.CRITICAL,
+    ),
+    Row(
+        "sup.smoke_offline_lpwan",
+        "smoke-lp1",
+        # smoke-b1 is in smoke-lp1's own zone, ops-b
+        lambda f: (f.read("smoke-lp1", smoke=False), f.read("smoke-b1", smoke=True), f.advance(3901, step=10)),
+        lambda f: f.read("smoke-lp1", smoke=False),
+        setup=lambda: own_edge("smoke-lp1"),
+        severity=Severity.CRITICAL,
+    ),
+]
+"""Rows that raise a rule at a severity its row in ROWS does not (a detector lost while its zone or an adjacent
+one is in alarm is critical)."""
+
+
+@functools.cache
+def played() -> tuple[tuple[Row, tuple[Finding, ...]], ...]:
+    """Every row of ROWS and STAGE_ROWS played once: the row, and every finding of its floor after its raise step
+    (other rules' too: a smoke alarm in a stage row also confirms the fire)."""
+    out = []
+    for row in [*ROWS, *STAGE_ROWS]:
+        floor = row.setup()
+        row.raise_(floor)
+        out.append((row, tuple(floor.findings)))
+    return tuple(out)
+
+
+def stage_id(row: Row) -> str:
+    return f"{row.rule}-{row.severity.value if row.severity else 'any'}"
+
+
 @pytest.mark.parametrize("row", ROWS, ids=str)
 def test_rule_raises(row: Row) -> None:
     f = row.setup()
@@ -583,6 +626,12 @@ def test_rule_raises(row: Row) -> None:
     if row.severity is not None:
         assert raised[0].severity is row.severity
     assert raised[0].site == "hq"
+
+
+@pytest.mark.parametrize("row", STAGE_ROWS, ids=stage_id)
+def test_rule_raises_at_its_further_severity_and_clears(row: Row) -> None:
+    test_rule_raises(row)
+    test_rule_clears(row)
 
 
 @pytest.mark.parametrize("row", [r for r in ROWS if r.clear is not None], ids=str)
@@ -762,12 +811,19 @@ def test_mr_temp_high_stages() -> None:
     assert f.is_open("mr.temp_high", "mr-probe1")
 
 
-def test_smoke_offline_critical_when_adjacent_zone_in_alarm() -> None:
-    f = own_edge("smoke-b1")
-    f.read("smoke-b1", smoke=False)
-    f.read("smoke-a1", smoke=True)  # ops-a is adjacent to ops-b
-    f.advance(201)
-    assert f.severity("sup.smoke_offline", "smoke-b1") is Severity.CRITICAL
+@pytest.mark.parametrize(("rule", "detector", "silent_s"), [
+    ("sup.smoke_offline", "smoke-b1", 201),
+    ("sup.smoke_offline_lpwan", "smoke-lp1", 3901),  # heartbeat_s 1800: 2 x 1800 + 300 s
+])
+def test_an_offline_detector_becomes_critical_when_smoke_comes_in_its_zone(rule: str, detector: str,
+                                                                            silent_s: float) -> None:
+    f = own_edge(detector)
+    f.read(detector, smoke=False)
+    f.advance(silent_s, step=10)
+    assert f.severity(rule, detector) is Severity.MAJOR
+    f.read("smoke-b1" if detector != "smoke-b1" else "smoke-a1", smoke=True)  # ops-b, or ops-a next to it
+    assert f.severity(rule, detector) is Severity.CRITICAL
+    assert [x.severity for x in f.raised(rule, detector)] == [Severity.MAJOR, Severity.CRITICAL]
 
 
 def test_edge_silence_is_one_gateway_alert_with_smoke_per_zone() -> None:

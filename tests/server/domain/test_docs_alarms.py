@@ -170,14 +170,16 @@ def test_family_wordings_say_more_than_the_declaration() -> None:
 
 
 def test_severity_wordings_name_the_declared_severities() -> None:
-    """A rule's own severity wording only adds conditions: it names every severity it declares, and is not
-    what the declaration alone would write."""
+    """A rule's own severity wording only adds conditions: it names every severity it declares and no other, and
+    is not what the declaration alone would write."""
     for spec in CATALOG.values():
         if spec.doc is None or not spec.doc.severity:
             continue
         words = set(re.findall(r"[a-z]+", spec.doc.severity))
         missing = {s.value for s in spec.severities} - words
         assert not missing, f"{spec.id}: its severity wording {spec.doc.severity!r} leaves out {sorted(missing)}"
+        undeclared = words & SEVERITY_WORDS - {s.value for s in spec.severities}
+        assert not undeclared, f"{spec.id}: its severity wording names {sorted(undeclared)}, which it does not declare"
         assert spec.doc.severity != declared_severities(spec), f"{spec.id}: the wording adds nothing: drop it"
 
 
