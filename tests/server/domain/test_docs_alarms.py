@@ -154,12 +154,16 @@ def test_the_generator_rewrites_a_stale_row_and_needs_its_markers() -> None:
 
 
 def test_write_rewrites_every_generated_part(tmp_path: Path) -> None:
-    text = DOC.read_text(encoding="utf-8")
     (tmp_path / "docs").mkdir()
-    stale = tmp_path / "docs" / "alarms.md"
-    stale.write_text(_with_a_stale_row(text), encoding="utf-8")
+    for doc in docgen.MARKED:  # each with every generated part emptied
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        for marker in docgen.MARKED[doc]:
+            text = docgen.with_part(text, marker, "")
+        (tmp_path / doc).write_text(text, encoding="utf-8")
+    (tmp_path / "docs" / "alarms.md").write_text(_with_a_stale_row(DOC.read_text(encoding="utf-8")), encoding="utf-8")
     assert docgen.main(["--write"], root=tmp_path) == 0
-    assert stale.read_text(encoding="utf-8") == text
+    for doc in docgen.MARKED:
+        assert (tmp_path / doc).read_text(encoding="utf-8") == (ROOT / doc).read_text(encoding="utf-8"), doc
     assert (tmp_path / docgen.REFERENCE).read_text(encoding="utf-8") == docgen.render()
 
 
