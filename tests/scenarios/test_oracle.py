@@ -23,6 +23,8 @@ from pydantic import SecretStr
 from edge.agent import EdgeAgent
 from edge.config import load_config
 from gateway.broker import EmbeddedBroker, free_port
+from gateway.contract import Severity
+from server.domain.catalog import CATALOG
 from server.domain.findings import SEVERITY_RANK
 from server.settings import DEMO_SITE, Settings
 from simulators.model import load_floor
@@ -140,6 +142,10 @@ def test_scenario_raises_what_it_promises_and_nothing_it_forbids(oracle: Any, na
     for plug, (commands, relay_on) in outcome.relays.items():
         if not any(c["action"] == "relay_off" for c in commands) or relay_on is not False:
             problems.append(f"expected {plug} switched off by the system: commands {commands}, relay_on={relay_on}")
+    undeclared = sorted({(a["rule"], a["severity"]) for a in outcome.alarms if a["rule"] not in CATALOG
+                         or Severity(a["severity"]) not in CATALOG[a["rule"]].severities})
+    if undeclared:
+        problems.append(f"raised at a severity the catalog does not declare: {undeclared}")
     for banned in outcome.result["forbidden_alarms"]:
         hits = [a for a in outcome.alarms if a["rule"] == banned["rule"]
                 and (banned["subject"] is None or a["subject"] == banned["subject"])]

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.contract import Severity
 from gateway.yamlfile import YamlFileError
+from server.domain.catalog import CATALOG
 from server.domain.rules.supervision import OFFLINE_RULES
 from simulators.model import DEMO_FLOOR, load_floor
 from simulators.rules import RULE_IDS
@@ -48,6 +50,16 @@ def test_scenario_parses_and_expects_known_rules(name: str) -> None:
     assert scenario.name == name
     assert scenario.expect and all(e.rule in RULE_IDS for e in scenario.expect)
     assert all(f.rule in RULE_IDS for f in scenario.forbid)
+
+
+@pytest.mark.parametrize("name", list_scenarios())
+def test_a_scenario_expects_only_severities_its_rules_declare(name: str) -> None:
+    """The oracle takes an alarm at the expected severity or above: expecting one the catalog does not declare
+    would pass on a higher one and hide that the rule raises a severity nobody declared."""
+    scenario = load_scenario(name, FLOOR)
+    undeclared = [(e.rule, e.severity) for e in scenario.expect
+                  if e.severity is not None and Severity(e.severity) not in CATALOG[e.rule].severities]
+    assert not undeclared, f"{name}: expects severities its rules do not declare: {undeclared}"
 
 
 def test_every_required_scenario_is_there() -> None:

@@ -1,11 +1,11 @@
 """The docs written from the rule catalog: docs/rule-reference.md, and the marked tables of other docs
-(docs/alarms.md's rule table).
+(docs/alarms.md's rule table, docs/response.md's paging table).
 
     python -m server.domain.catalog.docgen --write     (from the repository root: rewrites every part)
     python -m server.domain.catalog.docgen             (prints docs/rule-reference.md)
 
-tests/server/domain/test_rule_reference.py and test_docs_alarms.py fail when a checked-in part differs from
-what this module writes, so the docs cannot drift from the code.
+tests/server/domain/test_rule_reference.py, test_docs_alarms.py and test_paging_table.py fail when a checked-in
+part differs from what this module writes, so the docs cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from server.domain.catalog import ANY_SEVERITY, CATALOG, FAMILIES, Check, RuleSpec
+from server.domain.paging_table import paging_table
 
 SECTIONS = {
     "2.1": "Electrical",
@@ -211,6 +212,7 @@ def alarm_table() -> str:
 REFERENCE = "docs/rule-reference.md"
 MARKED: Mapping[str, Mapping[str, Callable[[], str]]] = {
     "docs/alarms.md": {"rule-table": alarm_table},
+    "docs/response.md": {"paging-table": paging_table},
 }
 """Doc (from the repository root) -> marker -> what is written between `<!-- marker -->` and `<!-- /marker -->`."""
 

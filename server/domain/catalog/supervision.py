@@ -84,7 +84,7 @@ RULES: tuple[RuleSpec, ...] = (
         "2.7",
         "Battery smoke detector missed heartbeats",
         "无线烟感心跳丢失",
-        (Severity.MAJOR,),
+        (Severity.MAJOR, Severity.CRITICAL),
         (
             "UFGS radio transmitters: automatic test signal at least once per 24 h [R30]; GB/T 45839-2025 now covers "
             "networking of standalone alarms [R13]"
@@ -103,7 +103,7 @@ RULES: tuple[RuleSpec, ...] = (
             subject="smoke_detector id (`heartbeat_s` > 60)",
             zone="the detector's zone",
             ends="the detector reports again",
-            severity="major → critical as above",
+            severity="major; critical when its zone or an adjacent one is in alarm",
         ),
     ),
     silent_device(

@@ -1,4 +1,5 @@
-"""Every rule of RULES.md §2.1–§2.7: one row that RAISES it and one that CLEARS it.
+"""Every rule of RULES.md §2.1–§2.7: one row that RAISES it and one that CLEARS it; `STAGE_ROWS` raise a
+further severity of a rule (the paging table routes what they raise, test_rule_reference checks it is declared).
 
 Rows whose rule cannot clear say why in `no_clear` (a one-off record, or a latching fire alarm whose
 engine condition re-arms while the alarm itself stays until a person closes it: see test_alarms.py).
@@ -7,6 +8,7 @@ Numbers come from the catalog: e.g. elec.strip_load_high is 80 % of rated for 5 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +16,7 @@ from datetime import timedelta
 import pytest
 
 from gateway.contract import EventType, Severity
+from server.domain.findings import Finding
 from server.domain.rules import Approval, RuleEngine
 from server.domain.rules.controls import all_clear, relay_reenable
 from server.domain.rules.supervision import OFFLINE_RULES
@@ -572,6 +575,155 @@ ROWS: list[Row] = [
 ]
 
 
+def unmetered_for(f: Floor, seconds: float, strip_a: float) -> None:
+    """strip-a1 reads `strip_a` while its three plugs read 2.5 A in all, every 10 min for `seconds`."""
+    for _ in range(int(seconds // 600) + 1):
+        f.read("plug-s001", current_a=1.0)
+        f.read("plug-s002", current_a=1.0)
+        f.read("plug-prn1", current_a=0.5)
+        f.read("strip-a1", current_a=strip_a)
+        f.advance(600, step=60)
+
+
+STAGE_ROWS: list[Row] = [
+    Row(
+        "elec.strip_overload",
+        "strip-a1",
+        lambda f: f.hold("strip-a1", 10, every=1, current_a=12.6),  # >= 125 % for 10 s
+        lambda f: f.hold("strip-a1", 61, current_a=9.0),
+        severity=Severity.CRITICAL,
+    ),
+    Row(
+        "elec.plug_overcurrent",
+        "plug-s002",
+        lambda f: f.hold("plug-s002", 10, every=1, current_a=10.0),  # at its rating for 10 s
+        lambda f: f.hold("plug-s002", 61, current_a=5.0),
+        severity=Severity.CRITICAL,
+    ),
+    Row(
+        "elec.unmetered_load",
+        "strip-a1",
+        lambda f: unmetered_for(f, 86400 + 1200, 4.0),  # a warning for 24 h
+        lambda f: unmetered_for(f, 1200, 2.7),
+        severity=Severity.MAJOR,
+    ),
+    Row(
+        "elec.voltage_out_of_range",
+        "f1",
+        lambda f: (  # one plug of four: not more than 25 %
+            [f.read(p, voltage_v=220.0) for p in ("plug-s002", "plug-prn1", "plug-s003")],
+            f.hold("plug-s001", 61, voltage_v=190.0),
+        ),
+        lambda f: f.hold("plug-s001", 61, voltage_v=220.0),
+        severity=Severity.WARNING,
+    ),
+    Row(
+        "door.egress_controller_offline",
+        "door-main",
+        lambda f: (f.read("door-main", door_open=False), f.read("smoke-a1", smoke=True), f.advance(201)),
+        lambda f: f.read("door-main", door_open=False),
+        setup=lambda: own_edge("door-main"),
+        severity=Severity.CRITICAL,
+    ),
+    Row(
+        "door.held_open",
+        "door-mr",
+        lambda f: f.hold("door-mr", 31, every=1, door_open=True),
+        lambda f: f.read("door-mr", door_open=False),
+        severity=Severity.MAJOR,
+    ),
+    Row(
+        "door.forced_open",
+        "door-mr",
+        lambda f: (f.read("door-mr", door_locked=True), f.event("door-mr", EventType.DOOR_FORCED)),
+        lambda f: f.read("door-mr", door_open=False),
+        severity=Severity.CRITICAL,
+    ),
+    Row(
+        "access.denied_repeat",
+        "door-mr",
+        lambda f: [
+            (f.event("door-mr", EventType.ACCESS_DENIED, badge="X777"), f.advance(30)) for _ in range(3)
+        ],
+        lambda f: f.advance(301, step=5),
+        severity=Severity.MAJOR,
+    ),
+    Row(
+        "mr.temp_high",
+        "mr-probe1",
+        lambda f: f.hold("mr-probe1", 301, every=30, temperature_c=30.5),
+        lambda f: f.hold("mr-probe1", 601, every=30, temperature_c=25.0),
+        severity=Severity.MAJOR,
+    ),
+    Row(
+        "mr.temp_high",
+        "mr-probe1",
+        lambda f: f.hold("mr-probe1", 301, every=30, temperature_c=32.5),
+        lambda f: f.hold("mr-probe1", 601, every=30, temperature_c=25.0),
+        severity=Severity.CRITICAL,
+    ),
+    Row(
+        "mr.humidity_high",
+        "mr-probe1",
+        lambda f: f.hold("mr-probe1", 61, every=10, temperature_c=22.0, humidity_pct=85.0),
+        lambda f: f.hold("mr-probe1", 601, every=60, temperature_c=22.0, humidity_pct=45.0),
+        severity=Severity.MAJOR,
+    ),
+    Row(
+        "mr.humidity_low",
+        "mr-probe1",
+        # dew point about 4.6 °C: under 5.5 °C for an hour, RH above the major 30 %
+        lambda f: f.hold("mr-probe1", 3601, every=60, temperature_c=22.0, humidity_pct=32.0),
+        lambda f: f.hold("mr-probe1", 601, every=60, temperature_c=22.0, humidity_pct=45.0),
+        severity=Severity.WARNING,
+    ),
+    Row(
+        "env.equipment_hotspot",
+        "temp-a3",
+        lambda f: f.hold("temp-a3", 25 * 3600, every=3600, temperature_c=36.0),  # 24 h mean > 35 °C
+        lambda f: f.hold("temp-a3", 13 * 3600, every=3600, temperature_c=30.0),
+        severity=Severity.MINOR,
+    ),
+    Row(
+        "sup.smoke_offline",
+        "smoke-b1",
+        # ops-a is adjacent to ops-b
+        lambda f: (f.read("smoke-b1", smoke=False), f.read("smoke-a1", smoke=True), f.advance(201)),
+        lambda f: f.read("smoke-b1", smoke=False),
+        setup=lambda: own_edge("smoke-b1"),
+        severity=Severity.CRITICAL,
+    ),
+    Row(
+        "sup.smoke_offline_lpwan",
+        "smoke-lp1",
+        # smoke-b1 is in smoke-lp1's own zone, ops-b
+        lambda f: (f.read("smoke-lp1", smoke=False), f.read("smoke-b1", smoke=True), f.advance(3901, step=10)),
+        lambda f: f.read("smoke-lp1", smoke=False),
+        setup=lambda: own_edge("smoke-lp1"),
+        severity=Severity.CRITICAL,
+    ),
+]
+"""A row for every other severity the engine raises a rule at (test_rule_reference: every declared severity of
+a rule judged from readings is raised by a row), e.g. a detector lost while its zone or an adjacent one is in
+alarm is critical."""
+
+
+@functools.cache
+def played() -> tuple[tuple[Row, tuple[Finding, ...]], ...]:
+    """Every row of ROWS and STAGE_ROWS played once: the row, and every finding of its floor after its raise step
+    (other rules' too: a smoke alarm in a stage row also confirms the fire)."""
+    out = []
+    for row in [*ROWS, *STAGE_ROWS]:
+        floor = row.setup()
+        row.raise_(floor)
+        out.append((row, tuple(floor.findings)))
+    return tuple(out)
+
+
+def stage_id(row: Row) -> str:
+    return f"{row.rule}-{row.severity.value if row.severity else 'any'}"
+
+
 @pytest.mark.parametrize("row", ROWS, ids=str)
 def test_rule_raises(row: Row) -> None:
     f = row.setup()
@@ -583,6 +735,15 @@ def test_rule_raises(row: Row) -> None:
     if row.severity is not None:
         assert raised[0].severity is row.severity
     assert raised[0].site == "hq"
+
+
+@pytest.mark.parametrize("row", STAGE_ROWS, ids=stage_id)
+def test_rule_raises_at_its_further_severity_and_clears(row: Row) -> None:
+    f = row.setup()
+    row.raise_(f)
+    raised = f.raised(row.rule, row.subject)
+    assert raised and raised[-1].severity is row.severity, [x.severity for x in raised]  # the latest stage
+    test_rule_clears(row)
 
 
 @pytest.mark.parametrize("row", [r for r in ROWS if r.clear is not None], ids=str)
@@ -628,12 +789,6 @@ def test_strip_overload_stages_and_value_is_current() -> None:
     g = Floor()
     g.hold("strip-a1", 10, every=1, current_a=12.6)  # >= 125 % for 10 s
     assert [x.severity for x in g.raised("elec.strip_overload")] == [Severity.CRITICAL]
-
-
-def test_plug_overcurrent_critical_at_rating_for_10s() -> None:
-    f = Floor()
-    f.hold("plug-s002", 10, every=1, current_a=10.0)
-    assert f.severity("elec.plug_overcurrent", "plug-s002") is Severity.CRITICAL
 
 
 def test_duration_runs_out_on_tick_without_new_reading() -> None:
@@ -747,12 +902,6 @@ def test_forced_open_not_after_grant_and_critical_in_machine_room() -> None:
     assert f.severity("door.forced_open", "door-mr") is Severity.CRITICAL
 
 
-def test_held_open_in_machine_room_is_major() -> None:
-    f = Floor()
-    f.hold("door-mr", 31, every=1, door_open=True)
-    assert f.severity("door.held_open", "door-mr") is Severity.MAJOR
-
-
 def test_mr_temp_high_stages() -> None:
     f = Floor()
     f.hold("mr-probe1", 301, every=30, temperature_c=32.5)
@@ -762,12 +911,19 @@ def test_mr_temp_high_stages() -> None:
     assert f.is_open("mr.temp_high", "mr-probe1")
 
 
-def test_smoke_offline_critical_when_adjacent_zone_in_alarm() -> None:
-    f = own_edge("smoke-b1")
-    f.read("smoke-b1", smoke=False)
-    f.read("smoke-a1", smoke=True)  # ops-a is adjacent to ops-b
-    f.advance(201)
-    assert f.severity("sup.smoke_offline", "smoke-b1") is Severity.CRITICAL
+@pytest.mark.parametrize(("rule", "detector", "silent_s"), [
+    ("sup.smoke_offline", "smoke-b1", 201),
+    ("sup.smoke_offline_lpwan", "smoke-lp1", 3901),  # heartbeat_s 1800: 2 x 1800 + 300 s
+])
+def test_an_offline_detector_becomes_critical_when_smoke_comes_in_its_zone(rule: str, detector: str,
+                                                                            silent_s: float) -> None:
+    f = own_edge(detector)
+    f.read(detector, smoke=False)
+    f.advance(silent_s, step=10)
+    assert f.severity(rule, detector) is Severity.MAJOR
+    f.read("smoke-b1" if detector != "smoke-b1" else "smoke-a1", smoke=True)  # ops-b, or ops-a next to it
+    assert f.severity(rule, detector) is Severity.CRITICAL
+    assert [x.severity for x in f.raised(rule, detector)] == [Severity.MAJOR, Severity.CRITICAL]
 
 
 def test_edge_silence_is_one_gateway_alert_with_smoke_per_zone() -> None:
@@ -834,12 +990,6 @@ def test_cascade_clears_after_fix() -> None:
     assert [(x.rule, x.transition.value) for x in found if x.rule == "elec.strip_cascade"] == [
         ("elec.strip_cascade", "clear")
     ]
-
-
-def test_hotspot_24h_mean_is_minor() -> None:
-    f = Floor()
-    f.hold("temp-a3", 25 * 3600, every=3600, temperature_c=36.0)
-    assert f.severity("env.equipment_hotspot", "temp-a3") is Severity.MINOR
 
 
 def test_office_temp_needs_occupied_zone() -> None:

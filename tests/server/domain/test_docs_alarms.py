@@ -154,12 +154,16 @@ def test_the_generator_rewrites_a_stale_row_and_needs_its_markers() -> None:
 
 
 def test_write_rewrites_every_generated_part(tmp_path: Path) -> None:
-    text = DOC.read_text(encoding="utf-8")
     (tmp_path / "docs").mkdir()
-    stale = tmp_path / "docs" / "alarms.md"
-    stale.write_text(_with_a_stale_row(text), encoding="utf-8")
+    for doc in docgen.MARKED:  # each with every generated part emptied
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        for marker in docgen.MARKED[doc]:
+            text = docgen.with_part(text, marker, "")
+        (tmp_path / doc).write_text(text, encoding="utf-8")
+    (tmp_path / "docs" / "alarms.md").write_text(_with_a_stale_row(DOC.read_text(encoding="utf-8")), encoding="utf-8")
     assert docgen.main(["--write"], root=tmp_path) == 0
-    assert stale.read_text(encoding="utf-8") == text
+    for doc in docgen.MARKED:
+        assert (tmp_path / doc).read_text(encoding="utf-8") == (ROOT / doc).read_text(encoding="utf-8"), doc
     assert (tmp_path / docgen.REFERENCE).read_text(encoding="utf-8") == docgen.render()
 
 
@@ -170,14 +174,16 @@ def test_family_wordings_say_more_than_the_declaration() -> None:
 
 
 def test_severity_wordings_name_the_declared_severities() -> None:
-    """A rule's own severity wording only adds conditions: it names every severity it declares, and is not
-    what the declaration alone would write."""
+    """A rule's own severity wording only adds conditions: it names every severity it declares and no other, and
+    is not what the declaration alone would write."""
     for spec in CATALOG.values():
         if spec.doc is None or not spec.doc.severity:
             continue
         words = set(re.findall(r"[a-z]+", spec.doc.severity))
         missing = {s.value for s in spec.severities} - words
         assert not missing, f"{spec.id}: its severity wording {spec.doc.severity!r} leaves out {sorted(missing)}"
+        undeclared = words & SEVERITY_WORDS - {s.value for s in spec.severities}
+        assert not undeclared, f"{spec.id}: its severity wording names {sorted(undeclared)}, which it does not declare"
         assert spec.doc.severity != declared_severities(spec), f"{spec.id}: the wording adds nothing: drop it"
 
 
