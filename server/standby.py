@@ -11,7 +11,7 @@ the alarm stream (SSE) included. Any worker's address then works for the page an
   owner's forwarding key (server/api/forwarded.py), so the owner's login limiter sees the real client.
 - No owner to forward to (lease expired, the owner is a `floorwatch worker`, or it is not answering within
   CONNECT_S): 503 with what happened and that a standby takes over within the lease's TTL.
-- At most MAX_CONNECTIONS connections at once; the next ones are answered 503 at once.
+- At most MAX_CONNECTIONS connections at once; as many more are answered 503, any beyond are closed.
 - Once this worker owns the site, `stop` ends every forwarded exchange (an open stream ends, and the page
   reconnects to this worker) and the socket goes to uvicorn.
 """
@@ -50,10 +50,10 @@ KEEPALIVE = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, s
 """An owner's machine that vanished (no FIN) ends its open streams after about 25 s."""
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
                         "te", "trailer", "transfer-encoding", "upgrade"})
-NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", *(h.lower() for h in (CLIENT, KEY, FORWARDED_BY))}
-BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 2\r\n"
-        b"Connection: close\r\n\r\n"
-        b'{"detail": "standby: too many connections at once; retry"}')
+NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "forwarded", "x-forwarded-for", "x-forwarded-proto",
+                              *(h.lower() for h in (CLIENT, KEY, FORWARDED_BY))}
+"""A client's own claims of its address go too: uvicorn believes X-Forwarded-For from 127.0.0.1, which is
+where a standby on the owner's machine connects from."""
 
 
 class Unavailable(Exception):
@@ -193,17 +193,22 @@ class StandbyServer:
             self._idle.notify_all()
 
     def stop(self) -> None:
-        """Stop answering and end every exchange in flight (open streams); the socket stays open for uvicorn."""
+        """Stop answering and end every exchange in flight (open streams); the socket stays open for uvicorn.
+        The owners' sides first, so that an answer under way ends as the owner's end would; a client that
+        takes no more bytes is cut off after a moment."""
         self.httpd.shutdown()
         self.thread.join(5)
         with self._lock:
             self._stopping = True
-            for sockets in self._open.values():
-                for sock in sockets:
-                    with contextlib.suppress(OSError):  # already closed by its side
-                        sock.shutdown(socket.SHUT_RDWR)
-            if not self._idle.wait_for(lambda: not self._open, 5):
-                log.warning("standby: %d forwarded exchange(s) did not end within 5 s", len(self._open))
+            for side, wait_s in ((slice(1, None), 2.0), (slice(0, 1), 3.0)):
+                for sockets in self._open.values():
+                    for sock in sockets[side]:
+                        with contextlib.suppress(OSError):  # already closed by its side
+                            sock.shutdown(socket.SHUT_RDWR)
+                if self._idle.wait_for(lambda: not self._open, wait_s):
+                    break
+            else:
+                log.warning("standby: %d forwarded exchange(s) did not end", len(self._open))
         self.client.close()
 
 
@@ -226,6 +231,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self) -> None:
         standby = self.server.standby
         if not standby.begin(self.connection):
+            self.answer(503, {"detail": f"standby: {standby.keeper.owner} is taking the site over; retry"})
             return
         try:
             if self.path.split("?")[0] == "/api/health":
@@ -259,32 +265,48 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    """A thread per connection, at most MAX_CONNECTIONS at once; on the listener the server already bound."""
+class _BusyHandler(_Handler):
+    """Beyond MAX_CONNECTIONS: read the request (so the answer is not lost to a reset), answer 503."""
 
-    daemon_threads = True
-    block_on_close = False
+    def _handle(self) -> None:
+        self.answer(503, {"detail": f"standby: more than {MAX_CONNECTIONS} connections at once; retry"})
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    """A thread per connection on the listener the server already bound: MAX_CONNECTIONS forwarded at once,
+    as many more told 503, any beyond those closed unanswered."""
 
     def __init__(self, listener: socket.socket, standby: StandbyServer) -> None:
         super().__init__(listener.getsockname()[:2], _Handler, bind_and_activate=False)
         self.socket = listener
         self.standby = standby
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.overflow = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            with contextlib.suppress(OSError):
-                request.sendall(BUSY)
+        if self.slots.acquire(blocking=False):
+            handler, slot = _Handler, self.slots
+        elif self.overflow.acquire(blocking=False):
+            handler, slot = _BusyHandler, self.overflow
+        else:
             self.shutdown_request(request)
             return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.slots.release()
-            raise
+        threading.Thread(target=self._serve, args=(handler, slot, request, client_address), daemon=True,
+                         name="standby-request").start()
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def _serve(self, handler: type[_Handler], slot: threading.BoundedSemaphore, request: Any,
+               client_address: Any) -> None:
         try:
-            super().process_request_thread(request, client_address)
+            handler(request, client_address, self)
+        except OSError:  # the client hung up or was too slow (CLIENT_S)
+            pass
+        except Exception:
+            self.handle_error(request, client_address)
         finally:
-            self.slots.release()
+            self.shutdown_request(request)
+            slot.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.warning("standby: a request from %s failed", client_address[0], exc_info=True)
