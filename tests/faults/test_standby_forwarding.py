@@ -26,6 +26,7 @@ from gateway import contract
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
 from server.standby import MAX_CONNECTIONS
+from tests.faults.conftest import Record
 from tests.faults.test_crash_fire import Receiver, fire_site, receiver  # noqa: F401  (the fixture)
 from tests.faults.test_workers import alarms, lease, worker
 from tests.support.server import ServerProcess, WorkerProcess
@@ -212,6 +213,7 @@ def test_a_standby_whose_owner_is_a_worker_without_http_says_so(
 
 def test_the_owner_killed_the_standby_answers_a_clear_503_until_it_owns_the_site_then_serves_it_itself(
     mosquitto: EmbeddedBroker, postgres_schema: str, receiver: Receiver, tmp_path: Path,  # noqa: F811
+    record: Record,
 ) -> None:
     with owner_and_standby(mosquitto, postgres_schema, tmp_path, receiver.port) as (a, b):
         assert b.api.get("/api/alarms").headers.get(SERVED_BY) == "a"
@@ -220,6 +222,7 @@ def test_the_owner_killed_the_standby_answers_a_clear_503_until_it_owns_the_site
         a.kill()
         killed = time.monotonic()
         wait_for(stream.ended.is_set, 10, "the forwarded stream ending with its owner")
+        stream_ended_s = time.monotonic() - killed
         refused = b.api.get("/api/alarms")
         refused_s = time.monotonic() - killed
         answers: list[httpx.Response | None] = []
@@ -233,8 +236,10 @@ def test_the_owner_killed_the_standby_answers_a_clear_503_until_it_owns_the_site
             return held is not None and held.owner == "b"
 
         wait_for(asked_then_owned_by_b, 30, "b owning the site")
+        owned_s = time.monotonic() - killed
         b.wait_subscribed(60)
         served = b.api.get("/api/alarms")
+        served_s = time.monotonic() - killed
         health = b.health()
     assert refused_s < 5, f"the standby took {refused_s:.1f} s to answer with its owner dead"
     assert refused.status_code == 503, refused.text
@@ -243,6 +248,11 @@ def test_the_owner_killed_the_standby_answers_a_clear_503_until_it_owns_the_site
     assert "FLOORWATCH_LEASE_TTL_S" in detail and refused.headers["retry-after"] == "2", detail
     # until b owned the site: the clear 503 (a not answering, then its lease expired), never a 500 or a hang
     while_standby = [r for r in answers[:-1] if r is not None]
+    record("standby-forwarding-owner-killed", {
+        "stream_ended_s": round(stream_ended_s, 2), "first_503_s": round(refused_s, 3),
+        "lease_owned_s": round(owned_s, 2), "served_natively_s": round(served_s, 2), "lease_ttl_s": 6.0,
+        "answers_503": sum(1 for r in while_standby if r.status_code == 503),
+        "cut_at_handover": sum(1 for r in answers if r is None)})
     assert while_standby and all(r.status_code == 503 and "retry" in r.json()["detail"] for r in while_standby), \
         [(r.status_code, r.text) for r in while_standby]
     assert served.status_code == 200 and SERVED_BY not in served.headers, served.headers

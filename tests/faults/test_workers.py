@@ -131,7 +131,7 @@ def test_sigkill_of_the_owner_during_a_strip_overload_a_standby_takes_over_and_n
     edge: Edge | None = None
     try:
         a.start()
-        b.spawn()  # a standby: it waits for the lease and opens its port only once it owns the site
+        b.spawn()  # a standby: it waits for the lease, its port forwarding to the owner meanwhile
         held = lease(postgres_schema)
         assert held is not None and held.owner == "a" and held.epoch == 1, held
         assert wait_until(lambda: "standby" in (tmp_path / "b" / "server.log").read_text(errors="replace"), 30)
