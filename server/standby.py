@@ -50,7 +50,7 @@ KEEPALIVE = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, s
 """An owner's machine that vanished (no FIN) ends its open streams after about 25 s."""
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
                         "te", "trailer", "transfer-encoding", "upgrade"})
-NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "forwarded", "x-forwarded-for", "x-forwarded-proto",
+NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "expect", "forwarded", "x-forwarded-for", "x-forwarded-proto",
                               *(h.lower() for h in (CLIENT, KEY, FORWARDED_BY))}
 """A client's own claims of its address go too: uvicorn believes X-Forwarded-For from 127.0.0.1, which is
 where a standby on the owner's machine connects from."""
@@ -128,12 +128,13 @@ class StandbyServer:
         try:
             upstream = response.extensions["network_stream"].get_extra_info("socket")
             if upstream is not None and not self._track(upstream):
+                handler.answer(503, {"detail": self.taking_over()})
                 return
             handler.send_response_only(response.status_code, response.reason_phrase)
             for name, value in response.headers.multi_items():
                 if name.lower() not in HOP_BY_HOP:
                     handler.send_header(name, value)
-            handler.send_header(SERVED_BY, advert.owner)
+            handler.send_header(SERVED_BY, _header_value(advert.owner))
             handler.end_headers()
             for chunk in response.iter_raw():  # as the owner sends it: an event reaches the page at once
                 handler.wfile.write(chunk)
@@ -156,7 +157,7 @@ class StandbyServer:
     def _send(self, handler: _Handler, advert: Advert, body: bytes | None) -> httpx.Response:
         headers = [(k, v) for k, v in handler.headers.items() if k.lower() not in NOT_FORWARDED]
         headers += [(CLIENT, handler.client_address[0]), (KEY, advert.forward_key or ""),
-                    (FORWARDED_BY, self.keeper.owner)]
+                    (FORWARDED_BY, _header_value(self.keeper.owner))]
         streaming = "text/event-stream" in handler.headers.get("Accept", "")
         timeout = httpx.Timeout(READ_S, connect=CONNECT_S, read=None if streaming else READ_S, pool=CONNECT_S)
         request = self.client.build_request(handler.command, f"{advert.http_url}{handler.path}", headers=headers,
@@ -171,6 +172,9 @@ class StandbyServer:
         except (httpx.TransportError, RuntimeError) as exc:  # RuntimeError: `stop` closed the client
             log.info("owner %s at %s: %s", advert.owner, advert.http_url, type(exc).__name__)
             raise Unavailable(503, not_answering) from None
+
+    def taking_over(self) -> str:
+        return f"standby: {self.keeper.owner} is taking the site over; retry"
 
     def begin(self, connection: socket.socket) -> bool:
         """A handling thread starts on a client's connection; False once `stop` began."""
@@ -212,6 +216,11 @@ class StandbyServer:
         self.client.close()
 
 
+def _header_value(name: str) -> str:
+    """A worker's name as a header carries it (FLOORWATCH_WORKER_NAME may be any text)."""
+    return name.encode("ascii", "backslashreplace").decode("ascii").replace("\r", " ").replace("\n", " ")
+
+
 def _body(handler: _Handler) -> bytes | None:
     if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
         raise Unavailable(411, "standby: send the request body with a Content-Length")
@@ -231,7 +240,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self) -> None:
         standby = self.server.standby
         if not standby.begin(self.connection):
-            self.answer(503, {"detail": f"standby: {standby.keeper.owner} is taking the site over; retry"})
+            self.answer(503, {"detail": standby.taking_over()})
             return
         try:
             if self.path.split("?")[0] == "/api/health":

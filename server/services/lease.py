@@ -96,8 +96,8 @@ class LeaseKeeper:
             if lease is not None:
                 with self._lock:
                     self.lease, self.state, self._last_ok, self.forward_key = lease, "owner", began, key
-                log.warning("worker %s owns partition %d of site %s (epoch %d)", self.owner, self.partition,
-                            self.site, lease.epoch)
+                log.warning("worker %s owns partition %d of site %s (epoch %d)%s", self.owner, self.partition,
+                            self.site, lease.epoch, f"; standbys forward to {self.http_url}" if self.http_url else "")
                 return lease
             if not said and lease is None:
                 try:
