@@ -76,13 +76,14 @@ def _server(args: argparse.Namespace) -> int:
             try:
                 if lease.acquire() is None:
                     return 0
-            except KeyboardInterrupt:  # Ctrl-C while a standby: nothing was started
+                lease.start()  # renewing before the standby's exchanges end, which may take a few seconds
+            except KeyboardInterrupt:  # Ctrl-C while a standby: nothing of the site was started
+                lease.release()  # a lease taken in that moment goes back at once
                 return 0
             finally:
                 standby.stop()
         except LeaseConflict as exc:
             raise UsageError(str(exc)) from None
-        lease.start()
     app = create_app(settings, lease=lease, site=site, owns_process=True)
     uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[listener])
     return 0

@@ -183,9 +183,19 @@ def test_a_standby_forwards_the_api_the_page_and_the_alarm_stream_and_the_owner_
         with engine.begin() as connection:
             connection.execute(text("UPDATE partition_leases SET owner = 'old-version', epoch = epoch + 1,"
                                     " expires_at = clock_timestamp() + interval '1 hour'"))
-        engine.dispose()
         not_advertised = c2.get("/api/alarms")
-    assert stream_still_open, "the stream through the standby ended on its own"
+
+        # b takes the site over while a's stream through it is still open: b ends it before serving itself
+        wait_for(lambda: a.health()["dependencies"]["lease"]["state"] == "lost", 15, "a noticing the steal")
+        open_before_takeover = not stream.ended.is_set()
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE partition_leases SET expires_at = clock_timestamp() - interval '1 s'"))
+        engine.dispose()
+        wait_for(stream.ended.is_set, 20, "the forwarded stream ending when b takes the site over")
+        b.wait_subscribed(60)
+        native = b.api.get("/api/alarms")
+    assert stream_still_open and open_before_takeover, "the stream through the standby ended on its own"
+    assert native.status_code == 200 and SERVED_BY not in native.headers, native.headers
     assert not_advertised.status_code == 503 and SERVED_BY not in not_advertised.headers, not_advertised.text
     assert "the owner old-version advertises no HTTP address" in not_advertised.json()["detail"], not_advertised.text
 
