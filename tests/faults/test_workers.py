@@ -534,8 +534,12 @@ def test_server_with_two_workers_on_one_machine_one_owns_one_waits_and_a_killed_
             return sorted(str((h or {}).get("status")) for h in (_health(port), _health(port + 1)))
 
         assert wait_until(lambda: states() == ["ok", "standby"], 60, 0.2), states()
+        # either port serves the API: the standby forwards to the address its sibling advertised
+        served_by = [httpx.get(f"http://127.0.0.1:{p}/api/alarms", headers={"Authorization": f"Bearer {TOKEN}"},
+                               timeout=10).headers.get("x-floorwatch-served-by") for p in (port, port + 1)]
         held = lease(postgres_schema)
         assert held is not None and held.epoch == 1
+        assert sorted(served_by, key=str) == sorted([None, held.owner], key=str), served_by
         owner_pid = int(held.owner.split(":")[1])
         os.kill(owner_pid, signal.SIGKILL)
         assert wait_until(lambda: (now := lease(postgres_schema)) is not None and now.epoch == 2, 30), \
