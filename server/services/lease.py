@@ -81,7 +81,7 @@ class LeaseKeeper:
         LeaseConflict when a live owner runs another site file."""
         with self._lock:
             self.state, self.lost_reason, self.lease, self.forward_key = "standby", None, None, None
-        key = secrets.token_hex(32)  # 64 characters, the column's width
+        key = secrets.token_hex(32) if self.http_url else None  # 64 characters, the column's width
         said = False
         while stop is None or not stop.is_set():
             began = time.monotonic()

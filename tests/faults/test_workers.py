@@ -469,7 +469,9 @@ def test_workers_refuse_sqlite_a_second_sqlite_server_a_missing_broker_a_bad_lea
     first = ServerProcess(mosquitto.client_settings(), tmp_path / "sqlite", site_file, TOKEN)
     try:
         first.start()
-        second = _cli(["server"], {**broker, "FLOORWATCH_DATA_DIR": str(tmp_path / "sqlite")})
+        # a port of its own (not the default 8000, which anything on the machine may hold): the lock refuses it
+        second = _cli(["server"], {**broker, "FLOORWATCH_DATA_DIR": str(tmp_path / "sqlite"),
+                                   "FLOORWATCH_HTTP_PORT": str(free_port())})
         assert second.returncode == 2, second
         assert "another Floorwatch server uses the SQLite database" in second.stderr and "use PostgreSQL" in \
             second.stderr and "Traceback" not in second.stderr, second.stderr
@@ -484,7 +486,8 @@ def test_workers_refuse_sqlite_a_second_sqlite_server_a_missing_broker_a_bad_lea
         other.write_text(fire_site(receiver.port) + "# another version of the file\n", encoding="utf-8")
         for command in (["worker"], ["server"]):
             refused = _cli(command, {**broker, "FLOORWATCH_DATABASE_URL": postgres_schema,
-                                     "FLOORWATCH_FAILOVER": "1", "FLOORWATCH_SITE_FILE": str(other)})
+                                     "FLOORWATCH_FAILOVER": "1", "FLOORWATCH_SITE_FILE": str(other),
+                                     "FLOORWATCH_HTTP_PORT": str(free_port())})
             assert refused.returncode == 2, refused
             assert "with another site file" in refused.stderr and "FLOORWATCH_SITE_FILE" in refused.stderr, \
                 refused.stderr
