@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from server.api.forwarded import ForwardedClient
 from server.api.routes import (
     adoption,
     alarms,
@@ -57,6 +58,11 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now, leas
     app = FastAPI(title="Floorwatch", version="0.1.0", lifespan=lifespan,
                   description="Electrical, fire and access safety monitor for contact-center floors.")
     app.state.login_limiter = LoginLimiter()  # failed logins count per application, never across two
+
+    def forward_key() -> str | None:  # a standby's forwarded client address counts while this worker owns
+        return lease.forward_key if lease is not None and lease.state == "owner" else None
+
+    app.add_middleware(ForwardedClient, key=forward_key)
 
     @app.middleware("http")
     async def refuse_after_lease_lost(request: Request, call_next: Callable[[Request], Awaitable[Response]]

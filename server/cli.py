@@ -32,7 +32,8 @@ def _server(args: argparse.Namespace) -> int:
     from server.runtime import collector_paused
     from server.settings import Settings
     from server.site_check import load_site
-    from server.workers import StandbyHealth, WorkerRefused, hold_sqlite, keeper_for, run_servers, uses_leases
+    from server.standby import StandbyServer
+    from server.workers import WorkerRefused, hold_sqlite, keeper_for, run_servers, uses_leases
 
     settings = load_settings(Settings)
     try:  # a bad site file: its problems, not a traceback from the lifespan
@@ -70,18 +71,19 @@ def _server(args: argparse.Namespace) -> int:
     lease = None
     if uses_leases(settings):  # FLOORWATCH_FAILOVER: wait as a standby while another worker owns the site
         try:
-            lease = keeper_for(settings)
-            standby = StandbyHealth(listener, lease)
+            lease = keeper_for(settings, http_url=settings.advertised_url(listener.getsockname()[1]))
+            standby = StandbyServer(listener, lease)
             try:
                 if lease.acquire() is None:
                     return 0
-            except KeyboardInterrupt:  # Ctrl-C while a standby: nothing was started
+                lease.start()  # renewing before the standby's exchanges end, which may take a few seconds
+            except KeyboardInterrupt:  # Ctrl-C while a standby: nothing of the site was started
+                lease.release()  # a lease taken in that moment goes back at once
                 return 0
             finally:
                 standby.stop()
         except LeaseConflict as exc:
             raise UsageError(str(exc)) from None
-        lease.start()
     app = create_app(settings, lease=lease, site=site, owns_process=True)
     uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[listener])
     return 0

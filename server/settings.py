@@ -7,9 +7,11 @@ FLOORWATCH_INFLUX__URL=http://influx:8086.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.mqtt import MqttSettings
@@ -81,6 +83,21 @@ class Settings(BaseSettings):
     """How often the owner renews its lease; must be under a third of `lease_ttl_s`."""
     worker_name: str | None = Field(None, min_length=1, max_length=120)
     """How this worker appears in the lease table and the logs; None: host:pid:random."""
+    advertise_url: str | None = None
+    """Failover: where the other workers reach this server's HTTP API while it owns the site (standbys
+    forward every request there); None: http://<http_host, or this machine's name when it listens on
+    every address>:<port>."""
+
+    @field_validator("advertise_url")
+    @classmethod
+    def _reachable_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = _url_problem(value)
+        if problem:
+            raise ValueError(f"{value!r} {problem}: give http://HOST:PORT (or https://) where the other workers "
+                             "of the site reach this server's port")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _renew_within_ttl(self) -> Settings:
@@ -89,7 +106,40 @@ class Settings(BaseSettings):
                              f"({self.lease_ttl_s}), so that two renewals may fail before the lease expires")
         return self
 
+    def advertised_url(self, port: int) -> str:
+        """Where standbys forward requests to while this server owns the site; `port`: the one it listens on."""
+        if self.advertise_url:
+            return self.advertise_url
+        host = socket.gethostname() if self.http_host in WILDCARD_HOSTS else self.http_host
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
     def sql_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'floorwatch.sqlite').as_posix()}"
+
+
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+"""Listen on every address: no address another worker could use, so the advert names the machine."""
+
+
+def _url_problem(value: str) -> str | None:
+    """What keeps another worker from forwarding to `value`, or None."""
+    if any(c.isspace() for c in value):
+        return "contains white space"
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises on a port that is no number or out of range
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return "is not an http:// or https:// URL"
+    if not parts.hostname:
+        return "names no host"
+    if parts.hostname in WILDCARD_HOSTS:
+        return f"names {parts.hostname}, where a server listens, not an address others reach"
+    if port == 0:
+        return "names port 0"
+    if parts.username is not None or parts.query or parts.fragment or parts.path not in ("", "/"):
+        return "has a user, path, query or fragment (the API answers at the root of the address)"
+    return None

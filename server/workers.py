@@ -15,12 +15,10 @@ A worker has no HTTP: it rewrites `<data dir>/worker-status.json` (its lease sta
 from __future__ import annotations
 
 import fcntl
-import http.server
 import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -81,14 +79,15 @@ def hold_sqlite(settings: Settings) -> IO[str] | None:
     return handle
 
 
-def keeper_for(settings: Settings) -> LeaseKeeper:
-    """The lease of the site's partition, its table migrated (one process at a time, see `migrate`)."""
+def keeper_for(settings: Settings, http_url: str | None = None) -> LeaseKeeper:
+    """The lease of the site's partition, its table migrated (one process at a time, see `migrate`).
+    `http_url`: where this worker's API answers once it owns the site (None: no HTTP), for standbys."""
     engine = make_engine(settings.sql_url())
     migrate(engine)
     site = load_site(settings.site_file)
     return LeaseKeeper(LeaseStore(engine), site.id, settings.worker_name or worker_name(),
                        ttl_s=settings.lease_ttl_s, renew_s=settings.lease_renew_s,
-                       site_hash=site_hash(settings.site_file))
+                       site_hash=site_hash(settings.site_file), http_url=http_url)
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
@@ -115,45 +114,6 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
     if isinstance(keeper.store, LeaseStore):  # the SQL engine keeper_for made for it
         keeper.store.engine.dispose()
     return 0
-
-
-class StandbyHealth:
-    """While a `floorwatch server` waits for the lease, its port answers: `/api/health` with 503 and
-    `{"status": "standby", "dependencies": {"lease": …}}` (who owns the site is in the lease row), every
-    other path with 503 and what to do. A load balancer keeps away; people see why. Once the lease is
-    held, the same socket goes to uvicorn."""
-
-    def __init__(self, listener: socket.socket, keeper: LeaseKeeper) -> None:
-        keeper_status = keeper.status
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.split("?")[0] == "/api/health":
-                    body = {"status": "standby", "dependencies": {"lease": keeper_status()}, "ingest": {}}
-                else:
-                    body = {"detail": "standby: this server does not own the site; the worker that owns it "
-                                      "serves the API (see /api/health and the partition_leases table)"}
-                data = json.dumps(body).encode()
-                self.send_response(503)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.HTTPServer(listener.getsockname()[:2], Handler, bind_and_activate=False)
-        self.httpd.socket = listener
-        listener.listen()
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.2,), name="standby-http",
-                                       daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        """Stop answering; the socket stays open for uvicorn."""
-        self.httpd.shutdown()
-        self.thread.join(5)
 
 
 STATUS_FILE = "worker-status.json"
@@ -185,6 +145,9 @@ def run_servers(settings: Settings, count: int) -> int:
         refuse_worker(settings)
     except WorkerRefused as exc:
         raise WorkerRefused(f"--workers {count}: {exc}") from None
+    if settings.advertise_url:
+        raise WorkerRefused(f"--workers {count}: FLOORWATCH_ADVERTISE_URL names one address, and each of the "
+                            f"{count} servers advertises its own (http://<host>:<its port>); unset it")
     if settings.http_port == 0 or settings.http_port + count - 1 > 65535:
         raise WorkerRefused(f"--workers {count}: the workers listen on FLOORWATCH_HTTP_PORT..+{count - 1}; give a "
                             f"fixed port with room above it (now {settings.http_port})")

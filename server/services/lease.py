@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -25,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from server.domain.leases import Lease, LeaseConflict, LeaseLost
+from server.domain.leases import Advert, Lease, LeaseConflict, LeaseLost
 from server.services.ports import LeaseStore
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def worker_name() -> str:
 
 class LeaseKeeper:
     def __init__(self, store: LeaseStore, site: str, owner: str, *, ttl_s: float, renew_s: float,
-                 site_hash: str, partition: int = PARTITION, partitions: int = PARTITIONS) -> None:
+                 site_hash: str, partition: int = PARTITION, partitions: int = PARTITIONS,
+                 http_url: str | None = None) -> None:
         self.store = store
         self.site = site
         self.owner = owner
@@ -58,6 +60,11 @@ class LeaseKeeper:
         self.partition = partition
         self.partitions = partitions
         self.poll_s = min(renew_s, STANDBY_POLL_S)
+        self.http_url = http_url
+        """Where this worker's HTTP API answers once it owns the site (None: no HTTP), for standbys."""
+        self.forward_key: str | None = None
+        """The secret of the epoch this worker owns (written with the lease): a request that carries it
+        comes from a standby of this site, and its forwarded client address is trusted."""
         self.lease: Lease | None = None
         self.state = "standby"
         """standby (waiting for the lease), owner, lost (fenced: commits nothing), released (stopped)."""
@@ -73,13 +80,14 @@ class LeaseKeeper:
         """Block until this worker owns the partition (None if `stop` was set first). Raises
         LeaseConflict when a live owner runs another site file."""
         with self._lock:
-            self.state, self.lost_reason, self.lease = "standby", None, None
+            self.state, self.lost_reason, self.lease, self.forward_key = "standby", None, None, None
+        key = secrets.token_hex(32) if self.http_url else None  # 64 characters, the column's width
         said = False
         while stop is None or not stop.is_set():
             began = time.monotonic()
             try:
                 lease = self.store.acquire(self.site, self.partition, self.owner, self.ttl_s, self.site_hash,
-                                           self.partitions)
+                                           self.partitions, self.http_url, key)
             except LeaseConflict:
                 raise
             except Exception as exc:  # the database may come back: a standby keeps waiting
@@ -87,9 +95,9 @@ class LeaseKeeper:
                 lease = None
             if lease is not None:
                 with self._lock:
-                    self.lease, self.state, self._last_ok = lease, "owner", began
-                log.warning("worker %s owns partition %d of site %s (epoch %d)", self.owner, self.partition,
-                            self.site, lease.epoch)
+                    self.lease, self.state, self._last_ok, self.forward_key = lease, "owner", began, key
+                log.warning("worker %s owns partition %d of site %s (epoch %d)%s", self.owner, self.partition,
+                            self.site, lease.epoch, f"; standbys forward to {self.http_url}" if self.http_url else "")
                 return lease
             if not said and lease is None:
                 try:
@@ -193,6 +201,10 @@ class LeaseKeeper:
             except Exception as exc:  # it expires after the TTL anyway
                 log.warning("could not release the lease (%s); it expires in %.0f s", type(exc).__name__,
                             self.ttl_s)
+
+    def advert(self) -> Advert | None:
+        """Who owns the partition now and where its HTTP API answers (read from the lease row)."""
+        return self.store.advert(self.site, self.partition)
 
     def status(self) -> dict[str, Any]:
         lease = self.lease

@@ -20,7 +20,7 @@ from server.domain.dead_letters import DeadLetter
 from server.domain.device_meta import DeviceMeta
 from server.domain.evacuation import Access, EvacuationRecord
 from server.domain.inspections import HazardRecord, ResultRecord, TaskRecord, TaskSpec
-from server.domain.leases import Holder, Lease
+from server.domain.leases import Advert, Holder, Lease
 from server.domain.notify import Silence
 from server.domain.notify_records import DeliveryRecord, EscalationRecord, NotificationRecord
 from server.domain.power import CutHold, CutOutcome, ScheduledCut
@@ -79,7 +79,10 @@ class LeaseStore(Protocol):
     def holder(self, site: str, partition: int) -> Holder | None: ...
 
     def acquire(self, site: str, partition: int, owner: str, ttl_s: float, hash_: str,
-                partitions: int) -> Lease | None: ...
+                partitions: int, http_url: str | None = None, forward_key: str | None = None) -> Lease | None: ...
+
+    def advert(self, site: str, partition: int) -> Advert | None:
+        """Who owns the partition and where its HTTP API answers, for a standby to forward to."""
 
     def renew(self, lease: Lease, ttl_s: float) -> bool: ...
 

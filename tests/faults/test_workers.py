@@ -131,14 +131,15 @@ def test_sigkill_of_the_owner_during_a_strip_overload_a_standby_takes_over_and_n
     edge: Edge | None = None
     try:
         a.start()
-        b.spawn()  # a standby: it waits for the lease and opens its port only once it owns the site
+        b.spawn()  # a standby: it waits for the lease, its port forwarding to the owner meanwhile
         held = lease(postgres_schema)
         assert held is not None and held.owner == "a" and held.epoch == 1, held
         assert wait_until(lambda: "standby" in (tmp_path / "b" / "server.log").read_text(errors="replace"), 30)
         standby = b.api.get("/api/health")  # a standby's port answers: not the owner, and who is
         assert standby.status_code == 503 and standby.json()["status"] == "standby", standby.text
         assert standby.json()["dependencies"]["lease"]["state"] == "standby"
-        assert b.api.get("/api/alarms").status_code == 503
+        forwarded = b.api.get("/api/alarms")  # every other path is the owner's answer (test_standby_forwarding.py)
+        assert forwarded.status_code == 200 and forwarded.headers["x-floorwatch-served-by"] == "a", forwarded.text
         edge = Edge(mosquitto)
         edge.thread.start()
         assert wait_until(lambda: sequences(postgres_schema).get("e1", {}).get("next_seq", 0) >= 4, 20)
@@ -468,7 +469,9 @@ def test_workers_refuse_sqlite_a_second_sqlite_server_a_missing_broker_a_bad_lea
     first = ServerProcess(mosquitto.client_settings(), tmp_path / "sqlite", site_file, TOKEN)
     try:
         first.start()
-        second = _cli(["server"], {**broker, "FLOORWATCH_DATA_DIR": str(tmp_path / "sqlite")})
+        # a port of its own (not the default 8000, which anything on the machine may hold): the lock refuses it
+        second = _cli(["server"], {**broker, "FLOORWATCH_DATA_DIR": str(tmp_path / "sqlite"),
+                                   "FLOORWATCH_HTTP_PORT": str(free_port())})
         assert second.returncode == 2, second
         assert "another Floorwatch server uses the SQLite database" in second.stderr and "use PostgreSQL" in \
             second.stderr and "Traceback" not in second.stderr, second.stderr
@@ -483,7 +486,8 @@ def test_workers_refuse_sqlite_a_second_sqlite_server_a_missing_broker_a_bad_lea
         other.write_text(fire_site(receiver.port) + "# another version of the file\n", encoding="utf-8")
         for command in (["worker"], ["server"]):
             refused = _cli(command, {**broker, "FLOORWATCH_DATABASE_URL": postgres_schema,
-                                     "FLOORWATCH_FAILOVER": "1", "FLOORWATCH_SITE_FILE": str(other)})
+                                     "FLOORWATCH_FAILOVER": "1", "FLOORWATCH_SITE_FILE": str(other),
+                                     "FLOORWATCH_HTTP_PORT": str(free_port())})
             assert refused.returncode == 2, refused
             assert "with another site file" in refused.stderr and "FLOORWATCH_SITE_FILE" in refused.stderr, \
                 refused.stderr
@@ -533,8 +537,12 @@ def test_server_with_two_workers_on_one_machine_one_owns_one_waits_and_a_killed_
             return sorted(str((h or {}).get("status")) for h in (_health(port), _health(port + 1)))
 
         assert wait_until(lambda: states() == ["ok", "standby"], 60, 0.2), states()
+        # either port serves the API: the standby forwards to the address its sibling advertised
+        served_by = [httpx.get(f"http://127.0.0.1:{p}/api/alarms", headers={"Authorization": f"Bearer {TOKEN}"},
+                               timeout=10).headers.get("x-floorwatch-served-by") for p in (port, port + 1)]
         held = lease(postgres_schema)
         assert held is not None and held.epoch == 1
+        assert sorted(served_by, key=str) == sorted([None, held.owner], key=str), served_by
         owner_pid = int(held.owner.split(":")[1])
         os.kill(owner_pid, signal.SIGKILL)
         assert wait_until(lambda: (now := lease(postgres_schema)) is not None and now.epoch == 2, 30), \

@@ -104,7 +104,7 @@ class ServerProcess:
         return self.wait_subscribed(timeout, started)
 
     def spawn(self) -> None:
-        """Start the process without waiting (a standby worker opens its port only once it owns the site)."""
+        """Start the process without waiting (a standby's health says `standby` until it owns the site)."""
         with (self.data / "server.log").open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "server"], env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT)

@@ -24,9 +24,10 @@ from sqlalchemy import BigInteger, Engine, Integer, String, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from server.adapters.sql.base import Base
-from server.domain.leases import Holder, Lease, LeaseConflict, LeaseLost
+from server.domain.leases import Advert, Holder, Lease, LeaseConflict, LeaseLost
 
-__all__ = ["Holder", "Lease", "LeaseConflict", "LeaseLost", "LeaseRow", "LeaseStore", "fence", "site_hash"]
+__all__ = ["Advert", "Holder", "Lease", "LeaseConflict", "LeaseLost", "LeaseRow", "LeaseStore", "fence",
+           "site_hash"]
 
 
 class LeaseRow(Base):
@@ -42,6 +43,14 @@ class LeaseRow(Base):
     site_hash: Mapped[str] = mapped_column(String(64))
     """sha256 of the owner's site file: a worker started with another file is refused while it lives."""
     partitions: Mapped[int] = mapped_column(Integer)
+    http_url: Mapped[str | None] = mapped_column(String(500))
+    """Where the owner's HTTP API answers (FLOORWATCH_ADVERTISE_URL), for standbys to forward to; None: no
+    HTTP (`floorwatch worker`). Written at acquire (migration 0012)."""
+    forward_key: Mapped[str | None] = mapped_column(String(64))
+    """A random secret of the owner's epoch: a forwarded client address counts only with it."""
+    advert_epoch: Mapped[int | None] = mapped_column(BigInteger)
+    """The epoch `http_url` and `forward_key` were written under: a worker of an older version takes the
+    lease without them, and the previous owner's address must not be used then."""
 
 
 def site_hash(path: Path) -> str:
@@ -49,12 +58,14 @@ def site_hash(path: Path) -> str:
 
 
 _ACQUIRE = text("""
-INSERT INTO partition_leases (site, partition, owner, epoch, expires_at, acquired_at, site_hash, partitions)
+INSERT INTO partition_leases (site, partition, owner, epoch, expires_at, acquired_at, site_hash, partitions,
+                              http_url, forward_key, advert_epoch)
 VALUES (:site, :partition, :owner, 1, clock_timestamp() + make_interval(secs => :ttl), clock_timestamp(),
-        :site_hash, :partitions)
+        :site_hash, :partitions, :http_url, :forward_key, 1)
 ON CONFLICT (site, partition) DO UPDATE
    SET owner = EXCLUDED.owner, epoch = partition_leases.epoch + 1, expires_at = EXCLUDED.expires_at,
-       acquired_at = EXCLUDED.acquired_at, site_hash = EXCLUDED.site_hash, partitions = EXCLUDED.partitions
+       acquired_at = EXCLUDED.acquired_at, site_hash = EXCLUDED.site_hash, partitions = EXCLUDED.partitions,
+       http_url = EXCLUDED.http_url, forward_key = EXCLUDED.forward_key, advert_epoch = partition_leases.epoch + 1
  WHERE partition_leases.expires_at < clock_timestamp()
 RETURNING epoch
 """)
@@ -76,6 +87,11 @@ _HOLDER = text("""
 SELECT owner, epoch, EXTRACT(EPOCH FROM expires_at - clock_timestamp()) AS left_s, site_hash, partitions
   FROM partition_leases WHERE site = :site AND partition = :partition
 """)
+_ADVERT = text("""
+SELECT owner, epoch, EXTRACT(EPOCH FROM expires_at - clock_timestamp()) AS left_s, http_url, forward_key,
+       advert_epoch
+  FROM partition_leases WHERE site = :site AND partition = :partition
+""")
 
 
 class LeaseStore:
@@ -93,10 +109,21 @@ class LeaseStore:
             return None
         return Holder(row.owner, int(row.epoch), float(row.left_s), row.site_hash, int(row.partitions))
 
+    def advert(self, site: str, partition: int) -> Advert | None:
+        """Who owns the partition and where its HTTP API answers (None: nobody ever took it)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(_ADVERT, {"site": site, "partition": partition}).first()
+        if row is None:
+            return None
+        advertised = row.advert_epoch is not None and int(row.advert_epoch) == int(row.epoch)
+        return Advert(row.owner, int(row.epoch), float(row.left_s), row.http_url if advertised else None,
+                      row.forward_key if advertised else None, advertised)
+
     def acquire(self, site: str, partition: int, owner: str, ttl_s: float, hash_: str,
-                partitions: int) -> Lease | None:
+                partitions: int, http_url: str | None = None, forward_key: str | None = None) -> Lease | None:
         """Take the partition if nobody holds it (epoch + 1); None while a live owner does. A live owner
-        with another site file or partition count is a `LeaseConflict`."""
+        with another site file or partition count is a `LeaseConflict`. `http_url` and `forward_key` are
+        this worker's advert for standbys (see LeaseRow)."""
         holder = self.holder(site, partition)
         if holder is not None and holder.expires_in_s > 0:
             if holder.site_hash != hash_:
@@ -112,7 +139,8 @@ class LeaseStore:
         with self.engine.begin() as connection:
             epoch = connection.execute(_ACQUIRE, {"site": site, "partition": partition, "owner": owner,
                                                   "ttl": ttl_s, "site_hash": hash_,
-                                                  "partitions": partitions}).scalar()
+                                                  "partitions": partitions, "http_url": http_url,
+                                                  "forward_key": forward_key}).scalar()
         return None if epoch is None else Lease(site, partition, owner, int(epoch))
 
     def renew(self, lease: Lease, ttl_s: float) -> bool:
