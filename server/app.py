@@ -36,6 +36,10 @@ from server.settings import Settings
 WEB = Path(__file__).resolve().parent / "web"
 RESOURCES = (system, alarms, users, fire, inspections, floor, evacuations, notifications, relays, audit, adoption)
 """The route modules under /api, included in this order (the order of /openapi.json)."""
+GRACEFUL_STOP_S = 5
+"""How long uvicorn's clean stop waits for open requests: a live page's alarm stream stays open until the
+page closes, so without a bound a stop (SIGTERM, Ctrl-C) would wait for every phone, and hand the lease back only
+then."""
 LEASE_LOST = ("this server lost the site's lease and another worker runs the site now: use that worker, and "
               "restart this one to make it a standby")
 

@@ -27,7 +27,7 @@ def _server(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.adapters.sql.leases import LeaseConflict
-    from server.app import create_app
+    from server.app import GRACEFUL_STOP_S, create_app
     from server.domain.site import SiteError
     from server.runtime import collector_paused
     from server.settings import Settings
@@ -85,7 +85,8 @@ def _server(args: argparse.Namespace) -> int:
         except LeaseConflict as exc:
             raise UsageError(str(exc)) from None
     app = create_app(settings, lease=lease, site=site, owns_process=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[listener])
+    uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=GRACEFUL_STOP_S)
+                   ).run(sockets=[listener])
     return 0
 
 

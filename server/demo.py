@@ -36,7 +36,7 @@ from edge.agent import EdgeAgent
 from edge.config import load_config
 from gateway.broker import EmbeddedBroker
 from gateway.yamlfile import YamlFileError
-from server.app import create_app
+from server.app import GRACEFUL_STOP_S, create_app
 from server.demo_floor import write_demo_floor
 from server.settings import DEMO_SITE, Settings
 
@@ -91,7 +91,8 @@ def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, f
     settings = Settings(site_file=site_file, data_dir=data_dir / "server", mqtt=mqtt, http_host=host,
                         http_port=port, admin_token=SecretStr(token))
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           timeout_graceful_shutdown=GRACEFUL_STOP_S))
     server_thread = threading.Thread(target=server.run, name="http", daemon=True)
     server_thread.start()
     while not server.started:
