@@ -7,23 +7,20 @@ its page). A rule added to the catalog gets its rows here with no hand-written l
 
 Where an alarm is raised changes its first page (RULES.md §4: 机房值班 stands for 领班 in a machine room, and a
 critical alarm there pages 机房值班 as well). Zones are a site's fact, not the catalog's, so each row is routed
-on the example floor (`EXAMPLE_FLOOR`): in its office zone `FLOOR_ZONE`, or in its machine room
-`MACHINE_ROOM_ZONE` for the alarms raised in a machine room (`in_machine_room`).
+on a floor that has both (docgen uses the example floor): in its office zone `FLOOR_ZONE`, or in its
+machine room `MACHINE_ROOM_ZONE` for the alarms raised in a machine room (`in_machine_room`).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from gateway.contract import Severity
 from server.domain import notify as routing
 from server.domain.catalog import CATALOG, RuleSpec
 from server.domain.findings import SEVERITY_RANK
-from server.domain.site import Site, parse_site
+from server.domain.site import Site
 
-EXAMPLE_FLOOR = Path(__file__).resolve().parent / "examples" / "site-small.yaml"
-"""The floor the table's rows are routed on: its zone types are all the routing reads of a site."""
 FLOOR_ZONE = "ops-a"
 """An office zone of the example floor (not a machine room)."""
 MACHINE_ROOM_ZONE = "mr"
@@ -55,17 +52,6 @@ def in_machine_room(spec: RuleSpec, severity: Severity) -> bool:
     """Whether the rule raises this severity in a machine room."""
     return (spec.family == MACHINE_ROOM_FAMILY or spec.id in MACHINE_ROOM_RULES
             or MACHINE_ROOM_SEVERITIES.get(spec.id) is severity)
-
-
-def example_floor() -> Site:
-    """The example floor, checked to have the two zones the table routes in."""
-    site = parse_site(EXAMPLE_FLOOR.read_text(encoding="utf-8"), str(EXAMPLE_FLOOR))
-    for zone, machine_room in ((FLOOR_ZONE, False), (MACHINE_ROOM_ZONE, True)):
-        if zone not in site.zones or site.is_machine_room(zone) is not machine_room:
-            kind = "a machine room" if machine_room else "an office zone"
-            raise ValueError(f"{EXAMPLE_FLOOR}: zones: the paging table needs {zone!r} to be {kind}; "
-                             f"set FLOOR_ZONE / MACHINE_ROOM_ZONE in {__name__} to zones of the floor")
-    return site
 
 
 def span(delay: timedelta) -> str:
@@ -109,10 +95,18 @@ def then(steps: list[routing.Step], severity: Severity) -> str:
     return "; ".join(parts)
 
 
-def paging_table(site: Site | None = None) -> str:
+def check_floor(floor: Site, name: str) -> None:
+    """`floor` has the two zones the table routes in (`name`: the file it came from, for the message)."""
+    for zone, machine_room in ((FLOOR_ZONE, False), (MACHINE_ROOM_ZONE, True)):
+        if zone not in floor.zones or floor.is_machine_room(zone) is not machine_room:
+            kind = "a machine room" if machine_room else "an office zone"
+            raise ValueError(f"{name}: zones: the paging table needs {zone!r} to be {kind}; "
+                             f"set FLOOR_ZONE / MACHINE_ROOM_ZONE in {__name__} to zones of the floor")
+
+
+def paging_table(floor: Site) -> str:
     """The table's lines: rule | severity | first page | then (the zone's own channel, added to every critical
     and major first page when configured, is said once above the table)."""
-    floor = site or example_floor()
     lines = ["| rule | severity | first page | then |", "|---|---|---|---|"]
     for spec in CATALOG.values():
         for severity in sorted(spec.severities, key=SEVERITY_RANK.__getitem__, reverse=True):

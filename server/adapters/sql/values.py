@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
+
+from server.domain.utc import as_utc
 
 
 def plain(value: Any) -> Any:
@@ -21,7 +23,5 @@ def plain(value: Any) -> Any:
 
 
 def aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes for timezone-aware columns: they were stored as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    """A column's datetime in UTC (SQLite returns naive ones for timezone-aware columns: stored as UTC)."""
+    return None if value is None else as_utc(value)

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from server.domain.catalog import ANY_SEVERITY, CATALOG, FAMILIES, Check, RuleSpec
-from server.domain.paging_table import paging_table
+from server.domain.paging_table import check_floor, paging_table
+from server.domain.site import Site, parse_site
 
 SECTIONS = {
     "2.1": "Electrical",
@@ -209,10 +210,26 @@ def alarm_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+EXAMPLE_FLOOR = Path(__file__).resolve().parents[1] / "examples" / "site-small.yaml"
+"""The floor the paging table's rows are routed on: its zone types are all the routing reads of a site."""
+
+
+def example_floor() -> Site:
+    """The example floor, checked to have the two zones the paging table routes in."""
+    floor = parse_site(EXAMPLE_FLOOR.read_text(encoding="utf-8"), str(EXAMPLE_FLOOR))
+    check_floor(floor, str(EXAMPLE_FLOOR))
+    return floor
+
+
+def example_paging_table() -> str:
+    """docs/response.md's paging table, routed on the example floor."""
+    return paging_table(example_floor())
+
+
 REFERENCE = "docs/rule-reference.md"
 MARKED: Mapping[str, Mapping[str, Callable[[], str]]] = {
     "docs/alarms.md": {"rule-table": alarm_table},
-    "docs/response.md": {"paging-table": paging_table},
+    "docs/response.md": {"paging-table": example_paging_table},
 }
 """Doc (from the repository root) -> marker -> what is written between `<!-- marker -->` and `<!-- /marker -->`."""
 
