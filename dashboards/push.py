@@ -186,6 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--update-secret", action="store_true", help="re-send the datasource token")
     args = parser.parse_args(argv)
+    for option, value in (("--url", args.url), ("--influx-url", args.influx_url)):
+        if (value or option != "--url") and not value.startswith(("http://", "https://")):
+            parser.error(f"{option} {value!r}: give an http:// or https:// URL")
     missing = [what for what, given in (
         ("no Grafana given: pass --url URL or set GRAFANA_URL", args.url),
         ("no credentials given: pass --token TOKEN or set GRAFANA_TOKEN (or --basic-auth USER:PASSWORD, "
@@ -193,9 +196,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) if not given]
     if missing:
         parser.error("; ".join(missing))
-    for option, value in (("--url", args.url), ("--influx-url", args.influx_url)):
-        if not value.startswith(("http://", "https://")):
-            parser.error(f"{option} {value!r}: give an http:// or https:// URL")
     if args.basic_auth and ":" not in args.basic_auth:
         parser.error("--basic-auth: give USER:PASSWORD")
     auth: Auth = None
