@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from dashboards.build import build
 from dashboards.builder import DATASOURCE_NAME, DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID, Json
@@ -157,6 +158,12 @@ def push(
     return report
 
 
+def _without_userinfo(url: str) -> str:
+    """The URL to print: a password written into it (https://user:pass@host) stays out of the terminal."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``floorwatch grafana push``: options fall back to environment variables."""
     env = os.environ
@@ -164,11 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="floorwatch grafana push",
         description="Push the Floorwatch datasource, folder and boards to Grafana.",
     )
-    parser.add_argument("--url", default=env.get("GRAFANA_URL", "http://127.0.0.1:3000"), help="Grafana URL")
-    parser.add_argument("--token", default=env.get("GRAFANA_TOKEN", ""), help="service-account token")
+    parser.add_argument("--url", default=env.get("GRAFANA_URL", ""), help="Grafana URL (or GRAFANA_URL)")
+    parser.add_argument("--token", default=env.get("GRAFANA_TOKEN", ""),
+                        help="service-account token (or GRAFANA_TOKEN)")
     parser.add_argument(
         "--basic-auth", default=env.get("GRAFANA_BASIC_AUTH", ""), metavar="USER:PASSWORD",
-        help="basic auth instead of a token",
+        help="basic auth instead of a token (or GRAFANA_BASIC_AUTH)",
     )
     parser.add_argument("--influx-url", default=env.get("FLOORWATCH_INFLUX_URL", "http://influxdb:8086"))
     parser.add_argument("--influx-database", default=env.get("FLOORWATCH_INFLUX_DATABASE", "floorwatch"))
@@ -179,8 +187,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--update-secret", action="store_true", help="re-send the datasource token")
     args = parser.parse_args(argv)
     for option, value in (("--url", args.url), ("--influx-url", args.influx_url)):
-        if not value.startswith(("http://", "https://")):
+        if (value or option != "--url") and not value.startswith(("http://", "https://")):
             parser.error(f"{option} {value!r}: give an http:// or https:// URL")
+    missing = [what for what, given in (
+        ("no Grafana given: pass --url URL or set GRAFANA_URL", args.url),
+        ("no credentials given: pass --token TOKEN or set GRAFANA_TOKEN (or --basic-auth USER:PASSWORD, "
+         "GRAFANA_BASIC_AUTH)", args.token or args.basic_auth),
+    ) if not given]
+    if missing:
+        parser.error("; ".join(missing))
     if args.basic_auth and ":" not in args.basic_auth:
         parser.error("--basic-auth: give USER:PASSWORD")
     auth: Auth = None
@@ -194,6 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.url, auth, influx_url=args.influx_url, influx_database=args.influx_database,
             influx_token=args.influx_token, update_secret=args.update_secret,
         )
+    except OSError as exc:  # the HTTP client's connection errors and timeouts are OSErrors
+        print(f"grafana push failed: cannot reach Grafana at {_without_userinfo(args.url)} ({type(exc).__name__}): "
+              "check --url "
+              "(or GRAFANA_URL) and that Grafana is running and reachable from here", file=sys.stderr)
+        return 1
     except Exception as exc:  # a CLI: say what failed, without a traceback or any secret
         print(f"grafana push failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

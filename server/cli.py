@@ -302,6 +302,8 @@ def _keys(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic announces each of its autogenerate plugins at INFO on import: lines before any error, none useful.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="floorwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 

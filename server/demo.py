@@ -51,17 +51,22 @@ class DemoError(RuntimeError):
     """The demo cannot start; the message says why and what to do."""
 
 
+class DemoRefused(DemoError):
+    """Refused for a setting the user changes (its port, its data folder): exit 2, as a bad argument."""
+
+
 def run_demo(*, scenario: str, speed: float, port: int, data_dir: Path, fresh: bool = True,
              host: str = "127.0.0.1", source_site: Path = DEMO_SITE) -> int:
-    """Run until a stop signal; 0 after a clean stop, 1 when the demo could not start. `source_site`: the
-    floor the demo's copy is written from (its hr.yaml beside it)."""
+    """Run until a stop signal; 0 after a clean stop, 2 when refused for its port or data folder (a setting to
+    change), 1 when the demo could not start. `source_site`: the floor the demo's copy is written from (its
+    hr.yaml beside it)."""
     try:
         with _data_dir_lock(data_dir):
             return _run(scenario=scenario, speed=speed, host=host, port=port, data_dir=data_dir, fresh=fresh,
                         source_site=source_site)
     except DemoError as exc:
         print(f"floorwatch demo: {exc}", flush=True)
-        return 1
+        return 2 if isinstance(exc, DemoRefused) else 1
 
 
 def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, fresh: bool,
@@ -155,7 +160,7 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise DemoError(f"cannot listen on {host}:{port} ({exc.strerror}): choose another port with "
+            raise DemoRefused(f"cannot listen on {host}:{port} ({exc.strerror}): choose another port with "
                             f"--port N, FLOORWATCH_HTTP_PORT=N or `make demo PORT=N`") from None
 
 
@@ -170,7 +175,7 @@ def _data_dir_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            raise DemoError(f"another demo (pid {handle.read().strip() or '?'}) is running on {data_dir}: "
+            raise DemoRefused(f"another demo (pid {handle.read().strip() or '?'}) is running on {data_dir}: "
                             f"give this one its own --data-dir") from None
         handle.seek(0)
         handle.truncate()

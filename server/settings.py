@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     the oldest points are dropped and sup.series_dropped is raised (0: drop at once, never wait). While the
     store writes, ingest waits as long as it takes and the broker queues (back-pressure)."""
     http_host: str = "127.0.0.1"
-    http_port: int = Field(8000, ge=0, le=65535)
+    http_port: int = 8000
     admin_token: SecretStr | None = None
     """Bearer token of the first admin; when unset, one is generated at first start and printed once."""
     command_keys_dir: Path | None = None
@@ -87,6 +87,14 @@ class Settings(BaseSettings):
     """Failover: where the other workers reach this server's HTTP API while it owns the site (standbys
     forward every request there); None: http://<http_host, or this machine's name when it listens on
     every address>:<port>."""
+
+    @field_validator("http_port", mode="before")
+    @classmethod
+    def _tcp_port(cls, value: object) -> int:
+        text = str(value).strip()
+        if not text.isdigit() or not 1 <= int(text) <= 65535:
+            raise ValueError(f"{value!r} is not a TCP port: give a port from 1 to 65535")
+        return int(text)
 
     @field_validator("advertise_url")
     @classmethod

@@ -9,6 +9,7 @@ from fastapi import Path, Query
 from pydantic import BaseModel, Field
 
 from server.domain import alarms as domain
+from server.domain.catalog import unit_of
 from server.domain.evacuation import is_drill_text
 
 MAX_ROW_ID = 2**31 - 1
@@ -48,6 +49,13 @@ class AlarmPublic(BaseModel):
     cleared_at: datetime | None
     shelved_until: datetime | None
     value: float | None
+    """The latest value a finding carried: once cleared, the value it cleared at."""
+    raised_value: float | None = None
+    """The value it was raised at."""
+    peak_value: float | None = None
+    """The worst value while its condition held; null for a rule with no single worse direction."""
+    unit: str = ""
+    """The unit of value, raised_value and peak_value ("" for a count or no value)."""
     message: str
     message_zh: str
     occurrences: int
@@ -65,7 +73,8 @@ class AlarmPublic(BaseModel):
             subject=alarm.subject, device=alarm.subject if alarm.subject in device_ids else None,
             zone=alarm.zone, site=alarm.site, raised_at=alarm.raised_at, acknowledged_at=alarm.acknowledged_at,
             acknowledged_by=alarm.acknowledged_by, cleared_at=alarm.cleared_at, shelved_until=alarm.shelved_until,
-            value=alarm.value, message=alarm.message, message_zh=alarm.message_zh,
+            value=alarm.value, raised_value=alarm.raised_value, peak_value=alarm.peak_value,
+            unit=unit_of(alarm.rule), message=alarm.message, message_zh=alarm.message_zh,
             occurrences=alarm.occurrences, latching=alarm.latching,
             drill=is_drill_text(alarm.message_zh, alarm.message),
         )

@@ -9,6 +9,8 @@ One alarm per (rule, subject) while it is open. States (after ISA-18.2 and Thing
     closed (a person ended it with a reason: the only way out for a latching alarm)
 
 - Re-triggers update the open alarm and count occurrences; a higher severity escalates it (Notify).
+- `value` is the latest value a finding carried (the clearing one, once cleared); `raised_value` the one it
+  was raised at and `peak_value` the worst it got (the catalog's `Measure` says which way is worse).
 - A drill's alarm (its words marked 【演练】/[DRILL]) raised again unmarked is a real fire that took it
   over: it takes the new words and a new raise time and is active and unacknowledged again.
 - Smoke alarms latch (RULES.md §0.5-3): a CLEAR finding only notes that the condition went away;
@@ -31,7 +33,7 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.contract import Severity
-from server.domain.catalog import ids
+from server.domain.catalog import ids, measure_of
 from server.domain.evacuation import is_drill_text
 from server.domain.findings import SEVERITY_RANK, Finding
 
@@ -88,6 +90,10 @@ class Alarm:
     cycles: tuple[datetime, ...] = field(default_factory=tuple)
     """When the condition cleared, for flap detection (only those inside FLAP_WINDOW are kept)."""
     state_before_shelve: AlarmState | None = None
+    raised_value: float | None = None
+    """The value it was raised at (a real fire that took over a drill's alarm: the fire's)."""
+    peak_value: float | None = None
+    """The worst value while its condition held; None for a rule with no single worse direction."""
 
     @property
     def is_open(self) -> bool:
@@ -184,7 +190,8 @@ def _raise(alarm: Alarm | None, finding: Finding, now: datetime) -> tuple[Alarm 
         new = Alarm(rule=finding.rule, subject=finding.subject, zone=finding.zone, site=finding.site,
                     severity=finding.severity, state=AlarmState.ACTIVE, raised_at=now, value=finding.value,
                     message=finding.message, message_zh=finding.message_zh,
-                    latching=finding.rule in LATCHING_RULES)
+                    latching=finding.rule in LATCHING_RULES, raised_value=finding.value,
+                    peak_value=_worst(finding.rule, finding.value, finding.peak))
         return _changed(None, new, now, SYSTEM, "raise", finding.message, notify="raised")
 
     if is_drill_text(alarm.message_zh, alarm.message) and not is_drill_text(finding.message_zh, finding.message):
@@ -193,11 +200,13 @@ def _raise(alarm: Alarm | None, finding: Finding, now: datetime) -> tuple[Alarm 
         real = replace(alarm, zone=finding.zone or alarm.zone, severity=finding.severity, state=AlarmState.ACTIVE,
                        raised_at=now, value=finding.value, occurrences=alarm.occurrences + 1, condition_active=True,
                        message=finding.message, message_zh=finding.message_zh, acknowledged_at=None,
-                       acknowledged_by=None, cleared_at=None)
+                       acknowledged_by=None, cleared_at=None, raised_value=finding.value,
+                       peak_value=_worst(finding.rule, finding.value, finding.peak))
         return _changed(alarm, real, now, SYSTEM, "real-fire", finding.message, notify="raised")
     escalated = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alarm.severity]
     severity = finding.severity if escalated else alarm.severity
     updated = replace(alarm, severity=severity, value=finding.value, occurrences=alarm.occurrences + 1,
+                      peak_value=_worst(alarm.rule, alarm.peak_value, finding.value, finding.peak),
                       condition_active=True, message=finding.message if escalated else alarm.message,
                       message_zh=finding.message_zh if escalated else alarm.message_zh)
     if alarm.state is AlarmState.CLEARED_UNACKED:
@@ -219,12 +228,19 @@ def _raise(alarm: Alarm | None, finding: Finding, now: datetime) -> tuple[Alarm 
     return updated, [Persist(updated)]
 
 
+def _worst(rule: str, *values: float | None) -> float | None:
+    measure = measure_of(rule)
+    return measure.worst(*values) if measure is not None else None
+
+
 def _clear(alarm: Alarm, finding: Finding, now: datetime) -> tuple[Alarm | None, list[Effect]]:
     if not alarm.condition_active:
         return alarm, []
     cycles = tuple(c for c in (*alarm.cycles, now) if now - c < FLAP_WINDOW)
+    # The clearing value is the latest, not a worse one: only the finding's peak can raise the worst.
     base = replace(alarm, condition_active=False, cycles=cycles, value=finding.value
-                   if finding.value is not None else alarm.value)
+                   if finding.value is not None else alarm.value,
+                   peak_value=_worst(alarm.rule, alarm.peak_value, finding.peak))
     if alarm.latching:
         return _changed(alarm, base, now, SYSTEM, "condition-cleared",
                         "condition cleared; the alarm stays until a person closes it (latching)")

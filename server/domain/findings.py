@@ -41,6 +41,8 @@ class Finding:
     sup.gateway_offline, the person id for person rules (access.*), the channel for sup.notify_channel.
     `value` is the measured value that matters (for elec.strip_overload: the current in A).
     `message_zh` carries the Chinese text RULES.md quotes for the rule, when it quotes one.
+    `peak` is the worst value while the condition held (the catalog's `Measure` says which way is worse),
+    on a CLEAR and on a worsening RAISE; None when the rule keeps none.
     """
 
     rule: str
@@ -53,6 +55,7 @@ class Finding:
     message: str
     ts: datetime
     message_zh: str = ""
+    peak: float | None = None
 
     @property
     def is_raise(self) -> bool:

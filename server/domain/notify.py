@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from gateway.contract import Severity
-from server.domain.catalog import ANY_SEVERITY, CATALOG, Check, ids
+from server.domain.catalog import ANY_SEVERITY, CATALOG, Check, ids, with_unit
 from server.domain.findings import SEVERITY_RANK
 from server.domain.rule_titles import LIFE_SAFETY_RULES
 from server.domain.site import Site
@@ -419,7 +419,7 @@ def item(alarm: AlarmInfo, site: Site) -> Item:
     zone = alarm.zone or ""
     zone_name = site.zones[zone].name if zone in site.zones and site.zones[zone].name else zone
     device = alarm.subject if alarm.subject in site.devices else ""
-    value = "" if alarm.value is None else f"{alarm.value:g}"
+    value = with_unit(alarm.rule, alarm.value)
     message, message_zh = alarm.message, alarm.message_zh or alarm.message
     if alarm.note is not None:
         message_zh, message = f"{message_zh};{alarm.note[0]}", f"{message}; {alarm.note[1]}"

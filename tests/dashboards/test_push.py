@@ -12,6 +12,7 @@ import yaml
 from dashboards.build import build
 from dashboards.builder import DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
 from dashboards.push import main, push
+from gateway.broker import free_port
 from tests.dashboards.fake_grafana import FakeGrafana, serve
 
 DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "dashboards"
@@ -94,6 +95,32 @@ def test_cli_main(grafana: FakeGrafana, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["--url", grafana.url, "--token", "nope"]) == 1
     err = capsys.readouterr().err
     assert "grafana push failed" in err and "nope" not in err
+
+
+
+def test_cli_without_a_grafana_or_credentials_says_what_to_give(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("GRAFANA_URL", "GRAFANA_TOKEN", "GRAFANA_BASIC_AUTH"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SystemExit) as usage:
+        main([])
+    assert usage.value.code == 2
+    err = capsys.readouterr().err
+    assert "--url URL or set GRAFANA_URL" in err and "--token TOKEN or set GRAFANA_TOKEN" in err
+    assert "Traceback" not in err
+    monkeypatch.setenv("GRAFANA_URL", "http://127.0.0.1:3000")
+    with pytest.raises(SystemExit) as usage:
+        main([])
+    err = capsys.readouterr().err
+    assert usage.value.code == 2 and "GRAFANA_URL" not in err and "GRAFANA_TOKEN" in err
+
+
+def test_cli_names_the_grafana_it_cannot_reach_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://admin:pa55@127.0.0.1:{free_port()}"  # nothing listens there
+    assert main(["--url", url, "--token", "s3cret", "--influx-url", "http://influxdb:8086"]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"grafana push failed: cannot reach Grafana at http://127.0.0.1:{url.rsplit(':', 1)[1]} ")
+    assert "check --url" in line and "pa55" not in line and "s3cret" not in line
 
 
 def test_provisioning_files_match_the_builder() -> None:

@@ -27,9 +27,10 @@ from server.domain.catalog import (
     machine_room,
     supervision,
 )
-from server.domain.catalog.spec import ANY_SEVERITY, Check, Gauge, Param, RuleSpec, Stage
+from server.domain.catalog.spec import ANY_SEVERITY, Check, Gauge, Measure, Param, RuleSpec, Stage, Worse
 
-__all__ = ["ANY_SEVERITY", "CATALOG", "FAMILIES", "Check", "Gauge", "Param", "RuleSpec", "Stage", "ids"]
+__all__ = ["ANY_SEVERITY", "CATALOG", "FAMILIES", "Check", "Gauge", "Measure", "Param", "RuleSpec", "Stage", "Worse",
+           "ids", "measure_of", "unit_of", "with_unit"]
 
 CATALOG: Final[Mapping[str, RuleSpec]] = {
     spec.id: spec
@@ -61,6 +62,26 @@ FAMILIES: Final[Mapping[str, tuple[str, str]]] = {
 def ids(where: Callable[[RuleSpec], object]) -> frozenset[str]:
     """The ids of the rules `where` holds for."""
     return frozenset(spec.id for spec in CATALOG.values() if where(spec))
+
+
+def measure_of(rule: str) -> Measure | None:
+    """What the value of `rule`'s alarms measures (None: an unknown rule, or one whose findings carry none)."""
+    spec = CATALOG.get(rule)
+    return spec.measure if spec is not None else None
+
+
+def unit_of(rule: str) -> str:
+    """The unit of `rule`'s alarm values ("" for a count, or a rule whose findings carry no value)."""
+    measure = measure_of(rule)
+    return measure.unit if measure is not None else ""
+
+
+def with_unit(rule: str, value: float | None) -> str:
+    """An alarm's value as people read it ("12.56 A", "3" for a count); "" when it has none."""
+    if value is None:
+        return ""
+    unit = unit_of(rule)
+    return f"{value:g} {unit}" if unit else f"{value:g}"
 
 
 def checked_by(*checks: Check) -> dict[str, RuleSpec]:

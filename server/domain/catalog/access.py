@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import AlarmDoc, Check, Param, RuleSpec, paged_at_any_severity
+from server.domain.catalog.spec import AlarmDoc, Check, Measure, Param, RuleSpec, paged_at_any_severity
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -19,6 +19,7 @@ RULES: tuple[RuleSpec, ...] = (
             "window_s": Param(300, "s"),
         },
         pages=paged_at_any_severity("shift_lead"),
+        measure=Measure(""),
         doc=AlarmDoc(
             subject="two alarms: the person id (or `card-<hash>` for a badge not in the site file) and the door id",
             zone="the door's zone",

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.contract import DeviceKind, Severity
-from server.domain.catalog.spec import AlarmDoc, Check, Gauge, Param, RuleSpec, Stage, control, paged_at_any_severity
+from server.domain.catalog.spec import (
+    AlarmDoc,
+    Check,
+    Gauge,
+    Measure,
+    Param,
+    RuleSpec,
+    Stage,
+    Worse,
+    control,
+    paged_at_any_severity,
+)
 
 STRIP = frozenset({DeviceKind.STRIP_METER})
 PLUG = frozenset({DeviceKind.SMART_PLUG})
@@ -49,6 +60,7 @@ def _strip_high(
         pages=paged_at_any_severity(*paged),
         inspect_within=inspect_within,
         gauge=_rated_current_gauge(STRIP, Stage(severity, "raise_ratio", "clear_ratio", "hold_s", "clear_hold_s")),
+        measure=Measure("A"),
         message=message,
         message_zh=message_zh,
         doc=doc,
@@ -117,6 +129,7 @@ RULES: tuple[RuleSpec, ...] = (
         ),
         message="Strip overloaded",
         message_zh="插线板过载",
+        measure=Measure("A"),
         doc=AlarmDoc(
             subject="strip_meter id",
             zone="the strip's zone",
@@ -152,6 +165,7 @@ RULES: tuple[RuleSpec, ...] = (
         ),
         message="Plug over its rated current",
         message_zh="插座电流超过额定值",
+        measure=Measure("A"),
         doc=AlarmDoc(
             subject="smart_plug id",
             zone="the plug's zone",
@@ -177,6 +191,7 @@ RULES: tuple[RuleSpec, ...] = (
             "cut_delay_s": Param(60, "s", "relay off this long after the raise unless the shift lead holds it"),
         },
         pages=paged_at_any_severity("shift_lead", "seat_operator"),
+        measure=Measure("W"),
         doc=AlarmDoc(
             subject="smart_plug id (a plug with a `seat`)",
             zone="the plug's zone",
@@ -199,6 +214,7 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(600, "s", "ours"),
         },
         pages=paged_at_any_severity("shift_lead"),
+        measure=Measure("A"),
         doc=AlarmDoc(
             subject="strip_meter id",
             zone="the strip's zone",
@@ -243,6 +259,7 @@ RULES: tuple[RuleSpec, ...] = (
         },
         site_wide=frozenset(["clear_hold_s", "hold_s", "major_after_s", "major_fraction"]),
         pages=paged_at_any_severity("facilities"),
+        measure=Measure("V", Worse.EITHER),
         doc=AlarmDoc(
             subject="floor id",
             zone="none",
@@ -262,6 +279,7 @@ RULES: tuple[RuleSpec, ...] = (
             "hold_s": Param(5, "s"),
         },
         pages=paged_at_any_severity("shift_lead"),
+        measure=Measure("W"),
         doc=AlarmDoc(
             subject="smart_plug id",
             zone="the plug's zone",
@@ -282,6 +300,7 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(300, "s"),
         },
         pages=paged_at_any_severity("seat_operator", "shift_lead"),
+        measure=Measure("W"),
         doc=AlarmDoc(
             subject="smart_plug id (`class: printer` or `non_essential`)",
             zone="the plug's zone",
@@ -302,6 +321,7 @@ RULES: tuple[RuleSpec, ...] = (
             "hold_s": Param(1800, "s"),
             "clear_hold_s": Param(300, "s"),
         },
+        measure=Measure("W"),
         doc=AlarmDoc(
             subject="smart_plug id (a plug with a `seat`)",
             zone="the plug's zone",
@@ -339,6 +359,7 @@ RULES: tuple[RuleSpec, ...] = (
             "hold_s": Param(10, "s"),
         },
         inspect_within=timedelta(hours=1),
+        measure=Measure("mA"),
         doc=AlarmDoc(
             subject="strip_meter id (only with a `limit_ma` override)",
             zone="the strip's zone",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import AlarmDoc, Check, Param, RuleSpec, paged_at_any_severity
+from server.domain.catalog.spec import AlarmDoc, Check, Measure, Param, RuleSpec, Worse, paged_at_any_severity
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -20,6 +20,7 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(300, "s"),
         },
         pages=paged_at_any_severity("facilities", "supervisor"),
+        measure=Measure("°C", Worse.EITHER),
         doc=AlarmDoc(
             subject="temp_sensor id (`location_type` desk, ceiling or none; not in a machine room)",
             zone="the sensor's zone",
@@ -40,6 +41,7 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(300, "s"),
         },
         pages=paged_at_any_severity("facilities"),
+        measure=Measure("% RH", Worse.EITHER),
         doc=AlarmDoc(
             subject="temp_sensor id (as above)",
             zone="the sensor's zone",
@@ -65,6 +67,7 @@ RULES: tuple[RuleSpec, ...] = (
             "mean_window_s": Param(86400, "s"),
         },
         pages=paged_at_any_severity("shift_lead", "facilities"),
+        measure=Measure("°C"),
         doc=AlarmDoc(
             subject="temp_sensor id (`location_type` strip, printer or desk)",
             zone="the sensor's zone",

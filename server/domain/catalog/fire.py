@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import AlarmDoc, Check, Param, RuleSpec, control, evacuating, paged_at_any_severity
+from server.domain.catalog.spec import (
+    AlarmDoc,
+    Check,
+    Measure,
+    Param,
+    RuleSpec,
+    Worse,
+    control,
+    evacuating,
+    paged_at_any_severity,
+)
 
 
 def _heat_params(static_c: float, rate_min_c: float, clear_c: float) -> dict[str, Param]:
@@ -127,6 +137,7 @@ RULES: tuple[RuleSpec, ...] = (
         life_safety=True,
         pages=paged_at_any_severity("shift_lead", "supervisor"),
         inhibited_by_fire=True,
+        measure=Measure("°C"),
         doc=AlarmDoc(
             subject="temp_sensor or mr_probe id",
             zone="the device's zone",
@@ -149,6 +160,7 @@ RULES: tuple[RuleSpec, ...] = (
         inspect_within=timedelta(hours=1),
         starts_verification=True,
         inhibited_by_fire=True,
+        measure=Measure("°C"),
         doc=AlarmDoc(
             subject="temp_sensor or mr_probe id",
             zone="the device's zone",
@@ -211,6 +223,7 @@ RULES: tuple[RuleSpec, ...] = (
             "trouble re-sounds ≤ every 4 h [R14]; GB 20517-2025: battery checked at least every 24 h [R13]"
         ),
         Check.READINGS,
+        measure=Measure("%", Worse.LOWER),
         doc=AlarmDoc(
             subject="smoke_detector id",
             zone="the detector's zone",

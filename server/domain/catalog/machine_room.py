@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from gateway.contract import DeviceKind, Severity
-from server.domain.catalog.spec import AlarmDoc, Check, Gauge, Param, RuleSpec, Stage, evacuating, paged_at_any_severity
+from server.domain.catalog.spec import (
+    AlarmDoc,
+    Check,
+    Gauge,
+    Measure,
+    Param,
+    RuleSpec,
+    Stage,
+    Worse,
+    evacuating,
+    paged_at_any_severity,
+)
 
 PROBE = frozenset({DeviceKind.MR_PROBE})
 
@@ -49,6 +60,7 @@ RULES: tuple[RuleSpec, ...] = (
             "critical": ("mr_duty", "supervisor", "emergency_command", "on_site_command", "logistics"),
         },
         convenes_command=True,
+        measure=Measure("°C"),
         doc=AlarmDoc(
             subject="mr_probe id",
             zone="the probe's zone (its machine room)",
@@ -78,6 +90,7 @@ RULES: tuple[RuleSpec, ...] = (
         ),
         message="Machine-room inlet temperature low",
         message_zh="机房进风温度过低",
+        measure=Measure("°C", Worse.LOWER),
         doc=AlarmDoc(
             subject="mr_probe id",
             zone="the probe's zone (its machine room)",
@@ -97,6 +110,7 @@ RULES: tuple[RuleSpec, ...] = (
             "window_s": Param(900, "s"),
         },
         pages=paged_at_any_severity("mr_duty", "supervisor"),
+        measure=Measure("°C"),
         doc=AlarmDoc(
             subject="mr_probe id",
             zone="the probe's zone (its machine room)",
@@ -119,6 +133,7 @@ RULES: tuple[RuleSpec, ...] = (
             **HUMIDITY_MAJOR_AND_CLEAR,
         },
         pages=paged_at_any_severity("mr_duty"),
+        measure=Measure("% RH"),
         doc=HUMIDITY_DOC,
     ),
     RuleSpec(
@@ -136,6 +151,7 @@ RULES: tuple[RuleSpec, ...] = (
             **HUMIDITY_MAJOR_AND_CLEAR,
         },
         pages=paged_at_any_severity("mr_duty"),
+        measure=Measure("% RH", Worse.LOWER),
         doc=HUMIDITY_DOC,
     ),
     RuleSpec(

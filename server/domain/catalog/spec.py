@@ -42,6 +42,30 @@ class Param:
     """Why the default is what it is, when RULES.md gives no number ("ours")."""
 
 
+class Worse(StrEnum):
+    """Which way an alarm's value gets more dangerous."""
+
+    HIGHER = "higher"
+    LOWER = "lower"
+    EITHER = "either"
+    """Outside a band on either side (a voltage, an office temperature): no single worst value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """What the value of a rule's findings measures: its unit ("" for a count) and which way is worse."""
+
+    unit: str
+    worse: Worse = Worse.HIGHER
+
+    def worst(self, *values: float | None) -> float | None:
+        """The most dangerous of `values` (None ones left out); None when there is none or no single worst."""
+        known = [v for v in values if v is not None]
+        if not known or self.worse is Worse.EITHER:
+            return None
+        return min(known) if self.worse is Worse.LOWER else max(known)
+
+
 @dataclass(frozen=True, slots=True)
 class Stage:
     """One threshold of a gauge: names of the rule's parameters, and the severity while it is active."""
@@ -128,6 +152,8 @@ class RuleSpec:
     device_offline: bool = False
     """A device's silence: no separate push while its edge is offline (sup.gateway_offline)."""
     gauge: Gauge | None = None
+    measure: Measure | None = None
+    """What its findings' value measures; None when they carry no value (or only a 1/0 flag)."""
     message: str = ""
     message_zh: str = ""
     """The finding's words, for a rule run from its gauge (other rules say them in their class)."""

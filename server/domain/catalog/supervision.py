@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import AlarmDoc, Check, Param, RuleSpec, paged_at_any_severity
+from server.domain.catalog.spec import AlarmDoc, Check, Measure, Param, RuleSpec, Worse, paged_at_any_severity
 
 OFFLINE_PARAMS: Mapping[str, Param] = MappingProxyType({"offline_s": Param(200, "s")})
 """Silent this long is offline: NFPA 72's trouble deadline, shared by the devices aligned with smoke detectors."""
@@ -54,6 +54,7 @@ def _server_watch(rule: str, title: str, title_zh: str, *, doc: AlarmDoc) -> Rul
         "",
         Check.SERVER,
         pages=paged_at_any_severity("it", "supervisor"),
+        measure=Measure(""),
         doc=doc,
     )
 
@@ -153,6 +154,7 @@ RULES: tuple[RuleSpec, ...] = (
         },
         site_wide=frozenset(["fraction", "window_s"]),
         pages=paged_at_any_severity("facilities", "shift_lead"),
+        measure=Measure(""),
         doc=AlarmDoc(
             subject="edge id",
             zone="none",
@@ -172,6 +174,7 @@ RULES: tuple[RuleSpec, ...] = (
         },
         site_wide=frozenset(["failures"]),
         pages=paged_at_any_severity("it", "supervisor"),
+        measure=Measure(""),
         doc=AlarmDoc(
             subject="the channel: `<scheme>:<hash of the URL>` (never the URL, which holds tokens)",
             zone="none",
@@ -190,6 +193,7 @@ RULES: tuple[RuleSpec, ...] = (
             "power_on_c": Param(85.0, "°C"),
             "indoor_min_c": Param(-40.0, "°C"),
         },
+        measure=Measure("°C", Worse.EITHER),
         doc=AlarmDoc(
             subject="temp_sensor or mr_probe id",
             zone="the device's zone",
@@ -212,6 +216,7 @@ RULES: tuple[RuleSpec, ...] = (
             "max_gap_s": Param(60, "s"),
             "neighbour_c": Param(2, "°C"),
         },
+        measure=Measure("°C", Worse.EITHER),
         doc=AlarmDoc(
             subject="temp_sensor or mr_probe id",
             zone="the device's zone",
@@ -226,6 +231,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "Range failure = fault [R29]",
         Check.READINGS,
+        measure=Measure("°C", Worse.EITHER),
         doc=AlarmDoc(
             subject="temp_sensor or mr_probe id (outside `range_c`)",
             zone="the device's zone",
@@ -263,6 +269,7 @@ RULES: tuple[RuleSpec, ...] = (
             "high_pct": Param(99, "% RH"),
             "hold_s": Param(3600, "s"),
         },
+        measure=Measure("% RH", Worse.EITHER),
         doc=AlarmDoc(
             subject="temp_sensor or mr_probe id",
             zone="the device's zone",

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from gateway.contract import Event, EventType, Severity
+from server.domain.catalog import measure_of
 from server.domain.findings import SEVERITY_RANK, Finding, Transition
 from server.domain.site import Device, DeviceKind, Overrides, Site
 from server.domain.thresholds import param
@@ -182,6 +183,9 @@ class Ctx:
         self.site = site
         self.open: dict[tuple[str, str], Severity] = {}
         """Open conditions: (rule, subject) -> severity. Persisted by snapshot."""
+        self.peaks: dict[tuple[str, str], float] = {}
+        """Open conditions -> their worst value so far. Not in the snapshot: after a restart it starts again
+        from the next reading, and the alarm keeps the worst it was told before."""
         self.out: list[Finding] = []
         self.timers: list[tuple[datetime, int, str, str]] = []
         """Heap of (due, seq, rule id, key)."""
@@ -213,11 +217,21 @@ class Ctx:
         if severity is None:
             if current is not None:
                 del self.open[key]
-                self._emit(rule, Transition.CLEAR, current, subject, zone, value, now, message, message_zh)
+                peak = self.peaks.pop(key, None)
+                self._emit(rule, Transition.CLEAR, current, subject, zone, value, now, message, message_zh, peak)
             return
+        peak = self._worst(key, None if current is None else self.peaks.get(key), value)
         if current is None or SEVERITY_RANK[severity] > SEVERITY_RANK[current]:
             self.open[key] = severity
-            self._emit(rule, Transition.RAISE, severity, subject, zone, value, now, message, message_zh)
+            self._emit(rule, Transition.RAISE, severity, subject, zone, value, now, message, message_zh, peak)
+
+    def _worst(self, key: tuple[str, str], before: float | None, value: float | None) -> float | None:
+        """Keep the worst value of an open condition (a rule whose catalog `Measure` has one)."""
+        measure = measure_of(key[0])
+        peak = measure.worst(before, value) if measure is not None else None
+        if peak is not None:
+            self.peaks[key] = peak
+        return peak
 
     def pulse(
         self,
@@ -244,8 +258,10 @@ class Ctx:
         now: datetime,
         message: str,
         message_zh: str,
+        peak: float | None = None,
     ) -> None:
-        finding = Finding(rule, transition, severity, subject, zone, self.site.id, value, message, now, message_zh)
+        finding = Finding(rule, transition, severity, subject, zone, self.site.id, value, message, now, message_zh,
+                          peak)
         self.out.append(finding)
 
     def is_open(self, rule: str, subject: str) -> bool:

@@ -85,3 +85,17 @@ def test_instants_from_a_clock_in_another_zone_come_back_as_the_same_instant(dat
     assert raised.id is not None
     stored = repository.get(raised.id)
     assert stored is not None and stored.raised_at == T0 and stored.raised_at.utcoffset() == timedelta(0)
+
+
+def test_a_cleared_alarm_keeps_its_raise_and_peak_values_across_a_restart(database_url: str) -> None:
+    first, _ = service(database_url)
+    [raised] = first.commit([finding(value=12.56)], T0)
+    clear = Finding("elec.strip_overload", Transition.CLEAR, Severity.MAJOR, "strip-1", "z1", "hq", 3.674,
+                    "strip back under its rating", T0 + timedelta(minutes=3), peak=14.2)
+    first.commit([clear], T0 + timedelta(minutes=3))
+
+    _, repository = service(database_url)  # a new process on the same database
+    assert raised.id is not None
+    stored = repository.get(raised.id)
+    assert stored is not None
+    assert (stored.value, stored.raised_value, stored.peak_value) == (3.674, 12.56, 14.2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -214,3 +215,33 @@ def test_there_is_no_maintenance_window_state() -> None:
     assert {s.value for s in AlarmState} == {"active", "acknowledged", "cleared_unacked", "cleared", "shelved",
                                              "closed"}
     assert not hasattr(alarms, "suppress")
+
+
+def test_a_cleared_alarm_keeps_its_raise_value_and_its_worst_apart_from_the_clearing_value() -> None:
+    alarm, _ = step(None, finding(value=12.56))
+    assert (alarm.value, alarm.raised_value, alarm.peak_value) == (12.56, 12.56, 12.56)
+    alarm, _ = step(alarm, finding(severity=Severity.CRITICAL, value=13.1, minutes=5))
+    cleared = Finding("elec.strip_overload", Transition.CLEAR, Severity.CRITICAL, "strip-a1", "ops-a", "hq", 3.674,
+                      "Strip back under its rating", DAY + timedelta(minutes=9), peak=14.2)
+    alarm, _ = step(alarm, cleared)
+    assert alarm.state is AlarmState.CLEARED_UNACKED
+    assert (alarm.value, alarm.raised_value, alarm.peak_value) == (3.674, 12.56, 14.2)
+
+
+def test_a_clearing_value_never_counts_as_the_worst() -> None:
+    alarm, _ = step(None, finding(value=12.56))
+    alarm, _ = step(alarm, finding(transition=Transition.CLEAR, value=30.0, minutes=2))
+    assert alarm.value == 30.0 and alarm.peak_value == 12.56
+
+
+def test_the_worst_of_a_cold_room_is_its_lowest_and_a_band_rule_keeps_none() -> None:
+    def raised(rule: str, value: float) -> Alarm:
+        alarm, _ = step(None, replace(finding(), rule=rule, value=value))
+        return alarm
+
+    cold = raised("mr.temp_low", 17.5)
+    cold, _ = step(cold, replace(finding(severity=Severity.CRITICAL), rule="mr.temp_low", value=16.0, peak=15.5))
+    assert cold.raised_value == 17.5 and cold.peak_value == 15.5
+    band = raised("elec.voltage_out_of_range", 198.0)
+    assert band.raised_value == 198.0 and band.peak_value is None
+

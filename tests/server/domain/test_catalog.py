@@ -16,6 +16,7 @@ from datetime import timedelta
 import pytest
 
 from gateway.contract import EventType, Severity
+from server.domain.catalog import CATALOG, Measure, Worse
 from server.domain.findings import Finding
 from server.domain.rules import Approval, RuleEngine
 from server.domain.rules.controls import all_clear, relay_reenable
@@ -1050,3 +1051,18 @@ def test_false_alarm_ends_the_sequence_and_a_later_alarm_starts_a_new_one() -> N
     f.read("smoke-b1", smoke=True)
     f.advance(61)
     assert f.raised("fire.confirmed", "ops-b")  # nobody acknowledged the new alarm
+
+
+def test_every_gauge_says_its_unit_and_is_worse_the_way_it_trips() -> None:
+    for spec in CATALOG.values():
+        if spec.gauge is None:
+            continue
+        assert spec.measure is not None and spec.measure.unit, f"{spec.id}: a gauge's value has a unit"
+        assert spec.measure.worse is (Worse.HIGHER if spec.gauge.rising else Worse.LOWER), spec.id
+
+
+def test_the_worst_of_values_follows_the_rules_direction() -> None:
+    assert Measure("A").worst(12.56, None, 14.2, 3.6) == 14.2
+    assert Measure("°C", Worse.LOWER).worst(17.5, 15.5, None) == 15.5
+    assert Measure("V", Worse.EITHER).worst(198.0, 250.0) is None
+    assert Measure("A").worst(None) is None

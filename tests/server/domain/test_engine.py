@@ -156,3 +156,17 @@ def test_snapshot_round_trip_is_stable_for_every_kind_of_state() -> None:
     )
     found = restarted.tick(f.now + timedelta(seconds=40))
     assert not {"access.visitor_unescorted", "door.fire_release_zone"} & {x.rule for x in found}
+
+
+def test_a_clear_carries_the_worst_value_seen_while_the_condition_held() -> None:
+    f = Floor()
+    f.read("strip-a1", current_a=11.0)  # strip-a1 is rated 10 A: major after 60 s over it
+    f.advance(61)
+    [raised] = f.raised("elec.strip_overload", "strip-a1")
+    assert raised.value == 11.0 and raised.peak == 11.0
+    for amps in (12.2, 11.5, 3.674):
+        f.read("strip-a1", current_a=amps)
+        f.advance(30)
+    f.advance(60)
+    [cleared] = f.cleared("elec.strip_overload", "strip-a1")
+    assert cleared.value == 3.674 and cleared.peak == 12.2

@@ -52,3 +52,15 @@ def test_the_overload_cut_line_names_the_plug() -> None:
     zh, en = safety_cut_note(["plug-strip-f3-03-spare"])
     assert en == "cut: the server switched plug plug-strip-f3-03-spare OFF"
     assert zh == "已断电：服务器已向插座 plug-strip-f3-03-spare 下发断电指令"
+
+
+def test_a_push_says_the_value_with_its_unit_in_both_languages() -> None:
+    f = Floor()
+    overload = notify.AlarmInfo(9, "elec.strip_overload", Severity.MAJOR, "strip-a1", "ops-a", "hq", 12.56,
+                                "Strip overloaded", "插线板过载")
+    zh, en = notify.render([notify.item(overload, f.site)], "http://floor.example").body.splitlines()
+    assert "|数值 12.56 A|" in zh and "| value 12.56 A |" in en
+    count = notify.AlarmInfo(10, "access.denied_repeat", Severity.MINOR, "door-a", "ops-a", "hq", 5.0,
+                             "5 access denials within 5 min", "5 分钟内门禁拒绝 5 次")
+    zh, en = notify.render([notify.item(count, f.site)], "http://floor.example").body.splitlines()
+    assert "|数值 5|" in zh and "| value 5 |" in en
