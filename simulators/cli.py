@@ -86,6 +86,11 @@ def _summary(result: dict[str, Any], out: TextIO) -> None:
     for step in result["operator_steps"]:
         done = "operator" if step["performed"] else "operator (not performed)"
         print(f"  t={step['t']:>8.1f}s {step['at']}  {done}: {step['request']}", file=out)
+    marks = result["roll_call_marks"]
+    if marks:
+        done = "" if marks[0]["performed"] else " (not performed: pass --server and --token)"
+        print(f"  t={marks[0]['t']:>8.1f}s .. {marks[-1]['t']:.1f}s  the wardens' roll-call marks at the assembly "
+              f"point: {len(marks)} people marked safe{done}", file=out)
     print("expected alarms:", file=out)
     for alarm in result["expected_alarms"]:
         subject = f" on {alarm['subject']}" if alarm["subject"] else ""
