@@ -270,7 +270,9 @@ class _Player:
             "background": Background(scope="floor"),
             "duration": max(scenario.duration, DEMO_DAY_S),
         })
-        transport = MqttTransport(self.broker.client_settings(), client_id=f"floorwatch-demo-{scenario.name}")
+        # announced on the broker, so that a `floorwatch simulate` of the same floor is refused, not doubled
+        transport = MqttTransport(self.broker.client_settings(), client_id=f"floorwatch-demo-{scenario.name}",
+                                  announce=(floor.directory.name, scenario.name))
         self._transport = transport
         try:  # the scenario's operator steps (a drill's start, the all-clear) go through the server's API
             result = ScenarioRun(scenario, floor, transport, seed=1, speed=self.speed,

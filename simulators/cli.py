@@ -9,8 +9,10 @@
 A scenario run prints what it injected and when, and the alarms it expects, and writes the same as JSON
 (`--out`, default var/simulators/<scenario>-seed<seed>.json). A scenario's operator steps (a drill's start,
 an acknowledgement, an all-clear) are done through the server's API (`--server`, `--token` or
-FLOORWATCH_TOKEN); a scenario with such steps needs them, or `--dry-run`. Exit status: 0 done, 2 bad
-arguments, scenario file or a step that could not be done, 3 broker unreachable.
+FLOORWATCH_TOKEN); a scenario with such steps needs them, or `--dry-run`. One simulator plays a floor on
+a broker at a time (`simulators/presence.py`): a run is refused while another one (a demo's own, or
+another `simulate`) plays the same floor there. Exit status: 0 done, 2 bad arguments, scenario file, a
+step that could not be done or a floor already played on that broker, 3 broker unreachable.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, TextIO
 
 from gateway.mqtt import MqttSettings
 from simulators import load as load_mode
+from simulators import presence
 from simulators.model import load_floor
 from simulators.operator import OperatorApi
 from simulators.runner import ScenarioRun, StepError, dump_log
@@ -86,6 +89,11 @@ def _summary(result: dict[str, Any], out: TextIO) -> None:
     for step in result["operator_steps"]:
         done = "operator" if step["performed"] else "operator (not performed)"
         print(f"  t={step['t']:>8.1f}s {step['at']}  {done}: {step['request']}", file=out)
+    marks = result["roll_call_marks"]
+    if marks:
+        done = "" if marks[0]["performed"] else " (not performed: pass --server and --token)"
+        print(f"  t={marks[0]['t']:>8.1f}s .. {marks[-1]['t']:.1f}s  the wardens' roll-call marks at the assembly "
+              f"point: {len(marks)} people marked safe{done}", file=out)
     print("expected alarms:", file=out)
     for alarm in result["expected_alarms"]:
         subject = f" on {alarm['subject']}" if alarm["subject"] else ""
@@ -103,6 +111,18 @@ def _summary(result: dict[str, Any], out: TextIO) -> None:
         print(f"commands obeyed: {len(result['commands'])}", file=out)
         for cmd in result["commands"][:20]:
             print(f"  t={cmd['t']:>8.1f}s {cmd['topic']} {cmd['payload'][:80]}", file=out)
+
+
+def _busy(live: dict[str, Any], floor: str, broker: tuple[str, int]) -> str:
+    who = live.get("client_id", "?")
+    where = f"pid {live.get('pid', '?')} on {live.get('host', '?')}, since {live.get('since', '?')}"
+    what = f"playing {live['scenario']}" if "scenario" in live else "running"
+    demo = (" It is a demo's own simulator: restart that demo with `--scenario none` (its server, edge and "
+            "broker without a simulated floor) and play the scenario with this command beside it."
+            if str(who).startswith("floorwatch-demo-") else " Stop it first (Ctrl-C in its terminal).")
+    return (f"a simulator is already {what} on floor {floor} at {broker[0]}:{broker[1]} ({who}, {where}): a second "
+            "one on the same devices would contradict it (a plug the server cut reports off from one and on from "
+            f"the other, and the server rightly raises elec.relay_mismatch).{demo}")
 
 
 def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -139,7 +159,12 @@ def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             host=args.broker[0], port=args.broker[1], username=args.username, protocol=args.protocol
         )
         try:
-            transport = MqttTransport(settings, client_id=f"floorwatch-sim-{scenario.name}")
+            live = presence.running_on(settings, floor.directory.name)
+            if live is not None:
+                print(_busy(live, floor.directory.name, args.broker), file=err)
+                return 2
+            transport = MqttTransport(settings, client_id=f"floorwatch-sim-{scenario.name}",
+                                      announce=(floor.directory.name, scenario.name))
         except ConnectionError as exc:
             print(exc, file=err)
             return 3

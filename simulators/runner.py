@@ -44,6 +44,15 @@ from simulators.world import (
 
 HEAT_REPORT_S = 15.0
 """While a sensor is heating, it reports on change (Aqara: >= 0.5 degC), here every 15 s."""
+WALK_TO_ASSEMBLY_S = (60.0, 180.0)
+"""From leaving the floor to a warden's mark at the assembly point (stairs, then the check-in)."""
+STAY_INSIDE = 2
+"""People who do not leave during an evacuation (a drill's findings: still inside, never marked)."""
+MISSED_AT_ASSEMBLY = 3
+"""People who leave but whom the wardens never mark (unaccounted until someone finds them)."""
+FULL_ROLL_CALL_BELOW = 20
+"""A floor with fewer people on it all leave and are all marked (a small test floor stays exact)."""
+ASSEMBLY_NOTE = "集合点点名 / checked in at the assembly point"
 
 
 class StepError(RuntimeError):
@@ -59,6 +68,8 @@ raises `OperatorError` when it cannot."""
 class RunLog:
     injections: list[dict[str, Any]] = field(default_factory=list)
     commands: list[dict[str, Any]] = field(default_factory=list)
+    marks: list[dict[str, Any]] = field(default_factory=list)
+    """The wardens' roll-call marks during an evacuation (done through the server's API, like operator steps)."""
     counts: Counter[str] = field(default_factory=Counter)
     digest: Any = field(default_factory=hashlib.sha256)
     messages: int = 0
@@ -535,7 +546,10 @@ class ScenarioRun:
         return out
 
     def _evacuate(self, step: sc.Evacuate, tag: str) -> list[Publication]:
-        """Everyone seated on the floor leaves by request-to-exit at an egress door, spread over `over`."""
+        """Everyone on the floor by the roster leaves by request-to-exit at an egress door, spread over
+        `over` (released doors: nobody badges), except `STAY_INSIDE` people who stay. At the assembly
+        point the wardens mark each arrival safe through the API (`mark_safe`), `WALK_TO_ASSEMBLY_S`
+        after they left, except `MISSED_AT_ASSEMBLY` whom they never find: the roll call ends realistic."""
         world, floor = self.world, self.floor
         doors = [
             world.owner[d.id]
@@ -548,18 +562,14 @@ class ScenarioRun:
         ]
         if not doors:
             raise StepError(f"floor {step.floor}: no egress door controller")
-        seated = [
-            s
-            for s in floor.devices.values()
-            if s.kind == "smart_plug"
-            and s.seat
-            and s.plug_class == "essential"
-            and floor.zones[s.zone].floor == step.floor
-            and world.occupied(s.seat, world.t)
-        ]
         rng = world.rng("evacuate", step.floor, tag)
+        people = world.present(step.floor, world.t)
+        rng.shuffle(people)
+        stay, missed = (STAY_INSIDE, MISSED_AT_ASSEMBLY) if len(people) >= FULL_ROLL_CALL_BELOW else (0, 0)
+        leaving = people[stay:]
+        missed_people = set(leaving[:missed])
         t = world.t
-        for k, _seat in enumerate(seated):
+        for k, person in enumerate(leaving):
             door = doors[k % len(doors)]
             when = t + rng.uniform(0, step.over)
 
@@ -571,9 +581,27 @@ class ScenarioRun:
                 return out
 
             self._follow(when, leave, tag, "request_to_exit")
+            if person not in missed_people:
+                self.agenda.add(when + rng.uniform(*WALK_TO_ASSEMBLY_S), partial(self._mark_safe, person, tag))
         for door in doors:
             assert isinstance(door, AccessController)
             self._follow(t + step.over + 5, partial(door.set_door, False), tag, "door_closed")
+        return []
+
+    def _mark_safe(self, person: str, tag: str) -> list[Publication]:
+        """A warden marks one person safe on the newest evacuation's roll call, as on the live page."""
+        request = f"POST /api/evacuations/{{evacuation}}/roll-call/{person} " + json.dumps({"note": ASSEMBLY_NOTE})
+        self.log.marks.append({"t": round(self.world.t, 3), "at": rfc3339_ms(self.world.now), "person": person,
+                               "performed": self.operator is not None})
+        if self.operator is not None:
+            try:
+                self.operator(request)
+            except OperatorError as exc:
+                raise StepError(
+                    f"{self.source}: step {tag!r}: the wardens' mark of {person} at {self.world.t:g} s could not "
+                    f"be done: {exc}. The scenario stopped there: check that {person} is in the server's site "
+                    "file and that the token may mark people safe (a shift lead or above)"
+                ) from None
         return []
 
     # ---- result ----------------------------------------------------------------------------------
@@ -618,6 +646,7 @@ class ScenarioRun:
             "forbidden_alarms": forbidden,
             "expected_cuts": list(scenario.expect_cut),
             "operator_steps": operator,
+            "roll_call_marks": self.log.marks,
             "injections": self.log.injections,
             "published": {
                 "messages": self.log.messages,

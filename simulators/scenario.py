@@ -243,7 +243,9 @@ class CallPoint(_Step):
 
 
 class Evacuate(_Step):
-    """Everyone staffed on the floor leaves through the egress doors (request to exit) over `over`."""
+    """Everyone on the floor by the roster leaves through the egress doors (request to exit) over `over`,
+    but for two who stay; the wardens then mark the arrivals safe at the assembly point through the
+    server's API (all but three), drill or not (simulators/runner.py `_evacuate`)."""
 
     action: Literal["evacuate"]
     floor: Id

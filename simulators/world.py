@@ -75,11 +75,16 @@ class World:
         for duty, begin, end in self.floor.duty_windows(self.start - timedelta(days=1), self.start + timedelta(days=2)):
             if duty.seat is None:
                 continue
-            rng = self.rng("arrive", duty.person, begin.isoformat())
-            arrive = (begin - self.start).total_seconds() - rng.uniform(300, 1200)
-            leave = (end - self.start).total_seconds() + rng.uniform(0, 900)
+            arrive, leave = self._stay(duty.person, begin, end)
             windows.setdefault(duty.seat, []).append((arrive, leave, duty.person))
         return windows
+
+    def _stay(self, person: str, begin: datetime, end: datetime) -> tuple[float, float]:
+        """(arrive_t, leave_t) of one duty: a few minutes before its shift until a few minutes after it."""
+        rng = self.rng("arrive", person, begin.isoformat())
+        arrive = (begin - self.start).total_seconds() - rng.uniform(300, 1200)
+        leave = (end - self.start).total_seconds() + rng.uniform(0, 900)
+        return arrive, leave
 
     def occupied(self, seat: str | None, t: float) -> bool:
         if seat is None:
@@ -93,12 +98,20 @@ class World:
         """Background door traffic in [t0, t1): (t, person, direction, floor) at arrivals and departures."""
         floors = {z.id: z.floor for z in self.floor.zones.values()}
         for duty, begin, end in self.floor.duty_windows(self.at(t0) - timedelta(days=1), self.at(t1)):
-            rng = self.rng("arrive", duty.person, begin.isoformat())
-            arrive = (begin - self.start).total_seconds() - rng.uniform(300, 1200)
-            leave = (end - self.start).total_seconds() + rng.uniform(0, 900)
+            arrive, leave = self._stay(duty.person, begin, end)
             for when, direction in ((arrive, "in"), (leave, "out")):
                 if t0 <= when < t1:
                     yield when, duty.person, direction, floors.get(duty.zone, "")
+
+    def present(self, floor_id: str, t: float) -> list[str]:
+        """Who is on the floor at t by the roster (seated or not), sorted: the people an evacuation moves."""
+        floors = {z.id: z.floor for z in self.floor.zones.values()}
+        here: set[str] = set()
+        for duty, begin, end in self.floor.duty_windows(self.at(t) - timedelta(days=1), self.at(t)):
+            arrive, leave = self._stay(duty.person, begin, end)
+            if floors.get(duty.zone) == floor_id and arrive <= t < leave:
+                here.add(duty.person)
+        return sorted(here)
 
     # ---- environment -----------------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ A person's zone is their rostered zone when they are on duty, else the zone of t
 
 Drill report (drill.*): time from the trigger to the notice, per zone the time until its last person
 was accounted for (None while someone is unaccounted), who is unaccounted and for how long (from the
-notice until they were accounted for, or until the report's end: the all-clear, or now).
+notice until they were accounted for, or until the report's end: the all-clear, or now). On a floor
+whose egress doors are released nobody badges out: the roll call is the wardens' marks at the assembly
+point, so a rostered person marked safe counts as accounted like a badge-known one.
 """
 
 from __future__ import annotations
@@ -166,12 +168,14 @@ def roll_call(site: Site, events: Iterable[Access], notice_at: datetime, egress:
 def report(triggered_at: datetime, issued_at: datetime, entries: Iterable[Entry],
            until: datetime | None = None) -> dict[str, object]:
     """Drill report: time to notice, per-zone clear time in seconds (None: not clear), unaccounted
-    people with how long they were (or still are at `until`) unaccounted. Only badge-known people
-    decide a zone's clear time; rostered people who never badged are counted apart."""
+    people with how long they were (or still are at `until`) unaccounted. Badge-known people and
+    rostered people marked safe (the wardens' roll call at the assembly point) are counted and decide
+    a zone's clear time; rostered people who never badged and are not marked are counted apart, so
+    `people` is always `len(unaccounted) + len(accounted)`."""
     zones: dict[str, list[Entry]] = {}
     listed = list(entries)
-    badged = [e for e in listed if e.last_door]
-    for e in badged:
+    counted = [e for e in listed if e.last_door or e.status == "safe"]
+    for e in counted:
         zones.setdefault(e.zone or "?", []).append(e)
     per_zone: dict[str, float | None] = {}
     for zone, people in sorted(zones.items()):
@@ -186,12 +190,12 @@ def report(triggered_at: datetime, issued_at: datetime, entries: Iterable[Entry]
     return {
         "time_to_notice_s": (issued_at - triggered_at).total_seconds(),
         "zone_clear_s": per_zone,
-        "people": len(badged),
+        "people": len(counted),
         "unaccounted": [{"person": e.person, "name": e.name, "zone": e.zone, "is_visitor": e.is_visitor,
                          "host": e.host, "unaccounted_s": unaccounted_s(e)}
-                        for e in badged if e.status == "inside"],
+                        for e in counted if e.status == "inside"],
         "accounted": [{"person": e.person, "name": e.name, "zone": e.zone, "status": e.status,
-                            "unaccounted_s": unaccounted_s(e)} for e in badged if e.status != "inside"],
+                            "unaccounted_s": unaccounted_s(e)} for e in counted if e.status != "inside"],
         "unknown_on_roster": len([e for e in listed if e.status == "unknown"]),
         "until": end,
     }

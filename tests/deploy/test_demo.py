@@ -1,9 +1,10 @@
 """`floorwatch demo` as a user runs it: a subprocess with its own ports, stopped by SIGTERM or Ctrl-C.
 
 Two demos run at once on one machine, each playing strip-overload: each starts quiet (no alarm before
-the heater goes on), raises elec.strip_overload after it, prints only its own pushes (each push links
-to its own page's port; the first says, in both languages, that the heater's plug was cut), and stops
-cleanly, its Mosquitto child included.
+the heater goes on), refuses a `floorwatch simulate` on its broker (its own simulator plays the floor),
+raises elec.strip_overload after it, prints only its own pushes (each push links to its own page's
+port; the first says, in both languages, that the heater's plug was cut), and stops cleanly, its
+Mosquitto child included.
 """
 
 from __future__ import annotations
@@ -106,6 +107,15 @@ def test_two_demos_start_quiet_raise_the_scenario_alarm_keep_their_pushes_and_st
             assert re.search(r"demo inbox on 127\.0\.0\.1:(\d+)", demo.output)
         inbox_ports = {re.search(r"demo inbox on 127\.0\.0\.1:(\d+)", d.output).group(1) for d in demos}  # type: ignore[union-attr]
         assert len(inbox_ports) == 2
+        # a second simulator on a demo's own devices is refused, with the way to run one beside it
+        broker = re.search(r"broker: .* on (127\.0\.0\.1:\d+)", demos[0].output)
+        assert broker, demos[0].output
+        second = subprocess.run([sys.executable, "-m", "simulators.cli", "--scenario", "fire-drill", "--broker",
+                                 broker.group(1), "--server", f"http://127.0.0.1:{demos[0].port}", "--token",
+                                 str(demos[0].token()), "--speed", "0"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "already playing strip-overload on floor demo" in second.stderr and "--scenario none" in second.stderr
 
         for demo in demos:
             # Quiet until the heater goes on (HEATER_ON_S of scenario time after the scenario starts).

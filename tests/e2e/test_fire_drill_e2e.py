@@ -15,6 +15,7 @@ import pytest
 
 from gateway.broker import EmbeddedBroker
 from server.domain import notify as routing
+from simulators import runner
 from simulators.scenario import load_scenario
 from tests.e2e.test_fire_demo_e2e import Run, demo_floor_run
 from tests.server.services.conftest import Hook
@@ -55,6 +56,37 @@ def test_fire_drill_on_the_demo_floor_is_marked_a_drill_everywhere_and_never_pro
         "the call point joined the drill: no second, real evacuation")
     cleared = drill.notice()
     assert cleared["state"] == "all_clear" and cleared["drill"] is True
+
+    # -- the roll call: nobody badged out (released doors), the wardens marked people safe -------------
+    marks = drill.steps["roll_call_marks"]
+    assert marks and all(m["performed"] for m in marks), "the wardens' marks went through the API"
+    roll = api.get(f"/api/evacuations/{ev['id']}/roll-call").json()
+    status = {e["person"]: e["status"] for e in roll["people"]}
+    marked = {m["person"] for m in marks} & set(status)
+    assert len(marked) > 100, f"most of the day shift marked safe: {len(marked)} of {len(status)}"
+    assert {p for p, st in status.items() if st == "safe"} == marked
+    unmarked = {p: st for p, st in status.items() if p not in marked}
+    assert unmarked and set(unmarked.values()) <= {"inside", "unknown", "out"}, unmarked
+    report = api.get(f"/api/evacuations/{ev['id']}/report").json()
+    accounted = {a["person"]: a for a in report["accounted"]}
+    assert {p for p, a in accounted.items() if a["status"] == "safe"} == marked
+    assert [u["person"] for u in report["unaccounted"]] == sorted(p for p, st in status.items() if st == "inside")
+    assert report["unknown_on_roster"] == len([st for st in status.values() if st == "unknown"]) > 0
+    assert report["people"] == len(report["accounted"]) + len(report["unaccounted"]) == len(status) - len(
+        [st for st in status.values() if st == "unknown"])
+    # each mark a few minutes after its person left (leave_floor: over 5 min), before the all-clear
+    low = runner.WALK_TO_ASSEMBLY_S[0]
+    leave_from = at["leave_floor"] - drill.s(ev["issued_at"])
+    for person in marked:
+        assert leave_from + low - 5 <= accounted[person]["unaccounted_s"] <= at["all_clear"] - drill.s(
+            ev["issued_at"]), (person, accounted[person])
+    for zone, clear_s in report["zone_clear_s"].items():
+        people = [a for a in report["accounted"] if a["zone"] == zone]
+        stuck = [u for u in report["unaccounted"] if u["zone"] == zone]
+        assert clear_s == (None if stuck else max(a["unaccounted_s"] for a in people)), (zone, clear_s)
+    print(f"report: people {report['people']}, accounted {len(report['accounted'])}, unaccounted "
+          f"{[u['person'] for u in report['unaccounted']]}, unknown on roster {report['unknown_on_roster']}, "
+          f"zones clear {report['zone_clear_s']}")
 
     alarms = drill.alarms()
     caused = {a["rule"]: a for a in alarms if a["rule"] in DRILL_RULES}

@@ -222,7 +222,9 @@ def test_the_drill_report_names_the_unaccounted_only_to_who_needs_them(floor: Fl
         report = _get(floor, name, route)
         # the headcount stays: one unaccounted, in z1, without a name
         assert [(u["person"], u["name"], u["zone"]) for u in report["unaccounted"]] == [(HIDDEN, HIDDEN, "z1")], name
-        assert report["people"] == 1
+        # p-lead, rostered and marked safe at the assembly point, is counted too (accounted), also without a name
+        assert report["people"] == 2 == len(report["unaccounted"]) + len(report["accounted"])
+        assert [(a["person"], a["name"], a["status"]) for a in report["accounted"]] == [(HIDDEN, HIDDEN, "safe")], name
     roll = f"/api/evacuations/{floor.drill}/roll-call"
     assert {e["name"] for e in _get(floor, "sup-z1", roll)["people"]} == {"坐席一", "王领班"}
     assert {e["name"] for e in _get(floor, "sup-z2", roll)["people"]} == {HIDDEN}

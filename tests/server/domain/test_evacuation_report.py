@@ -1,0 +1,43 @@
+"""The drill report (server/domain/evacuation.py `report`) when the roll call is the wardens' marks: on a
+floor whose egress doors are released nobody badges out, and people seated since before the access log
+began never badged in, so a rostered person marked safe at the assembly point must count as accounted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from server.domain.evacuation import Entry, report
+
+TRIGGER = datetime(2026, 11, 30, 2, 0, 30, tzinfo=UTC)
+NOTICE = TRIGGER + timedelta(seconds=2)
+ALL_CLEAR = NOTICE + timedelta(minutes=10)
+
+
+def entry(person: str, status: str, zone: str, *, door: str = "", accounted_s: float | None = None) -> Entry:
+    accounted = NOTICE + timedelta(seconds=accounted_s) if accounted_s is not None else None
+    return Entry(person, person.upper(), status, zone, door, NOTICE, accounted, False, None, None)
+
+
+def test_rostered_people_marked_safe_are_accounted_and_clear_their_zone() -> None:
+    entries = [
+        entry("p-1", "safe", "z1", accounted_s=120),  # rostered, never badged, marked at the assembly point
+        entry("p-2", "safe", "z1", accounted_s=300),
+        entry("p-3", "safe", "z2", accounted_s=200),
+        entry("p-4", "unknown", "z2"),  # rostered, never badged, never marked
+        entry("p-5", "inside", "z3", door="door-main"),  # badged in, neither out nor marked
+        entry("p-6", "out", "z3", door="door-main", accounted_s=90),
+    ]
+    got = report(TRIGGER, NOTICE, entries, ALL_CLEAR)
+    assert got["time_to_notice_s"] == 2.0
+    assert got["zone_clear_s"] == {"z1": 300.0, "z2": 200.0, "z3": None}
+    assert sorted((a["person"], a["status"], a["unaccounted_s"]) for a in got["accounted"]) == [  # type: ignore[attr-defined]
+        ("p-1", "safe", 120.0), ("p-2", "safe", 300.0), ("p-3", "safe", 200.0), ("p-6", "out", 90.0)]
+    assert [(u["person"], u["unaccounted_s"]) for u in got["unaccounted"]] == [("p-5", 600.0)]  # type: ignore[attr-defined]
+    assert got["unknown_on_roster"] == 1
+    assert got["people"] == 5 == len(got["accounted"]) + len(got["unaccounted"])  # type: ignore[arg-type]
+
+
+def test_a_roll_call_nobody_marked_has_only_unknown_people() -> None:
+    got = report(TRIGGER, NOTICE, [entry("p-1", "unknown", "z1"), entry("p-2", "unknown", "z2")], ALL_CLEAR)
+    assert (got["people"], got["accounted"], got["unaccounted"], got["unknown_on_roster"]) == (0, [], [], 2)
+    assert got["zone_clear_s"] == {}
