@@ -327,17 +327,17 @@ function zoneSummary(z) {
 function countsText(s) {
   return lang === "zh" ? `离线 ${s.offline} · 设备 ${s.devices}` : `${s.offline} offline · ${s.devices} devices`;
 }
-/** A zone's severity in words, marked when the drill alone gives it. */
-const zoneSevText = (s) => (s.drill ? `${t("drill")} ` : "") + sevText(s.sev);
+/** A zone's, device's or floor's severity in words, marked DRILL / 演练 when the drill alone gives it. */
+const markedSevText = (s) => (s.drill ? `${t("drill")} ` : "") + sevText(s.sev);
 function alarmsText(s) {
   const n = s.alarms ? (lang === "zh" ? ` · ${s.alarms} 条告警` : ` · ${s.alarms} alarm${s.alarms > 1 ? "s" : ""}`) : "";
-  return zoneSevText(s) + n;
+  return markedSevText(s) + n;
 }
 
 /** The zone's label as big as fits its outline's box: three lines, then one, else none (the tap still tells). */
 function zoneLabel(z, s, zb, u) {
   const name = z.name || z.id;
-  const short = `${zoneSevText(s)}${s.alarms ? " ×" + s.alarms : ""}`;
+  const short = `${markedSevText(s)}${s.alarms ? " ×" + s.alarms : ""}`;
   const tiers = [[13, [name, alarmsText(s), countsText(s)]], [11, [name, alarmsText(s), countsText(s)]],
     [11, [name, short]], [10, [name, short]], [11, [short]], [10, [short]]];
   const room = { w: zb.w / u - 2 * LABEL_PAD_PX - 4, h: zb.h / u - 2 * LABEL_PAD_PX - 4 };
@@ -401,7 +401,7 @@ function markerNode(d, x, y, r, st) {
   const live = state.live.get(d.id);
   const reading = readingText(d);
   const selected = state.selected && state.selected.type === "device" && state.selected.id === d.id;
-  const label = `${kindText(d.kind)} ${d.name || d.id}: ${reading || t("unknown")} · ${zoneSevText(st)}`;
+  const label = `${kindText(d.kind)} ${d.name || d.id}: ${reading || t("unknown")} · ${markedSevText(st)}`;
   const shape = d.kind === "door_controller"
     ? svg("rect", { class: "mark", x: x - r, y: y - r, width: 2 * r, height: 2 * r, rx: r * 0.2, "stroke-width": r * 0.15 })
     : svg("circle", { class: "mark", cx: x, cy: y, r, "stroke-width": r * 0.15 });
@@ -555,8 +555,8 @@ function renderMapCaption(open, hidden) {
   box.hidden = false;
   const s = zoneSummary(open);
   $("map-caption").replaceChildren(el("strong", { text: open.name || open.id }), " ",
-    el("span", { class: "sev " + s.sev, "data-drill": String(s.drill), text: zoneSevText(s) }),
-    ` ${alarmsText(s).slice(zoneSevText(s).length).replace(/^ · /, "")} · ${countsText(s)}`,
+    el("span", { class: "sev " + s.sev, "data-drill": String(s.drill), text: markedSevText(s) }),
+    ` ${alarmsText(s).slice(markedSevText(s).length).replace(/^ · /, "")} · ${countsText(s)}`,
     hidden ? el("span", { class: "meta", "data-hidden": hidden, text: ` · ${t("more_in_list").replace("{n}", hidden)}` }) : "");
 }
 
@@ -564,9 +564,11 @@ function renderFloors() {
   const box = $("floors");
   if (state.floors.length <= 1) { box.replaceChildren(); return; }
   box.replaceChildren(...state.floors.map((f) => {
-    const sev = worst(colouring(openAlarms().filter((a) => state.zones.get(a.zone)?.floor === f.id)));
+    const alarms = colouring(openAlarms().filter((a) => state.zones.get(a.zone)?.floor === f.id));
+    const sev = worst(alarms), drill = drillOnly(alarms, sev);
     return el("button", { type: "button", class: "btn", role: "tab", "aria-selected": String(f.id === state.floor),
-      onclick: () => { state.floor = f.id; state.view = null; render(); } }, `${f.name || f.id} `, el("span", { class: "sev " + sev, text: sevText(sev) }));
+      onclick: () => { state.floor = f.id; state.view = null; render(); } }, `${f.name || f.id} `,
+    el("span", { class: "sev " + sev, "data-drill": String(drill), text: markedSevText({ sev, drill }) }));
   }));
 }
 
@@ -820,8 +822,9 @@ function renderDetail() {
   if (sel.type === "zone") {
     const z = state.zones.get(sel.id);
     if (!z) { panel.hidden = true; return; }
-    const sev = worst(colouring(alarmsOfZone(z.id)));
-    $("detail-title").replaceChildren(`${t("zone")}: ${z.name || z.id} `, el("span", { class: "sev " + sev, text: sevText(sev) }));
+    const s = zoneSummary(z);
+    $("detail-title").replaceChildren(`${t("zone")}: ${z.name || z.id} `,
+      el("span", { class: "sev " + s.sev, "data-drill": String(s.drill), text: markedSevText(s) }));
     if (z.polygon.length < 3) body.push(el("p", { class: "meta", text: t("no_map") }));
     const devices = [...state.devices.values()].filter((d) => d.zone === z.id);
     body.push(el("h3", { text: t("devices_here") }), el("ul", { class: "plain-list" }, ...devices.map((d) => {
@@ -834,8 +837,9 @@ function renderDetail() {
     const d = state.devices.get(sel.id);
     if (!d) { panel.hidden = true; return; }
     const live = state.live.get(d.id) || {};
-    const sev = worst(colouring(alarmsOfDevice(d.id)));
-    $("detail-title").replaceChildren(`${kindText(d.kind)}: ${d.name || d.id} `, el("span", { class: "sev " + sev, text: sevText(sev) }));
+    const st = deviceState(d);
+    $("detail-title").replaceChildren(`${kindText(d.kind)}: ${d.name || d.id} `,
+      el("span", { class: "sev " + st.sev, "data-drill": String(st.drill), text: markedSevText(st) }));
     const online = live.online === true ? t("online") : live.online === false ? t("offline_dev") : t("unknown");
     body.push(el("dl", { class: "kv" },
       el("dt", { text: t("device") }), el("dd", { text: d.id }),

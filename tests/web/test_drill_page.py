@@ -187,6 +187,7 @@ def test_a_push_link_opens_its_alarm_in_a_fresh_browser_after_sign_in_and_on_has
     expect(detail.locator(f'li.alarm[data-id="{confirmed["id"]}"]')).to_be_visible(timeout=10_000)
     detail.locator('[data-go="zone"]').click()
     expect(detail.locator("#detail-title")).to_contain_text("坐席区一")
+    expect(detail.locator('#detail-title .sev[data-drill="true"]')).to_have_text("DRILL CRITICAL")  # red by the drill
 
     # an evacuation's link: the banner is its card, scrolled to and highlighted
     page.evaluate(f"location.hash = 'evacuation={started.json()['id']}'")
