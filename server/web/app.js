@@ -12,6 +12,8 @@ const STRINGS = {
     ack: "确认", shelve: "搁置", close: "关闭告警", live: "实时", connecting: "连接中…",
     reconnecting: "重新连接中…", offline: "离线", unauthorized: "令牌无效或已过期,请重新登录",
     evac_active: "疏散进行中", drill_active: "【演练】疏散演练进行中", roll_call: "点名", accounted: "已撤离/安全", missing: "仍在楼内", total: "应到",
+    unaccounted: "去向未确认", all_accounted: "全部人员已撤离或确认安全", more_people: "另有 {n} 人",
+    drill_legend: "演练(斜纹)", not_found: "找不到 {what}", evacuation: "疏散", evac_over: "已解除",
     drill: "演练", visitor: "访客", roll_forbidden: "点名需领班及以上权限",
     permissions_unknown: "权限未加载:所有操作按钮均显示,由服务器决定是否允许",
     since: "开始于", no_inspections: "今日无待办巡检", overdue: "已逾期", due: "截止",
@@ -39,6 +41,8 @@ const STRINGS = {
     ack: "Acknowledge", shelve: "Shelve", close: "Close", live: "Live", connecting: "Connecting…",
     reconnecting: "Reconnecting…", offline: "Offline", unauthorized: "Token invalid or expired — sign in again",
     evac_active: "EVACUATION IN PROGRESS", drill_active: "DRILL: evacuation drill in progress", roll_call: "Roll call", accounted: "out or safe", missing: "Still inside", total: "Expected",
+    unaccounted: "Not accounted for", all_accounted: "Everyone is out or safe", more_people: "{n} more",
+    drill_legend: "Drill (hatched)", not_found: "{what} not found", evacuation: "Evacuation", evac_over: "all clear",
     drill: "DRILL", visitor: "visitor", roll_forbidden: "Roll call needs a shift lead or above",
     permissions_unknown: "Permissions not loaded: every action button is shown and the server decides",
     since: "since", no_inspections: "No inspections due today", overdue: "overdue", due: "due",
@@ -108,8 +112,22 @@ const CUT_MOVING = new Set(["pending", "cutting"]);
 
 // ---- state ------------------------------------------------------------------------------------------
 const $ = (id) => document.getElementById(id);
-const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
-if (fromHash) { localStorage.setItem("floorwatch.token", fromHash); history.replaceState(null, "", location.pathname); }
+// The address's fragment: #token=… signs in (then leaves the address bar); #alarm=N and #evacuation=ev-N are a
+// push's link (server/domain/notify.py, server/services/evacuation.py), opened once the page has loaded, and
+// kept in sessionStorage until then, so a sign-in or a reload on the way does not lose it.
+const TARGET_KEY = "floorwatch.target";
+/** The push target in the address (#alarm=N, #evacuation=ev-N), or null; a #token= is stored and removed. */
+function readHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const fromHash = params.get("token");
+  if (fromHash) localStorage.setItem("floorwatch.token", fromHash);
+  const alarm = params.get("alarm"), evacuation = params.get("evacuation");
+  const target = alarm && /^\d+$/.test(alarm) ? { type: "alarm", id: Number(alarm) }
+    : evacuation ? { type: "evacuation", id: evacuation } : null;
+  if (target) sessionStorage.setItem(TARGET_KEY, JSON.stringify(target));
+  if (fromHash || target) history.replaceState(null, "", location.pathname + location.search);
+}
+readHash();
 let token = localStorage.getItem("floorwatch.token");
 let lang = localStorage.getItem("floorwatch.lang")
   || ((navigator.language || "zh").toLowerCase().startsWith("zh") ? "zh" : "en");
@@ -122,11 +140,19 @@ const state = {
   view: null,  // the zone the map is zoomed to, or null for the floor overview
   tz: null, rules: {}, families: [],  // the site's time zone and the rule titles, from /api/floor
   expanded: new Set(), filters: { severity: "", zone: "", family: "" },
+  loaded: false,  // the site (/api/floor) is loaded: a push's target can be opened
+  linked: null,  // the alarm or evacuation a push's link opened, as last read (a closed one is not in `alarms`)
 };
 const t = (key) => STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
 const sevText = (s) => SEVERITY[lang][s] ?? s;
 const stateText = (s) => STATES[lang][s] ?? s;
 const kindText = (k) => KINDS[lang][k] ?? k;
+/** A zone's or floor's name from the site file, its id when the site gives none. */
+const zoneName = (id) => { const z = state.zones.get(id); return z ? z.name || z.id : id; };
+const floorName = (id) => { const f = state.floors.find((x) => x.id === id); return f ? f.name || f.id : id; };
+/** Where an alarm's subject is, in words: a device's, zone's or floor's name (an evac.notice's subject is its floor). */
+const subjectName = (id) => (state.devices.has(id) ? state.devices.get(id).name || id
+  : state.zones.has(id) ? zoneName(id) : floorName(id));
 
 class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -210,6 +236,11 @@ const openAlarms = () => [...state.alarms.values()].filter((a) => OPEN.has(a.sta
 const alarmsOfZone = (zone) => openAlarms().filter((a) => a.zone === zone || a.subject === zone);
 const alarmsOfDevice = (id) => openAlarms().filter((a) => a.device === id || a.subject === id);
 const colouring = (list) => list.filter((a) => COLOURING.has(a.state));
+/** Whether a zone's or device's colour comes from a drill alone: no real alarm of its worst severity. A real
+ * alarm during a drill is never drawn as the drill's. */
+const drillOnly = (list, sev) => sev !== "none" && !list.some((a) => !a.drill && a.severity === sev);
+/** The drill mark before an alarm's title and badge (the API's `drill`: its words carry the drill mark). */
+const drillTag = (a) => (a.drill ? el("span", { class: "drill-tag", text: t("drill") }) : null);
 
 // ---- device readings as short text ------------------------------------------------------------------
 function readingText(device) {
@@ -280,7 +311,9 @@ function inside(polygon, x, y) {
 /** Abnormal: has an alarm that colours the map, or the edge says it is offline. */
 function deviceState(d) {
   const live = state.live.get(d.id);
-  return { sev: worst(colouring(alarmsOfDevice(d.id))), offline: !!(live && live.online === false) };
+  const alarms = colouring(alarmsOfDevice(d.id));
+  const sev = worst(alarms);
+  return { sev, drill: drillOnly(alarms, sev), offline: !!(live && live.online === false) };
 }
 const priority = (s) => RANK[s.sev] * 2 + (s.offline ? 1 : 0);
 
@@ -288,20 +321,23 @@ function zoneSummary(z) {
   const alarms = colouring(alarmsOfZone(z.id));
   const devices = [...state.devices.values()].filter((d) => d.zone === z.id);
   const offline = devices.filter((d) => deviceState(d).offline).length;
-  return { sev: worst(alarms), alarms: alarms.length, offline, devices: devices.length };
+  const sev = worst(alarms);
+  return { sev, drill: drillOnly(alarms, sev), alarms: alarms.length, offline, devices: devices.length };
 }
 function countsText(s) {
   return lang === "zh" ? `离线 ${s.offline} · 设备 ${s.devices}` : `${s.offline} offline · ${s.devices} devices`;
 }
+/** A zone's, device's or floor's severity in words, marked DRILL / 演练 when the drill alone gives it. */
+const markedSevText = (s) => (s.drill ? `${t("drill")} ` : "") + sevText(s.sev);
 function alarmsText(s) {
   const n = s.alarms ? (lang === "zh" ? ` · ${s.alarms} 条告警` : ` · ${s.alarms} alarm${s.alarms > 1 ? "s" : ""}`) : "";
-  return sevText(s.sev) + n;
+  return markedSevText(s) + n;
 }
 
 /** The zone's label as big as fits its outline's box: three lines, then one, else none (the tap still tells). */
 function zoneLabel(z, s, zb, u) {
   const name = z.name || z.id;
-  const short = `${sevText(s.sev)}${s.alarms ? " ×" + s.alarms : ""}`;
+  const short = `${markedSevText(s)}${s.alarms ? " ×" + s.alarms : ""}`;
   const tiers = [[13, [name, alarmsText(s), countsText(s)]], [11, [name, alarmsText(s), countsText(s)]],
     [11, [name, short]], [10, [name, short]], [11, [short]], [10, [short]]];
   const room = { w: zb.w / u - 2 * LABEL_PAD_PX - 4, h: zb.h / u - 2 * LABEL_PAD_PX - 4 };
@@ -365,12 +401,12 @@ function markerNode(d, x, y, r, st) {
   const live = state.live.get(d.id);
   const reading = readingText(d);
   const selected = state.selected && state.selected.type === "device" && state.selected.id === d.id;
-  const label = `${kindText(d.kind)} ${d.name || d.id}: ${reading || t("unknown")} · ${sevText(st.sev)}`;
+  const label = `${kindText(d.kind)} ${d.name || d.id}: ${reading || t("unknown")} · ${markedSevText(st)}`;
   const shape = d.kind === "door_controller"
     ? svg("rect", { class: "mark", x: x - r, y: y - r, width: 2 * r, height: 2 * r, rx: r * 0.2, "stroke-width": r * 0.15 })
     : svg("circle", { class: "mark", cx: x, cy: y, r, "stroke-width": r * 0.15 });
   return svg("g", { class: "device" + (selected ? " selected" : ""), "data-device": d.id, "data-kind": d.kind,
-    "data-severity": st.sev, "data-online": live && live.online !== null && live.online !== undefined ? String(live.online) : "unknown",
+    "data-severity": st.sev, "data-drill": String(st.drill), "data-online": live && live.online !== null && live.online !== undefined ? String(live.online) : "unknown",
     tabindex: "0", role: "button", "aria-label": label,
     onclick: (e) => { e.stopPropagation(); select("device", d.id); },
     onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select("device", d.id); } } },
@@ -405,7 +441,7 @@ function zoneNode(z, s, extraClass) {
   const label = `${name}: ${alarmsText(s)} · ${countsText(s)}`;
   const selected = state.selected && state.selected.type === "zone" && state.selected.id === z.id;
   return svg("polygon", { class: "zone" + (selected ? " selected" : "") + extraClass, "data-zone": z.id,
-    "data-severity": s.sev, "data-alarms": s.alarms, "data-offline": s.offline, "data-devices": s.devices,
+    "data-severity": s.sev, "data-drill": String(s.drill), "data-alarms": s.alarms, "data-offline": s.offline, "data-devices": s.devices,
     points: z.polygon.map((p) => p.join(",")).join(" "), tabindex: "0", role: "button",
     "aria-label": label, onclick: () => openZone(z.id),
     onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openZone(z.id); } } },
@@ -487,10 +523,18 @@ function renderMap() {
   }
   const taken = [...hard];
   for (const [g, x, y, r, , zb] of groups.sort((a, c) => c[4] - a[4])) valueLabel(g, x, y, r, u, zb, taken);
-  map.replaceChildren(...zoneLayer, ...markLayer, ...labelLayer);
+  map.replaceChildren(hatch(u), ...zoneLayer, ...markLayer, ...labelLayer);
   dropOverlaps(map);
   map.dataset.hidden = String(hiddenTotal);
   renderMapCaption(open, hiddenTotal);
+}
+
+/** The drill's hatching (style.css fills a drill-only zone with it): stripes a few screen pixels apart. */
+function hatch(u) {
+  const w = 8 * u;
+  return svg("defs", {}, svg("pattern", { id: "drill-hatch", patternUnits: "userSpaceOnUse", width: w, height: w,
+    patternTransform: "rotate(45)" }, svg("rect", { class: "hatch-bg", width: w, height: w }),
+  svg("rect", { class: "hatch-line", width: w / 2, height: w })));
 }
 
 /** Labels as drawn can differ from their measured estimate by a pixel or a font fallback: any label that
@@ -511,8 +555,8 @@ function renderMapCaption(open, hidden) {
   box.hidden = false;
   const s = zoneSummary(open);
   $("map-caption").replaceChildren(el("strong", { text: open.name || open.id }), " ",
-    el("span", { class: "sev " + s.sev, text: sevText(s.sev) }),
-    ` ${alarmsText(s).slice(sevText(s.sev).length).replace(/^ · /, "")} · ${countsText(s)}`,
+    el("span", { class: "sev " + s.sev, "data-drill": String(s.drill), text: markedSevText(s) }),
+    ` ${alarmsText(s).slice(markedSevText(s).length).replace(/^ · /, "")} · ${countsText(s)}`,
     hidden ? el("span", { class: "meta", "data-hidden": hidden, text: ` · ${t("more_in_list").replace("{n}", hidden)}` }) : "");
 }
 
@@ -520,15 +564,19 @@ function renderFloors() {
   const box = $("floors");
   if (state.floors.length <= 1) { box.replaceChildren(); return; }
   box.replaceChildren(...state.floors.map((f) => {
-    const sev = worst(colouring(openAlarms().filter((a) => state.zones.get(a.zone)?.floor === f.id)));
+    const alarms = colouring(openAlarms().filter((a) => state.zones.get(a.zone)?.floor === f.id));
+    const sev = worst(alarms), drill = drillOnly(alarms, sev);
     return el("button", { type: "button", class: "btn", role: "tab", "aria-selected": String(f.id === state.floor),
-      onclick: () => { state.floor = f.id; state.view = null; render(); } }, `${f.name || f.id} `, el("span", { class: "sev " + sev, text: sevText(sev) }));
+      onclick: () => { state.floor = f.id; state.view = null; render(); } }, `${f.name || f.id} `,
+    el("span", { class: "sev " + sev, "data-drill": String(drill), text: markedSevText({ sev, drill }) }));
   }));
 }
 
 function renderLegend() {
   $("legend").replaceChildren(...["critical", "major", "minor", "warning", "none"].map((s) =>
-    el("li", { style: `--c: var(--${s})`, text: s === "none" ? t("legend_none") : sevText(s) })));
+    el("li", { style: `--c: var(--${s})`, text: s === "none" ? t("legend_none") : sevText(s) })),
+  el("li", { class: "drill-legend", "data-legend": "drill", hidden: !openAlarms().some((a) => a.drill),
+    text: t("drill_legend") }));
 }
 
 // ---- alarm list and actions -------------------------------------------------------------------------
@@ -546,9 +594,8 @@ function alarmMessage(a) {
 }
 function alarmWhere(a) {
   const device = a.device ? state.devices.get(a.device) : null;
-  const zone = a.zone ? state.zones.get(a.zone) : null;
-  return [zone ? zone.name || zone.id : a.zone, device ? device.name || device.id : (a.device ? a.device : a.subject)]
-    .filter(Boolean).join(" · ");
+  const what = device ? device.name || device.id : a.device || (a.subject !== a.zone ? subjectName(a.subject) : null);
+  return [a.zone ? zoneName(a.zone) : null, what].filter(Boolean).join(" · ");
 }
 
 function alarmItem(a) {
@@ -556,13 +603,14 @@ function alarmItem(a) {
   const meta = [alarmWhere(a), when(a.raised_at), a.value !== null && a.value !== undefined ? `${t("value_label")} ${num(a.value, 2)}` : null,
     a.acknowledged_by ? `${t("acknowledged_by")} ${a.acknowledged_by}` : null, a.rule].filter(Boolean).join(" · ");
   const li = el("li", { class: "alarm " + a.severity, "data-id": a.id, "data-rule": a.rule, "data-state": a.state,
-    "data-severity": a.severity,
+    "data-severity": a.severity, "data-drill": String(!!a.drill),
     "data-life-safety": String(lifeSafety(a)) },
-    el("div", { class: "line1" }, el("span", { class: "sev " + a.severity, text: sevText(a.severity) }),
+    el("div", { class: "line1" }, drillTag(a), el("span", { class: "sev " + a.severity, text: sevText(a.severity) }),
       lifeSafety(a) ? el("span", { class: "life", text: t("life_safety") }) : null,
       el("span", { class: "rule", text: ruleTitle(a.rule) }), el("span", { class: "state", text: stateText(a.state) })),
     message ? el("div", { class: "msg", text: message }) : null,
     el("div", { class: "meta", text: meta }));
+  if (state.selected && state.selected.type === "alarm" && state.selected.id === a.id) li.classList.add("targeted");
   if (a.cut) li.append(el("div", { class: "cut", "data-cut-state": a.cut.state, text: cutText(a.cut) }));
   {
     const actions = el("div", { class: "actions" });
@@ -614,7 +662,7 @@ function matchesFilters(a) {
 function groupAlarms(list) {
   const groups = new Map();
   for (const a of sortAlarms(list)) {
-    const key = `${a.rule}|${a.zone || a.subject}`;
+    const key = `${a.rule}|${a.zone || a.subject}|${a.drill ? "drill" : "real"}`;  // a drill's never hides a real one
     if (!groups.has(key)) groups.set(key, { key, alarms: [] });
     groups.get(key).alarms.push(a);  // sorted: the group's first alarm is its most urgent
   }
@@ -625,14 +673,13 @@ function groupItem(g) {
   const [head] = g.alarms;
   const open = state.expanded.has(g.key);
   const latest = g.alarms.reduce((m, a) => (Date.parse(a.raised_at) > Date.parse(m) ? a.raised_at : m), head.raised_at);
-  const zone = head.zone ? state.zones.get(head.zone) : null;
-  const where = zone ? zone.name || zone.id : (head.zone || head.subject);
+  const where = head.zone ? zoneName(head.zone) : subjectName(head.subject);
   const li = el("li", { class: "alarm-group alarm " + head.severity, "data-group": g.key, "data-rule": head.rule,
-    "data-severity": head.severity,
+    "data-severity": head.severity, "data-drill": String(!!head.drill),
     "data-zone": head.zone || head.subject, "data-count": g.alarms.length, "data-life-safety": String(lifeSafety(head)) });
   const toggle = el("button", { type: "button", class: "group-toggle", "aria-expanded": String(open),
     onclick: () => { if (state.expanded.has(g.key)) state.expanded.delete(g.key); else state.expanded.add(g.key); renderAlarms(); } },
-  el("span", { class: "line1" }, el("span", { class: "sev " + head.severity, text: sevText(head.severity) }),
+  el("span", { class: "line1" }, drillTag(head), el("span", { class: "sev " + head.severity, text: sevText(head.severity) }),
     lifeSafety(head) ? el("span", { class: "life", text: t("life_safety") }) : null,
     el("span", { class: "rule", text: ruleTitle(head.rule) }), el("span", { class: "count group-count", text: "×" + g.alarms.length }),
     el("span", { class: "chevron", "aria-hidden": "true", text: open ? "▾" : "▸" })),
@@ -651,12 +698,12 @@ function renderFilters(list) {
   const option = (value, text, current) => el("option", { value, text, selected: value === current });
   const zones = [...new Set(list.map((a) => a.zone || a.subject))].concat(f.zone ? [f.zone] : [])
     .filter((z, i, all) => all.indexOf(z) === i)
-    .sort((x, y) => String((state.zones.get(x) || {}).name || x).localeCompare(String((state.zones.get(y) || {}).name || y)));
+    .sort((x, y) => String(zoneName(x)).localeCompare(String(zoneName(y))));
   const families = state.families.filter((fam) => list.some((a) => familyOf(a.rule) === fam.id) || fam.id === f.family);
   $("filter-severity").replaceChildren(option("", t("all_severities"), f.severity),
     ...["critical", "major", "minor", "warning"].map((s) => option(s, sevText(s), f.severity)));
   $("filter-zone").replaceChildren(option("", t("all_zones"), f.zone),
-    ...zones.map((z) => option(z, (state.zones.get(z) || {}).name || z, f.zone)));
+    ...zones.map((z) => option(z, zoneName(z), f.zone)));
   $("filter-family").replaceChildren(option("", t("all_families"), f.family),
     ...families.map((fam) => option(fam.id, lang === "zh" ? fam.zh : fam.en, f.family)));
 }
@@ -667,10 +714,21 @@ function renderAlarms() {
   const groups = groupAlarms(list);
   $("empty").hidden = all.length > 0;
   $("alarm-count").textContent = String(all.length);
-  $("alarm-sev-counts").replaceChildren(...["critical", "major", "minor", "warning"].map((s) => {
-    const n = all.filter((a) => a.severity === s).length;
-    return n ? el("span", { class: "sev " + s, "data-sev": s, "data-n": n, text: `${sevText(s)} ${n}` }) : null;
-  }).filter(Boolean));
+  // a drill's alarms are counted apart, so the header never reads as a real fire's
+  const drills = all.filter((a) => a.drill).length;
+  $("alarm-drill-count").hidden = drills === 0;
+  $("alarm-drill-count").dataset.n = String(drills);
+  $("alarm-drill-count").textContent = `${t("drill")} ${drills}`;
+  const chips = [];
+  for (const s of ["critical", "major", "minor", "warning"]) {
+    for (const drill of [false, true]) {
+      const n = all.filter((a) => a.severity === s && !!a.drill === drill).length;
+      if (n) chips.push(el("span", { class: "sev " + s, "data-sev": s, "data-drill": String(drill), "data-n": n,
+        text: `${drill ? t("drill") + " " : ""}${sevText(s)} ${n}` }));
+    }
+  }
+  $("alarm-sev-counts").replaceChildren(...chips);
+  $("legend").querySelector('[data-legend="drill"]')?.toggleAttribute("hidden", drills === 0);
   const filtered = list.length !== all.length;
   $("alarm-shown").hidden = !filtered;
   $("alarm-shown").textContent = t("shown").replace("{n}", list.length).replace("{of}", all.length);
@@ -682,7 +740,7 @@ let pending = null;
 function openAction(kind, alarm) {
   pending = { kind, alarm };
   $("action-title").textContent = t(kind + "_title");
-  $("action-alarm").textContent = `#${alarm.id} ${ruleTitle(alarm.rule)} · ${sevText(alarm.severity)} · ${alarmWhere(alarm)}`;
+  $("action-alarm").textContent = `#${alarm.id} ${alarm.drill ? t("drill") + " " : ""}${ruleTitle(alarm.rule)} · ${sevText(alarm.severity)} · ${alarmWhere(alarm)}`;
   $("until-row").hidden = kind !== "shelve";
   const until = new Date(Date.now() + 60 * 60 * 1000);
   until.setSeconds(0, 0);
@@ -742,7 +800,7 @@ function select(type, id, scroll = true) {
 
 function chartDevice() {
   const sel = state.selected;
-  if (!sel) return null;
+  if (!sel || sel.type === "alarm" || sel.type === "evacuation") return null;
   if (sel.type === "device") return state.devices.get(sel.id) || null;
   const inZone = [...state.devices.values()].filter((d) => d.zone === sel.id);
   return inZone.find((d) => numericMetrics(d).length) || null;
@@ -758,13 +816,15 @@ function renderDetail() {
   const panel = $("detail");
   if (!sel) { panel.hidden = true; return; }
   panel.hidden = false;
+  if (sel.type === "alarm" || sel.type === "evacuation") { renderLinked(sel); return; }
   const body = [];
   let alarms;
   if (sel.type === "zone") {
     const z = state.zones.get(sel.id);
     if (!z) { panel.hidden = true; return; }
-    const sev = worst(colouring(alarmsOfZone(z.id)));
-    $("detail-title").replaceChildren(`${t("zone")}: ${z.name || z.id} `, el("span", { class: "sev " + sev, text: sevText(sev) }));
+    const s = zoneSummary(z);
+    $("detail-title").replaceChildren(`${t("zone")}: ${z.name || z.id} `,
+      el("span", { class: "sev " + s.sev, "data-drill": String(s.drill), text: markedSevText(s) }));
     if (z.polygon.length < 3) body.push(el("p", { class: "meta", text: t("no_map") }));
     const devices = [...state.devices.values()].filter((d) => d.zone === z.id);
     body.push(el("h3", { text: t("devices_here") }), el("ul", { class: "plain-list" }, ...devices.map((d) => {
@@ -777,13 +837,13 @@ function renderDetail() {
     const d = state.devices.get(sel.id);
     if (!d) { panel.hidden = true; return; }
     const live = state.live.get(d.id) || {};
-    const sev = worst(colouring(alarmsOfDevice(d.id)));
-    $("detail-title").replaceChildren(`${kindText(d.kind)}: ${d.name || d.id} `, el("span", { class: "sev " + sev, text: sevText(sev) }));
-    const zone = state.zones.get(d.zone);
+    const st = deviceState(d);
+    $("detail-title").replaceChildren(`${kindText(d.kind)}: ${d.name || d.id} `,
+      el("span", { class: "sev " + st.sev, "data-drill": String(st.drill), text: markedSevText(st) }));
     const online = live.online === true ? t("online") : live.online === false ? t("offline_dev") : t("unknown");
     body.push(el("dl", { class: "kv" },
       el("dt", { text: t("device") }), el("dd", { text: d.id }),
-      el("dt", { text: t("zone") }), el("dd", { text: zone ? zone.name || zone.id : d.zone }),
+      el("dt", { text: t("zone") }), el("dd", { text: zoneName(d.zone) }),
       el("dt", { text: t("value") }), el("dd", { "data-reading": d.id, text: readingText(d) || "—" }),
       el("dt", { text: t("last_seen") }), el("dd", { text: `${time(live.last_seen)} · ${online}` })));
     alarms = alarmsOfDevice(d.id);
@@ -803,6 +863,74 @@ function renderDetail() {
     body.push(chartSvg(state.chart && state.chart.device === device.id && state.chart.metric === state.chartMetric ? state.chart.points : null));
   }
   $("detail-body").replaceChildren(...body);
+}
+
+/** The detail of what a push's link names: the alarm (with its actions, and its device and zone a tap away),
+ * or an evacuation that is no longer on the banner. */
+function renderLinked(sel) {
+  const body = [];
+  if (sel.type === "alarm") {
+    const a = state.alarms.get(sel.id) || (state.linked && state.linked.id === sel.id ? state.linked : null);
+    if (!a) { $("detail").hidden = true; return; }
+    $("detail-title").replaceChildren(...[drillTag(a), a.drill ? " " : null, `${ruleTitle(a.rule)} `,
+      el("span", { class: "sev " + a.severity, text: sevText(a.severity) })].filter(Boolean));
+    body.push(el("ul", { class: "alarms" }, alarmItem(a)));
+    const links = [];
+    if (a.device && state.devices.has(a.device)) {
+      const d = state.devices.get(a.device);
+      links.push(el("button", { type: "button", class: "btn", "data-go": "device",
+        onclick: () => select("device", d.id) }, `${kindText(d.kind)}: ${d.name || d.id}`));
+    }
+    if (a.zone && state.zones.has(a.zone)) {
+      links.push(el("button", { type: "button", class: "btn", "data-go": "zone",
+        onclick: () => select("zone", a.zone) }, `${t("zone")}: ${zoneName(a.zone)}`));
+    }
+    if (links.length) body.push(el("div", { class: "actions" }, ...links));
+  } else {
+    const ev = state.linked && state.linked.id === sel.id ? state.linked : null;
+    if (!ev) { $("detail").hidden = true; return; }
+    const message = ev.message ? (lang === "zh" ? ev.message.zh || ev.message.en : ev.message.en || ev.message.zh) : ev.reason;
+    $("detail-title").replaceChildren(...[drillTag(ev), ev.drill ? " " : null, `${t("evacuation")} ${ev.id}`].filter(Boolean));
+    body.push(el("dl", { class: "kv", "data-evacuation": ev.id, "data-state": ev.state },
+      el("dt", { text: t("floor") }), el("dd", { text: floorName(ev.floor) }),
+      el("dt", { text: t("since") }), el("dd", { text: dateTime(ev.issued_at) }),
+      el("dt", { text: t("evac_over") }), el("dd", { text: ev.all_clear_at ? dateTime(ev.all_clear_at) : "—" })),
+    el("p", { class: "msg", text: message || "" }));
+  }
+  $("detail-body").replaceChildren(...body);
+  $("detail").hidden = false;
+}
+
+/** Opens the push's target kept by readHash, once the page is loaded and signed in; kept on failure. */
+async function openTarget() {
+  const raw = sessionStorage.getItem(TARGET_KEY);
+  if (!raw || !token || !state.loaded) return;
+  let target;
+  try { target = JSON.parse(raw); } catch { sessionStorage.removeItem(TARGET_KEY); return; }
+  $("evac").classList.remove("targeted");
+  try {
+    if (target.type === "alarm") {
+      const alarm = state.alarms.get(target.id) || await api(`/api/alarms/${target.id}`);
+      state.linked = alarm;
+      state.selected = { type: "alarm", id: alarm.id };
+      render();
+      $("detail").scrollIntoView({ block: "start" });
+    } else if (state.evac && state.evac.id === target.id) {
+      $("evac").classList.add("targeted");  // the banner is the live evacuation's card
+      window.scrollTo(0, 0);
+    } else {
+      state.linked = await api(`/api/evacuations/${encodeURIComponent(target.id)}`);
+      state.selected = { type: "evacuation", id: target.id };
+      render();
+      $("detail").scrollIntoView({ block: "start" });
+    }
+    sessionStorage.removeItem(TARGET_KEY);
+  } catch (e) {
+    if (e.status === 401) return;  // kept: opened after the sign-in
+    sessionStorage.removeItem(TARGET_KEY);
+    $("action-error").textContent = `${t("not_found").replace("{what}", `${target.type} ${target.id}`)}: ${e.message}`;
+    $("action-error").hidden = false;
+  }
 }
 
 function chartSvg(points) {
@@ -877,8 +1005,9 @@ function renderHealth() {
 
 function renderEvacuation() {
   // Shape (server/api/routes/evacuations.py): evacuation {id, floor, zones, fire_zone, drill, state, reason,
-  // issued_at, message {zh, en}}; roll call {inside: [entry], visitors_inside, people: [entry]}, where an
-  // entry is {person, name, status: inside | out | safe, zone, last_door, is_visitor, host_name}.
+  // issued_at, message {zh, en}}; roll call {inside: [entry], visitors_inside, unknown_on_roster: [entry],
+  // people: [entry]}, where an entry is {person, name, status: inside | out | safe | unknown, zone, last_door,
+  // is_visitor, host_name}. Unknown is someone rostered on the floor who never badged: they may still be in.
   const evac = state.evac;
   const banner = $("evac");
   if (!evac) { banner.hidden = true; return; }
@@ -888,25 +1017,36 @@ function renderEvacuation() {
   // a drill must never read as a real evacuation: its own headline (also after a language switch)
   $("evac-title").dataset.i18n = evac.drill ? "drill_active" : "evac_active";
   $("evac-title").textContent = t($("evac-title").dataset.i18n);
-  const floor = state.floors.find((f) => f.id === evac.floor);
   const message = evac.message ? (lang === "zh" ? evac.message.zh || evac.message.en : evac.message.en || evac.message.zh) : "";
-  $("evac-meta").textContent = [evac.drill ? t("drill") : null, floor ? floor.name || floor.id : evac.floor,
+  $("evac-meta").textContent = [evac.drill ? t("drill") : null, floorName(evac.floor),
     evac.issued_at ? `${t("since")} ${time(evac.issued_at)}` : null, message || evac.reason].filter(Boolean).join(" · ");
   const roll = state.roll;
   const out = [];
+  delete banner.dataset.rollClear;
   if (roll === "forbidden") {
     out.push(el("span", { text: t("roll_forbidden") }));
   } else if (roll) {
     const people = roll.people || [];
     const inside = roll.inside || people.filter((p) => p.status === "inside");
-    const accounted = people.filter((p) => p.status !== "inside").length;
-    out.push(el("span", { "data-roll": "accounted" }, `${t("roll_call")}: ${t("accounted")} ${accounted}/${people.length}`));
-    out.push(el("span", { "data-roll": "inside" }, `${t("missing")} ${inside.length}`));
-    for (const p of inside.slice(0, 40)) {
-      const where = [p.zone ? (state.zones.get(p.zone) || {}).name || p.zone : null, p.is_visitor ? t("visitor") : null]
-        .filter(Boolean).join(", ");
-      out.push(el("span", { class: "missing", "data-person": p.person, text: `${p.name || p.person}${where ? ` (${where})` : ""}` }));
+    const unknown = roll.unknown_on_roster || people.filter((p) => p.status === "unknown");
+    // only those the roll call confirms count as out or safe: anyone else may still be in the building
+    const accounted = people.filter((p) => p.status === "out" || p.status === "safe").length;
+    const clear = inside.length + unknown.length === 0;
+    banner.dataset.rollClear = String(clear);
+    out.push(el("span", { "data-roll": "accounted", "data-n": accounted },
+      `${t("roll_call")}: ${t("accounted")} ${accounted}/${people.length}`));
+    const count = (key, text, n) => el("span", { class: n ? "roll-count open" : "roll-count", "data-roll": key,
+      "data-n": n }, `${text} ${n}`);
+    out.push(count("inside", t("missing"), inside.length), count("unknown", t("unaccounted"), unknown.length));
+    if (clear) out.push(el("span", { class: "roll-clear", "data-roll": "clear", text: `✔ ${t("all_accounted")}` }));
+    const names = [...inside, ...unknown];
+    for (const p of names.slice(0, 40)) {
+      const where = [p.zone ? zoneName(p.zone) : null, p.is_visitor ? t("visitor") : null,
+        p.status === "unknown" ? t("unaccounted") : null].filter(Boolean).join(", ");
+      out.push(el("span", { class: "missing", "data-person": p.person, "data-status": p.status,
+        text: `${p.name || p.person}${where ? ` (${where})` : ""}` }));
     }
+    if (names.length > 40) out.push(el("span", { text: t("more_people").replace("{n}", names.length - 40) }));
   }
   $("evac-roll").replaceChildren(...out);
 }
@@ -914,6 +1054,7 @@ function renderEvacuation() {
 // ---- loading and live updates -----------------------------------------------------------------------
 function upsert(a) {
   state.alarms.set(a.id, a);
+  if (state.linked && state.linked.id === a.id) state.linked = a;
   if (!OPEN.has(a.state)) state.alarms.delete(a.id);
   render();
 }
@@ -938,8 +1079,9 @@ function render() {
     renderMap();
     if (selector) { const again = document.querySelector(selector); if (again) again.focus(); }
   }
-  if (changed("alarms", alarms, [...state.devices.keys()], state.permissions, state.accountZones)) renderAlarms();
-  if (changed("detail", state.selected, alarms, live, state.chart, state.chartMetric)) renderDetail();
+  const linkedAlarm = state.selected && state.selected.type === "alarm" ? state.selected.id : null;  // its row is highlighted
+  if (changed("alarms", alarms, [...state.devices.keys()], state.permissions, state.accountZones, linkedAlarm)) renderAlarms();
+  if (changed("detail", state.selected, state.linked, alarms, live, state.chart, state.chartMetric)) renderDetail();
   $("permissions-unknown").hidden = state.permissions !== null;
   renderInspections();
   renderHealth();
@@ -1110,9 +1252,11 @@ async function start() {
     setTimeout(start, 3000);
     return;
   }
+  state.loaded = true;
   await Promise.allSettled([loadMe(), loadDevices(), loadAlarms(), loadHealth(), loadInspections(), loadEvacuation()]);
   render();
   listen();
+  openTarget();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -1135,6 +1279,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("action-form").addEventListener("submit", submitAction);
   $("action-cancel").addEventListener("click", () => { $("action-dialog").close(); pending = null; });
   window.addEventListener("online", () => listen());
+  window.addEventListener("hashchange", () => { readHash(); token = localStorage.getItem("floorwatch.token"); openTarget(); });
   setInterval(() => { if (token && connState !== "offline") refresh(); }, POLL_MS);
   setInterval(() => { if (token) loadInspections().then(renderInspections); }, 60000);
   applyLanguage();

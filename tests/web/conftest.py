@@ -1,5 +1,5 @@
 """The browser tests reuse the whole-stack fixture of the end-to-end tests (real broker, server, edge), the
-webhook receiver of the response tests, and share one Debian chromium fixture."""
+webhook and mail receivers of the response tests, and share one Debian chromium fixture."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import pytest
 
 from tests.conftest import require_service
 from tests.e2e.conftest import stack  # noqa: F401  (re-exported pytest fixture)
-from tests.server.services.conftest import hook  # noqa: F401  (re-exported pytest fixture: the webhook receiver)
+from tests.server.services.conftest import (
+    hook,  # noqa: F401  (re-exported pytest fixture: the webhook receiver)
+    smtp,  # noqa: F401  (re-exported pytest fixture: the mail receiver)
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",

@@ -1,0 +1,207 @@
+"""What a warden and a lead see on the live page during a drill, in Debian's chromium against the evacuation
+floor of tests/e2e/test_evacuation_e2e.py (real broker, server, edge, door controllers; three people rostered
+on the floor all day, none badged in), its zones drawn on the map:
+
+- the roll call says what the API knows: rostered people who never badged are "not accounted for", as loud as
+  "still inside", and the all-clear look comes only when nobody is inside or unaccounted for;
+- the drill's alarms are marked DRILL / 演练 in the list, the header count and the map, and a real alarm during
+  the drill (the door controller that never confirms its release) is not;
+- a push's link (#alarm=N, #evacuation=ev-N) opens its target, in a fresh browser across the sign-in too."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.broker import EmbeddedBroker, free_port
+from server.settings import Settings
+from tests.e2e.test_evacuation_e2e import TOKEN, Floor, _floor
+from tests.server.services.conftest import Hook, Smtp, site_yaml
+from tests.support.server import serve
+from tests.support.wait import wait_for
+from tests.web.test_live_page import PHONE, open_page
+
+with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture says when it is missing
+    from playwright.sync_api import Browser, Locator, Page, expect
+
+POLYGONS = {"z1": [[0, 0], [10, 0], [10, 8], [0, 8]], "z2": [[10, 0], [20, 0], [20, 8], [10, 8]],
+            "mr": [[0, 8], [6, 8], [6, 12], [0, 12]]}
+
+
+@dataclass
+class Mapped:
+    """The evacuation floor and the address its page is served at."""
+
+    floor: Floor
+    url: str
+
+
+@pytest.fixture
+def mapped(mosquitto: EmbeddedBroker, smtp: Smtp, hook: Hook, tmp_path: Path) -> Iterator[Mapped]:
+    site = yaml.safe_load(site_yaml(smtp.port, hook.port))
+    for zone in site["zones"]:
+        zone["polygon"] = POLYGONS[zone["id"]]
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(yaml.safe_dump(site, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    settings = Settings(site_file=site_file, data_dir=tmp_path / "server", mqtt=mosquitto.client_settings(),
+                        admin_token=TOKEN, http_port=free_port(), gap_window_s=2)
+    with serve(settings, graceful_shutdown_s=None) as server:
+        for floor in _floor(server, mosquitto, hook, settings, tmp_path):
+            yield Mapped(floor, server.url)
+
+
+def roll(page: Page, key: str) -> Locator:
+    return page.locator(f'#evac-roll [data-roll="{key}"]')
+
+
+def expect_roll(page: Page, accounted: int, inside: int, unknown: int, people: int = 3) -> None:
+    expect(roll(page, "accounted")).to_have_text(f"Roll call: out or safe {accounted}/{people}", timeout=15_000)
+    expect(roll(page, "inside")).to_have_attribute("data-n", str(inside), timeout=15_000)
+    expect(roll(page, "unknown")).to_have_attribute("data-n", str(unknown), timeout=15_000)
+
+
+def test_roll_call_counts_the_never_badged_as_not_accounted_for_until_they_are(
+        browser: Browser, mapped: Mapped, artifacts_dir: Path) -> None:
+    floor = mapped.floor
+    page = open_page(browser, mapped, PHONE, "en-GB", mobile=True, token=TOKEN)
+    started = floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True})
+    assert started.status_code == 201, started.text
+    ev = started.json()["id"]
+    api_roll = floor.client.get(f"/api/evacuations/{ev}/roll-call").json()
+    assert len(api_roll["unknown_on_roster"]) == 3 and api_roll["inside"] == []  # what the page must say
+
+    # nobody badged out: nobody is counted out, all three are not accounted for, no all-clear look
+    banner = page.locator("#evac")
+    expect(banner).to_be_visible(timeout=15_000)
+    expect_roll(page, accounted=0, inside=0, unknown=3)
+    expect(roll(page, "unknown")).to_have_text("Not accounted for 3")
+    expect(roll(page, "unknown")).to_have_class("roll-count open")  # as loud as "still inside" would be
+    expect(banner).to_have_attribute("data-roll-clear", "false")
+    expect(roll(page, "clear")).to_have_count(0)
+    expect(page.locator('#evac-roll .missing[data-status="unknown"]')).to_have_count(3)
+    page.screenshot(path=str(artifacts_dir / "drill-roll-call-unaccounted.png"), full_page=True)
+    page.locator("#lang").click()
+    expect(roll(page, "unknown")).to_have_text("去向未确认 3")
+    expect(roll(page, "inside")).to_have_text("仍在楼内 0")
+    page.locator("#lang").click()
+
+    # marked safe one by one (as a warden at the assembly point does): counted out or safe, the rest not
+    for n, person in enumerate(("p-op2", "p-op1"), start=1):
+        marked = floor.client.post(f"/api/evacuations/{ev}/roll-call/{person}", json={"note": "at the assembly point"})
+        assert marked.status_code == 200, marked.text
+        expect_roll(page, accounted=n, inside=0, unknown=3 - n)
+        expect(banner).to_have_attribute("data-roll-clear", "false")
+    expect(page.locator('#evac-roll .missing[data-person="p-lead"]')).to_contain_text("王领班")
+
+    # the last one marked safe: only now the all-clear look
+    assert floor.client.post(f"/api/evacuations/{ev}/roll-call/p-lead", json={}).status_code == 200
+    expect_roll(page, accounted=3, inside=0, unknown=0)
+    expect(roll(page, "clear")).to_have_text("✔ Everyone is out or safe")
+    expect(banner).to_have_attribute("data-roll-clear", "true")
+    expect(page.locator("#evac-roll .missing")).to_have_count(0)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_drills_alarms_are_marked_in_the_list_count_and_map_and_a_real_alarm_is_not(
+        browser: Browser, mapped: Mapped, artifacts_dir: Path) -> None:
+    floor = mapped.floor
+    page = open_page(browser, mapped, PHONE, "zh-CN", mobile=True, token=TOKEN)
+    assert floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True}).status_code == 201
+    assert floor.client.post("/api/fire/z1/report", json={"note": "演练"}).status_code == 200
+    # the drill releases every egress door; door-z2-exit never confirms: a real fault, not the drill's
+    door = wait_for(lambda: [a for a in floor.alarms() if a["rule"].startswith("door.fire_release")
+                             and a["device"] == "door-z2-exit"], timeout=30, what="the unreleased door's alarm")[0]
+    assert door["drill"] is False
+    alarms = floor.alarms()
+    drills = [a for a in alarms if a["drill"]]
+    assert {a["rule"] for a in drills} >= {"fire.confirmed", "evac.notice"}, alarms
+
+    expect(page.locator("#alarm-count")).to_have_text(str(len(alarms)), timeout=15_000)
+    for a in alarms:
+        row = page.locator(f'#alarms li.alarm[data-id="{a["id"]}"]')
+        expect(row).to_have_attribute("data-drill", "true" if a["drill"] else "false")
+        expect(row.locator(".line1 .drill-tag")).to_have_count(1 if a["drill"] else 0)
+    expect(page.locator(f'#alarms li.alarm[data-id="{drills[0]["id"]}"] .drill-tag')).to_have_text("演练")
+    count = page.locator("#alarm-drill-count")
+    expect(count).to_be_visible()
+    expect(count).to_have_text(f"演练 {len(drills)}")
+    # the per-severity chips count the drill's apart from the real ones
+    real_critical = len([a for a in alarms if a["severity"] == "critical" and not a["drill"]])
+    expect(page.locator('#alarm-sev-counts [data-sev="critical"][data-drill="false"]')).to_have_attribute(
+        "data-n", str(real_critical))
+    expect(page.locator('#alarm-sev-counts [data-sev="critical"][data-drill="true"]')).to_contain_text("演练")
+
+    # the map: z1 is red by the drill alone (hatched, labelled 演练); z2's red is the real door fault
+    z1, z2 = (page.locator(f'#map polygon.zone[data-zone="{z}"]') for z in ("z1", "z2"))
+    expect(z1).to_have_attribute("data-severity", "critical")
+    expect(z1).to_have_attribute("data-drill", "true")
+    assert "drill-hatch" in z1.evaluate("e => getComputedStyle(e).fill")
+    expect(page.locator('#map .zone-label[data-zone="z1"]')).to_contain_text("演练")
+    expect(z2).to_have_attribute("data-severity", "critical")
+    expect(z2).to_have_attribute("data-drill", "false")
+    assert z2.evaluate("e => getComputedStyle(e).fill") == "rgb(183, 28, 28)"
+    expect(page.locator('#map .zone-label[data-zone="z2"]')).not_to_contain_text("演练")
+    expect(page.locator('#legend [data-legend="drill"]')).to_be_visible()
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(artifacts_dir / "drill-marked-phone.png"), full_page=True)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_push_link_opens_its_alarm_in_a_fresh_browser_after_sign_in_and_on_hashchange(
+        browser: Browser, mapped: Mapped, artifacts_dir: Path) -> None:
+    floor = mapped.floor
+    started = floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True})
+    assert started.status_code == 201, started.text
+    notice = wait_for(lambda: [a for a in floor.alarms() if a["rule"] == "evac.notice"], what="evac.notice")[0]
+    confirmed = _alarm(floor, "fire.confirmed", lambda: floor.client.post("/api/fire/z1/report", json={}))
+
+    # a fresh browser (no stored token): the sign-in box, then the alarm's detail, with the floor's name
+    context = browser.new_context(viewport=PHONE, locale="en-GB", is_mobile=True, has_touch=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    missing: list[str] = []  # the browser asks for nothing the server lacks (an inline icon, no /favicon.ico)
+    page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+    page.goto(f"{mapped.url}/#alarm={notice['id']}")
+    expect(page.locator("#login")).to_be_visible()
+    page.locator("#token").fill(TOKEN)
+    page.locator("#save").click()
+    detail = page.locator("#detail")
+    expect(detail).to_be_visible(timeout=15_000)
+    expect(detail.locator(f'li.alarm[data-id="{notice["id"]}"]')).to_be_visible()
+    expect(detail.locator("#detail-title")).to_contain_text("DRILL")
+    expect(detail.locator(f'li.alarm[data-id="{notice["id"]}"] .meta')).to_contain_text("1F")  # not "f1"
+    expect(page.locator("#detail-title")).to_be_in_viewport()
+    expect(page.locator(f'#alarms li.alarm.targeted[data-id="{notice["id"]}"]')).to_have_count(1)
+    page.screenshot(path=str(artifacts_dir / "push-link-alarm-phone.png"), full_page=True)
+    assert "#" not in page.url  # the link was taken: a reload does not open it again
+
+    # a second link while the page is open (hashchange): that alarm, its zone a tap away
+    page.evaluate(f"location.hash = 'alarm={confirmed['id']}'")
+    expect(detail.locator(f'li.alarm[data-id="{confirmed["id"]}"]')).to_be_visible(timeout=10_000)
+    detail.locator('[data-go="zone"]').click()
+    expect(detail.locator("#detail-title")).to_contain_text("坐席区一")
+    expect(detail.locator('#detail-title .sev[data-drill="true"]')).to_have_text("DRILL CRITICAL")  # red by the drill
+
+    # an evacuation's link: the banner is its card, scrolled to and highlighted
+    page.evaluate(f"location.hash = 'evacuation={started.json()['id']}'")
+    expect(page.locator("#evac")).to_have_class("evac targeted")
+    expect(page.locator("#evac")).to_be_in_viewport()
+    # an alarm that does not exist says so
+    assert missing == []
+    page.evaluate("location.hash = 'alarm=999999'")
+    expect(page.locator("#action-error")).to_contain_text("alarm 999999")
+    assert errors == []
+    context.close()
+
+
+def _alarm(floor: Floor, rule: str, cause: Any) -> dict[str, Any]:
+    assert cause().status_code == 200
+    found: dict[str, Any] = wait_for(lambda: [a for a in floor.alarms() if a["rule"] == rule], what=rule)[0]
+    return found
