@@ -133,17 +133,20 @@ def roll_call(site: Site, events: Iterable[Access], notice_at: datetime, egress:
         if ev.ts < notice_at:
             before[ev.person] = ev
             continue
-        if ev.door in egress or ev.direction == "out":
-            out_at.setdefault(ev.person, ev.ts)
-            after_in.pop(ev.person, None)
-        elif ev.direction == "in":
+        # an egress door's reader often has no direction (a request-to-exit, a released door): out, unless it
+        # says "in": someone going back into the building is inside again, whatever door they take
+        if ev.direction == "in":
             after_in[ev.person] = ev
             out_at.pop(ev.person, None)
-    present = {p for p, ev in before.items() if ev.direction == "in"} | set(after_in)
+        elif ev.door in egress or ev.direction == "out":
+            out_at.setdefault(ev.person, ev.ts)
+            after_in.pop(ev.person, None)
+    # who went out after the notice was in the building, badged in before or not (seated before the log began)
+    present = {p for p, ev in before.items() if ev.direction == "in"} | set(after_in) | set(out_at)
     out: list[Entry] = []
     for pid in sorted(present):
         person = site.people.get(pid)
-        entry_ev = after_in.get(pid) or before[pid]
+        entry_ev = after_in.get(pid) or before.get(pid) or last[pid]
         door = site.devices.get(entry_ev.door)
         if pid in marks:
             status, accounted = "safe", marks[pid]

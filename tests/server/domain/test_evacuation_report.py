@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from server.domain.evacuation import Entry, report
+from server.domain.evacuation import Access, Entry, report, roll_call
+from tests.server.domain.harness import load_site
 
 TRIGGER = datetime(2026, 11, 30, 2, 0, 30, tzinfo=UTC)
 NOTICE = TRIGGER + timedelta(seconds=2)
@@ -41,3 +42,37 @@ def test_a_roll_call_nobody_marked_has_only_unknown_people() -> None:
     got = report(TRIGGER, NOTICE, [entry("p-1", "unknown", "z1"), entry("p-2", "unknown", "z2")], ALL_CLEAR)
     assert (got["people"], got["accounted"], got["unaccounted"], got["unknown_on_roster"]) == (0, [], [], 2)
     assert got["zone_clear_s"] == {}
+
+
+# The roll call itself (`roll_call`), on the example floor: door-main is an egress door, door-b an office door.
+
+def _access(person: str, door: str, direction: str | None, after_notice_s: float) -> Access:
+    return Access(person, door, direction, NOTICE + timedelta(seconds=after_notice_s), "access_granted")
+
+
+def _status(events: list[Access], rostered: dict[str, str] | None = None) -> dict[str, str]:
+    entries = roll_call(load_site(), events, NOTICE, {"door-main", "door-exit-b"}, {}, rostered)
+    return {e.person: e.status for e in entries}
+
+
+def test_going_back_in_through_an_egress_door_after_the_notice_is_inside_not_out() -> None:
+    events = [_access("p-wang", "door-b", "in", -600),
+              _access("p-wang", "door-main", "out", 30),  # out through the egress door
+              _access("p-wang", "door-main", "in", 90)]  # and back in through it: inside again
+    assert _status(events) == {"p-wang": "inside"}
+
+
+def test_an_exit_without_a_direction_at_an_egress_door_is_out() -> None:
+    events = [_access("p-wang", "door-b", "in", -600), _access("p-wang", "door-main", None, 30)]
+    assert _status(events) == {"p-wang": "out"}
+
+
+def test_a_rostered_person_never_badged_in_who_badges_out_after_the_notice_is_out_not_dropped() -> None:
+    # seated since before the access log began (no badge in), leaves by badging at the egress door
+    events = [_access("p-zhao", "door-main", "out", 45)]
+    assert _status(events, rostered={"p-zhao": "ops-a", "p-li": "ops-a"}) == {"p-zhao": "out", "p-li": "unknown"}
+
+
+def test_someone_who_left_before_the_notice_is_not_on_the_roll_call() -> None:
+    events = [_access("p-wang", "door-b", "in", -3600), _access("p-wang", "door-main", "out", -600)]
+    assert _status(events) == {}
