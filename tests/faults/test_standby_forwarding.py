@@ -217,9 +217,11 @@ def test_a_standby_whose_owner_is_a_worker_without_http_says_so(
     site_file = tmp_path / "site.yaml"
     site_file.write_text(fire_site(receiver.port), encoding="utf-8")
     s = worker("s", mosquitto, postgres_schema, site_file, tmp_path)
-    w = WorkerProcess("w", s.env, tmp_path / "w")
+    # an address given to a worker is not used (it serves no HTTP): it says so
+    w = WorkerProcess("w", {**s.env, "FLOORWATCH_ADVERTISE_URL": "http://w.example:8000"}, tmp_path / "w")
     try:
         wait_for(lambda: w.says("owns partition"), 60, "w owning the site")
+        assert w.says("FLOORWATCH_ADVERTISE_URL=http://w.example:8000 is ignored"), w.log.read_text()[-2000:]
         s.spawn()
         wait_for(lambda: status(s) == "standby", 30, "s waiting as a standby")
         refused = s.api.get("/api/alarms")
