@@ -23,6 +23,7 @@ from server.adapters.sql.leases import LeaseStore
 from server.api.forwarded import CLIENT, KEY, TrustedPeers
 from server.services.lease import LeaseKeeper
 from server.standby import MAX_BODY, StandbyServer
+from tests.faults.test_standby_forwarding import Stream
 from tests.support.wait import wait_for
 
 SITE = "r1"
@@ -30,12 +31,12 @@ FORWARD_KEY = "k" * 64
 
 
 class _Owner(http.server.BaseHTTPRequestHandler):
-    """`/stream`: an event stream of keep-alives until the client leaves; anything else: what it received."""
+    """`/api/alarms/stream`: an event stream of keep-alives until the client leaves; anything else: what it received."""
 
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        if self.path == "/stream":
+        if self.path == "/api/alarms/stream":
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
@@ -110,23 +111,11 @@ def proxy(postgres_schema: str) -> Iterator[Proxy]:
 
 
 def test_a_forwarded_stream_ends_once_the_lease_row_names_another_owner(proxy: Proxy) -> None:
-    opened, ended = threading.Event(), threading.Event()
-
-    def read() -> None:
-        try:
-            with httpx.stream("GET", f"{proxy.url}/stream", headers={"Accept": "text/event-stream"},
-                              timeout=httpx.Timeout(10, read=None)) as response:
-                for _chunk in response.iter_raw():
-                    opened.set()
-        except httpx.HTTPError:
-            pass
-        finally:
-            ended.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    wait_for(opened.is_set, 10, "the stream's first bytes through the standby")
-    proxy.hand_over("c")  # the owner the stream goes to keeps sending: only the standby can end it
-    wait_for(ended.is_set, 10, "the stream to the previous owner ending")
+    with httpx.Client(base_url=proxy.url) as api:
+        stream = Stream(api, "any")
+        wait_for(stream.opened.is_set, 10, "the stream's first bytes through the standby")
+        proxy.hand_over("c")  # the owner the stream goes to keeps sending: only the standby can end it
+        wait_for(stream.ended.is_set, 10, "the stream to the previous owner ending")
 
 
 def test_the_owner_gets_the_clients_host_its_raw_header_bytes_and_no_headers_its_connection_names(
