@@ -26,6 +26,7 @@ class UsageError(Exception):
 def _server(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server.adapters.sql.database import MigrationBlocked
     from server.adapters.sql.leases import LeaseConflict
     from server.app import GRACEFUL_STOP_S, create_app
     from server.domain.site import SiteError
@@ -84,6 +85,10 @@ def _server(args: argparse.Namespace) -> int:
                 standby.stop()
         except LeaseConflict as exc:
             raise UsageError(str(exc)) from None
+        except MigrationBlocked as exc:  # not a usage error: the same start succeeds later (exit 1: restart)
+            listener.close()
+            print(f"floorwatch server: {exc}", file=sys.stderr)
+            return 1
     app = create_app(settings, lease=lease, site=site, owns_process=True)
     uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=GRACEFUL_STOP_S)
                    ).run(sockets=[listener])
@@ -91,6 +96,7 @@ def _server(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from server.adapters.sql.database import MigrationBlocked
     from server.adapters.sql.leases import LeaseConflict
     from server.domain.site import SiteError
     from server.settings import Settings
@@ -109,6 +115,9 @@ def _worker(args: argparse.Namespace) -> int:
         return run_worker(settings)
     except (WorkerRefused, LeaseConflict) as exc:
         raise UsageError(str(exc)) from None
+    except MigrationBlocked as exc:  # the same start succeeds later (exit 1: a supervisor restarts it)
+        print(f"floorwatch worker: {exc}", file=sys.stderr)
+        return 1
 
 
 def _site(args: argparse.Namespace) -> int:

@@ -131,10 +131,16 @@ WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 """Listen on every address: no address another worker could use, so the advert names the machine."""
 
 
+ADVERTISE_URL_MAX = 500
+"""partition_leases.http_url's width."""
+
+
 def _url_problem(value: str) -> str | None:
     """What keeps another worker from forwarding to `value`, or None."""
     if any(c.isspace() for c in value):
         return "contains white space"
+    if len(value.rstrip("/")) > ADVERTISE_URL_MAX:
+        return f"is longer than {ADVERTISE_URL_MAX} characters (the lease table's column)"
     try:
         parts = urlsplit(value)
         port = parts.port  # raises on a port that is no number or out of range

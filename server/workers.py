@@ -94,6 +94,10 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
     """Wait for the lease, run the site while it is held, wait again after a loss; until SIGTERM/SIGINT."""
     refuse_worker(settings)
     settings = settings.model_copy(update={"failover": True})
+    if settings.advertise_url:
+        log.warning("FLOORWATCH_ADVERTISE_URL=%s is ignored: `floorwatch worker` serves no HTTP, so it advertises "
+                    "nothing and standbys answer 503 while it owns the site (use `floorwatch server` for the API)",
+                    settings.advertise_url)
     stop = stop or _stop_on_signals()
     keeper = keeper_for(settings)
     threading.Thread(target=_report, args=(keeper, settings.data_dir / STATUS_FILE, stop), name="worker-status",

@@ -131,6 +131,12 @@ def _evacuations(root: RootDep) -> EvacuationService:
     return root.evacuations
 
 
+def _runs_site(root: RootDep) -> Callable[[], bool]:
+    """Whether this server runs the site now: False once its lease is lost (or handed back by a stop)."""
+    lease = root.lease
+    return lambda: lease is None or lease.state == "owner"
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ClockDep = Annotated[Callable[[], datetime], Depends(_clock)]
 SiteDep = Annotated[Site, Depends(_site)]
@@ -145,6 +151,7 @@ NotifyDep = Annotated[NotificationService, Depends(_notify)]
 CommandsDep = Annotated[CommandService, Depends(_commands)]
 CutsDep = Annotated[DelayedCutService, Depends(_cuts)]
 EvacuationsDep = Annotated[EvacuationService, Depends(_evacuations)]
+RunsSiteDep = Annotated[Callable[[], bool], Depends(_runs_site)]
 
 
 def _audit_trail(store: AlarmStoreDep, clock: ClockDep) -> AuditTrail:

@@ -53,6 +53,55 @@ def trusted_address(headers: dict[bytes, bytes], own_key: str | None) -> str | N
     if not own_key or given is None or client is None or not hmac.compare_digest(given, own_key.encode()):
         return None
     try:
-        return str(ipaddress.ip_address(client.decode("ascii").strip()))
+        address = ipaddress.ip_address(client.decode("ascii").strip())
     except (UnicodeDecodeError, ValueError):
         return None
+    return str(_plain(address))
+
+
+def _plain(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An IPv4 client on a dual-stack socket is ::ffff:a.b.c.d: it is a.b.c.d (one limiter count, one rule)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def plain_address(text: str) -> str:
+    """A peer's address as written once (IPv4-mapped IPv6 as IPv4); anything else (a name) as it is."""
+    try:
+        return str(_plain(ipaddress.ip_address(text.strip())))
+    except ValueError:
+        return text.strip()
+
+
+class TrustedPeers:
+    """The proxies whose X-Forwarded-For and X-Forwarded-Proto count, written as uvicorn reads
+    FORWARDED_ALLOW_IPS: addresses and networks separated by commas, or `*` for every peer."""
+
+    def __init__(self, spec: str) -> None:
+        items = [item.strip() for item in spec.split(",") if item.strip()]
+        self.everyone = "*" in items
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for item in items:
+            try:
+                self.networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:  # a name (a unix socket's peer): no TCP peer's address matches it
+                continue
+
+    def __contains__(self, address: str) -> bool:
+        if self.everyone:
+            return True
+        try:
+            ip = _plain(ipaddress.ip_address(address))
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def client(self, peer: str, forwarded_for: list[str]) -> str:
+        """The client behind trusted `peer`: as uvicorn does, the last address in X-Forwarded-For that is not
+        a trusted proxy (the first one when all are); `peer` when the header names none."""
+        hops = [plain_address(h) for value in forwarded_for for h in value.split(",") if h.strip()]
+        for hop in reversed(hops):
+            if hop not in self:
+                return hop
+        return hops[0] if hops else peer

@@ -135,6 +135,10 @@ def test_a_standby_forwards_the_api_the_page_and_the_alarm_stream_and_the_owner_
         script = c2.get("/static/app.js")
         assert script.status_code == 200 and script.content == a.api.get("/static/app.js").content
         assert c2.get("/api/no-such-thing").status_code == 404  # the owner's answer, not the standby's
+        # the owner builds URLs from the client's Host: a redirect names the standby's address, not the owner's
+        redirect = c2.get("/api/alarms/")
+        assert redirect.status_code == 307, redirect.text
+        assert redirect.headers["location"] == f"http://127.0.0.1:{b.port}/api/alarms", redirect.headers
 
         # the alarm stream through the standby: an alarm raised after it opened, then its acknowledgement
         stream = Stream(c2, token)
@@ -178,23 +182,30 @@ def test_a_standby_forwards_the_api_the_page_and_the_alarm_stream_and_the_owner_
         wait_for(lambda: c2.get("/api/alarms").status_code == 200, 15, "forwarding once the idle ones closed")
         stream_still_open = not stream.ended.is_set()
 
-        # a worker of an older version takes the lease (it writes no advert): a's address is not used any more
+        direct = Stream(stack.enter_context(client(a.port, "127.0.0.6")), token)
+        wait_for(direct.opened.is_set, 15, "the stream's first bytes straight from the owner")
+
+        # a worker of an older version takes the lease (it writes no advert): a's address is not used any more,
+        # and the streams a serves end (through the standby too): no alarm reaches them any more
         engine = create_engine(postgres_schema)
         with engine.begin() as connection:
             connection.execute(text("UPDATE partition_leases SET owner = 'old-version', epoch = epoch + 1,"
                                     " expires_at = clock_timestamp() + interval '1 hour'"))
-        not_advertised = c2.get("/api/alarms")
+        # the standby reads the row once per poll interval (0.5 s): it says so from its next read on
+        not_advertised = wait_for(lambda: (r := c2.get("/api/alarms")).status_code == 503 and r, 10,
+                                  "the standby refusing to use a's address")
 
-        # b takes the site over while a's stream through it is still open: b ends it before serving itself
+        wait_for(stream.ended.is_set, 15, "the stream through the standby ending once a's epoch is over")
         wait_for(lambda: a.health()["dependencies"]["lease"]["state"] == "lost", 15, "a noticing the steal")
-        open_before_takeover = not stream.ended.is_set()
+        wait_for(direct.ended.is_set, 15, "a ending its own stream once it lost the lease")
+
+        # then b takes the site over and serves it itself
         with engine.begin() as connection:
             connection.execute(text("UPDATE partition_leases SET expires_at = clock_timestamp() - interval '1 s'"))
         engine.dispose()
-        wait_for(stream.ended.is_set, 20, "the forwarded stream ending when b takes the site over")
         b.wait_subscribed(60)
         native = b.api.get("/api/alarms")
-    assert stream_still_open and open_before_takeover, "the stream through the standby ended on its own"
+    assert stream_still_open, "the stream through the standby ended on its own"
     assert native.status_code == 200 and SERVED_BY not in native.headers, native.headers
     assert not_advertised.status_code == 503 and SERVED_BY not in not_advertised.headers, not_advertised.text
     assert "the owner old-version advertises no HTTP address" in not_advertised.json()["detail"], not_advertised.text
@@ -206,9 +217,11 @@ def test_a_standby_whose_owner_is_a_worker_without_http_says_so(
     site_file = tmp_path / "site.yaml"
     site_file.write_text(fire_site(receiver.port), encoding="utf-8")
     s = worker("s", mosquitto, postgres_schema, site_file, tmp_path)
-    w = WorkerProcess("w", s.env, tmp_path / "w")
+    # an address given to a worker is not used (it serves no HTTP): it says so
+    w = WorkerProcess("w", {**s.env, "FLOORWATCH_ADVERTISE_URL": "http://w.example:8000"}, tmp_path / "w")
     try:
         wait_for(lambda: w.says("owns partition"), 60, "w owning the site")
+        assert w.says("FLOORWATCH_ADVERTISE_URL=http://w.example:8000 is ignored"), w.log.read_text()[-2000:]
         s.spawn()
         wait_for(lambda: status(s) == "standby", 30, "s waiting as a standby")
         refused = s.api.get("/api/alarms")
@@ -251,7 +264,6 @@ def test_the_owner_killed_the_standby_answers_a_clear_503_until_it_owns_the_site
         served = b.api.get("/api/alarms")
         served_s = time.monotonic() - killed
         health = b.health()
-    assert refused_s < 5, f"the standby took {refused_s:.1f} s to answer with its owner dead"
     assert refused.status_code == 503, refused.text
     detail = refused.json()["detail"]
     assert "the owner a at http://127.0.0.1:" in detail and "is not answering" in detail, detail

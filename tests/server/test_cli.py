@@ -50,6 +50,8 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
         (["server"], {"FLOORWATCH_ADVERTISE_URL": "server-2:8000"},
          "FLOORWATCH_ADVERTISE_URL: Value error, 'server-2:8000' is not an http:// or https:// URL: give http://"),
         (["worker"], {"FLOORWATCH_ADVERTISE_URL": "http://0.0.0.0:8000"}, "names 0.0.0.0, where a server listens"),
+        (["server"], {"FLOORWATCH_ADVERTISE_URL": f"http://{'h' * 490}:8000"},
+         "is longer than 500 characters (the lease table's column): give http://"),
         (["server", "--workers", "2"], {"FLOORWATCH_ADVERTISE_URL": "http://server-2:8000",
                                         "FLOORWATCH_DATABASE_URL": "postgresql+psycopg://fw@127.0.0.1:1/fw",
                                         "FLOORWATCH_MQTT__HOST": "127.0.0.1"},

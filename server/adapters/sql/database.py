@@ -51,6 +51,10 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+class MigrationBlocked(Exception):
+    """A migration could not take the lock it needs in time; the message says what to do."""
+
+
 def migrate(engine: Engine) -> None:
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:

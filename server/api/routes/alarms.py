@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from server.adapters.sql.repository import AlarmRepository
 from server.api.audit import AuditTrail, audit_change
-from server.api.deps import ActorDep, AlarmsDep, AlarmStoreDep, AuditDep, ClockDep, CutsDep, SiteDep
+from server.api.deps import ActorDep, AlarmsDep, AlarmStoreDep, AuditDep, ClockDep, CutsDep, RunsSiteDep, SiteDep
 from server.api.minimise import Redactor, RedactorDep
 from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve, CutPublic, RowId
 from server.domain import alarms as domain
@@ -23,6 +23,11 @@ from server.services.alarms import AlarmError
 from server.services.delayed_cuts import CutView, DelayedCutService
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
+
+KEEP_ALIVE_S = 15.0
+"""A quiet stream sends a comment this often, so proxies and the standby's read timeout keep it open."""
+CHECK_S = 1.0
+"""How often a quiet stream looks whether its reader left or this server lost the site."""
 
 
 class AlarmViews:
@@ -88,8 +93,10 @@ def list_alarms(
 
 @router.get("/stream")
 async def stream(request: Request, alarm_service: AlarmsDep, views: ViewsDep, actor: ActorDep,
-                 red: RedactorDep) -> StreamingResponse:
-    """Server-sent events: one `alarm` event per change, as the AlarmPublic JSON (redacted for the reader)."""
+                 red: RedactorDep, runs_site: RunsSiteDep) -> StreamingResponse:
+    """Server-sent events: one `alarm` event per change, as the AlarmPublic JSON (redacted for the reader).
+    The stream ends once this server lost the site's lease: no change comes here any more, and the page
+    reconnects (through a standby, to the new owner)."""
     queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
     loop = asyncio.get_running_loop()
 
@@ -109,12 +116,17 @@ async def stream(request: Request, alarm_service: AlarmsDep, views: ViewsDep, ac
         alarm_service.listeners = [*alarm_service.listeners, listener]
         try:
             yield "retry: 2000\n\n"
-            while not await request.is_disconnected():
+            quiet_s = 0.0
+            while runs_site() and not await request.is_disconnected():
                 try:
-                    data = await asyncio.wait_for(queue.get(), timeout=15)
+                    data = await asyncio.wait_for(queue.get(), timeout=CHECK_S)
                     yield f"event: alarm\ndata: {data}\n\n"
+                    quiet_s = 0.0
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
+                    quiet_s += CHECK_S
+                    if quiet_s >= KEEP_ALIVE_S:
+                        yield ": keep-alive\n\n"
+                        quiet_s = 0.0
         finally:
             alarm_service.listeners = [x for x in alarm_service.listeners if x is not listener]
 

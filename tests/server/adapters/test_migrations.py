@@ -3,16 +3,17 @@ column, table or index added without a migration fails here, not on a customer's
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from server.adapters.sql.database import alembic_config, make_engine, migrate
+from server.adapters.sql.database import MigrationBlocked, alembic_config, make_engine, migrate
 from server.adapters.sql.models import Base
 
 
@@ -71,3 +72,49 @@ def test_the_access_event_key_keeps_one_row_of_each_event_written_twice_before_i
         engine.dispose()
     assert [(r.id, r.person) for r in left] == [(1, "p1"), (3, "p1"), (4, "p2"), (5, "p1"), (6, "p2")], left
     assert refused, "a repeat of an event without a direction was stored again"
+
+
+def test_migration_0012_behind_a_long_transaction_lets_renewals_through_then_says_to_retry(
+        postgres_schema: str) -> None:
+    """ALTER TABLE queues for an exclusive lock, and every statement on the table queues behind it: a
+    running owner's renewals must still get through while 0012 waits, and a table that stays busy is a
+    clear error, not a migration that hangs."""
+    engine = make_engine(postgres_schema)
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0011_access_event_key")
+    blocker = engine.connect()
+    renewer = engine.connect()
+    failure: list[BaseException] = []
+
+    def migrating() -> None:
+        try:
+            migrate(engine)
+        except BaseException as exc:  # the test reads what it was
+            failure.append(exc)
+
+    try:
+        blocker.begin()
+        blocker.execute(text("SELECT count(*) FROM partition_leases"))  # an open transaction that read it
+        thread = threading.Thread(target=migrating, daemon=True)
+        thread.start()
+        renewer.execute(text("SET statement_timeout = '20s'"))  # bounds the test if the renewal hangs
+        renewer.commit()
+        renewals = 0
+        while thread.is_alive():
+            with renewer.begin():  # as a renewal: an UPDATE of the lease table
+                renewer.execute(text("UPDATE partition_leases SET epoch = epoch WHERE site = 'none'"))
+            renewals += 1
+            thread.join(0.5)
+        blocker.rollback()
+        migrate(engine)  # the table free again: the migration goes through
+        columns = {c["name"] for c in inspect(engine).get_columns("partition_leases")}
+    finally:
+        blocker.close()
+        renewer.close()
+        engine.dispose()
+    assert renewals > 1, renewals
+    assert len(failure) == 1 and isinstance(failure[0], MigrationBlocked), failure
+    assert "partition_leases stayed in use" in str(failure[0]) and "start this server again" in str(failure[0])
+    assert {"http_url", "forward_key", "advert_epoch"} <= columns
