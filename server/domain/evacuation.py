@@ -121,11 +121,17 @@ class Entry:
 
 def roll_call(site: Site, events: Iterable[Access], notice_at: datetime, egress: set[str],
               marks: Mapping[str, datetime], rostered: Mapping[str, str] | None = None) -> list[Entry]:
-    """Everyone inside at the notice (or who came in after it), with their status now; then everyone in
-    `rostered` (person -> zone, on duty at the notice) with no badge event at all, as unknown."""
+    """Everyone inside at the notice (or who came in after it, or went out after it), with their status now;
+    then everyone in `rostered` (person -> zone, on duty at the notice) not known to have left before the
+    notice, as unknown (safe once marked).
+
+    A badge after the notice at an inner door, or one that says "in" at any door, shows the person inside the
+    building at that moment; a badge without a direction at an egress door (a request-to-exit, a released
+    door) or one that says "out" shows them leaving. A mark counts until the person is seen inside again."""
     rostered = rostered or {}
     before: dict[str, Access] = {}
     after_in: dict[str, Access] = {}
+    last_in: dict[str, datetime] = {}
     out_at: dict[str, datetime] = {}
     last: dict[str, Access] = {}
     for ev in sorted(events, key=lambda e: e.ts):
@@ -133,23 +139,22 @@ def roll_call(site: Site, events: Iterable[Access], notice_at: datetime, egress:
         if ev.ts < notice_at:
             before[ev.person] = ev
             continue
-        # an egress door's reader often has no direction (a request-to-exit, a released door): out, unless it
-        # says "in": someone going back into the building is inside again, whatever door they take
-        if ev.direction == "in":
+        if ev.direction == "in" or (ev.direction is None and ev.door not in egress):
             after_in[ev.person] = ev
+            last_in[ev.person] = ev.ts
             out_at.pop(ev.person, None)
-        elif ev.door in egress or ev.direction == "out":
+        else:
             out_at.setdefault(ev.person, ev.ts)
             after_in.pop(ev.person, None)
-    # who went out after the notice was in the building, badged in before or not (seated before the log began)
     present = {p for p, ev in before.items() if ev.direction == "in"} | set(after_in) | set(out_at)
     out: list[Entry] = []
     for pid in sorted(present):
         person = site.people.get(pid)
         entry_ev = after_in.get(pid) or before.get(pid) or last[pid]
         door = site.devices.get(entry_ev.door)
-        if pid in marks:
-            status, accounted = "safe", marks[pid]
+        mark = marks.get(pid)
+        if mark is not None and (pid not in last_in or last_in[pid] <= mark):
+            status, accounted = "safe", mark
         elif pid in out_at:
             status, accounted = "out", out_at[pid]
         else:
@@ -160,31 +165,40 @@ def roll_call(site: Site, events: Iterable[Access], notice_at: datetime, egress:
         out.append(Entry(pid, person.name if person else pid, status, zone,
                          last[pid].door, last[pid].ts, accounted, bool(person and person.is_visitor), host,
                          host_name))
-    for pid in sorted(set(rostered) - set(last)):
+    for pid in sorted(set(rostered) - present):
+        left = before.get(pid)
+        if left is not None and left.direction == "out" and pid not in last_in:
+            continue  # badged out before the notice and not seen since: not in the building
         person = site.people.get(pid)
         status, accounted = ("safe", marks[pid]) if pid in marks else ("unknown", None)
-        out.append(Entry(pid, person.name if person else pid, status, rostered[pid], "", notice_at, accounted,
-                         False, None, None))
+        out.append(Entry(pid, person.name if person else pid, status, rostered[pid],
+                         last[pid].door if pid in last else "", last[pid].ts if pid in last else notice_at,
+                         accounted, False, None, None))
     return out
+
+
+def _clear_s(people: Iterable[Entry], issued_at: datetime) -> dict[str, float | None]:
+    """Per zone, seconds from the notice until the last of `people` in it was accounted for (None: one is not)."""
+    zones: dict[str, list[datetime | None]] = {}
+    for e in people:
+        zones.setdefault(e.zone or "?", []).append(e.accounted_at)
+    return {zone: None if any(t is None for t in times) else max((t - issued_at).total_seconds()
+                                                                  for t in times if t is not None)
+            for zone, times in sorted(zones.items())}
 
 
 def report(triggered_at: datetime, issued_at: datetime, entries: Iterable[Entry],
            until: datetime | None = None) -> dict[str, object]:
-    """Drill report: time to notice, per-zone clear time in seconds (None: not clear), unaccounted
-    people with how long they were (or still are at `until`) unaccounted. Badge-known people and
-    rostered people marked safe (the wardens' roll call at the assembly point) are counted and decide
-    a zone's clear time; rostered people who never badged and are not marked are counted apart, so
-    `people` is always `len(unaccounted) + len(accounted)`."""
-    zones: dict[str, list[Entry]] = {}
+    """Drill report: time to notice; per-zone clear time in seconds (`zone_clear_s`: None while anyone of
+    the zone is inside or unknown; `zone_known_clear_s`: the same for the people the roll call knows, badged
+    or marked, so a drill still measures how fast they left when rostered people were never seen);
+    unaccounted people with how long they were (or still are at `until`) unaccounted. Badge-known people and
+    rostered people marked safe (the wardens' roll call at the assembly point) are counted in `people`,
+    which is always `len(unaccounted) + len(accounted)`; rostered people who never badged and are not marked
+    are listed apart (`unknown`, and their number `unknown_on_roster`)."""
     listed = list(entries)
-    counted = [e for e in listed if e.last_door or e.status == "safe"]
-    for e in counted:
-        zones.setdefault(e.zone or "?", []).append(e)
-    per_zone: dict[str, float | None] = {}
-    for zone, people in sorted(zones.items()):
-        times = [e.accounted_at for e in people]
-        per_zone[zone] = None if any(t is None for t in times) else max(
-            (t - issued_at).total_seconds() for t in times if t is not None)
+    unknown = [e for e in listed if e.status == "unknown"]
+    counted = [e for e in listed if e.status != "unknown"]
     end = until or max((e.last_seen for e in listed), default=issued_at)
 
     def unaccounted_s(e: Entry) -> float:
@@ -192,13 +206,16 @@ def report(triggered_at: datetime, issued_at: datetime, entries: Iterable[Entry]
 
     return {
         "time_to_notice_s": (issued_at - triggered_at).total_seconds(),
-        "zone_clear_s": per_zone,
+        "zone_clear_s": _clear_s(listed, issued_at),
+        "zone_known_clear_s": _clear_s(counted, issued_at),
         "people": len(counted),
         "unaccounted": [{"person": e.person, "name": e.name, "zone": e.zone, "is_visitor": e.is_visitor,
                          "host": e.host, "unaccounted_s": unaccounted_s(e)}
                         for e in counted if e.status == "inside"],
         "accounted": [{"person": e.person, "name": e.name, "zone": e.zone, "status": e.status,
                             "unaccounted_s": unaccounted_s(e)} for e in counted if e.status != "inside"],
-        "unknown_on_roster": len([e for e in listed if e.status == "unknown"]),
+        "unknown": [{"person": e.person, "name": e.name, "zone": e.zone, "is_visitor": e.is_visitor,
+                     "host": e.host, "unaccounted_s": unaccounted_s(e)} for e in unknown],
+        "unknown_on_roster": len(unknown),
         "until": end,
     }

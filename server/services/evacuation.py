@@ -292,10 +292,16 @@ class EvacuationService:
         self.get(ev_id)
         if person not in self.site.people:
             raise KeyError(person)
+        line = next((e for e in self.roll_call(ev_id) if e.person == person), None)
         with self.store.transaction() as tx:
-            if not tx.marked(ev_id, person):
+            if tx.marked(ev_id, person):
+                if line is None or line.status == "safe":
+                    return  # marked already: the first mark's time is when they were accounted for
+                # seen inside again after the mark (a badge in): this mark is the one that counts now
+                tx.renew_mark(ev_id, person, by, self.clock(), note)
+            else:
                 tx.add_mark(ev_id, person, by, self.clock(), note)
-                tx.audit(by, "evacuation.mark_safe", ev_id, {"person": person, "note": note}, self.clock())
+            tx.audit(by, "evacuation.mark_safe", ev_id, {"person": person, "note": note}, self.clock())
 
     # -- queries ---------------------------------------------------------------------------------------
 

@@ -375,6 +375,9 @@ class EvacuationTx(Protocol):
 
     def add_mark(self, evacuation_id: str, person: str, by: str, at: datetime, note: str) -> None: ...
 
+    def renew_mark(self, evacuation_id: str, person: str, by: str, at: datetime, note: str) -> None:
+        """Replace a person's mark (they were seen inside again after it, and marked safe once more)."""
+
     def audit(self, who: str, action: str, target: str, detail: dict[str, Any], at: datetime) -> None: ...
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.adapters.sql.response_models import AccessLogRow, EvacuationRow, RollCallMarkRow
@@ -44,6 +44,11 @@ class EvacuationTransaction(AuditedTransaction):
 
     def add_mark(self, evacuation_id: str, person: str, by: str, at: datetime, note: str) -> None:
         self.session.add(RollCallMarkRow(evacuation_id=evacuation_id, person=person, by=by, at=at, note=note))
+
+    def renew_mark(self, evacuation_id: str, person: str, by: str, at: datetime, note: str) -> None:
+        self.session.execute(update(RollCallMarkRow)
+                             .where(RollCallMarkRow.evacuation_id == evacuation_id, RollCallMarkRow.person == person)
+                             .values(by=by, at=at, note=note))
 
 class EvacuationRepository(FencedStore[EvacuationTransaction]):
     def __init__(self, sessions: sessionmaker[Session], fence: Fence | None = None) -> None:

@@ -126,7 +126,7 @@ def report(ev_id: str, evacuations: EvacuationsDep, actor: ActorDep, red: Redact
 
 
 def _report(report: dict[str, Any], red: Redactor) -> dict[str, Any]:
-    return {**report, **{key: [red.entry(e) for e in report[key]] for key in ("unaccounted", "accounted")
+    return {**report, **{key: [red.entry(e) for e in report[key]] for key in ("unaccounted", "accounted", "unknown")
                          if key in report}}
 
 

@@ -30,18 +30,20 @@ def test_rostered_people_marked_safe_are_accounted_and_clear_their_zone() -> Non
     ]
     got = report(TRIGGER, NOTICE, entries, ALL_CLEAR)
     assert got["time_to_notice_s"] == 2.0
-    assert got["zone_clear_s"] == {"z1": 300.0, "z2": 200.0, "z3": None}
+    assert got["zone_clear_s"] == {"z1": 300.0, "z2": None, "z3": None}  # z2: p-4 not found yet
+    assert got["zone_known_clear_s"] == {"z1": 300.0, "z2": 200.0, "z3": None}  # the people it knows
     assert sorted((a["person"], a["status"], a["unaccounted_s"]) for a in got["accounted"]) == [  # type: ignore[attr-defined]
         ("p-1", "safe", 120.0), ("p-2", "safe", 300.0), ("p-3", "safe", 200.0), ("p-6", "out", 90.0)]
     assert [(u["person"], u["unaccounted_s"]) for u in got["unaccounted"]] == [("p-5", 600.0)]  # type: ignore[attr-defined]
     assert got["unknown_on_roster"] == 1
+    assert [(u["person"], u["zone"], u["unaccounted_s"]) for u in got["unknown"]] == [("p-4", "z2", 600.0)]  # type: ignore[attr-defined]
     assert got["people"] == 5 == len(got["accounted"]) + len(got["unaccounted"])  # type: ignore[arg-type]
 
 
 def test_a_roll_call_nobody_marked_has_only_unknown_people() -> None:
     got = report(TRIGGER, NOTICE, [entry("p-1", "unknown", "z1"), entry("p-2", "unknown", "z2")], ALL_CLEAR)
     assert (got["people"], got["accounted"], got["unaccounted"], got["unknown_on_roster"]) == (0, [], [], 2)
-    assert got["zone_clear_s"] == {}
+    assert got["zone_clear_s"] == {"z1": None, "z2": None}
 
 
 # The roll call itself (`roll_call`), on the example floor: door-main is an egress door, door-b an office door.
@@ -50,8 +52,10 @@ def _access(person: str, door: str, direction: str | None, after_notice_s: float
     return Access(person, door, direction, NOTICE + timedelta(seconds=after_notice_s), "access_granted")
 
 
-def _status(events: list[Access], rostered: dict[str, str] | None = None) -> dict[str, str]:
-    entries = roll_call(load_site(), events, NOTICE, {"door-main", "door-exit-b"}, {}, rostered)
+def _status(events: list[Access], rostered: dict[str, str] | None = None,
+            marks: dict[str, float] | None = None) -> dict[str, str]:
+    marked = {person: NOTICE + timedelta(seconds=s) for person, s in (marks or {}).items()}
+    entries = roll_call(load_site(), events, NOTICE, {"door-main", "door-exit-b"}, marked, rostered)
     return {e.person: e.status for e in entries}
 
 
@@ -76,3 +80,25 @@ def test_a_rostered_person_never_badged_in_who_badges_out_after_the_notice_is_ou
 def test_someone_who_left_before_the_notice_is_not_on_the_roll_call() -> None:
     events = [_access("p-wang", "door-b", "in", -3600), _access("p-wang", "door-main", "out", -600)]
     assert _status(events) == {}
+
+
+def test_a_mark_counts_until_the_person_is_seen_inside_again() -> None:
+    events = [_access("p-wang", "door-b", "in", -600), _access("p-wang", "door-main", None, 30)]
+    assert _status(events, marks={"p-wang": 120}) == {"p-wang": "safe"}
+    back_in = [*events, _access("p-wang", "door-main", "in", 300)]  # marked at +2 min, back in at +5 min
+    assert _status(back_in, marks={"p-wang": 120}) == {"p-wang": "inside"}
+    out_again = [*back_in, _access("p-wang", "door-main", None, 420)]
+    assert _status(out_again, marks={"p-wang": 120}) == {"p-wang": "out"}
+
+
+def test_a_badge_at_an_inner_door_after_the_notice_shows_a_rostered_person_inside() -> None:
+    # never badged in (seated before the log began), then seen at an office door while the floor empties
+    events = [_access("p-li", "door-b", None, 60)]
+    assert _status(events, rostered={"p-li": "ops-b"}) == {"p-li": "inside"}
+
+
+def test_a_rostered_person_whose_only_badge_has_no_direction_is_unknown_not_dropped() -> None:
+    events = [_access("p-li", "door-b", None, -600)]
+    assert _status(events, rostered={"p-li": "ops-b"}) == {"p-li": "unknown"}
+    left = [_access("p-li", "door-main", "out", -600)]  # badged out before the notice: not in the building
+    assert _status(left, rostered={"p-li": "ops-b"}) == {}
