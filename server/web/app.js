@@ -24,6 +24,7 @@ const STRINGS = {
     reason_required: "请填写原因", until_required: "请选择搁置结束时间", shelve_title: "搁置告警",
     close_title: "关闭告警", ack_title: "确认告警", denied: "无权执行", failed: "操作失败",
     legend_none: "正常", acknowledged_by: "确认人", value_label: "值", floor: "楼层",
+    value_raised: "触发值 {v}", value_peak: "最严重 {v}", value_cleared: "恢复时 {v}", value_now: "当前 {v}",
     door_open: "门开", door_closed: "门关", locked: "已锁", unlocked: "未锁", smoke: "烟雾!", smoke_ok: "无烟",
     leak: "漏水!", leak_ok: "无漏水", fault: "故障", battery_low: "电量低", no_map: "该区域未配置平面图轮廓",
     hold_cut: "暂缓断电", hold_title: "暂缓断电(插座保持通电)",
@@ -53,6 +54,7 @@ const STRINGS = {
     reason_required: "A reason is required", until_required: "Choose when the shelf ends", shelve_title: "Shelve alarm",
     close_title: "Close alarm", ack_title: "Acknowledge alarm", denied: "Not allowed", failed: "Failed",
     legend_none: "Normal", acknowledged_by: "acknowledged by", value_label: "value", floor: "Floor",
+    value_raised: "raised at {v}", value_peak: "worst {v}", value_cleared: "cleared at {v}", value_now: "now {v}",
     door_open: "OPEN", door_closed: "closed", locked: "locked", unlocked: "unlocked", smoke: "SMOKE!", smoke_ok: "no smoke",
     leak: "LEAK!", leak_ok: "dry", fault: "fault", battery_low: "battery low", no_map: "This zone has no outline on the map",
     hold_cut: "Hold cut", hold_title: "Hold the cut (keep the plug on)",
@@ -598,9 +600,28 @@ function alarmWhere(a) {
   return [a.zone ? zoneName(a.zone) : null, what].filter(Boolean).join(" · ");
 }
 
+const given = (v) => v !== null && v !== undefined;
+/** A measured value with its unit, at most two decimals ("12.56 A", "3.6 A", "55 % RH"). */
+const withUnit = (v, unit) => `${typeof v === "number" ? String(Number(v.toFixed(2))) : String(v)}${unit ? ` ${unit}` : ""}`;
+/** The alarm's values (server/api/schemas.py AlarmOut): what it was raised at, the worst while it held when that
+ * differs, and the latest, labelled "cleared at" once cleared: the latest alone would make a cleared 12.56 A
+ * overload read as 3.67. An older server without raised_value gets its one value. */
+function alarmValues(a) {
+  const unit = a.unit || "";
+  const shown = (key, v) => el("span", { class: "value", "data-value": key, text: t("value_" + key).replace("{v}", withUnit(v, unit)) });
+  if (!given(a.raised_value)) return given(a.value) ? [el("span", { class: "value", "data-value": "value", text: `${t("value_label")} ${withUnit(a.value, unit)}` })] : [];
+  const out = [shown("raised", a.raised_value)];
+  const same = (x, y) => withUnit(x, unit) === withUnit(y, unit);
+  if (given(a.peak_value) && !same(a.peak_value, a.raised_value)) out.push(shown("peak", a.peak_value));
+  if (a.cleared_at && given(a.value)) out.push(shown("cleared", a.value));
+  else if (given(a.value) && !same(a.value, a.raised_value) && !(given(a.peak_value) && same(a.value, a.peak_value))) out.push(shown("now", a.value));
+  return out;
+}
+
 function alarmItem(a) {
   const message = alarmMessage(a);
-  const meta = [alarmWhere(a), when(a.raised_at), a.value !== null && a.value !== undefined ? `${t("value_label")} ${num(a.value, 2)}` : null,
+  const values = alarmValues(a);
+  const meta = [alarmWhere(a), when(a.raised_at),
     a.acknowledged_by ? `${t("acknowledged_by")} ${a.acknowledged_by}` : null, a.rule].filter(Boolean).join(" · ");
   const li = el("li", { class: "alarm " + a.severity, "data-id": a.id, "data-rule": a.rule, "data-state": a.state,
     "data-severity": a.severity, "data-drill": String(!!a.drill),
@@ -609,6 +630,7 @@ function alarmItem(a) {
       lifeSafety(a) ? el("span", { class: "life", text: t("life_safety") }) : null,
       el("span", { class: "rule", text: ruleTitle(a.rule) }), el("span", { class: "state", text: stateText(a.state) })),
     message ? el("div", { class: "msg", text: message }) : null,
+    values.length ? el("div", { class: "values" }, ...values) : null,
     el("div", { class: "meta", text: meta }));
   if (state.selected && state.selected.type === "alarm" && state.selected.id === a.id) li.classList.add("targeted");
   if (a.cut) li.append(el("div", { class: "cut", "data-cut-state": a.cut.state, text: cutText(a.cut) }));
