@@ -13,6 +13,7 @@ const STRINGS = {
     reconnecting: "重新连接中…", offline: "离线", unauthorized: "令牌无效或已过期,请重新登录",
     evac_active: "疏散进行中", drill_active: "【演练】疏散演练进行中", roll_call: "点名", accounted: "已撤离/安全", missing: "仍在楼内", total: "应到",
     unaccounted: "去向未确认", all_accounted: "全部人员已撤离或确认安全", more_people: "另有 {n} 人",
+    roll_names: "名单({n} 人)",
     drill_legend: "演练(斜纹)", not_found: "找不到 {what}", evacuation: "疏散", evac_over: "已解除",
     drill: "演练", visitor: "访客", roll_forbidden: "点名需领班及以上权限",
     permissions_unknown: "权限未加载:所有操作按钮均显示,由服务器决定是否允许",
@@ -43,6 +44,7 @@ const STRINGS = {
     reconnecting: "Reconnecting…", offline: "Offline", unauthorized: "Token invalid or expired — sign in again",
     evac_active: "EVACUATION IN PROGRESS", drill_active: "DRILL: evacuation drill in progress", roll_call: "Roll call", accounted: "out or safe", missing: "Still inside", total: "Expected",
     unaccounted: "Not accounted for", all_accounted: "Everyone is out or safe", more_people: "{n} more",
+    roll_names: "Names ({n})",
     drill_legend: "Drill (hatched)", not_found: "{what} not found", evacuation: "Evacuation", evac_over: "all clear",
     drill: "DRILL", visitor: "visitor", roll_forbidden: "Roll call needs a shift lead or above",
     permissions_unknown: "Permissions not loaded: every action button is shown and the server decides",
@@ -144,6 +146,7 @@ const state = {
   expanded: new Set(), filters: { severity: "", zone: "", family: "" },
   loaded: false,  // the site (/api/floor) is loaded: a push's target can be opened
   linked: null,  // the alarm or evacuation a push's link opened, as last read (a closed one is not in `alarms`)
+  rollNamesOpen: null,  // {evacuation, open}: the banner's names opened or closed by a tap
 };
 const t = (key) => STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
 const sevText = (s) => SEVERITY[lang][s] ?? s;
@@ -1043,6 +1046,8 @@ function renderEvacuation() {
   $("evac-meta").textContent = [evac.drill ? t("drill") : null, floorName(evac.floor),
     evac.issued_at ? `${t("since")} ${time(evac.issued_at)}` : null, message || evac.reason].filter(Boolean).join(" · ");
   const roll = state.roll;
+  // redrawn only when it changed, so a poll never swallows a tap on the names
+  if (!changed("roll", evac.id, roll, state.rollNamesOpen, [...state.zones.values()].map(zoneName))) return;
   const out = [];
   delete banner.dataset.rollClear;
   if (roll === "forbidden") {
@@ -1062,15 +1067,32 @@ function renderEvacuation() {
     out.push(count("inside", t("missing"), inside.length), count("unknown", t("unaccounted"), unknown.length));
     if (clear) out.push(el("span", { class: "roll-clear", "data-roll": "clear", text: `✔ ${t("all_accounted")}` }));
     const names = [...inside, ...unknown];
-    for (const p of names.slice(0, 40)) {
-      const where = [p.zone ? zoneName(p.zone) : null, p.is_visitor ? t("visitor") : null,
-        p.status === "unknown" ? t("unaccounted") : null].filter(Boolean).join(", ");
-      out.push(el("span", { class: "missing", "data-person": p.person, "data-status": p.status,
-        text: `${p.name || p.person}${where ? ` (${where})` : ""}` }));
-    }
-    if (names.length > 40) out.push(el("span", { text: t("more_people").replace("{n}", names.length - 40) }));
+    if (names.length) out.push(rollNames(evac.id, names));
   }
   $("evac-roll").replaceChildren(...out);
+}
+
+// Up to this many names are open under the counts; more would push the floor map off a phone's screen, so
+// they wait behind a tap, and a tap is remembered for the evacuation until the page is reloaded.
+const ROLL_NAMES_OPEN = 8;
+const ROLL_NAMES_MAX = 40;
+function rollNames(evacuation, names) {
+  const chosen = state.rollNamesOpen && state.rollNamesOpen.evacuation === evacuation ? state.rollNamesOpen.open : null;
+  const details = el("details", { class: "roll-names", "data-roll": "names", "data-n": names.length,
+    open: chosen === null ? names.length <= ROLL_NAMES_OPEN : chosen });
+  // a click on the summary comes before the toggle: the choice survives the next poll's redraw
+  details.append(el("summary", { text: t("roll_names").replace("{n}", names.length),
+    onclick: () => { state.rollNamesOpen = { evacuation, open: !details.open }; } }));
+  const people = el("div", { class: "roll-people" });
+  for (const p of names.slice(0, ROLL_NAMES_MAX)) {
+    const where = [p.zone ? zoneName(p.zone) : null, p.is_visitor ? t("visitor") : null,
+      p.status === "unknown" ? t("unaccounted") : null].filter(Boolean).join(", ");
+    people.append(el("span", { class: "missing", "data-person": p.person, "data-status": p.status,
+      text: `${p.name || p.person}${where ? ` (${where})` : ""}` }));
+  }
+  if (names.length > ROLL_NAMES_MAX) people.append(el("span", { text: t("more_people").replace("{n}", names.length - ROLL_NAMES_MAX) }));
+  details.append(people);
+  return details;
 }
 
 // ---- loading and live updates -----------------------------------------------------------------------
