@@ -77,6 +77,14 @@ def roll(page: Page, key: str) -> Locator:
     return page.locator(f'#evac-roll [data-roll="{key}"]')
 
 
+def drill_on_a_phone(browser: Browser, mapped: Mapped) -> tuple[Page, str]:
+    """A phone's page open on the floor, then a drill of f1 started: the page and the evacuation's id."""
+    page = open_page(browser, mapped, PHONE, "en-GB", mobile=True, token=TOKEN)
+    started = mapped.floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True})
+    assert started.status_code == 201, started.text
+    return page, str(started.json()["id"])
+
+
 def expect_roll(page: Page, accounted: int, inside: int, unknown: int, people: int = 3) -> None:
     expect(roll(page, "accounted")).to_have_text(f"Roll call: out or safe {accounted}/{people}", timeout=15_000)
     expect(roll(page, "inside")).to_have_attribute("data-n", str(inside), timeout=15_000)
@@ -86,10 +94,7 @@ def expect_roll(page: Page, accounted: int, inside: int, unknown: int, people: i
 def test_roll_call_counts_the_never_badged_as_not_accounted_for_until_they_are(
         browser: Browser, mapped: Mapped, artifacts_dir: Path) -> None:
     floor = mapped.floor
-    page = open_page(browser, mapped, PHONE, "en-GB", mobile=True, token=TOKEN)
-    started = floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True})
-    assert started.status_code == 201, started.text
-    ev = started.json()["id"]
+    page, ev = drill_on_a_phone(browser, mapped)
     api_roll = floor.client.get(f"/api/evacuations/{ev}/roll-call").json()
     assert len(api_roll["unknown_on_roster"]) == 3 and api_roll["inside"] == []  # what the page must say
 
@@ -130,10 +135,7 @@ def test_roll_call_counts_the_never_badged_as_not_accounted_for_until_they_are(
 def test_many_unaccounted_names_wait_behind_a_tap_under_counts_that_stay_in_sight(
         browser: Browser, crowded: Mapped, artifacts_dir: Path) -> None:
     floor = crowded.floor
-    page = open_page(browser, crowded, PHONE, "en-GB", mobile=True, token=TOKEN)
-    started = floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True})
-    assert started.status_code == 201, started.text
-    ev = started.json()["id"]
+    page, ev = drill_on_a_phone(browser, crowded)
     unknown = floor.client.get(f"/api/evacuations/{ev}/roll-call").json()["unknown_on_roster"]
     assert len(unknown) == 48
 
