@@ -13,6 +13,7 @@ const STRINGS = {
     reconnecting: "重新连接中…", offline: "离线", unauthorized: "令牌无效或已过期,请重新登录",
     evac_active: "疏散进行中", drill_active: "【演练】疏散演练进行中", roll_call: "点名", accounted: "已撤离/安全", missing: "仍在楼内", total: "应到",
     unaccounted: "去向未确认", all_accounted: "全部人员已撤离或确认安全", more_people: "另有 {n} 人",
+    roll_names: "名单({n} 人)",
     drill_legend: "演练(斜纹)", not_found: "找不到 {what}", evacuation: "疏散", evac_over: "已解除",
     drill: "演练", visitor: "访客", roll_forbidden: "点名需领班及以上权限",
     permissions_unknown: "权限未加载:所有操作按钮均显示,由服务器决定是否允许",
@@ -24,6 +25,7 @@ const STRINGS = {
     reason_required: "请填写原因", until_required: "请选择搁置结束时间", shelve_title: "搁置告警",
     close_title: "关闭告警", ack_title: "确认告警", denied: "无权执行", failed: "操作失败",
     legend_none: "正常", acknowledged_by: "确认人", value_label: "值", floor: "楼层",
+    value_raised: "触发值 {v}", value_peak: "最严重 {v}", value_cleared: "恢复时 {v}", value_now: "当前 {v}",
     door_open: "门开", door_closed: "门关", locked: "已锁", unlocked: "未锁", smoke: "烟雾!", smoke_ok: "无烟",
     leak: "漏水!", leak_ok: "无漏水", fault: "故障", battery_low: "电量低", no_map: "该区域未配置平面图轮廓",
     hold_cut: "暂缓断电", hold_title: "暂缓断电(插座保持通电)",
@@ -42,6 +44,7 @@ const STRINGS = {
     reconnecting: "Reconnecting…", offline: "Offline", unauthorized: "Token invalid or expired — sign in again",
     evac_active: "EVACUATION IN PROGRESS", drill_active: "DRILL: evacuation drill in progress", roll_call: "Roll call", accounted: "out or safe", missing: "Still inside", total: "Expected",
     unaccounted: "Not accounted for", all_accounted: "Everyone is out or safe", more_people: "{n} more",
+    roll_names: "Names ({n})",
     drill_legend: "Drill (hatched)", not_found: "{what} not found", evacuation: "Evacuation", evac_over: "all clear",
     drill: "DRILL", visitor: "visitor", roll_forbidden: "Roll call needs a shift lead or above",
     permissions_unknown: "Permissions not loaded: every action button is shown and the server decides",
@@ -53,6 +56,7 @@ const STRINGS = {
     reason_required: "A reason is required", until_required: "Choose when the shelf ends", shelve_title: "Shelve alarm",
     close_title: "Close alarm", ack_title: "Acknowledge alarm", denied: "Not allowed", failed: "Failed",
     legend_none: "Normal", acknowledged_by: "acknowledged by", value_label: "value", floor: "Floor",
+    value_raised: "raised at {v}", value_peak: "worst {v}", value_cleared: "cleared at {v}", value_now: "now {v}",
     door_open: "OPEN", door_closed: "closed", locked: "locked", unlocked: "unlocked", smoke: "SMOKE!", smoke_ok: "no smoke",
     leak: "LEAK!", leak_ok: "dry", fault: "fault", battery_low: "battery low", no_map: "This zone has no outline on the map",
     hold_cut: "Hold cut", hold_title: "Hold the cut (keep the plug on)",
@@ -142,6 +146,7 @@ const state = {
   expanded: new Set(), filters: { severity: "", zone: "", family: "" },
   loaded: false,  // the site (/api/floor) is loaded: a push's target can be opened
   linked: null,  // the alarm or evacuation a push's link opened, as last read (a closed one is not in `alarms`)
+  rollNamesOpen: null,  // {evacuation, open}: the banner's names opened or closed by a tap
 };
 const t = (key) => STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
 const sevText = (s) => SEVERITY[lang][s] ?? s;
@@ -598,9 +603,28 @@ function alarmWhere(a) {
   return [a.zone ? zoneName(a.zone) : null, what].filter(Boolean).join(" · ");
 }
 
+const given = (v) => v !== null && v !== undefined;
+/** A measured value with its unit, at most two decimals ("12.56 A", "3.6 A", "55 % RH"). */
+const withUnit = (v, unit) => `${typeof v === "number" ? String(Number(v.toFixed(2))) : String(v)}${unit ? ` ${unit}` : ""}`;
+/** The alarm's values (server/api/schemas.py AlarmOut): what it was raised at, the worst while it held when that
+ * differs, and the latest, labelled "cleared at" once cleared: the latest alone would make a cleared 12.56 A
+ * overload read as 3.67. An older server without raised_value gets its one value. */
+function alarmValues(a) {
+  const unit = a.unit || "";
+  const shown = (key, v) => el("span", { class: "value", "data-value": key, text: t("value_" + key).replace("{v}", withUnit(v, unit)) });
+  if (!given(a.raised_value)) return given(a.value) ? [el("span", { class: "value", "data-value": "value", text: `${t("value_label")} ${withUnit(a.value, unit)}` })] : [];
+  const out = [shown("raised", a.raised_value)];
+  const same = (x, y) => withUnit(x, unit) === withUnit(y, unit);
+  if (given(a.peak_value) && !same(a.peak_value, a.raised_value)) out.push(shown("peak", a.peak_value));
+  if (a.cleared_at && given(a.value)) out.push(shown("cleared", a.value));
+  else if (given(a.value) && !same(a.value, a.raised_value) && !(given(a.peak_value) && same(a.value, a.peak_value))) out.push(shown("now", a.value));
+  return out;
+}
+
 function alarmItem(a) {
   const message = alarmMessage(a);
-  const meta = [alarmWhere(a), when(a.raised_at), a.value !== null && a.value !== undefined ? `${t("value_label")} ${num(a.value, 2)}` : null,
+  const values = alarmValues(a);
+  const meta = [alarmWhere(a), when(a.raised_at),
     a.acknowledged_by ? `${t("acknowledged_by")} ${a.acknowledged_by}` : null, a.rule].filter(Boolean).join(" · ");
   const li = el("li", { class: "alarm " + a.severity, "data-id": a.id, "data-rule": a.rule, "data-state": a.state,
     "data-severity": a.severity, "data-drill": String(!!a.drill),
@@ -609,6 +633,7 @@ function alarmItem(a) {
       lifeSafety(a) ? el("span", { class: "life", text: t("life_safety") }) : null,
       el("span", { class: "rule", text: ruleTitle(a.rule) }), el("span", { class: "state", text: stateText(a.state) })),
     message ? el("div", { class: "msg", text: message }) : null,
+    values.length ? el("div", { class: "values" }, ...values) : null,
     el("div", { class: "meta", text: meta }));
   if (state.selected && state.selected.type === "alarm" && state.selected.id === a.id) li.classList.add("targeted");
   if (a.cut) li.append(el("div", { class: "cut", "data-cut-state": a.cut.state, text: cutText(a.cut) }));
@@ -1021,6 +1046,8 @@ function renderEvacuation() {
   $("evac-meta").textContent = [evac.drill ? t("drill") : null, floorName(evac.floor),
     evac.issued_at ? `${t("since")} ${time(evac.issued_at)}` : null, message || evac.reason].filter(Boolean).join(" · ");
   const roll = state.roll;
+  // redrawn only when it changed, so a poll never swallows a tap on the names
+  if (!changed("roll", evac.id, roll, state.rollNamesOpen, [...state.zones.values()].map(zoneName))) return;
   const out = [];
   delete banner.dataset.rollClear;
   if (roll === "forbidden") {
@@ -1040,15 +1067,32 @@ function renderEvacuation() {
     out.push(count("inside", t("missing"), inside.length), count("unknown", t("unaccounted"), unknown.length));
     if (clear) out.push(el("span", { class: "roll-clear", "data-roll": "clear", text: `✔ ${t("all_accounted")}` }));
     const names = [...inside, ...unknown];
-    for (const p of names.slice(0, 40)) {
-      const where = [p.zone ? zoneName(p.zone) : null, p.is_visitor ? t("visitor") : null,
-        p.status === "unknown" ? t("unaccounted") : null].filter(Boolean).join(", ");
-      out.push(el("span", { class: "missing", "data-person": p.person, "data-status": p.status,
-        text: `${p.name || p.person}${where ? ` (${where})` : ""}` }));
-    }
-    if (names.length > 40) out.push(el("span", { text: t("more_people").replace("{n}", names.length - 40) }));
+    if (names.length) out.push(rollNames(evac.id, names));
   }
   $("evac-roll").replaceChildren(...out);
+}
+
+// Up to this many names are open under the counts; more would push the floor map off a phone's screen, so
+// they wait behind a tap, and a tap is remembered for the evacuation until the page is reloaded.
+const ROLL_NAMES_OPEN = 8;
+const ROLL_NAMES_MAX = 40;
+function rollNames(evacuation, names) {
+  const chosen = state.rollNamesOpen && state.rollNamesOpen.evacuation === evacuation ? state.rollNamesOpen.open : null;
+  const details = el("details", { class: "roll-names", "data-roll": "names", "data-n": names.length,
+    open: chosen === null ? names.length <= ROLL_NAMES_OPEN : chosen });
+  // a click on the summary comes before the toggle: the choice survives the next poll's redraw
+  details.append(el("summary", { text: t("roll_names").replace("{n}", names.length),
+    onclick: () => { state.rollNamesOpen = { evacuation, open: !details.open }; } }));
+  const people = el("div", { class: "roll-people" });
+  for (const p of names.slice(0, ROLL_NAMES_MAX)) {
+    const where = [p.zone ? zoneName(p.zone) : null, p.is_visitor ? t("visitor") : null,
+      p.status === "unknown" ? t("unaccounted") : null].filter(Boolean).join(", ");
+    people.append(el("span", { class: "missing", "data-person": p.person, "data-status": p.status,
+      text: `${p.name || p.person}${where ? ` (${where})` : ""}` }));
+  }
+  if (names.length > ROLL_NAMES_MAX) people.append(el("span", { text: t("more_people").replace("{n}", names.length - ROLL_NAMES_MAX) }));
+  details.append(people);
+  return details;
 }
 
 // ---- loading and live updates -----------------------------------------------------------------------

@@ -4,6 +4,8 @@ on the floor all day, none badged in), its zones drawn on the map:
 
 - the roll call says what the API knows: rostered people who never badged are "not accounted for", as loud as
   "still inside", and the all-clear look comes only when nobody is inside or unaccounted for;
+- with 48 people unaccounted for (45 more rostered), the counts stay at the top of a phone and the names wait
+  behind a tap, which the next polls keep;
 - the drill's alarms are marked DRILL / 演练 in the list, the header count and the map, and a real alarm during
   the drill (the door controller that never confirms its release) is not;
 - a push's link (#alarm=N, #evacuation=ev-N) opens its target, in a fresh browser across the sign-in too."""
@@ -44,9 +46,24 @@ class Mapped:
 
 @pytest.fixture
 def mapped(mosquitto: EmbeddedBroker, smtp: Smtp, hook: Hook, tmp_path: Path) -> Iterator[Mapped]:
+    yield from _mapped(mosquitto, smtp, hook, tmp_path, extra_rostered=0)
+
+
+@pytest.fixture
+def crowded(mosquitto: EmbeddedBroker, smtp: Smtp, hook: Hook, tmp_path: Path) -> Iterator[Mapped]:
+    """The same floor with 45 more operators rostered on it all day: 48 people, none badged in."""
+    yield from _mapped(mosquitto, smtp, hook, tmp_path, extra_rostered=45)
+
+
+def _mapped(mosquitto: EmbeddedBroker, smtp: Smtp, hook: Hook, tmp_path: Path,
+            extra_rostered: int) -> Iterator[Mapped]:
     site = yaml.safe_load(site_yaml(smtp.port, hook.port))
     for zone in site["zones"]:
         zone["polygon"] = POLYGONS[zone["id"]]
+    for n in range(1, extra_rostered + 1):
+        site["people"].append({"id": f"p-x{n:02d}", "name": f"Operator {n:02d}", "badge": f"X{n:02d}",
+                               "roles": ["operator"]})
+        site["roster"].append({"person": f"p-x{n:02d}", "shift": "all", "zone": "z1" if n % 2 else "z2"})
     site_file = tmp_path / "site.yaml"
     site_file.write_text(yaml.safe_dump(site, allow_unicode=True, sort_keys=False), encoding="utf-8")
     settings = Settings(site_file=site_file, data_dir=tmp_path / "server", mqtt=mosquitto.client_settings(),
@@ -60,6 +77,14 @@ def roll(page: Page, key: str) -> Locator:
     return page.locator(f'#evac-roll [data-roll="{key}"]')
 
 
+def drill_on_a_phone(browser: Browser, mapped: Mapped) -> tuple[Page, str]:
+    """A phone's page open on the floor, then a drill of f1 started: the page and the evacuation's id."""
+    page = open_page(browser, mapped, PHONE, "en-GB", mobile=True, token=TOKEN)
+    started = mapped.floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True})
+    assert started.status_code == 201, started.text
+    return page, str(started.json()["id"])
+
+
 def expect_roll(page: Page, accounted: int, inside: int, unknown: int, people: int = 3) -> None:
     expect(roll(page, "accounted")).to_have_text(f"Roll call: out or safe {accounted}/{people}", timeout=15_000)
     expect(roll(page, "inside")).to_have_attribute("data-n", str(inside), timeout=15_000)
@@ -69,10 +94,7 @@ def expect_roll(page: Page, accounted: int, inside: int, unknown: int, people: i
 def test_roll_call_counts_the_never_badged_as_not_accounted_for_until_they_are(
         browser: Browser, mapped: Mapped, artifacts_dir: Path) -> None:
     floor = mapped.floor
-    page = open_page(browser, mapped, PHONE, "en-GB", mobile=True, token=TOKEN)
-    started = floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True})
-    assert started.status_code == 201, started.text
-    ev = started.json()["id"]
+    page, ev = drill_on_a_phone(browser, mapped)
     api_roll = floor.client.get(f"/api/evacuations/{ev}/roll-call").json()
     assert len(api_roll["unknown_on_roster"]) == 3 and api_roll["inside"] == []  # what the page must say
 
@@ -85,6 +107,8 @@ def test_roll_call_counts_the_never_badged_as_not_accounted_for_until_they_are(
     expect(banner).to_have_attribute("data-roll-clear", "false")
     expect(roll(page, "clear")).to_have_count(0)
     expect(page.locator('#evac-roll .missing[data-status="unknown"]')).to_have_count(3)
+    for missing in page.locator("#evac-roll .missing").all():  # few names: open without a tap
+        expect(missing).to_be_visible()
     page.screenshot(path=str(artifacts_dir / "drill-roll-call-unaccounted.png"), full_page=True)
     page.locator("#lang").click()
     expect(roll(page, "unknown")).to_have_text("去向未确认 3")
@@ -105,6 +129,50 @@ def test_roll_call_counts_the_never_badged_as_not_accounted_for_until_they_are(
     expect(roll(page, "clear")).to_have_text("✔ Everyone is out or safe")
     expect(banner).to_have_attribute("data-roll-clear", "true")
     expect(page.locator("#evac-roll .missing")).to_have_count(0)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_many_unaccounted_names_wait_behind_a_tap_under_counts_that_stay_in_sight(
+        browser: Browser, crowded: Mapped, artifacts_dir: Path) -> None:
+    floor = crowded.floor
+    page, ev = drill_on_a_phone(browser, crowded)
+    unknown = floor.client.get(f"/api/evacuations/{ev}/roll-call").json()["unknown_on_roster"]
+    assert len(unknown) == 48
+
+    # the counts are in sight at the top of the phone, the 48 names folded under them, the map not far below
+    expect_roll(page, accounted=0, inside=0, unknown=48, people=48)
+    names = page.locator('#evac-roll [data-roll="names"]')
+    expect(names).to_have_attribute("data-n", "48")
+    expect(names.locator("summary")).to_have_text("Names (48)")
+    assert names.evaluate("e => e.open") is False
+    person = page.locator('#evac-roll .missing[data-person="p-x07"]')
+    expect(person).to_be_hidden()
+    page.evaluate("window.scrollTo(0, 0)")
+    for key in ("accounted", "inside", "unknown"):
+        expect(roll(page, key)).to_be_in_viewport()
+    map_top = page.locator("#map").evaluate("e => e.getBoundingClientRect().top")
+    assert map_top < PHONE["height"], "the floor map starts on the first screen"
+    page.screenshot(path=str(artifacts_dir / "drill-roll-call-many-phone.png"))
+
+    # a tap shows them (40 names and "8 more"), and the next polls keep them open
+    names.locator("summary").tap()
+    expect(person).to_be_visible()
+    expect(person).to_contain_text("Operator 07")
+    expect(names.locator(".missing")).to_have_count(40)
+    expect(names.locator(".roll-people")).to_contain_text("8 more")
+    marked = floor.client.post(f"/api/evacuations/{ev}/roll-call/p-x01", json={})
+    assert marked.status_code == 200, marked.text
+    expect_roll(page, accounted=1, inside=0, unknown=47, people=48)  # redrawn by a poll, still open
+    expect(names.locator("summary")).to_have_text("Names (47)")
+    expect(person).to_be_visible()
+    page.screenshot(path=str(artifacts_dir / "drill-roll-call-many-open-phone.png"), full_page=True)
+    # a second tap folds them again, in either language
+    names.locator("summary").tap()
+    expect(person).to_be_hidden()
+    page.locator("#lang").click()
+    expect(names.locator("summary")).to_have_text("名单(47 人)")
+    expect(roll(page, "unknown")).to_have_text("去向未确认 47")
+    expect(person).to_be_hidden()
     assert page.errors == []  # type: ignore[attr-defined]
 
 
