@@ -12,7 +12,7 @@ const STRINGS = {
     ack: "确认", shelve: "搁置", close: "关闭告警", live: "实时", connecting: "连接中…",
     reconnecting: "重新连接中…", offline: "离线", unauthorized: "令牌无效或已过期,请重新登录",
     evac_active: "疏散进行中", drill_active: "【演练】疏散演练进行中", roll_call: "点名", accounted: "已撤离/安全", missing: "仍在楼内", total: "应到",
-    unaccounted: "去向未确认", all_accounted: "全部人员已撤离或确认安全", more_people: "另有 {n} 人",
+    unaccounted: "去向未确认", all_accounted: "全部人员已撤离或确认安全",
     roll_names: "名单({n} 人)",
     drill_legend: "演练(斜纹)", not_found: "找不到 {what}", evacuation: "疏散", evac_over: "已解除",
     drill: "演练", visitor: "访客", roll_forbidden: "点名需领班及以上权限",
@@ -43,7 +43,7 @@ const STRINGS = {
     ack: "Acknowledge", shelve: "Shelve", close: "Close", live: "Live", connecting: "Connecting…",
     reconnecting: "Reconnecting…", offline: "Offline", unauthorized: "Token invalid or expired — sign in again",
     evac_active: "EVACUATION IN PROGRESS", drill_active: "DRILL: evacuation drill in progress", roll_call: "Roll call", accounted: "out or safe", missing: "Still inside", total: "Expected",
-    unaccounted: "Not accounted for", all_accounted: "Everyone is out or safe", more_people: "{n} more",
+    unaccounted: "Not accounted for", all_accounted: "Everyone is out or safe",
     roll_names: "Names ({n})",
     drill_legend: "Drill (hatched)", not_found: "{what} not found", evacuation: "Evacuation", evac_over: "all clear",
     drill: "DRILL", visitor: "visitor", roll_forbidden: "Roll call needs a shift lead or above",
@@ -1073,9 +1073,9 @@ function renderEvacuation() {
 }
 
 // Up to this many names are open under the counts; more would push the floor map off a phone's screen, so
-// they wait behind a tap, and a tap is remembered for the evacuation until the page is reloaded.
+// they wait behind a tap, and a tap is remembered for the evacuation until the page is reloaded. Behind the
+// tap every name is listed: a warden looking for someone must find them there.
 const ROLL_NAMES_OPEN = 8;
-const ROLL_NAMES_MAX = 40;
 function rollNames(evacuation, names) {
   const chosen = state.rollNamesOpen && state.rollNamesOpen.evacuation === evacuation ? state.rollNamesOpen.open : null;
   const details = el("details", { class: "roll-names", "data-roll": "names", "data-n": names.length,
@@ -1084,13 +1084,12 @@ function rollNames(evacuation, names) {
   details.append(el("summary", { text: t("roll_names").replace("{n}", names.length),
     onclick: () => { state.rollNamesOpen = { evacuation, open: !details.open }; } }));
   const people = el("div", { class: "roll-people" });
-  for (const p of names.slice(0, ROLL_NAMES_MAX)) {
+  for (const p of names) {
     const where = [p.zone ? zoneName(p.zone) : null, p.is_visitor ? t("visitor") : null,
       p.status === "unknown" ? t("unaccounted") : null].filter(Boolean).join(", ");
     people.append(el("span", { class: "missing", "data-person": p.person, "data-status": p.status,
       text: `${p.name || p.person}${where ? ` (${where})` : ""}` }));
   }
-  if (names.length > ROLL_NAMES_MAX) people.append(el("span", { text: t("more_people").replace("{n}", names.length - ROLL_NAMES_MAX) }));
   details.append(people);
   return details;
 }
