@@ -117,6 +117,10 @@ class Alarm:
         for name in ("raised_at", "acknowledged_at", "cleared_at", "closed_at", "shelved_until"):
             data[name] = when(data.get(name))
         data["cycles"] = tuple(when(c) for c in data.get("cycles") or ())
+        if "raised_value" not in record and data.get("condition_active", True):
+            # Raised by a version that kept no raised_value: while its condition holds, `value` is one it
+            # held at; once cleared, `value` is the clearing one, which is no raised value.
+            data["raised_value"] = data.get("value")
         return cls(**data)
 
 
