@@ -19,7 +19,7 @@ import pytest
 from dashboards.build import build
 from dashboards.builder import DATASOURCE_UID, FOLDER_UID
 from server import cli
-from server.adapters.sql.database import alembic_config, make_engine, migrate
+from server.adapters.sql.database import make_engine, migrate
 from tests.dashboards.fake_grafana import FakeGrafana, serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,16 +195,13 @@ def test_a_single_server_whose_migration_stays_blocked_says_so_and_exits_1(postg
                                                                           tmp_path: Path) -> None:
     """One PostgreSQL server without failover migrates before uvicorn starts: a blocked 0012 is its clear
     message and exit 1 (a supervisor restarts it), not a traceback from the app's startup."""
-    from alembic import command
     from sqlalchemy import text
 
     from gateway.broker import free_port
+    from tests.support.database import upgrade_to
 
     engine = make_engine(postgres_schema)
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0011_access_event_key")
+    upgrade_to(engine, "0011_access_event_key")
     blocker = engine.connect()
     try:
         blocker.begin()
