@@ -158,10 +158,11 @@ def push(
     return report
 
 
-def _without_userinfo(url: str) -> str:
-    """The URL to print: a password written into it (https://user:pass@host) stays out of the terminal."""
+def _printable_url(url: str) -> str:
+    """The URL to print: scheme, host and path only. A password written into it (https://user:pass@host) or a
+    token in its query or fragment (?auth_token=...) stays out of the terminal."""
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment=""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -210,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             influx_token=args.influx_token, update_secret=args.update_secret,
         )
     except OSError as exc:  # the HTTP client's connection errors and timeouts are OSErrors
-        print(f"grafana push failed: cannot reach Grafana at {_without_userinfo(args.url)} ({type(exc).__name__}): "
+        print(f"grafana push failed: cannot reach Grafana at {_printable_url(args.url)} ({type(exc).__name__}): "
               "check --url "
               "(or GRAFANA_URL) and that Grafana is running and reachable from here", file=sys.stderr)
         return 1

@@ -34,7 +34,7 @@ def _server(args: argparse.Namespace) -> int:
     from server.settings import Settings
     from server.site_check import load_site
     from server.standby import StandbyServer
-    from server.workers import WorkerRefused, hold_sqlite, keeper_for, run_servers, uses_leases
+    from server.workers import WorkerRefused, hold_sqlite, keeper_for, migrate_database, run_servers, uses_leases
 
     settings = load_settings(Settings)
     try:  # a bad site file: its problems, not a traceback from the lifespan
@@ -69,6 +69,12 @@ def _server(args: argparse.Namespace) -> int:
         listener.close()
         raise UsageError("FLOORWATCH_FAILOVER=1 needs PostgreSQL (FLOORWATCH_DATABASE_URL=postgresql+psycopg://"
                          "user@host/db): workers share a site through it; on SQLite run one server without it")
+    try:  # here, not first in the app's startup, whose failure uvicorn prints as a traceback
+        migrate_database(settings)
+    except MigrationBlocked as exc:  # not a usage error: the same start succeeds later (exit 1: restart)
+        listener.close()
+        print(f"floorwatch server: {exc}", file=sys.stderr)
+        return 1
     lease = None
     if uses_leases(settings):  # FLOORWATCH_FAILOVER: wait as a standby while another worker owns the site
         try:
@@ -85,10 +91,6 @@ def _server(args: argparse.Namespace) -> int:
                 standby.stop()
         except LeaseConflict as exc:
             raise UsageError(str(exc)) from None
-        except MigrationBlocked as exc:  # not a usage error: the same start succeeds later (exit 1: restart)
-            listener.close()
-            print(f"floorwatch server: {exc}", file=sys.stderr)
-            return 1
     app = create_app(settings, lease=lease, site=site, owns_process=True)
     uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=GRACEFUL_STOP_S)
                    ).run(sockets=[listener])

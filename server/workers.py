@@ -79,6 +79,16 @@ def hold_sqlite(settings: Settings) -> IO[str] | None:
     return handle
 
 
+def migrate_database(settings: Settings) -> None:
+    """Bring the database to the latest schema (one process at a time, see `migrate`); MigrationBlocked when
+    a migration could not take its lock."""
+    engine = make_engine(settings.sql_url())
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+
+
 def keeper_for(settings: Settings, http_url: str | None = None) -> LeaseKeeper:
     """The lease of the site's partition, its table migrated (one process at a time, see `migrate`).
     `http_url`: where this worker's API answers once it owns the site (None: no HTTP), for standbys."""

@@ -66,6 +66,14 @@ def _plain(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.
     return address
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
 def plain_address(text: str) -> str:
     """A peer's address as written once (IPv4-mapped IPv6 as IPv4); anything else (a name) as it is."""
     try:
@@ -99,8 +107,9 @@ class TrustedPeers:
 
     def client(self, peer: str, forwarded_for: list[str]) -> str:
         """The client behind trusted `peer`: as uvicorn does, the last address in X-Forwarded-For that is not
-        a trusted proxy (the first one when all are); `peer` when the header names none."""
-        hops = [plain_address(h) for value in forwarded_for for h in value.split(",") if h.strip()]
+        a trusted proxy (the first one when all are); `peer` when the header names none. A hop that is no IP
+        address (a name, "unknown") is left out: the owner takes only an address."""
+        hops = [plain_address(h) for value in forwarded_for for h in value.split(",") if _is_ip(h)]
         for hop in reversed(hops):
             if hop not in self:
                 return hop

@@ -53,7 +53,8 @@ class AlarmPublic(BaseModel):
     raised_value: float | None = None
     """The value it was raised at."""
     peak_value: float | None = None
-    """The worst value while its condition held; null for a rule with no single worse direction."""
+    """The worst value as of the alarm's last change (raise, escalation, clear), not of every reading since;
+    null for a rule with no single worse direction."""
     unit: str = ""
     """The unit of value, raised_value and peak_value ("" for a count or no value)."""
     message: str

@@ -10,7 +10,9 @@ One alarm per (rule, subject) while it is open. States (after ISA-18.2 and Thing
 
 - Re-triggers update the open alarm and count occurrences; a higher severity escalates it (Notify).
 - `value` is the latest value a finding carried (the clearing one, once cleared); `raised_value` the one it
-  was raised at and `peak_value` the worst it got (the catalog's `Measure` says which way is worse).
+  was raised at and `peak_value` the worst as of the alarm's last change (raise, escalation, clear: the
+  engine sends findings only then, so a worse reading in between shows at the next change; the catalog's
+  `Measure` says which way is worse).
 - A drill's alarm (its words marked 【演练】/[DRILL]) raised again unmarked is a real fire that took it
   over: it takes the new words and a new raise time and is active and unacknowledged again.
 - Smoke alarms latch (RULES.md §0.5-3): a CLEAR finding only notes that the condition went away;
@@ -93,7 +95,8 @@ class Alarm:
     raised_value: float | None = None
     """The value it was raised at (a real fire that took over a drill's alarm: the fire's)."""
     peak_value: float | None = None
-    """The worst value while its condition held; None for a rule with no single worse direction."""
+    """The worst value as of the alarm's last change (raise, escalation, clear), not of every reading since;
+    None for a rule with no single worse direction."""
 
     @property
     def is_open(self) -> bool:
@@ -114,6 +117,10 @@ class Alarm:
         for name in ("raised_at", "acknowledged_at", "cleared_at", "closed_at", "shelved_until"):
             data[name] = when(data.get(name))
         data["cycles"] = tuple(when(c) for c in data.get("cycles") or ())
+        if "raised_value" not in record and data.get("condition_active", True):
+            # Raised by a version that kept no raised_value: while its condition holds, `value` is one it
+            # held at; once cleared, `value` is the clearing one, which is no raised value.
+            data["raised_value"] = data.get("value")
         return cls(**data)
 
 

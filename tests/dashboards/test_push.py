@@ -123,6 +123,15 @@ def test_cli_names_the_grafana_it_cannot_reach_in_one_line(capsys: pytest.Captur
     assert "check --url" in line and "pa55" not in line and "s3cret" not in line
 
 
+def test_cli_prints_no_secret_from_the_urls_query_or_fragment(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()  # nothing listens there
+    url = f"http://127.0.0.1:{port}/grafana/?auth_token=t0ken&x=1#api_key=k3y"
+    assert main(["--url", url, "--token", "s3cret", "--influx-url", "http://influxdb:8086"]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"grafana push failed: cannot reach Grafana at http://127.0.0.1:{port}/grafana/ (")
+    assert "t0ken" not in line and "k3y" not in line and "?" not in line
+
+
 def test_provisioning_files_match_the_builder() -> None:
     ds = yaml.safe_load((DASHBOARDS_DIR / "provisioning/datasources/influxdb.yaml").read_text())
     (source,) = ds["datasources"]

@@ -1,7 +1,7 @@
 """The `floorwatch` command as an operator types it: bad arguments, the README's forms, safe defaults.
 
-Commands run as subprocesses (what a user sees, tracebacks included) against real files, SQLite and a
-Grafana stand-in speaking Grafana's HTTP API.
+Commands run as subprocesses (what a user sees, tracebacks included) against real files, SQLite, the real
+PostgreSQL and a Grafana stand-in speaking Grafana's HTTP API.
 """
 
 from __future__ import annotations
@@ -189,3 +189,30 @@ def test_restore_asks_and_keeps_a_safety_copy_of_what_it_replaces(tmp_path: Path
 def test_help_still_works(argv: list[str]) -> None:
     done = floorwatch(*argv)
     assert done.returncode == 0 and "usage:" in done.stdout
+
+
+def test_a_single_server_whose_migration_stays_blocked_says_so_and_exits_1(postgres_schema: str,
+                                                                          tmp_path: Path) -> None:
+    """One PostgreSQL server without failover migrates before uvicorn starts: a blocked 0012 is its clear
+    message and exit 1 (a supervisor restarts it), not a traceback from the app's startup."""
+    from sqlalchemy import text
+
+    from gateway.broker import free_port
+    from tests.support.database import upgrade_to
+
+    engine = make_engine(postgres_schema)
+    upgrade_to(engine, "0011_access_event_key")
+    blocker = engine.connect()
+    try:
+        blocker.begin()
+        blocker.execute(text("SELECT count(*) FROM partition_leases"))  # held open until the server gave up
+        done = floorwatch("server", env={"FLOORWATCH_DATABASE_URL": postgres_schema,
+                                         "FLOORWATCH_HTTP_PORT": str(free_port()),
+                                         "FLOORWATCH_DATA_DIR": str(tmp_path)})
+    finally:
+        blocker.rollback()
+        blocker.close()
+        engine.dispose()
+    assert done.returncode == 1, done.stderr
+    assert "floorwatch server: migration 0012_lease_advert: the table partition_leases stayed in use" in done.stderr
+    assert "Traceback" not in done.stderr

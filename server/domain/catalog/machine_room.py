@@ -110,7 +110,9 @@ RULES: tuple[RuleSpec, ...] = (
             "window_s": Param(900, "s"),
         },
         pages=paged_at_any_severity("mr_duty", "supervisor"),
-        measure=Measure("°C"),
+        # The value is the largest change within the rule's window (window_s, settable per site),
+        # not a temperature: its unit says so and leaves the window out, which a site may change.
+        measure=Measure("°C change"),
         doc=AlarmDoc(
             subject="mr_probe id",
             zone="the probe's zone (its machine room)",

@@ -99,3 +99,19 @@ def test_a_cleared_alarm_keeps_its_raise_and_peak_values_across_a_restart(databa
     stored = repository.get(raised.id)
     assert stored is not None
     assert (stored.value, stored.raised_value, stored.peak_value) == (3.674, 12.56, 14.2)
+
+
+def test_an_alarm_raised_by_an_older_version_reads_its_value_as_the_raised_one(database_url: str) -> None:
+    # A rolling upgrade: the older worker stored no raised_value (nor peak_value) in the extras.
+    _, repository = service(database_url)
+    with repository.sessions.begin() as session:
+        for subject, is_open, active in (("strip-1", True, True), ("strip-2", False, False)):
+            session.add(AlarmRow(site="hq", rule="elec.strip_overload", subject=subject, zone="z1",
+                                 severity="major", state="active" if is_open else "cleared", is_open=is_open,
+                                 raised_at=T0, updated_at=T0, value=12.5, message="", message_zh="",
+                                 occurrences=1, flap_count=0, latching=False,
+                                 extra={"condition_active": active}))
+    by_subject = {a.subject: a for a in repository.query()}
+    assert by_subject["strip-1"].raised_value == 12.5  # still holding: its value is one it held at
+    assert by_subject["strip-2"].raised_value is None  # cleared: its value is the clearing one
+    assert by_subject["strip-1"].peak_value is None

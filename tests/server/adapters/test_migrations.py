@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server.adapters.sql.database import MigrationBlocked, alembic_config, make_engine, migrate
 from server.adapters.sql.models import Base
+from tests.support.database import upgrade_to
 
 
 def differences(engine: Engine) -> list[Any]:
@@ -80,10 +81,7 @@ def test_migration_0012_behind_a_long_transaction_lets_renewals_through_then_say
     running owner's renewals must still get through while 0012 waits, and a table that stays busy is a
     clear error, not a migration that hangs."""
     engine = make_engine(postgres_schema)
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0011_access_event_key")
+    upgrade_to(engine, "0011_access_event_key")
     blocker = engine.connect()
     renewer = engine.connect()
     failure: list[BaseException] = []

@@ -29,3 +29,11 @@ def test_trusted_peers_read_as_uvicorn_reads_forwarded_allow_ips() -> None:
     assert peers.client("127.0.0.1", ["10.8.0.5"]) == "10.8.0.5"
     assert peers.client("127.0.0.1", []) == "127.0.0.1"
     assert plain_address("::ffff:192.0.2.1") == "192.0.2.1" and plain_address("2001:db8::1") == "2001:db8::1"
+
+
+def test_a_hop_that_is_no_ip_address_is_not_taken_as_the_client() -> None:
+    peers = TrustedPeers("127.0.0.1")
+    assert peers.client("127.0.0.1", ["10.1.1.1, proxy.internal"]) == "10.1.1.1"
+    assert peers.client("127.0.0.1", ["unknown"]) == "127.0.0.1"  # none is an address: the peer
+    # under `*` every hop is trusted, so the first one, which the client wrote, wins (docs/deployment.md)
+    assert TrustedPeers("*").client("127.0.0.1", ["6.6.6.6, 10.1.1.1"]) == "6.6.6.6"

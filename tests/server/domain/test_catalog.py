@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 
 from gateway.contract import EventType, Severity
-from server.domain.catalog import CATALOG, Measure, Worse
+from server.domain.catalog import CATALOG, Measure, Worse, with_unit
 from server.domain.findings import Finding
 from server.domain.rules import Approval, RuleEngine
 from server.domain.rules.controls import all_clear, relay_reenable
@@ -1059,6 +1059,12 @@ def test_every_gauge_says_its_unit_and_is_worse_the_way_it_trips() -> None:
             continue
         assert spec.measure is not None and spec.measure.unit, f"{spec.id}: a gauge's value has a unit"
         assert spec.measure.worse is (Worse.HIGHER if spec.gauge.rising else Worse.LOWER), spec.id
+
+
+def test_a_change_is_not_shown_as_a_temperature() -> None:
+    # mr.temp_rate's value is the change within its window: "5.2 °C" would read as the room's temperature.
+    assert with_unit("mr.temp_rate", 5.2) == "5.2 °C change"
+    assert with_unit("mr.temp_high", 29.5) == "29.5 °C"
 
 
 def test_the_worst_of_values_follows_the_rules_direction() -> None:
