@@ -34,7 +34,15 @@ def _server(args: argparse.Namespace) -> int:
     from server.settings import Settings
     from server.site_check import load_site
     from server.standby import StandbyServer
-    from server.workers import WorkerRefused, hold_sqlite, keeper_for, migrate_database, run_servers, uses_leases
+    from server.workers import (
+        DatabaseUnreachable,
+        WorkerRefused,
+        hold_sqlite,
+        keeper_for,
+        migrate_database,
+        run_servers,
+        uses_leases,
+    )
 
     settings = load_settings(Settings)
     try:  # a bad site file: its problems, not a traceback from the lifespan
@@ -71,7 +79,7 @@ def _server(args: argparse.Namespace) -> int:
                          "user@host/db): workers share a site through it; on SQLite run one server without it")
     try:  # here, not first in the app's startup, whose failure uvicorn prints as a traceback
         migrate_database(settings)
-    except MigrationBlocked as exc:  # not a usage error: the same start succeeds later (exit 1: restart)
+    except (MigrationBlocked, DatabaseUnreachable) as exc:  # not a usage error: the same start succeeds later
         listener.close()
         print(f"floorwatch server: {exc}", file=sys.stderr)
         return 1
@@ -91,6 +99,10 @@ def _server(args: argparse.Namespace) -> int:
                 standby.stop()
         except LeaseConflict as exc:
             raise UsageError(str(exc)) from None
+        except DatabaseUnreachable as exc:  # gone between the migration and the lease
+            listener.close()
+            print(f"floorwatch server: {exc}", file=sys.stderr)
+            return 1
     app = create_app(settings, lease=lease, site=site, owns_process=True)
     uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=GRACEFUL_STOP_S)
                    ).run(sockets=[listener])
@@ -103,7 +115,7 @@ def _worker(args: argparse.Namespace) -> int:
     from server.domain.site import SiteError
     from server.settings import Settings
     from server.site_check import load_site
-    from server.workers import WorkerRefused, run_worker
+    from server.workers import DatabaseUnreachable, WorkerRefused, run_worker
 
     settings = load_settings(Settings)
     try:
@@ -117,7 +129,7 @@ def _worker(args: argparse.Namespace) -> int:
         return run_worker(settings)
     except (WorkerRefused, LeaseConflict) as exc:
         raise UsageError(str(exc)) from None
-    except MigrationBlocked as exc:  # the same start succeeds later (exit 1: a supervisor restarts it)
+    except (MigrationBlocked, DatabaseUnreachable) as exc:  # the same start succeeds later (exit 1: restart)
         print(f"floorwatch worker: {exc}", file=sys.stderr)
         return 1
 

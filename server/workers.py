@@ -27,6 +27,9 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
 from server.adapters.sql.database import make_engine, migrate, sqlite_file
 from server.adapters.sql.leases import LeaseStore, site_hash
 from server.runtime import Runtime
@@ -79,12 +82,27 @@ def hold_sqlite(settings: Settings) -> IO[str] | None:
     return handle
 
 
-def migrate_database(settings: Settings) -> None:
-    """Bring the database to the latest schema (one process at a time, see `migrate`); MigrationBlocked when
-    a migration could not take its lock."""
-    engine = make_engine(settings.sql_url())
+class DatabaseUnreachable(Exception):
+    """The database did not answer at start-up; the message names it (without its password) and what to do."""
+
+
+def _migrate(engine: Engine) -> None:
+    """`migrate`, with a database that does not answer said in one line (DatabaseUnreachable)."""
     try:
         migrate(engine)
+    except OperationalError as exc:
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        raise DatabaseUnreachable(
+            f"cannot reach the database {engine.url.render_as_string(hide_password=True)} ({first}); start it, or "
+            "fix FLOORWATCH_DATABASE_URL") from None
+
+
+def migrate_database(settings: Settings) -> None:
+    """Bring the database to the latest schema (one process at a time, see `migrate`); MigrationBlocked when
+    a migration could not take its lock, DatabaseUnreachable when the database does not answer."""
+    engine = make_engine(settings.sql_url())
+    try:
+        _migrate(engine)
     finally:
         engine.dispose()
 
@@ -93,7 +111,7 @@ def keeper_for(settings: Settings, http_url: str | None = None) -> LeaseKeeper:
     """The lease of the site's partition, its table migrated (one process at a time, see `migrate`).
     `http_url`: where this worker's API answers once it owns the site (None: no HTTP), for standbys."""
     engine = make_engine(settings.sql_url())
-    migrate(engine)
+    _migrate(engine)
     site = load_site(settings.site_file)
     return LeaseKeeper(LeaseStore(engine), site.id, settings.worker_name or worker_name(),
                        ttl_s=settings.lease_ttl_s, renew_s=settings.lease_renew_s,

@@ -216,3 +216,19 @@ def test_a_single_server_whose_migration_stays_blocked_says_so_and_exits_1(postg
     assert done.returncode == 1, done.stderr
     assert "floorwatch server: migration 0012_lease_advert: the table partition_leases stayed in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["server", "worker"])
+def test_a_database_that_does_not_answer_at_start_is_one_line_and_exit_1(command: str, tmp_path: Path) -> None:
+    """PostgreSQL down (nothing listens on the port): one line naming the database without its password and
+    what to do, exit 1 (the same start succeeds once it is up: a supervisor restarts it), no traceback."""
+    from gateway.broker import free_port
+
+    url = f"postgresql+psycopg://fw:secret-pw@127.0.0.1:{free_port()}/floor"
+    done = floorwatch(command, env={"FLOORWATCH_DATABASE_URL": url, "FLOORWATCH_HTTP_PORT": str(free_port()),
+                                    "FLOORWATCH_DATA_DIR": str(tmp_path), "FLOORWATCH_MQTT__HOST": "127.0.0.1",
+                                    "FLOORWATCH_MQTT__PORT": str(free_port())})
+    assert done.returncode == 1, done.stderr
+    assert f"floorwatch {command}: cannot reach the database postgresql+psycopg://fw:***@127.0.0.1:" in done.stderr
+    assert "fix FLOORWATCH_DATABASE_URL" in done.stderr
+    assert "Traceback" not in done.stderr and "secret-pw" not in done.stderr
