@@ -241,9 +241,14 @@ const openAlarms = () => [...state.alarms.values()].filter((a) => OPEN.has(a.sta
 const alarmsOfZone = (zone) => openAlarms().filter((a) => a.zone === zone || a.subject === zone);
 const alarmsOfDevice = (id) => openAlarms().filter((a) => a.device === id || a.subject === id);
 const colouring = (list) => list.filter((a) => COLOURING.has(a.state));
-/** Whether a zone's or device's colour comes from a drill alone: no real alarm of its worst severity. A real
- * alarm during a drill is never drawn as the drill's. */
-const drillOnly = (list, sev) => sev !== "none" && !list.some((a) => !a.drill && a.severity === sev);
+/** The severity that colours a zone, device or floor, and whether a drill alone gives it. Any real alarm
+ * there colours it by the worst real one, so a drill's worse alarm never hides a real alarm's colour. */
+function mapSeverity(list) {
+  const real = list.filter((a) => !a.drill);
+  if (real.length) return { sev: worst(real), drill: false };
+  const sev = worst(list);
+  return { sev, drill: sev !== "none" };
+}
 /** The drill mark before an alarm's title and badge (the API's `drill`: its words carry the drill mark). */
 const drillTag = (a) => (a.drill ? el("span", { class: "drill-tag", text: t("drill") }) : null);
 
@@ -317,8 +322,7 @@ function inside(polygon, x, y) {
 function deviceState(d) {
   const live = state.live.get(d.id);
   const alarms = colouring(alarmsOfDevice(d.id));
-  const sev = worst(alarms);
-  return { sev, drill: drillOnly(alarms, sev), offline: !!(live && live.online === false) };
+  return { ...mapSeverity(alarms), offline: !!(live && live.online === false) };
 }
 const priority = (s) => RANK[s.sev] * 2 + (s.offline ? 1 : 0);
 
@@ -326,8 +330,7 @@ function zoneSummary(z) {
   const alarms = colouring(alarmsOfZone(z.id));
   const devices = [...state.devices.values()].filter((d) => d.zone === z.id);
   const offline = devices.filter((d) => deviceState(d).offline).length;
-  const sev = worst(alarms);
-  return { sev, drill: drillOnly(alarms, sev), alarms: alarms.length, offline, devices: devices.length };
+  return { ...mapSeverity(alarms), alarms: alarms.length, offline, devices: devices.length };
 }
 function countsText(s) {
   return lang === "zh" ? `离线 ${s.offline} · 设备 ${s.devices}` : `${s.offline} offline · ${s.devices} devices`;
@@ -570,7 +573,7 @@ function renderFloors() {
   if (state.floors.length <= 1) { box.replaceChildren(); return; }
   box.replaceChildren(...state.floors.map((f) => {
     const alarms = colouring(openAlarms().filter((a) => state.zones.get(a.zone)?.floor === f.id));
-    const sev = worst(alarms), drill = drillOnly(alarms, sev);
+    const { sev, drill } = mapSeverity(alarms);
     return el("button", { type: "button", class: "btn", role: "tab", "aria-selected": String(f.id === state.floor),
       onclick: () => { state.floor = f.id; state.view = null; render(); } }, `${f.name || f.id} `,
     el("span", { class: "sev " + sev, "data-drill": String(drill), text: markedSevText({ sev, drill }) }));
@@ -853,9 +856,9 @@ function renderDetail() {
     if (z.polygon.length < 3) body.push(el("p", { class: "meta", text: t("no_map") }));
     const devices = [...state.devices.values()].filter((d) => d.zone === z.id);
     body.push(el("h3", { text: t("devices_here") }), el("ul", { class: "plain-list" }, ...devices.map((d) => {
-      const dsev = worst(colouring(alarmsOfDevice(d.id)));
+      const ds = deviceState(d);
       return el("li", {}, el("button", { type: "button", class: "link", onclick: () => select("device", d.id) },
-        el("span", { class: "sev " + dsev, text: sevText(dsev) }), ` ${kindText(d.kind)} ${d.name || d.id}: ${readingText(d) || t("unknown")}`));
+        el("span", { class: "sev " + ds.sev, "data-drill": String(ds.drill), text: markedSevText(ds) }), ` ${kindText(d.kind)} ${d.name || d.id}: ${readingText(d) || t("unknown")}`));
     })));
     alarms = alarmsOfZone(z.id);
   } else {

@@ -8,11 +8,14 @@ on the floor all day, none badged in), its zones drawn on the map:
   behind a tap, which the next polls keep;
 - the drill's alarms are marked DRILL / 演练 in the list, the header count and the map, and a real alarm during
   the drill (the door controller that never confirms its release) is not;
+- a real alarm in a zone the drill made critical (a detector's fault) colours the zone, its device and the
+  floor tab in its own severity: the drill's marking never hides it;
 - a push's link (#alarm=N, #evacuation=ev-N) opens its target, in a fresh browser across the sign-in too."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +30,7 @@ from tests.e2e.test_evacuation_e2e import TOKEN, Floor, _floor
 from tests.server.services.conftest import Hook, Smtp, site_yaml
 from tests.support.server import serve
 from tests.support.wait import wait_for
-from tests.web.test_live_page import PHONE, open_page
+from tests.web.test_live_page import FILL, PHONE, open_page
 
 with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture says when it is missing
     from playwright.sync_api import Browser, Locator, Page, expect
@@ -55,8 +58,14 @@ def crowded(mosquitto: EmbeddedBroker, smtp: Smtp, hook: Hook, tmp_path: Path) -
     yield from _mapped(mosquitto, smtp, hook, tmp_path, extra_rostered=45)
 
 
+@pytest.fixture
+def two_floors(mosquitto: EmbeddedBroker, smtp: Smtp, hook: Hook, tmp_path: Path) -> Iterator[Mapped]:
+    """The same floor and an empty second one (2F), so the page shows floor tabs."""
+    yield from _mapped(mosquitto, smtp, hook, tmp_path, extra_rostered=0, second_floor=True)
+
+
 def _mapped(mosquitto: EmbeddedBroker, smtp: Smtp, hook: Hook, tmp_path: Path,
-            extra_rostered: int) -> Iterator[Mapped]:
+            extra_rostered: int, second_floor: bool = False) -> Iterator[Mapped]:
     site = yaml.safe_load(site_yaml(smtp.port, hook.port))
     for zone in site["zones"]:
         zone["polygon"] = POLYGONS[zone["id"]]
@@ -64,6 +73,8 @@ def _mapped(mosquitto: EmbeddedBroker, smtp: Smtp, hook: Hook, tmp_path: Path,
         site["people"].append({"id": f"p-x{n:02d}", "name": f"Operator {n:02d}", "badge": f"X{n:02d}",
                                "roles": ["operator"]})
         site["roster"].append({"person": f"p-x{n:02d}", "shift": "all", "zone": "z1" if n % 2 else "z2"})
+    if second_floor:
+        site["floors"].append({"id": "f2", "name": "2F"})
     site_file = tmp_path / "site.yaml"
     site_file.write_text(yaml.safe_dump(site, allow_unicode=True, sort_keys=False), encoding="utf-8")
     settings = Settings(site_file=site_file, data_dir=tmp_path / "server", mqtt=mosquitto.client_settings(),
@@ -218,6 +229,52 @@ def test_a_drills_alarms_are_marked_in_the_list_count_and_map_and_a_real_alarm_i
     expect(page.locator('#legend [data-legend="drill"]')).to_be_visible()
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(artifacts_dir / "drill-marked-phone.png"), full_page=True)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_real_alarm_keeps_its_colour_and_label_in_a_zone_the_drill_made_critical(
+        browser: Browser, two_floors: Mapped, artifacts_dir: Path) -> None:
+    floor = two_floors.floor
+    page, _ = drill_on_a_phone(browser, two_floors)
+    # z2's controller confirms its release this time (as the fixture's z1 does): no real critical on the floor
+    wait_for(lambda: [c for c in floor.door_cmds if c[0] == "door-z2-exit" and c[1]["action"] == "release"],
+             what="z2's release command")
+    floor.device.publish("access/door-z2-exit/state", json.dumps({"door": "closed", "lock": "unlocked"}).encode(),
+                         qos=1, retain=True)
+    assert floor.client.post("/api/fire/z1/report", json={"note": "drill"}).status_code == 200
+    # a real fault during the drill: major, under the drill's critical in the same zone
+    floor.device.publish("probe/smoke-z1-02/state", json.dumps({"smoke": False, "detector_fault": True}).encode(),
+                         qos=1, retain=True)
+    fault = wait_for(lambda: [a for a in floor.alarms() if a["rule"] == "fire.detector_fault"],
+                     timeout=30, what="the detector's fault")[0]
+    assert fault["drill"] is False and fault["severity"] == "major" and fault["zone"] == "z1", fault
+    alarms = floor.alarms()
+    assert any(a["drill"] and a["severity"] == "critical" and a["zone"] == "z1" for a in alarms), alarms
+    assert not any(not a["drill"] and a["severity"] == "critical" for a in alarms), alarms
+    expect(page.locator("#alarm-count")).to_have_text(str(len(alarms)), timeout=15_000)
+
+    # the zone: the real major's colour and label, not the drill's hatching and DRILL CRITICAL
+    z1 = page.locator('#map polygon.zone[data-zone="z1"]')
+    expect(z1).to_have_attribute("data-severity", "major")
+    expect(z1).to_have_attribute("data-drill", "false")
+    expect(z1).to_have_css("fill", FILL["major"])  # retried: the map is redrawn as alarms and readings arrive
+    label = page.locator('#map .zone-label[data-zone="z1"]')
+    expect(label).to_contain_text("MAJOR")
+    expect(label).not_to_contain_text("DRILL")
+    # its faulty detector's marker and the floor's tab likewise
+    marker = page.locator('#map g.device[data-device="smoke-z1-02"]')
+    expect(marker).to_have_attribute("data-severity", "major")
+    expect(marker).to_have_attribute("data-drill", "false")
+    expect(marker.locator(".mark")).to_have_css("fill", FILL["major"])
+    tab = page.locator("#floors button", has_text="1F").locator(".sev")
+    expect(tab).to_have_text("MAJOR")
+    expect(tab).to_have_attribute("data-drill", "false")
+    # the zone's detail says so too, and the drill's critical stays in the list, marked
+    z1.click()
+    expect(page.locator('#detail-title .sev')).to_have_text("MAJOR")
+    expect(page.locator('#alarms li.alarm[data-drill="true"][data-severity="critical"]').first).to_be_visible()
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(artifacts_dir / "drill-with-real-major-phone.png"), full_page=True)
     assert page.errors == []  # type: ignore[attr-defined]
 
 
