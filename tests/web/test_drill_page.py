@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,11 +221,11 @@ def test_a_drills_alarms_are_marked_in_the_list_count_and_map_and_a_real_alarm_i
     z1, z2 = (page.locator(f'#map polygon.zone[data-zone="{z}"]') for z in ("z1", "z2"))
     expect(z1).to_have_attribute("data-severity", "critical")
     expect(z1).to_have_attribute("data-drill", "true")
-    assert "drill-hatch" in z1.evaluate("e => getComputedStyle(e).fill")
+    expect(z1).to_have_css("fill", re.compile("drill-hatch"))  # retried: the map is redrawn as data arrives
     expect(page.locator('#map .zone-label[data-zone="z1"]')).to_contain_text("演练")
     expect(z2).to_have_attribute("data-severity", "critical")
     expect(z2).to_have_attribute("data-drill", "false")
-    assert z2.evaluate("e => getComputedStyle(e).fill") == "rgb(183, 28, 28)"
+    expect(z2).to_have_css("fill", "rgb(183, 28, 28)")
     expect(page.locator('#map .zone-label[data-zone="z2"]')).not_to_contain_text("演练")
     expect(page.locator('#legend [data-legend="drill"]')).to_be_visible()
     page.evaluate("window.scrollTo(0, 0)")
