@@ -35,6 +35,9 @@ const STRINGS = {
     whole_floor: "← 整层", more_in_list: "另有 {n} 个设备见详情列表",
     life_safety: "生命安全", latest: "最近", all_severities: "全部级别", all_zones: "全部区域", all_families: "全部类别",
     shown: "显示 {n} / {of}", filter_severity: "级别", filter_zone: "区域", filter_family: "类别",
+    history_open: "巡检记录", history_title: "巡检记录(最近 30 天)", history_csv: "下载 CSV",
+    history_report: "打印版报告", history_empty: "最近 30 天无巡检记录", history_findings: "{n} 项不合格",
+    history_no_findings: "无不合格项", history_late: "逾期完成",
   },
   en: {
     title: "Floor safety", floor_map: "Floor map", active_alarms: "Active alarms", no_alarms: "No active alarms · all clear",
@@ -67,6 +70,10 @@ const STRINGS = {
     life_safety: "LIFE SAFETY", latest: "latest", all_severities: "All severities", all_zones: "All zones",
     all_families: "All kinds", shown: "showing {n} of {of}", filter_severity: "Severity", filter_zone: "Zone",
     filter_family: "Kind",
+    history_open: "Inspection history", history_title: "Inspection history (last 30 days)",
+    history_csv: "Download CSV", history_report: "Printable report",
+    history_empty: "No inspections in the last 30 days", history_findings: "{n} failed",
+    history_no_findings: "no failed items", history_late: "done late",
   },
 };
 const SEVERITY = {
@@ -78,6 +85,11 @@ const STATES = {
         shelved: "已搁置", suppressed: "已抑制", closed: "已关闭" },
   en: { active: "unacknowledged", acknowledged: "acknowledged", cleared_unacked: "cleared · unacknowledged",
         cleared: "cleared", shelved: "shelved", suppressed: "suppressed", closed: "closed" },
+};
+/** An inspection task's status (server/domain/inspections/completion.py TaskStatus). */
+const TASK_STATUS = {
+  zh: { open: "待完成", done: "已完成", missed: "已错过" },
+  en: { open: "open", done: "done", missed: "missed" },
 };
 const KINDS = {
   zh: { smart_plug: "智能插座", strip_meter: "计量插排", smoke_detector: "烟感", temp_sensor: "温湿度",
@@ -147,6 +159,7 @@ const state = {
   loaded: false,  // the site (/api/floor) is loaded: a push's target can be opened
   linked: null,  // the alarm or evacuation a push's link opened, as last read (a closed one is not in `alarms`)
   rollNamesOpen: null,  // {evacuation, open}: the banner's names opened or closed by a tap
+  history: null,  // the inspection history's rows (GET /api/inspections/history) while its panel is open
 };
 const t = (key) => STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
 const sevText = (s) => SEVERITY[lang][s] ?? s;
@@ -163,7 +176,8 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
-async function api(path, options = {}) {
+/** The API's answer with the bearer token in a header; a 401 shows the sign-in, any other error throws. */
+async function request(path, options = {}) {
   const response = await fetch(path, { ...options, headers: { "Authorization": "Bearer " + token,
     "Content-Type": "application/json", ...(options.headers || {}) } });
   if (response.status === 401) { showLogin(); throw new ApiError(401, t("unauthorized")); }
@@ -176,8 +190,9 @@ async function api(path, options = {}) {
     } catch { /* not JSON */ }
     throw new ApiError(response.status, detail);
   }
-  return response.json();
+  return response;
 }
+const api = async (path, options = {}) => (await request(path, options)).json();
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -1008,6 +1023,98 @@ function renderInspections() {
     [el("li", { class: "ok-text", text: t("no_inspections") })]));
 }
 
+// The history, its CSV and its printable report are fetched with the token (a plain link would carry none, and
+// the token must not go into an address) and handed to the browser as a blob.
+const HISTORY_DAYS = 30;
+const HISTORY_WHEN = { ...DAY, hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+/** GET /api/inspections/history is open to every signed-in role (docs/api.md): the entry shows once signed in. */
+const mayReadHistory = () => state.loaded && $("login").hidden;
+function historyPath(format) {
+  const since = new Date(Date.now() - HISTORY_DAYS * 86400000).toISOString();
+  return "/api/inspections/history?" + new URLSearchParams({ since, format });
+}
+/** The history's item rows as one entry per task, newest first, with its count of failed items. */
+function historyTasks(rows) {
+  const tasks = new Map();
+  for (const row of rows) {
+    const task = tasks.get(row.task_id) || { ...row, failed: 0 };
+    if (row.result === "fail") task.failed += 1;
+    tasks.set(row.task_id, task);
+  }
+  const at = (task) => Date.parse(task.completed_at || task.due_at);
+  return [...tasks.values()].sort((a, b) => at(b) - at(a));
+}
+function historyWhere(task) {
+  const device = task.device ? (state.devices.get(task.device) || {}).name || task.device : "";
+  const where = [task.zone ? zoneName(task.zone) : "", device, task.seat || ""].filter(Boolean);
+  return where.length ? where.join(" · ") : task.subject;
+}
+function renderHistory() {
+  $("history-open").hidden = !mayReadHistory();
+  const open = state.history !== null && mayReadHistory();
+  $("history").hidden = !open;
+  $("history-open").setAttribute("aria-expanded", String(open));
+  if (!open) return;
+  const tasks = historyTasks(state.history);
+  $("history-list").replaceChildren(...(tasks.length ? tasks.map((task) => {
+    const status = task.status === "done" && task.on_time === false ? t("history_late")
+      : (TASK_STATUS[lang][task.status] ?? task.status);
+    const who = task.completed_by || task.assignee || "";
+    return el("li", { "data-task": task.task_id, "data-status": task.status },
+      el("div", { text: lang === "zh" ? task.what_zh || task.what : task.what || task.what_zh }),
+      el("div", { class: "meta" }, `${zoned(task.completed_at || task.due_at, HISTORY_WHEN)} · ${historyWhere(task)}`),
+      el("div", { class: "meta" }, `${status}${who ? " · " + who : ""} · `,
+        task.failed ? el("span", { class: "failed", text: t("history_findings").replace("{n}", task.failed) })
+          : t("history_no_findings")));
+  }) : [el("li", { class: "ok-text", text: t("history_empty") })]));
+}
+function historyError(error) {
+  $("history-error").textContent = `${t("failed")}: ${error.message}`;
+  $("history-error").hidden = false;
+}
+async function toggleHistory() {
+  $("history-error").hidden = true;
+  if (state.history !== null) { state.history = null; renderHistory(); return; }
+  try {
+    state.history = await api(historyPath("json"));
+  } catch (error) {
+    state.history = [];
+    historyError(error);
+  }
+  renderHistory();
+}
+/** The file name of a response's Content-Disposition, or `fallback`. */
+function attachmentName(response, fallback) {
+  const m = /filename="?([^";]+)"?/.exec(response.headers.get("Content-Disposition") || "");
+  return m ? m[1] : fallback;
+}
+async function downloadHistoryCsv() {
+  $("history-error").hidden = true;
+  try {
+    const response = await request(historyPath("csv"));
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: attachmentName(response, "inspections.csv"), hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (error) { historyError(error); }
+}
+async function openHistoryReport() {
+  $("history-error").hidden = true;
+  const tab = window.open("", "_blank");  // opened within the tap: a phone's popup blocker lets it through
+  try {
+    const response = await request(historyPath("html"));
+    const url = URL.createObjectURL(await response.blob());
+    if (tab) tab.location.href = url;
+    else el("a", { href: url, target: "_blank", rel: "noopener" }).click();  // the browser asks to allow the popup
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (error) {
+    if (tab) tab.close();
+    historyError(error);
+  }
+}
+
 function renderHealth() {
   const items = [];
   const deps = (state.health && state.health.dependencies) || {};
@@ -1130,6 +1237,7 @@ function render() {
   if (changed("detail", state.selected, state.linked, alarms, live, state.chart, state.chartMetric)) renderDetail();
   $("permissions-unknown").hidden = state.permissions !== null;
   renderInspections();
+  renderHistory();
   renderHealth();
   renderEvacuation();
 }
@@ -1285,7 +1393,7 @@ async function listen() {
   backoff = Math.min(backoff * 2, 15000);
 }
 
-function showLogin() { $("login").hidden = false; setStatus("offline"); }
+function showLogin() { $("login").hidden = false; setStatus("offline"); renderHistory(); }
 
 async function start() {
   $("login").hidden = true;
@@ -1318,6 +1426,10 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("detail-close").addEventListener("click", () => { state.selected = null; render(); });
   $("map-back").addEventListener("click", () => { state.view = null; render(); });
+  $("history-open").addEventListener("click", toggleHistory);
+  $("history-close").addEventListener("click", () => { state.history = null; renderHistory(); });
+  $("history-csv").addEventListener("click", downloadHistoryCsv);
+  $("history-report").addEventListener("click", openHistoryReport);
   for (const [id, key] of [["filter-severity", "severity"], ["filter-zone", "zone"], ["filter-family", "family"]]) {
     $(id).addEventListener("change", (e) => { state.filters[key] = e.target.value; renderAlarms(); });
   }
