@@ -36,8 +36,9 @@ def complete_a_task(stack: Stack) -> dict[str, Any]:
     results[0] = {"id": items[0]["id"], "result": "fail", "note": FINDING}
     done = stack.client.post(f"/api/inspections/{task['id']}/complete", json={"items": results, "note": "walked"})
     assert done.status_code == 200, done.text
-    assert done.json()["task"]["status"] == "done"
-    return done.json()["task"]
+    completed: dict[str, Any] = done.json()["task"]
+    assert completed["status"] == "done"
+    return completed
 
 
 def test_maintenance_reads_the_history_downloads_its_csv_and_opens_the_report_on_a_phone(
@@ -99,7 +100,8 @@ def test_maintenance_reads_the_history_downloads_its_csv_and_opens_the_report_on
 def test_the_history_entry_is_not_there_without_a_valid_sign_in(browser: Browser, stack: Stack) -> None:
     # GET /api/inspections/history is for every signed-in role (docs/api.md); a page whose token the server
     # refuses shows the sign-in and no way to the history.
-    context = browser.new_context(viewport=PHONE, locale="en-GB", is_mobile=True, has_touch=True)
+    context = browser.new_context(viewport={"width": PHONE["width"], "height": PHONE["height"]}, locale="en-GB",
+                                  is_mobile=True, has_touch=True)
     page = context.new_page()
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url))
