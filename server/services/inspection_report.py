@@ -29,13 +29,20 @@ def _t(value: datetime | None, tz: tzinfo) -> str:
     return "" if value is None else value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'"
+"""The report's own policy: its inline style only (no script, no fetch, no image, no form)."""
+
+
 def render(*, site_name: str, tz: tzinfo, filters: Mapping[str, str], generated: datetime,
            rows: Sequence[Any], compliance: Mapping[str, Sequence[Compliance]],
            hazards: Mapping[int, Sequence[tuple[str, str, str, datetime]]]) -> str:
     """`rows`: HistoryRow objects (one per item, or one per open/missed task); `compliance`: month ->
     figures per zone; `hazards`: task id -> (item, note, found_by, found_at)."""
     e = escape
+    # the page opens the report from a blob: address, with the page's own origin and its stored token: the
+    # report runs no script and loads nothing, whatever a note holds, even if escaping ever missed one
     out = ["<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">",
+           f"<meta http-equiv=\"Content-Security-Policy\" content=\"{REPORT_CSP}\">",
            f"<title>Inspection report – {e(site_name)}</title><style>{CSS}</style></head><body>",
            f"<h1>Inspection report · 检查记录 — {e(site_name)}</h1>",
            f"<p class=\"meta\">Generated {e(_t(generated, tz))}. Filters: "

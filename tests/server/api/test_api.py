@@ -175,6 +175,8 @@ def test_printable_report_renders_the_history(client: tuple[TestClient, FakeCloc
     assert '<td class="fail">fail</td>' in html and "cord frayed" in html
     assert "<li>seat_tidy: boxes &lt;script&gt;alert(1)&lt;/script&gt; moved — p-wang, 2026-11-02 20:05</li>" in html
     assert "<script>" not in html  # every value escaped
+    policy = "default-src 'none'; style-src 'unsafe-inline'"  # opened from a blob: with the page's origin
+    assert f'<meta http-equiv="Content-Security-Policy" content="{policy}">' in html
     assert "zone=ops-a" in html and "@media print" in html
     # the escalation owed for the cord the operator could not fix is in the report too (another zone filter
     # would hide it): the lead's resolve-or-forward task, open
