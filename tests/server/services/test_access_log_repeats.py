@@ -11,13 +11,13 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from gateway import contract
 from gateway.mqtt import Incoming
 from server.adapters.sql.access_log import AccessLogRepository
 from server.adapters.sql.commands import CommandRepository
-from server.adapters.sql.database import make_engine, migrate, session_factory
+from server.adapters.sql.database import session_factory
 from server.adapters.sql.evacuations import EvacuationRepository
 from server.adapters.sql.response_models import AccessLogRow
 from server.domain.site import Site
@@ -46,34 +46,29 @@ def owner(sessions: object, site: Site, clock: FakeClock) -> tuple[AccessLog, Ev
 
 
 def test_a_badge_event_handed_over_again_is_one_row_and_the_roll_call_reads_as_from_one_delivery(
-    database_url: str, tmp_path: Path,
+    engine: Engine, tmp_path: Path,
 ) -> None:
-    engine = make_engine(database_url)
-    migrate(engine)
     sessions = session_factory(engine)
-    try:
-        site = make_site(site_yaml(2525, 8080), tmp_path)
-        clock = FakeClock(T0)
-        (old, _), (new, evacuations) = owner(sessions, site, clock), owner(sessions, site, clock)
-        arrived = badges(1, ("B11", "door-z1-exit", "in", T0 - timedelta(hours=1)),
-                         ("B12", "door-z2-exit", "in", T0 - timedelta(hours=1)))
-        left = badges(2, ("B11", "door-z1-exit", "out", T0 + timedelta(minutes=2)))
+    site = make_site(site_yaml(2525, 8080), tmp_path)
+    clock = FakeClock(T0)
+    (old, _), (new, evacuations) = owner(sessions, site, clock), owner(sessions, site, clock)
+    arrived = badges(1, ("B11", "door-z1-exit", "in", T0 - timedelta(hours=1)),
+                     ("B12", "door-z2-exit", "in", T0 - timedelta(hours=1)))
+    left = badges(2, ("B11", "door-z1-exit", "out", T0 + timedelta(minutes=2)))
 
-        assert old.record(arrived) == 2
-        assert old.record(arrived) == 0, "a redelivery to the same owner wrote the events again"
-        ev = evacuations.start("f1", "z1", drill=True, trigger="manual", reason="drill", who="sup")
-        clock.advance(timedelta(minutes=3))
-        assert new.record(arrived) == 0, "the next owner wrote again what the old one had written"
-        assert old.record(left) == 1  # the old owner, not yet aware of the takeover
-        assert new.record(left) == 0
-        assert new.record(badges(2, ("B11", "door-z1-exit", "out", T0 + timedelta(minutes=2)),
-                                 ("B11", "door-z1-exit", "out", T0 + timedelta(minutes=2)))) == 0
+    assert old.record(arrived) == 2
+    assert old.record(arrived) == 0, "a redelivery to the same owner wrote the events again"
+    ev = evacuations.start("f1", "z1", drill=True, trigger="manual", reason="drill", who="sup")
+    clock.advance(timedelta(minutes=3))
+    assert new.record(arrived) == 0, "the next owner wrote again what the old one had written"
+    assert old.record(left) == 1  # the old owner, not yet aware of the takeover
+    assert new.record(left) == 0
+    assert new.record(badges(2, ("B11", "door-z1-exit", "out", T0 + timedelta(minutes=2)),
+                             ("B11", "door-z1-exit", "out", T0 + timedelta(minutes=2)))) == 0
 
-        with sessions() as session:
-            stored = session.scalar(select(func.count()).select_from(AccessLogRow))
-        roll = {e.person: (e.status, e.accounted_at) for e in evacuations.roll_call(ev["id"])}
-    finally:
-        engine.dispose()
+    with sessions() as session:
+        stored = session.scalar(select(func.count()).select_from(AccessLogRow))
+    roll = {e.person: (e.status, e.accounted_at) for e in evacuations.roll_call(ev["id"])}
 
     assert stored == 3, f"{stored} access_log rows for 3 badge events"
     assert roll["p-op1"] == ("out", T0 + timedelta(minutes=2)), roll
