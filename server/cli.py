@@ -99,10 +99,6 @@ def _server(args: argparse.Namespace) -> int:
                 standby.stop()
         except LeaseConflict as exc:
             raise UsageError(str(exc)) from None
-        except DatabaseUnreachable as exc:  # gone between the migration and the lease
-            listener.close()
-            print(f"floorwatch server: {exc}", file=sys.stderr)
-            return 1
     app = create_app(settings, lease=lease, site=site, owns_process=True)
     uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=GRACEFUL_STOP_S)
                    ).run(sockets=[listener])

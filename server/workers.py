@@ -27,7 +27,6 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from server.adapters.sql.database import make_engine, migrate, sqlite_file
@@ -86,8 +85,10 @@ class DatabaseUnreachable(Exception):
     """The database did not answer at start-up; the message names it (without its password) and what to do."""
 
 
-def _migrate(engine: Engine) -> None:
-    """`migrate`, with a database that does not answer said in one line (DatabaseUnreachable)."""
+def migrate_database(settings: Settings) -> None:
+    """Bring the database to the latest schema (one process at a time, see `migrate`); MigrationBlocked when
+    a migration could not take its lock, DatabaseUnreachable when the database does not answer."""
+    engine = make_engine(settings.sql_url())
     try:
         migrate(engine)
     except OperationalError as exc:
@@ -95,23 +96,14 @@ def _migrate(engine: Engine) -> None:
         raise DatabaseUnreachable(
             f"cannot reach the database {engine.url.render_as_string(hide_password=True)} ({first}); start it, or "
             "fix FLOORWATCH_DATABASE_URL") from None
-
-
-def migrate_database(settings: Settings) -> None:
-    """Bring the database to the latest schema (one process at a time, see `migrate`); MigrationBlocked when
-    a migration could not take its lock, DatabaseUnreachable when the database does not answer."""
-    engine = make_engine(settings.sql_url())
-    try:
-        _migrate(engine)
     finally:
         engine.dispose()
 
 
 def keeper_for(settings: Settings, http_url: str | None = None) -> LeaseKeeper:
-    """The lease of the site's partition, its table migrated (one process at a time, see `migrate`).
+    """The lease of the site's partition, on a database `migrate_database` has brought up to date.
     `http_url`: where this worker's API answers once it owns the site (None: no HTTP), for standbys."""
     engine = make_engine(settings.sql_url())
-    _migrate(engine)
     site = load_site(settings.site_file)
     return LeaseKeeper(LeaseStore(engine), site.id, settings.worker_name or worker_name(),
                        ttl_s=settings.lease_ttl_s, renew_s=settings.lease_renew_s,
@@ -127,6 +119,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> int:
                     "nothing and standbys answer 503 while it owns the site (use `floorwatch server` for the API)",
                     settings.advertise_url)
     stop = stop or _stop_on_signals()
+    migrate_database(settings)
     keeper = keeper_for(settings)
     threading.Thread(target=_report, args=(keeper, settings.data_dir / STATUS_FILE, stop), name="worker-status",
                      daemon=True).start()
