@@ -8,7 +8,7 @@ its page). A rule added to the catalog gets its rows here with no hand-written l
 Where an alarm is raised changes its first page (RULES.md §4: 机房值班 stands for 领班 in a machine room, and a
 critical alarm there pages 机房值班 as well). Zones are a site's fact, not the catalog's, so each row is routed
 on a floor that has both (docgen uses the example floor): in its office zone `FLOOR_ZONE`, or in its
-machine room `MACHINE_ROOM_ZONE` for the alarms raised in a machine room (`in_machine_room`).
+machine room `MACHINE_ROOM_ZONE` for the alarms the catalog says are raised only there (`RuleSpec.raised_in`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from datetime import timedelta
 
 from gateway.contract import Severity
 from server.domain import notify as routing
-from server.domain.catalog import CATALOG, RuleSpec
+from server.domain.catalog import CATALOG, Place
+from server.domain.catalog.spec import ANYWHERE
 from server.domain.findings import SEVERITY_RANK
 from server.domain.site import Site
 
@@ -25,16 +26,6 @@ FLOOR_ZONE = "ops-a"
 """An office zone of the example floor (not a machine room)."""
 MACHINE_ROOM_ZONE = "mr"
 """The example floor's machine room."""
-
-MACHINE_ROOM_FAMILY = "mr"
-"""RULES.md §2.5, machine-room environment: every alarm of these rules is in a machine room."""
-MACHINE_ROOM_RULES = frozenset({"access.mr_unlisted", "access.mr_entry_notice", "sup.probe_offline"})
-"""Other rules whose alarms are in a machine room: its door's entries, its probes' silence."""
-MACHINE_ROOM_SEVERITIES: dict[str, Severity] = {
-    "access.denied_repeat": Severity.MAJOR,
-    "door.held_open": Severity.MAJOR,
-}
-"""A severity the catalog gives a rule only at a machine-room door (on the floor: minor, or a warning)."""
 
 WHEN: dict[str, str] = {
     routing.When.ALWAYS: "",
@@ -46,12 +37,6 @@ WHEN: dict[str, str] = {
     routing.When.PERSISTS: "still raised",
 }
 """How the table says a step's condition (`notify.When`)."""
-
-
-def in_machine_room(spec: RuleSpec, severity: Severity) -> bool:
-    """Whether the rule raises this severity in a machine room."""
-    return (spec.family == MACHINE_ROOM_FAMILY or spec.id in MACHINE_ROOM_RULES
-            or MACHINE_ROOM_SEVERITIES.get(spec.id) is severity)
 
 
 def span(delay: timedelta) -> str:
@@ -112,11 +97,16 @@ def paging_table(floor: Site) -> str:
         for severity in sorted(spec.severities, key=SEVERITY_RANK.__getitem__, reverse=True):
             if severity is Severity.MINOR:
                 continue
-            zone = MACHINE_ROOM_ZONE if in_machine_room(spec, severity) else FLOOR_ZONE
-            alarm = routing.AlarmInfo(0, spec.id, severity, spec.id, zone, "table", None, "")
-            steps = routing.plan(alarm, floor)
-            if not steps:
-                continue
-            first = ", ".join(k for k in steps[0].recipients if k != routing.ZONE_CHANNEL)
-            lines.append(f"| `{spec.id}` | {severity.value} | {first} | {then(steps, severity)} |")
+            places = spec.places(severity)
+            if places == ANYWHERE:  # in a machine room 机房值班 stands for 领班: said once above the table
+                places = (Place.FLOOR,)
+            for place in places:
+                zone = MACHINE_ROOM_ZONE if place is Place.MACHINE_ROOM else FLOOR_ZONE
+                alarm = routing.AlarmInfo(0, spec.id, severity, spec.id, zone, "table", None, "")
+                steps = routing.plan(alarm, floor)
+                if not steps:
+                    continue
+                first = ", ".join(k for k in steps[0].recipients if k != routing.ZONE_CHANNEL)
+                where = f" ({place.value})" if len(places) > 1 else ""
+                lines.append(f"| `{spec.id}` | {severity.value}{where} | {first} | {then(steps, severity)} |")
     return "\n".join(lines) + "\n"

@@ -27,10 +27,20 @@ from server.domain.catalog import (
     machine_room,
     supervision,
 )
-from server.domain.catalog.spec import ANY_SEVERITY, Check, Gauge, Measure, Param, RuleSpec, Stage, Worse
+from server.domain.catalog.spec import (
+    ANY_SEVERITY,
+    Check,
+    Gauge,
+    Measure,
+    Param,
+    Place,
+    RuleSpec,
+    Stage,
+    Worse,
+)
 
-__all__ = ["ANY_SEVERITY", "CATALOG", "FAMILIES", "Check", "Gauge", "Measure", "Param", "RuleSpec", "Stage", "Worse",
-           "ids", "measure_of", "unit_of", "with_unit"]
+__all__ = ["ANY_SEVERITY", "CATALOG", "FAMILIES", "Check", "Gauge", "Measure", "Param", "Place", "RuleSpec", "Stage",
+           "Worse", "ids", "measure_of", "unit_of", "with_unit"]
 
 CATALOG: Final[Mapping[str, RuleSpec]] = {
     spec.id: spec

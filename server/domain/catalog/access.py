@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import AlarmDoc, Check, Measure, Param, RuleSpec, paged_at_any_severity
+from server.domain.catalog.spec import (
+    IN_MACHINE_ROOM,
+    AlarmDoc,
+    Check,
+    Measure,
+    Param,
+    Place,
+    RuleSpec,
+    paged_at_any_severity,
+)
 
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(
@@ -19,6 +28,7 @@ RULES: tuple[RuleSpec, ...] = (
             "window_s": Param(300, "s"),
         },
         pages=paged_at_any_severity("shift_lead"),
+        raised_in={Severity.MAJOR.value: (Place.MACHINE_ROOM,)},
         measure=Measure(""),
         doc=AlarmDoc(
             subject="two alarms: the person id (or `card-<hash>` for a badge not in the site file) and the door id",
@@ -124,6 +134,7 @@ RULES: tuple[RuleSpec, ...] = (
         ),
         Check.READINGS,
         pages=paged_at_any_severity("mr_duty", "supervisor"),
+        raised_in=IN_MACHINE_ROOM,
         doc=AlarmDoc(
             subject="person id or `card-<hash>`",
             zone="the machine-room door's zone",
@@ -140,6 +151,7 @@ RULES: tuple[RuleSpec, ...] = (
         "S09, S10",
         Check.READINGS,
         pages=paged_at_any_severity("entrant"),
+        raised_in=IN_MACHINE_ROOM,
         doc=AlarmDoc(
             subject="person id or `card-<hash>`",
             zone="the machine-room door's zone",

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import AlarmDoc, Check, Param, RuleSpec, paged_at_any_severity
+from server.domain.catalog.spec import AlarmDoc, Check, Param, Place, RuleSpec, paged_at_any_severity
 from server.domain.catalog.supervision import silent_device
 
 FIRE_RELEASE_ZONE = RuleSpec(
@@ -81,6 +81,7 @@ RULES: tuple[RuleSpec, ...] = (
             "hold_s": Param(30, "s"),
         },
         pages={"warning": ("shift_lead",), "major": ("mr_duty", "supervisor")},
+        raised_in={Severity.MAJOR.value: (Place.MACHINE_ROOM,)},
         push_delay=timedelta(seconds=90),
         doc=AlarmDoc(
             subject="door_controller id (not a fire door)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.contract import DeviceKind, Severity
 from server.domain.catalog.spec import (
+    IN_MACHINE_ROOM,
     AlarmDoc,
     Check,
     Gauge,
@@ -59,6 +60,7 @@ RULES: tuple[RuleSpec, ...] = (
             "major": ("mr_duty", "supervisor"),
             "critical": ("mr_duty", "supervisor", "emergency_command", "on_site_command", "logistics"),
         },
+        raised_in=IN_MACHINE_ROOM,
         convenes_command=True,
         measure=Measure("°C"),
         doc=AlarmDoc(
@@ -82,6 +84,7 @@ RULES: tuple[RuleSpec, ...] = (
             "clear_hold_s": Param(600, "s"),
         },
         pages=paged_at_any_severity("mr_duty"),
+        raised_in=IN_MACHINE_ROOM,
         gauge=Gauge(
             PROBE,
             "temperature_c",
@@ -110,6 +113,7 @@ RULES: tuple[RuleSpec, ...] = (
             "window_s": Param(900, "s"),
         },
         pages=paged_at_any_severity("mr_duty", "supervisor"),
+        raised_in=IN_MACHINE_ROOM,
         # The value is the largest change within the rule's window (window_s, settable per site),
         # not a temperature: its unit says so and leaves the window out, which a site may change.
         measure=Measure("°C change"),
@@ -135,6 +139,7 @@ RULES: tuple[RuleSpec, ...] = (
             **HUMIDITY_MAJOR_AND_CLEAR,
         },
         pages=paged_at_any_severity("mr_duty"),
+        raised_in=IN_MACHINE_ROOM,
         measure=Measure("% RH"),
         doc=HUMIDITY_DOC,
     ),
@@ -153,6 +158,7 @@ RULES: tuple[RuleSpec, ...] = (
             **HUMIDITY_MAJOR_AND_CLEAR,
         },
         pages=paged_at_any_severity("mr_duty"),
+        raised_in=IN_MACHINE_ROOM,
         measure=Measure("% RH", Worse.LOWER),
         doc=HUMIDITY_DOC,
     ),
@@ -168,6 +174,7 @@ RULES: tuple[RuleSpec, ...] = (
             "debounce_s": Param(5, "s"),
         },
         pages=paged_at_any_severity("mr_duty", "supervisor", "facilities", "logistics", "emergency_command"),
+        raised_in=IN_MACHINE_ROOM,
         convenes_command=True,
         doc=AlarmDoc(
             subject="leak_sensor or mr_probe id (in a machine room)",
@@ -182,6 +189,7 @@ RULES: tuple[RuleSpec, ...] = (
         "机房烟雾报警",
         "S10; GB 50174 13.1: MR needs a fire-alarm system and gas/water-mist (or sprinkler) suppression [R24]",
         starts_verification=True,
+        raised_in=IN_MACHINE_ROOM,
         doc=AlarmDoc(
             subject="mr_probe id",
             zone="the probe's zone (its machine room)",

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from types import MappingProxyType
 
 from gateway.contract import DeviceKind, Severity
 
@@ -49,6 +50,15 @@ class Worse(StrEnum):
     LOWER = "lower"
     EITHER = "either"
     """Outside a band on either side (a voltage, an office temperature): no single worst value."""
+
+
+class Place(StrEnum):
+    """Where an alarm is raised, which changes its first page (RULES.md §4: 机房值班 stands for 领班 in a machine
+    room, and a critical alarm there pages 机房值班 as well)."""
+
+    FLOOR = "floor"
+    """An office zone."""
+    MACHINE_ROOM = "machine room"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +169,9 @@ class RuleSpec:
     """The finding's words, for a rule run from its gauge (other rules say them in their class)."""
     doc: AlarmDoc | None = None
     """Its row in docs/alarms.md; every rule the server raises has one."""
+    raised_in: Mapping[str, tuple[Place, ...]] = field(default_factory=dict)
+    """Severity value (or ANY_SEVERITY) -> the only places the engine raises it (a machine-room door's major);
+    unset: anywhere. The catalog test holds it to the zones of what the engine raises."""
 
     @property
     def family(self) -> str:
@@ -167,6 +180,16 @@ class RuleSpec:
     @property
     def defaults(self) -> dict[str, float]:
         return {name: p.default for name, p in self.params.items()}
+
+    def places(self, severity: Severity) -> tuple[Place, ...]:
+        """Where it raises `severity`."""
+        return self.raised_in.get(severity.value) or self.raised_in.get(ANY_SEVERITY) or ANYWHERE
+
+
+ANYWHERE = (Place.FLOOR, Place.MACHINE_ROOM)
+"""`RuleSpec.places` of a severity the catalog does not restrict."""
+IN_MACHINE_ROOM: Mapping[str, tuple[Place, ...]] = MappingProxyType({ANY_SEVERITY: (Place.MACHINE_ROOM,)})
+"""`RuleSpec.raised_in` of a rule whose every alarm is in a machine room (its probes, its door)."""
 
 
 def paged_at_any_severity(*roles: str) -> dict[str, tuple[str, ...]]:
@@ -196,6 +219,7 @@ def evacuating(
     params: Mapping[str, Param] | None = None,
     inspect_within: timedelta | None = None,
     starts_verification: bool = False,
+    raised_in: Mapping[str, tuple[Place, ...]] | None = None,
 ) -> RuleSpec:
     """A fire that calls for the critical response (RULES.md §4): a critical life-safety alarm that convenes
     emergency command and always starts an evacuation."""
@@ -215,6 +239,7 @@ def evacuating(
         evacuates=True,
         starts_verification=starts_verification,
         doc=doc,
+        raised_in=raised_in or {},
     )
 
 

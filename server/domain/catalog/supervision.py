@@ -7,7 +7,17 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from gateway.contract import Severity
-from server.domain.catalog.spec import AlarmDoc, Check, Measure, Param, RuleSpec, Worse, paged_at_any_severity
+from server.domain.catalog.spec import (
+    IN_MACHINE_ROOM,
+    AlarmDoc,
+    Check,
+    Measure,
+    Param,
+    Place,
+    RuleSpec,
+    Worse,
+    paged_at_any_severity,
+)
 
 OFFLINE_PARAMS: Mapping[str, Param] = MappingProxyType({"offline_s": Param(200, "s")})
 """Silent this long is offline: NFPA 72's trouble deadline, shared by the devices aligned with smoke detectors."""
@@ -23,6 +33,7 @@ def silent_device(
     *paged: str,
     doc: AlarmDoc,
     life_safety: bool = False,
+    raised_in: Mapping[str, tuple[Place, ...]] | None = None,
 ) -> RuleSpec:
     """A device that watches over life safety, offline after `OFFLINE_PARAMS`: its silence degrades a
     life-safety function; `paged` are paged at any severity."""
@@ -40,6 +51,7 @@ def silent_device(
         degrades_life_safety=True,
         device_offline=True,
         doc=doc,
+        raised_in=raised_in or {},
     )
 
 
@@ -115,6 +127,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "Aligned with sup.smoke_offline",
         "mr_duty",
+        raised_in=IN_MACHINE_ROOM,
         doc=AlarmDoc(
             subject="mr_probe id",
             zone="the probe's zone (its machine room)",

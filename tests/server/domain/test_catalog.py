@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 
 from gateway.contract import EventType, Severity
-from server.domain.catalog import CATALOG, Measure, Worse, with_unit
+from server.domain.catalog import CATALOG, Measure, Place, Worse, with_unit
 from server.domain.findings import Finding
 from server.domain.rules import Approval, RuleEngine
 from server.domain.rules.controls import all_clear, relay_reenable
@@ -761,6 +761,25 @@ def test_rule_clears(row: Row) -> None:
 @pytest.mark.parametrize("row", [r for r in ROWS if r.clear is None], ids=str)
 def test_rule_that_cannot_clear_says_why(row: Row) -> None:
     assert row.no_clear, f"{row.rule}: a row without a clear step must say why it cannot clear"
+
+
+def test_every_alarm_is_raised_where_the_catalog_says() -> None:
+    """`RuleSpec.raised_in` routes the paging table's rows (RULES.md §4: a machine room pages 机房值班): every alarm
+    the rows raise is in a place its rule declares for that severity, and every machine-room place declared is
+    one a row raises in (each machine-room-only severity is raised by a row)."""
+    raised: set[tuple[str, Severity, Place]] = set()
+    for row, findings in played():
+        site = row.setup().site
+        for f in findings:
+            if f.is_raise and f.zone in site.zones:
+                assert f.zone is not None
+                raised.add((f.rule, f.severity, Place.MACHINE_ROOM if site.is_machine_room(f.zone) else Place.FLOOR))
+    undeclared = sorted((r, s.value, p.value) for r, s, p in raised if p not in CATALOG[r].places(s))
+    assert not undeclared, f"raised where the catalog's raised_in does not say: {undeclared}"
+    declared = {(spec.id, s, Place.MACHINE_ROOM) for spec in CATALOG.values() for s in spec.severities
+                if spec.places(s) == (Place.MACHINE_ROOM,)}
+    unraised = sorted((r, s.value) for r, s, _ in declared - raised)
+    assert not unraised, f"declared in a machine room, but no row raises it there: {unraised}"
 
 
 def test_every_catalog_rule_has_a_row() -> None:
