@@ -294,6 +294,13 @@ class AlarmChange(_Payload):
     ts: UtcTime
     value: float | None = None
     message: str = ""
+    message_zh: str = ""
+    unit: str = ""
+    """The unit of `value` and `peak` ("" for a count or none)."""
+    raised_value: float | None = None
+    """The value the alarm was raised at."""
+    peak: float | None = None
+    """The worst value as of this change."""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from gateway import contract
 from server.domain import alarms as domain
+from server.domain.catalog import unit_of
 from server.domain.site import Site
 
 
@@ -25,5 +26,6 @@ class AlarmFeed:
         change = contract.AlarmChange(
             id=alarm.id, site=alarm.site, rule=alarm.rule, severity=alarm.severity, state=alarm.state.value,
             device=alarm.subject if alarm.subject in self.site.devices else None, zone=alarm.zone,
-            ts=self.clock(), value=alarm.value, message=alarm.message)
+            ts=self.clock(), value=alarm.value, message=alarm.message, message_zh=alarm.message_zh,
+            unit=unit_of(alarm.rule), raised_value=alarm.raised_value, peak=alarm.peak_value)
         self.publish(contract.site_topic(alarm.site, contract.SiteChannel.ALARMS, str(alarm.id)), change)

@@ -3,10 +3,12 @@ the real edge agent, the server's rule and alarm, SQLite, the API and the page."
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 
-from gateway.mqtt import MqttClient
+from gateway import contract
+from gateway.mqtt import Incoming, MqttClient
 from simulators.vendors.tasmota import ChannelEnergy, TasmotaState, encode_lwt, encode_sensor
 from tests.e2e.conftest import Stack
 
@@ -49,6 +51,36 @@ def test_strip_overload_travels_from_a_tasmota_payload_to_the_api_and_page(stack
     assert sum(a["rule"] == "elec.strip_overload" for a in all_alarms) == 1
     audit = stack.client.get(f"/api/alarms/{alarm['id']}/audit").json()
     assert audit[0]["action"] == "raise"
+
+
+def test_every_alarm_change_is_published_for_integrations_with_its_unit_and_both_languages(stack: Stack) -> None:
+    """`floorwatch/v1/{site}/alarms/{id}` (AlarmChange) is what dashboards and displays read without the API."""
+    received: list[Incoming] = []
+    heard = threading.Event()
+
+    def on_message(message: Incoming) -> None:
+        received.append(message)
+        heard.set()
+
+    listener = MqttClient(stack.broker.client_settings(), "test-alarm-listener", on_message=on_message)
+    listener.start()
+    assert listener.wait_connected(10)
+    listener.subscribe(contract.site_topic("e2e", contract.SiteChannel.ALARMS, "+"))
+    assert listener.wait_subscribed(10)
+    publish_strip(stack, amps=12.5, seconds=5)
+    alarm = stack.wait_for("/api/alarms?state=active", lambda b: any(
+        a["rule"] == "elec.strip_overload" for a in b), timeout=20)[0]
+    assert heard.wait(10), "no AlarmChange was published"
+    listener.stop()
+    changes = [contract.AlarmChange.model_validate_json(m.payload) for m in received]
+    assert [m.topic for m in received] == [
+        contract.site_topic("e2e", contract.SiteChannel.ALARMS, str(c.id)) for c in changes]
+    change = next(c for c in changes if c.rule == "elec.strip_overload")
+    assert (change.id, change.site, change.device, change.zone) == (alarm["id"], "e2e", "strip-z1-01", "z1")
+    assert change.state == alarm["state"] and change.severity.value == alarm["severity"]
+    assert (change.value, change.raised_value, change.unit) == (12.5, 12.5, "A")
+    assert change.peak is not None and change.peak >= 12.5
+    assert change.message and change.message_zh and change.message_zh != change.message
 
 
 def test_acknowledge_through_the_api_records_who(stack: Stack) -> None:
