@@ -126,11 +126,17 @@ class Reading(_Payload):
     metrics: dict[MetricName, MetricValue] = Field(min_length=1, max_length=MAX_METRICS_PER_READING)
 
 
-class TelemetryBatch(_Payload):
+class _Batch(_Payload):
+    """The envelope telemetry and event batches share: `(edge, seq)` is the de-duplication key, and one
+    edge's telemetry and events draw their `seq` from one counter (contract-v1.md)."""
+
     v: Literal[1] = 1
     edge: Id
     seq: Seq
     sent_at: UtcTime
+
+
+class TelemetryBatch(_Batch):
     readings: list[Reading] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
 
 
@@ -190,11 +196,7 @@ class Event(_Payload):
     detail: Annotated[str, Field(max_length=500)] | None = None
 
 
-class EventBatch(_Payload):
-    v: Literal[1] = 1
-    edge: Id
-    seq: Seq
-    sent_at: UtcTime
+class EventBatch(_Batch):
     events: list[Event] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
 
 

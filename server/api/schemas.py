@@ -11,12 +11,17 @@ from pydantic import BaseModel, Field
 from server.domain import alarms as domain
 from server.domain.catalog import unit_of
 from server.domain.evacuation import is_drill_text
+from server.domain.power import ScheduledCut
 
 MAX_ROW_ID = 2**31 - 1
 """Row ids are SQL INTEGER (32-bit on PostgreSQL, 64-bit on SQLite): a larger number cannot name a row,
 and passed to the driver it overflows (a 500 found by schemathesis); refused as a 422 instead."""
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 RowIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
+
+
+CUT_STATES = {"cut": "cutting"}
+"""A stored cut's status -> the state the API shows; the others are shown as they are stored."""
 
 
 class CutPublic(BaseModel):
@@ -32,6 +37,11 @@ class CutPublic(BaseModel):
     """The hold's reason, or why the cut was cancelled or failed."""
     at: datetime | None
     """When it was held, done, failed or cancelled."""
+
+    @classmethod
+    def of(cls, cut: ScheduledCut) -> CutPublic:
+        return cls(device=cut.device, state=CUT_STATES.get(cut.status, cut.status), due_at=cut.due_at,
+                   held_by=cut.by or None, why=cut.why, at=cut.done_at)
 
 
 class AlarmPublic(BaseModel):

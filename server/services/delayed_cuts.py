@@ -16,8 +16,9 @@ Follow-ups (issue #5). A hold, and a cut the edge confirmed, each send one push 
 alarm's first page went to, through the notification outbox with the dedupe key
 `cut/<alarm>/<held|done>/<recipient>/<channel>`. The same pass that cuts moves a `cut` row whose
 command came back ok to `done`, after its push is queued: a crash in between queues it again, and the
-key drops the copy. The API shows the row on the alarm (`view_of`): pending, held, cutting (command
-sent, no result yet), done, failed (the edge refused or failed the command), cancelled.
+key drops the copy. The API shows the row on the alarm (`cuts_of`, then `CutPublic.of` in
+server/api/schemas.py): pending, held, cutting (command sent, no result yet), done, failed (the edge
+refused or failed the command), cancelled.
 
 Under a lease (several workers) each transaction of the store (`DelayedCutStore.transaction`) checks
 the lease first: a worker whose lease was taken schedules, holds and cuts nothing more.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,21 +51,6 @@ CurrentOf = Callable[[str], float | None]
 FOLLOW_UP_WITHIN = timedelta(minutes=10)
 """A confirmed cut older than this gets no "done" push: rows cut before follow-ups existed (an upgrade)
 are marked done quietly instead of paging people about yesterday's kettle."""
-STATES = {"cut": "cutting"}
-"""Row status -> the state the API shows; the others are shown as they are stored."""
-
-
-@dataclass(frozen=True, slots=True)
-class CutView:
-    """An alarm's delayed cut as the API shows it on the alarm (`held_by` is a person: redacted per reader)."""
-
-    device: str
-    state: str
-    due_at: datetime
-    held_by: str | None
-    why: str
-    at: datetime | None
-    """When it was held, done, failed or cancelled."""
 
 
 def delayed_cut_note(cuts: DelayedCutStore, site: Site, alarm_id: int) -> tuple[str, str] | None:
@@ -220,13 +206,12 @@ class DelayedCutService:
         """The cut line for the alarm's pages (zh, en), or None when the alarm has no delayed cut."""
         return delayed_cut_note(self.cuts, self.site, alarm_id)
 
-    def views_of(self, alarm_ids: Iterable[int]) -> dict[int, CutView]:
+    def cuts_of(self, alarm_ids: Iterable[int]) -> dict[int, ScheduledCut]:
         """The delayed cut of each alarm that has one, for the alarm API (one query for a whole list)."""
         ids = list(alarm_ids)
         if not ids:
             return {}
-        return {c.alarm_id: CutView(c.device, STATES.get(c.status, c.status), c.due_at, c.by or None, c.why,
-                                    c.done_at) for c in self.cuts.of_alarms(ids)}
+        return {c.alarm_id: c for c in self.cuts.of_alarms(ids)}
 
     # -- follow-up pushes -----------------------------------------------------------------------------
 

@@ -17,10 +17,10 @@ from server.api.minimise import Redactor, RedactorDep
 from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve, CutPublic, RowId
 from server.domain import alarms as domain
 from server.domain.policy import Actor, can_acknowledge, can_close_latched, can_shelve
-from server.domain.power import HIGH_POWER
+from server.domain.power import HIGH_POWER, ScheduledCut
 from server.domain.site import Site
 from server.services.alarms import AlarmError
-from server.services.delayed_cuts import CutView, DelayedCutService
+from server.services.delayed_cuts import DelayedCutService
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 
@@ -37,16 +37,15 @@ class AlarmViews:
         self.site = site
         self.cuts = cuts
 
-    def public(self, alarm: domain.Alarm, cuts: dict[int, CutView] | None = None) -> AlarmPublic:
+    def public(self, alarm: domain.Alarm, cuts: dict[int, ScheduledCut] | None = None) -> AlarmPublic:
         """`cuts`: the delayed cuts of a whole list, read at once; None reads this alarm's own."""
         public = AlarmPublic.of(alarm, self.site.devices.keys() if self.site else frozenset())  # type: ignore[arg-type]
         if alarm.rule != HIGH_POWER or alarm.id is None:
             return public  # only elec.high_power_appliance schedules a cut: no query for the others
-        view = (cuts if cuts is not None else self.cuts.views_of([alarm.id])).get(alarm.id)
-        if view is None:
+        cut = (cuts if cuts is not None else self.cuts.cuts_of([alarm.id])).get(alarm.id)
+        if cut is None:
             return public
-        return public.model_copy(update={"cut": CutPublic(device=view.device, state=view.state, due_at=view.due_at,
-                                                          held_by=view.held_by, why=view.why, at=view.at)})
+        return public.model_copy(update={"cut": CutPublic.of(cut)})
 
 
 def _views(site: SiteDep, cuts: CutsDep) -> AlarmViews:
@@ -87,7 +86,7 @@ def list_alarms(
         alarms = store.query(open_only=True, zone=zone, limit=limit)
     else:
         alarms = store.query(state=state, zone=zone, limit=limit)
-    cuts = views.cuts.views_of(a.id for a in alarms if a.rule == HIGH_POWER and a.id is not None)
+    cuts = views.cuts.cuts_of(a.id for a in alarms if a.rule == HIGH_POWER and a.id is not None)
     return [_shown(red, views.public(a, cuts)) for a in alarms]
 
 

@@ -29,6 +29,7 @@ from gateway.mqtt import Incoming, MqttClient
 from server.adapters.sql.alarms import AlarmWriter
 from server.adapters.sql.commands import CommandRepository
 from server.adapters.sql.delayed_cuts import DelayedCutRepository
+from server.api.schemas import CutPublic
 from server.domain.findings import Finding, Transition
 from server.domain.power import plan_delayed_cut
 from server.services.alarms import AlarmService
@@ -139,10 +140,10 @@ def test_a_restart_neither_drops_nor_repeats_the_cut_and_a_cleared_alarm_cancels
     assert sent[0].action is contract.Action.RELAY_OFF and sent[0].expires_at > sent[0].issued_at
     assert second.note_of(kettle.id)[1] == "relay switched OFF at 11:01:00"  # type: ignore[index]
     kid = kettle.id
-    assert kid is not None and second.views_of([kid])[kid].state == "cutting", "sent, no result yet"
+    assert kid is not None and CutPublic.of(second.cuts_of([kid])[kid]).state == "cutting", "sent, no result yet"
     commands.on_result("e1", contract.CommandResult(id=sent[0].id, ok=True, ts=clock()))
     assert second.confirm(clock()) == [kid], "the edge's result makes the cut done"
-    view = second.views_of([kid])[kid]
+    view = CutPublic.of(second.cuts_of([kid])[kid])
     assert view.state == "done" and view.at == clock() and second.confirm(clock()) == []
     assert (second.note_of(kid) or ("", ""))[1] == "relay switched OFF at 11:01:00"
     assert service().run_due(clock() + timedelta(minutes=5)) == [], "never a second cut"
