@@ -90,9 +90,9 @@ class EvacuationService:
             return
         if alarm.rule == "evac.notice" and alarm.subject in self.site.floors and not is_drill_alarm(alarm):
             self._real_fire_ends_drill(alarm)  # before the one-raise check: the drill's notice raised again
-        if alarm.occurrences != 1:
-            return
         if alarm.rule == "evac.notice":
+            if alarm.occurrences != 1:
+                return
             zone = alarm.zone if alarm.zone in self.site.zones else None
             floor = alarm.subject if alarm.subject in self.site.floors else (
                 self.site.zones[alarm.subject].floor if alarm.subject in self.site.zones else None)
@@ -104,7 +104,9 @@ class EvacuationService:
                        triggered_at=min(first, alarm.raised_at) if first is not None else alarm.raised_at)
         elif alarm.rule in FIRE_PAGES and alarm.zone in self.site.zones:
             self._first_fire_at.setdefault(alarm.zone, alarm.raised_at)
-            released = {c["device"] for c in self.commands.commands(ref=f"alarm:{alarm.id}")}
+            # this raise's releases only: a latched alarm raised again (a new episode) releases again
+            released = {c["device"] for c in self.commands.commands(ref=f"alarm:{alarm.id}")
+                        if c["issued_at"] >= alarm.raised_at}
             for door in self.site.egress_doors(alarm.zone):
                 if door.id in released:
                     continue
