@@ -28,6 +28,7 @@ from gateway import contract
 from server.domain.commands import CommandRecord
 from server.domain.findings import Finding
 from server.domain.policy import Permission, holds
+from server.domain.power import cuttable
 from server.domain.rules import RuleEngine
 from server.domain.rules.controls import relay_reenable
 from server.domain.site import DeviceKind, Site
@@ -109,7 +110,7 @@ class CommandService:
         cut: list[str] = []
         for device in devices:
             dev = self.site.devices.get(device)
-            if dev is None or dev.kind is not DeviceKind.SMART_PLUG or dev.essential or not dev.cuttable:
+            if dev is None or not cuttable(dev):
                 continue
             self.send(device, contract.Action.RELAY_OFF, reason, "system", safety=True, ref=ref)
             cut.append(device)
