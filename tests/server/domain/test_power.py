@@ -41,8 +41,8 @@ def test_a_plug_over_its_rating_cuts_itself_only_when_cuttable() -> None:
     assert plan_cut("elec.strip_load_high", "strip-1", 9.0, site, {"heater": 9.0}) is None
 
 
-CLASS_ESSENTIAL = SITE + """  - {id: pc-class, kind: smart_plug, zone: z1, edge: e, rated_a: 10, strip: strip-1, class: essential,
-     cuttable: true, seat: s1}
+CLASS_ESSENTIAL = SITE + """  - {id: pc-class, kind: smart_plug, zone: z1, edge: e, rated_a: 10, strip: strip-1,
+     class: essential, cuttable: true, seat: s1}
 """
 
 
