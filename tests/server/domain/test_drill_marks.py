@@ -133,3 +133,18 @@ def test_the_alarm_of_a_drill_takes_the_real_fires_words_and_pages_again() -> No
     assert [e.why for e in effects if isinstance(e, alarms.Notify)] == ["raised"]
     again, effects = alarms.apply(real, f.raised("fire.confirmed", "ops-a")[-1], f.now)
     assert again is not None and again.raised_at == f.now and not [e for e in effects if isinstance(e, alarms.Notify)]
+
+
+def test_a_call_point_pressed_while_a_detector_elsewhere_on_the_floor_sees_smoke_is_a_real_fire() -> None:
+    """During a drill, a detector in alarm anywhere on the floor is a real fire: a call point pressed in the
+    next zone then reports that fire (confirmed at once, with 119), not the drill."""
+    f = Floor()
+    fire.set_drill(f.engine.ctx, "f1", True)
+    f.read("smoke-b1", smoke=True)  # ops-b: real smoke, its §3 sequence still verifying
+    f.event("mcp-a1", EventType.MANUAL_CALL_POINT)  # ops-a, next to it
+    for rule, subject in (("fire.manual_report", "mcp-a1"), ("fire.confirmed", "ops-a")):
+        zh, en = texts(f, rule, subject)
+        assert not is_drill_text(zh, en), (rule, zh, en)
+    zh, en = texts(f, "fire.confirmed", "ops-a")
+    assert "119" in zh and "call 119" in en
+    assert "f1" not in f.engine.ctx.shared.get(fire.DRILL_KEY, {}), "the real fire ends the drill on the floor"
