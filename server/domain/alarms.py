@@ -223,7 +223,10 @@ def _raise(alarm: Alarm | None, finding: Finding, now: datetime) -> tuple[Alarm 
                       condition_active=True, message=finding.message if escalated else alarm.message,
                       message_zh=finding.message_zh if escalated else alarm.message_zh)
     if alarm.state is AlarmState.CLEARED_UNACKED:
-        updated = replace(updated, state=AlarmState.ACTIVE, cleared_at=None)
+        # the condition is back: where and in which words are the new finding's (a floor's evacuation
+        # notice raised again for a fire in another zone)
+        updated = replace(updated, state=AlarmState.ACTIVE, cleared_at=None, zone=finding.zone or alarm.zone,
+                          message=finding.message, message_zh=finding.message_zh)
         return _changed(alarm, updated, now, SYSTEM, "re-raise", finding.message,
                         notify="escalated" if escalated else None)
     if escalated:

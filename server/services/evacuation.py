@@ -91,12 +91,12 @@ class EvacuationService:
         if alarm.rule == "evac.notice" and alarm.subject in self.site.floors and not is_drill_alarm(alarm):
             self._real_fire_ends_drill(alarm)  # before the one-raise check: the drill's notice raised again
         if alarm.rule == "evac.notice":
-            if alarm.occurrences != 1:
-                return
             zone = alarm.zone if alarm.zone in self.site.zones else None
             floor = alarm.subject if alarm.subject in self.site.floors else (
                 self.site.zones[alarm.subject].floor if alarm.subject in self.site.zones else None)
-            if floor is None or self._started_for(floor, alarm):
+            # Raised again (occurrences > 1): the notice came back after an all-clear cleared it, before
+            # anyone acknowledged that alarm: a new evacuation, unless one is active (`start` joins it).
+            if floor is None or (alarm.occurrences == 1 and self._started_for(floor, alarm)):
                 return
             first = self._first_fire_at.get(zone) if zone is not None else None
             self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
@@ -264,6 +264,8 @@ class EvacuationService:
         if self.engine_call is not None:
             def end(engine: RuleEngine, t: datetime) -> list[Finding]:
                 findings = engine.all_clear(floor, roles, t)  # PermissionError passes up
+                for zone in ev["zones"]:  # a machine room's own notice (mr.smoke) ends with the floor's
+                    findings += engine.all_clear(zone, roles, t)
                 fire_rules.set_drill(engine.ctx, floor, False)
                 return findings
 

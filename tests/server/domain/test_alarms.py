@@ -267,3 +267,18 @@ def test_an_acknowledged_latched_alarm_whose_condition_is_still_on_only_counts_a
     again, effects = step(alarm, finding("fire.smoke_alarm", severity=Severity.CRITICAL, minutes=2))
     assert again.state is AlarmState.ACKNOWLEDGED and again.raised_at == alarm.raised_at
     assert kinds(effects) == {Persist}
+
+
+def test_an_alarm_raised_again_after_it_cleared_unacknowledged_takes_the_new_zone_and_words() -> None:
+    """A floor's evac.notice cleared by the all-clear, nobody acknowledged it, then a fire in another zone."""
+    def notice(zone: str, minutes: float, transition: Transition = Transition.RAISE) -> Finding:
+        return Finding("evac.notice", transition, Severity.CRITICAL, "f1", zone, "hq", None, f"Fire in {zone}",
+                       DAY + timedelta(minutes=minutes), f"{zone}区域发生火情")
+
+    alarm, _ = step(None, notice("ops-a", 0))
+    alarm, _ = step(alarm, notice("ops-a", 30, Transition.CLEAR))
+    assert alarm.state is AlarmState.CLEARED_UNACKED
+    again, effects = step(alarm, notice("ops-b", 200))
+    assert (again.state, again.zone, again.message, again.message_zh) == (
+        AlarmState.ACTIVE, "ops-b", "Fire in ops-b", "ops-b区域发生火情")
+    assert again.occurrences == 2 and Broadcast in kinds(effects)
