@@ -285,11 +285,24 @@ class EvacuationService:
         return self.get(ev_id)
 
     def secure_door(self, door: str, who: str, reason: str) -> contract.Command:
-        """A person re-locks an egress door after the evacuation (doors relock only by manual reset)."""
+        """A person re-locks an egress door after the evacuation (doors relock only by manual reset). Refused
+        (EvacuationError) while the door's floor is evacuating or a zone that leaves by it is in fire alarm."""
         if door not in self.site.devices:
             raise KeyError(door)
+        floor = self.site.floor_of(self.site.devices[door])
+        egress = {d.id for d in self.site.egress_doors_on_floor(floor)}
+        if door in egress and self.active(floor) is not None:
+            raise EvacuationError(f"{door} stays released: floor {floor} is evacuating; secure it after the all-clear")
         if self.engine_call is not None:
-            self.engine_call(lambda engine, t: engine.reset_door_release(door, t))
+            def reset(engine: RuleEngine, t: datetime) -> list[Finding]:
+                burning = [z.id for z in self.site.zones_on_floor(floor) if engine.ctx.fire_in_zone(z.id)
+                           and door in {d.id for d in self.site.egress_doors(z.id)}]
+                if burning:
+                    raise EvacuationError(f"{door} stays released: fire alarm in {', '.join(burning)}, which "
+                                          "leaves by it; secure it once the alarm is over")
+                return engine.reset_door_release(door, t)
+
+            self.engine_call(reset)
         return self.commands.send(door, contract.Action.DOOR_SECURE, reason or "manual reset", who)
 
     def mark_safe(self, ev_id: str, person: str, by: str, note: str = "") -> None:
