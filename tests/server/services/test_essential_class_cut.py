@@ -7,12 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway import contract
-from server.adapters.sql.commands import CommandRepository
-from server.adapters.sql.evacuations import EvacuationRepository
-from server.domain.rules import RuleEngine
-from server.services.commands import CommandService
-from server.services.evacuation import EvacuationService
 from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
+from tests.server.services.helpers import response
 
 PC = ("  - {id: plug-z1-pc2, kind: smart_plug, zone: z1, edge: e1, rated_a: 10, class: essential, cuttable: true,"
       " seat: s1}\n")
@@ -20,17 +16,8 @@ PC = ("  - {id: plug-z1-pc2, kind: smart_plug, zone: z1, edge: e1, rated_a: 10, 
 
 def test_a_real_fire_evacuation_cuts_no_plug_of_class_essential(db, tmp_path: Path) -> None:
     _, sessions = db
-    text = site_yaml(2525, 8080).replace("people:\n", PC + "people:\n", 1)
-    site = make_site(text, tmp_path)
-    clock = FakeClock(T0)
-    engine = RuleEngine(site)
-    sent: list[contract.Command] = []
-
-    def call(fn):  # type: ignore[no-untyped-def]
-        return fn(engine, clock())
-
-    commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, c: sent.append(c), call)
-    evac = EvacuationService(EvacuationRepository(sessions), site, clock, commands, None, lambda _n: None, call)
-    evac.start("f1", "z1", drill=False, trigger="manual", reason="fire in z1", who="p-safe")
-    cut = {c.device for c in sent if c.action is contract.Action.RELAY_OFF}
+    site = make_site(site_yaml(2525, 8080).replace("people:\n", PC + "people:\n", 1), tmp_path)
+    r = response(sessions, site, FakeClock(T0))
+    r.evac.start("f1", "z1", drill=False, trigger="manual", reason="fire in z1", who="p-safe")
+    cut = {c.device for c in r.sent if c.action is contract.Action.RELAY_OFF}
     assert cut == {"plug-z1-kettle"}, cut

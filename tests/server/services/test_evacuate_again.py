@@ -11,39 +11,23 @@ from pathlib import Path
 
 from gateway import contract
 from server.adapters.sql.alarms import AlarmWriter
-from server.adapters.sql.commands import CommandRepository
-from server.adapters.sql.evacuations import EvacuationRepository
-from server.domain.rules import RuleEngine
 from server.services.alarms import AlarmService
-from server.services.commands import CommandService
-from server.services.evacuation import EvacuationService
 from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
+from tests.server.services.helpers import Response, response
 
 PROBE = "  - {id: probe-mr, kind: mr_probe, zone: mr, edge: e1}\n"
 
 
-def setup(db, tmp_path: Path):  # type: ignore[no-untyped-def]
+def setup(db, tmp_path: Path) -> tuple[FakeClock, Response]:  # type: ignore[no-untyped-def]
     _, sessions = db
     site = make_site(site_yaml(2525, 8080).replace("people:\n", PROBE + "people:\n", 1), tmp_path)
     clock = FakeClock(T0)
-    engine = RuleEngine(site)
-    alarms = AlarmService(AlarmWriter(sessions), [])
-
-    def call(fn):  # type: ignore[no-untyped-def]
-        made = fn(engine, clock())
-        alarms.commit(made, clock())
-        return made
-
-    sent: list[contract.Command] = []
-    commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, c: sent.append(c), call)
-    notices: list[contract.EvacuationNotice] = []
-    evac = EvacuationService(EvacuationRepository(sessions), site, clock, commands, None, notices.append, call)
-    alarms.listeners.append(evac.on_alarm)
-    return clock, engine, call, evac, sent
+    return clock, response(sessions, site, clock, alarms=AlarmService(AlarmWriter(sessions), []))
 
 
 def test_a_second_fire_on_the_floor_after_the_all_clear_evacuates_again(db, tmp_path: Path) -> None:
-    clock, _engine, call, evac, sent = setup(db, tmp_path)
+    clock, r = setup(db, tmp_path)
+    call, evac, sent = r.call, r.evac, r.sent
     call(lambda e, t: e.report_fire("z1", t))
     first = evac.active("f1")
     assert first is not None and first["trigger"] == "evac.notice"
@@ -65,7 +49,8 @@ def test_a_second_fire_on_the_floor_after_the_all_clear_evacuates_again(db, tmp_
 
 
 def test_the_all_clear_of_a_machine_room_evacuation_lets_the_next_smoke_evacuate_again(db, tmp_path: Path) -> None:
-    clock, engine, call, evac, _sent = setup(db, tmp_path)
+    clock, r = setup(db, tmp_path)
+    call, evac, engine = r.call, r.evac, r.engine
 
     def smoke(on: bool) -> None:
         call(lambda e, t: e.on_reading("probe-mr", t, {"smoke": on}, t))

@@ -11,39 +11,30 @@ from pathlib import Path
 import pytest
 
 from gateway import contract
-from server.adapters.sql.commands import CommandRepository
-from server.adapters.sql.evacuations import EvacuationRepository
 from server.domain.power import plan_cut
-from server.domain.rules import RuleEngine
-from server.services.commands import CommandError, CommandService
-from server.services.evacuation import EvacuationService
+from server.services.commands import CommandError
 from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
+from tests.server.services.helpers import response
 
 
 def test_a_fire_cut_after_a_critical_overload_cut_keeps_the_electrician_sign_off(db, tmp_path: Path) -> None:
     _, sessions = db
     site = make_site(site_yaml(2525, 8080), tmp_path)
     clock = FakeClock(T0)
-    engine = RuleEngine(site)
-    sent: list[contract.Command] = []
-
-    def call(fn):  # type: ignore[no-untyped-def]
-        return fn(engine, clock())
-
-    commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, c: sent.append(c), call)
-    evac = EvacuationService(EvacuationRepository(sessions), site, clock, commands, None, lambda _n: None, call)
+    r = response(sessions, site, clock)
     plan = plan_cut("elec.plug_overcurrent", "plug-z1-kettle", 10.6, site, {})
     assert plan is not None
-    commands.safety_cut(list(plan.devices), plan.reason, ref="alarm 7")  # as OverloadCut does
+    r.commands.safety_cut(list(plan.devices), plan.reason, ref="alarm 7")  # as OverloadCut does
     clock.advance(timedelta(minutes=3))  # the overloaded kettle's strip smoulders: a fire in z1
-    evac.start("f1", "z1", drill=False, trigger="manual", reason="fire in z1", who="p-safe")
-    assert [c.action for c in sent if c.device == "plug-z1-kettle"] == [contract.Action.RELAY_OFF] * 2
+    r.evac.start("f1", "z1", drill=False, trigger="manual", reason="fire in z1", who="p-safe")
+    assert [c.action for c in r.sent if c.device == "plug-z1-kettle"] == [contract.Action.RELAY_OFF] * 2
     clock.advance(timedelta(minutes=30))
     with pytest.raises(CommandError, match="electrician"):
-        commands.relay("plug-z1-kettle", True, "fire over", "lead", {"shift_lead"})
-    commands.relay("plug-z1-kettle", True, "checked by electrician", "lead", {"shift_lead"}, electrician_signoff=True)
-    assert sent[-1].action is contract.Action.RELAY_ON
+        r.commands.relay("plug-z1-kettle", True, "fire over", "lead", {"shift_lead"})
+    r.commands.relay("plug-z1-kettle", True, "checked by electrician", "lead", {"shift_lead"},
+                     electrician_signoff=True)
+    assert r.sent[-1].action is contract.Action.RELAY_ON
     clock.advance(timedelta(minutes=1))
-    commands.relay("plug-z1-kettle", False, "leaving", "lead", {"shift_lead"})
+    r.commands.relay("plug-z1-kettle", False, "leaving", "lead", {"shift_lead"})
     clock.advance(timedelta(minutes=1))
-    commands.relay("plug-z1-kettle", True, "back", "lead", {"shift_lead"})  # restored since: no guard left
+    r.commands.relay("plug-z1-kettle", True, "back", "lead", {"shift_lead"})  # restored since: no guard left

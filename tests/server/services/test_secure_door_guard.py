@@ -11,43 +11,32 @@ from pathlib import Path
 import pytest
 
 from gateway import contract
-from server.adapters.sql.commands import CommandRepository
-from server.adapters.sql.evacuations import EvacuationRepository
-from server.domain.rules import RuleEngine
-from server.services.commands import CommandService
-from server.services.evacuation import EvacuationError, EvacuationService
+from server.services.evacuation import EvacuationError
 from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
+from tests.server.services.helpers import response
 
 
 def test_an_egress_door_is_not_secured_during_a_fire_or_an_evacuation(db, tmp_path: Path) -> None:
     _, sessions = db
-    site = make_site(site_yaml(2525, 8080), tmp_path)
     clock = FakeClock(T0)
-    engine = RuleEngine(site)
-    sent: list[contract.Command] = []
-
-    def call(fn):  # type: ignore[no-untyped-def]
-        return fn(engine, clock())
-
-    commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, c: sent.append(c), call)
-    evac = EvacuationService(EvacuationRepository(sessions), site, clock, commands, None, lambda _n: None, call)
+    r = response(sessions, make_site(site_yaml(2525, 8080), tmp_path), clock)
 
     def secures() -> int:
-        return sum(1 for c in sent if c.action is contract.Action.DOOR_SECURE)
+        return sum(1 for c in r.sent if c.action is contract.Action.DOOR_SECURE)
 
-    call(lambda e, t: e.on_reading("smoke-z1-01", t, {"smoke": True}, t))  # verifying: the zone's doors released
+    r.call(lambda e, t: e.on_reading("smoke-z1-01", t, {"smoke": True}, t))  # verifying: z1's doors released
     with pytest.raises(EvacuationError, match="fire"):
-        evac.secure_door("door-z1-exit", "p-lead", "relock")
+        r.evac.secure_door("door-z1-exit", "p-lead", "relock")
     assert secures() == 0
 
-    ev = evac.start("f1", "z1", drill=False, trigger="manual", reason="fire in z1", who="p-safe")
+    ev = r.evac.start("f1", "z1", drill=False, trigger="manual", reason="fire in z1", who="p-safe")
     clock.advance(timedelta(minutes=5))
-    call(lambda e, t: e.on_reading("smoke-z1-01", t, {"smoke": False}, t))
-    call(lambda e, t: e.reset_zone("z1", t))
+    r.call(lambda e, t: e.on_reading("smoke-z1-01", t, {"smoke": False}, t))
+    r.call(lambda e, t: e.reset_zone("z1", t))
     with pytest.raises(EvacuationError, match="evacuat"):
-        evac.secure_door("door-z2-exit", "p-lead", "relock")
+        r.evac.secure_door("door-z2-exit", "p-lead", "relock")
     assert secures() == 0
 
-    evac.all_clear(ev["id"], "p-ec", {"emergency_command"})
-    evac.secure_door("door-z2-exit", "p-lead", "all clear: relock")
+    r.evac.all_clear(ev["id"], "p-ec", {"emergency_command"})
+    r.evac.secure_door("door-z2-exit", "p-lead", "all clear: relock")
     assert secures() == 1

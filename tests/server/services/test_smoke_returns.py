@@ -11,15 +11,10 @@ from pathlib import Path
 
 from gateway import contract
 from gateway.contract import Severity
-from server.adapters.sql.commands import CommandRepository
-from server.adapters.sql.evacuations import EvacuationRepository
 from server.domain.alarms import AlarmState
-from server.domain.rules import RuleEngine
-from server.services.commands import CommandService
-from server.services.evacuation import EvacuationService
 from server.services.fire_verification import FireVerification
 from tests.server.services.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
-from tests.server.services.helpers import wire
+from tests.server.services.helpers import response, wire
 
 
 def test_smoke_returning_on_an_acknowledged_latched_alarm_is_a_new_fire_alarm(db, smtp: Smtp, hook: Hook,
@@ -27,25 +22,16 @@ def test_smoke_returning_on_an_acknowledged_latched_alarm_is_a_new_fire_alarm(db
     _, sessions = db
     site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
     clock = FakeClock(T0)
-    engine = RuleEngine(site)
     alarms, notify = wire(sessions, site, clock)
-
-    def call(fn):  # type: ignore[no-untyped-def]
-        """Ingest.call: run an engine input now and commit what it found."""
-        made = fn(engine, clock())
-        alarms.commit(made, clock())
-        return made
-
-    sent: list[contract.Command] = []
-    commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, c: sent.append(c), call)
-    evac = EvacuationService(EvacuationRepository(sessions), site, clock, commands, notify, lambda _n: None, call)
-    alarms.listeners += [evac.on_alarm, FireVerification(call, alarms.open_alarms).on_alarm]
+    r = response(sessions, site, clock, alarms=alarms, notify=notify)
+    engine, call, evac = r.engine, r.call, r.evac
+    alarms.listeners.append(FireVerification(call, alarms.open_alarms).on_alarm)
 
     def smoke(on: bool) -> None:
         call(lambda e, t: e.on_reading("smoke-z1-01", t, {"smoke": on}, t))
 
     def releases() -> int:
-        return sum(1 for c in sent if c.device == "door-z1-exit" and c.action is contract.Action.DOOR_RELEASE)
+        return sum(1 for c in r.sent if c.device == "door-z1-exit" and c.action is contract.Action.DOOR_RELEASE)
 
     smoke(True)
     first = next(a for a in alarms.open_alarms() if a.rule == "fire.smoke_alarm")
