@@ -38,3 +38,15 @@ def test_a_fire_cut_after_a_critical_overload_cut_keeps_the_electrician_sign_off
     r.commands.relay("plug-z1-kettle", False, "leaving", "lead", {"shift_lead"})
     clock.advance(timedelta(minutes=1))
     r.commands.relay("plug-z1-kettle", True, "back", "lead", {"shift_lead"})  # restored since: no guard left
+
+
+def test_a_persons_cut_after_a_critical_overload_cut_keeps_the_electrician_sign_off(db, tmp_path: Path) -> None:
+    _, sessions = db
+    clock = FakeClock(T0)
+    r = response(sessions, make_site(site_yaml(2525, 8080), tmp_path), clock)
+    r.commands.safety_cut(["plug-z1-kettle"], "elec.plug_overcurrent critical: plug-z1-kettle over its 10 A rating")
+    clock.advance(timedelta(minutes=1))
+    r.commands.relay("plug-z1-kettle", False, "keep it off", "lead", {"shift_lead"})
+    clock.advance(timedelta(minutes=10))
+    with pytest.raises(CommandError, match="electrician"):
+        r.commands.relay("plug-z1-kettle", True, "looks fine", "lead", {"shift_lead"})
