@@ -201,15 +201,21 @@ def _raise(alarm: Alarm | None, finding: Finding, now: datetime) -> tuple[Alarm 
                     peak_value=_worst(finding.rule, finding.value, finding.peak))
         return _changed(None, new, now, SYSTEM, "raise", finding.message, notify="raised")
 
-    if is_drill_text(alarm.message_zh, alarm.message) and not is_drill_text(finding.message_zh, finding.message):
-        # A drill's alarm that a real fire took over: new words, a new raise, unacknowledged again, so it
-        # pages from the first step, as a real fire (RULES.md §3).
+    real_fire = is_drill_text(alarm.message_zh, alarm.message) and not is_drill_text(finding.message_zh,
+                                                                                      finding.message)
+    # A latched alarm acknowledged for an episode that is over (the detector reset, nobody closed it yet):
+    # its condition coming back is a new alarm (RULES.md §0.5-3), not a silent re-trigger of the old one.
+    returned = alarm.latching and not alarm.condition_active and alarm.state is AlarmState.ACKNOWLEDGED
+    if real_fire or returned:
+        # A drill's alarm that a real fire took over, or a latched alarm's new episode: new words, a new
+        # raise, unacknowledged again, so it pages from the first step (RULES.md §3).
         real = replace(alarm, zone=finding.zone or alarm.zone, severity=finding.severity, state=AlarmState.ACTIVE,
                        raised_at=now, value=finding.value, occurrences=alarm.occurrences + 1, condition_active=True,
                        message=finding.message, message_zh=finding.message_zh, acknowledged_at=None,
                        acknowledged_by=None, cleared_at=None, raised_value=finding.value,
                        peak_value=_worst(finding.rule, finding.value, finding.peak))
-        return _changed(alarm, real, now, SYSTEM, "real-fire", finding.message, notify="raised")
+        return _changed(alarm, real, now, SYSTEM, "real-fire" if real_fire else "re-raise", finding.message,
+                        notify="raised")
     escalated = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alarm.severity]
     severity = finding.severity if escalated else alarm.severity
     updated = replace(alarm, severity=severity, value=finding.value, occurrences=alarm.occurrences + 1,
@@ -217,7 +223,10 @@ def _raise(alarm: Alarm | None, finding: Finding, now: datetime) -> tuple[Alarm 
                       condition_active=True, message=finding.message if escalated else alarm.message,
                       message_zh=finding.message_zh if escalated else alarm.message_zh)
     if alarm.state is AlarmState.CLEARED_UNACKED:
-        updated = replace(updated, state=AlarmState.ACTIVE, cleared_at=None)
+        # the condition is back: where and in which words are the new finding's (a floor's evacuation
+        # notice raised again for a fire in another zone)
+        updated = replace(updated, state=AlarmState.ACTIVE, cleared_at=None, zone=finding.zone or alarm.zone,
+                          message=finding.message, message_zh=finding.message_zh)
         return _changed(alarm, updated, now, SYSTEM, "re-raise", finding.message,
                         notify="escalated" if escalated else None)
     if escalated:

@@ -49,8 +49,9 @@ never grouped.
 
 Inhibition: an open fire.confirmed in a zone suppresses separate pushes for that zone's smoke and heat
 alarms (the fire page already says it); an offline edge (sup.gateway_offline) suppresses the offline
-pushes of its own devices. Silences (`Silence`) suppress matching pushes until their end time, but never
-life-safety alarms (RULES.md §0.5-3: never suppress a smoke alarm).
+pushes of its own devices. Only while the inhibiting alarm's condition holds: a latched fire.confirmed
+whose fire is over, not yet closed, holds back nothing. Silences (`Silence`) suppress matching pushes
+until their end time, but never life-safety alarms (RULES.md §0.5-3: never suppress a smoke alarm).
 """
 
 from __future__ import annotations

@@ -38,7 +38,10 @@ class CutPlan:
 
 
 def cuttable(device: Device) -> bool:
-    return device.kind is DeviceKind.SMART_PLUG and device.cuttable and not device.essential
+    """May a safety rule switch this plug off: marked cuttable, and neither essential nor of class essential
+    (what is plugged in is essential equipment: `cuttable` beside it is a site-file slip, not a licence)."""
+    return (device.kind is DeviceKind.SMART_PLUG and device.cuttable and not device.essential
+            and device.plug_class is not PlugClass.ESSENTIAL)
 
 
 def plan_cut(rule: str, subject: str, value: float | None, site: Site,

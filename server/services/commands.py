@@ -28,8 +28,9 @@ from gateway import contract
 from server.domain.commands import CommandRecord
 from server.domain.findings import Finding
 from server.domain.policy import Permission, holds
+from server.domain.power import cuttable
 from server.domain.rules import RuleEngine
-from server.domain.rules.controls import relay_reenable
+from server.domain.rules.controls import OVERLOAD_CUTS, relay_reenable
 from server.domain.site import DeviceKind, Site
 from server.services.ports import CommandStore
 
@@ -109,7 +110,7 @@ class CommandService:
         cut: list[str] = []
         for device in devices:
             dev = self.site.devices.get(device)
-            if dev is None or dev.kind is not DeviceKind.SMART_PLUG or dev.essential or not dev.cuttable:
+            if dev is None or not cuttable(dev):
                 continue
             self.send(device, contract.Action.RELAY_OFF, reason, "system", safety=True, ref=ref)
             cut.append(device)
@@ -131,12 +132,20 @@ class CommandService:
         return self.send(device, contract.Action.RELAY_ON if on else contract.Action.RELAY_OFF, reason, who)
 
     def last_cut(self, device: str) -> dict[str, Any] | None:
-        """The last relay_off of a plug if it was a safety cut (and not restored since)."""
-        last = self.store.last_relay(device)
-        if last is None or last.action != "relay_off" or not last.safety:
-            return None
-        rule = last.reason.split()[0] if last.reason else "safety"
-        return {"rule": rule, "critical": "critical" in last.reason, "command": last.id}
+        """The safety cut that guards switching the plug on again, None when none since it was last on. Of
+        several cuts since then, a critical overload's wins over a later one (the fire zone's cut of the
+        same plug), so that its electrician sign-off is not lost."""
+        guard: dict[str, Any] | None = None
+        for cmd in self.store.recent(device, None, 200):
+            if cmd.action == contract.Action.RELAY_ON.value:
+                break
+            if cmd.action != contract.Action.RELAY_OFF.value or not cmd.safety:
+                continue
+            rule = cmd.reason.split()[0] if cmd.reason else "safety"
+            cut = {"rule": rule, "critical": "critical" in cmd.reason, "command": cmd.id}
+            if guard is None or (cut["critical"] and rule in OVERLOAD_CUTS):
+                guard = cut
+        return guard
 
     # -- results ---------------------------------------------------------------------------------------
 

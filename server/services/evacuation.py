@@ -90,13 +90,13 @@ class EvacuationService:
             return
         if alarm.rule == "evac.notice" and alarm.subject in self.site.floors and not is_drill_alarm(alarm):
             self._real_fire_ends_drill(alarm)  # before the one-raise check: the drill's notice raised again
-        if alarm.occurrences != 1:
-            return
         if alarm.rule == "evac.notice":
             zone = alarm.zone if alarm.zone in self.site.zones else None
             floor = alarm.subject if alarm.subject in self.site.floors else (
                 self.site.zones[alarm.subject].floor if alarm.subject in self.site.zones else None)
-            if floor is None or self._started_for(floor, alarm):
+            # Raised again (occurrences > 1): the notice came back after an all-clear cleared it, before
+            # anyone acknowledged that alarm: a new evacuation, unless one is active (`start` joins it).
+            if floor is None or (alarm.occurrences == 1 and self._started_for(floor, alarm)):
                 return
             first = self._first_fire_at.get(zone) if zone is not None else None
             self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
@@ -104,7 +104,9 @@ class EvacuationService:
                        triggered_at=min(first, alarm.raised_at) if first is not None else alarm.raised_at)
         elif alarm.rule in FIRE_PAGES and alarm.zone in self.site.zones:
             self._first_fire_at.setdefault(alarm.zone, alarm.raised_at)
-            released = {c["device"] for c in self.commands.commands(ref=f"alarm:{alarm.id}")}
+            # this raise's releases only: a latched alarm raised again (a new episode) releases again
+            released = {c["device"] for c in self.commands.commands(ref=f"alarm:{alarm.id}")
+                        if c["issued_at"] >= alarm.raised_at}
             for door in self.site.egress_doors(alarm.zone):
                 if door.id in released:
                     continue
@@ -262,6 +264,8 @@ class EvacuationService:
         if self.engine_call is not None:
             def end(engine: RuleEngine, t: datetime) -> list[Finding]:
                 findings = engine.all_clear(floor, roles, t)  # PermissionError passes up
+                for zone in ev["zones"]:  # a machine room's own notice (mr.smoke) ends with the floor's
+                    findings += engine.all_clear(zone, roles, t)
                 fire_rules.set_drill(engine.ctx, floor, False)
                 return findings
 
@@ -281,11 +285,24 @@ class EvacuationService:
         return self.get(ev_id)
 
     def secure_door(self, door: str, who: str, reason: str) -> contract.Command:
-        """A person re-locks an egress door after the evacuation (doors relock only by manual reset)."""
+        """A person re-locks an egress door after the evacuation (doors relock only by manual reset). Refused
+        (EvacuationError) while the door's floor is evacuating or a zone that leaves by it is in fire alarm."""
         if door not in self.site.devices:
             raise KeyError(door)
+        floor = self.site.floor_of(self.site.devices[door])
+        egress = {d.id for d in self.site.egress_doors_on_floor(floor)}
+        if door in egress and self.active(floor) is not None:
+            raise EvacuationError(f"{door} stays released: floor {floor} is evacuating; secure it after the all-clear")
         if self.engine_call is not None:
-            self.engine_call(lambda engine, t: engine.reset_door_release(door, t))
+            def reset(engine: RuleEngine, t: datetime) -> list[Finding]:
+                burning = [z.id for z in self.site.zones_on_floor(floor) if engine.ctx.fire_in_zone(z.id)
+                           and door in {d.id for d in self.site.egress_doors(z.id)}]
+                if burning:
+                    raise EvacuationError(f"{door} stays released: fire alarm in {', '.join(burning)}, which "
+                                          "leaves by it; secure it once the alarm is over")
+                return engine.reset_door_release(door, t)
+
+            self.engine_call(reset)
         return self.commands.send(door, contract.Action.DOOR_SECURE, reason or "manual reset", who)
 
     def mark_safe(self, ev_id: str, person: str, by: str, note: str = "") -> None:

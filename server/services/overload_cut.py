@@ -37,8 +37,10 @@ class OverloadCut:
         """Alarms whose overload cut was already sent (one cut per alarm, however often it re-triggers)."""
 
     def on_alarm(self, alarm: domain.Alarm) -> None:
+        # acknowledged too: a major overload the lead acknowledged stays acknowledged when it turns critical
         if (alarm.rule not in OVERLOAD_RULES or alarm.severity is not Severity.CRITICAL
-                or alarm.state is not domain.AlarmState.ACTIVE or alarm.id is None or alarm.id in self._cut_for):
+                or alarm.state not in (domain.AlarmState.ACTIVE, domain.AlarmState.ACKNOWLEDGED)
+                or alarm.id is None or alarm.id in self._cut_for):
             return
         ref = f"alarm {alarm.id}"
         current = self.alarm_by_id(alarm.id)

@@ -349,9 +349,6 @@ class CommandStore(Protocol):
         """A transaction that commits when the block ends; under a lease it checks the lease first (a
         worker whose lease was taken commits nothing: LeaseLost)."""
 
-    def last_relay(self, device: str) -> CommandRecord | None:
-        """The device's latest relay_off or relay_on."""
-
     def recent(self, device: str | None, ref: str | None, limit: int) -> list[CommandRecord]:
         """Commands (of the device, of the ref), latest first."""
 

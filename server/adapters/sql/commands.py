@@ -39,13 +39,6 @@ class CommandRepository(FencedStore[CommandTransaction]):
     def __init__(self, sessions: sessionmaker[Session], fence: Fence | None = None) -> None:
         super().__init__(sessions, fence, CommandTransaction)
 
-    def last_relay(self, device: str) -> CommandRecord | None:
-        with self.sessions() as session:
-            row = session.scalars(select(CommandRow).where(
-                CommandRow.device == device, CommandRow.action.in_(["relay_off", "relay_on"]))
-                .order_by(CommandRow.issued_at.desc())).first()
-            return _command(row) if row is not None else None
-
     def recent(self, device: str | None, ref: str | None, limit: int) -> list[CommandRecord]:
         q = select(CommandRow).order_by(CommandRow.issued_at.desc()).limit(limit)
         if device:

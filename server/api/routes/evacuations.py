@@ -142,6 +142,8 @@ def secure_door(door: str, body: DoorSecure, request: Request, site: SiteDep, li
         command = evacuations.secure_door(door, actor.name, body.reason)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {door} does not exist") from None
+    except EvacuationError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     after = command.model_dump(mode="json")
     audit_change(audit, actor, request, f"device:{door}", before, {**device_state(live_state, command_service, door),
                  "command": after},

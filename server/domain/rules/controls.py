@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from server.domain.policy import Permission, holds
 
+OVERLOAD_CUTS = frozenset({"elec.strip_overload", "elec.plug_overcurrent"})
+"""Rules whose critical cut needs a licensed electrician's sign-off before the relay goes on again."""
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -35,7 +38,7 @@ def relay_reenable(
         return Decision(False, "a reason is required")
     if not holds(roles, Permission.RESTORE_POWER):
         return Decision(False, "needs a shift lead (领班), a supervisor or admin")
-    overload = opened_by_rule in ("elec.strip_overload", "elec.plug_overcurrent")
+    overload = opened_by_rule in OVERLOAD_CUTS
     if overload and opened_severity_critical and not electrician_signoff:
         return Decision(False, "after a critical overload a licensed electrician must sign off")
     return Decision(True, "allowed")

@@ -105,10 +105,13 @@ class ReleaseReadBack(Rule):
         if entry is None or "door_locked" not in dev.last:
             return
         entry.unlocked = not dev.flag("door_locked")
+        deadline = entry.at + timedelta(seconds=dev.p(entry.rule, "readback_s"))
         if entry.unlocked:
             ctx.set(entry.rule, dev.id, None, dev.zone, None, now, "Egress door released")
-        elif now >= entry.at + timedelta(seconds=dev.p(entry.rule, "readback_s")):
+        elif now >= deadline:
             check_release(ctx, dev.id, now)
+        else:  # locked again before the deadline (an unlock seen at the release was a badge's): judge it then
+            ctx.wake(deadline, entry.rule, dev.id)
 
     def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
         dev.last["door_locked"] = 1.0 if event.type is EventType.DOOR_LOCKED else 0.0

@@ -304,6 +304,11 @@ class RuleEngine:
         if not decision.allowed:
             raise PermissionError(decision.reason)
         self.ctx.set("evac.notice", floor, None, None, None, now, "All clear")
+        # The manual reports of the floor are over with it (their latched alarms stay until closed): a call
+        # point pressed after the all-clear is a new fire, raised and paged again, not a no-op.
+        for zone in self.site.zones_on_floor(floor) if floor in self.site.floors else ():
+            if self.ctx.zone_fire(zone.id).manual:
+                fire.reset_zone(self.ctx, zone.id, now)
         return self.ctx.take()
 
     def reset_door_release(self, door: str, now: datetime) -> list[Finding]:

@@ -73,10 +73,13 @@ def _mark_drill_confirmed(ctx: Ctx, zone: str, on: bool) -> None:
 
 
 def _drill(ctx: Ctx, zone: str) -> bool:
-    """A manual input in this zone is part of a drill: one runs on its floor and no detector sees
-    smoke or heat there (a detector's alarm during a drill is a real fire, with its 119 prompt)."""
-    zf = ctx.zone_fire(zone)
-    return not zf.alarmed and ctx.site.zones[zone].floor in ctx.shared.get(DRILL_KEY, {})
+    """A manual input in this zone is part of a drill: one runs on its floor and no detector on the floor
+    sees smoke or heat (a detector's alarm during a drill is a real fire, with its 119 prompt, and a call
+    point pressed beside it reports that fire)."""
+    floor = ctx.site.zones[zone].floor
+    if floor not in ctx.shared.get(DRILL_KEY, {}):
+        return False
+    return not any((zf := ctx.fire.get(z.id)) is not None and zf.alarmed for z in ctx.site.zones_on_floor(floor))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -157,8 +157,11 @@ class Escalation(Silences, Outbox):
     def _push(self, info: routing.AlarmInfo, d: routing.Delivery, step: str) -> Push:
         # the fallback channel answers "nobody acknowledged a critical alarm": another open alarm that
         # says the same thing does not answer that, so inhibition never holds the fallback back
+        # only an alarm whose condition still holds inhibits: a latched fire.confirmed whose fire is over
+        # must not silence the zone's next smoke alarm
         reason = None if d.fallback else routing.inhibited(
-            info, (routing.OpenAlarm(a.rule, a.subject, a.zone) for a in self.open_alarms()), self.site)
+            info, (routing.OpenAlarm(a.rule, a.subject, a.zone) for a in self.open_alarms() if a.condition_active),
+            self.site)
         if reason is None:
             silence = routing.silenced(info, self._silences(), self.clock())
             reason = f"silenced until {silence.ends_at.isoformat()} by {silence.by}" if silence else None

@@ -245,3 +245,40 @@ def test_the_worst_of_a_cold_room_is_its_lowest_and_a_band_rule_keeps_none() -> 
     band = raised("elec.voltage_out_of_range", 198.0)
     assert band.raised_value == 198.0 and band.peak_value is None
 
+
+
+@pytest.mark.parametrize("rule", ["fire.smoke_alarm", "mr.smoke", "fire.confirmed", "fire.manual_report"])
+def test_a_latched_alarm_acknowledged_for_an_episode_that_is_over_raises_anew_when_it_comes_back(rule: str) -> None:
+    """Acknowledged, condition cleared, not closed yet (latching): the detector in alarm again is a new
+    alarm, active and unacknowledged with a new raise time and a page, never a silent re-trigger."""
+    alarm, _ = step(None, finding(rule, severity=Severity.CRITICAL))
+    alarm, _ = alarms.acknowledge(alarm, "p-li", "going", DAY + timedelta(minutes=1))
+    alarm, _ = step(alarm, finding(rule, Transition.CLEAR, Severity.CRITICAL, minutes=2))
+    assert alarm.state is AlarmState.ACKNOWLEDGED and not alarm.condition_active
+    again, effects = step(alarm, finding(rule, severity=Severity.CRITICAL, minutes=40))
+    assert (again.state, again.acknowledged_at, again.acknowledged_by) == (AlarmState.ACTIVE, None, None)
+    assert again.raised_at == DAY + timedelta(minutes=40) and again.condition_active and again.id == alarm.id
+    assert any(isinstance(e, Notify) and e.why == "raised" for e in effects)
+
+
+def test_an_acknowledged_latched_alarm_whose_condition_is_still_on_only_counts_a_retrigger() -> None:
+    alarm, _ = step(None, finding("fire.smoke_alarm", severity=Severity.CRITICAL))
+    alarm, _ = alarms.acknowledge(alarm, "p-li", "going", DAY + timedelta(minutes=1))
+    again, effects = step(alarm, finding("fire.smoke_alarm", severity=Severity.CRITICAL, minutes=2))
+    assert again.state is AlarmState.ACKNOWLEDGED and again.raised_at == alarm.raised_at
+    assert kinds(effects) == {Persist}
+
+
+def test_an_alarm_raised_again_after_it_cleared_unacknowledged_takes_the_new_zone_and_words() -> None:
+    """A floor's evac.notice cleared by the all-clear, nobody acknowledged it, then a fire in another zone."""
+    def notice(zone: str, minutes: float, transition: Transition = Transition.RAISE) -> Finding:
+        return Finding("evac.notice", transition, Severity.CRITICAL, "f1", zone, "hq", None, f"Fire in {zone}",
+                       DAY + timedelta(minutes=minutes), f"{zone}区域发生火情")
+
+    alarm, _ = step(None, notice("ops-a", 0))
+    alarm, _ = step(alarm, notice("ops-a", 30, Transition.CLEAR))
+    assert alarm.state is AlarmState.CLEARED_UNACKED
+    again, effects = step(alarm, notice("ops-b", 200))
+    assert (again.state, again.zone, again.message, again.message_zh) == (
+        AlarmState.ACTIVE, "ops-b", "Fire in ops-b", "ops-b区域发生火情")
+    assert again.occurrences == 2 and Broadcast in kinds(effects)

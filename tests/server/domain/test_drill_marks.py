@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from gateway.contract import Event, EventType, Severity
 from server.domain import alarms
 from server.domain.evacuation import is_drill_text
@@ -133,3 +135,46 @@ def test_the_alarm_of_a_drill_takes_the_real_fires_words_and_pages_again() -> No
     assert [e.why for e in effects if isinstance(e, alarms.Notify)] == ["raised"]
     again, effects = alarms.apply(real, f.raised("fire.confirmed", "ops-a")[-1], f.now)
     assert again is not None and again.raised_at == f.now and not [e for e in effects if isinstance(e, alarms.Notify)]
+
+
+def test_a_call_point_pressed_while_a_detector_elsewhere_on_the_floor_sees_smoke_is_a_real_fire() -> None:
+    """During a drill, a detector in alarm anywhere on the floor is a real fire: a call point pressed in the
+    next zone then reports that fire (confirmed at once, with 119), not the drill."""
+    f = Floor()
+    fire.set_drill(f.engine.ctx, "f1", True)
+    f.read("smoke-b1", smoke=True)  # ops-b: real smoke, its §3 sequence still verifying
+    f.event("mcp-a1", EventType.MANUAL_CALL_POINT)  # ops-a, next to it
+    for rule, subject in (("fire.manual_report", "mcp-a1"), ("fire.confirmed", "ops-a")):
+        zh, en = texts(f, rule, subject)
+        assert not is_drill_text(zh, en), (rule, zh, en)
+    zh, en = texts(f, "fire.confirmed", "ops-a")
+    assert "119" in zh and "call 119" in en
+    assert "f1" not in f.engine.ctx.shared.get(fire.DRILL_KEY, {}), "the real fire ends the drill on the floor"
+
+
+def _press_after_all_clear(drill: bool) -> Floor:
+    """A call point pressed (in a drill or a real fire), the evacuation's all-clear by emergency command
+    (the latched alarms are still open: nobody closed them yet), then the same call point pressed again."""
+    f = Floor()
+    if drill:
+        fire.set_drill(f.engine.ctx, "f1", True)
+    f.event("mcp-a1", EventType.MANUAL_CALL_POINT)
+    assert f.is_open("evac.notice", "f1")
+    f.advance(600, step=30)
+    f.call(f.engine.all_clear("f1", {"emergency_command"}, f.now))
+    fire.set_drill(f.engine.ctx, "f1", False)  # as the evacuation service's all-clear does
+    assert not f.is_open("evac.notice", "f1")
+    f.advance(3600, step=60)
+    f.findings.clear()
+    f.event("mcp-a1", EventType.MANUAL_CALL_POINT)
+    return f
+
+
+@pytest.mark.parametrize("drill", [True, False], ids=["after-a-drill", "after-a-real-fire"])
+def test_a_call_point_pressed_after_the_all_clear_is_a_new_real_fire(drill: bool) -> None:
+    f = _press_after_all_clear(drill)
+    for rule, subject in (("fire.manual_report", "mcp-a1"), ("fire.confirmed", "ops-a"), ("evac.notice", "f1")):
+        zh, en = texts(f, rule, subject)
+        assert not is_drill_text(zh, en), (rule, zh, en)
+    zh, en = texts(f, "fire.confirmed", "ops-a")
+    assert "119" in zh and "call 119" in en

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from server.domain.power import plan_cut
+from server.domain.power import plan_cut, plan_delayed_cut
 from server.domain.site import parse_site
 
 SITE = """
@@ -39,3 +39,18 @@ def test_a_plug_over_its_rating_cuts_itself_only_when_cuttable() -> None:
     assert plan_cut("elec.plug_overcurrent", "heater", 10.5, site, {}).devices == ("heater",)  # type: ignore[union-attr]
     assert plan_cut("elec.plug_overcurrent", "pc", 10.5, site, {}) is None
     assert plan_cut("elec.strip_load_high", "strip-1", 9.0, site, {"heater": 9.0}) is None
+
+
+CLASS_ESSENTIAL = SITE + """  - {id: pc-class, kind: smart_plug, zone: z1, edge: e, rated_a: 10, strip: strip-1,
+     class: essential, cuttable: true, seat: s1}
+"""
+
+
+def test_a_plug_of_class_essential_is_never_cut_even_when_marked_cuttable() -> None:
+    """RULES.md §2.1: auto-cut only non-essential end loads. `class: essential` says what is plugged in
+    (the seat's PC), so a `cuttable: true` beside it must not let a rule switch it off."""
+    s = parse_site(CLASS_ESSENTIAL, str(Path("site.yaml")))
+    plan = plan_cut("elec.strip_overload", "strip-1", 16.0, s, {"pc-class": 12.0, "heater": 4.0})
+    assert plan is not None and plan.devices == ("heater",)
+    assert plan_cut("elec.plug_overcurrent", "pc-class", 10.5, s, {}) is None
+    assert plan_delayed_cut("elec.high_power_appliance", "pc-class", s, 9.0) is None  # strip at 90 %

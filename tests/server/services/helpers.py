@@ -1,23 +1,31 @@
-"""Wiring for the notification tests: alarm service + notification service on one database."""
+"""Wiring for the response tests: alarm, notification, command and evacuation services on one database."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway import contract
 from gateway.contract import Severity
 from server.adapters.notify import AppriseSender
 from server.adapters.sql.alarms import AlarmWriter
+from server.adapters.sql.commands import CommandRepository
+from server.adapters.sql.evacuations import EvacuationRepository
 from server.adapters.sql.leases import LeaseStore
 from server.adapters.sql.notifications import NotifyRepository
 from server.adapters.sql.silences import SilenceRepository
 from server.domain import alarms as domain
 from server.domain.findings import Finding, Transition
+from server.domain.rules import RuleEngine
 from server.domain.site import Site
 from server.services.alarms import AlarmService
+from server.services.commands import CommandService
+from server.services.evacuation import EvacuationService
 from server.services.lease import LeaseKeeper
 from server.services.notify import NotificationService
 from tests.server.services.conftest import BASE_URL, FakeClock
@@ -51,3 +59,37 @@ def raise_alarm(alarms: AlarmService, rule: str, subject: str, zone: str | None,
     changed = alarms.commit([Finding(rule, Transition.RAISE, severity, subject, zone, "r1", value,
                                      message or f"{rule} on {subject}", now, zh)], now)
     return next(a for a in changed if a.rule == rule and a.subject == subject)
+
+
+@dataclass
+class Response:
+    """The rule engine, command and evacuation services on one database (what the fire response drives)."""
+
+    engine: RuleEngine
+    call: Callable[[Callable[[RuleEngine, datetime], list[Finding]]], list[Finding]]
+    """Ingest.call: runs an engine input now and commits what it found (when there is an alarm service)."""
+    commands: CommandService
+    evac: EvacuationService
+    sent: list[contract.Command] = field(default_factory=list)
+    """Every command sent to an edge, in order."""
+    notices: list[contract.EvacuationNotice] = field(default_factory=list)
+
+
+def response(sessions: sessionmaker[Session], site: Site, clock: FakeClock, alarms: AlarmService | None = None,
+             notify: NotificationService | None = None) -> Response:
+    """Wire the response services; with `alarms`, engine findings are committed and the evacuation listens."""
+    engine = RuleEngine(site)
+    sent: list[contract.Command] = []
+    notices: list[contract.EvacuationNotice] = []
+
+    def call(fn: Callable[[RuleEngine, datetime], list[Finding]]) -> list[Finding]:
+        made = fn(engine, clock())
+        if alarms is not None:
+            alarms.commit(made, clock())
+        return made
+
+    commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, c: sent.append(c), call)
+    evac = EvacuationService(EvacuationRepository(sessions), site, clock, commands, notify, notices.append, call)
+    if alarms is not None:
+        alarms.listeners.append(evac.on_alarm)
+    return Response(engine, call, commands, evac, sent, notices)
