@@ -275,7 +275,8 @@ class Runtime:
         else:
             self.mqtt_settings = s.mqtt
         self.mqtt = MqttClient(self.mqtt_settings, s.mqtt_client_id, on_message=self._on_message,
-                               persistent_session=True, manual_ack=True)
+                               persistent_session=True, manual_ack=True,
+                               credentials_from="FLOORWATCH_MQTT__USERNAME and FLOORWATCH_MQTT__PASSWORD")
         for topic_filter in server_filters(self.site.id):
             self.mqtt.subscribe(topic_filter)
         # Listeners of transitions committed before a crash run again, before MQTT delivers anything
