@@ -165,9 +165,16 @@ def _env_port(default: int) -> int:
 
 
 def load_settings(factory: Callable[[], T]) -> T:
-    """Settings from FLOORWATCH_* variables; a bad one is a UsageError naming the variable."""
+    """Settings from FLOORWATCH_* variables; a bad or unknown one is a UsageError naming the variable."""
     from pydantic import ValidationError
 
+    from server.settings import unknown_variables
+
+    problems, warnings = unknown_variables(os.environ)
+    for warning in warnings:
+        print(f"floorwatch: {warning}", file=sys.stderr)
+    if problems:
+        raise UsageError("; ".join(problems))
     try:
         return factory()
     except ValidationError as exc:

@@ -10,17 +10,14 @@ import copy
 import importlib.util
 import re
 import tomllib
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
 
 from edge.config import load_config
-from server.settings import Settings
+from server.settings import setting_names, unknown_variables
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -62,26 +59,6 @@ PROVISIONING_REF = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)\}?")
 # --------------------------------------------------------------------------------------------------
 # What the code and the files say
 # --------------------------------------------------------------------------------------------------
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models an annotation names (`MqttSettings | None` -> [MqttSettings])."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
-    return []
-
-
-def setting_names(model: type[BaseModel] = Settings, prefix: str = "FLOORWATCH_") -> set[str]:
-    """Every environment variable the server's Settings read, nested models joined with `__`."""
-    names: set[str] = set()
-    for field, info in model.model_fields.items():
-        name = prefix + field.upper()
-        names.add(name)
-        for nested in _models_in(info.annotation):
-            names |= setting_names(nested, name + "__")
-    return names
 
 
 def env_example_names() -> set[str]:
@@ -436,3 +413,15 @@ def test_checker_catches(mutate: Any, expected: str) -> None:
     mutate(broken)
     found = problems(broken)
     assert any(expected in p for p in found), found
+
+
+def test_unknown_variables_are_found_and_the_other_commands_are_left_alone() -> None:
+    problems, warnings = unknown_variables({
+        "FLOORWATCH_MQTT__HOST": "mqtt", "FLOORWATCH_MQTT_PORT": "1883", "floorwatch_influx_url": "http://i:8086",
+        "FLOORWATCH_TOKEN": "t", "FLOORWATCH_TEST_POSTGRES": "postgresql://", "FLOORWATCH_LONG": "1", "PATH": "/bin"})
+    assert [p.split(" is not")[0] for p in problems] == ["FLOORWATCH_MQTT_PORT"]
+    assert "did you mean FLOORWATCH_MQTT__PORT?" in problems[0]
+    # grafana push's variable beside an unset server setting of the same look: a warning, not a refusal
+    assert warnings == ["FLOORWATCH_INFLUX_URL is read by `floorwatch grafana push` and Grafana's datasource, not "
+                        "by the server; the server's setting is FLOORWATCH_INFLUX__URL (unset: its default applies)"]
+    assert unknown_variables({"FLOORWATCH_INFLUX_URL": "a", "FLOORWATCH_INFLUX__URL": "b"}) == ([], [])

@@ -56,6 +56,16 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
                                         "FLOORWATCH_DATABASE_URL": "postgresql+psycopg://fw@127.0.0.1:1/fw",
                                         "FLOORWATCH_MQTT__HOST": "127.0.0.1"},
          "--workers 2: FLOORWATCH_ADVERTISE_URL names one address"),
+        # A misspelt variable would be ignored: the embedded broker, SQLite, the embedded series store.
+        (["server"], {"FLOORWATCH_MQTT_HOST": "mqtt.floor"},
+         "FLOORWATCH_MQTT_HOST is not a Floorwatch setting and would be ignored: did you mean FLOORWATCH_MQTT__HOST?"),
+        (["worker"], {"FLOORWATCH_DATABASE": "postgresql+psycopg://fw@db/fw"},
+         "FLOORWATCH_DATABASE is not a Floorwatch setting"),
+        (["backup"], {"FLOORWATCH_DATABSE_URL": "postgresql+psycopg://fw@db/fw"},
+         "did you mean FLOORWATCH_DATABASE_URL?"),
+        (["broker", "session"], {"FLOORWATCH_MQTT__HOST": "127.0.0.1", "FLOORWATCH_MQTT__PASWORD": "x"},
+         "FLOORWATCH_MQTT__PASWORD is not a Floorwatch setting and would be ignored: did you mean "
+         "FLOORWATCH_MQTT__PASSWORD?"),
         (["simulate", "--scenario", "nope"], {}, "no such scenario"),
         (["contract", "schema", "--out", str(a_file)], {}, f"--out {a_file}: cannot make the folder"),
         (["broker", "files", "--site", "Bad Site", "--edge", "e1", "--out", str(tmp / "b")], {},
