@@ -7,7 +7,11 @@ Device layer (the `address` is the MQTT topic set in its settings):
   {"type": "access", "time": unix s, "isKnown": "true"|"false", "access": "Always"|"Admin"|
    "Disabled"|"Expired"|"Denied"..., "username": ..., "uid": card}:
   granted when the card is known and its access is Always or Admin, denied otherwise;
-  {"type": "heartbeat", ...}: the controller is alive (device_online);
+  {"type": "heartbeat", "uptime": s, ...}: the controller is alive. It is the controller's only periodic
+  message (every "heartbeat interval" of its MQTT settings), so it goes upstream as a reading
+  (`uptime_s`, or `heartbeat: true` from firmware that sends no uptime): the server supervises an egress
+  door by what it hears (door.egress_controller_offline after 200 s), and an availability event that
+  repeats the known state never leaves the edge;
   other types (boot, INFO, user list ...) carry nothing we measure.
 - no command: opening doors stays with the controller and the building's fire interface.
 
@@ -21,7 +25,17 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from edge.config import DeviceConfig, Vendor
-from edge.drivers.base import DecodeError, Driver, Item, UnsupportedCommand, event, json_object, utcnow
+from edge.drivers.base import (
+    DecodeError,
+    Driver,
+    Item,
+    Metrics,
+    UnsupportedCommand,
+    event,
+    json_object,
+    reading,
+    utcnow,
+)
 from gateway.contract import Command, EventType
 
 _GRANTING = frozenset({"Always", "Admin"})
@@ -52,7 +66,10 @@ class EspRfidDriver(Driver):
         data = json_object(payload, device.id)
         kind = data.get("type")
         if kind == "heartbeat":
-            return [event(device.id, ts, EventType.DEVICE_ONLINE, detail="esp-rfid heartbeat")]
+            uptime = data.get("uptime")
+            alive: Metrics = ({"uptime_s": uptime} if isinstance(uptime, int) and not isinstance(uptime, bool)
+                              and uptime >= 0 else {"heartbeat": True})
+            return reading(device.id, ts, alive)
         if kind != "access":
             return []
         uid = data.get("uid")

@@ -340,6 +340,10 @@ RDM6300_GHOST = b'{"Time":"2020-10-16T16:16:42","RDM6300":{"UID":"00000000"}}'
 # esp-rfid access message (https://github.com/esprfid/esp-rfid/issues/173), published on <topic>/send by
 # 1.x (topic rfid/send in https://github.com/esprfid/esp-rfid/issues/407)
 ESP_RFID_ACCESS = b'{"type":"access","time":1540290526,"isKnown":"true","access":"Always","username":"Marlon","uid":"f9c2f720"}'
+# esp-rfid heartbeat, every "heartbeat interval" on <topic>/send: 1.x `mqtt_publish_heartbeat` (src/mqtt.esp:
+# type, time, uptime, ip, hostname); 0.8 sent type and time only
+ESP_RFID_HEARTBEAT = b'{"type":"heartbeat","time":1733570000,"uptime":3600,"ip":"10.0.0.21","hostname":"esp-rfid"}'
+ESP_RFID_HEARTBEAT_08 = b'{"type":"heartbeat","time":1540290526}'
 
 
 def test_tasmota_rfid_readers_report_cards_and_refuse_ghost_reads() -> None:
@@ -376,6 +380,16 @@ def test_esp_rfid_access_messages_are_granted_or_denied_by_the_controller() -> N
     assert isinstance(denied, Event) and denied.type is EventType.ACCESS_DENIED
     with pytest.raises(DecodeError, match="uid must be a string"):
         driver.decode("rfid/send", b'{"type":"access","isKnown":"true","access":"Always"}', NOW)
+
+
+def test_an_esp_rfid_heartbeat_goes_upstream_as_a_reading() -> None:
+    """Its only periodic message: the server supervises an egress door by what reaches it (200 s), so the
+    heartbeat must leave the edge, not only refresh the edge's own supervision."""
+    driver = EspRfidDriver([dev("door-lobby", Kind.DOOR_CONTROLLER, Vendor.ESP_RFID, "rfid")])
+    assert driver.decode("rfid/send", ESP_RFID_HEARTBEAT, NOW) == [
+        Reading(device="door-lobby", ts=NOW, metrics={"uptime_s": 3600})]
+    assert driver.decode("rfid", ESP_RFID_HEARTBEAT_08, NOW) == [
+        Reading(device="door-lobby", ts=NOW, metrics={"heartbeat": True})]
     with pytest.raises(UnsupportedCommand):
         driver.encode(command("door-hack", Action.DOOR_RELEASE))
 
