@@ -328,6 +328,13 @@ def _tz(name: str) -> tzinfo:
         raise ValueError(f"unknown time zone {name!r}") from None
 
 
+def badge_key(badge: str) -> str:
+    """How a card number is compared: without surrounding blanks and case. Readers of one card disagree on
+    case (esp-rfid writes hex in lower case, Tasmota's readers and badge printers in upper case), and a
+    card number that differs from another only in case is no other card."""
+    return badge.strip().upper()
+
+
 class Site:
     """A validated site with its lookup indexes. Built by `parse_site` (or `Site(config)` in tests)."""
 
@@ -342,7 +349,8 @@ class Site:
         self.devices: dict[str, Device] = {d.id: d for d in config.devices}
         self.people: dict[str, Person] = {p.id: p for p in config.people}
         self.shifts: dict[str, Shift] = {s.id: s for s in config.shifts}
-        self.by_badge: dict[str, Person] = {p.badge: p for p in config.people if p.badge}
+        self.by_badge: dict[str, Person] = {badge_key(p.badge): p for p in config.people if p.badge}
+        """Keyed by `badge_key`: look a card up with `person_with_badge`."""
         self._by_zone: dict[str, list[Device]] = defaultdict(list)
         self._by_edge: dict[str, list[Device]] = defaultdict(list)
         self._plugs: dict[str, list[Device]] = defaultdict(list)
@@ -378,6 +386,10 @@ class Site:
         """Configuration problems that do not stop the site from loading (e.g. reduced supervision)."""
 
     # ---- devices -------------------------------------------------------------------------------
+
+    def person_with_badge(self, badge: str | None) -> Person | None:
+        """The person whose card this is (any case), or None for no badge or a card not in the file."""
+        return self.by_badge.get(badge_key(badge)) if badge else None
 
     def devices_in_zone(self, zone: str) -> list[Device]:
         return self._by_zone.get(zone, [])
@@ -619,9 +631,11 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
         if person.host is not None and person.host not in people:
             problems.append(_Problem(("people", i, "host"), f"unknown person {person.host!r}"))
         if person.badge is not None:
-            if person.badge in badges:
-                problems.append(_Problem(("people", i, "badge"), "badge already used by another person"))
-            badges[person.badge] = i
+            key = badge_key(person.badge)
+            if key in badges:
+                problems.append(_Problem(("people", i, "badge"), "badge already used by another person (badges "
+                                         "match whatever their case: readers differ); give each person their own"))
+            badges[key] = i
     for role, ids in config.roles.items():
         if role not in ROLE_NAMES:
             problems.append(_Problem(("roles", role), f"unknown role {role!r} (known: {_roles_text()})"))

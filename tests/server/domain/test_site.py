@@ -306,3 +306,10 @@ def test_a_bad_contacts_entry_says_what_an_entry_may_be(contacts: str, expected:
     assert len(lines) == len(expected)
     assert all(line.startswith(want) for line, want in zip(lines, expected, strict=True)), lines
     assert not any(".str" in line or ".Contact" in line for line in lines)
+
+
+def test_two_badges_that_differ_only_in_case_are_one_card() -> None:
+    people = PEOPLE.replace("  - {id: p-li, roles: [shift_lead]}\n",
+                            "  - {id: p-li, badge: '04A1B2C3', roles: [shift_lead]}\n"
+                            "  - {id: p-wu, badge: 04a1b2c3}\n")
+    assert error(people).startswith("site.yaml:16: people[1].badge: badge already used by another person")
