@@ -228,6 +228,10 @@ def _out_dir(value: str, option: str) -> Path:
     return out
 
 
+MOSQUITTO_IMAGE_UID = 1883
+"""The `mosquitto` user of the eclipse-mosquitto image, which reads the bind-mounted password file."""
+
+
 def _broker_files(args: argparse.Namespace) -> int:
     """Production Mosquitto files for one site: config, ACL and (optionally) a password file.
 
@@ -257,6 +261,11 @@ def _broker_files(args: argparse.Namespace) -> int:
     _write_private(out / "passwd", render_password_file(users))  # Mosquitto refuses a readable one
     _write_private(out / "credentials.txt", "".join(f"{u} {p}\n" for u, p in users.items()))
     print(f"wrote mosquitto.conf, acl, passwd and credentials.txt (mode 600) to {out}")
+    # Mosquitto 2 opens its password file after dropping to its own user: a mode-600 file of the installer's
+    # is unreadable to it, and the broker exits at start ("Unable to open pwfile").
+    print(f"Mosquitto reads passwd as its own user: `sudo chown {MOSQUITTO_IMAGE_UID} {out / 'passwd'}` for the "
+          "eclipse-mosquitto image (docker-compose.yml), `sudo chown mosquitto` for a Mosquitto of the machine "
+          "(whose conf then needs the paths of this folder instead of /mosquitto/...)")
     return 0
 
 

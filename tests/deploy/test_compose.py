@@ -425,3 +425,14 @@ def test_unknown_variables_are_found_and_the_other_commands_are_left_alone() -> 
     assert warnings == ["FLOORWATCH_INFLUX_URL is read by `floorwatch grafana push` and Grafana's datasource, not "
                         "by the server; the server's setting is FLOORWATCH_INFLUX__URL (unset: its default applies)"]
     assert unknown_variables({"FLOORWATCH_INFLUX_URL": "a", "FLOORWATCH_INFLUX__URL": "b"}) == ([], [])
+
+
+def test_the_readme_hands_each_private_file_to_the_user_of_the_container_that_reads_it() -> None:
+    """Mode-600 files the installer generates are unreadable to a container's own user until chowned:
+    Mosquitto 2 opens its password file after dropping to `mosquitto` (uid 1883 in eclipse-mosquitto) and
+    exits with "Unable to open pwfile"; the edge runs as floorwatch (uid 10001, the Dockerfile's USER)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    chowns = re.findall(r"^sudo chown (?:-R )?(\d+) (\S+)", readme, re.MULTILINE)
+    for uid, path in [("1883", "deploy/mosquitto/passwd"), ("10001", "deploy/edge/edge.yaml"),
+                      ("10001", "deploy/keys")]:
+        assert (uid, path) in chowns, f"README.md never runs `sudo chown {uid} {path}`"
