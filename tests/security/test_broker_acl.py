@@ -114,7 +114,10 @@ def test_a_refusal_and_an_unreachable_broker_say_what_to_check(secure_broker: Se
     try:
         for client in clients:
             client.start()
-        messages = lambda: [r.getMessage() for r in handler.records]  # noqa: E731
+
+        def messages() -> list[str]:
+            return [r.getMessage() for r in handler.records]
+
         assert wait_until(lambda: any("sec-hint-password refused by" in m for m in messages())
                           and any("sec-hint-nobody cannot reach" in m for m in messages()), 15), messages()
         [refusal] = {m for m in messages() if "sec-hint-password refused by" in m}
