@@ -257,8 +257,9 @@ class EdgeAgent:
         self._stopped.set()
 
     def run_forever(self) -> None:
-        """Run until SIGINT or SIGTERM, then stop cleanly."""
-        self.start()
+        """Run until SIGINT or SIGTERM, then stop cleanly (started here unless `start` ran already)."""
+        if self.outbox is None:
+            self.start()
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: self._stopped.set())

@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 
 from edge.commands import load_keys
-from edge.config import ConfigError, load_config
+from edge.config import ConfigError, config_message, load_config
 from gateway.signing import key_id
 
 
@@ -43,8 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from edge.agent import EdgeAgent  # imported late: --check must not need a broker library at all
+    from edge.outbox import OutboxUnavailable
 
-    EdgeAgent(config).run_forever()
+    agent = EdgeAgent(config)
+    try:
+        agent.start()
+    except OutboxUnavailable as exc:
+        print(config_message(args.config, ("buffer", "path"), str(exc)), file=sys.stderr)
+        print(f"{args.config}: 1 problem(s); nothing started", file=sys.stderr)
+        return 2
+    agent.run_forever()
     return 0
 
 

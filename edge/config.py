@@ -376,6 +376,11 @@ def _apply_dialects(data: dict[str, Any]) -> None:
                     device[key] = block[key]
 
 
+def config_message(path: str | Path, loc: tuple[str | int, ...], text: str) -> str:
+    """`file:line: field: text` for a problem found after loading (e.g. while starting the agent)."""
+    return read_yaml(path, "the file must be a mapping with site, edge, devices, ...").message(loc, text)
+
+
 def load_config(path: str | Path) -> EdgeConfig:
     """Read and validate one YAML file. Relative buffer paths are taken relative to the file's folder."""
     path = Path(path)

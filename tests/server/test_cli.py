@@ -35,6 +35,9 @@ def floorwatch(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, 
 def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
     a_file = tmp / "a-file"
     a_file.write_text("not a folder\n")
+    under_a_file = tmp / "edge-buffer-under-a-file.yaml"  # a valid file whose buffer cannot be made
+    under_a_file.write_text(f"site: hq\nedge: edge-f3\nuplink: {{port: 1}}\nfloor_broker: {{port: 1}}\n"
+                            f"buffer: {{path: {a_file}/buffer.sqlite}}\n")
     return [
         (["demo", "--speed", "x"], {}, "argument --speed: 'x' is not a positive number"),
         (["demo", "--scenario", "nope"], {}, "--scenario 'nope': no such scenario"),
@@ -46,6 +49,8 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
         (["worker"], {"FLOORWATCH_HTTP_PORT": "70000"}, "FLOORWATCH_HTTP_PORT: Value error, '70000' is not a TCP port"),
         (["edge", "--config", str(tmp / "missing.yaml")], {}, "missing.yaml:1: (document): cannot read"),
         (["site", "--check", str(tmp / "missing.yaml")], {}, "missing.yaml:1: (document): cannot read"),
+        (["edge", "--config", str(under_a_file)], {},
+         f"edge-buffer-under-a-file.yaml:5: buffer.path: cannot open the buffer {a_file}/buffer.sqlite"),
         (["server"], {"FLOORWATCH_SITE_FILE": str(tmp / "missing.yaml")}, "missing.yaml:1: (document): cannot read"),
         (["server"], {"FLOORWATCH_ADVERTISE_URL": "server-2:8000"},
          "FLOORWATCH_ADVERTISE_URL: Value error, 'server-2:8000' is not an http:// or https:// URL: give http://"),
