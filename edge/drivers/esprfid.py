@@ -12,6 +12,8 @@ Device layer (the `address` is the MQTT topic set in its settings):
   (`uptime_s`, or `heartbeat: true` from firmware that sends no uptime): the server supervises an egress
   door by what it hears (door.egress_controller_offline after 200 s), and an availability event that
   repeats the known state never leaves the edge;
+  an access with a blank uid (" ", user "Button" or "MQTT") is the exit button or a remote `opendoor`:
+  request_to_exit, not a card;
   other types (boot, INFO, user list ...) carry nothing we measure.
 - no command: opening doors stays with the controller and the building's fire interface.
 
@@ -72,12 +74,18 @@ class EspRfidDriver(Driver):
             return reading(device.id, ts, alive)
         if kind != "access":
             return []
-        uid = data.get("uid")
-        if not isinstance(uid, str) or not 1 <= len(uid) <= 64:
-            raise DecodeError("access message: uid must be a string of 1 to 64 characters", device.id)
         known = data.get("isKnown")
         if known not in ("true", "false", True, False):
             raise DecodeError("access message: isKnown must be true or false", device.id)
+        uid = data.get("uid")
+        if isinstance(uid, str) and uid.strip() == "" and known in ("true", True):
+            # The controller's exit button and its MQTT `opendoor` log an access with uid " " and user "Button"
+            # or "MQTT": a door opened without a card, not a card called " ".
+            by = data.get("username")
+            return [event(device.id, ts, EventType.REQUEST_TO_EXIT,
+                          detail=f"esp-rfid: opened by {by[:20] if isinstance(by, str) else 'its button'}")]
+        if not isinstance(uid, str) or not 1 <= len(uid.strip()) <= 64:
+            raise DecodeError("access message: uid must be a string of 1 to 64 characters", device.id)
         raw = data.get("access")
         access = raw if isinstance(raw, str) else "?"
         granted = known in ("true", True) and access in _GRANTING

@@ -344,6 +344,10 @@ ESP_RFID_ACCESS = b'{"type":"access","time":1540290526,"isKnown":"true","access"
 # type, time, uptime, ip, hostname); 0.8 sent type and time only
 ESP_RFID_HEARTBEAT = b'{"type":"heartbeat","time":1733570000,"uptime":3600,"ip":"10.0.0.21","hostname":"esp-rfid"}'
 ESP_RFID_HEARTBEAT_08 = b'{"type":"heartbeat","time":1540290526}'
+# The exit button and a remote `opendoor` (src/main.cpp, src/mqtt.esp: mqtt_publish_access(now(), "true",
+# "Always", "Button" / "MQTT", " ")), as 1.x publishes them on <topic>/send
+ESP_RFID_BUTTON = b'{"type":"access","time":1733570100,"isKnown":"true","access":"Always","username":"Button","uid":" ","door":"esp-rfid"}'
+ESP_RFID_REMOTE = ESP_RFID_BUTTON.replace(b'"Button"', b'"MQTT"')
 
 
 def test_tasmota_rfid_readers_report_cards_and_refuse_ghost_reads() -> None:
@@ -380,6 +384,16 @@ def test_esp_rfid_access_messages_are_granted_or_denied_by_the_controller() -> N
     assert isinstance(denied, Event) and denied.type is EventType.ACCESS_DENIED
     with pytest.raises(DecodeError, match="uid must be a string"):
         driver.decode("rfid/send", b'{"type":"access","isKnown":"true","access":"Always"}', NOW)
+
+
+def test_the_esp_rfid_exit_button_is_a_request_to_exit_not_a_card() -> None:
+    driver = EspRfidDriver([dev("door-lobby", Kind.DOOR_CONTROLLER, Vendor.ESP_RFID, "rfid")])
+    for payload, by in [(ESP_RFID_BUTTON, "Button"), (ESP_RFID_REMOTE, "MQTT")]:
+        [opened] = driver.decode("rfid/send", payload, NOW)
+        assert isinstance(opened, Event) and (opened.type, opened.badge) == (EventType.REQUEST_TO_EXIT, None)
+        assert opened.detail == f"esp-rfid: opened by {by}"
+    with pytest.raises(DecodeError, match="uid must be a string of 1 to 64 characters"):  # never a card " "
+        driver.decode("rfid/send", ESP_RFID_BUTTON.replace(b'"isKnown":"true"', b'"isKnown":"false"'), NOW)
 
 
 def test_an_esp_rfid_heartbeat_goes_upstream_as_a_reading() -> None:
