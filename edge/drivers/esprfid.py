@@ -3,7 +3,8 @@
 
 Device layer (the `address` is the MQTT topic set in its settings):
 
-- `<topic>/send` (1.x; `<topic>` itself in 0.8) JSON messages; the ones read here:
+- `<topic>/send` (1.x; `<topic>` itself in 0.8) JSON messages, and `<topic>/tag` for access in its "Home
+  Assistant" MQTT mode ({"uid", "username", "access", "time"}: no type, no isKnown); the ones read here:
   {"type": "access", "time": unix s, "isKnown": "true"|"false", "access": "Always"|"Admin"|
    "Disabled"|"Expired"|"Denied"..., "username": ..., "uid": card}:
   granted when the card is known and its access is Always or Admin, denied otherwise;
@@ -49,9 +50,12 @@ class EspRfidDriver(Driver):
     def __init__(self, devices: Any, *, client_id: str = "floorwatch-edge") -> None:
         super().__init__(devices, client_id=client_id)
         self._by_topic: dict[str, DeviceConfig] = {}
+        self._ha_topics: set[str] = set()
         for device in self.devices:
             self._by_topic[device.address] = device
             self._by_topic[f"{device.address}/send"] = device
+            self._by_topic[f"{device.address}/tag"] = device
+            self._ha_topics.add(f"{device.address}/tag")
 
     def topic_filters(self) -> list[str]:
         return sorted(self._by_topic)
@@ -66,6 +70,10 @@ class EspRfidDriver(Driver):
         if device is None:
             return []
         data = json_object(payload, device.id)
+        if topic in self._ha_topics and "type" not in data:
+            # "Home Assistant" MQTT mode: the access message without type and isKnown (an unknown card's
+            # access is "Denied", a known card's its access type).
+            data = {**data, "type": "access", "isKnown": "false" if data.get("access") == "Denied" else "true"}
         kind = data.get("type")
         if kind == "heartbeat":
             uptime = data.get("uptime")

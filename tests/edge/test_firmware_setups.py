@@ -373,7 +373,7 @@ def test_tasmota_rfid_readers_report_cards_and_refuse_ghost_reads() -> None:
 
 def test_esp_rfid_access_messages_are_granted_or_denied_by_the_controller() -> None:
     driver = EspRfidDriver([dev("door-hack", Kind.DOOR_CONTROLLER, Vendor.ESP_RFID, "rfid")])
-    assert driver.topic_filters() == ["rfid", "rfid/send"]
+    assert driver.topic_filters() == ["rfid", "rfid/send", "rfid/tag"]
     [granted] = driver.decode("rfid/send", ESP_RFID_ACCESS, NOW)
     assert isinstance(granted, Event) and (granted.type, granted.badge) == (EventType.ACCESS_GRANTED, "f9c2f720")
     [old] = driver.decode("rfid", ESP_RFID_ACCESS, NOW)  # 0.8 published on the topic itself
@@ -394,6 +394,21 @@ def test_the_esp_rfid_exit_button_is_a_request_to_exit_not_a_card() -> None:
         assert opened.detail == f"esp-rfid: opened by {by}"
     with pytest.raises(DecodeError, match="uid must be a string of 1 to 64 characters"):  # never a card " "
         driver.decode("rfid/send", ESP_RFID_BUTTON.replace(b'"isKnown":"true"', b'"isKnown":"false"'), NOW)
+
+
+def test_esp_rfid_in_home_assistant_mode_reports_access_on_its_tag_topic() -> None:
+    """With "Home Assistant" MQTT on, 1.x publishes access on <topic>/tag as {uid, username, access, time}
+    (src/mqtt.esp mqtt_publish_access, the mqttHA branch): read like the /send message."""
+    driver = EspRfidDriver([dev("door-lobby", Kind.DOOR_CONTROLLER, Vendor.ESP_RFID, "rfid")])
+    assert "rfid/tag" in driver.topic_filters()
+    known = b'{"uid":"f9c2f720","username":"Marlon","access":"Always","time":1733570200}'
+    [granted] = driver.decode("rfid/tag", known, NOW)
+    assert isinstance(granted, Event) and (granted.type, granted.badge) == (EventType.ACCESS_GRANTED, "f9c2f720")
+    for access in (b"Denied", b"Expired", b"Disabled"):
+        [refused] = driver.decode("rfid/tag", known.replace(b"Always", access), NOW)
+        assert isinstance(refused, Event) and refused.type is EventType.ACCESS_DENIED
+    [button] = driver.decode("rfid/tag", b'{"uid":" ","username":"Button","access":"Always","time":1733570201}', NOW)
+    assert isinstance(button, Event) and button.type is EventType.REQUEST_TO_EXIT
 
 
 def test_an_esp_rfid_heartbeat_goes_upstream_as_a_reading() -> None:
