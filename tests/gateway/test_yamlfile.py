@@ -119,6 +119,15 @@ def test_scenario_duplicate_keys_schema_and_cross_references_together() -> None:
     assert "s.yaml:11: expect[0].after: no timeline step is named 'nowhere'" in problems, problems
 
 
+def test_a_tab_in_the_indentation_is_named_as_one() -> None:
+    """An editor's tab is the most common way a hand-written file stops being YAML."""
+    with pytest.raises(YamlFileError) as caught:
+        parse_yaml("site: {id: hq}\nfloors:\n\t- {id: f1}\n", "site.yaml", "a mapping")
+    [problem] = caught.value.problems  # libyaml says "found character", PyYAML "found character '\\t'"
+    assert problem.startswith("site.yaml:3: (document): not valid YAML: found character")
+    assert problem.endswith("that cannot start any token: a tab; YAML indents with spaces only, replace it with spaces")
+
+
 def test_not_yaml_not_a_mapping_and_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(YamlFileError) as caught:
         parse_yaml("a: [1,\n", "f.yaml", "a mapping")
