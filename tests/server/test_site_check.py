@@ -23,8 +23,9 @@ devices:
 BAD_SITE_PROBLEMS = [
     "site.yaml:8: devices[3].zone: key appears twice; keep one (YAML would silently use the last)",
     "site.yaml:7: devices[2]: a smart_plug needs rated_a 10 or 16",
-    "site.yaml:6: devices[1].strip: unknown device 'strip-9'",
-    "site.yaml:8: devices[3].zone: unknown zone 'z2'",
+    "site.yaml:6: devices[1].strip: unknown device 'strip-9' (did you mean 'strip-1'?): declare it under `devices` "
+    "or correct the id",
+    "site.yaml:8: devices[3].zone: unknown zone 'z2': declare it under `zones` or correct the id",
 ]
 
 

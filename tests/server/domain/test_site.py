@@ -313,3 +313,11 @@ def test_two_badges_that_differ_only_in_case_are_one_card() -> None:
                             "  - {id: p-li, badge: '04A1B2C3', roles: [shift_lead]}\n"
                             "  - {id: p-wu, badge: 04a1b2c3}\n")
     assert error(people).startswith("site.yaml:16: people[1].badge: badge already used by another person")
+
+
+def test_an_unknown_reference_names_what_it_resembles_and_where_to_declare_it() -> None:
+    assert "site.yaml:11: devices[0].zone: unknown zone 'z1x' (did you mean 'z1'?): declare it under `zones` or " \
+           "correct the id" in error(MINIMAL.replace("    zone: z1\n", "    zone: z1x\n"))
+    dup = MINIMAL + "  - {id: strip-1, kind: strip_meter, zone: z1, edge: e1}\n"
+    assert "site.yaml:13: devices[1].id: duplicate id 'strip-1': ids are unique within `devices`; rename one" \
+           in error(dup)
