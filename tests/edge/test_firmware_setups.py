@@ -289,6 +289,24 @@ BRIDGE_ONLINE_JSON = b'{"state":"online"}'
 BRIDGE_OFFLINE_JSON = b'{ "state": "offline" }'
 
 
+def test_an_unconfigured_zigbee_device_with_a_two_level_name_is_heard_announcing_itself() -> None:
+    """Friendly names such as `living/new leak` are common; such a stranger is reported like a one-level one."""
+    driver = Zigbee2MqttDriver([dev("smoke-1", Kind.SMOKE_DETECTOR, Vendor.ZIGBEE2MQTT, "f3/smoke-1"),
+                                dev("smoke-2", Kind.SMOKE_DETECTOR, Vendor.ZIGBEE2MQTT, "a/b/smoke-2")])
+    driver.discover = True
+    filters = driver.topic_filters()
+    assert {"zigbee2mqtt/+/availability", "zigbee2mqtt/+/+/availability"} <= set(filters)
+    assert "zigbee2mqtt/f3/smoke-1/availability" not in filters  # the wildcard has it: no overlap
+    assert "zigbee2mqtt/a/b/smoke-2/availability" in filters
+    online = b'{"state":"online"}'
+    assert driver.announced("zigbee2mqtt/living/new leak/availability", online) == "living/new leak"
+    assert driver.announced("zigbee2mqtt/new-leak/availability", b"online") == "new-leak"
+    assert driver.announced("zigbee2mqtt/f3/smoke-1/availability", online) is None  # configured
+    assert driver.announced("zigbee2mqtt/bridge/x/availability", online) is None
+    assert [e.type for e in driver.decode("zigbee2mqtt/f3/smoke-1/availability", b'{"state":"offline"}', NOW)
+            if isinstance(e, Event)] == [EventType.DEVICE_OFFLINE]
+
+
 def test_bridge_state_names_every_device_behind_that_bridge_once() -> None:
     driver = Zigbee2MqttDriver([
         dev("smoke-1", Kind.SMOKE_DETECTOR, Vendor.ZIGBEE2MQTT, "smoke-1"),
