@@ -105,6 +105,9 @@ RefusedHandler = Callable[[int, str], None]
 
 REPEAT_LOG_S = 60.0
 """The same connection or publish problem is logged at most once a minute (the first time at once)."""
+SHORT_LIVED_S = 5.0
+"""A connection the broker closes this soon after it was made, three times in a row, is being taken over."""
+SESSION_TAKEN_OVER = 142
 
 
 class MqttClient:
@@ -142,6 +145,8 @@ class MqttClient:
         self._credentials_from = credentials_from
         self._last_logged: dict[str, float] = {}
         self._failed_attempts = 0
+        self._connected_at = 0.0
+        self._short_lived = 0
         self.refused_publishes = 0
         """Messages the broker acknowledged with a failure code (an ACL refusal) since the start."""
         self._persistent = persistent_session
@@ -311,6 +316,7 @@ class MqttClient:
                 if mid is not None:
                     self._pending_subacks.add(mid)
         self.session_present = bool(flags.session_present)
+        self._connected_at = time.monotonic()
         self.connects += 1
         self._connected.set()
         log.info(
@@ -333,6 +339,13 @@ class MqttClient:
         self._subscribed.clear()
         if not self._stopping and was_connected:  # a refused CONNECT was logged as such already
             log.warning("MQTT %s lost its connection (%s); reconnecting", self.client_id, reason)
+            self._short_lived = self._short_lived + 1 if time.monotonic() - self._connected_at < SHORT_LIVED_S else 0
+            if (reason.value == SESSION_TAKEN_OVER or self._short_lived >= 3) and self._due("taken over"):
+                log.error("MQTT %s: the broker at %s:%s keeps closing this connection right after it is made: "
+                          "another client most likely connects with the same client id (a second edge agent "
+                          "with the same `edge:`, or a second server with the same FLOORWATCH_MQTT_CLIENT_ID); "
+                          "stop the other one or give each its own id", self.client_id, self.settings.host,
+                          self.settings.port)
         if was_connected and self._on_connection is not None:
             self._on_connection(False)
 
