@@ -319,12 +319,16 @@ def test_secrets_must_be_set() -> None:
             assert op == ":?", f"${{{name}}} must use ${{{name}:?message}}"
 
 
-def test_edge_config_generator(tmp_path: Path) -> None:
+def _make_edge_config() -> Any:
     spec = importlib.util.spec_from_file_location("make_edge_config", REPO / "deploy/make_edge_config.py")
     assert spec is not None and spec.loader is not None
-    make_edge_config = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_edge_config)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
+
+def test_edge_config_generator(tmp_path: Path) -> None:
+    make_edge_config = _make_edge_config()
     (tmp_path / "credentials.txt").write_text("floorwatch-server s3cret\nedge-f3 e-pass\n")
     out = tmp_path / "edge.yaml"
     assert make_edge_config.main(["--credentials", str(tmp_path / "credentials.txt"), "--out", str(out)]) == 0
@@ -334,6 +338,24 @@ def test_edge_config_generator(tmp_path: Path) -> None:
     assert config.floor_broker.host == "floor-broker"
     assert str(config.buffer.path).startswith("/data/")
     assert str(config.commands.key_file) == "/config/command.key"
+
+
+def test_edge_config_generator_refuses_a_bad_template_or_no_credentials_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Step 2 before step 1, or a template with a key written twice: said at the template's line, exit 2,
+    nothing written (was a traceback, and the duplicate key silently lost)."""
+    make_edge_config = _make_edge_config()
+    credentials, out = tmp_path / "credentials.txt", tmp_path / "edge.yaml"
+    assert make_edge_config.main(["--credentials", str(credentials), "--out", str(out)]) == 2
+    assert f"--credentials {credentials}: no such file; run step 1 first" in capsys.readouterr().err
+    credentials.write_text("floorwatch-server s3cret\nedge-f4 e-pass\n")
+    template = tmp_path / "edge-f4.yaml"
+    template.write_text("site: hq\nedge: edge-f4\nedge: edge-f5\ndevices: []\n")
+    assert make_edge_config.main(["--template", str(template), "--credentials", str(credentials),
+                                  "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{template}:3: edge: key appears twice; keep one" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_commands_are_signed_in_the_stack() -> None:
