@@ -336,6 +336,10 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
 
 def config_from_doc(doc: YamlDoc, base_dir: Path | None = None) -> EdgeConfig:
     """Validate a parsed edge file: schema errors and the cross-checks of what is valid, all at once."""
+    if "edge" not in doc.data and set(doc.data) & {"floors", "zones", "people", "shifts", "roster"}:
+        # The site file given for the edge's: one line, not one "unknown key" per section of it.
+        raise ConfigError([doc.message((), "this is a site file (floors:, zones:, people: ...), not an edge agent's "
+                                           "file: give the edge's file, the one with edge:, uplink:, floor_broker:")])
     checked = validate(doc, EdgeConfig, ("devices",), stand_ins={"site": "x", "edge": "x"})
     if checked.value is not None:
         for loc, message in checked.value.cross_problems():

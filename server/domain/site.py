@@ -727,6 +727,10 @@ def parse_site(text: str, source: str) -> Site:
 
 def site_from_doc(doc: YamlDoc) -> Site:
     """Validate a parsed site file: schema errors and the cross-checks of what is valid, all at once."""
+    if "edge" in doc.data and not set(doc.data) & {"floors", "zones", "people", "shifts", "roster"}:
+        # An edge file given for the site file: one line, not one "unknown key" per section of it.
+        raise SiteError([doc.message((), "this is an edge agent's file (edge:, uplink:, devices: with vendors), "
+                                         "not a site file: give the site file, the one with site:, floors:, zones:")])
     checked = validate(doc, SiteConfig, ("floors", "zones", "devices", "people", "shifts", "roster"),
                        stand_ins={"site": {"id": "x"}},
                        explain=lambda exc: [(p.loc, p.message) for p in _validation_problems(exc)])

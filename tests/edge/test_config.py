@@ -95,3 +95,11 @@ def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert f"{broken}:12: devices[2].vendr: unknown key" in err and f"{broken}:12: devices[2].vendor: missing: this key is required" in err
     assert cli.main(["--config", str(tmp_path / "missing.yaml"), "--check"]) == 2
+
+
+def test_the_site_file_given_as_the_edge_file_is_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("site: {id: hq}\nfloors: [{id: f1}]\nzones: [{id: z1, floor: f1}]\ndevices: []\n", "site.yaml")
+    assert caught.value.problems == [
+        "site.yaml:1: (document): this is a site file (floors:, zones:, people: ...), not an edge agent's file: give "
+        "the edge's file, the one with edge:, uplink:, floor_broker:"]

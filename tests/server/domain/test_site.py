@@ -321,3 +321,12 @@ def test_an_unknown_reference_names_what_it_resembles_and_where_to_declare_it() 
     dup = MINIMAL + "  - {id: strip-1, kind: strip_meter, zone: z1, edge: e1}\n"
     assert "site.yaml:13: devices[1].id: duplicate id 'strip-1': ids are unique within `devices`; rename one" \
            in error(dup)
+
+
+def test_an_edge_file_given_as_the_site_file_is_one_line() -> None:
+    edge_file = "site: hq\nedge: edge-f3\nuplink: {host: mqtt}\ndevices:\n  - {id: p, kind: smart_plug}\n"
+    with pytest.raises(SiteError) as caught:
+        parse_site(edge_file, "edge-f3.yaml")
+    assert caught.value.problems == [
+        "edge-f3.yaml:1: (document): this is an edge agent's file (edge:, uplink:, devices: with vendors), not a site "
+        "file: give the site file, the one with site:, floors:, zones:"]
