@@ -429,6 +429,7 @@ def create_session(
     qos: int = 1,
     session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
     timeout: float = 15.0,
+    credentials_from: str = "",
 ) -> bool:
     """Make `client_id`'s persistent session with its subscriptions, then leave: the broker queues QoS 1
     messages for it from the SUBACK on, although its consumer has not started yet. Returns whether the
@@ -436,7 +437,7 @@ def create_session(
     stay queued for the real consumer. Raises SessionError when the broker cannot be reached in time or
     refuses a subscription."""
     client = MqttClient(settings, client_id, persistent_session=True, session_expiry_s=session_expiry_s,
-                        manual_ack=True)
+                        manual_ack=True, credentials_from=credentials_from)
     for topic_filter in topic_filters:
         client.subscribe(topic_filter, qos)
     client.start()

@@ -273,7 +273,7 @@ def _broker_session(args: argparse.Namespace) -> int:
     from gateway.mqtt import SessionError, create_session
     from server.domain.site import SiteError
     from server.runtime import server_filters
-    from server.settings import Settings
+    from server.settings import MQTT_CREDENTIALS, Settings
     from server.site_check import load_site
 
     settings = load_settings(Settings)
@@ -287,7 +287,8 @@ def _broker_session(args: argparse.Namespace) -> int:
                          f"{exc.problems[0]}; `floorwatch site --check FILE` lists them") from None
     filters = server_filters(site.id)
     try:
-        existed = create_session(settings.mqtt, settings.mqtt_client_id, filters, timeout=args.timeout)
+        existed = create_session(settings.mqtt, settings.mqtt_client_id, filters, timeout=args.timeout,
+                                 credentials_from=MQTT_CREDENTIALS)
     except SessionError as exc:
         print(f"floorwatch broker session: {exc}", file=sys.stderr)
         return 1

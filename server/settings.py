@@ -169,6 +169,8 @@ def _url_problem(value: str) -> str | None:
 
 
 PREFIX = "FLOORWATCH_"
+MQTT_CREDENTIALS = "FLOORWATCH_MQTT__USERNAME and FLOORWATCH_MQTT__PASSWORD"
+"""Where the server's broker credentials are set, named when the broker refuses them."""
 OTHER_COMMANDS: dict[str, str] = {
     "FLOORWATCH_TOKEN": "`floorwatch simulate --server`",
     "FLOORWATCH_INFLUX_URL": "`floorwatch grafana push` and Grafana's datasource",

@@ -17,6 +17,7 @@ from gateway import contract
 from gateway.broker import free_port
 from gateway.contract import Action, Channel, Command, EvacuationNotice, EvacuationState, Message, SiteChannel
 from gateway.mqtt import MqttClient, MqttSettings
+from server import cli
 from tests.security.conftest import (
     DISPLAY,
     EDGES,
@@ -244,3 +245,16 @@ def test_display_cannot_publish_commands_or_telemetry(secure_broker: SecureBroke
     assert barrier(server, edge, server_topic(Channel.COMMANDS))
     assert forged_command not in edge.on(server_topic(Channel.COMMANDS))
     assert telemetry(EDGES[0], 9) not in server.on(server_topic(Channel.TELEMETRY))
+
+
+def test_broker_session_with_a_refused_password_names_the_server_variables(
+        secure_broker: SecureBroker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    for name, value in {"FLOORWATCH_MQTT__HOST": "127.0.0.1", "FLOORWATCH_MQTT__PORT": str(secure_broker.port),
+                        "FLOORWATCH_MQTT__USERNAME": SERVER, "FLOORWATCH_MQTT__PASSWORD": "not-the-password",
+                        "FLOORWATCH_MQTT_CLIENT_ID": "sec-session-hint"}.items():
+        monkeypatch.setenv(name, value)
+    with caplog.at_level(logging.WARNING, logger="gateway.mqtt"):
+        assert cli.main(["broker", "session", "--timeout", "3"]) == 1
+    assert any("sec-session-hint refused by" in r.message and
+               "(FLOORWATCH_MQTT__USERNAME and FLOORWATCH_MQTT__PASSWORD)" in r.message for r in caplog.records), \
+        [r.message for r in caplog.records]
