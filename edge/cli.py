@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 
 from edge.commands import load_keys
-from edge.config import ConfigError, config_message, load_config
+from edge.config import ConfigError, config_message, load_config, unreadable_tls_files
 from gateway.signing import key_id
 
 
@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         keys = load_keys(config.commands)  # a configured key must be usable, also for --check
+        tls = unreadable_tls_files(config)  # as are TLS files: the first connection would stop the agent
+        if tls:
+            raise ConfigError([config_message(args.config, loc, message) for loc, message in tls])
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -22,6 +22,7 @@ Shape (simulators and the server read the same file):
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -356,7 +357,38 @@ def config_from_doc(doc: YamlDoc, base_dir: Path | None = None) -> EdgeConfig:
                 if (path := getattr(config.commands, name)) is not None and not path.is_absolute()}
         if keys:
             config = config.model_copy(update={"commands": config.commands.model_copy(update=keys)})
+        links = {link: _relative_tls(getattr(config, link), base_dir) for link in ("uplink", "floor_broker")}
+        config = config.model_copy(update=links)
     return config
+
+
+TLS_FILES = ("ca_file", "cert_file", "key_file")
+
+
+def _relative_tls(settings: MqttSettings, base_dir: Path) -> MqttSettings:
+    """A link's TLS files relative to the config file's folder, as the buffer and the command keys are (a
+    service's working directory is not the folder of its file)."""
+    update = {name: str(base_dir / value) for name in TLS_FILES
+              if (value := getattr(settings, name)) is not None and not Path(value).is_absolute()}
+    return settings.model_copy(update=update) if update else settings
+
+
+def unreadable_tls_files(config: EdgeConfig) -> list[tuple[tuple[str, str], str]]:
+    """(location, message) of each TLS file of the two links that this process cannot read: the agent
+    would stop at its first connection with a traceback."""
+    problems: list[tuple[tuple[str, str], str]] = []
+    for link in ("uplink", "floor_broker"):
+        settings: MqttSettings = getattr(config, link)
+        for name in TLS_FILES:
+            value = getattr(settings, name)
+            if value is None:
+                continue
+            path = Path(value)
+            if not path.is_file() or not os.access(path, os.R_OK):
+                why = "no such file" if not path.exists() else "not a readable file"
+                problems.append(((link, name), f"{path}: {why}; give the file's path (relative to this file's "
+                                               "folder, or absolute) or remove the key"))
+    return problems
 
 
 _DIALECT_KEYS = {Vendor.TASMOTA.value: ("full_topic", "prefixes", "state_text"),
