@@ -12,6 +12,7 @@ them, and the commands refuse to start on one (server/cli.py `load_settings`).
 from __future__ import annotations
 
 import difflib
+import os
 import socket
 import types
 import typing
@@ -104,6 +105,18 @@ class Settings(BaseSettings):
         if not text.isdigit() or not 1 <= int(text) <= 65535:
             raise ValueError(f"{value!r} is not a TCP port: give a port from 1 to 65535")
         return int(text)
+
+    @field_validator("mqtt")
+    @classmethod
+    def _readable_tls_files(cls, value: MqttSettings | None) -> MqttSettings | None:
+        """A TLS file that cannot be read would stop the server at its first connection with a traceback."""
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(value, name, None)
+            if path is not None and not (Path(path).is_file() and os.access(path, os.R_OK)):
+                raise ValueError(f"FLOORWATCH_MQTT__{name.upper()} {path}: no such readable file; give the path of "
+                                 "the broker's CA certificate (or the client's certificate and key) as the server "
+                                 "process sees it")
+        return value
 
     @field_validator("advertise_url")
     @classmethod

@@ -71,6 +71,9 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
         (["broker", "session"], {"FLOORWATCH_MQTT__HOST": "127.0.0.1", "FLOORWATCH_MQTT__PASWORD": "x"},
          "FLOORWATCH_MQTT__PASWORD is not a Floorwatch setting and would be ignored: did you mean "
          "FLOORWATCH_MQTT__PASSWORD?"),
+        (["server"], {"FLOORWATCH_MQTT__HOST": "127.0.0.1", "FLOORWATCH_MQTT__TLS": "true",
+                      "FLOORWATCH_MQTT__CA_FILE": str(tmp / "missing-ca.crt")},
+         f"FLOORWATCH_MQTT__CA_FILE {tmp / 'missing-ca.crt'}: no such readable file"),
         (["simulate", "--scenario", "nope"], {}, "no such scenario"),
         (["contract", "schema", "--out", str(a_file)], {}, f"--out {a_file}: cannot make the folder"),
         (["broker", "files", "--site", "Bad Site", "--edge", "e1", "--out", str(tmp / "b")], {},
