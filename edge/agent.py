@@ -171,6 +171,7 @@ class EdgeAgent:
         self._inflight: dict[int, int] = {}  # mid -> outbox row id
         self._acked: list[int] = []
         self._cursor = 0  # last outbox row id handed to paho on this run
+        self._refused: dict[int, int] = {}  # mid -> outbox row id the broker refused (kept, not deleted)
         self._uplink_up = False
         self._next_status = now
         self._next_supervision = now + 1.0
@@ -186,6 +187,8 @@ class EdgeAgent:
             on_message=lambda m: self._inbox.put(("command", m.payload)),
             on_connection=lambda up: self._inbox.put(("uplink", up)),
             on_published=lambda mid: self._inbox.put(("ack", mid)),
+            on_refused=lambda mid, reason: self._inbox.put(("refused", mid)),
+            credentials_from="uplink.username and uplink.password of the edge file",
             will=Will(self._topics[Channel.STATUS], contract.encode(offline), qos=1, retain=True),
             persistent_session=True,  # commands sent during a short blip are still delivered
         )
@@ -197,6 +200,7 @@ class EdgeAgent:
         self.floor = MqttClient(
             config.floor_broker, f"{self.client_id}-floor", on_message=self._on_floor_message,
             on_connection=lambda up: self._inbox.put(("floor_link", up)),
+            credentials_from="floor_broker.username and floor_broker.password of the edge file",
             persistent_session=True, session_expiry_s=FLOOR_SESSION_EXPIRY_S,
         )
         for topic_filter, _ in self._routes:
@@ -253,8 +257,9 @@ class EdgeAgent:
         self._stopped.set()
 
     def run_forever(self) -> None:
-        """Run until SIGINT or SIGTERM, then stop cleanly."""
-        self.start()
+        """Run until SIGINT or SIGTERM, then stop cleanly (started here unless `start` ran already)."""
+        if self.outbox is None:
+            self.start()
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: self._stopped.set())
@@ -324,10 +329,18 @@ class EdgeAgent:
             row_id = self._inflight.pop(item[1], None)
             if row_id is not None:
                 self._acked.append(row_id)
+        elif kind == "refused":
+            # The broker dropped it (its ACL: this edge's id or user is not the one it allows): the row
+            # stays in the outbox and holds its place in the window, so a refusing broker gets at most a
+            # window of messages; they are sent again on the next connection (e.g. after the ACL is fixed).
+            row_id = self._inflight.get(item[1])
+            if row_id is not None:
+                self._refused[item[1]] = row_id
         elif kind == "uplink":
             self._uplink_up = bool(item[1])
             if self._uplink_up:
                 self._next_status = self.clock.monotonic()  # say we are online right away
+                self._resend_refused()
         elif kind == "floor_link":
             if item[1] and self._floor_connected_before:  # a reconnect: devices may send copies now
                 self._floor_up_at = self.clock.monotonic()
@@ -685,6 +698,15 @@ class EdgeAgent:
         if self._acked:
             self._require_outbox().remove(self._acked)
             self._acked = []
+
+    def _resend_refused(self) -> None:
+        """Send what the broker refused again, from the oldest such row on (the server drops repeats by seq)."""
+        if not self._refused:
+            return
+        for mid in self._refused:
+            self._inflight.pop(mid, None)
+        self._cursor = min(min(self._refused.values()) - 1, self._cursor)
+        self._refused.clear()
 
     def _pump(self) -> None:
         if not self._uplink_up or self.uplink is None:

@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 
 from edge.commands import load_keys
-from edge.config import ConfigError, load_config
+from edge.config import ConfigError, config_message, load_config, unreadable_tls_files
 from gateway.signing import key_id
 
 
@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         keys = load_keys(config.commands)  # a configured key must be usable, also for --check
+        tls = unreadable_tls_files(config)  # as are TLS files: the first connection would stop the agent
+        if tls:
+            raise ConfigError([config_message(args.config, loc, message) for loc, message in tls])
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -43,8 +46,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from edge.agent import EdgeAgent  # imported late: --check must not need a broker library at all
+    from edge.outbox import OutboxUnavailable
 
-    EdgeAgent(config).run_forever()
+    agent = EdgeAgent(config)
+    try:
+        agent.start()
+    except OutboxUnavailable as exc:
+        print(config_message(args.config, ("buffer", "path"), str(exc)), file=sys.stderr)
+        print(f"{args.config}: 1 problem(s); nothing started", file=sys.stderr)
+        return 2
+    agent.run_forever()
     return 0
 
 

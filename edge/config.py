@@ -22,6 +22,7 @@ Shape (simulators and the server read the same file):
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -336,6 +337,10 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
 
 def config_from_doc(doc: YamlDoc, base_dir: Path | None = None) -> EdgeConfig:
     """Validate a parsed edge file: schema errors and the cross-checks of what is valid, all at once."""
+    if "edge" not in doc.data and set(doc.data) & {"floors", "zones", "people", "shifts", "roster"}:
+        # The site file given for the edge's: one line, not one "unknown key" per section of it.
+        raise ConfigError([doc.message((), "this is a site file (floors:, zones:, people: ...), not an edge agent's "
+                                           "file: give the edge's file, the one with edge:, uplink:, floor_broker:")])
     checked = validate(doc, EdgeConfig, ("devices",), stand_ins={"site": "x", "edge": "x"})
     if checked.value is not None:
         for loc, message in checked.value.cross_problems():
@@ -352,7 +357,38 @@ def config_from_doc(doc: YamlDoc, base_dir: Path | None = None) -> EdgeConfig:
                 if (path := getattr(config.commands, name)) is not None and not path.is_absolute()}
         if keys:
             config = config.model_copy(update={"commands": config.commands.model_copy(update=keys)})
+        links = {link: _relative_tls(getattr(config, link), base_dir) for link in ("uplink", "floor_broker")}
+        config = config.model_copy(update=links)
     return config
+
+
+TLS_FILES = ("ca_file", "cert_file", "key_file")
+
+
+def _relative_tls(settings: MqttSettings, base_dir: Path) -> MqttSettings:
+    """A link's TLS files relative to the config file's folder, as the buffer and the command keys are (a
+    service's working directory is not the folder of its file)."""
+    update = {name: str(base_dir / value) for name in TLS_FILES
+              if (value := getattr(settings, name)) is not None and not Path(value).is_absolute()}
+    return settings.model_copy(update=update) if update else settings
+
+
+def unreadable_tls_files(config: EdgeConfig) -> list[tuple[tuple[str, str], str]]:
+    """(location, message) of each TLS file of the two links that this process cannot read: the agent
+    would stop at its first connection with a traceback."""
+    problems: list[tuple[tuple[str, str], str]] = []
+    for link in ("uplink", "floor_broker"):
+        settings: MqttSettings = getattr(config, link)
+        for name in TLS_FILES:
+            value = getattr(settings, name)
+            if value is None:
+                continue
+            path = Path(value)
+            if not path.is_file() or not os.access(path, os.R_OK):
+                why = "no such file" if not path.exists() else "not a readable file"
+                problems.append(((link, name), f"{path}: {why}; give the file's path (relative to this file's "
+                                               "folder, or absolute) or remove the key"))
+    return problems
 
 
 _DIALECT_KEYS = {Vendor.TASMOTA.value: ("full_topic", "prefixes", "state_text"),
@@ -374,6 +410,11 @@ def _apply_dialects(data: dict[str, Any]) -> None:
             for key in _DIALECT_KEYS.get(str(device.get("vendor")), ()):
                 if key in block and key not in device:
                     device[key] = block[key]
+
+
+def config_message(path: str | Path, loc: tuple[str | int, ...], text: str) -> str:
+    """`file:line: field: text` for a problem found after loading (e.g. while starting the agent)."""
+    return read_yaml(path, "the file must be a mapping with site, edge, devices, ...").message(loc, text)
 
 
 def load_config(path: str | Path) -> EdgeConfig:

@@ -46,17 +46,26 @@ CREATE TABLE IF NOT EXISTS commands (id TEXT PRIMARY KEY, handled_at REAL NOT NU
 """
 
 
+class OutboxUnavailable(OSError):
+    """The buffer file cannot be made or opened (a folder this user may not write, a path under a file)."""
+
+
 class Outbox:
     """Not thread-safe by design: the agent's worker thread is its only user (a lock guards misuse)."""
 
     def __init__(self, path: Path | str, max_messages: int) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_messages = max_messages
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise OutboxUnavailable(f"cannot open the buffer {self.path} ({reason}): give a file in a folder the "
+                                    "edge's user may write") from None
         self._lock = threading.Lock()
         row = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
         top = self._db.execute("SELECT MAX(seq) FROM outbox").fetchone()[0]

@@ -11,6 +11,9 @@ No other module imports paho. What this wrapper adds to paho:
 - a Last Will, TLS and username/password from one settings object;
 - optional manual acknowledgement, so a consumer acks a QoS 1 message only once it has stored what
   the message caused (a crash before that means the broker delivers it again);
+- a message the broker refused (MQTT 5 PUBACK with a failure code, e.g. 0x87 "Not authorized" from an
+  ACL) is reported apart from the ones it took (`on_refused`), so a durable buffer keeps it;
+- a broker it cannot reach, or one that refuses its credentials, is logged with what to check;
 - callbacks run on paho's network thread: handlers must only hand messages off, never block on I/O.
 """
 
@@ -98,6 +101,13 @@ class Will:
 MessageHandler = Callable[[Incoming], None]
 ConnectionHandler = Callable[[bool], None]
 PublishedHandler = Callable[[int], None]
+RefusedHandler = Callable[[int, str], None]
+
+REPEAT_LOG_S = 60.0
+"""The same connection or publish problem is logged at most once a minute (the first time at once)."""
+SHORT_LIVED_S = 5.0
+"""A connection the broker closes this soon after it was made, three times in a row, is being taken over."""
+SESSION_TAKEN_OVER = 142
 
 
 class MqttClient:
@@ -116,16 +126,29 @@ class MqttClient:
         on_message: MessageHandler | None = None,
         on_connection: ConnectionHandler | None = None,
         on_published: PublishedHandler | None = None,
+        on_refused: RefusedHandler | None = None,
         will: Will | None = None,
         persistent_session: bool = False,
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         manual_ack: bool = False,
+        credentials_from: str = "",
     ) -> None:
+        """`on_published(mid)`: the broker acknowledged a QoS 1 message; without `on_refused`, also one it
+        refused. `on_refused(mid, reason)`: the broker acknowledged it with a failure code and dropped it.
+        `credentials_from`: where the user name and password are set, named when the broker refuses them."""
         self.settings = settings
         self.client_id = client_id
         self._on_message = on_message
         self._on_connection = on_connection
         self._on_published = on_published
+        self._on_refused = on_refused
+        self._credentials_from = credentials_from
+        self._last_logged: dict[str, float] = {}
+        self._failed_attempts = 0
+        self._connected_at = 0.0
+        self._short_lived = 0
+        self.refused_publishes = 0
+        """Messages the broker acknowledged with a failure code (an ACL refusal) since the start."""
         self._persistent = persistent_session
         self._session_expiry_s = session_expiry_s
         self._subscriptions: dict[str, int] = {}
@@ -169,6 +192,7 @@ class MqttClient:
         if will is not None:
             self._client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
         self._client.on_connect = self._handle_connect
+        self._client.on_connect_fail = self._handle_connect_fail
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
         self._client.on_publish = self._handle_publish
@@ -276,8 +300,11 @@ class MqttClient:
         properties: Properties | None,
     ) -> None:
         if reason.is_failure:
-            log.warning("MQTT %s refused by %s:%s: %s", self.client_id, self.settings.host, self.settings.port, reason)
+            log.warning("MQTT %s refused by %s:%s: %s%s", self.client_id, self.settings.host, self.settings.port,
+                        reason, self._refusal_hint(reason))
             return
+        self._failed_attempts = 0
+        self._last_logged.pop("unreachable", None)
         # Renew every subscription: with a resumed session the broker keeps them anyway, and a
         # duplicate SUBSCRIBE is harmless; with a lost session (expiry, broker wiped) it is needed.
         with self._lock:
@@ -289,6 +316,7 @@ class MqttClient:
                 if mid is not None:
                     self._pending_subacks.add(mid)
         self.session_present = bool(flags.session_present)
+        self._connected_at = time.monotonic()
         self.connects += 1
         self._connected.set()
         log.info(
@@ -309,8 +337,15 @@ class MqttClient:
         was_connected = self._connected.is_set()
         self._connected.clear()
         self._subscribed.clear()
-        if not self._stopping:
+        if not self._stopping and was_connected:  # a refused CONNECT was logged as such already
             log.warning("MQTT %s lost its connection (%s); reconnecting", self.client_id, reason)
+            self._short_lived = self._short_lived + 1 if time.monotonic() - self._connected_at < SHORT_LIVED_S else 0
+            if (reason.value == SESSION_TAKEN_OVER or self._short_lived >= 3) and self._due("taken over"):
+                log.error("MQTT %s: the broker at %s:%s keeps closing this connection right after it is made: "
+                          "another client most likely connects with the same client id (a second edge agent "
+                          "with the same `edge:`, or a second server with the same FLOORWATCH_MQTT_CLIENT_ID); "
+                          "stop the other one or give each its own id", self.client_id, self.settings.host,
+                          self.settings.port)
         if was_connected and self._on_connection is not None:
             self._on_connection(False)
 
@@ -345,8 +380,45 @@ class MqttClient:
         reason: ReasonCode,
         properties: Properties,
     ) -> None:
+        if reason.is_failure:
+            self.refused_publishes += 1
+            if self._due("refused"):
+                log.error("MQTT %s: the broker at %s:%s refused a message (%s; %d so far)%s; check that user %r may "
+                          "publish there (broker ACL)", self.client_id, self.settings.host, self.settings.port,
+                          reason, self.refused_publishes,
+                          "" if self._on_refused is None else ", it is kept for a retry",
+                          self.settings.username)
+            if self._on_refused is not None:
+                self._on_refused(mid, str(reason))
+                return
         if self._on_published is not None:
             self._on_published(mid)
+
+    def _handle_connect_fail(self, client: paho.Client, userdata: object) -> None:
+        """No CONNACK at all: nothing listens at host:port, a firewall, a name that does not resolve, TLS."""
+        self._failed_attempts += 1
+        if self._due("unreachable"):
+            log.warning("MQTT %s cannot reach %s:%s (%d attempt(s) so far); retrying: check that the broker runs "
+                        "and that host, port and tls are right", self.client_id, self.settings.host,
+                        self.settings.port, self._failed_attempts)
+
+    def _refusal_hint(self, reason: ReasonCode) -> str:
+        # MQTT 5: 134 bad user name or password, 135 not authorized; 3.1.1 CONNACK: 4 and 5.
+        if reason.value not in (4, 5, 134, 135):
+            return ""
+        source = f" ({self._credentials_from})" if self._credentials_from else ""
+        user = "no user name" if self.settings.username is None else f"user {self.settings.username!r}"
+        return (f": check the user name and password{source}; it connects with {user}. With the broker from "
+                "`floorwatch broker files`, each is on that user's line of credentials.txt")
+
+    def _due(self, key: str) -> bool:
+        """Whether a repeated problem should be logged now (the first time, then once per REPEAT_LOG_S)."""
+        now = time.monotonic()
+        last = self._last_logged.get(key)
+        if last is not None and now - last < REPEAT_LOG_S:
+            return False
+        self._last_logged[key] = now
+        return True
 
 
 def create_session(
@@ -357,6 +429,7 @@ def create_session(
     qos: int = 1,
     session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
     timeout: float = 15.0,
+    credentials_from: str = "",
 ) -> bool:
     """Make `client_id`'s persistent session with its subscriptions, then leave: the broker queues QoS 1
     messages for it from the SUBACK on, although its consumer has not started yet. Returns whether the
@@ -364,7 +437,7 @@ def create_session(
     stay queued for the real consumer. Raises SessionError when the broker cannot be reached in time or
     refuses a subscription."""
     client = MqttClient(settings, client_id, persistent_session=True, session_expiry_s=session_expiry_s,
-                        manual_ack=True)
+                        manual_ack=True, credentials_from=credentials_from)
     for topic_filter in topic_filters:
         client.subscribe(topic_filter, qos)
     client.start()

@@ -96,6 +96,12 @@ def _compose(text: str) -> yaml.Node | None:
         loader.dispose()
 
 
+def _char_at(text: str, line: int, column: int) -> str:
+    """The character at a parser mark (0-based line and column), or "" past the end."""
+    lines = text.splitlines()
+    return lines[line][column] if line < len(lines) and column < len(lines[line]) else ""
+
+
 def parse_yaml(text: str, source: str, shape: str) -> YamlDoc:
     """Parse `text` (named `source` in messages). `shape` is the message when the top level is not a
     mapping (e.g. "a site file is a mapping with at least `site:`"). Raises YamlFileError for
@@ -113,6 +119,8 @@ def parse_yaml(text: str, source: str, shape: str) -> YamlDoc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else 1
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
+                problem += ": a tab; YAML indents with spaces only, replace it with spaces"
             raise YamlFileError([f"{source}:{line}: (document): not valid YAML: {problem}"]) from None
         finally:
             loader.dispose()

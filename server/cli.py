@@ -165,9 +165,16 @@ def _env_port(default: int) -> int:
 
 
 def load_settings(factory: Callable[[], T]) -> T:
-    """Settings from FLOORWATCH_* variables; a bad one is a UsageError naming the variable."""
+    """Settings from FLOORWATCH_* variables; a bad or unknown one is a UsageError naming the variable."""
     from pydantic import ValidationError
 
+    from server.settings import unknown_variables
+
+    problems, warnings = unknown_variables(os.environ)
+    for warning in warnings:
+        print(f"floorwatch: {warning}", file=sys.stderr)
+    if problems:
+        raise UsageError("; ".join(problems))
     try:
         return factory()
     except ValidationError as exc:
@@ -221,6 +228,10 @@ def _out_dir(value: str, option: str) -> Path:
     return out
 
 
+MOSQUITTO_IMAGE_UID = 1883
+"""The `mosquitto` user of the eclipse-mosquitto image, which reads the bind-mounted password file."""
+
+
 def _broker_files(args: argparse.Namespace) -> int:
     """Production Mosquitto files for one site: config, ACL and (optionally) a password file.
 
@@ -250,6 +261,11 @@ def _broker_files(args: argparse.Namespace) -> int:
     _write_private(out / "passwd", render_password_file(users))  # Mosquitto refuses a readable one
     _write_private(out / "credentials.txt", "".join(f"{u} {p}\n" for u, p in users.items()))
     print(f"wrote mosquitto.conf, acl, passwd and credentials.txt (mode 600) to {out}")
+    # Mosquitto 2 opens its password file after dropping to its own user: a mode-600 file of the installer's
+    # is unreadable to it, and the broker exits at start ("Unable to open pwfile").
+    print(f"Mosquitto reads passwd as its own user: `sudo chown {MOSQUITTO_IMAGE_UID} {out / 'passwd'}` for the "
+          "eclipse-mosquitto image (docker-compose.yml), `sudo chown mosquitto` for a Mosquitto of the machine "
+          "(whose conf then needs the paths of this folder instead of /mosquitto/...)")
     return 0
 
 
@@ -257,7 +273,7 @@ def _broker_session(args: argparse.Namespace) -> int:
     from gateway.mqtt import SessionError, create_session
     from server.domain.site import SiteError
     from server.runtime import server_filters
-    from server.settings import Settings
+    from server.settings import MQTT_CREDENTIALS, Settings
     from server.site_check import load_site
 
     settings = load_settings(Settings)
@@ -271,7 +287,8 @@ def _broker_session(args: argparse.Namespace) -> int:
                          f"{exc.problems[0]}; `floorwatch site --check FILE` lists them") from None
     filters = server_filters(site.id)
     try:
-        existed = create_session(settings.mqtt, settings.mqtt_client_id, filters, timeout=args.timeout)
+        existed = create_session(settings.mqtt, settings.mqtt_client_id, filters, timeout=args.timeout,
+                                 credentials_from=MQTT_CREDENTIALS)
     except SessionError as exc:
         print(f"floorwatch broker session: {exc}", file=sys.stderr)
         return 1

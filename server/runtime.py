@@ -59,7 +59,7 @@ from server.services.overload_cut import OverloadCut
 from server.services.page_notes import PageNotes
 from server.services.ports import Sender
 from server.services.recovery import EffectsOutbox, EffectsRecovery, crash_hook, restore_rules
-from server.settings import Settings
+from server.settings import MQTT_CREDENTIALS, Settings
 from server.site_check import load_site
 
 log = logging.getLogger(__name__)
@@ -275,7 +275,8 @@ class Runtime:
         else:
             self.mqtt_settings = s.mqtt
         self.mqtt = MqttClient(self.mqtt_settings, s.mqtt_client_id, on_message=self._on_message,
-                               persistent_session=True, manual_ack=True)
+                               persistent_session=True, manual_ack=True,
+                               credentials_from=MQTT_CREDENTIALS)
         for topic_filter in server_filters(self.site.id):
             self.mqtt.subscribe(topic_filter)
         # Listeners of transitions committed before a crash run again, before MQTT delivers anything

@@ -3,12 +3,22 @@
 Every default is the embedded one: no broker, database or time-series server needs installing.
 Examples: FLOORWATCH_MQTT__HOST=mqtt.example, FLOORWATCH_DATABASE_URL=postgresql+psycopg://...,
 FLOORWATCH_INFLUX__URL=http://influx:8086.
+
+pydantic-settings ignores a FLOORWATCH_* variable that names no field, so a typo such as
+FLOORWATCH_MQTT_HOST (one underscore) would silently start the embedded broker: `unknown_variables` finds
+them, and the commands refuse to start on one (server/cli.py `load_settings`).
 """
 
 from __future__ import annotations
 
+import difflib
+import os
 import socket
+import types
+import typing
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -96,6 +106,18 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a TCP port: give a port from 1 to 65535")
         return int(text)
 
+    @field_validator("mqtt")
+    @classmethod
+    def _readable_tls_files(cls, value: MqttSettings | None) -> MqttSettings | None:
+        """A TLS file that cannot be read would stop the server at its first connection with a traceback."""
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(value, name, None)
+            if path is not None and not (Path(path).is_file() and os.access(path, os.R_OK)):
+                raise ValueError(f"FLOORWATCH_MQTT__{name.upper()} {path}: no such readable file; give the path of "
+                                 "the broker's CA certificate (or the client's certificate and key) as the server "
+                                 "process sees it")
+        return value
+
     @field_validator("advertise_url")
     @classmethod
     def _reachable_url(cls, value: str | None) -> str | None:
@@ -157,3 +179,76 @@ def _url_problem(value: str) -> str | None:
     if parts.username is not None or parts.query or parts.fragment or parts.path not in ("", "/"):
         return "has a user, path, query or fragment (the API answers at the root of the address)"
     return None
+
+
+PREFIX = "FLOORWATCH_"
+MQTT_CREDENTIALS = "FLOORWATCH_MQTT__USERNAME and FLOORWATCH_MQTT__PASSWORD"
+"""Where the server's broker credentials are set, named when the broker refuses them."""
+OTHER_COMMANDS: dict[str, str] = {
+    "FLOORWATCH_TOKEN": "`floorwatch simulate --server`",
+    "FLOORWATCH_INFLUX_URL": "`floorwatch grafana push` and Grafana's datasource",
+    "FLOORWATCH_INFLUX_DATABASE": "`floorwatch grafana push` and Grafana's datasource",
+    "FLOORWATCH_INFLUX_TOKEN": "`floorwatch grafana push` and Grafana's datasource",
+}
+"""Variables other floorwatch commands read: allowed beside the server's, never settings of it."""
+TOOLING = ("FLOORWATCH_TEST_", "FLOORWATCH_BENCH_", "FLOORWATCH_FUZZ_", "FLOORWATCH_LONG", "FLOORWATCH_SCHEMA_EXAMPLES")
+"""Prefixes of the variables the tests, benchmarks and fuzzers read (docs: tests/README.md)."""
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation names (`MqttSettings | None` -> [MqttSettings])."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+    return []
+
+
+def setting_names(model: type[BaseModel] = Settings, prefix: str = PREFIX) -> set[str]:
+    """Every environment variable the server's Settings read, nested models joined with `__`."""
+    names: set[str] = set()
+    for field, info in model.model_fields.items():
+        name = prefix + field.upper()
+        names.add(name)
+        for nested in _models_in(info.annotation):
+            names |= setting_names(nested, name + "__")
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """(problems, warnings) about FLOORWATCH_* variables that are no server setting. A problem names the
+    variable and the setting it probably meant; a variable of another command is only a warning, when
+    the server setting it resembles is unset (FLOORWATCH_INFLUX_URL without FLOORWATCH_INFLUX__URL)."""
+    known = setting_names()
+    present = {name.upper() for name in environ}
+    problems: list[str] = []
+    warnings: list[str] = []
+    for name in sorted(present):
+        if not name.startswith(PREFIX) or name in known or name.startswith(TOOLING):
+            continue
+        doubled = _doubled(name, known)
+        if name in OTHER_COMMANDS:
+            if doubled is not None and doubled not in present:
+                warnings.append(f"{name} is read by {OTHER_COMMANDS[name]}, not by the server; the server's "
+                                f"setting is {doubled} (unset: its default applies)")
+            continue
+        meant = doubled or _closest(name, known)
+        hint = f"did you mean {meant}? " if meant else ""
+        problems.append(f"{name} is not a Floorwatch setting and would be ignored: {hint}Nested settings take "
+                        "two underscores (FLOORWATCH_MQTT__HOST); the list is in README.md, Configuration")
+    return problems, warnings
+
+
+def _doubled(name: str, known: set[str]) -> str | None:
+    """The nested setting a name with one underscore where two belong spells (FLOORWATCH_MQTT_HOST)."""
+    body = name[len(PREFIX):]
+    for i, char in enumerate(body):
+        if char == "_" and (candidate := PREFIX + body[:i] + "_" + body[i:]) in known:
+            return candidate
+    return None
+
+
+def _closest(name: str, known: set[str]) -> str | None:
+    """The setting a misspelt name most resembles, if any is close."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+    return close[0] if close else None

@@ -3,7 +3,8 @@
 The site file is read here (the domain gets parsed data, never a file or a YAML parser). With edge
 files, the check also compares the two sides an installer edits by hand, each problem at its own
 file and line: an edge file's site id, an edge id no site device names, a device of the edge file that
-is not in the site file (or is, under another edge, kind or zone), a site device that its edge's file
+is not in the site file (or is, under another edge, kind or zone, or with another rating, essential,
+cuttable, strip or door type: what the edge's interlocks act on), a site device that its edge's file
 does not list (nothing would ever report it).
 """
 
@@ -55,6 +56,18 @@ def check_edge_against_site(site: Site, site_doc: YamlDoc, edge_doc: YamlDoc, co
                 loc: tuple[str | int, ...] = ("edge",) if name == "edge" else ("devices", i, name)
                 problems.append(edge_doc.message(loc, f"device {device.id!r}: {name} {str(mine)!r} here but "
                                                  f"{str(theirs)!r} in the site file; make them the same"))
+        # What the edge acts on by itself (its overload interlock cuts cuttable plugs over rated_a, never an
+        # essential one) must be what the server's rules assume: a plug essential in the site file that the
+        # edge may cut would lose a PC, a phone or a door controller with no rule of the server's saying so.
+        for name in ("rated_a", "essential", "cuttable", "strip", "door_type"):
+            mine, theirs = getattr(device, name), getattr(registered, name)
+            if name == "rated_a" and mine is None:
+                continue  # not needed by the edge unless the plug is cuttable (its own check)
+            if (str(mine) if mine is not None else None) != (str(theirs) if theirs is not None else None):
+                problems.append(edge_doc.message(("devices", i, name), (
+                    f"device {device.id!r}: {name} {_shown(mine)} here but {_shown(theirs)} in the site file; "
+                    "make them the same (the edge's interlocks act on this file, the server's rules on the site "
+                    "file)")))
     index = {d.id: i for i, d in enumerate(site.config.devices)}
     for on_edge in site.devices_of_edge(config.edge):
         if on_edge.id not in listed:
@@ -62,6 +75,17 @@ def check_edge_against_site(site: Site, site_doc: YamlDoc, edge_doc: YamlDoc, co
                 f"{on_edge.id!r} is on edge {config.edge!r} but not in {edge_doc.source}; add it there (nothing "
                 "would report it) or change its edge")))
     return problems
+
+
+def _shown(value: object) -> str:
+    """A setting as written in YAML: 10 (not 10.0), true, none for unset."""
+    if value is None:
+        return "none (unset)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(str(value))
 
 
 def check(site_path: Path, edge_paths: list[Path]) -> tuple[list[str], list[str]]:

@@ -62,7 +62,9 @@ class Redactor:
                 if len(person.name) >= 2:  # a one-letter name would blank out ordinary text
                     replace[person.name] = HIDDEN
             if person.badge and not badges:
-                replace[person.badge] = MASK
+                # as written, and as the readers write it (esp-rfid in lower case, Tasmota in upper case)
+                for spelling in {person.badge.strip(), person.badge.lower(), person.badge.upper()} - {""}:
+                    replace[spelling] = MASK
                 replace[card_key(person.badge)] = "card-" + MASK
         # longest first, so a name containing another person's id is replaced whole; ids and badges are
         # matched as whole tokens ("p-op1" must not eat the start of "p-op10")

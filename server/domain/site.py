@@ -26,9 +26,10 @@ duty" always comes from the roster, never from the wall clock (RULES.md §0.5 it
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
@@ -328,6 +329,13 @@ def _tz(name: str) -> tzinfo:
         raise ValueError(f"unknown time zone {name!r}") from None
 
 
+def badge_key(badge: str) -> str:
+    """How a card number is compared: without surrounding blanks and case. Readers of one card disagree on
+    case (esp-rfid writes hex in lower case, Tasmota's readers and badge printers in upper case), and a
+    card number that differs from another only in case is no other card."""
+    return badge.strip().upper()
+
+
 class Site:
     """A validated site with its lookup indexes. Built by `parse_site` (or `Site(config)` in tests)."""
 
@@ -342,7 +350,8 @@ class Site:
         self.devices: dict[str, Device] = {d.id: d for d in config.devices}
         self.people: dict[str, Person] = {p.id: p for p in config.people}
         self.shifts: dict[str, Shift] = {s.id: s for s in config.shifts}
-        self.by_badge: dict[str, Person] = {p.badge: p for p in config.people if p.badge}
+        self.by_badge: dict[str, Person] = {badge_key(p.badge): p for p in config.people if p.badge}
+        """Keyed by `badge_key`: look a card up with `person_with_badge`."""
         self._by_zone: dict[str, list[Device]] = defaultdict(list)
         self._by_edge: dict[str, list[Device]] = defaultdict(list)
         self._plugs: dict[str, list[Device]] = defaultdict(list)
@@ -378,6 +387,10 @@ class Site:
         """Configuration problems that do not stop the site from loading (e.g. reduced supervision)."""
 
     # ---- devices -------------------------------------------------------------------------------
+
+    def person_with_badge(self, badge: str | None) -> Person | None:
+        """The person whose card this is (any case), or None for no badge or a card not in the file."""
+        return self.by_badge.get(badge_key(badge)) if badge else None
 
     def devices_in_zone(self, zone: str) -> list[Device]:
         return self._by_zone.get(zone, [])
@@ -547,6 +560,16 @@ def _roles_text() -> str:
     return ", ".join(sorted(ROLE_NAMES))
 
 
+_SECTION_OF = {"floor": "floors", "zone": "zones", "device": "devices", "person": "people", "shift": "shifts"}
+
+
+def _unknown(what: str, value: str, known: Collection[str]) -> str:
+    """`unknown zone 'f3-z9'`, the id it most resembles if one is close, and where such ids are declared."""
+    close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {what} {value!r}{hint}: declare it under `{_SECTION_OF[what]}` or correct the id"
+
+
 def _cross_check(config: SiteConfig) -> list[_Problem]:
     problems: list[_Problem] = []
 
@@ -554,7 +577,8 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
         seen: set[str] = set()
         for index, item in enumerate(ids):
             if item in seen:
-                problems.append(_Problem((section, index, "id"), f"duplicate id {item!r}"))
+                problems.append(_Problem((section, index, "id"),
+                                         f"duplicate id {item!r}: ids are unique within `{section}`; rename one"))
             seen.add(item)
         return seen
 
@@ -569,19 +593,21 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
 
     for i, zone in enumerate(config.zones):
         if zone.floor not in floors:
-            problems.append(_Problem(("zones", i, "floor"), f"unknown floor {zone.floor!r}"))
+            problems.append(_Problem(("zones", i, "floor"), _unknown("floor", zone.floor, floors)))
         for j, other in enumerate(zone.adjacent):
             if other not in zones:
-                problems.append(_Problem(("zones", i, "adjacent", j), f"unknown zone {other!r}"))
+                problems.append(_Problem(("zones", i, "adjacent", j), _unknown("zone", other, zones)))
         for j, door in enumerate(zone.exits):
             exit_door = by_id.get(door)
             if exit_door is None or exit_door.door_type is not DoorType.EGRESS:
-                problems.append(_Problem(("zones", i, "exits", j), f"{door!r} is not an egress door controller"))
+                problems.append(_Problem(("zones", i, "exits", j), f"{door!r} is not an egress door controller: "
+                                         "list door_controller devices with door_type: egress"))
             elif zone_floor.get(exit_door.zone) != zone.floor:
-                problems.append(_Problem(("zones", i, "exits", j), f"exit {door!r} is on another floor"))
+                problems.append(_Problem(("zones", i, "exits", j), f"exit {door!r} is on another floor: a zone's "
+                                         "exits are egress doors of its own floor"))
     for key, entries in config.contacts.items():
         if key.startswith("zone:") and key.removeprefix("zone:") not in zones:
-            problems.append(_Problem(("contacts", key), f"unknown zone {key.removeprefix('zone:')!r}"))
+            problems.append(_Problem(("contacts", key), _unknown("zone", key.removeprefix("zone:"), zones)))
         elif not key.startswith("zone:") and key not in people and key not in ROLE_NAMES \
                 and key != CONTACT_FALLBACK:
             problems.append(_Problem(("contacts", key), (
@@ -590,10 +616,10 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
         for j, channel in enumerate(entries):
             for k, scoped in enumerate(channel.zones if isinstance(channel, Contact) else []):
                 if scoped not in zones:
-                    problems.append(_Problem(("contacts", key, j, "zones", k), f"unknown zone {scoped!r}"))
+                    problems.append(_Problem(("contacts", key, j, "zones", k), _unknown("zone", scoped, zones)))
     for i, device in enumerate(config.devices):
         if device.zone not in zones:
-            problems.append(_Problem(("devices", i, "zone"), f"unknown zone {device.zone!r}"))
+            problems.append(_Problem(("devices", i, "zone"), _unknown("zone", device.zone, zones)))
         if device.offline_after_s is not None:
             name, every = _report_interval(device)
             if device.offline_after_s < every:
@@ -606,7 +632,7 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
             if ref is None:
                 continue
             if ref not in devices:
-                problems.append(_Problem(("devices", i, field), f"unknown device {ref!r}"))
+                problems.append(_Problem(("devices", i, field), _unknown("device", ref, devices)))
             elif kinds[ref] is not DeviceKind.STRIP_METER:
                 problems.append(_Problem(("devices", i, field), f"{ref!r} is not a strip_meter"))
             elif ref == device.id:
@@ -617,24 +643,26 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
             if role not in ROLE_NAMES:
                 problems.append(_Problem(("people", i, "roles", j), f"unknown role {role!r} (known: {_roles_text()})"))
         if person.host is not None and person.host not in people:
-            problems.append(_Problem(("people", i, "host"), f"unknown person {person.host!r}"))
+            problems.append(_Problem(("people", i, "host"), _unknown("person", person.host, people)))
         if person.badge is not None:
-            if person.badge in badges:
-                problems.append(_Problem(("people", i, "badge"), "badge already used by another person"))
-            badges[person.badge] = i
+            key = badge_key(person.badge)
+            if key in badges:
+                problems.append(_Problem(("people", i, "badge"), "badge already used by another person (badges "
+                                         "match whatever their case: readers differ); give each person their own"))
+            badges[key] = i
     for role, ids in config.roles.items():
         if role not in ROLE_NAMES:
             problems.append(_Problem(("roles", role), f"unknown role {role!r} (known: {_roles_text()})"))
         for j, pid in enumerate(ids):
             if pid not in people:
-                problems.append(_Problem(("roles", role, j), f"unknown person {pid!r}"))
+                problems.append(_Problem(("roles", role, j), _unknown("person", pid, people)))
     for i, entry in enumerate(config.roster):
         if entry.person not in people:
-            problems.append(_Problem(("roster", i, "person"), f"unknown person {entry.person!r}"))
+            problems.append(_Problem(("roster", i, "person"), _unknown("person", entry.person, people)))
         if entry.shift not in shifts:
-            problems.append(_Problem(("roster", i, "shift"), f"unknown shift {entry.shift!r}"))
+            problems.append(_Problem(("roster", i, "shift"), _unknown("shift", entry.shift, shifts)))
         if entry.zone not in zones:
-            problems.append(_Problem(("roster", i, "zone"), f"unknown zone {entry.zone!r}"))
+            problems.append(_Problem(("roster", i, "zone"), _unknown("zone", entry.zone, zones)))
 
     for section, known, table in (
         ("zones", zones, config.thresholds.zones),
@@ -643,7 +671,7 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
         for key, rules in table.items():
             loc: Loc = ("thresholds", section, key)
             if key not in known:
-                problems.append(_Problem(loc, f"unknown {section[:-1]} {key!r}"))
+                problems.append(_Problem(loc, _unknown(section[:-1], key, known)))
             for rule, params in rules.items():
                 if rule not in DEFAULTS:
                     problems.append(_Problem((*loc, rule), f"unknown rule {rule!r}"))
@@ -699,6 +727,10 @@ def parse_site(text: str, source: str) -> Site:
 
 def site_from_doc(doc: YamlDoc) -> Site:
     """Validate a parsed site file: schema errors and the cross-checks of what is valid, all at once."""
+    if "edge" in doc.data and not set(doc.data) & {"floors", "zones", "people", "shifts", "roster"}:
+        # An edge file given for the site file: one line, not one "unknown key" per section of it.
+        raise SiteError([doc.message((), "this is an edge agent's file (edge:, uplink:, devices: with vendors), "
+                                         "not a site file: give the site file, the one with site:, floors:, zones:")])
     checked = validate(doc, SiteConfig, ("floors", "zones", "devices", "people", "shifts", "roster"),
                        stand_ins={"site": {"id": "x"}},
                        explain=lambda exc: [(p.loc, p.message) for p in _validation_problems(exc)])

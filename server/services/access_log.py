@@ -119,7 +119,7 @@ class AccessLog:
         for event in partial.batch.events:
             if event.type not in ACCESS_EVENTS or event.device not in self.site.devices:
                 continue
-            person = self.site.by_badge.get(event.badge or "") if event.badge else None
+            person = self.site.person_with_badge(event.badge)
             if person is None:
                 continue
             events.append(Access(person.id, event.device, event.direction, event.ts, event.type.value))

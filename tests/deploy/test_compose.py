@@ -10,17 +10,14 @@ import copy
 import importlib.util
 import re
 import tomllib
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
 
 from edge.config import load_config
-from server.settings import Settings
+from server.settings import setting_names, unknown_variables
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -62,26 +59,6 @@ PROVISIONING_REF = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)\}?")
 # --------------------------------------------------------------------------------------------------
 # What the code and the files say
 # --------------------------------------------------------------------------------------------------
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models an annotation names (`MqttSettings | None` -> [MqttSettings])."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
-    return []
-
-
-def setting_names(model: type[BaseModel] = Settings, prefix: str = "FLOORWATCH_") -> set[str]:
-    """Every environment variable the server's Settings read, nested models joined with `__`."""
-    names: set[str] = set()
-    for field, info in model.model_fields.items():
-        name = prefix + field.upper()
-        names.add(name)
-        for nested in _models_in(info.annotation):
-            names |= setting_names(nested, name + "__")
-    return names
 
 
 def env_example_names() -> set[str]:
@@ -342,12 +319,16 @@ def test_secrets_must_be_set() -> None:
             assert op == ":?", f"${{{name}}} must use ${{{name}:?message}}"
 
 
-def test_edge_config_generator(tmp_path: Path) -> None:
+def _make_edge_config() -> Any:
     spec = importlib.util.spec_from_file_location("make_edge_config", REPO / "deploy/make_edge_config.py")
     assert spec is not None and spec.loader is not None
-    make_edge_config = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_edge_config)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
+
+def test_edge_config_generator(tmp_path: Path) -> None:
+    make_edge_config = _make_edge_config()
     (tmp_path / "credentials.txt").write_text("floorwatch-server s3cret\nedge-f3 e-pass\n")
     out = tmp_path / "edge.yaml"
     assert make_edge_config.main(["--credentials", str(tmp_path / "credentials.txt"), "--out", str(out)]) == 0
@@ -357,6 +338,24 @@ def test_edge_config_generator(tmp_path: Path) -> None:
     assert config.floor_broker.host == "floor-broker"
     assert str(config.buffer.path).startswith("/data/")
     assert str(config.commands.key_file) == "/config/command.key"
+
+
+def test_edge_config_generator_refuses_a_bad_template_or_no_credentials_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Step 2 before step 1, or a template with a key written twice: said at the template's line, exit 2,
+    nothing written (was a traceback, and the duplicate key silently lost)."""
+    make_edge_config = _make_edge_config()
+    credentials, out = tmp_path / "credentials.txt", tmp_path / "edge.yaml"
+    assert make_edge_config.main(["--credentials", str(credentials), "--out", str(out)]) == 2
+    assert f"--credentials {credentials}: no such file; run step 1 first" in capsys.readouterr().err
+    credentials.write_text("floorwatch-server s3cret\nedge-f4 e-pass\n")
+    template = tmp_path / "edge-f4.yaml"
+    template.write_text("site: hq\nedge: edge-f4\nedge: edge-f5\ndevices: []\n")
+    assert make_edge_config.main(["--template", str(template), "--credentials", str(credentials),
+                                  "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{template}:3: edge: key appears twice; keep one" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_commands_are_signed_in_the_stack() -> None:
@@ -436,3 +435,26 @@ def test_checker_catches(mutate: Any, expected: str) -> None:
     mutate(broken)
     found = problems(broken)
     assert any(expected in p for p in found), found
+
+
+def test_unknown_variables_are_found_and_the_other_commands_are_left_alone() -> None:
+    problems, warnings = unknown_variables({
+        "FLOORWATCH_MQTT__HOST": "mqtt", "FLOORWATCH_MQTT_PORT": "1883", "floorwatch_influx_url": "http://i:8086",
+        "FLOORWATCH_TOKEN": "t", "FLOORWATCH_TEST_POSTGRES": "postgresql://", "FLOORWATCH_LONG": "1", "PATH": "/bin"})
+    assert [p.split(" is not")[0] for p in problems] == ["FLOORWATCH_MQTT_PORT"]
+    assert "did you mean FLOORWATCH_MQTT__PORT?" in problems[0]
+    # grafana push's variable beside an unset server setting of the same look: a warning, not a refusal
+    assert warnings == ["FLOORWATCH_INFLUX_URL is read by `floorwatch grafana push` and Grafana's datasource, not "
+                        "by the server; the server's setting is FLOORWATCH_INFLUX__URL (unset: its default applies)"]
+    assert unknown_variables({"FLOORWATCH_INFLUX_URL": "a", "FLOORWATCH_INFLUX__URL": "b"}) == ([], [])
+
+
+def test_the_readme_hands_each_private_file_to_the_user_of_the_container_that_reads_it() -> None:
+    """Mode-600 files the installer generates are unreadable to a container's own user until chowned:
+    Mosquitto 2 opens its password file after dropping to `mosquitto` (uid 1883 in eclipse-mosquitto) and
+    exits with "Unable to open pwfile"; the edge runs as floorwatch (uid 10001, the Dockerfile's USER)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    chowns = re.findall(r"^sudo chown (?:-R )?(\d+) (\S+)", readme, re.MULTILINE)
+    for uid, path in [("1883", "deploy/mosquitto/passwd"), ("10001", "deploy/edge/edge.yaml"),
+                      ("10001", "deploy/keys")]:
+        assert (uid, path) in chowns, f"README.md never runs `sudo chown {uid} {path}`"

@@ -95,3 +95,29 @@ def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert f"{broken}:12: devices[2].vendr: unknown key" in err and f"{broken}:12: devices[2].vendor: missing: this key is required" in err
     assert cli.main(["--config", str(tmp_path / "missing.yaml"), "--check"]) == 2
+
+
+def test_the_site_file_given_as_the_edge_file_is_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("site: {id: hq}\nfloors: [{id: f1}]\nzones: [{id: z1, floor: f1}]\ndevices: []\n", "site.yaml")
+    assert caught.value.problems == [
+        "site.yaml:1: (document): this is a site file (floors:, zones:, people: ...), not an edge agent's file: give "
+        "the edge's file, the one with edge:, uplink:, floor_broker:"]
+
+
+def test_tls_files_are_relative_to_the_file_and_a_missing_one_is_refused_at_its_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing CA file passed --check and then stopped the agent with a traceback at its first connection;
+    under a service manager the working directory is not the file's folder."""
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    path = tmp_path / "edge.yaml"
+    path.write_text("site: hq\nedge: e1\nuplink: {host: mqtt, port: 8883, tls: true, ca_file: certs/ca.crt}\n"
+                    "floor_broker: {host: floor, ca_file: certs/floor-ca.crt}\n")
+    config = load_config(path)
+    assert config.uplink.ca_file == str(tmp_path / "certs" / "ca.crt")
+    assert cli.main(["--config", str(path), "--check"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:4: floor_broker.ca_file: {tmp_path / 'certs' / 'floor-ca.crt'}: no such file; give the file's path "
+        "(relative to this file's folder, or absolute) or remove the key",
+        f"{path}: 1 problem(s); nothing started"]

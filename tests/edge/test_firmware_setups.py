@@ -289,6 +289,24 @@ BRIDGE_ONLINE_JSON = b'{"state":"online"}'
 BRIDGE_OFFLINE_JSON = b'{ "state": "offline" }'
 
 
+def test_an_unconfigured_zigbee_device_with_a_two_level_name_is_heard_announcing_itself() -> None:
+    """Friendly names such as `living/new leak` are common; such a stranger is reported like a one-level one."""
+    driver = Zigbee2MqttDriver([dev("smoke-1", Kind.SMOKE_DETECTOR, Vendor.ZIGBEE2MQTT, "f3/smoke-1"),
+                                dev("smoke-2", Kind.SMOKE_DETECTOR, Vendor.ZIGBEE2MQTT, "a/b/smoke-2")])
+    driver.discover = True
+    filters = driver.topic_filters()
+    assert {"zigbee2mqtt/+/availability", "zigbee2mqtt/+/+/availability"} <= set(filters)
+    assert "zigbee2mqtt/f3/smoke-1/availability" not in filters  # the wildcard has it: no overlap
+    assert "zigbee2mqtt/a/b/smoke-2/availability" in filters
+    online = b'{"state":"online"}'
+    assert driver.announced("zigbee2mqtt/living/new leak/availability", online) == "living/new leak"
+    assert driver.announced("zigbee2mqtt/new-leak/availability", b"online") == "new-leak"
+    assert driver.announced("zigbee2mqtt/f3/smoke-1/availability", online) is None  # configured
+    assert driver.announced("zigbee2mqtt/bridge/x/availability", online) is None
+    assert [e.type for e in driver.decode("zigbee2mqtt/f3/smoke-1/availability", b'{"state":"offline"}', NOW)
+            if isinstance(e, Event)] == [EventType.DEVICE_OFFLINE]
+
+
 def test_bridge_state_names_every_device_behind_that_bridge_once() -> None:
     driver = Zigbee2MqttDriver([
         dev("smoke-1", Kind.SMOKE_DETECTOR, Vendor.ZIGBEE2MQTT, "smoke-1"),
@@ -340,6 +358,14 @@ RDM6300_GHOST = b'{"Time":"2020-10-16T16:16:42","RDM6300":{"UID":"00000000"}}'
 # esp-rfid access message (https://github.com/esprfid/esp-rfid/issues/173), published on <topic>/send by
 # 1.x (topic rfid/send in https://github.com/esprfid/esp-rfid/issues/407)
 ESP_RFID_ACCESS = b'{"type":"access","time":1540290526,"isKnown":"true","access":"Always","username":"Marlon","uid":"f9c2f720"}'
+# esp-rfid heartbeat, every "heartbeat interval" on <topic>/send: 1.x `mqtt_publish_heartbeat` (src/mqtt.esp:
+# type, time, uptime, ip, hostname); 0.8 sent type and time only
+ESP_RFID_HEARTBEAT = b'{"type":"heartbeat","time":1733570000,"uptime":3600,"ip":"10.0.0.21","hostname":"esp-rfid"}'
+ESP_RFID_HEARTBEAT_08 = b'{"type":"heartbeat","time":1540290526}'
+# The exit button and a remote `opendoor` (src/main.cpp, src/mqtt.esp: mqtt_publish_access(now(), "true",
+# "Always", "Button" / "MQTT", " ")), as 1.x publishes them on <topic>/send
+ESP_RFID_BUTTON = b'{"type":"access","time":1733570100,"isKnown":"true","access":"Always","username":"Button","uid":" ","door":"esp-rfid"}'
+ESP_RFID_REMOTE = ESP_RFID_BUTTON.replace(b'"Button"', b'"MQTT"')
 
 
 def test_tasmota_rfid_readers_report_cards_and_refuse_ghost_reads() -> None:
@@ -365,7 +391,7 @@ def test_tasmota_rfid_readers_report_cards_and_refuse_ghost_reads() -> None:
 
 def test_esp_rfid_access_messages_are_granted_or_denied_by_the_controller() -> None:
     driver = EspRfidDriver([dev("door-hack", Kind.DOOR_CONTROLLER, Vendor.ESP_RFID, "rfid")])
-    assert driver.topic_filters() == ["rfid", "rfid/send"]
+    assert driver.topic_filters() == ["rfid", "rfid/send", "rfid/tag"]
     [granted] = driver.decode("rfid/send", ESP_RFID_ACCESS, NOW)
     assert isinstance(granted, Event) and (granted.type, granted.badge) == (EventType.ACCESS_GRANTED, "f9c2f720")
     [old] = driver.decode("rfid", ESP_RFID_ACCESS, NOW)  # 0.8 published on the topic itself
@@ -376,6 +402,41 @@ def test_esp_rfid_access_messages_are_granted_or_denied_by_the_controller() -> N
     assert isinstance(denied, Event) and denied.type is EventType.ACCESS_DENIED
     with pytest.raises(DecodeError, match="uid must be a string"):
         driver.decode("rfid/send", b'{"type":"access","isKnown":"true","access":"Always"}', NOW)
+
+
+def test_the_esp_rfid_exit_button_is_a_request_to_exit_not_a_card() -> None:
+    driver = EspRfidDriver([dev("door-lobby", Kind.DOOR_CONTROLLER, Vendor.ESP_RFID, "rfid")])
+    for payload, by in [(ESP_RFID_BUTTON, "Button"), (ESP_RFID_REMOTE, "MQTT")]:
+        [opened] = driver.decode("rfid/send", payload, NOW)
+        assert isinstance(opened, Event) and (opened.type, opened.badge) == (EventType.REQUEST_TO_EXIT, None)
+        assert opened.detail == f"esp-rfid: opened by {by}"
+    with pytest.raises(DecodeError, match="uid must be a string of 1 to 64 characters"):  # never a card " "
+        driver.decode("rfid/send", ESP_RFID_BUTTON.replace(b'"isKnown":"true"', b'"isKnown":"false"'), NOW)
+
+
+def test_esp_rfid_in_home_assistant_mode_reports_access_on_its_tag_topic() -> None:
+    """With "Home Assistant" MQTT on, 1.x publishes access on <topic>/tag as {uid, username, access, time}
+    (src/mqtt.esp mqtt_publish_access, the mqttHA branch): read like the /send message."""
+    driver = EspRfidDriver([dev("door-lobby", Kind.DOOR_CONTROLLER, Vendor.ESP_RFID, "rfid")])
+    assert "rfid/tag" in driver.topic_filters()
+    known = b'{"uid":"f9c2f720","username":"Marlon","access":"Always","time":1733570200}'
+    [granted] = driver.decode("rfid/tag", known, NOW)
+    assert isinstance(granted, Event) and (granted.type, granted.badge) == (EventType.ACCESS_GRANTED, "f9c2f720")
+    for access in (b"Denied", b"Expired", b"Disabled"):
+        [refused] = driver.decode("rfid/tag", known.replace(b"Always", access), NOW)
+        assert isinstance(refused, Event) and refused.type is EventType.ACCESS_DENIED
+    [button] = driver.decode("rfid/tag", b'{"uid":" ","username":"Button","access":"Always","time":1733570201}', NOW)
+    assert isinstance(button, Event) and button.type is EventType.REQUEST_TO_EXIT
+
+
+def test_an_esp_rfid_heartbeat_goes_upstream_as_a_reading() -> None:
+    """Its only periodic message: the server supervises an egress door by what reaches it (200 s), so the
+    heartbeat must leave the edge, not only refresh the edge's own supervision."""
+    driver = EspRfidDriver([dev("door-lobby", Kind.DOOR_CONTROLLER, Vendor.ESP_RFID, "rfid")])
+    assert driver.decode("rfid/send", ESP_RFID_HEARTBEAT, NOW) == [
+        Reading(device="door-lobby", ts=NOW, metrics={"uptime_s": 3600})]
+    assert driver.decode("rfid", ESP_RFID_HEARTBEAT_08, NOW) == [
+        Reading(device="door-lobby", ts=NOW, metrics={"heartbeat": True})]
     with pytest.raises(UnsupportedCommand):
         driver.encode(command("door-hack", Action.DOOR_RELEASE))
 

@@ -20,6 +20,7 @@ from tests.edge.conftest import EDGE, SITE, Collector, Devices, edge_config
 from tests.edge.test_firmware_setups import (
     BRIDGE_OFFLINE_TEXT,
     BRIDGE_ONLINE_JSON,
+    ESP_RFID_HEARTBEAT,
     POWER_BLANK,
     RDM6300_GHOST,
     RDM6300_READ,
@@ -105,6 +106,29 @@ def test_malformed_samples_go_upstream_and_the_next_valid_one_is_decoded(
     devices.publish("th10/tele/SENSOR", SENSOR_SI7021_BME280.replace(b"SI7021", b"AM2301"))
     assert wait_until(lambda: any(r.device == "temp-th10" for r in collector.readings()), 10)
     collector.stop()
+
+
+def test_esp_rfid_heartbeats_reach_the_uplink(mosquitto: EmbeddedBroker, floor: EmbeddedBroker, devices: Devices,
+                                              tmp_path: Path) -> None:
+    """An egress door controller that nobody badges at is heard through its heartbeats only: each must
+    leave the edge, or the server calls a healthy door offline (door.egress_controller_offline, 200 s)."""
+    door = {"id": "door-lobby", "kind": "door_controller", "zone": "z", "vendor": "esp-rfid",
+            "address": "esprfid-lobby", "door_type": "egress"}
+    config = edge_config(mosquitto.client_settings(), floor.client_settings(), tmp_path / "hb.sqlite",
+                         devices=[door], supervision={"report_unknown_devices": False})
+    collector = Collector(mosquitto.client_settings(), "heartbeats")
+    edge = EdgeAgent(config)
+    edge.start()
+    try:
+        assert edge.floor is not None and edge.floor.wait_subscribed(10)
+        for _ in range(3):
+            devices.publish("esprfid-lobby/send", ESP_RFID_HEARTBEAT)
+        assert wait_until(lambda: len([r for r in collector.readings() if r.device == "door-lobby"]) == 3, 10), \
+            collector.readings()
+        assert {r.metrics["uptime_s"] for r in collector.readings()} == {3600}
+    finally:
+        edge.stop(drain_s=0.5)
+        collector.stop()
 
 
 def test_a_bridge_going_offline_is_one_event_upstream(mosquitto: EmbeddedBroker, devices: Devices,

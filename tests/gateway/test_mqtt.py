@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+
+import pytest
 
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import Incoming, MqttClient, Will
@@ -178,3 +181,23 @@ def test_messages_queued_for_an_offline_session_survive_a_broker_restart(mosquit
     assert wait_until(lambda: len(inbox) >= 1000, 30), f"received {len(inbox)} of 1000 after the restart"
     assert sorted(int(m.payload) for m in inbox.messages) == list(range(1000))
     second.stop()
+
+
+def test_two_clients_with_one_client_id_are_named_as_the_likely_cause(
+        mosquitto: EmbeddedBroker, caplog: pytest.LogCaptureFixture) -> None:
+    """Two edge agents started with the same `edge:` take the broker session from each other every second;
+    the log said only 'lost its connection (Unspecified error)'."""
+    settings = mosquitto.client_settings().model_copy(update={"reconnect_min_s": 1, "reconnect_max_s": 1})
+    first, second = MqttClient(settings, "fw-edge-twin-uplink"), MqttClient(settings, "fw-edge-twin-uplink")
+    with caplog.at_level(logging.WARNING, logger="gateway.mqtt"):
+        first.start()
+        assert first.wait_connected(10)
+        second.start()
+        try:
+            assert wait_until(lambda: any("another client most likely connects with the same client id" in r.message
+                                          for r in caplog.records), 20), [r.message for r in caplog.records]
+        finally:
+            first.stop()
+            second.stop()
+    [hint] = {r.message for r in caplog.records if "same client id" in r.message}
+    assert hint.startswith("MQTT fw-edge-twin-uplink: the broker at ") and "a second edge agent" in hint

@@ -47,8 +47,9 @@ def test_site_schema_and_cross_reference_errors_come_together_at_their_lines() -
     # not reported again (plug-2's own error says what to fix).
     assert site_problems(SITE) == [
         "site.yaml:11: devices[2]: a smart_plug needs rated_a 10 or 16",
-        "site.yaml:10: devices[1].strip: unknown device 'strip-9'",
-        "site.yaml:12: devices[3].zone: unknown zone 'z9'",
+        "site.yaml:10: devices[1].strip: unknown device 'strip-9' (did you mean 'strip-1'?): declare it under "
+        "`devices` or correct the id",
+        "site.yaml:12: devices[3].zone: unknown zone 'z9': declare it under `zones` or correct the id",
     ]
 
 
@@ -56,13 +57,14 @@ def test_duplicate_keys_are_rejected_in_the_site_file_with_the_rest() -> None:
     text = SITE.replace("  id: hq\n", "  id: hq\n  id: hq2\n")
     problems = site_problems(text)
     assert problems[0] == "site.yaml:3: site.id: key appears twice; keep one (YAML would silently use the last)"
-    assert "site.yaml:13: devices[3].zone: unknown zone 'z9'" in problems and len(problems) == 4
+    assert any(p.startswith("site.yaml:13: devices[3].zone: unknown zone 'z9'") for p in problems), problems
+    assert len(problems) == 4
 
 
 def test_a_bad_site_id_still_lets_the_rest_be_checked() -> None:
     problems = site_problems(SITE.replace("id: hq", "id: HQ!"))
     assert problems[0].startswith("site.yaml:2: site.id: String should match pattern")
-    assert "site.yaml:12: devices[3].zone: unknown zone 'z9'" in problems
+    assert any(p.startswith("site.yaml:12: devices[3].zone: unknown zone 'z9'") for p in problems), problems
 
 
 EDGE = """\
@@ -117,6 +119,15 @@ def test_scenario_duplicate_keys_schema_and_cross_references_together() -> None:
     assert any(p.startswith("s.yaml:8: timeline[1]") for p in problems), problems
     assert "s.yaml:9: timeline[2].at: after the end of the run (300 s)" in problems, problems
     assert "s.yaml:11: expect[0].after: no timeline step is named 'nowhere'" in problems, problems
+
+
+def test_a_tab_in_the_indentation_is_named_as_one() -> None:
+    """An editor's tab is the most common way a hand-written file stops being YAML."""
+    with pytest.raises(YamlFileError) as caught:
+        parse_yaml("site: {id: hq}\nfloors:\n\t- {id: f1}\n", "site.yaml", "a mapping")
+    [problem] = caught.value.problems  # libyaml says "found character", PyYAML "found character '\\t'"
+    assert problem.startswith("site.yaml:3: (document): not valid YAML: found character")
+    assert problem.endswith("that cannot start any token: a tab; YAML indents with spaces only, replace it with spaces")
 
 
 def test_not_yaml_not_a_mapping_and_unreadable_files(tmp_path: Path) -> None:

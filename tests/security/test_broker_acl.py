@@ -14,8 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway import contract
+from gateway.broker import free_port
 from gateway.contract import Action, Channel, Command, EvacuationNotice, EvacuationState, Message, SiteChannel
 from gateway.mqtt import MqttClient, MqttSettings
+from server import cli
 from tests.security.conftest import (
     DISPLAY,
     EDGES,
@@ -96,6 +98,41 @@ def test_anonymous_connection_is_refused(secure_broker: SecureBroker) -> None:
 def test_wrong_password_is_refused(secure_broker: SecureBroker) -> None:
     reasons = refused(secure_broker.settings(EDGES[0], "not-the-password"), "sec-wrong-password")
     assert reasons and ("Bad user name or password" in reasons[0] or "Not authorized" in reasons[0]), reasons
+
+
+def test_a_refusal_and_an_unreachable_broker_say_what_to_check(secure_broker: SecureBroker) -> None:
+    """The installer reads the log: a refused password names the settings that hold it, and a broker that
+    does not answer at all (a wrong port) is said too, not left silent."""
+    handler = ClientLog("sec-hint")
+    logger = logging.getLogger("gateway.mqtt")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    clients = [MqttClient(secure_broker.settings(EDGES[0], "not-the-password"), "sec-hint-password",
+                          credentials_from="uplink.username and uplink.password of the edge file"),
+               MqttClient(MqttSettings(host="127.0.0.1", port=free_port(), reconnect_min_s=1, reconnect_max_s=1),
+                          "sec-hint-nobody")]
+    try:
+        for client in clients:
+            client.start()
+
+        def messages() -> list[str]:
+            return [r.getMessage() for r in handler.records]
+
+        assert wait_until(lambda: any("sec-hint-password refused by" in m for m in messages())
+                          and any("sec-hint-nobody cannot reach" in m for m in messages()), 15), messages()
+        [refusal] = {m for m in messages() if "sec-hint-password refused by" in m}
+        assert "check the user name and password (uplink.username and uplink.password of the edge file)" in refusal
+        assert f"user {EDGES[0]!r}" in refusal and "credentials.txt" in refusal
+        assert not [m for m in messages() if "sec-hint-password lost its connection" in m], \
+            "a refused CONNECT reported as a lost connection"
+        [unreachable] = {m.split(" (")[0] for m in messages() if "sec-hint-nobody cannot reach" in m}
+        assert unreachable.startswith("MQTT sec-hint-nobody cannot reach 127.0.0.1:")
+    finally:
+        for client in clients:
+            client.stop()
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 def test_unknown_user_is_refused(secure_broker: SecureBroker) -> None:
@@ -208,3 +245,16 @@ def test_display_cannot_publish_commands_or_telemetry(secure_broker: SecureBroke
     assert barrier(server, edge, server_topic(Channel.COMMANDS))
     assert forged_command not in edge.on(server_topic(Channel.COMMANDS))
     assert telemetry(EDGES[0], 9) not in server.on(server_topic(Channel.TELEMETRY))
+
+
+def test_broker_session_with_a_refused_password_names_the_server_variables(
+        secure_broker: SecureBroker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    for name, value in {"FLOORWATCH_MQTT__HOST": "127.0.0.1", "FLOORWATCH_MQTT__PORT": str(secure_broker.port),
+                        "FLOORWATCH_MQTT__USERNAME": SERVER, "FLOORWATCH_MQTT__PASSWORD": "not-the-password",
+                        "FLOORWATCH_MQTT_CLIENT_ID": "sec-session-hint"}.items():
+        monkeypatch.setenv(name, value)
+    with caplog.at_level(logging.WARNING, logger="gateway.mqtt"):
+        assert cli.main(["broker", "session", "--timeout", "3"]) == 1
+    assert any("sec-session-hint refused by" in r.message and
+               "(FLOORWATCH_MQTT__USERNAME and FLOORWATCH_MQTT__PASSWORD)" in r.message for r in caplog.records), \
+        [r.message for r in caplog.records]

@@ -35,6 +35,9 @@ def floorwatch(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, 
 def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
     a_file = tmp / "a-file"
     a_file.write_text("not a folder\n")
+    under_a_file = tmp / "edge-buffer-under-a-file.yaml"  # a valid file whose buffer cannot be made
+    under_a_file.write_text(f"site: hq\nedge: edge-f3\nuplink: {{port: 1}}\nfloor_broker: {{port: 1}}\n"
+                            f"buffer: {{path: {a_file}/buffer.sqlite}}\n")
     return [
         (["demo", "--speed", "x"], {}, "argument --speed: 'x' is not a positive number"),
         (["demo", "--scenario", "nope"], {}, "--scenario 'nope': no such scenario"),
@@ -46,6 +49,8 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
         (["worker"], {"FLOORWATCH_HTTP_PORT": "70000"}, "FLOORWATCH_HTTP_PORT: Value error, '70000' is not a TCP port"),
         (["edge", "--config", str(tmp / "missing.yaml")], {}, "missing.yaml:1: (document): cannot read"),
         (["site", "--check", str(tmp / "missing.yaml")], {}, "missing.yaml:1: (document): cannot read"),
+        (["edge", "--config", str(under_a_file)], {},
+         f"edge-buffer-under-a-file.yaml:5: buffer.path: cannot open the buffer {a_file}/buffer.sqlite"),
         (["server"], {"FLOORWATCH_SITE_FILE": str(tmp / "missing.yaml")}, "missing.yaml:1: (document): cannot read"),
         (["server"], {"FLOORWATCH_ADVERTISE_URL": "server-2:8000"},
          "FLOORWATCH_ADVERTISE_URL: Value error, 'server-2:8000' is not an http:// or https:// URL: give http://"),
@@ -56,6 +61,19 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
                                         "FLOORWATCH_DATABASE_URL": "postgresql+psycopg://fw@127.0.0.1:1/fw",
                                         "FLOORWATCH_MQTT__HOST": "127.0.0.1"},
          "--workers 2: FLOORWATCH_ADVERTISE_URL names one address"),
+        # A misspelt variable would be ignored: the embedded broker, SQLite, the embedded series store.
+        (["server"], {"FLOORWATCH_MQTT_HOST": "mqtt.floor"},
+         "FLOORWATCH_MQTT_HOST is not a Floorwatch setting and would be ignored: did you mean FLOORWATCH_MQTT__HOST?"),
+        (["worker"], {"FLOORWATCH_DATABASE": "postgresql+psycopg://fw@db/fw"},
+         "FLOORWATCH_DATABASE is not a Floorwatch setting"),
+        (["backup"], {"FLOORWATCH_DATABSE_URL": "postgresql+psycopg://fw@db/fw"},
+         "did you mean FLOORWATCH_DATABASE_URL?"),
+        (["broker", "session"], {"FLOORWATCH_MQTT__HOST": "127.0.0.1", "FLOORWATCH_MQTT__PASWORD": "x"},
+         "FLOORWATCH_MQTT__PASWORD is not a Floorwatch setting and would be ignored: did you mean "
+         "FLOORWATCH_MQTT__PASSWORD?"),
+        (["server"], {"FLOORWATCH_MQTT__HOST": "127.0.0.1", "FLOORWATCH_MQTT__TLS": "true",
+                      "FLOORWATCH_MQTT__CA_FILE": str(tmp / "missing-ca.crt")},
+         f"FLOORWATCH_MQTT__CA_FILE {tmp / 'missing-ca.crt'}: no such readable file"),
         (["simulate", "--scenario", "nope"], {}, "no such scenario"),
         (["contract", "schema", "--out", str(a_file)], {}, f"--out {a_file}: cannot make the folder"),
         (["broker", "files", "--site", "Bad Site", "--edge", "e1", "--out", str(tmp / "b")], {},

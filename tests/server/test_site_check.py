@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from server.site_check import check
+
 DEMO = Path(__file__).resolve().parents[2] / "simulators" / "floors" / "demo"
 
 BAD_SITE = """\
@@ -23,8 +25,9 @@ devices:
 BAD_SITE_PROBLEMS = [
     "site.yaml:8: devices[3].zone: key appears twice; keep one (YAML would silently use the last)",
     "site.yaml:7: devices[2]: a smart_plug needs rated_a 10 or 16",
-    "site.yaml:6: devices[1].strip: unknown device 'strip-9'",
-    "site.yaml:8: devices[3].zone: unknown zone 'z2'",
+    "site.yaml:6: devices[1].strip: unknown device 'strip-9' (did you mean 'strip-1'?): declare it under `devices` "
+    "or correct the id",
+    "site.yaml:8: devices[3].zone: unknown zone 'z2': declare it under `zones` or correct the id",
 ]
 
 
@@ -131,4 +134,24 @@ def test_site_check_prints_warnings_and_still_exits_0(tmp_path: Path) -> None:
         "warning: site.yaml:6: roster[0].seat: no device has seat 's99': its plug rules and operator pages do not "
         "apply; correct it if misspelt, or give the seat's smart plug `seat: s99`",
         "site.yaml: ok: 1 devices (1 smoke_detector), 1 zones on 1 floor(s), 1 people, edges e1",
+    ]
+
+
+def test_what_the_edge_acts_on_by_itself_must_match_the_site_file(tmp_path: Path) -> None:
+    """The edge's overload interlock cuts the plugs its own file calls cuttable, at its own rated_a: a plug
+    the site file calls essential must not be cuttable there, nor rated otherwise."""
+    site = GOOD_SITE.replace("rated_a: 10, strip: strip-1}", "rated_a: 10, strip: strip-1, essential: true}")
+    (tmp_path / "site.yaml").write_text(site)
+    (tmp_path / "edge.yaml").write_text(
+        "site: hq\nedge: e1\ndevices:\n"
+        "  - {id: strip-1, kind: strip_meter, zone: z2, vendor: tasmota, address: strip-1}\n"
+        "  - {id: plug-1, kind: smart_plug, zone: z1, vendor: shelly, address: plug-1, rated_a: 16, cuttable: true,\n"
+        "     strip: strip-1}\n")
+    problems, _ = check(tmp_path / "site.yaml", [tmp_path / "edge.yaml"])
+    edge = tmp_path / "edge.yaml"
+    suffix = "make them the same (the edge's interlocks act on this file, the server's rules on the site file)"
+    assert problems == [
+        f"{edge}:5: devices[1].rated_a: device 'plug-1': rated_a 16 here but 10 in the site file; {suffix}",
+        f"{edge}:5: devices[1].essential: device 'plug-1': essential false here but true in the site file; {suffix}",
+        f"{edge}:5: devices[1].cuttable: device 'plug-1': cuttable true here but false in the site file; {suffix}",
     ]

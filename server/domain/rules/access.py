@@ -26,7 +26,7 @@ from typing import ClassVar
 
 from gateway.contract import Event, EventType, Severity
 from server.domain.rules.base import Ctx, DeviceState, Rule, TimerHandler, handles_timers, shared_object
-from server.domain.site import DeviceKind, DoorType, Person
+from server.domain.site import DeviceKind, DoorType, Person, badge_key
 from server.domain.thresholds import param
 
 DOOR = frozenset({DeviceKind.DOOR_CONTROLLER})
@@ -86,7 +86,7 @@ def book(ctx: Ctx) -> Book:
 
 def card_key(badge: str) -> str:
     """A stable, non-reversible name for a card that is not in the site file."""
-    return "card-" + hashlib.sha256(badge.encode()).hexdigest()[:12]
+    return "card-" + hashlib.sha256(badge_key(badge).encode()).hexdigest()[:12]
 
 
 class Access(Rule):
@@ -99,7 +99,7 @@ class Access(Rule):
     def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
         if event.badge is None:
             return
-        person = ctx.site.by_badge.get(event.badge)
+        person = ctx.site.person_with_badge(event.badge)
         who = person.id if person is not None else card_key(event.badge)
         b = book(ctx)
         mr_door = dev.device.door_type is DoorType.MACHINE_ROOM or ctx.site.is_machine_room(dev.zone)

@@ -28,9 +28,11 @@ import pytest
 
 from gateway import contract
 from gateway.mqtt import MqttClient
+from server.api.minimise import MASK, Redactor
 from server.domain.policy import Actor, PeopleScope, Role, can_see_badges, can_see_person, people_scope
 from server.domain.rules.access import card_key
 from tests.server.api.api_server import Api, server_on_mosquitto
+from tests.server.domain.harness import load_site
 from tests.support.wait import wait_until
 
 HIDDEN = "(hidden)"
@@ -311,3 +313,11 @@ def test_the_docs_carry_the_table() -> None:
     section = docs.split("## Data minimisation", 1)[1].split("\n## ", 1)[0]
     for role in Role:
         assert f"`{role.value}`" in section, role
+
+
+def test_a_badge_is_masked_in_free_text_as_the_readers_write_it() -> None:
+    """The site file has `B1006` as printed; an esp-rfid reader writes it `b1006`: masked either way."""
+    redactor = Redactor.of(Actor("op", frozenset({Role.OPERATOR})), load_site())
+    assert not can_see_badges(redactor.actor)
+    for read in ("B1006", "b1006"):
+        assert redactor.text(f"card {read} at door-mr") == f"card {MASK} at door-mr"

@@ -1026,6 +1026,14 @@ def test_mr_entry_notice_raises_and_clears_at_once() -> None:
     assert f.raised("access.mr_entry_notice")[0].message_zh.startswith("机房禁止")
 
 
+def test_a_badge_is_matched_whatever_its_case() -> None:
+    """esp-rfid sends a card's hex in lower case; the site file has it as printed."""
+    f = Floor()
+    f.event("door-mr", EventType.ACCESS_GRANTED, badge="b1006")
+    assert f.raised("access.mr_entry_notice", "p-sun")
+    assert not f.raised("access.mr_unlisted")
+
+
 def test_unknown_badge_never_appears_in_findings() -> None:
     f = Floor()
     for _ in range(3):

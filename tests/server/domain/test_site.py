@@ -306,3 +306,27 @@ def test_a_bad_contacts_entry_says_what_an_entry_may_be(contacts: str, expected:
     assert len(lines) == len(expected)
     assert all(line.startswith(want) for line, want in zip(lines, expected, strict=True)), lines
     assert not any(".str" in line or ".Contact" in line for line in lines)
+
+
+def test_two_badges_that_differ_only_in_case_are_one_card() -> None:
+    people = PEOPLE.replace("  - {id: p-li, roles: [shift_lead]}\n",
+                            "  - {id: p-li, badge: '04A1B2C3', roles: [shift_lead]}\n"
+                            "  - {id: p-wu, badge: 04a1b2c3}\n")
+    assert error(people).startswith("site.yaml:16: people[1].badge: badge already used by another person")
+
+
+def test_an_unknown_reference_names_what_it_resembles_and_where_to_declare_it() -> None:
+    assert "site.yaml:11: devices[0].zone: unknown zone 'z1x' (did you mean 'z1'?): declare it under `zones` or " \
+           "correct the id" in error(MINIMAL.replace("    zone: z1\n", "    zone: z1x\n"))
+    dup = MINIMAL + "  - {id: strip-1, kind: strip_meter, zone: z1, edge: e1}\n"
+    assert "site.yaml:13: devices[1].id: duplicate id 'strip-1': ids are unique within `devices`; rename one" \
+           in error(dup)
+
+
+def test_an_edge_file_given_as_the_site_file_is_one_line() -> None:
+    edge_file = "site: hq\nedge: edge-f3\nuplink: {host: mqtt}\ndevices:\n  - {id: p, kind: smart_plug}\n"
+    with pytest.raises(SiteError) as caught:
+        parse_site(edge_file, "edge-f3.yaml")
+    assert caught.value.problems == [
+        "edge-f3.yaml:1: (document): this is an edge agent's file (edge:, uplink:, devices: with vendors), not a site "
+        "file: give the site file, the one with site:, floors:, zones:"]

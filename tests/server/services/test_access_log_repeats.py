@@ -75,3 +75,17 @@ def test_a_badge_event_handed_over_again_is_one_row_and_the_roll_call_reads_as_f
     assert roll["p-op2"] == ("inside", None), roll
     assert roll["p-lead"] == ("unknown", None), roll
     assert set(roll) == {"p-op1", "p-op2", "p-lead"}, roll
+
+
+def test_a_card_read_in_another_case_than_the_site_file_counts_for_its_person(engine: Engine, tmp_path: Path) -> None:
+    """esp-rfid writes a card's hex in lower case, Tasmota's readers and the printed badge in upper case: the
+    site file's `B11` read as `b11` (or with a blank around it) is still p-op1 in the roll call."""
+    sessions = session_factory(engine)
+    site = make_site(site_yaml(2526, 8081), tmp_path)
+    log, evacuations = owner(sessions, site, FakeClock(T0))
+    assert log.record(badges(1, ("b11", "door-z1-exit", "in", T0 - timedelta(hours=1)),
+                             (" b12 ", "door-z2-exit", "in", T0 - timedelta(hours=1)))) == 2
+    ev = evacuations.start("f1", "z1", drill=True, trigger="manual", reason="drill", who="sup")
+    assert log.record(badges(2, ("b11", "door-z1-exit", "out", T0 + timedelta(minutes=1)))) == 1
+    roll = {e.person: e.status for e in evacuations.roll_call(ev["id"])}
+    assert roll == {"p-op1": "out", "p-op2": "inside", "p-lead": "unknown"}, roll
