@@ -308,7 +308,8 @@ class InspectionStore(Protocol):
         """The latest completion per schedule id."""
 
     def planned_from(self) -> datetime | None:
-        """The earliest watermark: since when tasks were planned."""
+        """When monitoring started (the first task was stored, else the first plan): a never-done duty's
+        age counts from here. None before anything was planned."""
 
     def history(self, *, zone: str | None, device: str | None, schedule: str | None, person: str | None,
                 item: str | None, result: str | None, since: datetime | None, until: datetime | None,

@@ -216,3 +216,21 @@ def test_overdue_sweep_and_triggered_task(sqlite_engine: Engine, site: Site) -> 
     assert task_id is not None
     assert service.add_triggered("door.forced_open", "door-main", "ops-a", local(site, 2026, 11, 2, 10)) == task_id
     assert service.get(task_id).device == "door-main"
+
+
+def test_a_never_done_duty_is_counted_from_monitoring_start_however_often_the_planner_runs(
+        engine: Engine, site: Site) -> None:
+    """The scheduler plans every few minutes and every task list plans too: a weekly, monthly or
+    quarterly duty nobody ever does still falls overdue its period after monitoring started."""
+    start = local(site, 2026, 10, 1, 10, 30)
+    clock = FakeClock(start)
+    service = _service(engine, site, clock)
+    due_after = {"insp.supervisor_electrical_overdue": 7, "insp.fire_check_monthly_overdue": 31,
+                 "insp.extinguisher_monthly_overdue": 31, "it.access_review": 90}
+    service.create_due()
+    for day in range(1, 92):
+        for _ in range(4):  # as the scheduler would, many times a day (every 6 h here, for speed)
+            clock.advance(timedelta(hours=6))
+            service.create_due()
+        found = {f.rule for f in service.overdue()}
+        assert {r for r, days in due_after.items() if day >= days} == found & set(due_after), day
