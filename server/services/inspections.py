@@ -218,11 +218,12 @@ class InspectionService:
                 try:
                     with self.store.transaction() as tx:
                         mark = tx.watermark(schedule.id)
-                        since = mark if mark is not None else now - self.grace
+                        since = mark if mark is not None else now - domain.first_look_back(schedule, self.grace)
                         if since >= now:
                             continue
                         specs = domain.plan(self.site, [schedule], since, now, self.spot_seed)
-                        result = domain.catch_up(specs, now, self.grace)
+                        catch_up = domain.catch_up if mark is not None else domain.first_catch_up
+                        result = catch_up(specs, now, self.grace)
                         made = tx.insert(result.create, TaskStatus.OPEN.value, now)
                         lapsed = tx.insert(result.missed, TaskStatus.MISSED.value, now)
                         tx.set_watermark(schedule.id, now)

@@ -6,7 +6,7 @@ import csv
 import io
 import threading
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -38,6 +38,16 @@ def _service(engine: Engine, site: Site, clock: FakeClock) -> InspectionService:
     return InspectionService(InspectionRepository(session_factory(engine)), site, clock, grace=timedelta(hours=2))
 
 
+GRACE = timedelta(hours=2)
+
+
+def first_plan(site: Site, schedules: list[insp.Schedule], now: datetime) -> list[insp.TaskSpec]:
+    """What a new server's first plan creates: per schedule, the run whose deadline is still ahead."""
+    return [t for s in schedules
+            for t in insp.first_catch_up(insp.plan(site, [s], now - insp.first_look_back(s, GRACE), now), now,
+                                         GRACE).create]
+
+
 def test_a_week_with_a_restart_in_the_middle_creates_no_duplicates(engine: Engine, site: Site) -> None:
     start = local(site, 2026, 11, 2, 0, 30)
     clock = FakeClock(start)
@@ -50,7 +60,7 @@ def test_a_week_with_a_restart_in_the_middle_creates_no_duplicates(engine: Engin
             assert service.create_due().created >= 0
         service.create_due()
         assert service.create_due().created == 0  # a double run is harmless
-    expected = insp.plan(site, service.schedules, start - timedelta(hours=2), clock.now)
+    expected = first_plan(site, service.schedules, start) + insp.plan(site, service.schedules, start, clock.now)
     with session_factory(engine)() as session:
         rows = session.execute(select(InspectionTaskRow.schedule_id, InspectionTaskRow.subject,
                                       InspectionTaskRow.run_at, InspectionTaskRow.status)).all()
@@ -58,6 +68,23 @@ def test_a_week_with_a_restart_in_the_middle_creates_no_duplicates(engine: Engin
     assert len({(r[0], r[1], r[2]) for r in rows}) == len(rows)
     assert Counter(r[0] for r in rows) == Counter(t.schedule_id for t in expected)
     assert {r[3] for r in rows} == {"open"}
+
+
+def test_a_server_started_mid_day_holds_todays_checks(engine: Engine, site: Site) -> None:
+    """Maintenance opening a new server at 14:00 sees today's daily checks, this week's and this month's;
+    nothing is missed or overdue yet."""
+    now = local(site, 2026, 11, 4, 14)  # a Wednesday
+    service = _service(engine, site, FakeClock(now))
+    report = service.create_due()
+    due = {(t.schedule_id, t.subject): t.run_at for t in service.tasks("due")}
+    assert due[("fire_patrol", "site")] == local(site, 2026, 11, 4)
+    assert due[("mr_walkthrough", "mr")] == local(site, 2026, 11, 4, 9)
+    assert due[("it_backup_check", "site")] == local(site, 2026, 11, 4, 9)
+    assert due[("supervisor_electrical", "site")] == local(site, 2026, 11, 2, 9)  # Monday's, due until Monday
+    assert due[("fire_check_monthly", "site")] == local(site, 2026, 11, 1)
+    assert ("access_review_quarterly", "site") not in due  # 1 Oct's: its 31 days are over
+    assert report.missed == 0 and service.tasks("missed") == [] and service.tasks("overdue") == []
+    assert report.created == len(due)
 
 
 def test_the_scheduler_and_the_api_planning_at_once_create_each_task_once(engine: Engine, site: Site) -> None:
@@ -82,7 +109,7 @@ def test_the_scheduler_and_the_api_planning_at_once_create_each_task_once(engine
     for t in threads:
         t.join(60)
     assert errors == []
-    expected = insp.plan(site, here.schedules, start - timedelta(hours=2), start)
+    expected = first_plan(site, here.schedules, start)
     with session_factory(engine)() as session:
         rows = session.execute(select(InspectionTaskRow.schedule_id, InspectionTaskRow.subject,
                                       InspectionTaskRow.run_at)).all()
