@@ -33,7 +33,7 @@ from server.adapters.sql.inspections import InspectionRepository
 from server.adapters.sql.notifications import NotifyRepository
 from server.adapters.sql.repository import AlarmRepository, UserRepository
 from server.adapters.sql.silences import SilenceRepository
-from server.adapters.timeseries import InfluxWriter, SqliteSeriesStore, TimeSeriesWriter
+from server.adapters.timeseries import InfluxWriter, SeriesHistory, SqliteSeriesStore, TimeSeriesWriter
 from server.domain.policy import Role
 from server.domain.rules import RuleEngine
 from server.domain.sequence import SequenceTracker
@@ -210,8 +210,10 @@ class Runtime:
                                         run_serial=self.ingest.run_between_drains, started_at=self.clock())
         facts = FactsReader(self.site, self.live, InspectionFactsRepository(sessions), series=self.series,
                             backup_dir=s.data_dir / "backups", flush=lambda: self.series.flush(2.0))
+        history = SeriesHistory(self.series, self.site.id, self.site.devices.keys(), self.clock)  # the boards'
         self.inspections = InspectionService(InspectionRepository(sessions), self.site, self.clock, facts=facts,
-                                             training=self.hr.trainings(self.site.tz) if self.hr else None)
+                                             training=self.hr.trainings(self.site.tz) if self.hr else None,
+                                             counts=history.counts)
 
         # Response: commands to edges, notifications (outbox + escalation), evacuations.
         # API threads give the engine inputs only through `ingest.call` (it runs them on the ingest thread).
@@ -243,7 +245,7 @@ class Runtime:
         # next). The dashboards' MQTT change goes first: it only publishes. The cut listeners come before
         # the notification listener: the first page names the plugs switched off and the delayed cut's
         # time (PageNotes). The evacuation listener, too: a confirmed fire's evacuation has begun when its
-        # pages leave.
+        # pages leave. The boards' alarm history goes last: a full series buffer may hold it (back-pressure).
         alarm_listeners: tuple[AlarmListener, ...] = (
             AlarmFeed(self.site, self.clock, self._publish).on_alarm,
             self.inspections.on_alarm,
@@ -252,6 +254,7 @@ class Runtime:
             self.cuts.on_alarm,
             self.evacuations.on_alarm,
             self.notify.on_alarm,
+            history.on_alarm,
         )
         # Everything a listener uses exists before the first alarm can change (ingest starts below).
         self.alarms.listeners.extend(alarm_listeners)

@@ -3,7 +3,8 @@
 Two jobs, both idempotent, so the scheduler only has to call them "often enough":
 
 * ``inspections.plan`` (every `plan_every`): `InspectionService.create_due`, which itself catches up
-  runs missed while the server was down (once, within its grace period; see the domain's `catch_up`).
+  runs missed while the server was down (once, within its grace period; see the domain's `catch_up`),
+  then `record_counts`, the month's counts for the boards.
 * ``inspections.sweep`` (every `sweep_every`): `InspectionService.overdue`, handed to `on_findings`.
 
 Jobs live in ``apscheduler_jobs`` on the same database (SQLAlchemyJobStore), so they survive a restart.
@@ -44,6 +45,8 @@ class InspectionJobs(Protocol):
 
     def create_due(self) -> PlanReport: ...
 
+    def record_counts(self) -> int: ...
+
     def overdue(self) -> list[OverdueFinding]: ...
 
 
@@ -73,6 +76,7 @@ def run_plan(name: str) -> int:
     report = service.create_due()
     if report.created or report.missed:
         log.info("inspections: %d task(s) created, %d run(s) recorded as missed", report.created, report.missed)
+    service.record_counts()
     return report.created
 
 

@@ -9,6 +9,9 @@
   not of when the task was created) and once more when it is completed; the result row stores that
   suggestion and evidence beside what the person chose, so an override stays visible in history.
 * `overdue(now)`: the §2.9 findings with their escalation steps (RULES §4).
+* `record_counts(now)`: the running counts per zone and schedule of this month and the last (whose
+  tasks still fall due or are completed late) go to `counts`, the boards' `inspection` points; a
+  completion sends its task's month at once.
 * `history`, `history_csv`, `compliance`: queries for maintenance and audits.
 """
 
@@ -183,6 +186,9 @@ CSV_HEADER = ("task_id", "schedule", "what", "what_zh", "zone", "seat", "device"
 LastDone = Callable[[TaskRecord], datetime | None]
 """When the same duty as a task was last completed before it (InspectionStore.last_done), None: never."""
 
+CountsSink = Callable[[datetime, Sequence[domain.Compliance]], None]
+"""Receives a month's start (UTC) and its counts per zone and schedule (the time series' `inspection`)."""
+
 PREFILL_FALLBACK = timedelta(hours=24)
 """With no earlier completed check of the same duty, "since last check" means the last 24 h."""
 
@@ -191,7 +197,8 @@ class InspectionService:
     def __init__(self, store: InspectionStore, site: Site, clock: Callable[[], datetime], *,
                  grace: timedelta = timedelta(hours=2), schedules: Sequence[Schedule] = domain.SCHEDULES,
                  facts: FactsReader | None = None, spot_seed: str = "",
-                 training: tuple[Sequence[domain.Training], Sequence[domain.Starter]] | None = None) -> None:
+                 training: tuple[Sequence[domain.Training], Sequence[domain.Starter]] | None = None,
+                 counts: CountsSink | None = None) -> None:
         self.store = store
         self.site = site
         self.clock = clock
@@ -204,6 +211,8 @@ class InspectionService:
         self.training = training
         """HR training records and starters; None (no HR data): the train.* rules are not evaluated."""
         self.schedules = [s for s in schedules if s.id not in domain.TRIGGERED_ONLY]
+        self.counts = counts
+        """Where the monthly counts per zone and schedule go (the boards); None: nowhere."""
 
     # ---- planning ------------------------------------------------------------------------------
 
@@ -356,6 +365,7 @@ class InspectionService:
                                           as_utc(row.run_at))
             if forward is not None:
                 tx.insert([forward], TaskStatus.OPEN.value, now)
+        self._send_counts(as_utc(row.run_at), now)
         return done
 
     def add_photo(self, task_id: int, who: CompleterView, data: bytes, item_id: str | None = None,
@@ -390,6 +400,25 @@ class InspectionService:
         if self.training is not None:
             found += domain.evaluate_training(self.site, self.training[0], self.training[1], start, now)
         return found
+
+    # ---- counts for the boards ------------------------------------------------------------------
+
+    def record_counts(self, now: datetime | None = None) -> int:
+        """Send the running counts of this month and of the last to `counts`; how many (zone, schedule)
+        rows were sent. Run periodically: a deadline passing turns an open task into a missed one."""
+        now = as_utc(now or self.clock())
+        last_month = now.astimezone(self.site.tz).replace(day=1) - timedelta(days=1)
+        return self._send_counts(last_month, now) + self._send_counts(now, now)
+
+    def _send_counts(self, at: datetime, now: datetime) -> int:
+        if self.counts is None:
+            return 0
+        month = at.astimezone(self.site.tz).strftime("%Y-%m")
+        start, end = domain.month_bounds(month, self.site.tz)
+        figures = domain.compliance(((_state(task), n) for task, n in self.store.failures(start, end)), month, now,
+                                    by_schedule=True)
+        self.counts(start, figures)
+        return len(figures)
 
     # ---- history and compliance ----------------------------------------------------------------
 

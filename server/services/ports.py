@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from gateway.contract import Reading
+from gateway.contract import Event, Reading
 from server.domain.alarm_effects import GivenUp, Pending
 from server.domain.alarms import Alarm, Audit
 from server.domain.commands import CommandRecord
@@ -66,9 +66,12 @@ class SeriesStats(Protocol):
 
 
 class SeriesSink(Protocol):
-    """Where ingest writes reading history (server/adapters/timeseries: InfluxDB or the SQLite store)."""
+    """Where ingest writes reading and event history (server/adapters/timeseries: InfluxDB or the SQLite
+    store)."""
 
     def write_readings(self, readings: Iterable[tuple[Reading, DeviceMeta]]) -> None: ...
+
+    def write_events(self, events: Iterable[tuple[Event, DeviceMeta]]) -> None: ...
 
     def stats(self) -> SeriesStats: ...
 
