@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from gateway.cli_args import host_port, non_negative, positive, positive_int
 from gateway.mqtt import MqttSettings
 from simulators import load as load_mode
 from simulators import presence
@@ -34,24 +35,18 @@ from simulators.scenario import Operator, ScenarioError, floor_dir, list_scenari
 from simulators.transport import MqttTransport, NullTransport, Transport
 
 
-def _broker(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError("expected host:port, e.g. 127.0.0.1:1883")
-    return host, int(port)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="floorwatch simulate", description="Floorwatch virtual floor")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--scenario", help="scenario name (simulators/scenarios/NAME.yaml) or a path to one")
     mode.add_argument("--load", action="store_true", help="load mode: many devices at a fixed total rate")
     mode.add_argument("--list", action="store_true", help="list the scenarios")
-    parser.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883), help="floor broker host:port")
+    parser.add_argument("--broker", type=host_port, default=("127.0.0.1", 1883), help="floor broker host:port")
     parser.add_argument("--username", default=None, help="MQTT user name for the floor broker")
     parser.add_argument("--protocol", choices=("5", "3.1.1"), default="5")
     parser.add_argument("--seed", type=int, default=None, help="RNG seed (default: the scenario's)")
-    parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per wall second; 0 = flat out")
+    parser.add_argument("--speed", type=non_negative, default=10.0,
+                        help="simulated seconds per wall second; 0 = flat out")
     parser.add_argument("--floor", type=Path, default=None, help="floor directory (default: the scenario's)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the injected log (JSON)")
     parser.add_argument("--dry-run", action="store_true", help="publish nothing; compute the log only")
@@ -60,11 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default=None,
                         help="bearer token for --server (default: $FLOORWATCH_TOKEN)")
     parser.add_argument("--print-json", action="store_true", help="also print the JSON log on stdout")
-    parser.add_argument("--devices", type=int, default=1000, help="load mode: number of devices")
-    parser.add_argument("--rate", type=float, default=10_000, help="load mode: messages per second, in total")
-    parser.add_argument("--duration", type=float, default=10.0, help="load mode: seconds")
+    parser.add_argument("--devices", type=positive_int, default=1000, help="load mode: number of devices")
+    parser.add_argument("--rate", type=positive, default=10_000, help="load mode: messages per second, in total")
+    parser.add_argument("--duration", type=positive, default=10.0, help="load mode: seconds")
     parser.add_argument("--qos", type=int, choices=(0, 1), default=0, help="load mode: QoS of the readings")
-    parser.add_argument("--connections", type=int, default=1, help="load mode: parallel MQTT connections")
+    parser.add_argument("--connections", type=positive_int, default=1, help="load mode: parallel MQTT connections")
     parser.add_argument("--verify", action="store_true", help="load mode: count deliveries with a subscriber")
     parser.add_argument("--no-progress", action="store_true", help="load mode: no progress bar")
     return parser
