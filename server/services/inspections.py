@@ -177,11 +177,13 @@ class HistoryRow:
     evidence: tuple[str, ...] = ()
     what_zh: str = ""
     item_text_zh: str = ""
+    overdue: bool = False
+    """Open past its deadline when the history was read (the task list's `overdue`)."""
 
 
 CSV_HEADER = ("task_id", "schedule", "what", "what_zh", "zone", "seat", "device", "subject", "run_at", "due_at",
-              "status", "assignee", "completed_by", "completed_at", "on_time", "item", "item_text", "item_text_zh",
-              "result", "suggested", "overridden", "item_note", "task_note", "evidence")
+              "status", "overdue", "assignee", "completed_by", "completed_at", "on_time", "item", "item_text",
+              "item_text_zh", "result", "suggested", "overridden", "item_note", "task_note", "evidence")
 
 LastDone = Callable[[TaskRecord], datetime | None]
 """When the same duty as a task was last completed before it (InspectionStore.last_done), None: never."""
@@ -422,8 +424,10 @@ class InspectionService:
 
     # ---- history and compliance ----------------------------------------------------------------
 
-    def history(self, query: HistoryQuery, limit: int = 100_000) -> list[HistoryRow]:
-        """One row per checklist item of completed tasks, and one row per open or missed task."""
+    def history(self, query: HistoryQuery, limit: int = 100_000, now: datetime | None = None) -> list[HistoryRow]:
+        """One row per checklist item of completed tasks, and one row per open or missed task; an open one
+        past its deadline at `now` is marked overdue."""
+        now = as_utc(now or self.clock())
         out: list[HistoryRow] = []
         for task, result in self.store.history(
                 zone=query.zone, device=query.device, schedule=query.schedule, person=query.person, item=query.item,
@@ -439,10 +443,11 @@ class InspectionService:
                 result.note if result else "", task.note, (result.suggested or "") if result else "",
                 prefill.overridden(result.suggested, result.outcome) if result else False,
                 tuple(result.evidence or ()) if result else (),
-                what_zh=schedule.what_zh if schedule else "", item_text_zh=item.text_zh if item else ""))
+                what_zh=schedule.what_zh if schedule else "", item_text_zh=item.text_zh if item else "",
+                overdue=task.status == TaskStatus.OPEN.value and as_utc(task.due_at) <= now))
         return out
 
-    def history_csv(self, query: HistoryQuery) -> bytes:
+    def history_csv(self, query: HistoryQuery, now: datetime | None = None) -> bytes:
         """CSV a spreadsheet opens: UTF-8 with BOM, a header row, CRLF lines, site-local ISO times."""
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -451,9 +456,10 @@ class InspectionService:
         def t(value: datetime | None) -> str:
             return "" if value is None else value.astimezone(self.site.tz).isoformat(timespec="seconds")
 
-        for r in self.history(query):
+        for r in self.history(query, now=now):
             writer.writerow((r.task_id, r.schedule_id, r.what, r.what_zh, r.zone or "", r.seat or "", r.device or "",
-                             r.subject, t(r.run_at), t(r.due_at), r.status, r.assignee or "", r.completed_by or "",
+                             r.subject, t(r.run_at), t(r.due_at), r.status, "yes" if r.overdue else "",
+                             r.assignee or "", r.completed_by or "",
                              t(r.completed_at), "" if r.on_time is None else ("yes" if r.on_time else "no"),
                              r.item, r.item_text, r.item_text_zh, r.result, r.suggested, "yes" if r.overridden else "",
                              r.item_note, r.task_note, " | ".join(r.evidence)))
@@ -462,7 +468,7 @@ class InspectionService:
     def report_html(self, query: HistoryQuery, now: datetime | None = None) -> str:
         """The printable report: compliance per zone for every month the history covers, then the tasks."""
         now = as_utc(now or self.clock())
-        rows = self.history(query)
+        rows = self.history(query, now=now)
         months = sorted({r.run_at.astimezone(self.site.tz).strftime("%Y-%m") for r in rows})
         figures = {m: [c for c in self.compliance(m, now) if query.zone is None or c.zone == query.zone]
                    for m in months}

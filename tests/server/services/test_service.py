@@ -176,6 +176,29 @@ def test_complete_then_history_csv_and_compliance(engine: Engine, site: Site) ->
     assert ops_a.on_time == 1 and ops_a.failed_items == 2
 
 
+def test_history_marks_the_overdue_tasks(sqlite_engine: Engine, site: Site) -> None:
+    """Maintenance reviewing history sees which open tasks are past their deadline: JSON, CSV and report."""
+    clock = FakeClock(local(site, 2026, 11, 2, 19))
+    service = _service(sqlite_engine, site, clock)
+    task_id = _eos_task(service, site, clock)  # due 30 min after p-wang's 20:00 shift end
+    query = HistoryQuery(schedule="eos_self_check", zone="ops-a")
+
+    def mine(now: datetime) -> list[dict[str, str]]:
+        rows = list(csv.reader(io.StringIO(service.history_csv(query, now=now).decode("utf-8-sig"))))
+        return [dict(zip(CSV_HEADER, r, strict=True)) for r in rows[1:] if r[0] == str(task_id)]
+
+    before, after = local(site, 2026, 11, 2, 20, 29), local(site, 2026, 11, 2, 20, 31)
+    assert [r.overdue for r in service.history(query, now=before) if r.task_id == task_id] == [False]
+    assert [r.overdue for r in service.history(query, now=after) if r.task_id == task_id] == [True]
+    assert [(r["status"], r["overdue"]) for r in mine(before)] == [("open", "")]
+    assert [(r["status"], r["overdue"]) for r in mine(after)] == [("open", "yes")]
+    report = service.report_html(query, now=after)
+    section = report[report.index(f"<h3>#{task_id} "):]
+    assert "overdue · 逾期未完成" in section[:section.index("</section>")]
+    service.complete(task_id, WANG, _all_pass(), now=after)  # done late: no longer overdue, marked late
+    assert {(r["status"], r["overdue"], r["on_time"]) for r in mine(after)} == {("done", "", "no")}
+
+
 def test_history_range_the_wrong_way_round_is_an_error(site: Site) -> None:
     with pytest.raises(InspectionError) as caught:
         HistoryQuery(since=local(site, 2026, 11, 3), until=local(site, 2026, 11, 2))
