@@ -7,12 +7,14 @@
     python -m simulators.cli --load --devices 2000 --rate 20000 --duration 30 [--qos 0] [--verify]
 
 A scenario run prints what it injected and when, and the alarms it expects, and writes the same as JSON
-(`--out`, default var/simulators/<scenario>-seed<seed>.json). A scenario's operator steps (a drill's start,
-an acknowledgement, an all-clear) are done through the server's API (`--server`, `--token` or
-FLOORWATCH_TOKEN); a scenario with such steps needs them, or `--dry-run`. One simulator plays a floor on
-a broker at a time (`simulators/presence.py`): a run is refused while another one (a demo's own, or
-another `simulate`) plays the same floor there. Exit status: 0 done, 2 bad arguments, scenario file, a
-step that could not be done or a floor already played on that broker, 3 broker unreachable.
+(`--out`, default var/simulators/<scenario>-seed<seed>.json); with `--server`, also which of them the
+server raised since the run started, and any it must not raise (`verdict.py`). A scenario's operator
+steps (a drill's start, an acknowledgement, an all-clear) are done through the server's API (`--server`,
+`--token` or FLOORWATCH_TOKEN); a scenario with such steps needs them, or `--dry-run`. One simulator plays
+a floor on a broker at a time (`simulators/presence.py`): a run is refused while another one (a demo's own,
+or another `simulate`) plays the same floor there. Exit status: 0 done (with `--server`: and every expectation
+met), 1 with `--server` an expected alarm not raised or a forbidden one raised, 2 bad arguments, scenario
+file, a step that could not be done or a floor already played on that broker, 3 broker unreachable.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from gateway.cli_args import host_port, non_negative, positive, positive_int
 from gateway.mqtt import MqttSettings
 from simulators import load as load_mode
-from simulators import presence
+from simulators import presence, verdict
 from simulators.model import load_floor
-from simulators.operator import OperatorApi
+from simulators.operator import OperatorApi, OperatorError
 from simulators.runner import ScenarioRun, StepError, dump_log
 from simulators.scenario import Operator, ScenarioError, floor_dir, list_scenarios, load_scenario, scenario_path
 from simulators.transport import MqttTransport, NullTransport, Transport
@@ -133,13 +136,15 @@ def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"cannot load the floor: {exc}", file=err)
         return 2
     operator = None
+    api: OperatorApi | None = None
     steps = [s for s in scenario.timeline if isinstance(s, Operator)]
     if args.server and not args.dry_run:
         token = args.token or os.environ.get("FLOORWATCH_TOKEN")
         if not token:
             print("--server needs a token: --token TOKEN or FLOORWATCH_TOKEN", file=err)
             return 2
-        operator = OperatorApi(args.server, token).perform
+        api = OperatorApi(args.server, token)
+        operator = api.perform
     elif steps and not args.dry_run:
         first = steps[0]
         print(f"scenario {scenario.name} has {len(steps)} operator step(s) (first: {first.name or 'unnamed'} at "
@@ -163,6 +168,7 @@ def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except ConnectionError as exc:
             print(exc, file=err)
             return 3
+    started = datetime.now(UTC)
     try:
         result = ScenarioRun(scenario, floor, transport, seed=args.seed, speed=args.speed, operator=operator,
                              source=str(scenario_path(args.scenario))).run()
@@ -179,7 +185,16 @@ def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.print_json:
         out.write(text)
     print(f"log: {path}", file=out)
-    return 0
+    if api is None:
+        return 0
+    try:
+        found = verdict.check(api, started, result["expected_alarms"], result["forbidden_alarms"])
+    except OperatorError as exc:
+        print(f"cannot read the server's alarms: {exc}", file=err)
+        return 1
+    for line in found.lines:
+        print(line, file=out)
+    return 1 if found.unmet else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
