@@ -159,3 +159,16 @@ def test_a_demo_floor_file_that_cannot_be_read_is_the_demos_one_line_refusal_not
     assert code == 1
     assert out == (f"floorwatch demo: cannot write the demo floor from {source}:\n"
                    f"{source}:3: site.id: key appears twice; keep one (YAML would silently use the last)\n")
+
+
+def test_every_inspection_of_the_demo_floor_has_someone_to_do_it_and_its_overdue_page_a_channel() -> None:
+    """Maintenance opening the demo finds each clock-made task assigned (nobody holding a schedule's role
+    leaves it to 'anyone with the role', of whom there is none), and every overdue rule reaches a channel."""
+    from server.domain.inspections import OVERDUE_RULES, SCHEDULES, TRIGGERED_ONLY
+    from server.domain.notify import channels
+
+    site = parse_site(DEMO_SITE.read_text(encoding="utf-8"), str(DEMO_SITE))
+    unassigned = sorted(s.id for s in SCHEDULES if s.id not in TRIGGERED_ONLY and not site.people_with_role(s.role))
+    assert unassigned == []
+    unreached = sorted({f"{r.id} → {role}" for r in OVERDUE_RULES for role in r.notify if not channels(role, site)})
+    assert unreached == []
