@@ -88,7 +88,7 @@ def test_every_board_query_finds_what_the_server_wrote(served: tuple[Runtime, Mq
         "the forced door raised no alarm"
     runtime.inspections.create_due()
     assert runtime.inspections.record_counts() > 0
-    assert runtime.series.flush(10.0), "the series store did not flush"
+    assert runtime.series.flush(10.0) and runtime.history_series.flush(10.0), "the series store did not flush"
 
     fields, types = _stored(series)
     missing = []
