@@ -265,7 +265,7 @@ class Runtime:
         # next). The dashboards' MQTT change goes first: it only publishes. The cut listeners come before
         # the notification listener: the first page names the plugs switched off and the delayed cut's
         # time (PageNotes). The evacuation listener, too: a confirmed fire's evacuation has begun when its
-        # pages leave. The boards' alarm history goes last: a full series buffer may hold it (back-pressure).
+        # pages leave. The boards' alarm history goes last: it only buffers a point in its own writer.
         alarm_listeners: tuple[AlarmListener, ...] = (
             AlarmFeed(self.site, self.clock, self._publish).on_alarm,
             self.inspections.on_alarm,
