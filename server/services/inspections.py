@@ -10,8 +10,8 @@
   suggestion and evidence beside what the person chose, so an override stays visible in history.
 * `overdue(now)`: the §2.9 findings with their escalation steps (RULES §4).
 * `record_counts(now)`: the running counts per zone and schedule of this month and the last (whose
-  tasks still fall due or are completed late) go to `counts`, the boards' `inspection` points; a
-  completion sends its task's month at once.
+  tasks still fall due or are completed late) go to `counts`, the boards' `inspection` points (the
+  scheduler's plan job, every 5 min; a completion does not wait for it: it reads a month of tasks).
 * `history`, `history_csv`, `compliance`: queries for maintenance and audits.
 """
 
@@ -367,7 +367,6 @@ class InspectionService:
                                           as_utc(row.run_at))
             if forward is not None:
                 tx.insert([forward], TaskStatus.OPEN.value, now)
-        self._send_counts(as_utc(row.run_at), now)
         return done
 
     def add_photo(self, task_id: int, who: CompleterView, data: bytes, item_id: str | None = None,
