@@ -396,15 +396,16 @@ def inspections() -> Dashboard:
                     min=0, max=100, thresholds=COMPLIANCE_STEPS,
                     targets=[Target(
                         f"SELECT sum({q('on_time')}) * 100 / "
-                        f"(sum({q('on_time')}) + sum({q('late')}) + sum({q('missed')}) + sum({q('failed')})) "
+                        f"(sum({q('on_time')}) + sum({q('late')}) + sum({q('missed')})) "
                         f"AS {q('compliance')} FROM {ins} {where(filters=flt)} "
                         f"GROUP BY time(1d), {q('zone')} fill(none)",
                         alias="$tag_zone",
                     )],
                     options={"xTickLabelSpacing": 100},
                     description=(
-                        "On-time share of the inspections due in each month (one point per zone, "
-                        "schedule and month, at the month's start)."
+                        "On-time share of the inspections due in each month: on time ÷ (on time + late + "
+                        "missed); failed checklist items are in the table below (one point per zone, schedule "
+                        "and month, at the month's start)."
                     ),
                 ),
                 Panel(

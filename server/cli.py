@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from gateway import cli_args
+
 T = TypeVar("T")
 
 
@@ -159,7 +161,7 @@ def _env_port(default: int) -> int:
     if not value:
         return default
     try:
-        return _port(value)
+        return cli_args.port(value)
     except argparse.ArgumentTypeError as exc:
         raise UsageError(f"FLOORWATCH_HTTP_PORT: {exc}") from None
 
@@ -182,26 +184,12 @@ def load_settings(factory: Callable[[], T]) -> T:
         raise UsageError("bad setting in the environment: " + "; ".join(lines)) from None
 
 
-def _positive(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = 0.0
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number")
-    return number
-
 
 def _count(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 64:
         raise argparse.ArgumentTypeError(f"{value!r} is not a worker count (1-64)")
     return int(value)
 
-
-def _port(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port (1-65535)")
-    return int(value)
 
 
 def _contract_schema(args: argparse.Namespace) -> int:
@@ -345,10 +333,10 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = sub.add_parser("demo", help="run everything on embedded defaults (broker, SQLite, simulated floor)")
     demo.add_argument("--scenario", default="strip-overload", help="scenario to play (none: only the live floor)")
-    demo.add_argument("--speed", type=_positive, default=1.0, help="scenario clock speed (default 1)")
+    demo.add_argument("--speed", type=cli_args.positive, default=1.0, help="scenario clock speed (default 1)")
     demo.add_argument("--host", help="address to listen on (default 127.0.0.1, or FLOORWATCH_HTTP_HOST); "
                                      "0.0.0.0 lets a phone on the LAN open the page")
-    demo.add_argument("--port", type=_port, help="HTTP port (default FLOORWATCH_HTTP_PORT, else 8000)")
+    demo.add_argument("--port", type=cli_args.port, help="HTTP port (default FLOORWATCH_HTTP_PORT, else 8000)")
     demo.add_argument("--data-dir", default="var/demo")
     demo.add_argument("--keep", action="store_true", help="keep alarms and history of an earlier demo run")
     demo.set_defaults(run=_demo)
@@ -396,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     session = broker_sub.add_parser(
         "session", help="make the server's persistent session on its broker before any edge starts "
                         "(configured by the server's FLOORWATCH_* variables)")
-    session.add_argument("--timeout", type=_positive, default=15.0, help="seconds to wait for the SUBACK")
+    session.add_argument("--timeout", type=cli_args.positive, default=15.0, help="seconds to wait for the SUBACK")
     session.set_defaults(run=_broker_session)
 
     keys = sub.add_parser("keys", help="per-edge command signing keys (one <edge>.key per edge, mode 600)")

@@ -33,7 +33,13 @@ from server.adapters.sql.inspections import InspectionRepository
 from server.adapters.sql.notifications import NotifyRepository
 from server.adapters.sql.repository import AlarmRepository, UserRepository
 from server.adapters.sql.silences import SilenceRepository
-from server.adapters.timeseries import InfluxWriter, SqliteSeriesStore, TimeSeriesWriter
+from server.adapters.timeseries import (
+    InfluxWriter,
+    SeriesHistory,
+    SqliteSeriesStore,
+    TimeSeriesWriter,
+    open_writer,
+)
 from server.domain.policy import Role
 from server.domain.rules import RuleEngine
 from server.domain.sequence import SequenceTracker
@@ -84,6 +90,19 @@ def collector_paused(freeze: bool) -> Iterator[None]:
             gc.freeze()
 
 
+HISTORY_BUFFER_POINTS = 10_000
+"""Bound of the alarm and inspection history's own writer (alarm changes are rare; this is hours of them)."""
+
+
+def _series_writer(s: Settings, max_buffer: int, hold_s: float) -> InfluxWriter | SqliteSeriesStore:
+    """InfluxDB when configured, else the embedded store in the data folder."""
+    influx = s.influx
+    return open_writer(influx_url=influx.url if influx else None,
+                       token=influx.token.get_secret_value() if influx else "", org=influx.org if influx else "",
+                       bucket=influx.bucket if influx else "floorwatch", sqlite_path=s.data_dir / "series.sqlite",
+                       retention_days=s.series_retention_days, max_buffer=max_buffer, hold_s=hold_s)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -102,6 +121,8 @@ class Runtime:
     mqtt: MqttClient | None = None
     mqtt_settings: MqttSettings | None = None
     series: TimeSeriesWriter = field(init=False)
+    history_series: TimeSeriesWriter = field(init=False)
+    """Where alarm changes and inspection counts go (`SeriesHistory`), beside the readings' `series`."""
     alarms: AlarmService = field(init=False)
     repository: AlarmRepository = field(init=False)
     users: UserRepository = field(init=False)
@@ -178,13 +199,12 @@ class Runtime:
         self.users = UserRepository(sessions)
         self._first_admin()
 
-        if s.influx is not None:
-            self.series = InfluxWriter(url=s.influx.url, token=s.influx.token.get_secret_value(), org=s.influx.org,
-                                       bucket=s.influx.bucket, max_buffer=s.influx.buffer_lines,
-                                       hold_s=s.series_hold_s)
-        else:
-            self.series = SqliteSeriesStore(s.data_dir / "series.sqlite", retention_days=s.series_retention_days,
-                                            max_buffer=s.series_buffer_points, hold_s=s.series_hold_s)
+        self.series = _series_writer(s, s.influx.buffer_lines if s.influx else s.series_buffer_points,
+                                     s.series_hold_s)
+        # Alarm changes and inspection counts (the boards' history) have a writer of their own: they never
+        # wait in the readings' back-pressure (an acknowledgement during a store outage would) and never
+        # push readings out of their bound; a stuck store drops the oldest of them, counted in its stats.
+        self.history_series = _series_writer(s, HISTORY_BUFFER_POINTS, 0.0)
 
         # Every told alarm change is an outbox row until its listeners ran (fault 2, services/recovery.py);
         # rows committed before this instant belong to an earlier process and are dispatched again below.
@@ -210,8 +230,10 @@ class Runtime:
                                         run_serial=self.ingest.run_between_drains, started_at=self.clock())
         facts = FactsReader(self.site, self.live, InspectionFactsRepository(sessions), series=self.series,
                             backup_dir=s.data_dir / "backups", flush=lambda: self.series.flush(2.0))
+        history = SeriesHistory(self.history_series, self.site.id, self.site.devices.keys(), self.clock)
         self.inspections = InspectionService(InspectionRepository(sessions), self.site, self.clock, facts=facts,
-                                             training=self.hr.trainings(self.site.tz) if self.hr else None)
+                                             training=self.hr.trainings(self.site.tz) if self.hr else None,
+                                             counts=history.counts)
 
         # Response: commands to edges, notifications (outbox + escalation), evacuations.
         # API threads give the engine inputs only through `ingest.call` (it runs them on the ingest thread).
@@ -243,7 +265,7 @@ class Runtime:
         # next). The dashboards' MQTT change goes first: it only publishes. The cut listeners come before
         # the notification listener: the first page names the plugs switched off and the delayed cut's
         # time (PageNotes). The evacuation listener, too: a confirmed fire's evacuation has begun when its
-        # pages leave.
+        # pages leave. The boards' alarm history goes last: it only buffers a point in its own writer.
         alarm_listeners: tuple[AlarmListener, ...] = (
             AlarmFeed(self.site, self.clock, self._publish).on_alarm,
             self.inspections.on_alarm,
@@ -252,6 +274,7 @@ class Runtime:
             self.cuts.on_alarm,
             self.evacuations.on_alarm,
             self.notify.on_alarm,
+            history.on_alarm,
         )
         # Everything a listener uses exists before the first alarm can change (ingest starts below).
         self.alarms.listeners.extend(alarm_listeners)
@@ -322,6 +345,7 @@ class Runtime:
         self.access_log.stop()
         self.cuts.stop_worker()
         self.series.close()
+        self.history_series.close()
         if self.broker is not None:
             self.broker.stop()
 

@@ -7,12 +7,14 @@
     python -m simulators.cli --load --devices 2000 --rate 20000 --duration 30 [--qos 0] [--verify]
 
 A scenario run prints what it injected and when, and the alarms it expects, and writes the same as JSON
-(`--out`, default var/simulators/<scenario>-seed<seed>.json). A scenario's operator steps (a drill's start,
-an acknowledgement, an all-clear) are done through the server's API (`--server`, `--token` or
-FLOORWATCH_TOKEN); a scenario with such steps needs them, or `--dry-run`. One simulator plays a floor on
-a broker at a time (`simulators/presence.py`): a run is refused while another one (a demo's own, or
-another `simulate`) plays the same floor there. Exit status: 0 done, 2 bad arguments, scenario file, a
-step that could not be done or a floor already played on that broker, 3 broker unreachable.
+(`--out`, default var/simulators/<scenario>-seed<seed>.json); with `--server`, also which of them the
+server raised since the run started, and any it must not raise (`verdict.py`). A scenario's operator
+steps (a drill's start, an acknowledgement, an all-clear) are done through the server's API (`--server`,
+`--token` or FLOORWATCH_TOKEN); a scenario with such steps needs them, or `--dry-run`. One simulator plays
+a floor on a broker at a time (`simulators/presence.py`): a run is refused while another one (a demo's own,
+or another `simulate`) plays the same floor there. Exit status: 0 done (with `--server`: and every expectation
+met), 1 with `--server` an expected alarm not raised or a forbidden one raised, 2 bad arguments, scenario
+file, a step that could not be done or a floor already played on that broker, 3 broker unreachable.
 """
 
 from __future__ import annotations
@@ -21,24 +23,19 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from gateway.cli_args import host_port, non_negative, positive, positive_int
 from gateway.mqtt import MqttSettings
 from simulators import load as load_mode
-from simulators import presence
+from simulators import presence, verdict
 from simulators.model import load_floor
-from simulators.operator import OperatorApi
+from simulators.operator import OperatorApi, OperatorError
 from simulators.runner import ScenarioRun, StepError, dump_log
 from simulators.scenario import Operator, ScenarioError, floor_dir, list_scenarios, load_scenario, scenario_path
 from simulators.transport import MqttTransport, NullTransport, Transport
-
-
-def _broker(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise argparse.ArgumentTypeError("expected host:port, e.g. 127.0.0.1:1883")
-    return host, int(port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,11 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--scenario", help="scenario name (simulators/scenarios/NAME.yaml) or a path to one")
     mode.add_argument("--load", action="store_true", help="load mode: many devices at a fixed total rate")
     mode.add_argument("--list", action="store_true", help="list the scenarios")
-    parser.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883), help="floor broker host:port")
+    parser.add_argument("--broker", type=host_port, default=("127.0.0.1", 1883), help="floor broker host:port")
     parser.add_argument("--username", default=None, help="MQTT user name for the floor broker")
     parser.add_argument("--protocol", choices=("5", "3.1.1"), default="5")
     parser.add_argument("--seed", type=int, default=None, help="RNG seed (default: the scenario's)")
-    parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per wall second; 0 = flat out")
+    parser.add_argument("--speed", type=non_negative, default=10.0,
+                        help="simulated seconds per wall second; 0 = flat out")
     parser.add_argument("--floor", type=Path, default=None, help="floor directory (default: the scenario's)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the injected log (JSON)")
     parser.add_argument("--dry-run", action="store_true", help="publish nothing; compute the log only")
@@ -60,11 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default=None,
                         help="bearer token for --server (default: $FLOORWATCH_TOKEN)")
     parser.add_argument("--print-json", action="store_true", help="also print the JSON log on stdout")
-    parser.add_argument("--devices", type=int, default=1000, help="load mode: number of devices")
-    parser.add_argument("--rate", type=float, default=10_000, help="load mode: messages per second, in total")
-    parser.add_argument("--duration", type=float, default=10.0, help="load mode: seconds")
+    parser.add_argument("--devices", type=positive_int, default=1000, help="load mode: number of devices")
+    parser.add_argument("--rate", type=positive, default=10_000, help="load mode: messages per second, in total")
+    parser.add_argument("--duration", type=positive, default=10.0, help="load mode: seconds")
     parser.add_argument("--qos", type=int, choices=(0, 1), default=0, help="load mode: QoS of the readings")
-    parser.add_argument("--connections", type=int, default=1, help="load mode: parallel MQTT connections")
+    parser.add_argument("--connections", type=positive_int, default=1, help="load mode: parallel MQTT connections")
     parser.add_argument("--verify", action="store_true", help="load mode: count deliveries with a subscriber")
     parser.add_argument("--no-progress", action="store_true", help="load mode: no progress bar")
     return parser
@@ -138,13 +136,15 @@ def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"cannot load the floor: {exc}", file=err)
         return 2
     operator = None
+    api: OperatorApi | None = None
     steps = [s for s in scenario.timeline if isinstance(s, Operator)]
     if args.server and not args.dry_run:
         token = args.token or os.environ.get("FLOORWATCH_TOKEN")
         if not token:
             print("--server needs a token: --token TOKEN or FLOORWATCH_TOKEN", file=err)
             return 2
-        operator = OperatorApi(args.server, token).perform
+        api = OperatorApi(args.server, token)
+        operator = api.perform
     elif steps and not args.dry_run:
         first = steps[0]
         print(f"scenario {scenario.name} has {len(steps)} operator step(s) (first: {first.name or 'unnamed'} at "
@@ -168,6 +168,7 @@ def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except ConnectionError as exc:
             print(exc, file=err)
             return 3
+    started = datetime.now(UTC)
     try:
         result = ScenarioRun(scenario, floor, transport, seed=args.seed, speed=args.speed, operator=operator,
                              source=str(scenario_path(args.scenario))).run()
@@ -184,7 +185,16 @@ def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.print_json:
         out.write(text)
     print(f"log: {path}", file=out)
-    return 0
+    if api is None:
+        return 0
+    try:
+        found = verdict.check(api, started, result["expected_alarms"], result["forbidden_alarms"])
+    except OperatorError as exc:
+        print(f"cannot read the server's alarms: {exc}", file=err)
+        return 1
+    for line in found.lines:
+        print(line, file=out)
+    return 1 if found.unmet else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -339,7 +339,7 @@ def _floor(ctx: _Ctx, number: int, seats: int, zones_out: list[dict[str, Any]]) 
             ctx.roster.append({"person": pid, "shift": shift, "zone": zid, "lead": True})
         sup = ctx.person("p", ["supervisor"])
         ctx.roster.append({"person": sup, "shift": shift, "zone": office_zones[0]})
-        duty = ctx.person("p", ["mr_duty"], mr_access=True)
+        duty = ctx.person("p", ["mr_duty", "it"], mr_access=True)  # machine-room duty is IT: the backup check
         ctx.roster.append({"person": duty, "shift": shift, "zone": mr})
     for shift in ("day", "evening"):
         rec = ctx.person("p", ["reception"])  # the role name the escort rule knows
@@ -368,7 +368,7 @@ def generate(seats: int, seed: int = 1, site_id: str = "hq", day: date = date(20
     heads = [ctx.person("p", ["department_head"]) for _ in range(2)]
     safety = [ctx.person("p", ["safety_officer", "on_site_command"]) for _ in range(2)]
     ctx.person("p", ["facilities", "logistics"])
-    ctx.person("p", ["facilities", "electrician"])
+    ctx.person("p", ["facilities", "electrician", "facility_manager"])  # the facility inspections are theirs
     ctx.person("p", ["information_reporting"])
     hosts = [manager, *heads]
     for k in range(max(4, seats // 20)):
@@ -402,9 +402,9 @@ def generate(seats: int, seed: int = 1, site_id: str = "hq", day: date = date(20
         # (facilities, the emergency command and its groups, the fallback for undeliverable critical pushes).
         "contacts": {
             role: [f"json://127.0.0.1:8099/{role.replace('_', '-')}"]
-            for role in ("shift_lead", "supervisor", "mr_duty", "safety_officer", "facilities", "it",
-                         "emergency_command", "on_site_command", "security_evacuation", "information_reporting",
-                         "logistics", "fallback")
+            for role in ("shift_lead", "supervisor", "mr_duty", "safety_officer", "facilities", "facility_manager",
+                         "it", "manager", "emergency_command", "on_site_command", "security_evacuation",
+                         "information_reporting", "logistics", "fallback")
         },
         "shifts": [
             {"id": "night", "start": "00:00", "end": "08:00"},

@@ -94,7 +94,10 @@ class Template:
 class RawConnection:
     """One TCP connection to the broker; a reader thread counts PUBACKs and received PUBLISHes."""
 
-    def __init__(self, settings: MqttSettings, client_id: str, keepalive: int = 60) -> None:
+    def __init__(self, settings: MqttSettings, client_id: str, keepalive: int = 60,
+                 count_topics: frozenset[bytes] | None = None) -> None:
+        self.count_topics = count_topics
+        """Count only PUBLISHes on these topics (the run's own devices), not another publisher's; None: all."""
         self.sock = socket.create_connection((settings.host, settings.port), timeout=10)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.sendall(connect_packet(client_id, settings.username, keepalive))
@@ -138,9 +141,11 @@ class RawConnection:
                     if kind == PUBACK:
                         self.acked += 1
                     elif kind == PUBLISH:
-                        self.received += 1
+                        topic_len = struct.unpack_from("!H", buffer, body_at)[0]
+                        if self.count_topics is None or bytes(
+                                buffer[body_at + 2 : body_at + 2 + topic_len]) in self.count_topics:
+                            self.received += 1
                         if (flags >> 1) & 3:
-                            topic_len = struct.unpack_from("!H", buffer, body_at)[0]
                             pid = buffer[body_at + 2 + topic_len : body_at + 4 + topic_len]
                             pubacks += bytes([PUBACK << 4, 2]) + pid
                     pos = end
@@ -315,11 +320,15 @@ def run_load(
         raise ValueError("devices, rate and duration must be positive")
     total = round(rate * duration)
     result = LoadResult(devices, rate, duration, qos)
-    templates = [[Template.of(p, qos) for p in variants] for variants in device_publications(devices, seed)]
+    publications = device_publications(devices, seed)
+    templates = [[Template.of(p, qos) for p in variants] for variants in publications]
     order = [(d, v) for v in range(VARIANTS) for d in range(devices)]  # every device before any repeats
     subscriber: RawConnection | None = None
     if verify:
-        subscriber = RawConnection(settings, f"floorwatch-load-verify-{seed}")
+        # A floor may already be playing on the broker: its messages match the same filters, so only the
+        # run's own topics are counted (received never exceeds sent because of someone else).
+        own = frozenset(p.topic.encode() for variants in publications for p in variants)
+        subscriber = RawConnection(settings, f"floorwatch-load-verify-{seed}", count_topics=own)
         for topic_filter in ("+/status/switch:0", "tele/+/SENSOR", "zigbee2mqtt/+"):
             subscriber.subscribe(topic_filter, qos)
         time.sleep(0.3)  # let the SUBACKs land before the first message

@@ -2,8 +2,9 @@
 
 Two jobs, both idempotent, so the scheduler only has to call them "often enough":
 
-* ``inspections.plan`` (every `plan_every`): `InspectionService.create_due`, which itself catches up
-  runs missed while the server was down (once, within its grace period; see the domain's `catch_up`).
+* ``inspections.plan`` (at start, then every `plan_every`): `InspectionService.create_due`, which itself catches up
+  runs missed while the server was down (once, within its grace period; see the domain's `catch_up`),
+  then `record_counts`, the month's counts for the boards.
 * ``inspections.sweep`` (every `sweep_every`): `InspectionService.overdue`, handed to `on_findings`.
 
 Jobs live in ``apscheduler_jobs`` on the same database (SQLAlchemyJobStore), so they survive a restart.
@@ -20,6 +21,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from apscheduler.job import Job
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
@@ -29,6 +31,8 @@ from server.domain.inspections import OverdueFinding
 log = logging.getLogger(__name__)
 
 JOBS_TABLE = "apscheduler_jobs"
+ONCE = "once"
+"""The in-memory job store of the plan run at start (nothing to keep across a restart)."""
 
 
 class PlanReport(Protocol):
@@ -43,6 +47,8 @@ class InspectionJobs(Protocol):
     """What the jobs call (server/services/inspections.py InspectionService)."""
 
     def create_due(self) -> PlanReport: ...
+
+    def record_counts(self) -> int: ...
 
     def overdue(self) -> list[OverdueFinding]: ...
 
@@ -73,6 +79,7 @@ def run_plan(name: str) -> int:
     report = service.create_due()
     if report.created or report.missed:
         log.info("inspections: %d task(s) created, %d run(s) recorded as missed", report.created, report.missed)
+    service.record_counts()
     return report.created
 
 
@@ -99,7 +106,7 @@ class InspectionScheduler:
         self.sweep_every = sweep_every
         store = SQLAlchemyJobStore(url=url, engine=engine, tablename=JOBS_TABLE)
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": store},
+            jobstores={"default": store, ONCE: MemoryJobStore()},
             job_defaults={"coalesce": True, "misfire_grace_time": int(misfire_grace.total_seconds()),
                           "max_instances": 1},
             timezone="UTC",
@@ -110,9 +117,13 @@ class InspectionScheduler:
         return (f"inspections.plan.{self.name}", f"inspections.sweep.{self.name}")
 
     def start(self, paused: bool = False) -> None:
-        """Start and make sure both jobs exist (kept as they are if the store already has them)."""
+        """Start, plan once at once (unless paused), and make sure both jobs exist (kept as they are if the
+        store already has them). Without the first plan, a new server would hold no task until the
+        interval's first tick, and its boards no inspection counts."""
         self.scheduler.start(paused=paused)
         plan_id, sweep_id = self.job_ids
+        if not paused:
+            self.scheduler.add_job(run_plan, args=[self.name], id=f"{plan_id}.start", jobstore=ONCE)
         if self.scheduler.get_job(plan_id) is None:
             self.scheduler.add_job(run_plan, "interval", args=[self.name], id=plan_id,
                                    seconds=int(self.plan_every.total_seconds()))
@@ -121,7 +132,8 @@ class InspectionScheduler:
                                    seconds=int(self.sweep_every.total_seconds()))
 
     def jobs(self) -> list[Job]:
-        jobs: list[Job] = self.scheduler.get_jobs()
+        """The persisted jobs."""
+        jobs: list[Job] = self.scheduler.get_jobs(jobstore="default")
         return jobs
 
     def shutdown(self) -> None:

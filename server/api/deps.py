@@ -48,6 +48,7 @@ class Composition(Protocol):
     broker: EmbeddedBroker | None
     mqtt: MqttClient | None
     series: TimeSeriesWriter
+    history_series: TimeSeriesWriter
     alarms: AlarmService
     repository: AlarmRepository
     users: UserRepository

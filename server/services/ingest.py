@@ -120,6 +120,8 @@ class _Pending:
     events: bool = False
     series: list[list[tuple[contract.Reading, DeviceMeta]]] = field(default_factory=list)
     """Per message: the writer's hold waits until one message's points fit, never a whole drain's."""
+    event_series: list[list[tuple[contract.Event, DeviceMeta]]] = field(default_factory=list)
+    """Per message, the events of known devices (the boards' `event` measurement)."""
 
     # Times past `now` count as `now`, as the rule engine counts them (a device clock is never trusted ahead).
     def reading(self, reading: contract.Reading, now: datetime) -> None:
@@ -211,7 +213,7 @@ class Ingest:
         self._inbox: queue.SimpleQueue[Incoming | _Call | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._meta = {
-            d.id: DeviceMeta(site=site.id, zone=d.zone, kind=d.kind.value, floor=site.floor_of(d))
+            d.id: DeviceMeta(site=site.id, zone=d.zone, kind=d.kind.value, floor=site.floor_of(d), rated_a=d.rated_a)
             for d in site.devices.values()
         }
 
@@ -357,7 +359,7 @@ class Ingest:
         self._unacked.extend(handled)
         self._dirty = self._dirty or bool(handled or findings or calls)
         checkpoint = bool(calls) or (tick and self._dirty and time.monotonic() - self._last_snapshot >= self._every())
-        if pending.series:
+        if pending.series or pending.event_series:
             # A full series buffer holds this thread (back-pressure): the drain's alarm changes commit
             # first, so that a page never waits for history; the checkpoint, and so the ack, waits.
             if findings or dead:
@@ -365,6 +367,8 @@ class Ingest:
                 findings, dead = [], []
             for stored in pending.series:
                 self.series.write_readings(stored)
+            for events in pending.event_series:
+                self.series.write_events(events)
         committing = time.monotonic()
         if checkpoint:
             # Cleared before the commit: an alarm listener's engine call during it (after the delta) sets it again.
@@ -508,6 +512,9 @@ class Ingest:
         if batch is None:
             return []
         findings: list[Finding] = []
+        known = [(event, meta) for event in batch.events if (meta := self._meta.get(event.device)) is not None]
+        if known:
+            pending.event_series.append(known)
         for event in batch.events:
             if event.type is contract.EventType.UNKNOWN_DEVICE:
                 # Unknown by definition: not a dead letter but the finding the edge reports.

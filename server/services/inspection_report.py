@@ -67,7 +67,8 @@ def render(*, site_name: str, tz: tzinfo, filters: Mapping[str, str], generated:
         t = items[0]
         where = " · ".join(x for x in (t.zone, t.seat, t.device) if x) or "site"
         signed = (f"signed by {e(t.completed_by)} at {e(_t(t.completed_at, tz))}" + ("" if t.on_time else " (late)")
-                  ) if t.completed_by else f"not signed ({e(t.status)})"
+                  ) if t.completed_by else ("<span class=fail>not signed, overdue · 逾期未完成</span>" if t.overdue
+                                            else f"not signed ({e(t.status)})")
         out.append(f"<section class=task><h3>#{task_id} {e(t.what)} — {e(where)}</h3>"
                    f"<p class=meta>Run {e(_t(t.run_at, tz))}, due {e(_t(t.due_at, tz))}; "
                    f"assignee {e(t.assignee or '—')}; {signed}"

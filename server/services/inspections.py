@@ -9,6 +9,9 @@
   not of when the task was created) and once more when it is completed; the result row stores that
   suggestion and evidence beside what the person chose, so an override stays visible in history.
 * `overdue(now)`: the §2.9 findings with their escalation steps (RULES §4).
+* `record_counts(now)`: the running counts per zone and schedule of this month and the last (whose
+  tasks still fall due or are completed late) go to `counts`, the boards' `inspection` points (the
+  scheduler's plan job, every 5 min; a completion does not wait for it: it reads a month of tasks).
 * `history`, `history_csv`, `compliance`: queries for maintenance and audits.
 """
 
@@ -174,14 +177,19 @@ class HistoryRow:
     evidence: tuple[str, ...] = ()
     what_zh: str = ""
     item_text_zh: str = ""
+    overdue: bool = False
+    """Open past its deadline when the history was read (the task list's `overdue`)."""
 
 
 CSV_HEADER = ("task_id", "schedule", "what", "what_zh", "zone", "seat", "device", "subject", "run_at", "due_at",
-              "status", "assignee", "completed_by", "completed_at", "on_time", "item", "item_text", "item_text_zh",
-              "result", "suggested", "overridden", "item_note", "task_note", "evidence")
+              "status", "overdue", "assignee", "completed_by", "completed_at", "on_time", "item", "item_text",
+              "item_text_zh", "result", "suggested", "overridden", "item_note", "task_note", "evidence")
 
 LastDone = Callable[[TaskRecord], datetime | None]
 """When the same duty as a task was last completed before it (InspectionStore.last_done), None: never."""
+
+CountsSink = Callable[[datetime, Sequence[domain.Compliance]], None]
+"""Receives a month's start (UTC) and its counts per zone and schedule (the time series' `inspection`)."""
 
 PREFILL_FALLBACK = timedelta(hours=24)
 """With no earlier completed check of the same duty, "since last check" means the last 24 h."""
@@ -191,7 +199,8 @@ class InspectionService:
     def __init__(self, store: InspectionStore, site: Site, clock: Callable[[], datetime], *,
                  grace: timedelta = timedelta(hours=2), schedules: Sequence[Schedule] = domain.SCHEDULES,
                  facts: FactsReader | None = None, spot_seed: str = "",
-                 training: tuple[Sequence[domain.Training], Sequence[domain.Starter]] | None = None) -> None:
+                 training: tuple[Sequence[domain.Training], Sequence[domain.Starter]] | None = None,
+                 counts: CountsSink | None = None) -> None:
         self.store = store
         self.site = site
         self.clock = clock
@@ -204,6 +213,8 @@ class InspectionService:
         self.training = training
         """HR training records and starters; None (no HR data): the train.* rules are not evaluated."""
         self.schedules = [s for s in schedules if s.id not in domain.TRIGGERED_ONLY]
+        self.counts = counts
+        """Where the monthly counts per zone and schedule go (the boards); None: nowhere."""
 
     # ---- planning ------------------------------------------------------------------------------
 
@@ -218,11 +229,12 @@ class InspectionService:
                 try:
                     with self.store.transaction() as tx:
                         mark = tx.watermark(schedule.id)
-                        since = mark if mark is not None else now - self.grace
+                        since = mark if mark is not None else now - domain.first_look_back(schedule, self.grace)
                         if since >= now:
                             continue
                         specs = domain.plan(self.site, [schedule], since, now, self.spot_seed)
-                        result = domain.catch_up(specs, now, self.grace)
+                        catch_up = domain.catch_up if mark is not None else domain.first_catch_up
+                        result = catch_up(specs, now, self.grace)
                         made = tx.insert(result.create, TaskStatus.OPEN.value, now)
                         lapsed = tx.insert(result.missed, TaskStatus.MISSED.value, now)
                         tx.set_watermark(schedule.id, now)
@@ -390,10 +402,31 @@ class InspectionService:
             found += domain.evaluate_training(self.site, self.training[0], self.training[1], start, now)
         return found
 
+    # ---- counts for the boards ------------------------------------------------------------------
+
+    def record_counts(self, now: datetime | None = None) -> int:
+        """Send the running counts of this month and of the last to `counts`; how many (zone, schedule)
+        rows were sent. Run periodically: a deadline passing turns an open task into a missed one."""
+        now = as_utc(now or self.clock())
+        last_month = now.astimezone(self.site.tz).replace(day=1) - timedelta(days=1)
+        return self._send_counts(last_month, now) + self._send_counts(now, now)
+
+    def _send_counts(self, at: datetime, now: datetime) -> int:
+        if self.counts is None:
+            return 0
+        month = at.astimezone(self.site.tz).strftime("%Y-%m")
+        start, end = domain.month_bounds(month, self.site.tz)
+        figures = domain.compliance(((_state(task), n) for task, n in self.store.failures(start, end)), month, now,
+                                    by_schedule=True)
+        self.counts(start, figures)
+        return len(figures)
+
     # ---- history and compliance ----------------------------------------------------------------
 
-    def history(self, query: HistoryQuery, limit: int = 100_000) -> list[HistoryRow]:
-        """One row per checklist item of completed tasks, and one row per open or missed task."""
+    def history(self, query: HistoryQuery, limit: int = 100_000, now: datetime | None = None) -> list[HistoryRow]:
+        """One row per checklist item of completed tasks, and one row per open or missed task; an open one
+        past its deadline at `now` is marked overdue."""
+        now = as_utc(now or self.clock())
         out: list[HistoryRow] = []
         for task, result in self.store.history(
                 zone=query.zone, device=query.device, schedule=query.schedule, person=query.person, item=query.item,
@@ -409,10 +442,11 @@ class InspectionService:
                 result.note if result else "", task.note, (result.suggested or "") if result else "",
                 prefill.overridden(result.suggested, result.outcome) if result else False,
                 tuple(result.evidence or ()) if result else (),
-                what_zh=schedule.what_zh if schedule else "", item_text_zh=item.text_zh if item else ""))
+                what_zh=schedule.what_zh if schedule else "", item_text_zh=item.text_zh if item else "",
+                overdue=task.status == TaskStatus.OPEN.value and as_utc(task.due_at) <= now))
         return out
 
-    def history_csv(self, query: HistoryQuery) -> bytes:
+    def history_csv(self, query: HistoryQuery, now: datetime | None = None) -> bytes:
         """CSV a spreadsheet opens: UTF-8 with BOM, a header row, CRLF lines, site-local ISO times."""
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -421,9 +455,10 @@ class InspectionService:
         def t(value: datetime | None) -> str:
             return "" if value is None else value.astimezone(self.site.tz).isoformat(timespec="seconds")
 
-        for r in self.history(query):
+        for r in self.history(query, now=now):
             writer.writerow((r.task_id, r.schedule_id, r.what, r.what_zh, r.zone or "", r.seat or "", r.device or "",
-                             r.subject, t(r.run_at), t(r.due_at), r.status, r.assignee or "", r.completed_by or "",
+                             r.subject, t(r.run_at), t(r.due_at), r.status, "yes" if r.overdue else "",
+                             r.assignee or "", r.completed_by or "",
                              t(r.completed_at), "" if r.on_time is None else ("yes" if r.on_time else "no"),
                              r.item, r.item_text, r.item_text_zh, r.result, r.suggested, "yes" if r.overridden else "",
                              r.item_note, r.task_note, " | ".join(r.evidence)))
@@ -432,7 +467,7 @@ class InspectionService:
     def report_html(self, query: HistoryQuery, now: datetime | None = None) -> str:
         """The printable report: compliance per zone for every month the history covers, then the tasks."""
         now = as_utc(now or self.clock())
-        rows = self.history(query)
+        rows = self.history(query, now=now)
         months = sorted({r.run_at.astimezone(self.site.tz).strftime("%Y-%m") for r in rows})
         figures = {m: [c for c in self.compliance(m, now) if query.zone is None or c.zone == query.zone]
                    for m in months}

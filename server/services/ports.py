@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from gateway.contract import Reading
+from gateway.contract import Event, Reading
 from server.domain.alarm_effects import GivenUp, Pending
 from server.domain.alarms import Alarm, Audit
 from server.domain.commands import CommandRecord
@@ -66,9 +66,12 @@ class SeriesStats(Protocol):
 
 
 class SeriesSink(Protocol):
-    """Where ingest writes reading history (server/adapters/timeseries: InfluxDB or the SQLite store)."""
+    """Where ingest writes reading and event history (server/adapters/timeseries: InfluxDB or the SQLite
+    store)."""
 
     def write_readings(self, readings: Iterable[tuple[Reading, DeviceMeta]]) -> None: ...
+
+    def write_events(self, events: Iterable[tuple[Event, DeviceMeta]]) -> None: ...
 
     def stats(self) -> SeriesStats: ...
 
@@ -308,7 +311,8 @@ class InspectionStore(Protocol):
         """The latest completion per schedule id."""
 
     def planned_from(self) -> datetime | None:
-        """The earliest watermark: since when tasks were planned."""
+        """When monitoring started (the first task was stored, else the first plan): a never-done duty's
+        age counts from here. None before anything was planned."""
 
     def history(self, *, zone: str | None, device: str | None, schedule: str | None, person: str | None,
                 item: str | None, result: str | None, since: datetime | None, until: datetime | None,

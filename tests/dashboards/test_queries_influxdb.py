@@ -122,3 +122,21 @@ def test_template_variable_queries(loaded_influxd: tuple[Influxd16, datetime]) -
             assert got == expect, (var["name"], query)
             seen += 1
     assert seen >= 3 * len(BOARDS) - 1
+
+
+def test_compliance_is_the_on_time_share_of_the_tasks_due(loaded_influxd: tuple[Influxd16, datetime]) -> None:
+    """3 on time, 1 late, 0 missed and 4 failed checklist items: 75 % of the month's inspections were on
+    time; failed items are findings, not inspections, and do not lower the share."""
+    from server.adapters.timeseries import inspection_point, point_to_line
+
+    server, now = loaded_influxd
+    month = datetime(now.year, now.month, 1, tzinfo=now.tzinfo)
+    line = point_to_line(inspection_point(site="cx", zone="cx-z1", schedule="fire_patrol", period_start=month,
+                                          on_time=3, late=1, missed=0, failed=4))
+    assert line is not None
+    server.write_lines(DATABASE, [line])
+    board = BOARDS["inspections.json"]
+    (target,) = next(p for p in board["panels"] if p["title"] == "Compliance per zone and month")["targets"]
+    start, end = time_range(board, now)
+    (series,) = run(server, interpolate(target["query"], {"site": "cx", "zone": ALL}, start, end))
+    assert [row[1] for row in series["values"]] == [75.0]

@@ -1,11 +1,12 @@
 """The demo's floor copy on the wall clock (`server.demo_floor`): over the hours a demo runs, the
-inspection planner owes nothing and no leaver's badge is active; the source files, read as they are,
-owe end-of-shift self-checks at once. Real SQLite, the real planner and HR reader, a stepped clock."""
+inspection planner owes no shift duty (only today's fire patrol, at the site's midnight) and no leaver's
+badge is active; the source files, read as they are, owe end-of-shift self-checks at once. Real SQLite,
+the real planner and HR reader, a stepped clock."""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -53,7 +54,12 @@ def test_the_demo_floor_owes_no_duty_until_its_day_shift_ends(tmp_path: Path) ->
     (tmp_path / "db").mkdir()
     seen = overdue_over_time(site, tmp_path / "db", start, 7.0)
     quiet_for = (SHIFT - QUIET_MARGIN).total_seconds() / 3600 + 0.5  # the day shift's end + the 30 min window
-    noisy = {h: c for h, c in seen.items() if h < quiet_for - 1 / 6 and c}
+    # The calendar duties run on the site's real clock: today's fire patrol is open from the start and,
+    # undone, is overdue at the site's next midnight (if the demo is still running then); nothing else is.
+    patrol_late = datetime.combine(start.astimezone(site.tz).date() + timedelta(days=1), time(0), site.tz)
+    owed = Counter({"insp.fire_patrol_overdue": 1})
+    noisy = {h: c for h, c in seen.items()
+             if h < quiet_for - 1 / 6 and c != (owed if start + timedelta(hours=h) >= patrol_late else Counter())}
     assert not noisy, noisy
     # The day shift's end is real: its seats' self-checks fall due, and nobody in the demo does them.
     assert seen[max(seen)]["insp.end_of_shift_missing"] == seats_of(site, "day") > 0
@@ -153,3 +159,16 @@ def test_a_demo_floor_file_that_cannot_be_read_is_the_demos_one_line_refusal_not
     assert code == 1
     assert out == (f"floorwatch demo: cannot write the demo floor from {source}:\n"
                    f"{source}:3: site.id: key appears twice; keep one (YAML would silently use the last)\n")
+
+
+def test_every_inspection_of_the_demo_floor_has_someone_to_do_it_and_its_overdue_page_a_channel() -> None:
+    """Maintenance opening the demo finds each clock-made task assigned (nobody holding a schedule's role
+    leaves it to 'anyone with the role', of whom there is none), and every overdue rule reaches a channel."""
+    from server.domain.inspections import OVERDUE_RULES, SCHEDULES, TRIGGERED_ONLY
+    from server.domain.notify import channels
+
+    site = parse_site(DEMO_SITE.read_text(encoding="utf-8"), str(DEMO_SITE))
+    unassigned = sorted(s.id for s in SCHEDULES if s.id not in TRIGGERED_ONLY and not site.people_with_role(s.role))
+    assert unassigned == []
+    unreached = sorted({f"{r.id} → {role}" for r in OVERDUE_RULES for role in r.notify if not channels(role, site)})
+    assert unreached == []

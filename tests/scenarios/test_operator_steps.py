@@ -6,6 +6,7 @@ real broker."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,26 @@ def test_operator_steps_without_a_server_are_refused_up_front(tmp_path: Path,
     out_file = tmp_path / "dry.json"
     assert cli.main(["--scenario", str(path), "--dry-run", "--speed", "0", "--out", str(out_file)]) == 0
     assert "operator (not performed): POST /api/evacuations" in capsys.readouterr().out
+
+
+def test_with_a_server_the_run_says_which_expected_alarms_the_server_raised(
+        stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A tester reads what happened, not only what was expected: the drill's evac.notice was raised, the
+    forced door the scenario also expects was not (nothing forced it), the forbidden fire.confirmed was not;
+    an unmet expectation is exit 1."""
+    path = tmp_path / "verdict.yaml"
+    path.write_text(
+        "name: verdict\ntitle: a drill, and an expectation nothing meets\nfloor: demo\n"
+        "start: 2026-11-30T10:00:00+08:00\nduration: 10s\nbackground: {scope: none}\ntimeline:\n" + START
+        + "expect:\n  - {rule: evac.notice, within: 10s}\n"
+        "  - {rule: door.forced_open, subject: door-f3-exit-e, within: 10s}\n"
+        "forbid:\n  - {rule: fire.confirmed}\n", encoding="utf-8")
+    code = cli.main(["--scenario", str(path), "--speed", "0", "--broker", f"{stack.broker.host}:{stack.broker.port}",
+                     "--server", stack.url, "--token", ADMIN_TOKEN, "--out", str(tmp_path / "verdict.json")])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert f"on the server {stack.url} (alarms raised since the run started" in out, out
+    assert re.search(r"^  raised      evac\.notice \(\w+\) at \d\d:\d\d:\d\d$", out, re.MULTILINE), out
+    assert "  NOT RAISED  door.forced_open on door-f3-exit-e\n" in out
+    assert "  not raised  fire.confirmed (as it must not be)\n" in out
+    assert "1 expectation(s) not met" in out

@@ -129,3 +129,32 @@ def test_load_mode_cli(mosquitto: EmbeddedBroker, capsys: pytest.CaptureFixture[
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["sent"] == 2000 and summary["received"] == 2000 and summary["errors"] == 0
     assert "msg/s" in err  # the progress bar
+
+
+def test_load_mode_verify_counts_only_its_own_devices(mosquitto: EmbeddedBroker) -> None:
+    """Beside a floor already playing on the broker (its messages match the same topic filters), received
+    counts the run's own messages: never more than were sent."""
+    settings = mosquitto.client_settings()
+    stop = threading.Event()
+
+    def other_floor() -> None:
+        client = MqttClient(settings, "other-floor")
+        client.start()
+        try:
+            assert client.wait_connected(10)
+            while not stop.is_set():
+                client.publish("zigbee2mqtt/smoke-f3-z1-01", b'{"smoke": false}')
+                client.publish("tele/strip-f3-01/SENSOR", b"{}")
+                time.sleep(0.01)
+        finally:
+            client.stop()
+
+    thread = threading.Thread(target=other_floor)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        result = run_load(settings, devices=40, rate=1000, duration=1, qos=1, verify=True)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert result.sent == 1000 and result.received == 1000 and result.errors == 0

@@ -189,8 +189,11 @@ class InspectionRepository:
                 .where(InspectionTaskRow.status == "done").group_by(InspectionTaskRow.schedule_id)).all()}
 
     def planned_from(self) -> datetime | None:
+        # The first task's creation, not the watermarks: every plan moves each watermark to its own now.
         with self.sessions() as session:
-            origin = session.scalar(select(func.min(InspectionWatermarkRow.planned_until)))
+            origin = session.scalar(select(func.min(InspectionTaskRow.created_at)))
+            if origin is None:
+                origin = session.scalar(select(func.min(InspectionWatermarkRow.planned_until)))
             return as_utc(origin) if origin else None
 
     def history(self, *, zone: str | None, device: str | None, schedule: str | None, person: str | None,

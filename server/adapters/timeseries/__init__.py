@@ -14,6 +14,8 @@ against the constants here):
 * ``event`` (tags site, zone, device, kind, floor, type, direction; fields ``n`` = 1.0, ``count``),
   ``alarm`` (tags site, zone, rule, severity, device; fields ``active`` 0/1, ``value``) and
   ``inspection`` (tags site, zone, schedule; fields on_time/late/missed/failed, one point per period).
+  Ingest writes events beside readings; ``SeriesHistory`` (``history.py``) writes the alarm changes (an
+  alarm listener) and the inspection counts (the inspection service's counts sink).
 * timestamps in milliseconds.
 
 :meth:`TimeSeriesWriter.write` appends to a bounded buffer that a background thread drains in batches.
@@ -26,6 +28,7 @@ are dropped at once. Every drop is counted in :attr:`WriterStats.dropped`; nothi
 
 from __future__ import annotations
 
+from server.adapters.timeseries.history import SeriesHistory
 from server.adapters.timeseries.influx import InfluxWriter
 from server.adapters.timeseries.line_protocol import format_field, point_to_line, reading_to_line
 from server.adapters.timeseries.points import (
@@ -63,6 +66,7 @@ __all__ = [
     "InfluxWriter",
     "PointIn",
     "Sample",
+    "SeriesHistory",
     "SqliteSeriesStore",
     "TimeSeriesWriter",
     "WriterStats",

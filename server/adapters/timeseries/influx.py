@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
-from gateway.contract import Reading
+from gateway.contract import Event, Reading
 
 if TYPE_CHECKING:
     import httpx
 from server.adapters.timeseries.buffer import BufferedWriter, RejectedError, RetryableError
 from server.adapters.timeseries.line_protocol import point_to_line, reading_to_line
-from server.adapters.timeseries.points import PointIn, from_ms, to_ms
+from server.adapters.timeseries.points import PointIn, event_point, from_ms, to_ms
 from server.adapters.timeseries.writer import Sample
 from server.domain.device_meta import DeviceMeta
 
@@ -63,6 +63,9 @@ class InfluxWriter(BufferedWriter[str]):
 
     def write_readings(self, readings: Iterable[tuple[Reading, DeviceMeta]]) -> None:
         self._append([reading_to_line(r, m) for r, m in readings])
+
+    def write_events(self, events: Iterable[tuple[Event, DeviceMeta]]) -> None:
+        self.write([event_point(e, m) for e, m in events])
 
     def _send(self, batch: list[str]) -> None:
         from influxdb_client.domain.write_precision import WritePrecision

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-from gateway.contract import Reading
+from gateway.contract import Event, Reading
 from server.adapters.timeseries.buffer import BufferedWriter, RejectedError, RetryableError
-from server.adapters.timeseries.points import FieldValue, PointIn, from_ms, reading_point, to_ms
+from server.adapters.timeseries.points import FieldValue, PointIn, event_point, from_ms, reading_point, to_ms
 from server.adapters.timeseries.writer import Sample
 from server.domain.device_meta import DeviceMeta
 
@@ -89,6 +89,9 @@ class SqliteSeriesStore(BufferedWriter[PointIn]):
 
     def write_readings(self, readings: Iterable[tuple[Reading, DeviceMeta]]) -> None:
         self._append([reading_point(r, m) for r, m in readings])
+
+    def write_events(self, events: Iterable[tuple[Event, DeviceMeta]]) -> None:
+        self._append([event_point(e, m) for e, m in events])
 
     def _series_id(self, measurement: str, tags: Mapping[str, str]) -> int:
         tags_json = json.dumps(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from gateway.contract import Reading
+from gateway.contract import Event, Reading
 from server.adapters.timeseries.points import PointIn, SampleValue
 from server.domain.device_meta import DeviceMeta
 
@@ -47,6 +47,9 @@ class TimeSeriesWriter(Protocol):
 
     def write_readings(self, readings: Iterable[tuple[Reading, DeviceMeta]]) -> None:
         """The hot path: append canonical readings with their device metadata."""
+
+    def write_events(self, events: Iterable[tuple[Event, DeviceMeta]]) -> None:
+        """Append access, fire and supervision events (the `event` measurement) with their device metadata."""
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Block until everything buffered is written (True) or the timeout passed (False)."""

@@ -12,6 +12,8 @@ Vocabulary:
   run), so creating the same task twice is harmless.
 * **catch-up** (`catch_up`): runs missed while the server was down are created once (only the latest,
   if still within the grace period); the older ones are reported as missed, never replayed one by one.
+  A new server's first plan (`first_look_back`, `first_catch_up`) looks back to the run whose deadline is
+  still ahead, so today's daily checks exist from the start; runs before monitoring are nobody's miss.
 
 One module a concern: `catalog` (the schedules as data), `cadence` (calendar runs), `site_view` (the
 site and its roster duties), `tasks` (clock-made tasks, catch-up), `triggers` (which cleared alarms
@@ -59,7 +61,16 @@ from server.domain.inspections.overdue import (
 )
 from server.domain.inspections.records import AlreadyStored, HazardRecord, ResultRecord, TaskRecord
 from server.domain.inspections.site_view import SiteView, duties
-from server.domain.inspections.tasks import CatchUp, TaskSpec, catch_up, plan, shift_runs, tasks_for_run
+from server.domain.inspections.tasks import (
+    CatchUp,
+    TaskSpec,
+    catch_up,
+    first_catch_up,
+    first_look_back,
+    plan,
+    shift_runs,
+    tasks_for_run,
+)
 from server.domain.inspections.training import (
     STARTER_HORIZON,
     TRAIN_FIRE,
@@ -80,7 +91,8 @@ __all__ = [
     "CompleterView", "Completion", "Compliance", "Course", "D", "Duty", "H", "HazardRecord", "InspectionError",
     "ItemResult", "Outcome", "OverdueFinding", "OverdueRule", "ResultRecord", "Schedule", "Scope", "Severity",
     "SiteView", "Starter", "Step", "TaskRecord", "TaskSpec", "TaskState", "TaskStatus", "Training", "catch_up",
-    "compliance", "due_runs", "duties", "evaluate_overdue", "evaluate_training", "first_duty", "forward_task",
+    "compliance", "due_runs", "duties", "evaluate_overdue", "evaluate_training", "first_catch_up", "first_duty",
+    "first_look_back", "forward_task",
     "may_complete", "month_bounds", "plan", "review_task", "shift_runs", "spot_run", "tasks_for_run",
     "triggered_task", "validate_completion",
 ]

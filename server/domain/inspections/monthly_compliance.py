@@ -20,6 +20,8 @@ class Compliance:
     missed: int = 0
     open: int = 0
     failed_items: int = 0
+    schedule: str = ""
+    """Set when counted per schedule (the boards' `inspection` points); "" when per zone only."""
 
 
 def month_bounds(month: str, tz: tzinfo = UTC) -> tuple[datetime, datetime]:
@@ -34,12 +36,15 @@ def month_bounds(month: str, tz: tzinfo = UTC) -> tuple[datetime, datetime]:
             datetime.combine(date(ny, nm, 1), time(0), tz).astimezone(UTC))
 
 
-def compliance(rows: Iterable[tuple[TaskState, int]], month: str, now: datetime) -> list[Compliance]:
-    """Per zone ("site" for site-wide tasks): on time, late, missed (deadline passed, never done),
-    still open, and failed items, for tasks whose run falls in `month`. `rows`: (task, failed items)."""
-    by_zone: dict[str, Compliance] = {}
+def compliance(rows: Iterable[tuple[TaskState, int]], month: str, now: datetime,
+               by_schedule: bool = False) -> list[Compliance]:
+    """Per zone ("site" for site-wide tasks), and per schedule with `by_schedule`: on time, late, missed
+    (deadline passed, never done), still open, and failed items, for tasks whose run falls in `month`.
+    `rows`: (task, failed items)."""
+    by_zone: dict[tuple[str, str], Compliance] = {}
     for task, failed in rows:
-        c = by_zone.setdefault(task.zone or "site", Compliance(task.zone or "site", month))
+        zone, schedule = task.zone or "site", task.schedule_id if by_schedule else ""
+        c = by_zone.setdefault((zone, schedule), Compliance(zone, month, schedule=schedule))
         c.failed_items += failed
         if task.status is TaskStatus.DONE and task.completed_at is not None:
             if task.completed_at <= task.due_at:

@@ -125,3 +125,16 @@ def catch_up(tasks: Sequence[TaskSpec], now: datetime, grace: timedelta) -> Catc
         else:
             missed.append(task)
     return CatchUp(create, missed)
+
+
+def first_look_back(schedule: Schedule, grace: timedelta) -> timedelta:
+    """How far the first plan of a schedule (a new server) looks back: far enough to find the run whose
+    deadline is still ahead (today's patrol at 00:00, this month's check), and at least `grace`."""
+    return max(grace, schedule.window)
+
+
+def first_catch_up(tasks: Sequence[TaskSpec], now: datetime, grace: timedelta) -> CatchUp:
+    """`catch_up` for the first plan of a schedule: runs before monitoring started (older than `grace`)
+    that are not created are nobody's miss and are left out, not recorded as missed."""
+    result = catch_up(tasks, now, grace)
+    return CatchUp(result.create, [t for t in result.missed if now - t.run_at <= grace])

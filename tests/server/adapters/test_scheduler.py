@@ -13,6 +13,7 @@ from server.adapters.sql.inspections import InspectionRepository
 from server.domain.site import Site
 from server.services.inspections import InspectionService
 from tests.support.inspections import FakeClock, local
+from tests.support.wait import wait_until
 
 
 def test_job_store_survives_a_restart(tmp_path: Path) -> None:
@@ -48,4 +49,22 @@ def test_job_bodies_call_the_registered_service(tmp_path: Path, site: Site) -> N
         assert sched.run_plan("nobody") == 0
     finally:
         sched.unregister("t2")
+        engine.dispose()
+
+
+def test_a_started_scheduler_plans_at_once(tmp_path: Path, site: Site) -> None:
+    """A new server holds its due tasks from the start, not from the plan interval's first tick."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'fw.sqlite'}")
+    migrate(engine)
+    service = InspectionService(InspectionRepository(session_factory(engine)), site,
+                                FakeClock(local(site, 2026, 11, 2, 14)))
+    sched.register("t3", service)
+    scheduler = sched.InspectionScheduler(engine=engine, name="t3", plan_every=timedelta(hours=1))
+    try:
+        scheduler.start()
+        assert wait_until(lambda: bool(service.tasks("due")), timeout=10), "nothing planned at start"
+        assert {job.id for job in scheduler.jobs()} == set(scheduler.job_ids)
+    finally:
+        scheduler.shutdown()
+        sched.unregister("t3")
         engine.dispose()

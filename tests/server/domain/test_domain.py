@@ -110,6 +110,20 @@ def test_missed_runs_are_caught_up_once(site: Site) -> None:
     assert late.create == [] and len(late.missed) == 3
 
 
+def test_a_first_plan_finds_the_runs_whose_deadline_is_still_ahead(site: Site) -> None:
+    # A new server on Tue 3 Mar 14:00: the monthly check of 1 Mar (due in 31 d) is owed; that of 1 Feb,
+    # also within one window of now, ran before monitoring started: nobody missed it.
+    now = local(site, 2026, 3, 3, 14)
+    schedule = CATALOG["fire_check_monthly"]
+    assert insp.first_look_back(schedule, timedelta(hours=2)) == timedelta(days=31)
+    assert insp.first_look_back(CATALOG["eos_self_check"], timedelta(hours=2)) == timedelta(hours=2)
+    specs = insp.plan(site, [schedule], now - insp.first_look_back(schedule, timedelta(hours=2)), now)
+    assert [t.run_at for t in specs] == [local(site, 2026, 2, 1), local(site, 2026, 3, 1)]
+    first = insp.first_catch_up(specs, now, timedelta(hours=2))
+    assert [t.run_at for t in first.create] == [local(site, 2026, 3, 1)] and first.missed == []
+    assert len(insp.catch_up(specs, now, timedelta(hours=2)).missed) == 1  # a restart's catch-up would
+
+
 def test_shift_lead_and_assignees_resolved_from_roster(site: Site) -> None:
     specs = insp.plan(site, [CATALOG["eos_self_check"], CATALOG["lead_round"], CATALOG["mr_walkthrough"]],
                       local(site, 2026, 11, 2, 7), local(site, 2026, 11, 2, 21))

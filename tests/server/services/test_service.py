@@ -6,7 +6,7 @@ import csv
 import io
 import threading
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -38,6 +38,16 @@ def _service(engine: Engine, site: Site, clock: FakeClock) -> InspectionService:
     return InspectionService(InspectionRepository(session_factory(engine)), site, clock, grace=timedelta(hours=2))
 
 
+GRACE = timedelta(hours=2)
+
+
+def first_plan(site: Site, schedules: list[insp.Schedule], now: datetime) -> list[insp.TaskSpec]:
+    """What a new server's first plan creates: per schedule, the run whose deadline is still ahead."""
+    return [t for s in schedules
+            for t in insp.first_catch_up(insp.plan(site, [s], now - insp.first_look_back(s, GRACE), now), now,
+                                         GRACE).create]
+
+
 def test_a_week_with_a_restart_in_the_middle_creates_no_duplicates(engine: Engine, site: Site) -> None:
     start = local(site, 2026, 11, 2, 0, 30)
     clock = FakeClock(start)
@@ -50,7 +60,7 @@ def test_a_week_with_a_restart_in_the_middle_creates_no_duplicates(engine: Engin
             assert service.create_due().created >= 0
         service.create_due()
         assert service.create_due().created == 0  # a double run is harmless
-    expected = insp.plan(site, service.schedules, start - timedelta(hours=2), clock.now)
+    expected = first_plan(site, service.schedules, start) + insp.plan(site, service.schedules, start, clock.now)
     with session_factory(engine)() as session:
         rows = session.execute(select(InspectionTaskRow.schedule_id, InspectionTaskRow.subject,
                                       InspectionTaskRow.run_at, InspectionTaskRow.status)).all()
@@ -58,6 +68,23 @@ def test_a_week_with_a_restart_in_the_middle_creates_no_duplicates(engine: Engin
     assert len({(r[0], r[1], r[2]) for r in rows}) == len(rows)
     assert Counter(r[0] for r in rows) == Counter(t.schedule_id for t in expected)
     assert {r[3] for r in rows} == {"open"}
+
+
+def test_a_server_started_mid_day_holds_todays_checks(engine: Engine, site: Site) -> None:
+    """Maintenance opening a new server at 14:00 sees today's daily checks, this week's and this month's;
+    nothing is missed or overdue yet."""
+    now = local(site, 2026, 11, 4, 14)  # a Wednesday
+    service = _service(engine, site, FakeClock(now))
+    report = service.create_due()
+    due = {(t.schedule_id, t.subject): t.run_at for t in service.tasks("due")}
+    assert due[("fire_patrol", "site")] == local(site, 2026, 11, 4)
+    assert due[("mr_walkthrough", "mr")] == local(site, 2026, 11, 4, 9)
+    assert due[("it_backup_check", "site")] == local(site, 2026, 11, 4, 9)
+    assert due[("supervisor_electrical", "site")] == local(site, 2026, 11, 2, 9)  # Monday's, due until Monday
+    assert due[("fire_check_monthly", "site")] == local(site, 2026, 11, 1)
+    assert ("access_review_quarterly", "site") not in due  # 1 Oct's: its 31 days are over
+    assert report.missed == 0 and service.tasks("missed") == [] and service.tasks("overdue") == []
+    assert report.created == len(due)
 
 
 def test_the_scheduler_and_the_api_planning_at_once_create_each_task_once(engine: Engine, site: Site) -> None:
@@ -82,7 +109,7 @@ def test_the_scheduler_and_the_api_planning_at_once_create_each_task_once(engine
     for t in threads:
         t.join(60)
     assert errors == []
-    expected = insp.plan(site, here.schedules, start - timedelta(hours=2), start)
+    expected = first_plan(site, here.schedules, start)
     with session_factory(engine)() as session:
         rows = session.execute(select(InspectionTaskRow.schedule_id, InspectionTaskRow.subject,
                                       InspectionTaskRow.run_at)).all()
@@ -147,6 +174,29 @@ def test_complete_then_history_csv_and_compliance(engine: Engine, site: Site) ->
 
     (ops_a,) = [c for c in service.compliance("2026-11", now=local(site, 2026, 11, 2, 21)) if c.zone == "ops-a"]
     assert ops_a.on_time == 1 and ops_a.failed_items == 2
+
+
+def test_history_marks_the_overdue_tasks(sqlite_engine: Engine, site: Site) -> None:
+    """Maintenance reviewing history sees which open tasks are past their deadline: JSON, CSV and report."""
+    clock = FakeClock(local(site, 2026, 11, 2, 19))
+    service = _service(sqlite_engine, site, clock)
+    task_id = _eos_task(service, site, clock)  # due 30 min after p-wang's 20:00 shift end
+    query = HistoryQuery(schedule="eos_self_check", zone="ops-a")
+
+    def mine(now: datetime) -> list[dict[str, str]]:
+        rows = list(csv.reader(io.StringIO(service.history_csv(query, now=now).decode("utf-8-sig"))))
+        return [dict(zip(CSV_HEADER, r, strict=True)) for r in rows[1:] if r[0] == str(task_id)]
+
+    before, after = local(site, 2026, 11, 2, 20, 29), local(site, 2026, 11, 2, 20, 31)
+    assert [r.overdue for r in service.history(query, now=before) if r.task_id == task_id] == [False]
+    assert [r.overdue for r in service.history(query, now=after) if r.task_id == task_id] == [True]
+    assert [(r["status"], r["overdue"]) for r in mine(before)] == [("open", "")]
+    assert [(r["status"], r["overdue"]) for r in mine(after)] == [("open", "yes")]
+    report = service.report_html(query, now=after)
+    section = report[report.index(f"<h3>#{task_id} "):]
+    assert "overdue · 逾期未完成" in section[:section.index("</section>")]
+    service.complete(task_id, WANG, _all_pass(), now=after)  # done late: no longer overdue, marked late
+    assert {(r["status"], r["overdue"], r["on_time"]) for r in mine(after)} == {("done", "", "no")}
 
 
 def test_history_range_the_wrong_way_round_is_an_error(site: Site) -> None:
@@ -216,3 +266,21 @@ def test_overdue_sweep_and_triggered_task(sqlite_engine: Engine, site: Site) -> 
     assert task_id is not None
     assert service.add_triggered("door.forced_open", "door-main", "ops-a", local(site, 2026, 11, 2, 10)) == task_id
     assert service.get(task_id).device == "door-main"
+
+
+def test_a_never_done_duty_is_counted_from_monitoring_start_however_often_the_planner_runs(
+        engine: Engine, site: Site) -> None:
+    """The scheduler plans every few minutes and every task list plans too: a weekly, monthly or
+    quarterly duty nobody ever does still falls overdue its period after monitoring started."""
+    start = local(site, 2026, 10, 1, 10, 30)
+    clock = FakeClock(start)
+    service = _service(engine, site, clock)
+    due_after = {"insp.supervisor_electrical_overdue": 7, "insp.fire_check_monthly_overdue": 31,
+                 "insp.extinguisher_monthly_overdue": 31, "it.access_review": 90}
+    service.create_due()
+    for day in range(1, 92):
+        for _ in range(4):  # as the scheduler would, many times a day (every 6 h here, for speed)
+            clock.advance(timedelta(hours=6))
+            service.create_due()
+        found = {f.rule for f in service.overdue()}
+        assert {r for r, days in due_after.items() if day >= days} == found & set(due_after), day
