@@ -16,6 +16,7 @@ const STRINGS = {
     roll_names: "名单({n} 人)",
     drill_legend: "演练(斜纹)", not_found: "找不到 {what}", evacuation: "疏散", evac_over: "已解除",
     drill: "演练", visitor: "访客", roll_forbidden: "点名需领班及以上权限",
+    evac_stale: "{t} 后未更新:无法读取服务器",
     permissions_unknown: "权限未加载:所有操作按钮均显示,由服务器决定是否允许",
     since: "开始于", no_inspections: "今日无待办巡检", overdue: "已逾期", due: "截止",
     broker: "消息代理", sql: "数据库", timeseries: "时序库", edges: "边缘网关在线", ingest: "接收消息",
@@ -50,6 +51,7 @@ const STRINGS = {
     roll_names: "Names ({n})",
     drill_legend: "Drill (hatched)", not_found: "{what} not found", evacuation: "Evacuation", evac_over: "all clear",
     drill: "DRILL", visitor: "visitor", roll_forbidden: "Roll call needs a shift lead or above",
+    evac_stale: "not updated since {t}: the server cannot be read",
     permissions_unknown: "Permissions not loaded: every action button is shown and the server decides",
     since: "since", no_inspections: "No inspections due today", overdue: "overdue", due: "due",
     broker: "Broker", sql: "Database", timeseries: "Time-series store", edges: "Edges online", ingest: "Messages in",
@@ -151,6 +153,7 @@ let lang = localStorage.getItem("floorwatch.lang")
 const state = {
   floor: null, zones: new Map(), devices: new Map(), live: new Map(), floors: [],
   alarms: new Map(), inspections: [], health: null, evac: null, selected: null,
+  evacReadAt: null, evacStaleSince: null,  // when the evacuations were last read; set while they cannot be
   evacMissing: false, site: "", accountZones: [],
   permissions: null,  // GET /api/me's list; null while not loaded (unknown, unlike [] = none)
   view: null,  // the zone the map is zoomed to, or null for the floor overview
@@ -1155,6 +1158,8 @@ function renderEvacuation() {
   const message = evac.message ? (lang === "zh" ? evac.message.zh || evac.message.en : evac.message.en || evac.message.zh) : "";
   $("evac-meta").textContent = [evac.drill ? t("drill") : null, floorName(evac.floor),
     evac.issued_at ? `${t("since")} ${time(evac.issued_at)}` : null, message || evac.reason].filter(Boolean).join(" · ");
+  $("evac-stale").hidden = !state.evacStaleSince;
+  $("evac-stale").textContent = state.evacStaleSince ? t("evac_stale").replace("{t}", time(state.evacStaleSince)) : "";
   const roll = state.roll;
   // redrawn only when it changed, so a poll never swallows a tap on the names
   if (!changed("roll", evac.id, roll, state.rollNamesOpen, [...state.zones.values()].map(zoneName))) return;
@@ -1321,13 +1326,20 @@ async function loadEvacuation() {
     const list = await api("/api/evacuations");
     state.evacMissing = false;
     const items = Array.isArray(list) ? list : list.items || [];
-    const active = items.find((e) => e.state === "active") || null;
-    state.evac = active;
-    state.roll = active ? await api(`/api/evacuations/${encodeURIComponent(active.id)}/roll-call`)
-      .catch((e) => (e.status === 403 ? "forbidden" : null)) : null;
+    const shown = items.find((e) => e.state === "active") || null;
+    const roll = shown ? await api(`/api/evacuations/${encodeURIComponent(shown.id)}/roll-call`)
+      .catch((e) => { if (e.status === 403) return "forbidden"; throw e; }) : null;
+    state.evac = shown; state.roll = roll;
+    state.evacReadAt = new Date().toISOString(); state.evacStaleSince = null;
   } catch (e) {
-    if (e.status === 404 || e.status === 405) state.evacMissing = true;
-    state.evac = null; state.roll = null;
+    if (e.status === 404 || e.status === 405) {
+      state.evacMissing = true;
+      state.evac = null; state.roll = null; state.evacStaleSince = null;
+    } else if (state.evac && !state.evacStaleSince) {
+      // An evacuation is not over because this page cannot read the server (a restart, a lost network, a
+      // refused token): the banner and its last roll call stay, saying since when they are not updated.
+      state.evacStaleSince = state.evacReadAt;
+    }
   }
 }
 

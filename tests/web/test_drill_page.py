@@ -34,7 +34,7 @@ from tests.support.wait import wait_for
 from tests.web.test_live_page import FILL, PHONE, open_page
 
 with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture says when it is missing
-    from playwright.sync_api import Browser, Locator, Page, expect
+    from playwright.sync_api import Browser, Locator, Page, Route, expect
 
 POLYGONS = {"z1": [[0, 0], [10, 0], [10, 8], [0, 8]], "z2": [[10, 0], [20, 0], [20, 8], [10, 8]],
             "mr": [[0, 8], [6, 8], [6, 12], [0, 12]]}
@@ -331,3 +331,47 @@ def _alarm(floor: Floor, rule: str, cause: Any) -> dict[str, Any]:
     assert cause().status_code == 200
     found: dict[str, Any] = wait_for(lambda: [a for a in floor.alarms() if a["rule"] == rule], what=rule)[0]
     return found
+
+
+def test_the_banner_stays_with_its_roll_call_while_the_server_cannot_be_reached(
+        browser: Browser, mapped: Mapped, artifacts_dir: Path) -> None:
+    """A phone that loses the server mid-evacuation (a restart, a lost network, a proxy's 503) keeps the notice
+    and the last roll call, says since when they are not updated, and takes up the live ones again."""
+    page, ev = drill_on_a_phone(browser, mapped)
+    banner = page.locator("#evac")
+    expect(banner).to_be_visible(timeout=15_000)
+    expect_roll(page, accounted=0, inside=0, unknown=3)
+    expect(page.locator("#evac-stale")).to_be_hidden()
+
+    failed: list[str] = []
+
+    def unreachable(route: Route) -> None:
+        failed.append(route.request.url)
+        route.fulfill(status=503, content_type="application/json", body='{"detail": "restarting"}')
+
+    page.route("**/api/**", unreachable)
+    for _ in range(40):  # the route's handler runs only while playwright is called: wait in the page
+        if sum("/api/evacuations" in url for url in failed) >= 2:
+            break
+        page.wait_for_timeout(500)
+    assert sum("/api/evacuations" in url for url in failed) >= 2, f"two polls of the evacuation: {failed}"
+    expect(banner).to_be_visible()
+    expect(banner).to_have_attribute("data-evacuation", ev)
+    expect(page.locator("#evac-title")).to_have_text("DRILL: evacuation drill in progress")
+    expect_roll(page, accounted=0, inside=0, unknown=3)
+    stale = page.locator("#evac-stale")
+    expect(stale).to_be_visible()
+    expect(stale).to_contain_text("not updated since")
+    page.screenshot(path=str(artifacts_dir / "drill-banner-unreachable-phone.png"))
+    page.locator("#lang").click()
+    expect(stale).to_contain_text("后未更新")
+    page.locator("#lang").click()
+
+    # the server answers again: the live roll call, no stale note
+    page.unroute("**/api/**")
+    marked = mapped.floor.client.post(f"/api/evacuations/{ev}/roll-call/p-op1", json={})
+    assert marked.status_code == 200, marked.text
+    expect_roll(page, accounted=1, inside=0, unknown=2)
+    expect(stale).to_be_hidden()
+    assert page.errors == []  # type: ignore[attr-defined]
+
