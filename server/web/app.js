@@ -16,7 +16,7 @@ const STRINGS = {
     roll_names: "名单({n} 人)",
     drill_legend: "演练(斜纹)", not_found: "找不到 {what}", evacuation: "疏散", evac_over: "已解除",
     drill: "演练", visitor: "访客", roll_forbidden: "点名需领班及以上权限",
-    evac_stale: "{t} 后未更新:无法读取服务器",
+    evac_stale: "{t} 后未更新:无法读取服务器", evac_also: "同时进行:", evac_word: "疏散",
     permissions_unknown: "权限未加载:所有操作按钮均显示,由服务器决定是否允许",
     since: "开始于", no_inspections: "今日无待办巡检", overdue: "已逾期", due: "截止",
     broker: "消息代理", sql: "数据库", timeseries: "时序库", edges: "边缘网关在线", ingest: "接收消息",
@@ -51,7 +51,7 @@ const STRINGS = {
     roll_names: "Names ({n})",
     drill_legend: "Drill (hatched)", not_found: "{what} not found", evacuation: "Evacuation", evac_over: "all clear",
     drill: "DRILL", visitor: "visitor", roll_forbidden: "Roll call needs a shift lead or above",
-    evac_stale: "not updated since {t}: the server cannot be read",
+    evac_stale: "not updated since {t}: the server cannot be read", evac_also: "Also in progress:", evac_word: "EVACUATION",
     permissions_unknown: "Permissions not loaded: every action button is shown and the server decides",
     since: "since", no_inspections: "No inspections due today", overdue: "overdue", due: "due",
     broker: "Broker", sql: "Database", timeseries: "Time-series store", edges: "Edges online", ingest: "Messages in",
@@ -153,6 +153,7 @@ let lang = localStorage.getItem("floorwatch.lang")
 const state = {
   floor: null, zones: new Map(), devices: new Map(), live: new Map(), floors: [],
   alarms: new Map(), inspections: [], health: null, evac: null, selected: null,
+  evacOthers: [],  // the other active evacuations (another floor's), named under the banner
   evacReadAt: null, evacStaleSince: null,  // when the evacuations were last read; set while they cannot be
   evacMissing: false, site: "", accountZones: [],
   permissions: null,  // GET /api/me's list; null while not loaded (unknown, unlike [] = none)
@@ -1160,6 +1161,9 @@ function renderEvacuation() {
     evac.issued_at ? `${t("since")} ${time(evac.issued_at)}` : null, message || evac.reason].filter(Boolean).join(" · ");
   $("evac-stale").hidden = !state.evacStaleSince;
   $("evac-stale").textContent = state.evacStaleSince ? t("evac_stale").replace("{t}", time(state.evacStaleSince)) : "";
+  $("evac-also").hidden = state.evacOthers.length === 0;
+  $("evac-also").textContent = state.evacOthers.length === 0 ? "" : `${t("evac_also")} ${state.evacOthers.map((e) =>
+    `${e.drill ? t("drill") : t("evac_word")} ${floorName(e.floor)} ${t("since")} ${time(e.issued_at)}`).join(" · ")}`;
   const roll = state.roll;
   // redrawn only when it changed, so a poll never swallows a tap on the names
   if (!changed("roll", evac.id, roll, state.rollNamesOpen, [...state.zones.values()].map(zoneName))) return;
@@ -1326,15 +1330,18 @@ async function loadEvacuation() {
     const list = await api("/api/evacuations");
     state.evacMissing = false;
     const items = Array.isArray(list) ? list : list.items || [];
-    const shown = items.find((e) => e.state === "active") || null;
+    // The list is newest first; a real evacuation goes before every drill, so a later drill on another
+    // floor never takes the banner from it. The others are named under the banner.
+    const active = items.filter((e) => e.state === "active").sort((a, b) => Number(!!a.drill) - Number(!!b.drill));
+    const shown = active[0] || null;
     const roll = shown ? await api(`/api/evacuations/${encodeURIComponent(shown.id)}/roll-call`)
       .catch((e) => { if (e.status === 403) return "forbidden"; throw e; }) : null;
-    state.evac = shown; state.roll = roll;
+    state.evac = shown; state.roll = roll; state.evacOthers = active.slice(1);
     state.evacReadAt = new Date().toISOString(); state.evacStaleSince = null;
   } catch (e) {
     if (e.status === 404 || e.status === 405) {
       state.evacMissing = true;
-      state.evac = null; state.roll = null; state.evacStaleSince = null;
+      state.evac = null; state.roll = null; state.evacOthers = []; state.evacStaleSince = null;
     } else if (state.evac && !state.evacStaleSince) {
       // An evacuation is not over because this page cannot read the server (a restart, a lost network, a
       // refused token): the banner and its last roll call stay, saying since when they are not updated.

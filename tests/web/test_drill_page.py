@@ -375,3 +375,29 @@ def test_the_banner_stays_with_its_roll_call_while_the_server_cannot_be_reached(
     expect(stale).to_be_hidden()
     assert page.errors == []  # type: ignore[attr-defined]
 
+
+def test_a_real_evacuation_is_never_hidden_behind_a_later_drill_on_another_floor(
+        browser: Browser, two_floors: Mapped, artifacts_dir: Path) -> None:
+    floor = two_floors.floor
+    page = open_page(browser, two_floors, PHONE, "en-GB", mobile=True, token=TOKEN)
+    real = floor.client.post("/api/evacuations", json={"floor": "f1", "reason": "smoke seen by a warden"})
+    assert real.status_code == 201, real.text
+    drill = floor.client.post("/api/evacuations", json={"floor": "f2", "drill": True})
+    assert drill.status_code == 201, drill.text
+    assert [e["id"] for e in floor.client.get("/api/evacuations").json() if e["state"] == "active"][0] == \
+        drill.json()["id"]  # the API lists the drill first: the newest
+
+    banner = page.locator("#evac")
+    expect(banner).to_have_attribute("data-evacuation", real.json()["id"], timeout=15_000)
+    expect(banner).to_have_attribute("data-drill", "false")
+    expect(page.locator("#evac-title")).to_have_text("EVACUATION IN PROGRESS")
+    expect(page.locator("#evac-meta")).to_contain_text("1F")
+    # the drill is named beside it, marked as one
+    also = page.locator("#evac-also")
+    expect(also).to_be_visible()
+    expect(also).to_contain_text("DRILL 2F")
+    page.screenshot(path=str(artifacts_dir / "evacuation-real-and-drill-phone.png"))
+    page.locator("#lang").click()
+    expect(page.locator("#evac-title")).to_have_text("疏散进行中")
+    expect(also).to_contain_text("演练 2F")
+    assert page.errors == []  # type: ignore[attr-defined]
