@@ -154,6 +154,7 @@ const state = {
   floor: null, zones: new Map(), devices: new Map(), live: new Map(), floors: [],
   alarms: new Map(), inspections: [], health: null, evac: null, selected: null,
   evacOthers: [],  // the other active evacuations (another floor's), named under the banner
+  alarmsRead: false, inspectionsRead: false,  // read once with an accepted token: only then may they read "none"
   evacReadAt: null, evacStaleSince: null,  // when the evacuations were last read; set while they cannot be
   evacMissing: false, site: "", accountZones: [],
   permissions: null,  // GET /api/me's list; null while not loaded (unknown, unlike [] = none)
@@ -166,6 +167,8 @@ const state = {
   history: null,  // the inspection history's rows (GET /api/inspections/history) while its panel is open
 };
 const t = (key) => STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+/** Whether the alarms shown were read with a token the server accepts (not the sign-in screen's nothing). */
+const readable = () => state.alarmsRead && $("login").hidden;
 const sevText = (s) => SEVERITY[lang][s] ?? s;
 const stateText = (s) => STATES[lang][s] ?? s;
 const kindText = (k) => KINDS[lang][k] ?? k;
@@ -759,8 +762,9 @@ function renderAlarms() {
   const all = openAlarms();
   const list = all.filter(matchesFilters);
   const groups = groupAlarms(list);
-  $("empty").hidden = all.length > 0;
-  $("alarm-count").textContent = String(all.length);
+  // "no alarms · all clear" only from a list the server gave this page: never on the sign-in screen
+  $("empty").hidden = all.length > 0 || !readable();
+  $("alarm-count").textContent = state.alarmsRead ? String(all.length) : "";
   // a drill's alarms are counted apart, so the header never reads as a real fire's
   const drills = all.filter((a) => a.drill).length;
   $("alarm-drill-count").hidden = drills === 0;
@@ -1020,7 +1024,7 @@ function renderInspections() {
   const end = new Date(); end.setHours(23, 59, 59, 999);
   const list = state.inspections.filter((task) => Date.parse(task.due_at) <= end.getTime())
     .sort((a, b) => Number(b.overdue) - Number(a.overdue) || Date.parse(a.due_at) - Date.parse(b.due_at));
-  $("inspections").replaceChildren(...(list.length ? list.map((task) => el("li", { "data-task": task.id },
+  $("inspections").replaceChildren(...(list.length || !(state.inspectionsRead && readable()) ? list.map((task) => el("li", { "data-task": task.id },
     el("div", { text: lang === "zh" ? task.what_zh || task.what : task.what || task.what_zh }),
     el("div", { class: "meta" }, task.overdue ? el("span", { class: "overdue", text: t("overdue") + " · " }) : "",
       `${t("due")} ${dateTime(task.due_at)} · ${task.subject}${task.assignee ? " · " + task.assignee : " · " + task.role}`))) :
@@ -1242,9 +1246,10 @@ function render() {
     if (selector) { const again = document.querySelector(selector); if (again) again.focus(); }
   }
   const linkedAlarm = state.selected && state.selected.type === "alarm" ? state.selected.id : null;  // its row is highlighted
-  if (changed("alarms", alarms, [...state.devices.keys()], state.permissions, state.accountZones, linkedAlarm)) renderAlarms();
+  if (changed("alarms", alarms, [...state.devices.keys()], state.permissions, state.accountZones, linkedAlarm,
+    readable())) renderAlarms();
   if (changed("detail", state.selected, state.linked, alarms, live, state.chart, state.chartMetric)) renderDetail();
-  $("permissions-unknown").hidden = state.permissions !== null;
+  $("permissions-unknown").hidden = state.permissions !== null || !readable();
   renderInspections();
   renderHistory();
   renderHealth();
@@ -1306,6 +1311,7 @@ async function loadDevices() {
 async function loadAlarms() {
   const list = await api("/api/alarms?state=open");
   state.alarms = new Map(list.map((a) => [a.id, a]));
+  state.alarmsRead = true;
 }
 async function loadInspections() {
   try {
@@ -1313,7 +1319,8 @@ async function loadInspections() {
     const seen = new Map();
     for (const task of [...overdue, ...due]) if (!seen.has(task.id)) seen.set(task.id, task);
     state.inspections = [...seen.values()];
-  } catch { state.inspections = []; }
+    state.inspectionsRead = true;
+  } catch { /* the last list read stays; never read, none is claimed */ }
 }
 async function loadHealth() {
   try {

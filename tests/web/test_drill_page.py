@@ -294,8 +294,17 @@ def test_a_push_link_opens_its_alarm_in_a_fresh_browser_after_sign_in_and_on_has
     page.on("pageerror", lambda error: errors.append(str(error)))
     missing: list[str] = []  # the browser asks for nothing the server lacks (an inline icon, no /favicon.ico)
     page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+    refused: list[str] = []  # each would be a console error: nothing is asked without a token
+    page.on("response", lambda response: refused.append(response.url) if response.status == 401 else None)
     page.goto(f"{mapped.url}/#alarm={notice['id']}")
     expect(page.locator("#login")).to_be_visible()
+    # paged for a fire, not signed in yet: nothing on the page may read as all clear, since nothing was read
+    page.wait_for_timeout(6_000)  # past the first poll
+    for quiet in ("#empty", "#permissions-unknown", "#inspections .ok-text"):
+        expect(page.locator(quiet)).to_be_hidden()
+    expect(page.locator("#alarm-count")).to_have_text("")
+    assert "all clear" not in page.locator("body").inner_text()
+    assert refused == []
     page.locator("#token").fill(TOKEN)
     page.locator("#save").click()
     detail = page.locator("#detail")
