@@ -10,7 +10,7 @@ const STRINGS = {
     inspections_today: "今日待办巡检", system_health: "系统状态", token: "访问令牌", sign_in: "登录",
     cancel: "取消", confirm: "确定", reason: "原因", shelve_until: "搁置至", close_panel: "关闭面板",
     ack: "确认", shelve: "搁置", close: "关闭告警", live: "实时", connecting: "连接中…",
-    reconnecting: "重新连接中…", offline: "离线", unauthorized: "令牌无效或已过期,请重新登录",
+    reconnecting: "重新连接中…", offline: "离线", signed_out: "未登录", unauthorized: "令牌无效或已过期,请重新登录",
     evac_active: "疏散进行中", drill_active: "【演练】疏散演练进行中", roll_call: "点名", accounted: "已撤离/安全", missing: "仍在楼内", total: "应到",
     unaccounted: "去向未确认", all_accounted: "全部人员已撤离或确认安全",
     roll_names: "名单({n} 人)",
@@ -45,7 +45,7 @@ const STRINGS = {
     inspections_today: "Inspections due today", system_health: "System health", token: "Access token", sign_in: "Sign in",
     cancel: "Cancel", confirm: "Confirm", reason: "Reason", shelve_until: "Shelve until", close_panel: "Close panel",
     ack: "Acknowledge", shelve: "Shelve", close: "Close", live: "Live", connecting: "Connecting…",
-    reconnecting: "Reconnecting…", offline: "Offline", unauthorized: "Token invalid or expired — sign in again",
+    reconnecting: "Reconnecting…", offline: "Offline", signed_out: "Not signed in", unauthorized: "Token invalid or expired — sign in again",
     evac_active: "EVACUATION IN PROGRESS", drill_active: "DRILL: evacuation drill in progress", roll_call: "Roll call", accounted: "out or safe", missing: "Still inside", total: "Expected",
     unaccounted: "Not accounted for", all_accounted: "Everyone is out or safe",
     roll_names: "Names ({n})",
@@ -1419,10 +1419,20 @@ async function listen() {
   backoff = Math.min(backoff * 2, 15000);
 }
 
-function showLogin() { $("login").hidden = false; setStatus("offline"); renderHistory(); }
+/** The sign-in box: no token yet, or the server refused the one given (expired, revoked). Not "Offline": the
+ * network may be fine. What the page shows stays, but claims nothing current (readable() is false). */
+function showLogin() {
+  const refused = !!token && $("login").hidden;
+  $("login").hidden = false;
+  if (refused) $("login-why").hidden = false;
+  setStatus("signed_out");
+  if (state.evac && !state.evacStaleSince) state.evacStaleSince = state.evacReadAt;
+  render();
+}
 
 async function start() {
   $("login").hidden = true;
+  $("login-why").hidden = true;
   setStatus("connecting");
   try {
     await loadFloor();
@@ -1464,7 +1474,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("action-cancel").addEventListener("click", () => { $("action-dialog").close(); pending = null; });
   window.addEventListener("online", () => listen());
   window.addEventListener("hashchange", () => { readHash(); token = localStorage.getItem("floorwatch.token"); openTarget(); });
-  setInterval(() => { if (token && connState !== "offline") refresh(); }, POLL_MS);
+  setInterval(() => { if (token && connState !== "offline" && connState !== "signed_out") refresh(); }, POLL_MS);
   setInterval(() => { if (token) loadInspections().then(renderInspections); }, 60000);
   applyLanguage();
   if (token) start(); else showLogin();

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -409,4 +410,41 @@ def test_a_real_evacuation_is_never_hidden_behind_a_later_drill_on_another_floor
     page.locator("#lang").click()
     expect(page.locator("#evac-title")).to_have_text("疏散进行中")
     expect(also).to_contain_text("演练 2F")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_refused_token_says_sign_in_again_and_claims_nothing_current(
+        browser: Browser, mapped: Mapped, artifacts_dir: Path) -> None:
+    """A lead's token is revoked (or expires) while the page is open: the header says so instead of "Offline",
+    the sign-in box says why, the evacuation stays up marked as not updated, and signing in again goes live."""
+    floor = mapped.floor
+    made = floor.client.put("/api/users/lead-1", json={"roles": ["shift_lead"], "service_token": True})
+    assert made.status_code == 200, made.text
+    lead = made.json()["token"]
+    page = open_page(browser, mapped, PHONE, "en-GB", mobile=True, token=lead)
+    started = floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True})
+    assert started.status_code == 201, started.text
+    expect_roll(page, accounted=0, inside=0, unknown=3)
+
+    with httpx.Client(base_url=mapped.url, headers={"Authorization": f"Bearer {lead}"}) as as_lead:
+        assert as_lead.post("/api/logout").status_code == 204
+    status = page.locator("#status")
+    expect(status).to_have_attribute("data-state", "signed_out", timeout=15_000)
+    expect(status).to_have_text("Not signed in")
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#login-why")).to_have_text("Token invalid or expired — sign in again")
+    expect(page.locator("#evac")).to_be_visible()
+    expect(page.locator("#evac-stale")).to_contain_text("not updated since")
+    expect(page.locator("#empty")).to_be_hidden()
+    page.screenshot(path=str(artifacts_dir / "drill-token-refused-phone.png"))
+    page.locator("#lang").click()
+    expect(status).to_have_text("未登录")
+    expect(page.locator("#login-why")).to_have_text("令牌无效或已过期,请重新登录")
+    page.locator("#lang").click()
+
+    page.locator("#token").fill(TOKEN)
+    page.locator("#save").click()
+    expect(status).to_have_attribute("data-state", "live", timeout=15_000)
+    expect(page.locator("#login")).to_be_hidden()
+    expect(page.locator("#evac-stale")).to_be_hidden(timeout=15_000)
     assert page.errors == []  # type: ignore[attr-defined]
