@@ -228,3 +228,36 @@ def test_a_demo_on_every_interface_prints_its_lan_address_and_answers_there(tmp_
             process.wait(10)
         for pid in mosquitto_children(demo.data_dir):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_kept_demo_prints_a_token_its_server_accepts(tmp_path: Path) -> None:
+    """`--keep` keeps the accounts of the earlier run; the new run's printed link must still sign in (and a
+    `floorwatch simulate --token` with it must not stop at its first operator step with a 401)."""
+    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
+    tokens: list[str] = []
+    for keep in (False, True):
+        port = free_port()
+        args = [sys.executable, "-m", "server.cli", "demo", "--scenario", "none", "--port", str(port),
+                "--data-dir", str(tmp_path / "kept")] + (["--keep"] if keep else [])
+        process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+        demo = Demo(port, tmp_path / "kept", process)
+        threading.Thread(target=demo.read, daemon=True).start()
+        try:
+            assert wait_until(lambda d=demo: "no scenario;" in d.output or d.process.poll() is not None, 120, 0.2)
+            token = demo.token()
+            assert token is not None, demo.output
+            tokens.append(token)
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/me",
+                                             headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=10) as response:  # a 401 raises HTTPError
+                assert json.load(response)["name"] == "admin"
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(60) == 0, demo.output
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+            for pid in mosquitto_children(demo.data_dir):
+                os.kill(pid, signal.SIGKILL)
+    assert tokens[0] != tokens[1]  # each run prints its own
