@@ -16,7 +16,7 @@ const STRINGS = {
     roll_names: "名单({n} 人)",
     drill_legend: "演练(斜纹)", not_found: "找不到 {what}", evacuation: "疏散", evac_over: "已解除",
     drill: "演练", visitor: "访客", roll_forbidden: "点名需领班及以上权限",
-    evac_stale: "{t} 后未更新:无法读取服务器", evac_also: "同时进行:", evac_word: "疏散",
+    evac_stale: "{t} 后未更新:无法读取服务器", alarms_cut: "未结告警超过 {n} 条:此处只列出最严重的 {n} 条", evac_also: "同时进行:", evac_word: "疏散",
     permissions_unknown: "权限未加载:所有操作按钮均显示,由服务器决定是否允许",
     since: "开始于", no_inspections: "今日无待办巡检", overdue: "已逾期", due: "截止",
     broker: "消息代理", sql: "数据库", timeseries: "时序库", edges: "边缘网关在线", ingest: "接收消息",
@@ -51,7 +51,7 @@ const STRINGS = {
     roll_names: "Names ({n})",
     drill_legend: "Drill (hatched)", not_found: "{what} not found", evacuation: "Evacuation", evac_over: "all clear",
     drill: "DRILL", visitor: "visitor", roll_forbidden: "Roll call needs a shift lead or above",
-    evac_stale: "not updated since {t}: the server cannot be read", evac_also: "Also in progress:", evac_word: "EVACUATION",
+    evac_stale: "not updated since {t}: the server cannot be read", alarms_cut: "More than {n} alarms are open: the {n} most severe are listed", evac_also: "Also in progress:", evac_word: "EVACUATION",
     permissions_unknown: "Permissions not loaded: every action button is shown and the server decides",
     since: "since", no_inspections: "No inspections due today", overdue: "overdue", due: "due",
     broker: "Broker", sql: "Database", timeseries: "Time-series store", edges: "Edges online", ingest: "Messages in",
@@ -154,7 +154,7 @@ const state = {
   floor: null, zones: new Map(), devices: new Map(), live: new Map(), floors: [],
   alarms: new Map(), inspections: [], health: null, evac: null, selected: null,
   evacOthers: [],  // the other active evacuations (another floor's), named under the banner
-  alarmsRead: false, inspectionsRead: false,  // read once with an accepted token: only then may they read "none"
+  alarmsRead: false, inspectionsRead: false, alarmsCut: false,  // read once with an accepted token: only then may they read "none"
   evacReadAt: null, evacStaleSince: null,  // when the evacuations were last read; set while they cannot be
   evacMissing: false, site: "", accountZones: [],
   permissions: null,  // GET /api/me's list; null while not loaded (unknown, unlike [] = none)
@@ -764,7 +764,9 @@ function renderAlarms() {
   const groups = groupAlarms(list);
   // "no alarms · all clear" only from a list the server gave this page: never on the sign-in screen
   $("empty").hidden = all.length > 0 || !readable();
-  $("alarm-count").textContent = state.alarmsRead ? String(all.length) : "";
+  $("alarm-count").textContent = state.alarmsRead ? `${all.length}${state.alarmsCut ? "+" : ""}` : "";
+  $("alarms-cut").hidden = !state.alarmsCut;
+  $("alarms-cut").textContent = t("alarms_cut").replace(/\{n\}/g, ALARMS_LIMIT);
   // a drill's alarms are counted apart, so the header never reads as a real fire's
   const drills = all.filter((a) => a.drill).length;
   $("alarm-drill-count").hidden = drills === 0;
@@ -1308,9 +1310,13 @@ async function loadDevices() {
     state.live.set(d.id, { online: d.online, last_seen: d.last_seen, metrics: d.metrics || {} });
   }
 }
+// The API's largest page. It lists open alarms most severe first, so a cut drops the least urgent; without it
+// the default 500 hid a critical under 500 newer minor ones (a floor in an outage), and the count read 500.
+const ALARMS_LIMIT = 5000;
 async function loadAlarms() {
-  const list = await api("/api/alarms?state=open");
+  const list = await api(`/api/alarms?state=open&limit=${ALARMS_LIMIT}`);
   state.alarms = new Map(list.map((a) => [a.id, a]));
+  state.alarmsCut = list.length >= ALARMS_LIMIT;
   state.alarmsRead = true;
 }
 async function loadInspections() {
