@@ -127,8 +127,8 @@ def test_a_limited_list_of_open_alarms_drops_the_least_urgent_never_a_critical(d
                                     None, "offline", later) for n in range(3)], later)
     assert len(minors) == 3
     shown = repository.query(open_only=True, limit=2)
-    assert [a.id for a in shown][0] == critical.id
     assert [a.severity for a in shown] == [Severity.CRITICAL, Severity.MINOR]
+    assert shown[0].id == critical.id
     # among equals, the newest first, as before
-    assert [a.id for a in repository.query(open_only=True)] == [critical.id] + sorted(
-        (m.id for m in minors if m.id is not None), reverse=True)
+    newest_minors = sorted((m.id for m in minors if m.id is not None), reverse=True)
+    assert [a.id for a in repository.query(open_only=True)] == [critical.id, *newest_minors]
