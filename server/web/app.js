@@ -594,7 +594,8 @@ function renderFloors() {
   const box = $("floors");
   if (state.floors.length <= 1) { box.replaceChildren(); return; }
   box.replaceChildren(...state.floors.map((f) => {
-    const alarms = colouring(openAlarms().filter((a) => state.zones.get(a.zone)?.floor === f.id));
+    // a floor's own alarms (its evacuation notice: subject the floor, no zone) count as well as its zones'
+    const alarms = colouring(openAlarms().filter((a) => state.zones.get(a.zone)?.floor === f.id || a.subject === f.id));
     const { sev, drill } = mapSeverity(alarms);
     return el("button", { type: "button", class: "btn", role: "tab", "aria-selected": String(f.id === state.floor),
       onclick: () => { state.floor = f.id; state.view = null; render(); } }, `${f.name || f.id} `,

@@ -406,6 +406,11 @@ def test_a_real_evacuation_is_never_hidden_behind_a_later_drill_on_another_floor
     also = page.locator("#evac-also")
     expect(also).to_be_visible()
     expect(also).to_contain_text("DRILL 2F")
+    # the floor tabs: each floor's evacuation notice (an alarm of the floor, of no zone) colours its tab
+    tabs = page.locator("#floors button .sev")
+    expect(tabs.nth(0)).to_have_text("CRITICAL")
+    expect(tabs.nth(0)).to_have_attribute("data-drill", "false")
+    expect(tabs.nth(1)).to_have_text("DRILL CRITICAL")
     page.screenshot(path=str(artifacts_dir / "evacuation-real-and-drill-phone.png"))
     page.locator("#lang").click()
     expect(page.locator("#evac-title")).to_have_text("疏散进行中")
