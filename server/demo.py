@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import uvicorn
 from pydantic import SecretStr
@@ -106,6 +106,7 @@ def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, f
             inbox.shutdown()
             raise DemoError(f"the server could not start on {host}:{port} (see the lines above)")
         time.sleep(0.05)
+    _admit(app.state.runtime, token)
     # The edge starts only once the server's session holds its subscriptions: before that SUBACK the
     # broker would acknowledge and drop what the edge publishes.
     if not app.state.runtime.mqtt.wait_subscribed(30):
@@ -143,6 +144,17 @@ def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, f
         signal.signal(sig, handler)
     print("stopped", flush=True)
     return 0
+
+
+def _admit(runtime: Any, token: str) -> None:
+    """Make this run's printed token the demo admin's. On a fresh data folder the server's first start did
+    (Settings.admin_token); with --keep the accounts are the earlier run's and the first start registers
+    nothing, so the printed link would open the sign-in box and a scenario's operator steps would get 401."""
+    now = datetime.now(UTC)
+    if runtime.users.by_token(token, now) is not None:
+        return
+    admin = runtime.users.save("admin", ["admin"], now)  # creates or re-activates the demo's admin
+    runtime.users.add_token(admin.id, token, now, "floorwatch demo")
 
 
 def _scenario_start(name: str) -> datetime | None:

@@ -170,6 +170,8 @@ class AlarmInfo:
     drill: bool = False
     note: tuple[str, str] | None = None
     """A line every page of this alarm carries (zh, en): the delayed cut's time, or who held it."""
+    raised_at: datetime | None = None
+    """When the alarm was raised: a page says it, since an escalation comes minutes later."""
 
 
 class When:
@@ -409,11 +411,13 @@ class Item:
     value: str
     message: str
     message_zh: str
+    at: str = ""
+    """The raise time at the site's local time (HH:MM:SS), "" when not known."""
 
     def as_dict(self) -> dict[str, str | int]:
         return {"alarm_id": self.alarm_id, "rule": self.rule, "severity": self.severity, "zone": self.zone,
                 "zone_name": self.zone_name, "device": self.device, "value": self.value,
-                "message": self.message, "message_zh": self.message_zh}
+                "message": self.message, "message_zh": self.message_zh, "at": self.at}
 
 
 def item(alarm: AlarmInfo, site: Site) -> Item:
@@ -424,12 +428,13 @@ def item(alarm: AlarmInfo, site: Site) -> Item:
     message, message_zh = alarm.message, alarm.message_zh or alarm.message
     if alarm.note is not None:
         message_zh, message = f"{message_zh};{alarm.note[0]}", f"{message}; {alarm.note[1]}"
-    return Item(alarm.id, alarm.rule, alarm.severity.value, zone, zone_name, device, value, message, message_zh)
+    at = alarm.raised_at.astimezone(site.tz).strftime("%H:%M:%S") if alarm.raised_at is not None else ""
+    return Item(alarm.id, alarm.rule, alarm.severity.value, zone, zone_name, device, value, message, message_zh, at)
 
 
 def render(items: Sequence[Item], base_url: str, *, drill: bool = False, escalation: str = "",
            extra_zh: str = "", extra_en: str = "") -> Text:
-    """Chinese first, then English; every line names zone, device, value, rule and links the alarm."""
+    """Chinese first, then English; every line names zone, device, value, raise time, rule and links the alarm."""
     prefix = DRILL_PREFIX if drill else ""
     first = items[0]
     sev = Severity(first.severity)
@@ -450,13 +455,14 @@ def render(items: Sequence[Item], base_url: str, *, drill: bool = False, escalat
 
 
 def _lines(it: Item, base_url: str, prefix: str = "") -> list[str]:
-    """One alarm in two lines, Chinese then English, with zone, device, value, rule and its link."""
+    """One alarm in two lines, Chinese then English, with zone, device, value, raise time, rule and its link."""
     link = f"{base_url.rstrip('/')}/#alarm={it.alarm_id}"
     zh = it.message_zh or it.message
     zh = zh if zh.startswith(DRILL_PREFIX) else prefix + zh
     # An alarm of no zone (a leaver's badge, an edge) says so rather than leaving the field blank.
-    return [f"{zh}|区域 {it.zone_name or '无'}|设备 {it.device or '-'}|数值 {it.value or '-'}|规则 {it.rule}",
-            f"{it.message} | zone {it.zone or 'none'} | device {it.device or '-'} | value {it.value or '-'} | "
+    at_zh, at_en = (f"|时间 {it.at}", f" | at {it.at}") if it.at else ("", "")
+    return [f"{zh}|区域 {it.zone_name or '无'}|设备 {it.device or '-'}|数值 {it.value or '-'}{at_zh}|规则 {it.rule}",
+            f"{it.message} | zone {it.zone or 'none'} | device {it.device or '-'} | value {it.value or '-'}{at_en} | "
             f"rule {it.rule} | {link}"]
 
 

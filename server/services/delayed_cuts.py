@@ -222,7 +222,7 @@ class DelayedCutService:
         if self.notify is None or alarm is None or alarm.id is None:
             return 0
         info = routing.AlarmInfo(alarm.id, alarm.rule, alarm.severity, alarm.subject, alarm.zone, alarm.site,
-                                 alarm.value, alarm.message, alarm.message_zh)
+                                 alarm.value, alarm.message, alarm.message_zh, raised_at=alarm.raised_at)
         channels = self.notify.first_page_of(alarm_id)
         if not channels:  # held before the first page was queued: the recipients that page will have
             steps = routing.plan(info, self.site)

@@ -80,8 +80,10 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    document.getElementById("lang").addEventListener("click", () => setTimeout(load, 0));
-    load();
-    setInterval(() => { if (localStorage.getItem("floorwatch.token")) load(); }, 5000);
+    // asked only with a token the server has not refused (the sign-in box is hidden): a 401 is a console error
+    const signedIn = () => !!localStorage.getItem("floorwatch.token") && document.getElementById("login").hidden;
+    document.getElementById("lang").addEventListener("click", () => setTimeout(() => { if (signedIn()) load(); }, 0));
+    if (signedIn()) load();
+    setInterval(() => { if (signedIn()) load(); }, 5000);
   });
 })();

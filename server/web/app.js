@@ -10,12 +10,13 @@ const STRINGS = {
     inspections_today: "今日待办巡检", system_health: "系统状态", token: "访问令牌", sign_in: "登录",
     cancel: "取消", confirm: "确定", reason: "原因", shelve_until: "搁置至", close_panel: "关闭面板",
     ack: "确认", shelve: "搁置", close: "关闭告警", live: "实时", connecting: "连接中…",
-    reconnecting: "重新连接中…", offline: "离线", unauthorized: "令牌无效或已过期,请重新登录",
+    reconnecting: "重新连接中…", offline: "离线", signed_out: "未登录", unauthorized: "令牌无效或已过期,请重新登录",
     evac_active: "疏散进行中", drill_active: "【演练】疏散演练进行中", roll_call: "点名", accounted: "已撤离/安全", missing: "仍在楼内", total: "应到",
     unaccounted: "去向未确认", all_accounted: "全部人员已撤离或确认安全",
     roll_names: "名单({n} 人)",
     drill_legend: "演练(斜纹)", not_found: "找不到 {what}", evacuation: "疏散", evac_over: "已解除",
     drill: "演练", visitor: "访客", roll_forbidden: "点名需领班及以上权限",
+    evac_stale: "{t} 后未更新:无法读取服务器", alarms_cut: "未结告警超过 {n} 条:此处只列出最严重的 {n} 条", evac_also: "同时进行:", evac_word: "疏散",
     permissions_unknown: "权限未加载:所有操作按钮均显示,由服务器决定是否允许",
     since: "开始于", no_inspections: "今日无待办巡检", overdue: "已逾期", due: "截止",
     broker: "消息代理", sql: "数据库", timeseries: "时序库", edges: "边缘网关在线", ingest: "接收消息",
@@ -44,12 +45,13 @@ const STRINGS = {
     inspections_today: "Inspections due today", system_health: "System health", token: "Access token", sign_in: "Sign in",
     cancel: "Cancel", confirm: "Confirm", reason: "Reason", shelve_until: "Shelve until", close_panel: "Close panel",
     ack: "Acknowledge", shelve: "Shelve", close: "Close", live: "Live", connecting: "Connecting…",
-    reconnecting: "Reconnecting…", offline: "Offline", unauthorized: "Token invalid or expired — sign in again",
+    reconnecting: "Reconnecting…", offline: "Offline", signed_out: "Not signed in", unauthorized: "Token invalid or expired — sign in again",
     evac_active: "EVACUATION IN PROGRESS", drill_active: "DRILL: evacuation drill in progress", roll_call: "Roll call", accounted: "out or safe", missing: "Still inside", total: "Expected",
     unaccounted: "Not accounted for", all_accounted: "Everyone is out or safe",
     roll_names: "Names ({n})",
     drill_legend: "Drill (hatched)", not_found: "{what} not found", evacuation: "Evacuation", evac_over: "all clear",
     drill: "DRILL", visitor: "visitor", roll_forbidden: "Roll call needs a shift lead or above",
+    evac_stale: "not updated since {t}: the server cannot be read", alarms_cut: "More than {n} alarms are open: the {n} most severe are listed", evac_also: "Also in progress:", evac_word: "EVACUATION",
     permissions_unknown: "Permissions not loaded: every action button is shown and the server decides",
     since: "since", no_inspections: "No inspections due today", overdue: "overdue", due: "due",
     broker: "Broker", sql: "Database", timeseries: "Time-series store", edges: "Edges online", ingest: "Messages in",
@@ -151,6 +153,9 @@ let lang = localStorage.getItem("floorwatch.lang")
 const state = {
   floor: null, zones: new Map(), devices: new Map(), live: new Map(), floors: [],
   alarms: new Map(), inspections: [], health: null, evac: null, selected: null,
+  evacOthers: [],  // the other active evacuations (another floor's), named under the banner
+  alarmsRead: false, inspectionsRead: false, alarmsCut: false,  // read once with an accepted token: only then may they read "none"
+  evacReadAt: null, evacStaleSince: null,  // when the evacuations were last read; set while they cannot be
   evacMissing: false, site: "", accountZones: [],
   permissions: null,  // GET /api/me's list; null while not loaded (unknown, unlike [] = none)
   view: null,  // the zone the map is zoomed to, or null for the floor overview
@@ -162,6 +167,8 @@ const state = {
   history: null,  // the inspection history's rows (GET /api/inspections/history) while its panel is open
 };
 const t = (key) => STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+/** Whether the alarms shown were read with a token the server accepts (not the sign-in screen's nothing). */
+const readable = () => state.alarmsRead && $("login").hidden;
 const sevText = (s) => SEVERITY[lang][s] ?? s;
 const stateText = (s) => STATES[lang][s] ?? s;
 const kindText = (k) => KINDS[lang][k] ?? k;
@@ -587,7 +594,8 @@ function renderFloors() {
   const box = $("floors");
   if (state.floors.length <= 1) { box.replaceChildren(); return; }
   box.replaceChildren(...state.floors.map((f) => {
-    const alarms = colouring(openAlarms().filter((a) => state.zones.get(a.zone)?.floor === f.id));
+    // a floor's own alarms (its evacuation notice: subject the floor, no zone) count as well as its zones'
+    const alarms = colouring(openAlarms().filter((a) => state.zones.get(a.zone)?.floor === f.id || a.subject === f.id));
     const { sev, drill } = mapSeverity(alarms);
     return el("button", { type: "button", class: "btn", role: "tab", "aria-selected": String(f.id === state.floor),
       onclick: () => { state.floor = f.id; state.view = null; render(); } }, `${f.name || f.id} `,
@@ -755,8 +763,11 @@ function renderAlarms() {
   const all = openAlarms();
   const list = all.filter(matchesFilters);
   const groups = groupAlarms(list);
-  $("empty").hidden = all.length > 0;
-  $("alarm-count").textContent = String(all.length);
+  // "no alarms · all clear" only from a list the server gave this page: never on the sign-in screen
+  $("empty").hidden = all.length > 0 || !readable();
+  $("alarm-count").textContent = state.alarmsRead ? `${all.length}${state.alarmsCut ? "+" : ""}` : "";
+  $("alarms-cut").hidden = !state.alarmsCut;
+  $("alarms-cut").textContent = t("alarms_cut").replace(/\{n\}/g, ALARMS_LIMIT);
   // a drill's alarms are counted apart, so the header never reads as a real fire's
   const drills = all.filter((a) => a.drill).length;
   $("alarm-drill-count").hidden = drills === 0;
@@ -1016,7 +1027,7 @@ function renderInspections() {
   const end = new Date(); end.setHours(23, 59, 59, 999);
   const list = state.inspections.filter((task) => Date.parse(task.due_at) <= end.getTime())
     .sort((a, b) => Number(b.overdue) - Number(a.overdue) || Date.parse(a.due_at) - Date.parse(b.due_at));
-  $("inspections").replaceChildren(...(list.length ? list.map((task) => el("li", { "data-task": task.id },
+  $("inspections").replaceChildren(...(list.length || !(state.inspectionsRead && readable()) ? list.map((task) => el("li", { "data-task": task.id },
     el("div", { text: lang === "zh" ? task.what_zh || task.what : task.what || task.what_zh }),
     el("div", { class: "meta" }, task.overdue ? el("span", { class: "overdue", text: t("overdue") + " · " }) : "",
       `${t("due")} ${dateTime(task.due_at)} · ${task.subject}${task.assignee ? " · " + task.assignee : " · " + task.role}`))) :
@@ -1155,6 +1166,11 @@ function renderEvacuation() {
   const message = evac.message ? (lang === "zh" ? evac.message.zh || evac.message.en : evac.message.en || evac.message.zh) : "";
   $("evac-meta").textContent = [evac.drill ? t("drill") : null, floorName(evac.floor),
     evac.issued_at ? `${t("since")} ${time(evac.issued_at)}` : null, message || evac.reason].filter(Boolean).join(" · ");
+  $("evac-stale").hidden = !state.evacStaleSince;
+  $("evac-stale").textContent = state.evacStaleSince ? t("evac_stale").replace("{t}", time(state.evacStaleSince)) : "";
+  $("evac-also").hidden = state.evacOthers.length === 0;
+  $("evac-also").textContent = state.evacOthers.length === 0 ? "" : `${t("evac_also")} ${state.evacOthers.map((e) =>
+    `${e.drill ? t("drill") : t("evac_word")} ${floorName(e.floor)} ${t("since")} ${time(e.issued_at)}`).join(" · ")}`;
   const roll = state.roll;
   // redrawn only when it changed, so a poll never swallows a tap on the names
   if (!changed("roll", evac.id, roll, state.rollNamesOpen, [...state.zones.values()].map(zoneName))) return;
@@ -1233,9 +1249,10 @@ function render() {
     if (selector) { const again = document.querySelector(selector); if (again) again.focus(); }
   }
   const linkedAlarm = state.selected && state.selected.type === "alarm" ? state.selected.id : null;  // its row is highlighted
-  if (changed("alarms", alarms, [...state.devices.keys()], state.permissions, state.accountZones, linkedAlarm)) renderAlarms();
+  if (changed("alarms", alarms, [...state.devices.keys()], state.permissions, state.accountZones, linkedAlarm,
+    readable())) renderAlarms();
   if (changed("detail", state.selected, state.linked, alarms, live, state.chart, state.chartMetric)) renderDetail();
-  $("permissions-unknown").hidden = state.permissions !== null;
+  $("permissions-unknown").hidden = state.permissions !== null || !readable();
   renderInspections();
   renderHistory();
   renderHealth();
@@ -1294,9 +1311,14 @@ async function loadDevices() {
     state.live.set(d.id, { online: d.online, last_seen: d.last_seen, metrics: d.metrics || {} });
   }
 }
+// The API's largest page. It lists open alarms most severe first, so a cut drops the least urgent; without it
+// the default 500 hid a critical under 500 newer minor ones (a floor in an outage), and the count read 500.
+const ALARMS_LIMIT = 5000;
 async function loadAlarms() {
-  const list = await api("/api/alarms?state=open");
+  const list = await api(`/api/alarms?state=open&limit=${ALARMS_LIMIT}`);
   state.alarms = new Map(list.map((a) => [a.id, a]));
+  state.alarmsCut = list.length >= ALARMS_LIMIT;
+  state.alarmsRead = true;
 }
 async function loadInspections() {
   try {
@@ -1304,7 +1326,8 @@ async function loadInspections() {
     const seen = new Map();
     for (const task of [...overdue, ...due]) if (!seen.has(task.id)) seen.set(task.id, task);
     state.inspections = [...seen.values()];
-  } catch { state.inspections = []; }
+    state.inspectionsRead = true;
+  } catch { /* the last list read stays; never read, none is claimed */ }
 }
 async function loadHealth() {
   try {
@@ -1321,13 +1344,23 @@ async function loadEvacuation() {
     const list = await api("/api/evacuations");
     state.evacMissing = false;
     const items = Array.isArray(list) ? list : list.items || [];
-    const active = items.find((e) => e.state === "active") || null;
-    state.evac = active;
-    state.roll = active ? await api(`/api/evacuations/${encodeURIComponent(active.id)}/roll-call`)
-      .catch((e) => (e.status === 403 ? "forbidden" : null)) : null;
+    // The list is newest first; a real evacuation goes before every drill, so a later drill on another
+    // floor never takes the banner from it. The others are named under the banner.
+    const active = items.filter((e) => e.state === "active").sort((a, b) => Number(!!a.drill) - Number(!!b.drill));
+    const shown = active[0] || null;
+    const roll = shown ? await api(`/api/evacuations/${encodeURIComponent(shown.id)}/roll-call`)
+      .catch((e) => { if (e.status === 403) return "forbidden"; throw e; }) : null;
+    state.evac = shown; state.roll = roll; state.evacOthers = active.slice(1);
+    state.evacReadAt = new Date().toISOString(); state.evacStaleSince = null;
   } catch (e) {
-    if (e.status === 404 || e.status === 405) state.evacMissing = true;
-    state.evac = null; state.roll = null;
+    if (e.status === 404 || e.status === 405) {
+      state.evacMissing = true;
+      state.evac = null; state.roll = null; state.evacOthers = []; state.evacStaleSince = null;
+    } else if (state.evac && !state.evacStaleSince) {
+      // An evacuation is not over because this page cannot read the server (a restart, a lost network, a
+      // refused token): the banner and its last roll call stay, saying since when they are not updated.
+      state.evacStaleSince = state.evacReadAt;
+    }
   }
 }
 
@@ -1393,10 +1426,20 @@ async function listen() {
   backoff = Math.min(backoff * 2, 15000);
 }
 
-function showLogin() { $("login").hidden = false; setStatus("offline"); renderHistory(); }
+/** The sign-in box: no token yet, or the server refused the one given (expired, revoked). Not "Offline": the
+ * network may be fine. What the page shows stays, but claims nothing current (readable() is false). */
+function showLogin() {
+  const refused = !!token && $("login").hidden;
+  $("login").hidden = false;
+  if (refused) $("login-why").hidden = false;
+  setStatus("signed_out");
+  if (state.evac && !state.evacStaleSince) state.evacStaleSince = state.evacReadAt;
+  render();
+}
 
 async function start() {
   $("login").hidden = true;
+  $("login-why").hidden = true;
   setStatus("connecting");
   try {
     await loadFloor();
@@ -1438,7 +1481,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("action-cancel").addEventListener("click", () => { $("action-dialog").close(); pending = null; });
   window.addEventListener("online", () => listen());
   window.addEventListener("hashchange", () => { readHash(); token = localStorage.getItem("floorwatch.token"); openTarget(); });
-  setInterval(() => { if (token && connState !== "offline") refresh(); }, POLL_MS);
+  setInterval(() => { if (token && connState !== "offline" && connState !== "signed_out") refresh(); }, POLL_MS);
   setInterval(() => { if (token) loadInspections().then(renderInspections); }, 60000);
   applyLanguage();
   if (token) start(); else showLogin();

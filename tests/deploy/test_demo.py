@@ -95,6 +95,15 @@ def mosquitto_children(data_dir: Path) -> list[int]:
     return found
 
 
+def kill_what_is_left(demo: Demo) -> None:
+    """After a test, whatever happened: the demo's process and its Mosquitto child are gone."""
+    if demo.process.poll() is None:
+        demo.process.kill()
+        demo.process.wait(10)
+    for pid in mosquitto_children(demo.data_dir):
+        os.kill(pid, signal.SIGKILL)
+
+
 def test_two_demos_start_quiet_raise_the_scenario_alarm_keep_their_pushes_and_stop_cleanly(tmp_path: Path) -> None:
     require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
     demos = [start_demo(tmp_path, "a", env_port=False), start_demo(tmp_path, "b", env_port=True)]
@@ -146,11 +155,7 @@ def test_two_demos_start_quiet_raise_the_scenario_alarm_keep_their_pushes_and_st
             assert "ERROR" not in demo.output and "Traceback" not in demo.output, demo.output
     finally:
         for demo in demos:
-            if demo.process.poll() is None:
-                demo.process.kill()
-                demo.process.wait(10)
-            for pid in mosquitto_children(demo.data_dir):
-                os.kill(pid, signal.SIGKILL)
+            kill_what_is_left(demo)
 
 
 def test_a_busy_port_and_a_second_demo_on_the_same_data_folder_are_refused(tmp_path: Path) -> None:
@@ -223,8 +228,33 @@ def test_a_demo_on_every_interface_prints_its_lan_address_and_answers_there(tmp_
         assert process.wait(60) == 0
         assert "ERROR" not in demo.output and "Traceback" not in demo.output, demo.output
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-        for pid in mosquitto_children(demo.data_dir):
-            os.kill(pid, signal.SIGKILL)
+        kill_what_is_left(demo)
+
+
+def test_a_kept_demo_prints_a_token_its_server_accepts(tmp_path: Path) -> None:
+    """`--keep` keeps the accounts of the earlier run; the new run's printed link must still sign in (and a
+    `floorwatch simulate --token` with it must not stop at its first operator step with a 401)."""
+    require_service(mosquitto_binary() is not None, "mosquitto (apt-get install mosquitto)")
+    tokens: list[str] = []
+    for keep in (False, True):
+        port = free_port()
+        args = [sys.executable, "-m", "server.cli", "demo", "--scenario", "none", "--port", str(port),
+                "--data-dir", str(tmp_path / "kept")] + (["--keep"] if keep else [])
+        process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+        demo = Demo(port, tmp_path / "kept", process)
+        threading.Thread(target=demo.read, daemon=True).start()
+        try:
+            assert wait_until(lambda d=demo: "no scenario;" in d.output or d.process.poll() is not None, 120, 0.2)
+            token = demo.token()
+            assert token is not None, demo.output
+            tokens.append(token)
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/me",
+                                             headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=10) as response:  # a 401 raises HTTPError
+                assert json.load(response)["name"] == "admin"
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(60) == 0, demo.output
+        finally:
+            kill_what_is_left(demo)
+    assert tokens[0] != tokens[1]  # each run prints its own

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -34,7 +35,7 @@ from tests.support.wait import wait_for
 from tests.web.test_live_page import FILL, PHONE, open_page
 
 with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture says when it is missing
-    from playwright.sync_api import Browser, Locator, Page, expect
+    from playwright.sync_api import Browser, Locator, Page, Route, expect
 
 POLYGONS = {"z1": [[0, 0], [10, 0], [10, 8], [0, 8]], "z2": [[10, 0], [20, 0], [20, 8], [10, 8]],
             "mr": [[0, 8], [6, 8], [6, 12], [0, 12]]}
@@ -294,8 +295,17 @@ def test_a_push_link_opens_its_alarm_in_a_fresh_browser_after_sign_in_and_on_has
     page.on("pageerror", lambda error: errors.append(str(error)))
     missing: list[str] = []  # the browser asks for nothing the server lacks (an inline icon, no /favicon.ico)
     page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+    refused: list[str] = []  # each would be a console error: nothing is asked without a token
+    page.on("response", lambda response: refused.append(response.url) if response.status == 401 else None)
     page.goto(f"{mapped.url}/#alarm={notice['id']}")
     expect(page.locator("#login")).to_be_visible()
+    # paged for a fire, not signed in yet: nothing on the page may read as all clear, since nothing was read
+    page.wait_for_timeout(6_000)  # past the first poll
+    for quiet in ("#empty", "#permissions-unknown", "#inspections .ok-text"):
+        expect(page.locator(quiet)).to_be_hidden()
+    expect(page.locator("#alarm-count")).to_have_text("")
+    assert "all clear" not in page.locator("body").inner_text()
+    assert refused == []
     page.locator("#token").fill(TOKEN)
     page.locator("#save").click()
     detail = page.locator("#detail")
@@ -331,3 +341,115 @@ def _alarm(floor: Floor, rule: str, cause: Any) -> dict[str, Any]:
     assert cause().status_code == 200
     found: dict[str, Any] = wait_for(lambda: [a for a in floor.alarms() if a["rule"] == rule], what=rule)[0]
     return found
+
+
+def test_the_banner_stays_with_its_roll_call_while_the_server_cannot_be_reached(
+        browser: Browser, mapped: Mapped, artifacts_dir: Path) -> None:
+    """A phone that loses the server mid-evacuation (a restart, a lost network, a proxy's 503) keeps the notice
+    and the last roll call, says since when they are not updated, and takes up the live ones again."""
+    page, ev = drill_on_a_phone(browser, mapped)
+    banner = page.locator("#evac")
+    expect(banner).to_be_visible(timeout=15_000)
+    expect_roll(page, accounted=0, inside=0, unknown=3)
+    expect(page.locator("#evac-stale")).to_be_hidden()
+
+    failed: list[str] = []
+
+    def unreachable(route: Route) -> None:
+        failed.append(route.request.url)
+        route.fulfill(status=503, content_type="application/json", body='{"detail": "restarting"}')
+
+    page.route("**/api/**", unreachable)
+    for _ in range(40):  # the route's handler runs only while playwright is called: wait in the page
+        if sum("/api/evacuations" in url for url in failed) >= 2:
+            break
+        page.wait_for_timeout(500)
+    assert sum("/api/evacuations" in url for url in failed) >= 2, f"two polls of the evacuation: {failed}"
+    expect(banner).to_be_visible()
+    expect(banner).to_have_attribute("data-evacuation", ev)
+    expect(page.locator("#evac-title")).to_have_text("DRILL: evacuation drill in progress")
+    expect_roll(page, accounted=0, inside=0, unknown=3)
+    stale = page.locator("#evac-stale")
+    expect(stale).to_be_visible()
+    expect(stale).to_contain_text("not updated since")
+    page.screenshot(path=str(artifacts_dir / "drill-banner-unreachable-phone.png"))
+    page.locator("#lang").click()
+    expect(stale).to_contain_text("后未更新")
+    page.locator("#lang").click()
+
+    # the server answers again: the live roll call, no stale note
+    page.unroute("**/api/**")
+    marked = mapped.floor.client.post(f"/api/evacuations/{ev}/roll-call/p-op1", json={})
+    assert marked.status_code == 200, marked.text
+    expect_roll(page, accounted=1, inside=0, unknown=2)
+    expect(stale).to_be_hidden()
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_real_evacuation_is_never_hidden_behind_a_later_drill_on_another_floor(
+        browser: Browser, two_floors: Mapped, artifacts_dir: Path) -> None:
+    floor = two_floors.floor
+    page = open_page(browser, two_floors, PHONE, "en-GB", mobile=True, token=TOKEN)
+    real = floor.client.post("/api/evacuations", json={"floor": "f1", "reason": "smoke seen by a warden"})
+    assert real.status_code == 201, real.text
+    drill = floor.client.post("/api/evacuations", json={"floor": "f2", "drill": True})
+    assert drill.status_code == 201, drill.text
+    listed = [e["id"] for e in floor.client.get("/api/evacuations").json() if e["state"] == "active"]
+    assert listed == [drill.json()["id"], real.json()["id"]]  # the API lists the drill first: the newest
+
+    banner = page.locator("#evac")
+    expect(banner).to_have_attribute("data-evacuation", real.json()["id"], timeout=15_000)
+    expect(banner).to_have_attribute("data-drill", "false")
+    expect(page.locator("#evac-title")).to_have_text("EVACUATION IN PROGRESS")
+    expect(page.locator("#evac-meta")).to_contain_text("1F")
+    # the drill is named beside it, marked as one
+    also = page.locator("#evac-also")
+    expect(also).to_be_visible()
+    expect(also).to_contain_text("DRILL 2F")
+    # the floor tabs: each floor's evacuation notice (an alarm of the floor, of no zone) colours its tab
+    tabs = page.locator("#floors button .sev")
+    expect(tabs.nth(0)).to_have_text("CRITICAL")
+    expect(tabs.nth(0)).to_have_attribute("data-drill", "false")
+    expect(tabs.nth(1)).to_have_text("DRILL CRITICAL")
+    page.screenshot(path=str(artifacts_dir / "evacuation-real-and-drill-phone.png"))
+    page.locator("#lang").click()
+    expect(page.locator("#evac-title")).to_have_text("疏散进行中")
+    expect(also).to_contain_text("演练 2F")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_refused_token_says_sign_in_again_and_claims_nothing_current(
+        browser: Browser, mapped: Mapped, artifacts_dir: Path) -> None:
+    """A lead's token is revoked (or expires) while the page is open: the header says so instead of "Offline",
+    the sign-in box says why, the evacuation stays up marked as not updated, and signing in again goes live."""
+    floor = mapped.floor
+    made = floor.client.put("/api/users/lead-1", json={"roles": ["shift_lead"], "service_token": True})
+    assert made.status_code == 200, made.text
+    lead = made.json()["token"]
+    page = open_page(browser, mapped, PHONE, "en-GB", mobile=True, token=lead)
+    started = floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True})
+    assert started.status_code == 201, started.text
+    expect_roll(page, accounted=0, inside=0, unknown=3)
+
+    with httpx.Client(base_url=mapped.url, headers={"Authorization": f"Bearer {lead}"}) as as_lead:
+        assert as_lead.post("/api/logout").status_code == 204
+    status = page.locator("#status")
+    expect(status).to_have_attribute("data-state", "signed_out", timeout=15_000)
+    expect(status).to_have_text("Not signed in")
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#login-why")).to_have_text("Token invalid or expired — sign in again")
+    expect(page.locator("#evac")).to_be_visible()
+    expect(page.locator("#evac-stale")).to_contain_text("not updated since")
+    expect(page.locator("#empty")).to_be_hidden()
+    page.screenshot(path=str(artifacts_dir / "drill-token-refused-phone.png"))
+    page.locator("#lang").click()
+    expect(status).to_have_text("未登录")
+    expect(page.locator("#login-why")).to_have_text("令牌无效或已过期,请重新登录")
+    page.locator("#lang").click()
+
+    page.locator("#token").fill(TOKEN)
+    page.locator("#save").click()
+    expect(status).to_have_attribute("data-state", "live", timeout=15_000)
+    expect(page.locator("#login")).to_be_hidden()
+    expect(page.locator("#evac-stale")).to_be_hidden(timeout=15_000)
+    assert page.errors == []  # type: ignore[attr-defined]

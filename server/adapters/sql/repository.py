@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, inspect, select, tuple_, update
+from sqlalchemy import CursorResult, case, delete, inspect, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.contract import Severity
 from server.adapters.sql.base import Base
 from server.adapters.sql.models import (
     AlarmAuditRow,
@@ -76,7 +77,12 @@ class AlarmRepository:
 
     def query(self, *, state: str | None = None, open_only: bool = False, zone: str | None = None,
              limit: int = 500) -> list[domain.Alarm]:
-        query = select(AlarmRow).order_by(AlarmRow.id.desc()).limit(limit)
+        """Newest first; the open alarms most severe first, so that a limit drops the least urgent: a floor in
+        an outage raises hundreds of minor alarms after a critical one, and a limited list must keep it."""
+        newest = AlarmRow.id.desc()
+        query = select(AlarmRow).order_by(_SEVERITY_RANK.desc(), newest) if open_only else \
+            select(AlarmRow).order_by(newest)
+        query = query.limit(limit)
         if state:
             query = query.where(AlarmRow.state == state)
         if open_only:
@@ -206,6 +212,11 @@ def audit_rows(session: Session, *, who: str | None = None, action: str | None =
     if since:
         query = query.where(AuditRow.at >= since)
     return list(session.scalars(query).all())
+
+
+_SEVERITY_RANK = case({s.value: rank for rank, s in enumerate(
+    (Severity.WARNING, Severity.MINOR, Severity.MAJOR, Severity.CRITICAL), start=1)}, value=AlarmRow.severity, else_=0)
+"""Alarm severities in SQL, worse higher, for ordering."""
 
 
 class UserRepository:

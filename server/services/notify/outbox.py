@@ -301,4 +301,4 @@ def _record(p: Push, channel: str, status: str, now: datetime, next_attempt_at: 
 def _item(data: dict[str, Any]) -> routing.Item:
     return routing.Item(int(data["alarm_id"]), str(data["rule"]), str(data["severity"]), str(data["zone"]),
                         str(data["zone_name"]), str(data["device"]), str(data["value"]), str(data["message"]),
-                        str(data["message_zh"]))
+                        str(data["message_zh"]), str(data.get("at", "")))

@@ -115,3 +115,20 @@ def test_an_alarm_raised_by_an_older_version_reads_its_value_as_the_raised_one(d
     assert by_subject["strip-1"].raised_value == 12.5  # still holding: its value is one it held at
     assert by_subject["strip-2"].raised_value is None  # cleared: its value is the clearing one
     assert by_subject["strip-1"].peak_value is None
+
+
+def test_a_limited_list_of_open_alarms_drops_the_least_urgent_never_a_critical(database_url: str) -> None:
+    """A floor in an outage raises hundreds of minor alarms after a critical one: a client asking for the open
+    alarms with a limit (the live page, 500 by default) must get the critical, not only the newest."""
+    alarms, repository = service(database_url)
+    [critical] = alarms.commit([finding(severity=Severity.CRITICAL, value=13.0)], T0)
+    later = T0 + timedelta(minutes=1)
+    minors = alarms.commit([Finding("sup.sensor_offline", Transition.RAISE, Severity.MINOR, f"plug-{n}", "z1", "hq",
+                                    None, "offline", later) for n in range(3)], later)
+    assert len(minors) == 3
+    shown = repository.query(open_only=True, limit=2)
+    assert [a.severity for a in shown] == [Severity.CRITICAL, Severity.MINOR]
+    assert shown[0].id == critical.id
+    # among equals, the newest first, as before
+    newest_minors = sorted((m.id for m in minors if m.id is not None), reverse=True)
+    assert [a.id for a in repository.query(open_only=True)] == [critical.id, *newest_minors]

@@ -64,3 +64,18 @@ def test_a_push_says_the_value_with_its_unit_in_both_languages() -> None:
                              "5 access denials within 5 min", "5 分钟内门禁拒绝 5 次")
     zh, en = notify.render([notify.item(count, f.site)], "http://floor.example").body.splitlines()
     assert "|数值 5|" in zh and "| value 5 |" in en
+
+
+def test_a_push_says_when_its_alarm_was_raised_at_the_sites_local_time() -> None:
+    """An escalation reaches the next level minutes after the raise: the push must say when it happened,
+    in the site's time (site-small.yaml: Asia/Shanghai), as the live page does."""
+    f = Floor()
+    raised = datetime(2026, 11, 30, 12, 51, 48, 400000, tzinfo=UTC)
+    alarm = notify.AlarmInfo(9, "fire.smoke_alarm", Severity.CRITICAL, "smoke-a1", "ops-a", "hq", 1.0,
+                             "Smoke alarm in ops-a, being checked", "ops-a 区域火灾报警,核实中", raised_at=raised)
+    zh, en = notify.render([notify.item(alarm, f.site)], "http://floor.example").body.splitlines()
+    assert "|时间 20:51:48|" in zh and "| at 20:51:48 |" in en
+    # an alarm without a raise time (an evacuation's page) has no time field rather than a blank one
+    bare = notify.AlarmInfo(10, "sup.gateway_offline", Severity.MAJOR, "edge-1", None, "hq", None, "Edge offline")
+    zh, en = notify.render([notify.item(bare, f.site)], "http://floor.example").body.splitlines()
+    assert "时间" not in zh and "| at " not in en
