@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,12 @@ import pytest
 import yaml
 
 from gateway.broker import EmbeddedBroker, free_port
+from gateway.contract import Severity
+from server.domain.findings import Finding, Transition
 from server.settings import Settings
 from tests.e2e.test_evacuation_e2e import TOKEN, Floor, _floor
 from tests.server.services.conftest import Hook, Smtp, site_yaml
-from tests.support.server import serve
+from tests.support.server import RunningServer, serve
 from tests.support.wait import wait_for
 from tests.web.test_live_page import FILL, PHONE, open_page
 
@@ -47,6 +50,7 @@ class Mapped:
 
     floor: Floor
     url: str
+    server: RunningServer
 
 
 @pytest.fixture
@@ -83,7 +87,7 @@ def _mapped(mosquitto: EmbeddedBroker, smtp: Smtp, hook: Hook, tmp_path: Path,
                         admin_token=TOKEN, http_port=free_port(), gap_window_s=2)
     with serve(settings, graceful_shutdown_s=None) as server:
         for floor in _floor(server, mosquitto, hook, settings, tmp_path):
-            yield Mapped(floor, server.url)
+            yield Mapped(floor, server.url, server)
 
 
 def roll(page: Page, key: str) -> Locator:
@@ -452,4 +456,24 @@ def test_a_refused_token_says_sign_in_again_and_claims_nothing_current(
     expect(status).to_have_attribute("data-state", "live", timeout=15_000)
     expect(page.locator("#login")).to_be_hidden()
     expect(page.locator("#evac-stale")).to_be_hidden(timeout=15_000)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_critical_stays_on_the_page_under_more_than_500_newer_alarms(
+        browser: Browser, mapped: Mapped, artifacts_dir: Path) -> None:
+    """A floor whose devices all went silent raises hundreds of offline alarms after a critical one: the page
+    counts every open alarm (the API's default page is 500) and the critical is in the list and the chips."""
+    floor = mapped.floor
+    confirmed = _alarm(floor, "fire.confirmed", lambda: floor.client.post("/api/fire/z1/report", json={}))
+    now = datetime.now(UTC)
+    flood = [Finding("sup.sensor_offline", Transition.RAISE, Severity.WARNING, f"plug-gone-{n:03d}", "z2",
+                     "r1", None, "offline", now) for n in range(520)]
+    mapped.server.app.state.runtime.alarms.commit(flood, now)  # through the server's own alarm service
+    open_now = floor.client.get("/api/alarms?state=open&limit=5000").json()
+    assert len(open_now) > 520
+    page = open_page(browser, mapped, PHONE, "en-GB", mobile=True, token=TOKEN)
+    expect(page.locator("#alarm-count")).to_have_text(str(len(open_now)), timeout=15_000)
+    expect(page.locator(f'#alarms li.alarm[data-id="{confirmed["id"]}"]')).to_have_count(1)
+    expect(page.locator('#alarm-sev-counts .sev[data-sev="critical"]').first).to_be_visible()
+    expect(page.locator("#alarms-cut")).to_be_hidden()
     assert page.errors == []  # type: ignore[attr-defined]
