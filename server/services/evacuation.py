@@ -157,8 +157,10 @@ class EvacuationService:
         took_over = False
         with self._lock:
             current = self.active(floor)
-            if current is not None and current["drill"] and not drill:
-                # a real evacuation asked for during a drill (a real fire seen): never joined to the drill
+            if current is not None and current["drill"] and not drill and trigger != "evac.notice":
+                # a person's real evacuation asked for during a drill (a real fire seen): never joined to the
+                # drill. An evac.notice joins: the drill's own notice is marked, a real fire's already ended
+                # the drill (`_real_fire_ends_drill`).
                 self._end_drill(current, f"{who}: real evacuation", {"trigger": trigger, "reason": reason})
                 current, took_over = None, True
             if current is not None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway import contract
+from server.adapters.sql.alarms import AlarmWriter
 from server.domain.evacuation import is_drill_text
 from server.domain.rules import fire
+from server.services.alarms import AlarmService
 from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
 from tests.server.services.helpers import response
 
@@ -33,3 +35,15 @@ def test_a_real_evacuation_started_during_a_drill_is_real(db, tmp_path: Path) ->
     assert notice and not is_drill_text(notice[-1].message_zh, notice[-1].message), "the notice raised real"
     confirmed = [f for f in r.call(lambda e, t: e.report_fire("z2", t)) if f.rule == "fire.confirmed"]
     assert confirmed and not is_drill_text(confirmed[0].message_zh, confirmed[0].message), "a report next is real"
+
+
+def test_the_drills_own_notice_joins_the_drill(db, tmp_path: Path) -> None:
+    """With the alarm service wired, the drill's marked evac.notice comes back through the evacuation
+    listener: it joins the drill and ends nothing."""
+    _, sessions = db
+    r = response(sessions, make_site(site_yaml(2525, 8080), tmp_path), FakeClock(T0),
+                 alarms=AlarmService(AlarmWriter(sessions), []))
+    drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
+    assert r.evac.get(drill["id"])["state"] == "active" and r.evac.active("f1") == r.evac.get(drill["id"])
+    assert not [c for c in r.sent if c.action is contract.Action.RELAY_OFF], "a drill cuts no plug"
+    assert all(n.drill for n in r.notices)
