@@ -123,16 +123,20 @@ class EvacuationService:
             current = self.active(floor)
             if current is None or not current["drill"]:
                 return
-            now = self.clock()
-            with self.store.transaction() as tx:
-                tx.end(current["id"], now, "system: real fire")
-                tx.audit("system", "evacuation.drill_ended_by_fire", current["id"],
-                         {"floor": floor, "alarm": alarm.id}, now)
+            self._end_drill(current, "system: real fire", {"alarm": alarm.id})
         zone = alarm.zone if alarm.zone in self.site.zones else None
         first = self._first_fire_at.get(zone) if zone is not None else None
         self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
                    engine_done=True, message=(alarm.message_zh, alarm.message),
                    triggered_at=min(first, alarm.raised_at) if first is not None else alarm.raised_at)
+
+    def _end_drill(self, ev: dict[str, Any], by: str, detail: dict[str, Any]) -> None:
+        """A real fire or a real evacuation on a floor in a drill: the drill's row is all clear (no all-clear
+        notice: the real evacuation's notice replaces it)."""
+        now = self.clock()
+        with self.store.transaction() as tx:
+            tx.end(ev["id"], now, by)
+            tx.audit("system", "evacuation.drill_ended_by_fire", ev["id"], {"floor": ev["floor"], **detail}, now)
 
     def _started_for(self, floor: str, alarm: domain.Alarm) -> bool:
         """Whether this evac.notice alarm already has its evacuation: one of its floor started by
@@ -150,8 +154,15 @@ class EvacuationService:
             raise EvacuationError(f"unknown floor {floor!r}")
         if fire_zone is not None and fire_zone not in self.site.zones:
             raise EvacuationError(f"unknown zone {fire_zone!r}")
+        took_over = False
         with self._lock:
             current = self.active(floor)
+            if current is not None and current["drill"] and not drill and trigger != "evac.notice":
+                # a person's real evacuation asked for during a drill (a real fire seen): never joined to the
+                # drill. An evac.notice joins: the drill's own notice is marked, a real fire's already ended
+                # the drill (`_real_fire_ends_drill`).
+                self._end_drill(current, f"{who}: real evacuation", {"trigger": trigger, "reason": reason})
+                current, took_over = None, True
             if current is not None:
                 return current  # one evacuation per floor: a fire confirmed during a manual one joins it
             now = self.clock()
@@ -167,7 +178,7 @@ class EvacuationService:
                          {"floor": floor, "drill": drill, "trigger": trigger, "reason": reason}, now)
             ev = self.get(ev_id)
             self._publish(ev)
-        self._effects(ev, engine_done, who, publish=False)
+        self._effects(ev, engine_done, who, publish=False, took_over_drill=took_over)
         return self.get(ev_id)
 
     def resume(self) -> int:
@@ -186,8 +197,10 @@ class EvacuationService:
             drill=ev["drill"], reason=ev["reason"], issued_at=ev["issued_at"],
             message=contract.Message(zh=ev["message"]["zh"], en=ev["message"]["en"])))
 
-    def _effects(self, ev: dict[str, Any], engine_done: bool, who: str, publish: bool = True) -> None:
-        """What an evacuation does, each part skipped where it was done before (see `resume`)."""
+    def _effects(self, ev: dict[str, Any], engine_done: bool, who: str, publish: bool = True,
+                 took_over_drill: bool = False) -> None:
+        """What an evacuation does, each part skipped where it was done before (see `resume`).
+        `took_over_drill`: a real evacuation that ended the floor's drill (its notice is raised again, real)."""
         ev_id, floor, fire_zone, drill = ev["id"], ev["floor"], ev["fire_zone"], ev["drill"]
         zh, en = ev["message"]["zh"], ev["message"]["en"]
         if publish:
@@ -195,9 +208,13 @@ class EvacuationService:
         egress = self.site.egress_doors_on_floor(floor)
         if not engine_done and self.engine_call is not None:
             def engine_side(engine: RuleEngine, t: datetime) -> list[Finding]:
-                if drill:  # the floor's manual fire inputs are the drill's until its all-clear
-                    fire_rules.set_drill(engine.ctx, floor, True)
-                engine.ctx.set("evac.notice", floor, contract.Severity.CRITICAL, fire_zone, None, t, en, zh)
+                # the floor's manual fire inputs are the drill's until its all-clear; a real one ends that
+                fire_rules.set_drill(engine.ctx, floor, drill)
+                if took_over_drill and engine.ctx.is_open("evac.notice", floor):
+                    # the drill's open notice takes the real evacuation's words (raised again, unmarked)
+                    engine.ctx.pulse("evac.notice", floor, contract.Severity.CRITICAL, fire_zone, None, t, en, zh)
+                else:
+                    engine.ctx.set("evac.notice", floor, contract.Severity.CRITICAL, fire_zone, None, t, en, zh)
                 door_rules.release(engine.ctx, egress, "door.fire_release_floor", t)
                 return engine.ctx.take()
 

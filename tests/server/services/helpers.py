@@ -73,6 +73,8 @@ class Response:
     sent: list[contract.Command] = field(default_factory=list)
     """Every command sent to an edge, in order."""
     notices: list[contract.EvacuationNotice] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    """Every finding the engine made through `call`, in order."""
 
 
 def response(sessions: sessionmaker[Session], site: Site, clock: FakeClock, alarms: AlarmService | None = None,
@@ -81,9 +83,11 @@ def response(sessions: sessionmaker[Session], site: Site, clock: FakeClock, alar
     engine = RuleEngine(site)
     sent: list[contract.Command] = []
     notices: list[contract.EvacuationNotice] = []
+    findings: list[Finding] = []
 
     def call(fn: Callable[[RuleEngine, datetime], list[Finding]]) -> list[Finding]:
         made = fn(engine, clock())
+        findings.extend(made)
         if alarms is not None:
             alarms.commit(made, clock())
         return made
@@ -92,4 +96,4 @@ def response(sessions: sessionmaker[Session], site: Site, clock: FakeClock, alar
     evac = EvacuationService(EvacuationRepository(sessions), site, clock, commands, notify, notices.append, call)
     if alarms is not None:
         alarms.listeners.append(evac.on_alarm)
-    return Response(engine, call, commands, evac, sent, notices)
+    return Response(engine, call, commands, evac, sent, notices, findings)
