@@ -11,7 +11,7 @@ import logging
 import sys
 from collections import Counter
 
-from edge.commands import load_keys
+from edge.commands import KeyFileError, load_keys
 from edge.config import ConfigError, config_message, load_config, unreadable_tls_files
 from gateway.signing import key_id
 
@@ -28,10 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
-        keys = load_keys(config.commands)  # a configured key must be usable, also for --check
-        tls = unreadable_tls_files(config)  # as are TLS files: the first connection would stop the agent
+        tls = unreadable_tls_files(config)  # TLS files: the first connection would stop the agent
         if tls:
             raise ConfigError([config_message(args.config, loc, message) for loc, message in tls])
+        keys = load_keys(config.commands)  # a configured key must be usable, also for --check
+    except KeyFileError as exc:
+        print(config_message(args.config, exc.loc, exc.message), file=sys.stderr)
+        print(f"{args.config}: 1 problem(s); nothing started", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

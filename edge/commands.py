@@ -18,6 +18,15 @@ from gateway.contract import Command, Reading
 log = logging.getLogger(__name__)
 
 
+class KeyFileError(ConfigError):
+    """A configured command key that cannot be used; `loc` is its key in the edge file (commands.key_file)."""
+
+    def __init__(self, loc: tuple[str, str], message: str) -> None:
+        super().__init__([f"{'.'.join(loc)}: {message}"])
+        self.loc = loc
+        self.message = message
+
+
 def load_keys(config: CommandsConfig) -> list[bytes]:
     """The keys a command may be signed with, current first; empty when none is configured.
 
@@ -33,11 +42,12 @@ def load_keys(config: CommandsConfig) -> list[bytes]:
             mode = path.stat().st_mode
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or exc
-            raise ConfigError([f"commands.{name}: cannot read {path}: {reason}"]) from None
+            raise KeyFileError(("commands", name), f"cannot read {path}: {reason}; give the key `floorwatch keys` "
+                               "wrote for this edge (relative to this file's folder, or absolute)") from None
         try:
             keys.append(signing.parse_key(text))
         except ValueError as exc:
-            raise ConfigError([f"commands.{name}: {path}: {exc}"]) from None
+            raise KeyFileError(("commands", name), f"{path}: {exc}") from None
         if mode & 0o077:
             log.warning("command key %s is readable by others (mode %o): chmod 600 it", path, mode & 0o777)
     return keys

@@ -224,10 +224,9 @@ def _broker_files(args: argparse.Namespace) -> int:
     """Production Mosquitto files for one site: config, ACL and (optionally) a password file.
 
     Existing credentials are kept unless --force: edges and the server already use those passwords."""
-    import secrets
-
     from gateway import contract
     from gateway.broker_config import Listener, render_acl, render_conf, render_password_file
+    from server.credentials import new_token
 
     for kind, value in [("--site", args.site), *(("--edge", edge) for edge in args.edge)]:
         if not contract.ID_RE.match(value):
@@ -245,7 +244,7 @@ def _broker_files(args: argparse.Namespace) -> int:
                                                     password_file="/mosquitto/config/passwd",
                                                     acl_file="/mosquitto/config/acl"))
     (out / "acl").write_text(render_acl(args.site, args.edge))
-    users = {name: secrets.token_urlsafe(18) for name in ["floorwatch-server", "display", *args.edge]}
+    users = {name: new_token(18) for name in ["floorwatch-server", "display", *args.edge]}
     _write_private(out / "passwd", render_password_file(users))  # Mosquitto refuses a readable one
     _write_private(out / "credentials.txt", "".join(f"{u} {p}\n" for u, p in users.items()))
     print(f"wrote mosquitto.conf, acl, passwd and credentials.txt (mode 600) to {out}")

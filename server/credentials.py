@@ -39,8 +39,13 @@ def verify_password(password: str, stored: str | None) -> bool:
     return hmac.compare_digest(candidate, base64.b64decode(digest))
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
+def new_token(nbytes: int = 32) -> str:
+    """A URL-safe secret that never starts with "-": one that does reads as an option on a command line
+    (`floorwatch simulate --token -x…`, `mosquitto_pub -P -x…`) and argparse refuses it."""
+    while True:
+        token = secrets.token_urlsafe(nbytes)
+        if not token.startswith("-"):
+            return token
 
 
 def token_hash(token: str) -> str:

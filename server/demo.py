@@ -16,7 +16,6 @@ import fcntl
 import json
 import logging
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -37,6 +36,7 @@ from edge.config import load_config
 from gateway.broker import EmbeddedBroker
 from gateway.yamlfile import YamlFileError
 from server.app import GRACEFUL_STOP_S, create_app
+from server.credentials import new_token
 from server.demo_floor import write_demo_floor
 from server.settings import DEMO_SITE, Settings
 
@@ -92,7 +92,7 @@ def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, f
     broker = EmbeddedBroker(data_dir=data_dir / "broker", own_session=True)
     broker.start()
     mqtt = broker.client_settings()
-    token = secrets.token_urlsafe(18)
+    token = new_token(18)
     settings = Settings(site_file=site_file, data_dir=data_dir / "server", mqtt=mqtt, http_host=host,
                         http_port=port, admin_token=SecretStr(token))
     app = create_app(settings)

@@ -121,3 +121,14 @@ def test_tls_files_are_relative_to_the_file_and_a_missing_one_is_refused_at_its_
         f"{path}:4: floor_broker.ca_file: {tmp_path / 'certs' / 'floor-ca.crt'}: no such file; give the file's path "
         "(relative to this file's folder, or absolute) or remove the key",
         f"{path}: 1 problem(s); nothing started"]
+
+
+def test_a_command_key_that_cannot_be_read_is_refused_at_its_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "edge.yaml"
+    path.write_text("site: hq\nedge: e1\ncommands: {key_file: keys/e1.key}\n")
+    assert cli.main(["--config", str(path), "--check"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:3: commands.key_file: cannot read {tmp_path / 'keys' / 'e1.key'}: No such file or directory; give "
+        "the key `floorwatch keys` wrote for this edge (relative to this file's folder, or absolute)",
+        f"{path}: 1 problem(s); nothing started"]

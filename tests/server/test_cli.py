@@ -20,6 +20,7 @@ from dashboards.build import build
 from dashboards.builder import DATASOURCE_UID, FOLDER_UID
 from server import cli
 from server.adapters.sql.database import make_engine, migrate
+from server.credentials import new_token
 from tests.dashboards.fake_grafana import FakeGrafana, serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,3 +256,14 @@ def test_a_database_that_does_not_answer_at_start_is_one_line_and_exit_1(command
     assert f"floorwatch {command}: cannot reach the database postgresql+psycopg://fw:***@127.0.0.1:" in done.stderr
     assert "fix FLOORWATCH_DATABASE_URL" in done.stderr
     assert "Traceback" not in done.stderr and "secret-pw" not in done.stderr
+
+
+def test_tokens_and_broker_passwords_never_start_with_a_dash(tmp_path: Path) -> None:
+    """One in 64 URL-safe secrets starts with "-", which a command line reads as an option: `floorwatch simulate
+    --token -x…` was refused with "expected one argument" (seen in the demo test)."""
+    assert not [t for t in (new_token(18) for _ in range(3000)) if t.startswith("-")]
+    for run in range(40):  # 4 passwords each: a leading dash would show within a few runs
+        out = tmp_path / f"m{run}"
+        assert cli.main(["broker", "files", "--site", "hq", "--edge", "e1", "--edge", "e2", "--out", str(out)]) == 0
+        passwords = [line.split()[1] for line in (out / "credentials.txt").read_text().splitlines()]
+        assert not [p for p in passwords if p.startswith("-")], passwords
