@@ -331,7 +331,7 @@ class SmokeAlarm(Rule):
                 dev.id,
                 Severity.CRITICAL,
                 dev.zone,
-                1.0,
+                None,  # a detector's alarm is a flag: "value 1" would mean nothing to the person paged
                 now,
                 f"Smoke alarm in {name}, being checked",
                 VERIFY_ZH.format(zone=name),
@@ -349,7 +349,7 @@ class SmokeAlarm(Rule):
                 )
             zf.smoke.add(dev.id)
         else:
-            ctx.set(rule, dev.id, None, dev.zone, 0.0, now, "Detector back to normal")
+            ctx.set(rule, dev.id, None, dev.zone, None, now, "Detector back to normal")
             if dev.id in zf.smoke and st.since is not None:
                 self._short_event(ctx, dev, st.since, now)
             zf.smoke.discard(dev.id)

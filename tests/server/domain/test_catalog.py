@@ -1080,6 +1080,14 @@ def test_false_alarm_ends_the_sequence_and_a_later_alarm_starts_a_new_one() -> N
     assert f.raised("fire.confirmed", "ops-b")  # nobody acknowledged the new alarm
 
 
+def test_a_rule_that_declares_no_measure_raises_no_value() -> None:
+    """The page and the pushes show an alarm's value with its catalog unit; a value of a rule with no `Measure`
+    (a detector's 1/0 flag) would read "raised at 1" with no unit and no meaning."""
+    valued = sorted({f.rule for _, findings in played() for f in findings
+                     if f.value is not None and f.rule in CATALOG and CATALOG[f.rule].measure is None})
+    assert not valued, f"these rules raise a value but declare no Measure in the catalog: {valued}"
+
+
 def test_every_gauge_says_its_unit_and_is_worse_the_way_it_trips() -> None:
     for spec in CATALOG.values():
         if spec.gauge is None:

@@ -26,7 +26,7 @@ def test_critical_smoke_alarm_arrives_by_mail_and_webhook_in_chinese_and_english
     clock = FakeClock(T0)
     alarms, svc = wire(sessions, site, clock)
     alarm = raise_alarm(alarms, "fire.smoke_alarm", "smoke-z1-01", "z1", Severity.CRITICAL, clock(),
-                        "Smoke alarm in 坐席区一, being checked", "坐席区一区域火灾报警,核实中", 1.0)
+                        "Smoke alarm in 坐席区一, being checked", "坐席区一区域火灾报警,核实中", None)
     assert svc.tick(clock()) >= 3
     assert svc.deliver(clock()) >= 3
 
@@ -34,7 +34,7 @@ def test_critical_smoke_alarm_arrives_by_mail_and_webhook_in_chinese_and_english
     assert to == "lead@example.com"
     assert "fire.smoke_alarm" in subject
     assert "坐席区一区域火灾报警,核实中" in body and "Smoke alarm in 坐席区一" in body
-    assert "smoke-z1-01" in body and "z1" in body and "value 1" in body
+    assert "smoke-z1-01" in body and "z1" in body and "value -" in body  # a detector's alarm has no value
     assert f"http://fw.test/#alarm={alarm.id}" in body
 
     sup = hook.at("/supervisor")
