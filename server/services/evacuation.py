@@ -98,12 +98,12 @@ class EvacuationService:
             # anyone acknowledged that alarm: a new evacuation, unless one is active (`start` joins it).
             if floor is None or (alarm.occurrences == 1 and self._started_for(floor, alarm)):
                 return
-            first = self._first_fire_at.get(zone) if zone is not None else None
             self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
                        engine_done=True, message=(alarm.message_zh, alarm.message),
-                       triggered_at=min(first, alarm.raised_at) if first is not None else alarm.raised_at)
+                       triggered_at=self._triggered_at(alarm, zone))
         elif alarm.rule in FIRE_PAGES and alarm.zone in self.site.zones:
-            self._first_fire_at.setdefault(alarm.zone, alarm.raised_at)
+            # a latched alarm still open from a previous sequence keeps its first raise: then t=0 is now
+            self._first_fire_at.setdefault(alarm.zone, alarm.raised_at if alarm.occurrences == 1 else self.clock())
             # this raise's releases only: a latched alarm raised again (a new episode) releases again
             released = {c["device"] for c in self.commands.commands(ref=f"alarm:{alarm.id}")
                         if c["issued_at"] >= alarm.raised_at}
@@ -129,10 +129,17 @@ class EvacuationService:
                 tx.audit("system", "evacuation.drill_ended_by_fire", current["id"],
                          {"floor": floor, "alarm": alarm.id}, now)
         zone = alarm.zone if alarm.zone in self.site.zones else None
-        first = self._first_fire_at.get(zone) if zone is not None else None
         self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
                    engine_done=True, message=(alarm.message_zh, alarm.message),
-                   triggered_at=min(first, alarm.raised_at) if first is not None else alarm.raised_at)
+                   triggered_at=self._triggered_at(alarm, zone))
+
+    def _triggered_at(self, alarm: domain.Alarm, zone: str | None) -> datetime:
+        """t=0 of an evac.notice's sequence: the zone's first fire alarm since the last all-clear, else the
+        notice's raise. A notice raised again from cleared_unacked keeps its first raise (docs/alarms.md:
+        the same alarm, one more occurrence), which belongs to the previous evacuation: then now."""
+        first = self._first_fire_at.get(zone) if zone is not None else None
+        raised = alarm.raised_at if alarm.occurrences == 1 else self.clock()
+        return min(first, raised) if first is not None else raised
 
     def _started_for(self, floor: str, alarm: domain.Alarm) -> bool:
         """Whether this evac.notice alarm already has its evacuation: one of its floor started by
@@ -277,7 +284,7 @@ class EvacuationService:
         with self.store.transaction() as tx:
             tx.end(ev_id, now, who)
             tx.audit(who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
-        for zone in ev["zones"]:
+        for zone in {*ev["zones"], ev["fire_zone"]}:  # the fire zone: a machine room is not among `zones`
             self._first_fire_at.pop(zone, None)  # the next fire starts its own sequence
         self.publish_notice(contract.EvacuationNotice(
             id=ev_id, site=self.site.id, zones=ev["zones"], state=contract.EvacuationState.ALL_CLEAR,
