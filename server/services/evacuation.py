@@ -108,7 +108,7 @@ class EvacuationService:
             released = {c["device"] for c in self.commands.commands(ref=f"alarm:{alarm.id}")
                         if c["issued_at"] >= alarm.raised_at}
             for door in self.site.egress_doors(alarm.zone):
-                if door.id in released:
+                if door.id in released and not self._secured(door.id):
                     continue
                 self.commands.send(door.id, contract.Action.DOOR_RELEASE,
                                    f"door.fire_release_zone {alarm.rule} alarm {alarm.id}", "system",
@@ -140,6 +140,12 @@ class EvacuationService:
         first = self._first_fire_at.get(zone) if zone is not None else None
         raised = alarm.raised_at if alarm.occurrences == 1 else self.clock()
         return min(first, raised) if first is not None else raised
+
+    def _secured(self, door: str) -> bool:
+        """Whether a person secured the door after its last release: a latched alarm that nobody acknowledged
+        keeps its raise while its detector resets (the door may be secured then) and its smoke comes back."""
+        last = self.commands.commands(device=door, limit=1)
+        return bool(last) and last[0]["action"] == contract.Action.DOOR_SECURE.value
 
     def _started_for(self, floor: str, alarm: domain.Alarm) -> bool:
         """Whether this evac.notice alarm already has its evacuation: one of its floor started by
