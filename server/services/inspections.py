@@ -10,8 +10,9 @@
   suggestion and evidence beside what the person chose, so an override stays visible in history.
 * `overdue(now)`: the §2.9 findings with their escalation steps (RULES §4).
 * `record_counts(now)`: the running counts per zone and schedule of this month and the last (until its
-  open tasks' last deadline + the grace: they still fall due or are completed late) go to `counts`, the boards' `inspection` points (the
-  scheduler's plan job, every 5 min; a completion does not wait for it: it reads a month of tasks).
+  open tasks' last deadline + the grace: they still fall due or are completed late) go to `counts`, the
+  boards' `inspection` points (the scheduler's plan job, every 5 min; a completion does not wait for it:
+  it reads a month of tasks).
 * `history`, `history_csv`, `compliance`: queries for maintenance and audits.
 """
 
