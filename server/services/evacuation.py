@@ -98,17 +98,17 @@ class EvacuationService:
             # anyone acknowledged that alarm: a new evacuation, unless one is active (`start` joins it).
             if floor is None or (alarm.occurrences == 1 and self._started_for(floor, alarm)):
                 return
-            first = self._first_fire_at.get(zone) if zone is not None else None
             self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
                        engine_done=True, message=(alarm.message_zh, alarm.message),
-                       triggered_at=min(first, alarm.raised_at) if first is not None else alarm.raised_at)
+                       triggered_at=self._triggered_at(alarm, zone))
         elif alarm.rule in FIRE_PAGES and alarm.zone in self.site.zones:
-            self._first_fire_at.setdefault(alarm.zone, alarm.raised_at)
+            # a latched alarm still open from a previous sequence keeps its first raise: then t=0 is now
+            self._first_fire_at.setdefault(alarm.zone, alarm.raised_at if alarm.occurrences == 1 else self.clock())
             # this raise's releases only: a latched alarm raised again (a new episode) releases again
             released = {c["device"] for c in self.commands.commands(ref=f"alarm:{alarm.id}")
                         if c["issued_at"] >= alarm.raised_at}
             for door in self.site.egress_doors(alarm.zone):
-                if door.id in released:
+                if door.id in released and not self._secured(door.id):
                     continue
                 self.commands.send(door.id, contract.Action.DOOR_RELEASE,
                                    f"door.fire_release_zone {alarm.rule} alarm {alarm.id}", "system",
@@ -125,10 +125,23 @@ class EvacuationService:
                 return
             self._end_drill(current, "system: real fire", {"alarm": alarm.id})
         zone = alarm.zone if alarm.zone in self.site.zones else None
-        first = self._first_fire_at.get(zone) if zone is not None else None
         self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
                    engine_done=True, message=(alarm.message_zh, alarm.message),
-                   triggered_at=min(first, alarm.raised_at) if first is not None else alarm.raised_at)
+                   triggered_at=self._triggered_at(alarm, zone))
+
+    def _triggered_at(self, alarm: domain.Alarm, zone: str | None) -> datetime:
+        """t=0 of an evac.notice's sequence: the zone's first fire alarm since the last all-clear, else the
+        notice's raise. A notice raised again from cleared_unacked keeps its first raise (docs/alarms.md:
+        the same alarm, one more occurrence), which belongs to the previous evacuation: then now."""
+        first = self._first_fire_at.get(zone) if zone is not None else None
+        raised = alarm.raised_at if alarm.occurrences == 1 else self.clock()
+        return min(first, raised) if first is not None else raised
+
+    def _secured(self, door: str) -> bool:
+        """Whether a person secured the door after its last release: a latched alarm that nobody acknowledged
+        keeps its raise while its detector resets (the door may be secured then) and its smoke comes back."""
+        last = self.commands.commands(device=door, limit=1)
+        return bool(last) and last[0]["action"] == contract.Action.DOOR_SECURE.value
 
     def _end_drill(self, ev: dict[str, Any], by: str, detail: dict[str, Any]) -> None:
         """A real fire or a real evacuation on a floor in a drill: the drill's row is all clear (no all-clear
@@ -294,7 +307,7 @@ class EvacuationService:
         with self.store.transaction() as tx:
             tx.end(ev_id, now, who)
             tx.audit(who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
-        for zone in ev["zones"]:
+        for zone in {*ev["zones"], ev["fire_zone"]}:  # the fire zone: a machine room is not among `zones`
             self._first_fire_at.pop(zone, None)  # the next fire starts its own sequence
         self.publish_notice(contract.EvacuationNotice(
             id=ev_id, site=self.site.id, zones=ev["zones"], state=contract.EvacuationState.ALL_CLEAR,

@@ -9,9 +9,10 @@
   not of when the task was created) and once more when it is completed; the result row stores that
   suggestion and evidence beside what the person chose, so an override stays visible in history.
 * `overdue(now)`: the §2.9 findings with their escalation steps (RULES §4).
-* `record_counts(now)`: the running counts per zone and schedule of this month and the last (whose
-  tasks still fall due or are completed late) go to `counts`, the boards' `inspection` points (the
-  scheduler's plan job, every 5 min; a completion does not wait for it: it reads a month of tasks).
+* `record_counts(now)`: the running counts per zone and schedule of this month and the last (until its
+  open tasks' last deadline + the grace: they still fall due or are completed late) go to `counts`, the
+  boards' `inspection` points (the scheduler's plan job, every 5 min; a completion does not wait for it:
+  it reads a month of tasks).
 * `history`, `history_csv`, `compliance`: queries for maintenance and audits.
 """
 
@@ -409,15 +410,21 @@ class InspectionService:
         rows were sent. Run periodically: a deadline passing turns an open task into a missed one."""
         now = as_utc(now or self.clock())
         last_month = now.astimezone(self.site.tz).replace(day=1) - timedelta(days=1)
-        return self._send_counts(last_month, now) + self._send_counts(now, now)
+        return self._send_counts(last_month, now, until_settled=True) + self._send_counts(now, now)
 
-    def _send_counts(self, at: datetime, now: datetime) -> int:
+    def _send_counts(self, at: datetime, now: datetime, until_settled: bool = False) -> int:
+        """With `until_settled`, nothing is sent once the month's open tasks' last deadline + the grace is past:
+        its counts no longer change, and its point (at the month's start) may be older than the time series'
+        retention, which refuses it (dashboards/SCHEMA.md)."""
         if self.counts is None:
             return 0
         month = at.astimezone(self.site.tz).strftime("%Y-%m")
         start, end = domain.month_bounds(month, self.site.tz)
-        figures = domain.compliance(((_state(task), n) for task, n in self.store.failures(start, end)), month, now,
-                                    by_schedule=True)
+        rows = self.store.failures(start, end)
+        if until_settled and not any(task.status == TaskStatus.OPEN.value and as_utc(task.due_at) + self.grace > now
+                                    for task, _ in rows):
+            return 0
+        figures = domain.compliance(((_state(task), n) for task, n in rows), month, now, by_schedule=True)
         self.counts(start, figures)
         return len(figures)
 

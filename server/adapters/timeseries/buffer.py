@@ -237,6 +237,7 @@ class BufferedWriter(Generic[T]):
             else:
                 self._written += n
                 self._dropped -= dropped_meanwhile  # they arrived after all
+                self._last_error = None  # the store takes writes again: /api/health reports it up
             # Later head drops must not be credited to this batch again.
             self._head_drops -= dropped_meanwhile
             self._full_since = None  # the store took a batch: it is not stalled

@@ -152,16 +152,12 @@ class SqliteSeriesStore(BufferedWriter[PointIn]):
                 log.warning("retention purge failed: %s", exc)
 
     def purge(self, now: datetime | None = None) -> int:
-        """Delete samples older than the retention period (and series left empty); returns the count."""
+        """Delete samples older than the retention period; returns the count. Series rows stay (one per
+        measurement and tag set, a few per device): another store on the same file (the server opens two,
+        server/runtime.py) caches their ids, and a deleted id would be given to the next new series."""
         cutoff = to_ms((now or self._clock()) - self.retention)
         with self._wlock:
-            conn = self._wconn
-            deleted = conn.execute("DELETE FROM samples WHERE ts_ms < ?", (cutoff,)).rowcount
-            if deleted:
-                conn.execute(
-                    "DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM samples WHERE series_id = series.id)"
-                )
-                self._series_ids.clear()
+            deleted = self._wconn.execute("DELETE FROM samples WHERE ts_ms < ?", (cutoff,)).rowcount
         return int(deleted)
 
     def query_readings(

@@ -41,6 +41,9 @@ def test_a_second_fire_on_the_floor_after_the_all_clear_evacuates_again(db, tmp_
     call(lambda e, t: e.report_fire("z2", t))
     second = evac.active("f1")
     assert second is not None and second["id"] != first["id"] and second["fire_zone"] == "z2"
+    # t=0 of the second sequence is the second fire, not the first one 3 h 20 min earlier
+    assert second["triggered_at"] >= clock.now - timedelta(minutes=1), (second["triggered_at"], clock.now)
+    assert second["triggered_at"] <= second["issued_at"]
     assert "坐席区二" in second["message"]["zh"] and "坐席区一" not in second["message"]["zh"], second["message"]
     cut = {c.device for c in sent[before:] if c.action is contract.Action.RELAY_OFF}
     assert cut == {"plug-z2-heater"}, "the second fire's zone is cut, not the first one's"
@@ -69,3 +72,4 @@ def test_the_all_clear_of_a_machine_room_evacuation_lets_the_next_smoke_evacuate
     smoke(True)
     second = evac.active("f1")
     assert second is not None and second["id"] != first["id"], "the next machine-room smoke evacuates again"
+    assert second["triggered_at"] >= clock.now - timedelta(minutes=1), "t=0 is the second smoke"

@@ -284,3 +284,25 @@ def test_a_never_done_duty_is_counted_from_monitoring_start_however_often_the_pl
             service.create_due()
         found = {f.rule for f in service.overdue()}
         assert {r for r, days in due_after.items() if day >= days} == found & set(due_after), day
+
+
+def test_last_months_counts_are_sent_only_while_its_tasks_can_still_change(engine: Engine, site: Site) -> None:
+    """A bucket keeps points for its retention only (30 d in docker-compose.yml): last month's point, at the
+    month's start, is refused once it is older. It is re-sent until its last open deadline + the grace."""
+    sent: list[datetime] = []
+    clock = FakeClock(local(site, 2026, 11, 30, 12, 0))
+    service = InspectionService(InspectionRepository(session_factory(engine)), site, clock, grace=GRACE,
+                                schedules=[CATALOG["fire_patrol"]],
+                                counts=lambda start, figures: sent.append(start))
+    service.create_due()  # today's patrol: run 30 Nov 00:00, due 1 Dec 00:00
+    november, december = local(site, 2026, 11, 1), local(site, 2026, 12, 1)
+
+    clock.now = december + timedelta(minutes=30)
+    service.create_due()
+    service.record_counts()
+    assert sent == [november, december], "the 30 Nov patrol just turned missed: November is sent once more"
+
+    sent.clear()
+    clock.now = december + GRACE + timedelta(minutes=1)
+    service.record_counts()
+    assert sent == [december], "November's last deadline + grace is past: its counts are final"

@@ -62,3 +62,40 @@ def test_smoke_returning_on_an_acknowledged_latched_alarm_is_a_new_fire_alarm(db
     confirmed = next((a for a in alarms.open_alarms() if a.rule == "fire.confirmed"), None)
     assert confirmed is not None and confirmed.severity is Severity.CRITICAL
     assert "not acknowledged within 60 s" in confirmed.message
+
+
+def test_smoke_returning_on_an_unacknowledged_latched_alarm_releases_a_door_secured_meanwhile(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """Nobody acknowledged the latched alarm, its detector reset and a person secured the zone's egress door
+    (allowed: the zone is not in fire alarm then); the smoke comes back on the same, still-raised alarm: the
+    door is released again, not left locked until the 10 s read-back raises a door alarm."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, notify = wire(sessions, site, clock)
+    r = response(sessions, site, clock, alarms=alarms, notify=notify)
+    call, evac = r.call, r.evac
+
+    def smoke(on: bool) -> None:
+        call(lambda e, t: e.on_reading("smoke-z1-01", t, {"smoke": on}, t))
+
+    def door_actions() -> list[contract.Action]:
+        return [c.action for c in r.sent if c.device == "door-z1-exit"]
+
+    smoke(True)
+    first = next(a for a in alarms.open_alarms() if a.rule == "fire.smoke_alarm")
+    clock.advance(timedelta(seconds=20))
+    smoke(False)
+    assert evac.active("f1") is None
+    clock.advance(timedelta(seconds=5))
+    evac.secure_door("door-z1-exit", "p-sup", "detector reset, door secured")
+    assert door_actions() == [contract.Action.DOOR_RELEASE, contract.Action.DOOR_SECURE]
+
+    clock.advance(timedelta(seconds=10))
+    smoke(True)
+    again = next(a for a in alarms.open_alarms() if a.rule == "fire.smoke_alarm")
+    assert (again.id, again.state) == (first.id, AlarmState.ACTIVE), "the same alarm, never acknowledged"
+    assert door_actions()[-1] is contract.Action.DOOR_RELEASE, door_actions()
+    assert door_actions().count(contract.Action.DOOR_RELEASE) == 2
+    smoke(True)  # a plain re-trigger: the door is released already, no third release
+    assert door_actions().count(contract.Action.DOOR_RELEASE) == 2

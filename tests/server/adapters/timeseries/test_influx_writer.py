@@ -127,6 +127,7 @@ def test_outage_below_the_bound_loses_nothing(victoria_metrics: VictoriaMetrics,
     st = w.stats()
     total = before + during + after
     assert (st.written, st.dropped, st.rejected, st.buffered) == (total, 0, 0, 0)
+    assert st.last_error is None, "the writes after the outage succeeded: its error is over"
 
     got = arrived(victoria_metrics, "plug-outage")
     assert len(got) == total

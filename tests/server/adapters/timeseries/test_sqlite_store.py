@@ -108,3 +108,26 @@ def test_bounded_buffer_counts_drops(tmp_path: Path) -> None:
         assert [s.value for s in got] == [float(100 + i) for i in range(15, 25)]  # the newest were kept
     finally:
         store.close()
+
+
+def test_two_stores_on_one_file_keep_each_others_series_after_a_purge(tmp_path: Path) -> None:
+    """The server opens the file twice (readings, and the boards' history: server/runtime.py); each store
+    caches series ids. A purge by one must not leave the other writing under an id that is gone or, once
+    the id is given again, under another series."""
+    path, now = tmp_path / "series.sqlite", T0 + timedelta(days=10)
+    readings = SqliteSeriesStore(path, retention_days=7, flush_interval_s=0.01, clock=lambda: now)
+    history = SqliteSeriesStore(path, retention_days=7, flush_interval_s=0.01, clock=lambda: now)
+    try:
+        readings.write_readings(plug_readings(1, start=T0))  # 10 days old: purged below
+        assert readings.flush(10)
+        history.purge()
+        history.write([alarm_point(site="hq", zone="f3-z2", rule="elec.strip_overload", severity="major",
+                                   active=True, ts=now, device="strip-1")])
+        assert history.flush(10)
+        readings.write_readings(plug_readings(1, start=now))
+        assert readings.flush(10)
+        assert readings.query_readings("plug-1", "power_w", now - timedelta(days=1)) == [Sample(now, 100.0)]
+        assert history.query_readings("strip-1", "active", now - timedelta(days=1)) == [Sample(now, 1.0)]
+    finally:
+        readings.close()
+        history.close()
