@@ -155,3 +155,27 @@ def test_what_the_edge_acts_on_by_itself_must_match_the_site_file(tmp_path: Path
         f"{edge}:5: devices[1].essential: device 'plug-1': essential false here but true in the site file; {suffix}",
         f"{edge}:5: devices[1].cuttable: device 'plug-1': cuttable true here but false in the site file; {suffix}",
     ]
+
+
+def test_an_edge_may_not_cut_a_plug_whose_site_class_is_essential(tmp_path: Path) -> None:
+    """`class: essential` in the site file wins over `cuttable: true` for the server; the edge file has no
+    class, so an edge entry `cuttable: true` agreeing with the site's raw flag would still let the edge's
+    overload interlock switch the plug off."""
+    site = GOOD_SITE.replace("rated_a: 10, strip: strip-1}", "rated_a: 10, strip: strip-1, class: essential,\n"
+                             "     cuttable: true}")
+    (tmp_path / "site.yaml").write_text(site)
+    (tmp_path / "edge.yaml").write_text(
+        "site: hq\nedge: e1\ndevices:\n"
+        "  - {id: strip-1, kind: strip_meter, zone: z2, vendor: tasmota, address: strip-1}\n"
+        "  - {id: plug-1, kind: smart_plug, zone: z1, vendor: shelly, address: plug-1, rated_a: 10, cuttable: true,\n"
+        "     strip: strip-1}\n")
+    problems, _ = check(tmp_path / "site.yaml", [tmp_path / "edge.yaml"])
+    assert problems == [
+        f"{tmp_path / 'edge.yaml'}:5: devices[1].cuttable: device 'plug-1': cuttable true here, but its class is "
+        "essential in the site file, which forbids any cut (the edge's overload interlock would switch it off); "
+        "set cuttable: false here and in the site file"]
+    # Not cuttable on the edge either: the pair agrees.
+    (tmp_path / "site.yaml").write_text(site.replace("cuttable: true}", "cuttable: false}"))
+    edge = tmp_path / "edge.yaml"
+    edge.write_text(edge.read_text().replace("cuttable: true", "cuttable: false"))
+    assert check(tmp_path / "site.yaml", [tmp_path / "edge.yaml"])[0] == []
