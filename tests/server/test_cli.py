@@ -38,6 +38,10 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
     under_a_file = tmp / "edge-buffer-under-a-file.yaml"  # a valid file whose buffer cannot be made
     under_a_file.write_text(f"site: hq\nedge: edge-f3\nuplink: {{port: 1}}\nfloor_broker: {{port: 1}}\n"
                             f"buffer: {{path: {a_file}/buffer.sqlite}}\n")
+    not_a_database = tmp / "edge-buffer-not-a-database.yaml"
+    (tmp / "notes.sqlite").write_text("shopping list, not a database\n" * 100)
+    not_a_database.write_text(f"site: hq\nedge: edge-f3\nuplink: {{port: 1}}\nfloor_broker: {{port: 1}}\n"
+                              f"buffer: {{path: {tmp}/notes.sqlite}}\n")
     return [
         (["demo", "--speed", "x"], {}, "argument --speed: 'x' is not a positive number"),
         (["demo", "--scenario", "nope"], {}, "--scenario 'nope': no such scenario"),
@@ -51,6 +55,9 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
         (["site", "--check", str(tmp / "missing.yaml")], {}, "missing.yaml:1: (document): cannot read"),
         (["edge", "--config", str(under_a_file)], {},
          f"edge-buffer-under-a-file.yaml:5: buffer.path: cannot open the buffer {a_file}/buffer.sqlite"),
+        (["edge", "--config", str(not_a_database)], {},
+         f"edge-buffer-not-a-database.yaml:5: buffer.path: cannot open the buffer {tmp}/notes.sqlite (file is not "
+         "a database): give a file"),
         (["server"], {"FLOORWATCH_SITE_FILE": str(tmp / "missing.yaml")}, "missing.yaml:1: (document): cannot read"),
         (["server"], {"FLOORWATCH_ADVERTISE_URL": "server-2:8000"},
          "FLOORWATCH_ADVERTISE_URL: Value error, 'server-2:8000' is not an http:// or https:// URL: give http://"),
@@ -255,3 +262,23 @@ def test_a_database_that_does_not_answer_at_start_is_one_line_and_exit_1(command
     assert f"floorwatch {command}: cannot reach the database postgresql+psycopg://fw:***@127.0.0.1:" in done.stderr
     assert "fix FLOORWATCH_DATABASE_URL" in done.stderr
     assert "Traceback" not in done.stderr and "secret-pw" not in done.stderr
+
+
+def test_an_edge_buffer_that_is_busy_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """A buffer locked by another program (or a full disk, a disk error) may pass: exit 1, which the edge's
+    systemd unit restarts, not 2 (a problem of the file, never restarted)."""
+    buffer = tmp_path / "buffer.sqlite"
+    config = tmp_path / "edge.yaml"
+    config.write_text(f"site: hq\nedge: edge-f3\nuplink: {{port: 1}}\nfloor_broker: {{port: 1}}\n"
+                      f"buffer: {{path: {buffer}}}\n")
+    holder = sqlite3.connect(buffer, isolation_level=None)
+    try:
+        holder.execute("CREATE TABLE other (x)")
+        holder.execute("BEGIN EXCLUSIVE")
+        done = floorwatch("edge", "--config", str(config))
+    finally:
+        holder.close()
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        f"{config}:5: buffer.path: cannot open the buffer {buffer} (database is locked): not a problem of the "
+        "file; free disk space, check the disk or stop what holds the file, then start again"]
