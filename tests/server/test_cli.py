@@ -87,6 +87,11 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
         (["simulate", "--scenario", "strip-overload", "--speed", "-1"], {}, "argument --speed: '-1' is not a number"),
         (["simulate", "--load", "--devices", "0"], {}, "argument --devices: '0' is not a whole number ≥ 1"),
         (["simulate", "--load", "--duration", "0"], {}, "argument --duration: '0' is not a positive number"),
+        # float() takes these; a rate or a duration of them would crash the load's arithmetic.
+        (["simulate", "--load", "--rate", "inf"], {}, "argument --rate: 'inf' is not a positive number"),
+        (["simulate", "--load", "--duration", "Infinity"], {}, "argument --duration: 'Infinity' is not a positive"),
+        (["simulate", "--load", "--rate", "nan"], {}, "argument --rate: 'nan' is not a positive number"),
+        (["demo", "--speed", "inf"], {}, "argument --speed: 'inf' is not a positive number"),
         (["contract", "schema", "--out", str(a_file)], {}, f"--out {a_file}: cannot make the folder"),
         (["broker", "files", "--site", "Bad Site", "--edge", "e1", "--out", str(tmp / "b")], {},
          "--site 'Bad Site': an id is 1-64 characters"),
