@@ -62,6 +62,8 @@ MAX_UNKNOWN_REPORTS = 1000
 """A floor broker full of strangers (a misconfigured shared broker) still costs a bounded memory."""
 FLOOR_SESSION_EXPIRY_S = 300
 REDELIVERY_WINDOW_S = 10.0
+REFUSED_RETRY_S = 30.0
+"""How often one message the broker refused is offered again on the same connection (e.g. its ACL was fixed)."""
 """After the floor connection returns: how late a device's QoS 1 copy can come (its reconnect back-off)."""
 """How long the floor broker keeps the edge's session while it is away (MQTT 5; see `start`)."""
 
@@ -128,6 +130,7 @@ class EdgeAgent:
         self.version = version
         self.window = window or min(config.uplink.max_inflight, 500)
         """How many queued messages may wait for a PUBACK at once."""
+        self.refused_retry_s = REFUSED_RETRY_S
         self.decode_errors = 0
         self.command_keys = load_keys(config.commands)
         """Current then previous command key; empty: commands are unsigned (broker ACL only)."""
@@ -171,7 +174,9 @@ class EdgeAgent:
         self._inflight: dict[int, int] = {}  # mid -> outbox row id
         self._acked: list[int] = []
         self._cursor = 0  # last outbox row id handed to paho on this run
-        self._refused: dict[int, int] = {}  # mid -> outbox row id the broker refused (kept, not deleted)
+        self._refused: set[int] = set()  # outbox row ids the broker refused (kept on disk, not deleted)
+        self._probe: int | None = None  # mid of the refused row offered again to see if the broker takes it now
+        self._next_refused_retry = now + self.refused_retry_s
         self._uplink_up = False
         self._next_status = now
         self._next_supervision = now + 1.0
@@ -329,15 +334,23 @@ class EdgeAgent:
             row_id = self._inflight.pop(item[1], None)
             if row_id is not None:
                 self._acked.append(row_id)
+                self._refused.discard(row_id)
+            if item[1] == self._probe:  # the broker takes what it refused: send the rest of it now
+                self._probe = None
+                self._resend_refused()
         elif kind == "refused":
             # The broker dropped it (its ACL: this edge's id or user is not the one it allows): the row
-            # stays in the outbox and holds its place in the window, so a refusing broker gets at most a
-            # window of messages; they are sent again on the next connection (e.g. after the ACL is fixed).
-            row_id = self._inflight.get(item[1])
+            # stays in the outbox and its window slot is freed, so later messages (fire events too) still
+            # go out. Refused rows are sent again on the next connection, and after a probe the broker
+            # takes (_retry_refused).
+            row_id = self._inflight.pop(item[1], None)
             if row_id is not None:
-                self._refused[item[1]] = row_id
+                self._refused.add(row_id)
+            if item[1] == self._probe:
+                self._probe = None
         elif kind == "uplink":
             self._uplink_up = bool(item[1])
+            self._probe = None  # its PUBACK, if any, came on the connection that ended
             if self._uplink_up:
                 self._next_status = self.clock.monotonic()  # say we are online right away
                 self._resend_refused()
@@ -686,6 +699,9 @@ class EdgeAgent:
             if now >= self._next_status and self.uplink is not None:
                 self._next_status = now + self.config.supervision.status_interval_s
                 self.uplink.publish_payload(self._topics[Channel.STATUS], self._status(EdgeState.ONLINE))
+            if now >= self._next_refused_retry:
+                self._next_refused_retry = now + self.refused_retry_s
+                self._retry_refused()
         if now >= self._next_prune:
             self._next_prune = now + 3600
             outbox.forget_commands_before(self.clock.now().timestamp() - 7 * 24 * 3600)
@@ -703,10 +719,22 @@ class EdgeAgent:
         """Send what the broker refused again, from the oldest such row on (the server drops repeats by seq)."""
         if not self._refused:
             return
-        for mid in self._refused:
-            self._inflight.pop(mid, None)
-        self._cursor = min(min(self._refused.values()) - 1, self._cursor)
+        self._cursor = min(min(self._refused) - 1, self._cursor)
         self._refused.clear()
+
+    def _retry_refused(self) -> None:
+        """Offer the oldest refused row alone: the rest follows only once the broker takes it, so a broker
+        that still refuses gets one message per retry, not the whole backlog."""
+        if not self._refused or self._probe is not None or self.uplink is None or len(self._inflight) >= self.window:
+            return
+        rows = self._require_outbox().after(min(self._refused) - 1, 1)
+        if not rows:  # dropped at the outbox bound meanwhile
+            self._refused.clear()
+            return
+        row = rows[0]
+        self._refused = {r for r in self._refused if r >= row.id}
+        self._probe = self.uplink.publish(row.topic, row.payload, row.qos, row.retain)
+        self._inflight[self._probe] = row.id
 
     def _pump(self) -> None:
         if not self._uplink_up or self.uplink is None:

@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         agent.start()
     except OutboxUnavailable as exc:
         print(config_message(args.config, ("buffer", "path"), str(exc)), file=sys.stderr)
+        if not exc.file_problem:
+            return 1  # may pass: the service manager restarts on 1, never on 2
         print(f"{args.config}: 1 problem(s); nothing started", file=sys.stderr)
         return 2
     agent.run_forever()

@@ -15,6 +15,7 @@ last few hundred milliseconds, which is the price of not fsyncing every batch on
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -46,8 +47,31 @@ CREATE TABLE IF NOT EXISTS commands (id TEXT PRIMARY KEY, handled_at REAL NOT NU
 """
 
 
+# A wrong path or permission: the file (or its folder) must change, restarting cannot help. EEXIST: a
+# folder of the path is a file; EPERM: what EACCES is on some file systems.
+_PATH_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR,
+                          errno.EEXIST})
+# SQLite's names for the same (cannot open the path, read-only, permission) and a file that is not one.
+_PATH_SQLITE_CODES = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM,
+                                sqlite3.SQLITE_NOTADB})
+
+
+def is_file_problem(exc: OSError | sqlite3.Error) -> bool:
+    """Does opening the buffer fail because of its path or file (fix the file) rather than something passing
+    (database is locked, disk full, I/O error: a restart may succeed)?"""
+    if isinstance(exc, OSError):
+        return exc.errno in _PATH_ERRNOS
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _PATH_SQLITE_CODES  # the primary code of an extended one
+
+
 class OutboxUnavailable(OSError):
-    """The buffer file cannot be made or opened (a folder this user may not write, a path under a file)."""
+    """The buffer file cannot be made or opened. `file_problem`: its path or file is wrong (a folder this user
+    may not write, a path under a file, not a database); otherwise something that may pass (locked, disk full)."""
+
+    def __init__(self, message: str, *, file_problem: bool) -> None:
+        super().__init__(message)
+        self.file_problem = file_problem
 
 
 class Outbox:
@@ -62,13 +86,17 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
+            top = self._db.execute("SELECT MAX(seq) FROM outbox").fetchone()[0]
         except (OSError, sqlite3.Error) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise OutboxUnavailable(f"cannot open the buffer {self.path} ({reason}): give a file in a folder the "
-                                    "edge's user may write") from None
+            if is_file_problem(exc):
+                raise OutboxUnavailable(f"cannot open the buffer {self.path} ({reason}): give a file in a folder "
+                                        "the edge's user may write", file_problem=True) from None
+            raise OutboxUnavailable(f"cannot open the buffer {self.path} ({reason}): not a problem of the file; "
+                                    "free disk space, check the disk or stop what holds the file, then start "
+                                    "again", file_problem=False) from None
         self._lock = threading.Lock()
-        row = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
-        top = self._db.execute("SELECT MAX(seq) FROM outbox").fetchone()[0]
         # Both, in case the meta row was lost: never hand out a seq that is already queued.
         self._next_seq = max(row[0] if row else 0, (top + 1) if top is not None else 0)
         self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])

@@ -4,13 +4,16 @@ simulators/cli.py): a bad value is refused by argparse in one line that names it
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def _number(value: str) -> float | None:
+    """A finite number, else None: float() also takes inf and nan, which no count, rate or time may be."""
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         return None
+    return number if math.isfinite(number) else None
 
 
 def positive(value: str) -> float:

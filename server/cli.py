@@ -184,12 +184,10 @@ def load_settings(factory: Callable[[], T]) -> T:
         raise UsageError("bad setting in the environment: " + "; ".join(lines)) from None
 
 
-
 def _count(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 64:
         raise argparse.ArgumentTypeError(f"{value!r} is not a worker count (1-64)")
     return int(value)
-
 
 
 def _contract_schema(args: argparse.Namespace) -> int:

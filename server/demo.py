@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import uvicorn
 from pydantic import SecretStr
@@ -38,6 +38,7 @@ from gateway.yamlfile import YamlFileError
 from server.app import GRACEFUL_STOP_S, create_app
 from server.credentials import new_token
 from server.demo_floor import write_demo_floor
+from server.runtime import Runtime
 from server.settings import DEMO_SITE, Settings
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, f
     return 0
 
 
-def _admit(runtime: Any, token: str) -> None:
+def _admit(runtime: Runtime, token: str) -> None:
     """Make this run's printed token the demo admin's. On a fresh data folder the server's first start did
     (Settings.admin_token); with --keep the accounts are the earlier run's and the first start registers
     nothing, so the printed link would open the sign-in box and a scenario's operator steps would get 401."""

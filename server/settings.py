@@ -189,6 +189,7 @@ OTHER_COMMANDS: dict[str, str] = {
     "FLOORWATCH_INFLUX_URL": "`floorwatch grafana push` and Grafana's datasource",
     "FLOORWATCH_INFLUX_DATABASE": "`floorwatch grafana push` and Grafana's datasource",
     "FLOORWATCH_INFLUX_TOKEN": "`floorwatch grafana push` and Grafana's datasource",
+    "FLOORWATCH_INFLUX_BUCKET": "deploy/influxdb/create-dbrp.sh (the influxdb-init service)",
 }
 """Variables other floorwatch commands read: allowed beside the server's, never settings of it."""
 TOOLING = ("FLOORWATCH_TEST_", "FLOORWATCH_BENCH_", "FLOORWATCH_FUZZ_", "FLOORWATCH_LONG", "FLOORWATCH_SCHEMA_EXAMPLES")

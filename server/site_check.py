@@ -4,8 +4,9 @@ The site file is read here (the domain gets parsed data, never a file or a YAML 
 files, the check also compares the two sides an installer edits by hand, each problem at its own
 file and line: an edge file's site id, an edge id no site device names, a device of the edge file that
 is not in the site file (or is, under another edge, kind or zone, or with another rating, essential,
-cuttable, strip or door type: what the edge's interlocks act on), a site device that its edge's file
-does not list (nothing would ever report it).
+cuttable, strip or door type: what the edge's interlocks act on; or a plug the edge may cut whose site
+`class: essential` forbids any cut), a site device that its edge's file does not list (nothing would
+ever report it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from edge.config import EdgeConfig, config_from_doc
 from gateway.yamlfile import YamlDoc, YamlFileError, read_yaml
-from server.domain.site import Site, SiteError, site_from_doc
+from server.domain.power import cuttable
+from server.domain.site import DeviceKind, PlugClass, Site, SiteError, site_from_doc
 
 SITE_SHAPE = "a site file is a mapping with at least `site:`"
 EDGE_SHAPE = "the file must be a mapping with site, edge, devices, ..."
@@ -59,15 +61,24 @@ def check_edge_against_site(site: Site, site_doc: YamlDoc, edge_doc: YamlDoc, co
         # What the edge acts on by itself (its overload interlock cuts cuttable plugs over rated_a, never an
         # essential one) must be what the server's rules assume: a plug essential in the site file that the
         # edge may cut would lose a PC, a phone or a door controller with no rule of the server's saying so.
+        flags_agree = True
         for name in ("rated_a", "essential", "cuttable", "strip", "door_type"):
             mine, theirs = getattr(device, name), getattr(registered, name)
             if name == "rated_a" and mine is None:
                 continue  # not needed by the edge unless the plug is cuttable (its own check)
             if (str(mine) if mine is not None else None) != (str(theirs) if theirs is not None else None):
+                flags_agree &= name not in ("essential", "cuttable")
                 problems.append(edge_doc.message(("devices", i, name), (
                     f"device {device.id!r}: {name} {_shown(mine)} here but {_shown(theirs)} in the site file; "
                     "make them the same (the edge's interlocks act on this file, the server's rules on the site "
                     "file)")))
+        # Equal flags are not enough: the site's `class: essential` forbids a cut the edge file cannot express.
+        edge_cuts = device.kind is DeviceKind.SMART_PLUG and device.cuttable and not device.essential
+        if flags_agree and edge_cuts and not cuttable(registered) and registered.plug_class is PlugClass.ESSENTIAL:
+            problems.append(edge_doc.message(("devices", i, "cuttable"), (
+                f"device {device.id!r}: cuttable true here, but its class is essential in the site file, which "
+                "forbids any cut (the edge's overload interlock would switch it off); set cuttable: false here "
+                "and in the site file")))
     index = {d.id: i for i, d in enumerate(site.config.devices)}
     for on_edge in site.devices_of_edge(config.edge):
         if on_edge.id not in listed:

@@ -8,7 +8,8 @@ Device layer (the `address` is the MQTT topic set in its settings):
   {"type": "access", "time": unix s, "isKnown": "true"|"false", "access": "Always"|"Admin"|
    "Disabled"|"Expired"|"Denied"..., "username": ..., "uid": card}:
   granted when the card is known and its access is Always or Admin, denied otherwise;
-  {"type": "heartbeat", "uptime": s, ...}: the controller is alive. It is the controller's only periodic
+  {"type": "heartbeat", "uptime": s, ...} ("hearthbeat", sic, from old builds, every 1800 s): the controller
+  is alive. It is the controller's only periodic
   message (every "heartbeat interval" of its MQTT settings), so it goes upstream as a reading
   (`uptime_s`, or `heartbeat: true` from firmware that sends no uptime): the server supervises an egress
   door by what it hears (door.egress_controller_offline after 200 s), and an availability event that
@@ -42,6 +43,8 @@ from edge.drivers.base import (
 from gateway.contract import Command, EventType
 
 _GRANTING = frozenset({"Always", "Admin"})
+HEARTBEAT_TYPES = frozenset({"heartbeat", "hearthbeat"})
+"""The alive message's type: old builds spell it "hearthbeat" (and send it every 1800 s, not settable)."""
 
 
 class EspRfidDriver(Driver):
@@ -75,7 +78,7 @@ class EspRfidDriver(Driver):
             # access is "Denied", a known card's its access type).
             data = {**data, "type": "access", "isKnown": "false" if data.get("access") == "Denied" else "true"}
         kind = data.get("type")
-        if kind == "heartbeat":
+        if kind in HEARTBEAT_TYPES:
             uptime = data.get("uptime")
             alive: Metrics = ({"uptime_s": uptime} if isinstance(uptime, int) and not isinstance(uptime, bool)
                               and uptime >= 0 else {"heartbeat": True})

@@ -1482,7 +1482,7 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("online", () => listen());
   window.addEventListener("hashchange", () => { readHash(); token = localStorage.getItem("floorwatch.token"); openTarget(); });
   setInterval(() => { if (token && connState !== "offline" && connState !== "signed_out") refresh(); }, POLL_MS);
-  setInterval(() => { if (token) loadInspections().then(renderInspections); }, 60000);
+  setInterval(() => { if (token && connState !== "signed_out") loadInspections().then(renderInspections); }, 60000);
   applyLanguage();
   if (token) start(); else showLogin();
 });

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from edge.config import load_config
-from server.settings import setting_names, unknown_variables
+from server.settings import OTHER_COMMANDS, TOOLING, setting_names, unknown_variables
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -447,6 +447,8 @@ def test_unknown_variables_are_found_and_the_other_commands_are_left_alone() -> 
     assert warnings == ["FLOORWATCH_INFLUX_URL is read by `floorwatch grafana push` and Grafana's datasource, not "
                         "by the server; the server's setting is FLOORWATCH_INFLUX__URL (unset: its default applies)"]
     assert unknown_variables({"FLOORWATCH_INFLUX_URL": "a", "FLOORWATCH_INFLUX__URL": "b"}) == ([], [])
+    # The bucket create-dbrp.sh maps, beside the server's own setting of it: neither refused nor warned about.
+    assert unknown_variables({"FLOORWATCH_INFLUX_BUCKET": "a", "FLOORWATCH_INFLUX__BUCKET": "a"}) == ([], [])
 
 
 def test_the_readme_hands_each_private_file_to_the_user_of_the_container_that_reads_it() -> None:
@@ -458,3 +460,18 @@ def test_the_readme_hands_each_private_file_to_the_user_of_the_container_that_re
     for uid, path in [("1883", "deploy/mosquitto/passwd"), ("10001", "deploy/edge/edge.yaml"),
                       ("10001", "deploy/keys")]:
         assert (uid, path) in chowns, f"README.md never runs `sudo chown {uid} {path}`"
+
+
+def test_every_floorwatch_variable_the_code_and_deploy_files_name_is_one_the_server_knows() -> None:
+    """A message telling users to set a variable that is no setting, or a script reading one the server's
+    unknown-variable check refuses beside it, sends an installer in circles."""
+    allowed = setting_names() | set(OTHER_COMMANDS)
+    misspelt_on_purpose = {"FLOORWATCH_MQTT_HOST"}  # the example of a missing `__` in the check's own hint
+    files = [p for folder in ("deploy", "server", "gateway", "edge", "simulators", "dashboards", "scripts")
+             for p in (REPO / folder).rglob("*") if p.is_file() and p.suffix in (".py", ".sh", ".yaml", ".yml")]
+    strays = sorted(
+        f"{path.relative_to(REPO)}: {name}"
+        for path in [*files, REPO / "docker-compose.yml", REPO / "Dockerfile"]
+        for name in set(re.findall(r"\bFLOORWATCH_[A-Z0-9_]*[A-Z0-9]\b", path.read_text(encoding="utf-8")))
+        if name not in allowed and name not in misspelt_on_purpose and not name.startswith(TOOLING))
+    assert strays == []

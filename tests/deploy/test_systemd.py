@@ -1,6 +1,7 @@
 """deploy/systemd/floorwatch-edge.service, the edge agent on a box without Docker: systemd accepts the unit,
-its command lines run the agent's own check, the exit status it does not restart on is the one a problem
-of the file gives, and docs/deployment.md installs to the paths the unit uses."""
+its one command line is the agent, which itself refuses a bad file with the exit status the unit does not
+restart on (an ExecStartPre failing would be restarted for ever: RestartPreventExitStatus covers only the
+main process), and docs/deployment.md installs to the paths the unit uses."""
 
 from __future__ import annotations
 
@@ -46,17 +47,17 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     assert done.returncode == 0 and complaints == [], done.stdout + done.stderr
 
 
-def test_the_units_command_lines_check_and_run_the_edge_file(tmp_path: Path) -> None:
+def test_the_units_main_command_is_what_refuses_a_bad_edge_file(tmp_path: Path) -> None:
     unit = service()
-    assert unit["ExecStartPre"].split() == [INSTALLED, "edge", "--config", CONFIG, "--check"]
+    assert "ExecStartPre" not in unit, "RestartPreventExitStatus does not cover ExecStartPre: it would loop"
     assert unit["ExecStart"].split() == [INSTALLED, "edge", "--config", CONFIG]
     config = tmp_path / "edge.yaml"
     config.write_text((REPO / "edge/examples/edge-small.yaml").read_text(encoding="utf-8")
                       .replace("var/edge-f3-buffer.sqlite", "/var/lib/floorwatch/edge-buffer.sqlite"))
-    checked = subprocess.run(here(unit["ExecStartPre"], config), capture_output=True, text=True, timeout=120,
+    checked = subprocess.run([*here(unit["ExecStart"], config), "--check"], capture_output=True, text=True, timeout=120,
                              cwd=REPO)
     assert checked.returncode == 0 and ": OK: site hq, edge edge-f3" in checked.stdout, checked.stderr
-    # A problem of the file exits with the status the unit does not restart on.
+    # The main command itself exits on a problem of the file with the status the unit does not restart on.
     config.write_text(config.read_text(encoding="utf-8").replace("edge: edge-f3", "edge: Edge F3"))
     refused = subprocess.run(here(unit["ExecStart"], config), capture_output=True, text=True, timeout=120, cwd=REPO)
     assert refused.returncode == int(unit["RestartPreventExitStatus"]) == 2, refused.stderr
@@ -72,3 +73,5 @@ def test_the_docs_install_to_the_units_paths() -> None:
     assert f"useradd --system --home-dir /var/lib/floorwatch --shell /usr/sbin/nologin {unit['User']}" in section
     assert INSTALLED.removesuffix("/bin/floorwatch") in section and "pip install '.[edge]'" in section
     assert f"install -m 644 deploy/systemd/{UNIT.name} /etc/systemd/system/" in section
+    # The unit has no separate check before start; the docs may not promise one.
+    assert "before each start" not in section and "(`--check`)" not in section

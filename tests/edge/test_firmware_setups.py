@@ -362,6 +362,8 @@ ESP_RFID_ACCESS = b'{"type":"access","time":1540290526,"isKnown":"true","access"
 # type, time, uptime, ip, hostname); 0.8 sent type and time only
 ESP_RFID_HEARTBEAT = b'{"type":"heartbeat","time":1733570000,"uptime":3600,"ip":"10.0.0.21","hostname":"esp-rfid"}'
 ESP_RFID_HEARTBEAT_08 = b'{"type":"heartbeat","time":1540290526}'
+# Old builds spell the type "hearthbeat" (sic) and send it every 1800 s; the rest as above
+ESP_RFID_HEARTHBEAT = ESP_RFID_HEARTBEAT.replace(b'"heartbeat"', b'"hearthbeat"')
 # The exit button and a remote `opendoor` (src/main.cpp, src/mqtt.esp: mqtt_publish_access(now(), "true",
 # "Always", "Button" / "MQTT", " ")), as 1.x publishes them on <topic>/send
 ESP_RFID_BUTTON = b'{"type":"access","time":1733570100,"isKnown":"true","access":"Always","username":"Button","uid":" ","door":"esp-rfid"}'
@@ -437,6 +439,8 @@ def test_an_esp_rfid_heartbeat_goes_upstream_as_a_reading() -> None:
         Reading(device="door-lobby", ts=NOW, metrics={"uptime_s": 3600})]
     assert driver.decode("rfid", ESP_RFID_HEARTBEAT_08, NOW) == [
         Reading(device="door-lobby", ts=NOW, metrics={"heartbeat": True})]
+    assert driver.decode("rfid/send", ESP_RFID_HEARTHBEAT, NOW) == [
+        Reading(device="door-lobby", ts=NOW, metrics={"uptime_s": 3600})]
     with pytest.raises(UnsupportedCommand):
         driver.encode(command("door-hack", Action.DOOR_RELEASE))
 

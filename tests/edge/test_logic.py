@@ -3,16 +3,20 @@ tracking, and the SQLite outbox (a real file in tmp_path)."""
 
 from __future__ import annotations
 
+import errno
 import itertools
 import random
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from edge.batching import Batcher, is_urgent
 from edge.commands import CommandTracker, RateLimitedLog
 from edge.config import DeviceConfig, PlugOverloadConfig, SmokeSirenConfig
 from edge.interlocks import PlugOverloadInterlock, SmokeSirenInterlock, Sound
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxUnavailable, is_file_problem
 from edge.supervision import Supervisor
 from gateway.contract import Action, Command, Event, EventType, Reading
 
@@ -272,3 +276,25 @@ def test_command_ledger(tmp_path: Path) -> None:
     again.forget_commands_before(10.0)
     assert again.remember_command("c-1", 11.0)
     again.close()
+
+
+def _sqlite_error(code: int) -> sqlite3.Error:
+    exc = sqlite3.OperationalError("as SQLite raises it")
+    exc.sqlite_errorcode = code  # type: ignore[attr-defined]  # set by SQLite on the errors it raises
+    return exc
+
+
+def test_only_a_wrong_path_or_file_of_the_buffer_is_a_problem_of_the_file(tmp_path: Path) -> None:
+    """Exit 2 (never restarted) for these; a locked file, a full disk or an I/O error may pass (exit 1)."""
+    for code in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EROFS, errno.EISDIR):
+        assert is_file_problem(OSError(code, "x")), errno.errorcode[code]
+    for code in (errno.ENOSPC, errno.EIO, errno.EMFILE):
+        assert not is_file_problem(OSError(code, "x")), errno.errorcode[code]
+    assert is_file_problem(_sqlite_error(sqlite3.SQLITE_NOTADB))
+    assert is_file_problem(_sqlite_error(sqlite3.SQLITE_READONLY_DIRECTORY))  # an extended code of READONLY
+    for code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_IOERR_WRITE):
+        assert not is_file_problem(_sqlite_error(code)), code
+    # As raised: a folder given as the buffer file.
+    with pytest.raises(OutboxUnavailable) as refused:
+        Outbox(tmp_path, max_messages=10)
+    assert refused.value.file_problem and "give a file" in str(refused.value)

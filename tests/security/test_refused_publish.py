@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
 
 from edge.agent import EdgeAgent
 from edge.outbox import Outbox
+from gateway import contract
 from gateway.broker import EmbeddedBroker
+from gateway.contract import TelemetryBatch
 from tests.edge.conftest import Collector, Devices, edge_config
 from tests.security.conftest import EDGES, SERVER, SecureBroker
 from tests.support.wait import wait_until
@@ -38,6 +41,15 @@ def _buffered(path: Path) -> int:
         return len(outbox)
     finally:
         outbox.close()
+
+
+def _buffered_powers(path: Path) -> set[float]:
+    outbox = Outbox(path, 100_000)
+    try:
+        batches = [contract.decode(row.topic, row.payload)[1] for row in outbox.after(0, 100_000)]
+    finally:
+        outbox.close()
+    return {r.metrics["power_w"] for b in batches if isinstance(b, TelemetryBatch) for r in b.readings}
 
 
 def test_batches_the_broker_refuses_stay_buffered_and_are_delivered_later(
@@ -73,3 +85,37 @@ def test_batches_the_broker_refuses_stay_buffered_and_are_delivered_later(
     finally:
         fixed.stop(drain_s=0.5)
         collector.stop()
+
+
+def test_a_refused_window_does_not_block_later_messages_and_refusals_are_retried(
+        secure_broker: SecureBroker, floor: EmbeddedBroker, devices: Devices, tmp_path: Path) -> None:
+    window = 2
+    # One status on connecting, no more: the refusals counted below are the buffered batches.
+    config = edge_config(secure_broker.settings(OTHER), floor.client_settings(), tmp_path / "buffer.sqlite",
+                         supervision={"status_interval_s": 3600})
+    agent = EdgeAgent(config, window=window)
+    agent.refused_retry_s = 0.5
+    agent.start()
+    try:
+        assert agent.uplink is not None and agent.uplink.wait_connected(10), secure_broker.log()
+        assert agent.floor is not None and agent.floor.wait_subscribed(10)
+        uplink = agent.uplink
+        assert wait_until(lambda: uplink.refused_publishes >= 1, 10), "the online status was not refused"
+        batches = 2 * window + 2
+        for n in range(batches):  # one batch each: the batcher sends after 100 ms
+            before = uplink.refused_publishes
+            devices.publish(PLUG_STATUS, _plug_reading(110.0 + n))
+            assert wait_until(lambda before=before: uplink.refused_publishes > before, 10), \
+                f"message {n + 1} was never sent: {window} refusals filled the window ({before} refused)"
+        sent, since = uplink.refused_publishes, time.monotonic()
+        assert sent >= batches + 1
+        # Nothing new arrives, yet the edge offers a refused row again on this connection: one per retry,
+        # not the whole backlog each time.
+        assert wait_until(lambda: uplink.refused_publishes >= sent + 2, 10), "refused rows were never retried"
+        time.sleep(1.0)
+        retries = uplink.refused_publishes - sent
+        assert retries <= (time.monotonic() - since) / agent.refused_retry_s + 1, retries
+    finally:
+        agent.stop(drain_s=0.5)
+    kept = _buffered_powers(tmp_path / "buffer.sqlite")
+    assert {110.0 + n for n in range(batches)} <= kept, f"refused batches were deleted from the buffer: {kept}"

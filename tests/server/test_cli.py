@@ -39,6 +39,10 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
     under_a_file = tmp / "edge-buffer-under-a-file.yaml"  # a valid file whose buffer cannot be made
     under_a_file.write_text(f"site: hq\nedge: edge-f3\nuplink: {{port: 1}}\nfloor_broker: {{port: 1}}\n"
                             f"buffer: {{path: {a_file}/buffer.sqlite}}\n")
+    not_a_database = tmp / "edge-buffer-not-a-database.yaml"
+    (tmp / "notes.sqlite").write_text("shopping list, not a database\n" * 100)
+    not_a_database.write_text(f"site: hq\nedge: edge-f3\nuplink: {{port: 1}}\nfloor_broker: {{port: 1}}\n"
+                              f"buffer: {{path: {tmp}/notes.sqlite}}\n")
     return [
         (["demo", "--speed", "x"], {}, "argument --speed: 'x' is not a positive number"),
         (["demo", "--scenario", "nope"], {}, "--scenario 'nope': no such scenario"),
@@ -52,6 +56,9 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
         (["site", "--check", str(tmp / "missing.yaml")], {}, "missing.yaml:1: (document): cannot read"),
         (["edge", "--config", str(under_a_file)], {},
          f"edge-buffer-under-a-file.yaml:5: buffer.path: cannot open the buffer {a_file}/buffer.sqlite"),
+        (["edge", "--config", str(not_a_database)], {},
+         f"edge-buffer-not-a-database.yaml:5: buffer.path: cannot open the buffer {tmp}/notes.sqlite (file is not "
+         "a database): give a file"),
         (["server"], {"FLOORWATCH_SITE_FILE": str(tmp / "missing.yaml")}, "missing.yaml:1: (document): cannot read"),
         (["server"], {"FLOORWATCH_ADVERTISE_URL": "server-2:8000"},
          "FLOORWATCH_ADVERTISE_URL: Value error, 'server-2:8000' is not an http:// or https:// URL: give http://"),
@@ -81,6 +88,11 @@ def bad_cases(tmp: Path) -> list[tuple[list[str], dict[str, str], str]]:
         (["simulate", "--scenario", "strip-overload", "--speed", "-1"], {}, "argument --speed: '-1' is not a number"),
         (["simulate", "--load", "--devices", "0"], {}, "argument --devices: '0' is not a whole number ≥ 1"),
         (["simulate", "--load", "--duration", "0"], {}, "argument --duration: '0' is not a positive number"),
+        # float() takes these; a rate or a duration of them would crash the load's arithmetic.
+        (["simulate", "--load", "--rate", "inf"], {}, "argument --rate: 'inf' is not a positive number"),
+        (["simulate", "--load", "--duration", "Infinity"], {}, "argument --duration: 'Infinity' is not a positive"),
+        (["simulate", "--load", "--rate", "nan"], {}, "argument --rate: 'nan' is not a positive number"),
+        (["demo", "--speed", "inf"], {}, "argument --speed: 'inf' is not a positive number"),
         (["contract", "schema", "--out", str(a_file)], {}, f"--out {a_file}: cannot make the folder"),
         (["broker", "files", "--site", "Bad Site", "--edge", "e1", "--out", str(tmp / "b")], {},
          "--site 'Bad Site': an id is 1-64 characters"),
@@ -267,3 +279,23 @@ def test_tokens_and_broker_passwords_never_start_with_a_dash(tmp_path: Path) -> 
         assert cli.main(["broker", "files", "--site", "hq", "--edge", "e1", "--edge", "e2", "--out", str(out)]) == 0
         passwords = [line.split()[1] for line in (out / "credentials.txt").read_text().splitlines()]
         assert not [p for p in passwords if p.startswith("-")], passwords
+
+
+def test_an_edge_buffer_that_is_busy_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """A buffer locked by another program (or a full disk, a disk error) may pass: exit 1, which the edge's
+    systemd unit restarts, not 2 (a problem of the file, never restarted)."""
+    buffer = tmp_path / "buffer.sqlite"
+    config = tmp_path / "edge.yaml"
+    config.write_text(f"site: hq\nedge: edge-f3\nuplink: {{port: 1}}\nfloor_broker: {{port: 1}}\n"
+                      f"buffer: {{path: {buffer}}}\n")
+    holder = sqlite3.connect(buffer, isolation_level=None)
+    try:
+        holder.execute("CREATE TABLE other (x)")
+        holder.execute("BEGIN EXCLUSIVE")
+        done = floorwatch("edge", "--config", str(config))
+    finally:
+        holder.close()
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        f"{config}:5: buffer.path: cannot open the buffer {buffer} (database is locked): not a problem of the "
+        "file; free disk space, check the disk or stop what holds the file, then start again"]

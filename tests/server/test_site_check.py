@@ -137,16 +137,20 @@ def test_site_check_prints_warnings_and_still_exits_0(tmp_path: Path) -> None:
     ]
 
 
+def cuttable_plug_edge_file(rated_a: int) -> str:
+    """An edge file of GOOD_SITE's edge e1 whose plug-1 (line 5) the edge may cut."""
+    return ("site: hq\nedge: e1\ndevices:\n"
+            "  - {id: strip-1, kind: strip_meter, zone: z2, vendor: tasmota, address: strip-1}\n"
+            f"  - {{id: plug-1, kind: smart_plug, zone: z1, vendor: shelly, address: plug-1, rated_a: {rated_a}, "
+            "cuttable: true,\n     strip: strip-1}\n")
+
+
 def test_what_the_edge_acts_on_by_itself_must_match_the_site_file(tmp_path: Path) -> None:
     """The edge's overload interlock cuts the plugs its own file calls cuttable, at its own rated_a: a plug
     the site file calls essential must not be cuttable there, nor rated otherwise."""
     site = GOOD_SITE.replace("rated_a: 10, strip: strip-1}", "rated_a: 10, strip: strip-1, essential: true}")
     (tmp_path / "site.yaml").write_text(site)
-    (tmp_path / "edge.yaml").write_text(
-        "site: hq\nedge: e1\ndevices:\n"
-        "  - {id: strip-1, kind: strip_meter, zone: z2, vendor: tasmota, address: strip-1}\n"
-        "  - {id: plug-1, kind: smart_plug, zone: z1, vendor: shelly, address: plug-1, rated_a: 16, cuttable: true,\n"
-        "     strip: strip-1}\n")
+    (tmp_path / "edge.yaml").write_text(cuttable_plug_edge_file(rated_a=16))
     problems, _ = check(tmp_path / "site.yaml", [tmp_path / "edge.yaml"])
     edge = tmp_path / "edge.yaml"
     suffix = "make them the same (the edge's interlocks act on this file, the server's rules on the site file)"
@@ -155,3 +159,23 @@ def test_what_the_edge_acts_on_by_itself_must_match_the_site_file(tmp_path: Path
         f"{edge}:5: devices[1].essential: device 'plug-1': essential false here but true in the site file; {suffix}",
         f"{edge}:5: devices[1].cuttable: device 'plug-1': cuttable true here but false in the site file; {suffix}",
     ]
+
+
+def test_an_edge_may_not_cut_a_plug_whose_site_class_is_essential(tmp_path: Path) -> None:
+    """`class: essential` in the site file wins over `cuttable: true` for the server; the edge file has no
+    class, so an edge entry `cuttable: true` agreeing with the site's raw flag would still let the edge's
+    overload interlock switch the plug off."""
+    site = GOOD_SITE.replace("rated_a: 10, strip: strip-1}", "rated_a: 10, strip: strip-1, class: essential,\n"
+                             "     cuttable: true}")
+    (tmp_path / "site.yaml").write_text(site)
+    (tmp_path / "edge.yaml").write_text(cuttable_plug_edge_file(rated_a=10))
+    problems, _ = check(tmp_path / "site.yaml", [tmp_path / "edge.yaml"])
+    assert problems == [
+        f"{tmp_path / 'edge.yaml'}:5: devices[1].cuttable: device 'plug-1': cuttable true here, but its class is "
+        "essential in the site file, which forbids any cut (the edge's overload interlock would switch it off); "
+        "set cuttable: false here and in the site file"]
+    # Not cuttable on the edge either: the pair agrees.
+    (tmp_path / "site.yaml").write_text(site.replace("cuttable: true}", "cuttable: false}"))
+    edge = tmp_path / "edge.yaml"
+    edge.write_text(edge.read_text().replace("cuttable: true", "cuttable: false"))
+    assert check(tmp_path / "site.yaml", [tmp_path / "edge.yaml"])[0] == []

@@ -459,6 +459,34 @@ def test_a_refused_token_says_sign_in_again_and_claims_nothing_current(
     assert page.errors == []  # type: ignore[attr-defined]
 
 
+def test_a_refused_token_stops_the_inspections_poll(browser: Browser, mapped: Mapped) -> None:
+    """docs/live-page.md: after a refused token polling stops; the minute's inspections poll too (it used to
+    ask every minute and get 401). The page's clock is run forward rather than waited for."""
+    floor = mapped.floor
+    made = floor.client.put("/api/users/lead-1", json={"roles": ["shift_lead"], "service_token": True})
+    assert made.status_code == 200, made.text
+    lead = made.json()["token"]
+    asked: list[str] = []
+    page = open_page(browser, mapped, PHONE, "en-GB", mobile=True, token=lead,
+                     before_load=lambda p: (p.clock.install(), p.on(
+                         "request", lambda r: asked.append(r.url) if "/api/inspections" in r.url else None)))
+    page.clock.run_for(61_000)
+    for _ in range(150):  # Playwright hands over request events only while it is called
+        if len(asked) >= 4:  # 2 at the start, 2 a minute later
+            break
+        page.wait_for_timeout(100)
+    assert len(asked) >= 4, f"the inspections poll never ran while signed in: {asked}"
+    with httpx.Client(base_url=mapped.url, headers={"Authorization": f"Bearer {lead}"}) as as_lead:
+        assert as_lead.post("/api/logout").status_code == 204
+    page.clock.run_for(6_000)  # the next 5 s poll meets the refusal
+    expect(page.locator("#status")).to_have_attribute("data-state", "signed_out", timeout=15_000)
+    before = len(asked)
+    page.clock.run_for(125_000)
+    page.wait_for_timeout(500)  # let any request it started be seen
+    assert asked[before:] == [], "signed out, the page still polled the inspections"
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
 def test_a_critical_stays_on_the_page_under_more_than_500_newer_alarms(
         browser: Browser, mapped: Mapped, artifacts_dir: Path) -> None:
     """A floor whose devices all went silent raises hundreds of offline alarms after a critical one: the page

@@ -134,7 +134,8 @@ class LeaseStore:
             if holder.partitions != partitions:
                 raise LeaseConflict(
                     f"worker {holder.owner} runs site {site!r} with {holder.partitions} partition(s), this one "
-                    f"with {partitions}; give every worker the same FLOORWATCH_PARTITIONS")
+                    f"with {partitions}; the partition count comes with the Floorwatch version: run the same version "
+                    "on every worker of a site, or stop the others first")
             return None
         with self.engine.begin() as connection:
             epoch = connection.execute(_ACQUIRE, {"site": site, "partition": partition, "owner": owner,
