@@ -78,7 +78,7 @@ class EspRfidDriver(Driver):
             # access is "Denied", a known card's its access type).
             data = {**data, "type": "access", "isKnown": "false" if data.get("access") == "Denied" else "true"}
         kind = data.get("type")
-        if kind in HEARTBEAT_TYPES:
+        if isinstance(kind, str) and kind in HEARTBEAT_TYPES:  # a list or an object is no type at all
             uptime = data.get("uptime")
             alive: Metrics = ({"uptime_s": uptime} if isinstance(uptime, int) and not isinstance(uptime, bool)
                               and uptime >= 0 else {"heartbeat": True})

@@ -404,6 +404,8 @@ def test_esp_rfid_access_messages_are_granted_or_denied_by_the_controller() -> N
     assert isinstance(denied, Event) and denied.type is EventType.ACCESS_DENIED
     with pytest.raises(DecodeError, match="uid must be a string"):
         driver.decode("rfid/send", b'{"type":"access","isKnown":"true","access":"Always"}', NOW)
+    for odd in (b'{"type": []}', b'{"type": {"a": 1}}', b'{"type": 7}'):  # no type: nothing, never a crash
+        assert driver.decode("rfid/send", odd, NOW) == []
 
 
 def test_the_esp_rfid_exit_button_is_a_request_to_exit_not_a_card() -> None:
