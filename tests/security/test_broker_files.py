@@ -45,8 +45,7 @@ def _check_broker_files(tmp_path: Path) -> None:
     binary = mosquitto_binary()
     require_service(binary is not None, "mosquitto (apt-get install mosquitto)")
     assert binary is not None
-    if os.geteuid() != 0:
-        pytest.skip("Mosquitto drops to its own user only when started as root")
+    require_service(os.geteuid() == 0, "root (Mosquitto drops to its own user only when started as root)")
     account = pwd.getpwnam("mosquitto")
     out = tmp_path / "mosquitto"
     said = io.StringIO()
