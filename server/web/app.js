@@ -1433,6 +1433,9 @@ function showLogin() {
   $("login").hidden = false;
   if (refused) $("login-why").hidden = false;
   setStatus("signed_out");
+  // The stream stops with the token: left open, its watchdog or the server's close would "reconnect" and
+  // flip the page back to polling with a token the server already refused.
+  if (stream) { const closing = stream; stream = null; closing.abort(); }
   if (state.evac && !state.evacStaleSince) state.evacStaleSince = state.evacReadAt;
   render();
 }

@@ -484,6 +484,7 @@ def test_a_refused_token_stops_the_inspections_poll(browser: Browser, mapped: Ma
     page.clock.run_for(125_000)
     page.wait_for_timeout(500)  # let any request it started be seen
     assert asked[before:] == [], "signed out, the page still polled the inspections"
+    expect(page.locator("#status")).to_have_attribute("data-state", "signed_out")  # not "Reconnecting…"
     assert page.errors == []  # type: ignore[attr-defined]
 
 
