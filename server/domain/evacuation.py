@@ -28,6 +28,10 @@ from server.domain.site import Site
 
 EVAC_ZH = "{zones}发生火情,请立即从最近的安全出口有序撤离,勿乘电梯"
 EVAC_EN = "Fire in {zones}: leave calmly by the nearest safe exit; do not use the lifts"
+MR_EVAC_ZH = "{zone}烟雾报警:立即撤离机房,气体灭火可能启动"
+MR_EVAC_EN = "Smoke in machine room {zone}: leave the machine room now, its gas suppression may discharge"
+"""mr.smoke's own instruction (RULES.md §2.5: the machine room is evacuated at once), for the people in the
+machine room only; the rest of the floor gets the floor's notice (EVAC_*), which names the machine room."""
 EVAC_MANUAL_ZH = "{floor}紧急疏散:请立即从最近的安全出口有序撤离,勿乘电梯"
 EVAC_MANUAL_EN = "Evacuate {floor} now: leave calmly by the nearest safe exit; do not use the lifts"
 CLEAR_ZH = "{floor}疏散警报解除"
@@ -56,6 +60,13 @@ def notice_text(site: Site, floor: str, fire_zone: str | None, drill: bool) -> t
     if drill:
         en = DRILL_EN + en
     return prefix + zh, en
+
+
+def machine_room_text(site: Site, zone: str) -> tuple[str, str]:
+    """(zh, en) of the instruction to the people in a machine room with smoke (never a drill's: a drill is
+    started by a person, not by a probe)."""
+    name = site.zones[zone].name or zone
+    return MR_EVAC_ZH.format(zone=name), MR_EVAC_EN.format(zone=name)
 
 
 def clear_text(site: Site, floor: str, drill: bool) -> tuple[str, str]:

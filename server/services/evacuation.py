@@ -98,8 +98,11 @@ class EvacuationService:
             # anyone acknowledged that alarm: a new evacuation, unless one is active (`start` joins it).
             if floor is None or (alarm.occurrences == 1 and self._started_for(floor, alarm)):
                 return
+            # a machine room's own notice (mr.smoke) says "leave the machine room": the floor gets its own
+            # words, the people in the machine room that instruction (`_push`)
+            own = alarm.subject in self.site.zones and self.site.is_machine_room(alarm.subject)
             self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
-                       engine_done=True, message=(alarm.message_zh, alarm.message),
+                       engine_done=True, message=None if own else (alarm.message_zh, alarm.message),
                        triggered_at=self._triggered_at(alarm, zone))
         elif alarm.rule in FIRE_PAGES and alarm.zone in self.site.zones:
             # a latched alarm still open from a previous sequence keeps its first raise: then t=0 is now
@@ -280,6 +283,26 @@ class EvacuationService:
             call = "" if drill or group != "information_reporting" else f"\n{evac.CALL_119_ZH} / {evac.CALL_119_EN}"
             for r in recipients:
                 add(r, f"{zh}\n{en}\n{prefix}{task_zh}\n{task_en}{call}\n{link}")
+        if fire_zone is not None and self.site.is_machine_room(fire_zone) and not drill:
+            # smoke in a machine room: whoever is in it leaves it now (its suppression may discharge), also
+            # those its alarm paged already ("being checked"), and the machine-room duty
+            mr_zh, mr_en = evac.machine_room_text(self.site, fire_zone)
+            in_room = {e.person for e in self.site.on_duty_in_zone(fire_zone, now)}
+            in_room.update(e.person for e in self.roll_call(ev_id) if e.status == "inside" and e.zone == fire_zone)
+            paging = routing.AlarmInfo(0, "mr.smoke", contract.Severity.CRITICAL, fire_zone, fire_zone,
+                                       self.site.id, None, "")
+            recipients = [*routing.resolve("mr_duty", paging, self.site, now),
+                          *(f"person:{p}" for p in sorted(in_room))]
+            told: set[str] = set()
+            for r in recipients:
+                for url in routing.channels(r, self.site):
+                    if url in told:
+                        continue
+                    told.add(url)
+                    seen.add(url)  # the floor's words are in this message: not sent to them again
+                    body = f"{mr_zh}\n{mr_en}\n{zh}\n{en}\n{link}"
+                    pushes.append(Push(f"ev/{ev_id}/mr/{r}/{routing.url_hash(url)}", None, ev_id, r, url,
+                                       contract.Severity.CRITICAL, routing.Text(title, body), []))
         for pid in sorted(people):
             add(f"person:{pid}", f"{zh}\n{en}\n{link}")
         self.notify.enqueue(pushes)

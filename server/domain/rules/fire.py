@@ -24,7 +24,7 @@ from functools import partial
 from typing import ClassVar
 
 from gateway.contract import Event, EventType, Severity
-from server.domain.evacuation import DRILL_EN, DRILL_ZH
+from server.domain.evacuation import DRILL_EN, DRILL_ZH, MR_EVAC_EN, MR_EVAC_ZH
 from server.domain.rules import doors
 from server.domain.rules.base import Ctx, DeviceState, Rule, handles_timers, shared_table
 from server.domain.rules.blocks import RateOfRise, Threshold
@@ -344,8 +344,8 @@ class SmokeAlarm(Rule):
                     dev.zone,
                     None,
                     now,
-                    f"Smoke in machine room {name}: leave the machine room now",
-                    EVAC_ZH.format(zone=name),
+                    MR_EVAC_EN.format(zone=name),
+                    MR_EVAC_ZH.format(zone=name),
                 )
             zf.smoke.add(dev.id)
         else:

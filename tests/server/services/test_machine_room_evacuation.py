@@ -1,0 +1,58 @@
+"""Smoke in the machine room (mr.smoke, RULES.md §2.5 and §3): the machine room is evacuated at once, its gas
+or mist suppression may discharge, and the floor is evacuated as for a confirmed fire (§5 level II). Each
+person gets the instruction meant for where they are: the people in the machine room (rostered there, or
+its duty, 机房值班) are told to leave the machine room now; everyone else on the floor gets the floor's
+evacuation notice ("leave calmly by the nearest safe exit"), never "leave the machine room", which tells an
+operator at a seat nothing. Real SQLite, the real rule engine, alarm, command, evacuation and notification
+services, a real webhook receiver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from server.domain.evacuation import is_drill_text
+from tests.server.services.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
+from tests.server.services.helpers import response, wire
+
+PROBE = "  - {id: probe-mr, kind: mr_probe, zone: mr, edge: e1}\n"
+MR_PERSON = "  - {id: p-mrd, name: 机房值班员, badge: B21, roles: [mr_duty]}\n"
+MR_ROSTER = "  - {person: p-mrd, shift: all, zone: mr}\n"
+
+
+def test_machine_room_smoke_tells_the_machine_room_to_leave_it_and_the_floor_to_evacuate(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    _, sessions = db
+    text = site_yaml(smtp.port, hook.port).replace("people:\n", PROBE + "people:\n", 1)
+    text = text.replace("contacts:\n", MR_PERSON + "contacts:\n", 1)
+    text = text.replace("contacts:\n", f"contacts:\n  p-mrd: ['json://127.0.0.1:{hook.port}/mrd']\n", 1)
+    text += MR_ROSTER
+    site = make_site(text, tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
+    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+
+    r.call(lambda e, t: e.on_reading("probe-mr", t, {"smoke": True}, t))
+    ev = r.evac.active("f1")
+    assert ev is not None and ev["fire_zone"] == "mr", ev
+    svc.tick(clock())
+    while svc.deliver(clock()):
+        pass
+
+    def bodies(path: str) -> list[str]:
+        return [f"{b.get('title', '')}\n{b.get('message', '')}" for b in hook.at(path)]
+
+    # the operators at their seats: the floor's evacuation, not the machine room's
+    for path in ("/op1", "/op2"):
+        got = [b for b in bodies(path) if ev["id"] in b]
+        assert len(got) == 1, (path, bodies(path))
+        assert "leave the machine room" not in got[0], (path, got[0])
+        assert "nearest safe exit" in got[0] and "安全出口" in got[0], (path, got[0])
+    # the retained notice on the floor's displays and sirens: the floor's words too
+    assert "leave the machine room" not in r.notices[-1].message.en, r.notices[-1]
+    assert "nearest safe exit" in r.notices[-1].message.en, r.notices[-1]
+    # the person in the machine room (its duty): told to leave the machine room now, in both languages
+    mrd = bodies("/mrd")
+    assert any("leave the machine room now" in b and "撤离机房" in b for b in mrd), mrd
+    # the machine-room duty role's own channel too (机房值班, paged by mr.smoke)
+    mr = bodies("/mr")
+    assert any("leave the machine room now" in b and "撤离机房" in b for b in mr), mr
