@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+WITHDRAWN = "withdrawn"
+"""Status of an outbox row that must no longer be sent (an evacuation's notice after its all-clear); its
+`last_error` says why. A send already in flight when it was withdrawn is recorded as it ended."""
+
 
 @dataclass(slots=True)
 class EscalationRecord:

@@ -332,6 +332,8 @@ class EvacuationService:
             tx.audit(who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
         for zone in {*ev["zones"], ev["fire_zone"]}:  # the fire zone: a machine room is not among `zones`
             self._first_fire_at.pop(zone, None)  # the next fire starts its own sequence
+        if self.notify is not None:  # a notice still waiting for its retry would send people out again
+            self.notify.withdraw(ev_id, f"not sent: {ev_id} all clear at {now.isoformat()} by {who}")
         self.publish_notice(contract.EvacuationNotice(
             id=ev_id, site=self.site.id, zones=ev["zones"], state=contract.EvacuationState.ALL_CLEAR,
             drill=ev["drill"], reason=f"all clear by {who}", issued_at=now, message=contract.Message(zh=zh, en=en)))

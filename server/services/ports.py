@@ -206,6 +206,9 @@ class NotifyTx(Protocol):
     def requeue_sending(self, claimed_by: str | None) -> int:
         """Put back in the queue the notifications `sending` under `claimed_by` (None: under anyone)."""
 
+    def withdraw(self, ref: str, reason: str) -> int:
+        """Mark the notifications of `ref` not sent yet (queued or sending) withdrawn, with `reason`."""
+
     def claimable(self, now: datetime, limit: int, skip_channels: Collection[str],
                   skip_ids: Collection[int]) -> list[tuple[int, str]]:
         """(id, channel) of notifications due at `now` (queued, or `sending` with a lapsed lease), oldest

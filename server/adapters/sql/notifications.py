@@ -16,7 +16,7 @@ from server.adapters.sql.models import EngineStateRow
 from server.adapters.sql.repository import save_state
 from server.adapters.sql.response_models import DeliveryLogRow, EscalationRow, NotificationRow
 from server.adapters.sql.values import aware
-from server.domain.notify_records import DeliveryRecord, EscalationRecord, NotificationRecord
+from server.domain.notify_records import WITHDRAWN, DeliveryRecord, EscalationRecord, NotificationRecord
 
 _ESCALATION = [f.name for f in dataclasses.fields(EscalationRecord)]
 _NOTIFICATION = [f.name for f in dataclasses.fields(NotificationRecord) if f.name != "id"]
@@ -124,7 +124,8 @@ class NotifyTransaction:
         notification.id = row.id
 
     def notification(self, notification_id: int) -> NotificationRecord | None:
-        row = self.session.get(NotificationRow, notification_id)
+        # locked: a concurrent write (a withdrawal at an all-clear) waits, and is not overwritten by ours
+        row = self.session.get(NotificationRow, notification_id, with_for_update=True)
         if row is None:
             return None
         record: NotificationRecord = self._track("notifications", notification_id, row, _notification(row),
@@ -142,6 +143,12 @@ class NotifyTransaction:
         result = self.session.execute(update(NotificationRow).where(
             NotificationRow.status == "sending", mine,
         ).values(status="queued", lease_until=None))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def withdraw(self, ref: str, reason: str) -> int:
+        result = self.session.execute(update(NotificationRow).where(
+            NotificationRow.ref == ref, NotificationRow.status.in_(("queued", "sending")),
+        ).values(status=WITHDRAWN, last_error=reason[:500]))
         return int(getattr(result, "rowcount", 0) or 0)
 
     def claimable(self, now: datetime, limit: int, skip_channels: Collection[str],

@@ -14,7 +14,7 @@ from typing import Any
 from gateway.contract import Severity
 from server.domain import notify as routing
 from server.domain.leases import LeaseLost
-from server.domain.notify_records import DeliveryRecord, NotificationRecord
+from server.domain.notify_records import WITHDRAWN, DeliveryRecord, NotificationRecord
 from server.services import delivery
 from server.services.notify.push import Push
 from server.services.notify.state import NotifyState
@@ -57,6 +57,16 @@ class Outbox(NotifyState):
         with self._lock, self.store.transaction() as tx:
             n = self._queue(tx, pushes, self.clock())
         self.wake()
+        return n
+
+    def withdraw(self, ref: str, reason: str) -> int:
+        """What is still to be sent for `ref` (an evacuation's notices and their fallback copies) is not
+        sent: those rows are withdrawn, with `reason` in the delivery log. A send already on its way ends
+        as it does (recorded), but is neither retried nor copied to the fallback channel."""
+        with self._result_lock, self.store.transaction() as tx:
+            n = tx.withdraw(ref, reason)
+        if n:
+            log.info("withdrew %d pushes of %s: %s", n, ref, reason)
         return n
 
     def first_page_of(self, alarm_id: int) -> list[tuple[str, str, str | None]]:
@@ -228,14 +238,16 @@ class Outbox(NotifyState):
             error = str(exc)[:500] or type(exc).__name__
         ms = (time.perf_counter() - started) * 1000
         done = self.clock()
-        with self.store.transaction() as tx:
+        with self._result_lock, self.store.transaction() as tx:
             row = tx.notification(nid)
-            if row is None or row.claimed_by != self.worker_id or row.status != "sending":
+            if row is None or row.claimed_by != self.worker_id or row.status not in ("sending", WITHDRAWN):
                 return None  # our lease lapsed and another worker took it over
             row.attempts = attempt + 1
             tx.add_delivery(DeliveryRecord(nid, done, row.attempts, error is None, self.worker_id, error, ms))
             if error is None:
                 row.status, row.sent_at, row.lease_until, row.last_error = "sent", done, None, None
+            elif row.status == WITHDRAWN:  # withdrawn during its send: no retry, no fallback copy
+                row.lease_until = None
             else:
                 give_up = row.attempts >= MAX_ATTEMPTS
                 row.status = "failed" if give_up else "queued"

@@ -71,6 +71,10 @@ class NotificationService(Escalation, Digest):
         self._inflight: set[int] = set()
         """Rows handed to a lane and not yet done: never claimed again by this worker meanwhile."""
         self._inflight_lock = threading.Lock()
+        self._result_lock = threading.Lock()
+        """Held while an attempt's result is written and while rows are withdrawn: SQLite reads a row
+        outside the write's transaction, so without it a failed send could put a withdrawn row back in the
+        queue (PostgreSQL: the row lock of that read does the same between processes)."""
 
     def start(self) -> None:
         self._stop.clear()

@@ -44,6 +44,7 @@ class NotifyState:
     _lock: threading.Lock
     _inflight: set[int]
     _inflight_lock: threading.Lock
+    _result_lock: threading.Lock
 
     def wake(self) -> None:
         self._wake.set()

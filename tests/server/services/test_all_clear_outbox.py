@@ -1,0 +1,136 @@
+"""An evacuation's notice still waiting in the outbox (its first send failed, a retry is due) when the
+all-clear is given must not reach anyone afterwards: "leave by the nearest exit" after the all-clear sends
+people out again, or tells them the evacuation is still on. The rows are withdrawn with the reason in the
+delivery log, their fallback copies too. Real SQLite, the real rule engine, alarm, command, evacuation and
+notification services, a real webhook receiver that is down for the first attempts."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from gateway.contract import Severity
+from server.adapters.sql.notifications import NotifyRepository
+from server.domain import notify as routing
+from server.domain.evacuation import is_drill_text
+from server.services.notify import Push
+from tests.server.services.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
+from tests.server.services.helpers import response, wire
+
+
+def test_a_notice_waiting_for_its_retry_is_not_sent_after_the_all_clear(db, smtp: Smtp, hook: Hook,
+                                                                         tmp_path: Path) -> None:
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
+    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+
+    r.call(lambda e, t: e.report_fire("z1", t))
+    ev = r.evac.active("f1")
+    assert ev is not None
+    svc.tick(clock())
+    hook.fail_next = 1000  # every webhook is down: each notice's first attempt fails, a retry is queued
+    while svc.deliver(clock()):
+        pass
+    svc.tick(clock())
+    svc.deliver(clock())  # the fallback copies of the failed critical pushes fail as well
+    rows = svc.log_of(ref=ev["id"])
+    assert rows and all(row["status"] == "queued" for row in rows if row["channel"] != "no_channel"), rows
+    notices = {row["id"] for row in rows}
+
+    clock.advance(timedelta(minutes=3))
+    r.evac.all_clear(ev["id"], "p-ec", {"emergency_command"})
+    hook.fail_next = 0  # the receivers are back
+    for _ in range(12):  # well past every backoff
+        clock.advance(timedelta(minutes=5))
+        svc.tick(clock())
+        while svc.deliver(clock()):
+            pass
+
+    after = [body for _, body in hook.received if ev["id"] in str(body)]
+    assert after == [], f"{len(after)} evacuation notices reached people after the all-clear: {after[:2]}"
+    rows = [row for row in svc.log_of(ref=ev["id"]) if row["id"] in notices or row["fallback"]]
+    left = [row for row in rows if row["status"] not in ("withdrawn", "no_channel")]
+    assert left == [], left
+    assert all("all clear" in (row["last_error"] or "") for row in rows if row["status"] == "withdrawn"), rows
+
+
+def test_a_notice_on_its_way_at_the_all_clear_is_neither_retried_nor_copied_to_the_fallback(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """The all-clear given while a notice's send is in flight (here: between its claim and its attempt),
+    and that send fails: the row ends withdrawn, with its attempt logged, and is not tried again."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    state: dict[str, object] = {}
+
+    def all_clear_once(_nid: int) -> None:
+        if "ev" in state and "done" not in state:
+            state["done"] = True
+            r.evac.all_clear(str(state["ev"]), "p-ec", {"emergency_command"})
+
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message),
+                       before_send=all_clear_once)
+    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    r.call(lambda e, t: e.report_fire("z1", t))
+    ev = r.evac.active("f1")
+    assert ev is not None
+    state["ev"] = ev["id"]
+    svc.tick(clock())
+    hook.fail_next = 1000
+    while svc.deliver(clock()):
+        pass
+    assert state.get("done") and r.evac.get(ev["id"])["state"] == "all_clear"
+    hook.fail_next = 0
+    for _ in range(12):
+        clock.advance(timedelta(minutes=5))
+        svc.tick(clock())
+        while svc.deliver(clock()):
+            pass
+    assert [b for _, b in hook.received if ev["id"] in str(b)] == []
+    rows = svc.log_of(ref=ev["id"])
+    assert [row for row in rows if row["status"] not in ("withdrawn", "no_channel")] == [], rows
+    tried = [row for row in rows if row["deliveries"]]
+    assert tried and all(len(row["deliveries"]) == 1 and not row["deliveries"][0]["ok"] for row in tried), tried
+
+
+def test_a_failed_send_recorded_while_the_all_clear_withdraws_it_stays_withdrawn_on_postgresql(
+        pg_db, tmp_path: Path) -> None:
+    """PostgreSQL runs the two side by side: a lane thread that read its row ("sending") to record a failed
+    attempt must not write "queued" over the withdrawal committed meanwhile (a lost update would send the
+    notice again after the all-clear). The read locks the row, so the withdrawal waits for the record."""
+    _, sessions = pg_db
+    site = make_site(site_yaml(2525, 8080), tmp_path)
+    clock = FakeClock(T0)
+    _, svc = wire(sessions, site, clock)
+    url = "json://127.0.0.1:9/op1"
+    svc.enqueue([Push("ev/ev-1/person:p-op1/x", None, "ev-1", "person:p-op1", url, Severity.CRITICAL,
+                      routing.Text("疏散 evacuation ev-1", "leave"), [])])
+    (nid,) = svc.claim(clock())
+    repo = NotifyRepository(sessions)
+    read, withdrawn = threading.Event(), threading.Event()
+
+    def record_failure() -> None:
+        with repo.transaction() as tx:
+            row = tx.notification(nid)
+            assert row is not None and row.status == "sending"
+            read.set()
+            withdrawn.wait(3)  # without the row lock the withdrawal commits here, under our feet
+            row.status, row.lease_until = "queued", None
+
+    def withdraw() -> None:
+        assert read.wait(30)
+        with repo.transaction() as tx:
+            tx.withdraw("ev-1", "not sent: ev-1 all clear")
+        withdrawn.set()
+
+    threads = [threading.Thread(target=record_failure), threading.Thread(target=withdraw)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    (row,) = svc.log_of(ref="ev-1")
+    assert row["status"] == "withdrawn", row
