@@ -3,7 +3,8 @@
 door.fire_release_zone / door.fire_release_floor: the fire rules call `release` with the egress doors
 to unlock; the services send the unlock commands (they read `Site.egress_doors` /
 `Site.egress_doors_on_floor`). This module watches the read-back: a door that does not report
-unlocked (reading `door_locked=false` or event `door_unlocked`) within 10 s raises the rule, critical,
+unlocked (reading `door_locked=false` or event `door_unlocked`, heard after the release: an earlier "unlocked"
+proves nothing) within 10 s raises the rule, critical,
 with "疏散门未释放,立即人工开启". Doors stay released until `RuleEngine.reset_door_release`.
 
 door.egress_controller_offline is supervision (see `supervision.py`). Picks made here ("ours"):
@@ -58,10 +59,10 @@ def release(ctx: Ctx, doors: list[Device], rule: str, now: datetime) -> None:
         if door.id in table:
             continue  # already released (zone first, then floor): one read-back is enough
         dev = ctx.devices[door.id]
-        unlocked = "door_locked" in dev.last and not dev.flag("door_locked")
-        table[door.id] = Release(rule, now, unlocked)
-        if not unlocked:
-            ctx.wake(now + timedelta(seconds=dev.p(rule, "readback_s")), rule, door.id)
+        # Only a report heard after the release confirms it (as the edge confirms its command): an
+        # "unlocked" from before may be a badge's, the door may have locked since, its controller be offline.
+        table[door.id] = Release(rule, now, False)
+        ctx.wake(now + timedelta(seconds=dev.p(rule, "readback_s")), rule, door.id)
 
 
 @handles_timers("door.fire_release_zone", "door.fire_release_floor")

@@ -1,0 +1,40 @@
+"""A fire's door release counts a door released only when the door says so after the release (RULES.md §3:
+"verify read-back ≤10 s"). A reading from before it proves nothing: the door may have been unlocked by a
+badge then and have locked itself since without a report reaching us, or its controller may be offline.
+Such a door that says nothing within the read-back window raises door.fire_release_zone ("open it by
+hand now"), as one that stays locked does. Real SQLite, the real rule engine, command and evacuation
+services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from gateway import contract
+from server.adapters.sql.alarms import AlarmWriter
+from server.services.alarms import AlarmService
+from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
+from tests.server.services.helpers import response
+
+
+def test_a_door_whose_last_word_was_unlocked_long_before_the_fire_must_read_back_after_the_release(
+        db, tmp_path: Path) -> None:
+    _, sessions = db
+    clock = FakeClock(T0)
+    alarms = AlarmService(AlarmWriter(sessions), [])
+    r = response(sessions, make_site(site_yaml(2525, 8080), tmp_path), clock, alarms=alarms)
+
+    # an hour before the fire: a badge unlocked door-z1-exit, and that was the controller's last report
+    r.call(lambda e, t: e.on_reading("door-z1-exit", t, {"door_locked": False}, t))
+    clock.advance(timedelta(hours=1))
+    r.call(lambda e, t: e.on_reading("smoke-z1-01", t, {"smoke": True}, t))
+    assert "door-z1-exit" in {c.device for c in r.sent if c.action is contract.Action.DOOR_RELEASE}
+    clock.advance(timedelta(seconds=11))
+    r.call(lambda e, t: e.tick(t))
+    raised = {(a.rule, a.subject) for a in alarms.open_alarms() if a.state.value == "active"}
+    assert ("door.fire_release_zone", "door-z1-exit") in raised, sorted(raised)
+
+    # it reports unlocked now: the read-back came, the alarm clears
+    r.call(lambda e, t: e.on_reading("door-z1-exit", t, {"door_locked": False}, t))
+    cleared = {(a.rule, a.subject): a.state.value for a in alarms.open_alarms()}
+    assert cleared.get(("door.fire_release_zone", "door-z1-exit")) != "active", cleared
