@@ -27,6 +27,15 @@ class RejectedError(Exception):
     """The store refused the batch for good: count it as rejected and move on."""
 
 
+class PartialWriteError(RejectedError):
+    """The store kept the batch but `rejected` of its entries (InfluxDB's partial write): those are counted
+    rejected, the rest written; nothing is retried (the refused ones would be refused again)."""
+
+    def __init__(self, message: str, rejected: int) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
 class BufferedWriter(Generic[T]):
     """A bounded FIFO drained in batches by one background thread, with retries and backoff.
 
@@ -66,6 +75,7 @@ class BufferedWriter(Generic[T]):
         self._dropped = 0
         self._retries = 0
         self._rejected = 0
+        self._last_rejection: str | None = None
         self._last_error: str | None = None
         self._flush_waiters = 0
         self._closing = False
@@ -167,6 +177,7 @@ class BufferedWriter(Generic[T]):
             return WriterStats(
                 written=self._written, buffered=len(self._buf), dropped=self._dropped,
                 retries=self._retries, rejected=self._rejected, last_error=self._last_error,
+                last_rejection=self._last_rejection,
                 max_buffer=self._max_buffer, held=self._held, held_s=self._held_s, stalled=stalled,
             )
 
@@ -207,6 +218,10 @@ class BufferedWriter(Generic[T]):
                 continue
             try:
                 self._send(batch)
+            except PartialWriteError as exc:
+                refused = min(max(exc.rejected, 0), len(batch))
+                self._settle(len(batch), drops_before, rejected=False, error=None, refused=refused, why=str(exc))
+                log.error("time-series store rejected %d of %d entries: %s", refused, len(batch), exc)
             except RejectedError as exc:
                 self._settle(len(batch), drops_before, rejected=True, error=str(exc))
                 log.error("time-series store rejected %d entries: %s", len(batch), exc)
@@ -225,7 +240,9 @@ class BufferedWriter(Generic[T]):
             backoff = self._backoff_initial_s
             last_send = time.monotonic()
 
-    def _settle(self, n: int, drops_before: int, *, rejected: bool, error: str | None) -> None:
+    def _settle(self, n: int, drops_before: int, *, rejected: bool, error: str | None, refused: int = 0,
+                why: str | None = None) -> None:
+        """`refused`: entries of a batch the store took that it refused (a partial write), `why` its words."""
         with self._cond:
             dropped_meanwhile = min(n, self._head_drops - drops_before)
             for _ in range(min(n - dropped_meanwhile, len(self._buf))):
@@ -234,7 +251,12 @@ class BufferedWriter(Generic[T]):
                 self._rejected += n
                 self._dropped -= dropped_meanwhile  # counted as rejected instead
                 self._last_error = error
+                self._last_rejection = error
             else:
+                if refused:
+                    self._rejected += refused
+                    self._last_rejection = why
+                    n -= refused
                 self._written += n
                 self._dropped -= dropped_meanwhile  # they arrived after all
                 self._last_error = None  # the store takes writes again: /api/health reports it up

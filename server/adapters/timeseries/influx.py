@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
@@ -11,7 +12,7 @@ from gateway.contract import Event, Reading
 
 if TYPE_CHECKING:
     import httpx
-from server.adapters.timeseries.buffer import BufferedWriter, RejectedError, RetryableError
+from server.adapters.timeseries.buffer import BufferedWriter, PartialWriteError, RejectedError, RetryableError
 from server.adapters.timeseries.line_protocol import point_to_line, reading_to_line
 from server.adapters.timeseries.points import PointIn, event_point, from_ms, to_ms
 from server.adapters.timeseries.writer import Sample
@@ -82,7 +83,11 @@ class InfluxWriter(BufferedWriter[str]):
                 # Auth and missing-bucket errors are retried too: they are fixed by an operator,
                 # and dropping history meanwhile would be worse than buffering it.
                 raise RetryableError(f"HTTP {status}: {(exc.body or exc.reason or '')!s:.300}") from exc
-            raise RejectedError(f"HTTP {status}: {(exc.body or exc.reason or '')!s:.300}") from exc
+            body = str(exc.body or exc.reason or "")
+            partial = _PARTIAL.search(body)
+            if partial is not None:  # the rest of the batch is stored (InfluxDB 2.x 422, 1.x/3.x 400)
+                raise PartialWriteError(f"HTTP {status}: {body:.300}", int(partial.group(1))) from exc
+            raise RejectedError(f"HTTP {status}: {body:.300}") from exc
 
     def _release(self) -> None:
         closers: list[Callable[[], None]] = [self._write_api.close, self._client.close]
@@ -123,6 +128,10 @@ class InfluxWriter(BufferedWriter[str]):
                         samples.append(Sample(from_ms(int(ts_ms)), value))
         samples.sort(key=lambda s: s.ts)
         return samples[:limit]
+
+
+_PARTIAL = re.compile(r"partial write\b.*?\bdropped=(\d+)", re.DOTALL)
+"""InfluxDB's partial write: its message ends with how many points it dropped; the others were written."""
 
 
 def influxql_ident(name: str) -> str:

@@ -33,6 +33,8 @@ class WriterStats:
     """Seconds callers spent held, in total."""
     stalled: bool = False
     """The buffer is full and the store wrote nothing for ``hold_s``: new entries push out the oldest."""
+    last_rejection: str | None = None
+    """The store's words for the last entries it refused (kept after it takes writes again)."""
 
 
 class Sample(NamedTuple):

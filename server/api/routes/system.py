@@ -34,10 +34,13 @@ def health(root: HealthDep) -> Health:
     stats = root.series.stats()
     deps["timeseries"] = {"up": stats.last_error is None, "kind": type(root.series).__name__,
                           "buffered": stats.buffered, "written": stats.written, "dropped": stats.dropped,
-                          "held": stats.held, "held_s": round(stats.held_s, 3), "stalled": stats.stalled}
+                          "held": stats.held, "held_s": round(stats.held_s, 3), "stalled": stats.stalled,
+                          # refused for good by the store (a field type conflict), not retried: a hole in history
+                          "rejected": stats.rejected, "last_rejection": stats.last_rejection}
     history = root.history_series.stats()  # the boards' alarm changes and inspection counts, a writer of their own
     deps["timeseries"]["history"] = {"buffered": history.buffered, "written": history.written,
-                                     "dropped": history.dropped, "error": history.last_error}
+                                     "dropped": history.dropped, "rejected": history.rejected,
+                                     "error": history.last_error}
     s = root.ingest.stats
     ingest = {"messages": s.messages, "readings": s.readings, "events": s.events, "duplicates": s.duplicates,
               "invalid": s.invalid, "unknown_devices": s.unknown_devices, "lost": s.lost,
