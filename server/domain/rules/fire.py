@@ -324,7 +324,8 @@ class SmokeAlarm(Rule):
         rule = "mr.smoke" if probe else self.id
         name = _zone_name(ctx, dev.zone)
         if smoke:
-            if st.since is None:
+            new = st.since is None
+            if new:
                 st.since = now
             ctx.set(
                 rule,
@@ -336,7 +337,9 @@ class SmokeAlarm(Rule):
                 f"Smoke alarm in {name}, being checked",
                 VERIFY_ZH.format(zone=name),
             )
-            if probe:  # the MR is evacuated at once: its gas or mist suppression may discharge
+            # the MR is evacuated at once (its gas or mist suppression may discharge), once per smoke: the
+            # probe's next report of the same smoke after an all-clear is no new fire
+            if probe and new:
                 ctx.set(
                     "evac.notice",
                     dev.zone,

@@ -56,3 +56,38 @@ def test_machine_room_smoke_tells_the_machine_room_to_leave_it_and_the_floor_to_
     # the machine-room duty role's own channel too (机房值班, paged by mr.smoke)
     mr = bodies("/mr")
     assert any("leave the machine room now" in b and "撤离机房" in b for b in mr), mr
+
+
+def test_the_all_clear_holds_while_the_machine_room_probe_keeps_reporting_the_same_smoke(db, tmp_path: Path) -> None:
+    """The on-site command gives the all-clear while the machine-room probe still reads smoke (the smoke of
+    the discharge lingers; the probe reports it again every few seconds): the next report of that same
+    smoke is no new fire and starts no second evacuation. Smoke that clears and comes back is a new one."""
+    from datetime import timedelta
+
+    from server.adapters.sql.alarms import AlarmWriter
+    from server.services.alarms import AlarmService
+
+    _, sessions = db
+    site = make_site(site_yaml(2525, 8080).replace("people:\n", PROBE + "people:\n", 1), tmp_path)
+    clock = FakeClock(T0)
+    r = response(sessions, site, clock, alarms=AlarmService(AlarmWriter(sessions), []))
+
+    def smoke(on: bool) -> None:
+        r.call(lambda e, t: e.on_reading("probe-mr", t, {"smoke": on}, t))
+
+    smoke(True)
+    first = r.evac.active("f1")
+    assert first is not None
+    clock.advance(timedelta(minutes=20))
+    smoke(True)
+    r.evac.all_clear(first["id"], "p-ec", {"emergency_command"})
+    for _ in range(3):
+        clock.advance(timedelta(seconds=10))
+        smoke(True)
+        assert r.evac.active("f1") is None, "the probe's next report of the same smoke undid the all-clear"
+    clock.advance(timedelta(seconds=10))
+    smoke(False)
+    clock.advance(timedelta(minutes=5))
+    smoke(True)
+    second = r.evac.active("f1")
+    assert second is not None and second["id"] != first["id"], "smoke that came back evacuates again"
