@@ -30,6 +30,7 @@ const STRINGS = {
     door_open: "门开", door_closed: "门关", locked: "已锁", unlocked: "未锁", smoke: "烟雾!", smoke_ok: "无烟",
     leak: "漏水!", leak_ok: "无漏水", fault: "故障", battery_low: "电量低", no_map: "该区域未配置平面图轮廓",
     hold_cut: "暂缓断电", hold_title: "暂缓断电(插座保持通电)",
+    mark_safe: "标记安全", safe_title: "确认此人已安全?",
     cut_pending: "若不暂缓,将于 {at} 断开插座电源", cut_held: "断电已由 {by} 暂缓:{why}",
     cut_cutting: "断电指令已于 {at} 发出,等待网关确认", cut_done: "已于 {at} 断开插座电源,网关已确认",
     cut_failed: "断电失败:{why}", cut_cancelled: "断电已取消:{why}",
@@ -65,6 +66,7 @@ const STRINGS = {
     door_open: "OPEN", door_closed: "closed", locked: "locked", unlocked: "unlocked", smoke: "SMOKE!", smoke_ok: "no smoke",
     leak: "LEAK!", leak_ok: "dry", fault: "fault", battery_low: "battery low", no_map: "This zone has no outline on the map",
     hold_cut: "Hold cut", hold_title: "Hold the cut (keep the plug on)",
+    mark_safe: "Mark safe", safe_title: "Mark this person safe?",
     cut_pending: "relay OFF at {at} unless held", cut_held: "cut held by {by}: {why}",
     cut_cutting: "relay OFF sent at {at}, waiting for the edge", cut_done: "relay OFF at {at}, confirmed",
     cut_failed: "relay cut FAILED: {why}", cut_cancelled: "cut cancelled: {why}",
@@ -793,14 +795,25 @@ function renderAlarms() {
 let pending = null;
 function openAction(kind, alarm) {
   pending = { kind, alarm };
+  showActionDialog(kind, `#${alarm.id} ${alarm.drill ? t("drill") + " " : ""}${ruleTitle(alarm.rule)} · ${sevText(alarm.severity)} · ${alarmWhere(alarm)}`);
+}
+/** Marking a person safe is the roll call's answer for them: asked first, as a wrong tap would count
+ * someone still inside as safe. The note is optional, as the route's. */
+function openMarkSafe(evacuation, person, who) {
+  pending = { kind: "safe", evacuation, person: person.person };
+  const evac = state.evac && state.evac.id === evacuation ? state.evac : null;
+  showActionDialog("safe", [who, evac ? `${evac.drill ? t("drill") + " " : ""}${floorName(evac.floor)}` : ""]
+    .filter(Boolean).join(" · "));
+}
+function showActionDialog(kind, what) {
   $("action-title").textContent = t(kind + "_title");
-  $("action-alarm").textContent = `#${alarm.id} ${alarm.drill ? t("drill") + " " : ""}${ruleTitle(alarm.rule)} · ${sevText(alarm.severity)} · ${alarmWhere(alarm)}`;
+  $("action-alarm").textContent = what;
   $("until-row").hidden = kind !== "shelve";
   const until = new Date(Date.now() + 60 * 60 * 1000);
   until.setSeconds(0, 0);
   $("action-until").value = new Date(until.getTime() - until.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
   $("action-reason").value = "";
-  $("reason-label").textContent = kind === "ack" ? t("reason") + " (note)" : t("reason");
+  $("reason-label").textContent = kind === "ack" || kind === "safe" ? t("reason") + " (note)" : t("reason");
   $("action-dialog-error").hidden = true;
   $("action-dialog").showModal();
   $("action-reason").focus();
@@ -812,7 +825,7 @@ async function submitAction(event) {
   const { kind, alarm } = pending;
   const reason = $("action-reason").value.trim();
   let body;
-  if (kind === "ack") body = { note: reason };
+  if (kind === "ack" || kind === "safe") body = { note: reason };
   else if (!reason) { return dialogError(t("reason_required")); }
   else if (kind === "close" || kind === "hold") body = { reason };
   else {
@@ -821,7 +834,11 @@ async function submitAction(event) {
   }
   $("action-submit").disabled = true;
   try {
-    if (kind === "hold") {  // the route is the plug's; the alarm is re-read to show the held cut
+    if (kind === "safe") {  // the route answers with the roll call as it is now
+      state.roll = await api(`/api/evacuations/${encodeURIComponent(pending.evacuation)}/roll-call/${encodeURIComponent(pending.person)}`,
+        { method: "POST", body: JSON.stringify(body) });
+      renderEvacuation();
+    } else if (kind === "hold") {  // the route is the plug's; the alarm is re-read to show the held cut
       await api(`/api/devices/${encodeURIComponent(alarm.cut.device)}/hold-cut`, { method: "POST", body: JSON.stringify(body) });
       upsert(await api(`/api/alarms/${alarm.id}`));
     } else {
@@ -1173,7 +1190,7 @@ function renderEvacuation() {
     `${e.drill ? t("drill") : t("evac_word")} ${floorName(e.floor)} ${t("since")} ${time(e.issued_at)}`).join(" · ")}`;
   const roll = state.roll;
   // redrawn only when it changed, so a poll never swallows a tap on the names
-  if (!changed("roll", evac.id, roll, state.rollNamesOpen, [...state.zones.values()].map(zoneName))) return;
+  if (!changed("roll", evac.id, roll, state.rollNamesOpen, [...state.zones.values()].map(zoneName), state.permissions)) return;
   const out = [];
   delete banner.dataset.rollClear;
   if (roll === "forbidden") {
@@ -1202,6 +1219,7 @@ function renderEvacuation() {
 // they wait behind a tap, and a tap is remembered for the evacuation until the page is reloaded. Behind the
 // tap every name is listed: a warden looking for someone must find them there.
 const ROLL_NAMES_OPEN = 8;
+const HIDDEN_PERSON = "(hidden)";  // server/api/minimise.py: a person this account may not see
 function rollNames(evacuation, names) {
   const chosen = state.rollNamesOpen && state.rollNamesOpen.evacuation === evacuation ? state.rollNamesOpen.open : null;
   const details = el("details", { class: "roll-names", "data-roll": "names", "data-n": names.length,
@@ -1213,8 +1231,14 @@ function rollNames(evacuation, names) {
   for (const p of names) {
     const where = [p.zone ? zoneName(p.zone) : null, p.is_visitor ? t("visitor") : null,
       p.status === "unknown" ? t("unaccounted") : null].filter(Boolean).join(", ");
-    people.append(el("span", { class: "missing", "data-person": p.person, "data-status": p.status,
-      text: `${p.name || p.person}${where ? ` (${where})` : ""}` }));
+    const who = `${p.name || p.person}${where ? ` (${where})` : ""}`;
+    const line = el("span", { class: "missing", "data-person": p.person, "data-status": p.status }, who);
+    // the route checks `respond`; a name hidden from this account cannot be named to the server
+    if (may("respond") && p.person !== HIDDEN_PERSON) {
+      line.append(el("button", { type: "button", class: "btn mark-safe", text: t("mark_safe"),
+        onclick: () => openMarkSafe(evacuation, p, who) }));
+    }
+    people.append(line);
   }
   details.append(people);
   return details;

@@ -149,6 +149,60 @@ def test_roll_call_counts_the_never_badged_as_not_accounted_for_until_they_are(
     assert page.errors == []  # type: ignore[attr-defined]
 
 
+def test_a_lead_marks_someone_safe_on_the_banner_after_a_confirm_and_the_server_decides_who_may(
+        browser: Browser, mapped: Mapped, artifacts_dir: Path) -> None:
+    """The roll call's names each have "Mark safe" for an account with `respond` (the permission the route
+    checks): a tap asks first (cancel changes nothing), a confirm marks them in the API and the counts follow.
+    A lead demoted after the page loaded is refused by the server, and the dialog says so."""
+    floor = mapped.floor
+    made = floor.client.put("/api/users/lead-1", json={"roles": ["shift_lead"], "service_token": True})
+    assert made.status_code == 200, made.text
+    page = open_page(browser, mapped, PHONE, "en-GB", mobile=True, token=made.json()["token"])
+    started = floor.client.post("/api/evacuations", json={"floor": "f1", "drill": True})
+    assert started.status_code == 201, started.text
+    ev = str(started.json()["id"])
+    expect_roll(page, accounted=0, inside=0, unknown=3)
+
+    def status_of(person: str) -> str:
+        people = floor.client.get(f"/api/evacuations/{ev}/roll-call").json()["people"]
+        return str(next(p["status"] for p in people if p["person"] == person))
+
+    button = page.locator('#evac-roll .missing[data-person="p-op1"] button.mark-safe')
+    expect(button).to_have_text("Mark safe")
+    box = button.bounding_box()
+    assert box is not None and box["height"] >= 44  # a thumb on a phone, as every other button
+    button.click()
+    dialog = page.locator("#action-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#action-title")).to_have_text("Mark this person safe?")
+    expect(page.locator("#action-alarm")).to_contain_text(
+        next(p["name"] for p in floor.client.get(f"/api/evacuations/{ev}/roll-call").json()["people"]
+             if p["person"] == "p-op1"))
+    page.screenshot(path=str(artifacts_dir / "drill-mark-safe-confirm-phone.png"))
+    page.locator("#action-cancel").click()
+    expect(dialog).to_be_hidden()
+    assert status_of("p-op1") == "unknown"  # the cancel marked nobody
+    expect_roll(page, accounted=0, inside=0, unknown=3)
+
+    button.click()
+    page.locator("#action-reason").fill("seen at the assembly point")
+    page.locator("#action-submit").click()
+    expect(dialog).to_be_hidden()
+    expect_roll(page, accounted=1, inside=0, unknown=2)
+    assert status_of("p-op1") == "safe"
+    expect(page.locator('#evac-roll .missing[data-person="p-op1"]')).to_have_count(0)
+
+    # the server decides: a lead demoted to operator after the page loaded is refused, and the dialog says why
+    assert floor.client.put("/api/users/lead-1", json={"roles": ["operator"]}).status_code == 200
+    page.locator('#evac-roll .missing[data-person="p-op2"] button.mark-safe').click()
+    page.locator("#action-submit").click()
+    expect(page.locator("#action-dialog-error")).to_contain_text("Not allowed")
+    page.locator("#action-cancel").click()
+    assert status_of("p-op2") == "unknown"
+    page.locator("#lang").click()
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
 def test_many_unaccounted_names_wait_behind_a_tap_under_counts_that_stay_in_sight(
         browser: Browser, crowded: Mapped, artifacts_dir: Path) -> None:
     floor = crowded.floor
