@@ -39,7 +39,7 @@ const STRINGS = {
     shown: "显示 {n} / {of}", filter_severity: "级别", filter_zone: "区域", filter_family: "类别",
     history_open: "巡检记录", history_title: "巡检记录(最近 30 天)", history_csv: "下载 CSV",
     history_report: "打印版报告", history_empty: "最近 30 天无巡检记录", history_findings: "{n} 项不合格",
-    history_no_findings: "无不合格项", history_late: "逾期完成",
+    history_no_findings: "无不合格项", history_late: "逾期完成", history_overdue: "逾期未完成",
   },
   en: {
     title: "Floor safety", floor_map: "Floor map", active_alarms: "Active alarms", no_alarms: "No active alarms · all clear",
@@ -77,7 +77,7 @@ const STRINGS = {
     history_open: "Inspection history", history_title: "Inspection history (last 30 days)",
     history_csv: "Download CSV", history_report: "Printable report",
     history_empty: "No inspections in the last 30 days", history_findings: "{n} failed",
-    history_no_findings: "no failed items", history_late: "done late",
+    history_no_findings: "no failed items", history_late: "done late", history_overdue: "overdue, not signed",
   },
 };
 const SEVERITY = {
@@ -1085,15 +1085,21 @@ function renderHistory() {
   if (!open) return;
   const tasks = historyTasks(state.history);
   $("history-list").replaceChildren(...(tasks.length ? tasks.map((task) => {
-    const status = task.status === "done" && task.on_time === false ? t("history_late")
-      : (TASK_STATUS[lang][task.status] ?? task.status);
+    // an open task past its deadline (the API's `overdue`) is the one to chase: it must not read as "open"
+    const overdue = task.status === "open" && task.overdue === true;
+    const status = overdue ? t("history_overdue")
+      : task.status === "done" && task.on_time === false ? t("history_late")
+        : (TASK_STATUS[lang][task.status] ?? task.status);
     const who = task.completed_by || task.assignee || "";
-    return el("li", { "data-task": task.task_id, "data-status": task.status },
+    // only a signed task has results: "no failed items" on an unsigned one would read as all passed
+    const findings = task.status !== "done" ? []
+      : [" · ", task.failed ? el("span", { class: "failed", text: t("history_findings").replace("{n}", task.failed) })
+        : t("history_no_findings")];
+    return el("li", { "data-task": task.task_id, "data-status": task.status, "data-overdue": String(overdue) },
       el("div", { text: lang === "zh" ? task.what_zh || task.what : task.what || task.what_zh }),
       el("div", { class: "meta" }, `${zoned(task.completed_at || task.due_at, HISTORY_WHEN)} · ${historyWhere(task)}`),
-      el("div", { class: "meta" }, `${status}${who ? " · " + who : ""} · `,
-        task.failed ? el("span", { class: "failed", text: t("history_findings").replace("{n}", task.failed) })
-          : t("history_no_findings")));
+      el("div", { class: "meta" }, el("span", { class: overdue ? "task-status overdue" : "task-status", text: status }),
+        who ? ` · ${who}` : "", ...findings));
   }) : [el("li", { class: "ok-text", text: t("history_empty") })]));
 }
 function historyError(error) {
