@@ -30,7 +30,7 @@ const STRINGS = {
     door_open: "门开", door_closed: "门关", locked: "已锁", unlocked: "未锁", smoke: "烟雾!", smoke_ok: "无烟",
     leak: "漏水!", leak_ok: "无漏水", fault: "故障", battery_low: "电量低", no_map: "该区域未配置平面图轮廓",
     hold_cut: "暂缓断电", hold_title: "暂缓断电(插座保持通电)",
-    mark_safe: "标记安全", safe_title: "确认此人已安全?",
+    mark_safe: "标记安全", safe_title: "确认此人已安全?", raised_again: "再次触发 {t}(首次 {first})",
     cut_pending: "若不暂缓,将于 {at} 断开插座电源", cut_held: "断电已由 {by} 暂缓:{why}",
     cut_cutting: "断电指令已于 {at} 发出,等待网关确认", cut_done: "已于 {at} 断开插座电源,网关已确认",
     cut_failed: "断电失败:{why}", cut_cancelled: "断电已取消:{why}",
@@ -66,7 +66,7 @@ const STRINGS = {
     door_open: "OPEN", door_closed: "closed", locked: "locked", unlocked: "unlocked", smoke: "SMOKE!", smoke_ok: "no smoke",
     leak: "LEAK!", leak_ok: "dry", fault: "fault", battery_low: "battery low", no_map: "This zone has no outline on the map",
     hold_cut: "Hold cut", hold_title: "Hold the cut (keep the plug on)",
-    mark_safe: "Mark safe", safe_title: "Mark this person safe?",
+    mark_safe: "Mark safe", safe_title: "Mark this person safe?", raised_again: "raised again {t} (first {first})",
     cut_pending: "relay OFF at {at} unless held", cut_held: "cut held by {by}: {why}",
     cut_cutting: "relay OFF sent at {at}, waiting for the edge", cut_done: "relay OFF at {at}, confirmed",
     cut_failed: "relay cut FAILED: {why}", cut_cancelled: "cut cancelled: {why}",
@@ -649,11 +649,21 @@ function alarmValues(a) {
   return out;
 }
 
+/** When the alarm last became worse or came back (the API's `last_raised_at`; an older server's first raise):
+ * the time a push about that change gives, so the page must not show only the first raise. */
+const latestRaise = (a) => a.last_raised_at || a.raised_at;
+function raisedText(a) {
+  const latest = latestRaise(a);
+  return Date.parse(latest) === Date.parse(a.raised_at) ? when(a.raised_at)
+    : t("raised_again").replace("{t}", when(latest)).replace("{first}", when(a.raised_at));
+}
 function alarmItem(a) {
   const message = alarmMessage(a);
   const values = alarmValues(a);
-  const meta = [alarmWhere(a), when(a.raised_at),
-    a.acknowledged_by ? `${t("acknowledged_by")} ${a.acknowledged_by}` : null, a.rule].filter(Boolean).join(" · ");
+  const sep = () => " · ";
+  const meta = [alarmWhere(a), el("span", { class: "raised", "data-at": latestRaise(a), text: raisedText(a) }),
+    a.acknowledged_by ? `${t("acknowledged_by")} ${a.acknowledged_by}` : null, a.rule].filter(Boolean)
+    .flatMap((part, i) => (i ? [sep(), part] : [part]));
   const li = el("li", { class: "alarm " + a.severity, "data-id": a.id, "data-rule": a.rule, "data-state": a.state,
     "data-severity": a.severity, "data-drill": String(!!a.drill),
     "data-life-safety": String(lifeSafety(a)) },
@@ -662,7 +672,7 @@ function alarmItem(a) {
       el("span", { class: "rule", text: ruleTitle(a.rule) }), el("span", { class: "state", text: stateText(a.state) })),
     message ? el("div", { class: "msg", text: message }) : null,
     values.length ? el("div", { class: "values" }, ...values) : null,
-    el("div", { class: "meta", text: meta }));
+    el("div", { class: "meta" }, ...meta));
   if (state.selected && state.selected.type === "alarm" && state.selected.id === a.id) li.classList.add("targeted");
   if (a.cut) li.append(el("div", { class: "cut", "data-cut-state": a.cut.state, text: cutText(a.cut) }));
   {
@@ -704,7 +714,7 @@ const mayAcknowledge = (a) => may("acknowledge_any") || (may("acknowledge_own_zo
 // alarms last. The same rule in the same zone is one row with a count, opened on a tap.
 const muted = (a) => (a.state === "shelved" || a.state === "suppressed" ? 1 : 0);
 const byUrgency = (a, b) => muted(a) - muted(b) || Number(lifeSafety(b)) - Number(lifeSafety(a))
-  || RANK[b.severity] - RANK[a.severity] || Date.parse(b.raised_at) - Date.parse(a.raised_at) || b.id - a.id;
+  || RANK[b.severity] - RANK[a.severity] || Date.parse(latestRaise(b)) - Date.parse(latestRaise(a)) || b.id - a.id;
 function sortAlarms(list) { return list.sort(byUrgency); }
 
 function matchesFilters(a) {
@@ -725,7 +735,7 @@ function groupAlarms(list) {
 function groupItem(g) {
   const [head] = g.alarms;
   const open = state.expanded.has(g.key);
-  const latest = g.alarms.reduce((m, a) => (Date.parse(a.raised_at) > Date.parse(m) ? a.raised_at : m), head.raised_at);
+  const latest = g.alarms.reduce((m, a) => (Date.parse(latestRaise(a)) > Date.parse(m) ? latestRaise(a) : m), latestRaise(head));
   const where = head.zone ? zoneName(head.zone) : subjectName(head.subject);
   const li = el("li", { class: "alarm-group alarm " + head.severity, "data-group": g.key, "data-rule": head.rule,
     "data-severity": head.severity, "data-drill": String(!!head.drill),

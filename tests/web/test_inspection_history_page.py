@@ -17,9 +17,9 @@ from gateway.broker import EmbeddedBroker, free_port
 from server.runtime import utc_now
 from server.settings import Settings
 from tests.e2e.conftest import ADMIN_TOKEN, DEVICES, HERE, Stack
+from tests.e2e.test_skeleton import publish_strip
 from tests.support.edge import edge_config
 from tests.support.server import serve
-from tests.e2e.test_skeleton import publish_strip
 from tests.web.test_live_page import FILL, PHONE, open_page
 
 with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture (conftest) says so
