@@ -324,7 +324,11 @@ function bounds(zones, devices) {
 // counts where the label fits, and draws only abnormal devices (in alarm or offline). A zone, once tapped,
 // fills the map with all its devices. Either way markers sit on a grid of cells sized in screen pixels, so
 // no two overlap at any zoom, and a label is drawn only where it touches no marker and no other label.
-const MARKER_PX = 9, MARKER_GAP_PX = 4, MIN_MARKER_PX = 6, LABEL_PAD_PX = 2;
+const MARKER_PX = 9, MARKER_GAP_PX = 4, LABEL_PAD_PX = 2;
+// WCAG 2.5.8: a tap target of 24 × 24 CSS px. Markers sit at least this far apart, and each takes a tap on a
+// disc of this diameter around it (an invisible circle under the mark), so a thumb gets the device it aimed at.
+const TARGET_PX = 24;
+const MARKER_PITCH_PX = Math.max(2 * MARKER_PX + MARKER_GAP_PX, TARGET_PX);
 let measureCtx = null;
 /** Width in px of `text` at `px` (canvas, same font as the page): to decide whether a label fits. */
 function textWidth(text, px, weight = 700) {
@@ -429,7 +433,7 @@ function snap(devices, free, room) {
   return { placed, hidden };
 }
 
-function markerNode(d, x, y, r, st) {
+function markerNode(d, x, y, r, st, reach) {
   const live = state.live.get(d.id);
   const reading = readingText(d);
   const selected = state.selected && state.selected.type === "device" && state.selected.id === d.id;
@@ -442,7 +446,7 @@ function markerNode(d, x, y, r, st) {
     tabindex: "0", role: "button", "aria-label": label,
     onclick: (e) => { e.stopPropagation(); select("device", d.id); },
     onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select("device", d.id); } } },
-  svg("title", { text: label }), shape,
+  svg("title", { text: label }), svg("circle", { class: "hit", cx: x, cy: y, r: Math.max(reach, r) }), shape,
   svg("text", { class: "glyph", x, y: y + r * 0.38, "text-anchor": "middle", "font-size": r * 1.1, text: GLYPH[d.kind] || "?" }));
 }
 
@@ -523,31 +527,31 @@ function renderMap() {
       .filter(({ st }) => open || st.sev !== "none" || st.offline)
       .sort((a, c) => priority(c.st) - priority(a.st));
     if (!wanted.length) continue;
-    // Shrink markers in a crowded zone down to a floor; whatever still finds no cell is counted, not piled up.
-    // An opened zone spreads its devices over the widest grid that holds them all, leaving room for labels.
-    let px = MARKER_PX, free = [];
+    // A crowded zone keeps its markers a tap target apart (shrinking them would make them too small to
+    // tap): whatever finds no cell is counted, not piled up. An opened zone spreads its devices over the
+    // widest grid that holds them all, leaving room for labels.
+    const px = MARKER_PX;
+    let free = [];
     if (open) {
       const area = (zb.w / u) * (zb.h / u);
-      for (let step = Math.sqrt(area / wanted.length); step > 2 * px + MARKER_GAP_PX; step *= 0.93) {
+      for (let step = Math.sqrt(area / wanted.length); step > MARKER_PITCH_PX; step *= 0.93) {
         free = cells(z.polygon, zb, step * u, px * u, blocked);
         if (free.length >= wanted.length) break;
       }
     }
-    for (; free.length < wanted.length && px >= MIN_MARKER_PX; px--) {
-      free = cells(z.polygon, zb, (2 * px + MARKER_GAP_PX) * u, px * u, blocked);
-    }
+    if (free.length < wanted.length) free = cells(z.polygon, zb, MARKER_PITCH_PX * u, px * u, blocked);
     const abnormal = new Set(wanted.filter(({ st }) => st.sev !== "none" || st.offline).map((w) => w.d.id));
     const room = (d, x, y) => {
       const reading = abnormal.has(d.id) ? shortReading(d) : "";
       return reading ? { x: x + r, y: y - r, w: (textWidth(reading, 11, 600) + 8) * u, h: 2 * r } : null;
     };
-    const r = Math.max(px, MIN_MARKER_PX) * u;
+    const r = px * u;
     const { placed, hidden } = snap(wanted.map((w) => w.d), free, room);
     hiddenTotal += hidden;
     if (hidden) zoneLayer[zoneLayer.length - 1].dataset.hidden = String(hidden);
     for (const [d, x, y] of placed) {
       const st = deviceState(d);
-      const g = markerNode(d, x, y, r, st);
+      const g = markerNode(d, x, y, r, st, (TARGET_PX / 2) * u);
       markLayer.push(g);
       hard.push({ x: x - r, y: y - r, w: 2 * r, h: 2 * r });
       groups.push([g, x, y, r, priority(st), zb]);
