@@ -8,7 +8,7 @@ const STRINGS = {
   zh: {
     title: "楼层安全监控", floor_map: "楼层平面图", active_alarms: "当前告警", no_alarms: "无告警 · 全部正常",
     inspections_today: "今日待办巡检", system_health: "系统状态", token: "访问令牌", sign_in: "登录",
-    cancel: "取消", confirm: "确定", reason: "原因", shelve_until: "搁置至", close_panel: "关闭面板",
+    cancel: "取消", confirm: "确定", reason: "原因", note_optional: "备注(可选)", shelve_until: "搁置至", close_panel: "关闭面板",
     ack: "确认", shelve: "搁置", close: "关闭告警", live: "实时", connecting: "连接中…",
     reconnecting: "重新连接中…", offline: "离线", signed_out: "未登录", unauthorized: "令牌无效或已过期,请重新登录",
     evac_active: "疏散进行中", drill_active: "【演练】疏散演练进行中", roll_call: "点名", accounted: "已撤离/安全", missing: "仍在楼内", total: "应到",
@@ -44,7 +44,7 @@ const STRINGS = {
   en: {
     title: "Floor safety", floor_map: "Floor map", active_alarms: "Active alarms", no_alarms: "No active alarms · all clear",
     inspections_today: "Inspections due today", system_health: "System health", token: "Access token", sign_in: "Sign in",
-    cancel: "Cancel", confirm: "Confirm", reason: "Reason", shelve_until: "Shelve until", close_panel: "Close panel",
+    cancel: "Cancel", confirm: "Confirm", reason: "Reason", note_optional: "Note (optional)", shelve_until: "Shelve until", close_panel: "Close panel",
     ack: "Acknowledge", shelve: "Shelve", close: "Close", live: "Live", connecting: "Connecting…",
     reconnecting: "Reconnecting…", offline: "Offline", signed_out: "Not signed in", unauthorized: "Token invalid or expired — sign in again",
     evac_active: "EVACUATION IN PROGRESS", drill_active: "DRILL: evacuation drill in progress", roll_call: "Roll call", accounted: "out or safe", missing: "Still inside", total: "Expected",
@@ -827,7 +827,7 @@ function showActionDialog(kind, what) {
   until.setSeconds(0, 0);
   $("action-until").value = new Date(until.getTime() - until.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
   $("action-reason").value = "";
-  $("reason-label").textContent = kind === "ack" || kind === "safe" ? t("reason") + " (note)" : t("reason");
+  $("reason-label").textContent = kind === "ack" || kind === "safe" ? t("note_optional") : t("reason");
   $("action-dialog-error").hidden = true;
   $("action-dialog").showModal();
   $("action-reason").focus();
