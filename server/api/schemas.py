@@ -67,6 +67,9 @@ class AlarmPublic(BaseModel):
     null for a rule with no single worse direction."""
     unit: str = ""
     """The unit of value, raised_value and peak_value ("" for a count or no value)."""
+    last_raised_at: datetime | None = None
+    """When it last became worse (escalated) or came back after its condition cleared; `raised_at` when
+    neither happened. `raised_at` stays the first raise."""
     message: str
     message_zh: str
     occurrences: int
@@ -85,7 +88,8 @@ class AlarmPublic(BaseModel):
             zone=alarm.zone, site=alarm.site, raised_at=alarm.raised_at, acknowledged_at=alarm.acknowledged_at,
             acknowledged_by=alarm.acknowledged_by, cleared_at=alarm.cleared_at, shelved_until=alarm.shelved_until,
             value=alarm.value, raised_value=alarm.raised_value, peak_value=alarm.peak_value,
-            unit=unit_of(alarm.rule), message=alarm.message, message_zh=alarm.message_zh,
+            unit=unit_of(alarm.rule), last_raised_at=alarm.latest_raise, message=alarm.message,
+            message_zh=alarm.message_zh,
             occurrences=alarm.occurrences, latching=alarm.latching,
             drill=is_drill_text(alarm.message_zh, alarm.message),
         )

@@ -97,10 +97,18 @@ class Alarm:
     peak_value: float | None = None
     """The worst value as of the alarm's last change (raise, escalation, clear), not of every reading since;
     None for a rule with no single worse direction."""
+    last_raised_at: datetime | None = None
+    """When it last became worse (an escalation) or came back (raised again after its condition cleared):
+    what a push about that change and the page say. `raised_at` stays its first raise (its age, the
+    paging ladder's start). None: stored before this field existed (see `latest_raise`)."""
 
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def latest_raise(self) -> datetime:
+        return self.last_raised_at or self.raised_at
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Alarm:
@@ -114,7 +122,7 @@ class Alarm:
         data["state"] = AlarmState(data["state"])
         if data.get("state_before_shelve"):
             data["state_before_shelve"] = AlarmState(data["state_before_shelve"])
-        for name in ("raised_at", "acknowledged_at", "cleared_at", "closed_at", "shelved_until"):
+        for name in ("raised_at", "acknowledged_at", "cleared_at", "closed_at", "shelved_until", "last_raised_at"):
             data[name] = when(data.get(name))
         data["cycles"] = tuple(when(c) for c in data.get("cycles") or ())
         if "raised_value" not in record and data.get("condition_active", True):
@@ -198,7 +206,7 @@ def _raise(alarm: Alarm | None, finding: Finding, now: datetime) -> tuple[Alarm 
                     severity=finding.severity, state=AlarmState.ACTIVE, raised_at=now, value=finding.value,
                     message=finding.message, message_zh=finding.message_zh,
                     latching=finding.rule in LATCHING_RULES, raised_value=finding.value,
-                    peak_value=_worst(finding.rule, finding.value, finding.peak))
+                    peak_value=_worst(finding.rule, finding.value, finding.peak), last_raised_at=now)
         return _changed(None, new, now, SYSTEM, "raise", finding.message, notify="raised")
 
     real_fire = is_drill_text(alarm.message_zh, alarm.message) and not is_drill_text(finding.message_zh,
@@ -213,12 +221,13 @@ def _raise(alarm: Alarm | None, finding: Finding, now: datetime) -> tuple[Alarm 
                        raised_at=now, value=finding.value, occurrences=alarm.occurrences + 1, condition_active=True,
                        message=finding.message, message_zh=finding.message_zh, acknowledged_at=None,
                        acknowledged_by=None, cleared_at=None, raised_value=finding.value,
-                       peak_value=_worst(finding.rule, finding.value, finding.peak))
+                       peak_value=_worst(finding.rule, finding.value, finding.peak), last_raised_at=now)
         return _changed(alarm, real, now, SYSTEM, "real-fire" if real_fire else "re-raise", finding.message,
                         notify="raised")
     escalated = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alarm.severity]
     severity = finding.severity if escalated else alarm.severity
     updated = replace(alarm, severity=severity, value=finding.value, occurrences=alarm.occurrences + 1,
+                      last_raised_at=now if escalated else alarm.last_raised_at,
                       peak_value=_worst(alarm.rule, alarm.peak_value, finding.value, finding.peak),
                       condition_active=True, message=finding.message if escalated else alarm.message,
                       message_zh=finding.message_zh if escalated else alarm.message_zh)
@@ -226,7 +235,7 @@ def _raise(alarm: Alarm | None, finding: Finding, now: datetime) -> tuple[Alarm 
         # the condition is back: where and in which words are the new finding's (a floor's evacuation
         # notice raised again for a fire in another zone)
         updated = replace(updated, state=AlarmState.ACTIVE, cleared_at=None, zone=finding.zone or alarm.zone,
-                          message=finding.message, message_zh=finding.message_zh)
+                          message=finding.message, message_zh=finding.message_zh, last_raised_at=now)
         return _changed(alarm, updated, now, SYSTEM, "re-raise", finding.message,
                         notify="escalated" if escalated else None)
     if escalated:

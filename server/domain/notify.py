@@ -171,7 +171,8 @@ class AlarmInfo:
     note: tuple[str, str] | None = None
     """A line every page of this alarm carries (zh, en): the delayed cut's time, or who held it."""
     raised_at: datetime | None = None
-    """When the alarm was raised: a page says it, since an escalation comes minutes later."""
+    """When the alarm was last raised (`Alarm.latest_raise`: its escalation or its return, else its first
+    raise): a page says it, since a ladder's step comes minutes later and must not read as a new alarm's."""
 
 
 class When:

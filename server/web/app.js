@@ -8,7 +8,7 @@ const STRINGS = {
   zh: {
     title: "楼层安全监控", floor_map: "楼层平面图", active_alarms: "当前告警", no_alarms: "无告警 · 全部正常",
     inspections_today: "今日待办巡检", system_health: "系统状态", token: "访问令牌", sign_in: "登录",
-    cancel: "取消", confirm: "确定", reason: "原因", shelve_until: "搁置至", close_panel: "关闭面板",
+    cancel: "取消", confirm: "确定", reason: "原因", note_optional: "备注(可选)", shelve_until: "搁置至", close_panel: "关闭面板",
     ack: "确认", shelve: "搁置", close: "关闭告警", live: "实时", connecting: "连接中…",
     reconnecting: "重新连接中…", offline: "离线", signed_out: "未登录", unauthorized: "令牌无效或已过期,请重新登录",
     evac_active: "疏散进行中", drill_active: "【演练】疏散演练进行中", roll_call: "点名", accounted: "已撤离/安全", missing: "仍在楼内", total: "应到",
@@ -30,6 +30,7 @@ const STRINGS = {
     door_open: "门开", door_closed: "门关", locked: "已锁", unlocked: "未锁", smoke: "烟雾!", smoke_ok: "无烟",
     leak: "漏水!", leak_ok: "无漏水", fault: "故障", battery_low: "电量低", no_map: "该区域未配置平面图轮廓",
     hold_cut: "暂缓断电", hold_title: "暂缓断电(插座保持通电)",
+    mark_safe: "标记安全", safe_title: "确认此人已安全?", raised_again: "再次触发 {t}(首次 {first})",
     cut_pending: "若不暂缓,将于 {at} 断开插座电源", cut_held: "断电已由 {by} 暂缓:{why}",
     cut_cutting: "断电指令已于 {at} 发出,等待网关确认", cut_done: "已于 {at} 断开插座电源,网关已确认",
     cut_failed: "断电失败:{why}", cut_cancelled: "断电已取消:{why}",
@@ -38,12 +39,12 @@ const STRINGS = {
     shown: "显示 {n} / {of}", filter_severity: "级别", filter_zone: "区域", filter_family: "类别",
     history_open: "巡检记录", history_title: "巡检记录(最近 30 天)", history_csv: "下载 CSV",
     history_report: "打印版报告", history_empty: "最近 30 天无巡检记录", history_findings: "{n} 项不合格",
-    history_no_findings: "无不合格项", history_late: "逾期完成",
+    history_no_findings: "无不合格项", history_late: "逾期完成", history_overdue: "逾期未完成",
   },
   en: {
     title: "Floor safety", floor_map: "Floor map", active_alarms: "Active alarms", no_alarms: "No active alarms · all clear",
     inspections_today: "Inspections due today", system_health: "System health", token: "Access token", sign_in: "Sign in",
-    cancel: "Cancel", confirm: "Confirm", reason: "Reason", shelve_until: "Shelve until", close_panel: "Close panel",
+    cancel: "Cancel", confirm: "Confirm", reason: "Reason", note_optional: "Note (optional)", shelve_until: "Shelve until", close_panel: "Close panel",
     ack: "Acknowledge", shelve: "Shelve", close: "Close", live: "Live", connecting: "Connecting…",
     reconnecting: "Reconnecting…", offline: "Offline", signed_out: "Not signed in", unauthorized: "Token invalid or expired — sign in again",
     evac_active: "EVACUATION IN PROGRESS", drill_active: "DRILL: evacuation drill in progress", roll_call: "Roll call", accounted: "out or safe", missing: "Still inside", total: "Expected",
@@ -65,6 +66,7 @@ const STRINGS = {
     door_open: "OPEN", door_closed: "closed", locked: "locked", unlocked: "unlocked", smoke: "SMOKE!", smoke_ok: "no smoke",
     leak: "LEAK!", leak_ok: "dry", fault: "fault", battery_low: "battery low", no_map: "This zone has no outline on the map",
     hold_cut: "Hold cut", hold_title: "Hold the cut (keep the plug on)",
+    mark_safe: "Mark safe", safe_title: "Mark this person safe?", raised_again: "raised again {t} (first {first})",
     cut_pending: "relay OFF at {at} unless held", cut_held: "cut held by {by}: {why}",
     cut_cutting: "relay OFF sent at {at}, waiting for the edge", cut_done: "relay OFF at {at}, confirmed",
     cut_failed: "relay cut FAILED: {why}", cut_cancelled: "cut cancelled: {why}",
@@ -75,7 +77,7 @@ const STRINGS = {
     history_open: "Inspection history", history_title: "Inspection history (last 30 days)",
     history_csv: "Download CSV", history_report: "Printable report",
     history_empty: "No inspections in the last 30 days", history_findings: "{n} failed",
-    history_no_findings: "no failed items", history_late: "done late",
+    history_no_findings: "no failed items", history_late: "done late", history_overdue: "overdue, not signed",
   },
 };
 const SEVERITY = {
@@ -322,7 +324,11 @@ function bounds(zones, devices) {
 // counts where the label fits, and draws only abnormal devices (in alarm or offline). A zone, once tapped,
 // fills the map with all its devices. Either way markers sit on a grid of cells sized in screen pixels, so
 // no two overlap at any zoom, and a label is drawn only where it touches no marker and no other label.
-const MARKER_PX = 9, MARKER_GAP_PX = 4, MIN_MARKER_PX = 6, LABEL_PAD_PX = 2;
+const MARKER_PX = 9, MARKER_GAP_PX = 4, LABEL_PAD_PX = 2;
+// WCAG 2.5.8: a tap target of 24 × 24 CSS px. Markers sit at least this far apart, and each takes a tap on a
+// disc of this diameter around it (an invisible circle under the mark), so a thumb gets the device it aimed at.
+const TARGET_PX = 24;
+const MARKER_PITCH_PX = Math.max(2 * MARKER_PX + MARKER_GAP_PX, TARGET_PX);
 let measureCtx = null;
 /** Width in px of `text` at `px` (canvas, same font as the page): to decide whether a label fits. */
 function textWidth(text, px, weight = 700) {
@@ -427,7 +433,7 @@ function snap(devices, free, room) {
   return { placed, hidden };
 }
 
-function markerNode(d, x, y, r, st) {
+function markerNode(d, x, y, r, st, reach) {
   const live = state.live.get(d.id);
   const reading = readingText(d);
   const selected = state.selected && state.selected.type === "device" && state.selected.id === d.id;
@@ -440,7 +446,7 @@ function markerNode(d, x, y, r, st) {
     tabindex: "0", role: "button", "aria-label": label,
     onclick: (e) => { e.stopPropagation(); select("device", d.id); },
     onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select("device", d.id); } } },
-  svg("title", { text: label }), shape,
+  svg("title", { text: label }), svg("circle", { class: "hit", cx: x, cy: y, r: Math.max(reach, r) }), shape,
   svg("text", { class: "glyph", x, y: y + r * 0.38, "text-anchor": "middle", "font-size": r * 1.1, text: GLYPH[d.kind] || "?" }));
 }
 
@@ -521,31 +527,31 @@ function renderMap() {
       .filter(({ st }) => open || st.sev !== "none" || st.offline)
       .sort((a, c) => priority(c.st) - priority(a.st));
     if (!wanted.length) continue;
-    // Shrink markers in a crowded zone down to a floor; whatever still finds no cell is counted, not piled up.
-    // An opened zone spreads its devices over the widest grid that holds them all, leaving room for labels.
-    let px = MARKER_PX, free = [];
+    // A crowded zone keeps its markers a tap target apart (shrinking them would make them too small to
+    // tap): whatever finds no cell is counted, not piled up. An opened zone spreads its devices over the
+    // widest grid that holds them all, leaving room for labels.
+    const px = MARKER_PX;
+    let free = [];
     if (open) {
       const area = (zb.w / u) * (zb.h / u);
-      for (let step = Math.sqrt(area / wanted.length); step > 2 * px + MARKER_GAP_PX; step *= 0.93) {
+      for (let step = Math.sqrt(area / wanted.length); step > MARKER_PITCH_PX; step *= 0.93) {
         free = cells(z.polygon, zb, step * u, px * u, blocked);
         if (free.length >= wanted.length) break;
       }
     }
-    for (; free.length < wanted.length && px >= MIN_MARKER_PX; px--) {
-      free = cells(z.polygon, zb, (2 * px + MARKER_GAP_PX) * u, px * u, blocked);
-    }
+    if (free.length < wanted.length) free = cells(z.polygon, zb, MARKER_PITCH_PX * u, px * u, blocked);
     const abnormal = new Set(wanted.filter(({ st }) => st.sev !== "none" || st.offline).map((w) => w.d.id));
     const room = (d, x, y) => {
       const reading = abnormal.has(d.id) ? shortReading(d) : "";
       return reading ? { x: x + r, y: y - r, w: (textWidth(reading, 11, 600) + 8) * u, h: 2 * r } : null;
     };
-    const r = Math.max(px, MIN_MARKER_PX) * u;
+    const r = px * u;
     const { placed, hidden } = snap(wanted.map((w) => w.d), free, room);
     hiddenTotal += hidden;
     if (hidden) zoneLayer[zoneLayer.length - 1].dataset.hidden = String(hidden);
     for (const [d, x, y] of placed) {
       const st = deviceState(d);
-      const g = markerNode(d, x, y, r, st);
+      const g = markerNode(d, x, y, r, st, (TARGET_PX / 2) * u);
       markLayer.push(g);
       hard.push({ x: x - r, y: y - r, w: 2 * r, h: 2 * r });
       groups.push([g, x, y, r, priority(st), zb]);
@@ -647,11 +653,21 @@ function alarmValues(a) {
   return out;
 }
 
+/** When the alarm last became worse or came back (the API's `last_raised_at`; an older server's first raise):
+ * the time a push about that change gives, so the page must not show only the first raise. */
+const latestRaise = (a) => a.last_raised_at || a.raised_at;
+function raisedText(a) {
+  const latest = latestRaise(a);
+  return Date.parse(latest) === Date.parse(a.raised_at) ? when(a.raised_at)
+    : t("raised_again").replace("{t}", when(latest)).replace("{first}", when(a.raised_at));
+}
 function alarmItem(a) {
   const message = alarmMessage(a);
   const values = alarmValues(a);
-  const meta = [alarmWhere(a), when(a.raised_at),
-    a.acknowledged_by ? `${t("acknowledged_by")} ${a.acknowledged_by}` : null, a.rule].filter(Boolean).join(" · ");
+  const sep = () => " · ";
+  const meta = [alarmWhere(a), el("span", { class: "raised", "data-at": latestRaise(a), text: raisedText(a) }),
+    a.acknowledged_by ? `${t("acknowledged_by")} ${a.acknowledged_by}` : null, a.rule].filter(Boolean)
+    .flatMap((part, i) => (i ? [sep(), part] : [part]));
   const li = el("li", { class: "alarm " + a.severity, "data-id": a.id, "data-rule": a.rule, "data-state": a.state,
     "data-severity": a.severity, "data-drill": String(!!a.drill),
     "data-life-safety": String(lifeSafety(a)) },
@@ -660,7 +676,7 @@ function alarmItem(a) {
       el("span", { class: "rule", text: ruleTitle(a.rule) }), el("span", { class: "state", text: stateText(a.state) })),
     message ? el("div", { class: "msg", text: message }) : null,
     values.length ? el("div", { class: "values" }, ...values) : null,
-    el("div", { class: "meta", text: meta }));
+    el("div", { class: "meta" }, ...meta));
   if (state.selected && state.selected.type === "alarm" && state.selected.id === a.id) li.classList.add("targeted");
   if (a.cut) li.append(el("div", { class: "cut", "data-cut-state": a.cut.state, text: cutText(a.cut) }));
   {
@@ -702,7 +718,7 @@ const mayAcknowledge = (a) => may("acknowledge_any") || (may("acknowledge_own_zo
 // alarms last. The same rule in the same zone is one row with a count, opened on a tap.
 const muted = (a) => (a.state === "shelved" || a.state === "suppressed" ? 1 : 0);
 const byUrgency = (a, b) => muted(a) - muted(b) || Number(lifeSafety(b)) - Number(lifeSafety(a))
-  || RANK[b.severity] - RANK[a.severity] || Date.parse(b.raised_at) - Date.parse(a.raised_at) || b.id - a.id;
+  || RANK[b.severity] - RANK[a.severity] || Date.parse(latestRaise(b)) - Date.parse(latestRaise(a)) || b.id - a.id;
 function sortAlarms(list) { return list.sort(byUrgency); }
 
 function matchesFilters(a) {
@@ -723,7 +739,7 @@ function groupAlarms(list) {
 function groupItem(g) {
   const [head] = g.alarms;
   const open = state.expanded.has(g.key);
-  const latest = g.alarms.reduce((m, a) => (Date.parse(a.raised_at) > Date.parse(m) ? a.raised_at : m), head.raised_at);
+  const latest = g.alarms.reduce((m, a) => (Date.parse(latestRaise(a)) > Date.parse(m) ? latestRaise(a) : m), latestRaise(head));
   const where = head.zone ? zoneName(head.zone) : subjectName(head.subject);
   const li = el("li", { class: "alarm-group alarm " + head.severity, "data-group": g.key, "data-rule": head.rule,
     "data-severity": head.severity, "data-drill": String(!!head.drill),
@@ -793,14 +809,25 @@ function renderAlarms() {
 let pending = null;
 function openAction(kind, alarm) {
   pending = { kind, alarm };
+  showActionDialog(kind, `#${alarm.id} ${alarm.drill ? t("drill") + " " : ""}${ruleTitle(alarm.rule)} · ${sevText(alarm.severity)} · ${alarmWhere(alarm)}`);
+}
+/** Marking a person safe is the roll call's answer for them: asked first, as a wrong tap would count
+ * someone still inside as safe. The note is optional, as the route's. */
+function openMarkSafe(evacuation, person, who) {
+  pending = { kind: "safe", evacuation, person: person.person };
+  const evac = state.evac && state.evac.id === evacuation ? state.evac : null;
+  showActionDialog("safe", [who, evac ? `${evac.drill ? t("drill") + " " : ""}${floorName(evac.floor)}` : ""]
+    .filter(Boolean).join(" · "));
+}
+function showActionDialog(kind, what) {
   $("action-title").textContent = t(kind + "_title");
-  $("action-alarm").textContent = `#${alarm.id} ${alarm.drill ? t("drill") + " " : ""}${ruleTitle(alarm.rule)} · ${sevText(alarm.severity)} · ${alarmWhere(alarm)}`;
+  $("action-alarm").textContent = what;
   $("until-row").hidden = kind !== "shelve";
   const until = new Date(Date.now() + 60 * 60 * 1000);
   until.setSeconds(0, 0);
   $("action-until").value = new Date(until.getTime() - until.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
   $("action-reason").value = "";
-  $("reason-label").textContent = kind === "ack" ? t("reason") + " (note)" : t("reason");
+  $("reason-label").textContent = kind === "ack" || kind === "safe" ? t("note_optional") : t("reason");
   $("action-dialog-error").hidden = true;
   $("action-dialog").showModal();
   $("action-reason").focus();
@@ -812,7 +839,7 @@ async function submitAction(event) {
   const { kind, alarm } = pending;
   const reason = $("action-reason").value.trim();
   let body;
-  if (kind === "ack") body = { note: reason };
+  if (kind === "ack" || kind === "safe") body = { note: reason };
   else if (!reason) { return dialogError(t("reason_required")); }
   else if (kind === "close" || kind === "hold") body = { reason };
   else {
@@ -821,7 +848,11 @@ async function submitAction(event) {
   }
   $("action-submit").disabled = true;
   try {
-    if (kind === "hold") {  // the route is the plug's; the alarm is re-read to show the held cut
+    if (kind === "safe") {  // the route answers with the roll call as it is now
+      state.roll = await api(`/api/evacuations/${encodeURIComponent(pending.evacuation)}/roll-call/${encodeURIComponent(pending.person)}`,
+        { method: "POST", body: JSON.stringify(body) });
+      renderEvacuation();
+    } else if (kind === "hold") {  // the route is the plug's; the alarm is re-read to show the held cut
       await api(`/api/devices/${encodeURIComponent(alarm.cut.device)}/hold-cut`, { method: "POST", body: JSON.stringify(body) });
       upsert(await api(`/api/alarms/${alarm.id}`));
     } else {
@@ -1068,15 +1099,21 @@ function renderHistory() {
   if (!open) return;
   const tasks = historyTasks(state.history);
   $("history-list").replaceChildren(...(tasks.length ? tasks.map((task) => {
-    const status = task.status === "done" && task.on_time === false ? t("history_late")
-      : (TASK_STATUS[lang][task.status] ?? task.status);
+    // an open task past its deadline (the API's `overdue`) is the one to chase: it must not read as "open"
+    const overdue = task.status === "open" && task.overdue === true;
+    const status = overdue ? t("history_overdue")
+      : task.status === "done" && task.on_time === false ? t("history_late")
+        : (TASK_STATUS[lang][task.status] ?? task.status);
     const who = task.completed_by || task.assignee || "";
-    return el("li", { "data-task": task.task_id, "data-status": task.status },
+    // only a signed task has results: "no failed items" on an unsigned one would read as all passed
+    const findings = task.status !== "done" ? []
+      : [" · ", task.failed ? el("span", { class: "failed", text: t("history_findings").replace("{n}", task.failed) })
+        : t("history_no_findings")];
+    return el("li", { "data-task": task.task_id, "data-status": task.status, "data-overdue": String(overdue) },
       el("div", { text: lang === "zh" ? task.what_zh || task.what : task.what || task.what_zh }),
       el("div", { class: "meta" }, `${zoned(task.completed_at || task.due_at, HISTORY_WHEN)} · ${historyWhere(task)}`),
-      el("div", { class: "meta" }, `${status}${who ? " · " + who : ""} · `,
-        task.failed ? el("span", { class: "failed", text: t("history_findings").replace("{n}", task.failed) })
-          : t("history_no_findings")));
+      el("div", { class: "meta" }, el("span", { class: overdue ? "task-status overdue" : "task-status", text: status }),
+        who ? ` · ${who}` : "", ...findings));
   }) : [el("li", { class: "ok-text", text: t("history_empty") })]));
 }
 function historyError(error) {
@@ -1173,7 +1210,7 @@ function renderEvacuation() {
     `${e.drill ? t("drill") : t("evac_word")} ${floorName(e.floor)} ${t("since")} ${time(e.issued_at)}`).join(" · ")}`;
   const roll = state.roll;
   // redrawn only when it changed, so a poll never swallows a tap on the names
-  if (!changed("roll", evac.id, roll, state.rollNamesOpen, [...state.zones.values()].map(zoneName))) return;
+  if (!changed("roll", evac.id, roll, state.rollNamesOpen, [...state.zones.values()].map(zoneName), state.permissions)) return;
   const out = [];
   delete banner.dataset.rollClear;
   if (roll === "forbidden") {
@@ -1202,6 +1239,7 @@ function renderEvacuation() {
 // they wait behind a tap, and a tap is remembered for the evacuation until the page is reloaded. Behind the
 // tap every name is listed: a warden looking for someone must find them there.
 const ROLL_NAMES_OPEN = 8;
+const HIDDEN_PERSON = "(hidden)";  // server/api/minimise.py: a person this account may not see
 function rollNames(evacuation, names) {
   const chosen = state.rollNamesOpen && state.rollNamesOpen.evacuation === evacuation ? state.rollNamesOpen.open : null;
   const details = el("details", { class: "roll-names", "data-roll": "names", "data-n": names.length,
@@ -1213,8 +1251,14 @@ function rollNames(evacuation, names) {
   for (const p of names) {
     const where = [p.zone ? zoneName(p.zone) : null, p.is_visitor ? t("visitor") : null,
       p.status === "unknown" ? t("unaccounted") : null].filter(Boolean).join(", ");
-    people.append(el("span", { class: "missing", "data-person": p.person, "data-status": p.status,
-      text: `${p.name || p.person}${where ? ` (${where})` : ""}` }));
+    const who = `${p.name || p.person}${where ? ` (${where})` : ""}`;
+    const line = el("span", { class: "missing", "data-person": p.person, "data-status": p.status }, who);
+    // the route checks `respond`; a name hidden from this account cannot be named to the server
+    if (may("respond") && p.person !== HIDDEN_PERSON) {
+      line.append(el("button", { type: "button", class: "btn mark-safe", text: t("mark_safe"),
+        onclick: () => openMarkSafe(evacuation, p, who) }));
+    }
+    people.append(line);
   }
   details.append(people);
   return details;

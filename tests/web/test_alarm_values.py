@@ -48,3 +48,31 @@ def test_a_cleared_overload_shows_its_raised_worst_and_clearing_value_with_the_u
     expect(values.locator('[data-value="peak"]')).to_have_text("最严重 12.4 A")
     expect(values.locator('[data-value="cleared"]')).to_have_text("恢复时 3.6 A")
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_an_overload_that_turned_critical_shows_when_it_turned_not_only_its_first_raise(
+        browser: Browser, stack: Stack, artifacts_dir: Path) -> None:
+    """An alarm that escalated (or came back) is the same alarm with its first raise time: a supervisor who
+    opens the page from the critical push must see when it turned critical, with the first raise beside it."""
+    page = open_page(browser, stack, PHONE, "en-GB", mobile=True)
+    publish_strip(stack, amps=12.0, seconds=5)  # major past the shortened 3 s hold, under the 125 % surge
+    alarms = stack.wait_for("/api/alarms?state=open", lambda body: any(
+        a["rule"] == "elec.strip_overload" for a in body), timeout=20)
+    alarm_id = next(a["id"] for a in alarms if a["rule"] == "elec.strip_overload")
+    publish_strip(stack, amps=13.0, seconds=13)  # 130 %: past the 125 % surge held 10 s, critical
+    alarm = stack.wait_for(f"/api/alarms/{alarm_id}", lambda a: a["severity"] == "critical", timeout=20)
+    assert alarm["last_raised_at"] and alarm["last_raised_at"] > alarm["raised_at"]  # what the page must say
+
+    row = page.locator(f'#alarms li.alarm[data-id="{alarm_id}"]')
+    expect(row).to_have_attribute("data-severity", "critical", timeout=15_000)
+    again, first = (page.evaluate("iso => time(iso)", alarm[k]) for k in ("last_raised_at", "raised_at"))
+    assert again != first  # seconds apart at least: the test can tell them
+    raised = row.locator(".raised")
+    expect(raised).to_have_text(f"raised again {again} (first {first})")
+    expect(raised).to_have_attribute("data-at", alarm["last_raised_at"])
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(artifacts_dir / "alarm-raised-again-phone.png"), full_page=True)
+    page.locator("#lang").click()
+    expect(raised).to_have_text(f"再次触发 {again}(首次 {first})")
+    assert page.errors == []  # type: ignore[attr-defined]
+    page.context.close()  # its live stream ends before the server stops

@@ -33,6 +33,40 @@ BOXES = """() => [...document.querySelectorAll('#map .device .mark, #map text.zo
              x: r.x, y: r.y, w: r.width, h: r.height }; })
   .filter((b) => b.w > 0 && b.h > 0)"""
 
+TARGET_PX = 24
+"""WCAG 2.5.8 (target size, minimum): a tap target of at least 24 × 24 CSS px, or a 24 px circle around each
+smaller one that touches no other target."""
+
+TARGETS = """(edge) => {
+  const marks = [...document.querySelectorAll('#map g.device')].map((g) => {
+    const r = g.querySelector('.mark').getBoundingClientRect();
+    return { g, id: g.dataset.device, x: r.x + r.width / 2, y: r.y + r.height / 2 }; });
+  const missed = [];
+  let closest = Infinity;
+  for (const [i, m] of marks.entries()) {
+    for (const n of marks.slice(i + 1)) closest = Math.min(closest, Math.hypot(m.x - n.x, m.y - n.y));
+    for (const [dx, dy] of [[-edge, 0], [edge, 0], [0, -edge], [0, edge]]) {
+      const x = m.x + dx, y = m.y + dy;
+      if (x < 0 || y < 0 || x >= innerWidth || y >= innerHeight) continue;
+      const hit = document.elementFromPoint(x, y);
+      const on = hit && hit.closest('g.device');
+      const where = hit ? `${hit.tagName}.${hit.getAttribute('class')}@${on ? on.dataset.device : ''}` : null;
+      if (!hit || on !== m.g) missed.push([m.id, dx, dy, where]);
+    }
+  }
+  return { count: marks.length, missed, closest }; }"""
+
+
+def assert_markers_are_tap_targets(page: Page) -> None:
+    """Every marker takes a tap anywhere within 11 px of its centre (a 22 px disc inside its 24 px
+    target), and no two markers' centres are closer than 24 px: a thumb hits the device it aimed at."""
+    found: dict[str, Any] = page.evaluate(TARGETS, TARGET_PX / 2 - 1)
+    assert found["count"] > 0
+    missed = found["missed"]
+    assert missed == [], f"{len(missed)} taps beside a marker missed it, e.g. {missed[:5]}"
+    assert found["closest"] >= TARGET_PX - 0.5, f"two markers {found['closest']:.1f} px apart"
+
+
 INSIDE_ZONE = """(zone) => {
   const poly = document.querySelector(`#map polygon.zone[data-zone="${zone}"]`);
   const r = poly.getBoundingClientRect();
@@ -102,6 +136,7 @@ def check_map(browser: Browser, floor: Floor, viewport: dict[str, int], shots: P
     assert {d for d, _, _ in drawn} == {*OVERLOADED, SILENT_SMOKE, *floor.offline}
     assert all(sev != "none" or online == "false" for _, sev, online in drawn), drawn
     overview = assert_nothing_overlaps(page)
+    assert_markers_are_tap_targets(page)
     if viewport is DESK:  # room for the zone's words on a desk; on a phone the colour and the tap tell
         expect(page.locator('#map text.zone-label[data-zone="f3-z1"]')).to_contain_text("紧急")
 
@@ -124,6 +159,7 @@ def check_map(browser: Browser, floor: Floor, viewport: dict[str, int], shots: P
     page.screenshot(path=str(shots / f"floor-{name}-zone.png"))
     page.locator(".map-card").screenshot(path=str(shots / f"map-{name}-zone.png"), scale="css")
     zone = assert_nothing_overlaps(page)
+    assert_markers_are_tap_targets(page)
     labels = sum(1 for b in zone if b["kind"] == "value")
     assert labels > 0  # the overloaded strips' readings at least
     expect(page.locator('#map [data-device="strip-f3-01"] text.value')).to_contain_text("13 A")
@@ -175,6 +211,7 @@ def test_a_zone_with_more_offline_devices_than_room_counts_the_rest_without_pili
             if viewport is PHONE:
                 assert hidden > 0  # no room for 50 markers in a 70-pixel-wide zone
             assert_nothing_overlaps(page)
+            assert_markers_are_tap_targets(page)
             page.screenshot(path=str(artifacts_dir / f"floor-{name}-overview.png"))
             spot = page.evaluate(INSIDE_ZONE, "f3-z2")
             assert spot is not None
@@ -184,6 +221,7 @@ def test_a_zone_with_more_offline_devices_than_room_counts_the_rest_without_pili
             expect(page.locator("#map g.device")).to_have_count(len(devices))
             expect(page.locator("#map")).to_have_attribute("data-hidden", "0")
             assert_nothing_overlaps(page)
+            assert_markers_are_tap_targets(page)
             page.screenshot(path=str(artifacts_dir / f"floor-{name}-zone.png"))
             assert page.errors == []  # type: ignore[attr-defined]
             page.context.close()

@@ -5,17 +5,69 @@ printable report, both fetched with the bearer token (never in an address). Scre
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import Stack
+import pytest
+
+from edge.agent import EdgeAgent
+from gateway.broker import EmbeddedBroker, free_port
+from server.runtime import utc_now
+from server.settings import Settings
+from tests.e2e.conftest import ADMIN_TOKEN, DEVICES, HERE, Stack
 from tests.e2e.test_skeleton import publish_strip
-from tests.web.test_live_page import PHONE, open_page
+from tests.support.edge import edge_config
+from tests.support.server import serve
+from tests.web.test_live_page import FILL, PHONE, open_page
 
 with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture (conftest) says so
     from playwright.sync_api import Browser, expect
 
 FINDING = "cable cover cracked by desk 3"
+
+
+class LaterClock:
+    """The server's clock, moved on by the test: a task's deadline passes without waiting for it."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utc_now() + self.ahead
+
+
+@pytest.fixture
+def later(mosquitto: EmbeddedBroker, tmp_path: Path) -> Iterator[tuple[Stack, LaterClock]]:
+    """The e2e stack (tests/e2e/conftest.py) with a server clock the test moves on."""
+    clock = LaterClock()
+    broker_settings = mosquitto.client_settings()
+    settings = Settings(site_file=HERE / "site.yaml", data_dir=tmp_path / "server", mqtt=broker_settings,
+                        admin_token=ADMIN_TOKEN, http_port=free_port(), gap_window_s=2)
+    with serve(settings, clock=clock) as running:
+        client = running.client(ADMIN_TOKEN)
+        agent = EdgeAgent(edge_config("e2e", "edge-e2e", broker_settings, tmp_path / "edge-buffer.sqlite", DEVICES))
+        agent.start()
+        yield Stack(running.url, client, mosquitto, agent, running.server), clock
+        agent.stop()
+    client.close()
+
+
+def open_task(stack: Stack) -> dict[str, Any]:
+    """The inspection an overload owes once its alarm has ended (server/domain/inspections/triggers.py),
+    left open; the task as the API lists it."""
+    publish_strip(stack, amps=12.4, seconds=5)  # past the (shortened) 3 s hold of a 10 A strip
+    alarms = stack.wait_for("/api/alarms?state=open", lambda body: any(
+        a["rule"] == "elec.strip_overload" for a in body), timeout=20)
+    alarm = next(a for a in alarms if a["rule"] == "elec.strip_overload")
+    publish_strip(stack, amps=1.0, seconds=3)  # back under the limit past the 2 s clear hold
+    closed = stack.client.post(f"/api/alarms/{alarm['id']}/close", json={"reason": "heater removed"})
+    assert closed.status_code == 200, closed.text
+    tasks = stack.wait_for("/api/inspections?status=open", lambda body: any(
+        t["device"] == "strip-z1-01" for t in body), timeout=20)
+    task: dict[str, Any] = next(t for t in tasks if t["device"] == "strip-z1-01")
+    return task
 
 
 def complete_a_task(stack: Stack) -> dict[str, Any]:
@@ -95,6 +147,36 @@ def test_maintenance_reads_the_history_downloads_its_csv_and_opens_the_report_on
     expect(page.locator("#history")).to_be_hidden()
     expect(entry).to_have_attribute("aria-expanded", "false")
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_an_overdue_task_reads_overdue_in_the_history_not_open(
+        browser: Browser, later: tuple[Stack, LaterClock], artifacts_dir: Path) -> None:
+    """An open task past its deadline is what a supervisor must chase: the API says `overdue`
+    (docs/inspections.md), and the history row must say so in both languages, marked apart from "open"."""
+    stack, clock = later
+    task = open_task(stack)
+    clock.ahead = datetime.fromisoformat(task["due_at"]) - utc_now() + timedelta(minutes=5)
+    history = stack.client.get("/api/inspections/history").json()
+    assert [r["overdue"] for r in history if r["task_id"] == task["id"]] == [True]  # what the page must say
+
+    page = open_page(browser, stack, PHONE, "en-GB", mobile=True)
+    page.locator("#history-open").click()
+    row = page.locator(f'#history-list li[data-task="{task["id"]}"]')
+    expect(row).to_have_attribute("data-status", "open")
+    expect(row).to_have_attribute("data-overdue", "true")
+    status = row.locator(".task-status")
+    expect(status).to_have_text("overdue, not signed")
+    expect(status).to_have_class("task-status overdue")
+    # nobody signed it: no "no failed items", which would read as checked and passed
+    expect(row).not_to_contain_text("no failed items")
+    # drawn apart from an open row: the critical red of the inspections box's overdue tasks, not the meta grey
+    assert status.evaluate("e => getComputedStyle(e).color") == FILL["critical"]
+    row.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts_dir / "live-page-phone-history-overdue.png"), full_page=True)
+    page.locator("#lang").click()
+    expect(status).to_have_text("逾期未完成")
+    assert page.errors == []  # type: ignore[attr-defined]
+    page.context.close()  # its live stream ends before the server stops
 
 
 def test_the_history_entry_is_not_there_without_a_valid_sign_in(browser: Browser, stack: Stack) -> None:

@@ -36,4 +36,4 @@ class Push:
 def info_of(alarm: domain.Alarm, drill: bool = False) -> routing.AlarmInfo:
     assert alarm.id is not None
     return routing.AlarmInfo(alarm.id, alarm.rule, alarm.severity, alarm.subject, alarm.zone, alarm.site,
-                             alarm.value, alarm.message, alarm.message_zh, drill, raised_at=alarm.raised_at)
+                             alarm.value, alarm.message, alarm.message_zh, drill, raised_at=alarm.latest_raise)

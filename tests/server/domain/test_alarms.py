@@ -282,3 +282,24 @@ def test_an_alarm_raised_again_after_it_cleared_unacknowledged_takes_the_new_zon
     assert (again.state, again.zone, again.message, again.message_zh) == (
         AlarmState.ACTIVE, "ops-b", "Fire in ops-b", "ops-b区域发生火情")
     assert again.occurrences == 2 and Broadcast in kinds(effects)
+
+
+def test_an_escalation_and_a_raise_after_a_clear_are_the_alarms_latest_raise() -> None:
+    """`raised_at` stays the first raise (the alarm's age, the ladder's start); `last_raised_at` is when it
+    last became worse or came back, which is what a push about that change and the page must say."""
+    alarm, _ = step(None, finding())
+    assert alarm.last_raised_at == alarm.raised_at == DAY
+    alarm, _ = step(alarm, finding(value=10.8, minutes=1))  # a plain re-trigger changes nothing for people
+    assert alarm.last_raised_at == DAY
+    alarm, effects = step(alarm, finding(severity=Severity.CRITICAL, minutes=5))
+    assert Notify in kinds(effects)
+    assert alarm.raised_at == DAY and alarm.last_raised_at == DAY + timedelta(minutes=5)
+    alarm, _ = step(alarm, finding(transition=Transition.CLEAR, severity=Severity.CRITICAL, minutes=6))
+    assert alarm.state is AlarmState.CLEARED_UNACKED
+    alarm, _ = step(alarm, finding(severity=Severity.CRITICAL, minutes=40))  # back before anyone acknowledged
+    assert alarm.state is AlarmState.ACTIVE
+    assert alarm.raised_at == DAY and alarm.last_raised_at == DAY + timedelta(minutes=40)
+    # an alarm stored before the field existed reads its first raise as its latest
+    assert Alarm.from_record({**{f: getattr(alarm, f) for f in ("rule", "subject", "zone", "site", "severity",
+                                                                   "state", "raised_at", "value", "message")},
+                              "last_raised_at": None}).latest_raise == DAY
