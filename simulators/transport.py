@@ -7,12 +7,13 @@ import os
 import queue
 from typing import Protocol
 
-from gateway.mqtt import Incoming, MqttClient, MqttSettings
+from gateway.mqtt import Incoming, MqttClient, MqttSettings, topic_matches
 from simulators import presence
 from simulators.vendors.base import Publication
 
 # Command topics of every modelled dialect; the runner routes each message to its device (and ignores
-# the rest, such as our own Shelly replies on `<src>/rpc`, which `+/rpc` also matches).
+# the rest, such as our own Shelly replies on `<src>/rpc`, which `+/rpc` also matches). A device whose
+# command topic none of these matches (a Zigbee2MQTT name with `/`) is listened to by its own (`listen`).
 COMMAND_FILTERS = ("+/rpc", "cmnd/#", "zigbee2mqtt/+/set", "access/+/cmd")
 
 
@@ -20,6 +21,8 @@ class Transport(Protocol):
     commands: queue.Queue[tuple[str, bytes]]
 
     def publish(self, pub: Publication) -> None: ...
+
+    def listen(self, topics: list[str]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -33,6 +36,9 @@ class NullTransport:
 
     def publish(self, pub: Publication) -> None:
         self.sent += 1
+
+    def listen(self, topics: list[str]) -> None:
+        return None
 
     def close(self) -> None:
         return None
@@ -87,6 +93,15 @@ class MqttTransport:
 
     def publish(self, pub: Publication) -> None:
         self.client.publish(pub.topic, pub.payload, pub.qos, pub.retain)
+
+    def listen(self, topics: list[str], timeout_s: float = 10.0) -> None:
+        """Also subscribe the command topics no filter of COMMAND_FILTERS matches (none twice: overlapping
+        subscriptions could hand a command over twice), granted before this returns."""
+        extra = [t for t in topics if not any(topic_matches(f, t) for f in COMMAND_FILTERS)]
+        for topic in extra:
+            self.client.subscribe(topic, qos=1)
+        if extra and not self.client.wait_subscribed(timeout_s):
+            raise ConnectionError(f"the broker did not grant the command topics {extra[:3]} within {timeout_s:g} s")
 
     def close(self) -> None:
         self.client.stop(final=(self._presence, b"", 1, True) if self._presence else None)
