@@ -52,7 +52,7 @@ from gateway.contract import (
     Reading,
     TelemetryBatch,
 )
-from gateway.mqtt import Incoming, MqttClient, Will
+from gateway.mqtt import Incoming, MqttClient, Will, topic_matches
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +101,6 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
-
-
-def topic_matches(topic_filter: str, topic: str) -> bool:
-    """MQTT filter matching (+ one level, # the rest)."""
-    f_parts, t_parts = topic_filter.split("/"), topic.split("/")
-    for index, part in enumerate(f_parts):
-        if part == "#":
-            return True
-        if index >= len(t_parts) or (part != "+" and part != t_parts[index]):
-            return False
-    return len(f_parts) == len(t_parts)
 
 
 class EdgeAgent:

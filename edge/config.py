@@ -184,6 +184,25 @@ class DialectsConfig(_Strict):
     zigbee2mqtt: Zigbee2MqttDialect = Zigbee2MqttDialect()
 
 
+Z2M_SUFFIXES = ("availability", "set", "get")
+"""Zigbee2MQTT's own levels after a friendly name (<name>/availability, <name>/set[/<attribute>], <name>/get)."""
+
+
+def check_friendly_name(name: str) -> None:
+    """A Zigbee2MQTT friendly name the bridge publishes under as itself: any number of levels, but not one
+    that starts or ends with '/', lies under the bridge's own topics, or ends with one of its suffixes
+    (its topics would be another device's: `x/availability` is where `x` says it is online)."""
+    if name.startswith("/") or name.endswith("/"):
+        raise ValueError(f"a Zigbee2MQTT friendly name cannot start or end with '/' (got {name!r})")
+    if name == "bridge" or name.startswith("bridge/"):
+        raise ValueError(f"{name!r} lies under the bridge's own topics (<base>/bridge/...); give the device's "
+                         "friendly_name as Zigbee2MQTT shows it")
+    last = name.rsplit("/", 1)[-1]
+    if "/" in name and last in Z2M_SUFFIXES:
+        raise ValueError(f"address is the friendly name alone, without Zigbee2MQTT's /{last} (got {name!r}: "
+                         f"write {name.rsplit('/', 1)[0]!r})")
+
+
 class DeviceConfig(_Strict):
     id: DeviceId
     kind: Kind
@@ -244,6 +263,8 @@ class DeviceConfig(_Strict):
                              f"{', '.join(TASMOTA_READERS)}")
         if self.sensor is not None and self.kind not in (Kind.TEMP_SENSOR, Kind.MR_PROBE, Kind.DOOR_CONTROLLER):
             raise ValueError("sensor applies to Tasmota temp_sensor, mr_probe and door_controller devices")
+        if self.vendor is Vendor.ZIGBEE2MQTT:
+            check_friendly_name(self.address)
         if self.vendor is Vendor.SHELLY and self.gen == 1 and "/" in self.address:
             raise ValueError("a Shelly Gen1 address is its device id (shellyplug-s-040BAD), without '/'")
         if self.kind not in VENDOR_KINDS[self.vendor]:

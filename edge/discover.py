@@ -262,6 +262,16 @@ _GUESS = {Vendor.TASMOTA: Kind.SMART_PLUG, Vendor.SHELLY: Kind.SMART_PLUG}
 usually are (a plug or a private strip, elec.strip_cascade); the draft says to check it."""
 
 
+def _z2m_base(announcement: Announcement) -> str | None:
+    """The bridge's base topic of a Zigbee2MQTT `<base>/<friendly name>/availability`: what precedes the
+    (known) name, however many levels either has; None for the default base and other vendors."""
+    tail = f"/{announcement.address}/availability"
+    if announcement.vendor is not Vendor.ZIGBEE2MQTT or not announcement.topic.endswith(tail):
+        return None
+    base = announcement.topic[:-len(tail)]
+    return base if base and base != "zigbee2mqtt" else None
+
+
 def adoption_drafts(announcement: Announcement, edge: str) -> tuple[str, str, bool]:
     """(edge YAML entry, site YAML entry, kind guessed) to paste under `devices:` to adopt one device.
     Reads the announcement topic as `floorwatch edge discover` does, so the entries are the drafts
@@ -269,7 +279,8 @@ def adoption_drafts(announcement: Announcement, edge: str) -> tuple[str, str, bo
     discovery = Discovery()
     discovery.observe(announcement.topic, ONLINE.get(announcement.vendor, b"online"))
     heard = [f for f in discovery.rows() if f.vendor is announcement.vendor and f.address == announcement.address]
-    found = heard[0] if heard else Found(announcement.vendor, announcement.address, seen_on=announcement.topic)
+    found = heard[0] if heard else Found(announcement.vendor, announcement.address, seen_on=announcement.topic,
+                                         base_topic=_z2m_base(announcement))
     guessed = found.kind is None
     if guessed:
         found.kind = _GUESS.get(found.vendor, Kind.TEMP_SENSOR if found.vendor is Vendor.ZIGBEE2MQTT else None)

@@ -455,3 +455,14 @@ def create_session(
         return client.session_present
     finally:
         client.stop()
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """MQTT filter matching (+ one level, # the rest)."""
+    f_parts, t_parts = topic_filter.split("/"), topic.split("/")
+    for index, part in enumerate(f_parts):
+        if part == "#":
+            return True
+        if index >= len(t_parts) or (part != "+" and part != t_parts[index]):
+            return False
+    return len(f_parts) == len(t_parts)

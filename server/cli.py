@@ -205,12 +205,17 @@ def _contract_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _out_dir(value: str, option: str) -> Path:
+def _out_dir(value: str | Path, option: str) -> Path:
     out = Path(value)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"{option} {value}: cannot make the folder ({exc.strerror}); give a folder path") from None
+        hint = " or run the command as root (sudo)" if isinstance(exc, PermissionError) else ""
+        raise UsageError(f"{option} {value}: cannot make the folder ({exc.strerror}); give a folder path{hint}"
+                         ) from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {value}: the folder is not writable by this user (uid {os.geteuid()}); run the "
+                         "command as root (sudo) or as the folder's owner, or give a folder you can write")
     return out
 
 
@@ -221,37 +226,95 @@ MOSQUITTO_IMAGE_UID = 1883
 def _broker_files(args: argparse.Namespace) -> int:
     """Production Mosquitto files for one site: config, ACL and (optionally) a password file.
 
-    Existing credentials are kept unless --force: edges and the server already use those passwords."""
+    Existing credentials are kept unless --force: edges and the server already use those passwords.
+    `--debian`: the files of a Mosquitto installed from Debian's package, beside its own mosquitto.conf."""
     from gateway import contract
-    from gateway.broker_config import Listener, render_acl, render_conf, render_password_file
-    from server.credentials import new_token
 
     for kind, value in [("--site", args.site), *(("--edge", edge) for edge in args.edge)]:
         if not contract.ID_RE.match(value):
             raise UsageError(f"{kind} {value!r}: an id is 1-64 characters of a-z, 0-9 and '-'")
-    out = _out_dir(args.out, "--out")
-    existing = [name for name in ("passwd", "credentials.txt") if (out / name).exists()]
-    if existing and not args.force:
-        raise UsageError(f"{out} already holds {' and '.join(existing)}: the edges and the server use those "
-                         f"passwords. Keep them, or pass --force to make new ones (then update every client)")
-    listeners = [Listener(1883, "0.0.0.0")]
-    if args.tls:
-        listeners.append(Listener(8883, "0.0.0.0", "/mosquitto/certs/server.crt", "/mosquitto/certs/server.key",
-                                  "/mosquitto/certs/ca.crt"))
-    (out / "mosquitto.conf").write_text(render_conf(listeners, "/mosquitto/data", anonymous=False,
-                                                    password_file="/mosquitto/config/passwd",
-                                                    acl_file="/mosquitto/config/acl"))
-    (out / "acl").write_text(render_acl(args.site, args.edge))
-    users = {name: new_token(18) for name in ["floorwatch-server", "display", *args.edge]}
-    _write_private(out / "passwd", render_password_file(users))  # Mosquitto refuses a readable one
-    _write_private(out / "credentials.txt", "".join(f"{u} {p}\n" for u, p in users.items()))
+    if args.debian:
+        return _broker_files_debian(args)
+    out = _out_dir(args.out or "var/broker", "--out")
+    passwd, credentials = out / "passwd", out / "credentials.txt"
+    _refuse_replacing(passwd, credentials, force=args.force)
+    _write_broker_files(args, out / "mosquitto.conf", out / "acl", passwd, credentials, image=True)
     print(f"wrote mosquitto.conf, acl, passwd and credentials.txt (mode 600) to {out}")
     # Mosquitto 2 opens its password file after dropping to its own user: a mode-600 file of the installer's
     # is unreadable to it, and the broker exits at start ("Unable to open pwfile").
-    print(f"Mosquitto reads passwd as its own user: `sudo chown {MOSQUITTO_IMAGE_UID} {out / 'passwd'}` for the "
+    print(f"Mosquitto reads passwd as its own user: `sudo chown {MOSQUITTO_IMAGE_UID} {passwd}` for the "
           "eclipse-mosquitto image (docker-compose.yml), `sudo chown mosquitto` for a Mosquitto of the machine "
-          "(whose conf then needs the paths of this folder instead of /mosquitto/...)")
+          "(whose conf then needs the paths of this folder instead of /mosquitto/...), or use --debian")
     return 0
+
+
+DEBIAN_ETC = "/etc/mosquitto"
+"""Where Debian's mosquitto package keeps its configuration; its mosquitto.conf includes conf.d/."""
+
+
+def _broker_files_debian(args: argparse.Namespace) -> int:
+    """conf.d/floorwatch.conf and floorwatch.{acl,passwd} beside the package's mosquitto.conf, which keeps
+    its persistence and log settings; passwd goes to the broker's user when run as root."""
+    import pwd
+
+    etc = _out_dir(args.out or DEBIAN_ETC, "--out")
+    conf_d = _out_dir(etc / "conf.d", "--out")
+    passwd, credentials = etc / "floorwatch.passwd", etc / "floorwatch-credentials.txt"
+    _refuse_replacing(passwd, credentials, force=args.force)
+    _write_broker_files(args, conf_d / "floorwatch.conf", etc / "floorwatch.acl", passwd, credentials, image=False)
+    try:
+        account = pwd.getpwnam("mosquitto")
+    except KeyError:
+        account = None
+    handed = os.geteuid() == 0 and account is not None
+    if handed and account is not None:
+        os.chown(passwd, account.pw_uid, account.pw_gid)  # Mosquitto opens it after dropping to this user
+    print(f"wrote {conf_d / 'floorwatch.conf'}, {etc / 'floorwatch.acl'}, {passwd} and {credentials} (mode 600)")
+    if not handed:
+        print(f"Mosquitto reads {passwd} as its own user: `sudo chown mosquitto {passwd}`")
+    main = etc / "mosquitto.conf"
+    include = f"include_dir {conf_d}"
+    try:
+        includes = any(line.split() == include.split() for line in main.read_text(encoding="utf-8").splitlines())
+    except OSError:
+        includes = False
+    if not includes:
+        print(f"{main} has no `{include}` line: Mosquitto reads none of conf.d until you add it")
+    print("then `sudo systemctl restart mosquitto`; edges and the server use the passwords in "
+          f"{credentials}")
+    return 0
+
+
+def _refuse_replacing(passwd: Path, credentials: Path, *, force: bool) -> None:
+    existing = [path.name for path in (passwd, credentials) if path.exists()]
+    if existing and not force:
+        raise UsageError(f"{passwd.parent} already holds {' and '.join(existing)}: the edges and the server use "
+                         "those passwords. Keep them, or pass --force to make new ones (then update every client)")
+
+
+def _write_broker_files(args: argparse.Namespace, conf: Path, acl: Path, passwd: Path, credentials: Path, *,
+                        image: bool) -> None:
+    """The config, ACL, password file and the passwords in clear (mode 600). `image`: the paths inside the
+    eclipse-mosquitto container; else the files' own paths, beside a packaged main file."""
+    from gateway.broker_config import Listener, render_acl, render_conf, render_password_file
+    from server.credentials import new_token
+
+    etc = conf.parent if image else acl.parent
+    listeners = [Listener(1883, "0.0.0.0")]
+    if args.tls:
+        certs = "/mosquitto/certs" if image else str(etc / "certs")
+        listeners.append(Listener(8883, "0.0.0.0", f"{certs}/server.crt", f"{certs}/server.key", f"{certs}/ca.crt"))
+    if image:
+        text = render_conf(listeners, "/mosquitto/data", anonymous=False, password_file="/mosquitto/config/passwd",
+                           acl_file="/mosquitto/config/acl")
+    else:
+        text = render_conf(listeners, None, anonymous=False, password_file=str(passwd), acl_file=str(acl),
+                           included=True)
+    conf.write_text(text)
+    acl.write_text(render_acl(args.site, args.edge))
+    users = {name: new_token(18) for name in ["floorwatch-server", "display", *args.edge]}
+    _write_private(passwd, render_password_file(users))  # Mosquitto refuses a readable one
+    _write_private(credentials, "".join(f"{u} {p}\n" for u, p in users.items()))
 
 
 def _broker_session(args: argparse.Namespace) -> int:
@@ -374,7 +437,10 @@ def main(argv: list[str] | None = None) -> int:
     files = broker_sub.add_parser("files", help="mosquitto.conf, ACL and password file for a site")
     files.add_argument("--site", required=True)
     files.add_argument("--edge", action="append", required=True, help="an edge id (repeat)")
-    files.add_argument("--out", default="var/broker")
+    files.add_argument("--out", help="folder to write into (default var/broker; with --debian /etc/mosquitto)")
+    files.add_argument("--debian", action="store_true",
+                       help="for Mosquitto from Debian's package: conf.d/floorwatch.conf, floorwatch.acl and "
+                            "floorwatch.passwd beside its mosquitto.conf (passwd handed to user mosquitto)")
     files.add_argument("--tls", action="store_true")
     files.add_argument("--force", action="store_true", help="replace existing passwd and credentials.txt")
     files.set_defaults(run=_broker_files)

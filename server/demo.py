@@ -268,6 +268,7 @@ class _Player:
         # The run loop is asleep until its next event; it is a daemon and publishes nothing once stopping.
 
     def _play(self) -> None:
+        from simulators import presence
         from simulators.model import load_floor
         from simulators.operator import OperatorApi
         from simulators.runner import ScenarioRun, StepError, dump_log
@@ -284,8 +285,14 @@ class _Player:
             "duration": max(scenario.duration, DEMO_DAY_S),
         })
         # announced on the broker, so that a `floorwatch simulate` of the same floor is refused, not doubled
-        transport = MqttTransport(self.broker.client_settings(), client_id=f"floorwatch-demo-{scenario.name}",
-                                  announce=(floor.directory.name, scenario.name))
+        try:
+            transport = MqttTransport(self.broker.client_settings(), client_id=f"floorwatch-demo-{scenario.name}",
+                                      announce=(floor.directory.name, scenario.name))
+        except presence.FloorTaken as taken:  # a `floorwatch simulate` on the demo's broker came first
+            print(f"scenario {self.name} not played: {taken.live.get('client_id', '?')} (pid "
+                  f"{taken.live.get('pid', '?')}) already plays floor {floor.directory.name} on the demo's broker",
+                  flush=True)
+            return
         self._transport = transport
         try:  # the scenario's operator steps (a drill's start, the all-clear) go through the server's API
             result = ScenarioRun(scenario, floor, transport, seed=1, speed=self.speed,

@@ -163,8 +163,12 @@ def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if live is not None:
                 print(_busy(live, floor.directory.name, args.broker), file=err)
                 return 2
-            transport = MqttTransport(settings, client_id=f"floorwatch-sim-{scenario.name}",
+            # its own client id: two runs of one scenario must not take each other's session over
+            transport = MqttTransport(settings, client_id=f"floorwatch-sim-{scenario.name}-{os.getpid()}",
                                       announce=(floor.directory.name, scenario.name))
+        except presence.FloorTaken as taken:  # another run announced itself between our look and our claim
+            print(_busy(taken.live, floor.directory.name, args.broker), file=err)
+            return 2
         except ConnectionError as exc:
             print(exc, file=err)
             return 3

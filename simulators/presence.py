@@ -6,6 +6,12 @@ retained message) clears it when the connection drops without one. A second simu
 devices would contradict the first: a plug the server cut reports off from one and on from the other,
 so the server raises `elec.relay_mismatch` on a floor that is fine. `running_on` reads the message
 before a run, so `floorwatch simulate` can refuse with what to do instead.
+
+Two simulators started at the same moment both read nothing before either announces, so the announcement
+is also a claim (`claim`): each subscribes before it announces and plays only if the first announcement
+the broker hands it is its own. The broker orders the announcements of one topic, so of two claims every
+subscriber sees the same one first; the one that lost puts the winner's announcement back and stops
+before it publishes anything else.
 """
 
 from __future__ import annotations
@@ -31,6 +37,23 @@ def announcement(floor: str, scenario: str, client_id: str) -> tuple[str, bytes]
     body = {"floor": floor, "scenario": scenario, "client_id": client_id, "host": socket.gethostname(),
             "pid": os.getpid(), "since": datetime.now(UTC).isoformat(timespec="seconds")}
     return topic(floor), json.dumps(body).encode("utf-8")
+
+
+class FloorTaken(Exception):
+    """Another simulator announced itself on this floor first; `live` is its announcement."""
+
+    def __init__(self, live: dict[str, Any]) -> None:
+        super().__init__(f"a simulator already plays floor {live.get('floor', '?')}: {live.get('client_id', '?')}")
+        self.live = live
+
+
+def parse(payload: bytes, floor: str) -> dict[str, Any]:
+    """An announcement's body (the raw text of one that is not a JSON object)."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        body = None
+    return body if isinstance(body, dict) else {"floor": floor, "raw": payload.decode("utf-8", "replace")}
 
 
 def will(floor: str) -> Will:
@@ -66,10 +89,4 @@ def running_on(settings: MqttSettings, floor: str, timeout_s: float = 5.0) -> di
     finally:
         client.stop()
     payload = found.get(topic(floor))
-    if payload is None:
-        return None
-    try:
-        body = json.loads(payload)
-    except ValueError:
-        body = None
-    return body if isinstance(body, dict) else {"floor": floor, "raw": payload.decode("utf-8", "replace")}
+    return None if payload is None else parse(payload, floor)

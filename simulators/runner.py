@@ -152,6 +152,7 @@ class ScenarioRun:
             self.agenda.add(0.0, device.birth)
             phase = world.rng("phase", key).uniform(0.0, device.interval_s)
             self.agenda.add(phase, self._periodic(device))
+        self.transport.listen(sorted(self._routes))  # before any device is born: no command is missed
         self._schedule_traffic()
         if self.scenario.background.incidents:
             self._schedule_incidents()

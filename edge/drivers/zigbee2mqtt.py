@@ -86,11 +86,6 @@ def bridge_details(base: str, ids: list[str], limit: int = 500) -> list[tuple[li
     return chunks
 
 
-DISCOVERED_LEVELS = 2
-"""Friendly names of up to this many levels (`smoke-7`, `f3/smoke-7`) are heard announcing themselves; a
-configured device with a deeper name is listened to by its own topic."""
-
-
 class Zigbee2MqttDriver(Driver):
     vendor: ClassVar[Vendor] = Vendor.ZIGBEE2MQTT
 
@@ -109,15 +104,14 @@ class Zigbee2MqttDriver(Driver):
         self.siren_duration_s = siren_duration_s
 
     def topic_filters(self) -> list[str]:
-        # Exact topics: friendly names may contain "/" (kitchen/floor_light). With discovery, two
-        # wildcards per bridge take the availability of every name of one or two levels instead (no overlaps).
-        filters = list(self._by_topic)
-        filters += [f"{t}/availability" for t, d in self._by_topic.items()
-                    if not self.discover or d.address.count("/") > DISCOVERED_LEVELS - 1]
-        filters += [f"{base}/bridge/state" for base, devices in self._bridges.items() if devices]
+        # Friendly names may hold any number of "/" (floor3/zone1/plug-12), so no `+` filter covers every
+        # stranger's availability: with discovery, one `#` per bridge takes them all, and the configured
+        # devices and bridge/state with them (no overlapping filters, so no message arrives twice).
         if self.discover:
-            filters += [f"{base}/{'+/' * levels}availability" for base in self._bridges
-                        for levels in range(1, DISCOVERED_LEVELS + 1)]
+            return [f"{base}/#" for base in self._bridges]
+        filters = list(self._by_topic)
+        filters += [f"{t}/availability" for t in self._by_topic]
+        filters += [f"{base}/bridge/state" for base, devices in self._bridges.items() if devices]
         return filters
 
     def _base_of(self, topic: str) -> tuple[str, str] | None:
@@ -135,7 +129,7 @@ class Zigbee2MqttDriver(Driver):
             return None
         base, rest = split
         name = rest.removesuffix("/availability")
-        if name.count("/") >= DISCOVERED_LEVELS or name.split("/")[0] == "bridge" or f"{base}/{name}" in self._by_topic:
+        if not name or name == "bridge" or name.startswith("bridge/") or f"{base}/{name}" in self._by_topic:
             return None
         state: object = payload.decode("utf-8", "replace").strip()
         if isinstance(state, str) and state.startswith("{"):  # Zigbee2MQTT 1.x+: JSON availability

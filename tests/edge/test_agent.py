@@ -251,6 +251,39 @@ def test_unconfigured_devices_announcing_themselves_are_reported_once(
     collector.stop()
 
 
+def test_a_zigbee_stranger_with_a_three_level_name_is_reported_and_the_configured_ones_still_heard(
+        mosquitto: EmbeddedBroker, floor: EmbeddedBroker, devices: Devices, agent_factory: list[EdgeAgent],
+        tmp_path: Path) -> None:
+    """Zigbee2MQTT allows `/` in friendly names at any depth: `floor3/zone1/plug-12` coming online is a
+    stranger like any other, its /set and /get are nobody's announcement, and the configured smoke detector
+    is decoded on the same `zigbee2mqtt/#` subscription exactly once."""
+    collector = Collector(mosquitto.client_settings())
+    start_agent(agent_factory, edge_config(mosquitto.client_settings(), floor.client_settings(), tmp_path / "z.sqlite"))
+    devices.publish("zigbee2mqtt/floor3/zone1/plug-12/set", '{"state": "ON"}')
+    devices.publish("zigbee2mqtt/floor3/zone1/plug-12/get", '{"state": ""}')
+    devices.publish("zigbee2mqtt/floor3/zone1/plug-12/availability", '{"state":"online"}', retain=True)
+    devices.publish("zigbee2mqtt/b1/floor3/zone1/desk-fan 4/availability", "online")
+    devices.publish("zigbee2mqtt/smoke-f3-z1-01", json.dumps({"smoke": False, "battery": 88}))
+
+    def unknown() -> list[contract.Event]:
+        return [e for e in collector.all_events() if e.type is EventType.UNKNOWN_DEVICE]
+
+    def batteries() -> list[float]:
+        return [r.metrics["battery_pct"] for r in collector.readings()
+                if r.device == "smoke-f3-z1-01" and "battery_pct" in r.metrics]
+
+    assert wait_until(lambda: len(unknown()) >= 2 and batteries(), 10), (unknown(), batteries())
+    got = {e.device: e.detail or "" for e in unknown()}
+    assert sorted(got) == ["zigbee2mqtt.b1-floor3-zone1-desk-fan-4", "zigbee2mqtt.floor3-zone1-plug-12"]
+    assert "'floor3/zone1/plug-12' announced itself on zigbee2mqtt/floor3/zone1/plug-12/availability" in got[
+        "zigbee2mqtt.floor3-zone1-plug-12"]
+    devices.publish("zigbee2mqtt/smoke-f3-z1-01", json.dumps({"smoke": False, "battery": 87}))  # a marker
+    assert wait_until(lambda: len(batteries()) >= 2, 10)
+    assert batteries() == [88, 87], "each state message decoded once"
+    assert len(unknown()) == 2
+    collector.stop()
+
+
 def test_unknown_device_reports_can_be_turned_off_for_a_shared_floor_broker(
         mosquitto: EmbeddedBroker, floor: EmbeddedBroker, devices: Devices, agent_factory: list[EdgeAgent],
         tmp_path: Path) -> None:

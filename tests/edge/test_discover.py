@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edge import cli
 from edge.config import Kind, parse_config
-from edge.discover import Discovery, broker_settings, listen
+from edge.discover import Discovery, adoption_drafts, broker_settings, listen, parse_announcement
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import Incoming, MqttClient
 from simulators.vendors import shelly, tasmota, zigbee2mqtt
@@ -138,3 +139,24 @@ def test_observe_is_pure_and_skips_the_coordinator() -> None:
     d.observe("zigbee2mqtt/bridge/devices", zigbee2mqtt.encode_bridge_devices({}).payload)
     d.observe("tele/x/LWT", b"Offline")
     assert d.found == {} and d.ignored == 0
+
+
+@pytest.mark.parametrize(("topic", "name", "base"), [
+    ("zigbee-f3/floor3/zone1/plug-12/availability", "floor3/zone1/plug-12", "zigbee-f3"),
+    ("site/hq/zigbee/floor3/zone1/leak-7/availability", "floor3/zone1/leak-7", "site/hq/zigbee"),
+    ("zigbee2mqtt/floor3/zone1/leak-7/availability", "floor3/zone1/leak-7", None),
+])
+def test_the_adoption_draft_of_a_zigbee_stranger_keeps_its_bridge(topic: str, name: str, base: str | None) -> None:
+    """The edge heard `<base>/<name>/availability`: the draft is heard on that bridge again only with its base
+    topic, and the name's own levels stay in the address (the base is what precedes the name)."""
+    heard = parse_announcement(f"zigbee2mqtt device {name!r} announced itself on {topic}; "
+                               "it is in no configuration of this edge")
+    assert heard is not None
+    edge_yaml, site_yaml, guessed = adoption_drafts(heard, "edge-f3")
+    [entry] = yaml.safe_load(edge_yaml)
+    assert (entry["address"], entry.get("base_topic")) == (name, base)
+    assert [(d["id"], d["edge"]) for d in yaml.safe_load(site_yaml)] == [(entry["id"], "edge-f3")]
+    assert guessed is True  # an availability message does not say what the device is
+    text = yaml.safe_dump({"site": "hq", "edge": "edge-f3", "devices": [{**entry, "zone": "z1"}]})
+    [device] = parse_config(text, "edge.yaml").devices
+    assert f"{device.base_topic or 'zigbee2mqtt'}/{device.address}/availability" == topic

@@ -295,9 +295,7 @@ def test_an_unconfigured_zigbee_device_with_a_two_level_name_is_heard_announcing
                                 dev("smoke-2", Kind.SMOKE_DETECTOR, Vendor.ZIGBEE2MQTT, "a/b/smoke-2")])
     driver.discover = True
     filters = driver.topic_filters()
-    assert {"zigbee2mqtt/+/availability", "zigbee2mqtt/+/+/availability"} <= set(filters)
-    assert "zigbee2mqtt/f3/smoke-1/availability" not in filters  # the wildcard has it: no overlap
-    assert "zigbee2mqtt/a/b/smoke-2/availability" in filters
+    assert filters == ["zigbee2mqtt/#"]  # every depth, the configured devices included: no overlap
     online = b'{"state":"online"}'
     assert driver.announced("zigbee2mqtt/living/new leak/availability", online) == "living/new leak"
     assert driver.announced("zigbee2mqtt/new-leak/availability", b"online") == "new-leak"
@@ -481,3 +479,48 @@ def test_any_sensor_with_a_temperature_is_a_probe_by_its_name() -> None:
         "thr316d": {"temperature_c": 20.40, "humidity_pct": 54.90}}
     assert metrics(driver.decode("tele/co2/SENSOR", SENSOR_SCD40, NOW)) == {
         "scd40": {"temperature_c": 25.1, "humidity_pct": 42.3}}
+
+
+def test_an_unconfigured_zigbee_device_with_a_name_of_three_or_more_levels_is_heard_announcing_itself() -> None:
+    """Zigbee2MQTT allows any number of `/` in a friendly name (floor3/zone1/plug-12): with discovery on, the
+    edge hears every depth, on one filter per bridge that covers the configured devices too (no overlaps)."""
+    driver = Zigbee2MqttDriver([dev("smoke-1", Kind.SMOKE_DETECTOR, Vendor.ZIGBEE2MQTT, "f3/smoke-1"),
+                                dev("smoke-2", Kind.SMOKE_DETECTOR, Vendor.ZIGBEE2MQTT, "a/b/smoke-2"),
+                                dev("smoke-3", Kind.SMOKE_DETECTOR, Vendor.ZIGBEE2MQTT, "s3", base_topic="z-f4")])
+    driver.discover = True
+    assert sorted(driver.topic_filters()) == ["z-f4/#", "zigbee2mqtt/#"]
+    online = b'{"state":"online"}'
+    for name in ("floor3/zone1/plug-12", "b/floor3/zone1/leak 7", "f3/smoke-1/extra", "lab/availability/probe"):
+        assert driver.announced(f"zigbee2mqtt/{name}/availability", online) == name
+    assert driver.announced("z-f4/floor4/zone2/smoke-9/availability", b"online") == "floor4/zone2/smoke-9"
+    assert driver.announced("zigbee2mqtt/a/b/smoke-2/availability", online) is None  # configured
+    assert driver.announced("zigbee2mqtt/floor3/zone1/plug-12/availability", b'{"state":"offline"}') is None
+    # Zigbee2MQTT's own suffixes and the bridge's topics are no announcement, whatever the depth.
+    for topic in ("zigbee2mqtt/floor3/zone1/plug-12/set", "zigbee2mqtt/floor3/zone1/plug-12/get",
+                  "zigbee2mqtt/floor3/zone1/plug-12/set/state", "zigbee2mqtt/floor3/zone1/plug-12",
+                  "zigbee2mqtt/bridge/state", "zigbee2mqtt/bridge/response/device/availability"):
+        assert driver.announced(topic, b"online") is None, topic
+    # The configured deep name still decodes (state and availability); its /set and /get are nobody's reading.
+    assert [e.type for e in driver.decode("zigbee2mqtt/a/b/smoke-2/availability", b'{"state":"offline"}', NOW)
+            if isinstance(e, Event)] == [EventType.DEVICE_OFFLINE]
+    assert driver.decode("zigbee2mqtt/a/b/smoke-2/set", b'{"warning": {"mode": "stop"}}', NOW) == []
+    assert driver.decode("zigbee2mqtt/a/b/smoke-2/get", b'{"state": ""}', NOW) == []
+    assert driver.devices_at("zigbee2mqtt/a/b/smoke-2/availability") == ["smoke-2"]
+
+
+@pytest.mark.parametrize(("address", "says"), [
+    ("floor3/zone1/plug-12/availability", "without Zigbee2MQTT's /availability"),
+    ("floor3/zone1/siren-1/set", "without Zigbee2MQTT's /set"),
+    ("/floor3/smoke-1", "start or end with '/'"),
+    ("floor3/smoke-1/", "start or end with '/'"),
+    ("bridge/smoke-1", "bridge"),
+])
+def test_a_zigbee_address_zigbee2mqtt_would_not_publish_under_is_refused_with_what_to_write(
+        address: str, says: str) -> None:
+    text = ("site: hq\nedge: edge-f3\ndevices:\n"
+            f"  - {{id: smoke-1, kind: smoke_detector, zone: z1, vendor: zigbee2mqtt, address: '{address}'}}\n")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "edge.yaml")
+    assert "edge.yaml:4" in str(caught.value) and says in str(caught.value), str(caught.value)
+    ok = parse_config(text.replace(address, "floor3/zone1/smoke-1"), "edge.yaml")
+    assert ok.devices[0].address == "floor3/zone1/smoke-1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import queue
 import threading
@@ -158,3 +159,35 @@ def test_load_mode_verify_counts_only_its_own_devices(mosquitto: EmbeddedBroker)
         stop.set()
         thread.join(10)
     assert result.sent == 1000 and result.received == 1000 and result.errors == 0
+
+
+def test_a_zigbee_siren_with_a_three_level_name_obeys_its_set(mosquitto: EmbeddedBroker) -> None:
+    """A tester's floor may name a siren `floor3/zone1/siren-1` (Zigbee2MQTT allows it): the simulator hears
+    its `/set` as it hears a one-level name's (it listened on `zigbee2mqtt/+/set` only, so the command was lost)."""
+    floor = load_floor(DEMO_FLOOR)
+    siren = floor.devices["siren-f3-z1"]
+    floor.devices[siren.id] = dataclasses.replace(siren, address="floor3/zone1/siren-1")
+    scenario = ("name: deep\ntitle: a deep siren name\nstart: 2026-11-30T10:00:00+08:00\nduration: 60s\n"
+                f"background: {{scope: zones, zones: [{siren.zone}]}}\ntimeline:\n"
+                f"  - {{at: 1s, action: seat_load, device: {SHELLY.id}, watts: 150}}\n"
+                f"expect:\n  - {{rule: elec.relay_mismatch, subject: {SHELLY.id}}}\n")
+    run = ScenarioRun(parse_scenario(scenario, "deep.yaml", floor), floor,
+                      MqttTransport(mosquitto.client_settings(), "sim-deep"), speed=30)
+    result: dict[str, Any] = {}
+    online: threading.Event = threading.Event()
+    commander = MqttClient(mosquitto.client_settings(), "test-edge-deep", on_message=lambda _m: online.set())
+    commander.subscribe("zigbee2mqtt/floor3/zone1/siren-1/availability", 1)
+    commander.start()
+    thread = threading.Thread(target=lambda: result.update(run.run()), daemon=True)
+    try:
+        assert commander.wait_connected(5) and commander.wait_subscribed(5)
+        thread.start()
+        assert online.wait(30), "the siren never came online"  # its run listens from before its birth
+        warning = {"warning": {"mode": "fire", "level": "very_high", "strobe": True, "duration": 300}}
+        commander.publish("zigbee2mqtt/floor3/zone1/siren-1/set", json.dumps(warning).encode(), 1)
+    finally:
+        if thread.is_alive():
+            thread.join(30)
+        commander.stop()
+    assert not thread.is_alive()
+    assert [c["topic"] for c in result["commands"]] == ["zigbee2mqtt/floor3/zone1/siren-1/set"]

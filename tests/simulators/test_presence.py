@@ -88,3 +88,54 @@ def test_simulate_on_a_free_floor_announces_itself_while_it_runs_and_clears_it(m
         watcher.stop()
     assert json.loads(seen[0])["scenario"] == "strip-overload" and seen[-1] == b""
     assert presence.running_on(mosquitto.client_settings(), "demo") is None
+
+
+def test_of_two_simulators_that_both_found_the_floor_free_only_the_first_to_announce_plays(
+        mosquitto: EmbeddedBroker) -> None:
+    """Two `floorwatch simulate` started at the same moment both read no announcement before either makes
+    one: the broker's order of their announcements decides, the second is refused with who plays, and the
+    first keeps its connection and its announcement."""
+    settings = mosquitto.client_settings()
+    assert presence.running_on(settings, "demo") is None and presence.running_on(settings, "demo") is None
+    first = MqttTransport(settings, client_id="floorwatch-sim-strip-overload-1", announce=("demo", "strip-overload"))
+    try:
+        with pytest.raises(presence.FloorTaken) as refused:
+            MqttTransport(settings, client_id="floorwatch-sim-fire-drill-2", announce=("demo", "fire-drill"))
+        assert refused.value.live["client_id"] == "floorwatch-sim-strip-overload-1", refused.value.live
+        assert first.client.connected
+        live = presence.running_on(settings, "demo")
+        assert live is not None and live["client_id"] == "floorwatch-sim-strip-overload-1", live
+    finally:
+        first.close()
+    assert presence.running_on(settings, "demo") is None
+
+
+def test_two_simulate_commands_started_together_one_plays_and_the_other_says_why_not(
+        mosquitto: EmbeddedBroker, tmp_path: Path) -> None:
+    """The real command twice at once on one broker and floor: never both (their client ids differ, so
+    neither takes the other's session over); the refused one exits 2 naming the one that plays."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "simulators", "--scenario", "strip-overload", "--broker",
+               f"127.0.0.1:{mosquitto.port}", "--speed", "1"]
+    runs = [subprocess.Popen([*command, "--out", str(tmp_path / f"log-{i}.json")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            for i in range(2)]
+    try:
+        assert wait_until(lambda: any(r.poll() is not None for r in runs), 60), "neither was refused"
+        refused = next(r for r in runs if r.poll() is not None)
+        playing = next(r for r in runs if r is not refused)
+        _, err = refused.communicate(timeout=10)
+        assert refused.returncode == 2, err
+        assert "a simulator is already playing strip-overload on floor demo" in err and "Traceback" not in err
+        assert playing.poll() is None, "the first one plays on"
+        live = presence.running_on(mosquitto.client_settings(), "demo")
+        assert live is not None and live["pid"] == playing.pid, live
+        assert live["client_id"] in err
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+            run.communicate(timeout=10)
