@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import gateway.broker
-from gateway.broker import EmbeddedBroker, free_port, mosquitto_binary
+from gateway.broker import EmbeddedBroker, mosquitto_binary
 from gateway.mqtt import MqttSettings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -157,7 +157,9 @@ def persistent_mosquitto(prefix: str) -> Iterator[EmbeddedBroker]:
     # write its folder, or persistence silently does nothing (tmp_path lives under a 0700 folder).
     data_dir = Path(tempfile.mkdtemp(prefix=prefix))
     data_dir.chmod(0o777)
-    broker = EmbeddedBroker(port=free_port(), data_dir=data_dir, kind="mosquitto")
+    # Its port stays free while the broker is down: one below the kernel's ephemeral range, which an
+    # outgoing connection of any test could take meanwhile (the restart then finds it in use).
+    broker = EmbeddedBroker(port=worker_free_port(), data_dir=data_dir, kind="mosquitto")
     broker.start()
     yield broker
     broker.stop()

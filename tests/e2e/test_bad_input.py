@@ -15,7 +15,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from gateway import contract
 from gateway.mqtt import MqttClient
@@ -27,12 +30,16 @@ def alarms_besides_the_stopped_edge(stack: Stack) -> list[dict[str, object]]:
     return [a for a in stack.client.get("/api/alarms").json() if a["rule"] != "sup.gateway_offline"]
 
 
-def publisher(stack: Stack) -> MqttClient:
-    stack.agent.stop()  # the test speaks for the edge
+@pytest.fixture
+def client(stack: Stack) -> Iterator[MqttClient]:
+    """The test speaks for the edge; stopped however the test ends (left running, it kept reconnecting to
+    the stopped broker through the tests after it)."""
+    stack.agent.stop()
     client = MqttClient(stack.broker.client_settings(), "bad-input-edge")
     client.start()
     assert client.wait_connected(10)
-    return client
+    yield client
+    client.stop()
 
 
 def send(client: MqttClient, seq: int, readings: list[contract.Reading]) -> None:
@@ -45,8 +52,7 @@ def reading(device: str, amps: float, ts: datetime | None = None) -> contract.Re
     return contract.Reading(device=device, ts=ts or datetime.now(UTC), metrics={"current_a": amps})
 
 
-def test_unknown_devices_are_dead_lettered_once_and_change_nothing(stack: Stack) -> None:
-    client = publisher(stack)
+def test_unknown_devices_are_dead_lettered_once_and_change_nothing(stack: Stack, client: MqttClient) -> None:
     send(client, 100, [reading("strip-nobody-knows", 50.0), reading("strip-z1-01", 2.0)])
     send(client, 101, [reading("strip-nobody-knows", 51.0)])
     stack.wait_for("/api/health", lambda h: h["ingest"]["unknown_devices"] == 2)
@@ -54,11 +60,9 @@ def test_unknown_devices_are_dead_lettered_once_and_change_nothing(stack: Stack)
     assert [letter["reason"] for letter in letters] == ["unknown device 'strip-nobody-knows': not in the site file"]
     assert [d["id"] for d in stack.client.get("/api/devices").json()] == ["strip-z1-01"]
     assert alarms_besides_the_stopped_edge(stack) == []
-    client.stop()
 
 
-def test_a_device_clock_in_the_future_is_stored_at_arrival_time(stack: Stack) -> None:
-    client = publisher(stack)
+def test_a_device_clock_in_the_future_is_stored_at_arrival_time(stack: Stack, client: MqttClient) -> None:
     ahead = datetime.now(UTC) + timedelta(hours=3)
     send(client, 200, [reading("strip-z1-01", 4.5, ts=ahead)])
     stack.wait_for("/api/health", lambda h: h["ingest"]["readings"] >= 1)
@@ -68,8 +72,7 @@ def test_a_device_clock_in_the_future_is_stored_at_arrival_time(stack: Stack) ->
     assert datetime.fromisoformat(samples[-1]["ts"]) < ahead - timedelta(hours=2)
 
 
-def test_readings_older_than_a_day_are_history_and_raise_nothing(stack: Stack) -> None:
-    client = publisher(stack)
+def test_readings_older_than_a_day_are_history_and_raise_nothing(stack: Stack, client: MqttClient) -> None:
     old = datetime.now(UTC) - timedelta(days=2)
     # An overload that lasted 20 s two days ago (the test site's hold is 3 s): history only.
     send(client, 300, [reading("strip-z1-01", 14.0, ts=old + timedelta(seconds=s)) for s in range(20)])
@@ -85,11 +88,9 @@ def test_readings_older_than_a_day_are_history_and_raise_nothing(stack: Stack) -
     assert sum(s["value"] == 14.0 for s in history) == 20
 
 
-def test_batches_out_of_order_are_all_applied(stack: Stack) -> None:
-    client = publisher(stack)
+def test_batches_out_of_order_are_all_applied(stack: Stack, client: MqttClient) -> None:
     send(client, 400, [reading("strip-z1-01", 1.0)])
     send(client, 402, [reading("strip-z1-01", 3.0)])
     send(client, 401, [reading("strip-z1-01", 2.0)])  # late, still inside the gap window
     health = stack.wait_for("/api/health", lambda h: h["ingest"]["readings"] == 3)
     assert health["ingest"]["duplicates"] == 0 and health["ingest"]["lost"] == 0
-    client.stop()

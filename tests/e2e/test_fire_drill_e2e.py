@@ -37,8 +37,8 @@ def test_fire_drill_on_the_demo_floor_is_marked_a_drill_everywhere_and_never_pro
     at = {step.name: step.at for step in load_scenario(SCENARIO).timeline}
 
     # -- while it runs: the evacuation the page shows, and the retained notice floor displays get ----
-    drill.wait_for(at["leave_floor"])
-    (ev,) = api.get("/api/evacuations").json()
+    # the drill's start is a step of the scenario: a loaded machine sends it late, so wait for it, not its time
+    (ev,) = wait_for(lambda: api.get("/api/evacuations").json(), timeout=120, what="the drill's evacuation")
     assert ev["drill"] is True and ev["state"] == "active" and ev["trigger"] == "drill", ev
     assert ev["message"]["zh"].startswith("【演练】") and ev["message"]["en"].startswith("[DRILL]")
     notice = drill.notice()
@@ -75,12 +75,13 @@ def test_fire_drill_on_the_demo_floor_is_marked_a_drill_everywhere_and_never_pro
     assert report["unknown_on_roster"] == len([st for st in status.values() if st == "unknown"]) > 0
     assert report["people"] == len(report["accounted"]) + len(report["unaccounted"]) == len(status) - len(
         [st for st in status.values() if st == "unknown"])
-    # each mark a few minutes after its person left (leave_floor: over 5 min), before the all-clear
+    # each mark a few minutes after its person left (leave_floor: over 5 min), before the all-clear as the
+    # server stamped it: a loaded machine sends the scenario's requests late, the all-clear with them
     low = runner.WALK_TO_ASSEMBLY_S[0]
     leave_from = at["leave_floor"] - drill.s(ev["issued_at"])
+    all_clear = drill.s(evacuations[0]["all_clear_at"]) - drill.s(ev["issued_at"])
     for person in marked:
-        assert leave_from + low - 5 <= accounted[person]["unaccounted_s"] <= at["all_clear"] - drill.s(
-            ev["issued_at"]), (person, accounted[person])
+        assert leave_from + low - 5 <= accounted[person]["unaccounted_s"] <= all_clear, (person, accounted[person])
     for zone, clear_s in report["zone_known_clear_s"].items():
         people = [a for a in report["accounted"] if a["zone"] == zone]
         stuck = [u for u in report["unaccounted"] if u["zone"] == zone]
