@@ -1443,6 +1443,8 @@ async function listen() {
     if (response.status === 401) { showLogin(); return; }
     if (!response.ok || !response.body) throw new Error(response.statusText);
     await Promise.all([loadAlarms(), loadMeIfUnknown()]);
+    // A read refused meanwhile signed the page out and closed this stream: it is not live.
+    if (stream !== controller) return;
     render();
     setStatus("live");
     backoff = 1000;

@@ -228,20 +228,22 @@ def test_server_dies_between_commit_and_listeners_and_recovers_every_effect(
         assert not receiver.snapshot(), "a page left before the crash: the hook was not between commit and listeners"
         assert not _rows(url, EscalationRow), "the escalation was written before the crash"
 
-        # 2: restart; it must page the smoke alarm. Its second life dies after committing evac.notice.
+        # 2: restart; it must recover the smoke alarm's effects (its pages queued). Its second life dies after
+        # committing evac.notice: on a loaded machine the restart outlasts the 10 s timer, the notice commits
+        # as it comes up and it dies before a health poll sees it up, or before the outbox sent the smoke's
+        # pages (the third life sends them, asserted below). So its exit is waited for, not its start.
         server.env = {**server.env, CRASH_ENV: "evac.notice"}
         restarted = time.monotonic()
-        startups.append(server.start())
-        assert wait_until(lambda: any(d.alarm == smoke for d in receiver.snapshot()), 30), "smoke never paged"
-        figures["first_smoke_page_after_restart_s"] = round(
-            min(d.at for d in receiver.snapshot() if d.alarm == smoke) - restarted, 1)
-        assert _effects_pending(url) == []
-        code = _exit_code(server, 60)
+        server.spawn()
+        code = _exit_code(server, 90)
         assert code == CRASH_EXIT, f"the server did not die after evac.notice (exit {code}); see {data}/server.log"
         figures["crash2_after_smoke_s"] = round(time.monotonic() - smoke_at, 1)
+        paged = [d.at for d in receiver.snapshot() if d.alarm == smoke]
+        figures["first_smoke_page_after_restart_s"] = round(min(paged) - restarted, 1) if paged else None
         assert [r.rule for r in _rows(url, AlarmRow) if r.rule == "evac.notice"] == ["evac.notice"]
         assert not _rows(url, EvacuationRow), "the evacuation started before the crash"
         pending = {p[1] for p in _effects_pending(url)}
+        assert "fire.smoke_alarm" not in pending, "the second life did not recover the smoke alarm's effects"
         assert "evac.notice" in pending, pending
         before_evac = len(receiver.snapshot())
         assert not [d for d in receiver.snapshot() if d.step.startswith("ev-")]
@@ -281,6 +283,7 @@ def test_server_dies_between_commit_and_listeners_and_recovers_every_effect(
     doors = Counter((c.device, c.ref) for c in commands if c.action == "door_release")
     smoke_escalation = escalations.get(smoke)
     figures.update({
+        # restart_s: the third life's start (the second's ends in its hook, maybe before it is seen up)
         "restart_s": [round(s, 1) for s in startups[1:]], "alarms": dict(Counter(a["rule"] for a in alarms)),
         "alarms_duplicated": sum(n - 1 for n in by_rule.values()), "evacuations": len(evacuations),
         "notice_retained": bool(notice and notice["state"] == "active"), "pushes_received": len(got),

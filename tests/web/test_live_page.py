@@ -217,3 +217,34 @@ def test_evacuation_banner_follows_a_drill_with_its_roll_call(
     assert cleared.status_code == 200, cleared.text
     expect(banner).to_be_hidden(timeout=15_000)
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_token_refused_while_the_stream_connects_never_reads_live(browser: Browser, stack: Stack) -> None:
+    """The token is refused between the alarm stream's answer and its first reads (revoked that moment; here
+    /api/me refuses it throughout): the page signs out and never claims "Live" on top of the sign-in box."""
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    # every state the header shows, in order, as the page sets it
+    page.add_init_script("""
+      window.statesSeen = [];
+      document.addEventListener("DOMContentLoaded", () => {
+        const status = document.getElementById("status");
+        new MutationObserver(() => window.statesSeen.push(status.dataset.state))
+          .observe(status, { attributes: true, attributeFilter: ["data-state"] });
+      });""")
+    page.route("**/api/me", lambda route: route.fulfill(status=401, content_type="application/json",
+                                                        body='{"detail": "token revoked"}'))
+    streamed: list[str] = []
+    page.on("requestfinished", lambda r: streamed.append(r.url) if "/api/alarms?state=open" in r.url else None)
+    page.goto(f"{stack.url}/#token={ADMIN_TOKEN}")
+    expect(page.locator("#login")).to_be_visible(timeout=15_000)
+    for _ in range(150):  # the start's read and the stream's (Playwright hands over events only while called)
+        if len(streamed) >= 2:
+            break
+        page.wait_for_timeout(100)
+    assert len(streamed) >= 2, f"the stream never read the alarms: {streamed}"
+    expect(page.locator("#status")).to_have_attribute("data-state", "signed_out")
+    seen = page.evaluate("window.statesSeen")
+    assert "live" not in seen, f"the header read Live while signed out: {seen}"
+    assert page.locator("#login").is_visible()
+    context.close()
