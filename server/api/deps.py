@@ -167,15 +167,34 @@ def get_actor(users: UsersDep, clock: ClockDep,
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
-    user = users.by_token(credentials.credentials, clock())
-    if user is None:
+    actor = _actor_of(users, credentials.credentials, clock())
+    if actor is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown, expired or revoked token",
                             headers={"WWW-Authenticate": "Bearer"})
-    return Actor(user.name, parse_roles(user.roles.split(",")),
-                 frozenset(z for z in user.zones.split(",") if z))
+    return actor
+
+
+def _actor_of(users: UserRepository, token: str, now: datetime) -> Actor | None:
+    user = users.by_token(token, now)
+    if user is None:
+        return None
+    return Actor(user.name, parse_roles(user.roles.split(",")), frozenset(z for z in user.zones.split(",") if z))
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+def _actor_unchanged(users: UsersDep, clock: ClockDep, actor: ActorDep,
+                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+                     ) -> Callable[[], bool]:
+    """Whether the request's token still stands for the same person with the same roles and zones: a
+    long-lived response (the alarm stream) asks again while it runs, so a logout, a revocation or a change
+    of roles ends it rather than going on with what the reader was entitled to when it connected."""
+    token = credentials.credentials if credentials is not None else ""
+    return lambda: _actor_of(users, token, clock()) == actor
+
+
+ActorUnchangedDep = Annotated[Callable[[], bool], Depends(_actor_unchanged)]
 
 
 def require(permission: Permission) -> Callable[[Actor], Actor]:

@@ -12,7 +12,17 @@ from fastapi.responses import StreamingResponse
 
 from server.adapters.sql.repository import AlarmRepository
 from server.api.audit import AuditTrail, audit_change
-from server.api.deps import ActorDep, AlarmsDep, AlarmStoreDep, AuditDep, ClockDep, CutsDep, RunsSiteDep, SiteDep
+from server.api.deps import (
+    ActorDep,
+    ActorUnchangedDep,
+    AlarmsDep,
+    AlarmStoreDep,
+    AuditDep,
+    ClockDep,
+    CutsDep,
+    RunsSiteDep,
+    SiteDep,
+)
 from server.api.minimise import Redactor, RedactorDep
 from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve, CutPublic, RowId
 from server.domain import alarms as domain
@@ -28,6 +38,8 @@ KEEP_ALIVE_S = 15.0
 """A quiet stream sends a comment this often, so proxies and the standby's read timeout keep it open."""
 CHECK_S = 1.0
 """How often a quiet stream looks whether its reader left or this server lost the site."""
+TOKEN_CHECK_S = 5.0
+"""How often an open stream asks whether its token still stands for the same reader (one indexed query)."""
 
 
 class AlarmViews:
@@ -92,10 +104,11 @@ def list_alarms(
 
 @router.get("/stream")
 async def stream(request: Request, alarm_service: AlarmsDep, views: ViewsDep, actor: ActorDep,
-                 red: RedactorDep, runs_site: RunsSiteDep) -> StreamingResponse:
+                 red: RedactorDep, runs_site: RunsSiteDep, unchanged: ActorUnchangedDep) -> StreamingResponse:
     """Server-sent events: one `alarm` event per change, as the AlarmPublic JSON (redacted for the reader).
     The stream ends once this server lost the site's lease: no change comes here any more, and the page
-    reconnects (through a standby, to the new owner)."""
+    reconnects (through a standby, to the new owner). It also ends within TOKEN_CHECK_S of a logout, a
+    revoked token or a change of the reader's roles or zones: the reconnect meets 401 or the new redaction."""
     queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
     loop = asyncio.get_running_loop()
 
@@ -116,7 +129,12 @@ async def stream(request: Request, alarm_service: AlarmsDep, views: ViewsDep, ac
         try:
             yield "retry: 2000\n\n"
             quiet_s = 0.0
+            token_checked = loop.time()
             while runs_site() and not await request.is_disconnected():
+                if loop.time() - token_checked >= TOKEN_CHECK_S:
+                    if not await asyncio.to_thread(unchanged):
+                        break
+                    token_checked = loop.time()
                 try:
                     data = await asyncio.wait_for(queue.get(), timeout=CHECK_S)
                     yield f"event: alarm\ndata: {data}\n\n"
