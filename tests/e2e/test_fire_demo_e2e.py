@@ -3,8 +3,9 @@
 Real Mosquitto, the real edge agent with the demo edge config (edge-f3.yaml), the simulated devices of
 simulators/scenarios/fire-response.yaml speaking their vendor dialects, the real server over HTTP, and
 a real webhook receiver on 127.0.0.1 that every contact of a copy of the demo site points at. The
-scenario runs on the oracle's accelerated clock (ScaledClock, 10x); every timing below is asserted in
-scenario time from the server's own timestamps, with the oracle's pipeline tolerance.
+scenario runs on an accelerated clock (ScaledClock, 5x: at 10x the 30 s tolerance was 3 s of wall time,
+which a loaded machine outran); every timing below is asserted in scenario time from the server's own
+timestamps, with the oracle's pipeline tolerance.
 
 The run (t=0 is the first smoke alarm): the lead, supervisor and safety officer on duty are paged and
 the fire zone's ways out are released (read back within 10 s); nobody acknowledges, so at 60 s the fire
@@ -48,7 +49,7 @@ from tests.support.display import retained
 from tests.support.server import serve
 from tests.support.wait import wait_for
 
-SPEED = 10.0
+SPEED = 5.0
 TOL = timedelta(seconds=30)
 """Pipeline latency in scenario time (the oracle's: batching, ticks, the notify worker's 1 s poll)."""
 TOKEN = "demo-fire-admin"
