@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from server.domain import alarms as domain
 from server.domain.catalog import unit_of
+from server.domain.commands import CommandRecord
 from server.domain.evacuation import is_drill_text
 from server.domain.power import ScheduledCut
 
@@ -22,26 +23,41 @@ RowIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 
 CUT_STATES = {"cut": "cutting"}
 """A stored cut's status -> the state the API shows; the others are shown as they are stored."""
+COMMAND_CUT_STATES = {"sent": "cutting", "ok": "done", "failed": "failed"}
+"""An automatic cut's command status -> the same states as a delayed cut's."""
 
 
 class CutPublic(BaseModel):
-    """elec.high_power_appliance's delayed cut of the alarm's plug (RULES.md §2.1)."""
+    """A plug's cut for an alarm (RULES.md §2.1): elec.high_power_appliance's delayed cut, or one plug of the
+    automatic cut a critical overload sent at once (`automatic`)."""
 
     device: str
     state: str
-    """pending, held, cutting (command sent, no result yet), done (the edge confirmed), failed, cancelled."""
+    """pending, held, cutting (command sent, no result yet), done (the edge confirmed), failed, cancelled;
+    an automatic cut is only cutting, done or failed."""
     due_at: datetime
+    """When the cut is (or was) due; for an automatic cut, when its command was sent."""
     held_by: str | None
     """Who held it: a person, hidden like other person fields for a reader who may not see them."""
     why: str
     """The hold's reason, or why the cut was cancelled or failed."""
     at: datetime | None
     """When it was held, done, failed or cancelled."""
+    automatic: bool = False
+    """Sent by the rule the moment its alarm turned critical (the overload cut): nobody can hold it."""
 
     @classmethod
     def of(cls, cut: ScheduledCut) -> CutPublic:
         return cls(device=cut.device, state=CUT_STATES.get(cut.status, cut.status), due_at=cut.due_at,
                    held_by=cut.by or None, why=cut.why, at=cut.done_at)
+
+    @classmethod
+    def of_command(cls, command: CommandRecord) -> CutPublic:
+        """One plug of an automatic cut, from its relay_off command; a failure says the edge's reason."""
+        failed = command.status == "failed"
+        return cls(device=command.device, state=COMMAND_CUT_STATES.get(command.status, command.status),
+                   due_at=command.issued_at, held_by=None, automatic=True, at=command.result_at,
+                   why=(command.error or "the edge reported the command failed") if failed else "")
 
 
 class AlarmPublic(BaseModel):
@@ -78,6 +94,9 @@ class AlarmPublic(BaseModel):
     """Caused by a drill (RULES.md §3 drill mode): its words carry the drill mark, its pages no 119 prompt."""
     cut: CutPublic | None = None
     """The delayed cut this alarm scheduled, if any (elec.high_power_appliance only)."""
+    auto_cut: list[CutPublic] = Field(default_factory=list)
+    """The plugs its critical overload switched off at once (rules that cut power, e.g. elec.strip_overload,
+    elec.plug_overcurrent), one per plug in the order they were sent; empty when it cut nothing."""
 
     @classmethod
     def of(cls, alarm: domain.Alarm, device_ids: set[str] | frozenset[str] = frozenset()) -> AlarmPublic:

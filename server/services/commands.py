@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +43,11 @@ Signer = Callable[[str, contract.Command], contract.Command]
 """(edge, command) -> the command signed with that edge's key (server/adapters/command_keys.py)."""
 ResultCheck = Callable[[str, contract.CommandResult], str | None]
 """(edge, result) -> why the result is not the edge's own (bad signature), or None to take it."""
+
+
+def alarm_ref(alarm_id: int) -> str:
+    """The ref of the commands an alarm sends itself (an overload's cut, a delayed cut)."""
+    return f"alarm {alarm_id}"
 
 
 class CommandError(ValueError):
@@ -146,6 +151,16 @@ class CommandService:
             if guard is None or (cut["critical"] and rule in OVERLOAD_CUTS):
                 guard = cut
         return guard
+
+    def automatic_cuts(self, alarm_ids: Iterable[int]) -> dict[int, list[CommandRecord]]:
+        """The safety relay_off commands each alarm sent (ref "alarm <id>"), the latest per plug, in the order
+        they were sent (by plug id at one instant); one query for a whole list of alarms."""
+        refs = {alarm_ref(a): a for a in alarm_ids}
+        cuts: dict[int, dict[str, CommandRecord]] = {}
+        for cmd in self.store.of_refs(sorted(refs)):
+            if cmd.action == contract.Action.RELAY_OFF.value and cmd.safety and cmd.ref in refs:
+                cuts.setdefault(refs[cmd.ref], {})[cmd.device] = cmd
+        return {a: sorted(by_device.values(), key=lambda c: (c.issued_at, c.device)) for a, by_device in cuts.items()}
 
     # -- results ---------------------------------------------------------------------------------------
 

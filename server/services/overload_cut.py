@@ -12,7 +12,7 @@ from server.domain import alarms as domain
 from server.domain.catalog import ids
 from server.domain.power import plan_cut
 from server.domain.site import Site
-from server.services.commands import CommandService
+from server.services.commands import CommandService, alarm_ref
 from server.services.live import LiveState
 from server.services.recovery import EffectNotReady
 
@@ -42,7 +42,7 @@ class OverloadCut:
                 or alarm.state not in (domain.AlarmState.ACTIVE, domain.AlarmState.ACKNOWLEDGED)
                 or alarm.id is None or alarm.id in self._cut_for):
             return
-        ref = f"alarm {alarm.id}"
+        ref = alarm_ref(alarm.id)
         current = self.alarm_by_id(alarm.id)
         if current is None or not current.is_open or not current.condition_active:
             self._cut_for.add(alarm.id)  # dispatched late and the overload is over: cutting now helps nobody

@@ -359,6 +359,9 @@ class CommandStore(Protocol):
     def recent(self, device: str | None, ref: str | None, limit: int) -> list[CommandRecord]:
         """Commands (of the device, of the ref), latest first."""
 
+    def of_refs(self, refs: Sequence[str]) -> list[CommandRecord]:
+        """Every command of any of these refs (one query for a list of alarms), oldest first."""
+
 
 # -- evacuations (server/services/evacuation.py) ---------------------------------------------------------
 

@@ -34,6 +34,8 @@ const STRINGS = {
     cut_pending: "若不暂缓,将于 {at} 断开插座电源", cut_held: "断电已由 {by} 暂缓:{why}",
     cut_cutting: "断电指令已于 {at} 发出,等待网关确认", cut_done: "已于 {at} 断开插座电源,网关已确认",
     cut_failed: "断电失败:{why}", cut_cancelled: "断电已取消:{why}",
+    auto_cut_cutting: "自动断电:插座 {device} — 等待插座确认(指令 {at} 发出)",
+    auto_cut_done: "自动断电:插座 {device} — 已于 {at} 断开", auto_cut_failed: "自动断电:插座 {device} — 失败:{why}",
     whole_floor: "← 整层", more_in_list: "另有 {n} 个设备见详情列表",
     life_safety: "生命安全", latest: "最近", all_severities: "全部级别", all_zones: "全部区域", all_families: "全部类别",
     shown: "显示 {n} / {of}", filter_severity: "级别", filter_zone: "区域", filter_family: "类别",
@@ -70,6 +72,9 @@ const STRINGS = {
     cut_pending: "relay OFF at {at} unless held", cut_held: "cut held by {by}: {why}",
     cut_cutting: "relay OFF sent at {at}, waiting for the edge", cut_done: "relay OFF at {at}, confirmed",
     cut_failed: "relay cut FAILED: {why}", cut_cancelled: "cut cancelled: {why}",
+    auto_cut_cutting: "Power cut automatically: plug {device} — waiting for the plug (sent {at})",
+    auto_cut_done: "Power cut automatically: plug {device} — done {at}",
+    auto_cut_failed: "Power cut automatically: plug {device} — FAILED: {why}",
     whole_floor: "← Whole floor", more_in_list: "{n} more devices in the detail list",
     life_safety: "LIFE SAFETY", latest: "latest", all_severities: "All severities", all_zones: "All zones",
     all_families: "All kinds", shown: "showing {n} of {of}", filter_severity: "Severity", filter_zone: "Zone",
@@ -679,6 +684,9 @@ function alarmItem(a) {
     el("div", { class: "meta" }, ...meta));
   if (state.selected && state.selected.type === "alarm" && state.selected.id === a.id) li.classList.add("targeted");
   if (a.cut) li.append(el("div", { class: "cut", "data-cut-state": a.cut.state, text: cutText(a.cut) }));
+  for (const c of a.auto_cut || []) {
+    li.append(el("div", { class: "cut auto-cut", "data-cut-state": c.state, "data-device": c.device, text: cutText(c) }));
+  }
   {
     const actions = el("div", { class: "actions" });
     if (a.cut && a.cut.state === "pending" && may("hold_cut")) {
@@ -700,11 +708,12 @@ function alarmItem(a) {
   return li;
 }
 
-/** The delayed cut's line on an alarm card (elec.high_power_appliance), in the page's language. */
+/** A cut's line on an alarm card, in the page's language: the delayed cut (elec.high_power_appliance), or one
+ * plug of the automatic cut of a critical overload. */
 function cutText(cut) {
   const at = cut.state === "done" || cut.state === "failed" ? (cut.at || cut.due_at) : cut.due_at;
-  const words = { at: time(at), by: cut.held_by || "—", why: cut.why || "—" };
-  return t("cut_" + cut.state).replace(/\{(\w+)\}/g, (_, k) => words[k]);
+  const words = { at: time(at), by: cut.held_by || "—", why: cut.why || "—", device: cut.device };
+  return t((cut.automatic ? "auto_cut_" : "cut_") + cut.state).replace(/\{(\w+)\}/g, (_, k) => words[k]);
 }
 /** The server's authorization table decides (GET /api/me `permissions`): others get no button. While the
  * permissions are unknown every button is drawn, so a failed /api/me never hides a lead's acknowledge on a fire;
@@ -1409,8 +1418,9 @@ async function loadEvacuation() {
 }
 
 async function loadCuts() {
-  // A delayed cut is done or fails without a change of its alarm (no stream event): re-read those alarms.
-  const moving = [...state.alarms.values()].filter((a) => a.cut && CUT_MOVING.has(a.cut.state));
+  // A cut (delayed or automatic) is done or fails without a change of its alarm (no stream event): re-read those alarms.
+  const moving = [...state.alarms.values()].filter((a) => (a.cut && CUT_MOVING.has(a.cut.state))
+    || (a.auto_cut || []).some((c) => CUT_MOVING.has(c.state)));
   for (const a of await Promise.all(moving.map((m) => api(`/api/alarms/${m.id}`).catch(() => null)))) {
     if (a) { state.alarms.set(a.id, a); if (!OPEN.has(a.state)) state.alarms.delete(a.id); }
   }

@@ -4,7 +4,11 @@ tests/server/services/test_delayed_cut.py (Mosquitto, the edge agent with simula
 A kettle and a heater on two seat plugs. The heater's cut is 60 s away: its card says "relay OFF at
 HH:MM:SS unless held", the shift lead's page offers "Hold cut" and the operator's does not; the lead holds
 it on the page and the card shows who held it and why (the holder hidden from the operator, a person). The
-kettle's cut (6 s) goes through: its card turns to "relay OFF at ..., confirmed" without a reload."""
+kettle's cut (6 s) goes through: its card turns to "relay OFF at ..., confirmed" without a reload.
+
+The automatic cut of a critical strip overload: a strip meter (a simulated Shelly) over its 10 A with a kettle
+and a heater on it; the alarm's card says which plug the rule switched off and that the edge confirmed it,
+in en and 中文."""
 
 from __future__ import annotations
 
@@ -102,4 +106,88 @@ def test_the_card_shows_the_pending_cut_the_lead_holds_it_on_the_page_and_the_ke
         print(f"\nkettle cut done at {local(done['at'])} (due {local(kettle['cut']['due_at'])}); "
               f"page test body {time.monotonic() - started:.1f} s")
         for page in (lead, operator):  # the pages' live streams end before the server stops
+            page.context.close()
+
+
+STRIP_FLOOR = {"strip-z1-01": ("strip_meter", "shellystrip-z1-01"),
+               **{dev: ("smart_plug", addr) for dev, addr in PLUGS.items()}}
+"""The edge's simulated Shelly devices: the strip meter and the three plugs fed from it."""
+
+
+def strip_site(hook_port: int) -> str:
+    """Three plugs without a seat (no delayed cut) on a 10 A strip whose overload turns critical after 2 s."""
+    j = f"json://127.0.0.1:{hook_port}"
+    return f"""
+site: {{id: r1, name: Strip cut floor, timezone: Asia/Shanghai}}
+floors: [{{id: f1, name: 1F}}]
+zones:
+  - {{id: z1, name: 坐席区一, floor: f1, kind: office}}
+devices:
+  - {{id: strip-z1-01, kind: strip_meter, zone: z1, edge: e1, rated_a: 10}}
+  - {{id: plug-s1-kettle, kind: smart_plug, zone: z1, edge: e1, rated_a: 16, class: non_essential, cuttable: true,
+     strip: strip-z1-01}}
+  - {{id: plug-s2-heater, kind: smart_plug, zone: z1, edge: e1, rated_a: 16, class: non_essential, cuttable: true,
+     strip: strip-z1-01}}
+  - {{id: plug-s3-pc, kind: smart_plug, zone: z1, edge: e1, rated_a: 16, class: essential, essential: true,
+     strip: strip-z1-01}}
+thresholds:
+  zones:
+    z1:
+      elec.strip_overload: {{major_hold_s: 1, critical_hold_s: 2}}
+people:
+  - {{id: p-lead, name: 王领班, badge: B1, roles: [shift_lead]}}
+contacts:
+  p-lead: ['{j}/lead']
+  supervisor: ['{j}/supervisor']
+  fallback: ['{j}/fallback']
+shifts:
+  - {{id: all, start: '00:00', end: '00:00'}}
+roster:
+  - {{person: p-lead, shift: all, zone: z1, lead: true}}
+"""
+
+
+def test_the_card_says_which_plug_a_critical_strip_overload_cut_and_that_the_edge_confirmed_it(
+        browser: Browser, mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path, artifacts_dir: Path) -> None:
+    with running_floor(mosquitto, hook, tmp_path, strip_site(hook.port), STRIP_FLOOR) as floor:
+        started = time.monotonic()
+        token = floor.token_for("lead-wang", ["shift_lead"])
+        en = open_page(browser, floor, DESKTOP, "en-GB", mobile=False, token=token, timezone=TZ)
+        zh = open_page(browser, floor, PHONE, "zh-CN", mobile=True, token=token, timezone=TZ)
+        # 2.0 kW kettle + 0.3 kW heater + the pc: the strip reads 2.6 kW (over its 10 A); the kettle is the
+        # largest load, and cutting it alone brings the strip under 80 %
+        floor.plugs.plug_in(PLUGS["plug-s1-kettle"], 2000.0)
+        floor.plugs.plug_in(PLUGS["plug-s2-heater"], 300.0)
+        floor.plugs.plug_in(STRIP_FLOOR["strip-z1-01"][1], 2600.0)
+
+        def cut_done() -> dict[str, Any] | None:
+            found = [a for a in floor.api.get("/api/alarms?state=open").json()
+                     if a["rule"] == "elec.strip_overload" and a["severity"] == "critical"]
+            return found[0] if found and found[0]["auto_cut"] and all(
+                c["state"] == "done" for c in found[0]["auto_cut"]) else None
+
+        alarm = wait_for(cut_done, timeout=60, what="the strip's critical alarm with its cut confirmed")
+        assert [(c["device"], c["automatic"], c["why"]) for c in alarm["auto_cut"]] == [
+            ("plug-s1-kettle", True, "")], "only the largest load, the kettle"
+        assert alarm["cut"] is None, "no delayed cut: nobody could have held this one"
+        assert [c for c in floor.commands("plug-s2-heater") + floor.commands("plug-s3-pc")
+                if c["action"] == "relay_off"] == [], "the heater is not needed, the pc is essential"
+        done_at = local(alarm["auto_cut"][0]["at"])
+
+        # both pages were open before the overload: the card follows without a reload
+        for page, text in ((en, f"Power cut automatically: plug plug-s1-kettle — done {done_at}"),
+                           (zh, f"自动断电:插座 plug-s1-kettle — 已于 {done_at} 断开")):
+            card = page.locator(f'#alarms li.alarm[data-id="{alarm["id"]}"]')
+            cut = card.locator(".auto-cut")
+            expect(cut).to_have_count(1, timeout=15_000)
+            expect(cut).to_have_attribute("data-device", "plug-s1-kettle")
+            expect(cut).to_have_attribute("data-cut-state", "done", timeout=15_000)
+            expect(cut).to_have_text(text)
+            expect(card.locator("button.hold-cut")).to_have_count(0)
+        en.screenshot(path=str(artifacts_dir / "live-page-auto-cut.png"), full_page=True)
+        zh.screenshot(path=str(artifacts_dir / "live-page-auto-cut-zh.png"), full_page=True)
+        assert en.errors == [] and zh.errors == []  # type: ignore[attr-defined]
+        print(f"\nstrip cut done at {done_at} (alarm raised {local(alarm['raised_at'])}); "
+              f"page test body {time.monotonic() - started:.1f} s")
+        for page in (en, zh):
             page.context.close()

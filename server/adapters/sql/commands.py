@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -45,5 +46,12 @@ class CommandRepository(FencedStore[CommandTransaction]):
             q = q.where(CommandRow.device == device)
         if ref:
             q = q.where(CommandRow.ref == ref)
+        with self.sessions() as session:
+            return [_command(r) for r in session.scalars(q).all()]
+
+    def of_refs(self, refs: Sequence[str]) -> list[CommandRecord]:
+        if not refs:
+            return []
+        q = select(CommandRow).where(CommandRow.ref.in_(list(refs))).order_by(CommandRow.issued_at)
         with self.sessions() as session:
             return [_command(r) for r in session.scalars(q).all()]

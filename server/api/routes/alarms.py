@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -19,6 +20,7 @@ from server.api.deps import (
     AlarmStoreDep,
     AuditDep,
     ClockDep,
+    CommandsDep,
     CutsDep,
     RunsSiteDep,
     SiteDep,
@@ -26,11 +28,14 @@ from server.api.deps import (
 from server.api.minimise import Redactor, RedactorDep
 from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve, CutPublic, RowId
 from server.domain import alarms as domain
+from server.domain.commands import CommandRecord
 from server.domain.policy import Actor, can_acknowledge, can_close_latched, can_shelve
 from server.domain.power import HIGH_POWER, ScheduledCut
 from server.domain.site import Site
 from server.services.alarms import AlarmError
+from server.services.commands import CommandService
 from server.services.delayed_cuts import DelayedCutService
+from server.services.overload_cut import OVERLOAD_RULES
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 
@@ -42,26 +47,43 @@ TOKEN_CHECK_S = 5.0
 """How often an open stream asks whether its token still stands for the same reader (one indexed query)."""
 
 
-class AlarmViews:
-    """An alarm as the API shows it: with its device when the site has it, and its delayed cut."""
+@dataclass(frozen=True)
+class Cuts:
+    """The cuts of a whole list of alarms, read at once (two queries, not two per alarm)."""
 
-    def __init__(self, site: Site, cuts: DelayedCutService) -> None:
+    delayed: dict[int, ScheduledCut]
+    automatic: dict[int, list[CommandRecord]]
+
+
+class AlarmViews:
+    """An alarm as the API shows it: with its device when the site has it, its delayed cut and the plugs its
+    critical overload cut automatically."""
+
+    def __init__(self, site: Site, cuts: DelayedCutService, commands: CommandService) -> None:
         self.site = site
         self.cuts = cuts
+        self.commands = commands
 
-    def public(self, alarm: domain.Alarm, cuts: dict[int, ScheduledCut] | None = None) -> AlarmPublic:
-        """`cuts`: the delayed cuts of a whole list, read at once; None reads this alarm's own."""
+    def cuts_of(self, alarms: Iterable[domain.Alarm]) -> Cuts:
+        listed = [(a.id, a.rule) for a in alarms if a.id is not None]
+        return Cuts(self.cuts.cuts_of(i for i, rule in listed if rule == HIGH_POWER),
+                    self.commands.automatic_cuts(i for i, rule in listed if rule in OVERLOAD_RULES))
+
+    def public(self, alarm: domain.Alarm, cuts: Cuts | None = None) -> AlarmPublic:
+        """`cuts`: the cuts of a whole list, read at once; None reads this alarm's own."""
         public = AlarmPublic.of(alarm, self.site.devices.keys() if self.site else frozenset())  # type: ignore[arg-type]
-        if alarm.rule != HIGH_POWER or alarm.id is None:
-            return public  # only elec.high_power_appliance schedules a cut: no query for the others
-        cut = (cuts if cuts is not None else self.cuts.cuts_of([alarm.id])).get(alarm.id)
-        if cut is None:
-            return public
-        return public.model_copy(update={"cut": CutPublic.of(cut)})
+        if alarm.id is None or (alarm.rule != HIGH_POWER and alarm.rule not in OVERLOAD_RULES):
+            return public  # no query for a rule that never cuts
+        found = cuts if cuts is not None else self.cuts_of([alarm])
+        delayed = found.delayed.get(alarm.id)
+        # the delayed cut's own command has the same ref: shown as the delayed cut, not twice
+        automatic = [] if alarm.rule == HIGH_POWER else found.automatic.get(alarm.id, [])
+        return public.model_copy(update={"cut": CutPublic.of(delayed) if delayed is not None else None,
+                                         "auto_cut": [CutPublic.of_command(c) for c in automatic]})
 
 
-def _views(site: SiteDep, cuts: CutsDep) -> AlarmViews:
-    return AlarmViews(site, cuts)
+def _views(site: SiteDep, cuts: CutsDep, commands: CommandsDep) -> AlarmViews:
+    return AlarmViews(site, cuts, commands)
 
 
 ViewsDep = Annotated[AlarmViews, Depends(_views)]
@@ -70,11 +92,12 @@ ViewsDep = Annotated[AlarmViews, Depends(_views)]
 def _shown(red: Redactor, alarm: AlarmPublic) -> AlarmPublic:
     """The alarm as this reader may see it: the redactor's fields, and who held its cut (a person)."""
     shown = red.alarm(alarm)
-    if shown.cut is None:
+    if shown.cut is None and not shown.auto_cut:
         return shown
-    cut = shown.cut.model_copy(update={"held_by": red.person(shown.cut.held_by, shown.zone),
-                                       "why": red.text(shown.cut.why)})
-    return shown.model_copy(update={"cut": cut})
+    cut = None if shown.cut is None else shown.cut.model_copy(
+        update={"held_by": red.person(shown.cut.held_by, shown.zone), "why": red.text(shown.cut.why)})
+    auto = [c.model_copy(update={"why": red.text(c.why)}) for c in shown.auto_cut]
+    return shown.model_copy(update={"cut": cut, "auto_cut": auto})
 
 
 def _find(store: AlarmRepository, alarm_id: int) -> domain.Alarm:
@@ -98,7 +121,7 @@ def list_alarms(
         alarms = store.query(open_only=True, zone=zone, limit=limit)
     else:
         alarms = store.query(state=state, zone=zone, limit=limit)
-    cuts = views.cuts.cuts_of(a.id for a in alarms if a.rule == HIGH_POWER and a.id is not None)
+    cuts = views.cuts_of(alarms)
     return [_shown(red, views.public(a, cuts)) for a in alarms]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -157,12 +157,13 @@ def test_a_restart_neither_drops_nor_repeats_the_cut_and_a_cleared_alarm_cancels
 class ShellyPlugs:
     """Simulated Shelly Plus Plug S devices on the floor broker: obey Switch.Set, report what they draw."""
 
-    def __init__(self, broker: EmbeddedBroker) -> None:
-        self.state = {addr: shelly.SwitchState(apower=90.0, current=0.41) for addr in PLUGS.values()}
-        self.load_w = dict.fromkeys(PLUGS.values(), 90.0)
+    def __init__(self, broker: EmbeddedBroker, addresses: Iterable[str] = PLUGS.values()) -> None:
+        """`addresses`: the simulated devices' Shelly names (a strip meter reports as a plug does)."""
+        self.state = {addr: shelly.SwitchState(apower=90.0, current=0.41) for addr in addresses}
+        self.load_w = dict.fromkeys(self.state, 90.0)
         self.lock = threading.Lock()
         self.client = MqttClient(broker.client_settings(), "shelly-plugs", on_message=self._rpc)
-        for addr in PLUGS.values():
+        for addr in self.state:
             self.client.subscribe(shelly.ShellyTopics(addr).rpc)
         self.client.start()
         assert self.client.wait_connected(10)
@@ -244,22 +245,25 @@ def floor(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path) -> Iterator[Flo
 
 
 @contextmanager
-def running_floor(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path, site_text: str) -> Iterator[Floor]:
+def running_floor(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path, site_text: str,
+                  shelly_devices: Mapping[str, tuple[str, str]] | None = None) -> Iterator[Floor]:
     """The server over HTTP, the real edge agent and the simulated plugs on `site_text`'s floor; also used
-    by the live-page test (tests/web/test_cut_card.py)."""
+    by the live-page test (tests/web/test_cut_card.py). `shelly_devices`: device -> (kind, Shelly address)
+    of the simulated devices on the edge, PLUGS' seat plugs when not given."""
+    shelly_devices = shelly_devices or {dev: ("smart_plug", addr) for dev, addr in PLUGS.items()}
     site_file = tmp_path / "site.yaml"
     site_file.write_text(site_text, encoding="utf-8")
     settings = Settings(site_file=site_file, data_dir=tmp_path / "server", mqtt=mosquitto.client_settings(),
                         admin_token=TOKEN, http_port=free_port(), gap_window_s=2)
     with serve(settings) as server:
         api = server.client(TOKEN)
-        plugs = ShellyPlugs(mosquitto)
-        devices = [{"id": dev, "kind": "smart_plug", "zone": "z1", "vendor": "shelly", "address": addr, "rated_a": 10}
-                   for dev, addr in PLUGS.items()]
+        plugs = ShellyPlugs(mosquitto, [addr for _, addr in shelly_devices.values()])
+        devices = [{"id": dev, "kind": kind, "zone": "z1", "vendor": "shelly", "address": addr, "rated_a": 10}
+                   for dev, (kind, addr) in shelly_devices.items()]
         agent = EdgeAgent(edge_config("r1", "e1", mosquitto.client_settings(), tmp_path / "edge.sqlite", devices,
                                       max_age_ms=100, commands={"confirm_timeout_s": 3}))
         agent.start()
-        wait_for(lambda: all(d["last_seen"] for d in api.get("/api/devices").json() if d["id"] in PLUGS),
+        wait_for(lambda: all(d["last_seen"] for d in api.get("/api/devices").json() if d["id"] in shelly_devices),
                  timeout=30, what="plug readings through the edge")
         try:
             yield Floor(api, plugs, hook, settings.http_port)
