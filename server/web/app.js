@@ -712,7 +712,7 @@ function alarmItem(a) {
  * plug of the automatic cut of a critical overload. */
 function cutText(cut) {
   const at = cut.state === "done" || cut.state === "failed" ? (cut.at || cut.due_at) : cut.due_at;
-  const words = { at: time(at), by: cut.held_by || "—", why: cut.why || "—", device: cut.device };
+  const words = { at: time(at), by: cut.held_by || "—", why: cut.why || "—", device: subjectName(cut.device) };
   return t((cut.automatic ? "auto_cut_" : "cut_") + cut.state).replace(/\{(\w+)\}/g, (_, k) => words[k]);
 }
 /** The server's authorization table decides (GET /api/me `permissions`): others get no button. While the
