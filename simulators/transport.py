@@ -101,7 +101,10 @@ class MqttTransport:
         for topic in extra:
             self.client.subscribe(topic, qos=1)
         if extra and not self.client.wait_subscribed(timeout_s):
-            raise ConnectionError(f"the broker did not grant the command topics {extra[:3]} within {timeout_s:g} s")
+            settings = self.client.settings
+            raise ConnectionError(f"the MQTT broker at {settings.host}:{settings.port} did not grant the command "
+                                  f"topics {extra[:3]} within {timeout_s:g} s: check that it runs and that this "
+                                  "user may subscribe them")
 
     def close(self) -> None:
         self.client.stop(final=(self._presence, b"", 1, True) if self._presence else None)
