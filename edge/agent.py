@@ -135,6 +135,9 @@ class EdgeAgent:
         self._routes: list[tuple[str, Driver]] = [
             (f, d) for d in self.drivers.values() for f in d.topic_filters()
         ]
+        self._discovery: list[tuple[str, Driver]] = [
+            (f, d) for d in self.drivers.values() for f in d.discovery_filters()
+        ]
         self._route_cache: dict[str, Driver | None] = {}
         self._last_payload: dict[str, int] = {}
         """Per topic: hash of the last device payload, to spot a QoS 1 redelivery after a reconnect."""
@@ -147,6 +150,8 @@ class EdgeAgent:
         self.outbox: Outbox | None = None
         self.uplink: MqttClient | None = None
         self.floor: MqttClient | None = None
+        self.discovery: MqttClient | None = None
+        """A clean session at QoS 0 for the drivers' discovery filters: the broker queues nothing of it."""
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -199,10 +204,22 @@ class EdgeAgent:
         )
         for topic_filter, _ in self._routes:
             self.floor.subscribe(topic_filter, 1)
+        if self._discovery:
+            # Strangers' traffic (bridge logging, every unconfigured device's state) on the persistent
+            # session would fill the broker's bounded queue during a restart and push configured detectors'
+            # messages out; on its own clean session at QoS 0 it is never queued.
+            self.discovery = MqttClient(
+                config.floor_broker, f"{self.client_id}-discover", on_message=self._on_discovery_message,
+                credentials_from="floor_broker.username and floor_broker.password of the edge file",
+            )
+            for topic_filter, _ in self._discovery:
+                self.discovery.subscribe(topic_filter, 0)
         self._worker = threading.Thread(target=self._run, name=f"edge-{config.edge}-worker", daemon=True)
         self._worker.start()
         self.uplink.start()
         self.floor.start()
+        if self.discovery is not None:
+            self.discovery.start()
         if self.command_keys:
             log.info("commands must be signed (key %s)", ", ".join(signing.key_id(k) for k in self.command_keys))
         else:
@@ -225,6 +242,8 @@ class EdgeAgent:
             return
         if self.floor is not None:
             self.floor.stop()  # no new device messages while draining
+        if self.discovery is not None:
+            self.discovery.stop()
         self._inbox.put(("stop", drain_s))
         self._worker.join(drain_s + 10)
         if self.uplink is not None:
@@ -242,6 +261,8 @@ class EdgeAgent:
             self.uplink.kill()
         if self.floor is not None:
             self.floor.kill()
+        if self.discovery is not None:
+            self.discovery.kill()
         self._inbox.put(("stop", 0.0))
         if self._worker is not None:
             self._worker.join(10)
@@ -265,6 +286,9 @@ class EdgeAgent:
 
     def _on_floor_message(self, message: Incoming) -> None:
         self._inbox.put(("floor", message.topic, message.payload, self.clock.now()))
+
+    def _on_discovery_message(self, message: Incoming) -> None:
+        self._inbox.put(("discovery", message.topic, message.payload, self.clock.now()))
 
     # -- the worker --------------------------------------------------------------------------------
 
@@ -319,6 +343,8 @@ class EdgeAgent:
         kind = item[0]
         if kind == "floor":
             self._on_device_message(item[1], item[2], item[3])
+        elif kind == "discovery":
+            self._on_discovery(item[1], item[2], item[3])
         elif kind == "ack":
             row_id = self._inflight.pop(item[1], None)
             if row_id is not None:
@@ -449,6 +475,15 @@ class EdgeAgent:
         last = self._last_payload.get(topic)
         self._last_payload[topic] = key
         return last == key and now - self._floor_up_at < REDELIVERY_WINDOW_S
+
+    def _on_discovery(self, topic: str, payload: bytes, received: datetime) -> None:
+        """Only strangers' announcements: a configured device's messages come on the floor session."""
+        driver = next((d for f, d in self._discovery if topic_matches(f, topic)), None)
+        if driver is None:
+            return
+        address = driver.announced(topic, payload)
+        if address is not None:
+            self._report_unknown(driver.vendor, address, topic, received)
 
     def _report_unknown(self, vendor: Vendor, address: str, topic: str, received: datetime) -> None:
         """An unconfigured device came online on the floor broker: say so upstream, once per run."""

@@ -179,6 +179,9 @@ def run_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except StepError as exc:
         print(f"scenario {scenario.name}: {exc}", file=err)
         return 2
+    except ConnectionError as exc:  # the broker went away after the connect
+        print(f"scenario {scenario.name}: {exc}", file=err)
+        return 3
     finally:
         transport.close()
     text = dump_log(result)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -102,6 +103,7 @@ class ScenarioRun:
         self.active: set[str] = set()
         self._entry: dict[int, dict[str, Any]] = {}
         self._wall0 = 0.0
+        self._stop = threading.Event()
         self._routes: dict[str, VirtualDevice] = {}
         self._tasmota: dict[str, VirtualDevice] = {}
 
@@ -165,13 +167,17 @@ class ScenarioRun:
             )
         self._wall0 = time.monotonic() if t0_monotonic is None else t0_monotonic
         end = self.scenario.duration
-        while len(self.agenda) and (self.agenda.peek_t() or 0.0) <= end:
+        while len(self.agenda) and (self.agenda.peek_t() or 0.0) <= end and not self._stop.is_set():
             event = self.agenda.pop()
             self._wait_until(event.t)
             world.t = event.t
             self._emit(event.action(), event)
         self._wait_until(end)
         return self._result()
+
+    def stop(self) -> None:
+        """End a run from another thread before its scenario's end: `run` returns what it did so far."""
+        self._stop.set()
 
     def _periodic(self, device: VirtualDevice) -> Callable[[], list[Publication]]:
         def report() -> list[Publication]:
@@ -233,7 +239,7 @@ class ScenarioRun:
             return
         while True:
             remaining = self._wall0 + t / self.speed - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self._stop.is_set():
                 self._drain(block_s=0.0)
                 return
             self._drain(block_s=min(remaining, 0.05))

@@ -55,9 +55,10 @@ class MqttTransport:
         self.commands: queue.Queue[tuple[str, bytes]] = queue.Queue()
         client_id = client_id or f"floorwatch-sim-{os.getpid()}"
         self._presence = presence.topic(announce[0]) if announce else None
+        self._own = presence.own_topic(announce[0], client_id) if announce else None
         self._first: queue.Queue[bytes] = queue.Queue()
         self.client = MqttClient(settings, client_id, on_message=self._on_message,
-                                 will=presence.will(announce[0]) if announce else None)
+                                 will=presence.will(announce[0], client_id) if announce else None)
         for topic_filter in COMMAND_FILTERS:
             self.client.subscribe(topic_filter, qos=1)
         if self._presence is not None:
@@ -80,12 +81,12 @@ class MqttTransport:
                                   f"within {timeout_s:g} s") from None
         if first == mine:
             return
-        # Ours replaced the first one's retained announcement: put it back, then leave without a Will.
-        self.client.stop(final=(topic, first, 1, True))
+        # Another came first: take ours back; the first one's topic is its own to clear.
+        self.client.stop(final=(topic, b"", 1, True))
         raise presence.FloorTaken(presence.parse(first, floor))
 
     def _on_message(self, message: Incoming) -> None:
-        if message.topic == self._presence:
+        if self._presence is not None and topic_matches(self._presence, message.topic):
             if message.payload and self._first.empty():
                 self._first.put(message.payload)  # who announced first: only the first counts
             return
@@ -101,7 +102,10 @@ class MqttTransport:
         for topic in extra:
             self.client.subscribe(topic, qos=1)
         if extra and not self.client.wait_subscribed(timeout_s):
-            raise ConnectionError(f"the broker did not grant the command topics {extra[:3]} within {timeout_s:g} s")
+            settings = self.client.settings
+            raise ConnectionError(f"the MQTT broker at {settings.host}:{settings.port} did not grant the command "
+                                  f"topics {extra[:3]} within {timeout_s:g} s: check that it runs and that this "
+                                  "user may subscribe them")
 
     def close(self) -> None:
-        self.client.stop(final=(self._presence, b"", 1, True) if self._presence else None)
+        self.client.stop(final=(self._own, b"", 1, True) if self._own else None)

@@ -185,6 +185,13 @@ class Driver(ABC):
     """Subscribe to the vendor's announcement topic with a wildcard, so that a device that is in no
     configuration is seen when it comes online (set before `topic_filters` is read)."""
 
+    def discovery_filters(self) -> list[str]:
+        """Filters heard only to find devices that are in no configuration: the agent subscribes them on a
+        separate clean session at QoS 0, so the broker queues none of that traffic for the edge and it cannot
+        push a configured device's message out of the persistent session's bounded queue. Not overlapping
+        each other (an MQTT 5 broker hands a message over once per matching subscription)."""
+        return []
+
     def announced(self, topic: str, payload: bytes) -> str | None:
         """The vendor address of a device that is not configured and has just announced itself online
         on `topic`; None for everything else (the vendors without an announcement topic: always None)."""

@@ -104,15 +104,19 @@ class Zigbee2MqttDriver(Driver):
         self.siren_duration_s = siren_duration_s
 
     def topic_filters(self) -> list[str]:
-        # Friendly names may hold any number of "/" (floor3/zone1/plug-12), so no `+` filter covers every
-        # stranger's availability: with discovery, one `#` per bridge takes them all, and the configured
-        # devices and bridge/state with them (no overlapping filters, so no message arrives twice).
-        if self.discover:
-            return [f"{base}/#" for base in self._bridges]
         filters = list(self._by_topic)
         filters += [f"{t}/availability" for t in self._by_topic]
         filters += [f"{base}/bridge/state" for base, devices in self._bridges.items() if devices]
         return filters
+
+    def discovery_filters(self) -> list[str]:
+        # Friendly names may hold any number of "/" (floor3/zone1/plug-12), so no `+` filter covers every
+        # stranger's availability: one `#` per bridge takes them all. A base nested in another
+        # (`zigbee2mqtt/f4` in `zigbee2mqtt`) is already under the outer one's `#`.
+        if not self.discover:
+            return []
+        return [f"{base}/#" for base in self._bridges
+                if not any(base.startswith(other + "/") for other in self._bridges)]
 
     def _base_of(self, topic: str) -> tuple[str, str] | None:
         """(base topic, rest) for a topic under one of our bridges (longest base first)."""

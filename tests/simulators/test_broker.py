@@ -19,6 +19,7 @@ from simulators.model import DEMO_FLOOR, load_floor
 from simulators.runner import ScenarioRun
 from simulators.scenario import parse_scenario
 from simulators.transport import MqttTransport
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.mosquitto
 
@@ -163,11 +164,13 @@ def test_load_mode_verify_counts_only_its_own_devices(mosquitto: EmbeddedBroker)
 
 def test_a_zigbee_siren_with_a_three_level_name_obeys_its_set(mosquitto: EmbeddedBroker) -> None:
     """A tester's floor may name a siren `floor3/zone1/siren-1` (Zigbee2MQTT allows it): the simulator hears
-    its `/set` as it hears a one-level name's (it listened on `zigbee2mqtt/+/set` only, so the command was lost)."""
+    its `/set` as it hears a one-level name's (it listened on `zigbee2mqtt/+/set` only, so the command was lost).
+    The scenario outlasts any loaded machine (an hour at speed 30): the test waits for the command to be
+    obeyed, then stops the run."""
     floor = load_floor(DEMO_FLOOR)
     siren = floor.devices["siren-f3-z1"]
     floor.devices[siren.id] = dataclasses.replace(siren, address="floor3/zone1/siren-1")
-    scenario = ("name: deep\ntitle: a deep siren name\nstart: 2026-11-30T10:00:00+08:00\nduration: 60s\n"
+    scenario = ("name: deep\ntitle: a deep siren name\nstart: 2026-11-30T10:00:00+08:00\nduration: 1h\n"
                 f"background: {{scope: zones, zones: [{siren.zone}]}}\ntimeline:\n"
                 f"  - {{at: 1s, action: seat_load, device: {SHELLY.id}, watts: 150}}\n"
                 f"expect:\n  - {{rule: elec.relay_mismatch, subject: {SHELLY.id}}}\n")
@@ -185,7 +188,9 @@ def test_a_zigbee_siren_with_a_three_level_name_obeys_its_set(mosquitto: Embedde
         assert online.wait(30), "the siren never came online"  # its run listens from before its birth
         warning = {"warning": {"mode": "fire", "level": "very_high", "strobe": True, "duration": 300}}
         commander.publish("zigbee2mqtt/floor3/zone1/siren-1/set", json.dumps(warning).encode(), 1)
+        assert wait_until(lambda: bool(run.log.commands), 30), "the siren never obeyed its /set"
     finally:
+        run.stop()
         if thread.is_alive():
             thread.join(30)
         commander.stop()

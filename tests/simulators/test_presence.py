@@ -139,3 +139,33 @@ def test_two_simulate_commands_started_together_one_plays_and_the_other_says_why
             if run.poll() is None:
                 run.kill()
             run.communicate(timeout=10)
+
+
+def test_a_refused_claim_leaves_no_stale_announcement_when_the_winner_stopped_meanwhile(
+        mosquitto: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refused simulator leaves just as the one that plays stops cleanly: whatever the order, nothing
+    of either stays behind (a stale announcement, with no Last Will to clear it, refused every later run
+    and the demo on that floor until someone cleared the broker's retained message by hand)."""
+    settings = mosquitto.client_settings()
+    first = MqttTransport(settings, client_id="floorwatch-sim-strip-overload-1", announce=("demo", "strip-overload"))
+    original = MqttClient.stop
+
+    def winner_stops_first(self: MqttClient, *args: object, **kwargs: object) -> None:
+        if self.client_id == "floorwatch-sim-fire-drill-2":
+            first.close()  # the winner's clean stop lands between the loser's look and its leaving
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MqttClient, "stop", winner_stops_first)
+    with pytest.raises(presence.FloorTaken) as refused:
+        MqttTransport(settings, client_id="floorwatch-sim-fire-drill-2", announce=("demo", "fire-drill"))
+    monkeypatch.undo()
+    assert refused.value.live["client_id"] == "floorwatch-sim-strip-overload-1", refused.value.live
+    assert presence.running_on(settings, "demo") is None, "no stale announcement locks the floor"
+    # and the floor is free for the next run
+    after = MqttTransport(settings, client_id="floorwatch-sim-fire-drill-3", announce=("demo", "fire-drill"))
+    try:
+        live = presence.running_on(settings, "demo")
+        assert live is not None and live["client_id"] == "floorwatch-sim-fire-drill-3", live
+    finally:
+        after.close()
+    assert presence.running_on(settings, "demo") is None

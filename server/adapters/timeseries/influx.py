@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -84,9 +85,10 @@ class InfluxWriter(BufferedWriter[str]):
                 # and dropping history meanwhile would be worse than buffering it.
                 raise RetryableError(f"HTTP {status}: {(exc.body or exc.reason or '')!s:.300}") from exc
             body = str(exc.body or exc.reason or "")
-            partial = _PARTIAL.search(body)
-            if partial is not None:  # the rest of the batch is stored (InfluxDB 2.x 422, 1.x/3.x 400)
-                raise PartialWriteError(f"HTTP {status}: {body:.300}", int(partial.group(1))) from exc
+            partial = _partial_write(body)
+            if partial is not None:  # the rest of the batch is stored
+                refused, words = partial
+                raise PartialWriteError(f"HTTP {status}: {words:.300}", min(refused, len(batch))) from exc
             raise RejectedError(f"HTTP {status}: {body:.300}") from exc
 
     def _release(self) -> None:
@@ -131,7 +133,30 @@ class InfluxWriter(BufferedWriter[str]):
 
 
 _PARTIAL = re.compile(r"partial write\b.*?\bdropped=(\d+)", re.DOTALL)
-"""InfluxDB's partial write: its message ends with how many points it dropped; the others were written."""
+"""InfluxDB 1.x/2.x's partial write: its message ends with how many points it dropped; the others were written."""
+_PARTIAL_V3 = "partial write of line protocol occurred"
+
+
+def _partial_write(body: str) -> tuple[int, str] | None:
+    """(points refused, words for the operator) of a partial write, or None for a batch refused whole.
+
+    InfluxDB 1.x/2.x say "partial write: … dropped=N". InfluxDB 3.x answers 400 (422 for a schema limit)
+    with `{"error": "partial write of line protocol occurred", "data": [{"original_line", "line_number",
+    "error_message"}, …]}`: one entry per refused line, and no count."""
+    legacy = _PARTIAL.search(body)
+    if legacy is not None:
+        return int(legacy.group(1)), body
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(answer, dict) or answer.get("error") != _PARTIAL_V3 or not isinstance(answer.get("data"), list):
+        return None
+    lines = [entry for entry in answer["data"] if isinstance(entry, dict)]
+    numbers = {entry.get("line_number") for entry in lines}
+    first = lines[0] if lines else {}
+    words = f"{_PARTIAL_V3}: line {first.get('line_number', '?')}: {first.get('error_message', '')}"
+    return max(len(numbers), 1), words
 
 
 def influxql_ident(name: str) -> str:
