@@ -48,6 +48,9 @@ from server.services.ports import EvacuationStore
 
 log = logging.getLogger(__name__)
 
+WITHDRAW_TRIES = 10
+WITHDRAW_BACKOFF_MAX_S = 30.0
+"""The all-clear's withdrawal of unsent notices, when it fails: tried again 1, 2, 4 … s later, at most this."""
 
 
 class EvacuationError(ValueError):
@@ -361,12 +364,32 @@ class EvacuationService:
             tx.audit(who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
         for zone in {*ev["zones"], ev["fire_zone"]}:  # the fire zone: a machine room is not among `zones`
             self._first_fire_at.pop(zone, None)  # the next fire starts its own sequence
-        if self.notify is not None:  # a notice still waiting for its retry would send people out again
-            self.notify.withdraw(ev_id, f"not sent: {ev_id} all clear at {now.isoformat()} by {who}")
+        # the all-clear first: the end is committed, so displays and sirens must not keep EVACUATE because
+        # the outbox is slow or failing (a retry of this call is refused: the evacuation is over)
         self.publish_notice(contract.EvacuationNotice(
             id=ev_id, site=self.site.id, zones=ev["zones"], state=contract.EvacuationState.ALL_CLEAR,
             drill=ev["drill"], reason=f"all clear by {who}", issued_at=now, message=contract.Message(zh=zh, en=en)))
+        # a notice still waiting for its retry would send people out again
+        self._withdraw(ev_id, f"not sent: {ev_id} all clear at {now.isoformat()} by {who}")
         return self.get(ev_id)
+
+    def _withdraw(self, ev_id: str, reason: str, attempt: int = 0) -> None:
+        """Withdraw the evacuation's unsent notices; a failure (database locked or down) is logged and tried
+        again in the background, WITHDRAW_TRIES times in all, backing off to WITHDRAW_BACKOFF_MAX_S."""
+        if self.notify is None:
+            return
+        try:
+            self.notify.withdraw(ev_id, reason)
+        except Exception as exc:
+            if attempt + 1 >= WITHDRAW_TRIES:
+                log.error("could not withdraw the unsent notices of %s after %d tries (%s): check the delivery "
+                          "log (GET /api/notifications?evacuation=%s)", ev_id, attempt + 1, exc, ev_id)
+                return
+            delay = min(WITHDRAW_BACKOFF_MAX_S, 2.0 ** attempt)
+            log.warning("withdrawing the unsent notices of %s failed (%s): trying again in %.0f s", ev_id, exc, delay)
+            retry = threading.Timer(delay, self._withdraw, (ev_id, reason, attempt + 1))
+            retry.daemon = True
+            retry.start()
 
     def secure_door(self, door: str, who: str, reason: str) -> contract.Command:
         """A person re-locks an egress door after the evacuation (doors relock only by manual reset). Refused

@@ -178,3 +178,56 @@ def test_a_notice_picked_up_for_sending_is_not_sent_once_the_all_clear_withdrew_
     rows = svc.log_of(ref=ev["id"])
     assert rows and [row for row in rows if row["status"] not in ("withdrawn", "no_channel")] == [], rows
     assert all(row["deliveries"] == [] for row in rows), "a withdrawn notice was attempted"
+
+
+def test_the_all_clear_goes_out_when_withdrawing_the_notices_fails_and_the_withdrawal_is_retried(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """The withdrawal of the evacuation's pending notices fails once (the database is locked): the all-clear
+    is still published to the floor's displays and sirens, the call does not fail (a retry would be refused:
+    the evacuation is over), and the withdrawal is done again, so no notice goes out afterwards."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.contract import EvacuationState
+
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
+    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    r.call(lambda e, t: e.report_fire("z1", t))
+    ev = r.evac.active("f1")
+    assert ev is not None
+    svc.tick(clock())
+    hook.fail_next = 1000  # every first send fails: the notices wait for their retry
+    while svc.deliver(clock()):
+        pass
+    pending = [row for row in svc.log_of(ref=ev["id"]) if row["status"] == "queued"]
+    assert pending, svc.log_of(ref=ev["id"])
+
+    real_withdraw, calls = svc.withdraw, []
+
+    def locked_once(ref: str, reason: str) -> int:
+        calls.append(ref)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE notifications", {}, Exception("database is locked"))
+        return real_withdraw(ref, reason)
+
+    svc.withdraw = locked_once  # type: ignore[method-assign]
+    r.evac.all_clear(ev["id"], "p-ec", {"emergency_command"})
+    assert r.notices[-1].state is EvacuationState.ALL_CLEAR and r.notices[-1].id == ev["id"], r.notices[-1]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(
+            row["status"] == "queued" for row in svc.log_of(ref=ev["id"])):
+        time.sleep(0.05)
+    rows = svc.log_of(ref=ev["id"])
+    assert [row for row in rows if row["status"] not in ("withdrawn", "no_channel")] == [], rows
+    assert len(calls) >= 2
+    hook.fail_next = 0
+    for _ in range(12):
+        clock.advance(timedelta(minutes=5))
+        svc.tick(clock())
+        while svc.deliver(clock()):
+            pass
+    assert [b for _, b in hook.received if ev["id"] in str(b)] == []
