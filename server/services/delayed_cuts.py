@@ -39,7 +39,7 @@ from server.domain.policy import Actor, Role, can_see_person
 from server.domain.power import HIGH_POWER, CutHold, ScheduledCut, cut_note, plan_delayed_cut
 from server.domain.site import Site
 from server.services.commands import CommandError, CommandService, check_relay_request
-from server.services.notify import NotificationService, Push
+from server.services.notify import NotificationService, Push, info_of
 from server.services.periodic import Periodic
 from server.services.ports import DelayedCutStore
 
@@ -221,8 +221,7 @@ class DelayedCutService:
         alarm = self.alarm_by_id(alarm_id)
         if self.notify is None or alarm is None or alarm.id is None:
             return 0
-        info = routing.AlarmInfo(alarm.id, alarm.rule, alarm.severity, alarm.subject, alarm.zone, alarm.site,
-                                 alarm.value, alarm.message, alarm.message_zh, raised_at=alarm.raised_at)
+        info = info_of(alarm)  # its time is the alarm's last raise, as on every push (docs/alarms.md)
         channels = self.notify.first_page_of(alarm_id)
         if not channels:  # held before the first page was queued: the recipients that page will have
             steps = routing.plan(info, self.site)

@@ -48,6 +48,9 @@ from server.services.ports import EvacuationStore
 
 log = logging.getLogger(__name__)
 
+WITHDRAW_TRIES = 10
+WITHDRAW_BACKOFF_MAX_S = 30.0
+"""The all-clear's withdrawal of unsent notices, when it fails: tried again 1, 2, 4 … s later, at most this."""
 
 
 class EvacuationError(ValueError):
@@ -88,12 +91,11 @@ class EvacuationService:
         after a crash (services/recovery.py) starts no second evacuation and sends no door release twice."""
         if alarm.state is not domain.AlarmState.ACTIVE:
             return
-        if alarm.rule == "evac.notice" and alarm.subject in self.site.floors and not is_drill_alarm(alarm):
+        if alarm.rule == "evac.notice" and self._notice_floor(alarm) is not None and not is_drill_alarm(alarm):
             self._real_fire_ends_drill(alarm)  # before the one-raise check: the drill's notice raised again
         if alarm.rule == "evac.notice":
             zone = alarm.zone if alarm.zone in self.site.zones else None
-            floor = alarm.subject if alarm.subject in self.site.floors else (
-                self.site.zones[alarm.subject].floor if alarm.subject in self.site.zones else None)
+            floor = self._notice_floor(alarm)
             # Raised again (occurrences > 1): the notice came back after an all-clear cleared it, before
             # anyone acknowledged that alarm: a new evacuation, unless one is active (`start` joins it).
             if floor is None or (alarm.occurrences == 1 and self._started_for(floor, alarm)):
@@ -117,19 +119,30 @@ class EvacuationService:
                                    f"door.fire_release_zone {alarm.rule} alarm {alarm.id}", "system",
                                    ref=f"alarm:{alarm.id}")
 
+    def _notice_floor(self, alarm: domain.Alarm) -> str | None:
+        """The floor an evac.notice evacuates: its subject (a floor), or the floor of its subject zone (a
+        machine room's own notice, mr.smoke)."""
+        if alarm.subject in self.site.floors:
+            return alarm.subject
+        return self.site.zones[alarm.subject].floor if alarm.subject in self.site.zones else None
+
     def _real_fire_ends_drill(self, alarm: domain.Alarm) -> None:
-        """A real fire's evac.notice on a floor in a drill: the drill ends there (its row is all clear,
-        by "system: real fire", no all-clear notice) and a real evacuation starts with the fire's words,
-        its plug cuts, its pushes and the 119 prompt. Idempotent: afterwards the floor's evacuation is real."""
-        floor = alarm.subject
+        """A real fire's evac.notice on a floor in a drill (the floor's, or a machine room's: smoke there is
+        never a drill's): the drill ends there (its row is all clear, by "system: real fire", no all-clear
+        notice) and a real evacuation starts with the fire's words, its plug cuts, its pushes (the machine
+        room told to leave it) and the 119 prompt. Idempotent: afterwards the floor's evacuation is real."""
+        floor = self._notice_floor(alarm)
+        if floor is None:
+            return
         with self._lock:
             current = self.active(floor)
             if current is None or not current["drill"]:
                 return
             self._end_drill(current, "system: real fire", {"alarm": alarm.id})
         zone = alarm.zone if alarm.zone in self.site.zones else None
+        own = alarm.subject in self.site.zones  # a machine room's notice: the floor gets the floor's words
         self.start(floor, zone, drill=False, trigger=alarm.rule, reason=alarm.message, who="system",
-                   engine_done=True, message=(alarm.message_zh, alarm.message),
+                   engine_done=True, message=None if own else (alarm.message_zh, alarm.message),
                    triggered_at=self._triggered_at(alarm, zone))
 
     def _triggered_at(self, alarm: domain.Alarm, zone: str | None) -> datetime:
@@ -180,7 +193,12 @@ class EvacuationService:
                 self._end_drill(current, f"{who}: real evacuation", {"trigger": trigger, "reason": reason})
                 current, took_over = None, True
             if current is not None:
-                return current  # one evacuation per floor: a fire confirmed during a manual one joins it
+                # one evacuation per floor: a fire confirmed during a manual one joins it; smoke in a machine
+                # room joins it too, but whoever is in that room is told to leave it now
+                if (fire_zone is not None and not drill and not current["drill"]
+                        and self.site.is_machine_room(fire_zone)):
+                    self._tell_machine_room(current, fire_zone)
+                return current
             now = self.clock()
             zh, en = evac.notice_text(self.site, floor, fire_zone, drill)
             if message is not None and message[0] and not drill:
@@ -284,28 +302,42 @@ class EvacuationService:
             for r in recipients:
                 add(r, f"{zh}\n{en}\n{prefix}{task_zh}\n{task_en}{call}\n{link}")
         if fire_zone is not None and self.site.is_machine_room(fire_zone) and not drill:
-            # smoke in a machine room: whoever is in it leaves it now (its suppression may discharge), also
-            # those its alarm paged already ("being checked"), and the machine-room duty
-            mr_zh, mr_en = evac.machine_room_text(self.site, fire_zone)
-            in_room = {e.person for e in self.site.on_duty_in_zone(fire_zone, now)}
-            in_room.update(e.person for e in self.roll_call(ev_id) if e.status == "inside" and e.zone == fire_zone)
-            paging = routing.AlarmInfo(0, "mr.smoke", contract.Severity.CRITICAL, fire_zone, fire_zone,
-                                       self.site.id, None, "")
-            recipients = [*routing.resolve("mr_duty", paging, self.site, now),
-                          *(f"person:{p}" for p in sorted(in_room))]
-            told: set[str] = set()
-            for r in recipients:
-                for url in routing.channels(r, self.site):
-                    if url in told:
-                        continue
-                    told.add(url)
-                    seen.add(url)  # the floor's words are in this message: not sent to them again
-                    body = f"{mr_zh}\n{mr_en}\n{zh}\n{en}\n{link}"
-                    pushes.append(Push(f"ev/{ev_id}/mr/{r}/{routing.url_hash(url)}", None, ev_id, r, url,
-                                       contract.Severity.CRITICAL, routing.Text(title, body), []))
+            mr = self._machine_room_pushes(ev_id, fire_zone, title, f"{zh}\n{en}\n{link}", now)
+            seen.update(p.url for p in mr)  # the floor's words are in this message: not sent to them again
+            pushes.extend(mr)
         for pid in sorted(people):
             add(f"person:{pid}", f"{zh}\n{en}\n{link}")
         self.notify.enqueue(pushes)
+
+    def _machine_room_pushes(self, ev_id: str, room: str, title: str, tail: str, now: datetime) -> list[Push]:
+        """Smoke in a machine room: whoever is in it leaves it now (its suppression may discharge), also
+        those its alarm paged already ("being checked"), and the machine-room duty; `tail` (the floor's
+        words and the link) follows the instruction. Keyed by evacuation, so telling them twice sends once."""
+        mr_zh, mr_en = evac.machine_room_text(self.site, room)
+        in_room = {e.person for e in self.site.on_duty_in_zone(room, now)}
+        in_room.update(e.person for e in self.roll_call(ev_id) if e.status == "inside" and e.zone == room)
+        paging = routing.AlarmInfo(0, "mr.smoke", contract.Severity.CRITICAL, room, room, self.site.id, None, "")
+        recipients = [*routing.resolve("mr_duty", paging, self.site, now), *(f"person:{p}" for p in sorted(in_room))]
+        told: set[str] = set()
+        pushes: list[Push] = []
+        for r in recipients:
+            for url in routing.channels(r, self.site):
+                if url in told:
+                    continue
+                told.add(url)
+                pushes.append(Push(f"ev/{ev_id}/mr/{r}/{routing.url_hash(url)}", None, ev_id, r, url,
+                                   contract.Severity.CRITICAL, routing.Text(title, f"{mr_zh}\n{mr_en}\n{tail}"), []))
+        return pushes
+
+    def _tell_machine_room(self, ev: dict[str, Any], room: str) -> None:
+        """Smoke in a machine room on a floor already evacuating: the evacuation goes on as it is, and the
+        people in that room and its duty get the instruction to leave it now."""
+        if self.notify is None:
+            return
+        link = f"{self.base_url.rstrip('/')}/#evacuation={ev['id']}"
+        title = f"[紧急/critical] 疏散 evacuation {ev['id']}"
+        tail = f"{ev['message']['zh']}\n{ev['message']['en']}\n{link}"
+        self.notify.enqueue(self._machine_room_pushes(ev["id"], room, title, tail, self.clock()))
 
     # -- people's actions ------------------------------------------------------------------------------
 
@@ -332,12 +364,32 @@ class EvacuationService:
             tx.audit(who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
         for zone in {*ev["zones"], ev["fire_zone"]}:  # the fire zone: a machine room is not among `zones`
             self._first_fire_at.pop(zone, None)  # the next fire starts its own sequence
-        if self.notify is not None:  # a notice still waiting for its retry would send people out again
-            self.notify.withdraw(ev_id, f"not sent: {ev_id} all clear at {now.isoformat()} by {who}")
+        # the all-clear first: the end is committed, so displays and sirens must not keep EVACUATE because
+        # the outbox is slow or failing (a retry of this call is refused: the evacuation is over)
         self.publish_notice(contract.EvacuationNotice(
             id=ev_id, site=self.site.id, zones=ev["zones"], state=contract.EvacuationState.ALL_CLEAR,
             drill=ev["drill"], reason=f"all clear by {who}", issued_at=now, message=contract.Message(zh=zh, en=en)))
+        # a notice still waiting for its retry would send people out again
+        self._withdraw(ev_id, f"not sent: {ev_id} all clear at {now.isoformat()} by {who}")
         return self.get(ev_id)
+
+    def _withdraw(self, ev_id: str, reason: str, attempt: int = 0) -> None:
+        """Withdraw the evacuation's unsent notices; a failure (database locked or down) is logged and tried
+        again in the background, WITHDRAW_TRIES times in all, backing off to WITHDRAW_BACKOFF_MAX_S."""
+        if self.notify is None:
+            return
+        try:
+            self.notify.withdraw(ev_id, reason)
+        except Exception as exc:
+            if attempt + 1 >= WITHDRAW_TRIES:
+                log.error("could not withdraw the unsent notices of %s after %d tries (%s): check the delivery "
+                          "log (GET /api/notifications?evacuation=%s)", ev_id, attempt + 1, exc, ev_id)
+                return
+            delay = min(WITHDRAW_BACKOFF_MAX_S, 2.0 ** attempt)
+            log.warning("withdrawing the unsent notices of %s failed (%s): trying again in %.0f s", ev_id, exc, delay)
+            retry = threading.Timer(delay, self._withdraw, (ev_id, reason, attempt + 1))
+            retry.daemon = True
+            retry.start()
 
     def secure_door(self, door: str, who: str, reason: str) -> contract.Command:
         """A person re-locks an egress door after the evacuation (doors relock only by manual reset). Refused

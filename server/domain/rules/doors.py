@@ -3,8 +3,9 @@
 door.fire_release_zone / door.fire_release_floor: the fire rules call `release` with the egress doors
 to unlock; the services send the unlock commands (they read `Site.egress_doors` /
 `Site.egress_doors_on_floor`). This module watches the read-back: a door that does not report
-unlocked (reading `door_locked=false` or event `door_unlocked`, heard after the release: an earlier "unlocked"
-proves nothing) within 10 s raises the rule, critical,
+unlocked (reading `door_locked=false` or event `door_unlocked`, heard after the release, or at most
+RECENT_UNLOCK before it from a controller online: the fire panel dropped the maglocks just before; an older
+"unlocked" proves nothing) within 10 s raises the rule, critical,
 with "疏散门未释放,立即人工开启". Doors stay released until `RuleEngine.reset_door_release`.
 
 door.egress_controller_offline is supervision (see `supervision.py`). Picks made here ("ours"):
@@ -28,6 +29,9 @@ from server.domain.staffing import floor_staffed
 
 DOOR = frozenset({DeviceKind.DOOR_CONTROLLER})
 RELEASE_ZH = "疏散门未释放,立即人工开启"
+RECENT_UNLOCK = timedelta(seconds=10)
+"""An "unlocked" report this recent at the release confirms it (the fire panel dropped the maglocks
+seconds before the smoke alarm reached us, and the controller reports only changes)."""
 
 
 @dataclass(slots=True)
@@ -59,9 +63,10 @@ def release(ctx: Ctx, doors: list[Device], rule: str, now: datetime) -> None:
         if door.id in table:
             continue  # already released (zone first, then floor): one read-back is enough
         dev = ctx.devices[door.id]
-        # Only a report heard after the release confirms it (as the edge confirms its command): an
-        # "unlocked" from before may be a badge's, the door may have locked since, its controller be offline.
-        table[door.id] = Release(rule, now, False)
+        # A report heard after the release confirms it (as the edge confirms its command), or one from just
+        # before it: an older "unlocked" may be a badge's, the door may have locked since, its controller
+        # be offline.
+        table[door.id] = Release(rule, now, _unlocked_just_now(dev, now))
         ctx.wake(now + timedelta(seconds=dev.p(rule, "readback_s")), rule, door.id)
 
 
@@ -92,6 +97,21 @@ def reset_release(ctx: Ctx, door: str, now: datetime) -> None:
         ctx.set(entry.rule, door, None, device.zone, None, now, "Door release reset by hand")
 
 
+@dataclass(slots=True)
+class ReadBack:
+    unlocked_at: datetime | None = None
+    """When the controller last reported unlocked; None once it reported locked."""
+    STATE: ClassVar[tuple[str, ...]] = ("unlocked_at",)
+
+
+def _unlocked_just_now(dev: DeviceState, now: datetime) -> bool:
+    """The door's controller, online, reported unlocked at most RECENT_UNLOCK ago and not locked since."""
+    st = dev.state.get(ReleaseReadBack.id)
+    at = st.unlocked_at if isinstance(st, ReadBack) else None
+    return (at is not None and not dev.offline and not dev.flag("door_locked")
+            and timedelta(0) <= now - at <= RECENT_UNLOCK)
+
+
 class ReleaseReadBack(Rule):
     id = "door.fire_release_zone"
     kinds = DOOR
@@ -101,9 +121,16 @@ class ReleaseReadBack(Rule):
     def applies(self, device: Device, site: Site) -> bool:
         return device.door_type is DoorType.EGRESS
 
+    def new_state(self, dev: DeviceState) -> ReadBack:
+        return ReadBack()
+
     def evaluate(self, ctx: Ctx, dev: DeviceState, now: datetime, sample: bool) -> None:
+        if "door_locked" not in dev.last:
+            return
+        st: ReadBack = dev.state[self.id]
+        st.unlocked_at = None if dev.flag("door_locked") else now
         entry = releases(ctx).get(dev.id)
-        if entry is None or "door_locked" not in dev.last:
+        if entry is None:
             return
         entry.unlocked = not dev.flag("door_locked")
         deadline = entry.at + timedelta(seconds=dev.p(entry.rule, "readback_s"))

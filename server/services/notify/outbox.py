@@ -224,6 +224,8 @@ class Outbox(NotifyState):
                         return None  # our lease lapsed and another worker took the row over
             except LeaseLost:
                 return None  # another worker owns the site: it sends this row
+        elif self._withdrawn(nid):
+            return None  # withdrawn since its claim (an all-clear): it never goes out, its reason is logged
         url = self._urls.get(channel)
         started = time.perf_counter()
         error: str | None = None
@@ -263,6 +265,12 @@ class Outbox(NotifyState):
             except Exception:
                 log.exception("notify result hook failed")
         return error is None
+
+    def _withdrawn(self, nid: int) -> bool:
+        """Whether a claimed row was withdrawn since its claim: one read just before its send, so a notice
+        the all-clear withdrew while it waited in its lane is not sent (the renewal above checks it too)."""
+        rows = self.store.notifications([nid])
+        return not rows or rows[0].status == WITHDRAWN
 
     def _fallback(self, tx: NotifyTx, row: NotificationRecord, now: datetime) -> None:
         items = [_item(i) for i in row.items]

@@ -59,20 +59,25 @@ def test_a_notice_waiting_for_its_retry_is_not_sent_after_the_all_clear(db, smtp
 
 def test_a_notice_on_its_way_at_the_all_clear_is_neither_retried_nor_copied_to_the_fallback(
         db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
-    """The all-clear given while a notice's send is in flight (here: between its claim and its attempt),
-    and that send fails: the row ends withdrawn, with its attempt logged, and is not tried again."""
+    """The all-clear given while a notice's send is in flight (here: inside the sender, before the request
+    goes out), and that send fails: the row ends withdrawn, with its attempt logged, and is not tried again."""
     _, sessions = db
     site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
     clock = FakeClock(T0)
     state: dict[str, object] = {}
+    once = threading.Lock()
 
-    def all_clear_once(_nid: int) -> None:
-        if "ev" in state and "done" not in state:
-            state["done"] = True
-            r.evac.all_clear(str(state["ev"]), "p-ec", {"emergency_command"})
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
+    real = svc.sender
 
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message),
-                       before_send=all_clear_once)
+    class AllClearDuringSend:
+        def send(self, url: str, title: str, body: str, key: str | None = None) -> None:
+            if "ev" in state and once.acquire(blocking=False):
+                r.evac.all_clear(str(state["ev"]), "p-ec", {"emergency_command"})
+                state["done"] = True
+            real.send(url, title, body, key=key)
+
+    svc.sender = AllClearDuringSend()  # type: ignore[assignment]
     r = response(sessions, site, clock, alarms=alarms, notify=svc)
     r.call(lambda e, t: e.report_fire("z1", t))
     ev = r.evac.active("f1")
@@ -134,3 +139,95 @@ def test_a_failed_send_recorded_while_the_all_clear_withdraws_it_stays_withdrawn
     assert not any(t.is_alive() for t in threads)
     (row,) = svc.log_of(ref="ev-1")
     assert row["status"] == "withdrawn", row
+
+
+def test_a_notice_picked_up_for_sending_is_not_sent_once_the_all_clear_withdrew_it(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """The all-clear given after a notice was claimed and handed to its lane, before its send: the receiver
+    is up, yet the notice must not reach anyone (docs/response.md: withdrawn rows never go out)."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    state: dict[str, object] = {}
+    given, first = threading.Event(), threading.Lock()
+
+    def all_clear_once(_nid: int) -> None:
+        # every lane's row is picked up; the first to reach its send gives the all-clear, the others
+        # reach theirs only after it
+        if "ev" not in state:
+            return
+        if first.acquire(blocking=False):
+            r.evac.all_clear(str(state["ev"]), "p-ec", {"emergency_command"})
+            state["done"] = True
+            given.set()
+        assert given.wait(60)
+
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message),
+                       before_send=all_clear_once)
+    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    r.call(lambda e, t: e.report_fire("z1", t))
+    ev = r.evac.active("f1")
+    assert ev is not None
+    state["ev"] = ev["id"]
+    svc.tick(clock())
+    while svc.deliver(clock()):
+        pass
+    assert state.get("done") and r.evac.get(ev["id"])["state"] == "all_clear"
+    after = [b for _, b in hook.received if ev["id"] in str(b)]
+    assert after == [], f"{len(after)} evacuation notices reached people after the all-clear: {after[:2]}"
+    rows = svc.log_of(ref=ev["id"])
+    assert rows and [row for row in rows if row["status"] not in ("withdrawn", "no_channel")] == [], rows
+    assert all(row["deliveries"] == [] for row in rows), "a withdrawn notice was attempted"
+
+
+def test_the_all_clear_goes_out_when_withdrawing_the_notices_fails_and_the_withdrawal_is_retried(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """The withdrawal of the evacuation's pending notices fails once (the database is locked): the all-clear
+    is still published to the floor's displays and sirens, the call does not fail (a retry would be refused:
+    the evacuation is over), and the withdrawal is done again, so no notice goes out afterwards."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.contract import EvacuationState
+
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
+    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    r.call(lambda e, t: e.report_fire("z1", t))
+    ev = r.evac.active("f1")
+    assert ev is not None
+    svc.tick(clock())
+    hook.fail_next = 1000  # every first send fails: the notices wait for their retry
+    while svc.deliver(clock()):
+        pass
+    pending = [row for row in svc.log_of(ref=ev["id"]) if row["status"] == "queued"]
+    assert pending, svc.log_of(ref=ev["id"])
+
+    real_withdraw, calls = svc.withdraw, []
+
+    def locked_once(ref: str, reason: str) -> int:
+        calls.append(ref)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE notifications", {}, Exception("database is locked"))
+        return real_withdraw(ref, reason)
+
+    svc.withdraw = locked_once  # type: ignore[method-assign]
+    r.evac.all_clear(ev["id"], "p-ec", {"emergency_command"})
+    assert r.notices[-1].state is EvacuationState.ALL_CLEAR and r.notices[-1].id == ev["id"], r.notices[-1]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(
+            row["status"] == "queued" for row in svc.log_of(ref=ev["id"])):
+        time.sleep(0.05)
+    rows = svc.log_of(ref=ev["id"])
+    assert [row for row in rows if row["status"] not in ("withdrawn", "no_channel")] == [], rows
+    assert len(calls) >= 2
+    hook.fail_next = 0
+    for _ in range(12):
+        clock.advance(timedelta(minutes=5))
+        svc.tick(clock())
+        while svc.deliver(clock()):
+            pass
+    assert [b for _, b in hook.received if ev["id"] in str(b)] == []

@@ -8,9 +8,11 @@ services, a real webhook receiver."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from server.domain.evacuation import is_drill_text
+from server.domain.site import Site
 from tests.server.services.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
 from tests.server.services.helpers import response, wire
 
@@ -91,3 +93,76 @@ def test_the_all_clear_holds_while_the_machine_room_probe_keeps_reporting_the_sa
     smoke(True)
     second = r.evac.active("f1")
     assert second is not None and second["id"] != first["id"], "smoke that came back evacuates again"
+
+
+def _mr_site(smtp: Smtp, hook: Hook, tmp_path: Path) -> Site:
+    text = site_yaml(smtp.port, hook.port).replace("people:\n", PROBE + "people:\n", 1)
+    text = text.replace("contacts:\n", MR_PERSON + "contacts:\n", 1)
+    text = text.replace("contacts:\n", f"contacts:\n  p-mrd: ['json://127.0.0.1:{hook.port}/mrd']\n", 1)
+    return make_site(text + MR_ROSTER, tmp_path)
+
+
+def _told_to_leave_the_machine_room(hook: Hook, path: str, ev_id: str) -> bool:
+    return any(ev_id in f"{b.get('title', '')}{b.get('message', '')}" and "leave the machine room now"
+               in b.get("message", "") and "撤离机房" in b.get("message", "") for b in hook.at(path))
+
+
+def test_machine_room_smoke_while_the_floor_is_already_evacuating_tells_the_machine_room_to_leave_it(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """The floor was evacuated by hand (smoke seen elsewhere) when the machine-room probe reports smoke: the
+    floor's evacuation goes on (one per floor), and the people in the machine room and its duty are told to
+    leave it now (its gas may discharge)."""
+    _, sessions = db
+    site = _mr_site(smtp, hook, tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
+    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    ev = r.evac.start("f1", None, drill=False, trigger="manual", reason="smoke seen at the seats", who="p-safe")
+    svc.tick(clock())
+    while svc.deliver(clock()):
+        pass
+
+    r.call(lambda e, t: e.on_reading("probe-mr", t, {"smoke": True}, t))
+    assert r.evac.active("f1") is not None and r.evac.active("f1")["id"] == ev["id"]  # type: ignore[index]
+    svc.tick(clock())
+    while svc.deliver(clock()):
+        pass
+    assert _told_to_leave_the_machine_room(hook, "/mrd", ev["id"]), hook.at("/mrd")
+    assert _told_to_leave_the_machine_room(hook, "/mr", ev["id"]), hook.at("/mr")
+    # the operators at their seats were not told about the machine room
+    assert not any("leave the machine room" in b.get("message", "") for p in ("/op1", "/op2") for b in hook.at(p))
+
+
+def test_machine_room_smoke_during_a_drill_ends_the_drill_and_evacuates_for_real(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """Real smoke in the machine room while the floor runs a drill is a real fire: the drill ends, a real
+    evacuation starts (unmarked, with the 119 prompt), the machine room is told to leave, and the drill's
+    all-clear cannot end it."""
+    from server.services.evacuation import EvacuationError
+
+    _, sessions = db
+    site = _mr_site(smtp, hook, tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
+    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
+    svc.tick(clock())
+    while svc.deliver(clock()):
+        pass
+
+    r.call(lambda e, t: e.on_reading("probe-mr", t, {"smoke": True}, t))
+    real = r.evac.active("f1")
+    assert real is not None and real["id"] != drill["id"], real
+    assert not real["drill"] and real["fire_zone"] == "mr", real
+    assert r.evac.get(drill["id"])["state"] == "all_clear"
+    assert "【演练】" not in r.notices[-1].message.zh and not r.notices[-1].drill, r.notices[-1]
+    svc.tick(clock())
+    while svc.deliver(clock()):
+        pass
+    assert _told_to_leave_the_machine_room(hook, "/mrd", real["id"]), hook.at("/mrd")
+    sent = [f"{b.get('title', '')}\n{b.get('message', '')}" for _, b in hook.received if real["id"] in str(b)]
+    assert any("119" in b for b in sent), sent
+    assert not any("【演练】" in b or "[DRILL]" in b for b in sent), sent
+    with contextlib.suppress(EvacuationError):  # refused: the drill is over
+        r.evac.all_clear(drill["id"], "p-ec", {"emergency_command"})
+    assert r.evac.active("f1") is not None, "the drill's all-clear ended the real evacuation"

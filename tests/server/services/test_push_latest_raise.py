@@ -46,3 +46,33 @@ def deliver(svc: Any, clock: FakeClock) -> None:
     for _ in range(int(routing.GROUP_WAIT / timedelta(milliseconds=500)) + 1):
         svc.deliver(clock())
         clock.advance(timedelta(milliseconds=500))
+
+
+def test_a_delayed_cut_follow_up_gives_the_time_the_alarm_was_last_raised(db, tmp_path: Path) -> None:
+    """The shift lead holds the cut of an appliance alarm that turned critical 40 s after its first raise:
+    the "cut held" push names the alarm at 11:00:40 (its last raise, docs/alarms.md), not 11:00:00."""
+    from server.adapters.sql.commands import CommandRepository
+    from server.adapters.sql.delayed_cuts import DelayedCutRepository
+    from server.services.commands import CommandService
+    from server.services.delayed_cuts import DelayedCutService
+    from tests.server.services.helpers import by_id
+    from tests.server.services.test_delayed_cut import cut_site
+
+    _, sessions = db
+    site = make_site(cut_site(9, delay_s=60), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock)
+    commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, _c: None)
+    cuts = DelayedCutService(DelayedCutRepository(sessions), site, clock, commands, lambda _d: None,
+                             by_id(alarms), notify=svc)
+    alarms.listeners.append(cuts.on_alarm)
+    raise_alarm(alarms, "elec.high_power_appliance", "plug-s1-kettle", "z1", Severity.MAJOR, clock())
+    svc.tick(clock())
+    clock.advance(timedelta(seconds=40))
+    alarm = raise_alarm(alarms, "elec.high_power_appliance", "plug-s1-kettle", "z1", Severity.CRITICAL, clock())
+    assert alarm.id is not None and alarm.raised_at == T0 and alarm.last_raised_at == clock()
+    assert cuts.hold("plug-s1-kettle", "p-lead", "kettle in use for the night shift", None), "the cut is held"
+    held = [row for row in svc.log_of(alarm_id=alarm.id) if row["title"].startswith("[断电/cut held]")]
+    assert held, svc.log_of(alarm_id=alarm.id)
+    for row in held:
+        assert "| at 11:00:40 |" in row["body"] and "11:00:00" not in row["body"], row["body"]
