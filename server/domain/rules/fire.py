@@ -340,6 +340,9 @@ class SmokeAlarm(Rule):
             # the MR is evacuated at once (its gas or mist suppression may discharge), once per smoke: the
             # probe's next report of the same smoke after an all-clear is no new fire
             if probe and new:
+                # smoke in a machine room is never a drill's: the floor's drill ends here, so a call point
+                # pressed once the probe reads clear again reports this fire, with its 119 prompt
+                set_drill(ctx, ctx.site.zones[dev.zone].floor, False)
                 ctx.set(
                     "evac.notice",
                     dev.zone,

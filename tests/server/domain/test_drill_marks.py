@@ -178,3 +178,17 @@ def test_a_call_point_pressed_after_the_all_clear_is_a_new_real_fire(drill: bool
         assert not is_drill_text(zh, en), (rule, zh, en)
     zh, en = texts(f, "fire.confirmed", "ops-a")
     assert "119" in zh and "call 119" in en
+
+
+def test_smoke_in_the_machine_room_ends_the_floors_drill_for_the_call_points_pressed_after_it() -> None:
+    """Machine-room smoke during a drill evacuates the floor for real (its own evac.notice). A call point
+    pressed there afterwards, when the probe already reads clear again, reports that real fire: with the
+    119 prompt, never marked as the ended drill's."""
+    f = Floor()
+    fire.set_drill(f.engine.ctx, "f1", True)
+    f.read("mr-probe1", smoke=True)
+    assert f.raised("evac.notice", "mr"), "the machine room's own notice"
+    f.read("mr-probe1", smoke=False)
+    f.event("mcp-a1", EventType.MANUAL_CALL_POINT)
+    zh, en = texts(f, "fire.manual_report", "mcp-a1")
+    assert not is_drill_text(zh, en), (zh, en)
