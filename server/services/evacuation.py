@@ -166,6 +166,10 @@ class EvacuationService:
         with self.store.transaction() as tx:
             tx.end(ev["id"], now, by)
             tx.audit("system", "evacuation.drill_ended_by_fire", ev["id"], {"floor": ev["floor"], **detail}, now)
+        # a drill notice still waiting for its retry would reach people during the real evacuation; withdrawn
+        # in the background, as the caller holds the lock the real evacuation's start waits for
+        threading.Thread(target=self._withdraw, args=(ev["id"], f"not sent: drill {ev['id']} ended by {by}"),
+                         name=f"withdraw-{ev['id']}", daemon=True).start()
 
     def _started_for(self, floor: str, alarm: domain.Alarm) -> bool:
         """Whether this evac.notice alarm already has its evacuation: one of its floor started by
@@ -348,6 +352,10 @@ class EvacuationService:
         floor = ev["floor"]
         if self.engine_call is not None:
             def end(engine: RuleEngine, t: datetime) -> list[Finding]:
+                # asked again here, in turn with the readings: a real fire that ended this drill while the
+                # call waited must not have its evacuation cleared in the rules by the drill's all-clear
+                if self.get(ev_id)["state"] != "active":
+                    raise EvacuationError(f"{ev_id} is not active")
                 findings = engine.all_clear(floor, roles, t)  # PermissionError passes up
                 for zone in ev["zones"]:  # a machine room's own notice (mr.smoke) ends with the floor's
                     findings += engine.all_clear(zone, roles, t)
@@ -359,9 +367,12 @@ class EvacuationService:
             raise PermissionError("only the on-site command group, emergency command or admin may end an evacuation")
         now = self.clock()
         zh, en = evac.clear_text(self.site, floor, ev["drill"])
-        with self.store.transaction() as tx:
-            tx.end(ev_id, now, who)
-            tx.audit(who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
+        with self._lock:  # ordered with a real evacuation that ends a drill (`start`)
+            if self.get(ev_id)["state"] != "active":
+                raise EvacuationError(f"{ev_id} is not active")
+            with self.store.transaction() as tx:
+                tx.end(ev_id, now, who)
+                tx.audit(who, "evacuation.all_clear", ev_id, {"floor": floor}, now)
         for zone in {*ev["zones"], ev["fire_zone"]}:  # the fire zone: a machine room is not among `zones`
             self._first_fire_at.pop(zone, None)  # the next fire starts its own sequence
         # the all-clear first: the end is committed, so displays and sirens must not keep EVACUATE because

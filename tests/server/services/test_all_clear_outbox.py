@@ -10,13 +10,18 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
+from gateway import contract
 from gateway.contract import Severity
 from server.adapters.sql.notifications import NotifyRepository
 from server.domain import notify as routing
 from server.domain.evacuation import is_drill_text
+from server.services.evacuation import EvacuationError
 from server.services.notify import Push
 from tests.server.services.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
 from tests.server.services.helpers import response, wire
+from tests.support.wait import wait_until
 
 
 def test_a_notice_waiting_for_its_retry_is_not_sent_after_the_all_clear(db, smtp: Smtp, hook: Hook,
@@ -231,3 +236,62 @@ def test_the_all_clear_goes_out_when_withdrawing_the_notices_fails_and_the_withd
         while svc.deliver(clock()):
             pass
     assert [b for _, b in hook.received if ev["id"] in str(b)] == []
+
+
+def test_a_drill_notice_waiting_for_its_retry_is_not_sent_once_a_real_evacuation_ended_the_drill(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """A drill's "[DRILL] evacuation drill" reaching someone during the real evacuation that ended the drill
+    says the opposite of what is happening: the drill's unsent notices are withdrawn when it ends."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
+    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
+    svc.tick(clock())
+    hook.fail_next = 1000  # the drill's notices fail their first send: each waits for a retry
+    while svc.deliver(clock()):
+        pass
+    waiting = {row["id"] for row in svc.log_of(ref=drill["id"]) if row["status"] == "queued"}
+    assert waiting, svc.log_of(ref=drill["id"])  # (the mails went out: the mail server is up)
+
+    real = r.evac.start("f1", "z1", drill=False, trigger="manual", reason="real smoke seen in z1", who="p-safe")
+    assert r.evac.get(drill["id"])["state"] == "all_clear" and not real["drill"]
+    assert wait_until(lambda: all(row["status"] == "withdrawn" for row in svc.log_of(ref=drill["id"])
+                                  if row["id"] in waiting), timeout=10), svc.log_of(ref=drill["id"])
+    hook.fail_next = 0
+    for _ in range(12):
+        clock.advance(timedelta(minutes=5))
+        svc.tick(clock())
+        while svc.deliver(clock()):
+            pass
+    assert [b for _, b in hook.received if drill["id"] in str(b)] == [], "a drill notice during the real evacuation"
+    assert [b for _, b in hook.received if real["id"] in str(b)], "the real evacuation's notices went out"
+
+
+def test_the_drills_all_clear_that_a_real_fire_overtook_clears_nothing(db, smtp: Smtp, hook: Hook,
+                                                                      tmp_path: Path) -> None:
+    """The drill's all-clear is asked for, and before the rules take it up a real evacuation ends the drill
+    (here: run just before the all-clear's turn with the readings). It is refused: the real evacuation's
+    notice stays raised in the rules and no all-clear is published for the floor."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
+    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
+    in_turn = r.evac.engine_call
+    assert in_turn is not None
+    real: dict[str, object] = {}
+
+    def overtaken(fn):  # type: ignore[no-untyped-def]
+        if not real:
+            real.update(r.evac.start("f1", "z1", drill=False, trigger="manual", reason="real smoke", who="p-safe"))
+        return in_turn(fn)
+
+    r.evac.engine_call = overtaken
+    with pytest.raises(EvacuationError):
+        r.evac.all_clear(drill["id"], "p-ec", {"emergency_command"})
+    assert r.evac.get(str(real["id"]))["state"] == "active"
+    assert r.engine.ctx.is_open("evac.notice", "f1"), "the real evacuation's notice still stands in the rules"
+    assert not [n for n in r.notices if n.state is contract.EvacuationState.ALL_CLEAR], r.notices
