@@ -268,8 +268,13 @@ class Outbox(NotifyState):
 
     def _withdrawn(self, nid: int) -> bool:
         """Whether a claimed row was withdrawn since its claim: one read just before its send, so a notice
-        the all-clear withdrew while it waited in its lane is not sent (the renewal above checks it too)."""
-        rows = self.store.notifications([nid])
+        the all-clear withdrew while it waited in its lane is not sent (the renewal above checks it too).
+        A read that fails sends the row as claimed: held back, a page would wait out its lease (LEASE)."""
+        try:
+            rows = self.store.notifications([nid])
+        except Exception as exc:
+            log.warning("notification %s: could not read it before its send (%s); sending it as claimed", nid, exc)
+            return False
         return not rows or rows[0].status == WITHDRAWN
 
     def _fallback(self, tx: NotifyTx, row: NotificationRecord, now: datetime) -> None:

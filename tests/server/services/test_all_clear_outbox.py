@@ -295,3 +295,26 @@ def test_the_drills_all_clear_that_a_real_fire_overtook_clears_nothing(db, smtp:
     assert r.evac.get(str(real["id"]))["state"] == "active"
     assert r.engine.ctx.is_open("evac.notice", "f1"), "the real evacuation's notice still stands in the rules"
     assert not [n for n in r.notices if n.state is contract.EvacuationState.ALL_CLEAR], r.notices
+
+
+def test_a_page_goes_out_when_the_read_before_its_send_fails(db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """The read of its row just before the send (is it withdrawn?) fails, e.g. the database is briefly
+    unreachable: the page is sent as claimed. Held back, it sat "sending" until its lease ran out (2 min)."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    _, svc = wire(sessions, site, clock)
+    svc.enqueue([Push("a1/s0/person:p-op1/x", None, None, "person:p-op1", f"json://127.0.0.1:{hook.port}/op1",
+                      Severity.CRITICAL, routing.Text("烟雾 smoke z1", "leave z1"), [])])
+    unreachable = threading.Event()
+    svc.before_send = lambda _nid: unreachable.set()
+    read = svc.store.notifications
+
+    def notifications(ids):  # type: ignore[no-untyped-def]
+        if unreachable.is_set():
+            raise OSError("could not connect to the database")
+        return read(ids)
+
+    svc.store.notifications = notifications  # type: ignore[method-assign]
+    svc.deliver(clock())
+    assert [path for path, _ in hook.received] == ["/op1"], hook.received
