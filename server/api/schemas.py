@@ -52,8 +52,14 @@ class CutPublic(BaseModel):
                    held_by=cut.by or None, why=cut.why, at=cut.done_at)
 
     @classmethod
-    def of_command(cls, command: CommandRecord) -> CutPublic:
-        """One plug of an automatic cut, from its relay_off command; a failure says the edge's reason."""
+    def of_command(cls, command: CommandRecord, now: datetime) -> CutPublic:
+        """One plug of an automatic cut, from its relay_off command; a failure says the edge's reason. A
+        command still unanswered when it expired (the edge refuses it after that) has failed: "waiting for
+        the plug" would otherwise stand as long as the alarm."""
+        if command.status == "sent" and command.expires_at <= now:
+            return cls(device=command.device, state="failed", due_at=command.issued_at, held_by=None,
+                       automatic=True, at=command.expires_at,
+                       why="no answer from the edge before the command expired: check the plug by hand")
         failed = command.status == "failed"
         return cls(device=command.device, state=COMMAND_CUT_STATES.get(command.status, command.status),
                    due_at=command.issued_at, held_by=None, automatic=True, at=command.result_at,

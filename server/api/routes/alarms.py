@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -59,10 +60,12 @@ class AlarmViews:
     """An alarm as the API shows it: with its device when the site has it, its delayed cut and the plugs its
     critical overload cut automatically."""
 
-    def __init__(self, site: Site, cuts: DelayedCutService, commands: CommandService) -> None:
+    def __init__(self, site: Site, cuts: DelayedCutService, commands: CommandService,
+                 clock: Callable[[], datetime]) -> None:
         self.site = site
         self.cuts = cuts
         self.commands = commands
+        self.clock = clock
 
     def cuts_of(self, alarms: Iterable[domain.Alarm]) -> Cuts:
         listed = [(a.id, a.rule) for a in alarms if a.id is not None]
@@ -78,12 +81,13 @@ class AlarmViews:
         delayed = found.delayed.get(alarm.id)
         # the delayed cut's own command has the same ref: shown as the delayed cut, not twice
         automatic = [] if alarm.rule == HIGH_POWER else found.automatic.get(alarm.id, [])
+        now = self.clock()
         return public.model_copy(update={"cut": CutPublic.of(delayed) if delayed is not None else None,
-                                         "auto_cut": [CutPublic.of_command(c) for c in automatic]})
+                                         "auto_cut": [CutPublic.of_command(c, now) for c in automatic]})
 
 
-def _views(site: SiteDep, cuts: CutsDep, commands: CommandsDep) -> AlarmViews:
-    return AlarmViews(site, cuts, commands)
+def _views(site: SiteDep, cuts: CutsDep, commands: CommandsDep, clock: ClockDep) -> AlarmViews:
+    return AlarmViews(site, cuts, commands, clock)
 
 
 ViewsDep = Annotated[AlarmViews, Depends(_views)]

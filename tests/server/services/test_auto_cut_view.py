@@ -32,7 +32,7 @@ def test_the_alarm_shows_each_plug_its_overload_cut_with_the_edges_result(
     alarms = AlarmService(AlarmWriter(sessions), [])
     commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, c: sent.append(c))
     views = AlarmViews(site, DelayedCutService(DelayedCutRepository(sessions), site, clock, commands,
-                                               lambda _d: None, by_id(alarms)), commands)
+                                               lambda _d: None, by_id(alarms)), commands, clock)
     strip = raise_alarm(alarms, "elec.strip_overload", "strip-z1-01", "z1", Severity.CRITICAL, clock(), value=12.5)
     quiet = raise_alarm(alarms, "elec.plug_overcurrent", "plug-s2-heater", "z1", Severity.MAJOR, clock(), value=8.2)
     assert strip.id is not None and quiet.id is not None
@@ -69,6 +69,12 @@ def test_the_alarm_shows_each_plug_its_overload_cut_with_the_edges_result(
     assert again == ["plug-s1-kettle"]
     assert [(c.device, c.state) for c in views.public(strip).auto_cut] == [("plug-s4-spare", "done"),
                                                                           ("plug-s1-kettle", "cutting")]
+    # no answer from the edge (offline) until the command expired: failed, not "waiting" for ever
+    (unanswered,) = [c for c in sent if c.device == "plug-s1-kettle"][-1:]
+    clock.advance(unanswered.expires_at - clock())
+    expired = views.public(strip).auto_cut[-1]
+    assert (expired.device, expired.state, expired.at) == ("plug-s1-kettle", "failed", unanswered.expires_at)
+    assert "no answer from the edge" in expired.why
 
 
 def test_a_delayed_cut_is_shown_once_as_the_delayed_cut(db: tuple[str, sessionmaker[Session]], tmp_path: Path) -> None:
@@ -79,7 +85,7 @@ def test_a_delayed_cut_is_shown_once_as_the_delayed_cut(db: tuple[str, sessionma
     commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, _c: None)
     cuts = DelayedCutService(DelayedCutRepository(sessions), site, clock, commands, lambda _d: None, by_id(alarms))
     alarms.listeners.append(cuts.on_alarm)
-    views = AlarmViews(site, cuts, commands)
+    views = AlarmViews(site, cuts, commands, clock)
     kettle = raise_alarm(alarms, "elec.high_power_appliance", "plug-s1-kettle", "z1", Severity.MAJOR, clock())
     clock.advance(timedelta(seconds=60))
     assert len(cuts.run_due(clock())) == 1
