@@ -76,7 +76,7 @@ class MqttTransport:
         try:
             first = self._first.get(timeout=timeout_s)
         except queue.Empty:
-            self.client.stop()
+            self.client.stop(final=(topic, b"", 1, True))  # a clean stop sends no Will: clear it ourselves
             raise ConnectionError(f"the broker did not hand back this simulator's announcement on {topic} "
                                   f"within {timeout_s:g} s") from None
         if first == mine:
