@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -126,11 +127,11 @@ def _run(*, scenario: str, speed: float, host: str, port: int, data_dir: Path, f
     _print_banner(host, port, token, broker, data_dir, inbox_port)
     player: _Player | None = None
     if scenario != "none":
-        print(f"  scenario:   {scenario} at {speed}x — watch the page; Ctrl-C stops everything\n", flush=True)
+        say(f"  scenario:   {scenario} at {speed}x — watch the page; Ctrl-C stops everything", "")
         player = _Player(scenario, speed, broker, f"http://127.0.0.1:{port}", token)
         player.start()
     else:
-        print("  no scenario; Ctrl-C stops everything\n", flush=True)
+        say("  no scenario; Ctrl-C stops everything", "")
     while server_thread.is_alive() and not stop.wait(0.5):
         pass
     print("\nstopping…", flush=True)
@@ -209,18 +210,26 @@ def lan_address() -> str | None:
             return None
 
 
+def say(*lines: str) -> None:
+    """Print whole lines in one write: the log's lines (stderr, from other threads) go to the same terminal
+    or pipe, and a print's text and its newline are two writes, so a log line could land inside the link."""
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
+    sys.stdout.flush()
+
+
 def _print_banner(host: str, port: int, token: str, broker: EmbeddedBroker, data_dir: Path, inbox_port: int) -> None:
     shown = host
     if host in ("0.0.0.0", "::", ""):
         shown = lan_address() or "127.0.0.1"
-    print("\nFloorwatch demo is running.")
-    print(f"  live page:  http://{shown}:{port}/#token={token}")
-    print(f"  API:        http://{shown}:{port}/docs   (bearer token: {token})")
+    lines = ["", "Floorwatch demo is running.",
+             f"  live page:  http://{shown}:{port}/#token={token}",
+             f"  API:        http://{shown}:{port}/docs   (bearer token: {token})"]
     if shown != "127.0.0.1":
-        print("              the token is an admin's: anyone on this network who has the link can act as admin")
-    print(f"  broker:     {broker.kind} on {broker.host}:{broker.port} (MQTT {broker.protocol})")
-    print(f"  data:       {data_dir}/   (the database: {data_dir}/server/floorwatch.sqlite)")
-    print(f"  pushes:     printed here as they arrive (demo inbox on 127.0.0.1:{inbox_port})", flush=True)
+        lines.append("              the token is an admin's: anyone on this network who has the link can act as admin")
+    lines += [f"  broker:     {broker.kind} on {broker.host}:{broker.port} (MQTT {broker.protocol})",
+              f"  data:       {data_dir}/   (the database: {data_dir}/server/floorwatch.sqlite)",
+              f"  pushes:     printed here as they arrive (demo inbox on 127.0.0.1:{inbox_port})"]
+    say(*lines)
 
 
 class _Inbox(BaseHTTPRequestHandler):
@@ -233,7 +242,7 @@ class _Inbox(BaseHTTPRequestHandler):
             text = f"{push.get('title', '')} {push.get('message', '')}".strip().replace("\n", " | ")
         except ValueError:
             text = body.decode("utf-8", "replace")
-        print(f"[push → {self.path.strip('/')}] {text[:2000]}", flush=True)
+        say(f"[push → {self.path.strip('/')}] {text[:2000]}")
         self.send_response(200)
         self.end_headers()
 
