@@ -145,4 +145,6 @@ def start_agent(agents: list[EdgeAgent], config: EdgeConfig, uplink_down: bool =
     assert agent.uplink is not None and agent.floor is not None
     assert agent.floor.wait_connected(10) and agent.floor.wait_subscribed(10), "the floor subscriptions"
     assert uplink_down or agent.uplink.wait_subscribed(10), "the uplink's command subscription"
+    if agent.discovery is not None:  # its own clean session at QoS 0: what comes before its SUBACK is not heard
+        assert agent.discovery.wait_connected(10) and agent.discovery.wait_subscribed(10), "the discovery filters"
     return agent

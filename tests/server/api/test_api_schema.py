@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -92,7 +92,12 @@ def test_no_server_error_and_responses_match_the_schema(api_server: Api) -> None
 
             def call(case: schemathesis.Case[Any], label: str = label) -> None:
                 calls[label] = calls.get(label, 0) + 1
-                response = send(http, case.as_transport_kwargs(base_url=api_server.url, headers=headers))
+                try:
+                    response = send(http, case.as_transport_kwargs(base_url=api_server.url, headers=headers))
+                except httpx.LocalProtocolError:
+                    # a request the HTTP client refuses to send (a generated Content-Length header that
+                    # contradicts the body): nothing reaches the server, so there is nothing to judge
+                    reject()
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                 case.validate_response(response, checks=CHECKS, headers=headers)
 
