@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,6 +88,31 @@ class AlarmViews:
                                          "auto_cut": [CutPublic.of_command(c, now) for c in automatic]})
 
 
+class _ChangeView:
+    """The public view of the alarm change the listeners are being told of, computed once for every open
+    stream (each reader only redacts it): N readers cost one cut query on the ingest thread, not N. Kept
+    for the one change being dispatched (the same object to every listener) and at most FRESH_S."""
+
+    FRESH_S = 1.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: tuple[domain.Alarm, AlarmPublic, float] | None = None
+
+    def of(self, alarm: domain.Alarm, views: AlarmViews) -> AlarmPublic:
+        with self._lock:
+            last = self._last
+        if last is not None and last[0] is alarm and time.monotonic() - last[2] < self.FRESH_S:
+            return last[1]
+        public = views.public(alarm)
+        with self._lock:
+            self._last = (alarm, public, time.monotonic())
+        return public
+
+
+_CHANGE_VIEW = _ChangeView()
+
+
 def _views(site: SiteDep, cuts: CutsDep, commands: CommandsDep, clock: ClockDep) -> AlarmViews:
     return AlarmViews(site, cuts, commands, clock)
 
@@ -140,7 +167,7 @@ async def stream(request: Request, alarm_service: AlarmsDep, views: ViewsDep, ac
     loop = asyncio.get_running_loop()
 
     def listener(alarm: domain.Alarm) -> None:
-        data = _shown(red, views.public(alarm)).model_dump_json()
+        data = _shown(red, _CHANGE_VIEW.of(alarm, views)).model_dump_json()
 
         def enqueue() -> None:
             if not queue.full():  # a reader that stopped reading loses old news, never the server

@@ -9,6 +9,7 @@ import threading
 
 import httpx
 
+from server.api.routes.alarms import _ChangeView
 from tests.server.api.api_server import Api
 
 ENDS_WITHIN_S = 20.0
@@ -54,3 +55,21 @@ def test_a_change_of_roles_ends_the_open_stream_and_an_unchanged_account_keeps_i
     assert response.status_code == 200, response.text
     assert changed.ended.wait(ENDS_WITHIN_S), "the stream kept the supervisor's view after the roles changed"
     assert not kept.ended.is_set(), "an account nobody changed lost its stream"
+
+
+
+def test_one_alarm_change_is_viewed_once_for_every_open_stream() -> None:
+    """Each open stream's listener runs on the ingest thread; the view of an overload alarm reads its cuts
+    (a query). One change, told to every reader as the same object, is viewed once; the next change again."""
+    viewed: list[object] = []
+
+    class Views:
+        def public(self, alarm: object) -> str:
+            viewed.append(alarm)
+            return f"view {len(viewed)}"
+
+    cache, first, second = _ChangeView(), object(), object()
+    shown = {cache.of(first, Views()) for _ in range(50)}  # type: ignore[arg-type]
+    assert viewed == [first] and shown == {"view 1"}
+    assert cache.of(second, Views()) == "view 2"  # type: ignore[arg-type]
+    assert viewed == [first, second]
