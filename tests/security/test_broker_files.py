@@ -12,6 +12,7 @@ import pwd
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -160,11 +161,31 @@ def test_debian_files_drop_into_conf_d_and_the_packaged_broker_starts_with_them(
             process.wait(5)
 
 
+@contextlib.contextmanager
+def _reachable_by_all(*paths: Path) -> Iterator[None]:
+    """Let another user reach `paths` (the checkout and its venv): a checkout in a 0700 folder, such as
+    `mktemp -d`, keeps user nobody from even starting the command. The folders' modes are put back after."""
+    changed: dict[Path, int] = {}
+    for path in paths:
+        for folder in [path, *path.parents]:
+            mode = folder.stat().st_mode
+            if folder.is_dir() and not mode & 0o001 and folder not in changed:
+                changed[folder] = mode
+                folder.chmod(mode | 0o001)
+    try:
+        yield
+    finally:
+        for folder, mode in changed.items():
+            folder.chmod(mode)
+
+
 @pytest.mark.parametrize("layout", [[], ["--debian"]])
 def test_a_folder_the_installer_cannot_write_is_one_clear_line(layout: list[str]) -> None:
     """An installer who forgot sudo: the command names the folder and what to do (it ended in a traceback)."""
     require_service(os.geteuid() == 0, "root (to run the command as another user)")
-    with tempfile.TemporaryDirectory(prefix="floorwatch-ro-") as folder:
+    checkout = Path(__file__).resolve().parents[2]
+    with (tempfile.TemporaryDirectory(prefix="floorwatch-ro-") as folder,
+          _reachable_by_all(checkout, Path(sys.executable).parent, Path(os.path.realpath(sys.executable)).parent)):
         target = Path(folder) / "mosquitto"
         (target / "conf.d").mkdir(parents=True)
         for path in (Path(folder), target, target / "conf.d"):
