@@ -132,9 +132,13 @@ class Discovery:
     def _tasmota(self, name: str, suffix: str, payload: bytes, topic: str) -> None:
         if suffix not in ("LWT", "INFO1", "STATUS", "STATUS8", "SENSOR"):
             return
+
+        def found(model: str = "?", kind: Kind | None = None, sensor: str | None = None) -> None:
+            self._add(Found(Vendor.TASMOTA, name, model, kind, sensor=sensor, seen_on=topic))
+
         if suffix == "LWT":
             if payload.strip() == b"Online":
-                self._add(Found(Vendor.TASMOTA, name, seen_on=topic))
+                found()
             return
         data = json.loads(payload)
         if not isinstance(data, dict):
@@ -143,31 +147,23 @@ class Discovery:
             info = data.get("Info1", data)
             module = info.get("Module") if isinstance(info, dict) else None
             if isinstance(module, str):
-                self._add(Found(Vendor.TASMOTA, name, module, seen_on=topic))
+                found(module)
             return
         if suffix == "STATUS":
-            status = data.get("Status")
-            if not isinstance(status, dict):
-                raise ValueError("STATUS without Status")
-            device_name = status.get("DeviceName")
-            self._add(Found(Vendor.TASMOTA, name, device_name if isinstance(device_name, str) else "?",
-                            seen_on=topic))
+            device_name = _section(data, "Status", suffix).get("DeviceName")
+            found(device_name if isinstance(device_name, str) else "?")
             return
         if suffix == "STATUS8":
-            data = data.get("StatusSNS")
-            if not isinstance(data, dict):
-                raise ValueError("STATUS8 without StatusSNS")
+            data = _section(data, "StatusSNS", suffix)
         # SENSOR: what it measures decides the kind.
         energy = data.get("ENERGY")
         if isinstance(energy, dict):
             multi = any(isinstance(energy.get(k), list) and len(energy[k]) > 1 for k in ("Power", "Current"))
-            self._add(Found(Vendor.TASMOTA, name, kind=Kind.STRIP_METER if multi else Kind.SMART_PLUG,
-                            seen_on=topic))
+            found(kind=Kind.STRIP_METER if multi else Kind.SMART_PLUG)
         for key, value in data.items():
             if isinstance(value, dict) and "Temperature" in value and key != "ANALOG":
                 sensor = value.get("Id") if isinstance(value.get("Id"), str) else key
-                self._add(Found(Vendor.TASMOTA, name, key.split("-")[0], Kind.TEMP_SENSOR, sensor=sensor,
-                                seen_on=topic))
+                found(key.split("-")[0], Kind.TEMP_SENSOR, sensor)
 
     def _shelly_announce(self, payload: bytes, topic: str) -> None:
         data = json.loads(payload)
@@ -291,6 +287,14 @@ def adoption_drafts(announcement: Announcement, edge: str) -> tuple[str, str, bo
     site_entry = yaml.safe_dump([found.site_entry(edge)], sort_keys=False, allow_unicode=True, default_flow_style=None,
                                 width=1_000)
     return edge_entry, site_entry, guessed
+
+
+def _section(data: dict[str, Any], key: str, message: str) -> dict[str, Any]:
+    """The object a Tasmota reply nests its content under (`Status` in STATUS, `StatusSNS` in STATUS8)."""
+    section = data.get(key)
+    if not isinstance(section, dict):
+        raise ValueError(f"{message} without {key}")
+    return section
 
 
 def _properties(exposes: Any) -> list[str]:
