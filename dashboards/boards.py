@@ -49,6 +49,16 @@ def per_interval(
     )
 
 
+def samples_where(field: str, measurement: str, by: str, value: bool = True, alias: str = "") -> Target:
+    """Per interval and value of the tag `by`: how many samples of `measurement` report the boolean `field` as
+    `value` (smoke, a leak, a relay off)."""
+    return per_interval(
+        f"count({q(field)})", measurement, by, f"{q(field)} = {str(value).lower()}", alias=alias
+    )
+
+
+ANY_IS_RED = steps(GREEN, (1, RED))
+"""Red from the first one: an active alarm, a smoke or leak sample, a forced door."""
 STRIP_LOAD_STEPS = steps(
     GREEN, (th.STRIP_LOAD_HIGH_PCT, YELLOW), (th.STRIP_OVERLOAD_PCT, ORANGE),
     (th.STRIP_OVERLOAD_CRITICAL_PCT, RED),
@@ -104,7 +114,7 @@ def floor_overview() -> Dashboard:
                     targets=[Target(
                         f"SELECT sum({q('active')}) AS {q('active alarms')} FROM ({active_alarms_subquery()})"
                     )],
-                    thresholds=steps(GREEN, (1, RED)),
+                    thresholds=ANY_IS_RED,
                     description="Alarms whose last state in the time range is raised (alarm.active = 1).",
                 ),
                 Panel(
@@ -204,10 +214,7 @@ def electrical() -> Dashboard:
                             f"sum({q('n')})", "event", "zone", eq("type", "interlock_tripped"),
                             alias="interlock $tag_zone",
                         ),
-                        per_interval(
-                            f"count({q('relay_on')})", "smart_plug", "zone", q("relay_on") + " = false",
-                            alias="relay off $tag_zone",
-                        ),
+                        samples_where("relay_on", "smart_plug", "zone", False, alias="relay off $tag_zone"),
                     ],
                     description="Edge interlock trips (events) and plug samples reporting the relay off.",
                 ),
@@ -230,15 +237,13 @@ def fire_environment() -> Dashboard:
             Row("Fire", [
                 Panel(
                     "Smoke alarms per zone", width=8, custom=BARS,
-                    thresholds=steps(GREEN, (1, RED)),
-                    targets=[per_interval(f"count({q('smoke')})", "smoke_detector", "zone", q("smoke") + " = true")],
+                    thresholds=ANY_IS_RED,
+                    targets=[samples_where("smoke", "smoke_detector", "zone")],
                     description="Detector samples reporting smoke. Never suppressed.",
                 ),
                 Panel(
                     "Detector faults", width=8, custom=BARS,
-                    targets=[per_interval(
-                        f"count({q('detector_fault')})", "smoke_detector", "zone", q("detector_fault") + " = true"
-                    )],
+                    targets=[samples_where("detector_fault", "smoke_detector", "zone")],
                 ),
                 Panel(
                     "Heat per zone (max)", unit="celsius", width=8, threshold_style="line",
@@ -318,9 +323,9 @@ def machine_room() -> Dashboard:
                 ),
                 Panel(
                     "Water leak", width=8, custom=BARS,
-                    thresholds=steps(GREEN, (1, RED)),
+                    thresholds=ANY_IS_RED,
                     targets=[
-                        per_interval(f"count({q('water_leak')})", measurement, "device", q("water_leak") + " = true")
+                        samples_where("water_leak", measurement, "device")
                         for measurement in ("mr_probe", "leak_sensor")
                     ],
                 ),
@@ -344,7 +349,7 @@ def access() -> Dashboard:
                 ),
                 Panel(
                     "Forced and held-open doors", width=12, custom=BARS,
-                    thresholds=steps(GREEN, (1, RED)),
+                    thresholds=ANY_IS_RED,
                     targets=[Target(
                         f"SELECT sum({q('n')}) FROM {ev} "
                         f"{where(q('type') + ' =~ /^(door_forced|door_held_open)$/')} "
