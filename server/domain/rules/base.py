@@ -83,6 +83,12 @@ class Rule:
     def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
         """React to an event of one of `events`."""
 
+    def flag_event(self, ctx: Ctx, dev: DeviceState, now: datetime, metric: str, on: bool) -> None:
+        """An event that says a boolean metric (a door opened, smoke, a leak): it stands as the device's latest
+        value until the next reading, and the rule judges at once."""
+        dev.last[metric] = 1.0 if on else 0.0
+        self.evaluate(ctx, dev, now, True)
+
     def set(
         self,
         ctx: Ctx,

@@ -142,8 +142,7 @@ class ReleaseReadBack(Rule):
             ctx.wake(deadline, entry.rule, dev.id)
 
     def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
-        dev.last["door_locked"] = 1.0 if event.type is EventType.DOOR_LOCKED else 0.0
-        self.evaluate(ctx, dev, now, True)
+        self.flag_event(ctx, dev, now, "door_locked", event.type is EventType.DOOR_LOCKED)
 
 
 def _is_mr_door(ctx: Ctx, dev: DeviceState) -> bool:
@@ -167,8 +166,7 @@ class _OpenTooLong(Rule):
         return Held(flag(dev.p(self.id, "hold_s")))
 
     def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
-        dev.last["door_open"] = 0.0 if event.type is EventType.DOOR_CLOSED else 1.0
-        self.evaluate(ctx, dev, now, True)
+        self.flag_event(ctx, dev, now, "door_open", event.type is not EventType.DOOR_CLOSED)
 
 
 class HeldOpen(_OpenTooLong):

@@ -171,8 +171,7 @@ class MrLeak(Rule):
         self.set(ctx, dev, Severity.CRITICAL if st.t.active else None, now)
 
     def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
-        dev.last["water_leak"] = 1.0 if event.type is EventType.WATER_LEAK else 0.0
-        self.evaluate(ctx, dev, now, True)
+        self.flag_event(ctx, dev, now, "water_leak", event.type is EventType.WATER_LEAK)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -382,8 +382,7 @@ class SmokeAlarm(Rule):
             )
 
     def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
-        dev.last["smoke"] = 1.0 if event.type is EventType.DETECTOR_ALARM else 0.0
-        self.evaluate(ctx, dev, now, True)
+        self.flag_event(ctx, dev, now, "smoke", event.type is EventType.DETECTOR_ALARM)
 
 
 class ManualCallPoint(Rule):
@@ -470,8 +469,7 @@ class DetectorFault(Rule):
         self.set(ctx, dev, Severity.MAJOR if faulty else None, now)
 
     def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
-        dev.last["tamper" if event.type is EventType.TAMPER else "detector_fault"] = 1.0
-        self.evaluate(ctx, dev, now, True)
+        self.flag_event(ctx, dev, now, "tamper" if event.type is EventType.TAMPER else "detector_fault", True)
 
 
 @dataclass(slots=True)

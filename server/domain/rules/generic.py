@@ -120,5 +120,4 @@ class TamperRule(Rule):
         self.set(ctx, dev, Severity.MAJOR if dev.flag("tamper") else None, now)
 
     def on_event(self, ctx: Ctx, dev: DeviceState, event: Event, now: datetime) -> None:
-        dev.last["tamper"] = 1.0
-        self.evaluate(ctx, dev, now, True)
+        self.flag_event(ctx, dev, now, "tamper", True)
