@@ -142,8 +142,8 @@ class CommandService:
         same plug), so that its electrician sign-off is not lost."""
         guard: dict[str, Any] | None = None
         for cmd in self.store.recent(device, None, 200):
-            if cmd.action == contract.Action.RELAY_ON.value:
-                break
+            if cmd.action == contract.Action.RELAY_ON.value and cmd.status == "ok":
+                break  # a restore the edge refused or never answered left the plug off: the guard stays
             if cmd.action != contract.Action.RELAY_OFF.value or not cmd.safety:
                 continue
             rule = cmd.reason.split()[0] if cmd.reason else "safety"
@@ -161,6 +161,26 @@ class CommandService:
             if cmd.action == contract.Action.RELAY_OFF.value and cmd.safety and cmd.ref in refs:
                 cuts.setdefault(refs[cmd.ref], {})[cmd.device] = cmd
         return {a: sorted(by_device.values(), key=lambda c: (c.issued_at, c.device)) for a, by_device in cuts.items()}
+
+    def on_interlock(self, edge: str, event: contract.Event) -> None:
+        """The edge's overload interlock switched a plug off by itself (`interlock_tripped`, at 125 % of its
+        rating for 10 s: a critical overload): recorded as that plug's safety cut, done, so that switching it
+        on again needs what the server's own critical overload cut needs (elec.relay_reenable_guard)."""
+        dev = self.site.devices.get(event.device)
+        if event.type is not contract.EventType.INTERLOCK_TRIPPED or dev is None or dev.edge != edge \
+                or dev.kind is not DeviceKind.SMART_PLUG:
+            return
+        now = self.clock()
+        at = min(event.ts, now)
+        reason = f"elec.plug_overcurrent critical: the edge's overload interlock switched {event.device} off"
+        if event.detail:
+            reason += f" ({event.detail})"
+        failed = "FAILED" in (event.detail or "")  # the edge found no driver to switch it: still on
+        with self.store.transaction() as tx:
+            tx.add(CommandRecord(f"i-{uuid.uuid4().hex[:20]}", event.device, edge, contract.Action.RELAY_OFF.value,
+                                 reason[:500], "edge", True, "interlock", at, at, "failed" if failed else "ok", now,
+                                 event.detail if failed else None))
+            tx.audit("edge", "relay.off", f"device:{event.device}", {"reason": reason, "interlock": True}, now)
 
     # -- results ---------------------------------------------------------------------------------------
 
