@@ -12,8 +12,9 @@ never appear in findings. Event-like rules (revoked_badge_used, mr_unlisted) are
 (a RAISE per presentation, nothing to clear: a person closes them). access.mr_entry_notice is an
 informational warning that clears itself at once (RAISE then CLEAR), so the entrant gets one push.
 Picks made here ("ours"): visitor_unescorted counts the visitor's host, or anyone with the role
-`reception`, granted at the same door within 30 s before or after; it clears when that escort arrives
-later or when the visitor leaves.
+`reception`, granted at the same door within 30 s before or after (an entry: a grant with direction `out`
+is that person leaving, never an escort); it clears when that escort arrives later or when the visitor
+leaves.
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ class Access(Rule):
             return
         if person is not None and person.is_visitor:
             self._visitor(ctx, dev, person, event, now)
-        elif person is not None:
-            self._escort(ctx, dev, person, now)
+        elif person is not None and event.direction != "out":
+            self._escort(ctx, dev, person, now)  # a host badging out is leaving, not escorting anyone in
         if mr_door and event.direction != "out":
             if person is None or not (person.mr_access or b.approved(person.id, now, machine_room=True)):
                 ctx.pulse(
