@@ -6,19 +6,12 @@ services."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 from gateway import contract
 from gateway.contract import Severity
-from server.adapters.sql.alarms import AlarmWriter
-from server.adapters.sql.commands import CommandRepository
-from server.services.alarms import AlarmService
-from server.services.commands import CommandService
-from server.services.live import LiveState
-from server.services.overload_cut import OverloadCut
 from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
-from tests.server.services.helpers import raise_alarm
+from tests.server.services.helpers import overload_cuts, raise_alarm
 
 
 def test_a_strip_overload_cuts_the_heater_on_a_plug_that_reports_power_only(db, tmp_path: Path) -> None:
@@ -29,13 +22,7 @@ def test_a_strip_overload_cuts_the_heater_on_a_plug_that_reports_power_only(db, 
     site = make_site(text, tmp_path)
     assert [p.id for p in site.plugs_of_strip("strip-z1-00")] == ["plug-z1-kettle", "plug-z1-pc"]
     clock = FakeClock(T0)
-    alarms = AlarmService(AlarmWriter(sessions), [])
-    sent: list[contract.Command] = []
-    commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, c: sent.append(c),
-                              lambda fn: fn(None, clock()))
-    live = LiveState()
-    cut = OverloadCut(site, commands, live, alarms.by_id, clock() - timedelta(hours=1))
-    alarms.listeners.append(cut.on_alarm)
+    alarms, live, sent = overload_cuts(sessions, site, clock)
 
     live.reading("plug-z1-kettle", clock(), {"power_w": 2400.0, "relay_on": True}, clock())  # Gen1: no current
     live.reading("plug-z1-pc", clock(), {"power_w": 300.0, "current_a": 1.6}, clock())
