@@ -225,6 +225,7 @@ class Runtime:
                              max_age=timedelta(seconds=s.reading_max_age_s),
                              max_future=timedelta(seconds=s.reading_max_future_s),
                              on_command_result=lambda edge, result: self.commands.on_result(edge, result),
+                             on_interlock=lambda edge, event: self.commands.on_interlock(edge, event),
                              tick_s=s.tick_s)
         self.recovery = EffectsRecovery(outbox, self.alarms.dispatch,
                                         run_serial=self.ingest.run_between_drains, started_at=self.clock())

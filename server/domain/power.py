@@ -27,6 +27,8 @@ from server.domain.thresholds import DEFAULTS
 
 STRIP_TARGET = 0.80
 """Cut until the strip is below this share of its rating (the catalog's continuous-load level)."""
+NOMINAL_V = 220.0
+"""The supply voltage the catalog's ratings are read at (RULES.md §2.1: 10 A ≈ 2 200 W at 220 V)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,16 @@ def cuttable(device: Device) -> bool:
     (what is plugged in is essential equipment: `cuttable` beside it is a site-file slip, not a licence)."""
     return (device.kind is DeviceKind.SMART_PLUG and device.cuttable and not device.essential
             and device.plug_class is not PlugClass.ESSENTIAL)
+
+
+def plug_current_a(metrics: Mapping[str, object]) -> float | None:
+    """A plug's load in A: its `current_a`, else its `power_w` at NOMINAL_V (a plug that reports power only,
+    as a Shelly Gen1 Plug S: read as idle, it would never be chosen for a cut); None when it reported neither."""
+    for name, scale in (("current_a", 1.0), ("power_w", 1.0 / NOMINAL_V)):
+        value = metrics.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value) * scale
+    return None
 
 
 def plan_cut(rule: str, subject: str, value: float | None, site: Site,

@@ -9,7 +9,8 @@ first and the Command is published only after it committed: a worker whose lease
 command row and publishes nothing (LeaseLost; the API answers 503).
 
 Power-cut policy (RULES.md §2.1): a safety rule cuts only `cuttable`, never `essential` plugs; an
-essential plug is cut only by a person with the shift-lead role or above (one-tap manual cut). Every
+essential plug is cut only by a person with the shift-lead role or above (one-tap manual cut), and only such
+a person switches a plug on again after a person's cut. Every
 relay command tells the rule engine (`on_relay_command`, through `Ingest.call`) so that
 elec.relay_mismatch compares the plug's following readings against it (power must drop within 5 s).
 Restoring a relay whose last cut was a safety cut needs controls.relay_reenable (a shift lead, a supervisor or admin,
@@ -137,20 +138,25 @@ class CommandService:
         return self.send(device, contract.Action.RELAY_ON if on else contract.Action.RELAY_OFF, reason, who)
 
     def last_cut(self, device: str) -> dict[str, Any] | None:
-        """The safety cut that guards switching the plug on again, None when none since it was last on. Of
+        """The cut that guards switching the plug on again, None when none since it was last on. Of
         several cuts since then, a critical overload's wins over a later one (the fire zone's cut of the
-        same plug), so that its electrician sign-off is not lost."""
+        same plug), so that its electrician sign-off is not lost. A person's cut (a shift lead's one-tap
+        cut: the safety action for an essential plug, which no rule cuts) guards too, as rule `manual`."""
         guard: dict[str, Any] | None = None
+        manual: dict[str, Any] | None = None
         for cmd in self.store.recent(device, None, 200):
-            if cmd.action == contract.Action.RELAY_ON.value:
-                break
-            if cmd.action != contract.Action.RELAY_OFF.value or not cmd.safety:
+            if cmd.action == contract.Action.RELAY_ON.value and cmd.status == "ok":
+                break  # a restore the edge refused or never answered left the plug off: the guard stays
+            if cmd.action != contract.Action.RELAY_OFF.value:
+                continue
+            if not cmd.safety:
+                manual = manual or {"rule": "manual", "critical": False, "command": cmd.id}
                 continue
             rule = cmd.reason.split()[0] if cmd.reason else "safety"
             cut = {"rule": rule, "critical": "critical" in cmd.reason, "command": cmd.id}
             if guard is None or (cut["critical"] and rule in OVERLOAD_CUTS):
                 guard = cut
-        return guard
+        return guard or manual
 
     def automatic_cuts(self, alarm_ids: Iterable[int]) -> dict[int, list[CommandRecord]]:
         """The safety relay_off commands each alarm sent (ref "alarm <id>"), the latest per plug, in the order
@@ -161,6 +167,26 @@ class CommandService:
             if cmd.action == contract.Action.RELAY_OFF.value and cmd.safety and cmd.ref in refs:
                 cuts.setdefault(refs[cmd.ref], {})[cmd.device] = cmd
         return {a: sorted(by_device.values(), key=lambda c: (c.issued_at, c.device)) for a, by_device in cuts.items()}
+
+    def on_interlock(self, edge: str, event: contract.Event) -> None:
+        """The edge's overload interlock switched a plug off by itself (`interlock_tripped`, at 125 % of its
+        rating for 10 s: a critical overload): recorded as that plug's safety cut, done, so that switching it
+        on again needs what the server's own critical overload cut needs (elec.relay_reenable_guard)."""
+        dev = self.site.devices.get(event.device)
+        if event.type is not contract.EventType.INTERLOCK_TRIPPED or dev is None or dev.edge != edge \
+                or dev.kind is not DeviceKind.SMART_PLUG:
+            return
+        now = self.clock()
+        at = min(event.ts, now)
+        reason = f"elec.plug_overcurrent critical: the edge's overload interlock switched {event.device} off"
+        if event.detail:
+            reason += f" ({event.detail})"
+        failed = "FAILED" in (event.detail or "")  # the edge found no driver to switch it: still on
+        with self.store.transaction() as tx:
+            tx.add(CommandRecord(f"i-{uuid.uuid4().hex[:20]}", event.device, edge, contract.Action.RELAY_OFF.value,
+                                 reason[:500], "edge", True, "interlock", at, at, "failed" if failed else "ok", now,
+                                 event.detail if failed else None))
+            tx.audit("edge", "relay.off", f"device:{event.device}", {"reason": reason, "interlock": True}, now)
 
     # -- results ---------------------------------------------------------------------------------------
 

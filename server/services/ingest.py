@@ -176,6 +176,7 @@ class Ingest:
         max_age: timedelta = timedelta(hours=24),
         max_future: timedelta = timedelta(minutes=2),
         on_command_result: Callable[[str, contract.CommandResult], None] | None = None,
+        on_interlock: Callable[[str, contract.Event], None] | None = None,
         tick_s: float = 1.0,
         snapshot_s: float = 1.0,
     ) -> None:
@@ -192,6 +193,8 @@ class Ingest:
         self.max_age = max_age
         self.max_future = max_future
         self.on_command_result = on_command_result
+        self.on_interlock = on_interlock
+        """An edge's interlock switched a plug off by itself: the relay guard must know (CommandService)."""
         self.tick_s = tick_s
         """How often timers run (holds that ran out with no new reading, supervision, gaps)."""
         self.snapshot_s = snapshot_s
@@ -544,6 +547,8 @@ class Ingest:
                 findings.append(self._loss_finding(batch.edge, event.count or 0, None, None, now,
                                                    where="the edge's buffer overflowed"))
                 continue
+            if event.type is contract.EventType.INTERLOCK_TRIPPED and self.on_interlock is not None:
+                self.on_interlock(batch.edge, event)
             pending.event(event, now)
         return findings
 

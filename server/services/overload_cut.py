@@ -10,7 +10,7 @@ from gateway import contract
 from gateway.contract import Severity
 from server.domain import alarms as domain
 from server.domain.catalog import ids
-from server.domain.power import plan_cut
+from server.domain.power import plan_cut, plug_current_a
 from server.domain.site import Site
 from server.services.commands import CommandService, alarm_ref
 from server.services.live import LiveState
@@ -51,8 +51,7 @@ class OverloadCut:
             self._cut_for.add(alarm.id)  # an earlier life of this server already cut for it
             return
         live = self.live.devices()
-        currents = {d: float(v.metrics.get("current_a", 0.0)) for d, v in live.items()
-                    if isinstance(v.metrics.get("current_a"), (int, float))}
+        currents = {d: amps for d, v in live.items() if (amps := plug_current_a(v.metrics)) is not None}
         plan = plan_cut(alarm.rule, alarm.subject, alarm.value, self.site, currents)
         if (plan is None and alarm.rule == "elec.strip_overload" and alarm.raised_at < self.started_at
                 and not any(p.id in currents for p in self.site.plugs_of_strip(alarm.subject))):

@@ -12,8 +12,11 @@ never appear in findings. Event-like rules (revoked_badge_used, mr_unlisted) are
 (a RAISE per presentation, nothing to clear: a person closes them). access.mr_entry_notice is an
 informational warning that clears itself at once (RAISE then CLEAR), so the entrant gets one push.
 Picks made here ("ours"): visitor_unescorted counts the visitor's host, or anyone with the role
-`reception`, granted at the same door within 30 s before or after; it clears when that escort arrives
-later or when the visitor leaves.
+`reception`, granted at the same door within 30 s before or after (an entry: a grant with direction `out`
+is that person leaving, never an escort); it clears when that escort arrives later or when the visitor
+leaves. Its 30 s run in server time from when the visitor's grant was heard (a controller's lagging
+clock must not shorten them). visitor_overstay is judged at the end of the approval that covers the
+entry, also when that approval was extended after the entry.
 """
 
 from __future__ import annotations
@@ -120,8 +123,8 @@ class Access(Rule):
             return
         if person is not None and person.is_visitor:
             self._visitor(ctx, dev, person, event, now)
-        elif person is not None:
-            self._escort(ctx, dev, person, now)
+        elif person is not None and event.direction != "out":
+            self._escort(ctx, dev, person, now)  # a host badging out is leaving, not escorting anyone in
         if mr_door and event.direction != "out":
             if person is None or not (person.mr_access or b.approved(person.id, now, machine_room=True)):
                 ctx.pulse(
@@ -198,7 +201,10 @@ class Access(Rule):
         recent = [p for t, p in b.grants.get(dev.id, []) if now - t <= escort_s]
         if not any(_escorts(ctx, p, visitor) for p in recent):
             b.pending_escort[visitor.id] = [dev.id, now]
-            ctx.wake(now + escort_s, "access.visitor_unescorted", visitor.id)
+            # server time (when the grant was heard), not the controller's: a lagging controller clock
+            # would put the deadline in the past and raise the alarm before the escort could badge in
+            heard = max(now, dev.seen or now)
+            ctx.wake(heard + escort_s, "access.visitor_unescorted", visitor.id)
 
     def _escort(self, ctx: Ctx, dev: DeviceState, person: Person, now: datetime) -> None:
         b = book(ctx)
@@ -251,11 +257,14 @@ def timer(ctx: Ctx, rule: str, key: str, now: datetime) -> None:
         if entered is None:
             return
         end = b.approval_end(key, entered)
-        if end is None or now >= end + timedelta(seconds=param(rule, "grace_s")):
+        grace = timedelta(seconds=param(rule, "grace_s"))
+        if end is None or now >= end + grace:
             ctx.set(
                 rule, key, Severity.MINOR, None, None, now, "Visitor still inside after the approved window",
                 "访客超出批准时段仍在场内",
             )
+        else:  # the visit was extended after the entry: judge it at the new end
+            ctx.wake(end + grace, rule, key)
 
 
 def _timer_of(rule: str) -> TimerHandler:

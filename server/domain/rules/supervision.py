@@ -21,8 +21,9 @@ The "> 1 h escalate to the supervisor" of sup.smoke_offline is an escalation of 
 
 sup.gateway_offline: the edge says it is offline (status / Last Will), or >= 50 % of the devices behind
 one edge fell silent within 60 s of each other. Then one alert: per-device offline findings of that edge
-are cleared and not raised while it lasts, except smoke detectors, which become one sup.smoke_offline per
-zone (subject: the zone id). It clears when the edge reports online or any device behind it reports;
+are cleared and not raised while it lasts, except fire devices (`FIRE_DEVICES`: smoke detectors, and
+machine-room probes, whose `smoke` is mr.smoke), which become one sup.smoke_offline per zone (subject: the
+zone id). It clears when the edge reports online or any device behind it reports;
 devices still silent then are judged alone (a device heard after the silence began shows the edge is up),
 so only a new silence of most devices together raises it again.
 A Zigbee bridge behind an edge that goes offline is the same, keyed `<edge>/<bridge>` (`bridge_state`):
@@ -46,6 +47,9 @@ from server.domain.site import Device, DeviceKind, offline_rule
 from server.domain.thresholds import param
 
 TIMER = "sup"
+FIRE_DEVICES = frozenset({DeviceKind.SMOKE_DETECTOR, DeviceKind.MR_PROBE})
+"""Devices that sense smoke (RULES.md §2.7 "fire devices" behind a down edge or bridge): a machine-room
+probe's `smoke` is mr.smoke, so a silent probe leaves its machine room as blind as a silent detector."""
 RECHECK = timedelta(minutes=5)
 OFFLINE_RULES = (
     "sup.smoke_offline",
@@ -160,13 +164,13 @@ def offline(ctx: Ctx, dev: DeviceState, rule: str, now: datetime) -> None:
     edge = dev.device.edge
     bridge = behind_down_bridge(ctx, dev.id)
     if bridge is not None:
-        if dev.device.kind is DeviceKind.SMOKE_DETECTOR:
+        if dev.device.kind in FIRE_DEVICES:
             _zone_out(ctx, dev.zone, f"Zigbee bridge {bridge}", now)
         return  # folded into the bridge's one alert
     if not ctx.is_open("sup.gateway_offline", edge) and _edge_silent(ctx, edge, dev, now):
         gateway_down(ctx, edge, now, "most devices behind the edge fell silent together")
     if ctx.is_open("sup.gateway_offline", edge):
-        if dev.device.kind is DeviceKind.SMOKE_DETECTOR:
+        if dev.device.kind in FIRE_DEVICES:
             _zone_out(ctx, dev.zone, f"edge {edge}", now)
         return  # one gateway alert instead of one per device
     if rule in ("sup.smoke_offline", "sup.smoke_offline_lpwan"):
@@ -192,7 +196,7 @@ def _zone_back(ctx: Ctx, zone: str, now: datetime, why: str) -> None:
     if not ctx.is_open("sup.smoke_offline", zone):
         return
     for device in ctx.site.devices_in_zone(zone):
-        if (device.kind is DeviceKind.SMOKE_DETECTOR and ctx.devices[device.id].offline
+        if (device.kind in FIRE_DEVICES and ctx.devices[device.id].offline
                 and behind_down_bridge(ctx, device.id) is not None):
             return
     ctx.set("sup.smoke_offline", zone, None, zone, None, now, why)
@@ -226,7 +230,7 @@ def gateway_down(ctx: Ctx, edge: str, now: datetime, why: str) -> None:
         for rule in OFFLINE_RULES:
             if ctx.is_open(rule, device.id):
                 ctx.set(rule, device.id, None, device.zone, None, now, f"Folded into edge {edge} offline")
-                if device.kind is DeviceKind.SMOKE_DETECTOR:
+                if device.kind in FIRE_DEVICES:
                     offline(ctx, dev, rule, now)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,7 +27,9 @@ from server.services.alarms import AlarmService
 from server.services.commands import CommandService
 from server.services.evacuation import EvacuationService
 from server.services.lease import LeaseKeeper
+from server.services.live import LiveState
 from server.services.notify import NotificationService
+from server.services.overload_cut import OverloadCut
 from tests.server.services.conftest import BASE_URL, FakeClock
 
 
@@ -97,3 +99,16 @@ def response(sessions: sessionmaker[Session], site: Site, clock: FakeClock, alar
     if alarms is not None:
         alarms.listeners.append(evac.on_alarm)
     return Response(engine, call, commands, evac, sent, notices, findings)
+
+
+def overload_cuts(sessions: sessionmaker[Session], site: Site,
+                  clock: FakeClock) -> tuple[AlarmService, LiveState, list[contract.Command]]:
+    """The alarm service with the critical overload's cut listening (OverloadCut, started an hour ago), the
+    live state it reads plug loads from, and the commands it publishes."""
+    alarms = AlarmService(AlarmWriter(sessions), [])
+    sent: list[contract.Command] = []
+    commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, c: sent.append(c),
+                              lambda fn: fn(None, clock()))
+    live = LiveState()
+    alarms.listeners.append(OverloadCut(site, commands, live, alarms.by_id, clock() - timedelta(hours=1)).on_alarm)
+    return alarms, live, sent

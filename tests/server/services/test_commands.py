@@ -126,3 +126,16 @@ def test_all_clear_only_by_command_roles_and_doors_stay_released(db, tmp_path: P
     assert audit == [("chief", ev["id"])], "the all-clear is audited once, in its own transaction"
 
 
+
+
+def test_a_plug_the_lead_switched_off_by_hand_comes_back_on_only_by_a_lead(db, tmp_path: Path) -> None:
+    """The one-tap manual cut is the power-cut policy's safety action for an essential plug (RULES.md §2.1:
+    the server never cuts one itself): the operator at the seat must not undo it; a shift lead or above
+    does, with a reason (elec.relay_reenable_guard)."""
+    _, _, _, _, _, sent, commands = setup(db, tmp_path)
+    commands.relay("plug-z1-pc", False, "smells hot", "lead", {"shift_lead"})
+    with pytest.raises(CommandError, match="shift lead"):
+        commands.relay("plug-z1-pc", True, "need my PC", "op", {"operator"})
+    assert [c.action for _, c in sent] == [contract.Action.RELAY_OFF]
+    commands.relay("plug-z1-pc", True, "cord replaced", "lead", {"shift_lead"})
+    assert sent[-1][1].action is contract.Action.RELAY_ON

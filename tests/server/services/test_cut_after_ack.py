@@ -9,28 +9,16 @@ from pathlib import Path
 
 from gateway import contract
 from gateway.contract import Severity
-from server.adapters.sql.alarms import AlarmWriter
-from server.adapters.sql.commands import CommandRepository
 from server.domain.alarms import AlarmState
-from server.services.alarms import AlarmService
-from server.services.commands import CommandService
-from server.services.live import LiveState
-from server.services.overload_cut import OverloadCut
 from tests.server.services.conftest import T0, FakeClock, make_site, site_yaml
-from tests.server.services.helpers import raise_alarm
+from tests.server.services.helpers import overload_cuts, raise_alarm
 
 
 def test_an_overload_that_becomes_critical_after_its_major_alarm_was_acknowledged_is_cut(db, tmp_path: Path) -> None:
     _, sessions = db
     site = make_site(site_yaml(2525, 8080), tmp_path)
     clock = FakeClock(T0)
-    alarms = AlarmService(AlarmWriter(sessions), [])
-    sent: list[contract.Command] = []
-    commands = CommandService(CommandRepository(sessions), site, clock, lambda _t, c: sent.append(c),
-                              lambda fn: fn(None, clock()))
-    live = LiveState()
-    cut = OverloadCut(site, commands, live, alarms.by_id, clock() - timedelta(hours=1))
-    alarms.listeners.append(cut.on_alarm)
+    alarms, live, sent = overload_cuts(sessions, site, clock)
 
     live.reading("plug-z1-kettle", clock(), {"current_a": 8.5}, clock())
     major = raise_alarm(alarms, "elec.plug_overcurrent", "plug-z1-kettle", "z1", Severity.MAJOR, clock(), value=8.5)

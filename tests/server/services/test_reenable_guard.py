@@ -34,6 +34,8 @@ def test_a_fire_cut_after_a_critical_overload_cut_keeps_the_electrician_sign_off
     r.commands.relay("plug-z1-kettle", True, "checked by electrician", "lead", {"shift_lead"},
                      electrician_signoff=True)
     assert r.sent[-1].action is contract.Action.RELAY_ON
+    # the edge switched it on (a restore it refused or never answered would leave the guard in place)
+    r.commands.on_result("e1", contract.CommandResult(id=r.sent[-1].id, ok=True, ts=clock()))
     clock.advance(timedelta(minutes=1))
     r.commands.relay("plug-z1-kettle", False, "leaving", "lead", {"shift_lead"})
     clock.advance(timedelta(minutes=1))
