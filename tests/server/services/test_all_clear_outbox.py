@@ -9,8 +9,10 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import contract
 from gateway.contract import Severity
@@ -18,19 +20,26 @@ from server.adapters.sql.notifications import NotifyRepository
 from server.domain import notify as routing
 from server.domain.evacuation import is_drill_text
 from server.services.evacuation import EvacuationError
-from server.services.notify import Push
+from server.services.notify import NotificationService, Push
 from tests.server.services.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
-from tests.server.services.helpers import response, wire
+from tests.server.services.helpers import Response, response, wire
 from tests.support.wait import wait_until
+
+
+def floor(db: tuple[str, sessionmaker[Session]], smtp: Smtp, hook: Hook, tmp_path: Path,
+          **notify: Any) -> tuple[FakeClock, NotificationService, Response]:
+    """The test floor on `db`: its alarm, notification (`notify`: more of its arguments), command and
+    evacuation services, drill alarms told by their words."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message), **notify)
+    return clock, svc, response(sessions, site, clock, alarms=alarms, notify=svc)
 
 
 def test_a_notice_waiting_for_its_retry_is_not_sent_after_the_all_clear(db, smtp: Smtp, hook: Hook,
                                                                          tmp_path: Path) -> None:
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
-    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    clock, svc, r = floor(db, smtp, hook, tmp_path)
 
     r.call(lambda e, t: e.report_fire("z1", t))
     ev = r.evac.active("f1")
@@ -66,13 +75,9 @@ def test_a_notice_on_its_way_at_the_all_clear_is_neither_retried_nor_copied_to_t
         db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
     """The all-clear given while a notice's send is in flight (here: inside the sender, before the request
     goes out), and that send fails: the row ends withdrawn, with its attempt logged, and is not tried again."""
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
+    clock, svc, r = floor(db, smtp, hook, tmp_path)
     state: dict[str, object] = {}
     once = threading.Lock()
-
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
     real = svc.sender
 
     class AllClearDuringSend:
@@ -83,7 +88,6 @@ def test_a_notice_on_its_way_at_the_all_clear_is_neither_retried_nor_copied_to_t
             real.send(url, title, body, key=key)
 
     svc.sender = AllClearDuringSend()  # type: ignore[assignment]
-    r = response(sessions, site, clock, alarms=alarms, notify=svc)
     r.call(lambda e, t: e.report_fire("z1", t))
     ev = r.evac.active("f1")
     assert ev is not None
@@ -150,9 +154,6 @@ def test_a_notice_picked_up_for_sending_is_not_sent_once_the_all_clear_withdrew_
         db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
     """The all-clear given after a notice was claimed and handed to its lane, before its send: the receiver
     is up, yet the notice must not reach anyone (docs/response.md: withdrawn rows never go out)."""
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
     state: dict[str, object] = {}
     given, first = threading.Event(), threading.Lock()
 
@@ -167,9 +168,7 @@ def test_a_notice_picked_up_for_sending_is_not_sent_once_the_all_clear_withdrew_
             given.set()
         assert given.wait(60)
 
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message),
-                       before_send=all_clear_once)
-    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    clock, svc, r = floor(db, smtp, hook, tmp_path, before_send=all_clear_once)
     r.call(lambda e, t: e.report_fire("z1", t))
     ev = r.evac.active("f1")
     assert ev is not None
@@ -196,11 +195,7 @@ def test_the_all_clear_goes_out_when_withdrawing_the_notices_fails_and_the_withd
 
     from gateway.contract import EvacuationState
 
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
-    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    clock, svc, r = floor(db, smtp, hook, tmp_path)
     r.call(lambda e, t: e.report_fire("z1", t))
     ev = r.evac.active("f1")
     assert ev is not None
@@ -242,11 +237,7 @@ def test_a_drill_notice_waiting_for_its_retry_is_not_sent_once_a_real_evacuation
         db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
     """A drill's "[DRILL] evacuation drill" reaching someone during the real evacuation that ended the drill
     says the opposite of what is happening: the drill's unsent notices are withdrawn when it ends."""
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
-    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    clock, svc, r = floor(db, smtp, hook, tmp_path)
     drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
     svc.tick(clock())
     hook.fail_next = 1000  # the drill's notices fail their first send: each waits for a retry
@@ -274,11 +265,7 @@ def test_the_drills_all_clear_that_a_real_fire_overtook_clears_nothing(db, smtp:
     """The drill's all-clear is asked for, and before the rules take it up a real evacuation ends the drill
     (here: run just before the all-clear's turn with the readings). It is refused: the real evacuation's
     notice stays raised in the rules and no all-clear is published for the floor."""
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
-    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    *_, r = floor(db, smtp, hook, tmp_path)
     drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
     in_turn = r.evac.engine_call
     assert in_turn is not None
