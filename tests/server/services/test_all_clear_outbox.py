@@ -45,6 +45,20 @@ def any_db(request: pytest.FixtureRequest) -> tuple[Any, sessionmaker[Session]]:
     return request.getfixturevalue("db" if request.param == "sqlite" else "pg_db")  # type: ignore[no-any-return]
 
 
+def drill_waiting_for_retry(clock: FakeClock, svc: NotificationService, r: Response,
+                            hook: Hook) -> tuple[dict[str, Any], set[int]]:
+    """A drill on f1 whose notices all failed their first send (the receivers are down): the drill and the
+    ids of its rows queued for a retry (its mails went out: the mail server is up)."""
+    drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
+    svc.tick(clock())
+    hook.fail_next = 1000
+    while svc.deliver(clock()):
+        pass
+    waiting = {row["id"] for row in svc.log_of(ref=drill["id"]) if row["status"] == "queued"}
+    assert waiting, svc.log_of(ref=drill["id"])
+    return drill, waiting
+
+
 def database_down(_ref: str, _reason: str) -> int:
     raise OperationalError("UPDATE notifications", {}, Exception("server closed the connection unexpectedly"))
 
@@ -250,13 +264,7 @@ def test_a_drill_notice_waiting_for_its_retry_is_not_sent_once_a_real_evacuation
     """A drill's "[DRILL] evacuation drill" reaching someone during the real evacuation that ended the drill
     says the opposite of what is happening: the drill's unsent notices are withdrawn when it ends."""
     clock, svc, r = floor(db, smtp, hook, tmp_path)
-    drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
-    svc.tick(clock())
-    hook.fail_next = 1000  # the drill's notices fail their first send: each waits for a retry
-    while svc.deliver(clock()):
-        pass
-    waiting = {row["id"] for row in svc.log_of(ref=drill["id"]) if row["status"] == "queued"}
-    assert waiting, svc.log_of(ref=drill["id"])  # (the mails went out: the mail server is up)
+    drill, waiting = drill_waiting_for_retry(clock, svc, r, hook)
 
     real = r.evac.start("f1", "z1", drill=False, trigger="manual", reason="real smoke seen in z1", who="p-safe")
     assert r.evac.get(drill["id"])["state"] == "all_clear" and not real["drill"]
@@ -327,13 +335,7 @@ def test_a_drill_notice_whose_withdrawal_failed_is_not_sent_after_a_restart(
     the same database must never send "[DRILL]" during the real evacuation."""
     monkeypatch.setattr(evacuation, "WITHDRAW_TRIES", 1)  # the process is gone before any retry
     clock, svc, r = floor(any_db, smtp, hook, tmp_path)
-    drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
-    svc.tick(clock())
-    hook.fail_next = 1000  # the drill's notices fail their first send: each waits for a retry
-    while svc.deliver(clock()):
-        pass
-    waiting = {row["id"] for row in svc.log_of(ref=drill["id"]) if row["status"] == "queued"}
-    assert waiting, svc.log_of(ref=drill["id"])
+    drill, waiting = drill_waiting_for_retry(clock, svc, r, hook)
     svc.withdraw = database_down  # type: ignore[method-assign]
     real = r.evac.start("f1", "z1", drill=False, trigger="manual", reason="real smoke seen in z1", who="p-safe")
     assert r.evac.get(drill["id"])["state"] == "all_clear"
