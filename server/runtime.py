@@ -260,7 +260,8 @@ class Runtime:
         self.evacuations = EvacuationService(
             EvacuationRepository(sessions, fence), self.site, self.clock, self.commands, self.notify,
             lambda notice: self._publish(contract.site_topic(self.site.id, contract.SiteChannel.EVACUATION), notice),
-            self.ingest.call, base_url)
+            self.ingest.call, base_url, open_alarms=self.alarms.open_alarms)
+        self.access_log.on_recorded = self.evacuations.on_access
         overload_cut = OverloadCut(self.site, self.commands, self.live, self.alarms.by_id, self.started_at)
         # Listeners run in this order after each commit, each on its own (one that fails does not stop the
         # next). The dashboards' MQTT change goes first: it only publishes. The cut listeners come before

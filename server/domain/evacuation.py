@@ -8,7 +8,8 @@ badging `out` anywhere; a responder may mark them *safe* by hand. Inside, neithe
 
 Rostered people who never badged (their entry predates the access log, or the reader missed them)
 are listed too, as *unknown* ("unknown, on roster"): a responder must find them or mark them safe.
-A person's zone is their rostered zone when they are on duty, else the zone of the door they used.
+A person's zone is their rostered zone when they are on duty, else the zone of the door they used; one
+last seen going in at a machine-room door is in that machine room.
 
 Drill report (drill.*): time from the trigger to the notice, per zone the time until its last person
 was accounted for (None while someone is unaccounted), who is unaccounted and for how long (from the
@@ -172,7 +173,9 @@ def roll_call(site: Site, events: Iterable[Access], notice_at: datetime, egress:
             status, accounted = "inside", None
         host = person.host if person else None
         host_name = site.people[host].name if host and host in site.people else None
-        zone = rostered.get(pid) or (door.zone if door else None)
+        # last seen going in to a machine room: in there (told to leave it), whatever their rostered zone
+        in_room = door is not None and entry_ev.direction != "out" and site.is_machine_room(door.zone)
+        zone = door.zone if door is not None and in_room else rostered.get(pid) or (door.zone if door else None)
         out.append(Entry(pid, person.name if person else pid, status, zone,
                          last[pid].door, last[pid].ts, accounted, bool(person and person.is_visitor), host,
                          host_name))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 
 from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -49,6 +50,9 @@ class AccessLog:
         self.retrying = False
         """A write is being retried now: the roll call may lack the newest badge events (health: degraded)."""
         self._thread: threading.Thread | None = None
+        self.on_recorded: Callable[[list[Access]], None] | None = None
+        """Told each batch's badge events once they are written (again for a batch handed over again): the
+        evacuation's machine-room instruction to a person who badges in there (EvacuationService.on_access)."""
 
     def submit(self, message: Incoming) -> None:
         """From the MQTT thread: keep event batches (cheap topic check only)."""
@@ -123,4 +127,12 @@ class AccessLog:
             if person is None:
                 continue
             events.append(Access(person.id, event.device, event.direction, event.ts, event.type.value))
-        return self.store.add_new(events) if events else 0
+        if not events:
+            return 0
+        added = self.store.add_new(events)
+        if self.on_recorded is not None:
+            try:
+                self.on_recorded(events)
+            except Exception:  # the events are written: the roll call has them, the batch may be acknowledged
+                log.exception("access log: telling the evacuation of %d badge events failed", len(events))
+        return added

@@ -20,20 +20,24 @@ Under a lease (several workers) every write here runs the lease's fence first in
 the notice is published only after that commit: a worker whose lease was taken neither starts nor ends
 an evacuation (LeaseLost; the API answers 503); its door commands are fenced by CommandService.
 
-The roll call reads the access log that server/services/access_log.py writes.
+The roll call reads the access log that server/services/access_log.py writes; the access log tells
+`on_access` of each batch, so a person who badges in to an evacuated machine room is told to leave it.
+A machine room whose probe still reads smoke or is offline since stays not clear after the floor's
+all-clear (server/domain/machine_room.py): the all-clear says so and its people keep the instruction.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from gateway import contract
 from server.domain import alarms as domain
 from server.domain import evacuation as evac
+from server.domain import machine_room
 from server.domain import notify as routing
 from server.domain.findings import Finding
 from server.domain.policy import Permission, holds
@@ -69,7 +73,8 @@ class EvacuationService:
     def __init__(self, store: EvacuationStore, site: Site, clock: Callable[[], datetime],
                  commands: CommandService, notify: NotificationService | None,
                  publish_notice: Callable[[contract.EvacuationNotice], None],
-                 engine_call: EngineCaller | None, base_url: str = "http://localhost:8000") -> None:
+                 engine_call: EngineCaller | None, base_url: str = "http://localhost:8000",
+                 open_alarms: Callable[[], Iterable[domain.Alarm]] = tuple) -> None:
         self.store = store
         """Its transactions run the partition lease's check first (when the process holds a lease): those
         that start, end or mark an evacuation."""
@@ -80,6 +85,8 @@ class EvacuationService:
         self.publish_notice = publish_notice
         self.engine_call = engine_call
         self.base_url = base_url
+        self.open_alarms = open_alarms
+        """The open alarms: whether a machine room is clear after its smoke (server/domain/machine_room.py)."""
         self._lock = threading.RLock()
         self._first_fire_at: dict[str, datetime] = {}
         """Zone -> when its first fire alarm was raised: t=0 of the §3 sequence, for time to notice."""
@@ -313,15 +320,22 @@ class EvacuationService:
             add(f"person:{pid}", f"{zh}\n{en}\n{link}")
         self.notify.enqueue(pushes)
 
-    def _machine_room_pushes(self, ev_id: str, room: str, title: str, tail: str, now: datetime) -> list[Push]:
+    def _machine_room_pushes(self, ev_id: str, room: str, title: str, tail: str, now: datetime,
+                             only: Sequence[str] | None = None, kind: str = "mr", ref: str | None = None
+                             ) -> list[Push]:
         """Smoke in a machine room: whoever is in it leaves it now (its suppression may discharge), also
         those its alarm paged already ("being checked"), and the machine-room duty; `tail` (the floor's
-        words and the link) follows the instruction. Keyed by evacuation, so telling them twice sends once."""
+        words and the link) follows the instruction. Keyed by evacuation and `kind`, so telling them twice
+        sends once. `only`: these people alone (a badge-in); `ref`: the rows' ref (default the evacuation's)."""
         mr_zh, mr_en = evac.machine_room_text(self.site, room)
-        in_room = {e.person for e in self.site.on_duty_in_zone(room, now)}
-        in_room.update(e.person for e in self.roll_call(ev_id) if e.status == "inside" and e.zone == room)
-        paging = routing.AlarmInfo(0, "mr.smoke", contract.Severity.CRITICAL, room, room, self.site.id, None, "")
-        recipients = [*routing.resolve("mr_duty", paging, self.site, now), *(f"person:{p}" for p in sorted(in_room))]
+        if only is not None:
+            recipients = [f"person:{p}" for p in only]
+        else:
+            in_room = {e.person for e in self.site.on_duty_in_zone(room, now)}
+            in_room.update(e.person for e in self.roll_call(ev_id) if e.status == "inside" and e.zone == room)
+            paging = routing.AlarmInfo(0, "mr.smoke", contract.Severity.CRITICAL, room, room, self.site.id, None, "")
+            recipients = [*routing.resolve("mr_duty", paging, self.site, now),
+                          *(f"person:{p}" for p in sorted(in_room))]
         told: set[str] = set()
         pushes: list[Push] = []
         for r in recipients:
@@ -329,7 +343,7 @@ class EvacuationService:
                 if url in told:
                     continue
                 told.add(url)
-                pushes.append(Push(f"ev/{ev_id}/mr/{r}/{routing.url_hash(url)}", None, ev_id, r, url,
+                pushes.append(Push(f"ev/{ev_id}/{kind}/{r}/{routing.url_hash(url)}", None, ref or ev_id, r, url,
                                    contract.Severity.CRITICAL, routing.Text(title, f"{mr_zh}\n{mr_en}\n{tail}"), []))
         return pushes
 
@@ -342,6 +356,44 @@ class EvacuationService:
         title = f"[紧急/critical] 疏散 evacuation {ev['id']}"
         tail = f"{ev['message']['zh']}\n{ev['message']['en']}\n{link}"
         self.notify.enqueue(self._machine_room_pushes(ev["id"], room, title, tail, self.clock()))
+
+    def machine_rooms_not_clear(self, floor: str) -> list[machine_room.Hold]:
+        """The machine rooms of `floor` that are not clear after their smoke (server/domain/machine_room.py)."""
+        holds = machine_room.not_clear(self.site, self.open_alarms())
+        return [hold for room, hold in sorted(holds.items()) if self.site.zones[room].floor == floor]
+
+    def on_access(self, events: Iterable[evac.Access]) -> None:
+        """AccessLog listener (its thread, once the events are written): a person who badges in to a machine
+        room while it is evacuated (a real evacuation its smoke started) or not clear after its smoke gets
+        the instruction to leave it now, once per evacuation (the key of the evacuation's own machine-room
+        message), in both languages, through the outbox. The roll call reads them inside that room."""
+        if self.notify is None:
+            return
+        for event in events:
+            door = self.site.devices.get(event.door)
+            if event.direction == "out" or door is None or not self.site.is_machine_room(door.zone):
+                continue
+            room, floor = door.zone, self.site.zones[door.zone].floor
+            hold = next((h for h in self.machine_rooms_not_clear(floor) if h.room == room), None)
+            current = self.active(floor)
+            if current is not None and not current["drill"] and (current["fire_zone"] == room or hold is not None):
+                if event.ts < current["issued_at"]:
+                    continue
+                ev_id, ref = current["id"], None
+                link = f"{self.base_url.rstrip('/')}/#evacuation={ev_id}"
+                tail = f"{current['message']['zh']}\n{current['message']['en']}\n{link}"
+            elif hold is not None:
+                last = next((e for e in self.history(50) if e["floor"] == floor and not e["drill"]), None)
+                if last is None or event.ts < last["issued_at"]:
+                    continue
+                zh, en = hold.text(self.site)
+                ev_id, ref = last["id"], f"{last['id']}/mr"  # its own ref: the evacuation's end withdraws none of it
+                tail = f"{zh}\n{en}\n{self.base_url.rstrip('/')}/#evacuation={ev_id}"
+            else:
+                continue
+            title = f"[紧急/critical] 疏散 evacuation {ev_id}"
+            self.notify.enqueue(self._machine_room_pushes(ev_id, room, title, tail, self.clock(), only=[event.person],
+                                                          ref=ref))
 
     # -- people's actions ------------------------------------------------------------------------------
 
@@ -367,6 +419,10 @@ class EvacuationService:
             raise PermissionError("only the on-site command group, emergency command or admin may end an evacuation")
         now = self.clock()
         zh, en = evac.clear_text(self.site, floor, ev["drill"])
+        kept = self.machine_rooms_not_clear(floor)
+        for hold in kept:  # the floor's all-clear stands; the displays say which machine room it leaves out
+            hold_zh, hold_en = hold.text(self.site)
+            zh, en = f"{zh};{hold_zh}", f"{en}; {hold_en}"
         with self._lock:  # ordered with a real evacuation that ends a drill (`start`)
             if self.get(ev_id)["state"] != "active":
                 raise EvacuationError(f"{ev_id} is not active")
@@ -382,11 +438,27 @@ class EvacuationService:
             drill=ev["drill"], reason=f"all clear by {who}", issued_at=now, message=contract.Message(zh=zh, en=en)))
         # a notice still waiting for its retry would send people out again
         self._withdraw(ev_id, f"not sent: {ev_id} all clear at {now.isoformat()} by {who}")
-        return self.get(ev_id)
+        self._keep_out(ev_id, kept, now)
+        return {**self.get(ev_id), "machine_rooms_not_clear": [h.as_dict(self.site) for h in kept]}
+
+    def _keep_out(self, ev_id: str, holds: Sequence[machine_room.Hold], now: datetime) -> None:
+        """The all-clear given while a machine room is not clear: the people in it and its duty keep the
+        instruction to leave it, told that the floor's all-clear leaves that room out (their own ref, so
+        the evacuation's end withdraws none of it)."""
+        if self.notify is None:
+            return
+        link = f"{self.base_url.rstrip('/')}/#evacuation={ev_id}"
+        for hold in holds:
+            zh, en = hold.text(self.site)
+            self.notify.enqueue(self._machine_room_pushes(
+                ev_id, hold.room, f"[紧急/critical] 机房未解除 machine room not clear {ev_id}", f"{zh}\n{en}\n{link}",
+                now, kind="mr-not-clear", ref=f"{ev_id}/mr"))
 
     def _withdraw(self, ev_id: str, reason: str, attempt: int = 0) -> None:
         """Withdraw the evacuation's unsent notices; a failure (database locked or down) is logged and tried
-        again in the background, WITHDRAW_TRIES times in all, backing off to WITHDRAW_BACKOFF_MAX_S."""
+        again in the background, WITHDRAW_TRIES times in all, backing off to WITHDRAW_BACKOFF_MAX_S. Those
+        tries die with the process: the outbox itself withdraws what is left of an evacuation that is over
+        before it claims or sends a row (Outbox.withdraw_ended), so none is sent after its end anyway."""
         if self.notify is None:
             return
         try:

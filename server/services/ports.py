@@ -209,6 +209,10 @@ class NotifyTx(Protocol):
     def withdraw(self, ref: str, reason: str) -> int:
         """Mark the notifications of `ref` not sent yet (queued or sending) withdrawn, with `reason`."""
 
+    def ended_evacuations(self) -> list[tuple[str, datetime | None, str | None]]:
+        """(id, all clear at, by) of every evacuation that is over (all clear, or a drill a real evacuation
+        ended) and still has notifications not sent (queued or sending) under its id as their ref."""
+
     def claimable(self, now: datetime, limit: int, skip_channels: Collection[str],
                   skip_ids: Collection[int]) -> list[tuple[int, str]]:
         """(id, channel) of notifications due at `now` (queued, or `sending` with a lapsed lease), oldest

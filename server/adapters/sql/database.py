@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -53,6 +56,37 @@ def alembic_config(url: str) -> Config:
 
 class MigrationBlocked(Exception):
     """A migration could not take the lock it needs in time; the message says what to do."""
+
+
+LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's SQLSTATE when `lock_timeout` ran out."""
+
+
+def behind_lock_timeout(bind: Connection, revision: str, table: str, ddl: Callable[[], object], *,
+                        wait: str = "2s", tries: int = 5, pause_s: float = 1.0) -> None:
+    """Run a migration's `ddl` on PostgreSQL, which locks `table`, in tries that each wait at most `wait` for
+    that lock: every statement of a running owner on the table queues behind a waiting DDL, so the owner's
+    renewals and writes get through between tries (`pause_s`). A table busy for all `tries` is
+    MigrationBlocked, saying what to do; each failed try is rolled back, so nothing was changed."""
+    for attempt in range(tries):
+        if attempt:
+            time.sleep(pause_s)
+        savepoint = bind.begin_nested()
+        try:
+            bind.exec_driver_sql(f"SET LOCAL lock_timeout = '{wait}'")
+            ddl()
+            bind.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
+        except OperationalError as exc:
+            savepoint.rollback()
+            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            continue
+        savepoint.commit()
+        return
+    raise MigrationBlocked(
+        f"migration {revision}: the table {table} stayed in use by another transaction through {tries} tries "
+        f"of {wait} each (a long transaction on it, or a tool holding it open); nothing was changed: end that "
+        "transaction, or start this server again")
 
 
 def migrate(engine: Engine) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.adapters.sql.models import EngineStateRow
 from server.adapters.sql.repository import save_state
-from server.adapters.sql.response_models import DeliveryLogRow, EscalationRow, NotificationRow
+from server.adapters.sql.response_models import DeliveryLogRow, EscalationRow, EvacuationRow, NotificationRow
 from server.adapters.sql.values import aware
 from server.domain.notify_records import WITHDRAWN, DeliveryRecord, EscalationRecord, NotificationRecord
 
@@ -150,6 +150,12 @@ class NotifyTransaction:
             NotificationRow.ref == ref, NotificationRow.status.in_(("queued", "sending")),
         ).values(status=WITHDRAWN, last_error=reason[:500]))
         return int(getattr(result, "rowcount", 0) or 0)
+
+    def ended_evacuations(self) -> list[tuple[str, datetime | None, str | None]]:
+        unsent = select(NotificationRow.ref).where(NotificationRow.status.in_(("queued", "sending")))
+        rows = self.session.execute(select(EvacuationRow.id, EvacuationRow.all_clear_at, EvacuationRow.all_clear_by)
+                                    .where(EvacuationRow.state != "active", EvacuationRow.id.in_(unsent)))
+        return [(ev_id, aware(at), by) for ev_id, at, by in rows]
 
     def claimable(self, now: datetime, limit: int, skip_channels: Collection[str],
                   skip_ids: Collection[int]) -> list[tuple[int, str]]:

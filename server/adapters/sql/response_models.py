@@ -163,7 +163,8 @@ class CommandRow(Base):
     who: Mapped[str] = mapped_column(String(64))
     safety: Mapped[bool] = mapped_column(Boolean, default=False)
     """Sent by a safety rule (fire, overload): restoring needs the controls.relay_reenable role."""
-    ref: Mapped[str] = mapped_column(String(64), default="")
+    ref: Mapped[str] = mapped_column(String(64), default="", index=True)
+    """What the command belongs to (`alarm:<id>`, an evacuation's id): every alarm view looks it up by this."""
     issued_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16))

@@ -31,6 +31,7 @@ from server.api.deps import (
 from server.api.minimise import Redactor, RedactorDep
 from server.api.schemas import AlarmAck, AlarmClose, AlarmPublic, AlarmShelve, CutPublic, RowId
 from server.domain import alarms as domain
+from server.domain import machine_room
 from server.domain.commands import CommandRecord
 from server.domain.policy import Actor, can_acknowledge, can_close_latched, can_shelve
 from server.domain.power import HIGH_POWER, ScheduledCut
@@ -63,11 +64,13 @@ class AlarmViews:
     critical overload cut automatically."""
 
     def __init__(self, site: Site, cuts: DelayedCutService, commands: CommandService,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], open_alarms: Callable[[], Iterable[domain.Alarm]] = tuple) -> None:
         self.site = site
         self.cuts = cuts
         self.commands = commands
         self.clock = clock
+        self.open_alarms = open_alarms
+        """For a machine room's smoke alarm: whether the room is clear (server/domain/machine_room.py)."""
 
     def cuts_of(self, alarms: Iterable[domain.Alarm]) -> Cuts:
         listed = [(a.id, a.rule) for a in alarms if a.id is not None]
@@ -77,6 +80,8 @@ class AlarmViews:
     def public(self, alarm: domain.Alarm, cuts: Cuts | None = None) -> AlarmPublic:
         """`cuts`: the cuts of a whole list, read at once; None reads this alarm's own."""
         public = AlarmPublic.of(alarm, self.site.devices.keys() if self.site else frozenset())  # type: ignore[arg-type]
+        if alarm.rule == machine_room.SMOKE and alarm.is_open:
+            public = self._not_clear(alarm, public)
         if alarm.id is None or (alarm.rule != HIGH_POWER and alarm.rule not in OVERLOAD_RULES):
             return public  # no query for a rule that never cuts
         found = cuts if cuts is not None else self.cuts_of([alarm])
@@ -86,6 +91,16 @@ class AlarmViews:
         now = self.clock()
         return public.model_copy(update={"cut": CutPublic.of(delayed) if delayed is not None else None,
                                          "auto_cut": [CutPublic.of_command(c, now) for c in automatic]})
+
+    def _not_clear(self, alarm: domain.Alarm, public: AlarmPublic) -> AlarmPublic:
+        """A machine room's smoke alarm says, in its card's own words, that the room is not clear (its probe
+        still reads smoke, or is offline since), also after the floor's all-clear."""
+        hold = machine_room.not_clear(self.site, self.open_alarms()).get(alarm.zone or "")
+        if hold is None:
+            return public
+        zh, en = hold.text(self.site)
+        return public.model_copy(update={"message": f"{public.message} · {en}",
+                                         "message_zh": f"{public.message_zh} · {zh}"})
 
 
 class _ChangeView:
@@ -113,8 +128,8 @@ class _ChangeView:
 _CHANGE_VIEW = _ChangeView()
 
 
-def _views(site: SiteDep, cuts: CutsDep, commands: CommandsDep, clock: ClockDep) -> AlarmViews:
-    return AlarmViews(site, cuts, commands, clock)
+def _views(site: SiteDep, cuts: CutsDep, commands: CommandsDep, clock: ClockDep, alarms: AlarmsDep) -> AlarmViews:
+    return AlarmViews(site, cuts, commands, clock, alarms.open_alarms)
 
 
 ViewsDep = Annotated[AlarmViews, Depends(_views)]

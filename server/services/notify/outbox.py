@@ -69,6 +69,23 @@ class Outbox(NotifyState):
             log.info("withdrew %d pushes of %s: %s", n, ref, reason)
         return n
 
+    def withdraw_ended(self) -> int:
+        """Withdraw what is still to be sent of every evacuation that is over (its all-clear, or a drill that
+        a real evacuation ended), with the reason in the delivery log; returns how many rows. The
+        evacuation's own withdrawal at its end can fail (the database briefly down) and its retry lives in
+        memory only: this is asked at every claim and before every send of a row with a ref, from the
+        evacuation's row, so neither a failure nor a restart lets a "[DRILL]" or "leave now" notice out after
+        its evacuation ended."""
+        withdrawn = 0
+        with self._result_lock, self.store.transaction() as tx:
+            for ref, at, by in tx.ended_evacuations():
+                when = at.isoformat() if at is not None else "?"
+                if n := tx.withdraw(ref, f"not sent: {ref} ended at {when} by {by or '?'}"):
+                    log.warning("withdrew %d pushes of %s, which ended at %s: its own withdrawal had not run",
+                                n, ref, when)
+                    withdrawn += n
+        return withdrawn
+
     def first_page_of(self, alarm_id: int) -> list[tuple[str, str, str | None]]:
         """(recipient, url, suppressed reason) of every channel the alarm's first page (step 0) was queued
         to, so a follow-up about the alarm reaches the same people; empty before that page is queued."""
@@ -125,7 +142,13 @@ class Outbox(NotifyState):
               skip_ids: Collection[int] = ()) -> list[int]:
         """Take due rows (queued, or `sending` with a lapsed lease) for this worker, oldest due first.
         `lanes`: rows already in each channel's lane here; a channel gets at most LANE_DEPTH in all.
-        `skip_ids`: rows this worker is still sending. Fenced: LeaseLost once another worker owns the site."""
+        `skip_ids`: rows this worker is still sending. Fenced: LeaseLost once another worker owns the site.
+        What is left of an evacuation that is over is withdrawn first (`withdraw_ended`), never claimed; when
+        that fails the claim goes on (a page held back is worse), and the check before each send asks again."""
+        try:
+            self.withdraw_ended()
+        except Exception as exc:
+            log.warning("could not withdraw the notices of ended evacuations before the claim (%s)", exc)
         with self.store.transaction(fenced=True) as tx:
             room: dict[str, int] = {}
             full: list[str] = []
@@ -191,7 +214,7 @@ class Outbox(NotifyState):
         if not ids:
             return []
         at = time.monotonic()
-        rows = {r.id: _Claimed(r.id, r.channel, r.title, r.body, r.severity, r.attempts, r.fallback, at)
+        rows = {r.id: _Claimed(r.id, r.channel, r.title, r.body, r.severity, r.attempts, r.fallback, at, r.ref)
                 for r in self.store.notifications(ids)}
         return [rows[nid] for nid in ids if nid in rows]
 
@@ -219,12 +242,14 @@ class Outbox(NotifyState):
             # next owner re-queues an old owner's claims at its start and sends them itself. Otherwise only
             # a row that waited long in its lane behind a slow channel does: its lease counts again from here.
             try:
+                if claimed.ref:
+                    self.withdraw_ended()  # its evacuation ended since the claim: withdrawn, so not renewed
                 with self.store.transaction(fenced=True) as tx:
                     if not tx.renew(nid, self.worker_id, self.clock() + LEASE):
-                        return None  # our lease lapsed and another worker took the row over
+                        return None  # our lease lapsed, another worker took the row over, or it was withdrawn
             except LeaseLost:
                 return None  # another worker owns the site: it sends this row
-        elif self._withdrawn(nid):
+        elif self._withdrawn(nid, claimed.ref):
             return None  # withdrawn since its claim (an all-clear): it never goes out, its reason is logged
         url = self._urls.get(channel)
         started = time.perf_counter()
@@ -266,11 +291,15 @@ class Outbox(NotifyState):
                 log.exception("notify result hook failed")
         return error is None
 
-    def _withdrawn(self, nid: int) -> bool:
+    def _withdrawn(self, nid: int, ref: str | None) -> bool:
         """Whether a claimed row was withdrawn since its claim: one read just before its send, so a notice
         the all-clear withdrew while it waited in its lane is not sent (the renewal above checks it too).
-        A read that fails sends the row as claimed: held back, a page would wait out its lease (LEASE)."""
+        A notice of an evacuation that ended is withdrawn here, also when the evacuation's own withdrawal
+        failed (`withdraw_ended`). A read that fails sends the row as claimed: held back, a page would wait
+        out its lease (LEASE)."""
         try:
+            if ref:
+                self.withdraw_ended()
             rows = self.store.notifications([nid])
         except Exception as exc:
             log.warning("notification %s: could not read it before its send (%s); sending it as claimed", nid, exc)
@@ -313,6 +342,8 @@ class _Claimed:
     fallback: bool
     at: float
     """time.monotonic() of the claim."""
+    ref: str | None
+    """What it belongs to: an evacuation's notices carry its id."""
 
 
 def _record(p: Push, channel: str, status: str, now: datetime, next_attempt_at: datetime,

@@ -116,3 +116,15 @@ def test_migration_0012_behind_a_long_transaction_lets_renewals_through_then_say
     assert len(failure) == 1 and isinstance(failure[0], MigrationBlocked), failure
     assert "partition_leases stayed in use" in str(failure[0]) and "start this server again" in str(failure[0])
     assert {"http_url", "forward_key", "advert_epoch"} <= columns
+
+
+def test_commands_are_looked_up_by_ref_through_an_index(database_url: str) -> None:
+    """Every alarm view (the automatic cut's) and every evacuation reads its commands by `ref`
+    (server/adapters/sql/commands.py): without an index each view scanned the whole command history."""
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)
+        indexes = {tuple(i["column_names"]): i["name"] for i in inspect(engine).get_indexes("commands")}
+    finally:
+        engine.dispose()
+    assert ("ref",) in indexes, f"no index on commands.ref: {indexes}"

@@ -102,3 +102,16 @@ def test_a_rostered_person_whose_only_badge_has_no_direction_is_unknown_not_drop
     assert _status(events, rostered={"p-li": "ops-b"}) == {"p-li": "unknown"}
     left = [_access("p-li", "door-main", "out", -600)]  # badged out before the notice: not in the building
     assert _status(left, rostered={"p-li": "ops-b"}) == {}
+
+
+def test_someone_rostered_elsewhere_last_seen_going_in_to_the_machine_room_is_in_the_machine_room() -> None:
+    """The machine room's instruction goes to whoever is in it (RULES.md §2.5): a person rostered at a seat
+    who badged in at the machine room's door, before or after the notice, is in the machine room."""
+    site = load_site()
+    for at in (-600, 60):
+        entries = roll_call(site, [_access("p-li", "door-mr", "in", at)], NOTICE, {"door-main", "door-exit-b"}, {},
+                            {"p-li": "ops-b"})
+        assert [(e.person, e.status, e.zone) for e in entries] == [("p-li", "inside", "mr")], (at, entries)
+    back = [_access("p-li", "door-mr", "in", -600), _access("p-li", "door-b", "in", 60)]
+    entries = roll_call(site, back, NOTICE, {"door-main", "door-exit-b"}, {}, {"p-li": "ops-b"})
+    assert [(e.status, e.zone) for e in entries] == [("inside", "ops-b")], "back at the seats after it"

@@ -9,28 +9,63 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import contract
 from gateway.contract import Severity
 from server.adapters.sql.notifications import NotifyRepository
 from server.domain import notify as routing
 from server.domain.evacuation import is_drill_text
+from server.services import evacuation
 from server.services.evacuation import EvacuationError
-from server.services.notify import Push
+from server.services.notify import NotificationService, Push
 from tests.server.services.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
-from tests.server.services.helpers import response, wire
+from tests.server.services.helpers import Response, response, wire
 from tests.support.wait import wait_until
+
+
+def floor(db: tuple[Any, sessionmaker[Session]], smtp: Smtp, hook: Hook, tmp_path: Path,
+          **notify: Any) -> tuple[FakeClock, NotificationService, Response]:
+    """The test floor on `db`: its alarm, notification (`notify`: more of its arguments), command and
+    evacuation services, drill alarms told by their words."""
+    _, sessions = db
+    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message), **notify)
+    return clock, svc, response(sessions, site, clock, alarms=alarms, notify=svc)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest) -> tuple[Any, sessionmaker[Session]]:
+    """The migrated database of `db` (SQLite), then of `pg_db` (the real PostgreSQL)."""
+    return request.getfixturevalue("db" if request.param == "sqlite" else "pg_db")  # type: ignore[no-any-return]
+
+
+def drill_waiting_for_retry(clock: FakeClock, svc: NotificationService, r: Response,
+                            hook: Hook) -> tuple[dict[str, Any], set[int]]:
+    """A drill on f1 whose notices all failed their first send (the receivers are down): the drill and the
+    ids of its rows queued for a retry (its mails went out: the mail server is up)."""
+    drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
+    svc.tick(clock())
+    hook.fail_next = 1000
+    while svc.deliver(clock()):
+        pass
+    waiting = {row["id"] for row in svc.log_of(ref=drill["id"]) if row["status"] == "queued"}
+    assert waiting, svc.log_of(ref=drill["id"])
+    return drill, waiting
+
+
+def database_down(_ref: str, _reason: str) -> int:
+    raise OperationalError("UPDATE notifications", {}, Exception("server closed the connection unexpectedly"))
 
 
 def test_a_notice_waiting_for_its_retry_is_not_sent_after_the_all_clear(db, smtp: Smtp, hook: Hook,
                                                                          tmp_path: Path) -> None:
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
-    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    clock, svc, r = floor(db, smtp, hook, tmp_path)
 
     r.call(lambda e, t: e.report_fire("z1", t))
     ev = r.evac.active("f1")
@@ -66,13 +101,9 @@ def test_a_notice_on_its_way_at_the_all_clear_is_neither_retried_nor_copied_to_t
         db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
     """The all-clear given while a notice's send is in flight (here: inside the sender, before the request
     goes out), and that send fails: the row ends withdrawn, with its attempt logged, and is not tried again."""
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
+    clock, svc, r = floor(db, smtp, hook, tmp_path)
     state: dict[str, object] = {}
     once = threading.Lock()
-
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
     real = svc.sender
 
     class AllClearDuringSend:
@@ -83,7 +114,6 @@ def test_a_notice_on_its_way_at_the_all_clear_is_neither_retried_nor_copied_to_t
             real.send(url, title, body, key=key)
 
     svc.sender = AllClearDuringSend()  # type: ignore[assignment]
-    r = response(sessions, site, clock, alarms=alarms, notify=svc)
     r.call(lambda e, t: e.report_fire("z1", t))
     ev = r.evac.active("f1")
     assert ev is not None
@@ -150,9 +180,6 @@ def test_a_notice_picked_up_for_sending_is_not_sent_once_the_all_clear_withdrew_
         db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
     """The all-clear given after a notice was claimed and handed to its lane, before its send: the receiver
     is up, yet the notice must not reach anyone (docs/response.md: withdrawn rows never go out)."""
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
     state: dict[str, object] = {}
     given, first = threading.Event(), threading.Lock()
 
@@ -167,9 +194,7 @@ def test_a_notice_picked_up_for_sending_is_not_sent_once_the_all_clear_withdrew_
             given.set()
         assert given.wait(60)
 
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message),
-                       before_send=all_clear_once)
-    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    clock, svc, r = floor(db, smtp, hook, tmp_path, before_send=all_clear_once)
     r.call(lambda e, t: e.report_fire("z1", t))
     ev = r.evac.active("f1")
     assert ev is not None
@@ -196,11 +221,7 @@ def test_the_all_clear_goes_out_when_withdrawing_the_notices_fails_and_the_withd
 
     from gateway.contract import EvacuationState
 
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
-    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    clock, svc, r = floor(db, smtp, hook, tmp_path)
     r.call(lambda e, t: e.report_fire("z1", t))
     ev = r.evac.active("f1")
     assert ev is not None
@@ -242,18 +263,8 @@ def test_a_drill_notice_waiting_for_its_retry_is_not_sent_once_a_real_evacuation
         db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
     """A drill's "[DRILL] evacuation drill" reaching someone during the real evacuation that ended the drill
     says the opposite of what is happening: the drill's unsent notices are withdrawn when it ends."""
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
-    r = response(sessions, site, clock, alarms=alarms, notify=svc)
-    drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
-    svc.tick(clock())
-    hook.fail_next = 1000  # the drill's notices fail their first send: each waits for a retry
-    while svc.deliver(clock()):
-        pass
-    waiting = {row["id"] for row in svc.log_of(ref=drill["id"]) if row["status"] == "queued"}
-    assert waiting, svc.log_of(ref=drill["id"])  # (the mails went out: the mail server is up)
+    clock, svc, r = floor(db, smtp, hook, tmp_path)
+    drill, waiting = drill_waiting_for_retry(clock, svc, r, hook)
 
     real = r.evac.start("f1", "z1", drill=False, trigger="manual", reason="real smoke seen in z1", who="p-safe")
     assert r.evac.get(drill["id"])["state"] == "all_clear" and not real["drill"]
@@ -274,11 +285,7 @@ def test_the_drills_all_clear_that_a_real_fire_overtook_clears_nothing(db, smtp:
     """The drill's all-clear is asked for, and before the rules take it up a real evacuation ends the drill
     (here: run just before the all-clear's turn with the readings). It is refused: the real evacuation's
     notice stays raised in the rules and no all-clear is published for the floor."""
-    _, sessions = db
-    site = make_site(site_yaml(smtp.port, hook.port), tmp_path)
-    clock = FakeClock(T0)
-    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
-    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    *_, r = floor(db, smtp, hook, tmp_path)
     drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
     in_turn = r.evac.engine_call
     assert in_turn is not None
@@ -318,3 +325,64 @@ def test_a_page_goes_out_when_the_read_before_its_send_fails(db, smtp: Smtp, hoo
     svc.store.notifications = notifications  # type: ignore[method-assign]
     svc.deliver(clock())
     assert [path for path, _ in hook.received] == ["/op1"], hook.received
+
+
+def test_a_drill_notice_whose_withdrawal_failed_is_not_sent_after_a_restart(
+        any_db: tuple[Any, sessionmaker[Session]], smtp: Smtp, hook: Hook, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real evacuation ends the drill while the database hiccups: the withdrawal of the drill's unsent
+    notices fails, and the process stops before its retry (which lived in memory only). The next process on
+    the same database must never send "[DRILL]" during the real evacuation."""
+    monkeypatch.setattr(evacuation, "WITHDRAW_TRIES", 1)  # the process is gone before any retry
+    clock, svc, r = floor(any_db, smtp, hook, tmp_path)
+    drill, waiting = drill_waiting_for_retry(clock, svc, r, hook)
+    svc.withdraw = database_down  # type: ignore[method-assign]
+    real = r.evac.start("f1", "z1", drill=False, trigger="manual", reason="real smoke seen in z1", who="p-safe")
+    assert r.evac.get(drill["id"])["state"] == "all_clear"
+    assert {row["status"] for row in svc.log_of(ref=drill["id"]) if row["id"] in waiting} == {"queued"}
+
+    # the restart: a new notification service on the same database, started as the runtime starts it
+    _, again = wire(any_db[1], r.evac.site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
+    again.release_own_leases()
+    hook.fail_next = 0
+    for _ in range(12):  # well past every backoff
+        clock.advance(timedelta(minutes=5))
+        again.tick(clock())
+        while again.deliver(clock()):
+            pass
+    assert [b for _, b in hook.received if drill["id"] in str(b)] == [], "a drill notice during the real evacuation"
+    assert [b for _, b in hook.received if real["id"] in str(b)], "the real evacuation's notices went out"
+    rows = [row for row in again.log_of(ref=drill["id"]) if row["id"] in waiting or row["fallback"]]
+    assert rows and all(row["status"] == "withdrawn" and drill["id"] in (row["last_error"] or "")
+                        for row in rows), rows
+
+
+def test_a_drill_notice_picked_up_for_sending_is_not_sent_when_the_drills_withdrawal_failed(
+        db: tuple[str, sessionmaker[Session]], smtp: Smtp, hook: Hook, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drill's notices are claimed and waiting in their lanes when a real evacuation ends the drill and
+    the withdrawal fails: the read just before each send finds the drill over, so none goes out."""
+    monkeypatch.setattr(evacuation, "WITHDRAW_TRIES", 1)
+    state: dict[str, Any] = {}
+    ended, first = threading.Event(), threading.Lock()
+
+    def real_fire_once(_nid: int) -> None:
+        if "drill" not in state:
+            return
+        if first.acquire(blocking=False):
+            svc.withdraw = database_down  # type: ignore[method-assign]
+            state["real"] = r.evac.start("f1", "z1", drill=False, trigger="manual", reason="real smoke", who="p-safe")
+            ended.set()
+        assert ended.wait(60)
+
+    clock, svc, r = floor(db, smtp, hook, tmp_path, before_send=real_fire_once)
+    drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
+    state["drill"] = drill["id"]
+    svc.tick(clock())
+    svc.deliver(clock())
+    assert ended.is_set() and r.evac.get(drill["id"])["state"] == "all_clear"
+    assert [b for _, b in hook.received if drill["id"] in str(b)] == [], "a drill notice during the real evacuation"
+    rows = svc.log_of(ref=drill["id"])
+    assert rows and [row for row in rows if row["status"] not in ("withdrawn", "no_channel", "sent")] == [], rows
+    assert all(row["deliveries"] == [] for row in rows if row["channel"] != "no_channel" and row["recipient"]
+               != "person:p-lead"), "a drill notice was attempted after the drill ended"

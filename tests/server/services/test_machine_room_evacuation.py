@@ -9,12 +9,24 @@ services, a real webhook receiver."""
 from __future__ import annotations
 
 import contextlib
+import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway import contract
+from gateway.contract import Severity
+from gateway.mqtt import Incoming
+from server.adapters.sql.access_log import AccessLogRepository
+from server.api.routes.alarms import AlarmViews
 from server.domain.evacuation import is_drill_text
 from server.domain.site import Site
+from server.services.access_log import AccessLog
+from server.services.alarms import AlarmService
+from server.services.notify import NotificationService
 from tests.server.services.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
-from tests.server.services.helpers import response, wire
+from tests.server.services.helpers import Response, raise_alarm, response, wire
 
 PROBE = "  - {id: probe-mr, kind: mr_probe, zone: mr, edge: e1}\n"
 MR_PERSON = "  - {id: p-mrd, name: 机房值班员, badge: B21, roles: [mr_duty]}\n"
@@ -64,8 +76,6 @@ def test_the_all_clear_holds_while_the_machine_room_probe_keeps_reporting_the_sa
     """The on-site command gives the all-clear while the machine-room probe still reads smoke (the smoke of
     the discharge lingers; the probe reports it again every few seconds): the next report of that same
     smoke is no new fire and starts no second evacuation. Smoke that clears and comes back is a new one."""
-    from datetime import timedelta
-
     from server.adapters.sql.alarms import AlarmWriter
     from server.services.alarms import AlarmService
 
@@ -166,3 +176,127 @@ def test_machine_room_smoke_during_a_drill_ends_the_drill_and_evacuates_for_real
     with contextlib.suppress(EvacuationError):  # refused: the drill is over
         r.evac.all_clear(drill["id"], "p-ec", {"emergency_command"})
     assert r.evac.active("f1") is not None, "the drill's all-clear ended the real evacuation"
+
+
+MR_DOOR = "  - {id: door-mr, kind: door_controller, zone: mr, door_type: machine_room, edge: e1}\n"
+
+
+def _mr_door_floor(db: tuple[str, sessionmaker[Session]], smtp: Smtp, hook: Hook, tmp_path: Path
+                   ) -> tuple[FakeClock, AlarmService, NotificationService, Response, AccessLog]:
+    """The machine-room floor with the machine room's door and a contact for p-op3 (a technician here): its
+    services as the runtime wires them, the evacuation told the open alarms and the access log's events."""
+    text = site_yaml(smtp.port, hook.port).replace("people:\n", PROBE + MR_DOOR + "people:\n", 1)
+    text = text.replace("contacts:\n", MR_PERSON + "contacts:\n", 1)
+    text = text.replace("contacts:\n", f"contacts:\n  p-mrd: ['json://127.0.0.1:{hook.port}/mrd']\n"
+                                       f"  p-op3: ['json://127.0.0.1:{hook.port}/op3']\n", 1)
+    _, sessions = db
+    site = make_site(text + MR_ROSTER, tmp_path)
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, site, clock, is_drill=lambda a: is_drill_text(a.message_zh, a.message))
+    r = response(sessions, site, clock, alarms=alarms, notify=svc)
+    r.evac.open_alarms = alarms.open_alarms
+    access = AccessLog(AccessLogRepository(sessions), site)
+    access.on_recorded = r.evac.on_access
+    return clock, alarms, svc, r, access
+
+
+def _badge(seq: int, badge: str, door: str, direction: str, at: datetime) -> Incoming:
+    body = {"v": 1, "edge": "e1", "seq": seq, "sent_at": at.isoformat(),
+            "events": [{"device": door, "ts": at.isoformat(), "type": "access_granted", "badge": badge,
+                        "direction": direction}]}
+    return Incoming(topic=contract.edge_topic("r1", "e1", contract.Channel.EVENTS),
+                    payload=json.dumps(body).encode(), qos=1, retain=False, dup=False, mid=seq)
+
+
+def _deliver(svc: NotificationService, clock: FakeClock) -> None:
+    svc.tick(clock())
+    while svc.deliver(clock()):
+        pass
+
+
+def test_a_person_who_badges_in_to_the_machine_room_during_its_evacuation_is_told_to_leave_it(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """p-op3 badges in at the machine room's door after its evacuation notice went out: they get "leave the
+    machine room now" once (a second badge-in sends nothing more), in both languages, through the outbox,
+    and the roll call has them inside the machine room."""
+    clock, _, svc, r, access = _mr_door_floor(db, smtp, hook, tmp_path)
+
+    r.call(lambda e, t: e.on_reading("probe-mr", t, {"smoke": True}, t))
+    ev = r.evac.active("f1")
+    assert ev is not None and ev["fire_zone"] == "mr", ev
+    _deliver(svc, clock)
+    assert hook.at("/op3") == [], "p-op3 was not in the machine room at the notice"
+
+    clock.advance(timedelta(minutes=2))
+    assert access.record(_badge(1, "B13", "door-mr", "in", clock())) == 1
+    _deliver(svc, clock)
+    assert len(hook.at("/op3")) == 1, hook.at("/op3")
+    assert _told_to_leave_the_machine_room(hook, "/op3", ev["id"]), hook.at("/op3")
+    clock.advance(timedelta(seconds=30))
+    access.record(_badge(2, "B13", "door-mr", "in", clock()))
+    _deliver(svc, clock)
+    assert len(hook.at("/op3")) == 1, "told twice"
+    line = next(e for e in r.evac.roll_call(ev["id"]) if e.person == "p-op3")
+    assert (line.status, line.zone) == ("inside", "mr"), line
+
+
+def test_a_badge_in_to_the_machine_room_outside_its_evacuation_tells_nobody_to_leave(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """The guard: a badge-in at the machine room with no evacuation, or during one that smoke elsewhere
+    started (the machine room is not evacuated), sends no machine-room instruction."""
+    clock, _, svc, r, access = _mr_door_floor(db, smtp, hook, tmp_path)
+    access.record(_badge(1, "B13", "door-mr", "in", clock()))
+    r.evac.start("f1", "z1", drill=False, trigger="manual", reason="smoke seen at the seats", who="p-safe")
+    clock.advance(timedelta(minutes=1))
+    access.record(_badge(2, "B13", "door-mr", "in", clock()))
+    _deliver(svc, clock)
+    assert not any("leave the machine room" in b.get("message", "") for _, b in hook.received), hook.received
+
+
+def test_the_machine_room_stays_not_clear_after_the_all_clear_while_its_probe_reads_smoke_or_nothing(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """The floor's all-clear is given while the machine-room probe still reads smoke: it stands for the floor,
+    but the answer, the retained all-clear notice and the smoke alarm's card say the machine room is not
+    clear, its duty keeps the instruction to stay out, and a person badging in is told to leave it. The probe
+    reading clear ends that; offline after its smoke, it holds the room again (nobody can tell)."""
+    clock, alarms, svc, r, access = _mr_door_floor(db, smtp, hook, tmp_path)
+    views = AlarmViews(r.evac.site, None, r.commands, clock, alarms.open_alarms)  # type: ignore[arg-type]
+
+    def smoke(on: bool) -> None:
+        r.call(lambda e, t: e.on_reading("probe-mr", t, {"smoke": on}, t))
+
+    def card() -> str:
+        alarm = next(a for a in alarms.open_alarms() if a.rule == "mr.smoke")
+        shown = views.public(alarm)
+        return f"{shown.message}\n{shown.message_zh}"
+
+    smoke(True)
+    ev = r.evac.active("f1")
+    assert ev is not None
+    _deliver(svc, clock)
+    clock.advance(timedelta(minutes=20))
+    smoke(True)
+    done = r.evac.all_clear(ev["id"], "p-ec", {"emergency_command"})
+    assert done["state"] == "all_clear" and r.evac.active("f1") is None, "the floor's all-clear stands"
+    assert [(h["zone"], h["reading"]) for h in done["machine_rooms_not_clear"]] == [("mr", "smoke")], done
+    assert r.notices[-1].state is contract.EvacuationState.ALL_CLEAR, r.notices[-1]
+    assert "not clear" in r.notices[-1].message.en and "未解除" in r.notices[-1].message.zh, r.notices[-1]
+    assert "is not clear" in card() and "未解除" in card(), card()
+    _deliver(svc, clock)
+    assert any("is not clear" in b.get("message", "") and "leave the machine room now" in b.get("message", "")
+               for b in hook.at("/mrd")), hook.at("/mrd")
+
+    clock.advance(timedelta(minutes=1))
+    access.record(_badge(1, "B13", "door-mr", "in", clock()))
+    _deliver(svc, clock)
+    told = hook.at("/op3")
+    assert len(told) == 1 and "leave the machine room now" in told[0]["message"], told
+    assert "is not clear" in told[0]["message"] and "撤离机房" in told[0]["message"], told
+
+    clock.advance(timedelta(seconds=10))
+    smoke(False)  # the probe reads clear: the machine room is clear
+    assert "not clear" not in card(), card()
+    assert r.evac.machine_rooms_not_clear("f1") == []
+    raise_alarm(alarms, "sup.probe_offline", "probe-mr", "mr", Severity.MAJOR, clock())
+    assert [h.reading for h in r.evac.machine_rooms_not_clear("f1")] == ["offline"], "blind since its smoke"
+    assert "offline" in card(), card()

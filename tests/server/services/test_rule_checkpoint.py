@@ -219,7 +219,7 @@ def test_an_older_single_blob_snapshot_restores_once_and_is_rewritten_as_rows(
 def test_the_migration_is_the_one_head_and_its_downgrade_gives_the_blob_back(
         database_url: str, tmp_path: Path) -> None:
     config = alembic_config(database_url)
-    assert ScriptDirectory.from_config(config).get_heads() == ["0012_lease_advert"]
+    assert ScriptDirectory.from_config(config).get_heads() == ["0013_command_ref_index"]
     site = _site(tmp_path)
     server = Server(site, database_url, tmp_path)
     try:

@@ -9,27 +9,18 @@ and `advert_epoch` then differs from the row's epoch, so no standby trusts the p
 
 On PostgreSQL, ALTER TABLE waits for an exclusive lock on partition_leases, and every renewal and commit
 fence of the running owner would queue behind it (the owner could lose its lease): each try waits at most
-LOCK_WAIT, and a table busy for all TRIES is a clear error to retry.
+2 s, and a table busy for all 5 tries is a clear error to retry (`behind_lock_timeout`).
 """
-
-import time
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.exc import OperationalError
 
-from server.adapters.sql.database import MigrationBlocked
+from server.adapters.sql.database import behind_lock_timeout
 
 revision = "0012_lease_advert"
 down_revision = "0011_access_event_key"
 branch_labels = None
 depends_on = None
-
-LOCK_WAIT = "2s"
-TRIES = 5
-PAUSE_S = 1.0
-"""Between two tries: the owner's renewals that queued behind a try get through."""
-LOCK_NOT_AVAILABLE = "55P03"
 
 
 def upgrade() -> None:
@@ -39,26 +30,9 @@ def upgrade() -> None:
         op.add_column("partition_leases", sa.Column("forward_key", sa.String(length=64), nullable=True))
         op.add_column("partition_leases", sa.Column("advert_epoch", sa.BigInteger(), nullable=True))
         return
-    for attempt in range(TRIES):
-        if attempt:
-            time.sleep(PAUSE_S)
-        savepoint = bind.begin_nested()
-        try:
-            bind.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
-            bind.exec_driver_sql("ALTER TABLE partition_leases ADD COLUMN http_url VARCHAR(500),"
-                                 " ADD COLUMN forward_key VARCHAR(64), ADD COLUMN advert_epoch BIGINT")
-            bind.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
-        except OperationalError as exc:
-            savepoint.rollback()
-            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
-                raise
-            continue
-        savepoint.commit()
-        return
-    raise MigrationBlocked(
-        f"migration 0012_lease_advert: the table partition_leases stayed in use by another transaction "
-        f"through {TRIES} tries of {LOCK_WAIT} each (a long transaction on it, or a tool holding it open); "
-        "nothing was changed: end that transaction, or start this server again")
+    behind_lock_timeout(bind, revision, "partition_leases", lambda: bind.exec_driver_sql(
+        "ALTER TABLE partition_leases ADD COLUMN http_url VARCHAR(500),"
+        " ADD COLUMN forward_key VARCHAR(64), ADD COLUMN advert_epoch BIGINT"))
 
 
 def downgrade() -> None:
