@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
+from server.domain.rules.access import Approval
 from server.domain.site import Site
 from server.services.ingest import EngineCall
 from server.services.ports import HrSource
@@ -19,6 +21,7 @@ class HrSync:
         """Runs a call on the ingest thread, the only one that touches the rule engine (Ingest.call)."""
         self.every_s = every_s
         self._stop = threading.Event()
+        self._read: tuple[list[Approval], dict[str, datetime], set[str]] | None = None
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="hr-feed", daemon=True).start()
@@ -27,11 +30,16 @@ class HrSync:
         self._stop.set()
 
     def _run(self) -> None:
-        tz, site = self.site.tz, self.site
-        approvals, leavers = self.hr.approvals(tz), self.hr.leave_times(tz)
-        active = self.hr.active_badges(site)
         while True:
-            self.engine_call(lambda engine, now: engine.on_approvals(approvals, now))
-            self.engine_call(lambda engine, now: engine.on_hr_feed(leavers, active, now))
+            self.sync()
             if self._stop.wait(self.every_s):
                 return
+
+    def sync(self) -> None:
+        """One pass: the feed to the access rules."""
+        if self._read is None:
+            tz, site = self.site.tz, self.site
+            self._read = (self.hr.approvals(tz), self.hr.leave_times(tz), self.hr.active_badges(site))
+        approvals, leavers, active = self._read
+        self.engine_call(lambda engine, now: engine.on_approvals(approvals, now))
+        self.engine_call(lambda engine, now: engine.on_hr_feed(leavers, active, now))
