@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,17 +35,22 @@ def served(mosquitto: EmbeddedBroker, postgres_schema: str, tmp_path: Path) -> I
     (tmp_path / "hr.yaml").write_text("leavers: []\n", encoding="utf-8")
     settings = Settings(site_file=site, data_dir=tmp_path / "var", mqtt=mosquitto.client_settings(),
                         database_url=postgres_schema, admin_token=SecretStr("t"), mqtt_client_id="hr-server")
+    before = set(threading.enumerate())
     runtime = Runtime(settings)
     runtime.start()
     try:
         yield runtime
     finally:
         runtime.stop()
+        # The inspection scheduler's first plan may still be writing (its shutdown does not wait): let the
+        # threads the runtime started end before the schema is dropped under them.
+        for thread in set(threading.enumerate()) - before:
+            thread.join(30)
 
 
 def _leaver_alarms(runtime: Runtime) -> list[str]:
-    """Subjects of the open leaver alarms, as PostgreSQL has them."""
-    return [a.subject for a in runtime.repository.open_alarms() if a.rule_id == RULE]
+    """Subjects of the raised (not cleared) leaver alarms, as PostgreSQL has them."""
+    return [a.subject for a in runtime.repository.open_alarms() if a.rule == RULE and a.cleared_at is None]
 
 
 def _hr(runtime: Runtime) -> dict[str, object]:
