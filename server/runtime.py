@@ -141,7 +141,7 @@ class Runtime:
     base_url: str | None = None
     """The dashboard's address for links in messages (default: http://{http_host}:{http_port})."""
     hr: HrFeed | None = None
-    """The HR feed as read at start (training records); `hr_sync` reads it again every pass."""
+    """The HR feed as read at start; `hr_sync` reads it again at every pass."""
     preloaded_site: Site | None = None
     """The site file as the caller already read and checked it (`floorwatch serve`): not parsed twice."""
     owns_process: bool = False
@@ -287,7 +287,8 @@ class Runtime:
         self.scheduler.start()
 
         if self.hr is not None:
-            self.hr_sync = HrSync(partial(load_hr, hr_file), self.hr, self.site, self.ingest.call)
+            self.hr_sync = HrSync(partial(load_hr, hr_file), self.hr, self.site, self.ingest.call,
+                                  on_training=self.inspections.use_training)
             self.hr_sync.start()
 
         if s.mqtt is None:

@@ -1,6 +1,7 @@
-"""Leavers and approvals from the HR feed to the access rules: at start, then hourly (RULES.md: reconcile
-hourly). Every pass reads the feed again, so a leaver entered today, or an approval withdrawn or extended,
-counts from the next pass on, without a restart.
+"""Leavers and approvals from the HR feed to the access rules, and training records to the inspection
+service: at start, then hourly (RULES.md: reconcile hourly). Every pass reads the feed again, so a leaver
+entered today, an approval withdrawn or extended, or a training passed counts from the next pass on,
+without a restart.
 
 A feed that cannot be used keeps the last good one in force (an unreadable upload must not turn every
 leaver's badge back into a valid one): the pass logs one line naming the file, line and field, /api/health
@@ -17,7 +18,7 @@ from collections.abc import Callable
 
 from server.domain.site import Site
 from server.services.ingest import EngineCall
-from server.services.ports import HrReader, HrSource
+from server.services.ports import HrReader, HrSource, Trainings
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ KEPT = "kept the last good feed"
 
 class HrSync:
     def __init__(self, read: HrReader, first: HrSource, site: Site, engine_call: Callable[[EngineCall], object],
-                 every_s: float = 3600) -> None:
+                 every_s: float = 3600, on_training: Callable[[Trainings | None], object] | None = None) -> None:
         self.read = read
         self.feed = first
         """The last good feed: what the access rules get until a read succeeds."""
@@ -34,6 +35,8 @@ class HrSync:
         self.engine_call = engine_call
         """Runs a call on the ingest thread, the only one that touches the rule engine (Ingest.call)."""
         self.every_s = every_s
+        self.on_training = on_training
+        """Gets the training records at every pass (InspectionService.use_training); None: nobody."""
         self.error: str | None = None
         """Why the last read was not used (one line), None when it was; /api/health shows it."""
         self.warnings = first.unknown_leavers(site)
@@ -65,6 +68,8 @@ class HrSync:
             active = feed.active_badges(self.site)
             self.engine_call(lambda engine, now: engine.on_approvals(approvals, now))
             self.engine_call(lambda engine, now: engine.on_hr_feed(leavers, active, now))
+            if self.on_training is not None:
+                self.on_training(feed.trainings(tz))
 
     def _reread(self) -> None:
         try:
@@ -90,7 +95,9 @@ class HrSync:
         """Why a feed that lost a whole section is refused, or None: a wholesale wipe of the leavers is what
         a truncated upload looks like, and would silently make every leaver's badge valid again."""
         tz = self.site.tz
-        had = {"leavers": len(self.feed.leave_times(tz)), "visitor_approvals": len(self.feed.approvals(tz))}
+        training, starters = self.feed.trainings(tz) or ([], [])
+        had = {"leavers": len(self.feed.leave_times(tz)), "visitor_approvals": len(self.feed.approvals(tz)),
+               "training": len(training), "new_staff": len(starters)}
         for section, count in had.items():
             if count and section not in feed.sections():
                 return (f"{feed.source}:1: {section}: missing, but the last good feed listed {count}: {KEPT} "

@@ -19,7 +19,7 @@ from server.domain.commands import CommandRecord
 from server.domain.dead_letters import DeadLetter
 from server.domain.device_meta import DeviceMeta
 from server.domain.evacuation import Access, EvacuationRecord
-from server.domain.inspections import HazardRecord, ResultRecord, TaskRecord, TaskSpec
+from server.domain.inspections import HazardRecord, ResultRecord, Starter, TaskRecord, TaskSpec, Training
 from server.domain.leases import Advert, Holder, Lease
 from server.domain.notify import Silence
 from server.domain.notify_records import DeliveryRecord, EscalationRecord, NotificationRecord
@@ -57,6 +57,13 @@ class HrSource(Protocol):
 
     def unknown_leavers(self, site: Site) -> list[str]: ...
 
+    def trainings(self, tz: tzinfo) -> Trainings | None:
+        """None: the export has no `training:` section, so the train.* rules are off."""
+        ...
+
+
+Trainings = tuple[list[Training], list[Starter]]
+"""HR training records and new starters (the inspection service's train.* rules)."""
 
 HrReader = Callable[[], HrSource]
 """Reads the HR export again; raises ValueError, its message `file:line: field: reason` (one line per

@@ -6,16 +6,18 @@ force. The real file adapter; the rule engine's two entry points are recorded.""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from server.adapters.hr_file import load_hr
+from server.domain.inspections import Course, Starter
 from server.domain.rules.access import Approval
 from server.domain.site import Site
 from server.services.hr_sync import HrSync
+from server.services.ports import Trainings
 from tests.server.services.conftest import T0, make_site, site_yaml
 
 APPROVAL = ("visitor_approvals:\n"
@@ -28,6 +30,8 @@ class Engine:
     def __init__(self) -> None:
         self.approvals: list[Approval] = []
         self.leavers: dict[str, datetime] = {}
+        self.trainings: list[Trainings | None] = []
+        """What the inspection service was given at each pass."""
 
     def on_approvals(self, approvals: list[Approval], now: datetime) -> None:
         self.approvals = list(approvals)
@@ -49,7 +53,7 @@ def _sync(tmp_path: Path, site: Site, first: str) -> tuple[HrSync, Engine, Path]
     def call(fn: Any) -> object:
         return fn(engine, T0)
 
-    sync = HrSync(lambda: load_hr(path), load_hr(path), site, call)
+    sync = HrSync(lambda: load_hr(path), load_hr(path), site, call, on_training=engine.trainings.append)
     sync.sync()
     return sync, engine, path
 
@@ -91,3 +95,17 @@ def test_a_file_with_several_problems_is_one_line_naming_the_first(tmp_path: Pat
     assert sync.error.endswith(" (and 1 more problems): kept the last good feed; correct the file, the next "
                                "pass reads it again")
     assert [a.person for a in engine.approvals] == ["p-op"]
+
+
+def test_training_passed_after_start_reaches_the_inspection_service(tmp_path: Path, site: Site) -> None:
+    sync, engine, path = _sync(tmp_path, site, "training: []\nnew_staff:\n  - {person: p-lead, starts: 2026-11-30}\n")
+    assert engine.trainings[-1] == ([], [Starter("p-lead", date(2026, 11, 30))])
+    path.write_text("training:\n  - {person: p-lead, course: induction, passed_at: '2026-11-28 09:00'}\n"
+                    "new_staff:\n  - {person: p-lead, starts: 2026-11-30}\n", encoding="utf-8")
+    sync.sync()
+    latest = engine.trainings[-1]
+    assert latest is not None and [(t.person, t.course) for t in latest[0]] == [("p-lead", Course.INDUCTION)]
+    path.write_text("leavers: []\n", encoding="utf-8")  # training lost with its records: refused, kept
+    sync.sync()
+    assert engine.trainings[-1] == latest and sync.error is not None
+    assert sync.error.startswith(f"{path}:1: training: missing, but the last good feed listed 1: ")
