@@ -76,7 +76,8 @@ class HrSync:
             feed = self.read()
         except (ValueError, OSError) as exc:
             problems = str(exc).splitlines() or [f"{self.feed.source}:1: (document): {exc!r}"]
-            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            extra = len(problems) - 1
+            more = f" (and {extra} more problem{'s' if extra > 1 else ''} in this file)" if extra else ""
             self._refuse(f"{problems[0]}{more}: {KEPT}; correct the file, the next pass reads it again")
             return
         if (refusal := self._truncated(feed)) is not None:

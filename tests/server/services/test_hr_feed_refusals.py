@@ -92,8 +92,8 @@ def test_a_file_with_several_problems_is_one_line_naming_the_first(tmp_path: Pat
     sync.sync()
     assert sync.error is not None and "\n" not in sync.error
     assert sync.error.startswith(f"{path}:2: leavers[0].left_at: ")
-    assert sync.error.endswith(" (and 1 more problems): kept the last good feed; correct the file, the next "
-                               "pass reads it again")
+    assert sync.error.endswith(" (and 1 more problem in this file): kept the last good feed; correct the file, "
+                               "the next pass reads it again")
     assert [a.person for a in engine.approvals] == ["p-op"]
 
 
