@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from gateway import contract
 from gateway.broker import EmbeddedBroker
@@ -140,8 +141,7 @@ class Runtime:
     base_url: str | None = None
     """The dashboard's address for links in messages (default: http://{http_host}:{http_port})."""
     hr: HrFeed | None = None
-    hr_warnings: list[str] = field(default_factory=list)
-    """What the HR feed says that the site file cannot use (logged with names; counted in health)."""
+    """The HR feed as read at start; `hr_sync` reads it again at every pass."""
     preloaded_site: Site | None = None
     """The site file as the caller already read and checked it (`floorwatch serve`): not parsed twice."""
     owns_process: bool = False
@@ -188,8 +188,7 @@ class Runtime:
         hr_file = s.hr_file or s.site_file.parent / "hr.yaml"
         if s.hr_file is not None or hr_file.exists():
             self.hr = load_hr(hr_file)
-            self.hr_warnings = self.hr.unknown_leavers(self.site)
-            for warning in self.hr_warnings:
+            for warning in self.hr.unknown_leavers(self.site):
                 log.warning("hr: %s", warning)
 
         self.sql = make_engine(s.sql_url())
@@ -290,7 +289,8 @@ class Runtime:
         self.scheduler.start()
 
         if self.hr is not None:
-            self.hr_sync = HrSync(self.hr, self.site, self.ingest.call)
+            self.hr_sync = HrSync(partial(load_hr, hr_file), self.hr, self.site, self.ingest.call,
+                                  on_training=self.inspections.use_training)
             self.hr_sync.start()
 
         if s.mqtt is None:

@@ -62,6 +62,13 @@ class HrFeed(_Strict):
     _source: str = PrivateAttr(default="hr.yaml")
     _leaver_lines: list[int] = PrivateAttr(default_factory=list)
 
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def sections(self) -> frozenset[str]:
+        return frozenset(self.model_fields_set)
+
     def unknown_leavers(self, site: Site) -> list[str]:
         """One `file:line` warning per leaver the site file does not know: the access rules can check
         only a badge the site file lists, so such a leaver's badge would go unchecked."""

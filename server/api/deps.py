@@ -17,7 +17,6 @@ from sqlalchemy import Engine
 
 from gateway.broker import EmbeddedBroker
 from gateway.mqtt import MqttClient
-from server.adapters.hr_file import HrFeed
 from server.adapters.sql.repository import AlarmRepository, UserRepository
 from server.adapters.timeseries import TimeSeriesWriter
 from server.api.audit import AuditTrail
@@ -28,6 +27,7 @@ from server.services.alarms import AlarmService
 from server.services.commands import CommandService
 from server.services.delayed_cuts import DelayedCutService
 from server.services.evacuation import EvacuationService
+from server.services.hr_sync import HrSync
 from server.services.ingest import Ingest
 from server.services.inspections import InspectionService
 from server.services.lease import LeaseKeeper
@@ -60,8 +60,7 @@ class Composition(Protocol):
     cuts: DelayedCutService
     evacuations: EvacuationService
     access_log: AccessLog
-    hr: HrFeed | None
-    hr_warnings: list[str]
+    hr_sync: HrSync | None
     lease: LeaseKeeper | None
 
 

@@ -1,24 +1,48 @@
-"""Leavers and approvals from the HR feed to the access rules: at start, then hourly (RULES.md: reconcile hourly)."""
+"""Leavers and approvals from the HR feed to the access rules, and training records to the inspection
+service: at start, then hourly (RULES.md: reconcile hourly). Every pass reads the feed again, so a leaver
+entered today, an approval withdrawn or extended, or a training passed counts from the next pass on,
+without a restart.
+
+A feed that cannot be used keeps the last good one in force (an unreadable upload must not turn every
+leaver's badge back into a valid one): the pass logs one line naming the file, line and field, /api/health
+shows it (`hr.up` false, `hr.error`), and the next good read recovers. A section that listed entries and is
+now missing (an empty file, a truncated upload) counts as unusable too; HR clears a list on purpose by
+writing it empty (`leavers: []`). docs/site-file.md, "`hr.yaml`".
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
 from server.domain.site import Site
 from server.services.ingest import EngineCall
-from server.services.ports import HrSource
+from server.services.ports import HrReader, HrSource, Trainings
+
+log = logging.getLogger(__name__)
+
+KEPT = "kept the last good feed"
 
 
 class HrSync:
-    def __init__(self, hr: HrSource, site: Site, engine_call: Callable[[EngineCall], object],
-                 every_s: float = 3600) -> None:
-        self.hr = hr
+    def __init__(self, read: HrReader, first: HrSource, site: Site, engine_call: Callable[[EngineCall], object],
+                 every_s: float = 3600, on_training: Callable[[Trainings | None], object] | None = None) -> None:
+        self.read = read
+        self.feed = first
+        """The last good feed: what the access rules get until a read succeeds."""
         self.site = site
         self.engine_call = engine_call
         """Runs a call on the ingest thread, the only one that touches the rule engine (Ingest.call)."""
         self.every_s = every_s
+        self.on_training = on_training
+        """Gets the training records at every pass (InspectionService.use_training); None: nobody."""
+        self.error: str | None = None
+        """Why the last read was not used (one line), None when it was; /api/health shows it."""
+        self.warnings = first.unknown_leavers(site)
+        """The last good feed's leavers the site file does not know (the runtime logged them at start)."""
         self._stop = threading.Event()
+        self._pass = threading.Lock()
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="hr-feed", daemon=True).start()
@@ -27,11 +51,68 @@ class HrSync:
         self._stop.set()
 
     def _run(self) -> None:
-        tz, site = self.site.tz, self.site
-        approvals, leavers = self.hr.approvals(tz), self.hr.leave_times(tz)
-        active = self.hr.active_badges(site)
         while True:
-            self.engine_call(lambda engine, now: engine.on_approvals(approvals, now))
-            self.engine_call(lambda engine, now: engine.on_hr_feed(leavers, active, now))
+            try:
+                self.sync()
+            except Exception:  # the next pass tries again; the rules keep what they last got
+                log.exception("hr: the pass failed")
             if self._stop.wait(self.every_s):
                 return
+
+    def sync(self) -> None:
+        """One pass: read the feed again, then give the access rules the last good one."""
+        with self._pass:
+            self._reread()
+            tz, feed = self.site.tz, self.feed
+            approvals, leavers = feed.approvals(tz), feed.leave_times(tz)
+            active = feed.active_badges(self.site)
+            self.engine_call(lambda engine, now: engine.on_approvals(approvals, now))
+            self.engine_call(lambda engine, now: engine.on_hr_feed(leavers, active, now))
+            if self.on_training is not None:
+                self.on_training(feed.trainings(tz))
+
+    def _reread(self) -> None:
+        try:
+            feed = self.read()
+        except (ValueError, OSError) as exc:
+            problems = str(exc).splitlines() or [f"{self.feed.source}:1: (document): {exc!r}"]
+            extra = len(problems) - 1
+            more = f" (and {extra} more problem{'s' if extra > 1 else ''} in this file)" if extra else ""
+            self._refuse(f"{problems[0]}{more}: {KEPT}; correct the file, the next pass reads it again")
+            return
+        if (refusal := self._truncated(feed)) is not None:
+            self._refuse(refusal)
+            return
+        self._dropped_leavers(feed)
+        if self.error is not None:
+            log.info("hr: %s is usable again: its data is in force", feed.source)
+        self.feed, self.error = feed, None
+        warnings = feed.unknown_leavers(self.site)
+        for warning in sorted(set(warnings) - set(self.warnings)):
+            log.warning("hr: %s", warning)
+        self.warnings = warnings
+
+    def _truncated(self, feed: HrSource) -> str | None:
+        """Why a feed that lost a whole section is refused, or None: a wholesale wipe of the leavers is what
+        a truncated upload looks like, and would silently make every leaver's badge valid again."""
+        tz = self.site.tz
+        training, starters = self.feed.trainings(tz) or ([], [])
+        had = {"leavers": len(self.feed.leave_times(tz)), "visitor_approvals": len(self.feed.approvals(tz)),
+               "training": len(training), "new_staff": len(starters)}
+        for section, count in had.items():
+            if count and section not in feed.sections():
+                return (f"{feed.source}:1: {section}: missing, but the last good feed listed {count}: {KEPT} "
+                        f"(a truncated upload?); restore the file, or write `{section}: []` to clear it on purpose")
+        return None
+
+    def _dropped_leavers(self, feed: HrSource) -> None:
+        """HR took a leaver off the list (a correction, a rehire): applied, and said once in the log, since
+        that person's badge counts as valid again."""
+        gone = set(self.feed.leave_times(self.site.tz)) - set(feed.leave_times(self.site.tz))
+        for person in sorted(gone):
+            log.warning("hr: %s: %s is no longer listed as a leaver: their badge counts as valid again",
+                        feed.source, person)
+
+    def _refuse(self, message: str) -> None:
+        self.error = message
+        log.warning("hr: %s", message)

@@ -217,6 +217,10 @@ class InspectionService:
         self.counts = counts
         """Where the monthly counts per zone and schedule go (the boards); None: nowhere."""
 
+    def use_training(self, training: tuple[Sequence[domain.Training], Sequence[domain.Starter]] | None) -> None:
+        """The HR feed's training records as its last good read has them (HrSync, at every pass)."""
+        self.training = training
+
     # ---- planning ------------------------------------------------------------------------------
 
     def create_due(self, now: datetime | None = None) -> PlanReport:

@@ -5,7 +5,7 @@ The services own these; an adapter satisfies one by its shape, so neither side i
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
@@ -19,7 +19,7 @@ from server.domain.commands import CommandRecord
 from server.domain.dead_letters import DeadLetter
 from server.domain.device_meta import DeviceMeta
 from server.domain.evacuation import Access, EvacuationRecord
-from server.domain.inspections import HazardRecord, ResultRecord, TaskRecord, TaskSpec
+from server.domain.inspections import HazardRecord, ResultRecord, Starter, TaskRecord, TaskSpec, Training
 from server.domain.leases import Advert, Holder, Lease
 from server.domain.notify import Silence
 from server.domain.notify_records import DeliveryRecord, EscalationRecord, NotificationRecord
@@ -37,13 +37,37 @@ class Sender(Protocol):
 
 
 class HrSource(Protocol):
-    """Leavers and visitor approvals from the HR system (server/adapters/hr_file.py)."""
+    """Leavers and visitor approvals from the HR system, as read once (server/adapters/hr_file.py)."""
+
+    @property
+    def source(self) -> str:
+        """Where it was read from, for messages (the file's path)."""
+        ...
+
+    def sections(self) -> frozenset[str]:
+        """The sections the export spells out ("leavers", "visitor_approvals", ...), an explicit empty list
+        included: a section that is absent is told apart from one HR emptied."""
+        ...
 
     def approvals(self, tz: tzinfo) -> list[Approval]: ...
 
     def leave_times(self, tz: tzinfo) -> dict[str, datetime]: ...
 
     def active_badges(self, site: Site) -> set[str]: ...
+
+    def unknown_leavers(self, site: Site) -> list[str]: ...
+
+    def trainings(self, tz: tzinfo) -> Trainings | None:
+        """None: the export has no `training:` section, so the train.* rules are off."""
+        ...
+
+
+Trainings = tuple[list[Training], list[Starter]]
+"""HR training records and new starters (the inspection service's train.* rules)."""
+
+HrReader = Callable[[], HrSource]
+"""Reads the HR export again; raises ValueError, its message `file:line: field: reason` (one line per
+problem), when the export cannot be used."""
 
 
 class SeriesStats(Protocol):

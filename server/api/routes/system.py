@@ -51,8 +51,10 @@ def health(root: HealthDep) -> Health:
                           "refused": root.access_log.refused}
     if root.lease is not None:  # which worker owns the site's partition; "lost": it commits nothing more
         deps["lease"] = root.lease.status()
-    if root.hr is not None:  # counts only: health is public, the names are in the server log
-        deps["hr"] = {"up": True, "unknown_leavers": len(root.hr_warnings)}
+    if root.hr_sync is not None:  # counts only: health is public, the names are in the server log
+        # error: the last read of the HR feed was refused (file:line: field), the last good feed is in force
+        deps["hr"] = {"up": root.hr_sync.error is None, "unknown_leavers": len(root.hr_sync.warnings),
+                      "error": root.hr_sync.error}
     up = all(d["up"] for d in deps.values()) and deps["broker"]["subscribed"]
     return Health(status="ok" if up else "degraded", dependencies=deps, ingest=ingest)
 
