@@ -36,6 +36,8 @@ const STRINGS = {
     cut_failed: "断电失败:{why}", cut_cancelled: "断电已取消:{why}",
     auto_cut_cutting: "自动断电:插座 {device} — 等待插座确认(指令 {at} 发出)",
     auto_cut_done: "自动断电:插座 {device} — 已于 {at} 断开", auto_cut_failed: "自动断电:插座 {device} — 失败:{why}",
+    auto_cut_summary: "自动断电:", auto_cut_n_done: "{n} 个已断开", auto_cut_n_failed: "{n} 个失败",
+    auto_cut_n_cutting: "{n} 个等待确认",
     whole_floor: "← 整层", more_in_list: "另有 {n} 个设备见详情列表",
     life_safety: "生命安全", latest: "最近", all_severities: "全部级别", all_zones: "全部区域", all_families: "全部类别",
     shown: "显示 {n} / {of}", filter_severity: "级别", filter_zone: "区域", filter_family: "类别",
@@ -75,6 +77,8 @@ const STRINGS = {
     auto_cut_cutting: "Power cut automatically: plug {device} — waiting for the plug (sent {at})",
     auto_cut_done: "Power cut automatically: plug {device} — done {at}",
     auto_cut_failed: "Power cut automatically: plug {device} — FAILED: {why}",
+    auto_cut_summary: "power cut: ", auto_cut_n_done: "{n} done", auto_cut_n_failed: "{n} FAILED",
+    auto_cut_n_cutting: "{n} waiting",
     whole_floor: "← Whole floor", more_in_list: "{n} more devices in the detail list",
     life_safety: "LIFE SAFETY", latest: "latest", all_severities: "All severities", all_zones: "All zones",
     all_families: "All kinds", shown: "showing {n} of {of}", filter_severity: "Severity", filter_zone: "Zone",
@@ -764,9 +768,26 @@ function groupItem(g) {
   const pending = g.alarms.filter((a) => a.cut && a.cut.state === "pending")
     .sort((a, b) => Date.parse(a.cut.due_at) - Date.parse(b.cut.due_at));
   if (pending.length) toggle.append(el("span", { class: "cut", "data-cut-state": "pending", text: cutText(pending[0].cut) }));
+  const autoCut = autoCutSummary(g.alarms);
+  if (autoCut) toggle.append(autoCut);
   li.append(toggle);
   if (open) li.append(el("ul", { class: "alarms group-items" }, ...g.alarms.map((a) => alarmItem(a))));
   return li;
+}
+
+/** The automatic cuts of a folded group's alarms in one line ("power cut: 3 done, 1 FAILED"), failures first:
+ * a failed cut is the one a supervisor must act on, and must not wait for someone to unfold the row. */
+function autoCutSummary(alarms) {
+  const cuts = alarms.flatMap((a) => a.auto_cut || []);
+  if (!cuts.length) return null;
+  const n = (s) => cuts.filter((c) => c.state === s).length;
+  const counts = { failed: n("failed"), cutting: n("cutting"), done: n("done") };
+  const parts = Object.entries(counts).filter(([, k]) => k > 0)
+    .map(([s, k]) => t("auto_cut_n_" + s).replace("{n}", k));
+  const worst = counts.failed ? "failed" : counts.cutting ? "cutting" : "done";
+  return el("span", { class: "cut auto-cut-summary", "data-cut-state": worst, "data-done": counts.done,
+    "data-failed": counts.failed, "data-cutting": counts.cutting,
+    text: t("auto_cut_summary") + parts.join(lang === "zh" ? "," : ", ") });
 }
 
 function renderFilters(list) {
