@@ -43,7 +43,7 @@ const STRINGS = {
     shown: "显示 {n} / {of}", filter_severity: "级别", filter_zone: "区域", filter_family: "类别",
     history_open: "巡检记录", history_title: "巡检记录(最近 30 天)", history_csv: "下载 CSV",
     history_report: "打印版报告", history_empty: "最近 30 天无巡检记录", history_findings: "{n} 项不合格",
-    history_no_findings: "无不合格项", history_late: "逾期完成", history_overdue: "逾期未完成",
+    history_no_findings: "无不合格项", history_late: "逾期完成", history_overdue: "逾期未完成", whole_site: "全场",
   },
   en: {
     title: "Floor safety", floor_map: "Floor map", active_alarms: "Active alarms", no_alarms: "No active alarms · all clear",
@@ -87,6 +87,7 @@ const STRINGS = {
     history_csv: "Download CSV", history_report: "Printable report",
     history_empty: "No inspections in the last 30 days", history_findings: "{n} failed",
     history_no_findings: "no failed items", history_late: "done late", history_overdue: "overdue, not signed",
+    whole_site: "whole site",
   },
 };
 const SEVERITY = {
@@ -239,8 +240,7 @@ function svg(tag, attrs = {}, ...children) {
 // Times are shown in the site's time zone (from /api/floor), whatever the viewer's device is set to: a
 // supervisor abroad and the floor read the same clock. An offset ("+08:00") is applied by hand when the
 // browser's Intl does not take offsets as zones.
-function zoned(iso, options) {
-  const locale = lang === "zh" ? "zh-CN" : "en-GB";
+function zoned(iso, options, locale = lang === "zh" ? "zh-CN" : "en-GB") {
   const at = new Date(iso);
   const tz = state.tz;
   if (tz) {
@@ -257,6 +257,8 @@ const TIME = { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle:
 const DAY = { year: "numeric", month: "2-digit", day: "2-digit" };
 const time = (iso) => (iso ? zoned(iso, TIME) : "—");
 const dateTime = (iso) => (iso ? zoned(iso, { ...DAY, ...TIME }) : "—");
+/** The site's calendar day of an instant (ms) as YYYY-MM-DD, which sorts as the days do. */
+const siteDay = (ms) => zoned(new Date(ms).toISOString(), DAY, "en-CA");
 /** A time of today (site time) as HH:MM:SS, an older one with its date. */
 const when = (iso) => (!iso ? "—" : zoned(iso, DAY) === zoned(new Date().toISOString(), DAY) ? time(iso) : dateTime(iso));
 /** ISO times with a zone inside a server's message text, rewritten in the site's time. */
@@ -1085,13 +1087,15 @@ async function loadChart() {
 
 // ---- inspections, health, evacuation ----------------------------------------------------------------
 function renderInspections() {
-  const end = new Date(); end.setHours(23, 59, 59, 999);
-  const list = state.inspections.filter((task) => Date.parse(task.due_at) <= end.getTime())
+  // Due today in the site's days, not the viewer's. A day's duty is due by the site's midnight (the daily
+  // fire patrol's deadline is 00:00 of the next day): a deadline is counted on the day it ends.
+  const today = siteDay(Date.now());
+  const list = state.inspections.filter((task) => siteDay(Date.parse(task.due_at) - 1) <= today)
     .sort((a, b) => Number(b.overdue) - Number(a.overdue) || Date.parse(a.due_at) - Date.parse(b.due_at));
   $("inspections").replaceChildren(...(list.length || !(state.inspectionsRead && readable()) ? list.map((task) => el("li", { "data-task": task.id },
     el("div", { text: lang === "zh" ? task.what_zh || task.what : task.what || task.what_zh }),
     el("div", { class: "meta" }, task.overdue ? el("span", { class: "overdue", text: t("overdue") + " · " }) : "",
-      `${t("due")} ${dateTime(task.due_at)} · ${task.subject}${task.assignee ? " · " + task.assignee : " · " + task.role}`))) :
+      `${t("due")} ${dateTime(task.due_at)} · ${historyWhere(task)}${task.assignee ? " · " + task.assignee : " · " + task.role}`))) :
     [el("li", { class: "ok-text", text: t("no_inspections") })]));
 }
 
@@ -1119,7 +1123,7 @@ function historyTasks(rows) {
 function historyWhere(task) {
   const device = task.device ? (state.devices.get(task.device) || {}).name || task.device : "";
   const where = [task.zone ? zoneName(task.zone) : "", device, task.seat || ""].filter(Boolean);
-  return where.length ? where.join(" · ") : task.subject;
+  return where.length ? where.join(" · ") : task.subject === "site" ? t("whole_site") : task.subject;
 }
 function renderHistory() {
   $("history-open").hidden = !mayReadHistory();
