@@ -44,6 +44,7 @@ const STRINGS = {
     history_open: "巡检记录", history_title: "巡检记录(最近 30 天)", history_csv: "下载 CSV",
     history_report: "打印版报告", history_empty: "最近 30 天无巡检记录", history_findings: "{n} 项不合格",
     history_no_findings: "无不合格项", history_late: "逾期完成", history_overdue: "逾期未完成", whole_site: "全场",
+    hidden_person: "(已隐藏)",
   },
   en: {
     title: "Floor safety", floor_map: "Floor map", active_alarms: "Active alarms", no_alarms: "No active alarms · all clear",
@@ -87,7 +88,7 @@ const STRINGS = {
     history_csv: "Download CSV", history_report: "Printable report",
     history_empty: "No inspections in the last 30 days", history_findings: "{n} failed",
     history_no_findings: "no failed items", history_late: "done late", history_overdue: "overdue, not signed",
-    whole_site: "whole site",
+    whole_site: "whole site", hidden_person: "(hidden)",
   },
 };
 const SEVERITY = {
@@ -131,10 +132,12 @@ const METRICS = {
 const metricText = (m) => METRICS[lang][m] ?? m;
 const ROLES = {
   zh: { operator: "话务员", shift_lead: "领班", supervisor: "主管", safety_officer: "安全员", facility_manager: "物业",
-        maintenance: "维修", on_site_command: "现场指挥", emergency_command: "应急指挥", admin: "管理员" },
+        maintenance: "维修", on_site_command: "现场指挥", emergency_command: "应急指挥", admin: "管理员",
+        mr_duty: "机房值班", manager: "经理", it: "信息系统", hr: "人事", reception: "前台", logistics: "后勤" },
   en: { operator: "operator", shift_lead: "shift lead", supervisor: "supervisor", safety_officer: "safety officer",
         facility_manager: "facility manager", maintenance: "maintenance", on_site_command: "on-site command",
-        emergency_command: "emergency command", admin: "admin" },
+        emergency_command: "emergency command", admin: "admin", mr_duty: "machine-room duty", manager: "manager",
+        it: "IT", hr: "HR", reception: "reception", logistics: "logistics" },
 };
 const POLL_MS = 5000;
 /** Cut states that still change without an alarm event: their alarms are re-read on every poll. */
@@ -718,7 +721,7 @@ function alarmItem(a) {
  * plug of the automatic cut of a critical overload. */
 function cutText(cut) {
   const at = cut.state === "done" || cut.state === "failed" ? (cut.at || cut.due_at) : cut.due_at;
-  const words = { at: time(at), by: cut.held_by || "—", why: cut.why || "—", device: subjectName(cut.device) };
+  const words = { at: time(at), by: personText(cut.held_by || "—"), why: cut.why || "—", device: subjectName(cut.device) };
   return t((cut.automatic ? "auto_cut_" : "cut_") + cut.state).replace(/\{(\w+)\}/g, (_, k) => words[k]);
 }
 /** The server's authorization table decides (GET /api/me `permissions`): others get no button. While the
@@ -1095,7 +1098,7 @@ function renderInspections() {
   $("inspections").replaceChildren(...(list.length || !(state.inspectionsRead && readable()) ? list.map((task) => el("li", { "data-task": task.id },
     el("div", { text: lang === "zh" ? task.what_zh || task.what : task.what || task.what_zh }),
     el("div", { class: "meta" }, task.overdue ? el("span", { class: "overdue", text: t("overdue") + " · " }) : "",
-      `${t("due")} ${dateTime(task.due_at)} · ${historyWhere(task)}${task.assignee ? " · " + task.assignee : " · " + task.role}`))) :
+      `${t("due")} ${dateTime(task.due_at)} · ${historyWhere(task)}${task.assignee ? " · " + personText(task.assignee) : " · " + (ROLES[lang][task.role] || task.role)}`))) :
     [el("li", { class: "ok-text", text: t("no_inspections") })]));
 }
 
@@ -1138,7 +1141,7 @@ function renderHistory() {
     const status = overdue ? t("history_overdue")
       : task.status === "done" && task.on_time === false ? t("history_late")
         : (TASK_STATUS[lang][task.status] ?? task.status);
-    const who = task.completed_by || task.assignee || "";
+    const who = personText(task.completed_by || task.assignee || "");
     // only a signed task has results: "no failed items" on an unsigned one would read as all passed
     const findings = task.status !== "done" ? []
       : [" · ", task.failed ? el("span", { class: "failed", text: t("history_findings").replace("{n}", task.failed) })
@@ -1274,6 +1277,8 @@ function renderEvacuation() {
 // tap every name is listed: a warden looking for someone must find them there.
 const ROLL_NAMES_OPEN = 8;
 const HIDDEN_PERSON = "(hidden)";  // server/api/minimise.py: a person this account may not see
+/** A person's name or id as the API gives it; the API's "(hidden)" in the page's language. */
+const personText = (who) => (who === HIDDEN_PERSON ? t("hidden_person") : who);
 function rollNames(evacuation, names) {
   const chosen = state.rollNamesOpen && state.rollNamesOpen.evacuation === evacuation ? state.rollNamesOpen.open : null;
   const details = el("details", { class: "roll-names", "data-roll": "names", "data-n": names.length,
@@ -1285,7 +1290,7 @@ function rollNames(evacuation, names) {
   for (const p of names) {
     const where = [p.zone ? zoneName(p.zone) : null, p.is_visitor ? t("visitor") : null,
       p.status === "unknown" ? t("unaccounted") : null].filter(Boolean).join(", ");
-    const who = `${p.name || p.person}${where ? ` (${where})` : ""}`;
+    const who = `${personText(p.name || p.person)}${where ? ` (${where})` : ""}`;
     const line = el("span", { class: "missing", "data-person": p.person, "data-status": p.status }, who);
     // the route checks `respond`; a name hidden from this account cannot be named to the server
     if (may("respond") && p.person !== HIDDEN_PERSON) {
