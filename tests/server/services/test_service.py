@@ -199,6 +199,28 @@ def test_history_marks_the_overdue_tasks(sqlite_engine: Engine, site: Site) -> N
     assert {(r["status"], r["overdue"], r["on_time"]) for r in mine(after)} == {("done", "", "no")}
 
 
+def test_a_task_signed_or_due_in_the_range_is_in_its_history(engine: Engine, site: Site) -> None:
+    """Maintenance reading "the last 30 days" finds what was signed in them, also a task run before them (a
+    yearly test signed today), and an open task whose deadline falls in them; a task run, due and signed
+    before the range is not in it."""
+    clock = FakeClock(local(site, 2026, 11, 2, 19))
+    service = _service(engine, site, clock)
+    task_id = _eos_task(service, site, clock)  # run at p-wang's 20:00 shift end, due 20:30
+    task = service.get(task_id)
+    assert task.run_at < local(site, 2026, 11, 2, 20, 15) < task.due_at
+
+    def listed(since: datetime, until: datetime | None = None) -> set[int]:
+        return {r.task_id for r in service.history(HistoryQuery(schedule="eos_self_check", since=since,
+                                                                until=until))}
+
+    assert task_id in listed(local(site, 2026, 11, 2, 20, 15)), "open, its deadline in the range"
+    service.complete(task_id, WANG, _all_pass(), now=local(site, 2026, 11, 5, 9))  # signed three days late
+    assert task_id in listed(local(site, 2026, 11, 4)), "signed in the range"
+    assert task_id not in listed(local(site, 2026, 11, 4), until=local(site, 2026, 11, 5)), "signed after it"
+    assert task_id not in listed(local(site, 2026, 11, 6)), "run, due and signed before the range"
+    assert task_id in listed(local(site, 2026, 11, 2), until=local(site, 2026, 11, 3)), "run in the range"
+
+
 def test_history_range_the_wrong_way_round_is_an_error(site: Site) -> None:
     with pytest.raises(InspectionError) as caught:
         HistoryQuery(since=local(site, 2026, 11, 3), until=local(site, 2026, 11, 2))
