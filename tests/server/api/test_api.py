@@ -132,6 +132,13 @@ def test_someone_elses_task_is_forbidden_and_unknown_task_is_404(client: tuple[T
     try:
         response = http.post(f"/api/inspections/{task['id']}/complete", json={"items": _items()})
         assert response.status_code == 403 and response.json()["detail"]["code"] == "not_allowed"
+        # the refusal names the assignee as the task's listing does for this account: hidden
+        listed = http.get(f"/api/inspections/{task['id']}").json()["assignee"]
+        assert listed == "(hidden)"
+        assert "p-wang" not in response.json()["detail"]["message"]
+        assert "assigned to (hidden)" in response.json()["detail"]["message"]
+        photo = http.post(f"/api/inspections/{task['id']}/photos", json={"data_base64": "iVBORw0KGgo="})
+        assert photo.status_code == 403 and "p-wang" not in photo.json()["detail"]["message"]
         assert http.get("/api/inspections/424242").status_code == 404
     finally:
         Who.actor = Actor("p-wang", frozenset({Role.OPERATOR}), frozenset({"ops-a"}))
