@@ -1148,7 +1148,7 @@ function renderHistory() {
         : t("history_no_findings")];
     return el("li", { "data-task": task.task_id, "data-status": task.status, "data-overdue": String(overdue) },
       el("div", { text: lang === "zh" ? task.what_zh || task.what : task.what || task.what_zh }),
-      el("div", { class: "meta" }, `${zoned(task.completed_at || task.due_at, HISTORY_WHEN)} · ${historyWhere(task)}`),
+      el("div", { class: "meta" }, `${task.completed_at ? "" : t("due") + " "}${zoned(task.completed_at || task.due_at, HISTORY_WHEN)} · ${historyWhere(task)}`),
       el("div", { class: "meta" }, el("span", { class: overdue ? "task-status overdue" : "task-status", text: status }),
         who ? ` · ${who}` : "", ...findings));
   }) : [el("li", { class: "ok-text", text: t("history_empty") })]));
