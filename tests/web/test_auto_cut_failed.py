@@ -20,7 +20,7 @@ from server.services.commands import alarm_ref
 from tests.server.services.conftest import Hook
 from tests.server.services.test_delayed_cut import PLUGS, Floor, running_floor
 from tests.support.wait import wait_for
-from tests.web.test_cut_card import TZ, local
+from tests.web.test_cut_card import TZ, local, plug_entry, strip_entry, strip_site
 from tests.web.test_live_page import DESKTOP, open_page
 
 with contextlib.suppress(ImportError):  # the dev extras install it; the browser fixture says when it is missing
@@ -34,39 +34,14 @@ TWO_STRIPS = {"strip-z1-01": ("strip_meter", "shellystrip-z1-01"), "strip-z1-02"
 """The edge's simulated Shelly devices: two strip meters, the kettle on the first and the heater on the second."""
 
 
+TWO_STRIP_DEVICES = (strip_entry("strip-z1-01") + strip_entry("strip-z1-02")
+                     + plug_entry("plug-s1-kettle", "strip-z1-01") + plug_entry("plug-s2-heater", "strip-z1-02")
+                     + plug_entry("plug-e2-fan", "strip-z1-01", edge="e2"))
+"""Two 10 A strips, one non-essential plug on each; plug-e2-fan sits on edge e2, which never comes online."""
+
+
 def two_strip_site(hook_port: int) -> str:
-    """Two 10 A strips of zone z1, one non-essential plug on each, an overload that turns critical after 2 s;
-    plug-e2-fan sits on edge e2, which never comes online."""
-    j = f"json://127.0.0.1:{hook_port}"
-    return f"""
-site: {{id: r1, name: Strip cut floor, timezone: Asia/Shanghai}}
-floors: [{{id: f1, name: 1F}}]
-zones:
-  - {{id: z1, name: 坐席区一, floor: f1, kind: office}}
-devices:
-  - {{id: strip-z1-01, kind: strip_meter, zone: z1, edge: e1, rated_a: 10}}
-  - {{id: strip-z1-02, kind: strip_meter, zone: z1, edge: e1, rated_a: 10}}
-  - {{id: plug-s1-kettle, kind: smart_plug, zone: z1, edge: e1, rated_a: 16, class: non_essential, cuttable: true,
-     strip: strip-z1-01}}
-  - {{id: plug-s2-heater, kind: smart_plug, zone: z1, edge: e1, rated_a: 16, class: non_essential, cuttable: true,
-     strip: strip-z1-02}}
-  - {{id: plug-e2-fan, kind: smart_plug, zone: z1, edge: e2, rated_a: 16, class: non_essential, cuttable: true,
-     strip: strip-z1-01}}
-thresholds:
-  zones:
-    z1:
-      elec.strip_overload: {{major_hold_s: 1, critical_hold_s: 2}}
-people:
-  - {{id: p-lead, name: 王领班, badge: B1, roles: [shift_lead]}}
-contacts:
-  p-lead: ['{j}/lead']
-  supervisor: ['{j}/supervisor']
-  fallback: ['{j}/fallback']
-shifts:
-  - {{id: all, start: '00:00', end: '00:00'}}
-roster:
-  - {{person: p-lead, shift: all, zone: z1, lead: true}}
-"""
+    return strip_site(hook_port, TWO_STRIP_DEVICES)
 
 
 def critical_strips(floor: Floor, settled: set[str]) -> dict[str, dict[str, Any]] | None:
