@@ -719,9 +719,20 @@ function alarmItem(a) {
 
 /** A cut's line on an alarm card, in the page's language: the delayed cut (elec.high_power_appliance), or one
  * plug of the automatic cut of a critical overload. */
+/** The fixed reasons a cut fails with (edge/agent.py's answers, server/api/schemas.py's expiry) in 中文; any
+ * other reason (a person's hold, a driver's error) is shown as given. */
+const CUT_REASONS_ZH = {
+  "no answer from the edge before the command expired: check the plug by hand": "网关在指令过期前未应答,请到现场检查插座",
+  "no confirmation from device": "插座未确认断开",
+  "edge stopped before the device confirmed": "插座确认前网关已停止",
+  "expired": "指令到达网关时已过期",
+  "bad_signature": "指令签名无效,网关拒绝执行",
+  "the edge reported the command failed": "网关报告指令执行失败",
+};
+const cutReason = (why) => (lang === "zh" && CUT_REASONS_ZH[why]) || why;
 function cutText(cut) {
   const at = cut.state === "done" || cut.state === "failed" ? (cut.at || cut.due_at) : cut.due_at;
-  const words = { at: time(at), by: personText(cut.held_by || "—"), why: cut.why || "—", device: subjectName(cut.device) };
+  const words = { at: time(at), by: personText(cut.held_by || "—"), why: cutReason(cut.why || "—"), device: subjectName(cut.device) };
   return t((cut.automatic ? "auto_cut_" : "cut_") + cut.state).replace(/\{(\w+)\}/g, (_, k) => words[k]);
 }
 /** The server's authorization table decides (GET /api/me `permissions`): others get no button. While the

@@ -99,7 +99,7 @@ def test_the_folded_row_says_a_cut_failed_and_the_card_gives_the_edges_reason(
         for page, failed, done in (
                 (en, "Power cut automatically: plug plug-s2-heater — FAILED: no confirmation from device",
                  f"Power cut automatically: plug plug-s1-kettle — done {local(kettle_cut['at'])}"),
-                (zh, "自动断电:插座 plug-s2-heater — 失败:no confirmation from device",
+                (zh, "自动断电:插座 plug-s2-heater — 失败:插座未确认断开",
                  f"自动断电:插座 plug-s1-kettle — 已于 {local(kettle_cut['at'])} 断开")):
             page.locator('#alarms li.alarm-group[data-rule="elec.strip_overload"] button.group-toggle').click()
             cut = page.locator(f'#alarms li.alarm[data-id="{heater_id}"] .auto-cut')
@@ -144,5 +144,10 @@ def test_a_cut_the_edge_never_answered_reads_failed_once_it_expired(
         # folded again, the row carries it
         en.locator('#alarms li.alarm-group[data-rule="elec.strip_overload"] button.group-toggle').click()
         expect(en.locator("#alarms li.alarm-group .auto-cut-summary")).to_have_text("power cut: 1 FAILED, 2 done")
-        assert en.errors == []  # type: ignore[attr-defined]
+        zh = open_page(browser, floor, NARROW, "zh-CN", mobile=True, token=token, timezone=TZ)
+        zh.locator('#alarms li.alarm-group[data-rule="elec.strip_overload"] button.group-toggle').click()
+        zh_cut = zh.locator(f'#alarms li.alarm[data-id="{strip["id"]}"] .auto-cut[data-device="plug-e2-fan"]')
+        expect(zh_cut).to_have_text("自动断电:插座 plug-e2-fan — 失败:网关在指令过期前未应答,请到现场检查插座")
+        assert en.errors == [] and zh.errors == []  # type: ignore[attr-defined]
         en.context.close()
+        zh.context.close()
