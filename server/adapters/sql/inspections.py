@@ -159,7 +159,9 @@ class InspectionRepository:
             query = query.where(InspectionTaskRow.zone == zone)
         if assignee is not None:
             query = query.where(InspectionTaskRow.assignee == assignee)
-        order = InspectionTaskRow.completed_at.desc() if status == "done" else InspectionTaskRow.due_at
+        # done and missed are history, newest first (a limit drops the oldest); open work is by deadline
+        order = (InspectionTaskRow.completed_at.desc() if status == "done" else InspectionTaskRow.due_at.desc()
+                 if status == "missed" else InspectionTaskRow.due_at)
         with self.sessions() as session:
             return [task_record(r) for r in session.scalars(query.order_by(order, InspectionTaskRow.id).limit(limit))]
 

@@ -129,6 +129,12 @@ def test_downtime_is_caught_up_once(sqlite_engine: Engine, site: Site) -> None:
     assert patrols == ["open", "missed", "missed", "open"]
     assert report.missed > 0
     assert service.create_due().created == 0
+    # maintenance reviewing misses reads the latest first: a limit cuts the oldest, never last night's
+    missed = service.tasks("missed", limit=5000)
+    assert len(missed) > 1
+    latest = max(t.due_at for t in missed)
+    assert [t.due_at for t in service.tasks("missed", limit=1)] == [latest]
+    assert [t.due_at for t in missed] == sorted((t.due_at for t in missed), reverse=True)
 
 
 def _eos_task(service: InspectionService, site: Site, clock: FakeClock) -> int:
