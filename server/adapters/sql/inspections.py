@@ -226,10 +226,12 @@ class InspectionRepository:
             # today's history, and so is a task whose deadline falls in the range, open or missed.
             stmt = stmt.where(or_(*(_within(column, since, until) for column in (
                 InspectionTaskRow.run_at, InspectionTaskRow.due_at, InspectionTaskRow.completed_at))))
-        stmt = stmt.order_by(InspectionTaskRow.run_at, InspectionTaskRow.id, InspectionResultRow.id).limit(limit)
+        # newest first under the limit, so that a long history drops its oldest rows, never the latest ones
+        stmt = stmt.order_by(InspectionTaskRow.run_at.desc(), InspectionTaskRow.id.desc(),
+                             InspectionResultRow.id.desc()).limit(limit)
         with self.sessions() as session:
             return [(task_record(task), result_record(r) if r is not None else None)
-                    for task, r in session.execute(stmt)]
+                    for task, r in session.execute(stmt)][::-1]
 
     def hazards(self, task_ids: Sequence[int]) -> list[HazardRecord]:
         out: list[HazardRecord] = []

@@ -227,6 +227,18 @@ def test_a_task_signed_or_due_in_the_range_is_in_its_history(engine: Engine, sit
     assert task_id in listed(local(site, 2026, 11, 2), until=local(site, 2026, 11, 3)), "run in the range"
 
 
+def test_a_history_longer_than_its_limit_keeps_the_newest_rows(sqlite_engine: Engine, site: Site) -> None:
+    clock = FakeClock(local(site, 2026, 11, 2, 0, 30))
+    service = _service(sqlite_engine, site, clock)
+    for _ in range(3):  # three days of tasks
+        service.create_due()
+        clock.advance(timedelta(days=1))
+    rows = service.history(HistoryQuery())
+    assert len(rows) > 3
+    newest = service.history(HistoryQuery(), limit=3)
+    assert newest == rows[-3:], "the limit drops the oldest rows; the order stays oldest first"
+
+
 def test_history_range_the_wrong_way_round_is_an_error(site: Site) -> None:
     with pytest.raises(InspectionError) as caught:
         HistoryQuery(since=local(site, 2026, 11, 3), until=local(site, 2026, 11, 2))
