@@ -177,7 +177,9 @@ def test_printable_report_renders_the_history(client: tuple[TestClient, FakeCloc
     # compliance for the zone and month: the signed check on time, with its two failed items
     assert "<tr><td>2026-11</td><td>ops-a</td><td class=n>1</td><td class=n>0</td><td class=n>0</td>" in html
     assert "<td class=n>2</td></tr>" in html
-    assert f"#{task['id']} End-of-shift self-check of own seat — ops-a · s-001" in html
+    # a bilingual report: each duty and item in both languages, as the CSV has them
+    assert f"#{task['id']} End-of-shift self-check of own seat · 下班设备自检 — ops-a · s-001" in html
+    assert "<td>Seat tidy and passage clear<br>座位整洁、通道畅通</td>" in html
     assert "signed by p-wang at 2026-11-02 20:05" in html
     assert '<td class="fail">fail</td>' in html and "cord frayed" in html
     assert "<li>seat_tidy: boxes &lt;script&gt;alert(1)&lt;/script&gt; moved — p-wang, 2026-11-02 20:05</li>" in html
@@ -188,6 +190,7 @@ def test_printable_report_renders_the_history(client: tuple[TestClient, FakeCloc
     # the escalation owed for the cord the operator could not fix is in the report too (another zone filter
     # would hide it): the lead's resolve-or-forward task, open
     assert "Operator issue: resolve or forward to the supervisor" in html
+    assert "not signed (open · 待完成)" in html
     wrong = http.get("/api/inspections/history", params={"format": "html", "since": "2026-11-03T00:00:00Z",
                                                           "until": "2026-11-02T00:00:00Z"})
     assert wrong.status_code == 422 and wrong.json()["detail"]["code"] == "bad_range"
