@@ -230,8 +230,9 @@ class InspectionRepository:
         stmt = stmt.order_by(InspectionTaskRow.run_at.desc(), InspectionTaskRow.id.desc(),
                              InspectionResultRow.id.desc()).limit(limit)
         with self.sessions() as session:
-            return [(task_record(task), result_record(r) if r is not None else None)
-                    for task, r in session.execute(stmt)][::-1]
+            newest: list[tuple[TaskRecord, ResultRecord | None]] = [
+                (task_record(task), result_record(r) if r is not None else None) for task, r in session.execute(stmt)]
+        return newest[::-1]
 
     def hazards(self, task_ids: Sequence[int]) -> list[HazardRecord]:
         out: list[HazardRecord] = []
