@@ -24,6 +24,9 @@ section.task{break-inside:avoid;page-break-inside:avoid}
 @page{size:A4;margin:12mm}@media print{body{margin:0}a{color:#000;text-decoration:none}}
 """
 
+STATUS_ZH = {"open": "待完成", "missed": "已错过", "done": "已完成"}
+"""A task's status in 中文, as the live page words it (TASK_STATUS in server/web/app.js)."""
+
 
 def _t(value: datetime | None, tz: tzinfo) -> str:
     return "" if value is None else value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
@@ -68,8 +71,9 @@ def render(*, site_name: str, tz: tzinfo, filters: Mapping[str, str], generated:
         where = " · ".join(x for x in (t.zone, t.seat, t.device) if x) or "site"
         signed = (f"signed by {e(t.completed_by)} at {e(_t(t.completed_at, tz))}" + ("" if t.on_time else " (late)")
                   ) if t.completed_by else ("<span class=fail>not signed, overdue · 逾期未完成</span>" if t.overdue
-                                            else f"not signed ({e(t.status)})")
-        out.append(f"<section class=task><h3>#{task_id} {e(t.what)} — {e(where)}</h3>"
+                                            else f"not signed ({e(t.status)} · {e(STATUS_ZH.get(t.status, t.status))})")
+        what = f"{t.what} · {t.what_zh}" if t.what_zh else t.what
+        out.append(f"<section class=task><h3>#{task_id} {e(what)} — {e(where)}</h3>"
                    f"<p class=meta>Run {e(_t(t.run_at, tz))}, due {e(_t(t.due_at, tz))}; "
                    f"assignee {e(t.assignee or '—')}; {signed}"
                    + (f"; note: {e(t.task_note)}" if t.task_note else "") + "</p>")
@@ -77,7 +81,8 @@ def render(*, site_name: str, tz: tzinfo, filters: Mapping[str, str], generated:
             out.append("<table><tr><th>Item</th><th>Result</th><th>Suggested</th><th>Evidence</th><th>Note</th></tr>")
             for r in items:
                 out.append(
-                    f"<tr><td>{e(r.item_text or r.item)}</td>"
+                    f"<tr><td>{e(r.item_text or r.item)}"
+                    + (f"<br>{e(r.item_text_zh)}" if r.item_text_zh else "") + "</td>"
                     f"<td class=\"{'fail' if r.result == 'fail' else ''}\">{e(r.result)}</td>"
                     f"<td class=\"{'override' if r.overridden else ''}\">{e(r.suggested)}"
                     + (" (overridden)" if r.overridden else "") + "</td>"

@@ -36,12 +36,15 @@ const STRINGS = {
     cut_failed: "断电失败:{why}", cut_cancelled: "断电已取消:{why}",
     auto_cut_cutting: "自动断电:插座 {device} — 等待插座确认(指令 {at} 发出)",
     auto_cut_done: "自动断电:插座 {device} — 已于 {at} 断开", auto_cut_failed: "自动断电:插座 {device} — 失败:{why}",
+    auto_cut_summary: "自动断电:", auto_cut_n_done: "{n} 个已断开", auto_cut_n_failed: "{n} 个失败",
+    auto_cut_n_cutting: "{n} 个等待确认",
     whole_floor: "← 整层", more_in_list: "另有 {n} 个设备见详情列表",
     life_safety: "生命安全", latest: "最近", all_severities: "全部级别", all_zones: "全部区域", all_families: "全部类别",
     shown: "显示 {n} / {of}", filter_severity: "级别", filter_zone: "区域", filter_family: "类别",
     history_open: "巡检记录", history_title: "巡检记录(最近 30 天)", history_csv: "下载 CSV",
     history_report: "打印版报告", history_empty: "最近 30 天无巡检记录", history_findings: "{n} 项不合格",
-    history_no_findings: "无不合格项", history_late: "逾期完成", history_overdue: "逾期未完成",
+    history_no_findings: "无不合格项", history_late: "逾期完成", history_overdue: "逾期未完成", whole_site: "全场",
+    hidden_person: "(已隐藏)",
   },
   en: {
     title: "Floor safety", floor_map: "Floor map", active_alarms: "Active alarms", no_alarms: "No active alarms · all clear",
@@ -75,6 +78,8 @@ const STRINGS = {
     auto_cut_cutting: "Power cut automatically: plug {device} — waiting for the plug (sent {at})",
     auto_cut_done: "Power cut automatically: plug {device} — done {at}",
     auto_cut_failed: "Power cut automatically: plug {device} — FAILED: {why}",
+    auto_cut_summary: "power cut: ", auto_cut_n_done: "{n} done", auto_cut_n_failed: "{n} FAILED",
+    auto_cut_n_cutting: "{n} waiting",
     whole_floor: "← Whole floor", more_in_list: "{n} more devices in the detail list",
     life_safety: "LIFE SAFETY", latest: "latest", all_severities: "All severities", all_zones: "All zones",
     all_families: "All kinds", shown: "showing {n} of {of}", filter_severity: "Severity", filter_zone: "Zone",
@@ -83,6 +88,7 @@ const STRINGS = {
     history_csv: "Download CSV", history_report: "Printable report",
     history_empty: "No inspections in the last 30 days", history_findings: "{n} failed",
     history_no_findings: "no failed items", history_late: "done late", history_overdue: "overdue, not signed",
+    whole_site: "whole site", hidden_person: "(hidden)",
   },
 };
 const SEVERITY = {
@@ -126,10 +132,12 @@ const METRICS = {
 const metricText = (m) => METRICS[lang][m] ?? m;
 const ROLES = {
   zh: { operator: "话务员", shift_lead: "领班", supervisor: "主管", safety_officer: "安全员", facility_manager: "物业",
-        maintenance: "维修", on_site_command: "现场指挥", emergency_command: "应急指挥", admin: "管理员" },
+        maintenance: "维修", on_site_command: "现场指挥", emergency_command: "应急指挥", admin: "管理员",
+        mr_duty: "机房值班", manager: "经理", it: "信息系统", hr: "人事", reception: "前台", logistics: "后勤" },
   en: { operator: "operator", shift_lead: "shift lead", supervisor: "supervisor", safety_officer: "safety officer",
         facility_manager: "facility manager", maintenance: "maintenance", on_site_command: "on-site command",
-        emergency_command: "emergency command", admin: "admin" },
+        emergency_command: "emergency command", admin: "admin", mr_duty: "machine-room duty", manager: "manager",
+        it: "IT", hr: "HR", reception: "reception", logistics: "logistics" },
 };
 const POLL_MS = 5000;
 /** Cut states that still change without an alarm event: their alarms are re-read on every poll. */
@@ -235,8 +243,7 @@ function svg(tag, attrs = {}, ...children) {
 // Times are shown in the site's time zone (from /api/floor), whatever the viewer's device is set to: a
 // supervisor abroad and the floor read the same clock. An offset ("+08:00") is applied by hand when the
 // browser's Intl does not take offsets as zones.
-function zoned(iso, options) {
-  const locale = lang === "zh" ? "zh-CN" : "en-GB";
+function zoned(iso, options, locale = lang === "zh" ? "zh-CN" : "en-GB") {
   const at = new Date(iso);
   const tz = state.tz;
   if (tz) {
@@ -253,6 +260,8 @@ const TIME = { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle:
 const DAY = { year: "numeric", month: "2-digit", day: "2-digit" };
 const time = (iso) => (iso ? zoned(iso, TIME) : "—");
 const dateTime = (iso) => (iso ? zoned(iso, { ...DAY, ...TIME }) : "—");
+/** The site's calendar day of an instant (ms) as YYYY-MM-DD, which sorts as the days do. */
+const siteDay = (ms) => zoned(new Date(ms).toISOString(), DAY, "en-CA");
 /** A time of today (site time) as HH:MM:SS, an older one with its date. */
 const when = (iso) => (!iso ? "—" : zoned(iso, DAY) === zoned(new Date().toISOString(), DAY) ? time(iso) : dateTime(iso));
 /** ISO times with a zone inside a server's message text, rewritten in the site's time. */
@@ -710,9 +719,20 @@ function alarmItem(a) {
 
 /** A cut's line on an alarm card, in the page's language: the delayed cut (elec.high_power_appliance), or one
  * plug of the automatic cut of a critical overload. */
+/** The fixed reasons a cut fails with (edge/agent.py's answers, server/api/schemas.py's expiry) in 中文; any
+ * other reason (a person's hold, a driver's error) is shown as given. */
+const CUT_REASONS_ZH = {
+  "no answer from the edge before the command expired: check the plug by hand": "网关在指令过期前未应答,请到现场检查插座",
+  "no confirmation from device": "插座未确认断开",
+  "edge stopped before the device confirmed": "插座确认前网关已停止",
+  "expired": "指令到达网关时已过期",
+  "bad_signature": "指令签名无效,网关拒绝执行",
+  "the edge reported the command failed": "网关报告指令执行失败",
+};
+const cutReason = (why) => (lang === "zh" && CUT_REASONS_ZH[why]) || why;
 function cutText(cut) {
   const at = cut.state === "done" || cut.state === "failed" ? (cut.at || cut.due_at) : cut.due_at;
-  const words = { at: time(at), by: cut.held_by || "—", why: cut.why || "—", device: subjectName(cut.device) };
+  const words = { at: time(at), by: personText(cut.held_by || "—"), why: cutReason(cut.why || "—"), device: subjectName(cut.device) };
   return t((cut.automatic ? "auto_cut_" : "cut_") + cut.state).replace(/\{(\w+)\}/g, (_, k) => words[k]);
 }
 /** The server's authorization table decides (GET /api/me `permissions`): others get no button. While the
@@ -764,9 +784,26 @@ function groupItem(g) {
   const pending = g.alarms.filter((a) => a.cut && a.cut.state === "pending")
     .sort((a, b) => Date.parse(a.cut.due_at) - Date.parse(b.cut.due_at));
   if (pending.length) toggle.append(el("span", { class: "cut", "data-cut-state": "pending", text: cutText(pending[0].cut) }));
+  const autoCut = autoCutSummary(g.alarms);
+  if (autoCut) toggle.append(autoCut);
   li.append(toggle);
   if (open) li.append(el("ul", { class: "alarms group-items" }, ...g.alarms.map((a) => alarmItem(a))));
   return li;
+}
+
+/** The automatic cuts of a folded group's alarms in one line ("power cut: 3 done, 1 FAILED"), failures first:
+ * a failed cut is the one a supervisor must act on, and must not wait for someone to unfold the row. */
+function autoCutSummary(alarms) {
+  const cuts = alarms.flatMap((a) => a.auto_cut || []);
+  if (!cuts.length) return null;
+  const n = (s) => cuts.filter((c) => c.state === s).length;
+  const counts = { failed: n("failed"), cutting: n("cutting"), done: n("done") };
+  const parts = Object.entries(counts).filter(([, k]) => k > 0)
+    .map(([s, k]) => t("auto_cut_n_" + s).replace("{n}", k));
+  const worst = counts.failed ? "failed" : counts.cutting ? "cutting" : "done";
+  return el("span", { class: "cut auto-cut-summary", "data-cut-state": worst, "data-done": counts.done,
+    "data-failed": counts.failed, "data-cutting": counts.cutting,
+    text: t("auto_cut_summary") + parts.join(lang === "zh" ? "," : ", ") });
 }
 
 function renderFilters(list) {
@@ -1064,13 +1101,15 @@ async function loadChart() {
 
 // ---- inspections, health, evacuation ----------------------------------------------------------------
 function renderInspections() {
-  const end = new Date(); end.setHours(23, 59, 59, 999);
-  const list = state.inspections.filter((task) => Date.parse(task.due_at) <= end.getTime())
+  // Due today in the site's days, not the viewer's. A day's duty is due by the site's midnight (the daily
+  // fire patrol's deadline is 00:00 of the next day): a deadline is counted on the day it ends.
+  const today = siteDay(Date.now());
+  const list = state.inspections.filter((task) => siteDay(Date.parse(task.due_at) - 1) <= today)
     .sort((a, b) => Number(b.overdue) - Number(a.overdue) || Date.parse(a.due_at) - Date.parse(b.due_at));
   $("inspections").replaceChildren(...(list.length || !(state.inspectionsRead && readable()) ? list.map((task) => el("li", { "data-task": task.id },
     el("div", { text: lang === "zh" ? task.what_zh || task.what : task.what || task.what_zh }),
     el("div", { class: "meta" }, task.overdue ? el("span", { class: "overdue", text: t("overdue") + " · " }) : "",
-      `${t("due")} ${dateTime(task.due_at)} · ${task.subject}${task.assignee ? " · " + task.assignee : " · " + task.role}`))) :
+      `${t("due")} ${dateTime(task.due_at)} · ${historyWhere(task)}${task.assignee ? " · " + personText(task.assignee) : " · " + (ROLES[lang][task.role] || task.role)}`))) :
     [el("li", { class: "ok-text", text: t("no_inspections") })]));
 }
 
@@ -1098,7 +1137,7 @@ function historyTasks(rows) {
 function historyWhere(task) {
   const device = task.device ? (state.devices.get(task.device) || {}).name || task.device : "";
   const where = [task.zone ? zoneName(task.zone) : "", device, task.seat || ""].filter(Boolean);
-  return where.length ? where.join(" · ") : task.subject;
+  return where.length ? where.join(" · ") : task.subject === "site" ? t("whole_site") : task.subject;
 }
 function renderHistory() {
   $("history-open").hidden = !mayReadHistory();
@@ -1113,14 +1152,14 @@ function renderHistory() {
     const status = overdue ? t("history_overdue")
       : task.status === "done" && task.on_time === false ? t("history_late")
         : (TASK_STATUS[lang][task.status] ?? task.status);
-    const who = task.completed_by || task.assignee || "";
+    const who = personText(task.completed_by || task.assignee || "");
     // only a signed task has results: "no failed items" on an unsigned one would read as all passed
     const findings = task.status !== "done" ? []
       : [" · ", task.failed ? el("span", { class: "failed", text: t("history_findings").replace("{n}", task.failed) })
         : t("history_no_findings")];
     return el("li", { "data-task": task.task_id, "data-status": task.status, "data-overdue": String(overdue) },
       el("div", { text: lang === "zh" ? task.what_zh || task.what : task.what || task.what_zh }),
-      el("div", { class: "meta" }, `${zoned(task.completed_at || task.due_at, HISTORY_WHEN)} · ${historyWhere(task)}`),
+      el("div", { class: "meta" }, `${task.completed_at ? "" : t("due") + " "}${zoned(task.completed_at || task.due_at, HISTORY_WHEN)} · ${historyWhere(task)}`),
       el("div", { class: "meta" }, el("span", { class: overdue ? "task-status overdue" : "task-status", text: status }),
         who ? ` · ${who}` : "", ...findings));
   }) : [el("li", { class: "ok-text", text: t("history_empty") })]));
@@ -1249,6 +1288,8 @@ function renderEvacuation() {
 // tap every name is listed: a warden looking for someone must find them there.
 const ROLL_NAMES_OPEN = 8;
 const HIDDEN_PERSON = "(hidden)";  // server/api/minimise.py: a person this account may not see
+/** A person's name or id as the API gives it; the API's "(hidden)" in the page's language. */
+const personText = (who) => (who === HIDDEN_PERSON ? t("hidden_person") : who);
 function rollNames(evacuation, names) {
   const chosen = state.rollNamesOpen && state.rollNamesOpen.evacuation === evacuation ? state.rollNamesOpen.open : null;
   const details = el("details", { class: "roll-names", "data-roll": "names", "data-n": names.length,
@@ -1260,7 +1301,7 @@ function rollNames(evacuation, names) {
   for (const p of names) {
     const where = [p.zone ? zoneName(p.zone) : null, p.is_visitor ? t("visitor") : null,
       p.status === "unknown" ? t("unaccounted") : null].filter(Boolean).join(", ");
-    const who = `${p.name || p.person}${where ? ` (${where})` : ""}`;
+    const who = `${personText(p.name || p.person)}${where ? ` (${where})` : ""}`;
     const line = el("span", { class: "missing", "data-person": p.person, "data-status": p.status }, who);
     // the route checks `respond`; a name hidden from this account cannot be named to the server
     if (may("respond") && p.person !== HIDDEN_PERSON) {

@@ -114,22 +114,32 @@ STRIP_FLOOR = {"strip-z1-01": ("strip_meter", "shellystrip-z1-01"),
 """The edge's simulated Shelly devices: the strip meter and the three plugs fed from it."""
 
 
-def strip_site(hook_port: int) -> str:
-    """Three plugs without a seat (no delayed cut) on a 10 A strip whose overload turns critical after 2 s."""
+def strip_entry(device: str) -> str:
+    """A 10 A strip meter of zone z1 on edge e1, as a site file's `devices:` entry."""
+    return f"\n  - {{id: {device}, kind: strip_meter, zone: z1, edge: e1, rated_a: 10}}"
+
+
+def plug_entry(device: str, strip: str, edge: str = "e1", essential: bool = False) -> str:
+    """A 16 A plug of zone z1 fed from `strip`: non-essential and cuttable, or essential."""
+    kind = "class: essential, essential: true" if essential else "class: non_essential, cuttable: true"
+    return f"\n  - {{id: {device}, kind: smart_plug, zone: z1, edge: {edge}, rated_a: 16, {kind}, strip: {strip}}}"
+
+
+STRIP_DEVICES = (strip_entry("strip-z1-01") + plug_entry("plug-s1-kettle", "strip-z1-01")
+                 + plug_entry("plug-s2-heater", "strip-z1-01")
+                 + plug_entry("plug-s3-pc", "strip-z1-01", essential=True))
+"""Three plugs without a seat (no delayed cut) on a 10 A strip."""
+
+
+def strip_site(hook_port: int, devices: str = STRIP_DEVICES) -> str:
+    """`devices` (the site file's entries) in zone z1, whose strip overload turns critical after 2 s."""
     j = f"json://127.0.0.1:{hook_port}"
     return f"""
 site: {{id: r1, name: Strip cut floor, timezone: Asia/Shanghai}}
 floors: [{{id: f1, name: 1F}}]
 zones:
   - {{id: z1, name: 坐席区一, floor: f1, kind: office}}
-devices:
-  - {{id: strip-z1-01, kind: strip_meter, zone: z1, edge: e1, rated_a: 10}}
-  - {{id: plug-s1-kettle, kind: smart_plug, zone: z1, edge: e1, rated_a: 16, class: non_essential, cuttable: true,
-     strip: strip-z1-01}}
-  - {{id: plug-s2-heater, kind: smart_plug, zone: z1, edge: e1, rated_a: 16, class: non_essential, cuttable: true,
-     strip: strip-z1-01}}
-  - {{id: plug-s3-pc, kind: smart_plug, zone: z1, edge: e1, rated_a: 16, class: essential, essential: true,
-     strip: strip-z1-01}}
+devices:{devices}
 thresholds:
   zones:
     z1:

@@ -5,6 +5,7 @@ printable report, both fetched with the bearer token (never in an address). Scre
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -169,12 +170,15 @@ def test_an_overdue_task_reads_overdue_in_the_history_not_open(
     expect(status).to_have_class("task-status overdue")
     # nobody signed it: no "no failed items", which would read as checked and passed
     expect(row).not_to_contain_text("no failed items")
+    # the time of an unsigned task is its deadline, and says so (a bare date read as when it was done)
+    expect(row.locator(".meta").first).to_have_text(re.compile(r"^due \d\d/\d\d/\d{4}, \d\d:\d\d · "))
     # drawn apart from an open row: the critical red of the inspections box's overdue tasks, not the meta grey
     assert status.evaluate("e => getComputedStyle(e).color") == FILL["critical"]
     row.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts_dir / "live-page-phone-history-overdue.png"), full_page=True)
     page.locator("#lang").click()
     expect(status).to_have_text("逾期未完成")
+    expect(row.locator(".meta").first).to_have_text(re.compile(r"^截止 \d{4}/\d\d/\d\d \d\d:\d\d · "))
     assert page.errors == []  # type: ignore[attr-defined]
     page.context.close()  # its live stream ends before the server stops
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from server.adapters.sql.inspection_facts import result_record, task_record
 from server.adapters.sql.inspection_models import (
@@ -33,6 +33,12 @@ def _last_done(session: Session, task: TaskRecord) -> datetime | None:
         InspectionTaskRow.id != task.id, InspectionTaskRow.run_at < task.run_at))
     return as_utc(last) if last is not None else None
 
+
+def _within(column: InstrumentedAttribute[datetime] | InstrumentedAttribute[datetime | None],
+            since: datetime | None, until: datetime | None) -> ColumnElement[bool]:
+    """`column` in [since, until), either end open when None (a NULL time is in no range)."""
+    return and_(column >= since.astimezone(UTC) if since is not None else column.is_not(None),
+                column < until.astimezone(UTC) if until is not None else true())
 
 class InspectionTransaction:
     def __init__(self, session: Session) -> None:
@@ -153,7 +159,9 @@ class InspectionRepository:
             query = query.where(InspectionTaskRow.zone == zone)
         if assignee is not None:
             query = query.where(InspectionTaskRow.assignee == assignee)
-        order = InspectionTaskRow.completed_at.desc() if status == "done" else InspectionTaskRow.due_at
+        # done and missed are history, newest first (a limit drops the oldest); open work is by deadline
+        order = (InspectionTaskRow.completed_at.desc() if status == "done" else InspectionTaskRow.due_at.desc()
+                 if status == "missed" else InspectionTaskRow.due_at)
         with self.sessions() as session:
             return [task_record(r) for r in session.scalars(query.order_by(order, InspectionTaskRow.id).limit(limit))]
 
@@ -213,14 +221,18 @@ class InspectionRepository:
             stmt = stmt.where(InspectionResultRow.item_id == item)
         if result is not None:
             stmt = stmt.where(InspectionResultRow.outcome == result)
-        if since is not None:
-            stmt = stmt.where(InspectionTaskRow.run_at >= since.astimezone(UTC))
-        if until is not None:
-            stmt = stmt.where(InspectionTaskRow.run_at < until.astimezone(UTC))
-        stmt = stmt.order_by(InspectionTaskRow.run_at, InspectionTaskRow.id, InspectionResultRow.id).limit(limit)
+        if since is not None or until is not None:
+            # A task belongs to the range it was run, due or signed in: a yearly test signed today is in
+            # today's history, and so is a task whose deadline falls in the range, open or missed.
+            stmt = stmt.where(or_(*(_within(column, since, until) for column in (
+                InspectionTaskRow.run_at, InspectionTaskRow.due_at, InspectionTaskRow.completed_at))))
+        # newest first under the limit, so that a long history drops its oldest rows, never the latest ones
+        stmt = stmt.order_by(InspectionTaskRow.run_at.desc(), InspectionTaskRow.id.desc(),
+                             InspectionResultRow.id.desc()).limit(limit)
         with self.sessions() as session:
-            return [(task_record(task), result_record(r) if r is not None else None)
-                    for task, r in session.execute(stmt)]
+            newest: list[tuple[TaskRecord, ResultRecord | None]] = [
+                (task_record(task), result_record(r) if r is not None else None) for task, r in session.execute(stmt)]
+        return newest[::-1]
 
     def hazards(self, task_ids: Sequence[int]) -> list[HazardRecord]:
         out: list[HazardRecord] = []

@@ -28,9 +28,11 @@ _ERROR_STATUS = {"not_found": status.HTTP_404_NOT_FOUND, "not_allowed": status.H
                  "already_completed": status.HTTP_409_CONFLICT, "photo_too_large": status.HTTP_413_CONTENT_TOO_LARGE}
 
 
-def _http(error: InspectionError) -> HTTPException:
+def _http(error: InspectionError, red: Redactor | None = None) -> HTTPException:
+    """`red`: a message that may name a person (a refusal names the task's assignee) is minimised as the
+    task's own fields are."""
     code = _ERROR_STATUS.get(error.code, status.HTTP_422_UNPROCESSABLE_CONTENT)
-    return HTTPException(code, {"code": error.code, "message": error.message})
+    return HTTPException(code, {"code": error.code, "message": red.text(error.message) if red else error.message})
 
 
 def completer(actor: Actor, service: InspectionService) -> CompleterView:
@@ -246,7 +248,7 @@ def complete(task_id: RowId, body: CompleteIn, request: Request, audit: AuditDep
         out = CompleteOut(task=TaskOut.of(service.get(task_id)), on_time=done.on_time, failed=list(done.failed),
                           hazards=list(done.hazards))
     except InspectionError as error:
-        raise _http(error) from None
+        raise _http(error, red) from None
     audit_change(audit, actor, request, f"inspection:{task_id}", before, out.task.model_dump(mode="json"))
     return out.model_copy(update={"task": out.task.shown(red), "failed": red.value(out.failed),
                                   "hazards": red.value(out.hazards)})
@@ -254,7 +256,7 @@ def complete(task_id: RowId, body: CompleteIn, request: Request, audit: AuditDep
 
 @router.post("/{task_id}/photos", response_model=PhotoOut, status_code=status.HTTP_201_CREATED)
 def add_photo(task_id: RowId, body: PhotoIn, request: Request, audit: AuditDep, service: InspectionsDep,
-              actor: ActorDep) -> PhotoOut:
+              actor: ActorDep, red: RedactorDep) -> PhotoOut:
     """A PNG or JPEG (≤ 5 MB) as base64 in JSON."""
     try:
         data = base64.b64decode(body.data_base64, validate=True)
@@ -265,7 +267,7 @@ def add_photo(task_id: RowId, body: PhotoIn, request: Request, audit: AuditDep, 
         before = list(service.get(task_id).photos)
         out = PhotoOut(id=service.add_photo(task_id, completer(actor, service), data, body.item_id), task_id=task_id)
     except InspectionError as error:
-        raise _http(error) from None
+        raise _http(error, red) from None
     audit_change(audit, actor, request, f"inspection:{task_id}", {"photos": before},
                  {"photos": list(service.get(task_id).photos)}, {"bytes": len(data), "item": body.item_id})
     return out

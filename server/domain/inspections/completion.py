@@ -84,6 +84,14 @@ def may_complete(schedule: Schedule, task: TaskState, who: CompleterView) -> boo
     return any(role in who.roles for role in schedule.completer_roles)
 
 
+def _who_may_complete(schedule: Schedule, task: TaskState) -> str:
+    """The refusal's one line: whose task it is and who else may complete it (may_complete's rules)."""
+    whose = (f"task {task.id} is assigned to {task.assignee}: only they" if task.assignee is not None
+             else f"task {task.id} is for the {schedule.role} role: only a {schedule.role}")
+    above = f", a {' or '.join(schedule.completer_roles)}" if schedule.completer_roles else ""
+    return f"{whose}{above}, or an admin may complete it"
+
+
 def validate_completion(task: TaskState, who: CompleterView, results: Mapping[str, tuple[str, str]],
                         at: datetime, note: str = "") -> Completion:
     """Check a completion and return what to store. `results`: item id -> (outcome, note).
@@ -98,8 +106,7 @@ def validate_completion(task: TaskState, who: CompleterView, results: Mapping[st
         raise InspectionError("already_completed", f"task {task.id} was already completed"
                               + (f" at {task.completed_at.isoformat()}" if task.completed_at else ""))
     if not may_complete(schedule, task, who):
-        raise InspectionError("not_allowed", f"task {task.id} is assigned to {task.assignee}; completing it "
-                              f"needs one of the roles {', '.join(schedule.completer_roles) or 'admin'}")
+        raise InspectionError("not_allowed", _who_may_complete(schedule, task))
     unknown = sorted(set(results) - {i.id for i in schedule.items})
     if unknown:
         raise InspectionError("unknown_item", f"task {task.id} ({schedule.id}) has no item(s) {', '.join(unknown)}")

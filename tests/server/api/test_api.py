@@ -132,6 +132,13 @@ def test_someone_elses_task_is_forbidden_and_unknown_task_is_404(client: tuple[T
     try:
         response = http.post(f"/api/inspections/{task['id']}/complete", json={"items": _items()})
         assert response.status_code == 403 and response.json()["detail"]["code"] == "not_allowed"
+        # the refusal names the assignee as the task's listing does for this account: hidden
+        listed = http.get(f"/api/inspections/{task['id']}").json()["assignee"]
+        assert listed == "(hidden)"
+        assert "p-wang" not in response.json()["detail"]["message"]
+        assert "assigned to (hidden)" in response.json()["detail"]["message"]
+        photo = http.post(f"/api/inspections/{task['id']}/photos", json={"data_base64": "iVBORw0KGgo="})
+        assert photo.status_code == 403 and "p-wang" not in photo.json()["detail"]["message"]
         assert http.get("/api/inspections/424242").status_code == 404
     finally:
         Who.actor = Actor("p-wang", frozenset({Role.OPERATOR}), frozenset({"ops-a"}))
@@ -170,7 +177,9 @@ def test_printable_report_renders_the_history(client: tuple[TestClient, FakeCloc
     # compliance for the zone and month: the signed check on time, with its two failed items
     assert "<tr><td>2026-11</td><td>ops-a</td><td class=n>1</td><td class=n>0</td><td class=n>0</td>" in html
     assert "<td class=n>2</td></tr>" in html
-    assert f"#{task['id']} End-of-shift self-check of own seat — ops-a · s-001" in html
+    # a bilingual report: each duty and item in both languages, as the CSV has them
+    assert f"#{task['id']} End-of-shift self-check of own seat · 下班设备自检 — ops-a · s-001" in html
+    assert "<td>Seat tidy and passage clear<br>座位整洁、通道畅通</td>" in html
     assert "signed by p-wang at 2026-11-02 20:05" in html
     assert '<td class="fail">fail</td>' in html and "cord frayed" in html
     assert "<li>seat_tidy: boxes &lt;script&gt;alert(1)&lt;/script&gt; moved — p-wang, 2026-11-02 20:05</li>" in html
@@ -181,6 +190,7 @@ def test_printable_report_renders_the_history(client: tuple[TestClient, FakeCloc
     # the escalation owed for the cord the operator could not fix is in the report too (another zone filter
     # would hide it): the lead's resolve-or-forward task, open
     assert "Operator issue: resolve or forward to the supervisor" in html
+    assert "not signed (open · 待完成)" in html
     wrong = http.get("/api/inspections/history", params={"format": "html", "since": "2026-11-03T00:00:00Z",
                                                           "until": "2026-11-02T00:00:00Z"})
     assert wrong.status_code == 422 and wrong.json()["detail"]["code"] == "bad_range"

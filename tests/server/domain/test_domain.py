@@ -261,6 +261,15 @@ def test_completion_errors(site: Site, case: str, code: str) -> None:
     assert caught.value.message
 
 
+def test_a_refusal_says_who_may_complete_the_task(site: Site) -> None:
+    task = _eos(site)
+    with pytest.raises(InspectionError) as caught:
+        insp.validate_completion(task, CompleterView("p-zhao", frozenset({"operator"})), _all(),
+                                 task.run_at + timedelta(minutes=5))
+    assert caught.value.message == (f"task {task.id} is assigned to p-wang: only they, a shift_lead or supervisor, "
+                                    "or an admin may complete it")
+
+
 def test_lead_may_complete_an_operator_task_and_photo_replaces_note(site: Site) -> None:
     task = _eos(site, photos=1)
     lead = CompleterView("p-li", frozenset({"shift_lead"}))

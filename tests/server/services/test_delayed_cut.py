@@ -40,7 +40,7 @@ from simulators.vendors import shelly
 from tests.server.services.conftest import T0, FakeClock, Hook, make_site
 from tests.server.services.helpers import by_id, raise_alarm
 from tests.support.edge import edge_config
-from tests.support.server import serve
+from tests.support.server import RunningServer, serve
 from tests.support.wait import wait_for
 
 TOKEN = "cut-admin-token"
@@ -161,6 +161,8 @@ class ShellyPlugs:
         """`addresses`: the simulated devices' Shelly names (a strip meter reports as a plug does)."""
         self.state = {addr: shelly.SwitchState(apower=90.0, current=0.41) for addr in addresses}
         self.load_w = dict.fromkeys(self.state, 90.0)
+        self.welded: set[str] = set()
+        """Plugs whose relay is welded shut: they answer Switch.Set and stay on (the edge's cut fails)."""
         self.lock = threading.Lock()
         self.client = MqttClient(broker.client_settings(), "shelly-plugs", on_message=self._rpc)
         for addr in self.state:
@@ -183,6 +185,8 @@ class ShellyPlugs:
         addr = message.topic.split("/")[0]
         with self.lock:
             outcome = shelly.handle_rpc(addr, self.state[addr], message.payload)
+            if addr in self.welded:
+                self.state[addr].output = True
             self._measure(addr)
             status = shelly.encode_status(addr, self.state[addr])
         if outcome.reply is not None:
@@ -215,6 +219,8 @@ class Floor:
     plugs: ShellyPlugs
     hook: Hook
     port: int
+    server: RunningServer | None = None
+    """The in-process server (its runtime's services), for a test that writes a command as the server would."""
 
     @property
     def url(self) -> str:
@@ -266,7 +272,7 @@ def running_floor(mosquitto: EmbeddedBroker, hook: Hook, tmp_path: Path, site_te
         wait_for(lambda: all(d["last_seen"] for d in api.get("/api/devices").json() if d["id"] in shelly_devices),
                  timeout=30, what="plug readings through the edge")
         try:
-            yield Floor(api, plugs, hook, settings.http_port)
+            yield Floor(api, plugs, hook, settings.http_port, server)
         finally:
             agent.stop()
             plugs.stop()

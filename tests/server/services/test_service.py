@@ -129,6 +129,12 @@ def test_downtime_is_caught_up_once(sqlite_engine: Engine, site: Site) -> None:
     assert patrols == ["open", "missed", "missed", "open"]
     assert report.missed > 0
     assert service.create_due().created == 0
+    # maintenance reviewing misses reads the latest first: a limit cuts the oldest, never last night's
+    missed = service.tasks("missed", limit=5000)
+    assert len(missed) > 1
+    latest = max(t.due_at for t in missed)
+    assert [t.due_at for t in service.tasks("missed", limit=1)] == [latest]
+    assert [t.due_at for t in missed] == sorted((t.due_at for t in missed), reverse=True)
 
 
 def _eos_task(service: InspectionService, site: Site, clock: FakeClock) -> int:
@@ -197,6 +203,40 @@ def test_history_marks_the_overdue_tasks(sqlite_engine: Engine, site: Site) -> N
     assert "overdue · 逾期未完成" in section[:section.index("</section>")]
     service.complete(task_id, WANG, _all_pass(), now=after)  # done late: no longer overdue, marked late
     assert {(r["status"], r["overdue"], r["on_time"]) for r in mine(after)} == {("done", "", "no")}
+
+
+def test_a_task_signed_or_due_in_the_range_is_in_its_history(engine: Engine, site: Site) -> None:
+    """Maintenance reading "the last 30 days" finds what was signed in them, also a task run before them (a
+    yearly test signed today), and an open task whose deadline falls in them; a task run, due and signed
+    before the range is not in it."""
+    clock = FakeClock(local(site, 2026, 11, 2, 19))
+    service = _service(engine, site, clock)
+    task_id = _eos_task(service, site, clock)  # run at p-wang's 20:00 shift end, due 20:30
+    task = service.get(task_id)
+    assert task.run_at < local(site, 2026, 11, 2, 20, 15) < task.due_at
+
+    def listed(since: datetime, until: datetime | None = None) -> set[int]:
+        return {r.task_id for r in service.history(HistoryQuery(schedule="eos_self_check", since=since,
+                                                                until=until))}
+
+    assert task_id in listed(local(site, 2026, 11, 2, 20, 15)), "open, its deadline in the range"
+    service.complete(task_id, WANG, _all_pass(), now=local(site, 2026, 11, 5, 9))  # signed three days late
+    assert task_id in listed(local(site, 2026, 11, 4)), "signed in the range"
+    assert task_id not in listed(local(site, 2026, 11, 4), until=local(site, 2026, 11, 5)), "signed after it"
+    assert task_id not in listed(local(site, 2026, 11, 6)), "run, due and signed before the range"
+    assert task_id in listed(local(site, 2026, 11, 2), until=local(site, 2026, 11, 3)), "run in the range"
+
+
+def test_a_history_longer_than_its_limit_keeps_the_newest_rows(sqlite_engine: Engine, site: Site) -> None:
+    clock = FakeClock(local(site, 2026, 11, 2, 0, 30))
+    service = _service(sqlite_engine, site, clock)
+    for _ in range(3):  # three days of tasks
+        service.create_due()
+        clock.advance(timedelta(days=1))
+    rows = service.history(HistoryQuery())
+    assert len(rows) > 3
+    newest = service.history(HistoryQuery(), limit=3)
+    assert newest == rows[-3:], "the limit drops the oldest rows; the order stays oldest first"
 
 
 def test_history_range_the_wrong_way_round_is_an_error(site: Site) -> None:
