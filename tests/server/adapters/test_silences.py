@@ -43,7 +43,8 @@ def test_a_silence_within_the_limit_keeps_its_own_end(database_url: str) -> None
 
 def test_a_silence_longer_than_one_shift_or_already_over_is_refused() -> None:
     check_silence(T0 + MAX_SILENCE, T0)
-    with pytest.raises(SilenceRefused, match=r"^ends_at may be at most 12 h ahead \(until 2026-11-29T15:00:00\+00:00\)"):
+    until = r"\(until 2026-11-29T15:00:00\+00:00\)"
+    with pytest.raises(SilenceRefused, match=rf"^ends_at may be at most 12 h ahead {until}"):
         check_silence(datetime(2099, 1, 1, tzinfo=UTC), T0)
     with pytest.raises(SilenceRefused, match=r"^ends_at .* is not in the future"):
         check_silence(T0, T0)
