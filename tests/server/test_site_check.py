@@ -123,6 +123,21 @@ def test_a_missing_site_file_is_named_by_check_and_by_the_server(tmp_path: Path)
     assert "nowhere.yaml:1: (document): cannot read: No such file or directory" in started.stderr.splitlines()
 
 
+def test_a_strip_rated_beyond_any_power_strip_is_refused_at_its_line(tmp_path: Path) -> None:
+    """A typo of 100 for 10 A would make the strip's overload 10 times its real rating: the load rules quiet."""
+    rated = "strip_meter, zone: z2, rated_a: {},"
+    (tmp_path / "site.yaml").write_text(GOOD_SITE.replace("strip_meter, zone: z2,", rated.format(100)))
+    done = floorwatch("site", "--check", "site.yaml", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.splitlines() == [
+        "site.yaml:5: devices[0].rated_a: 100 A is more than a power strip carries (at most 32 A; GB 2099 strips are "
+        "10 A or 16 A) and would keep its load rules quiet: give the rating on the strip's label, or remove the key "
+        "for 10 A",
+        "1 problem(s); fix them and run `floorwatch site --check` again"]
+    (tmp_path / "site.yaml").write_text(GOOD_SITE.replace("strip_meter, zone: z2,", rated.format(32)))
+    assert floorwatch("site", "--check", "site.yaml", cwd=tmp_path).returncode == 0
+
+
 def test_site_check_prints_warnings_and_still_exits_0(tmp_path: Path) -> None:
     (tmp_path / "site.yaml").write_text(
         'site: {id: hq}\nfloors: [{id: f1}]\nzones: [{id: z1, floor: f1}]\n'
