@@ -257,6 +257,7 @@ class Runtime:
             notes=PageNotes(cut_store, self.site, self.commands), commit=self.alarms.commit)
         self.cuts = DelayedCutService(cut_store, self.site, self.clock, self.commands, self.live.current_a,
                                       self.alarms.by_id, notify=self.notify)
+        self.inspections.pager = self.notify  # a defect found on inspection is paged (domain/inspections/defects.py)
         self.access_log = AccessLog(AccessLogRepository(sessions), self.site)
         self.evacuations = EvacuationService(
             EvacuationRepository(sessions, fence), self.site, self.clock, self.commands, self.notify,
