@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from server.domain.site import ROLE_NAMES
 from server.site_check import check
+from tests.support.contacts import MACHINE_ROOM_FLOOR, every_role_reachable
 
 DEMO = Path(__file__).resolve().parents[2] / "simulators" / "floors" / "demo"
 
@@ -155,26 +155,10 @@ def test_site_check_prints_warnings_and_still_exits_0(tmp_path: Path) -> None:
     ]
 
 
-def every_role_reachable(but: str = "") -> str:
-    """A `contacts:` section with a channel for every role but `but`."""
-    return "contacts:\n" + "".join(f"  {role}: ['json://127.0.0.1:9/{role}']\n" for role in sorted(ROLE_NAMES)
-                                   if role != but)
-
-
-MACHINE_ROOM_SITE = """\
-site: {id: hq}
-floors: [{id: f1}]
-zones: [{id: z1, floor: f1}, {id: mr1, floor: f1, kind: machine_room}]
-devices:
-  - {id: smoke-1, kind: smoke_detector, zone: z1, edge: e1}
-  - {id: probe-1, kind: mr_probe, zone: mr1, edge: e1}
-"""
-
-
 def test_site_check_warns_of_a_role_the_rules_page_that_nobody_can_be_reached_as(tmp_path: Path) -> None:
     """机房值班 with no contact: its pages (a leak, smoke in the machine room) would only be recorded as
     undeliverable at the first alarm. A warning, not a refusal: the other pages still go."""
-    (tmp_path / "site.yaml").write_text(MACHINE_ROOM_SITE + every_role_reachable(but="mr_duty"))
+    (tmp_path / "site.yaml").write_text(MACHINE_ROOM_FLOOR + every_role_reachable("mr_duty"))
     done = floorwatch("site", "--check", "site.yaml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     [warning, summary] = done.stdout.splitlines()
@@ -186,7 +170,7 @@ def test_site_check_warns_of_a_role_the_rules_page_that_nobody_can_be_reached_as
     assert re.search(r" and \d+ more \(GET /api/health lists them\) would reach nobody", warning), warning
     assert summary.startswith("site.yaml: ok: 2 devices")
     # without a machine room nobody pages 机房值班: no warning
-    (tmp_path / "site.yaml").write_text(GOOD_SITE + every_role_reachable(but="mr_duty"))
+    (tmp_path / "site.yaml").write_text(GOOD_SITE + every_role_reachable("mr_duty"))
     assert floorwatch("site", "--check", "site.yaml", cwd=tmp_path).stdout.splitlines()[0].startswith(
         "site.yaml: ok: 2 devices")
 

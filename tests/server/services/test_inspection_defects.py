@@ -7,6 +7,7 @@ real webhook receiver."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.inspections import InspectionRepository
 from server.domain.inspections import CATALOG, CompleterView
-from server.services.inspections import InspectionService
+from server.services.inspections import InspectionService, TaskView
+from server.services.notify import NotificationService
 from tests.server.services.conftest import FakeClock, Hook, make_site, site_yaml
 from tests.server.services.helpers import wire
 from tests.support.inspections import local
@@ -36,22 +38,38 @@ def answers(schedule: str, **failed: str) -> dict[str, tuple[str, str]]:
     return {i.id: ("fail", failed[i.id]) if i.id in failed else ("pass", "") for i in CATALOG[schedule].items}
 
 
-def test_failed_items_are_paged_to_whoever_fixes_them(sessions: sessionmaker[Session], hook: Hook,
-                                                      tmp_path: Path) -> None:
+@dataclass
+class Floor:
+    inspections: InspectionService
+    notify: NotificationService
+    clock: FakeClock
+    due: dict[str, TaskView]
+    """Today's task of each schedule (2 October: the quarterly egress test is due too)."""
+
+    def deliver(self) -> None:
+        while self.notify.deliver(self.clock()):
+            pass
+
+
+@pytest.fixture
+def floor(sessions: sessionmaker[Session], hook: Hook, tmp_path: Path) -> Floor:
     site = make_site(site_yaml(0, hook.port), tmp_path)
     clock = FakeClock(local(site, 2026, 10, 2, 11))
     _, svc = wire(sessions, site, clock)
     inspections = InspectionService(InspectionRepository(sessions), site, clock, pager=svc)
     inspections.create_due()
-    due = {t.schedule_id: t for t in inspections.tasks("due")}
+    return Floor(inspections, svc, clock, {t.schedule_id: t for t in inspections.tasks("due")})
+
+
+def test_failed_items_are_paged_to_whoever_fixes_them(floor: Floor, hook: Hook) -> None:
+    inspections, due = floor.inspections, floor.due
 
     inspections.complete(due["fire_patrol"].id, SAFE, answers(
         "fire_patrol", signs_lighting="exit sign over door-z1-exit dark", exits_clear="boxes moved away"))
     inspections.complete(due["egress_release_quarterly"].id, MR, answers(
         "egress_release_quarterly", release_all="door-z2-exit stayed locked"))
     inspections.complete(due["mr_walkthrough"].id, MR, answers("mr_walkthrough", leak_cable="cut under the rack"))
-    while svc.deliver(clock()):
-        pass
+    floor.deliver()
 
     facilities = sorted(m["message"] for m in hook.at("/facilities"))
     assert len(facilities) == 3, facilities  # one per task: each lists that task's defects
@@ -64,18 +82,10 @@ def test_failed_items_are_paged_to_whoever_fixes_them(sessions: sessionmaker[Ses
     assert len(safety) == 1 and "door-z2-exit stayed locked" in safety[0], safety
     titles = {m["title"] for m in hook.at("/facilities")}
     assert "[隐患/defect] 防火巡查 Daily fire patrol: 1 项不合格 failed" in titles, titles
-    assert {r["status"] for r in svc.log_of(ref=f"inspection:{due['fire_patrol'].id}")} == {"sent"}
+    assert {r["status"] for r in floor.notify.log_of(ref=f"inspection:{due['fire_patrol'].id}")} == {"sent"}
 
 
-def test_a_passed_inspection_pages_nobody(sessions: sessionmaker[Session], hook: Hook,
-                                                          tmp_path: Path) -> None:
-    site = make_site(site_yaml(0, hook.port), tmp_path)
-    clock = FakeClock(local(site, 2026, 10, 2, 11))
-    _, svc = wire(sessions, site, clock)
-    inspections = InspectionService(InspectionRepository(sessions), site, clock, pager=svc)
-    inspections.create_due()
-    due = {t.schedule_id: t for t in inspections.tasks("due")}
-    inspections.complete(due["fire_patrol"].id, SAFE, answers("fire_patrol"))
-    while svc.deliver(clock()):
-        pass
+def test_a_passed_inspection_pages_nobody(floor: Floor, hook: Hook) -> None:
+    floor.inspections.complete(floor.due["fire_patrol"].id, SAFE, answers("fire_patrol"))
+    floor.deliver()
     assert hook.received == []
