@@ -42,6 +42,7 @@ from server.adapters.timeseries import (
     open_writer,
 )
 from server.domain.policy import Role
+from server.domain.reach import unreachable_warnings
 from server.domain.rules import RuleEngine
 from server.domain.sequence import SequenceTracker
 from server.domain.site import Site
@@ -183,7 +184,7 @@ class Runtime:
                 self.site = load_site(s.site_file)
         redaction.install(secret for key in self.site.config.contacts for u in self.site.contacts_of(key)
                           for secret in redaction.url_secrets(u))  # contact URLs carry tokens
-        for warning in self.site.warnings:
+        for warning in [*self.site.warnings, *unreachable_warnings(self.site)]:
             log.warning("site: %s", warning)
         hr_file = s.hr_file or s.site_file.parent / "hr.yaml"
         if s.hr_file is not None or hr_file.exists():
@@ -255,6 +256,7 @@ class Runtime:
             notes=PageNotes(cut_store, self.site, self.commands), commit=self.alarms.commit)
         self.cuts = DelayedCutService(cut_store, self.site, self.clock, self.commands, self.live.current_a,
                                       self.alarms.by_id, notify=self.notify)
+        self.inspections.pager = self.notify  # a defect found on inspection is paged (domain/inspections/defects.py)
         self.access_log = AccessLog(AccessLogRepository(sessions), self.site)
         self.evacuations = EvacuationService(
             EvacuationRepository(sessions, fence), self.site, self.clock, self.commands, self.notify,

@@ -18,6 +18,7 @@ from pathlib import Path
 from edge.config import EdgeConfig, config_from_doc
 from gateway.yamlfile import YamlDoc, YamlFileError, read_yaml
 from server.domain.power import cuttable
+from server.domain.reach import unreachable_warnings
 from server.domain.site import DeviceKind, PlugClass, Site, SiteError, site_from_doc
 
 SITE_SHAPE = "a site file is a mapping with at least `site:`"
@@ -130,7 +131,7 @@ def check(site_path: Path, edge_paths: list[Path]) -> tuple[list[str], list[str]
     if edges:
         summary += f"; {len(edges)} edge file(s) agree with it"
     warnings = [f"warning: {w}" if w.startswith(f"{site_path}:") else f"{site_path}: warning: {w}"
-                for w in site.warnings]  # some name their own file:line
+                for w in [*site.warnings, *unreachable_warnings(site)]]  # some name their own file:line
     return problems, [*warnings, summary]
 
 

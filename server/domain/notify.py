@@ -150,6 +150,9 @@ DIGEST_AT = time(9, 0)
 GROUP_WAIT = timedelta(seconds=5)
 """The longest a non-critical page waits for its group (docs/response.md: why 5 s)."""
 GROUP_WINDOW = timedelta(seconds=60)
+MAX_SILENCE = timedelta(hours=12)
+"""The longest a silence lasts: one shift at most, so the next shift never inherits a mute it did not set
+(docs/response.md: silences)."""
 DRILL_PREFIX = "【演练】"
 SEVERITY_ZH = {Severity.CRITICAL: "紧急", Severity.MAJOR: "重要", Severity.MINOR: "一般", Severity.WARNING: "提示"}
 
@@ -369,6 +372,27 @@ def inhibited(alarm: AlarmInfo, open_alarms: Iterable[OpenAlarm], site: Site) ->
                                       for o in opened):
             return f"edge {device.edge} is offline"
     return None
+
+
+class SilenceRefused(ValueError):
+    """A silence that may not be set; the message names the field and what to do."""
+
+
+def check_silence(ends_at: datetime, now: datetime) -> None:
+    """Refuse a silence that has already ended or lasts longer than `MAX_SILENCE`."""
+    if ends_at <= now:
+        raise SilenceRefused(f"ends_at {ends_at.isoformat()} is not in the future: give an end after "
+                             f"{now.isoformat()}")
+    if ends_at - now > MAX_SILENCE:
+        hours = MAX_SILENCE // timedelta(hours=1)
+        raise SilenceRefused(f"ends_at may be at most {hours} h ahead (until {(now + MAX_SILENCE).isoformat()}): "
+                             f"set a new silence when this one ends")
+
+
+def silence_end(ends_at: datetime, set_at: datetime) -> datetime:
+    """When a silence set at `set_at` ends: its own end, but never later than `MAX_SILENCE` after it was set
+    (a silence stored before the bound existed ends there too)."""
+    return min(ends_at, set_at + MAX_SILENCE)
 
 
 def silenced(alarm: AlarmInfo, silences: Iterable[Silence], now: datetime) -> Silence | None:

@@ -25,11 +25,13 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from gateway.contract import Severity
 from server.domain import alarms as alarm_domain
 from server.domain import evacuation, prefill
 from server.domain import inspections as domain
+from server.domain import notify as routing
 from server.domain.inspections import (
     CATALOG,
     AlreadyStored,
@@ -48,11 +50,20 @@ from server.domain.site import Site
 from server.domain.utc import as_utc
 from server.services.inspection_facts import FactsReader
 from server.services.inspection_report import render
+from server.services.notify.push import Push
 from server.services.ports import InspectionStore
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+class DefectPager(Protocol):
+    """The notification outbox, as inspections use it (server/services/notify/outbox.py)."""
+
+    base_url: str
+
+    def enqueue(self, pushes: Sequence[Push]) -> int: ...
 
 
 class NotFound(InspectionError):
@@ -201,7 +212,7 @@ class InspectionService:
                  grace: timedelta = timedelta(hours=2), schedules: Sequence[Schedule] = domain.SCHEDULES,
                  facts: FactsReader | None = None, spot_seed: str = "",
                  training: tuple[Sequence[domain.Training], Sequence[domain.Starter]] | None = None,
-                 counts: CountsSink | None = None) -> None:
+                 counts: CountsSink | None = None, pager: DefectPager | None = None) -> None:
         self.store = store
         self.site = site
         self.clock = clock
@@ -216,6 +227,8 @@ class InspectionService:
         self.schedules = [s for s in schedules if s.id not in domain.TRIGGERED_ONLY]
         self.counts = counts
         """Where the monthly counts per zone and schedule go (the boards); None: nowhere."""
+        self.pager = pager
+        """Where a defect found on inspection is paged (the notification outbox); None: nowhere."""
 
     def use_training(self, training: tuple[Sequence[domain.Training], Sequence[domain.Starter]] | None) -> None:
         """The HR feed's training records as its last good read has them (HrSync, at every pass)."""
@@ -372,7 +385,28 @@ class InspectionService:
                                           as_utc(row.run_at))
             if forward is not None:
                 tx.insert([forward], TaskStatus.OPEN.value, now)
+        # after the commit: a refused or rolled-back completion pages nobody
+        self._page_defects(row, done, who.name, now)
         return done
+
+    def _page_defects(self, row: TaskRecord, done: Completion, by: str, now: datetime) -> int:
+        """One page per role and channel for the failed items someone must fix (domain.defects)."""
+        found = domain.defects(row.schedule_id, done.failed, {r.item_id: r.note for r in done.results})
+        if self.pager is None or not found:
+            return 0
+        schedule = CATALOG[row.schedule_id]
+        zone = self.site.zones.get(row.zone) if row.zone else None
+        where = zone.name or zone.id if zone else self.site.name or self.site.id
+        at = now.astimezone(self.site.tz).strftime("%Y-%m-%d %H:%M")
+        link = f"{self.pager.base_url.rstrip('/')}/api/inspections/{row.id}"
+        pushes = []
+        for role, items in domain.by_role(found).items():
+            title, body = domain.defect_text(schedule, items, where, by, at, link)
+            # a role without a channel is recorded as such in the delivery log, as an alarm's page is
+            for url in routing.channels(role, self.site, row.zone, Severity.MAJOR) or [routing.NO_CHANNEL]:
+                pushes.append(Push(f"insp/{row.id}/{role}/{routing.url_hash(url)}", None, f"inspection:{row.id}",
+                                   role, url, Severity.MAJOR, routing.Text(title, body), []))
+        return self.pager.enqueue(pushes)
 
     def add_photo(self, task_id: int, who: CompleterView, data: bytes, item_id: str | None = None,
                   now: datetime | None = None) -> int:

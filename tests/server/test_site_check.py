@@ -4,11 +4,13 @@ file:line: field, exit 2, never a traceback. Run as the installed command, as an
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from server.site_check import check
+from tests.support.contacts import MACHINE_ROOM_FLOOR, every_role_reachable
 
 DEMO = Path(__file__).resolve().parents[2] / "simulators" / "floors" / "demo"
 
@@ -121,12 +123,28 @@ def test_a_missing_site_file_is_named_by_check_and_by_the_server(tmp_path: Path)
     assert "nowhere.yaml:1: (document): cannot read: No such file or directory" in started.stderr.splitlines()
 
 
+def test_a_strip_rated_beyond_any_power_strip_is_refused_at_its_line(tmp_path: Path) -> None:
+    """A typo of 100 for 10 A would make the strip's overload 10 times its real rating: the load rules quiet."""
+    rated = "strip_meter, zone: z2, rated_a: {},"
+    (tmp_path / "site.yaml").write_text(GOOD_SITE.replace("strip_meter, zone: z2,", rated.format(100)))
+    done = floorwatch("site", "--check", "site.yaml", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.splitlines() == [
+        "site.yaml:5: devices[0].rated_a: 100 A is more than a power strip carries (at most 32 A; GB 2099 strips are "
+        "10 A or 16 A) and would keep its load rules quiet: give the rating on the strip's label, or remove the key "
+        "for 10 A",
+        "1 problem(s); fix them and run `floorwatch site --check` again"]
+    (tmp_path / "site.yaml").write_text(GOOD_SITE.replace("strip_meter, zone: z2,", rated.format(32)))
+    assert floorwatch("site", "--check", "site.yaml", cwd=tmp_path).returncode == 0
+
+
 def test_site_check_prints_warnings_and_still_exits_0(tmp_path: Path) -> None:
     (tmp_path / "site.yaml").write_text(
         'site: {id: hq}\nfloors: [{id: f1}]\nzones: [{id: z1, floor: f1}]\n'
         'shifts: [{id: d, start: "08:00", end: "17:00"}]\npeople: [{id: p1}]\n'
         "roster: [{person: p1, shift: d, zone: z1, seat: s99}]\n"
-        "devices:\n  - {id: smoke-1, kind: smoke_detector, zone: z1, edge: e1, heartbeat_s: 7200}\n")
+        "devices:\n  - {id: smoke-1, kind: smoke_detector, zone: z1, edge: e1, heartbeat_s: 7200}\n"
+        + every_role_reachable())
     done = floorwatch("site", "--check", "site.yaml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
@@ -135,6 +153,26 @@ def test_site_check_prints_warnings_and_still_exits_0(tmp_path: Path) -> None:
         "apply; correct it if misspelt, or give the seat's smart plug `seat: s99`",
         "site.yaml: ok: 1 devices (1 smoke_detector), 1 zones on 1 floor(s), 1 people, edges e1",
     ]
+
+
+def test_site_check_warns_of_a_role_the_rules_page_that_nobody_can_be_reached_as(tmp_path: Path) -> None:
+    """机房值班 with no contact: its pages (a leak, smoke in the machine room) would only be recorded as
+    undeliverable at the first alarm. A warning, not a refusal: the other pages still go."""
+    (tmp_path / "site.yaml").write_text(MACHINE_ROOM_FLOOR + every_role_reachable("mr_duty"))
+    done = floorwatch("site", "--check", "site.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [warning, summary] = done.stdout.splitlines()
+    assert warning.startswith("warning: site.yaml: contacts: nobody can be reached as 'mr_duty' (no contact for "
+                              "the role or for a person with it): pages of "), warning
+    assert warning.endswith("would reach nobody; add `mr_duty:` under contacts, or give a person with role mr_duty "
+                            "a contact"), warning
+    assert "pages of sup.probe_offline, door.held_open, access.mr_unlisted, mr.temp_high," in warning, warning
+    assert re.search(r" and \d+ more \(GET /api/health lists them\) would reach nobody", warning), warning
+    assert summary.startswith("site.yaml: ok: 2 devices")
+    # without a machine room nobody pages 机房值班: no warning
+    (tmp_path / "site.yaml").write_text(GOOD_SITE + every_role_reachable("mr_duty"))
+    assert floorwatch("site", "--check", "site.yaml", cwd=tmp_path).stdout.splitlines()[0].startswith(
+        "site.yaml: ok: 2 devices")
 
 
 def cuttable_plug_edge_file(rated_a: int) -> str:

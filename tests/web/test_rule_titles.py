@@ -30,7 +30,7 @@ def test_every_rule_the_server_raises_has_both_titles_and_a_family() -> None:
 def test_life_safety_is_fire_evacuation_egress_and_blind_detectors() -> None:
     life = {rule for rule, title in TITLES.items() if title.life_safety}
     assert {"fire.smoke_alarm", "fire.confirmed", "evac.notice", "mr.smoke", "door.egress_controller_offline",
-            "sup.smoke_offline"} <= life
+            "sup.smoke_offline", "sup.probe_offline"} <= life
     assert not {"elec.strip_overload", "fire.battery_low", "sup.sensor_offline", "insp.fire_patrol_overdue"} & life
 
 
@@ -41,7 +41,8 @@ def test_life_safety_is_one_list_for_the_live_page_and_for_paging() -> None:
         "fire.smoke_alarm", "fire.confirmed", "fire.manual_report", "fire.heat_alarm", "fire.heat_prewarn",
         "fire.detector_fault", "fire.detector_disabled", "evac.notice", "mr.smoke",
         "door.fire_release_zone", "door.fire_release_floor", "door.egress_controller_offline",
-        "door.fire_door_held_open", "sup.smoke_offline", "sup.smoke_offline_lpwan"} == LIFE_SAFETY_RULES
+        "door.fire_door_held_open", "sup.smoke_offline", "sup.smoke_offline_lpwan", "sup.probe_offline",
+    } == LIFE_SAFETY_RULES
     for rule in raised_rules():
         assert routing.is_life_safety(rule) is TITLES[rule].life_safety, rule
 

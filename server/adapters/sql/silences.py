@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.adapters.sql.response_models import SilenceRow
 from server.adapters.sql.values import aware
-from server.domain.notify import Silence
+from server.domain.notify import Silence, silence_end
 
 
 class SilenceRepository:
@@ -19,7 +19,9 @@ class SilenceRepository:
     def active(self, now: datetime) -> list[Silence]:
         with self.sessions() as session:
             rows = session.scalars(select(SilenceRow).where(SilenceRow.ends_at > now)).all()
-            return [Silence(aware(r.ends_at) or r.ends_at, r.rule, r.zone, r.subject, r.by, r.reason) for r in rows]
+            found = [Silence(silence_end(aware(r.ends_at) or r.ends_at, aware(r.created_at) or r.created_at),
+                             r.rule, r.zone, r.subject, r.by, r.reason) for r in rows]
+            return [s for s in found if s.ends_at > now]
 
     def add(self, silence: Silence, now: datetime) -> int:
         with self.sessions.begin() as session:

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import AwareDatetime, BaseModel, Field
 
 from server.api.audit import audit_change
 from server.api.deps import ActorDep, AuditDep, NotifyDep, require
 from server.api.minimise import RedactorDep
 from server.api.schemas import RowIdQuery
+from server.domain.notify import SilenceRefused
 from server.domain.policy import Actor, Permission
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 
 class SilenceIn(BaseModel):
-    ends_at: datetime
+    ends_at: AwareDatetime
     rule: str = ""
     zone: str = ""
     subject: str = ""
@@ -37,7 +37,10 @@ def log(notify: NotifyDep, actor: ActorDep, red: RedactorDep, alarm: RowIdQuery 
 @router.post("/silences", status_code=status.HTTP_201_CREATED)
 def silence(body: SilenceIn, request: Request, notify: NotifyDep, audit: AuditDep,
             actor: Annotated[Actor, Depends(require(Permission.SILENCE_NOTIFICATIONS))]) -> dict[str, Any]:
-    """Silence matching pushes until `ends_at` (never life-safety or critical alarms)."""
-    sid = notify.add_silence(body.rule, body.zone, body.subject, body.ends_at, actor.name, body.reason)
+    """Silence matching pushes until `ends_at`, at most 12 h ahead (never life-safety or critical alarms)."""
+    try:
+        sid = notify.add_silence(body.rule, body.zone, body.subject, body.ends_at, actor.name, body.reason)
+    except SilenceRefused as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     audit_change(audit, actor, request, f"silence:{sid}", None, {"id": sid, **body.model_dump(mode="json")})
     return {"id": sid}

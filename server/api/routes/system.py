@@ -11,6 +11,7 @@ from sqlalchemy import text
 from server.api.deps import ActorDep, AlarmStoreDep, ClockDep, HealthDep, LiveDep, SeriesDep, SiteDep
 from server.api.minimise import RedactorDep
 from server.api.schemas import DeadLetterPublic, DevicePublic, Health, ReadingPublic
+from server.domain.reach import unreachable_roles
 
 router = APIRouter(tags=["system"])
 
@@ -55,6 +56,11 @@ def health(root: HealthDep) -> Health:
         # error: the last read of the HR feed was refused (file:line: field), the last good feed is in force
         deps["hr"] = {"up": root.hr_sync.error is None, "unknown_leavers": len(root.hr_sync.warnings),
                       "error": root.hr_sync.error}
+    # roles the rules page with no channel in the site file: degraded when a life-safety or critical page
+    # would reach nobody (role names and rule ids only: no floor data)
+    unreachable = unreachable_roles(root.site)
+    deps["paging"] = {"up": not any(u.urgent for u in unreachable),
+                      "unreachable": {u.role: list(u.rules) for u in unreachable}}
     up = all(d["up"] for d in deps.values()) and deps["broker"]["subscribed"]
     return Health(status="ok" if up else "degraded", dependencies=deps, ingest=ingest)
 

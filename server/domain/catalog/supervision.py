@@ -127,6 +127,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "Aligned with sup.smoke_offline",
         "mr_duty",
+        life_safety=True,  # the probe carries the machine room's smoke (mr.smoke): offline, the room is blind
         raised_in=IN_MACHINE_ROOM,
         doc=AlarmDoc(
             subject="mr_probe id",

@@ -17,7 +17,8 @@ Vocabulary:
 
 One module a concern: `catalog` (the schedules as data), `cadence` (calendar runs), `site_view` (the
 site and its roster duties), `tasks` (clock-made tasks, catch-up), `triggers` (which cleared alarms
-make an inspection due), `event_tasks` (tasks events create), `completion`, `overdue` (findings and
+make an inspection due), `event_tasks` (tasks events create), `defects` (who is told of a failed item),
+`completion`, `overdue` (findings and
 escalation), `monthly_compliance`, `training`, `records` (tasks and answers as stored). Callers import
 from the package.
 """
@@ -46,6 +47,7 @@ from server.domain.inspections.completion import (
     may_complete,
     validate_completion,
 )
+from server.domain.inspections.defects import Defect, by_role, defect_text, defects
 from server.domain.inspections.errors import InspectionError
 from server.domain.inspections.event_tasks import FORWARD_FROM, REVIEW_MERGE, forward_task, review_task, triggered_task
 from server.domain.inspections.monthly_compliance import Compliance, compliance, month_bounds
@@ -88,11 +90,11 @@ __all__ = [
     "CATALOG", "DUTY_NAMES", "ESCALATION", "FORWARD_FROM", "OVERDUE_BY_ID", "OVERDUE_RULES", "REVIEW_MERGE",
     "SCHEDULES", "SPOT_DAYS", "SPOT_FIRST", "SPOT_SLOTS", "STARTER_HORIZON", "TRAIN_FIRE", "TRAIN_NEW",
     "TRIGGERED_ONLY", "TRIGGERS", "AlreadyStored", "Cadence", "CadenceKind", "CatchUp", "ChecklistItem",
-    "CompleterView", "Completion", "Compliance", "Course", "D", "Duty", "H", "HazardRecord", "InspectionError",
-    "ItemResult", "Outcome", "OverdueFinding", "OverdueRule", "ResultRecord", "Schedule", "Scope", "Severity",
-    "SiteView", "Starter", "Step", "TaskRecord", "TaskSpec", "TaskState", "TaskStatus", "Training", "catch_up",
-    "compliance", "due_runs", "duties", "evaluate_overdue", "evaluate_training", "first_catch_up", "first_duty",
-    "first_look_back", "forward_task",
-    "may_complete", "month_bounds", "plan", "review_task", "shift_runs", "spot_run", "tasks_for_run",
-    "triggered_task", "validate_completion",
+    "CompleterView", "Completion", "Compliance", "Course", "D", "Defect", "Duty", "H", "HazardRecord",
+    "InspectionError", "ItemResult", "Outcome", "OverdueFinding", "OverdueRule", "ResultRecord", "Schedule", "Scope",
+    "Severity", "SiteView", "Starter", "Step", "TaskRecord", "TaskSpec", "TaskState", "TaskStatus", "Training",
+    "by_role", "catch_up", "compliance", "defect_text", "defects", "due_runs", "duties", "evaluate_overdue",
+    "evaluate_training", "first_catch_up", "first_duty", "first_look_back", "forward_task", "may_complete",
+    "month_bounds", "plan", "review_task", "shift_runs", "spot_run", "tasks_for_run", "triggered_task",
+    "validate_completion",
 ]

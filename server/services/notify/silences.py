@@ -13,4 +13,6 @@ class Silences(NotifyState):
         return self.silence_store.active(self.clock())
 
     def add_silence(self, rule: str, zone: str, subject: str, ends_at: datetime, by: str, reason: str) -> int:
+        """Raises routing.SilenceRefused for an end in the past or beyond routing.MAX_SILENCE."""
+        routing.check_silence(ends_at, self.clock())
         return self.silence_store.add(routing.Silence(ends_at, rule, zone, subject, by, reason), self.clock())

@@ -4,6 +4,7 @@ same table the routes check (server/domain/policy.py PERMISSIONS), and the page 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from server.domain.policy import PERMISSIONS, Permission, Role
@@ -34,6 +35,16 @@ def test_a_route_refuses_exactly_the_roles_its_permission_leaves_out(api: Api) -
         refused = api.as_roles(f"silence-{role}", [role]).post("/api/notifications/silences", json={})
         assert refused.status_code == 403, (role, refused.text)
         assert refused.json()["detail"].startswith("silence_notifications needs one of the roles: ")
+
+
+def test_a_silence_longer_than_one_shift_is_refused_naming_the_field_and_the_bound(api: Api) -> None:
+    """An empty matcher until 2099 would mute every non-critical page (door.forced_open too) for good."""
+    sup = api.as_roles("silence-sup", ["supervisor"])
+    refused = sup.post("/api/notifications/silences", json={"ends_at": "2099-01-01T00:00:00Z", "reason": "works"})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["detail"].startswith("ends_at may be at most 12 h ahead (until "), refused.text
+    soon = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    assert sup.post("/api/notifications/silences", json={"ends_at": soon, "reason": "works"}).status_code == 201
 
 
 def test_the_page_reads_permissions_and_keeps_no_role_list_of_its_own() -> None:
