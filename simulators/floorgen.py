@@ -404,7 +404,7 @@ def generate(seats: int, seed: int = 1, site_id: str = "hq", day: date = date(20
             role: [f"json://127.0.0.1:8099/{role.replace('_', '-')}"]
             for role in ("shift_lead", "supervisor", "mr_duty", "safety_officer", "facilities", "facility_manager",
                          "it", "manager", "emergency_command", "on_site_command", "security_evacuation",
-                         "information_reporting", "logistics", "fallback")
+                         "information_reporting", "logistics", "department_head", "hr", "reception", "fallback")
         },
         "shifts": [
             {"id": "night", "start": "00:00", "end": "08:00"},

@@ -91,7 +91,13 @@ def _listed(rules: tuple[str, ...]) -> str:
 
 
 def unreachable_warnings(site: Site) -> list[str]:
-    """One line per unreachable role, naming the site file, the role, its rules and what to do."""
+    """One line per unreachable role, naming the site file, the role, its rules and what to do; one line
+    for a site file with no contacts at all (a line per role would bury the one thing to do)."""
+    unreachable = unreachable_roles(site)
+    if unreachable and not site.config.contacts:
+        roles = ", ".join(u.role for u in unreachable)
+        return [f"{site.source}: contacts: none, so every page would reach nobody (roles the rules page: {roles}); "
+                "add a `contacts:` section with a channel per role (docs/site-file.md, contacts)"]
     return [f"{site.source}: contacts: nobody can be reached as {u.role!r} (no contact for the role or for a "
             f"person with it): pages of {_listed(u.rules)} would reach nobody; add `{u.role}:` under contacts, "
-            f"or give a person with role {u.role} a contact" for u in unreachable_roles(site)]
+            f"or give a person with role {u.role} a contact" for u in unreachable]

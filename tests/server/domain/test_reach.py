@@ -4,7 +4,7 @@ site with a machine room is asked for 机房值班."""
 
 from __future__ import annotations
 
-from server.domain.reach import unreachable_roles
+from server.domain.reach import unreachable_roles, unreachable_warnings
 from server.domain.site import parse_site
 from tests.support.contacts import MACHINE_ROOM_FLOOR, every_role_reachable
 
@@ -27,3 +27,11 @@ def test_without_a_machine_room_nobody_is_asked_for_mr_duty() -> None:
     office_only = MACHINE_ROOM_FLOOR.replace(", {id: mr1, floor: f1, kind: machine_room}", "").replace(
         "  - {id: probe-1, kind: mr_probe, zone: mr1, edge: e1}\n", "")
     assert unreachable_roles(parse_site(office_only + every_role_reachable("mr_duty"), "site.yaml")) == []
+
+
+def test_a_site_file_with_no_contacts_gets_one_line_saying_so_not_one_per_role() -> None:
+    lines = unreachable_warnings(parse_site(MACHINE_ROOM_FLOOR, "site.yaml"))
+    assert len(lines) == 1 and lines[0].startswith("site.yaml: contacts: none, so every page would reach nobody")
+    assert "mr_duty" in lines[0] and "add a `contacts:` section" in lines[0]
+    one_missing = unreachable_warnings(parse_site(MACHINE_ROOM_FLOOR + every_role_reachable("mr_duty"), "site.yaml"))
+    assert len(one_missing) == 1 and "nobody can be reached as 'mr_duty'" in one_missing[0]
