@@ -24,6 +24,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -335,7 +336,8 @@ def listen(settings: MqttSettings, seconds: float, *, ask: bool = True) -> Disco
         with lock:
             discovery.observe(message.topic, message.payload)
 
-    client = MqttClient(settings, f"floorwatch-discover-{int(time.time())}", on_message=on_message)
+    # a client id of its own: two runs started in the same second would take each other's session over
+    client = MqttClient(settings, f"floorwatch-discover-{uuid.uuid4().hex[:12]}", on_message=on_message)
     for topic_filter in FILTERS:
         client.subscribe(topic_filter, 0)
     client.start()
