@@ -57,6 +57,9 @@ class TasmotaFloor:
         self.client.start()
         if not self.client.wait_connected(10):
             raise AssertionError("the simulated Tasmota devices cannot reach the floor broker")
+        # A `Status` the broker routes before it granted this subscription is never answered.
+        if not self.client.wait_subscribed(10):
+            raise AssertionError("the simulated Tasmota devices' SUBACK for cmnd/tasmotas/Status")
         for topic in [*PLUGS, PROBE]:
             lwt = tasmota.encode_lwt(topic, True)
             self.client.publish(lwt.topic, lwt.payload, 1, True)

@@ -93,7 +93,7 @@ def _floor(server: RunningServer, mosquitto: EmbeddedBroker, hook: Hook, setting
     device = MqttClient(mosquitto.client_settings(), "door-adapters", on_message=on_cmd)
     device.subscribe("access/+/cmd")
     device.start()
-    assert device.wait_connected(10)
+    assert device.wait_connected(10) and device.wait_subscribed(10), "the door adapters' SUBACK before any command"
     for door in ("door-z1-exit", "door-z2-exit"):
         device.publish(f"access/{door}/state", json.dumps({"door": "closed", "lock": "locked"}).encode(),
                        qos=1, retain=True)

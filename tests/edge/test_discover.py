@@ -62,7 +62,8 @@ def publish(broker: EmbeddedBroker, items: list[Publication]) -> MqttClient:
     client.subscribe("shellies/command", 1)
     client.subscribe("cmnd/tasmotas/Status", 1)
     client.start()
-    assert client.wait_connected(10)
+    # A request the broker routes before it granted these subscriptions reaches no device and is never answered.
+    assert client.wait_connected(10) and client.wait_subscribed(10), "the devices' SUBACK before anyone asks"
     for item in items:
         client.publish(item.topic, item.payload, 1, True)
     return client

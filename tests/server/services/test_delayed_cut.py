@@ -168,7 +168,8 @@ class ShellyPlugs:
         for addr in self.state:
             self.client.subscribe(shelly.ShellyTopics(addr).rpc)
         self.client.start()
-        assert self.client.wait_connected(10)
+        # A Switch.Set the broker routes before it granted these subscriptions is never obeyed.
+        assert self.client.wait_connected(10) and self.client.wait_subscribed(10), "the plugs' SUBACK"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._report, daemon=True)
         self._thread.start()
