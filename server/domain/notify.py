@@ -51,7 +51,8 @@ Inhibition: an open fire.confirmed in a zone suppresses separate pushes for that
 alarms (the fire page already says it); an offline edge (sup.gateway_offline) suppresses the offline
 pushes of its own devices. Only while the inhibiting alarm's condition holds: a latched fire.confirmed
 whose fire is over, not yet closed, holds back nothing. Silences (`Silence`) suppress matching pushes
-until their end time, but never life-safety alarms (RULES.md §0.5-3: never suppress a smoke alarm).
+until their end time, but never life-safety alarms (RULES.md §0.5-3: never suppress a smoke alarm), and a
+security alarm (`SECURITY_RULES`) only when the silence names its rule or its subject.
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ DEGRADED_RULES = ids(lambda spec: spec.degrades_life_safety)
 """Major rules whose unresolved alarm means a life-safety function is degraded (§4: 4 h -> 现场指挥组)."""
 FIRE_DETECTION_RULES = ids(lambda spec: spec.inhibited_by_fire)
 OFFLINE_RULES = ids(lambda spec: spec.device_offline)
+SECURITY_RULES = ids(lambda spec: spec.security)
+"""Intrusion and access alarms (a door forced, a revoked badge used): only a silence that names them mutes them."""
 
 REPEAT: dict[Severity, timedelta | None] = {
     Severity.CRITICAL: timedelta(seconds=60),
@@ -219,6 +222,10 @@ class Silence:
         return (now < self.ends_at and (not self.rule or alarm.rule == self.rule or alarm.rule.startswith(
             self.rule.rstrip("*"))) and (not self.zone or alarm.zone == self.zone)
             and (not self.subject or alarm.subject == self.subject))
+
+    def names(self, alarm: AlarmInfo) -> bool:
+        """Whether it names the alarm's own rule (not a prefix) or its subject (the door, the badge's holder)."""
+        return alarm.rule == self.rule or (bool(self.subject) and alarm.subject == self.subject)
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,9 +403,12 @@ def silence_end(ends_at: datetime, set_at: datetime) -> datetime:
 
 
 def silenced(alarm: AlarmInfo, silences: Iterable[Silence], now: datetime) -> Silence | None:
+    """The silence that holds back `alarm`'s pushes: never for a life-safety or critical alarm, and for a
+    security alarm only one that names it (a silence "for the night" is set for noise, not for a break-in)."""
     if is_life_safety(alarm.rule) or alarm.severity is Severity.CRITICAL:
         return None
-    return next((s for s in silences if s.matches(alarm, now)), None)
+    security = alarm.rule in SECURITY_RULES
+    return next((s for s in silences if s.matches(alarm, now) and (not security or s.names(alarm))), None)
 
 
 def group_wait(alarm: AlarmInfo) -> timedelta:

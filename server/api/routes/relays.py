@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from server.api.audit import audit_change
 from server.api.deps import ActorDep, AuditDep, CommandsDep, CutsDep, LiveDep, SiteDep, require
 from server.domain.policy import Actor, Permission
+from server.domain.site import Site
 from server.services.commands import CommandError, CommandService
 from server.services.live import LiveState
 
@@ -25,10 +26,22 @@ class RelayIn(BaseModel):
     """Required to restore after a critical overload cut (a licensed electrician checked the circuit)."""
 
 
+def check_zone(site: Site, actor: Actor, device: str) -> None:
+    """404 for a device the site does not have, 403 naming its zone when the actor does not answer for it (an
+    account without zones, a supervisor's or an admin's, answers for every zone): a shift lead switches and
+    holds the cuts of the plugs of their own zones only."""
+    dev = site.devices.get(device)
+    if dev is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {device} does not exist")
+    if not actor.covers(dev.zone):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{actor.name} does not answer for zone {dev.zone} "
+                                                       f"(device {device})")
+
+
 @router.post("/{device}/relay", status_code=status.HTTP_202_ACCEPTED)
-def relay(device: str, body: RelayIn, request: Request, live_state: LiveDep, command_service: CommandsDep,
-          audit: AuditDep,
-          actor: ActorDep) -> dict[str, Any]:
+def relay(device: str, body: RelayIn, request: Request, site: SiteDep, live_state: LiveDep,
+          command_service: CommandsDep, audit: AuditDep, actor: ActorDep) -> dict[str, Any]:
+    check_zone(site, actor, device)
     roles = {r.value for r in actor.roles}
     before = device_state(live_state, command_service, device)
     try:
@@ -68,11 +81,7 @@ class HoldCutIn(BaseModel):
 def hold_cut(device: str, body: HoldCutIn, request: Request, site: SiteDep, cuts: CutsDep, audit: AuditDep,
              actor: Annotated[Actor, Depends(require(Permission.HOLD_CUT))]) -> dict[str, Any]:
     """The shift lead (or above) overrides the plug's delayed cut (elec.high_power_appliance, RULES.md §2.1)."""
-    dev = site.devices.get(device)
-    if dev is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"device {device} does not exist")
-    if not actor.covers(dev.zone):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{actor.name} does not answer for zone {dev.zone}")
+    check_zone(site, actor, device)
     before = cuts.state(device)
     try:
         held = cuts.hold(device, actor.name, body.reason, body.until)

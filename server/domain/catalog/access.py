@@ -23,6 +23,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MINOR, Severity.MAJOR),
         "S11",
         Check.READINGS,
+        security=True,
         params={
             "count": Param(3, "count"),
             "window_s": Param(300, "s"),
@@ -45,6 +46,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "S13; 等保 (GB/T 22239): terminate leavers' access [R33]",
         Check.READINGS,
+        security=True,
         pages=paged_at_any_severity("supervisor", "security_evacuation"),
         doc=AlarmDoc(
             subject="person id (a leaver)",
@@ -61,6 +63,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "S13",
         Check.READINGS,
+        security=True,
         pages=paged_at_any_severity("department_head"),
         doc=AlarmDoc(
             subject="person id",
@@ -76,6 +79,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         'S12 "需经部门负责人批准" (needs the department head\'s approval)',
         Check.READINGS,
+        security=True,
         pages=paged_at_any_severity("shift_lead"),
         doc=AlarmDoc(
             subject="visitor's person id",
@@ -94,6 +98,7 @@ RULES: tuple[RuleSpec, ...] = (
             "approval, with activity limited and monitored; practice is a staff escort throughout [R33]"
         ),
         Check.READINGS,
+        security=True,
         params={
             "escort_s": Param(30, "s"),
         },
@@ -133,6 +138,7 @@ RULES: tuple[RuleSpec, ...] = (
             "**records** entrants [R33]; S09, S10"
         ),
         Check.READINGS,
+        security=True,
         pages=paged_at_any_severity("mr_duty", "supervisor"),
         raised_in=IN_MACHINE_ROOM,
         doc=AlarmDoc(

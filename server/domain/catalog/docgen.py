@@ -88,6 +88,7 @@ def _flags(spec: RuleSpec) -> str:
     flags = [
         ("latching", spec.latching),
         ("life safety", spec.life_safety),
+        ("security: muted only by a silence naming it", spec.security),
         ("starts fire verification", spec.starts_verification),
         ("evacuates", spec.evacuates),
         ("convenes command", spec.convenes_command),

@@ -120,6 +120,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR, Severity.CRITICAL),
         'BACnet FORCED_OPEN state [R23]; D6 "防盗" (theft prevention)',
         Check.READINGS,
+        security=True,
         params={
             "access_window_s": Param(10, "s"),
             "grant_tolerance_s": Param(1, "s"),
@@ -141,6 +142,7 @@ RULES: tuple[RuleSpec, ...] = (
         (Severity.MAJOR,),
         "BACnet TAMPER state [R23]",
         Check.READINGS,
+        security=True,
         pages=paged_at_any_severity("supervisor", "facilities"),
         inspect_within=timedelta(hours=1),
         doc=AlarmDoc(

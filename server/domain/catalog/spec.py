@@ -141,6 +141,9 @@ class RuleSpec:
     """Stays open after its condition clears until a person closes it (RULES.md §3)."""
     life_safety: bool = False
     """Listed first on the page; never grouped, held or silenced when paged."""
+    security: bool = False
+    """Someone may be where they must not be, or the access control is defeated: a silence mutes its pushes only
+    when it names the rule or the alarm's subject (docs/alarms.md: silences and security alarms)."""
     pages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Severity value (or ANY_SEVERITY) -> roles paged first (RULES.md §2 Action / §2.9 Notify)."""
     push_delay: timedelta | None = None

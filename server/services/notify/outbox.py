@@ -252,11 +252,13 @@ class Outbox(NotifyState):
         elif self._withdrawn(nid, claimed.ref):
             return None  # withdrawn since its claim (an all-clear): it never goes out, its reason is logged
         url = self._urls.get(channel)
+        gone = url is None  # queued for a contact the site file no longer has (a demo's last push inbox)
         started = time.perf_counter()
         error: str | None = None
         try:
             if url is None:
-                raise RuntimeError(f"channel {channel} is no longer in the site's contacts")
+                raise RuntimeError(f"channel {channel} is no longer in the site's contacts: undeliverable, "
+                                   f"not retried")
             key = f"{self.site.id}-n{nid}"
             send_url = url
             delivery.attempt(lambda: self.sender.send(send_url, title, body, key=key), self.attempt_timeout_s,
@@ -276,7 +278,7 @@ class Outbox(NotifyState):
             elif row.status == WITHDRAWN:  # withdrawn during its send: no retry, no fallback copy
                 row.lease_until = None
             else:
-                give_up = row.attempts >= MAX_ATTEMPTS
+                give_up = gone or row.attempts >= MAX_ATTEMPTS  # no retry can reach a channel that is gone
                 row.status = "failed" if give_up else "queued"
                 row.last_error, row.lease_until = error, None
                 row.next_attempt_at = done + min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** (row.attempts - 1)))
@@ -284,7 +286,7 @@ class Outbox(NotifyState):
                     self._fallback(tx, row, done)
         if error is not None:
             log.warning("notification %s via %s failed (attempt %d): %s", nid, channel, attempt + 1, error)
-        if self.on_result is not None and not fallback:
+        if self.on_result is not None and not fallback and not gone:  # the site's channels are judged, not old ones
             try:
                 self.on_result(channel, error is None)
             except Exception:

@@ -47,6 +47,26 @@ def test_a_silence_longer_than_one_shift_is_refused_naming_the_field_and_the_bou
     assert sup.post("/api/notifications/silences", json={"ends_at": soon, "reason": "works"}).status_code == 201
 
 
+def test_a_shift_lead_switches_only_the_plugs_of_their_own_zones_as_with_hold_cut(api: Api) -> None:
+    """The relay route checks the zone the way hold-cut does: a lead of z2 neither cuts nor restores z1's plug."""
+    other = api.as_roles("relay-lead-z2", ["shift_lead"], ["z2"])
+    own = api.as_roles("relay-lead-z1", ["shift_lead"], ["z1"])
+    sup = api.as_roles("relay-sup", ["supervisor"])
+    sent = len(sup.get("/api/devices/plug-z1-kettle/commands").json())
+    for path, body in (("relay", {"on": False, "reason": "kettle"}), ("relay", {"on": True, "reason": "ok again"}),
+                       ("hold-cut", {"reason": "kettle allowed"})):
+        refused = other.post(f"/api/devices/plug-z1-kettle/{path}", json=body)
+        assert refused.status_code == 403, (path, refused.text)
+        assert refused.json()["detail"] == "relay-lead-z2 does not answer for zone z1 (device plug-z1-kettle)", path
+    assert len(sup.get("/api/devices/plug-z1-kettle/commands").json()) == sent, "a refused switch sends nothing"
+    # the lead of the plug's zone, and a supervisor (no zones: above zone scope), may
+    cut = own.post("/api/devices/plug-z1-kettle/relay", json={"on": False, "reason": "kettle at the desk"})
+    assert cut.status_code == 202, cut.text
+    restored = sup.post("/api/devices/plug-z1-kettle/relay", json={"on": True, "reason": "kettle removed"})
+    assert restored.status_code == 202, restored.text
+    assert own.post("/api/devices/plug-nowhere/relay", json={"on": False, "reason": "x"}).status_code == 404
+
+
 def test_the_page_reads_permissions_and_keeps_no_role_list_of_its_own() -> None:
     page = APP_JS.read_text(encoding="utf-8")
     assert "state.permissions.includes(permission)" in page

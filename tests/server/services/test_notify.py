@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -9,9 +10,12 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from gateway.contract import Severity
 from server.domain import notify as routing
 from server.services.notify import LEASE, Push
+from server.services.notify.outbox import BACKOFF_MAX
 from tests.server.services.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
 from tests.server.services.helpers import raise_alarm, wire
 from tests.support.wait import wait_for
@@ -267,6 +271,36 @@ def test_a_failed_critical_push_goes_to_the_fallback_channel(db, smtp: Smtp, hoo
     assert failed[0]["status"] == "queued" and failed[0]["attempts"] == 1 and failed[0]["last_error"]
     assert len(hook.at("/fallback")) == 1 and "fallback" in hook.at("/fallback")[0]["message"]
     assert (failed[0]["channel"], False) in results
+
+
+def test_a_push_to_a_channel_gone_from_the_contacts_fails_once_for_good(db, smtp: Smtp, hook: Hook, tmp_path: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """`floorwatch demo --keep`: pushes the last run queued for its push inbox (another port each run) can never
+    be delivered. Each fails once, says why, is not retried, and a critical one still goes to the fallback."""
+    _, sessions = db
+    clock = FakeClock(T0)
+    alarms, svc = wire(sessions, make_site(site_yaml(smtp.port, hook.port), tmp_path), clock)
+    alarm = raise_alarm(alarms, "fire.smoke_alarm", "smoke-z1-01", "z1", Severity.CRITICAL, clock())
+    assert svc.tick(clock()) >= 3  # queued; the server stops before sending them
+    (tmp_path / "next").mkdir()
+    text = site_yaml(smtp.port, hook.port).replace("/safety']", "/safety-next-run']")
+    results: list[tuple[str, bool]] = []
+    _, svc2 = wire(sessions, make_site(text, tmp_path / "next"), clock,
+                   on_result=lambda ch, ok: results.append((ch, ok)))
+    with caplog.at_level(logging.WARNING, logger="server.services.notify.outbox"):
+        svc2.deliver(clock())
+        for _ in range(3):  # later rounds, each past any retry's back-off
+            clock.advance(BACKOFF_MAX)
+            svc2.deliver(clock())
+    gone = [r for r in svc2.log_of(alarm_id=alarm.id) if r["recipient"] == "safety_officer"]
+    assert [(r["status"], r["attempts"], len(r["deliveries"])) for r in gone] == [("failed", 1, 1)]
+    assert "is no longer in the site's contacts" in gone[0]["last_error"]
+    lines = [r.getMessage() for r in caplog.records if "no longer in the site's contacts" in r.getMessage()]
+    assert len(lines) == 1 and f"notification {gone[0]['id']}" in lines[0], lines
+    assert len(hook.at("/fallback")) == 1, "a critical page that cannot be delivered goes to the fallback channel"
+    assert gone[0]["channel"] not in {ch for ch, _ in results}, "a channel the site no longer has is not judged"
+    assert not hook.at("/safety-next-run") and not hook.at("/safety")
+    assert {r["status"] for r in svc2.log_of(alarm_id=alarm.id) if r["recipient"] != "safety_officer"} == {"sent"}
 
 
 def test_a_worker_killed_between_claim_and_send_neither_loses_nor_duplicates(db, smtp: Smtp, hook: Hook,
