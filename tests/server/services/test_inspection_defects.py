@@ -7,6 +7,7 @@ real webhook receiver."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.adapters.sql.database import make_engine, migrate, session_factory
-from server.adapters.sql.inspections import InspectionRepository
+from server.adapters.sql.inspections import InspectionRepository, InspectionTransaction
 from server.domain.inspections import CATALOG, CompleterView
 from server.services.inspections import InspectionService, TaskView
 from server.services.notify import NotificationService
@@ -34,6 +35,24 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
+class Crash(Exception):
+    """The process dying: nothing after the point it is raised at runs."""
+
+
+class CrashAfterCommit(InspectionRepository):
+    """Dies right after the next transaction committed, once armed."""
+
+    armed = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[InspectionTransaction]:
+        with super().transaction() as tx:
+            yield tx
+        if self.armed:
+            self.armed = False
+            raise Crash("killed after the commit")
+
+
 def answers(schedule: str, **failed: str) -> dict[str, tuple[str, str]]:
     return {i.id: ("fail", failed[i.id]) if i.id in failed else ("pass", "") for i in CATALOG[schedule].items}
 
@@ -43,6 +62,7 @@ class Floor:
     inspections: InspectionService
     notify: NotificationService
     clock: FakeClock
+    store: CrashAfterCommit
     due: dict[str, TaskView]
     """Today's task of each schedule (2 October: the quarterly egress test is due too)."""
 
@@ -56,9 +76,10 @@ def floor(sessions: sessionmaker[Session], hook: Hook, tmp_path: Path) -> Floor:
     site = make_site(site_yaml(0, hook.port), tmp_path)
     clock = FakeClock(local(site, 2026, 10, 2, 11))
     _, svc = wire(sessions, site, clock)
-    inspections = InspectionService(InspectionRepository(sessions), site, clock, pager=svc)
+    store = CrashAfterCommit(sessions)
+    inspections = InspectionService(store, site, clock, pager=svc)
     inspections.create_due()
-    return Floor(inspections, svc, clock, {t.schedule_id: t for t in inspections.tasks("due")})
+    return Floor(inspections, svc, clock, store, {t.schedule_id: t for t in inspections.tasks("due")})
 
 
 def test_failed_items_are_paged_to_whoever_fixes_them(floor: Floor, hook: Hook) -> None:
@@ -89,3 +110,15 @@ def test_a_passed_inspection_pages_nobody(floor: Floor, hook: Hook) -> None:
     floor.inspections.complete(floor.due["fire_patrol"].id, SAFE, answers("fire_patrol"))
     floor.deliver()
     assert hook.received == []
+
+
+def test_a_crash_right_after_the_completion_still_pages_the_defect(floor: Floor, hook: Hook) -> None:
+    task = floor.due["egress_release_quarterly"]
+    floor.store.armed = True
+    with pytest.raises(Crash):
+        floor.inspections.complete(task.id, MR, answers("egress_release_quarterly",
+                                                        release_all="door-z2-exit stayed locked"))
+    assert floor.inspections.get(task.id).status == "done"  # the failed item is on record...
+    floor.deliver()  # ...and its page was queued with it: the outbox of the restarted server sends it
+    assert [m["message"] for m in hook.at("/facilities") if "door-z2-exit stayed locked" in m["message"]], \
+        hook.received
