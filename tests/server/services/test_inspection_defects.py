@@ -1,8 +1,10 @@
 """A defect found on inspection reaches whoever fixes it (server/domain/inspections/defects.py): a failed
 egress-release test, a dark exit sign on the fire patrol and a broken machine-room leak cable are paged
 through the notification outbox to facilities (and the safety officer for the egress doors), once per task
-and channel, with the inspector's note. An on-the-spot correction is not paged. Real SQLite and PostgreSQL,
-real webhook receiver."""
+and channel, with the inspector's note; so is a failed item of every other check that guards people, each to
+its role, while administrative items page nobody. An on-the-spot correction is not paged. The page is queued
+with the completion: a crash right after its commit does not lose it. Real SQLite and PostgreSQL, real
+webhook receiver."""
 
 from __future__ import annotations
 
@@ -71,15 +73,27 @@ class Floor:
             pass
 
 
-@pytest.fixture
-def floor(sessions: sessionmaker[Session], hook: Hook, tmp_path: Path) -> Floor:
-    site = make_site(site_yaml(0, hook.port), tmp_path)
-    clock = FakeClock(local(site, 2026, 10, 2, 11))
+def make_floor(sessions: sessionmaker[Session], hook: Hook, tmp_path: Path, *when: int) -> Floor:
+    j = f"json://127.0.0.1:{hook.port}"
+    site = make_site(site_yaml(0, hook.port).replace("  fallback:", f"  it: ['{j}/it']\n  manager: ['{j}/manager']\n"
+                                                                  "  fallback:"), tmp_path)
+    clock = FakeClock(local(site, *when))
     _, svc = wire(sessions, site, clock)
     store = CrashAfterCommit(sessions)
     inspections = InspectionService(store, site, clock, pager=svc)
     inspections.create_due()
     return Floor(inspections, svc, clock, store, {t.schedule_id: t for t in inspections.tasks("due")})
+
+
+@pytest.fixture
+def floor(sessions: sessionmaker[Session], hook: Hook, tmp_path: Path) -> Floor:
+    return make_floor(sessions, hook, tmp_path, 2026, 10, 2, 11)
+
+
+@pytest.fixture
+def january(sessions: sessionmaker[Session], hook: Hook, tmp_path: Path) -> Floor:
+    """2 January: the yearly, half-yearly, quarterly and monthly checks and drills are all due."""
+    return make_floor(sessions, hook, tmp_path, 2026, 1, 2, 11)
 
 
 def test_failed_items_are_paged_to_whoever_fixes_them(floor: Floor, hook: Hook) -> None:
@@ -122,3 +136,48 @@ def test_a_crash_right_after_the_completion_still_pages_the_defect(floor: Floor,
     floor.deliver()  # ...and its page was queued with it: the outbox of the restarted server sends it
     assert [m["message"] for m in hook.at("/facilities") if "door-z2-exit stayed locked" in m["message"]], \
         hook.received
+
+
+ADMIN = CompleterView("p-admin", frozenset({"admin"}))
+
+
+@pytest.mark.parametrize(("schedule", "item", "paths"), [
+    ("fire_check_monthly", "art26_3", {"/facilities", "/safety"}),  # fire-engine access, water sources
+    ("fire_check_monthly", "art26_4", {"/facilities"}),  # extinguishers
+    ("fire_check_monthly", "art26_1", {"/manager", "/safety"}),  # hazards not rectified
+    ("fire_check_monthly", "art26_6", {"/supervisor"}),  # staff fire knowledge
+    ("supervisor_electrical", "cord_section", {"/facilities"}),
+    ("sensor_tests_monthly", "leak_test", {"/facilities", "/safety"}),
+    ("sensor_tests_monthly", "relay_toggle", {"/facilities", "/safety"}),
+    ("detector_cleaning", "cleaned", {"/facilities", "/safety"}),
+    ("annual_fire_system_test", "certified_test", {"/facilities", "/safety"}),
+    ("evacuation_drill", "egress_released", {"/facilities", "/safety"}),
+    ("evacuation_drill", "headcount", {"/supervisor", "/safety"}),
+    ("evacuation_drill", "prompt_119", {"/it", "/safety"}),
+    ("comprehensive_drill", "drill_done", {"/manager"}),
+    ("access_review_monthly", "leaver_badges", {"/it"}),
+    ("access_review_monthly", "visitor_records", {"/supervisor"}),
+    ("access_review_quarterly", "badge_privileges", {"/it"}),
+    ("mr_walkthrough", "leak_cable", {"/facilities"}),
+])
+def test_every_check_that_guards_people_pages_its_failures(january: Floor, hook: Hook, schedule: str, item: str,
+                                                          paths: set[str]) -> None:
+    task = january.due[schedule]
+    january.inspections.complete(task.id, ADMIN, answers(schedule, **{item: f"{item} found failing"}))
+    january.deliver()
+    reached = {path for path, body in hook.received if f"{item} found failing" in body["message"]}
+    assert reached == paths, hook.received
+    assert len(hook.received) == len(paths)  # one message per recipient
+
+
+@pytest.mark.parametrize(("schedule", "item"), [
+    ("evacuation_drill", "lessons"), ("evacuation_drill", "evacuation_time"), ("comprehensive_drill", "lessons"),
+    ("annual_fire_system_test", "plan_review"), ("it_backup_check", "backup_ok"),
+])
+def test_administrative_failures_are_stored_and_page_nobody(january: Floor, hook: Hook, schedule: str,
+                                                            item: str) -> None:
+    task = january.due[schedule]
+    january.inspections.complete(task.id, ADMIN, answers(schedule, **{item: "not written up"}))
+    january.deliver()
+    assert hook.received == []
+    assert [i.outcome for i in january.inspections.get(task.id).items if i.id == item] == ["fail"]
