@@ -16,7 +16,9 @@ up in a registry by name (`register`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Protocol
 
@@ -53,8 +55,55 @@ class InspectionJobs(Protocol):
     def overdue(self) -> list[OverdueFinding]: ...
 
 
+STOP_WAIT = timedelta(seconds=5)
+"""How long a stop waits for a job that is running (a plan stuck on a dead database must not hang it)."""
+
 _SERVICES: dict[str, InspectionJobs] = {}
 _LISTENERS: dict[str, Callable[[Sequence[OverdueFinding]], None]] = {}
+
+
+class _Gate:
+    """The jobs of one scheduler name: a stop waits for those running and turns away those not yet begun
+    (APScheduler's pool still runs what was queued before its shutdown)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running = 0
+        self._closed = False
+
+    @contextmanager
+    def enter(self) -> Iterator[bool]:
+        """True: run the job; False: the scheduler is stopping."""
+        with self._changed:
+            if self._closed:
+                yield False
+                return
+            self._running += 1
+        try:
+            yield True
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        """Let no job begin, and wait up to `timeout` s for the running ones; False if one still runs."""
+        with self._changed:
+            self._closed = True
+            return self._changed.wait_for(lambda: self._running == 0, timeout)
+
+
+_GATES: dict[str, _Gate] = {}
+
+
+@contextmanager
+def _job(name: str) -> Iterator[bool]:
+    gate = _GATES.get(name)
+    if gate is None:  # called outside a scheduler (a test, a manual run)
+        yield True
+        return
+    with gate.enter() as go:
+        yield go
 
 
 def register(name: str, service: InspectionJobs,
@@ -76,11 +125,14 @@ def run_plan(name: str) -> int:
     if service is None:
         log.warning("inspections.plan: no service registered as %r", name)
         return 0
-    report = service.create_due()
-    if report.created or report.missed:
-        log.info("inspections: %d task(s) created, %d run(s) recorded as missed", report.created, report.missed)
-    service.record_counts()
-    return report.created
+    with _job(name) as go:
+        if not go:
+            return 0
+        report = service.create_due()
+        if report.created or report.missed:
+            log.info("inspections: %d task(s) created, %d run(s) recorded as missed", report.created, report.missed)
+        service.record_counts()
+        return report.created
 
 
 def run_sweep(name: str) -> list[OverdueFinding]:
@@ -88,11 +140,14 @@ def run_sweep(name: str) -> list[OverdueFinding]:
     service = _SERVICES.get(name)
     if service is None:
         return []
-    findings = service.overdue()
-    listener = _LISTENERS.get(name)
-    if listener is not None and findings:
-        listener(findings)
-    return findings
+    with _job(name) as go:
+        if not go:
+            return []
+        findings = service.overdue()
+        listener = _LISTENERS.get(name)
+        if listener is not None and findings:
+            listener(findings)
+        return findings
 
 
 class InspectionScheduler:
@@ -120,6 +175,7 @@ class InspectionScheduler:
         """Start, plan once at once (unless paused), and make sure both jobs exist (kept as they are if the
         store already has them). Without the first plan, a new server would hold no task until the
         interval's first tick, and its boards no inspection counts."""
+        _GATES[self.name] = _Gate()
         self.scheduler.start(paused=paused)
         plan_id, sweep_id = self.job_ids
         if not paused:
@@ -136,6 +192,13 @@ class InspectionScheduler:
         jobs: list[Job] = self.scheduler.get_jobs(jobstore="default")
         return jobs
 
-    def shutdown(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+    def shutdown(self, wait: timedelta = STOP_WAIT) -> None:
+        """Stop scheduling, then wait up to `wait` for a job that is running, so that nothing of ours writes
+        to the database once this returns (a caller may close or drop it next)."""
+        if not self.scheduler.running:
+            return
+        self.scheduler.shutdown(wait=False)
+        gate = _GATES.get(self.name)
+        if gate is not None and not gate.close(wait.total_seconds()):
+            log.warning("inspections: a %s job still runs after %g s; stopping without it",
+                        self.name, wait.total_seconds())

@@ -51,7 +51,7 @@ from server.domain.utc import as_utc
 from server.services.inspection_facts import FactsReader
 from server.services.inspection_report import render
 from server.services.notify.push import Push
-from server.services.ports import InspectionStore
+from server.services.ports import InspectionStore, InspectionTx, NotifyTx
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -63,7 +63,11 @@ class DefectPager(Protocol):
 
     base_url: str
 
-    def enqueue(self, pushes: Sequence[Push]) -> int: ...
+    def enqueue_in(self, tx: NotifyTx, pushes: Sequence[Push]) -> int:
+        """Queue in the caller's transaction (the completion's): the page commits with it or not at all."""
+
+    def wake(self) -> None:
+        """The queue has new rows (after the commit)."""
 
 
 class NotFound(InspectionError):
@@ -385,11 +389,14 @@ class InspectionService:
                                           as_utc(row.run_at))
             if forward is not None:
                 tx.insert([forward], TaskStatus.OPEN.value, now)
-        # after the commit: a refused or rolled-back completion pages nobody
-        self._page_defects(row, done, who.name, now)
+            # in the completion's transaction: a crash after its commit cannot lose the page, and a refused
+            # or rolled-back completion pages nobody
+            paged = self._page_defects(tx, row, done, who.name, now)
+        if paged and self.pager is not None:
+            self.pager.wake()
         return done
 
-    def _page_defects(self, row: TaskRecord, done: Completion, by: str, now: datetime) -> int:
+    def _page_defects(self, tx: InspectionTx, row: TaskRecord, done: Completion, by: str, now: datetime) -> int:
         """One page per role and channel for the failed items someone must fix (domain.defects)."""
         found = domain.defects(row.schedule_id, done.failed, {r.item_id: r.note for r in done.results})
         if self.pager is None or not found:
@@ -406,7 +413,7 @@ class InspectionService:
             for url in routing.channels(role, self.site, row.zone, Severity.MAJOR) or [routing.NO_CHANNEL]:
                 pushes.append(Push(f"insp/{row.id}/{role}/{routing.url_hash(url)}", None, f"inspection:{row.id}",
                                    role, url, Severity.MAJOR, routing.Text(title, body), []))
-        return self.pager.enqueue(pushes)
+        return self.pager.enqueue_in(tx.outbox(), pushes)
 
     def add_photo(self, task_id: int, who: CompleterView, data: bytes, item_id: str | None = None,
                   now: datetime | None = None) -> int:

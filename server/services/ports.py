@@ -310,6 +310,9 @@ class InspectionTx(Protocol):
     def add_photo(self, task_id: int, item_id: str | None, content_type: str, data: bytes, sha256: str,
                   at: datetime, by: str) -> int: ...
 
+    def outbox(self) -> NotifyTx:
+        """The notification outbox in this same transaction: what is queued here commits with the rest."""
+
 
 class InspectionStore(Protocol):
     """Inspection tasks, answers, photos, hazards and the planner's watermarks (server/adapters/sql/inspections.py)."""

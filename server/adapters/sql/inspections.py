@@ -19,6 +19,7 @@ from server.adapters.sql.inspection_models import (
     InspectionTaskRow,
     InspectionWatermarkRow,
 )
+from server.adapters.sql.notifications import NotifyTransaction
 from server.domain.inspections import AlreadyStored, HazardRecord, Outcome, ResultRecord, TaskRecord, TaskSpec
 from server.domain.utc import as_utc
 
@@ -43,6 +44,17 @@ def _within(column: InstrumentedAttribute[datetime] | InstrumentedAttribute[date
 class InspectionTransaction:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._outbox: NotifyTransaction | None = None
+
+    def outbox(self) -> NotifyTransaction:
+        if self._outbox is None:
+            self._outbox = NotifyTransaction(self.session)
+        return self._outbox
+
+    def write_back(self) -> None:
+        """What the outbox changed of the records it handed out, onto their rows (before the commit)."""
+        if self._outbox is not None:
+            self._outbox.write_back()
 
     def watermark(self, schedule_id: str) -> datetime | None:
         mark = self.session.get(InspectionWatermarkRow, schedule_id)
@@ -137,7 +149,9 @@ class InspectionRepository:
     def transaction(self) -> Iterator[InspectionTransaction]:
         try:
             with self.sessions.begin() as session:
-                yield InspectionTransaction(session)
+                tx = InspectionTransaction(session)
+                yield tx
+                tx.write_back()
         except IntegrityError as error:
             raise AlreadyStored(str(error.orig)) from error
 

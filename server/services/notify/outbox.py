@@ -59,6 +59,12 @@ class Outbox(NotifyState):
         self.wake()
         return n
 
+    def enqueue_in(self, tx: NotifyTx, pushes: Sequence[Push]) -> int:
+        """Queue pushes in another store's transaction on the same database (a completed inspection's defect
+        page), so they commit with what made them or not at all; call `wake` after that commit. Without the
+        outbox's lock: the caller holds row locks of its own, and a push's dedupe key is unique."""
+        return self._queue(tx, pushes, self.clock())
+
     def withdraw(self, ref: str, reason: str) -> int:
         """What is still to be sent for `ref` (an evacuation's notices and their fallback copies) is not
         sent: those rows are withdrawn, with `reason` in the delivery log. A send already on its way ends

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import inspect
+import pytest
+from sqlalchemy import Engine, inspect
 
 from server.adapters import scheduler as sched
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.inspections import InspectionRepository
+from server.domain.inspections import OverdueFinding
 from server.domain.site import Site
-from server.services.inspections import InspectionService
+from server.services.inspections import InspectionService, PlanReport
 from tests.support.inspections import FakeClock, local
 from tests.support.wait import wait_until
 
@@ -67,4 +71,79 @@ def test_a_started_scheduler_plans_at_once(tmp_path: Path, site: Site) -> None:
     finally:
         scheduler.shutdown()
         sched.unregister("t3")
+        engine.dispose()
+
+
+class HeldPlan:
+    """The real service, whose plan waits for the test's word before it writes (a plan on a slow database)."""
+
+    def __init__(self, service: InspectionService) -> None:
+        self.service = service
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.order: list[str] = []
+
+    def create_due(self) -> PlanReport:
+        self.entered.set()
+        self.release.wait(60)
+        return self.service.create_due()
+
+    def record_counts(self) -> int:
+        n = self.service.record_counts()
+        self.order.append("plan finished")
+        return n
+
+    def overdue(self) -> list[OverdueFinding]:
+        return self.service.overdue()
+
+
+def held_scheduler(url: str, site: Site, name: str) -> tuple[sched.InspectionScheduler, HeldPlan, Engine]:
+    engine = make_engine(url)
+    migrate(engine)
+    held = HeldPlan(InspectionService(InspectionRepository(session_factory(engine)), site,
+                                      FakeClock(local(site, 2026, 11, 2, 14))))
+    sched.register(name, held)
+    return sched.InspectionScheduler(engine=engine, name=name, plan_every=timedelta(hours=1)), held, engine
+
+
+def test_a_stop_returns_after_the_running_plan_finished(postgres_schema: str, site: Site) -> None:
+    """Whoever stops the server may drop or close the database next: no plan of ours writes to it after."""
+    scheduler, held, engine = held_scheduler(postgres_schema, site, "t4")
+    try:
+        scheduler.start()
+        assert held.entered.wait(10), "the plan at start never ran"
+
+        def stop() -> None:
+            scheduler.shutdown()
+            held.order.append("stopped")
+
+        stopping = threading.Thread(target=stop)
+        stopping.start()
+        assert wait_until(lambda: not scheduler.scheduler.running), "the scheduler did not begin to stop"
+        held.release.set()
+        stopping.join(30)
+        assert held.order == ["plan finished", "stopped"]
+        assert held.service.tasks("due")  # the plan wrote its tasks, before the stop returned
+    finally:
+        held.release.set()
+        scheduler.shutdown()
+        sched.unregister("t4")
+        engine.dispose()
+
+
+def test_a_plan_stuck_on_the_database_does_not_hang_a_stop(postgres_schema: str, site: Site,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    scheduler, held, engine = held_scheduler(postgres_schema, site, "t5")
+    try:
+        scheduler.start()
+        assert held.entered.wait(10), "the plan at start never ran"
+        with caplog.at_level(logging.WARNING, logger=sched.__name__):
+            scheduler.shutdown(wait=timedelta(milliseconds=200))  # the plan is still held: the stop goes on
+        assert [r.getMessage() for r in caplog.records] == [
+            "inspections: a t5 job still runs after 0.2 s; stopping without it"]
+        assert held.order == []
+    finally:
+        held.release.set()
+        sched.unregister("t5")
+        wait_until(lambda: held.order)  # let the released plan end before the schema is dropped
         engine.dispose()
