@@ -6,7 +6,8 @@ its probe still reads smoke (a latched reading, the smoke of a discharge) or rea
 its smoke, nobody can say the room is safe to enter. Such a room is *not clear*: whoever is in it and its
 duty keep the instruction to leave it, a person badging in gets that instruction, and the all-clear, the
 alarm and the retained all-clear notice say so. It is clear again once every probe of the room that had
-smoke reads clear and is online, or once a person closed that probe's mr.smoke alarm (the room was
+smoke reads clear and is online (its own sup.probe_offline or, behind a down edge or bridge, its room's
+sup.smoke_offline clear), or once a person closed that probe's mr.smoke alarm (the room was
 checked). A probe that is only offline, without smoke, holds nothing: that is sup.probe_offline's matter.
 """
 
@@ -20,6 +21,8 @@ from server.domain.site import Site
 
 SMOKE = "mr.smoke"
 OFFLINE = "sup.probe_offline"
+ZONE_OFFLINE = "sup.smoke_offline"
+"""A probe lost behind a down edge or bridge: one per zone (subject: the zone id), instead of its own OFFLINE."""
 NOT_CLEAR_ZH = "{zone}未解除:{why}"
 NOT_CLEAR_EN = "Machine room {zone} is not clear: {why}"
 WHY_SMOKE = ("探头{probe}仍报烟雾,勿进入机房", "its probe {probe} still reads smoke; keep out of it")
@@ -50,9 +53,11 @@ class Hold:
 
 def not_clear(site: Site, alarms: Iterable[Alarm]) -> Mapping[str, Hold]:
     """Machine room -> why it is not clear, from the open alarms: a probe's mr.smoke not closed whose
-    condition holds (smoke now), or whose probe's sup.probe_offline holds (offline now)."""
+    condition holds (smoke now), or whose probe's sup.probe_offline or its room's sup.smoke_offline (behind a
+    down edge or bridge) holds (offline now)."""
     listed = [a for a in alarms if a.is_open]
     offline = {a.subject for a in listed if a.rule == OFFLINE and a.condition_active}
+    zones_out = {a.subject for a in listed if a.rule == ZONE_OFFLINE and a.condition_active}
     holds: dict[str, Hold] = {}
     for alarm in sorted(listed, key=lambda a: a.subject):
         device = site.devices.get(alarm.subject)
@@ -60,6 +65,6 @@ def not_clear(site: Site, alarms: Iterable[Alarm]) -> Mapping[str, Hold]:
             continue
         if alarm.condition_active:
             holds[device.zone] = Hold(device.zone, device.id, "smoke")
-        elif device.id in offline:
+        elif device.id in offline or device.zone in zones_out:
             holds.setdefault(device.zone, Hold(device.zone, device.id, "offline"))
     return holds

@@ -379,7 +379,7 @@ class EvacuationService:
             if current is not None and not current["drill"] and (current["fire_zone"] == room or hold is not None):
                 if event.ts < current["issued_at"]:
                     continue
-                ev_id, ref = current["id"], None
+                ev_id, ref, kind = current["id"], None, "mr"
                 link = f"{self.base_url.rstrip('/')}/#evacuation={ev_id}"
                 tail = f"{current['message']['zh']}\n{current['message']['en']}\n{link}"
             elif hold is not None:
@@ -387,13 +387,15 @@ class EvacuationService:
                 if last is None or event.ts < last["issued_at"]:
                     continue
                 zh, en = hold.text(self.site)
-                ev_id, ref = last["id"], f"{last['id']}/mr"  # its own ref: the evacuation's end withdraws none of it
+                # its own ref (the evacuation's end withdraws none of it) and key: told to leave during the
+                # evacuation, a person who comes back after the all-clear is told again that it is not clear
+                ev_id, ref, kind = last["id"], f"{last['id']}/mr", "mr-not-clear"
                 tail = f"{zh}\n{en}\n{self.base_url.rstrip('/')}/#evacuation={ev_id}"
             else:
                 continue
             title = f"[紧急/critical] 疏散 evacuation {ev_id}"
             self.notify.enqueue(self._machine_room_pushes(ev_id, room, title, tail, self.clock(), only=[event.person],
-                                                          ref=ref))
+                                                          kind=kind, ref=ref))
 
     # -- people's actions ------------------------------------------------------------------------------
 

@@ -44,3 +44,14 @@ def test_the_words_name_the_room_and_the_probe_in_both_languages() -> None:
     zh, en = not_clear(site, [SMOKE])["mr"].text(site)
     assert "mr-probe1" in en and "still reads smoke" in en and "is not clear" in en, en
     assert "mr-probe1" in zh and "未解除" in zh, zh
+
+
+def test_a_probe_lost_behind_a_down_edge_or_bridge_since_its_smoke_holds_its_machine_room() -> None:
+    """Behind a down edge or bridge the probe's silence is its zone's sup.smoke_offline (subject: the zone),
+    not its own sup.probe_offline: the room is just as blind."""
+    cleared = replace(SMOKE, state=AlarmState.CLEARED_UNACKED, condition_active=False)
+    zone_out = Alarm("sup.smoke_offline", "mr", "mr", "r1", Severity.CRITICAL, AlarmState.ACTIVE, AT, None,
+                     "Detectors of the zone offline behind edge e1")
+    assert _readings(cleared, zone_out) == {"mr": "offline"}
+    assert _readings(cleared, replace(zone_out, condition_active=False, state=AlarmState.CLEARED_UNACKED)) == {}
+    assert _readings(cleared, replace(zone_out, subject="z1", zone="z1")) == {}, "another zone's detectors"

@@ -300,3 +300,32 @@ def test_the_machine_room_stays_not_clear_after_the_all_clear_while_its_probe_re
     raise_alarm(alarms, "sup.probe_offline", "probe-mr", "mr", Severity.MAJOR, clock())
     assert [h.reading for h in r.evac.machine_rooms_not_clear("f1")] == ["offline"], "blind since its smoke"
     assert "offline" in card(), card()
+
+
+def test_a_person_told_during_the_evacuation_who_badges_in_again_after_the_all_clear_is_told_to_stay_out(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """p-op3 is in the machine room at its smoke and told to leave it; they badge out; the all-clear is given
+    while the probe still reads smoke; they badge in again: told the machine room is not clear (the
+    evacuation's own "leave the machine room" message to them is another one, not a repeat of this)."""
+    clock, _, svc, r, access = _mr_door_floor(db, smtp, hook, tmp_path)
+    access.record(_badge(1, "B13", "door-mr", "in", clock()))
+    clock.advance(timedelta(minutes=1))
+    r.call(lambda e, t: e.on_reading("probe-mr", t, {"smoke": True}, t))
+    ev = r.evac.active("f1")
+    assert ev is not None
+    _deliver(svc, clock)
+    assert _told_to_leave_the_machine_room(hook, "/op3", ev["id"]), hook.at("/op3")
+    clock.advance(timedelta(minutes=1))
+    access.record(_badge(2, "B13", "door-mr", "out", clock()))
+    clock.advance(timedelta(minutes=20))
+    r.call(lambda e, t: e.on_reading("probe-mr", t, {"smoke": True}, t))
+    r.evac.all_clear(ev["id"], "p-ec", {"emergency_command"})
+    _deliver(svc, clock)
+    before = len(hook.at("/op3"))
+
+    clock.advance(timedelta(minutes=1))
+    access.record(_badge(3, "B13", "door-mr", "in", clock()))
+    _deliver(svc, clock)
+    told = hook.at("/op3")[before:]
+    assert len(told) == 1 and "is not clear" in told[0]["message"], hook.at("/op3")
+    assert "leave the machine room now" in told[0]["message"] and "未解除" in told[0]["message"], told
