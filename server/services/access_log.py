@@ -4,11 +4,11 @@ known person at a known door, as `access_log` rows (person ids, never badge numb
 Its own thread writes it, off the ingest path. A message is acknowledged to the broker only once its
 events are written (`recorded`, which the runtime's ack asks without waiting: a batch not written yet is
 asked about again at ingest's next checkpoint, so a slow write never holds the rules), and a write
-retries while the database is unreachable, so neither a crash nor an outage loses a badge event: the broker hands an
-unacknowledged message over again, and the table's key (the event's identity) makes a repeat add
-nothing, whether it reaches the same worker after a crash, the next owner after a takeover, or an old
-owner that has not noticed the loss yet. Not fenced: an old owner's row is the same fact the next owner
-writes.
+retries while the database is unreachable, so neither a crash nor an outage loses a badge event: the
+broker hands an unacknowledged message over again, and the table's key (the event's identity) makes a
+repeat add nothing, whether it reaches the same worker after a crash, the next owner after a takeover, or
+an old owner that has not noticed the loss yet. Not fenced: an old owner's row is the same fact the next
+owner writes. The evacuation's badge-in check after each write (`on_recorded`) is retried with it.
 """
 
 from __future__ import annotations
@@ -46,13 +46,15 @@ class AccessLog:
         message stays alive (ingest keeps it until its ack), so its id is not reused meanwhile."""
         self._stopping = threading.Event()
         self.refused = 0
-        """Writes the database refused and that were retried."""
+        """Writes (or their `on_recorded` call) the database refused and that were retried."""
         self.retrying = False
         """A write is being retried now: the roll call may lack the newest badge events (health: degraded)."""
         self._thread: threading.Thread | None = None
         self.on_recorded: Callable[[list[Access]], None] | None = None
         """Told each batch's badge events once they are written (again for a batch handed over again): the
-        evacuation's machine-room instruction to a person who badges in there (EvacuationService.on_access)."""
+        evacuation's machine-room instruction to a person who badges in there (EvacuationService.on_access).
+        A database error it raises (RETRIED) is retried with the write and holds the batch's ack, as a
+        refused write does (its pushes' dedupe keys make a repeat send nothing twice)."""
 
     def submit(self, message: Incoming) -> None:
         """From the MQTT thread: keep event batches (cheap topic check only)."""
@@ -101,7 +103,8 @@ class AccessLog:
                     self.retrying = True
                     if self._stopping.is_set():
                         return  # unacknowledged: the broker hands it over again
-                    log.error("access log: the database refused the write (%s); retrying in %.1f s",
+                    log.error("access log: the database refused the write or the evacuation's badge-in check "
+                              "(%s); retrying in %.1f s",
                               type(getattr(exc, "orig", None) or exc).__name__, delay)
                     self._stopping.wait(delay)
                     delay = min(RETRY_MAX_S, delay * 2)
@@ -133,6 +136,8 @@ class AccessLog:
         if self.on_recorded is not None:
             try:
                 self.on_recorded(events)
-            except Exception:  # the events are written: the roll call has them, the batch may be acknowledged
+            except RETRIED:
+                raise  # its database is down: retried with the write, so the badge-in instruction is not lost
+            except Exception:  # a defect: the events are written, the roll call has them, the batch may be acked
                 log.exception("access log: telling the evacuation of %d badge events failed", len(events))
         return added

@@ -11,11 +11,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from server.adapters.sql.access_log import AccessLogRepository
 from server.adapters.sql.database import make_engine, migrate, session_factory
 from server.adapters.sql.response_models import AccessLogRow
+from server.domain.evacuation import Access
 from server.services.access_log import AccessLog
 from tests.server.services.conftest import T0, make_site, site_yaml
 from tests.server.services.test_access_log_repeats import badges
@@ -59,3 +61,29 @@ def test_an_event_batch_is_acked_only_once_written_and_a_refused_write_is_retrie
         log.stop()
         blocker.close()
         engine.dispose()
+
+
+def test_a_batch_whose_evacuation_hook_fails_is_retried_until_the_hook_is_told(
+    engine: Engine, tmp_path: Path,
+) -> None:
+    """The evacuation's badge-in check (`on_recorded`) fails once as a database that is down fails (the
+    outbox it queues to): the batch stays unacknowledged and is tried again, write and hook (the table's key
+    and the pushes' dedupe keys make the repeat safe), so the machine-room instruction is not lost."""
+    log = AccessLog(AccessLogRepository(session_factory(engine)), make_site(site_yaml(2525, 8080), tmp_path))
+    told: list[list[str]] = []
+
+    def hook(events: list[Access]) -> None:
+        told.append([e.person for e in events])
+        if len(told) == 1:
+            raise OperationalError("INSERT INTO notify_outbox ...", {}, Exception("database is down"))
+
+    log.on_recorded = hook
+    log.start()
+    try:
+        message = badges(1, ("B11", "door-z1-exit", "in", T0))
+        log.submit(message)
+        assert wait_until(lambda: log.recorded(message), 10), "the batch was never acknowledged"
+        assert told == [["p-op1"], ["p-op1"]], "the failed hook was not tried again"
+        assert log.refused == 1 and not log.retrying
+    finally:
+        log.stop()
