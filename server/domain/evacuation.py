@@ -9,7 +9,8 @@ badging `out` anywhere; a responder may mark them *safe* by hand. Inside, neithe
 Rostered people who never badged (their entry predates the access log, or the reader missed them)
 are listed too, as *unknown* ("unknown, on roster"): a responder must find them or mark them safe.
 A person's zone is their rostered zone when they are on duty, else the zone of the door they used; one
-last seen going in at a machine-room door is in that machine room.
+last seen going in at a machine-room door after the notice, or at most MR_STAY before it, is in that
+machine room.
 
 Drill report (drill.*): time from the trigger to the notice, per zone the time until its last person
 was accounted for (None while someone is unaccounted), who is unaccounted and for how long (from the
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from server.domain.notify import DRILL_PREFIX
 from server.domain.site import Site
@@ -39,6 +40,11 @@ CLEAR_ZH = "{floor}疏散警报解除"
 CLEAR_EN = "All clear on {floor}"
 CALL_119_ZH = "立即拨打119"
 CALL_119_EN = "Call 119 now"
+MR_STAY = timedelta(minutes=30)
+"""How long a badge-in at a machine-room door before the notice still places the person in that machine room.
+Machine rooms usually let people out without a badge, so an "in" with no later badge says nothing about
+where the person is hours on; a check or a swap in there takes minutes, so half an hour keeps whoever
+plausibly still is in there in the room (told to leave it), and sends the others to their rostered zone."""
 DRILL_ZH = DRILL_PREFIX
 DRILL_EN = "[DRILL] "
 """The drill marks (RULES.md §3 drill mode): everything a drill causes starts with them, in both languages."""
@@ -173,8 +179,10 @@ def roll_call(site: Site, events: Iterable[Access], notice_at: datetime, egress:
             status, accounted = "inside", None
         host = person.host if person else None
         host_name = site.people[host].name if host and host in site.people else None
-        # last seen going in to a machine room: in there (told to leave it), whatever their rostered zone
-        in_room = door is not None and entry_ev.direction != "out" and site.is_machine_room(door.zone)
+        # last seen going in to a machine room after the notice or up to MR_STAY before it: in there (told to
+        # leave it), whatever their rostered zone
+        in_room = (door is not None and entry_ev.direction != "out" and site.is_machine_room(door.zone)
+                   and entry_ev.ts >= notice_at - MR_STAY)
         zone = door.zone if door is not None and in_room else rostered.get(pid) or (door.zone if door else None)
         out.append(Entry(pid, person.name if person else pid, status, zone,
                          last[pid].door, last[pid].ts, accounted, bool(person and person.is_visitor), host,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from server.domain.evacuation import Access, Entry, report, roll_call
+from server.domain.evacuation import MR_STAY, Access, Entry, report, roll_call
 from tests.server.domain.harness import load_site
 
 TRIGGER = datetime(2026, 11, 30, 2, 0, 30, tzinfo=UTC)
@@ -115,3 +115,22 @@ def test_someone_rostered_elsewhere_last_seen_going_in_to_the_machine_room_is_in
     back = [_access("p-li", "door-mr", "in", -600), _access("p-li", "door-b", "in", 60)]
     entries = roll_call(site, back, NOTICE, {"door-main", "door-exit-b"}, {}, {"p-li": "ops-b"})
     assert [(e.status, e.zone) for e in entries] == [("inside", "ops-b")], "back at the seats after it"
+
+
+def test_a_badge_in_to_the_machine_room_long_before_the_notice_leaves_a_rostered_person_at_their_seat() -> None:
+    """Machine rooms usually let people out without a badge: an entry there hours before the notice says
+    nothing about where the person is now, so a rostered person is then in their rostered zone. Up to
+    MR_STAY before the notice (or after it) they are in the machine room."""
+    site = load_site()
+    window = int(MR_STAY.total_seconds())
+
+    def zone(at: int) -> str | None:
+        entries = roll_call(site, [_access("p-li", "door-mr", "in", at)], NOTICE, {"door-main", "door-exit-b"}, {},
+                            {"p-li": "ops-b"})
+        assert [(e.person, e.status) for e in entries] == [("p-li", "inside")], (at, entries)
+        return entries[0].zone
+
+    assert zone(-window) == "mr", "inside the window: in the machine room"
+    assert zone(-window - 1) == "ops-b", "an entry older than the window: at their rostered seat"
+    assert zone(-3 * 3600) == "ops-b", "hours before the notice"
+    assert zone(60) == "mr", "after the notice: in the machine room"
