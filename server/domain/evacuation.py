@@ -34,6 +34,9 @@ MR_EVAC_ZH = "{zone}烟雾报警:立即撤离机房,气体灭火可能启动"
 MR_EVAC_EN = "Smoke in machine room {zone}: leave the machine room now, its gas suppression may discharge"
 """mr.smoke's own instruction (RULES.md §2.5: the machine room is evacuated at once), for the people in the
 machine room only; the rest of the floor gets the floor's notice (EVAC_*), which names the machine room."""
+MR_UNREACHABLE_ZH = "{who}刷卡进入了已疏散的机房{zone},此人无通知渠道:请立即带其撤离"
+MR_UNREACHABLE_EN = ("{who} badged in to the evacuated machine room {zone} and has no channel to be told: "
+                     "get them out now")
 EVAC_MANUAL_ZH = "{floor}紧急疏散:请立即从最近的安全出口有序撤离,勿乘电梯"
 EVAC_MANUAL_EN = "Evacuate {floor} now: leave calmly by the nearest safe exit; do not use the lifts"
 CLEAR_ZH = "{floor}疏散警报解除"
@@ -74,6 +77,19 @@ def machine_room_text(site: Site, zone: str) -> tuple[str, str]:
     started by a person, not by a probe)."""
     name = site.zones[zone].name or zone
     return MR_EVAC_ZH.format(zone=name), MR_EVAC_EN.format(zone=name)
+
+
+def unreachable_in_room_text(site: Site, zone: str, person: str) -> tuple[str, str]:
+    """(zh, en) to the machine-room duty and the on-site command: someone with no channel (a visitor, a
+    contractor), whom nobody can tell to leave, badged in to the evacuated (or not clear) machine room."""
+    name = site.zones[zone].name or zone
+    who = site.people[person].name if person in site.people else person
+    host = site.people[person].host if person in site.people else None
+    if host is not None and host in site.people:
+        who_zh, who_en = f"{who}({person},访客,接待人{site.people[host].name})", f"{who} ({person}, visitor of {host})"
+    else:
+        who_zh, who_en = f"{who}({person})", f"{who} ({person})"
+    return (MR_UNREACHABLE_ZH.format(who=who_zh, zone=name), MR_UNREACHABLE_EN.format(who=who_en, zone=name))
 
 
 def clear_text(site: Site, floor: str, drill: bool) -> tuple[str, str]:

@@ -366,7 +366,9 @@ class EvacuationService:
         """AccessLog listener (its thread, once the events are written): a person who badges in to a machine
         room while it is evacuated (a real evacuation its smoke started) or not clear after its smoke gets
         the instruction to leave it now, once per evacuation (the key of the evacuation's own machine-room
-        message), in both languages, through the outbox. The roll call reads them inside that room."""
+        message), in both languages, through the outbox. The roll call reads them inside that room. Someone
+        with no channel (a visitor, a contractor) cannot be told: the machine-room duty and the on-site
+        command are told who went in instead."""
         if self.notify is None:
             return
         for event in events:
@@ -394,8 +396,30 @@ class EvacuationService:
             else:
                 continue
             title = f"[紧急/critical] 疏散 evacuation {ev_id}"
+            if not routing.channels(f"person:{event.person}", self.site):
+                self.notify.enqueue(self._unreachable_in_room(ev_id, room, event.person, title, self.clock()))
+                continue
             self.notify.enqueue(self._machine_room_pushes(ev_id, room, title, tail, self.clock(), only=[event.person],
                                                           kind=kind, ref=ref))
+
+    def _unreachable_in_room(self, ev_id: str, room: str, person: str, title: str, now: datetime) -> list[Push]:
+        """Someone nobody can tell to leave (no channel: a visitor, a contractor) badged in to the evacuated
+        machine room: its duty and the on-site command are told who, once per person and evacuation (the
+        key), with a ref of their own so the evacuation's end withdraws none of it."""
+        zh, en = evac.unreachable_in_room_text(self.site, room, person)
+        body = f"{zh}\n{en}\n{self.base_url.rstrip('/')}/#evacuation={ev_id}"
+        paging = routing.AlarmInfo(0, "mr.smoke", contract.Severity.CRITICAL, room, room, self.site.id, None, "")
+        told: set[str] = set()
+        pushes: list[Push] = []
+        for group in ("mr_duty", "on_site_command"):
+            for r in routing.resolve(group, paging, self.site, now):
+                for url in routing.channels(r, self.site):
+                    if url not in told:
+                        told.add(url)
+                        pushes.append(Push(f"ev/{ev_id}/mr-unreachable/{person}/{r}/{routing.url_hash(url)}", None,
+                                           f"{ev_id}/mr", r, url, contract.Severity.CRITICAL,
+                                           routing.Text(title, body), []))
+        return pushes
 
     # -- people's actions ------------------------------------------------------------------------------
 

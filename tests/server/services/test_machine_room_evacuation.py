@@ -329,3 +329,39 @@ def test_a_person_told_during_the_evacuation_who_badges_in_again_after_the_all_c
     told = hook.at("/op3")[before:]
     assert len(told) == 1 and "is not clear" in told[0]["message"], hook.at("/op3")
     assert "leave the machine room now" in told[0]["message"] and "未解除" in told[0]["message"], told
+
+
+def test_someone_with_no_channel_who_badges_in_to_the_evacuated_machine_room_is_paged_to_its_duty_and_command(
+        db, smtp: Smtp, hook: Hook, tmp_path: Path) -> None:
+    """A visitor (no channel of their own, nobody can tell them to leave) badges in at the machine room's door
+    during its evacuation: the machine-room duty and the on-site command are told who went in, once per
+    person and evacuation (a second badge-in, or one after the all-clear while the room is not clear, sends
+    nothing more), in both languages, through the outbox."""
+    clock, _, svc, r, access = _mr_door_floor(db, smtp, hook, tmp_path)
+    r.call(lambda e, t: e.on_reading("probe-mr", t, {"smoke": True}, t))
+    ev = r.evac.active("f1")
+    assert ev is not None
+    _deliver(svc, clock)
+
+    def paged(path: str) -> list[str]:  # the alarm's own repeats go there too
+        return [b.get("message", "") for b in hook.at(path) if "访客" in b.get("message", "")]
+
+    clock.advance(timedelta(minutes=2))
+    access.record(_badge(1, "V1", "door-mr", "in", clock()))
+    _deliver(svc, clock)
+    for path in ("/mr", "/osc"):
+        got = paged(path)
+        assert len(got) == 1, (path, got)
+        assert "访客" in got[0] and "badged in to the evacuated machine room" in got[0], (path, got)
+        assert "刷卡进入" in got[0] and ev["id"] in got[0], (path, got)
+
+    clock.advance(timedelta(minutes=1))
+    access.record(_badge(2, "V1", "door-mr", "in", clock()))
+    clock.advance(timedelta(minutes=20))
+    r.call(lambda e, t: e.on_reading("probe-mr", t, {"smoke": True}, t))
+    r.evac.all_clear(ev["id"], "p-ec", {"emergency_command"})
+    assert r.evac.machine_rooms_not_clear("f1"), "the room is still not clear"
+    clock.advance(timedelta(minutes=1))
+    access.record(_badge(3, "V1", "door-mr", "in", clock()))
+    _deliver(svc, clock)
+    assert len(paged("/mr")) == 1 and len(paged("/osc")) == 1, "paged twice for one person in one evacuation"
