@@ -61,6 +61,10 @@ class HrSource(Protocol):
         """None: the export has no `training:` section, so the train.* rules are off."""
         ...
 
+    def starters(self) -> list[Starter]:
+        """The `new_staff` section, also when there is no `training:` section."""
+        ...
+
 
 Trainings = tuple[list[Training], list[Starter]]
 """HR training records and new starters (the inspection service's train.* rules)."""
