@@ -378,6 +378,9 @@ class CommandTx(Protocol):
 
     def add(self, command: CommandRecord) -> None: ...
 
+    def exists(self, command_id: str) -> bool:
+        """A command with this id is stored (an edge's report already recorded)."""
+
     def set_result(self, command_id: str, status: str, at: datetime, error: str | None) -> bool:
         """Record the edge's answer; False when no command has this id (not this server's)."""
 
