@@ -84,8 +84,10 @@ class HrFeed(_Strict):
     def trainings(self, tz: tzinfo) -> tuple[list[Training], list[Starter]] | None:
         if self.training is None:
             return None
-        return ([Training(t.person, t.course, _local(t.passed_at, tz)) for t in self.training],
-                [Starter(s.person, s.starts) for s in self.new_staff])
+        return [Training(t.person, t.course, _local(t.passed_at, tz)) for t in self.training], self.starters()
+
+    def starters(self) -> list[Starter]:
+        return [Starter(s.person, s.starts) for s in self.new_staff]
 
     def leave_times(self, tz: tzinfo) -> dict[str, datetime]:
         return {leaver.person: _local(leaver.left_at, tz) for leaver in self.leavers}

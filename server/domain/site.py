@@ -206,10 +206,11 @@ class Device(_Config):
         return self.rated_a if self.rated_a is not None else 10.0
 
 
-MAX_STRIP_A = 32.0
-"""The highest strip_meter `rated_a` accepted. GB 2099 power strips are rated 10 A or 16 A; 32 A (an IEC 60309
-rack PDU) is the most any strip on a floor carries. The load rules are ratios of the rating, so a typo (100
-for 10) would keep a strip's overload rules quiet: refused rather than believed."""
+MAX_STRIP_A = 63.0
+"""The highest strip_meter `rated_a` accepted. GB 2099 power strips are rated 10 A or 16 A; rack PDUs 16, 32, 40
+or 63 A, and 63 A (the largest common IEC 60309 rating) is the most any strip on a floor carries. The load rules
+are ratios of the rating, so a typo (100 for 10) would keep a strip's overload rules quiet: refused rather than
+believed."""
 
 
 ROLE_NAMES: frozenset[str] = frozenset({
@@ -626,9 +627,9 @@ def _cross_check(config: SiteConfig) -> list[_Problem]:
     for i, device in enumerate(config.devices):
         if device.kind is DeviceKind.STRIP_METER and device.rated_a is not None and device.rated_a > MAX_STRIP_A:
             problems.append(_Problem(("devices", i, "rated_a"), (
-                f"{device.rated_a:g} A is more than a power strip carries (at most {MAX_STRIP_A:g} A; GB 2099 strips "
-                "are 10 A or 16 A) and would keep its load rules quiet: give the rating on the strip's label, or "
-                "remove the key for 10 A")))
+                f"{device.rated_a:g} A is more than a power strip carries (at most {MAX_STRIP_A:g} A, a rack PDU; "
+                "GB 2099 strips are 10 A or 16 A) and would keep its load rules quiet: give the rating on the "
+                "strip's label, or remove the key for 10 A")))
         if device.zone not in zones:
             problems.append(_Problem(("devices", i, "zone"), _unknown("zone", device.zone, zones)))
         if device.offline_after_s is not None:

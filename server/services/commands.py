@@ -19,10 +19,11 @@ a reason, an electrician's sign-off after a critical overload). Cuts and restore
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway import contract
@@ -171,20 +172,28 @@ class CommandService:
     def on_interlock(self, edge: str, event: contract.Event) -> None:
         """The edge's overload interlock switched a plug off by itself (`interlock_tripped`, at 125 % of its
         rating for 10 s: a critical overload): recorded as that plug's safety cut, done, so that switching it
-        on again needs what the server's own critical overload cut needs (elec.relay_reenable_guard)."""
+        on again needs what the server's own critical overload cut needs (elec.relay_reenable_guard).
+
+        Stored at the server's time: `last_cut` orders by it, and an edge clock running behind would sort a
+        trip behind the restore before it (the edge's time is in the reason). Once per event: a redelivered
+        trip (same edge, plug and time) adds no second command or audit row."""
         dev = self.site.devices.get(event.device)
         if event.type is not contract.EventType.INTERLOCK_TRIPPED or dev is None or dev.edge != edge \
                 or dev.kind is not DeviceKind.SMART_PLUG:
             return
         now = self.clock()
-        at = min(event.ts, now)
-        reason = f"elec.plug_overcurrent critical: the edge's overload interlock switched {event.device} off"
+        edge_at = event.ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        command_id = "i-" + hashlib.sha256(f"{edge}/{event.device}/{edge_at}".encode()).hexdigest()[:20]
+        reason = (f"elec.plug_overcurrent critical: the edge's overload interlock switched {event.device} off "
+                  f"at {edge_at} (edge clock)")
         if event.detail:
             reason += f" ({event.detail})"
         failed = "FAILED" in (event.detail or "")  # the edge found no driver to switch it: still on
         with self.store.transaction() as tx:
-            tx.add(CommandRecord(f"i-{uuid.uuid4().hex[:20]}", event.device, edge, contract.Action.RELAY_OFF.value,
-                                 reason[:500], "edge", True, "interlock", at, at, "failed" if failed else "ok", now,
+            if tx.exists(command_id):
+                return  # the same trip delivered again
+            tx.add(CommandRecord(command_id, event.device, edge, contract.Action.RELAY_OFF.value, reason[:500],
+                                 "edge", True, "interlock", now, now, "failed" if failed else "ok", now,
                                  event.detail if failed else None))
             tx.audit("edge", "relay.off", f"device:{event.device}", {"reason": reason, "interlock": True}, now)
 

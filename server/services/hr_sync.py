@@ -6,8 +6,9 @@ without a restart.
 A feed that cannot be used keeps the last good one in force (an unreadable upload must not turn every
 leaver's badge back into a valid one): the pass logs one line naming the file, line and field, /api/health
 shows it (`hr.up` false, `hr.error`), and the next good read recovers. A section that listed entries and is
-now missing (an empty file, a truncated upload) counts as unusable too; HR clears a list on purpose by
-writing it empty (`leavers: []`). docs/site-file.md, "`hr.yaml`".
+now missing (an empty file, a truncated upload, an export that leaves out a list once it is empty) keeps
+its last value while the sections present are applied, with a warning (`hr.kept` in /api/health); HR clears
+a list on purpose by writing it empty (`leavers: []`). docs/site-file.md, "`hr.yaml`".
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime, tzinfo
 
+from server.domain.inspections import Starter
+from server.domain.rules.access import Approval
 from server.domain.site import Site
 from server.services.ingest import EngineCall
 from server.services.ports import HrReader, HrSource, Trainings
@@ -41,6 +45,8 @@ class HrSync:
         """Why the last read was not used (one line), None when it was; /api/health shows it."""
         self.warnings = first.unknown_leavers(site)
         """The last good feed's leavers the site file does not know (the runtime logged them at start)."""
+        self.kept: list[str] = []
+        """One line per section the last read left out that still holds its earlier value; /api/health."""
         self._stop = threading.Event()
         self._pass = threading.Lock()
 
@@ -80,9 +86,10 @@ class HrSync:
             more = f" (and {extra} more problem{'s' if extra > 1 else ''} in this file)" if extra else ""
             self._refuse(f"{problems[0]}{more}: {KEPT}; correct the file, the next pass reads it again")
             return
-        if (refusal := self._truncated(feed)) is not None:
-            self._refuse(refusal)
-            return
+        feed, kept = self._keep_missing(feed)
+        for line in sorted(set(kept) - set(self.kept)):
+            log.warning("hr: %s", line)
+        self.kept = kept
         self._dropped_leavers(feed)
         if self.error is not None:
             log.info("hr: %s is usable again: its data is in force", feed.source)
@@ -92,18 +99,19 @@ class HrSync:
             log.warning("hr: %s", warning)
         self.warnings = warnings
 
-    def _truncated(self, feed: HrSource) -> str | None:
-        """Why a feed that lost a whole section is refused, or None: a wholesale wipe of the leavers is what
-        a truncated upload looks like, and would silently make every leaver's badge valid again."""
+    def _keep_missing(self, feed: HrSource) -> tuple[HrSource, list[str]]:
+        """The feed with each section that listed entries and is now missing kept at its last value, and one
+        line per such section. Not taken as "nobody left" (a truncated upload would silently make every
+        leaver's badge valid again), nor refused whole: an export that leaves out `visitor_approvals:` once
+        the last approval ended would then keep every later leaver from being applied."""
         tz = self.site.tz
-        training, starters = self.feed.trainings(tz) or ([], [])
         had = {"leavers": len(self.feed.leave_times(tz)), "visitor_approvals": len(self.feed.approvals(tz)),
-               "training": len(training), "new_staff": len(starters)}
-        for section, count in had.items():
-            if count and section not in feed.sections():
-                return (f"{feed.source}:1: {section}: missing, but the last good feed listed {count}: {KEPT} "
-                        f"(a truncated upload?); restore the file, or write `{section}: []` to clear it on purpose")
-        return None
+               "training": len((self.feed.trainings(tz) or ([], []))[0]), "new_staff": len(self.feed.starters())}
+        missing = [section for section, count in had.items() if count and section not in feed.sections()]
+        lines = [f"{feed.source}:1: {section}: missing, but the last good feed listed {had[section]}: kept those "
+                 f"(a truncated upload?); restore the section, or write `{section}: []` to clear it on purpose"
+                 for section in missing]
+        return (KeptSections(feed, self.feed, frozenset(missing)) if missing else feed), lines
 
     def _dropped_leavers(self, feed: HrSource) -> None:
         """HR took a leaver off the list (a correction, a rehire): applied, and said once in the log, since
@@ -116,3 +124,44 @@ class HrSync:
     def _refuse(self, message: str) -> None:
         self.error = message
         log.warning("hr: %s", message)
+
+
+class KeptSections:
+    """A feed read now, with the sections it left out answered from the last good one (HrSync._keep_missing)."""
+
+    def __init__(self, read: HrSource, last: HrSource, kept: frozenset[str]) -> None:
+        self.read = read
+        # a section kept pass after pass is answered by the feed that last had it, not by a chain of these
+        self._by_section = {section: last._of(section) if isinstance(last, KeptSections) else last
+                            for section in kept}
+
+    def _of(self, section: str) -> HrSource:
+        return self._by_section.get(section, self.read)
+
+    @property
+    def source(self) -> str:
+        return self.read.source
+
+    def sections(self) -> frozenset[str]:
+        return self.read.sections() | self._by_section.keys()
+
+    def approvals(self, tz: tzinfo) -> list[Approval]:
+        return self._of("visitor_approvals").approvals(tz)
+
+    def leave_times(self, tz: tzinfo) -> dict[str, datetime]:
+        return self._of("leavers").leave_times(tz)
+
+    def active_badges(self, site: Site) -> set[str]:
+        return self._of("leavers").active_badges(site)
+
+    def unknown_leavers(self, site: Site) -> list[str]:
+        return self._of("leavers").unknown_leavers(site)
+
+    def trainings(self, tz: tzinfo) -> Trainings | None:
+        records = self._of("training").trainings(tz)
+        if records is None:
+            return None  # no `training:` section, kept or read: the train.* rules stay off
+        return records[0], self._of("new_staff").starters()
+
+    def starters(self) -> list[Starter]:
+        return self._of("new_staff").starters()

@@ -397,7 +397,7 @@ class InspectionService:
         return done
 
     def _page_defects(self, tx: InspectionTx, row: TaskRecord, done: Completion, by: str, now: datetime) -> int:
-        """One page per role and channel for the failed items someone must fix (domain.defects)."""
+        """One page per channel for the failed items someone must fix (domain.defects)."""
         found = domain.defects(row.schedule_id, done.failed, {r.item_id: r.note for r in done.results})
         if self.pager is None or not found:
             return 0
@@ -406,13 +406,19 @@ class InspectionService:
         where = zone.name or zone.id if zone else self.site.name or self.site.id
         at = now.astimezone(self.site.tz).strftime("%Y-%m-%d %H:%M")
         link = f"{self.pager.base_url.rstrip('/')}/api/inspections/{row.id}"
-        pushes = []
+        # one page per channel: two roles that reach the same person (facilities and the safety officer
+        # on one phone) give one page with both roles' items; a role without a channel is recorded as such
+        # in the delivery log, as an alarm's page is
+        pages: dict[tuple[str, str], tuple[str, set[str]]] = {}
         for role, items in domain.by_role(found).items():
-            title, body = domain.defect_text(schedule, items, where, by, at, link)
-            # a role without a channel is recorded as such in the delivery log, as an alarm's page is
             for url in routing.channels(role, self.site, row.zone, Severity.MAJOR) or [routing.NO_CHANNEL]:
-                pushes.append(Push(f"insp/{row.id}/{role}/{routing.url_hash(url)}", None, f"inspection:{row.id}",
-                                   role, url, Severity.MAJOR, routing.Text(title, body), []))
+                _, ids = pages.setdefault((url, role if url == routing.NO_CHANNEL else ""), (role, set()))
+                ids.update(d.item.id for d in items)
+        pushes = []
+        for (url, _), (role, ids) in pages.items():
+            title, body = domain.defect_text(schedule, [d for d in found if d.item.id in ids], where, by, at, link)
+            pushes.append(Push(f"insp/{row.id}/{role}/{routing.url_hash(url)}", None, f"inspection:{row.id}",
+                               role, url, Severity.MAJOR, routing.Text(title, body), []))
         return self.pager.enqueue_in(tx.outbox(), pushes)
 
     def add_photo(self, task_id: int, who: CompleterView, data: bytes, item_id: str | None = None,

@@ -61,6 +61,10 @@ class HrSource(Protocol):
         """None: the export has no `training:` section, so the train.* rules are off."""
         ...
 
+    def starters(self) -> list[Starter]:
+        """The `new_staff` section, also when there is no `training:` section."""
+        ...
+
 
 Trainings = tuple[list[Training], list[Starter]]
 """HR training records and new starters (the inspection service's train.* rules)."""
@@ -373,6 +377,9 @@ class CommandTx(Protocol):
     """One transaction on the commands (CommandStore.transaction)."""
 
     def add(self, command: CommandRecord) -> None: ...
+
+    def exists(self, command_id: str) -> bool:
+        """A command with this id is stored (an edge's report already recorded)."""
 
     def set_result(self, command_id: str, status: str, at: datetime, error: str | None) -> bool:
         """Record the edge's answer; False when no command has this id (not this server's)."""

@@ -20,7 +20,7 @@ def test_unknown_leavers_are_logged_by_name_and_counted_in_health(mosquitto: Emb
     server = ServerProcess(mosquitto.client_settings(), tmp_path / "server", site)
     try:
         server.start()
-        assert server.health()["dependencies"]["hr"] == {"up": True, "unknown_leavers": 1, "error": None}
+        assert server.health()["dependencies"]["hr"] == {"up": True, "unknown_leavers": 1, "error": None, "kept": []}
     finally:
         server.stop()
     log = (tmp_path / "server" / "server.log").read_text(encoding="utf-8")

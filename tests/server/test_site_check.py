@@ -124,17 +124,18 @@ def test_a_missing_site_file_is_named_by_check_and_by_the_server(tmp_path: Path)
 
 
 def test_a_strip_rated_beyond_any_power_strip_is_refused_at_its_line(tmp_path: Path) -> None:
-    """A typo of 100 for 10 A would make the strip's overload 10 times its real rating: the load rules quiet."""
+    """A typo of 100 for 10 A would make the strip's overload 10 times its real rating: the load rules quiet.
+    A 63 A rack PDU (the largest common IEC 60309 rating) is accepted: a deployed site with one keeps starting."""
     rated = "strip_meter, zone: z2, rated_a: {},"
     (tmp_path / "site.yaml").write_text(GOOD_SITE.replace("strip_meter, zone: z2,", rated.format(100)))
     done = floorwatch("site", "--check", "site.yaml", cwd=tmp_path)
     assert done.returncode == 2, done.stdout
     assert done.stderr.splitlines() == [
-        "site.yaml:5: devices[0].rated_a: 100 A is more than a power strip carries (at most 32 A; GB 2099 strips are "
-        "10 A or 16 A) and would keep its load rules quiet: give the rating on the strip's label, or remove the key "
-        "for 10 A",
+        "site.yaml:5: devices[0].rated_a: 100 A is more than a power strip carries (at most 63 A, a rack PDU; GB 2099 "
+        "strips are 10 A or 16 A) and would keep its load rules quiet: give the rating on the strip's label, or "
+        "remove the key for 10 A",
         "1 problem(s); fix them and run `floorwatch site --check` again"]
-    (tmp_path / "site.yaml").write_text(GOOD_SITE.replace("strip_meter, zone: z2,", rated.format(32)))
+    (tmp_path / "site.yaml").write_text(GOOD_SITE.replace("strip_meter, zone: z2,", rated.format(63)))
     assert floorwatch("site", "--check", "site.yaml", cwd=tmp_path).returncode == 0
 
 

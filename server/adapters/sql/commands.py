@@ -27,6 +27,9 @@ class CommandTransaction(AuditedTransaction):
     def add(self, command: CommandRecord) -> None:
         self.session.add(CommandRow(**{name: getattr(command, name) for name in _FIELDS}))
 
+    def exists(self, command_id: str) -> bool:
+        return self.session.get(CommandRow, command_id) is not None
+
     def set_result(self, command_id: str, status: str, at: datetime, error: str | None) -> bool:
         row = self.session.get(CommandRow, command_id)
         if row is None:

@@ -53,9 +53,10 @@ def health(root: HealthDep) -> Health:
     if root.lease is not None:  # which worker owns the site's partition; "lost": it commits nothing more
         deps["lease"] = root.lease.status()
     if root.hr_sync is not None:  # counts only: health is public, the names are in the server log
-        # error: the last read of the HR feed was refused (file:line: field), the last good feed is in force
+        # error: the last read of the HR feed was refused (file:line: field), the last good feed is in force;
+        # kept: sections the last read left out, in force at their last value (a warning, still up)
         deps["hr"] = {"up": root.hr_sync.error is None, "unknown_leavers": len(root.hr_sync.warnings),
-                      "error": root.hr_sync.error}
+                      "error": root.hr_sync.error, "kept": list(root.hr_sync.kept)}
     # roles the rules page with no channel in the site file: degraded when a life-safety or critical page
     # would reach nobody (role names and rule ids only: no floor data)
     unreachable = unreachable_roles(root.site)

@@ -249,7 +249,7 @@ class Outbox(NotifyState):
             # a row that waited long in its lane behind a slow channel does: its lease counts again from here.
             try:
                 if claimed.ref:
-                    self.withdraw_ended()  # its evacuation ended since the claim: withdrawn, so not renewed
+                    self._withdraw_ended(nid)  # its evacuation ended since the claim: withdrawn, so not renewed
                 with self.store.transaction(fenced=True) as tx:
                     if not tx.renew(nid, self.worker_id, self.clock() + LEASE):
                         return None  # our lease lapsed, another worker took the row over, or it was withdrawn
@@ -305,14 +305,24 @@ class Outbox(NotifyState):
         A notice of an evacuation that ended is withdrawn here, also when the evacuation's own withdrawal
         failed (`withdraw_ended`). A read that fails sends the row as claimed: held back, a page would wait
         out its lease (LEASE)."""
+        if ref and not self._withdraw_ended(nid):
+            return False
         try:
-            if ref:
-                self.withdraw_ended()
             rows = self.store.notifications([nid])
         except Exception as exc:
             log.warning("notification %s: could not read it before its send (%s); sending it as claimed", nid, exc)
             return False
         return not rows or rows[0].status == WITHDRAWN
+
+    def _withdraw_ended(self, nid: int) -> bool:
+        """`withdraw_ended` before a send; False when it failed (the database briefly down), logged: the row
+        is sent as claimed rather than held back for its lease (LEASE)."""
+        try:
+            self.withdraw_ended()
+        except Exception as exc:
+            log.warning("notification %s: could not read it before its send (%s); sending it as claimed", nid, exc)
+            return False
+        return True
 
     def _fallback(self, tx: NotifyTx, row: NotificationRecord, now: datetime) -> None:
         items = [_item(i) for i in row.items]

@@ -10,16 +10,19 @@ wires them), and a real HTTP webhook receiver that counts requests and their Ide
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.contract import Severity
 from server.adapters.notify import AppriseSender
-from server.adapters.sql.notifications import NotifyRepository
+from server.adapters.sql.notifications import NotifyRepository, NotifyTransaction
 from server.adapters.sql.silences import SilenceRepository
 from server.domain import notify as routing
 from server.domain.leases import LeaseLost
@@ -51,9 +54,9 @@ class Floor:
                                    base_url=BASE_URL, worker_id=keeper.owner, sole_sender=True,
                                    **kw)  # type: ignore[arg-type]
 
-    def page(self, key: str) -> Push:
+    def page(self, key: str, ref: str = "") -> Push:
         url = f"json://127.0.0.1:{self.hook.port}/ec"
-        return Push(key, None, "", "emergency_command", url, Severity.CRITICAL,
+        return Push(key, None, ref, "emergency_command", url, Severity.CRITICAL,
                     routing.Text("fire z1", "fire confirmed in z1"), [])
 
 
@@ -103,3 +106,25 @@ def test_a_push_the_old_owner_claimed_before_the_takeover_is_sent_once_by_the_ne
     assert floor.a.state == "lost", floor.a.state
     [row] = took_over[0].log_of()
     assert row["status"] == "sent" and [d["worker"] for d in row["deliveries"]] == ["b"], row
+
+
+def test_a_page_goes_out_when_the_withdrawal_check_before_its_send_fails(
+        floor: Floor, smtp: Smtp, hook: Hook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under the lease, a page of an evacuation first withdraws what ended evacuations left unsent; when
+    that read fails (the database briefly unreachable) the page is sent as claimed. Escaping the send, it
+    sat "sending" until its lease ran out (2 min)."""
+    svc = floor.outbox(site_yaml(smtp.port, hook.port), tmp_path, floor.a)
+    svc.enqueue([floor.page("evac-1", ref="ev-1")])
+    unreachable = threading.Event()
+    svc.before_send = lambda _nid: unreachable.set()
+    read = NotifyTransaction.ended_evacuations
+
+    def ended_evacuations(tx: NotifyTransaction) -> list[tuple[str, datetime | None, str | None]]:
+        if unreachable.is_set():
+            raise OperationalError("SELECT evacuations", {}, Exception("could not connect to the database"))
+        return read(tx)
+
+    monkeypatch.setattr(NotifyTransaction, "ended_evacuations", ended_evacuations)
+    svc.deliver(floor.clock())
+    assert [path for path, _ in hook.received] == ["/ec"], hook.received
+    assert [row["status"] for row in svc.log_of(ref="ev-1")] == ["sent"]

@@ -1,7 +1,8 @@
 """What each hourly HR pass does with the feed it reads (server/services/hr_sync.py): a leaver HR takes off
 the list is applied and said in the log; a list HR empties on purpose (`leavers: []`) is applied; a section
-that vanished, or a file with several problems, is refused in one line and the last good feed stays in
-force. The real file adapter; the rule engine's two entry points are recorded."""
+that vanished keeps its last value while the sections present are applied; a file with several problems is
+refused in one line and the last good feed stays in force. The real file adapter; the rule engine's two
+entry points are recorded."""
 
 from __future__ import annotations
 
@@ -72,18 +73,27 @@ def test_a_leaver_taken_off_the_list_is_applied_and_logged(
         f"hr: {path}: {person} is no longer listed as a leaver: their badge counts as valid again"]
 
 
-def test_a_vanished_section_is_refused_and_an_emptied_one_applied(tmp_path: Path, site: Site) -> None:
-    sync, engine, path = _sync(tmp_path, site, APPROVAL)
+def test_a_vanished_section_keeps_its_last_value_and_the_sections_present_are_applied(
+    tmp_path: Path, site: Site, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The HR export leaves out `visitor_approvals:` once the last approval ended: that section keeps its
+    last value (a warning, not a refusal of the whole file), so a leaver added the next day is applied."""
+    sync, engine, path = _sync(tmp_path, site, "leavers: []\n" + APPROVAL)
     assert [a.person for a in engine.approvals] == ["p-op"]
-    path.write_text("leavers: []\n", encoding="utf-8")  # the approvals section is gone: a truncated upload?
-    sync.sync()
-    assert [a.person for a in engine.approvals] == ["p-op"]
-    assert sync.error == (f"{path}:1: visitor_approvals: missing, but the last good feed listed 1: kept the last "
-                          "good feed (a truncated upload?); restore the file, or write `visitor_approvals: []` "
-                          "to clear it on purpose")
+    path.write_text("leavers: []\n", encoding="utf-8")  # the approvals section is gone
+    with caplog.at_level(logging.WARNING, logger="server.services.hr_sync"):
+        sync.sync()
+        path.write_text("leavers:\n  - {person: p-lead, left_at: '2026-11-28 10:00'}\n", encoding="utf-8")
+        sync.sync()  # the next day's leaver, the approvals still left out
+    assert list(engine.leavers) == ["p-lead"], "a leaver was not applied because another section was missing"
+    assert [a.person for a in engine.approvals] == ["p-op"] and sync.error is None
+    kept = (f"{path}:1: visitor_approvals: missing, but the last good feed listed 1: kept those (a truncated "
+            "upload?); restore the section, or write `visitor_approvals: []` to clear it on purpose")
+    assert sync.kept == [kept]
+    assert [r.getMessage() for r in caplog.records] == [f"hr: {kept}"], "said once, not at every pass"
     path.write_text("leavers: []\nvisitor_approvals: []\n", encoding="utf-8")
     sync.sync()
-    assert engine.approvals == [] and sync.error is None
+    assert engine.approvals == [] and engine.leavers == {} and sync.error is None and sync.kept == []
 
 
 def test_a_file_with_several_problems_is_one_line_naming_the_first(tmp_path: Path, site: Site) -> None:
@@ -105,7 +115,8 @@ def test_training_passed_after_start_reaches_the_inspection_service(tmp_path: Pa
     sync.sync()
     latest = engine.trainings[-1]
     assert latest is not None and [(t.person, t.course) for t in latest[0]] == [("p-lead", Course.INDUCTION)]
-    path.write_text("leavers: []\n", encoding="utf-8")  # training lost with its records: refused, kept
-    sync.sync()
-    assert engine.trainings[-1] == latest and sync.error is not None
-    assert sync.error.startswith(f"{path}:1: training: missing, but the last good feed listed 1: ")
+    path.write_text("new_staff:\n  - {person: p-op, starts: 2026-12-01}\n", encoding="utf-8")
+    sync.sync()  # training lost with its records: kept; the starters present are applied
+    assert engine.trainings[-1] == (latest[0], [Starter("p-op", date(2026, 12, 1))]) and sync.error is None
+    assert [line.split(": kept")[0] for line in sync.kept] == [
+        f"{path}:1: training: missing, but the last good feed listed 1"]

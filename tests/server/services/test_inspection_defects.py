@@ -27,6 +27,7 @@ from tests.support.inspections import local
 
 SAFE = CompleterView("p-safe", frozenset({"safety_officer"}))
 MR = CompleterView("p-mr", frozenset({"mr_duty", "facility_manager"}))
+ADMIN = CompleterView("p-admin", frozenset({"admin"}))
 
 
 @pytest.fixture
@@ -73,10 +74,13 @@ class Floor:
             pass
 
 
-def make_floor(sessions: sessionmaker[Session], hook: Hook, tmp_path: Path, *when: int) -> Floor:
+def make_floor(sessions: sessionmaker[Session], hook: Hook, tmp_path: Path, *when: int,
+               safety: str = "/safety") -> Floor:
+    """The test floor at local time `when`; `safety`: the safety officer's channel (path on the receiver)."""
     j = f"json://127.0.0.1:{hook.port}"
-    site = make_site(site_yaml(0, hook.port).replace("  fallback:", f"  it: ['{j}/it']\n  manager: ['{j}/manager']\n"
-                                                                  "  fallback:"), tmp_path)
+    text = site_yaml(0, hook.port).replace("  fallback:", f"  it: ['{j}/it']\n  manager: ['{j}/manager']\n"
+                                                          "  fallback:")
+    site = make_site(text.replace(f"safety_officer: ['{j}/safety']", f"safety_officer: ['{j}{safety}']"), tmp_path)
     clock = FakeClock(local(site, *when))
     _, svc = wire(sessions, site, clock)
     store = CrashAfterCommit(sessions)
@@ -120,6 +124,27 @@ def test_failed_items_are_paged_to_whoever_fixes_them(floor: Floor, hook: Hook) 
     assert {r["status"] for r in floor.notify.log_of(ref=f"inspection:{due['fire_patrol'].id}")} == {"sent"}
 
 
+def test_two_roles_on_one_channel_get_one_page(sessions: sessionmaker[Session], hook: Hook,
+                                               tmp_path: Path) -> None:
+    """Facilities and the safety officer on the same phone: the egress test's failure (owned by both) and the
+    monthly fire check's hazard (manager and safety officer) reach that phone once per task, not once per
+    role; the manager still gets the hazard."""
+    floor = make_floor(sessions, hook, tmp_path, 2026, 1, 2, 11, safety="/facilities")
+    egress, monthly = floor.due["egress_release_quarterly"], floor.due["fire_check_monthly"]
+    floor.inspections.complete(egress.id, ADMIN, answers("egress_release_quarterly",
+                                                         release_all="door-z2-exit stayed locked"))
+    floor.inspections.complete(monthly.id, ADMIN, answers("fire_check_monthly", art26_1="hazard not rectified",
+                                                          art26_4="extinguisher empty"))
+    floor.deliver()
+    pages = [m["message"] for m in hook.at("/facilities")]
+    assert len(pages) == 2, pages  # one per task
+    assert len([m for m in pages if "door-z2-exit stayed locked" in m]) == 1, pages
+    both, = [m for m in pages if "hazard not rectified" in m]
+    assert "extinguisher empty" in both, "facilities' item and the safety officer's in the one page"
+    assert [m["message"] for m in hook.at("/manager") if "hazard not rectified" in m["message"]], hook.received
+    assert hook.at("/safety") == []
+
+
 def test_a_passed_inspection_pages_nobody(floor: Floor, hook: Hook) -> None:
     floor.inspections.complete(floor.due["fire_patrol"].id, SAFE, answers("fire_patrol"))
     floor.deliver()
@@ -137,8 +162,6 @@ def test_a_crash_right_after_the_completion_still_pages_the_defect(floor: Floor,
     assert [m["message"] for m in hook.at("/facilities") if "door-z2-exit stayed locked" in m["message"]], \
         hook.received
 
-
-ADMIN = CompleterView("p-admin", frozenset({"admin"}))
 
 
 @pytest.mark.parametrize(("schedule", "item", "paths"), [
