@@ -27,8 +27,12 @@ from tests.support.wait import wait_until
 def test_an_event_batch_is_acked_only_once_written_and_a_refused_write_is_retried(
     postgres_schema: str, tmp_path: Path,
 ) -> None:
+    # migrated without the short lock_timeout: the migration lock is one for the database, and another test
+    # worker migrating its own schema may hold it for longer than 200 ms
+    plain = make_engine(postgres_schema)
+    migrate(plain)
+    plain.dispose()
     engine = make_engine(postgres_schema + "%20-clock_timeout%3D200")
-    migrate(engine)
     sessions = session_factory(engine)
     log = AccessLog(AccessLogRepository(sessions), make_site(site_yaml(2525, 8080), tmp_path))
     log.start()
