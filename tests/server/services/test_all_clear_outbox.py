@@ -7,6 +7,7 @@ notification services, a real webhook receiver that is down for the first attemp
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,23 @@ from server.services.notify import NotificationService, Push
 from tests.server.services.conftest import T0, FakeClock, Hook, Smtp, make_site, site_yaml
 from tests.server.services.helpers import Response, response, wire
 from tests.support.wait import wait_until
+
+
+def first_lane_then_others(ready: Callable[[], bool], action: Callable[[], None]
+                           ) -> tuple[Callable[[int], None], threading.Event]:
+    """A `before_send` hook and the event it sets: every lane's row is picked up; once `ready`, the first
+    lane to reach its send runs `action`, and the others reach theirs only after it."""
+    done, first = threading.Event(), threading.Lock()
+
+    def before_send(_nid: int) -> None:
+        if not ready():
+            return
+        if first.acquire(blocking=False):
+            action()
+            done.set()
+        assert done.wait(60)
+
+    return before_send, done
 
 
 def floor(db: tuple[Any, sessionmaker[Session]], smtp: Smtp, hook: Hook, tmp_path: Path,
@@ -181,19 +199,8 @@ def test_a_notice_picked_up_for_sending_is_not_sent_once_the_all_clear_withdrew_
     """The all-clear given after a notice was claimed and handed to its lane, before its send: the receiver
     is up, yet the notice must not reach anyone (docs/response.md: withdrawn rows never go out)."""
     state: dict[str, object] = {}
-    given, first = threading.Event(), threading.Lock()
-
-    def all_clear_once(_nid: int) -> None:
-        # every lane's row is picked up; the first to reach its send gives the all-clear, the others
-        # reach theirs only after it
-        if "ev" not in state:
-            return
-        if first.acquire(blocking=False):
-            r.evac.all_clear(str(state["ev"]), "p-ec", {"emergency_command"})
-            state["done"] = True
-            given.set()
-        assert given.wait(60)
-
+    all_clear_once, given = first_lane_then_others(
+        lambda: "ev" in state, lambda: r.evac.all_clear(str(state["ev"]), "p-ec", {"emergency_command"}))
     clock, svc, r = floor(db, smtp, hook, tmp_path, before_send=all_clear_once)
     r.call(lambda e, t: e.report_fire("z1", t))
     ev = r.evac.active("f1")
@@ -202,7 +209,7 @@ def test_a_notice_picked_up_for_sending_is_not_sent_once_the_all_clear_withdrew_
     svc.tick(clock())
     while svc.deliver(clock()):
         pass
-    assert state.get("done") and r.evac.get(ev["id"])["state"] == "all_clear"
+    assert given.is_set() and r.evac.get(ev["id"])["state"] == "all_clear"
     after = [b for _, b in hook.received if ev["id"] in str(b)]
     assert after == [], f"{len(after)} evacuation notices reached people after the all-clear: {after[:2]}"
     rows = svc.log_of(ref=ev["id"])
@@ -364,17 +371,12 @@ def test_a_drill_notice_picked_up_for_sending_is_not_sent_when_the_drills_withdr
     the withdrawal fails: the read just before each send finds the drill over, so none goes out."""
     monkeypatch.setattr(evacuation, "WITHDRAW_TRIES", 1)
     state: dict[str, Any] = {}
-    ended, first = threading.Event(), threading.Lock()
 
-    def real_fire_once(_nid: int) -> None:
-        if "drill" not in state:
-            return
-        if first.acquire(blocking=False):
-            svc.withdraw = database_down  # type: ignore[method-assign]
-            state["real"] = r.evac.start("f1", "z1", drill=False, trigger="manual", reason="real smoke", who="p-safe")
-            ended.set()
-        assert ended.wait(60)
+    def real_fire() -> None:
+        svc.withdraw = database_down  # type: ignore[method-assign]
+        r.evac.start("f1", "z1", drill=False, trigger="manual", reason="real smoke", who="p-safe")
 
+    real_fire_once, ended = first_lane_then_others(lambda: "drill" in state, real_fire)
     clock, svc, r = floor(db, smtp, hook, tmp_path, before_send=real_fire_once)
     drill = r.evac.start("f1", None, drill=True, trigger="drill", reason="half-yearly drill", who="p-ec")
     state["drill"] = drill["id"]
